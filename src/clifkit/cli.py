@@ -1,0 +1,94 @@
+"""The `clifkit` command line, modelled on Cranelift's `clif-util`.
+
+Each subcommand is a thin layer over the library: parse arguments, call the
+library, print results. Input problems are printed as located errors (never a
+Python traceback) and give exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from . import __version__
+from .diagnostics import ClifError
+
+
+def _cmd_cat(args: argparse.Namespace) -> int:
+    from .printer import format_test_file
+    from .reader import parse_file
+
+    status = 0
+    for path in args.files:
+        try:
+            sys.stdout.write(format_test_file(parse_file(path)))
+        except ClifError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+    return status
+
+
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from .reader import parse_file
+    from .verifier import verify_test_file
+
+    status = 0
+    for path in args.files:
+        try:
+            problems = verify_test_file(parse_file(path))
+        except ClifError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+            continue
+        for d in problems:
+            print(d.format(), file=sys.stderr)
+        if problems:
+            status = 1
+        elif args.verbose:
+            print(f"{path}: ok")
+    return status
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from .runtest.runner import main as run_tests
+
+    return run_tests(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
+    parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("cat", help="print CLIF files in canonical form")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.set_defaults(func=_cmd_cat)
+
+    p = sub.add_parser("verify", help="check CLIF files for well-formedness")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
+    p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
+    p.add_argument("--json", metavar="FILE", help="write a machine-readable report to FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every run line, not only failures")
+    p.set_defaults(func=_cmd_test)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

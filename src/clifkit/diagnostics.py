@@ -1,0 +1,53 @@
+"""Located errors: every problem clifkit reports about input points at a file, line and column.
+
+An error prints as ``file:line:col: error: message`` followed by the offending
+source line and a caret under the column, the form compilers use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Location:
+    path: str
+    line: int  # 1-based
+    col: int = 1  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}"
+
+
+@dataclass
+class Diagnostic:
+    loc: Location
+    message: str
+    severity: str = "error"
+    source_line: Optional[str] = None
+
+    def format(self) -> str:
+        head = f"{self.loc}: {self.severity}: {self.message}"
+        if self.source_line is None:
+            return head
+        line = self.source_line.rstrip("\n")
+        caret = " " * (self.loc.col - 1) + "^"
+        return f"{head}\n{line}\n{caret}"
+
+
+class ClifError(Exception):
+    """One or more located problems with input. `str()` gives them formatted, one after another."""
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics = diagnostics
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        return "\n".join(d.format() for d in self.diagnostics)
+
+    @property
+    def first(self) -> Diagnostic:
+        return self.diagnostics[0]

@@ -1,0 +1,85 @@
+"""Registration of instruction semantics against the opcode table.
+
+Each semantic family module (integer, float, vector, memory, control) registers
+one *lowering* per opcode with `@impl("name", ...)`. The compiler calls the
+lowering once per instruction, when it turns a CLIF function into Python, and
+the lowering returns one of:
+
+- an expression template (`str`) over the operands ``{0}``, ``{1}``, ... that
+  evaluates to the result (a tuple expression for several results), which the
+  compiler inlines into the generated code: the fast path for simple ops;
+- a callable taking the operand values and returning the result (a tuple for
+  several results), which the generated code calls: for anything larger.
+
+A lowering sees an `OpContext`: the instruction, its controlling type, the
+types of its operands and results. Immediates are read from the instruction
+and baked into the template or closure, so nothing is decoded at run time.
+
+Values at run time: scalar integers and floats are unsigned Python ints
+holding the bit pattern (an f32 is its 32 bits); vectors are tuples of lane
+bit patterns, lane 0 first. Semantics raise `Trap` to trap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional, Union
+
+from ..ir.function import Function, Inst
+from ..ir.opcodes import OPCODES
+from ..ir.types import Type
+
+
+class Trap(Exception):
+    """A CLIF trap. `code` is a trap code such as ``heap_oob``, ``int_divz`` or ``user7``."""
+
+    def __init__(self, code: str, detail: str = ""):
+        self.code = code
+        self.detail = detail
+        super().__init__(code + (f": {detail}" if detail else ""))
+
+
+@dataclass
+class OpContext:
+    inst: Inst
+    function: Function
+    ctrl_type: Optional[Type]
+    arg_types: list[Type]
+    result_types: list[Type]
+
+    @property
+    def type(self) -> Type:
+        """The type that most lowerings specialise on: the controlling type, else the first result's."""
+        if self.ctrl_type is not None:
+            return self.ctrl_type
+        if self.result_types:
+            return self.result_types[0]
+        return self.arg_types[0]
+
+
+Lowering = Callable[[OpContext], Union[str, Callable]]
+LOWERINGS: dict[str, Lowering] = {}
+
+
+def impl(*names: str) -> Callable[[Lowering], Lowering]:
+    """Register the decorated lowering for each named opcode (which must be in the opcode table)."""
+
+    def register(fn: Lowering) -> Lowering:
+        for name in names:
+            if name not in OPCODES:
+                raise KeyError(f"@impl: {name!r} is not in the opcode table")
+            if name in LOWERINGS:
+                raise KeyError(f"@impl: {name!r} is registered twice")
+            LOWERINGS[name] = fn
+        return fn
+
+    return register
+
+
+def mask(bits: int) -> int:
+    return (1 << bits) - 1
+
+
+def to_signed(value: int, bits: int) -> int:
+    """The two's-complement reading of an unsigned bit pattern."""
+    return value - (1 << bits) if value >> (bits - 1) else value

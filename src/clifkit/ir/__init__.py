@@ -1,0 +1,1 @@
+"""The CLIF intermediate representation: types, the opcode table and the function model."""

@@ -1,0 +1,305 @@
+"""The function model: what the reader builds, the printer writes and the engines run.
+
+Values and blocks are plain integers (``v7`` is 7, ``block3`` is 3); their
+types live in `Function.value_types`. Preamble entities (stack slots, global
+values, heaps, tables, signatures, function references, constants) are kept
+in dicts keyed by their number, in declaration order. An instruction is an
+`Inst`: its opcode (a row of the opcode table), its controlling type, its
+value operands and results, and the immediate fields its format defines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Union
+
+from ..diagnostics import Location
+from .immediates import MemFlags
+from .opcodes import Opcode
+from .types import Type
+
+
+# -- block calls ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TryCallRet:
+    """``retN`` in a try_call's normal-return block call: the callee's N-th return value."""
+
+    index: int
+
+    def __str__(self) -> str:
+        return f"ret{self.index}"
+
+
+@dataclass(frozen=True)
+class TryCallExn:
+    """``exnN`` in a try_call's exception block call: the N-th exception payload."""
+
+    index: int
+
+    def __str__(self) -> str:
+        return f"exn{self.index}"
+
+
+BlockArg = Union[int, TryCallRet, TryCallExn]
+
+
+@dataclass
+class BlockCall:
+    """A branch target with its arguments: ``block3(v1, v2)``."""
+
+    block: int
+    args: list[BlockArg] = field(default_factory=list)
+
+
+@dataclass
+class JumpTableData:
+    """The inline table of a ``br_table``: ``block0, [block1, block2]``."""
+
+    default: BlockCall
+    targets: list[BlockCall]
+
+
+@dataclass
+class ExceptionTableData:
+    """A try_call's signature, normal-return target and handlers (``tag: block`` or ``default: block``)."""
+
+    sig_ref: int
+    normal: BlockCall
+    handlers: list[tuple[Optional[str], BlockCall]]  # tag text such as "tag0", or None for default
+
+
+# -- signatures and external names ------------------------------------------
+
+
+@dataclass(frozen=True)
+class AbiParam:
+    type: Type
+    extension: Optional[str] = None  # "uext", "sext"
+    purpose: Optional[str] = None  # "vmctx", "sret", "stack_limit", ...
+
+
+@dataclass
+class Signature:
+    params: list[AbiParam] = field(default_factory=list)
+    returns: list[AbiParam] = field(default_factory=list)
+    call_conv: str = "fast"
+
+
+@dataclass(frozen=True)
+class ExternalName:
+    """``%name`` (a test-case name), ``u0:1`` (a user name), ``%CeilF32`` and other libcalls."""
+
+    text: str  # the name as written, e.g. "%foo", "u1:3", "colocated"? no: just the name
+
+    def __str__(self) -> str:
+        return self.text
+
+
+# -- preamble entities -------------------------------------------------------
+
+
+@dataclass
+class StackSlotData:
+    kind: str  # "explicit_slot"
+    size: int
+    align: Optional[int] = None  # bytes, as written after `align =`; None when absent
+    key: Optional[int] = None
+
+
+@dataclass
+class DynamicStackSlotData:
+    kind: str  # "explicit_dynamic_slot"
+    dynamic_type: int  # dtN
+
+
+@dataclass
+class DynamicTypeData:
+    base_vector: Type  # e.g. i32x4
+    scale: int  # the global value giving the scale
+
+
+@dataclass
+class GlobalValueData:
+    """One of: vmctx; load.T [flags] gvB[+off]; iadd_imm.T gvB, off; symbol [colocated] [tls] name[+off];
+    dyn_scale_target_const.T."""
+
+    kind: str
+    base: Optional[int] = None
+    offset: int = 0
+    type: Optional[Type] = None
+    flags: Optional[MemFlags] = None
+    name: Optional[ExternalName] = None
+    colocated: bool = False
+    tls: bool = False
+    vector_type: Optional[Type] = None
+
+
+@dataclass
+class ExtFuncData:
+    name: ExternalName
+    signature: int  # a sigN number (inline signatures get one of their own)
+    colocated: bool = False
+    patchable: bool = False
+    inline_signature: bool = False  # written as `fn0 = %f(i32) -> i32` rather than `fn0 = %f sig0`
+
+
+@dataclass
+class HeapData:
+    """Heap era: ``heap0 = static gv0, min 0x1000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32``."""
+
+    style: str  # "static" or "dynamic"
+    base: int  # global value holding the base address
+    min_size: int = 0
+    bound: int = 0  # static: bytes; dynamic: a global value number
+    offset_guard: int = 0
+    index_type: Optional[Type] = None  # None: not written (i32)
+
+
+@dataclass
+class TableData:
+    """Heap era: ``table0 = dynamic gv0, min 1, bound gv1, element_size 16, index_type i32``."""
+
+    base: int
+    min_size: int = 0
+    bound: Optional[int] = None  # a global value number
+    element_size: int = 0
+    index_type: Optional[Type] = None
+
+
+# -- instructions, blocks, functions ---------------------------------------
+
+
+class Inst:
+    """One instruction. Fields a format does not use stay None."""
+
+    __slots__ = (
+        "opcode", "ctrl_type", "args", "results", "loc", "srcloc", "comment",
+        "imm", "cond", "flags", "offset", "code", "func_ref", "sig_ref", "stack_slot",
+        "global_value", "jump_table", "dests", "rmw_op", "mask", "exception", "heap",
+        "table", "size",
+    )  # fmt: skip
+
+    def __init__(self, opcode: Opcode, ctrl_type: Optional[Type] = None, args=None, results=None, **fields):
+        self.opcode = opcode
+        self.ctrl_type = ctrl_type
+        self.args: list[int] = list(args or [])
+        self.results: list[int] = list(results or [])
+        self.loc: Optional[Location] = None
+        self.srcloc: Optional[int] = None  # `@00a4` annotations
+        self.comment: Optional[str] = None
+        for name in Inst.__slots__[7:]:
+            setattr(self, name, None)
+        for name, value in fields.items():
+            setattr(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"<Inst {self.opcode.name} {self.args} -> {self.results}>"
+
+    def branch_targets(self) -> list[BlockCall]:
+        """Every block call this instruction may transfer control to."""
+        if self.dests is not None:
+            return list(self.dests)
+        if self.jump_table is not None:
+            return [self.jump_table.default, *self.jump_table.targets]
+        if self.exception is not None:
+            return [self.exception.normal, *(bc for _, bc in self.exception.handlers)]
+        return []
+
+
+@dataclass
+class Block:
+    number: int
+    params: list[int] = field(default_factory=list)
+    insts: list[Inst] = field(default_factory=list)
+    cold: bool = False
+    loc: Optional[Location] = None
+    comments: list[str] = field(default_factory=list)  # comment lines just before the block header
+
+
+@dataclass
+class Function:
+    name: str  # "%foo" or "u0:1"
+    signature: Signature
+    loc: Optional[Location] = None
+    stack_slots: dict[int, StackSlotData] = field(default_factory=dict)
+    dynamic_stack_slots: dict[int, DynamicStackSlotData] = field(default_factory=dict)
+    dynamic_types: dict[int, DynamicTypeData] = field(default_factory=dict)
+    global_values: dict[int, GlobalValueData] = field(default_factory=dict)
+    signatures: dict[int, Signature] = field(default_factory=dict)
+    func_refs: dict[int, ExtFuncData] = field(default_factory=dict)
+    constants: dict[int, bytes] = field(default_factory=dict)
+    heaps: dict[int, HeapData] = field(default_factory=dict)
+    tables: dict[int, TableData] = field(default_factory=dict)
+    stack_limit: Optional[int] = None  # a global value number
+    blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
+    value_types: dict[int, Type] = field(default_factory=dict)
+    aliases: dict[int, int] = field(default_factory=dict)  # v_alias -> v_target
+    # Comments attached to preamble entities ("ss0", "gv1", ...) and instructions (by result or position).
+    entity_comments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def entry(self) -> Optional[Block]:
+        return next(iter(self.blocks.values()), None)
+
+    def resolve(self, value: int) -> int:
+        """Follow aliases to the value that is really defined."""
+        seen = 0
+        while value in self.aliases and seen < len(self.aliases) + 1:
+            value = self.aliases[value]
+            seen += 1
+        return value
+
+    def instructions(self):
+        for block in self.blocks.values():
+            yield from block.insts
+
+
+# -- a whole .clif file ------------------------------------------------------
+
+
+@dataclass
+class Directive:
+    """A structured comment after a function: ``; run: ...``, ``; print: ...``, ``; heap: ...``."""
+
+    kind: str  # "run", "print", "heap", ...
+    text: str  # everything after "kind:"
+    loc: Location
+
+
+@dataclass
+class TestCommand:
+    """``test interpret``, ``test run``, ``test compile precise-output`` ..."""
+
+    name: str
+    options: list[str]
+    loc: Location
+
+
+@dataclass
+class IsaSpec:
+    """A ``set`` line (flags) or a ``target`` line (an ISA and its feature flags)."""
+
+    kind: str  # "set" or "target"
+    words: list[str]  # "set opt_level=speed" -> ["opt_level=speed"]; "target x86_64 has_avx" -> ["x86_64", "has_avx"]
+    loc: Location
+
+
+@dataclass
+class FunctionDetails:
+    """A function as it stands in a file: with the comments and directives around it."""
+
+    function: Function
+    directives: list[Directive] = field(default_factory=list)
+    comments_before: list[str] = field(default_factory=list)  # free comment lines before `function`
+    comments_after: list[str] = field(default_factory=list)  # non-directive comments after the closing brace
+
+
+@dataclass
+class TestFile:
+    path: str
+    commands: list[TestCommand] = field(default_factory=list)
+    isa_specs: list[IsaSpec] = field(default_factory=list)
+    functions: list[FunctionDetails] = field(default_factory=list)
+    preamble_comments: list[str] = field(default_factory=list)  # comments before the first function

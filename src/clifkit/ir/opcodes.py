@@ -1,0 +1,482 @@
+"""The opcode table: every CLIF instruction, declared once.
+
+Each row names an opcode, its instruction format (see `formats.py`), its value
+operands and results with their type variables, and its flags. The reader,
+printer, verifier, interpreter and native lowering all read this table; adding
+an opcode is one row here plus its semantics.
+
+Type variables (`TypeVar`) stand for a set of types. An operand's type is
+either a type variable, a derived type (``Int.as_truthy``: the comparison
+result type for a given ``Int``), or a fixed type (``i8``). One type variable
+per polymorphic opcode is the *controlling* one: it is written as the opcode's
+suffix (``iadd.i32``) or inferred from the format's typevar operand, and every
+derived type follows from it. The choice follows Cranelift's meta crate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from .formats import FORMATS, Format
+from .types import FLOAT_BITS, INT_BITS, MAX_LANES, Type, parse_type
+
+ALL = "all"
+
+
+def _span(interval, full: tuple[int, int]) -> frozenset[int]:
+    if interval is None:
+        return frozenset()
+    lo, hi = full if interval == ALL else interval
+    out, n = set(), lo
+    while n <= hi:
+        out.add(n)
+        n *= 2
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class TypeVar:
+    """A named set of types, built like Cranelift's TypeSetBuilder (intervals are inclusive)."""
+
+    name: str
+    ints: object = None
+    floats: object = None
+    lanes: object = None
+    dyn: object = None
+    scalars: bool = True
+
+    @property
+    def lane_counts(self) -> frozenset[int]:
+        counts = _span(self.lanes, (1 if self.scalars else 2, MAX_LANES))
+        if self.lanes is None:
+            counts = frozenset({1})
+        if not self.scalars:
+            counts = counts - {1}
+        return counts
+
+    def contains(self, ty: Type) -> bool:
+        bits = _span(self.ints, (8, 128)) if ty.is_int else _span(self.floats, (16, 128))
+        if ty.lane_bits not in bits:
+            return False
+        if ty.dynamic:
+            return ty.lanes in _span(self.dyn, (2, MAX_LANES))
+        return ty.lanes in self.lane_counts
+
+    def singleton(self) -> Optional[Type]:
+        """The one type of a one-type set (such a variable is a fixed type, not polymorphic)."""
+        ints, floats = _span(self.ints, (8, 128)), _span(self.floats, (16, 128))
+        lanes, dyn = self.lane_counts, _span(self.dyn, (2, MAX_LANES))
+        if len(ints) + len(floats) != 1 or len(lanes) != 1 or dyn:
+            return None
+        kind, bits = ("i", next(iter(ints))) if ints else ("f", next(iter(floats)))
+        return Type.get(kind, bits, next(iter(lanes)))
+
+
+# Derived type functions: ctrl type -> operand type (None when not defined).
+DERIVED: dict[str, Callable[[Type], Optional[Type]]] = {
+    "lane_of": lambda t: t.lane_type,
+    "as_truthy": lambda t: t.as_truthy(),
+    "half_width": lambda t: t.half_width(),
+    "double_width": lambda t: t.double_width(),
+    "split_lanes": lambda t: t.split_lanes(),
+    "merge_lanes": lambda t: t.merge_lanes(),
+    "dynamic_to_vector": lambda t: t.dynamic_to_vector(),
+}
+# Relations rather than functions: the operand is any strictly narrower/wider scalar of the same kind.
+RELATIONS = ("narrower", "wider")
+
+
+@dataclass(frozen=True)
+class Operand:
+    """A value operand or result. `typevar` is None for variable lists (`...`)."""
+
+    name: str
+    typevar: Optional[TypeVar] = None
+    fixed: Optional[Type] = None  # a singleton type such as i8
+    derived: Optional[str] = None  # a DERIVED function name or a RELATIONS name
+    varargs: bool = False
+
+    def spec(self) -> str:
+        if self.varargs:
+            return f"{self.name}:..."
+        base = str(self.fixed) if self.fixed else self.typevar.name
+        return f"{self.name}:{base}" + (f".{self.derived}" if self.derived else "")
+
+    def resolve(self, ctrl: Optional[Type]) -> Optional[Type]:
+        """The operand's type given the controlling type, or None if free/unconstrained by it."""
+        if self.fixed is not None:
+            return self.fixed
+        if self.varargs or ctrl is None or self.derived in RELATIONS:
+            return None
+        if self.derived:
+            return DERIVED[self.derived](ctrl)
+        return ctrl
+
+
+@dataclass(frozen=True)
+class Opcode:
+    name: str
+    format: Format
+    ins: tuple[Operand, ...]
+    outs: tuple[Operand, ...]
+    flags: frozenset[str] = field(default_factory=frozenset)
+    # The controlling type variable (None: not polymorphic), and whether it is
+    # inferred from the format's typevar operand rather than only from the suffix.
+    ctrl: Optional[TypeVar] = None
+    ctrl_from_operand: bool = False
+
+    @property
+    def is_polymorphic(self) -> bool:
+        return self.ctrl is not None
+
+    @property
+    def is_terminator(self) -> bool:
+        return bool(self.flags & {"terminator", "branch", "return"})
+
+    @property
+    def is_branch(self) -> bool:
+        return "branch" in self.flags
+
+    @property
+    def is_return(self) -> bool:
+        return "return" in self.flags
+
+    @property
+    def is_call(self) -> bool:
+        return "call" in self.flags
+
+    @property
+    def can_trap(self) -> bool:
+        return "trap" in self.flags
+
+    @property
+    def can_load(self) -> bool:
+        return "load" in self.flags
+
+    @property
+    def can_store(self) -> bool:
+        return "store" in self.flags
+
+    @property
+    def value_ins(self) -> tuple[Operand, ...]:
+        return tuple(o for o in self.ins if not o.varargs)
+
+    @property
+    def has_varargs(self) -> bool:
+        return any(o.varargs for o in self.ins)
+
+    def __repr__(self) -> str:
+        return f"Opcode({self.name})"
+
+
+TYPEVARS = {
+    tv.name: tv
+    for tv in (
+        TypeVar("Any", ints=ALL, floats=ALL, lanes=ALL),
+        TypeVar("AtomicMem", ints=(8, 128)),
+        TypeVar("DynTxN", ints=ALL, floats=ALL, dyn=ALL),
+        TypeVar("F32x4", floats=(32, 32), lanes=(4, 4), scalars=False),
+        TypeVar("F64x2", floats=(64, 64), lanes=(2, 2), scalars=False),
+        TypeVar("FixedTxN", ints=ALL, floats=ALL, lanes=ALL, scalars=False),
+        TypeVar("Float", floats=ALL, lanes=ALL, dyn=ALL),
+        TypeVar("FloatScalar", floats=ALL),
+        TypeVar("FloatTo", floats=ALL, lanes=ALL),
+        TypeVar("HeapIndex", ints=(32, 64)),
+        TypeVar("I16or32", ints=(16, 32), lanes=(4, 8)),
+        TypeVar("I16or32or64xN", ints=(16, 64), lanes=(2, 8), dyn=(2, 8), scalars=False),
+        TypeVar("I16x8", ints=(16, 16), lanes=(8, 8), scalars=False),
+        TypeVar("I32x4", ints=(32, 32), lanes=(4, 4), scalars=False),
+        TypeVar("I64x2", ints=(64, 64), lanes=(2, 2), scalars=False),
+        TypeVar("I8or16or32xN", ints=(8, 32), lanes=(2, 16), dyn=(2, 16), scalars=False),
+        TypeVar("I8x16", ints=(8, 8), lanes=(16, 16), scalars=False),
+        TypeVar("Int", ints=ALL, lanes=ALL, dyn=ALL),
+        TypeVar("IntNoDyn", ints=ALL, lanes=ALL),
+        TypeVar("IntTo", ints=ALL, lanes=ALL),
+        TypeVar("IxN", ints=ALL, lanes=ALL, scalars=False),
+        TypeVar("Mem", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL),
+        TypeVar("MemTo", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL),
+        TypeVar("NarrowInt", ints=(8, 64)),
+        TypeVar("NarrowScalar", ints=(8, 64)),
+        TypeVar("ScalarInt", ints=ALL),
+        TypeVar("ScalarIntTo", ints=ALL),
+        TypeVar("ScalarTruthy", ints=ALL),
+        TypeVar("TableIndex", ints=(8, 64)),
+        TypeVar("Truthy", ints=ALL),
+        TypeVar("Tx16", ints=(8, 8), lanes=(16, 16), scalars=False),
+        TypeVar("TxN", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL, scalars=False),
+        TypeVar("WideInt", ints=(16, 128)),
+        TypeVar("bits", ints=ALL, floats=ALL, lanes=ALL),
+        TypeVar("i32", ints=(32, 32)),
+        TypeVar("i32_64", ints=(32, 64)),
+        TypeVar("iAddr", ints=(32, 64)),
+        TypeVar("iB", ints=ALL),
+        TypeVar("iExt16", ints=(32, 64)),
+        TypeVar("iExt32", ints=(64, 64)),
+        TypeVar("iExt8", ints=(16, 64)),
+        TypeVar("iSwappable", ints=(16, 128)),
+    )
+}
+
+# Flags: branch, terminator, return, call, load, store, trap, side_effects, idempotent.
+TABLE = """
+jump                   Jump               -                                                          | branch
+brif                   Brif               c:ScalarTruthy                                             | branch
+br_table               BranchTable        x:i32                                                      | branch
+debugtrap              Nullary            -                                                          | load store side_effects
+trap                   Trap               -                                                          | trap terminator
+trapz                  CondTrap           c:ScalarTruthy                                             | trap idempotent
+trapnz                 CondTrap           c:ScalarTruthy                                             | trap idempotent
+return                 Multiary           rvals:...                                                  | return
+call                   Call               args:... -> rvals:...                                      | call
+call_indirect          CallIndirect       callee:iAddr args:... -> rvals:...                         | call
+return_call            Call               args:...                                                   | call return
+return_call_indirect   CallIndirect       callee:iAddr args:...                                      | call return
+func_addr              FuncAddr           -> addr:iAddr
+try_call               TryCall            args:...                                                   | branch call
+try_call_indirect      TryCallIndirect    callee:iAddr args:...                                      | branch call
+splat                  Unary              x:TxN.lane_of -> a:TxN
+swizzle                Binary             x:I8x16 y:I8x16 -> a:I8x16
+x86_pshufb             Binary             x:I8x16 y:I8x16 -> a:I8x16
+insertlane             TernaryImm8        x:TxN y:TxN.lane_of -> a:TxN
+extractlane            BinaryImm8         x:TxN -> a:TxN.lane_of
+smin                   Binary             x:IntNoDyn y:IntNoDyn -> a:IntNoDyn
+umin                   Binary             x:IntNoDyn y:IntNoDyn -> a:IntNoDyn
+smax                   Binary             x:IntNoDyn y:IntNoDyn -> a:IntNoDyn
+umax                   Binary             x:IntNoDyn y:IntNoDyn -> a:IntNoDyn
+avg_round              Binary             x:IxN y:IxN -> a:IxN
+uadd_sat               Binary             x:IxN y:IxN -> a:IxN
+sadd_sat               Binary             x:IxN y:IxN -> a:IxN
+usub_sat               Binary             x:IxN y:IxN -> a:IxN
+ssub_sat               Binary             x:IxN y:IxN -> a:IxN
+load                   Load               p:iAddr -> a:Mem                                           | load
+store                  Store              x:Mem p:iAddr                                              | store
+uload8                 Load               p:iAddr -> a:iExt8                                         | load
+sload8                 Load               p:iAddr -> a:iExt8                                         | load
+istore8                Store              x:iExt8 p:iAddr                                            | store
+uload16                Load               p:iAddr -> a:iExt16                                        | load
+sload16                Load               p:iAddr -> a:iExt16                                        | load
+istore16               Store              x:iExt16 p:iAddr                                           | store
+uload32                Load               p:iAddr -> a:iExt32                                        | load
+sload32                Load               p:iAddr -> a:iExt32                                        | load
+istore32               Store              x:iExt32 p:iAddr                                           | store
+stack_switch           Ternary            store_context_ptr:iAddr load_context_ptr:iAddr in_payload0:iAddr -> out_payload0:iAddr | call load store side_effects
+uload8x8               Load               p:iAddr -> a:I16x8                                         | load
+sload8x8               Load               p:iAddr -> a:I16x8                                         | load
+uload16x4              Load               p:iAddr -> a:I32x4                                         | load
+sload16x4              Load               p:iAddr -> a:I32x4                                         | load
+uload32x2              Load               p:iAddr -> a:I64x2                                         | load
+sload32x2              Load               p:iAddr -> a:I64x2                                         | load
+stack_load             StackLoad          -> a:Mem                                                   | load
+stack_store            StackStore         x:Mem                                                      | store
+stack_addr             StackLoad          -> addr:iAddr
+dynamic_stack_load     DynamicStackLoad   -> a:Mem                                                   | load
+dynamic_stack_store    DynamicStackStore  x:Mem                                                      | store
+dynamic_stack_addr     DynamicStackLoad   -> addr:iAddr
+global_value           UnaryGlobalValue   -> a:Mem
+symbol_value           UnaryGlobalValue   -> a:Mem
+tls_value              UnaryGlobalValue   -> a:Mem
+get_pinned_reg         Nullary            -> addr:iAddr                                              | side_effects
+set_pinned_reg         Unary              addr:iAddr                                                 | side_effects
+get_frame_pointer      Nullary            -> addr:iAddr
+get_stack_pointer      Nullary            -> addr:iAddr
+get_return_address     Nullary            -> addr:iAddr
+iconst                 UnaryImm           -> a:NarrowInt
+f16const               UnaryIeee16        -> a:f16
+f32const               UnaryIeee32        -> a:f32
+f64const               UnaryIeee64        -> a:f64
+f128const              UnaryConst         -> a:f128
+vconst                 UnaryConst         -> a:FixedTxN
+shuffle                Shuffle            a:Tx16 b:Tx16 -> a:Tx16
+nop                    Nullary            -
+select                 Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
+select_spectre_guard   Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
+bitselect              Ternary            c:Any x:Any y:Any -> a:Any
+x86_blendv             Ternary            c:Any x:Any y:Any -> a:Any
+vany_true              Unary              a:FixedTxN -> s:i8
+vall_true              Unary              a:FixedTxN -> s:i8
+vhigh_bits             Unary              a:FixedTxN -> x:NarrowInt
+icmp                   IntCompare         x:Int y:Int -> a:Int.as_truthy
+icmp_imm               IntCompareImm      x:iB -> a:i8
+iadd                   Binary             x:Int y:Int -> a:Int
+isub                   Binary             x:Int y:Int -> a:Int
+ineg                   Unary              x:Int -> a:Int
+iabs                   Unary              x:Int -> a:Int
+imul                   Binary             x:Int y:Int -> a:Int
+umulhi                 Binary             x:Int y:Int -> a:Int
+smulhi                 Binary             x:Int y:Int -> a:Int
+sqmul_round_sat        Binary             x:I16or32 y:I16or32 -> a:I16or32
+x86_pmulhrsw           Binary             x:I16or32 y:I16or32 -> a:I16or32
+udiv                   Binary             x:iB y:iB -> a:iB                                          | trap idempotent
+sdiv                   Binary             x:iB y:iB -> a:iB                                          | trap idempotent
+urem                   Binary             x:iB y:iB -> a:iB                                          | trap idempotent
+srem                   Binary             x:iB y:iB -> a:iB                                          | trap idempotent
+iadd_imm               BinaryImm64        x:iB -> a:iB
+imul_imm               BinaryImm64        x:iB -> a:iB
+udiv_imm               BinaryImm64        x:iB -> a:iB
+sdiv_imm               BinaryImm64        x:iB -> a:iB
+urem_imm               BinaryImm64        x:iB -> a:iB
+srem_imm               BinaryImm64        x:iB -> a:iB
+irsub_imm              BinaryImm64        x:iB -> a:iB
+sadd_overflow_cin      Ternary            x:iB y:iB c_in:i8 -> a:iB c_out:i8
+uadd_overflow_cin      Ternary            x:iB y:iB c_in:i8 -> a:iB c_out:i8
+uadd_overflow          Binary             x:iB y:iB -> a:iB of:i8
+sadd_overflow          Binary             x:iB y:iB -> a:iB of:i8
+usub_overflow          Binary             x:iB y:iB -> a:iB of:i8
+ssub_overflow          Binary             x:iB y:iB -> a:iB of:i8
+umul_overflow          Binary             x:NarrowScalar y:NarrowScalar -> a:NarrowScalar of:i8
+smul_overflow          Binary             x:NarrowScalar y:NarrowScalar -> a:NarrowScalar of:i8
+uadd_overflow_trap     IntAddTrap         x:i32_64 y:i32_64 -> a:i32_64                              | trap idempotent
+ssub_overflow_bin      Ternary            x:iB y:iB b_in:i8 -> a:iB b_out:i8
+usub_overflow_bin      Ternary            x:iB y:iB b_in:i8 -> a:iB b_out:i8
+band                   Binary             x:bits y:bits -> a:bits
+bor                    Binary             x:bits y:bits -> a:bits
+bxor                   Binary             x:bits y:bits -> a:bits
+bnot                   Unary              x:bits -> a:bits
+band_not               Binary             x:bits y:bits -> a:bits
+bor_not                Binary             x:bits y:bits -> a:bits
+bxor_not               Binary             x:bits y:bits -> a:bits
+band_imm               BinaryImm64        x:iB -> a:iB
+bor_imm                BinaryImm64        x:iB -> a:iB
+bxor_imm               BinaryImm64        x:iB -> a:iB
+rotl                   Binary             x:Int y:iB -> a:Int
+rotr                   Binary             x:Int y:iB -> a:Int
+rotl_imm               BinaryImm64        x:Int -> a:Int
+rotr_imm               BinaryImm64        x:Int -> a:Int
+ishl                   Binary             x:Int y:iB -> a:Int
+ushr                   Binary             x:Int y:iB -> a:Int
+sshr                   Binary             x:Int y:iB -> a:Int
+ishl_imm               BinaryImm64        x:Int -> a:Int
+ushr_imm               BinaryImm64        x:Int -> a:Int
+sshr_imm               BinaryImm64        x:Int -> a:Int
+bitrev                 Unary              x:iB -> a:iB
+clz                    Unary              x:iB -> a:iB
+cls                    Unary              x:iB -> a:iB
+ctz                    Unary              x:iB -> a:iB
+bswap                  Unary              x:iSwappable -> a:iSwappable
+popcnt                 Unary              x:Int -> a:Int
+fcmp                   FloatCompare       x:Float y:Float -> a:Float.as_truthy
+fadd                   Binary             x:Float y:Float -> a:Float
+fsub                   Binary             x:Float y:Float -> a:Float
+fmul                   Binary             x:Float y:Float -> a:Float
+fdiv                   Binary             x:Float y:Float -> a:Float
+sqrt                   Unary              x:Float -> a:Float
+fma                    Ternary            x:Float y:Float z:Float -> a:Float
+fneg                   Unary              x:Float -> a:Float
+fabs                   Unary              x:Float -> a:Float
+fcopysign              Binary             x:Float y:Float -> a:Float
+fmin                   Binary             x:Float y:Float -> a:Float
+fmax                   Binary             x:Float y:Float -> a:Float
+ceil                   Unary              x:Float -> a:Float
+floor                  Unary              x:Float -> a:Float
+trunc                  Unary              x:Float -> a:Float
+nearest                Unary              x:Float -> a:Float
+bitcast                LoadNoOffset       x:Mem -> a:MemTo
+scalar_to_vector       Unary              s:FixedTxN.lane_of -> a:FixedTxN
+bmask                  Unary              x:Truthy -> a:ScalarIntTo
+ireduce                Unary              x:ScalarInt.wider -> a:ScalarInt
+snarrow                Binary             x:I16or32or64xN y:I16or32or64xN -> a:I16or32or64xN.split_lanes
+unarrow                Binary             x:I16or32or64xN y:I16or32or64xN -> a:I16or32or64xN.split_lanes
+uunarrow               Binary             x:I16or32or64xN y:I16or32or64xN -> a:I16or32or64xN.split_lanes
+swiden_low             Unary              x:I8or16or32xN -> a:I8or16or32xN.merge_lanes
+swiden_high            Unary              x:I8or16or32xN -> a:I8or16or32xN.merge_lanes
+uwiden_low             Unary              x:I8or16or32xN -> a:I8or16or32xN.merge_lanes
+uwiden_high            Unary              x:I8or16or32xN -> a:I8or16or32xN.merge_lanes
+iadd_pairwise          Binary             x:I8or16or32xN y:I8or16or32xN -> a:I8or16or32xN
+x86_pmaddubsw          Binary             x:I8x16 y:I8x16 -> a:I16x8
+uextend                Unary              x:ScalarInt.narrower -> a:ScalarInt
+sextend                Unary              x:ScalarInt.narrower -> a:ScalarInt
+fpromote               Unary              x:FloatScalar.narrower -> a:FloatScalar
+fdemote                Unary              x:FloatScalar.wider -> a:FloatScalar
+fvdemote               Unary              x:F64x2 -> a:F32x4
+fvpromote_low          Unary              a:F32x4 -> x:F64x2
+fcvt_to_uint           Unary              x:FloatScalar -> a:ScalarIntTo                             | trap idempotent
+fcvt_to_sint           Unary              x:FloatScalar -> a:ScalarIntTo                             | trap idempotent
+fcvt_to_uint_sat       Unary              x:Float -> a:IntTo
+fcvt_to_sint_sat       Unary              x:Float -> a:IntTo
+x86_cvtt2dq            Unary              x:Float -> a:IntTo
+fcvt_from_uint         Unary              x:IntNoDyn -> a:FloatTo
+fcvt_from_sint         Unary              x:IntNoDyn -> a:FloatTo
+isplit                 Unary              x:WideInt -> lo:WideInt.half_width hi:WideInt.half_width
+iconcat                Binary             lo:NarrowInt hi:NarrowInt -> a:NarrowInt.double_width
+atomic_rmw             AtomicRmw          p:iAddr x:AtomicMem -> a:AtomicMem                         | load store side_effects
+atomic_cas             AtomicCas          p:iAddr e:AtomicMem x:AtomicMem -> a:AtomicMem             | load store side_effects
+atomic_load            LoadNoOffset       p:iAddr -> a:AtomicMem                                     | load side_effects
+atomic_store           StoreNoOffset      x:AtomicMem p:iAddr                                        | store side_effects
+fence                  Nullary            -                                                          | side_effects
+extract_vector         BinaryImm8         x:DynTxN -> a:DynTxN.dynamic_to_vector
+# Heap era (Cranelift 2021-2022): bounds-checked heap and table access.
+heap_addr              HeapAddr           index:HeapIndex -> addr:iAddr                              | trap
+heap_load              HeapLoad           index:HeapIndex -> a:Mem                                   | load trap
+heap_store             HeapStore          index:HeapIndex a:Mem                                      | store trap
+table_addr             TableAddr          p:TableIndex -> addr:iAddr                                 | trap
+"""
+
+
+def _operand(text: str) -> Operand:
+    name, _, ty = text.partition(":")
+    if ty == "...":
+        return Operand(name, varargs=True)
+    base, _, derived = ty.partition(".")
+    if base in TYPEVARS:
+        tv = TYPEVARS[base]
+        if derived:
+            return Operand(name, typevar=tv, derived=derived)
+        return Operand(name, typevar=tv, fixed=tv.singleton())
+    fixed = parse_type(base)
+    if fixed is None or derived:
+        raise ValueError(f"opcode table: bad operand type {text!r}")
+    return Operand(name, fixed=fixed)
+
+
+def _ctrl_candidate(tv: TypeVar, ins, outs) -> bool:
+    """Can `tv` control every other operand? (Cranelift's is_ctrl_typevar_candidate.)"""
+    others = []
+    for op in ins:
+        if op.varargs or op.typevar is None or op.typevar == tv or op.fixed is not None:
+            continue
+        if op.derived:
+            return False
+        if op.typevar in others:
+            return False
+        others.append(op.typevar)
+    return all(op.varargs or op.typevar is None or op.typevar == tv or op.fixed is not None for op in outs)
+
+
+def _build(name: str, fmt_name: str, spec: str, flags: str) -> Opcode:
+    fmt = FORMATS[fmt_name]
+    ins_text, _, outs_text = spec.partition("->")
+    ins = tuple(_operand(t) for t in ins_text.split() if t != "-")
+    outs = tuple(_operand(t) for t in outs_text.split())
+    values = [o for o in ins if not o.varargs]
+    if len(values) != fmt.num_values or any(o.varargs for o in ins) != fmt.varargs:
+        raise ValueError(f"opcode table: {name} does not fit format {fmt_name}")
+    ctrl, from_operand = None, False
+    polymorphic = any(o.typevar is not None and o.fixed is None for o in ins + outs)
+    if polymorphic:
+        idx = fmt.ctrl_operand
+        if idx is not None:
+            op = values[idx]
+            if op.typevar is not None and not op.derived and _ctrl_candidate(op.typevar, ins, outs):
+                ctrl, from_operand = op.typevar, True
+        if ctrl is None:
+            first = outs[0] if outs else Operand("-")
+            if first.typevar is None or first.derived or first.fixed is not None or not _ctrl_candidate(first.typevar, ins, outs):
+                raise ValueError(f"opcode table: cannot find the controlling type variable of {name}")
+            ctrl = first.typevar
+    return Opcode(name, fmt, ins, outs, frozenset(flags.split()), ctrl, from_operand)
+
+
+def _load_table(text: str) -> dict[str, Opcode]:
+    table = {}
+    for line in text.splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        body, _, flags = line.partition("|")
+        name, fmt_name, spec = body.split(None, 2)
+        table[name] = _build(name, fmt_name, spec.strip(), flags.strip())
+    return table
+
+
+OPCODES: dict[str, Opcode] = _load_table(TABLE)
+HEAP_ERA_OPCODES = frozenset({"heap_addr", "heap_load", "heap_store", "table_addr"})
