@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
     p.add_argument("--json", metavar="FILE", help="write a machine-readable report to FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="print every run line, not only failures")
+    p.add_argument(
+        "--interpret-all",
+        action="store_true",
+        help="also run `test run` files (not only `test interpret` ones) on the interpreter",
+    )
+    p.add_argument(
+        "--fuel",
+        type=int,
+        metavar="N",
+        help="instructions the interpreter may execute per run line before giving up (default 10^9)",
+    )
+    p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
     p.set_defaults(func=_cmd_test)
     return parser
 

@@ -1,0 +1,251 @@
+"""The interpreter: runs CLIF functions exactly, by compiling each to Python once.
+
+    from clifkit.interpreter import Interpreter, Trap, Unsupported, FuelExhausted
+
+    interp = Interpreter([d.function for d in testfile.functions], fuel=10**8)
+    interp.call("%add", [1, 2])            # -> [3]: ints are bit patterns, vectors tuples of lanes
+    interp.executed                        # CLIF instructions the last call executed
+
+Each function is compiled on its first call (`compiler.py`): a Python function
+whose locals are the CLIF values, with the instruction semantics the family
+modules register (`registry.impl`) inlined as expressions. A call raises
+`Trap` when the program traps, `Unsupported` (with the reason) when a function
+needs semantics the interpreter lacks, `FuelExhausted` when the instruction
+budget runs out. Calls nested deeper than `max_call_depth` trap with
+``stk_ovf``.
+
+Every call runs on a fresh `Machine`: a fresh stack and zeroed memory; pass
+``env=`` (an `Environment`, or any object with an ``apply(memory)`` method) to
+map regions (a vmctx struct, heaps, data symbols) before the call. The memory
+of the last call stays readable as `Interpreter.memory`.
+
+Semantic families are the modules of this package named ``*_ops.py`` (plus
+`control`); importing the package imports them all so that their lowerings
+register.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import pkgutil
+import sys
+from typing import Callable, Optional, Sequence
+
+from ..ir.function import Function
+from ..ir.types import Type
+from . import control, memory_ops
+from .compiler import compile_function, sig_types, signature_key, tail_calls_other
+from .machine import RUNTIME, UNLIMITED_FUEL, Environment, FuelExhausted, Machine, TailCall, Unsupported
+from .memory import CODE_BASE, LIBCALL_BASE, Memory
+from .registry import Trap
+
+__all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "Environment", "Machine", "Memory"]
+
+
+def _import_families() -> None:
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.endswith("_ops"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+_import_families()
+
+
+def _bad_call(addr: int, entry, key) -> None:
+    if entry is None:
+        raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
+    raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
+
+
+def _normalise(value, t: Type):
+    """An argument as the interpreter holds it: the unsigned bit pattern (negative ints wrap)."""
+    if t.is_vector:
+        if not isinstance(value, (tuple, list)):
+            raise TypeError(f"a {t} argument must be a tuple of lanes, not {value!r}")
+        m = (1 << t.lane_bits) - 1
+        return tuple(int(lane) & m for lane in value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"a {t} argument must be an int bit pattern, not {value!r}")
+    return value & ((1 << t.bits) - 1)
+
+
+class Interpreter:
+    """Runs the given functions. Compiles each lazily, once, on its first call."""
+
+    def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = 2000,
+                 host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None):
+        """`host_functions` maps a function name to (fn, param types, return types): calls to that
+        name run ``fn(machine, *args)`` in Python (e.g. a heap-growth routine). Names defined by
+        `functions` win, as do Cranelift's libcall names."""
+        self.functions: list[Function] = list(functions)
+        self.fuel = fuel
+        self.max_call_depth = max_call_depth
+        self.index: dict[str, int] = {}
+        for i, f in enumerate(self.functions):
+            self.index.setdefault(f.name, i)
+        self.executed = 0  # CLIF instructions executed by the last call (exact unless it trapped)
+        self.memory: Optional[Memory] = None  # the address space of the last call
+        self.sources: dict[int, str] = {}
+        self._failed: dict[int, str] = {}
+        self._compiled: dict[int, Callable] = {}
+        self._may_tail: dict[int, bool] = {}
+        self._bound = 0
+        self._host = dict(host_functions or {})
+        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **memory_ops.RUNTIME_MEMORY, "_badcall": _bad_call}
+        self.indirect: dict[int, list] = {}
+        self.ns["_IND"] = self.indirect
+        for i, f in enumerate(self.functions):
+            stub = self._stub(i)
+            self.ns[f"_F{i}"] = stub
+            if self.index[f.name] == i:
+                self.indirect[CODE_BASE + 16 * i] = [stub, signature_key(*sig_types(f.signature))]
+        for j, name in enumerate(control.LIBCALL_NAMES):
+            sig = control.libcall_signature(name)
+            if sig is not None:
+                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name), signature_key(*sig)]
+
+    # -- compilation ----------------------------------------------------------------
+    def _stub(self, i: int):
+        def stub(_m, _d, *args):
+            return self._compile(i)(_m, _d, *args)
+
+        return stub
+
+    def _libcall_stub(self, name: str):
+        def stub(_m, _d, *args):
+            try:
+                fn = control.libcall_function(name)
+            except NotImplementedError as e:
+                raise Unsupported(str(e)) from None
+            self.ns[f"_L{name}"] = fn
+            return fn(_m, _d, *args)
+
+        return stub
+
+    def _compile(self, i: int) -> Callable:
+        fn = self._compiled.get(i)
+        if fn is not None:
+            return fn
+        if i in self._failed:
+            raise Unsupported(self._failed[i])
+        try:
+            fn, source = compile_function(self, i, self.functions[i], self.ns)
+        except Unsupported as e:
+            self._failed[i] = e.reason
+            raise
+        self.sources[i] = source
+        self._compiled[i] = fn
+        entry = self.indirect.get(CODE_BASE + 16 * i)
+        if entry is not None:
+            entry[0] = fn
+        return fn
+
+    def compile(self, name: str) -> str:
+        """Compile function `name` now (raising Unsupported if it cannot be); returns the generated source."""
+        i = self._lookup(name)
+        self._compile(i)
+        return self.sources[i]
+
+    def bind(self, value, hint: str = "k") -> str:
+        """A fresh global name for `value` in the generated code's namespace."""
+        self._bound += 1
+        name = f"_{''.join(c for c in hint if c.isalnum())[:12]}{self._bound}"
+        self.ns[name] = value
+        return name
+
+    def resolve_callee(self, name: str):
+        """("lib", libcall) for a Cranelift libcall name, ("func", index) for a function here,
+        ("host", name) for a host function, or None."""
+        if name.startswith("%") and name[1:] in control.LIBCALL_NAMES:
+            return ("lib", name[1:])
+        if name in self.index:
+            return ("func", self.index[name])
+        if name in self._host:
+            return ("host", name)
+        return None
+
+    def bind_callee(self, resolved) -> str:
+        """The global name generated code calls for a resolved callee."""
+        kind, ident = resolved
+        if kind == "func":
+            return f"_F{ident}"
+        if kind == "lib":
+            name = f"_L{ident}"
+            if name not in self.ns:
+                try:
+                    self.ns[name] = control.libcall_function(ident)
+                except NotImplementedError as e:
+                    raise Unsupported(str(e)) from None
+            return name
+        fn = self._host[ident][0]
+        return self.bind(lambda _m, _d, *args: fn(_m, *args), "host")
+
+    def may_tail_call(self, i: int) -> bool:
+        flag = self._may_tail.get(i)
+        if flag is None:
+            flag = self._may_tail[i] = tail_calls_other(self.functions[i])
+        return flag
+
+    def function_address(self, name: str) -> Optional[int]:
+        """The opaque address func_addr gives `name` (a function here or a libcall), or None."""
+        resolved = self.resolve_callee(name)
+        if resolved is None:
+            return None
+        kind, ident = resolved
+        if kind == "func":
+            return CODE_BASE + 16 * ident
+        if kind == "lib":
+            return LIBCALL_BASE + 16 * control.LIBCALL_NAMES.index(ident)
+        return None
+
+    # -- running ------------------------------------------------------------------------
+    def _lookup(self, name: str) -> int:
+        i = self.index.get(name)
+        if i is None:
+            raise KeyError(f"no function named {name}")
+        return i
+
+    def call(self, name: str, args: Sequence = (), env=None) -> list:
+        """Run function `name` on `args` (bit-pattern ints, tuples of lanes for vectors) in a fresh
+        machine; returns the list of results. Raises Trap, Unsupported or FuelExhausted."""
+        i = self._lookup(name)
+        func = self.functions[i]
+        params = [p.type for p in func.signature.params]
+        if len(args) != len(params):
+            raise TypeError(f"{name} takes {len(params)} arguments, {len(args)} given")
+        values = [_normalise(a, t) for a, t in zip(args, params)]
+        fn = self._compile(i)
+        if env is not None and not hasattr(env, "apply"):
+            raise Unsupported(f"the interpreter cannot prepare an environment of type {type(env).__name__}")
+        budget = UNLIMITED_FUEL if self.fuel is None else self.fuel
+        machine = Machine(self, env, budget)
+        self.memory = machine.memory
+        limit = sys.getrecursionlimit()
+        needed = 2 * self.max_call_depth + 500 + _stack_depth()
+        if limit < needed:
+            sys.setrecursionlimit(needed)
+        try:
+            r = fn(machine, 1, *values)
+            while r.__class__ is TailCall:
+                r = r.fn(machine, 1, *r.args)
+        except RecursionError:
+            raise Trap("stk_ovf", "the Python stack is exhausted") from None
+        finally:
+            if limit < needed:
+                sys.setrecursionlimit(limit)
+            self.executed = budget - machine.fuel
+        nrets = len(func.signature.returns)
+        if nrets == 0:
+            return []
+        if nrets == 1:
+            return [r]
+        return list(r)
+
+
+def _stack_depth() -> int:
+    n, f = 0, sys._getframe()
+    while f is not None:
+        n += 1
+        f = f.f_back
+    return n

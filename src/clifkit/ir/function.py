@@ -85,6 +85,8 @@ class Signature:
     params: list[AbiParam] = field(default_factory=list)
     returns: list[AbiParam] = field(default_factory=list)
     call_conv: str = "fast"
+    # False when the text names no convention: Cranelift then uses `fast`, or the host's under `test run`.
+    call_conv_written: bool = True
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class HeapData:
     bound: int = 0  # static: bytes; dynamic: a global value number
     offset_guard: int = 0
     index_type: Optional[Type] = None  # None: not written (i32)
+    written: tuple[str, ...] = ()  # attribute names in the order the text gave them ("min", "bound", ...)
 
 
 @dataclass
@@ -166,6 +169,7 @@ class TableData:
     bound: Optional[int] = None  # a global value number
     element_size: int = 0
     index_type: Optional[Type] = None
+    written: tuple[str, ...] = ()  # attribute names in the order the text gave them
 
 
 # -- instructions, blocks, functions ---------------------------------------
@@ -179,6 +183,7 @@ class Inst:
         "imm", "cond", "flags", "offset", "code", "func_ref", "sig_ref", "stack_slot",
         "global_value", "jump_table", "dests", "rmw_op", "mask", "exception", "heap",
         "table", "size",
+        "comments_before",  # comment lines just before the instruction (None: none)
     )  # fmt: skip
 
     def __init__(self, opcode: Opcode, ctrl_type: Optional[Type] = None, args=None, results=None, **fields):
@@ -216,6 +221,7 @@ class Block:
     cold: bool = False
     loc: Optional[Location] = None
     comments: list[str] = field(default_factory=list)  # comment lines just before the block header
+    comment: Optional[str] = None  # the comment on the header's line
 
 
 @dataclass
@@ -238,6 +244,10 @@ class Function:
     aliases: dict[int, int] = field(default_factory=dict)  # v_alias -> v_target
     # Comments attached to preamble entities ("ss0", "gv1", ...) and instructions (by result or position).
     entity_comments: dict[str, str] = field(default_factory=dict)
+    # Comment lines just before a preamble entity or a value alias ("ss0", "v3", "stack_limit").
+    entity_comments_before: dict[str, list[str]] = field(default_factory=dict)
+    comment: Optional[str] = None  # the comment on the `function ... {` line
+    end_comments: list[str] = field(default_factory=list)  # comment lines just before the closing brace
 
     @property
     def entry(self) -> Optional[Block]:
@@ -275,6 +285,8 @@ class TestCommand:
     name: str
     options: list[str]
     loc: Location
+    comments_before: list[str] = field(default_factory=list)  # comment lines just before this line
+    comment: Optional[str] = None  # the comment on this line
 
 
 @dataclass
@@ -284,6 +296,8 @@ class IsaSpec:
     kind: str  # "set" or "target"
     words: list[str]  # "set opt_level=speed" -> ["opt_level=speed"]; "target x86_64 has_avx" -> ["x86_64", "has_avx"]
     loc: Location
+    comments_before: list[str] = field(default_factory=list)  # comment lines just before this line
+    comment: Optional[str] = None  # the comment on this line
 
 
 @dataclass
@@ -294,6 +308,9 @@ class FunctionDetails:
     directives: list[Directive] = field(default_factory=list)
     comments_before: list[str] = field(default_factory=list)  # free comment lines before `function`
     comments_after: list[str] = field(default_factory=list)  # non-directive comments after the closing brace
+    # Everything after the closing brace in file order: directives, comments, and "" for a blank
+    # line separating groups (the printer writes this; the two lists above are its parts by kind).
+    trailer: list[Union[Directive, str]] = field(default_factory=list)
 
 
 @dataclass

@@ -1,0 +1,517 @@
+"""The compiler: one CLIF function → one Python function, built once and run many times.
+
+Shape of the generated code for ``function %f(i32, i32) -> i32``::
+
+    def _F3(_m, _d, v0, v1):             # machine, call depth, then the entry block's params
+        if _d > 2000: _stk_ovf(_d)       # max_call_depth
+        _f = _m.fuel                     # fuel left, a local; written back around calls
+        _b = 1
+        while True:                      # only when there is more than one dispatch root
+            if _b == 1:                  # a root: its tree of inlined blocks follows
+                while True:              # only for loop headers: a back edge is `continue`
+                    _f -= 6              # the block's instruction count, checked at entry
+                    if _f < 0: _nofuel(_m, '%f')
+                    v5 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates
+                    v9 = _k12(v5, v3)                     # callables, bound as globals
+                    if v9:
+                        v3, v4 = v8, v7                   # block params: parallel assignment
+                        continue
+                    _b = 2
+                    break
+            ...
+
+Blocks become *dispatch roots* (the entry, loop headers found by a DFS from
+the entry, and blocks with several predecessors); every other block has one
+predecessor and is inlined at its single incoming edge, so a root carries a
+tree of code. Roots are dispatched by an if/elif chain on ``_b`` (a binary
+search for many roots). A branch to the root being run is ``continue`` of
+the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
+
+Calls pass the machine and the depth: ``v5 = _F7(_m, _d1, v1)``. Fuel is
+handed over in ``_m.fuel`` around a call. ``return_call`` returns a
+`TailCall`, which the caller's trampoline (``while _r.__class__ is _TC``)
+runs in constant Python stack; a function tail-calling itself instead jumps
+back to its entry block. ``call_indirect`` looks the address up in ``_IND``
+(address → [function, signature key]).
+"""
+
+from __future__ import annotations
+
+import linecache
+from typing import Optional
+
+from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
+from ..ir.types import Type
+from .control import COMPILER_LOWERED
+from .machine import Unsupported, frame_layout
+from .memory import PAGE_MASK, PAGE_SIZE
+from .registry import LOWERINGS, OpContext
+
+MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
+LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
+
+
+def signature_key(params, returns) -> tuple:
+    """What call_indirect compares: parameter and return types (any vector matches any vector,
+    as in Cranelift's interpreter)."""
+
+    def key(t: Type) -> str:
+        return "vector" if t.is_vector else t.name
+
+    return tuple(key(t) for t in params), tuple(key(t) for t in returns)
+
+
+def sig_types(sig: Signature) -> tuple[tuple[Type, ...], tuple[Type, ...]]:
+    return tuple(p.type for p in sig.params), tuple(p.type for p in sig.returns)
+
+
+def tail_calls_other(func: Function) -> bool:
+    """Whether `func` may return a TailCall (a return_call to another function, or an indirect one)."""
+    for block in func.blocks.values():
+        for inst in block.insts:
+            name = inst.opcode.name
+            if name == "return_call_indirect":
+                return True
+            if name == "return_call":
+                ext = func.func_refs.get(inst.func_ref)
+                if ext is None or ext.name.text != func.name:
+                    return True
+    return False
+
+
+class FunctionCompiler:
+    """Generates the Python source of one function. `interp` resolves callees and binds globals."""
+
+    def __init__(self, interp, index: int, func: Function):
+        self.interp = interp
+        self.index = index
+        self.func = func
+        self.name = func.name
+        self.blocks: dict[int, Block] = func.blocks
+        self.layout = frame_layout(func)
+        self.has_frame = self.layout.size > 0
+
+    # -- helpers -------------------------------------------------------------
+    def unsupported(self, what: str) -> Unsupported:
+        return Unsupported(f"{what} (in {self.name})")
+
+    def val(self, v: int) -> str:
+        return f"v{self.func.resolve(v)}"
+
+    def vtype(self, v: int) -> Type:
+        t = self.func.value_types.get(self.func.resolve(v))
+        if t is None:
+            raise self.unsupported(f"v{v} has no type")
+        return t
+
+    def is_self_tail_call(self, inst: Inst) -> bool:
+        if inst.opcode.name != "return_call":
+            return False
+        ext = self.func.func_refs.get(inst.func_ref)
+        return ext is not None and ext.name.text == self.name and self.interp.resolve_callee(self.name) == ("func", self.index)
+
+    # -- control-flow analysis ---------------------------------------------------
+    def analyse(self) -> None:
+        func = self.func
+        if not self.blocks:
+            raise self.unsupported("the function has no blocks")
+        self.entry = next(iter(self.blocks))
+        succ: dict[int, list[int]] = {}
+        for number, block in self.blocks.items():
+            if not block.insts or not block.insts[-1].opcode.is_terminator:
+                succ[number] = []  # checked when (and only if) the block is reachable
+                continue
+            last = block.insts[-1]
+            targets = [bc.block for bc in last.branch_targets()]
+            if self.is_self_tail_call(last):
+                targets.append(self.entry)
+            for t in targets:
+                if t not in self.blocks:
+                    raise self.unsupported(f"block{number} branches to undefined block{t}")
+            succ[number] = targets
+        # Iterative DFS from the entry: reachable blocks and back-edge targets (loop headers).
+        headers: set[int] = set()
+        preds: dict[int, int] = {}
+        state: dict[int, int] = {self.entry: 1}  # 1: on the DFS stack, 2: done
+        stack = [(self.entry, iter(succ[self.entry]))]
+        while stack:
+            node, it = stack[-1]
+            advanced = False
+            for t in it:
+                preds[t] = preds.get(t, 0) + 1
+                s = state.get(t)
+                if s is None:
+                    state[t] = 1
+                    stack.append((t, iter(succ[t])))
+                    advanced = True
+                    break
+                if s == 1:
+                    headers.add(t)
+            if not advanced:
+                state[node] = 2
+                stack.pop()
+        self.reachable = set(state)
+        for number in self.reachable:
+            block = self.blocks[number]
+            if not block.insts or not block.insts[-1].opcode.is_terminator:
+                raise self.unsupported(f"block{number} does not end in a terminator")
+        self.headers = headers
+        self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
+        del func  # (analysis only reads self.blocks)
+
+    # -- code emission --------------------------------------------------------------
+    def compile(self) -> str:
+        self.analyse()
+        self.calls = False
+        arms: dict[int, list[tuple[int, str]]] = {}
+        pending = [b for b in self.blocks if b in self.roots]
+        while pending:
+            root = pending.pop(0)
+            if root in arms:
+                continue
+            out: list[tuple[int, str]] = []
+            header = root in self.headers
+            if header:
+                out.append((0, "while True:"))
+            self.late_roots: list[int] = []
+            # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
+            self.fm = root == self.entry and not header
+            self.emit_block(root, 1 if header else 0, out, root, header)
+            arms[root] = out
+            pending.extend(self.late_roots)
+        lines = self.prologue(arms)
+        body: list[tuple[int, str]] = []
+        if len(arms) == 1:
+            body = arms[self.entry]
+        else:
+            body.append((0, f"_b = {self.entry}"))
+            body.append((0, "while True:"))
+            order = [r for r in self.blocks if r in arms and r in self.headers and r != self.entry]
+            order += [r for r in self.blocks if r in arms and r not in self.headers and r != self.entry]
+            order.append(self.entry)
+            body += self.dispatch(order, arms, 1)
+        text = "\n".join(lines + ["    " * (ind + 1) + line for ind, line in body]) + "\n"
+        return text
+
+    def dispatch(self, roots: list[int], arms, ind: int) -> list[tuple[int, str]]:
+        out: list[tuple[int, str]] = []
+        if len(roots) <= LINEAR_DISPATCH:
+            for i, r in enumerate(roots):
+                if i == len(roots) - 1:
+                    head = "else:" if i else None
+                else:
+                    head = f"{'if' if i == 0 else 'elif'} _b == {r}:"
+                if head is None:
+                    out += [(ind + d, s) for d, s in arms[r]]
+                else:
+                    out.append((ind, head))
+                    out += [(ind + 1 + d, s) for d, s in arms[r]]
+            return out
+        ordered = sorted(roots)
+        mid = len(ordered) // 2
+        out.append((ind, f"if _b < {ordered[mid]}:"))
+        out += self.dispatch(ordered[:mid], arms, ind + 1)
+        out.append((ind, "else:"))
+        out += self.dispatch(ordered[mid:], arms, ind + 1)
+        return out
+
+    def prologue(self, arms) -> list[str]:
+        entry = self.blocks[self.entry]
+        params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
+        text = "\n".join(s for arm in arms.values() for _, s in arm)
+        lines = [f"def _F{self.index}({params}):"]
+        lines.append(f"    if _d > {self.interp.max_call_depth}: _stk_ovf(_d)")
+        if self.entry in self.headers:
+            lines.append("    _f = _m.fuel")
+        if "_d1" in text:
+            lines.append("    _d1 = _d + 1")
+        if "_pg" in text:
+            lines.append("    _pg = _m.pages")
+        if self.has_frame:
+            lines.append("    _osp = _m.sp")
+            lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")
+            if self.layout.size <= PAGE_SIZE:
+                lines.append(f"    _fo = _sp & {PAGE_MASK}")
+        elif "_sp" in text:
+            lines.append("    _sp = _m.sp")
+        return lines
+
+    def emit_block(self, number: int, ind: int, out, root: int, in_while: bool) -> None:
+        block = self.blocks[number]
+        if self.fm:
+            out.append((ind, f"_f = _m.fuel - {len(block.insts)}"))
+            self.fm = False
+        else:
+            out.append((ind, f"_f -= {len(block.insts)}"))
+        out.append((ind, f"if _f < 0: _nofuel(_m, {self.name!r})"))
+        for inst in block.insts[:-1]:
+            if inst.opcode.is_terminator:
+                raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
+            self.emit_inst(inst, ind, out)
+        self.emit_terminator(block.insts[-1], ind, out, root, in_while)
+
+    def assign(self, dsts: list[str], srcs: list[str], ind: int, out) -> None:
+        pairs = [(d, s) for d, s in zip(dsts, srcs) if d != s]
+        if not pairs:
+            return
+        targets = {d for d, _ in pairs}
+        if len(pairs) == 1 or not any(s in targets for _, s in pairs):
+            for d, s in pairs:
+                out.append((ind, f"{d} = {s}"))
+        else:
+            out.append((ind, f"{', '.join(d for d, _ in pairs)} = {', '.join(s for _, s in pairs)}"))
+
+    def emit_edge(self, bc: BlockCall, ind: int, out, root: int, in_while: bool, rets: Optional[list[str]] = None) -> None:
+        target = bc.block
+        params = self.blocks[target].params
+        if len(params) != len(bc.args):
+            raise self.unsupported(f"block{target} takes {len(params)} arguments, given {len(bc.args)}")
+        srcs = []
+        for a in bc.args:
+            if isinstance(a, TryCallRet):
+                if rets is None or a.index >= len(rets):
+                    raise self.unsupported(f"{a} outside a try_call's normal-return edge")
+                srcs.append(rets[a.index])
+            elif isinstance(a, int):
+                srcs.append(self.val(a))
+            else:
+                raise self.unsupported(f"block argument {a} on an edge that cannot take it")
+        self.assign([f"v{p}" for p in params], srcs, ind, out)
+        self.goto(target, ind, out, root, in_while)
+
+    def goto(self, target: int, ind: int, out, root: int, in_while: bool) -> None:
+        if target not in self.roots and ind > MAX_INLINE_INDENT:
+            self.roots.add(target)
+            self.late_roots.append(target)
+        if target in self.roots:
+            if self.fm:
+                out.append((ind, "_f = _m.fuel"))
+                self.fm = False
+            if target == root and in_while:
+                out.append((ind, "continue"))
+            else:
+                out.append((ind, f"_b = {target}"))
+                out.append((ind, "break" if in_while else "continue"))
+        else:
+            self.emit_block(target, ind, out, root, in_while)
+
+    # -- terminators ----------------------------------------------------------------------
+    def emit_terminator(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
+        op = inst.opcode.name
+        if op == "jump":
+            self.emit_edge(inst.dests[0], ind, out, root, in_while)
+        elif op == "brif":
+            then, other = inst.dests
+            cond = self.val(inst.args[0])
+            if then.block == other.block and list(then.args) == list(other.args):
+                self.emit_edge(then, ind, out, root, in_while)
+            else:
+                out.append((ind, f"if {cond}:"))
+                fm = self.fm
+                self.emit_edge(then, ind + 1, out, root, in_while)
+                self.fm = fm
+                self.emit_edge(other, ind, out, root, in_while)
+        elif op == "br_table":
+            self.emit_br_table(inst, ind, out, root, in_while)
+        elif op == "return":
+            self.emit_return([self.val(a) for a in inst.args], ind, out)
+        elif op in ("return_call", "return_call_indirect"):
+            self.emit_call(inst, ind, out, root, in_while)
+        elif op in ("try_call", "try_call_indirect"):
+            self.emit_call(inst, ind, out, root, in_while)
+        elif inst.opcode.is_branch:
+            raise self.unsupported(f"branch {op}")
+        else:
+            self.emit_inst(inst, ind, out)  # trap and other lowered terminators
+
+    def leave(self, ind: int, out) -> None:
+        if not self.fm:
+            out.append((ind, "_m.fuel = _f"))
+        if self.has_frame:
+            out.append((ind, "_m.sp = _osp"))
+
+    def emit_return(self, values: list[str], ind: int, out) -> None:
+        self.leave(ind, out)
+        if not values:
+            out.append((ind, "return"))
+        elif len(values) == 1:
+            out.append((ind, f"return {values[0]}"))
+        else:
+            out.append((ind, f"return ({', '.join(values)})"))
+
+    def emit_br_table(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
+        jt = inst.jump_table
+        index = self.val(inst.args[0])
+        edges: list[BlockCall] = []
+        keys: dict[tuple, int] = {}
+
+        def edge_id(bc: BlockCall) -> int:
+            key = (bc.block, tuple(repr(a) for a in bc.args))
+            if key not in keys:
+                keys[key] = len(edges)
+                edges.append(bc)
+            return keys[key]
+
+        default = edge_id(jt.default)
+        table = [edge_id(bc) for bc in jt.targets]
+        if len(edges) == 1:
+            self.emit_edge(edges[0], ind, out, root, in_while)
+            return
+        if not any(table[i] != default for i in range(len(table))):
+            self.emit_edge(edges[0], ind, out, root, in_while)
+            return
+        if len(edges) == 2 and len(set(table)) == 1:
+            out.append((ind, f"if {index} < {len(table)}:"))
+            fm = self.fm
+            self.emit_edge(edges[table[0]], ind + 1, out, root, in_while)
+            self.fm = fm
+            self.emit_edge(edges[default], ind, out, root, in_while)
+            return
+        out.append((ind, f"_e = {tuple(table)!r}[{index}] if {index} < {len(table)} else {default}"))
+        self.emit_edge_switch(list(range(len(edges))), edges, ind, out, root, in_while)
+
+    def emit_edge_switch(self, ids: list[int], edges, ind: int, out, root: int, in_while: bool) -> None:
+        fm = self.fm
+        if len(ids) <= LINEAR_DISPATCH:
+            for i, e in enumerate(ids[:-1]):
+                out.append((ind, f"if _e == {e}:"))
+                self.emit_edge(edges[e], ind + 1, out, root, in_while)
+                self.fm = fm
+            self.emit_edge(edges[ids[-1]], ind, out, root, in_while)
+            return
+        mid = len(ids) // 2
+        out.append((ind, f"if _e < {ids[mid]}:"))
+        self.emit_edge_switch(ids[:mid], edges, ind + 1, out, root, in_while)
+        self.fm = fm
+        self.emit_edge_switch(ids[mid:], edges, ind, out, root, in_while)
+
+    # -- calls ---------------------------------------------------------------------------
+    def emit_call(self, inst: Inst, ind: int, out, root: int = -1, in_while: bool = False) -> None:
+        op = inst.opcode.name
+        func = self.func
+        indirect = op.endswith("_indirect")
+        args = [self.val(a) for a in (inst.args[1:] if indirect else inst.args)]
+        if op.startswith("try_call"):
+            if inst.exception is None:
+                raise self.unsupported(f"{op} without an exception table")
+            sig_ref = inst.exception.sig_ref
+        else:
+            sig_ref = inst.sig_ref
+        if indirect:
+            sig = func.signatures.get(sig_ref)
+            if sig is None:
+                raise self.unsupported(f"{op} names undeclared sig{sig_ref}")
+            params, returns = sig_types(sig)
+            key = signature_key(params, returns)
+            callee = self.val(inst.args[0])
+            out.append((ind, f"_e = _IND.get({callee})"))
+            out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
+            target, may_tail, kind = "_e[0]", True, "func"
+            nrets = len(returns)
+        else:
+            ext = func.func_refs.get(inst.func_ref)
+            if ext is None:
+                raise self.unsupported(f"{op} names undeclared fn{inst.func_ref}")
+            resolved = self.interp.resolve_callee(ext.name.text)
+            if resolved is None:
+                raise self.unsupported(f"call to unknown function {ext.name.text}")
+            kind, ident = resolved
+            target = self.interp.bind_callee(resolved)
+            may_tail = kind == "func" and self.interp.may_tail_call(ident)
+            sig = func.signatures.get(ext.signature)
+            nrets = len(sig.returns) if sig is not None else len(inst.results)
+            if op.startswith("try_call") and sig_ref is not None and sig_ref in func.signatures:
+                nrets = len(func.signatures[sig_ref].returns)
+        argtext = ", ".join(args)
+        call_args = f"_m, _d1{', ' if args else ''}{argtext}"
+
+        if op.startswith("return_call"):
+            if not indirect and self.is_self_tail_call(inst):
+                entry = self.blocks[self.entry]
+                self.assign([f"v{p}" for p in entry.params], args, ind, out)
+                if self.has_frame:
+                    if self.layout.size <= PAGE_SIZE:
+                        out.append((ind, f"_fpg[_fo:_fo + {self.layout.size}] = bytes({self.layout.size})"))
+                    else:
+                        out.append((ind, f"_m.memory.fill(_sp, 0, {self.layout.size})"))
+                self.goto(self.entry, ind, out, root, in_while)
+                return
+            self.leave(ind, out)
+            if kind == "func":
+                tup = f"({argtext},)" if args else "()"
+                out.append((ind, f"return _TC({target}, {tup})"))
+            else:  # libcalls and host functions return at once
+                out.append((ind, f"return {target}(_m, _d{', ' if args else ''}{argtext})"))
+            return
+
+        self.calls = True
+        results = [f"v{r}" for r in inst.results]
+        if op.startswith("try_call"):
+            results = [f"_t{i}" for i in range(nrets)]
+        elif len(results) != nrets and kind == "func" and not indirect:
+            raise self.unsupported(f"{op} expects {len(results)} results, the callee returns {nrets}")
+        sync = kind == "func"
+        if sync and not self.fm:
+            out.append((ind, "_m.fuel = _f"))
+        call = f"{target}({call_args})"
+        if may_tail:
+            out.append((ind, f"_r = {call}"))
+            out.append((ind, "while _r.__class__ is _TC: _r = _r.fn(_m, _d1, *_r.args)"))
+            call = "_r"
+        if not results:
+            if call != "_r":
+                out.append((ind, call))
+        else:
+            out.append((ind, f"{', '.join(results)} = {call}"))
+        if sync:
+            self.fm = True  # reloaded into _f lazily: at the next block, root or return
+        if op.startswith("try_call"):
+            self.emit_edge(inst.exception.normal, ind, out, root, in_while, rets=results)
+
+    # -- ordinary instructions --------------------------------------------------------
+    def emit_inst(self, inst: Inst, ind: int, out) -> None:
+        op = inst.opcode.name
+        if op in ("call", "call_indirect"):
+            self.emit_call(inst, ind, out)
+            return
+        if op in COMPILER_LOWERED:
+            raise self.unsupported(f"{op} in the middle of a block")
+        lowering = LOWERINGS.get(op)
+        if lowering is None:
+            raise self.unsupported(f"{op}: no semantics registered")
+        args = [self.val(a) for a in inst.args]
+        ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
+                        [self.vtype(r) for r in inst.results])
+        ctx.interpreter = self.interp  # type: ignore[attr-defined]  (memory_ops resolves symbols)
+        try:
+            sem = lowering(ctx)
+        except NotImplementedError as e:
+            detail = str(e) or op
+            raise self.unsupported(f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail}") from None
+        except Unsupported as e:
+            raise self.unsupported(e.reason) from None
+        if isinstance(sem, str):
+            try:
+                expr = sem.format(*args)
+            except (IndexError, KeyError, ValueError) as e:
+                raise AssertionError(f"bad template for {op}: {sem!r} ({e})") from None
+        elif callable(sem):
+            expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
+        else:
+            raise AssertionError(f"lowering of {op} returned {sem!r}")
+        results = [f"v{r}" for r in inst.results]
+        if results:
+            out.append((ind, f"{', '.join(results)} = {expr}"))
+        else:
+            for line in expr.split("\n"):
+                out.append((ind, line))
+
+
+def compile_function(interp, index: int, func: Function, namespace: dict):
+    """Generate, compile and define `_F<index>` in `namespace`; returns (function, source)."""
+    source = FunctionCompiler(interp, index, func).compile()
+    filename = f"<clif {func.name} #{index}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    code = compile(source, filename, "exec")
+    exec(code, namespace)
+    return namespace[f"_F{index}"], source

@@ -1,0 +1,276 @@
+"""Run-time state of one interpreter call: memory, stack pointer, fuel, pinned register.
+
+A `Machine` is created for every `Interpreter.call` (a fresh stack and zeroed
+memory), optionally prepared by an `Environment` that maps regions (a vmctx
+struct, heaps, data) and names symbols before the call. Generated code reaches
+the machine through its first parameter ``_m``.
+
+This module also holds the engine's exceptions, the frame layout of a function
+(where its stack slots live in its frame) and the small run-time helpers that
+generated code calls by name (`RUNTIME`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..ir.function import Function
+from .memory import (
+    ENV_BASE,
+    ENV_GAP,
+    PAGE_BITS,
+    PAGE_SIZE,
+    STACK_BASE,
+    STACK_TOP,
+    Memory,
+    align_up,
+)
+from .registry import Trap
+
+UNLIMITED_FUEL = 1 << 62
+
+
+class Unsupported(Exception):
+    """The function uses something the interpreter cannot run; `reason` says what."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class FuelExhausted(Exception):
+    """The instruction budget ran out while running `function`."""
+
+    def __init__(self, function: str, fuel: int):
+        self.function = function
+        self.fuel = fuel
+        super().__init__(f"fuel exhausted in {function} (budget of {fuel} instructions)")
+
+
+class TailCall:
+    """What a function returns to request a tail call: the caller's trampoline runs it."""
+
+    __slots__ = ("fn", "args")
+
+    def __init__(self, fn, args: tuple):
+        self.fn = fn
+        self.args = args
+
+
+# -- frames -------------------------------------------------------------------
+
+
+@dataclass
+class FrameLayout:
+    """Where a function's stack slots live: byte offsets from the frame base (its lowest address)."""
+
+    size: int  # bytes, a multiple of 16 (0: the function needs no frame)
+    align: int = 16  # the frame base's alignment: the largest slot alignment, at least 16
+    offsets: dict[int, int] = field(default_factory=dict)  # ss number -> offset
+    dynamic_offsets: dict[int, int] = field(default_factory=dict)  # dss number -> offset
+    dynamic_sizes: dict[int, int] = field(default_factory=dict)
+    # Cranelift's interpreter packs slots back to back in declaration order; an access that
+    # runs past the end of that packed frame traps there. `packed_tail[ss]` is the number of
+    # bytes from the start of slot ss to the end of the packed frame.
+    packed_tail: dict[int, int] = field(default_factory=dict)
+
+
+def dynamic_scale(func: Function, gv: int) -> int:
+    """The value of a ``dyn_scale_target_const`` global value: how many base vectors fit in 128 bits."""
+    data = func.global_values.get(gv)
+    if data is None or data.kind != "dyn_scale_target_const":
+        raise Unsupported(f"dynamic type scaled by gv{gv}, which is not dyn_scale_target_const")
+    vt = data.vector_type or data.type
+    nbytes = vt.bytes if vt is not None else 16
+    return max(1, 16 // max(1, nbytes))
+
+
+def slot_alignment(size: int, align: Optional[int]) -> int:
+    natural = 1
+    while natural < min(size, 16):
+        natural *= 2
+    return max(align or 1, natural)
+
+
+_LAYOUTS: dict[int, tuple[Function, FrameLayout]] = {}
+
+
+def frame_layout(func: Function) -> FrameLayout:
+    """The frame of `func`: each explicit slot at its alignment (the written one, at least natural
+    up to 16 bytes), then the dynamic slots; the size rounded up to 16."""
+    cached = _LAYOUTS.get(id(func))
+    if cached is not None and cached[0] is func:
+        return cached[1]
+    offsets: dict[int, int] = {}
+    packed_tail: dict[int, int] = {}
+    top = 0
+    frame_align = 16
+    for ss, data in func.stack_slots.items():
+        slot_align = slot_alignment(data.size, data.align)
+        frame_align = max(frame_align, slot_align)
+        top = align_up(top, slot_align)
+        offsets[ss] = top
+        top += data.size
+    remaining = sum(d.size for d in func.stack_slots.values())
+    for ss, data in func.stack_slots.items():
+        packed_tail[ss] = remaining
+        remaining -= data.size
+    dyn_offsets: dict[int, int] = {}
+    dyn_sizes: dict[int, int] = {}
+    for dss, data in func.dynamic_stack_slots.items():
+        dt = func.dynamic_types.get(data.dynamic_type)
+        if dt is None:
+            raise Unsupported(f"dynamic stack slot dss{dss} names an unknown dynamic type")
+        size = dt.base_vector.bytes * dynamic_scale(func, dt.scale)
+        top = align_up(top, 16)
+        dyn_offsets[dss] = top
+        dyn_sizes[dss] = size
+        top += size
+    size = align_up(top, 16) if (func.stack_slots or func.dynamic_stack_slots) else 0
+    if size == 0 and (func.stack_slots or func.dynamic_stack_slots):
+        size = 16
+    layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes, packed_tail)
+    _LAYOUTS[id(func)] = (func, layout)
+    return layout
+
+
+# -- environments -----------------------------------------------------------
+
+
+class Environment:
+    """Memory to prepare before a call: regions with initial contents, and named data symbols.
+
+    Build one, then pass it to `Interpreter.call(name, args, env=...)`; every
+    call maps its regions into a fresh address space::
+
+        env = Environment()
+        heap = env.map(0x1_0000_0000, name="heap0")        # 4 GiB, costs nothing until touched
+        vmctx = env.map(16, name="vmctx", data=heap.to_bytes(8, "little"))
+        env.define_symbol("%table", env.map(64, name="table"))
+        interp.call("%f", [vmctx, 0], env=env)
+
+    Addresses are allocated upward from ENV_BASE with an unmapped gap after
+    each region (so an access running off a region's end traps), unless
+    `base` is given.
+    """
+
+    def __init__(self) -> None:
+        self.regions: list[tuple[int, int, str]] = []  # (base, size, name)
+        self.initial: list[tuple[int, bytes]] = []  # (address, bytes) written before each call
+        self.symbols: dict[str, int] = {}
+        self._next = ENV_BASE
+
+    def map(self, size: int, name: str = "", *, base: Optional[int] = None, align: int = PAGE_SIZE,
+            data: bytes = b"") -> int:
+        """Map `size` bytes (zeroed, then `data` at the start); returns the base address."""
+        if base is None:
+            base = align_up(self._next, max(align, 1))
+        if size <= 0:
+            raise ValueError("a region needs a positive size")
+        if len(data) > size:
+            raise ValueError(f"initial data ({len(data)} bytes) exceeds region size ({size})")
+        for b, s, n in self.regions:
+            if base < b + s and b < base + size:
+                raise ValueError(f"region {name!r} at {base:#x} overlaps region {n!r}")
+        self.regions.append((base, size, name))
+        self._next = max(self._next, align_up(base + size, PAGE_SIZE) + ENV_GAP)
+        if data:
+            self.initial.append((base, bytes(data)))
+        return base
+
+    def write(self, addr: int, data: bytes) -> None:
+        """Initial contents at `addr` (inside a region mapped here), written before each call."""
+        self.initial.append((addr, bytes(data)))
+
+    def define_symbol(self, name: str, addr: int) -> None:
+        """Make ``symbol name`` global values (and symbol_value) resolve to `addr`."""
+        self.symbols[name] = addr
+
+    def apply(self, memory: Memory) -> None:
+        for base, size, name in self.regions:
+            memory.map(base, size, name or "env")
+        for addr, data in self.initial:
+            memory.write(addr, data)
+
+
+# -- the machine -----------------------------------------------------------------
+
+
+class Machine:
+    """State of one call. Generated code uses `pages`, `sp`, `fuel`, `pinned` directly."""
+
+    __slots__ = ("interp", "memory", "pages", "sp", "fuel", "pinned", "symbols")
+
+    def __init__(self, interp, env: Optional[Environment] = None, fuel: int = UNLIMITED_FUEL):
+        self.interp = interp
+        self.memory = memory = Memory()
+        memory.map(STACK_BASE, STACK_TOP - STACK_BASE, "stack")
+        self.symbols: dict[str, int] = {}
+        if env is not None:
+            env.apply(memory)
+            self.symbols = dict(env.symbols)
+        self.pages = memory.pages
+        self.sp = STACK_TOP
+        self.fuel = fuel
+        self.pinned = 0
+
+    def push_frame(self, size: int, align: int = 16):
+        """Allocate a zeroed frame of `size` bytes below the stack pointer, its base `align`-aligned.
+
+        Returns (sp, page): a frame no larger than a page is placed so that it
+        does not straddle a page boundary, and `page` is the page holding it
+        (generated code then reaches its slots without address checks); for
+        a larger frame `page` is None."""
+        sp = (self.sp - size) & -align
+        if size <= PAGE_SIZE and align <= PAGE_SIZE:
+            if (sp >> PAGE_BITS) != ((sp + size - 1) >> PAGE_BITS):
+                sp = ((((sp + size - 1) >> PAGE_BITS) << PAGE_BITS) - size) & -align
+            if sp < STACK_BASE:
+                raise Trap("stk_ovf", "the stack is exhausted")
+            number = sp >> PAGE_BITS
+            page = self.pages.get(number)
+            if page is None:
+                page = self.memory._page(number)
+            offset = sp & (PAGE_SIZE - 1)
+            page[offset : offset + size] = bytes(size)
+            self.sp = sp
+            return sp, page
+        if sp < STACK_BASE:
+            raise Trap("stk_ovf", "the stack is exhausted")
+        self.memory.fill(sp, 0, size)
+        self.sp = sp
+        return sp, None
+
+    def symbol(self, name: str) -> int:
+        """The address of a data symbol (from the environment) or of a function."""
+        addr = self.symbols.get(name)
+        if addr is None:
+            addr = self.interp.function_address(name)
+        if addr is None:
+            raise Unsupported(f"symbol {name} is not defined (map it with Environment.define_symbol)")
+        return addr
+
+
+# -- helpers that generated code calls ---------------------------------------------
+
+
+def _trap(code: str, detail: str = ""):
+    raise Trap(code, detail)
+
+
+def _stk_ovf(depth: int):
+    raise Trap("stk_ovf", f"call depth {depth} exceeds the limit")
+
+
+def _no_fuel(machine: Machine, name: str):
+    raise FuelExhausted(name, machine.interp.fuel if machine.interp.fuel is not None else -1)
+
+
+RUNTIME = {
+    "_Trap": Trap,
+    "_TC": TailCall,
+    "_trap": _trap,
+    "_stk_ovf": _stk_ovf,
+    "_nofuel": _no_fuel,
+}

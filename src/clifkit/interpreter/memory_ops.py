@@ -1,0 +1,509 @@
+"""Memory semantics: loads, stores, stack slots, global values, atomics, pinned register.
+
+Lowerings here return templates that use names the compiler provides in every
+generated function (see `compiler.py`):
+
+- ``_m``: the `Machine`; ``_pg``: its dict of fast pages (``_m.pages``);
+- ``_sp``: the frame base (the stack pointer inside this function);
+  ``_fpg`` / ``_fo``: the page holding the whole frame and the frame's offset
+  in it (frames up to a page only; see `Machine.push_frame`);
+- ``_a``, ``_p``, ``_o``: scratch names set with ``:=`` inside one template;
+- the helpers in `RUNTIME_MEMORY`, bound as globals of the generated code.
+
+A load is one expression: if the address's page is a fast page and the
+access does not run past its end (and is aligned when the ``aligned`` flag
+asks), the bytes are unpacked with `struct` straight from the page; otherwise
+`Memory.load` checks the region, allocates pages, handles page-crossing
+accesses and traps (``heap_oob`` or the flags' trap code, ``heap_misaligned``).
+Stores mirror loads. Addresses are `p + offset` as unsigned 64-bit values.
+
+Endianness: the ``big``/``little`` flags; without one, little-endian (the
+corpus targets, and the host of Cranelift's interpreter). A vector is read
+and written as one integer of its full width in that byte order, lane 0 in
+the least significant bits (so a big-endian vector access reverses all
+bytes, as Cranelift's interpreter does).
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ..ir.immediates import MemFlags
+from ..ir.types import Type
+from .machine import Unsupported, dynamic_scale, frame_layout
+from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS
+from .registry import OpContext, Trap, impl, mask
+
+DEFAULT_FLAGS = MemFlags()
+TRUSTED = MemFlags(trap_code=None, aligned=True)
+
+# -- run-time helpers bound into generated code ----------------------------------
+
+RUNTIME_MEMORY: dict[str, object] = {}
+for _n, _c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q")):
+    for _e, _prefix in (("l", "<"), ("b", ">")):
+        _s = struct.Struct(_prefix + _c)
+        RUNTIME_MEMORY[f"_u{_n}{_e}"] = _s.unpack_from
+        RUNTIME_MEMORY[f"_s{_n}{_e}"] = _s.pack_into
+
+
+def _u16l(page, offset):
+    return (int.from_bytes(page[offset : offset + 16], "little"),)
+
+
+def _u16b(page, offset):
+    return (int.from_bytes(page[offset : offset + 16], "big"),)
+
+
+def _s16l(page, offset, value):
+    page[offset : offset + 16] = value.to_bytes(16, "little")
+
+
+def _s16b(page, offset, value):
+    page[offset : offset + 16] = value.to_bytes(16, "big")
+
+
+def _ld(machine, addr, size, big, code, align):
+    return machine.memory.load(addr, size, big, code, align)
+
+
+def _st(machine, addr, size, value, big, code, align):
+    machine.memory.store(addr, size, value, big, code, align)
+
+
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+_RMW = {
+    "add": lambda old, x, bits: old + x,
+    "sub": lambda old, x, bits: old - x,
+    "and": lambda old, x, bits: old & x,
+    "nand": lambda old, x, bits: ~(old & x),
+    "or": lambda old, x, bits: old | x,
+    "xor": lambda old, x, bits: old ^ x,
+    "xchg": lambda old, x, bits: x,
+    "umin": lambda old, x, bits: min(old, x),
+    "umax": lambda old, x, bits: max(old, x),
+    "smin": lambda old, x, bits: old if _signed(old, bits) <= _signed(x, bits) else x,
+    "smax": lambda old, x, bits: old if _signed(old, bits) >= _signed(x, bits) else x,
+}
+
+
+def _rmw(machine, addr, x, size, big, code, align, op):
+    """atomic_rmw: load, combine, store; returns the old value."""
+    memory = machine.memory
+    old = memory.load(addr, size, big, code, align)
+    memory.store(addr, size, _RMW[op](old, x, 8 * size), big, code, align)
+    return old
+
+
+def _cas(machine, addr, expected, x, size, big, code, align):
+    """atomic_cas: store `x` if the memory holds `expected`; returns the old value."""
+    memory = machine.memory
+    old = memory.load(addr, size, big, code, align)
+    if old == expected:
+        memory.store(addr, size, x, big, code, align)
+    return old
+
+
+def _vsplit(value: int, bits: int, lanes: int) -> tuple:
+    m = (1 << bits) - 1
+    return tuple((value >> (bits * i)) & m for i in range(lanes))
+
+
+def _vjoin(lanes_: tuple, bits: int) -> int:
+    value = 0
+    for i, lane in enumerate(lanes_):
+        value |= lane << (bits * i)
+    return value
+
+
+RUNTIME_MEMORY.update(
+    _u16l=_u16l, _u16b=_u16b, _s16l=_s16l, _s16b=_s16b, _ld=_ld, _st=_st, _rmw=_rmw, _cas=_cas,
+    _vsplit=_vsplit, _vjoin=_vjoin,
+)
+
+# -- template builders ---------------------------------------------------------------
+
+
+def _big(flags: MemFlags | None) -> bool:
+    return flags is not None and flags.endianness == "big"
+
+
+def raw_load(addr: str, size: int, flags: MemFlags | None) -> str:
+    """An expression: the unsigned integer in the `size` bytes at address expression `addr`."""
+    flags = flags or DEFAULT_FLAGS
+    big = _big(flags)
+    code = flags.trap_code or "heap_oob"
+    align = size if flags.aligned else 0
+    slow = f"_ld(_m, _a, {size}, {big}, {code!r}, {align})"
+    if size not in (1, 2, 4, 8, 16):
+        return f"_ld(_m, {addr}, {size}, {big}, {code!r}, {align})"
+    e = "b" if big else "l"
+    cond = f"(_p := _pg.get((_a := {addr}) >> {PAGE_BITS})) is not None and (_o := _a & {PAGE_MASK}) <= {PAGE_SIZE - size}"
+    if align > 1:
+        cond += f" and not _o & {size - 1}"
+    return f"(_u{size}{e}(_p, _o)[0] if {cond} else {slow})"
+
+
+def raw_store(addr: str, size: int, value: str, flags: MemFlags | None) -> str:
+    """A statement: store the integer expression `value` (already `size` bytes wide) at `addr`."""
+    flags = flags or DEFAULT_FLAGS
+    big = _big(flags)
+    code = flags.trap_code or "heap_oob"
+    align = size if flags.aligned else 0
+    if size not in (1, 2, 4, 8, 16):
+        return f"_st(_m, {addr}, {size}, {value}, {big}, {code!r}, {align})"
+    e = "b" if big else "l"
+    cond = f"(_p := _pg.get((_a := {addr}) >> {PAGE_BITS})) is not None and (_o := _a & {PAGE_MASK}) <= {PAGE_SIZE - size}"
+    if align > 1:
+        cond += f" and not _o & {size - 1}"
+    return f"_s{size}{e}(_p, _o, {value}) if {cond} else _st(_m, _a, {size}, {value}, {big}, {code!r}, {align})"
+
+
+def split_lanes(raw: str, t: Type) -> str:
+    """Expression: the tuple of lanes of vector type `t` held in the integer expression `raw`."""
+    bits, lanes = t.lane_bits, t.lanes
+    if lanes > 16:
+        return f"_vsplit({raw}, {bits}, {lanes})"
+    m = hex(mask(bits))
+    parts = ["(_x := %s) & %s" % (raw, m)]
+    parts += [f"(_x >> {bits * i}) & {m}" for i in range(1, lanes)]
+    return "(" + ", ".join(parts) + ",)"
+
+
+def join_lanes(value: str, t: Type) -> str:
+    """Expression: the integer holding the lanes of the vector expression `value` of type `t`."""
+    bits, lanes = t.lane_bits, t.lanes
+    if lanes > 16:
+        return f"_vjoin({value}, {bits})"
+    parts = ["(_t := %s)[0]" % value] + [f"(_t[{i}] << {bits * i})" for i in range(1, lanes)]
+    return "(" + " | ".join(parts) + ")"
+
+
+def value_bytes(t: Type) -> int:
+    return t.bits // 8
+
+
+def address(ptr: str, offset: int) -> str:
+    if not offset:
+        return ptr
+    return f"{ptr} + {offset}" if offset > 0 else f"{ptr} - {-offset}"
+
+
+def _vector_lanes(t: Type) -> Type:
+    if t.dynamic:
+        raise NotImplementedError(f"dynamic vector type {t} in memory")
+    return t
+
+
+# -- loads and stores -------------------------------------------------------------------
+
+
+def _load_value(addr: str, t: Type, flags) -> str:
+    raw = raw_load(addr, value_bytes(t), flags)
+    return split_lanes(raw, _vector_lanes(t)) if t.is_vector else raw
+
+
+def _store_value(addr: str, t: Type, value: str, flags) -> str:
+    if t.is_vector:
+        value = join_lanes(value, _vector_lanes(t))
+    return raw_store(addr, value_bytes(t), value, flags)
+
+
+@impl("load")
+def _load(ctx: OpContext):
+    t = ctx.result_types[0]
+    return _load_value(address("{0}", ctx.inst.offset or 0), t, ctx.inst.flags)
+
+
+@impl("store")
+def _store(ctx: OpContext):
+    t = ctx.arg_types[0]
+    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", ctx.inst.flags)
+
+
+_EXTENDING = {"uload8": (8, False), "sload8": (8, True), "uload16": (16, False),
+              "sload16": (16, True), "uload32": (32, False), "sload32": (32, True)}
+
+
+@impl(*_EXTENDING)
+def _extending_load(ctx: OpContext):
+    bits, signed = _EXTENDING[ctx.inst.opcode.name]
+    t = ctx.result_types[0]
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, ctx.inst.flags)
+    if not signed:
+        return raw
+    s = hex(1 << (bits - 1))
+    return f"((({raw} ^ {s}) - {s}) & {hex(mask(t.bits))})"
+
+
+_TRUNCATING = {"istore8": 8, "istore16": 16, "istore32": 32}
+
+
+@impl(*_TRUNCATING)
+def _truncating_store(ctx: OpContext):
+    bits = _TRUNCATING[ctx.inst.opcode.name]
+    value = "{0} & %s" % hex(mask(bits))
+    return raw_store(address("{1}", ctx.inst.offset or 0), bits // 8, f"({value})", ctx.inst.flags)
+
+
+_VECTOR_EXTENDING = {"uload8x8": (8, False), "sload8x8": (8, True), "uload16x4": (16, False),
+                     "sload16x4": (16, True), "uload32x2": (32, False), "sload32x2": (32, True)}
+
+
+@impl(*_VECTOR_EXTENDING)
+def _vector_extending_load(ctx: OpContext):
+    bits, signed = _VECTOR_EXTENDING[ctx.inst.opcode.name]
+    t = ctx.result_types[0]
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags)
+    m = hex(mask(bits))
+    lanes = []
+    for i in range(t.lanes):
+        lane = f"((_x >> {bits * i}) & {m})" if i else f"((_x := {raw}) & {m})"
+        if signed:
+            s = hex(1 << (bits - 1))
+            lane = f"((({lane} ^ {s}) - {s}) & {hex(mask(t.lane_bits))})"
+        lanes.append(lane)
+    return "(" + ", ".join(lanes) + ",)"
+
+
+# -- stack slots ------------------------------------------------------------------------
+
+
+def _slot_access(ctx: OpContext, nbytes: int) -> tuple[int, str | None]:
+    """(frame offset of the access, a trap template or None) for stack_load/stack_store/stack_addr."""
+    func, inst = ctx.function, ctx.inst
+    ss = inst.stack_slot
+    data = func.stack_slots.get(ss)
+    if data is None:
+        raise Unsupported(f"ss{ss} is not declared")
+    layout = frame_layout(func)
+    offset = inst.offset or 0
+    # Cranelift: the offset must lie inside the slot, and the access must end within the frame.
+    if offset < 0 or offset >= data.size or offset + nbytes > layout.packed_tail[ss]:
+        return 0, f"_trap('heap_oob', 'ss{ss}+{offset}: {nbytes} bytes outside the frame')"
+    return layout.offsets[ss] + offset, None
+
+
+def frame_load(ctx: OpContext, k: int, t: Type) -> str:
+    layout = frame_layout(ctx.function)
+    n = value_bytes(t)
+    if layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
+        raw = f"_u{n}l(_fpg, _fo + {k})[0]"
+    else:
+        raw = raw_load(f"_sp + {k}", n, None)
+    return split_lanes(raw, _vector_lanes(t)) if t.is_vector else raw
+
+
+def frame_store(ctx: OpContext, k: int, t: Type, value: str) -> str:
+    layout = frame_layout(ctx.function)
+    n = value_bytes(t)
+    if t.is_vector:
+        value = join_lanes(value, _vector_lanes(t))
+    if layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
+        return f"_s{n}l(_fpg, _fo + {k}, {value})"
+    return raw_store(f"_sp + {k}", n, value, None)
+
+
+@impl("stack_load")
+def _stack_load(ctx: OpContext):
+    t = ctx.result_types[0]
+    k, trap = _slot_access(ctx, value_bytes(t))
+    return trap or frame_load(ctx, k, t)
+
+
+@impl("stack_store")
+def _stack_store(ctx: OpContext):
+    t = ctx.arg_types[0]
+    k, trap = _slot_access(ctx, value_bytes(t))
+    return trap or frame_store(ctx, k, t, "{0}")
+
+
+@impl("stack_addr")
+def _stack_addr(ctx: OpContext):
+    k, trap = _slot_access(ctx, 0)
+    return trap or f"(_sp + {k})"
+
+
+def _dynamic_slot(ctx: OpContext) -> int:
+    dss = ctx.inst.stack_slot
+    layout = frame_layout(ctx.function)
+    if dss not in layout.dynamic_offsets:
+        raise Unsupported(f"dss{dss} is not declared")
+    return layout.dynamic_offsets[dss]
+
+
+def _dynamic_as_fixed(ctx: OpContext, t: Type) -> Type:
+    """A dynamic vector type at run time: its base vector times the slot's scale."""
+    if not t.dynamic:
+        return t
+    dss = ctx.inst.stack_slot
+    size = frame_layout(ctx.function).dynamic_sizes[dss]
+    lanes = size * 8 // t.lane_bits
+    return Type.get(t.kind, t.lane_bits, lanes)
+
+
+@impl("dynamic_stack_load")
+def _dynamic_stack_load(ctx: OpContext):
+    return frame_load(ctx, _dynamic_slot(ctx), _dynamic_as_fixed(ctx, ctx.result_types[0]))
+
+
+@impl("dynamic_stack_store")
+def _dynamic_stack_store(ctx: OpContext):
+    return frame_store(ctx, _dynamic_slot(ctx), _dynamic_as_fixed(ctx, ctx.arg_types[0]), "{0}")
+
+
+@impl("dynamic_stack_addr")
+def _dynamic_stack_addr(ctx: OpContext):
+    return f"(_sp + {_dynamic_slot(ctx)})"
+
+
+# -- global values ---------------------------------------------------------------------
+
+
+def global_value_expr(ctx: OpContext, gv: int, depth: int = 0) -> str:
+    """An expression computing global value `gv` of the function (Cranelift's resolve_global_value)."""
+    func = ctx.function
+    data = func.global_values.get(gv)
+    if data is None:
+        raise Unsupported(f"gv{gv} is not declared")
+    if depth > 64:
+        raise Unsupported(f"gv{gv}: global values form a cycle")
+    kind = data.kind
+    if kind == "vmctx":
+        for i, param in enumerate(func.signature.params):
+            if param.purpose == "vmctx":
+                entry = func.entry
+                if entry is None or i >= len(entry.params):
+                    break
+                return f"v{func.resolve(entry.params[i])}"
+        raise Unsupported(f"gv{gv} = vmctx, but the function has no vmctx parameter")
+    if kind == "load":
+        base = global_value_expr(ctx, data.base, depth + 1)
+        t = data.type
+        # Cranelift's interpreter loads global values as trusted (notrap aligned) accesses.
+        return _load_value(address(f"({base})", data.offset or 0), t, TRUSTED)
+    if kind == "iadd_imm":
+        base = global_value_expr(ctx, data.base, depth + 1)
+        bits = data.type.bits if data.type is not None else 64
+        return f"((({base}) + {data.offset or 0}) & {hex(mask(bits))})"
+    if kind == "symbol":
+        if data.tls:
+            raise NotImplementedError(f"gv{gv}: thread-local symbols")
+        name = data.name.text if data.name is not None else ""
+        offset = data.offset or 0
+        interp = getattr(ctx, "interpreter", None)  # set by the compiler
+        fixed = interp.function_address(name) if interp is not None else None
+        if fixed is not None:
+            return hex((fixed + offset) & ADDR_MASK)
+        return f"((_m.symbol({name!r}) + {offset}) & {hex(ADDR_MASK)})"
+    if kind == "dyn_scale_target_const":
+        return str(dynamic_scale(func, gv))
+    raise NotImplementedError(f"gv{gv}: global value kind {kind!r}")
+
+
+@impl("global_value", "symbol_value")
+def _global_value(ctx: OpContext):
+    return global_value_expr(ctx, ctx.inst.global_value)
+
+
+@impl("func_addr")
+def _func_addr(ctx: OpContext):
+    ext = ctx.function.func_refs.get(ctx.inst.func_ref)
+    if ext is None:
+        raise Unsupported(f"fn{ctx.inst.func_ref} is not declared")
+    interp = getattr(ctx, "interpreter", None)  # set by the compiler
+    addr = interp.function_address(ext.name.text) if interp is not None else None
+    if addr is None:
+        raise Unsupported(f"func_addr of unknown function {ext.name.text}")
+    return hex(addr & mask(ctx.result_types[0].bits))
+
+
+@impl("tls_value")
+def _tls_value(ctx: OpContext):
+    raise NotImplementedError("tls_value: thread-local storage")
+
+
+# -- atomics ---------------------------------------------------------------------------
+
+
+def _atomic_flags(flags):
+    return flags or DEFAULT_FLAGS
+
+
+@impl("atomic_rmw")
+def _atomic_rmw(ctx: OpContext):
+    t = ctx.type
+    flags = _atomic_flags(ctx.inst.flags)
+    n = value_bytes(t)
+    op = ctx.inst.rmw_op
+    if op not in _RMW:
+        raise NotImplementedError(f"atomic_rmw {op}")
+    code = flags.trap_code or "heap_oob"
+    align = n if flags.aligned else 0
+    return f"_rmw(_m, {{0}}, {{1}}, {n}, {_big(flags)}, {code!r}, {align}, {op!r})"
+
+
+@impl("atomic_cas")
+def _atomic_cas(ctx: OpContext):
+    t = ctx.type
+    flags = _atomic_flags(ctx.inst.flags)
+    n = value_bytes(t)
+    code = flags.trap_code or "heap_oob"
+    align = n if flags.aligned else 0
+    return f"_cas(_m, {{0}}, {{1}}, {{2}}, {n}, {_big(flags)}, {code!r}, {align})"
+
+
+@impl("atomic_load")
+def _atomic_load(ctx: OpContext):
+    return _load_value("{0}", ctx.result_types[0], ctx.inst.flags)
+
+
+@impl("atomic_store")
+def _atomic_store(ctx: OpContext):
+    return _store_value("{1}", ctx.arg_types[0], "{0}", ctx.inst.flags)
+
+
+@impl("fence", "nop")
+def _nothing(ctx: OpContext):
+    return "pass"
+
+
+# -- registers and the frame -------------------------------------------------------------
+
+
+@impl("get_pinned_reg")
+def _get_pinned_reg(ctx: OpContext):
+    return "_m.pinned"
+
+
+@impl("set_pinned_reg")
+def _set_pinned_reg(ctx: OpContext):
+    return "_m.pinned = {0}"
+
+
+@impl("get_stack_pointer")
+def _get_stack_pointer(ctx: OpContext):
+    return "_sp"
+
+
+@impl("get_frame_pointer")
+def _get_frame_pointer(ctx: OpContext):
+    size = frame_layout(ctx.function).size
+    return f"(_sp + {size})" if size else "_sp"
+
+
+@impl("get_return_address")
+def _get_return_address(ctx: OpContext):
+    return hex(RETURN_ADDRESS)
+
+
+@impl("debugtrap")
+def _debugtrap(ctx: OpContext):
+    # Cranelift's interpreter stops with a debug trap.
+    return "raise _Trap('debug')"
+
+
+__all__ = ["RUNTIME_MEMORY", "raw_load", "raw_store", "global_value_expr", "Trap"]

@@ -1,0 +1,360 @@
+"""IR → canonical CLIF text, close to Cranelift's own printer (``codegen/src/write.rs``).
+
+Layout: preamble entities and instructions indented by four spaces, a blank
+line before each block, block headers at column 0, value aliases (``v3 -> v1``)
+right after the definition of the value they name. An instruction carries a
+``.T`` suffix unless the reader can infer it back from its typevar operand,
+which requires that operand to be defined earlier in the same block and to
+have exactly that type (Cranelift's rule, made safe for ill-typed input).
+
+Nothing the reader keeps is dropped: comments go back next to what they were
+attached to, directives after their function, heap-era syntax in the form it
+was read. Printing is a fixpoint: reading the output and printing it again
+gives the same text.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from .ir.function import (
+    AbiParam, Block, BlockCall, Directive, ExceptionTableData, Function, GlobalValueData, HeapData, Inst,
+    Signature, TableData, TestFile,
+)  # fmt: skip
+from .ir.types import Type
+from .reader.numbers import (
+    HexBytes, format_float, format_hex_bytes, format_imm, format_offset, format_uimm, sign_extend, write_hex,
+)  # fmt: skip
+
+INDENT = "    "
+
+
+# -- files ------------------------------------------------------------------------
+
+
+def format_test_file(tf: TestFile) -> str:
+    """The whole file: header lines, preamble comments, then each function and its trailer."""
+    out: list[str] = []
+    for cmd in tf.commands:
+        out.extend(cmd.comments_before)
+        out.append(_with_comment(" ".join(["test", cmd.name, *cmd.options]), cmd.comment))
+    for spec in tf.isa_specs:
+        out.extend(spec.comments_before)
+        out.append(_with_comment(" ".join([spec.kind, *spec.words]), spec.comment))
+    out.extend(tf.preamble_comments)
+    for details in tf.functions:
+        if out:
+            out.append("")
+        out.extend(details.comments_before)
+        out.append(format_function(details.function).rstrip("\n"))
+        out.extend(_trailer_line(item) for item in details.trailer)
+    return "\n".join(out) + "\n" if out else ""
+
+
+def _trailer_line(item: Directive | str) -> str:
+    if isinstance(item, str):
+        return item
+    if not item.text and item.kind in ("run", "print"):
+        return f"; {item.kind}"
+    return f"; {item.kind}: {item.text}".rstrip()
+
+
+def _with_comment(line: str, comment: Optional[str]) -> str:
+    return f"{line}  {comment}" if comment else line
+
+
+# -- signatures and entities ----------------------------------------------------------
+
+
+def format_abi_param(p: AbiParam) -> str:
+    return " ".join(x for x in (str(p.type), p.extension, p.purpose) if x)
+
+
+def format_signature(sig: Signature) -> str:
+    """``(i32, i64 vmctx) -> i32 tail`` (the convention only when the text named one)."""
+    text = "(" + ", ".join(map(format_abi_param, sig.params)) + ")"
+    if sig.returns:
+        text += " -> " + ", ".join(map(format_abi_param, sig.returns))
+    if sig.call_conv_written:
+        text += " " + sig.call_conv
+    return text
+
+
+def _flags(flags) -> str:
+    text = str(flags) if flags is not None else ""
+    return " " + text if text else ""
+
+
+def format_global_value(gv: GlobalValueData) -> str:
+    if gv.kind == "load":
+        return f"load.{gv.type}{_flags(gv.flags)} gv{gv.base}{format_offset(gv.offset)}"
+    if gv.kind == "iadd_imm":
+        return f"iadd_imm.{gv.type} gv{gv.base}, {format_imm(gv.offset)}"
+    if gv.kind == "symbol":
+        words = ["symbol"] + ["colocated"] * gv.colocated + ["tls"] * gv.tls + [str(gv.name)]
+        offset = "+" + format_imm(gv.offset) if gv.offset > 0 else format_imm(gv.offset) if gv.offset else ""
+        return " ".join(words) + offset
+    if gv.kind == "dyn_scale_target_const":
+        return f"dyn_scale_target_const.{gv.vector_type}"
+    return gv.kind
+
+
+def format_heap(heap: HeapData) -> str:
+    """Heap-era heap declaration, with its attributes in the order they were written."""
+    values = {
+        "min": format_uimm(heap.min_size),
+        "bound": f"gv{heap.bound}" if heap.style == "dynamic" else format_uimm(heap.bound),
+        "offset_guard": format_uimm(heap.offset_guard),
+        "index_type": str(heap.index_type),
+    }
+    order = heap.written or ("min", "bound", "offset_guard") + ("index_type",) * (heap.index_type is not None)
+    return f"{heap.style} gv{heap.base}" + "".join(f", {a} {values[a]}" for a in order)
+
+
+def format_table(table: TableData) -> str:
+    values = {
+        "min": format_uimm(table.min_size),
+        "bound": f"gv{table.bound}",
+        "element_size": format_uimm(table.element_size),
+        "index_type": str(table.index_type),
+    }
+    order = table.written or (
+        ("min",) + ("bound",) * (table.bound is not None) + ("element_size",) + ("index_type",) * (table.index_type is not None)
+    )
+    return f"dynamic gv{table.base}" + "".join(f", {a} {values[a]}" for a in order)
+
+
+def _preamble(func: Function) -> list[tuple[str, str]]:
+    """(key, definition text) of every preamble entity, in a fixed order of kinds and numbers."""
+    inline = {f.signature for f in func.func_refs.values() if f.inline_signature}
+    out: list[tuple[str, str]] = []
+    for n, ss in sorted(func.stack_slots.items()):
+        align = f", align = {ss.align}" if ss.align is not None else ""
+        out.append((f"ss{n}", f"{ss.kind} {ss.size}{align}"))
+    for n, dss in sorted(func.dynamic_stack_slots.items()):
+        out.append((f"dss{n}", f"{dss.kind} dt{dss.dynamic_type}"))
+    for n, gv in sorted(func.global_values.items()):
+        out.append((f"gv{n}", format_global_value(gv)))
+    for n, dt in sorted(func.dynamic_types.items()):
+        out.append((f"dt{n}", f"{dt.base_vector}*gv{dt.scale}"))
+    for n, heap in sorted(func.heaps.items()):
+        out.append((f"heap{n}", format_heap(heap)))
+    for n, table in sorted(func.tables.items()):
+        out.append((f"table{n}", format_table(table)))
+    for n, sig in sorted(func.signatures.items()):
+        if n not in inline:
+            out.append((f"sig{n}", format_signature(sig)))
+    for n, f in sorted(func.func_refs.items()):
+        words = "colocated " * f.colocated + "patchable " * f.patchable + str(f.name)
+        sig_text = format_signature(func.signatures[f.signature]) if f.inline_signature else f" sig{f.signature}"
+        out.append((f"fn{n}", words + sig_text))
+    for n, data in sorted(func.constants.items()):
+        out.append((f"const{n}", format_hex_bytes(data)))
+    if func.stack_limit is not None:
+        out.append(("stack_limit", f"gv{func.stack_limit}"))
+    return out
+
+
+# -- functions ---------------------------------------------------------------------------
+
+
+def format_function(func: Function) -> str:
+    """One function, from ``function`` to the closing brace, ending with a newline."""
+    return _FunctionWriter(func).write()
+
+
+class _FunctionWriter:
+    """Writes one function; knows its aliases and which values each block has defined so far."""
+
+    def __init__(self, func: Function):
+        self.func = func
+        self.lines: list[str] = []
+        self.aliases_of: dict[int, list[int]] = {}
+        for alias, target in sorted(func.aliases.items()):
+            self.aliases_of.setdefault(target, []).append(alias)
+        self.defined: set[int] = set()  # values defined so far in the current block
+        self.dyn_names: dict[Type, str] = {}  # dynamic vector type -> "dtN" that names it
+        for n, dt in sorted(func.dynamic_types.items(), reverse=True):
+            dyn = dt.base_vector.vector_to_dynamic()
+            if dyn is not None:
+                self.dyn_names[dyn] = f"dt{n}"
+
+    def write(self) -> str:
+        func, lines = self.func, self.lines
+        lines.append(_with_comment(f"function {func.name}{format_signature(func.signature)} {{", func.comment))
+        for key, text in _preamble(func):
+            self.comment_lines(func.entity_comments_before.get(key, ()), INDENT)
+            lines.append(_with_comment(f"{INDENT}{key} = {text}", func.entity_comments.get(key)))
+        for i, block in enumerate(func.blocks.values()):
+            if i or len(lines) > 1:
+                lines.append("")
+            self.block(block)
+        self.comment_lines(func.end_comments, INDENT)
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def comment_lines(self, comments, indent: str) -> None:
+        self.lines.extend(indent + c for c in comments)
+
+    def define(self, value: int) -> None:
+        """Note `value` as defined, and write the aliases that name it (and theirs, in turn)."""
+        self.defined.add(value)
+        func = self.func
+        for alias in self.aliases_of.get(value, ()):
+            key = f"v{alias}"
+            self.comment_lines(func.entity_comments_before.get(key, ()), INDENT)
+            self.lines.append(_with_comment(f"{INDENT}v{alias} -> v{value}", func.entity_comments.get(key)))
+            self.define(alias)
+
+    def block(self, block: Block) -> None:
+        func = self.func
+        self.defined = set()
+        self.comment_lines(block.comments, "")
+        params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
+        header = f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
+        self.lines.append(_with_comment(header, block.comment))
+        for v in block.params:
+            self.define(v)
+        for inst in block.insts:
+            self.comment_lines(inst.comments_before or (), INDENT)
+            self.lines.append(_with_comment(INDENT + self.instruction(inst), inst.comment))
+            for v in inst.results:
+                self.define(v)
+
+    def type_name(self, ty: Type) -> str:
+        """A type suffix: a dynamic vector type by the ``dtN`` that names it, as Cranelift writes it."""
+        return self.dyn_names.get(ty, ty.name) if ty.dynamic else ty.name
+
+    def suffix(self, inst: Inst) -> str:
+        op, ctrl = inst.opcode, inst.ctrl_type
+        if op.ctrl is None or ctrl is None:
+            return ""
+        if op.ctrl_from_operand:
+            v = inst.args[op.format.ctrl_operand]  # type: ignore[index]
+            if v in self.defined and self.func.value_types.get(v) is ctrl:
+                return ""
+        return "." + self.type_name(ctrl)
+
+    def instruction(self, inst: Inst) -> str:
+        text = f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
+        if inst.results:
+            text += ", ".join(f"v{v}" for v in inst.results) + " = "
+        return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
+
+
+# -- operands, one function per format ------------------------------------------------------
+
+
+def _vals(values) -> str:
+    return ", ".join(f"v{v}" for v in values)
+
+
+def _block_call(bc: BlockCall) -> str:
+    if not bc.args:
+        return f"block{bc.block}"
+    args = ", ".join(f"v{a}" if isinstance(a, int) else str(a) for a in bc.args)
+    return f"block{bc.block}({args})"
+
+
+def _exception_table(et: ExceptionTableData) -> str:
+    handlers = ", ".join(f"{tag or 'default'}: {_block_call(bc)}" for tag, bc in et.handlers)
+    return f"sig{et.sig_ref}, {_block_call(et.normal)}, [{' ' + handlers + ' ' if handlers else ''}]"
+
+
+def _imm(inst: Inst) -> str:
+    """An integer immediate as Cranelift shows it: sign-extended from the controlling width."""
+    imm, ctrl = inst.imm, inst.ctrl_type
+    if ctrl is not None and ctrl.bits < 64:
+        imm = sign_extend(imm, ctrl.bits)
+    return format_imm(imm)
+
+
+def _lane(raw: int, lane: Type) -> str:
+    if lane.is_float:
+        return format_float(raw, lane.bits)
+    signed = sign_extend(raw, lane.bits)
+    return str(signed) if -10_000 < signed < 10_000 else write_hex(raw)
+
+
+def format_constant(data: bytes, ty: Type) -> str:
+    """A `ty` constant as a list of lanes, or in hexadecimal if it was written so (or has no list form)."""
+    lane = ty.lane_type
+    listable = lane.bits in (32, 64) if lane.is_float else lane.bits <= 64
+    if isinstance(data, HexBytes) or not listable or len(data) != ty.bytes:
+        return format_hex_bytes(data)
+    step = lane.bytes
+    return "[" + " ".join(_lane(int.from_bytes(data[i : i + step], "little"), lane) for i in range(0, len(data), step)) + "]"
+
+
+def _unary_const(inst: Inst) -> str:
+    if isinstance(inst.imm, int):
+        return f" const{inst.imm}"
+    if inst.opcode.name == "f128const":
+        return " " + format_float(int.from_bytes(inst.imm, "little"), 128)
+    return " " + format_constant(inst.imm, inst.ctrl_type)  # type: ignore[arg-type]
+
+
+def _mask(inst: Inst) -> str:
+    if isinstance(inst.mask, HexBytes):
+        return format_hex_bytes(inst.mask)
+    return "[" + " ".join(str(b) for b in inst.mask) + "]"  # type: ignore[union-attr]
+
+
+def _heap_addr(inst: Inst) -> str:
+    a = inst.args
+    if inst.offset is None:  # the older three-operand form
+        return f" heap{inst.heap}, v{a[0]}, {format_uimm(inst.size)}"
+    return f" heap{inst.heap}, v{a[0]}, {format_uimm(inst.offset)}, {format_uimm(inst.size)}"
+
+
+def _heap_offset(offset: int) -> str:
+    return "+" + format_uimm(offset) if offset else ""
+
+
+_OPERANDS: dict[str, Callable[[Inst], str]] = {
+    "Nullary": lambda i: "",
+    "Unary": lambda i: f" v{i.args[0]}",
+    "UnaryImm": lambda i: " " + _imm(i),
+    "UnaryIeee16": lambda i: " " + format_float(i.imm, 16),
+    "UnaryIeee32": lambda i: " " + format_float(i.imm, 32),
+    "UnaryIeee64": lambda i: " " + format_float(i.imm, 64),
+    "UnaryConst": _unary_const,
+    "UnaryGlobalValue": lambda i: f" gv{i.global_value}",
+    "Binary": lambda i: " " + _vals(i.args),
+    "BinaryImm8": lambda i: f" v{i.args[0]}, {i.imm}",
+    "BinaryImm64": lambda i: f" v{i.args[0]}, {_imm(i)}",
+    "Ternary": lambda i: " " + _vals(i.args),
+    "TernaryImm8": lambda i: f" {_vals(i.args)}, {i.imm}",
+    "Multiary": lambda i: " " + _vals(i.args) if i.args else "",
+    "Shuffle": lambda i: f" {_vals(i.args)}, {_mask(i)}",
+    "IntCompare": lambda i: f" {i.cond} {_vals(i.args)}",
+    "IntCompareImm": lambda i: f" {i.cond} v{i.args[0]}, {_imm(i)}",
+    "FloatCompare": lambda i: f" {i.cond} {_vals(i.args)}",
+    "Jump": lambda i: " " + _block_call(i.dests[0]),
+    "Brif": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}, {_block_call(i.dests[1])}",
+    "BranchTable": lambda i: (
+        f" v{i.args[0]}, {_block_call(i.jump_table.default)}, [{', '.join(map(_block_call, i.jump_table.targets))}]"
+    ),
+    "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)})",
+    "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])})",
+    "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",
+    "TryCallIndirect": lambda i: f" v{i.args[0]}({_vals(i.args[1:])}), {_exception_table(i.exception)}",
+    "FuncAddr": lambda i: f" fn{i.func_ref}",
+    "AtomicRmw": lambda i: f"{_flags(i.flags)} {i.rmw_op} {_vals(i.args)}",
+    "AtomicCas": lambda i: f"{_flags(i.flags)} {_vals(i.args)}",
+    "Load": lambda i: f"{_flags(i.flags)} v{i.args[0]}{format_offset(i.offset)}",
+    "LoadNoOffset": lambda i: f"{_flags(i.flags)} v{i.args[0]}",
+    "Store": lambda i: f"{_flags(i.flags)} {_vals(i.args)}{format_offset(i.offset)}",
+    "StoreNoOffset": lambda i: f"{_flags(i.flags)} {_vals(i.args)}",
+    "StackLoad": lambda i: f" ss{i.stack_slot}{format_offset(i.offset)}",
+    "StackStore": lambda i: f" v{i.args[0]}, ss{i.stack_slot}{format_offset(i.offset)}",
+    "DynamicStackLoad": lambda i: f" dss{i.stack_slot}",
+    "DynamicStackStore": lambda i: f" v{i.args[0]}, dss{i.stack_slot}",
+    "Trap": lambda i: f" {i.code}",
+    "CondTrap": lambda i: f" v{i.args[0]}, {i.code}",
+    "IntAddTrap": lambda i: f" {_vals(i.args)}, {i.code}",
+    "HeapAddr": _heap_addr,
+    "HeapLoad": lambda i: f" heap{i.heap}{_flags(i.flags)} v{i.args[0]}{_heap_offset(i.offset)}",
+    "HeapStore": lambda i: f" heap{i.heap}{_flags(i.flags)} v{i.args[0]}{_heap_offset(i.offset)}, v{i.args[1]}",
+    "TableAddr": lambda i: f" table{i.table}, v{i.args[0]}, {format_offset(i.offset) or '+0'}",
+}

@@ -1,0 +1,132 @@
+"""Lexical analysis of CLIF text: source → parallel token arrays plus a comment list.
+
+The rules follow Cranelift's lexer (``cranelift-reader/src/lexer.rs``): words
+ending in a number name entities (``v7``, ``block3``, ``gv0``, ``fn1``...),
+words that spell a type are types, a number token is any run of
+alphanumerics, ``_``, ``.`` and ``-`` that starts like a number (so
+``0x1.8p-3``, ``-0x0.0p0``, ``+16``, ``NaN:0x1`` are single tokens) and is
+only given a meaning by the parser, which knows what kind of number belongs
+where.
+
+Tokens are kept in parallel lists (`kinds`, `values`, `lines`, `cols`) rather
+than objects: the whole reference corpus is re-read on every test run, and
+plain lists indexed by position are the cheapest structure Python offers.
+
+Comments are not tokens. Each is recorded with its *anchor*, the index of
+the first token after it, and whether code precedes it on its line, which is
+all the parser needs to attach it to the entity, block or instruction it
+belongs to (see `parser.py`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..ir.types import parse_type
+
+# Token kinds that carry a number: the entity prefixes of CLIF (``v`` gives kind ``value``).
+ENTITY_PREFIXES = frozenset(
+    {
+        "v", "block", "ss", "dss", "dt", "gv", "mt", "const", "fn", "sig", "u", "userextname",
+        "extable", "tag", "ret", "exn", "heap", "table",
+    }
+)  # fmt: skip
+
+_TOKEN_RE = re.compile(
+    r"""
+    (?P<ws>[ \t\r\f\v]+)
+  | (?P<comment>;.*)
+  | (?P<arrow>->)
+  | (?P<num>[-+]?(?:s?NaN:[-_.0-9A-Za-z]*|(?:NaN|Inf|sNaN)[-_.0-9A-Za-z]*|[0-9][-_.0-9A-Za-z]*)|[-+]\.[-_.0-9A-Za-z]*)
+  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<name>%[A-Za-z0-9_]*)
+  | (?P<srcloc>@[0-9A-Fa-f]+)
+  | (?P<punct>[(){}\[\],.:=!*@+-])
+  | (?P<string>"[^"]*")
+  | (?P<bad>.)
+    """,
+    re.VERBOSE,
+)
+_ENTITY_RE = re.compile(r"([a-z]+)(0|[1-9][0-9]*)\Z")
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A ``;`` comment: its text (``;`` included, trailing blanks removed) and where it stands."""
+
+    text: str
+    line: int
+    col: int
+    anchor: int  # index of the first token after the comment
+    trailing: bool  # True when code precedes the comment on its line
+
+
+@dataclass
+class Tokens:
+    """The tokens of one source text, in parallel lists, ending with an ``eof`` token."""
+
+    kinds: list[str] = field(default_factory=list)
+    values: list[object] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    cols: list[int] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+
+
+_word_cache: dict[str, tuple[str, object]] = {}
+
+
+def classify_word(word: str) -> tuple[str, object]:
+    """(kind, value) of a word: an entity (``("gv", 3)``), a type, or a plain ``word``."""
+    found = _word_cache.get(word)
+    if found is None:
+        m = _ENTITY_RE.match(word)
+        if m and m.group(1) in ENTITY_PREFIXES:
+            prefix = m.group(1)
+            found = ("value" if prefix == "v" else prefix, int(m.group(2)))
+        else:
+            ty = parse_type(word)
+            found = ("type", ty) if ty is not None else ("word", word)
+        _word_cache[word] = found
+    return found
+
+
+def tokenize(text: str) -> Tokens:
+    """Split `text` into tokens and comments. Never fails: a character that starts no
+    token becomes an ``error`` token, reported by the parser if it reaches it."""
+    toks = Tokens()
+    kinds, values, lines, cols = toks.kinds, toks.values, toks.lines, toks.cols
+    comments = toks.comments
+    finditer = _TOKEN_RE.finditer
+    for lineno, line in enumerate(text.split("\n"), 1):
+        code_on_line = False
+        for m in finditer(line):
+            kind = m.lastgroup
+            if kind == "ws":
+                continue
+            value: object = m.group()
+            if kind == "word":
+                kind, value = classify_word(value)  # type: ignore[arg-type]
+            elif kind == "punct":
+                kind = value  # type: ignore[assignment]
+            elif kind == "arrow":
+                kind = "->"
+            elif kind == "comment":
+                comments.append(Comment(value.rstrip(), lineno, m.start() + 1, len(kinds), code_on_line))  # type: ignore[union-attr]
+                continue
+            elif kind == "string":
+                value = value[1:-1]  # type: ignore[index]
+            elif kind == "bad":
+                kind = "error"
+                value = "unterminated string" if value == '"' else f"invalid character {value!r}"
+            kinds.append(kind)  # type: ignore[arg-type]
+            values.append(value)
+            lines.append(lineno)
+            cols.append(m.start() + 1)
+            code_on_line = True
+    last = text.count("\n") + 1
+    kinds.append("eof")
+    values.append(None)
+    lines.append(last)
+    cols.append(len(text) - text.rfind("\n"))
+    return toks

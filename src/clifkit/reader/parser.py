@@ -1,0 +1,517 @@
+"""The CLIF reader: a recursive-descent parser from tokens to a `TestFile`.
+
+The grammar is Cranelift 0.120's (``cranelift-reader/src/parser.rs``) plus the
+heap-era declarations (``heapN``, ``tableN``) that Cranelift removed in 2022::
+
+    file      ::= header-line* function*
+    header    ::= "test" words | "set" words | "target" words | "feature" words
+    function  ::= "function" name signature "{" preamble block* "}" trailer
+    preamble  ::= (ss | dss | dt | gv | heap | table | sig | fn | const | stack_limit)*
+    block     ::= blockN ["(" vN ":" type, ... ")"] ["cold"] ":" instruction*
+
+Comments are kept where they stand: the comment on an item's line belongs to
+the item, comment lines before an item belong to it, comment lines after a
+function's closing brace are its trailer (holding the ``; run:`` style
+directives), except that a block of plain comment lines directly above the
+next ``function`` introduces that function.
+
+After an error inside a function the parser records it and resumes at the
+next ``function`` at the start of a line, so one run reports every broken
+function; `parse_text` then raises one `ClifError` holding them all.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Optional, Union
+
+from ..diagnostics import ClifError, Diagnostic, Location
+from ..ir.function import (
+    AbiParam, Block, Directive, DynamicStackSlotData, DynamicTypeData, ExternalName, ExtFuncData, Function,
+    FunctionDetails, GlobalValueData, HeapData, IsaSpec, Signature, StackSlotData, TableData, TestCommand, TestFile,
+)  # fmt: skip
+from ..ir.types import Type
+from .cursor import ParseError
+from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
+from .lexer import Comment, tokenize
+from .numbers import NumberError, parse_hex_bytes, parse_uint
+
+CALL_CONVS = frozenset(
+    {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all"}
+)
+ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
+HEADER_WORDS = ("test", "set", "target", "feature")
+# Structured comments after a function: run-test directives and filecheck directives.
+DIRECTIVE_KINDS = ("run", "print", "heap", "check", "sameln", "nextln", "unordered", "not", "regex")
+_DIRECTIVE_RE = re.compile(
+    r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
+)
+_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt"})
+
+
+class Parser(InstructionParser):
+    """Reads one source text; `parse()` returns the `TestFile` or raises `ClifError`."""
+
+    def __init__(self, text: str, path: str):
+        super().__init__(tokenize(text))
+        self.path = path
+        self.source_lines = text.split("\n")
+        self.diagnostics: list[Diagnostic] = []
+
+    # -- the file ---------------------------------------------------------------------
+    def parse(self) -> TestFile:
+        tf = TestFile(self.path)
+        self.header(tf)
+        pending_before = self.comments_above_function(tf.preamble_comments)
+        while self.kinds[self.pos] != "eof":
+            start = self.pos
+            try:
+                if not self.at_word("function"):
+                    if self.kinds[self.pos] == "word" and self.vals[self.pos] in HEADER_WORDS:
+                        raise self.error(f"'{self.vals[self.pos]}' lines must come before the first function")
+                    self.fail("'function'")
+                details = self.function(pending_before)
+                tf.functions.append(details)
+                pending_before = self.comments_above_function(details.trailer)
+            except ParseError as e:
+                self.report(e)
+                self.skip_to_function(start)
+                self.take_comments(self.pos)
+                pending_before = []
+        if self.diagnostics:
+            raise ClifError(self.diagnostics)
+        for details in tf.functions:
+            details.directives = [x for x in details.trailer if isinstance(x, Directive)]
+            details.comments_after = [x for x in details.trailer if isinstance(x, str) and x]
+        return tf
+
+    def report(self, e: ParseError) -> None:
+        line = self.source_lines[e.line - 1] if e.line <= len(self.source_lines) else ""
+        self.diagnostics.append(Diagnostic(Location(self.path, e.line, e.col), e.message, source_line=line))
+
+    def skip_to_function(self, start: int) -> None:
+        """Move to the next ``function`` that begins a line, after token `start`."""
+        i = max(self.pos, start + 1)
+        kinds, vals, lines = self.kinds, self.vals, self.tlines
+        while kinds[i] != "eof" and not (kinds[i] == "word" and vals[i] == "function" and lines[i - 1] < lines[i]):
+            i += 1
+        self.pos = i
+
+    def header(self, tf: TestFile) -> None:
+        """``test``, ``set``, ``target`` and ``feature`` lines, taken as whole lines of words."""
+        seen_isa = False
+        while self.kinds[self.pos] == "word" and self.vals[self.pos] in HEADER_WORDS:
+            i = self.pos
+            keyword: str = self.vals[i]  # type: ignore[assignment]
+            line = self.tlines[i]
+            leading = self.take_leading(i)
+            rest = self.source_lines[line - 1][self.tcols[i] - 1 + len(keyword) :]
+            words = rest.split(";", 1)[0].split()
+            while self.kinds[self.pos] != "eof" and self.tlines[self.pos] == line:
+                self.pos += 1
+            comment = self.take_trailing()
+            loc = self.loc(i)
+            try:
+                if keyword == "test":
+                    if seen_isa:
+                        raise self.error("'test' lines must come before 'set' and 'target' lines", i)
+                    if not words:
+                        raise self.error("expected a test name after 'test'", i)
+                    tf.commands.append(TestCommand(words[0], words[1:], loc, leading, comment))
+                else:
+                    if not words:
+                        raise self.error(f"expected words after '{keyword}'", i)
+                    seen_isa = True
+                    tf.isa_specs.append(IsaSpec(keyword, words, loc, leading, comment))
+            except ParseError as e:
+                self.report(e)
+
+    def comments_above_function(self, rest: list) -> list[str]:
+        """Split the comments before the current token: the plain comment lines directly above a
+        ``function`` are returned (they introduce it); the others go to `rest` (a trailer or the
+        file's preamble comments), with directives parsed and blank-line gaps kept as ""."""
+        comments = self.take_comments(self.pos)
+        split = len(comments)
+        if self.at_word("function"):
+            line = self.tlines[self.pos]
+            while split and comments[split - 1].line == line - 1 and not comments[split - 1].trailing:
+                if _DIRECTIVE_RE.match(comments[split - 1].text):
+                    break
+                split -= 1
+                line -= 1
+        prev_line = None
+        for c in comments[:split]:
+            if prev_line is not None and c.line > prev_line + 1:
+                rest.append("")
+            rest.append(self.directive(c) or c.text)
+            prev_line = c.line
+        return [c.text for c in comments[split:]]
+
+    def directive(self, c: Comment) -> Optional[Directive]:
+        m = _DIRECTIVE_RE.match(c.text)
+        if m is None:
+            return None
+        kind = m.group(1) or m.group(2)
+        text = c.text[m.end() :].strip()
+        return Directive(kind, text, Location(self.path, c.line, c.col + m.end()))
+
+    # -- a function -----------------------------------------------------------------------
+    def function(self, comments_before: list[str]) -> FunctionDetails:
+        fn_i = self.pos
+        self.pos += 1
+        name = self.function_name()
+        sig = self.signature()
+        self.expect("{", "'{' before the function body")
+        func = Function(name, sig, loc=self.loc(fn_i))
+        func.comment = self.take_trailing()
+        self.last_item = "function header"
+        self.func = func
+        self.value_lines = {}
+        self.value_uses = []
+        self.block_uses = []
+        self.preamble()
+        while self.kinds[self.pos] == "block":
+            self.block()
+        if self.kinds[self.pos] != "}":
+            if self.kinds[self.pos] == "eof" or self.at_word("function"):
+                raise self.error(f"expected '}}' to close function {name}")
+            self.fail_after_item("a block (blockN:) or '}'")
+        func.end_comments = self.take_leading(self.pos)
+        self.pos += 1
+        self.check_references()
+        return FunctionDetails(func, comments_before=comments_before)
+
+    def fail_after_item(self, what: str) -> None:
+        """Fail at a token that cannot come next; on the line of the last item, it is stray text after it."""
+        if self.kinds[self.pos] != "error" and self.tlines[self.pos] == self.tlines[self.pos - 1]:
+            raise self.error(f"unexpected {self.describe(self.pos)} after the {self.last_item}")
+        self.fail(what)
+
+    def check_references(self) -> None:
+        """Every value and block used in the function is defined somewhere in it."""
+        func = self.func
+        for v, i in self.value_uses:
+            if v not in func.value_types:
+                raise self.error(f"undefined value v{v}", i)
+        for b, i in self.block_uses:
+            if b not in func.blocks:
+                raise self.error(f"undefined block block{b}", i)
+
+    def function_name(self) -> str:
+        kind = self.kinds[self.pos]
+        if kind == "name":
+            self.pos += 1
+            return self.vals[self.pos - 1]  # type: ignore[return-value]
+        if kind == "u":
+            return self.user_name()
+        self.fail("a function name (%name or uN:M)")
+
+    def user_name(self) -> str:
+        """``u0:1``: a namespace and an index."""
+        namespace = self.expect("u", "a user name (uN:M)")
+        self.expect(":", "':' in a user name (uN:M)")
+        i, text = self.number("the index of a user name (uN:M)")
+        try:
+            index = parse_uint(text, 32)
+        except NumberError as e:
+            raise self.number_error(i, "user name index", e) from None
+        return f"u{namespace}:{index}"
+
+    def external_name(self) -> ExternalName:
+        kind = self.kinds[self.pos]
+        if kind == "name":
+            self.pos += 1
+            return ExternalName(self.vals[self.pos - 1])  # type: ignore[arg-type]
+        if kind == "userextname":
+            self.pos += 1
+            return ExternalName(f"userextname{self.vals[self.pos - 1]}")
+        if kind == "u":
+            return ExternalName(self.user_name())
+        self.fail("an external name (%name, uN:M or userextnameN)")
+
+    def signature(self) -> Signature:
+        """``(params) [-> returns] [callconv]``."""
+        self.expect("(", "'(' before the parameters")
+        params = [] if self.kinds[self.pos] == ")" else self.abi_params("parameter")
+        self.expect(")", "',' or ')' in the parameter list")
+        returns = self.abi_params("return") if self.accept("->") else []
+        sig = Signature(params, returns, call_conv_written=False)
+        i = self.pos
+        if self.kinds[i] == "word":
+            if self.vals[i] in CALL_CONVS:
+                sig.call_conv = self.vals[i]  # type: ignore[assignment]
+                sig.call_conv_written = True
+                self.pos += 1
+            elif self.tlines[i] == self.tlines[i - 1]:
+                raise self.error(f"unknown calling convention '{self.vals[i]}'")
+        return sig
+
+    def abi_params(self, what: str) -> list[AbiParam]:
+        params = [self.abi_param(what)]
+        while self.accept(","):
+            params.append(self.abi_param(what))
+        return params
+
+    def abi_param(self, what: str) -> AbiParam:
+        ty = self.expect("type", f"a {what} type")
+        extension = purpose = None
+        while self.kinds[self.pos] == "word":
+            word = self.vals[self.pos]
+            if word in ("uext", "sext"):
+                extension = word
+            elif word in ABI_PURPOSES:
+                purpose = word
+            elif word == "sarg":
+                self.pos += 1
+                self.expect("(", "'(' after sarg")
+                size = self.uimm(32, "sarg size")
+                self.expect(")", "')' after the sarg size")
+                purpose = f"sarg({size})"
+                continue
+            elif word != "normal":
+                break
+            self.pos += 1
+        return AbiParam(ty, extension, purpose)  # type: ignore[arg-type]
+
+    # -- the preamble ------------------------------------------------------------------------
+    def preamble(self) -> None:
+        func = self.func
+        self.entity_lines: dict[str, int] = {}
+        self.entity_refs: list[tuple[str, int, int]] = []  # (kind, number, token index)
+        self.inline_sigs: list[tuple[int, Signature]] = []
+        while True:
+            i = self.pos
+            kind = self.kinds[i]
+            if kind in _PREAMBLE_KINDS:
+                key = f"{kind}{self.vals[i]}"
+            elif self.at_word("stack_limit"):
+                key = "stack_limit"
+            else:
+                break
+            leading = self.take_leading(i)
+            if key in self.entity_lines:
+                raise self.error(f"{key} is already defined on line {self.entity_lines[key]}")
+            self.entity_lines[key] = self.tlines[i]
+            self.pos += 1
+            if self.kinds[self.pos] == "!":
+                raise self.error("proof-carrying-code facts ('!') are not supported")
+            self.expect("=", f"'=' after {key}")
+            getattr(self, "_decl_" + ("stack_limit" if key == "stack_limit" else kind))(self.vals[i])
+            if leading:
+                func.entity_comments_before[key] = leading
+            comment = self.take_trailing()
+            if comment:
+                func.entity_comments[key] = comment
+            self.last_item = f"declaration of {key}"
+        next_sig = max(func.signatures, default=-1) + 1
+        for fn, sig in self.inline_sigs:
+            func.signatures[next_sig] = sig
+            func.func_refs[fn].signature = next_sig
+            next_sig += 1
+        for kind, n, i in self.entity_refs:
+            if n not in getattr(func, ENTITY_TABLES[kind]):
+                raise self.error(f"undefined {ENTITY_NAMES[kind]} {kind}{n}", i)
+
+    def ref(self, kind: str) -> int:
+        """A reference from one preamble entity to another (checked at the end of the preamble)."""
+        i = self.pos
+        n = self.expect(kind, f"a {ENTITY_NAMES[kind]} ({kind}N)")
+        self.entity_refs.append((kind, n, i))
+        return n
+
+    def _decl_mt(self, n: int) -> None:
+        raise self.error("memory types (mtN) are not supported", self.pos - 2)
+
+    def _decl_ss(self, n: int) -> None:
+        kind = self.word_from(("explicit_slot",), "stack slot kind")
+        i, text = self.number("the stack slot size")
+        size = self._u32(i, text, "stack slot size")
+        align = None
+        if self.accept(","):
+            if not self.accept_word("align"):
+                self.fail("'align' (the only stack slot flag)")
+            self.expect("=", "'=' after align")
+            i, text = self.number("the alignment in bytes")
+            align = self._u32(i, text, "stack slot alignment")
+            if align & (align - 1) or not align:
+                raise self.error(f"stack slot alignment {align} is not a power of two", i)
+        self.func.stack_slots[n] = StackSlotData(kind, size, align)
+
+    def _u32(self, i: int, text: str, what: str) -> int:
+        try:
+            return parse_uint(text, 32)
+        except NumberError as e:
+            raise self.number_error(i, what, e) from None
+
+    def _decl_dss(self, n: int) -> None:
+        kind = self.word_from(("explicit_dynamic_slot",), "dynamic stack slot kind")
+        self.func.dynamic_stack_slots[n] = DynamicStackSlotData(kind, self.ref("dt"))
+
+    def _decl_dt(self, n: int) -> None:
+        i = self.pos
+        base: Type = self.expect("type", "the base vector type")
+        if not base.is_vector or base.dynamic:
+            raise self.error(f"the base of a dynamic type must be a fixed vector type, not {base}", i)
+        self.expect("*", "'*' between the base type and the scale")
+        self.func.dynamic_types[n] = DynamicTypeData(base, self.ref("gv"))
+
+    def _decl_gv(self, n: int) -> None:
+        i = self.pos
+        kind = self.word_from(("vmctx", "load", "iadd_imm", "symbol", "dyn_scale_target_const"), "global value kind")
+        if kind == "vmctx":
+            data = GlobalValueData("vmctx")
+        elif kind == "load":
+            self.expect(".", "'.' and a type after load")
+            ty = self.expect("type", "the loaded type")
+            flags = self.memflags()
+            base = self.ref("gv")
+            offset = self.optional_offset()
+            if not (flags.notrap and flags.aligned):
+                raise self.error("a global value load must be notrap and aligned", i)
+            data = GlobalValueData("load", base=base, offset=offset, type=ty, flags=flags)
+        elif kind == "iadd_imm":
+            self.expect(".", "'.' and a type after iadd_imm")
+            ty = self.expect("type", "the result type")
+            base = self.ref("gv")
+            self.comma()
+            data = GlobalValueData("iadd_imm", base=base, offset=self.imm64("offset"), type=ty)
+        elif kind == "symbol":
+            colocated = self.accept_word("colocated")
+            tls = self.accept_word("tls")
+            name = self.external_name()
+            offset = 0
+            if self.kinds[self.pos] == "num" and self.vals[self.pos][0] in "+-":  # type: ignore[index]
+                offset = self.imm64("symbol offset")
+            data = GlobalValueData("symbol", offset=offset, name=name, colocated=colocated, tls=tls)
+        else:
+            self.expect(".", "'.' and a vector type after dyn_scale_target_const")
+            j = self.pos
+            vector = self.expect("type", "a vector type")
+            if not vector.is_vector:
+                raise self.error(f"expected a vector type, found {vector}", j)
+            data = GlobalValueData("dyn_scale_target_const", vector_type=vector)
+        self.func.global_values[n] = data
+
+    def _decl_sig(self, n: int) -> None:
+        self.func.signatures[n] = self.signature()
+
+    def _decl_fn(self, n: int) -> None:
+        colocated = self.accept_word("colocated")
+        patchable = self.accept_word("patchable")
+        name = self.external_name()
+        data = ExtFuncData(name, -1, colocated, patchable)
+        if self.kinds[self.pos] == "(":
+            data.inline_signature = True
+            self.inline_sigs.append((n, self.signature()))
+        elif self.kinds[self.pos] == "sig":
+            data.signature = self.ref("sig")
+        else:
+            self.fail("a signature: sigN or (params) -> returns")
+        self.func.func_refs[n] = data
+
+    def _decl_const(self, n: int) -> None:
+        i = self.pos
+        if self.kinds[i] == "type":
+            self.pos += 1
+            data = self.constant_literal(self.vals[i])  # type: ignore[arg-type]
+        else:
+            i, text = self.number("a constant: 0x... or a type and [lanes]")
+            try:
+                data = parse_hex_bytes(text)
+            except NumberError as e:
+                raise self.number_error(i, "constant", e) from None
+        self.func.constants[n] = bytes(data)
+
+    def _decl_stack_limit(self, n: object) -> None:
+        self.func.stack_limit = self.ref("gv")
+
+    def _decl_heap(self, n: int) -> None:
+        """``heapN = static|dynamic gvB, min M, bound B|gvX, offset_guard G, index_type T``."""
+        style = self.word_from(("static", "dynamic"), "heap style")
+        heap = HeapData(style, self.ref("gv"))
+        written = []
+        while self.accept(","):
+            attr = self.word_from(("min", "bound", "offset_guard", "index_type"), "heap attribute")
+            if attr == "min":
+                heap.min_size = self.uimm(64, "heap minimum size")
+            elif attr == "bound":
+                heap.bound = self.ref("gv") if style == "dynamic" else self.uimm(64, "heap bound")
+            elif attr == "offset_guard":
+                heap.offset_guard = self.uimm(64, "offset guard size")
+            else:
+                heap.index_type = self.expect("type", "the index type")
+            written.append(attr)
+        heap.written = tuple(written)
+        self.func.heaps[n] = heap
+
+    def _decl_table(self, n: int) -> None:
+        """``tableN = dynamic gvB, min M, bound gvX, element_size S, index_type T``."""
+        self.word_from(("dynamic",), "table style")
+        table = TableData(self.ref("gv"))
+        written = []
+        while self.accept(","):
+            attr = self.word_from(("min", "bound", "element_size", "index_type"), "table attribute")
+            if attr == "min":
+                table.min_size = self.uimm(64, "table minimum size")
+            elif attr == "bound":
+                table.bound = self.ref("gv")
+            elif attr == "element_size":
+                table.element_size = self.uimm(64, "table element size")
+            else:
+                table.index_type = self.expect("type", "the index type")
+            written.append(attr)
+        table.written = tuple(written)
+        self.func.tables[n] = table
+
+    # -- blocks ----------------------------------------------------------------------------------
+    def block(self) -> None:
+        func = self.func
+        i = self.pos
+        leading = self.take_leading(i)
+        number: int = self.vals[i]  # type: ignore[assignment]
+        if number in func.blocks:
+            raise self.error(f"block{number} is already defined on line {func.blocks[number].loc.line}")  # type: ignore[union-attr]
+        block = Block(number, loc=self.loc(i), comments=leading)
+        func.blocks[number] = block
+        self.pos += 1
+        if self.accept("(") and not self.accept(")"):
+            while True:
+                j = self.pos
+                v = self.expect("value", "a block parameter (vN: type)")
+                self.expect(":", "':' after the block parameter")
+                self.define_value(v, self.expect("type", "the block parameter's type"), j)
+                block.params.append(v)
+                if not self.accept(","):
+                    break
+            self.expect(")", "',' or ')' in the block parameters")
+        block.cold = self.accept_word("cold")
+        self.expect(":", "':' after the block header")
+        block.comment = self.take_trailing()
+        self.last_item = "block header"
+        kinds, vals, lines = self.kinds, self.vals, self.tlines
+        while True:
+            i = self.pos
+            kind = kinds[i]
+            if not (kind == "value" or kind == "srcloc" or (kind == "word" and vals[i] != "function")):
+                break
+            if block.insts and lines[i] == lines[i - 1]:
+                self.fail_after_item("")
+            self.instruction(block)
+            self.last_item = "instruction"
+
+
+def parse_text(text: str, path: str = "<string>") -> TestFile:
+    """Read CLIF `text` (named `path` in messages). Raises `ClifError` listing every problem."""
+    return Parser(text, path).parse()
+
+
+def parse_file(path: Union[str, Path]) -> TestFile:
+    """Read the CLIF file at `path`. Raises `ClifError` when it cannot be read or parsed."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {reason}")) from None
+    return parse_text(text, str(path))
+

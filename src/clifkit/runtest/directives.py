@@ -1,0 +1,442 @@
+"""Run-line directives: ``; run:`` and ``; print:`` comments, read into located commands.
+
+Grammar (Cranelift's run commands, ``cranelift-reader``'s ``run_command.rs``)::
+
+    directive  ::= ";"+ "run" ":" call [("==" | "!=") values]
+                 | ";"+ "run"                      (call the function above, expect nonzero)
+                 | ";"+ "print" ":" call
+                 | ";"+ "print"                    (call the function above, print its results)
+    call       ::= "%" name "(" [value {"," value}] ")"
+    value      ::= literal | "[" [value {[","] value}] "]"
+
+``; run: %f(args)`` with no comparison expects one integer result that is
+nonzero, like a bare ``; run``. Any other ``; word: ...`` comment (``; heap:``,
+``; note:``) is kept as an `OtherDirective` for later stages to interpret.
+
+Reading is in two steps. `parse_directive_line` checks the syntax only and
+builds a tree of literals with their columns; `bind` reads that tree at the
+types of a function's signature, giving argument and expected bit patterns.
+Every problem is a `ClifError` pointing at ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Optional, Sequence, Union
+
+from ..diagnostics import ClifError, Diagnostic, Location
+from ..ir.function import Function
+from ..ir.types import Type
+from .values import (
+    Value,
+    ValueSyntaxError,
+    is_hex_int_literal,
+    parse_scalar,
+    parse_vector_hex,
+)
+
+RUN_KINDS = ("run", "print")
+
+_DIRECTIVE_RE = re.compile(r"[ \t]*;+[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*(?::|\Z)")
+
+
+# -- syntax tree ---------------------------------------------------------------
+
+
+@dataclass
+class Literal:
+    text: str
+    col: int  # 1-based column in the source line
+
+
+@dataclass
+class ListNode:
+    items: list["Node"]
+    col: int  # column of "["
+    end_col: int  # column just after "]"
+    commas: bool = False
+
+
+Node = Union[Literal, ListNode]
+
+
+@dataclass
+class Call:
+    name: str  # "%f"
+    col: int  # column of the name
+    args: list[Node]
+    text: str  # the call as written: "%f(1, 2)"
+    end_col: int  # column just after ")"
+
+
+@dataclass
+class RunCommand:
+    """A ``run`` or ``print`` directive, syntax checked, not yet read at any types."""
+
+    kind: str  # "run" or "print"
+    loc: Location  # of the word "run" / "print"
+    call: Optional[Call]  # None: bare "; run" / "; print", calling the function above with no arguments
+    comparison: Optional[str] = None  # "==", "!=", or None (run: expect nonzero; print: print)
+    expected: Optional[Node] = None
+    source_line: Optional[str] = None
+    end_col: int = 0  # column just after the directive's last token
+
+    @property
+    def line(self) -> int:
+        return self.loc.line
+
+    def error(self, col: int, message: str) -> ClifError:
+        return ClifError(
+            Diagnostic(Location(self.loc.path, self.loc.line, max(col, 1)), message, source_line=self.source_line)
+        )
+
+
+@dataclass
+class OtherDirective:
+    """A ``; kind: text`` comment this module does not interpret (``heap``, ``note``, ...)."""
+
+    kind: str
+    text: str
+    loc: Location  # of the first character of `text`
+
+
+Directive = Union[RunCommand, OtherDirective]
+
+
+# -- lexing --------------------------------------------------------------------
+
+
+@dataclass
+class _Token:
+    kind: str  # "lit", "name", "[", "]", "(", ")", ",", "==", "!=", "end"
+    text: str
+    col: int  # 1-based
+
+
+def _tokens(line: str, start: int, loc: Location, source_line: str) -> list[_Token]:
+    """Tokens of line[start:]; columns are 1-based positions in `line`."""
+    out: list[_Token] = []
+    i, n = start, len(line)
+
+    def fail(pos: int, message: str) -> ClifError:
+        return ClifError(Diagnostic(Location(loc.path, loc.line, pos + 1), message, source_line=source_line))
+
+    while i < n:
+        c = line[i]
+        if c in " \t\r\n":
+            i += 1
+            continue
+        if c in "[](),":
+            out.append(_Token(c, c, i + 1))
+            i += 1
+            continue
+        if c == "=" or c == "!":
+            if line.startswith("==", i) or line.startswith("!=", i):
+                out.append(_Token(line[i : i + 2], line[i : i + 2], i + 1))
+                i += 2
+                continue
+            raise fail(i, f"expected '==' or '!=', got '{line[i : i + 2].strip()}'")
+        if c == "%":
+            j = i + 1
+            while j < n and (line[j].isalnum() or line[j] in "_"):
+                j += 1
+            if j == i + 1:
+                raise fail(i, "expected a function name after '%'")
+            out.append(_Token("name", line[i:j], i + 1))
+            i = j
+            continue
+        if c == ";":
+            break  # a trailing comment, as Cranelift's lexer allows
+        if c.isalnum() or c in "+-._":
+            j = i
+            if line[j] in "+-":
+                j += 1
+            for prefix in ("NaN:", "sNaN:"):
+                if line.startswith(prefix, j):
+                    j += len(prefix)
+                    break
+            while j < n:
+                ch = line[j]
+                if ch.isalnum() or ch in "_.":
+                    j += 1
+                elif ch in "+-" and j > i and line[j - 1] in "pPeE" and _exponent_sign_ok(line[i:j]):
+                    j += 1
+                else:
+                    break
+            if j == i + 1 and line[i] in "+-":
+                raise fail(i, f"expected a number after '{line[i]}'")
+            out.append(_Token("lit", line[i:j], i + 1))
+            i = j
+            continue
+        raise fail(i, f"unexpected character '{c}'")
+    out.append(_Token("end", "", i + 1))
+    return out
+
+
+def _exponent_sign_ok(before: str) -> bool:
+    """May a sign follow `before` (which ends in p/P/e/E) as an exponent sign?"""
+    body = before.lstrip("+-")
+    if body[:2] in ("0x", "0X"):
+        return before[-1] in "pP"
+    return before[-1] in "eE" and (body[:1].isdigit() or body[:1] == ".")
+
+
+# -- parsing -------------------------------------------------------------------
+
+
+class _Parser:
+    def __init__(self, tokens: list[_Token], cmd: RunCommand):
+        self.toks = tokens
+        self.pos = 0
+        self.cmd = cmd
+
+    @property
+    def tok(self) -> _Token:
+        return self.toks[self.pos]
+
+    def next(self) -> _Token:
+        t = self.toks[self.pos]
+        if t.kind != "end":
+            self.pos += 1
+        return t
+
+    def fail(self, tok: _Token, message: str) -> ClifError:
+        return self.cmd.error(tok.col, message)
+
+    @staticmethod
+    def describe(tok: _Token) -> str:
+        return "the end of the line" if tok.kind == "end" else f"'{tok.text}'"
+
+    def call(self, line: str) -> Call:
+        t = self.tok
+        if t.kind != "name":
+            if t.kind == "end":
+                raise self.fail(t, f"expected a function call such as %f(1, 2) after '{self.cmd.kind}:'")
+            raise self.fail(t, f"expected a function name such as %f, got {self.describe(t)}")
+        self.next()
+        if self.tok.kind != "(":
+            raise self.fail(self.tok, f"expected '(' after {t.text}, got {self.describe(self.tok)}")
+        self.next()
+        args: list[Node] = []
+        if self.tok.kind == ")":
+            close = self.next()
+        else:
+            while True:
+                args.append(self.value())
+                sep = self.tok
+                if sep.kind == ",":
+                    self.next()
+                    continue
+                if sep.kind == ")":
+                    close = self.next()
+                    break
+                raise self.fail(sep, f"expected ',' or ')' after argument {len(args)} of {t.text}, got {self.describe(sep)}")
+        end = close.col + 1
+        return Call(t.text, t.col, args, line[t.col - 1 : end - 1], end)
+
+    def value(self) -> Node:
+        t = self.tok
+        if t.kind == "lit":
+            self.next()
+            return Literal(t.text, t.col)
+        if t.kind == "[":
+            self.next()
+            items: list[Node] = []
+            commas = False
+            while True:
+                if self.tok.kind == "]":
+                    if commas and items and self.toks[self.pos - 1].kind == ",":
+                        raise self.fail(self.tok, "expected a value after ','")
+                    close = self.next()
+                    return ListNode(items, t.col, close.col + 1, commas)
+                if self.tok.kind == "," and items and self.toks[self.pos - 1].kind != ",":
+                    commas = True
+                    self.next()
+                    continue
+                if self.tok.kind in ("lit", "["):
+                    items.append(self.value())
+                    continue
+                if self.tok.kind == "end":
+                    raise self.fail(self.tok, f"expected ']' to close the '[' at column {t.col}")
+                raise self.fail(self.tok, f"expected a value or ']', got {self.describe(self.tok)}")
+        raise self.fail(t, f"expected a value, got {self.describe(t)}")
+
+
+def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directive]:
+    """The directive on source line `line` (number `lineno`), or None when it holds none.
+
+    A directive is a comment ``; word:`` (or a bare ``; run`` / ``; print``). Raises
+    `ClifError` for a malformed run or print directive."""
+    line = line.rstrip("\r\n")
+    m = _DIRECTIVE_RE.match(line)
+    if m is None:
+        return None
+    kind = m.group(1)
+    has_colon = m.group(0).rstrip().endswith(":")
+    rest_start = m.end()
+    if not has_colon:
+        if kind not in RUN_KINDS:
+            return None
+    if kind not in RUN_KINDS:
+        text = line[rest_start:]
+        lead = len(text) - len(text.lstrip())
+        return OtherDirective(kind, text.strip(), Location(path, lineno, rest_start + lead + 1))
+    source_line = line
+    cmd = RunCommand(kind, Location(path, lineno, m.start(1) + 1), None, source_line=source_line)
+    toks = _tokens(source_line, rest_start, cmd.loc, source_line)
+    p = _Parser(toks, cmd)
+    if not has_colon:
+        cmd.end_col = m.end(1) + 1
+        return cmd
+    cmd.call = p.call(source_line)
+    if kind == "run":
+        t = p.tok
+        if t.kind in ("==", "!="):
+            p.next()
+            cmd.comparison = t.kind
+            if p.tok.kind == "end":
+                raise p.fail(p.tok, f"expected the expected value after '{t.kind}'")
+            cmd.expected = p.value()
+        elif t.kind != "end":
+            raise p.fail(t, f"expected '==', '!=' or the end of the line after {cmd.call.text}, got {p.describe(t)}")
+    if p.tok.kind != "end":
+        what = "the expected value" if cmd.expected is not None else cmd.call.text
+        raise p.fail(p.tok, f"unexpected {p.describe(p.tok)} after {what}")
+    cmd.end_col = toks[-1].col
+    return cmd
+
+
+def parse_directives(source_lines: Sequence[str], path: str, first: int = 1, last: Optional[int] = None):
+    """Every directive on lines first..last (1-based, inclusive) of a file.
+
+    Returns (directives, errors): malformed run/print lines become `ClifError`s paired with
+    the line's number, so one bad line does not hide the others."""
+    last = len(source_lines) if last is None else min(last, len(source_lines))
+    found: list[Directive] = []
+    errors: list[tuple[int, ClifError]] = []
+    for lineno in range(max(first, 1), last + 1):
+        line = source_lines[lineno - 1]
+        if ";" not in line:
+            continue
+        try:
+            d = parse_directive_line(line, path, lineno)
+        except ClifError as e:
+            errors.append((lineno, e))
+            continue
+        if d is not None:
+            found.append(d)
+    return found, errors
+
+
+# -- binding to a signature -------------------------------------------------------
+
+
+@dataclass
+class BoundRun:
+    """A run or print command read at the types of the function it calls."""
+
+    command: RunCommand
+    function: Function  # the callee
+    args: list[Value]
+    arg_types: list[Type]
+    return_types: list[Type]
+    expected: Optional[list[Value]] = None  # None: print, or expect one nonzero integer
+    expected_hex: list[bool] = field(default_factory=list)  # per return: written in hex?
+
+    @property
+    def call_text(self) -> str:
+        if self.command.call is not None:
+            return self.command.call.text
+        return f"{self.function.name}()"
+
+
+def _types_text(types: Sequence[Type]) -> str:
+    return ", ".join(t.name for t in types)
+
+
+def bind_value(cmd: RunCommand, node: Node, ty: Type, what: str) -> Value:
+    """Read `node` at type `ty`; `what` names it in messages ("argument 2 of %f")."""
+    try:
+        if ty.is_vector:
+            if isinstance(node, Literal):
+                return parse_vector_hex(node.text, ty)
+            if len(node.items) != ty.lanes:
+                raise cmd.error(
+                    node.col, f"{what} is {ty.name}, which has {ty.lanes} lanes, but {len(node.items)} are given"
+                )
+            lanes = []
+            lane_type = ty.lane_type
+            for i, item in enumerate(node.items):
+                if isinstance(item, ListNode):
+                    raise cmd.error(item.col, f"lane {i} of {what} ({ty.name}) must be a single {lane_type.name}, not a list")
+                try:
+                    lanes.append(parse_scalar(item.text, lane_type))
+                except ValueSyntaxError as e:
+                    raise cmd.error(item.col, f"lane {i} of {what}: {e}") from None
+            return tuple(lanes)
+        if isinstance(node, ListNode):
+            raise cmd.error(node.col, f"{what} is a single {ty.name}, not a list")
+        return parse_scalar(node.text, ty)
+    except ValueSyntaxError as e:
+        raise cmd.error(node.col, f"{what}: {e}") from None
+
+
+def _is_hex(node: Node) -> bool:
+    if isinstance(node, Literal):
+        return is_hex_int_literal(node.text)
+    return any(_is_hex(item) for item in node.items)
+
+
+def bind(cmd: RunCommand, callee: Function) -> BoundRun:
+    """Read `cmd`'s arguments and expected results at the types of `callee`'s signature."""
+    params = [p.type for p in callee.signature.params]
+    returns = [r.type for r in callee.signature.returns]
+    name = callee.name
+    call = cmd.call
+    arg_nodes = call.args if call is not None else []
+    if len(arg_nodes) != len(params):
+        where = call.col if call is not None else cmd.loc.col
+        plural = "argument" if len(params) == 1 else "arguments"
+        sig = f" ({_types_text(params)})" if params else ""
+        if call is None:
+            raise cmd.error(
+                where,
+                f"a bare '{cmd.kind}' calls {name} with no arguments, but {name} takes {len(params)} {plural}{sig}; "
+                f"write '{cmd.kind}: {name}(...)" + (" == ...'" if cmd.kind == "run" else "'"),
+            )
+        raise cmd.error(where, f"{name} takes {len(params)} {plural}{sig}, but {len(arg_nodes)} are given")
+    args = [bind_value(cmd, node, ty, f"argument {i + 1} of {name}") for i, (node, ty) in enumerate(zip(arg_nodes, params))]
+    bound = BoundRun(cmd, callee, args, params, returns)
+    if cmd.kind == "print":
+        return bound
+    if cmd.comparison is None:
+        if len(returns) != 1 or not returns[0].is_int or returns[0].is_vector:
+            got = f"returns {_types_text(returns)}" if returns else "returns nothing"
+            where = call.col if call is not None else cmd.loc.col
+            raise cmd.error(
+                where,
+                f"a run line without '==' or '!=' expects {name} to return one integer (passing when nonzero), "
+                f"but {name} {got}",
+            )
+        return bound
+    node = cmd.expected
+    assert node is not None
+    if len(returns) == 1:
+        bound.expected = [bind_value(cmd, node, returns[0], f"the result of {name}")]
+        bound.expected_hex = [_is_hex(node)]
+        return bound
+    if not isinstance(node, ListNode):
+        raise cmd.error(
+            node.col,
+            f"{name} returns {len(returns)} values ({_types_text(returns)}); write them in brackets: "
+            f"[{', '.join('...' for _ in returns)}]" if returns else f"{name} returns nothing; write []",
+        )
+    if len(node.items) != len(returns):
+        what = f"{len(returns)} values ({_types_text(returns)})" if returns else "nothing"
+        raise cmd.error(node.col, f"{name} returns {what}, but {len(node.items)} are given")
+    bound.expected = [
+        bind_value(cmd, item, ty, f"result {i + 1} of {name}") for i, (item, ty) in enumerate(zip(node.items, returns))
+    ]
+    bound.expected_hex = [_is_hex(item) for item in node.items]
+    return bound

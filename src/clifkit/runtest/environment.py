@@ -1,0 +1,217 @@
+"""The run-test environment: heaps a test asks for, and the vmctx struct that points at them.
+
+A test asks for memory with directives after its function::
+
+    ; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8
+    ; heap: dynamic, size=0x100, ptr=vmctx+16, bound=vmctx+24, max=0x1000
+
+This module only *describes* that environment, the same for every engine:
+which heaps exist, how large they are, where their base and bound slots sit in
+vmctx. Each engine materialises it (the interpreter in its virtual address
+space, the native engine in real mappings) and every run line gets a fresh,
+zeroed copy.
+
+The bound slot holds the heap's current size in bytes, which is what a
+dynamic heap's ``bound gvN`` means in CLIF.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from ..diagnostics import ClifError, Diagnostic, Location
+from ..ir.function import Function, FunctionDetails, GlobalValueData
+
+# Requests above this are refused with a located message rather than exhausting memory.
+DEFAULT_MAX_HEAP_BYTES = 1 << 32
+GROW_FUNCTION = "%heap_grow"
+
+
+@dataclass(frozen=True)
+class HeapRequest:
+    """One ``; heap:`` directive."""
+
+    index: int  # position among the function's heap directives: the growth function's heap index
+    style: str  # "static" or "dynamic"
+    size: int  # accessible bytes when the run starts
+    ptr_offset: int  # vmctx offset of the slot holding the heap's base address
+    bound_offset: Optional[int]  # vmctx offset of the slot holding its current size in bytes
+    max_size: int  # the most it may grow to (== size when it cannot grow)
+    guard: int  # bytes after the reservation that always trap
+    loc: Location
+
+    def reservation(self, declared_bound: int = 0, declared_guard: int = 0) -> int:
+        """Address space a static heap reserves after its base: all it may ever use, and the
+        ``bound + offset_guard`` that a heap declaration promises. A dynamic heap reserves
+        only what it currently holds; it moves when it grows."""
+        if self.style == "dynamic":
+            return self.size
+        return max(self.max_size, declared_bound + declared_guard)
+
+
+@dataclass(frozen=True)
+class Environment:
+    heaps: tuple[HeapRequest, ...]
+    pointer_bytes: int = 8
+
+    @property
+    def vmctx_size(self) -> int:
+        """The struct is as large as its furthest slot."""
+        ends = [h.ptr_offset + self.pointer_bytes for h in self.heaps]
+        ends += [h.bound_offset + self.pointer_bytes for h in self.heaps if h.bound_offset is not None]
+        return max(ends, default=0)
+
+    def heap_for_base_offset(self, offset: int) -> Optional[HeapRequest]:
+        for heap in self.heaps:
+            if heap.ptr_offset == offset:
+                return heap
+        return None
+
+
+_KEY_RE = re.compile(r"\s*([a-z_]+)\s*(?:=\s*([^,]*?))?\s*(?:,|$)")
+_SLOT_RE = re.compile(r"vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)\Z")
+
+
+def _error(loc: Location, col_offset: int, message: str) -> ClifError:
+    at = Location(loc.path, loc.line, loc.col + col_offset)
+    return ClifError(Diagnostic(at, message, source_line=_source_line(at)))
+
+
+def _source_line(loc: Location) -> Optional[str]:
+    try:
+        with open(loc.path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if n == loc.line:
+                    return line
+    except OSError:
+        return None
+    return None
+
+
+def _int(text: str) -> Optional[int]:
+    t = text.replace("_", "")
+    try:
+        return int(t, 16) if t.lower().startswith("0x") else int(t, 10)
+    except ValueError:
+        return None
+
+
+def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
+    """Read the text after ``heap:``. `loc` points at that text's first character."""
+    fields: dict[str, tuple[str, int]] = {}
+    style = None
+    pos = 0
+    while pos < len(text):
+        m = _KEY_RE.match(text, pos)
+        if not m or m.end() == pos:
+            raise _error(loc, pos, f"malformed heap directive near {text[pos:].strip()!r}")
+        key, value = m.group(1), m.group(2)
+        col = m.start(1)
+        if style is None:
+            if value is not None or key not in ("static", "dynamic"):
+                raise _error(loc, col, "heap directive must start with 'static' or 'dynamic'")
+            style = key
+        elif key not in ("size", "ptr", "bound", "max", "guard"):
+            raise _error(loc, col, f"unknown heap attribute '{key}' (expected size, ptr, bound, max or guard)")
+        elif value is None or value == "":
+            raise _error(loc, col, f"heap attribute '{key}' needs a value: {key}=...")
+        elif key in fields:
+            raise _error(loc, col, f"heap attribute '{key}' given twice")
+        else:
+            fields[key] = (value, col + len(key) + 1)
+        pos = m.end()
+    if style is None:
+        raise _error(loc, 0, "heap directive must start with 'static' or 'dynamic'")
+
+    def number(key: str) -> Optional[int]:
+        if key not in fields:
+            return None
+        value, col = fields[key]
+        n = _int(value)
+        if n is None or n < 0:
+            raise _error(loc, col, f"heap attribute '{key}' must be a non-negative integer, not {value!r}")
+        return n
+
+    def slot(key: str) -> Optional[int]:
+        if key not in fields:
+            return None
+        value, col = fields[key]
+        m = _SLOT_RE.match(value)
+        if not m:
+            raise _error(loc, col, f"heap attribute '{key}' must be a vmctx slot such as vmctx+8, not {value!r}")
+        return _int(m.group(1))
+
+    size = number("size")
+    if size is None:
+        raise _error(loc, 0, "heap directive needs size=")
+    ptr = slot("ptr")
+    if ptr is None:
+        raise _error(loc, 0, "heap directive needs ptr=vmctx+N")
+    bound = slot("bound")
+    if bound is None and style == "dynamic":
+        raise _error(loc, 0, "a dynamic heap needs bound=vmctx+N")
+    max_size = number("max")
+    if max_size is None:
+        max_size = size
+    elif max_size < size:
+        raise _error(loc, fields["max"][1], f"heap max=0x{max_size:x} is smaller than its size=0x{size:x}")
+    guard = number("guard") or 0
+    total = max_size + guard
+    if total > max_bytes:
+        raise _error(loc, 0, f"heap of 0x{total:x} bytes exceeds the limit of 0x{max_bytes:x} bytes")
+    return HeapRequest(index, style, size, ptr, bound, max_size, guard, loc)
+
+
+def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> Optional[Environment]:
+    """The environment the function's heap directives ask for, or None when there are none."""
+    heaps = []
+    for d in details.directives:
+        if d.kind == "heap":
+            heaps.append(parse_heap_directive(d.text, d.loc, len(heaps), max_heap_bytes))
+    if not heaps:
+        return None
+    _check_slots(heaps, pointer_bytes)
+    _check_vmctx_param(details.function, heaps[0].loc, pointer_bytes)
+    return Environment(tuple(heaps), pointer_bytes)
+
+
+def _check_slots(heaps: list[HeapRequest], pointer_bytes: int) -> None:
+    taken: dict[int, str] = {}
+    for heap in heaps:
+        for what, offset in (("ptr", heap.ptr_offset), ("bound", heap.bound_offset)):
+            if offset is None:
+                continue
+            name = f"heap {heap.index} {what}"
+            if offset % pointer_bytes:
+                raise _error(heap.loc, 0, f"{name} slot vmctx+{offset} is not {pointer_bytes}-byte aligned")
+            if offset in taken:
+                raise _error(heap.loc, 0, f"{name} slot vmctx+{offset} overlaps {taken[offset]} slot")
+            taken[offset] = name
+
+
+def _check_vmctx_param(func: Function, loc: Location, pointer_bytes: int) -> None:
+    params = func.signature.params
+    first = params[0] if params else None
+    if first is None or first.purpose != "vmctx" or first.type.bits != pointer_bytes * 8 or not first.type.is_int:
+        where = func.loc or loc
+        raise ClifError(
+            Diagnostic(
+                where,
+                f"function {func.name} has heap directives, so its first parameter must be "
+                f"`i{pointer_bytes * 8} vmctx`",
+                source_line=_source_line(where),
+            )
+        )
+
+
+def vmctx_load_offset(func: Function, gv: int) -> Optional[int]:
+    """If global value `gv` is a load straight from vmctx, the vmctx offset it loads from."""
+    data: Optional[GlobalValueData] = func.global_values.get(gv)
+    if data is None or data.kind != "load" or data.base is None:
+        return None
+    base = func.global_values.get(data.base)
+    if base is None or base.kind != "vmctx":
+        return None
+    return data.offset

@@ -1,0 +1,82 @@
+"""What running a file's run lines produced: per run line and per file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+# Statuses of a run line and of a file.
+PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+
+
+@dataclass
+class RunResult:
+    line: int
+    function: Optional[str]  # the function called ("%f"), when known
+    engine: str  # "interpreter", "native"
+    target: Optional[str]  # the ISA a native engine ran on; None for the interpreter
+    status: str  # passed, failed, skipped, error
+    message: str = ""
+    col: Optional[int] = None  # for errors: the column the message points at
+    kind: str = "run"  # "run" or "print"
+    call: Optional[str] = None  # the call as written: "%f(1, 2)"
+    expected: Optional[str] = None  # printed expected results ("!= 0" style for != lines)
+    actual: Optional[str] = None  # printed actual results, or "trap CODE"
+    report: str = ""  # the text shown to people for this run (a located, formatted message)
+
+    def to_json(self) -> dict:
+        out = {
+            "line": self.line,
+            "function": self.function,
+            "engine": self.engine,
+            "target": self.target,
+            "status": self.status,
+            "message": self.message,
+            "kind": self.kind,
+        }
+        if self.col is not None:
+            out["col"] = self.col
+        for key in ("call", "expected", "actual"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass
+class FileResult:
+    path: str
+    status: str = SKIPPED
+    message: str = ""
+    runs: list[RunResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # printed once for the file (skips, ignored commands)
+    seconds: float = 0.0
+
+    def counts(self) -> dict[str, int]:
+        c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
+        for r in self.runs:
+            c[r.status] += 1
+        return c
+
+    def settle(self) -> None:
+        """Set the file's status and message from its runs (unless it is already an error)."""
+        c = self.counts()
+        if self.status != ERROR:
+            if c[FAILED] or c[ERROR]:
+                self.status = FAILED
+            elif c[PASSED]:
+                self.status = PASSED
+            else:
+                self.status = SKIPPED
+        if not self.message:
+            parts = [f"{c[k]} {k}" for k in (PASSED, FAILED, ERROR, SKIPPED) if c[k]]
+            self.message = ", ".join(parts) if parts else "no run lines"
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "message": self.message,
+            "seconds": round(self.seconds, 4),
+            "runs": [r.to_json() for r in self.runs],
+        }

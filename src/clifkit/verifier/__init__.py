@@ -1,0 +1,96 @@
+"""The verifier: checks that a function is well-formed CLIF and reports every problem, located.
+
+`verify_function` checks one function; `verify_test_file` checks every
+function of a file, with the pointer width and flags of the file's targets,
+plus the few checks that span functions. Both return a list of
+`Diagnostic`s (empty when all is well) and never raise on bad input.
+
+The checks follow Cranelift's verifier (0.120, and the heap era for heaps and
+tables); their wording is clifkit's own. Type checks are driven by the opcode
+table (`ir/opcodes.py`): the controlling type must be in the opcode's
+controlling type variable, every fixed operand and result must have the type
+its table entry resolves to (or lie in its free type variable), and entity
+references are checked by the immediate fields the format declares.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+from ..diagnostics import Diagnostic, Location
+from ..ir.function import Function, TestFile
+from .common import TargetInfo, sig_text, target_info
+from .core import FunctionVerifier
+
+__all__ = ["TargetInfo", "target_info", "verify_function", "verify_test_file"]
+
+# -- public API ----------------------------------------------------------------
+
+
+def verify_function(
+    func: Function,
+    source: Optional[dict[int, str]] = None,
+    *,
+    target: Optional[TargetInfo] = None,
+) -> list[Diagnostic]:
+    """Every problem with `func`, located. `source` maps line numbers to the text of its file."""
+    return FunctionVerifier(func, source, target or TargetInfo()).run()
+
+
+def _read_source(path: str) -> Optional[dict[int, str]]:
+    try:
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return {i: line.rstrip("\n") for i, line in enumerate(f, 1)}
+    except OSError:
+        return None
+
+
+def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnostic]:
+    """Every problem in the functions of `tf`, in file order, and in how they refer to each other.
+
+    `text` is the file's source, when it was not read from ``tf.path``; it fills
+    in the source lines that diagnostics display.
+    """
+    if text is not None:
+        source = {i: line for i, line in enumerate(text.splitlines(), 1)}
+    else:
+        source = _read_source(tf.path)
+    target = target_info(tf)
+    diags: list[Diagnostic] = []
+    defined: dict[str, Function] = {}
+    for details in tf.functions:
+        func = details.function
+        diags.extend(FunctionVerifier(func, source, target).run())
+        first = defined.get(func.name)
+        if first is not None:
+            where = f" (first at line {first.loc.line})" if first.loc else ""
+            diags.append(_file_diag(func.loc, source, f"function {func.name} is defined twice in this file{where}"))
+        else:
+            defined[func.name] = func
+    # A function that calls another one of the file by name must agree with its signature.
+    for details in tf.functions:
+        func = details.function
+        for fn, data in func.func_refs.items():
+            callee = defined.get(str(data.name))
+            sig = func.signatures.get(data.signature)
+            if callee is None or sig is None:
+                continue
+            want = callee.signature
+            if [p.type for p in sig.params] != [p.type for p in want.params] or [r.type for r in sig.returns] != [
+                r.type for r in want.returns
+            ]:
+                v = FunctionVerifier(func, source, target)
+                v.report(v.decl_loc(f"fn{fn}"), f"fn{fn} declares {data.name} as {sig_text(sig.params, sig.returns)}, "
+                                                f"but {data.name} is defined with {sig_text(want.params, want.returns)}"
+                                                + (f" at line {callee.loc.line}" if callee.loc else ""))
+                diags.extend(v.diags)
+    return diags
+
+
+def _file_diag(loc: Optional[Location], source, message: str) -> Diagnostic:
+    loc = loc or Location("<input>", 1, 1)
+    return Diagnostic(loc, message, source_line=source.get(loc.line) if source else None)
+

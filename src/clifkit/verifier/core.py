@@ -1,0 +1,278 @@
+"""The per-function verifier: reporting, layout, SSA definitions, aliases and dominance.
+
+The checks of the preamble and of instructions live in `preamble.py` and
+`insts.py` as mixins of `FunctionVerifier`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+from ..diagnostics import Diagnostic, Location
+from ..ir.function import Function, Inst
+from ..ir.types import Type
+from .common import TargetInfo, plural
+from .insts import InstChecks
+from .preamble import PreambleChecks
+
+
+class FunctionVerifier(PreambleChecks, InstChecks):
+    """Verifies one function: `run()` returns its diagnostics in source order of discovery."""
+
+    def __init__(self, func: Function, source: Optional[dict[int, str]], target: TargetInfo):
+        self.func = func
+        self.source = source
+        self.target = target
+        self.path = func.loc.path if func.loc else "<input>"
+        self.diags: list[Diagnostic] = []
+        self._seen: set[tuple[Location, str]] = set()
+        self._decl_lines: Optional[dict[str, Location]] = None
+        self.entry = func.entry.number if func.blocks else None
+
+    # -- reporting ----------------------------------------------------------
+
+    def report(self, loc: Optional[Location], message: str) -> None:
+        if loc is None:
+            loc = self.func.loc or Location(self.path, 1, 1)
+        key = (loc, message)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        line = self.source.get(loc.line) if self.source is not None and loc.path == self.path else None
+        self.diags.append(Diagnostic(loc, message, source_line=line))
+
+    def decl_loc(self, name: str) -> Optional[Location]:
+        """Where a preamble entity (``gv1``, ``heap0``, ...) or an alias (``v5 ->``) is declared."""
+        if self._decl_lines is None:
+            self._decl_lines = {}
+            if self.source is not None and self.func.loc is not None:
+                pat = re.compile(r"\s*([a-z_]+\d*)\s*(=|->)")
+                line = self.func.loc.line + 1
+                while True:
+                    text = self.source.get(line)
+                    if text is None or text.startswith("}"):
+                        break
+                    m = pat.match(text)
+                    if m:
+                        key = m.group(1) + (" ->" if m.group(2) == "->" else "")
+                        self._decl_lines.setdefault(key, Location(self.path, line, m.start(1) + 1))
+                    line += 1
+        return self._decl_lines.get(name) or self.func.loc
+
+    def inst_loc(self, inst: Inst, block_number: int) -> Optional[Location]:
+        if inst.loc is not None:
+            return inst.loc
+        block = self.func.blocks.get(block_number)
+        return block.loc if block is not None and block.loc is not None else self.func.loc
+
+    # -- values ---------------------------------------------------------------
+
+    def resolve(self, v: int) -> int:
+        aliases = self.func.aliases
+        n = 0
+        while v in aliases and n <= len(aliases):
+            v = aliases[v]
+            n += 1
+        return v
+
+    def type_of(self, v: int) -> Optional[Type]:
+        types = self.func.value_types
+        t = types.get(v)
+        if t is None and v in self.func.aliases:
+            t = types.get(self.resolve(v))
+        return t
+
+    # -- driver ---------------------------------------------------------------
+
+    def run(self) -> list[Diagnostic]:
+        func = self.func
+        self.check_signature(func.signature, "function signature", func.loc)
+        self.check_preamble()
+        if not func.blocks:
+            self.report(func.loc, f"function {func.name} has no blocks")
+            return self.diags
+        self.check_layout()
+        self.collect_definitions()
+        self.check_aliases()
+        self.compute_dominators()
+        for block in func.blocks.values():
+            for index, inst in enumerate(block.insts):
+                self.check_inst(inst, block.number, index)
+        return self.diags
+
+    # -- layout, definitions, aliases, dominators -------------------------------
+
+    def check_layout(self) -> None:
+        func = self.func
+        entry = func.entry
+        params = func.signature.params
+        if len(entry.params) != len(params):
+            self.report(entry.loc, f"entry block{entry.number} has {plural(len(entry.params), 'parameter')}, "
+                                   f"but the function signature has {len(params)}")
+        else:
+            for i, (v, p) in enumerate(zip(entry.params, params)):
+                t = self.type_of(v)
+                if t is not p.type:
+                    self.report(entry.loc, f"entry block parameter {i} (v{v}) has type {t}, "
+                                           f"but the function signature says {p.type}")
+        if entry.cold:
+            self.report(entry.loc, f"entry block{entry.number} cannot be cold")
+        for block in func.blocks.values():
+            if not block.insts:
+                self.report(block.loc, f"block{block.number} is empty")
+                continue
+            last = len(block.insts) - 1
+            for index, inst in enumerate(block.insts):
+                if inst.opcode.is_terminator and index != last:
+                    self.report(self.inst_loc(inst, block.number),
+                                f"terminator {inst.opcode.name} before the end of block{block.number}")
+            tail = block.insts[last]
+            if not tail.opcode.is_terminator:
+                self.report(self.inst_loc(tail, block.number),
+                            f"block{block.number} does not end with a terminator ({tail.opcode.name} is last)")
+
+    def collect_definitions(self) -> None:
+        """Map each value to its definition (block, position; -1 for a block parameter)."""
+        defs: dict[int, tuple[int, int, Optional[Location]]] = {}
+
+        def define(v: int, block: int, pos: int, loc: Optional[Location]) -> None:
+            if v in defs:
+                where = defs[v][2]
+                at = f" (first defined at line {where.line})" if where is not None else ""
+                self.report(loc, f"v{v} is defined more than once{at}")
+                return
+            defs[v] = (block, pos, loc)
+            if v not in self.func.value_types:
+                self.report(loc, f"v{v} has no type")
+
+        for block in self.func.blocks.values():
+            for v in block.params:
+                define(v, block.number, -1, block.loc)
+            for pos, inst in enumerate(block.insts):
+                loc = self.inst_loc(inst, block.number)
+                for v in inst.results:
+                    define(v, block.number, pos, loc)
+        self.defs = defs
+
+    def check_aliases(self) -> None:
+        aliases = self.func.aliases
+        reported: set[int] = set()
+        for a in aliases:
+            loc = self.decl_loc(f"v{a} ->")
+            if a in self.defs:
+                self.report(loc, f"v{a} is both an alias and a defined value")
+            chain, cur = [a], aliases[a]
+            while cur in aliases:
+                if cur in chain:
+                    cycle = chain[chain.index(cur):]
+                    if not reported.intersection(cycle):
+                        self.report(loc, "alias cycle: " + " -> ".join(f"v{v}" for v in cycle + [cur]))
+                        reported.update(cycle)
+                    break
+                chain.append(cur)
+                cur = aliases[cur]
+            else:
+                if cur not in self.defs:
+                    self.report(loc, f"alias v{a} refers to v{cur}, which is never defined")
+
+    def compute_dominators(self) -> None:
+        """Immediate dominators (Cooper, Harvey and Kennedy) over the CFG of branch targets."""
+        blocks = self.func.blocks
+        succs: dict[int, list[int]] = {}
+        for b, block in blocks.items():
+            out: list[int] = []
+            for inst in block.insts:
+                if inst.opcode.is_branch:
+                    for bc in inst.branch_targets():
+                        if bc.block in blocks and bc.block not in out:
+                            out.append(bc.block)
+            succs[b] = out
+        # Reverse postorder from the entry.
+        entry = self.entry
+        order: list[int] = []
+        visited = {entry}
+        stack = [(entry, iter(succs[entry]))]
+        while stack:
+            b, it = stack[-1]
+            for s in it:
+                if s not in visited:
+                    visited.add(s)
+                    stack.append((s, iter(succs[s])))
+                    break
+            else:
+                stack.pop()
+                order.append(b)
+        order.reverse()
+        rpo = {b: i for i, b in enumerate(order)}
+        preds: dict[int, list[int]] = {b: [] for b in order}
+        for b in order:
+            for s in succs[b]:
+                preds[s].append(b)
+        idom: dict[int, int] = {entry: entry}
+        changed = True
+        while changed:
+            changed = False
+            for b in order[1:]:
+                new = None
+                for p in preds[b]:
+                    if p not in idom:
+                        continue
+                    if new is None:
+                        new = p
+                        continue
+                    x, y = p, new
+                    while x != y:
+                        while rpo[x] > rpo[y]:
+                            x = idom[x]
+                        while rpo[y] > rpo[x]:
+                            y = idom[y]
+                    new = x
+                if idom.get(b) != new:
+                    idom[b] = new
+                    changed = True
+        # Pre/post numbering of the dominator tree answers "a dominates b" in O(1).
+        children: dict[int, list[int]] = {b: [] for b in order}
+        for b in order[1:]:
+            children[idom[b]].append(b)
+        pre: dict[int, int] = {}
+        post: dict[int, int] = {}
+        counter = 0
+        stack2 = [(entry, False)]
+        while stack2:
+            b, done = stack2.pop()
+            if done:
+                post[b] = counter
+                counter += 1
+                continue
+            pre[b] = counter
+            counter += 1
+            stack2.append((b, True))
+            stack2.extend((c, False) for c in reversed(children[b]))
+        self.reachable = rpo
+        self.dom_pre, self.dom_post = pre, post
+
+    def dominates(self, a: int, b: int) -> bool:
+        pre, post = self.dom_pre, self.dom_post
+        if a not in pre or b not in pre:
+            return False
+        return pre[a] <= pre[b] and post[b] <= post[a]
+
+    def check_use(self, v: int, inst: Inst, block: int, pos: int, loc: Optional[Location]) -> Optional[Type]:
+        """Check that `v` is defined and its definition dominates this use; return its type."""
+        real = self.resolve(v)
+        d = self.defs.get(real)
+        if d is None:
+            if real == v:
+                self.report(loc, f"v{v} is used but never defined")
+            else:
+                self.report(loc, f"v{v} is an alias of v{real}, which is never defined")
+            return None
+        if block in self.reachable:
+            def_block, def_pos, def_loc = d
+            if def_block == block and def_pos == pos:
+                self.report(loc, f"{inst.opcode.name} uses its own result v{v}")
+            elif (def_block == block and def_pos > pos) or (def_block != block and not self.dominates(def_block, block)):
+                where = f"line {def_loc.line}" if def_loc is not None else f"block{def_block}"
+                self.report(loc, f"use of v{v} is not dominated by its definition ({where})")
+        return self.func.value_types.get(real)

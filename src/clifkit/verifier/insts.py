@@ -1,0 +1,499 @@
+"""Checks of instructions, driven by the opcode table and the formats' immediate fields."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING, Optional
+
+from ..diagnostics import Location
+from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
+from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
+from ..ir.opcodes import RELATIONS, Opcode, Operand
+from ..ir.types import I32, Type
+from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, type_in
+
+if TYPE_CHECKING:
+    from .core import FunctionVerifier
+
+
+class InstChecks:
+    """The checks of each instruction; a mixin of `FunctionVerifier`, whose state it uses."""
+
+    def ctrl_type(self, inst: Inst) -> Optional[Type]:
+        op = inst.opcode
+        if op.ctrl is None:
+            return None
+        if inst.ctrl_type is not None:
+            return inst.ctrl_type
+        if op.ctrl_from_operand:
+            idx = op.format.ctrl_operand
+            if idx is not None and idx < len(inst.args):
+                return self.type_of(inst.args[idx])
+        if inst.results:
+            return self.type_of(inst.results[0])
+        return None
+
+    def call_signature(self, inst: Inst, loc: Optional[Location]) -> tuple[Optional[Signature], str]:
+        """The signature an instruction calls through, and how to name it in messages."""
+        fields = inst.opcode.format.immediates
+        func = self.func
+        if "exception" in fields and inst.exception is not None:
+            ref = inst.exception.sig_ref
+            sig = func.signatures.get(ref)
+            if sig is None:
+                self.report(loc, f"unknown signature sig{ref}")
+                return None, ""
+            return sig, f"sig{ref}"
+        if "func_ref" in fields:
+            data = func.func_refs.get(inst.func_ref)
+            if data is None:
+                return None, ""
+            return func.signatures.get(data.signature), f"fn{inst.func_ref}"
+        if "sig_ref" in fields:
+            return func.signatures.get(inst.sig_ref), f"sig{inst.sig_ref}"
+        return None, ""
+
+    def check_inst(self, inst: Inst, block: int, pos: int) -> None:
+        op = inst.opcode
+        name = op.name
+        loc = self.inst_loc(inst, block)
+        fmt = op.format
+
+        # Every value used, including block-call arguments, must be defined and dominate the use.
+        arg_types = [self.check_use(v, inst, block, pos, loc) for v in inst.args]
+        for bc in inst.branch_targets():
+            for a in bc.args:
+                if isinstance(a, int):
+                    self.check_use(a, inst, block, pos, loc)
+
+        fixed = op.value_ins
+        if len(inst.args) < len(fixed) or (not fmt.varargs and len(inst.args) != len(fixed)):
+            least = "at least " if fmt.varargs else ""
+            self.report(loc, f"{name} takes {least}{plural(len(fixed), 'value operand')}, "
+                             f"but {plural(len(inst.args), 'is', 'are')} given")
+            return
+
+        # The controlling type variable.
+        ctrl = self.ctrl_type(inst)
+        if op.ctrl is not None:
+            if ctrl is None:
+                self.report(loc, f"cannot determine the controlling type of {name}")
+            elif not type_in(op.ctrl, ctrl):
+                self.report(loc, f"{name}.{ctrl}: controlling type {ctrl} is not allowed; expected {describe(op.ctrl)}")
+                ctrl = None
+
+        # Fixed operands.
+        for i, operand in enumerate(fixed):
+            t = arg_types[i]
+            if t is None:
+                continue
+            expected = self.expected_type(operand, ctrl, op, loc)
+            if expected is not None and not self.type_matches(operand, ctrl, op, t):
+                self.report(loc, f"{name} operand {i} (v{inst.args[i]}) has type {t}, expected {expected}")
+
+        # Variable operands and results, from the opcode table or a signature.
+        sig, sig_name = (None, "")
+        if op.has_varargs or any(o.varargs for o in op.outs):
+            sig, sig_name = self.call_signature(inst, loc)
+        varargs = inst.args[len(fixed):]
+        var_types = arg_types[len(fixed):]
+        if op.has_varargs:
+            if op.is_return and not op.is_call:
+                self.check_values(name, varargs, var_types, self.func.signature.returns, loc, None)
+            elif sig is not None:
+                self.check_values(name, varargs, var_types, sig.params, loc, sig_name)
+        if any(o.varargs for o in op.outs):
+            if sig is not None:
+                self.check_results(inst, [r.type for r in sig.returns], loc, f"the signature of {sig_name}")
+        else:
+            self.check_result_types(inst, ctrl, loc)
+        if op.is_call and op.is_return and sig is not None:
+            self.check_tail_call(inst, sig, sig_name, loc)
+
+        # Immediates and entities, by the fields the format declares.
+        for field in fmt.immediates:
+            check = _FIELD_CHECKS.get(field)
+            if check is not None:
+                check(self, inst, loc, ctrl)
+        special = _SPECIAL.get(name)
+        if special is not None:
+            special(self, inst, loc, ctrl)
+        if (op.can_load or op.can_store) and name != "bitcast":
+            for i, operand in enumerate(fixed):
+                if operand.name == "p" and operand.typevar is not None and operand.typevar.name == "iAddr":
+                    self.check_address(inst.args[i], arg_types[i], loc)
+
+    def expected_type(self, operand: Operand, ctrl: Optional[Type], op: Opcode, loc) -> Optional[str]:
+        """How to describe the type `operand` must have (None when nothing can be checked)."""
+        if operand.fixed is not None:
+            return str(operand.fixed)
+        tv = operand.typevar
+        if tv is None:
+            return None
+        if operand.derived in RELATIONS:
+            if ctrl is None:
+                return None
+            noun = "integer" if ctrl.is_int else "float"
+            return f"a scalar {noun} type {operand.derived} than {ctrl}"
+        if tv == op.ctrl:
+            if ctrl is None:
+                return None
+            t = operand.resolve(ctrl)
+            if t is None:
+                self.report(loc, f"{op.name}.{ctrl}: the type {operand.spec()} does not exist for {ctrl}")
+                return None
+            return str(t)
+        return describe(tv)
+
+    def type_matches(self, operand: Operand, ctrl: Optional[Type], op: Opcode, t: Type) -> bool:
+        if operand.fixed is not None:
+            return t is operand.fixed
+        if operand.derived in RELATIONS:
+            return ctrl is None or related(operand.derived, t, ctrl)
+        if operand.typevar == op.ctrl:
+            return ctrl is None or t is operand.resolve(ctrl)
+        return type_in(operand.typevar, t)
+
+    def check_result_types(self, inst: Inst, ctrl: Optional[Type], loc) -> None:
+        op = inst.opcode
+        if len(inst.results) != len(op.outs):
+            self.report(loc, f"{op.name} produces {plural(len(op.outs), 'result')}, but {plural(len(inst.results), 'is', 'are')} given")
+            return
+        for i, (v, operand) in enumerate(zip(inst.results, op.outs)):
+            t = self.func.value_types.get(v)
+            if t is None:
+                continue
+            expected = self.expected_type(operand, ctrl, op, loc)
+            if expected is not None and not self.type_matches(operand, ctrl, op, t):
+                self.report(loc, f"{op.name} result {i} (v{v}) has type {t}, expected {expected}")
+
+    def check_results(self, inst: Inst, types: list[Type], loc, source: str) -> None:
+        name = inst.opcode.name
+        if len(inst.results) != len(types):
+            self.report(loc, f"{name} produces {plural(len(types), 'result')} per {source}, but {plural(len(inst.results), 'is', 'are')} given")
+            return
+        for i, (v, expected) in enumerate(zip(inst.results, types)):
+            t = self.func.value_types.get(v)
+            if t is not None and t is not expected:
+                self.report(loc, f"{name} result {i} (v{v}) has type {t}, but {source} returns {expected}")
+
+    def check_values(self, name, values, types, params, loc, callee: Optional[str]) -> None:
+        """Call arguments against `callee`'s parameters, or (callee None) return values against the signature."""
+        if callee is None:
+            count = f"{name} gives {plural(len(values), 'value')}, but the function signature returns {len(params)}"
+        else:
+            count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
+        if len(values) != len(params):
+            self.report(loc, count)
+            return
+        for i, (v, t, p) in enumerate(zip(values, types, params)):
+            if t is not None and t is not p.type:
+                if callee is None:
+                    self.report(loc, f"return value {i} (v{v}) has type {t}, but the function signature returns {p.type}")
+                else:
+                    self.report(loc, f"{name} argument {i} (v{v}) has type {t}, but the signature of {callee} says {p.type}")
+
+    def check_tail_call(self, inst: Inst, sig: Signature, sig_name: str, loc) -> None:
+        name = inst.opcode.name
+        cc, own = sig.call_conv, self.func.signature.call_conv
+        if cc not in TAIL_CALL_CONVS:
+            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} does not support tail calls (use tail)")
+        if cc != own:
+            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} differs from the caller's {own}")
+        mine = [r.type for r in self.func.signature.returns]
+        theirs = [r.type for r in sig.returns]
+        if mine != theirs:
+            self.report(loc, f"{name}: {sig_name} returns ({', '.join(map(str, theirs))}), "
+                             f"but the caller returns ({', '.join(map(str, mine))})")
+
+    def check_address(self, v: int, t: Optional[Type], loc) -> None:
+        if t is None or not self.target.addresses:
+            return
+        for target, ptr in self.target.pointers:
+            if t.bits != ptr.bits:
+                where = "" if target == "default" else f" on target {target}"
+                self.report(loc, f"address v{v} has type {t}, but pointers are {ptr}{where}")
+
+    def check_block_call(self, inst: Inst, bc: BlockCall, kind: str, sig: Optional[Signature], loc) -> None:
+        """`kind` is "normal", "return" (a try_call's normal return) or "exception"."""
+        func = self.func
+        target = func.blocks.get(bc.block)
+        if target is None:
+            self.report(loc, f"{inst.opcode.name} to block{bc.block}, which does not exist")
+            return
+        if bc.block == self.entry:
+            self.report(loc, f"{inst.opcode.name} to the entry block block{bc.block}")
+        if len(bc.args) != len(target.params):
+            self.report(loc, f"block{bc.block} takes {plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
+            return
+        for i, (a, p) in enumerate(zip(bc.args, target.params)):
+            want = func.value_types.get(p)
+            if isinstance(a, TryCallRet):
+                if kind != "return":
+                    self.report(loc, f"{a} can only be passed to the normal-return block of a try_call")
+                    continue
+                if sig is None:
+                    continue
+                if a.index >= len(sig.returns):
+                    self.report(loc, f"{a} is out of range: the callee returns {plural(len(sig.returns), 'value')}")
+                    continue
+                types = [(a, sig.returns[a.index].type)]
+            elif isinstance(a, TryCallExn):
+                if kind != "exception":
+                    self.report(loc, f"{a} can only be passed to an exception handler block of a try_call")
+                    continue
+                if sig is None:
+                    continue
+                payloads = 2 if sig.call_conv in EXCEPTION_CALL_CONVS else 0
+                if a.index >= payloads:
+                    self.report(loc, f"{a} is out of range: the calling convention {sig.call_conv} "
+                                     f"has {plural(payloads, 'exception payload')}")
+                    continue
+                types = [(a, ptr) for _, ptr in self.target.pointers]
+            else:
+                types = [(f"v{a}", self.type_of(a))]
+            for what, t in types:
+                if t is not None and want is not None and t is not want:
+                    self.report(loc, f"argument {i} ({what}) to block{bc.block} has type {t}, "
+                                     f"but its parameter v{p} has type {want}")
+
+
+# -- checks by immediate field ------------------------------------------------
+
+
+def _check_dests(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    for bc in inst.dests or ():
+        v.check_block_call(inst, bc, "normal", None, loc)
+
+
+def _check_jump_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    jt = inst.jump_table
+    if jt is not None:
+        for bc in (jt.default, *jt.targets):
+            v.check_block_call(inst, bc, "normal", None, loc)
+
+
+def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    et = inst.exception
+    if et is None:
+        return
+    func = v.func
+    sig = func.signatures.get(et.sig_ref)
+    if sig is not None:
+        if sig.call_conv not in EXCEPTION_CALL_CONVS:
+            v.report(loc, f"{inst.opcode.name}: the calling convention {sig.call_conv} of sig{et.sig_ref} "
+                          f"does not support exceptions")
+        if inst.func_ref is not None and inst.func_ref in func.func_refs:
+            own = func.func_refs[inst.func_ref].signature
+            other = func.signatures.get(own)
+            if other is not None and other != sig:
+                v.report(loc, f"{inst.opcode.name}: sig{et.sig_ref} does not match the signature sig{own} of fn{inst.func_ref}")
+    v.check_block_call(inst, et.normal, "return", sig, loc)
+    for _, bc in et.handlers:
+        v.check_block_call(inst, bc, "exception", sig, loc)
+
+
+def _check_func_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    if inst.func_ref not in v.func.func_refs:
+        v.report(loc, f"unknown function reference fn{inst.func_ref}")
+
+
+def _check_sig_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    if inst.sig_ref not in v.func.signatures:
+        v.report(loc, f"unknown signature sig{inst.sig_ref}")
+
+
+def _check_stack_slot(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    ss = inst.stack_slot
+    if inst.opcode.format.name.startswith("Dynamic"):
+        if ss not in v.func.dynamic_stack_slots:
+            v.report(loc, f"unknown dynamic stack slot dss{ss}")
+        return
+    if ss not in v.func.stack_slots:
+        v.report(loc, f"unknown stack slot ss{ss}")
+
+
+def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    gv = inst.global_value
+    if gv not in v.func.global_values:
+        v.report(loc, f"unknown global value gv{gv}")
+        return
+    if not inst.results:
+        return
+    t = v.func.value_types.get(inst.results[0])
+    for target, ptr in v.target.pointers:
+        want = v.gv_type(gv, ptr)
+        if t is not None and want is not None and t is not want:
+            v.report(loc, f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
+
+
+def _check_heap(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    heap = v.func.heaps.get(inst.heap)
+    if heap is None:
+        v.report(loc, f"unknown heap heap{inst.heap}")
+        return
+    _check_index_and_result(v, inst, loc, heap.index_type or I32, f"heap{inst.heap}")
+
+
+def _check_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    table = v.func.tables.get(inst.table)
+    if table is None:
+        v.report(loc, f"unknown table table{inst.table}")
+        return
+    _check_index_and_result(v, inst, loc, table.index_type or I32, f"table{inst.table}")
+
+
+def _check_index_and_result(v: "FunctionVerifier", inst: Inst, loc, index_type: Type, entity: str) -> None:
+    """Heap and table accesses: operand 0 is the index; an address result is pointer-sized."""
+    name = inst.opcode.name
+    if inst.args:
+        t = v.type_of(inst.args[0])
+        if t is not None and t is not index_type:
+            v.report(loc, f"{name} index v{inst.args[0]} has type {t}, but {entity} has index type {index_type}")
+    for operand, r in zip(inst.opcode.outs, inst.results):
+        if operand.typevar is not None and operand.typevar.name == "iAddr":
+            t = v.func.value_types.get(r)
+            for _, ptr in v.target.pointers:
+                if t is not None and t is not ptr:
+                    v.report(loc, f"{name} result v{r} has type {t}, which is not the pointer type {ptr}")
+
+
+def _check_offset(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    off = inst.offset
+    if off is None:
+        return
+    fmt = inst.opcode.format.name
+    if fmt in ("HeapAddr", "HeapLoad", "HeapStore"):
+        if not fits(off, 32, signed=False):
+            v.report(loc, f"offset {off} does not fit in an unsigned 32-bit offset")
+    elif not fits(off, 32, unsigned=False):
+        v.report(loc, f"offset {off} does not fit in a signed 32-bit offset")
+
+
+def _check_size(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    if inst.size is not None and not fits(inst.size, 8, signed=False):
+        v.report(loc, f"access size {inst.size} does not fit in 8 bits")
+
+
+def _check_flags(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    flags = inst.flags
+    op = inst.opcode
+    if flags is None:
+        return
+    if op.name == "bitcast":
+        if replace(flags, endianness=None) != MemFlags():
+            v.report(loc, "bitcast accepts no memory flags but big or little")
+        elif flags.endianness is None and ctrl is not None and inst.args:
+            t = v.type_of(inst.args[0])
+            if t is not None and t.lanes != ctrl.lanes:
+                v.report(loc, f"bitcast from {t} to {ctrl} changes the lane count, so it needs a byte order (big or little)")
+        return
+    if op.can_store and not op.can_load and flags.readonly:
+        v.report(loc, f"{op.name} cannot have the readonly flag")
+
+
+def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    imm = inst.imm
+    fmt = inst.opcode.format.name
+    name = inst.opcode.name
+    if imm is None:
+        return
+    if fmt == "UnaryImm":
+        if ctrl is not None and ctrl.is_int and ctrl.is_scalar and not fits(imm, ctrl.bits):
+            v.report(loc, f"{name}.{ctrl} immediate {imm} does not fit in {ctrl.bits} bits")
+    elif fmt in ("BinaryImm64", "IntCompareImm"):
+        if not fits(imm, 64):
+            v.report(loc, f"{name} immediate {imm} does not fit in 64 bits")
+    elif fmt in ("BinaryImm8", "TernaryImm8"):
+        t = v.type_of(inst.args[0]) if inst.args else None
+        if not 0 <= imm <= 255:
+            v.report(loc, f"{name} lane index {imm} does not fit in 8 bits")
+        elif t is not None and not t.dynamic and imm >= t.lanes:
+            v.report(loc, f"{name} lane {imm} is out of range for {t}, which has {t.lanes} lane{'s' * (t.lanes > 1)}")
+    elif fmt == "UnaryConst":
+        want = ctrl.bytes if ctrl is not None else 16 if name == "f128const" else None
+        if isinstance(imm, int):
+            data = v.func.constants.get(imm)
+            if data is None:
+                v.report(loc, f"unknown constant const{imm}")
+                return
+            what = f"const{imm}"
+        else:
+            data, what = imm, "the constant"
+        if want is not None and len(data) != want:
+            v.report(loc, f"{name} needs a {want}-byte constant, but {what} has {plural(len(data), 'byte')}")
+
+
+def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    mask = inst.mask
+    if mask is None:
+        return
+    if len(mask) != 16:
+        v.report(loc, f"shuffle mask has {plural(len(mask), 'byte')}; it needs 16")
+    else:
+        bad = [i for i in mask if i >= 32]
+        if bad:
+            v.report(loc, f"shuffle mask lane {bad[0]} is out of range (at most 31)")
+
+
+def _check_cond(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    valid = FLOATCC if inst.opcode.format.name == "FloatCompare" else INTCC
+    if inst.cond not in valid:
+        v.report(loc, f"{inst.opcode.name}: unknown condition code {inst.cond}")
+
+
+def _check_code(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    if inst.code is None or parse_trap_code(str(inst.code)) is None:
+        v.report(loc, f"{inst.opcode.name}: unknown trap code {inst.code}")
+
+
+def _check_rmw_op(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    if inst.rmw_op not in ATOMIC_RMW_OPS:
+        v.report(loc, f"atomic_rmw: unknown operation {inst.rmw_op}")
+
+
+_FIELD_CHECKS = {
+    "dests": _check_dests,
+    "jump_table": _check_jump_table,
+    "exception": _check_exception,
+    "func_ref": _check_func_ref,
+    "sig_ref": _check_sig_ref,
+    "stack_slot": _check_stack_slot,
+    "global_value": _check_global_value,
+    "heap": _check_heap,
+    "table": _check_table,
+    "offset": _check_offset,
+    "size": _check_size,
+    "flags": _check_flags,
+    "imm": _check_imm,
+    "mask": _check_mask,
+    "cond": _check_cond,
+    "code": _check_code,
+    "rmw_op": _check_rmw_op,
+}
+
+
+# -- the few checks that belong to one opcode ---------------------------------
+
+
+def _check_bitcast(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    t = v.type_of(inst.args[0]) if inst.args else None
+    if t is not None and ctrl is not None and t.bits != ctrl.bits:
+        v.report(loc, f"bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
+
+
+def _needs_flag(flag: str, setting: str):
+    def check(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+        if flag not in v.target.flags:
+            v.report(loc, f"{inst.opcode.name} needs `set {setting}`")
+
+    return check
+
+
+_SPECIAL = {
+    "bitcast": _check_bitcast,
+    "get_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
+    "set_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
+    "get_frame_pointer": _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"),
+    "get_return_address": _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"),
+}

@@ -1,0 +1,837 @@
+"""The verifier (clifkit.verifier): one defect per case, with its exact message and line.
+
+Most cases are small CLIF texts read by `clifkit.reader.parse_text`; defects
+the reader itself refuses (undefined values, undeclared entities, forward
+references) are built by hand from the IR model classes.
+"""
+
+from __future__ import annotations
+
+from clifkit.diagnostics import Location
+from clifkit.ir.function import (
+    AbiParam,
+    Block,
+    BlockCall,
+    Function,
+    GlobalValueData,
+    HeapData,
+    Inst,
+    Signature,
+    StackSlotData,
+    TableData,
+)
+from clifkit.ir.opcodes import OPCODES
+from clifkit.ir.types import parse_type
+from clifkit.verifier import TargetInfo, verify_function
+
+PATH = "hand.clif"
+
+
+# -- building functions by hand -------------------------------------------------
+
+
+def T(name):
+    return parse_type(name)
+
+
+def op(line, name, args=(), results=(), ctrl=None, **fields):
+    """An instruction on `line`: ``op(3, "iadd", [0, 1], [2])``."""
+    inst = Inst(OPCODES[name], T(ctrl) if ctrl else None, list(args), list(results), **fields)
+    inst.loc = Location(PATH, line, 5)
+    return inst
+
+
+def function(params, returns, blocks, types, call_conv="fast", **entities):
+    """`blocks`: [(number, [param values], [insts], header line)]; `types`: {value: "i32"}."""
+    sig = Signature([AbiParam(T(p)) for p in params], [AbiParam(T(r)) for r in returns], call_conv)
+    func = Function("%f", sig, loc=Location(PATH, 1, 1))
+    func.value_types = {v: T(t) for v, t in types.items()}
+    for number, bparams, insts, line in blocks:
+        func.blocks[number] = Block(number, list(bparams), list(insts), loc=Location(PATH, line, 1))
+    for name, value in entities.items():
+        setattr(func, name, value)
+    return func
+
+
+def problems(func, target=None):
+    return [(d.loc.line, d.message) for d in verify_function(func, target=target)]
+
+
+def ret_i32_ok():
+    """A correct function to mutate: (i32) -> i32 returning v0 + v0."""
+    return function(
+        ["i32"], ["i32"],
+        [(0, [0], [op(3, "iadd", [0, 0], [1]), op(4, "return", [1])], 2)],
+        {0: "i32", 1: "i32"},
+    )  # fmt: skip
+
+
+# -- hand-built cases ----------------------------------------------------------------
+
+
+def test_hand_built_valid_function():
+    assert problems(ret_i32_ok()) == []
+
+
+def test_undefined_value():
+    func = ret_i32_ok()
+    func.blocks[0].insts[1].args = [9]
+    assert problems(func) == [(4, "v9 is used but never defined")]
+
+
+def test_value_defined_twice():
+    func = ret_i32_ok()
+    func.blocks[0].insts.insert(1, op(4, "iconst", [], [1], ctrl="i32", imm=5))
+    func.blocks[0].insts[2].loc = Location(PATH, 5, 5)
+    assert problems(func) == [(4, "v1 is defined more than once (first defined at line 3)")]
+
+
+def test_alias_cycle():
+    func = ret_i32_ok()
+    func.aliases = {5: 6, 6: 5}
+    assert problems(func) == [(1, "alias cycle: v5 -> v6 -> v5")]
+
+
+def test_alias_to_undefined_value_is_reported_at_use():
+    func = ret_i32_ok()
+    func.aliases = {5: 7}
+    func.value_types[5] = T("i32")
+    func.blocks[0].insts[1].args = [5]
+    assert problems(func) == [
+        (1, "alias v5 refers to v7, which is never defined"),
+        (4, "v5 is an alias of v7, which is never defined"),
+    ]
+
+
+def test_branch_to_missing_block():
+    func = ret_i32_ok()
+    func.blocks[0].insts[1] = op(4, "jump", dests=[BlockCall(7)])
+    assert problems(func) == [(4, "jump to block7, which does not exist")]
+
+
+def test_result_type_mismatch():
+    func = ret_i32_ok()
+    func.value_types[1] = T("i64")
+    func.blocks[0].insts[0].ctrl_type = T("i32")
+    assert problems(func) == [
+        (3, "iadd result 0 (v1) has type i64, expected i32"),
+        (4, "return value 0 (v1) has type i64, but the function signature returns i32"),
+    ]
+
+
+def test_result_count():
+    func = ret_i32_ok()
+    func.blocks[0].insts[0].results = [1, 2]
+    func.value_types[2] = T("i32")
+    assert problems(func) == [(3, "iadd produces 1 result, but 2 are given")]
+
+
+def test_operand_count():
+    func = ret_i32_ok()
+    func.blocks[0].insts[0].args = [0]
+    assert problems(func) == [(3, "iadd takes 2 value operands, but 1 is given")]
+
+
+def test_unknown_entities():
+    func = ret_i32_ok()
+    func.blocks[0].insts[1:1] = [
+        op(4, "stack_load", [], [2], ctrl="i32", stack_slot=3, offset=0),
+        op(5, "global_value", [], [3], ctrl="i64", global_value=2),
+        op(6, "func_addr", [], [4], ctrl="i64", func_ref=1),
+        op(7, "vconst", [], [5], ctrl="i32x4", imm=0),
+    ]
+    func.value_types.update({2: T("i32"), 3: T("i64"), 4: T("i64"), 5: T("i32x4")})
+    assert problems(func) == [
+        (4, "unknown stack slot ss3"),
+        (5, "unknown global value gv2"),
+        (6, "unknown function reference fn1"),
+        (7, "unknown constant const0"),
+    ]
+
+
+def test_global_value_cycle():
+    func = ret_i32_ok()
+    func.global_values = {
+        0: GlobalValueData("load", base=1, type=T("i64")),
+        1: GlobalValueData("iadd_imm", base=0, offset=8, type=T("i64")),
+    }
+    assert problems(func) == [(1, "global value cycle: gv0 -> gv1 -> gv0")]
+
+
+def test_global_value_with_missing_base():
+    func = ret_i32_ok()
+    func.global_values = {0: GlobalValueData("load", base=4, type=T("i64"))}
+    assert problems(func) == [(1, "gv0: base global value gv4 is not declared")]
+
+
+def test_unknown_heap_and_table():
+    func = ret_i32_ok()
+    func.blocks[0].insts[1:1] = [
+        op(4, "heap_addr", [0], [2], ctrl="i64", heap=0, offset=0, size=4),
+        op(5, "table_addr", [0], [3], ctrl="i64", table=1, offset=0),
+    ]
+    func.value_types.update({2: T("i64"), 3: T("i64")})
+    assert problems(func) == [(4, "unknown heap heap0"), (5, "unknown table table1")]
+
+
+def test_heap_declarations():
+    func = ret_i32_ok()
+    func.signature.params[0] = AbiParam(T("i64"), purpose="vmctx")
+    func.global_values = {
+        0: GlobalValueData("vmctx"),
+        1: GlobalValueData("load", base=0, type=T("i64")),
+        2: GlobalValueData("load", base=0, offset=8, type=T("i16")),
+    }
+    func.heaps = {
+        0: HeapData("dynamic", base=1, bound=2, index_type=T("i32")),
+        1: HeapData("static", base=2, min_size=0x2000, bound=0x1000, index_type=T("i16")),
+        2: HeapData("dynamic", base=1, bound=9),
+    }
+    func.tables = {0: TableData(base=1, bound=1, element_size=8, index_type=T("i32"))}
+    func.value_types[0] = T("i64")
+    func.blocks[0].insts[0] = op(3, "ireduce", [0], [1], ctrl="i32")
+    assert problems(func) == [
+        (1, "heap0: bound gv2 has type i16; expected the pointer type i64 or the index type i32"),
+        (1, "heap1: index_type must be i32 or i64, not i16"),
+        (1, "heap1: base gv2 has type i16, which is not the pointer type i64"),
+        (1, "heap1: min size 0x2000 exceeds the static bound 0x1000"),
+        (1, "heap2: bound global value gv9 is not declared"),
+        (1, "table0: bound gv1 has type i64, which differs from the index type i32"),
+    ]
+
+
+def test_address_width_follows_every_target():
+    func = function(
+        ["i64"], ["i32"],
+        [(0, [0], [op(3, "load", [0], [1], ctrl="i32", offset=0), op(4, "return", [1])], 2)],
+        {0: "i64", 1: "i32"},
+    )  # fmt: skip
+    from clifkit.ir.immediates import MemFlags
+
+    func.blocks[0].insts[0].flags = MemFlags()
+    target = TargetInfo(pointers=(("x86_64", T("i64")), ("pulley32", T("i32"))))
+    assert problems(func, target) == [(3, "address v0 has type i64, but pointers are i32 on target pulley32")]
+    assert problems(func, TargetInfo(pointers=(("x86_64", T("i64")),))) == []
+
+
+def test_controlling_type_not_in_set():
+    func = function(
+        ["f32"], ["f32"],
+        [(0, [0], [op(3, "iadd", [0, 0], [1], ctrl="f32"), op(4, "return", [1])], 2)],
+        {0: "f32", 1: "f32"},
+    )  # fmt: skip
+    assert problems(func) == [
+        (3, "iadd.f32: controlling type f32 is not allowed; expected one of i8, i16, i32, i64, i128 "
+            "or a vector of such lanes"),
+    ]
+
+
+def test_function_without_blocks():
+    func = function([], [], [], {})
+    assert problems(func) == [(1, "function %f has no blocks")]
+
+
+# -- cases written as CLIF text ----------------------------------------------------
+
+try:
+    from clifkit.reader import parse_text
+except ImportError:  # the reader is being written alongside the verifier
+    parse_text = None
+
+import textwrap
+
+import pytest
+
+from clifkit.verifier import verify_test_file
+
+needs_reader = pytest.mark.skipif(parse_text is None, reason="clifkit.reader.parse_text is not available")
+
+
+def check(text):
+    """(line, message) of every diagnostic for a CLIF text."""
+    text = textwrap.dedent(text)
+    return [(d.loc.line, d.message) for d in verify_test_file(parse_text(text), text)]
+
+
+ERROR_CASES = {
+    "no_terminator": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v1 = iadd v0, v0
+        }
+        """,
+        [(3, "block0 does not end with a terminator (iadd is last)")],
+    ),
+    "terminator_before_end": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            return v0
+            v1 = iadd v0, v0
+            return v1
+        }
+        """,
+        [(3, "terminator return before the end of block0")],
+    ),
+    "empty_block": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            jump block1
+        block1:
+        block2:
+            return v0
+        }
+        """,
+        [(4, "block1 is empty")],
+    ),
+    "entry_param_count": (
+        """\
+        function %f(i32, i32) -> i32 {
+        block0(v0: i32):
+            return v0
+        }
+        """,
+        [(2, "entry block0 has 1 parameter, but the function signature has 2")],
+    ),
+    "entry_param_type": (
+        """\
+        function %f(i64) -> i64 {
+        block0(v0: i32):
+            v1 = uextend.i64 v0
+            return v1
+        }
+        """,
+        [(2, "entry block parameter 0 (v0) has type i32, but the function signature says i64")],
+    ),
+    "cold_entry": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32) cold:
+            return v0
+        }
+        """,
+        [(2, "entry block0 cannot be cold")],
+    ),
+    "not_dominated_across_blocks": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            brif v0, block1, block2
+        block1:
+            v1 = iconst.i32 1
+            jump block2
+        block2:
+            return v1
+        }
+        """,
+        [(8, "use of v1 is not dominated by its definition (line 5)")],
+    ),
+    "used_before_defined": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v1 = iadd v0, v2
+            v2 = iconst.i32 1
+            return v1
+        }
+        """,
+        [(3, "use of v2 is not dominated by its definition (line 4)")],
+    ),
+    "uses_own_result": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v1 = iadd v0, v1
+            return v1
+        }
+        """,
+        [(3, "iadd uses its own result v1")],
+    ),
+    "branch_to_entry": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            brif v0, block0(v0), block1
+        block1:
+            return v0
+        }
+        """,
+        [(3, "brif to the entry block block0")],
+    ),
+    "block_arg_count": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            jump block1(v0, v0)
+        block1(v1: i32):
+            return v1
+        }
+        """,
+        [(3, "block1 takes 1 argument, but 2 are passed")],
+    ),
+    "block_arg_type": (
+        """\
+        function %f(i32) -> i64 {
+        block0(v0: i32):
+            jump block1(v0)
+        block1(v1: i64):
+            return v1
+        }
+        """,
+        [(3, "argument 0 (v0) to block1 has type i32, but its parameter v1 has type i64")],
+    ),
+    "br_table_arg_type": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            br_table v0, block1, [block1, block2(v0)]
+        block1:
+            return v0
+        block2(v1: i8):
+            return v0
+        }
+        """,
+        [(3, "argument 0 (v0) to block2 has type i32, but its parameter v1 has type i8")],
+    ),
+    "operand_type": (
+        """\
+        function %f(i32, i64) -> i32 {
+        block0(v0: i32, v1: i64):
+            v2 = iadd v0, v1
+            return v2
+        }
+        """,
+        [(3, "iadd operand 1 (v1) has type i64, expected i32")],
+    ),
+    "free_operand_type": (
+        """\
+        function %f(i32, f32) -> i32 {
+        block0(v0: i32, v1: f32):
+            v2 = ishl v0, v1
+            return v2
+        }
+        """,
+        [(3, "ishl operand 1 (v1) has type f32, expected one of i8, i16, i32, i64, i128")],
+    ),
+    "fixed_operand_type": (
+        """\
+        function %f(i32, i32, i64) -> i32 {
+        block0(v0: i32, v1: i32, v2: i64):
+            v3, v4 = sadd_overflow_cin v0, v1, v2
+            return v3
+        }
+        """,
+        [(3, "sadd_overflow_cin operand 2 (v2) has type i64, expected i8")],
+    ),
+    "extend_not_narrower": (
+        """\
+        function %f(i64) -> i32 {
+        block0(v0: i64):
+            v1 = uextend.i32 v0
+            return v1
+        }
+        """,
+        [(3, "uextend operand 0 (v0) has type i64, expected a scalar integer type narrower than i32")],
+    ),
+    "reduce_not_wider": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v1 = ireduce.i32 v0
+            return v1
+        }
+        """,
+        [(3, "ireduce operand 0 (v0) has type i32, expected a scalar integer type wider than i32")],
+    ),
+    "call_arg_type": (
+        """\
+        function %f(i32) -> i64 {
+            fn0 = %g(i64) -> i64
+        block0(v0: i32):
+            v1 = call fn0(v0)
+            return v1
+        }
+        """,
+        [(4, "call argument 0 (v0) has type i32, but the signature of fn0 says i64")],
+    ),
+    "call_arg_count": (
+        """\
+        function %f(i64) -> i64 {
+            fn0 = %g(i64) -> i64
+        block0(v0: i64):
+            v1 = call fn0(v0, v0)
+            return v1
+        }
+        """,
+        [(4, "call passes 2 arguments, but the signature of fn0 takes 1")],
+    ),
+    "call_indirect_arg_type": (
+        """\
+        function %f(i64, i32) -> i64 {
+            sig0 = (i64) -> i64
+        block0(v0: i64, v1: i32):
+            v2 = call_indirect sig0, v0(v1)
+            return v2
+        }
+        """,
+        [(4, "call_indirect argument 0 (v1) has type i32, but the signature of sig0 says i64")],
+    ),
+    "return_count": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            return v0, v0
+        }
+        """,
+        [(3, "return gives 2 values, but the function signature returns 1")],
+    ),
+    "return_type": (
+        """\
+        function %f(i32) -> i64 {
+        block0(v0: i32):
+            return v0
+        }
+        """,
+        [(3, "return value 0 (v0) has type i32, but the function signature returns i64")],
+    ),
+    "tail_call_needs_tail_convention": (
+        """\
+        function %f(i32) -> i32 {
+            fn0 = %g(i32) -> i32
+        block0(v0: i32):
+            return_call fn0(v0)
+        }
+        """,
+        [(4, "return_call: the calling convention fast of fn0 does not support tail calls (use tail)")],
+    ),
+    "tail_call_convention_mismatch": (
+        """\
+        function %f(i32) -> i32 fast {
+            fn0 = %g(i32) -> i32 tail
+        block0(v0: i32):
+            return_call fn0(v0)
+        }
+        """,
+        [(4, "return_call: the calling convention tail of fn0 differs from the caller's fast")],
+    ),
+    "tail_call_return_types": (
+        """\
+        function %f(i32) -> i32 tail {
+            fn0 = %g(i32) -> i64 tail
+        block0(v0: i32):
+            return_call fn0(v0)
+        }
+        """,
+        [(4, "return_call: fn0 returns (i64), but the caller returns (i32)")],
+    ),
+    "extractlane_out_of_range": (
+        """\
+        function %f(i32x4) -> i32 {
+        block0(v0: i32x4):
+            v1 = extractlane v0, 4
+            return v1
+        }
+        """,
+        [(3, "extractlane lane 4 is out of range for i32x4, which has 4 lanes")],
+    ),
+    "insertlane_out_of_range": (
+        """\
+        function %f(i8x16, i8) -> i8x16 {
+        block0(v0: i8x16, v1: i8):
+            v2 = insertlane v0, v1, 16
+            return v2
+        }
+        """,
+        [(3, "insertlane lane 16 is out of range for i8x16, which has 16 lanes")],
+    ),
+    "vmctx_without_parameter": (
+        """\
+        function %f(i64) -> i64 {
+            gv0 = vmctx
+        block0(v0: i64):
+            v1 = global_value.i64 gv0
+            return v1
+        }
+        """,
+        [(2, "gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
+    ),
+    "global_value_type": (
+        """\
+        function %f(i64 vmctx) -> i32 {
+            gv0 = vmctx
+        block0(v0: i64):
+            v1 = global_value.i32 gv0
+            return v1
+        }
+        """,
+        [(4, "global_value result v1 has type i32, but gv0 has type i64")],
+    ),
+    "load_global_value_base_not_pointer": (
+        """\
+        function %f(i64 vmctx) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i32 notrap aligned gv0
+            gv2 = load.i64 notrap aligned gv1
+        block0(v0: i64):
+            v1 = global_value.i64 gv2
+            return v1
+        }
+        """,
+        [(4, "gv2: load base gv1 has type i32, which is not the pointer type i64")],
+    ),
+    "address_width": (
+        """\
+        test run
+        target x86_64
+
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v1 = load.i32 v0
+            return v1
+        }
+        """,
+        [(6, "address v0 has type i32, but pointers are i64 on target x86_64")],
+    ),
+    "store_readonly": (
+        """\
+        function %f(i32, i64) {
+        block0(v0: i32, v1: i64):
+            store readonly v0, v1
+            return
+        }
+        """,
+        [(3, "store cannot have the readonly flag")],
+    ),
+    "bitcast_width": (
+        """\
+        function %f(i32) -> f64 {
+        block0(v0: i32):
+            v1 = bitcast.f64 v0
+            return v1
+        }
+        """,
+        [(3, "bitcast from i32 (32 bits) to f64 (64 bits) changes the width")],
+    ),
+    "bitcast_lanes_need_byte_order": (
+        """\
+        function %f(i32x4) -> i64x2 {
+        block0(v0: i32x4):
+            v1 = bitcast.i64x2 v0
+            return v1
+        }
+        """,
+        [(3, "bitcast from i32x4 to i64x2 changes the lane count, so it needs a byte order (big or little)")],
+    ),
+    "constant_size": (
+        """\
+        function %f() -> i32x4 {
+            const0 = 0x0102
+        block0:
+            v0 = vconst.i32x4 const0
+            return v0
+        }
+        """,
+        [(4, "vconst needs a 16-byte constant, but const0 has 2 bytes")],
+    ),
+    "pinned_reg_needs_flag": (
+        """\
+        function %f() -> i64 {
+        block0:
+            v0 = get_pinned_reg.i64
+            return v0
+        }
+        """,
+        [(3, "get_pinned_reg needs `set enable_pinned_reg`")],
+    ),
+    "try_call_ret_out_of_range": (
+        """\
+        function %f(i64) -> i64 tail {
+            sig0 = (i64) -> i64 tail
+            fn0 = %g(i64) -> i64 tail
+        block0(v0: i64):
+            try_call fn0(v0), sig0, block1(ret1), []
+        block1(v1: i64):
+            return v1
+        }
+        """,
+        [(5, "ret1 is out of range: the callee returns 1 value")],
+    ),
+    "try_call_convention": (
+        """\
+        function %f(i64) -> i64 {
+            sig0 = (i64) -> i64 fast
+            fn0 = %g(i64) -> i64 fast
+        block0(v0: i64):
+            try_call fn0(v0), sig0, block1(ret0), []
+        block1(v1: i64):
+            return v1
+        }
+        """,
+        [(5, "try_call: the calling convention fast of sig0 does not support exceptions")],
+    ),
+    "signature_extension_on_float": (
+        """\
+        function %f(f32 uext) -> f32 {
+        block0(v0: f32):
+            return v0
+        }
+        """,
+        [(1, "function signature: parameter 0 has type f32, which cannot take the uext extension")],
+    ),
+    "heap_index_type": (
+        """\
+        function %f(i64 vmctx, i64) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i64 notrap aligned gv0
+            heap0 = static gv1, min 0x1000, bound 0x1_0000_0000, offset_guard 0, index_type i32
+        block0(v0: i64, v1: i64):
+            v2 = heap_addr.i64 heap0, v1, 0, 4
+            return v2
+        }
+        """,
+        [(6, "heap_addr index v1 has type i64, but heap0 has index type i32")],
+    ),
+    "heap_addr_result_not_pointer": (
+        """\
+        function %f(i64 vmctx, i32) -> i32 {
+            gv0 = vmctx
+            gv1 = load.i64 notrap aligned gv0
+            heap0 = static gv1, min 0x1000, bound 0x1_0000_0000, offset_guard 0, index_type i32
+        block0(v0: i64, v1: i32):
+            v2 = heap_addr.i32 heap0, v1, 0, 4
+            return v2
+        }
+        """,
+        [(6, "heap_addr result v2 has type i32, which is not the pointer type i64")],
+    ),
+    "dynamic_heap_bound_type": (
+        """\
+        function %f(i64 vmctx, i32) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i64 notrap aligned gv0
+            gv2 = load.i16 notrap aligned gv0+8
+            heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i32
+        block0(v0: i64, v1: i32):
+            v2 = heap_addr.i64 heap0, v1, 0, 4
+            return v2
+        }
+        """,
+        [(5, "heap0: bound gv2 has type i16; expected the pointer type i64 or the index type i32")],
+    ),
+    "table_index_type": (
+        """\
+        function %f(i64 vmctx, i32) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i64 notrap aligned gv0
+            gv2 = load.i64 notrap aligned gv0+8
+            table0 = dynamic gv1, element_size 8, bound gv2, index_type i64
+        block0(v0: i64, v1: i32):
+            v2 = table_addr.i64 table0, v1, +0
+            return v2
+        }
+        """,
+        [(7, "table_addr index v1 has type i32, but table0 has index type i64")],
+    ),
+    "calls_another_function_with_other_signature": (
+        """\
+        function %g(i32) -> i32 {
+        block0(v0: i32):
+            return v0
+        }
+
+        function %f(i64) -> i64 {
+            fn0 = %g(i64) -> i64
+        block0(v0: i64):
+            v1 = call fn0(v0)
+            return v1
+        }
+        """,
+        [(7, "fn0 declares %g as (i64) -> i64, but %g is defined with (i32) -> i32 at line 1")],
+    ),
+    "function_defined_twice": (
+        """\
+        function %g(i32) -> i32 {
+        block0(v0: i32):
+            return v0
+        }
+
+        function %g(i32) -> i32 {
+        block0(v0: i32):
+            return v0
+        }
+        """,
+        [(6, "function %g is defined twice in this file (first at line 1)")],
+    ),
+}
+
+
+@needs_reader
+@pytest.mark.parametrize("name", sorted(ERROR_CASES))
+def test_error_case(name):
+    text, expected = ERROR_CASES[name]
+    assert check(text) == expected
+
+
+VALID_CASES = {
+    "unreachable_block_may_use_anything_defined": """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            return v0
+        block1:
+            v1 = iadd.i32 v2, v2
+            jump block2
+        block2:
+            v2 = iconst.i32 1
+            jump block1
+        }
+        """,
+    "loop_with_block_params": """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            jump block1(v0)
+        block1(v1: i32):
+            v2 = iadd_imm v1, -1
+            brif v2, block1(v2), block2
+        block2:
+            return v1
+        }
+        """,
+    "try_call_with_payloads": """\
+        test run
+        target x86_64
+
+        function %f(i64) -> i64 tail {
+            sig0 = (i64) -> i64 tail
+            fn0 = %g(i64) -> i64 tail
+        block0(v0: i64):
+            try_call fn0(v0), sig0, block1(ret0), [default: block2(exn0)]
+        block1(v1: i64):
+            return v1
+        block2(v2: i64):
+            return v2
+        }
+        """,
+    "aliases_resolve": """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            v2 = iadd v0, v0
+            v1 -> v2
+            return v1
+        }
+        """,
+    "tail_call": """\
+        function %f(i32) -> i32 tail {
+            fn0 = %g(i32) -> i32 tail
+        block0(v0: i32):
+            return_call fn0(v0)
+        }
+        """,
+}
+
+
+@needs_reader
+@pytest.mark.parametrize("name", sorted(VALID_CASES))
+def test_valid_case(name):
+    assert check(VALID_CASES[name]) == []
