@@ -835,18 +835,23 @@ def test_stack_slots_are_zeroed_and_per_frame():
     assert interp.call("%frames", [3]) == [6]  # a fresh machine: the slots read zero again
 
 
-def test_stack_slot_offsets_outside_the_slot_trap():
-    for offset, size_t, ok in ((4, I32, True), (6, I32, False), (8, I8, False), (7, I8, True)):
-        fb = FB("%s", [], [size_t])
-        ss = fb.slot(8)
-        fb.entry()
-        fb.ret(fb.ins("stack_load", ty=size_t, stack_slot=ss, offset=offset))
-        if ok:
-            assert run(fb.f, "%s") == [0]
-        else:
-            with pytest.raises(Trap) as e:
-                run(fb.f, "%s")
-            assert e.value.code == "heap_oob"
+def test_stack_slot_accesses_are_frame_memory_accesses():
+    # As in native code: ss1+16 (one past a 16-byte slot) is the next slot's memory, and an
+    # access running off the top of the stack traps.
+    fb = FB("%s", [I128], [I128, I64])
+    ss0, ss1, ss2 = fb.slot(16), fb.slot(16), fb.slot(16)
+    b0, (x,) = fb.entry()
+    fb.ins("stack_store", x, stack_slot=ss1, offset=16)
+    fb.ret(fb.ins("stack_load", ty=I128, stack_slot=ss1, offset=16),
+           fb.ins("stack_load", ty=I64, stack_slot=ss2, offset=8))
+    assert run(fb.f, "%s", [(5 << 64) | 7]) == [(5 << 64) | 7, 5]
+    fb = FB("%top", [], [I64])
+    ss = fb.slot(8)
+    fb.entry()
+    fb.ret(fb.ins("stack_load", ty=I64, stack_slot=ss, offset=1 << 20))
+    with pytest.raises(Trap) as e:
+        run(fb.f, "%top")
+    assert e.value.code == "heap_oob"
 
 
 def test_vmctx_struct_on_the_stack():
@@ -1013,3 +1018,16 @@ def test_arguments_are_masked_and_checked():
         interp.call("%id", [1])
     with pytest.raises(KeyError):
         interp.call("%missing", [])
+
+
+def test_direct_call_with_mismatched_signature_traps_bad_sig():
+    callee = FB("%takes_i64", [I64], [I64])
+    b0, (x,) = callee.entry()
+    callee.ret(x)
+    fb = FB("%caller", [I32], [I32])
+    fr = fb.func_ref("%takes_i64", [I32], [I32])  # declared wrongly
+    b0, (x,) = fb.entry()
+    fb.ret(fb.ins("call", x, func_ref=fr, results=[I32]))
+    with pytest.raises(Trap) as e:
+        run([callee.f, fb.f], "%caller", [1])
+    assert e.value.code == "bad_sig"

@@ -184,3 +184,20 @@ def test_bind_no_returns_and_print():
 )
 def test_bind_errors(line, params, returns, message):
     assert error_of(line, fn("%f", params, returns)) == message
+
+
+def test_bind_with_implicit_vmctx():
+    f = Function("%h", Signature([AbiParam(parse_type("i64"), purpose="vmctx"), AbiParam(parse_type("i32"))], [AbiParam(parse_type("i32"))]))
+    b = bind(parse("; run: %h(5) == 5"), f, implicit_vmctx=True)
+    assert b.implicit_vmctx and b.args == [5] and b.arg_types == [parse_type("i32")]
+    # Without an environment, the vmctx is an ordinary argument (Cranelift 0.120).
+    b = bind(parse("; run: %h(0, 5) == 5"), f)
+    assert not b.implicit_vmctx and b.args == [0, 5]
+    with pytest.raises(ClifError) as e:
+        bind(parse("; run: %h(0, 5) == 5"), f, implicit_vmctx=True)
+    assert e.value.first.message == (
+        "the test environment (heap directives) supplies %h's vmctx argument: leave it out and pass only (i32)"
+    )
+    # A callee without a vmctx parameter takes all its arguments.
+    g = fn("%g", ["i32"], ["i32"])
+    assert bind(parse("; run: %g(1) == 1"), g, implicit_vmctx=True).args == [1]

@@ -41,13 +41,18 @@ def fake_parse_file(path):
             tf.isa_specs.append(IsaSpec("target", m.group(1).split(), Location(path, n, 1)))
         m = re.match(r"function (%\w+)\((.*?)\)(?: -> (.*?))? \{", line)
         if m:
-            params = [AbiParam(parse_type(t.strip())) for t in m.group(2).split(",") if t.strip()]
+            params = [
+                AbiParam(parse_type(t.split()[0]), purpose=t.split()[1] if len(t.split()) > 1 else None)
+                for t in m.group(2).split(",")
+                if t.strip()
+            ]
             rets = [AbiParam(parse_type(t.strip())) for t in (m.group(3) or "").split(",") if t.strip()]
             current = FunctionDetails(Function(m.group(1), Signature(params, rets), loc=Location(path, n, 1)))
             tf.functions.append(current)
         m = re.match(r"; (\w+):(.*)", line)
         if m and current is not None:
-            current.directives.append(Directive(m.group(1), m.group(2).strip(), Location(path, n, line.index(":") + 2)))
+            text_col = m.start(2) + len(m.group(2)) - len(m.group(2).lstrip()) + 1
+            current.directives.append(Directive(m.group(1), m.group(2).strip(), Location(path, n, text_col)))
     return tf
 
 
@@ -61,6 +66,8 @@ class FakeSession(Session):
     def call(self, bound, env=None):
         name = bound.function.name
         self.calls.append((name, list(bound.args)))
+        if env is not None:
+            return Skipped(f"fake engine: no heaps ({len(env.heaps)} asked for, implicit vmctx: {bound.implicit_vmctx})")
         return self.behaviours[name](*bound.args)
 
 
@@ -390,3 +397,76 @@ def test_run_lines_before_any_function_are_ignored_and_other_directives_kept(fak
     p.write_text(HEADER + "; run: %add(1, 2) == 3\nfunction %one() -> i8 {\n}\n; note: fine\n; https://example.com\n; run\n")
     status, out = run(capsys, p)
     assert status == 0 and out == ["1 passed, 0 failed, 0 skipped"]
+
+
+def test_heap_directives(fakes, tmp_path, capsys):
+    p = tmp_path / "h.clif"
+    p.write_text(
+        HEADER
+        + """function %add(i64 vmctx, i32) -> i32 {
+}
+; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8
+; run: %add(1) == 1
+; run: %add(0, 1) == 1
+
+function %sub(i64 vmctx, i32) -> i32 {
+}
+; heap: static, size=0x1000, ptr=vmctx+3
+; run: %sub(1) == 1
+"""
+    )
+    status, out = run(capsys, "-v", p)
+    assert status == 1
+    assert out[0] == f"{p}:6: %add(1): skipped: fake engine: no heaps (1 asked for, implicit vmctx: True)"
+    assert out[1] == (
+        f"{p}:7:8: error: the test environment (heap directives) supplies %add's vmctx argument: "
+        "leave it out and pass only (i32)"
+    )
+    assert out[4] == f"{p}:11:9: error: heap 0 ptr slot vmctx+3 is not 8-byte aligned"
+    assert out[-1] == "0 passed, 2 failed, 1 skipped"
+
+
+def test_engines_are_pluggable_per_target(fakes, tmp_path, capsys, monkeypatch):
+    """A native engine registered in ENGINES runs `test run` once per target the file names."""
+    opened = []
+
+    class Native(engines.Engine):
+        name = "native"
+
+        def open(self, test_file, options, target=None):
+            opened.append(target)
+            session = FakeSession(BEHAVIOURS)
+            session.engine, session.target = "native", target
+            return session
+
+    monkeypatch.setitem(engines.ENGINES, "native", Native())
+    p = tmp_path / "n.clif"
+    p.write_text(
+        "test interpret\ntest run\ntarget x86_64\ntarget aarch64 has_lse\n\n"
+        "function %add(i32, i32) -> i32 {\n}\n; run: %add(1, 2) == 3\n"
+    )
+    report = tmp_path / "n.json"
+    status, out = run(capsys, "--json", report, p)
+    assert status == 0 and out == ["3 passed, 0 failed, 0 skipped"]
+    assert opened == ["x86_64", "aarch64 has_lse"]
+    runs = json.loads(report.read_text())["files"][0]["runs"]
+    assert [(r["engine"], r["target"]) for r in runs] == [
+        ("interpreter", None),
+        ("native", "x86_64"),
+        ("native", "aarch64 has_lse"),
+    ]
+
+
+def test_print_of_a_trap_fails(fakes, tmp_path, capsys):
+    p = tmp_path / "t.clif"
+    p.write_text(HEADER + "function %div(i32, i32) -> i32 {\n}\n; print: %div(1, 0)\n")
+    status, out = run(capsys, p)
+    assert status == 1
+    assert out == [f"{p}:5: %div(1, 0): trap int_divz", "0 passed, 1 failed, 0 skipped"]
+
+
+def test_bad_fuel_is_refused(fakes, tmp_path, capsys):
+    p = tmp_path / "a.clif"
+    p.write_text(ARITH)
+    assert cli.main(["test", "--fuel", "0", str(p)]) == 2
+    assert "--fuel and --max-call-depth must be positive" in capsys.readouterr().err

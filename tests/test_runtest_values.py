@@ -16,7 +16,6 @@ from clifkit.runtest.values import (
     format_values,
     is_truthy,
     parse_float,
-    parse_int,
     parse_scalar,
     parse_vector_hex,
     values_equal,

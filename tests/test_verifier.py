@@ -7,6 +7,12 @@ references) are built by hand from the IR model classes.
 
 from __future__ import annotations
 
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
 from clifkit.diagnostics import Location
 from clifkit.ir.function import (
     AbiParam,
@@ -17,12 +23,13 @@ from clifkit.ir.function import (
     HeapData,
     Inst,
     Signature,
-    StackSlotData,
     TableData,
 )
 from clifkit.ir.opcodes import OPCODES
+from clifkit.ir.immediates import MemFlags
 from clifkit.ir.types import parse_type
-from clifkit.verifier import TargetInfo, verify_function
+from clifkit.reader import parse_file, parse_text
+from clifkit.verifier import TargetInfo, verify_function, verify_test_file
 
 PATH = "hand.clif"
 
@@ -206,8 +213,6 @@ def test_address_width_follows_every_target():
         [(0, [0], [op(3, "load", [0], [1], ctrl="i32", offset=0), op(4, "return", [1])], 2)],
         {0: "i64", 1: "i32"},
     )  # fmt: skip
-    from clifkit.ir.immediates import MemFlags
-
     func.blocks[0].insts[0].flags = MemFlags()
     target = TargetInfo(pointers=(("x86_64", T("i64")), ("pulley32", T("i32"))))
     assert problems(func, target) == [(3, "address v0 has type i64, but pointers are i32 on target pulley32")]
@@ -232,19 +237,6 @@ def test_function_without_blocks():
 
 
 # -- cases written as CLIF text ----------------------------------------------------
-
-try:
-    from clifkit.reader import parse_text
-except ImportError:  # the reader is being written alongside the verifier
-    parse_text = None
-
-import textwrap
-
-import pytest
-
-from clifkit.verifier import verify_test_file
-
-needs_reader = pytest.mark.skipif(parse_text is None, reason="clifkit.reader.parse_text is not available")
 
 
 def check(text):
@@ -736,6 +728,8 @@ ERROR_CASES = {
     ),
     "calls_another_function_with_other_signature": (
         """\
+        test interpret
+
         function %g(i32) -> i32 {
         block0(v0: i32):
             return v0
@@ -748,10 +742,12 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(7, "fn0 declares %g as (i64) -> i64, but %g is defined with (i32) -> i32 at line 1")],
+        [(9, "fn0 declares %g as (i64) -> i64, but %g is defined with (i32) -> i32 at line 3")],
     ),
     "function_defined_twice": (
         """\
+        test interpret
+
         function %g(i32) -> i32 {
         block0(v0: i32):
             return v0
@@ -762,12 +758,156 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(6, "function %g is defined twice in this file (first at line 1)")],
+        [(8, "function %g is defined twice in this file (first at line 3)")],
+    ),
+    "ret_outside_try_call": (
+        """\
+        function %f(i32) -> i32 {
+        block0(v0: i32):
+            jump block1(ret0)
+        block1(v1: i32):
+            return v1
+        }
+        """,
+        [(3, "ret0 can only be passed to the normal-return block of a try_call")],
+    ),
+    "exn_out_of_range": (
+        """\
+        test run
+        target x86_64
+
+        function %f(i64) -> i64 tail {
+            sig0 = (i64) -> i64 tail
+            fn0 = %g(i64) -> i64 tail
+        block0(v0: i64):
+            try_call fn0(v0), sig0, block1(ret0), [default: block2(exn2)]
+        block1(v1: i64):
+            return v1
+        block2(v2: i64):
+            return v2
+        }
+        """,
+        [(8, "exn2 is out of range: the calling convention tail has 2 exception payloads")],
+    ),
+    "try_call_signature_differs_from_callee": (
+        """\
+        function %f(i64) -> i64 tail {
+            sig0 = (i64) -> i64 tail
+            fn0 = %g(i32) -> i64 tail
+        block0(v0: i64):
+            try_call fn0(v0), sig0, block1(ret0), []
+        block1(v1: i64):
+            return v1
+        }
+        """,
+        [(5, "try_call: sig0 (i64) -> i64 tail differs from the signature of fn0, (i32) -> i64 tail")],
+    ),
+    "shuffle_mask_out_of_range": (
+        """\
+        function %f(i8x16, i8x16) -> i8x16 {
+        block0(v0: i8x16, v1: i8x16):
+            v2 = shuffle v0, v1, [0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 32]
+            return v2
+        }
+        """,
+        [(3, "shuffle mask lane 32 is out of range (at most 31)")],
+    ),
+    "iadd_imm_global_value_type": (
+        """\
+        function %f(i64 vmctx) -> i32 {
+            gv0 = vmctx
+            gv1 = iadd_imm.i32 gv0, 8
+        block0(v0: i64):
+            v1 = global_value.i32 gv1
+            return v1
+        }
+        """,
+        [(3, "gv1: iadd_imm type i32 differs from the type i64 of its base gv0")],
+    ),
+    "bitcast_flags": (
+        """\
+        function %f(i32) -> f32 {
+        block0(v0: i32):
+            v1 = bitcast.f32 notrap v0
+            return v1
+        }
+        """,
+        [(3, "bitcast accepts no memory flags but big or little")],
+    ),
+    "frame_pointer_needs_flag": (
+        """\
+        function %f() -> i64 {
+        block0:
+            v0 = get_frame_pointer.i64
+            return v0
+        }
+        """,
+        [(3, "get_frame_pointer needs `set preserve_frame_pointers=true`")],
+    ),
+    "heap_base_not_pointer": (
+        """\
+        function %f(i64 vmctx, i32) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i32 notrap aligned gv0
+            gv2 = load.i64 notrap aligned gv0+8
+            heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i32
+        block0(v0: i64, v1: i32):
+            v2 = heap_addr.i64 heap0, v1, 0, 4
+            return v2
+        }
+        """,
+        [(5, "heap0: base gv1 has type i32, which is not the pointer type i64")],
+    ),
+    "table_bound_type": (
+        """\
+        function %f(i64 vmctx, i64) -> i64 {
+            gv0 = vmctx
+            gv1 = load.i64 notrap aligned gv0
+            gv2 = load.i32 notrap aligned gv0+8
+            table0 = dynamic gv1, element_size 8, bound gv2, index_type i64
+        block0(v0: i64, v1: i64):
+            v2 = table_addr.i64 table0, v1, +0
+            return v2
+        }
+        """,
+        [(5, "table0: bound gv2 has type i32, which differs from the index type i64")],
+    ),
+    "stack_limit_uses_undeclared_vmctx": (
+        """\
+        function %f(i64) {
+            gv0 = vmctx
+            stack_limit = gv0
+        block0(v0: i64):
+            return
+        }
+        """,
+        [(2, "gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
+    ),
+    "pointer_width_of_32_bit_target": (
+        """\
+        test run
+        target pulley32
+
+        function %f(i64) -> i32 {
+        block0(v0: i64):
+            v1 = load.i32 v0
+            return v1
+        }
+        """,
+        [(6, "address v0 has type i64, but pointers are i32 on target pulley32")],
+    ),
+    "vector_parameter_extension": (
+        """\
+        function %f(i32x4 sext) -> i32x4 {
+        block0(v0: i32x4):
+            return v0
+        }
+        """,
+        [(1, "function signature: parameter 0 has type i32x4, which cannot take the sext extension")],
     ),
 }
 
 
-@needs_reader
 @pytest.mark.parametrize("name", sorted(ERROR_CASES))
 def test_error_case(name):
     text, expected = ERROR_CASES[name]
@@ -831,7 +971,77 @@ VALID_CASES = {
 }
 
 
-@needs_reader
 @pytest.mark.parametrize("name", sorted(VALID_CASES))
 def test_valid_case(name):
     assert check(VALID_CASES[name]) == []
+
+
+# -- targets, source lines, the reference corpus -----------------------------------------
+
+INTERPRET_TWO_TARGETS = """\
+test interpret
+target pulley32
+target pulley32be
+
+function %f(i64) -> i32 {
+block0(v0: i64):
+    v1 = load.i32 v0
+    return v1
+}
+"""
+
+
+def test_interpret_only_file_with_several_targets_skips_address_widths():
+    # Cranelift verifies such a file once, without a particular target.
+    assert check(INTERPRET_TWO_TARGETS) == []
+    assert check(INTERPRET_TWO_TARGETS.replace("test interpret", "test run")) == [
+        (7, "address v0 has type i64, but pointers are i32 on target pulley32"),
+    ]
+
+
+def test_every_distinct_pointer_width_is_checked():
+    text = INTERPRET_TWO_TARGETS.replace("test interpret", "test run").replace("pulley32be", "x86_64")
+    assert check(text) == [(7, "address v0 has type i64, but pointers are i32 on target pulley32")]
+    assert check(text.replace("(i64)", "(i32)").replace("v0: i64", "v0: i32")) == [
+        (7, "address v0 has type i32, but pointers are i64 on target x86_64"),
+    ]
+
+
+def test_suffix_is_ignored_where_cranelift_infers_from_the_operand():
+    # `store.i32` of an i64: Cranelift takes the controlling type from the stored value.
+    assert check("""\
+        function %f(i64, i64) {
+        block0(v0: i64, v1: i64):
+            store.i32 v1, v0
+            return
+        }
+        """) == []
+
+
+def test_diagnostics_carry_the_source_line(tmp_path):
+    path = tmp_path / "bad.clif"
+    path.write_text("function %f(i32) -> i64 {\nblock0(v0: i32):\n    return v0\n}\n")
+    (diag,) = verify_test_file(parse_file(str(path)))
+    assert diag.loc.path == str(path) and diag.loc.line == 3
+    assert diag.source_line == "    return v0"
+    assert diag.format().splitlines()[1:] == ["    return v0", " " * (diag.loc.col - 1) + "^"]
+
+
+def test_entity_diagnostics_point_at_their_declaration():
+    text = "function %f(i64) {\n    gv0 = vmctx\nblock0(v0: i64):\n    return\n}\n"
+    (diag,) = verify_test_file(parse_text(text), text)
+    assert (diag.loc.line, diag.loc.col, diag.source_line) == (2, 5, "    gv0 = vmctx")
+
+
+CORPUS = Path("/work/shared/cranelift-0.120-runtests")
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the Cranelift 0.120 run-test corpus is not available")
+def test_reference_corpus_verifies_cleanly_and_fast():
+    files = sorted(CORPUS.rglob("*.clif"))
+    parsed = [parse_file(str(f)) for f in files]
+    start = time.perf_counter()
+    problems = [d.format() for tf in parsed for d in verify_test_file(tf)]
+    elapsed = time.perf_counter() - start
+    assert problems == []
+    assert elapsed < 2.0

@@ -23,7 +23,7 @@ from .ir.function import (
 )  # fmt: skip
 from .ir.types import Type
 from .reader.numbers import (
-    HexBytes, format_float, format_hex_bytes, format_imm, format_offset, format_uimm, sign_extend, write_hex,
+    HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,
 )  # fmt: skip
 
 INDENT = "    "
@@ -102,9 +102,9 @@ def format_global_value(gv: GlobalValueData) -> str:
 def format_heap(heap: HeapData) -> str:
     """Heap-era heap declaration, with its attributes in the order they were written."""
     values = {
-        "min": format_uimm(heap.min_size),
-        "bound": f"gv{heap.bound}" if heap.style == "dynamic" else format_uimm(heap.bound),
-        "offset_guard": format_uimm(heap.offset_guard),
+        "min": format_imm(heap.min_size),
+        "bound": f"gv{heap.bound}" if heap.style == "dynamic" else format_imm(heap.bound),
+        "offset_guard": format_imm(heap.offset_guard),
         "index_type": str(heap.index_type),
     }
     order = heap.written or ("min", "bound", "offset_guard") + ("index_type",) * (heap.index_type is not None)
@@ -113,13 +113,16 @@ def format_heap(heap: HeapData) -> str:
 
 def format_table(table: TableData) -> str:
     values = {
-        "min": format_uimm(table.min_size),
+        "min": format_imm(table.min_size),
         "bound": f"gv{table.bound}",
-        "element_size": format_uimm(table.element_size),
+        "element_size": format_imm(table.element_size),
         "index_type": str(table.index_type),
     }
     order = table.written or (
-        ("min",) + ("bound",) * (table.bound is not None) + ("element_size",) + ("index_type",) * (table.index_type is not None)
+        ("min",)
+        + ("bound",) * (table.bound is not None)
+        + ("element_size",)
+        + ("index_type",) * (table.index_type is not None)
     )
     return f"dynamic gv{table.base}" + "".join(f", {a} {values[a]}" for a in order)
 
@@ -197,14 +200,22 @@ class _FunctionWriter:
         self.lines.extend(indent + c for c in comments)
 
     def define(self, value: int) -> None:
-        """Note `value` as defined, and write the aliases that name it (and theirs, in turn)."""
-        self.defined.add(value)
+        """Note `value` as defined, and write the aliases that name it, each followed by its own
+        (depth first, without recursion: alias chains may be long)."""
         func = self.func
-        for alias in self.aliases_of.get(value, ()):
+        self.defined.add(value)
+        pending = [iter(self.aliases_of.get(value, ()))]
+        while pending:
+            alias = next(pending[-1], None)
+            if alias is None:
+                pending.pop()
+                continue
             key = f"v{alias}"
             self.comment_lines(func.entity_comments_before.get(key, ()), INDENT)
-            self.lines.append(_with_comment(f"{INDENT}v{alias} -> v{value}", func.entity_comments.get(key)))
-            self.define(alias)
+            line = f"{INDENT}v{alias} -> v{func.aliases[alias]}"
+            self.lines.append(_with_comment(line, func.entity_comments.get(key)))
+            self.defined.add(alias)
+            pending.append(iter(self.aliases_of.get(alias, ())))
 
     def block(self, block: Block) -> None:
         func = self.func
@@ -283,7 +294,8 @@ def format_constant(data: bytes, ty: Type) -> str:
     if isinstance(data, HexBytes) or not listable or len(data) != ty.bytes:
         return format_hex_bytes(data)
     step = lane.bytes
-    return "[" + " ".join(_lane(int.from_bytes(data[i : i + step], "little"), lane) for i in range(0, len(data), step)) + "]"
+    lanes = (int.from_bytes(data[i : i + step], "little") for i in range(0, len(data), step))
+    return "[" + " ".join(_lane(raw, lane) for raw in lanes) + "]"
 
 
 def _unary_const(inst: Inst) -> str:
@@ -303,12 +315,12 @@ def _mask(inst: Inst) -> str:
 def _heap_addr(inst: Inst) -> str:
     a = inst.args
     if inst.offset is None:  # the older three-operand form
-        return f" heap{inst.heap}, v{a[0]}, {format_uimm(inst.size)}"
-    return f" heap{inst.heap}, v{a[0]}, {format_uimm(inst.offset)}, {format_uimm(inst.size)}"
+        return f" heap{inst.heap}, v{a[0]}, {format_imm(inst.size)}"
+    return f" heap{inst.heap}, v{a[0]}, {format_imm(inst.offset)}, {format_imm(inst.size)}"
 
 
 def _heap_offset(offset: int) -> str:
-    return "+" + format_uimm(offset) if offset else ""
+    return "+" + format_imm(offset) if offset else ""
 
 
 _OPERANDS: dict[str, Callable[[Inst], str]] = {

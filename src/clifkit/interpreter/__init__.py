@@ -36,7 +36,7 @@ from ..ir.function import Function
 from ..ir.types import Type
 from . import control, memory_ops
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
-from .machine import RUNTIME, UNLIMITED_FUEL, Environment, FuelExhausted, Machine, TailCall, Unsupported
+from .machine import RUNTIME, TAIL_CALL, UNLIMITED_FUEL, Environment, FuelExhausted, Machine, Unsupported
 from .memory import CODE_BASE, LIBCALL_BASE, Memory
 from .registry import Trap
 
@@ -181,6 +181,19 @@ class Interpreter:
         fn = self._host[ident][0]
         return self.bind(lambda _m, _d, *args: fn(_m, *args), "host")
 
+    def callee_signature(self, resolved) -> tuple[tuple[Type, ...], tuple[Type, ...]]:
+        """(params, returns) of a resolved callee."""
+        kind, ident = resolved
+        if kind == "func":
+            return sig_types(self.functions[ident].signature)
+        if kind == "lib":
+            sig = control.libcall_signature(ident)
+            if sig is None:
+                raise Unsupported(f"libcall %{ident} has no meaning in the interpreter")
+            return sig
+        _, params, returns = self._host[ident]
+        return tuple(params), tuple(returns)
+
     def may_tail_call(self, i: int) -> bool:
         flag = self._may_tail.get(i)
         if flag is None:
@@ -227,8 +240,8 @@ class Interpreter:
             sys.setrecursionlimit(needed)
         try:
             r = fn(machine, 1, *values)
-            while r.__class__ is TailCall:
-                r = r.fn(machine, 1, *r.args)
+            while r is TAIL_CALL:
+                r = machine.tail_fn(machine, 1, *machine.tail_args)
         except RecursionError:
             raise Trap("stk_ovf", "the Python stack is exhausted") from None
         finally:

@@ -29,8 +29,9 @@ the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d1, v1)``. Fuel is
 handed over in ``_m.fuel`` around a call. ``return_call`` returns a
-`TailCall`, which the caller's trampoline (``while _r.__class__ is _TC``)
-runs in constant Python stack; a function tail-calling itself instead jumps
+the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
+in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
+(``while _r is _TC``) makes the call, so tail calls run in constant Python stack; a function tail-calling itself instead jumps
 back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 (address → [function, signature key]).
 """
@@ -42,10 +43,11 @@ from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
+from . import memory_ops
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import LOWERINGS, OpContext
+from .registry import OpContext, lookup
 
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
@@ -66,7 +68,7 @@ def sig_types(sig: Signature) -> tuple[tuple[Type, ...], tuple[Type, ...]]:
 
 
 def tail_calls_other(func: Function) -> bool:
-    """Whether `func` may return a TailCall (a return_call to another function, or an indirect one)."""
+    """Whether `func` may return TAIL_CALL (a return_call to another function, or an indirect one)."""
     for block in func.blocks.values():
         for inst in block.insts:
             name = inst.opcode.name
@@ -77,6 +79,24 @@ def tail_calls_other(func: Function) -> bool:
                 if ext is None or ext.name.text != func.name:
                     return True
     return False
+
+
+def predicate(expr: str) -> Optional[str]:
+    """X when `expr` is ``(1 if X else 0)`` (a comparison's template), else None."""
+    if not (expr.startswith("(1 if ") and expr.endswith(" else 0)")):
+        return None
+    inner = expr[6:-8]
+    depth = 0
+    for i, c in enumerate(inner):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth < 0:
+                return None
+        elif depth == 0 and (inner.startswith(" if ", i) or inner.startswith(" else ", i) or c in "'\""):
+            return None
+    return f"({inner})" if depth == 0 else None
 
 
 class FunctionCompiler:
@@ -116,6 +136,8 @@ class FunctionCompiler:
         if not self.blocks:
             raise self.unsupported("the function has no blocks")
         self.entry = next(iter(self.blocks))
+        if len(self.blocks[self.entry].params) != len(func.signature.params):
+            raise self.unsupported("the entry block's parameters do not match the signature")
         succ: dict[int, list[int]] = {}
         for number, block in self.blocks.items():
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -151,6 +173,13 @@ class FunctionCompiler:
                 state[node] = 2
                 stack.pop()
         self.reachable = set(state)
+        self.uses: dict[int, int] = {}
+        for number in self.reachable:
+            for inst in self.blocks[number].insts:
+                used = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
+                for v in used:
+                    v = func.resolve(v)
+                    self.uses[v] = self.uses.get(v, 0) + 1
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -238,6 +267,7 @@ class FunctionCompiler:
 
     def emit_block(self, number: int, ind: int, out, root: int, in_while: bool) -> None:
         block = self.blocks[number]
+        self.last_access = None  # see memory_ops.access_key
         if self.fm:
             out.append((ind, f"_f = _m.fuel - {len(block.insts)}"))
             self.fm = False
@@ -303,6 +333,13 @@ class FunctionCompiler:
         elif op == "brif":
             then, other = inst.dests
             cond = self.val(inst.args[0])
+            # `v9 = (1 if X else 0)` just before, and v9 used only here: branch on X itself.
+            last = out[-1][1] if out and out[-1][0] == ind else ""
+            if last.startswith(cond + " = ") and self.uses.get(self.func.resolve(inst.args[0])) == 1:
+                pred = predicate(last[len(cond) + 3 :])
+                if pred is not None:
+                    out.pop()
+                    cond = pred
             if then.block == other.block and list(then.args) == list(other.args):
                 self.emit_edge(then, ind, out, root, in_while)
             else:
@@ -418,10 +455,21 @@ class FunctionCompiler:
             kind, ident = resolved
             target = self.interp.bind_callee(resolved)
             may_tail = kind == "func" and self.interp.may_tail_call(ident)
-            sig = func.signatures.get(ext.signature)
-            nrets = len(sig.returns) if sig is not None else len(inst.results)
-            if op.startswith("try_call") and sig_ref is not None and sig_ref in func.signatures:
-                nrets = len(func.signatures[sig_ref].returns)
+            callee_sig = self.interp.callee_signature(resolved)
+            nrets = len(callee_sig[1])
+            # As Cranelift's interpreter: arguments whose types differ from the callee's
+            # parameters trap bad_sig (results too here: Python could not unpack them).
+            if op.startswith("try_call"):
+                expected_rets = [p.type for p in func.signatures[sig_ref].returns] if sig_ref in func.signatures else None
+            elif op.startswith("return_call"):
+                expected_rets = [p.type for p in func.signature.returns]
+            else:
+                expected_rets = [self.vtype(r) for r in inst.results]
+            arg_types = [self.vtype(a) for a in inst.args]
+            if signature_key(arg_types, expected_rets or callee_sig[1]) != signature_key(*callee_sig):
+                detail = f"{ext.name.text} called with {signature_key(arg_types, expected_rets or ())}"
+                out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
+                return
         argtext = ", ".join(args)
         call_args = f"_m, _d1{', ' if args else ''}{argtext}"
 
@@ -438,8 +486,9 @@ class FunctionCompiler:
                 return
             self.leave(ind, out)
             if kind == "func":
-                tup = f"({argtext},)" if args else "()"
-                out.append((ind, f"return _TC({target}, {tup})"))
+                out.append((ind, f"_m.tail_fn = {target}"))
+                out.append((ind, f"_m.tail_args = ({argtext},)" if args else "_m.tail_args = ()"))
+                out.append((ind, "return _TC"))
             else:  # libcalls and host functions return at once
                 out.append((ind, f"return {target}(_m, _d{', ' if args else ''}{argtext})"))
             return
@@ -456,7 +505,7 @@ class FunctionCompiler:
         call = f"{target}({call_args})"
         if may_tail:
             out.append((ind, f"_r = {call}"))
-            out.append((ind, "while _r.__class__ is _TC: _r = _r.fn(_m, _d1, *_r.args)"))
+            out.append((ind, "while _r is _TC: _r = _m.tail_fn(_m, _d1, *_m.tail_args)"))
             call = "_r"
         if not results:
             if call != "_r":
@@ -476,18 +525,21 @@ class FunctionCompiler:
             return
         if op in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
-        lowering = LOWERINGS.get(op)
-        if lowering is None:
-            raise self.unsupported(f"{op}: no semantics registered")
         args = [self.val(a) for a in inst.args]
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results])
+        lowering = lookup(ctx)
+        if lowering is None:
+            raise self.unsupported(f"{op}: no semantics registered")
         ctx.interpreter = self.interp  # type: ignore[attr-defined]  (memory_ops resolves symbols)
+        ctx.memory_hint = self.last_access  # type: ignore[attr-defined]
         try:
             sem = lowering(ctx)
         except NotImplementedError as e:
-            detail = str(e) or op
-            raise self.unsupported(f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail}") from None
+            detail = str(e)
+            if not detail.startswith(op):
+                detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
+            raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
         if isinstance(sem, str):
@@ -499,6 +551,10 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
+        if op in memory_ops.ADDRESSED and "_p" in expr:
+            self.last_access = memory_ops.access_key(ctx)
+        elif "_p" in expr or "_a" in expr:
+            self.last_access = None
         results = [f"v{r}" for r in inst.results]
         if results:
             out.append((ind, f"{', '.join(results)} = {expr}"))

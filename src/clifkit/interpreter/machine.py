@@ -48,14 +48,19 @@ class FuelExhausted(Exception):
         super().__init__(f"fuel exhausted in {function} (budget of {fuel} instructions)")
 
 
-class TailCall:
-    """What a function returns to request a tail call: the caller's trampoline runs it."""
+class _TailCallMarker:
+    """The type of `TAIL_CALL`."""
 
-    __slots__ = ("fn", "args")
+    __slots__ = ()
 
-    def __init__(self, fn, args: tuple):
-        self.fn = fn
-        self.args = args
+    def __repr__(self) -> str:
+        return "TAIL_CALL"
+
+
+# What a function returns to request a tail call: it first stores the callee in
+# `Machine.tail_fn` and the arguments in `Machine.tail_args`; the nearest
+# trampoline (``while r is TAIL_CALL``) reads them and makes the call.
+TAIL_CALL = _TailCallMarker()
 
 
 # -- frames -------------------------------------------------------------------
@@ -70,10 +75,6 @@ class FrameLayout:
     offsets: dict[int, int] = field(default_factory=dict)  # ss number -> offset
     dynamic_offsets: dict[int, int] = field(default_factory=dict)  # dss number -> offset
     dynamic_sizes: dict[int, int] = field(default_factory=dict)
-    # Cranelift's interpreter packs slots back to back in declaration order; an access that
-    # runs past the end of that packed frame traps there. `packed_tail[ss]` is the number of
-    # bytes from the start of slot ss to the end of the packed frame.
-    packed_tail: dict[int, int] = field(default_factory=dict)
 
 
 def dynamic_scale(func: Function, gv: int) -> int:
@@ -103,7 +104,6 @@ def frame_layout(func: Function) -> FrameLayout:
     if cached is not None and cached[0] is func:
         return cached[1]
     offsets: dict[int, int] = {}
-    packed_tail: dict[int, int] = {}
     top = 0
     frame_align = 16
     for ss, data in func.stack_slots.items():
@@ -112,10 +112,6 @@ def frame_layout(func: Function) -> FrameLayout:
         top = align_up(top, slot_align)
         offsets[ss] = top
         top += data.size
-    remaining = sum(d.size for d in func.stack_slots.values())
-    for ss, data in func.stack_slots.items():
-        packed_tail[ss] = remaining
-        remaining -= data.size
     dyn_offsets: dict[int, int] = {}
     dyn_sizes: dict[int, int] = {}
     for dss, data in func.dynamic_stack_slots.items():
@@ -130,7 +126,7 @@ def frame_layout(func: Function) -> FrameLayout:
     size = align_up(top, 16) if (func.stack_slots or func.dynamic_stack_slots) else 0
     if size == 0 and (func.stack_slots or func.dynamic_stack_slots):
         size = 16
-    layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes, packed_tail)
+    layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes)
     _LAYOUTS[id(func)] = (func, layout)
     return layout
 
@@ -200,7 +196,7 @@ class Environment:
 class Machine:
     """State of one call. Generated code uses `pages`, `sp`, `fuel`, `pinned` directly."""
 
-    __slots__ = ("interp", "memory", "pages", "sp", "fuel", "pinned", "symbols")
+    __slots__ = ("interp", "memory", "pages", "sp", "fuel", "pinned", "symbols", "tail_fn", "tail_args")
 
     def __init__(self, interp, env: Optional[Environment] = None, fuel: int = UNLIMITED_FUEL):
         self.interp = interp
@@ -214,6 +210,8 @@ class Machine:
         self.sp = STACK_TOP
         self.fuel = fuel
         self.pinned = 0
+        self.tail_fn = None
+        self.tail_args: tuple = ()
 
     def push_frame(self, size: int, align: int = 16):
         """Allocate a zeroed frame of `size` bytes below the stack pointer, its base `align`-aligned.
@@ -269,7 +267,7 @@ def _no_fuel(machine: Machine, name: str):
 
 RUNTIME = {
     "_Trap": Trap,
-    "_TC": TailCall,
+    "_TC": TAIL_CALL,
     "_trap": _trap,
     "_stk_ovf": _stk_ovf,
     "_nofuel": _no_fuel,

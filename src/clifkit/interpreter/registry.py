@@ -59,21 +59,39 @@ class OpContext:
 
 Lowering = Callable[[OpContext], Union[str, Callable]]
 LOWERINGS: dict[str, Lowering] = {}
+# Lowerings for the vector forms of opcodes that also have scalar forms (iadd on
+# i32x4, fcmp on f64x2, ...), kept apart so each family stays in its own module.
+VECTOR_LOWERINGS: dict[str, Lowering] = {}
 
 
-def impl(*names: str) -> Callable[[Lowering], Lowering]:
-    """Register the decorated lowering for each named opcode (which must be in the opcode table)."""
+def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
+    """Register the decorated lowering for each named opcode (which must be in the opcode table).
+
+    With ``vector=True`` it is the lowering used when any operand or result of
+    the instruction is a vector; otherwise the plain one serves every type.
+    """
+    table = VECTOR_LOWERINGS if vector else LOWERINGS
 
     def register(fn: Lowering) -> Lowering:
         for name in names:
             if name not in OPCODES:
                 raise KeyError(f"@impl: {name!r} is not in the opcode table")
-            if name in LOWERINGS:
+            if name in table:
                 raise KeyError(f"@impl: {name!r} is registered twice")
-            LOWERINGS[name] = fn
+            table[name] = fn
         return fn
 
     return register
+
+
+def lookup(ctx: OpContext) -> Optional[Lowering]:
+    """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
+    name = ctx.inst.opcode.name
+    if name in VECTOR_LOWERINGS:
+        types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
+        if any(t is not None and t.is_vector for t in types):
+            return VECTOR_LOWERINGS[name]
+    return LOWERINGS.get(name)
 
 
 def mask(bits: int) -> int:

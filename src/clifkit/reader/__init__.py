@@ -1,6 +1,9 @@
-"""The CLIF reader: text → `TestFile` (see `parser.py` for the grammar, `lexer.py` for tokens).
+"""The CLIF reader: text → `TestFile`, every problem reported as a located `ClifError`.
 
-Every problem is reported as a located `ClifError`, never as a Python exception.
+Modules: `lexer` (tokens and comments), `numbers` (number literals, shared with
+the printer), `cursor` (token cursor, errors, comment claiming), `instructions`
+(one operand parser per instruction format, type inference) and `parser` (the
+file, functions, preambles and blocks).
 """
 
 from .parser import parse_file, parse_text

@@ -36,7 +36,7 @@ _EXAMPLE_TYPES = [
 _DEFAULT_FLAGS = MemFlags()
 I8X16 = parse_type("i8x16")
 
-# Entity token kinds -> (what they are called in messages, the Function dict holding them).
+# Entity token kinds: what messages call them, and the `Function` dict that holds them.
 ENTITY_NAMES = {
     "ss": "stack slot", "dss": "dynamic stack slot", "dt": "dynamic type", "gv": "global value",
     "sig": "signature", "fn": "function reference", "const": "constant", "heap": "heap", "table": "table",
@@ -50,6 +50,18 @@ ENTITY_TABLES = {
 def example_type(tv: TypeVar) -> Optional[Type]:
     """A typical member of `tv`, to show in messages (``e.g. iadd.i32``)."""
     return next((t for t in _EXAMPLE_TYPES if tv.contains(t)), None)
+
+
+_accepted: dict[tuple[str, Type], bool] = {}
+
+
+def accepts(op: Opcode, ty: Type) -> bool:
+    """Is `ty` a valid controlling type for `op`? (Cached: the type-set test is slow and asked often.)"""
+    key = (op.name, ty)
+    ok = _accepted.get(key)
+    if ok is None:
+        ok = _accepted[key] = op.ctrl is not None and op.ctrl.contains(ty)
+    return ok
 
 
 def constant_bytes(lane_values: list[int], lane_bytes: int) -> bytes:
@@ -170,6 +182,9 @@ class InstructionParser(Cursor):
         self.expect("(", "'(' before the call arguments")
         args = self.value_list()
         self.expect(")", "')' after the call arguments")
+        after = self.pos + 1
+        if self.kinds[self.pos] == "," and self.kinds[after] == "word" and self.vals[after] == "stack_map":
+            raise self.error("stack maps on calls (stack_map = [...]) are not supported", self.pos + 1)
         return args
 
     def block_call(self) -> BlockCall:
@@ -230,7 +245,6 @@ class InstructionParser(Cursor):
 
     # -- one instruction ------------------------------------------------------------
     def instruction(self, block: Block) -> None:
-        func = self.func
         start = self.pos
         leading = self.take_leading(start)
         srcloc = None
@@ -268,7 +282,7 @@ class InstructionParser(Cursor):
         inst.srcloc = srcloc
         getattr(self, "_fmt_" + op.format.name)(inst)
         if ctrl is None and op.ctrl is not None:
-            ctrl = inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
+            inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
         types = self.result_types(op, inst, op_i)
         if len(types) != len(results):
             s = "" if len(types) == 1 else "s"
@@ -328,7 +342,7 @@ class InstructionParser(Cursor):
         self.pos = i + 1
         if op.ctrl is None:
             raise self.error(f"{op.name} takes no type suffix", i)
-        if not op.ctrl.contains(ty):
+        if not accepts(op, ty):
             raise self.error(f"{op.name} does not accept type {ty}", i)
         return ty
 
@@ -343,7 +357,7 @@ class InstructionParser(Cursor):
                 f"write it as a suffix, e.g. {op.name}.{example}",
                 op_i,
             )
-        if not op.ctrl.contains(ty):  # type: ignore[union-attr]
+        if not accepts(op, ty):
             raise self.error(f"{op.name} does not accept type {ty} (the type of v{v})", op_i)
         return ty
 

@@ -74,6 +74,7 @@ class Tokens:
 
 
 _word_cache: dict[str, tuple[str, object]] = {}
+_WORD_CACHE_LIMIT = 100_000
 
 
 def classify_word(word: str) -> tuple[str, object]:
@@ -87,6 +88,8 @@ def classify_word(word: str) -> tuple[str, object]:
         else:
             ty = parse_type(word)
             found = ("type", ty) if ty is not None else ("word", word)
+        if len(_word_cache) >= _WORD_CACHE_LIMIT:
+            _word_cache.clear()
         _word_cache[word] = found
     return found
 
@@ -112,7 +115,8 @@ def tokenize(text: str) -> Tokens:
             elif kind == "arrow":
                 kind = "->"
             elif kind == "comment":
-                comments.append(Comment(value.rstrip(), lineno, m.start() + 1, len(kinds), code_on_line))  # type: ignore[union-attr]
+                text = value.rstrip()  # type: ignore[union-attr]
+                comments.append(Comment(text, lineno, m.start() + 1, len(kinds), code_on_line))
                 continue
             elif kind == "string":
                 value = value[1:-1]  # type: ignore[index]

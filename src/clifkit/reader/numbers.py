@@ -113,12 +113,8 @@ def write_hex(value: int) -> str:
 
 
 def format_imm(value: int) -> str:
-    """A signed immediate: decimal below 10000 (negative numbers always decimal), else hex."""
-    return str(value) if value < 10_000 else write_hex(value)
-
-
-def format_uimm(value: int) -> str:
-    """An unsigned quantity: decimal below 10000, else hex."""
+    """An integer as Cranelift shows immediates: decimal below 10000 (so negative numbers are
+    always decimal), else grouped hexadecimal."""
     return str(value) if value < 10_000 else write_hex(value)
 
 
@@ -126,7 +122,7 @@ def format_offset(value: int) -> str:
     """An offset as Cranelift prints it: empty for 0, else signed (``+8``, ``-0x1_0000``)."""
     if value == 0:
         return ""
-    return ("-" if value < 0 else "+") + format_uimm(abs(value))
+    return ("-" if value < 0 else "+") + format_imm(abs(value))
 
 
 # -- floats ---------------------------------------------------------------------

@@ -63,7 +63,7 @@ class Parser(InstructionParser):
     def parse(self) -> TestFile:
         tf = TestFile(self.path)
         self.header(tf)
-        pending_before = self.comments_above_function(tf.preamble_comments)
+        pending_before = self.comments_above_function(tf.preamble_comments, trailer=False)
         while self.kinds[self.pos] != "eof":
             start = self.pos
             try:
@@ -73,7 +73,7 @@ class Parser(InstructionParser):
                     self.fail("'function'")
                 details = self.function(pending_before)
                 tf.functions.append(details)
-                pending_before = self.comments_above_function(details.trailer)
+                pending_before = self.comments_above_function(details.trailer, trailer=True)
             except ParseError as e:
                 self.report(e)
                 self.skip_to_function(start)
@@ -87,7 +87,7 @@ class Parser(InstructionParser):
         return tf
 
     def report(self, e: ParseError) -> None:
-        line = self.source_lines[e.line - 1] if e.line <= len(self.source_lines) else ""
+        line = self.source_lines[e.line - 1].rstrip("\r") if e.line <= len(self.source_lines) else ""
         self.diagnostics.append(Diagnostic(Location(self.path, e.line, e.col), e.message, source_line=line))
 
     def skip_to_function(self, start: int) -> None:
@@ -108,11 +108,16 @@ class Parser(InstructionParser):
             leading = self.take_leading(i)
             rest = self.source_lines[line - 1][self.tcols[i] - 1 + len(keyword) :]
             words = rest.split(";", 1)[0].split()
+            bad = None
             while self.kinds[self.pos] != "eof" and self.tlines[self.pos] == line:
+                if self.kinds[self.pos] == "error" and bad is None:
+                    bad = self.pos
                 self.pos += 1
             comment = self.take_trailing()
             loc = self.loc(i)
             try:
+                if bad is not None:
+                    raise self.error(self.vals[bad], bad)  # type: ignore[arg-type]
                 if keyword == "test":
                     if seen_isa:
                         raise self.error("'test' lines must come before 'set' and 'target' lines", i)
@@ -127,19 +132,23 @@ class Parser(InstructionParser):
             except ParseError as e:
                 self.report(e)
 
-    def comments_above_function(self, rest: list) -> list[str]:
+    def comments_above_function(self, rest: list, trailer: bool) -> list[str]:
         """Split the comments before the current token: the plain comment lines directly above a
-        ``function`` are returned (they introduce it); the others go to `rest` (a trailer or the
-        file's preamble comments), with directives parsed and blank-line gaps kept as ""."""
+        ``function`` are returned (they introduce it); the others are added to `rest`, which is
+        the previous function's `trailer` (with directives parsed and blank-line gaps kept as "")
+        or else the file's preamble comments."""
         comments = self.take_comments(self.pos)
         split = len(comments)
         if self.at_word("function"):
             line = self.tlines[self.pos]
             while split and comments[split - 1].line == line - 1 and not comments[split - 1].trailing:
-                if _DIRECTIVE_RE.match(comments[split - 1].text):
+                if trailer and _DIRECTIVE_RE.match(comments[split - 1].text):
                     break
                 split -= 1
                 line -= 1
+        if not trailer:
+            rest.extend(c.text for c in comments[:split])
+            return [c.text for c in comments[split:]]
         prev_line = None
         for c in comments[:split]:
             if prev_line is not None and c.line > prev_line + 1:
@@ -471,7 +480,8 @@ class Parser(InstructionParser):
         leading = self.take_leading(i)
         number: int = self.vals[i]  # type: ignore[assignment]
         if number in func.blocks:
-            raise self.error(f"block{number} is already defined on line {func.blocks[number].loc.line}")  # type: ignore[union-attr]
+            first = func.blocks[number].loc
+            raise self.error(f"block{number} is already defined on line {first.line if first else '?'}")
         block = Block(number, loc=self.loc(i), comments=leading)
         func.blocks[number] = block
         self.pos += 1

@@ -343,6 +343,9 @@ class BoundRun:
     return_types: list[Type]
     expected: Optional[list[Value]] = None  # None: print, or expect one nonzero integer
     expected_hex: list[bool] = field(default_factory=list)  # per return: written in hex?
+    # The callee's first parameter is a vmctx the run line leaves out: the harness passes the
+    # address of the environment's vmctx struct (heap-era run tests). `args` omit it.
+    implicit_vmctx: bool = False
 
     @property
     def call_text(self) -> str:
@@ -388,15 +391,30 @@ def _is_hex(node: Node) -> bool:
     return any(_is_hex(item) for item in node.items)
 
 
-def bind(cmd: RunCommand, callee: Function) -> BoundRun:
-    """Read `cmd`'s arguments and expected results at the types of `callee`'s signature."""
-    params = [p.type for p in callee.signature.params]
+def takes_vmctx(function: Function) -> bool:
+    params = function.signature.params
+    return bool(params) and params[0].purpose == "vmctx"
+
+
+def bind(cmd: RunCommand, callee: Function, implicit_vmctx: bool = False) -> BoundRun:
+    """Read `cmd`'s arguments and expected results at the types of `callee`'s signature.
+
+    With `implicit_vmctx` (the run line has an environment, and `callee` takes a vmctx first),
+    the run line leaves the vmctx argument out, as heap-era Cranelift run tests do."""
+    implicit_vmctx = implicit_vmctx and takes_vmctx(callee)
+    params = [p.type for p in callee.signature.params][1 if implicit_vmctx else 0 :]
     returns = [r.type for r in callee.signature.returns]
     name = callee.name
     call = cmd.call
     arg_nodes = call.args if call is not None else []
     if len(arg_nodes) != len(params):
         where = call.col if call is not None else cmd.loc.col
+        if implicit_vmctx and len(arg_nodes) == len(params) + 1:
+            raise cmd.error(
+                where,
+                f"the test environment (heap directives) supplies {name}'s vmctx argument: leave it out and "
+                + (f"pass only ({_types_text(params)})" if params else "pass no arguments"),
+            )
         plural = "argument" if len(params) == 1 else "arguments"
         sig = f" ({_types_text(params)})" if params else ""
         if call is None:
@@ -407,7 +425,7 @@ def bind(cmd: RunCommand, callee: Function) -> BoundRun:
             )
         raise cmd.error(where, f"{name} takes {len(params)} {plural}{sig}, but {len(arg_nodes)} are given")
     args = [bind_value(cmd, node, ty, f"argument {i + 1} of {name}") for i, (node, ty) in enumerate(zip(arg_nodes, params))]
-    bound = BoundRun(cmd, callee, args, params, returns)
+    bound = BoundRun(cmd, callee, args, params, returns, implicit_vmctx=implicit_vmctx)
     if cmd.kind == "print":
         return bound
     if cmd.comparison is None:

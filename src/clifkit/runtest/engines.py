@@ -103,7 +103,9 @@ class InterpreterSession(Session):
         self.options = options
         self._interp = None
         self._open_error: Optional[Outcome] = None
-        # (environment description, bound run) -> the interpreter's environment; None until heaps are supported.
+        # (environment description, bound run) -> (the interpreter's environment, arguments to put
+        # before the run line's: the vmctx address when `bound.implicit_vmctx`). None until heaps
+        # are supported.
         self.materialize_env: Optional[Callable] = None
         params = _parameters(mod.Interpreter)
         self._ctor_kwargs = {}
@@ -131,18 +133,20 @@ class InterpreterSession(Session):
         if interp is None:
             return self._open_error
         kwargs = {}
+        args = list(bound.args)
         if env is not None:
             # `env` describes heaps and vmctx (clifkit.runtest.environment); the interpreter
             # wants its own memory map. The bridge between them is `materialize_env`.
             if self.materialize_env is None or "env" not in self._call_params:
                 return Skipped("heap directives are not supported by the interpreter yet")
             try:
-                kwargs["env"] = self.materialize_env(env, bound)
+                kwargs["env"], leading = self.materialize_env(env, bound)
             except self.Unsupported as e:
                 return Skipped(_reason(e))
+            args = [*leading, *args]
         name = bound.function.name
         try:
-            results = interp.call(name, list(bound.args), **kwargs)
+            results = interp.call(name, args, **kwargs)
         except self.FuelExhausted as e:
             where = getattr(e, "function", None) or name
             budget = getattr(e, "fuel", None)

@@ -47,6 +47,13 @@ _HEX_FLOAT_RE = re.compile(r"0[xX]([0-9a-fA-F_]*)(?:\.([0-9a-fA-F_]*))?(?:[pP]([
 _DEC_FLOAT_RE = re.compile(r"([0-9][0-9_]*)?\.([0-9_]*)(?:[eE]([+-]?[0-9]+))?\Z|([0-9][0-9_]*)[eE]([+-]?[0-9]+)\Z")
 
 
+def _show(text: str, limit: int = 40) -> str:
+    """`text` for a message: long literals are cut in the middle."""
+    if len(text) <= limit:
+        return text
+    return text[: limit // 2] + "..." + text[-(limit // 2 - 3) :]
+
+
 def is_int_literal(text: str) -> bool:
     return _INT_RE.match(text) is not None
 
@@ -67,13 +74,13 @@ def parse_int(text: str, bits: int, type_name: str = "") -> int:
     m = _INT_RE.match(text)
     if m is None:
         if _looks_like_float(text):
-            raise ValueSyntaxError(f"expected an integer for {type_name}, got the float {text}")
-        raise ValueSyntaxError(f"expected an integer for {type_name}, got '{text}'")
+            raise ValueSyntaxError(f"expected an integer for {type_name}, got the float {_show(text)}")
+        raise ValueSyntaxError(f"expected an integer for {type_name}, got '{_show(text)}'")
     sign, digits = m.group(1), m.group(2)
     if digits[:2] in ("0x", "0X"):
         body = digits[2:].replace("_", "")
         if not body:
-            raise ValueSyntaxError(f"'{text}' has no hexadecimal digits")
+            raise ValueSyntaxError(f"'{_show(text)}' has no hexadecimal digits")
         magnitude = int(body, 16)
     else:
         magnitude = int(digits.replace("_", ""), 10)
@@ -84,7 +91,7 @@ def parse_int(text: str, bits: int, type_name: str = "") -> int:
             span = f"from {low} to {high}"
         else:
             span = f"from -0x{-low:x} to 0x{high:x}"
-        raise ValueSyntaxError(f"{text} does not fit in {type_name} ({span})")
+        raise ValueSyntaxError(f"{_show(text)} does not fit in {type_name} ({span})")
     return value & high
 
 
@@ -129,13 +136,13 @@ def parse_float(text: str, bits: int) -> int:
         payload_text = body.split(":", 1)[1]
         m = _INT_RE.match(payload_text)
         if m is None or m.group(1) or m.group(2)[:2] not in ("0x", "0X") or not m.group(2)[2:].replace("_", ""):
-            raise ValueSyntaxError(f"a NaN payload must be hexadecimal, as in NaN:0x1, not '{payload_text}'")
+            raise ValueSyntaxError(f"a NaN payload must be hexadecimal, as in NaN:0x1, not '{_show(payload_text)}'")
         payload = int(m.group(2)[2:].replace("_", ""), 16)
         if payload >= quiet:
-            raise ValueSyntaxError(f"NaN payload {payload_text} does not fit in {name} (at most 0x{quiet - 1:x})")
+            raise ValueSyntaxError(f"NaN payload {_show(payload_text)} does not fit in {name} (at most 0x{quiet - 1:x})")
         if signaling:
             if payload == 0:
-                raise ValueSyntaxError(f"a signaling NaN needs a nonzero payload, as in sNaN:0x1")
+                raise ValueSyntaxError("a signaling NaN needs a nonzero payload, as in sNaN:0x1")
             return sign_bit | max_e | payload
         return sign_bit | max_e | quiet | payload
     m = _HEX_FLOAT_RE.match(body)
@@ -143,12 +150,12 @@ def parse_float(text: str, bits: int) -> int:
         whole, frac, exp = (m.group(1) or "").replace("_", ""), m.group(2), m.group(3)
         if frac is None and exp is None:
             raise ValueSyntaxError(
-                f"expected a float for {name}, got the integer {text} "
+                f"expected a float for {name}, got the integer {_show(text)} "
                 f"(write floats as hex floats such as 0x1.8p3, or 0.0, Inf, NaN)"
             )
         frac = (frac or "").replace("_", "")
         if not whole and not frac:
-            raise ValueSyntaxError(f"'{text}' has no hexadecimal digits")
+            raise ValueSyntaxError(f"'{_show(text)}' has no hexadecimal digits")
         mantissa = int(whole + frac, 16) if whole + frac else 0
         exponent = _exponent(exp, text) - 4 * len(frac)
         value = Fraction(mantissa) * (Fraction(2) ** exponent)
@@ -161,17 +168,17 @@ def parse_float(text: str, bits: int) -> int:
             whole, frac, exp = m.group(1) or "", m.group(2), m.group(3)
         whole, frac = whole.replace("_", ""), frac.replace("_", "")
         if not whole and not frac:
-            raise ValueSyntaxError(f"'{text}' has no digits")
+            raise ValueSyntaxError(f"'{_show(text)}' has no digits")
         mantissa = int(whole + frac or "0", 10)
         exponent = _exponent(exp, text) - len(frac)
         value = Fraction(mantissa) * (Fraction(10) ** exponent)
         return sign_bit | _encode_exact(value, w, t, text, name, decimal=True)
     if _INT_RE.match(text):
         raise ValueSyntaxError(
-            f"expected a float for {name}, got the integer {text} "
+            f"expected a float for {name}, got the integer {_show(text)} "
             f"(write floats as hex floats such as 0x1.8p3, or 0.0, Inf, NaN)"
         )
-    raise ValueSyntaxError(f"expected a float for {name}, got '{text}'")
+    raise ValueSyntaxError(f"expected a float for {name}, got '{_show(text)}'")
 
 
 def _exponent(text: "str | None", literal: str) -> int:
@@ -195,18 +202,18 @@ def _encode_exact(value: Fraction, w: int, t: int, text: str, name: str, decimal
     elif Fraction(2) ** (e + 1) <= value:
         e += 1
     inexact = (
-        f"{text} is not exactly representable in {name}; write it as an exact hex float"
+        f"{_show(text)} is not exactly representable in {name}; write it as an exact hex float"
         if decimal
-        else f"{text} is not exactly representable in {name}: too many significant bits"
+        else f"{_show(text)} is not exactly representable in {name}: too many significant bits"
     )
     if e > emax:
-        raise ValueSyntaxError(f"{text} is too large for {name} (the largest finite {name} is below 0x1p{emax + 1})")
+        raise ValueSyntaxError(f"{_show(text)} is too large for {name} (the largest finite {name} is below 0x1p{emax + 1})")
     if e < emin:
         # Subnormal: value = m * 2^(emin - t) with m < 2^t.
         scaled = value / (Fraction(2) ** (emin - t))
         if scaled.denominator != 1:
             if scaled < 1:
-                raise ValueSyntaxError(f"{text} is too small for {name}: it would round to zero")
+                raise ValueSyntaxError(f"{_show(text)} is too small for {name}: it would round to zero")
             raise ValueSyntaxError(inexact)
         return int(scaled)
     scaled = value / (Fraction(2) ** (e - t))
@@ -258,14 +265,14 @@ def parse_vector_hex(text: str, ty: Type) -> tuple:
     if m is None or m.group(1) or m.group(2)[:2] not in ("0x", "0X"):
         raise ValueSyntaxError(
             f"expected {ty.name} as {ty.lanes} lanes in brackets, [a b ...], "
-            f"or as one hexadecimal integer, got '{text}'"
+            f"or as one hexadecimal integer, got '{_show(text)}'"
         )
     body = m.group(2)[2:].replace("_", "")
     if not body:
-        raise ValueSyntaxError(f"'{text}' has no hexadecimal digits")
+        raise ValueSyntaxError(f"'{_show(text)}' has no hexadecimal digits")
     whole = int(body, 16)
     if whole >> ty.bits:
-        raise ValueSyntaxError(f"{text} does not fit in {ty.name} ({ty.bits} bits)")
+        raise ValueSyntaxError(f"{_show(text)} does not fit in {ty.name} ({ty.bits} bits)")
     lane_mask = (1 << ty.lane_bits) - 1
     return tuple((whole >> (i * ty.lane_bits)) & lane_mask for i in range(ty.lanes))
 

@@ -61,17 +61,19 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
     target = target_info(tf)
     diags: list[Diagnostic] = []
     defined: dict[str, Function] = {}
+    # Run tests find functions by name (for `; run:` lines and calls), so there a name must be unique.
+    by_name = any(c.name in ("run", "interpret") for c in tf.commands)
     for details in tf.functions:
         func = details.function
         diags.extend(FunctionVerifier(func, source, target).run())
         first = defined.get(func.name)
-        if first is not None:
+        if first is None:
+            defined[func.name] = func
+        elif by_name:
             where = f" (first at line {first.loc.line})" if first.loc else ""
             diags.append(_file_diag(func.loc, source, f"function {func.name} is defined twice in this file{where}"))
-        else:
-            defined[func.name] = func
-    # A function that calls another one of the file by name must agree with its signature.
-    for details in tf.functions:
+    # In a run test, a function that calls another one of the file by name must agree with its signature.
+    for details in tf.functions if by_name else ():
         func = details.function
         for fn, data in func.func_refs.items():
             callee = defined.get(str(data.name))

@@ -108,7 +108,9 @@ def describe(tv: TypeVar) -> str:
                     if tv.contains(ty):
                         members.append(ty)
                 lanes *= 2
-    if len(members) <= 4:
+    if not members:
+        text = "no type at all"
+    elif len(members) <= 4:
         text = ", ".join(map(str, members[:-1])) + (" or " if len(members) > 1 else "") + str(members[-1])
     else:
         scalars = [str(t) for t in members if t.is_scalar]
@@ -133,19 +135,21 @@ def related(relation: str, ty: Type, ctrl: Type) -> bool:
 
 
 def fits(value: int, bits: int, signed: bool = True, unsigned: bool = True) -> bool:
+    """Does `value` fit in `bits` bits, read as signed and/or unsigned?"""
     lo = -(1 << (bits - 1)) if signed else 0
     hi = (1 << bits) - 1 if unsigned else (1 << (bits - 1)) - 1
     return lo <= value <= hi
 
 
-def plural(count: int, singular: str, plural: Optional[str] = None) -> str:
-    """``1 argument``, ``2 arguments``; with `plural`, the count and the verb form (``1 is``, ``2 are``)."""
-    if plural is not None:
-        return f"{count} {singular if count == 1 else plural}"
-    return f"{count} {singular if count == 1 else singular + 's'}"
+def plural(count: int, singular: str, other: Optional[str] = None) -> str:
+    """``1 argument``, ``2 arguments``; with `other`, the count and a verb (``1 is``, ``2 are``)."""
+    if other is None:
+        other = singular + "s"
+    return f"{count} {singular if count == 1 else other}"
 
 
 def sig_text(params: Iterable, returns: Iterable) -> str:
+    """``(i32, i64) -> i8``: the types of a signature's parameters and returns."""
     ps = ", ".join(str(p.type) for p in params)
     rs = ", ".join(str(r.type) for r in returns)
     return f"({ps})" + (f" -> {rs}" if rs else "")

@@ -10,7 +10,7 @@ from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
 from ..ir.opcodes import RELATIONS, Opcode, Operand
 from ..ir.types import I32, Type
-from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, type_in
+from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
 
 if TYPE_CHECKING:
     from .core import FunctionVerifier
@@ -20,15 +20,22 @@ class InstChecks:
     """The checks of each instruction; a mixin of `FunctionVerifier`, whose state it uses."""
 
     def ctrl_type(self, inst: Inst) -> Optional[Type]:
+        """The controlling type, as Cranelift's verifier determines it.
+
+        When the controlling type variable can be inferred from an operand but
+        is not the type of the first result (``store``, ``icmp``, ``brif``...),
+        it is that operand's type and a written suffix does not matter. Otherwise
+        it is the written or inferred suffix, else the first result's type.
+        """
         op = inst.opcode
         if op.ctrl is None:
             return None
-        if inst.ctrl_type is not None:
-            return inst.ctrl_type
-        if op.ctrl_from_operand:
+        if op.ctrl_from_operand and (inst.ctrl_type is None or _requires_operand(op)):
             idx = op.format.ctrl_operand
             if idx is not None and idx < len(inst.args):
                 return self.type_of(inst.args[idx])
+        if inst.ctrl_type is not None:
+            return inst.ctrl_type
         if inst.results:
             return self.type_of(inst.results[0])
         return None
@@ -118,7 +125,7 @@ class InstChecks:
         special = _SPECIAL.get(name)
         if special is not None:
             special(self, inst, loc, ctrl)
-        if (op.can_load or op.can_store) and name != "bitcast":
+        if op.can_load or op.can_store:
             for i, operand in enumerate(fixed):
                 if operand.name == "p" and operand.typevar is not None and operand.typevar.name == "iAddr":
                     self.check_address(inst.args[i], arg_types[i], loc)
@@ -258,6 +265,19 @@ class InstChecks:
                                      f"but its parameter v{p} has type {want}")
 
 
+def _requires_operand(op: Opcode) -> bool:
+    """Is the controlling type only known from the typevar operand (not from the first result)?"""
+    found = _REQUIRES_OPERAND.get(op.name)
+    if found is None:
+        first = op.outs[0] if op.outs else None
+        from_result = first is not None and first.typevar == op.ctrl and not first.derived and first.fixed is None
+        found = _REQUIRES_OPERAND[op.name] = op.ctrl_from_operand and not from_result
+    return found
+
+
+_REQUIRES_OPERAND: dict[str, bool] = {}
+
+
 # -- checks by immediate field ------------------------------------------------
 
 
@@ -286,8 +306,10 @@ def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         if inst.func_ref is not None and inst.func_ref in func.func_refs:
             own = func.func_refs[inst.func_ref].signature
             other = func.signatures.get(own)
-            if other is not None and other != sig:
-                v.report(loc, f"{inst.opcode.name}: sig{et.sig_ref} does not match the signature sig{own} of fn{inst.func_ref}")
+            if other is not None and (other.params, other.returns, other.call_conv) != (sig.params, sig.returns, sig.call_conv):
+                v.report(loc, f"{inst.opcode.name}: sig{et.sig_ref} {sig_text(sig.params, sig.returns)} {sig.call_conv} "
+                              f"differs from the signature of fn{inst.func_ref}, "
+                              f"{sig_text(other.params, other.returns)} {other.call_conv}")
     v.check_block_call(inst, et.normal, "return", sig, loc)
     for _, bc in et.handlers:
         v.check_block_call(inst, bc, "exception", sig, loc)

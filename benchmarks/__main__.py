@@ -1,0 +1,76 @@
+"""``python -m benchmarks``: see the package docstring."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from clifkit.interpreter import Interpreter
+from clifkit.reader import parse_text
+
+from .programs import BENCHMARKS, Benchmark
+
+
+def _median_times(a, b, runs: int) -> tuple[float, float]:
+    """Median times of the thunks `a` and `b`, run alternately (so that load on the
+    machine affects both alike)."""
+    ta, tb = [], []
+    for _ in range(runs):
+        for thunk, times in ((a, ta), (b, tb)):
+            start = time.perf_counter()
+            thunk()
+            times.append(time.perf_counter() - start)
+    return statistics.median(ta), statistics.median(tb)
+
+
+def _scaled(args, quick: bool):
+    return [a // 10 if quick and isinstance(a, int) and a >= 1000 else a for a in args]
+
+
+def run(bench: Benchmark, runs: int, quick: bool) -> dict:
+    functions = [d.function for d in parse_text(bench.clif).functions]
+    interp = Interpreter(functions)
+    args, py_args = _scaled(bench.args, quick), _scaled(bench.python_args, quick)
+    interp.compile(bench.entry)
+    # One untimed run each: check the results agree and warm up.
+    got = interp.call(bench.entry, args)
+    want = [bench.to_bits(bench.python(*py_args))]
+    if got != want:
+        raise SystemExit(f"{bench.name}: the interpreter returned {got}, plain Python {want}")
+    executed = interp.executed
+    t_clif, t_py = _median_times(lambda: interp.call(bench.entry, args), lambda: bench.python(*py_args), runs)
+    return {
+        "name": bench.name,
+        "description": bench.description,
+        "instructions": executed,
+        "clif_seconds": t_clif,
+        "python_seconds": t_py,
+        "instructions_per_second": executed / t_clif,
+        "ratio": t_clif / t_py,
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("-n", "--runs", type=int, default=5, help="timed runs per program (the median is reported)")
+    parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    opts = parser.parse_args(argv)
+    chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
+    unknown = set(opts.names) - {b.name for b in BENCHMARKS}
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(b.name for b in BENCHMARKS)}")
+    print(f"Python {sys.version.split()[0]}, median of {opts.runs} runs")
+    print(f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}")
+    for bench in chosen:
+        r = run(bench, opts.runs, opts.quick)
+        print(f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
+              f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x   {r['description']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
