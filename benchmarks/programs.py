@@ -11,8 +11,6 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
-M32 = 0xFFFFFFFF
-M64 = (1 << 64) - 1
 
 
 @dataclass

@@ -839,7 +839,7 @@ def test_stack_slot_accesses_are_frame_memory_accesses():
     # As in native code: ss1+16 (one past a 16-byte slot) is the next slot's memory, and an
     # access running off the top of the stack traps.
     fb = FB("%s", [I128], [I128, I64])
-    ss0, ss1, ss2 = fb.slot(16), fb.slot(16), fb.slot(16)
+    _, ss1, ss2 = fb.slot(16), fb.slot(16), fb.slot(16)
     b0, (x,) = fb.entry()
     fb.ins("stack_store", x, stack_slot=ss1, offset=16)
     fb.ret(fb.ins("stack_load", ty=I128, stack_slot=ss1, offset=16),
@@ -1031,3 +1031,86 @@ def test_direct_call_with_mismatched_signature_traps_bad_sig():
     with pytest.raises(Trap) as e:
         run([callee.f, fb.f], "%caller", [1])
     assert e.value.code == "bad_sig"
+
+
+# -- from CLIF text (the reader) ----------------------------------------------------------------
+
+
+def _parse(text):
+    reader = pytest.importorskip("clifkit.reader")
+    return [d.function for d in reader.parse_text(text).functions]
+
+
+def test_dynamic_stack_slots():
+    funcs = _parse("""
+function %dyn(i32x4) -> i32x4, i32x4, i64 {
+    gv0 = dyn_scale_target_const.i32x4
+    dt0 = i32x4*gv0
+    ss0 = explicit_slot 4
+    dss0 = explicit_dynamic_slot dt0
+
+block0(v0: i32x4):
+    dynamic_stack_store v0, dss0
+    v1 = dynamic_stack_load.dt0 dss0
+    v2 = dynamic_stack_addr.i64 dss0
+    v3 = load.i32x4 v2
+    v4 = global_value.i64 gv0
+    return v1, v3, v4
+}
+""")
+    assert Interpreter(funcs).call("%dyn", [(1, 2, 3, 4)]) == [(1, 2, 3, 4), (1, 2, 3, 4), 1]
+
+
+def test_tail_call_loop_with_stack_pointer_check_from_text():
+    # The shape of the corpus's return-call-loop.clif, at 100k iterations.
+    funcs = _parse("""
+function %loop(i64, i64) -> i8 tail {
+    fn0 = colocated %loop(i64, i64) -> i8 tail
+
+block0(v0: i64, v1: i64):
+    brif v0, block2, block1
+
+block1:
+    v2 = get_stack_pointer.i64
+    v3 = icmp eq v1, v2
+    return v3
+
+block2:
+    v4 = iadd_imm v0, -1
+    brif v1, block4(v1), block3
+
+block3:
+    v5 = get_stack_pointer.i64
+    jump block4(v5)
+
+block4(v6: i64):
+    return_call fn0(v4, v6)
+}
+""")
+    assert Interpreter(funcs, max_call_depth=10).call("%loop", [100_000, 0]) == [1]
+
+
+def test_try_call_with_handlers_from_text():
+    funcs = _parse("""
+function %callee(i64) -> i64 tail {
+block0(v0: i64):
+    v1 = iadd_imm.i64 v0, 10
+    return v1
+}
+
+function %caller(i64) -> i64 {
+    sig0 = (i64) -> i64 tail
+    fn0 = %callee(i64) -> i64 tail
+
+block0(v0: i64):
+    try_call fn0(v0), sig0, block1(ret0), [tag0: block2(exn0), default: block2(exn0)]
+
+block1(v1: i64):
+    return v1
+
+block2(v2: i64):
+    v3 = iconst.i64 -1
+    return v3
+}
+""")
+    assert Interpreter(funcs).call("%caller", [10]) == [20]

@@ -96,6 +96,8 @@ def test_environment_regions_symbols_and_fresh_copies():
     env.write(b + 5, b"\x07")
     with pytest.raises(ValueError):
         env.map(8, "overlap", base=a + 8)
+    with pytest.raises(ValueError):
+        env.write(a + 98, b"abc")  # runs off the region
     m1, m2 = Machine(None, env), Machine(None, env)
     assert m1.memory.read(a, 5) == b"hello" and m1.memory.read(b + 5, 1) == b"\x07"
     m1.memory.write(a, b"HELLO")

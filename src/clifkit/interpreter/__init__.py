@@ -103,7 +103,7 @@ class Interpreter:
         for j, name in enumerate(control.LIBCALL_NAMES):
             sig = control.libcall_signature(name)
             if sig is not None:
-                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name), signature_key(*sig)]
+                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), signature_key(*sig)]
 
     # -- compilation ----------------------------------------------------------------
     def _stub(self, i: int):
@@ -112,13 +112,13 @@ class Interpreter:
 
         return stub
 
-    def _libcall_stub(self, name: str):
+    def _libcall_stub(self, name: str, j: int):
         def stub(_m, _d, *args):
             try:
                 fn = control.libcall_function(name)
             except NotImplementedError as e:
                 raise Unsupported(str(e)) from None
-            self.ns[f"_L{name}"] = fn
+            self.indirect[LIBCALL_BASE + 16 * j][0] = fn
             return fn(_m, _d, *args)
 
         return stub

@@ -186,12 +186,10 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
-        del func  # (analysis only reads self.blocks)
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
         self.analyse()
-        self.calls = False
         arms: dict[int, list[tuple[int, str]]] = {}
         pending = [b for b in self.blocks if b in self.roots]
         while pending:
@@ -493,7 +491,6 @@ class FunctionCompiler:
                 out.append((ind, f"return {target}(_m, _d{', ' if args else ''}{argtext})"))
             return
 
-        self.calls = True
         results = [f"v{r}" for r in inst.results]
         if op.startswith("try_call"):
             results = [f"_t{i}" for i in range(nrets)]

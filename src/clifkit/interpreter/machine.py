@@ -177,6 +177,8 @@ class Environment:
 
     def write(self, addr: int, data: bytes) -> None:
         """Initial contents at `addr` (inside a region mapped here), written before each call."""
+        if not any(base <= addr and addr + len(data) <= base + size for base, size, _ in self.regions):
+            raise ValueError(f"{len(data)} bytes at {addr:#x} are not inside one region of this environment")
         self.initial.append((addr, bytes(data)))
 
     def define_symbol(self, name: str, addr: int) -> None:
@@ -205,7 +207,7 @@ class Machine:
         self.symbols: dict[str, int] = {}
         if env is not None:
             env.apply(memory)
-            self.symbols = dict(env.symbols)
+            self.symbols = dict(getattr(env, "symbols", {}))
         self.pages = memory.pages
         self.sp = STACK_TOP
         self.fuel = fuel
