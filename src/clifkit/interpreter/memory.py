@@ -67,13 +67,14 @@ class Region:
 class Memory:
     """A sparse flat address space. See the module docstring for the layout."""
 
-    __slots__ = ("pages", "edge_pages", "regions", "_bases")
+    __slots__ = ("pages", "edge_pages", "regions", "_bases", "env_state")
 
     def __init__(self) -> None:
         self.pages: dict[int, bytearray] = {}
         self.edge_pages: dict[int, bytearray] = {}
         self.regions: list[Region] = []
         self._bases: list[int] = []
+        self.env_state: object = None  # what an environment keeps per call (e.g. heap sizes for growth)
 
     # -- mapping -----------------------------------------------------------
     def map(self, base: int, size: int, name: str = "") -> Region:
@@ -89,6 +90,40 @@ class Memory:
         self.regions.insert(i, region)
         self._bases.insert(i, base)
         return region
+
+    def resize(self, region: Region, size: int) -> None:
+        """Grow or shrink `region` in place to `size` bytes (a heap growing within its reservation)."""
+        i = self.regions.index(region)
+        if i + 1 < len(self.regions) and region.base + size > self.regions[i + 1].base:
+            raise ValueError(f"cannot grow {region!r}: it would overlap {self.regions[i + 1]!r}")
+        old_end = region.end
+        region.end = region.base + size
+        self._refile_pages(min(old_end, region.end), max(old_end, region.end))
+
+    def unmap(self, region: Region) -> None:
+        """Remove `region`; its bytes become unmapped (accesses trap) and its pages are dropped."""
+        i = self.regions.index(region)
+        del self.regions[i]
+        del self._bases[i]
+        self._refile_pages(region.base, region.end, drop_unmapped=True)
+
+    def _refile_pages(self, start: int, end: int, drop_unmapped: bool = False) -> None:
+        """Keep the fast-path invariant for the pages over [start, end): a page is in `pages`
+        only while it lies wholly inside one region."""
+        first, last = start >> PAGE_BITS, (end - 1) >> PAGE_BITS
+        for number in range(first, last + 1):
+            page = self.pages.pop(number, None) or self.edge_pages.pop(number, None)
+            if page is None:
+                continue
+            begin = number << PAGE_BITS
+            if self.region_of(begin, PAGE_SIZE) is not None:
+                self.pages[number] = page
+            elif not drop_unmapped or self._touches_region(begin):
+                self.edge_pages[number] = page
+
+    def _touches_region(self, begin: int) -> bool:
+        i = bisect_right(self._bases, begin + PAGE_SIZE - 1) - 1
+        return i >= 0 and self.regions[i].end > begin
 
     def region_of(self, addr: int, size: int = 1) -> Optional[Region]:
         """The region holding all of [addr, addr + size), or None."""

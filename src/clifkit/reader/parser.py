@@ -43,7 +43,7 @@ CALL_CONVS = frozenset(
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
 HEADER_WORDS = ("test", "set", "target", "feature")
 # Structured comments after a function: run-test directives and filecheck directives.
-DIRECTIVE_KINDS = ("run", "print", "heap", "check", "sameln", "nextln", "unordered", "not", "regex")
+DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln", "unordered", "not", "regex")
 _DIRECTIVE_RE = re.compile(
     r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
 )

@@ -27,6 +27,7 @@ from typing import Optional, Sequence, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Function
+from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
 from .values import (
     Value,
@@ -79,6 +80,7 @@ class RunCommand:
     call: Optional[Call]  # None: bare "; run" / "; print", calling the function above with no arguments
     comparison: Optional[str] = None  # "==", "!=", or None (run: expect nonzero; print: print)
     expected: Optional[Node] = None
+    expected_trap: Optional[str] = None  # "== trap heap_oob": the call must trap with this code
     source_line: Optional[str] = None
     end_col: int = 0  # column just after the directive's last token
 
@@ -297,14 +299,33 @@ def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directiv
             cmd.comparison = t.kind
             if p.tok.kind == "end":
                 raise p.fail(p.tok, f"expected the expected value after '{t.kind}'")
-            cmd.expected = p.value()
+            if p.tok.kind == "lit" and p.tok.text == "trap":
+                cmd.expected_trap = _trap_expectation(p, t.kind)
+            else:
+                cmd.expected = p.value()
         elif t.kind != "end":
             raise p.fail(t, f"expected '==', '!=' or the end of the line after {cmd.call.text}, got {p.describe(t)}")
     if p.tok.kind != "end":
-        what = "the expected value" if cmd.expected is not None else cmd.call.text
+        what = "the expected value" if cmd.expected is not None or cmd.expected_trap else cmd.call.text
         raise p.fail(p.tok, f"unexpected {p.describe(p.tok)} after {what}")
     cmd.end_col = toks[-1].col
     return cmd
+
+
+def _trap_expectation(p: "_Parser", comparison: str) -> str:
+    """Read ``trap CODE`` after ``==``; returns the canonical trap code."""
+    word = p.next()
+    if comparison != "==":
+        raise p.fail(word, "a trap can only be expected with '==', as in '== trap heap_oob'")
+    code_tok = p.tok
+    if code_tok.kind != "lit":
+        raise p.fail(code_tok, f"expected a trap code after 'trap' (such as heap_oob or user1), got {p.describe(code_tok)}")
+    code = parse_trap_code(code_tok.text)
+    if code is None:
+        raise p.fail(code_tok, f"unknown trap code '{code_tok.text}' (expected stk_ovf, heap_oob, int_ovf, int_divz, "
+                               "bad_toint, table_oob, unreachable, userN, ...)")
+    p.next()
+    return code
 
 
 def parse_directives(source_lines: Sequence[str], path: str, first: int = 1, last: Optional[int] = None):
@@ -437,6 +458,8 @@ def bind(cmd: RunCommand, callee: Function, implicit_vmctx: bool = False) -> Bou
                 f"a run line without '==' or '!=' expects {name} to return one integer (passing when nonzero), "
                 f"but {name} {got}",
             )
+        return bound
+    if cmd.expected_trap is not None:
         return bound
     node = cmd.expected
     assert node is not None

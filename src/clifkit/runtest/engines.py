@@ -16,9 +16,8 @@ in `ENGINES` the same way.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 from ..ir.function import TestFile
 from .directives import BoundRun
@@ -84,102 +83,58 @@ class InterpreterEngine(Engine):
     name = "interpreter"
 
     def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None) -> Session:
-        try:
-            from .. import interpreter as mod
-
-            mod.Interpreter  # noqa: B018  (present?)
-        except (ImportError, AttributeError) as e:
-            raise EngineUnavailable(f"the interpreter is not available: {e}") from None
-        return InterpreterSession(mod, [d.function for d in test_file.functions], options)
+        return InterpreterSession([d.function for d in test_file.functions], options)
 
 
 class InterpreterSession(Session):
     engine = "interpreter"
     target = None
 
-    def __init__(self, mod, functions, options: EngineOptions):
-        self.mod = mod
-        self.functions = functions
-        self.options = options
-        self._interp = None
-        self._open_error: Optional[Outcome] = None
-        # (environment description, bound run) -> (the interpreter's environment, arguments to put
-        # before the run line's: the vmctx address when `bound.implicit_vmctx`). None until heaps
-        # are supported.
-        self.materialize_env: Optional[Callable] = None
-        params = _parameters(mod.Interpreter)
-        self._ctor_kwargs = {}
-        if "fuel" in params:
-            self._ctor_kwargs["fuel"] = options.fuel
-        if options.max_call_depth is not None and "max_call_depth" in params:
-            self._ctor_kwargs["max_call_depth"] = options.max_call_depth
-        self._call_params = _parameters(mod.Interpreter.call)
-        self.Trap = getattr(mod, "Trap", _Never)
-        self.Unsupported = getattr(mod, "Unsupported", _Never)
-        self.FuelExhausted = getattr(mod, "FuelExhausted", _Never)
+    def __init__(self, functions, options: EngineOptions):
+        from ..interpreter import Interpreter, Unsupported
+        from ..interpreter.heaps import HOST_FUNCTIONS
 
-    def _interpreter(self):
-        if self._interp is None and self._open_error is None:
-            try:
-                self._interp = self.mod.Interpreter(self.functions, **self._ctor_kwargs)
-            except self.Unsupported as e:
-                self._open_error = Skipped(_reason(e))
-            except Exception as e:  # an interpreter bug: report it, never a traceback
-                self._open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
-        return self._interp
+        self.options = options
+        self.interp: Optional[Interpreter] = None
+        self.open_error: Optional[Outcome] = None
+        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS}
+        if options.max_call_depth is not None:
+            kwargs["max_call_depth"] = options.max_call_depth
+        try:
+            self.interp = Interpreter(functions, **kwargs)
+        except Unsupported as e:
+            self.open_error = Skipped(_reason(e))
+        except Exception as e:  # an interpreter bug: report it, never a traceback
+            self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
 
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
-        interp = self._interpreter()
-        if interp is None:
-            return self._open_error
-        kwargs = {}
+        from ..interpreter import FuelExhausted, Trap, Unsupported
+        from ..interpreter.heaps import materialize
+
+        if self.interp is None:
+            return self.open_error
         args = list(bound.args)
+        prepared = None
         if env is not None:
-            # `env` describes heaps and vmctx (clifkit.runtest.environment); the interpreter
-            # wants its own memory map. The bridge between them is `materialize_env`.
-            if self.materialize_env is None or "env" not in self._call_params:
-                return Skipped("heap directives are not supported by the interpreter yet")
-            try:
-                kwargs["env"], leading = self.materialize_env(env, bound)
-            except self.Unsupported as e:
-                return Skipped(_reason(e))
-            args = [*leading, *args]
+            prepared = materialize(env, bound.function)
+            args = [prepared.vmctx, *args]
         name = bound.function.name
         try:
-            results = interp.call(name, args, **kwargs)
-        except self.FuelExhausted as e:
-            where = getattr(e, "function", None) or name
-            budget = getattr(e, "fuel", None)
-            if not isinstance(budget, int) or budget < 0:
-                budget = self.options.fuel
+            results = self.interp.call(name, args, env=prepared)
+        except FuelExhausted as e:
             return Failed(
-                f"ran out of fuel after {budget} instructions in {where}: an endless loop? (--fuel raises the limit)"
+                f"ran out of fuel after {self.options.fuel} instructions in {e.function}: "
+                "an endless loop? (--fuel raises the limit)"
             )
-        except self.Unsupported as e:
+        except Unsupported as e:
             return Skipped(_reason(e))
-        except self.Trap as e:
-            return Trapped(str(getattr(e, "code", e)), str(getattr(e, "detail", "") or ""))
-        except RecursionError:
-            return Failed(f"call depth exceeded while running {name}")
+        except Trap as e:
+            return Trapped(e.code, e.detail)
         except MemoryError:
             return Failed(f"out of memory while running {name}")
         except Exception as e:
             return Failed(f"internal error in the interpreter: {type(e).__name__}: {e}", True)
         return Returned(list(results))
-
-
-class _Never(Exception):
-    """Stands in for an exception class the interpreter does not define (yet)."""
-
-
-def _parameters(fn: Callable) -> Sequence[str]:
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return ()
-    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
-        return ("fuel", "max_call_depth", "env")
-    return tuple(sig.parameters)
 
 
 def _reason(e: BaseException) -> str:

@@ -4,6 +4,7 @@ A test asks for memory with directives after its function::
 
     ; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8
     ; heap: dynamic, size=0x100, ptr=vmctx+16, bound=vmctx+24, max=0x1000
+    ; table: elements=16, element_size=8, ptr=vmctx+32, bound=vmctx+40
 
 This module only *describes* that environment, the same for every engine:
 which heaps exist, how large they are, where their base and bound slots sit in
@@ -12,7 +13,8 @@ space, the native engine in real mappings) and every run line gets a fresh,
 zeroed copy.
 
 The bound slot holds the heap's current size in bytes, which is what a
-dynamic heap's ``bound gvN`` means in CLIF.
+dynamic heap's ``bound gvN`` means in CLIF; a table's bound slot holds its
+number of elements, which is what a table's ``bound gvN`` means.
 """
 
 from __future__ import annotations
@@ -34,19 +36,25 @@ class HeapRequest:
     """One ``; heap:`` directive."""
 
     index: int  # position among the function's heap directives: the growth function's heap index
-    style: str  # "static" or "dynamic"
+    style: str  # "static", "dynamic", or "table"
     size: int  # accessible bytes when the run starts
     ptr_offset: int  # vmctx offset of the slot holding the heap's base address
     bound_offset: Optional[int]  # vmctx offset of the slot holding its current size in bytes
     max_size: int  # the most it may grow to (== size when it cannot grow)
     guard: int  # bytes after the reservation that always trap
     loc: Location
+    element_size: int = 1  # tables: bytes per element; the bound slot counts elements
+
+    @property
+    def bound_value(self) -> int:
+        """What the bound slot holds at the start: bytes for a heap, elements for a table."""
+        return self.size // self.element_size
 
     def reservation(self, declared_bound: int = 0, declared_guard: int = 0) -> int:
         """Address space a static heap reserves after its base: all it may ever use, and the
         ``bound + offset_guard`` that a heap declaration promises. A dynamic heap reserves
         only what it currently holds; it moves when it grows."""
-        if self.style == "dynamic":
+        if self.style != "static":
             return self.size
         return max(self.max_size, declared_bound + declared_guard)
 
@@ -98,70 +106,99 @@ def _int(text: str) -> Optional[int]:
         return None
 
 
-def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
-    """Read the text after ``heap:``. `loc` points at that text's first character."""
-    fields: dict[str, tuple[str, int]] = {}
-    style = None
+Fields = dict[str, tuple[str, int]]  # key -> (value text, column offset of the value)
+
+
+def _fields(text: str, loc: Location, keys: tuple[str, ...], what: str = "table", leading: tuple[str, ...] = ()) -> Fields:
+    """Split ``key=value, ...`` (after an optional leading word from `leading`, stored under "")."""
+    fields: Fields = {}
     pos = 0
     while pos < len(text):
         m = _KEY_RE.match(text, pos)
         if not m or m.end() == pos:
-            raise _error(loc, pos, f"malformed heap directive near {text[pos:].strip()!r}")
+            raise _error(loc, pos, f"malformed {what} directive near {text[pos:].strip()!r}")
         key, value = m.group(1), m.group(2)
         col = m.start(1)
-        if style is None:
-            if value is not None or key not in ("static", "dynamic"):
-                raise _error(loc, col, "heap directive must start with 'static' or 'dynamic'")
-            style = key
-        elif key not in ("size", "ptr", "bound", "max", "guard"):
-            raise _error(loc, col, f"unknown heap attribute '{key}' (expected size, ptr, bound, max or guard)")
+        if leading and "" not in fields:
+            if value is not None or key not in leading:
+                raise _error(loc, col, f"{what} directive must start with " + " or ".join(f"'{w}'" for w in leading))
+            fields[""] = (key, col)
+        elif key not in keys:
+            raise _error(loc, col, f"unknown {what} attribute '{key}' (expected {', '.join(keys[:-1])} or {keys[-1]})")
         elif value is None or value == "":
-            raise _error(loc, col, f"heap attribute '{key}' needs a value: {key}=...")
+            raise _error(loc, col, f"{what} attribute '{key}' needs a value: {key}=...")
         elif key in fields:
-            raise _error(loc, col, f"heap attribute '{key}' given twice")
+            raise _error(loc, col, f"{what} attribute '{key}' given twice")
         else:
             fields[key] = (value, col + len(key) + 1)
         pos = m.end()
-    if style is None:
-        raise _error(loc, 0, "heap directive must start with 'static' or 'dynamic'")
+    if leading and "" not in fields:
+        raise _error(loc, 0, f"{what} directive must start with " + " or ".join(f"'{w}'" for w in leading))
+    return fields
 
-    def number(key: str) -> Optional[int]:
-        if key not in fields:
-            return None
-        value, col = fields[key]
-        n = _int(value)
-        if n is None or n < 0:
-            raise _error(loc, col, f"heap attribute '{key}' must be a non-negative integer, not {value!r}")
-        return n
 
-    def slot(key: str) -> Optional[int]:
-        if key not in fields:
-            return None
-        value, col = fields[key]
-        m = _SLOT_RE.match(value)
-        if not m:
-            raise _error(loc, col, f"heap attribute '{key}' must be a vmctx slot such as vmctx+8, not {value!r}")
-        return _int(m.group(1))
+def _number(fields: Fields, key: str, loc: Location, what: str = "table") -> Optional[int]:
+    if key not in fields:
+        return None
+    value, col = fields[key]
+    n = _int(value)
+    if n is None or n < 0:
+        raise _error(loc, col, f"{what} attribute '{key}' must be a non-negative integer, not {value!r}")
+    return n
 
-    size = number("size")
+
+def _slot(fields: Fields, key: str, loc: Location, what: str = "table") -> Optional[int]:
+    if key not in fields:
+        return None
+    value, col = fields[key]
+    m = _SLOT_RE.match(value)
+    if not m:
+        raise _error(loc, col, f"{what} attribute '{key}' must be a vmctx slot such as vmctx+8, not {value!r}")
+    return _int(m.group(1))
+
+
+def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
+    """Read the text after ``heap:``. `loc` points at that text's first character."""
+    fields = _fields(text, loc, ("size", "ptr", "bound", "max", "guard"), "heap", ("static", "dynamic"))
+    style = fields[""][0]
+    size = _number(fields, "size", loc, "heap")
     if size is None:
         raise _error(loc, 0, "heap directive needs size=")
-    ptr = slot("ptr")
+    ptr = _slot(fields, "ptr", loc, "heap")
     if ptr is None:
         raise _error(loc, 0, "heap directive needs ptr=vmctx+N")
-    bound = slot("bound")
+    bound = _slot(fields, "bound", loc, "heap")
     if bound is None and style == "dynamic":
         raise _error(loc, 0, "a dynamic heap needs bound=vmctx+N")
-    max_size = number("max")
+    max_size = _number(fields, "max", loc, "heap")
     if max_size is None:
         max_size = size
     elif max_size < size:
         raise _error(loc, fields["max"][1], f"heap max=0x{max_size:x} is smaller than its size=0x{size:x}")
-    guard = number("guard") or 0
+    guard = _number(fields, "guard", loc, "heap") or 0
     total = max_size + guard
     if total > max_bytes:
         raise _error(loc, 0, f"heap of 0x{total:x} bytes exceeds the limit of 0x{max_bytes:x} bytes")
     return HeapRequest(index, style, size, ptr, bound, max_size, guard, loc)
+
+
+def parse_table_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
+    """Read the text after ``table:``: ``elements=N, element_size=S, ptr=vmctx+P, bound=vmctx+B``."""
+    fields = _fields(text, loc, ("elements", "element_size", "ptr", "bound"))
+    elements = _number(fields, "elements", loc)
+    element_size = _number(fields, "element_size", loc)
+    for key, value in (("elements", elements), ("element_size", element_size)):
+        if value is None:
+            raise _error(loc, 0, f"table directive needs {key}=")
+    if element_size == 0:
+        raise _error(loc, fields["element_size"][1], "table element_size must be at least 1")
+    ptr, bound = _slot(fields, "ptr", loc), _slot(fields, "bound", loc)
+    if ptr is None or bound is None:
+        raise _error(loc, 0, "table directive needs ptr=vmctx+N and bound=vmctx+N")
+    size = elements * element_size
+    if size > max_bytes:
+        raise _error(loc, 0, f"table of 0x{size:x} bytes exceeds the limit of 0x{max_bytes:x} bytes")
+    return HeapRequest(index, "table", size, ptr, bound, size, 0, loc, element_size)
 
 
 def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> Optional[Environment]:
@@ -170,6 +207,8 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap
     for d in details.directives:
         if d.kind == "heap":
             heaps.append(parse_heap_directive(d.text, d.loc, len(heaps), max_heap_bytes))
+        elif d.kind == "table":
+            heaps.append(parse_table_directive(d.text, d.loc, len(heaps), max_heap_bytes))
     if not heaps:
         return None
     _check_slots(heaps, pointer_bytes)

@@ -245,27 +245,22 @@ def _error_result(plan_engine: str, target, line: int, function, err: ClifError,
     )
 
 
-def _wants_environment(details: FunctionDetails, others: list[OtherDirective]) -> bool:
-    return any(d.kind == "heap" for d in list(details.directives) + others)
+ENVIRONMENT_KINDS = ("heap", "table")
+
+
+def _wants_environment(others: list[OtherDirective]) -> bool:
+    return any(d.kind in ENVIRONMENT_KINDS for d in others)
 
 
 def _environment(details: FunctionDetails, others: list[OtherDirective]):
-    """The environment the function's directives ask for (heaps), or None. Raises ClifError."""
-    if not _wants_environment(details, others):
-        return None
+    """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
+    from ..ir.function import Directive
     from .environment import build_environment
 
-    if not any(d.kind == "heap" for d in details.directives):
-        # The reader did not keep them: hand over what we found in the source.
-        from ..ir.function import Directive
-
-        details = FunctionDetails(
-            details.function,
-            [Directive(d.kind, d.text, d.loc) for d in others],
-            details.comments_before,
-            details.comments_after,
-        )
-    return build_environment(details)
+    if not _wants_environment(others):
+        return None
+    requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
+    return build_environment(FunctionDetails(details.function, requests))
 
 
 def run_file(path: str, options: Options) -> FileResult:
@@ -389,7 +384,7 @@ def _run_group(plan: Plan, g: _FunctionDirectives, by_name, session, skip_reason
     items.sort(key=lambda x: x[0])
     # The environment (heaps) the function's directives ask for: engine-independent, so it is
     # built (and checked) even when the engine is skipped.
-    wants_env = _wants_environment(g.details, g.others)
+    wants_env = _wants_environment(g.others)
     env = None
     env_error: Optional[ClifError] = None
     if g.commands and wants_env:
@@ -436,6 +431,9 @@ def _describe_expected(r: RunResult, bound: BoundRun) -> None:
     cmd = bound.command
     if cmd.kind == "print":
         return
+    if cmd.expected_trap is not None:
+        r.expected = f"trap {cmd.expected_trap}"
+        return
     if bound.expected is None:
         r.expected = "nonzero"
         return
@@ -458,6 +456,10 @@ def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
         return
     if isinstance(outcome, Trapped):
         r.actual = f"trap {outcome.code}"
+        if cmd.expected_trap == outcome.code:
+            r.status, r.message = PASSED, ""
+            r.report = f"{cmd.loc.path}:{cmd.line}: {_as_written(bound)}: passed"
+            return
         r.status = FAILED
         if cmd.kind == "print":
             r.message = f"trap {outcome.code}"
@@ -479,6 +481,11 @@ def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
         return
     hexes = bound.expected_hex or [False] * len(types)
     r.actual = format_values(values, types, hexes)
+    if cmd.expected_trap is not None:
+        r.status = FAILED
+        r.message = f"expected trap {cmd.expected_trap}, got {r.actual} (no trap)"
+        r.report = f"{where}: {r.message}"
+        return
     if cmd.kind == "print":
         r.status = PASSED
         r.message = f"-> {r.actual}"

@@ -1,0 +1,159 @@
+"""Heaps and vmctx in the interpreter's address space, and the heap-growth host function.
+
+`materialize` turns the engine-neutral description of a run line's
+environment (`clifkit.runtest.environment.Environment`) into memory the
+interpreter maps before the call:
+
+    ENV_BASE                 vmctx struct (as large as its furthest slot)
+    then, per heap, page-aligned, with an unmapped gap between them:
+    base .. base+size        accessible bytes, zeroed
+    base+size .. +reserve    reserved, unmapped: accesses trap heap_oob
+    .. +guard                the directive's guard bytes, unmapped as well
+
+Nothing else is ever placed inside a static heap's reservation, so a static
+heap grows in place. A dynamic heap moves to a fresh address whenever it
+grows, and its old range is unmapped, so code that kept a stale base traps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..ir.function import Function
+from ..ir.types import I32, I64
+from ..runtest.environment import GROW_FUNCTION, Environment, vmctx_load_offset
+from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
+
+
+@dataclass
+class HeapState:
+    """One heap during one call."""
+
+    style: str
+    base: int
+    size: int
+    max_size: int
+    ptr_offset: int
+    bound_offset: Optional[int]
+    element_size: int = 1  # tables: the bound slot counts elements
+    region: Optional[Region] = None
+
+
+@dataclass
+class RunState:
+    """What `heap_grow` needs during a call: the heaps and where to put a moved one."""
+
+    vmctx: int
+    heaps: list[HeapState]
+    next_free: int
+    little: bool = True
+
+
+@dataclass
+class HeapEnvironment:
+    """An `Environment` ready to apply to a fresh interpreter memory before each call."""
+
+    vmctx: int
+    vmctx_size: int
+    heaps: list[HeapState]
+    next_free: int
+    pointer_bytes: int = 8
+    symbols: dict = field(default_factory=dict)
+
+    def apply(self, memory: Memory) -> None:
+        memory.map(self.vmctx, max(self.vmctx_size, 1), "vmctx")
+        state = RunState(self.vmctx, [], self.next_free)
+        for n, heap in enumerate(self.heaps):
+            live = HeapState(heap.style, heap.base, heap.size, heap.max_size, heap.ptr_offset,
+                             heap.bound_offset, heap.element_size)
+            if heap.size:
+                live.region = memory.map(heap.base, heap.size, f"heap{n}")
+            state.heaps.append(live)
+            _write_slots(memory, state, live)
+        memory.env_state = state
+
+
+def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
+    order = "little" if state.little else "big"
+    memory.write(state.vmctx + heap.ptr_offset, heap.base.to_bytes(8, order))
+    if heap.bound_offset is not None:
+        memory.write(state.vmctx + heap.bound_offset, (heap.size // heap.element_size).to_bytes(8, order))
+
+
+def declared_reservations(func: Function, env: Environment) -> dict[int, tuple[int, int]]:
+    """heap directive index -> (declared bound, offset_guard) of the static heap declaration whose
+    base global value loads from that heap's ptr slot."""
+    out: dict[int, tuple[int, int]] = {}
+    for decl in func.heaps.values():
+        if decl.style != "static":
+            continue
+        offset = vmctx_load_offset(func, decl.base)
+        request = env.heap_for_base_offset(offset) if offset is not None else None
+        if request is not None:
+            bound, guard = out.get(request.index, (0, 0))
+            out[request.index] = (max(bound, decl.bound), max(guard, decl.offset_guard))
+    return out
+
+
+def materialize(env: Environment, func: Function) -> HeapEnvironment:
+    """Lay out vmctx and the heaps of `env` for `func` (whose declarations may promise more
+    reserved address space than the directives ask for)."""
+    declared = declared_reservations(func, env)
+    vmctx = ENV_BASE
+    cursor = align_up(vmctx + max(env.vmctx_size, 1), PAGE_SIZE) + ENV_GAP
+    heaps = []
+    for request in env.heaps:
+        bound, guard = declared.get(request.index, (0, 0))
+        span = request.reservation(bound, guard) + request.guard
+        heaps.append(HeapState(request.style, cursor, request.size, request.max_size,
+                               request.ptr_offset, request.bound_offset, request.element_size))
+        cursor = align_up(cursor + max(span, 1), PAGE_SIZE) + ENV_GAP
+    return HeapEnvironment(vmctx, env.vmctx_size, heaps, cursor, env.pointer_bytes)
+
+
+def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
+    """``%heap_grow(i64 vmctx, i32 heap, i64 delta) -> i64``: grow heap `heap` by `delta` bytes.
+
+    Returns the old size in bytes, or -1 (all ones) when the heap cannot grow
+    that far (beyond its ``max=``), the index names no heap (tables do not
+    grow), or delta is negative.
+    """
+    state = machine.memory.env_state
+    failed = (1 << 64) - 1
+    if not isinstance(state, RunState) or vmctx != state.vmctx or index >= len(state.heaps):
+        return failed
+    if delta >> 63:  # a negative i64
+        return failed
+    heap = state.heaps[index]
+    if heap.style == "table":
+        return failed
+    old = heap.size
+    new = old + delta
+    if new > heap.max_size:
+        return failed
+    if delta == 0:
+        return old
+    memory: Memory = machine.memory
+    if heap.style == "static":
+        if heap.region is None:
+            heap.region = memory.map(heap.base, new, f"heap{index}")
+        else:
+            memory.resize(heap.region, new)
+    else:
+        contents = memory.read(heap.base, old) if old else b""
+        base = state.next_free
+        state.next_free = align_up(base + new, PAGE_SIZE) + ENV_GAP
+        if heap.region is not None:
+            memory.unmap(heap.region)
+        heap.region = memory.map(base, new, f"heap{index}")
+        if contents:
+            memory.write(base, contents)
+        heap.base = base
+    heap.size = new
+    _write_slots(memory, state, heap)
+    return old
+
+
+# The host function table entry the interpreter takes: (fn, params, returns).
+HOST_FUNCTIONS = {GROW_FUNCTION: (heap_grow, (I64, I32, I64), (I64,))}
