@@ -218,6 +218,46 @@ def py_pingpong(n, acc):
     return acc
 
 
+# -- SIMD loop -----------------------------------------------------------------------------
+
+SIMD_LOOP = """
+function %simd_mix(i32) -> i32 {
+block0(v0: i32):
+    v1 = iconst.i32 0
+    v2 = splat.i32x4 v1
+    v3 = vconst.i32x4 [1 2 3 4]
+    jump block1(v1, v2)
+
+block1(v4: i32, v5: i32x4):
+    v6 = splat.i32x4 v4
+    v7 = imul v6, v3
+    v8 = bxor v5, v7
+    v9 = iadd v8, v3
+    v10 = iadd_imm v4, 1
+    v11 = icmp ult v10, v0
+    brif v11, block1(v10, v9), block2(v9)
+
+block2(v12: i32x4):
+    v13 = extractlane v12, 0
+    v14 = extractlane v12, 3
+    v15 = iadd v13, v14
+    return v15
+}
+"""
+
+
+def py_simd_mix(n):
+    # The same four-lane computation in Python, one list element per lane.
+    mask, k = 0xFFFFFFFF, (1, 2, 3, 4)
+    acc = [0, 0, 0, 0]
+    i = 0
+    while True:
+        acc = [((a ^ ((i * c) & mask)) + c) & mask for a, c in zip(acc, k)]
+        i = (i + 1) & mask
+        if not i < n:
+            return (acc[0] + acc[3]) & mask
+
+
 BENCHMARKS = [
     Benchmark("int_loop", "integer checksum loop, 10^6 iterations", INT_LOOP, "%checksum", [10**6],
               py_checksum, [10**6]),
@@ -228,4 +268,6 @@ BENCHMARKS = [
     Benchmark("fib", "recursive fib(22): 57313 calls", FIB, "%fib", [22], py_fib, [22]),
     Benchmark("tail_calls", "mutual tail calls (return_call), 2*10^5 calls", TAIL_CALLS, "%ping",
               [2 * 10**5, 0], py_pingpong, [2 * 10**5, 0]),
+    Benchmark("simd_loop", "i32x4 splat/imul/bxor/iadd loop, 10^5 iterations", SIMD_LOOP, "%simd_mix",
+              [10**5], py_simd_mix, [10**5]),
 ]  # fmt: skip
