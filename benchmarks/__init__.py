@@ -5,8 +5,13 @@ Run from the repository root::
     python -m benchmarks                 # all, median of 5 runs each
     python -m benchmarks -n 9 int_loop   # one benchmark, median of 9
     python -m benchmarks --quick         # fewer iterations (a smoke test)
+    python -m benchmarks --native        # also compiled with Cranelift, run natively
 
 Each line reports the CLIF instructions one run executes, the median time of
 the interpreter and of plain Python, CLIF instructions per second, and the
-ratio interpreter / Python (1.0 = as fast as the hand-written code).
+ratio interpreter / Python (1.0 = as fast as the hand-written code). With
+``--native``, each program is also compiled with Cranelift and called in the
+native worker (`benchmarks/native.py`): the median time of the call alone,
+CLIF instructions per second natively (the interpreter's count over the native
+time), and how many times faster than the interpreter that is.
 """

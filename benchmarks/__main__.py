@@ -29,7 +29,7 @@ def _scaled(args, quick: bool):
     return [a // 10 if quick and isinstance(a, int) and a >= 1000 else a for a in args]
 
 
-def run(bench: Benchmark, runs: int, quick: bool) -> dict:
+def run(bench: Benchmark, runs: int, quick: bool, native=None) -> dict:
     functions = [d.function for d in parse_text(bench.clif).functions]
     interp = Interpreter(functions)
     args, py_args = _scaled(bench.args, quick), _scaled(bench.python_args, quick)
@@ -41,7 +41,9 @@ def run(bench: Benchmark, runs: int, quick: bool) -> dict:
         raise SystemExit(f"{bench.name}: the interpreter returned {got}, plain Python {want}")
     executed = interp.executed
     t_clif, t_py = _median_times(lambda: interp.call(bench.entry, args), lambda: bench.python(*py_args), runs)
+    t_native = native.run(bench, args, runs, want) if native is not None else None
     return {
+        "native_seconds": t_native,
         "name": bench.name,
         "description": bench.description,
         "instructions": executed,
@@ -57,18 +59,44 @@ def main(argv=None) -> int:
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("-n", "--runs", type=int, default=5, help="timed runs per program (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
+    parser.add_argument("--native", action="store_true",
+                        help="also compile each program with Cranelift and time it natively (needs cranelift-py)")
     opts = parser.parse_args(argv)
     chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
     unknown = set(opts.names) - {b.name for b in BENCHMARKS}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(b.name for b in BENCHMARKS)}")
+    native = None
+    if opts.native:
+        from .native import NativeBench
+
+        native = NativeBench()
+        if native.missing:
+            parser.error(native.missing)
     print(f"Python {sys.version.split()[0]}, median of {opts.runs} runs")
-    print(f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}")
-    for bench in chosen:
-        r = run(bench, opts.runs, opts.quick)
-        print(f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
-              f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x   {r['description']}")
+    head = f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}"
+    if native is not None:
+        head += f" {'native s':>10} {'native M/s':>11} {'interp/native':>13}"
+    print(head)
+    differs = False
+    try:
+        for bench in chosen:
+            r = run(bench, opts.runs, opts.quick, native)
+            line = (f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
+                    f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x")
+            if r["native_seconds"] is not None:
+                t_native, same = r["native_seconds"]
+                line += (f" {t_native:>10.6f} {r['instructions'] / t_native / 1e6:>11.1f} "
+                         f"{r['clif_seconds'] / t_native:>12.0f}x{' ' if same else '*'}")
+                differs = differs or not same
+            print(f"{line}   {r['description']}")
+        if differs:
+            print("* the native result differs from the interpreter's: the program reads stack slots before "
+                  "writing them, which CLIF leaves uninitialised (the interpreter zeroes them)")
+    finally:
+        if native is not None:
+            native.close()
     return 0
 
 

@@ -86,7 +86,7 @@ def test_end_to_end(tmp_path, capsys):
     p = tmp_path / "prog.clif"
     p.write_text(PROGRAM)
     report = tmp_path / "r.json"
-    status, out = run(capsys, "--fuel", "10000", "--json", report, p)
+    status, out = run(capsys, "--engine", "interpreter", "--fuel", "10000", "--json", report, p)
     assert status == 1
     assert out == [
         f"{p}:14: %add(1, 2): expected 4, got 3",

@@ -107,6 +107,7 @@ def fakes(monkeypatch):
     monkeypatch.setattr(clifkit.reader, "parse_file", fake_parse_file, raising=False)
     engine = FakeEngine(BEHAVIOURS)
     monkeypatch.setitem(engines.ENGINES, "interpreter", engine)
+    monkeypatch.delitem(engines.ENGINES, "native", raising=False)  # these tests model the interpreter alone
     return engine
 
 

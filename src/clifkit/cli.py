@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Optional, Sequence
 
-from . import __version__
+from . import __version__, commands
 from .diagnostics import ClifError
 
 
@@ -56,6 +56,18 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return run_tests(args)
 
 
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    from .fuzz.cli import run_fuzz
+
+    return run_fuzz(args)
+
+
+def _cmd_reduce(args: argparse.Namespace) -> int:
+    from .fuzz.cli import run_reduce
+
+    return run_reduce(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
     parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
@@ -87,7 +99,31 @@ def build_parser() -> argparse.ArgumentParser:
         help="instructions the interpreter may execute per run line before giving up (default 10^9)",
     )
     p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
+    p.add_argument(
+        "--engine",
+        choices=("interpreter", "native", "all"),
+        default="all",
+        help="which engines run: the interpreter (`test interpret`), the native engine (`test run`, "
+        "compiled with Cranelift on each target the host can run), or both (default)",
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="also run every `test run` line on the interpreter; engines that disagree fail the line",
+    )
+    commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
+    commands.register(sub)  # run, interpret, compile
+
+    from .fuzz import cli as fuzz_cli
+
+    p = sub.add_parser("fuzz", help="run random CLIF programs on two engines and report disagreements")
+    fuzz_cli.add_fuzz_arguments(p)
+    p.set_defaults(func=_cmd_fuzz)
+
+    p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")
+    fuzz_cli.add_reduce_arguments(p)
+    p.set_defaults(func=_cmd_reduce)
     return parser
 
 

@@ -10,8 +10,11 @@ Each call gets the run line's environment (`clifkit.runtest.environment`,
 describing heaps and vmctx), or None; an engine that cannot honour an
 environment skips the run with the reason.
 
-The interpreter is the only engine so far; a native engine registers itself
-in `ENGINES` the same way.
+Two engines are registered in `ENGINES`: the interpreter (here) and the native
+engine (`clifkit.native.engine`: Cranelift-compiled machine code run in a worker
+process). A session may also take a whole batch of calls ahead (`prefetch`),
+which the native engine uses to run all of a file's run lines in one round trip
+to its worker; `call` then answers from what was fetched.
 """
 
 from __future__ import annotations
@@ -48,13 +51,25 @@ class Failed:
     internal: bool = False  # an engine bug rather than a property of the test
 
 
-Outcome = object  # one of Returned, Trapped, Skipped, Failed
+@dataclass
+class Crashed(Failed):
+    """The compiled code crashed (a fault that is not a trap): the signal and where."""
+
+    signal: Optional[str] = None
+    address: Optional[int] = None
+    pc: Optional[int] = None
+    function: Optional[str] = None
+    line: Optional[int] = None
+
+
+Outcome = object  # one of Returned, Trapped, Skipped, Failed (Crashed is a Failed)
 
 
 @dataclass
 class EngineOptions:
     fuel: int = DEFAULT_FUEL
     max_call_depth: Optional[int] = None
+    timeout: Optional[float] = None  # seconds a native call may run (None: the engine's default)
 
 
 class EngineUnavailable(Exception):
@@ -64,9 +79,15 @@ class EngineUnavailable(Exception):
 class Session:
     engine: str = "?"
     target: Optional[str] = None
+    # Said of every run that passes on this session (e.g. "ran with the host's own features").
+    note: Optional[str] = None
 
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
         raise NotImplementedError
+
+    def prefetch(self, calls: "list[tuple[BoundRun, object]]") -> None:
+        """A hint: these (bound run, environment) calls follow. An engine may run them now, all at
+        once, and answer the `call`s from the results. The default does nothing."""
 
     def close(self) -> None:
         pass
@@ -75,14 +96,17 @@ class Session:
 class Engine:
     name: str = "?"
 
-    def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None) -> Session:
+    def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
+             source: Optional[str] = None) -> Session:
+        """A session for `test_file` (whose text is `source`, when the caller has it)."""
         raise NotImplementedError
 
 
 class InterpreterEngine(Engine):
     name = "interpreter"
 
-    def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None) -> Session:
+    def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
+             source: Optional[str] = None) -> Session:
         return InterpreterSession([d.function for d in test_file.functions], options)
 
 
@@ -143,3 +167,14 @@ def _reason(e: BaseException) -> str:
 
 
 ENGINES: dict[str, Engine] = {"interpreter": InterpreterEngine()}
+
+
+def _register_native() -> None:
+    try:
+        from ..native.engine import NativeEngine
+    except ImportError:
+        return  # clifkit.native.engine is being imported first: it registers itself when done
+    ENGINES.setdefault("native", NativeEngine())
+
+
+_register_native()

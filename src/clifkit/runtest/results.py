@@ -23,6 +23,7 @@ class RunResult:
     expected: Optional[str] = None  # printed expected results ("!= 0" style for != lines)
     actual: Optional[str] = None  # printed actual results, or "trap CODE"
     report: str = ""  # the text shown to people for this run (a located, formatted message)
+    name: str = ""  # the item name, unique in its file: "%f(1, 2)[interpreter]" (see `select`)
 
     def to_json(self) -> dict:
         out = {
@@ -51,6 +52,7 @@ class FileResult:
     runs: list[RunResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # printed once for the file (skips, ignored commands)
     seconds: float = 0.0
+    deselected: int = 0  # run lines left out by `-k` (not counted, not reported)
 
     def counts(self) -> dict[str, int]:
         c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}

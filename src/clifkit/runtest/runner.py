@@ -5,9 +5,11 @@ For each file:
 1. read it (a file that does not parse is an ``error``; its run lines are
    counted as errors, and the run goes on with the next file);
 2. choose what runs it from its test commands: ``test interpret`` runs on the
-   interpreter; ``test run`` needs a native engine, which does not exist yet,
-   so a file with only ``test run`` is skipped (``--interpret-all`` runs such
-   files on the interpreter instead);
+   interpreter; ``test run`` runs natively (`clifkit.native.engine`) on each
+   ``target`` line, skipping the targets the host cannot run, with the reason
+   (``--interpret-all`` also runs such files on the interpreter; ``--engine``
+   chooses which engines run at all; ``--compare`` runs every ``test run`` line
+   on the interpreter too, and a disagreement is a failure of its own);
 3. for every function, read its directives (the ``; run:`` / ``; print:``
    lines from the function to the next one, as Cranelift attaches them), bind
    each to the called function's signature, describe the environment its
@@ -29,7 +31,7 @@ import os
 import re
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence, TextIO
 
 from ..diagnostics import ClifError, Location
@@ -47,6 +49,17 @@ class Options:
     interpret_all: bool = False
     fuel: int = DEFAULT_FUEL
     max_call_depth: Optional[int] = None
+    # Choosing and stopping (`clifkit test -k/--fail-fast`): `keyword` is a `select` expression
+    # over full item names; `fail_fast` stops after the first failed or erroneous run line.
+    keyword: Optional[str] = None
+    fail_fast: bool = False
+    # `clifkit interpret` / `clifkit run`: run every file's run lines this way, whatever its
+    # `test` lines say ("interpret": on the interpreter; "run": natively on the host).
+    force_mode: Optional[str] = None
+    # `--engine`: which engines run at all ("interpreter", "native" or "all"); `--compare`: every
+    # `test run` line also runs on the interpreter, and a disagreement is a failure of its own.
+    engine: str = "all"
+    compare: bool = False
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth)
@@ -110,6 +123,8 @@ def _targets(tf: TestFile) -> list[str]:
 
 def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[str]]:
     """The plans for a file, or ([], reason) when it has no run tests."""
+    if options.force_mode is not None:
+        return _forced_plans(tf, options.force_mode), None
     names = _command_names(tf)
     plans: list[Plan] = []
     if "interpret" in names:
@@ -124,7 +139,10 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
             plans.append(Plan("native", "run", skip_reason=NO_NATIVE))
         if options.interpret_all and "interpret" not in names:
             plans.append(Plan("interpreter", "run"))
+    plans = _chosen_engines(plans, options)
     if not plans:
+        if options.engine == "native" and "interpret" in names:
+            return [], ENGINE_LEFT_OUT.format(what="test interpret", engine="the interpreter", option="native")
         what = ", ".join(f"test {n}" for n in names) if names else "no test command"
         return [], f"not a run test ({what})"
     arch_skip = nondeterministic_skip(tf.path)
@@ -133,6 +151,35 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
             if plan.engine == "interpreter" and plan.skip_reason is None:
                 plan.skip_reason = arch_skip
     return plans, None
+
+
+NATIVE_UNAVAILABLE = "the native engine is not available in this clifkit"
+ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
+ENGINE_CHOICES = ("interpreter", "native", "all")
+
+
+def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
+    """The plans of the engines `--engine` chooses. Under `--engine interpreter`, a file whose run
+    lines only the native engine would run keeps one skipped native plan, saying why."""
+    if options.engine == "native":
+        return [p for p in plans if p.engine == "native"]
+    if options.engine == "interpreter":
+        kept = [p for p in plans if p.engine == "interpreter"]
+        if not kept and any(p.engine == "native" for p in plans):
+            reason = ENGINE_LEFT_OUT.format(what="`test run`", engine="the native engine", option="interpreter")
+            kept = [Plan("native", "run", skip_reason=reason)]
+        return kept
+    return plans
+
+
+def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
+    """`clifkit interpret`: the interpreter calls the function each line names (as `test interpret`);
+    `clifkit run`: the native engine on the host calls the function each line follows (as `test run`)."""
+    if mode == "interpret":
+        return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
+    if mode == "run":
+        return [Plan("native", "run", skip_reason=None if "native" in ENGINES else NATIVE_UNAVAILABLE)]
+    raise ValueError(f"unknown mode {mode!r}")
 
 
 # `*-nondeterministic-<arch>.clif` files check one architecture's own choices where CLIF leaves
@@ -274,7 +321,52 @@ def run_file(path: str, options: Options) -> FileResult:
     return result
 
 
-def _run_file(path: str, options: Options, result: FileResult) -> None:
+@dataclass
+class PreparedFile:
+    """A file read and planned, ready to run item by item (`file_items`).
+
+    `test_file` is None when the file cannot be read or parsed; the `FileResult` given to
+    `prepare_file` then says why, with a run per run line (all errors)."""
+
+    path: str
+    lines: list[str]
+    test_file: Optional[TestFile] = None
+    plans: list[Plan] = field(default_factory=list)
+    groups: list["_FunctionDirectives"] = field(default_factory=list)
+    by_name: dict[str, Function] = field(default_factory=dict)
+    source: Optional[str] = None  # the file's text
+
+
+@dataclass
+class PreparedRun:
+    """One run line under one plan, read and bound to its callee: ready for an engine session
+    (`execute_run`), or already `settled` (a malformed line, a binding or environment error)."""
+
+    plan: Plan
+    line: int
+    kind: str
+    label: str  # what names it: the call as written (see `select`)
+    settled: Optional[RunResult] = None
+    bound: Optional[BoundRun] = None
+    env: object = None
+    skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
+
+
+@dataclass
+class RunItem:
+    """A file's unit of testing: one run line on one engine and target, with its unique name.
+    `prepared` is None for the runs of a file that cannot be read or parsed (`settled` says why)."""
+
+    name: str
+    line: int
+    plan: Optional[Plan]
+    prepared: Optional[PreparedRun] = None
+    settled: Optional[RunResult] = None
+
+
+def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
+    """Read, parse and plan the file at `path`. File-level outcomes (cannot read or parse it, not
+    a run test) go into `result`: status, message, notes, and for errors a run per run line."""
     try:
         with open(path, encoding="utf-8") as f:
             source = f.read()
@@ -282,37 +374,90 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         result.status = ERROR
         result.message = f"{path}: error: cannot read: {e}"
         result.runs.append(RunResult(1, None, "interpreter", None, ERROR, f"cannot read: {e}", report=result.message))
-        return
+        return PreparedFile(path, [])
     # Lines as the reader numbers them: split at newlines only (not at form feeds and the like).
     lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
+    prepared = PreparedFile(path, lines, source=source)
     try:
         from ..reader import parse_file
 
         tf = parse_file(path)
     except ClifError as e:
         _file_error(result, lines, path, e.format(), e.first.message, e.first.loc)
-        return
+        return prepared
     except ImportError as e:
         _file_error(result, lines, path, f"{path}: error: the reader is not available: {e}", str(e), None)
-        return
+        return prepared
     except RecursionError:
         _file_error(result, lines, path, f"{path}: error: the file nests too deeply to read", "nests too deeply", None)
-        return
+        return prepared
     except Exception as e:  # a reader bug: report it, never a traceback
         msg = f"internal error in the reader: {type(e).__name__}: {e}"
         _file_error(result, lines, path, f"{path}: error: {msg}", msg, None)
-        return
+        return prepared
 
+    prepared.test_file = tf
     plans, not_runtest = select_plans(tf, options)
     if not plans:
         result.status = SKIPPED
         result.message = not_runtest or ""
         result.notes.append(f"{path}: skipped: {result.message}")
+        return prepared
+    prepared.plans = plans
+    prepared.groups = collect_directives(tf, lines, path)
+    prepared.by_name = {d.function.name: d.function for d in tf.functions}
+    return prepared
+
+
+def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
+    """Every item of a prepared file, in the order `clifkit test` runs them (plan by plan, function
+    by function, line by line), each with its name (unique in the file). For a file that cannot be
+    read or parsed, the items are the settled runs `prepare_file` put in `result`."""
+    from .select import item_names, run_label
+
+    items: list[RunItem] = []
+    if prepared.test_file is None:
+        for r in result.runs:
+            source = prepared.lines[r.line - 1] if 1 <= r.line <= len(prepared.lines) else None
+            items.append(RunItem(run_label(r.call, r.line, source), r.line, None, settled=r))
+    else:
+        for plan in prepared.plans:
+            for g in prepared.groups:
+                for p in prepare_group(plan, g, prepared.by_name):
+                    items.append(RunItem(p.label, p.line, plan, prepared=p))
+    entries = []
+    for item in items:
+        if item.plan is not None:
+            entries.append((item.name, item.line, item.plan.engine, item.plan.target))
+        else:
+            entries.append((item.name, item.line, item.settled.engine, item.settled.target))
+    for item, name in zip(items, item_names(entries)):
+        item.name = name
+    return items
+
+
+def _run_file(path: str, options: Options, result: FileResult) -> None:
+    from .select import full_name, matcher
+
+    prepared = prepare_file(path, options, result)
+    select = matcher(options.keyword)
+    if select is None and prepared.test_file is None:
         return
-    groups = collect_directives(tf, lines, path)
-    by_name = {d.function.name: d.function for d in tf.functions}
-    for plan in plans:
-        _run_plan(plan, tf, groups, by_name, options, result)
+    items = file_items(prepared, result)
+    if select is not None:
+        chosen = [item for item in items if select(full_name(path, item.name))]
+        result.deselected = len(items) - len(chosen)
+        items = chosen
+    if prepared.test_file is None:
+        result.runs = []
+        for item in items:
+            item.settled.name = item.name
+            result.runs.append(item.settled)
+        return
+    for plan in prepared.plans:
+        runs = [item for item in items if item.plan is plan]
+        if runs and _run_plan(plan, prepared.test_file, runs, options, result):
+            break
     # Per-file notes on skipped runs, grouped by reason.
     reasons: dict[str, int] = {}
     for r in result.runs:
@@ -323,6 +468,7 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         first, *others = reasons
         more = f" (and {len(others)} other reason{'s' if len(others) != 1 else ''}; -v shows each line)" if others else ""
         result.notes.append(f"{path}: {n} run line{'s' if n != 1 else ''} skipped: {first}{more}")
+    plans = prepared.plans
     if plans and all(p.skip_reason for p in plans):
         result.message = plans[0].skip_reason or ""
 
@@ -358,27 +504,54 @@ def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Fun
     return found
 
 
-def _run_plan(plan: Plan, tf: TestFile, groups, by_name, options: Options, result: FileResult) -> None:
-    session = None
-    skip_reason = plan.skip_reason
-    if skip_reason is None:
-        engine = ENGINES.get(plan.engine)
-        if engine is None:
-            skip_reason = f"no engine named {plan.engine}"
-        else:
-            try:
-                session = engine.open(tf, options.engine_options(), plan.target)
-            except EngineUnavailable as e:
-                skip_reason = str(e)
+def open_session(plan: Plan, tf: TestFile, options: Options):
+    """(session, None) for a plan that can run, else (None, why its runs are skipped)."""
+    if plan.skip_reason is not None:
+        return None, plan.skip_reason
+    engine = ENGINES.get(plan.engine)
+    if engine is None:
+        return None, f"no engine named {plan.engine}"
     try:
-        for g in groups:
-            _run_group(plan, g, by_name, session, skip_reason, options, result)
+        return engine.open(tf, options.engine_options(), plan.target), None
+    except EngineUnavailable as e:
+        return None, str(e)
+
+
+def _run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
+    """Run `items` (prepared under `plan`) on one session; True when --fail-fast says stop."""
+    session, skip_reason = open_session(plan, tf, options)
+    comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
+    if comparing:
+        session = _Recording(session)
+    try:
+        prefetch = getattr(session, "prefetch", None)
+        if prefetch is not None and skip_reason is None:
+            # An engine may run the whole batch at once (the native engine does, in its worker).
+            calls = [(i.prepared.bound, i.prepared.env) for i in items
+                     if i.prepared.bound is not None and i.prepared.skip_reason is None]
+            if calls:
+                prefetch(calls)
+        for item in items:
+            r = execute_run(item.prepared, session, skip_reason)
+            r.name = item.name
+            result.runs.append(r)
+            if options.fail_fast and r.status in (FAILED, ERROR):
+                return True
+            if comparing:
+                c = compare_engines(item, session, tf, options)
+                if c is not None:
+                    result.runs.append(c)
+                    if options.fail_fast:
+                        return True
     finally:
         if session is not None:
             session.close()
+    return False
 
 
-def _run_group(plan: Plan, g: _FunctionDirectives, by_name, session, skip_reason, options, result: FileResult) -> None:
+def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Function]) -> list[PreparedRun]:
+    """The run lines of one function's directives under `plan`, in line order, each bound to its
+    callee at its signature's types, or settled as an error."""
     above = g.details.function
     items: list = [(e_line, e) for e_line, e in g.errors] + [(c.line, c) for c in g.commands]
     items.sort(key=lambda x: x[0])
@@ -387,20 +560,26 @@ def _run_group(plan: Plan, g: _FunctionDirectives, by_name, session, skip_reason
     wants_env = _wants_environment(g.others)
     env = None
     env_error: Optional[ClifError] = None
+    group_skip: Optional[str] = None
     if g.commands and wants_env:
         try:
             env = _environment(g.details, g.others)
         except ClifError as e:
             env_error = e
         except ImportError:
-            skip_reason = skip_reason or "heap directives are not supported yet"
+            group_skip = "heap directives are not supported yet"
     env_reported = False
+    out: list[PreparedRun] = []
+    from .select import run_label
+
     for line, item in items:
         if isinstance(item, ClifError):
-            result.runs.append(_error_result(plan.engine, plan.target, line, None, item))
+            label = run_label(None, line, item.first.source_line)
+            out.append(PreparedRun(plan, line, "run", label, settled=_error_result(plan.engine, plan.target, line, None, item)))
             continue
         cmd: RunCommand = item
         name = cmd.call.name if cmd.call is not None else above.name
+        label = cmd.call.text if cmd.call is not None else f"{above.name}()"
         try:
             callee = _callee(plan, cmd, above, by_name)
             if env_error is not None:
@@ -409,22 +588,154 @@ def _run_group(plan: Plan, g: _FunctionDirectives, by_name, session, skip_reason
                 r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
                 r.report = env_error.format() if not env_reported else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}"
                 env_reported = True
-                result.runs.append(r)
+                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
             bound = bind(cmd, callee, implicit_vmctx=wants_env)
         except ClifError as e:
-            result.runs.append(_error_result(plan.engine, plan.target, line, name, e, cmd.kind))
+            out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
             continue
-        base = RunResult(line, callee.name, plan.engine, plan.target, SKIPPED, kind=cmd.kind, call=bound.call_text)
-        _describe_expected(base, bound)
-        if skip_reason is not None:
-            base.message = skip_reason
-            base.report = f"{cmd.loc.path}:{line}: {bound.call_text}: skipped: {skip_reason}"
-            result.runs.append(base)
-            continue
-        outcome = session.call(bound, env)
-        _judge(base, bound, outcome)
-        result.runs.append(base)
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=env, skip_reason=group_skip))
+    return out
+
+
+def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> RunResult:
+    """Run one prepared run line on `session` and judge it; `skip_reason` (the session could not be
+    opened) skips it. Settled runs give their result as it is."""
+    if p.settled is not None:
+        return p.settled
+    bound = p.bound
+    assert bound is not None
+    cmd = bound.command
+    plan = p.plan
+    base = RunResult(p.line, bound.function.name, plan.engine, plan.target, SKIPPED, kind=cmd.kind, call=bound.call_text)
+    _describe_expected(base, bound)
+    skip_reason = skip_reason or p.skip_reason
+    if skip_reason is not None or session is None:
+        skip_reason = skip_reason or f"no session of {plan.engine}"
+        base.message = skip_reason
+        base.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: skipped: {skip_reason}"
+        return base
+    outcome = session.call(bound, p.env)
+    _judge(base, bound, outcome)
+    note = getattr(session, "note", None)
+    if note and base.status == PASSED and not base.message:
+        base.message = note  # e.g. the native engine ran a variant with the host's own features
+    return base
+
+
+# -- --compare: the native engine against the interpreter ------------------------------------------
+
+
+class _Recording:
+    """A session that remembers the outcome of every call (for `compare_engines`)."""
+
+    def __init__(self, session):
+        self.session = session
+        self.engine = session.engine
+        self.target = session.target
+        self.note = getattr(session, "note", None)
+        self.outcomes: dict[int, tuple[BoundRun, object]] = {}
+
+    def prefetch(self, calls) -> None:
+        prefetch = getattr(self.session, "prefetch", None)
+        if prefetch is not None:
+            prefetch(calls)
+
+    def call(self, bound: BoundRun, env: object = None):
+        outcome = self.session.call(bound, env)
+        self.outcomes[id(bound)] = (bound, outcome)
+        return outcome
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _interpreter_outcome(tf: TestFile, bound: BoundRun, env: object, options: Options):
+    """The interpreter's outcome for the same call (one interpreter per file, outcomes cached by
+    line: each target's native plan compares against the same run)."""
+    cache = getattr(tf, "_compare_cache", None)
+    if cache is None:
+        engine = ENGINES["interpreter"]
+        try:
+            session = engine.open(tf, options.engine_options(), None)
+        except EngineUnavailable:
+            session = None
+        cache = {"session": session, "outcomes": {}}
+        setattr(tf, "_compare_cache", cache)
+    key = (bound.command.line, bound.function.name)
+    if key not in cache["outcomes"]:
+        session = cache["session"]
+        cache["outcomes"][key] = session.call(bound, env) if session is not None else None
+    return cache["outcomes"][key]
+
+
+def compare_engines(item: "RunItem", session: _Recording, tf: TestFile, options: Options) -> Optional[RunResult]:
+    """A failed run of its own when the interpreter and the native engine disagree on `item`.
+    Only results and traps are compared (skips, crashes and other failures are reported already);
+    any NaN equals any NaN, since CLIF leaves NaN bits open. Files testing one architecture's own
+    NaN choices (`*-nondeterministic-<arch>.clif`) are not compared."""
+    p = item.prepared
+    if p is None or p.bound is None or nondeterministic_skip(tf.path) is not None:
+        return None
+    recorded = session.outcomes.get(id(p.bound))
+    if recorded is None or recorded[0] is not p.bound:
+        return None
+    bound, native = recorded
+    if not isinstance(native, (Returned, Trapped)):
+        return None
+    interp = _interpreter_outcome(tf, bound, p.env, options)
+    if not isinstance(interp, (Returned, Trapped)):
+        return None
+    types = bound.return_types
+    hexes = bound.expected_hex or [False] * len(types)
+
+    def show(outcome) -> str:
+        if isinstance(outcome, Trapped):
+            return f"trap {outcome.code}"
+        try:
+            return format_values([check_value(v, t) for v, t in zip(outcome.values, types)], types, hexes)
+        except ValueError:
+            return repr(outcome.values)
+
+    if isinstance(native, Trapped) and isinstance(interp, Trapped):
+        if native.code == interp.code:
+            return None
+    elif isinstance(native, Returned) and isinstance(interp, Returned):
+        if _same_results(native.values, interp.values, types):
+            return None
+    cmd = bound.command
+    target = session.target or "the host"
+    r = RunResult(p.line, bound.function.name, "native", session.target, FAILED, kind="compare", call=bound.call_text)
+    r.expected, r.actual = show(interp), show(native)
+    r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
+    r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
+    r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
+    return r
+
+
+def _same_results(a, b, types) -> bool:
+    if len(a) != len(b):
+        return False
+    for x, y, t in zip(a, b, types):
+        if t.is_float:
+            lanes_x = x if isinstance(x, tuple) else (x,)
+            lanes_y = y if isinstance(y, tuple) else (y,)
+            if len(lanes_x) != len(lanes_y):
+                return False
+            for lx, ly in zip(lanes_x, lanes_y):
+                if lx != ly and not (_is_nan(lx, t.lane_bits) and _is_nan(ly, t.lane_bits)):
+                    return False
+        elif not values_equal([x], [y]):
+            return False
+    return True
+
+
+def _is_nan(bits: int, width: int) -> bool:
+    from .values import FLOAT_FORMATS
+
+    exp_bits, frac_bits = FLOAT_FORMATS[width]
+    exponent = (bits >> frac_bits) & ((1 << exp_bits) - 1)
+    return exponent == (1 << exp_bits) - 1 and bits & ((1 << frac_bits) - 1) != 0
 
 
 def _describe_expected(r: RunResult, bound: BoundRun) -> None:
@@ -519,21 +830,27 @@ def _as_written(bound: BoundRun) -> str:
 # -- the command -------------------------------------------------------------------------
 
 
-def print_file_result(fr: FileResult, verbose: bool, out: TextIO) -> None:
+def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional[str]]]:
+    """What `clifkit test` prints for a file, as (text, status) pairs (status colours the text on a
+    terminal; None for plain text). The text may span lines (a located error, its source line, a caret)."""
+    lines: list[tuple[str, Optional[str]]] = []
     for r in fr.runs:
         if r.status in (FAILED, ERROR) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
             if r.report:
-                print(r.report, file=out)
+                lines.append((r.report, None if r.kind == "print" and r.status == PASSED and not verbose else r.status))
         elif verbose and r.status == SKIPPED and r.report:
-            print(r.report, file=out)
+            lines.append((r.report, SKIPPED))
     if fr.status == ERROR and not any(r.report for r in fr.runs):
-        print(fr.message, file=out)
-    if not verbose:
+        lines.append((fr.message, ERROR))
+    if not verbose or (fr.status == SKIPPED and not fr.runs):
         for note in fr.notes:
-            print(note, file=out)
-    elif fr.status == SKIPPED and not fr.runs:
-        for note in fr.notes:
-            print(note, file=out)
+            lines.append((note, SKIPPED))
+    return lines
+
+
+def print_file_result(fr: FileResult, verbose: bool, out: TextIO) -> None:
+    for text, _ in file_result_lines(fr, verbose):
+        print(text, file=out)
 
 
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
@@ -552,46 +869,200 @@ def options_from_args(args) -> Options:
         interpret_all=bool(getattr(args, "interpret_all", False)),
         fuel=fuel if fuel is not None else DEFAULT_FUEL,
         max_call_depth=getattr(args, "max_call_depth", None),
+        keyword=getattr(args, "keyword", None),
+        fail_fast=bool(getattr(args, "fail_fast", False)),
+        force_mode=getattr(args, "force_mode", None),
+        engine=getattr(args, "engine", None) or "all",
+        compare=bool(getattr(args, "compare", False)),
     )
 
 
-def run_paths(paths: Sequence[str], options: Options, out: TextIO = sys.stdout) -> list[FileResult]:
-    results: list[FileResult] = []
-    for path, problem in discover(paths):
-        if problem is not None:
-            fr = FileResult(path, ERROR, f"{path}: error: {problem}")
-            fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, problem, report=f"{path}: error: {problem}"))
-        else:
-            try:
-                fr = run_file(path, options)
-            except (KeyboardInterrupt, SystemExit):
-                raise
-            except Exception as e:  # a bug in the harness: report it for this file and go on
-                msg = f"internal error in clifkit test: {type(e).__name__}: {e}"
-                fr = FileResult(path, ERROR, f"{path}: error: {msg}")
-                fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, msg, report=f"{path}: error: {msg}"))
-        results.append(fr)
-        print_file_result(fr, options.verbose, out)
+def run_one(path: str, problem: Optional[str], options: Options) -> FileResult:
+    """The result of one discovered file (`problem`: why it cannot be run at all, from `discover`).
+    Never raises for the file's problems, nor for a bug of the harness on it."""
+    if problem is not None:
+        fr = FileResult(path, ERROR, f"{path}: error: {problem}")
+        fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, problem, report=f"{path}: error: {problem}"))
+        return fr
+    try:
+        return run_file(path, options)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:  # a bug in the harness: report it for this file and go on
+        msg = f"internal error in clifkit test: {type(e).__name__}: {e}"
+        fr = FileResult(path, ERROR, f"{path}: error: {msg}")
+        fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, msg, report=f"{path}: error: {msg}"))
+        return fr
+
+
+@dataclass
+class TestRun:
+    """What a `clifkit test` run did: the results of the files that finished, in file order."""
+
+    __test__ = False  # not a pytest test class, whatever its name
+
+    results: list[FileResult]
+    files: int  # files found
+    interrupted: bool = False  # Ctrl-C: `results` holds the files that had finished
+    stopped: bool = False  # --fail-fast stopped it
+    deselected: int = 0  # run lines left out by -k
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return summary_line(self.results)[1]
+
+    @property
+    def summary(self) -> str:
+        """``N passed, N failed, N skipped``: the last line of `clifkit test` (errors count as failed)."""
+        return summary_line(self.results)[0]
+
+    @property
+    def passed(self) -> int:
+        return self.counts[PASSED]
+
+    @property
+    def failed(self) -> int:
+        """Failed and erroneous run lines."""
+        c = self.counts
+        return c[FAILED] + c[ERROR]
+
+    @property
+    def skipped(self) -> int:
+        return self.counts[SKIPPED]
+
+
+def run_tests(
+    paths: Sequence[str], options: Options, out: TextIO = sys.stdout, jobs: int = 1, console=None
+) -> TestRun:
+    """Run every file under `paths` (on `jobs` processes) and print each file's lines in file order
+    as they become available. Ctrl-C ends it early with what finished (`TestRun.interrupted`)."""
+    from .console import Console
+
+    console = console if console is not None else Console(out)
+    tasks = [(i, path, problem) for i, (path, problem) in enumerate(discover(paths))]
+    done: dict[int, FileResult] = {}
+    counts = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
+    state = {"shown": 0, "stop_at": None}
+
+    def keep(i: int) -> bool:
+        stop_at = state["stop_at"]
+        fr = done[i]
+        if options.keyword and not fr.runs and fr.status != ERROR:
+            return False  # nothing of it was chosen by -k
+        return stop_at is None or i <= stop_at
+
+    def show_ready() -> None:
+        while state["shown"] in done:
+            i = state["shown"]
+            if keep(i):
+                for text, status in file_result_lines(done[i], options.verbose):
+                    console.line(text, status)
+            state["shown"] += 1
         out.flush()
-    return results
+
+    def accept(index: int, fr: FileResult) -> bool:
+        """Record a finished file; True once nothing more is needed (--fail-fast)."""
+        done[index] = fr
+        for k, v in fr.counts().items():
+            counts[k] += v
+        if options.fail_fast and fr.status in (FAILED, ERROR):
+            stop_at = state["stop_at"]
+            state["stop_at"] = index if stop_at is None else min(stop_at, index)
+        show_ready()
+        console.progress(len(done), len(tasks), counts)
+        stop_at = state["stop_at"]
+        return stop_at is not None and all(i in done for i in range(stop_at + 1))
+
+    run = TestRun([], len(tasks))
+    try:
+        if jobs <= 1 or len(tasks) <= 1:
+            for index, path, problem in tasks:
+                if accept(index, run_one(path, problem, options)):
+                    break
+        else:
+            from .parallel import run_pool
+
+            results = run_pool(tasks, options, min(jobs, len(tasks)))
+            try:
+                for index, fr in results:
+                    if accept(index, fr):
+                        break
+            finally:
+                results.close()
+    except KeyboardInterrupt:
+        run.interrupted = True
+        # Show what finished out of order too: the report is of everything that ran.
+        for i in sorted(done):
+            if i >= state["shown"] and keep(i):
+                for text, status in file_result_lines(done[i], options.verbose):
+                    console.line(text, status)
+    console.finish()
+    run.results = [done[i] for i in sorted(done) if keep(i)]
+    run.stopped = state["stop_at"] is not None
+    stop_at = state["stop_at"]
+    run.deselected = sum(done[i].deselected for i in done if stop_at is None or i <= stop_at)
+    return run
+
+
+def run_paths(paths: Sequence[str], options: Options, out: TextIO = sys.stdout, jobs: int = 1) -> list[FileResult]:
+    """The results of every file under `paths`, printing as `clifkit test` does (without a summary)."""
+    return run_tests(paths, options, out, jobs).results
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def main(args) -> int:
-    """Entry point of `clifkit test` with its argparse namespace."""
+    """Entry point of `clifkit test` (and `clifkit run`/`interpret`) with its argparse namespace."""
+    from .console import Console
+    from .parallel import default_jobs
+    from .select import KeywordError, matcher
+
     options = options_from_args(args)
     out = sys.stdout
+    command = getattr(args, "command", None) or "test"
     if options.fuel < 1 or (options.max_call_depth is not None and options.max_call_depth < 1):
-        print("clifkit test: error: --fuel and --max-call-depth must be positive", file=sys.stderr)
+        print(f"clifkit {command}: error: --fuel and --max-call-depth must be positive", file=sys.stderr)
         return 2
-    results = run_paths(list(args.paths), options, out)
+    jobs = getattr(args, "jobs", None)
+    if jobs is None:
+        jobs = default_jobs()
+    if jobs < 1:
+        print(f"clifkit {command}: error: -j must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        matcher(options.keyword)
+    except KeywordError as e:
+        print(f"clifkit {command}: error: {e}", file=sys.stderr)
+        return 2
+    console = Console.for_stream(out, getattr(args, "color", None) or "auto")
+    run = run_tests(list(args.paths), options, out, jobs, console)
+    results = run.results
     line, total = summary_line(results)
     json_path = getattr(args, "json", None)
     if json_path:
         try:
             report_mod.write_report(json_path, results, options)
         except OSError as e:
-            print(f"{json_path}: error: cannot write the JSON report: {e}", file=out)
+            console.line(f"{json_path}: error: cannot write the JSON report: {e}", ERROR)
             total[ERROR] += 1
-    print(line, file=out)
-    out.flush()
+    junit_path = getattr(args, "junit_xml", None)
+    if junit_path:
+        from .junit import write_junit
+
+        try:
+            write_junit(junit_path, results)
+        except OSError as e:
+            console.line(f"{junit_path}: error: cannot write the JUnit report: {e}", ERROR)
+            total[ERROR] += 1
+    if run.deselected:
+        console.line(f"{_plural(run.deselected, 'run line')} deselected by -k")
+    if run.stopped:
+        console.line(f"stopped at the first failure (--fail-fast): {len(results)} of {_plural(run.files, 'file')} reported", FAILED)
+    if run.interrupted:
+        console.line(f"interrupted: {len(results)} of {_plural(run.files, 'file')} finished", FAILED)
+    console.summary(line, total)
+    if run.interrupted:
+        return 130
     return 1 if total[FAILED] or total[ERROR] else 0

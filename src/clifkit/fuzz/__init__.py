@@ -1,0 +1,22 @@
+"""Differential fuzzing of CLIF engines: `clifkit fuzz` and `clifkit reduce`.
+
+- `features`: the feature groups ``--features`` chooses from;
+- `specs`: how each opcode is generated (the fuzzing side of the opcode table),
+  and the x86_64 combinations left out;
+- `generator`: random, valid, terminating programs from a seed (`Generator`);
+- `engines`: engines by name, including deliberately broken ones for tests;
+- `compare`: running a file on engines in-process, judging differences (`Harness`, `judge`);
+- `rules`: the named rules for behaviour native code leaves undefined;
+- `driver`: the fuzzing loop and reproducers (`fuzz`);
+- `reduce`: shrinking a failing test (`reduce_file`, `reduce_text`);
+- `invariants`: static checks of the generator's invariants (for the reducer);
+- `cli`: the two command lines.
+
+See docs/fuzzing.md.
+"""
+
+from .features import FEATURES, parse_features
+from .generator import GenConfig, Generator, Program
+from .rules import RULES
+
+__all__ = ["FEATURES", "GenConfig", "Generator", "Program", "RULES", "parse_features"]

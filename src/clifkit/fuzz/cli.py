@@ -1,0 +1,85 @@
+"""The `clifkit fuzz` and `clifkit reduce` command lines (arguments and handlers)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .driver import DEFAULT_FUEL, FuzzOptions, fuzz
+from .features import FEATURES, FeatureError, parse_features
+
+
+def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="the run's seed (default 0)")
+    p.add_argument("--count", type=int, default=100, metavar="M", help="programs to generate (default 100)")
+    p.add_argument("--program", type=int, metavar="I", help="run only program I of the seed (as a reproducer names it)")
+    p.add_argument("--out", default="fuzz-out", metavar="DIR", help="where reproducers go (default fuzz-out/)")
+    p.add_argument(
+        "--features",
+        metavar="LIST",
+        help="feature groups, comma-separated: names, 'all', +name, -name (default all: "
+        + ", ".join(FEATURES) + ")",
+    )
+    p.add_argument("--engine-a", default="interpreter", metavar="ENGINE", help="the reference engine (default interpreter)")
+    p.add_argument("--engine-b", default="native", metavar="ENGINE",
+                   help="the engine under test (default native; the interpreter when native is absent; "
+                        "broken-iadd and broken-fneg are deliberately broken interpreters)")
+    p.add_argument("--fuel", type=int, default=DEFAULT_FUEL, metavar="N",
+                   help=f"instructions the interpreter may run per run line (default {DEFAULT_FUEL})")
+    p.add_argument("--reduce", action="store_true", help="also write a reduced copy of each reproducer")
+    p.add_argument("--keep", action="store_true", help="write every generated program to --out")
+    p.add_argument("-v", "--verbose", action="store_true", help="print every run line's verdict")
+
+
+def run_fuzz(args: argparse.Namespace) -> int:
+    try:
+        features = parse_features(args.features)
+    except FeatureError as e:
+        print(f"clifkit fuzz: error: {e}", file=sys.stderr)
+        return 2
+    if args.count < 0 or args.fuel < 1:
+        print("clifkit fuzz: error: --count must be >= 0 and --fuel positive", file=sys.stderr)
+        return 2
+    opts = FuzzOptions(seed=args.seed, count=args.count, out=args.out, features=features, engine_a=args.engine_a,
+                       engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
+                       verbose=args.verbose, keep=args.keep)
+    return fuzz(opts)
+
+
+def add_reduce_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", metavar="FILE", help="a failing run test")
+    p.add_argument("-o", "--output", metavar="FILE", help="write the reduced test here (default: stdout)")
+    p.add_argument("--engine-a", default="interpreter", metavar="ENGINE", help="the reference engine (default interpreter)")
+    p.add_argument("--engine-b", default="native", metavar="ENGINE", help="the engine under test (default native)")
+    p.add_argument("--expect", action="store_true",
+                   help="keep the failure of --engine-a against the run line's own expectation "
+                        "(instead of a disagreement between two engines)")
+    p.add_argument("--line", type=int, metavar="N", help="the failing run line to keep (default: the first)")
+    p.add_argument("--fuel", type=int, default=None, metavar="N", help="instructions the interpreter may run per check")
+    p.add_argument("-v", "--verbose", action="store_true", help="report each step on stderr")
+
+
+def run_reduce(args: argparse.Namespace) -> int:
+    from .engines import native_available
+    from .reduce import DEFAULT_FUEL as REDUCE_FUEL, ReduceError, reduce_file
+
+    mode = "expect" if args.expect else "compare"
+    engines = [args.engine_a, args.engine_b]
+    if mode == "compare" and "native" in engines and not native_available():
+        print("clifkit reduce: error: the native engine is not available; name another --engine-b, or use --expect",
+              file=sys.stderr)
+        return 2
+    log = sys.stderr if args.verbose else None
+    try:
+        result = reduce_file(args.file, mode, engines, args.fuel or REDUCE_FUEL, args.line, log)
+    except ReduceError as e:
+        print(f"clifkit reduce: {args.file}: {e}", file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(result.text)
+    else:
+        sys.stdout.write(result.text)
+    print(f"clifkit reduce: {result.original_instructions} -> {result.instructions} instructions "
+          f"({result.checks} checks): {' '.join(result.klass)}", file=sys.stderr)
+    return 0

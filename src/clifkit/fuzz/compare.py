@@ -1,0 +1,236 @@
+"""Running a run-test file on several engines and judging their differences.
+
+`Harness.run_text` reads, verifies and runs every run line of a file on each
+engine in-process (the same steps as `clifkit test`: directives, environment,
+binding) and gives one `LineResult` per run line. `judge` compares two
+engines' outcomes for a line under the named rules (`rules.py`):
+
+- results are compared value by value and lane by lane, bit for bit, except
+  that a float lane that is NaN on both sides matches whatever its bits
+  (rule ``nan-bits``);
+- traps match when their codes do; a trap never matches results;
+- a run an engine skips is ``skipped`` (rule ``engine-skip``);
+- a run both engines fail alike (say, out of fuel) is an ``error`` of the
+  program, not a disagreement; any other failure is a disagreement.
+
+`outcome_class` names what a line did in a few words ("values",
+"trap:heap_oob", "failed", "skipped"); the reducer keeps a failure "the same"
+when these classes stay the same.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
+
+from ..diagnostics import ClifError
+from ..ir.function import Directive, Function, FunctionDetails
+from ..ir.types import Type
+from ..runtest.directives import BoundRun, bind
+from ..runtest.engines import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
+from ..runtest.values import format_values
+from .engines import get_engine
+
+FUEL_WORDS = "ran out of fuel"
+
+
+def _out_of_fuel(o: "Observed") -> bool:
+    return o.kind == "failed" and FUEL_WORDS in o.message
+
+
+class InvalidProgram(Exception):
+    """The file does not read, verify or bind: a generator (or reducer) bug, never an engine's."""
+
+
+@dataclass
+class Observed:
+    kind: str  # values, trap, skipped, failed
+    values: Optional[list] = None
+    code: Optional[str] = None
+    message: str = ""
+    internal: bool = False
+
+    @property
+    def klass(self) -> str:
+        return f"trap:{self.code}" if self.kind == "trap" else self.kind
+
+    def describe(self, types: Sequence[Type]) -> str:
+        if self.kind == "values":
+            return format_values(self.values or [], types)
+        if self.kind == "trap":
+            return f"trap {self.code}"
+        return f"{self.kind}: {self.message}"
+
+    def expectation(self, types: Sequence[Type]) -> Optional[str]:
+        """The `== ...` text of a run line expecting this outcome (None: cannot be expected)."""
+        if self.kind == "values":
+            return format_values(self.values or [], types) if self.values else "[]"
+        if self.kind == "trap":
+            return f"trap {self.code}"
+        return None
+
+
+def observe(outcome) -> Observed:
+    if isinstance(outcome, Returned):
+        return Observed("values", values=list(outcome.values))
+    if isinstance(outcome, Trapped):
+        return Observed("trap", code=outcome.code, message=outcome.detail)
+    if isinstance(outcome, Skipped):
+        return Observed("skipped", message=outcome.reason)
+    if isinstance(outcome, Failed):
+        return Observed("failed", message=outcome.message, internal=outcome.internal)
+    return Observed("failed", message=f"the engine returned {outcome!r}", internal=True)
+
+
+@dataclass
+class Verdict:
+    status: str  # agree, disagree, skipped, error
+    rules: list[str] = field(default_factory=list)  # rules that explained a difference
+    detail: str = ""
+
+    @property
+    def disagrees(self) -> bool:
+        return self.status == "disagree"
+
+
+def _float_lane_nan(bits: int, lane_bits: int) -> bool:
+    w, t = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}[lane_bits]
+    exp = (bits >> t) & ((1 << w) - 1)
+    return exp == (1 << w) - 1 and bits & ((1 << t) - 1) != 0
+
+
+def values_match(a, b, ty: Type, rules: list[str]) -> bool:
+    """Bitwise equality, except that NaN float lanes match any NaN (rule nan-bits)."""
+    if a == b:
+        return True
+    if not ty.lane_type.is_float:
+        return False
+    lanes_a = a if ty.is_vector else (a,)
+    lanes_b = b if ty.is_vector else (b,)
+    if len(lanes_a) != len(lanes_b):
+        return False
+    for x, y in zip(lanes_a, lanes_b):
+        if x == y:
+            continue
+        if _float_lane_nan(x, ty.lane_bits) and _float_lane_nan(y, ty.lane_bits):
+            if "nan-bits" not in rules:
+                rules.append("nan-bits")
+            continue
+        return False
+    return True
+
+
+def judge(a: Observed, b: Observed, types: Sequence[Type], names: tuple[str, str] = ("a", "b")) -> Verdict:
+    """How outcome `b` compares with outcome `a` of the same run line."""
+    what = f"{names[0]}: {a.describe(types)}; {names[1]}: {b.describe(types)}"
+    if a.kind == "skipped" or b.kind == "skipped":
+        return Verdict("skipped", ["engine-skip"], what)
+    if a.kind == "failed" and b.kind == "failed" and not (a.internal or b.internal):
+        return Verdict("error", [], what)
+    if a.kind != b.kind:
+        return Verdict("disagree", [], what)
+    if a.kind == "trap":
+        return Verdict("agree" if a.code == b.code else "disagree", [], what)
+    if a.kind == "failed":
+        return Verdict("disagree", [], what)
+    rules: list[str] = []
+    va, vb = a.values or [], b.values or []
+    if len(va) != len(vb):
+        return Verdict("disagree", [], what)
+    for x, y, t in zip(va, vb, types):
+        if not values_match(x, y, t, rules):
+            return Verdict("disagree", [], what)
+    return Verdict("agree", rules, what if rules else "")
+
+
+@dataclass
+class LineResult:
+    line: int
+    call: str  # "%main(1, 2)"
+    function: Function
+    return_types: list[Type]
+    outcomes: list[Observed]
+    bound: BoundRun
+
+    def verdict(self, names: Sequence[str]) -> Verdict:
+        return judge(self.outcomes[0], self.outcomes[1], self.return_types, (names[0], names[1]))
+
+
+class Harness:
+    """Runs files on a list of engines, in-process. The first engine is the reference."""
+
+    def __init__(self, engines: Sequence[str], options: Optional[EngineOptions] = None, stop_on_fuel: bool = True):
+        self.engine_names = list(engines)
+        self.engines = [get_engine(n) for n in engines]  # raises EngineUnavailable
+        self.options = options or EngineOptions()
+        # When an earlier engine runs out of fuel, do not run the later ones (a native engine would hang).
+        self.stop_on_fuel = stop_on_fuel
+
+    def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True) -> list[LineResult]:
+        from ..reader import parse_text
+        from ..runtest.environment import build_environment
+        from ..runtest.runner import collect_directives
+        from ..verifier import verify_test_file
+
+        try:
+            tf = parse_text(text, path)
+        except ClifError as e:
+            raise InvalidProgram(e.format()) from None
+        if verify:
+            diags = verify_test_file(tf, text)
+            if diags:
+                raise InvalidProgram("\n".join(d.format() for d in diags[:5]))
+        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
+        groups = collect_directives(tf, lines, path)
+        by_name = {d.function.name: d.function for d in tf.functions}
+        targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
+        target = targets[0] if targets else None
+        plan: list[tuple] = []
+        for g in groups:
+            if g.errors:
+                raise InvalidProgram(g.errors[0][1].format())
+            env_kinds = ("heap", "table")
+            wants_env = any(d.kind in env_kinds for d in g.others)
+            env = None
+            try:
+                if wants_env and g.commands:
+                    requests = [Directive(d.kind, d.text, d.loc) for d in g.others if d.kind in env_kinds]
+                    env = build_environment(FunctionDetails(g.details.function, requests))
+                for cmd in g.commands:
+                    callee = g.details.function
+                    if cmd.call is not None and cmd.call.name in by_name and cmd.call.name != callee.name:
+                        callee = by_name[cmd.call.name]
+                    plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env), env))
+            except ClifError as e:
+                raise InvalidProgram(e.format()) from None
+        sessions = []
+        results: list[LineResult] = []
+        try:
+            for engine in self.engines:
+                sessions.append(engine.open(tf, self.options, target, source=text))
+            # Engine by engine, each with the whole batch at once (the native engine runs it in one
+            # round trip to its worker). Runs on which the first engine ran out of fuel are not given
+            # to the later ones: they may not terminate (a native engine would hang until its timeout).
+            table: list[list[Observed]] = [[] for _ in plan]
+            for i, session in enumerate(sessions):
+                todo = [k for k in range(len(plan))
+                        if i == 0 or not self.stop_on_fuel or not _out_of_fuel(table[k][0])]
+                if todo:
+                    session.prefetch([(plan[k][1], plan[k][2]) for k in todo])
+                for k in range(len(plan)):
+                    if k in todo:
+                        table[k].append(observe(session.call(plan[k][1], plan[k][2])))
+                    else:
+                        table[k].append(Observed("skipped", message=f"not run: {self.engine_names[0]} ran out of fuel"))
+            for (cmd, bound, env), outs in zip(plan, table):
+                results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs, bound))
+        finally:
+            for s in sessions:
+                try:
+                    s.close()
+                except Exception:
+                    pass
+        return results
+
+
+__all__ = ["Harness", "InvalidProgram", "LineResult", "Observed", "Verdict", "judge", "observe", "EngineUnavailable"]

@@ -1,0 +1,61 @@
+"""Feature groups: which parts of CLIF the generator draws on.
+
+``--features`` takes a comma-separated list. Each item is a group name, ``all``
+(every group), ``+name`` (add a group) or ``-name`` (remove one); a list that
+starts with ``+``/``-`` edits the default set (all groups). Examples::
+
+    --features int,float,control      only these
+    --features -simd,-heap            everything but vectors and heaps
+"""
+
+from __future__ import annotations
+
+FEATURES: dict[str, str] = {
+    "int": "integer arithmetic, bit operations, shifts, rotates, comparisons, selects, extensions, overflow ops",
+    "i128": "128-bit integers (with int)",
+    "float": "f32/f64 arithmetic (NaN-producing cases included), fcmp, rounding, fpromote/fdemote",
+    "conv": "float<->int conversions (saturating and trapping), bitcasts",
+    "control": "several blocks: jump, brif, block parameters",
+    "loops": "counter-bounded loops (back edges carrying a counter block parameter)",
+    "br_table": "br_table with block arguments",
+    "calls": "calls between generated functions (acyclic), func_addr + call_indirect",
+    "stack": "explicit stack slots: stack_load/stack_store/stack_addr",
+    "heap": "heaps from `; heap:` directives: heap_addr/heap_load/heap_store, explicit bounds checks, %heap_grow",
+    "table": "tables from `; table:` directives: table_addr",
+    "simd": "128-bit vectors: lane ops, shuffles, widening/narrowing, vector arithmetic",
+    "traps": "trap/trapz/trapnz/uadd_overflow_trap, unguarded division and conversions, out-of-bounds accesses",
+}
+
+DEFAULT = frozenset(FEATURES)
+
+
+class FeatureError(ValueError):
+    pass
+
+
+def parse_features(text: str | None) -> frozenset[str]:
+    """The feature set a ``--features`` argument names (None or "" gives every group)."""
+    if not text:
+        return DEFAULT
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    chosen: set[str] = set(DEFAULT) if items and items[0][0] in "+-" else set()
+    for item in items:
+        sign, name = (item[0], item[1:]) if item[0] in "+-" else ("+", item)
+        names = set(FEATURES) if name == "all" else {name}
+        for n in names:
+            if n not in FEATURES:
+                known = ", ".join(FEATURES)
+                raise FeatureError(f"unknown feature '{n}' (known: all, {known})")
+        if sign == "+":
+            chosen |= names
+        else:
+            chosen -= names
+    if not chosen & {"int", "float", "simd"}:
+        raise FeatureError("the features must include at least one of int, float, simd")
+    return frozenset(chosen)
+
+
+def features_text(features: frozenset[str]) -> str:
+    if features == DEFAULT:
+        return "all"
+    return ",".join(f for f in FEATURES if f in features)

@@ -1,0 +1,154 @@
+"""Static checks of the generator's invariants, for programs it did not write itself.
+
+The reducer edits programs; an edit can break an invariant the generator kept
+(say, delete the canonicalisation of a NaN before a bitcast) and so turn the
+original disagreement into an artefact that a named rule would explain. When
+the original file keeps an invariant, the reducer rejects candidates that
+break it.
+
+`nan_leaks` checks rule ``nan-bits``: a float value that may carry a NaN whose
+bits the hardware chooses (the result of float arithmetic, or a value moved
+from one) must not reach a use that observes its bits (bitcast, bitwise ops,
+stores, fcopysign's sign, vhigh_bits, call arguments, return values) unless it
+went through the canonicalisation pattern::
+
+    c = fcmp uno v, v            ;  m = fcmp uno v, v ; c = bitcast m
+    r = select c, NAN, v         ;  r = bitselect c, NAN, v
+
+with NAN the canonical NaN constant.
+
+`wide_load_hazards` checks rule ``cranelift-bug``'s load widening: no scalar
+float load feeds ``fcmp`` or ``fcopysign`` directly.
+"""
+
+from __future__ import annotations
+
+from ..ir.function import Function, Inst, TestFile
+from .specs import SPECS
+
+_EXACT = {name for name, spec in SPECS.items() if spec.nan == "exact"} | {"fcopysign"}
+_ARITH = {name for name, spec in SPECS.items() if spec.nan == "arith"}
+_OBSERVE_ALL = {name for name, spec in SPECS.items() if spec.nan == "observe"} - {"bitselect"}
+_STORES = {"store", "istore8", "istore16", "istore32", "stack_store", "heap_store", "atomic_store", "atomic_rmw",
+           "atomic_cas"}
+_CANON = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}
+
+
+def _is_float(func: Function, v: int) -> bool:
+    t = func.value_types.get(v)
+    return t is not None and t.lane_type.is_float
+
+
+def _definitions(func: Function) -> dict[int, Inst]:
+    return {r: inst for inst in func.instructions() for r in inst.results}
+
+
+def _is_canon_nan(inst: Inst | None, func: Function) -> bool:
+    if inst is None:
+        return False
+    name = inst.opcode.name
+    if name in ("f32const", "f64const"):
+        return inst.imm == _CANON.get(32 if name == "f32const" else 64)
+    if name == "vconst" and isinstance(inst.imm, (bytes, bytearray)):
+        t = func.value_types[inst.results[0]]
+        want = _CANON.get(t.lane_bits)
+        n = t.lane_bits // 8
+        if want is None or not t.lane_type.is_float:
+            return False
+        return all(int.from_bytes(inst.imm[i : i + n], "little") == want for i in range(0, len(inst.imm), n))
+    return False
+
+
+def _is_uno_of(inst: Inst | None, v: int, defs: dict[int, Inst]) -> bool:
+    if inst is not None and inst.opcode.name == "bitcast":
+        inst = defs.get(inst.args[0])
+    return inst is not None and inst.opcode.name == "fcmp" and inst.cond == "uno" and inst.args == [v, v]
+
+
+def _canonicalises(inst: Inst, defs: dict[int, Inst], func: Function) -> bool:
+    """Is `inst` `select/bitselect (fcmp uno v, v), NAN, v`?"""
+    if inst.opcode.name not in ("select", "bitselect") or len(inst.args) != 3:
+        return False
+    c, nan, v = inst.args
+    return _is_uno_of(defs.get(c), v, defs) and _is_canon_nan(defs.get(nan), func)
+
+
+def function_leaks(func: Function) -> list[str]:
+    defs = _definitions(func)
+    tainted: set[int] = set()
+    # Taint, to a fixed point (block parameters take their arguments' taint).
+    changed = True
+    while changed:
+        changed = False
+        for inst in func.instructions():
+            name = inst.opcode.name
+            new: list[int] = []
+            if name in _ARITH:
+                new = [r for r in inst.results if _is_float(func, r)]
+            elif name in _EXACT and not _canonicalises(inst, defs, func):
+                args = inst.args[:1] if name == "fcopysign" else inst.args
+                if any(a in tainted for a in args):
+                    new = [r for r in inst.results if _is_float(func, r)]
+            for bc in inst.branch_targets():
+                block = func.blocks.get(bc.block)
+                if block is None:
+                    continue
+                for p, a in zip(block.params, bc.args):
+                    if isinstance(a, int) and a in tainted:
+                        new.append(p)
+            for v in new:
+                if v not in tainted:
+                    tainted.add(v)
+                    changed = True
+    leaks = []
+    for inst in func.instructions():
+        name = inst.opcode.name
+        if name in _OBSERVE_ALL or name == "bitcast":
+            observed = inst.args
+        elif name == "bitselect":
+            observed = [] if _canonicalises(inst, defs, func) else inst.args
+        elif name == "fcopysign":
+            observed = inst.args[1:]
+        elif name in _STORES:
+            observed = inst.args[-1:] if name == "heap_store" else inst.args[:1] if name != "atomic_rmw" else inst.args[1:]
+            if name == "atomic_cas":
+                observed = inst.args[1:]
+        elif inst.opcode.is_call or (inst.opcode.is_return and not inst.opcode.is_call):
+            observed = inst.args
+        else:
+            continue
+        for a in observed:
+            if a in tainted:
+                leaks.append(f"{func.name}: v{a} may be a NaN with hardware-chosen bits, and {name} observes them")
+    return leaks
+
+
+def nan_leaks(tf: TestFile) -> list[str]:
+    """Where a possibly non-canonical NaN reaches a use that observes its bits (rule nan-bits)."""
+    out: list[str] = []
+    for d in tf.functions:
+        out.extend(function_leaks(d.function))
+    return out
+
+
+_WIDENED_LOADS = ("load", "stack_load", "heap_load", "atomic_load")
+
+
+def wide_load_hazards(tf: TestFile) -> list[str]:
+    """Where a scalar float comes straight from a load into fcmp or fcopysign: Cranelift 0.120's
+    x64 backend then loads 16 bytes instead of 4 or 8, which faults at the end of a mapping
+    (rule cranelift-bug)."""
+    out: list[str] = []
+    for d in tf.functions:
+        func = d.function
+        defs = _definitions(func)
+        for inst in func.instructions():
+            if inst.opcode.name not in ("fcmp", "fcopysign"):
+                continue
+            for a in inst.args:
+                t = func.value_types.get(a)
+                src = defs.get(a)
+                if t is not None and t.is_float and not t.is_vector and src is not None \
+                        and src.opcode.name in _WIDENED_LOADS:
+                    out.append(f"{func.name}: v{a} is loaded straight into {inst.opcode.name}")
+    return out

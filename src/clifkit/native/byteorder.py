@@ -1,0 +1,184 @@
+"""Memory accesses and bitcasts whose flags name the non-native byte order.
+
+Cranelift 0.120's x86-64 backend ignores the ``big`` flag of loads, stores,
+atomics and bitcasts (it emits the little-endian access: probed, see
+docs/native.md), so an access in the foreign byte order is lowered here to a
+native access plus ``bswap``, with clifkit's interpreter semantics
+(`interpreter/memory_ops.py`): a scalar is stored in the named byte order; a
+vector is read and written as one integer of its full width in that order,
+lane 0 in the least significant bits. A ``bitcast`` between lane counts with
+the foreign order reverses the order of the narrower lanes within each wider
+lane. Accesses in the native order (or with no order) go to Cranelift as they
+are.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from typing import TYPE_CHECKING, Optional
+
+import cranelift as cl
+
+from ..ir.function import Inst
+from ..ir.immediates import MemFlags
+from ..ir.types import Type
+from .translate import cl_memflags, cl_type
+
+if TYPE_CHECKING:
+    from .translate import FunctionLowering
+
+# Access widths of the narrowing/widening memory opcodes.
+_NARROW = {"uload8": 8, "sload8": 8, "uload16": 16, "sload16": 16, "uload32": 32, "sload32": 32,
+           "istore8": 8, "istore16": 16, "istore32": 32}
+_BITWISE_RMW = ("and", "or", "xor", "nand", "xchg")
+
+
+class ByteOrder:
+    def __init__(self, lw: "FunctionLowering", native: str = sys.byteorder):
+        self.lw = lw
+        self.b = lw.b
+        self.native = native
+
+    def foreign(self, flags: Optional[MemFlags]) -> bool:
+        return flags is not None and flags.endianness is not None and flags.endianness != self.native
+
+    def native_flags(self, flags: MemFlags):
+        return cl_memflags(replace(flags, endianness=None))
+
+    # -- swapping values -----------------------------------------------------------------------
+
+    def swap(self, value, t: Type):
+        """`value` of type `t` with its bytes reversed (vectors: as one integer of their width)."""
+        if t.bits == 8:
+            return value
+        if t.is_int and t.is_scalar:
+            return self.b.ins_bswap(value)
+        if t.bits not in (16, 32, 64, 128):
+            raise self.lw.fail(f"cannot reverse the bytes of {t}")
+        it = cl_type(Type.get("i", t.bits))
+        little = cl.MemFlags()
+        little.set_by_name(self.native)
+        flags = little if t.is_vector else cl.MemFlags()
+        as_int = self.b.ins_bitcast(it, flags, value)
+        return self.b.ins_bitcast(cl_type(t), flags, self.b.ins_bswap(as_int))
+
+    # -- loads and stores --------------------------------------------------------------------------
+
+    def _load(self, inst: Inst):
+        if not self.foreign(inst.flags):
+            return self.lw._generic(inst)
+        name = inst.opcode.name
+        rt = self.lw.vtype(inst.results[0])
+        bits = _NARROW.get(name)
+        mt = Type.get("i", bits) if bits else rt
+        p = self.lw.val(inst.args[0])
+        flags = self.native_flags(inst.flags)
+        if name == "atomic_load":
+            raw = self.b.ins_atomic_load(cl_type(mt), flags, p)
+        else:
+            raw = self.b.ins_load(cl_type(mt), flags, p, inst.offset or 0)
+        self.lw.report.workarounds.add("foreign byte order: native access + bswap")
+        value = self.swap(raw, mt)
+        if bits is None:
+            return value
+        return (self.b.ins_sextend if name.startswith("s") else self.b.ins_uextend)(cl_type(rt), value)
+
+    op_load = op_uload8 = op_sload8 = op_uload16 = op_sload16 = op_uload32 = op_sload32 = _load
+    op_atomic_load = _load
+
+    def _store(self, inst: Inst):
+        if not self.foreign(inst.flags):
+            return self.lw._generic(inst)
+        name = inst.opcode.name
+        x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[1])
+        t = self.lw.vtype(inst.args[0])
+        bits = _NARROW.get(name)
+        if bits is not None:
+            t = Type.get("i", bits)
+            x = self.b.ins_ireduce(cl_type(t), x)
+        flags = self.native_flags(inst.flags)
+        self.lw.report.workarounds.add("foreign byte order: bswap + native access")
+        x = self.swap(x, t)
+        if name == "atomic_store":
+            self.b.ins_atomic_store(flags, x, p)
+        else:
+            self.b.ins_store(flags, x, p, inst.offset or 0)
+
+    op_store = op_istore8 = op_istore16 = op_istore32 = op_atomic_store = _store
+
+    def _vector_extending(self, inst: Inst):
+        if self.foreign(inst.flags):
+            raise self.lw.fail("extending vector loads in the foreign byte order are not supported natively")
+        return self.lw._generic(inst)
+
+    op_uload8x8 = op_sload8x8 = op_uload16x4 = op_sload16x4 = op_uload32x2 = op_sload32x2 = _vector_extending
+
+    # -- atomics ---------------------------------------------------------------------------------
+
+    def op_atomic_cas(self, inst: Inst):
+        if not self.foreign(inst.flags):
+            return self.lw._generic(inst)
+        t = self.lw.vtype(inst.results[0])
+        p, e, x = (self.lw.val(a) for a in inst.args)
+        self.lw.report.workarounds.add("foreign byte order: native access + bswap")
+        got = self.b.ins_atomic_cas(self.native_flags(inst.flags), p, self.swap(e, t), self.swap(x, t))
+        return self.swap(got, t)
+
+    def op_atomic_rmw(self, inst: Inst):
+        if not self.foreign(inst.flags):
+            return self.lw._generic(inst)
+        from .compat import atomic_rmw_op, intcc
+
+        t = self.lw.vtype(inst.results[0])
+        p, x = self.lw.val(inst.args[0]), self.lw.val(inst.args[1])
+        flags = self.native_flags(inst.flags)
+        ct = cl_type(t)
+        self.lw.report.workarounds.add("foreign byte order: native access + bswap")
+        if inst.rmw_op in _BITWISE_RMW or t.bits == 8:
+            # Byte swapping commutes with bitwise operations (and is nothing for bytes).
+            old = self.b.ins_atomic_rmw(ct, flags, atomic_rmw_op(inst.rmw_op), p, self.swap(x, t))
+            return self.swap(old, t)
+        # Arithmetic on the swapped value: a compare-and-swap loop.
+        loop, done = self.b.create_block(), self.b.create_block()
+        first = self.b.ins_atomic_load(ct, flags, p)
+        self.b.ins_jump(loop, [first])
+        self.b.switch_to_block(loop)
+        old = self.b.append_block_param(loop, ct)
+        value = self.swap(old, t)
+        new = getattr(self.b, "ins_" + _ARITH[inst.rmw_op])(value, x)
+        seen = self.b.ins_atomic_cas(flags, p, old, self.swap(new, t))
+        same = self.b.ins_icmp(intcc("eq"), seen, old)
+        self.b.ins_brif(same, done, [], loop, [seen])
+        self.b.switch_to_block(done)
+        return value
+
+    # -- bitcast -----------------------------------------------------------------------------------
+
+    def op_bitcast(self, inst: Inst):
+        src = self.lw.vtype(inst.args[0])
+        dst = self.lw.vtype(inst.results[0])
+        x = self.lw.val(inst.args[0])
+        if not self.foreign(inst.flags):
+            return self.b.ins_bitcast(cl_type(dst), cl_memflags(inst.flags), x)
+        if src.lanes == dst.lanes:
+            return self.b.ins_bitcast(cl_type(dst), self.native_flags(inst.flags), x)
+        # Through a stack slot: store natively, reverse the narrower lanes within each wider lane.
+        self.lw.report.workarounds.add("foreign-order bitcast through a stack slot")
+        size = src.bytes
+        narrow, wide = min(src.lane_bits, dst.lane_bits) // 8, max(src.lane_bits, dst.lane_bits) // 8
+        flags = cl.MemFlags.trusted()
+        ptr = cl_type(self.lw.ctx.pointer)
+        a = self.b.ins_stack_addr(ptr, self.b.create_sized_stack_slot(size, 4), 0)
+        out = self.b.ins_stack_addr(ptr, self.b.create_sized_stack_slot(size, 4), 0)
+        self.b.ins_store(flags, x, a, 0)
+        chunk = cl_type(Type.get("i", 8 * narrow))
+        k = wide // narrow
+        for group in range(0, size, wide):
+            for j in range(k):
+                piece = self.b.ins_load(chunk, flags, a, group + j * narrow)
+                self.b.ins_store(flags, piece, out, group + (k - 1 - j) * narrow)
+        return self.b.ins_load(cl_type(dst), flags, out, 0)
+
+
+_ARITH = {"add": "iadd", "sub": "isub", "umin": "umin", "umax": "umax", "smin": "smin", "smax": "smax"}

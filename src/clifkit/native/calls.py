@@ -1,0 +1,170 @@
+"""Calls: how `FunctionLowering` reaches functions of the file, host functions and libcalls.
+
+The binding cannot name another function of the JIT module from inside a
+function (``import_function`` takes a `UserExternalNameRef` but does not
+declare it, and defining the caller then panics), so every call of a file
+function loads the callee's address from the module's function table
+(`hostdata.FunctionTable`) and uses ``call_indirect`` / ``return_call_indirect``.
+Host functions (``%heap_grow``...) are called at their constant addresses in
+the host's C convention. Cranelift's libcalls become the equivalent
+instruction (``%CeilF32`` -> ``ceil``), a libcall the binding imports by name
+(``Memcpy``...), or clifkit's own lowering (``X86Pshufb``). ``try_call`` is a
+call followed by its normal-return edge: nothing can throw natively.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import cranelift as cl
+
+from ..ir.function import Inst, Signature
+
+LIBCALL_INSTRUCTIONS = {
+    "CeilF32": "ceil", "CeilF64": "ceil", "FloorF32": "floor", "FloorF64": "floor",
+    "TruncF32": "trunc", "TruncF64": "trunc", "NearestF32": "nearest", "NearestF64": "nearest",
+    "FmaF32": "fma", "FmaF64": "fma",
+}  # fmt: skip
+LIBCALL_BY_NAME = ("Memcpy", "Memset", "Memmove", "Memcmp")
+# The C symbols Cranelift's JIT resolves libcalls to (cranelift-module's default_libcall_names).
+LIBCALL_SYMBOLS = {
+    "CeilF32": "ceilf", "CeilF64": "ceil", "FloorF32": "floorf", "FloorF64": "floor",
+    "TruncF32": "truncf", "TruncF64": "trunc", "NearestF32": "nearbyintf", "NearestF64": "nearbyint",
+    "FmaF32": "fmaf", "FmaF64": "fma", "Memcpy": "memcpy", "Memset": "memset", "Memmove": "memmove",
+    "Memcmp": "memcmp",
+}  # fmt: skip
+
+
+def libcall_address(name: str) -> Optional[int]:
+    """The address of libcall `name` (``CeilF32``) in this process, as the JIT would link it."""
+    import ctypes
+    import ctypes.util
+
+    symbol = LIBCALL_SYMBOLS.get(name)
+    if symbol is None:
+        return None
+    libraries = [None]
+    found = ctypes.util.find_library("m")
+    if found:
+        libraries.append(found)
+    for lib in libraries:
+        try:
+            fn = getattr(ctypes.CDLL(lib), symbol)
+        except (OSError, AttributeError):
+            continue
+        return ctypes.cast(fn, ctypes.c_void_p).value
+    return None
+
+
+class CallLowering:
+    """Mixed into `FunctionLowering`: the call opcodes."""
+
+    def callee(self, func_ref: int):
+        """(kind, data, signature) of `fnN`: ("file", slot address), ("host", address),
+        ("libcall", name)."""
+        ext = self.func.func_refs.get(func_ref)
+        if ext is None:
+            raise self.fail(f"fn{func_ref} is not declared")
+        sig = self.func.signatures.get(ext.signature)
+        if sig is None:
+            raise self.fail(f"fn{func_ref}: sig{ext.signature} is not declared")
+        name = ext.name.text
+        if name in self.ctx.function_slots:
+            self.report.callees.add(name)
+            return "file", self.ctx.function_slots[name], sig
+        host = self.ctx.host_symbol(name)
+        if host is not None:
+            return "host", host, sig
+        bare = name[1:] if name.startswith("%") else name
+        if bare in LIBCALL_INSTRUCTIONS or bare in LIBCALL_BY_NAME or bare == "X86Pshufb":
+            return "libcall", bare, sig
+        raise self.fail(f"calls {name}, which is neither a function of this file, a host function nor a libcall")
+
+    def load_slot(self, slot_address: int):
+        mf = cl.MemFlags.trusted()
+        mf.set_readonly()
+        return self.b.ins_load(self.ptr_type, mf, self.pconst(slot_address), 0)
+
+    def call_values(self, inst: Inst, args: list, tail: bool):
+        kind, data, sig = self.callee(inst.func_ref)
+        if kind == "libcall":
+            results = self.libcall(data, args, sig)
+            if tail:
+                self.b.ins_return(results)
+                return []
+            return results
+        if kind == "file":
+            target = self.load_slot(data)
+            ref = self.sig_ref(sig)
+        else:
+            target = self.pconst(data)
+            ref = self.sig_ref(sig, self.ctx.host_conv)
+            if tail:
+                call = self.b.ins_call_indirect(ref, target, args)
+                self.b.ins_return(list(self.b.inst_results(call)))
+                return []
+        if tail:
+            self.b.ins_return_call_indirect(ref, target, args)
+            return []
+        call = self.b.ins_call_indirect(ref, target, args)
+        return list(self.b.inst_results(call))
+
+    def libcall(self, name: str, args: list, sig: Signature):
+        if name in LIBCALL_INSTRUCTIONS:
+            return [getattr(self.b, "ins_" + LIBCALL_INSTRUCTIONS[name])(*args)]
+        if name == "X86Pshufb":
+            return [self.legal.pshufb(args[0], args[1])]
+        ref = self.libcall_refs.get(name)
+        if ref is None:
+            ref = self.libcall_refs[name] = self.b.import_function(name, self.sig_ref(sig, self.ctx.host_conv))
+        call = self.b.ins_call(ref, args)
+        return list(self.b.inst_results(call))
+
+    def op_call(self, inst: Inst):
+        return self.call_values(inst, [self.val(a) for a in inst.args], tail=False)
+
+    def op_return_call(self, inst: Inst):
+        return self.call_values(inst, [self.val(a) for a in inst.args], tail=True)
+
+    def op_call_indirect(self, inst: Inst):
+        sig = self._sig(inst.sig_ref)
+        call = self.b.ins_call_indirect(self.sig_ref(sig), self.val(inst.args[0]), [self.val(a) for a in inst.args[1:]])
+        return list(self.b.inst_results(call))
+
+    def op_return_call_indirect(self, inst: Inst):
+        sig = self._sig(inst.sig_ref)
+        self.b.ins_return_call_indirect(self.sig_ref(sig), self.val(inst.args[0]), [self.val(a) for a in inst.args[1:]])
+
+    def _sig(self, num: int) -> Signature:
+        sig = self.func.signatures.get(num)
+        if sig is None:
+            raise self.fail(f"sig{num} is not declared")
+        return sig
+
+    def op_try_call(self, inst: Inst):
+        # No exception can be thrown natively, so try_call is a call followed by its normal edge.
+        self.report.workarounds.add("try_call as call + jump")
+        results = self.call_values(inst, [self.val(a) for a in inst.args], tail=False)
+        block, args = self.block_args(inst.exception.normal, results)
+        self.b.ins_jump(block, args)
+
+    def op_try_call_indirect(self, inst: Inst):
+        self.report.workarounds.add("try_call as call + jump")
+        sig = self._sig(inst.exception.sig_ref)
+        call = self.b.ins_call_indirect(self.sig_ref(sig), self.val(inst.args[0]), [self.val(a) for a in inst.args[1:]])
+        results = list(self.b.inst_results(call))
+        block, args = self.block_args(inst.exception.normal, results)
+        self.b.ins_jump(block, args)
+
+    def op_func_addr(self, inst: Inst):
+        kind, data, _sig = self.callee(inst.func_ref)
+        if kind == "file":
+            return self.load_slot(data)
+        if kind == "host":
+            return self.pconst(data)
+        addr = libcall_address(data)
+        if addr is None:
+            raise self.fail(f"the address of libcall {data} is not available in this process")
+        self.report.workarounds.add("func_addr of a libcall: its C symbol's address")
+        return self.pconst(addr)
+

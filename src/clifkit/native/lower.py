@@ -1,0 +1,433 @@
+"""Compile a file's CLIF functions to machine code with Cranelift, through ``cranelift-py``.
+
+API (the worker codes against it)::
+
+    mod = compile_module(functions, triple=None, features=None, host_symbols={...})
+    mod.entry(name)       # address of the trampoline of CLIF function `name` (abi.py)
+    mod.signature(name)   # (param types, return types), clifkit Types
+    mod.code_size(name)   # machine code bytes of the function itself, or None
+
+All functions go into one JITModule and are finalized once. A function that
+cannot be lowered or compiled does not stop the others: `entry()` raises
+`NativeUnsupported` with the reason, for it and for every function that refers
+to it. `compile_module` itself raises `NativeUnsupported` only when nothing can
+be compiled (no usable ISA).
+
+How each function is lowered: `translate.py` (instructions), `legalize.py`
+(global values, heaps, tables, trap checks, constants), `trampoline.py`.
+Binding gaps and their workarounds: docs/native.md.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator, Optional, Sequence
+
+import cranelift as cl
+
+from ..ir.function import Function, TestFile
+from ..ir.types import Type
+from .hostdata import FunctionTable, HostMemory
+from .trampoline import build_trampoline
+from .translate import FunctionLowering, LoweringReport, ModuleContext, NativeUnsupported, cl_signature
+
+__all__ = ["compile_module", "NativeModule", "NativeUnsupported", "host_triple", "isa_flags", "LoweringReport"]
+
+# Flags clifkit always sets: an outlined stack probe calls __cranelift_probestack, a symbol the JIT
+# cannot resolve (finalizing the module would panic), so probes are inlined.
+FORCED_FLAGS = {"probestack_strategy": "inline"}
+# Defaults a file's flags may override: they only widen what compiles (more return values than
+# registers, i128 in the host convention, tail calls, which Cranelift 0.120 implements only with
+# frame pointers); every call is between code compiled here, so the ABI details they change are
+# never seen from outside.
+DEFAULT_FLAGS = {"enable_multi_ret_implicit_sret": "true", "enable_llvm_abi_extensions": "true",
+                 "preserve_frame_pointers": "true"}
+
+_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64", "s390x": "s390x",
+             "riscv64": "riscv64"}
+
+
+def host_arch() -> str:
+    m = platform.machine().lower()
+    return _MACHINES.get(m, m)
+
+
+def host_triple() -> str:
+    """The target triple of this machine, as Cranelift names it."""
+    arch = host_arch()
+    if sys.platform == "darwin":
+        return f"{arch}-apple-darwin"
+    if sys.platform.startswith("win"):
+        return f"{arch}-pc-windows-msvc"
+    return f"{arch}-unknown-linux-gnu"
+
+
+def host_call_conv(triple: str):
+    """The C calling convention of `triple` (trampolines, host functions)."""
+    if "apple" in triple and triple.startswith("aarch64"):
+        return cl.CallConv.AppleAarch64
+    if "windows" in triple:
+        return cl.CallConv.WindowsFastcall
+    return cl.CallConv.SystemV
+
+
+def default_conv_name(triple: str) -> str:
+    """The convention of signatures that name none: the host's, as under Cranelift's `test run`."""
+    conv = host_call_conv(triple)
+    names = {cl.CallConv.AppleAarch64: "apple_aarch64", cl.CallConv.WindowsFastcall: "windows_fastcall"}
+    return names.get(conv, "system_v")
+
+
+def isa_flags(test_file: TestFile, target: Optional[str] = None) -> dict[str, str]:
+    """Flags for `compile_module` from a file's ``set`` lines and one of its ``target`` lines
+    (`target`: the words after ``target``, e.g. ``"x86_64 sse42 has_avx"``; None: no target flags).
+    A bare word means ``=true``. Whether the binding accepts each is decided by `compile_module`."""
+    flags: dict[str, str] = {}
+
+    def add(word: str) -> None:
+        name, eq, value = word.partition("=")
+        flags[name] = value if eq else "true"
+
+    for spec in test_file.isa_specs:
+        if spec.kind == "set":
+            for word in spec.words:
+                add(word)
+    if target:
+        for word in target.split()[1:]:
+            add(word)
+    return flags
+
+
+# -- stderr: the binding prints compile errors and panics there ------------------------------------
+
+
+@contextmanager
+def captured_output() -> Iterator[list[str]]:
+    """Capture what native code prints while compiling (the binding writes compile errors to
+    stdout and panics to stderr): the text of fds 1 and 2 is appended to the yielded list."""
+    out: list[str] = []
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = [os.dup(1), os.dup(2)]
+    except (OSError, ValueError, AttributeError):
+        yield out
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 1)
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield out
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+            tmp.seek(0)
+            out.append(tmp.read().decode("utf-8", "replace"))
+
+
+def _is_fatal(e: BaseException) -> bool:
+    return isinstance(e, (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError))
+
+
+def _reason(e: BaseException, stderr: Sequence[str] = ()) -> str:
+    """A one-paragraph reason from a binding error, with the useful part of what it printed."""
+    if isinstance(e, NativeUnsupported):
+        return e.reason
+    text = str(e) or type(e).__name__
+    printed = "".join(stderr)
+    detail = ""
+    m = re.search(r"VerifierError \{[^}]*message: \"([^\"]*)\"", printed)
+    if m:
+        detail = m.group(1)
+    elif "panicked at" in printed:
+        lines = [ln for ln in printed.splitlines() if ln.strip()]
+        for i, ln in enumerate(lines):
+            if "panicked at" in ln and i + 1 < len(lines):
+                detail = lines[i + 1].strip()
+                break
+    if type(e).__name__ == "PanicException":
+        text = f"Cranelift panicked: {text}"
+    if detail and detail not in text:
+        text = f"{text} ({detail})"
+    return text
+
+
+# -- the module ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Compiled:
+    func: Function
+    func_id: object = None
+    tramp_id: object = None
+    report: Optional[LoweringReport] = None
+
+
+class NativeModule:
+    """The compiled functions of one file. Keeps the JIT module and host memory alive."""
+
+    def __init__(self, jit, isa, triple: str, ctx: ModuleContext, compiled: dict[str, _Compiled],
+                 unsupported: dict[str, str], ignored_features: dict[str, str], table: FunctionTable):
+        self._jit = jit
+        self.isa = isa
+        self.triple = triple
+        self.ctx = ctx
+        self._compiled = compiled
+        self.unsupported = unsupported  # name -> reason, for functions without an entry
+        self.ignored_features = ignored_features  # flag -> why the binding did not take it
+        self.table = table
+        self._entries: dict[str, int] = {}
+        self._sizes: dict[str, Optional[int]] = {}
+
+    def _get(self, name: str) -> _Compiled:
+        if name in self.unsupported:
+            raise NativeUnsupported(self.unsupported[name], name)
+        found = self._compiled.get(name)
+        if found is None:
+            raise KeyError(f"no function {name} in this module")
+        return found
+
+    def functions(self) -> list[str]:
+        return list(self._compiled)
+
+    def entry(self, name: str) -> int:
+        """The address of `name`'s trampoline: ``void tramp(u8 *args, u8 *results)``."""
+        c = self._get(name)
+        found = self._entries.get(name)
+        if found is None:
+            found = self._entries[name] = self._jit.get_finalized_function(c.tramp_id)
+        return found
+
+    def address(self, name: str) -> int:
+        """The address of the compiled function itself."""
+        self._get(name)
+        return self.table.read(name)
+
+    def signature(self, name: str) -> tuple[list[Type], list[Type]]:
+        func = self._compiled[name].func if name in self._compiled else None
+        if func is None:
+            raise KeyError(f"no function {name} in this module")
+        return [p.type for p in func.signature.params], [r.type for r in func.signature.returns]
+
+    def report(self, name: str) -> LoweringReport:
+        """What the lowering of `name` emitted: checks (bounds, traps) and workarounds."""
+        c = self._compiled.get(name)
+        if c is None or c.report is None:
+            raise NativeUnsupported(self.unsupported.get(name, f"{name} was not lowered"), name)
+        return c.report
+
+    def code_size(self, name: str) -> Optional[int]:
+        """Bytes of machine code of `name` (compiled again into an object file to measure it)."""
+        if name not in self._sizes:
+            try:
+                c = self._get(name)
+                self._sizes[name] = _object_code_size(self.isa, self.ctx, c.func)
+            except Exception:
+                self._sizes[name] = None
+        return self._sizes[name]
+
+
+def _object_code_size(isa, ctx: ModuleContext, func: Function) -> Optional[int]:
+    from .elfsize import symbol_size
+
+    with captured_output():
+        obj = cl.ObjectModule(isa, "clifkit")
+        fid = obj.declare_function("f", cl.Linkage.Export, cl_signature(func.signature, ctx.default_conv))
+        obj.define_function(fid, FunctionLowering(ctx, func).run())
+        data = obj.finish().emit()
+    return symbol_size(data, "f")
+
+
+def _make_isa(triple: str, features: dict[str, str]) -> tuple[object, dict[str, str]]:
+    flags = dict(DEFAULT_FLAGS)
+    flags.update(features)
+    flags.update(FORCED_FLAGS)
+    ignored: dict[str, str] = {}
+    for _ in range(len(flags) + 1):
+        try:
+            with captured_output():
+                return cl.TargetIsa(triple, **flags), ignored
+        except Exception as e:
+            text = str(e)
+            m = re.search(r"Failed to set flag '([^']+)'", text)
+            if m and m.group(1) in flags:
+                name = m.group(1)
+                ignored[name] = text.split(": ", 1)[-1]
+                del flags[name]
+                continue
+            raise NativeUnsupported(f"no Cranelift ISA for {triple}: {_reason(e)}") from None
+        except BaseException as e:  # a PanicException (bad triple)
+            if _is_fatal(e):
+                raise
+            raise NativeUnsupported(f"no Cranelift ISA for {triple}: {_reason(e)}") from None
+    raise NativeUnsupported(f"no Cranelift ISA for {triple}")
+
+
+def _normalize_triple(triple: Optional[str]) -> str:
+    host = host_triple()
+    if not triple:
+        return host
+    arch = triple.split("-")[0]
+    arch = _MACHINES.get(arch, arch)
+    if arch != host_arch():
+        raise NativeUnsupported(f"cannot run {arch} code on this {host_arch()} host")
+    return host if "-" not in triple else triple
+
+
+def compile_module(functions: list[Function], *, triple: Optional[str] = None,
+                   features: Optional[dict[str, str]] = None, host_symbols: dict[str, int]) -> NativeModule:
+    """Compile every function of a file into one JIT module (see the module docstring)."""
+    triple = _normalize_triple(triple)
+    isa, ignored = _make_isa(triple, features or {})
+    excluded: dict[str, str] = {}
+    for _ in range(len(functions) + 1):
+        try:
+            return _build(functions, isa, triple, dict(host_symbols), ignored, excluded)
+        except _FinalizeFailed as failure:
+            culprits = _find_finalize_culprits(functions, isa, triple, dict(host_symbols), excluded)
+            if not culprits:
+                raise NativeUnsupported(f"finalizing the module failed: {failure.reason}") from None
+            excluded.update(culprits)
+    raise NativeUnsupported("finalizing the module failed repeatedly")
+
+
+class _FinalizeFailed(Exception):
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _context(functions, isa, triple, host_symbols, memory, table) -> ModuleContext:
+    pointer = Type.get("i", cl.Type.target_pointer_type(isa).bits())
+    return ModuleContext(
+        host_conv=host_call_conv(triple),
+        pointer=pointer,
+        function_slots={f.name: table.slot(f.name) for f in functions},
+        host_symbols=host_symbols,
+        memory=memory,
+        default_conv=default_conv_name(triple),
+        vector_bits=frozenset({128}) if triple.startswith("x86_64") else None,
+    )
+
+
+def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[object, Optional[str]]:
+    """Declare and define one function; (func_id, None) or (None, reason)."""
+    stderr: list[str] = []
+    try:
+        with captured_output() as stderr:
+            builder = builder_fn()
+            fid = jit.declare_function(name, cl.Linkage.Local, sig)
+            jit.define_function(fid, builder)
+        return fid, None
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        return None, _reason(e, stderr)
+
+
+def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+    memory = HostMemory()
+    names = [f.name for f in functions]
+    table = FunctionTable(memory, names)
+    ctx = _context(functions, isa, triple, host_symbols, memory, table)
+    jit = cl.JITModule(isa)
+    compiled: dict[str, _Compiled] = {}
+    unsupported: dict[str, str] = {}
+    for i, func in enumerate(functions):
+        c = compiled[func.name] = _Compiled(func)
+        if func.name in excluded:
+            unsupported[func.name] = excluded[func.name]
+            continue
+        lowering = FunctionLowering(ctx, func)
+        c.report = lowering.report
+        try:
+            sig = cl_signature(func.signature, ctx.default_conv)
+        except NativeUnsupported as e:
+            unsupported[func.name] = e.reason
+            continue
+        c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig)
+        if why is not None:
+            unsupported[func.name] = why
+    for i, func in enumerate(functions):
+        c = compiled[func.name]
+        if func.name in unsupported:
+            continue
+        tramp_sig = cl.Signature(ctx.host_conv)
+        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
+        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
+        c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda f=func: build_trampoline(ctx, f), tramp_sig)
+        if why is not None:
+            unsupported[func.name] = f"its trampoline: {why}"
+    _propagate(compiled, unsupported)
+    stderr: list[str] = []
+    try:
+        with captured_output() as stderr:
+            jit.finalize_definitions()
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        raise _FinalizeFailed(_reason(e, stderr)) from None
+    for name, c in compiled.items():
+        if c.func_id is not None and name not in unsupported:
+            table.fill(name, jit.get_finalized_function(c.func_id))
+    # Functions compiled but left without an entry keep their table slot filled when they could
+    # still be reached (e.g. by func_addr); unfinished ones stay 0.
+    for name, c in compiled.items():
+        if c.func_id is not None and name in unsupported and not _refers_to_failed(c, unsupported):
+            table.fill(name, jit.get_finalized_function(c.func_id))
+    return NativeModule(jit, isa, triple, ctx, compiled, unsupported, ignored, table)
+
+
+def _refers_to_failed(c: _Compiled, unsupported: dict[str, str]) -> bool:
+    return c.report is None or any(callee in unsupported for callee in c.report.callees)
+
+
+def _propagate(compiled: dict[str, _Compiled], unsupported: dict[str, str]) -> None:
+    """A function that refers to one without code cannot run either."""
+    changed = True
+    while changed:
+        changed = False
+        for name, c in compiled.items():
+            if name in unsupported or c.report is None:
+                continue
+            for callee in sorted(c.report.callees):
+                if callee in unsupported and callee != name:
+                    unsupported[name] = f"it refers to {callee}, which cannot be compiled: {unsupported[callee]}"
+                    changed = True
+                    break
+
+
+def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> dict[str, str]:
+    """Which functions make finalizing panic (an unresolvable libcall): compile each alone."""
+    culprits: dict[str, str] = {}
+    for func in functions:
+        if func.name in excluded:
+            continue
+        memory = HostMemory()
+        table = FunctionTable(memory, [f.name for f in functions])
+        ctx = _context(functions, isa, triple, host_symbols, memory, table)
+        jit = cl.JITModule(isa)
+        try:
+            sig = cl_signature(func.signature, ctx.default_conv)
+        except NativeUnsupported:
+            continue
+        fid, why = _define(jit, "probe", func, FunctionLowering(ctx, func).run, sig)
+        if why is not None:
+            continue
+        stderr: list[str] = []
+        try:
+            with captured_output() as stderr:
+                jit.finalize_definitions()
+        except BaseException as e:
+            if _is_fatal(e):
+                raise
+            culprits[func.name] = f"linking its code failed: {_reason(e, stderr)}"
+    return culprits

@@ -1,0 +1,336 @@
+"""Real memory for a run line's environment: guarded heaps, tables and vmctx, and ``%heap_grow``.
+
+`materialize` turns the engine-neutral description of a run line's
+environment (`clifkit.runtest.environment.Environment`) into real mappings
+in the process that runs the compiled code, with the same observable
+behaviour as the interpreter's (`clifkit.interpreter.heaps`):
+
+* a **static heap** reserves ``HeapRequest.reservation(declared bound,
+  declared offset_guard) + guard`` bytes of address space after its base,
+  ``PROT_NONE``, of which only the first ``size`` bytes are readable and
+  writable. An access the legalizer let through without a bounds check (the
+  heap's declaration promised that reservation) lands in those pages and
+  faults, exactly as in Wasmtime; growth `mprotect`s more of the reservation,
+  in place, up to ``max``;
+* a **dynamic heap** and a **table** are mappings of their current size with
+  the directive's guard (at least a page) after them. A dynamic heap always
+  moves when it grows: a fresh mapping, the contents copied, base and bound
+  slots rewritten, and the old range made ``PROT_NONE`` (kept reserved, so a
+  stale base faults and is recognised as an out-of-bounds heap access);
+* **vmctx** is a small mapping holding the base and bound slots, written in
+  the target's byte order and pointer width.
+
+Every region is placed so that its *end* is page-aligned (its base is offset
+into the first page, kept 16-byte aligned), so an access just past ``size``
+faults even when the size is not a multiple of the page size; an unmapped
+guard page precedes each mapping as well. Memory is fresh and zeroed for
+every run line (`NativeEnvironment.release` unmaps it all).
+
+`NativeEnvironment.classify(address)` says whether a faulting address lies in
+a reserved or guard part of this environment (then the fault is a
+``heap_oob`` trap, as the interpreter reports it).
+
+Nothing here assumes the host: page size, byte order and pointer width come
+from the system and from the target.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import mmap as _mmap
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..runtest.environment import Environment, HeapRequest
+
+PAGE_SIZE = _mmap.PAGESIZE
+BASE_ALIGN = 16  # a region's base is at least this aligned
+
+PROT_NONE = 0
+PROT_READ = getattr(_mmap, "PROT_READ", 1)
+PROT_WRITE = getattr(_mmap, "PROT_WRITE", 2)
+PROT_RW = PROT_READ | PROT_WRITE
+MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
+MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
+# Not in Python's mmap module before 3.13; 0x4000 on Linux for every ISA clifkit targets.
+MAP_NORESERVE = getattr(_mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
+MAP_FAILED = ctypes.c_void_p(-1).value
+
+ALL_ONES_64 = (1 << 64) - 1
+
+
+class MappingError(OSError):
+    """A mapping could not be made or changed (the system refused)."""
+
+
+_libc = None
+
+
+def libc():
+    global _libc
+    if _libc is None:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        lib.mmap.restype = ctypes.c_void_p
+        lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        lib.munmap.restype = ctypes.c_int
+        lib.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        lib.mprotect.restype = ctypes.c_int
+        lib.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        _libc = lib
+    return _libc
+
+
+def align_up(n: int, align: int) -> int:
+    return (n + align - 1) // align * align
+
+
+def align_down(n: int, align: int) -> int:
+    return n // align * align
+
+
+def _fail(what: str) -> MappingError:
+    err = ctypes.get_errno()
+    return MappingError(err, f"{what}: {os.strerror(err)}")
+
+
+class Mapping:
+    """An anonymous private mapping, all of it ``PROT_NONE`` at first."""
+
+    __slots__ = ("addr", "length")
+
+    def __init__(self, length: int):
+        length = max(align_up(length, PAGE_SIZE), PAGE_SIZE)
+        addr = libc().mmap(None, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+        if addr is None or addr == MAP_FAILED:
+            raise _fail(f"cannot reserve 0x{length:x} bytes of address space")
+        self.addr = addr
+        self.length = length
+
+    @property
+    def end(self) -> int:
+        return self.addr + self.length
+
+    def protect(self, offset: int, length: int, prot: int) -> None:
+        """Change the protection of the pages covering [offset, offset+length)."""
+        start = align_down(offset, PAGE_SIZE)
+        stop = min(align_up(offset + length, PAGE_SIZE), self.length)
+        if stop <= start:
+            return
+        if libc().mprotect(self.addr + start, stop - start, prot) != 0:
+            raise _fail(f"cannot change the protection of 0x{stop - start:x} bytes")
+
+    def close(self) -> None:
+        if self.length:
+            libc().munmap(self.addr, self.length)
+            self.length = 0
+
+    def __contains__(self, address: int) -> bool:
+        return self.addr <= address < self.addr + self.length
+
+
+def write_bytes(address: int, data: bytes) -> None:
+    ctypes.memmove(address, data, len(data))
+
+
+def read_bytes(address: int, size: int) -> bytes:
+    return ctypes.string_at(address, size)
+
+
+@dataclass
+class Region:
+    """One environment region in real memory.
+
+    Layout of its mapping: a guard page, then the region's first page holding
+    `pad` unused bytes before `base` (so that ``base + size`` ends a page
+    when the size allows), the accessible bytes, then the reserved and guard
+    bytes, all ``PROT_NONE``.
+    """
+
+    name: str
+    style: str  # "vmctx", "static", "dynamic", "table"
+    mapping: Mapping
+    base: int
+    size: int  # accessible bytes from base
+    max_size: int = 0
+    ptr_offset: int = 0
+    bound_offset: Optional[int] = None
+    element_size: int = 1
+    span: int = 0  # bytes after base that belong to the region (accessible, reserved or guard)
+    stale: bool = False  # a dynamic heap's old mapping after it moved: all PROT_NONE
+    guard: int = 0  # the directive's guard bytes (a moved dynamic heap keeps them)
+
+    @property
+    def head(self) -> int:
+        """Offset of `base` inside the mapping."""
+        return self.base - self.mapping.addr
+
+
+def _place(name: str, style: str, size: int, span: int) -> Region:
+    """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
+    after the accessible `size` bytes), and the first `size` bytes after the base accessible."""
+    span = max(span, size)
+    # The base sits `pad` bytes into the page after the leading guard page, so that
+    # base + size ends a page (kept BASE_ALIGN-aligned: a small slack remains for odd sizes).
+    pad = align_down((-size) % PAGE_SIZE, BASE_ALIGN)
+    after = align_up(pad + span, PAGE_SIZE) - pad
+    if after - size < PAGE_SIZE:
+        after += PAGE_SIZE  # always at least a page of guard after the accessible bytes
+    mapping = Mapping(PAGE_SIZE + pad + after)
+    base = mapping.addr + PAGE_SIZE + pad
+    if size:
+        mapping.protect(PAGE_SIZE, pad + size, PROT_RW)
+    return Region(name, style, mapping, base, size, span=after)
+
+
+class NativeEnvironment:
+    """An `Environment` in real memory for one run line."""
+
+    def __init__(self, env: Environment, declared: Optional[dict[int, tuple[int, int]]] = None,
+                 byteorder: str = sys.byteorder):
+        self.env = env
+        self.pointer_bytes = env.pointer_bytes
+        self.byteorder = byteorder
+        self.heaps: list[Region] = []
+        self.stale: list[Region] = []
+        self.vmctx_region: Optional[Region] = None
+        declared = declared or {}
+        try:
+            self.vmctx_region = _place("vmctx", "vmctx", max(env.vmctx_size, 1), max(env.vmctx_size, 1))
+            for request in env.heaps:
+                self.heaps.append(self._heap(request, declared.get(request.index, (0, 0))))
+            for heap in self.heaps:
+                self._write_slots(heap)
+        except BaseException:
+            self.release()
+            raise
+
+    @property
+    def vmctx(self) -> int:
+        return self.vmctx_region.base
+
+    def _heap(self, request: HeapRequest, declared: tuple[int, int]) -> Region:
+        bound, guard = declared
+        if request.style == "static":
+            span = request.reservation(bound, guard) + request.guard
+        else:
+            span = request.size + request.guard
+        region = _place(f"heap{request.index}" if request.style != "table" else f"table{request.index}",
+                        request.style, request.size, span)
+        region.max_size = request.max_size
+        region.ptr_offset = request.ptr_offset
+        region.bound_offset = request.bound_offset
+        region.element_size = request.element_size
+        region.guard = request.guard
+        return region
+
+    def _write_slot(self, offset: int, value: int) -> None:
+        mask = (1 << (8 * self.pointer_bytes)) - 1
+        write_bytes(self.vmctx + offset, (value & mask).to_bytes(self.pointer_bytes, self.byteorder))
+
+    def _write_slots(self, heap: Region) -> None:
+        self._write_slot(heap.ptr_offset, heap.base)
+        if heap.bound_offset is not None:
+            self._write_slot(heap.bound_offset, heap.size // heap.element_size)
+
+    def read_slot(self, offset: int) -> int:
+        return int.from_bytes(read_bytes(self.vmctx + offset, self.pointer_bytes), self.byteorder)
+
+    # -- growth ------------------------------------------------------------------
+
+    def grow(self, vmctx: int, index: int, delta: int) -> int:
+        """``%heap_grow(vmctx, heap, delta)``: the old size in bytes, or all ones when the heap
+        cannot grow that far (beyond ``max=``), the index names no heap (tables do not grow), the
+        vmctx is not this environment's, or delta is negative. Semantics of
+        `clifkit.interpreter.heaps.heap_grow`."""
+        index &= 0xFFFF_FFFF
+        delta &= ALL_ONES_64
+        if self.vmctx_region is None or vmctx != self.vmctx or index >= len(self.heaps) or delta >> 63:
+            return ALL_ONES_64
+        heap = self.heaps[index]
+        if heap.style == "table":
+            return ALL_ONES_64
+        old = heap.size
+        new = old + delta
+        if new > heap.max_size:
+            return ALL_ONES_64
+        if delta == 0:
+            return old
+        if heap.style == "static":
+            # In place: the reservation already holds max bytes after the base.
+            heap.mapping.protect(heap.head, new, PROT_RW)
+            heap.size = new
+        else:
+            moved = _place(heap.name, heap.style, new, new + heap.guard)
+            if old:
+                ctypes.memmove(moved.base, heap.base, old)
+            heap.mapping.protect(0, heap.mapping.length, PROT_NONE)
+            self.stale.append(Region(heap.name, heap.style, heap.mapping, heap.base, 0, span=heap.span, stale=True))
+            heap.mapping, heap.base, heap.size, heap.span = moved.mapping, moved.base, new, moved.span
+        self._write_slots(heap)
+        return old
+
+    # -- faults ------------------------------------------------------------------
+
+    def regions(self) -> list[Region]:
+        out = [self.vmctx_region] if self.vmctx_region is not None else []
+        return out + self.heaps + self.stale
+
+    def classify(self, address: int) -> Optional[str]:
+        """The trap a fault at `address` means, or None when it is not this environment's: any
+        inaccessible byte of an environment mapping (a heap's reserved or guard bytes, a moved
+        heap's old range, the guard pages around vmctx and tables) is ``heap_oob``."""
+        for region in self.regions():
+            if address in region.mapping:
+                if region.stale or not region.base <= address < region.base + region.size:
+                    return "heap_oob"
+                return None
+        return None
+
+    def describe(self, address: int) -> str:
+        for region in self.regions():
+            if address in region.mapping:
+                offset = address - region.base
+                state = "old range" if region.stale else ("accessible" if 0 <= offset < region.size else "guard")
+                return f"{region.name}{'+' if offset >= 0 else '-'}0x{abs(offset):x} ({state})"
+        return ""
+
+    def release(self) -> None:
+        for region in self.regions():
+            region.mapping.close()
+        self.heaps, self.stale, self.vmctx_region = [], [], None
+
+
+def declared_reservations(func, env: Environment) -> dict[int, tuple[int, int]]:
+    """heap directive index -> (declared bound, offset_guard) promised by the function's heap
+    declarations (see `clifkit.interpreter.heaps.declared_reservations`)."""
+    from ..interpreter.heaps import declared_reservations as declared
+
+    return declared(func, env)
+
+
+def materialize(env: Environment, func=None, byteorder: str = sys.byteorder) -> NativeEnvironment:
+    """`env` in fresh, zeroed, guarded memory, for a call of `func` (whose heap declarations may
+    promise more reserved address space than the directives ask for)."""
+    declared = declared_reservations(func, env) if func is not None else {}
+    return NativeEnvironment(env, declared, byteorder)
+
+
+# -- environments over the wire ----------------------------------------------------------------
+
+_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size")
+
+
+def environment_to_wire(env: Environment) -> dict:
+    """A plain-data form of `env` (for the worker protocol)."""
+    return {
+        "pointer_bytes": env.pointer_bytes,
+        "heaps": [{k: getattr(h, k) for k in _REQUEST_FIELDS} for h in env.heaps],
+    }
+
+
+def environment_from_wire(data: dict) -> Environment:
+    heaps = tuple(HeapRequest(loc=None, **{k: h[k] for k in _REQUEST_FIELDS}) for h in data["heaps"])
+    return Environment(heaps, data.get("pointer_bytes", 8))

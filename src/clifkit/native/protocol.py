@@ -1,0 +1,159 @@
+"""The protocol between the harness and the native worker, and between the worker and its children.
+
+Messages are length-prefixed pickles of plain data (dicts, lists, tuples,
+ints, strings, bytes, None, bools): a 4-byte big-endian length, then the
+pickle. The same framing is used on every pipe, whether the worker runs on
+the host (``python -m clifkit.native.worker``) or under emulation, so nothing
+in a message depends on the host: values travel as bit patterns (Python ints,
+tuples of lane patterns for vectors), and the worker converts them to and
+from memory in the *target's* byte order.
+
+Harness → worker, one reply each:
+
+``{"op": "hello"}``
+    → ``{"ok": True, "pid", "byteorder", "pointer_bytes", "python", "cranelift": version or None, "machine"}``
+``{"op": "load", "path", "source", "triple", "flags": {name: value}, "compiler": "module:function" (optional)}``
+    (``triple`` None: the worker's own machine, which is how a native target runs).
+    The worker parses `source` with clifkit's reader and compiles every
+    function once → ``{"ok": True, "functions": {name: reason-or-None}, "ignored_flags": [...],
+    "seconds"}`` (a function's reason says why it could not be compiled), or
+    ``{"ok": False, "kind": "unsupported"|"error", "message"}``.
+``{"op": "run", "requests": [request...], "timeout": seconds or None, "isolation": "batch"|"call"}``
+    A request is ``{"function": name, "args": [values], "env": wire environment or None, "line": n}``
+    (``args`` leave out the implicit vmctx; the worker passes the environment's), with
+    ``"time": True`` to have the call timed (``"seconds"`` in its result: the call alone).
+    → ``{"ok": True, "results": [result...], "children": n}``, one result per request:
+    ``{"kind": "returned", "values": [...]}``, ``{"kind": "trapped", "code", "detail"}``,
+    ``{"kind": "crashed", "signal", "signame", "address", "pc", "sp", "where", "code", "detail"}``
+    (``where``: ``%f+0x1c``, the function the pc is in; ``code``: the signal's si_code),
+    ``{"kind": "timeout", "seconds"}``, ``{"kind": "skipped", "reason"}`` or
+    ``{"kind": "error", "message"}``.
+``{"op": "quit"}``
+    → no reply; the worker exits.
+
+Worker ← child (a forked child running a batch of requests): one ``(index, result)``
+message per request on a pipe, in order; a trap or a fault is the last one (written by
+the trap or signal handler, which then ends the child).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import select
+import struct
+import time
+from typing import Any, Optional, Sequence
+
+HEADER = struct.Struct(">I")
+MAX_MESSAGE = 1 << 30
+PICKLE_PROTOCOL = 4
+
+
+class ProtocolError(Exception):
+    """The other end sent something that is not a message, or went away mid-message."""
+
+
+class ChannelClosed(ProtocolError):
+    """The other end closed its side (it exited or died)."""
+
+
+class Timeout(ProtocolError):
+    """No message arrived in time."""
+
+
+def encode(obj: Any) -> bytes:
+    body = pickle.dumps(obj, protocol=PICKLE_PROTOCOL)
+    return HEADER.pack(len(body)) + body
+
+
+def write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        try:
+            n = os.write(fd, view)
+        except InterruptedError:
+            continue
+        view = view[n:]
+
+
+def send(fd: int, obj: Any) -> None:
+    write_all(fd, encode(obj))
+
+
+def _read_exact(fd: int, n: int, deadline: Optional[float]) -> bytes:
+    chunks = []
+    while n:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise Timeout("no reply in time")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                raise Timeout("no reply in time")
+        try:
+            chunk = os.read(fd, min(n, 1 << 20))
+        except InterruptedError:
+            continue
+        except OSError as e:
+            if e.errno in (errno.EBADF, errno.EPIPE, errno.ECONNRESET):
+                raise ChannelClosed(str(e)) from None
+            raise
+        if not chunk:
+            if chunks:
+                raise ProtocolError("the other end closed its pipe mid-message")
+            raise ChannelClosed("the other end closed its pipe")
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv(fd: int, timeout: Optional[float] = None) -> Any:
+    """The next message on `fd`; raises ChannelClosed at end of file, Timeout after `timeout` s."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    (length,) = HEADER.unpack(_read_exact(fd, HEADER.size, deadline))
+    if length > MAX_MESSAGE:
+        raise ProtocolError(f"a message of {length} bytes: not a clifkit worker?")
+    body = _read_exact(fd, length, deadline)
+    try:
+        return pickle.loads(body)
+    except Exception as e:
+        raise ProtocolError(f"an undecodable message: {type(e).__name__}: {e}") from None
+
+
+# -- values in 16-byte slots ------------------------------------------------------------------
+
+SLOT_BYTES = 16
+
+
+def value_to_bytes(value, ty, byteorder: str) -> bytes:
+    """The in-memory bytes of `value` (a bit pattern, or a tuple of lane patterns) of CLIF type `ty`."""
+    if ty.is_vector:
+        lane_bytes = ty.lane_bits // 8
+        mask = (1 << ty.lane_bits) - 1
+        return b"".join((int(lane) & mask).to_bytes(lane_bytes, byteorder) for lane in value)
+    nbytes = max(ty.bits // 8, 1)
+    return (int(value) & ((1 << (nbytes * 8)) - 1)).to_bytes(nbytes, byteorder)
+
+
+def value_from_bytes(data: bytes, ty, byteorder: str):
+    if ty.is_vector:
+        lane_bytes = ty.lane_bits // 8
+        return tuple(int.from_bytes(data[i * lane_bytes : (i + 1) * lane_bytes], byteorder) for i in range(ty.lanes))
+    return int.from_bytes(data[: max(ty.bits // 8, 1)], byteorder)
+
+
+def pack_slots(values: Sequence, types: Sequence, byteorder: str) -> bytes:
+    """Arguments laid out for a trampoline: value i at byte 16*i."""
+    out = bytearray(SLOT_BYTES * max(len(types), 1))
+    for i, (value, ty) in enumerate(zip(values, types)):
+        data = value_to_bytes(value, ty, byteorder)
+        if len(data) > SLOT_BYTES:
+            raise ValueError(f"a {ty} does not fit a {SLOT_BYTES}-byte slot")
+        out[SLOT_BYTES * i : SLOT_BYTES * i + len(data)] = data
+    return bytes(out)
+
+
+def unpack_slots(data: bytes, types: Sequence, byteorder: str) -> list:
+    return [value_from_bytes(data[SLOT_BYTES * i : SLOT_BYTES * (i + 1)], ty, byteorder) for i, ty in enumerate(types)]

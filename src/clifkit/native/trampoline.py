@@ -1,0 +1,89 @@
+"""Trampolines (`abi.py`): ``tramp(args: *u8, results: *u8)`` in the host's C convention.
+
+A trampoline loads argument i from ``args + 16*i`` (native byte order: the
+binding's loads with trusted flags are native-endian, which is the target's
+here), calls the CLIF function through its function-table slot, and stores
+result i at ``results + 16*i``.
+
+`pack_slots` / `unpack_slots` convert clifkit values (ints, tuples of lane
+ints) to and from that layout, for callers in this process (tests) and for the
+worker.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Sequence
+
+import cranelift as cl
+
+from ..ir.function import Function
+from ..ir.types import Type
+from .abi import SLOT_BYTES
+from .translate import ModuleContext, cl_signature, cl_type
+
+
+def build_trampoline(ctx: ModuleContext, func: Function):
+    """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot)."""
+    ptr = cl_type(ctx.pointer)
+    sig = cl.Signature(ctx.host_conv)
+    sig.add_param(ptr)
+    sig.add_param(ptr)
+    b = cl.FunctionBuilder()
+    b.func_signature = sig
+    block = b.create_block()
+    b.append_block_params_for_function_params(block)
+    b.switch_to_block(block)
+    args_ptr, results_ptr = b.block_params(block)
+    flags = cl.MemFlags.trusted()
+    args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
+    slot_flags = cl.MemFlags.trusted()
+    slot_flags.set_readonly()
+    target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, _signed(ctx.function_slots[func.name])), 0)
+    ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
+    call = b.ins_call_indirect(ref, target, args)
+    for i, value in enumerate(b.inst_results(call)):
+        b.ins_store(flags, value, results_ptr, SLOT_BYTES * i)
+    b.ins_return([])
+    b.seal_all_blocks()
+    b.finalize()
+    return b
+
+
+def _signed(v: int) -> int:
+    v &= (1 << 64) - 1
+    return v - (1 << 64) if v >> 63 else v
+
+
+# -- values in slots ----------------------------------------------------------------------------
+
+
+def pack_value(value, t: Type, byteorder: str = sys.byteorder) -> bytes:
+    """One 16-byte slot holding `value` (an int bit pattern, or a tuple of lane patterns)."""
+    if t.is_vector:
+        lane = t.lane_bits // 8
+        data = b"".join((int(v) & ((1 << t.lane_bits) - 1)).to_bytes(lane, byteorder) for v in value)
+    else:
+        data = (int(value) & ((1 << t.bits) - 1)).to_bytes(t.bytes, byteorder)
+    if len(data) > SLOT_BYTES:
+        raise ValueError(f"a {t} value does not fit a {SLOT_BYTES}-byte slot")
+    return data.ljust(SLOT_BYTES, b"\0")
+
+
+def unpack_value(data: bytes, t: Type, byteorder: str = sys.byteorder):
+    if t.is_vector:
+        lane = t.lane_bits // 8
+        return tuple(int.from_bytes(data[i * lane : (i + 1) * lane], byteorder) for i in range(t.lanes))
+    return int.from_bytes(data[: t.bytes], byteorder)
+
+
+def pack_slots(values: Sequence, types: Sequence[Type], count: int = 0, byteorder: str = sys.byteorder) -> bytearray:
+    """Slots for `values`, at least `count` of them (room for results)."""
+    out = bytearray(SLOT_BYTES * max(len(types), count, 1))
+    for i, (v, t) in enumerate(zip(values, types)):
+        out[SLOT_BYTES * i : SLOT_BYTES * (i + 1)] = pack_value(v, t, byteorder)
+    return out
+
+
+def unpack_slots(data: bytes, types: Sequence[Type], byteorder: str = sys.byteorder) -> list:
+    return [unpack_value(bytes(data[SLOT_BYTES * i : SLOT_BYTES * (i + 1)]), t, byteorder) for i, t in enumerate(types)]

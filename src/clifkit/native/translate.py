@@ -1,0 +1,540 @@
+"""One clifkit `Function` → one Cranelift function, through the binding's FunctionBuilder.
+
+`FunctionLowering` walks the blocks in layout order and emits, for each
+instruction, either the binding's ``ins_<opcode>`` call (most opcodes: the
+call's arguments are assembled from the binding's own parameter names, see
+`_generic`), or an equivalent sequence where the binding lacks the builder
+call or clifkit's semantics need more than Cranelift gives:
+
+- constants, shuffles and swizzles: `legalize.py` (no constant pool, no
+  shuffle immediate, and ``swizzle`` needs a libcall the JIT cannot resolve
+  on baseline x86-64);
+- global values, heaps, tables, and every trap clifkit must report with its
+  code: `legalize.py` (calls of the host trap handler, emitted here);
+- accesses and bitcasts in the non-native byte order: `byteorder.py` (the
+  x86-64 backend ignores the flag);
+- calls: `calls.py` (the file's functions are reached through a table of
+  their addresses, host functions through their constant addresses,
+  Cranelift's libcalls by their equivalent instruction or by name).
+
+Everything that cannot be lowered raises `NativeUnsupported` with a reason.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Optional
+
+import cranelift as cl
+
+from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
+from ..ir.immediates import MemFlags
+from ..ir.types import I32, Type
+from . import abi, compat
+from .calls import CallLowering
+
+MASK64 = (1 << 64) - 1
+
+
+class NativeUnsupported(Exception):
+    """Something the native engine cannot lower. `function` names the function, when known."""
+
+    def __init__(self, reason: str, function: Optional[str] = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.function = function
+
+
+# -- types and conventions ------------------------------------------------------------------------
+
+_CL_TYPES: dict[Type, object] = {}
+
+
+def cl_type(t: Type):
+    found = _CL_TYPES.get(t)
+    if found is None:
+        found = getattr(cl.Type, t.name.upper(), None)
+        if found is None:
+            raise NativeUnsupported(f"type {t} has no Cranelift equivalent in the binding")
+        _CL_TYPES[t] = found
+    return found
+
+
+CALL_CONVS = {
+    "fast": "Fast", "cold": "Cold", "tail": "Tail", "system_v": "SystemV",
+    "windows_fastcall": "WindowsFastcall", "apple_aarch64": "AppleAarch64",
+    "probestack": "Probestack", "winch": "Winch",
+}  # fmt: skip
+
+
+def call_conv(name: str):
+    attr = CALL_CONVS.get(name)
+    if attr is None or not hasattr(cl.CallConv, attr):
+        raise NativeUnsupported(f"calling convention {name} is not available in the binding")
+    return getattr(cl.CallConv, attr)
+
+
+def cl_signature(sig: Signature, default_conv: str, conv=None):
+    """A binding Signature for a clifkit one. Extensions and purposes have no binding equivalent and
+    need none: both sides of every call are compiled here without them. `conv` forces a convention."""
+    if conv is None:
+        conv = call_conv(sig.call_conv if sig.call_conv_written else default_conv)
+    out = cl.Signature(conv)
+    for p in sig.params:
+        out.add_param(cl_type(p.type))
+    for r in sig.returns:
+        out.add_return(cl_type(r.type))
+    return out
+
+
+def signed64(value: int) -> int:
+    value &= MASK64
+    return value - (1 << 64) if value >> 63 else value
+
+
+def imm_at(imm: int, bits: int) -> int:
+    """A 64-bit immediate truncated to `bits`, as the signed i64 the binding takes."""
+    value = imm & MASK64
+    if bits < 64:
+        value &= (1 << bits) - 1
+        if value >> (bits - 1):
+            value -= 1 << bits
+        return value
+    return signed64(value)
+
+
+def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
+    """Binding MemFlags for clifkit flags (None: the default flags of a plain access)."""
+    mf = cl.MemFlags.trusted() if trusted else cl.MemFlags()
+    if flags is None:
+        return mf
+    if flags.trap_code is None:
+        mf.set_notrap()
+    elif flags.trap_code != "heap_oob":
+        mf.set_by_name(flags.trap_code)
+    for word in ("aligned", "readonly", "can_move", "checked"):
+        if getattr(flags, word):
+            mf.set_by_name(word)
+    if flags.endianness:
+        mf.set_by_name(flags.endianness)
+    if flags.alias_region:
+        mf.set_by_name(flags.alias_region)
+    return mf
+
+
+# -- the binding's builder calls, read from their signatures ---------------------------------------
+
+# Parameter names of builder calls that take the controlling/result type.
+TYPE_PARAMS = frozenset({"ty", "mem", "mem_to", "int_to", "float_to", "float_scalar", "int", "narrow_int",
+                         "i_ext8", "i_ext16", "txn", "i_addr"})
+VALUE_PARAMS = frozenset({"x", "y", "z", "a", "b", "c", "e", "p", "s", "lo", "hi", "c_in", "b_in", "addr",
+                          "store_context_ptr", "load_context_ptr", "in_payload0"})
+GENERIC_EXTRAS = frozenset({"mem_flags", "offset32", "imm", "cc", "op"})
+
+
+def _builder_params() -> dict[str, tuple[str, ...]]:
+    out = {}
+    for name in dir(cl.FunctionBuilder):
+        if not name.startswith("ins_"):
+            continue
+        fn = getattr(cl.FunctionBuilder, name)
+        text = getattr(fn, "__text_signature__", None)
+        if text is None:
+            try:
+                params = tuple(inspect.signature(fn).parameters)[1:]
+            except (TypeError, ValueError):
+                continue
+        else:
+            params = tuple(p.strip() for p in text.strip("()").split(",")[1:] if p.strip())
+        out[name[4:]] = params
+    return out
+
+
+BUILDER_PARAMS = _builder_params()
+
+
+def generic_ok(opcode: str) -> bool:
+    params = BUILDER_PARAMS.get(opcode)
+    if params is None:
+        return False
+    return all(p in TYPE_PARAMS or p in VALUE_PARAMS or p in GENERIC_EXTRAS for p in params)
+
+
+# -- what a lowering reports about itself ---------------------------------------------------------
+
+
+@dataclass
+class Check:
+    """A bounds or trap check the lowering emitted (or decided not to emit)."""
+
+    kind: str  # "heap_bound", "heap_elided", "heap_always_traps", "table_bound", "div_zero", ...
+    code: Optional[str]  # the trap code it reports, None for an elided check
+    detail: str = ""
+
+
+@dataclass
+class LoweringReport:
+    """What lowering one function did: emitted checks and workarounds (for tests and docs)."""
+
+    function: str
+    checks: list[Check] = field(default_factory=list)
+    workarounds: set[str] = field(default_factory=set)
+    callees: set[str] = field(default_factory=set)  # functions of the file it refers to
+
+    def kinds(self) -> list[str]:
+        return [c.kind for c in self.checks]
+
+
+@dataclass
+class ModuleContext:
+    """What lowering a function needs to know about the module around it."""
+
+    host_conv: object  # cl.CallConv of the host (trampolines, host functions)
+    pointer: Type
+    function_slots: dict[str, int]  # file function name -> address of its table slot
+    host_symbols: dict[str, int]
+    memory: object  # hostdata.HostMemory
+    default_conv: str = "system_v"  # the convention of signatures that name none (`test run`: the host's)
+    # Vector widths the backend computes on correctly (None: any). Cranelift 0.120's x86-64 backend
+    # accepts 64-bit vectors such as i8x8 but miscompiles arithmetic on them (iadd.i8x8 returns its
+    # first operand); moves, loads, stores and bitcasts of them are right (MOVES_ONLY_OK).
+    vector_bits: Optional[frozenset] = None
+
+    def trap_handler(self) -> Optional[int]:
+        return self.host_symbols.get(abi.TRAP_SYMBOL)
+
+    def host_symbol(self, name: str) -> Optional[int]:
+        if name in self.host_symbols:
+            return self.host_symbols[name]
+        bare = name[1:] if name.startswith("%") else "%" + name
+        return self.host_symbols.get(bare)
+
+
+# What may touch vectors of a width outside ModuleContext.vector_bits: moving them around.
+MOVES_ONLY_OK = frozenset({
+    "jump", "brif", "br_table", "return", "call", "call_indirect", "return_call", "return_call_indirect",
+    "try_call", "try_call_indirect", "load", "store", "stack_load", "stack_store", "bitcast", "vconst", "nop",
+})  # fmt: skip
+
+# The trap instruction after each call of the host trap handler. The handler never returns; if it
+# did, this trap (SIGILL on x86-64) would end the process anyway.
+UNREACHABLE = cl.TrapCode.STACK_OVERFLOW
+
+
+class FunctionLowering(CallLowering):
+    """Lower one function. `run()` returns the finalized FunctionBuilder."""
+
+    def __init__(self, ctx: ModuleContext, func: Function):
+        self.ctx = ctx
+        self.func = func
+        self.b = cl.FunctionBuilder()
+        self.report = LoweringReport(func.name)
+        self.values: dict[int, object] = {}
+        self.blocks: dict[int, object] = {}
+        self.trap_blocks: dict[str, object] = {}
+        self.stack_slots: dict[int, object] = {}
+        self.sig_refs: dict[tuple, object] = {}
+        self.libcall_refs: dict[str, object] = {}
+        self.inst: Optional[Inst] = None
+        self.ptr_type = cl_type(ctx.pointer)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def fail(self, reason: str) -> NativeUnsupported:
+        where = f"{self.inst.opcode.name}: " if self.inst is not None else ""
+        return NativeUnsupported(where + reason, self.func.name)
+
+    def val(self, v: int):
+        v = self.func.resolve(v)
+        found = self.values.get(v)
+        if found is None:
+            raise self.fail(f"v{v} is used before it is defined")
+        return found
+
+    def vtype(self, v: int) -> Type:
+        return self.func.value_types[self.func.resolve(v)]
+
+    def iconst(self, t: Type, value: int):
+        return self.b.ins_iconst(cl_type(t), imm_at(value, t.bits))
+
+    def pconst(self, value: int):
+        """A pointer-sized constant (an address)."""
+        return self.iconst(self.ctx.pointer, value)
+
+    def signature(self, sig: Signature, conv=None):
+        """A binding Signature for a clifkit one (`conv`: force a convention, e.g. the host's)."""
+        return cl_signature(sig, self.ctx.default_conv, conv)
+
+    def sig_ref(self, sig: Signature, conv=None):
+        key = (tuple(p.type for p in sig.params), tuple(r.type for r in sig.returns),
+               sig.call_conv if sig.call_conv_written else None, None if conv is None else int(conv))
+        found = self.sig_refs.get(key)
+        if found is None:
+            found = self.sig_refs[key] = self.b.import_signature(self.signature(sig, conv))
+        return found
+
+    def host_sig_ref(self, params: tuple[Type, ...], returns: tuple[Type, ...]):
+        from ..ir.function import AbiParam
+
+        sig = Signature([AbiParam(t) for t in params], [AbiParam(t) for t in returns], "system_v", True)
+        return self.sig_ref(sig, self.ctx.host_conv)
+
+    # -- traps -------------------------------------------------------------------------------
+
+    def trap_block(self, code: str):
+        block = self.trap_blocks.get(code)
+        if block is None:
+            block = self.trap_blocks[code] = self.b.create_block()
+            self.b.set_cold_block(block)
+        return block
+
+    def emit_trap(self, code: str) -> None:
+        """Here: report trap `code` to the host and stop (a terminator)."""
+        handler = self.ctx.trap_handler()
+        if handler is None:
+            # No host handler (in-process tests): Cranelift's own trap instruction.
+            self.b.ins_trap(_native_trap_code(code))
+            return
+        callee = self.pconst(handler)
+        code_id = self.iconst(I32, abi.trap_code_id(code))
+        self.b.ins_call_indirect(self.host_sig_ref((I32,), ()), callee, [code_id])
+        self.b.ins_trap(UNREACHABLE)
+
+    def trap_if(self, cond, code: str, kind: str = "trap", detail: str = "") -> None:
+        """Trap `code` when `cond` (an integer value) is nonzero; go on in a new block otherwise."""
+        cont = self.b.create_block()
+        self.b.ins_brif(cond, self.trap_block(code), [], cont, [])
+        self.b.switch_to_block(cont)
+        self.report.checks.append(Check(kind, code, detail))
+
+    def trap_unless(self, cond, code: str, kind: str = "trap", detail: str = "") -> None:
+        cont = self.b.create_block()
+        self.b.ins_brif(cond, cont, [], self.trap_block(code), [])
+        self.b.switch_to_block(cont)
+        self.report.checks.append(Check(kind, code, detail))
+
+    # -- the walk ------------------------------------------------------------------------------
+
+    def run(self):
+        func, b = self.func, self.b
+        b.func_signature = self.signature(func.signature)
+        for num, block in func.blocks.items():
+            self.blocks[num] = b.create_block()
+            if block.cold:
+                b.set_cold_block(self.blocks[num])
+        entry = func.entry
+        if entry is None:
+            raise self.fail("the function has no blocks")
+        if func.stack_limit is not None:
+            # The binding cannot set a stack limit; the runtime's guard page catches overflows.
+            self.report.workarounds.add("stack_limit not enforced")
+        for slot_num, slot in func.stack_slots.items():
+            align = slot.align or 1
+            shift = max(0, align.bit_length() - 1)
+            self.stack_slots[slot_num] = b.create_sized_stack_slot(slot.size, shift)
+        for num, block in func.blocks.items():
+            cb = self.blocks[num]
+            for p in block.params:
+                self.values[p] = b.append_block_param(cb, cl_type(func.value_types[p]))
+        from .byteorder import ByteOrder
+        from .legalize import Legalizer
+
+        self.legal = Legalizer(self)
+        self.order = ByteOrder(self)
+        for num, block in func.blocks.items():
+            b.switch_to_block(self.blocks[num])
+            for inst in block.insts:
+                self.inst = inst
+                self.lower(inst)
+        self.inst = None
+        for code, block in self.trap_blocks.items():
+            b.switch_to_block(block)
+            self.emit_trap(code)
+        b.seal_all_blocks()
+        b.finalize()
+        return b
+
+    def define(self, inst: Inst, results) -> None:
+        if len(results) != len(inst.results):
+            raise self.fail(f"the binding gave {len(results)} results for {len(inst.results)}")
+        for v, r in zip(inst.results, results):
+            self.values[v] = r
+
+    def lower(self, inst: Inst) -> None:
+        name = inst.opcode.name
+        if self.ctx.vector_bits is not None and name not in MOVES_ONLY_OK:
+            for v in (*inst.args, *inst.results):
+                t = self.vtype(v)
+                if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
+                    widths = "/".join(map(str, sorted(self.ctx.vector_bits)))
+                    raise self.fail(f"{t}: this backend computes only on {widths}-bit vectors (it miscompiles "
+                                    "narrower ones; they may only be moved, loaded, stored and bitcast)")
+        handler = None
+        for owner in (self, self.legal, self.order):
+            handler = getattr(owner, "op_" + name, None)
+            if handler is not None:
+                break
+        if handler is not None:
+            out = handler(inst)
+        elif generic_ok(name):
+            out = self._generic(inst)
+        else:
+            raise self.fail("the binding has no builder call for it, and clifkit has no lowering")
+        if out is None:
+            out = []
+        elif not isinstance(out, (list, tuple)):
+            out = [out]
+        self.define(inst, list(out))
+
+    def _generic(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
+        """Call ``ins_<name>`` with arguments taken from the instruction by parameter name."""
+        name = name or inst.opcode.name
+        fn = getattr(self.b, "ins_" + name)
+        values = list(args) if args is not None else [self.val(a) for a in inst.args]
+        call_args = []
+        for p in BUILDER_PARAMS[name]:
+            if p in TYPE_PARAMS:
+                if not inst.results:
+                    raise self.fail("no result type to pass")
+                call_args.append(cl_type(self.vtype(inst.results[0])))
+            elif p in VALUE_PARAMS:
+                if not values:
+                    raise self.fail("fewer operands than the builder call takes")
+                call_args.append(values.pop(0))
+            elif p == "mem_flags":
+                call_args.append(cl_memflags(inst.flags))
+            elif p == "offset32":
+                call_args.append(inst.offset or 0)
+            elif p == "imm":
+                call_args.append(self._imm(inst))
+            elif p == "cc":
+                call_args.append(compat.floatcc(inst.cond) if inst.opcode.format.name == "FloatCompare"
+                                 else compat.intcc(inst.cond))
+            elif p == "op":
+                call_args.append(compat.atomic_rmw_op(inst.rmw_op))
+            else:
+                raise self.fail(f"builder parameter {p!r} has no generic source")
+        if values:
+            raise self.fail("more operands than the builder call takes")
+        out = fn(*call_args)
+        if isinstance(out, cl.Inst):
+            return list(self.b.inst_results(out))
+        return out
+
+    def _imm(self, inst: Inst) -> int:
+        fmt = inst.opcode.format.name
+        if fmt in ("BinaryImm8", "TernaryImm8"):
+            return int(inst.imm)
+        return signed64(int(inst.imm))
+
+    def ctrl_type(self, inst: Inst) -> Type:
+        if inst.ctrl_type is not None:
+            return inst.ctrl_type
+        if inst.results:
+            return self.vtype(inst.results[0])
+        return self.vtype(inst.args[0])
+
+    # -- control flow --------------------------------------------------------------------------
+
+    def block_args(self, bc: BlockCall, call_results=None) -> tuple[object, list]:
+        args = []
+        for a in bc.args:
+            if isinstance(a, TryCallRet):
+                if call_results is None or a.index >= len(call_results):
+                    raise self.fail(f"{a} has no call result to stand for")
+                args.append(call_results[a.index])
+            elif isinstance(a, TryCallExn):
+                raise self.fail("exception payloads: exceptions are never thrown natively")
+            else:
+                args.append(self.val(a))
+        return self.blocks[bc.block], args
+
+    def op_jump(self, inst: Inst):
+        block, args = self.block_args(inst.dests[0])
+        self.b.ins_jump(block, args)
+
+    def op_brif(self, inst: Inst):
+        then_b, then_a = self.block_args(inst.dests[0])
+        else_b, else_a = self.block_args(inst.dests[1])
+        self.b.ins_brif(self.val(inst.args[0]), then_b, then_a, else_b, else_a)
+
+    def op_br_table(self, inst: Inst):
+        jt = inst.jump_table
+        default = self.block_args(jt.default)
+        targets = [self.block_args(t) for t in jt.targets]
+        table = self.b.create_jump_table(default, targets)
+        self.b.ins_br_table(self.val(inst.args[0]), table)
+
+    def op_return(self, inst: Inst):
+        self.b.ins_return([self.val(a) for a in inst.args])
+
+    def op_trap(self, inst: Inst):
+        self.report.checks.append(Check("trap", inst.code))
+        b = self.b
+        b.ins_jump(self.trap_block(inst.code), [])
+
+    def op_trapz(self, inst: Inst):
+        self.trap_unless(self.val(inst.args[0]), inst.code, "trapz")
+
+    def op_trapnz(self, inst: Inst):
+        self.trap_if(self.val(inst.args[0]), inst.code, "trapnz")
+
+    def op_debugtrap(self, inst: Inst):
+        self.b.ins_debugtrap()
+
+    def op_nop(self, inst: Inst):
+        return None
+
+    # -- constants ------------------------------------------------------------------------------
+
+    def op_iconst(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        return self.iconst(t, int(inst.imm))
+
+    def float_bits(self, t: Type, bits: int):
+        it = t.as_int()
+        return self.b.ins_bitcast(cl_type(t), cl.MemFlags(), self.iconst(it, bits))
+
+    def op_f16const(self, inst: Inst):
+        self.report.workarounds.add("f16const as bitcast of iconst")
+        return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
+
+    def op_f32const(self, inst: Inst):
+        return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
+
+    def op_f64const(self, inst: Inst):
+        return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
+
+    # -- stack slots ------------------------------------------------------------------------------
+
+    def _slot(self, inst: Inst):
+        slot = self.stack_slots.get(inst.stack_slot)
+        if slot is None:
+            raise self.fail(f"ss{inst.stack_slot} is not declared")
+        return slot
+
+    def op_stack_load(self, inst: Inst):
+        return self.b.ins_stack_load(cl_type(self.vtype(inst.results[0])), self._slot(inst), inst.offset or 0)
+
+    def op_stack_store(self, inst: Inst):
+        self.b.ins_stack_store(self.val(inst.args[0]), self._slot(inst), inst.offset or 0)
+
+    def op_stack_addr(self, inst: Inst):
+        return self.b.ins_stack_addr(cl_type(self.vtype(inst.results[0])), self._slot(inst), inst.offset or 0)
+
+
+def _native_trap_code(code: str):
+    named = {
+        "heap_oob": cl.TrapCode.HEAP_OUT_OF_BOUNDS, "int_ovf": cl.TrapCode.INTEGER_OVERFLOW,
+        "int_divz": cl.TrapCode.INTEGER_DIVISION_BY_ZERO, "bad_toint": cl.TrapCode.BAD_CONVERSION_TO_INTEGER,
+        "stk_ovf": cl.TrapCode.STACK_OVERFLOW,
+    }  # fmt: skip
+    if code in named:
+        return named[code]
+    if code.startswith("user") and code[4:].isdigit():
+        try:
+            return cl.TrapCode(int(code[4:]))
+        except (ValueError, OverflowError):
+            pass
+    return cl.TrapCode.HEAP_OUT_OF_BOUNDS

@@ -1,0 +1,289 @@
+"""The clifkit pytest plugin: CLIF run tests as pytest items.
+
+Installed with clifkit (entry point ``pytest11: clifkit``), so ``pytest DIR``
+collects the ``.clif`` files under DIR that have run tests. Each run line, once
+per engine and target that runs it, is one item, named as in ``clifkit test``::
+
+    heap.clif::%load_store(1, 2)[interpreter]
+    heap.clif::%load_store(1, 2)[native x86_64 has_avx]
+
+so ``-k``, ``-x``, ``--lf``, ``--sw`` and pytest-xdist's ``-n`` work as for
+Python tests. A failure shows the run line, what was expected and what came
+back (or the trap), never a Python traceback.
+
+Which ``.clif`` files are collected is set by the ini option ``clif_collect``:
+
+``args`` (the default)
+    only files under the paths given on the command line (``pytest examples/``,
+    ``pytest t.clif``): a plain ``pytest`` that runs ``testpaths`` never picks
+    up CLIF files it happens to meet (a ``tests/data/`` of inputs, say);
+``always``
+    every ``.clif`` file pytest visits, ``testpaths`` included;
+``never``
+    none (as does ``-p no:clifkit``, which unloads the plugin).
+
+Options (command line): ``--clif-engine interpreter|native|all`` (as
+``clifkit test --engine``), ``--clif-interpret-all`` (also run ``test run``
+files on the interpreter), ``--clif-fuel N``, ``--clif-max-call-depth N``.
+Files run in the pytest process (xdist gives parallelism); each file's engine
+sessions are opened on its first item and closed after its last.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from .runtest.results import ERROR, FAILED, PASSED, SKIPPED, FileResult, RunResult
+
+COLLECT_MODES = ("args", "always", "never")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("clifkit", "clifkit: CLIF run tests (.clif files)")
+    group.addoption(
+        "--clif-interpret-all",
+        action="store_true",
+        default=False,
+        help="also run `test run` files on the interpreter",
+    )
+    group.addoption(
+        "--clif-engine",
+        default=None,
+        choices=("interpreter", "native", "all"),
+        help="which engines run the run lines, as `clifkit test --engine` (default: all that apply)",
+    )
+    group.addoption("--clif-fuel", type=int, default=None, metavar="N",
+                    help="instructions the interpreter may execute per run line (default 10^9)")
+    group.addoption("--clif-max-call-depth", type=int, default=None, metavar="N",
+                    help="deepest call nesting the interpreter allows")
+    parser.addini(
+        "clif_collect",
+        "which .clif files to collect: 'args' (only under paths given on the command line; the default), "
+        "'always' or 'never'",
+        default="args",
+    )
+
+
+def _collect_mode(config: pytest.Config) -> str:
+    mode = str(config.getini("clif_collect") or "args").strip().lower()
+    if mode not in COLLECT_MODES:
+        raise pytest.UsageError(f"clif_collect = {mode!r}: expected one of {', '.join(COLLECT_MODES)}")
+    return mode
+
+
+def _command_line_roots(config: pytest.Config) -> list[Path]:
+    """The paths given on the command line (not those from `testpaths` or the current directory)."""
+    source = getattr(config, "args_source", None)
+    args_kind = getattr(getattr(pytest.Config, "ArgsSource", None), "ARGS", None)
+    if source is not None and args_kind is not None:
+        if source != args_kind:
+            return []
+        args = list(config.args)
+    else:  # pytest before 7.2: the positional arguments as given
+        args = [a for a in config.invocation_params.args if not str(a).startswith("-")]
+    base = Path(config.invocation_params.dir)
+    roots = []
+    for arg in args:
+        path_part = str(arg).split("::", 1)[0]
+        if not path_part:
+            continue
+        p = Path(path_part)
+        roots.append((p if p.is_absolute() else base / p).resolve())
+    return roots
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "interpreter: a CLIF run line on clifkit's interpreter")
+    config.addinivalue_line("markers", "native: a CLIF run line compiled natively by Cranelift")
+    config._clifkit_mode = _collect_mode(config)  # type: ignore[attr-defined]
+    for option in ("clif_fuel", "clif_max_call_depth"):
+        value = config.getoption(option)
+        if value is not None and value < 1:
+            raise pytest.UsageError(f"--{option.replace('_', '-')} must be positive, not {value}")
+    config._clifkit_roots = _command_line_roots(config)  # type: ignore[attr-defined]
+
+
+def _wanted(config: pytest.Config, path: Path) -> bool:
+    mode = getattr(config, "_clifkit_mode", "args")
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    resolved = path.resolve()
+    for root in getattr(config, "_clifkit_roots", []):
+        if resolved == root or root in resolved.parents:
+            return True
+    return False
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional["ClifFile"]:
+    if file_path.suffix == ".clif" and _wanted(parent.config, file_path):
+        return ClifFile.from_parent(parent, path=file_path)
+    return None
+
+
+def _options(config: pytest.Config):
+    from .runtest.engines import DEFAULT_FUEL
+    from .runtest.runner import Options
+
+    fuel = config.getoption("clif_fuel")
+    options = Options(
+        interpret_all=bool(config.getoption("clif_interpret_all")),
+        fuel=fuel if fuel is not None else DEFAULT_FUEL,
+        max_call_depth=config.getoption("clif_max_call_depth"),
+    )
+    engine = config.getoption("clif_engine")
+    if engine is not None:
+        if not hasattr(options, "engine"):
+            raise pytest.UsageError("--clif-engine needs a clifkit whose `clifkit test` has --engine")
+        options.engine = engine
+    return options
+
+
+def _shown_path(config: pytest.Config, path: Path) -> str:
+    """The path as messages show it: relative to where pytest was started, when it is below it."""
+    try:
+        rel = os.path.relpath(path, config.invocation_params.dir)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+class ClifFile(pytest.File):
+    """A .clif file: its items are its run lines, per engine and target."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sessions: dict[int, tuple[Any, Optional[str]]] = {}
+        self._prepared = None
+
+    def collect(self):
+        from .runtest.runner import file_items, prepare_file
+
+        self._options = _options(self.config)
+        scratch = FileResult(_shown_path(self.config, self.path))
+        self._prepared = prepare_file(scratch.path, self._options, scratch)
+        for item in file_items(self._prepared, scratch):
+            # The node id as a string: pytest (9.2 on) parses it the way it parses the ids it
+            # reads back from its cache (`--lf`) and from the command line; the bracket of the
+            # name is then the "params" part, as for a parametrized Python test.
+            yield ClifItem.from_parent(self, name=item.name, nodeid=f"{self.nodeid}::{item.name}", run_item=item)
+
+    def session_for(self, plan) -> tuple[Any, Optional[str]]:
+        """The engine session of `plan` (opened on first use), or (None, why its runs are skipped)."""
+        from .runtest.runner import open_session
+
+        key = id(plan)
+        if key not in self._sessions:
+            assert self._prepared is not None and self._prepared.test_file is not None
+            session, skip_reason = open_session(plan, self._prepared.test_file, self._options)
+            self._sessions[key] = (session, skip_reason)
+            prefetch = getattr(session, "prefetch", None)
+            if prefetch is not None and skip_reason is None:
+                # An engine may run the whole batch at once: the items of this file and plan that
+                # this session will run (after -k and --lf chose).
+                calls = [
+                    (i.run_item.prepared.bound, i.run_item.prepared.env)
+                    for i in self.session.items
+                    if isinstance(i, ClifItem) and i.parent is self and i.run_item.plan is plan
+                    and i.run_item.prepared is not None and i.run_item.prepared.bound is not None
+                    and i.run_item.prepared.skip_reason is None
+                ]
+                if calls:
+                    prefetch(calls)
+        return self._sessions[key]
+
+    def teardown(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        for session, _ in sessions.values():
+            if session is not None:
+                session.close()
+
+
+class ClifRunFailed(Exception):
+    """A run line failed or could not run (raised by `ClifItem.runtest`; shown by `repr_failure`)."""
+
+    def __init__(self, result: RunResult, text: str):
+        super().__init__(result.message)
+        self.result = result
+        self.text = text
+
+
+class ClifItem(pytest.Item):
+    """One run line on one engine and target."""
+
+    def __init__(self, *, run_item, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.run_item = run_item
+        self.result: Optional[RunResult] = None
+        plan = run_item.plan
+        engine = plan.engine if plan is not None else run_item.settled.engine
+        self.add_marker(engine.replace(" ", "_"))
+        self.user_properties.append(("clif_line", run_item.line))
+
+    @property
+    def clif_file(self) -> ClifFile:
+        parent = self.parent
+        assert isinstance(parent, ClifFile)
+        return parent
+
+    def _source_line(self) -> Optional[str]:
+        prepared = self.run_item.prepared
+        if prepared is not None and prepared.bound is not None:
+            return prepared.bound.command.source_line
+        prepared_file = self.clif_file._prepared
+        lines: list[str] = prepared_file.lines if prepared_file is not None else []
+        line = self.run_item.line
+        return lines[line - 1] if 1 <= line <= len(lines) else None
+
+    def runtest(self) -> None:
+        from .runtest.runner import execute_run
+
+        item = self.run_item
+        if item.settled is not None:
+            r = item.settled
+        elif item.prepared.settled is not None:
+            r = item.prepared.settled
+        else:
+            session, skip_reason = self.clif_file.session_for(item.plan)
+            r = execute_run(item.prepared, session, skip_reason)
+        r.name = self.name
+        self.result = r
+        if r.status == PASSED:
+            if r.kind == "print" and r.report:
+                print(r.report)
+            return
+        if r.status == SKIPPED:
+            pytest.skip(r.message or "skipped")
+        raise ClifRunFailed(r, failure_text(r, self._source_line()))
+
+    def repr_failure(self, excinfo, style=None):  # type: ignore[override]
+        if isinstance(excinfo.value, ClifRunFailed):
+            return excinfo.value.text
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self):
+        return self.path, max(self.run_item.line - 1, 0), f"{self.parent.name}:{self.run_item.line}: {self.name}"
+
+
+def failure_text(r: RunResult, source_line: Optional[str]) -> str:
+    """How a failed or erroneous run line is shown: the report `clifkit test` prints, then the
+    source line, and what was expected and what came back (or the trap)."""
+    lines = [r.report or r.message]
+    if r.status == ERROR and r.report and "\n" in r.report:
+        return r.report  # a located error already shows its line and a caret
+    if source_line is not None:
+        lines.append(f"    {source_line.strip()}")
+    if r.status == FAILED:
+        if r.expected is not None:
+            lines.append(f"  expected: {r.expected}")
+        if r.actual is not None:
+            if r.actual.startswith("trap "):
+                lines.append(f"  actual:   {r.actual} (the call trapped)")
+            else:
+                lines.append(f"  actual:   {r.actual}")
+    return "\n".join(lines)

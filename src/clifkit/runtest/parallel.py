@@ -1,0 +1,157 @@
+"""Running files on a pool of processes (`clifkit test -j N`).
+
+Files are independent, so each is one task: a worker process runs
+`runner.run_one` on it and sends back its `FileResult`. The biggest files are
+handed out first, so that no large file starts last and keeps one worker busy
+while the others idle; the caller gets results as they complete, tagged with
+the file's position, and puts them back in file order.
+
+Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only the
+parent acts on it (it stops the pool and reports what finished). On Linux the
+workers are forked, so they start at once with everything the parent has
+imported (and whatever engines it registered); elsewhere they are spawned.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Iterator, Optional, Sequence
+
+from .results import FileResult
+
+Task = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
+
+
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+_OPTIONS: Any = None  # the worker's copy of the run's Options
+
+
+def _init_worker(options) -> None:
+    global _OPTIONS
+    _ignore_sigint()
+    _OPTIONS = options
+    # A worker that ends normally (the pool is closed) shuts down what its engines started (the
+    # native engine's worker process); atexit handlers do not run in pool workers.
+    multiprocessing.util.Finalize(None, _close_engines, exitpriority=10)
+
+
+def _close_engines() -> None:
+    native = sys.modules.get("clifkit.native.engine")
+    close = getattr(native, "close_workers", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:
+            pass
+
+
+def _work(task: Task) -> tuple[int, FileResult]:
+    from .runner import run_one
+
+    index, path, problem = task
+    try:
+        return index, run_one(path, problem, _OPTIONS)
+    except BaseException as e:  # SystemExit and the like: a result, never a lost worker
+        return index, _error_result(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
+
+
+def _error_result(path: str, message: str) -> FileResult:
+    from .results import ERROR, RunResult
+
+    fr = FileResult(path, ERROR, f"{path}: error: {message}")
+    fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, message, report=f"{path}: error: {message}"))
+    return fr
+
+
+def _context():
+    methods = multiprocessing.get_all_start_methods()
+    if sys.platform.startswith("linux") and "fork" in methods:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, FileResult]]:
+    """Run `tasks` on `jobs` processes; yield (position, result) as each file completes.
+
+    A worker process that dies (killed, crashed) loses the files it had: they come back as
+    errors saying so, and the others still run. Closing the generator early, or an exception in
+    the consumer (KeyboardInterrupt), stops the workers at once; files still running are lost."""
+    ordered = sorted(tasks, key=lambda t: (-_size(t[1]), t[0]))
+    executor = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(options,))
+    finished = False
+    try:
+        pending = {executor.submit(_work, task): task for task in ordered}
+        lost: list[Task] = []
+        for future in as_completed(pending):
+            task = pending[future]
+            try:
+                yield future.result()
+            except BrokenProcessPool:
+                lost.append(task)
+        if lost:
+            # The pool broke: rerun what it lost, one process per file, so that only the file that
+            # kills its process is reported as such.
+            for task in sorted(lost):
+                yield _run_alone(task, options)
+        finished = True
+    finally:
+        if finished:
+            executor.shutdown(wait=True)
+        else:
+            _terminate(executor)
+
+
+def _run_alone(task: Task, options) -> tuple[int, FileResult]:
+    index, path, _ = task
+    with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_init_worker,
+                             initargs=(options,)) as one:
+        try:
+            return one.submit(_work, task).result()
+        except BrokenProcessPool:
+            return index, _error_result(path, "internal error: the process running this file died "
+                                              "(killed, or a crash in native code)")
+
+
+def _terminate(executor: ProcessPoolExecutor) -> None:
+    """Stop the workers now, mid-file (Python 3.14 has `terminate_workers`; before, the processes
+    are at hand all the same)."""
+    terminate = getattr(executor, "terminate_workers", None)
+    if terminate is not None:
+        try:
+            terminate()
+            return
+        except Exception:
+            pass
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        try:
+            process.terminate()
+        except Exception:
+            pass
+    for process in processes:
+        process.join(timeout=5)

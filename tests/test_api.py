@@ -1,0 +1,219 @@
+"""The Python API (`clifkit.api`, re-exported from `clifkit`), and the examples of docs/api.md."""
+
+from __future__ import annotations
+
+import doctest
+import math
+import os
+import struct
+
+import pytest
+
+import clifkit
+from clifkit import api
+
+DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "api.md")
+
+FUNCS = """
+function %id_f16(f16) -> f16 {
+block0(v0: f16):
+    return v0
+}
+
+function %id_f128(f128) -> f128 {
+block0(v0: f128):
+    return v0
+}
+
+function %id_i128(i128) -> i128 {
+block0(v0: i128):
+    return v0
+}
+
+function %id_f32x4(f32x4) -> f32x4 {
+block0(v0: f32x4):
+    return v0
+}
+
+function %nothing() {
+block0:
+    return
+}
+
+function %three() -> i8, i16, i64 {
+block0:
+    v0 = iconst.i8 -1
+    v1 = iconst.i16 2
+    v2 = iconst.i64 3
+    return v0, v1, v2
+}
+"""
+
+
+def test_docs_examples():
+    """Every example in docs/api.md runs and shows what it says."""
+    result = doctest.testfile(os.path.abspath(DOCS), module_relative=False, optionflags=doctest.ELLIPSIS, verbose=False)
+    assert result.attempted > 30
+    assert result.failed == 0
+
+
+def test_everything_is_exported_from_the_package():
+    for name in clifkit.__all__:
+        assert getattr(clifkit, name) is getattr(api, name)
+    assert set(clifkit.__all__) == set(api.__all__)
+    assert "load" in dir(clifkit)
+    with pytest.raises(AttributeError):
+        clifkit.no_such_thing  # noqa: B018
+
+
+@pytest.fixture(scope="module")
+def prog():
+    with clifkit.load(FUNCS) as p:
+        yield p
+
+
+def test_float_conversions(prog):
+    assert prog.call("%id_f16", 1.5) == 1.5
+    assert prog.call("%id_f16", 0.1) == struct.unpack("<e", struct.pack("<e", 0.1))[0]  # rounded like a cast
+    assert prog.call("%id_f16", "0x1.8p1") == 3.0
+    assert prog.call("%id_f16", 65504) == 65504.0
+    with pytest.raises(ValueError, match="too large for f16"):
+        prog.call("%id_f16", 1e6)
+    assert prog.call("%id_f128", 0.1) == 0.1  # f64 values fit f128 exactly
+    assert prog.call("%id_f128", "0x1.0000000000000000000000000001p0", raw=False) == 1.0  # nearest float
+    from clifkit.ir.types import F128
+
+    bits = api.to_bits("0x1.0000000000000000000000000001p0", F128)
+    assert bits == (0x3FFF << 112) | 1
+    assert prog.call("%id_f128", bits, raw=True) == bits  # raw: lossless
+    assert math.isinf(prog.call("%id_f128", float("-inf"))) and prog.call("%id_f128", -math.inf) < 0
+    assert math.isnan(prog.call("%id_f128", math.nan))
+    assert math.copysign(1.0, prog.call("%id_f128", -0.0)) == -1.0
+    with pytest.raises(ValueError, match="not exactly representable"):
+        prog.call("%id_f16", "0x1.0001p0")
+    with pytest.raises(TypeError, match="expected a float"):
+        prog.call("%id_f16", [1.0])
+
+
+def test_int_and_vector_conversions(prog):
+    assert prog.call("%id_i128", -1) == -1
+    assert prog.call("%id_i128", (1 << 128) - 1) == -1
+    assert prog.call("%id_i128", -1, raw=False) == prog.call("%id_i128", (1 << 128) - 1)
+    assert prog.call("%id_i128", (1 << 127) - 1) == (1 << 127) - 1
+    with pytest.raises(ValueError, match="does not fit in i128"):
+        prog.call("%id_i128", 1 << 128)
+    assert prog.call("%id_f32x4", (1.0, -2.5, "Inf", 0)) == (1.0, -2.5, math.inf, 0.0)
+    whole = prog.call("%id_f32x4", (0x3F800000, 0, 0, 0), raw=True)
+    assert whole == (0x3F800000, 0, 0, 0)
+    assert prog.call("%id_f32x4", 0x3F800000) == (1.0, 0.0, 0.0, 0.0)  # one int: the whole vector
+    with pytest.raises(ValueError, match="has 4 lanes, but 3 are given"):
+        prog.call("%id_f32x4", (1.0, 2.0, 3.0))
+    with pytest.raises(ValueError, match="lane 1 of argument 1 of %id_f32x4"):
+        prog.call("%id_f32x4", (1.0, "1.1", 3.0, 4.0))
+    with pytest.raises(ValueError, match="is not a 32-bit pattern"):
+        prog.call("%id_f32x4", (-1, 0, 0, 0), raw=True)
+
+
+def test_result_shapes(prog):
+    assert prog.call("%nothing") is None
+    assert prog.call("%three") == (-1, 2, 3)
+    assert prog.call("%three", raw=True) == (0xFF, 2, 3)
+
+
+def test_unknown_functions_and_closed_programs():
+    p = clifkit.load(FUNCS)
+    with pytest.raises(KeyError, match="no function named %nope"):
+        p.call("nope")
+    p.close()
+    p.close()  # closing twice is fine
+    with pytest.raises(ValueError, match="closed"):
+        p.call("%nothing")
+
+
+def test_unknown_engine():
+    with pytest.raises(clifkit.EngineError, match="no engine named warp") as e:
+        clifkit.load(FUNCS, engine="warp")
+    assert e.value.kind == "unsupported"
+
+
+def test_unsupported_is_an_engine_error(monkeypatch):
+    from clifkit.runtest import engines
+
+    class Refusing(engines.Engine):
+        def open(self, test_file, options, target=None, source=None):
+            class S(engines.Session):
+                def call(self, bound, env=None):
+                    return engines.Skipped("opcode 'frobnicate' is not supported")
+
+            return S()
+
+    monkeypatch.setitem(engines.ENGINES, "refusing", Refusing())
+    assert "refusing" in clifkit.engines()
+    with clifkit.load(FUNCS, engine="refusing") as p:
+        with pytest.raises(clifkit.EngineError, match="frobnicate") as e:
+            p.call("%nothing")
+    assert e.value.kind == "unsupported"
+
+
+def test_sources(tmp_path):
+    path = tmp_path / "f.clif"
+    path.write_text(FUNCS)
+    for source in (path, str(path), FUNCS, clifkit.parse(FUNCS)):
+        assert clifkit.call(source, "%three") == (-1, 2, 3)
+    with pytest.raises(TypeError):
+        clifkit.load(42)  # type: ignore[arg-type]
+    with pytest.raises(clifkit.ClifError, match="cannot read file"):
+        clifkit.parse_file(tmp_path / "missing.clif")
+
+
+def test_parse_function_wants_exactly_one():
+    with pytest.raises(clifkit.ClifError, match="expected one function, found 6"):
+        clifkit.parse_function(FUNCS)
+
+
+def test_to_text_and_verify_take_functions_and_files():
+    tf = clifkit.parse(FUNCS)
+    text = clifkit.to_text(tf)
+    assert clifkit.to_text(clifkit.parse(text)) == text
+    assert clifkit.verify(tf) == []
+    assert clifkit.verify(tf.functions[0].function) == []
+    with pytest.raises(TypeError):
+        clifkit.to_text("function")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        clifkit.verify(3)  # type: ignore[arg-type]
+
+
+def test_heap_environment_tables_and_errors():
+    f = clifkit.parse_function("""
+function %t(i64 vmctx) -> i64 {
+block0(v0: i64):
+    return v0
+}""")
+    env = clifkit.heap_environment(f, "heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000",
+                                   "table: elements=4, element_size=8, ptr=vmctx+16, bound=vmctx+24")
+    assert [(h.style, h.size, h.bound_value) for h in env.heaps] == [("dynamic", 0x100, 0x100), ("table", 32, 4)]
+    with pytest.raises(ValueError, match="at least one"):
+        clifkit.heap_environment(f)
+    g = clifkit.parse_function("function %g(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}")
+    with pytest.raises(clifkit.ClifError, match="first parameter must be `i64 vmctx`"):
+        clifkit.heap_environment(g, "static, size=0x100, ptr=vmctx+0")
+
+
+def test_run_tests_with_options(tmp_path):
+    (tmp_path / "a.clif").write_text("test interpret\n" + FUNCS + "; run: %three() == [-1, 2, 3]\n; run: %three() == [1, 2, 3]\n")
+    run = clifkit.run_tests(tmp_path)
+    assert (run.passed, run.failed, run.skipped) == (1, 1, 0)
+    assert run.summary == "1 passed, 1 failed, 0 skipped"
+    run = clifkit.run_tests(tmp_path, fail_fast=True, keyword="three")
+    assert run.failed == 1 and run.stopped
+    run = clifkit.run_tests(tmp_path, keyword="[-1")
+    assert run.summary == "0 passed, 0 failed, 0 skipped" and run.deselected == 2
+    with pytest.raises(ValueError):
+        clifkit.run_tests(tmp_path, keyword="a and")
+
+
+def test_trap_values():
+    t = clifkit.Trap("heap_oob", "load of 4 bytes at 0x1000")
+    assert t == clifkit.Trap("heap_oob") and hash(t) == hash(clifkit.Trap("heap_oob"))
+    assert str(t) == "trap heap_oob" and repr(t) == "Trap('heap_oob')"
+    assert t != clifkit.Trap("int_divz")
