@@ -243,8 +243,8 @@ def test_engine_option_chooses_engines(pytester):
     pytester.makefile(".clif", both=ADD.replace("test interpret", "test interpret\ntest run"))
     result = pytester.runpytest("both.clif", "--clif-engine", "interpreter", "--collect-only", "-q")
     assert [line for line in result.outlines if "::" in line] == [
-        "both.clif::%add(1, 2)@8[interpreter]",
         "both.clif::%add(1, 2)@9[interpreter]",
+        "both.clif::%add(1, 2)@10[interpreter]",
         "both.clif::%add(-1, 1)[interpreter]",
     ]
     result = pytester.runpytest("both.clif", "--clif-engine", "native", "--collect-only", "-q")

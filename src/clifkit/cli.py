@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")
     fuzz_cli.add_reduce_arguments(p)
     p.set_defaults(func=_cmd_reduce)
+
+    from .native import emulation
+
+    p = sub.add_parser("emulation", help="set up running aarch64 and s390x code under QEMU user-mode emulation")
+    emulation.add_arguments(p)
     return parser
 
 

@@ -126,6 +126,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> Optional["
     return None
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Tell each file which of its items will run (after -k, -m, --lf), for engines that take a
+    file's run lines in one batch."""
+    for item in session.items:
+        if isinstance(item, ClifItem) and item.run_item.plan is not None:
+            item.clif_file._chosen.setdefault(id(item.run_item.plan), []).append(item)
+
+
 def _options(config: pytest.Config):
     from .runtest.engines import DEFAULT_FUEL
     from .runtest.runner import Options
@@ -160,6 +168,7 @@ class ClifFile(pytest.File):
         super().__init__(*args, **kwargs)
         self._sessions: dict[int, tuple[Any, Optional[str]]] = {}
         self._prepared = None
+        self._chosen: dict[int, list[ClifItem]] = {}  # id(plan) -> the items that will run
 
     def collect(self):
         from .runtest.runner import file_items, prepare_file
@@ -185,12 +194,11 @@ class ClifFile(pytest.File):
             prefetch = getattr(session, "prefetch", None)
             if prefetch is not None and skip_reason is None:
                 # An engine may run the whole batch at once: the items of this file and plan that
-                # this session will run (after -k and --lf chose).
+                # this session will run (those that -k, -m and --lf left; `pytest_collection_finish`).
                 calls = [
                     (i.run_item.prepared.bound, i.run_item.prepared.env)
-                    for i in self.session.items
-                    if isinstance(i, ClifItem) and i.parent is self and i.run_item.plan is plan
-                    and i.run_item.prepared is not None and i.run_item.prepared.bound is not None
+                    for i in self._chosen.get(key, ())
+                    if i.run_item.prepared is not None and i.run_item.prepared.bound is not None
                     and i.run_item.prepared.skip_reason is None
                 ]
                 if calls:

@@ -143,6 +143,13 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
             print(f"{where}: {r.call}: both engines failed: {r.outcomes[0].message}", file=out)
             _write(opts.out, f"seed{opts.seed}-{index:05d}-error.clif", text)
         if bad:
+            broken = _invariant_violations(text)
+            if broken:
+                # The generator broke one of its own rules: its fault, whatever the engines did.
+                stats.errors += 1
+                path = _write(opts.out, f"seed{opts.seed}-{index:05d}-invalid.clif", text)
+                print(f"{path}: the generator broke a rule (a clifkit fuzz bug): {broken[0]}", file=out)
+                continue
             stats.disagreements += 1
             name = f"seed{opts.seed}-{index:05d}.clif"
             path = _write(opts.out, name, reproducer(program, index, opts, names, lines, bad))
@@ -154,6 +161,14 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     stats.seconds = time.perf_counter() - started
     _summary(stats, out)
     return 1 if stats.disagreements or stats.errors else 0
+
+
+def _invariant_violations(text: str) -> list[str]:
+    from ..reader import parse_text
+    from .invariants import nan_leaks, wide_load_hazards
+
+    tf = parse_text(text)
+    return nan_leaks(tf) + wide_load_hazards(tf)
 
 
 def _reduce_into(path: str, names: list[str], opts: FuzzOptions, out: TextIO) -> None:

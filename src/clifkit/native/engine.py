@@ -105,16 +105,27 @@ def target_spec(tf: TestFile, target: Optional[str]) -> TargetSpec:
 
 
 def host_cannot_run(spec: TargetSpec) -> Optional[str]:
-    """Why this host cannot run code for `spec`, or None."""
+    """Why this host cannot run code for `spec` (natively, or under QEMU emulation when it is set
+    up: `clifkit.native.emulation`), or None."""
     host = host_arch()
     if spec.arch in PULLEY_ARCHES:
         return f"{spec.arch} code runs on the Pulley interpreter, which clifkit cannot run yet"
-    arch = spec.arch.split("-")[0]
+    arch = spec_arch(spec)
     if arch != host:
-        return f"the host ({host}) cannot run {arch} code (emulation is not supported yet)"
+        from .emulation import emulation_problem
+
+        why = emulation_problem(arch)
+        if why is not None:
+            return f"the host ({host}) cannot run {arch} code: {why}"
     if spec.settings.get("enable_pinned_reg") == "true":
         return "Cranelift cannot run run tests with enable_pinned_reg"
     return None
+
+
+def spec_arch(spec: TargetSpec) -> str:
+    """The architecture of a target (``aarch64`` of ``aarch64-unknown-linux-gnu``)."""
+    arch = spec.arch.split("-")[0]
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
 # -- the worker process ------------------------------------------------------------------------------
@@ -139,7 +150,11 @@ class WorkerClient:
 
     def _environment(self) -> dict:
         env = dict(os.environ)
-        env.update(self.extra_env)
+        for name, value in self.extra_env.items():
+            if value is None:
+                env.pop(name, None)  # the command's environment must not have it
+            else:
+                env[name] = value
         # The worker imports clifkit from where this process found it.
         here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -294,8 +309,18 @@ class NativeEngine(Engine):
             raise EngineUnavailable(why)
         if source is None:
             source = _source_of(test_file)
-        client = shared_client(self.worker_command, self.worker_env)
+        arch = spec_arch(spec)
+        emulated = None
+        if arch != host_arch():
+            from .emulation import worker_command
+
+            command, env = worker_command(arch)
+            client = shared_client(command, env)
+            emulated = f"{arch} code emulated by {os.path.basename(command[0])}"
+        else:
+            client = shared_client(self.worker_command, self.worker_env)
         session = NativeSession(client, test_file, spec, source, options, self)
+        session.emulated = emulated
         session.load()
         return session
 
@@ -329,6 +354,7 @@ class NativeSession(Session):
         self.generation = -1
         self.compile_seconds = 0.0
         self._fetched: dict = {}  # id(bound run) -> (bound run, outcome), from prefetch
+        self.emulated: Optional[str] = None  # how the code runs, when emulated ("aarch64 code emulated by ...")
 
     def _load_message(self) -> dict:
         flags = dict(self.spec.settings)
@@ -449,6 +475,8 @@ class NativeSession(Session):
                 where = f" ({result['where']})" if result.get("where") else ""
                 parts.append(f"pc 0x{result['pc']:x}{where}")
             parts.append(f"in {name}, run line {line}")
+            if self.emulated:
+                parts.append(f"({self.emulated})")
             return Crashed(" ".join(parts), signal=result.get("signame"), address=result.get("address"),
                            pc=result.get("pc"), function=name, line=line)
         return Failed(f"internal error in the native worker: {result.get('message', result)}", internal=True)

@@ -73,6 +73,9 @@ _UCONTEXT_PC_SP = {
     "x86_64": (168, 160),  # uc_mcontext.gregs[REG_RIP], gregs[REG_RSP]
     "aarch64": (440, 432),  # uc_mcontext.pc, .sp
     "riscv64": (176, 192),  # uc_mcontext.__gregs[0] (pc), [2] (sp)
+    # uc_mcontext (at 40, after uc_flags, uc_link, uc_stack) is _sigregs: psw {mask, addr},
+    # then gregs[16]; r15 is the stack pointer.
+    "s390x": (48, 176),  # uc_mcontext.psw.addr, gregs[15]
 }
 
 
@@ -84,14 +87,32 @@ def _machine() -> str:
 # -- signal handling through ctypes ---------------------------------------------------------------
 
 
-class _SigAction(ctypes.Structure):
-    # glibc's struct sigaction on Linux (all ISAs clifkit targets): handler, mask, flags, restorer.
+_SIGSET_WORDS = 1024 // (8 * ctypes.sizeof(ctypes.c_ulong))
+
+
+class _SigActionGeneric(ctypes.Structure):
+    # glibc's struct sigaction on Linux x86-64, aarch64, riscv64: handler, mask, flags, restorer.
     _fields_ = [
         ("sa_sigaction", ctypes.c_void_p),
-        ("sa_mask", ctypes.c_ulong * (1024 // (8 * ctypes.sizeof(ctypes.c_ulong)))),
+        ("sa_mask", ctypes.c_ulong * _SIGSET_WORDS),
         ("sa_flags", ctypes.c_int),
         ("sa_restorer", ctypes.c_void_p),
     ]
+
+
+class _SigActionS390x(ctypes.Structure):
+    # glibc's struct sigaction on s390x (bits/sigaction.h): handler, a reserved int, flags,
+    # restorer, then the mask.
+    _fields_ = [
+        ("sa_sigaction", ctypes.c_void_p),
+        ("_reserved", ctypes.c_int),
+        ("sa_flags", ctypes.c_int),
+        ("sa_restorer", ctypes.c_void_p),
+        ("sa_mask", ctypes.c_ulong * _SIGSET_WORDS),
+    ]
+
+
+_SigAction = _SigActionS390x if platform.machine().lower() == "s390x" else _SigActionGeneric
 
 
 class _StackT(ctypes.Structure):
@@ -277,8 +298,10 @@ def _limit_stack() -> Optional[tuple[int, int]]:
     found = _stack_range()
     if found is None:
         return None
-    _lo, hi = found
-    return max(hi - limit - STACK_GUARD_SLACK, 0), hi
+    lo, hi = found
+    # Under QEMU user-mode emulation the stack is a fixed mapping (its size chosen when QEMU
+    # started, whatever the limit says): an overflow faults below that mapping's start.
+    return max(min(hi - limit, lo) - STACK_GUARD_SLACK, 0), hi
 
 
 # -- targets --------------------------------------------------------------------------------------
@@ -309,6 +332,8 @@ class Worker:
         self.addresses: dict = {}  # name -> address of the compiled function, when the module says
         self.byteorder, self.pointer_bytes = target_layout(None)
         self._accepts: dict = {}
+        self._loaded_key: Optional[tuple] = None  # what the module compiled last was compiled from
+        self._loaded_reply: Optional[dict] = None
         self.machine = _machine()
         self.stack = _limit_stack()  # for the children: where a stack overflow faults
         _prepare_fault_handling()
@@ -348,12 +373,35 @@ class Worker:
                 self._accepts[key] = False
         return self._accepts[key]
 
+    def _accepted_flags(self, triple: Optional[str], wanted: dict) -> tuple[dict, list]:
+        flags, ignored = {}, []
+        for name, value in wanted.items():
+            if self._flag_accepted(triple, name, value):
+                flags[name] = value
+            else:
+                ignored.append(name if value == "true" else f"{name}={value}")
+        return flags, ignored
+
     def load(self, msg: dict) -> dict:
+        """Compile a file. A file loaded again with the flags the binding takes unchanged (a
+        target variant whose ISA flags the binding ignores, e.g. ``target aarch64 has_lse`` after
+        ``target aarch64``) keeps the module compiled last: only the ignored flags differ."""
+        triple = msg.get("triple")
+        flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
+        key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())))
+        if key == self._loaded_key and self._loaded_reply is not None:
+            return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
+        self._loaded_key = self._loaded_reply = None
+        reply = self._load(msg, triple, flags, ignored)
+        if reply.get("ok"):
+            self._loaded_key, self._loaded_reply = key, reply
+        return reply
+
+    def _load(self, msg: dict, triple: Optional[str], flags: dict, ignored: list) -> dict:
         started = time.perf_counter()
         self.module = None
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
         self.addresses = {}
-        triple = msg.get("triple")
         self.byteorder, self.pointer_bytes = target_layout(triple)
         try:
             from ..reader import parse_text
@@ -366,12 +414,6 @@ class Worker:
             compile_module, unsupported = _compiler(msg.get("compiler") or DEFAULT_COMPILER)
         except Exception as e:
             return {"ok": False, "kind": "unsupported", "message": f"the lowering is not available: {_one_line(e)}"}
-        flags, ignored = {}, []
-        for name, value in (msg.get("flags") or {}).items():
-            if self._flag_accepted(triple, name, value):
-                flags[name] = value
-            else:
-                ignored.append(name if value == "true" else f"{name}={value}")
         # Compile the whole file; when the lowering refuses one function, leave it (and whatever
         # calls it) out and compile the rest.
         left = list(functions)
