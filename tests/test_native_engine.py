@@ -190,7 +190,8 @@ block0(v0: i32, v1: i32):
 
 
 @needs_native
-def test_targets_the_host_cannot_run_are_skipped(tmp_path, capsys):
+def test_targets_the_host_cannot_run_are_skipped(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CLIFKIT_CACHE", str(tmp_path / "no-emulation"))  # aarch64 not emulated either
     path = _write(tmp_path, "targets.clif", TARGETS)
     status, out, report = _run(capsys, path)
     assert status == 0, out
@@ -221,8 +222,10 @@ def test_cranelift_missing_skips_native_runs(tmp_path, capsys, monkeypatch):
     assert any("cranelift-py" in r["message"] for r in runs if r["target"].startswith("x86_64"))
 
 
-def test_target_spec_collects_settings_before_the_target():
+def test_target_spec_collects_settings_before_the_target(tmp_path, monkeypatch):
     from clifkit.reader import parse_text
+
+    monkeypatch.setenv("CLIFKIT_CACHE", str(tmp_path / "no-emulation"))  # s390x not emulated either
 
     tf = parse_text("test run\nset opt_level=speed\ntarget x86_64 sse42 has_avx=false\nset enable_llvm_abi_extensions\n"
                     "target x86_64\nfunction %f() {\nblock0:\n    return\n}\n")

@@ -162,8 +162,9 @@ class Trap:
 
 class EngineError(Exception):
     """The engine could not give the call's answer: it does not support something the function
-    uses (`kind` ``"unsupported"``), the run failed (``"failed"``: out of fuel, too deep), or the
-    engine has a bug (``"internal"``). The message is the one `clifkit test` shows."""
+    uses (`kind` ``"unsupported"``), the run failed (``"failed"``: out of fuel, too deep, crashed),
+    ran past its time limit (``"timeout"``), or the engine has a bug (``"internal"``). The message
+    is the one `clifkit test` shows."""
 
     def __init__(self, message: str, kind: str = "failed"):
         super().__init__(message)
@@ -274,7 +275,8 @@ class Program:
     ``Program(source)`` takes a `TestFile`, CLIF text, or a path (`os.PathLike`, or a `str` naming
     an existing ``.clif`` file). The engine (``"interpreter"``, or ``"native"`` where clifkit has
     it; `engines()` lists them) compiles or prepares each function once; close the program (or use
-    it in a ``with`` block) to release the engine's resources."""
+    it in a ``with`` block) to release the engine's resources. `fuel` and `max_call_depth` limit
+    the interpreter, `timeout` (seconds) any engine, as `clifkit test --fuel/--timeout` do."""
 
     def __init__(
         self,
@@ -284,6 +286,7 @@ class Program:
         target: Optional[str] = None,
         fuel: Optional[int] = None,
         max_call_depth: Optional[int] = None,
+        timeout: Optional[float] = None,
     ):
         from .runtest.engines import DEFAULT_FUEL, ENGINES, EngineOptions, EngineUnavailable
 
@@ -295,6 +298,10 @@ class Program:
             raise EngineError(f"no engine named {engine} (this clifkit has {', '.join(ENGINES)})", "unsupported")
         self.engine = engine
         options = EngineOptions(fuel=fuel if fuel is not None else DEFAULT_FUEL, max_call_depth=max_call_depth)
+        if timeout is not None:
+            if not hasattr(options, "timeout"):
+                raise EngineError("this clifkit's engines take no time limit", "unsupported")
+            options.timeout = timeout
         self._session: Optional[Session] = None
         try:
             self._session = ENGINES[engine].open(self.test_file, options, target)
@@ -365,6 +372,8 @@ class Program:
         if isinstance(outcome, Skipped):
             raise EngineError(outcome.reason, "unsupported")
         if isinstance(outcome, Failed):
+            if type(outcome).__name__ == "TimedOut":
+                raise EngineError(outcome.message, "timeout")
             raise EngineError(outcome.message, "internal" if outcome.internal else "failed")
         assert isinstance(outcome, Returned)
         results = list(outcome.values)
@@ -397,9 +406,10 @@ def _as_test_file(source: Union[TestFile, PathLike]) -> TestFile:
 
 
 def load(source: Union[TestFile, PathLike], *, engine: str = "interpreter", target: Optional[str] = None,
-         fuel: Optional[int] = None, max_call_depth: Optional[int] = None) -> Program:
+         fuel: Optional[int] = None, max_call_depth: Optional[int] = None,
+         timeout: Optional[float] = None) -> Program:
     """A `Program` for `source` on `engine` (see `Program`)."""
-    return Program(source, engine=engine, target=target, fuel=fuel, max_call_depth=max_call_depth)
+    return Program(source, engine=engine, target=target, fuel=fuel, max_call_depth=max_call_depth, timeout=timeout)
 
 
 def call(source: Union[TestFile, PathLike], name: str, *args: Any, engine: str = "interpreter",

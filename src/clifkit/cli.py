@@ -57,6 +57,10 @@ def _cmd_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
+    if getattr(args, "reader", False):
+        from .fuzz.reader import run_reader_fuzz
+
+        return run_reader_fuzz(args)
     from .fuzz.cli import run_fuzz
 
     return run_fuzz(args)
@@ -66,6 +70,61 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
     from .fuzz.cli import run_reduce
 
     return run_reduce(args)
+
+
+def _size_arg(text: str) -> int:
+    from .limits import parse_size
+
+    try:
+        n = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a limit must be more than 0 bytes")
+    return n
+
+
+def _seconds_arg(text: str) -> float:
+    from .limits import parse_seconds
+
+    try:
+        return parse_seconds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _add_limit_options(p: argparse.ArgumentParser) -> None:
+    """The caps of `clifkit.limits` (sizes take K, M, G, T suffixes: binary units)."""
+    from . import limits
+
+    p.add_argument(
+        "--timeout",
+        type=_seconds_arg,
+        metavar="SECONDS",
+        help=f"stop a run line that runs longer than this, with status timeout (default {limits.DEFAULT_TIMEOUT:g}; "
+        "on every engine: native code is killed, the interpreter stops)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the most a heap, table or vmctx may hold, and the interpreter memory a run line may touch "
+        f"(default {limits.format_size(limits.DEFAULT_MAX_MEMORY)})",
+    )
+    p.add_argument(
+        "--max-reservation",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the most address space a static heap may reserve (default "
+        f"{limits.format_size(limits.DEFAULT_MAX_RESERVATION)})",
+    )
+    p.add_argument(
+        "--max-stack-frame",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the largest stack frame (stack slots) a function may have (default "
+        f"{limits.format_size(limits.DEFAULT_MAX_STACK_FRAME)})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +170,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
+    _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
+    p.add_argument(
+        "--failed-from",
+        metavar="REPORT",
+        help="repeat only the run lines that failed, errored or timed out in REPORT (a --json report "
+        "of an earlier run) among PATHS",
+    )
     commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
     commands.register(sub)  # run, interpret, compile
@@ -119,6 +185,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fuzz", help="run random CLIF programs on two engines and report disagreements")
     fuzz_cli.add_fuzz_arguments(p)
+    p.add_argument(
+        "--reader",
+        action="store_true",
+        help="fuzz the reader, verifier and printer instead: --count mutated CLIF texts (from the project's "
+        "examples, or --corpus) must each parse, verify and print stably, or fail with a located error",
+    )
+    p.add_argument("--corpus", action="append", metavar="PATH",
+                   help="with --reader: CLIF files or directories to mutate (repeatable; default: the project's own)")
     p.set_defaults(func=_cmd_fuzz)
 
     p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")

@@ -71,7 +71,8 @@ def register(sub) -> None:
 
     p = sub.add_parser("compile", help="compile CLIF functions natively: machine code size and disassembly")
     p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--target", metavar="ISA", help="the target to compile for, as on a `target` line (default: the file's first, else the host)")
+    p.add_argument("--target", metavar="ISA", help="the target to compile for, as on a `target` line "
+                   "(default: the file's first for the host's architecture, else its first, else the host)")
     p.add_argument("--no-disasm", action="store_true", help="show sizes only")
     p.set_defaults(func=cmd_compile)
 
@@ -249,7 +250,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
             status = 1
             continue
         targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-        target = args.target or (targets[0] if targets else None)
+        host = _host_target()
+        on_host = [t for t in targets if t.split()[0] == host]
+        target = args.target or (on_host or targets or [None])[0]
         shown_target = target or f"{_host_target()} (host)"
         print(f"{path}: target {shown_target}")
         compiled: dict[str, CompiledFunction] = {}

@@ -46,6 +46,7 @@ NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
 LITTLE = MemFlags(endianness="little")
 GROW = "%heap_grow"
+PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
 CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}
 
 
@@ -832,7 +833,13 @@ class FuncGen:
                                           [AbiParam(I64)], call_conv_written=False))
         rng = self.rng
         room = plan.max_size - plan.size
-        delta = rng.choice((0, 0x10, 0x100, room // 2, room, room + 0x100, 1 << 40))
+        if plan.style == "static":
+            # Rule static-growth-pages: native guard pages make a static heap's end exact only at
+            # page granularity once it has grown, so static heaps grow in whole pages (as Wasm's do).
+            pages = room // PAGE * PAGE
+            delta = rng.choice((0, PAGE, pages // 2 // PAGE * PAGE, pages, room + PAGE, 1 << 40))
+        else:
+            delta = rng.choice((0, 0x10, 0x100, room // 2, room, room + 0x100, 1 << 40))
         which = self.iconst(I32, plan.index)
         amount = self.iconst(I64, delta)
         old = self.emit("call", None, [self.vmctx, which, amount], [I64], func_ref=ref)[0]

@@ -36,11 +36,22 @@ from ..ir.function import Function
 from ..ir.types import Type
 from . import control, memory_ops
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
-from .machine import RUNTIME, TAIL_CALL, UNLIMITED_FUEL, Environment, FuelExhausted, Machine, Unsupported
+from .machine import (
+    RUNTIME,
+    TAIL_CALL,
+    UNLIMITED_FUEL,
+    Environment,
+    FuelExhausted,
+    Machine,
+    MemoryLimitExceeded,
+    TimeLimitExceeded,
+    Unsupported,
+)
 from .memory import CODE_BASE, LIBCALL_BASE, Memory
 from .registry import Trap
 
-__all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "Environment", "Machine", "Memory"]
+__all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExceeded", "MemoryLimitExceeded",
+           "Environment", "Machine", "Memory"]
 
 
 def _import_families() -> None:
@@ -74,13 +85,20 @@ class Interpreter:
     """Runs the given functions. Compiles each lazily, once, on its first call."""
 
     def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = 2000,
-                 host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None):
+                 host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
+                 timeout: Optional[float] = None, max_memory: Optional[int] = None):
         """`host_functions` maps a function name to (fn, param types, return types): calls to that
         name run ``fn(machine, *args)`` in Python (e.g. a heap-growth routine). Names defined by
-        `functions` win, as do Cranelift's libcall names."""
+        `functions` win, as do Cranelift's libcall names.
+
+        `timeout` (seconds) bounds each call's wall-clock time (`TimeLimitExceeded`, checked
+        every `machine.FUEL_SLICE` instructions); `max_memory` (bytes) bounds the memory a call
+        may touch (`MemoryLimitExceeded`; mapped but untouched memory costs nothing)."""
         self.functions: list[Function] = list(functions)
         self.fuel = fuel
         self.max_call_depth = max_call_depth
+        self.timeout = timeout
+        self.max_memory = max_memory
         self.index: dict[str, int] = {}
         for i, f in enumerate(self.functions):
             self.index.setdefault(f.name, i)
@@ -221,7 +239,8 @@ class Interpreter:
 
     def call(self, name: str, args: Sequence = (), env=None) -> list:
         """Run function `name` on `args` (bit-pattern ints, tuples of lanes for vectors) in a fresh
-        machine; returns the list of results. Raises Trap, Unsupported or FuelExhausted."""
+        machine; returns the list of results. Raises Trap, Unsupported, FuelExhausted,
+        TimeLimitExceeded or MemoryLimitExceeded."""
         i = self._lookup(name)
         func = self.functions[i]
         params = [p.type for p in func.signature.params]
@@ -232,7 +251,7 @@ class Interpreter:
         if env is not None and not hasattr(env, "apply"):
             raise Unsupported(f"the interpreter cannot prepare an environment of type {type(env).__name__}")
         budget = UNLIMITED_FUEL if self.fuel is None else self.fuel
-        machine = Machine(self, env, budget)
+        machine = Machine(self, env, budget, self.timeout, self.max_memory)
         self.memory = machine.memory
         limit = sys.getrecursionlimit()
         needed = 2 * self.max_call_depth + 500 + _stack_depth()
@@ -247,7 +266,7 @@ class Interpreter:
         finally:
             if limit < needed:
                 sys.setrecursionlimit(limit)
-            self.executed = budget - machine.fuel
+            self.executed = budget - machine.fuel - machine.reserve
         nrets = len(func.signature.returns)
         if nrets == 0:
             return []

@@ -10,7 +10,7 @@ Shape of the generated code for ``function %f(i32, i32) -> i32``::
             if _b == 1:                  # a root: its tree of inlined blocks follows
                 while True:              # only for loop headers: a back edge is `continue`
                     _f -= 6              # the block's instruction count, checked at entry
-                    if _f < 0: _nofuel(_m, '%f')
+                    if _f < 0: _f = _nofuel(_m, '%f', _f)   # next fuel slice (or FuelExhausted)
                     v5 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates
                     v9 = _k12(v5, v3)                     # callables, bound as globals
                     if v9:
@@ -271,7 +271,7 @@ class FunctionCompiler:
             self.fm = False
         else:
             out.append((ind, f"_f -= {len(block.insts)}"))
-        out.append((ind, f"if _f < 0: _nofuel(_m, {self.name!r})"))
+        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
         for inst in block.insts[:-1]:
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")

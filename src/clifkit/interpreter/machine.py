@@ -12,6 +12,7 @@ generated code calls by name (`RUNTIME`).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -29,6 +30,9 @@ from .memory import (
 from .registry import Trap
 
 UNLIMITED_FUEL = 1 << 62
+# Fuel is handed to generated code in slices of this many instructions; between slices the machine
+# checks its deadline (`Interpreter(timeout=...)`), so a runaway loop ends within a slice.
+FUEL_SLICE = 1 << 18
 
 
 class Unsupported(Exception):
@@ -46,6 +50,23 @@ class FuelExhausted(Exception):
         self.function = function
         self.fuel = fuel
         super().__init__(f"fuel exhausted in {function} (budget of {fuel} instructions)")
+
+
+class TimeLimitExceeded(Exception):
+    """The call ran past its deadline (`Interpreter(timeout=...)`) while running `function`."""
+
+    def __init__(self, function: str, seconds: float):
+        self.function = function
+        self.seconds = seconds
+        super().__init__(f"{function} ran longer than {seconds:g} s")
+
+
+class MemoryLimitExceeded(Exception):
+    """The call touched more memory than `Interpreter(max_memory=...)` allows."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        super().__init__(f"the call touched more than 0x{limit:x} bytes of memory")
 
 
 class _TailCallMarker:
@@ -195,14 +216,41 @@ class Environment:
 # -- the machine -----------------------------------------------------------------
 
 
+class CappedMemory(Memory):
+    """A `Memory` that refuses to allocate more than `limit` bytes of pages (`MemoryLimitExceeded`):
+    address space stays free, only touched pages count."""
+
+    __slots__ = ("page_limit", "limit")
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+        self.page_limit = max(limit >> PAGE_BITS, 1)
+
+    def _page(self, number: int) -> bytearray:
+        page = self.pages.get(number)
+        if page is None:
+            page = self.edge_pages.get(number)
+            if page is None:
+                if len(self.pages) + len(self.edge_pages) >= self.page_limit:
+                    raise MemoryLimitExceeded(self.limit)
+                page = Memory._page(self, number)
+        return page
+
+
 class Machine:
-    """State of one call. Generated code uses `pages`, `sp`, `fuel`, `pinned` directly."""
+    """State of one call. Generated code uses `pages`, `sp`, `fuel`, `pinned` directly.
 
-    __slots__ = ("interp", "memory", "pages", "sp", "fuel", "pinned", "symbols", "tail_fn", "tail_args")
+    `fuel` is the current slice of the budget; `reserve` is the rest, handed out a slice at a
+    time by `_nofuel`, which also checks `deadline` (a `time.monotonic()` value, or None)."""
 
-    def __init__(self, interp, env: Optional[Environment] = None, fuel: int = UNLIMITED_FUEL):
+    __slots__ = ("interp", "memory", "pages", "sp", "fuel", "pinned", "symbols", "tail_fn", "tail_args",
+                 "reserve", "deadline", "timeout")
+
+    def __init__(self, interp, env: Optional[Environment] = None, fuel: int = UNLIMITED_FUEL,
+                 timeout: Optional[float] = None, max_memory: Optional[int] = None):
         self.interp = interp
-        self.memory = memory = Memory()
+        self.memory = memory = Memory() if max_memory is None else CappedMemory(max_memory)
         memory.map(STACK_BASE, STACK_TOP - STACK_BASE, "stack")
         self.symbols: dict[str, int] = {}
         if env is not None:
@@ -210,7 +258,10 @@ class Machine:
             self.symbols = dict(getattr(env, "symbols", {}))
         self.pages = memory.pages
         self.sp = STACK_TOP
-        self.fuel = fuel
+        self.fuel = min(fuel, FUEL_SLICE)
+        self.reserve = fuel - self.fuel
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
         self.pinned = 0
         self.tail_fn = None
         self.tail_args: tuple = ()
@@ -263,8 +314,20 @@ def _stk_ovf(depth: int):
     raise Trap("stk_ovf", f"call depth {depth} exceeds the limit")
 
 
-def _no_fuel(machine: Machine, name: str):
-    raise FuelExhausted(name, machine.interp.fuel if machine.interp.fuel is not None else -1)
+def _no_fuel(machine: Machine, name: str, left: int = -1) -> int:
+    """Generated code's ``if _f < 0: _f = _nofuel(_m, name, _f)``: the fuel slice ran out (`left`
+    is what the local counter holds, below 0). Hands out the next slice, after checking the
+    deadline; raises FuelExhausted when the whole budget is spent."""
+    while left < 0:
+        if machine.reserve <= 0:
+            raise FuelExhausted(name, machine.interp.fuel if machine.interp.fuel is not None else -1)
+        deadline = machine.deadline
+        if deadline is not None and time.monotonic() > deadline:
+            raise TimeLimitExceeded(name, machine.timeout)
+        give = min(machine.reserve, FUEL_SLICE)
+        machine.reserve -= give
+        left += give
+    return left
 
 
 RUNTIME = {

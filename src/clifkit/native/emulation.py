@@ -186,10 +186,9 @@ def status(arch: str) -> ArchStatus:
     st.qemu = find_qemu(arch)
     state = _read_state(st.directory)
     if st.qemu is None:
+        then = f", then `{setup_command(arch)}`" if state is None else ""
         st.reason = (f"QEMU user-mode emulation of {arch} is not installed (no qemu-{arch}-static on PATH): "
-                     f"`{INSTALL_QEMU}`, then `{setup_command(arch)}`" if state is None else
-                     f"QEMU user-mode emulation of {arch} is not installed (no qemu-{arch}-static on PATH): "
-                     f"`{INSTALL_QEMU}`")
+                     f"`{INSTALL_QEMU}`{then}")
         return st
     if state is None:
         st.reason = f"{arch} emulation is not set up: run `{setup_command(arch)}`"
@@ -339,8 +338,10 @@ def _extract_deb(deb: str, root: str) -> None:
             if name.endswith(".zst"):
                 raise SetupError(f"{os.path.basename(deb)} is zstd-compressed: install dpkg (dpkg-deb) to unpack it")
             with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-                kwargs = {"filter": "tar"} if hasattr(tarfile, "tar_filter") else {}
-                tar.extractall(root, **kwargs)
+                if hasattr(tarfile, "tar_filter"):  # Python 3.12, and security releases before
+                    tar.extractall(root, filter="tar")
+                else:
+                    tar.extractall(root)
             return
     raise SetupError(f"{os.path.basename(deb)} has no data archive")
 
@@ -405,14 +406,14 @@ def _fetch_wheel(spec: EmulatedArch, python: str, scratch: str, site: str, say: 
 # returns a vector: wrong byte order anywhere (vmctx slots, heap, argument and result slots)
 # changes a result.
 _SMOKE_CLIF = """test run
-function %f(i64 vmctx, i32) -> i32, i64, i16x8 {
+function %f(i64 vmctx, i32, i32) -> i32, i64, i16x8 {
     gv0 = vmctx
     gv1 = load.i64 notrap aligned gv0+0
     gv2 = load.i64 notrap aligned gv0+8
     heap0 = dynamic gv1, min 0, bound gv2, offset_guard 0, index_type i32
-block0(v0: i64, v1: i32):
+block0(v0: i64, v1: i32, v6: i32):
     v2 = heap_addr.i64 heap0, v1, 0, 4
-    store.i32 little v1, v2
+    store.i32 little v6, v2
     v3 = uload8.i32 v2
     v4 = global_value.i64 gv2
     v5 = vconst.i16x8 [1 2 3 4 5 6 7 0x7ffe]
@@ -440,8 +441,8 @@ def smoke_test(arch: str, directory: str, qemu: str, python: str) -> dict:
             if not loaded.get("ok") or loaded.get("functions", {}).get("%f"):
                 raise SetupError(f"the emulated worker could not compile a test function: "
                                  f"{loaded.get('message') or loaded.get('functions')}")
-            reqs = [{"function": "%f", "args": [0x11223344], "env": _SMOKE_ENV, "line": 1},
-                    {"function": "%f", "args": [0xFD], "env": _SMOKE_ENV, "line": 2}]
+            reqs = [{"function": "%f", "args": [0xFC, 0x11223344], "env": _SMOKE_ENV, "line": 1},
+                    {"function": "%f", "args": [0xFD, 0], "env": _SMOKE_ENV, "line": 2}]
             ran = client.request({"op": "run", "requests": reqs, "timeout": 60, "isolation": "batch"}, timeout=300)
         except WorkerDied as e:
             raise SetupError(f"the emulated worker failed: {e}") from None
@@ -543,11 +544,10 @@ def setup(arch: str, out: Optional[TextIO] = sys.stdout, force: bool = False) ->
         }
         with open(os.path.join(directory, STATE_FILE), "w", encoding="utf-8") as f:
             json.dump(state, f, indent=2, sort_keys=True)
-        # Swap the new directory in: a reader sees the old one or the new one, whole.
-        old = None
+        # Swap the new directory in (the old one is removed with the scratch directory): a reader
+        # sees the old one, briefly none, or the new one, never a partial one.
         if os.path.exists(final):
-            old = os.path.join(work, "old")
-            os.rename(final, old)
+            os.rename(final, os.path.join(work, "old"))
         os.rename(directory, final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -574,7 +574,7 @@ def cmd_setup(args) -> int:
     for arch in arches:
         try:
             setup(arch, sys.stdout, force=bool(getattr(args, "force", False)))
-        except SetupError as e:
+        except (SetupError, OSError) as e:
             print(f"{arch}: error: {e}", file=sys.stderr, flush=True)
             status_code = 1
         except KeyboardInterrupt:
@@ -598,7 +598,7 @@ def cmd_status(args) -> int:
 def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="emulation_command", metavar="ACTION")
     sub.required = True
-    choices = sorted(set(ARCHES) | {"all"})
+    choices = sorted(set(ARCHES) | set(UNAVAILABLE) | {"all"})
     s = sub.add_parser("setup", help="prepare an emulated Python with cranelift-py for ARCH (or all)")
     s.add_argument("arch", nargs="?", choices=choices, default="all", metavar="ARCH",
                    help="aarch64, s390x or all (the default)")

@@ -1,10 +1,13 @@
 """The native engine: `test run` files compiled with Cranelift and run as machine code.
 
-`NativeEngine.open` checks that the host can run the file's target (the same
-architecture: x86-64 code on an x86-64 host; other ISAs and Pulley are
-skipped with the reason until emulation exists), sends the file's text and
-the target's flags to the worker (`clifkit.native.worker`, a separate
-process shared by every file of a run) which compiles every function once,
+`NativeEngine.open` checks that the host can run the file's target (its own
+architecture natively; aarch64 and s390x on an x86-64 host under QEMU
+user-mode emulation once ``clifkit emulation setup`` prepared it, see
+`clifkit.native.emulation`; anything else, and Pulley, is skipped with the
+reason), sends the file's text and the target's flags to the worker
+(`clifkit.native.worker`, a separate process shared by every file of a run
+and architecture; for an emulated architecture, the same worker run by an
+emulated Python of that architecture) which compiles every function once,
 and returns a session. The session sends run lines to the worker in batches
 (`call_batch`: one round trip for all the run lines of a file and target)
 and turns the worker's answers into `Returned`, `Trapped`, `Crashed`,
@@ -43,9 +46,11 @@ from ..runtest.engines import (
     EngineOptions,
     EngineUnavailable,
     Failed,
+    Lost,
     Returned,
     Session,
     Skipped,
+    TimedOut,
     Trapped,
 )
 from . import protocol
@@ -165,10 +170,15 @@ class WorkerClient:
 
     def start(self) -> None:
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(
-            self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-            env=self._environment(), close_fds=True,
-        )
+        try:
+            self.proc = subprocess.Popen(
+                self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+                env=self._environment(), close_fds=True,
+            )
+        except OSError as e:  # e.g. an emulator that was set up and has since been removed
+            self._stderr.close()
+            self._stderr = None
+            raise WorkerDied(f"the native worker cannot start ({self.command[0]}): {e.strerror or e}") from None
         self.generation += 1
         self.loaded = None
         self.info = self.request({"op": "hello"}, timeout=120.0)
@@ -444,7 +454,10 @@ class NativeSession(Session):
             try:
                 reply = self.client.request(dict(msg, isolation="call"), timeout=self.timeout * len(requests) + 60.0)
             except WorkerDied:
-                return [Failed(f"{e} while running the file's run lines", internal=True) for _ in calls]
+                # Lost: the harness runs each call once more alone, so only a call that kills its
+                # worker again is reported (as this message).
+                what = "this run line" if len(calls) == 1 else f"a batch of {len(calls)} run lines"
+                return [Lost(f"{e} while running {what}", internal=True) for _ in calls]
         if not reply.get("ok"):
             message = reply.get("message", "the worker refused the run")
             return [Failed(f"internal error: {message}", internal=True) for _ in calls]
@@ -464,7 +477,8 @@ class NativeSession(Session):
             reason = result.get("reason", "")
             return Skipped(f"{reason} ({self.note})" if self.note else reason)
         if kind == "timeout":
-            return Failed(f"timed out: {name} ran longer than {result.get('seconds')} s and was killed (run line {line})")
+            return TimedOut(f"timed out: {name} ran longer than {result.get('seconds')} s and was killed (run line {line})",
+                            seconds=result.get("seconds"))
         if kind == "crashed":
             parts = [f"crashed with {result.get('signame') or 'a crash'}"]
             if result.get("address") is not None:

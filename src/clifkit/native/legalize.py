@@ -23,6 +23,7 @@ Every check emitted (or elided) is recorded in the function's `LoweringReport`.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import cranelift as cl
@@ -85,6 +86,11 @@ class Legalizer:
     def memory_constant(self, t: Type, data: bytes):
         """A value of type `t` loaded from a read-only copy of `data` in host memory."""
         data = bytes(data[: t.bytes]).ljust(t.bytes, b"\0")
+        if sys.byteorder == "big":
+            # CLIF constants are little-endian lanes; the code loads them in its own byte order
+            # (s390x, run under emulation): lane by lane, each lane's bytes reversed.
+            lane = max(t.lane_bits // 8, 1)
+            data = b"".join(data[i : i + lane][::-1] for i in range(0, len(data), lane))
         addr = self.lw.ctx.memory.constant(data)
         flags = cl.MemFlags.trusted()
         flags.set_readonly()
@@ -189,8 +195,14 @@ class Legalizer:
 
     op_udiv_imm = op_urem_imm = op_sdiv_imm = op_srem_imm = _div_imm
 
+    def uadd_carry(self, a, b):
+        """(a + b, carry): an ``iadd`` and an unsigned compare rather than ``uadd_overflow``, which
+        Cranelift 0.120's s390x backend does not implement for every type."""
+        total = self.b.ins_iadd(a, b)
+        return total, self.b.ins_icmp(_cc("ult"), total, a)
+
     def op_uadd_overflow_trap(self, inst: Inst):
-        total, carry = self.b.ins_uadd_overflow(self.lw.val(inst.args[0]), self.lw.val(inst.args[1]))
+        total, carry = self.uadd_carry(self.lw.val(inst.args[0]), self.lw.val(inst.args[1]))
         self.lw.trap_if(carry, inst.code, "uadd_overflow_trap")
         return total
 
@@ -339,7 +351,7 @@ class Legalizer:
                 self.lw.trap_if(oob, "heap_oob", "heap_bound", f"{name}: index > {limit:#x}")
         else:
             bound = self._bound(heap.bound, f"{name} bound")
-            total, carry = self.b.ins_uadd_overflow(index, self.b.ins_iconst(ptr, signed64(end)))
+            total, carry = self.uadd_carry(index, self.b.ins_iconst(ptr, signed64(end)))
             over = self.b.ins_icmp(_cc("ugt"), total, bound)
             oob = self.b.ins_bor(carry, over)
             self.lw.trap_if(oob, "heap_oob", "heap_bound", f"{name}: index + {end:#x} > bound")

@@ -532,6 +532,7 @@ class Worker:
         _install_fault_handlers()
         for index in range(start, end):
             _Child.index = index
+            _chaos()
             try:
                 result = self._call(requests[index])
             except Exception as e:
@@ -565,6 +566,21 @@ class Worker:
             _Child.env = None
             if env is not None:
                 env.release()
+
+
+# Testing only (clifkit's own tests of lost results): CLIFKIT_NATIVE_CHAOS=P makes the worker die,
+# killed by SIGKILL, before each run request with probability P, as a worker crash would.
+_CHAOS = float(os.environ.get("CLIFKIT_NATIVE_CHAOS") or 0)
+
+
+def _chaos() -> None:
+    """In a child, before a request: kill the worker (and this child) with probability `_CHAOS`."""
+    if _CHAOS > 0:
+        import random
+
+        if random.SystemRandom().random() < _CHAOS:
+            os.kill(os.getppid(), signal.SIGKILL)
+            os._exit(1)
 
 
 def _die_with_parent() -> None:

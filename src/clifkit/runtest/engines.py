@@ -62,14 +62,29 @@ class Crashed(Failed):
     line: Optional[int] = None
 
 
-Outcome = object  # one of Returned, Trapped, Skipped, Failed (Crashed is a Failed)
+@dataclass
+class TimedOut(Failed):
+    """The call ran past its time limit and was stopped (native code killed, the interpreter
+    halted at its next fuel check)."""
+
+    seconds: Optional[float] = None
+
+
+@dataclass
+class Lost(Failed):
+    """The process running the call died (not the compiled code: its host, e.g. the native
+    worker), so the call's result is unknown. The harness runs such a call once more alone."""
+
+
+Outcome = object  # one of Returned, Trapped, Skipped, Failed (Crashed, TimedOut and Lost are Faileds)
 
 
 @dataclass
 class EngineOptions:
     fuel: int = DEFAULT_FUEL
     max_call_depth: Optional[int] = None
-    timeout: Optional[float] = None  # seconds a native call may run (None: the engine's default)
+    timeout: Optional[float] = None  # seconds a call may run (None: the engine's default)
+    max_memory: Optional[int] = None  # bytes of memory an interpreter call may touch (None: no cap)
 
 
 class EngineUnavailable(Exception):
@@ -121,7 +136,8 @@ class InterpreterSession(Session):
         self.options = options
         self.interp: Optional[Interpreter] = None
         self.open_error: Optional[Outcome] = None
-        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS}
+        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS,
+                  "timeout": getattr(options, "timeout", None), "max_memory": getattr(options, "max_memory", None)}
         if options.max_call_depth is not None:
             kwargs["max_call_depth"] = options.max_call_depth
         try:
@@ -132,7 +148,7 @@ class InterpreterSession(Session):
             self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
 
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
-        from ..interpreter import FuelExhausted, Trap, Unsupported
+        from ..interpreter import FuelExhausted, MemoryLimitExceeded, TimeLimitExceeded, Trap, Unsupported
         from ..interpreter.heaps import materialize
 
         if self.interp is None:
@@ -150,6 +166,11 @@ class InterpreterSession(Session):
                 f"ran out of fuel after {self.options.fuel} instructions in {e.function}: "
                 "an endless loop? (--fuel raises the limit)"
             )
+        except TimeLimitExceeded as e:
+            return TimedOut(f"timed out: {name} ran longer than {e.seconds:g} s and was stopped in {e.function} "
+                            "(--timeout raises the limit)", seconds=e.seconds)
+        except MemoryLimitExceeded as e:
+            return Failed(f"{name} touched more than 0x{e.limit:x} bytes of memory (--max-memory raises the limit)")
         except Unsupported as e:
             return Skipped(_reason(e))
         except Trap as e:

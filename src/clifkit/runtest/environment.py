@@ -25,9 +25,11 @@ from typing import Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Function, FunctionDetails, GlobalValueData
+from ..limits import DEFAULT_MAX_MEMORY, DEFAULT_MAX_RESERVATION, over
 
-# Requests above this are refused with a located message rather than exhausting memory.
-DEFAULT_MAX_HEAP_BYTES = 1 << 32
+# Requests above this are refused with a located message rather than exhausting memory
+# (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).
+DEFAULT_MAX_HEAP_BYTES = DEFAULT_MAX_MEMORY
 GROW_FUNCTION = "%heap_grow"
 
 
@@ -147,14 +149,18 @@ def _number(fields: Fields, key: str, loc: Location, what: str = "table") -> Opt
     return n
 
 
-def _slot(fields: Fields, key: str, loc: Location, what: str = "table") -> Optional[int]:
+def _slot(fields: Fields, key: str, loc: Location, what: str = "table", max_bytes: Optional[int] = None) -> Optional[int]:
     if key not in fields:
         return None
     value, col = fields[key]
     m = _SLOT_RE.match(value)
     if not m:
         raise _error(loc, col, f"{what} attribute '{key}' must be a vmctx slot such as vmctx+8, not {value!r}")
-    return _int(m.group(1))
+    offset = _int(m.group(1))
+    # The struct is as large as its furthest slot (8-byte slots: the pointer size of the targets).
+    if max_bytes is not None and offset is not None and offset + 8 > max_bytes:
+        raise _error(loc, col, over("vmctx struct", offset + 8, max_bytes))
+    return offset
 
 
 def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
@@ -164,10 +170,10 @@ def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = 
     size = _number(fields, "size", loc, "heap")
     if size is None:
         raise _error(loc, 0, "heap directive needs size=")
-    ptr = _slot(fields, "ptr", loc, "heap")
+    ptr = _slot(fields, "ptr", loc, "heap", max_bytes)
     if ptr is None:
         raise _error(loc, 0, "heap directive needs ptr=vmctx+N")
-    bound = _slot(fields, "bound", loc, "heap")
+    bound = _slot(fields, "bound", loc, "heap", max_bytes)
     if bound is None and style == "dynamic":
         raise _error(loc, 0, "a dynamic heap needs bound=vmctx+N")
     max_size = _number(fields, "max", loc, "heap")
@@ -178,7 +184,7 @@ def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = 
     guard = _number(fields, "guard", loc, "heap") or 0
     total = max_size + guard
     if total > max_bytes:
-        raise _error(loc, 0, f"heap of 0x{total:x} bytes exceeds the limit of 0x{max_bytes:x} bytes")
+        raise _error(loc, 0, over("heap", total, max_bytes))
     return HeapRequest(index, style, size, ptr, bound, max_size, guard, loc)
 
 
@@ -192,17 +198,20 @@ def parse_table_directive(text: str, loc: Location, index: int, max_bytes: int =
             raise _error(loc, 0, f"table directive needs {key}=")
     if element_size == 0:
         raise _error(loc, fields["element_size"][1], "table element_size must be at least 1")
-    ptr, bound = _slot(fields, "ptr", loc), _slot(fields, "bound", loc)
+    ptr, bound = _slot(fields, "ptr", loc, max_bytes=max_bytes), _slot(fields, "bound", loc, max_bytes=max_bytes)
     if ptr is None or bound is None:
         raise _error(loc, 0, "table directive needs ptr=vmctx+N and bound=vmctx+N")
     size = elements * element_size
     if size > max_bytes:
-        raise _error(loc, 0, f"table of 0x{size:x} bytes exceeds the limit of 0x{max_bytes:x} bytes")
+        raise _error(loc, 0, over("table", size, max_bytes))
     return HeapRequest(index, "table", size, ptr, bound, size, 0, loc, element_size)
 
 
-def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> Optional[Environment]:
-    """The environment the function's heap directives ask for, or None when there are none."""
+def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
+                      max_reservation: int = DEFAULT_MAX_RESERVATION) -> Optional[Environment]:
+    """The environment the function's heap directives ask for, or None when there are none.
+    `max_heap_bytes` caps what a heap, a table or the vmctx struct may hold; `max_reservation`
+    the address space a static heap reserves (`clifkit.limits`)."""
     heaps = []
     for d in details.directives:
         if d.kind == "heap":
@@ -213,7 +222,60 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap
         return None
     _check_slots(heaps, pointer_bytes)
     _check_vmctx_param(details.function, heaps[0].loc, pointer_bytes)
-    return Environment(tuple(heaps), pointer_bytes)
+    env = Environment(tuple(heaps), pointer_bytes)
+    _check_reservations(details.function, env, max_reservation)
+    return env
+
+
+def _check_reservations(func: Function, env: Environment, limit: int) -> None:
+    """Refuse a static heap whose reservation (its ``max=``, or the ``bound + offset_guard`` its
+    declaration promises, plus ``guard=``) is over `limit`: at the declaration when it is the
+    declaration that asks for so much, else at the directive."""
+    declared: dict[int, tuple[int, int, int]] = {}  # directive index -> (bound, offset_guard, heapN)
+    for number, decl in func.heaps.items():
+        if decl.style != "static":
+            continue
+        offset = vmctx_load_offset(func, decl.base)
+        request = env.heap_for_base_offset(offset) if offset is not None else None
+        if request is not None and request.style == "static":
+            best = declared.get(request.index)
+            if best is None or decl.bound + decl.offset_guard > best[0] + best[1]:
+                declared[request.index] = (decl.bound, decl.offset_guard, number)
+    for request in env.heaps:
+        if request.style != "static":
+            continue
+        bound, guard, number = declared.get(request.index, (0, 0, None))
+        span = request.reservation(bound, guard) + request.guard
+        if span <= limit:
+            continue
+        if number is not None and bound + guard > request.max_size:
+            parts = f"bound 0x{bound:x} + offset_guard 0x{guard:x}" + (f" + guard=0x{request.guard:x}" if request.guard else "")
+            where = _declaration_loc(func, f"heap{number}") or func.loc or request.loc
+            raise ClifError(Diagnostic(where, f"heap{number} reservation of 0x{span:x} bytes ({parts}) exceeds the "
+                                              f"limit of 0x{limit:x} bytes", source_line=_source_line(where)))
+        raise _error(request.loc, 0, over("heap reservation", span, limit))
+
+
+_DECL_RE = re.compile(r"\s*([a-z_]+\d*)\s*=")
+
+
+def _declaration_loc(func: Function, name: str) -> Optional[Location]:
+    """Where preamble entity `name` (``heap0``, ``ss1``) of `func` is declared, read from its file."""
+    if func.loc is None:
+        return None
+    try:
+        with open(func.loc.path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (OSError, UnicodeDecodeError):
+        return None
+    for n in range(func.loc.line + 1, len(lines) + 1):
+        text = lines[n - 1]
+        if text.startswith("}"):
+            break
+        m = _DECL_RE.match(text)
+        if m and m.group(1) == name:
+            return Location(func.loc.path, n, m.start(1) + 1)
+    return None
 
 
 def _check_slots(heaps: list[HeapRequest], pointer_bytes: int) -> None:

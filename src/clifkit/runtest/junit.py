@@ -5,6 +5,7 @@ One ``<testsuite>`` per file (named by its path), one ``<testcase>`` per item
 (`select`): ``classname`` is the file's path, ``name`` the item name, e.g.
 ``%add(1, 2)[interpreter]``. A failed item has a ``<failure>``, an error (a
 malformed line, an engine bug) an ``<error>``, a skipped one ``<skipped>``;
+a run line stopped at its time limit a ``<failure type="timeout">``;
 their ``message`` is the short message and their text the full report, as
 `clifkit test` prints it. ``; print:`` lines put their output in
 ``<system-out>``. The form is the one Jenkins, GitLab and most dashboards read
@@ -24,7 +25,7 @@ import socket
 import xml.etree.ElementTree as ET
 from typing import Sequence
 
-from .results import ERROR, FAILED, PASSED, SKIPPED, FileResult, RunResult
+from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
 
 # Characters XML 1.0 cannot hold at all; they are replaced by a visible escape.
 _INVALID_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -43,9 +44,11 @@ def _case_name(r: RunResult) -> str:
 
 
 def _counts(runs: Sequence[RunResult]) -> dict[str, int]:
+    """Counts as JUnit has them: passed, failed (timeouts included), skipped, error."""
     c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
     for r in runs:
-        c[r.status] += 1
+        status = FAILED if r.status == TIMEOUT else r.status
+        c[status] = c.get(status, 0) + 1
     return c
 
 
@@ -58,7 +61,7 @@ def build_junit(results: Sequence[FileResult], name: str = "clifkit") -> ET.Elem
     for fr in results:
         c = _counts(fr.runs)
         for k, v in c.items():
-            total[k] += v
+            total[k] = total.get(k, 0) + v
         seconds += fr.seconds
         suite = ET.SubElement(
             root,
@@ -84,8 +87,8 @@ def build_junit(results: Sequence[FileResult], name: str = "clifkit") -> ET.Elem
                 time=f"{each:.3f}",
             )
             text = r.report or r.message
-            if r.status == FAILED:
-                el = ET.SubElement(case, "failure", message=_clean(r.message), type="failed")
+            if r.status in (FAILED, TIMEOUT):
+                el = ET.SubElement(case, "failure", message=_clean(r.message), type=r.status)
                 el.text = _clean(text)
             elif r.status == ERROR:
                 el = ET.SubElement(case, "error", message=_clean(r.message), type="error")

@@ -6,8 +6,12 @@ handed out first, so that no large file starts last and keeps one worker busy
 while the others idle; the caller gets results as they complete, tagged with
 the file's position, and puts them back in file order.
 
-Workers ignore SIGINT: Ctrl-C reaches the whole process group, and only the
-parent acts on it (it stops the pool and reports what finished). On Linux the
+Ctrl-C reaches the whole process group. A worker that is running a file stops
+it (`runner.run_file` marks the run line in flight as interrupted) and sends
+back what the file had done; between files it ignores Ctrl-C and takes no more
+files. The parent waits a moment (`INTERRUPT_GRACE`) for those partial
+results, hands them on with its KeyboardInterrupt (``partial_results``), and
+stops the pool: the report is of everything that ran. On Linux the
 workers are forked, so they start at once with everything the parent has
 imported (and whatever engines it registered); elsewhere they are spawned.
 """
@@ -40,12 +44,25 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+INTERRUPT_GRACE = 5.0  # seconds the parent waits, after Ctrl-C, for the files in flight to report
+_STOP = {"running": False, "stopping": False}  # in a worker: running a file; Ctrl-C has come
+
+
+def _on_sigint(signum, frame) -> None:
+    """A worker's Ctrl-C: stop the file being run (once), and take no more files."""
+    if _STOP["stopping"]:
+        return
+    _STOP["stopping"] = True
+    if _STOP["running"]:
+        raise KeyboardInterrupt
+
+
 _OPTIONS: Any = None  # the worker's copy of the run's Options
 
 
 def _init_worker(options) -> None:
     global _OPTIONS
-    _ignore_sigint()
+    signal.signal(signal.SIGINT, _on_sigint)
     _OPTIONS = options
     # A worker that ends normally (the pool is closed) shuts down what its engines started (the
     # native engine's worker process); atexit handlers do not run in pool workers.
@@ -66,10 +83,21 @@ def _work(task: Task) -> tuple[int, FileResult]:
     from .runner import run_one
 
     index, path, problem = task
+    if _STOP["stopping"]:
+        return index, None  # Ctrl-C came: not run
+    result = None
+    _STOP["running"] = True
     try:
-        return index, run_one(path, problem, _OPTIONS)
+        result = run_one(path, problem, _OPTIONS)
+        _STOP["running"] = False
+        return index, result
+    except KeyboardInterrupt as e:  # Ctrl-C: what the file had done (run_file), or nothing
+        _STOP["running"] = False
+        return index, result if result is not None else getattr(e, "partial", None)
     except BaseException as e:  # SystemExit and the like: a result, never a lost worker
         return index, _error_result(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
+    finally:
+        _STOP["running"] = False
 
 
 def _error_result(path: str, message: str) -> FileResult:
@@ -106,12 +134,23 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
     try:
         pending = {executor.submit(_work, task): task for task in ordered}
         lost: list[Task] = []
-        for future in as_completed(pending):
-            task = pending[future]
-            try:
-                yield future.result()
-            except BrokenProcessPool:
-                lost.append(task)
+        yielded: set = set()
+        try:
+            for future in as_completed(pending):
+                task = pending[future]
+                yielded.add(future)
+                try:
+                    index, fr = future.result()
+                except BrokenProcessPool:
+                    lost.append(task)
+                    continue
+                if fr is None:
+                    lost.append(task)  # its worker had seen a Ctrl-C of its own: run it again
+                    continue
+                yield index, fr
+        except KeyboardInterrupt as e:
+            e.partial_results = _drain(executor, [f for f in pending if f not in yielded])  # type: ignore[attr-defined]
+            raise
         if lost:
             # The pool broke: rerun what it lost, one process per file, so that only the file that
             # kills its process is reported as such.
@@ -123,6 +162,30 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
             executor.shutdown(wait=True)
         else:
             _terminate(executor)
+
+
+def _drain(executor: ProcessPoolExecutor, futures: list) -> list[tuple[int, FileResult]]:
+    """After Ctrl-C: make sure every worker has seen it, and collect, for a moment, what the files
+    in flight had done."""
+    from concurrent.futures import wait
+
+    for future in futures:
+        future.cancel()  # not started: never will be
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        try:
+            os.kill(process.pid, signal.SIGINT)
+        except (OSError, AttributeError):
+            pass
+    done, _ = wait([f for f in futures if not f.cancelled()], timeout=INTERRUPT_GRACE)
+    out = []
+    for future in done:
+        try:
+            index, fr = future.result()
+        except BaseException:
+            continue
+        if fr is not None:
+            out.append((index, fr))
+    return sorted(out, key=lambda x: x[0])
 
 
 def _run_alone(task: Task, options) -> tuple[int, FileResult]:

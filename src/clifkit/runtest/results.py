@@ -7,6 +7,8 @@ from typing import Optional
 
 # Statuses of a run line and of a file.
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
+# A run line that ran past its time limit (`--timeout`) and was stopped: counted as failed.
+TIMEOUT = "timeout"
 
 
 @dataclass
@@ -15,7 +17,7 @@ class RunResult:
     function: Optional[str]  # the function called ("%f"), when known
     engine: str  # "interpreter", "native"
     target: Optional[str]  # the ISA a native engine ran on; None for the interpreter
-    status: str  # passed, failed, skipped, error
+    status: str  # passed, failed, skipped, error, timeout
     message: str = ""
     col: Optional[int] = None  # for errors: the column the message points at
     kind: str = "run"  # "run" or "print"
@@ -55,7 +57,7 @@ class FileResult:
     deselected: int = 0  # run lines left out by `-k` (not counted, not reported)
 
     def counts(self) -> dict[str, int]:
-        c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
+        c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
         for r in self.runs:
             c[r.status] += 1
         return c
@@ -64,14 +66,14 @@ class FileResult:
         """Set the file's status and message from its runs (unless it is already an error)."""
         c = self.counts()
         if self.status != ERROR:
-            if c[FAILED] or c[ERROR]:
+            if c[FAILED] or c[ERROR] or c[TIMEOUT]:
                 self.status = FAILED
             elif c[PASSED]:
                 self.status = PASSED
             else:
                 self.status = SKIPPED
         if not self.message:
-            parts = [f"{c[k]} {k}" for k in (PASSED, FAILED, ERROR, SKIPPED) if c[k]]
+            parts = [f"{c[k]} {'timed out' if k == TIMEOUT else k}" for k in (PASSED, FAILED, ERROR, TIMEOUT, SKIPPED) if c[k]]
             self.message = ", ".join(parts) if parts else "no run lines"
 
     def to_json(self) -> dict:

@@ -38,8 +38,9 @@ from ..diagnostics import ClifError, Location
 from ..ir.function import Function, FunctionDetails, TestFile
 from . import report as report_mod
 from .directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
-from .engines import ENGINES, DEFAULT_FUEL, EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
-from .results import ERROR, FAILED, PASSED, SKIPPED, FileResult, RunResult
+from ..limits import DEFAULT_LIMITS, Limits
+from .engines import ENGINES, DEFAULT_FUEL, EngineOptions, EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
+from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
 from .values import check_value, format_values, is_truthy, values_equal
 
 
@@ -60,9 +61,16 @@ class Options:
     # `test run` line also runs on the interpreter, and a disagreement is a failure of its own.
     engine: str = "all"
     compare: bool = False
+    # The caps on what a test may ask for and how long a run line may run (`clifkit.limits`:
+    # --max-memory, --max-reservation, --max-stack-frame, --timeout).
+    limits: Limits = DEFAULT_LIMITS
+    # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
+    # (line, engine, target) of each run line to repeat, or None for the whole file.
+    only: Optional[dict] = None
 
     def engine_options(self) -> EngineOptions:
-        return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth)
+        return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
+                             max_memory=self.limits.max_memory)
 
 
 @dataclass
@@ -299,7 +307,7 @@ def _wants_environment(others: list[OtherDirective]) -> bool:
     return any(d.kind in ENVIRONMENT_KINDS for d in others)
 
 
-def _environment(details: FunctionDetails, others: list[OtherDirective]):
+def _environment(details: FunctionDetails, others: list[OtherDirective], limits: Limits = DEFAULT_LIMITS):
     """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
     from ..ir.function import Directive
     from .environment import build_environment
@@ -307,14 +315,23 @@ def _environment(details: FunctionDetails, others: list[OtherDirective]):
     if not _wants_environment(others):
         return None
     requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
-    return build_environment(FunctionDetails(details.function, requests))
+    return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory,
+                             max_reservation=limits.max_reservation)
 
 
 def run_file(path: str, options: Options) -> FileResult:
+    """Run one file. Ctrl-C is passed on (KeyboardInterrupt) with what the file had done so far,
+    settled, as the exception's ``partial`` attribute (the run lines in flight marked as
+    interrupted), so that the reports still hold it."""
     started = time.perf_counter()
     result = FileResult(path)
     try:
         _run_file(path, options, result)
+    except KeyboardInterrupt as e:
+        result.seconds = time.perf_counter() - started
+        result.settle()
+        e.partial = result  # type: ignore[attr-defined]
+        raise
     finally:
         result.seconds = time.perf_counter() - started
     result.settle()
@@ -335,6 +352,7 @@ class PreparedFile:
     groups: list["_FunctionDirectives"] = field(default_factory=list)
     by_name: dict[str, Function] = field(default_factory=dict)
     source: Optional[str] = None  # the file's text
+    limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
 
 
 @dataclass
@@ -377,7 +395,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return PreparedFile(path, [])
     # Lines as the reader numbers them: split at newlines only (not at form feeds and the like).
     lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
-    prepared = PreparedFile(path, lines, source=source)
+    prepared = PreparedFile(path, lines, source=source, limits=getattr(options, "limits", DEFAULT_LIMITS))
     try:
         from ..reader import parse_file
 
@@ -422,8 +440,9 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
             items.append(RunItem(run_label(r.call, r.line, source), r.line, None, settled=r))
     else:
         for plan in prepared.plans:
+            reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
-                for p in prepare_group(plan, g, prepared.by_name):
+                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, prepared.lines, reported):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = []
     for item in items:
@@ -448,6 +467,10 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         chosen = [item for item in items if select(full_name(path, item.name))]
         result.deselected = len(items) - len(chosen)
         items = chosen
+    wanted = _rerun_set(options, path)
+    if wanted is not None:
+        # --failed-from: only the run lines that failed, errored or timed out in that report.
+        items = [item for item in items if _item_key(item) in wanted]
     if prepared.test_file is None:
         result.runs = []
         for item in items:
@@ -471,6 +494,30 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
     plans = prepared.plans
     if plans and all(p.skip_reason for p in plans):
         result.message = plans[0].skip_reason or ""
+
+
+def _rerun_key(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
+
+
+def _rerun_set(options: Options, path: str) -> Optional[set]:
+    """--failed-from: the (line, engine, target) keys of the file's run lines to repeat, or None
+    to run all of it (no --failed-from, or the report holds a file-level problem)."""
+    only = getattr(options, "only", None)
+    if only is None:
+        return None
+    return only.get(_rerun_key(path))
+
+
+def _rerun_wants_file(options: Options, path: str) -> bool:
+    only = getattr(options, "only", None)
+    return only is None or _rerun_key(path) in only
+
+
+def _item_key(item: "RunItem") -> tuple:
+    if item.plan is not None:
+        return (item.line, item.plan.engine, item.plan.target)
+    return (item.line, item.settled.engine, item.settled.target)
 
 
 def _file_error(result: FileResult, lines, path: str, formatted: str, message: str, loc: Optional[Location]) -> None:
@@ -518,40 +565,73 @@ def open_session(plan: Plan, tf: TestFile, options: Options):
 
 
 def _run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
-    """Run `items` (prepared under `plan`) on one session; True when --fail-fast says stop."""
-    session, skip_reason = open_session(plan, tf, options)
-    comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
-    if comparing:
-        session = _Recording(session)
+    """Run `items` (prepared under `plan`) on one session; True when --fail-fast says stop.
+
+    Ctrl-C (KeyboardInterrupt) is passed on after the run lines in flight are added to `result`,
+    marked as interrupted: the one running, or every one of the plan while its session was being
+    opened or was running them all at once (`prefetch`)."""
+    in_flight: list[RunItem] = list(items)
     try:
-        prefetch = getattr(session, "prefetch", None)
-        if prefetch is not None and skip_reason is None:
-            # An engine may run the whole batch at once (the native engine does, in its worker).
-            calls = [(i.prepared.bound, i.prepared.env) for i in items
-                     if i.prepared.bound is not None and i.prepared.skip_reason is None]
-            if calls:
-                prefetch(calls)
-        for item in items:
-            r = execute_run(item.prepared, session, skip_reason)
-            r.name = item.name
-            result.runs.append(r)
-            if options.fail_fast and r.status in (FAILED, ERROR):
-                return True
-            if comparing:
-                c = compare_engines(item, session, tf, options)
-                if c is not None:
-                    result.runs.append(c)
-                    if options.fail_fast:
-                        return True
-    finally:
-        if session is not None:
-            session.close()
+        session, skip_reason = open_session(plan, tf, options)
+        comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
+        if comparing:
+            session = _Recording(session)
+        try:
+            prefetch = getattr(session, "prefetch", None)
+            if prefetch is not None and skip_reason is None:
+                # An engine may run the whole batch at once (the native engine does, in its worker).
+                calls = [(i.prepared.bound, i.prepared.env) for i in items
+                         if i.prepared.bound is not None and i.prepared.skip_reason is None]
+                if calls:
+                    prefetch(calls)
+            for item in items:
+                in_flight = [item]
+                r = execute_run(item.prepared, session, skip_reason)
+                r.name = item.name
+                result.runs.append(r)
+                in_flight = []
+                if options.fail_fast and r.status in (FAILED, ERROR, TIMEOUT):
+                    return True
+                if comparing:
+                    c = compare_engines(item, session, tf, options)
+                    if c is not None:
+                        result.runs.append(c)
+                        if options.fail_fast:
+                            return True
+        finally:
+            if session is not None:
+                session.close()
+    except KeyboardInterrupt:
+        for item in in_flight:
+            result.runs.append(_interrupted(item, result.path))
+        raise
     return False
 
 
-def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Function]) -> list[PreparedRun]:
+INTERRUPTED = "interrupted (Ctrl-C) before it finished"
+
+
+def _interrupted(item: RunItem, path: str) -> RunResult:
+    """The result of a run line that Ctrl-C stopped (or that was in flight when it came)."""
+    p = item.prepared
+    plan = item.plan
+    bound = p.bound if p is not None else None
+    r = RunResult(item.line, bound.function.name if bound is not None else None,
+                  plan.engine if plan is not None else "interpreter", plan.target if plan is not None else None,
+                  ERROR, INTERRUPTED, kind=p.kind if p is not None else "run",
+                  call=bound.call_text if bound is not None else None)
+    r.report = f"{path}:{item.line}: {r.call or item.name}: {INTERRUPTED}"
+    r.name = item.name
+    return r
+
+
+def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
+                  lines: Optional[Sequence[str]] = None, reported: Optional[set] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
-    callee at its signature's types, or settled as an error."""
+    callee at its signature's types, or settled as an error (also when the callee, or a function
+    it calls, has a stack frame over `limits.max_stack_frame`; `lines`: the file's, to show)."""
+    from ..limits import stack_frame_error
+
     above = g.details.function
     items: list = [(e_line, e) for e_line, e in g.errors] + [(c.line, c) for c in g.commands]
     items.sort(key=lambda x: x[0])
@@ -563,12 +643,13 @@ def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Functio
     group_skip: Optional[str] = None
     if g.commands and wants_env:
         try:
-            env = _environment(g.details, g.others)
+            env = _environment(g.details, g.others, limits)
         except ClifError as e:
             env_error = e
         except ImportError:
             group_skip = "heap directives are not supported yet"
     env_reported = False
+    frames_reported: set[str] = reported if reported is not None else set()
     out: list[PreparedRun] = []
     from .select import run_label
 
@@ -588,6 +669,17 @@ def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Functio
                 r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
                 r.report = env_error.format() if not env_reported else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}"
                 env_reported = True
+                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
+                continue
+            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
+            if frame_error is not None:
+                d = frame_error.first
+                r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
+                r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
+                r.col = d.loc.col if d.loc.line == line else None
+                r.report = (frame_error.format() if d.message not in frames_reported
+                            else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}")
+                frames_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
             bound = bind(cmd, callee, implicit_vmctx=wants_env)
@@ -616,6 +708,10 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
         base.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: skipped: {skip_reason}"
         return base
     outcome = session.call(bound, p.env)
+    if isinstance(outcome, Lost):
+        # The process running it died (not the code under test): its result is unknown. Once
+        # more, alone, so that one killed batch costs no other run line its result.
+        outcome = session.call(bound, p.env)
     _judge(base, bound, outcome)
     note = getattr(session, "note", None)
     if note and base.status == PASSED and not base.message:
@@ -759,6 +855,12 @@ def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
         r.status, r.message = SKIPPED, outcome.reason
         r.report = f"{where}: skipped: {outcome.reason}"
         return
+    if isinstance(outcome, TimedOut):
+        r.status = TIMEOUT
+        r.message = outcome.message
+        r.actual = None
+        r.report = f"{where}: {outcome.message}"
+        return
     if isinstance(outcome, Failed):
         r.status = ERROR if outcome.internal else FAILED
         r.message = outcome.message
@@ -835,9 +937,10 @@ def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional
     terminal; None for plain text). The text may span lines (a located error, its source line, a caret)."""
     lines: list[tuple[str, Optional[str]]] = []
     for r in fr.runs:
-        if r.status in (FAILED, ERROR) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
+        if r.status in (FAILED, ERROR, TIMEOUT) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
             if r.report:
-                lines.append((r.report, None if r.kind == "print" and r.status == PASSED and not verbose else r.status))
+                colour = FAILED if r.status == TIMEOUT else r.status
+                lines.append((r.report, None if r.kind == "print" and r.status == PASSED and not verbose else colour))
         elif verbose and r.status == SKIPPED and r.report:
             lines.append((r.report, SKIPPED))
     if fr.status == ERROR and not any(r.report for r in fr.runs):
@@ -854,12 +957,21 @@ def print_file_result(fr: FileResult, verbose: bool, out: TextIO) -> None:
 
 
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
-    total = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
+    """``N passed, N failed, N skipped`` (failed counts errors and timeouts too) and the counts by
+    status."""
+    total = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
     for fr in results:
         for k, v in fr.counts().items():
-            total[k] += v
-    failed = total[FAILED] + total[ERROR]
+            total[k] = total.get(k, 0) + v
+    failed = total[FAILED] + total[ERROR] + total[TIMEOUT]
     return f"{total[PASSED]} passed, {failed} failed, {total[SKIPPED]} skipped", total
+
+
+def _shown_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Counts for the console, which knows four statuses: timeouts are failures there."""
+    shown = {k: v for k, v in counts.items() if k != TIMEOUT}
+    shown[FAILED] = shown.get(FAILED, 0) + counts.get(TIMEOUT, 0)
+    return shown
 
 
 def options_from_args(args) -> Options:
@@ -874,6 +986,12 @@ def options_from_args(args) -> Options:
         force_mode=getattr(args, "force_mode", None),
         engine=getattr(args, "engine", None) or "all",
         compare=bool(getattr(args, "compare", False)),
+        limits=DEFAULT_LIMITS.with_(
+            max_memory=getattr(args, "max_memory", None),
+            max_reservation=getattr(args, "max_reservation", None),
+            max_stack_frame=getattr(args, "max_stack_frame", None),
+            timeout=getattr(args, "timeout", None),
+        ),
     )
 
 
@@ -922,9 +1040,13 @@ class TestRun:
 
     @property
     def failed(self) -> int:
-        """Failed and erroneous run lines."""
+        """Failed, erroneous and timed-out run lines."""
         c = self.counts
-        return c[FAILED] + c[ERROR]
+        return c[FAILED] + c[ERROR] + c.get(TIMEOUT, 0)
+
+    @property
+    def timed_out(self) -> int:
+        return self.counts.get(TIMEOUT, 0)
 
     @property
     def skipped(self) -> int:
@@ -939,16 +1061,17 @@ def run_tests(
     from .console import Console
 
     console = console if console is not None else Console(out)
-    tasks = [(i, path, problem) for i, (path, problem) in enumerate(discover(paths))]
+    found = [(path, problem) for path, problem in discover(paths) if _rerun_wants_file(options, path)]
+    tasks = [(i, path, problem) for i, (path, problem) in enumerate(found)]
     done: dict[int, FileResult] = {}
-    counts = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0}
-    state = {"shown": 0, "stop_at": None}
+    counts = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
+    state = {"shown": 0, "stop_at": None, "current": None}
 
     def keep(i: int) -> bool:
         stop_at = state["stop_at"]
         fr = done[i]
-        if options.keyword and not fr.runs and fr.status != ERROR:
-            return False  # nothing of it was chosen by -k
+        if (options.keyword or getattr(options, "only", None) is not None) and not fr.runs and fr.status != ERROR:
+            return False  # nothing of it was chosen by -k or --failed-from
         return stop_at is None or i <= stop_at
 
     def show_ready() -> None:
@@ -964,12 +1087,12 @@ def run_tests(
         """Record a finished file; True once nothing more is needed (--fail-fast)."""
         done[index] = fr
         for k, v in fr.counts().items():
-            counts[k] += v
+            counts[k] = counts.get(k, 0) + v
         if options.fail_fast and fr.status in (FAILED, ERROR):
             stop_at = state["stop_at"]
             state["stop_at"] = index if stop_at is None else min(stop_at, index)
         show_ready()
-        console.progress(len(done), len(tasks), counts)
+        console.progress(len(done), len(tasks), _shown_counts(counts))
         stop_at = state["stop_at"]
         return stop_at is not None and all(i in done for i in range(stop_at + 1))
 
@@ -977,8 +1100,10 @@ def run_tests(
     try:
         if jobs <= 1 or len(tasks) <= 1:
             for index, path, problem in tasks:
+                state["current"] = index
                 if accept(index, run_one(path, problem, options)):
                     break
+            state["current"] = None
         else:
             from .parallel import run_pool
 
@@ -989,8 +1114,16 @@ def run_tests(
                         break
             finally:
                 results.close()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         run.interrupted = True
+        # What the files in flight had done: the file this process was running (`run_file`), or
+        # those the pool's workers sent back when Ctrl-C stopped them (`parallel.run_pool`).
+        partial = getattr(e, "partial", None)
+        if isinstance(partial, FileResult) and state["current"] is not None:
+            done.setdefault(state["current"], partial)
+        for index, fr in getattr(e, "partial_results", None) or ():
+            if isinstance(fr, FileResult):
+                done.setdefault(index, fr)
         # Show what finished out of order too: the report is of everything that ran.
         for i in sorted(done):
             if i >= state["shown"] and keep(i):
@@ -1036,6 +1169,13 @@ def main(args) -> int:
     except KeywordError as e:
         print(f"clifkit {command}: error: {e}", file=sys.stderr)
         return 2
+    failed_from = getattr(args, "failed_from", None)
+    if failed_from:
+        try:
+            options.only = report_mod.failed_from(failed_from)
+        except report_mod.ReportError as e:
+            print(f"clifkit {command}: error: --failed-from {failed_from}: {e}", file=sys.stderr)
+            return 2
     console = Console.for_stream(out, getattr(args, "color", None) or "auto")
     run = run_tests(list(args.paths), options, out, jobs, console)
     results = run.results
@@ -1043,7 +1183,7 @@ def main(args) -> int:
     json_path = getattr(args, "json", None)
     if json_path:
         try:
-            report_mod.write_report(json_path, results, options)
+            report_mod.write_report(json_path, results, options, interrupted=run.interrupted)
         except OSError as e:
             console.line(f"{json_path}: error: cannot write the JSON report: {e}", ERROR)
             total[ERROR] += 1
@@ -1058,11 +1198,18 @@ def main(args) -> int:
             total[ERROR] += 1
     if run.deselected:
         console.line(f"{_plural(run.deselected, 'run line')} deselected by -k")
+    if failed_from and not results:
+        console.line(f"nothing to repeat: {failed_from} holds no failed, erroneous or timed-out run line of these paths")
+    if total.get(TIMEOUT):
+        console.line(f"{_plural(total[TIMEOUT], 'run line')} timed out (--timeout {options.limits.timeout:g} s)", FAILED)
     if run.stopped:
         console.line(f"stopped at the first failure (--fail-fast): {len(results)} of {_plural(run.files, 'file')} reported", FAILED)
     if run.interrupted:
-        console.line(f"interrupted: {len(results)} of {_plural(run.files, 'file')} finished", FAILED)
-    console.summary(line, total)
+        cut = sum(1 for fr in results if any(r.message == INTERRUPTED for r in fr.runs))
+        finished = len(results) - cut
+        console.line(f"interrupted: {finished} of {_plural(run.files, 'file')} finished"
+                     + (f", {cut} stopped mid-file (the run lines in flight are marked)" if cut else ""), FAILED)
+    console.summary(line, _shown_counts(total))
     if run.interrupted:
         return 130
-    return 1 if total[FAILED] or total[ERROR] else 0
+    return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) else 0
