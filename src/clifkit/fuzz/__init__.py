@@ -12,11 +12,7 @@
 - `invariants`: static checks of the generator's invariants (for the reducer);
 - `cli`: the two command lines.
 
-See docs/fuzzing.md.
+See docs/fuzzing.md. The package imports nothing itself, so that the
+`clifkit` command line can register the fuzz options without loading the
+generator.
 """
-
-from .features import FEATURES, parse_features
-from .generator import GenConfig, Generator, Program
-from .rules import RULES
-
-__all__ = ["FEATURES", "GenConfig", "Generator", "Program", "RULES", "parse_features"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .driver import DEFAULT_FUEL, FuzzOptions, fuzz
-from .features import FEATURES, FeatureError, parse_features
+from .features import DEFAULT_FUEL, FEATURES, FeatureError, parse_features
 
 
 def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,6 +31,8 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_fuzz(args: argparse.Namespace) -> int:
+    from .driver import FuzzOptions, fuzz
+
     try:
         features = parse_features(args.features)
     except FeatureError as e:

@@ -21,10 +21,9 @@ from typing import Optional, TextIO
 from ..runtest.engines import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult
 from .engines import native_available
-from .features import DEFAULT, features_text
+from .features import DEFAULT, DEFAULT_FUEL, features_text
 from .generator import GenConfig, Generator, Program
 
-DEFAULT_FUEL = 20_000_000
 
 
 def program_seed(seed: int, index: int) -> int:

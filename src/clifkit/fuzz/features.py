@@ -59,3 +59,7 @@ def features_text(features: frozenset[str]) -> str:
     if features == DEFAULT:
         return "all"
     return ",".join(f for f in FEATURES if f in features)
+
+
+# Instructions the interpreter may run per run line of a generated program.
+DEFAULT_FUEL = 20_000_000
