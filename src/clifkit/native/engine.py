@@ -204,6 +204,11 @@ class WorkerClient:
         except (OSError, protocol.ProtocolError) as e:
             why = "stopped answering" if isinstance(e, protocol.Timeout) else "died"
             raise WorkerDied(self._obituary(why)) from None
+        except BaseException:
+            # Interrupted while waiting (Ctrl-C): the reply would stay in the pipe and be taken
+            # for the answer to the next request, so this worker cannot be used again.
+            self._obituary("was interrupted")
+            raise
 
     def _obituary(self, why: str) -> str:
         proc = self.proc

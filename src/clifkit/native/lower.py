@@ -42,12 +42,15 @@ __all__ = ["compile_module", "NativeModule", "NativeUnsupported", "host_triple",
 # Flags clifkit always sets: an outlined stack probe calls __cranelift_probestack, a symbol the JIT
 # cannot resolve (finalizing the module would panic), so probes are inlined.
 FORCED_FLAGS = {"probestack_strategy": "inline"}
-# Defaults a file's flags may override: they only widen what compiles (more return values than
+# Defaults a file's flags may override: they widen what compiles (more return values than
 # registers, i128 in the host convention, tail calls, which Cranelift 0.120 implements only with
-# frame pointers); every call is between code compiled here, so the ABI details they change are
-# never seen from outside.
+# frame pointers) or make stack overflow detectable; every call is between code compiled here, so
+# the ABI details they change are never seen from outside.
 DEFAULT_FLAGS = {"enable_multi_ret_implicit_sret": "true", "enable_llvm_abi_extensions": "true",
-                 "preserve_frame_pointers": "true"}
+                 "preserve_frame_pointers": "true",
+                 # A large frame must touch the stack guard page by page, so that it traps stk_ovf
+                 # rather than jumping past the guard into unrelated memory.
+                 "enable_probestack": "true"}
 
 _MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64", "s390x": "s390x",
              "riscv64": "riscv64"}
