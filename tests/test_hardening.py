@@ -525,7 +525,7 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
          "--junit-xml", str(junit), str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        time.sleep(2.0)  # well inside %spin
+        time.sleep(3.0)  # well inside %spin, even on a loaded machine
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
         out, err = proc.communicate(timeout=30)
     finally:
