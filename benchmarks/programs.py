@@ -67,7 +67,14 @@ block0(v0: i64):
     v1 = stack_addr.i64 ss0
     v2 = iconst.i64 0
     stack_store v2, ss1
-    jump block1(v2)
+    jump block3(v2)
+
+block3(v15: i64):
+    v16 = iadd v1, v15
+    store v2, v16
+    v17 = iadd_imm v15, 8
+    v18 = icmp_imm ult v17, 2048
+    brif v18, block3(v17), block1(v2)
 
 block1(v3: i64):
     v4 = band_imm v3, 255
