@@ -14,7 +14,8 @@ from clifkit.fuzz.driver import FuzzOptions, fuzz, program_seed
 from clifkit.fuzz.features import FEATURES, FeatureError, parse_features
 from clifkit.fuzz.generator import GenConfig, Generator
 from clifkit.fuzz.invariants import nan_leaks, wide_load_hazards
-from clifkit.fuzz.reduce import ReduceError, count_instructions, reduce_file, reduce_text, _parse
+from clifkit.fuzz.reduce import ReduceError, reduce_file, reduce_text
+from clifkit.fuzz.reduce_ir import count_instructions, parse_candidate
 from clifkit.ir.types import F32, I32, parse_type
 from clifkit.reader import parse_text
 from clifkit.verifier import verify_test_file
@@ -201,7 +202,7 @@ def _planted_reproducer(tmp_path) -> str:
 
 def test_reducer_shrinks_a_planted_bug(tmp_path):
     path = _planted_reproducer(tmp_path)
-    before = count_instructions(_parse(open(path).read()))
+    before = count_instructions(parse_candidate(open(path).read()))
     result = reduce_file(path, "compare", ["interpreter", "broken-iadd"])
     assert result.instructions <= 6, result.text
     assert before > result.instructions

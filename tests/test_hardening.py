@@ -313,8 +313,12 @@ block0(v0: i64, v1: i64):
 """
 
 
-@pytest.mark.parametrize("address", [0, 8, 0xdead_beef, 0x7fff_ffff_f000, 1 << 63, (1 << 64) - 8, (1 << 64) - 1,
-                                     id(ANY_ADDRESS), id(pytest)])
+@pytest.mark.parametrize(
+    "address",
+    [0, 8, 0xdead_beef, 0x7fff_ffff_f000, 1 << 63, (1 << 64) - 8, (1 << 64) - 1, id(ANY_ADDRESS), id(pytest)],
+    # Names that do not contain the object ids, which differ between pytest-xdist workers.
+    ids=["0", "8", "deadbeef", "high-user", "2^63", "top-8", "top", "python-str", "python-module"],
+)
 def test_interpreter_stores_to_any_address_outside_its_regions_trap(address):
     """Addresses are virtual: no interpreter access can reach the host's memory (the ids of Python
     objects, which are their addresses in this process, included)."""

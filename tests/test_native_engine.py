@@ -326,7 +326,8 @@ def test_compare_agrees_on_real_code(tmp_path, capsys):
 @needs_native
 def test_run_lines_are_batched(tmp_path, monkeypatch):
     """All run lines of a file and target go to the worker in one round trip."""
-    from clifkit.runtest.runner import Options, run_file
+    from clifkit.runtest.plans import Options
+    from clifkit.runtest.runner import run_file
 
     lines = "\n".join(f"; run: %add({i}, 1) == {i + 1}" for i in range(20))
     path = _write(tmp_path, "many.clif", RUN_ONLY.replace("; run: %add(2, 40) == 42", lines))

@@ -22,7 +22,7 @@ from clifkit.ir.function import Function, Inst, Signature
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import Type
 from clifkit.reader import parse_text
-from clifkit.runtest.runner import Options, nondeterministic_skip, select_plans
+from clifkit.runtest.plans import Options, nondeterministic_skip, select_plans
 from clifkit.verifier import verify_function
 
 F32X4 = Type.get("f", 32, 4)

@@ -440,7 +440,8 @@ def run_tests(
     when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
     ``clifkit test``), `passed`, `failed`, `skipped`."""
     from .runtest.engines import DEFAULT_FUEL
-    from .runtest.runner import Options, run_tests as _run_tests
+    from .runtest.plans import Options
+    from .runtest.runner import run_tests as _run_tests
     from .runtest.select import matcher
 
     matcher(keyword)  # raises KeywordError (a ValueError) for a malformed expression

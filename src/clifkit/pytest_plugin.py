@@ -136,7 +136,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def _options(config: pytest.Config):
     from .runtest.engines import DEFAULT_FUEL
-    from .runtest.runner import Options
+    from .runtest.plans import Options
 
     fuel = config.getoption("clif_fuel")
     options = Options(
@@ -184,7 +184,7 @@ class ClifFile(pytest.File):
 
     def session_for(self, plan) -> tuple[Any, Optional[str]]:
         """The engine session of `plan` (opened on first use), or (None, why its runs are skipped)."""
-        from .runtest.runner import open_session
+        from .runtest.execute import open_session
 
         key = id(plan)
         if key not in self._sessions:
@@ -249,7 +249,7 @@ class ClifItem(pytest.Item):
         return lines[line - 1] if 1 <= line <= len(lines) else None
 
     def runtest(self) -> None:
-        from .runtest.runner import execute_run
+        from .runtest.execute import execute_run
 
         item = self.run_item
         if item.settled is not None:

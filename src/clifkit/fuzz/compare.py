@@ -169,7 +169,7 @@ class Harness:
     def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True) -> list[LineResult]:
         from ..reader import parse_text
         from ..runtest.environment import build_environment
-        from ..runtest.runner import collect_directives
+        from ..runtest.plans import collect_directives
         from ..verifier import verify_test_file
 
         try:

@@ -22,7 +22,8 @@ from ..runtest.engines import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult
 from .engines import native_available
 from .features import DEFAULT, DEFAULT_FUEL, features_text
-from .generator import GenConfig, Generator, Program
+from .gen_program import Program
+from .generator import GenConfig, Generator
 
 
 

@@ -63,7 +63,7 @@ RULES: dict[str, Rule] = {
             "x86-lowering-gap",
             "avoid",
             "opcode/type combinations Cranelift 0.120's x86_64 backend cannot lower at baseline are not generated "
-            "(i128 division, i128 min/max/select, vector rotates, i64x2 icmp/min/max, ... see generator.X86_GAPS)",
+            "(i128 division, i128 min/max/select, vector rotates, i64x2 icmp/min/max, ... see specs.X86_GAPS)",
         ),
         Rule(
             "cranelift-bug",

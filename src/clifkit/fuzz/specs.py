@@ -9,7 +9,7 @@ undefined behaviour), and how NaN bits flow through it (rule ``nan-bits``).
 Most opcodes need nothing but a row: the generic path resolves operand and
 result types from the opcode table, takes arguments from the pool and picks
 immediates by instruction format. Adding an opcode is usually one `Spec` line
-here; an opcode that needs care gets a ``make`` hook in `generator.py`.
+here; an opcode that needs care gets a ``make`` hook in `gen_ops.py`.
 
 NaN modes (``nan``):
 
@@ -117,7 +117,7 @@ CRANELIFT_BUGS: tuple[tuple[tuple[str, ...], Callable[[Optional[Type], list[Type
     # lanes are whatever the instruction that made the scalar left there (cvtsi2ss writes 32 bits).
     (("scalar_to_vector",), lambda c, a: c is F32X4 or c is F64X2),
 )
-# Also (not expressible by types, handled in generator.FuncGen.not_loaded): a scalar f32/f64 load
+# Also (not expressible by types, handled in gen_function.FuncGen.not_loaded): a scalar f32/f64 load
 # feeding fcmp or fcopysign is done as a 16-byte movdqu, which faults at the end of a mapping.
 
 

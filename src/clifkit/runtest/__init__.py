@@ -4,6 +4,8 @@
 - `directives`: run/print directive syntax and binding to a function's signature, with located errors;
 - `environment`: what ``; heap:`` directives ask for (heaps in a vmctx struct);
 - `engines`: what executes a run line (the interpreter; others plug into `ENGINES`);
-- `runner`: discovery, engine choice per file, running, output, exit status (`main`);
+- `plans`: which engines and targets run a file's run lines, each line grouped by function and bound;
+- `execute`: running bound run lines on an engine session, judging each outcome (`compare`: ``--compare``);
+- `runner`: discovery, the per-file driver, output, summary and exit status (`main`);
 - `results`, `report`: per-line and per-file results, the ``--json`` report.
 """

@@ -27,7 +27,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator, Optional, Sequence
 
-from .results import FileResult
+from .results import FileResult, file_problem
 
 Task = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
 
@@ -95,17 +95,9 @@ def _work(task: Task) -> tuple[int, FileResult]:
         _STOP["running"] = False
         return index, result if result is not None else getattr(e, "partial", None)
     except BaseException as e:  # SystemExit and the like: a result, never a lost worker
-        return index, _error_result(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
+        return index, file_problem(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
     finally:
         _STOP["running"] = False
-
-
-def _error_result(path: str, message: str) -> FileResult:
-    from .results import ERROR, RunResult
-
-    fr = FileResult(path, ERROR, f"{path}: error: {message}")
-    fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, message, report=f"{path}: error: {message}"))
-    return fr
 
 
 def _context():
@@ -195,7 +187,7 @@ def _run_alone(task: Task, options) -> tuple[int, FileResult]:
         try:
             return one.submit(_work, task).result()
         except BrokenProcessPool:
-            return index, _error_result(path, "internal error: the process running this file died "
+            return index, file_problem(path, "internal error: the process running this file died "
                                               "(killed, or a crash in native code)")
 
 

@@ -28,16 +28,13 @@ import os
 import tempfile
 from typing import Optional, Sequence
 
-from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult
+from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, total_counts
 
 FORMAT_VERSION = 1
 
 
 def build_report(results: Sequence[FileResult], options=None, interrupted: bool = False) -> dict:
-    total = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
-    for fr in results:
-        for k, v in fr.counts().items():
-            total[k] = total.get(k, 0) + v
+    total = total_counts(results)
     report = {
         "version": FORMAT_VERSION,
         "summary": {

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
 
 # Statuses of a run line and of a file.
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
@@ -84,3 +84,20 @@ class FileResult:
             "seconds": round(self.seconds, 4),
             "runs": [r.to_json() for r in self.runs],
         }
+
+
+def file_problem(path: str, message: str) -> FileResult:
+    """The result of a file that could not be run at all (not found, a harness bug, a dead
+    worker): an error, with one run (line 0) that says why."""
+    fr = FileResult(path, ERROR, f"{path}: error: {message}")
+    fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, message, report=f"{path}: error: {message}"))
+    return fr
+
+
+def total_counts(results: Iterable[FileResult]) -> dict[str, int]:
+    """The run lines of all `results` by status."""
+    total = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
+    for fr in results:
+        for k, v in fr.counts().items():
+            total[k] = total.get(k, 0) + v
+    return total

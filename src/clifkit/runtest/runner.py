@@ -17,6 +17,14 @@ For each file:
    provide heaps skip those runs), call the engine and compare the results
    bit for bit.
 
+Where each step lives: `plans.py` chooses the engines and targets and reads and
+binds the run lines (step 2 and most of 3); `execute.py` runs them on an engine
+session and judges each outcome (`compare.py` for ``--compare``); this module
+finds the files, reads each one and drives it through the others, prints, and
+gives the summary and exit status (`main`). `select.py` names and chooses run
+lines (``-k``), `parallel.py` runs files on several processes, `console.py`,
+`report.py` and `junit.py` write the outputs.
+
 Which function a run line calls follows Cranelift: under ``test interpret``
 the one it names; under ``test run`` the one it follows, whatever it names.
 
@@ -35,55 +43,14 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence, TextIO
 
 from ..diagnostics import ClifError, Location
-from ..ir.function import Function, FunctionDetails, TestFile
-from . import report as report_mod
-from .directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
+from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
-from .engines import ENGINES, DEFAULT_FUEL, EngineOptions, EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
-from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
-from .values import check_value, format_values, is_truthy, values_equal
-
-
-@dataclass
-class Options:
-    verbose: bool = False
-    interpret_all: bool = False
-    fuel: int = DEFAULT_FUEL
-    max_call_depth: Optional[int] = None
-    # Choosing and stopping (`clifkit test -k/--fail-fast`): `keyword` is a `select` expression
-    # over full item names; `fail_fast` stops after the first failed or erroneous run line.
-    keyword: Optional[str] = None
-    fail_fast: bool = False
-    # `clifkit interpret` / `clifkit run`: run every file's run lines this way, whatever its
-    # `test` lines say ("interpret": on the interpreter; "run": natively on the host).
-    force_mode: Optional[str] = None
-    # `--engine`: which engines run at all ("interpreter", "native" or "all"); `--compare`: every
-    # `test run` line also runs on the interpreter, and a disagreement is a failure of its own.
-    engine: str = "all"
-    compare: bool = False
-    # The caps on what a test may ask for and how long a run line may run (`clifkit.limits`:
-    # --max-memory, --max-reservation, --max-stack-frame, --timeout).
-    limits: Limits = DEFAULT_LIMITS
-    # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
-    # (line, engine, target) of each run line to repeat, or None for the whole file.
-    only: Optional[dict] = None
-
-    def engine_options(self) -> EngineOptions:
-        return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
-                             max_memory=self.limits.max_memory)
-
-
-@dataclass
-class Plan:
-    """One way a file's run lines are executed: an engine, a target, and how run lines pick the callee."""
-
-    engine: str
-    mode: str  # "interpret": call the function named; "run": call the function the line follows
-    target: Optional[str] = None
-    skip_reason: Optional[str] = None  # set when this plan cannot execute (its runs are skipped)
-
-
-NO_NATIVE = "`test run` needs the native engine, which clifkit does not have yet (--interpret-all runs it on the interpreter)"
+from . import report as report_mod
+from .directives import RunCommand, parse_directive_line
+from .engines import DEFAULT_FUEL
+from .execute import INTERRUPTED, run_plan
+from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
+from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem, total_counts
 
 
 # -- discovery -------------------------------------------------------------------
@@ -113,210 +80,6 @@ def discover(paths: Sequence[str]) -> list[tuple[str, Optional[str]]]:
 
 
 # -- one file ----------------------------------------------------------------------
-
-
-def _command_names(tf: TestFile) -> list[str]:
-    names = []
-    for c in tf.commands:
-        name = c.name.strip()
-        if name.startswith("test "):
-            name = name[5:].strip()
-        names.append(name.split()[0] if name else name)
-    return names
-
-
-def _targets(tf: TestFile) -> list[str]:
-    return [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-
-
-def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[str]]:
-    """The plans for a file, or ([], reason) when it has no run tests."""
-    if options.force_mode is not None:
-        return _forced_plans(tf, options.force_mode), None
-    names = _command_names(tf)
-    plans: list[Plan] = []
-    if "interpret" in names:
-        plans.append(Plan("interpreter", "interpret"))
-    if "run" in names:
-        if "native" in ENGINES:
-            # A native engine runs `test run` on each target the file names that the host can run
-            # (the engine decides, skipping the others), or on the host when it names none.
-            for target in _targets(tf) or [None]:
-                plans.append(Plan("native", "run", target=target))
-        elif "interpret" not in names and not options.interpret_all:
-            plans.append(Plan("native", "run", skip_reason=NO_NATIVE))
-        if options.interpret_all and "interpret" not in names:
-            plans.append(Plan("interpreter", "run"))
-    plans = _chosen_engines(plans, options)
-    if not plans:
-        if options.engine == "native" and "interpret" in names:
-            return [], ENGINE_LEFT_OUT.format(what="test interpret", engine="the interpreter", option="native")
-        what = ", ".join(f"test {n}" for n in names) if names else "no test command"
-        return [], f"not a run test ({what})"
-    arch_skip = nondeterministic_skip(tf.path)
-    if arch_skip is not None:
-        for plan in plans:
-            if plan.engine == "interpreter" and plan.skip_reason is None:
-                plan.skip_reason = arch_skip
-    return plans, None
-
-
-NATIVE_UNAVAILABLE = "the native engine is not available in this clifkit"
-ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
-ENGINE_CHOICES = ("interpreter", "native", "all")
-
-
-def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
-    """The plans of the engines `--engine` chooses. Under `--engine interpreter`, a file whose run
-    lines only the native engine would run keeps one skipped native plan, saying why."""
-    if options.engine == "native":
-        return [p for p in plans if p.engine == "native"]
-    if options.engine == "interpreter":
-        kept = [p for p in plans if p.engine == "interpreter"]
-        if not kept and any(p.engine == "native" for p in plans):
-            reason = ENGINE_LEFT_OUT.format(what="`test run`", engine="the native engine", option="interpreter")
-            kept = [Plan("native", "run", skip_reason=reason)]
-        return kept
-    return plans
-
-
-def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
-    """`clifkit interpret`: the interpreter calls the function each line names (as `test interpret`);
-    `clifkit run`: the native engine on the host calls the function each line follows (as `test run`)."""
-    if mode == "interpret":
-        return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
-    if mode == "run":
-        return [Plan("native", "run", skip_reason=None if "native" in ENGINES else NATIVE_UNAVAILABLE)]
-    raise ValueError(f"unknown mode {mode!r}")
-
-
-# `*-nondeterministic-<arch>.clif` files check one architecture's own choices where CLIF leaves
-# the result open (which NaN fmin/fmax return: its sign, its payload). The interpreter computes
-# one deterministic rule (`interpreter.softfloat`: every NaN from arithmetic is the positive
-# canonical NaN), which is also the rule of Cranelift's riscv64 backend; the files of other
-# architectures cannot pass on it and are skipped, never counted as passed.
-_NONDETERMINISTIC_RE = re.compile(r"-nondeterministic-([A-Za-z0-9_]+)\.clif\Z")
-INTERPRETER_NAN_ARCHITECTURES = frozenset({"riscv64"})
-
-
-def nondeterministic_skip(path: str) -> Optional[str]:
-    """Why the interpreter skips the file at `path` (an architecture's own NaN results), or None."""
-    m = _NONDETERMINISTIC_RE.search(os.path.basename(path or ""))
-    if m is None or m.group(1) in INTERPRETER_NAN_ARCHITECTURES:
-        return None
-    return (
-        f"tests {m.group(1)}'s own NaN results, which CLIF leaves nondeterministic; the interpreter "
-        f"always gives the positive canonical NaN, as only {', '.join(sorted(INTERPRETER_NAN_ARCHITECTURES))} does"
-    )
-
-
-@dataclass
-class _FunctionDirectives:
-    details: FunctionDetails
-    commands: list[RunCommand]
-    errors: list[tuple[int, ClifError]]  # malformed run/print lines
-    others: list[OtherDirective]
-
-
-def _function_line(details: FunctionDetails) -> Optional[int]:
-    loc = details.function.loc
-    return loc.line if loc is not None else None
-
-
-def collect_directives(tf: TestFile, lines: Sequence[str], path: str) -> list[_FunctionDirectives]:
-    """Each function's directives, read from the source: the lines from its `function` keyword up to
-    the next function's, plus any directive line the reader attached to it elsewhere."""
-    starts = [_function_line(d) for d in tf.functions]
-    out = []
-    claimed: set[int] = set()
-    for i, details in enumerate(tf.functions):
-        line_numbers: set[int] = set()
-        start = starts[i]
-        if start is not None:
-            nxt = next((s for s in starts[i + 1 :] if s is not None and s > start), len(lines) + 1)
-            line_numbers.update(range(start, nxt))
-        for d in details.directives:
-            if d.loc is not None:
-                line_numbers.add(d.loc.line)
-        commands: list[RunCommand] = []
-        errors: list[tuple[int, ClifError]] = []
-        others: list[OtherDirective] = []
-        for n in sorted(line_numbers):
-            if n in claimed or not 1 <= n <= len(lines) or ";" not in lines[n - 1]:
-                continue
-            try:
-                d = parse_directive_line(lines[n - 1], path, n)
-            except ClifError as e:
-                claimed.add(n)
-                errors.append((n, e))
-                continue
-            if d is None:
-                continue
-            claimed.add(n)
-            if isinstance(d, RunCommand):
-                commands.append(d)
-            else:
-                others.append(d)
-        out.append(_FunctionDirectives(details, commands, errors, others))
-    return out
-
-
-def _raw_run_lines(lines: Sequence[str], path: str) -> list[tuple[int, Optional[str]]]:
-    """(line, called name) of every run/print line, for a file that does not parse."""
-    found = []
-    for n, line in enumerate(lines, 1):
-        if ";" not in line:
-            continue
-        try:
-            d = parse_directive_line(line, path, n)
-        except ClifError:
-            found.append((n, None))
-            continue
-        if isinstance(d, RunCommand):
-            found.append((n, d.call.name if d.call is not None else None))
-    return found
-
-
-_TEST_RE = re.compile(r"\s*test\s+(\w+)")
-
-
-def _engine_guess(lines: Sequence[str]) -> str:
-    names = {m.group(1) for m in map(_TEST_RE.match, lines) if m}
-    return "interpreter" if "interpret" in names or "run" not in names else "native"
-
-
-def _error_result(plan_engine: str, target, line: int, function, err: ClifError, kind: str = "run") -> RunResult:
-    d = err.first
-    return RunResult(
-        line=line,
-        function=function,
-        engine=plan_engine,
-        target=target,
-        status=ERROR,
-        message=d.message,
-        col=d.loc.col,
-        kind=kind,
-        report=err.format(),
-    )
-
-
-ENVIRONMENT_KINDS = ("heap", "table")
-
-
-def _wants_environment(others: list[OtherDirective]) -> bool:
-    return any(d.kind in ENVIRONMENT_KINDS for d in others)
-
-
-def _environment(details: FunctionDetails, others: list[OtherDirective], limits: Limits = DEFAULT_LIMITS):
-    """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
-    from ..ir.function import Directive
-    from .environment import build_environment
-
-    if not _wants_environment(others):
-        return None
-    requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
-    return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory,
-                             max_reservation=limits.max_reservation)
 
 
 def run_file(path: str, options: Options) -> FileResult:
@@ -349,38 +112,10 @@ class PreparedFile:
     lines: list[str]
     test_file: Optional[TestFile] = None
     plans: list[Plan] = field(default_factory=list)
-    groups: list["_FunctionDirectives"] = field(default_factory=list)
+    groups: list["FunctionDirectives"] = field(default_factory=list)
     by_name: dict[str, Function] = field(default_factory=dict)
     source: Optional[str] = None  # the file's text
     limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
-
-
-@dataclass
-class PreparedRun:
-    """One run line under one plan, read and bound to its callee: ready for an engine session
-    (`execute_run`), or already `settled` (a malformed line, a binding or environment error)."""
-
-    plan: Plan
-    line: int
-    kind: str
-    label: str  # what names it: the call as written (see `select`)
-    settled: Optional[RunResult] = None
-    bound: Optional[BoundRun] = None
-    env: object = None
-    skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
-
-
-@dataclass
-class RunItem:
-    """A file's unit of testing: one run line on one engine and target, with its unique name.
-    `prepared` is None for the runs of a file that cannot be read or parsed (`settled` says why)."""
-
-    name: str
-    line: int
-    plan: Optional[Plan]
-    prepared: Optional[PreparedRun] = None
-    settled: Optional[RunResult] = None
-
 
 def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
     """Read, parse and plan the file at `path`. File-level outcomes (cannot read or parse it, not
@@ -444,12 +179,7 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
             for g in prepared.groups:
                 for p in prepare_group(plan, g, prepared.by_name, prepared.limits, prepared.lines, reported):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
-    entries = []
-    for item in items:
-        if item.plan is not None:
-            entries.append((item.name, item.line, item.plan.engine, item.plan.target))
-        else:
-            entries.append((item.name, item.line, item.settled.engine, item.settled.target))
+    entries = [(item.name, *_item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
         item.name = name
     return items
@@ -479,7 +209,7 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         return
     for plan in prepared.plans:
         runs = [item for item in items if item.plan is plan]
-        if runs and _run_plan(plan, prepared.test_file, runs, options, result):
+        if runs and run_plan(plan, prepared.test_file, runs, options, result):
             break
     # Per-file notes on skipped runs, grouped by reason.
     reasons: dict[str, int] = {}
@@ -514,7 +244,8 @@ def _rerun_wants_file(options: Options, path: str) -> bool:
     return only is None or _rerun_key(path) in only
 
 
-def _item_key(item: "RunItem") -> tuple:
+def _item_key(item: RunItem) -> tuple:
+    """(line, engine, target): what names a run line in a report (`--failed-from`)."""
     if item.plan is not None:
         return (item.line, item.plan.engine, item.plan.target)
     return (item.line, item.settled.engine, item.settled.target)
@@ -540,393 +271,28 @@ def _file_error(result: FileResult, lines, path: str, formatted: str, message: s
         )
 
 
-def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function]) -> Function:
-    if cmd.call is None or plan.mode == "run":
-        return above
-    found = by_name.get(cmd.call.name)
-    if found is None:
-        names = list(by_name)
-        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-        raise cmd.error(cmd.call.col, f"unknown function {cmd.call.name} (this file defines {shown})")
+def _raw_run_lines(lines: Sequence[str], path: str) -> list[tuple[int, Optional[str]]]:
+    """(line, called name) of every run/print line, for a file that does not parse."""
+    found = []
+    for n, line in enumerate(lines, 1):
+        if ";" not in line:
+            continue
+        try:
+            d = parse_directive_line(line, path, n)
+        except ClifError:
+            found.append((n, None))
+            continue
+        if isinstance(d, RunCommand):
+            found.append((n, d.call.name if d.call is not None else None))
     return found
 
 
-def open_session(plan: Plan, tf: TestFile, options: Options):
-    """(session, None) for a plan that can run, else (None, why its runs are skipped)."""
-    if plan.skip_reason is not None:
-        return None, plan.skip_reason
-    engine = ENGINES.get(plan.engine)
-    if engine is None:
-        return None, f"no engine named {plan.engine}"
-    try:
-        return engine.open(tf, options.engine_options(), plan.target), None
-    except EngineUnavailable as e:
-        return None, str(e)
+_TEST_RE = re.compile(r"\s*test\s+(\w+)")
 
 
-def _run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
-    """Run `items` (prepared under `plan`) on one session; True when --fail-fast says stop.
-
-    Ctrl-C (KeyboardInterrupt) is passed on after the run lines in flight are added to `result`,
-    marked as interrupted: the one running, or every one of the plan while its session was being
-    opened or was running them all at once (`prefetch`)."""
-    in_flight: list[RunItem] = list(items)
-    try:
-        session, skip_reason = open_session(plan, tf, options)
-        comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
-        if comparing:
-            session = _Recording(session)
-        try:
-            prefetch = getattr(session, "prefetch", None)
-            if prefetch is not None and skip_reason is None:
-                # An engine may run the whole batch at once (the native engine does, in its worker).
-                calls = [(i.prepared.bound, i.prepared.env) for i in items
-                         if i.prepared.bound is not None and i.prepared.skip_reason is None]
-                if calls:
-                    prefetch(calls)
-            for item in items:
-                in_flight = [item]
-                r = execute_run(item.prepared, session, skip_reason)
-                r.name = item.name
-                result.runs.append(r)
-                in_flight = []
-                if options.fail_fast and r.status in (FAILED, ERROR, TIMEOUT):
-                    return True
-                if comparing:
-                    c = compare_engines(item, session, tf, options)
-                    if c is not None:
-                        result.runs.append(c)
-                        if options.fail_fast:
-                            return True
-        finally:
-            if session is not None:
-                session.close()
-    except KeyboardInterrupt:
-        for item in in_flight:
-            result.runs.append(_interrupted(item, result.path))
-        raise
-    return False
-
-
-INTERRUPTED = "interrupted (Ctrl-C) before it finished"
-
-
-def _interrupted(item: RunItem, path: str) -> RunResult:
-    """The result of a run line that Ctrl-C stopped (or that was in flight when it came)."""
-    p = item.prepared
-    plan = item.plan
-    bound = p.bound if p is not None else None
-    r = RunResult(item.line, bound.function.name if bound is not None else None,
-                  plan.engine if plan is not None else "interpreter", plan.target if plan is not None else None,
-                  ERROR, INTERRUPTED, kind=p.kind if p is not None else "run",
-                  call=bound.call_text if bound is not None else None)
-    r.report = f"{path}:{item.line}: {r.call or item.name}: {INTERRUPTED}"
-    r.name = item.name
-    return r
-
-
-def prepare_group(plan: Plan, g: _FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                  lines: Optional[Sequence[str]] = None, reported: Optional[set] = None) -> list[PreparedRun]:
-    """The run lines of one function's directives under `plan`, in line order, each bound to its
-    callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`; `lines`: the file's, to show)."""
-    from ..limits import stack_frame_error
-
-    above = g.details.function
-    items: list = [(e_line, e) for e_line, e in g.errors] + [(c.line, c) for c in g.commands]
-    items.sort(key=lambda x: x[0])
-    # The environment (heaps) the function's directives ask for: engine-independent, so it is
-    # built (and checked) even when the engine is skipped.
-    wants_env = _wants_environment(g.others)
-    env = None
-    env_error: Optional[ClifError] = None
-    group_skip: Optional[str] = None
-    if g.commands and wants_env:
-        try:
-            env = _environment(g.details, g.others, limits)
-        except ClifError as e:
-            env_error = e
-        except ImportError:
-            group_skip = "heap directives are not supported yet"
-    env_reported = False
-    frames_reported: set[str] = reported if reported is not None else set()
-    out: list[PreparedRun] = []
-    from .select import run_label
-
-    for line, item in items:
-        if isinstance(item, ClifError):
-            label = run_label(None, line, item.first.source_line)
-            out.append(PreparedRun(plan, line, "run", label, settled=_error_result(plan.engine, plan.target, line, None, item)))
-            continue
-        cmd: RunCommand = item
-        name = cmd.call.name if cmd.call is not None else above.name
-        label = cmd.call.text if cmd.call is not None else f"{above.name}()"
-        try:
-            callee = _callee(plan, cmd, above, by_name)
-            if env_error is not None:
-                d = env_error.first
-                r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, col=d.loc.col, kind=cmd.kind)
-                r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
-                r.report = env_error.format() if not env_reported else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}"
-                env_reported = True
-                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
-                continue
-            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
-            if frame_error is not None:
-                d = frame_error.first
-                r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
-                r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
-                r.col = d.loc.col if d.loc.line == line else None
-                r.report = (frame_error.format() if d.message not in frames_reported
-                            else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}")
-                frames_reported.add(d.message)
-                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
-                continue
-            bound = bind(cmd, callee, implicit_vmctx=wants_env)
-        except ClifError as e:
-            out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
-            continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=env, skip_reason=group_skip))
-    return out
-
-
-def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> RunResult:
-    """Run one prepared run line on `session` and judge it; `skip_reason` (the session could not be
-    opened) skips it. Settled runs give their result as it is."""
-    if p.settled is not None:
-        return p.settled
-    bound = p.bound
-    assert bound is not None
-    cmd = bound.command
-    plan = p.plan
-    base = RunResult(p.line, bound.function.name, plan.engine, plan.target, SKIPPED, kind=cmd.kind, call=bound.call_text)
-    _describe_expected(base, bound)
-    skip_reason = skip_reason or p.skip_reason
-    if skip_reason is not None or session is None:
-        skip_reason = skip_reason or f"no session of {plan.engine}"
-        base.message = skip_reason
-        base.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: skipped: {skip_reason}"
-        return base
-    outcome = session.call(bound, p.env)
-    if isinstance(outcome, Lost):
-        # The process running it died (not the code under test): its result is unknown. Once
-        # more, alone, so that one killed batch costs no other run line its result.
-        outcome = session.call(bound, p.env)
-    _judge(base, bound, outcome)
-    note = getattr(session, "note", None)
-    if note and base.status == PASSED and not base.message:
-        base.message = note  # e.g. the native engine ran a variant with the host's own features
-    return base
-
-
-# -- --compare: the native engine against the interpreter ------------------------------------------
-
-
-class _Recording:
-    """A session that remembers the outcome of every call (for `compare_engines`)."""
-
-    def __init__(self, session):
-        self.session = session
-        self.engine = session.engine
-        self.target = session.target
-        self.note = getattr(session, "note", None)
-        self.outcomes: dict[int, tuple[BoundRun, object]] = {}
-
-    def prefetch(self, calls) -> None:
-        prefetch = getattr(self.session, "prefetch", None)
-        if prefetch is not None:
-            prefetch(calls)
-
-    def call(self, bound: BoundRun, env: object = None):
-        outcome = self.session.call(bound, env)
-        self.outcomes[id(bound)] = (bound, outcome)
-        return outcome
-
-    def close(self) -> None:
-        self.session.close()
-
-
-def _interpreter_outcome(tf: TestFile, bound: BoundRun, env: object, options: Options):
-    """The interpreter's outcome for the same call (one interpreter per file, outcomes cached by
-    line: each target's native plan compares against the same run)."""
-    cache = getattr(tf, "_compare_cache", None)
-    if cache is None:
-        engine = ENGINES["interpreter"]
-        try:
-            session = engine.open(tf, options.engine_options(), None)
-        except EngineUnavailable:
-            session = None
-        cache = {"session": session, "outcomes": {}}
-        setattr(tf, "_compare_cache", cache)
-    key = (bound.command.line, bound.function.name)
-    if key not in cache["outcomes"]:
-        session = cache["session"]
-        cache["outcomes"][key] = session.call(bound, env) if session is not None else None
-    return cache["outcomes"][key]
-
-
-def compare_engines(item: "RunItem", session: _Recording, tf: TestFile, options: Options) -> Optional[RunResult]:
-    """A failed run of its own when the interpreter and the native engine disagree on `item`.
-    Only results and traps are compared (skips, crashes and other failures are reported already);
-    any NaN equals any NaN, since CLIF leaves NaN bits open. Files testing one architecture's own
-    NaN choices (`*-nondeterministic-<arch>.clif`) are not compared."""
-    p = item.prepared
-    if p is None or p.bound is None or nondeterministic_skip(tf.path) is not None:
-        return None
-    recorded = session.outcomes.get(id(p.bound))
-    if recorded is None or recorded[0] is not p.bound:
-        return None
-    bound, native = recorded
-    if not isinstance(native, (Returned, Trapped)):
-        return None
-    interp = _interpreter_outcome(tf, bound, p.env, options)
-    if not isinstance(interp, (Returned, Trapped)):
-        return None
-    types = bound.return_types
-    hexes = bound.expected_hex or [False] * len(types)
-
-    def show(outcome) -> str:
-        if isinstance(outcome, Trapped):
-            return f"trap {outcome.code}"
-        try:
-            return format_values([check_value(v, t) for v, t in zip(outcome.values, types)], types, hexes)
-        except ValueError:
-            return repr(outcome.values)
-
-    if isinstance(native, Trapped) and isinstance(interp, Trapped):
-        if native.code == interp.code:
-            return None
-    elif isinstance(native, Returned) and isinstance(interp, Returned):
-        if _same_results(native.values, interp.values, types):
-            return None
-    cmd = bound.command
-    target = session.target or "the host"
-    r = RunResult(p.line, bound.function.name, "native", session.target, FAILED, kind="compare", call=bound.call_text)
-    r.expected, r.actual = show(interp), show(native)
-    r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
-    r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
-    r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
-    return r
-
-
-def _same_results(a, b, types) -> bool:
-    if len(a) != len(b):
-        return False
-    for x, y, t in zip(a, b, types):
-        if t.is_float:
-            lanes_x = x if isinstance(x, tuple) else (x,)
-            lanes_y = y if isinstance(y, tuple) else (y,)
-            if len(lanes_x) != len(lanes_y):
-                return False
-            for lx, ly in zip(lanes_x, lanes_y):
-                if lx != ly and not (_is_nan(lx, t.lane_bits) and _is_nan(ly, t.lane_bits)):
-                    return False
-        elif not values_equal([x], [y]):
-            return False
-    return True
-
-
-def _is_nan(bits: int, width: int) -> bool:
-    from .values import FLOAT_FORMATS
-
-    exp_bits, frac_bits = FLOAT_FORMATS[width]
-    exponent = (bits >> frac_bits) & ((1 << exp_bits) - 1)
-    return exponent == (1 << exp_bits) - 1 and bits & ((1 << frac_bits) - 1) != 0
-
-
-def _describe_expected(r: RunResult, bound: BoundRun) -> None:
-    cmd = bound.command
-    if cmd.kind == "print":
-        return
-    if cmd.expected_trap is not None:
-        r.expected = f"trap {cmd.expected_trap}"
-        return
-    if bound.expected is None:
-        r.expected = "nonzero"
-        return
-    text = format_values(bound.expected, bound.return_types, bound.expected_hex)
-    r.expected = text if cmd.comparison == "==" else f"anything but {text}"
-
-
-def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
-    cmd = bound.command
-    where = f"{cmd.loc.path}:{cmd.line}: {bound.call_text}"
-    if isinstance(outcome, Skipped):
-        r.status, r.message = SKIPPED, outcome.reason
-        r.report = f"{where}: skipped: {outcome.reason}"
-        return
-    if isinstance(outcome, TimedOut):
-        r.status = TIMEOUT
-        r.message = outcome.message
-        r.actual = None
-        r.report = f"{where}: {outcome.message}"
-        return
-    if isinstance(outcome, Failed):
-        r.status = ERROR if outcome.internal else FAILED
-        r.message = outcome.message
-        r.actual = None
-        r.report = f"{where}: {outcome.message}"
-        return
-    if isinstance(outcome, Trapped):
-        r.actual = f"trap {outcome.code}"
-        if cmd.expected_trap == outcome.code:
-            r.status, r.message = PASSED, ""
-            r.report = f"{cmd.loc.path}:{cmd.line}: {_as_written(bound)}: passed"
-            return
-        r.status = FAILED
-        if cmd.kind == "print":
-            r.message = f"trap {outcome.code}"
-        else:
-            r.message = f"expected {r.expected}, got trap {outcome.code}"
-        r.report = f"{where}: {r.message}"
-        return
-    assert isinstance(outcome, Returned)
-    values = outcome.values
-    types = bound.return_types
-    try:
-        if len(values) != len(types):
-            raise ValueError(f"{len(values)} results for a function returning {len(types)}")
-        values = [check_value(v, t) for v, t in zip(values, types)]
-    except ValueError as e:
-        r.status = ERROR
-        r.message = f"internal error: the engine returned a malformed result: {e}"
-        r.report = f"{where}: {r.message}"
-        return
-    hexes = bound.expected_hex or [False] * len(types)
-    r.actual = format_values(values, types, hexes)
-    if cmd.expected_trap is not None:
-        r.status = FAILED
-        r.message = f"expected trap {cmd.expected_trap}, got {r.actual} (no trap)"
-        r.report = f"{where}: {r.message}"
-        return
-    if cmd.kind == "print":
-        r.status = PASSED
-        r.message = f"-> {r.actual}"
-        r.report = f"{where} -> {r.actual}"
-        return
-    if bound.expected is None:
-        ok = is_truthy(values[0])
-    else:
-        equal = values_equal(values, bound.expected)
-        ok = equal if cmd.comparison == "==" else not equal
-    if ok:
-        r.status = PASSED
-        r.message = ""
-        r.report = f"{cmd.loc.path}:{cmd.line}: {_as_written(bound)}: passed" + (
-            f" (got {r.actual})" if cmd.comparison == "!=" else ""
-        )
-    else:
-        r.status = FAILED
-        r.message = f"expected {r.expected}, got {r.actual}"
-        r.report = f"{where}: {r.message}"
-
-
-def _as_written(bound: BoundRun) -> str:
-    """The run line from its call to its end, as written (whitespace trimmed)."""
-    cmd = bound.command
-    if cmd.call is None or not cmd.source_line:
-        return bound.call_text
-    return cmd.source_line[cmd.call.col - 1 : cmd.end_col - 1].strip()
+def _engine_guess(lines: Sequence[str]) -> str:
+    names = {m.group(1) for m in map(_TEST_RE.match, lines) if m}
+    return "interpreter" if "interpret" in names or "run" not in names else "native"
 
 
 # -- the command -------------------------------------------------------------------------
@@ -951,18 +317,10 @@ def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional
     return lines
 
 
-def print_file_result(fr: FileResult, verbose: bool, out: TextIO) -> None:
-    for text, _ in file_result_lines(fr, verbose):
-        print(text, file=out)
-
-
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
     """``N passed, N failed, N skipped`` (failed counts errors and timeouts too) and the counts by
     status."""
-    total = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}
-    for fr in results:
-        for k, v in fr.counts().items():
-            total[k] = total.get(k, 0) + v
+    total = total_counts(results)
     failed = total[FAILED] + total[ERROR] + total[TIMEOUT]
     return f"{total[PASSED]} passed, {failed} failed, {total[SKIPPED]} skipped", total
 
@@ -999,18 +357,13 @@ def run_one(path: str, problem: Optional[str], options: Options) -> FileResult:
     """The result of one discovered file (`problem`: why it cannot be run at all, from `discover`).
     Never raises for the file's problems, nor for a bug of the harness on it."""
     if problem is not None:
-        fr = FileResult(path, ERROR, f"{path}: error: {problem}")
-        fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, problem, report=f"{path}: error: {problem}"))
-        return fr
+        return file_problem(path, problem)
     try:
         return run_file(path, options)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # a bug in the harness: report it for this file and go on
-        msg = f"internal error in clifkit test: {type(e).__name__}: {e}"
-        fr = FileResult(path, ERROR, f"{path}: error: {msg}")
-        fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, msg, report=f"{path}: error: {msg}"))
-        return fr
+        return file_problem(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
 
 
 @dataclass
@@ -1074,12 +427,14 @@ def run_tests(
             return False  # nothing of it was chosen by -k or --failed-from
         return stop_at is None or i <= stop_at
 
+    def show(i: int) -> None:
+        if keep(i):
+            for text, status in file_result_lines(done[i], options.verbose):
+                console.line(text, status)
+
     def show_ready() -> None:
         while state["shown"] in done:
-            i = state["shown"]
-            if keep(i):
-                for text, status in file_result_lines(done[i], options.verbose):
-                    console.line(text, status)
+            show(state["shown"])
             state["shown"] += 1
         out.flush()
 
@@ -1126,20 +481,14 @@ def run_tests(
                 done.setdefault(index, fr)
         # Show what finished out of order too: the report is of everything that ran.
         for i in sorted(done):
-            if i >= state["shown"] and keep(i):
-                for text, status in file_result_lines(done[i], options.verbose):
-                    console.line(text, status)
+            if i >= state["shown"]:
+                show(i)
     console.finish()
     run.results = [done[i] for i in sorted(done) if keep(i)]
     run.stopped = state["stop_at"] is not None
     stop_at = state["stop_at"]
     run.deselected = sum(done[i].deselected for i in done if stop_at is None or i <= stop_at)
     return run
-
-
-def run_paths(paths: Sequence[str], options: Options, out: TextIO = sys.stdout, jobs: int = 1) -> list[FileResult]:
-    """The results of every file under `paths`, printing as `clifkit test` does (without a summary)."""
-    return run_tests(paths, options, out, jobs).results
 
 
 def _plural(n: int, word: str) -> str:

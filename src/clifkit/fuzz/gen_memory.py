@@ -1,0 +1,220 @@
+"""Emitters for memory accesses: explicit stack slots (plain and atomic), heaps (heap-era
+instructions and hand-written bounds checks), `%heap_grow` calls and tables.
+
+Every access is either in bounds or traps `heap_oob` by construction, and stored values are
+canonicalised, so that both engines see the same memory.
+
+A mixin of `FuncGen` (gen_function.py).
+"""
+
+from __future__ import annotations
+
+from ..ir.function import AbiParam, Signature
+from ..ir.immediates import ATOMIC_RMW_OPS, MemFlags
+from ..ir.types import I8, I16, I32, I64, Type
+from .gen_program import HeapPlan
+
+NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
+TRAPPING = MemFlags()  # heap_oob on a fault
+LITTLE = MemFlags(endianness="little")
+GROW = "%heap_grow"
+PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
+
+
+class MemoryEmitters:
+    """Memory emitters of `FuncGen`."""
+
+    # -- memory: stack slots ---------------------------------------------------------------------
+    def mem_type(self, max_bytes: int = 16) -> Type:
+        types = [t for t in self.p.types if t.bytes <= max_bytes]
+        return self.rng.choice(types)
+
+    def store_value(self, ty: Type) -> int:
+        return self.canon(self.value_of(ty))
+
+    def gen_stack(self) -> bool:
+        if not self.slots:
+            return False
+        rng = self.rng
+        slot, size = rng.choice(self.slots)
+        ty = self.mem_type()
+        align = 16 if ty.is_vector else 1
+        offset = rng.randrange(0, size - ty.bytes + 1)
+        offset -= offset % align
+        kind = rng.random()
+        if kind >= 0.88 and "int" in self.p.features:
+            return self.gen_atomic(slot, size)
+        if kind < 0.35:
+            self.emit("stack_store", ty, [self.store_value(ty)], [], stack_slot=slot, offset=offset)
+        elif kind < 0.7:
+            self.emit1("stack_load", ty, [], ty, stack_slot=slot, offset=offset)
+        else:
+            # Through the address: stack_addr + load/store (rule address-leak: the address stays private).
+            base_off = rng.randrange(0, offset + 1)
+            base_off -= base_off % align
+            addr = self.emit1("stack_addr", I64, [], I64, pool=False, stack_slot=slot, offset=base_off)
+            self.access(addr, ty, offset - base_off, store=rng.random() < 0.5)
+        return True
+
+    def gen_atomic(self, slot: int, size: int) -> bool:
+        """An atomic access to a naturally aligned stack location (single-threaded: deterministic)."""
+        rng = self.rng
+        ty = rng.choice((I8, I16, I32, I64))
+        offset = rng.randrange(0, size // ty.bytes) * ty.bytes
+        addr = self.emit1("stack_addr", I64, [], I64, pool=False, stack_slot=slot, offset=offset)
+        kind = rng.random()
+        if kind < 0.4:
+            op = rng.choice(ATOMIC_RMW_OPS)
+            self.emit1("atomic_rmw", ty, [addr, self.value_of(ty)], ty, flags=TRAPPING, rmw_op=op)
+        elif kind < 0.6:
+            self.emit1("atomic_cas", ty, [addr, self.value_of(ty), self.value_of(ty)], ty, flags=TRAPPING)
+        elif kind < 0.8:
+            self.emit1("atomic_load", ty, [addr], ty, flags=TRAPPING)
+        else:
+            self.emit("atomic_store", ty, [self.value_of(ty), addr], [], flags=TRAPPING)
+        return True
+
+    def access(self, addr: int, ty: Type, offset: int, store: bool, flags: MemFlags = TRAPPING) -> None:
+        """A load or store of `ty` at `addr + offset`, sometimes through the extending/truncating forms."""
+        rng = self.rng
+        if store:
+            v = self.store_value(ty)
+            if ty.is_int and not ty.is_vector and ty.bits > 8 and rng.random() < 0.3:
+                narrow = [n for n, b in (("istore8", 8), ("istore16", 16), ("istore32", 32)) if b < ty.bits and ty.bits <= 64]
+                if narrow:
+                    self.emit(rng.choice(narrow), ty, [v, addr], [], flags=flags, offset=offset)
+                    return
+            self.emit("store", ty, [v, addr], [], flags=flags, offset=offset)
+            return
+        if ty.is_int and not ty.is_vector and 16 <= ty.bits <= 64 and rng.random() < 0.3:
+            forms = [n for n, b in (("8", 8), ("16", 16), ("32", 32)) if b < ty.bits]
+            f = rng.choice(forms)
+            self.emit1(rng.choice(("uload", "sload")) + f, ty, [addr], ty, flags=flags, offset=offset)
+            return
+        if ty.is_vector and ty.is_int and ty.lane_bits >= 16 and rng.random() < 0.3:
+            name = {16: "load8x8", 32: "load16x4", 64: "load32x2"}[ty.lane_bits]
+            self.emit1(rng.choice(("u", "s")) + name, I64, [addr], ty, flags=flags, offset=offset)
+            return
+        self.emit1("load", ty, [addr], ty, flags=flags, offset=offset)
+
+    # -- memory: heaps and tables -----------------------------------------------------------------
+    def index_value(self, ty: Type, limit: int, align: int, oob: bool) -> int:
+        """An index of type `ty`: below `limit` (in bounds) unless `oob`, a multiple of `align`."""
+        rng = self.rng
+        r = rng.random()
+        if not oob:
+            if limit <= 0:
+                return self.iconst(ty, 0)
+            if r < 0.3:
+                v = rng.randrange(0, limit)
+                return self.iconst(ty, v - v % align)
+            mask = (1 << (limit.bit_length() - 1)) - 1 if limit & (limit - 1) else limit - 1
+            mask &= ~(align - 1)
+            raw = self.value_of(ty)
+            return self.emit1("band_imm", ty, [raw], ty, pool=False, imm=mask)
+        # Deliberately (possibly) out of bounds: just past the end, far away, or whatever a value
+        # holds (then it depends on the run's arguments).
+        if r < 0.3:
+            v = max(limit, 0) + rng.choice((0, 1, 8, 16, 0x100, 0x1000, 0x10000, 0xFFFF_FFF0))
+            return self.iconst(ty, v - v % align)
+        raw = self.value_of(ty)
+        if align > 1:
+            return self.emit1("band_imm", ty, [raw], ty, pool=False, imm=-align)
+        return raw
+
+    def heap_ref(self, plan: HeapPlan) -> int:
+        return self.heap_refs[plan.index]
+
+    def gen_heap(self) -> bool:
+        heaps = [h for h in self.p.heaps if h.style != "table"]
+        if not heaps or self.vmctx is None:
+            return False
+        rng = self.rng
+        plan = rng.choice(heaps)
+        r = rng.random()
+        if r < 0.1:
+            return self.gen_heap_grow(plan)
+        ty = self.mem_type()
+        align = 16 if ty.is_vector else 1
+        oob = "traps" in self.p.features and rng.random() < 0.07
+        store = rng.random() < 0.45
+        if r < 0.65:
+            # Heap-era instructions: heap_load / heap_store / heap_addr + load or store.
+            offset = rng.choice((0, 0, 16, 64) if align > 1 else (0, 0, 0, 4, 16, 64))
+            limit = plan.size - offset - ty.bytes + 1
+            heap = self.heap_ref(plan)
+            kind = rng.random()
+            if kind < 0.35:
+                idx = self.index_value(plan.index_type, limit, align, oob)
+                self.emit1("heap_load", ty, [idx], ty, heap=heap, flags=TRAPPING, offset=offset)
+            elif kind < 0.7:
+                idx = self.index_value(plan.index_type, limit, align, oob)
+                v = self.store_value(ty)
+                self.emit("heap_store", plan.index_type, [idx, v], [], heap=heap, flags=TRAPPING, offset=offset)
+            else:
+                size = ty.bytes + rng.choice((0, 0, 8, 16))
+                limit = plan.size - offset - size + 1
+                idx = self.index_value(plan.index_type, limit, align, oob)
+                addr = self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=heap, offset=offset, size=size)
+                inner = rng.randrange(0, size - ty.bytes + 1)
+                inner -= inner % align
+                # heap_addr already added `offset`; the access stays within [offset, offset + size).
+                self.access(addr, ty, inner, store)
+            return True
+        # Modern style: load base and bound from vmctx, check by hand, access (rules wild-access,
+        # stale-heap-base: both loaded right here).
+        offset = rng.choice((0, 0, 16) if align > 1 else (0, 0, 8, 16))
+        end = offset + ty.bytes
+        narrow = rng.random() < 0.5
+        if narrow:
+            # A zero-extended 32-bit index cannot make index + end wrap.
+            idx32 = self.index_value(I32, plan.size - end + 1, align, oob)
+            idx = self.emit1("uextend", I64, [idx32], I64, pool=False)
+        else:
+            idx = self.index_value(I64, plan.size - end + 1, align, oob)
+        base = self.emit1("load", I64, [self.vmctx], I64, pool=False, flags=NOTRAP_ALIGNED, offset=plan.ptr)
+        bound = self.emit1("load", I64, [self.vmctx], I64, pool=False, flags=NOTRAP_ALIGNED, offset=plan.bound_slot)
+        if narrow:
+            last = self.emit1("iadd_imm", I64, [idx], I64, pool=False, imm=end)
+        else:
+            k = self.iconst(I64, end)
+            last = self.emit1("uadd_overflow_trap", I64, [idx, k], I64, pool=False, code="heap_oob")
+        over = self.emit1("icmp", I64, [last, bound], I8, pool=False, cond="ugt")
+        self.emit("trapnz", I8, [over], [], code="heap_oob")
+        addr = self.emit1("iadd", I64, [base, idx], I64, pool=False)
+        self.access(addr, ty, offset, store)
+        return True
+
+    def gen_heap_grow(self, plan: HeapPlan) -> bool:
+        ref = self.fn_ref(GROW, Signature([AbiParam(I64, purpose="vmctx"), AbiParam(I32), AbiParam(I64)],
+                                          [AbiParam(I64)], call_conv_written=False))
+        rng = self.rng
+        room = plan.max_size - plan.size
+        if plan.style == "static":
+            # Rule static-growth-pages: native guard pages make a static heap's end exact only at
+            # page granularity once it has grown, so static heaps grow in whole pages (as Wasm's do).
+            pages = room // PAGE * PAGE
+            delta = rng.choice((0, PAGE, pages // 2 // PAGE * PAGE, pages, room + PAGE, 1 << 40))
+        else:
+            delta = rng.choice((0, 0x10, 0x100, room // 2, room, room + 0x100, 1 << 40))
+        which = self.iconst(I32, plan.index)
+        amount = self.iconst(I64, delta)
+        old = self.emit("call", None, [self.vmctx, which, amount], [I64], func_ref=ref)[0]
+        self.define(old)
+        return True
+
+    def gen_table(self) -> bool:
+        tables = [h for h in self.p.heaps if h.style == "table"]
+        if not tables or self.vmctx is None:
+            return False
+        rng = self.rng
+        plan = rng.choice(tables)
+        ty = self.mem_type(plan.element_size)
+        align = 16 if ty.is_vector else 1
+        offset = rng.randrange(0, plan.element_size - ty.bytes + 1)
+        offset -= offset % align
+        oob = "traps" in self.p.features and rng.random() < 0.07
+        idx = self.index_value(plan.index_type, plan.elements, 1, oob)
+        addr = self.emit1("table_addr", I64, [idx], I64, pool=False, table=self.heap_ref(plan), offset=offset)
+        self.access(addr, ty, 0, rng.random() < 0.5)
+        return True

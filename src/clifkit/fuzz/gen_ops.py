@@ -1,0 +1,244 @@
+"""Emitters for computational opcodes (integer, float, conversion, SIMD and trap instructions).
+
+Most opcodes are generated generically from the opcode table and their `specs.py` entry
+(`gen_generic`: operand types, immediates, NaN handling); the few that need more care to be
+valid, defined and comparable across engines (division, trapping conversions, fcopysign,
+bitcasts, conditional traps) have hooks here, named by their spec's `make`.
+
+A mixin of `FuncGen` (gen_function.py): it uses the function's value pool and emission helpers.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..ir.immediates import FLOATCC, INTCC, MemFlags
+from ..ir.opcodes import DERIVED, OPCODES, Opcode
+from ..ir.types import I8, I32, I64, Type
+from .gen_memory import LITTLE
+from .gen_values import FLOAT_FORMAT, interesting_int
+from .specs import FLOAT_SCALARS, SPECS, X86_VECTOR_FCMP_GAPS, x86_gap
+
+# Opcodes whose free operand is a scalar (a condition, a shift amount) even for vector types.
+SCALAR_FREE_OPERAND = ("select", "select_spectre_guard", "brif", "trapz", "trapnz", "bmask")
+SHIFTS = ("ishl", "ushr", "sshr", "rotl", "rotr")
+
+
+class OpEmitters:
+    """Opcode emitters of `FuncGen`."""
+
+    # -- generic opcode generation -------------------------------------------------------------
+    def operand_types(self, op: Opcode, ctrl: Optional[Type]) -> Optional[list[Type]]:
+        """Types of `op`'s fixed operands at `ctrl`, choosing free ones; None if impossible."""
+        rng = self.rng
+        out = []
+        for o in op.value_ins:
+            if o.fixed is not None:
+                out.append(o.fixed)
+            elif o.derived in ("narrower", "wider"):
+                pool = self.p.int_scalars if ctrl.is_int else list(FLOAT_SCALARS)
+                if o.derived == "narrower":
+                    choices = [t for t in pool if t.bits < ctrl.bits]
+                else:
+                    choices = [t for t in pool if t.bits > ctrl.bits]
+                if not choices:
+                    return None
+                out.append(rng.choice(choices))
+            elif o.derived:
+                t = DERIVED[o.derived](ctrl)
+                if t is None:
+                    return None
+                out.append(t)
+            elif o.typevar == op.ctrl:
+                out.append(ctrl)
+            else:
+                choices = [t for t in self.p.types if o.typevar.contains(t)]
+                if op.name in SCALAR_FREE_OPERAND or (o.name == "y" and op.name in SHIFTS):
+                    choices = [t for t in choices if not t.is_vector]
+                if op.name.startswith("fcvt_"):
+                    # Conversions keep lane counts and widths (vector forms) or stay scalar.
+                    if ctrl.is_vector:
+                        choices = [t for t in choices if t.is_vector and t.lanes == ctrl.lanes and t.lane_bits == ctrl.lane_bits]
+                    else:
+                        choices = [t for t in choices if not t.is_vector]
+                if op.name == "vhigh_bits":
+                    choices = [t for t in choices if t.is_vector and t.lanes <= ctrl.bits]
+                if not choices:
+                    return None
+                out.append(rng.choice(choices))
+        return out
+
+    def ctrl_candidates(self, name: str) -> list[Type]:
+        op = OPCODES[name]
+        spec = SPECS[name]
+        if op.ctrl is None:
+            return [None]  # type: ignore[list-item]
+        out = [t for t in self.p.types if op.ctrl.contains(t)]
+        if spec.ctrl is not None:
+            out = [t for t in out if spec.ctrl(t)]
+        return out
+
+    def gen_generic(self, name: str) -> bool:
+        op = OPCODES[name]
+        spec = SPECS[name]
+        rng = self.rng
+        ctrls = self.p.ctrls(name, self)
+        if not ctrls:
+            return False
+        ctrl = rng.choice(ctrls)
+        types = self.operand_types(op, ctrl)
+        if types is None or x86_gap(name, ctrl, types):
+            return False
+        fields = self.immediates(op, ctrl, types)
+        if fields is None:
+            return False
+        args = [self.value_of(t) for t in types]
+        if name == "fcmp":
+            args = [self.not_loaded(a) for a in args]
+        if spec.nan == "observe":
+            args = [self.canon(a) for a in args]
+        if name == "select" or name == "select_spectre_guard":
+            args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
+            types[0] = self.type_of(args[0])
+        results = self.emit(name, ctrl, args, self.result_types(op, ctrl, types), **fields)
+        taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
+        for r in results:
+            self.define(r, taint)
+        return True
+
+    @staticmethod
+    def result_types(op: Opcode, ctrl: Optional[Type], arg_types: list[Type]) -> list[Type]:
+        out = []
+        for o in op.outs:
+            if o.fixed is not None:
+                out.append(o.fixed)
+            elif o.derived:
+                out.append(DERIVED[o.derived](ctrl))
+            else:
+                out.append(ctrl)
+        return out
+
+    def immediates(self, op: Opcode, ctrl: Optional[Type], types: list[Type]) -> Optional[dict]:
+        rng = self.rng
+        fmt = op.format.name
+        name = op.name
+        if fmt == "BinaryImm64":
+            bits = ctrl.lane_bits
+            if name in ("ishl_imm", "ushr_imm", "sshr_imm", "rotl_imm", "rotr_imm"):
+                return {"imm": rng.randrange(0, 2 * bits)}
+            if name in ("udiv_imm", "urem_imm"):
+                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, 255, 1000, 65535))}
+            if name in ("sdiv_imm", "srem_imm"):
+                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, -2, -3, -7, -100))}
+            return {"imm": self.imm64(bits)}
+        if fmt == "IntCompare":
+            return {"cond": rng.choice(INTCC)}
+        if fmt == "IntCompareImm":
+            return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
+        if fmt == "FloatCompare":
+            conds = [c for c in FLOATCC if not (ctrl.is_vector and c in X86_VECTOR_FCMP_GAPS)]
+            return {"cond": rng.choice(conds)}
+        if fmt in ("BinaryImm8", "TernaryImm8"):
+            return {"imm": rng.randrange(ctrl.lanes)}
+        if fmt == "Shuffle":
+            return {"mask": bytes(rng.randrange(32) for _ in range(16))}
+        if fmt in ("Unary", "Binary", "Ternary"):
+            return {}
+        return None
+
+    def imm64(self, bits: int) -> int:
+        """An immediate written as CLIF shows it: signed at the controlling width (at most 64 bits)."""
+        w = min(bits, 64)
+        v = interesting_int(self.rng, w)
+        return v - (1 << w) if v >> (w - 1) else v
+
+    # -- opcodes with hooks ----------------------------------------------------------------------
+    def gen_div(self, name: str) -> bool:
+        rng = self.rng
+        ctrls = [t for t in self.p.int_scalars if not x86_gap(name, t, [t, t])]
+        if not ctrls:
+            return False
+        t = rng.choice(ctrls)
+        x = self.value_of(t)
+        if "traps" in self.p.features and rng.random() < 0.15:
+            y = self.value_of(t)  # may trap int_divz (or int_ovf for sdiv): defined, and compared
+        elif rng.random() < 0.4:
+            y = self.iconst(t, rng.choice((1, 2, 3, 5, 7, 10, 16, 100, -2, -3, -7, 1 << (t.bits - 1))))
+        else:
+            # Positive and nonzero whatever it was: (y >> 1) | 1.
+            y0 = self.emit1("ushr_imm", t, [self.value_of(t)], t, pool=False, imm=1)
+            y = self.emit1("bor_imm", t, [y0], t, pool=False, imm=1)
+        self.emit1(name, t, [x, y], t)
+        return True
+
+    def gen_fcvt_trapping(self, name: str) -> bool:
+        rng = self.rng
+        floats = [t for t in self.p.types if t in FLOAT_SCALARS]
+        if not floats:
+            return False
+        src_t = rng.choice(floats)
+        dst = rng.choice((I32, I64))
+        x = self.not_loaded(self.value_of(src_t))
+        if "traps" not in self.p.features or rng.random() < 0.7:
+            # Keep it in range: select(lo <= x < hi, x, 0.0); NaN fails both comparisons.
+            signed = name == "fcvt_to_sint"
+            k = dst.bits - 1 if signed else dst.bits
+            w, t = FLOAT_FORMAT[src_t.bits]
+            bias = (1 << (w - 1)) - 1
+            hi = self.emit1(f"f{src_t.bits}const", None, [], src_t, pool=False, imm=(k + bias) << t)
+            lo_bits = ((1 << (src_t.bits - 1)) | ((k + bias) << t)) if signed else 0
+            lo = self.emit1(f"f{src_t.bits}const", None, [], src_t, pool=False, imm=lo_bits)
+            c1 = self.emit1("fcmp", src_t, [x, lo], I8, pool=False, cond="ge")
+            c2 = self.emit1("fcmp", src_t, [x, hi], I8, pool=False, cond="lt")
+            c = self.emit1("band", I8, [c1, c2], I8, pool=False)
+            zero = self.emit1(f"f{src_t.bits}const", None, [], src_t, pool=False, imm=0)
+            x = self.emit1("select", src_t, [c, x, zero], src_t, pool=False)
+        self.emit1(name, dst, [x], dst)
+        return True
+
+    def gen_fcopysign(self, name: str) -> bool:
+        types = [t for t in self.p.types if t in FLOAT_SCALARS]
+        if not types:
+            return False
+        t = self.rng.choice(types)
+        x, y = self.not_loaded(self.value_of(t)), self.canon(self.not_loaded(self.value_of(t)))
+        self.emit1("fcopysign", t, [x, y], t, tainted=x in self.tainted)
+        return True
+
+    def gen_bitcast(self, name: str) -> bool:
+        rng = self.rng
+        pairs = []
+        for a in self.p.types:
+            for b in self.p.types:
+                if a is not b and a.bits == b.bits and not x86_gap("bitcast", b, [a]):
+                    pairs.append((a, b))
+        if not pairs:
+            return False
+        src_t, dst_t = rng.choice(pairs)
+        x = self.canon(self.value_of(src_t))
+        flags = LITTLE if src_t.lanes != dst_t.lanes else MemFlags()
+        self.emit1("bitcast", dst_t, [x], dst_t, flags=flags)
+        return True
+
+    def gen_condtrap(self, name: str) -> bool:
+        # Trap when a value equals an (interesting) constant: rare, and often run-dependent.
+        types = [t for t in self.p.int_scalars if self.pool.get(t)]
+        if types and self.rng.random() < 0.8:
+            t = self.rng.choice(types)
+            cond = "eq" if name == "trapnz" else "ne"
+            c = self.emit1("icmp_imm", t, [self.pick(t)], I8, cond=cond, imm=self.imm64(t.bits))
+        else:
+            c = self.scalar_int()
+        self.emit(name, self.type_of(c), [c], [], code=self.trap_code())
+        return True
+
+    def gen_add_trap(self, name: str) -> bool:
+        t = self.rng.choice((I32, I64))
+        x = self.value_of(t)
+        # Mostly a small addend: overflow only near the top of the range.
+        y = self.iconst(t, self.rng.randrange(1, 1000)) if self.rng.random() < 0.7 else self.value_of(t)
+        self.emit1("uadd_overflow_trap", t, [x, y], t, code=self.rng.choice(("int_ovf", self.trap_code())))
+        return True
+
+    def trap_code(self) -> str:
+        return f"user{self.rng.randrange(1, 10)}"

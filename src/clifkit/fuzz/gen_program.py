@@ -1,0 +1,94 @@
+"""What the generator produces: a `Program` (functions, heap/table plans, run-line arguments)
+and how it prints as a self-contained run-test file.
+
+Kept apart from the generator so that the driver and the reproducer writer, which only
+consume programs, need not know how they are built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..ir.function import Function
+from ..ir.types import Type
+from ..printer import format_function
+from ..runtest.values import format_value
+from .features import DEFAULT
+
+
+# -- heaps -------------------------------------------------------------------------------
+
+
+@dataclass
+class HeapPlan:
+    """One `; heap:` or `; table:` directive and how functions declare it."""
+
+    index: int  # position among the directives (the %heap_grow index)
+    style: str  # static, dynamic, table
+    size: int  # bytes (tables: elements * element_size)
+    max_size: int
+    ptr: int  # vmctx offset of the base slot
+    bound_slot: int  # vmctx offset of the bound slot
+    index_type: Type
+    decl_bound: int = 0  # static heaps: the declared bound (inside the reservation)
+    guard: int = 0
+    element_size: int = 0  # tables
+
+    @property
+    def elements(self) -> int:
+        return self.size // self.element_size if self.element_size else 0
+
+    def directive(self) -> str:
+        if self.style == "table":
+            return (f"table: elements={self.elements}, element_size={self.element_size}, "
+                    f"ptr=vmctx+{self.ptr}, bound=vmctx+{self.bound_slot}")
+        text = f"heap: {self.style}, size={self.size:#x}, ptr=vmctx+{self.ptr}, bound=vmctx+{self.bound_slot}"
+        if self.max_size != self.size:
+            text += f", max={self.max_size:#x}"
+        return text
+
+
+# -- programs ----------------------------------------------------------------------------
+
+
+@dataclass
+class Program:
+    seed: int
+    functions: list[Function]  # callees first, %main last
+    heaps: list[HeapPlan]
+    runs: list[list]  # argument values per run line (without the implicit vmctx)
+    target: str = "x86_64"
+    features: frozenset = DEFAULT
+
+    @property
+    def main(self) -> Function:
+        return self.functions[-1]
+
+    @property
+    def arg_types(self) -> list[Type]:
+        params = self.main.signature.params
+        skip = 1 if self.heaps else 0
+        return [p.type for p in params[skip:]]
+
+    def run_line(self, args: list, expected: Optional[str] = None) -> str:
+        """A run line expecting `expected`; without one, a print line (it only calls)."""
+        text = ", ".join(format_value(a, t) for a, t in zip(args, self.arg_types))
+        if expected is None:
+            return f"; print: {self.main.name}({text})"
+        return f"; run: {self.main.name}({text}) == {expected}"
+
+    def text(self, expectations: Optional[list[Optional[str]]] = None, header: str = "") -> str:
+        """The program as a run-test file; `expectations` gives each run line's `== ...` text."""
+        out = []
+        if header:
+            out.extend(f"; {line}".rstrip() for line in header.splitlines())
+        out += ["test interpret", "test run", f"target {self.target}", ""]
+        for f in self.functions:
+            out.append(format_function(f))
+        for h in self.heaps:
+            out.append(f"; {h.directive()}")
+        for i, args in enumerate(self.runs):
+            expected = expectations[i] if expectations is not None else None
+            out.append(self.run_line(args, expected))
+        return "\n".join(out) + "\n"

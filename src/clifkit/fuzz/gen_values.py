@@ -1,0 +1,80 @@
+"""Random values for generated programs: integer and float bit patterns biased to edge cases
+(zeros, extremes, NaNs, infinities, subnormals, conversion limits), used both for constants
+inside programs and for the run lines' arguments.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..ir.types import Type
+
+CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}  # the NaN `canon` substitutes
+
+
+def interesting_int(rng: random.Random, bits: int) -> int:
+    """A bit pattern of width `bits`, biased to edge cases."""
+    mask = (1 << bits) - 1
+    r = rng.random()
+    if r < 0.25:
+        return rng.choice((0, 1, 2, 3, 7, 8, 16, 31, 32, 63, 64, 100, 255, 256)) & mask
+    if r < 0.45:
+        return rng.choice((mask, mask - 1, 1 << (bits - 1), (1 << (bits - 1)) - 1, (1 << (bits - 1)) + 1))
+    if r < 0.55:
+        return (1 << rng.randrange(bits)) & mask
+    if r < 0.7:
+        return (-rng.randrange(1, 100)) & mask
+    if r < 0.8:
+        return rng.randrange(0, 1000) & mask
+    return rng.getrandbits(bits)
+
+
+FLOAT_FORMAT = {32: (8, 23), 64: (11, 52)}
+
+
+def float_bits(rng: random.Random, bits: int) -> int:
+    """A float bit pattern of width `bits`, biased to edge cases (NaNs, infinities, zeros, subnormals)."""
+    w, t = FLOAT_FORMAT[bits]
+    sign = (1 << (bits - 1)) if rng.random() < 0.3 else 0
+    exp_all = ((1 << w) - 1) << t
+    bias = (1 << (w - 1)) - 1
+    r = rng.random()
+    if r < 0.08:
+        return sign  # +-0
+    if r < 0.14:
+        return sign | exp_all  # +-Inf
+    if r < 0.20:
+        return sign | exp_all | (1 << (t - 1))  # quiet NaN
+    if r < 0.24:
+        return sign | exp_all | (1 << (t - 1)) | rng.getrandbits(t - 1)  # NaN with payload
+    if r < 0.27:
+        return sign | exp_all | rng.randrange(1, 1 << (t - 1))  # signaling NaN
+    if r < 0.31:
+        return sign | rng.randrange(1, 1 << t)  # subnormal
+    if r < 0.60:
+        # A small integer value, exact: good for conversions and rounding.
+        n = rng.randrange(0, 300)
+        if n == 0:
+            return sign
+        e = n.bit_length() - 1
+        frac = (n - (1 << e)) << (t - e) if e <= t else 0
+        return sign | ((e + bias) << t) | frac
+    if r < 0.75:
+        # +-2^k and neighbours around the integer conversion limits.
+        k = rng.choice((7, 8, 15, 16, 31, 32, 63, 64))
+        value = sign | ((k + bias) << t)
+        return value + rng.choice((-1, 0, 0, 1))
+    if r < 0.85:
+        # Something with a fraction: n + m/8.
+        e = rng.randrange(-3, 10)
+        return sign | ((e + bias) << t) | (rng.getrandbits(3) << (t - 3))
+    return rng.getrandbits(bits)
+
+
+def random_value(rng: random.Random, ty: Type):
+    """A run-line argument of type `ty` (interpreter representation)."""
+    if ty.is_vector:
+        return tuple(random_value(rng, ty.lane_type) for _ in range(ty.lanes))
+    if ty.is_float:
+        return float_bits(rng, ty.bits)
+    return interesting_int(rng, ty.bits)

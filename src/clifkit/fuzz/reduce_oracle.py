@@ -1,0 +1,85 @@
+"""The reducer's outcome check: which failure a run line shows (`Oracle.classify`), so that
+a candidate is kept only when it still fails *the same way* (compare mode: the engines still
+disagree with the same kinds of outcome; expect mode: the same wrong outcome).
+
+Apart from the passes so that what counts as "the same failure" is defined in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..runtest.engines import EngineOptions
+from ..runtest.values import values_equal
+from .compare import Harness, InvalidProgram, LineResult, Observed
+
+DEFAULT_FUEL = 5_000_000
+
+
+class ReduceError(Exception):
+    """The file cannot be reduced: it does not read, does not fail, or no engine can run it."""
+
+
+@dataclass
+class Reduction:
+    text: str
+    klass: tuple
+    instructions: int
+    original_instructions: int
+    checks: int
+
+
+# -- the oracle ----------------------------------------------------------------------------------
+
+
+class Oracle:
+    """Runs candidates and says whether they fail the same way."""
+
+    def __init__(self, mode: str, engines: Sequence[str], fuel: int = DEFAULT_FUEL, path: str = "<reduce>"):
+        if mode not in ("compare", "expect"):
+            raise ValueError(mode)
+        self.mode = mode
+        self.engines = list(engines[:2] if mode == "compare" else engines[:1])
+        self.harness = Harness(self.engines, EngineOptions(fuel=fuel))
+        self.path = path
+        self.checks = 0
+
+    def run(self, text: str) -> Optional[list[LineResult]]:
+        self.checks += 1
+        try:
+            return self.harness.run_text(text, self.path)
+        except InvalidProgram:
+            return None
+
+    def classify(self, r: LineResult) -> Optional[tuple]:
+        """The failure class of one run line's results, or None when it does not fail."""
+        if self.mode == "compare":
+            a, b = r.outcomes
+            if r.verdict(self.engines).status != "disagree":
+                return None
+            return ("disagree", a.klass, b.klass)
+        o = r.outcomes[0]
+        if not _fails_expectation(r, o):
+            return None
+        return ("expect", o.describe(r.return_types))
+
+
+def _fails_expectation(r: LineResult, o: Observed) -> bool:
+    cmd = r.bound.command
+    if cmd.kind == "print" or o.kind == "skipped":
+        return False
+    if o.kind == "failed":
+        return True
+    if cmd.expected_trap is not None:
+        return not (o.kind == "trap" and o.code == cmd.expected_trap)
+    if o.kind == "trap":
+        return True
+    if r.bound.expected is None:
+        values = o.values or []
+        return not (values and values[0] != 0)
+    equal = values_equal(o.values or [], r.bound.expected)
+    return not equal if cmd.comparison == "==" else equal
+
+
+# -- IR helpers ----------------------------------------------------------------------------------

@@ -1,0 +1,346 @@
+"""What runs a CLIF file's run lines, and each run line read and bound, ready for an engine.
+
+A file's ``test`` lines, ``target`` lines and the `Options` of the run decide its `Plan`s: which
+engine runs its run lines, on which target, and how a run line picks the function it calls
+(``test interpret``: the one it names; ``test run``: the one it follows, as in Cranelift).
+`collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
+as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
+line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
+directives ask for (`environment.py`), or settles it as an error. Nothing here runs code: that is
+`execute.py`, so that planning can be checked (and run lines listed, `select`) without an engine.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+from ..diagnostics import ClifError
+from ..ir.function import Function, FunctionDetails, TestFile
+from ..limits import DEFAULT_LIMITS, Limits
+from .directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
+from .engines import DEFAULT_FUEL, ENGINES, EngineOptions
+from .results import ERROR, RunResult
+
+
+@dataclass
+class Options:
+    verbose: bool = False
+    interpret_all: bool = False
+    fuel: int = DEFAULT_FUEL
+    max_call_depth: Optional[int] = None
+    # Choosing and stopping (`clifkit test -k/--fail-fast`): `keyword` is a `select` expression
+    # over full item names; `fail_fast` stops after the first failed or erroneous run line.
+    keyword: Optional[str] = None
+    fail_fast: bool = False
+    # `clifkit interpret` / `clifkit run`: run every file's run lines this way, whatever its
+    # `test` lines say ("interpret": on the interpreter; "run": natively on the host).
+    force_mode: Optional[str] = None
+    # `--engine`: which engines run at all ("interpreter", "native" or "all"); `--compare`: every
+    # `test run` line also runs on the interpreter, and a disagreement is a failure of its own.
+    engine: str = "all"
+    compare: bool = False
+    # The caps on what a test may ask for and how long a run line may run (`clifkit.limits`:
+    # --max-memory, --max-reservation, --max-stack-frame, --timeout).
+    limits: Limits = DEFAULT_LIMITS
+    # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
+    # (line, engine, target) of each run line to repeat, or None for the whole file.
+    only: Optional[dict] = None
+
+    def engine_options(self) -> EngineOptions:
+        return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
+                             max_memory=self.limits.max_memory)
+
+
+@dataclass
+class Plan:
+    """One way a file's run lines are executed: an engine, a target, and how run lines pick the callee."""
+
+    engine: str
+    mode: str  # "interpret": call the function named; "run": call the function the line follows
+    target: Optional[str] = None
+    skip_reason: Optional[str] = None  # set when this plan cannot execute (its runs are skipped)
+
+
+NO_NATIVE = "`test run` needs the native engine, which clifkit does not have yet (--interpret-all runs it on the interpreter)"
+
+def _command_names(tf: TestFile) -> list[str]:
+    names = []
+    for c in tf.commands:
+        name = c.name.strip()
+        if name.startswith("test "):
+            name = name[5:].strip()
+        names.append(name.split()[0] if name else name)
+    return names
+
+
+def _targets(tf: TestFile) -> list[str]:
+    return [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
+
+
+def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[str]]:
+    """The plans for a file, or ([], reason) when it has no run tests."""
+    if options.force_mode is not None:
+        return _forced_plans(tf, options.force_mode), None
+    names = _command_names(tf)
+    plans: list[Plan] = []
+    if "interpret" in names:
+        plans.append(Plan("interpreter", "interpret"))
+    if "run" in names:
+        if "native" in ENGINES:
+            # A native engine runs `test run` on each target the file names that the host can run
+            # (the engine decides, skipping the others), or on the host when it names none.
+            for target in _targets(tf) or [None]:
+                plans.append(Plan("native", "run", target=target))
+        elif "interpret" not in names and not options.interpret_all:
+            plans.append(Plan("native", "run", skip_reason=NO_NATIVE))
+        if options.interpret_all and "interpret" not in names:
+            plans.append(Plan("interpreter", "run"))
+    plans = _chosen_engines(plans, options)
+    if not plans:
+        if options.engine == "native" and "interpret" in names:
+            return [], ENGINE_LEFT_OUT.format(what="test interpret", engine="the interpreter", option="native")
+        what = ", ".join(f"test {n}" for n in names) if names else "no test command"
+        return [], f"not a run test ({what})"
+    arch_skip = nondeterministic_skip(tf.path)
+    if arch_skip is not None:
+        for plan in plans:
+            if plan.engine == "interpreter" and plan.skip_reason is None:
+                plan.skip_reason = arch_skip
+    return plans, None
+
+
+NATIVE_UNAVAILABLE = "the native engine is not available in this clifkit"
+ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
+
+
+def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
+    """The plans of the engines `--engine` chooses. Under `--engine interpreter`, a file whose run
+    lines only the native engine would run keeps one skipped native plan, saying why."""
+    if options.engine == "native":
+        return [p for p in plans if p.engine == "native"]
+    if options.engine == "interpreter":
+        kept = [p for p in plans if p.engine == "interpreter"]
+        if not kept and any(p.engine == "native" for p in plans):
+            reason = ENGINE_LEFT_OUT.format(what="`test run`", engine="the native engine", option="interpreter")
+            kept = [Plan("native", "run", skip_reason=reason)]
+        return kept
+    return plans
+
+
+def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
+    """`clifkit interpret`: the interpreter calls the function each line names (as `test interpret`);
+    `clifkit run`: the native engine on the host calls the function each line follows (as `test run`)."""
+    if mode == "interpret":
+        return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
+    if mode == "run":
+        return [Plan("native", "run", skip_reason=None if "native" in ENGINES else NATIVE_UNAVAILABLE)]
+    raise ValueError(f"unknown mode {mode!r}")
+
+
+# `*-nondeterministic-<arch>.clif` files check one architecture's own choices where CLIF leaves
+# the result open (which NaN fmin/fmax return: its sign, its payload). The interpreter computes
+# one deterministic rule (`interpreter.softfloat`: every NaN from arithmetic is the positive
+# canonical NaN), which is also the rule of Cranelift's riscv64 backend; the files of other
+# architectures cannot pass on it and are skipped, never counted as passed.
+_NONDETERMINISTIC_RE = re.compile(r"-nondeterministic-([A-Za-z0-9_]+)\.clif\Z")
+INTERPRETER_NAN_ARCHITECTURES = frozenset({"riscv64"})
+
+
+def nondeterministic_skip(path: str) -> Optional[str]:
+    """Why the interpreter skips the file at `path` (an architecture's own NaN results), or None."""
+    m = _NONDETERMINISTIC_RE.search(os.path.basename(path or ""))
+    if m is None or m.group(1) in INTERPRETER_NAN_ARCHITECTURES:
+        return None
+    return (
+        f"tests {m.group(1)}'s own NaN results, which CLIF leaves nondeterministic; the interpreter "
+        f"always gives the positive canonical NaN, as only {', '.join(sorted(INTERPRETER_NAN_ARCHITECTURES))} does"
+    )
+
+
+@dataclass
+class FunctionDirectives:
+    details: FunctionDetails
+    commands: list[RunCommand]
+    errors: list[tuple[int, ClifError]]  # malformed run/print lines
+    others: list[OtherDirective]
+
+
+def _function_line(details: FunctionDetails) -> Optional[int]:
+    loc = details.function.loc
+    return loc.line if loc is not None else None
+
+
+def collect_directives(tf: TestFile, lines: Sequence[str], path: str) -> list[FunctionDirectives]:
+    """Each function's directives, read from the source: the lines from its `function` keyword up to
+    the next function's, plus any directive line the reader attached to it elsewhere."""
+    starts = [_function_line(d) for d in tf.functions]
+    out = []
+    claimed: set[int] = set()
+    for i, details in enumerate(tf.functions):
+        line_numbers: set[int] = set()
+        start = starts[i]
+        if start is not None:
+            nxt = next((s for s in starts[i + 1 :] if s is not None and s > start), len(lines) + 1)
+            line_numbers.update(range(start, nxt))
+        for d in details.directives:
+            if d.loc is not None:
+                line_numbers.add(d.loc.line)
+        commands: list[RunCommand] = []
+        errors: list[tuple[int, ClifError]] = []
+        others: list[OtherDirective] = []
+        for n in sorted(line_numbers):
+            if n in claimed or not 1 <= n <= len(lines) or ";" not in lines[n - 1]:
+                continue
+            try:
+                d = parse_directive_line(lines[n - 1], path, n)
+            except ClifError as e:
+                claimed.add(n)
+                errors.append((n, e))
+                continue
+            if d is None:
+                continue
+            claimed.add(n)
+            if isinstance(d, RunCommand):
+                commands.append(d)
+            else:
+                others.append(d)
+        out.append(FunctionDirectives(details, commands, errors, others))
+    return out
+
+
+def _error_result(plan_engine: str, target, line: int, function, err: ClifError, kind: str = "run") -> RunResult:
+    d = err.first
+    return RunResult(
+        line=line,
+        function=function,
+        engine=plan_engine,
+        target=target,
+        status=ERROR,
+        message=d.message,
+        col=d.loc.col,
+        kind=kind,
+        report=err.format(),
+    )
+
+
+ENVIRONMENT_KINDS = ("heap", "table")
+
+
+def _wants_environment(others: list[OtherDirective]) -> bool:
+    return any(d.kind in ENVIRONMENT_KINDS for d in others)
+
+
+def _environment(details: FunctionDetails, others: list[OtherDirective], limits: Limits = DEFAULT_LIMITS):
+    """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
+    from ..ir.function import Directive
+    from .environment import build_environment
+
+    if not _wants_environment(others):
+        return None
+    requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
+    return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory,
+                             max_reservation=limits.max_reservation)
+
+@dataclass
+class PreparedRun:
+    """One run line under one plan, read and bound to its callee: ready for an engine session
+    (`execute_run`), or already `settled` (a malformed line, a binding or environment error)."""
+
+    plan: Plan
+    line: int
+    kind: str
+    label: str  # what names it: the call as written (see `select`)
+    settled: Optional[RunResult] = None
+    bound: Optional[BoundRun] = None
+    env: object = None
+    skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
+
+
+@dataclass
+class RunItem:
+    """A file's unit of testing: one run line on one engine and target, with its unique name.
+    `prepared` is None for the runs of a file that cannot be read or parsed (`settled` says why)."""
+
+    name: str
+    line: int
+    plan: Optional[Plan]
+    prepared: Optional[PreparedRun] = None
+    settled: Optional[RunResult] = None
+
+def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function]) -> Function:
+    if cmd.call is None or plan.mode == "run":
+        return above
+    found = by_name.get(cmd.call.name)
+    if found is None:
+        names = list(by_name)
+        shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+        raise cmd.error(cmd.call.col, f"unknown function {cmd.call.name} (this file defines {shown})")
+    return found
+
+
+def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
+                  lines: Optional[Sequence[str]] = None, reported: Optional[set] = None) -> list[PreparedRun]:
+    """The run lines of one function's directives under `plan`, in line order, each bound to its
+    callee at its signature's types, or settled as an error (also when the callee, or a function
+    it calls, has a stack frame over `limits.max_stack_frame`; `lines`: the file's, to show)."""
+    from ..limits import stack_frame_error
+
+    above = g.details.function
+    items: list = [(e_line, e) for e_line, e in g.errors] + [(c.line, c) for c in g.commands]
+    items.sort(key=lambda x: x[0])
+    # The environment (heaps) the function's directives ask for: engine-independent, so it is
+    # built (and checked) even when the engine is skipped.
+    wants_env = _wants_environment(g.others)
+    env = None
+    env_error: Optional[ClifError] = None
+    group_skip: Optional[str] = None
+    if g.commands and wants_env:
+        try:
+            env = _environment(g.details, g.others, limits)
+        except ClifError as e:
+            env_error = e
+        except ImportError:
+            group_skip = "heap directives are not supported yet"
+    env_reported = False
+    frames_reported: set[str] = reported if reported is not None else set()
+    out: list[PreparedRun] = []
+    from .select import run_label
+
+    for line, item in items:
+        if isinstance(item, ClifError):
+            label = run_label(None, line, item.first.source_line)
+            out.append(PreparedRun(plan, line, "run", label, settled=_error_result(plan.engine, plan.target, line, None, item)))
+            continue
+        cmd: RunCommand = item
+        name = cmd.call.name if cmd.call is not None else above.name
+        label = cmd.call.text if cmd.call is not None else f"{above.name}()"
+        try:
+            callee = _callee(plan, cmd, above, by_name)
+            if env_error is not None:
+                d = env_error.first
+                r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, col=d.loc.col, kind=cmd.kind)
+                r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
+                r.report = env_error.format() if not env_reported else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}"
+                env_reported = True
+                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
+                continue
+            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
+            if frame_error is not None:
+                d = frame_error.first
+                r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
+                r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
+                r.col = d.loc.col if d.loc.line == line else None
+                r.report = (frame_error.format() if d.message not in frames_reported
+                            else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}")
+                frames_reported.add(d.message)
+                out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
+                continue
+            bound = bind(cmd, callee, implicit_vmctx=wants_env)
+        except ClifError as e:
+            out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
+            continue
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=env, skip_reason=group_skip))
+    return out
