@@ -619,3 +619,12 @@ def test_junit_counts_timeouts_as_failures(tmp_path):
     root = build_junit([fr])
     assert (root.get("tests"), root.get("failures"), root.get("errors")) == ("2", "1", "0")
     assert root.find("testsuite/testcase/failure").get("type") == "timeout"
+
+
+def test_interpret_takes_the_limit_options(tmp_path, capsys):
+    path = tmp_path / "spin.clif"
+    path.write_text("test interpret\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n; run: %spin() == 0\n")
+    assert cli.main(["interpret", "--timeout", "0.5", "--max-memory", "64M", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "1 run line timed out (--timeout 0.5 s)" in out
+    assert out.splitlines()[-1] == "0 passed, 1 failed, 0 skipped"

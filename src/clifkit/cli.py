@@ -179,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
-    commands.register(sub)  # run, interpret, compile
+    commands.register(sub, _add_limit_options)  # run, interpret, compile
 
     from .fuzz import cli as fuzz_cli
 

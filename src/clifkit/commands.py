@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 
 def add_harness_options(p: argparse.ArgumentParser) -> None:
@@ -57,14 +57,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_harness_options(p)
 
 
-def register(sub) -> None:
-    """Add `run`, `interpret` and `compile` to the `clifkit` subcommands."""
+def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add `run`, `interpret` and `compile` to the `clifkit` subcommands; `add_limit_options` adds
+    the resource caps that `clifkit test` takes too."""
     p = sub.add_parser("run", help="run the run lines of CLIF files natively, as clif-util run")
     _add_run_options(p)
+    add_limit_options(p)
     p.set_defaults(func=cmd_run, force_mode="run")
 
     p = sub.add_parser("interpret", help="run the run lines of CLIF files on the interpreter, as clif-util interpret")
     _add_run_options(p)
+    add_limit_options(p)
     p.add_argument("--fuel", type=int, metavar="N", help="instructions the interpreter may execute per run line (default 10^9)")
     p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
     p.set_defaults(func=cmd_interpret, force_mode="interpret")
