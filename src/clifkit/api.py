@@ -37,27 +37,9 @@ from .ir.types import Type
 from .runtest.engines import Session
 from .runtest.environment import Environment
 
-__all__ = [
-    "ClifError",
-    "Diagnostic",
-    "EngineError",
-    "Environment",
-    "Function",
-    "Program",
-    "TestFile",
-    "TestRun",
-    "Trap",
-    "call",
-    "engines",
-    "heap_environment",
-    "load",
-    "parse",
-    "parse_file",
-    "parse_function",
-    "run_tests",
-    "to_text",
-    "verify",
-]
+from . import __all__ as _PUBLIC_NAMES
+
+__all__ = list(_PUBLIC_NAMES)  # the names `clifkit` re-exports, listed once in clifkit/__init__.py
 
 PathLike = Union[str, "os.PathLike[str]"]
 IR = Union[TestFile, Function]

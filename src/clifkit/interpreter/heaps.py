@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..ir.function import Function
 from ..ir.types import I32, I64
-from ..runtest.environment import GROW_FUNCTION, Environment, vmctx_load_offset
+from ..runtest.environment import GROW_FUNCTION, Environment, grown_size, vmctx_load_offset
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
 
@@ -123,16 +123,12 @@ def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
     failed = (1 << 64) - 1
     if not isinstance(state, RunState) or vmctx != state.vmctx or index >= len(state.heaps):
         return failed
-    if delta >> 63:  # a negative i64
-        return failed
     heap = state.heaps[index]
-    if heap.style == "table":
-        return failed
     old = heap.size
-    new = old + delta
-    if new > heap.max_size:
+    new = grown_size(heap.style, old, heap.max_size, delta)
+    if new is None:
         return failed
-    if delta == 0:
+    if new == old:
         return old
     memory: Memory = machine.memory
     if heap.style == "static":

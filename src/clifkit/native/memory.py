@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..runtest.environment import Environment, HeapRequest
+from ..runtest.environment import Environment, HeapRequest, grown_size
 
 PAGE_SIZE = _mmap.PAGESIZE
 BASE_ALIGN = 16  # a region's base is at least this aligned
@@ -247,16 +247,14 @@ class NativeEnvironment:
         `clifkit.interpreter.heaps.heap_grow`."""
         index &= 0xFFFF_FFFF
         delta &= ALL_ONES_64
-        if self.vmctx_region is None or vmctx != self.vmctx or index >= len(self.heaps) or delta >> 63:
+        if self.vmctx_region is None or vmctx != self.vmctx or index >= len(self.heaps):
             return ALL_ONES_64
         heap = self.heaps[index]
-        if heap.style == "table":
-            return ALL_ONES_64
         old = heap.size
-        new = old + delta
-        if new > heap.max_size:
+        new = grown_size(heap.style, old, heap.max_size, delta)
+        if new is None:
             return ALL_ONES_64
-        if delta == 0:
+        if new == old:
             return old
         if heap.style == "static":
             # In place: the reservation already holds max bytes after the base.

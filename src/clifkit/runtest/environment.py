@@ -316,3 +316,13 @@ def vmctx_load_offset(func: Function, gv: int) -> Optional[int]:
     if base is None or base.kind != "vmctx":
         return None
     return data.offset
+
+
+def grown_size(style: str, size: int, max_size: int, delta: int) -> Optional[int]:
+    """The size in bytes ``%heap_grow`` gives a heap of `size` asked to grow by `delta` (an i64
+    bit pattern), or None when it refuses: a table, a negative delta, or past ``max_size``.
+    Every engine applies this one rule, then moves or extends its own memory."""
+    if style == "table" or delta >> 63:
+        return None
+    new = size + delta
+    return new if new <= max_size else None
