@@ -273,3 +273,26 @@ def test_every_rule_is_documented():
         assert f"`{name}`" in doc, name
     for name in FEATURES:
         assert f"`{name}`" in doc, name
+
+
+def test_features_hit_are_read_off_the_program():
+    from clifkit.fuzz.features import features_hit
+    from clifkit.reader import parse_text
+
+    tf = parse_text("""
+function %f(i64 vmctx, i32) -> i32 {
+    fn0 = %heap_grow(i64 vmctx, i32, i64) -> i64
+block0(v0: i64, v1: i32):
+    v2 = iconst.i64 0
+    v3 = call fn0(v0, v1, v2)
+    jump block1(v1)
+block1(v4: i32):
+    v5 = iadd_imm v4, -1
+    brif v5, block1(v5), block2
+block2:
+    v6 = udiv v4, v1
+    return v6
+}
+""")
+    hit = features_hit([d.function for d in tf.functions], ["dynamic"])
+    assert hit == {"int", "control", "loops", "traps", "heap"}

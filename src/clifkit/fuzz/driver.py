@@ -21,7 +21,7 @@ from typing import Optional, TextIO
 from ..runtest.engines import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult
 from .engines import native_available
-from .features import DEFAULT, DEFAULT_FUEL, features_text
+from .features import DEFAULT, DEFAULT_FUEL, features_hit, features_text
 from .gen_program import Program
 from .generator import GenConfig, Generator
 
@@ -54,6 +54,7 @@ class Stats:
     errors: int = 0  # programs the fuzzer got wrong (invalid, or failing alike on both engines)
     outcomes: dict = field(default_factory=dict)  # class of the reference outcome -> count
     rules: dict = field(default_factory=dict)  # rule -> runs it explained
+    features: dict = field(default_factory=dict)  # feature group -> programs that use it
     skipped: int = 0
     seconds: float = 0.0
 
@@ -108,6 +109,8 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
         program = gen.program(program_seed(opts.seed, index))
         text = program.text()
         stats.programs += 1
+        for feature in features_hit(program.functions, [h.style for h in program.heaps]):
+            stats.count(stats.features, feature)
         where = f"program {index} (generator seed {program.seed})"
         if opts.keep:
             _write(opts.out, f"seed{opts.seed}-{index:05d}-all.clif", text)
@@ -196,6 +199,8 @@ def _write(directory: str, name: str, text: str) -> str:
 def _summary(stats: Stats, out: TextIO) -> None:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
     print(f"run lines: {stats.lines} ({outcomes or 'none'}); skipped by an engine: {stats.skipped}", file=out)
+    if stats.features:
+        print("features hit (programs): " + ", ".join(f"{k} {v}" for k, v in sorted(stats.features.items())), file=out)
     if stats.rules:
         print("rules applied: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.rules.items())), file=out)
     if stats.errors:

@@ -63,3 +63,47 @@ def features_text(features: frozenset[str]) -> str:
 
 # Instructions the interpreter may run per run line of a generated program.
 DEFAULT_FUEL = 20_000_000
+
+
+_TRAPPING = frozenset({"trap", "trapz", "trapnz", "uadd_overflow_trap", "udiv", "sdiv", "urem", "srem",
+                       "fcvt_to_uint", "fcvt_to_sint"})
+
+
+def features_hit(functions, heap_styles) -> set[str]:
+    """The feature groups a generated program actually uses, read off its IR (for the statistics
+    that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
+    from ..ir.types import I128
+    from ..runtest.environment import GROW_FUNCTION as GROW
+    from .specs import SPECS
+
+    hit: set[str] = set()
+    if any(style in ("static", "dynamic") for style in heap_styles):
+        hit.add("heap")
+    if "table" in heap_styles:
+        hit.add("table")
+    for func in functions:
+        if func.stack_slots:
+            hit.add("stack")
+        if len(func.blocks) > 1:
+            hit.add("control")
+        layout = {number: i for i, number in enumerate(func.blocks)}
+        for block in func.blocks.values():
+            for inst in block.insts:
+                name = inst.opcode.name
+                spec = SPECS.get(name)
+                if spec is not None:
+                    hit.add(spec.group)
+                if name == "call_indirect" or (name == "call" and func.func_refs[inst.func_ref].name.text != GROW):
+                    hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
+                if name == "br_table":
+                    hit.add("br_table")
+                if name in _TRAPPING:
+                    hit.add("traps")
+                if any(bc.block in layout and layout[bc.block] <= layout[block.number] for bc in inst.branch_targets()):
+                    hit.add("loops")
+        types = set(func.value_types.values())
+        if any(t.is_vector for t in types):
+            hit.add("simd")
+        if I128 in types:
+            hit.add("i128")
+    return hit & set(FEATURES)
