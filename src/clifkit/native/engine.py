@@ -362,7 +362,7 @@ class NativeSession(Session):
         self.source = source
         self.options = options
         self.engine_obj = engine
-        self.timeout = getattr(options, "timeout", None) or DEFAULT_TIMEOUT
+        self.timeout = options.timeout or DEFAULT_TIMEOUT
         self.note: Optional[str] = None
         self.functions: dict = {}
         self.load_error: Optional[object] = None

@@ -136,8 +136,8 @@ class InterpreterSession(Session):
         self.options = options
         self.interp: Optional[Interpreter] = None
         self.open_error: Optional[Outcome] = None
-        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS,
-                  "timeout": getattr(options, "timeout", None), "max_memory": getattr(options, "max_memory", None)}
+        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS, "timeout": options.timeout,
+                  "max_memory": options.max_memory}
         if options.max_call_depth is not None:
             kwargs["max_call_depth"] = options.max_call_depth
         try:

@@ -53,14 +53,13 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
             "fuel": options.fuel,
             "interpret_all": options.interpret_all,
         }
-        limits = getattr(options, "limits", None)
-        if limits is not None:
-            report["options"].update({
-                "timeout": limits.timeout,
-                "max_memory": limits.max_memory,
-                "max_reservation": limits.max_reservation,
-                "max_stack_frame": limits.max_stack_frame,
-            })
+        limits = options.limits
+        report["options"].update({
+            "timeout": limits.timeout,
+            "max_memory": limits.max_memory,
+            "max_reservation": limits.max_reservation,
+            "max_stack_frame": limits.max_stack_frame,
+        })
     return report
 
 

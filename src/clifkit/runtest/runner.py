@@ -130,7 +130,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return PreparedFile(path, [])
     # Lines as the reader numbers them: split at newlines only (not at form feeds and the like).
     lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
-    prepared = PreparedFile(path, lines, source=source, limits=getattr(options, "limits", DEFAULT_LIMITS))
+    prepared = PreparedFile(path, lines, source=source, limits=options.limits)
     try:
         from ..reader import parse_file
 
@@ -233,14 +233,14 @@ def _rerun_key(path: str) -> str:
 def _rerun_set(options: Options, path: str) -> Optional[set]:
     """--failed-from: the (line, engine, target) keys of the file's run lines to repeat, or None
     to run all of it (no --failed-from, or the report holds a file-level problem)."""
-    only = getattr(options, "only", None)
+    only = options.only
     if only is None:
         return None
     return only.get(_rerun_key(path))
 
 
 def _rerun_wants_file(options: Options, path: str) -> bool:
-    only = getattr(options, "only", None)
+    only = options.only
     return only is None or _rerun_key(path) in only
 
 
@@ -423,7 +423,7 @@ def run_tests(
     def keep(i: int) -> bool:
         stop_at = state["stop_at"]
         fr = done[i]
-        if (options.keyword or getattr(options, "only", None) is not None) and not fr.runs and fr.status != ERROR:
+        if (options.keyword or options.only is not None) and not fr.runs and fr.status != ERROR:
             return False  # nothing of it was chosen by -k or --failed-from
         return stop_at is None or i <= stop_at
 
