@@ -6,6 +6,7 @@ source line and a caret under the column, the form compilers use.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,3 +52,20 @@ class ClifError(Exception):
     @property
     def first(self) -> Diagnostic:
         return self.diagnostics[0]
+
+
+def read_source(path: str) -> Optional[dict[int, str]]:
+    """The lines of file `path` by line number (to show under diagnostics), or None if unreadable."""
+    try:
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return {i: line.rstrip("\n") for i, line in enumerate(f, 1)}
+    except OSError:
+        return None
+
+
+def source_line(loc: Location) -> Optional[str]:
+    """The source line `loc` points into, read from its file, or None."""
+    lines = read_source(loc.path)
+    return lines.get(loc.line) if lines else None

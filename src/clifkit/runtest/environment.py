@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from ..diagnostics import ClifError, Diagnostic, Location
+from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..ir.function import Function, FunctionDetails, GlobalValueData
 from ..limits import DEFAULT_MAX_MEMORY, DEFAULT_MAX_RESERVATION, over
 
@@ -86,18 +86,7 @@ _SLOT_RE = re.compile(r"vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)\Z")
 
 def _error(loc: Location, col_offset: int, message: str) -> ClifError:
     at = Location(loc.path, loc.line, loc.col + col_offset)
-    return ClifError(Diagnostic(at, message, source_line=_source_line(at)))
-
-
-def _source_line(loc: Location) -> Optional[str]:
-    try:
-        with open(loc.path, encoding="utf-8") as f:
-            for n, line in enumerate(f, 1):
-                if n == loc.line:
-                    return line
-    except OSError:
-        return None
-    return None
+    return ClifError(Diagnostic(at, message, source_line=source_line(at)))
 
 
 def _int(text: str) -> Optional[int]:
@@ -252,7 +241,7 @@ def _check_reservations(func: Function, env: Environment, limit: int) -> None:
             parts = f"bound 0x{bound:x} + offset_guard 0x{guard:x}" + (f" + guard=0x{request.guard:x}" if request.guard else "")
             where = _declaration_loc(func, f"heap{number}") or func.loc or request.loc
             raise ClifError(Diagnostic(where, f"heap{number} reservation of 0x{span:x} bytes ({parts}) exceeds the "
-                                              f"limit of 0x{limit:x} bytes", source_line=_source_line(where)))
+                                              f"limit of 0x{limit:x} bytes", source_line=source_line(where)))
         raise _error(request.loc, 0, over("heap reservation", span, limit))
 
 
@@ -302,7 +291,7 @@ def _check_vmctx_param(func: Function, loc: Location, pointer_bytes: int) -> Non
                 where,
                 f"function {func.name} has heap directives, so its first parameter must be "
                 f"`i{pointer_bytes * 8} vmctx`",
-                source_line=_source_line(where),
+                source_line=source_line(where),
             )
         )
 

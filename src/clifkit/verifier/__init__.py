@@ -15,10 +15,9 @@ references are checked by the immediate fields the format declares.
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
-from ..diagnostics import Diagnostic, Location
+from ..diagnostics import Diagnostic, Location, read_source
 from ..ir.function import Function, TestFile
 from .common import TargetInfo, sig_text, target_info
 from .core import FunctionVerifier
@@ -38,16 +37,6 @@ def verify_function(
     return FunctionVerifier(func, source, target or TargetInfo()).run()
 
 
-def _read_source(path: str) -> Optional[dict[int, str]]:
-    try:
-        if not os.path.isfile(path):
-            return None
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return {i: line.rstrip("\n") for i, line in enumerate(f, 1)}
-    except OSError:
-        return None
-
-
 def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnostic]:
     """Every problem in the functions of `tf`, in file order, and in how they refer to each other.
 
@@ -57,7 +46,7 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
     if text is not None:
         source = {i: line for i, line in enumerate(text.splitlines(), 1)}
     else:
-        source = _read_source(tf.path)
+        source = read_source(tf.path)
     target = target_info(tf)
     diags: list[Diagnostic] = []
     defined: dict[str, Function] = {}
