@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..ir.function import Function
 from ..ir.types import I32, I64
-from ..runtest.environment import GROW_FUNCTION, Environment, grown_size, vmctx_load_offset
+from ..runtest.environment import GROW_FUNCTION, Environment, declared_reservations, grown_size
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
 
@@ -79,21 +79,6 @@ def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
     memory.write(state.vmctx + heap.ptr_offset, heap.base.to_bytes(8, order))
     if heap.bound_offset is not None:
         memory.write(state.vmctx + heap.bound_offset, (heap.size // heap.element_size).to_bytes(8, order))
-
-
-def declared_reservations(func: Function, env: Environment) -> dict[int, tuple[int, int]]:
-    """heap directive index -> (declared bound, offset_guard) of the static heap declaration whose
-    base global value loads from that heap's ptr slot."""
-    out: dict[int, tuple[int, int]] = {}
-    for decl in func.heaps.values():
-        if decl.style != "static":
-            continue
-        offset = vmctx_load_offset(func, decl.base)
-        request = env.heap_for_base_offset(offset) if offset is not None else None
-        if request is not None:
-            bound, guard = out.get(request.index, (0, 0))
-            out[request.index] = (max(bound, decl.bound), max(guard, decl.offset_guard))
-    return out
 
 
 def materialize(env: Environment, func: Function) -> HeapEnvironment:

@@ -44,7 +44,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..runtest.environment import Environment, HeapRequest, grown_size
+from ..runtest.environment import Environment, HeapRequest, declared_reservations, grown_size
 
 PAGE_SIZE = _mmap.PAGESIZE
 BASE_ALIGN = 16  # a region's base is at least this aligned
@@ -299,14 +299,6 @@ class NativeEnvironment:
         for region in self.regions():
             region.mapping.close()
         self.heaps, self.stale, self.vmctx_region = [], [], None
-
-
-def declared_reservations(func, env: Environment) -> dict[int, tuple[int, int]]:
-    """heap directive index -> (declared bound, offset_guard) promised by the function's heap
-    declarations (see `clifkit.interpreter.heaps.declared_reservations`)."""
-    from ..interpreter.heaps import declared_reservations as declared
-
-    return declared(func, env)
 
 
 def materialize(env: Environment, func=None, byteorder: str = sys.byteorder) -> NativeEnvironment:

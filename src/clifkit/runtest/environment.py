@@ -315,3 +315,18 @@ def grown_size(style: str, size: int, max_size: int, delta: int) -> Optional[int
         return None
     new = size + delta
     return new if new <= max_size else None
+
+
+def declared_reservations(func: Function, env: Environment) -> dict[int, tuple[int, int]]:
+    """heap directive index -> (declared bound, offset_guard) of the static heap declaration whose
+    base global value loads from that heap's ptr slot."""
+    out: dict[int, tuple[int, int]] = {}
+    for decl in func.heaps.values():
+        if decl.style != "static":
+            continue
+        offset = vmctx_load_offset(func, decl.base)
+        request = env.heap_for_base_offset(offset) if offset is not None else None
+        if request is not None:
+            bound, guard = out.get(request.index, (0, 0))
+            out[request.index] = (max(bound, decl.bound), max(guard, decl.offset_guard))
+    return out
