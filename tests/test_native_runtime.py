@@ -170,12 +170,39 @@ class TestGuardedMemory:
         finally:
             env.release()
 
-    def test_odd_size_ends_at_a_page(self):
-        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=0x20),)))
+    @pytest.mark.parametrize("size", [1, 0x20, 0x1001, 0xFFF])
+    def test_every_region_ends_exactly_at_a_page(self, size):
+        # Any size, even odd: the first byte past it faults, for heaps, tables and vmctx alike.
+        table = HeapRequest(1, "table", size, 16, 24, size, 0, None, 1)
+        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=size), table)))
+        try:
+            for region in (*env.heaps, env.vmctx_region):
+                end = region.base + region.size
+                assert end % nm.PAGE_SIZE == 0
+                assert _readable(end - 1) and not _readable(end)
+                assert env.classify(end) == "heap_oob" and env.classify(end - 1) is None
+            assert env.vmctx_region.size == 32
+        finally:
+            env.release()
+
+    def test_below_the_base_only_the_first_page_is_open(self):
+        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=0x100),)))
         try:
             heap = env.heaps[0]
-            assert _readable(heap.base + 0x1F) and not _readable(heap.base + 0x20)
-            assert heap.base % nm.BASE_ALIGN == 0
+            assert heap.slack == nm.PAGE_SIZE - 0x100 == heap.base % nm.PAGE_SIZE
+            assert _readable(heap.base - heap.slack)  # the documented slack
+            assert not _readable(heap.base - heap.slack - 1)  # the guard page below it
+            assert env.classify(heap.base - heap.slack - 1) == "heap_oob"
+        finally:
+            env.release()
+
+    def test_static_growth_by_a_part_of_a_page_opens_the_rest_of_that_page(self):
+        env = nm.NativeEnvironment(Environment((_heap(size=0x1000, max_size=0x4000),)))
+        try:
+            base = env.heaps[0].base
+            assert env.grow(env.vmctx, 0, 0x10) == 0x1000
+            assert env.heaps[0].accessible_end == 0x2000
+            assert _readable(base + 0x1FFF) and not _readable(base + 0x2000)
         finally:
             env.release()
 
