@@ -157,6 +157,7 @@ block0(v0: i64, v1: i64):
 ; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8
 ; run: %below(8) == trap heap_oob
 ; run: %below(0xf00) == trap heap_oob
+; run: %below(0xf01) == trap heap_oob
 
 function %vmctx_below(i64 vmctx) -> i64 {{
 block0(v0: i64):
@@ -222,3 +223,32 @@ def test_compare_names_accesses_outside_the_native_guarantee(arch, tmp_path, cap
     messages = "\n".join(r["message"] for r in compared)
     for where in ("heap0-0x8", "heap0-0xf00", "vmctx-0x8", "table0-0x8", "heap0+0x1010"):
         assert where in messages, messages
+
+
+@pytest.mark.parametrize("arch", BACKENDS)
+def test_fuzz_comparison_reports_the_slack_as_outside_the_guarantee(arch):
+    from clifkit.fuzz.compare import Harness
+
+    lines = Harness(["interpreter", "native"]).run_text(SLACK.format(arch=arch))
+    verdicts = [r.verdict(("interpreter", "native")) for r in lines]
+    assert [v.status for v in verdicts].count("outside-guarantee") == 5
+    assert [v.status for v in verdicts].count("agree") == 1  # %below(0xf01): the guard page below the slack
+    assert all(v.rules == ["native-page-slack"] for v in verdicts if v.status != "agree")
+
+
+def test_where_the_native_engine_leaves_memory_open():
+    from clifkit.runtest.guarantee import PAGE_SIZE as page
+    from clifkit.runtest.guarantee import PlacedRegion, outside_native_guarantee, page_slack
+
+    assert page_slack(1) == page - 1 and page_slack(page) == 0 and page_slack(0x100) == page - 0x100
+    heap = PlacedRegion("heap0", 0x10_0000 - 0x100, 0x100, 0x100)
+    assert outside_native_guarantee([heap], heap.base - 8, 4) == "heap0-0x8"
+    assert outside_native_guarantee([heap], heap.base - 2, 4) == "heap0-0x2"  # straddling the base
+    assert outside_native_guarantee([heap], heap.base - (page - 0x100), 1) == f"heap0-0x{page - 0x100:x}"
+    assert outside_native_guarantee([heap], heap.base - (page - 0x100) - 1, 1) is None  # guard page
+    assert outside_native_guarantee([heap], heap.base + 0x100, 1) is None  # the exact end
+    assert outside_native_guarantee([heap], heap.base + 0xFC, 4) is None  # inside: no trap at all
+    # A static heap placed at one page, grown by 0x10: the rest of its second page is open.
+    grown = PlacedRegion("heap1", 0x20_0000, page + 0x10, page)
+    assert outside_native_guarantee([grown], grown.base + page + 0x10, 1) == f"heap1+0x{page + 0x10:x}"
+    assert outside_native_guarantee([grown], grown.base + 2 * page, 1) is None

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..runtest.environment import Environment, HeapRequest, declared_reservations, grown_size
+from ..runtest.guarantee import page_slack
 
 PAGE_SIZE = _mmap.PAGESIZE
 
@@ -189,7 +190,7 @@ def _place(name: str, style: str, size: int, span: int) -> Region:
     span = max(span, size)
     # The base sits `pad` bytes into the page after the leading guard page, so that base + size
     # ends a page exactly: the first byte past the region faults whatever its size.
-    pad = (-size) % PAGE_SIZE
+    pad = page_slack(size, PAGE_SIZE)
     after = align_up(pad + span, PAGE_SIZE) - pad
     if after - size < PAGE_SIZE:
         after += PAGE_SIZE  # always at least a page of guard after the accessible bytes
