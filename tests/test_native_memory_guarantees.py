@@ -12,13 +12,12 @@ on x86_64 natively and on aarch64 and s390x under QEMU:
 
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
 
-from clifkit.cli import main as clifkit_main
 from clifkit.native import emulation
+from test_emulation import _run_json
 
 try:
     import cranelift  # noqa: F401
@@ -41,8 +40,8 @@ def _backend(arch: str):
 
 BACKENDS = [_backend(a) for a in ("x86_64", "aarch64", "s390x")]
 
-# %at(k) reads one byte at vmctx slot 0's heap base + k; the heaps are odd-sized on purpose.
-ENDS = """test run
+# %at(k) reads one byte at vmctx slot 0's heap base + k.
+AT = """test run
 target {arch}
 
 function %at(i64 vmctx, i64) -> i8 {{
@@ -52,6 +51,10 @@ block0(v0: i64, v1: i64):
     v4 = load.i8 v3
     return v4
 }}
+"""
+
+# The heaps are odd-sized on purpose.
+ENDS = AT + """
 ; heap: dynamic, size=1, ptr=vmctx+0, bound=vmctx+8
 ; run: %at(0) == 0
 ; run: %at(1) == trap heap_oob
@@ -71,11 +74,10 @@ block0(v0: i64, v1: i64):
 ; run: %word(0x1001) == trap heap_oob
 
 function %table_at(i64 vmctx, i64) -> i8 {{
+    fn0 = %at(i64 vmctx, i64) -> i8
 block0(v0: i64, v1: i64):
-    v2 = load.i64 notrap aligned v0+0
-    v3 = iadd v2, v1
-    v4 = load.i8 v3
-    return v4
+    v2 = call fn0(v0, v1)
+    return v2
 }}
 ; table: elements=3, element_size=1, ptr=vmctx+0, bound=vmctx+8
 ; run: %table_at(2) == 0
@@ -94,28 +96,19 @@ block0(v0: i64, v1: i64):
 
 function %grown_at(i64 vmctx, i64, i64) -> i8 {{
     fn0 = %heap_grow(i64 vmctx, i32, i64) -> i64
+    fn1 = %at(i64 vmctx, i64) -> i8
 block0(v0: i64, v1: i64, v2: i64):
     v3 = iconst.i32 0
     v4 = call fn0(v0, v3, v1)
-    v5 = load.i64 notrap aligned v0+0
-    v6 = iadd v5, v2
-    v7 = load.i8 v6
-    return v7
+    v5 = call fn1(v0, v2)
+    return v5
 }}
 ; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000
 ; run: %grown_at(1, 0x100) == 0
 ; run: %grown_at(1, 0x101) == trap heap_oob
-
-function %below(i64 vmctx, i64) -> i8 {{
-block0(v0: i64, v1: i64):
-    v2 = load.i64 notrap aligned v0+0
-    v3 = isub v2, v1
-    v4 = load.i8 v3
-    return v4
-}}
-; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8
-; run: %below(0xf01) == trap heap_oob
-; run: %below(0x1000) == trap heap_oob
+; The slack below a 0x100-byte heap's base is 0xf00 bytes; the guard page below it faults.
+; run: %grown_at(0, -0xf01) == trap heap_oob
+; run: %grown_at(0, -0x1000) == trap heap_oob
 
 function %aligned(i64) -> i64, i64, i64, i64 {{
     ss0 = explicit_slot 3
@@ -144,20 +137,10 @@ block0(v0: i64):
 """
 
 # What the slack lets through natively, where the interpreter traps: `--compare` says so.
-SLACK = """test run
-target {arch}
-
-function %below(i64 vmctx, i64) -> i8 {{
-block0(v0: i64, v1: i64):
-    v2 = load.i64 notrap aligned v0+0
-    v3 = isub v2, v1
-    v4 = load.i8 v3
-    return v4
-}}
-; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8
-; run: %below(8) == trap heap_oob
-; run: %below(0xf00) == trap heap_oob
-; run: %below(0xf01) == trap heap_oob
+SLACK = AT + """; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8
+; run: %at(-8) == trap heap_oob
+; run: %at(-0xf00) == trap heap_oob
+; run: %at(-0xf01) == trap heap_oob
 
 function %vmctx_below(i64 vmctx) -> i64 {{
 block0(v0: i64):
@@ -198,10 +181,7 @@ block0(v0: i64):
 def _runs(tmp_path, capsys, text: str, *argv: str) -> tuple[list[dict], str]:
     path = tmp_path / "t.clif"
     path.write_text(text)
-    report = tmp_path / "report.json"
-    clifkit_main(["test", "-j1", "--engine", "native", "--json", str(report), *argv, str(path)])
-    out = capsys.readouterr().out
-    return [r for f in json.loads(report.read_text())["files"] for r in f["runs"]], out
+    return _run_json(tmp_path, capsys, *argv, str(path))
 
 
 @pytest.mark.parametrize("arch", BACKENDS)
@@ -232,7 +212,7 @@ def test_fuzz_comparison_reports_the_slack_as_outside_the_guarantee(arch):
     lines = Harness(["interpreter", "native"]).run_text(SLACK.format(arch=arch))
     verdicts = [r.verdict(("interpreter", "native")) for r in lines]
     assert [v.status for v in verdicts].count("outside-guarantee") == 5
-    assert [v.status for v in verdicts].count("agree") == 1  # %below(0xf01): the guard page below the slack
+    assert [v.status for v in verdicts].count("agree") == 1  # %at(-0xf01): the guard page below the slack
     assert all(v.rules == ["native-page-slack"] for v in verdicts if v.status != "agree")
 
 

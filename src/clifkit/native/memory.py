@@ -177,12 +177,6 @@ class Region:
         """Accessible bytes below `base` (the rest of its first page; the guard page lies below)."""
         return 0 if self.stale else self.head - PAGE_SIZE
 
-    @property
-    def accessible_end(self) -> int:
-        """Bytes from `base` that can be accessed: `size`, or up to the page end when a static heap
-        grew by a delta that is not a multiple of the page size."""
-        return 0 if self.stale or not self.size else align_up(self.base + self.size, PAGE_SIZE) - self.base
-
 
 def _place(name: str, style: str, size: int, span: int) -> Region:
     """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
