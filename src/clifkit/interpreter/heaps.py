@@ -68,7 +68,8 @@ class HeapEnvironment:
         state = memory.env_state
         if not isinstance(state, RunState):
             return []
-        out = [PlacedRegion("vmctx", self.vmctx, self.vmctx_size, max(self.vmctx_size, 1))]
+        vmctx_size = max(self.vmctx_size, 1)
+        out = [PlacedRegion("vmctx", self.vmctx, vmctx_size, vmctx_size)]
         for n, (first, live) in enumerate(zip(self.heaps, state.heaps)):
             name = f"table{n}" if live.style == "table" else f"heap{n}"
             placed = first.size if live.style == "static" else live.size
