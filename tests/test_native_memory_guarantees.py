@@ -232,3 +232,13 @@ def test_where_the_native_engine_leaves_memory_open():
     grown = PlacedRegion("heap1", 0x20_0000, page + 0x10, page)
     assert outside_native_guarantee([grown], grown.base + page + 0x10, 1) == f"heap1+0x{page + 0x10:x}"
     assert outside_native_guarantee([grown], grown.base + 2 * page, 1) is None
+
+
+def test_the_interpreter_says_where_a_trap_lies_in_native_slack():
+    # No native engine needed: the interpreter's own trap carries the place (or None).
+    from clifkit.fuzz.compare import Harness
+
+    lines = Harness(["interpreter", "interpreter"]).run_text(SLACK.format(arch="x86_64").replace("target x86_64", ""))
+    opens = [r.outcomes[0].native_open for r in lines]
+    assert opens == ["heap0-0x8", "heap0-0xf00", None, "vmctx-0x8", "table0-0x8", "heap0+0x1010"]
+    assert all(r.outcomes[0].klass == "trap:heap_oob" for r in lines)

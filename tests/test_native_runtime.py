@@ -183,6 +183,8 @@ class TestGuardedMemory:
                 assert _readable(end - 1) and not _readable(end)
                 assert env.classify(end) == "heap_oob" and env.classify(end - 1) is None
             assert env.vmctx_region.size == 32
+            # A base is as aligned as its size (docs/heaps.md): odd for an odd size.
+            assert (env.heaps[0].base & -env.heaps[0].base) == min(size & -size, nm.PAGE_SIZE)
         finally:
             env.release()
 
