@@ -143,6 +143,11 @@ def test_judge_rules():
     assert judge(Observed("trap", code="heap_oob"), Observed("values", values=[1]), i32).status == "disagree"
     v = judge(Observed("values", values=[1]), Observed("skipped", message="cannot compile"), i32)
     assert v.status == "skipped" and v.rules == ["engine-skip"]
+    slack = Observed("trap", code="heap_oob", native_open="heap0-0x8")
+    for a, b in ((slack, Observed("values", values=[0])), (Observed("values", values=[0]), slack)):
+        v = judge(a, b, i32)
+        assert v.status == "outside-guarantee" and v.rules == ["native-page-slack"] and "heap0-0x8" in v.detail
+    assert judge(slack, Observed("trap", code="heap_oob"), i32).status == "agree"
     vec = [parse_type("f64x2")]
     v = judge(Observed("values", values=[(1, 0x7FF8_0000_0000_0000)]),
               Observed("values", values=[(1, 0xFFF8_0000_0000_0000)]), vec)

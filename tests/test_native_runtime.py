@@ -21,6 +21,7 @@ from clifkit.native import abi
 from clifkit.native import memory as nm
 from clifkit.native import protocol
 from clifkit.runtest.environment import Environment, HeapRequest
+from clifkit.runtest.guarantee import PlacedRegion
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
@@ -170,12 +171,33 @@ class TestGuardedMemory:
         finally:
             env.release()
 
-    def test_odd_size_ends_at_a_page(self):
-        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=0x20),)))
+    @pytest.mark.parametrize("size", [1, 0x20, 0x1001, 0xFFF])
+    def test_every_region_ends_exactly_at_a_page(self, size):
+        # Any size, even odd: the first byte past it faults, for heaps, tables and vmctx alike.
+        table = HeapRequest(1, "table", size, 16, 24, size, 0, None, 1)
+        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=size), table)))
+        try:
+            for region in (*env.heaps, env.vmctx_region):
+                end = region.base + region.size
+                assert end % nm.PAGE_SIZE == 0
+                assert _readable(end - 1) and not _readable(end)
+                assert env.classify(end) == "heap_oob" and env.classify(end - 1) is None
+            assert env.vmctx_region.size == 32
+            # A base is as aligned as its size (docs/heaps.md): odd for an odd size.
+            assert (env.heaps[0].base & -env.heaps[0].base) == min(size & -size, nm.PAGE_SIZE)
+        finally:
+            env.release()
+
+    def test_below_the_base_only_the_first_page_is_open(self):
+        env = nm.NativeEnvironment(Environment((_heap(style="dynamic", size=0x100),)))
         try:
             heap = env.heaps[0]
-            assert _readable(heap.base + 0x1F) and not _readable(heap.base + 0x20)
-            assert heap.base % nm.BASE_ALIGN == 0
+            assert heap.slack == nm.PAGE_SIZE - 0x100 == heap.base % nm.PAGE_SIZE
+            assert _readable(heap.base - heap.slack)  # the documented slack
+            assert not _readable(heap.base - heap.slack - 1)  # the guard page below it
+            assert env.classify(heap.base - heap.slack - 1) == "heap_oob"
+            placed = PlacedRegion("heap0", heap.base, 0x100, 0x100)
+            assert placed.natively_open(-heap.slack, 1) and not placed.natively_open(-heap.slack - 1, 1)
         finally:
             env.release()
 
@@ -191,6 +213,12 @@ class TestGuardedMemory:
             assert env.grow(env.vmctx + 8, 0, 0x10) == nm.ALL_ONES_64  # not this vmctx
             assert env.grow(env.vmctx, 1, 0x10) == nm.ALL_ONES_64  # no such heap
             assert env.grow(env.vmctx, 0, 0) == 0x2000
+            # Growth by part of a page opens the rest of that page (docs/heaps.md), as the
+            # comparisons' model of the guarantee predicts.
+            assert env.grow(env.vmctx, 0, 0x10) == 0x2000
+            assert _readable(base + 0x2FFF) and not _readable(base + 0x3000)
+            placed = PlacedRegion("heap0", base, 0x2010, 0x1000)
+            assert placed.natively_open(0x2FFF, 1) and not placed.natively_open(0x3000, 1)
         finally:
             env.release()
 

@@ -11,7 +11,11 @@ engines' outcomes for a line under the named rules (`rules.py`):
 - traps match when their codes do; a trap never matches results;
 - a run an engine skips is ``skipped`` (rule ``engine-skip``);
 - a run both engines fail alike (say, out of fuel) is an ``error`` of the
-  program, not a disagreement; any other failure is a disagreement.
+  program, not a disagreement; any other failure is a disagreement;
+- a trap on memory the native engine leaves open (within a page of a
+  region, `clifkit.runtest.guarantee`) that the other engine does not share
+  is ``outside-guarantee`` (rule ``native-page-slack``): the program relies
+  on more than the native engine guarantees.
 
 `outcome_class` names what a line did in a few words ("values",
 "trap:heap_oob", "failed", "skipped"); the reducer keeps a failure "the same"
@@ -28,6 +32,8 @@ from ..ir.function import Directive, Function, FunctionDetails
 from ..ir.types import Type
 from ..runtest.directives import BoundRun, bind
 from ..runtest.engines import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
+from ..runtest.guarantee import RULE as GUARANTEE_RULE
+from ..runtest.guarantee import explain
 from ..runtest.values import format_values
 from .engines import get_engine
 
@@ -49,6 +55,7 @@ class Observed:
     code: Optional[str] = None
     message: str = ""
     internal: bool = False
+    native_open: Optional[str] = None  # a trapping access the native engine lets through (rule native-page-slack)
 
     @property
     def klass(self) -> str:
@@ -74,7 +81,7 @@ def observe(outcome) -> Observed:
     if isinstance(outcome, Returned):
         return Observed("values", values=list(outcome.values))
     if isinstance(outcome, Trapped):
-        return Observed("trap", code=outcome.code, message=outcome.detail)
+        return Observed("trap", code=outcome.code, message=outcome.detail, native_open=outcome.native_open)
     if isinstance(outcome, Skipped):
         return Observed("skipped", message=outcome.reason)
     if isinstance(outcome, Failed):
@@ -125,6 +132,10 @@ def judge(a: Observed, b: Observed, types: Sequence[Type], names: tuple[str, str
     what = f"{names[0]}: {a.describe(types)}; {names[1]}: {b.describe(types)}"
     if a.kind == "skipped" or b.kind == "skipped":
         return Verdict("skipped", ["engine-skip"], what)
+    for x, y in ((a, b), (b, a)):
+        if x.kind == "trap" and x.native_open and not (y.kind == "trap" and y.code == x.code):
+            # The program touched memory only one engine guards: its fault, not an engine's.
+            return Verdict("outside-guarantee", [GUARANTEE_RULE], f"{what}; {explain(x.native_open)}")
     if a.kind == "failed" and b.kind == "failed" and not (a.internal or b.internal):
         return Verdict("error", [], what)
     if a.kind != b.kind:

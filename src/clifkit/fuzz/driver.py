@@ -136,14 +136,16 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
                 stats.skipped += 1
             elif v.status == "disagree":
                 bad.append(i)
-            elif v.status == "error":
+            elif v.status in ("error", "outside-guarantee"):
                 errors.append(i)
             if opts.verbose:
                 print(f"{where}: {r.call}: {v.status}" + (f" ({v.detail})" if v.detail else ""), file=out)
         if errors:
             stats.errors += 1
             r = lines[errors[0]]
-            print(f"{where}: {r.call}: both engines failed: {r.outcomes[0].message}", file=out)
+            v = r.verdict(names)
+            why = v.detail if v.status == "outside-guarantee" else f"both engines failed: {r.outcomes[0].message}"
+            print(f"{where}: {r.call}: {why}", file=out)
             _write(opts.out, f"seed{opts.seed}-{index:05d}-error.clif", text)
         if bad:
             broken = _invariant_violations(text)

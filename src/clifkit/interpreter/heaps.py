@@ -23,6 +23,7 @@ from typing import Optional
 from ..ir.function import Function
 from ..ir.types import I32, I64
 from ..runtest.environment import GROW_FUNCTION, Environment, declared_reservations, grown_size
+from ..runtest.guarantee import PlacedRegion
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
 
@@ -60,6 +61,20 @@ class HeapEnvironment:
     next_free: int
     pointer_bytes: int = 8
     symbols: dict = field(default_factory=dict)
+
+    def placed_regions(self, memory: Memory) -> list[PlacedRegion]:
+        """The regions of the call that ran on `memory`, as the native engine would have placed
+        them (for `clifkit.runtest.guarantee`): a static heap keeps its first placement."""
+        state = memory.env_state
+        if not isinstance(state, RunState):
+            return []
+        vmctx_size = max(self.vmctx_size, 1)
+        out = [PlacedRegion("vmctx", self.vmctx, vmctx_size, vmctx_size)]
+        for n, (first, live) in enumerate(zip(self.heaps, state.heaps)):
+            name = f"table{n}" if live.style == "table" else f"heap{n}"
+            placed = first.size if live.style == "static" else live.size
+            out.append(PlacedRegion(name, live.base, live.size, placed))
+        return out
 
     def apply(self, memory: Memory) -> None:
         memory.map(self.vmctx, max(self.vmctx_size, 1), "vmctx")

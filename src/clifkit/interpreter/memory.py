@@ -156,7 +156,7 @@ class Memory:
     def _check(self, addr: int, size: int, code: str, align: int) -> int:
         addr &= ADDR_MASK
         if self.region_of(addr, size) is None:
-            raise Trap(code, f"{size}-byte access at {addr:#x} is outside every mapped region")
+            raise Trap(code, f"{size}-byte access at {addr:#x} is outside every mapped region", addr, size)
         if align and addr % align:
             raise Trap("heap_misaligned", f"{size}-byte access at {addr:#x} is not {align}-aligned")
         return addr

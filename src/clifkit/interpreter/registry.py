@@ -33,9 +33,11 @@ from ..ir.types import Type
 class Trap(Exception):
     """A CLIF trap. `code` is a trap code such as ``heap_oob``, ``int_divz`` or ``user7``."""
 
-    def __init__(self, code: str, detail: str = ""):
+    def __init__(self, code: str, detail: str = "", address: Optional[int] = None, size: int = 0):
         self.code = code
         self.detail = detail
+        self.address = address  # a memory access's address and size, when the trap is one
+        self.size = size
         super().__init__(code + (f": {detail}" if detail else ""))
 
 

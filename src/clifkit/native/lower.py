@@ -317,6 +317,7 @@ def _context(functions, isa, triple, host_symbols, memory, table) -> ModuleConte
         host_symbols=host_symbols,
         memory=memory,
         default_conv=default_conv_name(triple),
+        stack_align=8 if triple.startswith("s390x") else 16,
         vector_bits=frozenset({128}) if triple.startswith("x86_64") else None,
     )
 

@@ -20,11 +20,17 @@ behaviour as the interpreter's (`clifkit.interpreter.heaps`):
 * **vmctx** is a small mapping holding the base and bound slots, written in
   the target's byte order and pointer width.
 
-Every region is placed so that its *end* is page-aligned (its base is offset
-into the first page, kept 16-byte aligned), so an access just past ``size``
-faults even when the size is not a multiple of the page size; an unmapped
-guard page precedes each mapping as well. Memory is fresh and zeroed for
-every run line (`NativeEnvironment.release` unmaps it all).
+Every region is placed so that its *end* falls exactly on a page boundary
+(base = page end - size, whatever the size), so the first byte past ``size``
+faults. Page protection cannot make both ends exact: the part of the
+region's first page below its base (the *slack*, ``(-size) % PAGE_SIZE``
+bytes, `Region.slack`) is readable and writable, and an unmapped guard page
+lies below that, so an access further below faults. A base is therefore
+only as aligned as its size is (a size that is a multiple of 16 gives a
+16-byte aligned base). A static heap grows in place, so after growth by a
+delta that is not a multiple of the page size its end is no longer exact.
+docs/heaps.md states these guarantees. Memory is fresh and zeroed for every
+run line (`NativeEnvironment.release` unmaps it all).
 
 `NativeEnvironment.classify(address)` says whether a faulting address lies in
 a reserved or guard part of this environment (then the fault is a
@@ -45,9 +51,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..runtest.environment import Environment, HeapRequest, declared_reservations, grown_size
+from ..runtest.guarantee import page_slack
 
 PAGE_SIZE = _mmap.PAGESIZE
-BASE_ALIGN = 16  # a region's base is at least this aligned
 
 PROT_NONE = 0
 PROT_READ = getattr(_mmap, "PROT_READ", 1)
@@ -144,9 +150,8 @@ class Region:
     """One environment region in real memory.
 
     Layout of its mapping: a guard page, then the region's first page holding
-    `pad` unused bytes before `base` (so that ``base + size`` ends a page
-    when the size allows), the accessible bytes, then the reserved and guard
-    bytes, all ``PROT_NONE``.
+    `slack` bytes before `base` (so that ``base + size`` ends a page), the
+    accessible bytes, then the reserved and guard bytes, all ``PROT_NONE``.
     """
 
     name: str
@@ -167,14 +172,19 @@ class Region:
         """Offset of `base` inside the mapping."""
         return self.base - self.mapping.addr
 
+    @property
+    def slack(self) -> int:
+        """Accessible bytes below `base` (the rest of its first page; the guard page lies below)."""
+        return 0 if self.stale else self.head - PAGE_SIZE
+
 
 def _place(name: str, style: str, size: int, span: int) -> Region:
     """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
     after the accessible `size` bytes), and the first `size` bytes after the base accessible."""
     span = max(span, size)
-    # The base sits `pad` bytes into the page after the leading guard page, so that
-    # base + size ends a page (kept BASE_ALIGN-aligned: a small slack remains for odd sizes).
-    pad = align_down((-size) % PAGE_SIZE, BASE_ALIGN)
+    # The base sits `pad` bytes into the page after the leading guard page, so that base + size
+    # ends a page exactly: the first byte past the region faults whatever its size.
+    pad = page_slack(size, PAGE_SIZE)
     after = align_up(pad + span, PAGE_SIZE) - pad
     if after - size < PAGE_SIZE:
         after += PAGE_SIZE  # always at least a page of guard after the accessible bytes

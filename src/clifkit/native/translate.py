@@ -196,6 +196,9 @@ class ModuleContext:
     host_symbols: dict[str, int]
     memory: object  # hostdata.HostMemory
     default_conv: str = "system_v"  # the convention of signatures that name none (`test run`: the host's)
+    # The alignment Cranelift gives a frame (its slots are aligned only within it): a slot asking
+    # for more is over-allocated and aligned by hand (s390x frames are 8-byte aligned).
+    stack_align: int = 16
     # Vector widths the backend computes on correctly (None: any). Cranelift 0.120's x86-64 backend
     # accepts 64-bit vectors such as i8x8 but miscompiles arithmetic on them (iadd.i8x8 returns its
     # first operand); moves, loads, stores and bitcasts of them are right (MOVES_ONLY_OK).
@@ -234,6 +237,7 @@ class FunctionLowering(CallLowering):
         self.blocks: dict[int, object] = {}
         self.trap_blocks: dict[str, object] = {}
         self.stack_slots: dict[int, object] = {}
+        self.over_aligned: dict[int, int] = {}  # slot -> alignment its address is rounded up to
         self.sig_refs: dict[tuple, object] = {}
         self.libcall_refs: dict[str, object] = {}
         self.inst: Optional[Inst] = None
@@ -331,6 +335,13 @@ class FunctionLowering(CallLowering):
             self.report.workarounds.add("stack_limit not enforced")
         for slot_num, slot in func.stack_slots.items():
             align = slot.align or 1
+            if align > self.ctx.stack_align:
+                # Cranelift aligns a slot only within the frame, and the frame itself is only
+                # ctx.stack_align-aligned: over-allocate and align the slot's address in the code.
+                self.stack_slots[slot_num] = b.create_sized_stack_slot(slot.size + align - 1, 0)
+                self.over_aligned[slot_num] = align
+                self.report.workarounds.add(f"explicit_slot align > {self.ctx.stack_align} aligned by hand")
+                continue
             shift = max(0, align.bit_length() - 1)
             self.stack_slots[slot_num] = b.create_sized_stack_slot(slot.size, shift)
         for num, block in func.blocks.items():
@@ -514,14 +525,36 @@ class FunctionLowering(CallLowering):
             raise self.fail(f"ss{inst.stack_slot} is not declared")
         return slot
 
+    def _over_aligned_base(self, inst: Inst):
+        """The address of an over-aligned slot: its allocation's address rounded up to the
+        alignment the slot declares (None for a slot the frame aligns itself)."""
+        align = self.over_aligned.get(inst.stack_slot)
+        if align is None:
+            return None
+        raw = self.b.ins_stack_addr(self.ptr_type, self._slot(inst), 0)
+        return self.b.ins_band_imm(self.b.ins_iadd_imm(raw, align - 1), -align)
+
     def op_stack_load(self, inst: Inst):
-        return self.b.ins_stack_load(cl_type(self.vtype(inst.results[0])), self._slot(inst), inst.offset or 0)
+        ty = cl_type(self.vtype(inst.results[0]))
+        base = self._over_aligned_base(inst)
+        if base is not None:
+            return self.b.ins_load(ty, cl_memflags(None, trusted=True), base, inst.offset or 0)
+        return self.b.ins_stack_load(ty, self._slot(inst), inst.offset or 0)
 
     def op_stack_store(self, inst: Inst):
+        base = self._over_aligned_base(inst)
+        if base is not None:
+            self.b.ins_store(cl_memflags(None, trusted=True), self.val(inst.args[0]), base, inst.offset or 0)
+            return
         self.b.ins_stack_store(self.val(inst.args[0]), self._slot(inst), inst.offset or 0)
 
     def op_stack_addr(self, inst: Inst):
-        return self.b.ins_stack_addr(cl_type(self.vtype(inst.results[0])), self._slot(inst), inst.offset or 0)
+        t = self.vtype(inst.results[0])
+        base = self._over_aligned_base(inst)
+        if base is None:
+            return self.b.ins_stack_addr(cl_type(t), self._slot(inst), inst.offset or 0)
+        addr = self.b.ins_iadd_imm(base, inst.offset or 0)
+        return addr if t.bits >= self.ctx.pointer.bits else self.b.ins_ireduce(cl_type(t), addr)
 
 
 def _native_trap_code(code: str):

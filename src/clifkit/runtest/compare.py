@@ -12,6 +12,7 @@ from typing import Optional
 from ..ir.function import TestFile
 from .directives import BoundRun
 from .engines import ENGINES, EngineUnavailable, Returned, Trapped
+from .guarantee import explain
 from .plans import Options, RunItem, nondeterministic_skip
 from .results import FAILED, RunResult
 from .values import check_value, format_values, values_equal
@@ -64,7 +65,9 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     """A failed run of its own when the interpreter and the native engine disagree on `item`.
     Only results and traps are compared (skips, crashes and other failures are reported already);
     any NaN equals any NaN, since CLIF leaves NaN bits open. Files testing one architecture's own
-    NaN choices (`*-nondeterministic-<arch>.clif`) are not compared."""
+    NaN choices (`*-nondeterministic-<arch>.clif`) are not compared. When the interpreter trapped on
+    memory the native engine leaves open (`guarantee`), the message says so: the line relies on
+    more than the native engine guarantees."""
     p = item.prepared
     if p is None or p.bound is None or nondeterministic_skip(tf.path) is not None:
         return None
@@ -99,6 +102,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     r = RunResult(p.line, bound.function.name, "native", session.target, FAILED, kind="compare", call=bound.call_text)
     r.expected, r.actual = show(interp), show(native)
     r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
+    if isinstance(interp, Trapped) and interp.native_open:
+        r.message += f"; {explain(interp.native_open)}"
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
     r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
     return r

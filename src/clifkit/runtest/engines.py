@@ -38,6 +38,9 @@ class Returned:
 class Trapped:
     code: str
     detail: str = ""
+    # Where a trapping memory access lies in memory the native engine leaves open ("heap0-0x8",
+    # `clifkit.runtest.guarantee`): the interpreter says so, for comparisons.
+    native_open: Optional[str] = None
 
 
 @dataclass
@@ -174,12 +177,21 @@ class InterpreterSession(Session):
         except Unsupported as e:
             return Skipped(_reason(e))
         except Trap as e:
-            return Trapped(e.code, e.detail)
+            return Trapped(e.code, e.detail, _native_open(prepared, self.interp.memory, e))
         except MemoryError:
             return Failed(f"out of memory while running {name}")
         except Exception as e:
             return Failed(f"internal error in the interpreter: {type(e).__name__}: {e}", True)
         return Returned(list(results))
+
+
+def _native_open(prepared, memory, trap) -> Optional[str]:
+    """Where `trap`'s access lies when the native engine would not have trapped there."""
+    if prepared is None or memory is None or trap.address is None:
+        return None
+    from .guarantee import outside_native_guarantee
+
+    return outside_native_guarantee(prepared.placed_regions(memory), trap.address, trap.size)
 
 
 def _reason(e: BaseException) -> str:
