@@ -50,6 +50,38 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_cfg(args: argparse.Namespace) -> int:
+    from .cfg import function_dot, render_svg
+    from .reader import parse_file
+
+    dots: list[str] = []
+    status = 0
+    for path in args.files:
+        try:
+            tf = parse_file(path)
+        except ClifError as e:
+            print(e.format(), file=sys.stderr)
+            status = 1
+            continue
+        chosen = [d.function for d in tf.functions if args.function in (None, d.function.name)]
+        if not chosen:
+            print(f"{path}: error: no function named {args.function}", file=sys.stderr)
+            status = 1
+        dots.extend(function_dot(f) for f in chosen)
+    text = "".join(dots)
+    if args.output is None:
+        sys.stdout.write(text)
+    elif args.output.endswith(".svg"):
+        problem = render_svg(dots, args.output)
+        if problem:
+            print(f"clifkit cfg: error: {problem}", file=sys.stderr)
+            return 1
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
+    return status
+
+
 def _cmd_test(args: argparse.Namespace) -> int:
     from .runtest.runner import main as run_tests
 
@@ -141,6 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("cfg", help="print the control-flow graph of CLIF functions as Graphviz DOT")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--function", metavar="NAME", help="only the function NAME (as written: %%f)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE instead of standard output; a FILE ending in .svg is rendered with "
+                   "Graphviz's dot (one SVG per function, numbered after the first, when there are several)")
+    p.set_defaults(func=_cmd_cfg)
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
