@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
 
@@ -84,3 +85,96 @@ def test_cfg_renders_svg_with_graphviz(tmp_path):
     assert cli.main(["cfg", str(f), "-o", str(out)]) == 0
     svg = out.read_text()
     assert svg.lstrip().startswith("<?xml") and "block4" in svg
+
+
+# -- clifkit lower and clifkit compile on every backend ----------------------------------------------
+
+from clifkit import commands  # noqa: E402
+from clifkit.native import emulation  # noqa: E402
+
+HEAPS = """
+function %elided(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1_0000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32
+
+block0(v0: i64, v1: i32):
+    v2 = heap_addr.i64 heap0, v1, 0, 4
+    v3 = load.i32 v2
+    return v3
+}
+
+function %checked(i64 vmctx, i64) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1_0000, bound 0x1_0000, offset_guard 0, index_type i64
+
+block0(v0: i64, v1: i64):
+    v2 = heap_load.i32 heap0 v1+8
+    return v2
+}
+; heap: static, size=0x10000, ptr=vmctx+0
+"""
+
+
+def _native_targets():
+    if commands.native_unavailable() is not None:
+        return []
+    host = commands._host_target()
+    out = [host]
+    for arch in ("x86_64", "aarch64", "s390x"):
+        if arch != host and emulation.status(arch).ready:
+            out.append(arch)
+    return out
+
+
+def _run(capsys, *argv):
+    status = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+@pytest.mark.parametrize("arch", _native_targets() or [pytest.param("none", marks=pytest.mark.skip("no native engine"))])
+def test_lower_shows_the_legalized_code_and_its_decisions(arch, tmp_path, capsys):
+    f = tmp_path / "h.clif"
+    f.write_text(HEAPS)
+    status, out, err = _run(capsys, "lower", "--target", arch, f)
+    assert status == 0, err
+    assert out.startswith(f"; {f}: target {arch}\n")
+    elided, checked = out.split("function %checked")
+    # The i32 index cannot reach past bound + guard: no comparison, and the decision says why.
+    assert "function %elided(i64 vmctx, i32) -> i32 {" in elided
+    assert "icmp" not in elided
+    assert "line 8: v2 = heap_addr.i64 heap0, v1, 0, 4: bounds check elided" in elided
+    # An i64 index is compared against bound - (offset + size) = 0xfff4, and the trap is heap_oob.
+    assert "icmp_imm ugt, v" in checked and "0xfff4" in checked
+    assert "line 19: v2 = heap_load.i32 heap0 v1+8: bounds check kept: heap0: index > 0xfff4 (traps heap_oob)" in checked
+
+
+@pytest.mark.parametrize("arch", _native_targets() or [pytest.param("none", marks=pytest.mark.skip("no native engine"))])
+def test_compile_for_every_backend_clifkit_runs(arch, tmp_path, capsys):
+    f = tmp_path / "h.clif"
+    f.write_text(HEAPS)
+    status, out, err = _run(capsys, "compile", "--target", arch, f)
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"{f}: target {arch}"
+    sizes = [line for line in lines if "bytes of machine code" in line]
+    assert [line.split(":")[0].strip() for line in sizes] == ["%elided", "%checked"]
+    assert all(int(line.split(": ")[1].split()[0]) > 0 for line in sizes)
+    if importlib.util.find_spec("capstone") is not None:
+        last = {"x86_64": "ret", "aarch64": "ret", "s390x": "br %r14"}[arch]
+        assert any(line.rstrip().endswith(last) for line in lines)
+
+
+def test_lower_reports_bad_input_and_unknown_targets(tmp_path, capsys):
+    bad = tmp_path / "bad.clif"
+    bad.write_text("function %f() {\nblock0:\n    nope\n}\n")
+    status, out, err = _run(capsys, "lower", bad)
+    assert status == 1 and "bad.clif:3:5: error:" in err
+    if commands.native_unavailable() is None:
+        f = tmp_path / "h.clif"
+        f.write_text(HEAPS)
+        status, out, err = _run(capsys, "lower", "--target", "mips64", f)
+        assert status == 1
+        assert err.startswith(f"clifkit lower: error: {f}: ") and "mips64" in err

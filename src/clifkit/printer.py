@@ -166,6 +166,11 @@ def format_function(func: Function) -> str:
     return _FunctionWriter(func).write()
 
 
+def format_instruction(func: Function, inst: Inst) -> str:
+    """One instruction as `format_function` writes it (with its type suffix)."""
+    return _FunctionWriter(func).instruction(inst)
+
+
 def block_lines(func: Function) -> dict[int, tuple[str, list[str]]]:
     """Each block's header and its instructions, one text per instruction, as `format_function`
     writes them without comments and aliases (for `clifkit cfg`)."""
