@@ -178,3 +178,58 @@ def test_lower_reports_bad_input_and_unknown_targets(tmp_path, capsys):
         status, out, err = _run(capsys, "lower", "--target", "mips64", f)
         assert status == 1
         assert err.startswith(f"clifkit lower: error: {f}: ") and "mips64" in err
+
+
+# -- --set NAME=VALUE ---------------------------------------------------------------------------------
+
+FOLD = """
+function %fold(i64) -> i64 {
+block0(v0: i64):
+    v1 = iconst.i64 3
+    v2 = imul v1, v1
+    v3 = iadd v2, v1
+    v4 = imul v3, v2
+    v5 = iadd v0, v4
+    v6 = iadd v5, v4
+    return v6
+}
+; run: %fold(1) == 217
+"""
+
+
+@pytest.mark.skipif(commands.native_unavailable() is not None, reason="no native engine")
+def test_set_reaches_cranelift(tmp_path, capsys):
+    f = tmp_path / "fold.clif"
+    f.write_text("test run\n" + FOLD)
+
+    def size(level):
+        status, out, err = _run(capsys, "compile", "--no-disasm", "--set", f"opt_level={level}", f)
+        assert status == 0, err
+        return int(out.splitlines()[1].split(": ")[1].split()[0])
+
+    # Constant folding happens only when optimizing: the same function is smaller at opt_level=speed.
+    assert size("speed") < size("none")
+    status, out, err = _run(capsys, "test", "--engine", "native", "--set", "opt_level=speed", f)
+    assert status == 0 and out.splitlines()[-1].startswith("1 passed"), out + err
+
+
+@pytest.mark.skipif(commands.native_unavailable() is not None, reason="no native engine")
+@pytest.mark.parametrize("setting, reason", [
+    ("opt_level=fastest", "Unexpected value for a setting, expected any among none, speed, speed_and_size"),
+    ("no_such_setting=1", "No existing setting named 'no_such_setting'"),
+    ("probestack_strategy=outline", "clifkit always compiles with probestack_strategy=inline"),
+])
+def test_set_refuses_what_cranelift_cannot_take_with_the_reason(setting, reason, tmp_path, capsys):
+    f = tmp_path / "fold.clif"
+    f.write_text("test run\n" + FOLD)
+    for command in ("test", "run", "compile", "lower"):
+        status, out, err = _run(capsys, command, "--set", setting, f)
+        assert status == 2 and out == ""
+        assert err.startswith(f"clifkit {command}: error: --set {setting}: ") and reason in err
+
+
+def test_set_needs_name_equals_value(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["test", "--set", "opt_level=", "x.clif"])
+    assert e.value.code == 2
+    assert "expected NAME=VALUE" in capsys.readouterr().err

@@ -159,6 +159,39 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _setting_arg(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not name or (eq and not value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
+    return name, value if eq else "true"
+
+
+def add_settings_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="settings", action="append", type=_setting_arg, metavar="NAME=VALUE",
+                   help="a Cranelift setting for native compilation (opt_level=speed, ...), over the file's own "
+                   "`set` lines; repeatable. A setting cranelift-py cannot take is refused with its reason")
+
+
+def settings_problem(args: argparse.Namespace) -> Optional[str]:
+    """Why the `--set` settings cannot be honoured, or None (checked once, before anything runs)."""
+    settings = getattr(args, "settings", None) or []
+    if not settings:
+        return None
+    from .commands import native_unavailable
+
+    why = native_unavailable()
+    if why is not None:
+        return f"--set applies to native compilation, and {why}"
+    from .native.lower import setting_problem
+
+    for name, value in settings:
+        problem = setting_problem(name, value)
+        if problem is not None:
+            return f"--set {name}={value}: {problem}"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
     parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
@@ -211,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
     _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
+    add_settings_option(p)
     p.add_argument(
         "--failed-from",
         metavar="REPORT",
@@ -248,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = settings_problem(args)
+    if problem is not None:
+        print(f"clifkit {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -64,9 +64,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add `run`, `interpret` and `compile` to the `clifkit` subcommands; `add_limit_options` adds
     the resource caps that `clifkit test` takes too."""
+    from .cli import add_settings_option
+
     p = sub.add_parser("run", help="run the run lines of CLIF files natively, as clif-util run")
     _add_run_options(p)
     add_limit_options(p)
+    add_settings_option(p)
     p.set_defaults(func=cmd_run, force_mode="run")
 
     p = sub.add_parser("interpret", help="run the run lines of CLIF files on the interpreter, as clif-util interpret")
@@ -81,11 +84,13 @@ def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--target", metavar="ISA", help="the target to compile for, as on a `target` line "
                    "(default: the file's first for the host's architecture, else its first, else the host)")
     p.add_argument("--no-disasm", action="store_true", help="show sizes only")
+    add_settings_option(p)
     p.set_defaults(func=cmd_compile)
 
     p = sub.add_parser("lower", help="show the CLIF clifkit hands to Cranelift after its own legalization")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--target", metavar="ISA", help="the target to lower for, as for `clifkit compile`")
+    add_settings_option(p)
     p.set_defaults(func=cmd_lower)
 
 
@@ -218,7 +223,7 @@ def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
     return (on_host or targets or [None])[0]
 
 
-def _native_results(path: str, tf, target: Optional[str], method: str) -> tuple[dict, Optional[str]]:
+def _native_results(path: str, tf, target: Optional[str], method: str, settings=()) -> tuple[dict, Optional[str]]:
     """Ask the native engine's `method` ("compile" or "lower") about a file: results by function
     name, and why there are none (or None)."""
     from .runtest.engines import ENGINES, EngineOptions, EngineUnavailable
@@ -236,7 +241,8 @@ def _native_results(path: str, tf, target: Optional[str], method: str) -> tuple[
     except OSError:
         pass
     try:
-        return {as_compiled(obj).name: obj for obj in fn(tf, EngineOptions(), target, source) or ()}, None
+        options = EngineOptions(settings=tuple(settings or ()))
+        return {as_compiled(obj).name: obj for obj in fn(tf, options, target, source) or ()}, None
     except EngineUnavailable as e:
         return {}, str(e)
     except Exception as e:  # an engine bug: say so, never a traceback
@@ -259,7 +265,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             continue
         target = _file_target(tf, args.target)
         print(f"{path}: target {target or f'{_host_target()} (host)'}")
-        found, file_missing = _native_results(path, tf, target, "compile")
+        found, file_missing = _native_results(path, tf, target, "compile", args.settings)
         compiled = {name: as_compiled(obj) for name, obj in found.items()}
         for details in tf.functions:
             name = details.function.name
@@ -309,7 +315,7 @@ def cmd_lower(args: argparse.Namespace) -> int:
             continue
         target = _file_target(tf, args.target)
         print(f"; {path}: target {target or f'{_host_target()} (host)'}")
-        found, missing = _native_results(path, tf, target, "lower")
+        found, missing = _native_results(path, tf, target, "lower", args.settings)
         if missing is not None:
             print(f"clifkit lower: error: {path}: {missing}", file=sys.stderr)
             status = 1

@@ -398,6 +398,7 @@ class NativeSession(Session):
 
     def _load_message(self) -> dict:
         flags = dict(self.spec.settings)
+        flags.update(self.options.settings)
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
         if self.engine_obj.compiler:

@@ -85,6 +85,8 @@ class EngineOptions:
     max_call_depth: Optional[int] = None
     timeout: Optional[float] = None  # seconds a call may run (None: the engine's default)
     max_memory: Optional[int] = None  # bytes of memory an interpreter call may touch (None: no cap)
+    # Cranelift settings from `--set NAME=VALUE`, applied after the file's own `set` lines (native only).
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 class EngineUnavailable(Exception):

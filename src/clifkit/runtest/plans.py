@@ -48,10 +48,12 @@ class Options:
     # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
     # (line, engine, target) of each run line to repeat, or None for the whole file.
     only: Optional[dict] = None
+    # `--set NAME=VALUE`: Cranelift settings for every native compilation, over the files' own.
+    settings: tuple[tuple[str, str], ...] = ()
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
-                             max_memory=self.limits.max_memory)
+                             max_memory=self.limits.max_memory, settings=self.settings)
 
 
 @dataclass

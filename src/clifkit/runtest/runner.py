@@ -344,6 +344,7 @@ def options_from_args(args) -> Options:
         force_mode=getattr(args, "force_mode", None),
         engine=getattr(args, "engine", None) or "all",
         compare=bool(getattr(args, "compare", False)),
+        settings=tuple(getattr(args, "settings", None) or ()),
         limits=DEFAULT_LIMITS.with_(
             max_memory=getattr(args, "max_memory", None),
             max_reservation=getattr(args, "max_reservation", None),
