@@ -17,30 +17,25 @@ from .diagnostics import ClifError
 
 def _cmd_cat(args: argparse.Namespace) -> int:
     from .printer import format_test_file
-    from .reader import parse_file
 
     status = 0
-    for path in args.files:
-        try:
-            sys.stdout.write(format_test_file(parse_file(path)))
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for _, tf in commands.each_parsed(args.files):
+        if tf is None:
             status = 1
+        else:
+            sys.stdout.write(format_test_file(tf))
     return status
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .reader import parse_file
     from .verifier import verify_test_file
 
     status = 0
-    for path in args.files:
-        try:
-            problems = verify_test_file(parse_file(path))
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in commands.each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
+        problems = verify_test_file(tf)
         for d in problems:
             print(d.format(), file=sys.stderr)
         if problems:
@@ -52,15 +47,11 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 def _cmd_cfg(args: argparse.Namespace) -> int:
     from .cfg import function_dot, render_svg
-    from .reader import parse_file
 
     dots: list[str] = []
     status = 0
-    for path in args.files:
-        try:
-            tf = parse_file(path)
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in commands.each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
         chosen = [d.function for d in tf.functions if args.function in (None, d.function.name)]

@@ -26,6 +26,22 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 
+def each_parsed(paths):
+    """Each file of `paths` with its parsed `TestFile`, or with None after printing its located
+    error to standard error (the commands that read files go on with the next one)."""
+    from .diagnostics import ClifError
+    from .reader import parse_file
+
+    for path in paths:
+        try:
+            tf = parse_file(path)
+        except ClifError as e:
+            print(e.format(), file=sys.stderr)
+            yield path, None
+            continue
+        yield path, tf
+
+
 def add_harness_options(p: argparse.ArgumentParser) -> None:
     """Options of every command that runs run lines: selection, parallelism, reports, output."""
     p.add_argument(
@@ -250,17 +266,11 @@ def _native_results(path: str, tf, target: Optional[str], method: str, settings=
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from .diagnostics import ClifError
-    from .reader import parse_file
-
     status = 0
     have_disasm = _capstone_available()
     disasm_note_shown = False
-    for path in args.files:
-        try:
-            tf = parse_file(path)
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
         target = _file_target(tf, args.target)
@@ -302,15 +312,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_lower(args: argparse.Namespace) -> int:
     """Print each function as clifkit hands it to Cranelift, with the decisions its lowering took."""
-    from .diagnostics import ClifError
-    from .reader import parse_file
-
     status = 0
-    for path in args.files:
-        try:
-            tf = parse_file(path)
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
         target = _file_target(tf, args.target)
