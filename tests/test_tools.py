@@ -233,3 +233,90 @@ def test_set_needs_name_equals_value(capsys):
         cli.main(["test", "--set", "opt_level=", "x.clif"])
     assert e.value.code == 2
     assert "expected NAME=VALUE" in capsys.readouterr().err
+
+
+# -- clifkit interpret --trace ------------------------------------------------------------------------
+
+TRACED = """test interpret
+
+function %walk(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1000, bound 0x1000, offset_guard 0, index_type i32
+
+block0(v0: i64, v1: i32):
+    v2 = iconst.i32 7
+    heap_store heap0 v1+4, v2
+    v3 = heap_load.i32 heap0 v1+4
+    v4 = imul_imm v3, 6
+    return v4
+}
+; heap: static, size=0x1000, ptr=vmctx+0
+; run: %walk(8) == 42
+; run: %walk(0xffc) == trap heap_oob
+
+function %count(i32) -> i32 {
+    ss0 = explicit_slot 8
+block0(v0: i32):
+    v1 = stack_addr.i64 ss0
+    store v0, v1+4
+    v2 = load.i32 v1+4
+    brif v2, block1(v2), block2
+block1(v3: i32):
+    v4 = iadd_imm v3, -1
+    brif v4, block1(v4), block2
+block2:
+    return v2
+}
+; run: %count(1000) == 1000
+"""
+
+
+def test_trace_shows_each_instruction_with_values_and_the_outcome(tmp_path, capsys):
+    f = tmp_path / "t.clif"
+    f.write_text(TRACED)
+    status, out, err = _run(capsys, "interpret", "--trace", f, "-k", "walk")
+    assert status == 0, err
+    lines = out.splitlines()
+    assert lines[0] == f"trace of {f}:16: %walk(8)"
+    rows = [" ".join(line.split()) for line in lines[1:6]]
+    assert rows == [
+        "%walk block0 v2 = iconst.i32 7 -> v2=0x7",
+        "%walk block0 heap_store heap0 v1+4, v2 v1=0x8 v2=0x7",
+        "%walk block0 v3 = heap_load.i32 heap0 v1+4 v1=0x8 -> v3=0x7",
+        "%walk block0 v4 = imul_imm v3, 6 v3=0x7 -> v4=0x2a",
+        "%walk block0 return v4 v4=0x2a",
+    ]
+    assert lines[6] == "%walk(8) -> returned 0x2a"
+    # A trap ends the trace at the instruction that trapped, and says so.
+    second = lines.index(f"trace of {f}:17: %walk(0xffc)")
+    assert " ".join(lines[second + 2].split()) == (
+        "%walk block0 heap_store heap0 v1+4, v2 v1=0xffc v2=0x7 <- trapped here")
+    assert lines[second + 3] == "%walk(0xffc) -> trap heap_oob"
+    assert lines[-1] == "2 passed, 0 failed, 0 skipped"
+
+
+def test_trace_shows_addresses_and_stops_at_its_limit(tmp_path, capsys):
+    f = tmp_path / "t.clif"
+    f.write_text(TRACED)
+    status, out, err = _run(capsys, "interpret", "--trace", "--trace-limit", "6", f, "-k", "count")
+    assert status == 0, err
+    lines = out.splitlines()
+    store = next(line for line in lines if "store v0, v1+4" in line)
+    address = int(store.split("[addr ")[1].rstrip("]"), 16)
+    slot = int(next(line for line in lines if "stack_addr" in line).split("v1=")[1], 16)
+    assert address == slot + 4
+    assert sum(1 for line in lines if line.startswith("%count ")) == 6
+    # 4 in block0, then 2 per iteration and the return: 4 + 2 * 1000 + 1.
+    assert f"... and {4 + 2 * 1000 + 1 - 6} more instructions (--trace-limit 6)" in lines
+    assert "%count(1000) -> returned 0x3e8" in lines
+
+
+def test_untraced_code_has_no_probes():
+    from clifkit.interpreter import Interpreter
+    from clifkit.interpreter.trace import Tracer
+
+    functions = [d.function for d in parse_text(TRACED, "t.clif").functions]
+    plain = Interpreter(functions).compile("%count")
+    traced = Interpreter(functions, tracer=Tracer(lambda line: None)).compile("%count")
+    assert "_tr" not in plain and traced.count("_tr") >= 6

@@ -93,6 +93,11 @@ def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) 
     add_limit_options(p)
     p.add_argument("--fuel", type=int, metavar="N", help="instructions the interpreter may execute per run line (default 10^9)")
     p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
+    p.add_argument("--trace", action="store_true",
+                   help="print every instruction each run line executes, with its operand and result values "
+                   "(and the address of each load and store); runs one file at a time")
+    p.add_argument("--trace-limit", type=int, default=10_000, metavar="N",
+                   help="trace at most N instructions per run line (default 10000); the rest are counted")
     p.set_defaults(func=cmd_interpret, force_mode="interpret")
 
     p = sub.add_parser("compile", help="compile CLIF functions natively: machine code size and disassembly")

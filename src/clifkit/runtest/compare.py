@@ -7,6 +7,8 @@ native engine runs it on. A disagreement is a failed run of its own (kind ``comp
 
 from __future__ import annotations
 
+import shlex
+
 from typing import Optional
 
 from ..ir.function import TestFile
@@ -98,7 +100,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     target = session.target or "the host"
     r = RunResult(p.line, bound.function.name, "native", session.target, FAILED, kind="compare", call=bound.call_text)
     r.expected, r.actual = show(interp), show(native)
-    r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
+    r.message = (f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected} "
+                 f"(its trace: clifkit interpret --trace {shlex.quote(cmd.loc.path)} -k {shlex.quote(bound.call_text)})")
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
     r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
     return r

@@ -50,10 +50,13 @@ class Options:
     only: Optional[dict] = None
     # `--set NAME=VALUE`: Cranelift settings for every native compilation, over the files' own.
     settings: tuple[tuple[str, str], ...] = ()
+    # `clifkit interpret --trace`: instructions traced per run line (None: no trace).
+    trace_limit: Optional[int] = None
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
-                             max_memory=self.limits.max_memory, settings=self.settings)
+                             max_memory=self.limits.max_memory, settings=self.settings,
+                             trace_limit=self.trace_limit)
 
 
 @dataclass
