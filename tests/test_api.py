@@ -217,3 +217,27 @@ def test_trap_values():
     assert t == clifkit.Trap("heap_oob") and hash(t) == hash(clifkit.Trap("heap_oob"))
     assert str(t) == "trap heap_oob" and repr(t) == "Trap('heap_oob')"
     assert t != clifkit.Trap("int_divz")
+
+
+def test_run_tests_takes_engine_compare_and_timeout(tmp_path):
+    from clifkit.commands import native_unavailable
+
+    spin = tmp_path / "spin.clif"
+    spin.write_text("test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n; run: %spin() == 0\n")
+    run = clifkit.run_tests(spin, timeout=0.3)
+    assert run.failed == 1 and "timed out" in run.results[0].runs[0].message
+    run = clifkit.run_tests(spin, engine="native")
+    assert (run.passed, run.failed) == (0, 0)  # a `test interpret` file has nothing for the native engine
+    with pytest.raises(ValueError, match="engine='jit'"):
+        clifkit.run_tests(spin, engine="jit")
+    with pytest.raises(ValueError, match="timeout=0"):
+        clifkit.run_tests(spin, timeout=0)
+    if native_unavailable() is None:
+        deep = tmp_path / "deep.clif"
+        deep.write_text("test run\n\nfunction %depth(i32) -> i32 {\n    fn0 = %depth(i32) -> i32\nblock0(v0: i32):\n"
+                        "    brif v0, block1, block2\nblock1:\n    v1 = iadd_imm v0, -1\n    v2 = call fn0(v1)\n"
+                        "    v3 = iadd_imm v2, 1\n    return v3\nblock2:\n    return v0\n}\n; run: %depth(20) == 20\n")
+        assert clifkit.run_tests(deep, engine="native", max_call_depth=5).failed == 0
+        compared = clifkit.run_tests(deep, engine="native", max_call_depth=5, compare=True)
+        assert compared.failed == 1
+        assert any("disagree" in (r.message or "") for f in compared.results for r in f.runs)

@@ -249,3 +249,48 @@ def test_engine_option_chooses_engines(pytester):
     ]
     result = pytester.runpytest("both.clif", "--clif-engine", "native", "--collect-only", "-q")
     assert all("[native" in line for line in result.outlines if "::" in line)
+
+
+RECURSE = """test run
+
+function %depth(i32) -> i32 {
+    fn0 = %depth(i32) -> i32
+block0(v0: i32):
+    brif v0, block1, block2
+block1:
+    v1 = iadd_imm v0, -1
+    v2 = call fn0(v1)
+    v3 = iadd_imm v2, 1
+    return v3
+block2:
+    return v0
+}
+; run: %depth(20) == 20
+"""
+
+
+def test_compare_option_checks_native_against_the_interpreter(pytester):
+    from clifkit.commands import native_unavailable
+
+    if native_unavailable() is not None:
+        pytest.skip(native_unavailable())
+    pytester.makefile(".clif", deep=RECURSE)
+    # The interpreter is held to 5 nested calls, so it disagrees with the native result; only
+    # --clif-compare notices.
+    result = pytester.runpytest("deep.clif", "--clif-engine", "native", "--clif-max-call-depth", "5")
+    assert result.parseoutcomes().get("failed", 0) == 0 and result.parseoutcomes()["passed"] >= 1
+    result = pytester.runpytest("deep.clif", "--clif-engine", "native", "--clif-max-call-depth", "5",
+                                "--clif-compare")
+    assert result.parseoutcomes()["failed"] >= 1
+    result.stdout.fnmatch_lines(["*interpreter*"])
+
+
+def test_timeout_option_stops_a_run_line(pytester):
+    pytester.makefile(".clif", spin="test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n"
+                      "; run: %spin() == 0\n")
+    result = pytester.runpytest("spin.clif", "--clif-timeout", "0.3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*timed out*"])
+    result = pytester.runpytest("spin.clif", "--clif-timeout", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--clif-timeout must be positive, not 0*"])

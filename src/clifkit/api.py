@@ -414,16 +414,25 @@ def run_tests(
     interpret_all: bool = False,
     fuel: Optional[int] = None,
     max_call_depth: Optional[int] = None,
+    engine: str = "all",
+    compare: bool = False,
+    timeout: Optional[float] = None,
     verbose: bool = False,
     out: Optional[TextIO] = None,
 ) -> TestRun:
     """Run the run tests of files and directories, as ``clifkit test`` does (with ``-j jobs``,
-    ``-k keyword``, ``--fail-fast``, ``--interpret-all``), printing its lines to `out` (nothing
-    when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
+    ``-k keyword``, ``--fail-fast``, ``--interpret-all``, ``--engine``, ``--compare``,
+    ``--timeout``), printing its lines to `out` (nothing when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
     ``clifkit test``), `passed`, `failed`, `skipped`."""
+    from .limits import DEFAULT_LIMITS
     from .runtest.engines import DEFAULT_FUEL
     from .runtest.plans import Options
     from .runtest.runner import run_tests as _run_tests
+
+    if engine not in ("interpreter", "native", "all"):
+        raise ValueError(f"engine={engine!r}: expected 'interpreter', 'native' or 'all'")
+    if timeout is not None and not timeout > 0:
+        raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds")
     from .runtest.select import matcher
 
     matcher(keyword)  # raises KeywordError (a ValueError) for a malformed expression
@@ -434,5 +443,8 @@ def run_tests(
         max_call_depth=max_call_depth,
         keyword=keyword,
         fail_fast=fail_fast,
+        engine=engine,
+        compare=compare,
+        limits=DEFAULT_LIMITS.with_(timeout=timeout),
     )
     return _run_tests([os.fspath(p) for p in paths], options, out if out is not None else io.StringIO(), jobs)

@@ -17,36 +17,59 @@ from .diagnostics import ClifError
 
 def _cmd_cat(args: argparse.Namespace) -> int:
     from .printer import format_test_file
-    from .reader import parse_file
 
     status = 0
-    for path in args.files:
-        try:
-            sys.stdout.write(format_test_file(parse_file(path)))
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for _, tf in commands.each_parsed(args.files):
+        if tf is None:
             status = 1
+        else:
+            sys.stdout.write(format_test_file(tf))
     return status
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from .reader import parse_file
     from .verifier import verify_test_file
 
     status = 0
-    for path in args.files:
-        try:
-            problems = verify_test_file(parse_file(path))
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in commands.each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
+        problems = verify_test_file(tf)
         for d in problems:
             print(d.format(), file=sys.stderr)
         if problems:
             status = 1
         elif args.verbose:
             print(f"{path}: ok")
+    return status
+
+
+def _cmd_cfg(args: argparse.Namespace) -> int:
+    from .cfg import function_dot, render_svg
+
+    dots: list[str] = []
+    status = 0
+    for path, tf in commands.each_parsed(args.files):
+        if tf is None:
+            status = 1
+            continue
+        chosen = [d.function for d in tf.functions if args.function in (None, d.function.name)]
+        if not chosen:
+            print(f"{path}: error: no function named {args.function}", file=sys.stderr)
+            status = 1
+        dots.extend(function_dot(f) for f in chosen)
+    text = "".join(dots)
+    if args.output is None:
+        sys.stdout.write(text)
+    elif args.output.endswith(".svg"):
+        problem = render_svg(dots, args.output)
+        if problem:
+            print(f"clifkit cfg: error: {problem}", file=sys.stderr)
+            return 1
+    else:
+        with open(args.output, "w", encoding="utf-8") as f:
+            f.write(text)
     return status
 
 
@@ -127,6 +150,39 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _setting_arg(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not name or (eq and not value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
+    return name, value if eq else "true"
+
+
+def add_settings_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="settings", action="append", type=_setting_arg, metavar="NAME=VALUE",
+                   help="a Cranelift setting for native compilation (opt_level=speed, ...), over the file's own "
+                   "`set` lines; repeatable. A setting cranelift-py cannot take is refused with its reason")
+
+
+def settings_problem(args: argparse.Namespace) -> Optional[str]:
+    """Why the `--set` settings cannot be honoured, or None (checked once, before anything runs)."""
+    settings = getattr(args, "settings", None) or []
+    if not settings:
+        return None
+    from .commands import native_unavailable
+
+    why = native_unavailable()
+    if why is not None:
+        return f"--set applies to native compilation, and {why}"
+    from .native.lower import setting_problem
+
+    for name, value in settings:
+        problem = setting_problem(name, value)
+        if problem is not None:
+            return f"--set {name}={value}: {problem}"
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
     parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
@@ -141,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
     p.set_defaults(func=_cmd_verify)
+
+    p = sub.add_parser("cfg", help="print the control-flow graph of CLIF functions as Graphviz DOT")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--function", metavar="NAME", help="only the function NAME (as written: %%f)")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE instead of standard output; a FILE ending in .svg is rendered with "
+                   "Graphviz's dot (one SVG per function, numbered after the first, when there are several)")
+    p.set_defaults(func=_cmd_cfg)
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -171,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
     _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
+    add_settings_option(p)
     p.add_argument(
         "--failed-from",
         metavar="REPORT",
@@ -208,6 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
+    problem = settings_problem(args)
+    if problem is not None:
+        print(f"clifkit {args.command}: error: {problem}", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -9,7 +9,11 @@ options that `clifkit test` shares with the first two.
   native engine it says so and exits with status 2;
 - `clifkit compile FILE...` compiles each function natively and shows the size
   of its machine code, with a disassembly when the ``capstone`` package is
-  installed (``pip install 'clifkit[disasm]'``).
+  installed (``pip install 'clifkit[disasm]'``), for any target clifkit runs
+  (foreign ones in their emulated worker);
+- `clifkit lower FILE...` prints each function as clifkit hands it to
+  Cranelift, after its own legalization of heaps, tables, global values and
+  implicit traps, with the decisions it took (bounds checks kept or elided).
 
 The first two print as `clifkit test` does and end with the same summary line.
 """
@@ -20,6 +24,22 @@ import argparse
 import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
+
+
+def each_parsed(paths):
+    """Each file of `paths` with its parsed `TestFile`, or with None after printing its located
+    error to standard error (the commands that read files go on with the next one)."""
+    from .diagnostics import ClifError
+    from .reader import parse_file
+
+    for path in paths:
+        try:
+            tf = parse_file(path)
+        except ClifError as e:
+            print(e.format(), file=sys.stderr)
+            yield path, None
+            continue
+        yield path, tf
 
 
 def add_harness_options(p: argparse.ArgumentParser) -> None:
@@ -60,9 +80,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add `run`, `interpret` and `compile` to the `clifkit` subcommands; `add_limit_options` adds
     the resource caps that `clifkit test` takes too."""
+    from .cli import add_settings_option
+
     p = sub.add_parser("run", help="run the run lines of CLIF files natively, as clif-util run")
     _add_run_options(p)
     add_limit_options(p)
+    add_settings_option(p)
     p.set_defaults(func=cmd_run, force_mode="run")
 
     p = sub.add_parser("interpret", help="run the run lines of CLIF files on the interpreter, as clif-util interpret")
@@ -70,6 +93,11 @@ def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) 
     add_limit_options(p)
     p.add_argument("--fuel", type=int, metavar="N", help="instructions the interpreter may execute per run line (default 10^9)")
     p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
+    p.add_argument("--trace", action="store_true",
+                   help="print every instruction each run line executes, with its operand and result values "
+                   "(and the address of each load and store); runs one file at a time")
+    p.add_argument("--trace-limit", type=int, default=10_000, metavar="N",
+                   help="trace at most N instructions per run line (default 10000); the rest are counted")
     p.set_defaults(func=cmd_interpret, force_mode="interpret")
 
     p = sub.add_parser("compile", help="compile CLIF functions natively: machine code size and disassembly")
@@ -77,7 +105,14 @@ def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) 
     p.add_argument("--target", metavar="ISA", help="the target to compile for, as on a `target` line "
                    "(default: the file's first for the host's architecture, else its first, else the host)")
     p.add_argument("--no-disasm", action="store_true", help="show sizes only")
+    add_settings_option(p)
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("lower", help="show the CLIF clifkit hands to Cranelift after its own legalization")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--target", metavar="ISA", help="the target to lower for, as for `clifkit compile`")
+    add_settings_option(p)
+    p.set_defaults(func=cmd_lower)
 
 
 # -- run / interpret ---------------------------------------------------------------------------
@@ -193,88 +228,60 @@ def _host_target() -> str:
         return platform.machine().lower()
 
 
-def _compile_with_lowering(tf, target: Optional[str]) -> list[CompiledFunction]:
-    """Compile `tf` in this process with the native engine's lowering (no code runs): each
-    function's machine code size, and its bytes as the JIT placed them. Only for the host's
-    architecture. Raises ImportError when the lowering is not there, anything else when it fails."""
-    import ctypes
-
-    from .native.lower import compile_module, host_arch
-    from .native.worker import host_symbols
-
-    arch = (target or host_arch()).split()[0]
-    if arch != host_arch():
-        raise RuntimeError(f"the host ({host_arch()}) cannot compile for {arch} here")
-    features = {}
-    for word in (target or "").split()[1:]:
-        name, eq, value = word.partition("=")
-        features[name] = value if eq else "true"
-    module = compile_module([d.function for d in tf.functions], triple=None, features=features,
-                            host_symbols=host_symbols())
-    out = [CompiledFunction(name, error=reason) for name, reason in module.unsupported.items()]
-    for name in module.functions():
-        if name in module.unsupported:
-            continue
-        size = module.code_size(name)
-        code = ctypes.string_at(module.address(name), size) if size else None
-        out.append(CompiledFunction(name, size=size, code=code, target=arch, address=0))
-    return out
-
-
 def _ir_summary(details) -> str:
     f = details.function
     insts = sum(len(b.insts) for b in f.blocks.values())
     return f"{len(f.blocks)} block{'s' if len(f.blocks) != 1 else ''}, {insts} instruction{'s' if insts != 1 else ''}"
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    from .diagnostics import ClifError
-    from .reader import parse_file
+def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
+    """The target to compile a file for: `wanted`, else the file's first for the host's
+    architecture, else its first, else None (the host)."""
+    if wanted:
+        return wanted
+    targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
+    on_host = [t for t in targets if t.split()[0] == _host_target()]
+    return (on_host or targets or [None])[0]
+
+
+def _native_results(path: str, tf, target: Optional[str], method: str, settings=()) -> tuple[dict, Optional[str]]:
+    """Ask the native engine's `method` ("compile" or "lower") about a file: results by function
+    name, and why there are none (or None)."""
     from .runtest.engines import ENGINES, EngineOptions, EngineUnavailable
 
-    status = 0
-    native = ENGINES.get("native")
     why = native_unavailable()
-    compile_fn = getattr(native, "compile", None) if native is not None else None
-    missing: Optional[str] = None
     if why is not None:
-        missing = why
-    elif compile_fn is None:
-        compile_fn = _lowering_compile_fn()
-        if compile_fn is None:
-            missing = "the native engine does not offer its machine code yet (no `compile` on its engine)"
+        return {}, why
+    fn = getattr(ENGINES.get("native"), method, None)
+    if fn is None:
+        return {}, f"the native engine here cannot {method}"
+    source = None
+    try:
+        with open(path, encoding="utf-8") as f:
+            source = f.read()
+    except OSError:
+        pass
+    try:
+        options = EngineOptions(settings=tuple(settings or ()))
+        return {as_compiled(obj).name: obj for obj in fn(tf, options, target, source) or ()}, None
+    except EngineUnavailable as e:
+        return {}, str(e)
+    except Exception as e:  # an engine bug: say so, never a traceback
+        return {}, f"internal error in the native engine: {type(e).__name__}: {e}"
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    status = 0
     have_disasm = _capstone_available()
     disasm_note_shown = False
-    for path in args.files:
-        try:
-            tf = parse_file(path)
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
+    for path, tf in each_parsed(args.files):
+        if tf is None:
             status = 1
             continue
-        targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-        host = _host_target()
-        on_host = [t for t in targets if t.split()[0] == host]
-        target = args.target or (on_host or targets or [None])[0]
-        shown_target = target or f"{_host_target()} (host)"
-        print(f"{path}: target {shown_target}")
-        compiled: dict[str, CompiledFunction] = {}
-        file_missing = missing
-        if file_missing is None and compile_fn is not None:
-            try:
-                source = None
-                try:
-                    with open(path, encoding="utf-8") as f:
-                        source = f.read()
-                except OSError:
-                    pass
-                for obj in compile_fn(tf, EngineOptions(), target, source) or ():
-                    got = as_compiled(obj)
-                    compiled[got.name] = got
-            except EngineUnavailable as e:
-                file_missing = str(e)
-            except Exception as e:  # an engine bug: say so, never a traceback
-                file_missing = f"internal error in the native engine: {type(e).__name__}: {e}"
+        target = _file_target(tf, args.target)
+        print(f"{path}: target {target or f'{_host_target()} (host)'}")
+        found, file_missing = _native_results(path, tf, target, "compile", args.settings)
+        compiled = {name: as_compiled(obj) for name, obj in found.items()}
         for details in tf.functions:
             name = details.function.name
             c = compiled.get(name)
@@ -308,25 +315,34 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return status
 
 
-def _lowering_compile_fn():
-    """`compile` through the native lowering (`_compile_with_lowering`), when it can be imported."""
-    import importlib
-
-    try:
-        for module in ("clifkit.native.lower", "clifkit.native.worker"):
-            importlib.import_module(module)
-    except Exception:  # not there, or not importable in this state of the code
-        return None
-
-    def compile_fn(tf, options, target, source):
-        try:
-            return _compile_with_lowering(tf, target)
-        except Exception as e:
-            from .runtest.engines import EngineUnavailable
-
-            raise EngineUnavailable(f"the native lowering could not compile the file: {type(e).__name__}: {e}") from None
-
-    return compile_fn
+def cmd_lower(args: argparse.Namespace) -> int:
+    """Print each function as clifkit hands it to Cranelift, with the decisions its lowering took."""
+    status = 0
+    for path, tf in each_parsed(args.files):
+        if tf is None:
+            status = 1
+            continue
+        target = _file_target(tf, args.target)
+        print(f"; {path}: target {target or f'{_host_target()} (host)'}")
+        found, missing = _native_results(path, tf, target, "lower", args.settings)
+        if missing is not None:
+            print(f"clifkit lower: error: {path}: {missing}", file=sys.stderr)
+            status = 1
+            continue
+        for details in tf.functions:
+            name = details.function.name
+            got = found.get(name) or {"error": "not lowered"}
+            if got.get("error"):
+                print(f"; {name}: cannot lower: {got['error']}\n")
+                status = 1
+                continue
+            print(got["listing"], end="")
+            decisions = got.get("decisions") or []
+            print(f"; {name}: {len(decisions)} decision{'s' if len(decisions) != 1 else ''} of the lowering")
+            for d in decisions:
+                print(f";   {d}")
+            print()
+    return status
 
 
 def _capstone_available() -> bool:

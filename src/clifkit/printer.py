@@ -166,6 +166,28 @@ def format_function(func: Function) -> str:
     return _FunctionWriter(func).write()
 
 
+def format_instruction(func: Function, inst: Inst) -> str:
+    """One instruction as `format_function` writes it (with its type suffix)."""
+    return _FunctionWriter(func).instruction(inst)
+
+
+def block_lines(func: Function) -> dict[int, tuple[str, list[str]]]:
+    """Each block's header and its instructions, one text per instruction, as `format_function`
+    writes them without comments and aliases (for `clifkit cfg`)."""
+    writer = _FunctionWriter(func)
+    out: dict[int, tuple[str, list[str]]] = {}
+    for block in func.blocks.values():
+        writer.defined = set(block.params)
+        params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
+        header = f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
+        insts = []
+        for inst in block.insts:
+            insts.append(writer.instruction(inst))
+            writer.defined.update(inst.results)
+        out[block.number] = (header, insts)
+    return out
+
+
 class _FunctionWriter:
     """Writes one function; knows its aliases and which values each block has defined so far."""
 

@@ -56,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         choices=("interpreter", "native", "all"),
         help="which engines run the run lines, as `clifkit test --engine` (default: all that apply)",
     )
+    group.addoption("--clif-compare", action="store_true", default=False,
+                    help="also run every `test run` line on the interpreter; engines that disagree fail the "
+                    "item, as `clifkit test --compare`")
+    group.addoption("--clif-timeout", type=float, default=None, metavar="SECONDS",
+                    help="stop a run line that runs longer than this, as `clifkit test --timeout`")
     group.addoption("--clif-fuel", type=int, default=None, metavar="N",
                     help="instructions the interpreter may execute per run line (default 10^9)")
     group.addoption("--clif-max-call-depth", type=int, default=None, metavar="N",
@@ -100,9 +105,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interpreter: a CLIF run line on clifkit's interpreter")
     config.addinivalue_line("markers", "native: a CLIF run line compiled natively by Cranelift")
     config._clifkit_mode = _collect_mode(config)  # type: ignore[attr-defined]
-    for option in ("clif_fuel", "clif_max_call_depth"):
+    for option, least in (("clif_fuel", 1), ("clif_max_call_depth", 1), ("clif_timeout", 1e-9)):
         value = config.getoption(option)
-        if value is not None and value < 1:
+        if value is not None and value < least:
             raise pytest.UsageError(f"--{option.replace('_', '-')} must be positive, not {value}")
     config._clifkit_roots = _command_line_roots(config)  # type: ignore[attr-defined]
 
@@ -137,19 +142,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def _options(config: pytest.Config):
     from .runtest.engines import DEFAULT_FUEL
     from .runtest.plans import Options
+    from .limits import DEFAULT_LIMITS
 
     fuel = config.getoption("clif_fuel")
-    options = Options(
+    return Options(
         interpret_all=bool(config.getoption("clif_interpret_all")),
         fuel=fuel if fuel is not None else DEFAULT_FUEL,
         max_call_depth=config.getoption("clif_max_call_depth"),
+        engine=config.getoption("clif_engine") or "all",
+        compare=bool(config.getoption("clif_compare")),
+        limits=DEFAULT_LIMITS.with_(timeout=config.getoption("clif_timeout")),
     )
-    engine = config.getoption("clif_engine")
-    if engine is not None:
-        if not hasattr(options, "engine"):
-            raise pytest.UsageError("--clif-engine needs a clifkit whose `clifkit test` has --engine")
-        options.engine = engine
-    return options
 
 
 def _shown_path(config: pytest.Config, path: Path) -> str:
@@ -182,6 +185,10 @@ class ClifFile(pytest.File):
             # name is then the "params" part, as for a parametrized Python test.
             yield ClifItem.from_parent(self, name=item.name, nodeid=f"{self.nodeid}::{item.name}", run_item=item)
 
+    def comparing(self, plan) -> bool:
+        """Whether `plan`'s run lines are also checked against the interpreter (--clif-compare)."""
+        return self._options.compare and plan.engine == "native" and plan.mode == "run"
+
     def session_for(self, plan) -> tuple[Any, Optional[str]]:
         """The engine session of `plan` (opened on first use), or (None, why its runs are skipped)."""
         from .runtest.execute import open_session
@@ -190,6 +197,10 @@ class ClifFile(pytest.File):
         if key not in self._sessions:
             assert self._prepared is not None and self._prepared.test_file is not None
             session, skip_reason = open_session(plan, self._prepared.test_file, self._options)
+            if self.comparing(plan) and session is not None:
+                from .runtest.compare import Recording
+
+                session = Recording(session)  # remembers each native outcome for compare_engines
             self._sessions[key] = (session, skip_reason)
             prefetch = getattr(session, "prefetch", None)
             if prefetch is not None and skip_reason is None:
@@ -259,6 +270,12 @@ class ClifItem(pytest.Item):
         else:
             session, skip_reason = self.clif_file.session_for(item.plan)
             r = execute_run(item.prepared, session, skip_reason)
+            if r.status == PASSED and session is not None and self.clif_file.comparing(item.plan):
+                from .runtest.compare import compare_engines
+
+                disagreement = compare_engines(item, session, self.clif_file._prepared.test_file,
+                                               self.clif_file._options)
+                r = disagreement or r
         r.name = self.name
         self.result = r
         if r.status == PASSED:

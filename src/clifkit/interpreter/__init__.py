@@ -86,14 +86,18 @@ class Interpreter:
 
     def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = 2000,
                  host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
-                 timeout: Optional[float] = None, max_memory: Optional[int] = None):
+                 timeout: Optional[float] = None, max_memory: Optional[int] = None, tracer=None):
         """`host_functions` maps a function name to (fn, param types, return types): calls to that
         name run ``fn(machine, *args)`` in Python (e.g. a heap-growth routine). Names defined by
         `functions` win, as do Cranelift's libcall names.
 
         `timeout` (seconds) bounds each call's wall-clock time (`TimeLimitExceeded`, checked
         every `machine.FUEL_SLICE` instructions); `max_memory` (bytes) bounds the memory a call
-        may touch (`MemoryLimitExceeded`; mapped but untouched memory costs nothing)."""
+        may touch (`MemoryLimitExceeded`; mapped but untouched memory costs nothing).
+
+        `tracer` (a `clifkit.interpreter.trace.Tracer`) is told every instruction executed, with
+        its operand and result values (`clifkit interpret --trace`)."""
+        self.tracer = tracer
         self.functions: list[Function] = list(functions)
         self.fuel = fuel
         self.max_call_depth = max_call_depth

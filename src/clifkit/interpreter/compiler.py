@@ -275,8 +275,32 @@ class FunctionCompiler:
         for inst in block.insts[:-1]:
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
+            op = inst.opcode
+            if op.can_trap or op.can_load or op.can_store or op.is_call:
+                self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
+            self.emit_probe(number, inst, ind, out, "after")
+        self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
+
+    def emit_probe(self, number: int, inst: Inst, ind: int, out, when: str) -> None:
+        """With a tracer: hand it the operands, before an instruction that may trap (`when`
+        "before"), after one with its results ("after"), or before a terminator."""
+        tracer = self.interp.tracer
+        if tracer is None:
+            return
+        if not hasattr(self, "inst_texts"):
+            from ..printer import block_lines
+
+            self.inst_texts = {id(i): text for b, (_, texts) in zip(self.blocks.values(), block_lines(self.func).values())
+                               for i, text in zip(b.insts, texts)}
+        probe = self.interp.bind(tracer.probe(self.func, number, inst, self.inst_texts[id(inst)]), "tr")
+        args = "".join(f"{self.val(a)}, " for a in inst.args)
+        if when == "before":
+            out.append((ind, f"{probe}(({args}))"))
+        else:
+            results = "".join(f"v{r}, " for r in inst.results) if when == "after" else ""
+            out.append((ind, f"{probe}(({args}), ({results}))"))
 
     def assign(self, dsts: list[str], srcs: list[str], ind: int, out) -> None:
         pairs = [(d, s) for d, s in zip(dsts, srcs) if d != s]

@@ -340,6 +340,31 @@ class NativeEngine(Engine):
         return session
 
 
+    def inspect(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
+                source: Optional[str] = None, *, code: bool = True, listing: bool = False) -> list[dict]:
+        """Compile the file for `target` in its worker (on the host, or emulated) and return, per
+        function, what `clifkit compile` and `clifkit lower` show: ``{"name", "target", "size",
+        "code", "listing", "decisions"}``, or ``{"name", "error"}``."""
+        session = self.open(test_file, options, target, source)
+        if session.load_error is not None:
+            raise EngineUnavailable(session.load_error.message)
+        reply = session.client.request({"op": "inspect", "code": code, "listing": listing}, timeout=COMPILE_TIMEOUT)
+        if not reply.get("ok"):
+            raise EngineUnavailable(f"the worker could not show the code: {reply.get('message')}")
+        arch = spec_arch(session.spec)
+        return [dict(found, name=name, target=arch) for name, found in reply["functions"].items()]
+
+    def compile(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
+                source: Optional[str] = None) -> list[dict]:
+        """Each function's machine code, for `clifkit compile` (see `inspect`)."""
+        return self.inspect(test_file, options, target, source, code=True)
+
+    def lower(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
+              source: Optional[str] = None) -> list[dict]:
+        """Each function as clifkit hands it to Cranelift, for `clifkit lower` (see `inspect`)."""
+        return self.inspect(test_file, options, target, source, code=False, listing=True)
+
+
 def _source_of(tf: TestFile) -> str:
     try:
         with open(tf.path, encoding="utf-8") as f:
@@ -373,6 +398,7 @@ class NativeSession(Session):
 
     def _load_message(self) -> dict:
         flags = dict(self.spec.settings)
+        flags.update(self.options.settings)
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
         if self.engine_obj.compiler:

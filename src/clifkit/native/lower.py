@@ -249,6 +249,22 @@ def _object_code_size(isa, ctx: ModuleContext, func: Function) -> Optional[int]:
     return symbol_size(data, "f")
 
 
+def setting_problem(name: str, value: str) -> Optional[str]:
+    """Why Cranelift (through cranelift-py) cannot compile with setting `name`=`value` here, or
+    None when it can (`clifkit ... --set NAME=VALUE`)."""
+    forced = FORCED_FLAGS.get(name)
+    if forced is not None and forced != value:
+        return f"clifkit always compiles with {name}={forced}, so that stack overflows trap stk_ovf"
+    try:
+        with captured_output():
+            cl.TargetIsa(host_triple(), **{name: value})
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        return _reason(e)
+    return None
+
+
 def _make_isa(triple: str, features: dict[str, str]) -> tuple[object, dict[str, str]]:
     flags = dict(DEFAULT_FLAGS)
     flags.update(features)

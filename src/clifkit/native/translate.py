@@ -228,10 +228,10 @@ UNREACHABLE = cl.TrapCode.STACK_OVERFLOW
 class FunctionLowering(CallLowering):
     """Lower one function. `run()` returns the finalized FunctionBuilder."""
 
-    def __init__(self, ctx: ModuleContext, func: Function):
+    def __init__(self, ctx: ModuleContext, func: Function, builder=None):
         self.ctx = ctx
         self.func = func
-        self.b = cl.FunctionBuilder()
+        self.b = builder if builder is not None else cl.FunctionBuilder()  # a RecordingBuilder for `clifkit lower`
         self.report = LoweringReport(func.name)
         self.values: dict[int, object] = {}
         self.blocks: dict[int, object] = {}

@@ -348,6 +348,8 @@ class Worker:
             return self.load(msg)
         if op == "run":
             return self.run(msg.get("requests", []), msg.get("timeout"), msg.get("isolation", "batch"))
+        if op == "inspect":
+            return self.inspect(bool(msg.get("code")), bool(msg.get("listing")))
         return {"ok": False, "kind": "error", "message": f"unknown request {op!r}"}
 
     def hello(self) -> dict:
@@ -457,6 +459,30 @@ class Worker:
                 self.unavailable[f.name] = f"no entry point: {_one_line(e)}"
         status = {f.name: self.unavailable.get(f.name) for f in functions}
         return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+
+    def inspect(self, code: bool, listing: bool) -> dict:
+        """What `clifkit compile` and `clifkit lower` show of the module loaded last: each
+        function's machine code, and the CLIF the lowering handed to Cranelift."""
+        if self.module is None:
+            return {"ok": False, "kind": "error", "message": "no module is loaded"}
+        out: dict = {}
+        for name in self.functions:
+            found: dict = {}
+            try:
+                if code:
+                    size = self.module.code_size(name)
+                    found["size"] = size
+                    found["code"] = ctypes.string_at(self.module.address(name), size) if size else None
+                if listing:
+                    from .listing import lowering_listing
+
+                    found["listing"], found["decisions"] = lowering_listing(self.module, name)
+            except Exception as e:
+                found = {"error": _one_line(e)}
+            out[name] = found
+        for name, reason in self.unavailable.items():
+            out[name] = {"error": reason}
+        return {"ok": True, "functions": out, "machine": self.machine}
 
     # -- running ------------------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ native engine runs it on. A disagreement is a failed run of its own (kind ``comp
 
 from __future__ import annotations
 
+import shlex
+
 from typing import Optional
 
 from ..ir.function import TestFile
@@ -104,6 +106,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
     if isinstance(interp, Trapped) and interp.native_open:
         r.message += f"; {explain(interp.native_open)}"
+    r.message += (f" (its trace: clifkit interpret --trace {shlex.quote(cmd.loc.path)} "
+                  f"-k {shlex.quote(bound.call_text)})")
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
     r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
     return r

@@ -88,6 +88,11 @@ class EngineOptions:
     max_call_depth: Optional[int] = None
     timeout: Optional[float] = None  # seconds a call may run (None: the engine's default)
     max_memory: Optional[int] = None  # bytes of memory an interpreter call may touch (None: no cap)
+    # Cranelift settings from `--set NAME=VALUE`, applied after the file's own `set` lines (native only).
+    settings: tuple[tuple[str, str], ...] = ()
+    # `clifkit interpret --trace`: the interpreter writes each executed instruction to standard
+    # output, at most this many per run line (None: no trace).
+    trace_limit: Optional[int] = None
 
 
 class EngineUnavailable(Exception):
@@ -143,6 +148,11 @@ class InterpreterSession(Session):
                   "max_memory": options.max_memory}
         if options.max_call_depth is not None:
             kwargs["max_call_depth"] = options.max_call_depth
+        self.tracer = None
+        if options.trace_limit is not None:
+            from ..interpreter.trace import Tracer
+
+            self.tracer = kwargs["tracer"] = Tracer(lambda line: print(line, flush=True), options.trace_limit)
         try:
             self.interp = Interpreter(functions, **kwargs)
         except Unsupported as e:
@@ -151,6 +161,16 @@ class InterpreterSession(Session):
             self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
 
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
+        outcome = self._call(bound, env)
+        if self.tracer is not None:
+            if self.tracer.dropped:
+                print(f"... and {self.tracer.dropped} more instructions (--trace-limit {self.tracer.limit})")
+            if isinstance(outcome, Trapped) and self.tracer.pending is not None:
+                print(f"{self.tracer.pending}  <- trapped here")
+            print(f"{bound.call_text} -> {_describe(outcome)}", flush=True)
+        return outcome
+
+    def _call(self, bound: BoundRun, env: object = None) -> Outcome:
         from ..interpreter import FuelExhausted, MemoryLimitExceeded, TimeLimitExceeded, Trap, Unsupported
         from ..interpreter.heaps import materialize
 
@@ -162,6 +182,10 @@ class InterpreterSession(Session):
             prepared = materialize(env, bound.function)
             args = [prepared.vmctx, *args]
         name = bound.function.name
+        if self.tracer is not None:
+            loc = bound.command.loc
+            print(f"trace of {loc.path}:{loc.line}: {bound.call_text}", flush=True)
+            self.tracer.count, self.tracer.pending = 0, None
         try:
             results = self.interp.call(name, args, env=prepared)
         except FuelExhausted as e:
@@ -192,6 +216,17 @@ def _native_open(prepared, memory, trap) -> Optional[str]:
     from .guarantee import outside_native_guarantee
 
     return outside_native_guarantee(prepared.placed_regions(memory), trap.address, trap.size)
+
+
+def _describe(outcome: Outcome) -> str:
+    """An outcome in a trace's last line."""
+    if isinstance(outcome, Returned):
+        from ..interpreter.trace import format_value
+
+        return "returned " + (", ".join(format_value(v) for v in outcome.values) or "nothing")
+    if isinstance(outcome, Trapped):
+        return f"trap {outcome.code}"
+    return getattr(outcome, "message", None) or getattr(outcome, "reason", None) or type(outcome).__name__
 
 
 def _reason(e: BaseException) -> str:

@@ -48,10 +48,15 @@ class Options:
     # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
     # (line, engine, target) of each run line to repeat, or None for the whole file.
     only: Optional[dict] = None
+    # `--set NAME=VALUE`: Cranelift settings for every native compilation, over the files' own.
+    settings: tuple[tuple[str, str], ...] = ()
+    # `clifkit interpret --trace`: instructions traced per run line (None: no trace).
+    trace_limit: Optional[int] = None
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
-                             max_memory=self.limits.max_memory)
+                             max_memory=self.limits.max_memory, settings=self.settings,
+                             trace_limit=self.trace_limit)
 
 
 @dataclass

@@ -344,6 +344,8 @@ def options_from_args(args) -> Options:
         force_mode=getattr(args, "force_mode", None),
         engine=getattr(args, "engine", None) or "all",
         compare=bool(getattr(args, "compare", False)),
+        settings=tuple(getattr(args, "settings", None) or ()),
+        trace_limit=getattr(args, "trace_limit", None) if getattr(args, "trace", False) else None,
         limits=DEFAULT_LIMITS.with_(
             max_memory=getattr(args, "max_memory", None),
             max_reservation=getattr(args, "max_reservation", None),
@@ -508,6 +510,8 @@ def main(args) -> int:
         print(f"clifkit {command}: error: --fuel and --max-call-depth must be positive", file=sys.stderr)
         return 2
     jobs = getattr(args, "jobs", None)
+    if options.trace_limit is not None:
+        jobs = 1  # a trace is written as the line runs: one process keeps it in order
     if jobs is None:
         jobs = default_jobs()
     if jobs < 1:

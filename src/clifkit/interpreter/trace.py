@@ -1,0 +1,90 @@
+"""Instruction traces: `clifkit interpret --trace`.
+
+A traced interpreter compiles each function with a call after every
+instruction (before a terminator) that hands the tracer the operand values and
+the results. The tracer writes one line per executed instruction:
+
+    %f  block0  v3 = iadd v1, v2            v1=0x5 v2=0x7 -> v3=0xc
+    %f  block0  v4 = load.i32 v3+8          v3=0x100000010 [addr 0x100000018] -> v4=0x0
+
+Values are shown as the interpreter holds them: integers as hex bit patterns,
+vectors lane by lane. Loads and stores also show the address they touch.
+Tracing is off unless asked for, and an untraced function's code has no trace
+calls at all.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+from ..ir.function import Function, Inst
+
+
+def format_value(value) -> str:
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + " ".join(format_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _address_operand(inst: Inst) -> Optional[int]:
+    """Which operand is the address of a load or store with an offset (None: not one)."""
+    if inst.offset is None or inst.heap is not None:
+        return None
+    name = inst.opcode.name
+    if "load" in name and not name.startswith(("stack_", "heap_")):
+        return 0
+    if "store" in name and not name.startswith(("stack_", "heap_")):
+        return 1
+    return None
+
+
+class Tracer:
+    """Collects trace lines, up to `limit`; what goes past it is counted, not written."""
+
+    def __init__(self, write: Callable[[str], None], limit: int = 10_000):
+        self.write = write
+        self.limit = limit
+        self.count = 0
+        # The instruction that may trap now, with its operands (told before it runs): when it
+        # traps, this is where.
+        self.pending: Optional[str] = None
+
+    @property
+    def dropped(self) -> int:
+        return max(0, self.count - self.limit)
+
+    def probe(self, func: Function, block: int, inst: Inst, text: str) -> Callable[..., None]:
+        """The function generated code calls for `inst`: ``probe(operand values)`` before an
+        instruction that may trap (noted as pending, not written), ``probe(operand values, result
+        values)`` after it, or before a terminator (written)."""
+        operands = [f"v{func.resolve(a)}" for a in inst.args]
+        results = [f"v{r}" for r in inst.results]
+        addr_at = _address_operand(inst)
+        where = f"{func.name}  block{block}  {text}"
+
+        def line(args: Sequence) -> str:
+            parts = [f"{n}={format_value(v)}" for n, v in zip(operands, args)]
+            if addr_at is not None and addr_at < len(args) and isinstance(args[addr_at], int):
+                parts.append(f"[addr {hex((args[addr_at] + inst.offset) & (1 << 64) - 1)}]")
+            return f"{where:<48} {' '.join(parts)}".rstrip()
+
+        def probe(args: Sequence, values: Optional[Sequence] = None) -> None:
+            if values is None:
+                self.pending = line(args)
+                return
+            self.pending = None
+            self.count += 1
+            if self.count > self.limit:
+                return
+            text = line(args)
+            if values:
+                text += " -> " + " ".join(f"{n}={format_value(v)}" for n, v in zip(results, values))
+            self.write(text)
+
+        return probe
