@@ -30,7 +30,7 @@ import cranelift as cl
 
 from ..ir.function import Inst
 from ..ir.types import I8, I64, Type
-from .translate import Check, cl_memflags, cl_type, imm_at, signed64
+from .translate import Check, cl_type, imm_at, signed64
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -375,12 +375,12 @@ class Legalizer:
     def op_heap_load(self, inst: Inst):
         t = self.lw.vtype(inst.results[0])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
-        return self.b.ins_load(cl_type(t), cl_memflags(inst.flags), addr, 0)
+        return self.lw.order.load(t, inst.flags, addr)
 
     def op_heap_store(self, inst: Inst):
         t = self.lw.vtype(inst.args[1])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
-        self.b.ins_store(cl_memflags(inst.flags), self.lw.val(inst.args[1]), addr, 0)
+        self.lw.order.store(inst.flags, self.lw.val(inst.args[1]), t, addr)
 
     def op_table_addr(self, inst: Inst):
         table = self.func.tables.get(inst.table)
