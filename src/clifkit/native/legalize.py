@@ -11,7 +11,8 @@
   cannot reach past ``bound + offset_guard - (offset + size)``; such an access
   lands in the guard region instead, and the runtime reports the fault as
   ``heap_oob``. A static access whose ``offset + size`` exceeds the bound
-  always traps.
+  always traps. The access of ``heap_load``/``heap_store`` is `byteorder.py`'s,
+  so their ``big``/``little`` flags mean what they mean on a plain access.
 - The implicit traps of division and float-to-int conversion become explicit
   checks before the instruction, so Cranelift's own trap never fires.
 - Constants and lane shuffles the binding cannot express (vconst, f128const,
