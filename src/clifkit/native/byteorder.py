@@ -1,7 +1,7 @@
 """Memory accesses and bitcasts whose flags name the non-native byte order.
 
 Cranelift 0.120's x86-64 and aarch64 backends ignore the ``big`` flag of loads, stores,
-atomics and bitcasts (it emits the little-endian access: probed, see
+atomics and bitcasts (they emit the little-endian access: probed, see
 docs/native.md), so an access in the foreign byte order is lowered here to a
 native access plus ``bswap``, with clifkit's interpreter semantics
 (`interpreter/memory_ops.py`, docs/heaps.md "Byte order"): a scalar is stored
