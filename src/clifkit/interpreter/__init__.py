@@ -86,7 +86,8 @@ class Interpreter:
 
     def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = 2000,
                  host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
-                 timeout: Optional[float] = None, max_memory: Optional[int] = None, tracer=None):
+                 timeout: Optional[float] = None, max_memory: Optional[int] = None, byteorder: str = "little",
+                 tracer=None):
         """`host_functions` maps a function name to (fn, param types, return types): calls to that
         name run ``fn(machine, *args)`` in Python (e.g. a heap-growth routine). Names defined by
         `functions` win, as do Cranelift's libcall names.
@@ -95,8 +96,14 @@ class Interpreter:
         every `machine.FUEL_SLICE` instructions); `max_memory` (bytes) bounds the memory a call
         may touch (`MemoryLimitExceeded`; mapped but untouched memory costs nothing).
 
+        `byteorder` ("little" or "big") is the target's: loads, stores, stack slots, atomics and
+        bitcasts without a `big`/`little` flag use it (fixed when a function is compiled).
+
         `tracer` (a `clifkit.interpreter.trace.Tracer`) is told every instruction executed, with
         its operand and result values (`clifkit interpret --trace`)."""
+        if byteorder not in ("little", "big"):
+            raise ValueError(f"byteorder must be 'little' or 'big', not {byteorder!r}")
+        self.byteorder = byteorder
         self.tracer = tracer
         self.functions: list[Function] = list(functions)
         self.fuel = fuel

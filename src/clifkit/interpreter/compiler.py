@@ -548,7 +548,7 @@ class FunctionCompiler:
             raise self.unsupported(f"{op} in the middle of a block")
         args = [self.val(a) for a in inst.args]
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
-                        [self.vtype(r) for r in inst.results])
+                        [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: no semantics registered")

@@ -24,7 +24,7 @@ overflow-checked arithmetic did.
 
 from __future__ import annotations
 
-from .memory_ops import TRUSTED, _load_value, _store_value, global_value_expr
+from .memory_ops import TRUSTED, _load_value, _store_value, global_value_expr, is_big
 from .registry import OpContext, Trap, impl
 
 ADDR_MASK = (1 << 64) - 1
@@ -72,14 +72,16 @@ def _heap_addr(ctx: OpContext):
 def _heap_load(ctx: OpContext):
     t = ctx.result_types[0]
     addr = _checked_address(ctx, "{0}", ctx.inst.offset or 0, t.bytes)
-    return _load_value(addr, t, ctx.inst.flags or TRUSTED)
+    flags = ctx.inst.flags or TRUSTED
+    return _load_value(addr, t, flags, is_big(ctx, flags))
 
 
 @impl("heap_store")
 def _heap_store(ctx: OpContext):
     t = ctx.arg_types[1]
     addr = _checked_address(ctx, "{0}", ctx.inst.offset or 0, t.bytes)
-    return _store_value(addr, t, "{1}", ctx.inst.flags or TRUSTED)
+    flags = ctx.inst.flags or TRUSTED
+    return _store_value(addr, t, "{1}", flags, is_big(ctx, flags))
 
 
 @impl("table_addr")

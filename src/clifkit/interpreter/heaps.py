@@ -61,6 +61,7 @@ class HeapEnvironment:
     next_free: int
     pointer_bytes: int = 8
     symbols: dict = field(default_factory=dict)
+    byteorder: str = "little"  # of the vmctx slots: the interpreter's
 
     def placed_regions(self, memory: Memory) -> list[PlacedRegion]:
         """The regions of the call that ran on `memory`, as the native engine would have placed
@@ -78,7 +79,7 @@ class HeapEnvironment:
 
     def apply(self, memory: Memory) -> None:
         memory.map(self.vmctx, max(self.vmctx_size, 1), "vmctx")
-        state = RunState(self.vmctx, [], self.next_free)
+        state = RunState(self.vmctx, [], self.next_free, self.byteorder == "little")
         for n, heap in enumerate(self.heaps):
             live = HeapState(heap.style, heap.base, heap.size, heap.max_size, heap.ptr_offset,
                              heap.bound_offset, heap.element_size)
@@ -96,9 +97,10 @@ def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
         memory.write(state.vmctx + heap.bound_offset, (heap.size // heap.element_size).to_bytes(8, order))
 
 
-def materialize(env: Environment, func: Function) -> HeapEnvironment:
+def materialize(env: Environment, func: Function, byteorder: str = "little") -> HeapEnvironment:
     """Lay out vmctx and the heaps of `env` for `func` (whose declarations may promise more
-    reserved address space than the directives ask for)."""
+    reserved address space than the directives ask for); the vmctx slots are written in
+    `byteorder`, the interpreter's."""
     declared = declared_reservations(func, env)
     vmctx = ENV_BASE
     cursor = align_up(vmctx + max(env.vmctx_size, 1), PAGE_SIZE) + ENV_GAP
@@ -109,7 +111,7 @@ def materialize(env: Environment, func: Function) -> HeapEnvironment:
         heaps.append(HeapState(request.style, cursor, request.size, request.max_size,
                                request.ptr_offset, request.bound_offset, request.element_size))
         cursor = align_up(cursor + max(span, 1), PAGE_SIZE) + ENV_GAP
-    return HeapEnvironment(vmctx, env.vmctx_size, heaps, cursor, env.pointer_bytes)
+    return HeapEnvironment(vmctx, env.vmctx_size, heaps, cursor, env.pointer_bytes, byteorder=byteorder)
 
 
 def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:

@@ -10,7 +10,7 @@ first bytes, each lane least significant byte first.
 ``bitcast`` is, as its documentation says, a store of the operand followed by a
 load of the result type from the same address with the instruction's MemFlags.
 Memory holds the lanes in lane order, each lane in the flags' byte order
-(``little`` when none is given, as on the corpus targets), so:
+(the target's when none is given: `memory_ops.is_big`), so:
 
 - between types of the same lane layout (``i32x4`` / ``f32x4``, ``i64`` / ``f64``) the
   bits are unchanged, whatever the byte order;
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from ..ir.types import Type
 from .machine import Unsupported
+from .memory_ops import is_big
 from .registry import OpContext, impl, mask
 from .vector_ops import Semantics, finish, runtime_type, tuple_expr, vector_type
 
@@ -179,9 +180,7 @@ def lower_bitcast(ctx: OpContext) -> Semantics:
     dst = runtime_type(ctx, ctx.result_types[0])
     if src.bits != dst.bits:
         raise Unsupported(f"bitcast from {src} to {dst}: the widths differ")
-    flags = ctx.inst.flags
-    big = flags is not None and flags.endianness == "big"
-    template = bitcast_template(src, dst, big)
+    template = bitcast_template(src, dst, is_big(ctx, ctx.inst.flags))
     if template == "({0})":
         return template
     return finish(template, 1, max(src.lanes, dst.lanes))

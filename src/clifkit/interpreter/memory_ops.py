@@ -17,11 +17,14 @@ asks), the bytes are unpacked with `struct` straight from the page; otherwise
 accesses and traps (``heap_oob`` or the flags' trap code, ``heap_misaligned``).
 Stores mirror loads. Addresses are `p + offset` as unsigned 64-bit values.
 
-Endianness: the ``big``/``little`` flags; without one, little-endian (the
-corpus targets, and the host of Cranelift's interpreter). A vector is read
-and written as one integer of its full width in that byte order, lane 0 in
-the least significant bits (so a big-endian vector access reverses all
-bytes, as Cranelift's interpreter does).
+Byte order: the ``big``/``little`` flags; without one, the target's
+(`OpContext.big_endian`, from `Interpreter(byteorder=...)`), chosen when the
+function is compiled, so each access is one `struct` call in a fixed order.
+A vector's lane i is at byte offset i × lane size, each lane in the access's
+byte order, as Cranelift's s390x backend lays vectors out (docs/heaps.md,
+"Byte order"): a little-endian vector is the integer of its 16 bytes with lane
+0 in the least significant bits; a big-endian one, with lane 0 in the most
+significant bits. (Cranelift's interpreter instead reverses all 16 bytes.)
 """
 
 from __future__ import annotations
@@ -107,15 +110,16 @@ def _cas(machine, addr, expected, x, size, big, code, align):
     return old
 
 
-def _vsplit(value: int, bits: int, lanes: int) -> tuple:
+def _vsplit(value: int, bits: int, lanes: int, big: bool) -> tuple:
     m = (1 << bits) - 1
-    return tuple((value >> (bits * i)) & m for i in range(lanes))
+    return tuple((value >> (bits * (lanes - 1 - i if big else i))) & m for i in range(lanes))
 
 
-def _vjoin(lanes_: tuple, bits: int) -> int:
+def _vjoin(lanes_: tuple, bits: int, big: bool) -> int:
     value = 0
+    n = len(lanes_)
     for i, lane in enumerate(lanes_):
-        value |= lane << (bits * i)
+        value |= lane << (bits * (n - 1 - i if big else i))
     return value
 
 
@@ -127,8 +131,11 @@ RUNTIME_MEMORY.update(
 # -- template builders ---------------------------------------------------------------
 
 
-def _big(flags: MemFlags | None) -> bool:
-    return flags is not None and flags.endianness == "big"
+def is_big(ctx: OpContext, flags: MemFlags | None) -> bool:
+    """Is an access (or bitcast) with `flags` big-endian? Its flag says, else the target's order."""
+    if flags is not None and flags.endianness is not None:
+        return flags.endianness == "big"
+    return ctx.big_endian
 
 
 def _fast_condition(addr: str, size: int, reuse: bool) -> str:
@@ -139,10 +146,10 @@ def _fast_condition(addr: str, size: int, reuse: bool) -> str:
     return f"(_p := _pg.get((_a := {addr}) >> {PAGE_BITS})) is not None and (_o := _a & {PAGE_MASK}) <= {PAGE_SIZE - size}"
 
 
-def raw_load(addr: str, size: int, flags: MemFlags | None, reuse: bool = False) -> str:
-    """An expression: the unsigned integer in the `size` bytes at address expression `addr`."""
+def raw_load(addr: str, size: int, flags: MemFlags | None, big: bool, reuse: bool = False) -> str:
+    """An expression: the unsigned integer in the `size` bytes at address expression `addr`,
+    in big-endian order when `big`."""
     flags = flags or DEFAULT_FLAGS
-    big = _big(flags)
     code = flags.trap_code or "heap_oob"
     align = size if flags.aligned else 0
     slow = f"_ld(_m, _a, {size}, {big}, {code!r}, {align})"
@@ -155,10 +162,9 @@ def raw_load(addr: str, size: int, flags: MemFlags | None, reuse: bool = False) 
     return f"(_u{size}{e}(_p, _o)[0] if {cond} else {slow})"
 
 
-def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, reuse: bool = False) -> str:
+def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, big: bool, reuse: bool = False) -> str:
     """A statement: store the integer expression `value` (already `size` bytes wide) at `addr`."""
     flags = flags or DEFAULT_FLAGS
-    big = _big(flags)
     code = flags.trap_code or "heap_oob"
     align = size if flags.aligned else 0
     if size not in (1, 2, 4, 8, 16):
@@ -170,23 +176,28 @@ def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, reuse: b
     return f"_s{size}{e}(_p, _o, {value}) if {cond} else _st(_m, _a, {size}, {value}, {big}, {code!r}, {align})"
 
 
-def split_lanes(raw: str, t: Type) -> str:
-    """Expression: the tuple of lanes of vector type `t` held in the integer expression `raw`."""
+def split_lanes(raw: str, t: Type, big: bool = False) -> str:
+    """Expression: the tuple of lanes of vector type `t` held in the integer expression `raw`
+    (read from memory in big-endian order when `big`: lane 0 in the most significant bits)."""
     bits, lanes = t.lane_bits, t.lanes
     if lanes > 16:
-        return f"_vsplit({raw}, {bits}, {lanes})"
+        return f"_vsplit({raw}, {bits}, {lanes}, {big})"
     m = hex(mask(bits))
-    parts = ["(_x := %s) & %s" % (raw, m)]
-    parts += [f"(_x >> {bits * i}) & {m}" for i in range(1, lanes)]
+    shifts = [bits * (lanes - 1 - i if big else i) for i in range(lanes)]
+    parts = [f"(_x >> {k}) & {m}" if k else f"_x & {m}" for k in shifts]
+    parts[0] = parts[0].replace("_x", f"(_x := {raw})", 1)
     return "(" + ", ".join(parts) + ",)"
 
 
-def join_lanes(value: str, t: Type) -> str:
-    """Expression: the integer holding the lanes of the vector expression `value` of type `t`."""
+def join_lanes(value: str, t: Type, big: bool = False) -> str:
+    """Expression: the integer holding the lanes of the vector expression `value` of type `t`
+    (to be written to memory in big-endian order when `big`)."""
     bits, lanes = t.lane_bits, t.lanes
     if lanes > 16:
-        return f"_vjoin({value}, {bits})"
-    parts = ["(_t := %s)[0]" % value] + [f"(_t[{i}] << {bits * i})" for i in range(1, lanes)]
+        return f"_vjoin({value}, {bits}, {big})"
+    shifts = [bits * (lanes - 1 - i if big else i) for i in range(lanes)]
+    parts = [f"(_t[{i}] << {k})" if k else f"_t[{i}]" for i, k in enumerate(shifts)]
+    parts[0] = parts[0].replace("_t", f"(_t := {value})", 1)
     return "(" + " | ".join(parts) + ")"
 
 
@@ -209,15 +220,15 @@ def _vector_lanes(t: Type) -> Type:
 # -- loads and stores -------------------------------------------------------------------
 
 
-def _load_value(addr: str, t: Type, flags, reuse: bool = False) -> str:
-    raw = raw_load(addr, value_bytes(t), flags, reuse)
-    return split_lanes(raw, _vector_lanes(t)) if t.is_vector else raw
+def _load_value(addr: str, t: Type, flags, big: bool, reuse: bool = False) -> str:
+    raw = raw_load(addr, value_bytes(t), flags, big, reuse)
+    return split_lanes(raw, _vector_lanes(t), big) if t.is_vector else raw
 
 
-def _store_value(addr: str, t: Type, value: str, flags, reuse: bool = False) -> str:
+def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool = False) -> str:
     if t.is_vector:
-        value = join_lanes(value, _vector_lanes(t))
-    return raw_store(addr, value_bytes(t), value, flags, reuse)
+        value = join_lanes(value, _vector_lanes(t), big)
+    return raw_store(addr, value_bytes(t), value, flags, big, reuse)
 
 
 # Accesses through `p + offset` whose fast path leaves _p/_a/_o for the next access to reuse.
@@ -242,13 +253,15 @@ def _reuse(ctx: OpContext) -> bool:
 @impl("load")
 def _load(ctx: OpContext):
     t = ctx.result_types[0]
-    return _load_value(address("{0}", ctx.inst.offset or 0), t, ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    return _load_value(address("{0}", ctx.inst.offset or 0), t, flags, is_big(ctx, flags), _reuse(ctx))
 
 
 @impl("store")
 def _store(ctx: OpContext):
     t = ctx.arg_types[0]
-    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx))
 
 
 _EXTENDING = {"uload8": (8, False), "sload8": (8, True), "uload16": (16, False),
@@ -259,7 +272,8 @@ _EXTENDING = {"uload8": (8, False), "sload8": (8, True), "uload16": (16, False),
 def _extending_load(ctx: OpContext):
     bits, signed = _EXTENDING[ctx.inst.opcode.name]
     t = ctx.result_types[0]
-    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx))
     if not signed:
         return raw
     s = hex(1 << (bits - 1))
@@ -273,7 +287,9 @@ _TRUNCATING = {"istore8": 8, "istore16": 16, "istore32": 32}
 def _truncating_store(ctx: OpContext):
     bits = _TRUNCATING[ctx.inst.opcode.name]
     value = "{0} & %s" % hex(mask(bits))
-    return raw_store(address("{1}", ctx.inst.offset or 0), bits // 8, f"({value})", ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    return raw_store(address("{1}", ctx.inst.offset or 0), bits // 8, f"({value})", flags, is_big(ctx, flags),
+                     _reuse(ctx))
 
 
 _VECTOR_EXTENDING = {"uload8x8": (8, False), "sload8x8": (8, True), "uload16x4": (16, False),
@@ -284,11 +300,14 @@ _VECTOR_EXTENDING = {"uload8x8": (8, False), "sload8x8": (8, True), "uload16x4":
 def _vector_extending_load(ctx: OpContext):
     bits, signed = _VECTOR_EXTENDING[ctx.inst.opcode.name]
     t = ctx.result_types[0]
-    raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags)
+    big = is_big(ctx, ctx.inst.flags)
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags, big)
     m = hex(mask(bits))
     lanes = []
     for i in range(t.lanes):
-        lane = f"((_x >> {bits * i}) & {m})" if i else f"((_x := {raw}) & {m})"
+        lane = f"((_x >> {bits * (t.lanes - 1 - i if big else i)}) & {m})"
+        if i == 0:
+            lane = lane.replace("_x", f"(_x := {raw})", 1)
         if signed:
             s = hex(1 << (bits - 1))
             lane = f"((({lane} ^ {s}) - {s}) & {hex(mask(t.lane_bits))})"
@@ -328,21 +347,23 @@ def frame_load(ctx: OpContext, k: int, t: Type, in_frame: bool = True) -> str:
     """A load at frame offset `k`: straight from the frame's page when the frame fits one page."""
     layout = frame_layout(ctx.function)
     n = value_bytes(t)
+    big = ctx.big_endian
     if in_frame and layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
-        raw = f"_u{n}l(_fpg, {_frame_offset(k)})[0]"
+        raw = f"_u{n}{'b' if big else 'l'}(_fpg, {_frame_offset(k)})[0]"
     else:
-        raw = raw_load(_frame_address(k), n, None)
-    return split_lanes(raw, _vector_lanes(t)) if t.is_vector else raw
+        raw = raw_load(_frame_address(k), n, None, big)
+    return split_lanes(raw, _vector_lanes(t), big) if t.is_vector else raw
 
 
 def frame_store(ctx: OpContext, k: int, t: Type, value: str, in_frame: bool = True) -> str:
     layout = frame_layout(ctx.function)
     n = value_bytes(t)
+    big = ctx.big_endian
     if t.is_vector:
-        value = join_lanes(value, _vector_lanes(t))
+        value = join_lanes(value, _vector_lanes(t), big)
     if in_frame and layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
-        return f"_s{n}l(_fpg, {_frame_offset(k)}, {value})"
-    return raw_store(_frame_address(k), n, value, None)
+        return f"_s{n}{'b' if big else 'l'}(_fpg, {_frame_offset(k)}, {value})"
+    return raw_store(_frame_address(k), n, value, None, big)
 
 
 @impl("stack_load")
@@ -422,7 +443,7 @@ def global_value_expr(ctx: OpContext, gv: int, depth: int = 0) -> str:
         base = global_value_expr(ctx, data.base, depth + 1)
         t = data.type
         # Cranelift's interpreter loads global values as trusted (notrap aligned) accesses.
-        return _load_value(address(f"({base})", data.offset or 0), t, TRUSTED)
+        return _load_value(address(f"({base})", data.offset or 0), t, TRUSTED, ctx.big_endian)
     if kind == "iadd_imm":
         base = global_value_expr(ctx, data.base, depth + 1)
         bits = data.type.bits if data.type is not None else 64
@@ -481,7 +502,7 @@ def _atomic_rmw(ctx: OpContext):
         raise NotImplementedError(f"atomic_rmw {op}")
     code = flags.trap_code or "heap_oob"
     align = n if flags.aligned else 0
-    return f"_rmw(_m, {{0}}, {{1}}, {n}, {_big(flags)}, {code!r}, {align}, {op!r})"
+    return f"_rmw(_m, {{0}}, {{1}}, {n}, {is_big(ctx, flags)}, {code!r}, {align}, {op!r})"
 
 
 @impl("atomic_cas")
@@ -491,17 +512,19 @@ def _atomic_cas(ctx: OpContext):
     n = value_bytes(t)
     code = flags.trap_code or "heap_oob"
     align = n if flags.aligned else 0
-    return f"_cas(_m, {{0}}, {{1}}, {{2}}, {n}, {_big(flags)}, {code!r}, {align})"
+    return f"_cas(_m, {{0}}, {{1}}, {{2}}, {n}, {is_big(ctx, flags)}, {code!r}, {align})"
 
 
 @impl("atomic_load")
 def _atomic_load(ctx: OpContext):
-    return _load_value("{0}", ctx.result_types[0], ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    return _load_value("{0}", ctx.result_types[0], flags, is_big(ctx, flags), _reuse(ctx))
 
 
 @impl("atomic_store")
 def _atomic_store(ctx: OpContext):
-    return _store_value("{1}", ctx.arg_types[0], "{0}", ctx.inst.flags, _reuse(ctx))
+    flags = ctx.inst.flags
+    return _store_value("{1}", ctx.arg_types[0], "{0}", flags, is_big(ctx, flags), _reuse(ctx))
 
 
 @impl("fence", "nop")

@@ -48,6 +48,9 @@ class OpContext:
     ctrl_type: Optional[Type]
     arg_types: list[Type]
     result_types: list[Type]
+    # The target's byte order, fixed when the function is compiled: memory accesses and
+    # bitcasts without a `big`/`little` flag use it.
+    big_endian: bool = False
 
     @property
     def type(self) -> Type:

@@ -1,15 +1,16 @@
 """Memory accesses and bitcasts whose flags name the non-native byte order.
 
-Cranelift 0.120's x86-64 backend ignores the ``big`` flag of loads, stores,
-atomics and bitcasts (it emits the little-endian access: probed, see
+Cranelift 0.120's x86-64 and aarch64 backends ignore the ``big`` flag of loads, stores,
+atomics and bitcasts (they emit the little-endian access: probed, see
 docs/native.md), so an access in the foreign byte order is lowered here to a
 native access plus ``bswap``, with clifkit's interpreter semantics
-(`interpreter/memory_ops.py`): a scalar is stored in the named byte order; a
-vector is read and written as one integer of its full width in that order,
-lane 0 in the least significant bits. A ``bitcast`` between lane counts with
-the foreign order reverses the order of the narrower lanes within each wider
-lane. Accesses in the native order (or with no order) go to Cranelift as they
-are.
+(`interpreter/memory_ops.py`, docs/heaps.md "Byte order"): a scalar is stored
+in the named byte order; a vector's lane i is at byte offset i × lane size,
+each lane in the named byte order (Cranelift's s390x lowering). A ``bitcast``
+between lane counts with the foreign order reverses the order of the narrower
+lanes within each wider lane. Accesses in the native order (or with no order)
+go to Cranelift as they are. ``heap_load``/``heap_store`` use `load`/`store`
+here once their address is checked.
 """
 
 from __future__ import annotations
@@ -49,21 +50,48 @@ class ByteOrder:
     # -- swapping values -----------------------------------------------------------------------
 
     def swap(self, value, t: Type):
-        """`value` of type `t` with its bytes reversed (vectors: as one integer of their width)."""
-        if t.bits == 8:
+        """`value` of type `t` with the bytes of each lane (of a scalar: of the value) reversed."""
+        if t.lane_bits == 8:
             return value
         if t.is_int and t.is_scalar:
             return self.b.ins_bswap(value)
         if t.bits not in (16, 32, 64, 128):
             raise self.lw.fail(f"cannot reverse the bytes of {t}")
-        it = cl_type(Type.get("i", t.bits))
-        little = cl.MemFlags()
-        little.set_by_name(self.native)
-        flags = little if t.is_vector else cl.MemFlags()
-        as_int = self.b.ins_bitcast(it, flags, value)
-        return self.b.ins_bitcast(cl_type(t), flags, self.b.ins_bswap(as_int))
+        it = Type.get("i", t.bits)
+        flags = cl.MemFlags()
+        if t.is_vector:
+            flags.set_by_name(self.native)
+        as_int = self.b.ins_bitcast(cl_type(it), flags, value)
+        swapped = self.b.ins_bswap(as_int) if t.is_scalar else self._swap_lanes(as_int, it, t.lane_bits)
+        return self.b.ins_bitcast(cl_type(t), flags, swapped)
+
+    def _swap_lanes(self, x, it: Type, w: int):
+        """The integer `x` of type `it` with the bytes of each aligned `w`-bit group reversed.
+        The groups are the lanes in either lane order, so this needs no lane numbering."""
+        lane, wide = cl_type(Type.get("i", w)), cl_type(it)
+        out = None
+        for shift in range(0, it.bits, w):
+            part = self.b.ins_ushr_imm(x, shift) if shift else x
+            part = self.b.ins_uextend(wide, self.b.ins_bswap(self.b.ins_ireduce(lane, part)))
+            part = self.b.ins_ishl_imm(part, shift) if shift else part
+            out = part if out is None else self.b.ins_bor(out, part)
+        return out
 
     # -- loads and stores --------------------------------------------------------------------------
+
+    def load(self, mt: Type, flags: Optional[MemFlags], p, offset: int = 0):
+        """A load of `mt` at `p + offset` in the byte order `flags` name (the native one if none)."""
+        if not self.foreign(flags):
+            return self.b.ins_load(cl_type(mt), cl_memflags(flags), p, offset)
+        self.lw.report.workarounds.add("foreign byte order: native access + bswap")
+        return self.swap(self.b.ins_load(cl_type(mt), self.native_flags(flags), p, offset), mt)
+
+    def store(self, flags: Optional[MemFlags], x, t: Type, p, offset: int = 0) -> None:
+        """A store of `x` (of type `t`) at `p + offset` in the byte order `flags` name."""
+        if self.foreign(flags):
+            self.lw.report.workarounds.add("foreign byte order: bswap + native access")
+            x, flags = self.swap(x, t), replace(flags, endianness=None)
+        self.b.ins_store(cl_memflags(flags), x, p, offset)
 
     def _load(self, inst: Inst):
         if not self.foreign(inst.flags):
@@ -73,13 +101,11 @@ class ByteOrder:
         bits = _NARROW.get(name)
         mt = Type.get("i", bits) if bits else rt
         p = self.lw.val(inst.args[0])
-        flags = self.native_flags(inst.flags)
         if name == "atomic_load":
-            raw = self.b.ins_atomic_load(cl_type(mt), flags, p)
+            self.lw.report.workarounds.add("foreign byte order: native access + bswap")
+            value = self.swap(self.b.ins_atomic_load(cl_type(mt), self.native_flags(inst.flags), p), mt)
         else:
-            raw = self.b.ins_load(cl_type(mt), flags, p, inst.offset or 0)
-        self.lw.report.workarounds.add("foreign byte order: native access + bswap")
-        value = self.swap(raw, mt)
+            value = self.load(mt, inst.flags, p, inst.offset or 0)
         if bits is None:
             return value
         return (self.b.ins_sextend if name.startswith("s") else self.b.ins_uextend)(cl_type(rt), value)
@@ -97,13 +123,11 @@ class ByteOrder:
         if bits is not None:
             t = Type.get("i", bits)
             x = self.b.ins_ireduce(cl_type(t), x)
-        flags = self.native_flags(inst.flags)
-        self.lw.report.workarounds.add("foreign byte order: bswap + native access")
-        x = self.swap(x, t)
         if name == "atomic_store":
-            self.b.ins_atomic_store(flags, x, p)
+            self.lw.report.workarounds.add("foreign byte order: bswap + native access")
+            self.b.ins_atomic_store(self.native_flags(inst.flags), self.swap(x, t), p)
         else:
-            self.b.ins_store(flags, x, p, inst.offset or 0)
+            self.store(inst.flags, x, t, p, inst.offset or 0)
 
     op_store = op_istore8 = op_istore16 = op_istore32 = op_atomic_store = _store
 

@@ -11,7 +11,8 @@
   cannot reach past ``bound + offset_guard - (offset + size)``; such an access
   lands in the guard region instead, and the runtime reports the fault as
   ``heap_oob``. A static access whose ``offset + size`` exceeds the bound
-  always traps.
+  always traps. The access of ``heap_load``/``heap_store`` is `byteorder.py`'s,
+  so their ``big``/``little`` flags mean what they mean on a plain access.
 - The implicit traps of division and float-to-int conversion become explicit
   checks before the instruction, so Cranelift's own trap never fires.
 - Constants and lane shuffles the binding cannot express (vconst, f128const,
@@ -30,7 +31,7 @@ import cranelift as cl
 
 from ..ir.function import Inst
 from ..ir.types import I8, I64, Type
-from .translate import Check, cl_memflags, cl_type, imm_at, signed64
+from .translate import Check, cl_type, imm_at, signed64
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -375,12 +376,12 @@ class Legalizer:
     def op_heap_load(self, inst: Inst):
         t = self.lw.vtype(inst.results[0])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
-        return self.b.ins_load(cl_type(t), cl_memflags(inst.flags), addr, 0)
+        return self.lw.order.load(t, inst.flags, addr)
 
     def op_heap_store(self, inst: Inst):
         t = self.lw.vtype(inst.args[1])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
-        self.b.ins_store(cl_memflags(inst.flags), self.lw.val(inst.args[1]), addr, 0)
+        self.lw.order.store(inst.flags, self.lw.val(inst.args[1]), t, addr)
 
     def op_table_addr(self, inst: Inst):
         table = self.func.tables.get(inst.table)

@@ -45,6 +45,7 @@ import traceback
 from typing import Optional
 
 from . import abi
+from ..runtest.targets import target_byteorder
 from .memory import PAGE_SIZE, PROT_RW, Mapping, environment_from_wire, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
 
@@ -306,7 +307,6 @@ def _limit_stack() -> Optional[tuple[int, int]]:
 
 # -- targets --------------------------------------------------------------------------------------
 
-_BIG_ENDIAN_ARCHES = ("s390x", "pulley32be", "pulley64be", "powerpc64", "mips64")
 _POINTER_32_ARCHES = ("pulley32", "pulley32be", "i686", "x86", "arm", "riscv32")
 
 
@@ -315,8 +315,7 @@ def target_layout(triple: Optional[str]) -> tuple[str, int]:
     if not triple:
         return sys.byteorder, ctypes.sizeof(ctypes.c_void_p)
     arch = triple.split("-")[0]
-    order = "big" if arch in _BIG_ENDIAN_ARCHES else "little"
-    return order, 4 if arch in _POINTER_32_ARCHES else 8
+    return target_byteorder(triple), 4 if arch in _POINTER_32_ARCHES else 8
 
 
 # -- the worker ---------------------------------------------------------------------------------

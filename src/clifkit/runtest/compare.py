@@ -17,6 +17,7 @@ from .engines import ENGINES, EngineUnavailable, Returned, Trapped
 from .guarantee import explain
 from .plans import Options, RunItem, nondeterministic_skip
 from .results import FAILED, RunResult
+from .targets import target_byteorder
 from .values import check_value, format_values, values_equal
 
 
@@ -44,18 +45,23 @@ class Recording:
         self.session.close()
 
 
-def _interpreter_outcome(tf: TestFile, bound: BoundRun, env: object, options: Options):
-    """The interpreter's outcome for the same call (one interpreter per file, outcomes cached by
-    line: each target's native plan compares against the same run)."""
-    cache = getattr(tf, "_compare_cache", None)
+def _interpreter_outcome(tf: TestFile, bound: BoundRun, env: object, options: Options, target: Optional[str]):
+    """The interpreter's outcome for the same call, in the byte order of the native session's
+    `target` (one interpreter per file and byte order, outcomes cached by line: the targets of
+    one byte order compare against the same run)."""
+    byteorder = target_byteorder(target)
+    caches = getattr(tf, "_compare_cache", None)
+    if caches is None:
+        caches = {}
+        setattr(tf, "_compare_cache", caches)
+    cache = caches.get(byteorder)
     if cache is None:
         engine = ENGINES["interpreter"]
         try:
-            session = engine.open(tf, options.engine_options(), None)
+            session = engine.open(tf, options.engine_options(), None, byteorder=byteorder)
         except EngineUnavailable:
             session = None
-        cache = {"session": session, "outcomes": {}}
-        setattr(tf, "_compare_cache", cache)
+        cache = caches[byteorder] = {"session": session, "outcomes": {}}
     key = (bound.command.line, bound.function.name)
     if key not in cache["outcomes"]:
         session = cache["session"]
@@ -79,7 +85,7 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     bound, native = recorded
     if not isinstance(native, (Returned, Trapped)):
         return None
-    interp = _interpreter_outcome(tf, bound, p.env, options)
+    interp = _interpreter_outcome(tf, bound, p.env, options, session.target)
     if not isinstance(interp, (Returned, Trapped)):
         return None
     types = bound.return_types

@@ -129,23 +129,31 @@ class InterpreterEngine(Engine):
     name = "interpreter"
 
     def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
-             source: Optional[str] = None) -> Session:
-        return InterpreterSession([d.function for d in test_file.functions], options)
+             source: Optional[str] = None, byteorder: Optional[str] = None) -> Session:
+        """The interpreter runs in `byteorder`, else the byte order of `target`, else that of
+        the file's targets when they agree (little-endian otherwise: `targets.file_byteorder`)."""
+        from .targets import file_byteorder, target_byteorder
+
+        if byteorder is None:
+            byteorder = target_byteorder(target) if target else file_byteorder(
+                " ".join(s.words) for s in test_file.isa_specs if s.kind == "target" and s.words)
+        return InterpreterSession([d.function for d in test_file.functions], options, byteorder)
 
 
 class InterpreterSession(Session):
     engine = "interpreter"
     target = None
 
-    def __init__(self, functions, options: EngineOptions):
+    def __init__(self, functions, options: EngineOptions, byteorder: str = "little"):
         from ..interpreter import Interpreter, Unsupported
         from ..interpreter.heaps import HOST_FUNCTIONS
 
         self.options = options
+        self.byteorder = byteorder
         self.interp: Optional[Interpreter] = None
         self.open_error: Optional[Outcome] = None
         kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS, "timeout": options.timeout,
-                  "max_memory": options.max_memory}
+                  "max_memory": options.max_memory, "byteorder": byteorder}
         if options.max_call_depth is not None:
             kwargs["max_call_depth"] = options.max_call_depth
         self.tracer = None
@@ -179,7 +187,7 @@ class InterpreterSession(Session):
         args = list(bound.args)
         prepared = None
         if env is not None:
-            prepared = materialize(env, bound.function)
+            prepared = materialize(env, bound.function, self.byteorder)
             args = [prepared.vmctx, *args]
         name = bound.function.name
         if self.tracer is not None:
