@@ -8,9 +8,14 @@ A test asks for memory with directives after its function::
 
 This module only *describes* that environment, the same for every engine:
 which heaps exist, how large they are, where their base and bound slots sit in
-vmctx. Each engine materialises it (the interpreter in its virtual address
-space, the native engine in real mappings) and every run line gets a fresh,
-zeroed copy.
+vmctx (written by `slot_writes`, in the target's pointer width and byte
+order). How much address space each region reserves is worked out from the
+heap declarations a run line can reach (`reservations.py`); when a test writes
+no directives they may be implied by the declarations (`inferred.py`). Each
+engine materialises the result (the interpreter in its virtual address
+space, the native engine in real mappings), reserving exactly those numbers,
+and every run line gets a fresh, zeroed copy. Engines import this module;
+it imports no engine.
 
 The bound slot holds the heap's current size in bytes, which is what a
 dynamic heap's ``bound gvN`` means in CLIF; a table's bound slot holds its
