@@ -82,7 +82,8 @@ def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
 
 def materialize(env: Environment, func: Optional[Function] = None) -> HeapEnvironment:
     """Lay out vmctx and the heaps of `env`, each region owning the address space its
-    `reservation` says (worked out from the declarations, `runtest.reservations`)."""
+    `reservation` says (worked out from the declarations, `runtest.reservations`). `func` is not
+    needed any more (the reservations travel in `env`) and is ignored."""
     vmctx = ENV_BASE
     cursor = align_up(vmctx + max(env.vmctx_reservation, 1), PAGE_SIZE) + ENV_GAP
     heaps = []

@@ -295,7 +295,8 @@ class NativeEnvironment:
 
 def materialize(env: Environment, func=None, byteorder: str = sys.byteorder) -> NativeEnvironment:
     """`env` in fresh, zeroed, guarded memory, each region owning the address space its
-    `reservation` says (worked out from the declarations, `runtest.reservations`)."""
+    `reservation` says (worked out from the declarations, `runtest.reservations`). `func` is not
+    needed any more (the reservations travel in `env`) and is ignored."""
     return NativeEnvironment(env, byteorder)
 
 

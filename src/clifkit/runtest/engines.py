@@ -156,7 +156,7 @@ class InterpreterSession(Session):
         args = list(bound.args)
         prepared = None
         if env is not None:
-            prepared = materialize(env, bound.function)
+            prepared = materialize(env)
             args = [prepared.vmctx, *args]
         name = bound.function.name
         try:
