@@ -390,3 +390,14 @@ def test_the_api_infers_takes_directive_text_and_explains(capsys):
             program.call("%f", 7)
         assert program.call("%f", 0, 7) == 7
         assert program.call("%f", 7, env="static, size=16, ptr=vmctx+0") == 7
+
+
+def test_a_run_line_that_passes_vmctx_itself_gets_nothing_inferred(tmp_path, capsys):
+    # The declaration cannot be laid out (its base is a symbol): only a line leaving vmctx out asks for that.
+    text = _one_function("    gv1 = symbol %f\n    heap0 = static gv1, min 0, bound 0x1000, offset_guard 0\n",
+                         "    return v1\n", "").replace("; run: %f(0) == 0\n", "; run: %f(0, 5) == 5\n")
+    status, out, runs = run(tmp_path, capsys, text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed"], out
+    status, out, runs = run(tmp_path, capsys, text.replace("%f(0, 5)", "%f(5)"))
+    assert [r["status"] for r in runs] == ["error"]
+    assert "t.clif:5:5: error: heap0 of %f: cannot lay out its memory without directives: its base gv1 is not" in out

@@ -335,7 +335,7 @@ class Program:
         if env is not None and not isinstance(env, Environment):
             raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
                             f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
-        env = callee_environment(env, func, self.functions)
+        env = callee_environment(env, func, self.functions, nargs=nargs)
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             raise TypeError(no_environment_message(func))
         return env

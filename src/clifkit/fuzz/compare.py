@@ -201,7 +201,8 @@ class Harness:
                     if cmd.call is not None and cmd.call.name in by_name and cmd.call.name != callee.name:
                         callee = by_name[cmd.call.name]
                     # Reservations from every declaration the callee reaches; inferred when no directives.
-                    callee_env = callee_environment(env, callee, by_name)
+                    nargs = len(cmd.call.args) if cmd.call is not None else 0
+                    callee_env = callee_environment(env, callee, by_name, nargs=nargs)
                     plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None), callee_env))
             except ClifError as e:
                 raise InvalidProgram(e.format()) from None

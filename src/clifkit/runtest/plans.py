@@ -248,16 +248,18 @@ NO_VMCTX_NOTE = ("{name} declares heaps or tables but takes no vmctx parameter, 
                  "no memory for them")
 
 
-def callee_environment(directed, callee: Function, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS):
+def callee_environment(directed, callee: Function, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
+                       nargs: Optional[int] = None):
     """The environment a run line calling `callee` gets: the one its group's directives ask for
     (`directed`, None when there are none), else the one `callee`'s declarations imply
-    (`inferred.py`); either way with every region's reservation worked out from the declarations
-    `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
+    (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
+    builds its own vmctx does; either way with every region's reservation worked out from the
+    declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
     from .inferred import infer_environment
     from .reservations import reserve
 
     env = directed
-    if env is None:
+    if env is None and (nargs is None or nargs != len(callee.signature.params)):
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
@@ -335,7 +337,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         except ImportError:
             group_skip = "heap directives are not supported yet"
     env_reported: set[str] = set()
-    envs: dict[str, tuple] = {}  # callee name -> (its environment, or the error that refuses it)
+    envs: dict[tuple, tuple] = {}  # (callee, vmctx passed?) -> (its environment, or the error that refuses it)
     frames_reported: set[str] = reported if reported is not None else set()
     out: list[PreparedRun] = []
     from .select import run_label
@@ -352,12 +354,14 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
             callee = _callee(plan, cmd, above, by_name)
             callee_env, callee_error = None, env_error
             if callee_error is None and group_skip is None:
-                if callee.name not in envs:
+                nargs = len(cmd.call.args) if cmd.call is not None else 0
+                key = (callee.name, nargs == len(callee.signature.params))
+                if key not in envs:
                     try:
-                        envs[callee.name] = (callee_environment(env, callee, by_name, limits), None)
+                        envs[key] = (callee_environment(env, callee, by_name, limits, nargs), None)
                     except ClifError as e:
-                        envs[callee.name] = (None, e)
-                callee_env, callee_error = envs[callee.name]
+                        envs[key] = (None, e)
+                callee_env, callee_error = envs[key]
             if callee_error is not None:
                 d = callee_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, col=d.loc.col, kind=cmd.kind)
