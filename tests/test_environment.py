@@ -401,3 +401,12 @@ def test_a_run_line_that_passes_vmctx_itself_gets_nothing_inferred(tmp_path, cap
     status, out, runs = run(tmp_path, capsys, text.replace("%f(0, 5)", "%f(5)"))
     assert [r["status"] for r in runs] == ["error"]
     assert "t.clif:5:5: error: heap0 of %f: cannot lay out its memory without directives: its base gv1 is not" in out
+
+
+def test_a_heap_over_vmctx_is_checked_against_the_reservation_limit(tmp_path, capsys):
+    text = "test interpret\n" + SHAPES[SHAPES.index("function %over_vmctx"):]
+    status, out, runs = run(tmp_path, capsys, text, "--max-reservation", "1G")
+    message = ("heap0 reservation of 0x180000000 bytes (bound 0x100000000 + offset_guard 0x80000000) exceeds the "
+               "limit of 0x40000000 bytes")
+    assert {r["message"] for r in runs} == {message}
+    assert f"t.clif:4:5: error: {message}" in out

@@ -347,9 +347,9 @@ class Program:
         several, or a `Trap` when the call trapped. With `env` (`heap_environment`,
         `Program.environment`, or directive texts as `heap_environment` takes them) every call
         gets fresh, zeroed heaps, and a function taking ``vmctx`` first gets the environment's:
-        leave that argument out. Without `env`, a function taking ``vmctx`` first whose heap and
-        table declarations say where their bases and bounds are gets the environment they imply,
-        as in a run test without directives (docs/heaps.md). Raises `EngineError` when the engine
+        leave that argument out. Without `env`, a call that leaves out the ``vmctx`` argument of a
+        function whose heap and table declarations say where their bases and bounds are gets the
+        environment they imply, as in a run test without directives (docs/heaps.md). Raises `EngineError` when the engine
         cannot answer, `TypeError`/`ValueError` for arguments that do not fit, `ClifError` for
         an environment that does not fit the declarations."""
         from .runtest.directives import BoundRun, RunCommand, takes_vmctx
