@@ -262,8 +262,8 @@ block0(v0: i64, v1: i32):
 def test_a_table_directive_must_agree_on_element_size(tmp_path, capsys):
     text = _one_function(
         "    gv1 = load.i64 notrap aligned gv0+0\n    gv2 = load.i64 notrap aligned gv0+8\n"
-        "    table0 = dynamic gv1, min 0, bound gv2, element_size 16, index_type i32\n",
-        "    v2 = table_addr.i64 table0, v1, +0\n    v3 = load.i32 v2\n    return v3\n",
+        "    table0 = dynamic gv1, min 0, bound gv2, element_size 16, index_type i64\n",
+        "    v4 = uextend.i64 v1\n    v2 = table_addr.i64 table0, v4, +0\n    v3 = load.i32 v2\n    return v3\n",
         "; table: elements=4, element_size=8, ptr=vmctx+0, bound=vmctx+8\n")
     status, out, runs = run(tmp_path, capsys, text)
     message = "table0 of %f: element_size 16 differs from the table directive's element_size=8"
@@ -304,8 +304,8 @@ def test_the_seed_example_is_laid_out_from_its_declarations():
     ("    heap0 = dynamic gv1, min 0x200, bound gv2, offset_guard 0\n", [("dynamic", 0x200, 0, 8)]),
     ("    gv3 = iadd_imm.i64 gv1, 0x100\n    heap0 = static gv3, min 0x1000, bound 0x1000, offset_guard 0\n",
      [("static", 0x1100, 0, None)]),
-    ("    table0 = dynamic gv1, min 3, bound gv2, element_size 8\n", [("table", 24, 0, 8)]),
-    ("    table0 = dynamic gv1, min 0, bound gv2, element_size 8\n", [("table", 0x4000, 0, 8)]),
+    ("    table0 = dynamic gv1, min 3, bound gv2, element_size 8, index_type i64\n", [("table", 24, 0, 8)]),
+    ("    table0 = dynamic gv1, min 0, bound gv2, element_size 8, index_type i64\n", [("table", 0x4000, 0, 8)]),
     ("    heap0 = static gv1, min 0x10, bound 0x10, offset_guard 0\n    heap1 = dynamic gv1, min 0x20, bound gv2, offset_guard 0\n",
      [("static", 0x10, 0, None)]),
 ])
