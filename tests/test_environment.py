@@ -259,14 +259,20 @@ block0(v0: i64, v1: i32):
     assert "t.clif:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+32" in out
 
 
-def test_a_table_directive_must_agree_on_element_size(tmp_path, capsys):
+@pytest.mark.parametrize("directive, message", [
+    ("; table: elements=4, element_size=8, ptr=vmctx+0, bound=vmctx+8\n",
+     "table0 of %f: element_size 16 differs from the table directive's element_size=8"),
+    ("; heap: dynamic, size=0x40, ptr=vmctx+0, bound=vmctx+8\n",
+     "table0 of %f: its base gv1 is heap directive 0's, whose bound slot counts bytes; a table needs a `; table:` "
+     "directive, whose bound slot counts elements"),
+])
+def test_a_table_needs_a_table_directive_of_its_element_size(tmp_path, capsys, directive, message):
     text = _one_function(
         "    gv1 = load.i64 notrap aligned gv0+0\n    gv2 = load.i64 notrap aligned gv0+8\n"
         "    table0 = dynamic gv1, min 0, bound gv2, element_size 16, index_type i64\n",
         "    v4 = uextend.i64 v1\n    v2 = table_addr.i64 table0, v4, +0\n    v3 = load.i32 v2\n    return v3\n",
-        "; table: elements=4, element_size=8, ptr=vmctx+0, bound=vmctx+8\n")
+        directive)
     status, out, runs = run(tmp_path, capsys, text)
-    message = "table0 of %f: element_size 16 differs from the table directive's element_size=8"
     assert [r["message"] for r in runs] == [message]
     assert f"t.clif:6:5: error: {message}" in out
 

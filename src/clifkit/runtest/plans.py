@@ -386,7 +386,6 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         except ClifError as e:
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
             continue
-        env_here = callee_env if group_skip is None else env
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=env_here, skip_reason=group_skip,
-                               note=_no_environment_note(callee, by_name) if env_here is None else None))
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, skip_reason=group_skip,
+                               note=_no_environment_note(callee, by_name) if callee_env is None else None))
     return out

@@ -19,8 +19,8 @@ how far past each region's base those declarations may reach:
 
 A declaration whose base cannot be matched to a region (a slot no directive writes, a symbol, a
 load through a heap's memory, a negative offset), or whose bound reads another slot than its
-region's bound slot, or a table whose ``element_size`` differs from its ``; table:`` directive's,
-is a located error: never memory that nobody reserved. The numbers recorded here are the ones
+region's bound slot, or a table over a heap directive (its bound slot counts bytes, not elements)
+or whose ``element_size`` differs from its ``; table:`` directive's, is a located error: never memory that nobody reserved. The numbers recorded here are the ones
 both engines reserve and the ones `clifkit test --max-reservation` checks. A callee's vmctx is
 assumed to be its caller's (heap-era tests pass it along); that is what makes its declarations
 count.
@@ -160,6 +160,10 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
             request, delta = _region(env, func, name, decl)
             if name.startswith("table"):
                 _check_bound(env, func, name, decl, request)
+                if request is not None and request.style != "table" and decl.element_size != 1:
+                    raise declaration_error(func, name, f"its base gv{decl.base} is heap directive {request.index}'s, "
+                                                        "whose bound slot counts bytes; a table needs a `; table:` "
+                                                        "directive, whose bound slot counts elements")
                 if request is not None and request.style == "table" and decl.element_size != request.element_size:
                     raise declaration_error(func, name, f"element_size {decl.element_size} differs from the "
                                                         f"table directive's element_size={request.element_size}")
