@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from clifkit.cli import main
@@ -32,12 +34,13 @@ def test_static_heap_needs_no_bound_slot_and_takes_max_and_guard():
     h = parse_heap_directive("static, size=4096, ptr=vmctx+16, max=0x4000, guard=0x1_0000", LOC, 2)
     assert (h.index, h.bound_offset, h.max_size, h.guard) == (2, None, 0x4000, 0x10000)
     assert h.reservation() == 0x4000
-    assert h.reservation(declared_bound=0x1_0000_0000, declared_guard=0x8000_0000) == 0x1_8000_0000
+    assert dataclasses.replace(h, reach=0x1_8000_0000).reservation() == 0x1_8000_0000
 
 
-def test_dynamic_heap_reserves_only_what_it_holds():
+def test_dynamic_heap_reserves_what_it_holds_or_what_its_declarations_reach():
     h = parse_heap_directive("dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000", LOC, 0)
-    assert h.reservation(0x1_0000_0000, 0x1000) == 0x100
+    assert h.reservation() == 0x100
+    assert dataclasses.replace(h, reach=0x2000).reservation() == 0x2000
 
 
 def test_table_directive_counts_elements():

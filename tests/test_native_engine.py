@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import platform
+import re
 import sys
 
 import pytest
@@ -64,7 +65,7 @@ def test_heap_examples_pass_natively(tmp_path, capsys):
     out-of-bounds traps (guard pages, dynamic bounds) and growth."""
     for path in glob.glob(os.path.join(EXAMPLES, "heaps", "*.clif")):
         with open(path) as f:
-            text = f.read().replace("test interpret", "test run")
+            text = "test run\n" + re.sub(r"^(test|target) .*\n", "", f.read(), flags=re.M)  # on the host only
         _write(tmp_path, os.path.basename(path), text)
     status, out, report = _run(capsys, "--engine", "native", str(tmp_path))
     runs = _runs(report)
@@ -82,6 +83,7 @@ def test_guard_page_access_traps_heap_oob(tmp_path):
     from clifkit.runtest.directives import bind, parse_directive_line
     from clifkit.runtest.engines import EngineOptions, Trapped
     from clifkit.runtest.environment import build_environment
+    from clifkit.runtest.plans import callee_environment
     from clifkit.ir.function import Directive, FunctionDetails
 
     src = os.path.join(EXAMPLES, "heaps", "static.clif")
@@ -92,6 +94,7 @@ def test_guard_page_access_traps_heap_oob(tmp_path):
     heap_line = next(i for i, l in enumerate(lines, 1) if l.startswith("; heap:"))
     heap = parse_directive_line(lines[heap_line - 1], path, heap_line)
     env = build_environment(FunctionDetails(details.function, [Directive("heap", heap.text, heap.loc)]))
+    env = callee_environment(env, details.function, {details.function.name: details.function})  # reservations
     session = native_engine.NativeEngine().open(tf, EngineOptions())
     calls = []
     for n, line in enumerate(lines, 1):

@@ -126,9 +126,9 @@ def compile_module(functions, triple=None, features=None, host_symbols=None):
 # -- guarded memory, in this process ------------------------------------------------------------
 
 
-def _heap(index=0, style="static", size=0x1000, ptr=0, bound=8, max_size=None, guard=0, element_size=1):
+def _heap(index=0, style="static", size=0x1000, ptr=0, bound=8, max_size=None, guard=0, element_size=1, reach=0):
     return HeapRequest(index, style, size, ptr, bound, max_size if max_size is not None else size, guard, None,
-                       element_size)
+                       element_size, reach)
 
 
 def _readable(address: int) -> bool:
@@ -162,7 +162,7 @@ class TestGuardedMemory:
 
     def test_declared_reservation_is_reserved(self):
         # A heap declaration promising 4 GiB + 2 GiB guard: the whole range is reserved PROT_NONE.
-        env = nm.NativeEnvironment(Environment((_heap(size=0x10000),)), {0: (1 << 32, 1 << 31)})
+        env = nm.NativeEnvironment(Environment((_heap(size=0x10000, reach=(1 << 32) + (1 << 31)),)))
         try:
             base = env.heaps[0].base
             for offset in (0x10000, 0xFFFF_FFFC, (1 << 32) + (1 << 31) - 1):

@@ -322,20 +322,43 @@ class Program:
                 return build_environment(FunctionDetails(func, wanted)) if wanted else None
         return None
 
-    def call(self, name: str, *args: Any, env: Optional[Environment] = None, raw: bool = False) -> Any:
+    def _environment_for(self, func: Function, env: Any, nargs: int) -> Optional[Environment]:
+        """The environment a call of `func` gets (see `call`), its reservations worked out from
+        the declarations `func` can reach. Raises TypeError, or ClifError (located)."""
+        from .runtest.directives import no_environment_message, takes_vmctx
+        from .runtest.plans import callee_environment
+
+        if isinstance(env, str):
+            env = (env,)
+        if isinstance(env, (tuple, list)) and all(isinstance(d, str) for d in env) and env:
+            env = heap_environment(func, *env)
+        if env is not None and not isinstance(env, Environment):
+            raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
+                            f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
+        env = callee_environment(env, func, self.functions, nargs=nargs)
+        if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
+            raise TypeError(no_environment_message(func))
+        return env
+
+    def call(self, name: str, *args: Any, env: Union[Environment, str, list, None] = None, raw: bool = False) -> Any:
         """Call function `name` with `args` (converted at its parameter types; see the module doc).
 
         Returns None for a function returning nothing, the value for one result, a tuple for
         several, or a `Trap` when the call trapped. With `env` (`heap_environment`,
-        `Program.environment`) every call gets fresh, zeroed heaps, and a function taking
-        ``vmctx`` first gets the environment's: leave that argument out. Raises `EngineError`
-        when the engine cannot answer, `TypeError`/`ValueError` for arguments that do not fit."""
+        `Program.environment`, or directive texts as `heap_environment` takes them) every call
+        gets fresh, zeroed heaps, and a function taking ``vmctx`` first gets the environment's:
+        leave that argument out. Without `env`, a call that leaves out the ``vmctx`` argument of a
+        function whose heap and table declarations say where their bases and bounds are gets the
+        environment they imply, as in a run test without directives (docs/heaps.md). Raises `EngineError` when the engine
+        cannot answer, `TypeError`/`ValueError` for arguments that do not fit, `ClifError` for
+        an environment that does not fit the declarations."""
         from .runtest.directives import BoundRun, RunCommand, takes_vmctx
         from .runtest.engines import Failed, Returned, Skipped, Trapped
 
         if self._session is None:
             raise ValueError("the program is closed")
         func = self.function(name)
+        env = self._environment_for(func, env, len(args))
         implicit = env is not None and takes_vmctx(func)
         params = [p.type for p in func.signature.params][1 if implicit else 0 :]
         returns = [r.type for r in func.signature.returns]
@@ -395,7 +418,7 @@ def load(source: Union[TestFile, PathLike], *, engine: str = "interpreter", targ
 
 
 def call(source: Union[TestFile, PathLike], name: str, *args: Any, engine: str = "interpreter",
-         env: Optional[Environment] = None, raw: bool = False, fuel: Optional[int] = None) -> Any:
+         env: Union[Environment, str, list, None] = None, raw: bool = False, fuel: Optional[int] = None) -> Any:
     """Load `source`, call `name` once, close: ``call(text, "%add", 1, 2)`` (see `Program.call`)."""
     with Program(source, engine=engine, fuel=fuel) as program:
         return program.call(name, *args, env=env, raw=raw)

@@ -180,7 +180,7 @@ class Harness:
     def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True) -> list[LineResult]:
         from ..reader import parse_text
         from ..runtest.environment import build_environment
-        from ..runtest.plans import collect_directives
+        from ..runtest.plans import callee_environment, collect_directives
         from ..verifier import verify_test_file
 
         try:
@@ -211,7 +211,10 @@ class Harness:
                     callee = g.details.function
                     if cmd.call is not None and cmd.call.name in by_name and cmd.call.name != callee.name:
                         callee = by_name[cmd.call.name]
-                    plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env), env))
+                    # Reservations from every declaration the callee reaches; inferred when no directives.
+                    nargs = len(cmd.call.args) if cmd.call is not None else 0
+                    callee_env = callee_environment(env, callee, by_name, nargs=nargs)
+                    plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None), callee_env))
             except ClifError as e:
                 raise InvalidProgram(e.format()) from None
         sessions = []

@@ -22,7 +22,7 @@ from typing import Optional
 
 from ..ir.function import Function
 from ..ir.types import I32, I64
-from ..runtest.environment import GROW_FUNCTION, Environment, declared_reservations, grown_size
+from ..runtest.environment import GROW_FUNCTION, Environment, grown_size, slot_writes
 from ..runtest.guarantee import PlacedRegion
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
@@ -39,6 +39,7 @@ class HeapState:
     bound_offset: Optional[int]
     element_size: int = 1  # tables: the bound slot counts elements
     region: Optional[Region] = None
+    reach: int = 0  # how far its declarations address past the base (a moved dynamic heap keeps it)
 
 
 @dataclass
@@ -82,7 +83,7 @@ class HeapEnvironment:
         state = RunState(self.vmctx, [], self.next_free, self.byteorder == "little")
         for n, heap in enumerate(self.heaps):
             live = HeapState(heap.style, heap.base, heap.size, heap.max_size, heap.ptr_offset,
-                             heap.bound_offset, heap.element_size)
+                             heap.bound_offset, heap.element_size, reach=heap.reach)
             if heap.size:
                 live.region = memory.map(heap.base, heap.size, f"heap{n}")
             state.heaps.append(live)
@@ -91,25 +92,21 @@ class HeapEnvironment:
 
 
 def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
-    order = "little" if state.little else "big"
-    memory.write(state.vmctx + heap.ptr_offset, heap.base.to_bytes(8, order))
-    if heap.bound_offset is not None:
-        memory.write(state.vmctx + heap.bound_offset, (heap.size // heap.element_size).to_bytes(8, order))
+    for offset, data in slot_writes(heap, 8, "little" if state.little else "big"):
+        memory.write(state.vmctx + offset, data)
 
 
-def materialize(env: Environment, func: Function, byteorder: str = "little") -> HeapEnvironment:
-    """Lay out vmctx and the heaps of `env` for `func` (whose declarations may promise more
-    reserved address space than the directives ask for); the vmctx slots are written in
-    `byteorder`, the interpreter's."""
-    declared = declared_reservations(func, env)
+def materialize(env: Environment, byteorder: str = "little") -> HeapEnvironment:
+    """Lay out vmctx and the heaps of `env`, each region owning the address space its
+    `reservation` says (worked out from the declarations, `runtest.reservations`); the vmctx
+    slots are written in `byteorder`, the interpreter's."""
     vmctx = ENV_BASE
-    cursor = align_up(vmctx + max(env.vmctx_size, 1), PAGE_SIZE) + ENV_GAP
+    cursor = align_up(vmctx + max(env.vmctx_reservation, 1), PAGE_SIZE) + ENV_GAP
     heaps = []
     for request in env.heaps:
-        bound, guard = declared.get(request.index, (0, 0))
-        span = request.reservation(bound, guard) + request.guard
+        span = request.reservation() + request.guard
         heaps.append(HeapState(request.style, cursor, request.size, request.max_size,
-                               request.ptr_offset, request.bound_offset, request.element_size))
+                               request.ptr_offset, request.bound_offset, request.element_size, reach=request.reach))
         cursor = align_up(cursor + max(span, 1), PAGE_SIZE) + ENV_GAP
     return HeapEnvironment(vmctx, env.vmctx_size, heaps, cursor, env.pointer_bytes, byteorder=byteorder)
 
@@ -141,7 +138,7 @@ def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
     else:
         contents = memory.read(heap.base, old) if old else b""
         base = state.next_free
-        state.next_free = align_up(base + new, PAGE_SIZE) + ENV_GAP
+        state.next_free = align_up(base + max(new, heap.reach), PAGE_SIZE) + ENV_GAP
         if heap.region is not None:
             memory.unmap(heap.region)
         heap.region = memory.map(base, new, f"heap{index}")

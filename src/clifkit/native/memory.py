@@ -5,8 +5,9 @@ environment (`clifkit.runtest.environment.Environment`) into real mappings
 in the process that runs the compiled code, with the same observable
 behaviour as the interpreter's (`clifkit.interpreter.heaps`):
 
-* a **static heap** reserves ``HeapRequest.reservation(declared bound,
-  declared offset_guard) + guard`` bytes of address space after its base,
+* a **static heap** reserves ``HeapRequest.reservation() + guard`` bytes of
+  address space after its base (its ``max``, or the ``bound + offset_guard``
+  its declarations promise, `clifkit.runtest.reservations`),
   ``PROT_NONE``, of which only the first ``size`` bytes are readable and
   writable. An access the legalizer let through without a bounds check (the
   heap's declaration promised that reservation) lands in those pages and
@@ -50,7 +51,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..runtest.environment import Environment, HeapRequest, declared_reservations, grown_size
+from ..runtest.environment import Environment, HeapRequest, grown_size, slot_writes
 from ..runtest.guarantee import page_slack
 
 PAGE_SIZE = _mmap.PAGESIZE
@@ -166,6 +167,7 @@ class Region:
     span: int = 0  # bytes after base that belong to the region (accessible, reserved or guard)
     stale: bool = False  # a dynamic heap's old mapping after it moved: all PROT_NONE
     guard: int = 0  # the directive's guard bytes (a moved dynamic heap keeps them)
+    reach: int = 0  # how far its declarations address past the base (a moved dynamic heap keeps it)
 
     @property
     def head(self) -> int:
@@ -198,19 +200,17 @@ def _place(name: str, style: str, size: int, span: int) -> Region:
 class NativeEnvironment:
     """An `Environment` in real memory for one run line."""
 
-    def __init__(self, env: Environment, declared: Optional[dict[int, tuple[int, int]]] = None,
-                 byteorder: str = sys.byteorder):
+    def __init__(self, env: Environment, byteorder: str = sys.byteorder):
         self.env = env
         self.pointer_bytes = env.pointer_bytes
         self.byteorder = byteorder
         self.heaps: list[Region] = []
         self.stale: list[Region] = []
         self.vmctx_region: Optional[Region] = None
-        declared = declared or {}
         try:
-            self.vmctx_region = _place("vmctx", "vmctx", max(env.vmctx_size, 1), max(env.vmctx_size, 1))
+            self.vmctx_region = _place("vmctx", "vmctx", max(env.vmctx_size, 1), max(env.vmctx_reservation, 1))
             for request in env.heaps:
-                self.heaps.append(self._heap(request, declared.get(request.index, (0, 0))))
+                self.heaps.append(self._heap(request))
             for heap in self.heaps:
                 self._write_slots(heap)
         except BaseException:
@@ -221,12 +221,8 @@ class NativeEnvironment:
     def vmctx(self) -> int:
         return self.vmctx_region.base
 
-    def _heap(self, request: HeapRequest, declared: tuple[int, int]) -> Region:
-        bound, guard = declared
-        if request.style == "static":
-            span = request.reservation(bound, guard) + request.guard
-        else:
-            span = request.size + request.guard
+    def _heap(self, request: HeapRequest) -> Region:
+        span = request.reservation() + request.guard
         region = _place(f"heap{request.index}" if request.style != "table" else f"table{request.index}",
                         request.style, request.size, span)
         region.max_size = request.max_size
@@ -234,16 +230,12 @@ class NativeEnvironment:
         region.bound_offset = request.bound_offset
         region.element_size = request.element_size
         region.guard = request.guard
+        region.reach = request.reach
         return region
 
-    def _write_slot(self, offset: int, value: int) -> None:
-        mask = (1 << (8 * self.pointer_bytes)) - 1
-        write_bytes(self.vmctx + offset, (value & mask).to_bytes(self.pointer_bytes, self.byteorder))
-
     def _write_slots(self, heap: Region) -> None:
-        self._write_slot(heap.ptr_offset, heap.base)
-        if heap.bound_offset is not None:
-            self._write_slot(heap.bound_offset, heap.size // heap.element_size)
+        for offset, data in slot_writes(heap, self.pointer_bytes, self.byteorder):
+            write_bytes(self.vmctx + offset, data)
 
     def read_slot(self, offset: int) -> int:
         return int.from_bytes(read_bytes(self.vmctx + offset, self.pointer_bytes), self.byteorder)
@@ -271,7 +263,7 @@ class NativeEnvironment:
             heap.mapping.protect(heap.head, new, PROT_RW)
             heap.size = new
         else:
-            moved = _place(heap.name, heap.style, new, new + heap.guard)
+            moved = _place(heap.name, heap.style, new, max(new, heap.reach) + heap.guard)
             if old:
                 ctypes.memmove(moved.base, heap.base, old)
             heap.mapping.protect(0, heap.mapping.length, PROT_NONE)
@@ -311,26 +303,25 @@ class NativeEnvironment:
         self.heaps, self.stale, self.vmctx_region = [], [], None
 
 
-def materialize(env: Environment, func=None, byteorder: str = sys.byteorder) -> NativeEnvironment:
-    """`env` in fresh, zeroed, guarded memory, for a call of `func` (whose heap declarations may
-    promise more reserved address space than the directives ask for)."""
-    declared = declared_reservations(func, env) if func is not None else {}
-    return NativeEnvironment(env, declared, byteorder)
+def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvironment:
+    """`env` in fresh, zeroed, guarded memory, each region owning the address space its
+    `reservation` says (worked out from the declarations, `runtest.reservations`)."""
+    return NativeEnvironment(env, byteorder)
 
 
 # -- environments over the wire ----------------------------------------------------------------
 
-_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size")
+_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size", "reach")
+_ENV_FIELDS = ("pointer_bytes", "vmctx_min", "vmctx_reach")
 
 
 def environment_to_wire(env: Environment) -> dict:
     """A plain-data form of `env` (for the worker protocol)."""
-    return {
-        "pointer_bytes": env.pointer_bytes,
-        "heaps": [{k: getattr(h, k) for k in _REQUEST_FIELDS} for h in env.heaps],
-    }
+    data = {k: getattr(env, k) for k in _ENV_FIELDS}
+    data["heaps"] = [{k: getattr(h, k) for k in _REQUEST_FIELDS} for h in env.heaps]
+    return data
 
 
 def environment_from_wire(data: dict) -> Environment:
     heaps = tuple(HeapRequest(loc=None, **{k: h[k] for k in _REQUEST_FIELDS}) for h in data["heaps"])
-    return Environment(heaps, data.get("pointer_bytes", 8))
+    return Environment(heaps, **{k: data[k] for k in _ENV_FIELDS})

@@ -570,7 +570,7 @@ class Worker:
         args = list(req["args"])
         env = None
         if req.get("env") is not None:
-            env = materialize(environment_from_wire(req["env"]), self.functions[name], self.byteorder)
+            env = materialize(environment_from_wire(req["env"]), byteorder=self.byteorder)
             args = [env.vmctx, *args]
         try:
             if len(args) != len(params):

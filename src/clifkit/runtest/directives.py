@@ -417,6 +417,13 @@ def takes_vmctx(function: Function) -> bool:
     return bool(params) and params[0].purpose == "vmctx"
 
 
+def no_environment_message(callee: Function) -> str:
+    """Why a run line that leaves out `callee`'s vmctx argument cannot be given one."""
+    return (f"{callee.name} takes a vmctx first, which the harness passes only when the test has `; heap:` or "
+            f"`; table:` directives or {callee.name} declares heaps or tables to lay one out from, and it has "
+            "neither: write directives (docs/heaps.md), or pass the vmctx argument yourself")
+
+
 def bind(cmd: RunCommand, callee: Function, implicit_vmctx: bool = False) -> BoundRun:
     """Read `cmd`'s arguments and expected results at the types of `callee`'s signature.
 
@@ -436,6 +443,8 @@ def bind(cmd: RunCommand, callee: Function, implicit_vmctx: bool = False) -> Bou
                 f"the test environment (heap directives) supplies {name}'s vmctx argument: leave it out and "
                 + (f"pass only ({_types_text(params)})" if params else "pass no arguments"),
             )
+        if not implicit_vmctx and takes_vmctx(callee) and len(arg_nodes) == len(params) - 1:
+            raise cmd.error(where, no_environment_message(callee))
         plural = "argument" if len(params) == 1 else "arguments"
         sig = f" ({_types_text(params)})" if params else ""
         if call is None:

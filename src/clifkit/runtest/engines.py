@@ -187,7 +187,7 @@ class InterpreterSession(Session):
         args = list(bound.args)
         prepared = None
         if env is not None:
-            prepared = materialize(env, bound.function, self.byteorder)
+            prepared = materialize(env, self.byteorder)
             args = [prepared.vmctx, *args]
         name = bound.function.name
         if self.tracer is not None:

@@ -8,9 +8,14 @@ A test asks for memory with directives after its function::
 
 This module only *describes* that environment, the same for every engine:
 which heaps exist, how large they are, where their base and bound slots sit in
-vmctx. Each engine materialises it (the interpreter in its virtual address
-space, the native engine in real mappings) and every run line gets a fresh,
-zeroed copy.
+vmctx (written by `slot_writes`, in the target's pointer width and byte
+order). How much address space each region reserves is worked out from the
+heap declarations a run line can reach (`reservations.py`); when a test writes
+no directives they may be implied by the declarations (`inferred.py`). Each
+engine materialises the result (the interpreter in its virtual address
+space, the native engine in real mappings), reserving exactly those numbers,
+and every run line gets a fresh, zeroed copy. Engines import this module;
+it imports no engine.
 
 The bound slot holds the heap's current size in bytes, which is what a
 dynamic heap's ``bound gvN`` means in CLIF; a table's bound slot holds its
@@ -24,8 +29,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
-from ..ir.function import Function, FunctionDetails, GlobalValueData
-from ..limits import DEFAULT_MAX_MEMORY, DEFAULT_MAX_RESERVATION, over
+from ..ir.function import Function, FunctionDetails
+from ..limits import DEFAULT_MAX_MEMORY, over
 
 # Requests above this are refused with a located message rather than exhausting memory
 # (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).
@@ -46,32 +51,42 @@ class HeapRequest:
     guard: int  # bytes after the reservation that always trap
     loc: Location
     element_size: int = 1  # tables: bytes per element; the bound slot counts elements
+    # How far past the base the heap declarations that can see this region may address without a
+    # bounds check (offset of a derived base + bound + offset_guard): `reservations.reserve`.
+    reach: int = 0
 
     @property
     def bound_value(self) -> int:
         """What the bound slot holds at the start: bytes for a heap, elements for a table."""
         return self.size // self.element_size
 
-    def reservation(self, declared_bound: int = 0, declared_guard: int = 0) -> int:
-        """Address space a static heap reserves after its base: all it may ever use, and the
-        ``bound + offset_guard`` that a heap declaration promises. A dynamic heap reserves
-        only what it currently holds; it moves when it grows."""
-        if self.style != "static":
-            return self.size
-        return max(self.max_size, declared_bound + declared_guard)
+    def reservation(self) -> int:
+        """Address space the region reserves after its base (before its ``guard=``): all a static
+        heap may ever use, what a dynamic heap or table currently holds (they move when they
+        grow), and at least the `reach` its declarations promise."""
+        held = self.max_size if self.style == "static" else self.size
+        return max(held, self.reach)
 
 
 @dataclass(frozen=True)
 class Environment:
     heaps: tuple[HeapRequest, ...]
     pointer_bytes: int = 8
+    vmctx_min: int = 0  # the struct holds at least this many bytes (an inferred heap over vmctx)
+    vmctx_reach: int = 0  # how far past vmctx heap declarations over vmctx may address (`reserve`)
+    inferred: bool = False  # laid out from the heap declarations, not from directives (`inferred.py`)
 
     @property
     def vmctx_size(self) -> int:
         """The struct is as large as its furthest slot."""
         ends = [h.ptr_offset + self.pointer_bytes for h in self.heaps]
         ends += [h.bound_offset + self.pointer_bytes for h in self.heaps if h.bound_offset is not None]
-        return max(ends, default=0)
+        return max(ends + [self.vmctx_min], default=0)
+
+    @property
+    def vmctx_reservation(self) -> int:
+        """Address space vmctx owns after its base: the struct, and what heaps over it reach."""
+        return max(self.vmctx_size, self.vmctx_reach)
 
     def heap_for_base_offset(self, offset: int) -> Optional[HeapRequest]:
         for heap in self.heaps:
@@ -196,11 +211,12 @@ def parse_table_directive(text: str, loc: Location, index: int, max_bytes: int =
     return HeapRequest(index, "table", size, ptr, bound, size, 0, loc, element_size)
 
 
-def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES,
-                      max_reservation: int = DEFAULT_MAX_RESERVATION) -> Optional[Environment]:
+def build_environment(details: FunctionDetails, pointer_bytes: int = 8,
+                      max_heap_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> Optional[Environment]:
     """The environment the function's heap directives ask for, or None when there are none.
-    `max_heap_bytes` caps what a heap, a table or the vmctx struct may hold; `max_reservation`
-    the address space a static heap reserves (`clifkit.limits`)."""
+    `max_heap_bytes` caps what a heap, a table or the vmctx struct may hold (`clifkit.limits`).
+    How much address space each region reserves depends on the functions a run line can reach:
+    `reservations.reserve` works it out (and checks it against ``--max-reservation``)."""
     heaps = []
     for d in details.directives:
         if d.kind == "heap":
@@ -211,60 +227,7 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8, max_heap
         return None
     _check_slots(heaps, pointer_bytes)
     _check_vmctx_param(details.function, heaps[0].loc, pointer_bytes)
-    env = Environment(tuple(heaps), pointer_bytes)
-    _check_reservations(details.function, env, max_reservation)
-    return env
-
-
-def _check_reservations(func: Function, env: Environment, limit: int) -> None:
-    """Refuse a static heap whose reservation (its ``max=``, or the ``bound + offset_guard`` its
-    declaration promises, plus ``guard=``) is over `limit`: at the declaration when it is the
-    declaration that asks for so much, else at the directive."""
-    declared: dict[int, tuple[int, int, int]] = {}  # directive index -> (bound, offset_guard, heapN)
-    for number, decl in func.heaps.items():
-        if decl.style != "static":
-            continue
-        offset = vmctx_load_offset(func, decl.base)
-        request = env.heap_for_base_offset(offset) if offset is not None else None
-        if request is not None and request.style == "static":
-            best = declared.get(request.index)
-            if best is None or decl.bound + decl.offset_guard > best[0] + best[1]:
-                declared[request.index] = (decl.bound, decl.offset_guard, number)
-    for request in env.heaps:
-        if request.style != "static":
-            continue
-        bound, guard, number = declared.get(request.index, (0, 0, None))
-        span = request.reservation(bound, guard) + request.guard
-        if span <= limit:
-            continue
-        if number is not None and bound + guard > request.max_size:
-            parts = f"bound 0x{bound:x} + offset_guard 0x{guard:x}" + (f" + guard=0x{request.guard:x}" if request.guard else "")
-            where = _declaration_loc(func, f"heap{number}") or func.loc or request.loc
-            raise ClifError(Diagnostic(where, f"heap{number} reservation of 0x{span:x} bytes ({parts}) exceeds the "
-                                              f"limit of 0x{limit:x} bytes", source_line=source_line(where)))
-        raise _error(request.loc, 0, over("heap reservation", span, limit))
-
-
-_DECL_RE = re.compile(r"\s*([a-z_]+\d*)\s*=")
-
-
-def _declaration_loc(func: Function, name: str) -> Optional[Location]:
-    """Where preamble entity `name` (``heap0``, ``ss1``) of `func` is declared, read from its file."""
-    if func.loc is None:
-        return None
-    try:
-        with open(func.loc.path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-    except (OSError, UnicodeDecodeError):
-        return None
-    for n in range(func.loc.line + 1, len(lines) + 1):
-        text = lines[n - 1]
-        if text.startswith("}"):
-            break
-        m = _DECL_RE.match(text)
-        if m and m.group(1) == name:
-            return Location(func.loc.path, n, m.start(1) + 1)
-    return None
+    return Environment(tuple(heaps), pointer_bytes)
 
 
 def _check_slots(heaps: list[HeapRequest], pointer_bytes: int) -> None:
@@ -296,17 +259,6 @@ def _check_vmctx_param(func: Function, loc: Location, pointer_bytes: int) -> Non
         )
 
 
-def vmctx_load_offset(func: Function, gv: int) -> Optional[int]:
-    """If global value `gv` is a load straight from vmctx, the vmctx offset it loads from."""
-    data: Optional[GlobalValueData] = func.global_values.get(gv)
-    if data is None or data.kind != "load" or data.base is None:
-        return None
-    base = func.global_values.get(data.base)
-    if base is None or base.kind != "vmctx":
-        return None
-    return data.offset
-
-
 def grown_size(style: str, size: int, max_size: int, delta: int) -> Optional[int]:
     """The size in bytes ``%heap_grow`` gives a heap of `size` asked to grow by `delta` (an i64
     bit pattern), or None when it refuses: a table, a negative delta, or past ``max_size``.
@@ -317,16 +269,14 @@ def grown_size(style: str, size: int, max_size: int, delta: int) -> Optional[int
     return new if new <= max_size else None
 
 
-def declared_reservations(func: Function, env: Environment) -> dict[int, tuple[int, int]]:
-    """heap directive index -> (declared bound, offset_guard) of the static heap declaration whose
-    base global value loads from that heap's ptr slot."""
-    out: dict[int, tuple[int, int]] = {}
-    for decl in func.heaps.values():
-        if decl.style != "static":
-            continue
-        offset = vmctx_load_offset(func, decl.base)
-        request = env.heap_for_base_offset(offset) if offset is not None else None
-        if request is not None:
-            bound, guard = out.get(request.index, (0, 0))
-            out[request.index] = (max(bound, decl.bound), max(guard, decl.offset_guard))
+def slot_writes(heap, pointer_bytes: int, byteorder: str) -> list[tuple[int, bytes]]:
+    """What to write into vmctx for a live heap or table (each engine's: anything with `base`,
+    `size`, `ptr_offset`, `bound_offset` and `element_size`): (offset, bytes) of its base slot and
+    of its bound slot (the size in bytes; a table's in elements), in the target's pointer width and
+    byte order. The one writer of slots: every engine writes these bytes, at the start of a call
+    and whenever ``%heap_grow`` moves or extends a heap."""
+    mask = (1 << (8 * pointer_bytes)) - 1
+    out = [(heap.ptr_offset, (heap.base & mask).to_bytes(pointer_bytes, byteorder))]
+    if heap.bound_offset is not None:
+        out.append((heap.bound_offset, ((heap.size // heap.element_size) & mask).to_bytes(pointer_bytes, byteorder)))
     return out

@@ -117,6 +117,9 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
         # more, alone, so that one killed batch costs no other run line its result.
         outcome = session.call(bound, p.env)
     _judge(base, bound, outcome)
+    if p.note and base.status == FAILED and isinstance(outcome, (Failed, Trapped)):
+        base.message += f" ({p.note})"
+        base.report += f" ({p.note})"
     note = getattr(session, "note", None)
     if note and base.status == PASSED and not base.message:
         base.message = note  # e.g. the native engine ran a variant with the host's own features

@@ -246,8 +246,39 @@ def _environment(details: FunctionDetails, others: list[OtherDirective], limits:
     if not _wants_environment(others):
         return None
     requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
-    return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory,
-                             max_reservation=limits.max_reservation)
+    return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory)
+
+
+NO_VMCTX_NOTE = ("{name} declares heaps or tables but takes no vmctx parameter, so the harness allocated "
+                 "no memory for them")
+
+
+def callee_environment(directed, callee: Function, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
+                       nargs: Optional[int] = None):
+    """The environment a run line calling `callee` gets: the one its group's directives ask for
+    (`directed`, None when there are none), else the one `callee`'s declarations imply
+    (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
+    builds its own vmctx does; either way with every region's reservation worked out from the
+    declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
+    from .inferred import infer_environment
+    from .reservations import reserve
+
+    env = directed
+    if env is None and (nargs is None or nargs != len(callee.signature.params)):
+        env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
+    if env is None:
+        return None
+    return reserve(env, callee, by_name, limits.max_reservation)
+
+
+def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
+    """What to say when a run line of `callee` faults: it declares memory nobody allocated."""
+    from .directives import takes_vmctx
+    from .inferred import declares_memory
+
+    if not takes_vmctx(callee) and declares_memory(callee, by_name):
+        return NO_VMCTX_NOTE.format(name=callee.name)
+    return None
 
 @dataclass
 class PreparedRun:
@@ -262,6 +293,7 @@ class PreparedRun:
     bound: Optional[BoundRun] = None
     env: object = None
     skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
+    note: Optional[str] = None  # added to the message when the run line faults
 
 
 @dataclass
@@ -309,7 +341,8 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
             env_error = e
         except ImportError:
             group_skip = "heap directives are not supported yet"
-    env_reported = False
+    env_reported: set[str] = set()
+    envs: dict[tuple, tuple] = {}  # (callee, vmctx passed?) -> (its environment, or the error that refuses it)
     frames_reported: set[str] = reported if reported is not None else set()
     out: list[PreparedRun] = []
     from .select import run_label
@@ -324,12 +357,23 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         label = cmd.call.text if cmd.call is not None else f"{above.name}()"
         try:
             callee = _callee(plan, cmd, above, by_name)
-            if env_error is not None:
-                d = env_error.first
+            callee_env, callee_error = None, env_error
+            if callee_error is None and group_skip is None:
+                nargs = len(cmd.call.args) if cmd.call is not None else 0
+                key = (callee.name, nargs == len(callee.signature.params))
+                if key not in envs:
+                    try:
+                        envs[key] = (callee_environment(env, callee, by_name, limits, nargs), None)
+                    except ClifError as e:
+                        envs[key] = (None, e)
+                callee_env, callee_error = envs[key]
+            if callee_error is not None:
+                d = callee_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, col=d.loc.col, kind=cmd.kind)
                 r.call = cmd.call.text if cmd.call is not None else f"{callee.name}()"
-                r.report = env_error.format() if not env_reported else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}"
-                env_reported = True
+                r.report = (callee_error.format() if d.message not in env_reported
+                            else f"{cmd.loc.path}:{line}: {r.call}: not run: {d.message}")
+                env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
             frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
@@ -343,9 +387,10 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 frames_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            bound = bind(cmd, callee, implicit_vmctx=wants_env)
+            bound = bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None)
         except ClifError as e:
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
             continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=env, skip_reason=group_skip))
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, skip_reason=group_skip,
+                               note=_no_environment_note(callee, by_name) if callee_env is None else None))
     return out

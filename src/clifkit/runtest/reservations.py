@@ -1,0 +1,200 @@
+"""How much address space each region of a run line's environment must own, from the declarations.
+
+A static heap declaration promises ``bound + offset_guard`` bytes of address space after its base:
+native code skips the bounds checks that the promise makes unnecessary, so an access the check
+would have caught lands somewhere in that span and must fault there. The promise is made by
+*every* heap declaration that can see the environment, not only by the function a run line calls:
+its callees (reached through ``call``, ``return_call``, ``func_addr`` or a ``symbol`` global value
+naming a function of the file) get the same vmctx and may declare the same heap again, larger.
+
+`reserve` matches every heap and table declaration of every function reachable from the run
+line's callee to the environment region its base points into, and records in the environment
+how far past each region's base those declarations may reach:
+
+* a base that loads from vmctx+N is the heap or table whose directive writes its base to vmctx+N;
+* a derived base (``iadd_imm`` of such a load, any depth) adds its offset: a heap at base+0x100
+  with ``bound + offset_guard`` = B needs 0x100 + B bytes after the directive's base;
+* a base that is vmctx itself (or derived from it) is a heap over the vmctx struct: vmctx then
+  owns that much address space after it.
+
+A declaration whose base cannot be matched to a region (a slot no directive writes, a symbol, a
+load through a heap's memory, a negative offset), or whose bound reads another slot than its
+region's bound slot, or a table over a heap directive (its bound slot counts bytes, not elements)
+or whose ``element_size`` differs from its ``; table:`` directive's, is a located error: never memory that nobody reserved. The numbers recorded here are the ones
+both engines reserve and the ones `clifkit test --max-reservation` checks. A callee's vmctx is
+assumed to be its caller's (heap-era tests pass it along); that is what makes its declarations
+count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable, Mapping, Optional
+
+from ..diagnostics import ClifError, Diagnostic, Location, read_source, source_line
+from ..ir.function import Function
+from ..limits import DEFAULT_MAX_RESERVATION, over
+from .environment import Environment, HeapRequest
+
+Address = tuple[Optional[int], int]  # (vmctx slot the value was loaded from, or None for vmctx itself; offset added)
+
+
+def _signed64(value: int) -> int:
+    value &= (1 << 64) - 1
+    return value - (1 << 64) if value >> 63 else value
+
+
+def gv_address(func: Function, gv: int, depth: int = 0) -> Optional[Address]:
+    """What global value `gv` of `func` is, in terms of the environment: vmctx itself plus an offset
+    (``(None, d)``), the value of vmctx slot N plus an offset (``(N, d)``), or None (anything else)."""
+    data = func.global_values.get(gv)
+    if data is None or depth > len(func.global_values):
+        return None
+    if data.kind == "vmctx":
+        return (None, 0)
+    if data.kind not in ("load", "iadd_imm") or data.base is None:
+        return None
+    base = gv_address(func, data.base, depth + 1)
+    if base is None:
+        return None
+    slot, delta = base
+    offset = _signed64(data.offset or 0)
+    if data.kind == "iadd_imm":
+        return (slot, delta + offset)
+    if slot is not None:
+        return None  # a load through a heap's memory: nothing the environment writes
+    return (delta + offset, 0)
+
+
+def reachable(entry: Function, functions: Mapping[str, Function]) -> list[Function]:
+    """`entry` and every function of the file it can reach (calls, tail calls, ``func_addr``,
+    ``symbol`` global values), `entry` first, then in the order they are found."""
+    seen = {entry.name: entry}
+    order = [entry]
+    for func in order:
+        names = [ext.name.text for ext in func.func_refs.values()]
+        names += [gv.name.text for gv in func.global_values.values() if gv.kind == "symbol" and gv.name is not None]
+        for name in names:
+            callee = functions.get(name)
+            if callee is not None and name not in seen:
+                seen[name] = callee
+                order.append(callee)
+    return order
+
+
+def declaration_loc(func: Function, name: str) -> Optional[Location]:
+    """Where preamble entity `name` (``heap0``, ``table1``) of `func` is declared, read from its file."""
+    if func.loc is None:
+        return None
+    lines = read_source(func.loc.path) or {}
+    n = func.loc.line + 1
+    while n in lines and not lines[n].startswith("}"):
+        text = lines[n]
+        stripped = text.lstrip()
+        if stripped.startswith(name) and stripped[len(name):].lstrip().startswith("="):
+            return Location(func.loc.path, n, len(text) - len(stripped) + 1)
+        n += 1
+    return None
+
+
+def declaration_error(func: Function, name: str, message: str, prefix: bool = True) -> ClifError:
+    """A located error at `func`'s declaration of `name`; `prefix` names it (``heap0 of %f: ...``)."""
+    where = declaration_loc(func, name) or func.loc or Location("<unknown>", 1, 1)
+    text = f"{name} of {func.name}: {message}" if prefix else message
+    return ClifError(Diagnostic(where, text, source_line=source_line(where)))
+
+
+def declarations(func: Function) -> Iterable[tuple[str, object]]:
+    """(name, declaration) of `func`'s heaps, then its tables, in number order."""
+    for number in sorted(func.heaps):
+        yield f"heap{number}", func.heaps[number]
+    for number in sorted(func.tables):
+        yield f"table{number}", func.tables[number]
+
+
+def _slots(env: Environment) -> str:
+    slots = [f"vmctx+{h.ptr_offset}" for h in env.heaps]
+    return ", ".join(slots) if slots else "none"
+
+
+def _region(env: Environment, func: Function, name: str, decl) -> tuple[Optional[HeapRequest], int]:
+    """The directive `decl`'s base points into (None: vmctx itself) and the offset from its base."""
+    address = gv_address(func, decl.base)
+    gv = f"gv{decl.base}"
+    if address is None:
+        raise declaration_error(func, name, f"its base {gv} is not vmctx, a load from a vmctx slot, or an offset "
+                                            "from one, so it cannot be matched to a heap or table directive")
+    slot, delta = address
+    request = None
+    if slot is not None:
+        request = env.heap_for_base_offset(slot)
+        if request is None:
+            raise declaration_error(func, name, f"its base {gv} loads from vmctx+{slot}, where no heap or table "
+                                                f"directive writes a base (they write at: {_slots(env)})")
+    if delta < 0:
+        where = "vmctx" if request is None else f"the base of heap directive {request.index}"
+        raise declaration_error(func, name, f"its base {gv} lies {-delta:#x} bytes before {where}, outside "
+                                            "any memory the environment holds")
+    return request, delta
+
+
+def _check_bound(env: Environment, func: Function, name: str, decl, request: Optional[HeapRequest]) -> None:
+    """A dynamic heap's or a table's bound must be the bound slot of the region its base is in."""
+    address = gv_address(func, decl.bound) if decl.bound is not None else None
+    wanted = request.bound_offset if request is not None else None
+    if address is not None and address[1] == 0 and address[0] is not None and address[0] == wanted:
+        return
+    owner = f"heap directive {request.index}'s bound slot vmctx+{wanted}" if wanted is not None else "a bound slot"
+    raise declaration_error(func, name, f"its bound gv{decl.bound} must load {owner}, which holds the size of "
+                                        "the memory its base points into")
+
+
+def reserve(env: Environment, entry: Function, functions: Mapping[str, Function],
+            max_reservation: int = DEFAULT_MAX_RESERVATION) -> Environment:
+    """`env` with each region's reach set from every declaration reachable from `entry` (see the
+    module doc), checked against `max_reservation`. Raises ClifError, located."""
+    reach = {h.index: (h.reach, None) for h in env.heaps}  # directive index -> (reach, (func, name) driving it)
+    vmctx_reach: tuple[int, Optional[tuple]] = (env.vmctx_reach, None)
+    for func in reachable(entry, functions):
+        for name, decl in declarations(func):
+            request, delta = _region(env, func, name, decl)
+            if name.startswith("table"):
+                _check_bound(env, func, name, decl, request)
+                if request is not None and request.style != "table" and decl.element_size != 1:
+                    raise declaration_error(func, name, f"its base gv{decl.base} is heap directive {request.index}'s, "
+                                                        "whose bound slot counts bytes; a table needs a `; table:` "
+                                                        "directive, whose bound slot counts elements")
+                if request is not None and request.style == "table" and decl.element_size != request.element_size:
+                    raise declaration_error(func, name, f"element_size {decl.element_size} differs from the "
+                                                        f"table directive's element_size={request.element_size}")
+                continue
+            if decl.style == "dynamic":
+                _check_bound(env, func, name, decl, request)
+                continue
+            extent = delta + decl.bound + decl.offset_guard
+            if request is None:
+                if extent > vmctx_reach[0]:
+                    vmctx_reach = (extent, (func, name, delta, decl))
+            elif extent > reach[request.index][0]:
+                reach[request.index] = (extent, (func, name, delta, decl))
+    heaps = tuple(dataclasses.replace(h, reach=reach[h.index][0]) for h in env.heaps)
+    out = dataclasses.replace(env, heaps=heaps, vmctx_reach=vmctx_reach[0])
+    for request in out.heaps:
+        _check_limit(request.reservation() + request.guard, max_reservation, reach[request.index][1], request)
+    _check_limit(out.vmctx_reservation, max_reservation, vmctx_reach[1], None)
+    return out
+
+
+def _check_limit(span: int, limit: int, driver: Optional[tuple], request: Optional[HeapRequest]) -> None:
+    if span <= limit:
+        return
+    if driver is not None and (request is None or driver[3].bound + driver[3].offset_guard + driver[2] > request.max_size):
+        func, name, delta, decl = driver
+        parts = (f"{delta:#x} + " if delta else "") + f"bound {decl.bound:#x} + offset_guard {decl.offset_guard:#x}"
+        if request is not None and request.guard:
+            parts += f" + guard={request.guard:#x}"
+        raise declaration_error(func, name, f"{name} reservation of {span:#x} bytes ({parts}) exceeds the limit "
+                                            f"of {limit:#x} bytes", prefix=False)
+    if request is None or request.loc is None:
+        return  # nothing declared drives it: the struct itself, already within --max-memory
+    raise ClifError(Diagnostic(request.loc, over("heap reservation", span, limit), source_line=source_line(request.loc)))
