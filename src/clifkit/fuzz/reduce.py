@@ -307,7 +307,7 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
 def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
                 fuel: int = DEFAULT_FUEL, line: Optional[int] = None, log: Optional[TextIO] = None) -> Reduction:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
         raise ReduceError(f"cannot read {path}: {e}") from None

@@ -42,6 +42,11 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
     in_flight: list[RunItem] = list(items)
     try:
         session, skip_reason = open_session(plan, tf, options)
+        note = getattr(session, "note", None)
+        if note and items:
+            # Said on the console too, not only in each passed run's message: e.g. the ISA flags of
+            # a `target` line that the native engine cannot set, so that it ran without them.
+            result.notes.append(engine_note(result.path, plan, note))
         comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
         if comparing:
             session = Recording(session)
@@ -75,6 +80,16 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
             result.runs.append(_interrupted(item, result.path))
         raise
     return False
+
+
+NOTE_MARK = ": note: "
+
+
+def engine_note(path: str, plan: Plan, note: str) -> str:
+    """The console line of what an engine says of its session (`Session.note`)."""
+    from .select import engine_label
+
+    return f"{path}{NOTE_MARK}[{engine_label(plan.engine, plan.target)}] {note}"
 
 
 INTERRUPTED = "interrupted (Ctrl-C) before it finished"

@@ -1,8 +1,8 @@
 """What runs a CLIF file's run lines, and each run line read and bound, ready for an engine.
 
 A file's ``test`` lines, ``target`` lines and the `Options` of the run decide its `Plan`s: which
-engine runs its run lines, on which target, and how a run line picks the function it calls
-(``test interpret``: the one it names; ``test run``: the one it follows, as in Cranelift).
+engine runs its run lines, and on which target. A run line calls the function it names (a bare
+``; run`` the one it follows), under ``test interpret`` and ``test run`` alike.
 `collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
 as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
 line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
@@ -59,7 +59,7 @@ class Plan:
     """One way a file's run lines are executed: an engine, a target, and how run lines pick the callee."""
 
     engine: str
-    mode: str  # "interpret": call the function named; "run": call the function the line follows
+    mode: str  # "interpret" or "run": the test command it comes from
     target: Optional[str] = None
     skip_reason: Optional[str] = None  # set when this plan cannot execute (its runs are skipped)
 
@@ -271,7 +271,9 @@ class RunItem:
     settled: Optional[RunResult] = None
 
 def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function]) -> Function:
-    if cmd.call is None or plan.mode == "run":
+    # A run line calls the function it names, on every engine (Cranelift's `test run` calls the
+    # function the line follows whatever it names, which lets a misnamed line pass).
+    if cmd.call is None:
         return above
     found = by_name.get(cmd.call.name)
     if found is None:
