@@ -344,8 +344,9 @@ def test_non_run_tests_are_skipped_without_runs(fakes, tmp_path, capsys):
     p = tmp_path / "c.clif"
     p.write_text("test compile\n\nfunction %add(i32, i32) -> i32 {\n}\n")
     status, out = run(capsys, p)
-    assert status == 0
-    assert out == [f"{p}: skipped: not a run test (test compile)", "0 passed, 0 failed, 0 skipped"]
+    assert status == 5  # as pytest when it collects nothing
+    assert out == [f"{p}: skipped: not a run test (test compile)", f"no tests ran: no run line found in {p}",
+                   "0 passed, 0 failed, 0 skipped"]
 
 
 def test_json_report_shape(fakes, tmp_path, capsys):

@@ -99,6 +99,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     r = RunResult(p.line, bound.function.name, "native", session.target, FAILED, kind="compare", call=bound.call_text)
     r.expected, r.actual = show(interp), show(native)
     r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
+    if isinstance(interp, Trapped) and interp.limit:
+        r.message += f" ({interp.limit})"
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
     r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
     return r

@@ -182,6 +182,8 @@ def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
             r.message = f"trap {outcome.code}"
         else:
             r.message = f"expected {r.expected}, got trap {outcome.code}"
+        if outcome.limit:
+            r.message += f" ({outcome.limit})"
         r.report = f"{where}: {r.message}"
         return
     assert isinstance(outcome, Returned)

@@ -100,8 +100,6 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
             plans.append(Plan("interpreter", "run"))
     plans = _chosen_engines(plans, options)
     if not plans:
-        if options.engine == "native" and "interpret" in names:
-            return [], ENGINE_LEFT_OUT.format(what="test interpret", engine="the interpreter", option="native")
         what = ", ".join(f"test {n}" for n in names) if names else "no test command"
         return [], f"not a run test ({what})"
     arch_skip = nondeterministic_skip(tf.path)
@@ -117,10 +115,14 @@ ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
 
 
 def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
-    """The plans of the engines `--engine` chooses. Under `--engine interpreter`, a file whose run
-    lines only the native engine would run keeps one skipped native plan, saying why."""
+    """The plans of the engines `--engine` chooses. A file whose run lines only the engine left
+    out would run keeps one skipped plan of it, saying why, so that its run lines count as skipped."""
     if options.engine == "native":
-        return [p for p in plans if p.engine == "native"]
+        kept = [p for p in plans if p.engine == "native"]
+        if not kept and any(p.engine == "interpreter" for p in plans):
+            reason = ENGINE_LEFT_OUT.format(what="`test interpret`", engine="the interpreter", option="native")
+            kept = [Plan("interpreter", "interpret", skip_reason=reason)]
+        return kept
     if options.engine == "interpreter":
         kept = [p for p in plans if p.engine == "interpreter"]
         if not kept and any(p.engine == "native" for p in plans):

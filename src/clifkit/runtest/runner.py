@@ -31,7 +31,8 @@ located error); a bare ``; run`` calls the function it follows. (Cranelift's
 
 Output: a line per failure or error (every run line with ``-v``), a line per
 file with skips, then exactly ``N passed, N failed, N skipped`` (errors count
-as failed). The exit status is 1 when anything failed.
+as failed). The exit status is 1 when anything failed, 5 when no run line ran
+(none found, or ``-k`` chose none: "no tests ran", as pytest), else 0.
 """
 
 from __future__ import annotations
@@ -523,6 +524,9 @@ def run_tests(
     return run
 
 
+NO_TESTS_RAN = 5  # pytest's exit status when it collects no test
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -590,7 +594,14 @@ def main(args) -> int:
         finished = len(results) - cut
         console.line(f"interrupted: {finished} of {_plural(run.files, 'file')} finished"
                      + (f", {cut} stopped mid-file (the run lines in flight are marked)" if cut else ""), FAILED)
+    nothing_ran = not run.interrupted and not failed_from and sum(total.values()) == 0
+    if nothing_ran:
+        # As pytest: no run line was found, or -k chose none of them (status 5, not success).
+        console.line("no tests ran: " + ("-k chose none of the run lines" if run.deselected
+                                         else "no run line found in " + ", ".join(map(str, args.paths))))
     console.summary(line, _shown_counts(total))
     if run.interrupted:
         return 130
+    if nothing_ran:
+        return NO_TESTS_RAN
     return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) else 0
