@@ -43,7 +43,7 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
     try:
         session, skip_reason = open_session(plan, tf, options)
         note = getattr(session, "note", None)
-        if note and items:
+        if note and items and engine_note(result.path, plan, note) not in result.notes:
             # Said on the console too, not only in each passed run's message: e.g. the ISA flags of
             # a `target` line that the native engine cannot set, so that it ran without them.
             result.notes.append(engine_note(result.path, plan, note))
