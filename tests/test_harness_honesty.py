@@ -317,3 +317,38 @@ def test_readme_and_api_docs_list_every_test_option():
         text = (root / doc).read_text()
         missing = sorted(o for o in options if f"`{o}" not in text and f"{o} " not in text and f"{o}`" not in text)
         assert missing == [], f"{doc} does not mention {missing}"
+
+
+# -- clifkit reduce ----------------------------------------------------------------------------
+
+REDUCIBLE = """test interpret
+test run
+target x86_64
+
+function %f(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    v3 = iconst.i32 5
+    v4 = iadd v2, v3
+    return v4
+}
+; run: %f(0xff, 16) == 0x100
+"""
+
+
+def test_reduce_keeps_hex_arguments_hex_and_ends_with_a_newline(tmp_path, capsys):
+    p = write(tmp_path, REDUCIBLE)
+    out = tmp_path / "reduced.clif"
+    status, _, err = run(capsys, "reduce", "--expect", p, "-o", out)
+    assert status == 0, err
+    text = out.read_text()
+    assert text.endswith("\n")
+    assert "; run: %f(0xff, 16) == 0x100\n" in text
+
+
+@native
+def test_reduce_suggests_expect_when_the_engines_agree(tmp_path, capsys):
+    p = write(tmp_path, REDUCIBLE)
+    status, _, err = run(capsys, "reduce", p)
+    assert status == 1
+    assert "the engines agree (--expect reduces a run line that fails against its own expectation" in err
