@@ -134,7 +134,7 @@ def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
 
 def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
     """`clifkit interpret`: the interpreter calls the function each line names (as `test interpret`);
-    `clifkit run`: the native engine on the host calls the function each line follows (as `test run`)."""
+    `clifkit run`: the native engine on the host (as `test run`). Both call the function each line names."""
     if mode == "interpret":
         return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
     if mode == "run":
