@@ -352,3 +352,31 @@ def test_reduce_suggests_expect_when_the_engines_agree(tmp_path, capsys):
     status, _, err = run(capsys, "reduce", p)
     assert status == 1
     assert "the engines agree (--expect reduces a run line that fails against its own expectation" in err
+
+
+def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsys, monkeypatch):
+    # What clifkit's verifier misses and Cranelift's refuses: a stand-in engine says so as the
+    # native engine does (cranelift-py's "Verifier errors"); the line is an error, not a skip.
+    from clifkit.runtest import engines
+
+    class Refusing(engines.Session):
+        engine = "interpreter"
+
+        def call(self, bound, env=None):
+            return engines.Skipped("Failed to define function: Compilation error: Verifier errors (made up)")
+
+    class RefusingEngine(engines.Engine):
+        name = "interpreter"
+
+        def open(self, test_file, options, target=None, source=None):
+            return Refusing()
+
+    monkeypatch.setitem(engines.ENGINES, "interpreter", RefusingEngine())
+    p = write(tmp_path, ONE)
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1
+    assert out.splitlines() == [
+        f"{p}:8: %f(): error: Cranelift's verifier refuses what clifkit's verifier accepted: Failed to define "
+        "function: Compilation error: Verifier errors (made up) [interpreter]",
+        "0 passed, 1 failed, 0 skipped",
+    ]

@@ -152,10 +152,20 @@ def _describe_expected(r: RunResult, bound: BoundRun) -> None:
     r.expected = text if cmd.comparison == "==" else f"anything but {text}"
 
 
+CRANELIFT_VERIFIER = "Verifier errors"  # how cranelift-py says its verifier refused a function
+
+
 def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
     cmd = bound.command
     where = f"{cmd.loc.path}:{cmd.line}: {bound.call_text}"
     if isinstance(outcome, Skipped):
+        if CRANELIFT_VERIFIER in outcome.reason:
+            # The file passed clifkit's verifier (`runner.verify_run_test`), so this is a gap in it:
+            # an error, never a skip, since the code under test is invalid.
+            r.status = ERROR
+            r.message = f"Cranelift's verifier refuses what clifkit's verifier accepted: {outcome.reason}"
+            r.report = f"{where}: error: {r.message}"
+            return
         r.status, r.message = SKIPPED, outcome.reason
         r.report = f"{where}: skipped: {outcome.reason}"
         return
