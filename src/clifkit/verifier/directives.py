@@ -3,8 +3,9 @@
 A ``; run:``, ``; print:``, ``; heap:`` or ``; table:`` line belongs to the function whose closing
 brace it follows (Cranelift's rule). `check_directives` reports, located:
 
-- a directive before the first function, or inside a function's body, which would otherwise be
-  attached to a function the writer did not mean (or to none);
+- a directive before the first function, inside a function's body, or directly above a function
+  (no blank line between), which would otherwise be attached to a function the writer did not
+  mean (or to none);
 - a near miss that the harness would silently take for a plain comment (``; HEAP:``,
   ``; heaps:``, ``; Run:``): the hint names the directive meant;
 - every ``; heap:`` / ``; table:`` problem the harness would find when it runs the function
@@ -73,6 +74,12 @@ def _placement(tf: TestFile, source: dict[int, str]) -> list[Diagnostic]:
                                  f"did you mean '; {meant}:'?", source))
             continue
         if n in attached:
+            following = _function_directly_below(source, n)
+            if following is not None:
+                out.append(_diag(tf.path, n, m.start(1) + 1,
+                                 f"'; {m.group(1)}' directive directly above function {following}: it belongs to the "
+                                 "function whose closing brace it follows, not to the one below; leave a blank line "
+                                 f"after it, or move it after the closing brace of {following}", source))
             continue
         kind = m.group(1)
         before = [name for line, name in starts if line < n]
@@ -84,6 +91,21 @@ def _placement(tf: TestFile, source: dict[int, str]) -> list[Diagnostic]:
                          f"'; {kind}' directive {where}: a directive belongs to the function whose "
                          "closing brace it follows, so write it after that brace", source))
     return out
+
+
+_FUNCTION_NAME = re.compile(r"function\s+(%?[A-Za-z0-9_:]+)")
+
+
+def _function_directly_below(source: dict[int, str], n: int) -> Optional[str]:
+    """The function whose header follows line `n` with only comment lines between, or None."""
+    line = n + 1
+    while line in source:
+        text = source[line].strip()
+        if not text.startswith(";"):
+            m = _FUNCTION_NAME.match(text)
+            return m.group(1) if m else None
+        line += 1
+    return None
 
 
 def _environment(details: FunctionDetails, source: Optional[dict[int, str]]) -> list[Diagnostic]:
