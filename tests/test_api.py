@@ -223,7 +223,7 @@ def test_run_tests_takes_engine_compare_and_timeout(tmp_path):
     from clifkit.commands import native_unavailable
 
     spin = tmp_path / "spin.clif"
-    spin.write_text("test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n; run: %spin() == 0\n")
+    spin.write_text("test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block1\nblock1:\n    jump block1\n}\n; run: %spin() == 0\n")
     run = clifkit.run_tests(spin, timeout=0.3)
     assert run.failed == 1 and "timed out" in run.results[0].runs[0].message
     run = clifkit.run_tests(spin, engine="native")

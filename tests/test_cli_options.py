@@ -85,8 +85,8 @@ def test_parallel_output_and_reports_equal_sequential(tree, capsys):
     assert s1 == s2 == s3 == 1
     assert out1 == out2 == out3
     assert out1 == [
-        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2",
-        f"{tree / 'f4.clif'}:9: %sub(5, 3): expected 3, got 2",
+        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
+        f"{tree / 'f4.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
         "12 passed, 2 failed, 0 skipped",
     ]
     a, b = (json.loads((tree / n).read_text()) for n in ("a.json", "b.json"))
@@ -110,8 +110,8 @@ def test_parallel_workers_finish_big_files_and_keep_file_order(tmp_path, capsys)
     status, out, _ = run(capsys, "test", "-j", "2", tmp_path)
     assert status == 1
     assert out == [
-        f"{tmp_path / 'b.clif'}:2010: %add(0, 0): expected 1, got 0",
-        f"{tmp_path / 'c.clif'}:8: %div(1, 0): expected 0, got trap int_divz",
+        f"{tmp_path / 'b.clif'}:2010: %add(0, 0): expected 1, got 0 [interpreter]",
+        f"{tmp_path / 'c.clif'}:8: %div(1, 0): expected 0, got trap int_divz [interpreter]",
         "5 passed, 2 failed, 0 skipped",
     ]
 
@@ -128,9 +128,9 @@ def test_a_worker_that_dies_loses_only_its_own_file(tree, capsys, monkeypatch):
     status, out, _ = run(capsys, "test", "-j", "2", tree)
     assert status == 1
     assert out == [
-        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2",
+        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
         f"{tree / 'f3.clif'}: error: internal error: the process running this file died (killed, or a crash in native code)",
-        f"{tree / 'f4.clif'}:9: %sub(5, 3): expected 3, got 2",
+        f"{tree / 'f4.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
         "10 passed, 3 failed, 0 skipped",
     ]
 
@@ -227,7 +227,7 @@ def test_fail_fast_stops_at_the_first_failure(tree, capsys, jobs):
     status, out, _ = run(capsys, "test", "-j", jobs, "--fail-fast", "--json", tree / "r.json", tree)
     assert status == 1
     assert out == [
-        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2",
+        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
         "stopped at the first failure (--fail-fast): 3 of 6 files reported",
         "5 passed, 1 failed, 0 skipped",
     ]
@@ -388,7 +388,7 @@ def test_ctrl_c_prints_the_summary_so_far_and_writes_reports(tree, capsys, monke
     status, out, _ = run(capsys, "test", "-j", "1", "--json", tree / "r.json", "--junit-xml", tree / "r.xml", tree)
     assert status == 130
     assert out == [
-        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2",
+        f"{tree / 'f2.clif'}:9: %sub(5, 3): expected 3, got 2 [interpreter]",
         "interrupted: 3 of 6 files finished",
         "6 passed, 1 failed, 0 skipped",
     ]
@@ -496,7 +496,7 @@ def test_interpret_runs_every_file_on_the_interpreter(tmp_path, capsys):
     assert out[-1] == "0 passed, 0 failed, 0 skipped"  # `clifkit test` runs only run tests
     status, out, _ = run(capsys, "interpret", "--json", tmp_path / "r.json", p)
     assert status == 1
-    assert out == [f"{p}:10: %add(1, 2): expected 4, got 3", "1 passed, 1 failed, 0 skipped"]
+    assert out == [f"{p}:10: %add(1, 2): expected 4, got 3 [interpreter]", "1 passed, 1 failed, 0 skipped"]
     runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
     assert {r["engine"] for r in runs} == {"interpreter"}
 
@@ -534,7 +534,7 @@ def test_run_calls_the_native_engine_on_the_host(tmp_path, capsys, monkeypatch):
     p.write_text(NOT_A_RUN_TEST)
     status, out, _ = run(capsys, "run", "--json", tmp_path / "r.json", p)
     assert status == 1
-    assert out == [f"{p}:10: %add(1, 2): expected 4, got 3", "1 passed, 1 failed, 0 skipped"]
+    assert out == [f"{p}:10: %add(1, 2): expected 4, got 3 [native]", "1 passed, 1 failed, 0 skipped"]
     assert native.opened == [None]  # the host
     runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
     assert {(r["engine"], r["target"]) for r in runs} == {("native", None)}
@@ -623,7 +623,7 @@ def test_junit_counts_timeouts_as_failures(tmp_path):
 
 def test_interpret_takes_the_limit_options(tmp_path, capsys):
     path = tmp_path / "spin.clif"
-    path.write_text("test interpret\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n; run: %spin() == 0\n")
+    path.write_text("test interpret\nfunction %spin() -> i32 {\nblock0:\n    jump block1\nblock1:\n    jump block1\n}\n; run: %spin() == 0\n")
     assert cli.main(["interpret", "--timeout", "0.5", "--max-memory", "64M", str(path)]) == 1
     out = capsys.readouterr().out
     assert "1 run line timed out (--timeout 0.5 s)" in out

@@ -167,7 +167,7 @@ def test_a_declared_reservation_over_the_cap_is_refused_at_the_declaration(tmp_p
     assert [(r["line"], r["status"], r["message"]) for r in runs_of(report)] == [
         (13, "error", message), (14, "error", message)]
     # Shown once, located at the declaration, with its source line and a caret; then per line.
-    assert f"t.clif:5:5: error: {message}\n    heap0 = static gv1," in out
+    assert f"t.clif:5:5: error: {message} [interpreter]\n    heap0 = static gv1," in out
     assert f"t.clif:14: %f(0x10000): not run: {message}" in out
 
 
@@ -214,7 +214,7 @@ def test_stack_frames_over_the_cap_are_refused_at_the_largest_slot(tmp_path, cap
     got = [(r["line"], r["status"], r["message"]) for r in runs_of(report)]
     # The caller is refused too (its callee's frame), the function without a big frame runs.
     assert got == [(10, "error", message), (18, "error", message), (25, "passed", "")]
-    assert f"t.clif:4:5: error: {message}\n    ss1 = explicit_slot 0x10_0000\n    ^" in out
+    assert f"t.clif:4:5: error: {message} [interpreter]\n    ss1 = explicit_slot 0x10_0000\n    ^" in out
     assert f"t.clif:18: %caller(6): not run: {message}" in out
 
 

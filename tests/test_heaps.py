@@ -254,13 +254,13 @@ def test_reserved_but_inaccessible_part_of_a_static_heap_traps(tmp_path, capsys)
 
 
 TABLE = HEADER + """
-function %entry(i64 vmctx, i32) -> i64 {
+function %entry(i64 vmctx, i64) -> i64 {
     gv0 = vmctx
     gv1 = load.i64 notrap aligned gv0
     gv2 = load.i64 notrap aligned gv0+8
-    table0 = dynamic gv1, min 0, bound gv2, element_size 8, index_type i32
+    table0 = dynamic gv1, min 0, bound gv2, element_size 8, index_type i64
 
-block0(v0: i64, v1: i32):
+block0(v0: i64, v1: i64):
     v2 = table_addr.i64 table0, v1, +0
     v3 = global_value.i64 gv1
     v4 = isub v2, v3

@@ -226,11 +226,11 @@ def test_skips_carry_the_reason(pytester):
 def test_interpret_all_and_fuel_options(pytester):
     pytester.makefile(
         ".clif",
-        spin="test run\n\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n; run: %spin() == 0\n",
+        spin="test run\n\nfunction %spin() -> i32 {\nblock0:\n    jump block1\nblock1:\n    jump block1\n}\n; run: %spin() == 0\n",
     )
     result = pytester.runpytest("spin.clif", "--clif-interpret-all", "--clif-fuel", "500", "-k", "interpreter")
     result.assert_outcomes(failed=1, deselected=result.parseoutcomes().get("deselected", 0))
-    result.stdout.fnmatch_lines(["spin.clif:7: %spin(): ran out of fuel after 500 instructions in %spin*"])
+    result.stdout.fnmatch_lines(["spin.clif:9: %spin(): ran out of fuel after 500 instructions in %spin*"])
 
 
 def test_bad_fuel_is_a_usage_error(clif):
@@ -286,7 +286,7 @@ def test_compare_option_checks_native_against_the_interpreter(pytester):
 
 
 def test_timeout_option_stops_a_run_line(pytester):
-    pytester.makefile(".clif", spin="test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block0\n}\n"
+    pytester.makefile(".clif", spin="test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block1\nblock1:\n    jump block1\n}\n"
                       "; run: %spin() == 0\n")
     result = pytester.runpytest("spin.clif", "--clif-timeout", "0.3")
     result.assert_outcomes(failed=1)

@@ -75,7 +75,9 @@ block0:
 
 function %spin() -> i32 {
 block0:
-    jump block0
+    jump block1
+block1:
+    jump block1
 }
 ; run: %spin() == 0
 ; run: %nosuch() == 0
@@ -89,12 +91,12 @@ def test_end_to_end(tmp_path, capsys):
     status, out = run(capsys, "--engine", "interpreter", "--fuel", "10000", "--json", report, p)
     assert status == 1
     assert out == [
-        f"{p}:14: %add(1, 2): expected 4, got 3",
-        f"{p}:22: %div(1, 0): expected 0, got trap int_divz",
-        f"{p}:32: %neg(0.0): expected 0.0, got -0.0",
-        f"{p}:40: %wide(41) -> [41, 42]",
-        f"{p}:59: %spin(): ran out of fuel after 10000 instructions in %spin: an endless loop? (--fuel raises the limit)",
-        f"{p}:60:8: error: unknown function %nosuch (this file defines %add, %div, %neg, %wide, %vid, %is_one, ...)",
+        f"{p}:14: %add(1, 2): expected 4, got 3 [interpreter]",
+        f"{p}:22: %div(1, 0): expected 0, got trap int_divz [interpreter]",
+        f"{p}:32: %neg(0.0): expected 0.0, got -0.0 [interpreter]",
+        f"{p}:40: %wide(41) -> [41, 42] [interpreter]",
+        f"{p}:61: %spin(): ran out of fuel after 10000 instructions in %spin: an endless loop? (--fuel raises the limit) [interpreter]",
+        f"{p}:62:8: error: unknown function %nosuch (this file defines %add, %div, %neg, %wide, %vid, %is_one, ...) [interpreter]",
         "; run: %nosuch() == 0",
         "       ^",
         "12 passed, 5 failed, 0 skipped",

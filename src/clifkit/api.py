@@ -273,6 +273,11 @@ class Program:
         from .runtest.engines import DEFAULT_FUEL, ENGINES, EngineOptions, EngineUnavailable
 
         self.test_file = _as_test_file(source)
+        # Nothing the verifier refuses is run: the interpreter could answer for it where Cranelift
+        # refuses to compile it (`clifkit test` does the same).
+        problems = verify(self.test_file, source if isinstance(source, str) and _is_text(source) else None)
+        if problems:
+            raise ClifError(problems)
         self.functions: dict[str, Function] = {}
         for d in self.test_file.functions:
             self.functions.setdefault(d.function.name, d.function)
@@ -398,15 +403,21 @@ def _check_raw(value: Any, ty: Type, what: str) -> Union[int, tuple]:
         raise ValueError(f"{what}: {e}") from None
 
 
+def _is_text(source: str) -> bool:
+    """Whether a `str` source is CLIF text rather than a path: text has a newline, or is not the
+    name of an existing file and does not look like one (a ``.clif`` name)."""
+    if "\n" in source:
+        return True
+    return not os.path.isfile(source) and not source.strip().endswith(".clif")
+
+
 def _as_test_file(source: Union[TestFile, PathLike]) -> TestFile:
     if isinstance(source, TestFile):
         return source
     if isinstance(source, os.PathLike):
         return parse_file(source)
     if isinstance(source, str):
-        if "\n" not in source and source.endswith(".clif") and os.path.exists(source):
-            return parse_file(source)
-        return parse(source)
+        return parse(source) if _is_text(source) else parse_file(source)
     raise TypeError(f"expected a TestFile, CLIF text or a path, not {type(source).__name__}")
 
 

@@ -5,7 +5,8 @@ options that `clifkit test` shares with the first two.
   interpreter, calling the function each line names, whatever the file's
   ``test`` lines say (as ``clif-util interpret``);
 - `clifkit run FILE...` compiles the functions natively for the host and runs
-  each line on the function it follows (as ``clif-util run``); without the
+  each line on the function it names (``clif-util run`` calls the one it
+  follows); without the
   native engine it says so and exits with status 2;
 - `clifkit compile FILE...` compiles each function natively and shows the size
   of its machine code, with a disassembly when the ``capstone`` package is

@@ -59,7 +59,7 @@ def read_source(path: str) -> Optional[dict[int, str]]:
     try:
         if not os.path.isfile(path):
             return None
-        with open(path, encoding="utf-8", errors="replace") as f:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
             return {i: line.rstrip("\n") for i, line in enumerate(f, 1)}
     except OSError:
         return None

@@ -179,7 +179,7 @@ def _frame_error(func, size: int, limit: int, lines):
     if loc is not None:
         if lines is None:
             try:
-                with open(loc.path, encoding="utf-8") as f:
+                with open(loc.path, encoding="utf-8-sig") as f:
                     lines = f.read().split("\n")
             except (OSError, UnicodeDecodeError):
                 lines = []

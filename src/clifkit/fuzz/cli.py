@@ -76,11 +76,12 @@ def run_reduce(args: argparse.Namespace) -> int:
     except ReduceError as e:
         print(f"clifkit reduce: {args.file}: {e}", file=sys.stderr)
         return 1
+    text = result.text if result.text.endswith("\n") else result.text + "\n"  # a file ends with a newline
     if args.output:
         with open(args.output, "w", encoding="utf-8") as f:
-            f.write(result.text)
+            f.write(text)
     else:
-        sys.stdout.write(result.text)
+        sys.stdout.write(text)
     print(f"clifkit reduce: {result.original_instructions} -> {result.instructions} instructions "
           f"({result.checks} checks): {' '.join(result.klass)}", file=sys.stderr)
     return 0

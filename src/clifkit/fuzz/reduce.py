@@ -94,7 +94,8 @@ class Reducer:
 
     def attempt(self, edit: Edit, what: str = "") -> bool:
         tf = parse_candidate(self.text)
-        run = RunLine(self.run.function, list(self.run.args), list(self.run.arg_types), self.run.tail, self.run.kind)
+        run = RunLine(self.run.function, list(self.run.args), list(self.run.arg_types), self.run.tail, self.run.kind,
+                      list(self.run.arg_hex))
         try:
             if not edit(tf, run):
                 return False
@@ -120,14 +121,18 @@ class Reducer:
         if not failing:
             what = f"line {line}" if line is not None else "no run line"
             engines = " and ".join(self.oracle.engines)
-            raise ReduceError(f"{what} fails on {engines} ({'engines agree' if self.oracle.mode == 'compare' else 'as expected'})")
+            if self.oracle.mode == "compare":
+                raise ReduceError(f"{what} fails on {engines}: the engines agree (--expect reduces a run line "
+                                  f"that fails against its own expectation on {self.oracle.engines[0]})")
+            raise ReduceError(f"{what} fails on {engines} (as expected)")
         r = failing[0]
         self.klass = self.oracle.classify(r)
         cmd = r.bound.command
         tail = ""
         if cmd.comparison is not None and cmd.call is not None:
             tail = cmd.source_line[cmd.call.end_col - 1 : cmd.end_col - 1].strip()
-        self.run = RunLine(r.function.name, list(r.bound.args), list(r.bound.arg_types), tail, cmd.kind)
+        self.run = RunLine(r.function.name, list(r.bound.args), list(r.bound.arg_types), tail, cmd.kind,
+                           _hex_arguments(cmd))
         tf = parse_candidate(text)
         self.keep_nan_invariant = self.oracle.mode == "compare" and not nan_leaks(tf)
         self.keep_load_invariant = self.oracle.mode == "compare" and not wide_load_hazards(tf)
@@ -274,7 +279,7 @@ class Reducer:
             r = results[0]
             expected = r.outcomes[0].expectation(r.return_types) or r.outcomes[1].expectation(r.return_types)
             if expected is not None:
-                run = RunLine(run.function, run.args, run.arg_types, f"== {expected}", "run")
+                run = RunLine(run.function, run.args, run.arg_types, f"== {expected}", "run", run.arg_hex)
             header = [f"reduced by clifkit reduce: {self.oracle.engines[0]} and {self.oracle.engines[1]} disagree",
                       f"{r.call}: " + "; ".join(f"{n}: {o.describe(r.return_types)}"
                                                    for n, o in zip(self.oracle.engines, r.outcomes))]
@@ -284,6 +289,19 @@ class Reducer:
         if tf.commands:
             tf.commands[0].comments_before = [f"; {h}" for h in header]
         return format_test_file(tf)
+
+
+def _hex_arguments(cmd) -> list[bool]:
+    """Per argument of a run line: was it written in hex? (A vector is, when its first lane is.)"""
+    from ..runtest.directives import ListNode
+    from ..runtest.values import is_hex_int_literal
+
+    out = []
+    for node in cmd.call.args if cmd.call is not None else ():
+        while isinstance(node, ListNode) and node.items:
+            node = node.items[0]
+        out.append(not isinstance(node, ListNode) and is_hex_int_literal(node.text))
+    return out
 
 
 def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
@@ -307,7 +325,7 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
 def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
                 fuel: int = DEFAULT_FUEL, line: Optional[int] = None, log: Optional[TextIO] = None) -> Reduction:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
         raise ReduceError(f"cannot read {path}: {e}") from None

@@ -229,6 +229,8 @@ def remove_param(fname: str, k: int) -> Edit:
         if is_main:
             del run.args[k - skip]
             del run.arg_types[k - skip]
+            if len(run.arg_hex) > k - skip:
+                del run.arg_hex[k - skip]
         return True
 
     return edit

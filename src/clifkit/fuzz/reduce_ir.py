@@ -5,7 +5,7 @@ the failing run line kept structured (`RunLine`) so that edits can change its ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..ir.function import Block, Directive, Function, Inst, TestFile
@@ -147,9 +147,11 @@ class RunLine:
     arg_types: list[Type]
     tail: str  # the expectation as written ("== 3"), kept in expect mode
     kind: str = "run"
+    arg_hex: list = field(default_factory=list)  # per argument: written in hex (kept so)
 
     def text(self, print_only: bool) -> str:
-        args = ", ".join(format_value(a, t) for a, t in zip(self.args, self.arg_types))
+        hexes = self.arg_hex if len(self.arg_hex) == len(self.args) else [False] * len(self.args)
+        args = ", ".join(format_value(a, t, h) for a, t, h in zip(self.args, self.arg_types, hexes))
         if print_only:
             return f"print: {self.function}({args})"
         return f"{self.kind}: {self.function}({args})" + (f" {self.tail}" if self.tail else "")

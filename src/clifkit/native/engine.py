@@ -367,7 +367,7 @@ class NativeEngine(Engine):
 
 def _source_of(tf: TestFile) -> str:
     try:
-        with open(tf.path, encoding="utf-8") as f:
+        with open(tf.path, encoding="utf-8-sig") as f:
             return f.read()
     except (OSError, UnicodeDecodeError, TypeError):
         from ..printer import format_test_file

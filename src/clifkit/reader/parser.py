@@ -512,14 +512,15 @@ class Parser(InstructionParser):
 
 
 def parse_text(text: str, path: str = "<string>") -> TestFile:
-    """Read CLIF `text` (named `path` in messages). Raises `ClifError` listing every problem."""
-    return Parser(text, path).parse()
+    """Read CLIF `text` (named `path` in messages). Raises `ClifError` listing every problem.
+    A leading byte order mark (U+FEFF, as some editors write) is not part of the text."""
+    return Parser(text.removeprefix("\ufeff"), path).parse()
 
 
 def parse_file(path: Union[str, Path]) -> TestFile:
     """Read the CLIF file at `path`. Raises `ClifError` when it cannot be read or parsed."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")  # a byte order mark is not part of the text
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {reason}")) from None

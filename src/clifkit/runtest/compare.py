@@ -112,6 +112,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
     r.message = f"the engines disagree: native ({target}) gives {r.actual}, the interpreter {r.expected}"
     if isinstance(interp, Trapped) and interp.native_open:
         r.message += f"; {explain(interp.native_open)}"
+    if isinstance(interp, Trapped) and interp.limit:
+        r.message += f" ({interp.limit})"
     r.message += (f" (its trace: clifkit interpret --trace {shlex.quote(cmd.loc.path)} "
                   f"-k {shlex.quote(bound.call_text)})")
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"

@@ -41,6 +41,9 @@ class Trapped:
     # Where a trapping memory access lies in memory the native engine leaves open ("heap0-0x8",
     # `clifkit.runtest.guarantee`): the interpreter says so, for comparisons.
     native_open: Optional[str] = None
+    # Set when the trap is a limit of the engine rather than of the code (the interpreter's call
+    # depth): what to say about it, naming the option that raises it.
+    limit: Optional[str] = None
 
 
 @dataclass
@@ -209,6 +212,10 @@ class InterpreterSession(Session):
         except Unsupported as e:
             return Skipped(_reason(e))
         except Trap as e:
+            if e.code == "stk_ovf" and e.detail.startswith("call depth"):
+                depth = self.interp.max_call_depth
+                return Trapped(e.code, e.detail, limit=f"calls nested deeper than the interpreter's limit of {depth:,}; "
+                                                       "--max-call-depth raises it")
             return Trapped(e.code, e.detail, _native_open(prepared, self.interp.memory, e))
         except MemoryError:
             return Failed(f"out of memory while running {name}")

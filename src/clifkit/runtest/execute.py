@@ -42,6 +42,11 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
     in_flight: list[RunItem] = list(items)
     try:
         session, skip_reason = open_session(plan, tf, options)
+        note = getattr(session, "note", None)
+        if note and items and engine_note(result.path, plan, note) not in result.notes:
+            # Said on the console too, not only in each passed run's message: e.g. the ISA flags of
+            # a `target` line that the native engine cannot set, so that it ran without them.
+            result.notes.append(engine_note(result.path, plan, note))
         comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
         if comparing:
             session = Recording(session)
@@ -75,6 +80,16 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
             result.runs.append(_interrupted(item, result.path))
         raise
     return False
+
+
+NOTE_MARK = ": note: "
+
+
+def engine_note(path: str, plan: Plan, note: str) -> str:
+    """The console line of what an engine says of its session (`Session.note`)."""
+    from .select import engine_label
+
+    return f"{path}{NOTE_MARK}[{engine_label(plan.engine, plan.target)}] {note}"
 
 
 INTERRUPTED = "interrupted (Ctrl-C) before it finished"
@@ -140,10 +155,20 @@ def _describe_expected(r: RunResult, bound: BoundRun) -> None:
     r.expected = text if cmd.comparison == "==" else f"anything but {text}"
 
 
+CRANELIFT_VERIFIER = "Verifier errors"  # how cranelift-py says its verifier refused a function
+
+
 def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
     cmd = bound.command
     where = f"{cmd.loc.path}:{cmd.line}: {bound.call_text}"
     if isinstance(outcome, Skipped):
+        if CRANELIFT_VERIFIER in outcome.reason:
+            # The file passed clifkit's verifier (`runner.verify_run_test`), so this is a gap in it:
+            # an error, never a skip, since the code under test is invalid.
+            r.status = ERROR
+            r.message = f"Cranelift's verifier refuses what clifkit's verifier accepted: {outcome.reason}"
+            r.report = f"{where}: error: {r.message}"
+            return
         r.status, r.message = SKIPPED, outcome.reason
         r.report = f"{where}: skipped: {outcome.reason}"
         return
@@ -170,6 +195,8 @@ def _judge(r: RunResult, bound: BoundRun, outcome) -> None:
             r.message = f"trap {outcome.code}"
         else:
             r.message = f"expected {r.expected}, got trap {outcome.code}"
+        if outcome.limit:
+            r.message += f" ({outcome.limit})"
         r.report = f"{where}: {r.message}"
         return
     assert isinstance(outcome, Returned)

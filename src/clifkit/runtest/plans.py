@@ -1,8 +1,8 @@
 """What runs a CLIF file's run lines, and each run line read and bound, ready for an engine.
 
 A file's ``test`` lines, ``target`` lines and the `Options` of the run decide its `Plan`s: which
-engine runs its run lines, on which target, and how a run line picks the function it calls
-(``test interpret``: the one it names; ``test run``: the one it follows, as in Cranelift).
+engine runs its run lines, and on which target. A run line calls the function it names (a bare
+``; run`` the one it follows), under ``test interpret`` and ``test run`` alike.
 `collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
 as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
 line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
@@ -64,7 +64,7 @@ class Plan:
     """One way a file's run lines are executed: an engine, a target, and how run lines pick the callee."""
 
     engine: str
-    mode: str  # "interpret": call the function named; "run": call the function the line follows
+    mode: str  # "interpret" or "run": the test command it comes from
     target: Optional[str] = None
     skip_reason: Optional[str] = None  # set when this plan cannot execute (its runs are skipped)
 
@@ -105,8 +105,6 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
             plans.append(Plan("interpreter", "run"))
     plans = _chosen_engines(plans, options)
     if not plans:
-        if options.engine == "native" and "interpret" in names:
-            return [], ENGINE_LEFT_OUT.format(what="test interpret", engine="the interpreter", option="native")
         what = ", ".join(f"test {n}" for n in names) if names else "no test command"
         return [], f"not a run test ({what})"
     arch_skip = nondeterministic_skip(tf.path)
@@ -122,10 +120,14 @@ ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
 
 
 def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
-    """The plans of the engines `--engine` chooses. Under `--engine interpreter`, a file whose run
-    lines only the native engine would run keeps one skipped native plan, saying why."""
+    """The plans of the engines `--engine` chooses. A file whose run lines only the engine left
+    out would run keeps one skipped plan of it, saying why, so that its run lines count as skipped."""
     if options.engine == "native":
-        return [p for p in plans if p.engine == "native"]
+        kept = [p for p in plans if p.engine == "native"]
+        if not kept and any(p.engine == "interpreter" for p in plans):
+            reason = ENGINE_LEFT_OUT.format(what="`test interpret`", engine="the interpreter", option="native")
+            kept = [Plan("interpreter", "interpret", skip_reason=reason)]
+        return kept
     if options.engine == "interpreter":
         kept = [p for p in plans if p.engine == "interpreter"]
         if not kept and any(p.engine == "native" for p in plans):
@@ -137,7 +139,7 @@ def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
 
 def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
     """`clifkit interpret`: the interpreter calls the function each line names (as `test interpret`);
-    `clifkit run`: the native engine on the host calls the function each line follows (as `test run`)."""
+    `clifkit run`: the native engine on the host (as `test run`). Both call the function each line names."""
     if mode == "interpret":
         return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
     if mode == "run":
@@ -308,7 +310,9 @@ class RunItem:
     settled: Optional[RunResult] = None
 
 def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function]) -> Function:
-    if cmd.call is None or plan.mode == "run":
+    # A run line calls the function it names, on every engine (Cranelift's `test run` calls the
+    # function the line follows whatever it names, which lets a misnamed line pass).
+    if cmd.call is None:
         return above
     found = by_name.get(cmd.call.name)
     if found is None:

@@ -26,6 +26,9 @@ class RunResult:
     actual: Optional[str] = None  # printed actual results, or "trap CODE"
     report: str = ""  # the text shown to people for this run (a located, formatted message)
     name: str = ""  # the item name, unique in its file: "%f(1, 2)[interpreter]" (see `select`)
+    # False for the runs of a file that no engine ran (it cannot be read, parsed or verified):
+    # `engine` is then a guess from its test lines, which the console does not show.
+    engine_known: bool = True
 
     def to_json(self) -> dict:
         out = {
@@ -90,7 +93,8 @@ def file_problem(path: str, message: str) -> FileResult:
     """The result of a file that could not be run at all (not found, a harness bug, a dead
     worker): an error, with one run (line 0) that says why."""
     fr = FileResult(path, ERROR, f"{path}: error: {message}")
-    fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, message, report=f"{path}: error: {message}"))
+    fr.runs.append(RunResult(0, None, "interpreter", None, ERROR, message, report=f"{path}: error: {message}",
+                             engine_known=False))
     return fr
 
 

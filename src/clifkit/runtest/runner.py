@@ -25,12 +25,14 @@ gives the summary and exit status (`main`). `select.py` names and chooses run
 lines (``-k``), `parallel.py` runs files on several processes, `console.py`,
 `report.py` and `junit.py` write the outputs.
 
-Which function a run line calls follows Cranelift: under ``test interpret``
-the one it names; under ``test run`` the one it follows, whatever it names.
+A run line calls the function it names, on every engine (an unknown name is a
+located error); a bare ``; run`` calls the function it follows. (Cranelift's
+``test run`` calls the function a line follows whatever it names.)
 
 Output: a line per failure or error (every run line with ``-v``), a line per
 file with skips, then exactly ``N passed, N failed, N skipped`` (errors count
-as failed). The exit status is 1 when anything failed.
+as failed). The exit status is 1 when anything failed, 5 when no run line ran
+(none found, or ``-k`` chose none: "no tests ran", as pytest), else 0.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from . import report as report_mod
 from .directives import RunCommand, parse_directive_line
 from .engines import DEFAULT_FUEL
-from .execute import INTERRUPTED, run_plan
+from .execute import INTERRUPTED, NOTE_MARK, run_plan
 from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem, total_counts
 
@@ -121,12 +123,13 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     """Read, parse and plan the file at `path`. File-level outcomes (cannot read or parse it, not
     a run test) go into `result`: status, message, notes, and for errors a run per run line."""
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # without a byte order mark, as the reader
             source = f.read()
     except (OSError, UnicodeDecodeError) as e:
         result.status = ERROR
         result.message = f"{path}: error: cannot read: {e}"
-        result.runs.append(RunResult(1, None, "interpreter", None, ERROR, f"cannot read: {e}", report=result.message))
+        result.runs.append(RunResult(1, None, "interpreter", None, ERROR, f"cannot read: {e}", report=result.message,
+                                     engine_known=False))
         return PreparedFile(path, [])
     # Lines as the reader numbers them: split at newlines only (not at form feeds and the like).
     lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
@@ -149,13 +152,21 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         _file_error(result, lines, path, f"{path}: error: {msg}", msg, None)
         return prepared
 
-    prepared.test_file = tf
     plans, not_runtest = select_plans(tf, options)
     if not plans:
         result.status = SKIPPED
         result.message = not_runtest or ""
         result.notes.append(f"{path}: skipped: {result.message}")
+        prepared.test_file = tf
         return prepared
+    # No engine runs what the verifier refuses: the interpreter would give an answer for it and
+    # Cranelift would refuse to compile it, so every run line is an error, located at the problem.
+    problems = verify_run_test(tf, source)
+    if problems:
+        error = ClifError(problems)
+        _file_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify")
+        return prepared
+    prepared.test_file = tf
     prepared.plans = plans
     prepared.groups = collect_directives(tf, lines, path)
     prepared.by_name = {d.function.name: d.function for d in tf.functions}
@@ -251,7 +262,15 @@ def _item_key(item: RunItem) -> tuple:
     return (item.line, item.settled.engine, item.settled.target)
 
 
-def _file_error(result: FileResult, lines, path: str, formatted: str, message: str, loc: Optional[Location]) -> None:
+def verify_run_test(tf: TestFile, source: Optional[str]) -> list:
+    """The verifier's diagnostics for a file about to run (its functions and its directives)."""
+    from ..verifier import verify_test_file
+
+    return verify_test_file(tf, source)
+
+
+def _file_error(result: FileResult, lines, path: str, formatted: str, message: str, loc: Optional[Location],
+                step: str = "parse") -> None:
     result.status = ERROR
     result.message = formatted.splitlines()[0] if formatted else message
     engine = _engine_guess(lines)
@@ -259,7 +278,8 @@ def _file_error(result: FileResult, lines, path: str, formatted: str, message: s
     if not raw:
         line = loc.line if loc is not None else 1
         result.runs.append(
-            RunResult(line, None, engine, None, ERROR, message, col=loc.col if loc else None, report=formatted)
+            RunResult(line, None, engine, None, ERROR, message, col=loc.col if loc else None, report=formatted,
+                      engine_known=False)
         )
         return
     first = True
@@ -267,7 +287,8 @@ def _file_error(result: FileResult, lines, path: str, formatted: str, message: s
         text = formatted if first else ""
         first = False
         result.runs.append(
-            RunResult(n, name, engine, None, ERROR, f"not run: the file does not parse: {message}", report=text)
+            RunResult(n, name, engine, None, ERROR, f"not run: the file does not {step}: {message}", report=text,
+                      engine_known=False)
         )
 
 
@@ -306,15 +327,27 @@ def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional
         if r.status in (FAILED, ERROR, TIMEOUT) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
             if r.report:
                 colour = FAILED if r.status == TIMEOUT else r.status
-                lines.append((r.report, None if r.kind == "print" and r.status == PASSED and not verbose else colour))
+                lines.append((_tagged(r), None if r.kind == "print" and r.status == PASSED and not verbose else colour))
         elif verbose and r.status == SKIPPED and r.report:
-            lines.append((r.report, SKIPPED))
+            lines.append((_tagged(r), SKIPPED))
     if fr.status == ERROR and not any(r.report for r in fr.runs):
         lines.append((fr.message, ERROR))
-    if not verbose or (fr.status == SKIPPED and not fr.runs):
-        for note in fr.notes:
+    for note in fr.notes:
+        # With -v the skip notes would repeat the skipped lines just shown; an engine's notes would not.
+        if not verbose or (fr.status == SKIPPED and not fr.runs) or NOTE_MARK in note:
             lines.append((note, SKIPPED))
     return lines
+
+
+def _tagged(r: RunResult) -> str:
+    """`r.report` with the engine and target that ran it (``[native x86_64 has_avx]``) at the end of
+    its first line: a file runs on several, and the same line may pass on one and fail on another."""
+    from .select import engine_label
+
+    if not r.engine_known:
+        return r.report
+    first, sep, rest = r.report.partition("\n")
+    return f"{first} [{engine_label(r.engine, r.target)}]{sep}{rest}"
 
 
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
@@ -493,6 +526,9 @@ def run_tests(
     return run
 
 
+NO_TESTS_RAN = 5  # pytest's exit status when it collects no test
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -562,7 +598,14 @@ def main(args) -> int:
         finished = len(results) - cut
         console.line(f"interrupted: {finished} of {_plural(run.files, 'file')} finished"
                      + (f", {cut} stopped mid-file (the run lines in flight are marked)" if cut else ""), FAILED)
+    nothing_ran = not run.interrupted and not failed_from and sum(total.values()) == 0
+    if nothing_ran:
+        # As pytest: no run line was found, or -k chose none of them (status 5, not success).
+        console.line("no tests ran: " + ("-k chose none of the run lines" if run.deselected
+                                         else "no run line found in " + ", ".join(map(str, args.paths))))
     console.summary(line, _shown_counts(total))
     if run.interrupted:
         return 130
+    if nothing_ran:
+        return NO_TESTS_RAN
     return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) else 0

@@ -4,6 +4,10 @@
 function of a file, with the pointer width and flags of the file's targets,
 plus the few checks that span functions. Both return a list of
 `Diagnostic`s (empty when all is well) and never raise on bad input.
+`verify_test_file` also checks the run-test directives after the functions
+(`directives.py`: their placement, near misses, ``; heap:`` / ``; table:``,
+the ``%heap_grow`` signature), which `clifkit test` would otherwise find only
+when it runs them.
 
 The checks follow Cranelift's verifier (0.120, and the heap era for heaps and
 tables); their wording is clifkit's own. Type checks are driven by the opcode
@@ -78,6 +82,9 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
                                                 f"but {data.name} is defined with {sig_text(want.params, want.returns)}"
                                                 + (f" at line {callee.loc.line}" if callee.loc else ""))
                 diags.extend(v.diags)
+    from .directives import check_directives
+
+    diags.extend(check_directives(tf, source))
     return diags
 
 

@@ -1,0 +1,385 @@
+"""`clifkit test` never runs what the verifier refuses, calls the function a run line names, and
+says honestly what ran where: the engine and target of every line, the engine's notes, the
+interpreter's limits, skips, and "no tests ran"."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import clifkit
+from clifkit import cli
+from clifkit.cli import main
+from clifkit.runtest.engines import ENGINES
+
+pytest_plugins = ["pytester"]
+
+native = pytest.mark.skipif("native" not in ENGINES or __import__("clifkit.commands").commands.native_unavailable() is not None,
+                            reason="no native engine here")
+
+# Three functions that the interpreter would run (two of them "passing") but Cranelift refuses.
+INVALID = """test interpret
+test run
+target x86_64
+
+function %narrow() -> i64 {
+block0:
+    v0 = iconst.i32 1
+    return v0
+}
+; run: %narrow() == 1
+
+function %mixed(i32, i64) -> i64 {
+block0(v0: i32, v1: i64):
+    v2 = iadd v0, v1
+    return v2
+}
+; run: %mixed(1, 2) == 3
+
+function %entry(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block0, block1
+block1:
+    return v0
+}
+; run: %entry(0) == 0
+"""
+
+TWO = """test interpret
+test run
+target x86_64
+
+function %one() -> i32 {
+block0:
+    v0 = iconst.i32 1
+    return v0
+}
+
+function %two() -> i32 {
+block0:
+    v0 = iconst.i32 2
+    return v0
+}
+; run: %typo() == 2
+; run: %one() == 1
+"""
+
+ONE = """test interpret
+
+function %f() -> i32 {
+block0:
+    v0 = iconst.i32 1
+    return v0
+}
+; run: %f() == 1
+"""
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def write(tmp_path, text, name="t.clif"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# -- finding 5: every file is verified before any engine runs it ---------------------------------
+
+
+@pytest.mark.parametrize("command", [["test"], ["interpret"], ["test", "--engine", "interpreter"]])
+def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, capsys, command):
+    p = write(tmp_path, INVALID)
+    status, out, _ = run(capsys, *command, "--json", tmp_path / "r.json", p)
+    assert status == 1
+    assert f"{p}:8:5: error: return value 0 (v0) has type i32, but the function signature returns i64" in out
+    assert f"{p}:14:10: error: iadd operand 1 (v1) has type i64, expected i32" in out
+    assert f"{p}:21:5: error: brif to the entry block block0" in out
+    assert out.splitlines()[-1] == "0 passed, 3 failed, 0 skipped"
+    runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
+    assert sorted(r["line"] for r in runs) == [10, 17, 25]
+    assert {r["status"] for r in runs} == {"error"}
+    assert all(r["message"].startswith("not run: the file does not verify: ") for r in runs)
+
+
+@native
+def test_clifkit_run_refuses_an_unverified_file_too(tmp_path, capsys):
+    p = write(tmp_path, INVALID)
+    status, out, _ = run(capsys, "run", p)
+    assert status == 1 and out.splitlines()[-1] == "0 passed, 3 failed, 0 skipped"
+
+
+def test_the_api_refuses_to_load_an_unverified_file(tmp_path):
+    with pytest.raises(clifkit.ClifError, match="brif to the entry block"):
+        clifkit.load(INVALID)
+    with pytest.raises(clifkit.ClifError, match=r"t\.clif:8:5: error: return value 0"):
+        clifkit.load(write(tmp_path, INVALID))
+
+
+def test_the_pytest_plugin_reports_verifier_errors(pytester):
+    pytester.makefile(".clif", bad=INVALID)
+    result = pytester.runpytest("bad.clif", "--clif-engine", "interpreter")
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*bad.clif:8:5: error: return value 0 (v0) has type i32*"])
+
+
+# -- finding 6: a run line calls the function it names ------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["interpreter", pytest.param("native", marks=native)])
+def test_an_unknown_name_is_an_error_on_every_engine(tmp_path, capsys, engine):
+    p = write(tmp_path, TWO)
+    status, out, _ = run(capsys, "test", "--engine", engine, p)
+    tag = "interpreter" if engine == "interpreter" else "native x86_64"
+    assert status == 1
+    assert f"{p}:16:8: error: unknown function %typo (this file defines %one, %two) [{tag}]" in out.splitlines()
+    # The line after %two naming %one calls %one, not the function it follows.
+    assert out.splitlines()[-1] == "1 passed, 1 failed, 0 skipped"
+
+
+# -- finding 10: `clifkit verify` checks the run-test directives ---------------------------------
+
+HEAP_FN = """test interpret
+
+function %f(i64 vmctx, i64) -> i64 {
+    gv0 = vmctx
+block0(v0: i64, v1: i64):
+    return v1
+}
+"""
+
+
+@pytest.mark.parametrize(
+    "directive, message",
+    [
+        ("; heap: static, size=0x100, ptr=vmctx+0, bound=vmctx+8, colour=red",
+         "8:57: error: unknown heap attribute 'colour'"),
+        ("; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x10",
+         "8:62: error: heap max=0x10 is smaller than its size=0x100"),
+        ("; heap: static, size=0x100, ptr=vmctx+0, bound=vmctx+0", "8:9: error: heap 0 bound slot vmctx+0 overlaps heap 0 ptr slot"),
+        ("; heap: static, size=0x100, ptr=vmctx+3, bound=vmctx+8", "8:9: error: heap 0 ptr slot vmctx+3 is not 8-byte aligned"),
+    ],
+)
+def test_verify_reports_malformed_heap_directives(tmp_path, capsys, directive, message):
+    p = write(tmp_path, HEAP_FN + directive + "\n; run: %f(1) == 1\n")
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and f"{p}:{message}" in err
+    # and `clifkit test` finds the same before running anything
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1 and f"{p}:{message}" in out
+
+
+def test_verify_checks_the_heap_grow_signature(tmp_path, capsys):
+    text = """test interpret
+
+function %f(i64 vmctx, i64) -> i64 {
+    gv0 = vmctx
+    fn0 = %heap_grow(i64 vmctx, i64, i64) -> i64
+block0(v0: i64, v1: i64):
+    v2 = iconst.i64 0
+    v3 = call fn0(v0, v2, v1)
+    return v3
+}
+; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000
+; run: %f(0x10) == 0x100
+"""
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1
+    assert (f"{p}:5:5: error: fn0 declares %heap_grow as (i64, i64, i64) -> i64, but the harness's "
+            "%heap_grow is (i64 vmctx, i32, i64) -> i64") in err
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1 and "0 passed, 1 failed" in out
+    fixed = write(tmp_path, text.replace("(i64 vmctx, i64, i64)", "(i64 vmctx, i32, i64)").replace(
+        "v2 = iconst.i64 0", "v2 = iconst.i32 0"), "ok.clif")
+    assert run(capsys, "verify", fixed)[0] == 0
+    assert run(capsys, "test", fixed)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("test interpret\n; run: %f() == 1\n" + ONE.split("\n", 1)[1],
+         "2:3: error: '; run' directive before the first function"),
+        (ONE.replace("block0:\n", "block0:\n    ; run: %f() == 1\n"),
+         "5:7: error: '; run' directive inside the body of %f"),
+        (ONE + "; run: %f() == 1\nfunction %g() -> i32 {\nblock0:\n    v0 = iconst.i32 2\n    return v0\n}\n",
+         "9:3: error: '; run' directive directly above function %g: it belongs to the function whose closing "
+         "brace it follows"),
+        (ONE + "; HEAP: static, size=0x10, ptr=vmctx+0, bound=vmctx+8\n",
+         "9:3: error: 'HEAP:' is not a directive and would be ignored as a comment; did you mean '; heap:'?"),
+        (ONE + "; heaps: static, size=0x10, ptr=vmctx+0, bound=vmctx+8\n", "9:3: error: 'heaps:' is not a directive and would be ignored as a comment; did you mean '; heap:'?"),
+        (ONE + "; Run: %f() == 2\n", "9:3: error: 'Run:' is not a directive"),
+    ],
+)
+def test_misplaced_directives_and_near_misses_are_located_errors(tmp_path, capsys, text, message):
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and f"{p}:{message}" in err
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1 and f"{p}:{message}" in out
+
+
+def test_the_corpus_style_directives_still_verify(tmp_path, capsys):
+    p = write(tmp_path, ONE + "\n; run: %f() != 2\n; note: a plain comment\n")
+    assert run(capsys, "verify", p)[0] == 0
+
+
+# -- issue 14: honest output -----------------------------------------------------------------------
+
+
+@native
+def test_every_console_line_names_its_engine_and_target(tmp_path, capsys):
+    text = ONE.replace("test interpret\n", "test interpret\ntest run\ntarget x86_64\ntarget x86_64 has_avx\n")
+    p = write(tmp_path, text + "; run: %f() == 2\n")
+    status, out, _ = run(capsys, "test", "-v", p)
+    lines = out.splitlines()
+    assert status == 1
+    for tag in ("interpreter", "native x86_64", "native x86_64 has_avx"):
+        assert f"{p}:11: %f() == 1: passed [{tag}]" in lines
+        assert f"{p}:12: %f(): expected 2, got 1 [{tag}]" in lines
+    # The flags the binding cannot set are said on the console (with and without -v).
+    note = f"{p}: note: [native x86_64 has_avx] compiled with cranelift-py's default x86_64 features: it cannot set has_avx"
+    assert note in lines
+    assert note in run(capsys, "test", p)[1].splitlines()
+
+
+RECURSE = """test interpret
+
+function %rec(i32) -> i32 {
+    fn0 = %rec(i32) -> i32
+block0(v0: i32):
+    brif v0, block1, block2
+block1:
+    v1 = iadd_imm v0, -1
+    v2 = call fn0(v1)
+    v3 = iadd_imm v2, 1
+    return v3
+block2:
+    return v0
+}
+; run: %rec(50) == 50
+"""
+
+
+def test_the_call_depth_limit_names_its_option(tmp_path, capsys):
+    p = write(tmp_path, RECURSE)
+    status, out, _ = run(capsys, "test", "--max-call-depth", "20", p)
+    assert status == 1
+    assert (f"{p}:15: %rec(50): expected 50, got trap stk_ovf (calls nested deeper than the interpreter's "
+            "limit of 20; --max-call-depth raises it) [interpreter]") in out.splitlines()
+    assert run(capsys, "test", "--max-call-depth", "100", p)[0] == 0
+
+
+def test_engine_native_counts_a_test_interpret_file_as_skipped(tmp_path, capsys):
+    p = write(tmp_path, ONE)
+    status, out, _ = run(capsys, "test", "--engine", "native", p)
+    assert status == 0
+    assert out.splitlines() == [
+        f"{p}: 1 run line skipped: `test interpret` runs on the interpreter, which --engine native leaves out",
+        "0 passed, 0 failed, 1 skipped",
+    ]
+
+
+def test_nothing_to_run_exits_5_as_pytest(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    status, out, _ = run(capsys, "test", tmp_path / "empty")
+    assert status == 5 and "no tests ran" in out
+    p = write(tmp_path, ONE)
+    status, out, _ = run(capsys, "test", "-k", "nothing_matches", p)
+    assert status == 5 and "no tests ran: -k chose none of the run lines" in out
+    assert run(capsys, "test", "-k", "f", p)[0] == 0
+
+
+def test_load_reads_a_path_and_a_bom_is_accepted(tmp_path, capsys):
+    p = tmp_path / "bom.txt"  # a path, whatever its extension
+    p.write_bytes(b"\xef\xbb\xbf" + ONE.encode())
+    with clifkit.load(str(p)) as program:
+        assert program.call("%f") == 1
+    with clifkit.load(p) as program:
+        assert program.call("%f") == 1
+    clif = tmp_path / "bom.clif"
+    clif.write_bytes(p.read_bytes())
+    assert run(capsys, "verify", clif)[0] == 0
+    status, out, _ = run(capsys, "test", clif)
+    assert status == 0 and out.splitlines() == ["1 passed, 0 failed, 0 skipped"]
+
+
+def test_readme_and_api_docs_list_every_test_option():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    options = {s for a in sub.choices["test"]._actions for s in a.option_strings if s.startswith("--")} - {"--help"}
+    for doc in ("README.md", "docs/api.md"):
+        text = (root / doc).read_text()
+        missing = sorted(o for o in options if f"`{o}" not in text and f"{o} " not in text and f"{o}`" not in text)
+        assert missing == [], f"{doc} does not mention {missing}"
+
+
+# -- clifkit reduce ----------------------------------------------------------------------------
+
+REDUCIBLE = """test interpret
+test run
+target x86_64
+
+function %f(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = iadd v0, v1
+    v3 = iconst.i32 5
+    v4 = iadd v2, v3
+    return v4
+}
+; run: %f(0xff, 16) == 0x100
+"""
+
+
+def test_reduce_keeps_hex_arguments_hex_and_ends_with_a_newline(tmp_path, capsys):
+    p = write(tmp_path, REDUCIBLE)
+    out = tmp_path / "reduced.clif"
+    status, _, err = run(capsys, "reduce", "--expect", p, "-o", out)
+    assert status == 0, err
+    text = out.read_text()
+    assert text.endswith("\n")
+    assert "; run: %f(0xff, 16) == 0x100\n" in text
+
+
+@native
+def test_reduce_suggests_expect_when_the_engines_agree(tmp_path, capsys):
+    p = write(tmp_path, REDUCIBLE)
+    status, _, err = run(capsys, "reduce", p)
+    assert status == 1
+    assert "the engines agree (--expect reduces a run line that fails against its own expectation" in err
+
+
+def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsys, monkeypatch):
+    # What clifkit's verifier misses and Cranelift's refuses: a stand-in engine says so as the
+    # native engine does (cranelift-py's "Verifier errors"); the line is an error, not a skip.
+    from clifkit.runtest import engines
+
+    class Refusing(engines.Session):
+        engine = "interpreter"
+
+        def call(self, bound, env=None):
+            return engines.Skipped("Failed to define function: Compilation error: Verifier errors (made up)")
+
+    class RefusingEngine(engines.Engine):
+        name = "interpreter"
+
+        def open(self, test_file, options, target=None, source=None):
+            return Refusing()
+
+    monkeypatch.setitem(engines.ENGINES, "interpreter", RefusingEngine())
+    p = write(tmp_path, ONE)
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1
+    assert out.splitlines() == [
+        f"{p}:8: %f(): error: Cranelift's verifier refuses what clifkit's verifier accepted: Failed to define "
+        "function: Compilation error: Verifier errors (made up) [interpreter]",
+        "0 passed, 1 failed, 0 skipped",
+    ]
