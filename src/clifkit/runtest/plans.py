@@ -319,6 +319,11 @@ def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Fun
         names = list(by_name)
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
         raise cmd.error(cmd.call.col, f"unknown function {cmd.call.name} (this file defines {shown})")
+    if found is not above and plan.mode == "run":
+        # Under `test run` the two readings differ: say so rather than silently pick one.
+        raise cmd.error(cmd.call.col, f"this run line names {cmd.call.name} but follows {above.name}: Cranelift's "
+                        f"`test run` calls the function a line follows, whatever it names; name {above.name} "
+                        f"here, or move the line under {cmd.call.name}")
     return found
 
 
