@@ -287,7 +287,7 @@ def test_engine_native_counts_a_test_interpret_file_as_skipped(tmp_path, capsys)
     status, out, _ = run(capsys, "test", "--engine", "native", p)
     assert status == 0
     assert out.splitlines() == [
-        f"{p}: 1 run line skipped: `test interpret` runs on the interpreter, which --engine native leaves out",
+        "  interpreter: 1 skipped: `test interpret` runs on the interpreter, which --engine native leaves out",
         "0 passed, 0 failed, 1 skipped",
     ]
 
@@ -390,3 +390,28 @@ def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsy
         "function: Compilation error: Verifier errors (made up) [interpreter]",
         "0 passed, 1 failed, 0 skipped",
     ]
+
+
+# -- the summary says which engines and targets ran -------------------------------------------------
+
+
+@native
+def test_the_summary_names_each_engine_and_why_one_ran_nothing(tmp_path, capsys, monkeypatch):
+    from clifkit.native import emulation
+
+    p = write(tmp_path, TWO.replace("; run: %typo() == 2\n; run: %one() == 1\n", "; run: %two() == 2\n")
+              .replace("target x86_64\n", "target x86_64\ntarget aarch64 has_lse\ntarget riscv64\n"))
+    monkeypatch.setenv("CLIFKIT_CACHE", str(tmp_path / "no-emulation"))
+    status, out, _ = run(capsys, "test", p)
+    lines = out.splitlines()
+    assert status == 0 and lines[-1] == "2 passed, 0 failed, 2 skipped"
+    block = [" ".join(line.split()) for line in lines[-5:-1]]
+    assert block[0] == "interpreter: 1 passed"
+    assert block[1] == "native x86_64: 1 passed"
+    assert block[2].startswith("native aarch64: 1 skipped: the host (x86_64) cannot run aarch64 code: ")
+    assert "clifkit emulation setup aarch64" in block[2]
+    assert block[3].startswith("native riscv64: 1 skipped: ")
+    # Said once in the summary, not once per file as well.
+    assert not any("run line skipped" in line for line in lines)
+    assert emulation.status("aarch64").ready is False
+

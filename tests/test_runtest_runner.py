@@ -289,8 +289,8 @@ def test_test_run_only_files_are_skipped(fakes, tmp_path, capsys):
     status, out = run(capsys, p)
     assert status == 0
     assert out == [
-        f"{p}: 2 run lines skipped: `test run` needs the native engine, which clifkit does not have yet "
-        "(--interpret-all runs it on the interpreter)",
+        "  native: 2 skipped: `test run` needs the native engine, which needs cranelift-py (not installed "
+        "here); --interpret-all runs it on the interpreter",
         "0 passed, 0 failed, 2 skipped",
     ]
     assert fakes.sessions == []
@@ -457,7 +457,12 @@ def test_engines_are_pluggable_per_target(fakes, tmp_path, capsys, monkeypatch):
     )
     report = tmp_path / "n.json"
     status, out = run(capsys, "--json", report, p)
-    assert status == 0 and out == ["3 passed, 0 failed, 0 skipped"]
+    assert status == 0 and out == [
+        "  interpreter:    1 passed",
+        "  native x86_64:  1 passed",
+        "  native aarch64: 1 passed",
+        "3 passed, 0 failed, 0 skipped",
+    ]
     assert opened == ["x86_64", "aarch64 has_lse"]
     runs = json.loads(report.read_text())["files"][0]["runs"]
     assert [(r["engine"], r["target"]) for r in runs] == [

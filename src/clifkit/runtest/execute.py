@@ -42,6 +42,10 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
     in_flight: list[RunItem] = list(items)
     try:
         session, skip_reason = open_session(plan, tf, options)
+        if skip_reason is not None or plan.skip_reason is not None:
+            from .select import engine_label
+
+            result.engine_skips[engine_label(plan.engine, plan.target)] = skip_reason or plan.skip_reason
         note = getattr(session, "note", None)
         if note and items and engine_note(result.path, plan, note) not in result.notes:
             # Said on the console too, not only in each passed run's message: e.g. the ISA flags of

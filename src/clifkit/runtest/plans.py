@@ -69,7 +69,8 @@ class Plan:
     skip_reason: Optional[str] = None  # set when this plan cannot execute (its runs are skipped)
 
 
-NO_NATIVE = "`test run` needs the native engine, which clifkit does not have yet (--interpret-all runs it on the interpreter)"
+NO_NATIVE = ("`test run` needs the native engine, which needs cranelift-py (not installed here); "
+             "--interpret-all runs it on the interpreter")
 
 def _command_names(tf: TestFile) -> list[str]:
     names = []

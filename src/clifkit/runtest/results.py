@@ -58,6 +58,9 @@ class FileResult:
     notes: list[str] = field(default_factory=list)  # printed once for the file (skips, ignored commands)
     seconds: float = 0.0
     deselected: int = 0  # run lines left out by `-k` (not counted, not reported)
+    # Engines and targets that could not run this file at all ("native aarch64" -> why): said once
+    # for the whole run, in the summary of engines, rather than once per file.
+    engine_skips: dict[str, str] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}

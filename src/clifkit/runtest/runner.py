@@ -222,10 +222,13 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         runs = [item for item in items if item.plan is plan]
         if runs and run_plan(plan, prepared.test_file, runs, options, result):
             break
-    # Per-file notes on skipped runs, grouped by reason.
+    # Per-file notes on skipped runs, grouped by reason (an engine that could not run the file at
+    # all is said once, in the summary of engines).
+    from .select import engine_label
+
     reasons: dict[str, int] = {}
     for r in result.runs:
-        if r.status == SKIPPED:
+        if r.status == SKIPPED and result.engine_skips.get(engine_label(r.engine, r.target)) != r.message:
             reasons[r.message] = reasons.get(r.message, 0) + 1
     if reasons:
         n = sum(reasons.values())
@@ -348,6 +351,36 @@ def _tagged(r: RunResult) -> str:
         return r.report
     first, sep, rest = r.report.partition("\n")
     return f"{first} [{engine_label(r.engine, r.target)}]{sep}{rest}"
+
+
+def engine_summary(results: Iterable[FileResult]) -> list[str]:
+    """What ran on each engine and architecture (target variants with other ISA flags together),
+    and why one ran nothing (`native aarch64: 56 skipped: aarch64 emulation is not set up ...`):
+    said when more than one ran, or when one could not run."""
+    def label(engine: str, target: Optional[str]) -> str:
+        return f"{engine} {target.split()[0]}" if target else engine
+
+    counts: dict[str, dict[str, int]] = {}
+    why: dict[str, str] = {}
+    for fr in results:
+        for r in fr.runs:
+            if not r.engine_known:
+                continue
+            c = counts.setdefault(label(r.engine, r.target), {PASSED: 0, FAILED: 0, SKIPPED: 0})
+            c[r.status if r.status in (PASSED, SKIPPED) else FAILED] += 1
+        for engine_target, reason in fr.engine_skips.items():
+            engine, _, target = engine_target.partition(" ")
+            why.setdefault(label(engine, target or None), reason)
+    if len(counts) < 2 and not any(name in why for name in counts):
+        return []
+    width = max(len(name) for name in counts) + 1
+    lines = []
+    for name, c in counts.items():
+        shown = ", ".join(f"{n} {status}" for status, n in c.items() if n) or "nothing ran"
+        if c[SKIPPED] and name in why:
+            shown += f" ({why[name]})" if c[PASSED] or c[FAILED] else f": {why[name]}"
+        lines.append(f"  {name + ':':<{width}} {shown}")
+    return lines
 
 
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
@@ -603,6 +636,8 @@ def main(args) -> int:
         # As pytest: no run line was found, or -k chose none of them (status 5, not success).
         console.line("no tests ran: " + ("-k chose none of the run lines" if run.deselected
                                          else "no run line found in " + ", ".join(map(str, args.paths))))
+    for engine_line in engine_summary(results):
+        console.line(engine_line)
     console.summary(line, _shown_counts(total))
     if run.interrupted:
         return 130
