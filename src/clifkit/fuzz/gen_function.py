@@ -55,7 +55,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
         self.sig_refs: list[tuple[Signature, int]] = []
-        self.heap_refs: dict[int, int] = {}  # plan index -> heapN / tableN
+        self.heap_refs: dict[int, int] = {}  # plan index -> tableN
+        self.heap_views: list = []  # the HeapViews this function declares
         self.slots: list[tuple[int, int]] = []  # (ssN, size)
         self.budget = 0
 
