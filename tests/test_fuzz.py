@@ -154,7 +154,7 @@ def test_fuzz_finds_a_planted_disagreement_and_writes_a_reproducer(tmp_path, cap
     status = fuzz(FuzzOptions(seed=1, count=25, out=str(out), engine_b="broken-iadd"))
     lines = capsys.readouterr().out.splitlines()
     assert status == 1
-    m = re.fullmatch(r"(\d+) programs, (\d+) disagreements", lines[-1])
+    m = re.fullmatch(r"(\d+) programs, (\d+) disagreements, (\d+) buckets", lines[-1])
     assert m and m.group(1) == "25" and int(m.group(2)) > 0
     files = sorted(out.glob("*.clif"))
     assert len(files) == int(m.group(2))
@@ -172,7 +172,7 @@ def test_fuzz_cli_smoke(tmp_path, capsys):
     status = cli.main(["fuzz", "--seed", "1", "--count", "40", "--engine-b", "interpreter", "--out", str(tmp_path)])
     lines = capsys.readouterr().out.splitlines()
     assert status == 0, lines
-    assert lines[-1] == "40 programs, 0 disagreements"
+    assert lines[-1] == "40 programs, 0 disagreements, 0 buckets"
     assert not list(tmp_path.glob("*.clif"))
 
 
@@ -185,7 +185,7 @@ def test_fuzz_program_option_reruns_one_program(tmp_path, capsys):
     again = tmp_path / "again"
     argv = ["fuzz", "--seed", "1", "--program", str(index), "--engine-b", "broken-iadd", "--out", str(again)]
     assert cli.main(argv) == 1
-    assert capsys.readouterr().out.splitlines()[-1] == "1 programs, 1 disagreements"
+    assert capsys.readouterr().out.splitlines()[-1] == "1 programs, 1 disagreements, 1 buckets"
     assert (again / found.name).read_text() == found.read_text()
 
 

@@ -20,6 +20,7 @@ when these classes stay the same.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
@@ -152,34 +153,66 @@ class LineResult:
     outcomes: list[Observed]
     bound: BoundRun
 
-    def verdict(self, names: Sequence[str]) -> Verdict:
-        return judge(self.outcomes[0], self.outcomes[1], self.return_types, (names[0], names[1]))
+    def verdict(self, names: Sequence[str], a: int = 0, b: int = 1) -> Verdict:
+        """How column `b`'s outcome compares with column `a`'s (by default the first two)."""
+        return judge(self.outcomes[a], self.outcomes[b], self.return_types, (names[a], names[b]))
+
+
+def split_column(spec: str) -> tuple[str, Optional[str]]:
+    """``engine`` or ``engine@target``: an engine, run for one target (None: the file's first)."""
+    name, _, target = spec.partition("@")
+    return name, target or None
+
+
+class _Clock:
+    """Accumulates process CPU time per stage into a dict (or does nothing without one)."""
+
+    def __init__(self, table: Optional[dict]):
+        self.table = table
+        self.last = time.process_time() if table is not None else 0.0
+
+    def lap(self, stage: str) -> None:
+        if self.table is not None:
+            now = time.process_time()
+            self.table[stage] = self.table.get(stage, 0.0) + now - self.last
+            self.last = now
 
 
 class Harness:
     """Runs files on a list of engines, in-process. The first engine is the reference."""
 
     def __init__(self, engines: Sequence[str], options: Optional[EngineOptions] = None, stop_on_fuel: bool = True):
+        # Each column is an engine, or `engine@target` (the interpreter then runs in that target's
+        # byte order; the native engine compiles for it, emulated when it is not the host).
         self.engine_names = list(engines)
-        self.engines = [get_engine(n) for n in engines]  # raises EngineUnavailable
+        columns = [split_column(n) for n in engines]
+        self.engines = [get_engine(n) for n, _ in columns]  # raises EngineUnavailable
+        self.targets = [t for _, t in columns]
         self.options = options or EngineOptions()
         # When an earlier engine runs out of fuel, do not run the later ones (a native engine would hang).
         self.stop_on_fuel = stop_on_fuel
 
-    def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True) -> list[LineResult]:
+    def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True,
+                 timing: Optional[dict] = None) -> list[LineResult]:
+        """Run every run line of `text` on every column. `timing`, when given, accumulates the CPU
+        seconds of this process per stage (parse, verify, plan, and each column: for the native
+        engine that is its client side; its worker's time is its own)."""
         from ..reader import parse_text
         from ..runtest.environment import build_environment
         from ..runtest.plans import collect_directives
         from ..verifier import verify_test_file
 
+        clock = _Clock(timing)
         try:
             tf = parse_text(text, path)
         except ClifError as e:
             raise InvalidProgram(e.format()) from None
+        clock.lap("parse")
         if verify:
             diags = verify_test_file(tf, text)
             if diags:
                 raise InvalidProgram("\n".join(d.format() for d in diags[:5]))
+            clock.lap("verify")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
         groups = collect_directives(tf, lines, path)
         by_name = {d.function.name: d.function for d in tf.functions}
@@ -203,11 +236,13 @@ class Harness:
                     plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env), env))
             except ClifError as e:
                 raise InvalidProgram(e.format()) from None
+        clock.lap("plan")
         sessions = []
         results: list[LineResult] = []
         try:
-            for engine in self.engines:
-                sessions.append(engine.open(tf, self.options, target, source=text))
+            for engine, column_target in zip(self.engines, self.targets):
+                sessions.append(engine.open(tf, self.options, column_target or target, source=text))
+                clock.lap(f"open {engine.name}")
             # Engine by engine, each with the whole batch at once (the native engine runs it in one
             # round trip to its worker). Runs on which the first engine ran out of fuel are not given
             # to the later ones: they may not terminate (a native engine would hang until its timeout).
@@ -222,6 +257,7 @@ class Harness:
                         table[k].append(observe(session.call(plan[k][1], plan[k][2])))
                     else:
                         table[k].append(Observed("skipped", message=f"not run: {self.engine_names[0]} ran out of fuel"))
+                clock.lap(f"run {self.engines[i].name}")
             for (cmd, bound, env), outs in zip(plan, table):
                 results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs, bound))
         finally:

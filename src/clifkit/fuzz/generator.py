@@ -54,6 +54,9 @@ class GenConfig:
     loop_limit: int = 5  # largest initial loop counter
     runs: int = 3  # run lines per program
     target: str = "x86_64"
+    # Every target the program will run on (empty: `target` alone). Their byte orders decide how
+    # narrow loads of vmctx slots are placed; see ProgramGen.big_endian.
+    targets: tuple = ()
     # Pick a random subset of the features for each program (varied, smaller programs).
     vary_features: bool = True
 
@@ -86,7 +89,11 @@ class ProgramGen:
         self.heaps: list[HeapPlan] = []
         self.actions, self.action_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
-        self.big_endian = cfg.target.split()[0] in BIG_ENDIAN_TARGETS
+        orders = {t.split()[0] in BIG_ENDIAN_TARGETS for t in (cfg.targets or (cfg.target,))}
+        self.big_endian = orders == {True}
+        # Targets of both byte orders: a narrow load of a slot would read different bytes on each,
+        # so tables use i64 indices (their bound is then the whole slot).
+        self.mixed_byte_order = len(orders) > 1
 
     def choose_features(self) -> frozenset:
         base = self.cfg.features
@@ -159,8 +166,10 @@ class ProgramGen:
         if "table" in feats and rng.random() < 0.7:
             esize = rng.choice((8, 16, 32))
             elements = rng.choice((1, 4, 16, 100))
+            index_type = rng.choice((I8, I16, I32, I64))
             self.heaps.append(HeapPlan(len(self.heaps), "table", elements * esize, elements * esize, slot, slot + 8,
-                                       rng.choice((I8, I16, I32, I64)), element_size=esize))
+                                       I64 if self.mixed_byte_order else index_type,
+                                       element_size=esize))
 
     @property
     def vmctx_size(self) -> int:
