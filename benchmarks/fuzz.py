@@ -27,6 +27,7 @@ from clifkit.fuzz.driver import resolve_targets
 from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, parse_features
 
 TICK = os.sysconf("SC_CLK_TCK")
+BATCH = 25  # programs per batch, as clifkit fuzz makes them
 
 
 def _worker_cpu() -> float:
@@ -65,13 +66,15 @@ def _rss_kb() -> int:
     return total
 
 
-def measure(target: str, count: int, seed: int, features: frozenset, start: int = 0) -> dict:
-    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL)
+def measure(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10, start: int = 0) -> dict:
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
     runner = BatchRunner(cfg)
     runner.run([start], {})  # start the worker, warm the caches (not timed)
     stages: dict = {}
     w0, c0, t0 = _worker_cpu(), time.process_time(), time.perf_counter()
-    records = runner.run(range(start + 1, start + 1 + count), stages)
+    records = []
+    for first in range(start + 1, start + 1 + count, BATCH):
+        records += runner.run(range(first, min(start + 1 + count, first + BATCH)), stages)
     wall = time.perf_counter() - t0
     main_cpu = time.process_time() - c0
     worker_cpu = _worker_cpu() - w0
@@ -125,14 +128,16 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
     return spent[0] / count
 
 
-def long_run(target: str, count: int, seed: int, features: frozenset, step: int = 1000) -> list[tuple]:
+def long_run(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10,
+             step: int = 1000) -> list[tuple]:
     """(programs so far, programs/s per core over the last `step`, resident KiB) every `step` programs."""
-    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL)
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
     runner = BatchRunner(cfg)
     out = []
     for first in range(0, count, step):
         w0, c0 = _worker_cpu(), time.process_time()
-        runner.run(range(first, min(count, first + step)), {})
+        for b in range(first, min(count, first + step), BATCH):
+            runner.run(range(b, min(count, first + step, b + BATCH)), {})
         cpu = time.process_time() - c0 + max(0.0, _worker_cpu() - w0)
         out.append((first + step, step / cpu if cpu else 0.0, _rss_kb()))
         print(f"  {first + step:>6} programs: {out[-1][1]:6.1f} programs/s per core, {out[-1][2] / 1024:6.0f} MiB resident",
@@ -147,14 +152,16 @@ def main(argv=None) -> int:
     p.add_argument("--count", type=int, default=300, help="programs per target (default 300)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--features", default=None, help="feature groups (default: the default mix)")
+    p.add_argument("--verify-every", type=int, default=10, metavar="N",
+                   help="verify every Nth program, as clifkit fuzz does (default 10; 1: all, as before)")
     p.add_argument("--long", type=int, default=0, metavar="N", help="also a long run of N programs (host target)")
     opts = p.parse_args(argv)
     features = parse_features(opts.features) if opts.features else DEFAULT
     targets = resolve_targets(opts.target)
     print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
-          f"features {opts.features or 'default'}")
+          f"features {opts.features or 'default'}; verify every {opts.verify_every}")
     for target in targets:
-        r = measure(target, opts.count, opts.seed, features)
+        r = measure(target, opts.count, opts.seed, features, opts.verify_every)
         ms = 1000.0 / opts.count
         print(f"\n{target}: {r['per_core']:.1f} programs/s per core ({r['cpu'] * ms:.1f} CPU ms per program; "
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
@@ -168,7 +175,7 @@ def main(argv=None) -> int:
                   f"(at most {1 / floor:.0f} programs/s per core)")
     if opts.long:
         print(f"\nlong run, {targets[0]}:")
-        long_run(targets[0], opts.long, opts.seed, features)
+        long_run(targets[0], opts.long, opts.seed, features, opts.verify_every)
     return 0
 
 

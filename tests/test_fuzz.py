@@ -339,3 +339,90 @@ def test_big_endian_targets_read_table_bounds_from_the_slot_end():
     for m in re.finditer(r"load\.(i8|i16|i32) notrap aligned gv0\+(\d+)", text):
         bytes_ = int(m.group(1)[1:]) // 8
         assert int(m.group(2)) % 16 == 8 + 8 - bytes_
+
+
+# -- campaigns: -j, --time, --cluster, triage ---------------------------------------------------------
+
+
+def _campaign(tmp_path, name, capsys, **kw):
+    out = tmp_path / name
+    kw.setdefault("count", 30)
+    status = fuzz(FuzzOptions(seed=3, out=str(out), engine_b="broken-iadd", **kw))
+    lines = capsys.readouterr().out.splitlines()
+    files = {p.name: p.read_text() for p in out.glob("*.clif")}
+    return status, lines, files, out
+
+
+def test_parallel_campaign_finds_the_same_programs_as_a_serial_one(tmp_path, capsys):
+    s1, lines1, files1, _ = _campaign(tmp_path, "serial", capsys)
+    s2, lines2, files2, _ = _campaign(tmp_path, "parallel", capsys, jobs=2, batch=4)
+    assert s1 == s2 == 1
+    assert files1 and files1 == files2
+    assert lines1[-1] == lines2[-1]
+    assert re.fullmatch(r"30 programs, \d+ disagreements, \d+ buckets", lines1[-1])
+
+
+def test_sampled_verification_runs_the_generated_ir_with_the_same_results(tmp_path, capsys):
+    _, lines1, files1, _ = _campaign(tmp_path, "all", capsys)
+    _, lines2, files2, _ = _campaign(tmp_path, "sampled", capsys, verify_every=7)
+    assert files1 == files2 and lines1[-1] == lines2[-1]
+
+
+def test_campaign_report_buckets_disagreements(tmp_path, capsys):
+    import json
+
+    _, lines, files, out = _campaign(tmp_path, "r", capsys, reduce=True, count=12)
+    report = json.loads((out / "report.json").read_text())
+    assert report["schema"] == "clifkit-fuzz-report/1"
+    assert report["engines"] == {"reference": "interpreter", "backends": ["broken-iadd"]}
+    assert report["disagreements"] == sum(b["count"] for b in report["buckets"]) > 0
+    for b in report["buckets"]:
+        assert b["signature"]["backend"] == "broken-iadd"
+        assert b["signature"]["kind"] == "value" or b["signature"]["kind"].startswith("trap:")
+        assert "iadd" in b["signature"]["opcodes"]
+        assert b["first"]["program"] == min(b["programs"])
+        assert os.path.exists(b["first"]["reduced"])
+    m = re.fullmatch(r"12 programs, (\d+) disagreements, (\d+) buckets", lines[-1])
+    assert m and int(m.group(2)) == len(report["buckets"])
+
+
+def test_time_budget_stops_an_unbounded_campaign(tmp_path, capsys):
+    status = cli.main(["fuzz", "--seed", "1", "--time", "1", "--engine-b", "interpreter", "-j", "1",
+                       "--out", str(tmp_path)])
+    last = capsys.readouterr().out.splitlines()[-1]
+    m = re.fullmatch(r"(\d+) programs, 0 disagreements, 0 buckets", last)
+    assert status == 0 and m and int(m.group(1)) > 0
+
+
+def test_bad_campaign_options_are_located_errors(capsys):
+    assert cli.main(["fuzz", "--time", "soon"]) == 2
+    assert "not a duration" in capsys.readouterr().err
+    assert cli.main(["fuzz", "--target", "mips"]) == 2
+    assert "unknown target 'mips'" in capsys.readouterr().err
+
+
+def test_cluster_campaign_finds_the_same_programs_as_a_local_one(tmp_path, capsys):
+    distributed = pytest.importorskip("distributed")
+    _, lines1, files1, _ = _campaign(tmp_path, "local", capsys, jobs=2, batch=4)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as lc:
+        _, lines2, files2, _ = _campaign(tmp_path, "cluster", capsys, cluster=lc.scheduler_address, batch=4)
+    assert files1 and files1 == files2
+    assert lines1[-1] == lines2[-1]
+
+
+def test_native_workers_are_recycled(monkeypatch):
+    from clifkit.fuzz import campaign
+    from clifkit.fuzz.engines import native_available
+
+    if not native_available():
+        pytest.skip("no native engine")
+    from clifkit.native import engine
+
+    monkeypatch.setattr(campaign, "RECYCLE_EVERY", 3)
+    cfg = campaign.CampaignConfig(1, parse_features("int"), "interpreter", "native", (engine.host_arch(),), 10**6)
+    runner = campaign.BatchRunner(cfg)
+    pids = []
+    for i in range(7):
+        runner.run([i], {})
+        pids.append(tuple(c.proc.pid for c in engine._CLIENTS.values() if c.alive))
+    assert len(set(pids)) >= 3  # a fresh worker after every third program

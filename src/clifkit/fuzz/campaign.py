@@ -14,12 +14,16 @@ disagreement naming the backend.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
 from ..runtest.engines import EngineOptions, EngineUnavailable
-from .compare import Harness, InvalidProgram, LineResult, Observed
+from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
+from .engines import get_engine
 from .features import features_hit, features_text
 from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
@@ -107,14 +111,34 @@ class BatchRunner:
         self.cfg = cfg
         self.cols, self.refs = cfg.columns()
         self.labels = cfg.labels()
-        self.harness = Harness(self.cols, EngineOptions(fuel=cfg.fuel))  # raises EngineUnavailable
+        options = EngineOptions(fuel=cfg.fuel)
+        # With the native engine under test, the references run here program by program and the
+        # backends get each batch as one module (`run_backends`); otherwise every column runs here.
+        self.grouped = bool(cfg.targets)
+        first_backend = min(self.refs)
+        self.harness = Harness(self.cols[:first_backend] if self.grouped else self.cols, options)
+        self.backends = [(b, get_engine(self.cols[b].partition("@")[0]), self.cols[b].partition("@")[2])
+                         for b in sorted(self.refs)] if self.grouped else []
+        self.options = options
         self.gen = Generator(cfg.gen_config())
         self.done = 0
 
     def run(self, indices, seconds: dict) -> list[dict]:
-        return [self.one(i, seconds) for i in indices]
+        prepared = [self.prepare(i, seconds) for i in indices]
+        if self.grouped:
+            self.run_backends([p for p in prepared if p[3] is not None], seconds)
+        out = []
+        for rec, program, text, lines in prepared:
+            if lines is not None:
+                t = time.process_time()
+                self.judge(program, rec["index"], text, lines, rec)
+                _add(seconds, "judge", time.process_time() - t)
+            out.append(rec)
+        return out
 
-    def one(self, index: int, seconds: dict) -> dict:
+    def prepare(self, index: int, seconds: dict) -> tuple:
+        """Generate program `index` and run it on the reference columns (on every column when
+        not grouped): (record, program, text, line results or None when it is invalid)."""
         cfg = self.cfg
         t0 = time.process_time()
         program = self.gen.program(program_seed(cfg.seed, index))
@@ -132,17 +156,76 @@ class BatchRunner:
         if self.done % RECYCLE_EVERY == 0:
             _recycle_native_workers()
         where = f"program {index} (generator seed {program.seed})"
+        # A sample of the programs is read back from its text and verified (so the printer, the
+        # reader and the generator's validity stay checked); the rest run from the generator's IR.
         verify = cfg.verify_every <= 1 or index % cfg.verify_every == 0
         try:
-            lines = self.harness.run_text(text, f"<{where}>", verify=verify, timing=seconds)
+            if verify:
+                lines = self.harness.run_text(text, f"<{where}>", timing=seconds)
+            else:
+                lines = self.harness.run_ir(program.functions, text, program.target, f"<{where}>", timing=seconds)
         except InvalidProgram as e:
             rec["error"] = {"kind": "invalid", "message": f"{where}: the generator made an invalid program "
                                                           f"(a clifkit fuzz bug):\n{e}", "text": text}
-            return rec
-        t3 = time.process_time()
-        self.judge(program, index, text, lines, rec)
-        _add(seconds, "judge", time.process_time() - t3)
-        return rec
+            return rec, program, text, None
+        return rec, program, text, lines
+
+    def run_backends(self, prepared: list, seconds: dict) -> None:
+        """Run a batch's programs on every backend column as one module per backend: functions
+        renamed apart (``%p3_main``), each program's directives after its own %main. One load
+        (one parse, one compile, compiler output captured once) and one run request (one forked
+        child) per batch and backend, instead of one per program. Appends each line's outcome."""
+        if not prepared:
+            return
+        from ..ir.function import TestFile
+
+        for b, engine, target in self.backends:
+            ref = self.refs[b]
+            clock = time.process_time()
+            parts, calls, slots = [], [], []
+            for k, (_rec, program, text, lines) in enumerate(prepared):
+                parts.append(_renamed(text, k))
+                for li, r in enumerate(lines):
+                    if out_of_fuel(r.outcomes[ref]):
+                        continue  # it may not terminate natively
+                    calls.append((_renamed_bound(r.bound, k), r.env))
+                    slots.append((k, li))
+            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts)
+            outcomes = self._backend_outcomes(engine, target, merged, calls)
+            if len(prepared) > 1 and outcomes is None:
+                # The module as a whole did not load: each program alone, as a reproducer would.
+                for one in prepared:
+                    self.run_backends_alone(one, b, engine, target, ref)
+                continue
+            filled = {slot: o for slot, o in zip(slots, outcomes or [])}
+            for k, (_rec, _program, _text, lines) in enumerate(prepared):
+                for li, r in enumerate(lines):
+                    r.outcomes.append(filled.get((k, li)) or _not_run(self.labels[ref]))
+            _add(seconds, f"run {engine.name}", time.process_time() - clock)
+
+    def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
+        _rec, _program, text, lines = one
+        calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
+        outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(text, 0),
+                                          calls, whole=True) or []
+        it = iter(outcomes)
+        for r in lines:
+            r.outcomes.append(_not_run(self.labels[ref]) if out_of_fuel(r.outcomes[ref]) else next(it))
+
+    def _backend_outcomes(self, engine, target: str, merged: str, calls: list, whole: bool = False):
+        """Observed outcomes of `calls` on one backend, or None when the merged module did not load."""
+        from ..ir.function import TestFile
+
+        session = engine.open(TestFile("<fuzz batch>"), self.options, target, source=merged)
+        try:
+            if not calls:
+                return []
+            results = session.call_batch(calls)
+            if not whole and getattr(session, "load_error", None) is not None:
+                return None
+            return [observe(o) for o in results]
+        finally:
+            session.close()
 
     def judge(self, program: Program, index: int, text: str, lines: list[LineResult], rec: dict) -> None:
         cfg, labels = self.cfg, self.labels
@@ -164,6 +247,12 @@ class BatchRunner:
                                     "message": f"program {index} (generator seed {program.seed}): {r.call}: "
                                                f"both engines failed: {r.outcomes[a].message}"}
         if not bad:
+            return
+        problem = _verify(text) if cfg.verify_every > 1 else None
+        if problem:
+            # Every reproducer is read back and verified, sampled or not.
+            rec["error"] = {"kind": "invalid", "text": text, "message": f"program {index}: the generator made an "
+                                                                          f"invalid program (a clifkit fuzz bug):\n{problem}"}
             return
         broken = _invariant_violations(text)
         if broken:
@@ -203,6 +292,25 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
     return sub.text(expectations, header="\n".join(header))
 
 
+_NAME_RE = re.compile(r"%(main|f\d+)\b")
+
+
+def _renamed(text: str, k: int) -> str:
+    """Program `text` without its header lines, its functions renamed apart as program `k`."""
+    body = text.split("\n\n", 1)[1] if text.startswith("test ") else text
+    return _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", body)
+
+
+def _renamed_bound(bound, k: int):
+    func = copy.copy(bound.function)
+    func.name = _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", func.name)
+    return dataclasses.replace(bound, function=func)
+
+
+def _not_run(reference: str) -> Observed:
+    return Observed("skipped", message=f"not run: {reference} ran out of fuel")
+
+
 def _reduce(d: dict, engines: list[str], fuel: int) -> None:
     from .reduce import ReduceError, reduce_text
     from .reduce_ir import parse_candidate
@@ -224,6 +332,18 @@ def _target_rule(rule: str, b: Observed, label: str) -> str:
                                                           or "Compilation error" in b.message):
         return f"{label}-lowering-gap"
     return rule
+
+
+def _verify(text: str) -> Optional[str]:
+    from ..diagnostics import ClifError
+    from ..reader import parse_text
+    from ..verifier import verify_test_file
+
+    try:
+        diags = verify_test_file(parse_text(text), text)
+    except ClifError as e:
+        return e.format()
+    return "\n".join(d.format() for d in diags[:5]) or None
 
 
 def _invariant_violations(text: str) -> list[str]:

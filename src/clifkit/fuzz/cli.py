@@ -40,8 +40,9 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE", help="the JSON campaign report (default OUT/report.json when "
                                                     "there is something to report)")
     p.add_argument("--batch", type=int, default=0, metavar="N", help="programs per batch (default: chosen)")
-    p.add_argument("--verify-every", type=int, default=1, metavar="N",
-                   help="read back and verify every Nth program (default 1: all; reproducers always are)")
+    p.add_argument("--verify-every", type=int, default=10, metavar="N",
+                   help="read back and verify every Nth program (default 10; every reproducer always is); "
+                        "the others run from the generator's IR")
 
 
 def parse_duration(text: str) -> float:

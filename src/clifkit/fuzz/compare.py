@@ -27,7 +27,7 @@ from typing import Optional, Sequence
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails
 from ..ir.types import Type
-from ..runtest.directives import BoundRun, bind
+from ..runtest.directives import BoundRun, RunCommand, bind
 from ..runtest.engines import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..runtest.values import format_values
 from .engines import get_engine
@@ -35,7 +35,7 @@ from .engines import get_engine
 FUEL_WORDS = "ran out of fuel"
 
 
-def _out_of_fuel(o: "Observed") -> bool:
+def out_of_fuel(o: "Observed") -> bool:
     return o.kind == "failed" and FUEL_WORDS in o.message
 
 
@@ -152,6 +152,7 @@ class LineResult:
     return_types: list[Type]
     outcomes: list[Observed]
     bound: BoundRun
+    env: object = None  # the environment its heap directives ask for (None: none)
 
     def verdict(self, names: Sequence[str], a: int = 0, b: int = 1) -> Verdict:
         """How column `b`'s outcome compares with column `a`'s (by default the first two)."""
@@ -198,7 +199,6 @@ class Harness:
         seconds of this process per stage (parse, verify, plan, and each column: for the native
         engine that is its client side; its worker's time is its own)."""
         from ..reader import parse_text
-        from ..runtest.environment import build_environment
         from ..runtest.plans import collect_directives
         from ..verifier import verify_test_file
 
@@ -215,9 +215,39 @@ class Harness:
             clock.lap("verify")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
         groups = collect_directives(tf, lines, path)
-        by_name = {d.function.name: d.function for d in tf.functions}
         targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-        target = targets[0] if targets else None
+        return self._run(tf, groups, text, targets[0] if targets else None, clock)
+
+    def run_ir(self, functions: list[Function], text: str, target: Optional[str], path: str = "<fuzz>",
+               timing: Optional[dict] = None) -> list[LineResult]:
+        """Like `run_text` for a generated program, without reading its functions back: `functions`
+        are the generator's IR (what `text` prints); the directives after the last function (its
+        heaps and run lines) are read from `text`. The native engine still gets `text`."""
+        from ..ir.function import TestFile
+        from ..runtest.directives import parse_directive_line
+        from ..runtest.plans import FunctionDirectives
+
+        clock = _Clock(timing)
+        tf = TestFile(path, functions=[FunctionDetails(f) for f in functions])
+        commands, others = [], []
+        try:
+            for n, line in enumerate(text.split("\n"), 1):
+                if line.startswith(";"):
+                    d = parse_directive_line(line, path, n)
+                    if d is None:
+                        continue
+                    (commands if isinstance(d, RunCommand) else others).append(d)
+        except ClifError as e:
+            raise InvalidProgram(e.format()) from None
+        groups = [FunctionDirectives(d, [], [], []) for d in tf.functions[:-1]]
+        groups.append(FunctionDirectives(tf.functions[-1], commands, [], others))
+        clock.lap("directives")
+        return self._run(tf, groups, text, target, clock)
+
+    def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
+        from ..runtest.environment import build_environment
+
+        by_name = {d.function.name: d.function for d in tf.functions}
         plan: list[tuple] = []
         for g in groups:
             if g.errors:
@@ -249,7 +279,7 @@ class Harness:
             table: list[list[Observed]] = [[] for _ in plan]
             for i, session in enumerate(sessions):
                 todo = [k for k in range(len(plan))
-                        if i == 0 or not self.stop_on_fuel or not _out_of_fuel(table[k][0])]
+                        if i == 0 or not self.stop_on_fuel or not out_of_fuel(table[k][0])]
                 if todo:
                     session.prefetch([(plan[k][1], plan[k][2]) for k in todo])
                 for k in range(len(plan)):
@@ -259,7 +289,8 @@ class Harness:
                         table[k].append(Observed("skipped", message=f"not run: {self.engine_names[0]} ran out of fuel"))
                 clock.lap(f"run {self.engines[i].name}")
             for (cmd, bound, env), outs in zip(plan, table):
-                results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs, bound))
+                results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs,
+                                          bound, env))
         finally:
             for s in sessions:
                 try:

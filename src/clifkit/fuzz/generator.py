@@ -41,7 +41,7 @@ from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
 from .gen_program import HeapPlan, HeapView, Program
 from .gen_values import random_value
-from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS
+from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
 @dataclass
 class GenConfig:
@@ -89,7 +89,8 @@ class ProgramGen:
         self.heaps: list[HeapPlan] = []
         self.actions, self.action_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
-        orders = {t.split()[0] in BIG_ENDIAN_TARGETS for t in (cfg.targets or (cfg.target,))}
+        self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
+        orders = {t in BIG_ENDIAN_TARGETS for t in self.targets}
         self.big_endian = orders == {True}
         # Targets of both byte orders: a narrow load of a slot would read different bytes on each,
         # so tables use i64 indices (their bound is then the whole slot).
@@ -142,6 +143,10 @@ class ProgramGen:
                 actions.append(("gen", name))
                 weights.append(GROUP_SHARES[feat])
         return actions, weights
+
+    def gap(self, name: str, ctrl: Optional[Type], types: list[Type]) -> bool:
+        """Is this opcode/type combination one a chosen target cannot compile (or compiles wrongly)?"""
+        return lowering_gap(name, ctrl, types, self.targets)
 
     def ctrls(self, name: str, fg: FuncGen) -> list[Type]:
         found = self._ctrls.get(name)
