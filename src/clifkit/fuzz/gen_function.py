@@ -142,6 +142,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def iconst(self, ty: Type, value: int, pool: bool = False) -> int:
         value &= (1 << ty.bits) - 1
+        if ty.bits > 64:
+            # iconst has no i128 form: concatenate two i64 halves.
+            lo, hi = self.iconst(I64, value), self.iconst(I64, value >> 64)
+            return self.emit1("iconcat", I64, [lo, hi], ty, pool=pool)
         imm = value - (1 << ty.bits) if value >> (ty.bits - 1) else value
         return self.emit1("iconst", ty, [], ty, pool=pool, imm=imm)
 

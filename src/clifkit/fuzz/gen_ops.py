@@ -17,7 +17,7 @@ from ..ir.opcodes import DERIVED, OPCODES, Opcode
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE
 from .gen_values import FLOAT_FORMAT, interesting_int
-from .specs import FLOAT_SCALARS, SPECS, X86_VECTOR_FCMP_GAPS
+from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps
 
 # Opcodes whose free operand is a scalar (a condition, a shift amount) even for vector types.
 SCALAR_FREE_OPERAND = ("select", "select_spectre_guard", "brif", "trapz", "trapnz", "bmask")
@@ -136,7 +136,8 @@ class OpEmitters:
         if fmt == "IntCompareImm":
             return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
         if fmt == "FloatCompare":
-            conds = [c for c in FLOATCC if not (ctrl.is_vector and c in X86_VECTOR_FCMP_GAPS)]
+            gaps = fcmp_gaps(self.p.targets, ctrl.is_vector)
+            conds = [c for c in FLOATCC if c not in gaps]
             return {"cond": rng.choice(conds)}
         if fmt in ("BinaryImm8", "TernaryImm8"):
             return {"imm": rng.randrange(ctrl.lanes)}
