@@ -426,3 +426,23 @@ def test_native_workers_are_recycled(monkeypatch):
         runner.run([i], {})
         pids.append(tuple(c.proc.pid for c in engine._CLIENTS.values() if c.alive))
     assert len(set(pids)) >= 3  # a fresh worker after every third program
+
+
+def test_reads_of_vmctx_base_slots_break_the_address_leak_invariant():
+    from clifkit.fuzz.invariants import vmctx_address_reads
+
+    text = """test interpret
+function %main(i64 vmctx) -> i16 {
+    gv0 = vmctx
+    heap0 = static gv0, min 16, bound 16, offset_guard 0, index_type i64
+block0(v0: i64):
+    v1 = iconst.i64 INDEX
+    v2 = heap_load.i16 heap0 big v1
+    return v2
+}
+; heap: static, size=0x100, ptr=vmctx+0, bound=vmctx+8
+; run: %main() == 0
+"""
+    assert vmctx_address_reads(parse_text(text.replace("INDEX", "8"))) == []
+    assert vmctx_address_reads(parse_text(text.replace("INDEX", "7")))  # its first byte is the base's last
+    assert vmctx_address_reads(parse_text(text.replace("INDEX", "0")))
