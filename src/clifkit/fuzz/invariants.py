@@ -159,8 +159,32 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
 _PTR_RE = re.compile(r"\bptr\s*=\s*vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)")
 
 
+_ADDRESS_USES = ("load", "uload8", "sload8", "uload16", "sload16", "uload32", "sload32", "call", "call_indirect")
+
+
+def _vmctx_value_leaks(func: Function) -> list[str]:
+    """Uses of the vmctx parameter other than as a load's address or a call's argument."""
+    entry = func.entry
+    params = func.signature.params
+    if entry is None or not params or params[0].purpose != "vmctx" or not entry.params:
+        return []
+    vmctx = entry.params[0]
+    out = []
+    for inst in func.instructions():
+        uses = [a for a in inst.args if a == vmctx]
+        for bc in inst.branch_targets():
+            uses += [a for a in bc.args if a == vmctx]
+        if not uses:
+            continue
+        name = inst.opcode.name
+        if name in _ADDRESS_USES and (name.startswith("call") or (inst.args[0] == vmctx and inst.args.count(vmctx) == 1)):
+            continue
+        out.append(f"{func.name}: vmctx (an address) is used by {name}")
+    return out
+
+
 def vmctx_address_reads(tf: TestFile) -> list[str]:
-    """Where a heap over vmctx (``heapN = static gv0`` with ``gv0 = vmctx``) is read at an index
+    """Where the vmctx parameter is used as a value (not an address), or a heap over vmctx (``heapN = static gv0`` with ``gv0 = vmctx``) is read at an index
     that is not a constant, or whose bytes overlap a heap's or table's base slot: those hold
     addresses, which differ between engines (rule address-leak)."""
     slots: set[int] = set()
@@ -172,6 +196,7 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
     out: list[str] = []
     for d in tf.functions:
         func = d.function
+        out.extend(_vmctx_value_leaks(func))
         over_vmctx = {n for n, h in func.heaps.items()
                       if func.global_values.get(h.base) is not None and func.global_values[h.base].kind == "vmctx"}
         if not over_vmctx:
