@@ -66,15 +66,17 @@ def _rss_kb() -> int:
     return total
 
 
-def measure(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10, start: int = 0) -> dict:
+def measure(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10, start: int = 0,
+            batch: int = 0) -> dict:
+    batch = batch or BATCH
     cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
     runner = BatchRunner(cfg)
     runner.run([start], {})  # start the worker, warm the caches (not timed)
     stages: dict = {}
     w0, c0, t0 = _worker_cpu(), time.process_time(), time.perf_counter()
     records = []
-    for first in range(start + 1, start + 1 + count, BATCH):
-        records += runner.run(range(first, min(start + 1 + count, first + BATCH)), stages)
+    for first in range(start + 1, start + 1 + count, batch):
+        records += runner.run(range(first, min(start + 1 + count, first + batch)), stages)
     wall = time.perf_counter() - t0
     main_cpu = time.process_time() - c0
     worker_cpu = _worker_cpu() - w0
@@ -154,6 +156,8 @@ def main(argv=None) -> int:
     p.add_argument("--features", default=None, help="feature groups (default: the default mix)")
     p.add_argument("--verify-every", type=int, default=10, metavar="N",
                    help="verify every Nth program, as clifkit fuzz does (default 10; 1: all, as before)")
+    p.add_argument("--batch", type=int, default=BATCH, metavar="N",
+                   help=f"programs per batch (default {BATCH}; 1: a module and a forked child per program, as before)")
     p.add_argument("--long", type=int, default=0, metavar="N", help="also a long run of N programs (host target)")
     opts = p.parse_args(argv)
     features = parse_features(opts.features) if opts.features else DEFAULT
@@ -161,7 +165,7 @@ def main(argv=None) -> int:
     print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
           f"features {opts.features or 'default'}; verify every {opts.verify_every}")
     for target in targets:
-        r = measure(target, opts.count, opts.seed, features, opts.verify_every)
+        r = measure(target, opts.count, opts.seed, features, opts.verify_every, batch=opts.batch)
         ms = 1000.0 / opts.count
         print(f"\n{target}: {r['per_core']:.1f} programs/s per core ({r['cpu'] * ms:.1f} CPU ms per program; "
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
