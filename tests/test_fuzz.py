@@ -446,3 +446,25 @@ block0(v0: i64):
     assert vmctx_address_reads(parse_text(text.replace("INDEX", "8"))) == []
     assert vmctx_address_reads(parse_text(text.replace("INDEX", "7")))  # its first byte is the base's last
     assert vmctx_address_reads(parse_text(text.replace("INDEX", "0")))
+
+
+def test_a_long_campaign_keeps_no_program_alive():
+    # Leak test: nothing (interpreter caches included) keeps the programs of earlier batches alive,
+    # so memory stays flat however long a campaign runs.
+    import gc
+
+    from clifkit.fuzz import campaign
+    from clifkit.ir.function import Function
+
+    cfg = campaign.CampaignConfig(4, parse_features("all"), "interpreter", "broken-iadd", (), 10**6)
+    runner = campaign.BatchRunner(cfg)
+
+    def live() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Function))
+
+    runner.run(range(0, 10), {})
+    before = live()
+    for first in range(10, 70, 10):
+        runner.run(range(first, first + 10), {})
+    assert live() <= before + 5

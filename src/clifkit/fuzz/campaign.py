@@ -177,8 +177,6 @@ class BatchRunner:
         child) per batch and backend, instead of one per program. Appends each line's outcome."""
         if not prepared:
             return
-        from ..ir.function import TestFile
-
         for b, engine, target in self.backends:
             ref = self.refs[b]
             clock = time.process_time()
