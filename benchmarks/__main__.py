@@ -55,13 +55,18 @@ def run(bench: Benchmark, runs: int, quick: bool, native=None) -> dict:
 
 
 def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if args[:1] == ["fuzz"]:
+        from .fuzz import main as fuzz_main
+
+        return fuzz_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     parser.add_argument("-n", "--runs", type=int, default=5, help="timed runs per program (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
     parser.add_argument("--native", action="store_true",
                         help="also compile each program with Cranelift and time it natively (needs cranelift-py)")
-    opts = parser.parse_args(argv)
+    opts = parser.parse_args(args)
     chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
     unknown = set(opts.names) - {b.name for b in BENCHMARKS}
     if unknown:

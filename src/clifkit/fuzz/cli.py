@@ -10,7 +10,8 @@ from .features import DEFAULT_FUEL, FEATURES, FeatureError, parse_features
 
 def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="N", help="the run's seed (default 0)")
-    p.add_argument("--count", type=int, default=100, metavar="M", help="programs to generate (default 100)")
+    p.add_argument("--count", type=int, default=None, metavar="M",
+                   help="programs to generate (default 100; with --time, unlimited)")
     p.add_argument("--program", type=int, metavar="I", help="run only program I of the seed (as a reproducer names it)")
     p.add_argument("--out", default="fuzz-out", metavar="DIR", help="where reproducers go (default fuzz-out/)")
     p.add_argument(
@@ -28,22 +29,63 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reduce", action="store_true", help="also write a reduced copy of each reproducer")
     p.add_argument("--keep", action="store_true", help="write every generated program to --out")
     p.add_argument("-v", "--verbose", action="store_true", help="print every run line's verdict")
+    p.add_argument("--target", metavar="LIST",
+                   help="backends the native engine runs: x86_64, aarch64, s390x, comma-separated, or all "
+                        "(default: the host; emulated ones under QEMU)")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="worker processes (default: the cores); program I is the same whatever N")
+    p.add_argument("--time", metavar="DURATION", help="stop starting programs after DURATION (90, 30s, 5m, 2h)")
+    p.add_argument("--cluster", metavar="ADDRESS",
+                   help="run the batches on a Dask distributed scheduler (tcp://host:8786; clifkit[cluster])")
+    p.add_argument("--report", metavar="FILE", help="the JSON campaign report (default OUT/report.json when "
+                                                    "there is something to report)")
+    p.add_argument("--batch", type=int, default=0, metavar="N", help="programs per batch (default: chosen)")
+    p.add_argument("--verify-every", type=int, default=10, metavar="N",
+                   help="read back and verify every Nth program (default 10; every reproducer always is); "
+                        "the others run from the generator's IR")
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``30s``, ``5m``, ``2h`` in seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    t = text.strip().lower()
+    scale = units.get(t[-1:], None)
+    number = t[:-1] if scale else t
+    value = float(number) * (scale or 1)
+    if value <= 0:
+        raise ValueError(text)
+    return value
 
 
 def run_fuzz(args: argparse.Namespace) -> int:
-    from .driver import FuzzOptions, fuzz
+    import os
+
+    from .driver import FuzzOptions, fuzz, resolve_targets
 
     try:
         features = parse_features(args.features)
     except FeatureError as e:
         print(f"clifkit fuzz: error: {e}", file=sys.stderr)
         return 2
-    if args.count < 0 or args.fuel < 1:
-        print("clifkit fuzz: error: --count must be >= 0 and --fuel positive", file=sys.stderr)
+    if (args.count is not None and args.count < 0) or args.fuel < 1 or (args.jobs is not None and args.jobs < 1):
+        print("clifkit fuzz: error: --count must be >= 0, --fuel and -j positive", file=sys.stderr)
         return 2
-    opts = FuzzOptions(seed=args.seed, count=args.count, out=args.out, features=features, engine_a=args.engine_a,
+    try:
+        seconds = parse_duration(args.time) if args.time else None
+    except ValueError:
+        print(f"clifkit fuzz: error: --time: not a duration: '{args.time}' (90, 30s, 5m, 2h)", file=sys.stderr)
+        return 2
+    try:
+        targets = resolve_targets(args.target) if args.target else None
+    except ValueError as e:
+        print(f"clifkit fuzz: error: --target: {e}", file=sys.stderr)
+        return 2
+    count = args.count if args.count is not None else (None if seconds else 100)
+    opts = FuzzOptions(seed=args.seed, count=count, out=args.out, features=features, engine_a=args.engine_a,
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
-                       verbose=args.verbose, keep=args.keep)
+                       verbose=args.verbose, keep=args.keep, targets=targets,
+                       jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
+                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every))
     return fuzz(opts)
 
 

@@ -24,13 +24,14 @@ when these classes stay the same.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails
 from ..ir.types import Type
-from ..runtest.directives import BoundRun, bind
+from ..runtest.directives import BoundRun, RunCommand, bind
 from ..runtest.engines import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..runtest.guarantee import RULE as GUARANTEE_RULE
 from ..runtest.guarantee import explain
@@ -40,7 +41,7 @@ from .engines import get_engine
 FUEL_WORDS = "ran out of fuel"
 
 
-def _out_of_fuel(o: "Observed") -> bool:
+def out_of_fuel(o: "Observed") -> bool:
     return o.kind == "failed" and FUEL_WORDS in o.message
 
 
@@ -162,40 +163,103 @@ class LineResult:
     return_types: list[Type]
     outcomes: list[Observed]
     bound: BoundRun
+    env: object = None  # the environment its heap directives ask for (None: none)
 
-    def verdict(self, names: Sequence[str]) -> Verdict:
-        return judge(self.outcomes[0], self.outcomes[1], self.return_types, (names[0], names[1]))
+    def verdict(self, names: Sequence[str], a: int = 0, b: int = 1) -> Verdict:
+        """How column `b`'s outcome compares with column `a`'s (by default the first two)."""
+        return judge(self.outcomes[a], self.outcomes[b], self.return_types, (names[a], names[b]))
+
+
+def split_column(spec: str) -> tuple[str, Optional[str]]:
+    """``engine`` or ``engine@target``: an engine, run for one target (None: the file's first)."""
+    name, _, target = spec.partition("@")
+    return name, target or None
+
+
+class _Clock:
+    """Accumulates process CPU time per stage into a dict (or does nothing without one)."""
+
+    def __init__(self, table: Optional[dict]):
+        self.table = table
+        self.last = time.process_time() if table is not None else 0.0
+
+    def lap(self, stage: str) -> None:
+        if self.table is not None:
+            now = time.process_time()
+            self.table[stage] = self.table.get(stage, 0.0) + now - self.last
+            self.last = now
 
 
 class Harness:
     """Runs files on a list of engines, in-process. The first engine is the reference."""
 
     def __init__(self, engines: Sequence[str], options: Optional[EngineOptions] = None, stop_on_fuel: bool = True):
+        # Each column is an engine, or `engine@target` (the interpreter then runs in that target's
+        # byte order; the native engine compiles for it, emulated when it is not the host).
         self.engine_names = list(engines)
-        self.engines = [get_engine(n) for n in engines]  # raises EngineUnavailable
+        columns = [split_column(n) for n in engines]
+        self.engines = [get_engine(n) for n, _ in columns]  # raises EngineUnavailable
+        self.targets = [t for _, t in columns]
         self.options = options or EngineOptions()
         # When an earlier engine runs out of fuel, do not run the later ones (a native engine would hang).
         self.stop_on_fuel = stop_on_fuel
 
-    def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True) -> list[LineResult]:
+    def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True,
+                 timing: Optional[dict] = None) -> list[LineResult]:
+        """Run every run line of `text` on every column. `timing`, when given, accumulates the CPU
+        seconds of this process per stage (parse, verify, plan, and each column: for the native
+        engine that is its client side; its worker's time is its own)."""
         from ..reader import parse_text
-        from ..runtest.environment import build_environment
-        from ..runtest.plans import callee_environment, collect_directives
+        from ..runtest.plans import collect_directives
         from ..verifier import verify_test_file
 
+        clock = _Clock(timing)
         try:
             tf = parse_text(text, path)
         except ClifError as e:
             raise InvalidProgram(e.format()) from None
+        clock.lap("parse")
         if verify:
             diags = verify_test_file(tf, text)
             if diags:
                 raise InvalidProgram("\n".join(d.format() for d in diags[:5]))
+            clock.lap("verify")
         lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
         groups = collect_directives(tf, lines, path)
-        by_name = {d.function.name: d.function for d in tf.functions}
         targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-        target = targets[0] if targets else None
+        return self._run(tf, groups, text, targets[0] if targets else None, clock)
+
+    def run_ir(self, functions: list[Function], text: str, target: Optional[str], path: str = "<fuzz>",
+               timing: Optional[dict] = None) -> list[LineResult]:
+        """Like `run_text` for a generated program, without reading its functions back: `functions`
+        are the generator's IR (what `text` prints); the directives after the last function (its
+        heaps and run lines) are read from `text`. The native engine still gets `text`."""
+        from ..ir.function import TestFile
+        from ..runtest.directives import parse_directive_line
+        from ..runtest.plans import FunctionDirectives
+
+        clock = _Clock(timing)
+        tf = TestFile(path, functions=[FunctionDetails(f) for f in functions])
+        commands, others = [], []
+        try:
+            for n, line in enumerate(text.split("\n"), 1):
+                if line.startswith(";"):
+                    d = parse_directive_line(line, path, n)
+                    if d is None:
+                        continue
+                    (commands if isinstance(d, RunCommand) else others).append(d)
+        except ClifError as e:
+            raise InvalidProgram(e.format()) from None
+        groups = [FunctionDirectives(d, [], [], []) for d in tf.functions[:-1]]
+        groups.append(FunctionDirectives(tf.functions[-1], commands, [], others))
+        clock.lap("directives")
+        return self._run(tf, groups, text, target, clock)
+
+    def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
+        from ..runtest.environment import build_environment
+        from ..runtest.plans import callee_environment
+
+        by_name = {d.function.name: d.function for d in tf.functions}
         plan: list[tuple] = []
         for g in groups:
             if g.errors:
@@ -217,18 +281,20 @@ class Harness:
                     plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None), callee_env))
             except ClifError as e:
                 raise InvalidProgram(e.format()) from None
+        clock.lap("plan")
         sessions = []
         results: list[LineResult] = []
         try:
-            for engine in self.engines:
-                sessions.append(engine.open(tf, self.options, target, source=text))
+            for engine, column_target in zip(self.engines, self.targets):
+                sessions.append(engine.open(tf, self.options, column_target or target, source=text))
+                clock.lap(f"open {engine.name}")
             # Engine by engine, each with the whole batch at once (the native engine runs it in one
             # round trip to its worker). Runs on which the first engine ran out of fuel are not given
             # to the later ones: they may not terminate (a native engine would hang until its timeout).
             table: list[list[Observed]] = [[] for _ in plan]
             for i, session in enumerate(sessions):
                 todo = [k for k in range(len(plan))
-                        if i == 0 or not self.stop_on_fuel or not _out_of_fuel(table[k][0])]
+                        if i == 0 or not self.stop_on_fuel or not out_of_fuel(table[k][0])]
                 if todo:
                     session.prefetch([(plan[k][1], plan[k][2]) for k in todo])
                 for k in range(len(plan)):
@@ -236,8 +302,10 @@ class Harness:
                         table[k].append(observe(session.call(plan[k][1], plan[k][2])))
                     else:
                         table[k].append(Observed("skipped", message=f"not run: {self.engine_names[0]} ran out of fuel"))
+                clock.lap(f"run {self.engines[i].name}")
             for (cmd, bound, env), outs in zip(plan, table):
-                results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs, bound))
+                results.append(LineResult(cmd.line, bound.call_text, bound.function, list(bound.return_types), outs,
+                                          bound, env))
         finally:
             for s in sessions:
                 try:

@@ -1,13 +1,16 @@
-"""`clifkit fuzz`: generate programs, run them on two engines, report disagreements.
+"""`clifkit fuzz`: generate programs, run them on the reference and every backend, report.
 
 Program ``i`` of ``--seed S`` is generated from the seed ``S * 2**32 + i``
-alone, so ``clifkit fuzz --seed S --program i`` regenerates and reruns it.
-Every disagreement no named rule explains is written under ``--out`` as a
-self-contained run test (the program, its heap directives, and the
-disagreeing run lines with the reference engine's result) that
-``clifkit test --compare`` reproduces. The last line of output is always
-``N programs, N disagreements``; the exit status is 1 when there was any
-disagreement (or a program the fuzzer itself got wrong), else 0.
+alone, so ``clifkit fuzz --seed S --program i`` regenerates and reruns it,
+whatever ``-j`` or ``--cluster``. Programs run in batches (`campaign.run_batch`)
+in-process, in a pool of ``-j N`` processes, or on a Dask cluster; results are
+merged in program order, so output, reproducers and statistics are the same
+every way. Every disagreement no named rule explains is written under ``--out``
+as a self-contained run test; disagreements are bucketed by a signature
+(backend, kind, opcodes of the reduced reproducer) and a JSON report is
+written (`triage.py`). The last line of output is always
+``N programs, N disagreements, N buckets``; the exit status is 1 when there was
+any disagreement (or a program the fuzzer itself got wrong), else 0.
 """
 
 from __future__ import annotations
@@ -16,25 +19,24 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional, TextIO
+from typing import Iterator, Optional, TextIO
 
-from ..runtest.engines import EngineOptions, EngineUnavailable
-from .compare import Harness, InvalidProgram, LineResult
+from ..runtest.engines import EngineUnavailable
+from .cluster import ClusterUnavailable
+from .campaign import BatchResult, CampaignConfig, program_seed, run_batch
 from .engines import native_available
-from .features import DEFAULT, DEFAULT_FUEL, features_hit, features_text
-from .gen_program import Program
-from .generator import GenConfig, Generator
+from .features import DEFAULT, DEFAULT_FUEL, features_text
+from .triage import Triage
 
+__all__ = ["FuzzOptions", "Stats", "fuzz", "program_seed", "resolve_targets"]
 
-
-def program_seed(seed: int, index: int) -> int:
-    return seed * (1 << 32) + index
+TARGETS = ("x86_64", "aarch64", "s390x")
 
 
 @dataclass
 class FuzzOptions:
     seed: int = 0
-    count: int = 100
+    count: Optional[int] = 100  # None: until --time runs out
     out: str = "fuzz-out"
     features: frozenset = DEFAULT
     engine_a: str = "interpreter"
@@ -43,7 +45,14 @@ class FuzzOptions:
     fuel: int = DEFAULT_FUEL
     reduce: bool = False  # also write a reduced copy of each reproducer
     verbose: bool = False
-    keep: bool = False  # write every program, not only disagreeing ones
+    keep: bool = False  # write every generated program, not only disagreeing ones
+    targets: Optional[list] = None  # backends for the native engine (None: the host)
+    jobs: int = 1
+    time_limit: Optional[float] = None  # seconds
+    cluster: Optional[str] = None  # a Dask scheduler address
+    batch: int = 0  # programs per batch (0: chosen from the rest)
+    report: Optional[str] = None  # the JSON report's path (default OUT/report.json)
+    verify_every: int = 1
 
 
 @dataclass
@@ -57,31 +66,23 @@ class Stats:
     features: dict = field(default_factory=dict)  # feature group -> programs that use it
     skipped: int = 0
     seconds: float = 0.0
+    stages: dict = field(default_factory=dict)  # stage -> CPU seconds (all processes that ran batches)
 
-    def count(self, table: dict, key: str) -> None:
-        table[key] = table.get(key, 0) + 1
+    def count(self, table: dict, key: str, n: int = 1) -> None:
+        table[key] = table.get(key, 0) + n
 
 
-def reproducer(program: Program, index: int, opts: FuzzOptions, names: list[str], lines: list[LineResult],
-               bad: list[int]) -> str:
-    """The program as a run test with the disagreeing run lines, expecting the reference's results."""
-    header = [
-        f"clifkit fuzz --seed {opts.seed} --program {index} --features {features_text(opts.features)}"
-        f" --engine-a {names[0]} --engine-b {names[1]}",
-        f"generator seed {program.seed}; program features: {features_text(program.features)}",
-    ]
-    expectations = []
-    keep = []
-    for i in bad:
-        r = lines[i]
-        a, b = r.outcomes
-        header.append(f"{r.call}: {names[0]}: {a.describe(r.return_types)}; {names[1]}: {b.describe(r.return_types)}")
-        expectation = a.expectation(r.return_types) or b.expectation(r.return_types)
-        keep.append(i)
-        expectations.append(expectation)
-    sub = Program(program.seed, program.functions, program.heaps, [program.runs[i] for i in keep], program.target,
-                  program.features)
-    return sub.text(expectations, header="\n".join(header))
+def resolve_targets(spec: Optional[str]) -> list[str]:
+    """``x86_64``, ``aarch64,s390x``, ``all``; None: the host's architecture."""
+    if spec is None:
+        from ..native.emulation import host_arch
+
+        return [host_arch()]
+    names = list(TARGETS) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
+    for n in names:
+        if n not in TARGETS:
+            raise ValueError(f"unknown target '{n}' (known: {', '.join(TARGETS)}, all)")
+    return list(dict.fromkeys(names))
 
 
 def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> int:
@@ -93,112 +94,214 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
             print(f"clifkit fuzz: the native engine is not available; comparing {names[0]} against the interpreter",
                   file=err)
             names[i] = "interpreter"
-    try:
-        harness = Harness(names, EngineOptions(fuel=opts.fuel))
-    except EngineUnavailable as e:
-        print(f"clifkit fuzz: error: {e}", file=err)
-        return 2
-    gen = Generator(GenConfig(features=opts.features))
-    indices = [opts.program] if opts.program is not None else list(range(opts.count))
-    print(f"clifkit fuzz: seed {opts.seed}, {len(indices)} program{'s' if len(indices) != 1 else ''}, "
-          f"{names[0]} vs {names[1]}, features {features_text(opts.features)}", file=out)
+    targets: tuple = ()
+    if names[1] == "native":
+        targets = tuple(_runnable_targets(opts.targets or resolve_targets(None), err))
+    cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
+                         opts.verify_every, opts.reduce, opts.keep)
+    labels = cfg.labels()
+    refs = cfg.columns()[1]
+    against = ", ".join(labels[b] for b in sorted(refs))
+    if opts.program is not None:
+        indices: Iterator[int] = iter([opts.program])
+        total: Optional[int] = 1
+    else:
+        total = opts.count
+        indices = iter(range(total)) if total is not None else _naturals()
+    what = f"{total} program{'s' if total != 1 else ''}" if total is not None else "programs"
+    limit = f" for {opts.time_limit:g} s" if opts.time_limit else ""
+    print(f"clifkit fuzz: seed {opts.seed}, {what}{limit}, {labels[0]} vs {against}, "
+          f"features {features_text(opts.features)}", file=out)
     out.flush()
     stats = Stats()
+    triage = Triage(opts.seed, labels)
     started = time.perf_counter()
-    for index in indices:
-        program = gen.program(program_seed(opts.seed, index))
-        text = program.text()
-        stats.programs += 1
-        for feature in features_hit(program.functions, [h.style for h in program.heaps]):
-            stats.count(stats.features, feature)
-        where = f"program {index} (generator seed {program.seed})"
-        if opts.keep:
-            _write(opts.out, f"seed{opts.seed}-{index:05d}-all.clif", text)
-        try:
-            lines = harness.run_text(text, f"<{where}>")
-        except InvalidProgram as e:
-            stats.errors += 1
-            print(f"{where}: the generator made an invalid program (a clifkit fuzz bug):\n{e}", file=out)
-            _write(opts.out, f"seed{opts.seed}-{index:05d}-invalid.clif", text)
-            continue
-        except EngineUnavailable as e:
-            print(f"clifkit fuzz: error: {e}", file=err)
-            return 2
-        bad: list[int] = []
-        errors: list[int] = []
-        for i, r in enumerate(lines):
-            stats.lines += 1
-            stats.count(stats.outcomes, r.outcomes[0].klass)
-            v = r.verdict(names)
-            for rule in v.rules:
-                stats.count(stats.rules, rule)
-            if v.status == "skipped":
-                stats.skipped += 1
-            elif v.status == "disagree":
-                bad.append(i)
-            elif v.status in ("error", "outside-guarantee"):
-                errors.append(i)
-            if opts.verbose:
-                print(f"{where}: {r.call}: {v.status}" + (f" ({v.detail})" if v.detail else ""), file=out)
-        if errors:
-            stats.errors += 1
-            r = lines[errors[0]]
-            v = r.verdict(names)
-            why = v.detail if v.status == "outside-guarantee" else f"both engines failed: {r.outcomes[0].message}"
-            print(f"{where}: {r.call}: {why}", file=out)
-            _write(opts.out, f"seed{opts.seed}-{index:05d}-error.clif", text)
-        if bad:
-            broken = _invariant_violations(text)
-            if broken:
-                # The generator broke one of its own rules: its fault, whatever the engines did.
-                stats.errors += 1
-                path = _write(opts.out, f"seed{opts.seed}-{index:05d}-invalid.clif", text)
-                print(f"{path}: the generator broke a rule (a clifkit fuzz bug): {broken[0]}", file=out)
-                continue
-            stats.disagreements += 1
-            name = f"seed{opts.seed}-{index:05d}.clif"
-            path = _write(opts.out, name, reproducer(program, index, opts, names, lines, bad))
-            r = lines[bad[0]]
-            print(f"{path}: {r.call}: disagreement: {r.verdict(names).detail}", file=out)
-            if opts.reduce:
-                _reduce_into(path, names, opts, out)
-        out.flush()
+    deadline = started + opts.time_limit if opts.time_limit else None
+    progress = _Progress(err, total, started)
+    try:
+        for batch in _batches(cfg, opts, indices, total, deadline):
+            for rec in batch.programs:
+                _merge(rec, stats, triage, opts, out)
+                progress.update(stats, triage)
+            for stage, secs in batch.seconds.items():
+                stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
+            out.flush()
+    except (EngineUnavailable, ClusterUnavailable) as e:
+        progress.clear()
+        print(f"clifkit fuzz: error: {e}", file=err)
+        return 2
+    progress.clear()
     stats.seconds = time.perf_counter() - started
-    _summary(stats, out)
+    report = opts.report or os.path.join(opts.out, "report.json")
+    if stats.disagreements or stats.errors or opts.report:
+        _write_file(report, triage.json(stats, cfg, opts))
+    _summary(stats, triage, out)
     return 1 if stats.disagreements or stats.errors else 0
 
 
-def _invariant_violations(text: str) -> list[str]:
-    from ..reader import parse_text
-    from .invariants import nan_leaks, wide_load_hazards
+def _runnable_targets(targets: list[str], err: TextIO) -> list[str]:
+    """The targets whose backend this machine can run (natively or emulated); a notice for the rest."""
+    from ..native.emulation import host_arch
 
-    tf = parse_text(text)
-    return nan_leaks(tf) + wide_load_hazards(tf)
+    host = host_arch()
+    out = []
+    for t in targets:
+        if t != host:
+            from ..native.emulation import emulation_problem
+
+            problem = emulation_problem(t)
+            if problem:
+                print(f"clifkit fuzz: {t}: not run: {problem}", file=err)
+                continue
+        out.append(t)
+    if not out:
+        out.append(host)
+    return out
 
 
-def _reduce_into(path: str, names: list[str], opts: FuzzOptions, out: TextIO) -> None:
-    from .reduce import ReduceError, reduce_file
+def _naturals() -> Iterator[int]:
+    i = 0
+    while True:
+        yield i
+        i += 1
 
-    reduced_path = path[: -len(".clif")] + "-reduced.clif"
-    try:
-        result = reduce_file(path, mode="compare", engines=names, fuel=opts.fuel)
-    except ReduceError as e:
-        print(f"{path}: not reduced: {e}", file=out)
+
+def _batch_size(opts: FuzzOptions, total: Optional[int], jobs: int) -> int:
+    if opts.batch > 0:
+        return opts.batch
+    if total is None:
+        return 8
+    # Enough batches to keep every worker busy, small enough that the last ones finish together.
+    return max(1, min(25, total // (4 * max(1, jobs)) or 1))
+
+
+def _chunks(indices: Iterator[int], size: int, deadline: Optional[float]) -> Iterator[list[int]]:
+    while deadline is None or time.perf_counter() < deadline:
+        chunk = [i for _, i in zip(range(size), indices)]
+        if not chunk:
+            return
+        yield chunk
+
+
+def _batches(cfg: CampaignConfig, opts: FuzzOptions, indices: Iterator[int], total: Optional[int],
+             deadline: Optional[float]) -> Iterator[BatchResult]:
+    """Batch results in program order, computed in-process, in a process pool or on a cluster."""
+    jobs = max(1, opts.jobs)
+    chunks = _chunks(indices, _batch_size(opts, total, jobs), deadline)
+    if opts.cluster:
+        from .cluster import cluster_batches
+
+        yield from cluster_batches(opts.cluster, cfg, chunks)
         return
-    with open(reduced_path, "w", encoding="utf-8") as f:
-        f.write(result.text)
-    print(f"{reduced_path}: reduced to {result.instructions} instructions ({result.checks} checks)", file=out)
+    if jobs == 1:
+        for chunk in chunks:
+            yield run_batch(cfg, chunk)
+        return
+    yield from _pool_batches(cfg, chunks, jobs)
+
+
+def _pool_batches(cfg: CampaignConfig, chunks: Iterator[list[int]], jobs: int) -> Iterator[BatchResult]:
+    import multiprocessing
+    from collections import deque
+    from concurrent.futures import ProcessPoolExecutor
+
+    # Fresh processes (not forks of this one, which may hold native workers), recycled now and
+    # then so that no worker grows for the whole campaign.
+    ctx = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "forkserver")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=200) as pool:
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.submit(run_batch, cfg, chunk))
+            # Keep two batches per worker in flight: ordered output without idle workers.
+            while len(pending) >= 2 * jobs:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
+def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: TextIO) -> None:
+    index = rec["index"]
+    stats.programs += 1
+    stats.lines += rec["lines"]
+    stats.skipped += rec["skipped"]
+    for f in rec["features"]:
+        stats.count(stats.features, f)
+    for k, v in rec["outcomes"].items():
+        stats.count(stats.outcomes, k, v)
+    for k, v in rec["rules"].items():
+        stats.count(stats.rules, k, v)
+    if opts.keep and "text" in rec:
+        _write(opts.out, f"seed{opts.seed}-{index:05d}-all.clif", rec["text"])
+    err = rec["error"]
+    if err is not None:
+        stats.errors += 1
+        suffix = "invalid" if err["kind"] in ("invalid", "invariant") else "error"
+        path = _write(opts.out, f"seed{opts.seed}-{index:05d}-{suffix}.clif", err["text"])
+        print(err["message"] if err["kind"] != "invariant" else f"{path}: {err['message']}", file=out)
+        if err["kind"] != "both-failed":
+            return
+    ds = rec["disagreements"]
+    if not ds:
+        return
+    stats.disagreements += 1
+    several = len(ds) > 1 or len(triage.backends) > 1
+    for d in ds:
+        name = f"seed{opts.seed}-{index:05d}" + (f"-{d['backend']}" if several else "")
+        path = _write(opts.out, name + ".clif", d["reproducer"])
+        print(f"{path}: {d['call']}: disagreement: {d['detail']}", file=out)
+        reduced_path = None
+        if d.get("reduced"):
+            reduced_path = _write(opts.out, name + "-reduced.clif", d["reduced"])
+            print(f"{reduced_path}: reduced to {d['reduced_instructions']} instructions", file=out)
+        elif d.get("reduce_error"):
+            print(f"{path}: not reduced: {d['reduce_error']}", file=out)
+        triage.add(index, rec["seed"], d, path, reduced_path)
+    if opts.verbose:
+        print(f"program {index}: {len(ds)} backend(s) disagree", file=out)
+
+
+class _Progress:
+    """A live progress line on a terminal (nothing when stderr is not one)."""
+
+    def __init__(self, stream: TextIO, total: Optional[int], started: float):
+        self.stream = stream
+        self.total = total
+        self.started = started
+        self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.last = 0.0
+
+    def update(self, stats: Stats, triage: Triage) -> None:
+        now = time.perf_counter()
+        if not self.live or now - self.last < 0.2:
+            return
+        self.last = now
+        rate = stats.programs / max(now - self.started, 1e-9)
+        of = f"/{self.total}" if self.total is not None else ""
+        self.stream.write(f"\r{stats.programs}{of} programs, {stats.disagreements} disagreements, "
+                          f"{len(triage.buckets)} buckets, {rate:.1f} programs/s\x1b[K")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
 
 
 def _write(directory: str, name: str, text: str) -> str:
-    os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, name)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    _write_file(path, text)
     return path
 
 
-def _summary(stats: Stats, out: TextIO) -> None:
+def _write_file(path: str, text: str) -> None:
+    directory = os.path.dirname(path)
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _summary(stats: Stats, triage: Triage, out: TextIO) -> None:
     outcomes = ", ".join(f"{k} {v}" for k, v in sorted(stats.outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
     print(f"run lines: {stats.lines} ({outcomes or 'none'}); skipped by an engine: {stats.skipped}", file=out)
     if stats.features:
@@ -207,6 +310,8 @@ def _summary(stats: Stats, out: TextIO) -> None:
         print("rules applied: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.rules.items())), file=out)
     if stats.errors:
         print(f"programs the fuzzer got wrong: {stats.errors}", file=out)
+    for line in triage.summary_lines():
+        print(line, file=out)
     rate = stats.programs / stats.seconds if stats.seconds > 0 else 0.0
     print(f"{stats.seconds:.1f} s, {rate:.1f} programs/s", file=out)
-    print(f"{stats.programs} programs, {stats.disagreements} disagreements", file=out)
+    print(f"{stats.programs} programs, {stats.disagreements} disagreements, {len(triage.buckets)} buckets", file=out)

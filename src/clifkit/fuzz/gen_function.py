@@ -55,7 +55,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
         self.sig_refs: list[tuple[Signature, int]] = []
-        self.heap_refs: dict[int, int] = {}  # plan index -> heapN / tableN
+        self.heap_refs: dict[int, int] = {}  # plan index -> tableN
+        self.heap_views: list = []  # the HeapViews this function declares
         self.slots: list[tuple[int, int]] = []  # (ssN, size)
         self.budget = 0
 
@@ -141,6 +142,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def iconst(self, ty: Type, value: int, pool: bool = False) -> int:
         value &= (1 << ty.bits) - 1
+        if ty.bits > 64:
+            # iconst has no i128 form: concatenate two i64 halves.
+            lo, hi = self.iconst(I64, value), self.iconst(I64, value >> 64)
+            return self.emit1("iconcat", I64, [lo, hi], ty, pool=pool)
         imm = value - (1 << ty.bits) if value >> (ty.bits - 1) else value
         return self.emit1("iconst", ty, [], ty, pool=pool, imm=imm)
 

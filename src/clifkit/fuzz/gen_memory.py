@@ -12,11 +12,12 @@ from __future__ import annotations
 from ..ir.function import AbiParam, Signature
 from ..ir.immediates import ATOMIC_RMW_OPS, MemFlags
 from ..ir.types import I8, I16, I32, I64, Type
-from .gen_program import HeapPlan
+from .gen_program import HeapPlan, HeapView
 
 NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
 LITTLE = MemFlags(endianness="little")
+BIG = MemFlags(endianness="big")  # heap_oob on a fault
 GROW = "%heap_grow"
 PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
 
@@ -25,9 +26,9 @@ class MemoryEmitters:
     """Memory emitters of `FuncGen`."""
 
     # -- memory: stack slots ---------------------------------------------------------------------
-    def mem_type(self, max_bytes: int = 16) -> Type:
-        types = [t for t in self.p.types if t.bytes <= max_bytes]
-        return self.rng.choice(types)
+    def mem_type(self, max_bytes: int = 16, vectors: bool = True) -> Type:
+        types = [t for t in self.p.types if t.bytes <= max_bytes and (vectors or not t.is_vector)]
+        return self.rng.choice(types or [I8])
 
     def store_value(self, ty: Type) -> int:
         return self.canon(self.value_of(ty))
@@ -125,6 +126,14 @@ class MemoryEmitters:
     def heap_ref(self, plan: HeapPlan) -> int:
         return self.heap_refs[plan.index]
 
+    def heap_flags(self, ty: Type) -> MemFlags:
+        """A heap access's flags: the target's byte order, or explicitly `big` or `little` (scalars:
+        Cranelift has no big-endian vector accesses on little-endian targets)."""
+        r = self.rng.random()
+        if ty.is_vector or r >= 0.35:
+            return TRAPPING
+        return BIG if r < 0.25 else LITTLE
+
     def gen_heap(self) -> bool:
         heaps = [h for h in self.p.heaps if h.style != "table"]
         if not heaps or self.vmctx is None:
@@ -134,33 +143,14 @@ class MemoryEmitters:
         r = rng.random()
         if r < 0.1:
             return self.gen_heap_grow(plan)
-        ty = self.mem_type()
+        if r < 0.65 and self.heap_views:
+            return self.gen_heap_era(rng.choice(self.heap_views))
+        # Rule simd-alignment: a heap whose size is not a multiple of 16 ends on a page boundary
+        # natively, so its base is not 16-byte aligned: no vectors there.
+        ty = self.mem_type(max(1, min(16, plan.size)), vectors=plan.size % 16 == 0)
         align = 16 if ty.is_vector else 1
         oob = "traps" in self.p.features and rng.random() < 0.07
         store = rng.random() < 0.45
-        if r < 0.65:
-            # Heap-era instructions: heap_load / heap_store / heap_addr + load or store.
-            offset = rng.choice((0, 0, 16, 64) if align > 1 else (0, 0, 0, 4, 16, 64))
-            limit = plan.size - offset - ty.bytes + 1
-            heap = self.heap_ref(plan)
-            kind = rng.random()
-            if kind < 0.35:
-                idx = self.index_value(plan.index_type, limit, align, oob)
-                self.emit1("heap_load", ty, [idx], ty, heap=heap, flags=TRAPPING, offset=offset)
-            elif kind < 0.7:
-                idx = self.index_value(plan.index_type, limit, align, oob)
-                v = self.store_value(ty)
-                self.emit("heap_store", plan.index_type, [idx, v], [], heap=heap, flags=TRAPPING, offset=offset)
-            else:
-                size = ty.bytes + rng.choice((0, 0, 8, 16))
-                limit = plan.size - offset - size + 1
-                idx = self.index_value(plan.index_type, limit, align, oob)
-                addr = self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=heap, offset=offset, size=size)
-                inner = rng.randrange(0, size - ty.bytes + 1)
-                inner -= inner % align
-                # heap_addr already added `offset`; the access stays within [offset, offset + size).
-                self.access(addr, ty, inner, store)
-            return True
         # Modern style: load base and bound from vmctx, check by hand, access (rules wild-access,
         # stale-heap-base: both loaded right here).
         offset = rng.choice((0, 0, 16) if align > 1 else (0, 0, 8, 16))
@@ -182,7 +172,65 @@ class MemoryEmitters:
         over = self.emit1("icmp", I64, [last, bound], I8, pool=False, cond="ugt")
         self.emit("trapnz", I8, [over], [], code="heap_oob")
         addr = self.emit1("iadd", I64, [base, idx], I64, pool=False)
-        self.access(addr, ty, offset, store)
+        self.access(addr, ty, offset, store, self.heap_flags(ty))
+        return True
+
+    def gen_heap_era(self, view: HeapView) -> bool:
+        """Heap-era instructions on one of this function's heap declarations: heap_load, heap_store,
+        heap_addr + load or store."""
+        rng = self.rng
+        if view.plan is None:
+            return self.gen_vmctx_heap(view)
+        limit = view.limit()
+        ty = self.mem_type(max(1, min(16, limit)), vectors=view.plan.size % 16 == 0 and view.disp % 16 == 0)
+        align = 16 if ty.is_vector else 1
+        oob = "traps" in self.p.features and rng.random() < 0.07
+        store = rng.random() < 0.45
+        offset = rng.choice((0, 0, 16, 64) if align > 1 else (0, 0, 0, 4, 16, 64))
+        if offset + ty.bytes > limit:
+            offset = 0
+        flags = self.heap_flags(ty)
+        kind = rng.random()
+        if kind < 0.35:
+            idx = self.index_value(view.index_type, limit - offset - ty.bytes + 1, align, oob)
+            self.emit1("heap_load", ty, [idx], ty, heap=view.number, flags=flags, offset=offset)
+        elif kind < 0.7:
+            idx = self.index_value(view.index_type, limit - offset - ty.bytes + 1, align, oob)
+            v = self.store_value(ty)
+            self.emit("heap_store", view.index_type, [idx, v], [], heap=view.number, flags=flags, offset=offset)
+        else:
+            size = ty.bytes + rng.choice((0, 0, 8, 16))
+            if offset + size > limit:
+                size = ty.bytes
+            idx = self.index_value(view.index_type, limit - offset - size + 1, align, oob)
+            addr = self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=view.number, offset=offset, size=size)
+            inner = rng.randrange(0, size - ty.bytes + 1)
+            inner -= inner % align
+            # heap_addr already added `offset`; the access stays within [offset, offset + size).
+            self.access(addr, ty, inner, store, flags)
+        return True
+
+    def gen_vmctx_heap(self, view: HeapView) -> bool:
+        """A read through the heap over vmctx: inside a bound slot (a size, the same on every engine;
+        base slots hold addresses, rule address-leak), or (with traps) anywhere past the struct,
+        which traps heap_oob. Never a store: that would move a heap."""
+        rng = self.rng
+        ty = rng.choice([t for t in self.p.int_scalars if t.bytes <= 8] or [I8])
+        flags = self.heap_flags(ty)
+        if "traps" in self.p.features and rng.random() < 0.15:
+            past = self.p.vmctx_size + rng.choice((0, 1, 8, 0x100, 0x1000, 0x10000))
+            idx = self.iconst(view.index_type, past)
+        else:
+            slot = rng.choice(self.p.heaps).bound_slot
+            at = slot + rng.randrange(0, 8 - ty.bytes + 1)
+            if at + ty.bytes > view.limit(self.p.vmctx_size):
+                return False
+            idx = self.iconst(view.index_type, at)
+        if rng.random() < 0.6:
+            self.emit1("heap_load", ty, [idx], ty, heap=view.number, flags=flags, offset=0)
+        else:
+            addr = self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=view.number, offset=0, size=ty.bytes)
+            self.emit1("load", ty, [addr], ty, flags=flags, offset=0)
         return True
 
     def gen_heap_grow(self, plan: HeapPlan) -> bool:

@@ -17,7 +17,7 @@ from ..ir.opcodes import DERIVED, OPCODES, Opcode
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE
 from .gen_values import FLOAT_FORMAT, interesting_int
-from .specs import FLOAT_SCALARS, SPECS, X86_VECTOR_FCMP_GAPS, x86_gap
+from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps
 
 # Opcodes whose free operand is a scalar (a condition, a shift amount) even for vector types.
 SCALAR_FREE_OPERAND = ("select", "select_spectre_guard", "brif", "trapz", "trapnz", "bmask")
@@ -87,7 +87,7 @@ class OpEmitters:
             return False
         ctrl = rng.choice(ctrls)
         types = self.operand_types(op, ctrl)
-        if types is None or x86_gap(name, ctrl, types):
+        if types is None or self.p.gap(name, ctrl, types):
             return False
         fields = self.immediates(op, ctrl, types)
         if fields is None:
@@ -136,7 +136,8 @@ class OpEmitters:
         if fmt == "IntCompareImm":
             return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
         if fmt == "FloatCompare":
-            conds = [c for c in FLOATCC if not (ctrl.is_vector and c in X86_VECTOR_FCMP_GAPS)]
+            gaps = fcmp_gaps(self.p.targets, ctrl.is_vector)
+            conds = [c for c in FLOATCC if c not in gaps]
             return {"cond": rng.choice(conds)}
         if fmt in ("BinaryImm8", "TernaryImm8"):
             return {"imm": rng.randrange(ctrl.lanes)}
@@ -155,7 +156,7 @@ class OpEmitters:
     # -- opcodes with hooks ----------------------------------------------------------------------
     def gen_div(self, name: str) -> bool:
         rng = self.rng
-        ctrls = [t for t in self.p.int_scalars if not x86_gap(name, t, [t, t])]
+        ctrls = [t for t in self.p.int_scalars if not self.p.gap(name, t, [t, t])]
         if not ctrls:
             return False
         t = rng.choice(ctrls)
@@ -210,7 +211,7 @@ class OpEmitters:
         pairs = []
         for a in self.p.types:
             for b in self.p.types:
-                if a is not b and a.bits == b.bits and not x86_gap("bitcast", b, [a]):
+                if a is not b and a.bits == b.bits and not self.p.gap("bitcast", b, [a]):
                     pairs.append((a, b))
         if not pairs:
             return False

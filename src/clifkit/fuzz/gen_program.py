@@ -49,6 +49,29 @@ class HeapPlan:
         return text
 
 
+@dataclass
+class HeapView:
+    """One heap declaration (`heapN`) of one function. Every function declares the heaps it wants:
+    a directive's heap from its base, or from `disp` bytes past it (a derived base,
+    ``gv2 = iadd_imm.i64 gv1, disp``), or the vmctx struct itself (``plan`` None, base ``gv0``)."""
+
+    number: int  # heapN
+    plan: Optional[HeapPlan]  # None: the heap over vmctx
+    disp: int  # bytes past the directive's base
+    bound: int  # static: the declared bound
+    guard: int
+    index_type: Type
+    style: str = "static"
+
+    def limit(self, vmctx_size: int = 0) -> int:
+        """Bytes from this base that are accessible when the run starts (and stay so)."""
+        if self.plan is None:
+            return min(self.bound, vmctx_size)
+        if self.style == "dynamic":
+            return self.plan.size
+        return max(0, min(self.bound, self.plan.size - self.disp))
+
+
 # -- programs ----------------------------------------------------------------------------
 
 

@@ -39,9 +39,9 @@ from ..ir.types import I8, I16, I32, I64, I128, Type
 from .features import DEFAULT
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
-from .gen_program import HeapPlan, Program
+from .gen_program import HeapPlan, HeapView, Program
 from .gen_values import random_value
-from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS
+from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
 @dataclass
 class GenConfig:
@@ -54,9 +54,17 @@ class GenConfig:
     loop_limit: int = 5  # largest initial loop counter
     runs: int = 3  # run lines per program
     target: str = "x86_64"
+    # Every target the program will run on (empty: `target` alone). Their byte orders decide how
+    # narrow loads of vmctx slots are placed; see ProgramGen.big_endian.
+    targets: tuple = ()
     # Pick a random subset of the features for each program (varied, smaller programs).
     vary_features: bool = True
 
+
+# Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
+HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
+
+BIG_ENDIAN_TARGETS = ("s390x",)
 
 # How much of a block each feature group makes, relative to the others.
 GROUP_SHARES = {"int": 5.0, "float": 3.0, "conv": 1.0, "simd": 3.0, "traps": 0.4, "stack": 1.0, "heap": 1.8,
@@ -81,6 +89,12 @@ class ProgramGen:
         self.heaps: list[HeapPlan] = []
         self.actions, self.action_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
+        self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
+        orders = {t in BIG_ENDIAN_TARGETS for t in self.targets}
+        self.big_endian = orders == {True}
+        # Targets of both byte orders: a narrow load of a slot would read different bytes on each,
+        # so tables use i64 indices (their bound is then the whole slot).
+        self.mixed_byte_order = len(orders) > 1
 
     def choose_features(self) -> frozenset:
         base = self.cfg.features
@@ -130,6 +144,10 @@ class ProgramGen:
                 weights.append(GROUP_SHARES[feat])
         return actions, weights
 
+    def gap(self, name: str, ctrl: Optional[Type], types: list[Type]) -> bool:
+        """Is this opcode/type combination one a chosen target cannot compile (or compiles wrongly)?"""
+        return lowering_gap(name, ctrl, types, self.targets)
+
     def ctrls(self, name: str, fg: FuncGen) -> list[Type]:
         found = self._ctrls.get(name)
         if found is None:
@@ -142,7 +160,8 @@ class ProgramGen:
         if "heap" in feats:
             for i in range(rng.randint(1, 2)):
                 style = rng.choice(("static", "dynamic"))
-                size = rng.choice((0x100, 0x1000, 0x10000))
+                # Sizes that are not multiples of 16 or of the page too: a heap's end is exact.
+                size = rng.choice(HEAP_SIZES)
                 max_size = size * rng.choice((1, 2, 4))
                 index_type = rng.choice((I32, I64))
                 decl_bound = rng.choice((size, max_size, max_size * 2)) if style == "static" else 0
@@ -152,35 +171,77 @@ class ProgramGen:
         if "table" in feats and rng.random() < 0.7:
             esize = rng.choice((8, 16, 32))
             elements = rng.choice((1, 4, 16, 100))
+            index_type = rng.choice((I8, I16, I32, I64))
             self.heaps.append(HeapPlan(len(self.heaps), "table", elements * esize, elements * esize, slot, slot + 8,
-                                       rng.choice((I8, I16, I32, I64)), element_size=esize))
+                                       I64 if self.mixed_byte_order else index_type,
+                                       element_size=esize))
 
-    def declare_heaps(self, func: Function, fg: FuncGen) -> None:
-        """gv0 = vmctx, base/bound loads, and a heap or table declaration per plan."""
-        func.global_values[0] = GlobalValueData("vmctx")
+    @property
+    def vmctx_size(self) -> int:
+        return max((h.bound_slot + 8 for h in self.heaps), default=0)
+
+    def declare_heaps(self, func: Function, fg: FuncGen, main: bool) -> None:
+        """gv0 = vmctx, and the declarations this function wants: a table per table plan; for heap
+        plans, the heaps it declares itself (a heap may be declared only in a callee), some from a
+        derived base (`iadd_imm` on the loaded base), and sometimes a heap over vmctx."""
+        rng = self.rng
+        gvs = func.global_values
+        gvs[0] = GlobalValueData("vmctx")
         for plan in self.heaps:
-            base = len(func.global_values)
-            func.global_values[base] = GlobalValueData("load", base=0, offset=plan.ptr, type=I64, flags=NOTRAP_ALIGNED)
+            if plan.style != "table" and rng.random() >= (0.55 if main else 0.85):
+                continue
+            base = len(gvs)
+            gvs[base] = GlobalValueData("load", base=0, offset=plan.ptr, type=I64, flags=NOTRAP_ALIGNED)
             if plan.style == "table":
-                bound = len(func.global_values)
-                # The bound has the index type; the slot is little-endian, so its low bytes hold it.
-                func.global_values[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot,
-                                                            type=plan.index_type, flags=NOTRAP_ALIGNED)
+                bound = len(gvs)
+                # The bound has the index type: its bytes are the low end of the slot, written in the
+                # target's byte order.
+                offset = plan.bound_slot + (8 - plan.index_type.bytes if self.big_endian else 0)
+                gvs[bound] = GlobalValueData("load", base=0, offset=offset, type=plan.index_type, flags=NOTRAP_ALIGNED)
                 n = len(func.tables)
                 func.tables[n] = TableData(base, 0, bound, plan.element_size, plan.index_type,
                                            ("min", "bound", "element_size", "index_type"))
-            elif plan.style == "dynamic":
-                bound = len(func.global_values)
-                func.global_values[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=I64,
-                                                            flags=NOTRAP_ALIGNED)
-                n = len(func.heaps)
-                func.heaps[n] = HeapData("dynamic", base, 0, bound, 0, plan.index_type,
-                                         ("min", "bound", "offset_guard", "index_type"))
-            else:
-                n = len(func.heaps)
-                func.heaps[n] = HeapData("static", base, plan.size, plan.decl_bound, plan.guard, plan.index_type,
-                                         ("min", "bound", "offset_guard", "index_type"))
-            fg.heap_refs[plan.index] = n
+                fg.heap_refs[plan.index] = n
+                continue
+            if plan.style == "dynamic":
+                bound = len(gvs)
+                gvs[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=I64, flags=NOTRAP_ALIGNED)
+                self.add_heap(fg, HeapView(len(func.heaps), plan, 0, 0, 0, plan.index_type, "dynamic"), base, bound)
+                continue
+            self.add_heap(fg, HeapView(len(func.heaps), plan, 0, plan.decl_bound, plan.guard, plan.index_type), base)
+            if rng.random() < 0.35:
+                # A derived base: the same heap seen from `disp` bytes in, with its own bound.
+                disp = rng.choice([d for d in (1, 0x10, 0x100, 0x1001) if d < plan.size] or [0])
+                derived = len(gvs)
+                gvs[derived] = GlobalValueData("iadd_imm", base=base, offset=disp, type=I64)
+                bound, guard, index_type = self.static_bound(plan.max_size - disp if plan.max_size > disp else 1)
+                self.add_heap(fg, HeapView(len(func.heaps), plan, disp, bound, guard, index_type), derived)
+        if any(h.style != "table" for h in self.heaps) and rng.random() < 0.2:
+            # A heap over the vmctx struct itself (`heapN = static gv0`): only its bound slots are read.
+            bound, guard, index_type = self.static_bound(self.vmctx_size)
+            self.add_heap(fg, HeapView(len(func.heaps), None, 0, bound, guard, index_type), 0)
+
+    def static_bound(self, size: int) -> tuple[int, int, Type]:
+        """A static declaration's bound, offset_guard and index type over `size` bytes: exact, with
+        room, or the classic Wasm layout (4 GiB bound, 2 GiB guard, i32 indices: no bounds checks)."""
+        rng = self.rng
+        r = rng.random()
+        if r < 0.15:
+            return 0x1_0000_0000, rng.choice((0, 0x8000_0000)), I32
+        bound = size if r < 0.6 else size * 2 + 0x100
+        return bound, rng.choice((0, 0, 0x1000)), rng.choice((I32, I64))
+
+    @staticmethod
+    def add_heap(fg: FuncGen, view: HeapView, base: int, bound: int = 0) -> None:
+        func = fg.func
+        if view.style == "dynamic":
+            func.heaps[view.number] = HeapData("dynamic", base, 0, bound, 0, view.index_type,
+                                               ("min", "bound", "offset_guard", "index_type"))
+        else:
+            size = view.limit(fg.p.vmctx_size)
+            func.heaps[view.number] = HeapData("static", base, size, view.bound, view.guard, view.index_type,
+                                               ("min", "bound", "offset_guard", "index_type"))
+        fg.heap_views.append(view)
 
     def signature(self, vmctx: bool, main: bool = False) -> Signature:
         rng, cfg = self.rng, self.cfg
@@ -206,7 +267,7 @@ class ProgramGen:
             sig = self.signature(vmctx, main=last)
             fg = FuncGen(self, name, sig, list(callees))
             if vmctx:
-                self.declare_heaps(fg.func, fg)
+                self.declare_heaps(fg.func, fg, last)
             functions.append(fg.generate())
             callees.append(Callee(name, sig))
         main = functions[-1]

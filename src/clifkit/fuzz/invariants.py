@@ -23,6 +23,8 @@ float load feeds ``fcmp`` or ``fcopysign`` directly.
 
 from __future__ import annotations
 
+import re
+
 from ..ir.function import Function, Inst, TestFile
 from .specs import SPECS
 
@@ -151,4 +153,68 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
                 if t is not None and t.is_float and not t.is_vector and src is not None \
                         and src.opcode.name in _WIDENED_LOADS:
                     out.append(f"{func.name}: v{a} is loaded straight into {inst.opcode.name}")
+    return out
+
+
+_PTR_RE = re.compile(r"\bptr\s*=\s*vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)")
+
+
+_ADDRESS_USES = ("load", "uload8", "sload8", "uload16", "sload16", "uload32", "sload32", "call", "call_indirect")
+
+
+def _vmctx_value_leaks(func: Function) -> list[str]:
+    """Uses of the vmctx parameter other than as a load's address or a call's argument."""
+    entry = func.entry
+    params = func.signature.params
+    if entry is None or not params or params[0].purpose != "vmctx" or not entry.params:
+        return []
+    vmctx = entry.params[0]
+    out = []
+    for inst in func.instructions():
+        uses = [a for a in inst.args if a == vmctx]
+        for bc in inst.branch_targets():
+            uses += [a for a in bc.args if a == vmctx]
+        if not uses:
+            continue
+        name = inst.opcode.name
+        if name in _ADDRESS_USES and (name.startswith("call") or (inst.args[0] == vmctx and inst.args.count(vmctx) == 1)):
+            continue
+        out.append(f"{func.name}: vmctx (an address) is used by {name}")
+    return out
+
+
+def vmctx_address_reads(tf: TestFile) -> list[str]:
+    """Where the vmctx parameter is used as a value (not an address), or a heap over vmctx (``heapN = static gv0`` with ``gv0 = vmctx``) is read at an index
+    that is not a constant, or whose bytes overlap a heap's or table's base slot: those hold
+    addresses, which differ between engines (rule address-leak)."""
+    slots: set[int] = set()
+    for d in tf.functions:
+        for directive in d.directives:
+            m = _PTR_RE.search(directive.text)
+            if m:
+                slots.add(int(m.group(1).replace("_", ""), 0))
+    out: list[str] = []
+    for d in tf.functions:
+        func = d.function
+        out.extend(_vmctx_value_leaks(func))
+        over_vmctx = {n for n, h in func.heaps.items()
+                      if func.global_values.get(h.base) is not None and func.global_values[h.base].kind == "vmctx"}
+        if not over_vmctx:
+            continue
+        defs = _definitions(func)
+        for inst in func.instructions():
+            name = inst.opcode.name
+            if name not in ("heap_load", "heap_store", "heap_addr") or getattr(inst, "heap", None) not in over_vmctx:
+                continue
+            src = defs.get(inst.args[0])
+            if src is None or src.opcode.name != "iconst":
+                out.append(f"{func.name}: heap{inst.heap} (over vmctx) is accessed at a computed index")
+                continue
+            index = src.imm & ((1 << func.value_types[inst.args[0]].bits) - 1)
+            offset = getattr(inst, "offset", 0) or 0
+            size = getattr(inst, "size", None) or (func.value_types[inst.results[0]].bytes if inst.results and
+                                                   name == "heap_load" else 8)
+            start = index + offset
+            if any(start < slot + 8 and slot < start + size for slot in slots):
+                out.append(f"{func.name}: heap{inst.heap} (over vmctx) reads the base slot at vmctx+{start}")
     return out

@@ -506,7 +506,7 @@ def _write_finding(out: str, seed: int, finding: Finding) -> None:
 
 def run_reader_fuzz(args) -> int:
     """`clifkit fuzz --reader`: exit status 1 when any input failed."""
-    count, seed = args.count, args.seed
+    count, seed = (args.count if args.count is not None else 100), args.seed
     if count < 0:
         print("clifkit fuzz: error: --count must be >= 0", file=sys.stderr)
         return 2

@@ -45,7 +45,7 @@ from ..diagnostics import ClifError
 from ..ir.function import TestFile
 from ..printer import format_test_file
 from ..runtest.engines import EngineUnavailable
-from .invariants import nan_leaks, wide_load_hazards
+from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
 from .reduce_cleanup import tidy
 from .reduce_edits import (
     Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param, remove_function,
@@ -69,6 +69,7 @@ class Reducer:
         # otherwise deleting a canonicalisation can swap the failure for a NaN-bits artefact.
         self.keep_nan_invariant = False
         self.keep_load_invariant = False  # likewise for the load widening of rule cranelift-bug
+        self.keep_vmctx_invariant = False  # likewise for reads of vmctx base slots (rule address-leak)
 
     def say(self, message: str) -> None:
         if self.log is not None:
@@ -81,8 +82,10 @@ class Reducer:
         return format_test_file(tf)
 
     def fails_same(self, text: str) -> bool:
-        if self.keep_nan_invariant or self.keep_load_invariant:
+        if self.keep_nan_invariant or self.keep_load_invariant or self.keep_vmctx_invariant:
             tf = parse_candidate(text)
+            if self.keep_vmctx_invariant and vmctx_address_reads(tf):
+                return False  # reads an address (rule address-leak): differs between engines anyway
             if self.keep_nan_invariant and nan_leaks(tf):
                 return False  # an artefact of rule nan-bits, not the failure we are after
             if self.keep_load_invariant and wide_load_hazards(tf):
@@ -136,6 +139,7 @@ class Reducer:
         tf = parse_candidate(text)
         self.keep_nan_invariant = self.oracle.mode == "compare" and not nan_leaks(tf)
         self.keep_load_invariant = self.oracle.mode == "compare" and not wide_load_hazards(tf)
+        self.keep_vmctx_invariant = self.oracle.mode == "compare" and not vmctx_address_reads(tf)
         strip_comments(tf)
         single = self.render(tf, self.run)
         if not self.fails_same(single):

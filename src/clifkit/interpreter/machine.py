@@ -115,15 +115,17 @@ def slot_alignment(size: int, align: Optional[int]) -> int:
     return max(align or 1, natural)
 
 
-_LAYOUTS: dict[int, tuple[Function, FrameLayout]] = {}
+# Kept on the function itself (as `_frame_layout`, beside its fields): a module-level cache keyed
+# by function would keep every function of a long fuzzing campaign alive.
+_LAYOUT_ATTR = "_frame_layout"
 
 
 def frame_layout(func: Function) -> FrameLayout:
     """The frame of `func`: each explicit slot at its alignment (the written one, at least natural
     up to 16 bytes), then the dynamic slots; the size rounded up to 16."""
-    cached = _LAYOUTS.get(id(func))
-    if cached is not None and cached[0] is func:
-        return cached[1]
+    cached = func.__dict__.get(_LAYOUT_ATTR)
+    if cached is not None:
+        return cached
     offsets: dict[int, int] = {}
     top = 0
     frame_align = 16
@@ -148,7 +150,7 @@ def frame_layout(func: Function) -> FrameLayout:
     if size == 0 and (func.stack_slots or func.dynamic_stack_slots):
         size = 16
     layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes)
-    _LAYOUTS[id(func)] = (func, layout)
+    func.__dict__[_LAYOUT_ATTR] = layout
     return layout
 
 

@@ -142,8 +142,13 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
     """A dynamic heap's or a table's bound must be the bound slot of the region its base is in."""
     address = gv_address(func, decl.bound) if decl.bound is not None else None
     wanted = request.bound_offset if request is not None else None
-    if address is not None and address[1] == 0 and address[0] is not None and address[0] == wanted:
-        return
+    if address is not None and address[1] == 0 and address[0] is not None and wanted is not None:
+        # The whole slot, or a narrower load of its low or high end (which of the two holds the
+        # low-order bytes depends on the target's byte order): never more than the size it holds.
+        data = func.global_values.get(decl.bound)
+        width = data.type.bits // 8 if data is not None and data.type is not None else env.pointer_bytes
+        if address[0] in (wanted, wanted + env.pointer_bytes - width):
+            return
     owner = f"heap directive {request.index}'s bound slot vmctx+{wanted}" if wanted is not None else "a bound slot"
     raise declaration_error(func, name, f"its bound gv{decl.bound} must load {owner}, which holds the size of "
                                         "the memory its base points into")

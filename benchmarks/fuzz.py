@@ -1,0 +1,187 @@
+"""``python -m benchmarks fuzz``: the fuzzer's throughput, per core, and where its time goes.
+
+For each target, one process runs a fixed-seed campaign (`clifkit.fuzz.campaign`, as ``-j 1``)
+and reports programs per second per core: programs over the CPU time of this process plus
+that of the native worker (and the children it forked to run code), so that the figure does
+not depend on how busy the machine's other cores are. The per-stage split is this process's
+CPU time by stage (`Harness.run_text` and the batch runner time each) plus the worker's.
+
+The floor, side by side: the time Cranelift alone spends compiling the same programs
+(`JITModule.define_function` and `finalize_definitions`, timed in this process, host target
+only), which no fuzzer built on it can beat.
+
+    python -m benchmarks fuzz                    # host, 300 programs
+    python -m benchmarks fuzz --target all --count 100
+    python -m benchmarks fuzz --long 20000       # programs/s per 1000 programs over a long run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from clifkit.fuzz.campaign import BatchRunner, CampaignConfig
+from clifkit.fuzz.driver import resolve_targets
+from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, parse_features
+
+TICK = os.sysconf("SC_CLK_TCK")
+BATCH = 25  # programs per batch, as clifkit fuzz makes them
+
+
+def _worker_cpu() -> float:
+    """CPU seconds of this process's native workers, and of the children they have reaped."""
+    engine = sys.modules.get("clifkit.native.engine")
+    total = 0.0
+    for client in getattr(engine, "_CLIENTS", {}).values():
+        proc = client.proc
+        if proc is None or proc.poll() is not None:
+            continue
+        try:
+            with open(f"/proc/{proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15]) / TICK
+    return total
+
+
+def _rss_kb() -> int:
+    """Resident memory of this process and its live native workers, in KiB."""
+    pids = [os.getpid()]
+    engine = sys.modules.get("clifkit.native.engine")
+    for client in getattr(engine, "_CLIENTS", {}).values():
+        if client.proc is not None and client.proc.poll() is None:
+            pids.append(client.proc.pid)
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def measure(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10, start: int = 0,
+            batch: int = 0) -> dict:
+    batch = batch or BATCH
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
+    runner = BatchRunner(cfg)
+    runner.run([start], {})  # start the worker, warm the caches (not timed)
+    stages: dict = {}
+    w0, c0, t0 = _worker_cpu(), time.process_time(), time.perf_counter()
+    records = []
+    for first in range(start + 1, start + 1 + count, batch):
+        records += runner.run(range(first, min(start + 1 + count, first + batch)), stages)
+    wall = time.perf_counter() - t0
+    main_cpu = time.process_time() - c0
+    worker_cpu = _worker_cpu() - w0
+    stages["native worker (parse, lower, compile, fork, run)"] = worker_cpu
+    cpu = main_cpu + worker_cpu
+    return {"target": target, "programs": count, "wall": wall, "cpu": cpu, "per_core": count / cpu if cpu else 0.0,
+            "stages": stages, "disagreements": sum(1 for r in records if r["disagreements"])}
+
+
+def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) -> float:
+    """CPU seconds per program Cranelift alone spends compiling (host target)."""
+    import cranelift as cl
+
+    from clifkit.fuzz.campaign import program_seed
+    from clifkit.fuzz.generator import GenConfig, Generator
+    from clifkit.native import lower
+    from clifkit.native.worker import host_symbols
+
+    spent = [0.0]
+    real = cl.JITModule
+
+    class Timed:
+        def __init__(self, isa):
+            self._jit = real(isa)
+
+        def __getattr__(self, name):
+            attr = getattr(self._jit, name)
+            if name not in ("define_function", "finalize_definitions"):
+                return attr
+
+            def timed(*a, **k):
+                t = time.process_time()
+                try:
+                    return attr(*a, **k)
+                finally:
+                    spent[0] += time.process_time() - t
+            return timed
+
+    gen = Generator(GenConfig(features=features))
+    symbols = host_symbols()
+    cl.JITModule = Timed
+    try:
+        for i in range(start, start + count):
+            functions = gen.program(program_seed(seed, i)).functions
+            try:
+                lower.compile_module(functions, triple=None, features={}, host_symbols=symbols)
+            except Exception:
+                pass
+    finally:
+        cl.JITModule = real
+    return spent[0] / count
+
+
+def long_run(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10,
+             step: int = 1000) -> list[tuple]:
+    """(programs so far, programs/s per core over the last `step`, resident KiB) every `step` programs."""
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
+    runner = BatchRunner(cfg)
+    out = []
+    for first in range(0, count, step):
+        w0, c0 = _worker_cpu(), time.process_time()
+        for b in range(first, min(count, first + step), BATCH):
+            runner.run(range(b, min(count, first + step, b + BATCH)), {})
+        cpu = time.process_time() - c0 + max(0.0, _worker_cpu() - w0)
+        out.append((first + step, step / cpu if cpu else 0.0, _rss_kb()))
+        print(f"  {first + step:>6} programs: {out[-1][1]:6.1f} programs/s per core, {out[-1][2] / 1024:6.0f} MiB resident",
+              flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks fuzz", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", default=None, help="x86_64, aarch64, s390x, comma-separated, or all (default: host)")
+    p.add_argument("--count", type=int, default=300, help="programs per target (default 300)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--features", default=None, help="feature groups (default: the default mix)")
+    p.add_argument("--verify-every", type=int, default=10, metavar="N",
+                   help="verify every Nth program, as clifkit fuzz does (default 10; 1: all, as before)")
+    p.add_argument("--batch", type=int, default=BATCH, metavar="N",
+                   help=f"programs per batch (default {BATCH}; 1: a module and a forked child per program, as before)")
+    p.add_argument("--long", type=int, default=0, metavar="N", help="also a long run of N programs (host target)")
+    opts = p.parse_args(argv)
+    features = parse_features(opts.features) if opts.features else DEFAULT
+    targets = resolve_targets(opts.target)
+    print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
+          f"features {opts.features or 'default'}; verify every {opts.verify_every}")
+    for target in targets:
+        r = measure(target, opts.count, opts.seed, features, opts.verify_every, batch=opts.batch)
+        ms = 1000.0 / opts.count
+        print(f"\n{target}: {r['per_core']:.1f} programs/s per core ({r['cpu'] * ms:.1f} CPU ms per program; "
+              f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
+        for stage, secs in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:<50} {secs * ms:7.2f} ms")
+        from clifkit.native.engine import host_arch
+
+        if target == host_arch():
+            floor = cranelift_floor(opts.count, opts.seed, features)
+            print(f"  {'floor: Cranelift alone compiling the same programs':<50} {floor * 1000:7.2f} ms "
+                  f"(at most {1 / floor:.0f} programs/s per core)")
+    if opts.long:
+        print(f"\nlong run, {targets[0]}:")
+        long_run(targets[0], opts.long, opts.seed, features, opts.verify_every)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,391 @@
+"""One batch of a fuzzing campaign: generate programs, run them on every column, judge them.
+
+`run_batch(config, indices)` is a plain function of picklable arguments returning plain data,
+so that the same code runs in-process, in a local process pool (`-j N`) and on a Dask
+distributed worker (`--cluster`). It writes nothing: the driver merges batch results in
+program order and writes reproducers, so output never depends on which worker ran what.
+
+Columns: the reference engine once per byte order of the chosen targets (the interpreter runs
+in the target's byte order: `Harness` opens it for that target), and the engine under test once
+per target (``native@aarch64`` runs under QEMU in the same workers as `clifkit test`). Every
+backend column is judged against the reference of its byte order; any difference is a
+disagreement naming the backend.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..runtest.engines import EngineOptions, EngineUnavailable
+from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
+from .engines import get_engine
+from .features import features_hit, features_text
+from .gen_program import Program
+from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
+
+# Recycle the native workers after this many programs: their compiled code is never freed, so
+# their mappings (and the cost of every fork) would grow without bound in a long campaign.
+RECYCLE_EVERY = 400
+
+
+def program_seed(seed: int, index: int) -> int:
+    return seed * (1 << 32) + index
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """What every batch needs: plain, picklable data."""
+
+    seed: int
+    features: frozenset
+    engine_a: str
+    engine_b: str
+    targets: tuple  # () when engine_b does not compile (a mutant or the interpreter)
+    fuel: int
+    verify_every: int = 1  # read back and verify every Nth program (and every reproducer)
+    reduce: bool = False
+    keep: bool = False
+
+    def columns(self) -> tuple[list[str], dict[int, int]]:
+        """Column specs, and for each backend column the reference column it is judged against."""
+        if not self.targets:
+            return [self.engine_a, self.engine_b], {1: 0}
+        cols: list[str] = []
+        refs: dict[int, int] = {}
+        ref_of_order: dict[bool, int] = {}
+        for t in self.targets:
+            big = t in BIG_ENDIAN_TARGETS
+            if big not in ref_of_order:
+                ref_of_order[big] = len(cols)
+                cols.append(f"{self.engine_a}@{t}")
+        for t in self.targets:
+            refs[len(cols)] = ref_of_order[t in BIG_ENDIAN_TARGETS]
+            cols.append(f"{self.engine_b}@{t}")
+        return cols, refs
+
+    def labels(self) -> list[str]:
+        """Names for output: a backend by its target; the reference by its engine (and byte order)."""
+        cols, refs = self.columns()
+        out = []
+        for i, c in enumerate(cols):
+            name, _, target = c.partition("@")
+            if not target:
+                out.append(name)
+            elif i in refs:
+                out.append(target if name == "native" else c)
+            else:
+                orders = {t in BIG_ENDIAN_TARGETS for t in self.targets}
+                out.append(name if len(orders) == 1 else f"{name} ({'big' if target in BIG_ENDIAN_TARGETS else 'little'}-endian)")
+        return out
+
+    def gen_config(self) -> GenConfig:
+        return GenConfig(features=self.features, target=self.targets[0] if self.targets else "x86_64",
+                         targets=tuple(self.targets))
+
+
+@dataclass
+class BatchResult:
+    programs: list = field(default_factory=list)  # one dict per program, in index order
+    seconds: dict = field(default_factory=dict)  # stage -> CPU seconds
+
+
+def kind_of(a: Observed, b: Observed) -> str:
+    """The kind of a disagreement, for its bucket: value, trap code, crash, compile error."""
+    if b.kind == "failed" or a.kind == "failed":
+        msg = (b.message if b.kind == "failed" else a.message).lower()
+        return "compile-error" if "compil" in msg or "panicked" in msg else "crash"
+    if a.kind == "trap" or b.kind == "trap":
+        return f"trap:{a.code if a.kind == 'trap' else '-'}/{b.code if b.kind == 'trap' else '-'}"
+    return "value"
+
+
+class BatchRunner:
+    """Runs programs of one campaign; keeps its harness (and native workers) across batches."""
+
+    def __init__(self, cfg: CampaignConfig):
+        self.cfg = cfg
+        self.cols, self.refs = cfg.columns()
+        self.labels = cfg.labels()
+        options = EngineOptions(fuel=cfg.fuel)
+        # With the native engine under test, the references run here program by program and the
+        # backends get each batch as one module (`run_backends`); otherwise every column runs here.
+        self.grouped = bool(cfg.targets)
+        first_backend = min(self.refs)
+        self.harness = Harness(self.cols[:first_backend] if self.grouped else self.cols, options)
+        self.backends = [(b, get_engine(self.cols[b].partition("@")[0]), self.cols[b].partition("@")[2])
+                         for b in sorted(self.refs)] if self.grouped else []
+        self.options = options
+        self.gen = Generator(cfg.gen_config())
+        self.done = 0
+
+    def run(self, indices, seconds: dict) -> list[dict]:
+        prepared = [self.prepare(i, seconds) for i in indices]
+        if self.grouped:
+            self.run_backends([p for p in prepared if p[3] is not None], seconds)
+        out = []
+        for rec, program, text, lines in prepared:
+            if lines is not None:
+                t = time.process_time()
+                self.judge(program, rec["index"], text, lines, rec)
+                _add(seconds, "judge", time.process_time() - t)
+            out.append(rec)
+        return out
+
+    def prepare(self, index: int, seconds: dict) -> tuple:
+        """Generate program `index` and run it on the reference columns (on every column when
+        not grouped): (record, program, text, line results or None when it is invalid)."""
+        cfg = self.cfg
+        t0 = time.process_time()
+        program = self.gen.program(program_seed(cfg.seed, index))
+        t1 = time.process_time()
+        text = program.text()
+        t2 = time.process_time()
+        _add(seconds, "generate", t1 - t0)
+        _add(seconds, "print", t2 - t1)
+        rec: dict = {"index": index, "seed": program.seed,
+                     "features": features_hit(program.functions, [h.style for h in program.heaps]),
+                     "lines": 0, "outcomes": {}, "rules": {}, "skipped": 0, "error": None, "disagreements": []}
+        if cfg.keep:
+            rec["text"] = text
+        self.done += 1
+        if self.done % RECYCLE_EVERY == 0:
+            _recycle_native_workers()
+        where = f"program {index} (generator seed {program.seed})"
+        # A sample of the programs is read back from its text and verified (so the printer, the
+        # reader and the generator's validity stay checked); the rest run from the generator's IR.
+        verify = cfg.verify_every <= 1 or index % cfg.verify_every == 0
+        try:
+            if verify:
+                lines = self.harness.run_text(text, f"<{where}>", timing=seconds)
+            else:
+                lines = self.harness.run_ir(program.functions, text, program.target, f"<{where}>", timing=seconds)
+        except InvalidProgram as e:
+            rec["error"] = {"kind": "invalid", "message": f"{where}: the generator made an invalid program "
+                                                          f"(a clifkit fuzz bug):\n{e}", "text": text}
+            return rec, program, text, None
+        return rec, program, text, lines
+
+    def run_backends(self, prepared: list, seconds: dict) -> None:
+        """Run a batch's programs on every backend column as one module per backend: functions
+        renamed apart (``%p3_main``), each program's directives after its own %main. One load
+        (one parse, one compile, compiler output captured once) and one run request (one forked
+        child) per batch and backend, instead of one per program. Appends each line's outcome."""
+        if not prepared:
+            return
+        for b, engine, target in self.backends:
+            ref = self.refs[b]
+            clock = time.process_time()
+            parts, calls, slots = [], [], []
+            for k, (_rec, program, text, lines) in enumerate(prepared):
+                parts.append(_renamed(text, k))
+                for li, r in enumerate(lines):
+                    if out_of_fuel(r.outcomes[ref]):
+                        continue  # it may not terminate natively
+                    calls.append((_renamed_bound(r.bound, k), r.env))
+                    slots.append((k, li))
+            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts)
+            outcomes = self._backend_outcomes(engine, target, merged, calls)
+            if len(prepared) > 1 and outcomes is None:
+                # The module as a whole did not load: each program alone, as a reproducer would.
+                for one in prepared:
+                    self.run_backends_alone(one, b, engine, target, ref)
+                continue
+            filled = {slot: o for slot, o in zip(slots, outcomes or [])}
+            for k, (_rec, _program, _text, lines) in enumerate(prepared):
+                for li, r in enumerate(lines):
+                    r.outcomes.append(filled.get((k, li)) or _not_run(self.labels[ref]))
+            _add(seconds, f"run {engine.name}", time.process_time() - clock)
+
+    def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
+        _rec, _program, text, lines = one
+        calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
+        outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(text, 0),
+                                          calls, whole=True) or []
+        it = iter(outcomes)
+        for r in lines:
+            r.outcomes.append(_not_run(self.labels[ref]) if out_of_fuel(r.outcomes[ref]) else next(it))
+
+    def _backend_outcomes(self, engine, target: str, merged: str, calls: list, whole: bool = False):
+        """Observed outcomes of `calls` on one backend, or None when the merged module did not load."""
+        from ..ir.function import TestFile
+
+        session = engine.open(TestFile("<fuzz batch>"), self.options, target, source=merged)
+        try:
+            if not calls:
+                return []
+            results = session.call_batch(calls)
+            if not whole and getattr(session, "load_error", None) is not None:
+                return None
+            return [observe(o) for o in results]
+        finally:
+            session.close()
+
+    def judge(self, program: Program, index: int, text: str, lines: list[LineResult], rec: dict) -> None:
+        cfg, labels = self.cfg, self.labels
+        bad: dict[int, list[int]] = {}  # backend column -> disagreeing lines
+        for li, r in enumerate(lines):
+            rec["lines"] += 1
+            _count(rec["outcomes"], r.outcomes[0].klass)  # the first reference: one count per run line
+            for b, a in self.refs.items():
+                v = r.verdict(labels, a, b)
+                for rule in v.rules:
+                    _count(rec["rules"], _target_rule(rule, r.outcomes[b], labels[b]))
+                if v.status == "skipped":
+                    rec["skipped"] += 1
+                elif v.status == "disagree":
+                    bad.setdefault(b, []).append(li)
+                elif v.status == "outside-guarantee" and rec["error"] is None:
+                    # The program touched memory the native engine leaves open (rule native-page-slack):
+                    # a generator fault, never an agreement or an unexplained disagreement.
+                    rec["error"] = {"kind": "outside-guarantee", "text": text,
+                                    "message": f"program {index} (generator seed {program.seed}): {r.call}: {v.detail}"}
+                elif v.status == "error" and rec["error"] is None:
+                    rec["error"] = {"kind": "both-failed", "text": text,
+                                    "message": f"program {index} (generator seed {program.seed}): {r.call}: "
+                                               f"both engines failed: {r.outcomes[a].message}"}
+        if not bad:
+            return
+        problem = _verify(text) if cfg.verify_every > 1 else None
+        if problem:
+            # Every reproducer is read back and verified, sampled or not.
+            rec["error"] = {"kind": "invalid", "text": text, "message": f"program {index}: the generator made an "
+                                                                          f"invalid program (a clifkit fuzz bug):\n{problem}"}
+            return
+        broken = _invariant_violations(text)
+        if broken:
+            # The generator broke one of its own rules: its fault, whatever the engines did.
+            rec["error"] = {"kind": "invariant", "text": text,
+                            "message": f"the generator broke a rule (a clifkit fuzz bug): {broken[0]}"}
+            return
+        for b, which in sorted(bad.items()):
+            a = self.refs[b]
+            r = lines[which[0]]
+            target = self.cols[b].partition("@")[2] or None
+            repro = reproducer(program, index, cfg, (labels[a], labels[b]), (a, b), lines, which, target)
+            d = {"backend": labels[b], "kind": kind_of(r.outcomes[a], r.outcomes[b]), "call": r.call,
+                 "detail": r.verdict(labels, a, b).detail, "reproducer": repro, "reduced": None, "opcodes": None}
+            if cfg.reduce:
+                _reduce(d, [self.cols[a], self.cols[b]], cfg.fuel)
+            rec["disagreements"].append(d)
+
+
+def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, cols: tuple,
+               lines: list[LineResult], bad: list[int], target: Optional[str]) -> str:
+    """The program as a run test with the disagreeing run lines, expecting the reference's results."""
+    a, b = cols
+    command = (f"clifkit fuzz --seed {cfg.seed} --program {index} --features {features_text(cfg.features)}"
+               f" --engine-a {cfg.engine_a} --engine-b {cfg.engine_b}")
+    if target:
+        command += f" --target {','.join(cfg.targets)}"
+    header = [command, f"generator seed {program.seed}; program features: {features_text(program.features)}"]
+    expectations = []
+    for i in bad:
+        r = lines[i]
+        oa, ob = r.outcomes[a], r.outcomes[b]
+        header.append(f"{r.call}: {names[0]}: {oa.describe(r.return_types)}; {names[1]}: {ob.describe(r.return_types)}")
+        expectations.append(oa.expectation(r.return_types) or ob.expectation(r.return_types))
+    sub = Program(program.seed, program.functions, program.heaps, [program.runs[i] for i in bad],
+                  target or program.target, program.features)
+    return sub.text(expectations, header="\n".join(header))
+
+
+# Opcodes left out of a bucket's signature: the plumbing a reduced reproducer keeps whatever its bug.
+PLUMBING = frozenset({"iconst", "return", "uextend", "sextend", "ireduce", "jump"})
+
+_NAME_RE = re.compile(r"%(main|f\d+)\b")
+
+
+def _renamed(text: str, k: int) -> str:
+    """Program `text` without its header lines, its functions renamed apart as program `k`."""
+    body = text.split("\n\n", 1)[1] if text.startswith("test ") else text
+    return _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", body)
+
+
+def _renamed_bound(bound, k: int):
+    func = copy.copy(bound.function)
+    func.name = _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", func.name)
+    return dataclasses.replace(bound, function=func)
+
+
+def _not_run(reference: str) -> Observed:
+    return Observed("skipped", message=f"not run: {reference} ran out of fuel")
+
+
+def _reduce(d: dict, engines: list[str], fuel: int) -> None:
+    from .reduce import ReduceError, reduce_text
+    from .reduce_ir import parse_candidate
+
+    try:
+        result = reduce_text(d["reproducer"], mode="compare", engines=engines, fuel=fuel)
+    except ReduceError as e:
+        d["reduce_error"] = str(e)
+        return
+    d["reduced"] = result.text
+    d["reduced_instructions"] = result.instructions
+    d["opcodes"] = sorted({inst.opcode.name for f in parse_candidate(result.text).functions
+                           for inst in f.function.instructions()} - PLUMBING)
+
+
+def _target_rule(rule: str, b: Observed, label: str) -> str:
+    """A skip because a backend cannot compile a function is that target's lowering gap."""
+    if rule == "engine-skip" and b.kind == "skipped" and ("Unsupported feature" in b.message or "panicked" in b.message
+                                                          or "Compilation error" in b.message):
+        return f"{label}-lowering-gap"
+    return rule
+
+
+def _verify(text: str) -> Optional[str]:
+    from ..diagnostics import ClifError
+    from ..reader import parse_text
+    from ..verifier import verify_test_file
+
+    try:
+        diags = verify_test_file(parse_text(text), text)
+    except ClifError as e:
+        return e.format()
+    return "\n".join(d.format() for d in diags[:5]) or None
+
+
+def _invariant_violations(text: str) -> list[str]:
+    from ..reader import parse_text
+    from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
+
+    tf = parse_text(text)
+    return nan_leaks(tf) + wide_load_hazards(tf) + vmctx_address_reads(tf)
+
+
+def _recycle_native_workers() -> None:
+    import sys
+
+    engine = sys.modules.get("clifkit.native.engine")
+    if engine is not None:
+        engine.close_workers()
+
+
+def _add(table: dict, key: str, value: float) -> None:
+    table[key] = table.get(key, 0.0) + value
+
+
+def _count(table: dict, key: str) -> None:
+    table[key] = table.get(key, 0) + 1
+
+
+# One runner per process (a pool worker or a Dask worker keeps its harness and native workers).
+_RUNNERS: dict = {}
+
+
+def run_batch(cfg: CampaignConfig, indices: list[int]) -> BatchResult:
+    runner = _RUNNERS.get(cfg)
+    if runner is None:
+        runner = _RUNNERS[cfg] = BatchRunner(cfg)
+    result = BatchResult()
+    result.programs = runner.run(indices, result.seconds)
+    return result
+
+
+__all__ = ["BatchResult", "CampaignConfig", "EngineUnavailable", "program_seed", "run_batch"]

@@ -1,0 +1,43 @@
+"""`clifkit fuzz --cluster ADDRESS`: a campaign's batches on a Dask distributed cluster.
+
+Each batch is `campaign.run_batch(config, indices)`, submitted to the scheduler at ADDRESS
+(``tcp://host:8786``, or a `distributed.Client`-compatible object in tests). Results come back
+in submission order, so numbering, reproducers and statistics are those of a local run.
+Workers need clifkit (and cranelift-py, and emulation for emulated targets) installed; each
+worker process keeps its harness and native workers across batches (`campaign._RUNNERS`).
+Install with ``pip install 'clifkit[cluster]'``; docs/fuzzing.md shows how to start a scheduler
+and workers on several machines.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterator
+
+from .campaign import BatchResult, CampaignConfig, run_batch
+
+
+class ClusterUnavailable(Exception):
+    pass
+
+
+def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -> Iterator[BatchResult]:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterUnavailable("--cluster needs Dask distributed: pip install 'clifkit[cluster]'") from None
+    client = address if isinstance(address, Client) else Client(address)
+    owned = client is not address
+    try:
+        workers = max(1, sum(client.nthreads().values()))
+        pending: deque = deque()
+        for chunk in chunks:
+            # pure=False: the same chunk twice (it never is) would still run twice.
+            pending.append(client.submit(run_batch, cfg, chunk, pure=False))
+            while len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        if owned:
+            client.close()

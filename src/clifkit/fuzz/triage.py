@@ -1,0 +1,102 @@
+"""Bucketing a campaign's disagreements, and its report.
+
+A disagreement's signature is (backend, kind, opcodes of the reduced reproducer): kind is
+``value``, ``trap:A/B`` (the reference's and the backend's trap codes, ``-`` for none),
+``crash`` or ``compile-error``; the opcodes are those left after `--reduce` (without it they
+are unknown, and a bucket is a backend and a kind). Each bucket keeps its first reproducer (the
+lowest program index: the same whatever ``-j``) and counts the rest.
+
+The report (``--report``, default ``OUT/report.json``) has a stable schema, version 1::
+
+    {"schema": "clifkit-fuzz-report/1", "seed": S, "programs": N, "disagreements": N,
+     "errors": N, "seconds": F, "engines": {"reference": "interpreter", "backends": [...]},
+     "features": "...", "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
+     "skipped": N, "features_hit": {...}, "stage_cpu_seconds": {...}},
+     "buckets": [{"signature": {"backend": B, "kind": K, "opcodes": [...] | null},
+                  "count": N, "programs": [I, ...], "first": {"program": I, "generator_seed": G,
+                  "call": "...", "detail": "...", "reproducer": PATH, "reduced": PATH | null}}]}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+SCHEMA = "clifkit-fuzz-report/1"
+KEEP_PROGRAMS = 100  # program indices listed per bucket
+
+
+@dataclass
+class Bucket:
+    backend: str
+    kind: str
+    opcodes: Optional[tuple]
+    count: int = 0
+    programs: list = field(default_factory=list)
+    first: dict = field(default_factory=dict)
+
+    def signature(self) -> str:
+        ops = " ".join(self.opcodes) if self.opcodes is not None else "(not reduced)"
+        return f"{self.backend} {self.kind} {ops}"
+
+
+class Triage:
+    def __init__(self, seed: int, labels: list[str]):
+        self.seed = seed
+        self.labels = labels
+        self.backends = labels[1:]
+        self.buckets: dict[tuple, Bucket] = {}
+
+    def add(self, index: int, generator_seed: int, d: dict, path: str, reduced_path: Optional[str]) -> None:
+        opcodes = tuple(d["opcodes"]) if d.get("opcodes") is not None else None
+        key = (d["backend"], d["kind"], opcodes)
+        b = self.buckets.get(key)
+        if b is None:
+            b = self.buckets[key] = Bucket(d["backend"], d["kind"], opcodes)
+            b.first = {"program": index, "generator_seed": generator_seed, "call": d["call"], "detail": d["detail"],
+                       "reproducer": path, "reduced": reduced_path}
+        b.count += 1
+        if len(b.programs) < KEEP_PROGRAMS:
+            b.programs.append(index)
+
+    def ordered(self) -> list[Bucket]:
+        return sorted(self.buckets.values(), key=lambda b: (-b.count, b.first["program"]))
+
+    def summary_lines(self) -> list[str]:
+        if not self.buckets:
+            return []
+        lines = [f"buckets ({len(self.buckets)}):"]
+        for b in self.ordered():
+            where = b.first["reduced"] or b.first["reproducer"]
+            lines.append(f"  {b.count:5d}  {b.signature()}  (first: program {b.first['program']}, {where})")
+        return lines
+
+    def json(self, stats, cfg, opts) -> str:
+        from .features import features_text
+
+        doc = {
+            "schema": SCHEMA,
+            "seed": self.seed,
+            "programs": stats.programs,
+            "disagreements": stats.disagreements,
+            "errors": stats.errors,
+            "seconds": round(stats.seconds, 3),
+            "engines": {"reference": self.labels[0], "backends": self.backends},
+            "features": features_text(cfg.features),
+            "stats": {
+                "run_lines": stats.lines,
+                "outcomes": dict(sorted(stats.outcomes.items())),
+                "rules": dict(sorted(stats.rules.items())),
+                "skipped": stats.skipped,
+                "features_hit": dict(sorted(stats.features.items())),
+                "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.stages.items())},
+            },
+            "buckets": [
+                {"signature": {"backend": b.backend, "kind": b.kind,
+                               "opcodes": list(b.opcodes) if b.opcodes is not None else None},
+                 "count": b.count, "programs": b.programs, "first": b.first}
+                for b in self.ordered()
+            ],
+        }
+        return json.dumps(doc, indent=1) + "\n"
