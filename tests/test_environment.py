@@ -418,8 +418,8 @@ def test_a_heap_over_vmctx_is_checked_against_the_reservation_limit(tmp_path, ca
     assert f"t.clif:4:5: error: {message}" in out
 
 
-@pytest.mark.parametrize("offset, status", [(8, "passed"), (12, "failed"), (10, "error"), (16, "error")])
-def test_a_bound_may_load_either_end_of_its_slot(tmp_path, capsys, offset, status):
+@pytest.mark.parametrize("offset, expected", [(8, "passed"), (12, "failed"), (10, "error"), (16, "error")])
+def test_a_bound_may_load_either_end_of_its_slot(tmp_path, capsys, offset, expected):
     """A 32-bit bound of a 64-bit slot: its low-order half is at +0 on a little-endian target and
     at +4 on a big-endian one; either reads no more than the size the slot holds (here, little-endian,
     +4 reads the high half, 0, so the access traps: wrong but never unsafe)."""
@@ -427,8 +427,8 @@ def test_a_bound_may_load_either_end_of_its_slot(tmp_path, capsys, offset, statu
                 "    heap0 = dynamic gv1, min 0, bound gv2, offset_guard 0, index_type i32\n")
     directive = "; heap: dynamic, size=0x1000, ptr=vmctx+0, bound=vmctx+8\n"
     status, out, runs = run(tmp_path, capsys, _one_function(preamble, directives=directive))
-    assert [r["status"] for r in runs] == [status], out
-    if status == "failed":
+    assert [r["status"] for r in runs] == [expected], out
+    if expected == "failed":
         assert "got trap heap_oob" in out
-    if status == "error":
+    if expected == "error":
         assert "must load heap directive 0's bound slot" in out
