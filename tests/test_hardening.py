@@ -553,6 +553,43 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
     assert root.get("errors") == str(expected_files) and root.get("tests") == str(3 * expected_files)
 
 
+@needs_posix
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
+    """SIGINT to the parent only, then again and again (as `timeout -s INT` sends it twice, or an
+    impatient person): each later one lands somewhere in the wrap-up (collecting the workers'
+    partial results, settling, writing the reports), where it used to drop the files in flight."""
+    spin = SPIN.split("\n; run: %id(3)")[0] + "\n"
+    (tmp_path / "a.clif").write_text(spin)
+    (tmp_path / "b.clif").write_text(SPIN.split("\n\nfunction %spin")[0] + "\n")
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(report),
+         str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(3.0)  # well inside %spin, even on a loaded machine
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and proc.poll() is None:
+            os.kill(proc.pid, signal.SIGINT)  # the parent alone: its workers hear of it from it
+            time.sleep(0.002)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in err, err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True
+    by_path = {f["path"]: f for f in data["files"]}
+    a, b = str(tmp_path / "a.clif"), str(tmp_path / "b.clif")
+    assert [(r["line"], r["status"], r["message"]) for r in by_path[a]["runs"]] == [
+        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted (Ctrl-C) before it finished")], out
+    if jobs == "2":  # b ran beside a, and finished
+        assert [(r["line"], r["status"]) for r in by_path[b]["runs"]] == [(7, "passed"), (8, "passed")]
+
+
 # -- no lost results: --failed-from ---------------------------------------------------------------------
 
 MIXED = """test interpret

@@ -45,6 +45,7 @@ from typing import Iterable, Optional, Sequence, TextIO
 from ..diagnostics import ClifError, Location
 from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
+from . import interrupts
 from . import report as report_mod
 from .directives import RunCommand, parse_directive_line
 from .engines import DEFAULT_FUEL
@@ -89,9 +90,14 @@ def run_file(path: str, options: Options) -> FileResult:
     started = time.perf_counter()
     result = FileResult(path)
     try:
-        _run_file(path, options, result)
+        with interrupts.armed():  # while watching (`run_tests`), Ctrl-C raises only in here
+            _run_file(path, options, result)
     except KeyboardInterrupt as e:
         result.seconds = time.perf_counter() - started
+        if not any(r.message == INTERRUPTED for r in result.runs):
+            # Stopped between run lines, or before any ran (reading, planning): the file is unfinished.
+            result.runs.append(RunResult(0, None, "interpreter", None, ERROR, INTERRUPTED,
+                                         report=f"{path}: {INTERRUPTED}"))
         result.settle()
         e.partial = result  # type: ignore[attr-defined]
         raise
@@ -455,6 +461,8 @@ def run_tests(
     try:
         if jobs <= 1 or len(tasks) <= 1:
             for index, path, problem in tasks:
+                if interrupts.interrupted():  # Ctrl-C came while the last file was being shown
+                    raise KeyboardInterrupt
                 state["current"] = index
                 if accept(index, run_one(path, problem, options)):
                     break
@@ -497,6 +505,11 @@ def _plural(n: int, word: str) -> str:
 
 def main(args) -> int:
     """Entry point of `clifkit test` (and `clifkit run`/`interpret`) with its argparse namespace."""
+    with interrupts.watching():  # from the first Ctrl-C on, SIGINT cannot cut the reports short
+        return _main(args)
+
+
+def _main(args) -> int:
     from .console import Console
     from .parallel import default_jobs
     from .select import KeywordError, matcher
