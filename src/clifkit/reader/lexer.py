@@ -82,7 +82,9 @@ def classify_word(word: str) -> tuple[str, object]:
     found = _word_cache.get(word)
     if found is None:
         m = _ENTITY_RE.match(word)
-        if m and m.group(1) in ENTITY_PREFIXES:
+        # An entity number is a u32 in Cranelift: more digits make a plain word (as there), and
+        # spare Python the conversion of thousands of digits.
+        if m and m.group(1) in ENTITY_PREFIXES and len(m.group(2)) <= 10:
             prefix = m.group(1)
             found = ("value" if prefix == "v" else prefix, int(m.group(2)))
         else:
