@@ -50,6 +50,9 @@ from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import OpContext, lookup
 
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
+# Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
+# ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
+MAX_INLINE_CHAIN = 64
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 
 
@@ -201,6 +204,7 @@ class FunctionCompiler:
             if header:
                 out.append((0, "while True:"))
             self.late_roots: list[int] = []
+            self.chain = 0  # blocks inlined into the one being emitted, along the current path
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
             self.emit_block(root, 1 if header else 0, out, root, header)
@@ -308,7 +312,7 @@ class FunctionCompiler:
         self.goto(target, ind, out, root, in_while)
 
     def goto(self, target: int, ind: int, out, root: int, in_while: bool) -> None:
-        if target not in self.roots and ind > MAX_INLINE_INDENT:
+        if target not in self.roots and (ind > MAX_INLINE_INDENT or self.chain >= MAX_INLINE_CHAIN):
             self.roots.add(target)
             self.late_roots.append(target)
         if target in self.roots:
@@ -321,7 +325,11 @@ class FunctionCompiler:
                 out.append((ind, f"_b = {target}"))
                 out.append((ind, "break" if in_while else "continue"))
         else:
-            self.emit_block(target, ind, out, root, in_while)
+            self.chain += 1
+            try:
+                self.emit_block(target, ind, out, root, in_while)
+            finally:
+                self.chain -= 1
 
     # -- terminators ----------------------------------------------------------------------
     def emit_terminator(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
