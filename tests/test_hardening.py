@@ -57,6 +57,9 @@ def run(tmp_path, capsys, text: str, *argv: str, name: str = "t.clif"):
     return status, captured.out + captured.err, json.loads(report.read_text()), ET.parse(junit).getroot()
 
 
+run_ = run  # for tests whose parameters include one named `run`
+
+
 def runs_of(report: dict) -> list[dict]:
     return [r for f in report["files"] for r in f["runs"]]
 
@@ -697,3 +700,150 @@ def test_a_worker_killed_at_every_run_line_marks_each_native_run_line(tmp_path, 
     interp = [r for r in runs_of(chaos) if r["engine"] == "interpreter"]
     assert native and all((r["status"], r["message"]) == ("error", KILLED) for r in native)
     assert len(interp) == len(native) and all(r["status"] == "passed" for r in interp)
+
+
+# -- hostile input: huge numbers, deep nesting, long chains of blocks --------------------------------------
+
+DIGITS = "9" * 5000  # past Python's int(str) limit (4300 digits)
+
+IDENTITY = """test interpret
+
+function %f(i64) -> i64 {{
+block0(v0: i64):
+    {body}
+    return v0
+}}
+; run: {run}
+"""
+
+
+@pytest.mark.parametrize("body, run, col, message", [
+    (f"v1 = iconst.i64 {DIGITS}", "%f(1) == 1", 21, "invalid i64 immediate"),
+    (f"v1 = f64const 0x1.0p{DIGITS}", "%f(1) == 1", 19, "invalid f64 immediate"),
+    (f"v{DIGITS} = iconst.i64 1", "%f(1) == 1", 5, "unknown opcode"),
+    (f"v1 = iconst.i64x{DIGITS} 1", "%f(1) == 1", 17, "expected a type"),
+    (f"trap user{DIGITS}", "%f(1) == 1", 10, "unknown trap code"),
+])
+@pytest.mark.parametrize("command", ["cat", "verify", "test"])
+def test_thousands_of_digits_in_clif_are_located_errors(tmp_path, capsys, command, body, run, col, message):
+    path = tmp_path / "t.clif"
+    path.write_text(IDENTITY.format(body=body, run=run))
+    status = clifkit_main([command, str(path)])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert status == 1 and "Traceback" not in out and "internal error" not in out, out[:500]
+    assert out.startswith(f"{path}:5:{col}: error: {message}"), out[:500]
+
+
+@pytest.mark.parametrize("run, col, message", [
+    (f"%f({DIGITS}) == 1", 11, "argument 1 of %f: 9999"),
+    (f"%f(1) == {DIGITS}", 17, "the result of %f: 9999"),
+    (f"%f(1) == -{DIGITS}", 17, "the result of %f: -999"),
+])
+def test_thousands_of_digits_in_run_lines_are_located_errors(tmp_path, capsys, run, col, message):
+    status, out, report, _ = run_(tmp_path, capsys, IDENTITY.format(body="nop", run=run))
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert out.startswith(f"{tmp_path / 't.clif'}:8:{col}: error: {message}"), out[:500]
+    assert "too many digits (5000; at most 4000)" in out.splitlines()[0]
+
+
+def test_decimal_floats_with_thousands_of_digits_are_located_errors(tmp_path, capsys):
+    text = """test interpret
+function %f(f64) -> f64 {
+block0(v0: f64):
+    return v0
+}
+; run: %f(1.0e""" + DIGITS + """) == 0x1.0p0
+; run: %f(0.""" + "0" * 5000 + """5) == 0x1.0p-1
+"""
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [(6, "error"), (7, "error")]
+    assert out.startswith(f"{tmp_path / 't.clif'}:6:11: error: argument 1 of %f: 1.0e"), out[:300]
+
+
+def test_leading_zeros_do_not_count_as_digits(tmp_path, capsys):
+    status, out, _, _ = run_(tmp_path, capsys, IDENTITY.format(body="v1 = iconst.i64 " + "0" * 5000 + "7",
+                                                                run="%f(" + "0" * 5000 + "3) == 3"))
+    assert status == 0, out[:500]
+
+
+def test_deeply_nested_lists_in_a_run_line_are_a_located_error(tmp_path, capsys):
+    text = IDENTITY.format(body="nop", run="%f(" + "[" * 1000 + "1" + "]" * 1000 + ") == 1")
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert out.startswith(f"{tmp_path / 't.clif'}:8:27: error: lists nest too deeply (more than 16 levels)"), out[:300]
+
+
+def block_chain(n: int, test: str = "test interpret") -> str:
+    """A function whose blocks form a straight chain of n jumps, each passing a value on."""
+    lines = [test, "", "function %f(i64) -> i64 {", "block0(v0: i64):", "    jump block1(v0)"]
+    for i in range(1, n):
+        lines += [f"block{i}(v{i}: i64):", f"    jump block{i + 1}(v{i})"]
+    lines += [f"block{n}(v{n}: i64):", f"    v{n + 1} = iadd_imm v{n}, 1", f"    return v{n + 1}", "}",
+              "; run: %f(5) == 6"]
+    return "\n".join(lines) + "\n"
+
+
+def branch_chain(n: int) -> str:
+    """n blocks in a chain, each also branching to one exit block: a dominator tree n deep, and a
+    block with n predecessors."""
+    lines = ["test interpret", "", "function %f(i64) -> i64 {", "block0(v0: i64):", "    jump block1"]
+    for i in range(1, n):
+        lines += [f"block{i}:", f"    brif v0, block{i + 1}, block{n + 1}"]
+    lines += [f"block{n}:", "    return v0", f"block{n + 1}:", "    v1 = iconst.i64 7", "    return v1", "}",
+              "; run: %f(5) == 5", "; run: %f(0) == 7"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("n", [300, 20_000])
+def test_a_long_chain_of_blocks_reads_verifies_prints_and_runs(tmp_path, capsys, n):
+    text = block_chain(n)
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 0 and [r["status"] for r in runs_of(report)] == ["passed"], out[:500]
+    assert clifkit_main(["verify", str(tmp_path / "t.clif")]) == 0
+    assert clifkit_main(["cat", str(tmp_path / "t.clif")]) == 0
+    assert capsys.readouterr().out.startswith("test interpret\n\nfunction %f(i64) -> i64 {\n")
+
+
+def test_a_deep_dominator_tree_verifies_and_runs(tmp_path, capsys):
+    status, out, report, _ = run_(tmp_path, capsys, branch_chain(20_000))
+    assert status == 0 and [r["status"] for r in runs_of(report)] == ["passed", "passed"], out[:500]
+    # v9 of block2 dominates block2000, at the end of the chain, but not the exit, which block1
+    # reaches directly.
+    text = branch_chain(2_000).replace("block2:\n", "block2:\n    v9 = iconst.i64 9\n").replace(
+        "block2000:\n    return v0", "block2000:\n    return v9")
+    path = tmp_path / "bad.clif"
+    path.write_text(text)
+    assert clifkit_main(["verify", str(path)]) == 0
+    path.write_text(text.replace("    return v1\n}", "    return v9\n}"))
+    assert clifkit_main(["verify", str(path)]) == 1
+    assert "use of v9 is not dominated by its definition" in capsys.readouterr().err
+
+
+def test_immediate_dominators_match_their_definition_on_random_graphs():
+    import random
+
+    from clifkit.verifier.core import immediate_dominators
+
+    def reach(succs, skip):
+        seen, todo = set(), [0] if skip != 0 else []
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.add(x)
+                todo.extend(s for s in succs[x] if s != skip)
+        return seen
+
+    rng = random.Random(13)
+    for _ in range(1500):
+        n = rng.randint(1, 10)
+        succs = {i: rng.sample(range(n), rng.randint(0, min(3, n))) for i in range(n)}
+        reachable = reach(succs, None)
+        # b's dominators: the blocks without which b cannot be reached.
+        doms = {b: {a for a in reachable if a == b or b not in reach(succs, a)} for b in reachable}
+        expected = {0: 0}
+        for b in reachable - {0}:
+            strict = doms[b] - {b}
+            expected[b] = next(a for a in strict if strict <= doms[a])
+        assert immediate_dominators(0, succs) == expected, succs
