@@ -13,6 +13,7 @@ generated code calls by name (`RUNTIME`).
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -115,14 +116,17 @@ def slot_alignment(size: int, align: Optional[int]) -> int:
     return max(align or 1, natural)
 
 
-_LAYOUTS: dict[int, tuple[Function, FrameLayout]] = {}
+# Layouts by id of their function, for as long as the function lives (a weak reference: holding
+# the function itself kept every function of every file of the process alive).
+_LAYOUTS: dict[int, tuple["weakref.ref[Function]", FrameLayout]] = {}
 
 
 def frame_layout(func: Function) -> FrameLayout:
     """The frame of `func`: each explicit slot at its alignment (the written one, at least natural
     up to 16 bytes), then the dynamic slots; the size rounded up to 16."""
-    cached = _LAYOUTS.get(id(func))
-    if cached is not None and cached[0] is func:
+    key = id(func)
+    cached = _LAYOUTS.get(key)
+    if cached is not None and cached[0]() is func:
         return cached[1]
     offsets: dict[int, int] = {}
     top = 0
@@ -148,8 +152,14 @@ def frame_layout(func: Function) -> FrameLayout:
     if size == 0 and (func.stack_slots or func.dynamic_stack_slots):
         size = 16
     layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes)
-    _LAYOUTS[id(func)] = (func, layout)
+    _LAYOUTS[key] = (weakref.ref(func, lambda _, key=key: _forget_layout(key)), layout)
     return layout
+
+
+def _forget_layout(key: int) -> None:
+    entry = _LAYOUTS.get(key)
+    if entry is not None and entry[0]() is None:
+        del _LAYOUTS[key]
 
 
 # -- environments -----------------------------------------------------------
