@@ -38,6 +38,7 @@ back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 
 from __future__ import annotations
 
+import collections
 import linecache
 from typing import Optional
 
@@ -568,11 +569,22 @@ class FunctionCompiler:
                 out.append((ind, line))
 
 
+LINECACHE_SOURCES = 1000
+_cached: "collections.deque[str]" = collections.deque()
+
+
 def compile_function(interp, index: int, func: Function, namespace: dict):
     """Generate, compile and define `_F<index>` in `namespace`; returns (function, source)."""
     source = FunctionCompiler(interp, index, func).compile()
     filename = f"<clif {func.name} #{index}>"
+    # In linecache, so that a traceback through generated code shows it; only the latest
+    # LINECACHE_SOURCES, so that a file of 400,000 functions does not keep all their sources.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    _cached.append(filename)
+    if len(_cached) > LINECACHE_SOURCES:
+        old = _cached.popleft()
+        if old not in _cached:
+            linecache.cache.pop(old, None)
     code = compile(source, filename, "exec")
     exec(code, namespace)
     return namespace[f"_F{index}"], source
