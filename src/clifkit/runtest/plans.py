@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 from ..diagnostics import ClifError
 from ..ir.function import Function, FunctionDetails, TestFile
@@ -48,6 +48,9 @@ class Options:
     # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
     # (line, engine, target) of each run line to repeat, or None for the whole file.
     only: Optional[dict] = None
+    # Called as on_runs(file_result, first) when a file run a segment at a time (`segments`) has
+    # added runs from index `first` on: `clifkit test -j 1` prints them then, not at the file's end.
+    on_runs: Optional[Callable] = None
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,

@@ -35,6 +35,7 @@ as failed). The exit status is 1 when anything failed.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -192,32 +193,53 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
 
 
 def _run_file(path: str, options: Options, result: FileResult) -> None:
-    from .select import full_name, matcher
+    from .segments import run_in_segments
+    from .select import matcher
 
+    if run_in_segments(path, options, result):
+        return  # a file of many standalone functions, run a segment at a time
     prepared = prepare_file(path, options, result)
     select = matcher(options.keyword)
     if select is None and prepared.test_file is None:
         return
-    items = file_items(prepared, result)
-    if select is not None:
-        chosen = [item for item in items if select(full_name(path, item.name))]
-        result.deselected = len(items) - len(chosen)
-        items = chosen
-    wanted = _rerun_set(options, path)
-    if wanted is not None:
-        # --failed-from: only the run lines that failed, errored or timed out in that report.
-        items = [item for item in items if _item_key(item) in wanted]
+    items = choose_items(file_items(prepared, result), path, options, result)
     if prepared.test_file is None:
         result.runs = []
         for item in items:
             item.settled.name = item.name
             result.runs.append(item.settled)
         return
+    run_items(prepared, items, options, result)
+    finish_file(prepared.plans, path, result)
+
+
+def choose_items(items: list[RunItem], path: str, options: Options, result: FileResult) -> list[RunItem]:
+    """The items `-k` and `--failed-from` choose (counting those `-k` leaves out in `result`)."""
+    from .select import full_name, matcher
+
+    select = matcher(options.keyword)
+    if select is not None:
+        chosen = [item for item in items if select(full_name(path, item.name))]
+        result.deselected += len(items) - len(chosen)
+        items = chosen
+    wanted = _rerun_set(options, path)
+    if wanted is not None:
+        # --failed-from: only the run lines that failed, errored or timed out in that report.
+        items = [item for item in items if _item_key(item) in wanted]
+    return items
+
+
+def run_items(prepared: PreparedFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
+    """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop."""
     for plan in prepared.plans:
         runs = [item for item in items if item.plan is plan]
         if runs and run_plan(plan, prepared.test_file, runs, options, result):
-            break
-    # Per-file notes on skipped runs, grouped by reason.
+            return True
+    return False
+
+
+def finish_file(plans: list[Plan], path: str, result: FileResult) -> None:
+    """Per-file notes on skipped runs, grouped by reason; the file's message when every plan skips."""
     reasons: dict[str, int] = {}
     for r in result.runs:
         if r.status == SKIPPED:
@@ -227,7 +249,6 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         first, *others = reasons
         more = f" (and {len(others)} other reason{'s' if len(others) != 1 else ''}; -v shows each line)" if others else ""
         result.notes.append(f"{path}: {n} run line{'s' if n != 1 else ''} skipped: {first}{more}")
-    plans = prepared.plans
     if plans and all(p.skip_reason for p in plans):
         result.message = plans[0].skip_reason or ""
 
@@ -304,11 +325,12 @@ def _engine_guess(lines: Sequence[str]) -> str:
 # -- the command -------------------------------------------------------------------------
 
 
-def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional[str]]]:
+def file_result_lines(fr: FileResult, verbose: bool, shown: int = 0) -> list[tuple[str, Optional[str]]]:
     """What `clifkit test` prints for a file, as (text, status) pairs (status colours the text on a
-    terminal; None for plain text). The text may span lines (a located error, its source line, a caret)."""
+    terminal; None for plain text). The text may span lines (a located error, its source line, a caret).
+    `shown`: how many of its runs were printed already (`Options.on_runs`)."""
     lines: list[tuple[str, Optional[str]]] = []
-    for r in fr.runs:
+    for r in fr.runs[shown:] if shown else fr.runs:
         if r.status in (FAILED, ERROR, TIMEOUT) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
             if r.report:
                 colour = FAILED if r.status == TIMEOUT else r.status
@@ -433,10 +455,22 @@ def run_tests(
             return False  # nothing of it was chosen by -k or --failed-from
         return stop_at is None or i <= stop_at
 
+    streamed: dict[int, int] = {}  # runs of a file printed while it ran (`on_runs`)
+
     def show(i: int) -> None:
         if keep(i):
-            for text, status in file_result_lines(done[i], options.verbose):
+            for text, status in file_result_lines(done[i], options.verbose, streamed.get(i, 0)):
                 console.line(text, status)
+
+    def on_runs(fr: FileResult, first: int) -> None:
+        """A file run a segment at a time has new runs: print them now (files go one at a time)."""
+        index = state["current"]
+        if index is None or index != state["shown"]:
+            return
+        for text, status in file_result_lines(FileResult(fr.path, PASSED, runs=fr.runs[first:]), options.verbose):
+            console.line(text, status)
+        streamed[index] = len(fr.runs)
+        out.flush()
 
     def show_ready() -> None:
         while state["shown"] in done:
@@ -460,11 +494,12 @@ def run_tests(
     run = TestRun([], len(tasks))
     try:
         if jobs <= 1 or len(tasks) <= 1:
+            file_options = dataclasses.replace(options, on_runs=on_runs)
             for index, path, problem in tasks:
                 if interrupts.interrupted():  # Ctrl-C came while the last file was being shown
                     raise KeyboardInterrupt
                 state["current"] = index
-                if accept(index, run_one(path, problem, options)):
+                if accept(index, run_one(path, problem, file_options)):
                     break
             state["current"] = None
         else:
