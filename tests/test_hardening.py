@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -847,3 +849,106 @@ def test_immediate_dominators_match_their_definition_on_random_graphs():
             strict = doms[b] - {b}
             expected[b] = next(a for a in strict if strict <= doms[a])
         assert immediate_dominators(0, succs) == expected, succs
+
+
+# -- large files: a segment at a time, results as they come, memory that does not grow -----------------
+
+
+def small_functions(n: int, wrong: set = frozenset(), extra: str = "") -> str:
+    """`test interpret`, n functions %fI returning I + 1, each with its run line (wrong for I in `wrong`)."""
+    parts = ["test interpret\n" + extra]
+    for i in range(n):
+        parts.append(f"function %f{i}(i32) -> i32 {{\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1\n    return v1\n}}\n"
+                     f"; run: %f{i}({i}) == {i + 1 + (i in wrong)}\n")
+    return "\n".join(parts)
+
+
+def test_files_of_standalone_functions_are_cut_into_segments():
+    from clifkit.runtest import segments
+
+    lines = small_functions(5).split("\n")
+    assert segments.cut(lines, size=5) is None  # not more than the segment size
+    cut = segments.cut(lines, size=2)
+    starts = [n for n, line in enumerate(lines, 1) if line.startswith("function")]
+    assert cut == [(starts[0], starts[2] - 1), (starts[2], starts[4] - 1), (starts[4], len(lines))]
+    # A run line calling a function of another segment, or a function reference: read whole.
+    calls_back = small_functions(5).replace("; run: %f3(3) == 4", "; run: %f0(3) == 4").split("\n")
+    assert segments.cut(calls_back, size=2) is None
+    refers = small_functions(5).replace("block0(v0: i32):\n    v1 = iadd_imm v0, 1",
+                                        "    fn0 = %f0(i32) -> i32\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1", 1)
+    assert segments.cut(refers.split("\n"), size=2) is None
+
+
+@pytest.mark.parametrize("size", [3, 10_000])
+def test_a_file_run_in_segments_gives_the_same_results_as_whole(tmp_path, capsys, monkeypatch, size):
+    from clifkit.runtest import segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", size)
+    status, out, report, _ = run_(tmp_path, capsys, small_functions(10, wrong={4, 9}))
+    assert status == 1
+    t = tmp_path / "t.clif"
+    assert out.splitlines() == [f"{t}:36: %f4(4): expected 6, got 5", f"{t}:71: %f9(9): expected 11, got 10",
+                                "8 passed, 2 failed, 0 skipped"]
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [
+        (8 + 7 * i, "failed" if i in (4, 9) else "passed") for i in range(10)]
+
+
+def test_a_function_that_does_not_parse_stops_only_its_segment(tmp_path, capsys, monkeypatch):
+    from clifkit.runtest import segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", 3)
+    text = small_functions(9).replace("%f4(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imm",
+                                      "%f4(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imx")
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1
+    assert out.startswith(f"{tmp_path / 't.clif'}:33:10: error: unknown opcode 'iadd_imx'"), out
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [
+        (8 + 7 * i, "error" if i in (3, 4, 5) else "passed") for i in range(9)]
+
+
+def test_segments_are_shown_as_they_finish(tmp_path, monkeypatch):
+    """`on_runs` hears of each segment's runs as soon as it has run (before the file ends)."""
+    from clifkit.runtest import runner, segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", 4)
+    path = tmp_path / "t.clif"
+    path.write_text(small_functions(10, wrong={1, 6}))
+    heard = []
+    options = dataclasses.replace(runner.options_from_args(argparse.Namespace()),
+                                  on_runs=lambda fr, first: heard.append((first, len(fr.runs))))
+    result = runner.run_file(str(path), options)
+    assert heard == [(0, 4), (4, 8), (8, 10)] and len(result.runs) == 10
+    status = subprocess.run([sys.executable, "-c", "import sys; from clifkit.runtest import segments; "
+                             "segments.SEGMENT_FUNCTIONS = 4; from clifkit.cli import main; sys.exit(main(sys.argv[1:]))",
+                             "test", "-j", "1", str(path)], capture_output=True, text=True)
+    assert status.stdout.splitlines() == [f"{path}:15: %f1(1): expected 3, got 2", f"{path}:50: %f6(6): expected 8, got 7",
+                                          "8 passed, 2 failed, 0 skipped"], status.stdout + status.stderr
+
+
+def test_running_a_file_keeps_none_of_its_functions_alive(tmp_path):
+    """Nothing in the process holds a file's IR once its results are in (a cache of frame layouts
+    once held every function of every file)."""
+    import gc
+    import weakref
+
+    from clifkit.ir.function import Function
+    from clifkit.runtest import runner
+
+    path = tmp_path / "t.clif"
+    path.write_text(small_functions(3) + "\nfunction %s() -> i64 {\n    ss0 = explicit_slot 8\nblock0:\n"
+                    "    v0 = stack_addr.i64 ss0\n    return v0\n}\n; run: %s() != 0\n")
+    alive = []
+    real_init = Function.__init__
+
+    def track(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        alive.append(weakref.ref(self))
+
+    Function.__init__ = track
+    try:
+        result = runner.run_file(str(path), runner.options_from_args(argparse.Namespace()))
+    finally:
+        Function.__init__ = real_init
+    assert [r.status for r in result.runs] == ["passed"] * 4
+    gc.collect()
+    assert alive and [ref() for ref in alive if ref() is not None] == []

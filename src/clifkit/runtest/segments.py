@@ -53,9 +53,10 @@ class _Window(Sequence[str]):
         return self.lines[i % self.end]
 
 
-def cut(lines: list[str], size: int = SEGMENT_FUNCTIONS) -> Optional[list[tuple[int, int]]]:
+def cut(lines: list[str], size: Optional[int] = None) -> Optional[list[tuple[int, int]]]:
     """(first line, last line) of each segment, the first one after the header; None when the
-    file has no more than `size` functions or its functions may reach each other."""
+    file has no more than `size` (`SEGMENT_FUNCTIONS`) functions or its functions may reach each other."""
+    size = size or SEGMENT_FUNCTIONS
     starts = [n for n, line in enumerate(lines, 1) if _FUNCTION_LINE.match(line)]
     if len(starts) <= size:
         return None
