@@ -523,19 +523,16 @@ block1(v1: i64):
 """
 
 
-@needs_posix
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, jobs):
-    for name in ("a.clif", "b.clif"):
-        (tmp_path / name).write_text(SPIN)
-    report, junit = tmp_path / "r.json", tmp_path / "r.xml"
+def interrupted_run(tmp_path, jobs: str, argv: list, interrupt) -> str:
+    """`clifkit test -j JOBS --json r.json ARGV a.clif b.clif`, interrupted (`interrupt(pid)`) 3 s
+    in, well inside %spin even on a loaded machine: its output, once it has exited with 130."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(report),
-         "--junit-xml", str(junit), str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
+        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(tmp_path / "r.json"),
+         *argv, str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        time.sleep(3.0)  # well inside %spin, even on a loaded machine
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
+        time.sleep(3.0)
+        interrupt(proc.pid)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -543,6 +540,17 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
             proc.wait()
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err, err
+    return out
+
+
+@needs_posix
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, jobs):
+    for name in ("a.clif", "b.clif"):
+        (tmp_path / name).write_text(SPIN)
+    report, junit = tmp_path / "r.json", tmp_path / "r.xml"
+    # Ctrl-C: the whole process group.
+    out = interrupted_run(tmp_path, jobs, ["--junit-xml", str(junit)], lambda pid: os.killpg(pid, signal.SIGINT))
     data = json.loads(report.read_text())
     assert data["interrupted"] is True
     a = str(tmp_path / "a.clif")
@@ -567,25 +575,17 @@ def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
     spin = SPIN.split("\n; run: %id(3)")[0] + "\n"
     (tmp_path / "a.clif").write_text(spin)
     (tmp_path / "b.clif").write_text(SPIN.split("\n\nfunction %spin")[0] + "\n")
-    report = tmp_path / "r.json"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(report),
-         str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        time.sleep(3.0)  # well inside %spin, even on a loaded machine
+    def again_and_again(pid: int) -> None:
         deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGINT)  # the parent alone: its workers hear of it from it
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, signal.SIGINT)  # the parent alone: its workers hear of it from it
+            except ProcessLookupError:
+                return
             time.sleep(0.002)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, out + err
-    assert "Traceback" not in err, err
-    data = json.loads(report.read_text())
+
+    out = interrupted_run(tmp_path, jobs, [], again_and_again)
+    data = json.loads((tmp_path / "r.json").read_text())
     assert data["interrupted"] is True
     by_path = {f["path"]: f for f in data["files"]}
     a, b = str(tmp_path / "a.clif"), str(tmp_path / "b.clif")
