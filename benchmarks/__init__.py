@@ -14,4 +14,7 @@ ratio interpreter / Python (1.0 = as fast as the hand-written code). With
 native worker (`benchmarks/native.py`): the median time of the call alone,
 CLIF instructions per second natively (the interpreter's count over the native
 time), and how many times faster than the interpreter that is.
+
+``python -m benchmarks.bigfile`` times `clifkit test` on one large generated
+file of small functions (wall time, time to the first line, peak memory).
 """

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -55,6 +57,9 @@ def run(tmp_path, capsys, text: str, *argv: str, name: str = "t.clif"):
     status = clifkit_main(["test", "-j1", "--json", str(report), "--junit-xml", str(junit), *argv, str(path)])
     captured = capsys.readouterr()
     return status, captured.out + captured.err, json.loads(report.read_text()), ET.parse(junit).getroot()
+
+
+run_ = run  # for tests whose parameters include one named `run`
 
 
 def runs_of(report: dict) -> list[dict]:
@@ -518,19 +523,16 @@ block1(v1: i64):
 """
 
 
-@needs_posix
-@pytest.mark.parametrize("jobs", ["1", "2"])
-def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, jobs):
-    for name in ("a.clif", "b.clif"):
-        (tmp_path / name).write_text(SPIN)
-    report, junit = tmp_path / "r.json", tmp_path / "r.xml"
+def interrupted_run(tmp_path, jobs: str, argv: list, interrupt) -> str:
+    """`clifkit test -j JOBS --json r.json ARGV a.clif b.clif`, interrupted (`interrupt(pid)`) 3 s
+    in, well inside %spin even on a loaded machine: its output, once it has exited with 130."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(report),
-         "--junit-xml", str(junit), str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
+        [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(tmp_path / "r.json"),
+         *argv, str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        time.sleep(3.0)  # well inside %spin, even on a loaded machine
-        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C: the whole process group
+        time.sleep(3.0)
+        interrupt(proc.pid)
         out, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
@@ -538,6 +540,17 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
             proc.wait()
     assert proc.returncode == 130, out + err
     assert "Traceback" not in err, err
+    return out
+
+
+@needs_posix
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, jobs):
+    for name in ("a.clif", "b.clif"):
+        (tmp_path / name).write_text(SPIN)
+    report, junit = tmp_path / "r.json", tmp_path / "r.xml"
+    # Ctrl-C: the whole process group.
+    out = interrupted_run(tmp_path, jobs, ["--junit-xml", str(junit)], lambda pid: os.killpg(pid, signal.SIGINT))
     data = json.loads(report.read_text())
     assert data["interrupted"] is True
     a = str(tmp_path / "a.clif")
@@ -551,6 +564,35 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
     assert f"interrupted: 0 of 2 files finished, {expected_files} stopped mid-file" in out
     root = ET.parse(junit).getroot()
     assert root.get("errors") == str(expected_files) and root.get("tests") == str(3 * expected_files)
+
+
+@needs_posix
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
+    """SIGINT to the parent only, then again and again (as `timeout -s INT` sends it twice, or an
+    impatient person): each later one lands somewhere in the wrap-up (collecting the workers'
+    partial results, settling, writing the reports), where it used to drop the files in flight."""
+    spin = SPIN.split("\n; run: %id(3)")[0] + "\n"
+    (tmp_path / "a.clif").write_text(spin)
+    (tmp_path / "b.clif").write_text(SPIN.split("\n\nfunction %spin")[0] + "\n")
+    def again_and_again(pid: int) -> None:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, signal.SIGINT)  # the parent alone: its workers hear of it from it
+            except ProcessLookupError:
+                return
+            time.sleep(0.002)
+
+    out = interrupted_run(tmp_path, jobs, [], again_and_again)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["interrupted"] is True
+    by_path = {f["path"]: f for f in data["files"]}
+    a, b = str(tmp_path / "a.clif"), str(tmp_path / "b.clif")
+    assert [(r["line"], r["status"], r["message"]) for r in by_path[a]["runs"]] == [
+        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted (Ctrl-C) before it finished")], out
+    if jobs == "2":  # b ran beside a, and finished
+        assert [(r["line"], r["status"]) for r in by_path[b]["runs"]] == [(7, "passed"), (8, "passed")]
 
 
 # -- no lost results: --failed-from ---------------------------------------------------------------------
@@ -661,3 +703,253 @@ def test_a_worker_killed_at_every_run_line_marks_each_native_run_line(tmp_path, 
     interp = [r for r in runs_of(chaos) if r["engine"] == "interpreter"]
     assert native and all((r["status"], r["message"]) == ("error", KILLED) for r in native)
     assert len(interp) == len(native) and all(r["status"] == "passed" for r in interp)
+
+
+# -- hostile input: huge numbers, deep nesting, long chains of blocks --------------------------------------
+
+DIGITS = "9" * 5000  # past Python's int(str) limit (4300 digits)
+
+IDENTITY = """test interpret
+
+function %f(i64) -> i64 {{
+block0(v0: i64):
+    {body}
+    return v0
+}}
+; run: {run}
+"""
+
+
+@pytest.mark.parametrize("body, run, col, message", [
+    (f"v1 = iconst.i64 {DIGITS}", "%f(1) == 1", 21, "invalid i64 immediate"),
+    (f"v1 = f64const 0x1.0p{DIGITS}", "%f(1) == 1", 19, "invalid f64 immediate"),
+    (f"v{DIGITS} = iconst.i64 1", "%f(1) == 1", 5, "unknown opcode"),
+    (f"v1 = iconst.i64x{DIGITS} 1", "%f(1) == 1", 17, "expected a type"),
+    (f"trap user{DIGITS}", "%f(1) == 1", 10, "unknown trap code"),
+])
+@pytest.mark.parametrize("command", ["cat", "verify", "test"])
+def test_thousands_of_digits_in_clif_are_located_errors(tmp_path, capsys, command, body, run, col, message):
+    path = tmp_path / "t.clif"
+    path.write_text(IDENTITY.format(body=body, run=run))
+    status = clifkit_main([command, str(path)])
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert status == 1 and "Traceback" not in out and "internal error" not in out, out[:500]
+    assert out.startswith(f"{path}:5:{col}: error: {message}"), out[:500]
+
+
+@pytest.mark.parametrize("run, col, message", [
+    (f"%f({DIGITS}) == 1", 11, "argument 1 of %f: 9999"),
+    (f"%f(1) == {DIGITS}", 17, "the result of %f: 9999"),
+    (f"%f(1) == -{DIGITS}", 17, "the result of %f: -999"),
+])
+def test_thousands_of_digits_in_run_lines_are_located_errors(tmp_path, capsys, run, col, message):
+    status, out, report, _ = run_(tmp_path, capsys, IDENTITY.format(body="nop", run=run))
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert out.startswith(f"{tmp_path / 't.clif'}:8:{col}: error: {message}"), out[:500]
+    assert "too many digits (5000; at most 4000)" in out.splitlines()[0]
+
+
+def test_decimal_floats_with_thousands_of_digits_are_located_errors(tmp_path, capsys):
+    text = """test interpret
+function %f(f64) -> f64 {
+block0(v0: f64):
+    return v0
+}
+; run: %f(1.0e""" + DIGITS + """) == 0x1.0p0
+; run: %f(0.""" + "0" * 5000 + """5) == 0x1.0p-1
+"""
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [(6, "error"), (7, "error")]
+    assert out.startswith(f"{tmp_path / 't.clif'}:6:11: error: argument 1 of %f: 1.0e"), out[:300]
+
+
+def test_leading_zeros_do_not_count_as_digits(tmp_path, capsys):
+    status, out, _, _ = run_(tmp_path, capsys, IDENTITY.format(body="v1 = iconst.i64 " + "0" * 5000 + "7",
+                                                                run="%f(" + "0" * 5000 + "3) == 3"))
+    assert status == 0, out[:500]
+
+
+def test_deeply_nested_lists_in_a_run_line_are_a_located_error(tmp_path, capsys):
+    text = IDENTITY.format(body="nop", run="%f(" + "[" * 1000 + "1" + "]" * 1000 + ") == 1")
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1 and "internal error" not in out, out[:500]
+    assert out.startswith(f"{tmp_path / 't.clif'}:8:27: error: lists nest too deeply (more than 16 levels)"), out[:300]
+
+
+def block_chain(n: int, test: str = "test interpret") -> str:
+    """A function whose blocks form a straight chain of n jumps, each passing a value on."""
+    lines = [test, "", "function %f(i64) -> i64 {", "block0(v0: i64):", "    jump block1(v0)"]
+    for i in range(1, n):
+        lines += [f"block{i}(v{i}: i64):", f"    jump block{i + 1}(v{i})"]
+    lines += [f"block{n}(v{n}: i64):", f"    v{n + 1} = iadd_imm v{n}, 1", f"    return v{n + 1}", "}",
+              "; run: %f(5) == 6"]
+    return "\n".join(lines) + "\n"
+
+
+def branch_chain(n: int) -> str:
+    """n blocks in a chain, each also branching to one exit block: a dominator tree n deep, and a
+    block with n predecessors."""
+    lines = ["test interpret", "", "function %f(i64) -> i64 {", "block0(v0: i64):", "    jump block1"]
+    for i in range(1, n):
+        lines += [f"block{i}:", f"    brif v0, block{i + 1}, block{n + 1}"]
+    lines += [f"block{n}:", "    return v0", f"block{n + 1}:", "    v1 = iconst.i64 7", "    return v1", "}",
+              "; run: %f(5) == 5", "; run: %f(0) == 7"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("n", [300, 20_000])
+def test_a_long_chain_of_blocks_reads_verifies_prints_and_runs(tmp_path, capsys, n):
+    text = block_chain(n)
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 0 and [r["status"] for r in runs_of(report)] == ["passed"], out[:500]
+    assert clifkit_main(["verify", str(tmp_path / "t.clif")]) == 0
+    assert clifkit_main(["cat", str(tmp_path / "t.clif")]) == 0
+    assert capsys.readouterr().out.startswith("test interpret\n\nfunction %f(i64) -> i64 {\n")
+
+
+def test_a_deep_dominator_tree_verifies_and_runs(tmp_path, capsys):
+    status, out, report, _ = run_(tmp_path, capsys, branch_chain(20_000))
+    assert status == 0 and [r["status"] for r in runs_of(report)] == ["passed", "passed"], out[:500]
+    # v9 of block2 dominates block2000, at the end of the chain, but not the exit, which block1
+    # reaches directly.
+    text = branch_chain(2_000).replace("block2:\n", "block2:\n    v9 = iconst.i64 9\n").replace(
+        "block2000:\n    return v0", "block2000:\n    return v9")
+    path = tmp_path / "bad.clif"
+    path.write_text(text)
+    assert clifkit_main(["verify", str(path)]) == 0
+    path.write_text(text.replace("    return v1\n}", "    return v9\n}"))
+    assert clifkit_main(["verify", str(path)]) == 1
+    assert "use of v9 is not dominated by its definition" in capsys.readouterr().err
+
+
+def test_immediate_dominators_match_their_definition_on_random_graphs():
+    import random
+
+    from clifkit.verifier.core import immediate_dominators
+
+    def reach(succs, skip):
+        seen, todo = set(), [0] if skip != 0 else []
+        while todo:
+            x = todo.pop()
+            if x not in seen:
+                seen.add(x)
+                todo.extend(s for s in succs[x] if s != skip)
+        return seen
+
+    rng = random.Random(13)
+    for _ in range(1500):
+        n = rng.randint(1, 10)
+        succs = {i: rng.sample(range(n), rng.randint(0, min(3, n))) for i in range(n)}
+        reachable = reach(succs, None)
+        # b's dominators: the blocks without which b cannot be reached.
+        doms = {b: {a for a in reachable if a == b or b not in reach(succs, a)} for b in reachable}
+        expected = {0: 0}
+        for b in reachable - {0}:
+            strict = doms[b] - {b}
+            expected[b] = next(a for a in strict if strict <= doms[a])
+        assert immediate_dominators(0, succs) == expected, succs
+
+
+# -- large files: a segment at a time, results as they come, memory that does not grow -----------------
+
+
+def small_functions(n: int, wrong: set = frozenset(), extra: str = "") -> str:
+    """`test interpret`, n functions %fI returning I + 1, each with its run line (wrong for I in `wrong`)."""
+    parts = ["test interpret\n" + extra]
+    for i in range(n):
+        parts.append(f"function %f{i}(i32) -> i32 {{\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1\n    return v1\n}}\n"
+                     f"; run: %f{i}({i}) == {i + 1 + (i in wrong)}\n")
+    return "\n".join(parts)
+
+
+def test_files_of_standalone_functions_are_cut_into_segments():
+    from clifkit.runtest import segments
+
+    lines = small_functions(5).split("\n")
+    assert segments.cut(lines, size=5) is None  # not more than the segment size
+    cut = segments.cut(lines, size=2)
+    starts = [n for n, line in enumerate(lines, 1) if line.startswith("function")]
+    assert cut == [(starts[0], starts[2] - 1), (starts[2], starts[4] - 1), (starts[4], len(lines))]
+    # A run line calling a function of another segment, or a function reference: read whole.
+    calls_back = small_functions(5).replace("; run: %f3(3) == 4", "; run: %f0(3) == 4").split("\n")
+    assert segments.cut(calls_back, size=2) is None
+    refers = small_functions(5).replace("block0(v0: i32):\n    v1 = iadd_imm v0, 1",
+                                        "    fn0 = %f0(i32) -> i32\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1", 1)
+    assert segments.cut(refers.split("\n"), size=2) is None
+
+
+@pytest.mark.parametrize("size", [3, 10_000])
+def test_a_file_run_in_segments_gives_the_same_results_as_whole(tmp_path, capsys, monkeypatch, size):
+    from clifkit.runtest import segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", size)
+    status, out, report, _ = run_(tmp_path, capsys, small_functions(10, wrong={4, 9}))
+    assert status == 1
+    t = tmp_path / "t.clif"
+    assert out.splitlines() == [f"{t}:36: %f4(4): expected 6, got 5 [interpreter]",
+                                f"{t}:71: %f9(9): expected 11, got 10 [interpreter]", "8 passed, 2 failed, 0 skipped"]
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [
+        (8 + 7 * i, "failed" if i in (4, 9) else "passed") for i in range(10)]
+
+
+def test_a_function_that_does_not_parse_stops_only_its_segment(tmp_path, capsys, monkeypatch):
+    from clifkit.runtest import segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", 3)
+    text = small_functions(9).replace("%f4(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imm",
+                                      "%f4(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imx")
+    status, out, report, _ = run_(tmp_path, capsys, text)
+    assert status == 1
+    assert out.startswith(f"{tmp_path / 't.clif'}:33:10: error: unknown opcode 'iadd_imx'"), out
+    assert [(r["line"], r["status"]) for r in runs_of(report)] == [
+        (8 + 7 * i, "error" if i in (3, 4, 5) else "passed") for i in range(9)]
+
+
+def test_segments_are_shown_as_they_finish(tmp_path, monkeypatch):
+    """`on_runs` hears of each segment's runs as soon as it has run (before the file ends)."""
+    from clifkit.runtest import runner, segments
+
+    monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", 4)
+    path = tmp_path / "t.clif"
+    path.write_text(small_functions(10, wrong={1, 6}))
+    heard = []
+    options = dataclasses.replace(runner.options_from_args(argparse.Namespace()),
+                                  on_runs=lambda fr, first: heard.append((first, len(fr.runs))))
+    result = runner.run_file(str(path), options)
+    assert heard == [(0, 4), (4, 8), (8, 10)] and len(result.runs) == 10
+    status = subprocess.run([sys.executable, "-c", "import sys; from clifkit.runtest import segments; "
+                             "segments.SEGMENT_FUNCTIONS = 4; from clifkit.cli import main; sys.exit(main(sys.argv[1:]))",
+                             "test", "-j", "1", str(path)], capture_output=True, text=True)
+    assert status.stdout.splitlines() == [f"{path}:15: %f1(1): expected 3, got 2 [interpreter]", f"{path}:50: %f6(6): expected 8, got 7 [interpreter]",
+                                          "8 passed, 2 failed, 0 skipped"], status.stdout + status.stderr
+
+
+def test_running_a_file_keeps_none_of_its_functions_alive(tmp_path):
+    """Nothing in the process holds a file's IR once its results are in (a cache of frame layouts
+    once held every function of every file)."""
+    import gc
+    import weakref
+
+    from clifkit.ir.function import Function
+    from clifkit.runtest import runner
+
+    path = tmp_path / "t.clif"
+    path.write_text(small_functions(3) + "\nfunction %s() -> i64 {\n    ss0 = explicit_slot 8\nblock0:\n"
+                    "    v0 = stack_addr.i64 ss0\n    return v0\n}\n; run: %s() != 0\n")
+    alive = []
+    real_init = Function.__init__
+
+    def track(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        alive.append(weakref.ref(self))
+
+    Function.__init__ = track
+    try:
+        result = runner.run_file(str(path), runner.options_from_args(argparse.Namespace()))
+    finally:
+        Function.__init__ = real_init
+    assert [r.status for r in result.runs] == ["passed"] * 4
+    gc.collect()
+    assert alive and [ref() for ref in alive if ref() is not None] == []

@@ -38,6 +38,7 @@ back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 
 from __future__ import annotations
 
+import collections
 import linecache
 from typing import Optional
 
@@ -50,6 +51,9 @@ from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import OpContext, lookup
 
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
+# Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
+# ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
+MAX_INLINE_CHAIN = 64
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 
 
@@ -201,6 +205,7 @@ class FunctionCompiler:
             if header:
                 out.append((0, "while True:"))
             self.late_roots: list[int] = []
+            self.chain = 0  # blocks inlined into the one being emitted, along the current path
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
             self.emit_block(root, 1 if header else 0, out, root, header)
@@ -332,7 +337,7 @@ class FunctionCompiler:
         self.goto(target, ind, out, root, in_while)
 
     def goto(self, target: int, ind: int, out, root: int, in_while: bool) -> None:
-        if target not in self.roots and ind > MAX_INLINE_INDENT:
+        if target not in self.roots and (ind > MAX_INLINE_INDENT or self.chain >= MAX_INLINE_CHAIN):
             self.roots.add(target)
             self.late_roots.append(target)
         if target in self.roots:
@@ -345,7 +350,11 @@ class FunctionCompiler:
                 out.append((ind, f"_b = {target}"))
                 out.append((ind, "break" if in_while else "continue"))
         else:
-            self.emit_block(target, ind, out, root, in_while)
+            self.chain += 1
+            try:
+                self.emit_block(target, ind, out, root, in_while)
+            finally:
+                self.chain -= 1
 
     # -- terminators ----------------------------------------------------------------------
     def emit_terminator(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
@@ -584,11 +593,22 @@ class FunctionCompiler:
                 out.append((ind, line))
 
 
+LINECACHE_SOURCES = 1000
+_cached: "collections.deque[str]" = collections.deque()
+
+
 def compile_function(interp, index: int, func: Function, namespace: dict):
     """Generate, compile and define `_F<index>` in `namespace`; returns (function, source)."""
     source = FunctionCompiler(interp, index, func).compile()
     filename = f"<clif {func.name} #{index}>"
+    # In linecache, so that a traceback through generated code shows it; only the latest
+    # LINECACHE_SOURCES, so that a file of 400,000 functions does not keep all their sources.
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    _cached.append(filename)
+    if len(_cached) > LINECACHE_SOURCES:
+        old = _cached.popleft()
+        if old not in _cached:
+            linecache.cache.pop(old, None)
     code = compile(source, filename, "exec")
     exec(code, namespace)
     return namespace[f"_F{index}"], source

@@ -23,7 +23,7 @@ def parse_trap_code(text: str) -> Optional[str]:
     """The canonical trap code for `text`, or None. User codes are ``user1`` .. ``user255``."""
     if text in TRAP_CODES or text in HEAP_ERA_TRAP_CODES:
         return text
-    if text.startswith("user") and text[4:].isdigit() and not text[4:].startswith("0"):
+    if text.startswith("user") and text[4:].isdigit() and not text[4:].startswith("0") and len(text) <= 7:
         n = int(text[4:])
         if 1 <= n <= 255:
             return text

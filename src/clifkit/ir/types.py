@@ -154,6 +154,8 @@ def parse_type(text: str) -> Optional[Type]:
     kind, bits, lanes, dyn = m.group(1), int(m.group(2)), m.group(3), m.group(4)
     if kind == "f" and bits == 8:
         return None
+    if lanes is not None and len(lanes) > 4:  # more lanes than MAX_LANES (and no huge int())
+        return None
     n = int(lanes) if lanes else 1
     if n < 1 or n > MAX_LANES or n & (n - 1):
         return None

@@ -82,7 +82,9 @@ def classify_word(word: str) -> tuple[str, object]:
     found = _word_cache.get(word)
     if found is None:
         m = _ENTITY_RE.match(word)
-        if m and m.group(1) in ENTITY_PREFIXES:
+        # An entity number is a u32 in Cranelift: more digits make a plain word (as there), and
+        # spare Python the conversion of thousands of digits.
+        if m and m.group(1) in ENTITY_PREFIXES and len(m.group(2)) <= 10:
             prefix = m.group(1)
             found = ("value" if prefix == "v" else prefix, int(m.group(2)))
         else:
@@ -94,14 +96,15 @@ def classify_word(word: str) -> tuple[str, object]:
     return found
 
 
-def tokenize(text: str) -> Tokens:
+def tokenize(text: str, first_line: int = 1) -> Tokens:
     """Split `text` into tokens and comments. Never fails: a character that starts no
-    token becomes an ``error`` token, reported by the parser if it reaches it."""
+    token becomes an ``error`` token, reported by the parser if it reaches it. `text` starts at
+    line `first_line` of its file (a part of a file read on its own)."""
     toks = Tokens()
     kinds, values, lines, cols = toks.kinds, toks.values, toks.lines, toks.cols
     comments = toks.comments
     finditer = _TOKEN_RE.finditer
-    for lineno, line in enumerate(text.split("\n"), 1):
+    for lineno, line in enumerate(text.split("\n"), first_line):
         code_on_line = False
         for m in finditer(line):
             kind = m.lastgroup
@@ -128,7 +131,7 @@ def tokenize(text: str) -> Tokens:
             lines.append(lineno)
             cols.append(m.start() + 1)
             code_on_line = True
-    last = text.count("\n") + 1
+    last = text.count("\n") + first_line
     kinds.append("eof")
     values.append(None)
     lines.append(last)

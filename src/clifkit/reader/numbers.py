@@ -35,6 +35,20 @@ class HexBytes(bytes):
     than as a list of lanes; the printer writes them back the same way."""
 
 
+# More significant decimal digits than any CLIF number needs (2^128 has 39, an exact f128 a few
+# thousand), and fewer than Python converts (`sys.get_int_max_str_digits`, 4300 by default).
+MAX_DECIMAL_DIGITS = 4000
+
+
+def decimal(digits: str) -> int:
+    """The value of a string of decimal digits, refusing (NumberError) one too long to be anything
+    but hostile: converting decimal text costs time quadratic in its length."""
+    significant = digits.lstrip("0")
+    if len(significant) > MAX_DECIMAL_DIGITS:
+        raise NumberError(f"too many digits ({len(significant)}; at most {MAX_DECIMAL_DIGITS})")
+    return int(significant or "0", 10)
+
+
 def _magnitude(text: str) -> int:
     """An unsigned decimal or ``0x`` hexadecimal integer, ``_`` separators allowed."""
     if text.startswith("0x"):
@@ -45,7 +59,7 @@ def _magnitude(text: str) -> int:
         raise NumberError("no digits")
     if not valid.fullmatch(digits):
         raise NumberError("not a decimal or hexadecimal integer")
-    return int(digits, 16 if valid is _HEX_DIGITS else 10)
+    return int(digits, 16) if valid is _HEX_DIGITS else decimal(digits)
 
 
 def _split_sign(text: str) -> tuple[bool, str]:
@@ -157,7 +171,7 @@ def parse_float(text: str, bits: int) -> int:
     if p:
         if not _EXPONENT.fullmatch(exp_text):
             raise NumberError("bad exponent")
-        exponent = int(exp_text, 10)
+        exponent = decimal(exp_text.lstrip("+-")) * (-1 if exp_text[:1] == "-" else 1)
         if not -(1 << 15) <= exponent < 1 << 15:
             raise NumberError("bad exponent")
     whole, dot, frac = mantissa.partition(".")

@@ -53,10 +53,11 @@ _PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "hea
 class Parser(InstructionParser):
     """Reads one source text; `parse()` returns the `TestFile` or raises `ClifError`."""
 
-    def __init__(self, text: str, path: str):
-        super().__init__(tokenize(text))
+    def __init__(self, text: str, path: str, first_line: int = 1):
+        super().__init__(tokenize(text, first_line))
         self.path = path
-        self.source_lines = text.split("\n")
+        # Line N of the file is source_lines[N - 1] (padded when `text` starts further down).
+        self.source_lines = _Lines(text.split("\n"), first_line)
         self.diagnostics: list[Diagnostic] = []
 
     # -- the file ---------------------------------------------------------------------
@@ -87,7 +88,7 @@ class Parser(InstructionParser):
         return tf
 
     def report(self, e: ParseError) -> None:
-        line = self.source_lines[e.line - 1].rstrip("\r") if e.line <= len(self.source_lines) else ""
+        line = self.source_lines[e.line - 1].rstrip("\r") if 0 < e.line <= len(self.source_lines) else ""
         self.diagnostics.append(Diagnostic(Location(self.path, e.line, e.col), e.message, source_line=line))
 
     def skip_to_function(self, start: int) -> None:
@@ -511,10 +512,28 @@ class Parser(InstructionParser):
             self.last_item = "instruction"
 
 
-def parse_text(text: str, path: str = "<string>") -> TestFile:
-    """Read CLIF `text` (named `path` in messages). Raises `ClifError` listing every problem.
-    A leading byte order mark (U+FEFF, as some editors write) is not part of the text."""
-    return Parser(text.removeprefix("\ufeff"), path).parse()
+class _Lines(list):
+    """Source lines numbered from `first`: index N - 1 is line N; lines before `first` are empty."""
+
+    def __init__(self, lines: list[str], first: int):
+        super().__init__(lines)
+        self.first = first
+
+    def __getitem__(self, i):
+        if isinstance(i, int) and self.first != 1:
+            i -= self.first - 1
+            return super().__getitem__(i) if 0 <= i < super().__len__() else ""
+        return super().__getitem__(i)
+
+    def __len__(self) -> int:
+        return super().__len__() + self.first - 1
+
+
+def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFile:
+    """Read CLIF `text` (named `path` in messages; it starts at line `first_line` of that file).
+    Raises `ClifError` listing every problem. A leading byte order mark (U+FEFF, as some editors
+    write) is not part of the text."""
+    return Parser(text.removeprefix("\ufeff"), path, first_line).parse()
 
 
 def parse_file(path: Union[str, Path]) -> TestFile:

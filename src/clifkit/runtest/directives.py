@@ -237,12 +237,14 @@ class _Parser:
         end = close.col + 1
         return Call(t.text, t.col, args, line[t.col - 1 : end - 1], end)
 
-    def value(self) -> Node:
+    def value(self, depth: int = 0) -> Node:
         t = self.tok
         if t.kind == "lit":
             self.next()
             return Literal(t.text, t.col)
         if t.kind == "[":
+            if depth >= MAX_LIST_DEPTH:  # no value nests (a vector is one list): refuse before recursing
+                raise self.fail(t, f"lists nest too deeply (more than {MAX_LIST_DEPTH} levels)")
             self.next()
             items: list[Node] = []
             commas = False
@@ -257,12 +259,15 @@ class _Parser:
                     self.next()
                     continue
                 if self.tok.kind in ("lit", "["):
-                    items.append(self.value())
+                    items.append(self.value(depth + 1))
                     continue
                 if self.tok.kind == "end":
                     raise self.fail(self.tok, f"expected ']' to close the '[' at column {t.col}")
                 raise self.fail(self.tok, f"expected a value or ']', got {self.describe(self.tok)}")
         raise self.fail(t, f"expected a value, got {self.describe(t)}")
+
+
+MAX_LIST_DEPTH = 16
 
 
 def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directive]:

@@ -6,12 +6,16 @@ handed out first, so that no large file starts last and keeps one worker busy
 while the others idle; the caller gets results as they complete, tagged with
 the file's position, and puts them back in file order.
 
-Ctrl-C reaches the whole process group. A worker that is running a file stops
-it (`runner.run_file` marks the run line in flight as interrupted) and sends
-back what the file had done; between files it ignores Ctrl-C and takes no more
-files. The parent waits a moment (`INTERRUPT_GRACE`) for those partial
-results, hands them on with its KeyboardInterrupt (``partial_results``), and
-stops the pool: the report is of everything that ran. On Linux the
+Ctrl-C (SIGINT) may reach the whole process group or only the parent, once
+or several times (`interrupts`). The parent takes it only while it waits for
+results, never while one is on its way to the caller; it then sends SIGINT to
+every worker itself. A worker that is running a file stops it
+(`runner.run_file` marks the run line in flight as interrupted) and sends back
+what the file had done; between files it takes no more files. The parent
+waits a moment (`INTERRUPT_GRACE`) for those partial results (a second Ctrl-C
+does not cut this short), hands them on with its KeyboardInterrupt
+(``partial_results``), and stops the pool: the report is of everything that
+ran. On Linux the
 workers are forked, so they start at once with everything the parent has
 imported (and whatever engines it registered); elsewhere they are spawned.
 """
@@ -23,10 +27,11 @@ import multiprocessing.util
 import os
 import signal
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator, Optional, Sequence
 
+from . import interrupts
 from .results import FileResult, file_problem
 
 Task = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
@@ -40,29 +45,16 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _ignore_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 INTERRUPT_GRACE = 5.0  # seconds the parent waits, after Ctrl-C, for the files in flight to report
-_STOP = {"running": False, "stopping": False}  # in a worker: running a file; Ctrl-C has come
-
-
-def _on_sigint(signum, frame) -> None:
-    """A worker's Ctrl-C: stop the file being run (once), and take no more files."""
-    if _STOP["stopping"]:
-        return
-    _STOP["stopping"] = True
-    if _STOP["running"]:
-        raise KeyboardInterrupt
-
 
 _OPTIONS: Any = None  # the worker's copy of the run's Options
 
 
 def _init_worker(options) -> None:
     global _OPTIONS
-    signal.signal(signal.SIGINT, _on_sigint)
+    # Ctrl-C stops the file being run (`runner.run_file` arms it) and, between files, only keeps the
+    # worker from taking more.
+    interrupts.install()
     _OPTIONS = options
     # A worker that ends normally (the pool is closed) shuts down what its engines started (the
     # native engine's worker process); atexit handlers do not run in pool workers.
@@ -79,25 +71,18 @@ def _close_engines() -> None:
             pass
 
 
-def _work(task: Task) -> tuple[int, FileResult]:
+def _work(task: Task) -> tuple[int, Optional[FileResult]]:
     from .runner import run_one
 
     index, path, problem = task
-    if _STOP["stopping"]:
+    if interrupts.interrupted():
         return index, None  # Ctrl-C came: not run
-    result = None
-    _STOP["running"] = True
     try:
-        result = run_one(path, problem, _OPTIONS)
-        _STOP["running"] = False
-        return index, result
-    except KeyboardInterrupt as e:  # Ctrl-C: what the file had done (run_file), or nothing
-        _STOP["running"] = False
-        return index, result if result is not None else getattr(e, "partial", None)
+        return index, run_one(path, problem, _OPTIONS)
+    except KeyboardInterrupt as e:  # Ctrl-C: what the file had done (`run_file` attaches it)
+        return index, getattr(e, "partial", None)
     except BaseException as e:  # SystemExit and the like: a result, never a lost worker
         return index, file_problem(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
-    finally:
-        _STOP["running"] = False
 
 
 def _context():
@@ -126,28 +111,35 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
     try:
         pending = {executor.submit(_work, task): task for task in ordered}
         lost: list[Task] = []
-        yielded: set = set()
+        handed: set = set()  # futures whose outcome the caller has (or that were lost)
+        waiting = set(pending)
         try:
-            for future in as_completed(pending):
-                task = pending[future]
-                yielded.add(future)
-                try:
-                    index, fr = future.result()
-                except BrokenProcessPool:
-                    lost.append(task)
-                    continue
-                if fr is None:
-                    lost.append(task)  # its worker had seen a Ctrl-C of its own: run it again
-                    continue
-                yield index, fr
+            while waiting:
+                # Ctrl-C raises only in this wait (at once if it came while the caller was busy):
+                # never while a result is on its way to the caller.
+                with interrupts.armed():
+                    done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: pending[f][0]):
+                    task = pending[future]
+                    handed.add(future)
+                    try:
+                        index, fr = future.result()
+                    except BrokenProcessPool:
+                        lost.append(task)
+                        continue
+                    if fr is None:
+                        lost.append(task)  # its worker had seen a Ctrl-C of its own: run it again
+                        continue
+                    yield index, fr
+            if lost:
+                # The pool broke: rerun what it lost, one process per file, so that only the file
+                # that kills its process is reported as such.
+                for task in sorted(lost):
+                    yield _run_alone(task, options)
         except KeyboardInterrupt as e:
-            e.partial_results = _drain(executor, [f for f in pending if f not in yielded])  # type: ignore[attr-defined]
+            if not hasattr(e, "partial_results"):
+                e.partial_results = _drain(executor, [f for f in pending if f not in handed])  # type: ignore[attr-defined]
             raise
-        if lost:
-            # The pool broke: rerun what it lost, one process per file, so that only the file that
-            # kills its process is reported as such.
-            for task in sorted(lost):
-                yield _run_alone(task, options)
         finished = True
     finally:
         if finished:
@@ -159,8 +151,6 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
 def _drain(executor: ProcessPoolExecutor, futures: list) -> list[tuple[int, FileResult]]:
     """After Ctrl-C: make sure every worker has seen it, and collect, for a moment, what the files
     in flight had done."""
-    from concurrent.futures import wait
-
     for future in futures:
         future.cancel()  # not started: never will be
     for process in list((getattr(executor, "_processes", None) or {}).values()):
@@ -182,13 +172,26 @@ def _drain(executor: ProcessPoolExecutor, futures: list) -> list[tuple[int, File
 
 def _run_alone(task: Task, options) -> tuple[int, FileResult]:
     index, path, _ = task
-    with ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_init_worker,
-                             initargs=(options,)) as one:
+    one = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_init_worker, initargs=(options,))
+    try:
+        future = one.submit(_work, task)
         try:
-            return one.submit(_work, task).result()
+            with interrupts.armed():
+                wait([future])
+        except KeyboardInterrupt as e:
+            e.partial_results = _drain(one, [future])  # type: ignore[attr-defined]
+            _terminate(one)
+            raise
+        try:
+            _, fr = future.result()
         except BrokenProcessPool:
-            return index, file_problem(path, "internal error: the process running this file died "
-                                              "(killed, or a crash in native code)")
+            fr = None
+        if fr is None:
+            fr = file_problem(path, "internal error: the process running this file died "
+                                    "(killed, or a crash in native code)")
+        return index, fr
+    finally:
+        one.shutdown(wait=True)
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:

@@ -37,6 +37,7 @@ as failed). The exit status is 1 when anything failed, 5 when no run line ran
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -47,6 +48,7 @@ from typing import Iterable, Optional, Sequence, TextIO
 from ..diagnostics import ClifError, Location
 from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
+from . import interrupts
 from . import report as report_mod
 from .directives import RunCommand, parse_directive_line
 from .engines import DEFAULT_FUEL
@@ -91,9 +93,14 @@ def run_file(path: str, options: Options) -> FileResult:
     started = time.perf_counter()
     result = FileResult(path)
     try:
-        _run_file(path, options, result)
+        with interrupts.armed():  # while watching (`run_tests`), Ctrl-C raises only in here
+            _run_file(path, options, result)
     except KeyboardInterrupt as e:
         result.seconds = time.perf_counter() - started
+        if not any(r.message == INTERRUPTED for r in result.runs):
+            # Stopped between run lines, or before any ran (reading, planning): the file is unfinished.
+            result.runs.append(RunResult(0, None, "interpreter", None, ERROR, INTERRUPTED,
+                                         report=f"{path}: {INTERRUPTED}"))
         result.settle()
         e.partial = result  # type: ignore[attr-defined]
         raise
@@ -197,33 +204,54 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
 
 
 def _run_file(path: str, options: Options, result: FileResult) -> None:
-    from .select import full_name, matcher
+    from .segments import run_in_segments
+    from .select import matcher
 
+    if run_in_segments(path, options, result):
+        return  # a file of many standalone functions, run a segment at a time
     prepared = prepare_file(path, options, result)
     select = matcher(options.keyword)
     if select is None and prepared.test_file is None:
         return
-    items = file_items(prepared, result)
-    if select is not None:
-        chosen = [item for item in items if select(full_name(path, item.name))]
-        result.deselected = len(items) - len(chosen)
-        items = chosen
-    wanted = _rerun_set(options, path)
-    if wanted is not None:
-        # --failed-from: only the run lines that failed, errored or timed out in that report.
-        items = [item for item in items if _item_key(item) in wanted]
+    items = choose_items(file_items(prepared, result), path, options, result)
     if prepared.test_file is None:
         result.runs = []
         for item in items:
             item.settled.name = item.name
             result.runs.append(item.settled)
         return
+    run_items(prepared, items, options, result)
+    finish_file(prepared.plans, path, result)
+
+
+def choose_items(items: list[RunItem], path: str, options: Options, result: FileResult) -> list[RunItem]:
+    """The items `-k` and `--failed-from` choose (counting those `-k` leaves out in `result`)."""
+    from .select import full_name, matcher
+
+    select = matcher(options.keyword)
+    if select is not None:
+        chosen = [item for item in items if select(full_name(path, item.name))]
+        result.deselected += len(items) - len(chosen)
+        items = chosen
+    wanted = _rerun_set(options, path)
+    if wanted is not None:
+        # --failed-from: only the run lines that failed, errored or timed out in that report.
+        items = [item for item in items if _item_key(item) in wanted]
+    return items
+
+
+def run_items(prepared: PreparedFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
+    """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop."""
     for plan in prepared.plans:
         runs = [item for item in items if item.plan is plan]
         if runs and run_plan(plan, prepared.test_file, runs, options, result):
-            break
-    # Per-file notes on skipped runs, grouped by reason (an engine that could not run the file at
-    # all is said once, in the summary of engines).
+            return True
+    return False
+
+
+def finish_file(plans: list[Plan], path: str, result: FileResult) -> None:
+    """Per-file notes on skipped runs, grouped by reason (an engine that could not run the file at
+    all is said once, in the summary of engines); the file's message when every plan skips."""
     from .select import engine_label
 
     reasons: dict[str, int] = {}
@@ -235,7 +263,6 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
         first, *others = reasons
         more = f" (and {len(others)} other reason{'s' if len(others) != 1 else ''}; -v shows each line)" if others else ""
         result.notes.append(f"{path}: {n} run line{'s' if n != 1 else ''} skipped: {first}{more}")
-    plans = prepared.plans
     if plans and all(p.skip_reason for p in plans):
         result.message = plans[0].skip_reason or ""
 
@@ -322,11 +349,12 @@ def _engine_guess(lines: Sequence[str]) -> str:
 # -- the command -------------------------------------------------------------------------
 
 
-def file_result_lines(fr: FileResult, verbose: bool) -> list[tuple[str, Optional[str]]]:
+def file_result_lines(fr: FileResult, verbose: bool, shown: int = 0) -> list[tuple[str, Optional[str]]]:
     """What `clifkit test` prints for a file, as (text, status) pairs (status colours the text on a
-    terminal; None for plain text). The text may span lines (a located error, its source line, a caret)."""
+    terminal; None for plain text). The text may span lines (a located error, its source line, a caret).
+    `shown`: how many of its runs were printed already (`Options.on_runs`)."""
     lines: list[tuple[str, Optional[str]]] = []
-    for r in fr.runs:
+    for r in fr.runs[shown:] if shown else fr.runs:
         if r.status in (FAILED, ERROR, TIMEOUT) or (verbose and r.status == PASSED) or (r.kind == "print" and r.status == PASSED):
             if r.report:
                 colour = FAILED if r.status == TIMEOUT else r.status
@@ -495,10 +523,22 @@ def run_tests(
             return False  # nothing of it was chosen by -k or --failed-from
         return stop_at is None or i <= stop_at
 
+    streamed: dict[int, int] = {}  # runs of a file printed while it ran (`on_runs`)
+
     def show(i: int) -> None:
         if keep(i):
-            for text, status in file_result_lines(done[i], options.verbose):
+            for text, status in file_result_lines(done[i], options.verbose, streamed.get(i, 0)):
                 console.line(text, status)
+
+    def on_runs(fr: FileResult, first: int) -> None:
+        """A file run a segment at a time has new runs: print them now (files go one at a time)."""
+        index = state["current"]
+        if index is None or index != state["shown"]:
+            return
+        for text, status in file_result_lines(FileResult(fr.path, PASSED, runs=fr.runs[first:]), options.verbose):
+            console.line(text, status)
+        streamed[index] = len(fr.runs)
+        out.flush()
 
     def show_ready() -> None:
         while state["shown"] in done:
@@ -522,9 +562,12 @@ def run_tests(
     run = TestRun([], len(tasks))
     try:
         if jobs <= 1 or len(tasks) <= 1:
+            file_options = dataclasses.replace(options, on_runs=on_runs)
             for index, path, problem in tasks:
+                if interrupts.interrupted():  # Ctrl-C came while the last file was being shown
+                    raise KeyboardInterrupt
                 state["current"] = index
-                if accept(index, run_one(path, problem, options)):
+                if accept(index, run_one(path, problem, file_options)):
                     break
             state["current"] = None
         else:
@@ -568,6 +611,11 @@ def _plural(n: int, word: str) -> str:
 
 def main(args) -> int:
     """Entry point of `clifkit test` (and `clifkit run`/`interpret`) with its argparse namespace."""
+    with interrupts.watching():  # from the first Ctrl-C on, SIGINT cannot cut the reports short
+        return _main(args)
+
+
+def _main(args) -> int:
     from .console import Console
     from .parallel import default_jobs
     from .select import KeywordError, matcher

@@ -31,6 +31,7 @@ from fractions import Fraction
 from typing import Sequence, Union
 
 from ..ir.types import Type
+from ..reader.numbers import NumberError, decimal
 
 Value = Union[int, tuple]
 
@@ -83,7 +84,7 @@ def parse_int(text: str, bits: int, type_name: str = "") -> int:
             raise ValueSyntaxError(f"'{_show(text)}' has no hexadecimal digits")
         magnitude = int(body, 16)
     else:
-        magnitude = int(digits.replace("_", ""), 10)
+        magnitude = _decimal(digits.replace("_", ""), text)
     value = -magnitude if sign == "-" else magnitude
     low, high = -(1 << (bits - 1)), (1 << bits) - 1
     if value < low or value > high:
@@ -169,7 +170,7 @@ def parse_float(text: str, bits: int) -> int:
         whole, frac = whole.replace("_", ""), frac.replace("_", "")
         if not whole and not frac:
             raise ValueSyntaxError(f"'{_show(text)}' has no digits")
-        mantissa = int(whole + frac or "0", 10)
+        mantissa = _decimal(whole + frac, text)
         exponent = _exponent(exp, text) - len(frac)
         value = Fraction(mantissa) * (Fraction(10) ** exponent)
         return sign_bit | _encode_exact(value, w, t, text, name, decimal=True)
@@ -181,8 +182,15 @@ def parse_float(text: str, bits: int) -> int:
     raise ValueSyntaxError(f"expected a float for {name}, got '{_show(text)}'")
 
 
+def _decimal(digits: str, literal: str) -> int:
+    try:
+        return decimal(digits)
+    except NumberError as e:
+        raise ValueSyntaxError(f"{_show(literal)}: {e}") from None
+
+
 def _exponent(text: "str | None", literal: str) -> int:
-    e = int(text or "0")
+    e = _decimal((text or "0").lstrip("+-"), literal) * (-1 if (text or "")[:1] == "-" else 1)
     if abs(e) > 20000:
         raise ValueSyntaxError(f"the exponent of {literal} is out of range")
     return e

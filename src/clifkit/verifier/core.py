@@ -177,7 +177,8 @@ class FunctionVerifier(PreambleChecks, InstChecks):
                     self.report(loc, f"alias v{a} refers to v{cur}, which is never defined")
 
     def compute_dominators(self) -> None:
-        """Immediate dominators (Cooper, Harvey and Kennedy) over the CFG of branch targets."""
+        """Immediate dominators over the CFG of branch targets, and a numbering that answers
+        "a dominates b" at once."""
         blocks = self.func.blocks
         succs: dict[int, list[int]] = {}
         for b, block in blocks.items():
@@ -205,32 +206,7 @@ class FunctionVerifier(PreambleChecks, InstChecks):
                 order.append(b)
         order.reverse()
         rpo = {b: i for i, b in enumerate(order)}
-        preds: dict[int, list[int]] = {b: [] for b in order}
-        for b in order:
-            for s in succs[b]:
-                preds[s].append(b)
-        idom: dict[int, int] = {entry: entry}
-        changed = True
-        while changed:
-            changed = False
-            for b in order[1:]:
-                new = None
-                for p in preds[b]:
-                    if p not in idom:
-                        continue
-                    if new is None:
-                        new = p
-                        continue
-                    x, y = p, new
-                    while x != y:
-                        while rpo[x] > rpo[y]:
-                            x = idom[x]
-                        while rpo[y] > rpo[x]:
-                            y = idom[y]
-                    new = x
-                if idom.get(b) != new:
-                    idom[b] = new
-                    changed = True
+        idom = immediate_dominators(entry, succs)
         # Pre/post numbering of the dominator tree answers "a dominates b" in O(1).
         children: dict[int, list[int]] = {b: [] for b in order}
         for b in order[1:]:
@@ -276,3 +252,63 @@ class FunctionVerifier(PreambleChecks, InstChecks):
                 where = f"line {def_loc.line}" if def_loc is not None else f"block{def_block}"
                 self.report(loc, f"use of v{v} is not dominated by its definition ({where})")
         return self.func.value_types.get(real)
+
+
+def immediate_dominators(entry: int, succs: dict[int, list[int]]) -> dict[int, int]:
+    """The immediate dominator of every block reachable from `entry` (the entry's is itself).
+
+    Semi-NCA (Georgiadis; as LLVM computes it): semidominators by Lengauer and Tarjan's
+    path-compressing `eval` over a depth-first preorder, then each idom as the nearest common
+    ancestor of the block's DFS parent and its semidominator. Near-linear, with no recursion: the
+    iterative Cooper-Harvey-Kennedy scheme takes quadratic time on a block with thousands of
+    predecessors at the end of a chain (a 20,000-block function took half a minute)."""
+    number = {entry: 0}
+    vertex = [entry]
+    parent = [0]
+    stack = [(entry, iter(succs[entry]))]
+    while stack:
+        b, it = stack[-1]
+        for s in it:
+            if s not in number:
+                number[s] = len(vertex)
+                vertex.append(s)
+                parent.append(number[b])
+                stack.append((s, iter(succs[s])))
+                break
+        else:
+            stack.pop()
+    n = len(vertex)
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for b, i in number.items():
+        for s in succs[b]:
+            preds[number[s]].append(i)
+    semi = list(range(n))
+    label = list(range(n))
+    ancestor = [-1] * n  # the forest of blocks already handled (numbers above the current one)
+    for w in range(n - 1, 0, -1):
+        best = semi[w]
+        for v in preds[w]:
+            if v > w:
+                # eval(v): compress the path to the forest root, then its lowest semidominator.
+                path = []
+                x = v
+                while ancestor[x] != -1 and ancestor[ancestor[x]] != -1:
+                    path.append(x)
+                    x = ancestor[x]
+                for y in reversed(path):
+                    a = ancestor[y]
+                    if semi[label[a]] < semi[label[y]]:
+                        label[y] = label[a]
+                    ancestor[y] = ancestor[a]
+                v = semi[label[v]]
+            if v < best:
+                best = v
+        semi[w] = best
+        ancestor[w] = parent[w]
+    idom = [0] * n
+    for w in range(1, n):
+        x = parent[w]
+        while x > semi[w]:
+            x = idom[x]
+        idom[w] = x
+    return {vertex[i]: vertex[idom[i]] for i in range(n)}
