@@ -43,7 +43,7 @@ from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
-from . import memory_ops
+from . import float_repr, memory_ops
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
@@ -110,13 +110,24 @@ class FunctionCompiler:
         self.blocks: dict[int, Block] = func.blocks
         self.layout = frame_layout(func)
         self.has_frame = self.layout.size > 0
+        self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
         return Unsupported(f"{what} (in {self.name})")
 
     def val(self, v: int) -> str:
-        return f"v{self.func.resolve(v)}"
+        """Value `v` as its bit pattern (converted when it is held as a float, see float_repr)."""
+        v = self.func.resolve(v)
+        bits = self.floats.get(v)
+        return f"v{v}" if bits is None else float_repr.to_bits(f"v{v}", bits)
+
+    def fval(self, v: int) -> str:
+        """Value `v` (a scalar f32/f64) as a Python float."""
+        v = self.func.resolve(v)
+        if v in self.floats:
+            return f"v{v}"
+        return float_repr.to_float(f"v{v}", self.vtype(v).bits)
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -186,6 +197,7 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
+        self.floats, self.nan_unchecked = float_repr.analyse(self)
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -295,13 +307,13 @@ class FunctionCompiler:
         if len(params) != len(bc.args):
             raise self.unsupported(f"block{target} takes {len(params)} arguments, given {len(bc.args)}")
         srcs = []
-        for a in bc.args:
+        for p, a in zip(params, bc.args):
             if isinstance(a, TryCallRet):
                 if rets is None or a.index >= len(rets):
                     raise self.unsupported(f"{a} outside a try_call's normal-return edge")
                 srcs.append(rets[a.index])
             elif isinstance(a, int):
-                srcs.append(self.val(a))
+                srcs.append(self.fval(a) if p in self.floats else self.val(a))
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
         self.assign([f"v{p}" for p in params], srcs, ind, out)
@@ -522,6 +534,8 @@ class FunctionCompiler:
             return
         if op in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
+        if float_repr.emit(self, inst, ind, out):
+            return
         args = [self.val(a) for a in inst.args]
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results])
@@ -553,6 +567,12 @@ class FunctionCompiler:
         elif "_p" in expr or "_a" in expr:
             self.last_access = None
         results = [f"v{r}" for r in inst.results]
+        if len(inst.results) == 1 and inst.results[0] in self.floats:
+            bits = self.floats[inst.results[0]]  # a producer whose uses want a float
+            if op in ("f32const", "f64const"):
+                expr = self.interp.bind(float_repr.constant(inst, bits), "c")
+            else:
+                expr = float_repr.to_float(expr, bits)
         if results:
             out.append((ind, f"{', '.join(results)} = {expr}"))
         else:
