@@ -49,6 +49,15 @@ from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import OpContext, lookup
 
+# Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
+# leave its fuel charge unchecked to the next block that checks (see emit_block).
+PURE = frozenset("""
+    nop iconst f32const f64const iadd isub imul iadd_imm imul_imm irsub_imm ineg iabs
+    band bor bxor bnot band_not bor_not bxor_not band_imm bor_imm bxor_imm
+    ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm
+    icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
+    clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
+""".split())
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 
@@ -215,6 +224,7 @@ class FunctionCompiler:
             self.late_roots: list[int] = []
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
+            self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
             pending.extend(self.late_roots)
@@ -278,12 +288,34 @@ class FunctionCompiler:
     def emit_block(self, number: int, ind: int, out, root: int, in_while: bool) -> None:
         block = self.blocks[number]
         self.last_access = None  # see memory_ops.access_key
+        count, self.pending = len(block.insts) + self.pending, 0
+        if number not in self.headers and self.deferrable(block):
+            # Nothing here can be observed before the next check (every cycle passes a loop
+            # header, which checks): running out of fuel there instead is indistinguishable.
+            self.pending = count
+            return self.emit_block_body(block, number, ind, out, root, in_while)
+        self.charge(count, ind, out)
+        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        self.emit_block_body(block, number, ind, out, root, in_while)
+
+    def deferrable(self, block: Block) -> bool:
+        return block.insts[-1].opcode.name in ("jump", "brif", "br_table") and all(
+            inst.opcode.name in PURE for inst in block.insts[:-1])
+
+    def charge(self, count: int, ind: int, out) -> None:
         if self.fm:
-            out.append((ind, f"_f = _m.fuel - {len(block.insts)}"))
+            out.append((ind, f"_f = _m.fuel - {count}"))
             self.fm = False
         else:
-            out.append((ind, f"_f -= {len(block.insts)}"))
-        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+            out.append((ind, f"_f -= {count}"))
+
+    def fuel_state(self) -> tuple[bool, int]:
+        return self.fm, self.pending
+
+    def set_fuel_state(self, state: tuple[bool, int]) -> None:
+        self.fm, self.pending = state
+
+    def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         for inst in block.insts[:-1]:
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
@@ -324,7 +356,10 @@ class FunctionCompiler:
             self.roots.add(target)
             self.late_roots.append(target)
         if target in self.roots:
-            if self.fm:
+            if self.pending:
+                self.charge(self.pending, ind, out)
+                self.pending = 0
+            elif self.fm:
                 out.append((ind, "_f = _m.fuel"))
                 self.fm = False
             if target == root and in_while:
@@ -354,9 +389,9 @@ class FunctionCompiler:
                 self.emit_edge(then, ind, out, root, in_while)
             else:
                 out.append((ind, f"if {cond}:"))
-                fm = self.fm
+                fm = self.fuel_state()
                 self.emit_edge(then, ind + 1, out, root, in_while)
-                self.fm = fm
+                self.set_fuel_state(fm)
                 self.emit_edge(other, ind, out, root, in_while)
         elif op == "br_table":
             self.emit_br_table(inst, ind, out, root, in_while)
@@ -409,27 +444,27 @@ class FunctionCompiler:
             return
         if len(edges) == 2 and len(set(table)) == 1:
             out.append((ind, f"if {index} < {len(table)}:"))
-            fm = self.fm
+            fm = self.fuel_state()
             self.emit_edge(edges[table[0]], ind + 1, out, root, in_while)
-            self.fm = fm
+            self.set_fuel_state(fm)
             self.emit_edge(edges[default], ind, out, root, in_while)
             return
         out.append((ind, f"_e = {tuple(table)!r}[{index}] if {index} < {len(table)} else {default}"))
         self.emit_edge_switch(list(range(len(edges))), edges, ind, out, root, in_while)
 
     def emit_edge_switch(self, ids: list[int], edges, ind: int, out, root: int, in_while: bool) -> None:
-        fm = self.fm
+        fm = self.fuel_state()
         if len(ids) <= LINEAR_DISPATCH:
             for i, e in enumerate(ids[:-1]):
                 out.append((ind, f"if _e == {e}:"))
                 self.emit_edge(edges[e], ind + 1, out, root, in_while)
-                self.fm = fm
+                self.set_fuel_state(fm)
             self.emit_edge(edges[ids[-1]], ind, out, root, in_while)
             return
         mid = len(ids) // 2
         out.append((ind, f"if _e < {ids[mid]}:"))
         self.emit_edge_switch(ids[:mid], edges, ind + 1, out, root, in_while)
-        self.fm = fm
+        self.set_fuel_state(fm)
         self.emit_edge_switch(ids[mid:], edges, ind, out, root, in_while)
 
     # -- calls ---------------------------------------------------------------------------
