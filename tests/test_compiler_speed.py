@@ -57,3 +57,72 @@ def test_deferred_fuel_checks_stay_exact():
 def test_a_cycle_of_pure_blocks_still_runs_out_of_fuel():
     with pytest.raises(FuelExhausted):
         interp(PURE_THEN_STORE, fuel=10_000).call("%spin", [0])
+
+
+TAIL_GROUP = """
+function %even(i64, i64) -> i64 tail {
+    fn0 = %odd(i64, i64) -> i64 tail
+
+block0(v0: i64, v1: i64):
+    brif v0, block2, block1
+
+block1:
+    return v1
+
+block2:
+    v2 = iadd_imm v0, -1
+    v3 = iadd_imm v1, 2
+    return_call fn0(v2, v3)
+}
+
+function %odd(i64, i64) -> i64 tail {
+    fn0 = %even(i64, i64) -> i64 tail
+    fn1 = %framed(i64) -> i64 tail
+
+block0(v0: i64, v1: i64):
+    v2 = icmp_imm eq v0, 7777
+    brif v2, block3, block4
+
+block3:
+    return_call fn1(v1)
+
+block4:
+    v3 = udiv v1, v0
+    v4 = iadd v1, v3
+    v5 = iadd_imm v0, -1
+    return_call fn0(v5, v4)
+}
+
+function %framed(i64) -> i64 tail {
+    ss0 = explicit_slot 8
+
+block0(v0: i64):
+    stack_store v0, ss0
+    v1 = stack_load.i64 ss0
+    v2 = iadd_imm v1, 1
+    return v2
+}
+"""
+
+
+def test_tail_call_groups_run_as_separate_functions(monkeypatch):
+    from clifkit.interpreter import tail_groups
+
+    merged = interp(TAIL_GROUP, fuel=10**7)
+    source = merged.compile("%even")
+    assert "_m.tail_fn = _F1" not in source  # %odd is merged: its tail calls are jumps
+    assert "_m.tail_fn = _F2" in source  # %framed has a stack frame: not merged
+    monkeypatch.setattr(tail_groups, "merged", lambda interp, i: interp.functions[i])
+    plain = interp(TAIL_GROUP, fuel=10**7)
+    assert "_m.tail_fn = _F1" in plain.compile("%even")
+    for name, args in (("%even", [0, 5]), ("%even", [2, 5]), ("%even", [10, 3]), ("%even", [100_000, 1]),
+                       ("%even", [7778, 0]), ("%even", [7780, 4]), ("%odd", [3, 3])):
+        assert merged.call(name, args) == plain.call(name, args)
+        assert merged.executed == plain.executed
+    for it in (merged, plain):
+        with pytest.raises(Trap) as e:  # udiv by zero in %odd
+            it.call("%even", [1, 1])
+        assert e.value.code == "int_divz"
+    monkeypatch.undo()
+    with pytest.raises(FuelExhausted):
+        interp(TAIL_GROUP, fuel=1000).call("%even", [10**6, 0])
