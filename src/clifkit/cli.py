@@ -7,15 +7,16 @@ Python traceback) and give exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Optional, Sequence
 
-from . import __version__, commands
-from .diagnostics import ClifError
+from . import __version__
+
+# Imports are made where they are needed: `clifkit --version` imports only this module, and a
+# command builds only its own arguments (see `build_parser`).
 
 
 def _cmd_cat(args: argparse.Namespace) -> int:
+    from .diagnostics import ClifError
     from .printer import format_test_file
     from .reader import parse_file
 
@@ -30,6 +31,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from .diagnostics import ClifError
     from .reader import parse_file
     from .verifier import verify_test_file
 
@@ -73,6 +75,8 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
 
 
 def _size_arg(text: str) -> int:
+    import argparse
+
     from .limits import parse_size
 
     try:
@@ -85,6 +89,8 @@ def _size_arg(text: str) -> int:
 
 
 def _seconds_arg(text: str) -> float:
+    import argparse
+
     from .limits import parse_seconds
 
     try:
@@ -127,20 +133,21 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
-    parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def _add_cat(sub) -> None:
     p = sub.add_parser("cat", help="print CLIF files in canonical form")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_cat)
 
+
+def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check CLIF files for well-formedness")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
     p.set_defaults(func=_cmd_verify)
+
+
+def _add_test(sub) -> None:
+    from . import commands
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -179,8 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
+
+
+def _add_commands(sub) -> None:
+    from . import commands
+
     commands.register(sub, _add_limit_options)  # run, interpret, compile
 
+
+def _add_fuzz(sub) -> None:
     from .fuzz import cli as fuzz_cli
 
     p = sub.add_parser("fuzz", help="run random CLIF programs on two engines and report disagreements")
@@ -195,19 +209,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --reader: CLIF files or directories to mutate (repeatable; default: the project's own)")
     p.set_defaults(func=_cmd_fuzz)
 
+
+def _add_reduce(sub) -> None:
+    from .fuzz import cli as fuzz_cli
+
     p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")
     fuzz_cli.add_reduce_arguments(p)
     p.set_defaults(func=_cmd_reduce)
 
+
+def _add_emulation(sub) -> None:
     from .native import emulation
 
     p = sub.add_parser("emulation", help="set up running aarch64 and s390x code under QEMU user-mode emulation")
     emulation.add_arguments(p)
+
+
+# Each command's arguments, in the order `clifkit --help` lists them. run, interpret and
+# compile are registered together by `commands`.
+_COMMANDS = [
+    (("cat",), _add_cat), (("verify",), _add_verify), (("test",), _add_test),
+    (("run", "interpret", "compile"), _add_commands), (("fuzz",), _add_fuzz), (("reduce",), _add_reduce),
+    (("emulation",), _add_emulation),
+]  # fmt: skip
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser: every command's, or, given a known `command`, only that one's (which
+    saves importing what the others need)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
+    parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    known = any(command in names for names, _ in _COMMANDS)
+    for names, add in _COMMANDS:
+        if not known or command in names:
+            add(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        print(f"clifkit {__version__}")
+        return 0
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     try:
         return args.func(args)
     except KeyboardInterrupt:
