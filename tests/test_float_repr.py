@@ -66,22 +66,24 @@ def test_loop_keeps_floats_and_agrees(t, x, monkeypatch):
 
 
 NAN_CHAIN = """
-function %chain(f64, f64) -> f64 {
-block0(v0: f64, v1: f64):
+function %chain({t}, {t}) -> {t} {{
+block0(v0: {t}, v1: {t}):
     v2 = fsub v0, v0
     jump block1(v2)
 
-block1(v3: f64):
+block1(v3: {t}):
     v4 = fadd v3, v1
     return v4
-}
+}}
 """
 
 
-def test_unchecked_nan_is_canonical_where_observed(monkeypatch):
+@pytest.mark.parametrize("t,inf,one,nan", [("f64", 0x7FF0000000000000, 0x3FF0000000000000, 0x7FF8000000000000),
+                                           ("f32", 0x7F800000, 0x3F800000, 0x7FC00000)])
+def test_unchecked_nan_is_canonical_where_observed(t, inf, one, nan, monkeypatch):
     # inf - inf is a negative NaN on x86; it is not checked (only fast ops read it), the result is.
-    got, source = both(NAN_CHAIN, "%chain", [0x7FF0000000000000, 0x3FF0000000000000], monkeypatch)
-    assert got == [0x7FF8000000000000]
+    got, source = both(NAN_CHAIN.format(t=t), "%chain", [inf, one], monkeypatch)
+    assert got == [nan]
     assert "if v2 != v2" not in source and "if v4 != v4" in source
 
 

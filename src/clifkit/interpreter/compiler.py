@@ -276,6 +276,7 @@ class FunctionCompiler:
             lines.append("    _d1 = _d + 1")
         if "_pg" in text:
             lines.append("    _pg = _m.pages")
+        lines += float_repr.prologue(text)
         if self.has_frame:
             lines.append("    _osp = _m.sp")
             lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")

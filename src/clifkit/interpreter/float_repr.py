@@ -29,8 +29,12 @@ canonical NaN result.
 
 f32 arithmetic is done in binary64 and rounded once to binary32 (exact for
 add/sub/mul/div/sqrt since 53 >= 2*24 + 2); the rounding is `struct.pack('f')`,
-guarded so that it is never asked to pack a value that rounds to infinity
-(which raises) and so that a NaN becomes the canonical NaN.  Python raises on
+whose OverflowError (exactly when the value rounds to infinity) gives the
+signed infinity.
+
+A NaN result is made canonical where it is produced, except where every use
+(through block parameters too) is a fast op: those give the canonical NaN for
+any NaN operand, so the check is left out.  Python raises on
 ``x / 0`` and ``sqrt(-1)``; those take a helper.  `min`/`max` get signed zeros
 and NaNs wrong; fmin/fmax use helpers.
 
@@ -66,10 +70,8 @@ _FCMP = {
 }  # fmt: skip
 
 
-def _f32_slow(r: float) -> float:
-    """The f32 rounding of `r` when the fast test fails: NaN -> canonical NaN, else a signed infinity."""
-    if r != r:
-        return NAN
+def _inf(r: float) -> float:
+    """The infinity a finite `r` too large for binary32 rounds to."""
     return math.copysign(math.inf, r)
 
 
@@ -103,21 +105,34 @@ def _fmax(x: float, y: float) -> float:
 RUNTIME = {
     "_fr_ud": _D.unpack, "_fr_pd": _D.pack, "_fr_uq": _Q.unpack, "_fr_pq": _Q.pack,
     "_fr_uf": _F.unpack, "_fr_pf": _F.pack, "_fr_ui": _I.unpack, "_fr_pi": _I.pack,
-    "_fr_nan": NAN, "_fr_lim": F32_LIMIT, "_fr_slow": _f32_slow, "_fr_div0": _div0,
+    "_fr_nan": NAN, "_fr_inf": _inf, "_fr_div0": _div0,
     "_fr_min": _fmin, "_fr_max": _fmax, "_fr_sqrt": math.sqrt,
 }  # fmt: skip
 
 
 def to_bits(expr: str, bits: int) -> str:
     if bits == 64:
-        return f"_fr_uq(_fr_pd({expr}))[0]"
-    return f"_fr_ui(_fr_pf({expr}))[0]"
+        return f"_xuq(_xpd({expr}))[0]"
+    return f"_xui(_xpf({expr}))[0]"
 
 
 def to_float(expr: str, bits: int) -> str:
     if bits == 64:
-        return f"_fr_ud(_fr_pq({expr}))[0]"
-    return f"_fr_uf(_fr_pi({expr}))[0]"
+        return f"_xud(_xpq({expr}))[0]"
+    return f"_xuf(_xpi({expr}))[0]"
+
+
+# The struct functions, made locals of a generated function that uses them (a local is read
+# faster than a global).
+_LOCALS = ("uq", "pd", "ui", "pf", "ud", "pq", "uf", "pi")
+
+
+def prologue(text: str) -> list[str]:
+    """Lines binding the locals the generated function body `text` uses."""
+    used = [n for n in _LOCALS if f"_x{n}(" in text]
+    if not used:
+        return []
+    return [f"    {', '.join('_x' + n for n in used)} = {', '.join('_fr_' + n for n in used)}"]
 
 
 def _self_test() -> bool:
@@ -211,7 +226,7 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
             if _scalar_fast(inst, func):
                 if op != "fcmp":
                     arith[inst.results[0]] = _float_bits(vtypes.get(inst.results[0]))
-                    if op in _BINOP or op == "fdiv":
+                    if op not in ("fmin", "fmax", "sqrt"):
                         _checked_ops.add(inst.results[0])
             elif len(inst.results) == 1 and not inst.opcode.is_call and not inst.opcode.is_terminator:
                 r = inst.results[0]
@@ -262,7 +277,7 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
             if any(p not in safe for p in edge_uses.get(v, ())):
                 safe.discard(v)
                 changed = True
-    unchecked = {v for v in safe if v in arith and arith[v] == 64 and v in _checked_ops}
+    unchecked = {v for v in safe if v in _checked_ops}
     return result, unchecked
 
 
@@ -302,9 +317,11 @@ def emit(fc, inst, ind: int, out) -> bool:
         return True  # one of the operands (exact) or the canonical NaN
     else:  # fpromote, fdemote
         out.append((ind, f"{r} = {args[0]}"))
-    if bits == 64:
-        if op != "sqrt" and inst.results[0] not in fc.nan_unchecked:
-            out.append((ind, f"if {r} != {r}: {r} = _fr_nan"))
-    else:
-        out.append((ind, f"{r} = _fr_uf(_fr_pf({r}))[0] if -_fr_lim < {r} < _fr_lim else _fr_slow({r})"))
+    if bits == 32:
+        # Rounded to binary32; pack('f') raises exactly when the result rounds to infinity (a
+        # try costs nothing until it catches), and leaves a NaN some NaN.
+        out.append((ind, f"try: {r} = _xuf(_xpf({r}))[0]"))
+        out.append((ind, f"except OverflowError: {r} = _fr_inf({r})"))
+    if op != "sqrt" and inst.results[0] not in fc.nan_unchecked:
+        out.append((ind, f"if {r} != {r}: {r} = _fr_nan"))
     return True
