@@ -39,6 +39,7 @@ back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 from __future__ import annotations
 
 import linecache
+import re
 from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
@@ -58,6 +59,8 @@ PURE = frozenset("""
     icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
     clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
 """.split())
+MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
+_NAME = re.compile(r"\bv\d+\b")
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 
@@ -120,14 +123,20 @@ class FunctionCompiler:
         self.layout = frame_layout(func)
         self.has_frame = self.layout.size > 0
         self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
+        self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
+        self.fold_depth: dict[int, int] = {}
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
         return Unsupported(f"{what} (in {self.name})")
 
     def val(self, v: int) -> str:
-        """Value `v` as its bit pattern (converted when it is held as a float, see float_repr)."""
+        """Value `v` as its bit pattern (converted when it is held as a float, see float_repr; its
+        expression itself when it is folded into this, its only use, see `foldable`)."""
         v = self.func.resolve(v)
+        expr = self.folded.pop(v, None)
+        if expr is not None:
+            return f"({expr})"
         bits = self.floats.get(v)
         return f"v{v}" if bits is None else float_repr.to_bits(f"v{v}", bits)
 
@@ -207,6 +216,35 @@ class FunctionCompiler:
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
+        self.foldable = self.find_foldable()
+
+    def find_foldable(self) -> set[int]:
+        """Integer values a pure instruction defines and one later instruction of the same block
+        reads once, as an operand, a jump or brif argument or a returned value: their expression
+        can be written into that use (Python evaluates one expression faster than a statement
+        per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
+        func = self.func
+        defined: dict[int, tuple[int, int]] = {}
+        used: dict[int, tuple[int, int]] = {}
+        for number in self.reachable:
+            insts = self.blocks[number].insts
+            for j, inst in enumerate(insts):
+                name = inst.opcode.name
+                if name in PURE and len(inst.results) == 1:
+                    t = func.value_types.get(inst.results[0])
+                    if t is not None and not t.is_vector and t.name.startswith("i"):
+                        defined[inst.results[0]] = (number, j)
+                if name in ("jump", "brif"):
+                    sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
+                elif name in ("return", "call", "return_call") or not (inst.opcode.is_terminator
+                                                                       or inst.opcode.is_call):
+                    sites = list(inst.args)
+                else:
+                    continue
+                for a in sites:
+                    used[func.resolve(a)] = (number, j)
+        return {v for v, (b, j) in defined.items()
+                if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -328,7 +366,7 @@ class FunctionCompiler:
         if not pairs:
             return
         targets = {d for d, _ in pairs}
-        if len(pairs) == 1 or not any(s in targets for _, s in pairs):
+        if len(pairs) == 1 or not any(set(_NAME.findall(s)) & targets for _, s in pairs):
             for d, s in pairs:
                 out.append((ind, f"{d} = {s}"))
         else:
@@ -572,7 +610,6 @@ class FunctionCompiler:
             raise self.unsupported(f"{op} in the middle of a block")
         if float_repr.emit(self, inst, ind, out):
             return
-        args = [self.val(a) for a in inst.args]
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results])
         lowering = lookup(ctx)
@@ -589,6 +626,12 @@ class FunctionCompiler:
             raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
+        args = []
+        for i, a in enumerate(inst.args):
+            v = self.func.resolve(a)
+            if v in self.folded and isinstance(sem, str) and sem.count(f"{{{i}}}") != 1:
+                out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
+            args.append(self.val(a))
         if isinstance(sem, str):
             try:
                 expr = sem.format(*args)
@@ -602,6 +645,12 @@ class FunctionCompiler:
             self.last_access = memory_ops.access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None
+        if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
+            depth = 1 + max((self.fold_depth.get(self.func.resolve(a), 0) for a in inst.args), default=0)
+            if depth <= MAX_FOLD_DEPTH:
+                self.folded[inst.results[0]] = expr
+                self.fold_depth[inst.results[0]] = depth
+                return
         results = [f"v{r}" for r in inst.results]
         if len(inst.results) == 1 and inst.results[0] in self.floats:
             bits = self.floats[inst.results[0]]  # a producer whose uses want a float
