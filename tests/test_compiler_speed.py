@@ -164,3 +164,12 @@ def test_folded_expressions_keep_parallel_block_arguments():
     assert "v5 =" not in source  # folded into its use
     for n in (1, 2, 3, 10, 77):
         assert it.call("%swap", [n]) == [python(n)]
+
+
+@pytest.mark.parametrize("t,imm", [("i8", -1), ("i32", -2), ("i64", -1), ("i128", -5), ("i32", 0x7FFFFFFF)])
+def test_iadd_imm_with_a_negative_immediate_wraps(t, imm):
+    text = f"function %f({t}) -> {t} {{\nblock0(v0: {t}):\n    v1 = iadd_imm v0, {imm}\n    return v1\n}}\n"
+    bits = int(t[1:])
+    it = interp(text)
+    for x in (0, 1, 5, (1 << bits) - 1, 1 << (bits - 1)):
+        assert it.call("%f", [x]) == [(x + imm) % (1 << bits)]
