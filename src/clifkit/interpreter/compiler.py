@@ -27,7 +27,8 @@ tree of code. Roots are dispatched by an if/elif chain on ``_b`` (a binary
 search for many roots). A branch to the root being run is ``continue`` of
 the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
 
-Calls pass the machine and the depth: ``v5 = _F7(_m, _d1, v1)``. Fuel is
+Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
+computed at entry, in a function with loops). Fuel is
 handed over in ``_m.fuel`` around a call. ``return_call`` returns a
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
@@ -555,7 +556,10 @@ class FunctionCompiler:
                 out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
                 return
         argtext = ", ".join(args)
-        call_args = f"_m, _d1{', ' if args else ''}{argtext}"
+        # The callee's depth: computed once at entry where calls may repeat in a loop, else at
+        # each call (a path without a call, as a recursion's base case, then computes nothing).
+        depth = "_d1" if self.headers else "_d + 1"
+        call_args = f"_m, {depth}{', ' if args else ''}{argtext}"
 
         if op.startswith("return_call"):
             if not indirect and self.is_self_tail_call(inst):
@@ -588,7 +592,7 @@ class FunctionCompiler:
         call = f"{target}({call_args})"
         if may_tail:
             out.append((ind, f"_r = {call}"))
-            out.append((ind, "while _r is _TC: _r = _m.tail_fn(_m, _d1, *_m.tail_args)"))
+            out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
             call = "_r"
         if not results:
             if call != "_r":
