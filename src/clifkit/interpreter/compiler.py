@@ -126,6 +126,7 @@ class FunctionCompiler:
         self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
         self.fold_depth: dict[int, int] = {}
+        self.max_fold_depth = MAX_FOLD_DEPTH
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -136,17 +137,18 @@ class FunctionCompiler:
         expression itself when it is folded into this, its only use, see `foldable`)."""
         v = self.func.resolve(v)
         expr = self.folded.pop(v, None)
-        if expr is not None:
-            return f"({expr})"
+        name = f"v{v}" if expr is None else f"({expr})"
         bits = self.floats.get(v)
-        return f"v{v}" if bits is None else float_repr.to_bits(f"v{v}", bits)
+        return name if bits is None else float_repr.to_bits(name, bits)
 
     def fval(self, v: int) -> str:
         """Value `v` (a scalar f32/f64) as a Python float."""
         v = self.func.resolve(v)
+        expr = self.folded.pop(v, None)
+        name = f"v{v}" if expr is None else f"({expr})"
         if v in self.floats:
-            return f"v{v}"
-        return float_repr.to_float(f"v{v}", self.vtype(v).bits)
+            return name
+        return float_repr.to_float(name, self.vtype(v).bits)
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -220,7 +222,8 @@ class FunctionCompiler:
         self.foldable = self.find_foldable()
 
     def find_foldable(self) -> set[int]:
-        """Integer values a pure instruction defines and one later instruction of the same block
+        """Values a pure instruction defines (an integer, or an f64 sum, difference or product held
+        as a float that needs no NaN check) and one later instruction of the same block
         reads once, as an operand, a jump or brif argument or a returned value: their expression
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
@@ -234,6 +237,8 @@ class FunctionCompiler:
                 if name in PURE and len(inst.results) == 1:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
+                        defined[inst.results[0]] = (number, j)
+                    elif float_repr.foldable(inst, self):
                         defined[inst.results[0]] = (number, j)
                 if name in ("jump", "brif"):
                     sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]

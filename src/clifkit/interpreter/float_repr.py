@@ -294,12 +294,29 @@ def constant(inst, bits: int) -> float:
     return _D.unpack(_Q.pack(b))[0] if bits == 64 else _F.unpack(_I.pack(b))[0]
 
 
+def foldable(inst, fc) -> bool:
+    """Whether `inst` is a fast op whose result is one expression (no NaN check, no rounding),
+    which the compiler may fold into its use (see FunctionCompiler.find_foldable)."""
+    return (inst.opcode.name in _BINOP and len(inst.results) == 1 and inst.results[0] in fc.nan_unchecked
+            and fc.floats.get(inst.results[0]) == 64)
+
+
 def emit(fc, inst, ind: int, out) -> bool:
     """Emit a fast op as float code; False when `inst` is not one (the ordinary path follows)."""
     if not ENABLED or not _scalar_fast(inst, fc.func):
         return False
     op = inst.opcode.name
+    resolve = fc.func.resolve
+    if op not in _BINOP:  # these read an operand more than once: a folded one becomes a statement
+        for a in inst.args:
+            if resolve(a) in fc.folded:
+                out.append((ind, f"v{resolve(a)} = {fc.folded.pop(resolve(a))}"))
+    depth = 1 + max(fc.fold_depth.get(resolve(a), 0) for a in inst.args)
     args = [fc.fval(a) for a in inst.args]
+    if op in _BINOP and inst.results[0] in fc.foldable and depth <= fc.max_fold_depth:
+        fc.folded[inst.results[0]] = f"{args[0]} {_BINOP[op]} {args[1]}"
+        fc.fold_depth[inst.results[0]] = depth
+        return True
     if op == "fcmp":
         cond = _FCMP[inst.cond].format(*args)
         out.append((ind, f"v{inst.results[0]} = (1 if {cond} else 0)"))
