@@ -8,7 +8,9 @@ import sys
 import time
 
 from clifkit.interpreter import Interpreter
+from clifkit.interpreter.heaps import materialize
 from clifkit.reader import parse_text
+from clifkit.runtest.environment import build_environment
 
 from .programs import BENCHMARKS, Benchmark
 
@@ -30,17 +32,22 @@ def _scaled(args, quick: bool):
 
 
 def run(bench: Benchmark, runs: int, quick: bool, native=None) -> dict:
-    functions = [d.function for d in parse_text(bench.clif).functions]
-    interp = Interpreter(functions)
+    details = parse_text(bench.clif).functions
+    interp = Interpreter([d.function for d in details])
     args, py_args = _scaled(bench.args, quick), _scaled(bench.python_args, quick)
+    env = None
+    if bench.heap:
+        env = materialize(build_environment(details[0]), details[0].function)
+        args = [env.vmctx, *args]
     interp.compile(bench.entry)
     # One untimed run each: check the results agree and warm up.
-    got = interp.call(bench.entry, args)
+    got = interp.call(bench.entry, args, env=env)
     want = [bench.to_bits(bench.python(*py_args))]
     if got != want:
         raise SystemExit(f"{bench.name}: the interpreter returned {got}, plain Python {want}")
     executed = interp.executed
-    t_clif, t_py = _median_times(lambda: interp.call(bench.entry, args), lambda: bench.python(*py_args), runs)
+    t_clif, t_py = _median_times(lambda: interp.call(bench.entry, args, env=env), lambda: bench.python(*py_args),
+                                 runs)
     t_native = native.run(bench, args, runs, want) if native is not None else None
     return {
         "native_seconds": t_native,
@@ -52,6 +59,29 @@ def run(bench: Benchmark, runs: int, quick: bool, native=None) -> dict:
         "instructions_per_second": executed / t_clif,
         "ratio": t_clif / t_py,
     }
+
+
+def _goal(ratio: float, goal: float) -> str:
+    if not goal:
+        return ""
+    return f"<={goal:.2f}x {'ok' if ratio <= goal else 'MISS'}"
+
+
+def differential(pairs: int) -> int:
+    """The float fast path against softfloat, `pairs` operand pairs per operation and type."""
+    from clifkit.interpreter import float_differential as fd
+
+    print(f"float fast path vs softfloat, {pairs:,} operand pairs per operation and type")
+    failed = 0
+    for op in fd.OPS:
+        for bits in fd.types_of(op):
+            start = time.perf_counter()
+            bad = fd.check(op, bits, pairs)
+            failed += bool(bad)
+            print(f"  {op:<9} f{bits}  {'identical' if not bad else 'DIFFERS'}  {time.perf_counter() - start:6.1f} s")
+            for line in bad:
+                print(f"    {line}")
+    return 1 if failed else 0
 
 
 def main(argv=None) -> int:
@@ -66,7 +96,12 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
     parser.add_argument("--native", action="store_true",
                         help="also compile each program with Cranelift and time it natively (needs cranelift-py)")
+    parser.add_argument("--differential", nargs="?", type=int, const=10**6, metavar="PAIRS",
+                        help="instead, check the float fast path bit for bit against softfloat "
+                             "(default 10^6 operand pairs per operation and type)")
     opts = parser.parse_args(args)
+    if opts.differential:
+        return differential(opts.differential)
     chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
     unknown = set(opts.names) - {b.name for b in BENCHMARKS}
     if unknown:
@@ -80,7 +115,8 @@ def main(argv=None) -> int:
         if native.missing:
             parser.error(native.missing)
     print(f"Python {sys.version.split()[0]}, median of {opts.runs} runs")
-    head = f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}"
+    head = (f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}"
+            f" {'goal':>10}")
     if native is not None:
         head += f" {'native s':>10} {'native M/s':>11} {'interp/native':>13}"
     print(head)
@@ -89,7 +125,8 @@ def main(argv=None) -> int:
         for bench in chosen:
             r = run(bench, opts.runs, opts.quick, native)
             line = (f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
-                    f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x")
+                    f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x "
+                    f"{_goal(r['ratio'], bench.goal):>10}")
             if r["native_seconds"] is not None:
                 t_native, same = r["native_seconds"]
                 line += (f" {t_native:>10.6f} {r['instructions'] / t_native / 1e6:>11.1f} "

@@ -14,7 +14,7 @@ pytest plugin and the command line do) stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # not imported from typing: `clifkit --version` should import next to nothing
 
 __version__ = "0.1.0"
 

@@ -7,15 +7,16 @@ Python traceback) and give exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from typing import Optional, Sequence
 
-from . import __version__, commands
-from .diagnostics import ClifError
+from . import __version__
+
+# Imports are made where they are needed: `clifkit --version` imports only this module, and a
+# command builds only its own arguments (see `build_parser`).
 
 
 def _cmd_cat(args: argparse.Namespace) -> int:
+    from . import commands
     from .printer import format_test_file
 
     status = 0
@@ -28,6 +29,7 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
+    from . import commands
     from .verifier import verify_test_file
 
     status = 0
@@ -46,6 +48,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_cfg(args: argparse.Namespace) -> int:
+    from . import commands
     from .cfg import function_dot, render_svg
 
     dots: list[str] = []
@@ -96,6 +99,8 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
 
 
 def _size_arg(text: str) -> int:
+    import argparse
+
     from .limits import parse_size
 
     try:
@@ -108,6 +113,8 @@ def _size_arg(text: str) -> int:
 
 
 def _seconds_arg(text: str) -> float:
+    import argparse
+
     from .limits import parse_seconds
 
     try:
@@ -151,6 +158,8 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
 
 
 def _setting_arg(text: str) -> tuple[str, str]:
+    import argparse
+
     name, eq, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not name or (eq and not value):
@@ -183,21 +192,20 @@ def settings_problem(args: argparse.Namespace) -> Optional[str]:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
-    parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
-
+def _add_cat(sub) -> None:
     p = sub.add_parser("cat", help="print CLIF files in canonical form")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.set_defaults(func=_cmd_cat)
 
+
+def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check CLIF files for well-formedness")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
     p.set_defaults(func=_cmd_verify)
 
+
+def _add_cfg(sub) -> None:
     p = sub.add_parser("cfg", help="print the control-flow graph of CLIF functions as Graphviz DOT")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--function", metavar="NAME", help="only the function NAME (as written: %%f)")
@@ -205,6 +213,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write to FILE instead of standard output; a FILE ending in .svg is rendered with "
                    "Graphviz's dot (one SVG per function, numbered after the first, when there are several)")
     p.set_defaults(func=_cmd_cfg)
+
+
+def _add_test(sub) -> None:
+    from . import commands
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -244,8 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
-    commands.register(sub, _add_limit_options)  # run, interpret, compile
 
+
+def _add_commands(sub) -> None:
+    from . import commands
+
+    commands.register(sub, _add_limit_options)  # run, interpret, compile, lower
+
+
+def _add_fuzz(sub) -> None:
     from .fuzz import cli as fuzz_cli
 
     p = sub.add_parser("fuzz", help="run random CLIF programs on two engines and report disagreements")
@@ -260,19 +279,54 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --reader: CLIF files or directories to mutate (repeatable; default: the project's own)")
     p.set_defaults(func=_cmd_fuzz)
 
+
+def _add_reduce(sub) -> None:
+    from .fuzz import cli as fuzz_cli
+
     p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")
     fuzz_cli.add_reduce_arguments(p)
     p.set_defaults(func=_cmd_reduce)
 
+
+def _add_emulation(sub) -> None:
     from .native import emulation
 
     p = sub.add_parser("emulation", help="set up running aarch64 and s390x code under QEMU user-mode emulation")
     emulation.add_arguments(p)
+
+
+# Each command's arguments, in the order `clifkit --help` lists them. run, interpret, compile
+# and lower are registered together by `commands`.
+_COMMANDS = [
+    (("cat",), _add_cat), (("verify",), _add_verify), (("cfg",), _add_cfg), (("test",), _add_test),
+    (("run", "interpret", "compile", "lower"), _add_commands), (("fuzz",), _add_fuzz), (("reduce",), _add_reduce),
+    (("emulation",), _add_emulation),
+]  # fmt: skip
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The argument parser: every command's, or, given a known `command`, only that one's (which
+    saves importing what the others need)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
+    parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    known = any(command in names for names, _ in _COMMANDS)
+    for names, add in _COMMANDS:
+        if not known or command in names:
+            add(sub)
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:
+        print(f"clifkit {__version__}")
+        return 0
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     problem = settings_problem(args)
     if problem is not None:
         print(f"clifkit {args.command}: error: {problem}", file=sys.stderr)

@@ -34,7 +34,7 @@ from typing import Callable, Optional, Sequence
 
 from ..ir.function import Function
 from ..ir.types import Type
-from . import control, memory_ops
+from . import control, float_repr, memory_ops, tail_groups
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
 from .machine import (
     RUNTIME,
@@ -121,7 +121,8 @@ class Interpreter:
         self._may_tail: dict[int, bool] = {}
         self._bound = 0
         self._host = dict(host_functions or {})
-        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **memory_ops.RUNTIME_MEMORY, "_badcall": _bad_call}
+        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **memory_ops.RUNTIME_MEMORY, **float_repr.RUNTIME,
+                         "_badcall": _bad_call}
         self.indirect: dict[int, list] = {}
         self.ns["_IND"] = self.indirect
         for i, f in enumerate(self.functions):
@@ -159,7 +160,14 @@ class Interpreter:
         if i in self._failed:
             raise Unsupported(self._failed[i])
         try:
-            fn, source = compile_function(self, i, self.functions[i], self.ns)
+            func = tail_groups.merged(self, i)
+            try:
+                fn, source = compile_function(self, i, func, self.ns)
+            except Unsupported:
+                if func is self.functions[i]:
+                    raise
+                # A tail callee the interpreter cannot compile: it fails when (if) it is called.
+                fn, source = compile_function(self, i, self.functions[i], self.ns)
         except Unsupported as e:
             self._failed[i] = e.reason
             raise

@@ -27,7 +27,8 @@ tree of code. Roots are dispatched by an if/elif chain on ``_b`` (a binary
 search for many roots). A branch to the root being run is ``continue`` of
 the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
 
-Calls pass the machine and the depth: ``v5 = _F7(_m, _d1, v1)``. Fuel is
+Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
+computed at entry, in a function with loops). Fuel is
 handed over in ``_m.fuel`` around a call. ``return_call`` returns a
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
@@ -40,16 +41,28 @@ from __future__ import annotations
 
 import collections
 import linecache
+import re
 from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
-from . import memory_ops
+from . import float_repr, memory_ops
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import OpContext, lookup
 
+# Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
+# leave its fuel charge unchecked to the next block that checks (see emit_block).
+PURE = frozenset("""
+    nop iconst f32const f64const iadd isub imul iadd_imm imul_imm irsub_imm ineg iabs
+    band bor bxor bnot band_not bor_not bxor_not band_imm bor_imm bxor_imm
+    ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm
+    icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
+    clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
+""".split())
+MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
+_NAME = re.compile(r"\bv\d+\b")
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 # Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
@@ -114,13 +127,32 @@ class FunctionCompiler:
         self.blocks: dict[int, Block] = func.blocks
         self.layout = frame_layout(func)
         self.has_frame = self.layout.size > 0
+        self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
+        self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
+        self.fold_depth: dict[int, int] = {}
+        self.max_fold_depth = MAX_FOLD_DEPTH
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
         return Unsupported(f"{what} (in {self.name})")
 
     def val(self, v: int) -> str:
-        return f"v{self.func.resolve(v)}"
+        """Value `v` as its bit pattern (converted when it is held as a float, see float_repr; its
+        expression itself when it is folded into this, its only use, see `foldable`)."""
+        v = self.func.resolve(v)
+        expr = self.folded.pop(v, None)
+        name = f"v{v}" if expr is None else f"({expr})"
+        bits = self.floats.get(v)
+        return name if bits is None else float_repr.to_bits(name, bits)
+
+    def fval(self, v: int) -> str:
+        """Value `v` (a scalar f32/f64) as a Python float."""
+        v = self.func.resolve(v)
+        expr = self.folded.pop(v, None)
+        name = f"v{v}" if expr is None else f"({expr})"
+        if v in self.floats:
+            return name
+        return float_repr.to_float(name, self.vtype(v).bits)
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -190,6 +222,40 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
+        self.floats, self.nan_unchecked = float_repr.analyse(self)
+        # A traced function shows every value, so none is folded into its use.
+        self.foldable = self.find_foldable() if self.interp.tracer is None else set()
+
+    def find_foldable(self) -> set[int]:
+        """Values a pure instruction defines (an integer, or an f64 sum, difference or product held
+        as a float that needs no NaN check) and one later instruction of the same block
+        reads once, as an operand, a jump or brif argument or a returned value: their expression
+        can be written into that use (Python evaluates one expression faster than a statement
+        per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
+        func = self.func
+        defined: dict[int, tuple[int, int]] = {}
+        used: dict[int, tuple[int, int]] = {}
+        for number in self.reachable:
+            insts = self.blocks[number].insts
+            for j, inst in enumerate(insts):
+                name = inst.opcode.name
+                if name in PURE and len(inst.results) == 1:
+                    t = func.value_types.get(inst.results[0])
+                    if t is not None and not t.is_vector and t.name.startswith("i"):
+                        defined[inst.results[0]] = (number, j)
+                    elif float_repr.foldable(inst, self):
+                        defined[inst.results[0]] = (number, j)
+                if name in ("jump", "brif"):
+                    sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
+                elif name in ("return", "call", "return_call") or not (inst.opcode.is_terminator
+                                                                       or inst.opcode.is_call):
+                    sites = list(inst.args)
+                else:
+                    continue
+                for a in sites:
+                    used[func.resolve(a)] = (number, j)
+        return {v for v, (b, j) in defined.items()
+                if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -208,6 +274,7 @@ class FunctionCompiler:
             self.chain = 0  # blocks inlined into the one being emitted, along the current path
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
+            self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
             pending.extend(self.late_roots)
@@ -259,6 +326,7 @@ class FunctionCompiler:
             lines.append("    _d1 = _d + 1")
         if "_pg" in text:
             lines.append("    _pg = _m.pages")
+        lines += float_repr.prologue(text)
         if self.has_frame:
             lines.append("    _osp = _m.sp")
             lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")
@@ -271,12 +339,34 @@ class FunctionCompiler:
     def emit_block(self, number: int, ind: int, out, root: int, in_while: bool) -> None:
         block = self.blocks[number]
         self.last_access = None  # see memory_ops.access_key
+        count, self.pending = len(block.insts) + self.pending, 0
+        if number not in self.headers and self.deferrable(block):
+            # Nothing here can be observed before the next check (every cycle passes a loop
+            # header, which checks): running out of fuel there instead is indistinguishable.
+            self.pending = count
+            return self.emit_block_body(block, number, ind, out, root, in_while)
+        self.charge(count, ind, out)
+        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        self.emit_block_body(block, number, ind, out, root, in_while)
+
+    def deferrable(self, block: Block) -> bool:
+        return block.insts[-1].opcode.name in ("jump", "brif", "br_table") and all(
+            inst.opcode.name in PURE for inst in block.insts[:-1])
+
+    def charge(self, count: int, ind: int, out) -> None:
         if self.fm:
-            out.append((ind, f"_f = _m.fuel - {len(block.insts)}"))
+            out.append((ind, f"_f = _m.fuel - {count}"))
             self.fm = False
         else:
-            out.append((ind, f"_f -= {len(block.insts)}"))
-        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+            out.append((ind, f"_f -= {count}"))
+
+    def fuel_state(self) -> tuple[bool, int]:
+        return self.fm, self.pending
+
+    def set_fuel_state(self, state: tuple[bool, int]) -> None:
+        self.fm, self.pending = state
+
+    def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         for inst in block.insts[:-1]:
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
@@ -304,7 +394,7 @@ class FunctionCompiler:
         if when == "before":
             out.append((ind, f"{probe}(({args}))"))
         else:
-            results = "".join(f"v{r}, " for r in inst.results) if when == "after" else ""
+            results = "".join(f"{self.val(r)}, " for r in inst.results) if when == "after" else ""
             out.append((ind, f"{probe}(({args}), ({results}))"))
 
     def assign(self, dsts: list[str], srcs: list[str], ind: int, out) -> None:
@@ -312,7 +402,7 @@ class FunctionCompiler:
         if not pairs:
             return
         targets = {d for d, _ in pairs}
-        if len(pairs) == 1 or not any(s in targets for _, s in pairs):
+        if len(pairs) == 1 or not any(set(_NAME.findall(s)) & targets for _, s in pairs):
             for d, s in pairs:
                 out.append((ind, f"{d} = {s}"))
         else:
@@ -324,13 +414,13 @@ class FunctionCompiler:
         if len(params) != len(bc.args):
             raise self.unsupported(f"block{target} takes {len(params)} arguments, given {len(bc.args)}")
         srcs = []
-        for a in bc.args:
+        for p, a in zip(params, bc.args):
             if isinstance(a, TryCallRet):
                 if rets is None or a.index >= len(rets):
                     raise self.unsupported(f"{a} outside a try_call's normal-return edge")
                 srcs.append(rets[a.index])
             elif isinstance(a, int):
-                srcs.append(self.val(a))
+                srcs.append(self.fval(a) if p in self.floats else self.val(a))
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
         self.assign([f"v{p}" for p in params], srcs, ind, out)
@@ -341,7 +431,10 @@ class FunctionCompiler:
             self.roots.add(target)
             self.late_roots.append(target)
         if target in self.roots:
-            if self.fm:
+            if self.pending:
+                self.charge(self.pending, ind, out)
+                self.pending = 0
+            elif self.fm:
                 out.append((ind, "_f = _m.fuel"))
                 self.fm = False
             if target == root and in_while:
@@ -375,9 +468,9 @@ class FunctionCompiler:
                 self.emit_edge(then, ind, out, root, in_while)
             else:
                 out.append((ind, f"if {cond}:"))
-                fm = self.fm
+                fm = self.fuel_state()
                 self.emit_edge(then, ind + 1, out, root, in_while)
-                self.fm = fm
+                self.set_fuel_state(fm)
                 self.emit_edge(other, ind, out, root, in_while)
         elif op == "br_table":
             self.emit_br_table(inst, ind, out, root, in_while)
@@ -430,27 +523,27 @@ class FunctionCompiler:
             return
         if len(edges) == 2 and len(set(table)) == 1:
             out.append((ind, f"if {index} < {len(table)}:"))
-            fm = self.fm
+            fm = self.fuel_state()
             self.emit_edge(edges[table[0]], ind + 1, out, root, in_while)
-            self.fm = fm
+            self.set_fuel_state(fm)
             self.emit_edge(edges[default], ind, out, root, in_while)
             return
         out.append((ind, f"_e = {tuple(table)!r}[{index}] if {index} < {len(table)} else {default}"))
         self.emit_edge_switch(list(range(len(edges))), edges, ind, out, root, in_while)
 
     def emit_edge_switch(self, ids: list[int], edges, ind: int, out, root: int, in_while: bool) -> None:
-        fm = self.fm
+        fm = self.fuel_state()
         if len(ids) <= LINEAR_DISPATCH:
             for i, e in enumerate(ids[:-1]):
                 out.append((ind, f"if _e == {e}:"))
                 self.emit_edge(edges[e], ind + 1, out, root, in_while)
-                self.fm = fm
+                self.set_fuel_state(fm)
             self.emit_edge(edges[ids[-1]], ind, out, root, in_while)
             return
         mid = len(ids) // 2
         out.append((ind, f"if _e < {ids[mid]}:"))
         self.emit_edge_switch(ids[:mid], edges, ind + 1, out, root, in_while)
-        self.fm = fm
+        self.set_fuel_state(fm)
         self.emit_edge_switch(ids[mid:], edges, ind, out, root, in_while)
 
     # -- calls ---------------------------------------------------------------------------
@@ -502,7 +595,10 @@ class FunctionCompiler:
                 out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
                 return
         argtext = ", ".join(args)
-        call_args = f"_m, _d1{', ' if args else ''}{argtext}"
+        # The callee's depth: computed once at entry where calls may repeat in a loop, else at
+        # each call (a path without a call, as a recursion's base case, then computes nothing).
+        depth = "_d1" if self.headers else "_d + 1"
+        call_args = f"_m, {depth}{', ' if args else ''}{argtext}"
 
         if op.startswith("return_call"):
             if not indirect and self.is_self_tail_call(inst):
@@ -535,7 +631,7 @@ class FunctionCompiler:
         call = f"{target}({call_args})"
         if may_tail:
             out.append((ind, f"_r = {call}"))
-            out.append((ind, "while _r is _TC: _r = _m.tail_fn(_m, _d1, *_m.tail_args)"))
+            out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
             call = "_r"
         if not results:
             if call != "_r":
@@ -555,7 +651,8 @@ class FunctionCompiler:
             return
         if op in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
-        args = [self.val(a) for a in inst.args]
+        if float_repr.emit(self, inst, ind, out):
+            return
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
         lowering = lookup(ctx)
@@ -572,6 +669,12 @@ class FunctionCompiler:
             raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
+        args = []
+        for i, a in enumerate(inst.args):
+            v = self.func.resolve(a)
+            if v in self.folded and isinstance(sem, str) and sem.count(f"{{{i}}}") != 1:
+                out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
+            args.append(self.val(a))
         if isinstance(sem, str):
             try:
                 expr = sem.format(*args)
@@ -585,7 +688,19 @@ class FunctionCompiler:
             self.last_access = memory_ops.access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None
+        if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
+            depth = 1 + max((self.fold_depth.get(self.func.resolve(a), 0) for a in inst.args), default=0)
+            if depth <= MAX_FOLD_DEPTH:
+                self.folded[inst.results[0]] = expr
+                self.fold_depth[inst.results[0]] = depth
+                return
         results = [f"v{r}" for r in inst.results]
+        if len(inst.results) == 1 and inst.results[0] in self.floats:
+            bits = self.floats[inst.results[0]]  # a producer whose uses want a float
+            if op in ("f32const", "f64const"):
+                expr = self.interp.bind(float_repr.constant(inst, bits), "c")
+            else:
+                expr = float_repr.to_float(expr, bits)
         if results:
             out.append((ind, f"{', '.join(results)} = {expr}"))
         else:

@@ -59,6 +59,11 @@ def _checked_address(ctx: OpContext, index: str, offset: int, size: int) -> str:
     heap = _heap(ctx)
     base = global_value_expr(ctx, heap.base)
     check = ctx.interpreter.bind(_checker(offset + size, offset), "heapchk")  # type: ignore[attr-defined]
+    if heap.style == "static" and heap.bound >= offset + size:
+        # The bound is a constant: the check inline, the checker called only to trap. (The base is
+        # then read after the check; a vmctx that cannot be read traps heap_oob either way.)
+        return (f"((({index} + {base} + {offset}) & {ADDR_MASK:#x}) if {index} <= {heap.bound - offset - size} "
+                f"else {check}({index}, 0, {heap.bound}))")
     return f"{check}({index}, {base}, {_bound_expr(ctx, heap)})"
 
 

@@ -194,7 +194,11 @@ def _smulhi(ctx: OpContext, t: Type) -> Semantics:
 @builder("iadd_imm")
 def _iadd_imm(ctx: OpContext, t: Type) -> Semantics:
     c = imm_at(ctx.inst.imm, t.bits)
-    return "({0})" if c == 0 else "(({0} + %s) & %s)" % (hx(c), hx(mask(t.bits)))
+    if c == 0:
+        return "({0})"
+    if c >> (t.bits - 1):  # a negative immediate: subtract it, which keeps the intermediate small
+        return "(({0} - %s) & %s)" % (hx((1 << t.bits) - c), hx(mask(t.bits)))
+    return "(({0} + %s) & %s)" % (hx(c), hx(mask(t.bits)))
 
 
 @builder("imul_imm")

@@ -17,7 +17,9 @@ and baked into the template or closure, so nothing is decoded at run time.
 
 Values at run time: scalar integers and floats are unsigned Python ints
 holding the bit pattern (an f32 is its 32 bits); vectors are tuples of lane
-bit patterns, lane 0 first. Semantics raise `Trap` to trap.
+bit patterns, lane 0 first. Semantics raise `Trap` to trap. (The compiler
+may hold an f32/f64 as a Python float between the ops `float_repr` emits
+itself; a lowering always receives and returns bit patterns.)
 """
 
 from __future__ import annotations

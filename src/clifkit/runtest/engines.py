@@ -249,7 +249,67 @@ def _reason(e: BaseException) -> str:
     return text or type(e).__name__
 
 
-ENGINES: dict[str, Engine] = {"interpreter": InterpreterEngine()}
+class _Engines(dict):
+    """The engines by name. The native engine registers itself on the first look for an engine
+    not yet here (or at the whole table), not when this module is imported: a run of `test
+    interpret` files never imports it."""
+
+    loaded = False
+
+    def _load(self) -> None:
+        if not self.loaded:
+            self.loaded = True
+            _register_native()
+
+    def __getitem__(self, name):
+        if not super().__contains__(name):
+            self._load()
+        return super().__getitem__(name)
+
+    def __contains__(self, name) -> bool:
+        if not super().__contains__(name):
+            self._load()
+        return super().__contains__(name)
+
+    def __iter__(self):
+        self._load()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load()
+        return super().__len__()
+
+    def __setitem__(self, name, engine) -> None:
+        self._load()  # so that what is replaced (and restored, by a test's monkeypatch) is the real one
+        super().__setitem__(name, engine)
+
+    def __delitem__(self, name) -> None:
+        self._load()  # so that the deletion sticks
+        super().__delitem__(name)
+
+    def setdefault(self, name, engine=None):
+        self.loaded = True  # clifkit.native.engine registering itself as it is imported
+        return super().setdefault(name, engine)
+
+    def get(self, name, default=None):
+        if not super().__contains__(name):
+            self._load()
+        return super().get(name, default)
+
+    def keys(self):
+        self._load()
+        return super().keys()
+
+    def values(self):
+        self._load()
+        return super().values()
+
+    def items(self):
+        self._load()
+        return super().items()
+
+
+ENGINES: dict[str, Engine] = _Engines(interpreter=InterpreterEngine())
 
 
 def _register_native() -> None:
@@ -258,6 +318,3 @@ def _register_native() -> None:
     except ImportError:
         return  # clifkit.native.engine is being imported first: it registers itself when done
     ENGINES.setdefault("native", NativeEngine())
-
-
-_register_native()

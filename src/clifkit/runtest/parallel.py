@@ -22,16 +22,16 @@ imported (and whatever engines it registered); elsewhere they are spawned.
 
 from __future__ import annotations
 
-import multiprocessing
-import multiprocessing.util
 import os
 import signal
 import sys
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Iterator, Optional, Sequence
 
 from . import interrupts
+
+# multiprocessing and concurrent.futures are imported where a pool starts: a run of one file
+# (`default_jobs` is all it needs from here) does without them.
+
 from .results import FileResult, file_problem
 
 Task = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
@@ -58,6 +58,8 @@ def _init_worker(options) -> None:
     _OPTIONS = options
     # A worker that ends normally (the pool is closed) shuts down what its engines started (the
     # native engine's worker process); atexit handlers do not run in pool workers.
+    import multiprocessing.util
+
     multiprocessing.util.Finalize(None, _close_engines, exitpriority=10)
 
 
@@ -86,6 +88,8 @@ def _work(task: Task) -> tuple[int, Optional[FileResult]]:
 
 
 def _context():
+    import multiprocessing
+
     methods = multiprocessing.get_all_start_methods()
     if sys.platform.startswith("linux") and "fork" in methods:
         return multiprocessing.get_context("fork")
@@ -105,6 +109,12 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
     A worker process that dies (killed, crashed) loses the files it had: they come back as
     errors saying so, and the others still run. Closing the generator early, or an exception in
     the consumer (KeyboardInterrupt), stops the workers at once; files still running are lost."""
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    from .engines import ENGINES
+
+    ENGINES.get("native")  # registered before the workers fork, so that they inherit it
     ordered = sorted(tasks, key=lambda t: (-_size(t[1]), t[0]))
     executor = ProcessPoolExecutor(max_workers=jobs, mp_context=_context(), initializer=_init_worker, initargs=(options,))
     finished = False
@@ -151,6 +161,8 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
 def _drain(executor: ProcessPoolExecutor, futures: list) -> list[tuple[int, FileResult]]:
     """After Ctrl-C: make sure every worker has seen it, and collect, for a moment, what the files
     in flight had done."""
+    from concurrent.futures import wait
+
     for future in futures:
         future.cancel()  # not started: never will be
     for process in list((getattr(executor, "_processes", None) or {}).values()):
@@ -171,6 +183,9 @@ def _drain(executor: ProcessPoolExecutor, futures: list) -> list[tuple[int, File
 
 
 def _run_alone(task: Task, options) -> tuple[int, FileResult]:
+    from concurrent.futures import ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
     index, path, _ = task
     one = ProcessPoolExecutor(max_workers=1, mp_context=_context(), initializer=_init_worker, initargs=(options,))
     try:

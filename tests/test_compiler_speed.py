@@ -1,0 +1,175 @@
+"""The interpreter compiler's speed devices keep its semantics: deferred fuel checks of pure
+blocks (compiler.PURE) and merged tail-call groups (tail_groups.py)."""
+
+import pytest
+
+from clifkit.interpreter import FuelExhausted, Interpreter, Trap
+from clifkit.reader import parse_text
+
+PURE_THEN_STORE = """
+function %f(i64) -> i64 {
+    ss0 = explicit_slot 8
+
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    v2 = icmp_imm ult v1, 10
+    brif v2, block1, block2
+
+block1:
+    stack_store v1, ss0
+    v3 = stack_load.i64 ss0
+    return v3
+
+block2:
+    return v0
+}
+
+function %spin(i64) -> i64 {
+block0(v0: i64):
+    jump block1(v0)
+
+block1(v1: i64):
+    v2 = iadd_imm v1, 1
+    jump block2(v2)
+
+block2(v3: i64):
+    jump block1(v3)
+}
+"""
+
+
+def interp(text, **kw):
+    return Interpreter([d.function for d in parse_text(text).functions], **kw)
+
+
+def test_deferred_fuel_checks_stay_exact():
+    it = interp(PURE_THEN_STORE, fuel=6)
+    assert it.call("%f", [1]) == [2]
+    assert it.executed == 6
+    assert "_f -= 3" not in it.sources[0] and "_m.fuel - 6" in it.sources[0]  # the entry block defers
+    with pytest.raises(FuelExhausted):
+        interp(PURE_THEN_STORE, fuel=5).call("%f", [1])
+    assert interp(PURE_THEN_STORE, fuel=4).call("%f", [20]) == [20]
+    with pytest.raises(FuelExhausted):
+        interp(PURE_THEN_STORE, fuel=3).call("%f", [20])
+
+
+def test_a_cycle_of_pure_blocks_still_runs_out_of_fuel():
+    with pytest.raises(FuelExhausted):
+        interp(PURE_THEN_STORE, fuel=10_000).call("%spin", [0])
+
+
+TAIL_GROUP = """
+function %even(i64, i64) -> i64 tail {
+    fn0 = %odd(i64, i64) -> i64 tail
+
+block0(v0: i64, v1: i64):
+    brif v0, block2, block1
+
+block1:
+    return v1
+
+block2:
+    v2 = iadd_imm v0, -1
+    v3 = iadd_imm v1, 2
+    return_call fn0(v2, v3)
+}
+
+function %odd(i64, i64) -> i64 tail {
+    fn0 = %even(i64, i64) -> i64 tail
+    fn1 = %framed(i64) -> i64 tail
+
+block0(v0: i64, v1: i64):
+    v2 = icmp_imm eq v0, 7777
+    brif v2, block3, block4
+
+block3:
+    return_call fn1(v1)
+
+block4:
+    v3 = udiv v1, v0
+    v4 = iadd v1, v3
+    v5 = iadd_imm v0, -1
+    return_call fn0(v5, v4)
+}
+
+function %framed(i64) -> i64 tail {
+    ss0 = explicit_slot 8
+
+block0(v0: i64):
+    stack_store v0, ss0
+    v1 = stack_load.i64 ss0
+    v2 = iadd_imm v1, 1
+    return v2
+}
+"""
+
+
+def test_tail_call_groups_run_as_separate_functions(monkeypatch):
+    from clifkit.interpreter import tail_groups
+
+    merged = interp(TAIL_GROUP, fuel=10**7)
+    source = merged.compile("%even")
+    assert "_m.tail_fn = _F1" not in source  # %odd is merged: its tail calls are jumps
+    assert "_m.tail_fn = _F2" in source  # %framed has a stack frame: not merged
+    monkeypatch.setattr(tail_groups, "merged", lambda interp, i: interp.functions[i])
+    plain = interp(TAIL_GROUP, fuel=10**7)
+    assert "_m.tail_fn = _F1" in plain.compile("%even")
+    for name, args in (("%even", [0, 5]), ("%even", [2, 5]), ("%even", [10, 3]), ("%even", [100_000, 1]),
+                       ("%even", [7778, 0]), ("%even", [7780, 4]), ("%odd", [3, 3])):
+        assert merged.call(name, args) == plain.call(name, args)
+        assert merged.executed == plain.executed
+    for it in (merged, plain):
+        with pytest.raises(Trap) as e:  # udiv by zero in %odd
+            it.call("%even", [1, 1])
+        assert e.value.code == "int_divz"
+    monkeypatch.undo()
+    with pytest.raises(FuelExhausted):
+        interp(TAIL_GROUP, fuel=1000).call("%even", [10**6, 0])
+
+
+FOLDED_SWAP = """
+function %swap(i32) -> i32 {
+block0(v0: i32):
+    v1 = iconst.i32 0
+    jump block1(v1, v1, v1)
+
+block1(v2: i32, v3: i32, v4: i32):
+    v5 = iadd_imm v2, 1
+    v6 = imul_imm v3, 3
+    v7 = bxor v6, v4
+    v8 = iadd_imm v4, 1
+    v9 = icmp ult v8, v0
+    brif v9, block1(v7, v5, v8), block2(v7)
+
+block2(v10: i32):
+    return v10
+}
+"""
+
+
+def test_folded_expressions_keep_parallel_block_arguments():
+    # v5 (folded into the edge) reads v2, which the same edge assigns: the assignment must be parallel.
+    def python(n):
+        a = b = i = 0
+        while True:
+            x = ((b * 3) & 0xFFFFFFFF) ^ i
+            i += 1
+            if not i < n:
+                return x
+            a, b = x, (a + 1) & 0xFFFFFFFF
+
+    it = interp(FOLDED_SWAP)
+    source = it.compile("%swap")
+    assert "v5 =" not in source  # folded into its use
+    for n in (1, 2, 3, 10, 77):
+        assert it.call("%swap", [n]) == [python(n)]
+
+
+@pytest.mark.parametrize("t,imm", [("i8", -1), ("i32", -2), ("i64", -1), ("i128", -5), ("i32", 0x7FFFFFFF)])
+def test_iadd_imm_with_a_negative_immediate_wraps(t, imm):
+    text = f"function %f({t}) -> {t} {{\nblock0(v0: {t}):\n    v1 = iadd_imm v0, {imm}\n    return v1\n}}\n"
+    bits = int(t[1:])
+    it = interp(text)
+    for x in (0, 1, 5, (1 << bits) - 1, 1 << (bits - 1)):
+        assert it.call("%f", [x]) == [(x + imm) % (1 << bits)]
