@@ -144,6 +144,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
         out.append((f"heap{n}", format_heap(heap)))
     for n, table in sorted(func.tables.items()):
         out.append((f"table{n}", format_table(table)))
+    for n, blocks in sorted(func.jump_tables.items()):
+        out.append((f"jt{n}", "jump_table [" + ", ".join(f"block{b}" for b in blocks) + "]"))
     for n, sig in sorted(func.signatures.items()):
         if n not in inline:
             out.append((f"sig{n}", format_signature(sig)))
@@ -319,6 +321,12 @@ def _heap_addr(inst: Inst) -> str:
     return f" heap{inst.heap}, v{a[0]}, {format_imm(inst.offset)}, {format_imm(inst.size)}"
 
 
+def _table_targets(jt) -> str:
+    if jt.declared is not None:
+        return f"jt{jt.declared}"
+    return f"[{', '.join(map(_block_call, jt.targets))}]"
+
+
 def _heap_offset(offset: int) -> str:
     return "+" + format_imm(offset) if offset else ""
 
@@ -344,9 +352,8 @@ _OPERANDS: dict[str, Callable[[Inst], str]] = {
     "FloatCompare": lambda i: f" {i.cond} {_vals(i.args)}",
     "Jump": lambda i: " " + _block_call(i.dests[0]),
     "Brif": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}, {_block_call(i.dests[1])}",
-    "BranchTable": lambda i: (
-        f" v{i.args[0]}, {_block_call(i.jump_table.default)}, [{', '.join(map(_block_call, i.jump_table.targets))}]"
-    ),
+    "BranchTable": lambda i: f" v{i.args[0]}, {_block_call(i.jump_table.default)}, {_table_targets(i.jump_table)}",
+    "Branch": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}",
     "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)})",
     "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])})",
     "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",

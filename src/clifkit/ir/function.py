@@ -59,6 +59,7 @@ class JumpTableData:
 
     default: BlockCall
     targets: list[BlockCall]
+    declared: Optional[int] = None  # heap era: N of the ``jtN = jump_table [...]`` the text named
 
 
 @dataclass
@@ -238,6 +239,7 @@ class Function:
     constants: dict[int, bytes] = field(default_factory=dict)
     heaps: dict[int, HeapData] = field(default_factory=dict)
     tables: dict[int, TableData] = field(default_factory=dict)
+    jump_tables: dict[int, list[int]] = field(default_factory=dict)  # heap era: jtN -> its blocks
     stack_limit: Optional[int] = None  # a global value number
     blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
     value_types: dict[int, Type] = field(default_factory=dict)

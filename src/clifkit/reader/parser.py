@@ -38,7 +38,8 @@ from .lexer import Comment, tokenize
 from .numbers import NumberError, parse_hex_bytes, parse_uint
 
 CALL_CONVS = frozenset(
-    {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all"}
+    {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all",
+     "wasmtime_system_v"}  # the last one: heap era (2022)
 )
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
 HEADER_WORDS = ("test", "set", "target", "feature")
@@ -47,7 +48,7 @@ DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln",
 _DIRECTIVE_RE = re.compile(
     r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
 )
-_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt"})
+_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt"})
 
 
 class Parser(InstructionParser):
@@ -453,6 +454,20 @@ class Parser(InstructionParser):
             written.append(attr)
         heap.written = tuple(written)
         self.func.heaps[n] = heap
+
+    def _decl_jt(self, n: int) -> None:
+        """Heap era: ``jtN = jump_table [blockA, blockB, ...]``, used by ``br_table v, blockD, jtN``."""
+        self.word_from(("jump_table",), "jump table declaration")
+        self.expect("[", "'[' before the jump table's blocks")
+        blocks = []
+        while self.kinds[self.pos] == "block":
+            self.block_uses.append((self.vals[self.pos], self.pos))  # type: ignore[arg-type]
+            blocks.append(self.vals[self.pos])
+            self.pos += 1
+            if not self.accept(","):
+                break
+        self.expect("]", "',' or ']' in the jump table")
+        self.func.jump_tables[n] = blocks  # type: ignore[assignment]
 
     def _decl_table(self, n: int) -> None:
         """``tableN = dynamic gvB, min M, bound gvX, element_size S, index_type T``."""
