@@ -500,14 +500,21 @@ class FunctionLowering(CallLowering):
         total = self.b.ins_iadd(self.val(inst.args[0]), self.val(inst.args[1]))
         return self.b.ins_iadd(total, self._carry_in(inst, t))
 
+    def _sadd_overflow(self, x, y):
+        """x + y and its signed overflow, from the sign bits: 0.120's sadd_overflow is not
+        implemented for i8 and i16 on every backend."""
+        total = self.b.ins_iadd(x, y)
+        both = self.b.ins_band(self.b.ins_bxor(total, x), self.b.ins_bxor(total, y))
+        return total, self.b.ins_icmp_imm(compat.intcc("slt"), both, 0)
+
     def op_iadd_cout(self, inst: Inst):
         """The 2022 interpreter's carry: signed overflow (see interpreter/integer_ops.py)."""
-        return self.b.ins_sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1]))
+        return list(self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1])))
 
     def op_iadd_carry(self, inst: Inst):
         t = self.ctrl_type(inst)
-        first, over1 = self.b.ins_sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1]))
-        total, over2 = self.b.ins_sadd_overflow(first, self._carry_in(inst, t))
+        first, over1 = self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1]))
+        total, over2 = self._sadd_overflow(first, self._carry_in(inst, t))
         return [total, self.b.ins_bor(over1, over2)]
 
     def op_isub_bin(self, inst: Inst):
