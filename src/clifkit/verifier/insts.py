@@ -96,7 +96,11 @@ class InstChecks:
                 continue
             expected = self.expected_type(operand, ctrl, op, loc)
             if expected is not None and not self.type_matches(operand, ctrl, op, t):
-                self.report(loc, f"{name} operand {i} (v{inst.args[i]}) has type {t}, expected {expected}")
+                if operand.derived in RELATIONS:
+                    head = f"arg {i} (v{inst.args[i]}) with type {t} failed to satisfy type set"
+                else:
+                    head = f"arg {i} (v{inst.args[i]}) has type {t}, expected {expected}"
+                self.report(loc, f"{head}: {name} operand {i} (v{inst.args[i]}) has type {t}, expected {expected}")
 
         # Variable operands and results, from the opcode table or a signature.
         sig, sig_name = (None, "")
@@ -191,14 +195,17 @@ class InstChecks:
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
-            self.report(loc, count)
+            head = "mismatched argument count" if callee is not None else "arguments of return must match function signature"
+            self.report(loc, f"{head}: {count}")
             return
         for i, (v, t, p) in enumerate(zip(values, types, params)):
             if t is not None and t is not p.type:
                 if callee is None:
-                    self.report(loc, f"return value {i} (v{v}) has type {t}, but the function signature returns {p.type}")
+                    self.report(loc, f"result {i} has type {t}, must match function signature of {p.type}: "
+                                     f"return value {i} (v{v}) has type {t}, but the function signature returns {p.type}")
                 else:
-                    self.report(loc, f"{name} argument {i} (v{v}) has type {t}, but the signature of {callee} says {p.type}")
+                    self.report(loc, f"arg {i} (v{v}) has type {t}, expected {p.type}: "
+                                     f"{name} argument {i} (v{v}) has type {t}, but the signature of {callee} says {p.type}")
 
     def check_tail_call(self, inst: Inst, sig: Signature, sig_name: str, loc) -> None:
         name = inst.opcode.name
@@ -219,7 +226,8 @@ class InstChecks:
         for target, ptr in self.target.pointers:
             if t.bits != ptr.bits:
                 where = "" if target == "default" else f" on target {target}"
-                self.report(loc, f"address v{v} has type {t}, but pointers are {ptr}{where}")
+                self.report(loc, f"invalid pointer width (got {t.bits}, expected {ptr.bits}) encountered v{v}: "
+                                 f"address v{v} has type {t}, but pointers are {ptr}{where}")
 
     def check_block_call(self, inst: Inst, bc: BlockCall, kind: str, sig: Optional[Signature], loc) -> None:
         """`kind` is "normal", "return" (a try_call's normal return) or "exception"."""
@@ -231,7 +239,8 @@ class InstChecks:
         if bc.block == self.entry:
             self.report(loc, f"{inst.opcode.name} to the entry block block{bc.block}")
         if len(bc.args) != len(target.params):
-            self.report(loc, f"block{bc.block} takes {plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
+            self.report(loc, f"mismatched argument count: block{bc.block} takes "
+                             f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
             return
         for i, (a, p) in enumerate(zip(bc.args, target.params)):
             want = func.value_types.get(p)
@@ -261,8 +270,8 @@ class InstChecks:
                 types = [(f"v{a}", self.type_of(a))]
             for what, t in types:
                 if t is not None and want is not None and t is not want:
-                    self.report(loc, f"argument {i} ({what}) to block{bc.block} has type {t}, "
-                                     f"but its parameter v{p} has type {want}")
+                    self.report(loc, f"arg {what} has type {t}, expected {want}: argument {i} ({what}) to "
+                                     f"block{bc.block} has type {t}, but its parameter v{p} has type {want}")
 
 
 def _requires_operand(op: Opcode) -> bool:
@@ -431,7 +440,8 @@ def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         if not 0 <= imm <= 255:
             v.report(loc, f"{name} lane index {imm} does not fit in 8 bits")
         elif t is not None and not t.dynamic and imm >= t.lanes:
-            v.report(loc, f"{name} lane {imm} is out of range for {t}, which has {t.lanes} lane{'s' * (t.lanes > 1)}")
+            v.report(loc, f"The lane {imm} does not index into the type {t}: {name} lane {imm} is out of range "
+                          f"for {t}, which has {t.lanes} lane{'s' * (t.lanes > 1)}")
     elif fmt == "UnaryConst":
         want = ctrl.bytes if ctrl is not None else 16 if name == "f128const" else None
         if isinstance(imm, int):
@@ -455,7 +465,8 @@ def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     else:
         bad = [i for i in mask if i >= 32]
         if bad:
-            v.report(loc, f"shuffle mask lane {bad[0]} is out of range (at most 31)")
+            v.report(loc, f"shuffle immediate index {bad[0]} is larger than the maximum 31: "
+                          f"shuffle mask lane {bad[0]} is out of range (at most 31)")
 
 
 def _check_cond(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:

@@ -49,7 +49,8 @@ class PreambleChecks:
                     if cur in chain:
                         if not cycle_reported:
                             cycle = " -> ".join(f"gv{g}" for g in chain[chain.index(cur):] + [cur])
-                            self.report(loc, f"global value cycle: {cycle}")
+                            members = ", ".join(f"gv{g}" for g in chain[chain.index(cur):])
+                            self.report(loc, f"global value cycle: [{members}]: {cycle}")
                             cycle_reported = True
                         break
                     chain.append(cur)
@@ -65,7 +66,8 @@ class PreambleChecks:
                 if data.kind == "iadd_imm" and data.type is not None and not (data.type.is_int and data.type.is_scalar):
                     self.report(loc, f"{name}: iadd_imm global value must have an integer type, not {data.type}")
             elif data.kind == "vmctx" and not has_vmctx:
-                self.report(loc, f"{name} = vmctx needs a parameter with the vmctx purpose in the function signature")
+                self.report(loc, f"undeclared vmctx reference: {name} = vmctx needs a parameter with the vmctx "
+                                 "purpose in the function signature")
         if func.stack_limit is not None and func.stack_limit not in gvs:
             self.report(self.decl_loc("stack_limit"), f"stack_limit refers to gv{func.stack_limit}, which is not declared")
 
