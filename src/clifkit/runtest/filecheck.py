@@ -124,7 +124,7 @@ def check(text: str, directives: list[Directive]) -> None:
         for d, rx in pending_not:
             m = rx.search(text, barrier, until)
             if m is not None:
-                raise FileCheckError(f"line {d.line}: not: {d.text}: matched {m.group(0)!r} "
+                raise FileCheckError(f"line {d.line}: not: {d.text.strip()}: matched {m.group(0)!r} "
                                      f"on printed line {line_of(m.start()) + 1}")
         pending_not.clear()
 
