@@ -144,6 +144,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
         out.append((f"heap{n}", format_heap(heap)))
     for n, table in sorted(func.tables.items()):
         out.append((f"table{n}", format_table(table)))
+    for n, (user_id, name) in sorted(func.alias_regions.items()):
+        out.append((f"region{n}", f'{user_id} "{name}"'))
     for n, blocks in sorted(func.jump_tables.items()):
         out.append((f"jt{n}", "jump_table [" + ", ".join(f"block{b}" for b in blocks) + "]"))
     for n, sig in sorted(func.signatures.items()):

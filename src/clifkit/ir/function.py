@@ -240,6 +240,7 @@ class Function:
     heaps: dict[int, HeapData] = field(default_factory=dict)
     tables: dict[int, TableData] = field(default_factory=dict)
     jump_tables: dict[int, list[int]] = field(default_factory=dict)  # heap era: jtN -> its blocks
+    alias_regions: dict[int, tuple[int, str]] = field(default_factory=dict)  # regionN -> (user id, name)
     stack_limit: Optional[int] = None  # a global value number
     blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
     value_types: dict[int, Type] = field(default_factory=dict)

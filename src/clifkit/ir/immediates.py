@@ -41,6 +41,7 @@ class MemFlags:
     endianness: Optional[str] = None  # "big", "little" or None (native)
     checked: bool = False
     alias_region: Optional[str] = None  # "heap", "table", "vmctx"
+    region: Optional[int] = None  # N of a declared alias region ``regionN`` (Cranelift 0.121 on)
 
     def __str__(self) -> str:
         words = []
@@ -60,6 +61,8 @@ class MemFlags:
             words.append("checked")
         if self.alias_region:
             words.append(self.alias_region)
+        if self.region is not None:
+            words.append(f"region{self.region}")
         return " ".join(words)
 
     @property

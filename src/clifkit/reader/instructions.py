@@ -14,6 +14,7 @@ of not-yet-defined ones are noted and checked when the function ends.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional
 
 from ..diagnostics import Location
@@ -40,12 +41,12 @@ I8X16 = parse_type("i8x16")
 ENTITY_NAMES = {
     "ss": "stack slot", "dss": "dynamic stack slot", "dt": "dynamic type", "gv": "global value",
     "sig": "signature", "fn": "function reference", "const": "constant", "heap": "heap", "table": "table",
-    "jt": "jump table",
+    "jt": "jump table", "region": "alias region",
 }  # fmt: skip
 ENTITY_TABLES = {
     "ss": "stack_slots", "dss": "dynamic_stack_slots", "dt": "dynamic_types", "gv": "global_values",
     "sig": "signatures", "fn": "func_refs", "const": "constants", "heap": "heaps", "table": "tables",
-    "jt": "jump_tables",
+    "jt": "jump_tables", "region": "alias_regions",
 }  # fmt: skip
 
 
@@ -142,7 +143,13 @@ class InstructionParser(Cursor):
 
     def memflags(self) -> MemFlags:
         flags = _DEFAULT_FLAGS
-        while self.kinds[self.pos] == "word":
+        while self.kinds[self.pos] in ("word", "region"):
+            if self.kinds[self.pos] == "region":  # declared or not: the verifier says
+                if flags.region is not None:
+                    raise self.error("cannot set more than one alias region")
+                flags = replace(flags, region=self.vals[self.pos])
+                self.pos += 1
+                continue
             new, problem = add_memflag(flags, self.vals[self.pos])  # type: ignore[arg-type]
             if problem:
                 raise self.error(problem)

@@ -48,7 +48,7 @@ DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln",
 _DIRECTIVE_RE = re.compile(
     r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
 )
-_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt"})
+_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt", "region"})
 
 
 class Parser(InstructionParser):
@@ -454,6 +454,12 @@ class Parser(InstructionParser):
             written.append(attr)
         heap.written = tuple(written)
         self.func.heaps[n] = heap
+
+    def _decl_region(self, n: int) -> None:
+        """``regionN = USER_ID "name"``: an alias region memory accesses name (``load region0 v1``)."""
+        user_id = self.uimm(32, "alias region user id")
+        name = self.expect("string", 'the alias region\'s name ("...")')
+        self.func.alias_regions[n] = (user_id, name)  # type: ignore[assignment]
 
     def _decl_jt(self, n: int) -> None:
         """Heap era: ``jtN = jump_table [blockA, blockB, ...]``, used by ``br_table v, blockD, jtN``."""

@@ -66,6 +66,10 @@ class InstChecks:
         loc = self.inst_loc(inst, block)
         fmt = op.format
 
+        flags = getattr(inst, "flags", None)
+        if flags is not None and flags.region is not None and flags.region not in self.func.alias_regions:
+            self.report(loc, f"undefined alias region region{flags.region}")
+
         # Every value used, including block-call arguments, must be defined and dominate the use.
         arg_types = [self.check_use(v, inst, block, pos, loc) for v in inst.args]
         for bc in inst.branch_targets():

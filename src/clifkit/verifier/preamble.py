@@ -32,6 +32,12 @@ class PreambleChecks:
 
     def check_preamble(self) -> None:
         func = self.func
+        owners: dict[int, int] = {}
+        for n, (user_id, _) in sorted(func.alias_regions.items()):
+            if user_id in owners:
+                self.report(self.decl_loc(f"region{n}"), f"duplicate alias region user_id {user_id}: region{n} "
+                                                         f"and region{owners[user_id]} both have it")
+            owners.setdefault(user_id, n)
         gvs = func.global_values
         has_vmctx = any(p.purpose == "vmctx" for p in func.signature.params)
         cycle_reported = False
