@@ -133,7 +133,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for n, ss in sorted(func.stack_slots.items()):
         align = f", align = {ss.align}" if ss.align is not None else ""
-        out.append((f"ss{n}", f"{ss.kind} {ss.size}{align}"))
+        key = f", key = {format_imm(ss.key)}" if ss.key is not None else ""
+        out.append((f"ss{n}", f"{ss.kind} {ss.size}{align}{key}"))
     for n, dss in sorted(func.dynamic_stack_slots.items()):
         out.append((f"dss{n}", f"{dss.kind} dt{dss.dynamic_type}"))
     for n, gv in sorted(func.global_values.items()):

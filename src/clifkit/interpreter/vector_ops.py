@@ -337,7 +337,7 @@ def lower_widening_dot(ctx: OpContext) -> Semantics:
     return dot
 
 
-@impl("x86_blendv")
+@impl("x86_blendv", "blendv")  # blendv: the later name (Cranelift 0.121 on)
 def lower_blendv(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.result_types[0])
     top = hx(1 << (t.lane_bits - 1))

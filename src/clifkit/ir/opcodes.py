@@ -300,6 +300,7 @@ select                 Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
 select_spectre_guard   Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
 bitselect              Ternary            c:Any x:Any y:Any -> a:Any
 x86_blendv             Ternary            c:Any x:Any y:Any -> a:Any
+blendv                 Ternary            c:Any x:Any y:Any -> a:Any
 vany_true              Unary              a:FixedTxN -> s:i8
 vall_true              Unary              a:FixedTxN -> s:i8
 vhigh_bits             Unary              a:FixedTxN -> x:NarrowInt

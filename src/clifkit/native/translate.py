@@ -588,6 +588,10 @@ class FunctionLowering(CallLowering):
     def op_is_invalid(self, inst: Inst):
         return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), -1)
 
+    def op_blendv(self, inst: Inst):
+        """0.121's name for x86_blendv, which the 0.120 binding builds."""
+        return self._generic(inst, "x86_blendv")
+
     def op_return(self, inst: Inst):
         self.b.ins_return([self.val(a) for a in inst.args])
 

@@ -224,7 +224,7 @@ class InstructionParser(Cursor):
         size = ty.bytes
         if self.accept("["):
             lane = ty.lane_type
-            if lane.is_float and lane.bits not in (32, 64) or lane.bits == 128:
+            if lane.is_float and lane.bits not in (16, 32, 64) or lane.bits == 128:
                 raise self.error(f"{lane} lanes cannot be written as a list; write the constant in hexadecimal")
             what = f"{lane} lane"
             values = []

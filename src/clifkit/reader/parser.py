@@ -337,16 +337,20 @@ class Parser(InstructionParser):
         kind = self.word_from(("explicit_slot",), "stack slot kind")
         i, text = self.number("the stack slot size")
         size = self._u32(i, text, "stack slot size")
-        align = None
-        if self.accept(","):
-            if not self.accept_word("align"):
-                self.fail("'align' (the only stack slot flag)")
-            self.expect("=", "'=' after align")
-            i, text = self.number("the alignment in bytes")
-            align = self._u32(i, text, "stack slot alignment")
-            if align & (align - 1) or not align:
-                raise self.error(f"stack slot alignment {align} is not a power of two", i)
-        self.func.stack_slots[n] = StackSlotData(kind, size, align)
+        align = key = None
+        while self.accept(","):
+            if self.accept_word("align") and align is None:
+                self.expect("=", "'=' after align")
+                i, text = self.number("the alignment in bytes")
+                align = self._u32(i, text, "stack slot alignment")
+                if align & (align - 1) or not align:
+                    raise self.error(f"stack slot alignment {align} is not a power of two", i)
+            elif self.accept_word("key") and key is None:
+                self.expect("=", "'=' after key")
+                key = self.uimm(64, "stack slot key")
+            else:
+                self.fail("'align' or 'key' (the stack slot flags, once each)")
+        self.func.stack_slots[n] = StackSlotData(kind, size, align, key)
 
     def _u32(self, i: int, text: str, what: str) -> int:
         try:
