@@ -51,4 +51,4 @@ block0:
 }
 """, "b.clif")
     assert call(tf, "%b", (1 << 31, 0, 0xD << 28, 1), (1, 2, 3, 4), (5, 6, 7, 8)) == (1, 6, 3, 8)
-    assert call(tf, "%h") == (0x3C00, 0xC000, 0, 0x8000, 0x3C00, 0x3C00, 0x3C00, 0x7C00)
+    assert call(tf, "%h") == (0x3C00, -0x4000, 0, -0x8000, 0x3C00, 0x3C00, 0x3C00, 0x7C00)  # signed lanes
