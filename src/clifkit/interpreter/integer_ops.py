@@ -418,11 +418,6 @@ def _uadd_overflow_trap(ctx: OpContext, t: Type) -> Semantics:
 # 100 + 28 gives 1), so these follow the interpreter; see docs/heap-era.md.
 
 
-def _signed(t: Type) -> Callable[[int], int]:
-    sign = 1 << (t.bits - 1)
-    return lambda v: (v ^ sign) - sign
-
-
 @builder("iadd_cin")
 def _iadd_cin(ctx: OpContext, t: Type) -> Semantics:
     return "(({0} + {1} + (1 if {2} else 0)) & %s)" % hx(mask(t.bits))
@@ -435,7 +430,7 @@ def _isub_bin(ctx: OpContext, t: Type) -> Semantics:
 
 @builder("iadd_cout", "iadd_carry")
 def _iadd_carry(ctx: OpContext, t: Type) -> Semantics:
-    m, s = mask(t.bits), _signed(t)
+    m, s = mask(t.bits), signed_of(t.bits)
     lo, hi = -(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1
 
     def iadd_carry(x: int, y: int, c: int = 0) -> tuple[int, int]:
@@ -451,7 +446,7 @@ def _iadd_carry(ctx: OpContext, t: Type) -> Semantics:
 
 @builder("isub_bout", "isub_borrow")
 def _isub_borrow(ctx: OpContext, t: Type) -> Semantics:
-    m, s = mask(t.bits), _signed(t)
+    m, s = mask(t.bits), signed_of(t.bits)
 
     def isub_borrow(x: int, y: int, b: int = 0) -> tuple[int, int]:
         rhs = (y + (1 if b else 0)) & m
