@@ -558,7 +558,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "global_value result v1 has type i32, but gv0 has type i64")],
+        [(4, "global_value instruction with type i32 references global value with type i64: global_value result v1 has type i32, but gv0 has type i64")],
     ),
     "load_global_value_base_not_pointer": (
         """\
@@ -594,7 +594,7 @@ ERROR_CASES = {
             return
         }
         """,
-        [(3, "store cannot have the readonly flag")],
+        [(3, "A store instruction cannot have the `readonly` MemFlag: store cannot have the readonly flag")],
     ),
     "bitcast_width": (
         """\
@@ -604,7 +604,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast from i32 (32 bits) to f64 (64 bits) changes the width")],
+        [(3, "The bitcast argument v0 has a type of 32 bits, which doesn't match an expected type of 64 bits: bitcast from i32 (32 bits) to f64 (64 bits) changes the width")],
     ),
     "bitcast_lanes_need_byte_order": (
         """\
@@ -614,7 +614,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast from i32x4 to i64x2 changes the lane count, so it needs a byte order (big or little)")],
+        [(3, "Byte order specifier required for bitcast instruction changing lane count: bitcast from i32x4 to i64x2 changes the lane count, so it needs a byte order (big or little)")],
     ),
     "constant_size": (
         """\
@@ -625,7 +625,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(4, "vconst needs a 16-byte constant, but const0 has 2 bytes")],
+        [(4, "The instruction expects const0 to have a size of 16 bytes but it has 2: vconst needs a 16-byte constant, but const0 has 2 bytes")],
     ),
     "pinned_reg_needs_flag": (
         """\
@@ -832,7 +832,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast accepts no memory flags but big or little")],
+        [(3, "The bitcast instruction only accepts the `big` or `little` memory flags: bitcast accepts no memory flags but big or little")],
     ),
     "frame_pointer_needs_flag": (
         """\

@@ -359,7 +359,8 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     for target, ptr in v.target.pointers:
         want = v.gv_type(gv, ptr)
         if t is not None and want is not None and t is not want:
-            v.report(loc, f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
+            v.report(loc, f"global_value instruction with type {t} references global value with type {want}: "
+                          f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
 
 
 def _check_heap(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -417,14 +418,16 @@ def _check_flags(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         return
     if op.name == "bitcast":
         if replace(flags, endianness=None) != MemFlags():
-            v.report(loc, "bitcast accepts no memory flags but big or little")
+            v.report(loc, "The bitcast instruction only accepts the `big` or `little` memory flags: "
+                          "bitcast accepts no memory flags but big or little")
         elif flags.endianness is None and ctrl is not None and inst.args:
             t = v.type_of(inst.args[0])
             if t is not None and t.lanes != ctrl.lanes:
-                v.report(loc, f"bitcast from {t} to {ctrl} changes the lane count, so it needs a byte order (big or little)")
+                v.report(loc, f"Byte order specifier required for bitcast instruction changing lane count: "
+                              f"bitcast from {t} to {ctrl} changes the lane count, so it needs a byte order (big or little)")
         return
     if op.can_store and not op.can_load and flags.readonly:
-        v.report(loc, f"{op.name} cannot have the readonly flag")
+        v.report(loc, f"A {op.name} instruction cannot have the `readonly` MemFlag: {op.name} cannot have the readonly flag")
 
 
 def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -457,7 +460,8 @@ def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         else:
             data, what = imm, "the constant"
         if want is not None and len(data) != want:
-            v.report(loc, f"{name} needs a {want}-byte constant, but {what} has {plural(len(data), 'byte')}")
+            v.report(loc, f"The instruction expects {what} to have a size of {want} bytes but it has {len(data)}: "
+                          f"{name} needs a {want}-byte constant, but {what} has {plural(len(data), 'byte')}")
 
 
 def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -516,7 +520,9 @@ _FIELD_CHECKS = {
 def _check_bitcast(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     t = v.type_of(inst.args[0]) if inst.args else None
     if t is not None and ctrl is not None and t.bits != ctrl.bits:
-        v.report(loc, f"bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
+        arg = f"v{inst.args[0]}"
+        v.report(loc, f"The bitcast argument {arg} has a type of {t.bits} bits, which doesn't match an expected type "
+                      f"of {ctrl.bits} bits: bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
 
 
 def _needs_flag(flag: str, setting: str):
