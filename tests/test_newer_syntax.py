@@ -52,3 +52,19 @@ block0:
 """, "b.clif")
     assert call(tf, "%b", (1 << 31, 0, 0xD << 28, 1), (1, 2, 3, 4), (5, 6, 7, 8)) == (1, 6, 3, 8)
     assert call(tf, "%h") == (0x3C00, -0x4000, 0, -0x8000, 0x3C00, 0x3C00, 0x3C00, 0x7C00)  # signed lanes
+
+
+def test_stack_maps_on_calls():
+    text = """function %f(i32) {
+    ss0 = explicit_slot 12
+    fn0 = %g(i32)
+
+block0(v0: i32):
+    call fn0(v0), stack_map=[i32 @ ss0+0, i64 @ ss0+4]
+    return
+}
+"""
+    tf = parse(text, "s.clif")
+    inst = next(iter(tf.functions[0].function.blocks.values())).insts[0]
+    assert [(str(t), s, o) for t, s, o in inst.stack_map] == [("i32", 0, 0), ("i64", 0, 4)]
+    assert "call fn0(v0), stack_map=[i32 @ ss0+0, i64 @ ss0+4]" in to_text(tf)

@@ -324,6 +324,12 @@ def _heap_addr(inst: Inst) -> str:
     return f" heap{inst.heap}, v{a[0]}, {format_imm(inst.offset)}, {format_imm(inst.size)}"
 
 
+def _stack_map(inst: Inst) -> str:
+    if inst.stack_map is None:
+        return ""
+    return ", stack_map=[" + ", ".join(f"{t} @ ss{s}+{off}" for t, s, off in inst.stack_map) + "]"
+
+
 def _table_targets(jt) -> str:
     if jt.declared is not None:
         return f"jt{jt.declared}"
@@ -357,8 +363,8 @@ _OPERANDS: dict[str, Callable[[Inst], str]] = {
     "Brif": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}, {_block_call(i.dests[1])}",
     "BranchTable": lambda i: f" v{i.args[0]}, {_block_call(i.jump_table.default)}, {_table_targets(i.jump_table)}",
     "Branch": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}",
-    "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)})",
-    "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])})",
+    "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)}){_stack_map(i)}",
+    "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])}){_stack_map(i)}",
     "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",
     "TryCallIndirect": lambda i: f" v{i.args[0]}({_vals(i.args[1:])}), {_exception_table(i.exception)}",
     "FuncAddr": lambda i: f" fn{i.func_ref}",

@@ -184,6 +184,7 @@ class Inst:
         "imm", "cond", "flags", "offset", "code", "func_ref", "sig_ref", "stack_slot",
         "global_value", "jump_table", "dests", "rmw_op", "mask", "exception", "heap",
         "table", "size",
+        "stack_map",  # calls (Cranelift 0.121 on): [(type, stack slot, offset)] of GC references
         "comments_before",  # comment lines just before the instruction (None: none)
     )  # fmt: skip
 

@@ -187,14 +187,31 @@ class InstructionParser(Cursor):
             out.append(self.use("a value"))
         return out
 
-    def call_args(self) -> list[int]:
+    def call_args(self, inst: Inst) -> list[int]:
         self.expect("(", "'(' before the call arguments")
         args = self.value_list()
         self.expect(")", "')' after the call arguments")
         after = self.pos + 1
         if self.kinds[self.pos] == "," and self.kinds[after] == "word" and self.vals[after] == "stack_map":
-            raise self.error("stack maps on calls (stack_map = [...]) are not supported", self.pos + 1)
+            self.pos = after + 1
+            inst.stack_map = self.stack_map()
         return args
+
+    def stack_map(self) -> list[tuple[Type, int, int]]:
+        """``= [T @ ssN+OFF, ...]``: where the call's live GC references are spilled."""
+        self.expect("=", "'=' after stack_map")
+        self.expect("[", "'[' before the stack map entries")
+        entries = []
+        while self.kinds[self.pos] == "type":
+            ty = self.vals[self.pos]
+            self.pos += 1
+            self.expect("@", "'@' between the type and the stack slot")
+            slot = self.entity("ss")
+            entries.append((ty, slot, self.optional_offset()))
+            if not self.accept(","):
+                break
+        self.expect("]", "',' or ']' in the stack map")
+        return entries  # type: ignore[return-value]
 
     def block_call(self) -> BlockCall:
         i = self.pos
@@ -519,13 +536,13 @@ class InstructionParser(Cursor):
 
     def _fmt_Call(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")
-        inst.args = self.call_args()
+        inst.args = self.call_args(inst)
 
     def _fmt_CallIndirect(self, inst: Inst) -> None:
         inst.sig_ref = self.entity("sig")
         self.comma()
         callee = self.use("the callee value")
-        inst.args = [callee, *self.call_args()]
+        inst.args = [callee, *self.call_args(inst)]
 
     def exception_table(self) -> ExceptionTableData:
         """``sigN, block1(ret0), [ tag0: block2(exn0), default: block3 ]``."""
@@ -552,13 +569,13 @@ class InstructionParser(Cursor):
 
     def _fmt_TryCall(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")
-        inst.args = self.call_args()
+        inst.args = self.call_args(inst)
         self.comma()
         inst.exception = self.exception_table()
 
     def _fmt_TryCallIndirect(self, inst: Inst) -> None:
         callee = self.use("the callee value")
-        inst.args = [callee, *self.call_args()]
+        inst.args = [callee, *self.call_args(inst)]
         self.comma()
         inst.exception = self.exception_table()
 
