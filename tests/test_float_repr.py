@@ -46,10 +46,11 @@ block1(v5: i32, v6: {t}, v7: {t}):
     v10 = fsub v6, v3
     v11 = fdiv v9, v10
     v12 = sqrt v11
-    v13 = fmax v12, v9
+    v13 = fadd v12, v9
+    v18 = fmax v13, v12  ; a NaN operand of fmax is its result, bits and all: computed on bits
     v14 = iadd_imm v5, 1
     v15 = icmp ult v14, v0
-    brif v15, block1(v14, v13, v11), block2(v9)
+    brif v15, block1(v14, v13, v11), block2(v18)
 
 block2(v16: {t}):
     return v16

@@ -97,7 +97,7 @@ CASES = [
     (B("v1 = icmp foo v0, v0"), "3:15: error: unknown integer condition code 'foo'"),
     (B("v1 = fcmp slt v0, v0"), "3:15: error: unknown float condition code 'slt'"),
     (B("trap bogus"), "3:10: error: unknown trap code 'bogus'"),
-    (B("trap user0"), "3:10: error: unknown trap code 'user0'"),
+    (B("trap user256"), "3:10: error: unknown trap code 'user256'"),
     (B("v1 = atomic_rmw.i32 mul v0, v0"), "3:25: error: unknown atomic operation 'mul'"),
     (B("v1 = load.i32 big little v0"), "3:23: error: cannot set both big and little endian bits"),
     (B("v1 = load.i32 heap vmctx v0"), "3:24: error: cannot set more than one alias region"),

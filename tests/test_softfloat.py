@@ -343,7 +343,11 @@ def test_fmin_fmax_rules(fmt):
         wrap = (lambda f: (lambda a, b: f(fmt, a, b))) if fn in (sf.fmin, sf.fmax) else (lambda f: f)
         f = wrap(fn)
         for nan in (fmt.nan, fmt.nan | s, fmt.inf | 1, fmt.inf | 1 | s):
-            assert f(nan, fmt.one) == fmt.nan and f(0, nan) == fmt.nan and f(nan, nan) == fmt.nan
+            quiet = nan | fmt.qbit
+            assert f(nan, fmt.one) == quiet and f(0, nan) == quiet and f(nan, nan) == quiet
+        # Two NaNs: a signalling one first, else the first (aarch64 and s390x hardware).
+        assert f(fmt.nan | 5, s | fmt.inf | 2) == s | fmt.nan | 2
+        assert f(s | fmt.nan | 5, fmt.nan | 2) == s | fmt.nan | 5
     assert sf.fmin(fmt, 0, s) == s and sf.fmin(fmt, s, 0) == s
     assert sf.fmax(fmt, 0, s) == 0 and sf.fmax(fmt, s, 0) == 0
     assert sf.fmin(fmt, fmt.one, s | fmt.inf) == s | fmt.inf
@@ -699,7 +703,7 @@ def test_f32_fast_matches_generic(x, y):
 def test_nan_results_are_canonical():
     for fmt in FMTS:
         snan = fmt.inf | 1 | fmt.sign
-        for op in ("add", "sub", "mul", "div", "fmin", "fmax"):
+        for op in ("add", "sub", "mul", "div"):
             assert sf.binary_fn(op, fmt.bits)(snan, fmt.one) == fmt.nan
             assert sf.binary_fn(op, fmt.bits)(fmt.one, fmt.nan | 7) == fmt.nan
         for op in ("sqrt", "ceil", "floor", "trunc", "nearest"):

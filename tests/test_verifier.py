@@ -122,7 +122,7 @@ def test_result_type_mismatch():
     func.blocks[0].insts[0].ctrl_type = T("i32")
     assert problems(func) == [
         (3, "iadd result 0 (v1) has type i64, expected i32"),
-        (4, "return value 0 (v1) has type i64, but the function signature returns i32"),
+        (4, "result 0 has type i64, must match function signature of i32: return value 0 (v1) has type i64, but the function signature returns i32"),
     ]
 
 
@@ -162,7 +162,7 @@ def test_global_value_cycle():
         0: GlobalValueData("load", base=1, type=T("i64")),
         1: GlobalValueData("iadd_imm", base=0, offset=8, type=T("i64")),
     }
-    assert problems(func) == [(1, "global value cycle: gv0 -> gv1 -> gv0")]
+    assert problems(func) == [(1, "global value cycle: [gv0, gv1]: gv0 -> gv1 -> gv0")]
 
 
 def test_global_value_with_missing_base():
@@ -215,7 +215,7 @@ def test_address_width_follows_every_target():
     )  # fmt: skip
     func.blocks[0].insts[0].flags = MemFlags()
     target = TargetInfo(pointers=(("x86_64", T("i64")), ("pulley32", T("i32"))))
-    assert problems(func, target) == [(3, "address v0 has type i64, but pointers are i32 on target pulley32")]
+    assert problems(func, target) == [(3, "invalid pointer width (got 64, expected 32) encountered v0: address v0 has type i64, but pointers are i32 on target pulley32")]
     assert problems(func, TargetInfo(pointers=(("x86_64", T("i64")),))) == []
 
 
@@ -264,7 +264,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "terminator return before the end of block0")],
+        [(3, "a terminator instruction was encountered before the end of block0: terminator return before the end of block0")],
     ),
     "empty_block": (
         """\
@@ -285,7 +285,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(2, "entry block0 has 1 parameter, but the function signature has 2")],
+        [(2, "entry block parameters (1) must match function signature (2): entry block0 has 1 parameter, but the function signature has 2")],
     ),
     "entry_param_type": (
         """\
@@ -295,7 +295,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(2, "entry block parameter 0 (v0) has type i32, but the function signature says i64")],
+        [(2, "entry block parameter 0 expected to have type i64, got i32: entry block parameter 0 (v0) has type i32, but the function signature says i64")],
     ),
     "cold_entry": (
         """\
@@ -304,7 +304,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(2, "entry block0 cannot be cold")],
+        [(2, "entry block cannot be marked as cold: entry block0 cannot be cold")],
     ),
     "not_dominated_across_blocks": (
         """\
@@ -318,7 +318,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(8, "use of v1 is not dominated by its definition (line 5)")],
+        [(8, "uses value v1 from non-dominating definition: use of v1 is not dominated by its definition (line 5)")],
     ),
     "used_before_defined": (
         """\
@@ -329,7 +329,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "use of v2 is not dominated by its definition (line 4)")],
+        [(3, "uses value v2 from non-dominating definition: use of v2 is not dominated by its definition (line 4)")],
     ),
     "uses_own_result": (
         """\
@@ -339,7 +339,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "iadd uses its own result v1")],
+        [(3, "uses value v1 from itself: iadd uses its own result v1")],
     ),
     "branch_to_entry": (
         """\
@@ -361,7 +361,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "block1 takes 1 argument, but 2 are passed")],
+        [(3, "mismatched argument count: block1 takes 1 argument, but 2 are passed")],
     ),
     "block_arg_type": (
         """\
@@ -372,7 +372,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "argument 0 (v0) to block1 has type i32, but its parameter v1 has type i64")],
+        [(3, "arg v0 has type i32, expected i64: argument 0 (v0) to block1 has type i32, but its parameter v1 has type i64")],
     ),
     "br_table_arg_type": (
         """\
@@ -385,7 +385,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(3, "argument 0 (v0) to block2 has type i32, but its parameter v1 has type i8")],
+        [(3, "arg v0 has type i32, expected i8: argument 0 (v0) to block2 has type i32, but its parameter v1 has type i8")],
     ),
     "operand_type": (
         """\
@@ -395,7 +395,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(3, "iadd operand 1 (v1) has type i64, expected i32")],
+        [(3, "arg 1 (v1) has type i64, expected i32: iadd operand 1 (v1) has type i64, expected i32")],
     ),
     "free_operand_type": (
         """\
@@ -405,7 +405,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(3, "ishl operand 1 (v1) has type f32, expected one of i8, i16, i32, i64, i128")],
+        [(3, "arg 1 (v1) has type f32, expected one of i8, i16, i32, i64, i128: ishl operand 1 (v1) has type f32, expected one of i8, i16, i32, i64, i128")],
     ),
     "fixed_operand_type": (
         """\
@@ -415,7 +415,7 @@ ERROR_CASES = {
             return v3
         }
         """,
-        [(3, "sadd_overflow_cin operand 2 (v2) has type i64, expected i8")],
+        [(3, "arg 2 (v2) has type i64, expected i8: sadd_overflow_cin operand 2 (v2) has type i64, expected i8")],
     ),
     "extend_not_narrower": (
         """\
@@ -425,7 +425,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "uextend operand 0 (v0) has type i64, expected a scalar integer type narrower than i32")],
+        [(3, "arg 0 (v0) with type i64 failed to satisfy type set: uextend operand 0 (v0) has type i64, expected a scalar integer type narrower than i32")],
     ),
     "reduce_not_wider": (
         """\
@@ -435,7 +435,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "ireduce operand 0 (v0) has type i32, expected a scalar integer type wider than i32")],
+        [(3, "arg 0 (v0) with type i32 failed to satisfy type set: ireduce operand 0 (v0) has type i32, expected a scalar integer type wider than i32")],
     ),
     "call_arg_type": (
         """\
@@ -446,7 +446,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "call argument 0 (v0) has type i32, but the signature of fn0 says i64")],
+        [(4, "arg 0 (v0) has type i32, expected i64: call argument 0 (v0) has type i32, but the signature of fn0 says i64")],
     ),
     "call_arg_count": (
         """\
@@ -457,7 +457,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "call passes 2 arguments, but the signature of fn0 takes 1")],
+        [(4, "mismatched argument count: call passes 2 arguments, but the signature of fn0 takes 1")],
     ),
     "call_indirect_arg_type": (
         """\
@@ -468,7 +468,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(4, "call_indirect argument 0 (v1) has type i32, but the signature of sig0 says i64")],
+        [(4, "arg 0 (v1) has type i32, expected i64: call_indirect argument 0 (v1) has type i32, but the signature of sig0 says i64")],
     ),
     "return_count": (
         """\
@@ -477,7 +477,7 @@ ERROR_CASES = {
             return v0, v0
         }
         """,
-        [(3, "return gives 2 values, but the function signature returns 1")],
+        [(3, "arguments of return must match function signature: return gives 2 values, but the function signature returns 1")],
     ),
     "return_type": (
         """\
@@ -486,7 +486,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(3, "return value 0 (v0) has type i32, but the function signature returns i64")],
+        [(3, "result 0 has type i32, must match function signature of i64: return value 0 (v0) has type i32, but the function signature returns i64")],
     ),
     "tail_call_needs_tail_convention": (
         """\
@@ -526,7 +526,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "extractlane lane 4 is out of range for i32x4, which has 4 lanes")],
+        [(3, "The lane 4 does not index into the type i32x4: extractlane lane 4 is out of range for i32x4, which has 4 lanes")],
     ),
     "insertlane_out_of_range": (
         """\
@@ -536,7 +536,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(3, "insertlane lane 16 is out of range for i8x16, which has 16 lanes")],
+        [(3, "The lane 16 does not index into the type i8x16: insertlane lane 16 is out of range for i8x16, which has 16 lanes")],
     ),
     "vmctx_without_parameter": (
         """\
@@ -547,7 +547,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(2, "gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
+        [(2, "undeclared vmctx reference: gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
     ),
     "global_value_type": (
         """\
@@ -558,7 +558,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "global_value result v1 has type i32, but gv0 has type i64")],
+        [(4, "global_value instruction with type i32 references global value with type i64: global_value result v1 has type i32, but gv0 has type i64")],
     ),
     "load_global_value_base_not_pointer": (
         """\
@@ -584,7 +584,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(6, "address v0 has type i32, but pointers are i64 on target x86_64")],
+        [(6, "invalid pointer width (got 32, expected 64) encountered v0: address v0 has type i32, but pointers are i64 on target x86_64")],
     ),
     "store_readonly": (
         """\
@@ -594,7 +594,7 @@ ERROR_CASES = {
             return
         }
         """,
-        [(3, "store cannot have the readonly flag")],
+        [(3, "A store instruction cannot have the `readonly` MemFlag: store cannot have the readonly flag")],
     ),
     "bitcast_width": (
         """\
@@ -604,7 +604,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast from i32 (32 bits) to f64 (64 bits) changes the width")],
+        [(3, "The bitcast argument v0 has a type of 32 bits, which doesn't match an expected type of 64 bits: bitcast from i32 (32 bits) to f64 (64 bits) changes the width")],
     ),
     "bitcast_lanes_need_byte_order": (
         """\
@@ -614,7 +614,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast from i32x4 to i64x2 changes the lane count, so it needs a byte order (big or little)")],
+        [(3, "Byte order specifier required for bitcast instruction changing lane count: bitcast from i32x4 to i64x2 changes the lane count, so it needs a byte order (big or little)")],
     ),
     "constant_size": (
         """\
@@ -625,7 +625,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(4, "vconst needs a 16-byte constant, but const0 has 2 bytes")],
+        [(4, "The instruction expects const0 to have a size of 16 bytes but it has 2: vconst needs a 16-byte constant, but const0 has 2 bytes")],
     ),
     "pinned_reg_needs_flag": (
         """\
@@ -810,7 +810,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(3, "shuffle mask lane 32 is out of range (at most 31)")],
+        [(3, "shuffle immediate index 32 is larger than the maximum 31: shuffle mask lane 32 is out of range (at most 31)")],
     ),
     "iadd_imm_global_value_type": (
         """\
@@ -832,7 +832,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "bitcast accepts no memory flags but big or little")],
+        [(3, "The bitcast instruction only accepts the `big` or `little` memory flags: bitcast accepts no memory flags but big or little")],
     ),
     "frame_pointer_needs_flag": (
         """\
@@ -881,7 +881,7 @@ ERROR_CASES = {
             return
         }
         """,
-        [(2, "gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
+        [(2, "undeclared vmctx reference: gv0 = vmctx needs a parameter with the vmctx purpose in the function signature")],
     ),
     "pointer_width_of_32_bit_target": (
         """\
@@ -894,7 +894,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(6, "address v0 has type i64, but pointers are i32 on target pulley32")],
+        [(6, "invalid pointer width (got 64, expected 32) encountered v0: address v0 has type i64, but pointers are i32 on target pulley32")],
     ),
     "vector_parameter_extension": (
         """\
@@ -995,15 +995,15 @@ def test_interpret_only_file_with_several_targets_skips_address_widths():
     # Cranelift verifies such a file once, without a particular target.
     assert check(INTERPRET_TWO_TARGETS) == []
     assert check(INTERPRET_TWO_TARGETS.replace("test interpret", "test run")) == [
-        (7, "address v0 has type i64, but pointers are i32 on target pulley32"),
+        (7, "invalid pointer width (got 64, expected 32) encountered v0: address v0 has type i64, but pointers are i32 on target pulley32"),
     ]
 
 
 def test_every_distinct_pointer_width_is_checked():
     text = INTERPRET_TWO_TARGETS.replace("test interpret", "test run").replace("pulley32be", "x86_64")
-    assert check(text) == [(7, "address v0 has type i64, but pointers are i32 on target pulley32")]
+    assert check(text) == [(7, "invalid pointer width (got 64, expected 32) encountered v0: address v0 has type i64, but pointers are i32 on target pulley32")]
     assert check(text.replace("(i64)", "(i32)").replace("v0: i64", "v0: i32")) == [
-        (7, "address v0 has type i32, but pointers are i64 on target x86_64"),
+        (7, "invalid pointer width (got 32, expected 64) encountered v0: address v0 has type i32, but pointers are i64 on target x86_64"),
     ]
 
 

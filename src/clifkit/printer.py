@@ -133,7 +133,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for n, ss in sorted(func.stack_slots.items()):
         align = f", align = {ss.align}" if ss.align is not None else ""
-        out.append((f"ss{n}", f"{ss.kind} {ss.size}{align}"))
+        key = f", key = {format_imm(ss.key)}" if ss.key is not None else ""
+        out.append((f"ss{n}", f"{ss.kind} {ss.size}{align}{key}"))
     for n, dss in sorted(func.dynamic_stack_slots.items()):
         out.append((f"dss{n}", f"{dss.kind} dt{dss.dynamic_type}"))
     for n, gv in sorted(func.global_values.items()):
@@ -144,6 +145,10 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
         out.append((f"heap{n}", format_heap(heap)))
     for n, table in sorted(func.tables.items()):
         out.append((f"table{n}", format_table(table)))
+    for n, (user_id, name) in sorted(func.alias_regions.items()):
+        out.append((f"region{n}", f'{user_id} "{name}"'))
+    for n, blocks in sorted(func.jump_tables.items()):
+        out.append((f"jt{n}", "jump_table [" + ", ".join(f"block{b}" for b in blocks) + "]"))
     for n, sig in sorted(func.signatures.items()):
         if n not in inline:
             out.append((f"sig{n}", format_signature(sig)))
@@ -341,6 +346,18 @@ def _heap_addr(inst: Inst) -> str:
     return f" heap{inst.heap}, v{a[0]}, {format_imm(inst.offset)}, {format_imm(inst.size)}"
 
 
+def _stack_map(inst: Inst) -> str:
+    if inst.stack_map is None:
+        return ""
+    return ", stack_map=[" + ", ".join(f"{t} @ ss{s}+{off}" for t, s, off in inst.stack_map) + "]"
+
+
+def _table_targets(jt) -> str:
+    if jt.declared is not None:
+        return f"jt{jt.declared}"
+    return f"[{', '.join(map(_block_call, jt.targets))}]"
+
+
 def _heap_offset(offset: int) -> str:
     return "+" + format_imm(offset) if offset else ""
 
@@ -366,11 +383,10 @@ _OPERANDS: dict[str, Callable[[Inst], str]] = {
     "FloatCompare": lambda i: f" {i.cond} {_vals(i.args)}",
     "Jump": lambda i: " " + _block_call(i.dests[0]),
     "Brif": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}, {_block_call(i.dests[1])}",
-    "BranchTable": lambda i: (
-        f" v{i.args[0]}, {_block_call(i.jump_table.default)}, [{', '.join(map(_block_call, i.jump_table.targets))}]"
-    ),
-    "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)})",
-    "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])})",
+    "BranchTable": lambda i: f" v{i.args[0]}, {_block_call(i.jump_table.default)}, {_table_targets(i.jump_table)}",
+    "Branch": lambda i: f" v{i.args[0]}, {_block_call(i.dests[0])}",
+    "Call": lambda i: f" fn{i.func_ref}({_vals(i.args)}){_stack_map(i)}",
+    "CallIndirect": lambda i: f" sig{i.sig_ref}, v{i.args[0]}({_vals(i.args[1:])}){_stack_map(i)}",
     "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",
     "TryCallIndirect": lambda i: f" v{i.args[0]}({_vals(i.args[1:])}), {_exception_table(i.exception)}",
     "FuncAddr": lambda i: f" fn{i.func_ref}",

@@ -180,7 +180,8 @@ class FunctionCompiler:
                 succ[number] = []  # checked when (and only if) the block is reachable
                 continue
             last = block.insts[-1]
-            targets = [bc.block for bc in last.branch_targets()]
+            # Heap-era brz/brnz branch from inside the block, before its terminator.
+            targets = [bc.block for inst in block.insts for bc in inst.branch_targets() if inst.opcode.is_branch]
             if self.is_self_tail_call(last):
                 targets.append(self.entry)
             for t in targets:
@@ -371,6 +372,10 @@ class FunctionCompiler:
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
             op = inst.opcode
+            if op.is_branch:
+                self.emit_probe(number, inst, ind, out, "terminator")
+                self.emit_inner_branch(inst, ind, out, root, in_while)
+                continue
             if op.can_trap or op.can_load or op.can_store or op.is_call:
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
@@ -484,6 +489,14 @@ class FunctionCompiler:
             raise self.unsupported(f"branch {op}")
         else:
             self.emit_inst(inst, ind, out)  # trap and other lowered terminators
+
+    def emit_inner_branch(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
+        """Heap era: ``brz``/``brnz`` take their edge or go on with the rest of the block."""
+        cond = self.val(inst.args[0])
+        out.append((ind, f"if ({cond}) {'==' if inst.opcode.name == 'brz' else '!='} 0:"))
+        fm = self.fm
+        self.emit_edge(inst.dests[0], ind + 1, out, root, in_while)
+        self.fm = fm
 
     def leave(self, ind: int, out) -> None:
         if not self.fm:

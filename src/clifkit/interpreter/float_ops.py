@@ -104,6 +104,8 @@ def lane_function(ctx: OpContext) -> Callable:
         return sf.unary_fn(_UNARY[name], lane_bits)
     if name == "fma":
         return sf.fma_fn(lane_bits)
+    if name in ("fmin_pseudo", "fmax_pseudo"):
+        return _pseudo_min_max(name == "fmin_pseudo", lane_bits)
     if name == "fneg":
         return sf.unary_fn("neg", lane_bits)
     if name == "fabs":
@@ -124,6 +126,15 @@ def lane_function(ctx: OpContext) -> Callable:
     if name in ("fcvt_from_uint", "fcvt_from_sint"):
         return sf.from_int_fn(_arg_lane_bits(ctx), lane_bits, name == "fcvt_from_sint")
     raise KeyError(f"{name} is not a float opcode of this module")
+
+
+def _pseudo_min_max(is_min: bool, bits: int) -> Callable[[int, int], int]:
+    """Heap era (Wasm pmin/pmax): ``b < a ? b : a`` and ``a < b ? b : a``. A NaN operand or two
+    zeros make the comparison false, so x comes back unchanged (Cranelift's 2022 interpreter)."""
+    lt = sf.compare_fn("lt", bits)
+    if is_min:
+        return lambda a, b: b if lt(b, a) else a
+    return lambda a, b: b if lt(a, b) else a
 
 
 # -- constants -----------------------------------------------------------------
@@ -163,7 +174,7 @@ def _lower_fcopysign(ctx: OpContext):
     "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "sqrt", "fma",
     "ceil", "floor", "trunc", "nearest", "fcmp", "fpromote", "fdemote",
     "fcvt_to_uint", "fcvt_to_sint", "fcvt_to_uint_sat", "fcvt_to_sint_sat",
-    "fcvt_from_uint", "fcvt_from_sint",
+    "fcvt_from_uint", "fcvt_from_sint", "fmin_pseudo", "fmax_pseudo",
 )  # fmt: skip
 def _lower_float(ctx: OpContext):
     _scalar(ctx)

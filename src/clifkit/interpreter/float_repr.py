@@ -5,7 +5,7 @@ would unpack its operands and pack its result with `struct`.  Here the compiler
 decides, per SSA value, a *representation*:
 
 * **float**: the local holds a Python float whose value is exactly the CLIF
-  value.  The results of fadd fsub fmul fdiv sqrt fmin fmax fpromote fdemote
+  value.  The results of fadd fsub fmul fdiv sqrt fpromote fdemote
   (scalar f32/f64) are always floats; constants and (f64 only) other
   single-result producers are floats when some use wants a float; a block
   parameter other than the entry's is a float when every incoming argument is.
@@ -35,8 +35,8 @@ signed infinity.
 A NaN result is made canonical where it is produced, except where every use
 (through block parameters too) is a fast op: those give the canonical NaN for
 any NaN operand, so the check is left out.  Python raises on
-``x / 0`` and ``sqrt(-1)``; those take a helper.  `min`/`max` get signed zeros
-and NaNs wrong; fmin/fmax use helpers.
+``x / 0`` and ``sqrt(-1)``; those take a helper.  fmin/fmax return a NaN
+operand with its sign and payload, so they stay on bits.
 
 `HOST_OK` is a start-up self-test: the fast path is used only when the host's
 floats are IEEE binary64 with round-to-nearest-even, subnormals, bit-exact
@@ -58,7 +58,9 @@ NAN = _D.unpack(_Q.pack(0x7FF8000000000000))[0]  # f64 canonical NaN; as an f32 
 # which rounds to the even neighbour, infinity).
 F32_LIMIT = float.fromhex("0x1.fffffep127") + 2.0**103
 
-ARITH = frozenset({"fadd", "fsub", "fmul", "fdiv", "sqrt", "fmin", "fmax", "fpromote", "fdemote"})
+# fmin/fmax are not here: they return a NaN operand itself (sign and payload, `softfloat.min_max_nan`),
+# which a float-held NaN does not keep, so they take the exact path on bits.
+ARITH = frozenset({"fadd", "fsub", "fmul", "fdiv", "sqrt", "fpromote", "fdemote"})
 FAST = ARITH | {"fcmp"}
 _BINOP = {"fadd": "+", "fsub": "-", "fmul": "*"}
 _FCMP = {
@@ -82,31 +84,11 @@ def _div0(x: float, y: float) -> float:
     return math.copysign(math.inf, x) * math.copysign(1.0, y)
 
 
-def _fmin(x: float, y: float) -> float:
-    if x < y:
-        return x
-    if y < x:
-        return y
-    if x == y:
-        return x if math.copysign(1.0, x) < 0.0 else y  # -0 < +0
-    return NAN
-
-
-def _fmax(x: float, y: float) -> float:
-    if x > y:
-        return x
-    if y > x:
-        return y
-    if x == y:
-        return x if math.copysign(1.0, x) > 0.0 else y  # +0 > -0
-    return NAN
-
-
 RUNTIME = {
     "_fr_ud": _D.unpack, "_fr_pd": _D.pack, "_fr_uq": _Q.unpack, "_fr_pq": _Q.pack,
     "_fr_uf": _F.unpack, "_fr_pf": _F.pack, "_fr_ui": _I.unpack, "_fr_pi": _I.pack,
     "_fr_nan": NAN, "_fr_inf": _inf, "_fr_div0": _div0,
-    "_fr_min": _fmin, "_fr_max": _fmax, "_fr_sqrt": math.sqrt,
+    "_fr_sqrt": math.sqrt,
 }  # fmt: skip
 
 
@@ -226,7 +208,7 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
             if _scalar_fast(inst, func):
                 if op != "fcmp":
                     arith[inst.results[0]] = _float_bits(vtypes.get(inst.results[0]))
-                    if op not in ("fmin", "fmax", "sqrt"):
+                    if op != "sqrt":
                         _checked_ops.add(inst.results[0])
             elif len(inst.results) == 1 and not inst.opcode.is_call and not inst.opcode.is_terminator:
                 r = inst.results[0]
@@ -329,9 +311,6 @@ def emit(fc, inst, ind: int, out) -> bool:
         out.append((ind, f"{r} = {args[0]} / {args[1]} if {args[1]} else _fr_div0({args[0]}, {args[1]})"))
     elif op == "sqrt":
         out.append((ind, f"{r} = _fr_sqrt({args[0]}) if {args[0]} >= 0.0 else _fr_nan"))
-    elif op in ("fmin", "fmax"):
-        out.append((ind, f"{r} = _fr_{op[1:]}({args[0]}, {args[1]})"))
-        return True  # one of the operands (exact) or the canonical NaN
     else:  # fpromote, fdemote
         out.append((ind, f"{r} = {args[0]}"))
     if bits == 32:

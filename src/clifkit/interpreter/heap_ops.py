@@ -108,3 +108,22 @@ def _table_addr(ctx: OpContext):
 
     name = ctx.interpreter.bind(table_address, "tabaddr")  # type: ignore[attr-defined]
     return f"{name}({{0}}, {base}, {bound})"
+
+
+# -- references (r32, r64): opaque pointers whose null is 0 ------------------------------------
+
+
+@impl("null")
+def lower_null(ctx: OpContext):
+    return "0"
+
+
+@impl("is_null")
+def lower_is_null(ctx: OpContext):
+    return "(1 if {0} == 0 else 0)"
+
+
+@impl("is_invalid")
+def lower_is_invalid(ctx: OpContext):
+    """Invalid is the all-ones pattern (Cranelift's x86 and aarch64 lowerings compared with -1)."""
+    return "(1 if {0} == %s else 0)" % hex((1 << ctx.arg_types[0].bits) - 1)

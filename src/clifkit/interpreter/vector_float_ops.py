@@ -49,7 +49,7 @@ from .registry import OpContext, Trap, impl, mask
 
 _ARITHMETIC = (
     "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "sqrt", "fma",
-    "ceil", "floor", "trunc", "nearest",
+    "ceil", "floor", "trunc", "nearest", "fmin_pseudo", "fmax_pseudo",
 )  # fmt: skip
 _SIGN_OPS = ("fneg", "fabs", "fcopysign")
 _CONVERSIONS = ("fcvt_to_uint_sat", "fcvt_to_sint_sat", "fcvt_from_uint", "fcvt_from_sint")
@@ -262,6 +262,17 @@ def _cvtt_lane(float_bits: int, int_bits: int) -> Callable[[int], int]:
 
     fn.__name__ = f"cvtt_f{float_bits}_to_i{int_bits}"
     return fn
+
+
+@impl("fcvt_low_from_sint")
+def _lower_fcvt_low_from_sint(ctx: OpContext):
+    """Heap era: the low two i32 lanes, signed, to f64 (exact)."""
+    convert = lanewise(sf.from_int_fn(32, 64, True), 1, 2)
+
+    def fcvt_low_from_sint(x):
+        return convert(x[:2])
+
+    return fcvt_low_from_sint
 
 
 @impl("x86_cvtt2dq")

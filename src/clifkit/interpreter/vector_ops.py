@@ -154,7 +154,7 @@ LANEWISE = (
     "iadd isub imul ineg iabs umulhi smulhi "
     "band bor bxor bnot band_not bor_not bxor_not "
     "ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm "
-    "smin umin smax umax popcnt bitselect"
+    "smin umin smax umax popcnt bitselect bmask"
 ).split()
 
 
@@ -319,7 +319,25 @@ def lower_vhigh_bits(ctx: OpContext) -> Semantics:
 # -- selection ---------------------------------------------------------------------------
 
 
-@impl("x86_blendv")
+@impl("vselect")
+def lower_vselect(ctx: OpContext) -> Semantics:
+    """Heap era: lane i of x where lane i of c is non-zero (true), else of y."""
+    t = vector_type(ctx)
+    return lanewise("({1} if {0} else {2})", t.lanes, "vvv")
+
+
+@impl("widening_pairwise_dot_product_s")
+def lower_widening_dot(ctx: OpContext) -> Semantics:
+    """Heap era (Wasm i32x4.dot_i16x8_s): sums of sign-extended products of adjacent i16 lanes."""
+
+    def dot(x: tuple, y: tuple) -> tuple:
+        s = [((a ^ 0x8000) - 0x8000) * ((b ^ 0x8000) - 0x8000) for a, b in zip(x, y)]
+        return tuple((s[i] + s[i + 1]) & 0xFFFFFFFF for i in range(0, 8, 2))
+
+    return dot
+
+
+@impl("x86_blendv", "blendv")  # blendv: the later name (Cranelift 0.121 on)
 def lower_blendv(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.result_types[0])
     top = hx(1 << (t.lane_bits - 1))

@@ -79,4 +79,5 @@ FORMATS = _formats(
     Format("HeapLoad", 1, immediates=("heap", "flags", "offset")),
     Format("HeapStore", 2, immediates=("heap", "flags", "offset")),
     Format("TableAddr", 1, immediates=("table", "offset")),
+    Format("Branch", 1, immediates=("dests",)),  # brz/brnz: one target, falls through otherwise
 )

@@ -59,6 +59,7 @@ class JumpTableData:
 
     default: BlockCall
     targets: list[BlockCall]
+    declared: Optional[int] = None  # heap era: N of the ``jtN = jump_table [...]`` the text named
 
 
 @dataclass
@@ -183,6 +184,7 @@ class Inst:
         "imm", "cond", "flags", "offset", "code", "func_ref", "sig_ref", "stack_slot",
         "global_value", "jump_table", "dests", "rmw_op", "mask", "exception", "heap",
         "table", "size",
+        "stack_map",  # calls (Cranelift 0.121 on): [(type, stack slot, offset)] of GC references
         "comments_before",  # comment lines just before the instruction (None: none)
     )  # fmt: skip
 
@@ -238,6 +240,8 @@ class Function:
     constants: dict[int, bytes] = field(default_factory=dict)
     heaps: dict[int, HeapData] = field(default_factory=dict)
     tables: dict[int, TableData] = field(default_factory=dict)
+    jump_tables: dict[int, list[int]] = field(default_factory=dict)  # heap era: jtN -> its blocks
+    alias_regions: dict[int, tuple[int, str]] = field(default_factory=dict)  # regionN -> (user id, name)
     stack_limit: Optional[int] = None  # a global value number
     blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
     value_types: dict[int, Type] = field(default_factory=dict)

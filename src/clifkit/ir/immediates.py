@@ -20,12 +20,13 @@ HEAP_ERA_TRAP_CODES = ("table_oob", "icall_null", "bad_sig", "unreachable", "int
 
 
 def parse_trap_code(text: str) -> Optional[str]:
-    """The canonical trap code for `text`, or None. User codes are ``user1`` .. ``user255``."""
+    """The canonical trap code for `text`, or None. User codes are ``user1`` .. ``user255`` (and the heap era's ``user0``)."""
     if text in TRAP_CODES or text in HEAP_ERA_TRAP_CODES:
         return text
-    if text.startswith("user") and text[4:].isdigit() and not text[4:].startswith("0") and len(text) <= 7:
+    if (text.startswith("user") and text[4:].isdigit() and len(text) <= 7
+            and (text == "user0" or not text[4:].startswith("0"))):
         n = int(text[4:])
-        if 1 <= n <= 255:
+        if 0 <= n <= 255:  # user0: heap era (2022 codes were User(u16)); 0.120 starts at user1
             return text
     return None
 
@@ -41,6 +42,7 @@ class MemFlags:
     endianness: Optional[str] = None  # "big", "little" or None (native)
     checked: bool = False
     alias_region: Optional[str] = None  # "heap", "table", "vmctx"
+    region: Optional[int] = None  # N of a declared alias region ``regionN`` (Cranelift 0.121 on)
 
     def __str__(self) -> str:
         words = []
@@ -60,6 +62,8 @@ class MemFlags:
             words.append("checked")
         if self.alias_region:
             words.append(self.alias_region)
+        if self.region is not None:
+            words.append(f"region{self.region}")
         return " ".join(words)
 
     @property

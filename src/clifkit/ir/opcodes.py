@@ -45,6 +45,7 @@ class TypeVar:
     lanes: object = None
     dyn: object = None
     scalars: bool = True
+    refs: object = None  # heap-era reference types r32/r64
 
     @property
     def lane_counts(self) -> frozenset[int]:
@@ -56,6 +57,8 @@ class TypeVar:
         return counts
 
     def contains(self, ty: Type) -> bool:
+        if ty.is_ref:
+            return ty.lane_bits in _span(self.refs, (32, 64))
         bits = _span(self.ints, (8, 128)) if ty.is_int else _span(self.floats, (16, 128))
         if ty.lane_bits not in bits:
             return False
@@ -132,7 +135,7 @@ class Opcode:
 
     @property
     def is_terminator(self) -> bool:
-        return bool(self.flags & {"terminator", "branch", "return"})
+        return bool(self.flags & {"terminator", "branch", "return"}) and "continues" not in self.flags
 
     @property
     def is_branch(self) -> bool:
@@ -194,15 +197,18 @@ TYPEVARS = {
         TypeVar("IntNoDyn", ints=ALL, lanes=ALL),
         TypeVar("IntTo", ints=ALL, lanes=ALL),
         TypeVar("IxN", ints=ALL, lanes=ALL, scalars=False),
-        TypeVar("Mem", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL),
-        TypeVar("MemTo", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL),
+        TypeVar("Mem", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL, refs=ALL),
+        TypeVar("MemTo", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL, refs=ALL),
         TypeVar("NarrowInt", ints=(8, 64)),
+        TypeVar("Ref", refs=ALL),
         TypeVar("NarrowScalar", ints=(8, 64)),
         TypeVar("ScalarInt", ints=ALL),
         TypeVar("ScalarIntTo", ints=ALL),
         TypeVar("ScalarTruthy", ints=ALL),
         TypeVar("TableIndex", ints=(8, 64)),
-        TypeVar("Truthy", ints=ALL),
+        # bmask: scalars in 0.120, also vectors in the heap era (2022).
+        TypeVar("TruthyAny", ints=ALL, lanes=ALL),
+        TypeVar("IntToAny", ints=ALL, lanes=ALL),
         TypeVar("Tx16", ints=(8, 8), lanes=(16, 16), scalars=False),
         TypeVar("TxN", ints=ALL, floats=ALL, lanes=ALL, dyn=ALL, scalars=False),
         TypeVar("WideInt", ints=(16, 128)),
@@ -218,7 +224,8 @@ TYPEVARS = {
     )
 }
 
-# Flags: branch, terminator, return, call, load, store, trap, side_effects, idempotent.
+# Flags: branch, terminator, return, call, load, store, trap, side_effects, idempotent;
+# continues: a heap-era conditional branch (brz, brnz) that falls through to the next instruction.
 TABLE = """
 jump                   Jump               -                                                          | branch
 brif                   Brif               c:ScalarTruthy                                             | branch
@@ -293,6 +300,7 @@ select                 Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
 select_spectre_guard   Ternary            c:ScalarTruthy x:Any y:Any -> a:Any
 bitselect              Ternary            c:Any x:Any y:Any -> a:Any
 x86_blendv             Ternary            c:Any x:Any y:Any -> a:Any
+blendv                 Ternary            c:Any x:Any y:Any -> a:Any
 vany_true              Unary              a:FixedTxN -> s:i8
 vall_true              Unary              a:FixedTxN -> s:i8
 vhigh_bits             Unary              a:FixedTxN -> x:NarrowInt
@@ -373,7 +381,7 @@ trunc                  Unary              x:Float -> a:Float
 nearest                Unary              x:Float -> a:Float
 bitcast                LoadNoOffset       x:Mem -> a:MemTo
 scalar_to_vector       Unary              s:FixedTxN.lane_of -> a:FixedTxN
-bmask                  Unary              x:Truthy -> a:ScalarIntTo
+bmask                  Unary              x:TruthyAny -> a:IntToAny
 ireduce                Unary              x:ScalarInt.wider -> a:ScalarInt
 snarrow                Binary             x:I16or32or64xN y:I16or32or64xN -> a:I16or32or64xN.split_lanes
 unarrow                Binary             x:I16or32or64xN y:I16or32or64xN -> a:I16or32or64xN.split_lanes
@@ -410,6 +418,23 @@ heap_addr              HeapAddr           index:HeapIndex -> addr:iAddr         
 heap_load              HeapLoad           index:HeapIndex -> a:Mem                                   | load trap
 heap_store             HeapStore          index:HeapIndex a:Mem                                      | store trap
 table_addr             TableAddr          p:TableIndex -> addr:iAddr                                 | trap
+# Heap era (see docs/heap-era.md): branches inside a block, carry chains, references, old SIMD.
+brz                    Branch             c:ScalarTruthy                                             | branch continues
+brnz                   Branch             c:ScalarTruthy                                             | branch continues
+iadd_cin               Ternary            x:iB y:iB c_in:i8 -> a:iB
+iadd_cout              Binary             x:iB y:iB -> a:iB c_out:i8
+iadd_carry             Ternary            x:iB y:iB c_in:i8 -> a:iB c_out:i8
+isub_bin               Ternary            x:iB y:iB b_in:i8 -> a:iB
+isub_bout              Binary             x:iB y:iB -> a:iB b_out:i8
+isub_borrow            Ternary            x:iB y:iB b_in:i8 -> a:iB b_out:i8
+fmin_pseudo            Binary             x:Float y:Float -> a:Float
+fmax_pseudo            Binary             x:Float y:Float -> a:Float
+vselect                Ternary            c:TxN.as_truthy x:TxN y:TxN -> a:TxN
+fcvt_low_from_sint     Unary              x:I32x4 -> a:F64x2
+widening_pairwise_dot_product_s Binary    x:I16x8 y:I16x8 -> a:I32x4
+null                   Nullary            -> a:Ref
+is_null                Unary              x:Ref -> a:i8
+is_invalid             Unary              x:Ref -> a:i8
 """
 
 
@@ -479,4 +504,8 @@ def _load_table(text: str) -> dict[str, Opcode]:
 
 
 OPCODES: dict[str, Opcode] = _load_table(TABLE)
-HEAP_ERA_OPCODES = frozenset({"heap_addr", "heap_load", "heap_store", "table_addr"})
+HEAP_ERA_OPCODES = frozenset({
+    "heap_addr", "heap_load", "heap_store", "table_addr", "brz", "brnz", "iadd_cin", "iadd_cout", "iadd_carry",
+    "isub_bin", "isub_bout", "isub_borrow", "fmin_pseudo", "fmax_pseudo", "vselect", "fcvt_low_from_sint",
+    "widening_pairwise_dot_product_s", "null", "is_null", "is_invalid",
+})  # fmt: skip

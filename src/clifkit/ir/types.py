@@ -2,7 +2,8 @@
 
 A `Type` is immutable and interned, so types compare with `is` as well as `==`.
 Names follow CLIF: ``i8`` .. ``i128``, ``f16`` .. ``f128``, ``i32x4`` (fixed
-vector), ``i32x4xN`` (dynamic vector scaled at run time).
+vector), ``i32x4xN`` (dynamic vector scaled at run time), and the heap-era
+reference types ``r32`` and ``r64`` (opaque pointers; null is 0).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ class Type:
     __slots__ = ("kind", "lane_bits", "lanes", "dynamic", "name")
     _interned: dict[tuple[str, int, int, bool], "Type"] = {}
 
-    kind: str  # "i" or "f"
+    kind: str  # "i", "f", or "r" (a heap-era reference)
     lane_bits: int
     lanes: int  # 1 for scalars; the minimum lane count for dynamic vectors
     dynamic: bool
@@ -60,6 +61,10 @@ class Type:
     @property
     def is_float(self) -> bool:
         return self.kind == "f"
+
+    @property
+    def is_ref(self) -> bool:
+        return self.kind == "r"
 
     @property
     def is_vector(self) -> bool:
@@ -144,10 +149,13 @@ class Type:
 
 
 _TYPE_RE = re.compile(r"([if])(8|16|32|64|128)(?:x(\d+))?(xN)?\Z")
+REF_TYPES = {"r32": ("r", 32), "r64": ("r", 64)}
 
 
 def parse_type(text: str) -> Optional[Type]:
     """The type named by `text`, or None when it names no valid CLIF type."""
+    if text in REF_TYPES:
+        return Type.get(*REF_TYPES[text])
     m = _TYPE_RE.match(text)
     if not m:
         return None
@@ -177,3 +185,4 @@ F16 = Type.get("f", 16)
 F32 = Type.get("f", 32)
 F64 = Type.get("f", 64)
 F128 = Type.get("f", 128)
+R64 = Type.get("r", 64)

@@ -54,7 +54,9 @@ _CL_TYPES: dict[Type, object] = {}
 def cl_type(t: Type):
     found = _CL_TYPES.get(t)
     if found is None:
-        found = getattr(cl.Type, t.name.upper(), None)
+        # Heap-era references are pointers: r64 is an i64 whose null is 0 (0.120 has no reference types).
+        name = f"I{t.bits}" if t.is_ref else t.name.upper()
+        found = getattr(cl.Type, name, None)
         if found is None:
             raise NativeUnsupported(f"type {t} has no Cranelift equivalent in the binding")
         _CL_TYPES[t] = found
@@ -65,6 +67,9 @@ CALL_CONVS = {
     "fast": "Fast", "cold": "Cold", "tail": "Tail", "system_v": "SystemV",
     "windows_fastcall": "WindowsFastcall", "apple_aarch64": "AppleAarch64",
     "probestack": "Probestack", "winch": "Winch",
+    # Heap era: SystemV with Wasmtime's way of returning extra values; every caller and callee here is
+    # compiled by clifkit with the same mapping, so plain SystemV keeps them in agreement.
+    "wasmtime_system_v": "SystemV",
 }  # fmt: skip
 
 
@@ -381,6 +386,9 @@ class FunctionLowering(CallLowering):
                     widths = "/".join(map(str, sorted(self.ctx.vector_bits)))
                     raise self.fail(f"{t}: this backend computes only on {widths}-bit vectors (it miscompiles "
                                     "narrower ones; they may only be moved, loaded, stored and bitcast)")
+        if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
+            self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
+            return
         handler = None
         for owner in (self, self.legal, self.order):
             handler = getattr(owner, "op_" + name, None)
@@ -476,6 +484,124 @@ class FunctionLowering(CallLowering):
         targets = [self.block_args(t) for t in jt.targets]
         table = self.b.create_jump_table(default, targets)
         self.b.ins_br_table(self.val(inst.args[0]), table)
+
+    # -- heap era (see docs/heap-era.md): onto 0.120 instructions -------------------------------
+
+    def op_brz(self, inst: Inst):
+        """``brz c, blockN(args)`` and ``brnz``: a brif to the target or to a new block holding
+        the rest of the block (dominated by it, so every value stays visible)."""
+        target, args = self.block_args(inst.dests[0])
+        rest = self.b.create_block()
+        c = self.val(inst.args[0])
+        if inst.opcode.name == "brz":
+            self.b.ins_brif(c, rest, [], target, args)
+        else:
+            self.b.ins_brif(c, target, args, rest, [])
+        self.b.switch_to_block(rest)
+
+    op_brnz = op_brz
+
+    def _carry_in(self, inst: Inst, t: Type):
+        """The carry/borrow input as 0 or 1 of type t (any non-zero i8 counts as set)."""
+        flag = self.b.ins_icmp_imm(compat.intcc("ne"), self.val(inst.args[2]), 0)
+        return flag if t.bits == 8 else self.b.ins_uextend(cl_type(t), flag)
+
+    def op_iadd_cin(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        total = self.b.ins_iadd(self.val(inst.args[0]), self.val(inst.args[1]))
+        return self.b.ins_iadd(total, self._carry_in(inst, t))
+
+    def _sadd_overflow(self, x, y):
+        """x + y and its signed overflow, from the sign bits: 0.120's sadd_overflow is not
+        implemented for i8 and i16 on every backend."""
+        total = self.b.ins_iadd(x, y)
+        both = self.b.ins_band(self.b.ins_bxor(total, x), self.b.ins_bxor(total, y))
+        return total, self.b.ins_icmp_imm(compat.intcc("slt"), both, 0)
+
+    def op_iadd_cout(self, inst: Inst):
+        """The 2022 interpreter's carry: signed overflow (see interpreter/integer_ops.py)."""
+        return list(self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1])))
+
+    def op_iadd_carry(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        first, over1 = self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1]))
+        total, over2 = self._sadd_overflow(first, self._carry_in(inst, t))
+        return [total, self.b.ins_bor(over1, over2)]
+
+    def op_isub_bin(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        rhs = self.b.ins_iadd(self.val(inst.args[1]), self._carry_in(inst, t))
+        return self.b.ins_isub(self.val(inst.args[0]), rhs)
+
+    def op_isub_bout(self, inst: Inst):
+        """The 2022 interpreter's borrow: x < y, signed."""
+        x, y = self.val(inst.args[0]), self.val(inst.args[1])
+        return [self.b.ins_isub(x, y), self.b.ins_icmp(compat.intcc("slt"), x, y)]
+
+    def op_isub_borrow(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        x = self.val(inst.args[0])
+        rhs = self.b.ins_iadd(self.val(inst.args[1]), self._carry_in(inst, t))
+        return [self.b.ins_isub(x, rhs), self.b.ins_icmp(compat.intcc("slt"), x, rhs)]
+
+    def _select_lanes(self, t: Type, cond, x, y):
+        """Lane-wise cond ? x : y, cond the result of an fcmp or icmp on t's shape."""
+        if t.is_scalar:
+            return self.b.ins_select(cond, x, y)
+        if t.is_float:
+            cond = self.b.ins_bitcast(cl_type(t), cl.MemFlags(), cond)
+        return self.b.ins_bitselect(cond, x, y)
+
+    def op_fmin_pseudo(self, inst: Inst):
+        """Wasm pmin/pmax: b < a ? b : a and a < b ? b : a (a NaN operand gives a)."""
+        t = self.ctrl_type(inst)
+        a, b = self.val(inst.args[0]), self.val(inst.args[1])
+        lhs, rhs = (b, a) if inst.opcode.name == "fmin_pseudo" else (a, b)
+        return self._select_lanes(t, self.b.ins_fcmp(compat.floatcc("lt"), lhs, rhs), b, a)
+
+    op_fmax_pseudo = op_fmin_pseudo
+
+    def _nonzero_lanes(self, t: Type, v):
+        """All-ones lanes where v's lane is non-zero (t an integer vector)."""
+        zero = self.b.ins_splat(cl_type(t), self.iconst(t.lane_type, 0))
+        return self.b.ins_icmp(compat.intcc("ne"), v, zero)
+
+    def op_vselect(self, inst: Inst):
+        t = self.ctrl_type(inst)
+        c = self.val(inst.args[0])
+        cond = self._nonzero_lanes(self.vtype(inst.args[0]), c)
+        return self._select_lanes(t, cond, self.val(inst.args[1]), self.val(inst.args[2]))
+
+    def op_bmask(self, inst: Inst):
+        src, dst = self.vtype(inst.args[0]), self.vtype(inst.results[0])
+        if src.is_scalar:
+            return self._generic(inst)
+        if src != dst:
+            raise self.fail(f"bmask from {src} to {dst}: only same-shape vector masks are lowered")
+        return self._nonzero_lanes(src, self.val(inst.args[0]))
+
+    def op_fcvt_low_from_sint(self, inst: Inst):
+        wide = self.b.ins_swiden_low(self.val(inst.args[0]))
+        return self.b.ins_fcvt_from_sint(cl.Type.F64X2, wide)
+
+    def op_widening_pairwise_dot_product_s(self, inst: Inst):
+        x, y = self.val(inst.args[0]), self.val(inst.args[1])
+        lo = self.b.ins_imul(self.b.ins_swiden_low(x), self.b.ins_swiden_low(y))
+        hi = self.b.ins_imul(self.b.ins_swiden_high(x), self.b.ins_swiden_high(y))
+        return self.b.ins_iadd_pairwise(lo, hi)
+
+    def op_null(self, inst: Inst):
+        return self.iconst(self.ctrl_type(inst), 0)
+
+    def op_is_null(self, inst: Inst):
+        return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), 0)
+
+    def op_is_invalid(self, inst: Inst):
+        return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), -1)
+
+    def op_blendv(self, inst: Inst):
+        """0.121's name for x86_blendv, which the 0.120 binding builds."""
+        return self._generic(inst, "x86_blendv")
 
     def op_return(self, inst: Inst):
         self.b.ins_return([self.val(a) for a in inst.args])

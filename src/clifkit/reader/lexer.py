@@ -29,7 +29,7 @@ from ..ir.types import parse_type
 ENTITY_PREFIXES = frozenset(
     {
         "v", "block", "ss", "dss", "dt", "gv", "mt", "const", "fn", "sig", "u", "userextname",
-        "extable", "tag", "ret", "exn", "heap", "table",
+        "extable", "tag", "ret", "exn", "heap", "table", "jt", "region",
     }
 )  # fmt: skip
 

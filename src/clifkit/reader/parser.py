@@ -38,7 +38,8 @@ from .lexer import Comment, tokenize
 from .numbers import NumberError, parse_hex_bytes, parse_uint
 
 CALL_CONVS = frozenset(
-    {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all"}
+    {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all",
+     "wasmtime_system_v"}  # the last one: heap era (2022)
 )
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
 HEADER_WORDS = ("test", "set", "target", "feature")
@@ -47,7 +48,7 @@ DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln",
 _DIRECTIVE_RE = re.compile(
     r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
 )
-_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt"})
+_PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt", "region"})
 
 
 class Parser(InstructionParser):
@@ -337,16 +338,20 @@ class Parser(InstructionParser):
         kind = self.word_from(("explicit_slot",), "stack slot kind")
         i, text = self.number("the stack slot size")
         size = self._u32(i, text, "stack slot size")
-        align = None
-        if self.accept(","):
-            if not self.accept_word("align"):
-                self.fail("'align' (the only stack slot flag)")
-            self.expect("=", "'=' after align")
-            i, text = self.number("the alignment in bytes")
-            align = self._u32(i, text, "stack slot alignment")
-            if align & (align - 1) or not align:
-                raise self.error(f"stack slot alignment {align} is not a power of two", i)
-        self.func.stack_slots[n] = StackSlotData(kind, size, align)
+        align = key = None
+        while self.accept(","):
+            if self.accept_word("align") and align is None:
+                self.expect("=", "'=' after align")
+                i, text = self.number("the alignment in bytes")
+                align = self._u32(i, text, "stack slot alignment")
+                if align & (align - 1) or not align:
+                    raise self.error(f"stack slot alignment {align} is not a power of two", i)
+            elif self.accept_word("key") and key is None:
+                self.expect("=", "'=' after key")
+                key = self.uimm(64, "stack slot key")
+            else:
+                self.fail("'align' or 'key' (the stack slot flags, once each)")
+        self.func.stack_slots[n] = StackSlotData(kind, size, align, key)
 
     def _u32(self, i: int, text: str, what: str) -> int:
         try:
@@ -454,6 +459,26 @@ class Parser(InstructionParser):
             written.append(attr)
         heap.written = tuple(written)
         self.func.heaps[n] = heap
+
+    def _decl_region(self, n: int) -> None:
+        """``regionN = USER_ID "name"``: an alias region memory accesses name (``load region0 v1``)."""
+        user_id = self.uimm(32, "alias region user id")
+        name = self.expect("string", 'the alias region\'s name ("...")')
+        self.func.alias_regions[n] = (user_id, name)  # type: ignore[assignment]
+
+    def _decl_jt(self, n: int) -> None:
+        """Heap era: ``jtN = jump_table [blockA, blockB, ...]``, used by ``br_table v, blockD, jtN``."""
+        self.word_from(("jump_table",), "jump table declaration")
+        self.expect("[", "'[' before the jump table's blocks")
+        blocks = []
+        while self.kinds[self.pos] == "block":
+            self.block_uses.append((self.vals[self.pos], self.pos))  # type: ignore[arg-type]
+            blocks.append(self.vals[self.pos])
+            self.pos += 1
+            if not self.accept(","):
+                break
+        self.expect("]", "',' or ']' in the jump table")
+        self.func.jump_tables[n] = blocks  # type: ignore[assignment]
 
     def _decl_table(self, n: int) -> None:
         """``tableN = dynamic gvB, min M, bound gvX, element_size S, index_type T``."""

@@ -160,6 +160,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return prepared
 
     plans, not_runtest = select_plans(tf, options)
+    if options.force_mode is None and options.engine == "all":
+        from .static_tests import static_results
+
+        result.runs.extend(static_results(tf, lines, path))  # `test verifier`, `test cat`
+    if not plans and result.runs:
+        return prepared
     if not plans:
         result.status = SKIPPED
         result.message = not_runtest or ""

@@ -108,16 +108,18 @@ class FunctionVerifier(PreambleChecks, InstChecks):
         entry = func.entry
         params = func.signature.params
         if len(entry.params) != len(params):
-            self.report(entry.loc, f"entry block{entry.number} has {plural(len(entry.params), 'parameter')}, "
-                                   f"but the function signature has {len(params)}")
+            self.report(entry.loc, f"entry block parameters ({len(entry.params)}) must match function signature "
+                                   f"({len(params)}): entry block{entry.number} has "
+                                   f"{plural(len(entry.params), 'parameter')}, but the function signature has {len(params)}")
         else:
             for i, (v, p) in enumerate(zip(entry.params, params)):
                 t = self.type_of(v)
                 if t is not p.type:
-                    self.report(entry.loc, f"entry block parameter {i} (v{v}) has type {t}, "
+                    self.report(entry.loc, f"entry block parameter {i} expected to have type {p.type}, got {t}: "
+                                           f"entry block parameter {i} (v{v}) has type {t}, "
                                            f"but the function signature says {p.type}")
         if entry.cold:
-            self.report(entry.loc, f"entry block{entry.number} cannot be cold")
+            self.report(entry.loc, f"entry block cannot be marked as cold: entry block{entry.number} cannot be cold")
         for block in func.blocks.values():
             if not block.insts:
                 self.report(block.loc, f"block{block.number} is empty")
@@ -126,6 +128,7 @@ class FunctionVerifier(PreambleChecks, InstChecks):
             for index, inst in enumerate(block.insts):
                 if inst.opcode.is_terminator and index != last:
                     self.report(self.inst_loc(inst, block.number),
+                                f"a terminator instruction was encountered before the end of block{block.number}: "
                                 f"terminator {inst.opcode.name} before the end of block{block.number}")
             tail = block.insts[last]
             if not tail.opcode.is_terminator:
@@ -247,10 +250,12 @@ class FunctionVerifier(PreambleChecks, InstChecks):
         if block in self.reachable:
             def_block, def_pos, def_loc = d
             if def_block == block and def_pos == pos:
-                self.report(loc, f"{inst.opcode.name} uses its own result v{v}")
+                self.report(loc, f"uses value v{v} from itself: {inst.opcode.name} uses its own result v{v}")
             elif (def_block == block and def_pos > pos) or (def_block != block and not self.dominates(def_block, block)):
                 where = f"line {def_loc.line}" if def_loc is not None else f"block{def_block}"
-                self.report(loc, f"use of v{v} is not dominated by its definition ({where})")
+                what = "arg" if def_pos < 0 else f"v{v}"
+                self.report(loc, f"uses value {what} from non-dominating definition: "
+                                 f"use of v{v} is not dominated by its definition ({where})")
         return self.func.value_types.get(real)
 
 

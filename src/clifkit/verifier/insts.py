@@ -66,6 +66,10 @@ class InstChecks:
         loc = self.inst_loc(inst, block)
         fmt = op.format
 
+        flags = getattr(inst, "flags", None)
+        if flags is not None and flags.region is not None and flags.region not in self.func.alias_regions:
+            self.report(loc, f"undefined alias region region{flags.region}")
+
         # Every value used, including block-call arguments, must be defined and dominate the use.
         arg_types = [self.check_use(v, inst, block, pos, loc) for v in inst.args]
         for bc in inst.branch_targets():
@@ -96,7 +100,11 @@ class InstChecks:
                 continue
             expected = self.expected_type(operand, ctrl, op, loc)
             if expected is not None and not self.type_matches(operand, ctrl, op, t):
-                self.report(loc, f"{name} operand {i} (v{inst.args[i]}) has type {t}, expected {expected}")
+                if operand.derived in RELATIONS:
+                    head = f"arg {i} (v{inst.args[i]}) with type {t} failed to satisfy type set"
+                else:
+                    head = f"arg {i} (v{inst.args[i]}) has type {t}, expected {expected}"
+                self.report(loc, f"{head}: {name} operand {i} (v{inst.args[i]}) has type {t}, expected {expected}")
 
         # Variable operands and results, from the opcode table or a signature.
         sig, sig_name = (None, "")
@@ -191,14 +199,17 @@ class InstChecks:
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
-            self.report(loc, count)
+            head = "mismatched argument count" if callee is not None else "arguments of return must match function signature"
+            self.report(loc, f"{head}: {count}")
             return
         for i, (v, t, p) in enumerate(zip(values, types, params)):
             if t is not None and t is not p.type:
                 if callee is None:
-                    self.report(loc, f"return value {i} (v{v}) has type {t}, but the function signature returns {p.type}")
+                    self.report(loc, f"result {i} has type {t}, must match function signature of {p.type}: "
+                                     f"return value {i} (v{v}) has type {t}, but the function signature returns {p.type}")
                 else:
-                    self.report(loc, f"{name} argument {i} (v{v}) has type {t}, but the signature of {callee} says {p.type}")
+                    self.report(loc, f"arg {i} (v{v}) has type {t}, expected {p.type}: "
+                                     f"{name} argument {i} (v{v}) has type {t}, but the signature of {callee} says {p.type}")
 
     def check_tail_call(self, inst: Inst, sig: Signature, sig_name: str, loc) -> None:
         name = inst.opcode.name
@@ -219,7 +230,8 @@ class InstChecks:
         for target, ptr in self.target.pointers:
             if t.bits != ptr.bits:
                 where = "" if target == "default" else f" on target {target}"
-                self.report(loc, f"address v{v} has type {t}, but pointers are {ptr}{where}")
+                self.report(loc, f"invalid pointer width (got {t.bits}, expected {ptr.bits}) encountered v{v}: "
+                                 f"address v{v} has type {t}, but pointers are {ptr}{where}")
 
     def check_block_call(self, inst: Inst, bc: BlockCall, kind: str, sig: Optional[Signature], loc) -> None:
         """`kind` is "normal", "return" (a try_call's normal return) or "exception"."""
@@ -231,7 +243,8 @@ class InstChecks:
         if bc.block == self.entry:
             self.report(loc, f"{inst.opcode.name} to the entry block block{bc.block}")
         if len(bc.args) != len(target.params):
-            self.report(loc, f"block{bc.block} takes {plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
+            self.report(loc, f"mismatched argument count: block{bc.block} takes "
+                             f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
             return
         for i, (a, p) in enumerate(zip(bc.args, target.params)):
             want = func.value_types.get(p)
@@ -261,8 +274,8 @@ class InstChecks:
                 types = [(f"v{a}", self.type_of(a))]
             for what, t in types:
                 if t is not None and want is not None and t is not want:
-                    self.report(loc, f"argument {i} ({what}) to block{bc.block} has type {t}, "
-                                     f"but its parameter v{p} has type {want}")
+                    self.report(loc, f"arg {what} has type {t}, expected {want}: argument {i} ({what}) to "
+                                     f"block{bc.block} has type {t}, but its parameter v{p} has type {want}")
 
 
 def _requires_operand(op: Opcode) -> bool:
@@ -346,7 +359,8 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     for target, ptr in v.target.pointers:
         want = v.gv_type(gv, ptr)
         if t is not None and want is not None and t is not want:
-            v.report(loc, f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
+            v.report(loc, f"global_value instruction with type {t} references global value with type {want}: "
+                          f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
 
 
 def _check_heap(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -404,14 +418,16 @@ def _check_flags(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         return
     if op.name == "bitcast":
         if replace(flags, endianness=None) != MemFlags():
-            v.report(loc, "bitcast accepts no memory flags but big or little")
+            v.report(loc, "The bitcast instruction only accepts the `big` or `little` memory flags: "
+                          "bitcast accepts no memory flags but big or little")
         elif flags.endianness is None and ctrl is not None and inst.args:
             t = v.type_of(inst.args[0])
             if t is not None and t.lanes != ctrl.lanes:
-                v.report(loc, f"bitcast from {t} to {ctrl} changes the lane count, so it needs a byte order (big or little)")
+                v.report(loc, f"Byte order specifier required for bitcast instruction changing lane count: "
+                              f"bitcast from {t} to {ctrl} changes the lane count, so it needs a byte order (big or little)")
         return
     if op.can_store and not op.can_load and flags.readonly:
-        v.report(loc, f"{op.name} cannot have the readonly flag")
+        v.report(loc, f"A {op.name} instruction cannot have the `readonly` MemFlag: {op.name} cannot have the readonly flag")
 
 
 def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -431,7 +447,8 @@ def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         if not 0 <= imm <= 255:
             v.report(loc, f"{name} lane index {imm} does not fit in 8 bits")
         elif t is not None and not t.dynamic and imm >= t.lanes:
-            v.report(loc, f"{name} lane {imm} is out of range for {t}, which has {t.lanes} lane{'s' * (t.lanes > 1)}")
+            v.report(loc, f"The lane {imm} does not index into the type {t}: {name} lane {imm} is out of range "
+                          f"for {t}, which has {t.lanes} lane{'s' * (t.lanes > 1)}")
     elif fmt == "UnaryConst":
         want = ctrl.bytes if ctrl is not None else 16 if name == "f128const" else None
         if isinstance(imm, int):
@@ -443,7 +460,8 @@ def _check_imm(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         else:
             data, what = imm, "the constant"
         if want is not None and len(data) != want:
-            v.report(loc, f"{name} needs a {want}-byte constant, but {what} has {plural(len(data), 'byte')}")
+            v.report(loc, f"The instruction expects {what} to have a size of {want} bytes but it has {len(data)}: "
+                          f"{name} needs a {want}-byte constant, but {what} has {plural(len(data), 'byte')}")
 
 
 def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -455,7 +473,8 @@ def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     else:
         bad = [i for i in mask if i >= 32]
         if bad:
-            v.report(loc, f"shuffle mask lane {bad[0]} is out of range (at most 31)")
+            v.report(loc, f"shuffle immediate index {bad[0]} is larger than the maximum 31: "
+                          f"shuffle mask lane {bad[0]} is out of range (at most 31)")
 
 
 def _check_cond(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -501,7 +520,9 @@ _FIELD_CHECKS = {
 def _check_bitcast(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     t = v.type_of(inst.args[0]) if inst.args else None
     if t is not None and ctrl is not None and t.bits != ctrl.bits:
-        v.report(loc, f"bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
+        arg = f"v{inst.args[0]}"
+        v.report(loc, f"The bitcast argument {arg} has a type of {t.bits} bits, which doesn't match an expected type "
+                      f"of {ctrl.bits} bits: bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
 
 
 def _needs_flag(flag: str, setting: str):

@@ -32,6 +32,12 @@ class PreambleChecks:
 
     def check_preamble(self) -> None:
         func = self.func
+        owners: dict[int, int] = {}
+        for n, (user_id, _) in sorted(func.alias_regions.items()):
+            if user_id in owners:
+                self.report(self.decl_loc(f"region{n}"), f"duplicate alias region user_id {user_id}: region{n} "
+                                                         f"and region{owners[user_id]} both have it")
+            owners.setdefault(user_id, n)
         gvs = func.global_values
         has_vmctx = any(p.purpose == "vmctx" for p in func.signature.params)
         cycle_reported = False
@@ -49,7 +55,8 @@ class PreambleChecks:
                     if cur in chain:
                         if not cycle_reported:
                             cycle = " -> ".join(f"gv{g}" for g in chain[chain.index(cur):] + [cur])
-                            self.report(loc, f"global value cycle: {cycle}")
+                            members = ", ".join(f"gv{g}" for g in chain[chain.index(cur):])
+                            self.report(loc, f"global value cycle: [{members}]: {cycle}")
                             cycle_reported = True
                         break
                     chain.append(cur)
@@ -65,7 +72,8 @@ class PreambleChecks:
                 if data.kind == "iadd_imm" and data.type is not None and not (data.type.is_int and data.type.is_scalar):
                     self.report(loc, f"{name}: iadd_imm global value must have an integer type, not {data.type}")
             elif data.kind == "vmctx" and not has_vmctx:
-                self.report(loc, f"{name} = vmctx needs a parameter with the vmctx purpose in the function signature")
+                self.report(loc, f"undeclared vmctx reference: {name} = vmctx needs a parameter with the vmctx "
+                                 "purpose in the function signature")
         if func.stack_limit is not None and func.stack_limit not in gvs:
             self.report(self.decl_loc("stack_limit"), f"stack_limit refers to gv{func.stack_limit}, which is not declared")
 

@@ -1,0 +1,138 @@
+"""``test verifier`` and ``test cat``: checks of a file that run no code.
+
+``test verifier``: each ``; error: TEXT`` comment marks the line where
+Cranelift's verifier reports an error whose message contains TEXT (a comment
+on a line of its own belongs to the line of code above it). clifkit's verifier
+must report an error on exactly those lines, one per comment, with TEXT in its
+message, and no other error in the function. Each expected error is one
+result, and a function expecting none gives one result, on its first line.
+
+``test cat``: each function is printed and the ``filecheck`` directives
+between its ``function`` line and the next function's (`filecheck.py`) are
+matched against the text: one result per function that has directives.
+
+The results are `RunResult`s of engine "verifier" or "cat", so reports,
+counts and exit status treat them as run lines.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import re
+from typing import Sequence
+
+from ..ir.function import TestFile
+from .filecheck import DIRECTIVE_RE, Directive, FileCheckError, check
+from .results import FAILED, PASSED, RunResult
+
+KINDS = ("verifier", "cat")
+_ERROR_RE = re.compile(r";\s*error:\s*(.*?)\s*$")
+
+
+def _test_names(tf: TestFile) -> set[str]:
+    names = set()
+    for c in tf.commands:
+        words = c.name.replace("test ", "", 1).split()
+        if words:
+            names.add(words[0])
+    return names
+
+
+def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]:
+    """(function details, first line, last line) of each function: up to the next function."""
+    starts = [(d, d.function.loc.line if d.function.loc else 1) for d in tf.functions]
+    out = []
+    for k, (d, start) in enumerate(starts):
+        end = starts[k + 1][1] - 1 if k + 1 < len(starts) else len(lines)
+        out.append((d, start, end))
+    return out
+
+
+def static_results(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
+    """The results of the file's ``test verifier`` and ``test cat`` commands (none if it has neither)."""
+    names = _test_names(tf)
+    out: list[RunResult] = []
+    if "verifier" in names:
+        out += _verifier(tf, lines, path)
+    if "cat" in names:
+        out += _cat(tf, lines, path)
+    return out
+
+
+def _code_line(lines: Sequence[str], line: int) -> int:
+    """The line a comment on `line` belongs to: its own, or the nearest line of code above."""
+    k = line
+    while k > 1 and lines[k - 1].lstrip().startswith(";"):
+        k -= 1
+    return k
+
+
+def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
+    from ..verifier import verify_test_file
+
+    source = "\n".join(lines)
+    diags = [d for d in verify_test_file(tf, source) if d.severity == "error"]
+    out = []
+    for details, start, end in _ranges(tf, lines):
+        name = details.function.name
+        expected = []
+        for n in range(start, end + 1):
+            m = _ERROR_RE.search(lines[n - 1])
+            if m:
+                expected.append((_code_line(lines, n), n, m.group(1)))
+        mine = [d for d in diags if start <= d.loc.line <= end]
+        for code, n, text in expected:
+            hit = next((d for d in mine if d.loc.line == code and text in d.message), None)
+            if hit is not None:
+                mine.remove(hit)
+                out.append(RunResult(n, name, "verifier", None, PASSED, kind="verifier", expected=text,
+                                     actual=hit.message))  # fmt: skip
+                continue
+            there = [d.message for d in mine if d.loc.line == code]
+            got = f"clifkit reports: {'; '.join(there)}" if there else "clifkit reports no error there"
+            msg = f"expected an error containing {text!r} on line {code}; {got}"
+            out.append(RunResult(n, name, "verifier", None, FAILED, msg, kind="verifier", expected=text,
+                                 report=f"{path}:{n}: {name}: {msg}"))  # fmt: skip
+        for d in mine:
+            if any(d.loc.line == code for code, _, _ in expected):
+                continue  # already reported with the expectation on its line
+            msg = f"unexpected error: {d.message}"
+            out.append(RunResult(d.loc.line, name, "verifier", None, FAILED, msg, kind="verifier",
+                                 report=f"{path}:{d.loc.line}: {name}: {msg}"))  # fmt: skip
+        if not expected and not mine:
+            out.append(RunResult(start, name, "verifier", None, PASSED, kind="verifier", expected="no error"))
+    return out
+
+
+def _as_cranelift_prints(func):
+    """A copy of `func` whose signatures all name their calling convention: Cranelift's printer
+    always writes it (`fast` when the text named none), and ``test cat`` matches its printing."""
+    func = copy.copy(func)
+    func.signature = dataclasses.replace(func.signature, call_conv_written=True)
+    func.signatures = {n: dataclasses.replace(s, call_conv_written=True) for n, s in func.signatures.items()}
+    return func
+
+
+def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
+    from ..printer import format_function
+
+    out = []
+    for details, start, end in _ranges(tf, lines):
+        directives = []
+        for n in range(start, end + 1):
+            m = DIRECTIVE_RE.search(lines[n - 1])
+            if m:
+                directives.append(Directive(m.group(1), m.group(2), n))
+        if not directives:
+            continue
+        name = details.function.name
+        try:
+            check(format_function(_as_cranelift_prints(details.function)), directives)
+        except FileCheckError as e:
+            out.append(RunResult(start, name, "cat", None, FAILED, str(e), kind="cat",
+                                 report=f"{path}:{start}: {name}: {e}"))  # fmt: skip
+            continue
+        out.append(RunResult(start, name, "cat", None, PASSED, kind="cat",
+                             expected=f"{len(directives)} directives"))  # fmt: skip
+    return out
