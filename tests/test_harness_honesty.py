@@ -96,8 +96,9 @@ def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, capsys, co
     p = write(tmp_path, INVALID)
     status, out, _ = run(capsys, *command, "--json", tmp_path / "r.json", p)
     assert status == 1
-    assert f"{p}:8:5: error: return value 0 (v0) has type i32, but the function signature returns i64" in out
-    assert f"{p}:14:10: error: iadd operand 1 (v1) has type i64, expected i32" in out
+    assert (f"{p}:8:5: error: result 0 has type i32, must match function signature of i64: return value 0 (v0) "
+            "has type i32, but the function signature returns i64") in out
+    assert f"{p}:14:10: error: arg 1 (v1) has type i64, expected i32: iadd operand 1 (v1) has type i64, expected i32" in out
     assert f"{p}:21:5: error: brif to the entry block block0" in out
     assert out.splitlines()[-1] == "0 passed, 3 failed, 0 skipped"
     runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
@@ -116,7 +117,7 @@ def test_clifkit_run_refuses_an_unverified_file_too(tmp_path, capsys):
 def test_the_api_refuses_to_load_an_unverified_file(tmp_path):
     with pytest.raises(clifkit.ClifError, match="brif to the entry block"):
         clifkit.load(INVALID)
-    with pytest.raises(clifkit.ClifError, match=r"t\.clif:8:5: error: return value 0"):
+    with pytest.raises(clifkit.ClifError, match=r"t\.clif:8:5: error: result 0 has type i32, must match function signature of i64: return value 0"):
         clifkit.load(write(tmp_path, INVALID))
 
 
@@ -124,7 +125,7 @@ def test_the_pytest_plugin_reports_verifier_errors(pytester):
     pytester.makefile(".clif", bad=INVALID)
     result = pytester.runpytest("bad.clif", "--clif-engine", "interpreter")
     result.assert_outcomes(failed=3)
-    result.stdout.fnmatch_lines(["*bad.clif:8:5: error: return value 0 (v0) has type i32*"])
+    result.stdout.fnmatch_lines(["*bad.clif:8:5: error: result 0 has type i32, must match function signature of i64*"])
 
 
 # -- finding 6: a run line calls the function it names ------------------------------------------
