@@ -216,6 +216,10 @@ def test_the_limit_checks_the_reservation_the_engines_make(tmp_path, capsys):
     assert f"t.clif:5:5: error: {message}" in out
 
 
+# `clifkit verify` reports these (`verifier.directives`), so `clifkit test` runs no line of the file.
+UNVERIFIED = "not run: the file does not verify: "
+
+
 def _one_function(preamble: str, body: str = "    v2 = heap_load.i32 heap0 v1\n    return v2\n",
                   directives: str = "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8\n") -> str:
     return (f"test interpret\nfunction %f(i64 vmctx, i32) -> i32 {{\n    gv0 = vmctx\n{preamble}"
@@ -240,7 +244,7 @@ def _one_function(preamble: str, body: str = "    v2 = heap_load.i32 heap0 v1\n 
 ])
 def test_a_declaration_that_matches_no_directive_is_a_located_error(tmp_path, capsys, preamble, line, message):
     status, out, runs = run(tmp_path, capsys, _one_function(preamble))
-    assert [(r["status"], r["message"]) for r in runs] == [("error", message)], out
+    assert [(r["status"], r["message"]) for r in runs] == [("error", UNVERIFIED + message)], out
     assert f"t.clif:{line}:5: error: {message}" in out
 
 
@@ -273,8 +277,53 @@ def test_a_table_needs_a_table_directive_of_its_element_size(tmp_path, capsys, d
         "    v4 = uextend.i64 v1\n    v2 = table_addr.i64 table0, v4, +0\n    v3 = load.i32 v2\n    return v3\n",
         directive)
     status, out, runs = run(tmp_path, capsys, text)
-    assert [r["message"] for r in runs] == [message]
+    assert [r["message"] for r in runs] == [UNVERIFIED + message]
     assert f"t.clif:6:5: error: {message}" in out
+
+
+# -- a bound loaded narrower than a pointer (index_type i32) ---------------------------------------
+
+NARROW = """test interpret
+target s390x
+
+function %f(i64 vmctx, i32) -> i32, i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i32 notrap aligned gv0+8
+    heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i32
+block0(v0: i64, v1: i32):
+    v2 = heap_load.i32 heap0 v1
+    v3 = global_value.i32 gv2
+    return v2, v3
+}
+DIRECTIVE
+; run: %f(0xfc) == [0, 0x100]
+; run: %f(0xfd) == trap heap_oob
+"""
+
+
+@pytest.mark.parametrize("directive", ["; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8", ""])
+def test_an_i32_bound_reads_the_size_in_big_endian_order(tmp_path, capsys, directive):
+    # The slot is pointer-wide; written as an 8-byte big-endian value, an i32 load of it reads its
+    # high half (0), and every in-bounds access traps on s390x (and on the interpreter standing for it).
+    text = NARROW.replace("DIRECTIVE", directive)
+    if not directive:
+        text = text.replace("0xfc) == [0, 0x100]", "0x3ffc) == [0, 0x4000]").replace("0xfd)", "0x3ffd)")
+    status, out, runs = run(tmp_path, capsys, text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
+
+
+@pytest.mark.parametrize("preamble, max_size, message", [
+    ("    gv3 = load.i64 notrap aligned gv0+8\n    heap1 = dynamic gv1, bound gv3, offset_guard 0\n", "0x1000",
+     "heap1 of %f: its bound gv3 loads 8 bytes from vmctx+8, where heap0 of %f loads 4: one slot holds one width"),
+    ("", "0x1_0000_0000", "heap0 of %f: its bound gv2 loads 4 bytes from vmctx+8, too narrow for the bound 0x100000000 of heap "
+         "directive 0"),
+])
+def test_a_narrow_bound_must_be_the_only_width_and_hold_the_size(tmp_path, capsys, preamble, max_size, message):
+    text = NARROW.replace("DIRECTIVE", f"; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max={max_size}")
+    text = text.replace("index_type i32\n", "index_type i32\n" + preamble)
+    status, out, runs = run(tmp_path, capsys, text)
+    assert [r["message"] for r in runs] == [UNVERIFIED + message] * 2, out
 
 
 # -- one slot writer -------------------------------------------------------------------------------

@@ -390,3 +390,34 @@ def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsy
         "function: Compilation error: Verifier errors (made up) [interpreter]",
         "0 passed, 1 failed, 0 skipped",
     ]
+
+
+def test_verify_reports_a_callees_declaration_that_matches_no_directive(tmp_path, capsys):
+    # docs/heaps.md: a declaration that matches no directive is a located error, and `clifkit
+    # verify` reports every problem of that page; the callee's heap is reached through func_addr.
+    text = """test interpret
+
+function %inner(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+16
+    heap0 = static gv1, min 0, bound 0x100, offset_guard 0, index_type i32
+block0(v0: i64, v1: i32):
+    v2 = heap_load.i32 heap0 v1
+    return v2
+}
+
+function %outer(i64 vmctx, i32) -> i32 {
+    sig0 = (i64 vmctx, i32) -> i32
+    fn0 = %inner sig0
+block0(v0: i64, v1: i32):
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v0, v1)
+    return v3
+}
+; heap: static, size=0x100, ptr=vmctx+0
+; run: %outer(0) == 0
+"""
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and (f"{p}:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+16, where no heap or "
+                            "table directive writes a base (they write at: vmctx+0)") in err
