@@ -465,3 +465,43 @@ def test_a_heap_over_vmctx_is_checked_against_the_reservation_limit(tmp_path, ca
                "limit of 0x40000000 bytes")
     assert {r["message"] for r in runs} == {message}
     assert f"t.clif:4:5: error: {message}" in out
+
+
+CALLEE_DYNAMIC = """test interpret
+
+function %callee(i64 vmctx, i64) -> i64 tail {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i64 notrap aligned gv0+8
+    heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i64
+block0(v0: i64, v1: i64):
+    v2 = heap_load.i64 heap0 v1
+    return v2
+}
+
+function %caller(i64 vmctx, i64) -> i64 tail {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x100, bound 0x1000, offset_guard 0, index_type i64
+    fn0 = %callee(i64 vmctx, i64) -> i64 tail
+block0(v0: i64, v1: i64):
+    return_call fn0(v0, v1)
+}
+"""
+
+
+@pytest.mark.parametrize("directive, message", [
+    ("", "heap0 of %callee: its base gv1 is that of the static heap inferred first for vmctx+0, which has no bound "
+         "slot for its bound gv2 to load; write `; heap:` directives with bound=vmctx+N"),
+    ("; heap: static, size=0x100, ptr=vmctx+0\n",
+     UNVERIFIED + "heap0 of %callee: its base gv1 is heap directive 0's, a static heap with no bound=, so no slot "
+     "holds the size its bound gv2 loads; give the directive bound=vmctx+N"),
+])
+def test_a_dynamic_bound_over_a_static_heap_without_a_bound_slot_says_so(tmp_path, capsys, directive, message):
+    status, out, runs = run(tmp_path, capsys, CALLEE_DYNAMIC + directive + "; run: %caller(0xf8) == 0\n")
+    assert [r["message"] for r in runs] == [message], out
+    with_bound = directive.replace("ptr=vmctx+0", "ptr=vmctx+0, bound=vmctx+8") or \
+        "; heap: static, size=0x100, ptr=vmctx+0, bound=vmctx+8\n"
+    status, out, runs = run(tmp_path, capsys, CALLEE_DYNAMIC + with_bound + "; run: %caller(0xf8) == 0\n"
+                            "; run: %caller(0xf9) == trap heap_oob\n")
+    assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out

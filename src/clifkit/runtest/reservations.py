@@ -158,6 +158,14 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
             raise declaration_error(func, name, f"its bound gv{decl.bound} loads {width} bytes from vmctx+{wanted}, "
                                                 f"too narrow for the bound {most:#x} of heap directive {request.index}")
         return
+    if request is not None and wanted is None:
+        if env.inferred:
+            what = (f"that of the static heap inferred first for vmctx+{request.ptr_offset}, which has no bound "
+                    f"slot for its bound gv{decl.bound} to load; write `; heap:` directives with bound=vmctx+N")
+        else:
+            what = (f"heap directive {request.index}'s, a static heap with no bound=, so no slot holds the size "
+                    f"its bound gv{decl.bound} loads; give the directive bound=vmctx+N")
+        raise declaration_error(func, name, f"its base gv{decl.base} is {what}")
     owner = f"heap directive {request.index}'s bound slot vmctx+{wanted}" if wanted is not None else "a bound slot"
     raise declaration_error(func, name, f"its bound gv{decl.bound} must load {owner}, which holds the size of "
                                         "the memory its base points into")
