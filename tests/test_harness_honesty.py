@@ -421,3 +421,14 @@ block0(v0: i64, v1: i32):
     status, _, err = run(capsys, "verify", p)
     assert status == 1 and (f"{p}:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+16, where no heap or "
                             "table directive writes a base (they write at: vmctx+0)") in err
+
+
+def test_verify_reports_a_directive_after_code_on_its_line(tmp_path, capsys):
+    # The reader takes `} ; heap: ...` for a comment: the heap would silently not exist.
+    text = HEAP_FN.replace("}\n", "} ; heap: static, size=0x100, ptr=vmctx+0\n") + "; run: %f(1) == 1\n"
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and (f"{p}:7:5: error: '; heap' after code on the same line would be ignored as a comment: "
+                            "a directive is a line of its own after the closing brace of its function") in err
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1 and f"{p}:7:5: error: '; heap' after code" in out

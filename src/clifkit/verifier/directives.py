@@ -7,7 +7,8 @@ brace it follows (Cranelift's rule). `check_directives` reports, located:
   (no blank line between), which would otherwise be attached to a function the writer did not
   mean (or to none);
 - a near miss that the harness would silently take for a plain comment (``; HEAP:``,
-  ``; heaps:``, ``; Run:``): the hint names the directive meant;
+  ``; heaps:``, ``; Run:``): the hint names the directive meant; so is a directive written after
+  code on its line (``} ; heap: ...``);
 - every ``; heap:`` / ``; table:`` problem the harness would find when it runs the function
   (unknown keys, overlapping or misaligned vmctx slots, ``max < size``, no vmctx parameter), read
   by the harness's own parser (`runtest.environment.build_environment`), and every heap or table
@@ -29,6 +30,8 @@ from ..ir.function import FunctionDetails, TestFile
 DIRECTIVE_NAMES = ("run", "print", "heap", "table")
 # A comment line that is a directive, as the reader attaches them (`reader.parser`).
 _DIRECTIVE_LINE = re.compile(r"[ \t]*;+[ \t]*(run|print|heap|table)[ \t]*(?::|\Z)")
+# A directive written after code on its line (``} ; heap: ...``), which the reader takes for a comment.
+_TRAILING = re.compile(r"[ \t]*[^ \t;][^;]*;+[ \t]*(run|print|heap|table)[ \t]*:")
 # A comment line that looks like one but is not: another case, a plural, a doubled word.
 _NEAR_MISS = re.compile(r"[ \t]*;+[ \t]*([A-Za-z]+)[ \t]*:")
 _NO_LIMIT = 1 << 70
@@ -69,6 +72,12 @@ def _placement(tf: TestFile, source: dict[int, str]) -> list[Diagnostic]:
         if ";" not in text:
             continue
         m = _DIRECTIVE_LINE.match(text)
+        trailing = _TRAILING.match(text) if m is None else None
+        if trailing is not None:
+            out.append(_diag(tf.path, n, trailing.start(1) + 1,
+                             f"'; {trailing.group(1)}' after code on the same line would be ignored as a comment: "
+                             "a directive is a line of its own after the closing brace of its function", source))
+            continue
         if m is None:
             near = _NEAR_MISS.match(text)
             meant = _meant(near.group(1)) if near else None
