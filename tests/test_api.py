@@ -241,3 +241,28 @@ def test_run_tests_takes_engine_compare_and_timeout(tmp_path):
         compared = clifkit.run_tests(deep, engine="native", max_call_depth=5, compare=True)
         assert compared.failed == 1
         assert any("disagree" in (r.message or "") for f in compared.results for r in f.runs)
+
+
+def test_a_call_without_env_takes_the_files_directives_as_its_run_lines_do():
+    # The declarations alone imply a 16 KiB dynamic heap; the directive asks for 0x100 bytes, and
+    # `clifkit test` runs the line with those: the API must not silently use a larger heap.
+    text = """
+function %f(i64 vmctx, i64) -> i32, i64 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i64 notrap aligned gv0+8
+    heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i64
+block0(v0: i64, v1: i64):
+    v2 = heap_load.i32 heap0 v1
+    v3 = global_value.i64 gv2
+    return v2, v3
+}
+; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8
+; run: %f(0xfd) == trap heap_oob
+"""
+    with clifkit.load(text) as p:
+        assert p.call("%f", 0xFC) == (0, 0x100)
+        assert p.call("%f", 0xFD) == clifkit.Trap("heap_oob")
+        assert p.call("%f", 0xFD, env="dynamic, size=0x4000, ptr=vmctx+0, bound=vmctx+8") == (0, 0x4000)
+    with clifkit.load(text.split("; heap:")[0]) as p:
+        assert p.call("%f", 0xFD) == (0, 0x4000)

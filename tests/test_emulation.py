@@ -376,6 +376,37 @@ block0(v0: i64, v1: i64):
 ; run: %grow(0x3000) == [0x1000, 0x0a0b0c0d]
 ; run: %grow(0x4000) == [-1, 0x0a0b0c0d]
 
+function %narrow_bound(i64 vmctx, i32, i64) -> i32, i32 {{
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i32 notrap aligned gv0+8
+    heap0 = dynamic gv1, bound gv2, offset_guard 0, index_type i32
+    fn0 = %heap_grow(i64 vmctx, i32, i64) -> i64
+block0(v0: i64, v1: i32, v2: i64):
+    v3 = iconst.i32 0
+    v4 = call fn0(v0, v3, v2)
+    v5 = heap_load.i32 heap0 v1
+    v6 = global_value.i32 gv2
+    return v5, v6
+}}
+; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000
+; run: %narrow_bound(0xfc, 0) == [0, 0x100]
+; run: %narrow_bound(0xfd, 0) == trap heap_oob
+; run: %narrow_bound(0x10c, 0x10) == [0, 0x110]
+
+function %narrow_table(i64 vmctx, i32) -> i32 {{
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i32 notrap aligned gv0+8
+    table0 = dynamic gv1, min 4, bound gv2, element_size 8, index_type i32
+block0(v0: i64, v1: i32):
+    v2 = table_addr.i64 table0, v1, +4
+    v3 = load.i32 v2
+    return v3
+}}
+; run: %narrow_table(3) == 0
+; run: %narrow_table(4) == trap table_oob
+
 function %traps(i32, i32) -> i32 {{
 block0(v0: i32, v1: i32):
     brif v1, block1, block2

@@ -416,3 +416,44 @@ def test_the_summary_names_each_engine_and_why_one_ran_nothing(tmp_path, capsys,
     assert not any("run line skipped" in line for line in lines)
     assert emulation.status("aarch64").ready is False
 
+
+def test_verify_reports_a_callees_declaration_that_matches_no_directive(tmp_path, capsys):
+    # docs/heaps.md: a declaration that matches no directive is a located error, and `clifkit
+    # verify` reports every problem of that page; the callee's heap is reached through func_addr.
+    text = """test interpret
+
+function %inner(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+16
+    heap0 = static gv1, min 0, bound 0x100, offset_guard 0, index_type i32
+block0(v0: i64, v1: i32):
+    v2 = heap_load.i32 heap0 v1
+    return v2
+}
+
+function %outer(i64 vmctx, i32) -> i32 {
+    sig0 = (i64 vmctx, i32) -> i32
+    fn0 = %inner sig0
+block0(v0: i64, v1: i32):
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v0, v1)
+    return v3
+}
+; heap: static, size=0x100, ptr=vmctx+0
+; run: %outer(0) == 0
+"""
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and (f"{p}:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+16, where no heap or "
+                            "table directive writes a base (they write at: vmctx+0)") in err
+
+
+def test_verify_reports_a_directive_after_code_on_its_line(tmp_path, capsys):
+    # The reader takes `} ; heap: ...` for a comment: the heap would silently not exist.
+    text = HEAP_FN.replace("}\n", "} ; heap: static, size=0x100, ptr=vmctx+0\n") + "; run: %f(1) == 1\n"
+    p = write(tmp_path, text)
+    status, _, err = run(capsys, "verify", p)
+    assert status == 1 and (f"{p}:7:5: error: '; heap' after code on the same line would be ignored as a comment: "
+                            "a directive is a line of its own after the closing brace of its function") in err
+    status, out, _ = run(capsys, "test", p)
+    assert status == 1 and f"{p}:7:5: error: '; heap' after code" in out

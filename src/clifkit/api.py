@@ -340,6 +340,9 @@ class Program:
         if env is not None and not isinstance(env, Environment):
             raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
                             f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
+        if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
+            # The file's own directives win over inference, as in `clifkit test`.
+            env = self.environment(func.name)
         env = callee_environment(env, func, self.functions, nargs=nargs)
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             raise TypeError(no_environment_message(func))
@@ -352,9 +355,10 @@ class Program:
         several, or a `Trap` when the call trapped. With `env` (`heap_environment`,
         `Program.environment`, or directive texts as `heap_environment` takes them) every call
         gets fresh, zeroed heaps, and a function taking ``vmctx`` first gets the environment's:
-        leave that argument out. Without `env`, a call that leaves out the ``vmctx`` argument of a
-        function whose heap and table declarations say where their bases and bounds are gets the
-        environment they imply, as in a run test without directives (docs/heaps.md). Raises `EngineError` when the engine
+        leave that argument out. Without `env`, a call that leaves out the ``vmctx`` argument gets the
+        environment of the ``; heap:`` / ``; table:`` directives written after the function, as its
+        run lines do, or, with none, the one its heap and table declarations imply, as in a run
+        test without directives (docs/heaps.md). Raises `EngineError` when the engine
         cannot answer, `TypeError`/`ValueError` for arguments that do not fit, `ClifError` for
         an environment that does not fit the declarations."""
         from .runtest.directives import BoundRun, RunCommand, takes_vmctx

@@ -54,8 +54,7 @@ class GenConfig:
     loop_limit: int = 5  # largest initial loop counter
     runs: int = 3  # run lines per program
     target: str = "x86_64"
-    # Every target the program will run on (empty: `target` alone). Their byte orders decide how
-    # narrow loads of vmctx slots are placed; see ProgramGen.big_endian.
+    # Every target the program will run on (empty: `target` alone).
     targets: tuple = ()
     # Pick a random subset of the features for each program (varied, smaller programs).
     vary_features: bool = True
@@ -90,11 +89,6 @@ class ProgramGen:
         self.actions, self.action_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
-        orders = {t in BIG_ENDIAN_TARGETS for t in self.targets}
-        self.big_endian = orders == {True}
-        # Targets of both byte orders: a narrow load of a slot would read different bytes on each,
-        # so tables use i64 indices (their bound is then the whole slot).
-        self.mixed_byte_order = len(orders) > 1
 
     def choose_features(self) -> frozenset:
         base = self.cfg.features
@@ -173,7 +167,7 @@ class ProgramGen:
             elements = rng.choice((1, 4, 16, 100))
             index_type = rng.choice((I8, I16, I32, I64))
             self.heaps.append(HeapPlan(len(self.heaps), "table", elements * esize, elements * esize, slot, slot + 8,
-                                       I64 if self.mixed_byte_order else index_type,
+                                       index_type,
                                        element_size=esize))
 
     @property
@@ -194,10 +188,10 @@ class ProgramGen:
             gvs[base] = GlobalValueData("load", base=0, offset=plan.ptr, type=I64, flags=NOTRAP_ALIGNED)
             if plan.style == "table":
                 bound = len(gvs)
-                # The bound has the index type: its bytes are the low end of the slot, written in the
-                # target's byte order.
-                offset = plan.bound_slot + (8 - plan.index_type.bytes if self.big_endian else 0)
-                gvs[bound] = GlobalValueData("load", base=0, offset=offset, type=plan.index_type, flags=NOTRAP_ALIGNED)
+                # The bound has the index type; the harness writes a slot in the width its
+                # declarations load (`environment.slot_writes`), in the target's byte order.
+                gvs[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=plan.index_type,
+                                             flags=NOTRAP_ALIGNED)
                 n = len(func.tables)
                 func.tables[n] = TableData(base, 0, bound, plan.element_size, plan.index_type,
                                            ("min", "bound", "element_size", "index_type"))

@@ -40,6 +40,7 @@ class HeapState:
     element_size: int = 1  # tables: the bound slot counts elements
     region: Optional[Region] = None
     reach: int = 0  # how far its declarations address past the base (a moved dynamic heap keeps it)
+    bound_bytes: int = 0  # width of its bound slot's value (`HeapRequest.bound_bytes`)
 
 
 @dataclass
@@ -83,7 +84,8 @@ class HeapEnvironment:
         state = RunState(self.vmctx, [], self.next_free, self.byteorder == "little")
         for n, heap in enumerate(self.heaps):
             live = HeapState(heap.style, heap.base, heap.size, heap.max_size, heap.ptr_offset,
-                             heap.bound_offset, heap.element_size, reach=heap.reach)
+                             heap.bound_offset, heap.element_size, reach=heap.reach,
+                             bound_bytes=heap.bound_bytes)
             if heap.size:
                 live.region = memory.map(heap.base, heap.size, f"heap{n}")
             state.heaps.append(live)
@@ -106,7 +108,8 @@ def materialize(env: Environment, byteorder: str = "little") -> HeapEnvironment:
     for request in env.heaps:
         span = request.reservation() + request.guard
         heaps.append(HeapState(request.style, cursor, request.size, request.max_size,
-                               request.ptr_offset, request.bound_offset, request.element_size, reach=request.reach))
+                               request.ptr_offset, request.bound_offset, request.element_size, reach=request.reach,
+                               bound_bytes=request.bound_bytes))
         cursor = align_up(cursor + max(span, 1), PAGE_SIZE) + ENV_GAP
     return HeapEnvironment(vmctx, env.vmctx_size, heaps, cursor, env.pointer_bytes, byteorder=byteorder)
 

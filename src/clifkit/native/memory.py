@@ -168,6 +168,7 @@ class Region:
     stale: bool = False  # a dynamic heap's old mapping after it moved: all PROT_NONE
     guard: int = 0  # the directive's guard bytes (a moved dynamic heap keeps them)
     reach: int = 0  # how far its declarations address past the base (a moved dynamic heap keeps it)
+    bound_bytes: int = 0  # width of its bound slot's value (`HeapRequest.bound_bytes`)
 
     @property
     def head(self) -> int:
@@ -231,6 +232,7 @@ class NativeEnvironment:
         region.element_size = request.element_size
         region.guard = request.guard
         region.reach = request.reach
+        region.bound_bytes = request.bound_bytes
         return region
 
     def _write_slots(self, heap: Region) -> None:
@@ -311,7 +313,7 @@ def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvir
 
 # -- environments over the wire ----------------------------------------------------------------
 
-_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size", "reach")
+_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size", "reach", "bound_bytes")
 _ENV_FIELDS = ("pointer_bytes", "vmctx_min", "vmctx_reach")
 
 

@@ -54,6 +54,9 @@ class HeapRequest:
     # How far past the base the heap declarations that can see this region may address without a
     # bounds check (offset of a derived base + bound + offset_guard): `reservations.reserve`.
     reach: int = 0
+    # Bytes the declarations load from the bound slot (4 for an ``i32`` bound, which a heap or table
+    # with ``index_type i32`` must have); 0: the pointer width. `reservations.reserve` sets it.
+    bound_bytes: int = 0
 
     @property
     def bound_value(self) -> int:
@@ -273,10 +276,14 @@ def slot_writes(heap, pointer_bytes: int, byteorder: str) -> list[tuple[int, byt
     """What to write into vmctx for a live heap or table (each engine's: anything with `base`,
     `size`, `ptr_offset`, `bound_offset` and `element_size`): (offset, bytes) of its base slot and
     of its bound slot (the size in bytes; a table's in elements), in the target's pointer width and
-    byte order. The one writer of slots: every engine writes these bytes, at the start of a call
+    byte order; a bound its declarations load narrower (``bound_bytes``) is written in that width at
+    the slot's offset, zero-padded to the pointer width, so that a big-endian target's narrow load
+    reads the value rather than its high half. The one writer of slots: every engine writes these bytes, at the start of a call
     and whenever ``%heap_grow`` moves or extends a heap."""
     mask = (1 << (8 * pointer_bytes)) - 1
     out = [(heap.ptr_offset, (heap.base & mask).to_bytes(pointer_bytes, byteorder))]
     if heap.bound_offset is not None:
-        out.append((heap.bound_offset, ((heap.size // heap.element_size) & mask).to_bytes(pointer_bytes, byteorder)))
+        width = min(getattr(heap, "bound_bytes", 0) or pointer_bytes, pointer_bytes)
+        value = (heap.size // heap.element_size) & ((1 << (8 * width)) - 1)
+        out.append((heap.bound_offset, value.to_bytes(width, byteorder) + bytes(pointer_bytes - width)))
     return out

@@ -138,17 +138,34 @@ def _region(env: Environment, func: Function, name: str, decl) -> tuple[Optional
     return request, delta
 
 
-def _check_bound(env: Environment, func: Function, name: str, decl, request: Optional[HeapRequest]) -> None:
-    """A dynamic heap's or a table's bound must be the bound slot of the region its base is in."""
+def _check_bound(env: Environment, func: Function, name: str, decl, request: Optional[HeapRequest],
+                 widths: dict) -> None:
+    """A dynamic heap's or a table's bound must be the bound slot of the region its base is in.
+    Records in `widths` (directive index -> (bytes, func, name)) how wide a value the declarations
+    load from it: every declaration must load the same width, and the value must fit in it."""
     address = gv_address(func, decl.bound) if decl.bound is not None else None
     wanted = request.bound_offset if request is not None else None
-    if address is not None and address[1] == 0 and address[0] is not None and wanted is not None:
-        # The whole slot, or a narrower load of its low or high end (which of the two holds the
-        # low-order bytes depends on the target's byte order): never more than the size it holds.
-        data = func.global_values.get(decl.bound)
-        width = data.type.bits // 8 if data is not None and data.type is not None else env.pointer_bytes
-        if address[0] in (wanted, wanted + env.pointer_bytes - width):
-            return
+    if address is not None and address[1] == 0 and address[0] is not None and address[0] == wanted:
+        ty = func.global_values[decl.bound].type
+        width = min(ty.bits // 8, env.pointer_bytes) if ty is not None else env.pointer_bytes
+        seen = widths.setdefault(request.index, (width, func, name))
+        if seen[0] != width:
+            raise declaration_error(func, name, f"its bound gv{decl.bound} loads {width} bytes from vmctx+{wanted}, "
+                                                f"where {seen[2]} of {seen[1].name} loads {seen[0]}: one slot holds "
+                                                "one width")
+        most = request.max_size // request.element_size
+        if most >> (8 * width):
+            raise declaration_error(func, name, f"its bound gv{decl.bound} loads {width} bytes from vmctx+{wanted}, "
+                                                f"too narrow for the bound {most:#x} of heap directive {request.index}")
+        return
+    if request is not None and wanted is None:
+        if env.inferred:
+            what = (f"that of the static heap inferred first for vmctx+{request.ptr_offset}, which has no bound "
+                    f"slot for its bound gv{decl.bound} to load; write `; heap:` directives with bound=vmctx+N")
+        else:
+            what = (f"heap directive {request.index}'s, a static heap with no bound=, so no slot holds the size "
+                    f"its bound gv{decl.bound} loads; give the directive bound=vmctx+N")
+        raise declaration_error(func, name, f"its base gv{decl.base} is {what}")
     owner = f"heap directive {request.index}'s bound slot vmctx+{wanted}" if wanted is not None else "a bound slot"
     raise declaration_error(func, name, f"its bound gv{decl.bound} must load {owner}, which holds the size of "
                                         "the memory its base points into")
@@ -160,11 +177,12 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
     module doc), checked against `max_reservation`. Raises ClifError, located."""
     reach = {h.index: (h.reach, None) for h in env.heaps}  # directive index -> (reach, (func, name) driving it)
     vmctx_reach: tuple[int, Optional[tuple]] = (env.vmctx_reach, None)
+    widths: dict = {}  # directive index -> (bytes its bound declarations load, func, name)
     for func in reachable(entry, functions):
         for name, decl in declarations(func):
             request, delta = _region(env, func, name, decl)
             if name.startswith("table"):
-                _check_bound(env, func, name, decl, request)
+                _check_bound(env, func, name, decl, request, widths)
                 if request is not None and request.style != "table" and decl.element_size != 1:
                     raise declaration_error(func, name, f"its base gv{decl.base} is heap directive {request.index}'s, "
                                                         "whose bound slot counts bytes; a table needs a `; table:` "
@@ -174,7 +192,7 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
                                                         f"table directive's element_size={request.element_size}")
                 continue
             if decl.style == "dynamic":
-                _check_bound(env, func, name, decl, request)
+                _check_bound(env, func, name, decl, request, widths)
                 continue
             extent = delta + decl.bound + decl.offset_guard
             if request is None:
@@ -182,7 +200,9 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
                     vmctx_reach = (extent, (func, name, delta, decl))
             elif extent > reach[request.index][0]:
                 reach[request.index] = (extent, (func, name, delta, decl))
-    heaps = tuple(dataclasses.replace(h, reach=reach[h.index][0]) for h in env.heaps)
+    heaps = tuple(dataclasses.replace(h, reach=reach[h.index][0],
+                                      bound_bytes=widths[h.index][0] if h.index in widths else h.bound_bytes)
+                  for h in env.heaps)
     out = dataclasses.replace(env, heaps=heaps, vmctx_reach=vmctx_reach[0])
     for request in out.heaps:
         _check_limit(request.reservation() + request.guard, max_reservation, reach[request.index][1], request)

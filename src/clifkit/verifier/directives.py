@@ -7,11 +7,13 @@ brace it follows (Cranelift's rule). `check_directives` reports, located:
   (no blank line between), which would otherwise be attached to a function the writer did not
   mean (or to none);
 - a near miss that the harness would silently take for a plain comment (``; HEAP:``,
-  ``; heaps:``, ``; Run:``): the hint names the directive meant;
+  ``; heaps:``, ``; Run:``): the hint names the directive meant; so is a directive written after
+  code on its line (``} ; heap: ...``);
 - every ``; heap:`` / ``; table:`` problem the harness would find when it runs the function
   (unknown keys, overlapping or misaligned vmctx slots, ``max < size``, no vmctx parameter), read
-  by the harness's own parser (`runtest.environment.build_environment`), without the resource
-  caps, which are options of a run rather than properties of the file;
+  by the harness's own parser (`runtest.environment.build_environment`), and every heap or table
+  declaration reachable from the function that does not match them (`runtest.reservations.reserve`),
+  without the resource caps, which are options of a run rather than properties of the file;
 - a ``%heap_grow`` that the file declares but does not define, with a signature other than the
   harness's ``(i64 vmctx, i32, i64) -> i64``: the call would trap ``bad_sig`` on the
   interpreter and call the host function with garbage natively.
@@ -28,6 +30,8 @@ from ..ir.function import FunctionDetails, TestFile
 DIRECTIVE_NAMES = ("run", "print", "heap", "table")
 # A comment line that is a directive, as the reader attaches them (`reader.parser`).
 _DIRECTIVE_LINE = re.compile(r"[ \t]*;+[ \t]*(run|print|heap|table)[ \t]*(?::|\Z)")
+# A directive written after code on its line (``} ; heap: ...``), which the reader takes for a comment.
+_TRAILING = re.compile(r"[ \t]*[^ \t;][^;]*;+[ \t]*(run|print|heap|table)[ \t]*:")
 # A comment line that looks like one but is not: another case, a plural, a doubled word.
 _NEAR_MISS = re.compile(r"[ \t]*;+[ \t]*([A-Za-z]+)[ \t]*:")
 _NO_LIMIT = 1 << 70
@@ -46,10 +50,13 @@ def check_directives(tf: TestFile, source: Optional[dict[int, str]]) -> list[Dia
     diags: list[Diagnostic] = []
     if source:
         diags.extend(_placement(tf, source))
+    by_name = {d.function.name: d.function for d in tf.functions}
     for details in tf.functions:
-        diags.extend(_environment(details, source))
+        diags.extend(_environment(details, by_name))
     diags.extend(_grow_signatures(tf, source))
-    return sorted(diags, key=lambda d: (d.loc.line, d.loc.col))
+    # A callee's declaration reached from several functions' directives is reported once.
+    unique = {(d.loc.line, d.loc.col, d.message): d for d in diags}
+    return sorted(unique.values(), key=lambda d: (d.loc.line, d.loc.col))
 
 
 def _diag(path: str, line: int, col: int, message: str, source: Optional[dict[int, str]]) -> Diagnostic:
@@ -65,6 +72,12 @@ def _placement(tf: TestFile, source: dict[int, str]) -> list[Diagnostic]:
         if ";" not in text:
             continue
         m = _DIRECTIVE_LINE.match(text)
+        trailing = _TRAILING.match(text) if m is None else None
+        if trailing is not None:
+            out.append(_diag(tf.path, n, trailing.start(1) + 1,
+                             f"'; {trailing.group(1)}' after code on the same line would be ignored as a comment: "
+                             "a directive is a line of its own after the closing brace of its function", source))
+            continue
         if m is None:
             near = _NEAR_MISS.match(text)
             meant = _meant(near.group(1)) if near else None
@@ -108,13 +121,15 @@ def _function_directly_below(source: dict[int, str], n: int) -> Optional[str]:
     return None
 
 
-def _environment(details: FunctionDetails, source: Optional[dict[int, str]]) -> list[Diagnostic]:
+def _environment(details: FunctionDetails, by_name: dict) -> list[Diagnostic]:
     from ..runtest.environment import build_environment
+    from ..runtest.reservations import reserve
 
     if not any(d.kind in ("heap", "table") for d in details.directives):
         return []
     try:
-        build_environment(details, max_heap_bytes=_NO_LIMIT)
+        env = build_environment(details, max_heap_bytes=_NO_LIMIT)
+        reserve(env, details.function, by_name, _NO_LIMIT)
     except ClifError as e:
         return list(e.diagnostics)
     return []
