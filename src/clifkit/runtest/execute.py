@@ -139,6 +139,9 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     if p.note and base.status == FAILED and isinstance(outcome, (Failed, Trapped)):
         base.message += f" ({p.note})"
         base.report += f" ({p.note})"
+    if p.hint and base.status in (FAILED, ERROR):
+        base.message += f" ({p.hint})"
+        base.report += f" ({p.hint})"
     note = getattr(session, "note", None)
     if note and base.status == PASSED and not base.message:
         base.message = note  # e.g. the native engine ran a variant with the host's own features
