@@ -461,3 +461,16 @@ def test_verify_reports_a_directive_after_code_on_its_line(tmp_path, capsys):
                             "a directive is a line of its own after the closing brace of its function") in err
     status, out, _ = run(capsys, "test", p)
     assert status == 1 and f"{p}:7:5: error: '; heap' after code" in out
+
+
+@native
+def test_the_summary_counts_the_expected_traps(tmp_path, capsys):
+    p = write(tmp_path, "test interpret\ntest run\ntarget x86_64\n\nfunction %t(i32) -> i32 {\nblock0(v0: i32):\n"
+                        "    trapz v0, user7\n    return v0\n}\n; run: %t(1) == 1\n; run: %t(0) == trap user7\n")
+    status, out, _ = run(capsys, "test", p)
+    assert status == 0
+    assert [" ".join(line.split()) for line in out.splitlines()] == [
+        "interpreter: 2 passed (1 of them trapping as expected)",
+        "native x86_64: 2 passed (1 of them trapping as expected)",
+        "4 passed, 0 failed, 0 skipped",
+    ]

@@ -395,13 +395,17 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
         return f"{engine} {target.split()[0]}" if target else engine
 
     counts: dict[str, dict[str, int]] = {}
+    traps: dict[str, int] = {}  # passed run lines that expected a trap and got it
     why: dict[str, str] = {}
     for fr in results:
         for r in fr.runs:
             if not r.engine_known:
                 continue
-            c = counts.setdefault(label(r.engine, r.target), {PASSED: 0, FAILED: 0, SKIPPED: 0})
+            name = label(r.engine, r.target)
+            c = counts.setdefault(name, {PASSED: 0, FAILED: 0, SKIPPED: 0})
             c[r.status if r.status in (PASSED, SKIPPED) else FAILED] += 1
+            if r.status == PASSED and (r.expected or "").startswith("trap "):
+                traps[name] = traps.get(name, 0) + 1
         for engine_target, reason in fr.engine_skips.items():
             engine, _, target = engine_target.partition(" ")
             why.setdefault(label(engine, target or None), reason)
@@ -410,7 +414,9 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
     width = max(len(name) for name in counts) + 1
     lines = []
     for name, c in counts.items():
-        shown = ", ".join(f"{n} {status}" for status, n in c.items() if n) or "nothing ran"
+        shown = ", ".join(f"{n} {status}" + (f" ({traps[name]} of them trapping as expected)"
+                                             if status == PASSED and traps.get(name) else "")
+                          for status, n in c.items() if n) or "nothing ran"
         if c[SKIPPED] and name in why:
             shown += f" ({why[name]})" if c[PASSED] or c[FAILED] else f": {why[name]}"
         lines.append(f"  {name + ':':<{width}} {shown}")
