@@ -11,10 +11,11 @@ Shape of the generated code for ``function %f(i32, i32) -> i32``::
                 while True:              # only for loop headers: a back edge is `continue`
                     _f -= 6              # the block's instruction count, checked at entry
                     if _f < 0: _f = _nofuel(_m, '%f', _f)   # next fuel slice (or FuelExhausted)
-                    v5 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates
-                    v9 = _k12(v5, v3)                     # callables, bound as globals
+                    v4 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates (this value goes
+                                                          # straight into its loop parameter v4)
+                    v9 = _k12(v4, v3)                     # callables, bound as globals
                     if v9:
-                        v3, v4 = v8, v7                   # block params: parallel assignment
+                        v3 = v8                           # other block params: (parallel) assignment
                         continue
                     _b = 2
                     break
@@ -26,6 +27,9 @@ predecessor and is inlined at its single incoming edge, so a root carries a
 tree of code. Roots are dispatched by an if/elif chain on ``_b`` (a binary
 search for many roots). A branch to the root being run is ``continue`` of
 the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
+In a loop whose header branches to itself, a value the back edge passes is
+written straight into its parameter where the parameter's old value is dead
+by then (`coalesce`), so the edge copies nothing for it.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
 computed at entry, in a function with loops). Fuel is
