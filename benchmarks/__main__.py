@@ -37,7 +37,7 @@ def run(bench: Benchmark, runs: int, quick: bool, native=None) -> dict:
     args, py_args = _scaled(bench.args, quick), _scaled(bench.python_args, quick)
     env = None
     if bench.heap:
-        env = materialize(build_environment(details[0]), details[0].function)
+        env = materialize(build_environment(details[0]))
         args = [env.vmctx, *args]
     interp.compile(bench.entry)
     # One untimed run each: check the results agree and warm up.

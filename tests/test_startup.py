@@ -37,3 +37,32 @@ def test_an_interpreter_only_file_leaves_the_native_engine_and_the_pool_alone(tm
     mods = imported_after(["test", str(only)])
     assert "clifkit.interpreter" in mods
     assert not {"clifkit.native.engine", "clifkit.fuzz", "multiprocessing", "concurrent.futures"} & mods
+    # Integer code needs neither the float, vector nor heap families (loaded on first need).
+    assert not {"clifkit.interpreter.softfloat", "clifkit.interpreter.float_ops", "clifkit.interpreter.vector_ops",
+                "clifkit.interpreter.heap_ops"} & mods
+
+
+LAZY = """
+function %f(f64, i32x4) -> f64, i32 {
+block0(v0: f64, v1: i32x4):
+    v2 = fadd v0, v0
+    v3 = iadd v1, v1
+    v4 = extractlane v3, 1
+    return v2, v4
+}
+"""
+
+
+def test_families_load_on_first_need():
+    # In a fresh process: the float and vector lowerings are found although the package
+    # did not import their families (the vector iadd must not take the scalar lowering).
+    code = (
+        "import sys\n"
+        "from clifkit.interpreter import Interpreter\n"
+        "from clifkit.reader import parse_text\n"
+        "assert 'clifkit.interpreter.vector_ops' not in sys.modules\n"
+        f"it = Interpreter([d.function for d in parse_text({LAZY!r}).functions])\n"
+        "print(it.call('%f', [0x3ff8000000000000, (1, 0x80000001, 3, 4)]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[4613937818241073152,", "2]"]  # 1.5 + 1.5 = 3.0; lane 1 wraps

@@ -20,21 +20,20 @@ map regions (a vmctx struct, heaps, data symbols) before the call. The memory
 of the last call stays readable as `Interpreter.memory`.
 
 Semantic families are the modules of this package named ``*_ops.py`` (plus
-`control`); importing the package imports them all so that their lowerings
-register.
+`control`); importing the package imports the integer, memory and control
+families, and `registry.lookup` imports the others (floats, vectors, lanes,
+heaps) on the first instruction that may need them.
 """
 
 from __future__ import annotations
 
 import builtins
-import importlib
-import pkgutil
 import sys
 from typing import Callable, Optional, Sequence
 
 from ..ir.function import Function
 from ..ir.types import Type
-from . import control, float_repr, memory_ops, tail_groups
+from . import control, float_repr, integer_ops, memory_ops, tail_groups  # noqa: F401  (families register)
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
 from .machine import (
     RUNTIME,
@@ -52,15 +51,6 @@ from .registry import Trap
 
 __all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExceeded", "MemoryLimitExceeded",
            "Environment", "Machine", "Memory"]
-
-
-def _import_families() -> None:
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.endswith("_ops"):
-            importlib.import_module(f"{__name__}.{info.name}")
-
-
-_import_families()
 
 
 def _bad_call(addr: int, entry, key) -> None:

@@ -11,10 +11,11 @@ Shape of the generated code for ``function %f(i32, i32) -> i32``::
                 while True:              # only for loop headers: a back edge is `continue`
                     _f -= 6              # the block's instruction count, checked at entry
                     if _f < 0: _f = _nofuel(_m, '%f', _f)   # next fuel slice (or FuelExhausted)
-                    v5 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates
-                    v9 = _k12(v5, v3)                     # callables, bound as globals
+                    v4 = ((v4 * 0x1f) & 0xffffffff)       # inlined templates (this value goes
+                                                          # straight into its loop parameter v4)
+                    v9 = _k12(v4, v3)                     # callables, bound as globals
                     if v9:
-                        v3, v4 = v8, v7                   # block params: parallel assignment
+                        v3 = v8                           # other block params: (parallel) assignment
                         continue
                     _b = 2
                     break
@@ -26,6 +27,9 @@ predecessor and is inlined at its single incoming edge, so a root carries a
 tree of code. Roots are dispatched by an if/elif chain on ``_b`` (a binary
 search for many roots). A branch to the root being run is ``continue`` of
 the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
+In a loop whose header branches to itself, a value the back edge passes is
+written straight into its parameter where the parameter's old value is dead
+by then (`coalesce`), so the edge copies nothing for it.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
 computed at entry, in a function with loops). Fuel is
@@ -131,6 +135,7 @@ class FunctionCompiler:
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
+        self.coalesced: dict[int, str] = {}  # value -> the loop parameter's name it is written to
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -141,7 +146,7 @@ class FunctionCompiler:
         expression itself when it is folded into this, its only use, see `foldable`)."""
         v = self.func.resolve(v)
         expr = self.folded.pop(v, None)
-        name = f"v{v}" if expr is None else f"({expr})"
+        name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
         bits = self.floats.get(v)
         return name if bits is None else float_repr.to_bits(name, bits)
 
@@ -149,7 +154,7 @@ class FunctionCompiler:
         """Value `v` (a scalar f32/f64) as a Python float."""
         v = self.func.resolve(v)
         expr = self.folded.pop(v, None)
-        name = f"v{v}" if expr is None else f"({expr})"
+        name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
         if v in self.floats:
             return name
         return float_repr.to_float(name, self.vtype(v).bits)
@@ -226,6 +231,65 @@ class FunctionCompiler:
         self.floats, self.nan_unchecked = float_repr.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
+        if self.interp.tracer is None:
+            for h in headers:
+                self.coalesce(h)
+
+    def coalesce(self, number: int) -> None:
+        """In a loop whose header `number` branches back to itself, write a value the back edge
+        passes straight into its parameter (`self.coalesced`), which saves the edge's copy.
+        Only where the parameter's old value is dead by then: it is read in this block alone
+        (never in a block it dominates), and no read comes after the value's definition (a
+        read folded into a later instruction counts where that one is). The value is a pure
+        integer op's only result, not folded, so it is written at its definition."""
+        func, block = self.func, self.blocks[number]
+        insts = block.insts
+        last = insts[-1]
+        if last.opcode.name not in ("jump", "brif") or any(i.opcode.is_branch for i in insts[:-1]):
+            return
+        back = [bc for bc in last.dests if bc.block == number]
+        if len(back) != 1 or not all(isinstance(a, int) for a in back[0].args):
+            return
+        params = [func.resolve(p) for p in block.params]
+        where: dict[int, int] = {}  # a folded value -> the position its expression is evaluated at
+        defined: dict[int, int] = {}
+        reads: dict[int, int] = {}  # parameter -> last position reading it
+        for j in range(len(insts) - 1, -1, -1):
+            inst = insts[j]
+            at = j
+            if len(inst.results) == 1 and inst.results[0] in self.foldable:
+                at = where.get(inst.results[0], j)
+            args = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
+            for a in args:
+                a = func.resolve(a)
+                if a in self.foldable:
+                    where.setdefault(a, at)
+                if a in params:
+                    reads[a] = max(reads.get(a, -1), at)
+            for r in inst.results:
+                defined[r] = j
+        outside: set[int] = set()
+        for other in self.reachable:
+            if other == number:
+                continue
+            for inst in self.blocks[other].insts:
+                for a in list(inst.args) + [x for bc in inst.branch_targets() for x in bc.args if isinstance(x, int)]:
+                    outside.add(func.resolve(a))
+        taken: set[int] = set()
+        for p, a in zip(params, back[0].args):
+            a = func.resolve(a)
+            j = defined.get(a)
+            if (j is None or a in taken or a in self.foldable or p in outside or p in self.floats
+                    or reads.get(p, -1) > j):
+                continue
+            inst = insts[j]
+            t = func.value_types.get(a)
+            if (inst.opcode.name not in PURE or len(inst.results) != 1 or t is None or t.is_vector
+                    or not t.name.startswith("i") or a in self.floats
+                    or any(not self.vtype(x).name.startswith("i") or self.vtype(x).is_vector for x in inst.args)):
+                continue
+            self.coalesced[a] = f"v{p}"
+            taken.add(a)
 
     def find_foldable(self) -> set[int]:
         """Values a pure instruction defines (an integer, or an f64 sum, difference or product held
@@ -707,7 +771,7 @@ class FunctionCompiler:
                 self.folded[inst.results[0]] = expr
                 self.fold_depth[inst.results[0]] = depth
                 return
-        results = [f"v{r}" for r in inst.results]
+        results = [self.coalesced.get(r, f"v{r}") for r in inst.results]
         if len(inst.results) == 1 and inst.results[0] in self.floats:
             bits = self.floats[inst.results[0]]  # a producer whose uses want a float
             if op in ("f32const", "f64const"):

@@ -91,13 +91,36 @@ def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
     return register
 
 
+# The package imports the families most programs need (integers, memory, control); the others
+# (floats and softfloat, vectors, lanes, heaps) are imported on the first instruction that may
+# need them, which keeps `clifkit test` of an integer file from compiling their sources.
+_all_loaded = False
+
+
+def load_families() -> None:
+    """Import every family module (``*_ops``) of the package, so that all lowerings are registered."""
+    global _all_loaded
+    if _all_loaded:
+        return
+    import importlib
+    import pkgutil
+
+    package = __name__.rpartition(".")[0]
+    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        if info.name.endswith("_ops"):
+            importlib.import_module(f"{package}.{info.name}")
+    _all_loaded = True
+
+
 def lookup(ctx: OpContext) -> Optional[Lowering]:
     """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
     name = ctx.inst.opcode.name
-    if name in VECTOR_LOWERINGS:
-        types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
-        if any(t is not None and t.is_vector for t in types):
-            return VECTOR_LOWERINGS[name]
+    types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
+    vector = any(t is not None and t.is_vector for t in types)
+    if not _all_loaded and (vector or name not in LOWERINGS):
+        load_families()
+    if vector and name in VECTOR_LOWERINGS:
+        return VECTOR_LOWERINGS[name]
     return LOWERINGS.get(name)
 
 
