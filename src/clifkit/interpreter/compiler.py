@@ -50,7 +50,7 @@ from . import float_repr, memory_ops
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import OpContext, lookup
+from .registry import UNSUPPORTED, OpContext, lookup
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
 # leave its fuel charge unchecked to the next block that checks (see emit_block).
@@ -670,7 +670,7 @@ class FunctionCompiler:
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
         lowering = lookup(ctx)
         if lowering is None:
-            raise self.unsupported(f"{op}: no semantics registered")
+            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
         ctx.interpreter = self.interp  # type: ignore[attr-defined]  (memory_ops resolves symbols)
         ctx.memory_hint = self.last_access  # type: ignore[attr-defined]
         try:

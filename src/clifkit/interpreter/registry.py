@@ -91,6 +91,19 @@ def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
     return register
 
 
+# Opcodes of the table the interpreter has no semantics for, and why (the compiler says so when
+# it meets one).
+UNSUPPORTED: dict[str, str] = {
+    "stack_switch": "switching to another stack needs a second execution stack (a continuation), "
+                    "which the interpreter does not model",
+}
+
+
+def supported(name: str) -> bool:
+    """Does the interpreter have semantics for opcode `name` (the compiler's own or a lowering)?"""
+    return name in LOWERINGS or name in VECTOR_LOWERINGS
+
+
 def lookup(ctx: OpContext) -> Optional[Lowering]:
     """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
     name = ctx.inst.opcode.name
