@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..ir.function import TestFile
-from ..runtest.engines import (
-    ENGINES,
+from ..runtest.interface import (
     Crashed,
     Engine,
     EngineOptions,
@@ -527,4 +526,3 @@ class NativeSession(Session):
         return Failed(f"internal error in the native worker: {result.get('message', result)}", internal=True)
 
 
-ENGINES.setdefault("native", NativeEngine())
