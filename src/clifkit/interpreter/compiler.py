@@ -29,7 +29,7 @@ the root's own loop; to another root, ``_b = N`` then ``break``/``continue``.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
 computed at entry, in a function with loops). Fuel is
-handed over in ``_m.fuel`` around a call. ``return_call`` returns a
+handed over in ``_m.fuel`` around a call. ``return_call`` returns
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
 (``while _r is _TC``) makes the call, so tail calls run in constant Python stack; a function tail-calling itself instead jumps
@@ -671,8 +671,8 @@ class FunctionCompiler:
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
-        ctx.interpreter = self.interp  # type: ignore[attr-defined]  (memory_ops resolves symbols)
-        ctx.memory_hint = self.last_access  # type: ignore[attr-defined]
+        ctx.interpreter = self.interp
+        ctx.memory_hint = self.last_access
         try:
             sem = lowering(ctx)
         except NotImplementedError as e:

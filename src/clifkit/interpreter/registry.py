@@ -53,6 +53,11 @@ class OpContext:
     # The target's byte order, fixed when the function is compiled: memory accesses and
     # bitcasts without a `big`/`little` flag use it.
     big_endian: bool = False
+    # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
+    # it), and the block's previous memory access (memory_ops skips a repeated page check):
+    # the compiler sets both.
+    interpreter: Optional[object] = None
+    memory_hint: Optional[object] = None
 
     @property
     def type(self) -> Type:

@@ -94,7 +94,7 @@ class Signature:
 class ExternalName:
     """``%name`` (a test-case name), ``u0:1`` (a user name), ``%CeilF32`` and other libcalls."""
 
-    text: str  # the name as written, e.g. "%foo", "u1:3", "colocated"? no: just the name
+    text: str  # the name as written: "%foo", "u1:3", "%CeilF32"
 
     def __str__(self) -> str:
         return self.text

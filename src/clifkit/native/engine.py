@@ -113,7 +113,7 @@ def host_cannot_run(spec: TargetSpec) -> Optional[str]:
     up: `clifkit.native.emulation`), or None."""
     host = host_arch()
     if spec.arch in PULLEY_ARCHES:
-        return f"{spec.arch} code runs on the Pulley interpreter, which clifkit cannot run yet"
+        return f"{spec.arch} code runs on the Pulley interpreter, which clifkit does not run"
     arch = spec_arch(spec)
     if arch != host:
         from .emulation import emulation_problem

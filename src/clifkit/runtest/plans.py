@@ -301,7 +301,6 @@ class PreparedRun:
     settled: Optional[RunResult] = None
     bound: Optional[BoundRun] = None
     env: object = None
-    skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
     note: Optional[str] = None  # added to the message when the run line faults
 
 
@@ -349,14 +348,11 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
     wants_env = _wants_environment(g.others)
     env = None
     env_error: Optional[ClifError] = None
-    group_skip: Optional[str] = None
     if g.commands and wants_env:
         try:
             env = _environment(g.details, g.others, limits)
         except ClifError as e:
             env_error = e
-        except ImportError:
-            group_skip = "heap directives are not supported yet"
     env_reported: set[str] = set()
     envs: dict[tuple, tuple] = {}  # (callee, vmctx passed?) -> (its environment, or the error that refuses it)
     frames_reported: set[str] = reported if reported is not None else set()
@@ -374,7 +370,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         try:
             callee = _callee(plan, cmd, above, by_name)
             callee_env, callee_error = None, env_error
-            if callee_error is None and group_skip is None:
+            if callee_error is None:
                 nargs = len(cmd.call.args) if cmd.call is not None else 0
                 key = (callee.name, nargs == len(callee.signature.params))
                 if key not in envs:
@@ -407,6 +403,6 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         except ClifError as e:
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=_error_result(plan.engine, plan.target, line, name, e, cmd.kind)))
             continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, skip_reason=group_skip,
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env,
                                note=_no_environment_note(callee, by_name) if callee_env is None else None))
     return out
