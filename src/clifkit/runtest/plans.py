@@ -334,10 +334,10 @@ def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Fun
 
 
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                  lines: Optional[Sequence[str]] = None, reported: Optional[set] = None) -> list[PreparedRun]:
+                  reported: Optional[set] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`; `lines`: the file's, to show)."""
+    it calls, has a stack frame over `limits.max_stack_frame`)."""
     from ..limits import stack_frame_error
 
     above = g.details.function
@@ -388,7 +388,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
+            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame)
             if frame_error is not None:
                 d = frame_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
