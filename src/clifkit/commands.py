@@ -126,10 +126,8 @@ def native_unavailable() -> Optional[str]:
     engine = ENGINES.get("native")
     if engine is None:
         return "the native engine is not available in this clifkit"
-    try:
-        from .native.engine import NativeEngine, missing_requirements
-    except ImportError:
-        return None
+    from .native.engine import NativeEngine, missing_requirements  # loaded: `engine` is here
+
     if isinstance(engine, NativeEngine):
         return missing_requirements(getattr(engine, "compiler", None))
     return None  # another native engine (a stand-in): it says for itself, when it opens

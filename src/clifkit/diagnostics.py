@@ -54,8 +54,29 @@ class ClifError(Exception):
         return self.diagnostics[0]
 
 
+# The texts the reader read, by path (the last few): diagnostics show the line the IR came from,
+# without reading the file again (which may have changed since, or be no file at all).
+_READ: dict[str, object] = {}  # path -> (text, first line), or its lines by number once asked for
+_READ_KEPT = 16
+
+
+def remember_source(path: str, text: str, first_line: int = 1) -> None:
+    """Keep `text` (line `first_line` of `path` onwards) as what the reader read from `path`."""
+    _READ.pop(path, None)
+    if len(_READ) >= _READ_KEPT:
+        del _READ[next(iter(_READ))]
+    _READ[path] = (text, first_line)
+
+
 def read_source(path: str) -> Optional[dict[int, str]]:
-    """The lines of file `path` by line number (to show under diagnostics), or None if unreadable."""
+    """The lines of `path` by line number (to show under diagnostics): those the reader read, else
+    the file's, or None if unreadable."""
+    kept = _READ.get(path)
+    if isinstance(kept, tuple):
+        text, first = kept
+        kept = _READ[path] = {i: line.rstrip("\r") for i, line in enumerate(text.split("\n"), first)}
+    if kept is not None:
+        return kept
     try:
         if not os.path.isfile(path):
             return None
@@ -66,6 +87,9 @@ def read_source(path: str) -> Optional[dict[int, str]]:
 
 
 def source_line(loc: Location) -> Optional[str]:
-    """The source line `loc` points into, read from its file, or None."""
+    """The source line `loc` points into (as the reader read it, else from its file), or None."""
     lines = read_source(loc.path)
+    if lines and loc.line not in lines and isinstance(_READ.get(loc.path), dict):
+        _READ.pop(loc.path)  # the reader kept another part of the file (a segment): read it all
+        lines = read_source(loc.path)
     return lines.get(loc.line) if lines else None

@@ -145,11 +145,9 @@ def frame_bytes(func) -> int:
     return top
 
 
-def stack_frame_error(func, by_name: Optional[dict] = None, limit: int = DEFAULT_MAX_STACK_FRAME,
-                      lines=None):
+def stack_frame_error(func, by_name: Optional[dict] = None, limit: int = DEFAULT_MAX_STACK_FRAME):
     """A located `ClifError` when `func`, or a function of `by_name` it calls (directly or not),
-    has a stack frame over `limit` bytes; else None. `lines` are the file's lines (read from
-    ``func.loc.path`` when not given), to show the declaration of the largest slot."""
+    has a stack frame over `limit` bytes, at the declaration of its largest slot; else None."""
     seen: set[int] = set()
     todo = [func]
     while todo:
@@ -159,7 +157,7 @@ def stack_frame_error(func, by_name: Optional[dict] = None, limit: int = DEFAULT
         seen.add(id(f))
         size = frame_bytes(f)
         if size > limit:
-            return _frame_error(f, size, limit, lines)
+            return _frame_error(f, size, limit)
         for ext in f.func_refs.values():
             callee = (by_name or {}).get(str(ext.name))
             if callee is not None:
@@ -167,43 +165,14 @@ def stack_frame_error(func, by_name: Optional[dict] = None, limit: int = DEFAULT
     return None
 
 
-def _frame_error(func, size: int, limit: int, lines):
-    from .diagnostics import ClifError, Diagnostic, Location
+def _frame_error(func, size: int, limit: int):
+    from .diagnostics import ClifError, Diagnostic, Location, source_line
 
     slots = sorted(func.stack_slots.items(), key=lambda kv: (-kv[1].size, kv[0]))
     biggest = slots[0][0] if slots else None
     names = ", ".join(f"ss{n}" for n in sorted(func.stack_slots))
     message = f"stack frame of {func.name} ({names}) of 0x{size:x} bytes exceeds the limit of 0x{limit:x} bytes"
-    loc = func.loc
-    source_line = None
-    if loc is not None:
-        if lines is None:
-            try:
-                with open(loc.path, encoding="utf-8-sig") as f:
-                    lines = f.read().split("\n")
-            except (OSError, UnicodeDecodeError):
-                lines = []
-        found = _declaration(lines, loc.line, f"ss{biggest}") if biggest is not None else None
-        if found is not None:
-            loc = Location(loc.path, found[0], found[1])
-        if 1 <= loc.line <= len(lines):
-            source_line = lines[loc.line - 1]
-    else:
-        loc = Location("<input>", 1, 1)
-    return ClifError(Diagnostic(loc, message, source_line=source_line))
-
-
-_DECL_RE = re.compile(r"\s*([a-z_]+\d*)\s*=")
-
-
-def _declaration(lines, start: int, name: str) -> Optional[tuple[int, int]]:
-    """(line, column) where preamble entity `name` is declared in the function starting at line
-    `start` of `lines`."""
-    for n in range(start + 1, len(lines) + 1):
-        text = lines[n - 1]
-        if text.startswith("}"):
-            break
-        m = _DECL_RE.match(text)
-        if m and m.group(1) == name:
-            return n, m.start(1) + 1
-    return None
+    loc = (func.entity_locs.get(f"ss{biggest}") if biggest is not None else None) or func.loc
+    if loc is None:
+        return ClifError(Diagnostic(Location("<input>", 1, 1), message))
+    return ClifError(Diagnostic(loc, message, source_line=source_line(loc)))

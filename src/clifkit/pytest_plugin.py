@@ -210,7 +210,6 @@ class ClifFile(pytest.File):
                     (i.run_item.prepared.bound, i.run_item.prepared.env)
                     for i in self._chosen.get(key, ())
                     if i.run_item.prepared is not None and i.run_item.prepared.bound is not None
-                    and i.run_item.prepared.skip_reason is None
                 ]
                 if calls:
                     prefetch(calls)

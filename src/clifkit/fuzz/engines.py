@@ -1,7 +1,7 @@
 """Engines the fuzzer and the reducer can name.
 
-The real engines live in `clifkit.runtest.engines.ENGINES` (the interpreter;
-the native engine registers itself there). This module adds *mutant* engines:
+The real engines are those of the one engine table, `clifkit.runtest.registry`.
+This module adds *mutant* engines:
 the interpreter running a deliberately altered copy of the program, so that
 the fuzzer and the reducer can be tested end to end against a known bug::
 
@@ -18,7 +18,9 @@ from typing import Callable, Optional
 
 from ..ir.function import Function, Inst, TestFile
 from ..ir.opcodes import OPCODES
-from ..runtest.engines import ENGINES, Engine, EngineOptions, EngineUnavailable, InterpreterEngine, Session
+from ..runtest.engines import InterpreterEngine
+from ..runtest.interface import Engine, EngineOptions, EngineUnavailable, Session
+from ..runtest.registry import ENGINES
 
 
 def _copy_test_file(tf: TestFile) -> TestFile:
@@ -80,31 +82,15 @@ class MutantEngine(Engine):
 EXTRA_ENGINES: dict[str, Engine] = {name: MutantEngine(name, fn) for name, fn in MUTATIONS.items()}
 
 
-def _load_native() -> None:
-    """Import the native engine if it exists but has not registered itself yet."""
-    if "native" in ENGINES:
-        return
-    try:
-        import importlib
-
-        importlib.import_module("clifkit.native.engine")
-    except Exception:  # absent, or cranelift-py missing: the engine stays unavailable
-        pass
-
-
 def engine_names() -> list[str]:
-    _load_native()
     return list(ENGINES) + [n for n in EXTRA_ENGINES if n not in ENGINES]
 
 
 def native_available() -> bool:
-    _load_native()
     return "native" in ENGINES
 
 
 def get_engine(name: str) -> Engine:
-    if name == "native":
-        _load_native()
     found = ENGINES.get(name) or EXTRA_ENGINES.get(name)
     if found is None:
         raise EngineUnavailable(f"no engine named '{name}' (known: {', '.join(engine_names())})")

@@ -33,7 +33,7 @@ by then (`coalesce`), so the edge copies nothing for it.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
 computed at entry, in a function with loops). Fuel is
-handed over in ``_m.fuel`` around a call. ``return_call`` returns a
+handed over in ``_m.fuel`` around a call. ``return_call`` returns
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
 (``while _r is _TC``) makes the call, so tail calls run in constant Python stack; a function tail-calling itself instead jumps
@@ -54,7 +54,7 @@ from . import float_repr, memory_ops
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import OpContext, lookup
+from .registry import UNSUPPORTED, OpContext, lookup
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
 # leave its fuel charge unchecked to the next block that checks (see emit_block).
@@ -734,9 +734,9 @@ class FunctionCompiler:
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
         lowering = lookup(ctx)
         if lowering is None:
-            raise self.unsupported(f"{op}: no semantics registered")
-        ctx.interpreter = self.interp  # type: ignore[attr-defined]  (memory_ops resolves symbols)
-        ctx.memory_hint = self.last_access  # type: ignore[attr-defined]
+            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
+        ctx.interpreter = self.interp
+        ctx.memory_hint = self.last_access
         try:
             sem = lowering(ctx)
         except NotImplementedError as e:

@@ -20,7 +20,7 @@ from .registry import OpContext, impl
 
 COMPILER_LOWERED = (
     "jump", "brif", "br_table", "return", "call", "call_indirect", "return_call",
-    "return_call_indirect", "try_call", "try_call_indirect",
+    "return_call_indirect", "try_call", "try_call_indirect", "brz", "brnz",
 )  # fmt: skip
 
 

@@ -7,8 +7,8 @@ exact IEEE-754 arithmetic and every NaN rule live in `softfloat` (see its
 module docstring); this module only picks the right function for the types of
 an instruction and bakes in the immediates.
 
-Vectors are not lowered here yet: a lowering whose controlling type is a
-vector raises NotImplementedError.  `lane_function(ctx)` gives the per-lane
+Vectors are lowered in `vector_float_ops`: a lowering here whose controlling
+type is a vector raises NotImplementedError.  `lane_function(ctx)` gives the per-lane
 function for any of these opcodes from the lane types alone, so a vector
 lowering can map it over lanes.  For fcmp the lane function returns 1 or 0;
 a vector fcmp must turn 1 into an all-ones lane.
@@ -49,7 +49,7 @@ _TO_INT = {
 def _scalar(ctx: OpContext):
     ty = ctx.type
     if ty.is_vector or any(t.is_vector for t in (*ctx.arg_types, *ctx.result_types)):
-        raise NotImplementedError(f"{ctx.inst.opcode.name}.{ty}: vector float lowering is not implemented yet")
+        raise NotImplementedError(f"{ctx.inst.opcode.name}.{ty}: this opcode has no vector form in the interpreter")
     return ty
 
 

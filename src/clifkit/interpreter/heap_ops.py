@@ -58,7 +58,7 @@ def _checker(end: int, offset: int):
 def _checked_address(ctx: OpContext, index: str, offset: int, size: int) -> str:
     heap = _heap(ctx)
     base = global_value_expr(ctx, heap.base)
-    check = ctx.interpreter.bind(_checker(offset + size, offset), "heapchk")  # type: ignore[attr-defined]
+    check = ctx.interpreter.bind(_checker(offset + size, offset), "heapchk")
     if heap.style == "static" and heap.bound >= offset + size:
         # The bound is a constant: the check inline, the checker called only to trap. (The base is
         # then read after the check; a vmctx that cannot be read traps heap_oob either way.)
@@ -106,7 +106,7 @@ def _table_addr(ctx: OpContext):
             raise Trap("table_oob", f"table index {index} is not below the bound {bound}")
         return (base + index * element_size + offset) & ADDR_MASK
 
-    name = ctx.interpreter.bind(table_address, "tabaddr")  # type: ignore[attr-defined]
+    name = ctx.interpreter.bind(table_address, "tabaddr")
     return f"{name}({{0}}, {base}, {bound})"
 
 

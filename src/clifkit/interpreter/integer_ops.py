@@ -9,7 +9,7 @@ Every opcode has a *builder* (registered in `BUILDERS` with `@builder`): a
 function ``(ctx, t) -> template | callable`` giving the semantics on one value
 of the scalar type ``t`` (the controlling type, or a vector's lane type). The
 `@impl` lowering of a scalar instruction just calls the builder with the
-controlling type; vector lowerings (a later task) can reuse the builders lane by
+controlling type; the vector lowerings (`vector_ops`) reuse the builders lane by
 lane through `lane_function`, which turns a template into a plain function.
 
 Values are unsigned bit patterns. Templates are fully parenthesised, use no
@@ -139,10 +139,10 @@ def raising(code: str, detail: str = "") -> Callable:
 
 
 def lower_scalar(ctx: OpContext) -> Semantics:
-    """The `@impl` lowering shared by the family: scalar types only, for now."""
+    """The `@impl` lowering shared by the family: scalar types (vector forms are in `vector_ops`)."""
     t = ctrl_of(ctx)
     if t.is_vector:
-        raise NotImplementedError(f"{ctx.inst.opcode.name}.{t}: vector semantics are not implemented yet")
+        raise NotImplementedError(f"{ctx.inst.opcode.name}.{t}: this opcode has no vector form in the interpreter")
     return BUILDERS[ctx.inst.opcode.name](ctx, t)
 
 

@@ -246,7 +246,7 @@ def access_key(ctx: OpContext):
 
 
 def _reuse(ctx: OpContext) -> bool:
-    hint = getattr(ctx, "memory_hint", None)  # set by the compiler: the block's previous access
+    hint = ctx.memory_hint
     return hint is not None and hint == access_key(ctx)
 
 
@@ -453,7 +453,7 @@ def global_value_expr(ctx: OpContext, gv: int, depth: int = 0) -> str:
             raise NotImplementedError(f"gv{gv}: thread-local symbols")
         name = data.name.text if data.name is not None else ""
         offset = data.offset or 0
-        interp = getattr(ctx, "interpreter", None)  # set by the compiler
+        interp = ctx.interpreter
         fixed = interp.function_address(name) if interp is not None else None
         if fixed is not None:
             return hex((fixed + offset) & ADDR_MASK)
@@ -473,7 +473,7 @@ def _func_addr(ctx: OpContext):
     ext = ctx.function.func_refs.get(ctx.inst.func_ref)
     if ext is None:
         raise Unsupported(f"fn{ctx.inst.func_ref} is not declared")
-    interp = getattr(ctx, "interpreter", None)  # set by the compiler
+    interp = ctx.interpreter
     addr = interp.function_address(ext.name.text) if interp is not None else None
     if addr is None:
         raise Unsupported(f"func_addr of unknown function {ext.name.text}")

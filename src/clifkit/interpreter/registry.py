@@ -53,6 +53,11 @@ class OpContext:
     # The target's byte order, fixed when the function is compiled: memory accesses and
     # bitcasts without a `big`/`little` flag use it.
     big_endian: bool = False
+    # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
+    # it), and the block's previous memory access (memory_ops skips a repeated page check):
+    # the compiler sets both.
+    interpreter: Optional[object] = None
+    memory_hint: Optional[object] = None
 
     @property
     def type(self) -> Type:
@@ -110,6 +115,20 @@ def load_families() -> None:
         if info.name.endswith("_ops"):
             importlib.import_module(f"{package}.{info.name}")
     _all_loaded = True
+
+
+# Opcodes of the table the interpreter has no semantics for, and why (the compiler says so when
+# it meets one).
+UNSUPPORTED: dict[str, str] = {
+    "stack_switch": "switching to another stack needs a second execution stack (a continuation), "
+                    "which the interpreter does not model",
+}
+
+
+def supported(name: str) -> bool:
+    """Does the interpreter have semantics for opcode `name` (the compiler's own or a lowering)?"""
+    load_families()
+    return name in LOWERINGS or name in VECTOR_LOWERINGS
 
 
 def lookup(ctx: OpContext) -> Optional[Lowering]:

@@ -94,7 +94,7 @@ class Signature:
 class ExternalName:
     """``%name`` (a test-case name), ``u0:1`` (a user name), ``%CeilF32`` and other libcalls."""
 
-    text: str  # the name as written, e.g. "%foo", "u1:3", "colocated"? no: just the name
+    text: str  # the name as written: "%foo", "u1:3", "%CeilF32"
 
     def __str__(self) -> str:
         return self.text
@@ -250,6 +250,8 @@ class Function:
     entity_comments: dict[str, str] = field(default_factory=dict)
     # Comment lines just before a preamble entity or a value alias ("ss0", "v3", "stack_limit").
     entity_comments_before: dict[str, list[str]] = field(default_factory=dict)
+    # Where the reader found each preamble entity ("ss0", "gv1", "stack_limit") and value alias ("v3").
+    entity_locs: dict[str, Location] = field(default_factory=dict, repr=False, compare=False)
     comment: Optional[str] = None  # the comment on the `function ... {` line
     end_comments: list[str] = field(default_factory=list)  # comment lines just before the closing brace
 
@@ -324,3 +326,6 @@ class TestFile:
     isa_specs: list[IsaSpec] = field(default_factory=list)
     functions: list[FunctionDetails] = field(default_factory=list)
     preamble_comments: list[str] = field(default_factory=list)  # comments before the first function
+    # The text the reader read (None for a file built in code), and the file's line it starts at.
+    source: Optional[str] = field(default=None, repr=False, compare=False)
+    first_line: int = field(default=1, repr=False, compare=False)

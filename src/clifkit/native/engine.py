@@ -39,8 +39,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..ir.function import TestFile
-from ..runtest.engines import (
-    ENGINES,
+from ..runtest.interface import (
     Crashed,
     Engine,
     EngineOptions,
@@ -114,7 +113,7 @@ def host_cannot_run(spec: TargetSpec) -> Optional[str]:
     up: `clifkit.native.emulation`), or None."""
     host = host_arch()
     if spec.arch in PULLEY_ARCHES:
-        return f"{spec.arch} code runs on the Pulley interpreter, which clifkit cannot run yet"
+        return f"{spec.arch} code runs on the Pulley interpreter, which clifkit does not run"
     arch = spec_arch(spec)
     if arch != host:
         from .emulation import emulation_problem
@@ -527,4 +526,3 @@ class NativeSession(Session):
         return Failed(f"internal error in the native worker: {result.get('message', result)}", internal=True)
 
 
-ENGINES.setdefault("native", NativeEngine())

@@ -340,6 +340,7 @@ class InstructionParser(Cursor):
             self.define_value(v, func.value_types[target], result_toks[0])
             func.aliases[v] = target
         key = f"v{v}"
+        func.entity_locs.setdefault(key, self.loc(result_toks[0]))
         if leading:
             func.entity_comments_before.setdefault(key, []).extend(leading)
         comment = self.take_trailing()

@@ -26,7 +26,7 @@ import re
 from pathlib import Path
 from typing import Optional, Union
 
-from ..diagnostics import ClifError, Diagnostic, Location
+from ..diagnostics import ClifError, Diagnostic, Location, remember_source
 from ..ir.function import (
     AbiParam, Block, Directive, DynamicStackSlotData, DynamicTypeData, ExternalName, ExtFuncData, Function,
     FunctionDetails, GlobalValueData, HeapData, IsaSpec, Signature, StackSlotData, TableData, TestCommand, TestFile,
@@ -304,6 +304,7 @@ class Parser(InstructionParser):
             if key in self.entity_lines:
                 raise self.error(f"{key} is already defined on line {self.entity_lines[key]}")
             self.entity_lines[key] = self.tlines[i]
+            func.entity_locs[key] = self.loc(i)
             self.pos += 1
             if self.kinds[self.pos] == "!":
                 raise self.error("proof-carrying-code facts ('!') are not supported")
@@ -558,7 +559,11 @@ def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFi
     """Read CLIF `text` (named `path` in messages; it starts at line `first_line` of that file).
     Raises `ClifError` listing every problem. A leading byte order mark (U+FEFF, as some editors
     write) is not part of the text."""
-    return Parser(text.removeprefix("\ufeff"), path, first_line).parse()
+    text = text.removeprefix("\ufeff")
+    remember_source(path, text, first_line)
+    tf = Parser(text, path, first_line).parse()
+    tf.source, tf.first_line = text, first_line
+    return tf
 
 
 def parse_file(path: Union[str, Path]) -> TestFile:

@@ -5,7 +5,8 @@
 - `environment`: what ``; heap:`` directives ask for (heaps in a vmctx struct), and the one slot writer;
 - `reservations`: how much address space each region reserves, from every declaration a run line reaches;
 - `inferred`: the directives heap and table declarations imply, for tests that write none;
-- `engines`: what executes a run line (the interpreter; others plug into `ENGINES`);
+- `interface`, `registry`, `engines`: what executes a run line (the engine interface; `ENGINES`, every engine by
+  module path; the interpreter engine);
 - `plans`: which engines and targets run a file's run lines, each line grouped by function and bound;
 - `execute`: running bound run lines on an engine session, judging each outcome (`compare`: ``--compare``);
 - `runner`: discovery, the per-file driver, output, summary and exit status (`main`);

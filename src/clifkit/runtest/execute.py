@@ -59,7 +59,7 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
             if prefetch is not None and skip_reason is None:
                 # An engine may run the whole batch at once (the native engine does, in its worker).
                 calls = [(i.prepared.bound, i.prepared.env) for i in items
-                         if i.prepared.bound is not None and i.prepared.skip_reason is None]
+                         if i.prepared.bound is not None]
                 if calls:
                     prefetch(calls)
             for item in items:
@@ -124,7 +124,6 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     plan = p.plan
     base = RunResult(p.line, bound.function.name, plan.engine, plan.target, SKIPPED, kind=cmd.kind, call=bound.call_text)
     _describe_expected(base, bound)
-    skip_reason = skip_reason or p.skip_reason
     if skip_reason is not None or session is None:
         skip_reason = skip_reason or f"no session of {plan.engine}"
         base.message = skip_reason

@@ -301,7 +301,6 @@ class PreparedRun:
     settled: Optional[RunResult] = None
     bound: Optional[BoundRun] = None
     env: object = None
-    skip_reason: Optional[str] = None  # skipped whatever the engine (heaps unsupported, ...)
     note: Optional[str] = None  # added to the message when the run line faults
     hint: Optional[str] = None  # added to the message when the run line fails in any way
 
@@ -340,10 +339,10 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function) -> Optional[str]
 
 
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                  lines: Optional[Sequence[str]] = None, reported: Optional[set] = None) -> list[PreparedRun]:
+                  reported: Optional[set] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`; `lines`: the file's, to show)."""
+    it calls, has a stack frame over `limits.max_stack_frame`)."""
     from ..limits import stack_frame_error
 
     above = g.details.function
@@ -354,14 +353,11 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
     wants_env = _wants_environment(g.others)
     env = None
     env_error: Optional[ClifError] = None
-    group_skip: Optional[str] = None
     if g.commands and wants_env:
         try:
             env = _environment(g.details, g.others, limits)
         except ClifError as e:
             env_error = e
-        except ImportError:
-            group_skip = "heap directives are not supported yet"
     env_reported: set[str] = set()
     envs: dict[tuple, tuple] = {}  # (callee, vmctx passed?) -> (its environment, or the error that refuses it)
     frames_reported: set[str] = reported if reported is not None else set()
@@ -380,7 +376,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         try:
             callee = _callee(plan, cmd, above, by_name)
             callee_env, callee_error = None, env_error
-            if callee_error is None and group_skip is None:
+            if callee_error is None:
                 nargs = len(cmd.call.args) if cmd.call is not None else 0
                 key = (callee.name, nargs == len(callee.signature.params))
                 if key not in envs:
@@ -398,7 +394,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame, lines)
+            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame)
             if frame_error is not None:
                 d = frame_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
@@ -417,6 +413,6 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 r.message, r.report = f"{r.message} ({hint})", f"{first} ({hint}){sep}{rest}"
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
             continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, skip_reason=group_skip,
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env,
                                note=_no_environment_note(callee, by_name) if callee_env is None else None, hint=hint))
     return out

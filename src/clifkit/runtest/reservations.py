@@ -31,7 +31,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterable, Mapping, Optional
 
-from ..diagnostics import ClifError, Diagnostic, Location, read_source, source_line
+from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..ir.function import Function
 from ..limits import DEFAULT_MAX_RESERVATION, over
 from .environment import Environment, HeapRequest
@@ -83,18 +83,8 @@ def reachable(entry: Function, functions: Mapping[str, Function]) -> list[Functi
 
 
 def declaration_loc(func: Function, name: str) -> Optional[Location]:
-    """Where preamble entity `name` (``heap0``, ``table1``) of `func` is declared, read from its file."""
-    if func.loc is None:
-        return None
-    lines = read_source(func.loc.path) or {}
-    n = func.loc.line + 1
-    while n in lines and not lines[n].startswith("}"):
-        text = lines[n]
-        stripped = text.lstrip()
-        if stripped.startswith(name) and stripped[len(name):].lstrip().startswith("="):
-            return Location(func.loc.path, n, len(text) - len(stripped) + 1)
-        n += 1
-    return None
+    """Where preamble entity `name` (``heap0``, ``table1``) of `func` is declared, as the reader found it."""
+    return func.entity_locs.get(name)
 
 
 def declaration_error(func: Function, name: str, message: str, prefix: bool = True) -> ClifError:

@@ -201,7 +201,7 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
         for plan in prepared.plans:
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
-                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, prepared.lines, reported):
+                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = [(item.name, *_item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):

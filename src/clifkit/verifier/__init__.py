@@ -49,6 +49,8 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
     """
     if text is not None:
         source = {i: line for i, line in enumerate(text.splitlines(), 1)}
+    elif tf.source is not None:  # as the reader read it: numbered from its first line, split at newlines
+        source = {i: line.rstrip("\r") for i, line in enumerate(tf.source.split("\n"), tf.first_line)}
     else:
         source = read_source(tf.path)
     target = target_info(tf)

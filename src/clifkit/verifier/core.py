@@ -6,7 +6,6 @@ The checks of the preamble and of instructions live in `preamble.py` and
 
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from ..diagnostics import Diagnostic, Location
@@ -27,7 +26,6 @@ class FunctionVerifier(PreambleChecks, InstChecks):
         self.path = func.loc.path if func.loc else "<input>"
         self.diags: list[Diagnostic] = []
         self._seen: set[tuple[Location, str]] = set()
-        self._decl_lines: Optional[dict[str, Location]] = None
         self.entry = func.entry.number if func.blocks else None
 
     # -- reporting ----------------------------------------------------------
@@ -43,22 +41,8 @@ class FunctionVerifier(PreambleChecks, InstChecks):
         self.diags.append(Diagnostic(loc, message, source_line=line))
 
     def decl_loc(self, name: str) -> Optional[Location]:
-        """Where a preamble entity (``gv1``, ``heap0``, ...) or an alias (``v5 ->``) is declared."""
-        if self._decl_lines is None:
-            self._decl_lines = {}
-            if self.source is not None and self.func.loc is not None:
-                pat = re.compile(r"\s*([a-z_]+\d*)\s*(=|->)")
-                line = self.func.loc.line + 1
-                while True:
-                    text = self.source.get(line)
-                    if text is None or text.startswith("}"):
-                        break
-                    m = pat.match(text)
-                    if m:
-                        key = m.group(1) + (" ->" if m.group(2) == "->" else "")
-                        self._decl_lines.setdefault(key, Location(self.path, line, m.start(1) + 1))
-                    line += 1
-        return self._decl_lines.get(name) or self.func.loc
+        """Where a preamble entity (``gv1``, ``heap0``, ...) or a value alias (``v5``) is declared."""
+        return self.func.entity_locs.get(name) or self.func.loc
 
     def inst_loc(self, inst: Inst, block_number: int) -> Optional[Location]:
         if inst.loc is not None:
@@ -162,7 +146,7 @@ class FunctionVerifier(PreambleChecks, InstChecks):
         aliases = self.func.aliases
         reported: set[int] = set()
         for a in aliases:
-            loc = self.decl_loc(f"v{a} ->")
+            loc = self.decl_loc(f"v{a}")
             if a in self.defs:
                 self.report(loc, f"v{a} is both an alias and a defined value")
             chain, cur = [a], aliases[a]
