@@ -201,6 +201,17 @@ class Inst:
         for name, value in fields.items():
             setattr(self, name, value)
 
+    # Pickled compactly (a generated program goes to the native worker as its IR): the fields
+    # every instruction has, then only the optional fields that are set.
+    def __getstate__(self):
+        extra = {name: getattr(self, name) for name in Inst.__slots__[4:] if getattr(self, name) is not None}
+        return self.opcode, self.ctrl_type, self.args, self.results, extra
+
+    def __setstate__(self, state) -> None:
+        self.opcode, self.ctrl_type, self.args, self.results, extra = state
+        for name in Inst.__slots__[4:]:
+            setattr(self, name, extra.get(name))
+
     def __repr__(self) -> str:
         return f"<Inst {self.opcode.name} {self.args} -> {self.results}>"
 

@@ -390,11 +390,11 @@ class Worker:
         triple = msg.get("triple")
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
         key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())))
-        if key == self._loaded_key and self._loaded_reply is not None:
+        if msg.get("functions") is None and key == self._loaded_key and self._loaded_reply is not None:
             return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
         self._loaded_key = self._loaded_reply = None
         reply = self._load(msg, triple, flags, ignored)
-        if reply.get("ok"):
+        if reply.get("ok") and msg.get("functions") is None:
             self._loaded_key, self._loaded_reply = key, reply
         return reply
 
@@ -404,13 +404,15 @@ class Worker:
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
         self.addresses = {}
         self.byteorder, self.pointer_bytes = target_layout(triple)
-        try:
-            from ..reader import parse_text
+        functions = msg.get("functions")
+        if functions is None:
+            try:
+                from ..reader import parse_text
 
-            tf = parse_text(msg["source"], msg.get("path") or "<worker>")
-        except Exception as e:
-            return {"ok": False, "kind": "error", "message": f"the worker cannot read the file: {_one_line(e)}"}
-        functions = [d.function for d in tf.functions]
+                tf = parse_text(msg["source"], msg.get("path") or "<worker>")
+            except Exception as e:
+                return {"ok": False, "kind": "error", "message": f"the worker cannot read the file: {_one_line(e)}"}
+            functions = [d.function for d in tf.functions]
         try:
             compile_module, unsupported = _compiler(msg.get("compiler") or DEFAULT_COMPILER)
         except Exception as e:
