@@ -10,8 +10,8 @@ order, conversions), results are compared with the interpreter.
 
 from __future__ import annotations
 
-import os
 import ctypes
+import os
 import struct
 import sys
 

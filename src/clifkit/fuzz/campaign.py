@@ -173,24 +173,28 @@ class BatchRunner:
 
     def run_backends(self, prepared: list, seconds: dict) -> None:
         """Run a batch's programs on every backend column as one module per backend: functions
-        renamed apart (``%p3_main``), each program's directives after its own %main. One load
-        (one parse, one compile, compiler output captured once) and one run request (one forked
-        child) per batch and backend, instead of one per program. Appends each line's outcome."""
+        renamed apart (``%p3_main``), each program's directives after its own %main; the native
+        engine gets the module as IR (the generator's functions, renamed alike) and does not parse
+        it. One load (one compile session) and one run request (one forked child) per batch and
+        backend, instead of one per program. Appends each line's outcome."""
         if not prepared:
             return
         for b, engine, target in self.backends:
             ref = self.refs[b]
             clock = time.process_time()
+            ir = getattr(engine, "loads_ir", False)  # then the module's text is not needed
             parts, functions, calls, slots = [], [], [], []
             for k, (_rec, program, text, lines) in enumerate(prepared):
-                parts.append(_renamed(text, k))
-                functions += _renamed_functions(program.functions, k)
+                if ir:
+                    functions += _renamed_functions(program.functions, k)
+                else:
+                    parts.append(_renamed(text, k))
                 for li, r in enumerate(lines):
                     if out_of_fuel(r.outcomes[ref]):
                         continue  # it may not terminate natively
                     calls.append((_renamed_bound(r.bound, k), r.env))
                     slots.append((k, li))
-            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts)
+            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts) if parts else "<fuzz batch: IR>"
             outcomes = self._backend_outcomes(engine, target, merged, functions, calls)
             if len(prepared) > 1 and outcomes is None:
                 # The module as a whole did not load: each program alone, as a reproducer would.
