@@ -82,3 +82,13 @@ def test_worker_compiles_ir_not_text(arch):
     text_session = native_engine.NativeEngine().open(tf, EngineOptions(), arch, source=SOURCE)
     assert text_session.load_error is None
     assert text_session.call_batch([(bind(run, functions[1]), None)])[0].values == [22]
+
+
+def test_every_instruction_field_survives_pickling():
+    from clifkit.ir.function import Inst
+
+    inst = Inst(OPCODES["iadd"], None, [1, 2], [3])
+    for n, name in enumerate(Inst.__slots__[2:]):
+        setattr(inst, name, ("field", n))
+    again = pickle.loads(pickle.dumps(inst, protocol=4))
+    assert [getattr(again, name) for name in Inst.__slots__] == [getattr(inst, name) for name in Inst.__slots__]
