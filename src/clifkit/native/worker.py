@@ -6,7 +6,8 @@ stdout. Anything else the process writes to its standard output (a panic
 message, stray prints) goes to its standard error instead, so it never
 corrupts the protocol.
 
-The worker parses the CLIF text it is sent with clifkit's reader and compiles
+The worker parses the CLIF text it is sent with clifkit's reader (or takes
+the functions sent as clifkit IR, as the fuzzer sends them) and compiles
 every function with `compile_module` (``clifkit.native.lower``), handing it
 two host symbols: the trap handler (`abi.TRAP_SYMBOL`, ``(i32 code) -> ()``)
 and ``%heap_grow`` (``(i64 vmctx, i32 heap, i64 delta) -> i64``), both ctypes
