@@ -11,6 +11,7 @@ order, conversions), results are compared with the interpreter.
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
 import sys
 
@@ -694,3 +695,20 @@ block0(v0: i32):
         assert "__cranelift_x86_pshufb" in mod.unsupported["%swz"]
     else:  # a backend with its own swizzle
         assert call(mod, "%swz", tuple(range(16)), (1,) * 16) == (1,) * 16
+
+
+def test_captured_output_reuses_its_file_and_nests():
+    """Each capture sees only what was printed inside it, also when captures nest (the spare
+    file is reused between captures, a nested one gets its own)."""
+    from clifkit.native.lower import captured_output
+
+    for _ in range(3):
+        with captured_output() as outer:
+            os.write(2, b"panic: a")
+            with captured_output() as inner:
+                os.write(1, b"error: b")
+            os.write(1, b" c")
+        assert outer == ["panic: a c"] and inner == ["error: b"]
+    with captured_output() as quiet:
+        pass
+    assert quiet == [""]

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..ir.function import ExternalName
 from ..runtest.engines import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
 from .engines import get_engine
@@ -172,24 +173,29 @@ class BatchRunner:
 
     def run_backends(self, prepared: list, seconds: dict) -> None:
         """Run a batch's programs on every backend column as one module per backend: functions
-        renamed apart (``%p3_main``), each program's directives after its own %main. One load
-        (one parse, one compile, compiler output captured once) and one run request (one forked
-        child) per batch and backend, instead of one per program. Appends each line's outcome."""
+        renamed apart (``%p3_main``), each program's directives after its own %main; the native
+        engine gets the module as IR (the generator's functions, renamed alike) and does not parse
+        it. One load (one compile session) and one run request (one forked child) per batch and
+        backend, instead of one per program. Appends each line's outcome."""
         if not prepared:
             return
         for b, engine, target in self.backends:
             ref = self.refs[b]
             clock = time.process_time()
-            parts, calls, slots = [], [], []
+            ir = getattr(engine, "loads_ir", False)  # then the module's text is not needed
+            parts, functions, calls, slots = [], [], [], []
             for k, (_rec, program, text, lines) in enumerate(prepared):
-                parts.append(_renamed(text, k))
+                if ir:
+                    functions += _renamed_functions(program.functions, k)
+                else:
+                    parts.append(_renamed(text, k))
                 for li, r in enumerate(lines):
                     if out_of_fuel(r.outcomes[ref]):
                         continue  # it may not terminate natively
                     calls.append((_renamed_bound(r.bound, k), r.env))
                     slots.append((k, li))
-            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts)
-            outcomes = self._backend_outcomes(engine, target, merged, calls)
+            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts) if parts else "<fuzz batch: IR>"
+            outcomes = self._backend_outcomes(engine, target, merged, functions, calls)
             if len(prepared) > 1 and outcomes is None:
                 # The module as a whole did not load: each program alone, as a reproducer would.
                 for one in prepared:
@@ -202,19 +208,23 @@ class BatchRunner:
             _add(seconds, f"run {engine.name}", time.process_time() - clock)
 
     def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
-        _rec, _program, text, lines = one
+        _rec, program, text, lines = one
         calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
         outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(text, 0),
-                                          calls, whole=True) or []
+                                          _renamed_functions(program.functions, 0), calls, whole=True) or []
         it = iter(outcomes)
         for r in lines:
             r.outcomes.append(_not_run(self.labels[ref]) if out_of_fuel(r.outcomes[ref]) else next(it))
 
-    def _backend_outcomes(self, engine, target: str, merged: str, calls: list, whole: bool = False):
-        """Observed outcomes of `calls` on one backend, or None when the merged module did not load."""
+    def _backend_outcomes(self, engine, target: str, merged: str, functions: list, calls: list,
+                          whole: bool = False):
+        """Observed outcomes of `calls` on one backend, or None when the merged module did not load.
+        `merged` is the module's text, `functions` the same as IR: an engine that takes IR (the
+        native engine's worker) compiles that rather than reading the text again."""
         from ..ir.function import TestFile
 
-        session = engine.open(TestFile("<fuzz batch>"), self.options, target, source=merged)
+        ir = {"functions": functions} if getattr(engine, "loads_ir", False) else {}
+        session = engine.open(TestFile("<fuzz batch>"), self.options, target, source=merged, **ir)
         try:
             if not calls:
                 return []
@@ -304,6 +314,18 @@ def _renamed(text: str, k: int) -> str:
     """Program `text` without its header lines, its functions renamed apart as program `k`."""
     body = text.split("\n\n", 1)[1] if text.startswith("test ") else text
     return _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", body)
+
+
+def _renamed_functions(functions: list, k: int) -> list:
+    """Copies of a program's functions (IR) renamed apart as program `k`, as `_renamed` renames
+    its text: the names and the names their calls refer to."""
+    def rename(name: str) -> str:
+        return _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", name)
+
+    return [dataclasses.replace(
+        f, name=rename(f.name),
+        func_refs={n: dataclasses.replace(d, name=ExternalName(rename(d.name.text))) for n, d in f.func_refs.items()})
+        for f in functions]
 
 
 def _renamed_bound(bound, k: int):

@@ -15,7 +15,7 @@ derived type follows from it. The choice follows Cranelift's meta crate.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable, Optional
 
 from .formats import FORMATS, Format
@@ -128,6 +128,13 @@ class Opcode:
     # inferred from the format's typevar operand rather than only from the suffix.
     ctrl: Optional[TypeVar] = None
     ctrl_from_operand: bool = False
+
+    def __reduce__(self):
+        # A table opcode pickles as its name (a generated program sent to a native worker holds
+        # thousands of references to a few opcodes); an opcode not in the table, by value.
+        if OPCODES.get(self.name) is self:
+            return (_table_opcode, (self.name,))
+        return (Opcode, tuple(getattr(self, f.name) for f in fields(self)))
 
     @property
     def is_polymorphic(self) -> bool:
@@ -504,6 +511,10 @@ def _load_table(text: str) -> dict[str, Opcode]:
 
 
 OPCODES: dict[str, Opcode] = _load_table(TABLE)
+
+
+def _table_opcode(name: str) -> Opcode:
+    return OPCODES[name]
 HEAP_ERA_OPCODES = frozenset({
     "heap_addr", "heap_load", "heap_store", "table_addr", "brz", "brnz", "iadd_cin", "iadd_cout", "iadd_carry",
     "isub_bin", "isub_bout", "isub_borrow", "fmin_pseudo", "fmax_pseudo", "vselect", "fcvt_low_from_sint",

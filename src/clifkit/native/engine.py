@@ -302,6 +302,7 @@ def close_workers() -> None:
 
 class NativeEngine(Engine):
     name = "native"
+    loads_ir = True  # `open` takes the file's functions as IR (`functions=`), sent to the worker pickled
 
     def __init__(self, compiler: Optional[str] = None, worker_command: Optional[Sequence[str]] = None,
                  worker_env: Optional[dict] = None, isolation: Optional[str] = None):
@@ -313,7 +314,10 @@ class NativeEngine(Engine):
         self.isolation = isolation or os.environ.get("CLIFKIT_NATIVE_ISOLATION") or "batch"
 
     def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
-             source: Optional[str] = None) -> Session:
+             source: Optional[str] = None, functions: Optional[list] = None) -> Session:
+        """`functions`: the file's functions as clifkit IR, which the worker then compiles instead
+        of reading `source` (the fuzzer, whose programs are generated as IR, saves the worker's
+        parse); `source` still names what they print as."""
         missing = missing_requirements(self.compiler)
         if missing is not None:
             raise EngineUnavailable(missing)
@@ -334,6 +338,7 @@ class NativeEngine(Engine):
         else:
             client = shared_client(self.worker_command, self.worker_env)
         session = NativeSession(client, test_file, spec, source, options, self)
+        session.ir = functions
         session.emulated = emulated
         session.load()
         return session
@@ -394,12 +399,15 @@ class NativeSession(Session):
         self.compile_seconds = 0.0
         self._fetched: dict = {}  # id(bound run) -> (bound run, outcome), from prefetch
         self.emulated: Optional[str] = None  # how the code runs, when emulated ("aarch64 code emulated by ...")
+        self.ir: Optional[list] = None  # the functions as IR, sent instead of having `source` read
 
     def _load_message(self) -> dict:
         flags = dict(self.spec.settings)
         flags.update(self.options.settings)
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
+        if self.ir is not None:
+            msg["functions"] = self.ir
         if self.engine_obj.compiler:
             msg["compiler"] = self.engine_obj.compiler
         return msg

@@ -110,6 +110,9 @@ def isa_flags(test_file: TestFile, target: Optional[str] = None) -> dict[str, st
 # -- stderr: the binding prints compile errors and panics there ------------------------------------
 
 
+_spare_capture: list = []  # one temporary file, reused: creating one per definition was a cost
+
+
 @contextmanager
 def captured_output() -> Iterator[list[str]]:
     """Capture what native code prints while compiling (the binding writes compile errors to
@@ -122,7 +125,11 @@ def captured_output() -> Iterator[list[str]]:
     except (OSError, ValueError, AttributeError):
         yield out
         return
-    with tempfile.TemporaryFile() as tmp:
+    # The spare file when no capture is under way (a nested one gets a file of its own).
+    tmp = _spare_capture.pop() if _spare_capture else tempfile.TemporaryFile()
+    try:
+        tmp.seek(0)
+        tmp.truncate()
         os.dup2(tmp.fileno(), 1)
         os.dup2(tmp.fileno(), 2)
         try:
@@ -134,6 +141,11 @@ def captured_output() -> Iterator[list[str]]:
             os.close(saved[1])
             tmp.seek(0)
             out.append(tmp.read().decode("utf-8", "replace"))
+    finally:
+        if _spare_capture:
+            tmp.close()
+        else:
+            _spare_capture.append(tmp)
 
 
 def _is_fatal(e: BaseException) -> bool:

@@ -15,7 +15,8 @@ Harness → worker, one reply each:
 ``{"op": "load", "path", "source", "triple", "flags": {name: value}, "compiler": "module:function" (optional)}``
     (``triple`` None: the worker's own machine, which is how a native target runs).
     The worker parses `source` with clifkit's reader and compiles every
-    function once → ``{"ok": True, "functions": {name: reason-or-None}, "ignored_flags": [...],
+    function once (with ``"functions": [Function...]``, clifkit IR that is already read, e.g. a
+    fuzzer's generated programs, it compiles those instead and `source` is not read) → ``{"ok": True, "functions": {name: reason-or-None}, "ignored_flags": [...],
     "seconds"}`` (a function's reason says why it could not be compiled), or
     ``{"ok": False, "kind": "unsupported"|"error", "message"}``.
 ``{"op": "run", "requests": [request...], "timeout": seconds or None, "isolation": "batch"|"call"}``

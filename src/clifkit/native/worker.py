@@ -6,7 +6,8 @@ stdout. Anything else the process writes to its standard output (a panic
 message, stray prints) goes to its standard error instead, so it never
 corrupts the protocol.
 
-The worker parses the CLIF text it is sent with clifkit's reader and compiles
+The worker parses the CLIF text it is sent with clifkit's reader (or takes
+the functions sent as clifkit IR, as the fuzzer sends them) and compiles
 every function with `compile_module` (``clifkit.native.lower``), handing it
 two host symbols: the trap handler (`abi.TRAP_SYMBOL`, ``(i32 code) -> ()``)
 and ``%heap_grow`` (``(i64 vmctx, i32 heap, i64 delta) -> i64``), both ctypes
@@ -390,11 +391,11 @@ class Worker:
         triple = msg.get("triple")
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
         key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())))
-        if key == self._loaded_key and self._loaded_reply is not None:
+        if msg.get("functions") is None and key == self._loaded_key and self._loaded_reply is not None:
             return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
         self._loaded_key = self._loaded_reply = None
         reply = self._load(msg, triple, flags, ignored)
-        if reply.get("ok"):
+        if reply.get("ok") and msg.get("functions") is None:
             self._loaded_key, self._loaded_reply = key, reply
         return reply
 
@@ -404,13 +405,15 @@ class Worker:
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
         self.addresses = {}
         self.byteorder, self.pointer_bytes = target_layout(triple)
-        try:
-            from ..reader import parse_text
+        functions = msg.get("functions")
+        if functions is None:
+            try:
+                from ..reader import parse_text
 
-            tf = parse_text(msg["source"], msg.get("path") or "<worker>")
-        except Exception as e:
-            return {"ok": False, "kind": "error", "message": f"the worker cannot read the file: {_one_line(e)}"}
-        functions = [d.function for d in tf.functions]
+                tf = parse_text(msg["source"], msg.get("path") or "<worker>")
+            except Exception as e:
+                return {"ok": False, "kind": "error", "message": f"the worker cannot read the file: {_one_line(e)}"}
+            functions = [d.function for d in tf.functions]
         try:
             compile_module, unsupported = _compiler(msg.get("compiler") or DEFAULT_COMPILER)
         except Exception as e:
