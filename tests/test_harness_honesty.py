@@ -219,9 +219,12 @@ block0(v0: i64, v1: i64):
          "2:3: error: '; run' directive before the first function"),
         (ONE.replace("block0:\n", "block0:\n    ; run: %f() == 1\n"),
          "5:7: error: '; run' directive inside the body of %f"),
-        (ONE + "; run: %f() == 1\nfunction %g() -> i32 {\nblock0:\n    v0 = iconst.i32 2\n    return v0\n}\n",
-         "9:3: error: '; run' directive directly above function %g: it belongs to the function whose closing "
+        (ONE + "; heap: static, size=0x10, ptr=vmctx+0\nfunction %g() -> i32 {\nblock0:\n    v0 = iconst.i32 2\n"
+               "    return v0\n}\n",
+         "9:3: error: '; heap' directive directly above function %g: it belongs to the function whose closing "
          "brace it follows"),
+        (ONE + "; run\nfunction %g() -> i32 {\nblock0:\n    v0 = iconst.i32 2\n    return v0\n}\n",
+         "9:3: error: '; run' directive directly above function %g"),
         (ONE + "; HEAP: static, size=0x10, ptr=vmctx+0, bound=vmctx+8\n",
          "9:3: error: 'HEAP:' is not a directive and would be ignored as a comment; did you mean '; heap:'?"),
         (ONE + "; heaps: static, size=0x10, ptr=vmctx+0, bound=vmctx+8\n", "9:3: error: 'heaps:' is not a directive and would be ignored as a comment; did you mean '; heap:'?"),

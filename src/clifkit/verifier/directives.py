@@ -3,9 +3,9 @@
 A ``; run:``, ``; print:``, ``; heap:`` or ``; table:`` line belongs to the function whose closing
 brace it follows (Cranelift's rule). `check_directives` reports, located:
 
-- a directive before the first function, inside a function's body, or directly above a function
-  (no blank line between), which would otherwise be attached to a function the writer did not
-  mean (or to none);
+- a directive before the first function, inside a function's body, or a heap or table directive
+  (or a bare ``; run``) directly above a function (no blank line between), which would otherwise be
+  attached to a function the writer did not mean (or to none);
 - a near miss that the harness would silently take for a plain comment (``; HEAP:``,
   ``; heaps:``, ``; Run:``): the hint names the directive meant; so is a directive written after
   code on its line (``} ; heap: ...``);
@@ -87,7 +87,11 @@ def _placement(tf: TestFile, source: dict[int, str]) -> list[Diagnostic]:
                                  f"did you mean '; {meant}:'?", source))
             continue
         if n in attached:
-            following = _function_directly_below(source, n)
+            # A run or print line that names its function means the same wherever it stands
+            # (Cranelift's own files put some right above the next function); a heap or table
+            # directive, or a bare `; run`, means the function it is attached to.
+            names_its_function = m.group(1) in ("run", "print") and text[m.end():].strip() != ""
+            following = None if names_its_function else _function_directly_below(source, n)
             if following is not None:
                 out.append(_diag(tf.path, n, m.start(1) + 1,
                                  f"'; {m.group(1)}' directive directly above function {following}: it belongs to the "
