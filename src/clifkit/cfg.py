@@ -10,7 +10,7 @@ line of its branch; the entry block is ranked first.
 from __future__ import annotations
 
 from .ir.function import BlockCall, Function, TestFile
-from .printer import block_lines
+from .printer import block_header, instruction_texts
 
 
 def _escape(text: str) -> str:
@@ -35,12 +35,11 @@ def function_dot(func: Function) -> str:
     entry = func.entry
     if entry is not None:
         lines.append(f"    {{rank=min; block{entry.number}}}")
-    texts = block_lines(func)
+    texts = instruction_texts(func)
     for block in func.blocks.values():
-        header, insts = texts[block.number]
-        fields = [_escape(header)]
-        for i, text in enumerate(insts):
-            fields.append(f"<i{i}>{_escape(text)}\\l")
+        fields = [_escape(block_header(func, block))]
+        for i, inst in enumerate(block.insts):
+            fields.append(f"<i{i}>{_escape(texts[id(inst)])}\\l")
         lines.append(f'    block{block.number} [label="{{{" | ".join(fields)}}}"];')
     for block in func.blocks.values():
         for i, inst in enumerate(block.insts):

@@ -171,25 +171,25 @@ def format_function(func: Function) -> str:
     return _FunctionWriter(func).write()
 
 
-def format_instruction(func: Function, inst: Inst) -> str:
-    """One instruction as `format_function` writes it (with its type suffix)."""
-    return _FunctionWriter(func).instruction(inst)
+def block_header(func: Function, block: Block) -> str:
+    """``block3(v4: i32, v5: i64) cold:``, as `format_function` writes it (without its comment)."""
+    params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
+    return f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
 
 
-def block_lines(func: Function) -> dict[int, tuple[str, list[str]]]:
-    """Each block's header and its instructions, one text per instruction, as `format_function`
-    writes them without comments and aliases (for `clifkit cfg`)."""
+def instruction_texts(func: Function) -> dict[int, str]:
+    """Each instruction of `func` (by ``id``) as `format_function` writes it, type suffix and
+    all, without its comment (for `clifkit cfg`, `lower` and `interpret --trace`)."""
     writer = _FunctionWriter(func)
-    out: dict[int, tuple[str, list[str]]] = {}
+    out: dict[int, str] = {}
     for block in func.blocks.values():
-        writer.defined = set(block.params)
-        params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
-        header = f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
-        insts = []
+        writer.defined = set()
+        for v in block.params:
+            writer.define(v)
         for inst in block.insts:
-            insts.append(writer.instruction(inst))
-            writer.defined.update(inst.results)
-        out[block.number] = (header, insts)
+            out[id(inst)] = writer.instruction(inst)
+            for v in inst.results:
+                writer.define(v)
     return out
 
 
@@ -248,9 +248,7 @@ class _FunctionWriter:
         func = self.func
         self.defined = set()
         self.comment_lines(block.comments, "")
-        params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
-        header = f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
-        self.lines.append(_with_comment(header, block.comment))
+        self.lines.append(_with_comment(block_header(func, block), block.comment))
         for v in block.params:
             self.define(v)
         for inst in block.insts:

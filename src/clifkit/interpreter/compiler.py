@@ -454,10 +454,9 @@ class FunctionCompiler:
         if tracer is None:
             return
         if not hasattr(self, "inst_texts"):
-            from ..printer import block_lines
+            from ..printer import instruction_texts
 
-            self.inst_texts = {id(i): text for b, (_, texts) in zip(self.blocks.values(), block_lines(self.func).values())
-                               for i, text in zip(b.insts, texts)}
+            self.inst_texts = instruction_texts(self.func)
         probe = self.interp.bind(tracer.probe(self.func, number, inst, self.inst_texts[id(inst)]), "tr")
         args = "".join(f"{self.val(a)}, " for a in inst.args)
         if when == "before":

@@ -140,10 +140,11 @@ def lowering_listing(module, name: str) -> tuple[str, list[str]]:
     """The CLIF that clifkit hands to Cranelift for `name` of a compiled `module`
     (`clifkit.native.lower.NativeModule`), and the decisions its lowering took: bounds checks
     emitted or elided, implicit traps made explicit, workarounds."""
-    from ..printer import format_instruction, format_signature
+    from ..printer import format_signature, instruction_texts
     from .translate import FunctionLowering
 
     func = module._get(name).func
+    texts = instruction_texts(func)
     recorder = RecordingBuilder()
     lowering = FunctionLowering(module.ctx, func, builder=recorder)
 
@@ -152,7 +153,7 @@ def lowering_listing(module, name: str) -> tuple[str, list[str]]:
         if inst is None:
             return None
         where = f"line {inst.loc.line}: " if inst.loc is not None else ""
-        return where + format_instruction(func, inst)
+        return where + texts[id(inst)]
 
     object.__setattr__(recorder, "source", source)
     decisions: list[str] = []
