@@ -243,7 +243,7 @@ def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
     return (on_host or targets or [None])[0]
 
 
-def _native_results(path: str, tf, target: Optional[str], method: str, settings=()) -> tuple[dict, Optional[str]]:
+def _native_results(tf, target: Optional[str], method: str, settings=()) -> tuple[dict, Optional[str]]:
     """Ask the native engine's `method` ("compile" or "lower") about a file: results by function
     name, and why there are none (or None)."""
     from .runtest.engines import ENGINES, EngineOptions, EngineUnavailable
@@ -254,15 +254,9 @@ def _native_results(path: str, tf, target: Optional[str], method: str, settings=
     fn = getattr(ENGINES.get("native"), method, None)
     if fn is None:
         return {}, f"the native engine here cannot {method}"
-    source = None
-    try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except OSError:
-        pass
     try:
         options = EngineOptions(settings=tuple(settings or ()))
-        return {as_compiled(obj).name: obj for obj in fn(tf, options, target, source) or ()}, None
+        return {as_compiled(obj).name: obj for obj in fn(tf, options, target, tf.source) or ()}, None
     except EngineUnavailable as e:
         return {}, str(e)
     except Exception as e:  # an engine bug: say so, never a traceback
@@ -279,7 +273,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             continue
         target = _file_target(tf, args.target)
         print(f"{path}: target {target or f'{_host_target()} (host)'}")
-        found, file_missing = _native_results(path, tf, target, "compile", args.settings)
+        found, file_missing = _native_results(tf, target, "compile", args.settings)
         compiled = {name: as_compiled(obj) for name, obj in found.items()}
         for details in tf.functions:
             name = details.function.name
@@ -323,7 +317,7 @@ def cmd_lower(args: argparse.Namespace) -> int:
             continue
         target = _file_target(tf, args.target)
         print(f"; {path}: target {target or f'{_host_target()} (host)'}")
-        found, missing = _native_results(path, tf, target, "lower", args.settings)
+        found, missing = _native_results(tf, target, "lower", args.settings)
         if missing is not None:
             print(f"clifkit lower: error: {path}: {missing}", file=sys.stderr)
             status = 1

@@ -370,6 +370,10 @@ class NativeEngine(Engine):
 
 
 def _source_of(tf: TestFile) -> str:
+    """The text the worker compiles: what the reader read when it read the whole file, else the
+    file (a segment's text starts mid-file), else the file printed from its IR."""
+    if tf.source is not None and tf.first_line == 1:
+        return tf.source
     try:
         with open(tf.path, encoding="utf-8-sig") as f:
             return f.read()
