@@ -391,8 +391,10 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
     """What ran on each engine and architecture (target variants with other ISA flags together),
     and why one ran nothing (`native aarch64: 56 skipped: aarch64 emulation is not set up ...`):
     said when more than one ran, or when one could not run."""
-    def label(engine: str, target: Optional[str]) -> str:
-        return f"{engine} {target.split()[0]}" if target else engine
+    from .select import engine_label
+
+    def arch(label: str) -> str:  # "native x86_64 has_avx" -> "native x86_64"
+        return " ".join(label.split()[:2])
 
     counts: dict[str, dict[str, int]] = {}
     traps: dict[str, int] = {}  # passed run lines that expected a trap and got it
@@ -401,14 +403,13 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
         for r in fr.runs:
             if not r.engine_known:
                 continue
-            name = label(r.engine, r.target)
+            name = arch(engine_label(r.engine, r.target))
             c = counts.setdefault(name, {PASSED: 0, FAILED: 0, SKIPPED: 0})
             c[r.status if r.status in (PASSED, SKIPPED) else FAILED] += 1
             if r.status == PASSED and (r.expected or "").startswith("trap "):
                 traps[name] = traps.get(name, 0) + 1
-        for engine_target, reason in fr.engine_skips.items():
-            engine, _, target = engine_target.partition(" ")
-            why.setdefault(label(engine, target or None), reason)
+        for label, reason in fr.engine_skips.items():
+            why.setdefault(arch(label), reason)
     if len(counts) < 2 and not any(name in why for name in counts):
         return []
     width = max(len(name) for name in counts) + 1
@@ -416,7 +417,7 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
     for name, c in counts.items():
         shown = ", ".join(f"{n} {status}" + (f" ({traps[name]} of them trapping as expected)"
                                              if status == PASSED and traps.get(name) else "")
-                          for status, n in c.items() if n) or "nothing ran"
+                          for status, n in c.items() if n)
         if c[SKIPPED] and name in why:
             shown += f" ({why[name]})" if c[PASSED] or c[FAILED] else f": {why[name]}"
         lines.append(f"  {name + ':':<{width}} {shown}")
