@@ -46,7 +46,7 @@ def _operand(x: Any) -> str:
     text = str(x)
     if text.startswith("<"):
         return type(x).__name__
-    return _COND_NAMES.get(text.split("::")[-1] if "::" in repr(x) else text, _COND_NAMES.get(repr(x), text))
+    return _COND_NAMES.get(text, text)
 
 
 class RecordingBuilder:
