@@ -33,15 +33,11 @@ def format_value(value) -> str:
 
 
 def _address_operand(inst: Inst) -> Optional[int]:
-    """Which operand is the address of a load or store with an offset (None: not one)."""
-    if inst.offset is None or inst.heap is not None:
+    """Which operand is the address of a load or store with an offset (None: not one): the
+    table's operand named ``p``, as the verifier reads it."""
+    if inst.offset is None:
         return None
-    name = inst.opcode.name
-    if "load" in name and not name.startswith(("stack_", "heap_")):
-        return 0
-    if "store" in name and not name.startswith(("stack_", "heap_")):
-        return 1
-    return None
+    return next((i for i, operand in enumerate(inst.opcode.ins) if operand.name == "p"), None)
 
 
 class Tracer:
