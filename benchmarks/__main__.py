@@ -10,7 +10,7 @@ import time
 from clifkit.interpreter import Interpreter
 from clifkit.interpreter.heaps import materialize
 from clifkit.reader import parse_text
-from clifkit.runtest.environment import build_environment
+from clifkit.environment.layout import build_environment
 
 from .programs import BENCHMARKS, Benchmark
 

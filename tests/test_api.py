@@ -138,12 +138,13 @@ def test_unknown_engine():
 
 def test_unsupported_is_an_engine_error(monkeypatch):
     from clifkit.runtest import engines
+    from clifkit import engine as engine_interface
 
-    class Refusing(engines.Engine):
+    class Refusing(engine_interface.Engine):
         def open(self, test_file, options, target=None, source=None):
-            class S(engines.Session):
+            class S(engine_interface.Session):
                 def call(self, bound, env=None):
-                    return engines.Skipped("opcode 'frobnicate' is not supported")
+                    return engine_interface.Skipped("opcode 'frobnicate' is not supported")
 
             return S()
 

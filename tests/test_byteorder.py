@@ -21,7 +21,7 @@ import pytest
 from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import Interpreter
 from clifkit.reader import parse_text
-from clifkit.runtest.targets import file_byteorder, target_byteorder
+from clifkit.environment.byteorder import file_byteorder, target_byteorder
 from test_emulation import needs_emulation
 
 X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")

@@ -20,8 +20,9 @@ import pytest
 
 from clifkit import cli, commands
 from clifkit.runtest import engines, runner
+from clifkit import engine as engine_interface
 from clifkit.runtest.console import Console, wants_colour
-from clifkit.runtest.engines import Returned, Session, Skipped
+from clifkit.engine import Returned, Session, Skipped
 from clifkit.runtest.results import FileResult
 from clifkit.runtest.select import KeywordError, compile_keyword, item_names
 
@@ -501,7 +502,7 @@ def test_interpret_runs_every_file_on_the_interpreter(tmp_path, capsys):
     assert {r["engine"] for r in runs} == {"interpreter"}
 
 
-class StandInNative(engines.Engine):
+class StandInNative(engine_interface.Engine):
     """A native engine that runs %add in Python, and compiles to fixed x86-64 bytes."""
 
     name = "native"

@@ -17,10 +17,10 @@ from clifkit.diagnostics import ClifError
 from clifkit.interpreter.heaps import materialize
 from clifkit.native import emulation
 from clifkit.reader import parse_text
-from clifkit.runtest.environment import Environment, HeapRequest, slot_writes
+from clifkit.environment.layout import Environment, HeapRequest, slot_writes
 from clifkit.runtest.inferred import infer_environment
 from clifkit.runtest.plans import callee_environment
-from clifkit.runtest.reservations import gv_address, reachable
+from clifkit.environment.reservations import gv_address, reachable
 
 try:
     import cranelift  # noqa: F401

@@ -259,7 +259,7 @@ block0(v0: i64, v1: i64, v2: i64):
 @needs_posix
 def test_a_4_gib_heap_costs_nothing_until_touched():
     from clifkit.interpreter.heaps import HOST_FUNCTIONS, materialize
-    from clifkit.runtest.environment import build_environment
+    from clifkit.environment.layout import build_environment
 
     tf = parse_text(FOUR_GIB_HEAP, "t.clif")
     env = build_environment(tf.functions[0])

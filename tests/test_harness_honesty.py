@@ -376,14 +376,15 @@ def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsy
     # What clifkit's verifier misses and Cranelift's refuses: a stand-in engine says so as the
     # native engine does (cranelift-py's "Verifier errors"); the line is an error, not a skip.
     from clifkit.runtest import engines
+    from clifkit import engine as engine_interface
 
-    class Refusing(engines.Session):
+    class Refusing(engine_interface.Session):
         engine = "interpreter"
 
         def call(self, bound, env=None):
-            return engines.Skipped("Failed to define function: Compilation error: Verifier errors (made up)")
+            return engine_interface.Skipped("Failed to define function: Compilation error: Verifier errors (made up)")
 
-    class RefusingEngine(engines.Engine):
+    class RefusingEngine(engine_interface.Engine):
         name = "interpreter"
 
         def open(self, test_file, options, target=None, source=None):

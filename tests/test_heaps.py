@@ -9,7 +9,7 @@ import pytest
 from clifkit.cli import main
 from clifkit.diagnostics import ClifError, Location
 from clifkit.reader import parse_text
-from clifkit.runtest.environment import build_environment, parse_heap_directive, parse_table_directive
+from clifkit.environment.layout import build_environment, parse_heap_directive, parse_table_directive
 
 LOC = Location("t.clif", 7, 9)
 

@@ -80,9 +80,9 @@ def test_guard_page_access_traps_heap_oob(tmp_path):
     """The static heap promises 4 GiB + 2 GiB of guard, so the lowering checks nothing: the
     out-of-bounds access really faults in a guard page and is reported heap_oob."""
     from clifkit.reader import parse_file
-    from clifkit.runtest.directives import bind, parse_directive_line
-    from clifkit.runtest.engines import EngineOptions, Trapped
-    from clifkit.runtest.environment import build_environment
+    from clifkit.reader.directives import bind, parse_directive_line
+    from clifkit.engine import EngineOptions, Trapped
+    from clifkit.environment.layout import build_environment
     from clifkit.runtest.plans import callee_environment
     from clifkit.ir.function import Directive, FunctionDetails
 

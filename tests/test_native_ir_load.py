@@ -15,8 +15,8 @@ from clifkit.native import emulation
 from clifkit.native import engine as native_engine
 from clifkit.printer import format_function
 from clifkit.reader import parse_text
-from clifkit.runtest.directives import bind, parse_directive_line
-from clifkit.runtest.engines import EngineOptions
+from clifkit.reader.directives import bind, parse_directive_line
+from clifkit.engine import EngineOptions
 
 try:
     import cranelift  # noqa: F401

@@ -217,8 +217,8 @@ def test_fuzz_comparison_reports_the_slack_as_outside_the_guarantee(arch):
 
 
 def test_where_the_native_engine_leaves_memory_open():
-    from clifkit.runtest.guarantee import PAGE_SIZE as page
-    from clifkit.runtest.guarantee import PlacedRegion, outside_native_guarantee, page_slack
+    from clifkit.environment.guarantee import PAGE_SIZE as page
+    from clifkit.environment.guarantee import PlacedRegion, outside_native_guarantee, page_slack
 
     assert page_slack(1) == page - 1 and page_slack(page) == 0 and page_slack(0x100) == page - 0x100
     heap = PlacedRegion("heap0", 0x10_0000 - 0x100, 0x100, 0x100)

@@ -20,8 +20,8 @@ import pytest
 from clifkit.native import abi
 from clifkit.native import memory as nm
 from clifkit.native import protocol
-from clifkit.runtest.environment import Environment, HeapRequest
-from clifkit.runtest.guarantee import PlacedRegion
+from clifkit.environment.layout import Environment, HeapRequest
+from clifkit.environment.guarantee import PlacedRegion
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
@@ -519,8 +519,8 @@ def test_session_carries_on_after_the_worker_dies(tmp_path):
     file again, and the run lines run."""
     from clifkit.native.engine import NativeEngine
     from clifkit.reader import parse_file
-    from clifkit.runtest.directives import bind, parse_directive_line
-    from clifkit.runtest.engines import EngineOptions, Returned
+    from clifkit.reader.directives import bind, parse_directive_line
+    from clifkit.engine import EngineOptions, Returned
 
     path = tmp_path / "add.clif"
     path.write_text("test run\n" + SOURCE.split("function %null")[0] + "; run: %add(2, 40) == 42\n")

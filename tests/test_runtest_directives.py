@@ -5,7 +5,7 @@ import pytest
 from clifkit.diagnostics import ClifError
 from clifkit.ir.function import AbiParam, Function, Signature
 from clifkit.ir.types import parse_type
-from clifkit.runtest.directives import (
+from clifkit.reader.directives import (
     ListNode,
     Literal,
     OtherDirective,

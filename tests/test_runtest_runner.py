@@ -18,7 +18,8 @@ from clifkit.ir import function as irf
 from clifkit.ir.function import AbiParam, Directive, Function, FunctionDetails, IsaSpec, Signature
 from clifkit.ir.types import parse_type
 from clifkit.runtest import engines, runner
-from clifkit.runtest.engines import Failed, Returned, Session, Skipped, Trapped
+from clifkit import engine as engine_interface
+from clifkit.engine import Failed, Returned, Session, Skipped, Trapped
 
 M32 = (1 << 32) - 1
 
@@ -71,7 +72,7 @@ class FakeSession(Session):
         return self.behaviours[name](*bound.args)
 
 
-class FakeEngine(engines.Engine):
+class FakeEngine(engine_interface.Engine):
     name = "interpreter"
 
     def __init__(self, behaviours):
@@ -438,7 +439,7 @@ def test_engines_are_pluggable_per_target(fakes, tmp_path, capsys, monkeypatch):
     """A native engine registered in ENGINES runs `test run` once per target the file names."""
     opened = []
 
-    class Native(engines.Engine):
+    class Native(engine_interface.Engine):
         name = "native"
 
         def open(self, test_file, options, target=None):

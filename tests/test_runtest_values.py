@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clifkit.ir.types import parse_type
-from clifkit.runtest.values import (
+from clifkit.ir.values import (
     ValueSyntaxError,
     check_value,
     format_float,

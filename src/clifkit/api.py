@@ -34,8 +34,8 @@ from typing import Any, Optional, TextIO, Union
 from .diagnostics import ClifError, Diagnostic, Location
 from .ir.function import Directive, Function, FunctionDetails, TestFile
 from .ir.types import Type
-from .runtest.engines import Session
-from .runtest.environment import Environment
+from .engine import Session
+from .environment.layout import Environment
 
 from . import __all__ as _PUBLIC_NAMES
 
@@ -108,7 +108,7 @@ def heap_environment(function: Function, *directives: str) -> Environment:
     A directive is a heap unless it starts with ``table:`` (``heap:`` may be written too).
     `function` must take ``i64 vmctx`` first. Raises `ClifError` for a malformed directive
     (located at ``<heap N>:1:col``)."""
-    from .runtest.environment import build_environment
+    from .environment.layout import build_environment
 
     if not directives:
         raise ValueError("heap_environment needs at least one heap or table directive")
@@ -161,7 +161,7 @@ def engines() -> list[str]:
 
 
 def _float_bits(x: Any, ty: Type, what: str) -> int:
-    from .runtest.values import ValueSyntaxError, parse_float
+    from .ir.values import ValueSyntaxError, parse_float
 
     bits = ty.lane_bits
     if isinstance(x, str):
@@ -270,7 +270,8 @@ class Program:
         max_call_depth: Optional[int] = None,
         timeout: Optional[float] = None,
     ):
-        from .runtest.engines import DEFAULT_FUEL, ENGINES, EngineOptions, EngineUnavailable
+        from .engine import DEFAULT_FUEL, EngineOptions, EngineUnavailable
+        from .runtest.engines import ENGINES
 
         self.test_file = _as_test_file(source)
         # Nothing the verifier refuses is run: the interpreter could answer for it where Cranelift
@@ -318,7 +319,7 @@ class Program:
     def environment(self, name: str) -> Optional[Environment]:
         """The environment the file's ``; heap:`` / ``; table:`` directives after function `name`
         describe, or None when there are none. Raises `ClifError` for a malformed directive."""
-        from .runtest.environment import build_environment
+        from .environment.layout import build_environment
 
         func = self.function(name)
         for d in self.test_file.functions:
@@ -330,7 +331,7 @@ class Program:
     def _environment_for(self, func: Function, env: Any, nargs: int) -> Optional[Environment]:
         """The environment a call of `func` gets (see `call`), its reservations worked out from
         the declarations `func` can reach. Raises TypeError, or ClifError (located)."""
-        from .runtest.directives import no_environment_message, takes_vmctx
+        from .reader.directives import no_environment_message, takes_vmctx
         from .runtest.plans import callee_environment
 
         if isinstance(env, str):
@@ -361,8 +362,8 @@ class Program:
         test without directives (docs/heaps.md). Raises `EngineError` when the engine
         cannot answer, `TypeError`/`ValueError` for arguments that do not fit, `ClifError` for
         an environment that does not fit the declarations."""
-        from .runtest.directives import BoundRun, RunCommand, takes_vmctx
-        from .runtest.engines import Failed, Returned, Skipped, Trapped
+        from .reader.directives import BoundRun, RunCommand, takes_vmctx
+        from .engine import Failed, Returned, Skipped, Trapped
 
         if self._session is None:
             raise ValueError("the program is closed")
@@ -399,7 +400,7 @@ class Program:
 
 
 def _check_raw(value: Any, ty: Type, what: str) -> Union[int, tuple]:
-    from .runtest.values import check_value
+    from .ir.values import check_value
 
     try:
         return check_value(value, ty)
@@ -463,7 +464,7 @@ def run_tests(
     ``--timeout``), printing its lines to `out` (nothing when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
     ``clifkit test``), `passed`, `failed`, `skipped`."""
     from .limits import DEFAULT_LIMITS
-    from .runtest.engines import DEFAULT_FUEL
+    from .engine import DEFAULT_FUEL
     from .runtest.plans import Options
     from .runtest.runner import run_tests as _run_tests
 

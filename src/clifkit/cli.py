@@ -157,41 +157,6 @@ def _add_limit_options(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _setting_arg(text: str) -> tuple[str, str]:
-    import argparse
-
-    name, eq, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if not name or (eq and not value):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
-    return name, value if eq else "true"
-
-
-def add_settings_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="settings", action="append", type=_setting_arg, metavar="NAME=VALUE",
-                   help="a Cranelift setting for native compilation (opt_level=speed, ...), over the file's own "
-                   "`set` lines; repeatable. A setting cranelift-py cannot take is refused with its reason")
-
-
-def settings_problem(args: argparse.Namespace) -> Optional[str]:
-    """Why the `--set` settings cannot be honoured, or None (checked once, before anything runs)."""
-    settings = getattr(args, "settings", None) or []
-    if not settings:
-        return None
-    from .commands import native_unavailable
-
-    why = native_unavailable()
-    if why is not None:
-        return f"--set applies to native compilation, and {why}"
-    from .native.lower import setting_problem
-
-    for name, value in settings:
-        problem = setting_problem(name, value)
-        if problem is not None:
-            return f"--set {name}={value}: {problem}"
-    return None
-
-
 def _add_cat(sub) -> None:
     p = sub.add_parser("cat", help="print CLIF files in canonical form")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -247,6 +212,8 @@ def _add_test(sub) -> None:
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
     _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
+    from .commands import add_settings_option
+
     add_settings_option(p)
     p.add_argument(
         "--failed-from",
@@ -327,6 +294,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
+    from .commands import settings_problem
+
     problem = settings_problem(args)
     if problem is not None:
         print(f"clifkit {args.command}: error: {problem}", file=sys.stderr)

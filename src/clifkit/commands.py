@@ -81,8 +81,6 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) -> None:
     """Add `run`, `interpret` and `compile` to the `clifkit` subcommands; `add_limit_options` adds
     the resource caps that `clifkit test` takes too."""
-    from .cli import add_settings_option
-
     p = sub.add_parser("run", help="run the run lines of CLIF files natively, as clif-util run")
     _add_run_options(p)
     add_limit_options(p)
@@ -246,7 +244,8 @@ def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
 def _native_results(tf, target: Optional[str], method: str, settings=()) -> tuple[dict, Optional[str]]:
     """Ask the native engine's `method` ("compile" or "lower") about a file: results by function
     name, and why there are none (or None)."""
-    from .runtest.engines import ENGINES, EngineOptions, EngineUnavailable
+    from .runtest.engines import ENGINES
+    from .engine import EngineOptions, EngineUnavailable
 
     why = native_unavailable()
     if why is not None:
@@ -342,3 +341,36 @@ def _capstone_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("capstone") is not None
+
+
+def _setting_arg(text: str) -> tuple[str, str]:
+    import argparse
+
+    name, eq, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    if not name or (eq and not value):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
+    return name, value if eq else "true"
+
+
+def add_settings_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="settings", action="append", type=_setting_arg, metavar="NAME=VALUE",
+                   help="a Cranelift setting for native compilation (opt_level=speed, ...), over the file's own "
+                   "`set` lines; repeatable. A setting cranelift-py cannot take is refused with its reason")
+
+
+def settings_problem(args: argparse.Namespace) -> Optional[str]:
+    """Why the `--set` settings cannot be honoured, or None (checked once, before anything runs)."""
+    settings = getattr(args, "settings", None) or []
+    if not settings:
+        return None
+    why = native_unavailable()
+    if why is not None:
+        return f"--set applies to native compilation, and {why}"
+    from .native.lower import setting_problem
+
+    for name, value in settings:
+        problem = setting_problem(name, value)
+        if problem is not None:
+            return f"--set {name}={value}: {problem}"
+    return None

@@ -22,7 +22,7 @@ from .ir.function import (
     Signature, TableData, TestFile,
 )  # fmt: skip
 from .ir.types import Type
-from .reader.numbers import (
+from .ir.numbers import (
     HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,
 )  # fmt: skip
 

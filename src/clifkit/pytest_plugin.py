@@ -140,7 +140,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _options(config: pytest.Config):
-    from .runtest.engines import DEFAULT_FUEL
+    from .engine import DEFAULT_FUEL
     from .runtest.plans import Options
     from .limits import DEFAULT_LIMITS
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..ir.function import ExternalName
-from ..runtest.engines import EngineOptions, EngineUnavailable
+from ..engine import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
 from .engines import get_engine
 from .features import features_hit, features_text

@@ -13,7 +13,7 @@ engines' outcomes for a line under the named rules (`rules.py`):
 - a run both engines fail alike (say, out of fuel) is an ``error`` of the
   program, not a disagreement; any other failure is a disagreement;
 - a trap on memory the native engine leaves open (within a page of a
-  region, `clifkit.runtest.guarantee`) that the other engine does not share
+  region, `clifkit.environment.guarantee`) that the other engine does not share
   is ``outside-guarantee`` (rule ``native-page-slack``): the program relies
   on more than the native engine guarantees.
 
@@ -31,11 +31,11 @@ from typing import Optional, Sequence
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails
 from ..ir.types import Type
-from ..runtest.directives import BoundRun, RunCommand, bind
-from ..runtest.engines import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
-from ..runtest.guarantee import RULE as GUARANTEE_RULE
-from ..runtest.guarantee import explain
-from ..runtest.values import format_values
+from ..reader.directives import BoundRun, RunCommand, bind
+from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
+from ..environment.guarantee import RULE as GUARANTEE_RULE
+from ..environment.guarantee import explain
+from ..ir.values import format_values
 from .engines import get_engine
 
 FUEL_WORDS = "ran out of fuel"
@@ -235,7 +235,7 @@ class Harness:
         are the generator's IR (what `text` prints); the directives after the last function (its
         heaps and run lines) are read from `text`. The native engine still gets `text`."""
         from ..ir.function import TestFile
-        from ..runtest.directives import parse_directive_line
+        from ..reader.directives import parse_directive_line
         from ..runtest.plans import FunctionDirectives
 
         clock = _Clock(timing)
@@ -256,7 +256,7 @@ class Harness:
         return self._run(tf, groups, text, target, clock)
 
     def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
-        from ..runtest.environment import build_environment
+        from ..environment.layout import build_environment
         from ..runtest.plans import callee_environment
 
         by_name = {d.function.name: d.function for d in tf.functions}

@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Iterator, Optional, TextIO
 
-from ..runtest.engines import EngineUnavailable
+from ..engine import EngineUnavailable
 from .cluster import ClusterUnavailable
 from .campaign import BatchResult, CampaignConfig, program_seed, run_batch
 from .engines import native_available

@@ -1,6 +1,6 @@
 """Engines the fuzzer and the reducer can name.
 
-The real engines are those of the one engine table, `clifkit.runtest.registry`.
+The real engines are those of the one engine table, `clifkit.runtest.engines`.
 This module adds *mutant* engines:
 the interpreter running a deliberately altered copy of the program, so that
 the fuzzer and the reducer can be tested end to end against a known bug::
@@ -18,9 +18,9 @@ from typing import Callable, Optional
 
 from ..ir.function import Function, Inst, TestFile
 from ..ir.opcodes import OPCODES
-from ..runtest.engines import InterpreterEngine
-from ..runtest.interface import Engine, EngineOptions, EngineUnavailable, Session
-from ..runtest.registry import ENGINES
+from ..interpreter.engine import InterpreterEngine
+from ..engine import Engine, EngineOptions, EngineUnavailable, Session
+from ..runtest.engines import ENGINES
 
 
 def _copy_test_file(tf: TestFile) -> TestFile:

@@ -73,7 +73,7 @@ def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
     from ..ir.types import I128
-    from ..runtest.environment import GROW_FUNCTION as GROW
+    from ..environment.layout import GROW_FUNCTION as GROW
     from .specs import SPECS
 
     hit: set[str] = set()

@@ -13,7 +13,7 @@ from typing import Optional
 from ..ir.function import Function
 from ..ir.types import Type
 from ..printer import format_function
-from ..runtest.values import format_value
+from ..ir.values import format_value
 from .features import DEFAULT
 
 

@@ -44,7 +44,7 @@ from typing import Callable, Optional, Sequence, TextIO
 from ..diagnostics import ClifError
 from ..ir.function import TestFile
 from ..printer import format_test_file
-from ..runtest.engines import EngineUnavailable
+from ..engine import EngineUnavailable
 from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
 from .reduce_cleanup import tidy
 from .reduce_edits import (
@@ -297,8 +297,8 @@ class Reducer:
 
 def _hex_arguments(cmd) -> list[bool]:
     """Per argument of a run line: was it written in hex? (A vector is, when its first lane is.)"""
-    from ..runtest.directives import ListNode
-    from ..runtest.values import is_hex_int_literal
+    from ..reader.directives import ListNode
+    from ..ir.values import is_hex_int_literal
 
     out = []
     for node in cmd.call.args if cmd.call is not None else ():

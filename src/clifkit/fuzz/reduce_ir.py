@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 from ..ir.function import Block, Directive, Function, Inst, TestFile
 from ..ir.opcodes import OPCODES
 from ..ir.types import I64, I128, Type
-from ..runtest.values import format_value
+from ..ir.values import format_value
 
 def parse_candidate(text: str, path: str = "<reduce>") -> TestFile:
     from ..reader import parse_text

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
-from ..runtest.engines import EngineOptions
-from ..runtest.values import values_equal
+from ..engine import EngineOptions
+from ..ir.values import values_equal
 from .compare import Harness, InvalidProgram, LineResult, Observed
 
 DEFAULT_FUEL = 5_000_000

@@ -1,7 +1,7 @@
 """Heaps and vmctx in the interpreter's address space, and the heap-growth host function.
 
 `materialize` turns the engine-neutral description of a run line's
-environment (`clifkit.runtest.environment.Environment`) into memory the
+environment (`clifkit.environment.layout.Environment`) into memory the
 interpreter maps before the call:
 
     ENV_BASE                 vmctx struct (as large as its furthest slot)
@@ -22,8 +22,8 @@ from typing import Optional
 
 from ..ir.function import Function
 from ..ir.types import I32, I64
-from ..runtest.environment import GROW_FUNCTION, Environment, grown_size, slot_writes
-from ..runtest.guarantee import PlacedRegion
+from ..environment.layout import GROW_FUNCTION, Environment, grown_size, slot_writes
+from ..environment.guarantee import PlacedRegion
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
 
@@ -67,7 +67,7 @@ class HeapEnvironment:
 
     def placed_regions(self, memory: Memory) -> list[PlacedRegion]:
         """The regions of the call that ran on `memory`, as the native engine would have placed
-        them (for `clifkit.runtest.guarantee`): a static heap keeps its first placement."""
+        them (for `clifkit.environment.guarantee`): a static heap keeps its first placement."""
         state = memory.env_state
         if not isinstance(state, RunState):
             return []

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Optional, Sequence
 
 from ..ir.function import TestFile
-from ..runtest.interface import (
+from ..engine import (
     Crashed,
     Engine,
     EngineOptions,

@@ -1,13 +1,13 @@
 """Real memory for a run line's environment: guarded heaps, tables and vmctx, and ``%heap_grow``.
 
 `materialize` turns the engine-neutral description of a run line's
-environment (`clifkit.runtest.environment.Environment`) into real mappings
+environment (`clifkit.environment.layout.Environment`) into real mappings
 in the process that runs the compiled code, with the same observable
 behaviour as the interpreter's (`clifkit.interpreter.heaps`):
 
 * a **static heap** reserves ``HeapRequest.reservation() + guard`` bytes of
   address space after its base (its ``max``, or the ``bound + offset_guard``
-  its declarations promise, `clifkit.runtest.reservations`),
+  its declarations promise, `clifkit.environment.reservations`),
   ``PROT_NONE``, of which only the first ``size`` bytes are readable and
   writable. An access the legalizer let through without a bounds check (the
   heap's declaration promised that reservation) lands in those pages and
@@ -51,8 +51,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..runtest.environment import Environment, HeapRequest, grown_size, slot_writes
-from ..runtest.guarantee import page_slack
+from ..environment.layout import Environment, HeapRequest, grown_size, slot_writes
+from ..environment.guarantee import page_slack
 
 PAGE_SIZE = _mmap.PAGESIZE
 

@@ -46,7 +46,7 @@ import traceback
 from typing import Optional
 
 from . import abi
-from ..runtest.targets import target_byteorder
+from ..environment.byteorder import target_byteorder
 from .memory import PAGE_SIZE, PROT_RW, Mapping, environment_from_wire, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import NoReturn, Optional
 
 from .lexer import Comment, Tokens
-from .numbers import NumberError
+from ..ir.numbers import NumberError
 
 
 class ParseError(Exception):

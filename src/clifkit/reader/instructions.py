@@ -25,7 +25,7 @@ from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memfla
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
 from .cursor import Cursor
-from .numbers import (
+from ..ir.numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
 

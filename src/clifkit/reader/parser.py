@@ -35,7 +35,7 @@ from ..ir.types import Type
 from .cursor import ParseError
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
-from .numbers import NumberError, parse_hex_bytes, parse_uint
+from ..ir.numbers import NumberError, parse_hex_bytes, parse_uint
 
 CALL_CONVS = frozenset(
     {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all",

@@ -12,13 +12,14 @@ import shlex
 from typing import Optional
 
 from ..ir.function import TestFile
-from .directives import BoundRun
-from .engines import ENGINES, EngineUnavailable, Returned, Trapped
-from .guarantee import explain
+from ..reader.directives import BoundRun
+from .engines import ENGINES
+from ..engine import EngineUnavailable, Returned, Trapped
+from ..environment.guarantee import explain
 from .plans import Options, RunItem, nondeterministic_skip
 from .results import FAILED, RunResult
-from .targets import target_byteorder
-from .values import check_value, format_values, values_equal
+from ..environment.byteorder import target_byteorder
+from ..ir.values import check_value, format_values, values_equal
 
 
 class Recording:
@@ -139,7 +140,7 @@ def _same_results(a, b, types) -> bool:
 
 
 def _is_nan(bits: int, width: int) -> bool:
-    from .values import FLOAT_FORMATS
+    from ..ir.values import FLOAT_FORMATS
 
     exp_bits, frac_bits = FLOAT_FORMATS[width]
     exponent = (bits >> frac_bits) & ((1 << exp_bits) - 1)

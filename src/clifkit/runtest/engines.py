@@ -1,150 +1,97 @@
-"""The interpreter engine, and the engine table (`ENGINES`, from `registry`).
+"""The engines, in one table: name -> where the engine class lives.
 
-The interface every engine implements and the outcome types are in
-`clifkit.runtest.interface`; they are re-exported here, where callers and
-tests have always imported them.
+`ENGINES` maps an engine's name to an instance, importing the engine's module
+the first time that name is looked up, so a run of `test interpret` files never
+imports the native engine. An engine whose module cannot be imported (the
+native engine without its binding, say) is absent from the table.
+
+Adding a backend: write its `Engine` (`clifkit.engine`) and add one
+line to `ENGINE_PATHS`. This module imports no engine.
 """
 
 from __future__ import annotations
 
-from typing import Optional
+import importlib
 
-from ..ir.function import TestFile
-from .directives import BoundRun
-from .interface import (  # noqa: F401  (re-exported)
-    DEFAULT_FUEL,
-    Crashed,
-    Engine,
-    EngineOptions,
-    EngineUnavailable,
-    Failed,
-    Lost,
-    Outcome,
-    Returned,
-    Session,
-    Skipped,
-    TimedOut,
-    Trapped,
-)
-from .registry import ENGINES  # noqa: F401  (re-exported)
+ENGINE_PATHS: dict[str, str] = {
+    "interpreter": "clifkit.interpreter.engine:InterpreterEngine",
+    "native": "clifkit.native.engine:NativeEngine",
+}
 
 
-class InterpreterEngine(Engine):
-    name = "interpreter"
-
-    def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
-             source: Optional[str] = None, byteorder: Optional[str] = None) -> Session:
-        """The interpreter runs in `byteorder`, else the byte order of `target`, else that of
-        the file's targets when they agree (little-endian otherwise: `targets.file_byteorder`)."""
-        from .targets import file_byteorder, target_byteorder
-
-        if byteorder is None:
-            byteorder = target_byteorder(target) if target else file_byteorder(
-                " ".join(s.words) for s in test_file.isa_specs if s.kind == "target" and s.words)
-        return InterpreterSession([d.function for d in test_file.functions], options, byteorder)
+def load_engine(path: str):
+    """An instance of the engine class at `path` ("package.module:Class")."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)()
 
 
-class InterpreterSession(Session):
-    engine = "interpreter"
-    target = None
+class _Engines(dict):
+    """The engines by name, each loaded on the first look for it (or at the whole table).
 
-    def __init__(self, functions, options: EngineOptions, byteorder: str = "little"):
-        from ..interpreter import Interpreter, Unsupported
-        from ..interpreter.heaps import HOST_FUNCTIONS
+    A name is loaded at most once, so an engine a test deletes or replaces stays so."""
 
-        self.options = options
-        self.byteorder = byteorder
-        self.interp: Optional[Interpreter] = None
-        self.open_error: Optional[Outcome] = None
-        kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS, "timeout": options.timeout,
-                  "max_memory": options.max_memory, "byteorder": byteorder}
-        if options.max_call_depth is not None:
-            kwargs["max_call_depth"] = options.max_call_depth
-        self.tracer = None
-        if options.trace_limit is not None:
-            from ..interpreter.trace import Tracer
+    def __init__(self, paths: dict[str, str]):
+        super().__init__()
+        self.paths = paths
+        self.tried: set[str] = set()
 
-            self.tracer = kwargs["tracer"] = Tracer(lambda line: print(line, flush=True), options.trace_limit)
+    def _load(self, name) -> None:
+        if name in self.tried or name not in self.paths:
+            return
+        self.tried.add(name)
         try:
-            self.interp = Interpreter(functions, **kwargs)
-        except Unsupported as e:
-            self.open_error = Skipped(_reason(e))
-        except Exception as e:  # an interpreter bug: report it, never a traceback
-            self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
+            engine = load_engine(self.paths[name])
+        except ImportError:
+            return  # not installed here: the engine stays absent
+        super().setdefault(name, engine)
 
-    def call(self, bound: BoundRun, env: object = None) -> Outcome:
-        outcome = self._call(bound, env)
-        if self.tracer is not None:
-            if self.tracer.dropped:
-                print(f"... and {self.tracer.dropped} more instructions (--trace-limit {self.tracer.limit})")
-            if isinstance(outcome, Trapped) and self.tracer.pending is not None:
-                print(f"{self.tracer.pending}  <- trapped here")
-            print(f"{bound.call_text} -> {_describe(outcome)}", flush=True)
-        return outcome
+    def _load_all(self) -> None:
+        for name in self.paths:
+            self._load(name)
 
-    def _call(self, bound: BoundRun, env: object = None) -> Outcome:
-        from ..interpreter import FuelExhausted, MemoryLimitExceeded, TimeLimitExceeded, Trap, Unsupported
-        from ..interpreter.heaps import materialize
+    def __getitem__(self, name):
+        self._load(name)
+        return super().__getitem__(name)
 
-        if self.interp is None:
-            return self.open_error
-        args = list(bound.args)
-        prepared = None
-        if env is not None:
-            prepared = materialize(env, self.byteorder)
-            args = [prepared.vmctx, *args]
-        name = bound.function.name
-        if self.tracer is not None:
-            loc = bound.command.loc
-            print(f"trace of {loc.path}:{loc.line}: {bound.call_text}", flush=True)
-            self.tracer.count, self.tracer.pending = 0, None
-        try:
-            results = self.interp.call(name, args, env=prepared)
-        except FuelExhausted as e:
-            return Failed(
-                f"ran out of fuel after {self.options.fuel} instructions in {e.function}: "
-                "an endless loop? (--fuel raises the limit)"
-            )
-        except TimeLimitExceeded as e:
-            return TimedOut(f"timed out: {name} ran longer than {e.seconds:g} s and was stopped in {e.function} "
-                            "(--timeout raises the limit)", seconds=e.seconds)
-        except MemoryLimitExceeded as e:
-            return Failed(f"{name} touched more than 0x{e.limit:x} bytes of memory (--max-memory raises the limit)")
-        except Unsupported as e:
-            return Skipped(_reason(e))
-        except Trap as e:
-            if e.code == "stk_ovf" and e.detail.startswith("call depth"):
-                depth = self.interp.max_call_depth
-                return Trapped(e.code, e.detail, limit=f"calls nested deeper than the interpreter's limit of {depth:,}; "
-                                                       "--max-call-depth raises it")
-            return Trapped(e.code, e.detail, _native_open(prepared, self.interp.memory, e))
-        except MemoryError:
-            return Failed(f"out of memory while running {name}")
-        except Exception as e:
-            return Failed(f"internal error in the interpreter: {type(e).__name__}: {e}", True)
-        return Returned(list(results))
+    def __contains__(self, name) -> bool:
+        self._load(name)
+        return super().__contains__(name)
+
+    def get(self, name, default=None):
+        self._load(name)
+        return super().get(name, default)
+
+    def __setitem__(self, name, engine) -> None:
+        self._load(name)  # so that what is replaced (and restored, by a test's monkeypatch) is the real one
+        super().__setitem__(name, engine)
+
+    def __delitem__(self, name) -> None:
+        self._load(name)  # so that the deletion sticks
+        super().__delitem__(name)
+
+    def setdefault(self, name, engine=None):
+        self._load(name)
+        return super().setdefault(name, engine)
+
+    def __iter__(self):
+        self._load_all()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._load_all()
+        return super().__len__()
+
+    def keys(self):
+        self._load_all()
+        return super().keys()
+
+    def values(self):
+        self._load_all()
+        return super().values()
+
+    def items(self):
+        self._load_all()
+        return super().items()
 
 
-def _native_open(prepared, memory, trap) -> Optional[str]:
-    """Where `trap`'s access lies when the native engine would not have trapped there."""
-    if prepared is None or memory is None or trap.address is None:
-        return None
-    from .guarantee import outside_native_guarantee
-
-    return outside_native_guarantee(prepared.placed_regions(memory), trap.address, trap.size)
-
-
-def _describe(outcome: Outcome) -> str:
-    """An outcome in a trace's last line."""
-    if isinstance(outcome, Returned):
-        from ..interpreter.trace import format_value
-
-        return "returned " + (", ".join(format_value(v) for v in outcome.values) or "nothing")
-    if isinstance(outcome, Trapped):
-        return f"trap {outcome.code}"
-    return getattr(outcome, "message", None) or getattr(outcome, "reason", None) or type(outcome).__name__
-
-
-def _reason(e: BaseException) -> str:
-    text = str(e)
-    return text or type(e).__name__
+ENGINES: dict = _Engines(ENGINE_PATHS)

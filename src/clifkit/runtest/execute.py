@@ -13,11 +13,12 @@ from typing import Optional
 
 from ..ir.function import TestFile
 from .compare import Recording, compare_engines
-from .directives import BoundRun
-from .engines import ENGINES, EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
+from ..reader.directives import BoundRun
+from .engines import ENGINES
+from ..engine import EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
 from .plans import Options, Plan, PreparedRun, RunItem
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
-from .values import check_value, format_values, is_truthy, values_equal
+from ..ir.values import check_value, format_values, is_truthy, values_equal
 
 
 def open_session(plan: Plan, tf: TestFile, options: Options):

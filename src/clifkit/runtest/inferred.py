@@ -37,9 +37,9 @@ from typing import Mapping, Optional
 
 from ..ir.function import Function
 from ..limits import over
-from .directives import takes_vmctx
-from .environment import DEFAULT_MAX_HEAP_BYTES, Environment, HeapRequest, _check_slots
-from .reservations import declaration_error, declaration_loc, declarations, gv_address, reachable
+from ..reader.directives import takes_vmctx
+from ..environment.layout import DEFAULT_MAX_HEAP_BYTES, Environment, HeapRequest, _check_slots
+from ..environment.reservations import declaration_error, declaration_loc, declarations, gv_address, reachable
 
 DEFAULT_DYNAMIC_BYTES = 16 * 1024  # a dynamic heap declared with min 0
 DEFAULT_TABLE_BYTES = 16 * 1024  # a table declared with min 0 gets as many elements as fill this

@@ -20,8 +20,9 @@ from typing import Callable, Optional, Sequence
 from ..diagnostics import ClifError
 from ..ir.function import Function, FunctionDetails, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
-from .directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
-from .engines import DEFAULT_FUEL, ENGINES, EngineOptions
+from ..reader.directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
+from ..engine import DEFAULT_FUEL, EngineOptions
+from .engines import ENGINES
 from .results import ERROR, RunResult
 
 
@@ -250,7 +251,7 @@ def _wants_environment(others: list[OtherDirective]) -> bool:
 def _environment(details: FunctionDetails, others: list[OtherDirective], limits: Limits = DEFAULT_LIMITS):
     """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
     from ..ir.function import Directive
-    from .environment import build_environment
+    from ..environment.layout import build_environment
 
     if not _wants_environment(others):
         return None
@@ -270,7 +271,7 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
     builds its own vmctx does; either way with every region's reservation worked out from the
     declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
     from .inferred import infer_environment
-    from .reservations import reserve
+    from ..environment.reservations import reserve
 
     env = directed
     if env is None and (nargs is None or nargs != len(callee.signature.params)):
@@ -282,7 +283,7 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
 
 def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
     """What to say when a run line of `callee` faults: it declares memory nobody allocated."""
-    from .directives import takes_vmctx
+    from ..reader.directives import takes_vmctx
     from .inferred import declares_memory
 
     if not takes_vmctx(callee) and declares_memory(callee, by_name):

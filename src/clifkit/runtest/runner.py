@@ -50,8 +50,8 @@ from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
 from . import interrupts
 from . import report as report_mod
-from .directives import RunCommand, parse_directive_line
-from .engines import DEFAULT_FUEL
+from ..reader.directives import RunCommand, parse_directive_line
+from ..engine import DEFAULT_FUEL
 from .execute import INTERRUPTED, NOTE_MARK, run_plan
 from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem, total_counts

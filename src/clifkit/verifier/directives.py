@@ -126,8 +126,8 @@ def _function_directly_below(source: dict[int, str], n: int) -> Optional[str]:
 
 
 def _environment(details: FunctionDetails, by_name: dict) -> list[Diagnostic]:
-    from ..runtest.environment import build_environment
-    from ..runtest.reservations import reserve
+    from ..environment.layout import build_environment
+    from ..environment.reservations import reserve
 
     if not any(d.kind in ("heap", "table") for d in details.directives):
         return []
@@ -140,7 +140,7 @@ def _environment(details: FunctionDetails, by_name: dict) -> list[Diagnostic]:
 
 
 def _grow_signatures(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnostic]:
-    from ..runtest.environment import GROW_FUNCTION
+    from ..environment.layout import GROW_FUNCTION
     from .common import TargetInfo, sig_text
     from .core import FunctionVerifier
 

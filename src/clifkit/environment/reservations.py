@@ -34,7 +34,7 @@ from typing import Iterable, Mapping, Optional
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..ir.function import Function
 from ..limits import DEFAULT_MAX_RESERVATION, over
-from .environment import Environment, HeapRequest
+from .layout import Environment, HeapRequest
 
 Address = tuple[Optional[int], int]  # (vmctx slot the value was loaded from, or None for vmctx itself; offset added)
 

@@ -30,8 +30,8 @@ import re
 from fractions import Fraction
 from typing import Sequence, Union
 
-from ..ir.types import Type
-from ..reader.numbers import NumberError, decimal
+from .types import Type
+from .numbers import NumberError, decimal
 
 Value = Union[int, tuple]
 

@@ -6,7 +6,7 @@ functions once); the session calls one function per run line and returns an
 with the reason), or a failure of the run itself (fuel exhausted, recursion
 too deep, ...). Engines never raise for a run line's problems.
 
-Each call gets the run line's environment (`clifkit.runtest.environment`,
+Each call gets the run line's environment (`clifkit.environment.layout`,
 describing heaps and vmctx), or None; an engine that cannot honour an
 environment skips the run with the reason. A session may also take a whole
 batch of calls ahead (`prefetch`), which the native engine uses to run all of a
@@ -21,9 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..ir.function import TestFile
-from .directives import BoundRun
-from .values import Value
+from .ir.function import TestFile
+from .reader.directives import BoundRun
+from .ir.values import Value
 
 DEFAULT_FUEL = 10**9
 
@@ -38,7 +38,7 @@ class Trapped:
     code: str
     detail: str = ""
     # Where a trapping memory access lies in memory the native engine leaves open ("heap0-0x8",
-    # `clifkit.runtest.guarantee`): the interpreter says so, for comparisons.
+    # `clifkit.environment.guarantee`): the interpreter says so, for comparisons.
     native_open: Optional[str] = None
     # Set when the trap is a limit of the engine rather than of the code (the interpreter's call
     # depth): what to say about it, naming the option that raises it.

@@ -29,7 +29,7 @@ from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Function
 from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
-from .values import (
+from ..ir.values import (
     Value,
     ValueSyntaxError,
     is_hex_int_literal,

@@ -1,0 +1,12 @@
+"""The run-time environment a test asks for, shared by every engine.
+
+Engine-neutral: the interpreter and the native engine import it; it imports
+neither, nor the harness.
+
+- `layout`: what ``; heap:`` and ``; table:`` directives ask for, laid out in a
+  vmctx struct (`Environment`, `HeapRequest`), and the one slot writer;
+- `reservations`: how much address space each region reserves, from every
+  declaration a run line reaches;
+- `guarantee`: which accesses outside a region the native engine is sure to trap;
+- `byteorder`: the byte order of a target, and of a file's targets.
+"""
