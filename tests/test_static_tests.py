@@ -114,3 +114,25 @@ def test_filecheck_rules():
     with pytest.raises(FileCheckError, match="undefined variable"):
         check(text, _d(("check", "$nope")))
     check("cost $5", _d(("check", "cost $$5")))
+
+
+BLANK_LINES = """test verifier
+
+function %after_blank(i32, f32) -> i32 {
+block0(v0: i32, v1: f32):
+    v2 = iadd v0, v1
+
+    ; error: arg 1 (v1) has type f32, expected i32
+    return v2
+}
+"""
+
+
+def test_an_own_line_error_skips_blank_lines_so_cat_keeps_its_meaning(tmp_path, capsys):
+    status, runs = _run(tmp_path, capsys, "b.clif", BLANK_LINES)
+    assert status == 0 and [(r["line"], r["status"]) for r in runs] == [(7, "passed")]
+    clifkit_main(["cat", str(tmp_path / "b.clif")])
+    printed = capsys.readouterr().out
+    assert "\n\n    ; error" not in printed  # cat moved the comment next to its line
+    status, runs = _run(tmp_path, capsys, "c.clif", printed)
+    assert status == 0 and [r["status"] for r in runs] == ["passed"]

@@ -61,9 +61,10 @@ def static_results(tf: TestFile, lines: Sequence[str], path: str) -> list[RunRes
 
 
 def _code_line(lines: Sequence[str], line: int) -> int:
-    """The line a comment on `line` belongs to: its own, or the nearest line of code above."""
+    """The line a comment on `line` belongs to: its own, or the nearest line of code above (blank
+    lines between do not count, so `clifkit cat`, which moves blank lines, keeps what a file means)."""
     k = line
-    while k > 1 and lines[k - 1].lstrip().startswith(";"):
+    while k > 1 and (not lines[k - 1].strip() or lines[k - 1].lstrip().startswith(";")):
         k -= 1
     return k
 

@@ -114,10 +114,22 @@ class FunctionVerifier(PreambleChecks, InstChecks):
                     self.report(self.inst_loc(inst, block.number),
                                 f"a terminator instruction was encountered before the end of block{block.number}: "
                                 f"terminator {inst.opcode.name} before the end of block{block.number}")
+            self.check_basic(block)
             tail = block.insts[last]
             if not tail.opcode.is_terminator:
                 self.report(self.inst_loc(tail, block.number),
                             f"block{block.number} does not end with a terminator ({tail.opcode.name} is last)")
+
+    def check_basic(self, block) -> None:
+        """A heap-era `brz`/`brnz` may only be followed by the block's closing `jump`, so that every
+        block stays a basic block: what comes after a branch would not dominate its target."""
+        insts = block.insts
+        first = next((i for i, inst in enumerate(insts) if inst.opcode.is_branch), None)
+        if first is not None and first + 1 < len(insts) and insts[first + 1].opcode.name != "jump":
+            after = insts[first + 1]
+            self.report(self.inst_loc(after, block.number),
+                        f"post-branch instruction not jump: {after.opcode.name} follows "
+                        f"{insts[first].opcode.name} in block{block.number}, where only a jump may")
 
     def collect_definitions(self) -> None:
         """Map each value to its definition (block, position; -1 for a block parameter)."""

@@ -525,6 +525,13 @@ def _check_bitcast(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
                       f"of {ctrl.bits} bits: bitcast from {t} ({t.bits} bits) to {ctrl} ({ctrl.bits} bits) changes the width")
 
 
+def _check_bmask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    # Cranelift's type variables leave the lane counts free; its definition says they must match.
+    t = v.type_of(inst.args[0]) if inst.args else None
+    if t is not None and ctrl is not None and t.lanes != ctrl.lanes:
+        v.report(loc, f"bmask keeps the number of lanes: {t} has {plural(t.lanes, 'lane')}, {ctrl} has {ctrl.lanes}")
+
+
 def _needs_flag(flag: str, setting: str):
     def check(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         if flag not in v.target.flags:
@@ -535,6 +542,7 @@ def _needs_flag(flag: str, setting: str):
 
 _SPECIAL = {
     "bitcast": _check_bitcast,
+    "bmask": _check_bmask,
     "get_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
     "set_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
     "get_frame_pointer": _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"),
