@@ -294,3 +294,11 @@ def test_timeout_option_stops_a_run_line(pytester):
     result = pytester.runpytest("spin.clif", "--clif-timeout", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--clif-timeout must be positive, not 0*"])
+
+
+def test_verifier_and_cat_items_pass_under_strict_markers(pytester):
+    pytester.makefile(".clif", v="test verifier\n\nfunction %f(i32) -> i64 {\nblock0(v0: i32):\n"
+                                 "    return v0 ; error: has type i32\n}\n",
+                      c="test cat\n\nfunction %g() {\nblock0:\n    return\n}\n; check: block0:\n")
+    result = pytester.runpytest("v.clif", "c.clif", "--strict-markers", "-m", "verifier or cat", "-q", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)

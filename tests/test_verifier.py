@@ -1045,3 +1045,13 @@ def test_reference_corpus_verifies_cleanly_and_fast():
     elapsed = time.perf_counter() - start
     assert problems == []
     assert elapsed < 2.0
+
+
+@pytest.mark.parametrize("word, message", [
+    ("gv9", "2:1: unknown target architecture 'gv9': Cranelift's are x86_64, aarch64"),
+    ("x86-64", "2:1: unknown target architecture 'x86' (in 'x86-64')"),
+])  # fmt: skip
+def test_a_misspelt_target_is_an_error_not_a_silently_skipped_file(word, message):
+    text = f"test run\ntarget {word}\ntarget x86_64-unknown-linux\n\nfunction %f() {{\nblock0:\n    return\n}}\n"
+    found = [f"{d.loc.line}:{d.loc.col}: {d.message}" for d in verify_test_file(parse_text(text, PATH), text)]
+    assert len(found) == 1 and found[0].startswith(message), found

@@ -104,6 +104,8 @@ def _command_line_roots(config: pytest.Config) -> list[Path]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "interpreter: a CLIF run line on clifkit's interpreter")
     config.addinivalue_line("markers", "native: a CLIF run line compiled natively by Cranelift")
+    config.addinivalue_line("markers", "verifier: an expected error (or none) of a `test verifier` CLIF file")
+    config.addinivalue_line("markers", "cat: a function of a `test cat` CLIF file matched against its checks")
     config._clifkit_mode = _collect_mode(config)  # type: ignore[attr-defined]
     for option, least in (("clif_fuel", 1), ("clif_max_call_depth", 1), ("clif_timeout", 1e-9)):
         value = config.getoption(option)

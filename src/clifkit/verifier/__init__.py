@@ -23,7 +23,7 @@ from typing import Optional
 
 from ..diagnostics import Diagnostic, Location, read_source
 from ..ir.function import Function, TestFile
-from .common import TargetInfo, sig_text, target_info
+from .common import KNOWN_ARCHES, TargetInfo, sig_text, target_info
 from .core import FunctionVerifier
 
 __all__ = ["TargetInfo", "target_info", "verify_function", "verify_test_file"]
@@ -55,6 +55,12 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
         source = read_source(tf.path)
     target = target_info(tf)
     diags: list[Diagnostic] = []
+    for spec in tf.isa_specs:
+        arch = spec.words[0].split("-")[0] if spec.kind == "target" and spec.words else None
+        if arch is not None and arch not in KNOWN_ARCHES:
+            word = spec.words[0]
+            named = f"unknown target architecture {arch!r}" + (f" (in {word!r})" if word != arch else "")
+            diags.append(_file_diag(spec.loc, source, f"{named}: Cranelift's are {', '.join(KNOWN_ARCHES)}"))
     defined: dict[str, Function] = {}
     # Run tests find functions by name (for `; run:` lines and calls), so there a name must be unique.
     by_name = any(c.name in ("run", "interpret") for c in tf.commands)
