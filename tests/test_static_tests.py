@@ -136,3 +136,59 @@ def test_an_own_line_error_skips_blank_lines_so_cat_keeps_its_meaning(tmp_path, 
     assert "\n\n    ; error" not in printed  # cat moved the comment next to its line
     status, runs = _run(tmp_path, capsys, "c.clif", printed)
     assert status == 0 and [r["status"] for r in runs] == ["passed"]
+
+
+def test_filecheck_failures_show_the_line_and_the_directive():
+    text = "one two\nthree\nfour five\n"
+    with pytest.raises(FileCheckError, match=r"line 2: check: six: no match after printed line 2: 'three'"):
+        check(text, _d(("check", "three"), ("check", "six")))
+    with pytest.raises(FileCheckError, match=r"line 2: nextln: five: no match on printed line 2: 'three'"):
+        check(text, _d(("check", "one"), ("nextln", "five")))
+    with pytest.raises(FileCheckError, match=r"line 1: check: undefined variable \$nope"):
+        check(text, _d(("check", "$nope")))
+
+
+PREAMBLE_DIRECTIVES = """test cat
+; check: block0:
+
+function %a() {
+block0:
+    return
+}
+
+function %b() {
+block0:
+    return
+}
+; check: return
+
+function %c() {
+block1:
+    return
+}
+"""
+
+
+def test_cat_preamble_directives_apply_to_every_function_and_none_passes(tmp_path, capsys):
+    status, runs = _run(tmp_path, capsys, "p.clif", PREAMBLE_DIRECTIVES)
+    assert [(r["function"], r["status"]) for r in runs] == [("%a", "passed"), ("%b", "passed"), ("%c", "failed")]
+    status, runs = _run(tmp_path, capsys, "n.clif", "test cat\n\nfunction %n() {\nblock0:\n    return\n}\n")
+    assert status == 0 and [(r["function"], r["status"]) for r in runs] == [("%n", "passed")]
+
+
+def test_verifier_problems_above_the_first_function_fail_the_file(tmp_path, capsys):
+    text = "test verifier\ntarget x86-64\n; error: misplaced\n\nfunction %f() {\nblock0:\n    return\n}\n"
+    status, runs = _run(tmp_path, capsys, "v.clif", text)
+    got = [(r["line"], r["status"], r["message"]) for r in runs]
+    assert status == 1 and got[0][:2] == (2, "failed") and "unknown target architecture 'x86'" in got[0][2]
+    assert got[1][:2] == (3, "failed") and "belongs to no function" in got[1][2]
+    assert got[2][:2] == (5, "passed")
+
+
+def test_k_chooses_verifier_results_by_function_and_v_shows_passes(tmp_path, capsys):
+    path = tmp_path / "v.clif"
+    path.write_text(VERIFIER)
+    assert clifkit_main(["test", "-j1", "-v", "-k", "lanes or ok", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "%lanes: " in out and "%ok: no error, as expected [verifier]" in out and "%bad" not in out
+    assert "2 run lines deselected by -k" in out and "2 passed" in out

@@ -136,7 +136,10 @@ def check(text: str, directives: list[Directive]) -> None:
                 raise FileCheckError(f"line {d.line}: regex: expected NAME=REGEX, found {body!r}")
             variables[name.strip()] = ("regex", value)
             continue
-        rx, defines = _compile(body, variables)
+        try:
+            rx, defines = _compile(body, variables)
+        except FileCheckError as e:
+            raise FileCheckError(f"line {d.line}: {d.kind}: {e}") from None
         if d.kind == "not":
             if defines:
                 raise FileCheckError(f"line {d.line}: not: a not: pattern cannot define variables")
@@ -154,7 +157,13 @@ def check(text: str, directives: list[Directive]) -> None:
             lo, hi = (barrier if d.kind == "unordered" else pos), len(text)
         m = rx.search(text, lo, hi)
         if m is None:
-            where = f"after printed line {last_line + 1}" if last_line is not None else "in the printed function"
+            if d.kind in ("sameln", "nextln"):
+                where = f"on printed line {index + 1}: {text[starts[index]:line_end(index)].strip()!r}"
+            elif last_line is not None:
+                where = (f"after printed line {last_line + 1}: "
+                         f"{text[starts[last_line]:line_end(last_line)].strip()!r}")
+            else:
+                where = "in the printed function"
             raise FileCheckError(f"line {d.line}: {d.kind}: {body}: no match {where}")
         for k, name in enumerate(defines, 1):
             variables[name] = ("text", m.group(k))

@@ -196,7 +196,8 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
     if prepared.test_file is None:
         for r in result.runs:
             source = prepared.lines[r.line - 1] if 1 <= r.line <= len(prepared.lines) else None
-            items.append(RunItem(run_label(r.call, r.line, source), r.line, None, settled=r))
+            label = r.call or (r.function if r.kind in ("verifier", "cat") else None)  # `%f[verifier]`
+            items.append(RunItem(run_label(label, r.line, source), r.line, None, settled=r))
     else:
         for plan in prepared.plans:
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to

@@ -75,7 +75,20 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     source = "\n".join(lines)
     diags = [d for d in verify_test_file(tf, source) if d.severity == "error"]
     out = []
-    for details, start, end in _ranges(tf, lines):
+    ranges = _ranges(tf, lines)
+    first = ranges[0][1] if ranges else len(lines) + 1
+    # Above the first function nothing can be expected: an error there fails the file, and so
+    # does an expectation (Cranelift ignores it, which would hide a misplaced comment).
+    for d in diags:
+        if d.loc.line < first:
+            msg = f"unexpected error: {d.message}"
+            out.append(RunResult(d.loc.line, "", "verifier", None, FAILED, msg, kind="verifier",
+                                 report=f"{path}:{d.loc.line}: {msg}"))  # fmt: skip
+    for n in range(1, first):
+        if _ERROR_RE.search(lines[n - 1]):
+            msg = "an `; error:` comment above the first function belongs to no function"
+            out.append(RunResult(n, "", "verifier", None, FAILED, msg, kind="verifier", report=f"{path}:{n}: {msg}"))
+    for details, start, end in ranges:
         name = details.function.name
         expected = []
         for n in range(start, end + 1):
@@ -88,7 +101,7 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
             if hit is not None:
                 mine.remove(hit)
                 out.append(RunResult(n, name, "verifier", None, PASSED, kind="verifier", expected=text,
-                                     actual=hit.message))  # fmt: skip
+                                     actual=hit.message, report=f"{path}:{n}: {name}: {hit.message}"))  # fmt: skip
                 continue
             there = [d.message for d in mine if d.loc.line == code]
             got = f"clifkit reports: {'; '.join(there)}" if there else "clifkit reports no error there"
@@ -102,7 +115,8 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
             out.append(RunResult(d.loc.line, name, "verifier", None, FAILED, msg, kind="verifier",
                                  report=f"{path}:{d.loc.line}: {name}: {msg}"))  # fmt: skip
         if not expected and not mine:
-            out.append(RunResult(start, name, "verifier", None, PASSED, kind="verifier", expected="no error"))
+            out.append(RunResult(start, name, "verifier", None, PASSED, kind="verifier", expected="no error",
+                                 report=f"{path}:{start}: {name}: no error, as expected"))  # fmt: skip
     return out
 
 
@@ -118,15 +132,17 @@ def _as_cranelift_prints(func):
 def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     from ..printer import format_function
 
+    def directives_in(first: int, last: int) -> list[Directive]:
+        found = (DIRECTIVE_RE.search(lines[n - 1]) for n in range(first, last + 1))
+        return [Directive(m.group(1), m.group(2), n) for n, m in enumerate(found, first) if m]
+
     out = []
-    for details, start, end in _ranges(tf, lines):
-        directives = []
-        for n in range(start, end + 1):
-            m = DIRECTIVE_RE.search(lines[n - 1])
-            if m:
-                directives.append(Directive(m.group(1), m.group(2), n))
-        if not directives:
-            continue
+    ranges = _ranges(tf, lines)
+    # As in Cranelift, directives above the first function apply to every function, and a
+    # function with none passes.
+    preamble = directives_in(1, ranges[0][1] - 1) if ranges else []
+    for details, start, end in ranges:
+        directives = preamble + directives_in(start, end)
         name = details.function.name
         try:
             check(format_function(_as_cranelift_prints(details.function)), directives)
@@ -134,6 +150,7 @@ def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
             out.append(RunResult(start, name, "cat", None, FAILED, str(e), kind="cat",
                                  report=f"{path}:{start}: {name}: {e}"))  # fmt: skip
             continue
-        out.append(RunResult(start, name, "cat", None, PASSED, kind="cat",
-                             expected=f"{len(directives)} directives"))  # fmt: skip
+        matched = f"{len(directives)} filecheck directives match" if directives else "no filecheck directives"
+        out.append(RunResult(start, name, "cat", None, PASSED, kind="cat", expected=f"{len(directives)} directives",
+                             report=f"{path}:{start}: {name}: {matched}"))  # fmt: skip
     return out
