@@ -211,3 +211,12 @@ def test_cat_reports_located_error_without_traceback(tmp_path, capsys):
         "                    ^",
     ]
     assert "Traceback" not in err
+
+
+def test_a_file_that_is_not_utf8_is_located_at_its_first_bad_byte(tmp_path, capsys):
+    path = tmp_path / "b.clif"
+    path.write_bytes(b"test interpret\n\nfunction %f() {\nblock0:\n    return \xff\n}\n")
+    with pytest.raises(ClifError) as info:
+        parse_file(path)
+    d = info.value.first
+    assert (d.loc.line, d.loc.col, d.message) == (5, 12, "the file is not UTF-8: byte 0xff cannot be decoded")

@@ -566,12 +566,24 @@ def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFi
     return tf
 
 
+def read_clif(path: Union[str, Path]) -> str:
+    """The text of the file at `path` (UTF-8; a byte order mark is not part of it). Raises `ClifError`
+    when it cannot be read, located at the first byte that is not UTF-8."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {e.strerror or e}")) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        line_text = data[data.rfind(b"\n", 0, e.start) + 1:].split(b"\n", 1)[0].decode("utf-8", "replace")
+        raise ClifError(Diagnostic(Location(str(path), line, col), f"the file is not UTF-8: byte 0x{data[e.start]:02x} "
+                                   "cannot be decoded", source_line=line_text)) from None
+
+
 def parse_file(path: Union[str, Path]) -> TestFile:
     """Read the CLIF file at `path`. Raises `ClifError` when it cannot be read or parsed."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte order mark is not part of the text
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {reason}")) from None
-    return parse_text(text, str(path))
+    return parse_text(read_clif(path), str(path))
 

@@ -51,6 +51,7 @@ from ..limits import DEFAULT_LIMITS, Limits
 from . import interrupts
 from . import report as report_mod
 from ..reader.directives import RunCommand, parse_directive_line
+from ..reader.parser import read_clif
 from ..engine import DEFAULT_FUEL
 from .execute import INTERRUPTED, NOTE_MARK, run_plan
 from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
@@ -130,12 +131,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     """Read, parse and plan the file at `path`. File-level outcomes (cannot read or parse it, not
     a run test) go into `result`: status, message, notes, and for errors a run per run line."""
     try:
-        with open(path, encoding="utf-8-sig") as f:  # without a byte order mark, as the reader
-            source = f.read()
-    except (OSError, UnicodeDecodeError) as e:
+        source = read_clif(path)
+    except ClifError as e:
         result.status = ERROR
-        result.message = f"{path}: error: cannot read: {e}"
-        result.runs.append(RunResult(1, None, "interpreter", None, ERROR, f"cannot read: {e}", report=result.message,
+        result.message = str(e)
+        d = e.diagnostics[0]
+        result.runs.append(RunResult(d.loc.line, None, "interpreter", None, ERROR, d.message, report=result.message,
                                      engine_known=False))
         return PreparedFile(path, [])
     # Lines as the reader numbers them: split at newlines only (not at form feeds and the like).
