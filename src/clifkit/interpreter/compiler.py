@@ -760,7 +760,7 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if op in memory_ops.ADDRESSED and "_p" in expr:
+        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr:
             self.last_access = memory_ops.access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None

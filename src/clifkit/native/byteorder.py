@@ -29,9 +29,6 @@ from .translate import cl_memflags, cl_type
 if TYPE_CHECKING:
     from .translate import FunctionLowering
 
-# Access widths of the narrowing/widening memory opcodes.
-_NARROW = {"uload8": 8, "sload8": 8, "uload16": 16, "sload16": 16, "uload32": 32, "sload32": 32,
-           "istore8": 8, "istore16": 16, "istore32": 32}
 _BITWISE_RMW = ("and", "or", "xor", "nand", "xchg")
 
 
@@ -96,11 +93,11 @@ class ByteOrder:
     def _load(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
-        name = inst.opcode.name
+        name, access = inst.opcode.name, inst.opcode.access
         rt = self.lw.vtype(inst.results[0])
-        bits = _NARROW.get(name)
+        bits = access.bits
         mt = Type.get("i", bits) if bits else rt
-        p = self.lw.val(inst.args[0])
+        p = self.lw.val(inst.args[inst.opcode.addr])
         if name == "atomic_load":
             self.lw.report.workarounds.add("foreign byte order: native access + bswap")
             value = self.swap(self.b.ins_atomic_load(cl_type(mt), self.native_flags(inst.flags), p), mt)
@@ -108,7 +105,7 @@ class ByteOrder:
             value = self.load(mt, inst.flags, p, inst.offset or 0)
         if bits is None:
             return value
-        return (self.b.ins_sextend if name.startswith("s") else self.b.ins_uextend)(cl_type(rt), value)
+        return (self.b.ins_sextend if access.signed else self.b.ins_uextend)(cl_type(rt), value)
 
     op_load = op_uload8 = op_sload8 = op_uload16 = op_sload16 = op_uload32 = op_sload32 = _load
     op_atomic_load = _load
@@ -116,10 +113,10 @@ class ByteOrder:
     def _store(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
-        name = inst.opcode.name
-        x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[1])
+        name, op = inst.opcode.name, inst.opcode
+        x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[op.addr])
         t = self.lw.vtype(inst.args[0])
-        bits = _NARROW.get(name)
+        bits = op.access.bits
         if bits is not None:
             t = Type.get("i", bits)
             x = self.b.ins_ireduce(cl_type(t), x)

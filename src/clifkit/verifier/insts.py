@@ -133,10 +133,8 @@ class InstChecks:
         special = _SPECIAL.get(name)
         if special is not None:
             special(self, inst, loc, ctrl)
-        if op.can_load or op.can_store:
-            for i, operand in enumerate(fixed):
-                if operand.name == "p" and operand.typevar is not None and operand.typevar.name == "iAddr":
-                    self.check_address(inst.args[i], arg_types[i], loc)
+        if op.addr is not None:
+            self.check_address(inst.args[op.addr], arg_types[op.addr], loc)
 
     def expected_type(self, operand: Operand, ctrl: Optional[Type], op: Opcode, loc) -> Optional[str]:
         """How to describe the type `operand` must have (None when nothing can be checked)."""
