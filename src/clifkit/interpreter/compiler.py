@@ -51,10 +51,9 @@ from typing import Optional
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
 from . import float_repr, memory_ops
-from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import UNSUPPORTED, OpContext, lookup
+from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
 # leave its fuel charge unchecked to the next block that checks (see emit_block).
@@ -725,7 +724,7 @@ class FunctionCompiler:
         if op in ("call", "call_indirect"):
             self.emit_call(inst, ind, out)
             return
-        if op in COMPILER_LOWERED:
+        if inst.opcode in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
         if float_repr.emit(self, inst, ind, out):
             return

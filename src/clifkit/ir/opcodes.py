@@ -797,3 +797,76 @@ HEAP_ERA_OPCODES = frozenset({
     "isub_bin", "isub_bout", "isub_borrow", "fmin_pseudo", "fmax_pseudo", "vselect", "fcvt_low_from_sint",
     "widening_pairwise_dot_product_s", "null", "is_null", "is_invalid",
 })  # fmt: skip
+
+
+def opcode(key: "Opcode | str") -> Opcode:
+    """The table's opcode for a name (or the opcode itself); a name not in the table is a KeyError."""
+    if isinstance(key, Opcode):
+        return key
+    found = OPCODES.get(key)
+    if found is None:
+        raise KeyError(f"{key!r} is not in the opcode table")
+    return found
+
+
+class Registry(dict):
+    """Per-opcode code or data, keyed by the table's `Opcode`: the one way engines and the fuzzer
+    register what they do for each opcode. Registering a name that is not in the table, or an
+    opcode twice, fails when the registering module is imported. Lookups take an `Opcode` or its
+    name.
+    """
+
+    def __init__(self, what: str):
+        super().__init__()
+        self.what = what
+
+    def add(self, key: "Opcode | str", value) -> None:
+        try:
+            op = opcode(key)
+        except KeyError as e:
+            raise KeyError(f"{self.what}: {e.args[0]}") from None
+        if op in self:
+            raise KeyError(f"{self.what}: {op.name!r} is registered twice")
+        super().__setitem__(op, value)
+
+    def register(self, *keys: "Opcode | str") -> Callable:
+        """A decorator registering the decorated object for each named opcode."""
+
+        def decorate(obj):
+            for key in keys:
+                self.add(key, obj)
+            return obj
+
+        return decorate
+
+    def collect(self, cls: type, wrap: Callable = lambda fn: fn) -> None:
+        """Register the methods of `cls` marked by `handles` (each under every opcode it names)."""
+        for attr in vars(cls).values():
+            for op in getattr(attr, "handles_opcodes", ()):
+                self.add(op, wrap(attr))
+
+    def names(self) -> set[str]:
+        return {op.name for op in self}
+
+    def __getitem__(self, key):
+        return super().__getitem__(OPCODES.get(key, key) if isinstance(key, str) else key)
+
+    def get(self, key, default=None):
+        return super().get(OPCODES.get(key, key) if isinstance(key, str) else key, default)
+
+    def __contains__(self, key) -> bool:
+        return super().__contains__(OPCODES.get(key, key) if isinstance(key, str) else key)
+
+    __setitem__ = add
+
+
+def handles(*keys: "Opcode | str") -> Callable:
+    """Mark a method as the code for the named opcodes (checked against the table now); a
+    `Registry.collect` of its class registers it."""
+    ops = tuple(opcode(k) for k in keys)
+
+    def mark(fn):
+        fn.handles_opcodes = getattr(fn, "handles_opcodes", ()) + ops
+        return fn
+
+    return mark
