@@ -91,7 +91,7 @@ def features_hit(functions, heap_styles) -> set[str]:
             for inst in block.insts:
                 name = inst.opcode.name
                 spec = SPECS.get(name)
-                if spec is not None:
+                if spec is not None and spec.emitter is None:
                     hit.add(spec.group)
                 if name == "call_indirect" or (name == "call" and func.func_refs[inst.func_ref].name.text != GROW):
                     hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
