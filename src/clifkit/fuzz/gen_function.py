@@ -21,13 +21,11 @@ from .gen_control import ControlFlow, dominators
 from .gen_memory import LITTLE, MemoryEmitters
 from .gen_ops import MAKERS, OpEmitters
 from .gen_values import CANON_NAN, float_bits, interesting_int, random_value
-from .specs import FLOAT_SCALARS, I64X2
+from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2
 
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
-# Loads whose scalar float results must not feed fcmp/fcopysign directly (rule cranelift-bug).
-FLOAT_LOADS = ("load", "stack_load", "heap_load", "atomic_load")
 
 
 @dataclass

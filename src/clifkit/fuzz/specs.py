@@ -123,6 +123,9 @@ CRANELIFT_BUGS: tuple[tuple[tuple[str, ...], Callable[[Optional[Type], list[Type
 )
 # Also (not expressible by types, handled in gen_function.FuncGen.not_loaded): a scalar f32/f64 load
 # feeding fcmp or fcopysign is done as a 16-byte movdqu, which faults at the end of a mapping.
+# The loads that may give such a value: those that load a whole value and nothing else.
+FLOAT_LOADS = frozenset(op.name for op in OPCODES.values()
+                        if op.flags & {"load", "store"} == {"load"} and op.access is not None and not op.access.narrow)
 
 
 def x86_gap(name: str, ctrl: Optional[Type], arg_types: list[Type]) -> bool:

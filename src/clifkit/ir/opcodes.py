@@ -148,6 +148,10 @@ def _access(text: str) -> Access:
     return Access(int(bits), int(lanes or 1), signed)
 
 
+_IMPURE = frozenset({"trap", "load", "store", "call", "side_effects", "branch", "return", "terminator"})
+_CONSTANT_FORMATS = frozenset({"UnaryImm", "UnaryIeee16", "UnaryIeee32", "UnaryIeee64", "UnaryConst"})
+
+
 @dataclass(frozen=True)
 class Opcode:
     name: str
@@ -213,6 +217,16 @@ class Opcode:
     @property
     def has_varargs(self) -> bool:
         return any(o.varargs for o in self.ins)
+
+    @property
+    def is_pure(self) -> bool:
+        """No trap, memory access, call, branch or other side effect: only its results matter."""
+        return not self.flags & _IMPURE
+
+    @property
+    def is_constant(self) -> bool:
+        """A constant (iconst, f32const, vconst, ...): its value is all in its immediate."""
+        return self.format.name in _CONSTANT_FORMATS and not self.ins
 
     @property
     def is_memory_access(self) -> bool:
