@@ -208,7 +208,7 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
         defs = _definitions(func)
         for inst in func.instructions():
             name = inst.opcode.name
-            if name not in ("heap_load", "heap_store", "heap_addr") or getattr(inst, "heap", None) not in over_vmctx:
+            if "heap" not in inst.opcode.format.immediates or inst.heap not in over_vmctx:
                 continue
             src = defs.get(inst.args[0])
             if src is None or src.opcode.name != "iconst":

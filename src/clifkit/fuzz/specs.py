@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES
+from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, TYPEVARS
 from ..ir.types import I8, I16, I32, I64, I128, F32, F64, Type, parse_type
 
 I8X16, I16X8, I32X4, I64X2 = (parse_type(n) for n in ("i8x16", "i16x8", "i32x4", "i64x2"))
@@ -137,7 +137,8 @@ def _bitwise_on_floats(c: Optional[Type], a: list[Type]) -> bool:
     return c is not None and c.lane_type.is_float
 
 
-BITWISE = ("band", "bor", "bxor", "bnot", "band_not", "bor_not", "bxor_not")
+# The bitwise operations: the opcodes over the table's `bits` type variable (any type, floats too).
+BITWISE = tuple(op.name for op in OPCODES.values() if op.ctrl is TYPEVARS["bits"])
 
 # Measured, not guessed: every function of 300 generated programs (seed 9, default features)
 # compiled for the target under QEMU; a combination is listed when the functions that fail
@@ -347,7 +348,7 @@ SPECS.update({
     "call_indirect": Spec("calls", emitter=_CALLS),
     "func_addr":   Spec("calls", emitter=_CALLS),
     **{op.name: Spec("heap", emitter=_MEMORY) for op in OPCODES.values()
-       if op.addr is not None or op.name in ("heap_addr", "heap_load", "heap_store")},
+       if op.addr is not None or "heap" in op.format.immediates},
     "table_addr":  Spec("table", emitter=_MEMORY),
     "stack_load":  Spec("stack", emitter="gen_memory.py: explicit stack slots"),
     "stack_store": Spec("stack", emitter="gen_memory.py: explicit stack slots"),
