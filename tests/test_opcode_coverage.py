@@ -105,3 +105,24 @@ def test_the_fuzzer_draws_only_specs_without_an_emitter():
 
     drawn = {n for n, s in specs.SPECS.items() if s.emitter is None}
     assert {op.name for op in MAKERS} <= drawn
+
+
+def test_the_memory_columns_agree_with_the_flags_and_operands():
+    from clifkit.ir.opcodes import TYPEVARS, Access
+    from clifkit.ir.types import I64, parse_type
+
+    for op in OPCODES.values():
+        moves = bool(op.flags & {"load", "store"})
+        if op.addr is not None:
+            assert moves and op.ins[op.addr].typevar is TYPEVARS["iAddr"], op.name
+        if op.access is not None:
+            assert moves, op.name
+        elif moves:  # touches memory without moving one value: a breakpoint, a stack switch
+            assert op.name in ("debugtrap", "stack_switch"), op.name
+    assert OPCODES["sload16"].access == Access(16, 1, True) and OPCODES["sload16"].access.size(I64) == 2
+    assert OPCODES["uload8"].access.signed is False and OPCODES["istore32"].access.signed is None
+    assert OPCODES["uload8x8"].access.size(parse_type("i16x8")) == 8
+    assert OPCODES["load"].access.size(parse_type("i32x4")) == 16
+    assert (OPCODES["store"].addr, OPCODES["atomic_cas"].addr) == (1, 0)
+    # Heap and table indices are not addresses.
+    assert OPCODES["table_addr"].addr is None and OPCODES["heap_load"].addr is None
