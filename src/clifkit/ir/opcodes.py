@@ -228,15 +228,6 @@ class Opcode:
         """A constant (iconst, f32const, vconst, ...): its value is all in its immediate."""
         return self.format.name in _CONSTANT_FORMATS and not self.ins
 
-    @property
-    def is_memory_access(self) -> bool:
-        """Does it move a value to or from memory (its `access` says how)?"""
-        return self.access is not None
-
-    @property
-    def address_operand(self) -> Optional[Operand]:
-        return None if self.addr is None else self.ins[self.addr]
-
     def __repr__(self) -> str:
         return f"Opcode({self.name})"
 
@@ -858,9 +849,6 @@ class Registry(dict):
         for attr in vars(cls).values():
             for op in getattr(attr, "handles_opcodes", ()):
                 self.add(op, wrap(attr))
-
-    def names(self) -> set[str]:
-        return {op.name for op in self}
 
     def __getitem__(self, key):
         return super().__getitem__(OPCODES.get(key, key) if isinstance(key, str) else key)
