@@ -320,3 +320,33 @@ def test_untraced_code_has_no_probes():
     plain = Interpreter(functions).compile("%count")
     traced = Interpreter(functions, tracer=Tracer(lambda line: None)).compile("%count")
     assert "_tr" not in plain and traced.count("_tr") >= 6
+
+
+TABLE_TRACED = """test interpret
+target x86_64
+
+function %elem(i64 vmctx, i64) -> i64 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i64 notrap aligned gv0+8
+    table0 = dynamic gv1, element_size 8, bound gv2, index_type i64
+
+block0(v0: i64, v1: i64):
+    v2 = table_addr.i64 table0, v1, +4
+    v3 = isub v2, v2
+    return v3
+}
+; table: elements=4, element_size=8, ptr=vmctx+0, bound=vmctx+8
+; run: %elem(3) == 0
+"""
+
+
+def test_trace_shows_no_address_for_a_table_index(tmp_path, capsys):
+    # table_addr's operand is an element index, not an address: the table's addr column says
+    # which operand is one (the tracer once took any operand named p).
+    f = tmp_path / "t.clif"
+    f.write_text(TABLE_TRACED)
+    status, out, err = _run(capsys, "interpret", "--trace", f)
+    assert status == 0, err
+    row = next(line for line in out.splitlines() if "table_addr" in line)
+    assert "v1=0x3" in row and "[addr" not in row

@@ -65,16 +65,17 @@ def features_text(features: frozenset[str]) -> str:
 DEFAULT_FUEL = 20_000_000
 
 
-_TRAPPING = frozenset({"trap", "trapz", "trapnz", "uadd_overflow_trap", "udiv", "sdiv", "urem", "srem",
-                       "fcvt_to_uint", "fcvt_to_sint"})
-
-
 def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
+    from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES
     from ..ir.types import I128
     from ..environment.layout import GROW_FUNCTION as GROW
     from .specs import SPECS
+
+    # The feature "traps": an instruction that may trap, other than the heap era's bounds-checked
+    # accesses (those count as heap and table).
+    trapping = {op.name for op in OPCODES.values() if op.can_trap and op.name not in HEAP_ERA_OPCODES}
 
     hit: set[str] = set()
     if any(style in ("static", "dynamic") for style in heap_styles):
@@ -91,13 +92,13 @@ def features_hit(functions, heap_styles) -> set[str]:
             for inst in block.insts:
                 name = inst.opcode.name
                 spec = SPECS.get(name)
-                if spec is not None:
+                if spec is not None and spec.emitter is None:
                     hit.add(spec.group)
                 if name == "call_indirect" or (name == "call" and func.func_refs[inst.func_ref].name.text != GROW):
                     hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
                 if name == "br_table":
                     hit.add("br_table")
-                if name in _TRAPPING:
+                if name in trapping:
                     hit.add("traps")
                 if any(bc.block in layout and layout[bc.block] <= layout[block.number] for bc in inst.branch_targets()):
                     hit.add("loops")

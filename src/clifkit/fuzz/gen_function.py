@@ -19,15 +19,13 @@ from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters
 from .gen_control import ControlFlow, dominators
 from .gen_memory import LITTLE, MemoryEmitters
-from .gen_ops import OpEmitters
+from .gen_ops import MAKERS, OpEmitters
 from .gen_values import CANON_NAN, float_bits, interesting_int, random_value
-from .specs import FLOAT_SCALARS, I64X2, SPECS
+from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2
 
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
-# Loads whose scalar float results must not feed fcmp/fcopysign directly (rule cranelift-bug).
-FLOAT_LOADS = ("load", "stack_load", "heap_load", "atomic_load")
 
 
 @dataclass
@@ -304,8 +302,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             tries += 1
             (kind, name), = rng.choices(actions, weights)
             if kind == "op":
-                spec = SPECS[name]
-                ok = getattr(self, spec.make)(name) if spec.make else self.gen_generic(name)
+                maker = MAKERS.get(name)
+                ok = maker(self, name) if maker is not None else self.gen_generic(name)
             else:
                 ok = getattr(self, f"gen_{name}")()
             if ok:

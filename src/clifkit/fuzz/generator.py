@@ -124,7 +124,7 @@ class ProgramGen:
         feats = self.features
         ops: dict[str, list[tuple[str, float]]] = {}
         for name, spec in SPECS.items():
-            if spec.group in feats and all(n in feats for n in spec.needs):
+            if spec.emitter is None and spec.group in feats and all(n in feats for n in spec.needs):
                 ops.setdefault(spec.group, []).append((name, spec.weight))
         actions, weights = [], []
         for group, members in ops.items():

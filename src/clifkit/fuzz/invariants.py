@@ -26,13 +26,16 @@ from __future__ import annotations
 import re
 
 from ..ir.function import Function, Inst, TestFile
-from .specs import SPECS
+from ..ir.opcodes import OPCODES, TYPEVARS
+from .specs import FLOAT_LOADS, SPECS
+
+_HEAP_INDEX = TYPEVARS["HeapIndex"]
 
 _EXACT = {name for name, spec in SPECS.items() if spec.nan == "exact"} | {"fcopysign"}
 _ARITH = {name for name, spec in SPECS.items() if spec.nan == "arith"}
 _OBSERVE_ALL = {name for name, spec in SPECS.items() if spec.nan == "observe"} - {"bitselect"}
-_STORES = {"store", "istore8", "istore16", "istore32", "stack_store", "heap_store", "atomic_store", "atomic_rmw",
-           "atomic_cas"}
+# Instructions that write values to memory (the table's stores that move a value).
+_STORES = {op.name for op in OPCODES.values() if op.can_store and op.access is not None}
 _CANON = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}
 
 
@@ -111,10 +114,9 @@ def function_leaks(func: Function) -> list[str]:
             observed = [] if _canonicalises(inst, defs, func) else inst.args
         elif name == "fcopysign":
             observed = inst.args[1:]
-        elif name in _STORES:
-            observed = inst.args[-1:] if name == "heap_store" else inst.args[:1] if name != "atomic_rmw" else inst.args[1:]
-            if name == "atomic_cas":
-                observed = inst.args[1:]
+        elif name in _STORES:  # the values it writes (and atomic_cas compares): not the address or heap index
+            op = inst.opcode
+            observed = [a for i, a in enumerate(inst.args) if i != op.addr and op.ins[i].typevar is not _HEAP_INDEX]
         elif inst.opcode.is_call or (inst.opcode.is_return and not inst.opcode.is_call):
             observed = inst.args
         else:
@@ -133,7 +135,6 @@ def nan_leaks(tf: TestFile) -> list[str]:
     return out
 
 
-_WIDENED_LOADS = ("load", "stack_load", "heap_load", "atomic_load")
 
 
 def wide_load_hazards(tf: TestFile) -> list[str]:
@@ -151,7 +152,7 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
                 t = func.value_types.get(a)
                 src = defs.get(a)
                 if t is not None and t.is_float and not t.is_vector and src is not None \
-                        and src.opcode.name in _WIDENED_LOADS:
+                        and src.opcode.name in FLOAT_LOADS:
                     out.append(f"{func.name}: v{a} is loaded straight into {inst.opcode.name}")
     return out
 
@@ -159,7 +160,10 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
 _PTR_RE = re.compile(r"\bptr\s*=\s*vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)")
 
 
-_ADDRESS_USES = ("load", "uload8", "sload8", "uload16", "sload16", "uload32", "sload32", "call", "call_indirect")
+# A plain scalar load's address (not an atomic's) or a call's argument.
+_ADDRESS_USES = {op.name for op in OPCODES.values()
+                 if op.addr is not None and op.flags & {"load", "store", "side_effects"} == {"load"}
+                 and op.access.lanes == 1} | {"call", "call_indirect"}
 
 
 def _vmctx_value_leaks(func: Function) -> list[str]:
@@ -204,7 +208,7 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
         defs = _definitions(func)
         for inst in func.instructions():
             name = inst.opcode.name
-            if name not in ("heap_load", "heap_store", "heap_addr") or getattr(inst, "heap", None) not in over_vmctx:
+            if "heap" not in inst.opcode.format.immediates or inst.heap not in over_vmctx:
                 continue
             src = defs.get(inst.args[0])
             if src is None or src.opcode.name != "iconst":

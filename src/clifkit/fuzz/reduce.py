@@ -48,8 +48,8 @@ from ..engine import EngineUnavailable
 from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
 from .reduce_cleanup import tidy
 from .reduce_edits import (
-    Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param, remove_function,
-    remove_insts, remove_param, remove_return, set_arg, set_const, simplify_branch,
+    SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param,
+    remove_function, remove_insts, remove_param, remove_return, set_arg, set_const, simplify_branch,
 )  # fmt: skip
 from .reduce_ir import RunLine, count_instructions, inst_at, parse_candidate, set_run_line, strip_comments
 from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
@@ -260,7 +260,7 @@ class Reducer:
             tf = parse_candidate(self.text)
             return [(fi, b, k) for fi, d in enumerate(tf.functions) for b, block in d.function.blocks.items()
                     for k, inst in enumerate(block.insts)
-                    if inst.opcode.name in ("iconst", "f32const", "f64const", "vconst")]
+                    if inst.opcode.name in SETTABLE_CONSTANTS]
 
         i = 0
         found = sites()

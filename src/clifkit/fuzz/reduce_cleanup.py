@@ -31,9 +31,6 @@ def dce(tf: TestFile) -> bool:
     return changed
 
 
-_CONSTANTS = ("iconst", "f16const", "f32const", "f64const", "f128const", "vconst")
-
-
 def dedupe_constants(tf: TestFile) -> bool:
     """Within a block, a constant equal to an earlier one is replaced by it (semantics-preserving)."""
     changed = False
@@ -43,7 +40,7 @@ def dedupe_constants(tf: TestFile) -> bool:
             seen: dict = {}
             keep = []
             for inst in block.insts:
-                if inst.opcode.name in _CONSTANTS and len(inst.results) == 1:
+                if inst.opcode.is_constant and len(inst.results) == 1:
                     imm = bytes(inst.imm) if isinstance(inst.imm, (bytes, bytearray)) else inst.imm
                     key = (inst.opcode.name, str(inst.ctrl_type), imm)
                     first = seen.get(key)

@@ -107,11 +107,8 @@ def predecessors(func: Function) -> dict[int, list[int]]:
     return out
 
 
-_PURE_EXCLUDE = ("trap", "load", "store", "call", "side_effects", "branch", "return", "terminator")
-
-
 def is_pure(inst: Inst) -> bool:
-    return not (inst.opcode.flags & set(_PURE_EXCLUDE))
+    return inst.opcode.is_pure
 
 
 def inst_at(tf: TestFile, fi: int, b: int, k: int) -> Optional[tuple[Function, Block, Inst]]:

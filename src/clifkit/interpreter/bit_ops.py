@@ -14,7 +14,7 @@ forms take the immediate modulo the width the same way.
 from __future__ import annotations
 
 from ..ir.types import Type
-from .integer_ops import Semantics, builder, hx, imm_at, lower_scalar
+from .integer_ops import Semantics, builder, hx, imm_at
 from .registry import OpContext, impl, mask
 
 # -- logic ----------------------------------------------------------------------
@@ -179,11 +179,3 @@ def _bitrev(ctx: OpContext, t: Type) -> Semantics:
         return from_bytes(x.to_bytes(n, "little").translate(table), "big")
 
     return bitrev
-
-
-_NAMES = (
-    "band bor bxor bnot band_not bor_not bxor_not band_imm bor_imm bxor_imm "
-    "ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm "
-    "clz cls ctz popcnt bswap bitrev"
-).split()
-impl(*_NAMES)(lower_scalar)

@@ -49,22 +49,27 @@ import re
 from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
+from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import float_repr, memory_ops
-from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import UNSUPPORTED, OpContext, lookup
+from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
-# leave its fuel charge unchecked to the next block that checks (see emit_block).
-PURE = frozenset("""
+# leave its fuel charge unchecked to the next block that checks (see emit_block), and an integer
+# one may be folded into its use (find_foldable). A speed device's choice among the table's pure
+# opcodes (`Opcode.is_pure`, checked here): the cheap scalar ones whose lowering is an expression.
+PURE = frozenset(opcode(name) for name in """
     nop iconst f32const f64const iadd isub imul iadd_imm imul_imm irsub_imm ineg iabs
     band bor bxor bnot band_not bor_not bxor_not band_imm bor_imm bxor_imm
     ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm
     icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
     clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
 """.split())
+assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.is_pure)
+# The branches that end a block without calling (a deferred fuel check waits for their target).
+PLAIN_BRANCHES = frozenset(op for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
@@ -284,7 +289,7 @@ class FunctionCompiler:
                 continue
             inst = insts[j]
             t = func.value_types.get(a)
-            if (inst.opcode.name not in PURE or len(inst.results) != 1 or t is None or t.is_vector
+            if (inst.opcode not in PURE or len(inst.results) != 1 or t is None or t.is_vector
                     or not t.name.startswith("i") or a in self.floats
                     or any(not self.vtype(x).name.startswith("i") or self.vtype(x).is_vector for x in inst.args)):
                 continue
@@ -304,7 +309,7 @@ class FunctionCompiler:
             insts = self.blocks[number].insts
             for j, inst in enumerate(insts):
                 name = inst.opcode.name
-                if name in PURE and len(inst.results) == 1:
+                if inst.opcode in PURE and len(inst.results) == 1:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
                         defined[inst.results[0]] = (number, j)
@@ -415,8 +420,7 @@ class FunctionCompiler:
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
-        return block.insts[-1].opcode.name in ("jump", "brif", "br_table") and all(
-            inst.opcode.name in PURE for inst in block.insts[:-1])
+        return block.insts[-1].opcode in PLAIN_BRANCHES and all(inst.opcode in PURE for inst in block.insts[:-1])
 
     def charge(self, count: int, ind: int, out) -> None:
         if self.fm:
@@ -725,7 +729,7 @@ class FunctionCompiler:
         if op in ("call", "call_indirect"):
             self.emit_call(inst, ind, out)
             return
-        if op in COMPILER_LOWERED:
+        if inst.opcode in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
         if float_repr.emit(self, inst, ind, out):
             return
@@ -760,7 +764,7 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if op in memory_ops.ADDRESSED and "_p" in expr:
+        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr:
             self.last_access = memory_ops.access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None

@@ -2,8 +2,7 @@
 
 Branches, returns and calls shape the generated code (blocks, parameter
 passing, the call protocol, tail-call trampolines), so `compiler.py` lowers
-them directly; they are registered here only to claim the names, and their
-lowering is never called. Traps are ordinary statement templates.
+them directly (`registry.COMPILER_LOWERED`). Traps are ordinary statement templates.
 
 Libcalls are the routines Cranelift names in `ir::LibCall` (``%CeilF32`` ...).
 Each is a Python function with the calling convention of generated code,
@@ -17,17 +16,6 @@ from typing import Callable, Optional
 
 from ..ir.types import F32, F64, I32, I64, Type
 from .registry import OpContext, impl
-
-COMPILER_LOWERED = (
-    "jump", "brif", "br_table", "return", "call", "call_indirect", "return_call",
-    "return_call_indirect", "try_call", "try_call_indirect", "brz", "brnz",
-)  # fmt: skip
-
-
-@impl(*COMPILER_LOWERED)
-def _compiled_by_the_engine(ctx: OpContext):
-    raise AssertionError(f"{ctx.inst.opcode.name} is lowered by the compiler itself")
-
 
 @impl("trap")
 def _trap(ctx: OpContext):

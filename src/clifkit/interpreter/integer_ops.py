@@ -8,8 +8,8 @@ How the family is built
 Every opcode has a *builder* (registered in `BUILDERS` with `@builder`): a
 function ``(ctx, t) -> template | callable`` giving the semantics on one value
 of the scalar type ``t`` (the controlling type, or a vector's lane type). The
-`@impl` lowering of a scalar instruction just calls the builder with the
-controlling type; the vector lowerings (`vector_ops`) reuse the builders lane by
+`@impl` lowering of a scalar instruction, registered by the same `@builder`, just
+calls the builder with the controlling type; the vector lowerings (`vector_ops`) reuse the builders lane by
 lane through `lane_function`, which turns a template into a plain function.
 
 Values are unsigned bit patterns. Templates are fully parenthesised, use no
@@ -39,24 +39,25 @@ from __future__ import annotations
 from typing import Callable, Union
 
 from ..ir.types import Type
+from ..ir.opcodes import Registry
 from .registry import OpContext, Trap, impl, mask
 
 Template = str
 Semantics = Union[Template, Callable]
 Builder = Callable[[OpContext, Type], Semantics]
 
-BUILDERS: dict[str, Builder] = {}
+BUILDERS: Registry = Registry("@builder")
 MASK64 = (1 << 64) - 1
 
 
-def builder(*names: str) -> Callable[[Builder], Builder]:
-    """Register the decorated function as the one-value semantics of each named opcode."""
+def builder(*names: str, scalar: bool = True) -> Callable[[Builder], Builder]:
+    """Register the decorated function as the one-value semantics of each named opcode, and
+    (`scalar`) `lower_scalar` as the opcode's `@impl` lowering: one registration gives both."""
 
     def register(fn: Builder) -> Builder:
-        for name in names:
-            if name in BUILDERS:
-                raise KeyError(f"builder for {name!r} registered twice")
-            BUILDERS[name] = fn
+        BUILDERS.register(*names)(fn)
+        if scalar:
+            impl(*names)(lower_scalar)
         return fn
 
     return register
@@ -118,7 +119,7 @@ def lane_function(ctx: OpContext, lane_type: Type | None = None) -> Callable:
     opcode has value operands and returns one value, or a tuple for several results.
     """
     t = lane_type if lane_type is not None else ctrl_of(ctx).lane_type
-    out = BUILDERS[ctx.inst.opcode.name](ctx, t)
+    out = BUILDERS[ctx.inst.opcode](ctx, t)
     if isinstance(out, str):
         return compile_template(out, len(ctx.inst.opcode.value_ins))
     return out
@@ -143,7 +144,7 @@ def lower_scalar(ctx: OpContext) -> Semantics:
     t = ctrl_of(ctx)
     if t.is_vector:
         raise NotImplementedError(f"{ctx.inst.opcode.name}.{t}: this opcode has no vector form in the interpreter")
-    return BUILDERS[ctx.inst.opcode.name](ctx, t)
+    return BUILDERS[ctx.inst.opcode](ctx, t)
 
 
 # -- constants and arithmetic --------------------------------------------------
@@ -506,7 +507,7 @@ def _icmp_imm(ctx: OpContext, t: Type) -> Semantics:
     return "(1 if {0} %s %s else 0)" % (op, hx(c))
 
 
-@builder("select", "select_spectre_guard")
+@builder("select", "select_spectre_guard", scalar=False)  # lower_select: whole values, any type
 def _select(ctx: OpContext, t: Type) -> Semantics:
     return "({1} if {0} else {2})"
 
@@ -561,17 +562,6 @@ def _iconcat(ctx: OpContext, t: Type) -> Semantics:
 def _isplit(ctx: OpContext, t: Type) -> Semantics:
     half = t.bits // 2
     return "(({0} & %s), ({0} >> %d))" % (hx(mask(half)), half)
-
-
-_NAMES = (
-    "iconst iadd isub ineg iabs imul umulhi smulhi udiv sdiv urem srem "
-    "iadd_imm imul_imm udiv_imm sdiv_imm urem_imm srem_imm irsub_imm "
-    "uadd_overflow sadd_overflow usub_overflow ssub_overflow umul_overflow smul_overflow "
-    "uadd_overflow_cin sadd_overflow_cin usub_overflow_bin ssub_overflow_bin uadd_overflow_trap "
-    "iadd_cin iadd_cout iadd_carry isub_bin isub_bout isub_borrow "
-    "icmp icmp_imm bitselect smin smax umin umax bmask uextend sextend ireduce iconcat isplit"
-).split()
-impl(*_NAMES)(lower_scalar)
 
 
 @impl("select", "select_spectre_guard")

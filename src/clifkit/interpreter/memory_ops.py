@@ -32,6 +32,7 @@ from __future__ import annotations
 import struct
 
 from ..ir.immediates import MemFlags
+from ..ir.opcodes import OPCODES
 from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
 from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS
@@ -231,15 +232,19 @@ def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool =
     return raw_store(addr, value_bytes(t), value, flags, big, reuse)
 
 
-# Accesses through `p + offset` whose fast path leaves _p/_a/_o for the next access to reuse.
-ADDRESSED = {"load": 0, "store": 1, "uload8": 0, "sload8": 0, "uload16": 0, "sload16": 0, "uload32": 0,
-             "sload32": 0, "istore8": 1, "istore16": 1, "istore32": 1, "atomic_load": 0, "atomic_store": 1}
+# Accesses through an address operand (the table's `addr` column) whose fast path leaves
+# _p/_a/_o for the next access to reuse: all but those whose lowering reads memory its own way.
+_OWN_ACCESS = frozenset({
+    "uload8x8", "sload8x8", "uload16x4", "sload16x4", "uload32x2", "sload32x2",  # one 8-byte read, then lanes
+    "atomic_rmw", "atomic_cas",  # read and write under one helper
+})  # fmt: skip
+ADDRESSED = {op: op.addr for op in OPCODES.values() if op.addr is not None and op.name not in _OWN_ACCESS}
 
 
 def access_key(ctx: OpContext):
     """(pointer value, offset) of an ADDRESSED access: two accesses with the same key in one
     block address the same bytes (values are SSA), so the second can reuse the first's page lookup."""
-    index = ADDRESSED.get(ctx.inst.opcode.name)
+    index = ADDRESSED.get(ctx.inst.opcode)
     if index is None:
         return None
     return ctx.function.resolve(ctx.inst.args[index]), ctx.inst.offset or 0
@@ -264,13 +269,16 @@ def _store(ctx: OpContext):
     return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx))
 
 
-_EXTENDING = {"uload8": (8, False), "sload8": (8, True), "uload16": (16, False),
-              "sload16": (16, True), "uload32": (32, False), "sload32": (32, True)}
+def _narrow(flag: str, vector: bool) -> list[str]:
+    """The table's loads or stores that move fewer bits than their value (`vector`: in several lanes)."""
+    return [op.name for op in OPCODES.values()
+            if flag in op.flags and op.access is not None and op.access.narrow and (op.access.lanes > 1) == vector]
 
 
-@impl(*_EXTENDING)
+@impl(*_narrow("load", vector=False))
 def _extending_load(ctx: OpContext):
-    bits, signed = _EXTENDING[ctx.inst.opcode.name]
+    access = ctx.inst.opcode.access
+    bits, signed = access.bits, access.signed
     t = ctx.result_types[0]
     flags = ctx.inst.flags
     raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx))
@@ -280,25 +288,19 @@ def _extending_load(ctx: OpContext):
     return f"((({raw} ^ {s}) - {s}) & {hex(mask(t.bits))})"
 
 
-_TRUNCATING = {"istore8": 8, "istore16": 16, "istore32": 32}
-
-
-@impl(*_TRUNCATING)
+@impl(*_narrow("store", vector=False))
 def _truncating_store(ctx: OpContext):
-    bits = _TRUNCATING[ctx.inst.opcode.name]
+    bits = ctx.inst.opcode.access.bits
     value = "{0} & %s" % hex(mask(bits))
     flags = ctx.inst.flags
     return raw_store(address("{1}", ctx.inst.offset or 0), bits // 8, f"({value})", flags, is_big(ctx, flags),
                      _reuse(ctx))
 
 
-_VECTOR_EXTENDING = {"uload8x8": (8, False), "sload8x8": (8, True), "uload16x4": (16, False),
-                     "sload16x4": (16, True), "uload32x2": (32, False), "sload32x2": (32, True)}
-
-
-@impl(*_VECTOR_EXTENDING)
+@impl(*_narrow("load", vector=True))
 def _vector_extending_load(ctx: OpContext):
-    bits, signed = _VECTOR_EXTENDING[ctx.inst.opcode.name]
+    access = ctx.inst.opcode.access
+    bits, signed = access.bits, access.signed
     t = ctx.result_types[0]
     big = is_big(ctx, ctx.inst.flags)
     raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags, big)

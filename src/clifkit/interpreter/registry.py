@@ -1,9 +1,11 @@
 """Registration of instruction semantics against the opcode table.
 
 Each semantic family module (integer, float, vector, memory, control) registers
-one *lowering* per opcode with `@impl("name", ...)`. The compiler calls the
-lowering once per instruction, when it turns a CLIF function into Python, and
-the lowering returns one of:
+one *lowering* per opcode with `@impl("name", ...)` (an `ir.opcodes.Registry`, keyed by
+`Opcode`: a name not in the table fails at import). Branches, returns and calls are not
+lowerings: the compiler lowers them itself (`COMPILER_LOWERED`, from the table's flags).
+The compiler calls the lowering once per instruction, when it turns a CLIF
+function into Python, and the lowering returns one of:
 
 - an expression template (`str`) over the operands ``{0}``, ``{1}``, ... that
   evaluates to the result (a tuple expression for several results), which the
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional, Union
 
 from ..ir.function import Function, Inst
-from ..ir.opcodes import OPCODES
+from ..ir.opcodes import OPCODES, Opcode, Registry
 from ..ir.types import Type
 
 
@@ -70,10 +72,17 @@ class OpContext:
 
 
 Lowering = Callable[[OpContext], Union[str, Callable]]
-LOWERINGS: dict[str, Lowering] = {}
-# Lowerings for the vector forms of opcodes that also have scalar forms (iadd on
-# i32x4, fcmp on f64x2, ...), kept apart so each family stays in its own module.
-VECTOR_LOWERINGS: dict[str, Lowering] = {}
+# One lowering per opcode (ir.opcodes.Registry: keyed by Opcode, checked against the table when a
+# family module registers). VECTOR_LOWERINGS holds the vector forms of opcodes that also have
+# scalar forms (iadd on i32x4, fcmp on f64x2, ...), kept apart so each family stays in its own module.
+LOWERINGS: Registry = Registry("@impl")
+VECTOR_LOWERINGS: Registry = Registry("@impl(vector=True)")
+# The opcodes that shape the generated code (branches, returns, calls: blocks, parameter passing,
+# the call protocol, tail-call trampolines) are lowered by the compiler itself, not by a lowering:
+# registered apart, as xDSL registers terminators apart, from the table's flags.
+COMPILER_LOWERED: frozenset[Opcode] = frozenset(
+    op for op in OPCODES.values() if op.is_branch or op.is_call or op.is_return
+) - {OPCODES["stack_switch"]}  # a call-flagged stack switch, not a call (UNSUPPORTED below)
 
 
 def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
@@ -82,18 +91,7 @@ def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
     With ``vector=True`` it is the lowering used when any operand or result of
     the instruction is a vector; otherwise the plain one serves every type.
     """
-    table = VECTOR_LOWERINGS if vector else LOWERINGS
-
-    def register(fn: Lowering) -> Lowering:
-        for name in names:
-            if name not in OPCODES:
-                raise KeyError(f"@impl: {name!r} is not in the opcode table")
-            if name in table:
-                raise KeyError(f"@impl: {name!r} is registered twice")
-            table[name] = fn
-        return fn
-
-    return register
+    return (VECTOR_LOWERINGS if vector else LOWERINGS).register(*names)
 
 
 # The package imports the families most programs need (integers, memory, control); the others
@@ -128,19 +126,20 @@ UNSUPPORTED: dict[str, str] = {
 def supported(name: str) -> bool:
     """Does the interpreter have semantics for opcode `name` (the compiler's own or a lowering)?"""
     load_families()
-    return name in LOWERINGS or name in VECTOR_LOWERINGS
+    op = OPCODES.get(name)
+    return op is not None and (op in COMPILER_LOWERED or op in LOWERINGS or op in VECTOR_LOWERINGS)
 
 
 def lookup(ctx: OpContext) -> Optional[Lowering]:
     """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
-    name = ctx.inst.opcode.name
+    op = ctx.inst.opcode
     types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
     vector = any(t is not None and t.is_vector for t in types)
-    if not _all_loaded and (vector or name not in LOWERINGS):
+    if not _all_loaded and (vector or op not in LOWERINGS):
         load_families()
-    if vector and name in VECTOR_LOWERINGS:
-        return VECTOR_LOWERINGS[name]
-    return LOWERINGS.get(name)
+    if vector and op in VECTOR_LOWERINGS:
+        return VECTOR_LOWERINGS[op]
+    return LOWERINGS.get(op)
 
 
 def mask(bits: int) -> int:

@@ -34,10 +34,10 @@ def format_value(value) -> str:
 
 def _address_operand(inst: Inst) -> Optional[int]:
     """Which operand is the address of a load or store with an offset (None: not one): the
-    table's operand named ``p``, as the verifier reads it."""
+    table's `addr` column, as the verifier reads it."""
     if inst.offset is None:
         return None
-    return next((i for i, operand in enumerate(inst.opcode.ins) if operand.name == "p"), None)
+    return inst.opcode.addr
 
 
 class Tracer:

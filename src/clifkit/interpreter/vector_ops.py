@@ -47,9 +47,9 @@ from itertools import repeat
 from typing import Callable, Sequence, Union
 
 from ..ir.types import Type
-from .integer_ops import BUILDERS, hx, icmp_expression
+from .integer_ops import BUILDERS, hx, icmp_expression, lower_scalar
 from .machine import dynamic_scale
-from .registry import OpContext, impl, mask
+from .registry import LOWERINGS, OpContext, impl, mask
 
 Semantics = Union[str, Callable]
 
@@ -150,12 +150,11 @@ def kinds_of(ctx: OpContext) -> str:
 
 # -- lane-wise ops shared with the scalar family -------------------------------------------
 
-LANEWISE = (
-    "iadd isub imul ineg iabs umulhi smulhi "
-    "band bor bxor bnot band_not bor_not bxor_not "
-    "ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm "
-    "smin umin smax umax popcnt bitselect bmask"
-).split()
+# Every scalar builder whose opcode takes vectors runs lane by lane, except icmp (a true vector
+# lane is all ones, not the scalar 1: lower_icmp below). Builders that are not their opcode's
+# scalar lowering (select: whole values, vectors included) are not lane-wise.
+LANEWISE = [op for op in BUILDERS if LOWERINGS.get(op) is lower_scalar and op.name != "icmp"
+            and op.ctrl is not None and op.ctrl.lane_counts != {1}]
 
 
 @impl(*LANEWISE, vector=True)
@@ -163,7 +162,7 @@ def lower_lanewise(ctx: OpContext) -> Semantics:
     """The scalar builder's semantics on each lane. Logic ops and bitselect work on the lane
     bit patterns, so float vectors are fine (NaN lanes pass through unchanged)."""
     t = vector_type(ctx)
-    lane = BUILDERS[ctx.inst.opcode.name](ctx, t.lane_type)
+    lane = BUILDERS[ctx.inst.opcode](ctx, t.lane_type)
     return lanewise(lane, t.lanes, kinds_of(ctx))
 
 

@@ -23,16 +23,21 @@ import cranelift as cl
 
 from ..ir.function import Inst
 from ..ir.immediates import MemFlags
+from ..ir.opcodes import OPCODES, Opcode, handles
 from ..ir.types import Type
-from .translate import cl_memflags, cl_type
+from .translate import HANDLERS, cl_memflags, cl_type
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
 
-# Access widths of the narrowing/widening memory opcodes.
-_NARROW = {"uload8": 8, "sload8": 8, "uload16": 16, "sload16": 16, "uload32": 32, "sload32": 32,
-           "istore8": 8, "istore16": 16, "istore32": 32}
 _BITWISE_RMW = ("and", "or", "xor", "nand", "xchg")
+
+
+def _accesses(flag: str, vector: bool) -> list[Opcode]:
+    """The table's loads (or stores) through an address that only load (or store), with several
+    lanes in memory (`vector`: the extending vector loads) or one."""
+    return [op for op in OPCODES.values() if op.addr is not None and op.flags & {"load", "store"} == {flag}
+            and (op.access.lanes > 1) == vector]
 
 
 class ByteOrder:
@@ -93,14 +98,15 @@ class ByteOrder:
             x, flags = self.swap(x, t), replace(flags, endianness=None)
         self.b.ins_store(cl_memflags(flags), x, p, offset)
 
+    @handles(*_accesses("load", vector=False))
     def _load(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
-        name = inst.opcode.name
+        name, access = inst.opcode.name, inst.opcode.access
         rt = self.lw.vtype(inst.results[0])
-        bits = _NARROW.get(name)
+        bits = access.bits
         mt = Type.get("i", bits) if bits else rt
-        p = self.lw.val(inst.args[0])
+        p = self.lw.val(inst.args[inst.opcode.addr])
         if name == "atomic_load":
             self.lw.report.workarounds.add("foreign byte order: native access + bswap")
             value = self.swap(self.b.ins_atomic_load(cl_type(mt), self.native_flags(inst.flags), p), mt)
@@ -108,18 +114,16 @@ class ByteOrder:
             value = self.load(mt, inst.flags, p, inst.offset or 0)
         if bits is None:
             return value
-        return (self.b.ins_sextend if name.startswith("s") else self.b.ins_uextend)(cl_type(rt), value)
+        return (self.b.ins_sextend if access.signed else self.b.ins_uextend)(cl_type(rt), value)
 
-    op_load = op_uload8 = op_sload8 = op_uload16 = op_sload16 = op_uload32 = op_sload32 = _load
-    op_atomic_load = _load
-
+    @handles(*_accesses("store", vector=False))
     def _store(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
-        name = inst.opcode.name
-        x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[1])
+        name, op = inst.opcode.name, inst.opcode
+        x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[op.addr])
         t = self.lw.vtype(inst.args[0])
-        bits = _NARROW.get(name)
+        bits = op.access.bits
         if bits is not None:
             t = Type.get("i", bits)
             x = self.b.ins_ireduce(cl_type(t), x)
@@ -129,17 +133,15 @@ class ByteOrder:
         else:
             self.store(inst.flags, x, t, p, inst.offset or 0)
 
-    op_store = op_istore8 = op_istore16 = op_istore32 = op_atomic_store = _store
-
+    @handles(*_accesses("load", vector=True))
     def _vector_extending(self, inst: Inst):
         if self.foreign(inst.flags):
             raise self.lw.fail("extending vector loads in the foreign byte order are not supported natively")
         return self.lw._generic(inst)
 
-    op_uload8x8 = op_sload8x8 = op_uload16x4 = op_sload16x4 = op_uload32x2 = op_sload32x2 = _vector_extending
-
     # -- atomics ---------------------------------------------------------------------------------
 
+    @handles("atomic_cas")
     def op_atomic_cas(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
@@ -149,6 +151,7 @@ class ByteOrder:
         got = self.b.ins_atomic_cas(self.native_flags(inst.flags), p, self.swap(e, t), self.swap(x, t))
         return self.swap(got, t)
 
+    @handles("atomic_rmw")
     def op_atomic_rmw(self, inst: Inst):
         if not self.foreign(inst.flags):
             return self.lw._generic(inst)
@@ -179,6 +182,7 @@ class ByteOrder:
 
     # -- bitcast -----------------------------------------------------------------------------------
 
+    @handles("bitcast")
     def op_bitcast(self, inst: Inst):
         src = self.lw.vtype(inst.args[0])
         dst = self.lw.vtype(inst.results[0])
@@ -206,3 +210,6 @@ class ByteOrder:
 
 
 _ARITH = {"add": "iadd", "sub": "isub", "umin": "umin", "umax": "umax", "smin": "smin", "smax": "smax"}
+
+
+HANDLERS.collect(ByteOrder, lambda fn: lambda lw, inst: fn(lw.order, inst))

@@ -19,6 +19,7 @@ from typing import Optional
 import cranelift as cl
 
 from ..ir.function import Inst, Signature
+from ..ir.opcodes import handles
 
 LIBCALL_INSTRUCTIONS = {
     "CeilF32": "ceil", "CeilF64": "ceil", "FloorF32": "floor", "FloorF64": "floor",
@@ -120,17 +121,21 @@ class CallLowering:
         call = self.b.ins_call(ref, args)
         return list(self.b.inst_results(call))
 
+    @handles("call")
     def op_call(self, inst: Inst):
         return self.call_values(inst, [self.val(a) for a in inst.args], tail=False)
 
+    @handles("return_call")
     def op_return_call(self, inst: Inst):
         return self.call_values(inst, [self.val(a) for a in inst.args], tail=True)
 
+    @handles("call_indirect")
     def op_call_indirect(self, inst: Inst):
         sig = self._sig(inst.sig_ref)
         call = self.b.ins_call_indirect(self.sig_ref(sig), self.val(inst.args[0]), [self.val(a) for a in inst.args[1:]])
         return list(self.b.inst_results(call))
 
+    @handles("return_call_indirect")
     def op_return_call_indirect(self, inst: Inst):
         sig = self._sig(inst.sig_ref)
         self.b.ins_return_call_indirect(self.sig_ref(sig), self.val(inst.args[0]), [self.val(a) for a in inst.args[1:]])
@@ -141,6 +146,7 @@ class CallLowering:
             raise self.fail(f"sig{num} is not declared")
         return sig
 
+    @handles("try_call")
     def op_try_call(self, inst: Inst):
         # No exception can be thrown natively, so try_call is a call followed by its normal edge.
         self.report.workarounds.add("try_call as call + jump")
@@ -148,6 +154,7 @@ class CallLowering:
         block, args = self.block_args(inst.exception.normal, results)
         self.b.ins_jump(block, args)
 
+    @handles("try_call_indirect")
     def op_try_call_indirect(self, inst: Inst):
         self.report.workarounds.add("try_call as call + jump")
         sig = self._sig(inst.exception.sig_ref)
@@ -156,6 +163,7 @@ class CallLowering:
         block, args = self.block_args(inst.exception.normal, results)
         self.b.ins_jump(block, args)
 
+    @handles("func_addr")
     def op_func_addr(self, inst: Inst):
         kind, data, _sig = self.callee(inst.func_ref)
         if kind == "file":

@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING
 import cranelift as cl
 
 from ..ir.function import Inst
+from ..ir.opcodes import handles
 from ..ir.types import I8, I64, Type
-from .translate import Check, cl_type, imm_at, signed64
+from .translate import HANDLERS, Check, cl_type, imm_at, signed64
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -106,10 +107,12 @@ class Legalizer:
             raise self.fail(f"const{imm} is not declared")
         return data
 
+    @handles("vconst")
     def op_vconst(self, inst: Inst):
         self.lw.report.workarounds.add("vconst loaded from host memory")
         return self.memory_constant(self.lw.vtype(inst.results[0]), self.constant_bytes(inst))
 
+    @handles("f128const")
     def op_f128const(self, inst: Inst):
         self.lw.report.workarounds.add("f128const loaded from host memory")
         return self.memory_constant(self.lw.vtype(inst.results[0]), self.constant_bytes(inst))
@@ -120,6 +123,7 @@ class Legalizer:
         slot = self.b.create_sized_stack_slot(size, 4)
         return self.b.ins_stack_addr(cl_type(self.lw.ctx.pointer), slot, 0)
 
+    @handles("shuffle")
     def op_shuffle(self, inst: Inst):
         self.lw.report.workarounds.add("shuffle through a stack slot")
         a, b = self.lw.val(inst.args[0]), self.lw.val(inst.args[1])
@@ -168,10 +172,12 @@ class Legalizer:
         self.lw.report.workarounds.add("x86_pshufb through a stack slot")
         return self._byte_select(x, y, True)
 
+    @handles("swizzle")
     def op_swizzle(self, inst: Inst):
         self.lw.report.workarounds.add("swizzle through a stack slot")
         return self._byte_select(self.lw.val(inst.args[0]), self.lw.val(inst.args[1]), False)
 
+    @handles("x86_pshufb")
     def op_x86_pshufb(self, inst: Inst):
         return self.pshufb(self.lw.val(inst.args[0]), self.lw.val(inst.args[1]))
 
@@ -185,16 +191,14 @@ class Legalizer:
             is_min = self.b.ins_band(is_min, is_minus_one)
         self.lw.trap_if(is_min, "int_ovf", "div_overflow", f"{t} INT_MIN / -1")
 
+    @handles("udiv", "urem", "sdiv", "srem")
     def _div(self, inst: Inst):
         op = inst.opcode.name
         return self.checked_div(inst, op, self.lw.val(inst.args[0]), self.lw.val(inst.args[1]))
 
-    op_udiv = op_urem = op_sdiv = op_srem = _div
-
+    @handles("udiv_imm", "urem_imm", "sdiv_imm", "srem_imm")
     def _div_imm(self, inst: Inst):
         return self.div_imm(inst, inst.opcode.name[:-4])
-
-    op_udiv_imm = op_urem_imm = op_sdiv_imm = op_srem_imm = _div_imm
 
     def uadd_carry(self, a, b):
         """(a + b, carry): an ``iadd`` and an unsigned compare rather than ``uadd_overflow``, which
@@ -202,14 +206,17 @@ class Legalizer:
         total = self.b.ins_iadd(a, b)
         return total, self.b.ins_icmp(_cc("ult"), total, a)
 
+    @handles("uadd_overflow_trap")
     def op_uadd_overflow_trap(self, inst: Inst):
         total, carry = self.uadd_carry(self.lw.val(inst.args[0]), self.lw.val(inst.args[1]))
         self.lw.trap_if(carry, inst.code, "uadd_overflow_trap")
         return total
 
+    @handles("fcvt_to_uint")
     def op_fcvt_to_uint(self, inst: Inst):
         return self.checked_fcvt(inst, signed=False)
 
+    @handles("fcvt_to_sint")
     def op_fcvt_to_sint(self, inst: Inst):
         return self.checked_fcvt(inst, signed=True)
 
@@ -306,12 +313,15 @@ class Legalizer:
             raise self.fail(f"gv{gv}: symbol {name} is neither a function of this file nor a host symbol")
         raise self.fail(f"gv{gv}: global value kind {kind} is not supported natively")
 
+    @handles("global_value")
     def op_global_value(self, inst: Inst):
         return self.global_value(inst.global_value)
 
+    @handles("symbol_value")
     def op_symbol_value(self, inst: Inst):
         return self.global_value(inst.global_value)
 
+    @handles("tls_value")
     def op_tls_value(self, inst: Inst):
         raise self.fail("thread-local storage is not supported natively")
 
@@ -370,19 +380,23 @@ class Legalizer:
             value = self.b.ins_uextend(cl_type(self.lw.ctx.pointer), value)
         return value
 
+    @handles("heap_addr")
     def op_heap_addr(self, inst: Inst):
         return self.heap_address(inst, inst.offset or 0, inst.size or 0)
 
+    @handles("heap_load")
     def op_heap_load(self, inst: Inst):
         t = self.lw.vtype(inst.results[0])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
         return self.lw.order.load(t, inst.flags, addr)
 
+    @handles("heap_store")
     def op_heap_store(self, inst: Inst):
         t = self.lw.vtype(inst.args[1])
         addr = self.heap_address(inst, inst.offset or 0, t.bytes)
         self.lw.order.store(inst.flags, self.lw.val(inst.args[1]), t, addr)
 
+    @handles("table_addr")
     def op_table_addr(self, inst: Inst):
         table = self.func.tables.get(inst.table)
         if table is None:
@@ -408,10 +422,10 @@ class Legalizer:
 
     # -- what has no native meaning here -----------------------------------------------------
 
+    @handles("dynamic_stack_load", "dynamic_stack_store", "dynamic_stack_addr", "extract_vector")
     def _dynamic(self, inst: Inst):
         raise self.fail("dynamic vector types are not supported natively (the binding cannot declare them)")
 
-    op_dynamic_stack_load = op_dynamic_stack_store = op_dynamic_stack_addr = op_extract_vector = _dynamic
 
 
 def _moves_groups(mask: bytes, g: int) -> bool:
@@ -439,3 +453,6 @@ def _fcc(name: str):
 
 
 __all__ = ["Legalizer", "float_bits_of_int", "exact_in_float", "imm_at", "I8"]
+
+
+HANDLERS.collect(Legalizer, lambda fn: lambda lw, inst: fn(lw.legal, inst))

@@ -30,6 +30,7 @@ import cranelift as cl
 
 from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import MemFlags
+from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat
 from .calls import CallLowering
@@ -166,18 +167,25 @@ def generic_ok(opcode: str) -> bool:
     return all(p in TYPE_PARAMS or p in VALUE_PARAMS or p in GENERIC_EXTRAS for p in params)
 
 
-# Opcodes of the table the native engine does not lower, and why (none today: every opcode has an
-# `op_` handler below, in legalize.py or byteorder.py, or a builder call `generic_ok` accepts).
+# Opcodes of the table the native engine does not lower, and why (none today: every opcode has a
+# handler, below, in calls.py, legalize.py or byteorder.py, or a builder call `generic_ok` accepts).
 UNSUPPORTED: dict[str, str] = {}
+
+# The lowering of each opcode that needs more than the binding's builder call: the methods marked
+# `@handles` on FunctionLowering (and CallLowering), Legalizer and ByteOrder, each collected by its
+# module as a function (lowering, inst) -> results. An opcode has at most one.
+HANDLERS: Registry = Registry("native @handles")
+
+
+def load_handlers() -> None:
+    """Import the modules whose handlers register themselves (legalize.py, byteorder.py)."""
+    from . import byteorder, legalize  # noqa: F401
 
 
 def lowers(opcode: str) -> bool:
     """Does `FunctionLowering.lower` have a way to lower `opcode` (a handler or the generic path)?"""
-    from .byteorder import ByteOrder
-    from .legalize import Legalizer
-
-    return any(hasattr(owner, "op_" + opcode) for owner in (FunctionLowering, Legalizer, ByteOrder)) \
-        or generic_ok(opcode)
+    load_handlers()
+    return opcode in HANDLERS or generic_ok(opcode)
 
 
 # -- what a lowering reports about itself ---------------------------------------------------------
@@ -233,11 +241,16 @@ class ModuleContext:
         return self.host_symbols.get(bare)
 
 
-# What may touch vectors of a width outside ModuleContext.vector_bits: moving them around.
-MOVES_ONLY_OK = frozenset({
-    "jump", "brif", "br_table", "return", "call", "call_indirect", "return_call", "return_call_indirect",
-    "try_call", "try_call_indirect", "load", "store", "stack_load", "stack_store", "bitcast", "vconst", "nop",
-})  # fmt: skip
+# What may touch vectors of a width outside ModuleContext.vector_bits: moving them around. That is
+# control flow (branches, calls, returns; not the heap era's brz/brnz nor stack_switch), the
+# accesses that move a whole value (not the heap era's, which are legalized into checks first;
+# the atomics and dynamic-slot accesses are included but never hold a fixed-width vector), and
+# three more that only move bits.
+MOVES_ONLY_OK = frozenset(
+    op for op in OPCODES.values()
+    if (op.is_branch or op.is_call or op.is_return) and not op.flags & {"continues", "side_effects"}
+    or (op.access is not None and op.access.bits is None and op.name not in HEAP_ERA_OPCODES)
+) | {OPCODES["bitcast"], OPCODES["vconst"], OPCODES["nop"]}
 
 # The trap instruction after each call of the host trap handler. The handler never returns; if it
 # did, this trap (SIGILL on x86-64) would end the process anyway.
@@ -367,6 +380,7 @@ class FunctionLowering(CallLowering):
             cb = self.blocks[num]
             for p in block.params:
                 self.values[p] = b.append_block_param(cb, cl_type(func.value_types[p]))
+        load_handlers()
         from .byteorder import ByteOrder
         from .legalize import Legalizer
 
@@ -393,7 +407,7 @@ class FunctionLowering(CallLowering):
 
     def lower(self, inst: Inst) -> None:
         name = inst.opcode.name
-        if self.ctx.vector_bits is not None and name not in MOVES_ONLY_OK:
+        if self.ctx.vector_bits is not None and inst.opcode not in MOVES_ONLY_OK:
             for v in (*inst.args, *inst.results):
                 t = self.vtype(v)
                 if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
@@ -403,13 +417,9 @@ class FunctionLowering(CallLowering):
         if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
             self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
             return
-        handler = None
-        for owner in (self, self.legal, self.order):
-            handler = getattr(owner, "op_" + name, None)
-            if handler is not None:
-                break
+        handler = HANDLERS.get(inst.opcode)
         if handler is not None:
-            out = handler(inst)
+            out = handler(self, inst)
         elif generic_ok(name):
             out = self._generic(inst)
         else:
@@ -483,15 +493,18 @@ class FunctionLowering(CallLowering):
                 args.append(self.val(a))
         return self.blocks[bc.block], args
 
+    @handles("jump")
     def op_jump(self, inst: Inst):
         block, args = self.block_args(inst.dests[0])
         self.b.ins_jump(block, args)
 
+    @handles("brif")
     def op_brif(self, inst: Inst):
         then_b, then_a = self.block_args(inst.dests[0])
         else_b, else_a = self.block_args(inst.dests[1])
         self.b.ins_brif(self.val(inst.args[0]), then_b, then_a, else_b, else_a)
 
+    @handles("br_table")
     def op_br_table(self, inst: Inst):
         jt = inst.jump_table
         default = self.block_args(jt.default)
@@ -501,6 +514,7 @@ class FunctionLowering(CallLowering):
 
     # -- heap era (see docs/heap-era.md): onto 0.120 instructions -------------------------------
 
+    @handles("brz", "brnz")
     def op_brz(self, inst: Inst):
         """``brz c, blockN(args)`` and ``brnz``: a brif to the target or to a new block holding
         the rest of the block (dominated by it, so every value stays visible)."""
@@ -513,13 +527,12 @@ class FunctionLowering(CallLowering):
             self.b.ins_brif(c, target, args, rest, [])
         self.b.switch_to_block(rest)
 
-    op_brnz = op_brz
-
     def _carry_in(self, inst: Inst, t: Type):
         """The carry/borrow input as 0 or 1 of type t (any non-zero i8 counts as set)."""
         flag = self.b.ins_icmp_imm(compat.intcc("ne"), self.val(inst.args[2]), 0)
         return flag if t.bits == 8 else self.b.ins_uextend(cl_type(t), flag)
 
+    @handles("iadd_cin")
     def op_iadd_cin(self, inst: Inst):
         t = self.ctrl_type(inst)
         total = self.b.ins_iadd(self.val(inst.args[0]), self.val(inst.args[1]))
@@ -532,26 +545,31 @@ class FunctionLowering(CallLowering):
         both = self.b.ins_band(self.b.ins_bxor(total, x), self.b.ins_bxor(total, y))
         return total, self.b.ins_icmp_imm(compat.intcc("slt"), both, 0)
 
+    @handles("iadd_cout")
     def op_iadd_cout(self, inst: Inst):
         """The 2022 interpreter's carry: signed overflow (see interpreter/integer_ops.py)."""
         return list(self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1])))
 
+    @handles("iadd_carry")
     def op_iadd_carry(self, inst: Inst):
         t = self.ctrl_type(inst)
         first, over1 = self._sadd_overflow(self.val(inst.args[0]), self.val(inst.args[1]))
         total, over2 = self._sadd_overflow(first, self._carry_in(inst, t))
         return [total, self.b.ins_bor(over1, over2)]
 
+    @handles("isub_bin")
     def op_isub_bin(self, inst: Inst):
         t = self.ctrl_type(inst)
         rhs = self.b.ins_iadd(self.val(inst.args[1]), self._carry_in(inst, t))
         return self.b.ins_isub(self.val(inst.args[0]), rhs)
 
+    @handles("isub_bout")
     def op_isub_bout(self, inst: Inst):
         """The 2022 interpreter's borrow: x < y, signed."""
         x, y = self.val(inst.args[0]), self.val(inst.args[1])
         return [self.b.ins_isub(x, y), self.b.ins_icmp(compat.intcc("slt"), x, y)]
 
+    @handles("isub_borrow")
     def op_isub_borrow(self, inst: Inst):
         t = self.ctrl_type(inst)
         x = self.val(inst.args[0])
@@ -566,6 +584,7 @@ class FunctionLowering(CallLowering):
             cond = self.b.ins_bitcast(cl_type(t), cl.MemFlags(), cond)
         return self.b.ins_bitselect(cond, x, y)
 
+    @handles("fmin_pseudo", "fmax_pseudo")
     def op_fmin_pseudo(self, inst: Inst):
         """Wasm pmin/pmax: b < a ? b : a and a < b ? b : a (a NaN operand gives a)."""
         t = self.ctrl_type(inst)
@@ -573,19 +592,19 @@ class FunctionLowering(CallLowering):
         lhs, rhs = (b, a) if inst.opcode.name == "fmin_pseudo" else (a, b)
         return self._select_lanes(t, self.b.ins_fcmp(compat.floatcc("lt"), lhs, rhs), b, a)
 
-    op_fmax_pseudo = op_fmin_pseudo
-
     def _nonzero_lanes(self, t: Type, v):
         """All-ones lanes where v's lane is non-zero (t an integer vector)."""
         zero = self.b.ins_splat(cl_type(t), self.iconst(t.lane_type, 0))
         return self.b.ins_icmp(compat.intcc("ne"), v, zero)
 
+    @handles("vselect")
     def op_vselect(self, inst: Inst):
         t = self.ctrl_type(inst)
         c = self.val(inst.args[0])
         cond = self._nonzero_lanes(self.vtype(inst.args[0]), c)
         return self._select_lanes(t, cond, self.val(inst.args[1]), self.val(inst.args[2]))
 
+    @handles("bmask")
     def op_bmask(self, inst: Inst):
         src, dst = self.vtype(inst.args[0]), self.vtype(inst.results[0])
         if src.is_scalar:
@@ -594,51 +613,64 @@ class FunctionLowering(CallLowering):
             raise self.fail(f"bmask from {src} to {dst}: only same-shape vector masks are lowered")
         return self._nonzero_lanes(src, self.val(inst.args[0]))
 
+    @handles("fcvt_low_from_sint")
     def op_fcvt_low_from_sint(self, inst: Inst):
         wide = self.b.ins_swiden_low(self.val(inst.args[0]))
         return self.b.ins_fcvt_from_sint(cl.Type.F64X2, wide)
 
+    @handles("widening_pairwise_dot_product_s")
     def op_widening_pairwise_dot_product_s(self, inst: Inst):
         x, y = self.val(inst.args[0]), self.val(inst.args[1])
         lo = self.b.ins_imul(self.b.ins_swiden_low(x), self.b.ins_swiden_low(y))
         hi = self.b.ins_imul(self.b.ins_swiden_high(x), self.b.ins_swiden_high(y))
         return self.b.ins_iadd_pairwise(lo, hi)
 
+    @handles("null")
     def op_null(self, inst: Inst):
         return self.iconst(self.ctrl_type(inst), 0)
 
+    @handles("is_null")
     def op_is_null(self, inst: Inst):
         return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), 0)
 
+    @handles("is_invalid")
     def op_is_invalid(self, inst: Inst):
         return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), -1)
 
+    @handles("blendv")
     def op_blendv(self, inst: Inst):
         """0.121's name for x86_blendv, which the 0.120 binding builds."""
         return self._generic(inst, "x86_blendv")
 
+    @handles("return")
     def op_return(self, inst: Inst):
         self.b.ins_return([self.val(a) for a in inst.args])
 
+    @handles("trap")
     def op_trap(self, inst: Inst):
         self.report.checks.append(Check("trap", inst.code))
         b = self.b
         b.ins_jump(self.trap_block(inst.code), [])
 
+    @handles("trapz")
     def op_trapz(self, inst: Inst):
         self.trap_unless(self.val(inst.args[0]), inst.code, "trapz")
 
+    @handles("trapnz")
     def op_trapnz(self, inst: Inst):
         self.trap_if(self.val(inst.args[0]), inst.code, "trapnz")
 
+    @handles("debugtrap")
     def op_debugtrap(self, inst: Inst):
         self.b.ins_debugtrap()
 
+    @handles("nop")
     def op_nop(self, inst: Inst):
         return None
 
     # -- constants ------------------------------------------------------------------------------
 
+    @handles("iconst")
     def op_iconst(self, inst: Inst):
         t = self.ctrl_type(inst)
         return self.iconst(t, int(inst.imm))
@@ -647,13 +679,16 @@ class FunctionLowering(CallLowering):
         it = t.as_int()
         return self.b.ins_bitcast(cl_type(t), cl.MemFlags(), self.iconst(it, bits))
 
+    @handles("f16const")
     def op_f16const(self, inst: Inst):
         self.report.workarounds.add("f16const as bitcast of iconst")
         return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
 
+    @handles("f32const")
     def op_f32const(self, inst: Inst):
         return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
 
+    @handles("f64const")
     def op_f64const(self, inst: Inst):
         return self.float_bits(self.vtype(inst.results[0]), int(inst.imm))
 
@@ -674,6 +709,7 @@ class FunctionLowering(CallLowering):
         raw = self.b.ins_stack_addr(self.ptr_type, self._slot(inst), 0)
         return self.b.ins_band_imm(self.b.ins_iadd_imm(raw, align - 1), -align)
 
+    @handles("stack_load")
     def op_stack_load(self, inst: Inst):
         ty = cl_type(self.vtype(inst.results[0]))
         base = self._over_aligned_base(inst)
@@ -681,6 +717,7 @@ class FunctionLowering(CallLowering):
             return self.b.ins_load(ty, cl_memflags(None, trusted=True), base, inst.offset or 0)
         return self.b.ins_stack_load(ty, self._slot(inst), inst.offset or 0)
 
+    @handles("stack_store")
     def op_stack_store(self, inst: Inst):
         base = self._over_aligned_base(inst)
         if base is not None:
@@ -688,6 +725,7 @@ class FunctionLowering(CallLowering):
             return
         self.b.ins_stack_store(self.val(inst.args[0]), self._slot(inst), inst.offset or 0)
 
+    @handles("stack_addr")
     def op_stack_addr(self, inst: Inst):
         t = self.vtype(inst.results[0])
         base = self._over_aligned_base(inst)
@@ -695,6 +733,10 @@ class FunctionLowering(CallLowering):
             return self.b.ins_stack_addr(cl_type(t), self._slot(inst), inst.offset or 0)
         addr = self.b.ins_iadd_imm(base, inst.offset or 0)
         return addr if t.bits >= self.ctx.pointer.bits else self.b.ins_ireduce(cl_type(t), addr)
+
+
+HANDLERS.collect(CallLowering)
+HANDLERS.collect(FunctionLowering)
 
 
 def _native_trap_code(code: str):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 from ..diagnostics import Location
 from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
-from ..ir.opcodes import RELATIONS, Opcode, Operand
+from ..ir.opcodes import RELATIONS, Opcode, Operand, Registry
 from ..ir.types import I32, Type
 from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
 
@@ -130,13 +130,11 @@ class InstChecks:
             check = _FIELD_CHECKS.get(field)
             if check is not None:
                 check(self, inst, loc, ctrl)
-        special = _SPECIAL.get(name)
+        special = _SPECIAL.get(op)
         if special is not None:
             special(self, inst, loc, ctrl)
-        if op.can_load or op.can_store:
-            for i, operand in enumerate(fixed):
-                if operand.name == "p" and operand.typevar is not None and operand.typevar.name == "iAddr":
-                    self.check_address(inst.args[i], arg_types[i], loc)
+        if op.addr is not None:
+            self.check_address(inst.args[op.addr], arg_types[op.addr], loc)
 
     def expected_type(self, operand: Operand, ctrl: Optional[Type], op: Opcode, loc) -> Optional[str]:
         """How to describe the type `operand` must have (None when nothing can be checked)."""
@@ -540,11 +538,10 @@ def _needs_flag(flag: str, setting: str):
     return check
 
 
-_SPECIAL = {
-    "bitcast": _check_bitcast,
-    "bmask": _check_bmask,
-    "get_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
-    "set_pinned_reg": _needs_flag("enable_pinned_reg", "enable_pinned_reg"),
-    "get_frame_pointer": _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"),
-    "get_return_address": _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"),
-}
+# Checks one opcode needs beyond its table row (a Registry: keyed by Opcode, checked at import).
+_SPECIAL = Registry("verifier check")
+_SPECIAL.register("bitcast")(_check_bitcast)
+_SPECIAL.register("bmask")(_check_bmask)
+_SPECIAL.register("get_pinned_reg", "set_pinned_reg")(_needs_flag("enable_pinned_reg", "enable_pinned_reg"))
+_SPECIAL.register("get_frame_pointer", "get_return_address")(
+    _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"))
