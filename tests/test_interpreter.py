@@ -1037,8 +1037,9 @@ def test_direct_call_with_mismatched_signature_traps_bad_sig():
 
 
 def _parse(text):
-    reader = pytest.importorskip("clifkit.reader")
-    return [d.function for d in reader.parse_text(text).functions]
+    from clifkit.reader import parse_text
+
+    return [d.function for d in parse_text(text).functions]
 
 
 def test_dynamic_stack_slots():

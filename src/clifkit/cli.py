@@ -77,7 +77,7 @@ def _cmd_cfg(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     return run_tests(args)
 

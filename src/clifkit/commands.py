@@ -132,7 +132,7 @@ def native_unavailable() -> Optional[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     why = native_unavailable()
     if why is not None:
@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_interpret(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     return run_tests(args)
 

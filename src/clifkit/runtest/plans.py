@@ -46,7 +46,7 @@ class Options:
     # The caps on what a test may ask for and how long a run line may run (`clifkit.limits`:
     # --max-memory, --max-reservation, --max-stack-frame, --timeout).
     limits: Limits = DEFAULT_LIMITS
-    # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
+    # `--failed-from REPORT`: only these run lines (`rerun.failed_from`): `rerun.file_key` -> the
     # (line, engine, target) of each run line to repeat, or None for the whole file.
     only: Optional[dict] = None
     # `--set NAME=VALUE`: Cranelift settings for every native compilation, over the files' own.
