@@ -93,7 +93,7 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
     from clifkit.fuzz.campaign import program_seed
     from clifkit.fuzz.generator import GenConfig, Generator
     from clifkit.native import lower
-    from clifkit.native.worker import host_symbols
+    from clifkit.native.faults import host_symbols
 
     spent = [0.0]
     real = cl.JITModule

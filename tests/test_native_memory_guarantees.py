@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from clifkit.native import emulation
+from clifkit.native.host import host_arch
 from test_emulation import _run_json
 
 try:
@@ -30,7 +31,7 @@ LINUX = sys.platform.startswith("linux")
 
 
 def _backend(arch: str):
-    if arch == emulation.host_arch():
+    if arch == host_arch():
         ok, why = HAVE_CRANELIFT and LINUX, "needs the cranelift binding on Linux"
     else:
         st = emulation.status(arch)

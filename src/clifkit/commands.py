@@ -216,7 +216,7 @@ def disassemble(code: bytes, arch: str, address: int = 0) -> Optional[list[str]]
 
 def _host_target() -> str:
     try:
-        from .native.engine import host_arch
+        from .native.host import host_arch
 
         return host_arch()
     except ImportError:
