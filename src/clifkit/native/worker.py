@@ -1,7 +1,7 @@
 """The native worker: compiles a file's functions once and runs them, isolated, in forked children.
 
-Started as ``python -m clifkit.native.worker`` (on the host, or later under
-emulation for another ISA); speaks `clifkit.native.protocol` on its stdin and
+Started as ``python -m clifkit.native.worker`` (on the host, or under QEMU
+emulation for another ISA: `emulation.py`); speaks `clifkit.native.protocol` on its stdin and
 stdout. Anything else the process writes to its standard output (a panic
 message, stray prints) goes to its standard error instead, so it never
 corrupts the protocol.
