@@ -253,17 +253,28 @@ def _native_results(tf, target: Optional[str], method: str, settings=()) -> tupl
         return {}, f"internal error in the native engine: {type(e).__name__}: {e}"
 
 
+def _native_files(args: argparse.Namespace, what: str, prefix: str = ""):
+    """For `clifkit compile` and `clifkit lower`: per file, (path, test file, target, results,
+    why there are none) after printing its target line; the test file is None when it did not
+    parse (the reader has said why)."""
+    for path, tf in each_parsed(args.files):
+        if tf is None:
+            yield path, None, None, {}, None
+            continue
+        target = _file_target(tf, args.target)
+        print(f"{prefix}{path}: target {target or f'{host_arch()} (host)'}")
+        found, missing = _native_results(tf, target, what, args.settings)
+        yield path, tf, target, found, missing
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     status = 0
     have_disasm = _capstone_available()
     disasm_note_shown = False
-    for path, tf in each_parsed(args.files):
+    for path, tf, target, found, file_missing in _native_files(args, "compile"):
         if tf is None:
             status = 1
             continue
-        target = _file_target(tf, args.target)
-        print(f"{path}: target {target or f'{host_arch()} (host)'}")
-        found, file_missing = _native_results(tf, target, "compile", args.settings)
         compiled = {name: as_compiled(obj) for name, obj in found.items()}
         for details in tf.functions:
             name = details.function.name
@@ -301,13 +312,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_lower(args: argparse.Namespace) -> int:
     """Print each function as clifkit hands it to Cranelift, with the decisions its lowering took."""
     status = 0
-    for path, tf in each_parsed(args.files):
+    for path, tf, target, found, missing in _native_files(args, "lower", "; "):
         if tf is None:
             status = 1
             continue
-        target = _file_target(tf, args.target)
-        print(f"; {path}: target {target or f'{host_arch()} (host)'}")
-        found, missing = _native_results(tf, target, "lower", args.settings)
         if missing is not None:
             print(f"clifkit lower: error: {path}: {missing}", file=sys.stderr)
             status = 1

@@ -380,14 +380,9 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
         if why is not None:
             unsupported[func.name] = f"its trampoline: {why}"
     _propagate(compiled, unsupported)
-    stderr: list[str] = []
-    try:
-        with captured_output() as stderr:
-            jit.finalize_definitions()
-    except BaseException as e:
-        if _is_fatal(e):
-            raise
-        raise _FinalizeFailed(_reason(e, stderr)) from None
+    why = _finalize(jit)
+    if why is not None:
+        raise _FinalizeFailed(why)
     for name, c in compiled.items():
         if c.func_id is not None and name not in unsupported:
             table.fill(name, jit.get_finalized_function(c.func_id))
@@ -435,12 +430,20 @@ def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> d
         fid, why = _define(jit, "probe", func, FunctionLowering(ctx, func).run, sig)
         if why is not None:
             continue
-        stderr: list[str] = []
-        try:
-            with captured_output() as stderr:
-                jit.finalize_definitions()
-        except BaseException as e:
-            if _is_fatal(e):
-                raise
-            culprits[func.name] = f"linking its code failed: {_reason(e, stderr)}"
+        why = _finalize(jit)
+        if why is not None:
+            culprits[func.name] = f"linking its code failed: {why}"
     return culprits
+
+
+def _finalize(jit) -> Optional[str]:
+    """Finalize the module's definitions: None, or why it failed (with what Cranelift printed)."""
+    stderr: list[str] = []
+    try:
+        with captured_output() as stderr:
+            jit.finalize_definitions()
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        return _reason(e, stderr)
+    return None

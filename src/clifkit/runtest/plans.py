@@ -124,22 +124,22 @@ NATIVE_UNAVAILABLE = "the native engine is not available in this clifkit"
 ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
 
 
+# --engine E: the engine it leaves out, that engine's test command, and how messages name them.
+_LEFT_OUT = {"native": ("interpreter", "interpret", "the interpreter"),
+             "interpreter": ("native", "run", "the native engine")}
+
+
 def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
     """The plans of the engines `--engine` chooses. A file whose run lines only the engine left
     out would run keeps one skipped plan of it, saying why, so that its run lines count as skipped."""
-    if options.engine == "native":
-        kept = [p for p in plans if p.engine == "native"]
-        if not kept and any(p.engine == "interpreter" for p in plans):
-            reason = ENGINE_LEFT_OUT.format(what="`test interpret`", engine="the interpreter", option="native")
-            kept = [Plan("interpreter", "interpret", skip_reason=reason)]
-        return kept
-    if options.engine == "interpreter":
-        kept = [p for p in plans if p.engine == "interpreter"]
-        if not kept and any(p.engine == "native" for p in plans):
-            reason = ENGINE_LEFT_OUT.format(what="`test run`", engine="the native engine", option="interpreter")
-            kept = [Plan("native", "run", skip_reason=reason)]
-        return kept
-    return plans
+    if options.engine not in _LEFT_OUT:
+        return plans
+    other, mode, name = _LEFT_OUT[options.engine]
+    kept = [p for p in plans if p.engine == options.engine]
+    if not kept and any(p.engine == other for p in plans):
+        reason = ENGINE_LEFT_OUT.format(what=f"`test {mode}`", engine=name, option=options.engine)
+        kept = [Plan(other, mode, skip_reason=reason)]
+    return kept
 
 
 def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
