@@ -52,7 +52,7 @@ from .reduce_edits import (
     Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param, remove_function,
     remove_insts, remove_param, remove_return, set_arg, set_const, simplify_branch,
 )  # fmt: skip
-from .reduce_ir import RunLine, count_instructions, inst_at, parse_candidate, set_run_line, strip_comments
+from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
 from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
 
 
@@ -238,7 +238,7 @@ class Reducer:
 
     def signature_length(self, name: str, part: str) -> int:
         """How many params or returns function `name` of the current text has (0 if it is gone)."""
-        cur = next((x.function for x in parse_candidate(self.text).functions if x.function.name == name), None)
+        cur = function_named(parse_candidate(self.text), name)
         return len(getattr(cur.signature, part)) if cur is not None else 0
 
     def remove_each(self, count: Callable[[], int], edit: Callable[[int], Edit], what: Callable[[int], str]) -> None:
