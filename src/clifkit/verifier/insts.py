@@ -366,19 +366,20 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
 
 
 def _check_heap(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    heap = v.func.heaps.get(inst.heap)
-    if heap is None:
-        v.report(loc, f"unknown heap heap{inst.heap}")
-        return
-    _check_index_and_result(v, inst, loc, heap.index_type or I32, f"heap{inst.heap}")
+    _check_region(v, inst, loc, "heap", v.func.heaps, inst.heap)
 
 
 def _check_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    table = v.func.tables.get(inst.table)
-    if table is None:
-        v.report(loc, f"unknown table table{inst.table}")
+    _check_region(v, inst, loc, "table", v.func.tables, inst.table)
+
+
+def _check_region(v: "FunctionVerifier", inst: Inst, loc, kind: str, declared: dict, n: int) -> None:
+    """A heap or table access: the `kind` entity `n` is declared, and its index and result fit."""
+    data = declared.get(n)
+    if data is None:
+        v.report(loc, f"unknown {kind} {kind}{n}")
         return
-    _check_index_and_result(v, inst, loc, table.index_type or I32, f"table{inst.table}")
+    _check_index_and_result(v, inst, loc, data.index_type or I32, f"{kind}{n}")
 
 
 def _check_index_and_result(v: "FunctionVerifier", inst: Inst, loc, index_type: Type, entity: str) -> None:
