@@ -171,7 +171,7 @@ def main(argv=None) -> int:
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
         for stage, secs in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
             print(f"  {stage:<50} {secs * ms:7.2f} ms")
-        from clifkit.native.engine import host_arch
+        from clifkit.native.host import host_arch
 
         if target == host_arch():
             floor = cranelift_floor(opts.count, opts.seed, features)

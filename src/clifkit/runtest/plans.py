@@ -6,7 +6,7 @@ engine runs its run lines, and on which target. A run line calls the function it
 `collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
 as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
 line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
-directives ask for (`environment.py`), or settles it as an error. Nothing here runs code: that is
+directives ask for (`clifkit.environment`), or settles it as an error. Nothing here runs code: that is
 `execute.py`, so that planning can be checked (and run lines listed, `select`) without an engine.
 """
 

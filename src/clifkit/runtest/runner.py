@@ -13,7 +13,7 @@ For each file:
 3. for every function, read its directives (the ``; run:`` / ``; print:``
    lines from the function to the next one, as Cranelift attaches them), bind
    each to the called function's signature, describe the environment its
-   ``; heap:`` directives ask for (`environment.py`; engines that cannot
+   ``; heap:`` directives ask for (`clifkit.environment`; engines that cannot
    provide heaps skip those runs), call the engine and compare the results
    bit for bit.
 
