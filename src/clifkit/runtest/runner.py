@@ -61,8 +61,8 @@ from .unparsed import record_error
 
 
 def run_file(path: str, options: Options) -> FileResult:
-    """Run one file. Ctrl-C is passed on (KeyboardInterrupt) with what the file had done so far,
-    settled, as the exception's ``partial`` attribute (the run lines in flight marked as
+    """Run one file. Ctrl-C is passed on (`interrupts.Interrupted`, a KeyboardInterrupt) with what
+    the file had done so far, settled, as its ``partial`` (the run lines in flight marked as
     interrupted), so that the reports still hold it."""
     started = time.perf_counter()
     result = FileResult(path)
@@ -76,8 +76,7 @@ def run_file(path: str, options: Options) -> FileResult:
             result.runs.append(RunResult(0, None, "interpreter", None, ERROR, INTERRUPTED,
                                          report=f"{path}: {INTERRUPTED}"))
         result.settle()
-        e.partial = result  # type: ignore[attr-defined]
-        raise
+        raise interrupts.Interrupted(partial=result) from e
     finally:
         result.seconds = time.perf_counter() - started
     result.settle()
@@ -376,10 +375,10 @@ def run_tests(
         run.interrupted = True
         # What the files in flight had done: the file this process was running (`run_file`), or
         # those the pool's workers sent back when Ctrl-C stopped them (`parallel.run_pool`).
-        partial = getattr(e, "partial", None)
+        partial = e.partial if isinstance(e, interrupts.Interrupted) else None
         if isinstance(partial, FileResult) and state["current"] is not None:
             done.setdefault(state["current"], partial)
-        for index, fr in getattr(e, "partial_results", None) or ():
+        for index, fr in (e.partial_results if isinstance(e, interrupts.Interrupted) else None) or ():
             if isinstance(fr, FileResult):
                 done.setdefault(index, fr)
         # Show what finished out of order too: the report is of everything that ran.
