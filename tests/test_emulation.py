@@ -26,24 +26,7 @@ from clifkit.cli import main as clifkit_main
 from clifkit.native import emulation, emulation_packages, emulation_setup
 from clifkit.native import engine as native_engine
 from clifkit.native.host import host_arch
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
-LINUX = sys.platform.startswith("linux")
-
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-
-def needs_emulation(arch: str):
-    st = emulation.status(arch)
-    ok = HAVE_CRANELIFT and LINUX and st.ready
-    why = st.reason or f"{arch} runs natively here" if not st.ready else "needs the cranelift binding on Linux"
-    return pytest.mark.skipif(not ok, reason=why)
+from support import EXAMPLES, HAVE_CRANELIFT, needs_emulation
 
 
 @pytest.fixture

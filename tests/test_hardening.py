@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -33,19 +32,8 @@ from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import FuelExhausted, Interpreter, MemoryLimitExceeded, TimeLimitExceeded, Trap
 from clifkit.reader import parse_text
 from clifkit.runtest import engines as engines_mod
+from support import EXAMPLES, needs_native
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-EXAMPLES = os.path.join(ROOT, "examples")
-X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-needs_native = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX),
-                                  reason="needs the cranelift binding on an x86-64 Linux host")
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals and /proc")
 
 
