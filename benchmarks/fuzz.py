@@ -93,7 +93,7 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
     from clifkit.fuzz.campaign import program_seed
     from clifkit.fuzz.generator import GenConfig, Generator
     from clifkit.native import lower
-    from clifkit.native.worker import host_symbols
+    from clifkit.native.faults import host_symbols
 
     spent = [0.0]
     real = cl.JITModule
@@ -171,7 +171,7 @@ def main(argv=None) -> int:
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
         for stage, secs in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
             print(f"  {stage:<50} {secs * ms:7.2f} ms")
-        from clifkit.native.engine import host_arch
+        from clifkit.native.host import host_arch
 
         if target == host_arch():
             floor = cranelift_floor(opts.count, opts.seed, features)

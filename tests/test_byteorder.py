@@ -13,7 +13,6 @@ the interpreter in both byte orders.
 from __future__ import annotations
 
 import json
-import platform
 import sys
 
 import pytest
@@ -22,15 +21,8 @@ from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import Interpreter
 from clifkit.reader import parse_text
 from clifkit.environment.byteorder import file_byteorder, target_byteorder
-from test_emulation import needs_emulation
+from support import needs_emulation, needs_native
 
-X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
 
 HEAP = """    gv0 = vmctx
     gv1 = load.i64 notrap aligned gv0+0
@@ -145,8 +137,7 @@ def _run(tmp_path, capsys, text: str, *argv) -> tuple[list[dict], str]:
 
 RUN_LINES = 5
 
-native_x86 = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX), reason="needs the cranelift binding on x86-64 Linux")
-ARCHES = [pytest.param("x86_64", marks=native_x86), pytest.param("aarch64", marks=needs_emulation("aarch64")),
+ARCHES = [pytest.param("x86_64", marks=needs_native), pytest.param("aarch64", marks=needs_emulation("aarch64")),
           pytest.param("s390x", marks=needs_emulation("s390x"))]
 
 

@@ -594,7 +594,7 @@ def test_disassemble_without_capstone_for_the_arch():
 def test_compile_with_the_real_native_engine(capsys):
     if commands.native_unavailable() is not None:
         pytest.skip(commands.native_unavailable())
-    from clifkit.native.engine import host_arch
+    from clifkit.native.host import host_arch
 
     if host_arch() != "x86_64":
         pytest.skip("the expected output is x86-64 code")

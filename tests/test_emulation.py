@@ -23,26 +23,10 @@ import tarfile
 import pytest
 
 from clifkit.cli import main as clifkit_main
-from clifkit.native import emulation
+from clifkit.native import emulation, emulation_packages, emulation_setup
 from clifkit.native import engine as native_engine
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
-LINUX = sys.platform.startswith("linux")
-
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-
-def needs_emulation(arch: str):
-    st = emulation.status(arch)
-    ok = HAVE_CRANELIFT and LINUX and st.ready
-    why = st.reason or f"{arch} runs natively here" if not st.ready else "needs the cranelift binding on Linux"
-    return pytest.mark.skipif(not ok, reason=why)
+from clifkit.native.host import host_arch
+from support import EXAMPLES, HAVE_CRANELIFT, needs_emulation
 
 
 @pytest.fixture
@@ -76,7 +60,7 @@ def _fake_setup(cache, arch: str, python: str = "3.11") -> str:
 
 
 def _foreign(*candidates: str) -> str:
-    host = emulation.host_arch()
+    host = host_arch()
     return next(a for a in candidates if a != host)
 
 
@@ -96,7 +80,7 @@ def test_not_set_up_says_what_to_run(empty_cache, tmp_path, monkeypatch):
     st = emulation.status(arch)
     assert not st.ready and st.reason == f"{arch} emulation is not set up: run `clifkit emulation setup {arch}`"
     why = native_engine.host_cannot_run(native_engine.TargetSpec(arch, arch, {}, {}))
-    assert why == f"the host ({emulation.host_arch()}) cannot run {arch} code: {st.reason}"
+    assert why == f"the host ({host_arch()}) cannot run {arch} code: {st.reason}"
 
 
 def test_missing_qemu_says_how_to_install_it(empty_cache, tmp_path, monkeypatch):
@@ -104,8 +88,8 @@ def test_missing_qemu_says_how_to_install_it(empty_cache, tmp_path, monkeypatch)
     monkeypatch.setenv("PATH", str(tmp_path))  # no qemu anywhere
     st = emulation.status(arch)
     assert not st.ready and "apt-get install qemu-user-static" in st.reason and f"qemu-{arch}-static" in st.reason
-    with pytest.raises(emulation.SetupError, match="apt-get install qemu-user-static"):
-        emulation.setup(arch, out=None)
+    with pytest.raises(emulation_packages.SetupError, match="apt-get install qemu-user-static"):
+        emulation_setup.setup(arch, out=None)
 
 
 def test_ready_once_set_up(empty_cache, tmp_path, monkeypatch):
@@ -138,8 +122,9 @@ def test_worker_command(empty_cache, tmp_path, monkeypatch):
 def test_worker_environment_removes_variables(monkeypatch):
     monkeypatch.setenv("PYTHONHOME", "/nowhere")
     monkeypatch.setenv("PYTHONPATH", "/host/only")
-    client = native_engine.WorkerClient(["true"], {"PYTHONHOME": None, "PYTHONPATH": "/arch/site"})
-    env = client._environment()
+    from clifkit.native.launch import worker_env
+
+    env = worker_env({"PYTHONHOME": None, "PYTHONPATH": "/arch/site"})
     assert "PYTHONHOME" not in env
     assert env["PYTHONPATH"].split(os.pathsep)[0] == "/arch/site" and "/host/only" not in env["PYTHONPATH"]
 
@@ -152,15 +137,15 @@ def test_a_worker_that_cannot_start_is_a_dead_worker():
 
 def test_riscv64_and_pulley_stay_skipped():
     why = native_engine.host_cannot_run(native_engine.TargetSpec("riscv64", "riscv64", {}, {}))
-    if emulation.host_arch() != "riscv64":
+    if host_arch() != "riscv64":
         assert "riscv64" in why and "cranelift-py" in why
     why = native_engine.host_cannot_run(native_engine.TargetSpec("pulley64", "pulley64", {}, {}))
     assert "Pulley" in why
 
 
 def test_host_architecture_needs_no_setup(empty_cache, capsys):
-    host = emulation.host_arch()
-    st = emulation.setup(host, out=sys.stdout)
+    host = host_arch()
+    st = emulation_setup.setup(host, out=sys.stdout)
     assert st.native and "natively" in capsys.readouterr().out
 
 
@@ -193,7 +178,7 @@ def test_skipped_runs_say_why(empty_cache, tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     runs = {r["target"]: r for f in json.loads(report.read_text())["files"] for r in f["runs"]}
     for arch in ("aarch64", "s390x"):
-        if arch != emulation.host_arch() and HAVE_CRANELIFT:
+        if arch != host_arch() and HAVE_CRANELIFT:
             assert runs[arch]["status"] == "skipped"
             assert f"clifkit emulation setup {arch}" in runs[arch]["message"] or "qemu" in runs[arch]["message"]
     assert runs["riscv64"]["status"] == "skipped"
@@ -214,33 +199,33 @@ def test_deb_unpacks_without_dpkg(tmp_path, monkeypatch):
         deb += str(len(body)).encode().ljust(10) + b"`\n" + body + (b"\n" if len(body) % 2 else b"")
     path = tmp_path / "p.deb"
     path.write_bytes(bytes(deb))
-    monkeypatch.setattr(emulation.shutil, "which", lambda name: None)
-    emulation._extract_deb(str(path), str(tmp_path / "root"))
+    monkeypatch.setattr(emulation_packages.shutil, "which", lambda name: None)
+    emulation_packages.extract_deb(str(path), str(tmp_path / "root"))
     assert (tmp_path / "root" / "usr" / "bin" / "python3.11").read_bytes() == data
 
 
 def test_per_architecture_signal_records():
     """glibc's struct sigaction differs on s390x; the ucontext offsets of pc and sp per machine."""
-    from clifkit.native import worker
+    from clifkit.native import faults
 
-    s390x, generic = worker._SigActionS390x, worker._SigActionGeneric
+    s390x, generic = faults._SigActionS390x, faults._SigActionGeneric
     assert (s390x.sa_flags.offset, s390x.sa_restorer.offset, s390x.sa_mask.offset) == (12, 16, 24)
     assert (generic.sa_mask.offset, generic.sa_flags.offset, generic.sa_restorer.offset) == (8, 136, 144)
     expected = s390x if platform.machine().lower() == "s390x" else generic
-    assert worker._SigAction is expected
-    assert worker._UCONTEXT_PC_SP["s390x"] == (48, 176) and worker._UCONTEXT_PC_SP["aarch64"] == (440, 432)
+    assert faults._SigAction is expected
+    assert faults._UCONTEXT_PC_SP["s390x"] == (48, 176) and faults._UCONTEXT_PC_SP["aarch64"] == (440, 432)
     assert ctypes.sizeof(s390x) == ctypes.sizeof(generic)
 
 
 def test_worker_reuses_a_module_for_a_variant_with_the_same_flags(monkeypatch):
     """`target aarch64` then `target aarch64 has_lse`: the binding ignores has_lse, so the file is
     not compiled twice (under emulation each compile is slow)."""
-    from clifkit.native import worker
+    from clifkit.native import faults
     from clifkit.native.worker import Worker
 
     # A worker object in this process, without what it does to a real worker process.
-    monkeypatch.setattr(worker, "_limit_stack", lambda: None)
-    monkeypatch.setattr(worker, "_prepare_fault_handling", lambda: None)
+    monkeypatch.setattr(faults, "limit_stack", lambda: None)
+    monkeypatch.setattr(faults, "prepare_fault_handling", lambda: None)
     calls = []
 
     class FakeModule:

@@ -6,8 +6,6 @@ x86_64, and on aarch64/s390x under QEMU."""
 from __future__ import annotations
 
 import json
-import platform
-import sys
 
 import pytest
 
@@ -15,29 +13,12 @@ import clifkit
 from clifkit.cli import main as clifkit_main
 from clifkit.diagnostics import ClifError
 from clifkit.interpreter.heaps import materialize
-from clifkit.native import emulation
 from clifkit.reader import parse_text
 from clifkit.environment.layout import Environment, HeapRequest, slot_writes
 from clifkit.runtest.inferred import infer_environment
 from clifkit.runtest.plans import callee_environment
 from clifkit.environment.reservations import gv_address, reachable
-
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-LINUX = sys.platform.startswith("linux")
-X86_64_LINUX = LINUX and platform.machine().lower() in ("x86_64", "amd64")
-needs_native = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX),
-                                  reason="needs the cranelift binding on an x86-64 Linux host")
-
-
-def needs_emulation(arch: str):
-    st = emulation.status(arch)
-    return pytest.mark.skipif(not (HAVE_CRANELIFT and LINUX and st.ready), reason=st.reason or f"{arch} is not emulated here")
+from support import HAVE_CRANELIFT, X86_64_LINUX, needs_emulation, needs_native
 
 
 def run(tmp_path, capsys, text: str, *argv: str) -> tuple[int, str, list[dict]]:

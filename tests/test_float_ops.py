@@ -353,7 +353,8 @@ def test_fcvt_from_int_corpus_values():
 # -- vectors and lane functions --------------------------------------------------------------
 
 
-def test_vector_types_are_not_lowered_yet():
+def test_vector_types_are_left_to_vector_float_ops():
+    """The scalar lowerings refuse vector types: those opcodes' vector forms are in vector_float_ops."""
     with pytest.raises(NotImplementedError):
         binary("fadd", F32X4)
     with pytest.raises(NotImplementedError):

@@ -425,9 +425,10 @@ def test_native_workers_are_recycled(monkeypatch):
     if not native_available():
         pytest.skip("no native engine")
     from clifkit.native import engine
+    from clifkit.native.host import host_arch
 
     monkeypatch.setattr(campaign, "RECYCLE_EVERY", 3)
-    cfg = campaign.CampaignConfig(1, parse_features("int"), "interpreter", "native", (engine.host_arch(),), 10**6)
+    cfg = campaign.CampaignConfig(1, parse_features("int"), "interpreter", "native", (host_arch(),), 10**6)
     runner = campaign.BatchRunner(cfg)
     pids = []
     for i in range(7):

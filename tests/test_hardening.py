@@ -19,7 +19,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -33,19 +32,8 @@ from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import FuelExhausted, Interpreter, MemoryLimitExceeded, TimeLimitExceeded, Trap
 from clifkit.reader import parse_text
 from clifkit.runtest import engines as engines_mod
+from support import EXAMPLES, needs_native
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(HERE)
-EXAMPLES = os.path.join(ROOT, "examples")
-X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-needs_native = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX),
-                                  reason="needs the cranelift binding on an x86-64 Linux host")
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals and /proc")
 
 
@@ -909,13 +897,13 @@ def test_a_function_that_does_not_parse_stops_only_its_segment(tmp_path, capsys,
 
 def test_segments_are_shown_as_they_finish(tmp_path, monkeypatch):
     """`on_runs` hears of each segment's runs as soon as it has run (before the file ends)."""
-    from clifkit.runtest import runner, segments
+    from clifkit.runtest import command, runner, segments
 
     monkeypatch.setattr(segments, "SEGMENT_FUNCTIONS", 4)
     path = tmp_path / "t.clif"
     path.write_text(small_functions(10, wrong={1, 6}))
     heard = []
-    options = dataclasses.replace(runner.options_from_args(argparse.Namespace()),
+    options = dataclasses.replace(command.options_from_args(argparse.Namespace()),
                                   on_runs=lambda fr, first: heard.append((first, len(fr.runs))))
     result = runner.run_file(str(path), options)
     assert heard == [(0, 4), (4, 8), (8, 10)] and len(result.runs) == 10
@@ -933,7 +921,7 @@ def test_running_a_file_keeps_none_of_its_functions_alive(tmp_path):
     import weakref
 
     from clifkit.ir.function import Function
-    from clifkit.runtest import runner
+    from clifkit.runtest import command, runner
 
     path = tmp_path / "t.clif"
     path.write_text(small_functions(3) + "\nfunction %s() -> i64 {\n    ss0 = explicit_slot 8\nblock0:\n"
@@ -947,7 +935,7 @@ def test_running_a_file_keeps_none_of_its_functions_alive(tmp_path):
 
     Function.__init__ = track
     try:
-        result = runner.run_file(str(path), runner.options_from_args(argparse.Namespace()))
+        result = runner.run_file(str(path), command.options_from_args(argparse.Namespace()))
     finally:
         Function.__init__ = real_init
     assert [r.status for r in result.runs] == ["passed"] * 4

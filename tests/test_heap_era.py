@@ -17,7 +17,7 @@ from clifkit.cli import main as clifkit_main
 from clifkit.diagnostics import ClifError
 from clifkit.interpreter import softfloat as sf
 from clifkit.native import emulation
-from test_native_engine import HAVE_CRANELIFT, X86_64_LINUX
+from support import HAVE_CRANELIFT, X86_64_LINUX
 
 HEADER = "test interpret\ntest run\ntarget x86_64\ntarget aarch64\ntarget s390x\n\n"
 

@@ -2,8 +2,7 @@
 
 Functions are built by hand with `FB` (a tiny IR builder), so these tests do
 not depend on the reader. Arithmetic comes from the family modules
-(integer_ops, float_ops); `_ensure` registers a minimal stand-in only for an
-opcode no family registers yet.
+(integer_ops, float_ops).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import pytest
 
 from clifkit.interpreter import Environment, FuelExhausted, Interpreter, Trap, Unsupported
 from clifkit.interpreter.memory import CODE_BASE, STACK_BASE, STACK_TOP
-from clifkit.interpreter.registry import LOWERINGS, impl, mask
 from clifkit.ir.function import (
     AbiParam,
     Block,
@@ -36,25 +34,6 @@ from clifkit.ir.types import F32, F64, I8, I16, I32, I64, I128, Type
 
 I32X4 = Type.get("i", 32, 4)
 I8X16 = Type.get("i", 8, 16)
-
-
-def _ensure(name, lowering):
-    if name not in LOWERINGS:
-        impl(name)(lowering)
-
-
-# Stand-ins, used only while no family module provides these opcodes.
-_ensure("iconst", lambda ctx: hex(ctx.inst.imm & mask(ctx.type.bits)))
-_ensure("iadd", lambda ctx: "(({0} + {1}) & %s)" % hex(mask(ctx.type.bits)))
-_ensure("isub", lambda ctx: "(({0} - {1}) & %s)" % hex(mask(ctx.type.bits)))
-_ensure("imul", lambda ctx: "(({0} * {1}) & %s)" % hex(mask(ctx.type.bits)))
-_ensure("iadd_imm", lambda ctx: "(({0} + %d) & %s)" % (ctx.inst.imm, hex(mask(ctx.type.bits))))
-_ensure("imul_imm", lambda ctx: "(({0} * %d) & %s)" % (ctx.inst.imm, hex(mask(ctx.type.bits))))
-_ensure("bxor", lambda ctx: "({0} ^ {1})")
-_ensure("icmp", lambda ctx: {"eq": "int({0} == {1})", "ne": "int({0} != {1})", "ult": "int({0} < {1})",
-                             "ugt": "int({0} > {1})"}[ctx.inst.cond])
-_ensure("icmp_imm", lambda ctx: {"eq": "int({0} == %d)", "ne": "int({0} != %d)", "ult": "int({0} < %d)",
-                                 "ugt": "int({0} > %d)"}[ctx.inst.cond] % (ctx.inst.imm & mask(ctx.type.bits)))
 
 
 # -- a small IR builder ------------------------------------------------------------
@@ -1037,8 +1016,9 @@ def test_direct_call_with_mismatched_signature_traps_bad_sig():
 
 
 def _parse(text):
-    reader = pytest.importorskip("clifkit.reader")
-    return [d.function for d in reader.parse_text(text).functions]
+    from clifkit.reader import parse_text
+
+    return [d.function for d in parse_text(text).functions]
 
 
 def test_dynamic_stack_slots():

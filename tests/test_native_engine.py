@@ -10,29 +10,14 @@ from __future__ import annotations
 import glob
 import json
 import os
-import platform
 import re
-import sys
 
 import pytest
 
 from clifkit.cli import main as clifkit_main
 from clifkit.native import engine as native_engine
 from clifkit.runtest import engines as engines_mod
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-EXAMPLES = os.path.join(os.path.dirname(HERE), "examples")
-X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
-
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-needs_native = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX),
-                                  reason="needs the cranelift binding on an x86-64 Linux host")
+from support import EXAMPLES, HERE, X86_64_LINUX, needs_native
 
 
 def _write(tmp_path, name: str, text: str) -> str:

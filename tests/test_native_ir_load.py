@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pickle
 import platform
-import sys
 
 import pytest
 
@@ -17,15 +16,9 @@ from clifkit.printer import format_function
 from clifkit.reader import parse_text
 from clifkit.reader.directives import bind, parse_directive_line
 from clifkit.engine import EngineOptions
+from support import HAVE_CRANELIFT, LINUX
 
-try:
-    import cranelift  # noqa: F401
 
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-LINUX = sys.platform.startswith("linux")
 HOST = platform.machine().lower() in ("x86_64", "amd64")
 
 SOURCE = """test run

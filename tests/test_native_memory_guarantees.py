@@ -12,25 +12,17 @@ on x86_64 natively and on aarch64 and s390x under QEMU:
 
 from __future__ import annotations
 
-import sys
 
 import pytest
 
 from clifkit.native import emulation
+from clifkit.native.host import host_arch
+from support import HAVE_CRANELIFT, LINUX
 from test_emulation import _run_json
-
-try:
-    import cranelift  # noqa: F401
-
-    HAVE_CRANELIFT = True
-except ImportError:
-    HAVE_CRANELIFT = False
-
-LINUX = sys.platform.startswith("linux")
 
 
 def _backend(arch: str):
-    if arch == emulation.host_arch():
+    if arch == host_arch():
         ok, why = HAVE_CRANELIFT and LINUX, "needs the cranelift binding on Linux"
     else:
         st = emulation.status(arch)

@@ -12,7 +12,6 @@ import ctypes
 import faulthandler
 import mmap
 import os
-import platform
 import sys
 
 import pytest
@@ -22,9 +21,8 @@ from clifkit.native import memory as nm
 from clifkit.native import protocol
 from clifkit.environment.layout import Environment, HeapRequest
 from clifkit.environment.guarantee import PlacedRegion
+from support import HERE, X86_64_LINUX
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-X86_64_LINUX = sys.platform.startswith("linux") and platform.machine().lower() in ("x86_64", "amd64")
 needs_x86_64 = pytest.mark.skipif(not X86_64_LINUX, reason="the fake lowering emits x86-64 machine code")
 FAKE = "test_native_runtime:compile_module"
 

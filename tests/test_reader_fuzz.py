@@ -1,4 +1,4 @@
-"""Reader fuzzing (`clifkit.fuzz.reader`): random and mutated CLIF must parse (then verify without
+"""Reader fuzzing (`clifkit.fuzz.reader`, `reader_oracle`, `reader_inputs`): random and mutated CLIF must parse (then verify without
 raising and print stably) or fail with a located ClifError; a short fixed-seed run and Hypothesis
 properties here, the long run is `clifkit fuzz --reader --count 100000 --seed 1`."""
 
@@ -7,27 +7,29 @@ from __future__ import annotations
 import random
 import re
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clifkit.cli import main as clifkit_main
 from clifkit.diagnostics import ClifError, Diagnostic, Location
 from clifkit.fuzz import reader as rf
+from clifkit.fuzz import reader_inputs as ri
+from clifkit.fuzz import reader_oracle as ro
+from clifkit.fuzz.reduce_chunks import shrink_text
 
-SEEDS = rf.load_corpus()
+SEEDS = ri.load_corpus()
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def test_the_corpus_is_the_projects_own_clif():
-    names = {p.name for p in rf.project_corpus()}
+    names = {p.name for p in ri.project_corpus()}
     assert {"integers.clif", "static.clif", "all_formats.clif", "heap_era.clif"} <= names
     assert len(SEEDS) == len(names) + 2  # and two built-in programs
 
 
 def test_every_corpus_file_parses_verifies_and_prints_stably():
     for text in SEEDS:
-        assert rf.check(text).kind == rf.PARSED
+        assert ro.check(text).kind == ro.PARSED
 
 
 def test_a_fixed_seed_run_finds_nothing():
@@ -35,36 +37,36 @@ def test_a_fixed_seed_run_finds_nothing():
     assert stats.count == 1500
     assert not stats.findings, [(f.index, f.outcome.kind, f.outcome.detail, f.reduced) for f in stats.findings]
     # Both outcomes occur: mutations that still read, and located errors.
-    assert stats.outcomes.get(rf.PARSED, 0) > 100 and stats.outcomes.get(rf.ERROR, 0) > 500
+    assert stats.outcomes.get(ro.PARSED, 0) > 100 and stats.outcomes.get(ro.ERROR, 0) > 500
     assert re.fullmatch(r"1500 inputs in [\d.]+ s \(\d+ inputs/s\), seed 0: .*; 0 failures", stats.summary())
 
 
 def test_inputs_are_reproducible_by_seed_and_index():
-    assert rf.make_input(1, 42, SEEDS) == rf.make_input(1, 42, SEEDS)
-    assert len({rf.make_input(1, i, SEEDS) for i in range(50)}) >= 45
-    assert rf.make_input(1, 7, SEEDS) != rf.make_input(2, 7, SEEDS)
+    assert ri.make_input(1, 42, SEEDS) == ri.make_input(1, 42, SEEDS)
+    assert len({ri.make_input(1, i, SEEDS) for i in range(50)}) >= 45
+    assert ri.make_input(1, 7, SEEDS) != ri.make_input(2, 7, SEEDS)
 
 
 @FUZZ
 @given(st.randoms(use_true_random=False), st.integers(1, 4))
 def test_mutated_clif_parses_or_fails_located(rng, rounds):
-    text = rf.mutate(rng.choice(SEEDS), rng, SEEDS, rounds)
-    outcome = rf.check(text)
+    text = ri.mutate(rng.choice(SEEDS), rng, SEEDS, rounds)
+    outcome = ro.check(text)
     assert outcome.ok, (outcome.kind, outcome.detail, text)
 
 
 @FUZZ
 @given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=300))
 def test_arbitrary_text_parses_or_fails_located(text):
-    outcome = rf.check(text)
+    outcome = ro.check(text)
     assert outcome.ok, (outcome.kind, outcome.detail, text)
 
 
 @FUZZ
-@given(st.lists(st.sampled_from(rf.WORDS + rf.PUNCT + rf.NUMBERS), max_size=80))
+@given(st.lists(st.sampled_from(ri.WORDS + ri.PUNCT + ri.NUMBERS), max_size=80))
 def test_token_soup_parses_or_fails_located(tokens):
     text = " ".join(tokens)
-    outcome = rf.check(text)
+    outcome = ro.check(text)
     assert outcome.ok, (outcome.kind, outcome.detail, text)
 
 
@@ -72,63 +74,55 @@ def test_token_soup_parses_or_fails_located(tokens):
 
 
 def test_a_reader_crash_is_found_and_reduced(monkeypatch):
-    import clifkit.reader as reader_pkg
-
-    original = reader_pkg.parse_text
+    original = ro.parse_text
 
     def broken(text, path="<string>"):
         if "bnot" in text:
             raise IndexError("list index out of range")
         return original(text, path)
 
-    monkeypatch.setattr(reader_pkg, "parse_text", broken)
+    monkeypatch.setattr(ro, "parse_text", broken)
     text = "test interpret\nfunction %f(i8) -> i8 {\nblock0(v0: i8):\n    v1 = bnot v0\n    return v1\n}\n"
-    outcome = rf.check(text)
+    outcome = ro.check(text)
     assert outcome.kind == "reader-crash" and outcome.detail.startswith("IndexError at test_reader_fuzz.py:")
-    reduced = rf.reduce_input(text, lambda t: rf.check(t).signature == outcome.signature)
+    reduced = shrink_text(text, lambda t: ro.check(t).signature == outcome.signature)
     assert reduced == "bnot"
 
 
 def test_an_unstable_printer_is_found(monkeypatch):
-    import clifkit.printer as printer
-
-    original = printer.format_test_file
+    original = ro.format_test_file
     calls = {"n": 0}
 
     def drifting(tf):
         calls["n"] += 1
         return original(tf) + ("" if calls["n"] % 2 else "; drift\n")
 
-    monkeypatch.setattr(printer, "format_test_file", drifting)
-    outcome = rf.check(SEEDS[0])
+    monkeypatch.setattr(ro, "format_test_file", drifting)
+    outcome = ro.check(SEEDS[0])
     assert outcome.kind == "unstable" and "reprinted" in outcome.detail
 
 
 def test_an_unlocated_error_is_found(monkeypatch):
-    import clifkit.reader as reader_pkg
-
     def misplaced(text, path="<string>"):
         raise ClifError(Diagnostic(Location(path, 99, 1), "somewhere else"))
 
-    monkeypatch.setattr(reader_pkg, "parse_text", misplaced)
-    outcome = rf.check("function\n")
+    monkeypatch.setattr(ro, "parse_text", misplaced)
+    outcome = ro.check("function\n")
     assert outcome.kind == "unlocated"
     assert outcome.detail == "diagnostic at 99:1, outside the 2-line text: somewhere else"
 
 
 def test_a_verifier_that_raises_is_found(monkeypatch):
-    import clifkit.verifier as verifier
-
     def raising(tf, text=None):
         raise KeyError("ss9")
 
-    monkeypatch.setattr(verifier, "verify_test_file", raising)
-    assert rf.check(SEEDS[0]).kind == "verifier-crash"
+    monkeypatch.setattr(ro, "verify_test_file", raising)
+    assert ro.check(SEEDS[0]).kind == "verifier-crash"
 
 
 def test_every_mutation_returns_text():
     rng = random.Random(0)
-    for mutation in rf.MUTATIONS:
+    for mutation in ri.MUTATIONS:
         for text in ("", "x", SEEDS[0]):
             assert isinstance(mutation(text, rng, SEEDS), str)
 

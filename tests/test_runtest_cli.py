@@ -6,13 +6,6 @@ import pytest
 
 from clifkit import cli
 
-reader = pytest.importorskip("clifkit.reader")
-if not hasattr(reader, "parse_file"):
-    pytest.skip("the reader has not landed", allow_module_level=True)
-interpreter = pytest.importorskip("clifkit.interpreter")
-if not hasattr(interpreter, "Interpreter"):
-    pytest.skip("the interpreter has not landed", allow_module_level=True)
-
 
 def run(capsys, *argv):
     status = cli.main(["test", *map(str, argv)])

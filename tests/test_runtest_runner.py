@@ -103,9 +103,7 @@ BEHAVIOURS = {
 
 @pytest.fixture
 def fakes(monkeypatch):
-    import clifkit.reader
-
-    monkeypatch.setattr(clifkit.reader, "parse_file", fake_parse_file, raising=False)
+    monkeypatch.setattr(runner, "parse_file", fake_parse_file)
     # The fake reader gives functions without bodies, which the real verifier would refuse.
     monkeypatch.setattr(runner, "verify_run_test", lambda tf, source: [])
     engine = FakeEngine(BEHAVIOURS)

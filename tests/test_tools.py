@@ -120,7 +120,7 @@ block0(v0: i64, v1: i64):
 def _native_targets():
     if commands.native_unavailable() is not None:
         return []
-    host = commands._host_target()
+    host = commands.host_arch()
     out = [host]
     for arch in ("x86_64", "aarch64", "s390x"):
         if arch != host and emulation.status(arch).ready:

@@ -77,7 +77,7 @@ def _cmd_cfg(args: argparse.Namespace) -> int:
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     return run_tests(args)
 
@@ -256,10 +256,10 @@ def _add_reduce(sub) -> None:
 
 
 def _add_emulation(sub) -> None:
-    from .native import emulation
+    from .native.emulation_command import add_arguments
 
     p = sub.add_parser("emulation", help="set up running aarch64 and s390x code under QEMU user-mode emulation")
-    emulation.add_arguments(p)
+    add_arguments(p)
 
 
 # Each command's arguments, in the order `clifkit --help` lists them. run, interpret, compile

@@ -26,6 +26,8 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
+from .native.host import host_arch
+
 
 def each_parsed(paths):
     """Each file of `paths` with its parsed `TestFile`, or with None after printing its located
@@ -132,7 +134,7 @@ def native_unavailable() -> Optional[str]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     why = native_unavailable()
     if why is not None:
@@ -142,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_interpret(args: argparse.Namespace) -> int:
-    from .runtest.runner import main as run_tests
+    from .runtest.command import main as run_tests
 
     return run_tests(args)
 
@@ -214,17 +216,6 @@ def disassemble(code: bytes, arch: str, address: int = 0) -> Optional[list[str]]
     return lines
 
 
-def _host_target() -> str:
-    try:
-        from .native.engine import host_arch
-
-        return host_arch()
-    except ImportError:
-        import platform
-
-        return platform.machine().lower()
-
-
 def _ir_summary(details) -> str:
     f = details.function
     insts = sum(len(b.insts) for b in f.blocks.values())
@@ -237,7 +228,7 @@ def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
     if wanted:
         return wanted
     targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
-    on_host = [t for t in targets if t.split()[0] == _host_target()]
+    on_host = [t for t in targets if t.split()[0] == host_arch()]
     return (on_host or targets or [None])[0]
 
 
@@ -262,17 +253,28 @@ def _native_results(tf, target: Optional[str], method: str, settings=()) -> tupl
         return {}, f"internal error in the native engine: {type(e).__name__}: {e}"
 
 
+def _native_files(args: argparse.Namespace, what: str, prefix: str = ""):
+    """For `clifkit compile` and `clifkit lower`: per file, (path, test file, target, results,
+    why there are none) after printing its target line; the test file is None when it did not
+    parse (the reader has said why)."""
+    for path, tf in each_parsed(args.files):
+        if tf is None:
+            yield path, None, None, {}, None
+            continue
+        target = _file_target(tf, args.target)
+        print(f"{prefix}{path}: target {target or f'{host_arch()} (host)'}")
+        found, missing = _native_results(tf, target, what, args.settings)
+        yield path, tf, target, found, missing
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     status = 0
     have_disasm = _capstone_available()
     disasm_note_shown = False
-    for path, tf in each_parsed(args.files):
+    for path, tf, target, found, file_missing in _native_files(args, "compile"):
         if tf is None:
             status = 1
             continue
-        target = _file_target(tf, args.target)
-        print(f"{path}: target {target or f'{_host_target()} (host)'}")
-        found, file_missing = _native_results(tf, target, "compile", args.settings)
         compiled = {name: as_compiled(obj) for name, obj in found.items()}
         for details in tf.functions:
             name = details.function.name
@@ -291,7 +293,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
             if c.code is None:
                 print("    (no disassembly: the native engine gives sizes but not the code bytes)")
                 continue
-            lines = disassemble(c.code, c.target or target or _host_target(), c.address) if have_disasm else None
+            lines = disassemble(c.code, c.target or target or host_arch(), c.address) if have_disasm else None
             if lines is None:
                 if not disasm_note_shown:
                     reason = ("install capstone for a disassembly: pip install 'clifkit[disasm]'" if not have_disasm
@@ -310,13 +312,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_lower(args: argparse.Namespace) -> int:
     """Print each function as clifkit hands it to Cranelift, with the decisions its lowering took."""
     status = 0
-    for path, tf in each_parsed(args.files):
+    for path, tf, target, found, missing in _native_files(args, "lower", "; "):
         if tf is None:
             status = 1
             continue
-        target = _file_target(tf, args.target)
-        print(f"; {path}: target {target or f'{_host_target()} (host)'}")
-        found, missing = _native_results(tf, target, "lower", args.settings)
         if missing is not None:
             print(f"clifkit lower: error: {path}: {missing}", file=sys.stderr)
             status = 1

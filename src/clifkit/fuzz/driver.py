@@ -75,7 +75,7 @@ class Stats:
 def resolve_targets(spec: Optional[str]) -> list[str]:
     """``x86_64``, ``aarch64,s390x``, ``all``; None: the host's architecture."""
     if spec is None:
-        from ..native.emulation import host_arch
+        from ..native.host import host_arch
 
         return [host_arch()]
     names = list(TARGETS) if spec == "all" else [s.strip() for s in spec.split(",") if s.strip()]
@@ -141,7 +141,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
 
 def _runnable_targets(targets: list[str], err: TextIO) -> list[str]:
     """The targets whose backend this machine can run (natively or emulated); a notice for the rest."""
-    from ..native.emulation import host_arch
+    from ..native.host import host_arch
 
     host = host_arch()
     out = []

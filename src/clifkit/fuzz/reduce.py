@@ -46,12 +46,13 @@ from ..ir.function import TestFile
 from ..printer import format_test_file
 from ..engine import EngineUnavailable
 from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
+from .reduce_chunks import remove_chunks
 from .reduce_cleanup import tidy
 from .reduce_edits import (
     SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param,
     remove_function, remove_insts, remove_param, remove_return, set_arg, set_const, simplify_branch,
 )  # fmt: skip
-from .reduce_ir import RunLine, count_instructions, inst_at, parse_candidate, set_run_line, strip_comments
+from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
 from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
 
 
@@ -181,27 +182,22 @@ class Reducer:
                     break
 
     def pass_instructions(self) -> None:
-        sites = inst_sites(parse_candidate(self.text))
-        chunk = max(1, len(sites) // 2)
-        while True:
-            i = 0
-            sites = inst_sites(parse_candidate(self.text))
-            # From the end: later instructions depend on earlier ones, not the other way round.
-            sites.reverse()
-            while i < len(sites):
-                group = sites[i : i + chunk]
-                if chunk == 1 and self.try_bypass(*group[0]):
-                    sites = inst_sites(parse_candidate(self.text))
-                    sites.reverse()
-                    continue
-                if self.attempt(remove_insts(group), f"removed {len(group)} instruction{'s' if len(group) > 1 else ''}"):
-                    sites = inst_sites(parse_candidate(self.text))
-                    sites.reverse()
-                    continue  # the same position now holds other instructions
-                i += chunk
-            if chunk == 1:
-                break
-            chunk //= 2
+        found: dict[str, list] = {}  # the sites of the current text (read again when it changes)
+
+        def sites() -> list[tuple[int, int, int]]:
+            if self.text not in found:
+                found.clear()
+                # From the end: later instructions depend on earlier ones, not the other way round.
+                found[self.text] = inst_sites(parse_candidate(self.text))[::-1]
+            return found[self.text]
+
+        def remove(i: int, chunk: int) -> bool:
+            group = sites()[i : i + chunk]
+            if chunk == 1 and self.try_bypass(*group[0]):
+                return True
+            return self.attempt(remove_insts(group), f"removed {len(group)} instruction{'s' if len(group) > 1 else ''}")
+
+        remove_chunks(lambda: len(sites()), remove)
 
     def try_bypass(self, fi: int, b: int, k: int) -> bool:
         site = inst_at(parse_candidate(self.text), fi, b, k)
@@ -242,7 +238,7 @@ class Reducer:
 
     def signature_length(self, name: str, part: str) -> int:
         """How many params or returns function `name` of the current text has (0 if it is gone)."""
-        cur = next((x.function for x in parse_candidate(self.text).functions if x.function.name == name), None)
+        cur = function_named(parse_candidate(self.text), name)
         return len(getattr(cur.signature, part)) if cur is not None else 0
 
     def remove_each(self, count: Callable[[], int], edit: Callable[[int], Edit], what: Callable[[int], str]) -> None:

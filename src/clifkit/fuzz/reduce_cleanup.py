@@ -58,11 +58,7 @@ def remove_unreachable(tf: TestFile) -> bool:
     changed = False
     for d in tf.functions:
         func = d.function
-        live = set(reachable(func))
-        for b in list(func.blocks):
-            if b not in live:
-                del func.blocks[b]
-                changed = True
+        changed |= _keep_only(func.blocks, set(reachable(func)))
     return changed
 
 
@@ -119,27 +115,12 @@ def cleanup_entities(tf: TestFile) -> bool:
                 used_table.add(inst.table)
             if inst.global_value is not None:
                 used_gv.add(inst.global_value)
-        for n in list(func.func_refs):
-            if n not in used_fn:
-                del func.func_refs[n]
-                changed = True
+        changed |= _keep_only(func.func_refs, used_fn)
         used_sig |= {f.signature for f in func.func_refs.values()}
-        for n in list(func.signatures):
-            if n not in used_sig:
-                del func.signatures[n]
-                changed = True
-        for n in list(func.stack_slots):
-            if n not in used_ss:
-                del func.stack_slots[n]
-                changed = True
-        for n in list(func.heaps):
-            if n not in used_heap:
-                del func.heaps[n]
-                changed = True
-        for n in list(func.tables):
-            if n not in used_table:
-                del func.tables[n]
-                changed = True
+        changed |= _keep_only(func.signatures, used_sig)
+        changed |= _keep_only(func.stack_slots, used_ss)
+        changed |= _keep_only(func.heaps, used_heap)
+        changed |= _keep_only(func.tables, used_table)
         # Global values: those used, and their bases, transitively.
         for h in func.heaps.values():
             used_gv.add(h.base)
@@ -159,11 +140,16 @@ def cleanup_entities(tf: TestFile) -> bool:
             if gv is not None and gv.base is not None and gv.base not in used_gv:
                 used_gv.add(gv.base)
                 work.append(gv.base)
-        for n in list(func.global_values):
-            if n not in used_gv:
-                del func.global_values[n]
-                changed = True
+        changed |= _keep_only(func.global_values, used_gv)
     return changed
+
+
+def _keep_only(entities: dict, used: set) -> bool:
+    """Drop the entries of `entities` not in `used`; whether any was dropped."""
+    dropped = [n for n in entities if n not in used]
+    for n in dropped:
+        del entities[n]
+    return bool(dropped)
 
 
 def tidy(tf: TestFile) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Callable, Iterator, Sequence
 
-from ..ir.function import BlockCall, Directive, Function, Inst, TestFile
+from ..ir.function import Block, BlockCall, Directive, Function, Inst, TestFile
 from ..ir.opcodes import OPCODES
-from .reduce_ir import RunLine, consts_for, inst_at, layout_index, replace_uses
+from .reduce_ir import RunLine, consts_for, function_named, inst_at, layout_index, replace_uses
 
 # A candidate edits a freshly parsed TestFile (and the run line) in place; it returns False when it
 # does not apply.
@@ -77,11 +77,7 @@ def ancestor_values(func: Function, inst: Inst, depth: int = 3) -> list[int]:
 def bypass(fi: int, b: int, k: int, choice: int) -> Edit:
     """Remove instruction k and let its users read the `choice`-th of its same-typed ancestors."""
 
-    def edit(tf: TestFile, run: RunLine) -> bool:
-        site = inst_at(tf, fi, b, k)
-        if site is None:
-            return False
-        func, block, inst = site
+    def change(func: Function, block: Block, inst: Inst) -> bool:
         if len(inst.results) != 1 or inst.opcode.is_terminator:
             return False
         r = inst.results[0]
@@ -91,6 +87,16 @@ def bypass(fi: int, b: int, k: int, choice: int) -> Edit:
         del block.insts[k]
         replace_uses(func, r, same[choice])
         return True
+
+    return _at_inst(fi, b, k, change)
+
+
+def _at_inst(fi: int, b: int, k: int, change: Callable[[Function, Block, Inst], bool]) -> Edit:
+    """An edit that applies `change` to instruction k of block b of function fi (when it is there)."""
+
+    def edit(tf: TestFile, run: RunLine) -> bool:
+        site = inst_at(tf, fi, b, k)
+        return site is not None and change(*site)
 
     return edit
 
@@ -197,11 +203,22 @@ def _call_sites(func: Function, refs: set[int], sigs: set[int]) -> Iterator[tupl
             yield inst, 1
 
 
+def _drop_from_signatures(func: Function, sigs: set[int], part: str, k: int) -> bool:
+    """Remove item k of the params or returns (`part`) of each of `func`'s signatures `sigs`;
+    False when one has no item k (the edit does not apply)."""
+    for s in sigs:
+        items = getattr(func.signatures[s], part)
+        if k >= len(items):
+            return False
+        del items[k]
+    return True
+
+
 def remove_param(fname: str, k: int) -> Edit:
     """Remove parameter k of a function (not a vmctx): its uses become a constant."""
 
     def edit(tf: TestFile, run: RunLine) -> bool:
-        target = next((d.function for d in tf.functions if d.function.name == fname), None)
+        target = function_named(tf, fname)
         if target is None or target.entry is None:
             return False
         params = target.signature.params
@@ -219,11 +236,8 @@ def remove_param(fname: str, k: int) -> Edit:
             return False
         entry.insts = consts + entry.insts
         for func, refs, sigs in _callers(tf, fname):
-            for s in sigs:
-                sig = func.signatures[s]
-                if k >= len(sig.params):
-                    return False
-                del sig.params[k]
+            if not _drop_from_signatures(func, sigs, "params", k):
+                return False
             for inst, first in _call_sites(func, refs, sigs):
                 del inst.args[first + k]
         if is_main:
@@ -238,7 +252,7 @@ def remove_param(fname: str, k: int) -> Edit:
 
 def remove_return(fname: str, k: int) -> Edit:
     def edit(tf: TestFile, run: RunLine) -> bool:
-        target = next((d.function for d in tf.functions if d.function.name == fname), None)
+        target = function_named(tf, fname)
         if target is None or k >= len(target.signature.returns) or len(target.signature.returns) < 2:
             return False
         del target.signature.returns[k]
@@ -248,18 +262,14 @@ def remove_return(fname: str, k: int) -> Edit:
                     return False
                 del inst.args[k]
         for func, refs, sigs in _callers(tf, fname):
-            for s in sigs:
-                sig = func.signatures[s]
-                if k >= len(sig.returns):
-                    return False
-                del sig.returns[k]
+            if not _drop_from_signatures(func, sigs, "returns", k):
+                return False
+            sites = {id(inst) for inst, _ in _call_sites(func, refs, sigs)}
             for block in func.blocks.values():
                 out: list[Inst] = []
                 for inst in block.insts:
                     out.append(inst)
-                    is_site = (inst.opcode.name == "call" and inst.func_ref in refs) or (
-                        inst.opcode.name == "call_indirect" and inst.sig_ref in sigs)
-                    if is_site and k < len(inst.results):
+                    if id(inst) in sites and k < len(inst.results):  # a tail call has none
                         v = inst.results.pop(k)
                         consts = consts_for(func, [v])
                         if consts is None:
@@ -276,11 +286,7 @@ SETTABLE_CONSTANTS = frozenset(op.name for op in OPCODES.values() if op.is_const
 
 
 def set_const(fi: int, b: int, k: int, value: int) -> Edit:
-    def edit(tf: TestFile, run: RunLine) -> bool:
-        site = inst_at(tf, fi, b, k)
-        if site is None:
-            return False
-        func, block, inst = site
+    def change(func: Function, block: Block, inst: Inst) -> bool:
         name = inst.opcode.name
         if name == "iconst":
             if inst.imm == value or inst.imm in (0, 1):  # only ever simpler: x -> 0 or 1, 1 -> 0
@@ -302,7 +308,7 @@ def set_const(fi: int, b: int, k: int, value: int) -> Edit:
             return True
         return False
 
-    return edit
+    return _at_inst(fi, b, k, change)
 
 
 def set_arg(i: int, value: int) -> Edit:

@@ -13,6 +13,7 @@ from ..ir.opcodes import OPCODES
 from ..ir.types import I64, I128, Type
 from ..ir.values import format_value
 
+
 def parse_candidate(text: str, path: str = "<reduce>") -> TestFile:
     from ..reader import parse_text
 
@@ -109,6 +110,11 @@ def predecessors(func: Function) -> dict[int, list[int]]:
 
 def is_pure(inst: Inst) -> bool:
     return inst.opcode.is_pure
+
+
+def function_named(tf: TestFile, name: str) -> Optional[Function]:
+    """The function of `tf` called `name`, or None."""
+    return next((d.function for d in tf.functions if d.function.name == name), None)
 
 
 def inst_at(tf: TestFile, fi: int, b: int, k: int) -> Optional[tuple[Function, Block, Inst]]:

@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..ir.function import Function
 from ..ir.types import I32, I64
-from ..environment.layout import GROW_FUNCTION, Environment, grown_size, slot_writes
+from ..environment.growth import planned_growth
+from ..environment.layout import GROW_FUNCTION, Environment, slot_writes
 from ..environment.guarantee import PlacedRegion
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
@@ -123,13 +123,10 @@ def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
     """
     state = machine.memory.env_state
     failed = (1 << 64) - 1
-    if not isinstance(state, RunState) or vmctx != state.vmctx or index >= len(state.heaps):
+    plan = planned_growth(state.heaps, index, delta) if isinstance(state, RunState) and vmctx == state.vmctx else None
+    if plan is None:
         return failed
-    heap = state.heaps[index]
-    old = heap.size
-    new = grown_size(heap.style, old, heap.max_size, delta)
-    if new is None:
-        return failed
+    heap, old, new = plan
     if new == old:
         return old
     memory: Memory = machine.memory

@@ -63,7 +63,7 @@ def builder(*names: str, scalar: bool = True) -> Callable[[Builder], Builder]:
     return register
 
 
-# -- helpers shared with bit_ops and, later, the vector family ----------------
+# -- helpers shared with bit_ops and vector_ops ---------------------------------
 
 
 def hx(value: int) -> str:

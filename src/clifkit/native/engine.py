@@ -30,11 +30,9 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -53,16 +51,13 @@ from ..engine import (
     Trapped,
 )
 from . import protocol
+from .host import host_arch
+from .launch import worker_env
 from .memory import environment_to_wire
 
 DEFAULT_TIMEOUT = 60.0  # seconds a single call may run before its child is killed
 COMPILE_TIMEOUT = 300.0  # seconds the worker may take to compile one file
 PULLEY_ARCHES = ("pulley32", "pulley64", "pulley32be", "pulley64be")
-
-
-def host_arch() -> str:
-    m = platform.machine().lower()
-    return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
 def missing_requirements(compiler: Optional[str] = None) -> Optional[str]:
@@ -152,27 +147,12 @@ class WorkerClient:
         self.info: dict = {}
         self.owner_pid = os.getpid()
 
-    def _environment(self) -> dict:
-        env = dict(os.environ)
-        for name, value in self.extra_env.items():
-            if value is None:
-                env.pop(name, None)  # the command's environment must not have it
-            else:
-                env[name] = value
-        # The worker imports clifkit from where this process found it.
-        here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-        if here not in paths:
-            paths.append(here)
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        return env
-
     def start(self) -> None:
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
                 self.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
-                env=self._environment(), close_fds=True,
+                env=worker_env(self.extra_env), close_fds=True,
             )
         except OSError as e:  # e.g. an emulator that was set up and has since been removed
             self._stderr.close()

@@ -21,7 +21,6 @@ Binding gaps and their workarounds: docs/native.md.
 from __future__ import annotations
 
 import os
-import platform
 import re
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import cranelift as cl
 
 from ..ir.function import Function, TestFile
 from ..ir.types import Type
+from .host import arch_name, host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
 from .trampoline import build_trampoline
 from .translate import FunctionLowering, LoweringReport, ModuleContext, NativeUnsupported, cl_signature
@@ -51,25 +51,6 @@ DEFAULT_FLAGS = {"enable_multi_ret_implicit_sret": "true", "enable_llvm_abi_exte
                  # A large frame must touch the stack guard page by page, so that it traps stk_ovf
                  # rather than jumping past the guard into unrelated memory.
                  "enable_probestack": "true"}
-
-_MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64", "s390x": "s390x",
-             "riscv64": "riscv64"}
-
-
-def host_arch() -> str:
-    m = platform.machine().lower()
-    return _MACHINES.get(m, m)
-
-
-def host_triple() -> str:
-    """The target triple of this machine, as Cranelift names it."""
-    arch = host_arch()
-    if sys.platform == "darwin":
-        return f"{arch}-apple-darwin"
-    if sys.platform.startswith("win"):
-        return f"{arch}-pc-windows-msvc"
-    return f"{arch}-unknown-linux-gnu"
-
 
 def host_call_conv(triple: str):
     """The C calling convention of `triple` (trampolines, host functions)."""
@@ -307,7 +288,7 @@ def _normalize_triple(triple: Optional[str]) -> str:
     if not triple:
         return host
     arch = triple.split("-")[0]
-    arch = _MACHINES.get(arch, arch)
+    arch = arch_name(arch)
     if arch != host_arch():
         raise NativeUnsupported(f"cannot run {arch} code on this {host_arch()} host")
     return host if "-" not in triple else triple
@@ -399,14 +380,9 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
         if why is not None:
             unsupported[func.name] = f"its trampoline: {why}"
     _propagate(compiled, unsupported)
-    stderr: list[str] = []
-    try:
-        with captured_output() as stderr:
-            jit.finalize_definitions()
-    except BaseException as e:
-        if _is_fatal(e):
-            raise
-        raise _FinalizeFailed(_reason(e, stderr)) from None
+    why = _finalize(jit)
+    if why is not None:
+        raise _FinalizeFailed(why)
     for name, c in compiled.items():
         if c.func_id is not None and name not in unsupported:
             table.fill(name, jit.get_finalized_function(c.func_id))
@@ -454,12 +430,20 @@ def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> d
         fid, why = _define(jit, "probe", func, FunctionLowering(ctx, func).run, sig)
         if why is not None:
             continue
-        stderr: list[str] = []
-        try:
-            with captured_output() as stderr:
-                jit.finalize_definitions()
-        except BaseException as e:
-            if _is_fatal(e):
-                raise
-            culprits[func.name] = f"linking its code failed: {_reason(e, stderr)}"
+        why = _finalize(jit)
+        if why is not None:
+            culprits[func.name] = f"linking its code failed: {why}"
     return culprits
+
+
+def _finalize(jit) -> Optional[str]:
+    """Finalize the module's definitions: None, or why it failed (with what Cranelift printed)."""
+    stderr: list[str] = []
+    try:
+        with captured_output() as stderr:
+            jit.finalize_definitions()
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        return _reason(e, stderr)
+    return None

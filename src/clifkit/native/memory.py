@@ -48,10 +48,11 @@ import ctypes.util
 import mmap as _mmap
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
-from ..environment.layout import Environment, HeapRequest, grown_size, slot_writes
+from ..environment.growth import planned_growth
+from ..environment.layout import Environment, HeapRequest, slot_writes
 from ..environment.guarantee import page_slack
 
 PAGE_SIZE = _mmap.PAGESIZE
@@ -251,13 +252,10 @@ class NativeEnvironment:
         `clifkit.interpreter.heaps.heap_grow`."""
         index &= 0xFFFF_FFFF
         delta &= ALL_ONES_64
-        if self.vmctx_region is None or vmctx != self.vmctx or index >= len(self.heaps):
+        plan = planned_growth(self.heaps, index, delta) if self.vmctx_region is not None and vmctx == self.vmctx else None
+        if plan is None:
             return ALL_ONES_64
-        heap = self.heaps[index]
-        old = heap.size
-        new = grown_size(heap.style, old, heap.max_size, delta)
-        if new is None:
-            return ALL_ONES_64
+        heap, old, new = plan
         if new == old:
             return old
         if heap.style == "static":

@@ -100,6 +100,17 @@ class InstructionParser(Cursor):
             self.fail("',' between operands")
         self.pos += 1
 
+    def operands(self, n: int, more: bool = False) -> list[int]:
+        """`n` comma-separated value operands; with `more`, the comma after them too (an
+        immediate, a destination or another entity follows)."""
+        out = [self.use()]
+        for _ in range(n - 1):
+            self.comma()
+            out.append(self.use())
+        if more:
+            self.comma()
+        return out
+
     def entity(self, kind: str) -> int:
         """A reference to a preamble entity of `kind` that must be declared."""
         i = self.pos
@@ -450,42 +461,28 @@ class InstructionParser(Cursor):
         inst.global_value = self.entity("gv")
 
     def _fmt_Binary(self, inst: Inst) -> None:
-        a = self.use()
-        self.comma()
-        inst.args = [a, self.use()]
+        inst.args = self.operands(2)
 
     def _fmt_BinaryImm8(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         inst.imm = self.uimm(8, "lane index")
 
     def _fmt_BinaryImm64(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         inst.imm = self.imm64()
 
     def _fmt_Ternary(self, inst: Inst) -> None:
-        a = self.use()
-        self.comma()
-        b = self.use()
-        self.comma()
-        inst.args = [a, b, self.use()]
+        inst.args = self.operands(3)
 
     def _fmt_TernaryImm8(self, inst: Inst) -> None:
-        a = self.use()
-        self.comma()
-        inst.args = [a, self.use()]
-        self.comma()
+        inst.args = self.operands(2, more=True)
         inst.imm = self.uimm(8, "lane index")
 
     def _fmt_Multiary(self, inst: Inst) -> None:
         inst.args = self.value_list()
 
     def _fmt_Shuffle(self, inst: Inst) -> None:
-        a = self.use()
-        self.comma()
-        inst.args = [a, self.use()]
-        self.comma()
+        inst.args = self.operands(2, more=True)
         inst.mask = self.constant_literal(I8X16)  # type: ignore[arg-type]
 
     def _fmt_IntCompare(self, inst: Inst) -> None:
@@ -504,15 +501,13 @@ class InstructionParser(Cursor):
         inst.dests = [self.block_call()]
 
     def _fmt_Brif(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         then = self.block_call()
         self.comma()
         inst.dests = [then, self.block_call()]
 
     def _fmt_BranchTable(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         default = self.block_call()
         self.comma()
         if self.kinds[self.pos] == "jt":  # heap era: a declared table
@@ -531,8 +526,7 @@ class InstructionParser(Cursor):
 
     def _fmt_Branch(self, inst: Inst) -> None:
         """Heap era: ``brz v, blockN(args)``; the block goes on with the next instruction otherwise."""
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         inst.dests = [self.block_call()]
 
     def _fmt_Call(self, inst: Inst) -> None:
@@ -615,24 +609,21 @@ class InstructionParser(Cursor):
         inst.offset = self.optional_offset()
 
     def _fmt_StackStore(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         self._fmt_StackLoad(inst)
 
     def _fmt_DynamicStackLoad(self, inst: Inst) -> None:
         inst.stack_slot = self.entity("dss")
 
     def _fmt_DynamicStackStore(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         inst.stack_slot = self.entity("dss")
 
     def _fmt_Trap(self, inst: Inst) -> None:
         inst.code = self.trap_code()
 
     def _fmt_CondTrap(self, inst: Inst) -> None:
-        inst.args = [self.use()]
-        self.comma()
+        inst.args = self.operands(1, more=True)
         inst.code = self.trap_code()
 
     def _fmt_IntAddTrap(self, inst: Inst) -> None:

@@ -446,20 +446,24 @@ class Parser(InstructionParser):
         """``heapN = static|dynamic gvB, min M, bound B|gvX, offset_guard G, index_type T``."""
         style = self.word_from(("static", "dynamic"), "heap style")
         heap = HeapData(style, self.ref("gv"))
+        self._attributes(heap, "heap attribute", {
+            "min": ("min_size", lambda: self.uimm(64, "heap minimum size")),
+            "bound": ("bound", lambda: self.ref("gv") if style == "dynamic" else self.uimm(64, "heap bound")),
+            "offset_guard": ("offset_guard", lambda: self.uimm(64, "offset guard size")),
+            "index_type": ("index_type", lambda: self.expect("type", "the index type")),
+        })  # fmt: skip
+        self.func.heaps[n] = heap
+
+    def _attributes(self, entity, what: str, attributes: dict) -> None:
+        """``, NAME VALUE`` pairs after a heap or table declaration: `attributes` maps each name to
+        (the field it sets, the parser of its value); the names are kept in the order written."""
         written = []
         while self.accept(","):
-            attr = self.word_from(("min", "bound", "offset_guard", "index_type"), "heap attribute")
-            if attr == "min":
-                heap.min_size = self.uimm(64, "heap minimum size")
-            elif attr == "bound":
-                heap.bound = self.ref("gv") if style == "dynamic" else self.uimm(64, "heap bound")
-            elif attr == "offset_guard":
-                heap.offset_guard = self.uimm(64, "offset guard size")
-            else:
-                heap.index_type = self.expect("type", "the index type")
+            attr = self.word_from(tuple(attributes), what)
+            field, parse = attributes[attr]
+            setattr(entity, field, parse())
             written.append(attr)
-        heap.written = tuple(written)
-        self.func.heaps[n] = heap
+        entity.written = tuple(written)
 
     def _decl_region(self, n: int) -> None:
         """``regionN = USER_ID "name"``: an alias region memory accesses name (``load region0 v1``)."""
@@ -485,19 +489,12 @@ class Parser(InstructionParser):
         """``tableN = dynamic gvB, min M, bound gvX, element_size S, index_type T``."""
         self.word_from(("dynamic",), "table style")
         table = TableData(self.ref("gv"))
-        written = []
-        while self.accept(","):
-            attr = self.word_from(("min", "bound", "element_size", "index_type"), "table attribute")
-            if attr == "min":
-                table.min_size = self.uimm(64, "table minimum size")
-            elif attr == "bound":
-                table.bound = self.ref("gv")
-            elif attr == "element_size":
-                table.element_size = self.uimm(64, "table element size")
-            else:
-                table.index_type = self.expect("type", "the index type")
-            written.append(attr)
-        table.written = tuple(written)
+        self._attributes(table, "table attribute", {
+            "min": ("min_size", lambda: self.uimm(64, "table minimum size")),
+            "bound": ("bound", lambda: self.ref("gv")),
+            "element_size": ("element_size", lambda: self.uimm(64, "table element size")),
+            "index_type": ("index_type", lambda: self.expect("type", "the index type")),
+        })  # fmt: skip
         self.func.tables[n] = table
 
     # -- blocks ----------------------------------------------------------------------------------

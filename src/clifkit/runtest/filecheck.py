@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 KINDS = ("check", "sameln", "nextln", "unordered", "not", "regex")
 DIRECTIVE_RE = re.compile(r";\s*(" + "|".join(KINDS) + r")\s*:(.*)$")

@@ -19,6 +19,17 @@ from typing import Iterator
 _STATE = {"armed": False, "hit": False, "watching": False}
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C on its way out of the harness, with what was done when it came, so that the reports
+    still hold it: `partial`, the settled result of the file in flight (`runner.run_file`), and
+    `partial_results`, the (index, result) pairs the pool's workers sent back (`parallel`)."""
+
+    def __init__(self, partial=None, partial_results=None):
+        super().__init__()
+        self.partial = partial
+        self.partial_results = partial_results
+
+
 def _on_sigint(signum, frame) -> None:
     if _STATE["hit"]:
         return  # the run is already stopping: a second Ctrl-C must not cut its wrap-up short

@@ -81,8 +81,8 @@ def _work(task: Task) -> tuple[int, Optional[FileResult]]:
         return index, None  # Ctrl-C came: not run
     try:
         return index, run_one(path, problem, _OPTIONS)
-    except KeyboardInterrupt as e:  # Ctrl-C: what the file had done (`run_file` attaches it)
-        return index, getattr(e, "partial", None)
+    except KeyboardInterrupt as e:  # Ctrl-C: what the file had done (`run_file` passes it on)
+        return index, e.partial if isinstance(e, interrupts.Interrupted) else None
     except BaseException as e:  # SystemExit and the like: a result, never a lost worker
         return index, file_problem(path, f"internal error in clifkit test: {type(e).__name__}: {e}")
 
@@ -147,9 +147,9 @@ def run_pool(tasks: Sequence[Task], options, jobs: int) -> Iterator[tuple[int, F
                 for task in sorted(lost):
                     yield _run_alone(task, options)
         except KeyboardInterrupt as e:
-            if not hasattr(e, "partial_results"):
-                e.partial_results = _drain(executor, [f for f in pending if f not in handed])  # type: ignore[attr-defined]
-            raise
+            if isinstance(e, interrupts.Interrupted) and e.partial_results is not None:
+                raise
+            raise interrupts.Interrupted(partial_results=_drain(executor, [f for f in pending if f not in handed])) from e
         finished = True
     finally:
         if finished:
@@ -194,9 +194,9 @@ def _run_alone(task: Task, options) -> tuple[int, FileResult]:
             with interrupts.armed():
                 wait([future])
         except KeyboardInterrupt as e:
-            e.partial_results = _drain(one, [future])  # type: ignore[attr-defined]
+            drained = _drain(one, [future])
             _terminate(one)
-            raise
+            raise interrupts.Interrupted(partial_results=drained) from e
         try:
             _, fr = future.result()
         except BrokenProcessPool:

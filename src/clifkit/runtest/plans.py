@@ -6,7 +6,7 @@ engine runs its run lines, and on which target. A run line calls the function it
 `collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
 as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
 line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
-directives ask for (`environment.py`), or settles it as an error. Nothing here runs code: that is
+directives ask for (`clifkit.environment`), or settles it as an error. Nothing here runs code: that is
 `execute.py`, so that planning can be checked (and run lines listed, `select`) without an engine.
 """
 
@@ -46,7 +46,7 @@ class Options:
     # The caps on what a test may ask for and how long a run line may run (`clifkit.limits`:
     # --max-memory, --max-reservation, --max-stack-frame, --timeout).
     limits: Limits = DEFAULT_LIMITS
-    # `--failed-from REPORT`: only these run lines (`report.failed_from`): absolute path -> the
+    # `--failed-from REPORT`: only these run lines (`rerun.failed_from`): `rerun.file_key` -> the
     # (line, engine, target) of each run line to repeat, or None for the whole file.
     only: Optional[dict] = None
     # `--set NAME=VALUE`: Cranelift settings for every native compilation, over the files' own.
@@ -124,22 +124,22 @@ NATIVE_UNAVAILABLE = "the native engine is not available in this clifkit"
 ENGINE_LEFT_OUT = "{what} runs on {engine}, which --engine {option} leaves out"
 
 
+# --engine E: the engine it leaves out, that engine's test command, and how messages name them.
+_LEFT_OUT = {"native": ("interpreter", "interpret", "the interpreter"),
+             "interpreter": ("native", "run", "the native engine")}
+
+
 def _chosen_engines(plans: list[Plan], options: Options) -> list[Plan]:
     """The plans of the engines `--engine` chooses. A file whose run lines only the engine left
     out would run keeps one skipped plan of it, saying why, so that its run lines count as skipped."""
-    if options.engine == "native":
-        kept = [p for p in plans if p.engine == "native"]
-        if not kept and any(p.engine == "interpreter" for p in plans):
-            reason = ENGINE_LEFT_OUT.format(what="`test interpret`", engine="the interpreter", option="native")
-            kept = [Plan("interpreter", "interpret", skip_reason=reason)]
-        return kept
-    if options.engine == "interpreter":
-        kept = [p for p in plans if p.engine == "interpreter"]
-        if not kept and any(p.engine == "native" for p in plans):
-            reason = ENGINE_LEFT_OUT.format(what="`test run`", engine="the native engine", option="interpreter")
-            kept = [Plan("native", "run", skip_reason=reason)]
-        return kept
-    return plans
+    if options.engine not in _LEFT_OUT:
+        return plans
+    other, mode, name = _LEFT_OUT[options.engine]
+    kept = [p for p in plans if p.engine == options.engine]
+    if not kept and any(p.engine == other for p in plans):
+        reason = ENGINE_LEFT_OUT.format(what=f"`test {mode}`", engine=name, option=options.engine)
+        kept = [Plan(other, mode, skip_reason=reason)]
+    return kept
 
 
 def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:

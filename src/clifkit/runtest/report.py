@@ -17,8 +17,7 @@ lines Ctrl-C stopped marked as errors ("interrupted (Ctrl-C) before it finished"
 The report is written to a temporary file renamed into place, so that a run
 killed while writing leaves no half report.
 
-`failed_from` reads a report back for ``clifkit test --failed-from REPORT``: the
-run lines that failed, errored or timed out.
+`rerun.failed_from` reads a report back for ``clifkit test --failed-from REPORT``.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from typing import Optional, Sequence
+from typing import Sequence
 
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, total_counts
 
@@ -79,45 +78,3 @@ def write_report(path: str, results: Sequence[FileResult], options=None, interru
             pass
         raise
 
-
-# -- reading a report back: --failed-from ----------------------------------------------------------
-
-RERUN_STATUSES = (FAILED, ERROR, TIMEOUT)
-
-
-class ReportError(Exception):
-    """A report that cannot be read back (missing, not JSON, not a clifkit report)."""
-
-
-def failed_from(path: str) -> dict[str, Optional[set]]:
-    """The run lines to repeat from the JSON report at `path`: absolute file path -> the set of
-    (line, engine, target) of its failed, erroneous and timed-out run lines, or None when the
-    whole file is to run again (a problem of the file itself, with no run line to pin it on).
-    Paths in the report are taken relative to the current directory, as `clifkit test` wrote them."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ReportError(f"cannot read it: {e.strerror or e}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ReportError(f"not a JSON report: {e}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
-        raise ReportError("not a clifkit test report (no \"files\" list)")
-    out: dict[str, Optional[set]] = {}
-    for entry in data["files"]:
-        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
-            raise ReportError("not a clifkit test report (a file entry without a path)")
-        key = os.path.normcase(os.path.abspath(entry["path"]))
-        for run in entry.get("runs") or ():
-            if not isinstance(run, dict) or run.get("status") not in RERUN_STATUSES:
-                continue
-            line = run.get("line")
-            if not isinstance(line, int) or line < 1:
-                out[key] = None  # the file as a whole (cannot be read, an internal error)
-                continue
-            if key in out and out[key] is None:
-                continue
-            out.setdefault(key, set()).add((line, run.get("engine"), run.get("target")))
-        if entry.get("status") == ERROR and key not in out:
-            out[key] = None
-    return out

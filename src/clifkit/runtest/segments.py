@@ -24,7 +24,7 @@ from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
 from .plans import Options, collect_directives, select_plans
-from .results import ERROR, FileResult, RunResult
+from .results import FileResult
 
 SEGMENT_FUNCTIONS = 2000
 
@@ -82,15 +82,13 @@ def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
     """Run the file at `path` a segment at a time, adding to `result`; False (nothing done) when it
     is not to be cut (small, functions reaching each other, unreadable, a header that does not parse)."""
     from ..reader.parser import parse_text
+    from .files import read_lines
     from .runner import PreparedFile, choose_items, file_items, finish_file, run_items
 
     try:
-        with open(path, encoding="utf-8") as f:
-            source = f.read()
-    except (OSError, UnicodeDecodeError):
+        lines = read_lines(path)[1]
+    except ClifError:
         return False  # the whole-file path says why
-    lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
-    del source
     segments = cut(lines)
     if segments is None:
         return False
@@ -128,20 +126,7 @@ def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
 def _segment_error(result: FileResult, lines: list[str], path: str, first: int, last: int, e: ClifError) -> None:
     """A segment that does not parse: the file is an error, and each run line of the segment says
     why it did not run (the first one with the located messages)."""
-    from .runner import _engine_guess, _raw_run_lines
+    from .unparsed import engine_guess, record_error
 
-    formatted = e.format()
-    if result.status != ERROR:
-        result.status = ERROR
-        result.message = formatted.splitlines()[0]
-    engine = _engine_guess(lines[: min(len(lines), 64)])
-    raw = _raw_run_lines(lines[first - 1 : last], path)
-    if not raw:
-        loc = e.first.loc
-        result.runs.append(RunResult(loc.line, None, engine, None, ERROR, e.first.message, col=loc.col,
-                                     report=formatted))
-        return
-    for k, (n, name) in enumerate(raw):
-        result.runs.append(RunResult(n + first - 1, name, engine, None, ERROR,
-                                     f"not run: the file does not parse: {e.first.message}",
-                                     report=formatted if k == 0 else ""))
+    record_error(result, lines, path, e.format(), e.first.message, e.first.loc, first=first, last=last,
+                 engine=engine_guess(lines[:64]), engine_known=True)

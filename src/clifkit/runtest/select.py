@@ -108,21 +108,19 @@ def compile_keyword(pattern: str) -> Callable[[str], bool]:
         where = f"'{tokens[pos]}'" if pos < len(tokens) else "the end"
         return KeywordError(f"-k {pattern!r}: expected {what}, got {where}")
 
-    def expr():
-        left = conj()
-        while peek() == "or":
+    def chain(word: str, operand, combine):
+        """`operand` (`word` `operand`)*, combined from the left."""
+        left = operand()
+        while peek() == word:
             take()
-            right = conj()
-            left = (lambda a, b: lambda n: a(n) or b(n))(left, right)
+            left = combine(left, operand())
         return left
 
+    def expr():
+        return chain("or", conj, lambda a, b: lambda n: a(n) or b(n))
+
     def conj():
-        left = neg()
-        while peek() == "and":
-            take()
-            right = neg()
-            left = (lambda a, b: lambda n: a(n) and b(n))(left, right)
-        return left
+        return chain("and", neg, lambda a, b: lambda n: a(n) and b(n))
 
     def neg():
         t = peek()

@@ -246,34 +246,36 @@ class InstChecks:
             return
         for i, (a, p) in enumerate(zip(bc.args, target.params)):
             want = func.value_types.get(p)
-            if isinstance(a, TryCallRet):
-                if kind != "return":
-                    self.report(loc, f"{a} can only be passed to the normal-return block of a try_call")
-                    continue
-                if sig is None:
-                    continue
-                if a.index >= len(sig.returns):
-                    self.report(loc, f"{a} is out of range: the callee returns {plural(len(sig.returns), 'value')}")
-                    continue
-                types = [(a, sig.returns[a.index].type)]
-            elif isinstance(a, TryCallExn):
-                if kind != "exception":
-                    self.report(loc, f"{a} can only be passed to an exception handler block of a try_call")
-                    continue
-                if sig is None:
-                    continue
-                payloads = 2 if sig.call_conv in EXCEPTION_CALL_CONVS else 0
-                if a.index >= payloads:
-                    self.report(loc, f"{a} is out of range: the calling convention {sig.call_conv} "
-                                     f"has {plural(payloads, 'exception payload')}")
-                    continue
-                types = [(a, ptr) for _, ptr in self.target.pointers]
+            if isinstance(a, (TryCallRet, TryCallExn)):
+                types = self.try_call_value_types(a, kind, sig, loc)
             else:
                 types = [(f"v{a}", self.type_of(a))]
             for what, t in types:
                 if t is not None and want is not None and t is not want:
                     self.report(loc, f"arg {what} has type {t}, expected {want}: argument {i} ({what}) to "
                                      f"block{bc.block} has type {t}, but its parameter v{p} has type {want}")
+
+
+    def try_call_value_types(self, a, kind: str, sig: Optional[Signature], loc) -> list:
+        """(name, type) of a try_call's ``retN`` or ``exnN`` passed to a block, for each target
+        pointer type; none when it is misplaced (reported) or out of range (reported), or when the
+        callee's signature is unknown."""
+        ret = isinstance(a, TryCallRet)
+        if kind != ("return" if ret else "exception"):
+            place = "the normal-return block" if ret else "an exception handler block"
+            self.report(loc, f"{a} can only be passed to {place} of a try_call")
+            return []
+        if sig is None:
+            return []
+        if ret:
+            count, have = len(sig.returns), f"the callee returns {plural(len(sig.returns), 'value')}"
+        else:
+            count = 2 if sig.call_conv in EXCEPTION_CALL_CONVS else 0
+            have = f"the calling convention {sig.call_conv} has {plural(count, 'exception payload')}"
+        if a.index >= count:
+            self.report(loc, f"{a} is out of range: {have}")
+            return []
+        return [(a, sig.returns[a.index].type)] if ret else [(a, ptr) for _, ptr in self.target.pointers]
 
 
 def _requires_operand(op: Opcode) -> bool:
@@ -362,19 +364,20 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
 
 
 def _check_heap(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    heap = v.func.heaps.get(inst.heap)
-    if heap is None:
-        v.report(loc, f"unknown heap heap{inst.heap}")
-        return
-    _check_index_and_result(v, inst, loc, heap.index_type or I32, f"heap{inst.heap}")
+    _check_region(v, inst, loc, "heap", v.func.heaps, inst.heap)
 
 
 def _check_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    table = v.func.tables.get(inst.table)
-    if table is None:
-        v.report(loc, f"unknown table table{inst.table}")
+    _check_region(v, inst, loc, "table", v.func.tables, inst.table)
+
+
+def _check_region(v: "FunctionVerifier", inst: Inst, loc, kind: str, declared: dict, n: int) -> None:
+    """A heap or table access: the `kind` entity `n` is declared, and its index and result fit."""
+    data = declared.get(n)
+    if data is None:
+        v.report(loc, f"unknown {kind} {kind}{n}")
         return
-    _check_index_and_result(v, inst, loc, table.index_type or I32, f"table{inst.table}")
+    _check_index_and_result(v, inst, loc, data.index_type or I32, f"{kind}{n}")
 
 
 def _check_index_and_result(v: "FunctionVerifier", inst: Inst, loc, index_type: Type, entity: str) -> None:

@@ -97,6 +97,16 @@ class PreambleChecks:
                 self.report(self.decl_loc(f"fn{fn}"), f"fn{fn}: signature sig{data.signature} is not declared")
         self.check_heaps_and_tables()
 
+    def check_region_base(self, name: str, loc, base: int) -> None:
+        """A heap's or table's base: a declared global value of the pointer type."""
+        if base not in self.func.global_values:
+            self.report(loc, f"{name}: base global value gv{base} is not declared")
+            return
+        for _, ptr in self.target.pointers:
+            base_type = self.gv_type(base, ptr)
+            if base_type is not ptr:
+                self.report(loc, f"{name}: base gv{base} has type {base_type}, which is not the pointer type {ptr}")
+
     def check_heaps_and_tables(self) -> None:
         func = self.func
         gvs = func.global_values
@@ -105,13 +115,7 @@ class PreambleChecks:
             index_type = heap.index_type or I32
             if index_type not in (I32, I64):
                 self.report(loc, f"{name}: index_type must be i32 or i64, not {index_type}")
-            if heap.base not in gvs:
-                self.report(loc, f"{name}: base global value gv{heap.base} is not declared")
-            else:
-                for _, ptr in self.target.pointers:
-                    base_type = self.gv_type(heap.base, ptr)
-                    if base_type is not ptr:
-                        self.report(loc, f"{name}: base gv{heap.base} has type {base_type}, which is not the pointer type {ptr}")
+            self.check_region_base(name, loc, heap.base)
             for what, amount in (("min", heap.min_size), ("offset_guard", heap.offset_guard)):
                 if amount < 0 or amount >= 1 << 64:
                     self.report(loc, f"{name}: {what} size {amount:#x} is out of range")
@@ -134,13 +138,7 @@ class PreambleChecks:
         for t, table in func.tables.items():
             name, loc = f"table{t}", self.decl_loc(f"table{t}")
             index_type = table.index_type or I32
-            if table.base not in gvs:
-                self.report(loc, f"{name}: base global value gv{table.base} is not declared")
-            else:
-                for _, ptr in self.target.pointers:
-                    base_type = self.gv_type(table.base, ptr)
-                    if base_type is not ptr:
-                        self.report(loc, f"{name}: base gv{table.base} has type {base_type}, which is not the pointer type {ptr}")
+            self.check_region_base(name, loc, table.base)
             if table.bound is None or table.bound not in gvs:
                 self.report(loc, f"{name}: bound global value gv{table.bound} is not declared")
             else:

@@ -1,0 +1,81 @@
+"""``clifkit test --failed-from REPORT``: which run lines to repeat, read from an earlier JSON report.
+
+A run line is named in a report by (line, engine, target), and its file by its absolute path; the
+reading of the report and the matching of files and run lines against it live together here so
+the two cannot drift."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Optional
+
+from .plans import Options, RunItem
+from .results import ERROR, FAILED, TIMEOUT
+
+RERUN_STATUSES = (FAILED, ERROR, TIMEOUT)
+
+
+class ReportError(Exception):
+    """A report that cannot be read back (missing, not JSON, not a clifkit report)."""
+
+
+def file_key(path: str) -> str:
+    """How a file is named in `Options.only`: its absolute path, case-folded where the system does."""
+    return os.path.normcase(os.path.abspath(path))
+
+
+def failed_from(path: str) -> dict[str, Optional[set]]:
+    """The run lines to repeat from the JSON report at `path`: `file_key` -> the set of
+    (line, engine, target) of its failed, erroneous and timed-out run lines, or None when the
+    whole file is to run again (a problem of the file itself, with no run line to pin it on).
+    Paths in the report are taken relative to the current directory, as `clifkit test` wrote them."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ReportError(f"cannot read it: {e.strerror or e}") from None
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ReportError(f"not a JSON report: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("files"), list):
+        raise ReportError("not a clifkit test report (no \"files\" list)")
+    out: dict[str, Optional[set]] = {}
+    for entry in data["files"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            raise ReportError("not a clifkit test report (a file entry without a path)")
+        key = file_key(entry["path"])
+        for run in entry.get("runs") or ():
+            if not isinstance(run, dict) or run.get("status") not in RERUN_STATUSES:
+                continue
+            line = run.get("line")
+            if not isinstance(line, int) or line < 1:
+                out[key] = None  # the file as a whole (cannot be read, an internal error)
+                continue
+            if key in out and out[key] is None:
+                continue
+            out.setdefault(key, set()).add((line, run.get("engine"), run.get("target")))
+        if entry.get("status") == ERROR and key not in out:
+            out[key] = None
+    return out
+
+
+def wanted_lines(options: Options, path: str) -> Optional[set]:
+    """The (line, engine, target) keys of the file's run lines to repeat, or None to run all of it
+    (no --failed-from, or the report holds a file-level problem)."""
+    only = options.only
+    if only is None:
+        return None
+    return only.get(file_key(path))
+
+
+def wants_file(options: Options, path: str) -> bool:
+    """Whether --failed-from (if given) names the file at all."""
+    only = options.only
+    return only is None or file_key(path) in only
+
+
+def item_key(item: RunItem) -> tuple:
+    """(line, engine, target): what names a run line in a report."""
+    if item.plan is not None:
+        return (item.line, item.plan.engine, item.plan.target)
+    return (item.line, item.settled.engine, item.settled.target)
