@@ -254,7 +254,7 @@ SPECS: dict[str, Spec] = {
     "icmp_imm":    Spec("int", 1),
     "select":      Spec("int", 1.5, nan="exact"),
     "select_spectre_guard": Spec("int", 0.3, nan="exact"),
-    "bmask":       Spec("int", 0.3),
+    "bmask":       Spec("int", 0.3, ctrl=_scalar),  # scalars only in Cranelift 0.120
     "uextend":     Spec("int", 1),
     "sextend":     Spec("int", 1),
     "ireduce":     Spec("int", 1),
