@@ -35,6 +35,7 @@ from ..reader.directives import BoundRun, RunCommand, bind
 from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..environment.guarantee import RULE as GUARANTEE_RULE
 from ..environment.guarantee import explain
+from ..ir.numbers import is_nan
 from ..ir.values import format_values
 from .engines import get_engine
 
@@ -101,12 +102,6 @@ class Verdict:
         return self.status == "disagree"
 
 
-def _float_lane_nan(bits: int, lane_bits: int) -> bool:
-    w, t = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}[lane_bits]
-    exp = (bits >> t) & ((1 << w) - 1)
-    return exp == (1 << w) - 1 and bits & ((1 << t) - 1) != 0
-
-
 def values_match(a, b, ty: Type, rules: list[str]) -> bool:
     """Bitwise equality, except that NaN float lanes match any NaN (rule nan-bits)."""
     if a == b:
@@ -120,7 +115,7 @@ def values_match(a, b, ty: Type, rules: list[str]) -> bool:
     for x, y in zip(lanes_a, lanes_b):
         if x == y:
             continue
-        if _float_lane_nan(x, ty.lane_bits) and _float_lane_nan(y, ty.lane_bits):
+        if is_nan(x, ty.lane_bits) and is_nan(y, ty.lane_bits):
             if "nan-bits" not in rules:
                 rules.append("nan-bits")
             continue

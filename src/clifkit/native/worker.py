@@ -47,11 +47,11 @@ from typing import Optional
 
 from . import abi
 from ..environment.byteorder import target_byteorder
+from ..environment.layout import GROW_FUNCTION as GROW_SYMBOL
 from .memory import PAGE_SIZE, PROT_RW, Mapping, environment_from_wire, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
 
 DEFAULT_COMPILER = "clifkit.native.lower:compile_module"
-GROW_SYMBOL = "%heap_grow"
 
 ALT_STACK_BYTES = 1 << 20  # the signal handler runs Python: give it room
 CHILD_STACK_LIMIT = 8 << 20  # a child's stack may grow this far (runaway recursion ends there)
