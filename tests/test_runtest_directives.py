@@ -12,8 +12,9 @@ from clifkit.reader.directives import (
     RunCommand,
     bind,
     parse_directive_line,
-    parse_directives,
+    read,
 )
+from clifkit.reader import parse_text
 
 
 def fn(name, params, returns):
@@ -123,11 +124,19 @@ def test_syntax_errors(line, message):
     assert e.value.format().startswith(f"t.clif:{loc}: error: {text}\n{line}\n")
 
 
-def test_parse_directives_collects_errors_per_line():
-    lines = ["function %f() -> i32 {", "}", "; run: %f() == 1", "; run: %f(", "; other comment", "; run"]
-    found, errors = parse_directives(lines, "t.clif")
-    assert [d.line for d in found] == [3, 6]
-    assert [n for n, _ in errors] == [4]
+def test_the_reader_reads_each_directive_once_keeping_errors_per_line():
+    text = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n" \
+           "; run: %f() == 1\n; run: %f(\n; other comment\n; run\n"
+    tf = parse_text(text, "t.clif")
+    runs = tf.functions[0].directives
+    assert [d.line for d in runs if d.error is None] == [6, 9]
+    assert [d.line for d in runs if d.error is not None] == [7]
+    assert all(a is b for a, b in zip(tf.directives, runs)) and len(tf.directives) == 3
+    cmd = runs[0].parsed
+    assert isinstance(cmd, RunCommand) and cmd.call.name == "%f" and read(runs[0]) is cmd  # read once
+    with pytest.raises(ClifError) as e:
+        read(runs[1])
+    assert e.value.first.loc.line == 7 and e.value is runs[1].error
 
 
 # -- binding -------------------------------------------------------------------------------

@@ -10,13 +10,16 @@ Grammar (Cranelift's run commands, ``cranelift-reader``'s ``run_command.rs``)::
     value      ::= literal | "[" [value {[","] value}] "]"
 
 ``; run: %f(args)`` with no comparison expects one integer result that is
-nonzero, like a bare ``; run``. Any other ``; word: ...`` comment (``; heap:``,
-``; note:``) is kept as an `OtherDirective` for later stages to interpret.
+nonzero, like a bare ``; run``. ``; heap:`` and ``; table:`` directives are read
+into their fields (`fields.py`); other kinds (``; check:``) are kept as text.
 
-Reading is in two steps. `parse_directive_line` checks the syntax only and
-builds a tree of literals with their columns; `bind` reads that tree at the
-types of a function's signature, giving argument and expected bit patterns.
-Every problem is a `ClifError` pointing at ``file:line:col``.
+Reading is in two steps. The reader reads every directive once, as it reads the
+file (`directive_at`, `fill`): a run or print line's syntax, into a tree of
+literals with their columns (a `RunCommand`, kept as the `Directive`'s
+`parsed`, or the `ClifError` that stopped it as its `error`); later stages ask
+with `read`. `bind` reads that tree at the types of a function's signature,
+giving argument and expected bit patterns. Every problem is a `ClifError`
+pointing at ``file:line:col``. `parse_directive_line` reads one line on its own.
 """
 
 from __future__ import annotations
@@ -26,9 +29,10 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location
-from ..ir.function import Function
+from ..ir.function import Directive, Function
 from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
+from .fields import KEYS, read_fields
 from ..ir.values import (
     Value,
     ValueSyntaxError,
@@ -103,7 +107,6 @@ class OtherDirective:
     loc: Location  # of the first character of `text`
 
 
-Directive = Union[RunCommand, OtherDirective]
 
 
 # -- lexing --------------------------------------------------------------------
@@ -270,8 +273,9 @@ class _Parser:
 MAX_LIST_DEPTH = 16
 
 
-def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directive]:
-    """The directive on source line `line` (number `lineno`), or None when it holds none.
+def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Union[RunCommand, OtherDirective]]:
+    """The directive on source line `line` (number `lineno`), or None when it holds none: for a
+    line read on its own (the reader reads a file's directives as it reads the file: `read`).
 
     A directive is a comment ``; word:`` (or a bare ``; run`` / ``; print``). Raises
     `ClifError` for a malformed run or print directive."""
@@ -289,12 +293,17 @@ def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directiv
         text = line[rest_start:]
         lead = len(text) - len(text.lstrip())
         return OtherDirective(kind, text.strip(), Location(path, lineno, rest_start + lead + 1))
-    source_line = line
-    cmd = RunCommand(kind, Location(path, lineno, m.start(1) + 1), None, source_line=source_line)
+    return _run_command(kind, line, Location(path, lineno, m.start(1) + 1), rest_start, has_colon)
+
+
+def _run_command(kind: str, source_line: str, loc: Location, rest_start: int, has_colon: bool) -> RunCommand:
+    """The run or print command whose word `kind` is at `loc` on `source_line`; its call starts at
+    index `rest_start` of the line (after the colon). Raises `ClifError`."""
+    cmd = RunCommand(kind, loc, None, source_line=source_line)
     toks = _tokens(source_line, rest_start, cmd.loc, source_line)
     p = _Parser(toks, cmd)
     if not has_colon:
-        cmd.end_col = m.end(1) + 1
+        cmd.end_col = loc.col + len(kind)
         return cmd
     cmd.call = p.call(source_line)
     if kind == "run":
@@ -333,26 +342,71 @@ def _trap_expectation(p: "_Parser", comparison: str) -> str:
     return code
 
 
-def parse_directives(source_lines: Sequence[str], path: str, first: int = 1, last: Optional[int] = None):
-    """Every directive on lines first..last (1-based, inclusive) of a file.
+# -- directives as the reader keeps them (`ir.function.Directive`) -------------------------------
 
-    Returns (directives, errors): malformed run/print lines become `ClifError`s paired with
-    the line's number, so one bad line does not hide the others."""
-    last = len(source_lines) if last is None else min(last, len(source_lines))
-    found: list[Directive] = []
-    errors: list[tuple[int, ClifError]] = []
-    for lineno in range(max(first, 1), last + 1):
-        line = source_lines[lineno - 1]
-        if ";" not in line:
-            continue
-        try:
-            d = parse_directive_line(line, path, lineno)
-        except ClifError as e:
-            errors.append((lineno, e))
-            continue
-        if d is not None:
-            found.append(d)
-    return found, errors
+
+def directive_at(line: str, col: int, path: str, lineno: int, after_code: bool = False) -> Optional[Directive]:
+    """The directive-shaped comment (``; word:`` or a bare ``; word``) that starts at column `col`
+    of source line `line`, as a `Directive` not yet read (`fill`), or None. Any word: the reader
+    keeps near misses (``; HEAP:``) too, for the verifier to name."""
+    line = line.rstrip("\r\n")
+    m = _DIRECTIVE_RE.match(line, col - 1)
+    if m is None:
+        return None
+    rest = line[m.end() :]
+    lead = len(rest) - len(rest.lstrip())
+    return Directive(m.group(1), rest.strip(), Location(path, lineno, m.end() + lead + 1),
+                     word_loc=Location(path, lineno, m.start(1) + 1),
+                     has_colon=m.group(0).rstrip().endswith(":"), after_code=after_code)
+
+
+def fill(d: Directive, source_line: Optional[str] = None) -> Directive:
+    """Read `d` once, keeping what it says (`d.parsed`) or why it cannot be read (`d.error`).
+    `source_line` is the line it stands on (a directive built in code has none: one is written)."""
+    if d.read:
+        return d
+    d.read = True
+    if not d.has_colon and d.kind not in RUN_KINDS:
+        return d
+    try:
+        if d.kind in RUN_KINDS:
+            if source_line is None:
+                prefix = f"; {d.kind}: " if d.has_colon else f"; {d.kind}"
+                source_line = " " * max(0, d.loc.col - 1 - len(prefix)) + prefix + d.text
+                word_col = source_line.index(";") + 3
+            else:
+                source_line = source_line.rstrip("\r\n")
+                word_col = d.word_loc.col if d.word_loc is not None else d.loc.col
+            rest_start = word_col - 1 + len(d.kind) + (source_line[word_col - 1 + len(d.kind) :].index(":") + 1
+                                                       if d.has_colon else 0)
+            d.parsed = _run_command(d.kind, source_line, Location(d.loc.path, d.loc.line, word_col), rest_start,
+                                    d.has_colon)
+        elif d.kind in KEYS:
+            d.parsed = read_fields(d.kind, d.text, d.loc, source_line.rstrip("\r\n") if source_line else None)
+    except ClifError as e:
+        d.error = e
+    return d
+
+
+def read(d: Directive):
+    """What directive `d` says, read once (`fill`): a `RunCommand`, the `DirectiveFields` of a heap
+    or table, or None for another kind. Raises its `ClifError` when it cannot be read."""
+    fill(d)
+    if d.error is not None:
+        raise d.error
+    return d.parsed
+
+
+def directives_in(text: str, path: str) -> list[Directive]:
+    """The directives on the lines of `text` that are directives (not a whole file's reading: the
+    fuzzer's own programs, whose functions it already has as IR), each read (`fill`)."""
+    found = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.startswith(";"):
+            d = directive_at(line, 1, path, n)
+            if d is not None:
+                found.append(fill(d, line))
+    return found
 
 
 # -- binding to a signature -------------------------------------------------------

@@ -46,11 +46,12 @@ from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence, TextIO
 
 from ..diagnostics import ClifError, Location
-from ..ir.function import Function, TestFile
+from ..ir.function import Directive, Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
 from . import interrupts
 from . import report as report_mod
-from ..reader.directives import RunCommand, parse_directive_line
+from ..reader import ReadError
+from ..reader.directives import RUN_KINDS
 from ..engine import DEFAULT_FUEL
 from .execute import INTERRUPTED, NOTE_MARK, run_plan
 from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
@@ -146,7 +147,8 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
 
         tf = parse_file(path)
     except ClifError as e:
-        _file_error(result, lines, path, e.format(), e.first.message, e.first.loc)
+        _file_error(result, lines, path, e.format(), e.first.message, e.first.loc,
+                    directives=e.directives if isinstance(e, ReadError) else ())
         return prepared
     except ImportError as e:
         _file_error(result, lines, path, f"{path}: error: the reader is not available: {e}", str(e), None)
@@ -177,11 +179,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     problems = verify_run_test(tf, source)
     if problems:
         error = ClifError(problems)
-        _file_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify")
+        _file_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
+                    tf.directives)
         return prepared
     prepared.test_file = tf
     prepared.plans = plans
-    prepared.groups = collect_directives(tf, lines, path)
+    prepared.groups = collect_directives(tf)
     prepared.by_name = {d.function.name: d.function for d in tf.functions}
     return prepared
 
@@ -306,11 +309,11 @@ def verify_run_test(tf: TestFile, source: Optional[str]) -> list:
 
 
 def _file_error(result: FileResult, lines, path: str, formatted: str, message: str, loc: Optional[Location],
-                step: str = "parse") -> None:
+                step: str = "parse", directives: Sequence[Directive] = ()) -> None:
     result.status = ERROR
     result.message = formatted.splitlines()[0] if formatted else message
     engine = _engine_guess(lines)
-    raw = _raw_run_lines(lines, path)
+    raw = _raw_run_lines(directives)
     if not raw:
         line = loc.line if loc is not None else 1
         result.runs.append(
@@ -328,19 +331,14 @@ def _file_error(result: FileResult, lines, path: str, formatted: str, message: s
         )
 
 
-def _raw_run_lines(lines: Sequence[str], path: str) -> list[tuple[int, Optional[str]]]:
-    """(line, called name) of every run/print line, for a file that does not parse."""
+def _raw_run_lines(directives: Sequence[Directive]) -> list[tuple[int, Optional[str]]]:
+    """(line, called name) of every run/print line the reader found, for a file that does not
+    parse or verify (the name is None for a line it could not read)."""
     found = []
-    for n, line in enumerate(lines, 1):
-        if ";" not in line:
-            continue
-        try:
-            d = parse_directive_line(line, path, n)
-        except ClifError:
-            found.append((n, None))
-            continue
-        if isinstance(d, RunCommand):
-            found.append((n, d.call.name if d.call is not None else None))
+    for d in directives:
+        if d.kind in RUN_KINDS and not d.after_code:
+            cmd = d.parsed
+            found.append((d.line, cmd.call.name if cmd is not None and cmd.call is not None else None))
     return found
 
 

@@ -23,6 +23,7 @@ import re
 from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
+from ..reader import ReadError
 from .plans import Options, collect_directives, select_plans
 from .results import ERROR, FileResult, RunResult
 
@@ -112,7 +113,7 @@ def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
             _segment_error(result, lines, path, first, last, e)
         else:
             tf.commands, tf.isa_specs = header.commands, header.isa_specs
-            prepared = PreparedFile(path, window, tf, plans, collect_directives(tf, window, path),
+            prepared = PreparedFile(path, window, tf, plans, collect_directives(tf),
                                     {d.function.name: d.function for d in tf.functions}, None, options.limits)
             items = choose_items(file_items(prepared, result), path, options, result)
             stop = run_items(prepared, items, options, result)
@@ -135,13 +136,13 @@ def _segment_error(result: FileResult, lines: list[str], path: str, first: int, 
         result.status = ERROR
         result.message = formatted.splitlines()[0]
     engine = _engine_guess(lines[: min(len(lines), 64)])
-    raw = _raw_run_lines(lines[first - 1 : last], path)
+    raw = _raw_run_lines(e.directives if isinstance(e, ReadError) else ())
     if not raw:
         loc = e.first.loc
         result.runs.append(RunResult(loc.line, None, engine, None, ERROR, e.first.message, col=loc.col,
                                      report=formatted))
         return
     for k, (n, name) in enumerate(raw):
-        result.runs.append(RunResult(n + first - 1, name, engine, None, ERROR,
+        result.runs.append(RunResult(n, name, engine, None, ERROR,
                                      f"not run: the file does not parse: {e.first.message}",
                                      report=formatted if k == 0 else ""))
