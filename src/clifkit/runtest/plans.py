@@ -3,10 +3,11 @@
 A file's ``test`` lines, ``target`` lines and the `Options` of the run decide its `Plan`s: which
 engine runs its run lines, and on which target. A run line calls the function it names (a bare
 ``; run`` the one it follows), under ``test interpret`` and ``test run`` alike.
-`collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
-as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
-line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
-directives ask for (`environment.py`), or settles it as an error. Nothing here runs code: that is
+`collect_directives` groups the ``; run:`` / ``; print:`` commands and other directives by
+function, as the reader attached and read them (after the function's closing brace, Cranelift's
+rule), and `prepare_group` binds each run line under a plan to its callee's signature, with the
+environment its ``; heap:`` / ``; table:`` directives ask for (`environment.layout`), or settles
+it as an error. Nothing here runs code: that is
 `execute.py`, so that planning can be checked (and run lines listed, `select`) without an engine.
 """
 

@@ -10,10 +10,10 @@ For each file:
    (``--interpret-all`` also runs such files on the interpreter; ``--engine``
    chooses which engines run at all; ``--compare`` runs every ``test run`` line
    on the interpreter too, and a disagreement is a failure of its own);
-3. for every function, read its directives (the ``; run:`` / ``; print:``
-   lines from the function to the next one, as Cranelift attaches them), bind
-   each to the called function's signature, describe the environment its
-   ``; heap:`` directives ask for (`environment.py`; engines that cannot
+3. for every function, take its directives as the reader read them (the
+   ``; run:`` / ``; print:`` lines after its closing brace), bind each to
+   the called function's signature, describe the environment its
+   ``; heap:`` directives ask for (`environment.layout`; engines that cannot
    provide heaps skip those runs), call the engine and compare the results
    bit for bit.
 
