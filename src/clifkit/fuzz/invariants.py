@@ -23,9 +23,9 @@ float load feeds ``fcmp`` or ``fcopysign`` directly.
 
 from __future__ import annotations
 
-import re
-
 from ..ir.function import Function, Inst, TestFile
+from ..reader.directives import fill
+from ..reader.fields import KEYS
 from .specs import SPECS
 
 _EXACT = {name for name, spec in SPECS.items() if spec.nan == "exact"} | {"fcopysign"}
@@ -156,9 +156,6 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
     return out
 
 
-_PTR_RE = re.compile(r"\bptr\s*=\s*vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)")
-
-
 _ADDRESS_USES = ("load", "uload8", "sload8", "uload16", "sload16", "uload32", "sload32", "call", "call_indirect")
 
 
@@ -190,9 +187,8 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
     slots: set[int] = set()
     for d in tf.functions:
         for directive in d.directives:
-            m = _PTR_RE.search(directive.text)
-            if m:
-                slots.add(int(m.group(1).replace("_", ""), 0))
+            if directive.kind in KEYS and fill(directive).error is None:  # as the reader read it
+                slots.update(v for k, v in directive.parsed.values.items() if k == "ptr")
     out: list[str] = []
     for d in tf.functions:
         func = d.function
