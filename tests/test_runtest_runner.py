@@ -26,12 +26,10 @@ from clifkit.engine import Failed, Returned, Session, Skipped, Trapped
 M32 = (1 << 32) - 1
 
 
-def fake_parse_file(path):
+def fake_parse_text(text, path):
     """Reads `test`, `target`, function headers and directives; `BAD` on a line is a syntax error."""
     tf = irf.TestFile(path)
     current = None
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
     lines = text.splitlines()
     for n, line in enumerate(lines, 1):
         if "BAD" in line:
@@ -109,7 +107,7 @@ BEHAVIOURS = {
 def fakes(monkeypatch):
     import clifkit.reader
 
-    monkeypatch.setattr(clifkit.reader, "parse_file", fake_parse_file, raising=False)
+    monkeypatch.setattr(clifkit.reader, "parse_text", fake_parse_text)
     # The fake reader gives functions without bodies, which the real verifier would refuse.
     monkeypatch.setattr(runner, "verify_run_test", lambda tf, source: [])
     engine = FakeEngine(BEHAVIOURS)

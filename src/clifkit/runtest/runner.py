@@ -143,9 +143,9 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     lines = [line[:-1] if line.endswith("\r") else line for line in source.split("\n")]
     prepared = PreparedFile(path, lines, source=source, limits=options.limits)
     try:
-        from ..reader import parse_file
+        from ..reader import parse_text
 
-        tf = parse_file(path)
+        tf = parse_text(source, path)  # the text read above: the file is opened once
     except ClifError as e:
         _file_error(result, lines, path, e.format(), e.first.message, e.first.loc,
                     directives=e.directives if isinstance(e, ReadError) else ())
