@@ -210,3 +210,12 @@ def test_bind_with_implicit_vmctx():
     # A callee without a vmctx parameter takes all its arguments.
     g = fn("%g", ["i32"], ["i32"])
     assert bind(parse("; run: %g(1) == 1"), g, implicit_vmctx=True).args == [1]
+
+
+def test_run_lines_are_split_by_the_clif_lexer_with_the_value_extensions_kept():
+    cmd = parse("; run: %f(.5, -.5, 1.5e+3, 0x1p+3, v1, NaN:0x1) == [1 2] ; a comment")
+    assert [a.text for a in cmd.call.args] == [".5", "-.5", "1.5e+3", "0x1p+3", "v1", "NaN:0x1"]
+    assert cmd.source_line[cmd.call.col - 1 : cmd.end_col - 1].strip() == \
+        "%f(.5, -.5, 1.5e+3, 0x1p+3, v1, NaN:0x1) == [1 2]"  # the comment is not part of it
+    assert error_of("; run: %f(@1) == 2") == "7:11: unexpected character '@'"
+

@@ -33,6 +33,7 @@ from ..ir.function import Directive, Function
 from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
 from .fields import KEYS, read_fields
+from .lexer import ENTITY_PREFIXES, tokenize
 from ..ir.values import (
     Value,
     ValueSyntaxError,
@@ -107,8 +108,6 @@ class OtherDirective:
     loc: Location  # of the first character of `text`
 
 
-
-
 # -- lexing --------------------------------------------------------------------
 
 
@@ -119,63 +118,57 @@ class _Token:
     col: int  # 1-based
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_KINDS = frozenset({"word", "type", "value"}) | ENTITY_PREFIXES  # a word, whatever it names in CLIF
+_PUNCT = frozenset("[](),")
+
+
 def _tokens(line: str, start: int, loc: Location, source_line: str) -> list[_Token]:
-    """Tokens of line[start:]; columns are 1-based positions in `line`."""
+    """The tokens of line[start:], from the CLIF lexer (`lexer.tokenize`): numbers and words are
+    literals (their meaning depends on the type they are read at), ``==`` and ``!=`` are two
+    adjacent punctuation tokens. Columns are 1-based positions in `line`."""
+    toks = tokenize(line[start:])
+    kinds, vals, cols = toks.kinds, toks.values, toks.cols
     out: list[_Token] = []
-    i, n = start, len(line)
 
-    def fail(pos: int, message: str) -> ClifError:
-        return ClifError(Diagnostic(Location(loc.path, loc.line, pos + 1), message, source_line=source_line))
+    def fail(col: int, message: str) -> ClifError:
+        return ClifError(Diagnostic(Location(loc.path, loc.line, col), message, source_line=source_line))
 
-    while i < n:
-        c = line[i]
-        if c in " \t\r\n":
-            i += 1
-            continue
-        if c in "[](),":
-            out.append(_Token(c, c, i + 1))
-            i += 1
-            continue
-        if c == "=" or c == "!":
-            if line.startswith("==", i) or line.startswith("!=", i):
-                out.append(_Token(line[i : i + 2], line[i : i + 2], i + 1))
-                i += 2
-                continue
-            raise fail(i, f"expected '==' or '!=', got '{line[i : i + 2].strip()}'")
-        if c == "%":
-            j = i + 1
-            while j < n and (line[j].isalnum() or line[j] in "_"):
-                j += 1
-            if j == i + 1:
-                raise fail(i, "expected a function name after '%'")
-            out.append(_Token("name", line[i:j], i + 1))
-            i = j
-            continue
-        if c == ";":
-            break  # a trailing comment, as Cranelift's lexer allows
-        if c.isalnum() or c in "+-._":
-            j = i
-            if line[j] in "+-":
-                j += 1
-            for prefix in ("NaN:", "sNaN:"):
-                if line.startswith(prefix, j):
-                    j += len(prefix)
-                    break
-            while j < n:
-                ch = line[j]
-                if ch.isalnum() or ch in "_.":
-                    j += 1
-                elif ch in "+-" and j > i and line[j - 1] in "pPeE" and _exponent_sign_ok(line[i:j]):
-                    j += 1
-                else:
-                    break
-            if j == i + 1 and line[i] in "+-":
-                raise fail(i, f"expected a number after '{line[i]}'")
-            out.append(_Token("lit", line[i:j], i + 1))
-            i = j
-            continue
-        raise fail(i, f"unexpected character '{c}'")
-    out.append(_Token("end", "", i + 1))
+    k = 0
+    while kinds[k] != "eof":
+        kind, col = kinds[k], start + cols[k]
+        if kind in _PUNCT:
+            out.append(_Token(kind, kind, col))
+        elif kind in ("=", "!"):
+            if kinds[k + 1] == "=" and start + cols[k + 1] == col + 1:
+                out.append(_Token(kind + "=", kind + "=", col))
+                k += 1
+            else:
+                raise fail(col, f"expected '==' or '!=', got '{line[col - 1 : col + 1].strip()}'")
+        elif kind == "name":
+            if vals[k] == "%":
+                raise fail(col, "expected a function name after '%'")
+            out.append(_Token("name", vals[k], col))  # type: ignore[arg-type]
+        elif kind == "num":
+            text: str = vals[k]  # type: ignore[assignment]
+            last = out[-1] if out else None
+            if (last is not None and last.kind == "lit" and text[0] == "+" and last.col + len(last.text) == col
+                    and last.text[-1:] in ("e", "E", "p", "P") and _exponent_sign_ok(last.text)):
+                last.text += text  # "1.5e" "+3": an exponent's sign, which the CLIF lexer stops at
+            else:
+                out.append(_Token("lit", text, col))
+        elif kind == "." and kinds[k + 1] == "num" and start + cols[k + 1] == col + 1:
+            out.append(_Token("lit", "." + vals[k + 1], col))  # type: ignore[operator]
+            k += 1  # ".5": a decimal float (an extension; the CLIF lexer reads "-.5" alone whole)
+        elif kind in _WORD_KINDS:
+            out.append(_Token("lit", _WORD.match(line, col - 1).group(), col))  # type: ignore[union-attr]
+        elif kind in ("+", "-", "->"):
+            raise fail(col, f"expected a number after '{line[col - 1]}'")
+        else:
+            raise fail(col, f"unexpected character '{line[col - 1]}'")
+        k += 1
+    end = toks.comments[0].col if toks.comments else cols[k]  # a trailing comment ends the line
+    out.append(_Token("end", "", start + end))
     return out
 
 
