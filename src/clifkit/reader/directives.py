@@ -14,7 +14,8 @@ nonzero, like a bare ``; run``. ``; heap:`` and ``; table:`` directives are read
 into their fields (`fields.py`); other kinds (``; check:``) are kept as text.
 
 Reading is in two steps. The reader reads every directive once, as it reads the
-file (`directive_at`, `fill`): a run or print line's syntax, into a tree of
+file (`directive_at`, `fill`): a run or print line's syntax (split into tokens
+by the CLIF lexer, `lexer.tokenize`, as Cranelift's run commands are), into a tree of
 literals with their columns (a `RunCommand`, kept as the `Directive`'s
 `parsed`, or the `ClifError` that stopped it as its `error`); later stages ask
 with `read`. `bind` reads that tree at the types of a function's signature,
