@@ -98,3 +98,15 @@ def test_directives_are_read_once_by_the_reader():
     assert group.commands == [run.parsed] and group.commands[0].call.name == "%f"
     env = build_environment(details)
     assert [(h.size, h.ptr_offset) for h in env.heaps] == [(0x100, 0)]
+
+
+def test_directives_and_their_errors_survive_a_copy_and_a_pickle():
+    import copy
+    import pickle
+
+    tf = parse_text(HEAPED.replace("size=0x100, ptr=vmctx+0", "size=lots, ptr=vmctx+0"), "t.clif")
+    for twin in (copy.deepcopy(tf), pickle.loads(pickle.dumps(tf))):
+        error = twin.functions[0].directives[1].error
+        assert error.first.message == "heap attribute 'size' must be a non-negative integer, not 'lots'"
+        assert (error.first.loc.line, error.first.loc.col) == (9, 22)
+

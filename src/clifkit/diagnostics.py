@@ -45,6 +45,10 @@ class ClifError(Exception):
         self.diagnostics = diagnostics
         super().__init__(self.format())
 
+    def __reduce__(self):
+        # Pickled and copied with its diagnostics (the reader keeps errors on directives it read).
+        return self.__class__, (self.diagnostics,)
+
     def format(self) -> str:
         return "\n".join(d.format() for d in self.diagnostics)
 

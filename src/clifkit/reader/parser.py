@@ -596,6 +596,9 @@ class ReadError(ClifError):
         super().__init__(diagnostics)
         self.directives = directives or []
 
+    def __reduce__(self):
+        return self.__class__, (self.diagnostics, self.directives)
+
 
 def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFile:
     """Read CLIF `text` (named `path` in messages; it starts at line `first_line` of that file).
