@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 KINDS = ("check", "sameln", "nextln", "unordered", "not", "regex")
+DIRECTIVE_RE = re.compile(r";\s*(" + "|".join(KINDS) + r")\s*:(.*)$")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 

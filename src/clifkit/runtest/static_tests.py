@@ -11,9 +11,6 @@ result, and a function expecting none gives one result, on its first line.
 between its ``function`` line and the next function's (`filecheck.py`) are
 matched against the text: one result per function that has directives.
 
-Both kinds of comment are taken from the reader's record of directive comments
-(`TestFile.directives`), not found again in the text.
-
 The results are `RunResult`s of engine "verifier" or "cat", so reports,
 counts and exit status treat them as run lines.
 """
@@ -22,13 +19,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import re
 from typing import Sequence
 
 from ..ir.function import TestFile
-from .filecheck import KINDS as FILECHECK_KINDS, Directive, FileCheckError, check
+from .filecheck import DIRECTIVE_RE, Directive, FileCheckError, check
 from .results import FAILED, PASSED, RunResult
 
 KINDS = ("verifier", "cat")
+_ERROR_RE = re.compile(r";\s*error:\s*(.*?)\s*$")
 
 
 def _test_names(tf: TestFile) -> set[str]:
@@ -48,11 +47,6 @@ def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]
         end = starts[k + 1][1] - 1 if k + 1 < len(starts) else len(lines)
         out.append((d, start, end))
     return out
-
-
-def _directives(tf: TestFile, kinds: tuple[str, ...], start: int, end: int) -> list:
-    """The directive comments of `kinds` on lines start..end, as the reader recorded them."""
-    return [d for d in tf.directives if d.kind in kinds and d.has_colon and start <= d.line <= end]
 
 
 def static_results(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
@@ -82,8 +76,11 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     out = []
     for details, start, end in _ranges(tf, lines):
         name = details.function.name
-        expected = [(d.line if d.after_code else _code_line(lines, d.line), d.line, d.text)
-                    for d in _directives(tf, ("error",), start, end)]
+        expected = []
+        for n in range(start, end + 1):
+            m = _ERROR_RE.search(lines[n - 1])
+            if m:
+                expected.append((_code_line(lines, n), n, m.group(1)))
         mine = [d for d in diags if start <= d.loc.line <= end]
         for code, n, text in expected:
             hit = next((d for d in mine if d.loc.line == code and text in d.message), None)
@@ -122,7 +119,11 @@ def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
 
     out = []
     for details, start, end in _ranges(tf, lines):
-        directives = [Directive(d.kind, d.text, d.line) for d in _directives(tf, FILECHECK_KINDS, start, end)]
+        directives = []
+        for n in range(start, end + 1):
+            m = DIRECTIVE_RE.search(lines[n - 1])
+            if m:
+                directives.append(Directive(m.group(1), m.group(2), n))
         if not directives:
             continue
         name = details.function.name
