@@ -12,12 +12,10 @@ the interpreter in both byte orders.
 
 from __future__ import annotations
 
-import json
 import sys
 
 import pytest
 
-from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import Interpreter
 from clifkit.reader import parse_text
 from clifkit.environment.byteorder import file_byteorder, target_byteorder
@@ -126,15 +124,6 @@ def _source(header: str, order: str) -> str:
     return header + "\n" + FLAGGED + text
 
 
-def _run(tmp_path, capsys, text: str, *argv) -> tuple[list[dict], str]:
-    path = tmp_path / "order.clif"
-    path.write_text(text)
-    report = tmp_path / "report.json"
-    clifkit_main(["test", "-j1", "--json", str(report), *argv, str(path)])
-    out = capsys.readouterr().out
-    return [r for f in json.loads(report.read_text())["files"] for r in f["runs"]], out
-
-
 RUN_LINES = 5
 
 ARCHES = [pytest.param("x86_64", marks=needs_native), pytest.param("aarch64", marks=needs_emulation("aarch64")),
@@ -142,10 +131,10 @@ ARCHES = [pytest.param("x86_64", marks=needs_native), pytest.param("aarch64", ma
 
 
 @pytest.mark.parametrize("arch", ARCHES)
-def test_native_agrees_with_the_interpreter(arch, tmp_path, capsys):
+def test_native_agrees_with_the_interpreter(arch, clifkit_test):
     """Every shape passes natively and `--compare` finds no disagreement (the interpreter runs in
     the target's byte order: on s390x, the unflagged shape compares big-endian results)."""
-    runs, out = _run(tmp_path, capsys, _source(f"test run\ntarget {arch}", target_byteorder(arch)), "--compare")
+    _, out, runs = clifkit_test(_source(f"test run\ntarget {arch}", target_byteorder(arch)), "--compare")
     assert len(runs) == RUN_LINES and all(r["status"] == "passed" and r["target"] == arch for r in runs), out
 
 
@@ -156,18 +145,18 @@ def test_native_agrees_with_the_interpreter(arch, tmp_path, capsys):
     ("test interpret", "little"),
     ("test interpret\ntarget x86_64\ntarget s390x", "little"),  # the targets disagree
 ])
-def test_the_interpreter_runs_in_its_files_byte_order(header, order, tmp_path, capsys):
-    runs, out = _run(tmp_path, capsys, _source(header, order), "--engine", "interpreter")
+def test_the_interpreter_runs_in_its_files_byte_order(header, order, clifkit_test):
+    _, out, runs = clifkit_test(_source(header, order), "--engine", "interpreter")
     assert len(runs) == RUN_LINES and all(r["status"] == "passed" for r in runs), out
     # ... and the other order's expectations fail on the unflagged line alone.
     other = "little" if order == "big" else "big"
-    runs, out = _run(tmp_path, capsys, _source(header, other), "--engine", "interpreter")
+    _, out, runs = clifkit_test(_source(header, other), "--engine", "interpreter")
     assert [r["function"] for r in runs if r["status"] == "failed"] == ["%unflagged"], out
 
 
-def test_interpret_all_runs_a_test_run_file_in_its_targets_order(tmp_path, capsys):
-    runs, out = _run(tmp_path, capsys, _source("test run\ntarget s390x", "big"), "--engine", "interpreter",
-                     "--interpret-all")
+def test_interpret_all_runs_a_test_run_file_in_its_targets_order(clifkit_test):
+    _, out, runs = clifkit_test(_source("test run\ntarget s390x", "big"), "--engine", "interpreter",
+                                "--interpret-all")
     assert len(runs) == RUN_LINES and all(r["status"] == "passed" for r in runs), out
 
 

@@ -5,12 +5,10 @@ x86_64, and on aarch64/s390x under QEMU."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
 import clifkit
-from clifkit.cli import main as clifkit_main
 from clifkit.diagnostics import ClifError
 from clifkit.interpreter.heaps import materialize
 from clifkit.reader import parse_text
@@ -19,16 +17,6 @@ from clifkit.runtest.inferred import infer_environment
 from clifkit.runtest.plans import callee_environment
 from clifkit.environment.reservations import gv_address, reachable
 from support import HAVE_CRANELIFT, X86_64_LINUX, needs_emulation, needs_native
-
-
-def run(tmp_path, capsys, text: str, *argv: str) -> tuple[int, str, list[dict]]:
-    """`clifkit test -j1 --json R ARGV t.clif`: (status, output, runs)."""
-    path, report = tmp_path / "t.clif", tmp_path / "r.json"
-    path.write_text(text)
-    status = clifkit_main(["test", "-j1", "--json", str(report), *argv, str(path)])
-    captured = capsys.readouterr()
-    runs = [r for f in json.loads(report.read_text())["files"] for r in f["runs"]]
-    return status, captured.out + captured.err, runs
 
 
 def functions(text: str) -> dict:
@@ -126,22 +114,22 @@ def _all_pass(runs: list[dict], out: str, engines: set) -> None:
     assert by_function == {"%outer", "%tail_outer", "%indirect", "%derived", "%over_vmctx"}
 
 
-def test_callee_derived_and_vmctx_heaps_trap_on_the_interpreter(tmp_path, capsys):
-    status, out, runs = run(tmp_path, capsys, "test interpret\n" + SHAPES)
+def test_callee_derived_and_vmctx_heaps_trap_on_the_interpreter(clifkit_test):
+    status, out, runs = clifkit_test("test interpret\n" + SHAPES)
     assert status == 0, out
     _all_pass(runs, out, {"interpreter"})
 
 
 @needs_native
-def test_callee_derived_and_vmctx_heaps_trap_natively(tmp_path, capsys):
-    status, out, runs = run(tmp_path, capsys, "test run\ntarget x86_64\n" + SHAPES, "--engine", "native")
+def test_callee_derived_and_vmctx_heaps_trap_natively(clifkit_test):
+    status, out, runs = clifkit_test("test run\ntarget x86_64\n" + SHAPES, "--engine", "native")
     assert status == 0, out
     _all_pass(runs, out, {"native"})
 
 
 @pytest.mark.parametrize("arch", [pytest.param(a, marks=needs_emulation(a)) for a in ("aarch64", "s390x")])
-def test_callee_derived_and_vmctx_heaps_trap_emulated(arch, tmp_path, capsys):
-    status, out, runs = run(tmp_path, capsys, f"test run\ntarget {arch}\n" + SHAPES, "--engine", "native")
+def test_callee_derived_and_vmctx_heaps_trap_emulated(arch, clifkit_test):
+    status, out, runs = clifkit_test(f"test run\ntarget {arch}\n" + SHAPES, "--engine", "native")
     assert status == 0, out
     _all_pass(runs, out, {"native"})
     assert {r["target"] for r in runs} == {arch}
@@ -182,15 +170,15 @@ block0(v0: i64, v1: i32):
 """
 
 
-def test_the_limit_checks_the_reservation_the_engines_make(tmp_path, capsys):
+def test_the_limit_checks_the_reservation_the_engines_make(clifkit_test):
     # Two declarations on one base: 4 GiB + 0 and 4 KiB + 3 GiB. Every access stays within the
     # larger sum, so that is what is reserved (not 4 GiB + 3 GiB) and what the limit checks.
     funcs = functions(TWO_DECLARATIONS)
     env = callee_environment(clifkit.heap_environment(funcs["%f"], "static, size=0x1000, ptr=vmctx+0"), funcs["%f"], funcs)
     assert env.heaps[0].reservation() == 0x1_0000_0000
-    status, out, runs = run(tmp_path, capsys, TWO_DECLARATIONS, "--max-reservation", "4G")
+    status, out, runs = clifkit_test(TWO_DECLARATIONS, "--max-reservation", "4G")
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
-    status, out, runs = run(tmp_path, capsys, TWO_DECLARATIONS, "--max-reservation", "3G")
+    status, out, runs = clifkit_test(TWO_DECLARATIONS, "--max-reservation", "3G")
     message = ("heap0 reservation of 0x100000000 bytes (bound 0x100000000 + offset_guard 0x0) exceeds the limit "
                "of 0xc0000000 bytes")
     assert [r["message"] for r in runs] == [message, message]
@@ -223,13 +211,13 @@ def _one_function(preamble: str, body: str = "    v2 = heap_load.i32 heap0 v1\n 
      "heap0 of %f: its bound gv2 must load heap directive 0's bound slot vmctx+8, which holds the size of the "
      "memory its base points into"),
 ])
-def test_a_declaration_that_matches_no_directive_is_a_located_error(tmp_path, capsys, preamble, line, message):
-    status, out, runs = run(tmp_path, capsys, _one_function(preamble))
+def test_a_declaration_that_matches_no_directive_is_a_located_error(preamble, line, message, clifkit_test):
+    status, out, runs = clifkit_test(_one_function(preamble))
     assert [(r["status"], r["message"]) for r in runs] == [("error", UNVERIFIED + message)], out
     assert f"t.clif:{line}:5: error: {message}" in out
 
 
-def test_a_callees_unmatched_declaration_is_located_in_the_callee(tmp_path, capsys):
+def test_a_callees_unmatched_declaration_is_located_in_the_callee(clifkit_test):
     text = SHAPES.split("function %outer")[0].replace("gv0+0", "gv0+32") + """function %outer(i64 vmctx, i32) -> i32 {
     fn0 = %inner(i64 vmctx, i32) -> i32
 block0(v0: i64, v1: i32):
@@ -239,7 +227,7 @@ block0(v0: i64, v1: i32):
 ; heap: static, size=0x10000, ptr=vmctx+0, bound=vmctx+8
 ; run: %outer(0) == 0
 """
-    status, out, runs = run(tmp_path, capsys, "test interpret\n" + text)
+    status, out, runs = clifkit_test("test interpret\n" + text)
     assert [r["status"] for r in runs] == ["error"]
     assert "t.clif:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+32" in out
 
@@ -251,13 +239,13 @@ block0(v0: i64, v1: i32):
      "table0 of %f: its base gv1 is heap directive 0's, whose bound slot counts bytes; a table needs a `; table:` "
      "directive, whose bound slot counts elements"),
 ])
-def test_a_table_needs_a_table_directive_of_its_element_size(tmp_path, capsys, directive, message):
+def test_a_table_needs_a_table_directive_of_its_element_size(directive, message, clifkit_test):
     text = _one_function(
         "    gv1 = load.i64 notrap aligned gv0+0\n    gv2 = load.i64 notrap aligned gv0+8\n"
         "    table0 = dynamic gv1, min 0, bound gv2, element_size 16, index_type i64\n",
         "    v4 = uextend.i64 v1\n    v2 = table_addr.i64 table0, v4, +0\n    v3 = load.i32 v2\n    return v3\n",
         directive)
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     assert [r["message"] for r in runs] == [UNVERIFIED + message]
     assert f"t.clif:6:5: error: {message}" in out
 
@@ -284,13 +272,13 @@ DIRECTIVE
 
 
 @pytest.mark.parametrize("directive", ["; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8", ""])
-def test_an_i32_bound_reads_the_size_in_big_endian_order(tmp_path, capsys, directive):
+def test_an_i32_bound_reads_the_size_in_big_endian_order(directive, clifkit_test):
     # The slot is pointer-wide; written as an 8-byte big-endian value, an i32 load of it reads its
     # high half (0), and every in-bounds access traps on s390x (and on the interpreter standing for it).
     text = NARROW.replace("DIRECTIVE", directive)
     if not directive:
         text = text.replace("0xfc) == [0, 0x100]", "0x3ffc) == [0, 0x4000]").replace("0xfd)", "0x3ffd)")
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
 
 
@@ -300,10 +288,10 @@ def test_an_i32_bound_reads_the_size_in_big_endian_order(tmp_path, capsys, direc
     ("", "0x1_0000_0000", "heap0 of %f: its bound gv2 loads 4 bytes from vmctx+8, too narrow for the bound 0x100000000 of heap "
          "directive 0"),
 ])
-def test_a_narrow_bound_must_be_the_only_width_and_hold_the_size(tmp_path, capsys, preamble, max_size, message):
+def test_a_narrow_bound_must_be_the_only_width_and_hold_the_size(preamble, max_size, message, clifkit_test):
     text = NARROW.replace("DIRECTIVE", f"; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max={max_size}")
     text = text.replace("index_type i32\n", "index_type i32\n" + preamble)
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     assert [r["message"] for r in runs] == [UNVERIFIED + message] * 2, out
 
 
@@ -353,17 +341,17 @@ def test_inferred_sizes(preamble, expected):
     assert [(h.style, h.size, h.ptr_offset, h.bound_offset) for h in env.heaps] == expected
 
 
-def test_a_heap_over_vmctx_makes_the_inferred_struct_large_enough(tmp_path, capsys):
+def test_a_heap_over_vmctx_makes_the_inferred_struct_large_enough(clifkit_test):
     text = _one_function("    heap0 = static gv0, min 0x20, bound 0x20, offset_guard 0, index_type i32\n",
                          "    v2 = heap_load.i32 heap0 v1\n    return v2\n", "")
     text = text.replace("; run: %f(0) == 0\n", "; run: %f(0x1c) == 0\n; run: %f(0x1d) == trap heap_oob\n")
     env = infer_environment(functions(text)["%f"], functions(text))
     assert (env.heaps, env.vmctx_size) == ((), 0x20)
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     assert status == 0 and len(runs) == 2, out
 
 
-def test_inferred_heaps_run_on_every_engine_and_explicit_directives_win(tmp_path, capsys):
+def test_inferred_heaps_run_on_every_engine_and_explicit_directives_win(clifkit_test):
     body = "    v2 = heap_load.i32 heap0 v1\n    return v2\n"
     decl = "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32\n"
     inferred = _one_function(decl, body, "").replace("; run: %f(0) == 0\n", "; run: %f(0xffc) == 0\n; run: %f(0xffd) == trap heap_oob\n")
@@ -371,31 +359,31 @@ def test_inferred_heaps_run_on_every_engine_and_explicit_directives_win(tmp_path
         "; run: %f(0) == 0\n", "; run: %f(0xfc) == 0\n; run: %f(0xfd) == trap heap_oob\n")
     header = "test interpret\ntest run\ntarget x86_64\n" if HAVE_CRANELIFT and X86_64_LINUX else "test interpret\n"
     for text in (inferred, directed):
-        status, out, runs = run(tmp_path, capsys, text.replace("test interpret\n", header))
+        status, out, runs = clifkit_test(text.replace("test interpret\n", header))
         assert status == 0 and all(r["status"] == "passed" for r in runs), out
 
 
-def test_a_bound_that_is_not_a_vmctx_slot_cannot_be_inferred(tmp_path, capsys):
+def test_a_bound_that_is_not_a_vmctx_slot_cannot_be_inferred(clifkit_test):
     text = _one_function("    gv1 = load.i64 notrap aligned gv0+0\n    gv2 = iadd_imm.i64 gv1, 8\n"
                          "    heap0 = dynamic gv1, min 0, bound gv2, offset_guard 0\n", directives="")
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     message = ("heap0 of %f: cannot lay out its memory without directives: its bound gv2 does not load from a fixed "
                "vmctx offset; write `; heap:` / `; table:` directives")
     assert [r["message"] for r in runs] == [message]
     assert f"t.clif:6:5: error: {message}" in out
 
 
-def test_a_vmctx_function_with_nothing_to_infer_from_says_so(tmp_path, capsys):
-    status, out, runs = run(tmp_path, capsys, _one_function("", "    return v1\n", ""))
+def test_a_vmctx_function_with_nothing_to_infer_from_says_so(clifkit_test):
+    status, out, runs = clifkit_test(_one_function("", "    return v1\n", ""))
     [r] = runs
     assert r["status"] == "error" and "are given" not in r["message"]  # not an arity error
     assert r["message"].startswith("%f takes a vmctx first, which the harness passes only when the test has")
     # Passing the vmctx argument explicitly still works, as in Cranelift's own run tests.
-    status, out, runs = run(tmp_path, capsys, _one_function("", "    return v1\n", "").replace("%f(0)", "%f(0, 0)"))
+    status, out, runs = clifkit_test(_one_function("", "    return v1\n", "").replace("%f(0)", "%f(0, 0)"))
     assert status == 0, out
 
 
-def test_heaps_without_a_vmctx_parameter_get_a_note_when_the_run_faults(tmp_path, capsys):
+def test_heaps_without_a_vmctx_parameter_get_a_note_when_the_run_faults(clifkit_test):
     text = """test interpret
 function %nov(i32) -> i32 {
     gv0 = symbol %nov
@@ -406,7 +394,7 @@ block0(v0: i32):
 }
 ; run: %nov(0x800) == 0
 """
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     [r] = runs
     assert r["status"] == "failed"
     assert r["message"].endswith("(%nov declares heaps or tables but takes no vmctx parameter, so the harness "
@@ -428,20 +416,20 @@ def test_the_api_infers_takes_directive_text_and_explains(capsys):
         assert program.call("%f", 7, env="static, size=16, ptr=vmctx+0") == 7
 
 
-def test_a_run_line_that_passes_vmctx_itself_gets_nothing_inferred(tmp_path, capsys):
+def test_a_run_line_that_passes_vmctx_itself_gets_nothing_inferred(clifkit_test):
     # The declaration cannot be laid out (its base is a symbol): only a line leaving vmctx out asks for that.
     text = _one_function("    gv1 = symbol %f\n    heap0 = static gv1, min 0, bound 0x1000, offset_guard 0\n",
                          "    return v1\n", "").replace("; run: %f(0) == 0\n", "; run: %f(0, 5) == 5\n")
-    status, out, runs = run(tmp_path, capsys, text)
+    status, out, runs = clifkit_test(text)
     assert status == 0 and [r["status"] for r in runs] == ["passed"], out
-    status, out, runs = run(tmp_path, capsys, text.replace("%f(0, 5)", "%f(5)"))
+    status, out, runs = clifkit_test(text.replace("%f(0, 5)", "%f(5)"))
     assert [r["status"] for r in runs] == ["error"]
     assert "t.clif:5:5: error: heap0 of %f: cannot lay out its memory without directives: its base gv1 is not" in out
 
 
-def test_a_heap_over_vmctx_is_checked_against_the_reservation_limit(tmp_path, capsys):
+def test_a_heap_over_vmctx_is_checked_against_the_reservation_limit(clifkit_test):
     text = "test interpret\n" + SHAPES[SHAPES.index("function %over_vmctx"):]
-    status, out, runs = run(tmp_path, capsys, text, "--max-reservation", "1G")
+    status, out, runs = clifkit_test(text, "--max-reservation", "1G")
     message = ("heap0 reservation of 0x180000000 bytes (bound 0x100000000 + offset_guard 0x80000000) exceeds the "
                "limit of 0x40000000 bytes")
     assert {r["message"] for r in runs} == {message}
@@ -478,11 +466,11 @@ block0(v0: i64, v1: i64):
      UNVERIFIED + "heap0 of %callee: its base gv1 is heap directive 0's, a static heap with no bound=, so no slot "
      "holds the size its bound gv2 loads; give the directive bound=vmctx+N"),
 ])
-def test_a_dynamic_bound_over_a_static_heap_without_a_bound_slot_says_so(tmp_path, capsys, directive, message):
-    status, out, runs = run(tmp_path, capsys, CALLEE_DYNAMIC + directive + "; run: %caller(0xf8) == 0\n")
+def test_a_dynamic_bound_over_a_static_heap_without_a_bound_slot_says_so(directive, message, clifkit_test):
+    status, out, runs = clifkit_test(CALLEE_DYNAMIC + directive + "; run: %caller(0xf8) == 0\n")
     assert [r["message"] for r in runs] == [message], out
     with_bound = directive.replace("ptr=vmctx+0", "ptr=vmctx+0, bound=vmctx+8") or \
         "; heap: static, size=0x100, ptr=vmctx+0, bound=vmctx+8\n"
-    status, out, runs = run(tmp_path, capsys, CALLEE_DYNAMIC + with_bound + "; run: %caller(0xf8) == 0\n"
+    status, out, runs = clifkit_test(CALLEE_DYNAMIC + with_bound + "; run: %caller(0xf8) == 0\n"
                             "; run: %caller(0xf9) == trap heap_oob\n")
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out

@@ -10,7 +10,6 @@ import pytest
 
 import clifkit
 from clifkit import cli
-from clifkit.cli import main
 from clifkit.runtest.engines import ENGINES
 
 pytest_plugins = ["pytester"]
@@ -76,25 +75,13 @@ block0:
 """
 
 
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
-def write(tmp_path, text, name="t.clif"):
-    p = tmp_path / name
-    p.write_text(text)
-    return p
-
-
 # -- finding 5: every file is verified before any engine runs it ---------------------------------
 
 
 @pytest.mark.parametrize("command", [["test"], ["interpret"], ["test", "--engine", "interpreter"]])
-def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, capsys, command):
-    p = write(tmp_path, INVALID)
-    status, out, _ = run(capsys, *command, "--json", tmp_path / "r.json", p)
+def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, command, cli_run, write_clif):
+    p = write_clif(INVALID)
+    status, out, _ = cli_run(*command, "--json", tmp_path / "r.json", p)
     assert status == 1
     assert (f"{p}:8:5: error: result 0 has type i32, must match function signature of i64: return value 0 (v0) "
             "has type i32, but the function signature returns i64") in out
@@ -108,17 +95,17 @@ def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, capsys, co
 
 
 @native
-def test_clifkit_run_refuses_an_unverified_file_too(tmp_path, capsys):
-    p = write(tmp_path, INVALID)
-    status, out, _ = run(capsys, "run", p)
+def test_clifkit_run_refuses_an_unverified_file_too(cli_run, write_clif):
+    p = write_clif(INVALID)
+    status, out, _ = cli_run("run", p)
     assert status == 1 and out.splitlines()[-1] == "0 passed, 3 failed, 0 skipped"
 
 
-def test_the_api_refuses_to_load_an_unverified_file(tmp_path):
+def test_the_api_refuses_to_load_an_unverified_file(write_clif):
     with pytest.raises(clifkit.ClifError, match="brif to the entry block"):
         clifkit.load(INVALID)
     with pytest.raises(clifkit.ClifError, match=r"t\.clif:8:5: error: result 0 has type i32, must match function signature of i64: return value 0"):
-        clifkit.load(write(tmp_path, INVALID))
+        clifkit.load(write_clif(INVALID))
 
 
 def test_the_pytest_plugin_reports_verifier_errors(pytester):
@@ -132,9 +119,9 @@ def test_the_pytest_plugin_reports_verifier_errors(pytester):
 
 
 @pytest.mark.parametrize("engine", ["interpreter", pytest.param("native", marks=native)])
-def test_an_unknown_name_is_an_error_on_every_engine(tmp_path, capsys, engine):
-    p = write(tmp_path, TWO)
-    status, out, _ = run(capsys, "test", "--engine", engine, p)
+def test_an_unknown_name_is_an_error_on_every_engine(engine, cli_run, write_clif):
+    p = write_clif(TWO)
+    status, out, _ = cli_run("test", "--engine", engine, p)
     tag = "interpreter" if engine == "interpreter" else "native x86_64"
     assert status == 1
     assert f"{p}:16:8: error: unknown function %typo (this file defines %one, %two) [{tag}]" in out.splitlines()
@@ -143,9 +130,9 @@ def test_an_unknown_name_is_an_error_on_every_engine(tmp_path, capsys, engine):
 
 
 @native
-def test_a_failing_misnamed_line_under_test_run_says_which_function_cranelift_would_call(tmp_path, capsys):
-    p = write(tmp_path, TWO.replace("; run: %typo() == 2\n; run: %one() == 1\n", "; run: %one() == 2\n"))
-    status, out, _ = run(capsys, "test", p)
+def test_a_failing_misnamed_line_under_test_run_says_which_function_cranelift_would_call(cli_run, write_clif):
+    p = write_clif(TWO.replace("; run: %typo() == 2\n; run: %one() == 1\n", "; run: %one() == 2\n"))
+    status, out, _ = cli_run("test", p)
     assert status == 1
     assert (f"{p}:16: %one(): expected 2, got 1 (this line follows %two, which Cranelift's `test run` would call "
             "whatever the line names; clifkit calls %one) [native x86_64]") in out.splitlines()
@@ -176,16 +163,16 @@ block0(v0: i64, v1: i64):
         ("; heap: static, size=0x100, ptr=vmctx+3, bound=vmctx+8", "8:9: error: heap 0 ptr slot vmctx+3 is not 8-byte aligned"),
     ],
 )
-def test_verify_reports_malformed_heap_directives(tmp_path, capsys, directive, message):
-    p = write(tmp_path, HEAP_FN + directive + "\n; run: %f(1) == 1\n")
-    status, _, err = run(capsys, "verify", p)
+def test_verify_reports_malformed_heap_directives(directive, message, cli_run, write_clif):
+    p = write_clif(HEAP_FN + directive + "\n; run: %f(1) == 1\n")
+    status, _, err = cli_run("verify", p)
     assert status == 1 and f"{p}:{message}" in err
     # and `clifkit test` finds the same before running anything
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     assert status == 1 and f"{p}:{message}" in out
 
 
-def test_verify_checks_the_heap_grow_signature(tmp_path, capsys):
+def test_verify_checks_the_heap_grow_signature(cli_run, write_clif):
     text = """test interpret
 
 function %f(i64 vmctx, i64) -> i64 {
@@ -199,17 +186,17 @@ block0(v0: i64, v1: i64):
 ; heap: dynamic, size=0x100, ptr=vmctx+0, bound=vmctx+8, max=0x1000
 ; run: %f(0x10) == 0x100
 """
-    p = write(tmp_path, text)
-    status, _, err = run(capsys, "verify", p)
+    p = write_clif(text)
+    status, _, err = cli_run("verify", p)
     assert status == 1
     assert (f"{p}:5:5: error: fn0 declares %heap_grow as (i64, i64, i64) -> i64, but the harness's "
             "%heap_grow is (i64 vmctx, i32, i64) -> i64") in err
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     assert status == 1 and "0 passed, 1 failed" in out
-    fixed = write(tmp_path, text.replace("(i64 vmctx, i64, i64)", "(i64 vmctx, i32, i64)").replace(
+    fixed = write_clif(text.replace("(i64 vmctx, i64, i64)", "(i64 vmctx, i32, i64)").replace(
         "v2 = iconst.i64 0", "v2 = iconst.i32 0"), "ok.clif")
-    assert run(capsys, "verify", fixed)[0] == 0
-    assert run(capsys, "test", fixed)[0] == 0
+    assert cli_run("verify", fixed)[0] == 0
+    assert cli_run("test", fixed)[0] == 0
 
 
 @pytest.mark.parametrize(
@@ -231,27 +218,27 @@ block0(v0: i64, v1: i64):
         (ONE + "; Run: %f() == 2\n", "9:3: error: 'Run:' is not a directive"),
     ],
 )
-def test_misplaced_directives_and_near_misses_are_located_errors(tmp_path, capsys, text, message):
-    p = write(tmp_path, text)
-    status, _, err = run(capsys, "verify", p)
+def test_misplaced_directives_and_near_misses_are_located_errors(text, message, cli_run, write_clif):
+    p = write_clif(text)
+    status, _, err = cli_run("verify", p)
     assert status == 1 and f"{p}:{message}" in err
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     assert status == 1 and f"{p}:{message}" in out
 
 
-def test_the_corpus_style_directives_still_verify(tmp_path, capsys):
-    p = write(tmp_path, ONE + "\n; run: %f() != 2\n; note: a plain comment\n")
-    assert run(capsys, "verify", p)[0] == 0
+def test_the_corpus_style_directives_still_verify(cli_run, write_clif):
+    p = write_clif(ONE + "\n; run: %f() != 2\n; note: a plain comment\n")
+    assert cli_run("verify", p)[0] == 0
 
 
 # -- issue 14: honest output -----------------------------------------------------------------------
 
 
 @native
-def test_every_console_line_names_its_engine_and_target(tmp_path, capsys):
+def test_every_console_line_names_its_engine_and_target(cli_run, write_clif):
     text = ONE.replace("test interpret\n", "test interpret\ntest run\ntarget x86_64\ntarget x86_64 has_avx\n")
-    p = write(tmp_path, text + "; run: %f() == 2\n")
-    status, out, _ = run(capsys, "test", "-v", p)
+    p = write_clif(text + "; run: %f() == 2\n")
+    status, out, _ = cli_run("test", "-v", p)
     lines = out.splitlines()
     assert status == 1
     for tag in ("interpreter", "native x86_64", "native x86_64 has_avx"):
@@ -260,7 +247,7 @@ def test_every_console_line_names_its_engine_and_target(tmp_path, capsys):
     # The flags the binding cannot set are said on the console (with and without -v).
     note = f"{p}: note: [native x86_64 has_avx] compiled with cranelift-py's default x86_64 features: it cannot set has_avx"
     assert note in lines
-    assert note in run(capsys, "test", p)[1].splitlines()
+    assert note in cli_run("test", p)[1].splitlines()
 
 
 RECURSE = """test interpret
@@ -281,18 +268,18 @@ block2:
 """
 
 
-def test_the_call_depth_limit_names_its_option(tmp_path, capsys):
-    p = write(tmp_path, RECURSE)
-    status, out, _ = run(capsys, "test", "--max-call-depth", "20", p)
+def test_the_call_depth_limit_names_its_option(cli_run, write_clif):
+    p = write_clif(RECURSE)
+    status, out, _ = cli_run("test", "--max-call-depth", "20", p)
     assert status == 1
     assert (f"{p}:15: %rec(50): expected 50, got trap stk_ovf (calls nested deeper than the interpreter's "
             "limit of 20; --max-call-depth raises it) [interpreter]") in out.splitlines()
-    assert run(capsys, "test", "--max-call-depth", "100", p)[0] == 0
+    assert cli_run("test", "--max-call-depth", "100", p)[0] == 0
 
 
-def test_engine_native_counts_a_test_interpret_file_as_skipped(tmp_path, capsys):
-    p = write(tmp_path, ONE)
-    status, out, _ = run(capsys, "test", "--engine", "native", p)
+def test_engine_native_counts_a_test_interpret_file_as_skipped(cli_run, write_clif):
+    p = write_clif(ONE)
+    status, out, _ = cli_run("test", "--engine", "native", p)
     assert status == 0
     assert out.splitlines() == [
         "  interpreter: 1 skipped: `test interpret` runs on the interpreter, which --engine native leaves out",
@@ -300,17 +287,17 @@ def test_engine_native_counts_a_test_interpret_file_as_skipped(tmp_path, capsys)
     ]
 
 
-def test_nothing_to_run_exits_5_as_pytest(tmp_path, capsys):
+def test_nothing_to_run_exits_5_as_pytest(tmp_path, cli_run, write_clif):
     (tmp_path / "empty").mkdir()
-    status, out, _ = run(capsys, "test", tmp_path / "empty")
+    status, out, _ = cli_run("test", tmp_path / "empty")
     assert status == 5 and "no tests ran" in out
-    p = write(tmp_path, ONE)
-    status, out, _ = run(capsys, "test", "-k", "nothing_matches", p)
+    p = write_clif(ONE)
+    status, out, _ = cli_run("test", "-k", "nothing_matches", p)
     assert status == 5 and "no tests ran: -k chose none of the run lines" in out
-    assert run(capsys, "test", "-k", "f", p)[0] == 0
+    assert cli_run("test", "-k", "f", p)[0] == 0
 
 
-def test_load_reads_a_path_and_a_bom_is_accepted(tmp_path, capsys):
+def test_load_reads_a_path_and_a_bom_is_accepted(tmp_path, cli_run):
     p = tmp_path / "bom.txt"  # a path, whatever its extension
     p.write_bytes(b"\xef\xbb\xbf" + ONE.encode())
     with clifkit.load(str(p)) as program:
@@ -319,8 +306,8 @@ def test_load_reads_a_path_and_a_bom_is_accepted(tmp_path, capsys):
         assert program.call("%f") == 1
     clif = tmp_path / "bom.clif"
     clif.write_bytes(p.read_bytes())
-    assert run(capsys, "verify", clif)[0] == 0
-    status, out, _ = run(capsys, "test", clif)
+    assert cli_run("verify", clif)[0] == 0
+    status, out, _ = cli_run("test", clif)
     assert status == 0 and out.splitlines() == ["1 passed, 0 failed, 0 skipped"]
 
 
@@ -354,10 +341,10 @@ block0(v0: i32, v1: i32):
 """
 
 
-def test_reduce_keeps_hex_arguments_hex_and_ends_with_a_newline(tmp_path, capsys):
-    p = write(tmp_path, REDUCIBLE)
+def test_reduce_keeps_hex_arguments_hex_and_ends_with_a_newline(tmp_path, cli_run, write_clif):
+    p = write_clif(REDUCIBLE)
     out = tmp_path / "reduced.clif"
-    status, _, err = run(capsys, "reduce", "--expect", p, "-o", out)
+    status, _, err = cli_run("reduce", "--expect", p, "-o", out)
     assert status == 0, err
     text = out.read_text()
     assert text.endswith("\n")
@@ -365,14 +352,14 @@ def test_reduce_keeps_hex_arguments_hex_and_ends_with_a_newline(tmp_path, capsys
 
 
 @native
-def test_reduce_suggests_expect_when_the_engines_agree(tmp_path, capsys):
-    p = write(tmp_path, REDUCIBLE)
-    status, _, err = run(capsys, "reduce", p)
+def test_reduce_suggests_expect_when_the_engines_agree(cli_run, write_clif):
+    p = write_clif(REDUCIBLE)
+    status, _, err = cli_run("reduce", p)
     assert status == 1
     assert "the engines agree (--expect reduces a run line that fails against its own expectation" in err
 
 
-def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsys, monkeypatch):
+def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(monkeypatch, cli_run, write_clif):
     # What clifkit's verifier misses and Cranelift's refuses: a stand-in engine says so as the
     # native engine does (cranelift-py's "Verifier errors"); the line is an error, not a skip.
     from clifkit.runtest import engines
@@ -391,8 +378,8 @@ def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsy
             return Refusing()
 
     monkeypatch.setitem(engines.ENGINES, "interpreter", RefusingEngine())
-    p = write(tmp_path, ONE)
-    status, out, _ = run(capsys, "test", p)
+    p = write_clif(ONE)
+    status, out, _ = cli_run("test", p)
     assert status == 1
     assert out.splitlines() == [
         f"{p}:8: %f(): error: Cranelift's verifier refuses what clifkit's verifier accepted: Failed to define "
@@ -405,13 +392,13 @@ def test_a_refusal_of_cranelifts_verifier_is_an_error_not_a_skip(tmp_path, capsy
 
 
 @native
-def test_the_summary_names_each_engine_and_why_one_ran_nothing(tmp_path, capsys, monkeypatch):
+def test_the_summary_names_each_engine_and_why_one_ran_nothing(tmp_path, monkeypatch, cli_run, write_clif):
     from clifkit.native import emulation
 
-    p = write(tmp_path, TWO.replace("; run: %typo() == 2\n; run: %one() == 1\n", "; run: %two() == 2\n")
+    p = write_clif(TWO.replace("; run: %typo() == 2\n; run: %one() == 1\n", "; run: %two() == 2\n")
               .replace("target x86_64\n", "target x86_64\ntarget aarch64 has_lse\ntarget riscv64\n"))
     monkeypatch.setenv("CLIFKIT_CACHE", str(tmp_path / "no-emulation"))
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     lines = out.splitlines()
     assert status == 0 and lines[-1] == "2 passed, 0 failed, 2 skipped"
     block = [" ".join(line.split()) for line in lines[-5:-1]]
@@ -425,7 +412,7 @@ def test_the_summary_names_each_engine_and_why_one_ran_nothing(tmp_path, capsys,
     assert emulation.status("aarch64").ready is False
 
 
-def test_verify_reports_a_callees_declaration_that_matches_no_directive(tmp_path, capsys):
+def test_verify_reports_a_callees_declaration_that_matches_no_directive(cli_run, write_clif):
     # docs/heaps.md: a declaration that matches no directive is a located error, and `clifkit
     # verify` reports every problem of that page; the callee's heap is reached through func_addr.
     text = """test interpret
@@ -450,28 +437,28 @@ block0(v0: i64, v1: i32):
 ; heap: static, size=0x100, ptr=vmctx+0
 ; run: %outer(0) == 0
 """
-    p = write(tmp_path, text)
-    status, _, err = run(capsys, "verify", p)
+    p = write_clif(text)
+    status, _, err = cli_run("verify", p)
     assert status == 1 and (f"{p}:6:5: error: heap0 of %inner: its base gv1 loads from vmctx+16, where no heap or "
                             "table directive writes a base (they write at: vmctx+0)") in err
 
 
-def test_verify_reports_a_directive_after_code_on_its_line(tmp_path, capsys):
+def test_verify_reports_a_directive_after_code_on_its_line(cli_run, write_clif):
     # The reader takes `} ; heap: ...` for a comment: the heap would silently not exist.
     text = HEAP_FN.replace("}\n", "} ; heap: static, size=0x100, ptr=vmctx+0\n") + "; run: %f(1) == 1\n"
-    p = write(tmp_path, text)
-    status, _, err = run(capsys, "verify", p)
+    p = write_clif(text)
+    status, _, err = cli_run("verify", p)
     assert status == 1 and (f"{p}:7:5: error: '; heap' after code on the same line would be ignored as a comment: "
                             "a directive is a line of its own after the closing brace of its function") in err
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     assert status == 1 and f"{p}:7:5: error: '; heap' after code" in out
 
 
 @native
-def test_the_summary_counts_the_expected_traps(tmp_path, capsys):
-    p = write(tmp_path, "test interpret\ntest run\ntarget x86_64\n\nfunction %t(i32) -> i32 {\nblock0(v0: i32):\n"
+def test_the_summary_counts_the_expected_traps(cli_run, write_clif):
+    p = write_clif("test interpret\ntest run\ntarget x86_64\n\nfunction %t(i32) -> i32 {\nblock0(v0: i32):\n"
                         "    trapz v0, user7\n    return v0\n}\n; run: %t(1) == 1\n; run: %t(0) == trap user7\n")
-    status, out, _ = run(capsys, "test", p)
+    status, out, _ = cli_run("test", p)
     assert status == 0
     assert [" ".join(line.split()) for line in out.splitlines()] == [
         "interpreter: 2 passed (1 of them trapping as expected)",

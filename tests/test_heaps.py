@@ -43,6 +43,11 @@ def test_dynamic_heap_reserves_what_it_holds_or_what_its_declarations_reach():
     assert dataclasses.replace(h, reach=0x2000).reservation() == 0x2000
 
 
+def test_slots_are_read_spaced_or_not_and_numbers_with_separators():
+    h = parse_heap_directive("dynamic , size = 0x1_00, ptr=vmctx + 8, bound=vmctx+0x1_0", LOC, 0)
+    assert (h.style, h.size, h.ptr_offset, h.bound_offset) == ("dynamic", 0x100, 8, 16)
+
+
 def test_table_directive_counts_elements():
     t = parse_table_directive("elements=8, element_size=16, ptr=vmctx+0, bound=vmctx+8", LOC, 0)
     assert (t.style, t.size, t.bound_value) == ("table", 128, 8)
@@ -63,6 +68,8 @@ def test_table_directive_counts_elements():
         ("static, size=16", 9, "heap directive needs ptr=vmctx+N"),
         ("dynamic, size=16, ptr=vmctx+0", 9, "a dynamic heap needs bound=vmctx+N"),
         ("static, size=0x100, ptr=vmctx+0, max=0x10", 46, "heap max=0x10 is smaller than its size=0x100"),
+        ("static, size=0x1_0000_0000_0000_0000, ptr=vmctx+0", 22,
+         "heap attribute 'size' 0x1_0000_0000_0000_0000 is out of range (0 to 18446744073709551615)"),
         ("static, size=0x100, ptr=vmctx+0, guard=0x1_0000_0000", 9,
          "heap of 0x100000100 bytes exceeds the limit of 0x100000000 bytes"),
     ],

@@ -12,8 +12,9 @@ from clifkit.reader.directives import (
     RunCommand,
     bind,
     parse_directive_line,
-    parse_directives,
+    read,
 )
+from clifkit.reader import parse_text
 
 
 def fn(name, params, returns):
@@ -123,11 +124,19 @@ def test_syntax_errors(line, message):
     assert e.value.format().startswith(f"t.clif:{loc}: error: {text}\n{line}\n")
 
 
-def test_parse_directives_collects_errors_per_line():
-    lines = ["function %f() -> i32 {", "}", "; run: %f() == 1", "; run: %f(", "; other comment", "; run"]
-    found, errors = parse_directives(lines, "t.clif")
-    assert [d.line for d in found] == [3, 6]
-    assert [n for n, _ in errors] == [4]
+def test_the_reader_reads_each_directive_once_keeping_errors_per_line():
+    text = "function %f() -> i32 {\nblock0:\n    v0 = iconst.i32 1\n    return v0\n}\n" \
+           "; run: %f() == 1\n; run: %f(\n; other comment\n; run\n"
+    tf = parse_text(text, "t.clif")
+    runs = tf.functions[0].directives
+    assert [d.line for d in runs if d.error is None] == [6, 9]
+    assert [d.line for d in runs if d.error is not None] == [7]
+    assert all(a is b for a, b in zip(tf.directives, runs)) and len(tf.directives) == 3
+    cmd = runs[0].parsed
+    assert isinstance(cmd, RunCommand) and cmd.call.name == "%f" and read(runs[0]) is cmd  # read once
+    with pytest.raises(ClifError) as e:
+        read(runs[1])
+    assert e.value.first.loc.line == 7 and e.value is runs[1].error
 
 
 # -- binding -------------------------------------------------------------------------------
@@ -201,3 +210,12 @@ def test_bind_with_implicit_vmctx():
     # A callee without a vmctx parameter takes all its arguments.
     g = fn("%g", ["i32"], ["i32"])
     assert bind(parse("; run: %g(1) == 1"), g, implicit_vmctx=True).args == [1]
+
+
+def test_run_lines_are_split_by_the_clif_lexer_with_the_value_extensions_kept():
+    cmd = parse("; run: %f(.5, -.5, 1.5e+3, 0x1p+3, v1, NaN:0x1) == [1 2] ; a comment")
+    assert [a.text for a in cmd.call.args] == [".5", "-.5", "1.5e+3", "0x1p+3", "v1", "NaN:0x1"]
+    assert cmd.source_line[cmd.call.col - 1 : cmd.end_col - 1].strip() == \
+        "%f(.5, -.5, 1.5e+3, 0x1p+3, v1, NaN:0x1) == [1 2]"  # the comment is not part of it
+    assert error_of("; run: %f(@1) == 2") == "7:11: unexpected character '@'"
+

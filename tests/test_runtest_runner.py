@@ -13,10 +13,12 @@ import re
 import pytest
 
 from clifkit import cli
-from clifkit.diagnostics import ClifError, Diagnostic, Location
+from clifkit.diagnostics import Diagnostic, Location
 from clifkit.ir import function as irf
-from clifkit.ir.function import AbiParam, Directive, Function, FunctionDetails, IsaSpec, Signature
+from clifkit.ir.function import AbiParam, Function, FunctionDetails, IsaSpec, Signature
 from clifkit.ir.types import parse_type
+from clifkit.reader import ReadError
+from clifkit.reader.directives import directive_at, directives_in, fill
 from clifkit.runtest import engines, runner
 from clifkit import engine as engine_interface
 from clifkit.engine import Failed, Returned, Session, Skipped, Trapped
@@ -24,16 +26,17 @@ from clifkit.engine import Failed, Returned, Session, Skipped, Trapped
 M32 = (1 << 32) - 1
 
 
-def fake_parse_file(path):
+def fake_parse_text(text, path):
     """Reads `test`, `target`, function headers and directives; `BAD` on a line is a syntax error."""
     tf = irf.TestFile(path)
     current = None
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    lines = text.splitlines()
     for n, line in enumerate(lines, 1):
         if "BAD" in line:
             col = line.index("BAD") + 1
-            raise ClifError(Diagnostic(Location(path, n, col), "unexpected 'BAD'", source_line=line))
+            # as the reader does, with the directives it read all the same
+            raise ReadError([Diagnostic(Location(path, n, col), "unexpected 'BAD'", source_line=line)],
+                            directives_in(text, path))
         m = re.match(r"test (\w+)", line)
         if m:
             tf.commands.append(irf.TestCommand(m.group(1), [], Location(path, n, 1)))
@@ -50,10 +53,9 @@ def fake_parse_file(path):
             rets = [AbiParam(parse_type(t.strip())) for t in (m.group(3) or "").split(",") if t.strip()]
             current = FunctionDetails(Function(m.group(1), Signature(params, rets), loc=Location(path, n, 1)))
             tf.functions.append(current)
-        m = re.match(r"; (\w+):(.*)", line)
-        if m and current is not None:
-            text_col = m.start(2) + len(m.group(2)) - len(m.group(2).lstrip()) + 1
-            current.directives.append(Directive(m.group(1), m.group(2).strip(), Location(path, n, text_col)))
+        d = directive_at(line, 1, path, n) if line.startswith(";") else None
+        if d is not None and current is not None and (d.has_colon or d.kind in ("run", "print")):
+            current.directives.append(fill(d, line))
     return tf
 
 
@@ -103,7 +105,9 @@ BEHAVIOURS = {
 
 @pytest.fixture
 def fakes(monkeypatch):
-    monkeypatch.setattr(runner, "parse_file", fake_parse_file)
+    import clifkit.reader
+
+    monkeypatch.setattr(clifkit.reader, "parse_text", fake_parse_text)
     # The fake reader gives functions without bodies, which the real verifier would refuse.
     monkeypatch.setattr(runner, "verify_run_test", lambda tf, source: [])
     engine = FakeEngine(BEHAVIOURS)

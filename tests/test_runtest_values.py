@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from clifkit.ir.numbers import format_float
 from clifkit.ir.types import parse_type
 from clifkit.ir.values import (
     ValueSyntaxError,
     check_value,
-    format_float,
     format_value,
     format_values,
     is_truthy,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 
 import pytest
 
-from clifkit.cli import main as clifkit_main
 from clifkit.runtest.filecheck import Directive, FileCheckError, check
 
 VERIFIER = """test verifier
@@ -31,17 +29,8 @@ block0(v0: i32x4):
 """
 
 
-def _run(tmp_path, capsys, name: str, text: str) -> tuple[int, list[dict]]:
-    path = tmp_path / name
-    path.write_text(text)
-    report = tmp_path / "r.json"
-    status = clifkit_main(["test", "-j1", "--json", str(report), str(path)])
-    capsys.readouterr()
-    return status, [r for f in json.loads(report.read_text())["files"] for r in f["runs"]]
-
-
-def test_verifier_expectations_on_their_lines(tmp_path, capsys):
-    status, runs = _run(tmp_path, capsys, "v.clif", VERIFIER)
+def test_verifier_expectations_on_their_lines(clifkit_test):
+    status, _, runs = clifkit_test(name="v.clif", text=VERIFIER)
     got = [(r["line"], r["status"], r["function"]) for r in runs]
     # %ok verifies; %bad's expectation matches; its bitcast error is nowhere expected; the own-line
     # comment of %lanes belongs to the extractlane line above it.
@@ -53,9 +42,9 @@ def test_verifier_expectations_on_their_lines(tmp_path, capsys):
     assert status == 1
 
 
-def test_verifier_reports_a_missing_error(tmp_path, capsys):
+def test_verifier_reports_a_missing_error(clifkit_test):
     text = VERIFIER.replace("    v1 = bitcast.i64 v0\n", "").replace("function signature of", "the moon of")
-    status, runs = _run(tmp_path, capsys, "v.clif", text)
+    status, _, runs = clifkit_test(name="v.clif", text=text)
     bad = [r for r in runs if r["function"] == "%bad"]
     assert [r["status"] for r in bad] == ["failed"]
     assert "expected an error containing 'result 0 has type i32, must match the moon of i64'" in bad[0]["message"]
@@ -80,8 +69,8 @@ block0(v0: i32):
 """
 
 
-def test_cat_matches_the_printed_function(tmp_path, capsys):
-    status, runs = _run(tmp_path, capsys, "c.clif", CAT)
+def test_cat_matches_the_printed_function(clifkit_test):
+    status, _, runs = clifkit_test(name="c.clif", text=CAT)
     assert status == 0 and [(r["engine"], r["status"]) for r in runs] == [("cat", "passed")]
 
 
@@ -90,8 +79,8 @@ def test_cat_matches_the_printed_function(tmp_path, capsys):
     ("; nextln: $(s=$V) = iadd v0, $c", "; nextln: $(s=$V) = iadd v0, v0", "nextln: $(s=$V) = iadd v0, v0: no match"),
     ("; sameln: function %f(i32) -> i32 fast {", "; sameln: function %f(i32) -> i32 {", "sameln: function"),
 ])  # fmt: skip
-def test_cat_failures_say_which_directive(tmp_path, capsys, change, to, why):
-    status, runs = _run(tmp_path, capsys, "c.clif", CAT.replace(change, to))
+def test_cat_failures_say_which_directive(change, to, why, clifkit_test):
+    status, _, runs = clifkit_test(name="c.clif", text=CAT.replace(change, to))
     assert status == 1 and runs[0]["status"] == "failed"
     assert why in runs[0]["message"]
 

@@ -128,17 +128,11 @@ def _native_targets():
     return out
 
 
-def _run(capsys, *argv):
-    status = cli.main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
-
-
 @pytest.mark.parametrize("arch", _native_targets() or [pytest.param("none", marks=pytest.mark.skip("no native engine"))])
-def test_lower_shows_the_legalized_code_and_its_decisions(arch, tmp_path, capsys):
+def test_lower_shows_the_legalized_code_and_its_decisions(arch, tmp_path, cli_run):
     f = tmp_path / "h.clif"
     f.write_text(HEAPS)
-    status, out, err = _run(capsys, "lower", "--target", arch, f)
+    status, out, err = cli_run("lower", "--target", arch, f)
     assert status == 0, err
     assert out.startswith(f"; {f}: target {arch}\n")
     elided, checked = out.split("function %checked")
@@ -152,10 +146,10 @@ def test_lower_shows_the_legalized_code_and_its_decisions(arch, tmp_path, capsys
 
 
 @pytest.mark.parametrize("arch", _native_targets() or [pytest.param("none", marks=pytest.mark.skip("no native engine"))])
-def test_compile_for_every_backend_clifkit_runs(arch, tmp_path, capsys):
+def test_compile_for_every_backend_clifkit_runs(arch, tmp_path, cli_run):
     f = tmp_path / "h.clif"
     f.write_text(HEAPS)
-    status, out, err = _run(capsys, "compile", "--target", arch, f)
+    status, out, err = cli_run("compile", "--target", arch, f)
     assert status == 0, err
     lines = out.splitlines()
     assert lines[0] == f"{f}: target {arch}"
@@ -167,15 +161,15 @@ def test_compile_for_every_backend_clifkit_runs(arch, tmp_path, capsys):
         assert any(line.rstrip().endswith(last) for line in lines)
 
 
-def test_lower_reports_bad_input_and_unknown_targets(tmp_path, capsys):
+def test_lower_reports_bad_input_and_unknown_targets(tmp_path, cli_run):
     bad = tmp_path / "bad.clif"
     bad.write_text("function %f() {\nblock0:\n    nope\n}\n")
-    status, out, err = _run(capsys, "lower", bad)
+    status, out, err = cli_run("lower", bad)
     assert status == 1 and "bad.clif:3:5: error:" in err
     if commands.native_unavailable() is None:
         f = tmp_path / "h.clif"
         f.write_text(HEAPS)
-        status, out, err = _run(capsys, "lower", "--target", "mips64", f)
+        status, out, err = cli_run("lower", "--target", "mips64", f)
         assert status == 1
         assert err.startswith(f"clifkit lower: error: {f}: ") and "mips64" in err
 
@@ -198,18 +192,18 @@ block0(v0: i64):
 
 
 @pytest.mark.skipif(commands.native_unavailable() is not None, reason="no native engine")
-def test_set_reaches_cranelift(tmp_path, capsys):
+def test_set_reaches_cranelift(tmp_path, cli_run):
     f = tmp_path / "fold.clif"
     f.write_text("test run\n" + FOLD)
 
     def size(level):
-        status, out, err = _run(capsys, "compile", "--no-disasm", "--set", f"opt_level={level}", f)
+        status, out, err = cli_run("compile", "--no-disasm", "--set", f"opt_level={level}", f)
         assert status == 0, err
         return int(out.splitlines()[1].split(": ")[1].split()[0])
 
     # Constant folding happens only when optimizing: the same function is smaller at opt_level=speed.
     assert size("speed") < size("none")
-    status, out, err = _run(capsys, "test", "--engine", "native", "--set", "opt_level=speed", f)
+    status, out, err = cli_run("test", "--engine", "native", "--set", "opt_level=speed", f)
     assert status == 0 and out.splitlines()[-1].startswith("1 passed"), out + err
 
 
@@ -219,11 +213,11 @@ def test_set_reaches_cranelift(tmp_path, capsys):
     ("no_such_setting=1", "No existing setting named 'no_such_setting'"),
     ("probestack_strategy=outline", "clifkit always compiles with probestack_strategy=inline"),
 ])
-def test_set_refuses_what_cranelift_cannot_take_with_the_reason(setting, reason, tmp_path, capsys):
+def test_set_refuses_what_cranelift_cannot_take_with_the_reason(setting, reason, tmp_path, cli_run):
     f = tmp_path / "fold.clif"
     f.write_text("test run\n" + FOLD)
     for command in ("test", "run", "compile", "lower"):
-        status, out, err = _run(capsys, command, "--set", setting, f)
+        status, out, err = cli_run(command, "--set", setting, f)
         assert status == 2 and out == ""
         assert err.startswith(f"clifkit {command}: error: --set {setting}: ") and reason in err
 
@@ -272,10 +266,10 @@ block2:
 """
 
 
-def test_trace_shows_each_instruction_with_values_and_the_outcome(tmp_path, capsys):
+def test_trace_shows_each_instruction_with_values_and_the_outcome(tmp_path, cli_run):
     f = tmp_path / "t.clif"
     f.write_text(TRACED)
-    status, out, err = _run(capsys, "interpret", "--trace", f, "-k", "walk")
+    status, out, err = cli_run("interpret", "--trace", f, "-k", "walk")
     assert status == 0, err
     lines = out.splitlines()
     assert lines[0] == f"trace of {f}:16: %walk(8)"
@@ -296,10 +290,10 @@ def test_trace_shows_each_instruction_with_values_and_the_outcome(tmp_path, caps
     assert lines[-1] == "2 passed, 0 failed, 0 skipped"
 
 
-def test_trace_shows_addresses_and_stops_at_its_limit(tmp_path, capsys):
+def test_trace_shows_addresses_and_stops_at_its_limit(tmp_path, cli_run):
     f = tmp_path / "t.clif"
     f.write_text(TRACED)
-    status, out, err = _run(capsys, "interpret", "--trace", "--trace-limit", "6", f, "-k", "count")
+    status, out, err = cli_run("interpret", "--trace", "--trace-limit", "6", f, "-k", "count")
     assert status == 0, err
     lines = out.splitlines()
     store = next(line for line in lines if "store v0, v1+4" in line)

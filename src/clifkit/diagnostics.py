@@ -6,7 +6,6 @@ source line and a caret under the column, the form compilers use.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -46,6 +45,10 @@ class ClifError(Exception):
         self.diagnostics = diagnostics
         super().__init__(self.format())
 
+    def __reduce__(self):
+        # Pickled and copied with its diagnostics (the reader keeps errors on directives it read).
+        return self.__class__, (self.diagnostics,)
+
     def format(self) -> str:
         return "\n".join(d.format() for d in self.diagnostics)
 
@@ -55,7 +58,8 @@ class ClifError(Exception):
 
 
 # The texts the reader read, by path (the last few): diagnostics show the line the IR came from,
-# without reading the file again (which may have changed since, or be no file at all).
+# as it was read. A file is never read again for it (it may have changed since, or be no file at
+# all): a location outside what the reader kept is shown without its line.
 _READ: dict[str, object] = {}  # path -> (text, first line), or its lines by number once asked for
 _READ_KEPT = 16
 
@@ -69,27 +73,16 @@ def remember_source(path: str, text: str, first_line: int = 1) -> None:
 
 
 def read_source(path: str) -> Optional[dict[int, str]]:
-    """The lines of `path` by line number (to show under diagnostics): those the reader read, else
-    the file's, or None if unreadable."""
+    """The lines of `path` by line number, as the reader last read them (to show under
+    diagnostics), or None when the reader kept none."""
     kept = _READ.get(path)
     if isinstance(kept, tuple):
         text, first = kept
         kept = _READ[path] = {i: line.rstrip("\r") for i, line in enumerate(text.split("\n"), first)}
-    if kept is not None:
-        return kept
-    try:
-        if not os.path.isfile(path):
-            return None
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            return {i: line.rstrip("\n") for i, line in enumerate(f, 1)}
-    except OSError:
-        return None
+    return kept
 
 
 def source_line(loc: Location) -> Optional[str]:
-    """The source line `loc` points into (as the reader read it, else from its file), or None."""
+    """The source line `loc` points into, as the reader read it, or None."""
     lines = read_source(loc.path)
-    if lines and loc.line not in lines and isinstance(_READ.get(loc.path), dict):
-        _READ.pop(loc.path)  # the reader kept another part of the file (a segment): read it all
-        lines = read_source(loc.path)
     return lines.get(loc.line) if lines else None

@@ -132,17 +132,33 @@ def over(what: str, size: int, limit: int) -> str:
 # -- stack frames ------------------------------------------------------------------------------
 
 
-def frame_bytes(func) -> int:
-    """The bytes of `func`'s explicit stack slots, laid out as the interpreter lays them out (each
-    at its alignment: the written one, at least natural up to 16 bytes)."""
+def slot_alignment(size: int, align: Optional[int]) -> int:
+    """A stack slot's alignment: the written one, at least natural up to 16 bytes."""
+    natural = 1
+    while natural < min(size, 16):
+        natural *= 2
+    return max(align or 1, natural)
+
+
+def explicit_slots(stack_slots: dict) -> tuple[dict[int, int], int, int]:
+    """The one layout of a function's explicit stack slots, which the interpreter's frames use and
+    the frame cap counts: (offset of each slot by number, bytes up to the end of the last, the
+    largest slot alignment), each slot at its `slot_alignment` in declaration order."""
+    offsets: dict[int, int] = {}
     top = 0
-    for data in func.stack_slots.values():
-        align = 1
-        while align < min(data.size, 16):
-            align *= 2
-        align = max(data.align or 1, align)
-        top = (top + align - 1) // align * align + data.size
-    return top
+    largest = 1
+    for ss, data in stack_slots.items():
+        align = slot_alignment(data.size, data.align)
+        largest = max(largest, align)
+        top = (top + align - 1) // align * align
+        offsets[ss] = top
+        top += data.size
+    return offsets, top, largest
+
+
+def frame_bytes(func) -> int:
+    """The bytes of `func`'s explicit stack slots, laid out as the interpreter lays them out."""
+    return explicit_slots(func.stack_slots)[1]
 
 
 def stack_frame_error(func, by_name: Optional[dict] = None, limit: int = DEFAULT_MAX_STACK_FRAME):

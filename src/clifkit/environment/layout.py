@@ -24,13 +24,14 @@ number of elements, which is what a table's ``bound gvN`` means.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..ir.function import Function, FunctionDetails
 from ..limits import DEFAULT_MAX_MEMORY, over
+from ..reader.directives import read
+from ..reader.fields import KEYS, SLOT_KEYS, DirectiveFields, read_fields
 
 # Requests above this are refused with a located message rather than exhausting memory
 # (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).
@@ -98,120 +99,66 @@ class Environment:
         return None
 
 
-_KEY_RE = re.compile(r"\s*([a-z_]+)\s*(?:=\s*([^,]*?))?\s*(?:,|$)")
-_SLOT_RE = re.compile(r"vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)\Z")
-
-
 def _error(loc: Location, col_offset: int, message: str) -> ClifError:
     at = Location(loc.path, loc.line, loc.col + col_offset)
     return ClifError(Diagnostic(at, message, source_line=source_line(at)))
 
 
-def _int(text: str) -> Optional[int]:
-    t = text.replace("_", "")
-    try:
-        return int(t, 16) if t.lower().startswith("0x") else int(t, 10)
-    except ValueError:
-        return None
-
-
-Fields = dict[str, tuple[str, int]]  # key -> (value text, column offset of the value)
-
-
-def _fields(text: str, loc: Location, keys: tuple[str, ...], what: str = "table", leading: tuple[str, ...] = ()) -> Fields:
-    """Split ``key=value, ...`` (after an optional leading word from `leading`, stored under "")."""
-    fields: Fields = {}
-    pos = 0
-    while pos < len(text):
-        m = _KEY_RE.match(text, pos)
-        if not m or m.end() == pos:
-            raise _error(loc, pos, f"malformed {what} directive near {text[pos:].strip()!r}")
-        key, value = m.group(1), m.group(2)
-        col = m.start(1)
-        if leading and "" not in fields:
-            if value is not None or key not in leading:
-                raise _error(loc, col, f"{what} directive must start with " + " or ".join(f"'{w}'" for w in leading))
-            fields[""] = (key, col)
-        elif key not in keys:
-            raise _error(loc, col, f"unknown {what} attribute '{key}' (expected {', '.join(keys[:-1])} or {keys[-1]})")
-        elif value is None or value == "":
-            raise _error(loc, col, f"{what} attribute '{key}' needs a value: {key}=...")
-        elif key in fields:
-            raise _error(loc, col, f"{what} attribute '{key}' given twice")
-        else:
-            fields[key] = (value, col + len(key) + 1)
-        pos = m.end()
-    if leading and "" not in fields:
-        raise _error(loc, 0, f"{what} directive must start with " + " or ".join(f"'{w}'" for w in leading))
-    return fields
-
-
-def _number(fields: Fields, key: str, loc: Location, what: str = "table") -> Optional[int]:
-    if key not in fields:
-        return None
-    value, col = fields[key]
-    n = _int(value)
-    if n is None or n < 0:
-        raise _error(loc, col, f"{what} attribute '{key}' must be a non-negative integer, not {value!r}")
-    return n
-
-
-def _slot(fields: Fields, key: str, loc: Location, what: str = "table", max_bytes: Optional[int] = None) -> Optional[int]:
-    if key not in fields:
-        return None
-    value, col = fields[key]
-    m = _SLOT_RE.match(value)
-    if not m:
-        raise _error(loc, col, f"{what} attribute '{key}' must be a vmctx slot such as vmctx+8, not {value!r}")
-    offset = _int(m.group(1))
-    # The struct is as large as its furthest slot (8-byte slots: the pointer size of the targets).
-    if max_bytes is not None and offset is not None and offset + 8 > max_bytes:
-        raise _error(loc, col, over("vmctx struct", offset + 8, max_bytes))
-    return offset
-
-
-def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
-    """Read the text after ``heap:``. `loc` points at that text's first character."""
-    fields = _fields(text, loc, ("size", "ptr", "bound", "max", "guard"), "heap", ("static", "dynamic"))
-    style = fields[""][0]
-    size = _number(fields, "size", loc, "heap")
+def heap_request(fields: DirectiveFields, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
+    """The region a heap or table directive asks for, as the reader read it (`reader.fields`),
+    checked against `max_bytes`. Raises a `ClifError` located at the field at fault."""
+    values, cols, fail = fields.values, fields.cols, fields.error
+    for key in SLOT_KEYS & values.keys():
+        # The struct is as large as its furthest slot (8-byte slots: the pointer size of the targets).
+        if values[key] + 8 > max_bytes:
+            raise fail(cols[key], over("vmctx struct", values[key] + 8, max_bytes))
+    if fields.kind == "table":
+        return _table_request(fields, index, max_bytes)
+    style, size = fields.style, values.get("size")
     if size is None:
-        raise _error(loc, 0, "heap directive needs size=")
-    ptr = _slot(fields, "ptr", loc, "heap", max_bytes)
+        raise fail(0, "heap directive needs size=")
+    ptr, bound = values.get("ptr"), values.get("bound")
     if ptr is None:
-        raise _error(loc, 0, "heap directive needs ptr=vmctx+N")
-    bound = _slot(fields, "bound", loc, "heap", max_bytes)
+        raise fail(0, "heap directive needs ptr=vmctx+N")
     if bound is None and style == "dynamic":
-        raise _error(loc, 0, "a dynamic heap needs bound=vmctx+N")
-    max_size = _number(fields, "max", loc, "heap")
+        raise fail(0, "a dynamic heap needs bound=vmctx+N")
+    max_size = values.get("max")
     if max_size is None:
         max_size = size
     elif max_size < size:
-        raise _error(loc, fields["max"][1], f"heap max=0x{max_size:x} is smaller than its size=0x{size:x}")
-    guard = _number(fields, "guard", loc, "heap") or 0
+        raise fail(cols["max"], f"heap max=0x{max_size:x} is smaller than its size=0x{size:x}")
+    guard = values.get("guard") or 0
     total = max_size + guard
     if total > max_bytes:
-        raise _error(loc, 0, over("heap", total, max_bytes))
-    return HeapRequest(index, style, size, ptr, bound, max_size, guard, loc)
+        raise fail(0, over("heap", total, max_bytes))
+    return HeapRequest(index, style, size, ptr, bound, max_size, guard, fields.loc)
+
+
+def _table_request(fields: DirectiveFields, index: int, max_bytes: int) -> HeapRequest:
+    values, fail = fields.values, fields.error
+    elements, element_size = values.get("elements"), values.get("element_size")
+    for key, value in (("elements", elements), ("element_size", element_size)):
+        if value is None:
+            raise fail(0, f"table directive needs {key}=")
+    if element_size == 0:
+        raise fail(fields.cols["element_size"], "table element_size must be at least 1")
+    ptr, bound = values.get("ptr"), values.get("bound")
+    if ptr is None or bound is None:
+        raise fail(0, "table directive needs ptr=vmctx+N and bound=vmctx+N")
+    size = elements * element_size
+    if size > max_bytes:
+        raise fail(0, over("table", size, max_bytes))
+    return HeapRequest(index, "table", size, ptr, bound, size, 0, fields.loc, element_size)
+
+
+def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
+    """The heap that the text after ``heap:`` asks for (`loc`: that text's first character)."""
+    return heap_request(read_fields("heap", text, loc, source_line(loc)), index, max_bytes)
 
 
 def parse_table_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
-    """Read the text after ``table:``: ``elements=N, element_size=S, ptr=vmctx+P, bound=vmctx+B``."""
-    fields = _fields(text, loc, ("elements", "element_size", "ptr", "bound"))
-    elements = _number(fields, "elements", loc)
-    element_size = _number(fields, "element_size", loc)
-    for key, value in (("elements", elements), ("element_size", element_size)):
-        if value is None:
-            raise _error(loc, 0, f"table directive needs {key}=")
-    if element_size == 0:
-        raise _error(loc, fields["element_size"][1], "table element_size must be at least 1")
-    ptr, bound = _slot(fields, "ptr", loc, max_bytes=max_bytes), _slot(fields, "bound", loc, max_bytes=max_bytes)
-    if ptr is None or bound is None:
-        raise _error(loc, 0, "table directive needs ptr=vmctx+N and bound=vmctx+N")
-    size = elements * element_size
-    if size > max_bytes:
-        raise _error(loc, 0, over("table", size, max_bytes))
-    return HeapRequest(index, "table", size, ptr, bound, size, 0, loc, element_size)
+    """The table that the text after ``table:`` asks for: ``elements=N, element_size=S, ptr=vmctx+P, bound=vmctx+B``."""
+    return heap_request(read_fields("table", text, loc, source_line(loc)), index, max_bytes)
 
 
 def build_environment(details: FunctionDetails, pointer_bytes: int = 8,
@@ -222,10 +169,8 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8,
     `reservations.reserve` works it out (and checks it against ``--max-reservation``)."""
     heaps = []
     for d in details.directives:
-        if d.kind == "heap":
-            heaps.append(parse_heap_directive(d.text, d.loc, len(heaps), max_heap_bytes))
-        elif d.kind == "table":
-            heaps.append(parse_table_directive(d.text, d.loc, len(heaps), max_heap_bytes))
+        if d.kind in KEYS:
+            heaps.append(heap_request(read(d), len(heaps), max_heap_bytes))  # read once, by the reader
     if not heaps:
         return None
     _check_slots(heaps, pointer_bytes)

@@ -29,12 +29,13 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
-from ..ir.function import Directive, Function, FunctionDetails
+from ..ir.function import Function, FunctionDetails
 from ..ir.types import Type
-from ..reader.directives import BoundRun, RunCommand, bind
+from ..reader.directives import BoundRun, bind
 from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..environment.guarantee import RULE as GUARANTEE_RULE
 from ..environment.guarantee import explain
+from ..ir.numbers import is_nan
 from ..ir.values import format_values
 from .engines import get_engine
 
@@ -101,12 +102,6 @@ class Verdict:
         return self.status == "disagree"
 
 
-def _float_lane_nan(bits: int, lane_bits: int) -> bool:
-    w, t = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}[lane_bits]
-    exp = (bits >> t) & ((1 << w) - 1)
-    return exp == (1 << w) - 1 and bits & ((1 << t) - 1) != 0
-
-
 def values_match(a, b, ty: Type, rules: list[str]) -> bool:
     """Bitwise equality, except that NaN float lanes match any NaN (rule nan-bits)."""
     if a == b:
@@ -120,7 +115,7 @@ def values_match(a, b, ty: Type, rules: list[str]) -> bool:
     for x, y in zip(lanes_a, lanes_b):
         if x == y:
             continue
-        if _float_lane_nan(x, ty.lane_bits) and _float_lane_nan(y, ty.lane_bits):
+        if is_nan(x, ty.lane_bits) and is_nan(y, ty.lane_bits):
             if "nan-bits" not in rules:
                 rules.append("nan-bits")
             continue
@@ -224,8 +219,7 @@ class Harness:
             if diags:
                 raise InvalidProgram("\n".join(d.format() for d in diags[:5]))
             clock.lap("verify")
-        lines = [ln[:-1] if ln.endswith("\r") else ln for ln in text.split("\n")]
-        groups = collect_directives(tf, lines, path)
+        groups = collect_directives(tf)
         targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
         return self._run(tf, groups, text, targets[0] if targets else None, clock)
 
@@ -235,19 +229,15 @@ class Harness:
         are the generator's IR (what `text` prints); the directives after the last function (its
         heaps and run lines) are read from `text`. The native engine still gets `text`."""
         from ..ir.function import TestFile
-        from ..reader.directives import parse_directive_line
+        from ..reader.directives import RUN_KINDS, directives_in, read
         from ..runtest.plans import FunctionDirectives
 
         clock = _Clock(timing)
         tf = TestFile(path, functions=[FunctionDetails(f) for f in functions])
-        commands, others = [], []
+        found = directives_in(text, path)
+        others = [d for d in found if d.kind not in RUN_KINDS]
         try:
-            for n, line in enumerate(text.split("\n"), 1):
-                if line.startswith(";"):
-                    d = parse_directive_line(line, path, n)
-                    if d is None:
-                        continue
-                    (commands if isinstance(d, RunCommand) else others).append(d)
+            commands = [read(d) for d in found if d.kind in RUN_KINDS]
         except ClifError as e:
             raise InvalidProgram(e.format()) from None
         groups = [FunctionDirectives(d, [], [], []) for d in tf.functions[:-1]]
@@ -269,7 +259,7 @@ class Harness:
             env = None
             try:
                 if wants_env and g.commands:
-                    requests = [Directive(d.kind, d.text, d.loc) for d in g.others if d.kind in env_kinds]
+                    requests = [d for d in g.others if d.kind in env_kinds]
                     env = build_environment(FunctionDetails(g.details.function, requests))
                 for cmd in g.commands:
                     callee = g.details.function

@@ -9,6 +9,7 @@ A mixin of `FuncGen` (gen_function.py).
 
 from __future__ import annotations
 
+from ..environment.layout import GROW_FUNCTION as GROW
 from ..ir.function import AbiParam, Signature
 from ..ir.immediates import ATOMIC_RMW_OPS, MemFlags
 from ..ir.types import I8, I16, I32, I64, Type
@@ -18,7 +19,6 @@ NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
 LITTLE = MemFlags(endianness="little")
 BIG = MemFlags(endianness="big")  # heap_oob on a fault
-GROW = "%heap_grow"
 PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
 
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir.immediates import FLOATCC, INTCC, MemFlags
+from ..ir.numbers import FLOAT_FORMATS
 from ..ir.opcodes import DERIVED, OPCODES, Opcode, Registry, handles
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE
-from .gen_values import FLOAT_FORMAT, interesting_int
+from .gen_values import interesting_int
 from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps
 
 
@@ -186,7 +187,7 @@ class OpEmitters:
             # Keep it in range: select(lo <= x < hi, x, 0.0); NaN fails both comparisons.
             signed = name == "fcvt_to_sint"
             k = dst.bits - 1 if signed else dst.bits
-            w, t = FLOAT_FORMAT[src_t.bits]
+            w, t = FLOAT_FORMATS[src_t.bits]
             bias = (1 << (w - 1)) - 1
             hi = self.emit1(f"f{src_t.bits}const", None, [], src_t, pool=False, imm=(k + bias) << t)
             lo_bits = ((1 << (src_t.bits - 1)) | ((k + bias) << t)) if signed else 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 
+from ..ir.numbers import FLOAT_FORMATS
 from ..ir.types import Type
 
 CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}  # the NaN `canon` substitutes
@@ -29,12 +30,11 @@ def interesting_int(rng: random.Random, bits: int) -> int:
     return rng.getrandbits(bits)
 
 
-FLOAT_FORMAT = {32: (8, 23), 64: (11, 52)}
 
 
 def float_bits(rng: random.Random, bits: int) -> int:
     """A float bit pattern of width `bits`, biased to edge cases (NaNs, infinities, zeros, subnormals)."""
-    w, t = FLOAT_FORMAT[bits]
+    w, t = FLOAT_FORMATS[bits]
     sign = (1 << (bits - 1)) if rng.random() < 0.3 else 0
     exp_all = ((1 << w) - 1) << t
     bias = (1 << (w - 1)) - 1

@@ -23,10 +23,10 @@ float load feeds ``fcmp`` or ``fcopysign`` directly.
 
 from __future__ import annotations
 
-import re
-
 from ..ir.function import Function, Inst, TestFile
 from ..ir.opcodes import OPCODES, TYPEVARS
+from ..reader.directives import fill
+from ..reader.fields import KEYS
 from .specs import FLOAT_LOADS, SPECS
 
 _HEAP_INDEX = TYPEVARS["HeapIndex"]
@@ -157,9 +157,6 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
     return out
 
 
-_PTR_RE = re.compile(r"\bptr\s*=\s*vmctx\s*\+\s*(0x[0-9a-fA-F_]+|\d[\d_]*)")
-
-
 # A plain scalar load's address (not an atomic's) or a call's argument.
 _ADDRESS_USES = {op.name for op in OPCODES.values()
                  if op.addr is not None and op.flags & {"load", "store", "side_effects"} == {"load"}
@@ -194,9 +191,8 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
     slots: set[int] = set()
     for d in tf.functions:
         for directive in d.directives:
-            m = _PTR_RE.search(directive.text)
-            if m:
-                slots.add(int(m.group(1).replace("_", ""), 0))
+            if directive.kind in KEYS and fill(directive).error is None:  # as the reader read it
+                slots.update(v for k, v in directive.parsed.values.items() if k == "ptr")
     out: list[str] = []
     for d in tf.functions:
         func = d.function

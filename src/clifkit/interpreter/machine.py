@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..ir.function import Function
+from ..limits import explicit_slots
 from .memory import (
     ENV_BASE,
     ENV_GAP,
@@ -108,13 +109,6 @@ def dynamic_scale(func: Function, gv: int) -> int:
     return max(1, 16 // max(1, nbytes))
 
 
-def slot_alignment(size: int, align: Optional[int]) -> int:
-    natural = 1
-    while natural < min(size, 16):
-        natural *= 2
-    return max(align or 1, natural)
-
-
 # Kept on the function itself (as `_frame_layout`, beside its fields): a module-level cache keyed
 # by function would keep every function of a long fuzzing campaign alive.
 _LAYOUT_ATTR = "_frame_layout"
@@ -126,15 +120,8 @@ def frame_layout(func: Function) -> FrameLayout:
     cached = func.__dict__.get(_LAYOUT_ATTR)
     if cached is not None:
         return cached
-    offsets: dict[int, int] = {}
-    top = 0
-    frame_align = 16
-    for ss, data in func.stack_slots.items():
-        slot_align = slot_alignment(data.size, data.align)
-        frame_align = max(frame_align, slot_align)
-        top = align_up(top, slot_align)
-        offsets[ss] = top
-        top += data.size
+    offsets, top, largest = explicit_slots(func.stack_slots)
+    frame_align = max(16, largest)
     dyn_offsets: dict[int, int] = {}
     dyn_sizes: dict[int, int] = {}
     for dss, data in func.dynamic_stack_slots.items():

@@ -95,6 +95,8 @@ import math
 import struct
 from typing import Callable
 
+from ..ir.immediates import FLOATCC
+from ..ir.numbers import FLOAT_FORMATS
 from .registry import Trap
 
 __all__ = [
@@ -140,13 +142,8 @@ class FloatFormat:
         return self.name
 
 
-F16 = FloatFormat("f16", 5, 10)
-F32 = FloatFormat("f32", 8, 23)
-F64 = FloatFormat("f64", 11, 52)
-F128 = FloatFormat("f128", 15, 112)
-FORMATS: dict[int, FloatFormat] = {16: F16, 32: F32, 64: F64, 128: F128}
-
-FLOATCC = ("ord", "uno", "eq", "ne", "one", "ueq", "lt", "le", "gt", "ge", "ult", "ule", "ugt", "uge")
+FORMATS: dict[int, FloatFormat] = {bits: FloatFormat(f"f{bits}", *widths) for bits, widths in FLOAT_FORMATS.items()}
+F16, F32, F64, F128 = (FORMATS[bits] for bits in (16, 32, 64, 128))
 
 
 # ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Optional, Union
 
-from ..diagnostics import Location
+from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
 from .opcodes import Opcode
 from .types import Type
@@ -292,11 +292,28 @@ class Function:
 
 @dataclass
 class Directive:
-    """A structured comment after a function: ``; run: ...``, ``; print: ...``, ``; heap: ...``."""
+    """A structured comment: ``; run: ...``, ``; print: ...``, ``; heap: ...``, read once by the reader.
 
-    kind: str  # "run", "print", "heap", ...
+    `parsed` is what the reader made of it (`reader.directives.read`): a ``RunCommand`` for run and
+    print, the ``DirectiveFields`` of a heap or table directive, None for other kinds; or `error`,
+    the located problem that kept it from being read. A directive built in code is read on first
+    use by `reader.directives.read`, which fills both in."""
+
+    kind: str  # "run", "print", "heap", ... (as written: "HEAP" for a near miss in `TestFile.directives`)
     text: str  # everything after "kind:"
-    loc: Location
+    loc: Location  # of the first character of `text`
+    parsed: object = field(default=None, compare=False, repr=False)
+    error: Optional[ClifError] = field(default=None, compare=False, repr=False)
+    read: bool = field(default=False, compare=False, repr=False)  # `parsed` / `error` are filled in
+    word_loc: Optional[Location] = field(default=None, compare=False, repr=False)  # of `kind`
+    has_colon: bool = field(default=True, compare=False, repr=False)  # False: a bare ``; run``
+    after_code: bool = field(default=False, compare=False, repr=False)  # ``} ; heap: ...``: code precedes it
+    # The function directly below it, with only comment lines between (the name as written), or None.
+    above: Optional[str] = field(default=None, compare=False, repr=False)
+
+    @property
+    def line(self) -> int:
+        return self.loc.line
 
 
 @dataclass
@@ -344,3 +361,8 @@ class TestFile:
     # The text the reader read (None for a file built in code), and the file's line it starts at.
     source: Optional[str] = field(default=None, repr=False, compare=False)
     first_line: int = field(default=1, repr=False, compare=False)
+    # Every directive-shaped comment of the file in line order (``; word:``, a bare ``; run``), read
+    # once: those attached to a function are the same objects as its `FunctionDetails.directives`;
+    # the others (inside a body, before the first function, after code, near misses such as
+    # ``; HEAP:``) are what the verifier reports.
+    directives: list[Directive] = field(default_factory=list, repr=False, compare=False)

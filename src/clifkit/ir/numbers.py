@@ -214,6 +214,12 @@ def parse_float(text: str, bits: int) -> int:
     return sign | (significand >> adjust)
 
 
+def is_nan(raw: int, bits: int) -> bool:
+    """Is `raw` the bit pattern of a NaN (quiet or signaling) of the IEEE format of `bits` bits?"""
+    w, t = FLOAT_FORMATS[bits]
+    return (raw >> t) & ((1 << w) - 1) == (1 << w) - 1 and raw & ((1 << t) - 1) != 0
+
+
 def format_float(raw: int, bits: int) -> str:
     """The canonical text of the IEEE float with bit pattern `raw` (Cranelift's format)."""
     w, t = FLOAT_FORMATS[bits]

@@ -31,12 +31,10 @@ from fractions import Fraction
 from typing import Sequence, Union
 
 from .types import Type
-from .numbers import NumberError, decimal
+from .numbers import FLOAT_FORMATS, NumberError, decimal, format_float
 
 Value = Union[int, tuple]
 
-# Float formats: (exponent field width, trailing significand width) by total bits.
-FLOAT_FORMATS = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}
 
 
 class ValueSyntaxError(ValueError):
@@ -229,32 +227,6 @@ def _encode_exact(value: Fraction, w: int, t: int, text: str, name: str, decimal
         raise ValueSyntaxError(inexact)
     significand = int(scaled)  # in [2^t, 2^(t+1))
     return ((e + bias) << t) | (significand - (1 << t))
-
-
-def format_float(bits_value: int, bits: int) -> str:
-    """CLIF's float notation: ``0x1.800000p3``, ``-0.0``, ``+Inf``, ``+NaN``, ``-sNaN:0x1``."""
-    w, t = FLOAT_FORMATS[bits]
-    max_e = (1 << w) - 1
-    t_bits = bits_value & ((1 << t) - 1)
-    e_bits = (bits_value >> t) & max_e
-    negative = (bits_value >> (w + t)) & 1
-    bias = (1 << (w - 1)) - 1
-    digits = (t + 3) // 4
-    left = t_bits << (4 * digits - t)
-    sign = "-" if negative else ""
-    if e_bits == 0:
-        if t_bits == 0:
-            return sign + "0.0"
-        return f"{sign}0x0.{left:0{digits}x}p{1 - bias}"
-    if e_bits == max_e:
-        sign = sign or "+"
-        if t_bits == 0:
-            return sign + "Inf"
-        payload = t_bits & ((1 << (t - 1)) - 1)
-        if t_bits >> (t - 1):
-            return f"{sign}NaN:0x{payload:x}" if payload else sign + "NaN"
-        return f"{sign}sNaN:0x{payload:x}"
-    return f"{sign}0x1.{left:0{digits}x}p{e_bits - bias}"
 
 
 # -- any type --------------------------------------------------------------------

@@ -23,7 +23,7 @@ from .host import host_arch
 from .memory import PAGE_SIZE, PROT_RW, Mapping
 from .protocol import send
 
-GROW_SYMBOL = "%heap_grow"
+from ..environment.layout import GROW_FUNCTION as GROW_SYMBOL  # noqa: E402
 
 ALT_STACK_BYTES = 1 << 20  # the signal handler runs Python: give it room
 CHILD_STACK_LIMIT = 8 << 20  # a child's stack may grow this far (runaway recursion ends there)

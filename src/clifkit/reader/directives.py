@@ -10,13 +10,17 @@ Grammar (Cranelift's run commands, ``cranelift-reader``'s ``run_command.rs``)::
     value      ::= literal | "[" [value {[","] value}] "]"
 
 ``; run: %f(args)`` with no comparison expects one integer result that is
-nonzero, like a bare ``; run``. Any other ``; word: ...`` comment (``; heap:``,
-``; note:``) is kept as an `OtherDirective` for later stages to interpret.
+nonzero, like a bare ``; run``. ``; heap:`` and ``; table:`` directives are read
+into their fields (`fields.py`); other kinds (``; check:``) are kept as text.
 
-Reading is in two steps. `parse_directive_line` checks the syntax only and
-builds a tree of literals with their columns; `bind` reads that tree at the
-types of a function's signature, giving argument and expected bit patterns.
-Every problem is a `ClifError` pointing at ``file:line:col``.
+Reading is in two steps. The reader reads every directive once, as it reads the
+file (`directive_at`, `fill`): a run or print line's syntax (split into tokens
+by the CLIF lexer, `lexer.tokenize`, as Cranelift's run commands are), into a tree of
+literals with their columns (a `RunCommand`, kept as the `Directive`'s
+`parsed`, or the `ClifError` that stopped it as its `error`); later stages ask
+with `read`. `bind` reads that tree at the types of a function's signature,
+giving argument and expected bit patterns. Every problem is a `ClifError`
+pointing at ``file:line:col``. `parse_directive_line` reads one line on its own.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location
-from ..ir.function import Function
+from ..ir.function import Directive, Function
 from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
+from .fields import KEYS, read_fields
+from .lexer import ENTITY_PREFIXES, tokenize
 from ..ir.values import (
     Value,
     ValueSyntaxError,
@@ -103,9 +109,6 @@ class OtherDirective:
     loc: Location  # of the first character of `text`
 
 
-Directive = Union[RunCommand, OtherDirective]
-
-
 # -- lexing --------------------------------------------------------------------
 
 
@@ -116,63 +119,57 @@ class _Token:
     col: int  # 1-based
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD_KINDS = frozenset({"word", "type", "value"}) | ENTITY_PREFIXES  # a word, whatever it names in CLIF
+_PUNCT = frozenset("[](),")
+
+
 def _tokens(line: str, start: int, loc: Location, source_line: str) -> list[_Token]:
-    """Tokens of line[start:]; columns are 1-based positions in `line`."""
+    """The tokens of line[start:], from the CLIF lexer (`lexer.tokenize`): numbers and words are
+    literals (their meaning depends on the type they are read at), ``==`` and ``!=`` are two
+    adjacent punctuation tokens. Columns are 1-based positions in `line`."""
+    toks = tokenize(line[start:])
+    kinds, vals, cols = toks.kinds, toks.values, toks.cols
     out: list[_Token] = []
-    i, n = start, len(line)
 
-    def fail(pos: int, message: str) -> ClifError:
-        return ClifError(Diagnostic(Location(loc.path, loc.line, pos + 1), message, source_line=source_line))
+    def fail(col: int, message: str) -> ClifError:
+        return ClifError(Diagnostic(Location(loc.path, loc.line, col), message, source_line=source_line))
 
-    while i < n:
-        c = line[i]
-        if c in " \t\r\n":
-            i += 1
-            continue
-        if c in "[](),":
-            out.append(_Token(c, c, i + 1))
-            i += 1
-            continue
-        if c == "=" or c == "!":
-            if line.startswith("==", i) or line.startswith("!=", i):
-                out.append(_Token(line[i : i + 2], line[i : i + 2], i + 1))
-                i += 2
-                continue
-            raise fail(i, f"expected '==' or '!=', got '{line[i : i + 2].strip()}'")
-        if c == "%":
-            j = i + 1
-            while j < n and (line[j].isalnum() or line[j] in "_"):
-                j += 1
-            if j == i + 1:
-                raise fail(i, "expected a function name after '%'")
-            out.append(_Token("name", line[i:j], i + 1))
-            i = j
-            continue
-        if c == ";":
-            break  # a trailing comment, as Cranelift's lexer allows
-        if c.isalnum() or c in "+-._":
-            j = i
-            if line[j] in "+-":
-                j += 1
-            for prefix in ("NaN:", "sNaN:"):
-                if line.startswith(prefix, j):
-                    j += len(prefix)
-                    break
-            while j < n:
-                ch = line[j]
-                if ch.isalnum() or ch in "_.":
-                    j += 1
-                elif ch in "+-" and j > i and line[j - 1] in "pPeE" and _exponent_sign_ok(line[i:j]):
-                    j += 1
-                else:
-                    break
-            if j == i + 1 and line[i] in "+-":
-                raise fail(i, f"expected a number after '{line[i]}'")
-            out.append(_Token("lit", line[i:j], i + 1))
-            i = j
-            continue
-        raise fail(i, f"unexpected character '{c}'")
-    out.append(_Token("end", "", i + 1))
+    k = 0
+    while kinds[k] != "eof":
+        kind, col = kinds[k], start + cols[k]
+        if kind in _PUNCT:
+            out.append(_Token(kind, kind, col))
+        elif kind in ("=", "!"):
+            if kinds[k + 1] == "=" and start + cols[k + 1] == col + 1:
+                out.append(_Token(kind + "=", kind + "=", col))
+                k += 1
+            else:
+                raise fail(col, f"expected '==' or '!=', got '{line[col - 1 : col + 1].strip()}'")
+        elif kind == "name":
+            if vals[k] == "%":
+                raise fail(col, "expected a function name after '%'")
+            out.append(_Token("name", vals[k], col))  # type: ignore[arg-type]
+        elif kind == "num":
+            text: str = vals[k]  # type: ignore[assignment]
+            last = out[-1] if out else None
+            if (last is not None and last.kind == "lit" and text[0] == "+" and last.col + len(last.text) == col
+                    and last.text[-1:] in ("e", "E", "p", "P") and _exponent_sign_ok(last.text)):
+                last.text += text  # "1.5e" "+3": an exponent's sign, which the CLIF lexer stops at
+            else:
+                out.append(_Token("lit", text, col))
+        elif kind == "." and kinds[k + 1] == "num" and start + cols[k + 1] == col + 1:
+            out.append(_Token("lit", "." + vals[k + 1], col))  # type: ignore[operator]
+            k += 1  # ".5": a decimal float (an extension; the CLIF lexer reads "-.5" alone whole)
+        elif kind in _WORD_KINDS:
+            out.append(_Token("lit", _WORD.match(line, col - 1).group(), col))  # type: ignore[union-attr]
+        elif kind in ("+", "-", "->"):
+            raise fail(col, f"expected a number after '{line[col - 1]}'")
+        else:
+            raise fail(col, f"unexpected character '{line[col - 1]}'")
+        k += 1
+    end = toks.comments[0].col if toks.comments else cols[k]  # a trailing comment ends the line
+    out.append(_Token("end", "", start + end))
     return out
 
 
@@ -270,8 +267,9 @@ class _Parser:
 MAX_LIST_DEPTH = 16
 
 
-def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directive]:
-    """The directive on source line `line` (number `lineno`), or None when it holds none.
+def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Union[RunCommand, OtherDirective]]:
+    """The directive on source line `line` (number `lineno`), or None when it holds none: for a
+    line read on its own (the reader reads a file's directives as it reads the file: `read`).
 
     A directive is a comment ``; word:`` (or a bare ``; run`` / ``; print``). Raises
     `ClifError` for a malformed run or print directive."""
@@ -289,12 +287,17 @@ def parse_directive_line(line: str, path: str, lineno: int) -> Optional[Directiv
         text = line[rest_start:]
         lead = len(text) - len(text.lstrip())
         return OtherDirective(kind, text.strip(), Location(path, lineno, rest_start + lead + 1))
-    source_line = line
-    cmd = RunCommand(kind, Location(path, lineno, m.start(1) + 1), None, source_line=source_line)
+    return _run_command(kind, line, Location(path, lineno, m.start(1) + 1), rest_start, has_colon)
+
+
+def _run_command(kind: str, source_line: str, loc: Location, rest_start: int, has_colon: bool) -> RunCommand:
+    """The run or print command whose word `kind` is at `loc` on `source_line`; its call starts at
+    index `rest_start` of the line (after the colon). Raises `ClifError`."""
+    cmd = RunCommand(kind, loc, None, source_line=source_line)
     toks = _tokens(source_line, rest_start, cmd.loc, source_line)
     p = _Parser(toks, cmd)
     if not has_colon:
-        cmd.end_col = m.end(1) + 1
+        cmd.end_col = loc.col + len(kind)
         return cmd
     cmd.call = p.call(source_line)
     if kind == "run":
@@ -333,26 +336,71 @@ def _trap_expectation(p: "_Parser", comparison: str) -> str:
     return code
 
 
-def parse_directives(source_lines: Sequence[str], path: str, first: int = 1, last: Optional[int] = None):
-    """Every directive on lines first..last (1-based, inclusive) of a file.
+# -- directives as the reader keeps them (`ir.function.Directive`) -------------------------------
 
-    Returns (directives, errors): malformed run/print lines become `ClifError`s paired with
-    the line's number, so one bad line does not hide the others."""
-    last = len(source_lines) if last is None else min(last, len(source_lines))
-    found: list[Directive] = []
-    errors: list[tuple[int, ClifError]] = []
-    for lineno in range(max(first, 1), last + 1):
-        line = source_lines[lineno - 1]
-        if ";" not in line:
-            continue
-        try:
-            d = parse_directive_line(line, path, lineno)
-        except ClifError as e:
-            errors.append((lineno, e))
-            continue
-        if d is not None:
-            found.append(d)
-    return found, errors
+
+def directive_at(line: str, col: int, path: str, lineno: int, after_code: bool = False) -> Optional[Directive]:
+    """The directive-shaped comment (``; word:`` or a bare ``; word``) that starts at column `col`
+    of source line `line`, as a `Directive` not yet read (`fill`), or None. Any word: the reader
+    keeps near misses (``; HEAP:``) too, for the verifier to name."""
+    line = line.rstrip("\r\n")
+    m = _DIRECTIVE_RE.match(line, col - 1)
+    if m is None:
+        return None
+    rest = line[m.end() :]
+    lead = len(rest) - len(rest.lstrip())
+    return Directive(m.group(1), rest.strip(), Location(path, lineno, m.end() + lead + 1),
+                     word_loc=Location(path, lineno, m.start(1) + 1),
+                     has_colon=m.group(0).rstrip().endswith(":"), after_code=after_code)
+
+
+def fill(d: Directive, source_line: Optional[str] = None) -> Directive:
+    """Read `d` once, keeping what it says (`d.parsed`) or why it cannot be read (`d.error`).
+    `source_line` is the line it stands on (a directive built in code has none: one is written)."""
+    if d.read:
+        return d
+    d.read = True
+    if not d.has_colon and d.kind not in RUN_KINDS:
+        return d
+    try:
+        if d.kind in RUN_KINDS:
+            if source_line is None:
+                prefix = f"; {d.kind}: " if d.has_colon else f"; {d.kind}"
+                source_line = " " * max(0, d.loc.col - 1 - len(prefix)) + prefix + d.text
+                word_col = source_line.index(";") + 3
+            else:
+                source_line = source_line.rstrip("\r\n")
+                word_col = d.word_loc.col if d.word_loc is not None else d.loc.col
+            rest_start = word_col - 1 + len(d.kind) + (source_line[word_col - 1 + len(d.kind) :].index(":") + 1
+                                                       if d.has_colon else 0)
+            d.parsed = _run_command(d.kind, source_line, Location(d.loc.path, d.loc.line, word_col), rest_start,
+                                    d.has_colon)
+        elif d.kind in KEYS:
+            d.parsed = read_fields(d.kind, d.text, d.loc, source_line.rstrip("\r\n") if source_line else None)
+    except ClifError as e:
+        d.error = e
+    return d
+
+
+def read(d: Directive):
+    """What directive `d` says, read once (`fill`): a `RunCommand`, the `DirectiveFields` of a heap
+    or table, or None for another kind. Raises its `ClifError` when it cannot be read."""
+    fill(d)
+    if d.error is not None:
+        raise d.error
+    return d.parsed
+
+
+def directives_in(text: str, path: str) -> list[Directive]:
+    """The directives on the lines of `text` that are directives (not a whole file's reading: the
+    fuzzer's own programs, whose functions it already has as IR), each read (`fill`)."""
+    found = []
+    for n, line in enumerate(text.split("\n"), 1):
+        if line.startswith(";"):
+            d = directive_at(line, 1, path, n)
+            if d is not None:
+                found.append(fill(d, line))
+    return found
 
 
 # -- binding to a signature -------------------------------------------------------

@@ -22,7 +22,6 @@ function; `parse_text` then raises one `ClifError` holding them all.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Optional, Union
 
@@ -33,6 +32,7 @@ from ..ir.function import (
 )  # fmt: skip
 from ..ir.types import Type
 from .cursor import ParseError
+from .directives import RUN_KINDS, directive_at, fill
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
 from ..ir.numbers import NumberError, parse_hex_bytes, parse_uint
@@ -45,9 +45,7 @@ ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
 HEADER_WORDS = ("test", "set", "target", "feature")
 # Structured comments after a function: run-test directives and filecheck directives.
 DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln", "unordered", "not", "regex")
-_DIRECTIVE_RE = re.compile(
-    r";+[ \t]*(?:(run|print)[ \t]*\Z|(" + "|".join(DIRECTIVE_KINDS) + r")[ \t]*:[ \t]*)"
-)
+READ_KINDS = frozenset({"run", "print", "heap", "table"})  # the directives read when the file is read
 _PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt", "region"})
 
 
@@ -60,6 +58,7 @@ class Parser(InstructionParser):
         # Line N of the file is source_lines[N - 1] (padded when `text` starts further down).
         self.source_lines = _Lines(text.split("\n"), first_line)
         self.diagnostics: list[Diagnostic] = []
+        self.shapes: dict[tuple[int, int], Optional[Directive]] = {}  # (line, col) of a comment -> its directive
 
     # -- the file ---------------------------------------------------------------------
     def parse(self) -> TestFile:
@@ -82,11 +81,46 @@ class Parser(InstructionParser):
                 self.take_comments(self.pos)
                 pending_before = []
         if self.diagnostics:
-            raise ClifError(self.diagnostics)
+            raise ReadError(self.diagnostics, self.all_directives())
         for details in tf.functions:
             details.directives = [x for x in details.trailer if isinstance(x, Directive)]
             details.comments_after = [x for x in details.trailer if isinstance(x, str) and x]
+        tf.directives = self.all_directives()
+        self.mark_above(tf)
         return tf
+
+    def all_directives(self) -> list[Directive]:
+        """Every directive-shaped comment of the text, in order (those attached to functions included)."""
+        return [d for d in map(self.shaped, self.comments) if d is not None]
+
+    def mark_above(self, tf: TestFile) -> None:
+        """Note, on each directive with only comment lines between it and a function, that function."""
+        starts = {d.function.loc.line: d.function.name for d in tf.functions if d.function.loc is not None}
+        comment_lines = {c.line for c in self.comments if not c.trailing}
+        code_after: dict[int, int] = {}  # a comment line -> the first line below it that is no comment
+
+        def first_code(n: int) -> int:
+            stack = []
+            while n in comment_lines and n not in code_after:
+                stack.append(n)
+                n += 1
+            end = code_after.get(n, n)
+            for m in stack:
+                code_after[m] = end
+            return end
+
+        for d in tf.directives:
+            if not d.after_code:
+                d.above = starts.get(first_code(d.line + 1))
+
+    def shaped(self, c: Comment) -> Optional[Directive]:
+        """The directive comment `c` is (any word: near misses too), read once; None when it is none."""
+        key = (c.line, c.col)
+        if key not in self.shapes:
+            line = self.source_lines[c.line - 1]
+            d = directive_at(line, c.col, self.path, c.line, after_code=c.trailing)
+            self.shapes[key] = d if d is None or d.kind not in READ_KINDS else fill(d, line)
+        return self.shapes[key]
 
     def report(self, e: ParseError) -> None:
         line = self.source_lines[e.line - 1].rstrip("\r") if 0 < e.line <= len(self.source_lines) else ""
@@ -144,7 +178,7 @@ class Parser(InstructionParser):
         if self.at_word("function"):
             line = self.tlines[self.pos]
             while split and comments[split - 1].line == line - 1 and not comments[split - 1].trailing:
-                if trailer and _DIRECTIVE_RE.match(comments[split - 1].text):
+                if trailer and self.directive(comments[split - 1]) is not None:
                     break
                 split -= 1
                 line -= 1
@@ -160,12 +194,11 @@ class Parser(InstructionParser):
         return [c.text for c in comments[split:]]
 
     def directive(self, c: Comment) -> Optional[Directive]:
-        m = _DIRECTIVE_RE.match(c.text)
-        if m is None:
+        """The directive comment `c` is, of a kind a function's trailer keeps, or None."""
+        d = self.shaped(c)
+        if d is None or d.kind not in DIRECTIVE_KINDS or not (d.has_colon or d.kind in RUN_KINDS):
             return None
-        kind = m.group(1) or m.group(2)
-        text = c.text[m.end() :].strip()
-        return Directive(kind, text, Location(self.path, c.line, c.col + m.end()))
+        return d
 
     # -- a function -----------------------------------------------------------------------
     def function(self, comments_before: list[str]) -> FunctionDetails:
@@ -550,6 +583,18 @@ class _Lines(list):
 
     def __len__(self) -> int:
         return super().__len__() + self.first - 1
+
+
+class ReadError(ClifError):
+    """The reader's located errors, with the directives it found all the same (`TestFile.directives`):
+    the harness names the run lines that could not run."""
+
+    def __init__(self, diagnostics: list[Diagnostic], directives: Optional[list[Directive]] = None):
+        super().__init__(diagnostics)
+        self.directives = directives or []
+
+    def __reduce__(self):
+        return self.__class__, (self.diagnostics, self.directives)
 
 
 def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFile:

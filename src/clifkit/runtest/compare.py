@@ -19,6 +19,7 @@ from ..environment.guarantee import explain
 from .plans import Options, RunItem, nondeterministic_skip
 from .results import FAILED, RunResult
 from ..environment.byteorder import target_byteorder
+from ..ir.numbers import is_nan
 from ..ir.values import check_value, format_values, values_equal
 
 
@@ -132,16 +133,9 @@ def _same_results(a, b, types) -> bool:
             if len(lanes_x) != len(lanes_y):
                 return False
             for lx, ly in zip(lanes_x, lanes_y):
-                if lx != ly and not (_is_nan(lx, t.lane_bits) and _is_nan(ly, t.lane_bits)):
+                if lx != ly and not (is_nan(lx, t.lane_bits) and is_nan(ly, t.lane_bits)):
                     return False
         elif not values_equal([x], [y]):
             return False
     return True
 
-
-def _is_nan(bits: int, width: int) -> bool:
-    from ..ir.values import FLOAT_FORMATS
-
-    exp_bits, frac_bits = FLOAT_FORMATS[width]
-    exponent = (bits >> frac_bits) & ((1 << exp_bits) - 1)
-    return exponent == (1 << exp_bits) - 1 and bits & ((1 << frac_bits) - 1) != 0

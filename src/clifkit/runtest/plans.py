@@ -3,10 +3,11 @@
 A file's ``test`` lines, ``target`` lines and the `Options` of the run decide its `Plan`s: which
 engine runs its run lines, and on which target. A run line calls the function it names (a bare
 ``; run`` the one it follows), under ``test interpret`` and ``test run`` alike.
-`collect_directives` groups the ``; run:`` / ``; print:`` lines and other directives by function
-as Cranelift attaches them (from a function to the next one), and `prepare_group` binds each run
-line under a plan to its callee's signature, with the environment its ``; heap:`` / ``; table:``
-directives ask for (`clifkit.environment`), or settles it as an error. Nothing here runs code: that is
+`collect_directives` groups the ``; run:`` / ``; print:`` commands and other directives by
+function, as the reader attached and read them (after the function's closing brace, Cranelift's
+rule), and `prepare_group` binds each run line under a plan to its callee's signature, with the
+environment its ``; heap:`` / ``; table:`` directives ask for (`environment.layout`), or settles
+it as an error. Nothing here runs code: that is
 `execute.py`, so that planning can be checked (and run lines listed, `select`) without an engine.
 """
 
@@ -15,12 +16,12 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 from ..diagnostics import ClifError
-from ..ir.function import Function, FunctionDetails, TestFile
+from ..ir.function import Directive, Function, FunctionDetails, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
-from ..reader.directives import BoundRun, OtherDirective, RunCommand, bind, parse_directive_line
+from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read
 from ..engine import DEFAULT_FUEL, EngineOptions
 from .engines import ENGINES
 from .results import ERROR, RunResult
@@ -177,51 +178,26 @@ class FunctionDirectives:
     details: FunctionDetails
     commands: list[RunCommand]
     errors: list[tuple[int, ClifError]]  # malformed run/print lines
-    others: list[OtherDirective]
+    others: list[Directive]  # heap, table, ...: as the reader read them
 
 
-def _function_line(details: FunctionDetails) -> Optional[int]:
-    loc = details.function.loc
-    return loc.line if loc is not None else None
-
-
-def collect_directives(tf: TestFile, lines: Sequence[str], path: str) -> list[FunctionDirectives]:
-    """Each function's directives, read from the source: the lines from its `function` keyword up to
-    the next function's, plus any directive line the reader attached to it elsewhere."""
-    starts = [_function_line(d) for d in tf.functions]
+def collect_directives(tf: TestFile) -> list[FunctionDirectives]:
+    """Each function's directives as the reader attached them (the lines after its closing brace,
+    Cranelift's rule) and read them: its run and print commands, the errors of those it could not
+    read, and its other directives."""
     out = []
-    claimed: set[int] = set()
-    for i, details in enumerate(tf.functions):
-        line_numbers: set[int] = set()
-        start = starts[i]
-        if start is not None:
-            # (indexing, not a slice of `starts`: copying the rest of the list for every function
-            # made a file of 400,000 functions quadratic)
-            nxt = next((starts[j] for j in range(i + 1, len(starts)) if starts[j] is not None and starts[j] > start),
-                       len(lines) + 1)
-            line_numbers.update(range(start, nxt))
-        for d in details.directives:
-            if d.loc is not None:
-                line_numbers.add(d.loc.line)
+    for details in tf.functions:
         commands: list[RunCommand] = []
         errors: list[tuple[int, ClifError]] = []
-        others: list[OtherDirective] = []
-        for n in sorted(line_numbers):
-            if n in claimed or not 1 <= n <= len(lines) or ";" not in lines[n - 1]:
-                continue
-            try:
-                d = parse_directive_line(lines[n - 1], path, n)
-            except ClifError as e:
-                claimed.add(n)
-                errors.append((n, e))
-                continue
-            if d is None:
-                continue
-            claimed.add(n)
-            if isinstance(d, RunCommand):
-                commands.append(d)
-            else:
+        others: list[Directive] = []
+        for d in details.directives:
+            if d.kind not in RUN_KINDS:
                 others.append(d)
+            elif not d.after_code:  # `} ; run: ...` is a comment (the verifier says so)
+                try:
+                    commands.append(read(d))
+                except ClifError as e:
+                    errors.append((d.line, e))
         out.append(FunctionDirectives(details, commands, errors, others))
     return out
 
@@ -244,18 +220,17 @@ def _error_result(plan_engine: str, target, line: int, function, err: ClifError,
 ENVIRONMENT_KINDS = ("heap", "table")
 
 
-def _wants_environment(others: list[OtherDirective]) -> bool:
+def _wants_environment(others: list[Directive]) -> bool:
     return any(d.kind in ENVIRONMENT_KINDS for d in others)
 
 
-def _environment(details: FunctionDetails, others: list[OtherDirective], limits: Limits = DEFAULT_LIMITS):
+def _environment(details: FunctionDetails, others: list[Directive], limits: Limits = DEFAULT_LIMITS):
     """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
-    from ..ir.function import Directive
     from ..environment.layout import build_environment
 
     if not _wants_environment(others):
         return None
-    requests = [Directive(d.kind, d.text, d.loc) for d in others if d.kind in ENVIRONMENT_KINDS]
+    requests = [d for d in others if d.kind in ENVIRONMENT_KINDS]
     return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory)
 
 

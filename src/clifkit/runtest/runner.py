@@ -10,10 +10,10 @@ For each file:
    (``--interpret-all`` also runs such files on the interpreter; ``--engine``
    chooses which engines run at all; ``--compare`` runs every ``test run`` line
    on the interpreter too, and a disagreement is a failure of its own);
-3. for every function, read its directives (the ``; run:`` / ``; print:``
-   lines from the function to the next one, as Cranelift attaches them), bind
-   each to the called function's signature, describe the environment its
-   ``; heap:`` directives ask for (`clifkit.environment`; engines that cannot
+3. for every function, take its directives as the reader read them (the
+   ``; run:`` / ``; print:`` lines after its closing brace), bind each to
+   the called function's signature, describe the environment its
+   ``; heap:`` directives ask for (`environment.layout`; engines that cannot
    provide heaps skip those runs), call the engine and compare the results
    bit for bit.
 
@@ -49,7 +49,7 @@ from typing import Optional, Sequence, TextIO
 from ..diagnostics import ClifError
 from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
-from ..reader import parse_file
+from ..reader import ReadError
 from . import interrupts, rerun
 from .files import discover, read_lines
 from .execute import INTERRUPTED, run_plan
@@ -114,9 +114,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return PreparedFile(path, [])
     prepared = PreparedFile(path, lines, source=source, limits=options.limits)
     try:
-        tf = parse_file(path)
+        from ..reader import parse_text
+
+        tf = parse_text(source, path)  # the text read above: the file is opened once
     except ClifError as e:
-        record_error(result, lines, path, e.format(), e.first.message, e.first.loc)
+        record_error(result, lines, path, e.format(), e.first.message, e.first.loc,
+                     directives=e.directives if isinstance(e, ReadError) else ())
         return prepared
     except RecursionError:
         record_error(result, lines, path, f"{path}: error: the file nests too deeply to read", "nests too deeply", None)
@@ -144,11 +147,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     problems = verify_run_test(tf, source)
     if problems:
         error = ClifError(problems)
-        record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify")
+        record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
+                     directives=tf.directives)
         return prepared
     prepared.test_file = tf
     prepared.plans = plans
-    prepared.groups = collect_directives(tf, lines, path)
+    prepared.groups = collect_directives(tf)
     prepared.by_name = {d.function.name: d.function for d in tf.functions}
     return prepared
 

@@ -23,6 +23,7 @@ import re
 from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
+from ..reader import ReadError
 from .plans import Options, collect_directives, select_plans
 from .results import FileResult
 
@@ -110,7 +111,7 @@ def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
             _segment_error(result, lines, path, first, last, e)
         else:
             tf.commands, tf.isa_specs = header.commands, header.isa_specs
-            prepared = PreparedFile(path, window, tf, plans, collect_directives(tf, window, path),
+            prepared = PreparedFile(path, window, tf, plans, collect_directives(tf),
                                     {d.function.name: d.function for d in tf.functions}, None, options.limits)
             items = choose_items(file_items(prepared, result), path, options, result)
             stop = run_items(prepared, items, options, result)
@@ -128,5 +129,6 @@ def _segment_error(result: FileResult, lines: list[str], path: str, first: int, 
     why it did not run (the first one with the located messages)."""
     from .unparsed import engine_guess, record_error
 
-    record_error(result, lines, path, e.format(), e.first.message, e.first.loc, first=first, last=last,
+    record_error(result, lines, path, e.format(), e.first.message, e.first.loc,
+                 directives=e.directives if isinstance(e, ReadError) else (),
                  engine=engine_guess(lines[:64]), engine_known=True)
