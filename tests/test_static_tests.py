@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-
 import pytest
 
+from clifkit.cli import main as clifkit_main
 from clifkit.runtest.filecheck import Directive, FileCheckError, check
 
 VERIFIER = """test verifier
@@ -117,13 +117,13 @@ block0(v0: i32, v1: f32):
 """
 
 
-def test_an_own_line_error_skips_blank_lines_so_cat_keeps_its_meaning(tmp_path, capsys):
-    status, runs = _run(tmp_path, capsys, "b.clif", BLANK_LINES)
+def test_an_own_line_error_skips_blank_lines_so_cat_keeps_its_meaning(clifkit_test, tmp_path, capsys):
+    status, _, runs = clifkit_test(BLANK_LINES, name="b.clif")
     assert status == 0 and [(r["line"], r["status"]) for r in runs] == [(7, "passed")]
     clifkit_main(["cat", str(tmp_path / "b.clif")])
     printed = capsys.readouterr().out
     assert "\n\n    ; error" not in printed  # cat moved the comment next to its line
-    status, runs = _run(tmp_path, capsys, "c.clif", printed)
+    status, _, runs = clifkit_test(printed, name="c.clif")
     assert status == 0 and [r["status"] for r in runs] == ["passed"]
 
 
@@ -158,16 +158,16 @@ block1:
 """
 
 
-def test_cat_preamble_directives_apply_to_every_function_and_none_passes(tmp_path, capsys):
-    status, runs = _run(tmp_path, capsys, "p.clif", PREAMBLE_DIRECTIVES)
+def test_cat_preamble_directives_apply_to_every_function_and_none_passes(clifkit_test, tmp_path, capsys):
+    status, _, runs = clifkit_test(PREAMBLE_DIRECTIVES, name="p.clif")
     assert [(r["function"], r["status"]) for r in runs] == [("%a", "passed"), ("%b", "passed"), ("%c", "failed")]
-    status, runs = _run(tmp_path, capsys, "n.clif", "test cat\n\nfunction %n() {\nblock0:\n    return\n}\n")
+    status, _, runs = clifkit_test("test cat\n\nfunction %n() {\nblock0:\n    return\n}\n", name="n.clif")
     assert status == 0 and [(r["function"], r["status"]) for r in runs] == [("%n", "passed")]
 
 
-def test_verifier_problems_above_the_first_function_fail_the_file(tmp_path, capsys):
+def test_verifier_problems_above_the_first_function_fail_the_file(clifkit_test, tmp_path, capsys):
     text = "test verifier\ntarget x86-64\n; error: misplaced\n\nfunction %f() {\nblock0:\n    return\n}\n"
-    status, runs = _run(tmp_path, capsys, "v.clif", text)
+    status, _, runs = clifkit_test(text, name="v.clif")
     got = [(r["line"], r["status"], r["message"]) for r in runs]
     assert status == 1 and got[0][:2] == (2, "failed") and "unknown target architecture 'x86'" in got[0][2]
     assert got[1][:2] == (3, "failed") and "belongs to no function" in got[1][2]

@@ -335,12 +335,12 @@ block0(v0: i64, v1: i64):
 """
 
 
-def test_trace_shows_no_address_for_a_table_index(tmp_path, capsys):
+def test_trace_shows_no_address_for_a_table_index(tmp_path, cli_run):
     # table_addr's operand is an element index, not an address: the table's addr column says
     # which operand is one (the tracer once took any operand named p).
     f = tmp_path / "t.clif"
     f.write_text(TABLE_TRACED)
-    status, out, err = _run(capsys, "interpret", "--trace", f)
+    status, out, err = cli_run("interpret", "--trace", f)
     assert status == 0, err
     row = next(line for line in out.splitlines() if "table_addr" in line)
     assert "v1=0x3" in row and "[addr" not in row
