@@ -113,7 +113,7 @@ def test_alias_to_undefined_value_is_reported_at_use():
 def test_branch_to_missing_block():
     func = ret_i32_ok()
     func.blocks[0].insts[1] = op(4, "jump", dests=[BlockCall(7)])
-    assert problems(func) == [(4, "jump to block7, which does not exist")]
+    assert problems(func) == [(4, "invalid block reference block7: jump names block7, which the function does not define")]
 
 
 def test_result_type_mismatch():
@@ -350,7 +350,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(3, "brif to the entry block block0")],
+        [(3, "invalid reference to entry block block0: brif to the entry block block0")],
     ),
     "block_arg_count": (
         """\

@@ -272,7 +272,8 @@ class _FunctionWriter:
         return "." + self.type_name(ctrl)
 
     def instruction(self, inst: Inst) -> str:
-        text = f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
+        text = f"<{', '.join(map(str, inst.debug_tags))}> " if inst.debug_tags is not None else ""
+        text += f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
         if inst.results:
             text += ", ".join(f"v{v}" for v in inst.results) + " = "
         return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
@@ -293,7 +294,10 @@ def _block_call(bc: BlockCall) -> str:
 
 
 def _exception_table(et: ExceptionTableData) -> str:
-    handlers = ", ".join(f"{tag or 'default'}: {_block_call(bc)}" for tag, bc in et.handlers)
+    items = [f"{tag or 'default'}: {_block_call(bc)}" for tag, bc in et.handlers]
+    for k, (before, v) in enumerate(et.contexts):  # each after the handlers written before it
+        items.insert(before + k, f"context v{v}")
+    handlers = ", ".join(items)
     return f"sig{et.sig_ref}, {_block_call(et.normal)}, [{' ' + handlers + ' ' if handlers else ''}]"
 
 
@@ -388,6 +392,7 @@ _OPERANDS: dict[str, Callable[[Inst], str]] = {
     "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",
     "TryCallIndirect": lambda i: f" v{i.args[0]}({_vals(i.args[1:])}), {_exception_table(i.exception)}",
     "FuncAddr": lambda i: f" fn{i.func_ref}",
+    "ExceptionHandlerAddress": lambda i: f" block{i.block}, {format_imm(i.imm)}",
     "AtomicRmw": lambda i: f"{_flags(i.flags)} {i.rmw_op} {_vals(i.args)}",
     "AtomicCas": lambda i: f"{_flags(i.flags)} {_vals(i.args)}",
     "Load": lambda i: f"{_flags(i.flags)} v{i.args[0]}{format_offset(i.offset)}",

@@ -270,9 +270,34 @@ class InstructionParser(Cursor):
         return HexBytes(data + bytes(size - len(data)))
 
     # -- one instruction ------------------------------------------------------------
+    def debug_tags(self) -> Optional[list]:
+        """``<0, ss1, 2>`` before an instruction (Cranelift 0.124 on): u32 user values and stack
+        slots, in the order written; None when there are none."""
+        if not self.accept("<"):
+            return None
+        tags: list = []
+        while not self.accept(">"):
+            if self.kinds[self.pos] == "ss":
+                tags.append(f"ss{self.vals[self.pos]}")
+                self.pos += 1
+            elif self.kinds[self.pos] == "num":
+                i, text = self.number("a debug tag")
+                try:
+                    tags.append(parse_uint(text, 32))
+                except NumberError as e:
+                    raise self.number_error(i, "debug tag (a u32)", e) from None
+            else:
+                self.fail("an integer user value or stack slot in debug tags")
+            if not self.accept(","):
+                self.expect(">", "',' or '>' in the debug tags")
+                break
+        return tags
+
     def instruction(self, block: Block) -> None:
         start = self.pos
         leading = self.take_leading(start)
+        tags = self.debug_tags()  # written before the source location, as Cranelift writes them
+        start = self.pos
         srcloc = None
         if self.kinds[start] == "srcloc":
             srcloc = int(self.vals[start][1:], 16)  # type: ignore[index]
@@ -306,6 +331,7 @@ class InstructionParser(Cursor):
         inst = Inst(op, ctrl)
         inst.loc = self.loc(op_i)
         inst.srcloc = srcloc
+        inst.debug_tags = tags
         getattr(self, "_fmt_" + op.format.name)(inst)
         if ctrl is None and op.ctrl is not None:
             inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
@@ -553,20 +579,27 @@ class InstructionParser(Cursor):
         self.comma()
         self.expect("[", "'[' before the exception handlers")
         handlers: list[tuple[Optional[str], BlockCall]] = []
+        contexts: list[tuple[int, int]] = []
         while self.kinds[self.pos] != "]":
+            if self.at_word("context"):  # `context vN` (Cranelift 0.124 on)
+                self.pos += 1
+                contexts.append((len(handlers), self.use("the exception-handler context value")))
+                if not self.accept(","):
+                    break
+                continue
             if self.kinds[self.pos] == "tag":
                 tag: Optional[str] = f"tag{self.vals[self.pos]}"
             elif self.at_word("default"):
                 tag = None
             else:
-                self.fail("an exception tag (tagN) or 'default'")
+                self.fail("an exception tag (tagN), 'default' or 'context'")
             self.pos += 1
             self.expect(":", "':' after the exception tag")
             handlers.append((tag, self.block_call()))
             if not self.accept(","):
                 break
         self.expect("]", "',' or ']' in the exception handlers")
-        return ExceptionTableData(sig, normal, handlers)
+        return ExceptionTableData(sig, normal, handlers, contexts)
 
     def _fmt_TryCall(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")
@@ -579,6 +612,13 @@ class InstructionParser(Cursor):
         inst.args = [callee, *self.call_args(inst)]
         self.comma()
         inst.exception = self.exception_table()
+
+    def _fmt_ExceptionHandlerAddress(self, inst: Inst) -> None:
+        i = self.pos
+        inst.block = self.expect("block", "the block of a try_call (blockN)")
+        self.block_uses.append((inst.block, i))
+        self.comma()
+        inst.imm = self.imm64("exception handler index")
 
     def _fmt_FuncAddr(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")

@@ -200,14 +200,13 @@ class Parser(InstructionParser):
         self.fail(what)
 
     def check_references(self) -> None:
-        """Every value and block used in the function is defined somewhere in it."""
+        """Every value used in the function is defined somewhere in it. A block that is used but
+        never defined is the verifier's to report ("invalid block reference"), as in Cranelift,
+        whose reader creates a block wherever one is named."""
         func = self.func
         for v, i in self.value_uses:
             if v not in func.value_types:
                 raise self.error(f"undefined value v{v}", i)
-        for b, i in self.block_uses:
-            if b not in func.blocks:
-                raise self.error(f"undefined block block{b}", i)
 
     def function_name(self) -> str:
         kind = self.kinds[self.pos]
@@ -530,7 +529,7 @@ class Parser(InstructionParser):
         while True:
             i = self.pos
             kind = kinds[i]
-            if not (kind == "value" or kind == "srcloc" or (kind == "word" and vals[i] != "function")):
+            if not (kind in ("value", "srcloc", "<") or (kind == "word" and vals[i] != "function")):
                 break
             if block.insts and lines[i] == lines[i - 1]:
                 self.fail_after_item("")

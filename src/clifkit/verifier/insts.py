@@ -76,6 +76,11 @@ class InstChecks:
             for a in bc.args:
                 if isinstance(a, int):
                     self.check_use(a, inst, block, pos, loc)
+        if inst.exception is not None:
+            for _, v in inst.exception.contexts:
+                self.check_use(v, inst, block, pos, loc)
+        if inst.debug_tags is not None and not (op.is_call or name == "sequence_point"):
+            self.report(loc, "debug tags present on non-call, non-sequence point instruction")
 
         fixed = op.value_ins
         if len(inst.args) < len(fixed) or (not fmt.varargs and len(inst.args) != len(fixed)):
@@ -233,15 +238,24 @@ class InstChecks:
                 self.report(loc, f"invalid pointer width (got {t.bits}, expected {ptr.bits}) encountered v{v}: "
                                  f"address v{v} has type {t}, but pointers are {ptr}{where}")
 
+    def check_block_ref(self, inst: Inst, number: int, loc) -> bool:
+        """A block an instruction names must exist and not be the entry block (Cranelift's
+        `verify_block`). False when it does not exist."""
+        if number not in self.func.blocks:
+            self.report(loc, f"invalid block reference block{number}: {inst.opcode.name} names block{number}, "
+                             f"which the function does not define")
+            return False
+        if number == self.entry:
+            self.report(loc, f"invalid reference to entry block block{number}: "
+                             f"{inst.opcode.name} to the entry block block{number}")
+        return True
+
     def check_block_call(self, inst: Inst, bc: BlockCall, kind: str, sig: Optional[Signature], loc) -> None:
         """`kind` is "normal", "return" (a try_call's normal return) or "exception"."""
         func = self.func
-        target = func.blocks.get(bc.block)
-        if target is None:
-            self.report(loc, f"{inst.opcode.name} to block{bc.block}, which does not exist")
+        if not self.check_block_ref(inst, bc.block, loc):
             return
-        if bc.block == self.entry:
-            self.report(loc, f"{inst.opcode.name} to the entry block block{bc.block}")
+        target = func.blocks[bc.block]
         if len(bc.args) != len(target.params):
             self.report(loc, f"mismatched argument count: block{bc.block} takes "
                              f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
@@ -326,6 +340,28 @@ def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     v.check_block_call(inst, et.normal, "return", sig, loc)
     for _, bc in et.handlers:
         v.check_block_call(inst, bc, "exception", sig, loc)
+
+
+def _check_handler_block(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    """get_exception_handler_address: the block must end in a try_call that has handler `imm`
+    (Cranelift's `verify_try_call_handler_index`; the first problem found is the only one)."""
+    if not v.check_block_ref(inst, inst.block, loc) or inst.block == v.entry:
+        return
+    index = inst.imm
+    if index < 0:
+        v.report(loc, f"exception handler index {index} cannot be negative")
+        return
+    insts = v.func.blocks[inst.block].insts
+    if not insts:
+        v.report(loc, f"referenced block block{inst.block} does not have a terminator")
+        return
+    et = insts[-1].exception
+    if et is None:
+        v.report(loc, f"referenced block block{inst.block} does not end in a try_call")
+        return
+    if index >= len(et.handlers):
+        v.report(loc, f"exception handler index {index} is out-of-range: the try_call ending "
+                      f"block{inst.block} has {plural(len(et.handlers), 'handler')}")
 
 
 def _check_func_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -497,6 +533,7 @@ _FIELD_CHECKS = {
     "dests": _check_dests,
     "jump_table": _check_jump_table,
     "exception": _check_exception,
+    "block": _check_handler_block,
     "func_ref": _check_func_ref,
     "sig_ref": _check_sig_ref,
     "stack_slot": _check_stack_slot,
