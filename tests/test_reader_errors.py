@@ -123,8 +123,8 @@ CASES = [
     (P("gv0 = bogus"), "2:11: error: unknown global value kind 'bogus'"),
     (P("fn0 = %g"), "3:1: error: expected a signature: sigN or (params) -> returns, found 'block0'"),
     (P("const0 = 0x123"), "2:14: error: invalid constant '0x123': odd number of hexadecimal digits"),
-    (P("mt0 = struct 8"), "2:5: error: memory types (mtN) are not supported"),
-    (P("gv0 ! range(64, 0, 1) = vmctx"), "2:9: error: proof-carrying-code facts ('!') are not supported"),
+    (P("mt0 = struct 8"), "3:1: error: expected '{' before the struct fields, found 'block0'"),
+    (P("gv0 ! range(64, 0, 1) = gv"), "2:29: error: unknown global value kind 'gv'"),
     (P("ss0 explicit_slot 4"), "2:9: error: expected '=' after ss0, found 'explicit_slot'"),
     # heap era
     (P("gv0 = vmctx", "heap0 = static gv0, min 0x1000, bogus 4"), "3:37: error: unknown heap attribute 'bogus'"),

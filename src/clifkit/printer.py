@@ -139,6 +139,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
         out.append((f"dss{n}", f"{dss.kind} dt{dss.dynamic_type}"))
     for n, gv in sorted(func.global_values.items()):
         out.append((f"gv{n}", format_global_value(gv)))
+    for n, mt in sorted(func.memory_types.items()):
+        out.append((f"mt{n}", str(mt)))
     for n, dt in sorted(func.dynamic_types.items()):
         out.append((f"dt{n}", f"{dt.base_vector}*gv{dt.scale}"))
     for n, heap in sorted(func.heaps.items()):
@@ -173,8 +175,14 @@ def format_function(func: Function) -> str:
 
 def block_header(func: Function, block: Block) -> str:
     """``block3(v4: i32, v5: i64) cold:``, as `format_function` writes it (without its comment)."""
-    params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
+    params = ", ".join(f"{_with_fact(func, v)}: {func.value_types[v]}" for v in block.params)
     return f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
+
+
+def _with_fact(func: Function, v: int) -> str:
+    """``vN``, and its proof-carrying-code fact if it has one (``v1 ! range(8, 0x0, 0xff)``)."""
+    fact = func.facts.get(v)
+    return f"v{v}" if fact is None else f"v{v} ! {fact}"
 
 
 def instruction_texts(func: Function) -> dict[int, str]:
@@ -214,7 +222,9 @@ class _FunctionWriter:
         lines.append(_with_comment(f"function {func.name}{format_signature(func.signature)} {{", func.comment))
         for key, text in _preamble(func):
             self.comment_lines(func.entity_comments_before.get(key, ()), INDENT)
-            lines.append(_with_comment(f"{INDENT}{key} = {text}", func.entity_comments.get(key)))
+            fact = func.global_value_facts.get(int(key[2:])) if key.startswith("gv") else None
+            name = key if fact is None else f"{key} ! {fact}"
+            lines.append(_with_comment(f"{INDENT}{name} = {text}", func.entity_comments.get(key)))
         for i, block in enumerate(func.blocks.values()):
             if i or len(lines) > 1:
                 lines.append("")
@@ -275,7 +285,7 @@ class _FunctionWriter:
         text = f"<{', '.join(map(str, inst.debug_tags))}> " if inst.debug_tags is not None else ""
         text += f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
         if inst.results:
-            text += ", ".join(f"v{v}" for v in inst.results) + " = "
+            text += ", ".join(_with_fact(self.func, v) for v in inst.results) + " = "
         return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
 
 

@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 from ..diagnostics import Location
 from .immediates import MemFlags
+from .pcc import Fact, MemoryTypeData
 from .opcodes import Opcode
 from .types import Type
 
@@ -264,6 +265,11 @@ class Function:
     tables: dict[int, TableData] = field(default_factory=dict)
     jump_tables: dict[int, list[int]] = field(default_factory=dict)  # heap era: jtN -> its blocks
     alias_regions: dict[int, tuple[int, str]] = field(default_factory=dict)  # regionN -> (user id, name)
+    # Proof-carrying code (Cranelift 0.103 to 0.133, `pcc.py`): memory types, facts on values and on
+    # global values. No engine looks at them.
+    memory_types: dict[int, MemoryTypeData] = field(default_factory=dict)
+    facts: dict[int, Fact] = field(default_factory=dict)
+    global_value_facts: dict[int, Fact] = field(default_factory=dict)
     stack_limit: Optional[int] = None  # a global value number
     blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
     value_types: dict[int, Type] = field(default_factory=dict)

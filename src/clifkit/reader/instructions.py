@@ -21,10 +21,11 @@ from ..diagnostics import Location
 from ..ir.function import (
     Block, BlockArg, BlockCall, ExceptionTableData, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
 )  # fmt: skip
+from ..ir.pcc import Fact
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
-from .cursor import Cursor
+from .facts import FactParser
 from .numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
@@ -41,12 +42,12 @@ I8X16 = parse_type("i8x16")
 ENTITY_NAMES = {
     "ss": "stack slot", "dss": "dynamic stack slot", "dt": "dynamic type", "gv": "global value",
     "sig": "signature", "fn": "function reference", "const": "constant", "heap": "heap", "table": "table",
-    "jt": "jump table", "region": "alias region",
+    "jt": "jump table", "region": "alias region", "mt": "memory type",
 }  # fmt: skip
 ENTITY_TABLES = {
     "ss": "stack_slots", "dss": "dynamic_stack_slots", "dt": "dynamic_types", "gv": "global_values",
     "sig": "signatures", "fn": "func_refs", "const": "constants", "heap": "heaps", "table": "tables",
-    "jt": "jump_tables", "region": "alias_regions",
+    "jt": "jump_tables", "region": "alias_regions", "mt": "memory_types",
 }  # fmt: skip
 
 
@@ -72,7 +73,7 @@ def constant_bytes(lane_values: list[int], lane_bytes: int) -> bytes:
     return b"".join((v & mask).to_bytes(lane_bytes, "little") for v in lane_values)
 
 
-class InstructionParser(Cursor):
+class InstructionParser(FactParser):
     """Parses instructions into `self.func`; the function-level parser sets the context up."""
 
     path: str
@@ -94,6 +95,9 @@ class InstructionParser(Cursor):
         if v not in self.func.value_types:
             self.value_uses.append((v, i))  # type: ignore[arg-type]
         return v  # type: ignore[return-value]
+
+    def ref_entity(self, kind: str) -> int:
+        return self.entity(kind)
 
     def comma(self) -> None:
         if self.kinds[self.pos] != ",":
@@ -270,6 +274,11 @@ class InstructionParser(Cursor):
         return HexBytes(data + bytes(size - len(data)))
 
     # -- one instruction ------------------------------------------------------------
+    def result_fact(self, v: int, facts: dict) -> None:
+        fact = self.optional_fact()
+        if fact is not None:
+            facts[v] = fact
+
     def debug_tags(self) -> Optional[list]:
         """``<0, ss1, 2>`` before an instruction (Cranelift 0.124 on): u32 user values and stack
         slots, in the order written; None when there are none."""
@@ -306,13 +315,18 @@ class InstructionParser(Cursor):
             self.pos += 1
         results: list[int] = []
         result_toks: list[int] = []
+        facts: dict[int, Fact] = {}
         if self.kinds[self.pos] == "value":
             result_toks.append(self.pos)
             results.append(self.expect("value", "a value"))
+            self.result_fact(results[-1], facts)
             while self.accept(","):
                 result_toks.append(self.pos)
                 results.append(self.expect("value", "a result value"))
+                self.result_fact(results[-1], facts)
             if self.kinds[self.pos] == "->":
+                if facts:
+                    raise self.error("a value alias cannot have a fact", start)
                 if srcloc is not None:
                     raise self.error("a value alias cannot have a source location", start)
                 self.pos += 1
@@ -341,6 +355,7 @@ class InstructionParser(Cursor):
             raise self.error(f"{name} produces {len(types)} result{s}, {len(results)} given", op_i)
         for v, t, i in zip(results, types, result_toks):
             self.define_value(v, t, i)
+        self.func.facts.update(facts)
         inst.results = results
         inst.comments_before = leading or None
         inst.comment = self.take_trailing()

@@ -96,6 +96,23 @@ class PreambleChecks:
             if data.signature not in func.signatures:
                 self.report(self.decl_loc(f"fn{fn}"), f"fn{fn}: signature sig{data.signature} is not declared")
         self.check_heaps_and_tables()
+        self.check_memory_types()
+
+    def check_memory_types(self) -> None:
+        """A struct's fields lie within it, in offset order (Cranelift v33's `verify_memory_types`)."""
+        for mt, data in sorted(self.func.memory_types.items()):
+            loc, size, last = self.decl_loc(f"mt{mt}"), data.size, 0
+            for f in data.fields if data.kind == "struct" else ():
+                if f.offset < last:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset}, which is out-of-order")
+                last = f.offset + f.type.bytes
+                if last >> 64:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset} of size {f.type.bytes}; "
+                                     f"offset plus size overflows a u64")
+                    break
+                if last > size:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset} of size {f.type.bytes} "
+                                     f"that overflows the struct size {size}")
 
     def check_heaps_and_tables(self) -> None:
         func = self.func
