@@ -10,7 +10,8 @@ from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
 from ..ir.opcodes import RELATIONS, Opcode, Operand
 from ..ir.types import I32, Type
-from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
+from ..printer import display_inst
+from .common import EXCEPTION_CALL_CONVS, NO_EXCEPTION_PAYLOADS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
 
 if TYPE_CHECKING:
     from .core import FunctionVerifier
@@ -119,9 +120,9 @@ class InstChecks:
         var_types = arg_types[len(fixed):]
         if op.has_varargs:
             if op.is_return and not op.is_call:
-                self.check_values(name, varargs, var_types, self.func.signature.returns, loc, None)
+                self.check_values(inst, varargs, var_types, self.func.signature.returns, loc, None)
             elif sig is not None:
-                self.check_values(name, varargs, var_types, sig.params, loc, sig_name)
+                self.check_values(inst, varargs, var_types, sig.params, loc, sig_name)
         if any(o.varargs for o in op.outs):
             if sig is not None:
                 self.check_results(inst, [r.type for r in sig.returns], loc, f"the signature of {sig_name}")
@@ -197,14 +198,16 @@ class InstChecks:
             if t is not None and t is not expected:
                 self.report(loc, f"{name} result {i} (v{v}) has type {t}, but {source} returns {expected}")
 
-    def check_values(self, name, values, types, params, loc, callee: Optional[str]) -> None:
+    def check_values(self, inst: Inst, values, types, params, loc, callee: Optional[str]) -> None:
         """Call arguments against `callee`'s parameters, or (callee None) return values against the signature."""
+        name = inst.opcode.name
         if callee is None:
             count = f"{name} gives {plural(len(values), 'value')}, but the function signature returns {len(params)}"
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
-            head = "mismatched argument count" if callee is not None else "arguments of return must match function signature"
+            head = (f"mismatched argument count for `{display_inst(inst)}`: got {len(values)}, expected {len(params)}"
+                    if callee is not None else "arguments of return must match function signature")
             self.report(loc, f"{head}: {count}")
             return
         for i, (v, t, p) in enumerate(zip(values, types, params)):
@@ -220,14 +223,20 @@ class InstChecks:
         name = inst.opcode.name
         cc, own = sig.call_conv, self.func.signature.call_conv
         if cc not in TAIL_CALL_CONVS:
-            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} does not support tail calls (use tail)")
+            self.report(loc, f"calling convention `{cc}` does not support tail calls: "
+                             f"{name}: the calling convention {cc} of {sig_name} does not support tail calls (use tail)")
         if cc != own:
-            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} differs from the caller's {own}")
+            self.report(loc, f"callee's calling convention must match caller: "
+                             f"{name}: the calling convention {cc} of {sig_name} differs from the caller's {own}")
         mine = [r.type for r in self.func.signature.returns]
         theirs = [r.type for r in sig.returns]
-        if mine != theirs:
-            self.report(loc, f"{name}: {sig_name} returns ({', '.join(map(str, theirs))}), "
-                             f"but the caller returns ({', '.join(map(str, mine))})")
+        detail = (f"{name}: {sig_name} returns ({', '.join(map(str, theirs))}), "
+                  f"but the caller returns ({', '.join(map(str, mine))})")
+        if len(mine) != len(theirs):
+            self.report(loc, f"results of callee must match caller: {detail}")
+        for i, (t, want) in enumerate(zip(theirs, mine)):
+            if t is not want:
+                self.report(loc, f"result {i} has type {t}, must match function signature of {want}: {detail}")
 
     def check_address(self, v: int, t: Optional[Type], loc) -> None:
         if t is None or not self.target.addresses:
@@ -257,30 +266,35 @@ class InstChecks:
             return
         target = func.blocks[bc.block]
         if len(bc.args) != len(target.params):
-            self.report(loc, f"mismatched argument count: block{bc.block} takes "
+            self.report(loc, f"mismatched argument count for `{display_inst(inst)}`: got {len(bc.args)}, "
+                             f"expected {len(target.params)}: block{bc.block} takes "
                              f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
             return
         for i, (a, p) in enumerate(zip(bc.args, target.params)):
             want = func.value_types.get(p)
             if isinstance(a, TryCallRet):
                 if kind != "return":
-                    self.report(loc, f"{a} can only be passed to the normal-return block of a try_call")
+                    self.report(loc, f"`retN` block argument used outside normal-return target of `try_call`: "
+                                     f"{a} can only be passed to the normal-return block of a try_call")
                     continue
                 if sig is None:
                     continue
                 if a.index >= len(sig.returns):
-                    self.report(loc, f"{a} is out of range: the callee returns {plural(len(sig.returns), 'value')}")
+                    self.report(loc, f"out-of-bounds `retN` block argument: "
+                                     f"{a} is out of range: the callee returns {plural(len(sig.returns), 'value')}")
                     continue
                 types = [(a, sig.returns[a.index].type)]
             elif isinstance(a, TryCallExn):
                 if kind != "exception":
-                    self.report(loc, f"{a} can only be passed to an exception handler block of a try_call")
+                    self.report(loc, f"`exnN` block argument used outside normal-return target of `try_call`: "
+                                     f"{a} can only be passed to an exception handler block of a try_call")
                     continue
                 if sig is None:
                     continue
-                payloads = 2 if sig.call_conv in EXCEPTION_CALL_CONVS else 0
+                exceptional = sig.call_conv in EXCEPTION_CALL_CONVS and sig.call_conv not in NO_EXCEPTION_PAYLOADS
+                payloads = 2 if exceptional else 0
                 if a.index >= payloads:
-                    self.report(loc, f"{a} is out of range: the calling convention {sig.call_conv} "
+                    self.report(loc, f"out-of-bounds `exnN` block argument: {a} is out of range: the calling convention {sig.call_conv} "
                                      f"has {plural(payloads, 'exception payload')}")
                     continue
                 types = [(a, ptr) for _, ptr in self.target.pointers]
@@ -328,13 +342,16 @@ def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     sig = func.signatures.get(et.sig_ref)
     if sig is not None:
         if sig.call_conv not in EXCEPTION_CALL_CONVS:
-            v.report(loc, f"{inst.opcode.name}: the calling convention {sig.call_conv} of sig{et.sig_ref} "
+            v.report(loc, f"calling convention `{sig.call_conv}` of callee does not support exceptions: "
+                          f"{inst.opcode.name}: the calling convention {sig.call_conv} of sig{et.sig_ref} "
                           f"does not support exceptions")
         if inst.func_ref is not None and inst.func_ref in func.func_refs:
             own = func.func_refs[inst.func_ref].signature
             other = func.signatures.get(own)
             if other is not None and (other.params, other.returns, other.call_conv) != (sig.params, sig.returns, sig.call_conv):
-                v.report(loc, f"{inst.opcode.name}: sig{et.sig_ref} {sig_text(sig.params, sig.returns)} {sig.call_conv} "
+                v.report(loc, f"exception table signature sig{et.sig_ref} did not match function fn{inst.func_ref}'s "
+                              f"signature sig{own}: "
+                              f"{inst.opcode.name}: sig{et.sig_ref} {sig_text(sig.params, sig.returns)} {sig.call_conv} "
                               f"differs from the signature of fn{inst.func_ref}, "
                               f"{sig_text(other.params, other.returns)} {other.call_conv}")
     v.check_block_call(inst, et.normal, "return", sig, loc)
@@ -365,8 +382,24 @@ def _check_handler_block(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
 
 
 def _check_func_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    if inst.func_ref not in v.func.func_refs:
+    data = v.func.func_refs.get(inst.func_ref)
+    if data is None:
         v.report(loc, f"unknown function reference fn{inst.func_ref}")
+    elif data.patchable and inst.opcode.format.name == "Call":
+        _check_patchable_call(v, inst, data, loc)
+
+
+def _check_patchable_call(v: "FunctionVerifier", inst: Inst, data, loc) -> None:
+    """A call of a `patchable` function reference (Cranelift 0.125 on; `verify_callee_patchability`)."""
+    fn = f"fn{inst.func_ref}"
+    if inst.opcode.is_return:
+        v.report(loc, f"patchable funcref cannot be used in a return_call: {fn} is patchable")
+    if not data.colocated:
+        v.report(loc, f"patchable call to non-colocated function: {fn} is patchable but not colocated")
+    sig = v.func.signatures.get(data.signature)
+    if sig is not None and sig.returns:
+        v.report(loc, f"patchable call cannot occur to a function with return values: "
+                      f"{fn} returns {plural(len(sig.returns), 'value')}")
 
 
 def _check_sig_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -391,6 +424,8 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         return
     if not inst.results:
         return
+    if not v.target.addresses and v.func.global_values[gv].kind not in ("load", "iadd_imm"):
+        return  # pointer-sized: Cranelift checks it only when it verifies for a particular target
     t = v.func.value_types.get(inst.results[0])
     for target, ptr in v.target.pointers:
         want = v.gv_type(gv, ptr)
