@@ -15,10 +15,13 @@ gives the same text.
 
 from __future__ import annotations
 
+import copy
+import re
+from dataclasses import replace
 from typing import Callable, Optional
 
 from .ir.function import (
-    AbiParam, Block, BlockCall, Directive, ExceptionTableData, Function, GlobalValueData, HeapData, Inst,
+    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, GlobalValueData, HeapData, Inst,
     Signature, TableData, TestFile,
 )  # fmt: skip
 from .ir.types import Type
@@ -27,6 +30,7 @@ from .reader.numbers import (
 )  # fmt: skip
 
 INDENT = "    "
+_USER_NAME = re.compile(r"u[0-9]+:[0-9]+")
 
 
 # -- files ------------------------------------------------------------------------
@@ -173,6 +177,56 @@ def format_function(func: Function) -> str:
     return _FunctionWriter(func).write()
 
 
+def format_function_as_cranelift(func: Function) -> str:
+    """`func` as Cranelift's own printer (``write_function``) writes it, which ``test cat`` files
+    check: every signature names its calling convention (``fast`` when the text named none), an
+    inline signature (``fn8 = %bar(i32) -> i8``) is declared as the ``sigN`` the reader gave it,
+    each instruction ends with the values of the constants it uses (``; v1 = 5``), and no comment
+    is kept (Cranelift's IR has none). Not meant to be read back: the annotations would become
+    comments. `func` is not changed."""
+    return _FunctionWriter(_cranelift_view(func), annotate=True).write()
+
+
+def _cranelift_view(func: Function) -> Function:
+    view = copy.deepcopy(func)
+    view.signature = replace(view.signature, call_conv_written=True)
+    view.signatures = {n: replace(sig, call_conv_written=True) for n, sig in view.signatures.items()}
+    for data in view.func_refs.values():
+        data.inline_signature = False
+    # A global value shows a user name by its entry in the function's table of user names
+    # (``userextnameN``, numbered as the declarations first name them); a function reference
+    # shows the name itself.
+    line = {k: loc.line for k, loc in view.entity_locs.items() if loc is not None}
+    named = [(line.get(f"gv{n}", 0), str(gv.name)) for n, gv in view.global_values.items() if gv.name is not None]
+    named += [(line.get(f"fn{n}", 0), str(f.name)) for n, f in view.func_refs.items()]
+    users = list(dict.fromkeys(text for _, text in sorted(named) if _USER_NAME.fullmatch(text)))
+    for gv in view.global_values.values():
+        if gv.name is not None and str(gv.name) in users:
+            gv.name = ExternalName(f"userextname{users.index(str(gv.name))}")
+    view.comment, view.end_comments = None, []
+    view.entity_comments, view.entity_comments_before = {}, {}
+    for block in view.blocks.values():
+        block.comment, block.comments = None, []
+        for inst in block.insts:
+            inst.comment = inst.comments_before = None
+    return view
+
+
+def _constant_text(inst: Inst) -> Optional[str]:
+    """The value a constant instruction defines, as Cranelift annotates its uses; None for others
+    (and for a vconst written inline, which Cranelift would have numbered in its constant pool)."""
+    fmt = inst.opcode.format.name
+    if fmt == "UnaryImm":
+        return _imm(inst)
+    if fmt.startswith("UnaryIeee"):
+        return format_float(inst.imm, int(fmt[9:]))
+    if fmt == "UnaryConst" and inst.opcode.name == "f128const" and not isinstance(inst.imm, int):
+        return format_float(int.from_bytes(inst.imm, "little"), 128)
+    if fmt == "UnaryConst" and isinstance(inst.imm, int):
+        return f"const{inst.imm}"
+    return None
+
+
 def block_header(func: Function, block: Block) -> str:
     """``block3(v4: i32, v5: i64) cold:``, as `format_function` writes it (without its comment)."""
     params = ", ".join(f"{_with_fact(func, v)}: {func.value_types[v]}" for v in block.params)
@@ -212,9 +266,15 @@ def instruction_texts(func: Function) -> dict[int, str]:
 class _FunctionWriter:
     """Writes one function; knows its aliases and which values each block has defined so far."""
 
-    def __init__(self, func: Function):
+    def __init__(self, func: Function, annotate: bool = False):
         self.func = func
         self.lines: list[str] = []
+        self.constants: dict[int, str] = {}  # value -> its constant, when annotating as Cranelift does
+        if annotate:
+            for inst in func.instructions():
+                text = _constant_text(inst) if len(inst.results) == 1 else None
+                if text is not None:
+                    self.constants[inst.results[0]] = text
         self.aliases_of: dict[int, list[int]] = {}
         for alias, target in sorted(func.aliases.items()):
             self.aliases_of.setdefault(target, []).append(alias)
@@ -271,9 +331,20 @@ class _FunctionWriter:
             self.define(v)
         for inst in block.insts:
             self.comment_lines(inst.comments_before or (), INDENT)
-            self.lines.append(_with_comment(INDENT + self.instruction(inst), inst.comment))
+            self.lines.append(_with_comment(INDENT + self.instruction(inst) + self.annotation(inst), inst.comment))
             for v in inst.results:
                 self.define(v)
+
+    def annotation(self, inst: Inst) -> str:
+        """``  ; v1 = 5, v2 = 0.0``: the constants among the values `inst` uses, in operand order."""
+        if not self.constants:
+            return ""
+        used = [*inst.args, *(a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int))]
+        if inst.exception is not None:
+            used += [v for _, v in inst.exception.contexts]
+        texts = [f"v{v} = {self.constants[self.func.resolve(v)]}" for v in used
+                 if self.func.resolve(v) in self.constants]
+        return "  ; " + ", ".join(texts) if texts else ""
 
     def type_name(self, ty: Type) -> str:
         """A type suffix: a dynamic vector type by the ``dtN`` that names it, as Cranelift writes it."""
