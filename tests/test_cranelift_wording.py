@@ -98,3 +98,16 @@ block0(v0: i64):
         call(parse(text, "g.clif"), "%f", 5)
     assert [m.split(":")[0] for _, m in _messages("target x86_64\n" + text)] == [
         "global_value instruction with type i32 references global value with type i64"]
+
+
+def test_quoted_instructions_carry_cranelifts_constant_annotations():
+    text = """function %f() {
+    fn0 = %g(i32)
+block0:
+    v0 = iconst.i32 7
+    call fn0(v0, v0)
+    return
+}
+"""
+    [(_, message)] = _messages(text)
+    assert message.startswith("mismatched argument count for `call fn0(v0, v0)  ; v0 = 7, v0 = 7`: got 2, expected 1")

@@ -233,12 +233,14 @@ def block_header(func: Function, block: Block) -> str:
     return f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
 
 
-def display_inst(inst: Inst) -> str:
+def display_inst(inst: Inst, func: Optional[Function] = None) -> str:
     """An instruction as Cranelift's verifier quotes it (``DisplayInst``): its results, its opcode
-    with the controlling type whenever the opcode has one, and its operands."""
+    with the controlling type whenever the opcode has one, its operands, and (given the function
+    it belongs to) the constants it uses."""
     head = ", ".join(f"v{v}" for v in inst.results) + " = " if inst.results else ""
     suffix = f".{inst.ctrl_type}" if inst.opcode.ctrl is not None and inst.ctrl_type is not None else ""
-    return head + inst.opcode.name + suffix + _OPERANDS[inst.opcode.format.name](inst)
+    notes = _FunctionWriter(func, annotate=True).annotation(inst) if func is not None else ""
+    return head + inst.opcode.name + suffix + _OPERANDS[inst.opcode.format.name](inst) + notes
 
 
 def _with_fact(func: Function, v: int) -> str:

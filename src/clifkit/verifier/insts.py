@@ -206,7 +206,7 @@ class InstChecks:
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
-            head = (f"mismatched argument count for `{display_inst(inst)}`: got {len(values)}, expected {len(params)}"
+            head = (f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(values)}, expected {len(params)}"
                     if callee is not None else "arguments of return must match function signature")
             self.report(loc, f"{head}: {count}")
             return
@@ -266,7 +266,7 @@ class InstChecks:
             return
         target = func.blocks[bc.block]
         if len(bc.args) != len(target.params):
-            self.report(loc, f"mismatched argument count for `{display_inst(inst)}`: got {len(bc.args)}, "
+            self.report(loc, f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(bc.args)}, "
                              f"expected {len(target.params)}: block{bc.block} takes "
                              f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
             return
