@@ -114,7 +114,7 @@ def summarise_survey(records: list[dict]) -> list[str]:
     verified = [r for r in records if r["verifies"] is not None]
     out = [f"every file: {len(records)}, read {sum(r['read'] for r in records)}, "
            f"print to a fixpoint {sum(r['fixpoint'] for r in records)}, "
-           f"verify {sum(bool(r['verifies']) for r in verified)} of the {len(verified)} Cranelift verifies",
+           f"verify {sum(bool(r['verifies']) for r in verified)} of the {len(verified)} read files Cranelift verifies",
            "test kinds (files): " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))]  # fmt: skip
     bad = [r for r in records if r["problem"]]
     if bad:
