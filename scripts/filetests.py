@@ -153,14 +153,16 @@ def summarise(data: dict, kinds_of: Optional[dict] = None) -> list[str]:
             if r["status"] == "skipped":
                 reasons[(where, (r["message"] or "")[:110])] += 1
     read = len(files) - statuses.get("error", 0)
-    out = [f"files: {len(files)}, read {read}, pass entirely {statuses.get('passed', 0)}"
+    # "error": the file does not read, or the verifier (or its heap and table directives) refuse it.
+    out = [f"files: {len(files)}, read and verified {read}, pass entirely {statuses.get('passed', 0)}"
            + "".join(f", {k} {v}" for k, v in sorted(statuses.items()) if k != "passed")]  # fmt: skip
     out.append("run lines (passed / failed / skipped):")
     for where in sorted({w for w, _ in lines}):
         counts = [lines[(where, s)] for s in ("passed", "failed", "skipped")]
         other = sum(v for (w, s), v in lines.items() if w == where and s not in ("passed", "failed", "skipped"))
         out.append(f"  {where:<20} {counts[0]:>7} / {counts[1] + other:>4} / {counts[2]:>6}")
-    total = [sum(v for (_, s), v in lines.items() if s == k) for k in ("passed", "failed", "skipped")]
+    total = [sum(v for (_, s), v in lines.items() if s == k) for k in ("passed", "skipped")]
+    total.insert(1, sum(lines.values()) - sum(total))  # failed, errors and timeouts, as in each row
     out.append(f"  {'all':<20} {total[0]:>7} / {total[1]:>4} / {total[2]:>6}")
     for kind in ("verifier", "cat"):
         line = _static_summary(files, kind)
