@@ -160,3 +160,20 @@ def test_filecheck_rules():
     with pytest.raises(FileCheckError, match="undefined variable"):
         check(text, _d(("check", "$nope")))
     check("cost $5", _d(("check", "cost $$5")))
+
+
+def test_cat_prints_heap_era_heaps_and_tables_in_cranelifts_order(tmp_path, capsys):
+    text = """test cat
+function %h(i32, i64 vmctx) {
+    gv0 = vmctx
+    gv1 = iadd_imm.i64 gv0, 64
+    heap0 = static gv1, offset_guard 0x1000, bound 0x1_0000
+    table0 = dynamic gv1, bound gv0, element_size 8
+block0(v0: i32, v1: i64):
+    return
+}
+; check: heap0 = static gv1, min 0, bound 0x0001_0000, offset_guard 4096, index_type i32
+; check: table0 = dynamic gv1, min 0, bound gv0, element_size 8, index_type i32
+"""
+    status, runs = _run(tmp_path, capsys, "h.clif", text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed"], runs

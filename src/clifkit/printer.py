@@ -24,7 +24,7 @@ from .ir.function import (
     AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, GlobalValueData, HeapData, Inst,
     Signature, TableData, TestFile,
 )  # fmt: skip
-from .ir.types import Type
+from .ir.types import I32, Type
 from .reader.numbers import (
     HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,
 )  # fmt: skip
@@ -203,6 +203,9 @@ def _cranelift_view(func: Function) -> Function:
     for gv in view.global_values.values():
         if gv.name is not None and str(gv.name) in users:
             gv.name = ExternalName(f"userextname{users.index(str(gv.name))}")
+    # Heap-era heaps and tables: every attribute, in Cranelift's order (index_type i32 unless written).
+    for entity in (*view.heaps.values(), *view.tables.values()):
+        entity.written, entity.index_type = (), entity.index_type or I32
     view.comment, view.end_comments = None, []
     view.entity_comments, view.entity_comments_before = {}, {}
     for block in view.blocks.values():
