@@ -191,3 +191,17 @@ def test_native_runs_sequence_points_and_names_what_it_cannot_run(tmp_path):
     bad.write_text("test run\ntarget x86_64\n" + EXN + "; run: %f(5) == 5\n")
     [line] = [r for f in run_tests(bad, engine="native").results for r in f.runs]
     assert line.status == "skipped" and UNSUPPORTED["get_exception_handler_address"] in line.message
+
+
+def test_a_declared_jump_tables_missing_block_is_reported_where_it_is_declared():
+    text = """function %br(i32) {
+    jt0 = jump_table [block1, block2]
+
+block0(v0: i32):
+    br_table v0, block1, jt0
+block1:
+    return
+}
+"""
+    [(line, message)] = _messages(text)
+    assert line == 2 and message.startswith("invalid block reference block2")

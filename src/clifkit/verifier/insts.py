@@ -330,8 +330,12 @@ def _check_dests(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
 def _check_jump_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     jt = inst.jump_table
     if jt is not None:
-        for bc in (jt.default, *jt.targets):
-            v.check_block_call(inst, bc, "normal", None, loc)
+        v.check_block_call(inst, jt.default, "normal", None, loc)
+        # A heap-era jump table declared in the preamble (`jt0 = jump_table [...]`) is checked
+        # where it is declared, as Cranelift did.
+        where = loc if jt.declared is None else v.decl_loc(f"jt{jt.declared}")
+        for bc in jt.targets:
+            v.check_block_call(inst, bc, "normal", None, where)
 
 
 def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
