@@ -86,7 +86,7 @@ def test_a_file_the_verifier_refuses_is_an_error_not_a_pass(tmp_path, command, c
     assert (f"{p}:8:5: error: result 0 has type i32, must match function signature of i64: return value 0 (v0) "
             "has type i32, but the function signature returns i64") in out
     assert f"{p}:14:10: error: arg 1 (v1) has type i64, expected i32: iadd operand 1 (v1) has type i64, expected i32" in out
-    assert f"{p}:21:5: error: brif to the entry block block0" in out
+    assert f"{p}:21:5: error: invalid reference to entry block block0: brif to the entry block block0" in out
     assert out.splitlines()[-1] == "0 passed, 3 failed, 0 skipped"
     runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
     assert sorted(r["line"] for r in runs) == [10, 17, 25]

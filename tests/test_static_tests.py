@@ -85,6 +85,52 @@ def test_cat_failures_say_which_directive(change, to, why, clifkit_test):
     assert why in runs[0]["message"]
 
 
+CAT_AS_CRANELIFT = """test cat
+
+function %g() -> i32 {
+    gv0 = symbol u8:9
+    ; check: gv0 = symbol userextname0
+    sig3 = (i32)
+    fn1 = %bar(i32) -> i8
+    ; check: sig4 = (i32) -> i8 fast
+    ; check: fn1 = %bar sig4
+    fn2 = u8:9 sig3
+    ; check: fn2 = u8:9 sig3
+block0:
+    v1 = iconst.i32 5
+    v2 = f32const 0x1.0p1
+    v3 = iadd v1, v1
+    ; check: v3 = iadd v1, v1  ; v1 = 5, v1 = 5
+    v4 = bitcast.i32 v2
+    ; check: v4 = bitcast.i32 v2  ; v2 = 0x1.000000p1
+    return v3
+}
+"""
+
+
+def test_cat_checks_cranelifts_printing(tmp_path, capsys):
+    status, runs = _run(tmp_path, capsys, "c.clif", CAT_AS_CRANELIFT)
+    assert status == 0 and [r["status"] for r in runs] == ["passed"], runs
+
+
+def test_cat_directives_never_match_their_own_comment(tmp_path, capsys):
+    text = CAT_AS_CRANELIFT.replace("    ; check: v3 = iadd v1, v1", "    ; check: v3 = isub v1, v1")
+    status, runs = _run(tmp_path, capsys, "c.clif", text)
+    assert status == 1 and "check: v3 = isub v1, v1  ; v1 = 5, v1 = 5: no match" in runs[0]["message"]
+
+
+def test_printing_as_cranelift_leaves_the_function_and_its_text_alone():
+    from clifkit.printer import format_function, format_function_as_cranelift
+    from clifkit.reader import parse_text
+
+    func = parse_text(CAT_AS_CRANELIFT).functions[0].function
+    before = format_function(func)
+    cranelift = format_function_as_cranelift(func)
+    assert "fn1 = %bar(i32) -> i8" in before and "; check:" in before and "gv0 = symbol u8:9" in before
+    assert "; check:" not in cranelift and "function %g() -> i32 fast {" in cranelift
+    assert format_function(func) == before
+
+
 def _d(*pairs) -> list[Directive]:
     return [Directive(k, t, n) for n, (k, t) in enumerate(pairs, 1)]
 
@@ -181,3 +227,20 @@ def test_k_chooses_verifier_results_by_function_and_v_shows_passes(tmp_path, cap
     out = capsys.readouterr().out
     assert "%lanes: " in out and "%ok: no error, as expected [verifier]" in out and "%bad" not in out
     assert "2 run lines deselected by -k" in out and "2 passed" in out
+
+
+def test_cat_prints_heap_era_heaps_and_tables_in_cranelifts_order(tmp_path, capsys):
+    text = """test cat
+function %h(i32, i64 vmctx) {
+    gv0 = vmctx
+    gv1 = iadd_imm.i64 gv0, 64
+    heap0 = static gv1, offset_guard 0x1000, bound 0x1_0000
+    table0 = dynamic gv1, bound gv0, element_size 8
+block0(v0: i32, v1: i64):
+    return
+}
+; check: heap0 = static gv1, min 0, bound 0x0001_0000, offset_guard 4096, index_type i32
+; check: table0 = dynamic gv1, min 0, bound gv0, element_size 8, index_type i32
+"""
+    status, runs = _run(tmp_path, capsys, "h.clif", text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed"], runs

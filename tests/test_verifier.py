@@ -113,7 +113,7 @@ def test_alias_to_undefined_value_is_reported_at_use():
 def test_branch_to_missing_block():
     func = ret_i32_ok()
     func.blocks[0].insts[1] = op(4, "jump", dests=[BlockCall(7)])
-    assert problems(func) == [(4, "jump to block7, which does not exist")]
+    assert problems(func) == [(4, "invalid block reference block7: jump names block7, which the function does not define")]
 
 
 def test_result_type_mismatch():
@@ -350,7 +350,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(3, "brif to the entry block block0")],
+        [(3, "invalid reference to entry block block0: brif to the entry block block0")],
     ),
     "block_arg_count": (
         """\
@@ -361,7 +361,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "mismatched argument count: block1 takes 1 argument, but 2 are passed")],
+        [(3, "mismatched argument count for `jump block1(v0, v0)`: got 2, expected 1: block1 takes 1 argument, but 2 are passed")],
     ),
     "block_arg_type": (
         """\
@@ -457,7 +457,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "mismatched argument count: call passes 2 arguments, but the signature of fn0 takes 1")],
+        [(4, "mismatched argument count for `v1 = call fn0(v0, v0)`: got 2, expected 1: call passes 2 arguments, but the signature of fn0 takes 1")],
     ),
     "call_indirect_arg_type": (
         """\
@@ -496,7 +496,7 @@ ERROR_CASES = {
             return_call fn0(v0)
         }
         """,
-        [(4, "return_call: the calling convention fast of fn0 does not support tail calls (use tail)")],
+        [(4, "calling convention `fast` does not support tail calls: return_call: the calling convention fast of fn0 does not support tail calls (use tail)")],
     ),
     "tail_call_convention_mismatch": (
         """\
@@ -506,7 +506,7 @@ ERROR_CASES = {
             return_call fn0(v0)
         }
         """,
-        [(4, "return_call: the calling convention tail of fn0 differs from the caller's fast")],
+        [(4, "callee's calling convention must match caller: return_call: the calling convention tail of fn0 differs from the caller's fast")],
     ),
     "tail_call_return_types": (
         """\
@@ -516,7 +516,7 @@ ERROR_CASES = {
             return_call fn0(v0)
         }
         """,
-        [(4, "return_call: fn0 returns (i64), but the caller returns (i32)")],
+        [(4, "result 0 has type i64, must match function signature of i32: return_call: fn0 returns (i64), but the caller returns (i32)")],
     ),
     "extractlane_out_of_range": (
         """\
@@ -551,6 +551,7 @@ ERROR_CASES = {
     ),
     "global_value_type": (
         """\
+        target x86_64
         function %f(i64 vmctx) -> i32 {
             gv0 = vmctx
         block0(v0: i64):
@@ -558,7 +559,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(4, "global_value instruction with type i32 references global value with type i64: global_value result v1 has type i32, but gv0 has type i64")],
+        [(5, "global_value instruction with type i32 references global value with type i64: global_value result v1 has type i32, but gv0 has type i64")],
     ),
     "load_global_value_base_not_pointer": (
         """\
@@ -648,7 +649,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(5, "ret1 is out of range: the callee returns 1 value")],
+        [(5, "out-of-bounds `retN` block argument: ret1 is out of range: the callee returns 1 value")],
     ),
     "try_call_convention": (
         """\
@@ -661,7 +662,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(5, "try_call: the calling convention fast of sig0 does not support exceptions")],
+        [(5, "calling convention `fast` of callee does not support exceptions: try_call: the calling convention fast of sig0 does not support exceptions")],
     ),
     "signature_extension_on_float": (
         """\
@@ -670,7 +671,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(1, "function signature: parameter 0 has type f32, which cannot take the uext extension")],
+        [(1, "Parameter at position 0 has invalid extension Uext: function signature: parameter 0 has type f32, which cannot take the uext extension")],
     ),
     "heap_index_type": (
         """\
@@ -769,7 +770,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(3, "ret0 can only be passed to the normal-return block of a try_call")],
+        [(3, "`retN` block argument used outside normal-return target of `try_call`: ret0 can only be passed to the normal-return block of a try_call")],
     ),
     "exn_out_of_range": (
         """\
@@ -787,7 +788,7 @@ ERROR_CASES = {
             return v2
         }
         """,
-        [(8, "exn2 is out of range: the calling convention tail has 2 exception payloads")],
+        [(8, "out-of-bounds `exnN` block argument: exn2 is out of range: the calling convention tail has 2 exception payloads")],
     ),
     "try_call_signature_differs_from_callee": (
         """\
@@ -800,7 +801,7 @@ ERROR_CASES = {
             return v1
         }
         """,
-        [(5, "try_call: sig0 (i64) -> i64 tail differs from the signature of fn0, (i32) -> i64 tail")],
+        [(5, "exception table signature sig0 did not match function fn0's signature sig1: try_call: sig0 (i64) -> i64 tail differs from the signature of fn0, (i32) -> i64 tail")],
     ),
     "shuffle_mask_out_of_range": (
         """\
@@ -903,7 +904,7 @@ ERROR_CASES = {
             return v0
         }
         """,
-        [(1, "function signature: parameter 0 has type i32x4, which cannot take the sext extension")],
+        [(1, "Parameter at position 0 has invalid extension Sext: function signature: parameter 0 has type i32x4, which cannot take the sext extension")],
     ),
 }
 
@@ -915,6 +916,15 @@ def test_error_case(name):
 
 
 VALID_CASES = {
+    # Cranelift checks a pointer-sized global value's type only when it verifies for a target.
+    "global_value_type_without_a_target": """\
+        function %f(i64 vmctx) -> i32 {
+            gv0 = vmctx
+        block0(v0: i64):
+            v1 = global_value.i32 gv0
+            return v1
+        }
+        """,
     "unreachable_block_may_use_anything_defined": """\
         function %f(i32) -> i32 {
         block0(v0: i32):

@@ -15,18 +15,22 @@ gives the same text.
 
 from __future__ import annotations
 
+import copy
+import re
+from dataclasses import replace
 from typing import Callable, Optional
 
 from .ir.function import (
-    AbiParam, Block, BlockCall, Directive, ExceptionTableData, Function, GlobalValueData, HeapData, Inst,
+    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, GlobalValueData, HeapData, Inst,
     Signature, TableData, TestFile,
 )  # fmt: skip
-from .ir.types import Type
+from .ir.types import I32, Type
 from .ir.numbers import (
     HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,
 )  # fmt: skip
 
 INDENT = "    "
+_USER_NAME = re.compile(r"u[0-9]+:[0-9]+")
 
 
 # -- files ------------------------------------------------------------------------
@@ -139,6 +143,8 @@ def _preamble(func: Function) -> list[tuple[str, str]]:
         out.append((f"dss{n}", f"{dss.kind} dt{dss.dynamic_type}"))
     for n, gv in sorted(func.global_values.items()):
         out.append((f"gv{n}", format_global_value(gv)))
+    for n, mt in sorted(func.memory_types.items()):
+        out.append((f"mt{n}", str(mt)))
     for n, dt in sorted(func.dynamic_types.items()):
         out.append((f"dt{n}", f"{dt.base_vector}*gv{dt.scale}"))
     for n, heap in sorted(func.heaps.items()):
@@ -171,10 +177,79 @@ def format_function(func: Function) -> str:
     return _FunctionWriter(func).write()
 
 
+def format_function_as_cranelift(func: Function) -> str:
+    """`func` as Cranelift's own printer (``write_function``) writes it, which ``test cat`` files
+    check: every signature names its calling convention (``fast`` when the text named none), an
+    inline signature (``fn8 = %bar(i32) -> i8``) is declared as the ``sigN`` the reader gave it,
+    each instruction ends with the values of the constants it uses (``; v1 = 5``), and no comment
+    is kept (Cranelift's IR has none). Not meant to be read back: the annotations would become
+    comments. `func` is not changed."""
+    return _FunctionWriter(_cranelift_view(func), annotate=True).write()
+
+
+def _cranelift_view(func: Function) -> Function:
+    view = copy.deepcopy(func)
+    view.signature = replace(view.signature, call_conv_written=True)
+    view.signatures = {n: replace(sig, call_conv_written=True) for n, sig in view.signatures.items()}
+    for data in view.func_refs.values():
+        data.inline_signature = False
+    # A global value shows a user name by its entry in the function's table of user names
+    # (``userextnameN``, numbered as the declarations first name them); a function reference
+    # shows the name itself.
+    line = {k: loc.line for k, loc in view.entity_locs.items() if loc is not None}
+    named = [(line.get(f"gv{n}", 0), str(gv.name)) for n, gv in view.global_values.items() if gv.name is not None]
+    named += [(line.get(f"fn{n}", 0), str(f.name)) for n, f in view.func_refs.items()]
+    users = list(dict.fromkeys(text for _, text in sorted(named) if _USER_NAME.fullmatch(text)))
+    for gv in view.global_values.values():
+        if gv.name is not None and str(gv.name) in users:
+            gv.name = ExternalName(f"userextname{users.index(str(gv.name))}")
+    # Heap-era heaps and tables: every attribute, in Cranelift's order (index_type i32 unless written).
+    for entity in (*view.heaps.values(), *view.tables.values()):
+        entity.written, entity.index_type = (), entity.index_type or I32
+    view.comment, view.end_comments = None, []
+    view.entity_comments, view.entity_comments_before = {}, {}
+    for block in view.blocks.values():
+        block.comment, block.comments = None, []
+        for inst in block.insts:
+            inst.comment = inst.comments_before = None
+    return view
+
+
+def _constant_text(inst: Inst) -> Optional[str]:
+    """The value a constant instruction defines, as Cranelift annotates its uses; None for others
+    (and for a vconst written inline, which Cranelift would have numbered in its constant pool)."""
+    fmt = inst.opcode.format.name
+    if fmt == "UnaryImm":
+        return _imm(inst)
+    if fmt.startswith("UnaryIeee"):
+        return format_float(inst.imm, int(fmt[9:]))
+    if fmt == "UnaryConst" and inst.opcode.name == "f128const" and not isinstance(inst.imm, int):
+        return format_float(int.from_bytes(inst.imm, "little"), 128)
+    if fmt == "UnaryConst" and isinstance(inst.imm, int):
+        return f"const{inst.imm}"
+    return None
+
+
 def block_header(func: Function, block: Block) -> str:
     """``block3(v4: i32, v5: i64) cold:``, as `format_function` writes it (without its comment)."""
-    params = ", ".join(f"v{v}: {func.value_types[v]}" for v in block.params)
+    params = ", ".join(f"{_with_fact(func, v)}: {func.value_types[v]}" for v in block.params)
     return f"block{block.number}" + (f"({params})" if params else "") + (" cold" if block.cold else "") + ":"
+
+
+def display_inst(inst: Inst, func: Optional[Function] = None) -> str:
+    """An instruction as Cranelift's verifier quotes it (``DisplayInst``): its results, its opcode
+    with the controlling type whenever the opcode has one, its operands, and (given the function
+    it belongs to) the constants it uses."""
+    head = ", ".join(f"v{v}" for v in inst.results) + " = " if inst.results else ""
+    suffix = f".{inst.ctrl_type}" if inst.opcode.ctrl is not None and inst.ctrl_type is not None else ""
+    notes = _FunctionWriter(func, annotate=True).annotation(inst) if func is not None else ""
+    return head + inst.opcode.name + suffix + _OPERANDS[inst.opcode.format.name](inst) + notes
+
+
+def _with_fact(func: Function, v: int) -> str:
+    """``vN``, and its proof-carrying-code fact if it has one (``v1 ! range(8, 0x0, 0xff)``)."""
+    fact = func.facts.get(v)
+    return f"v{v}" if fact is None else f"v{v} ! {fact}"
 
 
 def instruction_texts(func: Function) -> dict[int, str]:
@@ -196,9 +271,15 @@ def instruction_texts(func: Function) -> dict[int, str]:
 class _FunctionWriter:
     """Writes one function; knows its aliases and which values each block has defined so far."""
 
-    def __init__(self, func: Function):
+    def __init__(self, func: Function, annotate: bool = False):
         self.func = func
         self.lines: list[str] = []
+        self.constants: dict[int, str] = {}  # value -> its constant, when annotating as Cranelift does
+        if annotate:
+            for inst in func.instructions():
+                text = _constant_text(inst) if len(inst.results) == 1 else None
+                if text is not None:
+                    self.constants[inst.results[0]] = text
         self.aliases_of: dict[int, list[int]] = {}
         for alias, target in sorted(func.aliases.items()):
             self.aliases_of.setdefault(target, []).append(alias)
@@ -214,7 +295,9 @@ class _FunctionWriter:
         lines.append(_with_comment(f"function {func.name}{format_signature(func.signature)} {{", func.comment))
         for key, text in _preamble(func):
             self.comment_lines(func.entity_comments_before.get(key, ()), INDENT)
-            lines.append(_with_comment(f"{INDENT}{key} = {text}", func.entity_comments.get(key)))
+            fact = func.global_value_facts.get(int(key[2:])) if key.startswith("gv") else None
+            name = key if fact is None else f"{key} ! {fact}"
+            lines.append(_with_comment(f"{INDENT}{name} = {text}", func.entity_comments.get(key)))
         for i, block in enumerate(func.blocks.values()):
             if i or len(lines) > 1:
                 lines.append("")
@@ -253,9 +336,20 @@ class _FunctionWriter:
             self.define(v)
         for inst in block.insts:
             self.comment_lines(inst.comments_before or (), INDENT)
-            self.lines.append(_with_comment(INDENT + self.instruction(inst), inst.comment))
+            self.lines.append(_with_comment(INDENT + self.instruction(inst) + self.annotation(inst), inst.comment))
             for v in inst.results:
                 self.define(v)
+
+    def annotation(self, inst: Inst) -> str:
+        """``  ; v1 = 5, v2 = 0.0``: the constants among the values `inst` uses, in operand order."""
+        if not self.constants:
+            return ""
+        used = [*inst.args, *(a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int))]
+        if inst.exception is not None:
+            used += [v for _, v in inst.exception.contexts]
+        texts = [f"v{v} = {self.constants[self.func.resolve(v)]}" for v in used
+                 if self.func.resolve(v) in self.constants]
+        return "  ; " + ", ".join(texts) if texts else ""
 
     def type_name(self, ty: Type) -> str:
         """A type suffix: a dynamic vector type by the ``dtN`` that names it, as Cranelift writes it."""
@@ -272,9 +366,10 @@ class _FunctionWriter:
         return "." + self.type_name(ctrl)
 
     def instruction(self, inst: Inst) -> str:
-        text = f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
+        text = f"<{', '.join(map(str, inst.debug_tags))}> " if inst.debug_tags is not None else ""
+        text += f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
         if inst.results:
-            text += ", ".join(f"v{v}" for v in inst.results) + " = "
+            text += ", ".join(_with_fact(self.func, v) for v in inst.results) + " = "
         return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
 
 
@@ -293,7 +388,10 @@ def _block_call(bc: BlockCall) -> str:
 
 
 def _exception_table(et: ExceptionTableData) -> str:
-    handlers = ", ".join(f"{tag or 'default'}: {_block_call(bc)}" for tag, bc in et.handlers)
+    items = [f"{tag or 'default'}: {_block_call(bc)}" for tag, bc in et.handlers]
+    for k, (before, v) in enumerate(et.contexts):  # each after the handlers written before it
+        items.insert(before + k, f"context v{v}")
+    handlers = ", ".join(items)
     return f"sig{et.sig_ref}, {_block_call(et.normal)}, [{' ' + handlers + ' ' if handlers else ''}]"
 
 
@@ -388,6 +486,7 @@ _OPERANDS: dict[str, Callable[[Inst], str]] = {
     "TryCall": lambda i: f" fn{i.func_ref}({_vals(i.args)}), {_exception_table(i.exception)}",
     "TryCallIndirect": lambda i: f" v{i.args[0]}({_vals(i.args[1:])}), {_exception_table(i.exception)}",
     "FuncAddr": lambda i: f" fn{i.func_ref}",
+    "ExceptionHandlerAddress": lambda i: f" block{i.block}, {format_imm(i.imm)}",
     "AtomicRmw": lambda i: f"{_flags(i.flags)} {i.rmw_op} {_vals(i.args)}",
     "AtomicCas": lambda i: f"{_flags(i.flags)} {_vals(i.args)}",
     "Load": lambda i: f"{_flags(i.flags)} v{i.args[0]}{format_offset(i.offset)}",

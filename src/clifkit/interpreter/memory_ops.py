@@ -467,7 +467,14 @@ def global_value_expr(ctx: OpContext, gv: int, depth: int = 0) -> str:
 
 @impl("global_value", "symbol_value")
 def _global_value(ctx: OpContext):
-    return global_value_expr(ctx, ctx.inst.global_value)
+    gv = ctx.inst.global_value
+    data = ctx.function.global_values.get(gv)
+    want = ctx.result_types[0] if ctx.result_types else None
+    if data is not None and data.kind not in ("load", "iadd_imm") and want is not None and want.bits != 64:
+        # Without a target, Cranelift's verifier lets such a result through; its value is a
+        # 64-bit address here, which a narrower result cannot hold.
+        raise Unsupported(f"{ctx.inst.opcode.name}.{want} of gv{gv}: the interpreter's addresses are 64-bit (i64)")
+    return global_value_expr(ctx, gv)
 
 
 @impl("func_addr")
@@ -529,8 +536,10 @@ def _atomic_store(ctx: OpContext):
     return _store_value("{1}", ctx.arg_types[0], "{0}", flags, is_big(ctx, flags), _reuse(ctx))
 
 
-@impl("fence", "nop")
+@impl("fence", "nop", "sequence_point")
 def _nothing(ctx: OpContext):
+    # sequence_point only stops code motion across it and carries debug tags: the interpreter
+    # moves no code, so it does nothing (Cranelift's own interpreter leaves it unimplemented).
     return "pass"
 
 

@@ -120,6 +120,8 @@ def load_families() -> None:
 UNSUPPORTED: dict[str, str] = {
     "stack_switch": "switching to another stack needs a second execution stack (a continuation), "
                     "which the interpreter does not model",
+    "get_exception_handler_address": "a handler's machine-code address exists only in compiled code; "
+                                     "the interpreter has none to give",
 }
 
 

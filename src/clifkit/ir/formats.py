@@ -33,7 +33,7 @@ def _formats(*fs: Format) -> dict[str, Format]:
 
 # Field names on `Inst`: imm (integer/float/lane/constant immediate), cond,
 # flags, offset, code, func_ref, sig_ref, stack_slot, global_value,
-# jump_table, dests, rmw_op, mask, exception, heap, table, size.
+# jump_table, dests, rmw_op, mask, exception, heap, table, size, block.
 FORMATS = _formats(
     Format("Nullary"),
     Format("Unary", 1),
@@ -61,6 +61,7 @@ FORMATS = _formats(
     Format("TryCall", 0, varargs=True, immediates=("func_ref", "exception")),
     Format("TryCallIndirect", 1, varargs=True, immediates=("exception",)),
     Format("FuncAddr", 0, immediates=("func_ref",)),
+    Format("ExceptionHandlerAddress", 0, immediates=("block", "imm")),
     Format("AtomicRmw", 2, immediates=("flags", "rmw_op")),
     Format("AtomicCas", 3, immediates=("flags",), typevar_operand=2),
     Format("Load", 1, immediates=("flags", "offset")),

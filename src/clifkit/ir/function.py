@@ -16,6 +16,7 @@ from typing import Optional, Union
 
 from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
+from .pcc import Fact, MemoryTypeData
 from .opcodes import Opcode
 from .types import Type
 
@@ -65,11 +66,16 @@ class JumpTableData:
 
 @dataclass
 class ExceptionTableData:
-    """A try_call's signature, normal-return target and handlers (``tag: block`` or ``default: block``)."""
+    """A try_call's signature, normal-return target and handlers (``tag: block`` or ``default: block``).
+
+    ``context vN`` entries (Cranelift 0.124 on) name the value the unwinder compares to find which
+    handlers apply; they take no part in control flow. Each is kept with the number of handlers
+    written before it, so that the table prints in the order it was read."""
 
     sig_ref: int
     normal: BlockCall
     handlers: list[tuple[Optional[str], BlockCall]]  # tag text such as "tag0", or None for default
+    contexts: list[tuple[int, int]] = field(default_factory=list)  # (handlers before it, value)
 
 
 # -- signatures and external names ------------------------------------------
@@ -187,6 +193,8 @@ class Inst:
         "table", "size",
         "stack_map",  # calls (Cranelift 0.121 on): [(type, stack slot, offset)] of GC references
         "comments_before",  # comment lines just before the instruction (None: none)
+        "block",  # get_exception_handler_address (Cranelift 0.124 on): the try_call block it names
+        "debug_tags",  # `<0, ss1>` before an instruction (Cranelift 0.124 on): ints and "ssN" texts
     )  # fmt: skip
 
     def __init__(self, opcode: Opcode, ctrl_type: Optional[Type] = None, args=None, results=None, **fields):
@@ -211,7 +219,7 @@ class Inst:
         (self.opcode, self.ctrl_type, self.args, self.results, self.loc, self.srcloc, self.comment,
          self.imm, self.cond, self.flags, self.offset, self.code, self.func_ref, self.sig_ref, self.stack_slot,
          self.global_value, self.jump_table, self.dests, self.rmw_op, self.mask, self.exception, self.heap,
-         self.table, self.size, self.stack_map, self.comments_before) = state
+         self.table, self.size, self.stack_map, self.comments_before, self.block, self.debug_tags) = state
 
     def __repr__(self) -> str:
         return f"<Inst {self.opcode.name} {self.args} -> {self.results}>"
@@ -257,6 +265,11 @@ class Function:
     tables: dict[int, TableData] = field(default_factory=dict)
     jump_tables: dict[int, list[int]] = field(default_factory=dict)  # heap era: jtN -> its blocks
     alias_regions: dict[int, tuple[int, str]] = field(default_factory=dict)  # regionN -> (user id, name)
+    # Proof-carrying code (Cranelift 0.103 to 0.133, `pcc.py`): memory types, facts on values and on
+    # global values. No engine looks at them.
+    memory_types: dict[int, MemoryTypeData] = field(default_factory=dict)
+    facts: dict[int, Fact] = field(default_factory=dict)
+    global_value_facts: dict[int, Fact] = field(default_factory=dict)
     stack_limit: Optional[int] = None  # a global value number
     blocks: dict[int, Block] = field(default_factory=dict)  # in layout order
     value_types: dict[int, Type] = field(default_factory=dict)

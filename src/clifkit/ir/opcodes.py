@@ -349,6 +349,7 @@ set_pinned_reg         Unary              addr:iAddr                            
 get_frame_pointer      Nullary            -> addr:iAddr
 get_stack_pointer      Nullary            -> addr:iAddr
 get_return_address     Nullary            -> addr:iAddr
+get_exception_handler_address ExceptionHandlerAddress -> addr:iAddr
 iconst                 UnaryImm           -> a:NarrowInt
 f16const               UnaryIeee16        -> a:f16
 f32const               UnaryIeee32        -> a:f32
@@ -473,6 +474,7 @@ atomic_cas             AtomicCas          p:iAddr e:AtomicMem x:AtomicMem -> a:A
 atomic_load            LoadNoOffset       p:iAddr -> a:AtomicMem                                     | load side_effects mem=T addr=p
 atomic_store           StoreNoOffset      x:AtomicMem p:iAddr                                        | store side_effects mem=T addr=p
 fence                  Nullary            -                                                          | side_effects
+sequence_point         Nullary            -                                                          | side_effects
 extract_vector         BinaryImm8         x:DynTxN -> a:DynTxN.dynamic_to_vector
 # Heap era (Cranelift 2021-2022): bounds-checked heap and table access.
 heap_addr              HeapAddr           index:HeapIndex -> addr:iAddr                              | trap

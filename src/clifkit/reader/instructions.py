@@ -21,10 +21,12 @@ from ..diagnostics import Location
 from ..ir.function import (
     Block, BlockArg, BlockCall, ExceptionTableData, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
 )  # fmt: skip
+from ..ir.pcc import Fact
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
 from .cursor import Cursor
+from .facts import FactParser
 from ..ir.numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
@@ -41,12 +43,12 @@ I8X16 = parse_type("i8x16")
 ENTITY_NAMES = {
     "ss": "stack slot", "dss": "dynamic stack slot", "dt": "dynamic type", "gv": "global value",
     "sig": "signature", "fn": "function reference", "const": "constant", "heap": "heap", "table": "table",
-    "jt": "jump table", "region": "alias region",
+    "jt": "jump table", "region": "alias region", "mt": "memory type",
 }  # fmt: skip
 ENTITY_TABLES = {
     "ss": "stack_slots", "dss": "dynamic_stack_slots", "dt": "dynamic_types", "gv": "global_values",
     "sig": "signatures", "fn": "func_refs", "const": "constants", "heap": "heaps", "table": "tables",
-    "jt": "jump_tables", "region": "alias_regions",
+    "jt": "jump_tables", "region": "alias_regions", "mt": "memory_types",
 }  # fmt: skip
 
 
@@ -72,7 +74,7 @@ def constant_bytes(lane_values: list[int], lane_bytes: int) -> bytes:
     return b"".join((v & mask).to_bytes(lane_bytes, "little") for v in lane_values)
 
 
-class InstructionParser(Cursor):
+class InstructionParser(FactParser):
     """Parses instructions into `self.func`; the function-level parser sets the context up."""
 
     path: str
@@ -94,6 +96,9 @@ class InstructionParser(Cursor):
         if v not in self.func.value_types:
             self.value_uses.append((v, i))  # type: ignore[arg-type]
         return v  # type: ignore[return-value]
+
+    def ref_entity(self, kind: str) -> int:
+        return self.entity(kind)
 
     def comma(self) -> None:
         if self.kinds[self.pos] != ",":
@@ -281,9 +286,39 @@ class InstructionParser(Cursor):
         return HexBytes(data + bytes(size - len(data)))
 
     # -- one instruction ------------------------------------------------------------
+    def result_fact(self, v: int, facts: dict) -> None:
+        fact = self.optional_fact()
+        if fact is not None:
+            facts[v] = fact
+
+    def debug_tags(self) -> Optional[list]:
+        """``<0, ss1, 2>`` before an instruction (Cranelift 0.124 on): u32 user values and stack
+        slots, in the order written; None when there are none."""
+        if not self.accept("<"):
+            return None
+        tags: list = []
+        while not self.accept(">"):
+            if self.kinds[self.pos] == "ss":
+                tags.append(f"ss{self.vals[self.pos]}")
+                self.pos += 1
+            elif self.kinds[self.pos] == "num":
+                i, text = self.number("a debug tag")
+                try:
+                    tags.append(parse_uint(text, 32))
+                except NumberError as e:
+                    raise self.number_error(i, "debug tag (a u32)", e) from None
+            else:
+                self.fail("an integer user value or stack slot in debug tags")
+            if not self.accept(","):
+                self.expect(">", "',' or '>' in the debug tags")
+                break
+        return tags
+
     def instruction(self, block: Block) -> None:
         start = self.pos
         leading = self.take_leading(start)
+        tags = self.debug_tags()  # written before the source location, as Cranelift writes them
+        start = self.pos
         srcloc = None
         if self.kinds[start] == "srcloc":
             srcloc = int(self.vals[start][1:], 16)  # type: ignore[index]
@@ -292,13 +327,18 @@ class InstructionParser(Cursor):
             self.pos += 1
         results: list[int] = []
         result_toks: list[int] = []
+        facts: dict[int, Fact] = {}
         if self.kinds[self.pos] == "value":
             result_toks.append(self.pos)
             results.append(self.expect("value", "a value"))
+            self.result_fact(results[-1], facts)
             while self.accept(","):
                 result_toks.append(self.pos)
                 results.append(self.expect("value", "a result value"))
+                self.result_fact(results[-1], facts)
             if self.kinds[self.pos] == "->":
+                if facts:
+                    raise self.error("a value alias cannot have a fact", start)
                 if srcloc is not None:
                     raise self.error("a value alias cannot have a source location", start)
                 self.pos += 1
@@ -317,6 +357,7 @@ class InstructionParser(Cursor):
         inst = Inst(op, ctrl)
         inst.loc = self.loc(op_i)
         inst.srcloc = srcloc
+        inst.debug_tags = tags
         getattr(self, "_fmt_" + op.format.name)(inst)
         if ctrl is None and op.ctrl is not None:
             inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
@@ -326,6 +367,7 @@ class InstructionParser(Cursor):
             raise self.error(f"{name} produces {len(types)} result{s}, {len(results)} given", op_i)
         for v, t, i in zip(results, types, result_toks):
             self.define_value(v, t, i)
+        self.func.facts.update(facts)
         inst.results = results
         inst.comments_before = leading or None
         inst.comment = self.take_trailing()
@@ -547,20 +589,27 @@ class InstructionParser(Cursor):
         self.comma()
         self.expect("[", "'[' before the exception handlers")
         handlers: list[tuple[Optional[str], BlockCall]] = []
+        contexts: list[tuple[int, int]] = []
         while self.kinds[self.pos] != "]":
+            if self.at_word("context"):  # `context vN` (Cranelift 0.124 on)
+                self.pos += 1
+                contexts.append((len(handlers), self.use("the exception-handler context value")))
+                if not self.accept(","):
+                    break
+                continue
             if self.kinds[self.pos] == "tag":
                 tag: Optional[str] = f"tag{self.vals[self.pos]}"
             elif self.at_word("default"):
                 tag = None
             else:
-                self.fail("an exception tag (tagN) or 'default'")
+                self.fail("an exception tag (tagN), 'default' or 'context'")
             self.pos += 1
             self.expect(":", "':' after the exception tag")
             handlers.append((tag, self.block_call()))
             if not self.accept(","):
                 break
         self.expect("]", "',' or ']' in the exception handlers")
-        return ExceptionTableData(sig, normal, handlers)
+        return ExceptionTableData(sig, normal, handlers, contexts)
 
     def _fmt_TryCall(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")
@@ -573,6 +622,13 @@ class InstructionParser(Cursor):
         inst.args = [callee, *self.call_args(inst)]
         self.comma()
         inst.exception = self.exception_table()
+
+    def _fmt_ExceptionHandlerAddress(self, inst: Inst) -> None:
+        i = self.pos
+        inst.block = self.expect("block", "the block of a try_call (blockN)")
+        self.block_uses.append((inst.block, i))
+        self.comma()
+        inst.imm = self.imm64("exception handler index")
 
     def _fmt_FuncAddr(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")

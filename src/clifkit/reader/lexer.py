@@ -42,7 +42,7 @@ _TOKEN_RE = re.compile(
   | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
   | (?P<name>%[A-Za-z0-9_]*)
   | (?P<srcloc>@[0-9A-Fa-f]+)
-  | (?P<punct>[(){}\[\],.:=!*@+-])
+  | (?P<punct>[(){}\[\],.:=!*@+<>-])
   | (?P<string>"[^"]*")
   | (?P<bad>.)
     """,

@@ -233,14 +233,13 @@ class Parser(InstructionParser):
         self.fail(what)
 
     def check_references(self) -> None:
-        """Every value and block used in the function is defined somewhere in it."""
+        """Every value used in the function is defined somewhere in it. A block that is used but
+        never defined is the verifier's to report ("invalid block reference"), as in Cranelift,
+        whose reader creates a block wherever one is named."""
         func = self.func
         for v, i in self.value_uses:
             if v not in func.value_types:
                 raise self.error(f"undefined value v{v}", i)
-        for b, i in self.block_uses:
-            if b not in func.blocks:
-                raise self.error(f"undefined block block{b}", i)
 
     def function_name(self) -> str:
         kind = self.kinds[self.pos]
@@ -323,6 +322,7 @@ class Parser(InstructionParser):
         func = self.func
         self.entity_lines: dict[str, int] = {}
         self.entity_refs: list[tuple[str, int, int]] = []  # (kind, number, token index)
+        self.in_preamble = True
         self.inline_sigs: list[tuple[int, Signature]] = []
         while True:
             i = self.pos
@@ -339,8 +339,9 @@ class Parser(InstructionParser):
             self.entity_lines[key] = self.tlines[i]
             func.entity_locs[key] = self.loc(i)
             self.pos += 1
-            if self.kinds[self.pos] == "!":
-                raise self.error("proof-carrying-code facts ('!') are not supported")
+            if kind == "gv" and self.kinds[self.pos] == "!":
+                self.pos += 1
+                func.global_value_facts[self.vals[i]] = self.fact()  # type: ignore[index]
             self.expect("=", f"'=' after {key}")
             getattr(self, "_decl_" + ("stack_limit" if key == "stack_limit" else kind))(self.vals[i])
             if leading:
@@ -357,6 +358,7 @@ class Parser(InstructionParser):
         for kind, n, i in self.entity_refs:
             if n not in getattr(func, ENTITY_TABLES[kind]):
                 raise self.error(f"undefined {ENTITY_NAMES[kind]} {kind}{n}", i)
+        self.in_preamble = False
 
     def ref(self, kind: str) -> int:
         """A reference from one preamble entity to another (checked at the end of the preamble)."""
@@ -365,8 +367,11 @@ class Parser(InstructionParser):
         self.entity_refs.append((kind, n, i))
         return n
 
+    def ref_entity(self, kind: str) -> int:
+        return self.ref(kind) if self.in_preamble else self.entity(kind)
+
     def _decl_mt(self, n: int) -> None:
-        raise self.error("memory types (mtN) are not supported", self.pos - 2)
+        self.func.memory_types[n] = self.memory_type()
 
     def _decl_ss(self, n: int) -> None:
         kind = self.word_from(("explicit_slot",), "stack slot kind")
@@ -546,6 +551,9 @@ class Parser(InstructionParser):
             while True:
                 j = self.pos
                 v = self.expect("value", "a block parameter (vN: type)")
+                fact = self.optional_fact()
+                if fact is not None:
+                    func.facts[v] = fact
                 self.expect(":", "':' after the block parameter")
                 self.define_value(v, self.expect("type", "the block parameter's type"), j)
                 block.params.append(v)
@@ -560,7 +568,7 @@ class Parser(InstructionParser):
         while True:
             i = self.pos
             kind = kinds[i]
-            if not (kind == "value" or kind == "srcloc" or (kind == "word" and vals[i] != "function")):
+            if not (kind in ("value", "srcloc", "<") or (kind == "word" and vals[i] != "function")):
                 break
             if block.insts and lines[i] == lines[i - 1]:
                 self.fail_after_item("")

@@ -7,9 +7,11 @@ must report an error on exactly those lines, one per comment, with TEXT in its
 message, and no other error in the function. Each expected error is one
 result, and a function expecting none gives one result, on its first line.
 
-``test cat``: each function is printed and the ``filecheck`` directives
-between its ``function`` line and the next function's (`filecheck.py`) are
-matched against the text: one result per function that has directives.
+``test cat``: each function is printed as Cranelift's printer writes it
+(`printer.format_function_as_cranelift`: no comments, so that a directive
+never matches its own text) and the ``filecheck`` directives between its
+``function`` line and the next function's (`filecheck.py`) are matched against
+the text: one result per function that has directives.
 
 The results are `RunResult`s of engine "verifier" or "cat", so reports,
 counts and exit status treat them as run lines.
@@ -17,8 +19,6 @@ counts and exit status treat them as run lines.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import re
 from typing import Sequence
 
@@ -120,17 +120,8 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     return out
 
 
-def _as_cranelift_prints(func):
-    """A copy of `func` whose signatures all name their calling convention: Cranelift's printer
-    always writes it (`fast` when the text named none), and ``test cat`` matches its printing."""
-    func = copy.copy(func)
-    func.signature = dataclasses.replace(func.signature, call_conv_written=True)
-    func.signatures = {n: dataclasses.replace(s, call_conv_written=True) for n, s in func.signatures.items()}
-    return func
-
-
 def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
-    from ..printer import format_function
+    from ..printer import format_function_as_cranelift
 
     def directives_in(first: int, last: int) -> list[Directive]:
         found = (DIRECTIVE_RE.search(lines[n - 1]) for n in range(first, last + 1))
@@ -145,7 +136,7 @@ def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
         directives = preamble + directives_in(start, end)
         name = details.function.name
         try:
-            check(format_function(_as_cranelift_prints(details.function)), directives)
+            check(format_function_as_cranelift(details.function), directives)
         except FileCheckError as e:
             out.append(RunResult(start, name, "cat", None, FAILED, str(e), kind="cat",
                                  report=f"{path}:{start}: {name}: {e}"))  # fmt: skip

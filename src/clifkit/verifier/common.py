@@ -18,9 +18,11 @@ class TargetInfo:
 
     `pointers` holds one (target name, pointer type) pair per distinct pointer
     width among those targets: a function must be valid for each. `addresses`
-    says whether the address operands of loads and stores are checked against
-    those widths; Cranelift does so only when it verifies for a particular
-    target, not for interpret-only files without a single target. `flags`
+    says whether the address operands of loads and stores, and the results of
+    `global_value` (and `symbol_value`, `tls_value`) of pointer-sized global
+    values, are checked against those widths; Cranelift does so only when it
+    verifies for a particular target, not for interpret-only files without a
+    single target. `flags`
     holds the boolean settings (``set`` lines) turned on for every target.
     """
 
@@ -161,4 +163,7 @@ def sig_text(params: Iterable, returns: Iterable) -> str:
 
 
 TAIL_CALL_CONVS = ("tail",)
-EXCEPTION_CALL_CONVS = ("tail", "system_v")
+# Cranelift's `supports_exceptions` as of wasmtime v48 (0.120 had tail and system_v only), and the
+# conventions among them whose exceptions carry no payload (`exception_payload_types`).
+EXCEPTION_CALL_CONVS = ("tail", "system_v", "winch", "preserve_all", "apple_aarch64")
+NO_EXCEPTION_PAYLOADS = ("winch",)

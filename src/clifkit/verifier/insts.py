@@ -10,7 +10,8 @@ from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
 from ..ir.opcodes import RELATIONS, Opcode, Operand, Registry
 from ..ir.types import I32, Type
-from .common import EXCEPTION_CALL_CONVS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
+from ..printer import display_inst
+from .common import EXCEPTION_CALL_CONVS, NO_EXCEPTION_PAYLOADS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
 
 if TYPE_CHECKING:
     from .core import FunctionVerifier
@@ -76,6 +77,11 @@ class InstChecks:
             for a in bc.args:
                 if isinstance(a, int):
                     self.check_use(a, inst, block, pos, loc)
+        if inst.exception is not None:
+            for _, v in inst.exception.contexts:
+                self.check_use(v, inst, block, pos, loc)
+        if inst.debug_tags is not None and not (op.is_call or name == "sequence_point"):
+            self.report(loc, "debug tags present on non-call, non-sequence point instruction")
 
         fixed = op.value_ins
         if len(inst.args) < len(fixed) or (not fmt.varargs and len(inst.args) != len(fixed)):
@@ -114,9 +120,9 @@ class InstChecks:
         var_types = arg_types[len(fixed):]
         if op.has_varargs:
             if op.is_return and not op.is_call:
-                self.check_values(name, varargs, var_types, self.func.signature.returns, loc, None)
+                self.check_values(inst, varargs, var_types, self.func.signature.returns, loc, None)
             elif sig is not None:
-                self.check_values(name, varargs, var_types, sig.params, loc, sig_name)
+                self.check_values(inst, varargs, var_types, sig.params, loc, sig_name)
         if any(o.varargs for o in op.outs):
             if sig is not None:
                 self.check_results(inst, [r.type for r in sig.returns], loc, f"the signature of {sig_name}")
@@ -190,14 +196,16 @@ class InstChecks:
             if t is not None and t is not expected:
                 self.report(loc, f"{name} result {i} (v{v}) has type {t}, but {source} returns {expected}")
 
-    def check_values(self, name, values, types, params, loc, callee: Optional[str]) -> None:
+    def check_values(self, inst: Inst, values, types, params, loc, callee: Optional[str]) -> None:
         """Call arguments against `callee`'s parameters, or (callee None) return values against the signature."""
+        name = inst.opcode.name
         if callee is None:
             count = f"{name} gives {plural(len(values), 'value')}, but the function signature returns {len(params)}"
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
-            head = "mismatched argument count" if callee is not None else "arguments of return must match function signature"
+            head = (f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(values)}, expected {len(params)}"
+                    if callee is not None else "arguments of return must match function signature")
             self.report(loc, f"{head}: {count}")
             return
         for i, (v, t, p) in enumerate(zip(values, types, params)):
@@ -213,14 +221,20 @@ class InstChecks:
         name = inst.opcode.name
         cc, own = sig.call_conv, self.func.signature.call_conv
         if cc not in TAIL_CALL_CONVS:
-            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} does not support tail calls (use tail)")
+            self.report(loc, f"calling convention `{cc}` does not support tail calls: "
+                             f"{name}: the calling convention {cc} of {sig_name} does not support tail calls (use tail)")
         if cc != own:
-            self.report(loc, f"{name}: the calling convention {cc} of {sig_name} differs from the caller's {own}")
+            self.report(loc, f"callee's calling convention must match caller: "
+                             f"{name}: the calling convention {cc} of {sig_name} differs from the caller's {own}")
         mine = [r.type for r in self.func.signature.returns]
         theirs = [r.type for r in sig.returns]
-        if mine != theirs:
-            self.report(loc, f"{name}: {sig_name} returns ({', '.join(map(str, theirs))}), "
-                             f"but the caller returns ({', '.join(map(str, mine))})")
+        detail = (f"{name}: {sig_name} returns ({', '.join(map(str, theirs))}), "
+                  f"but the caller returns ({', '.join(map(str, mine))})")
+        if len(mine) != len(theirs):
+            self.report(loc, f"results of callee must match caller: {detail}")
+        for i, (t, want) in enumerate(zip(theirs, mine)):
+            if t is not want:
+                self.report(loc, f"result {i} has type {t}, must match function signature of {want}: {detail}")
 
     def check_address(self, v: int, t: Optional[Type], loc) -> None:
         if t is None or not self.target.addresses:
@@ -231,17 +245,27 @@ class InstChecks:
                 self.report(loc, f"invalid pointer width (got {t.bits}, expected {ptr.bits}) encountered v{v}: "
                                  f"address v{v} has type {t}, but pointers are {ptr}{where}")
 
+    def check_block_ref(self, inst: Inst, number: int, loc) -> bool:
+        """A block an instruction names must exist and not be the entry block (Cranelift's
+        `verify_block`). False when it does not exist."""
+        if number not in self.func.blocks:
+            self.report(loc, f"invalid block reference block{number}: {inst.opcode.name} names block{number}, "
+                             f"which the function does not define")
+            return False
+        if number == self.entry:
+            self.report(loc, f"invalid reference to entry block block{number}: "
+                             f"{inst.opcode.name} to the entry block block{number}")
+        return True
+
     def check_block_call(self, inst: Inst, bc: BlockCall, kind: str, sig: Optional[Signature], loc) -> None:
         """`kind` is "normal", "return" (a try_call's normal return) or "exception"."""
         func = self.func
-        target = func.blocks.get(bc.block)
-        if target is None:
-            self.report(loc, f"{inst.opcode.name} to block{bc.block}, which does not exist")
+        if not self.check_block_ref(inst, bc.block, loc):
             return
-        if bc.block == self.entry:
-            self.report(loc, f"{inst.opcode.name} to the entry block block{bc.block}")
+        target = func.blocks[bc.block]
         if len(bc.args) != len(target.params):
-            self.report(loc, f"mismatched argument count: block{bc.block} takes "
+            self.report(loc, f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(bc.args)}, "
+                             f"expected {len(target.params)}: block{bc.block} takes "
                              f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
             return
         for i, (a, p) in enumerate(zip(bc.args, target.params)):
@@ -261,19 +285,23 @@ class InstChecks:
         pointer type; none when it is misplaced (reported) or out of range (reported), or when the
         callee's signature is unknown."""
         ret = isinstance(a, TryCallRet)
+        word = "retN" if ret else "exnN"
         if kind != ("return" if ret else "exception"):
             place = "the normal-return block" if ret else "an exception handler block"
-            self.report(loc, f"{a} can only be passed to {place} of a try_call")
+            # Cranelift says "normal-return target" for both (its words, kept as they are)
+            self.report(loc, f"`{word}` block argument used outside normal-return target of `try_call`: "
+                             f"{a} can only be passed to {place} of a try_call")
             return []
         if sig is None:
             return []
         if ret:
             count, have = len(sig.returns), f"the callee returns {plural(len(sig.returns), 'value')}"
         else:
-            count = 2 if sig.call_conv in EXCEPTION_CALL_CONVS else 0
+            exceptional = sig.call_conv in EXCEPTION_CALL_CONVS and sig.call_conv not in NO_EXCEPTION_PAYLOADS
+            count = 2 if exceptional else 0
             have = f"the calling convention {sig.call_conv} has {plural(count, 'exception payload')}"
         if a.index >= count:
-            self.report(loc, f"{a} is out of range: {have}")
+            self.report(loc, f"out-of-bounds `{word}` block argument: {a} is out of range: {have}")
             return []
         return [(a, sig.returns[a.index].type)] if ret else [(a, ptr) for _, ptr in self.target.pointers]
 
@@ -302,8 +330,12 @@ def _check_dests(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
 def _check_jump_table(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     jt = inst.jump_table
     if jt is not None:
-        for bc in (jt.default, *jt.targets):
-            v.check_block_call(inst, bc, "normal", None, loc)
+        v.check_block_call(inst, jt.default, "normal", None, loc)
+        # A heap-era jump table declared in the preamble (`jt0 = jump_table [...]`) is checked
+        # where it is declared, as Cranelift did.
+        where = loc if jt.declared is None else v.decl_loc(f"jt{jt.declared}")
+        for bc in jt.targets:
+            v.check_block_call(inst, bc, "normal", None, where)
 
 
 def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -314,13 +346,16 @@ def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     sig = func.signatures.get(et.sig_ref)
     if sig is not None:
         if sig.call_conv not in EXCEPTION_CALL_CONVS:
-            v.report(loc, f"{inst.opcode.name}: the calling convention {sig.call_conv} of sig{et.sig_ref} "
+            v.report(loc, f"calling convention `{sig.call_conv}` of callee does not support exceptions: "
+                          f"{inst.opcode.name}: the calling convention {sig.call_conv} of sig{et.sig_ref} "
                           f"does not support exceptions")
         if inst.func_ref is not None and inst.func_ref in func.func_refs:
             own = func.func_refs[inst.func_ref].signature
             other = func.signatures.get(own)
             if other is not None and (other.params, other.returns, other.call_conv) != (sig.params, sig.returns, sig.call_conv):
-                v.report(loc, f"{inst.opcode.name}: sig{et.sig_ref} {sig_text(sig.params, sig.returns)} {sig.call_conv} "
+                v.report(loc, f"exception table signature sig{et.sig_ref} did not match function fn{inst.func_ref}'s "
+                              f"signature sig{own}: "
+                              f"{inst.opcode.name}: sig{et.sig_ref} {sig_text(sig.params, sig.returns)} {sig.call_conv} "
                               f"differs from the signature of fn{inst.func_ref}, "
                               f"{sig_text(other.params, other.returns)} {other.call_conv}")
     v.check_block_call(inst, et.normal, "return", sig, loc)
@@ -328,9 +363,47 @@ def _check_exception(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         v.check_block_call(inst, bc, "exception", sig, loc)
 
 
+def _check_handler_block(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
+    """get_exception_handler_address: the block must end in a try_call that has handler `imm`
+    (Cranelift's `verify_try_call_handler_index`; the first problem found is the only one)."""
+    if not v.check_block_ref(inst, inst.block, loc) or inst.block == v.entry:
+        return
+    index = inst.imm
+    if index < 0:
+        v.report(loc, f"exception handler index {index} cannot be negative")
+        return
+    insts = v.func.blocks[inst.block].insts
+    if not insts:
+        v.report(loc, f"referenced block block{inst.block} does not have a terminator")
+        return
+    et = insts[-1].exception
+    if et is None:
+        v.report(loc, f"referenced block block{inst.block} does not end in a try_call")
+        return
+    if index >= len(et.handlers):
+        v.report(loc, f"exception handler index {index} is out-of-range: the try_call ending "
+                      f"block{inst.block} has {plural(len(et.handlers), 'handler')}")
+
+
 def _check_func_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
-    if inst.func_ref not in v.func.func_refs:
+    data = v.func.func_refs.get(inst.func_ref)
+    if data is None:
         v.report(loc, f"unknown function reference fn{inst.func_ref}")
+    elif data.patchable and inst.opcode.format.name == "Call":
+        _check_patchable_call(v, inst, data, loc)
+
+
+def _check_patchable_call(v: "FunctionVerifier", inst: Inst, data, loc) -> None:
+    """A call of a `patchable` function reference (Cranelift 0.125 on; `verify_callee_patchability`)."""
+    fn = f"fn{inst.func_ref}"
+    if inst.opcode.is_return:
+        v.report(loc, f"patchable funcref cannot be used in a return_call: {fn} is patchable")
+    if not data.colocated:
+        v.report(loc, f"patchable call to non-colocated function: {fn} is patchable but not colocated")
+    sig = v.func.signatures.get(data.signature)
+    if sig is not None and sig.returns:
+        v.report(loc, f"patchable call cannot occur to a function with return values: "
+                      f"{fn} returns {plural(len(sig.returns), 'value')}")
 
 
 def _check_sig_ref(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
@@ -355,6 +428,8 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         return
     if not inst.results:
         return
+    if not v.target.addresses and v.func.global_values[gv].kind not in ("load", "iadd_imm"):
+        return  # pointer-sized: Cranelift checks it only when it verifies for a particular target
     t = v.func.value_types.get(inst.results[0])
     for target, ptr in v.target.pointers:
         want = v.gv_type(gv, ptr)
@@ -498,6 +573,7 @@ _FIELD_CHECKS = {
     "dests": _check_dests,
     "jump_table": _check_jump_table,
     "exception": _check_exception,
+    "block": _check_handler_block,
     "func_ref": _check_func_ref,
     "sig_ref": _check_sig_ref,
     "stack_slot": _check_stack_slot,

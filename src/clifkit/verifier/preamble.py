@@ -15,12 +15,18 @@ class PreambleChecks:
     def check_signature(self, sig: Signature, what: str, loc: Optional[Location]) -> None:
         for i, p in enumerate(sig.params):
             if p.extension and not (p.type.is_int and p.type.is_scalar):
-                self.report(loc, f"{what}: parameter {i} has type {p.type}, which cannot take the {p.extension} extension")
+                self.report(loc, f"Parameter at position {i} has invalid extension {p.extension.title()}: "
+                                 f"{what}: parameter {i} has type {p.type}, which cannot take the {p.extension} extension")
         for i, r in enumerate(sig.returns):
             if r.extension and not (r.type.is_int and r.type.is_scalar):
-                self.report(loc, f"{what}: return value {i} has type {r.type}, which cannot take the {r.extension} extension")
+                self.report(loc, f"Return value at position {i} has invalid extension {r.extension.title()}: "
+                                 f"{what}: return value {i} has type {r.type}, which cannot take the {r.extension} extension")
             if r.purpose == "sarg" or (r.purpose or "").startswith("sarg("):
-                self.report(loc, f"{what}: return value {i} cannot be a struct argument")
+                self.report(loc, f"Return value at position {i} can't be an struct argument: "
+                                 f"{what}: return value {i} cannot be a struct argument")
+        if sig.call_conv == "preserve_all" and sig.returns:  # Cranelift 0.125 on
+            self.report(loc, f"Signature with `preserve_all` ABI cannot have return values: "
+                             f"{what} returns {len(sig.returns)}")
 
     def gv_type(self, gv: int, ptr: Type) -> Optional[Type]:
         data = self.func.global_values.get(gv)
@@ -90,12 +96,32 @@ class PreambleChecks:
         for dss, data in func.dynamic_stack_slots.items():
             if data.dynamic_type not in func.dynamic_types:
                 self.report(self.decl_loc(f"dss{dss}"), f"dss{dss}: dynamic type dt{data.dynamic_type} is not declared")
+        inline = {data.signature: fn for fn, data in func.func_refs.items() if data.inline_signature}
         for sig_number, sig in func.signatures.items():
-            self.check_signature(sig, f"sig{sig_number}", self.decl_loc(f"sig{sig_number}"))
+            # An inline signature (`fn0 = %g(i32)`) has no line of its own: it is the function reference's.
+            name = f"fn{inline[sig_number]}" if sig_number in inline else f"sig{sig_number}"
+            self.check_signature(sig, name, self.decl_loc(name))
         for fn, data in func.func_refs.items():
             if data.signature not in func.signatures:
                 self.report(self.decl_loc(f"fn{fn}"), f"fn{fn}: signature sig{data.signature} is not declared")
         self.check_heaps_and_tables()
+        self.check_memory_types()
+
+    def check_memory_types(self) -> None:
+        """A struct's fields lie within it, in offset order (Cranelift v33's `verify_memory_types`)."""
+        for mt, data in sorted(self.func.memory_types.items()):
+            loc, size, last = self.decl_loc(f"mt{mt}"), data.size, 0
+            for f in data.fields if data.kind == "struct" else ():
+                if f.offset < last:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset}, which is out-of-order")
+                last = f.offset + f.type.bytes
+                if last >> 64:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset} of size {f.type.bytes}; "
+                                     f"offset plus size overflows a u64")
+                    break
+                if last > size:
+                    self.report(loc, f"memory type mt{mt} has a field at offset {f.offset} of size {f.type.bytes} "
+                                     f"that overflows the struct size {size}")
 
     def check_region_base(self, name: str, loc, base: int) -> None:
         """A heap's or table's base: a declared global value of the pointer type."""
