@@ -108,14 +108,14 @@ block0:
 """
 
 
-def test_cat_checks_cranelifts_printing(tmp_path, capsys):
-    status, runs = _run(tmp_path, capsys, "c.clif", CAT_AS_CRANELIFT)
+def test_cat_checks_cranelifts_printing(clifkit_test):
+    status, _, runs = clifkit_test(CAT_AS_CRANELIFT, name="c.clif")
     assert status == 0 and [r["status"] for r in runs] == ["passed"], runs
 
 
-def test_cat_directives_never_match_their_own_comment(tmp_path, capsys):
+def test_cat_directives_never_match_their_own_comment(clifkit_test):
     text = CAT_AS_CRANELIFT.replace("    ; check: v3 = iadd v1, v1", "    ; check: v3 = isub v1, v1")
-    status, runs = _run(tmp_path, capsys, "c.clif", text)
+    status, _, runs = clifkit_test(text, name="c.clif")
     assert status == 1 and "check: v3 = isub v1, v1  ; v1 = 5, v1 = 5: no match" in runs[0]["message"]
 
 
@@ -229,7 +229,7 @@ def test_k_chooses_verifier_results_by_function_and_v_shows_passes(tmp_path, cap
     assert "2 run lines deselected by -k" in out and "2 passed" in out
 
 
-def test_cat_prints_heap_era_heaps_and_tables_in_cranelifts_order(tmp_path, capsys):
+def test_cat_prints_heap_era_heaps_and_tables_in_cranelifts_order(clifkit_test):
     text = """test cat
 function %h(i32, i64 vmctx) {
     gv0 = vmctx
@@ -242,5 +242,5 @@ block0(v0: i32, v1: i64):
 ; check: heap0 = static gv1, min 0, bound 0x0001_0000, offset_guard 4096, index_type i32
 ; check: table0 = dynamic gv1, min 0, bound gv0, element_size 8, index_type i32
 """
-    status, runs = _run(tmp_path, capsys, "h.clif", text)
+    status, _, runs = clifkit_test(text, name="h.clif")
     assert status == 0 and [r["status"] for r in runs] == ["passed"], runs

@@ -565,6 +565,8 @@ set_pinned_reg         Set the pinned register (when the target pins one).
 get_frame_pointer      The address held in the frame pointer register.
 get_stack_pointer      The address held in the stack pointer register.
 get_return_address     The address this function returns to.
+get_exception_handler_address The address of the handler block that one of a try_call's exception-table entries names.
+sequence_point         A point that keeps debug-tag state in order: no effect on values.
 iconst                 An integer constant.
 f16const               An f16 constant.
 f32const               An f32 constant.

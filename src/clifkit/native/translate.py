@@ -671,6 +671,7 @@ class FunctionLowering(CallLowering):
     def op_nop(self, inst: Inst):
         return None
 
+    @handles("sequence_point")
     def op_sequence_point(self, inst: Inst):
         # Cranelift 0.120 has no sequence_point; it only pins debug tags and stops code motion,
         # neither of which changes what a run line computes.

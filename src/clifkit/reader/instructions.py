@@ -25,7 +25,6 @@ from ..ir.pcc import Fact
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
-from .cursor import Cursor
 from .facts import FactParser
 from ..ir.numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
