@@ -256,6 +256,13 @@ class TestGuardedMemory:
         assert [(h.style, h.size, h.ptr_offset, h.bound_offset, h.max_size, h.guard) for h in back.heaps] == [
             (h.style, h.size, h.ptr_offset, h.bound_offset, h.max_size, h.guard) for h in env.heaps]
 
+    def test_wire_carries_every_field_of_a_heap_request(self):
+        import dataclasses
+
+        heap = dataclasses.replace(_heap(1, "table", 0x40, 16, 24, 0x100), element_size=8, reach=0x80, bound_bytes=4)
+        back = nm.environment_from_wire(nm.environment_to_wire(Environment((heap,)))).heaps[0]
+        assert dataclasses.replace(back, loc=heap.loc) == heap
+
 
 # -- the protocol ---------------------------------------------------------------------------------
 

@@ -100,7 +100,7 @@ def _write_slots(memory: Memory, state: RunState, heap: HeapState) -> None:
 
 def materialize(env: Environment, byteorder: str = "little") -> HeapEnvironment:
     """Lay out vmctx and the heaps of `env`, each region owning the address space its
-    `reservation` says (worked out from the declarations, `runtest.reservations`); the vmctx
+    `reservation` says (worked out from the declarations, `environment.reservations`); the vmctx
     slots are written in `byteorder`, the interpreter's."""
     vmctx = ENV_BASE
     cursor = align_up(vmctx + max(env.vmctx_reservation, 1), PAGE_SIZE) + ENV_GAP

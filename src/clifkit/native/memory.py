@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import dataclasses
 import mmap as _mmap
 import os
 import sys
@@ -305,13 +306,15 @@ class NativeEnvironment:
 
 def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvironment:
     """`env` in fresh, zeroed, guarded memory, each region owning the address space its
-    `reservation` says (worked out from the declarations, `runtest.reservations`)."""
+    `reservation` says (worked out from the declarations, `environment.reservations`)."""
     return NativeEnvironment(env, byteorder)
 
 
 # -- environments over the wire ----------------------------------------------------------------
 
-_REQUEST_FIELDS = ("index", "style", "size", "ptr_offset", "bound_offset", "max_size", "guard", "element_size", "reach", "bound_bytes")
+# Every field of a heap request but its source location: a field added to `HeapRequest` reaches the
+# worker without a second list to keep in step.
+_REQUEST_FIELDS = tuple(f.name for f in dataclasses.fields(HeapRequest) if f.name != "loc")
 _ENV_FIELDS = ("pointer_bytes", "vmctx_min", "vmctx_reach")
 
 

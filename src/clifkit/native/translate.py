@@ -167,8 +167,8 @@ def generic_ok(opcode: str) -> bool:
     return all(p in TYPE_PARAMS or p in VALUE_PARAMS or p in GENERIC_EXTRAS for p in params)
 
 
-# Opcodes of the table the native engine does not lower, and why (none today: every opcode has a
-# handler, below, in calls.py, legalize.py or byteorder.py, or a builder call `generic_ok` accepts).
+# Opcodes of the table the native engine does not lower, and why (every other opcode has a handler,
+# below, in calls.py, legalize.py or byteorder.py, or a builder call `generic_ok` accepts).
 UNSUPPORTED: dict[str, str] = {
     "get_exception_handler_address": "Cranelift 0.120 (the release cranelift-py wraps) has no such instruction, "
                                      "and try_call is lowered as a call and a jump, so there is no handler to name",
