@@ -22,8 +22,8 @@ function; `parse_text` then raises one `ClifError` holding them all.
 
 from __future__ import annotations
 
+import os
 import re
-from pathlib import Path
 from typing import Optional, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
@@ -566,10 +566,12 @@ def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFi
     return tf
 
 
-def parse_file(path: Union[str, Path]) -> TestFile:
+def parse_file(path: Union[str, "os.PathLike[str]"]) -> TestFile:
     """Read the CLIF file at `path`. Raises `ClifError` when it cannot be read or parsed."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")  # a byte order mark is not part of the text
+        # (open, not pathlib: a run of one small file should not pay for importing pathlib)
+        with open(path, encoding="utf-8-sig") as f:  # a byte order mark is not part of the text
+            text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {reason}")) from None

@@ -23,9 +23,7 @@ run lines that failed, errored or timed out.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from typing import Optional, Sequence
 
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, total_counts
@@ -64,6 +62,9 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
 
 
 def write_report(path: str, results: Sequence[FileResult], options=None, interrupted: bool = False) -> None:
+    import json  # here: only runs that write a report need json and tempfile
+    import tempfile
+
     data = build_report(results, options, interrupted)
     directory = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix=".clifkit-report-", suffix=".json", dir=directory)
@@ -94,6 +95,8 @@ def failed_from(path: str) -> dict[str, Optional[set]]:
     (line, engine, target) of its failed, erroneous and timed-out run lines, or None when the
     whole file is to run again (a problem of the file itself, with no run line to pin it on).
     Paths in the report are taken relative to the current directory, as `clifkit test` wrote them."""
+    import json
+
     try:
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
