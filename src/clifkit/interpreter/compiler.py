@@ -50,7 +50,7 @@ from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
-from . import float_repr, memory_ops
+from . import float_repr, memory_ops, ranges
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
@@ -229,6 +229,7 @@ class FunctionCompiler:
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
+        self.ranges = ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
@@ -433,6 +434,7 @@ class FunctionCompiler:
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         for inst in block.insts[:-1]:
+            self.block = number  # (again after an inlined heap-era branch: ranges are per block)
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
             op = inst.opcode
@@ -444,6 +446,7 @@ class FunctionCompiler:
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
             self.emit_probe(number, inst, ind, out, "after")
+        self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
 
@@ -752,6 +755,7 @@ class FunctionCompiler:
                 out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
             args.append(self.val(a))
         if isinstance(sem, str):
+            sem = self.ranges.unmasked(inst, self.block) or sem  # no mask where the value cannot wrap
             try:
                 expr = sem.format(*args)
             except (IndexError, KeyError, ValueError) as e:
