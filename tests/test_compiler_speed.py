@@ -251,3 +251,71 @@ def test_loop_values_written_into_their_parameters_only_when_safe(monkeypatch):
     assert "v7 = " in plain.compile("%folded_read")
     for name, want in executed.items():
         assert (plain.call(name, [50]), plain.executed) == want
+
+
+RECURSE_INDIRECT = """
+function %down(i32) -> i32 {
+    fn0 = %down(i32) -> i32
+    sig0 = (i32) -> i32
+
+block0(v0: i32):
+    brif v0, block2, block1
+
+block1:
+    return v0
+
+block2:
+    v1 = iadd_imm v0, -1
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v1)
+    v4 = iadd_imm v3, 1
+    return v4
+}
+
+function %leaf() -> i32 {
+block0:
+    v0 = iconst.i32 7
+    return v0
+}
+
+function %twice(i32) -> i32 {
+    fn0 = %leaf() -> i32
+    fn1 = %twice(i32) -> i32
+
+block0(v0: i32):
+    v1 = call fn0()
+    v2 = call fn0()
+    v3 = iadd v1, v2
+    brif v0, block1, block2(v3)
+
+block1:
+    v4 = iadd_imm v0, -1
+    v5 = call fn1(v4)
+    jump block2(v5)
+
+block2(v6: i32):
+    return v6
+}
+"""
+
+
+def test_call_depth_checked_by_callers_stays_exact():
+    # The caller checks the callee's depth (once per path): the limit is the same for direct and
+    # indirect calls, a call nothing else calls runs at the limit, and a limit below 1 traps at once.
+    for limit in (1, 2, 7):
+        it = interp(RECURSE_INDIRECT, max_call_depth=limit)
+        assert it.call("%down", [limit - 1]) == [limit - 1]  # depth `limit`
+        with pytest.raises(Trap) as e:
+            it.call("%down", [limit])
+        assert e.value.code == "stk_ovf" and f"depth {limit + 1}" in str(e.value)
+        assert it.call("%leaf") == [7]
+        # %twice(n) is n + 1 nested %twice calls, each calling %leaf one level deeper.
+        if limit >= 2:
+            assert it.call("%twice", [limit - 2]) == [14]
+        with pytest.raises(Trap):
+            it.call("%twice", [limit - 1])
+    assert "_stk_ovf" not in interp(RECURSE_INDIRECT).compile("%leaf")
+    assert interp(RECURSE_INDIRECT).compile("%twice").count("_stk_ovf") == 1  # both %leaf calls: one check
+    with pytest.raises(Trap) as e:
+        interp(RECURSE_INDIRECT, max_call_depth=0).call("%leaf")
+    assert e.value.code == "stk_ovf"

@@ -3,7 +3,6 @@
 Shape of the generated code for ``function %f(i32, i32) -> i32``::
 
     def _F3(_m, _d, v0, v1):             # machine, call depth, then the entry block's params
-        if _d > 2000: _stk_ovf(_d)       # max_call_depth
         _f = _m.fuel                     # fuel left, a local; written back around calls
         _b = 1
         while True:                      # only when there is more than one dispatch root
@@ -32,7 +31,10 @@ written straight into its parameter where the parameter's old value is dead
 by then (`coalesce`), so the edge copies nothing for it.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
-computed at entry, in a function with loops). Fuel is
+computed at entry, in a function with loops). The caller checks the depth
+(``if _d >= 2000: _stk_ovf(_d + 1)``, `max_call_depth`), once on each path to
+its calls; `Interpreter.call` checks the outermost call, and a tail call stays
+at its caller's depth. Fuel is
 handed over in ``_m.fuel`` around a call. ``return_call`` returns
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
@@ -341,6 +343,7 @@ class FunctionCompiler:
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
+            self.depth_ok = False  # whether code here has checked that a call may go one level deeper
             self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
             pending.extend(self.late_roots)
@@ -385,7 +388,6 @@ class FunctionCompiler:
         params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
         text = "\n".join(s for arm in arms.values() for _, s in arm)
         lines = [f"def _F{self.index}({params}):"]
-        lines.append(f"    if _d > {self.interp.max_call_depth}: _stk_ovf(_d)")
         if self.entry in self.headers:
             lines.append("    _f = _m.fuel")
         if "_d1" in text:
@@ -426,11 +428,13 @@ class FunctionCompiler:
         else:
             out.append((ind, f"_f -= {count}"))
 
-    def fuel_state(self) -> tuple[bool, int]:
-        return self.fm, self.pending
+    def fuel_state(self) -> tuple[bool, int, bool]:
+        """What the code at this point knows (kept across a branch's other edge): where the fuel
+        is, the charge pending, whether the call depth is checked."""
+        return self.fm, self.pending, self.depth_ok
 
-    def set_fuel_state(self, state: tuple[bool, int]) -> None:
-        self.fm, self.pending = state
+    def set_fuel_state(self, state: tuple[bool, int, bool]) -> None:
+        self.fm, self.pending, self.depth_ok = state
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         for inst in block.insts[:-1]:
@@ -560,9 +564,9 @@ class FunctionCompiler:
         """Heap era: ``brz``/``brnz`` take their edge or go on with the rest of the block."""
         cond = self.val(inst.args[0])
         out.append((ind, f"if ({cond}) {'==' if inst.opcode.name == 'brz' else '!='} 0:"))
-        fm = self.fm
+        fm, depth_ok = self.fm, self.depth_ok
         self.emit_edge(inst.dests[0], ind + 1, out, root, in_while)
-        self.fm = fm
+        self.fm, self.depth_ok = fm, depth_ok
 
     def leave(self, ind: int, out) -> None:
         if not self.fm:
@@ -646,6 +650,8 @@ class FunctionCompiler:
             callee = self.val(inst.args[0])
             out.append((ind, f"_e = _IND.get({callee})"))
             out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
+            if not op.startswith("return_call") and not self.depth_ok:  # _e[2]: a CLIF function
+                out.append((ind, f"if _d >= {self.interp.max_call_depth} and _e[2]: _stk_ovf(_d + 1)"))
             target, may_tail, kind = "_e[0]", True, "func"
             nrets = len(returns)
         else:
@@ -705,6 +711,11 @@ class FunctionCompiler:
         elif len(results) != nrets and kind == "func" and not indirect:
             raise self.unsupported(f"{op} expects {len(results)} results, the callee returns {nrets}")
         sync = kind == "func"
+        if sync and not indirect and not self.depth_ok:
+            # The callee's depth is checked here, not at its entry: once per path (a base case
+            # that calls nothing checks nothing), and a later call on the path needs no check.
+            out.append((ind, f"if _d >= {self.interp.max_call_depth}: _stk_ovf(_d + 1)"))
+            self.depth_ok = True
         if sync and not self.fm:
             out.append((ind, "_m.fuel = _f"))
         call = f"{target}({call_args})"
