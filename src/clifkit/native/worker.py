@@ -38,11 +38,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
-import platform
 import signal
 import sys
 import time
-import traceback
 from typing import Optional
 
 from . import abi
@@ -81,8 +79,14 @@ _UCONTEXT_PC_SP = {
 }
 
 
+def _traceback() -> str:
+    import traceback  # here: a worker that meets no internal error does without it
+
+    return traceback.format_exc(limit=8)
+
+
 def _machine() -> str:
-    m = platform.machine().lower()
+    m = os.uname().machine.lower()
     return {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}.get(m, m)
 
 
@@ -114,7 +118,7 @@ class _SigActionS390x(ctypes.Structure):
     ]
 
 
-_SigAction = _SigActionS390x if platform.machine().lower() == "s390x" else _SigActionGeneric
+_SigAction = _SigActionS390x if os.uname().machine.lower() == "s390x" else _SigActionGeneric
 
 
 class _StackT(ctypes.Structure):
@@ -360,7 +364,7 @@ class Worker:
         except ImportError:
             version = None
         return {"ok": True, "pid": os.getpid(), "byteorder": sys.byteorder,
-                "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": platform.python_version(),
+                "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": sys.version.split()[0],
                 "cranelift": version, "machine": self.machine}
 
     def _flag_accepted(self, triple: Optional[str], name: str, value: str) -> bool:
@@ -440,7 +444,7 @@ class Worker:
                             "seconds": time.perf_counter() - started}
             except Exception as e:
                 return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
-                        "traceback": traceback.format_exc(limit=8)}
+                        "traceback": _traceback()}
         self.module = module
         for f in left:
             try:
@@ -722,7 +726,7 @@ def main() -> int:
             reply = worker.handle(msg)
         except Exception as e:
             reply = {"ok": False, "kind": "error", "message": f"internal error in the worker: {_one_line(e)}",
-                     "traceback": traceback.format_exc(limit=8)}
+                     "traceback": _traceback()}
         if reply is not None:
             send(proto_out, reply)
 
