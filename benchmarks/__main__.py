@@ -91,11 +91,13 @@ def main(argv=None) -> int:
 
         return fuzz_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all, and `startup`)")
     parser.add_argument("-n", "--runs", type=int, default=5, help="timed runs per program (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
     parser.add_argument("--native", action="store_true",
                         help="also compile each program with Cranelift and time it natively (needs cranelift-py)")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the results as the README's speed table")
     parser.add_argument("--differential", nargs="?", type=int, const=10**6, metavar="PAIRS",
                         help="instead, check the float fast path bit for bit against softfloat "
                              "(default 10^6 operand pairs per operation and type)")
@@ -103,7 +105,8 @@ def main(argv=None) -> int:
     if opts.differential:
         return differential(opts.differential)
     chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
-    unknown = set(opts.names) - {b.name for b in BENCHMARKS}
+    startup = not opts.names or "startup" in opts.names
+    unknown = set(opts.names) - {b.name for b in BENCHMARKS} - {"startup"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(b.name for b in BENCHMARKS)}")
@@ -121,9 +124,11 @@ def main(argv=None) -> int:
         head += f" {'native s':>10} {'native M/s':>11} {'interp/native':>13}"
     print(head)
     differs = False
+    rows = []
     try:
         for bench in chosen:
             r = run(bench, opts.runs, opts.quick, native)
+            rows.append((bench, r))
             line = (f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
                     f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x "
                     f"{_goal(r['ratio'], bench.goal):>10}")
@@ -139,7 +144,25 @@ def main(argv=None) -> int:
     finally:
         if native is not None:
             native.close()
+    if startup:
+        from .startup import report
+
+        print(report(opts.runs))
+    if opts.markdown:
+        print()
+        print(markdown(rows))
     return 0
+
+
+def markdown(rows) -> str:
+    """The README's speed table, from the results of `run`."""
+    lines = ["| benchmark | CLIF instructions | interpreter M insts/s | interpreter vs plain Python | goal |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for bench, r in rows:
+        goal = f"{bench.goal:.2f}x" if bench.goal else ""
+        lines.append(f"| {bench.name}: {bench.description} | {r['instructions']:,} | "
+                     f"{r['instructions_per_second'] / 1e6:.1f} | {r['ratio']:.2f}x | {goal} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
