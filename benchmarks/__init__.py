@@ -10,7 +10,10 @@ Run from the repository root::
     python -m benchmarks --markdown      # also print the README's speed table
     python -m benchmarks startup         # only the startup figure (benchmarks/startup.py)
 
-Each line reports the CLIF instructions one run executes, the median time of
+Times are this process's CPU time (``--clock cpu``, the default: on a
+shared machine, time spent waiting for a core would inflate whichever side
+it fell on; ``--clock wall`` for wall-clock time). Each line reports the CLIF
+instructions one run executes, the median time of
 the interpreter and of plain Python, CLIF instructions per second, and the
 ratio interpreter / Python (1.0 = as fast as the hand-written code), beside
 its goal (`Benchmark.goal`: the targets of issue 16, or for the other rows the
