@@ -148,8 +148,11 @@ block2(v10: i32):
 """
 
 
-def test_folded_expressions_keep_parallel_block_arguments():
+def test_folded_expressions_keep_parallel_block_arguments(monkeypatch):
     # v5 (folded into the edge) reads v2, which the same edge assigns: the assignment must be parallel.
+    # (As a counted loop, see counted_loops.py, the edge is written twice and v5 once before both.)
+    from clifkit.interpreter import counted_loops
+
     def python(n):
         a = b = i = 0
         while True:
@@ -159,11 +162,14 @@ def test_folded_expressions_keep_parallel_block_arguments():
                 return x
             a, b = x, (a + 1) & 0xFFFFFFFF
 
+    counted = interp(FOLDED_SWAP)
+    assert "_ll" in counted.compile("%swap")
+    monkeypatch.setattr(counted_loops, "counted", lambda fc, h: None)
     it = interp(FOLDED_SWAP)
     source = it.compile("%swap")
     assert "v5 =" not in source  # folded into its use
     for n in (1, 2, 3, 10, 77):
-        assert it.call("%swap", [n]) == [python(n)]
+        assert it.call("%swap", [n]) == [python(n)] == counted.call("%swap", [n])
 
 
 @pytest.mark.parametrize("t,imm", [("i8", -1), ("i32", -2), ("i64", -1), ("i128", -5), ("i32", 0x7FFFFFFF)])
@@ -319,3 +325,83 @@ def test_call_depth_checked_by_callers_stays_exact():
     with pytest.raises(Trap) as e:
         interp(RECURSE_INDIRECT, max_call_depth=0).call("%leaf")
     assert e.value.code == "stk_ovf"
+
+
+COUNTED = """
+function %count(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v10 = band_imm v1, 0xff
+    jump block1(v10, v1)
+
+block1(v2: i32, v3: i32):
+    v4 = imul_imm v3, 31
+    v5 = bxor v4, v2
+    v6 = iadd_imm v5, 7
+    v7 = iadd_imm v2, 1
+    v8 = icmp ult v7, v0
+    brif v8, block1(v7, v6), block2(v6)
+
+block2(v9: i32):
+    return v9
+}
+
+function %to_ten(i64) -> i64 {
+block0(v0: i64):
+    v10 = ushr_imm v0, 1
+    jump block1(v10, v0)
+
+block1(v1: i64, v2: i64):
+    v3 = iadd_imm v1, 1
+    v4 = iadd v2, v1
+    v5 = icmp_imm ult v3, 10
+    brif v5, block1(v3, v4), block2(v4)
+
+block2(v6: i64):
+    v7 = iadd v6, v3
+    return v7
+}
+
+function %wraps(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    jump block1(v1)
+
+block1(v2: i32):
+    v3 = iadd_imm v2, 1
+    v4 = icmp ult v3, v0
+    brif v4, block1(v3), block2(v3)
+
+block2(v5: i32):
+    return v5
+}
+"""
+
+
+@pytest.mark.parametrize("slice_size", [1, 5, 6, 7, 13, 2**18])
+def test_counted_loops_run_out_of_fuel_exactly_where_checked_loops_do(monkeypatch, slice_size):
+    from clifkit.interpreter import counted_loops, machine
+
+    monkeypatch.setattr(machine, "FUEL_SLICE", slice_size)
+    fast = interp(COUNTED)
+    assert "_ll = v2 + 1 + _f // 6" in fast.compile("%count") and "_ll" in fast.compile("%to_ten")
+    assert "_ll" not in fast.compile("%wraps")  # i + 1 may wrap: the loop checks fuel every time
+    with monkeypatch.context() as m:
+        m.setattr(counted_loops, "counted", lambda fc, h: None)
+        plain = interp(COUNTED)
+        assert "_ll" not in plain.compile("%count") + plain.compile("%to_ten")
+    cases = [("%count", [n, s]) for n in (0, 1, 2, 3, 9, 40) for s in (0, 5, 38)]
+    cases += [("%to_ten", [s]) for s in (0, 3, 9, 18, 19, 20, 23, 0xFFFFFFFFFFFFFFF0)]
+    for name, args in cases:
+        want = plain.call(name, args)
+        count = plain.executed
+        assert (fast.call(name, args), fast.executed) == (want, count), (name, args)
+        for budget in range(max(1, count - 14), count + 1):  # the budget rule: exactly `count` suffices
+            plain.fuel = fast.fuel = budget
+            try:
+                expected = plain.call(name, args)
+            except FuelExhausted as e:
+                with pytest.raises(FuelExhausted) as got:
+                    fast.call(name, args)
+                assert budget < count and got.value.function == e.function == name
+            else:
+                assert budget == count and fast.call(name, args) == expected
+        plain.fuel = fast.fuel = None

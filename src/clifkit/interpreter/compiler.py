@@ -52,7 +52,7 @@ from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.types import Type
-from . import float_repr, memory_ops, ranges
+from . import counted_loops, float_repr, memory_ops, ranges
 from .control import COMPILER_LOWERED
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
@@ -344,7 +344,11 @@ class FunctionCompiler:
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
-            self.emit_block(root, 1 if header else 0, out, root, header)
+            loop = counted_loops.counted(self, root) if header else None
+            if loop is not None:
+                counted_loops.emit(self, root, loop, out)
+            else:
+                self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
             pending.extend(self.late_roots)
         lines = self.prologue(arms)
