@@ -405,3 +405,67 @@ def test_counted_loops_run_out_of_fuel_exactly_where_checked_loops_do(monkeypatc
             else:
                 assert budget == count and fast.call(name, args) == expected
         plain.fuel = fast.fuel = None
+
+
+CALL_ORDER = """
+function %a(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+
+block1:
+    trap user1
+
+block2:
+    v1 = iconst.i32 10
+    return v1
+}
+
+function %b(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+
+block1:
+    trap user2
+
+block2:
+    v1 = iconst.i32 3
+    return v1
+}
+
+function %in_order(i32, i32) -> i32 {
+    fn0 = %a(i32) -> i32
+    fn1 = %b(i32) -> i32
+
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0)
+    v3 = iadd_imm v1, 0
+    v4 = call fn1(v3)
+    v5 = isub v2, v4
+    return v5
+}
+
+function %reversed(i32, i32) -> i32 {
+    fn0 = %a(i32) -> i32
+    fn1 = %b(i32) -> i32
+
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0)
+    v4 = call fn1(v1)
+    v5 = isub v4, v2
+    return v5
+}
+"""
+
+
+def test_call_results_written_into_their_use_only_in_call_order():
+    it = interp(CALL_ORDER)
+    assert "v2 =" not in it.compile("%in_order")  # both calls inside the isub, %a's first
+    assert "v2 = _F" in it.compile("%reversed") and "v4 = _F" in it.compile("%reversed")
+    assert it.call("%in_order", [0, 0]) == [7] and it.call("%reversed", [0, 0]) == [(3 - 10) & 0xFFFFFFFF]
+    for name in ("%in_order", "%reversed"):
+        with pytest.raises(Trap) as e:
+            it.call(name, [1, 1])
+        assert e.value.code == "user1", name  # %a runs (and traps) first either way
+        with pytest.raises(Trap) as e:
+            it.call(name, [0, 1])
+        assert e.value.code == "user2"

@@ -74,6 +74,8 @@ MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
 MAX_INLINE_CHAIN = 64
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
+# Scalar integer templates that evaluate both operands, left to right (see foldable_calls).
+IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 
 
 def signature_key(params, returns) -> tuple:
@@ -322,8 +324,51 @@ class FunctionCompiler:
                     continue
                 for a in sites:
                     used[func.resolve(a)] = (number, j)
-        return {v for v, (b, j) in defined.items()
+        pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
+        return pure | self.foldable_calls(pure)
+
+    def foldable_calls(self, pure: set[int]) -> set[int]:
+        """Results of direct calls to functions here (that cannot tail-call out) which the next
+        statement of their block reads, all of them and in the order they were made, through
+        operands evaluated left to right and always (`IN_ORDER`): ``v6 = iadd v3, v5`` after
+        ``v3 = call``, ``v5 = call``, or a return of them. Everything between is folded (pure
+        expressions and these calls), so writing the calls into that statement runs nothing in a
+        different order, and saves storing and reloading their results."""
+        func = self.func
+        out: set[int] = set()
+        for number in self.reachable:
+            pending: list[int] = []  # calls since the last statement, in order
+            inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
+            for inst in self.blocks[number].insts:
+                name = inst.opcode.name
+                if name == "call" and len(inst.results) == 1 and self.plain_call(inst):
+                    r = inst.results[0]
+                    if self.uses.get(r) == 1:
+                        args = [func.resolve(a) for a in inst.args]
+                        if not any(inside.get(a) for a in args):
+                            pending.append(r)
+                            inside[r] = [r]
+                            continue
+                args = [func.resolve(a) for a in (inst.args if name != "jump" and name != "brif" else ())]
+                within = [c for a in args for c in inside.get(a, ())]
+                if len(inst.results) == 1 and inst.results[0] in pure:
+                    if not within or name in IN_ORDER:
+                        inside[inst.results[0]] = within
+                        continue
+                elif within and within == pending and (name == "return" or name in IN_ORDER):
+                    out.update(pending)
+                pending, inside = [], {}
+        return out
+
+    def plain_call(self, inst: Inst) -> bool:
+        """A direct call of a function here with one scalar integer result, which returns at once."""
+        ext = self.func.func_refs.get(inst.func_ref)
+        resolved = None if ext is None else self.interp.resolve_callee(ext.name.text)
+        if resolved is None or resolved[0] != "func" or self.interp.may_tail_call(resolved[1]):
+            return False
+        t = self.func.value_types.get(inst.results[0])
+        return t is not None and not t.is_vector and t.name.startswith("i")
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -727,7 +772,10 @@ class FunctionCompiler:
             out.append((ind, f"_r = {call}"))
             out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
             call = "_r"
-        if not results:
+        if op == "call" and not may_tail and len(inst.results) == 1 and inst.results[0] in self.foldable:
+            self.folded[inst.results[0]] = call  # evaluated in its use (foldable_calls)
+            self.fold_depth[inst.results[0]] = 1
+        elif not results:
             if call != "_r":
                 out.append((ind, call))
         else:
