@@ -15,15 +15,20 @@ from clifkit.environment.layout import build_environment
 from .programs import BENCHMARKS, Benchmark
 
 
+CLOCKS = {"cpu": time.process_time, "wall": time.perf_counter}
+clock = time.process_time
+
+
 def _median_times(a, b, runs: int) -> tuple[float, float]:
     """Median times of the thunks `a` and `b`, run alternately (so that load on the
-    machine affects both alike)."""
+    machine affects both alike), on `clock`: by default this process's CPU time, which
+    time spent waiting for a core on a shared machine does not inflate."""
     ta, tb = [], []
     for _ in range(runs):
         for thunk, times in ((a, ta), (b, tb)):
-            start = time.perf_counter()
+            start = clock()
             thunk()
-            times.append(time.perf_counter() - start)
+            times.append(clock() - start)
     return statistics.median(ta), statistics.median(tb)
 
 
@@ -91,19 +96,27 @@ def main(argv=None) -> int:
 
         return fuzz_main(args[1:])
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
+    parser.add_argument("names", nargs="*", help="benchmarks to run (default: all, and `startup`)")
     parser.add_argument("-n", "--runs", type=int, default=5, help="timed runs per program (the median is reported)")
     parser.add_argument("--quick", action="store_true", help="a tenth of the iterations")
     parser.add_argument("--native", action="store_true",
                         help="also compile each program with Cranelift and time it natively (needs cranelift-py)")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                        help="time the runs by this process's CPU time (the default: waiting for a core "
+                             "on a loaded machine does not count) or by wall-clock time")
+    parser.add_argument("--markdown", action="store_true",
+                        help="also print the results as the README's speed table")
     parser.add_argument("--differential", nargs="?", type=int, const=10**6, metavar="PAIRS",
                         help="instead, check the float fast path bit for bit against softfloat "
                              "(default 10^6 operand pairs per operation and type)")
     opts = parser.parse_args(args)
+    global clock
+    clock = CLOCKS[opts.clock]
     if opts.differential:
         return differential(opts.differential)
     chosen = [b for b in BENCHMARKS if not opts.names or b.name in opts.names]
-    unknown = set(opts.names) - {b.name for b in BENCHMARKS}
+    startup = not opts.names or "startup" in opts.names
+    unknown = set(opts.names) - {b.name for b in BENCHMARKS} - {"startup"}
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}; choose from "
                      f"{', '.join(b.name for b in BENCHMARKS)}")
@@ -114,16 +127,18 @@ def main(argv=None) -> int:
         native = NativeBench()
         if native.missing:
             parser.error(native.missing)
-    print(f"Python {sys.version.split()[0]}, median of {opts.runs} runs")
+    print(f"Python {sys.version.split()[0]}, median of {opts.runs} runs, {opts.clock} time")
     head = (f"{'benchmark':<12} {'CLIF insts':>11} {'interp s':>9} {'python s':>9} {'M insts/s':>10} {'ratio':>6}"
             f" {'goal':>10}")
     if native is not None:
         head += f" {'native s':>10} {'native M/s':>11} {'interp/native':>13}"
     print(head)
     differs = False
+    rows = []
     try:
         for bench in chosen:
             r = run(bench, opts.runs, opts.quick, native)
+            rows.append((bench, r))
             line = (f"{r['name']:<12} {r['instructions']:>11,} {r['clif_seconds']:>9.4f} {r['python_seconds']:>9.4f} "
                     f"{r['instructions_per_second'] / 1e6:>10.1f} {r['ratio']:>5.2f}x "
                     f"{_goal(r['ratio'], bench.goal):>10}")
@@ -139,7 +154,25 @@ def main(argv=None) -> int:
     finally:
         if native is not None:
             native.close()
+    if startup:
+        from .startup import report
+
+        print(report(opts.runs))
+    if opts.markdown:
+        print()
+        print(markdown(rows))
     return 0
+
+
+def markdown(rows) -> str:
+    """The README's speed table, from the results of `run`."""
+    lines = ["| benchmark | CLIF instructions | interpreter M insts/s | interpreter vs plain Python | goal |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for bench, r in rows:
+        goal = f"{bench.goal:.2f}x" if bench.goal else ""
+        lines.append(f"| {bench.name}: {bench.description} | {r['instructions']:,} | "
+                     f"{r['instructions_per_second'] / 1e6:.1f} | {r['ratio']:.2f}x | {goal} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

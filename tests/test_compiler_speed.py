@@ -148,8 +148,11 @@ block2(v10: i32):
 """
 
 
-def test_folded_expressions_keep_parallel_block_arguments():
+def test_folded_expressions_keep_parallel_block_arguments(monkeypatch):
     # v5 (folded into the edge) reads v2, which the same edge assigns: the assignment must be parallel.
+    # (As a counted loop, see counted_loops.py, the edge is written twice and v5 once before both.)
+    from clifkit.interpreter import counted_loops
+
     def python(n):
         a = b = i = 0
         while True:
@@ -159,11 +162,14 @@ def test_folded_expressions_keep_parallel_block_arguments():
                 return x
             a, b = x, (a + 1) & 0xFFFFFFFF
 
+    counted = interp(FOLDED_SWAP)
+    assert "_ll" in counted.compile("%swap")
+    monkeypatch.setattr(counted_loops, "counted", lambda fc, h: None)
     it = interp(FOLDED_SWAP)
     source = it.compile("%swap")
     assert "v5 =" not in source  # folded into its use
     for n in (1, 2, 3, 10, 77):
-        assert it.call("%swap", [n]) == [python(n)]
+        assert it.call("%swap", [n]) == [python(n)] == counted.call("%swap", [n])
 
 
 @pytest.mark.parametrize("t,imm", [("i8", -1), ("i32", -2), ("i64", -1), ("i128", -5), ("i32", 0x7FFFFFFF)])
@@ -235,12 +241,13 @@ def test_loop_values_written_into_their_parameters_only_when_safe(monkeypatch):
             a, b = a1, b1
 
     it = interp(COALESCE)
-    assert "v4 = ((v2 + 0x1)" in it.compile("%read_late")  # not into v2: read after v4's definition
+    # (v2 + 1 needs no mask: the loop runs while it is below n, see ranges.py)
+    assert "v4 = (v2 + 0x1)" in it.compile("%read_late")  # not into v2: read after v4's definition
     # v7 goes into v3 (read only by v7 itself); v6 is folded into v7, so v2 is still read after
     # v5's definition: v5 goes into v4 (never read), not into v2.
     source = it.compile("%folded_read")
     assert "v3 = ((((v2 * 0x5)" in source and "v7 =" not in source
-    assert "v2 = ((v2" not in source and "v4 = ((v2 + 0x1)" in source
+    assert "v2 = (v2" not in source and "v4 = (v2 + 0x1)" in source
     for name, python in (("%read_late", read_late), ("%folded_read", folded_read)):
         for n in (0, 1, 2, 5, 100):
             assert it.call(name, [n]) == [python(n)], (name, n)
@@ -250,3 +257,215 @@ def test_loop_values_written_into_their_parameters_only_when_safe(monkeypatch):
     assert "v7 = " in plain.compile("%folded_read")
     for name, want in executed.items():
         assert (plain.call(name, [50]), plain.executed) == want
+
+
+RECURSE_INDIRECT = """
+function %down(i32) -> i32 {
+    fn0 = %down(i32) -> i32
+    sig0 = (i32) -> i32
+
+block0(v0: i32):
+    brif v0, block2, block1
+
+block1:
+    return v0
+
+block2:
+    v1 = iadd_imm v0, -1
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v1)
+    v4 = iadd_imm v3, 1
+    return v4
+}
+
+function %leaf() -> i32 {
+block0:
+    v0 = iconst.i32 7
+    return v0
+}
+
+function %twice(i32) -> i32 {
+    fn0 = %leaf() -> i32
+    fn1 = %twice(i32) -> i32
+
+block0(v0: i32):
+    v1 = call fn0()
+    v2 = call fn0()
+    v3 = iadd v1, v2
+    brif v0, block1, block2(v3)
+
+block1:
+    v4 = iadd_imm v0, -1
+    v5 = call fn1(v4)
+    jump block2(v5)
+
+block2(v6: i32):
+    return v6
+}
+"""
+
+
+def test_call_depth_checked_by_callers_stays_exact():
+    # The caller checks the callee's depth (once per path): the limit is the same for direct and
+    # indirect calls, a call nothing else calls runs at the limit, and a limit below 1 traps at once.
+    for limit in (1, 2, 7):
+        it = interp(RECURSE_INDIRECT, max_call_depth=limit)
+        assert it.call("%down", [limit - 1]) == [limit - 1]  # depth `limit`
+        with pytest.raises(Trap) as e:
+            it.call("%down", [limit])
+        assert e.value.code == "stk_ovf" and f"depth {limit + 1}" in str(e.value)
+        assert it.call("%leaf") == [7]
+        # %twice(n) is n + 1 nested %twice calls, each calling %leaf one level deeper.
+        if limit >= 2:
+            assert it.call("%twice", [limit - 2]) == [14]
+        with pytest.raises(Trap):
+            it.call("%twice", [limit - 1])
+    assert "_stk_ovf" not in interp(RECURSE_INDIRECT).compile("%leaf")
+    assert interp(RECURSE_INDIRECT).compile("%twice").count("_stk_ovf") == 1  # both %leaf calls: one check
+    with pytest.raises(Trap) as e:
+        interp(RECURSE_INDIRECT, max_call_depth=0).call("%leaf")
+    assert e.value.code == "stk_ovf"
+
+
+COUNTED = """
+function %count(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v10 = band_imm v1, 0xff
+    jump block1(v10, v1)
+
+block1(v2: i32, v3: i32):
+    v4 = imul_imm v3, 31
+    v5 = bxor v4, v2
+    v6 = iadd_imm v5, 7
+    v7 = iadd_imm v2, 1
+    v8 = icmp ult v7, v0
+    brif v8, block1(v7, v6), block2(v6)
+
+block2(v9: i32):
+    return v9
+}
+
+function %to_ten(i64) -> i64 {
+block0(v0: i64):
+    v10 = ushr_imm v0, 1
+    jump block1(v10, v0)
+
+block1(v1: i64, v2: i64):
+    v3 = iadd_imm v1, 1
+    v4 = iadd v2, v1
+    v5 = icmp_imm ult v3, 10
+    brif v5, block1(v3, v4), block2(v4)
+
+block2(v6: i64):
+    v7 = iadd v6, v3
+    return v7
+}
+
+function %wraps(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    jump block1(v1)
+
+block1(v2: i32):
+    v3 = iadd_imm v2, 1
+    v4 = icmp ult v3, v0
+    brif v4, block1(v3), block2(v3)
+
+block2(v5: i32):
+    return v5
+}
+"""
+
+
+@pytest.mark.parametrize("slice_size", [1, 5, 6, 7, 13, 2**18])
+def test_counted_loops_run_out_of_fuel_exactly_where_checked_loops_do(monkeypatch, slice_size):
+    from clifkit.interpreter import counted_loops, machine
+
+    monkeypatch.setattr(machine, "FUEL_SLICE", slice_size)
+    fast = interp(COUNTED)
+    assert "_ll = v2 + 1 + _f // 6" in fast.compile("%count") and "_ll" in fast.compile("%to_ten")
+    assert "_ll" not in fast.compile("%wraps")  # i + 1 may wrap: the loop checks fuel every time
+    with monkeypatch.context() as m:
+        m.setattr(counted_loops, "counted", lambda fc, h: None)
+        plain = interp(COUNTED)
+        assert "_ll" not in plain.compile("%count") + plain.compile("%to_ten")
+    cases = [("%count", [n, s]) for n in (0, 1, 2, 3, 9, 40) for s in (0, 5, 38)]
+    cases += [("%to_ten", [s]) for s in (0, 3, 9, 18, 19, 20, 23, 0xFFFFFFFFFFFFFFF0)]
+    for name, args in cases:
+        want = plain.call(name, args)
+        count = plain.executed
+        assert (fast.call(name, args), fast.executed) == (want, count), (name, args)
+        for budget in range(max(1, count - 14), count + 1):  # the budget rule: exactly `count` suffices
+            plain.fuel = fast.fuel = budget
+            try:
+                expected = plain.call(name, args)
+            except FuelExhausted as e:
+                with pytest.raises(FuelExhausted) as got:
+                    fast.call(name, args)
+                assert budget < count and got.value.function == e.function == name
+            else:
+                assert budget == count and fast.call(name, args) == expected
+        plain.fuel = fast.fuel = None
+
+
+CALL_ORDER = """
+function %a(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+
+block1:
+    trap user1
+
+block2:
+    v1 = iconst.i32 10
+    return v1
+}
+
+function %b(i32) -> i32 {
+block0(v0: i32):
+    brif v0, block1, block2
+
+block1:
+    trap user2
+
+block2:
+    v1 = iconst.i32 3
+    return v1
+}
+
+function %in_order(i32, i32) -> i32 {
+    fn0 = %a(i32) -> i32
+    fn1 = %b(i32) -> i32
+
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0)
+    v3 = iadd_imm v1, 0
+    v4 = call fn1(v3)
+    v5 = isub v2, v4
+    return v5
+}
+
+function %reversed(i32, i32) -> i32 {
+    fn0 = %a(i32) -> i32
+    fn1 = %b(i32) -> i32
+
+block0(v0: i32, v1: i32):
+    v2 = call fn0(v0)
+    v4 = call fn1(v1)
+    v5 = isub v4, v2
+    return v5
+}
+"""
+
+
+def test_call_results_written_into_their_use_only_in_call_order():
+    it = interp(CALL_ORDER)
+    assert "v2 =" not in it.compile("%in_order")  # both calls inside the isub, %a's first
+    assert "v2 = _F" in it.compile("%reversed") and "v4 = _F" in it.compile("%reversed")
+    assert it.call("%in_order", [0, 0]) == [7] and it.call("%reversed", [0, 0]) == [(3 - 10) & 0xFFFFFFFF]
+    for name in ("%in_order", "%reversed"):
+        with pytest.raises(Trap) as e:
+            it.call(name, [1, 1])
+        assert e.value.code == "user1", name  # %a runs (and traps) first either way
+        with pytest.raises(Trap) as e:
+            it.call(name, [0, 1])
+        assert e.value.code == "user2"

@@ -25,13 +25,15 @@ number of elements, which is what a table's ``bound gvN`` means.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
-from ..ir.function import Function, FunctionDetails
 from ..limits import DEFAULT_MAX_MEMORY, over
 from ..reader.directives import read
 from ..reader.fields import KEYS, SLOT_KEYS, DirectiveFields, read_fields
+
+if TYPE_CHECKING:  # (the native worker imports this module, and needs no IR)
+    from ..ir.function import Function, FunctionDetails
 
 # Requests above this are refused with a located message rather than exhausting memory
 # (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).

@@ -39,6 +39,7 @@ from .machine import (
     RUNTIME,
     TAIL_CALL,
     UNLIMITED_FUEL,
+    _stk_ovf,
     Environment,
     FuelExhausted,
     Machine,
@@ -119,11 +120,12 @@ class Interpreter:
             stub = self._stub(i)
             self.ns[f"_F{i}"] = stub
             if self.index[f.name] == i:
-                self.indirect[CODE_BASE + 16 * i] = [stub, signature_key(*sig_types(f.signature))]
+                # [callee, signature key, whether call_indirect checks its depth: a CLIF function]
+                self.indirect[CODE_BASE + 16 * i] = [stub, signature_key(*sig_types(f.signature)), True]
         for j, name in enumerate(control.LIBCALL_NAMES):
             sig = control.libcall_signature(name)
             if sig is not None:
-                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), signature_key(*sig)]
+                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), signature_key(*sig), False]
 
     # -- compilation ----------------------------------------------------------------
     def _stub(self, i: int):
@@ -267,6 +269,8 @@ class Interpreter:
         if limit < needed:
             sys.setrecursionlimit(needed)
         try:
+            if self.max_call_depth < 1:  # (generated code checks the depth of the calls it makes)
+                _stk_ovf(1)
             r = fn(machine, 1, *values)
             while r is TAIL_CALL:
                 r = machine.tail_fn(machine, 1, *machine.tail_args)

@@ -3,7 +3,6 @@
 Shape of the generated code for ``function %f(i32, i32) -> i32``::
 
     def _F3(_m, _d, v0, v1):             # machine, call depth, then the entry block's params
-        if _d > 2000: _stk_ovf(_d)       # max_call_depth
         _f = _m.fuel                     # fuel left, a local; written back around calls
         _b = 1
         while True:                      # only when there is more than one dispatch root
@@ -32,7 +31,10 @@ written straight into its parameter where the parameter's old value is dead
 by then (`coalesce`), so the edge copies nothing for it.
 
 Calls pass the machine and the depth: ``v5 = _F7(_m, _d + 1, v1)`` (``_d1``,
-computed at entry, in a function with loops). Fuel is
+computed at entry, in a function with loops). The caller checks the depth
+(``if _d >= 2000: _stk_ovf(_d + 1)``, `max_call_depth`), once on each path to
+its calls; `Interpreter.call` checks the outermost call, and a tail call stays
+at its caller's depth. Fuel is
 handed over in ``_m.fuel`` around a call. ``return_call`` returns
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
@@ -51,7 +53,7 @@ from typing import Optional
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
-from . import float_repr, memory_ops
+from . import counted_loops, float_repr, memory_ops, ranges
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
@@ -77,6 +79,8 @@ MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
 MAX_INLINE_CHAIN = 64
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
+# Scalar integer templates that evaluate both operands, left to right (see foldable_calls).
+IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 
 
 def signature_key(params, returns) -> tuple:
@@ -234,6 +238,7 @@ class FunctionCompiler:
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
+        self.ranges = ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
@@ -324,8 +329,51 @@ class FunctionCompiler:
                     continue
                 for a in sites:
                     used[func.resolve(a)] = (number, j)
-        return {v for v, (b, j) in defined.items()
+        pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
+        return pure | self.foldable_calls(pure)
+
+    def foldable_calls(self, pure: set[int]) -> set[int]:
+        """Results of direct calls to functions here (that cannot tail-call out) which the next
+        statement of their block reads, all of them and in the order they were made, through
+        operands evaluated left to right and always (`IN_ORDER`): ``v6 = iadd v3, v5`` after
+        ``v3 = call``, ``v5 = call``, or a return of them. Everything between is folded (pure
+        expressions and these calls), so writing the calls into that statement runs nothing in a
+        different order, and saves storing and reloading their results."""
+        func = self.func
+        out: set[int] = set()
+        for number in self.reachable:
+            pending: list[int] = []  # calls since the last statement, in order
+            inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
+            for inst in self.blocks[number].insts:
+                name = inst.opcode.name
+                if name == "call" and len(inst.results) == 1 and self.plain_call(inst):
+                    r = inst.results[0]
+                    if self.uses.get(r) == 1:
+                        args = [func.resolve(a) for a in inst.args]
+                        if not any(inside.get(a) for a in args):
+                            pending.append(r)
+                            inside[r] = [r]
+                            continue
+                args = [func.resolve(a) for a in (inst.args if name != "jump" and name != "brif" else ())]
+                within = [c for a in args for c in inside.get(a, ())]
+                if len(inst.results) == 1 and inst.results[0] in pure:
+                    if not within or name in IN_ORDER:
+                        inside[inst.results[0]] = within
+                        continue
+                elif within and within == pending and (name == "return" or name in IN_ORDER):
+                    out.update(pending)
+                pending, inside = [], {}
+        return out
+
+    def plain_call(self, inst: Inst) -> bool:
+        """A direct call of a function here with one scalar integer result, which returns at once."""
+        ext = self.func.func_refs.get(inst.func_ref)
+        resolved = None if ext is None else self.interp.resolve_callee(ext.name.text)
+        if resolved is None or resolved[0] != "func" or self.interp.may_tail_call(resolved[1]):
+            return False
+        t = self.func.value_types.get(inst.results[0])
+        return t is not None and not t.is_vector and t.name.startswith("i")
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -345,7 +393,12 @@ class FunctionCompiler:
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
-            self.emit_block(root, 1 if header else 0, out, root, header)
+            self.depth_ok = False  # whether code here has checked that a call may go one level deeper
+            loop = counted_loops.counted(self, root) if header else None
+            if loop is not None:
+                counted_loops.emit(self, root, loop, out)
+            else:
+                self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
             pending.extend(self.late_roots)
         lines = self.prologue(arms)
@@ -389,7 +442,6 @@ class FunctionCompiler:
         params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
         text = "\n".join(s for arm in arms.values() for _, s in arm)
         lines = [f"def _F{self.index}({params}):"]
-        lines.append(f"    if _d > {self.interp.max_call_depth}: _stk_ovf(_d)")
         if self.entry in self.headers:
             lines.append("    _f = _m.fuel")
         if "_d1" in text:
@@ -429,14 +481,17 @@ class FunctionCompiler:
         else:
             out.append((ind, f"_f -= {count}"))
 
-    def fuel_state(self) -> tuple[bool, int]:
-        return self.fm, self.pending
+    def fuel_state(self) -> tuple[bool, int, bool]:
+        """What the code at this point knows (kept across a branch's other edge): where the fuel
+        is, the charge pending, whether the call depth is checked."""
+        return self.fm, self.pending, self.depth_ok
 
-    def set_fuel_state(self, state: tuple[bool, int]) -> None:
-        self.fm, self.pending = state
+    def set_fuel_state(self, state: tuple[bool, int, bool]) -> None:
+        self.fm, self.pending, self.depth_ok = state
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         for inst in block.insts[:-1]:
+            self.block = number  # (again after an inlined heap-era branch: ranges are per block)
             if inst.opcode.is_terminator:
                 raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
             op = inst.opcode
@@ -448,6 +503,7 @@ class FunctionCompiler:
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
             self.emit_probe(number, inst, ind, out, "after")
+        self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
 
@@ -561,9 +617,9 @@ class FunctionCompiler:
         """Heap era: ``brz``/``brnz`` take their edge or go on with the rest of the block."""
         cond = self.val(inst.args[0])
         out.append((ind, f"if ({cond}) {'==' if inst.opcode.name == 'brz' else '!='} 0:"))
-        fm = self.fm
+        fm, depth_ok = self.fm, self.depth_ok
         self.emit_edge(inst.dests[0], ind + 1, out, root, in_while)
-        self.fm = fm
+        self.fm, self.depth_ok = fm, depth_ok
 
     def leave(self, ind: int, out) -> None:
         if not self.fm:
@@ -647,6 +703,8 @@ class FunctionCompiler:
             callee = self.val(inst.args[0])
             out.append((ind, f"_e = _IND.get({callee})"))
             out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
+            if not op.startswith("return_call") and not self.depth_ok:  # _e[2]: a CLIF function
+                out.append((ind, f"if _d >= {self.interp.max_call_depth} and _e[2]: _stk_ovf(_d + 1)"))
             target, may_tail, kind = "_e[0]", True, "func"
             nrets = len(returns)
         else:
@@ -706,6 +764,11 @@ class FunctionCompiler:
         elif len(results) != nrets and kind == "func" and not indirect:
             raise self.unsupported(f"{op} expects {len(results)} results, the callee returns {nrets}")
         sync = kind == "func"
+        if sync and not indirect and not self.depth_ok:
+            # The callee's depth is checked here, not at its entry: once per path (a base case
+            # that calls nothing checks nothing), and a later call on the path needs no check.
+            out.append((ind, f"if _d >= {self.interp.max_call_depth}: _stk_ovf(_d + 1)"))
+            self.depth_ok = True
         if sync and not self.fm:
             out.append((ind, "_m.fuel = _f"))
         call = f"{target}({call_args})"
@@ -713,7 +776,10 @@ class FunctionCompiler:
             out.append((ind, f"_r = {call}"))
             out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
             call = "_r"
-        if not results:
+        if op == "call" and not may_tail and len(inst.results) == 1 and inst.results[0] in self.foldable:
+            self.folded[inst.results[0]] = call  # evaluated in its use (foldable_calls)
+            self.fold_depth[inst.results[0]] = 1
+        elif not results:
             if call != "_r":
                 out.append((ind, call))
         else:
@@ -756,6 +822,7 @@ class FunctionCompiler:
                 out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
             args.append(self.val(a))
         if isinstance(sem, str):
+            sem = self.ranges.unmasked(inst, self.block) or sem  # no mask where the value cannot wrap
             try:
                 expr = sem.format(*args)
             except (IndexError, KeyError, ValueError) as e:

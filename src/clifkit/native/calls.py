@@ -39,22 +39,44 @@ LIBCALL_SYMBOLS = {
 def libcall_address(name: str) -> Optional[int]:
     """The address of libcall `name` (``CeilF32``) in this process, as the JIT would link it."""
     import ctypes
-    import ctypes.util
 
     symbol = LIBCALL_SYMBOLS.get(name)
     if symbol is None:
         return None
-    libraries = [None]
-    found = ctypes.util.find_library("m")
-    if found:
-        libraries.append(found)
-    for lib in libraries:
+    for lib in _libraries():
         try:
             fn = getattr(ctypes.CDLL(lib), symbol)
         except (OSError, AttributeError):
             continue
         return ctypes.cast(fn, ctypes.c_void_p).value
     return None
+
+
+_LIBRARIES: list = []
+
+
+def _libraries() -> list:
+    """Where libcalls are looked up: this process's symbols, then libm (found once: glibc's name
+    first, since ctypes.util.find_library starts ldconfig, which is slow, above all emulated)."""
+    if not _LIBRARIES:
+        import ctypes
+        import sys
+
+        _LIBRARIES.append(None)
+        found = None
+        if sys.platform.startswith("linux"):
+            try:
+                ctypes.CDLL("libm.so.6")
+                found = "libm.so.6"
+            except OSError:
+                pass
+        if found is None:
+            from ctypes.util import find_library
+
+            found = find_library("m")
+        if found:
+            _LIBRARIES.append(found)
+    return _LIBRARIES
 
 
 class CallLowering:

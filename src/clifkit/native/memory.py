@@ -44,7 +44,6 @@ from the system and from the target.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import dataclasses
 import mmap as _mmap
 import os
@@ -81,7 +80,12 @@ _libc = None
 def libc():
     global _libc
     if _libc is None:
-        lib = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        try:  # glibc's name: no ctypes.util.find_library, which starts ldconfig (slow, above all emulated)
+            lib = ctypes.CDLL("libc.so.6" if sys.platform.startswith("linux") else None, use_errno=True)
+        except OSError:
+            from ctypes.util import find_library
+
+            lib = ctypes.CDLL(find_library("c") or None, use_errno=True)
         lib.mmap.restype = ctypes.c_void_p
         lib.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
         lib.munmap.restype = ctypes.c_int

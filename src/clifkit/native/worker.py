@@ -38,11 +38,9 @@ from __future__ import annotations
 import ctypes
 import importlib
 import os
-import platform
 import signal
 import sys
 import time
-import traceback
 from typing import Optional
 
 from ..environment.byteorder import target_byteorder
@@ -109,7 +107,7 @@ class Worker:
         except ImportError:
             version = None
         return {"ok": True, "pid": os.getpid(), "byteorder": sys.byteorder,
-                "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": platform.python_version(),
+                "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": sys.version.split()[0],
                 "cranelift": version, "machine": self.machine}
 
     def _flag_accepted(self, triple: Optional[str], name: str, value: str) -> bool:
@@ -189,7 +187,7 @@ class Worker:
                             "seconds": time.perf_counter() - started}
             except Exception as e:
                 return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
-                        "traceback": traceback.format_exc(limit=8)}
+                        "traceback": _traceback()}
         self.module = module
         for f in left:
             try:
@@ -395,6 +393,12 @@ class _NeverRaised(Exception):
     pass
 
 
+def _traceback() -> str:
+    import traceback  # here: a worker that meets no internal error does without it
+
+    return traceback.format_exc(limit=8)
+
+
 def _one_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     return text or type(e).__name__
@@ -423,7 +427,7 @@ def main() -> int:
             reply = worker.handle(msg)
         except Exception as e:
             reply = {"ok": False, "kind": "error", "message": f"internal error in the worker: {_one_line(e)}",
-                     "traceback": traceback.format_exc(limit=8)}
+                     "traceback": _traceback()}
         if reply is not None:
             send(proto_out, reply)
 

@@ -22,7 +22,7 @@ function; `parse_text` then raises one `ClifError` holding them all.
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Optional, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
@@ -616,11 +616,13 @@ def parse_text(text: str, path: str = "<string>", first_line: int = 1) -> TestFi
     return tf
 
 
-def read_clif(path: Union[str, Path]) -> str:
+def read_clif(path: Union[str, "os.PathLike[str]"]) -> str:
     """The text of the file at `path` (UTF-8; a byte order mark is not part of it). Raises `ClifError`
     when it cannot be read, located at the first byte that is not UTF-8."""
     try:
-        data = Path(path).read_bytes()
+        # (open, not pathlib: a run of one small file should not pay for importing pathlib)
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise ClifError(Diagnostic(Location(str(path), 1, 1), f"cannot read file: {e.strerror or e}")) from None
     try:
@@ -633,7 +635,7 @@ def read_clif(path: Union[str, Path]) -> str:
                                    "cannot be decoded", source_line=line_text)) from None
 
 
-def parse_file(path: Union[str, Path]) -> TestFile:
+def parse_file(path: Union[str, "os.PathLike[str]"]) -> TestFile:
     """Read the CLIF file at `path`. Raises `ClifError` when it cannot be read or parsed."""
     return parse_text(read_clif(path), str(path))
 

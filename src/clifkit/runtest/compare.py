@@ -7,8 +7,6 @@ native engine runs it on. A disagreement is a failed run of its own (kind ``comp
 
 from __future__ import annotations
 
-import shlex
-
 from typing import Optional
 
 from ..ir.function import TestFile
@@ -116,6 +114,8 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
         r.message += f"; {explain(interp.native_open)}"
     if isinstance(interp, Trapped) and interp.limit:
         r.message += f" ({interp.limit})"
+    import shlex
+
     r.message += (f" (its trace: clifkit interpret --trace {shlex.quote(cmd.loc.path)} "
                   f"-k {shlex.quote(bound.call_text)})")
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"

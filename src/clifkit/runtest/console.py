@@ -13,7 +13,6 @@ decide outright. The summary line's text is always exactly
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import Optional, TextIO
 
@@ -85,6 +84,8 @@ class Console:
         if not force and now - self._last_draw < 0.05:
             return
         self._last_draw = now
+        import shutil  # here: a run that draws no progress bar does without it
+
         width = shutil.get_terminal_size((80, 24)).columns
         failed = counts.get(FAILED, 0) + counts.get(ERROR, 0)
         words = [

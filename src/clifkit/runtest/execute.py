@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir.function import TestFile
-from .compare import Recording, compare_engines
 from ..reader.directives import BoundRun
 from .engines import ENGINES
 from ..engine import EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
@@ -54,6 +53,8 @@ def run_plan(plan: Plan, tf: TestFile, items: list[RunItem], options: Options, r
             result.notes.append(engine_note(result.path, plan, note))
         comparing = options.compare and session is not None and plan.engine == "native" and plan.mode == "run"
         if comparing:
+            from .compare import Recording, compare_engines  # here: only --compare runs need it
+
             session = Recording(session)
         try:
             prefetch = getattr(session, "prefetch", None)

@@ -12,7 +12,6 @@ Outside `watching` (the Python API, pytest) SIGINT behaves as usual.
 from __future__ import annotations
 
 import signal
-import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -46,11 +45,12 @@ def interrupted() -> bool:
 def install() -> bool:
     """Watch SIGINT in this process from now on (a worker process); True if the handler is in place.
     Does nothing off the main thread, or when SIGINT is ignored (a background job)."""
-    if threading.current_thread() is not threading.main_thread():
-        return False
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         return False
-    signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # off the main thread, which alone may set handlers (no threading import)
+        return False
     _STATE.update(armed=False, hit=False, watching=True)
     return True
 

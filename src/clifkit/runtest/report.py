@@ -22,9 +22,7 @@ killed while writing leaves no half report.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from typing import Sequence
 
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, total_counts
@@ -63,6 +61,9 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
 
 
 def write_report(path: str, results: Sequence[FileResult], options=None, interrupted: bool = False) -> None:
+    import json  # here: only runs that write a report need json and tempfile
+    import tempfile
+
     data = build_report(results, options, interrupted)
     directory = os.path.dirname(os.path.abspath(path))
     fd, temp = tempfile.mkstemp(prefix=".clifkit-report-", suffix=".json", dir=directory)
