@@ -31,9 +31,11 @@ BATCH = 25  # programs per batch, as clifkit fuzz makes them
 
 
 def _worker_cpu() -> float:
-    """CPU seconds of this process's native workers, and of the children they have reaped."""
+    """CPU seconds of this process's native workers, and of the children they have reaped; with
+    the workers already retired (every `RECYCLE_EVERY` programs) and reaped by this process."""
     engine = sys.modules.get("clifkit.native.engine")
-    total = 0.0
+    reaped = os.times()
+    total = reaped.children_user + reaped.children_system
     for client in getattr(engine, "_CLIENTS", {}).values():
         proc = client.proc
         if proc is None or proc.poll() is not None:
