@@ -3,7 +3,8 @@
 A trampoline loads argument i from ``args + 16*i`` (native byte order: the
 binding's loads with trusted flags are native-endian, which is the target's
 here), calls the CLIF function through its function-table slot, and stores
-result i at ``results + 16*i``.
+result i at ``results + 16*i``. In the worker it first saves a jump buffer
+that a trap jumps back to (`recover.py`); it then returns without results.
 
 `pack_slots` / `unpack_slots` convert clifkit values (ints, tuples of lane
 ints) to and from that layout, for callers in this process (tests) and for the
@@ -20,6 +21,7 @@ import cranelift as cl
 from ..ir.function import Function
 from ..ir.types import Type
 from .abi import SLOT_BYTES
+from .recover import guard_call
 from .translate import ModuleContext, cl_signature, cl_type
 
 
@@ -35,16 +37,22 @@ def build_trampoline(ctx: ModuleContext, func: Function):
     b.append_block_params_for_function_params(block)
     b.switch_to_block(block)
     args_ptr, results_ptr = b.block_params(block)
-    flags = cl.MemFlags.trusted()
-    args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
-    slot_flags = cl.MemFlags.trusted()
-    slot_flags.set_readonly()
-    target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, _signed(ctx.function_slots[func.name])), 0)
-    ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
-    call = b.ins_call_indirect(ref, target, args)
-    for i, value in enumerate(b.inst_results(call)):
-        b.ins_store(flags, value, results_ptr, SLOT_BYTES * i)
-    b.ins_return([])
+
+    def body(disarm) -> None:
+        flags = cl.MemFlags.trusted()
+        args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
+        slot_flags = cl.MemFlags.trusted()
+        slot_flags.set_readonly()
+        target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, _signed(ctx.function_slots[func.name])), 0)
+        ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
+        call = b.ins_call_indirect(ref, target, args)
+        for i, value in enumerate(b.inst_results(call)):
+            b.ins_store(flags, value, results_ptr, SLOT_BYTES * i)
+        disarm()
+        b.ins_return([])
+
+    # In the worker, a trap jumps back here and the trampoline returns (`recover.py`).
+    guard_call(b, ctx, ptr, body)
     b.seal_all_blocks()
     b.finalize()
     return b

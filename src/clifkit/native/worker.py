@@ -16,10 +16,9 @@ callbacks.
 Compiled code never runs in the worker itself. For each batch of run
 requests the worker forks a child, which runs the requests in order, each
 with fresh guarded memory for its environment (`clifkit.native.memory`), and
-writes one result per request to a pipe. The child ends at the first request
-that does not return:
+writes one result per request to a pipe. A request that does not return:
 
-* the trap handler writes the trap code and ``_exit``\\ s;
+* the trap handler reports the trap code;
 * a fault (``SIGSEGV``, ``SIGBUS``, ``SIGILL``, ``SIGFPE``, ``SIGTRAP``) runs an
   ``SA_SIGINFO`` handler, on an alternate signal stack so that it also runs
   when the fault is a stack overflow, which receives the fault address and
@@ -29,7 +28,11 @@ that does not return:
 * a child that dies some other way, or does not answer within the timeout
   (then it is killed), is reported for the request it was running.
 
-The worker then forks a new child for the rest of the batch. With
+Both handlers are native code (`recover.py`) that jumps back into the
+trampoline, so after a trap the child goes on with its next request; after
+a crash it ends, and the worker forks a new child for the rest of the batch.
+Where that cannot be set up (`NO_RECOVERY_ENV`, or no ``__sigsetjmp``), the
+handlers are Python callbacks that report and end the child after a trap too. With
 ``isolation="call"`` every request gets a child of its own.
 """
 
@@ -45,7 +48,7 @@ import time
 import traceback
 from typing import Optional
 
-from . import abi
+from . import abi, recover
 from ..runtest.targets import target_byteorder
 from .memory import PAGE_SIZE, PROT_RW, Mapping, environment_from_wire, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
@@ -156,6 +159,11 @@ class _Child:
     functions: dict = {}  # name -> address of the compiled function (for crash locations)
 
 
+def _goes_on() -> tuple:
+    """Result kinds after which a child runs its next request: with `recover`, traps too."""
+    return ("returned", "skipped", "error", "trapped") if _RECOVERY is not None else ("returned", "skipped", "error")
+
+
 def _write_record(record: dict) -> None:
     try:
         send(_Child.fd, (_Child.index, record))
@@ -163,12 +171,17 @@ def _write_record(record: dict) -> None:
         os._exit(0)
 
 
-def _on_trap(code_id: int) -> None:
+def trap_result(code_id: int) -> dict:
+    """The result of a request whose code called the trap handler with `code_id`."""
     code = abi.trap_code_name(code_id)
     if code is None:
-        _write_record({"kind": "crashed", "signal": None, "signame": None, "address": None, "pc": None,
-                       "code": None, "detail": f"the trap handler was called with unknown trap code {code_id}"})
-    _write_record({"kind": "trapped", "code": code, "detail": ""})
+        return {"kind": "crashed", "signal": None, "signame": None, "address": None, "pc": None,
+                "code": None, "detail": f"the trap handler was called with unknown trap code {code_id}"}
+    return {"kind": "trapped", "code": code, "detail": ""}
+
+
+def _on_trap(code_id: int) -> None:
+    _write_record(trap_result(code_id))
 
 
 def _on_grow(vmctx: int, index: int, delta: int) -> int:
@@ -186,11 +199,7 @@ def _read_word(address: int, size: int) -> int:
 
 
 def _on_signal(signum: int, info: int, ucontext: int) -> None:
-    """An SA_SIGINFO handler: classify the fault, report it, end the child."""
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
+    """An SA_SIGINFO handler (without `recover`): classify the fault, report it, end the child."""
     address = pc = sp = None
     si_code = None
     try:
@@ -203,6 +212,17 @@ def _on_signal(signum: int, info: int, ucontext: int) -> None:
             sp = _read_word(ucontext + where[1], ptr)
     except Exception:
         pass
+    _write_record(fault_result(signum, si_code, address, pc, sp))
+
+
+def fault_result(signum: int, si_code: Optional[int], address: Optional[int], pc: Optional[int],
+                 sp: Optional[int]) -> dict:
+    """The result of a request whose code raised fault signal `signum`: a trap when the address
+    is in a heap's reserved or guard pages or below the stack, else a crash."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
     code = None
     if name in ("SIGSEGV", "SIGBUS") and address is not None:
         env = _Child.env
@@ -213,15 +233,15 @@ def _on_signal(signum: int, info: int, ucontext: int) -> None:
             if lo <= address < hi:
                 code = "stk_ovf"
     if code is not None:
-        _write_record({"kind": "trapped", "code": code, "detail": f"{name} at address 0x{address:x}"})
+        return {"kind": "trapped", "code": code, "detail": f"{name} at address 0x{address:x}"}
     detail = _SI_CODES.get(name, {}).get(si_code, f"si_code {si_code}" if si_code is not None else "")
     env = _Child.env
     if env is not None and address is not None:
         described = env.describe(address)
         if described:
             detail += f"; the address is in {described}"
-    _write_record({"kind": "crashed", "signal": signum, "signame": name, "address": address, "pc": pc,
-                   "sp": sp, "where": _code_location(pc), "code": si_code, "detail": detail})
+    return {"kind": "crashed", "signal": signum, "signame": name, "address": address, "pc": pc,
+            "sp": sp, "where": _code_location(pc), "code": si_code, "detail": detail}
 
 
 def _code_location(pc: Optional[int]) -> Optional[str]:
@@ -244,14 +264,36 @@ _SIGNAL_CALLBACK = _HANDLER_TYPE(_on_signal)
 _ALT_STACK: Optional[Mapping] = None
 _LIBC = None
 _ACTION: Optional["_SigAction"] = None
+_RECOVERY: Optional[recover.Recovery] = None  # the native handlers: a trap does not end its child
+_RECOVERY_TRIED = False
+NO_RECOVERY_ENV = "CLIFKIT_NATIVE_NO_RECOVERY"  # set to 1: every trap ends its child (as before `recover`)
+
+
+def _recovery() -> Optional[recover.Recovery]:
+    global _RECOVERY, _RECOVERY_TRIED
+    if not _RECOVERY_TRIED:
+        _RECOVERY_TRIED = True
+        if os.environ.get(NO_RECOVERY_ENV) != "1" and ctypes.sizeof(ctypes.c_void_p) == 8:
+            try:
+                _RECOVERY = recover.build(_UCONTEXT_PC_SP.get(_machine()),
+                                          ctypes.cast(_TRAP_CALLBACK, ctypes.c_void_p).value,
+                                          ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value)
+            except Exception:
+                _RECOVERY = None  # no libc symbols or no host ISA: the Python handlers end the child
+    return _RECOVERY
 
 
 def host_symbols() -> dict[str, int]:
-    """The host functions compiled code may call, by symbol."""
-    return {
+    """The host functions compiled code may call, by symbol (with `recover`, the trap handler
+    is native, and the trampolines find their jump buffer here)."""
+    symbols = {
         abi.TRAP_SYMBOL: ctypes.cast(_TRAP_CALLBACK, ctypes.c_void_p).value,
         GROW_SYMBOL: ctypes.cast(_GROW_CALLBACK, ctypes.c_void_p).value,
     }
+    rec = _recovery()
+    if rec is not None:
+        symbols.update(rec.symbols())
+    return symbols
 
 
 def _prepare_fault_handling() -> None:
@@ -264,8 +306,14 @@ def _prepare_fault_handling() -> None:
     _ALT_STACK = Mapping(ALT_STACK_BYTES + PAGE_SIZE)
     _ALT_STACK.protect(PAGE_SIZE, ALT_STACK_BYTES, PROT_RW)  # the lowest page stays a guard
     _ACTION = _SigAction()
-    _ACTION.sa_sigaction = ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value
-    _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND
+    rec = _recovery()
+    if rec is not None:
+        # The native handler jumps back into the trampoline: it stays installed for the next request.
+        _ACTION.sa_sigaction = rec.signal_handler
+        _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK
+    else:
+        _ACTION.sa_sigaction = ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value
+        _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND
 
 
 def _install_fault_handlers() -> None:
@@ -524,6 +572,7 @@ class Worker:
         answered = start
         status = None
         reported_end = False  # the child said why it stops (a trap or a crash)
+        last = None
         try:
             while answered < end:
                 try:
@@ -537,14 +586,18 @@ class Worker:
                     break
                 results[index] = result
                 answered = index + 1
-                if result["kind"] not in ("returned", "skipped", "error"):
+                last = result["kind"]
+                if last not in _goes_on():
                     reported_end = True
                     break  # the child ends after a trap or a crash
         finally:
             os.close(r)
             if status is None:
                 _, status = os.waitpid(pid, 0)
-        if not reported_end and answered < end and results[answered] is None:
+        # A trap reached through a trampoline that saved no jump buffer (another lowering's)
+        # still ends its child, which exits 0: the rest of the batch goes to a new child.
+        ended_after_trap = last == "trapped" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if not reported_end and not ended_after_trap and answered < end and results[answered] is None:
             results[answered] = _death(status)
             answered += 1
         return answered
@@ -566,6 +619,8 @@ class Worker:
             except Exception as e:
                 result = {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
             send(fd, (index, result))
+            if result["kind"] not in _goes_on():
+                break  # a crash: this process may be in any state
 
     def _call(self, req: dict) -> dict:
         name = req["function"]
@@ -582,9 +637,13 @@ class Worker:
             res_buf = ctypes.create_string_buffer(SLOT_BYTES * max(len(returns), 1))
             _Child.env = env
             entry = self.entries[name]
+            recover.clear()
             started = time.perf_counter()
             entry(ctypes.addressof(arg_buf), ctypes.addressof(res_buf))
             seconds = time.perf_counter() - started
+            happened = recover.outcome()
+            if happened is not None:  # a trap or a fault jumped back (`recover`)
+                return trap_result(happened[1]) if happened[0] == "trap" else fault_result(*happened[1:])
             _Child.env = None
             result = {"kind": "returned", "values": unpack_slots(res_buf.raw, returns, self.byteorder)}
             if req.get("time"):
