@@ -171,6 +171,19 @@ def generic_ok(opcode: str) -> bool:
 UNSUPPORTED: dict[str, str] = {}
 
 
+_GENERIC, _NONE = -1, -2
+# (lowering, legalizer, byte-order classes, opcode) -> which of them has its `op_` handler (0, 1,
+# 2), _GENERIC or _NONE: looked up once per opcode rather than by three getattr per instruction.
+_HANDLER_OF: dict[tuple, int] = {}
+
+
+def _handler_of(owners: tuple, name: str) -> int:
+    for i, owner in enumerate(owners):
+        if getattr(owner, "op_" + name, None) is not None:
+            return i
+    return _GENERIC if generic_ok(name) else _NONE
+
+
 def lowers(opcode: str) -> bool:
     """Does `FunctionLowering.lower` have a way to lower `opcode` (a handler or the generic path)?"""
     from .byteorder import ByteOrder
@@ -403,14 +416,14 @@ class FunctionLowering(CallLowering):
         if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
             self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
             return
-        handler = None
-        for owner in (self, self.legal, self.order):
-            handler = getattr(owner, "op_" + name, None)
-            if handler is not None:
-                break
-        if handler is not None:
-            out = handler(inst)
-        elif generic_ok(name):
+        owners = (self, self.legal, self.order)
+        key = (type(self), type(self.legal), type(self.order), name)
+        which = _HANDLER_OF.get(key)
+        if which is None:
+            which = _HANDLER_OF[key] = _handler_of(owners, name)
+        if which >= 0:
+            out = getattr(owners[which], "op_" + name)(inst)
+        elif which == _GENERIC:
             out = self._generic(inst)
         else:
             raise self.fail(UNSUPPORTED.get(name, "the binding has no builder call for it, and clifkit has no lowering"))
