@@ -10,7 +10,7 @@ at once. No Python runs between the fault and the trampoline's return (a jump ou
 callback would leave the interpreter's frames inconsistent); the worker reads `RECORD` after
 each call and classifies the fault as before (`worker.fault_result`).
 
-The trampoline calls ``__sigsetjmp`` itself, so its frame is live whenever the jump is taken;
+The trampoline calls ``__sigsetjmp`` itself (`trampoline.guard_call`), so its frame is live whenever the jump is taken;
 on the second return it only returns (it keeps no value across the call that the jump could
 have left stale). The saved signal mask is restored by the jump, so a fault signal blocked
 while its handler ran is unblocked again for the next request.
@@ -31,6 +31,7 @@ from typing import Optional
 import cranelift as cl
 
 from . import abi
+from .translate import signed64 as _signed
 
 SETJMP_SYMBOL = "clifkit_sigsetjmp"  # int __sigsetjmp(jmp_buf, int savemask)
 JMP_BUF_SYMBOL = "clifkit_jmp_buf"  # the buffer the trampoline saves into (an address)
@@ -85,6 +86,7 @@ def build(pc_sp: Optional[tuple[int, int]], python_trap: int, python_signal: int
     setjmp = ctypes.cast(libc.__sigsetjmp, ctypes.c_void_p).value
     longjmp = ctypes.cast(libc.siglongjmp, ctypes.c_void_p).value
     from .lower import host_call_conv, host_triple
+    from .trampoline import begin_function, end_function
 
     isa = cl.TargetIsa(host_triple())
     ptr = cl.Type.target_pointer_type(isa)
@@ -119,16 +121,16 @@ def build(pc_sp: Optional[tuple[int, int]], python_trap: int, python_signal: int
         b.switch_to_block(armed)
 
     def trap_fn():
-        b, (code,) = _begin(conv, [cl.Type.I32])
+        b, (code,) = begin_function(conv, [cl.Type.I32])
         base = b.ins_iconst(ptr, _signed(record))
         unless_armed(b, base, python_trap, [cl.Type.I32], [code])
         store(b, base, 1, b.ins_uextend(cl.Type.I64, code))
         store(b, base, 0, b.ins_iconst(cl.Type.I64, TRAPPED))
         jump_back(b, base)
-        return _end(b)
+        return end_function(b)
 
     def signal_fn():
-        b, (signum, info, uc) = _begin(conv, [cl.Type.I32, ptr, ptr])
+        b, (signum, info, uc) = begin_function(conv, [cl.Type.I32, ptr, ptr])
         base = b.ins_iconst(ptr, _signed(record))
         unless_armed(b, base, python_signal, [cl.Type.I32, ptr, ptr], [signum, info, uc])
         store(b, base, 1, b.ins_uextend(cl.Type.I64, signum))
@@ -142,7 +144,7 @@ def build(pc_sp: Optional[tuple[int, int]], python_trap: int, python_signal: int
             store(b, base, 5, b.ins_iconst(cl.Type.I64, 0))
         store(b, base, 0, b.ins_iconst(cl.Type.I64, SIGNALLED))
         jump_back(b, base)
-        return _end(b)
+        return end_function(b)
 
     ids = []
     for name, params, make in (("clifkit_trap_jump", [cl.Type.I32], trap_fn),
@@ -155,54 +157,3 @@ def build(pc_sp: Optional[tuple[int, int]], python_trap: int, python_signal: int
         ids.append(fid)
     jit.finalize_definitions()
     return Recovery(jit, jit.get_finalized_function(ids[0]), jit.get_finalized_function(ids[1]), setjmp)
-
-
-def _begin(conv, params):
-    sig = cl.Signature(conv)
-    for p in params:
-        sig.add_param(p)
-    b = cl.FunctionBuilder()
-    b.func_signature = sig
-    block = b.create_block()
-    b.append_block_params_for_function_params(block)
-    b.switch_to_block(block)
-    return b, b.block_params(block)
-
-
-def _end(b):
-    b.seal_all_blocks()
-    b.finalize()
-    return b
-
-
-def _signed(v: int) -> int:
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >> 63 else v
-
-
-def guard_call(b, ctx, ptr, body) -> None:
-    """In a trampoline being built: ``if __sigsetjmp(JMP_BUF, 1) != 0: return``, arm, then
-    `body(disarm)` (which ends the block it is given, calling `disarm()` before it returns).
-    Without the recovery symbols, just `body(lambda: None)`."""
-    setjmp = ctx.host_symbols.get(SETJMP_SYMBOL)
-    buf = ctx.host_symbols.get(JMP_BUF_SYMBOL)
-    record = ctx.host_symbols.get(RECORD_SYMBOL)
-    if setjmp is None or buf is None or record is None:
-        body(lambda: None)
-        return
-    sig = cl.Signature(ctx.host_conv)
-    sig.add_param(ptr)
-    sig.add_param(cl.Type.I32)
-    sig.add_return(cl.Type.I32)
-    ref = b.import_signature(sig)
-    call = b.ins_call_indirect(ref, b.ins_iconst(ptr, _signed(setjmp)), [b.ins_iconst(ptr, _signed(buf)),
-                                                                         b.ins_iconst(cl.Type.I32, 1)])
-    run, done = b.create_block(), b.create_block()
-    b.ins_brif(b.inst_results(call)[0], done, [], run, [])
-    b.switch_to_block(done)
-    b.ins_return([])
-    b.switch_to_block(run)
-    armed = b.ins_iconst(ptr, _signed(record + 8 * ARMED))
-    flags = cl.MemFlags.trusted()
-    b.ins_store(flags, b.ins_iconst(cl.Type.I64, 1), armed, 0)
-    body(lambda: b.ins_store(flags, b.ins_iconst(cl.Type.I64, 0), armed, 0))
