@@ -172,9 +172,6 @@ UNSUPPORTED: dict[str, str] = {}
 
 
 _GENERIC, _NONE = -1, -2
-# (lowering, legalizer, byte-order classes, opcode) -> which of them has its `op_` handler (0, 1,
-# 2), _GENERIC or _NONE: looked up once per opcode rather than by three getattr per instruction.
-_HANDLER_OF: dict[tuple, int] = {}
 
 
 def _handler_of(owners: tuple, name: str) -> int:
@@ -268,6 +265,9 @@ class FunctionLowering(CallLowering):
         self.values: dict[int, object] = {}
         self.blocks: dict[int, object] = {}
         self.trap_blocks: dict[str, object] = {}
+        # opcode -> which of (self, legalizer, byte order) has its `op_` handler (0, 1, 2), _GENERIC
+        # or _NONE: looked up once per opcode of the function, not by three getattr per instruction.
+        self.handler_of: dict[str, int] = {}
         self.stack_slots: dict[int, object] = {}
         self.over_aligned: dict[int, int] = {}  # slot -> alignment its address is rounded up to
         self.sig_refs: dict[tuple, object] = {}
@@ -417,10 +417,9 @@ class FunctionLowering(CallLowering):
             self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
             return
         owners = (self, self.legal, self.order)
-        key = (type(self), type(self.legal), type(self.order), name)
-        which = _HANDLER_OF.get(key)
+        which = self.handler_of.get(name)
         if which is None:
-            which = _HANDLER_OF[key] = _handler_of(owners, name)
+            which = self.handler_of[name] = _handler_of(owners, name)
         if which >= 0:
             out = getattr(owners[which], "op_" + name)(inst)
         elif which == _GENERIC:
