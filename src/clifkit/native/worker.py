@@ -571,7 +571,7 @@ class Worker:
         os.close(w)
         answered = start
         status = None
-        reported_end = False  # the child said why it stops (a trap or a crash)
+        reported_end = False  # the child said why it stops (a crash, or a trap without `recover`)
         last = None
         try:
             while answered < end:
@@ -589,7 +589,7 @@ class Worker:
                 last = result["kind"]
                 if last not in _goes_on():
                     reported_end = True
-                    break  # the child ends after a trap or a crash
+                    break  # the child ends after a crash (and, without `recover`, a trap)
         finally:
             os.close(r)
             if status is None:
