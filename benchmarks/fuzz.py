@@ -31,9 +31,11 @@ BATCH = 25  # programs per batch, as clifkit fuzz makes them
 
 
 def _worker_cpu() -> float:
-    """CPU seconds of this process's native workers, and of the children they have reaped."""
+    """CPU seconds of this process's native workers, and of the children they have reaped; with
+    the workers already retired (every `RECYCLE_EVERY` programs) and reaped by this process."""
     engine = sys.modules.get("clifkit.native.engine")
-    total = 0.0
+    reaped = os.times()
+    total = reaped.children_user + reaped.children_system
     for client in getattr(engine, "_CLIENTS", {}).values():
         proc = client.proc
         if proc is None or proc.poll() is not None:
@@ -132,7 +134,8 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
 
 def long_run(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10,
              step: int = 1000) -> list[tuple]:
-    """(programs so far, programs/s per core over the last `step`, resident KiB) every `step` programs."""
+    """(programs so far, programs/s per core over the last `step`, resident KiB, CPU seconds) every `step`
+    programs; then the rate over the first and over the last 2,000 programs (a long run must not slow down)."""
     cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
     runner = BatchRunner(cfg)
     out = []
@@ -141,9 +144,14 @@ def long_run(target: str, count: int, seed: int, features: frozenset, verify_eve
         for b in range(first, min(count, first + step), BATCH):
             runner.run(range(b, min(count, first + step, b + BATCH)), {})
         cpu = time.process_time() - c0 + max(0.0, _worker_cpu() - w0)
-        out.append((first + step, step / cpu if cpu else 0.0, _rss_kb()))
+        out.append((first + step, step / cpu if cpu else 0.0, _rss_kb(), cpu))
         print(f"  {first + step:>6} programs: {out[-1][1]:6.1f} programs/s per core, {out[-1][2] / 1024:6.0f} MiB resident",
               flush=True)
+    ends = max(1, min(len(out) // 2, 2000 // step))
+    head, tail = out[:ends], out[-ends:]
+    rate = lambda rows: sum(step for _ in rows) / sum(r[3] for r in rows)  # noqa: E731
+    print(f"  first {ends * step} programs: {rate(head):.1f} programs/s per core; "
+          f"last {ends * step}: {rate(tail):.1f}", flush=True)
     return out
 
 

@@ -477,3 +477,28 @@ def test_a_long_campaign_keeps_no_program_alive():
     for first in range(10, 70, 10):
         runner.run(range(first, first + 10), {})
     assert live() <= before + 5
+
+
+def test_programs_run_from_ir_are_printed_only_when_needed(monkeypatch):
+    """A program that is neither sampled for verification nor disagrees runs from its IR and its
+    directives alone: it is never printed. Its directives read as the end of its text, and a
+    printed text is kept (printed once)."""
+    from clifkit.fuzz import campaign, gen_program
+
+    printed = []
+    real = gen_program.Program._print
+
+    def spy(self, expectations, header):
+        printed.append(self.seed)
+        return real(self, expectations, header)
+
+    monkeypatch.setattr(gen_program.Program, "_print", spy)
+    cfg = campaign.CampaignConfig(5, parse_features("all"), "interpreter", "interpreter", (), 10**6, verify_every=4)
+    runner = campaign.BatchRunner(cfg)
+    records = runner.run(range(1, 9), {})
+    assert sorted(printed) == [program_seed(5, i) for i in (4, 8)]  # the sampled ones
+    assert all(r["lines"] == 3 and not r["disagreements"] for r in records)
+    program = Generator().program(program_seed(5, 1))
+    text = program.text()
+    assert text.endswith(program.directives_text()) and program.directives_text().startswith("; ")
+    assert program.text() is text and program.text(header="x") != text

@@ -121,6 +121,10 @@ class BatchRunner:
         self.backends = [(b, get_engine(self.cols[b].partition("@")[0]), self.cols[b].partition("@")[2])
                          for b in sorted(self.refs)] if self.grouped else []
         self.options = options
+        # Programs run from their IR are printed only when their text is wanted (a sampled
+        # verification, a reproducer, --keep, an engine that reads text): the reference engines
+        # need only the run and heap lines. The native engine, in the harness, reads the text.
+        self.lazy_text = not any(getattr(e, "loads_ir", False) for e in self.harness.engines)
         self.gen = Generator(cfg.gen_config())
         self.done = 0
 
@@ -144,7 +148,10 @@ class BatchRunner:
         t0 = time.process_time()
         program = self.gen.program(program_seed(cfg.seed, index))
         t1 = time.process_time()
-        text = program.text()
+        # A sample of the programs is read back from its text and verified (so the printer, the
+        # reader and the generator's validity stay checked); the rest run from the generator's IR.
+        verify = cfg.verify_every <= 1 or index % cfg.verify_every == 0
+        text = program.text() if verify or cfg.keep or not self.lazy_text else None
         t2 = time.process_time()
         _add(seconds, "generate", t1 - t0)
         _add(seconds, "print", t2 - t1)
@@ -157,17 +164,15 @@ class BatchRunner:
         if self.done % RECYCLE_EVERY == 0:
             _recycle_native_workers()
         where = f"program {index} (generator seed {program.seed})"
-        # A sample of the programs is read back from its text and verified (so the printer, the
-        # reader and the generator's validity stay checked); the rest run from the generator's IR.
-        verify = cfg.verify_every <= 1 or index % cfg.verify_every == 0
         try:
             if verify:
                 lines = self.harness.run_text(text, f"<{where}>", timing=seconds)
             else:
-                lines = self.harness.run_ir(program.functions, text, program.target, f"<{where}>", timing=seconds)
+                lines = self.harness.run_ir(program.functions, text or program.directives_text(), program.target,
+                                            f"<{where}>", timing=seconds)
         except InvalidProgram as e:
             rec["error"] = {"kind": "invalid", "message": f"{where}: the generator made an invalid program "
-                                                          f"(a clifkit fuzz bug):\n{e}", "text": text}
+                                                          f"(a clifkit fuzz bug):\n{e}", "text": program.text()}
             return rec, program, text, None
         return rec, program, text, lines
 
@@ -188,7 +193,7 @@ class BatchRunner:
                 if ir:
                     functions += _renamed_functions(program.functions, k)
                 else:
-                    parts.append(_renamed(text, k))
+                    parts.append(_renamed(program.text(), k))
                 for li, r in enumerate(lines):
                     if out_of_fuel(r.outcomes[ref]):
                         continue  # it may not terminate natively
@@ -210,7 +215,7 @@ class BatchRunner:
     def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
         _rec, program, text, lines = one
         calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
-        outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(text, 0),
+        outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(program.text(), 0),
                                           _renamed_functions(program.functions, 0), calls, whole=True) or []
         it = iter(outcomes)
         for r in lines:
@@ -235,7 +240,7 @@ class BatchRunner:
         finally:
             session.close()
 
-    def judge(self, program: Program, index: int, text: str, lines: list[LineResult], rec: dict) -> None:
+    def judge(self, program: Program, index: int, text: Optional[str], lines: list[LineResult], rec: dict) -> None:
         cfg, labels = self.cfg, self.labels
         bad: dict[int, list[int]] = {}  # backend column -> disagreeing lines
         for li, r in enumerate(lines):
@@ -252,14 +257,15 @@ class BatchRunner:
                 elif v.status == "outside-guarantee" and rec["error"] is None:
                     # The program touched memory the native engine leaves open (rule native-page-slack):
                     # a generator fault, never an agreement or an unexplained disagreement.
-                    rec["error"] = {"kind": "outside-guarantee", "text": text,
+                    rec["error"] = {"kind": "outside-guarantee", "text": program.text(),
                                     "message": f"program {index} (generator seed {program.seed}): {r.call}: {v.detail}"}
                 elif v.status == "error" and rec["error"] is None:
-                    rec["error"] = {"kind": "both-failed", "text": text,
+                    rec["error"] = {"kind": "both-failed", "text": program.text(),
                                     "message": f"program {index} (generator seed {program.seed}): {r.call}: "
                                                f"both engines failed: {r.outcomes[a].message}"}
         if not bad:
             return
+        text = program.text()
         problem = _verify(text) if cfg.verify_every > 1 else None
         if problem:
             # Every reproducer is read back and verified, sampled or not.

@@ -7,7 +7,7 @@ consume programs, need not know how they are built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from ..ir.function import Function
@@ -83,6 +83,7 @@ class Program:
     runs: list[list]  # argument values per run line (without the implicit vmctx)
     target: str = "x86_64"
     features: frozenset = DEFAULT
+    _text: Optional[str] = field(default=None, repr=False, compare=False)  # text(), printed once
 
     @property
     def main(self) -> Function:
@@ -102,16 +103,33 @@ class Program:
         return f"; run: {self.main.name}({text}) == {expected}"
 
     def text(self, expectations: Optional[list[Optional[str]]] = None, header: str = "") -> str:
-        """The program as a run-test file; `expectations` gives each run line's `== ...` text."""
+        """The program as a run-test file; `expectations` gives each run line's `== ...` text.
+        Without either, printed once and kept (the fuzzer prints a program only when it needs
+        the text: a sampled verification, a reproducer)."""
+        if expectations is None and not header:
+            if self._text is None:
+                self._text = self._print(None, "")
+            return self._text
+        return self._print(expectations, header)
+
+    def directives_text(self) -> str:
+        """Just the file's directives after its functions (heaps, tables, run lines), as `text`
+        prints them: what running the program from its IR needs of the text."""
+        return "\n".join(self._directive_lines(None)) + "\n"
+
+    def _directive_lines(self, expectations: Optional[list[Optional[str]]]) -> list[str]:
+        out = [f"; {h.directive()}" for h in self.heaps]
+        for i, args in enumerate(self.runs):
+            expected = expectations[i] if expectations is not None else None
+            out.append(self.run_line(args, expected))
+        return out
+
+    def _print(self, expectations: Optional[list[Optional[str]]], header: str) -> str:
         out = []
         if header:
             out.extend(f"; {line}".rstrip() for line in header.splitlines())
         out += ["test interpret", "test run", f"target {self.target}", ""]
         for f in self.functions:
             out.append(format_function(f))
-        for h in self.heaps:
-            out.append(f"; {h.directive()}")
-        for i, args in enumerate(self.runs):
-            expected = expectations[i] if expectations is not None else None
-            out.append(self.run_line(args, expected))
+        out += self._directive_lines(expectations)
         return "\n".join(out) + "\n"

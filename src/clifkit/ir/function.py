@@ -205,8 +205,10 @@ class Inst:
         self.loc: Optional[Location] = None
         self.srcloc: Optional[int] = None  # `@00a4` annotations
         self.comment: Optional[str] = None
-        for name in Inst.__slots__[7:]:
-            setattr(self, name, None)
+        # Every other field None, in one assignment (the generator makes tens of thousands).
+        (self.imm, self.cond, self.flags, self.offset, self.code, self.func_ref, self.sig_ref, self.stack_slot,
+         self.global_value, self.jump_table, self.dests, self.rmw_op, self.mask, self.exception, self.heap,
+         self.table, self.size, self.stack_map, self.comments_before) = _NO_FIELDS
         for name, value in fields.items():
             setattr(self, name, value)
 
@@ -236,6 +238,7 @@ class Inst:
 
 
 _inst_fields = operator.attrgetter(*Inst.__slots__)
+_NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
 
 
 @dataclass

@@ -35,6 +35,11 @@ def _span(interval, full: tuple[int, int]) -> frozenset[int]:
     return frozenset(out)
 
 
+# (type variable, type) -> contains: type variables and types are immutable table entries, and
+# the generator and the verifier ask the same few questions very often.
+_CONTAINS: dict = {}
+
+
 @dataclass(frozen=True)
 class TypeVar:
     """A named set of types, built like Cranelift's TypeSetBuilder (intervals are inclusive)."""
@@ -57,6 +62,13 @@ class TypeVar:
         return counts
 
     def contains(self, ty: Type) -> bool:
+        key = (self, ty)
+        found = _CONTAINS.get(key)
+        if found is None:
+            found = _CONTAINS[key] = self._contains(ty)
+        return found
+
+    def _contains(self, ty: Type) -> bool:
         if ty.is_ref:
             return ty.lane_bits in _span(self.refs, (32, 64))
         bits = _span(self.ints, (8, 128)) if ty.is_int else _span(self.floats, (16, 128))

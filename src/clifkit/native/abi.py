@@ -8,7 +8,8 @@ in the target's byte order, lanes of a vector in lane order.
 
 Traps do not unwind: compiled code calls the host's trap handler (at an
 address the worker supplies, signature ``(i32 code_id) -> ()``), which records
-the code and ends the process that ran the code. Codes are numbered below.
+the code and never returns: it jumps back into the trampoline (`recover.py`),
+or, without that, ends the process that ran the code. Codes are numbered below.
 """
 
 from __future__ import annotations

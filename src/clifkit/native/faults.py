@@ -18,7 +18,7 @@ import signal
 import sys
 from typing import Optional
 
-from . import abi
+from . import abi, recover
 from .host import host_arch
 from .memory import PAGE_SIZE, PROT_RW, Mapping
 from .protocol import send
@@ -129,12 +129,22 @@ def write_record(record: dict) -> None:
         os._exit(0)
 
 
-def _on_trap(code_id: int) -> None:
+def goes_on() -> tuple:
+    """Result kinds after which a child runs its next request: with `recover`, traps too."""
+    return ("returned", "skipped", "error", "trapped") if _RECOVERY is not None else ("returned", "skipped", "error")
+
+
+def trap_result(code_id: int) -> dict:
+    """The result of a request whose code called the trap handler with `code_id`."""
     code = abi.trap_code_name(code_id)
     if code is None:
-        write_record({"kind": "crashed", "signal": None, "signame": None, "address": None, "pc": None,
-                       "code": None, "detail": f"the trap handler was called with unknown trap code {code_id}"})
-    write_record({"kind": "trapped", "code": code, "detail": ""})
+        return {"kind": "crashed", "signal": None, "signame": None, "address": None, "pc": None,
+                "code": None, "detail": f"the trap handler was called with unknown trap code {code_id}"}
+    return {"kind": "trapped", "code": code, "detail": ""}
+
+
+def _on_trap(code_id: int) -> None:
+    write_record(trap_result(code_id))
 
 
 def _on_grow(vmctx: int, index: int, delta: int) -> int:
@@ -152,11 +162,7 @@ def _read_word(address: int, size: int) -> int:
 
 
 def _on_signal(signum: int, info: int, ucontext: int) -> None:
-    """An SA_SIGINFO handler: classify the fault, report it, end the child."""
-    try:
-        name = signal.Signals(signum).name
-    except ValueError:
-        name = f"signal {signum}"
+    """An SA_SIGINFO handler (without `recover`): classify the fault, report it, end the child."""
     address = pc = sp = None
     si_code = None
     try:
@@ -169,6 +175,17 @@ def _on_signal(signum: int, info: int, ucontext: int) -> None:
             sp = _read_word(ucontext + where[1], ptr)
     except Exception:
         pass
+    write_record(fault_result(signum, si_code, address, pc, sp))
+
+
+def fault_result(signum: int, si_code: Optional[int], address: Optional[int], pc: Optional[int],
+                 sp: Optional[int]) -> dict:
+    """The result of a request whose code raised fault signal `signum`: a trap when the address
+    is in a heap's reserved or guard pages or below the stack, else a crash."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
     code = None
     if name in ("SIGSEGV", "SIGBUS") and address is not None:
         env = Child.env
@@ -179,15 +196,15 @@ def _on_signal(signum: int, info: int, ucontext: int) -> None:
             if lo <= address < hi:
                 code = "stk_ovf"
     if code is not None:
-        write_record({"kind": "trapped", "code": code, "detail": f"{name} at address 0x{address:x}"})
+        return {"kind": "trapped", "code": code, "detail": f"{name} at address 0x{address:x}"}
     detail = _SI_CODES.get(name, {}).get(si_code, f"si_code {si_code}" if si_code is not None else "")
     env = Child.env
     if env is not None and address is not None:
         described = env.describe(address)
         if described:
             detail += f"; the address is in {described}"
-    write_record({"kind": "crashed", "signal": signum, "signame": name, "address": address, "pc": pc,
-                   "sp": sp, "where": _code_location(pc), "code": si_code, "detail": detail})
+    return {"kind": "crashed", "signal": signum, "signame": name, "address": address, "pc": pc,
+            "sp": sp, "where": _code_location(pc), "code": si_code, "detail": detail}
 
 
 def _code_location(pc: Optional[int]) -> Optional[str]:
@@ -210,14 +227,36 @@ _SIGNAL_CALLBACK = _HANDLER_TYPE(_on_signal)
 _ALT_STACK: Optional[Mapping] = None
 _LIBC = None
 _ACTION: Optional["_SigAction"] = None
+_RECOVERY: Optional[recover.Recovery] = None  # the native handlers: a trap does not end its child
+_RECOVERY_TRIED = False
+NO_RECOVERY_ENV = "CLIFKIT_NATIVE_NO_RECOVERY"  # set to 1: every trap ends its child (as before `recover`)
+
+
+def _recovery() -> Optional[recover.Recovery]:
+    global _RECOVERY, _RECOVERY_TRIED
+    if not _RECOVERY_TRIED:
+        _RECOVERY_TRIED = True
+        if os.environ.get(NO_RECOVERY_ENV) != "1" and ctypes.sizeof(ctypes.c_void_p) == 8:
+            try:
+                _RECOVERY = recover.build(_UCONTEXT_PC_SP.get(host_arch()),
+                                          ctypes.cast(_TRAP_CALLBACK, ctypes.c_void_p).value,
+                                          ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value)
+            except Exception:
+                _RECOVERY = None  # no libc symbols or no host ISA: the Python handlers end the child
+    return _RECOVERY
 
 
 def host_symbols() -> dict[str, int]:
-    """The host functions compiled code may call, by symbol."""
-    return {
+    """The host functions compiled code may call, by symbol (with `recover`, the trap handler
+    is native, and the trampolines find their jump buffer here)."""
+    symbols = {
         abi.TRAP_SYMBOL: ctypes.cast(_TRAP_CALLBACK, ctypes.c_void_p).value,
         GROW_SYMBOL: ctypes.cast(_GROW_CALLBACK, ctypes.c_void_p).value,
     }
+    rec = _recovery()
+    if rec is not None:
+        symbols.update(rec.symbols())
+    return symbols
 
 
 def prepare_fault_handling() -> None:
@@ -230,8 +269,14 @@ def prepare_fault_handling() -> None:
     _ALT_STACK = Mapping(ALT_STACK_BYTES + PAGE_SIZE)
     _ALT_STACK.protect(PAGE_SIZE, ALT_STACK_BYTES, PROT_RW)  # the lowest page stays a guard
     _ACTION = _SigAction()
-    _ACTION.sa_sigaction = ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value
-    _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND
+    rec = _recovery()
+    if rec is not None:
+        # The native handler jumps back into the trampoline: it stays installed for the next request.
+        _ACTION.sa_sigaction = rec.signal_handler
+        _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK
+    else:
+        _ACTION.sa_sigaction = ctypes.cast(_SIGNAL_CALLBACK, ctypes.c_void_p).value
+        _ACTION.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESETHAND
 
 
 def install_fault_handlers() -> None:

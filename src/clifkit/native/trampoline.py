@@ -3,7 +3,8 @@
 A trampoline loads argument i from ``args + 16*i`` (native byte order: the
 binding's loads with trusted flags are native-endian, which is the target's
 here), calls the CLIF function through its function-table slot, and stores
-result i at ``results + 16*i``.
+result i at ``results + 16*i``. In the worker it first saves a jump buffer
+that a trap jumps back to (`recover.py`); it then returns without results.
 
 `pack_slots` / `unpack_slots` convert clifkit values (ints, tuples of lane
 ints) to and from that layout, for callers in this process (tests) and for the
@@ -20,39 +21,79 @@ import cranelift as cl
 from ..ir.function import Function
 from ..ir.types import Type
 from .abi import SLOT_BYTES
-from .translate import ModuleContext, cl_signature, cl_type
+from .recover import ARMED, JMP_BUF_SYMBOL, RECORD_SYMBOL, SETJMP_SYMBOL
+from .translate import ModuleContext, cl_signature, cl_type, signed64
 
 
 def build_trampoline(ctx: ModuleContext, func: Function):
     """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot)."""
     ptr = cl_type(ctx.pointer)
-    sig = cl.Signature(ctx.host_conv)
-    sig.add_param(ptr)
-    sig.add_param(ptr)
+    b, (args_ptr, results_ptr) = begin_function(ctx.host_conv, [ptr, ptr])
+
+    def body(disarm) -> None:
+        flags = cl.MemFlags.trusted()
+        args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
+        slot_flags = cl.MemFlags.trusted()
+        slot_flags.set_readonly()
+        target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, signed64(ctx.function_slots[func.name])), 0)
+        ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
+        call = b.ins_call_indirect(ref, target, args)
+        for i, value in enumerate(b.inst_results(call)):
+            b.ins_store(flags, value, results_ptr, SLOT_BYTES * i)
+        disarm()
+        b.ins_return([])
+
+    # In the worker, a trap jumps back here and the trampoline returns (`recover.py`).
+    guard_call(b, ctx, ptr, body)
+    return end_function(b)
+
+
+def begin_function(conv, params: list):
+    """A FunctionBuilder for a function of `params` in convention `conv`, in its entry block:
+    (builder, the parameters' values)."""
+    sig = cl.Signature(conv)
+    for p in params:
+        sig.add_param(p)
     b = cl.FunctionBuilder()
     b.func_signature = sig
     block = b.create_block()
     b.append_block_params_for_function_params(block)
     b.switch_to_block(block)
-    args_ptr, results_ptr = b.block_params(block)
-    flags = cl.MemFlags.trusted()
-    args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
-    slot_flags = cl.MemFlags.trusted()
-    slot_flags.set_readonly()
-    target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, _signed(ctx.function_slots[func.name])), 0)
-    ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
-    call = b.ins_call_indirect(ref, target, args)
-    for i, value in enumerate(b.inst_results(call)):
-        b.ins_store(flags, value, results_ptr, SLOT_BYTES * i)
-    b.ins_return([])
+    return b, b.block_params(block)
+
+
+def end_function(b):
     b.seal_all_blocks()
     b.finalize()
     return b
 
 
-def _signed(v: int) -> int:
-    v &= (1 << 64) - 1
-    return v - (1 << 64) if v >> 63 else v
+def guard_call(b, ctx, ptr, body) -> None:
+    """In a trampoline being built: ``if __sigsetjmp(JMP_BUF, 1) != 0: return``, arm, then
+    `body(disarm)` (which ends the block it is given, calling `disarm()` before it returns).
+    Without the recovery symbols, just `body(lambda: None)`."""
+    setjmp = ctx.host_symbols.get(SETJMP_SYMBOL)
+    buf = ctx.host_symbols.get(JMP_BUF_SYMBOL)
+    record = ctx.host_symbols.get(RECORD_SYMBOL)
+    if setjmp is None or buf is None or record is None:
+        body(lambda: None)
+        return
+    sig = cl.Signature(ctx.host_conv)
+    sig.add_param(ptr)
+    sig.add_param(cl.Type.I32)
+    sig.add_return(cl.Type.I32)
+    ref = b.import_signature(sig)
+    call = b.ins_call_indirect(ref, b.ins_iconst(ptr, signed64(setjmp)), [b.ins_iconst(ptr, signed64(buf)),
+                                                                         b.ins_iconst(cl.Type.I32, 1)])
+    run, done = b.create_block(), b.create_block()
+    b.ins_brif(b.inst_results(call)[0], done, [], run, [])
+    b.switch_to_block(done)
+    b.ins_return([])
+    b.switch_to_block(run)
+    armed = b.ins_iconst(ptr, signed64(record + 8 * ARMED))
+    flags = cl.MemFlags.trusted()
+    b.ins_store(flags, b.ins_iconst(cl.Type.I64, 1), armed, 0)
+    body(lambda: b.ins_store(flags, b.ins_iconst(cl.Type.I64, 0), armed, 0))
 
 
 # -- values in slots ----------------------------------------------------------------------------

@@ -16,10 +16,10 @@ callbacks (`faults.host_symbols`).
 Compiled code never runs in the worker itself. For each batch of run
 requests the worker forks a child, which runs the requests in order, each
 with fresh guarded memory for its environment (`clifkit.native.memory`), and
-writes one result per request to a pipe. The child ends at the first request
-that does not return (the handlers are in `faults.py`):
+writes one result per request to a pipe (the handlers are in `faults.py`). A request that
+does not return:
 
-* the trap handler writes the trap code and ``_exit``\\ s;
+* the trap handler reports the trap code;
 * a fault (``SIGSEGV``, ``SIGBUS``, ``SIGILL``, ``SIGFPE``, ``SIGTRAP``) runs an
   ``SA_SIGINFO`` handler, on an alternate signal stack so that it also runs
   when the fault is a stack overflow, which receives the fault address and
@@ -29,7 +29,11 @@ that does not return (the handlers are in `faults.py`):
 * a child that dies some other way, or does not answer within the timeout
   (then it is killed), is reported for the request it was running.
 
-The worker then forks a new child for the rest of the batch. With
+Both handlers are native code (`recover.py`) that jumps back into the
+trampoline, so after a trap the child goes on with its next request; after
+a crash it ends, and the worker forks a new child for the rest of the batch.
+Where that cannot be set up (`NO_RECOVERY_ENV`, or no ``__sigsetjmp``), the
+handlers are Python callbacks that report and end the child after a trap too. With
 ``isolation="call"`` every request gets a child of its own.
 """
 
@@ -44,7 +48,7 @@ import time
 from typing import Optional
 
 from ..environment.byteorder import target_byteorder
-from . import chaos, faults
+from . import chaos, faults, recover
 from .host import host_arch, host_triple
 from .memory import environment_from_wire, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
@@ -270,7 +274,8 @@ class Worker:
         os.close(w)
         answered = start
         status = None
-        reported_end = False  # the child said why it stops (a trap or a crash)
+        reported_end = False  # the child said why it stops (a crash, or a trap without `recover`)
+        last = None
         try:
             while answered < end:
                 try:
@@ -284,14 +289,18 @@ class Worker:
                     break
                 results[index] = result
                 answered = index + 1
-                if result["kind"] not in ("returned", "skipped", "error"):
+                last = result["kind"]
+                if last not in faults.goes_on():
                     reported_end = True
-                    break  # the child ends after a trap or a crash
+                    break  # the child ends after a crash (and, without `recover`, a trap)
         finally:
             os.close(r)
             if status is None:
                 _, status = os.waitpid(pid, 0)
-        if not reported_end and answered < end and results[answered] is None:
+        # A trap reached through a trampoline that saved no jump buffer (another lowering's)
+        # still ends its child, which exits 0: the rest of the batch goes to a new child.
+        ended_after_trap = last == "trapped" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+        if not reported_end and not ended_after_trap and answered < end and results[answered] is None:
             results[answered] = faults.death(status)
             answered += 1
         return answered
@@ -313,6 +322,8 @@ class Worker:
             except Exception as e:
                 result = {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
             send(fd, (index, result))
+            if result["kind"] not in faults.goes_on():
+                break  # a crash: this process may be in any state
 
     def _call(self, req: dict) -> dict:
         name = req["function"]
@@ -329,9 +340,14 @@ class Worker:
             res_buf = ctypes.create_string_buffer(SLOT_BYTES * max(len(returns), 1))
             faults.Child.env = env
             entry = self.entries[name]
+            recover.clear()
             started = time.perf_counter()
             entry(ctypes.addressof(arg_buf), ctypes.addressof(res_buf))
             seconds = time.perf_counter() - started
+            happened = recover.outcome()
+            if happened is not None:  # a trap or a fault jumped back (`recover`)
+                return (faults.trap_result(happened[1]) if happened[0] == "trap"
+                        else faults.fault_result(*happened[1:]))
             faults.Child.env = None
             result = {"kind": "returned", "values": unpack_slots(res_buf.raw, returns, self.byteorder)}
             if req.get("time"):
