@@ -208,7 +208,7 @@ class Inst:
         # Every other field None, in one assignment (the generator makes tens of thousands).
         (self.imm, self.cond, self.flags, self.offset, self.code, self.func_ref, self.sig_ref, self.stack_slot,
          self.global_value, self.jump_table, self.dests, self.rmw_op, self.mask, self.exception, self.heap,
-         self.table, self.size, self.stack_map, self.comments_before) = _NO_FIELDS
+         self.table, self.size, self.stack_map, self.comments_before, self.block, self.debug_tags) = _NO_FIELDS
         for name, value in fields.items():
             setattr(self, name, value)
 
