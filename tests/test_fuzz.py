@@ -502,3 +502,15 @@ def test_programs_run_from_ir_are_printed_only_when_needed(monkeypatch):
     text = program.text()
     assert text.endswith(program.directives_text()) and program.directives_text().startswith("; ")
     assert program.text() is text and program.text(header="x") != text
+
+
+def test_verbose_prints_a_line_per_program_and_hits_count_only_chosen_groups(tmp_path, capsys):
+    from clifkit.cli import main
+
+    status = main(["fuzz", "--seed", "3", "--count", "5", "-j", "1", "--features", "int,control",
+                   "--engine-b", "interpreter", "-v", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert sum(line.startswith("program ") and "run lines (" in line for line in out.splitlines()) == 5
+    hit = next(line for line in out.splitlines() if line.startswith("features hit"))
+    assert "traps" not in hit and "int 5" in hit  # guarded divisions are int, not the traps group

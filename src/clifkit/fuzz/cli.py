@@ -28,7 +28,7 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"instructions the interpreter may run per run line (default {DEFAULT_FUEL})")
     p.add_argument("--reduce", action="store_true", help="also write a reduced copy of each reproducer")
     p.add_argument("--keep", action="store_true", help="write every generated program to --out")
-    p.add_argument("-v", "--verbose", action="store_true", help="print every run line's verdict")
+    p.add_argument("-v", "--verbose", action="store_true", help="print a line per program: its run lines, their outcomes and rules, and disagreements")
     p.add_argument("--target", metavar="LIST",
                    help="backends the native engine runs: x86_64, aarch64, s390x, comma-separated, or all "
                         "(default: the host; emulated ones under QEMU)")

@@ -102,6 +102,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     labels = cfg.labels()
     refs = cfg.columns()[1]
     against = ", ".join(labels[b] for b in sorted(refs))
+    reference = " and ".join(label for i, label in enumerate(labels) if i not in refs)  # one per byte order
     if opts.program is not None:
         indices: Iterator[int] = iter([opts.program])
         total: Optional[int] = 1
@@ -110,7 +111,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
         indices = iter(range(total)) if total is not None else _naturals()
     what = f"{total} program{'s' if total != 1 else ''}" if total is not None else "programs"
     limit = f" for {opts.time_limit:g} s" if opts.time_limit else ""
-    print(f"clifkit fuzz: seed {opts.seed}, {what}{limit}, {labels[0]} vs {against}, "
+    print(f"clifkit fuzz: seed {opts.seed}, {what}{limit}, {reference} vs {against}, "
           f"features {features_text(opts.features)}", file=out)
     out.flush()
     stats = Stats()
@@ -225,7 +226,8 @@ def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: Text
     stats.lines += rec["lines"]
     stats.skipped += rec["skipped"]
     for f in rec["features"]:
-        stats.count(stats.features, f)
+        if f in opts.features:  # an unchosen group's opcodes may appear, guarded (a division is not a trap)
+            stats.count(stats.features, f)
     for k, v in rec["outcomes"].items():
         stats.count(stats.outcomes, k, v)
     for k, v in rec["rules"].items():
@@ -241,6 +243,11 @@ def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: Text
         if err["kind"] != "both-failed":
             return
     ds = rec["disagreements"]
+    if opts.verbose:
+        outcomes = ", ".join(f"{n} {k}" for k, n in sorted(rec["outcomes"].items()))
+        rules = "".join(f", {n} under rule {k}" for k, n in sorted(rec["rules"].items()))
+        print(f"program {index}: {rec['lines']} run lines ({outcomes or 'none run'}{rules}), "
+              f"{len(ds)} backend(s) disagree", file=out)
     if not ds:
         return
     stats.disagreements += 1
@@ -256,8 +263,6 @@ def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: Text
         elif d.get("reduce_error"):
             print(f"{path}: not reduced: {d['reduce_error']}", file=out)
         triage.add(index, rec["seed"], d, path, reduced_path)
-    if opts.verbose:
-        print(f"program {index}: {len(ds)} backend(s) disagree", file=out)
 
 
 class _Progress:
