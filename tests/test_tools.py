@@ -11,6 +11,7 @@ import pytest
 from clifkit import cli
 from clifkit.cfg import function_dot
 from clifkit.reader import parse_text
+from clifkit.native.host import host_arch
 
 BRANCHY = """
 function %pick(i32, i32) -> i32 {
@@ -120,7 +121,7 @@ block0(v0: i64, v1: i64):
 def _native_targets():
     if commands.native_unavailable() is not None:
         return []
-    host = commands.host_arch()
+    host = host_arch()
     out = [host]
     for arch in ("x86_64", "aarch64", "s390x"):
         if arch != host and emulation.status(arch).ready:

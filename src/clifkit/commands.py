@@ -26,7 +26,6 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from .native.host import host_arch
 
 
 def each_parsed(paths):
@@ -228,6 +227,8 @@ def _file_target(tf, wanted: Optional[str]) -> Optional[str]:
     if wanted:
         return wanted
     targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
+    from .native.host import host_arch
+
     on_host = [t for t in targets if t.split()[0] == host_arch()]
     return (on_host or targets or [None])[0]
 
@@ -257,6 +258,8 @@ def _native_files(args: argparse.Namespace, what: str, prefix: str = ""):
     """For `clifkit compile` and `clifkit lower`: per file, (path, test file, target, results,
     why there are none) after printing its target line; the test file is None when it did not
     parse (the reader has said why)."""
+    from .native.host import host_arch
+
     for path, tf in each_parsed(args.files):
         if tf is None:
             yield path, None, None, {}, None
@@ -268,6 +271,8 @@ def _native_files(args: argparse.Namespace, what: str, prefix: str = ""):
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
+    from .native.host import host_arch
+
     status = 0
     have_disasm = _capstone_available()
     disasm_note_shown = False

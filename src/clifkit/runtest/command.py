@@ -10,7 +10,6 @@ import sys
 from ..engine import DEFAULT_FUEL
 from ..limits import DEFAULT_LIMITS
 from . import interrupts
-from . import report as report_mod
 from . import rerun
 from .execute import INTERRUPTED
 from .plans import Options
@@ -93,7 +92,9 @@ def _main(args) -> int:
     json_path = getattr(args, "json", None)
     if json_path:
         try:
-            report_mod.write_report(json_path, results, options, interrupted=run.interrupted)
+            from .report import write_report  # here: only --json writes one
+
+            write_report(json_path, results, options, interrupted=run.interrupted)
         except OSError as e:
             console.line(f"{json_path}: error: cannot write the JSON report: {e}", ERROR)
             total[ERROR] += 1

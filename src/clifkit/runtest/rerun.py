@@ -6,7 +6,6 @@ the two cannot drift."""
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Optional
 
@@ -32,6 +31,8 @@ def failed_from(path: str) -> dict[str, Optional[set]]:
     Paths in the report are taken relative to the current directory, as `clifkit test` wrote them."""
     try:
         with open(path, encoding="utf-8") as f:
+            import json  # here: only --failed-from reads a report
+
             data = json.load(f)
     except OSError as e:
         raise ReportError(f"cannot read it: {e.strerror or e}") from None

@@ -10,7 +10,6 @@ from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
 from ..ir.opcodes import RELATIONS, Opcode, Operand, Registry
 from ..ir.types import I32, Type
-from ..printer import display_inst
 from .common import EXCEPTION_CALL_CONVS, NO_EXCEPTION_PAYLOADS, TAIL_CALL_CONVS, describe, fits, plural, related, sig_text, type_in
 
 if TYPE_CHECKING:
@@ -204,6 +203,8 @@ class InstChecks:
         else:
             count = f"{name} passes {plural(len(values), 'argument')}, but the signature of {callee} takes {len(params)}"
         if len(values) != len(params):
+            from ..printer import display_inst  # here: only a reported error prints an instruction
+
             head = (f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(values)}, expected {len(params)}"
                     if callee is not None else "arguments of return must match function signature")
             self.report(loc, f"{head}: {count}")
@@ -264,6 +265,8 @@ class InstChecks:
             return
         target = func.blocks[bc.block]
         if len(bc.args) != len(target.params):
+            from ..printer import display_inst
+
             self.report(loc, f"mismatched argument count for `{display_inst(inst, self.func)}`: got {len(bc.args)}, "
                              f"expected {len(target.params)}: block{bc.block} takes "
                              f"{plural(len(target.params), 'argument')}, but {plural(len(bc.args), 'is', 'are')} passed")
