@@ -320,3 +320,10 @@ def test_heap_era_verifier_rules(text, message):
     tf = parse(text, "bad.clif")
     found = [f"{d.loc.line}:{d.loc.col}: {d.message}" for d in verify(tf, text)]
     assert any(message in f for f in found), found
+
+
+def test_a_terminator_before_the_end_is_reported_once():
+    text = ("function %f(i32) -> i32 {\nblock0(v0: i32):\n    brif v0, block1, block1\n    v1 = iadd v0, v0\n"
+            "    return v1\nblock1:\n    return v0\n}")
+    found = [f"{d.loc.line}: {d.message}" for d in verify(parse(text, "t.clif"), text)]
+    assert len(found) == 1 and found[0].startswith("3: a terminator instruction was encountered"), found

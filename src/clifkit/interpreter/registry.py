@@ -146,8 +146,3 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
 
 def mask(bits: int) -> int:
     return (1 << bits) - 1
-
-
-def to_signed(value: int, bits: int) -> int:
-    """The two's-complement reading of an unsigned bit pattern."""
-    return value - (1 << bits) if value >> (bits - 1) else value

@@ -388,12 +388,6 @@ def fma(fmt: FloatFormat, a: int, b: int, c: int) -> int:
     return _round(fmt, s, m, e)
 
 
-def _order_key(fmt: FloatFormat, x: int) -> int:
-    """An int ordered like the (non-NaN) float value; -0 and +0 get the same key."""
-    mag = x & fmt.magmask
-    return -mag if x & fmt.sign else mag
-
-
 def min_max_nan(fmt: FloatFormat, a: int, b: int) -> int:
     """The NaN fmin/fmax return when a or b is NaN (rule 1b of the module docstring): a
     signalling operand first, else the first NaN operand; quieted, sign and payload kept."""

@@ -55,10 +55,6 @@ def _show(text: str, limit: int = 40) -> str:
     return text[: limit // 2] + "..." + text[-(limit // 2 - 3) :]
 
 
-def is_int_literal(text: str) -> bool:
-    return _INT_RE.match(text) is not None
-
-
 def is_hex_int_literal(text: str) -> bool:
     m = _INT_RE.match(text)
     return m is not None and m.group(2)[:2] in ("0x", "0X")

@@ -123,8 +123,9 @@ class FunctionVerifier(PreambleChecks, InstChecks):
     def check_basic(self, block) -> None:
         """A heap-era `brz`/`brnz` may only be followed by the block's closing `jump`, so that every
         block stays a basic block: what comes after a branch would not dominate its target."""
-        insts = block.insts
-        first = next((i for i, inst in enumerate(insts) if inst.opcode.is_branch), None)
+        insts = block.insts  # (a terminator before the end is reported by check_layout, once)
+        first = next((i for i, inst in enumerate(insts) if inst.opcode.is_branch and not inst.opcode.is_terminator),
+                     None)
         if first is not None and first + 1 < len(insts) and insts[first + 1].opcode.name != "jump":
             after = insts[first + 1]
             self.report(self.inst_loc(after, block.number),
