@@ -151,10 +151,16 @@ def _on_grow(vmctx: int, index: int, delta: int) -> int:
     env = Child.env
     if env is None:
         return (1 << 64) - 1
+    # Python runs here: a fault now must not jump back into the trampoline past its frames, so the
+    # jump buffer is disarmed (the Python handlers then report a crash) until compiled code resumes.
+    armed = recover.RECORD[recover.ARMED]
+    recover.RECORD[recover.ARMED] = 0
     try:
         return env.grow(vmctx, index, delta)
     except Exception:
         return (1 << 64) - 1
+    finally:
+        recover.RECORD[recover.ARMED] = armed
 
 
 def _read_word(address: int, size: int) -> int:
