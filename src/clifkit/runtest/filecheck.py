@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 
 KINDS = ("check", "sameln", "nextln", "unordered", "not", "regex")
-DIRECTIVE_RE = re.compile(r";\s*(" + "|".join(KINDS) + r")\s*:(.*)$")
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 

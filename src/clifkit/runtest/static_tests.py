@@ -19,15 +19,21 @@ counts and exit status treat them as run lines.
 
 from __future__ import annotations
 
-import re
 from typing import Sequence
 
 from ..ir.function import TestFile
-from .filecheck import DIRECTIVE_RE, Directive, FileCheckError, check
+from .filecheck import KINDS as CHECK_KINDS
+from .filecheck import Directive, FileCheckError, check
 from .results import FAILED, PASSED, RunResult
 
 KINDS = ("verifier", "cat")
-_ERROR_RE = re.compile(r";\s*error:\s*(.*?)\s*$")
+
+
+def _comments(tf: TestFile, kinds: Sequence[str], first: int, last: int) -> list[tuple[int, str, str]]:
+    """(line, kind, text) of the file's ``; KIND: text`` comments of `kinds` on lines first..last,
+    as the reader found them (`TestFile.directives`)."""
+    return [(d.line, d.kind, d.text.strip()) for d in tf.directives
+            if d.kind in kinds and d.has_colon and first <= d.line <= last]
 
 
 def _test_names(tf: TestFile) -> set[str]:
@@ -84,17 +90,12 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
             msg = f"unexpected error: {d.message}"
             out.append(RunResult(d.loc.line, "", "verifier", None, FAILED, msg, kind="verifier",
                                  report=f"{path}:{d.loc.line}: {msg}"))  # fmt: skip
-    for n in range(1, first):
-        if _ERROR_RE.search(lines[n - 1]):
-            msg = "an `; error:` comment above the first function belongs to no function"
-            out.append(RunResult(n, "", "verifier", None, FAILED, msg, kind="verifier", report=f"{path}:{n}: {msg}"))
+    for n, _, _ in _comments(tf, ("error",), 1, first - 1):
+        msg = "an `; error:` comment above the first function belongs to no function"
+        out.append(RunResult(n, "", "verifier", None, FAILED, msg, kind="verifier", report=f"{path}:{n}: {msg}"))
     for details, start, end in ranges:
         name = details.function.name
-        expected = []
-        for n in range(start, end + 1):
-            m = _ERROR_RE.search(lines[n - 1])
-            if m:
-                expected.append((_code_line(lines, n), n, m.group(1)))
+        expected = [(_code_line(lines, n), n, text) for n, _, text in _comments(tf, ("error",), start, end)]
         mine = [d for d in diags if start <= d.loc.line <= end]
         for code, n, text in expected:
             hit = next((d for d in mine if d.loc.line == code and text in d.message), None)
@@ -124,8 +125,7 @@ def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     from ..printer import format_function_as_cranelift
 
     def directives_in(first: int, last: int) -> list[Directive]:
-        found = (DIRECTIVE_RE.search(lines[n - 1]) for n in range(first, last + 1))
-        return [Directive(m.group(1), m.group(2), n) for n, m in enumerate(found, first) if m]
+        return [Directive(kind, text, n) for n, kind, text in _comments(tf, CHECK_KINDS, first, last)]
 
     out = []
     ranges = _ranges(tf, lines)
