@@ -514,3 +514,20 @@ def test_verbose_prints_a_line_per_program_and_hits_count_only_chosen_groups(tmp
     assert sum(line.startswith("program ") and "run lines (" in line for line in out.splitlines()) == 5
     hit = next(line for line in out.splitlines() if line.startswith("features hit"))
     assert "traps" not in hit and "int 5" in hit  # guarded divisions are int, not the traps group
+
+
+def test_the_campaigns_cranelift_bugs_are_kept_out_by_rules():
+    from clifkit.fuzz.invariants import wide_load_hazards
+    from clifkit.fuzz.specs import F32X4, F64X2, lowering_gap, widens_load
+    from clifkit.ir.types import F64, I8, I16
+    from clifkit.reader import parse_text
+
+    # x86_64: an f64 load feeding splat.f64x2 is read as 16 bytes (seed 2031, programs 93748 and 95368)
+    assert widens_load("splat", F64X2) and not widens_load("splat", F32X4)
+    text = ("function %m(i64 vmctx) -> f64x2 {\nblock0(v0: i64):\n    v1 = load.i64 notrap aligned v0\n"
+            "    v2 = load.f64 v1\n    v3 = splat.f64x2 v2\n    return v3\n}\n")
+    assert wide_load_hazards(parse_text(text, "m.clif")) == ["%m: v2 is loaded straight into splat"]
+    # s390x: fcvt_to_uint_sat.i8 of 256.0 gives 0 (seed 2033, programs 1859, 2594, 4600)
+    assert lowering_gap("fcvt_to_uint_sat", I8, [F64], ("s390x",))
+    assert not lowering_gap("fcvt_to_uint_sat", I16, [F64], ("s390x",))
+    assert not lowering_gap("fcvt_to_uint_sat", I8, [F64], ("aarch64",))

@@ -21,7 +21,7 @@ from .gen_control import ControlFlow, dominators
 from .gen_memory import LITTLE, MemoryEmitters
 from .gen_ops import MAKERS, OpEmitters
 from .gen_values import CANON_NAN, float_bits, interesting_int, random_value
-from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2
+from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 
 if TYPE_CHECKING:
     from .generator import ProgramGen
@@ -157,6 +157,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         src = self.pick(src_t)
         if ty.is_vector:
             if src_t is ty.lane_type:
+                if widens_load("splat", ty):
+                    src = self.not_loaded(src)
                 return self.emit1("splat", ty, [src], ty, tainted=src in self.tainted)
             if src_t.is_vector and "conv" in self.p.features:
                 src = self.canon(src)
@@ -208,7 +210,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def not_loaded(self, v: int) -> int:
         """`v`, or another value of its type if `v` comes straight from a load: Cranelift 0.120 widens
-        a scalar float load feeding fcmp or fcopysign to 16 bytes (rule cranelift-bug)."""
+        a scalar float load feeding fcmp, fcopysign or splat.f64x2 to 16 bytes (rule cranelift-bug)."""
         if v not in self.loaded:
             return v
         ty = self.type_of(v)

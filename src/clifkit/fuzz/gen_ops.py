@@ -19,7 +19,7 @@ from ..ir.opcodes import DERIVED, OPCODES, Opcode, Registry, handles
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE
 from .gen_values import interesting_int
-from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps
+from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 
 
 
@@ -94,7 +94,7 @@ class OpEmitters:
         if fields is None:
             return False
         args = [self.value_of(t) for t in types]
-        if name == "fcmp":
+        if widens_load(name, ctrl):
             args = [self.not_loaded(a) for a in args]
         if spec.nan == "observe":
             args = [self.canon(a) for a in args]

@@ -27,7 +27,7 @@ from ..ir.function import Function, Inst, TestFile
 from ..ir.opcodes import OPCODES, TYPEVARS
 from ..reader.directives import fill
 from ..reader.fields import KEYS
-from .specs import FLOAT_LOADS, SPECS
+from .specs import FLOAT_LOADS, SPECS, widens_load
 
 _HEAP_INDEX = TYPEVARS["HeapIndex"]
 
@@ -138,15 +138,15 @@ def nan_leaks(tf: TestFile) -> list[str]:
 
 
 def wide_load_hazards(tf: TestFile) -> list[str]:
-    """Where a scalar float comes straight from a load into fcmp or fcopysign: Cranelift 0.120's
-    x64 backend then loads 16 bytes instead of 4 or 8, which faults at the end of a mapping
-    (rule cranelift-bug)."""
+    """Where a scalar float comes straight from a load into fcmp, fcopysign or splat.f64x2:
+    Cranelift 0.120's x64 backend then loads 16 bytes instead of 4 or 8, which faults at the end
+    of a mapping (rule cranelift-bug)."""
     out: list[str] = []
     for d in tf.functions:
         func = d.function
         defs = _definitions(func)
         for inst in func.instructions():
-            if inst.opcode.name not in ("fcmp", "fcopysign"):
+            if not widens_load(inst.opcode.name, inst.ctrl_type):
                 continue
             for a in inst.args:
                 t = func.value_types.get(a)

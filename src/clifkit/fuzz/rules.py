@@ -69,7 +69,8 @@ RULES: dict[str, Rule] = {
             "cranelift-bug",
             "avoid",
             "combinations Cranelift 0.120 is known (from this fuzzer's reduced reproducers) to compile wrongly "
-            "on x86_64 are not generated (see specs.CRANELIFT_BUGS and docs/fuzzing.md)",
+            "on x86_64 or s390x are not generated (see specs.CRANELIFT_BUGS, specs.S390X_CRANELIFT_BUGS, "
+            "specs.widens_load and docs/fuzzing.md)",
         ),
         Rule(
             "native-page-slack",

@@ -122,10 +122,17 @@ CRANELIFT_BUGS: tuple[tuple[tuple[str, ...], Callable[[Optional[Type], list[Type
     (("scalar_to_vector",), lambda c, a: c is F32X4 or c is F64X2),
 )
 # Also (not expressible by types, handled in gen_function.FuncGen.not_loaded): a scalar f32/f64 load
-# feeding fcmp or fcopysign is done as a 16-byte movdqu, which faults at the end of a mapping.
+# feeding fcmp or fcopysign, or an f64 load feeding splat.f64x2 (found by the 100,000-program
+# campaign of seed 2031), is done as a 16-byte movdqu, which faults at the end of a mapping.
 # The loads that may give such a value: those that load a whole value and nothing else.
 FLOAT_LOADS = frozenset(op.name for op in OPCODES.values()
                         if op.flags & {"load", "store"} == {"load"} and op.access is not None and not op.access.narrow)
+
+
+def widens_load(name: str, ctrl: Optional[Type]) -> bool:
+    """Does Cranelift 0.120's x64 backend fold a scalar float load feeding `name` (at `ctrl`) into a
+    16-byte memory operand? (rule cranelift-bug: fcmp, fcopysign, and splat.f64x2 without SSE3)"""
+    return name in ("fcmp", "fcopysign") or (name == "splat" and ctrl is F64X2)
 
 
 def x86_gap(name: str, ctrl: Optional[Type], arg_types: list[Type]) -> bool:
@@ -171,11 +178,18 @@ S390X_GAPS: tuple = (
     (("isplit",), lambda c, a: c is not I128),
 )
 
+# Combinations Cranelift 0.120 compiles wrongly on s390x (rule cranelift-bug), found by the 10,000-
+# program s390x campaign of seed 2033 and reduced: fcvt_to_uint_sat.i8 of 256.0 (f32 or f64) gives 0,
+# not the saturated 255 (docs/fuzzing.md).
+S390X_CRANELIFT_BUGS: tuple = (
+    (("fcvt_to_uint_sat",), lambda c, a: c is I8),
+)
+
 # Rule name and table per target (rules.py names each rule).
 TARGET_GAPS: dict[str, tuple[str, tuple]] = {
     "x86_64": ("x86-lowering-gap", X86_GAPS + CRANELIFT_BUGS),
     "aarch64": ("aarch64-lowering-gap", AARCH64_GAPS),
-    "s390x": ("s390x-lowering-gap", S390X_GAPS),
+    "s390x": ("s390x-lowering-gap", S390X_GAPS + S390X_CRANELIFT_BUGS),
 }
 
 
