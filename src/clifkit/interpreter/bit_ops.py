@@ -14,7 +14,7 @@ forms take the immediate modulo the width the same way.
 from __future__ import annotations
 
 from ..ir.types import Type
-from .integer_ops import Semantics, builder, hx, imm_at
+from .integer_ops import Semantics, builder, hx, imm_at, wrapped
 from .registry import OpContext, impl, mask
 
 # -- logic ----------------------------------------------------------------------
@@ -55,10 +55,15 @@ def _bxor_not(ctx: OpContext, t: Type) -> Semantics:
     return "({0} ^ {1} ^ %s)" % hx(mask(t.bits))
 
 
+def logic_imm(imm: int, bits: int) -> int:
+    """The immediate of ``band_imm``/``bor_imm``/``bxor_imm`` at `bits`: zero-extended (matters
+    only at i128). Also `ranges`' reading of it."""
+    return imm_at(imm, bits, signed=False)
+
+
 @builder("band_imm", "bor_imm", "bxor_imm")
 def _logic_imm(ctx: OpContext, t: Type) -> Semantics:
-    # Zero-extended immediate (matters only at i128).
-    c = imm_at(ctx.inst.imm, t.bits, signed=False)
+    c = logic_imm(ctx.inst.imm, t.bits)
     op = {"band_imm": "&", "bor_imm": "|", "bxor_imm": "^"}[ctx.inst.opcode.name]
     return "({0} %s %s)" % (op, hx(c))
 
@@ -94,14 +99,19 @@ def _rotr(ctx: OpContext, t: Type) -> Semantics:
     return "((({0} >> ({1} & %d)) | ({0} << (%d - ({1} & %d)))) & %s)" % (w - 1, w, w - 1, hx(mask(w)))
 
 
+def shift_amount(imm: int, bits: int) -> int:
+    """A shift or rotate immediate's amount at `bits` (also `ranges`' reading of it)."""
+    return imm & (bits - 1)
+
+
 def _imm_amount(ctx: OpContext, t: Type) -> int:
-    return ctx.inst.imm & (t.bits - 1)
+    return shift_amount(ctx.inst.imm, t.bits)
 
 
 @builder("ishl_imm")
 def _ishl_imm(ctx: OpContext, t: Type) -> Semantics:
     s = _imm_amount(ctx, t)
-    return "({0})" if s == 0 else "(({0} << %d) & %s)" % (s, hx(mask(t.bits)))
+    return "({0})" if s == 0 else wrapped(ctx, "({0} << %d)" % s, t.bits)
 
 
 @builder("ushr_imm")

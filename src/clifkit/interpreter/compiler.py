@@ -188,30 +188,34 @@ class FunctionCompiler:
         self.entry = next(iter(self.blocks))
         if len(self.blocks[self.entry].params) != len(func.signature.params):
             raise self.unsupported("the entry block's parameters do not match the signature")
-        succ: dict[int, list[int]] = {}
+        # Successors as (block, branch index, edge index); -1 for a self tail call to the entry.
+        succ: dict[int, list[tuple[int, int, int]]] = {}
         for number, block in self.blocks.items():
             if not block.insts or not block.insts[-1].opcode.is_terminator:
                 succ[number] = []  # checked when (and only if) the block is reachable
                 continue
             last = block.insts[-1]
             # Heap-era brz/brnz branch from inside the block, before its terminator.
-            targets = [bc.block for inst in block.insts for bc in inst.branch_targets() if inst.opcode.is_branch]
+            targets = [(bc.block, j, e) for j, inst in enumerate(block.insts) if inst.opcode.is_branch
+                       for e, bc in enumerate(inst.branch_targets())]
             if self.is_self_tail_call(last):
-                targets.append(self.entry)
-            for t in targets:
+                targets.append((self.entry, len(block.insts) - 1, -1))
+            for t, _, _ in targets:
                 if t not in self.blocks:
                     raise self.unsupported(f"block{number} branches to undefined block{t}")
             succ[number] = targets
-        # Iterative DFS from the entry: reachable blocks and back-edge targets (loop headers).
+        # Iterative DFS from the entry: reachable blocks, back-edge targets (loop headers), the
+        # postorder and the edges into each block (for `ranges`).
         headers: set[int] = set()
-        preds: dict[int, int] = {}
+        preds: dict[int, list[tuple[int, int, int]]] = {}
+        postorder: list[int] = []
         state: dict[int, int] = {self.entry: 1}  # 1: on the DFS stack, 2: done
         stack = [(self.entry, iter(succ[self.entry]))]
         while stack:
             node, it = stack[-1]
             advanced = False
-            for t in it:
-                preds[t] = preds.get(t, 0) + 1
+            for t, j, e in it:
+                preds.setdefault(t, []).append((node, j, e))
                 s = state.get(t)
                 if s is None:
                     state[t] = 1
@@ -222,8 +226,10 @@ class FunctionCompiler:
                     headers.add(t)
             if not advanced:
                 state[node] = 2
+                postorder.append(node)
                 stack.pop()
         self.reachable = set(state)
+        self.postorder, self.preds = postorder, preds
         self.uses: dict[int, int] = {}
         for number in self.reachable:
             for inst in self.blocks[number].insts:
@@ -236,7 +242,7 @@ class FunctionCompiler:
             if not block.insts or not block.insts[-1].opcode.is_terminator:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
-        self.roots = {self.entry} | headers | {b for b in self.reachable if preds.get(b, 0) != 1}
+        self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
         self.ranges = ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
@@ -801,6 +807,8 @@ class FunctionCompiler:
             return
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
+        # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
+        ctx.no_wrap = bool(self.ranges.unmasked(inst, self.block))
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
@@ -822,7 +830,6 @@ class FunctionCompiler:
                 out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
             args.append(self.val(a))
         if isinstance(sem, str):
-            sem = self.ranges.unmasked(inst, self.block) or sem  # no mask where the value cannot wrap
             try:
                 expr = sem.format(*args)
             except (IndexError, KeyError, ValueError) as e:

@@ -49,12 +49,12 @@ def counted(fc, h: int) -> Optional[tuple]:
         return None
     defined = {r for inst in insts for r in inst.results} | {func.resolve(p) for p in block.params}
     cond = func.resolve(last.args[0])
-    cmp = next((i for i in insts if i.results and i.results[0] == cond), None)
+    cmp = fc.ranges.defined_in(cond, h)
     if cmp is None or cmp.opcode.name not in ("icmp", "icmp_imm") or cmp.cond != "ult":
         return None
     nxt = func.resolve(cmp.args[0])
-    inc = next((i for i in insts if i.results and i.results[0] == nxt), None)
-    if inc is None or inc.opcode.name != "iadd_imm" or fc.ranges.unmasked(inc, h) is None:
+    inc = fc.ranges.defined_in(nxt, h)
+    if inc is None or inc.opcode.name != "iadd_imm" or not fc.ranges.unmasked(inc, h):
         return None
     t = func.value_types.get(nxt)
     if t is None or t.is_vector or imm_at(inc.imm, t.bits) != 1:

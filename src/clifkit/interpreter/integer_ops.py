@@ -71,6 +71,12 @@ def hx(value: int) -> str:
     return hex(value)
 
 
+def wrapped(ctx: OpContext, expr: str, bits: int) -> str:
+    """`expr` (parenthesised) modulo 2^bits: masked, unless the compiler's ranges proved the
+    mask the identity (``ctx.no_wrap``)."""
+    return expr if ctx.no_wrap else "(%s & %s)" % (expr, hx(mask(bits)))
+
+
 def ctrl_of(ctx: OpContext) -> Type:
     """The controlling type; when the context lacks it, the type it is inferred from."""
     if ctx.ctrl_type is not None:
@@ -157,12 +163,12 @@ def _iconst(ctx: OpContext, t: Type) -> Semantics:
 
 @builder("iadd")
 def _iadd(ctx: OpContext, t: Type) -> Semantics:
-    return "(({0} + {1}) & %s)" % hx(mask(t.bits))
+    return wrapped(ctx, "({0} + {1})", t.bits)
 
 
 @builder("isub")
 def _isub(ctx: OpContext, t: Type) -> Semantics:
-    return "(({0} - {1}) & %s)" % hx(mask(t.bits))
+    return wrapped(ctx, "({0} - {1})", t.bits)
 
 
 @builder("ineg")
@@ -178,7 +184,7 @@ def _iabs(ctx: OpContext, t: Type) -> Semantics:
 
 @builder("imul")
 def _imul(ctx: OpContext, t: Type) -> Semantics:
-    return "(({0} * {1}) & %s)" % hx(mask(t.bits))
+    return wrapped(ctx, "({0} * {1})", t.bits)
 
 
 @builder("umulhi")
@@ -198,14 +204,14 @@ def _iadd_imm(ctx: OpContext, t: Type) -> Semantics:
     if c == 0:
         return "({0})"
     if c >> (t.bits - 1):  # a negative immediate: subtract it, which keeps the intermediate small
-        return "(({0} - %s) & %s)" % (hx((1 << t.bits) - c), hx(mask(t.bits)))
-    return "(({0} + %s) & %s)" % (hx(c), hx(mask(t.bits)))
+        return wrapped(ctx, "({0} - %s)" % hx((1 << t.bits) - c), t.bits)
+    return wrapped(ctx, "({0} + %s)" % hx(c), t.bits)
 
 
 @builder("imul_imm")
 def _imul_imm(ctx: OpContext, t: Type) -> Semantics:
     c = imm_at(ctx.inst.imm, t.bits)
-    return "(({0} * %s) & %s)" % (hx(c), hx(mask(t.bits)))
+    return wrapped(ctx, "({0} * %s)" % hx(c), t.bits)
 
 
 @builder("irsub_imm")

@@ -3,10 +3,13 @@
 ``iadd``, ``isub``, ``iadd_imm``, ``imul``, ``imul_imm`` and ``ishl_imm`` wrap modulo 2^bits,
 so their templates mask (``((v0 + 0x1) & 0xffffffff)``). Where the ranges of
 the operands prove that the exact result already lies in [0, 2^bits), the
-mask is the identity and `unmasked` gives the template without it.
+mask is the identity: `unmasked` says so, and the compiler tells the opcode's
+builder (``OpContext.no_wrap``), which then leaves the mask out of its template.
 
 The ranges (inclusive unsigned intervals of scalar integers) come from one
-pass over the reachable blocks in reverse postorder (`analyse`):
+pass over the reachable blocks in reverse postorder (`analyse`, on the
+postorder and the edges into each block that the compiler's control-flow walk
+recorded):
 
 - a value's range from its definition (a constant; a sum, difference or
   product that cannot wrap; ``band_imm``, ``ushr_imm``, ``uextend``,
@@ -72,6 +75,8 @@ class Ranges:
         self.defs: dict[int, Range] = {}  # from the definition: holds wherever the value is
         self.known: dict[int, dict[int, Range]] = {}  # per block: facts of its entry (params, branches)
         self.ge: dict[int, set[tuple[int, int]]] = {}  # per block: pairs (x, y) known to have x >= y
+        self.producer: dict[int, tuple[int, object]] = {}  # result -> (block, instruction) defining it
+        self.conditions: dict[tuple[int, int, int, bool], object] = {}  # `condition` per edge
 
     # -- queries ------------------------------------------------------------------------
     def full(self, v: int) -> Optional[Range]:
@@ -99,6 +104,10 @@ class Ranges:
         edge index) of each edge into b."""
         visited: set[int] = set()
         blocks = self.fc.blocks
+        for b in order:
+            for inst in blocks[b].insts:
+                if inst.results:
+                    self.producer.setdefault(inst.results[0], (b, inst))
         for b in order:
             incoming = preds.get(b, [])
             known: dict[int, Range] = {}
@@ -145,15 +154,27 @@ class Ranges:
         fact = self.edge_facts(p, j, e, visited).get(a)
         return _meet(r, fact) if fact is not None else r
 
+    def defined_in(self, v: int, block: int):
+        """The instruction of `block` whose first result is `v`, or None."""
+        found = self.producer.get(v)
+        return found[1] if found is not None and found[0] == block else None
+
     def condition(self, p: int, j: int, e: int, visited: bool):
         """What holds once edge `e` of instruction `j` of block `p` is taken, when it is a brif
         edge: (c, None, None, None, truth) for a condition c that is no comparison, (x, y, rx, ry,
-        op) for a comparison ``x op y`` (y None for an immediate, then ry is its value), or None."""
+        op) for a comparison ``x op y`` (y None for an immediate, then ry is its value), or None.
+        Cached: once `p` is visited, the ranges it reads no longer change."""
+        key = (p, j, e, visited)
+        if key not in self.conditions:
+            self.conditions[key] = self._condition(p, j, e, visited)
+        return self.conditions[key]
+
+    def _condition(self, p: int, j: int, e: int, visited: bool):
         inst = self.fc.blocks[p].insts[j]
         if inst.opcode.name != "brif" or len(inst.dests) != 2 or inst.dests[0].block == inst.dests[1].block:
             return None
         c = self.func.resolve(inst.args[0])
-        cmp = next((i for i in self.fc.blocks[p].insts if i.results and i.results[0] == c), None)
+        cmp = self.defined_in(c, p)
         if cmp is None or cmp.opcode.name not in ("icmp", "icmp_imm"):
             return c, None, None, None, "!=" if e == 0 else "=="
         rng = (lambda v: self.of(v, p)) if visited else self.full
@@ -211,7 +232,7 @@ class Ranges:
         op = inst.opcode.name
         r = inst.results[0]
         full = self.full(r)
-        if full is None:
+        if full is None or op not in _DEFINED:
             return None
         top = full[1]
         args = [self.of(a, b) for a in inst.args]
@@ -219,21 +240,24 @@ class Ranges:
             return None
         if op == "icmp" or op == "icmp_imm":
             return 0, 1
-        if op in ("iconst", "iadd_imm", "imul_imm", "band_imm", "ushr_imm", "ishl_imm"):
+        if op in ("ushr_imm", "ishl_imm"):
+            from .bit_ops import shift_amount
+
+            k = shift_amount(inst.imm, top.bit_length())
+            if op == "ushr_imm":
+                return args[0][0] >> k, args[0][1] >> k
+            lo, hi = args[0][0] << k, args[0][1] << k
+        elif op == "band_imm":
+            from .bit_ops import logic_imm
+
+            return 0, min(logic_imm(inst.imm, top.bit_length()), args[0][1])
+        elif op in ("iconst", "iadd_imm", "imul_imm"):
             from .integer_ops import imm_at
 
-            c = imm_at(inst.imm, full[1].bit_length())
+            c = imm_at(inst.imm, top.bit_length())
             if op == "iconst":
                 return c, c
-            if op == "band_imm":
-                return 0, min(c, args[0][1])
-            if op == "ushr_imm":
-                k = c & (top.bit_length() - 1)
-                return args[0][0] >> k, args[0][1] >> k
-            if op == "ishl_imm":
-                k = c & (top.bit_length() - 1)
-                lo, hi = args[0][0] << k, args[0][1] << k
-            elif op == "imul_imm":
+            if op == "imul_imm":
                 lo, hi = args[0][0] * c, args[0][1] * c
             else:
                 k = c - (top + 1) if c >> (top.bit_length() - 1) else c
@@ -260,63 +284,22 @@ class Ranges:
         return (lo, hi) if 0 <= lo and hi <= top else None
 
     # -- use ------------------------------------------------------------------------------
-    def unmasked(self, inst, block: int) -> Optional[str]:
-        """`inst`'s template without its mask, when the result cannot wrap; else None."""
-        op = inst.opcode.name
-        if op not in NO_WRAP or len(inst.results) != 1 or self.full(inst.results[0]) is None:
-            return None
-        if self.define(inst, block) is None:
-            return None
-        if op in ("iadd_imm", "imul_imm", "ishl_imm"):
-            from .integer_ops import imm_at
-
-            top = self.full(inst.results[0])[1]
-            c = imm_at(inst.imm, top.bit_length())
-            if op == "ishl_imm":
-                return "({0} << %d)" % (c & (top.bit_length() - 1))
-            if op == "imul_imm":
-                return "({0} * %s)" % hex(c)
-            if c >> (top.bit_length() - 1):
-                return "({0} - %s)" % hex(top + 1 - c)
-            return "({0} + %s)" % hex(c) if c else "({0})"
-        return NO_WRAP[op]
+    def unmasked(self, inst, block: int) -> bool:
+        """Whether `inst` wraps modulo 2^bits (`NO_WRAP`) but its result provably cannot: its
+        range from the analysis of its block (`block`) lies in [0, 2^bits)."""
+        return inst.opcode.name in NO_WRAP and len(inst.results) == 1 and inst.results[0] in self.defs
 
 
-NO_WRAP = {"iadd": "({0} + {1})", "isub": "({0} - {1})", "imul": "({0} * {1})", "iadd_imm": None, "imul_imm": None,
-           "ishl_imm": None}
+# The opcodes whose builders mask (`integer_ops.wrapped`) and whose range `define` bounds.
+NO_WRAP = frozenset({"iadd", "isub", "imul", "iadd_imm", "imul_imm", "ishl_imm"})
+# The opcodes `define` knows.
+_DEFINED = NO_WRAP | {"icmp", "icmp_imm", "iconst", "band_imm", "ushr_imm", "band", "uextend", "select"}
 
 
 def analyse(fc) -> Ranges:
-    """The ranges of `fc`'s function (a FunctionCompiler after its control-flow analysis)."""
-    blocks = fc.blocks
-    preds: dict[int, list[tuple[int, int, int]]] = {}
-    succ: dict[int, list[int]] = {}
-    for b in fc.reachable:
-        succ[b] = []
-        for j, inst in enumerate(blocks[b].insts):
-            if not inst.opcode.is_branch:
-                continue
-            for e, bc in enumerate(inst.branch_targets()):
-                preds.setdefault(bc.block, []).append((b, j, e))
-                succ[b].append(bc.block)
-        last = blocks[b].insts[-1]
-        if fc.is_self_tail_call(last):
-            preds.setdefault(fc.entry, []).append((b, len(blocks[b].insts) - 1, -1))
-            succ[b].append(fc.entry)
-    # Reverse postorder from the entry (iterative DFS).
-    post: list[int] = []
-    seen = {fc.entry}
-    stack = [(fc.entry, iter(succ[fc.entry]))]
-    while stack:
-        node, it = stack[-1]
-        for t in it:
-            if t not in seen and t in succ:
-                seen.add(t)
-                stack.append((t, iter(succ[t])))
-                break
-        else:
-            post.append(node)
-            stack.pop()
+    """The ranges of `fc`'s function, from its control-flow analysis (`fc.postorder`: the
+    reachable blocks in postorder; `fc.preds[b]`: (block, branch index, edge index) of each edge
+    into b, edge index -1 for a self tail call)."""
     ranges = Ranges(fc)
-    ranges.analyse(post[::-1], preds)
+    ranges.analyse(fc.postorder[::-1], fc.preds)
     return ranges

@@ -60,6 +60,9 @@ class OpContext:
     # the compiler sets both.
     interpreter: Optional[object] = None
     memory_hint: Optional[object] = None
+    # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
+    # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
+    no_wrap: bool = False
 
     @property
     def type(self) -> Type:
