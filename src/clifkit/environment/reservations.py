@@ -33,15 +33,11 @@ from typing import Iterable, Mapping, Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..ir.function import Function
+from ..ir.numbers import sign_extend
 from ..limits import DEFAULT_MAX_RESERVATION, over
 from .layout import Environment, HeapRequest
 
 Address = tuple[Optional[int], int]  # (vmctx slot the value was loaded from, or None for vmctx itself; offset added)
-
-
-def _signed64(value: int) -> int:
-    value &= (1 << 64) - 1
-    return value - (1 << 64) if value >> 63 else value
 
 
 def gv_address(func: Function, gv: int, depth: int = 0) -> Optional[Address]:
@@ -58,7 +54,7 @@ def gv_address(func: Function, gv: int, depth: int = 0) -> Optional[Address]:
     if base is None:
         return None
     slot, delta = base
-    offset = _signed64(data.offset or 0)
+    offset = sign_extend(data.offset or 0, 64)
     if data.kind == "iadd_imm":
         return (slot, delta + offset)
     if slot is not None:

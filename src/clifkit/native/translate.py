@@ -30,6 +30,7 @@ import cranelift as cl
 
 from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import MemFlags
+from ..ir.numbers import sign_extend
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat
@@ -95,8 +96,8 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
 
 
 def signed64(value: int) -> int:
-    value &= MASK64
-    return value - (1 << 64) if value >> 63 else value
+    """`value` as the signed 64-bit immediate the builder calls take."""
+    return sign_extend(value, 64)
 
 
 def imm_at(imm: int, bits: int) -> int:

@@ -348,7 +348,6 @@ class Worker:
             if happened is not None:  # a trap or a fault jumped back (`recover`)
                 return (faults.trap_result(happened[1]) if happened[0] == "trap"
                         else faults.fault_result(*happened[1:]))
-            faults.Child.env = None
             result = {"kind": "returned", "values": unpack_slots(res_buf.raw, returns, self.byteorder)}
             if req.get("time"):
                 result["seconds"] = seconds
