@@ -37,7 +37,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         if tf is None:
             status = 1
             continue
-        problems = verify_test_file(tf)
+        problems = verify_test_file(tf, dialect=args.cranelift)
         for d in problems:
             print(d.format(), file=sys.stderr)
         if problems:
@@ -167,6 +167,9 @@ def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check CLIF files for well-formedness")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
+    from .commands import add_dialect_options
+
+    add_dialect_options(p, run_calls=False)
     p.set_defaults(func=_cmd_verify)
 
 
@@ -215,6 +218,7 @@ def _add_test(sub) -> None:
     from .commands import add_settings_option
 
     add_settings_option(p)
+    commands.add_dialect_options(p)  # --cranelift, --run-calls
     p.add_argument(
         "--failed-from",
         metavar="REPORT",

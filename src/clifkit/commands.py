@@ -86,11 +86,13 @@ def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) 
     _add_run_options(p)
     add_limit_options(p)
     add_settings_option(p)
+    add_dialect_options(p)
     p.set_defaults(func=cmd_run, force_mode="run")
 
     p = sub.add_parser("interpret", help="run the run lines of CLIF files on the interpreter, as clif-util interpret")
     _add_run_options(p)
     add_limit_options(p)
+    add_dialect_options(p, run_calls=False)  # `clifkit interpret` calls what each line names, as clif-util
     p.add_argument("--fuel", type=int, metavar="N", help="instructions the interpreter may execute per run line (default 10^9)")
     p.add_argument("--max-call-depth", type=int, metavar="N", help="deepest call nesting the interpreter allows")
     p.add_argument("--trace", action="store_true",
@@ -355,6 +357,29 @@ def _setting_arg(text: str) -> tuple[str, str]:
     if not name or (eq and not value):
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
     return name, value if eq else "true"
+
+
+def _dialect_arg(text: str):
+    from .dialect import DialectError, dialect
+
+    try:
+        return dialect(text)
+    except DialectError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_dialect_options(p: argparse.ArgumentParser, run_calls: bool = True) -> None:
+    """`--cranelift ERA` (`clifkit.dialect`), and `--run-calls` where run lines are run."""
+    from .dialect import CURRENT, DIALECTS
+
+    p.add_argument("--cranelift", type=_dialect_arg, default=CURRENT, metavar="ERA",
+                   help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current, "
+                   "0.120's); 2022 lets shuffle lanes 32-255 give zero lanes, tables lie over a heap directive's "
+                   "memory, and `test run` lines call the function they follow")
+    if run_calls:
+        p.add_argument("--run-calls", choices=("named", "followed"), default=None,
+                       help="which function a `test run` line calls: the one it names (default; with "
+                       "--cranelift 2022: followed) or the one it follows, as Cranelift's `test run` does")
 
 
 def add_settings_option(p: argparse.ArgumentParser) -> None:

@@ -20,7 +20,9 @@ how far past each region's base those declarations may reach:
 A declaration whose base cannot be matched to a region (a slot no directive writes, a symbol, a
 load through a heap's memory, a negative offset), or whose bound reads another slot than its
 region's bound slot, or a table over a heap directive (its bound slot counts bytes, not elements)
-or whose ``element_size`` differs from its ``; table:`` directive's, is a located error: never memory that nobody reserved. The numbers recorded here are the ones
+or whose ``element_size`` differs from its ``; table:`` directive's, is a located error: never memory that nobody reserved.
+(The 2022 dialect takes a table over a heap directive as its harness did: the bound slot's byte
+count is read as the element count, and the region reserves that many elements.) The numbers recorded here are the ones
 both engines reserve and the ones `clifkit test --max-reservation` checks. A callee's vmctx is
 assumed to be its caller's (heap-era tests pass it along); that is what makes its declarations
 count.
@@ -32,6 +34,7 @@ import dataclasses
 from typing import Iterable, Mapping, Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
+from ..dialect import CURRENT, Dialect
 from ..ir.function import Function
 from ..ir.numbers import sign_extend
 from ..limits import DEFAULT_MAX_RESERVATION, over
@@ -158,9 +161,10 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
 
 
 def reserve(env: Environment, entry: Function, functions: Mapping[str, Function],
-            max_reservation: int = DEFAULT_MAX_RESERVATION) -> Environment:
+            max_reservation: int = DEFAULT_MAX_RESERVATION, dialect: Dialect = CURRENT) -> Environment:
     """`env` with each region's reach set from every declaration reachable from `entry` (see the
-    module doc), checked against `max_reservation`. Raises ClifError, located."""
+    module doc), checked against `max_reservation`; `dialect` says whether a table may lie over a
+    heap directive (`clifkit.dialect`). Raises ClifError, located."""
     reach = {h.index: (h.reach, None) for h in env.heaps}  # directive index -> (reach, (func, name) driving it)
     vmctx_reach: tuple[int, Optional[tuple]] = (env.vmctx_reach, None)
     widths: dict = {}  # directive index -> (bytes its bound declarations load, func, name)
@@ -170,6 +174,14 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
             if name.startswith("table"):
                 _check_bound(env, func, name, decl, request, widths)
                 if request is not None and request.style != "table" and decl.element_size != 1:
+                    if dialect.tables_over_heaps:
+                        # 2022: the bound slot's byte count is the table's element count, so the
+                        # table may address that many elements: all of it is reserved, and what
+                        # lies past the heap's bytes traps heap_oob as any reserved memory does.
+                        extent = delta + (request.max_size // request.element_size) * decl.element_size
+                        if extent > reach[request.index][0]:
+                            reach[request.index] = (extent, None)
+                        continue
                     raise declaration_error(func, name, f"its base gv{decl.base} is heap directive {request.index}'s, "
                                                         "whose bound slot counts bytes; a table needs a `; table:` "
                                                         "directive, whose bound slot counts elements")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 
+from ..dialect import CURRENT
 from ..engine import DEFAULT_FUEL
 from ..limits import DEFAULT_LIMITS
 from . import interrupts
@@ -31,6 +32,8 @@ def options_from_args(args) -> Options:
         engine=getattr(args, "engine", None) or "all",
         compare=bool(getattr(args, "compare", False)),
         settings=tuple(getattr(args, "settings", None) or ()),
+        dialect=getattr(args, "cranelift", None) or CURRENT,
+        run_calls=getattr(args, "run_calls", None),
         trace_limit=getattr(args, "trace_limit", None) if getattr(args, "trace", False) else None,
         limits=DEFAULT_LIMITS.with_(
             max_memory=getattr(args, "max_memory", None),

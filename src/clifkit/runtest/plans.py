@@ -23,6 +23,7 @@ from ..ir.function import Directive, Function, FunctionDetails, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
 from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read
 from ..engine import DEFAULT_FUEL, EngineOptions
+from ..dialect import CURRENT, Dialect, calls_followed
 from .engines import ENGINES
 from .results import ERROR, RunResult
 
@@ -57,6 +58,14 @@ class Options:
     # Called as on_runs(file_result, first) when a file run a segment at a time (`segments`) has
     # added runs from index `first` on: `clifkit test -j 1` prints them then, not at the file's end.
     on_runs: Optional[Callable] = None
+    # `--cranelift ERA`: the era's rules (`clifkit.dialect`); `--run-calls named|followed`: which
+    # function a `test run` line calls (None: what the dialect implies, `named` today).
+    dialect: Dialect = CURRENT
+    run_calls: Optional[str] = None
+
+    @property
+    def calls_followed(self) -> bool:
+        return calls_followed(self.dialect, self.run_calls)
 
     def engine_options(self) -> EngineOptions:
         return EngineOptions(fuel=self.fuel, max_call_depth=self.max_call_depth, timeout=self.limits.timeout,
@@ -239,7 +248,7 @@ NO_VMCTX_NOTE = ("{name} declares heaps or tables but takes no vmctx parameter, 
 
 
 def callee_environment(directed, callee: Function, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                       nargs: Optional[int] = None):
+                       nargs: Optional[int] = None, dialect: Dialect = CURRENT):
     """The environment a run line calling `callee` gets: the one its group's directives ask for
     (`directed`, None when there are none), else the one `callee`'s declarations imply
     (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
@@ -253,7 +262,7 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
-    return reserve(env, callee, by_name, limits.max_reservation)
+    return reserve(env, callee, by_name, limits.max_reservation, dialect)
 
 
 def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
@@ -292,10 +301,12 @@ class RunItem:
     prepared: Optional[PreparedRun] = None
     settled: Optional[RunResult] = None
 
-def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function]) -> Function:
+def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function],
+            followed: bool = False) -> Function:
     # A run line calls the function it names, on every engine (Cranelift's `test run` calls the
-    # function the line follows whatever it names, which lets a misnamed line pass).
-    if cmd.call is None:
+    # function the line follows whatever it names, which lets a misnamed line pass: `followed`,
+    # `--run-calls followed`, does the same for `test run` lines; `test interpret` calls by name).
+    if cmd.call is None or (followed and plan.mode == "run"):
         return above
     found = by_name.get(cmd.call.name)
     if found is None:
@@ -305,23 +316,27 @@ def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Fun
     return found
 
 
-def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function) -> Optional[str]:
+def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool = False) -> Optional[str]:
     """Said when a `test run` line that names another function than the one it follows fails:
     Cranelift's `test run` calls the function a line follows, whatever it names."""
     if plan.mode != "run" or cmd.call is None or cmd.call.name == above.name:
         return None
+    if followed:
+        return f"this line names {cmd.call.name} but follows {above.name}, which --run-calls followed calls"
     return (f"this line follows {above.name}, which Cranelift's `test run` would call whatever the line names; "
-            f"clifkit calls {cmd.call.name}")
+            f"clifkit calls {cmd.call.name} (--run-calls followed calls {above.name})")
 
 
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                  reported: Optional[set] = None) -> list[PreparedRun]:
+                  reported: Optional[set] = None, options: Optional[Options] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
     it calls, has a stack frame over `limits.max_stack_frame`)."""
     from ..limits import stack_frame_error
 
     above = g.details.function
+    dialect = options.dialect if options is not None else CURRENT
+    followed = options is not None and options.calls_followed
     items: list = [(e_line, e) for e_line, e in g.errors] + [(c.line, c) for c in g.commands]
     items.sort(key=lambda x: x[0])
     # The environment (heaps) the function's directives ask for: engine-independent, so it is
@@ -348,16 +363,17 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
         cmd: RunCommand = item
         name = cmd.call.name if cmd.call is not None else above.name
         label = cmd.call.text if cmd.call is not None else f"{above.name}()"
-        hint = misnamed_hint(plan, cmd, above) if cmd.call is None or cmd.call.name in by_name else None
+        follows = followed and plan.mode == "run"
+        hint = misnamed_hint(plan, cmd, above, follows) if cmd.call is None or cmd.call.name in by_name or follows else None
         try:
-            callee = _callee(plan, cmd, above, by_name)
+            callee = _callee(plan, cmd, above, by_name, followed)
             callee_env, callee_error = None, env_error
             if callee_error is None:
                 nargs = len(cmd.call.args) if cmd.call is not None else 0
                 key = (callee.name, nargs == len(callee.signature.params))
                 if key not in envs:
                     try:
-                        envs[key] = (callee_environment(env, callee, by_name, limits, nargs), None)
+                        envs[key] = (callee_environment(env, callee, by_name, limits, nargs, dialect), None)
                     except ClifError as e:
                         envs[key] = (None, e)
                 callee_env, callee_error = envs[key]

@@ -98,6 +98,7 @@ class PreparedFile:
     by_name: dict[str, Function] = field(default_factory=dict)
     source: Optional[str] = None  # the file's text
     limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
+    options: Optional[Options] = None  # what it was prepared with (the dialect, which calls run lines make)
 
 
 def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
@@ -112,7 +113,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         result.runs.append(RunResult(d.loc.line, None, "interpreter", None, ERROR, d.message, report=result.message,
                                      engine_known=False))
         return PreparedFile(path, [])
-    prepared = PreparedFile(path, lines, source=source, limits=options.limits)
+    prepared = PreparedFile(path, lines, source=source, limits=options.limits, options=options)
     try:
         from ..reader import parse_text
 
@@ -133,7 +134,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     if options.force_mode is None and options.engine == "all":
         from .static_tests import static_results
 
-        result.runs.extend(static_results(tf, lines, path))  # `test verifier`, `test cat`
+        result.runs.extend(static_results(tf, lines, path, options.dialect))  # `test verifier`, `test cat`
     if not plans and result.runs:
         return prepared
     if not plans:
@@ -144,7 +145,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return prepared
     # No engine runs what the verifier refuses: the interpreter would give an answer for it and
     # Cranelift would refuse to compile it, so every run line is an error, located at the problem.
-    problems = verify_run_test(tf, source)
+    problems = verify_run_test(tf, source, options.dialect)
     if problems:
         error = ClifError(problems)
         record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
@@ -171,7 +172,7 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
         for plan in prepared.plans:
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
-                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported):
+                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = [(item.name, *rerun.item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
@@ -238,11 +239,13 @@ def finish_file(plans: list[Plan], path: str, result: FileResult) -> None:
         result.message = plans[0].skip_reason or ""
 
 
-def verify_run_test(tf: TestFile, source: Optional[str]) -> list:
-    """The verifier's diagnostics for a file about to run (its functions and its directives)."""
+def verify_run_test(tf: TestFile, source: Optional[str], dialect=None) -> list:
+    """The verifier's diagnostics for a file about to run (its functions and its directives), by
+    the rules of `dialect` (None: today's)."""
+    from ..dialect import CURRENT
     from ..verifier import verify_test_file
 
-    return verify_test_file(tf, source)
+    return verify_test_file(tf, source, dialect=dialect or CURRENT)
 
 
 def run_one(path: str, problem: Optional[str], options: Options) -> FileResult:

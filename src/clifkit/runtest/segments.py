@@ -112,7 +112,7 @@ def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
         else:
             tf.commands, tf.isa_specs = header.commands, header.isa_specs
             prepared = PreparedFile(path, window, tf, plans, collect_directives(tf),
-                                    {d.function.name: d.function for d in tf.functions}, None, options.limits)
+                                    {d.function.name: d.function for d in tf.functions}, None, options.limits, options)
             items = choose_items(file_items(prepared, result), path, options, result)
             stop = run_items(prepared, items, options, result)
             del tf, prepared, items

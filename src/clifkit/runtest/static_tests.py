@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..ir.function import TestFile
+from ..dialect import CURRENT, Dialect
 from .filecheck import KINDS as CHECK_KINDS
 from .filecheck import Directive, FileCheckError, check
 from .results import FAILED, PASSED, RunResult
@@ -55,12 +56,13 @@ def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]
     return out
 
 
-def static_results(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
-    """The results of the file's ``test verifier`` and ``test cat`` commands (none if it has neither)."""
+def static_results(tf: TestFile, lines: Sequence[str], path: str, dialect: Dialect = CURRENT) -> list[RunResult]:
+    """The results of the file's ``test verifier`` and ``test cat`` commands (none if it has
+    neither); ``test verifier`` checks by the rules of `dialect`."""
     names = _test_names(tf)
     out: list[RunResult] = []
     if "verifier" in names:
-        out += _verifier(tf, lines, path)
+        out += _verifier(tf, lines, path, dialect)
     if "cat" in names:
         out += _cat(tf, lines, path)
     return out
@@ -75,11 +77,11 @@ def _code_line(lines: Sequence[str], line: int) -> int:
     return k
 
 
-def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
+def _verifier(tf: TestFile, lines: Sequence[str], path: str, dialect: Dialect) -> list[RunResult]:
     from ..verifier import verify_test_file
 
     source = "\n".join(lines)
-    diags = [d for d in verify_test_file(tf, source) if d.severity == "error"]
+    diags = [d for d in verify_test_file(tf, source, dialect=dialect) if d.severity == "error"]
     out = []
     ranges = _ranges(tf, lines)
     first = ranges[0][1] if ranges else len(lines) + 1

@@ -22,6 +22,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..diagnostics import Diagnostic, Location, read_source
+from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, TestFile
 from .common import KNOWN_ARCHES, TargetInfo, sig_text, target_info
 from .core import FunctionVerifier
@@ -36,13 +37,15 @@ def verify_function(
     source: Optional[dict[int, str]] = None,
     *,
     target: Optional[TargetInfo] = None,
+    dialect: Dialect = CURRENT,
 ) -> list[Diagnostic]:
     """Every problem with `func`, located. `source` maps line numbers to the text of its file."""
-    return FunctionVerifier(func, source, target or TargetInfo()).run()
+    return FunctionVerifier(func, source, target or TargetInfo(), dialect).run()
 
 
-def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnostic]:
-    """Every problem in the functions of `tf`, in file order, and in how they refer to each other.
+def verify_test_file(tf: TestFile, text: Optional[str] = None, *, dialect: Dialect = CURRENT) -> list[Diagnostic]:
+    """Every problem in the functions of `tf`, in file order, and in how they refer to each other,
+    by the rules of `dialect` (`clifkit.dialect`; today's Cranelift by default).
 
     `text` is the file's source, when it was not read from ``tf.path``; it fills
     in the source lines that diagnostics display.
@@ -66,7 +69,7 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
     by_name = any(c.name in ("run", "interpret") for c in tf.commands)
     for details in tf.functions:
         func = details.function
-        diags.extend(FunctionVerifier(func, source, target).run())
+        diags.extend(FunctionVerifier(func, source, target, dialect).run())
         first = defined.get(func.name)
         if first is None:
             defined[func.name] = func
@@ -92,7 +95,7 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None) -> list[Diagnosti
                 diags.extend(v.diags)
     from .directives import check_directives
 
-    diags.extend(check_directives(tf, source))
+    diags.extend(check_directives(tf, source, dialect))
     return diags
 
 

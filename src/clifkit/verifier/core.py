@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..diagnostics import Diagnostic, Location
+from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, Inst
 from ..ir.types import Type
 from .common import TargetInfo, plural
@@ -19,8 +20,10 @@ from .preamble import PreambleChecks
 class FunctionVerifier(PreambleChecks, InstChecks):
     """Verifies one function: `run()` returns its diagnostics in source order of discovery."""
 
-    def __init__(self, func: Function, source: Optional[dict[int, str]], target: TargetInfo):
+    def __init__(self, func: Function, source: Optional[dict[int, str]], target: TargetInfo,
+                 dialect: Dialect = CURRENT):
         self.func = func
+        self.dialect = dialect  # the era's rules (`clifkit.dialect`): today's unless asked
         self.source = source
         self.target = target
         self.path = func.loc.path if func.loc else "<input>"

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location
+from ..dialect import CURRENT, Dialect
 from ..ir.function import FunctionDetails, TestFile
 
 DIRECTIVE_NAMES = ("run", "print", "heap", "table")
@@ -43,11 +44,11 @@ def _meant(word: str) -> Optional[str]:
     return None
 
 
-def check_directives(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnostic]:
+def check_directives(tf: TestFile, source: Optional[dict[int, str]], dialect: Dialect = CURRENT) -> list[Diagnostic]:
     diags: list[Diagnostic] = _placement(tf, source)
     by_name = {d.function.name: d.function for d in tf.functions}
     for details in tf.functions:
-        diags.extend(_environment(details, by_name))
+        diags.extend(_environment(details, by_name, dialect))
     diags.extend(_grow_signatures(tf, source))
     # A callee's declaration reached from several functions' directives is reported once.
     unique = {(d.loc.line, d.loc.col, d.message): d for d in diags}
@@ -94,7 +95,7 @@ def _placement(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnosti
     return out
 
 
-def _environment(details: FunctionDetails, by_name: dict) -> list[Diagnostic]:
+def _environment(details: FunctionDetails, by_name: dict, dialect: Dialect) -> list[Diagnostic]:
     from ..environment.layout import build_environment
     from ..environment.reservations import reserve
 
@@ -102,7 +103,7 @@ def _environment(details: FunctionDetails, by_name: dict) -> list[Diagnostic]:
         return []
     try:
         env = build_environment(details, max_heap_bytes=_NO_LIMIT)
-        reserve(env, details.function, by_name, _NO_LIMIT)
+        reserve(env, details.function, by_name, _NO_LIMIT, dialect)
     except ClifError as e:
         return list(e.diagnostics)
     return []
