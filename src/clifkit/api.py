@@ -81,17 +81,21 @@ def to_text(ir: IR) -> str:
     raise TypeError(f"to_text takes a TestFile or a Function, not {type(ir).__name__}")
 
 
-def verify(ir: IR, text: Optional[str] = None) -> list[Diagnostic]:
+def verify(ir: IR, text: Optional[str] = None, *, cranelift: Optional[str] = None) -> list[Diagnostic]:
     """Every problem in a `TestFile` or `Function`, located; empty when it is well-formed.
 
-    `text` is the source, to show the offending lines (by default a file's is read from its path)."""
+    `text` is the source, to show the offending lines (by default a file's is read from its path).
+    `cranelift` chooses the era's rules (``"2022"``; None or ``"current"``: today's, see
+    `clifkit.dialect`); another value raises ValueError."""
+    from .dialect import dialect
     from .verifier import verify_function, verify_test_file
 
+    rules = dialect(cranelift)
     if isinstance(ir, TestFile):
-        return verify_test_file(ir, text)
+        return verify_test_file(ir, text, dialect=rules)
     if isinstance(ir, Function):
         source = {i: line for i, line in enumerate(text.splitlines(), 1)} if text is not None else None
-        return verify_function(ir, source)
+        return verify_function(ir, source, dialect=rules)
     raise TypeError(f"verify takes a TestFile or a Function, not {type(ir).__name__}")
 
 
@@ -258,7 +262,8 @@ class Program:
     an existing ``.clif`` file). The engine (``"interpreter"``, or ``"native"`` where clifkit has
     it; `engines()` lists them) compiles or prepares each function once; close the program (or use
     it in a ``with`` block) to release the engine's resources. `fuel` and `max_call_depth` limit
-    the interpreter, `timeout` (seconds) any engine, as `clifkit test --fuel/--timeout` do."""
+    the interpreter, `timeout` (seconds) any engine, as `clifkit test --fuel/--timeout` do;
+    `cranelift` chooses the era's rules, as `clifkit test --cranelift` (``"2022"``)."""
 
     def __init__(
         self,
@@ -269,14 +274,18 @@ class Program:
         fuel: Optional[int] = None,
         max_call_depth: Optional[int] = None,
         timeout: Optional[float] = None,
+        cranelift: Optional[str] = None,
     ):
+        from .dialect import dialect
         from .engine import DEFAULT_FUEL, EngineOptions, EngineUnavailable
         from .runtest.engines import ENGINES
 
+        self.dialect = dialect(cranelift)
         self.test_file = _as_test_file(source)
         # Nothing the verifier refuses is run: the interpreter could answer for it where Cranelift
         # refuses to compile it (`clifkit test` does the same).
-        problems = verify(self.test_file, source if isinstance(source, str) and _is_text(source) else None)
+        problems = verify(self.test_file, source if isinstance(source, str) and _is_text(source) else None,
+                          cranelift=self.dialect)
         if problems:
             raise ClifError(problems)
         self.functions: dict[str, Function] = {}
@@ -344,7 +353,7 @@ class Program:
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             # The file's own directives win over inference, as in `clifkit test`.
             env = self.environment(func.name)
-        env = callee_environment(env, func, self.functions, nargs=nargs)
+        env = callee_environment(env, func, self.functions, nargs=nargs, dialect=self.dialect)
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             raise TypeError(no_environment_message(func))
         return env
@@ -428,15 +437,17 @@ def _as_test_file(source: Union[TestFile, PathLike]) -> TestFile:
 
 def load(source: Union[TestFile, PathLike], *, engine: str = "interpreter", target: Optional[str] = None,
          fuel: Optional[int] = None, max_call_depth: Optional[int] = None,
-         timeout: Optional[float] = None) -> Program:
+         timeout: Optional[float] = None, cranelift: Optional[str] = None) -> Program:
     """A `Program` for `source` on `engine` (see `Program`)."""
-    return Program(source, engine=engine, target=target, fuel=fuel, max_call_depth=max_call_depth, timeout=timeout)
+    return Program(source, engine=engine, target=target, fuel=fuel, max_call_depth=max_call_depth, timeout=timeout,
+                   cranelift=cranelift)
 
 
 def call(source: Union[TestFile, PathLike], name: str, *args: Any, engine: str = "interpreter",
-         env: Union[Environment, str, list, None] = None, raw: bool = False, fuel: Optional[int] = None) -> Any:
+         env: Union[Environment, str, list, None] = None, raw: bool = False, fuel: Optional[int] = None,
+         cranelift: Optional[str] = None) -> Any:
     """Load `source`, call `name` once, close: ``call(text, "%add", 1, 2)`` (see `Program.call`)."""
-    with Program(source, engine=engine, fuel=fuel) as program:
+    with Program(source, engine=engine, fuel=fuel, cranelift=cranelift) as program:
         return program.call(name, *args, env=env, raw=raw)
 
 
@@ -458,10 +469,12 @@ def run_tests(
     timeout: Optional[float] = None,
     verbose: bool = False,
     out: Optional[TextIO] = None,
+    cranelift: Optional[str] = None,
+    run_calls: Optional[str] = None,
 ) -> TestRun:
     """Run the run tests of files and directories, as ``clifkit test`` does (with ``-j jobs``,
     ``-k keyword``, ``--fail-fast``, ``--interpret-all``, ``--engine``, ``--compare``,
-    ``--timeout``), printing its lines to `out` (nothing when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
+    ``--timeout``, ``--cranelift``, ``--run-calls``), printing its lines to `out` (nothing when None). Returns the `TestRun`: `results` per file, and `summary` (the last line of
     ``clifkit test``), `passed`, `failed`, `skipped`."""
     from .limits import DEFAULT_LIMITS
     from .engine import DEFAULT_FUEL
@@ -472,8 +485,11 @@ def run_tests(
         raise ValueError(f"engine={engine!r}: expected 'interpreter', 'native' or 'all'")
     if timeout is not None and not timeout > 0:
         raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds")
+    from .dialect import calls_followed, dialect
     from .runtest.select import matcher
 
+    rules = dialect(cranelift)  # DialectError (a ValueError) for an unknown era
+    calls_followed(rules, run_calls)  # ... or an unknown run_calls
     matcher(keyword)  # raises KeywordError (a ValueError) for a malformed expression
     options = Options(
         verbose=verbose,
@@ -485,5 +501,7 @@ def run_tests(
         engine=engine,
         compare=compare,
         limits=DEFAULT_LIMITS.with_(timeout=timeout),
+        dialect=rules,
+        run_calls=run_calls,
     )
     return _run_tests([os.fspath(p) for p in paths], options, out if out is not None else io.StringIO(), jobs)

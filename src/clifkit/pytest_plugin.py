@@ -24,7 +24,9 @@ Which ``.clif`` files are collected is set by the ini option ``clif_collect``:
 
 Options (command line): ``--clif-engine interpreter|native|all`` (as
 ``clifkit test --engine``), ``--clif-interpret-all`` (also run ``test run``
-files on the interpreter), ``--clif-fuel N``, ``--clif-max-call-depth N``.
+files on the interpreter), ``--clif-fuel N``, ``--clif-max-call-depth N``,
+``--clif-cranelift 2022`` and ``--clif-run-calls followed`` (as ``clifkit test
+--cranelift`` and ``--run-calls``).
 Files run in the pytest process (xdist gives parallelism); each file's engine
 sessions are opened on its first item and closed after its last.
 """
@@ -65,6 +67,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="instructions the interpreter may execute per run line (default 10^9)")
     group.addoption("--clif-max-call-depth", type=int, default=None, metavar="N",
                     help="deepest call nesting the interpreter allows")
+    from .dialect import DIALECTS
+
+    group.addoption("--clif-cranelift", default=None, choices=tuple(DIALECTS), metavar="ERA",
+                    help=f"follow the rules of Cranelift of that era ({' or '.join(DIALECTS)}), as "
+                    "`clifkit test --cranelift`")
+    group.addoption("--clif-run-calls", default=None, choices=("named", "followed"),
+                    help="which function a `test run` line calls, as `clifkit test --run-calls`")
     parser.addini(
         "clif_collect",
         "which .clif files to collect: 'args' (only under paths given on the command line; the default), "
@@ -142,6 +151,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def _options(config: pytest.Config):
+    from .dialect import dialect
     from .engine import DEFAULT_FUEL
     from .runtest.plans import Options
     from .limits import DEFAULT_LIMITS
@@ -154,6 +164,8 @@ def _options(config: pytest.Config):
         engine=config.getoption("clif_engine") or "all",
         compare=bool(config.getoption("clif_compare")),
         limits=DEFAULT_LIMITS.with_(timeout=config.getoption("clif_timeout")),
+        dialect=dialect(config.getoption("clif_cranelift")),
+        run_calls=config.getoption("clif_run_calls"),
     )
 
 

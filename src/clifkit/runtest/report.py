@@ -49,6 +49,8 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
         report["options"] = {
             "fuel": options.fuel,
             "interpret_all": options.interpret_all,
+            "cranelift": options.dialect.name,
+            "run_calls": "followed" if options.calls_followed else "named",
         }
         limits = options.limits
         report["options"].update({
