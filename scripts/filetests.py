@@ -23,6 +23,12 @@ and `test cat` files that pass entirely and their results.
 
 With --path DIR instead of a checkout, the files of a plain directory are run.
 
+The files are tested by the rules of Cranelift of their revision's era
+(`clifkit test --cranelift`): `--cranelift 2022` for a revision whose commit
+date (committer date, UTC) is before 2023-01-01, today's rules otherwise (and
+for --path). `--cranelift ERA` chooses explicitly; the summary's first line
+says which rules were used and why.
+
 Example (the suite of December 2022, just before heaps left Cranelift):
 
     python scripts/filetests.py /work/.mirror/bytecodealliance+wasmtime/repo --rev c0b587ac5f^
@@ -51,7 +57,7 @@ _TEST_LINE = re.compile(r"^[ \t]*test[ \t]+([\w-]+)", re.MULTILINE)
 
 def export(repo: str, rev: str, directory: str, into: str) -> str:
     """`directory` at `rev` of the git repository `repo`, written under `into`; its path there."""
-    git_dir = repo if os.path.isfile(os.path.join(repo, "HEAD")) else os.path.join(repo, ".git")
+    git_dir = _git_dir(repo)
     archive = subprocess.run(["git", "--git-dir", git_dir, "archive", "--format=tar", rev, directory],
                              capture_output=True, check=False)  # fmt: skip
     if archive.returncode != 0:
@@ -61,8 +67,41 @@ def export(repo: str, rev: str, directory: str, into: str) -> str:
     return os.path.join(into, directory)
 
 
-def run(path: str, jobs: int, engine: str, report: str) -> None:
-    argv = [sys.executable, "-m", "clifkit", "test", "--interpret-all", "-j", str(jobs), "--json", report]
+# Revisions committed before this are tested by the 2022 rules (`clifkit.dialect`).
+DIALECT_2022_BEFORE = "2023-01-01"
+
+
+def commit_date(repo: str, rev: str) -> str:
+    """The committer date of `rev` in `repo`, UTC, as YYYY-MM-DD."""
+    git_dir = _git_dir(repo)
+    shown = subprocess.run(["git", "--git-dir", git_dir, "log", "-1", "--format=%ct", rev, "--"],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if shown.returncode != 0 or not shown.stdout.strip():
+        sys.exit(f"filetests: git log {rev} failed: {shown.stderr.strip()}")
+    import datetime
+
+    return datetime.datetime.fromtimestamp(int(shown.stdout.split()[0]), datetime.timezone.utc).date().isoformat()
+
+
+def era_of(repo: Optional[str], rev: str, chosen: Optional[str]) -> tuple[str, str]:
+    """The `--cranelift` dialect to test `rev` with, and why: `chosen` when given, else by its date."""
+    if chosen is not None:
+        return chosen, "chosen with --cranelift"
+    if repo is None:
+        return "current", "a plain directory: today's rules"
+    date = commit_date(repo, rev)
+    if date < DIALECT_2022_BEFORE:
+        return "2022", f"committed {date}, before {DIALECT_2022_BEFORE}"
+    return "current", f"committed {date}"
+
+
+def _git_dir(repo: str) -> str:
+    return repo if os.path.isfile(os.path.join(repo, "HEAD")) else os.path.join(repo, ".git")
+
+
+def run(path: str, jobs: int, engine: str, report: str, cranelift: str = "current") -> None:
+    argv = [sys.executable, "-m", "clifkit", "test", "--interpret-all", "-j", str(jobs), "--json", report,
+            "--cranelift", cranelift]
     if engine:
         argv += ["--engine", engine]
     subprocess.run(argv + [path], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
@@ -72,9 +111,11 @@ def _clif_files(path: str) -> list[str]:
     return sorted(os.path.join(d, f) for d, _, names in os.walk(path) for f in names if f.endswith(".clif"))
 
 
-def survey(path: str) -> list[dict]:
+def survey(path: str, cranelift: str = "current") -> list[dict]:
     """For each `.clif` under `path`: its test kinds, and whether it reads, prints to a fixpoint and
-    verifies (None when Cranelift would not verify it), with the first problem found."""
+    verifies by the `cranelift` dialect's rules (None when Cranelift would not verify it), with the
+    first problem found."""
+    from clifkit.dialect import dialect
     from clifkit.diagnostics import ClifError
     from clifkit.printer import format_test_file
     from clifkit.reader import parse_text
@@ -102,7 +143,7 @@ def survey(path: str) -> list[dict]:
         if not rec["fixpoint"]:
             rec["problem"] = rec["problem"] or "printing the printed text changes it"
         if set(rec["kinds"]) - UNVERIFIED_KINDS:
-            errors = [d for d in verify_test_file(tf, text) if d.severity == "error"]
+            errors = [d for d in verify_test_file(tf, text, dialect=dialect(cranelift)) if d.severity == "error"]
             rec["verifies"] = not errors
             if errors and rec["problem"] is None:
                 rec["problem"] = errors[0].format().splitlines()[0]
@@ -194,17 +235,21 @@ def main(argv=None) -> int:
     ap.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--engine", choices=("interpreter", "native"), help="one engine only")
     ap.add_argument("--json", help="keep clifkit's JSON report here")
+    ap.add_argument("--cranelift", choices=("current", "2022"),
+                    help=f"the era's rules to test by (default: 2022 for a revision committed before "
+                    f"{DIALECT_2022_BEFORE}, else current)")
     args = ap.parse_args(argv)
     if not args.path and not args.wasmtime:
         ap.error("give a wasmtime checkout or --path DIR")
+    cranelift, why = era_of(None if args.path else args.wasmtime, args.rev, args.cranelift)
     directory = ALL_DIR if args.all else args.dir
     records = None
     with tempfile.TemporaryDirectory(prefix="clifkit-filetests-") as tmp:
         path = args.path or export(args.wasmtime, args.rev, directory, tmp)
         if args.all:
-            records = survey(path)
+            records = survey(path, cranelift)
         report = args.json or os.path.join(tmp, "report.json")
-        run(path, args.jobs, args.engine, report)
+        run(path, args.jobs, args.engine, report, cranelift)
         with open(report) as f:
             data = json.load(f)
         kinds_of = None
@@ -212,6 +257,7 @@ def main(argv=None) -> int:
             kinds_of = {os.path.join(path, r["path"]): r["kinds"] for r in records}
     where = args.path or f"{args.wasmtime} {args.rev}:{directory}"
     print(f"{where}")
+    print(f"rules: --cranelift {cranelift} ({why})")
     if records is not None:
         print("\n".join(summarise_survey(records)))
     print("\n".join(summarise(data, kinds_of)))

@@ -88,3 +88,41 @@ def test_every_test_kind_is_counted(repo):
     assert "test cat: 1 of 1 files with results pass entirely (results passed / failed: 1 / 0)" in out
     assert "test cat files that do not read: 1" in out
     assert "wrong.clif:4:10: error: block0 does not end with a terminator" in out
+
+
+SHUFFLE_2022 = """test interpret
+function %zeros(i8x16, i8x16) -> i8x16 {
+block0(v0: i8x16, v1: i8x16):
+    v2 = shuffle v0, v1, [0 32 1 255 0 0 0 0 0 0 0 0 0 0 0 16]
+    return v2
+}
+; run: %zeros([1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16], [17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32]) == [1 0 2 0 1 1 1 1 1 1 1 1 1 1 1 17]
+"""
+
+
+def _dated_repo(root: Path, date: str) -> Path:
+    path = root / "cranelift" / "filetests" / "filetests" / "runtests" / "shuffle.clif"
+    path.parent.mkdir(parents=True)
+    path.write_text(SHUFFLE_2022)
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
+    for argv in (["init", "-q"], ["add", "."], ["commit", "-qm", "x"]):
+        subprocess.run(["git", *argv], cwd=root, check=True, env=env)
+    return root
+
+
+@pytest.mark.parametrize("date, extra, rules, passes", [
+    ("2022-12-14T12:00:00+00:00", [], "--cranelift 2022 (committed 2022-12-14, before 2023-01-01)", True),
+    ("2023-01-02T12:00:00+00:00", [], "--cranelift current (committed 2023-01-02)", False),
+    ("2022-12-14T12:00:00+00:00", ["--cranelift", "current"], "--cranelift current (chosen with --cranelift)", False),
+    ("2024-05-01T12:00:00+00:00", ["--cranelift", "2022"], "--cranelift 2022 (chosen with --cranelift)", True),
+])
+def test_the_era_follows_the_commit_date(tmp_path, date, extra, rules, passes):
+    if shutil.which("git") is None:
+        pytest.skip("needs git")
+    repo = _dated_repo(tmp_path / "wasmtime", date)
+    done = subprocess.run([sys.executable, str(SCRIPT), str(repo), "--rev", "HEAD", "-j", "1", *extra],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert f"rules: {rules}" in done.stdout, done.stdout + done.stderr
+    assert (done.returncode == 0) == passes, done.stdout
+    assert ("pass entirely 1" in done.stdout) == passes
