@@ -302,3 +302,35 @@ def test_verifier_and_cat_items_pass_under_strict_markers(pytester):
                       c="test cat\n\nfunction %g() {\nblock0:\n    return\n}\n; check: block0:\n")
     result = pytester.runpytest("v.clif", "c.clif", "--strict-markers", "-m", "verifier or cat", "-q", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
+
+
+# A `test run` line naming another function than the one it follows, and a shuffle lane past 31:
+# refused today, passing by the 2022 rules (`--clif-cranelift 2022`).
+ERA_2022 = """test run
+target x86_64
+
+function %one(i8x16, i8x16) -> i8x16 {
+block0(v0: i8x16, v1: i8x16):
+    v2 = shuffle v0, v1, [16 40 0 0 0 0 0 0 0 0 0 0 0 0 0 0]
+    return v2
+}
+; run: %other([1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16], [17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32]) == [17 0 1 1 1 1 1 1 1 1 1 1 1 1 1 1]
+
+function %other(i8x16, i8x16) -> i8x16 {
+block0(v0: i8x16, v1: i8x16):
+    return v1
+}
+"""
+
+
+def test_cranelift_option_chooses_the_era(pytester):
+    (pytester.mkdir("era") / "era.clif").write_text(ERA_2022)
+    pytester.runpytest("era", "--clif-interpret-all", "--clif-engine", "interpreter").assert_outcomes(failed=1)
+    result = pytester.runpytest("era", "--clif-interpret-all", "--clif-engine", "interpreter", "--clif-cranelift", "2022")
+    result.assert_outcomes(passed=1)
+    result = pytester.runpytest("era", "--clif-interpret-all", "--clif-engine", "interpreter", "--clif-cranelift", "2022",
+                                "--clif-run-calls", "named")
+    result.assert_outcomes(failed=1)
+    result = pytester.runpytest("era", "--clif-cranelift", "1999")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*--clif-cranelift: invalid choice: '1999'*"])
