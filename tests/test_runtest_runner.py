@@ -109,7 +109,7 @@ def fakes(monkeypatch):
 
     monkeypatch.setattr(clifkit.reader, "parse_text", fake_parse_text)
     # The fake reader gives functions without bodies, which the real verifier would refuse.
-    monkeypatch.setattr(runner, "verify_run_test", lambda tf, source: [])
+    monkeypatch.setattr(runner, "verify_run_test", lambda tf, source, dialect=None: [])
     engine = FakeEngine(BEHAVIOURS)
     monkeypatch.setitem(engines.ENGINES, "interpreter", engine)
     monkeypatch.delitem(engines.ENGINES, "native", raising=False)  # these tests model the interpreter alone
