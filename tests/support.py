@@ -30,6 +30,17 @@ needs_native = pytest.mark.skipif(not (HAVE_CRANELIFT and X86_64_LINUX),
                                   reason="needs the cranelift binding on an x86-64 Linux host")
 
 
+def native_targets() -> set:
+    """The native targets this machine runs (x86_64 on the host, others if emulation is ready)."""
+    from clifkit.native import emulation
+
+    out = set()
+    if HAVE_CRANELIFT and X86_64_LINUX:
+        out.add("x86_64")
+        out |= {arch for arch in ("aarch64", "s390x") if emulation.status(arch).ready}
+    return out
+
+
 def needs_emulation(arch: str):
     """Skip unless `arch` code runs here under QEMU (`clifkit emulation setup`), with the reason."""
     from clifkit.native import emulation

@@ -13,9 +13,8 @@ import clifkit
 from clifkit.api import parse, verify
 from clifkit.cli import main as clifkit_main
 from clifkit.dialect import CRANELIFT_2022, CURRENT, DialectError, calls_followed, dialect
-from clifkit.native import emulation
 from clifkit.runtest.plans import callee_environment
-from support import HAVE_CRANELIFT, X86_64_LINUX
+from support import native_targets
 
 HEADER = "test run\ntarget x86_64\ntarget aarch64\ntarget s390x\n\n"
 
@@ -93,13 +92,7 @@ block0(v0: i32):
 """
 
 
-def _targets() -> set:
-    """The native targets this machine runs (x86_64 on the host, others if emulation is ready)."""
-    out = set()
-    if HAVE_CRANELIFT and X86_64_LINUX:
-        out.add("x86_64")
-        out |= {arch for arch in ("aarch64", "s390x") if emulation.status(arch).ready}
-    return out
+_targets = native_targets
 
 
 def _run(tmp_path, capsys, text: str, *argv: str) -> tuple[int, str, list[dict]]:

@@ -16,8 +16,7 @@ from clifkit.api import parse, to_text, verify
 from clifkit.cli import main as clifkit_main
 from clifkit.diagnostics import ClifError
 from clifkit.interpreter import softfloat as sf
-from clifkit.native import emulation
-from support import HAVE_CRANELIFT, X86_64_LINUX
+from support import native_targets
 
 HEADER = "test interpret\ntest run\ntarget x86_64\ntarget aarch64\ntarget s390x\n\n"
 
@@ -226,13 +225,7 @@ block0(v0: f32x4, v1: f32x4):
 """
 
 
-def _targets() -> set:
-    """The native targets this machine runs (x86_64 on the host, others if emulation is ready)."""
-    out = set()
-    if HAVE_CRANELIFT and X86_64_LINUX:
-        out.add("x86_64")
-        out |= {arch for arch in ("aarch64", "s390x") if emulation.status(arch).ready}
-    return out
+_targets = native_targets
 
 
 def _run_file(tmp_path, capsys, name: str, text: str) -> list[dict]:
