@@ -135,7 +135,7 @@ def test_a_failing_misnamed_line_under_test_run_says_which_function_cranelift_wo
     status, out, _ = cli_run("test", p)
     assert status == 1
     assert (f"{p}:16: %one(): expected 2, got 1 (this line follows %two, which Cranelift's `test run` would call "
-            "whatever the line names; clifkit calls %one) [native x86_64]") in out.splitlines()
+            "whatever the line names, as --run-calls followed does; clifkit calls %one) [native x86_64]") in out.splitlines()
     # `test interpret` calls what a line names, as clifkit does: nothing to add there.
     assert f"{p}:16: %one(): expected 2, got 1 [interpreter]" in out.splitlines()
 

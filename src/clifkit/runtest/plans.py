@@ -323,8 +323,8 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool =
         return None
     if followed:
         return f"this line names {cmd.call.name} but follows {above.name}, which --run-calls followed calls"
-    return (f"this line follows {above.name}, which Cranelift's `test run` would call whatever the line names; "
-            f"clifkit calls {cmd.call.name} (--run-calls followed calls {above.name})")
+    return (f"this line follows {above.name}, which Cranelift's `test run` would call whatever the line names, "
+            f"as --run-calls followed does; clifkit calls {cmd.call.name}")
 
 
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
