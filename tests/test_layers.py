@@ -15,7 +15,7 @@ ROOT = pathlib.Path(clifkit.__file__).parent
 
 # Lowest first. A module's layer is that of its first dotted component under clifkit.
 LAYERS: list[set[str]] = [
-    {"diagnostics", "limits"},
+    {"diagnostics", "limits", "dialect"},
     {"ir"},
     {"reader", "printer"},
     {"environment", "cfg"},
