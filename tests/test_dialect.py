@@ -167,6 +167,14 @@ def test_table_over_heap_reserves_the_elements_its_bound_counts():
     assert (heap.size, heap.reach, heap.reservation()) == (0x100, 0x400, 0x400)
 
 
+def test_table_over_heap_reservation_is_capped_at_the_table(tmp_path, capsys):
+    status, out, runs = _run(tmp_path, capsys, HEADER + TABLE_OVER_HEAP, "--cranelift", "2022",
+                             "--max-reservation", "0x3ff", "--engine", "interpreter")
+    assert status == 1 and runs and all(r["status"] == "error" for r in runs)
+    assert ("t.clif:12:5: error: table0 reservation of 0x400 bytes (0x100 elements, the heap directive's bytes, "
+            "x element_size 4) exceeds the limit of 0x3ff bytes") in out
+
+
 def test_api_program_takes_the_dialect():
     with pytest.raises(clifkit.ClifError, match="bound slot counts bytes"):
         clifkit.load(HEADER + TABLE_OVER_HEAP).call("%through_table", 3, 12, 77)

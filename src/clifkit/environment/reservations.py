@@ -178,7 +178,15 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
                         # 2022: the bound slot's byte count is the table's element count, so the
                         # table may address that many elements: all of it is reserved, and what
                         # lies past the heap's bytes traps heap_oob as any reserved memory does.
-                        extent = delta + (request.max_size // request.element_size) * decl.element_size
+                        elements = request.max_size // request.element_size
+                        extent = delta + elements * decl.element_size
+                        if extent + request.guard > max_reservation:
+                            parts = (f"{delta:#x} + " if delta else "") + (
+                                f"{elements:#x} elements, the heap directive's bytes, x element_size "
+                                f"{decl.element_size}") + (f" + guard={request.guard:#x}" if request.guard else "")
+                            raise declaration_error(func, name, f"{name} reservation of {extent + request.guard:#x} "
+                                                                f"bytes ({parts}) exceeds the limit of "
+                                                                f"{max_reservation:#x} bytes", prefix=False)
                         if extent > reach[request.index][0]:
                             reach[request.index] = (extent, None)
                         continue
