@@ -1,9 +1,12 @@
 """Start-up stays lean: what `clifkit --version` and `clifkit test` on an interpreter-only file
 import (module sets, not times: timed goals live in benchmarks/)."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import clifkit
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "integers.clif"
 
@@ -66,3 +69,25 @@ def test_families_load_on_first_need():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[4613937818241073152,", "2]"]  # 1.5 + 1.5 = 3.0; lane 1 wraps
+
+
+def test_the_startup_benchmark_reads_pythons_bytecode_and_compiles_clifkit_from_source(monkeypatch, tmp_path):
+    # As on a machine that sets it for every process: the fill run must write bytecode all the same.
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    from benchmarks.startup import Startup
+
+    package = str(Path(clifkit.__file__).resolve().parent)
+    bench = Startup(str(tmp_path))
+    bench.fill()
+    for _ in range(2):  # the second timed run finds no bytecode of clifkit's that the first wrote
+        verbose = bench.run(("-v",)).stderr
+        # `python -v` says where each module's code object came from: its bytecode (a quoted .pyc
+        # path) or its source.
+        origins = re.findall(r"^# code object from '?(.*?)(\.pyc|\.py)'?$", verbose, re.M)
+        source = [path for path, kind in origins if kind == ".py"]
+        bytecode = [path for path, kind in origins if kind == ".pyc"]
+        assert source and all(path.startswith(package) for path in source)
+        assert any("argparse" in path for path in bytecode)
+        assert all(path.startswith(bench.prefix) and package not in path for path in bytecode)
+        assert not list(Path(bench.ours).rglob("*.pyc"))
