@@ -16,11 +16,11 @@ from . import __version__
 
 
 def _cmd_cat(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .printer import format_test_file
 
     status = 0
-    for _, tf in commands.each_parsed(args.files):
+    for _, tf in each_parsed(args.files):
         if tf is None:
             status = 1
         else:
@@ -29,11 +29,11 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .verifier import verify_test_file
 
     status = 0
-    for path, tf in commands.each_parsed(args.files):
+    for path, tf in each_parsed(args.files):
         if tf is None:
             status = 1
             continue
@@ -48,12 +48,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_cfg(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .cfg import function_dot, render_svg
 
     dots: list[str] = []
     status = 0
-    for path, tf in commands.each_parsed(args.files):
+    for path, tf in each_parsed(args.files):
         if tf is None:
             status = 1
             continue
@@ -181,7 +181,7 @@ def _add_cfg(sub) -> None:
 
 
 def _add_test(sub) -> None:
-    from . import commands
+    from .arguments import add_harness_options, add_settings_option
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -212,8 +212,6 @@ def _add_test(sub) -> None:
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
     _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
-    from .commands import add_settings_option
-
     add_settings_option(p)
     p.add_argument(
         "--failed-from",
@@ -221,7 +219,7 @@ def _add_test(sub) -> None:
         help="repeat only the run lines that failed, errored or timed out in REPORT (a --json report "
         "of an earlier run) among PATHS",
     )
-    commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
+    add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
 
 
@@ -294,7 +292,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
-    from .commands import settings_problem
+    from .arguments import settings_problem
 
     problem = settings_problem(args)
     if problem is not None:

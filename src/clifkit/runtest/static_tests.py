@@ -22,8 +22,6 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..ir.function import TestFile
-from .filecheck import KINDS as CHECK_KINDS
-from .filecheck import Directive, FileCheckError, check
 from .results import FAILED, PASSED, RunResult
 
 KINDS = ("verifier", "cat")
@@ -123,6 +121,8 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
 
 def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     from ..printer import format_function_as_cranelift
+    from .filecheck import KINDS as CHECK_KINDS
+    from .filecheck import Directive, FileCheckError, check
 
     def directives_in(first: int, last: int) -> list[Directive]:
         return [Directive(kind, text, n) for n, kind, text in _comments(tf, CHECK_KINDS, first, last)]
