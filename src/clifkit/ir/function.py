@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import Mapping, Optional, Union
 
 from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
@@ -382,3 +382,19 @@ class TestFile:
     # the others (inside a body, before the first function, after code, near misses such as
     # ``; HEAP:``) are what the verifier reports.
     directives: list[Directive] = field(default_factory=list, repr=False, compare=False)
+
+
+def reachable(entry: Function, functions: Mapping[str, Function]) -> list[Function]:
+    """`entry` and every function of the file it can reach (calls, tail calls, ``func_addr``,
+    ``symbol`` global values), `entry` first, then in the order they are found."""
+    seen = {entry.name: entry}
+    order = [entry]
+    for func in order:
+        names = [ext.name.text for ext in func.func_refs.values()]
+        names += [gv.name.text for gv in func.global_values.values() if gv.kind == "symbol" and gv.name is not None]
+        for name in names:
+            callee = functions.get(name)
+            if callee is not None and name not in seen:
+                seen[name] = callee
+                order.append(callee)
+    return order

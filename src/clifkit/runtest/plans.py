@@ -226,10 +226,10 @@ def _wants_environment(others: list[Directive]) -> bool:
 
 def _environment(details: FunctionDetails, others: list[Directive], limits: Limits = DEFAULT_LIMITS):
     """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
-    from ..environment.layout import build_environment
-
     if not _wants_environment(others):
         return None
+    from ..environment.layout import build_environment
+
     requests = [d for d in others if d.kind in ENVIRONMENT_KINDS]
     return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory)
 
@@ -245,23 +245,29 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
     (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
     builds its own vmctx does; either way with every region's reservation worked out from the
     declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
-    from .inferred import infer_environment
-    from ..environment.reservations import reserve
+    from ..reader.directives import takes_vmctx
 
     env = directed
-    if env is None and (nargs is None or nargs != len(callee.signature.params)):
+    # (infer_environment infers nothing for a callee without vmctx: its module, and the
+    # environment's, are imported only for one that takes it)
+    if env is None and (nargs is None or nargs != len(callee.signature.params)) and takes_vmctx(callee):
+        from .inferred import infer_environment
+
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
+    from ..environment.reservations import reserve
+
     return reserve(env, callee, by_name, limits.max_reservation)
 
 
 def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
     """What to say when a run line of `callee` faults: it declares memory nobody allocated."""
+    from ..ir.function import reachable
     from ..reader.directives import takes_vmctx
-    from .inferred import declares_memory
 
-    if not takes_vmctx(callee) and declares_memory(callee, by_name):
+    # Does it, or a function it can reach, declare a heap or a table?
+    if not takes_vmctx(callee) and any(f.heaps or f.tables for f in reachable(callee, by_name)):
         return NO_VMCTX_NOTE.format(name=callee.name)
     return None
 
