@@ -728,7 +728,16 @@ is_invalid             1 when the reference x is invalid (all ones), else 0 (hea
 DOCS: dict[str, str] = {n: d.strip() for n, _, d in (line.partition(" ") for line in _DOC_TEXT.strip().splitlines())}
 
 
-def _operand(text: str) -> Operand:
+def _operand(text: str, _made: dict[str, Operand] = {}) -> Operand:
+    # Operands are immutable and the table writes the same few hundred times over (``x:Int``):
+    # each text is read once (which keeps the table's import cheap).
+    found = _made.get(text)
+    if found is None:
+        found = _made[text] = _read_operand(text)
+    return found
+
+
+def _read_operand(text: str) -> Operand:
     name, _, ty = text.partition(":")
     if ty == "...":
         return Operand(name, varargs=True)

@@ -77,7 +77,12 @@ class Plan:
 NO_NATIVE = ("`test run` needs the native engine, which needs cranelift-py (not installed here); "
              "--interpret-all runs it on the interpreter")
 
-def _command_names(tf: TestFile) -> list[str]:
+# The test kinds that run no code (`static_tests.py`).
+STATIC_TEST_KINDS = frozenset({"verifier", "cat"})
+
+
+def command_names(tf: TestFile) -> list[str]:
+    """The kind each ``test`` line of the file names (``interpret``, ``run``, ``verifier``, ...)."""
     names = []
     for c in tf.commands:
         name = c.name.strip()
@@ -95,7 +100,7 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
     """The plans for a file, or ([], reason) when it has no run tests."""
     if options.force_mode is not None:
         return _forced_plans(tf, options.force_mode), None
-    names = _command_names(tf)
+    names = command_names(tf)
     plans: list[Plan] = []
     if "interpret" in names:
         plans.append(Plan("interpreter", "interpret"))

@@ -22,9 +22,8 @@ from __future__ import annotations
 from typing import Sequence
 
 from ..ir.function import TestFile
+from .plans import command_names
 from .results import FAILED, PASSED, RunResult
-
-KINDS = ("verifier", "cat")
 
 
 def _comments(tf: TestFile, kinds: Sequence[str], first: int, last: int) -> list[tuple[int, str, str]]:
@@ -32,15 +31,6 @@ def _comments(tf: TestFile, kinds: Sequence[str], first: int, last: int) -> list
     as the reader found them (`TestFile.directives`)."""
     return [(d.line, d.kind, d.text.strip()) for d in tf.directives
             if d.kind in kinds and d.has_colon and first <= d.line <= last]
-
-
-def _test_names(tf: TestFile) -> set[str]:
-    names = set()
-    for c in tf.commands:
-        words = c.name.replace("test ", "", 1).split()
-        if words:
-            names.add(words[0])
-    return names
 
 
 def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]:
@@ -55,7 +45,7 @@ def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]
 
 def static_results(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     """The results of the file's ``test verifier`` and ``test cat`` commands (none if it has neither)."""
-    names = _test_names(tf)
+    names = set(command_names(tf))
     out: list[RunResult] = []
     if "verifier" in names:
         out += _verifier(tf, lines, path)
