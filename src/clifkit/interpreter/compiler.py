@@ -53,7 +53,7 @@ from typing import Optional
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
-from . import counted_loops, float_repr, memory_ops, ranges
+from . import float_repr, memory_ops, ranges
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
@@ -400,7 +400,11 @@ class FunctionCompiler:
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
-            loop = counted_loops.counted(self, root) if header else None
+            loop = None
+            if header:
+                from . import counted_loops  # (a function without loops does without it)
+
+                loop = counted_loops.counted(self, root)
             if loop is not None:
                 counted_loops.emit(self, root, loop, out)
             else:

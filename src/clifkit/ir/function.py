@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
-from .pcc import Fact, MemoryTypeData
 from .opcodes import Opcode
 from .types import Type
+
+if TYPE_CHECKING:  # (facts and memory types are made by the reader, which imports `pcc` for them)
+    from .pcc import Fact, MemoryTypeData
 
 
 # -- block calls ----------------------------------------------------------
