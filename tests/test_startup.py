@@ -45,6 +45,45 @@ def test_an_interpreter_only_file_leaves_the_native_engine_and_the_pool_alone(tm
                 "clifkit.interpreter.heap_ops"} & mods
 
 
+
+def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
+    # No loop, memory, heap, proof-carrying code, `test cat`/`test verifier`, second file or
+    # `clifkit run`: none of the modules that serve them.
+    small = tmp_path / "small.clif"
+    small.write_text("test interpret\nfunction %add(i32, i32) -> i32 {\nblock0(v0: i32, v1: i32):\n"
+                     "    v2 = iadd v0, v1\n    return v2\n}\n; run: %add(1, 2) == 3\n")
+    mods = imported_after(["test", str(small)])
+    assert "clifkit.interpreter.compiler" in mods
+    assert not {"clifkit.commands", "clifkit.runtest.parallel", "clifkit.runtest.static_tests",
+                "clifkit.runtest.filecheck", "clifkit.runtest.inferred", "clifkit.environment.layout",
+                "clifkit.environment.reservations", "clifkit.interpreter.heaps", "clifkit.interpreter.memory_ops",
+                "clifkit.interpreter.counted_loops", "clifkit.ir.pcc"} & mods
+
+
+MEMORY = """
+function %f(i64) -> i64 {
+    ss0 = explicit_slot 8
+block0(v0: i64):
+    stack_store v0, ss0
+    v1 = stack_load.i64 ss0
+    v2 = iadd_imm v1, 1
+    return v2
+}
+"""
+
+
+def test_the_memory_family_loads_on_first_need():
+    code = (
+        "import sys\n"
+        "from clifkit.interpreter import Interpreter\n"
+        "from clifkit.reader import parse_text\n"
+        "assert 'clifkit.interpreter.memory_ops' not in sys.modules\n"
+        f"it = Interpreter([d.function for d in parse_text({MEMORY!r}).functions])\n"
+        "print(it.call('%f', [41]), 'clifkit.interpreter.float_ops' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[42]", "False"]  # found in the memory family, before the float one was tried
+
 LAZY = """
 function %f(f64, i32x4) -> f64, i32 {
 block0(v0: f64, v1: i32x4):

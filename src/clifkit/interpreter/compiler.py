@@ -53,10 +53,16 @@ from typing import Optional
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
-from . import float_repr, memory_ops, ranges
+from . import float_repr, ranges
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+
+
+def _memory_ops():
+    from . import memory_ops  # the memory family, imported by the first function that needs it
+
+    return memory_ops
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
 # leave its fuel charge unchecked to the next block that checks (see emit_block), and an integer
@@ -842,8 +848,9 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr:
-            self.last_access = memory_ops.access_key(ctx)
+        # (`memory_ops` is imported only for an instruction with an address operand)
+        if inst.opcode.addr is not None and "_p" in expr and inst.opcode in _memory_ops().ADDRESSED:
+            self.last_access = _memory_ops().access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None
         if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
