@@ -33,7 +33,7 @@ from typing import Callable, Optional, Sequence
 
 from ..ir.function import Function
 from ..ir.types import Type
-from . import control, float_repr, integer_ops, tail_groups  # noqa: F401  (families register)
+from . import control, integer_ops, tail_groups  # noqa: F401  (families register)
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
 from .machine import (
     RUNTIME,
@@ -112,7 +112,7 @@ class Interpreter:
         self._may_tail: dict[int, bool] = {}
         self._bound = 0
         self._host = dict(host_functions or {})
-        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY, **float_repr.RUNTIME,
+        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY,
                          "_badcall": _bad_call}
         self.indirect: dict[int, list] = {}
         self.ns["_IND"] = self.indirect
