@@ -47,6 +47,8 @@ class Trap(Exception):
 
 @dataclass
 class OpContext:
+    """What a lowering sees of one instruction: the instruction, its function and its types."""
+
     inst: Inst
     function: Function
     ctrl_type: Optional[Type]

@@ -166,6 +166,8 @@ _CONSTANT_FORMATS = frozenset({"UnaryImm", "UnaryIeee16", "UnaryIeee32", "UnaryI
 
 @dataclass(frozen=True)
 class Opcode:
+    """One row of the opcode table."""
+
     name: str
     format: Format
     ins: tuple[Operand, ...]
