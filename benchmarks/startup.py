@@ -104,9 +104,9 @@ def report(runs: int) -> str:
     times, cpu = import_times(runs)
     median, least = statistics.median(times), min(times)
     verdict = "ok" if median <= GOAL_MS else "MISS"
-    return (f"startup: clifkit test on one small file, without clifkit's bytecode cache: imports "
-            f"{median:.0f} ms (median of {runs}; least {least:.0f}), <={GOAL_MS:.0f} ms {verdict}; "
-            f"CPU time of the whole run {statistics.median(cpu):.0f} ms")
+    return (f"startup: imports of clifkit test on one small file, clifkit compiled from source and Python's "
+            f"own modules from bytecode: {median:.0f} ms (median of {runs}; least {least:.0f}), goal <={GOAL_MS:.0f} ms "
+            f"(issue 16): {verdict}; CPU time of the whole run {statistics.median(cpu):.0f} ms")
 
 
 if __name__ == "__main__":
