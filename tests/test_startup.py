@@ -65,10 +65,11 @@ MEMORY = """
 function %f(i64) -> i64 {
     ss0 = explicit_slot 8
 block0(v0: i64):
-    stack_store v0, ss0
-    v1 = stack_load.i64 ss0
-    v2 = iadd_imm v1, 1
-    return v2
+    v1 = stack_addr.i64 ss0
+    store v0, v1
+    v2 = load.i64 v1+0
+    v3 = iadd_imm v2, 1
+    return v3
 }
 """
 
