@@ -1,6 +1,7 @@
 """Start-up stays lean: what `clifkit --version` and `clifkit test` on an interpreter-only file
 import (module sets, not times: timed goals live in benchmarks/)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -58,7 +59,18 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
                 "clifkit.runtest.filecheck", "clifkit.runtest.inferred", "clifkit.environment.layout",
                 "clifkit.environment.reservations", "clifkit.interpreter.heaps", "clifkit.interpreter.memory_ops",
                 "clifkit.interpreter.counted_loops", "clifkit.interpreter.float_repr", "clifkit.interpreter.tail_groups",
-                "clifkit.ir.pcc"} & mods
+                "clifkit.ir.pcc", "shutil"} & mods
+
+
+def test_help_is_wrapped_to_the_terminal_width_without_shutil():
+    # argparse asks shutil for the width; clifkit's formatter works it out the same way.
+    def help_lines(columns: str) -> list[str]:
+        env = dict(os.environ, COLUMNS=columns)
+        done = subprocess.run([sys.executable, "-c", "import sys; from clifkit.cli import main; sys.exit(main())",
+                               "test", "--help"], capture_output=True, text=True, env=env, check=True)
+        return done.stdout.splitlines()
+
+    assert max(map(len, help_lines("60"))) <= 58 < max(map(len, help_lines("200")))
 
 
 MEMORY = """

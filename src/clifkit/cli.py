@@ -269,12 +269,40 @@ _COMMANDS = [
 ]  # fmt: skip
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse asks for whenever it makes a help
+    formatter (every `add_argument` does), worked out the same way without importing shutil and
+    the compression modules it imports."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser: every command's, or, given a known `command`, only that one's (which
     saves importing what the others need)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
+    class Formatter(argparse.HelpFormatter):
+        def __init__(self, prog, indent_increment=2, max_help_position=24, width=None, **kwargs):
+            if width is None:
+                width = _terminal_columns() - 2  # as HelpFormatter's own default
+            super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+    class Parser(argparse.ArgumentParser):  # (its subparsers are Parsers too: argparse's default)
+        def __init__(self, *args, formatter_class=Formatter, **kwargs):
+            super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    parser = Parser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
     parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
