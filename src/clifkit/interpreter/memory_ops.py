@@ -33,7 +33,7 @@ from ..ir.immediates import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
-from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS
+from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY
 from .registry import OpContext, Trap, impl, mask
 
 DEFAULT_FLAGS = MemFlags()
