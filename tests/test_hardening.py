@@ -246,7 +246,8 @@ block0(v0: i64, v1: i64, v2: i64):
 
 @needs_posix
 def test_a_4_gib_heap_costs_nothing_until_touched():
-    from clifkit.interpreter.heaps import HOST_FUNCTIONS, materialize
+    from clifkit.interpreter.engine import HOST_FUNCTIONS
+    from clifkit.interpreter.heaps import materialize
     from clifkit.environment.layout import build_environment
 
     tf = parse_text(FOUR_GIB_HEAP, "t.clif")

@@ -1,9 +1,13 @@
 """Start-up stays lean: what `clifkit --version` and `clifkit test` on an interpreter-only file
 import (module sets, not times: timed goals live in benchmarks/)."""
 
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import clifkit
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "integers.clif"
 
@@ -42,6 +46,58 @@ def test_an_interpreter_only_file_leaves_the_native_engine_and_the_pool_alone(tm
                 "clifkit.interpreter.heap_ops"} & mods
 
 
+
+def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
+    # No loop, memory, heap, proof-carrying code, `test cat`/`test verifier`, second file or
+    # `clifkit run`: none of the modules that serve them.
+    small = tmp_path / "small.clif"
+    small.write_text("test interpret\nfunction %add(i32, i32) -> i32 {\nblock0(v0: i32, v1: i32):\n"
+                     "    v2 = iadd v0, v1\n    return v2\n}\n; run: %add(1, 2) == 3\n")
+    mods = imported_after(["test", str(small)])
+    assert "clifkit.interpreter.compiler" in mods
+    assert not {"clifkit.commands", "clifkit.runtest.parallel", "clifkit.runtest.static_tests",
+                "clifkit.runtest.filecheck", "clifkit.runtest.inferred", "clifkit.environment.layout",
+                "clifkit.environment.reservations", "clifkit.interpreter.heaps", "clifkit.interpreter.memory_ops",
+                "clifkit.interpreter.counted_loops", "clifkit.interpreter.float_repr", "clifkit.interpreter.tail_groups",
+                "clifkit.ir.pcc", "shutil"} & mods
+
+
+def test_help_is_wrapped_to_the_terminal_width_without_shutil():
+    # argparse asks shutil for the width; clifkit's formatter works it out the same way.
+    def help_lines(columns: str) -> list[str]:
+        env = dict(os.environ, COLUMNS=columns)
+        done = subprocess.run([sys.executable, "-c", "import sys; from clifkit.cli import main; sys.exit(main())",
+                               "test", "--help"], capture_output=True, text=True, env=env, check=True)
+        return done.stdout.splitlines()
+
+    assert max(map(len, help_lines("60"))) <= 58 < max(map(len, help_lines("200")))
+
+
+MEMORY = """
+function %f(i64) -> i64 {
+    ss0 = explicit_slot 8
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store v0, v1
+    v2 = load.i64 v1+0
+    v3 = iadd_imm v2, 1
+    return v3
+}
+"""
+
+
+def test_the_memory_family_loads_on_first_need():
+    code = (
+        "import sys\n"
+        "from clifkit.interpreter import Interpreter\n"
+        "from clifkit.reader import parse_text\n"
+        "assert 'clifkit.interpreter.memory_ops' not in sys.modules\n"
+        f"it = Interpreter([d.function for d in parse_text({MEMORY!r}).functions])\n"
+        "print(it.call('%f', [41]), 'clifkit.interpreter.float_ops' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["[42]", "False"]  # found in the memory family, before the float one was tried
+
 LAZY = """
 function %f(f64, i32x4) -> f64, i32 {
 block0(v0: f64, v1: i32x4):
@@ -66,3 +122,25 @@ def test_families_load_on_first_need():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["[4613937818241073152,", "2]"]  # 1.5 + 1.5 = 3.0; lane 1 wraps
+
+
+def test_the_startup_benchmark_reads_pythons_bytecode_and_compiles_clifkit_from_source(monkeypatch, tmp_path):
+    # As on a machine that sets it for every process: the fill run must write bytecode all the same.
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parent.parent))
+    from benchmarks.startup import Startup
+
+    package = str(Path(clifkit.__file__).resolve().parent)
+    bench = Startup(str(tmp_path))
+    bench.fill()
+    for _ in range(2):  # the second timed run finds no bytecode of clifkit's that the first wrote
+        verbose = bench.run(("-v",)).stderr
+        # `python -v` says where each module's code object came from: its bytecode (a quoted .pyc
+        # path) or its source.
+        origins = re.findall(r"^# code object from '?(.*?)(\.pyc|\.py)'?$", verbose, re.M)
+        source = [path for path, kind in origins if kind == ".py"]
+        bytecode = [path for path, kind in origins if kind == ".pyc"]
+        assert source and all(path.startswith(package) for path in source)
+        assert any("argparse" in path for path in bytecode)
+        assert all(path.startswith(bench.prefix) and package not in path for path in bytecode)
+        assert not list(Path(bench.ours).rglob("*.pyc"))

@@ -16,11 +16,11 @@ from . import __version__
 
 
 def _cmd_cat(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .printer import format_test_file
 
     status = 0
-    for _, tf in commands.each_parsed(args.files):
+    for _, tf in each_parsed(args.files):
         if tf is None:
             status = 1
         else:
@@ -29,11 +29,11 @@ def _cmd_cat(args: argparse.Namespace) -> int:
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .verifier import verify_test_file
 
     status = 0
-    for path, tf in commands.each_parsed(args.files):
+    for path, tf in each_parsed(args.files):
         if tf is None:
             status = 1
             continue
@@ -48,12 +48,12 @@ def _cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _cmd_cfg(args: argparse.Namespace) -> int:
-    from . import commands
+    from .arguments import each_parsed
     from .cfg import function_dot, render_svg
 
     dots: list[str] = []
     status = 0
-    for path, tf in commands.each_parsed(args.files):
+    for path, tf in each_parsed(args.files):
         if tf is None:
             status = 1
             continue
@@ -167,7 +167,7 @@ def _add_verify(sub) -> None:
     p = sub.add_parser("verify", help="check CLIF files for well-formedness")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
-    from .commands import add_dialect_options
+    from .arguments import add_dialect_options
 
     add_dialect_options(p, run_calls=False)
     p.set_defaults(func=_cmd_verify)
@@ -184,7 +184,7 @@ def _add_cfg(sub) -> None:
 
 
 def _add_test(sub) -> None:
-    from . import commands
+    from .arguments import add_dialect_options, add_harness_options, add_settings_option
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -215,17 +215,15 @@ def _add_test(sub) -> None:
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
     _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
-    from .commands import add_settings_option
-
     add_settings_option(p)
-    commands.add_dialect_options(p)  # --cranelift, --run-calls
+    add_dialect_options(p)  # --cranelift, --run-calls
     p.add_argument(
         "--failed-from",
         metavar="REPORT",
         help="repeat only the run lines that failed, errored or timed out in REPORT (a --json report "
         "of an earlier run) among PATHS",
     )
-    commands.add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
+    add_harness_options(p)  # -j, -k, --fail-fast, --junit-xml, --color
     p.set_defaults(func=_cmd_test)
 
 
@@ -275,12 +273,40 @@ _COMMANDS = [
 ]  # fmt: skip
 
 
+def _terminal_columns() -> int:
+    """``shutil.get_terminal_size().columns``, which argparse asks for whenever it makes a help
+    formatter (every `add_argument` does), worked out the same way without importing shutil and
+    the compression modules it imports."""
+    import os
+
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns or 80
+
+
 def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     """The argument parser: every command's, or, given a known `command`, only that one's (which
     saves importing what the others need)."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
+    class Formatter(argparse.HelpFormatter):
+        def __init__(self, prog, indent_increment=2, max_help_position=24, width=None, **kwargs):
+            if width is None:
+                width = _terminal_columns() - 2  # as HelpFormatter's own default
+            super().__init__(prog, indent_increment, max_help_position, width, **kwargs)
+
+    class Parser(argparse.ArgumentParser):  # (its subparsers are Parsers too: argparse's default)
+        def __init__(self, *args, formatter_class=Formatter, **kwargs):
+            super().__init__(*args, formatter_class=formatter_class, **kwargs)
+
+    parser = Parser(prog="clifkit", description="A toolkit for Cranelift IR (CLIF).")
     parser.add_argument("--version", action="version", version=f"clifkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -298,7 +324,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command).parse_args(argv)
-    from .commands import settings_problem
+    from .arguments import settings_problem
 
     problem = settings_problem(args)
     if problem is not None:

@@ -26,50 +26,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-
-
-def each_parsed(paths):
-    """Each file of `paths` with its parsed `TestFile`, or with None after printing its located
-    error to standard error (the commands that read files go on with the next one)."""
-    from .diagnostics import ClifError
-    from .reader import parse_file
-
-    for path in paths:
-        try:
-            tf = parse_file(path)
-        except ClifError as e:
-            print(e.format(), file=sys.stderr)
-            yield path, None
-            continue
-        yield path, tf
-
-
-def add_harness_options(p: argparse.ArgumentParser) -> None:
-    """Options of every command that runs run lines: selection, parallelism, reports, output."""
-    p.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        metavar="N",
-        help="run N files at a time, each in its own process (default: the number of cores)",
-    )
-    p.add_argument(
-        "-k",
-        dest="keyword",
-        metavar="PATTERN",
-        help="run only the items whose name matches: a substring, or an expression of words with "
-        "and/or/not, as pytest's -k (names: 'file.clif::%%f(1, 2)[interpreter]')",
-    )
-    p.add_argument(
-        "-x", "--fail-fast", action="store_true", help="stop at the first failed or erroneous run line"
-    )
-    p.add_argument("--junit-xml", metavar="FILE", help="write a JUnit XML report to FILE (for CI dashboards)")
-    p.add_argument(
-        "--color",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="colour the output: auto (the default) on a terminal unless NO_COLOR is set",
-    )
+from .arguments import add_dialect_options, add_harness_options, add_settings_option, each_parsed
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -347,59 +304,3 @@ def _capstone_available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("capstone") is not None
-
-
-def _setting_arg(text: str) -> tuple[str, str]:
-    import argparse
-
-    name, eq, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if not name or (eq and not value):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE (or NAME for NAME=true)")
-    return name, value if eq else "true"
-
-
-def _dialect_arg(text: str):
-    from .dialect import DialectError, dialect
-
-    try:
-        return dialect(text)
-    except DialectError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def add_dialect_options(p: argparse.ArgumentParser, run_calls: bool = True) -> None:
-    """`--cranelift ERA` (`clifkit.dialect`), and `--run-calls` where run lines are run."""
-    from .dialect import CURRENT, DIALECTS
-
-    p.add_argument("--cranelift", type=_dialect_arg, default=CURRENT, metavar="ERA",
-                   help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current, "
-                   "0.120's); 2022 lets shuffle lanes 32-255 give zero lanes, tables lie over a heap directive's "
-                   "memory, and `test run` lines call the function they follow")
-    if run_calls:
-        p.add_argument("--run-calls", choices=("named", "followed"), default=None,
-                       help="which function a `test run` line calls: the one it names (default; with "
-                       "--cranelift 2022: followed) or the one it follows, as Cranelift's `test run` does")
-
-
-def add_settings_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="settings", action="append", type=_setting_arg, metavar="NAME=VALUE",
-                   help="a Cranelift setting for native compilation (opt_level=speed, ...), over the file's own "
-                   "`set` lines; repeatable. A setting cranelift-py cannot take is refused with its reason")
-
-
-def settings_problem(args: argparse.Namespace) -> Optional[str]:
-    """Why the `--set` settings cannot be honoured, or None (checked once, before anything runs)."""
-    settings = getattr(args, "settings", None) or []
-    if not settings:
-        return None
-    why = native_unavailable()
-    if why is not None:
-        return f"--set applies to native compilation, and {why}"
-    from .native.lower import setting_problem
-
-    for name, value in settings:
-        problem = setting_problem(name, value)
-        if problem is not None:
-            return f"--set {name}={value}: {problem}"
-    return None

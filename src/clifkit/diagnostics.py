@@ -12,6 +12,8 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Location:
+    """Where something is in a source file (line and column 1-based)."""
+
     path: str
     line: int  # 1-based
     col: int = 1  # 1-based
@@ -22,6 +24,8 @@ class Location:
 
 @dataclass
 class Diagnostic:
+    """One located message about the input, with the source line it points into."""
+
     loc: Location
     message: str
     severity: str = "error"

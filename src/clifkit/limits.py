@@ -68,6 +68,8 @@ DEFAULT_TIMEOUT = 60.0  # seconds per run line and engine
 
 @dataclass(frozen=True)
 class Limits:
+    """The resource caps one run is held to (`clifkit test`'s --max-* and --timeout options)."""
+
     max_memory: int = DEFAULT_MAX_MEMORY
     max_reservation: int = DEFAULT_MAX_RESERVATION
     max_stack_frame: int = DEFAULT_MAX_STACK_FRAME

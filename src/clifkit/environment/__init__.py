@@ -9,4 +9,9 @@ neither, nor the harness.
   declaration a run line reaches;
 - `guarantee`: which accesses outside a region the native engine is sure to trap;
 - `byteorder`: the byte order of a target, and of a file's targets.
+
+`GROW_FUNCTION` is defined here, not in `layout`, so that the verifier and the interpreter can
+name it without importing the layout (a file without heaps or tables needs none of it).
 """
+
+GROW_FUNCTION = "%heap_grow"  # the harness's host function that grows a heap

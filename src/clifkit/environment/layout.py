@@ -31,6 +31,7 @@ from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..limits import DEFAULT_MAX_MEMORY, over
 from ..reader.directives import read
 from ..reader.fields import KEYS, SLOT_KEYS, DirectiveFields, read_fields
+from . import GROW_FUNCTION  # noqa: F401  (defined in the package; named here as before)
 
 if TYPE_CHECKING:  # (the native worker imports this module, and needs no IR)
     from ..ir.function import Function, FunctionDetails
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # (the native worker imports this module, and needs no IR)
 # Requests above this are refused with a located message rather than exhausting memory
 # (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).
 DEFAULT_MAX_HEAP_BYTES = DEFAULT_MAX_MEMORY
-GROW_FUNCTION = "%heap_grow"
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from typing import Iterable, Mapping, Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..dialect import CURRENT, Dialect
-from ..ir.function import Function
+from ..ir.function import Function, reachable  # noqa: F401  (reachable: named here as before)
 from ..ir.numbers import sign_extend
 from ..limits import DEFAULT_MAX_RESERVATION, over
 from .layout import Environment, HeapRequest
@@ -63,22 +63,6 @@ def gv_address(func: Function, gv: int, depth: int = 0) -> Optional[Address]:
     if slot is not None:
         return None  # a load through a heap's memory: nothing the environment writes
     return (delta + offset, 0)
-
-
-def reachable(entry: Function, functions: Mapping[str, Function]) -> list[Function]:
-    """`entry` and every function of the file it can reach (calls, tail calls, ``func_addr``,
-    ``symbol`` global values), `entry` first, then in the order they are found."""
-    seen = {entry.name: entry}
-    order = [entry]
-    for func in order:
-        names = [ext.name.text for ext in func.func_refs.values()]
-        names += [gv.name.text for gv in func.global_values.values() if gv.kind == "symbol" and gv.name is not None]
-        for name in names:
-            callee = functions.get(name)
-            if callee is not None and name not in seen:
-                seen[name] = callee
-                order.append(callee)
-    return order
 
 
 def declaration_loc(func: Function, name: str) -> Optional[Location]:

@@ -33,7 +33,7 @@ from typing import Callable, Optional, Sequence
 
 from ..ir.function import Function
 from ..ir.types import Type
-from . import control, float_repr, integer_ops, memory_ops, tail_groups  # noqa: F401  (families register)
+from . import control, integer_ops  # noqa: F401  (families register)
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
 from .machine import (
     RUNTIME,
@@ -47,7 +47,7 @@ from .machine import (
     TimeLimitExceeded,
     Unsupported,
 )
-from .memory import CODE_BASE, LIBCALL_BASE, Memory
+from .memory import CODE_BASE, LIBCALL_BASE, RUNTIME_MEMORY, Memory
 from .registry import Trap
 
 __all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExceeded", "MemoryLimitExceeded",
@@ -112,7 +112,7 @@ class Interpreter:
         self._may_tail: dict[int, bool] = {}
         self._bound = 0
         self._host = dict(host_functions or {})
-        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **memory_ops.RUNTIME_MEMORY, **float_repr.RUNTIME,
+        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY,
                          "_badcall": _bad_call}
         self.indirect: dict[int, list] = {}
         self.ns["_IND"] = self.indirect
@@ -152,7 +152,12 @@ class Interpreter:
         if i in self._failed:
             raise Unsupported(self._failed[i])
         try:
-            func = tail_groups.merged(self, i)
+            func = self.functions[i]
+            # A tail-call group starts at a block ending in return_call (`tail_groups`, imported then).
+            if any(b.insts and b.insts[-1].opcode.name == "return_call" for b in func.blocks.values()):
+                from . import tail_groups
+
+                func = tail_groups.merged(self, i)
             try:
                 fn, source = compile_function(self, i, func, self.ns)
             except Unsupported:

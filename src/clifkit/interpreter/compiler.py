@@ -53,10 +53,27 @@ from typing import Optional
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
-from . import counted_loops, float_repr, memory_ops, ranges
+from . import ranges
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+
+
+def _memory_ops():
+    from . import memory_ops  # the memory family, imported by the first function that needs it
+
+    return memory_ops
+
+
+def _float_repr():
+    from . import float_repr  # floats as floats, imported by the first function with a float value
+
+    return float_repr
+
+
+def _has_scalar_floats(func: Function) -> bool:
+    """Has the function an f32 or f64 value (the only ones `float_repr` may hold as floats)?"""
+    return any(t is not None and not t.is_vector and t.name in ("f32", "f64") for t in func.value_types.values())
 
 # Instructions that cannot trap, touch memory or call: a block of these (ending in a branch) may
 # leave its fuel charge unchecked to the next block that checks (see emit_block), and an integer
@@ -141,6 +158,7 @@ class FunctionCompiler:
         self.layout = frame_layout(func)
         self.has_frame = self.layout.size > 0
         self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
+        self.fr = None  # the `float_repr` module, for a function with scalar float values
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
@@ -157,7 +175,7 @@ class FunctionCompiler:
         expr = self.folded.pop(v, None)
         name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
         bits = self.floats.get(v)
-        return name if bits is None else float_repr.to_bits(name, bits)
+        return name if bits is None else _float_repr().to_bits(name, bits)
 
     def fval(self, v: int) -> str:
         """Value `v` (a scalar f32/f64) as a Python float."""
@@ -166,7 +184,7 @@ class FunctionCompiler:
         name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
         if v in self.floats:
             return name
-        return float_repr.to_float(name, self.vtype(v).bits)
+        return _float_repr().to_float(name, self.vtype(v).bits)
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -243,7 +261,9 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
-        self.floats, self.nan_unchecked = float_repr.analyse(self)
+        # (a function without scalar float values holds none as a float: float_repr is not needed)
+        self.fr = _float_repr() if _has_scalar_floats(func) else None
+        self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
         self.ranges = ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
@@ -324,7 +344,7 @@ class FunctionCompiler:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
                         defined[inst.results[0]] = (number, j)
-                    elif float_repr.foldable(inst, self):
+                    elif self.fr is not None and self.fr.foldable(inst, self):
                         defined[inst.results[0]] = (number, j)
                 if name in ("jump", "brif"):
                     sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
@@ -400,7 +420,11 @@ class FunctionCompiler:
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
-            loop = counted_loops.counted(self, root) if header else None
+            loop = None
+            if header:
+                from . import counted_loops  # (a function without loops does without it)
+
+                loop = counted_loops.counted(self, root)
             if loop is not None:
                 counted_loops.emit(self, root, loop, out)
             else:
@@ -454,7 +478,8 @@ class FunctionCompiler:
             lines.append("    _d1 = _d + 1")
         if "_pg" in text:
             lines.append("    _pg = _m.pages")
-        lines += float_repr.prologue(text)
+        if self.fr is not None:
+            lines += self.fr.prologue(text)
         if self.has_frame:
             lines.append("    _osp = _m.sp")
             lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")
@@ -803,7 +828,7 @@ class FunctionCompiler:
             return
         if inst.opcode in COMPILER_LOWERED:
             raise self.unsupported(f"{op} in the middle of a block")
-        if float_repr.emit(self, inst, ind, out):
+        if self.fr is not None and self.fr.emit(self, inst, ind, out):
             return
         ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
@@ -838,8 +863,9 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr:
-            self.last_access = memory_ops.access_key(ctx)
+        # (`memory_ops` is imported only for an instruction with an address operand)
+        if inst.opcode.addr is not None and "_p" in expr and inst.opcode in _memory_ops().ADDRESSED:
+            self.last_access = _memory_ops().access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None
         if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
@@ -852,9 +878,9 @@ class FunctionCompiler:
         if len(inst.results) == 1 and inst.results[0] in self.floats:
             bits = self.floats[inst.results[0]]  # a producer whose uses want a float
             if op in ("f32const", "f64const"):
-                expr = self.interp.bind(float_repr.constant(inst, bits), "c")
+                expr = self.interp.bind(self.fr.constant(inst, bits), "c")
             else:
-                expr = float_repr.to_float(expr, bits)
+                expr = self.fr.to_float(expr, bits)
         if results:
             out.append((ind, f"{', '.join(results)} = {expr}"))
         else:
@@ -868,7 +894,10 @@ _cached: "collections.deque[str]" = collections.deque()
 
 def compile_function(interp, index: int, func: Function, namespace: dict):
     """Generate, compile and define `_F<index>` in `namespace`; returns (function, source)."""
-    source = FunctionCompiler(interp, index, func).compile()
+    fc = FunctionCompiler(interp, index, func)
+    source = fc.compile()
+    if fc.fr is not None:
+        namespace.update(fc.fr.RUNTIME)  # the helpers float code calls, bound with the first of it
     filename = f"<clif {func.name} #{index}>"
     # In linecache, so that a traceback through generated code shows it; only the latest
     # LINECACHE_SOURCES, so that a file of 400,000 functions does not keep all their sources.

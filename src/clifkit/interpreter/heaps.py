@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..ir.types import I32, I64
 from ..environment.growth import planned_growth
-from ..environment.layout import GROW_FUNCTION, Environment, slot_writes
+from ..environment.layout import Environment, slot_writes
 from ..environment.guarantee import PlacedRegion
 from .memory import ENV_BASE, ENV_GAP, PAGE_SIZE, Memory, Region, align_up
 
@@ -149,6 +148,3 @@ def heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
     _write_slots(memory, state, heap)
     return old
 
-
-# The host function table entry the interpreter takes: (fn, params, returns).
-HOST_FUNCTIONS = {GROW_FUNCTION: (heap_grow, (I64, I32, I64), (I64,))}

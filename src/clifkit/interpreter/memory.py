@@ -25,6 +25,7 @@ stays below 4 GiB, so i32 pointers work too):
 
 from __future__ import annotations
 
+import struct
 from bisect import bisect_right
 from typing import Optional
 
@@ -227,3 +228,94 @@ class Memory:
 
 def align_up(value: int, align: int) -> int:
     return (value + align - 1) & -align
+
+
+# -- run-time helpers bound into generated code ------------------------------------
+# (`memory_ops`' templates call them; they live here so that an interpreter binds them without
+# importing the lowerings, which a function without memory instructions does not need)
+
+RUNTIME_MEMORY: dict[str, object] = {}
+for _n, _c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q")):
+    for _e, _prefix in (("l", "<"), ("b", ">")):
+        _s = struct.Struct(_prefix + _c)
+        RUNTIME_MEMORY[f"_u{_n}{_e}"] = _s.unpack_from
+        RUNTIME_MEMORY[f"_s{_n}{_e}"] = _s.pack_into
+
+
+def _u16l(page, offset):
+    return (int.from_bytes(page[offset : offset + 16], "little"),)
+
+
+def _u16b(page, offset):
+    return (int.from_bytes(page[offset : offset + 16], "big"),)
+
+
+def _s16l(page, offset, value):
+    page[offset : offset + 16] = value.to_bytes(16, "little")
+
+
+def _s16b(page, offset, value):
+    page[offset : offset + 16] = value.to_bytes(16, "big")
+
+
+def _ld(machine, addr, size, big, code, align):
+    return machine.memory.load(addr, size, big, code, align)
+
+
+def _st(machine, addr, size, value, big, code, align):
+    machine.memory.store(addr, size, value, big, code, align)
+
+
+def _signed(value: int, bits: int) -> int:
+    return value - (1 << bits) if value >> (bits - 1) else value
+
+
+RMW_OPS = {
+    "add": lambda old, x, bits: old + x,
+    "sub": lambda old, x, bits: old - x,
+    "and": lambda old, x, bits: old & x,
+    "nand": lambda old, x, bits: ~(old & x),
+    "or": lambda old, x, bits: old | x,
+    "xor": lambda old, x, bits: old ^ x,
+    "xchg": lambda old, x, bits: x,
+    "umin": lambda old, x, bits: min(old, x),
+    "umax": lambda old, x, bits: max(old, x),
+    "smin": lambda old, x, bits: old if _signed(old, bits) <= _signed(x, bits) else x,
+    "smax": lambda old, x, bits: old if _signed(old, bits) >= _signed(x, bits) else x,
+}
+
+
+def _rmw(machine, addr, x, size, big, code, align, op):
+    """atomic_rmw: load, combine, store; returns the old value."""
+    memory = machine.memory
+    old = memory.load(addr, size, big, code, align)
+    memory.store(addr, size, RMW_OPS[op](old, x, 8 * size), big, code, align)
+    return old
+
+
+def _cas(machine, addr, expected, x, size, big, code, align):
+    """atomic_cas: store `x` if the memory holds `expected`; returns the old value."""
+    memory = machine.memory
+    old = memory.load(addr, size, big, code, align)
+    if old == expected:
+        memory.store(addr, size, x, big, code, align)
+    return old
+
+
+def _vsplit(value: int, bits: int, lanes: int, big: bool) -> tuple:
+    m = (1 << bits) - 1
+    return tuple((value >> (bits * (lanes - 1 - i if big else i))) & m for i in range(lanes))
+
+
+def _vjoin(lanes_: tuple, bits: int, big: bool) -> int:
+    value = 0
+    n = len(lanes_)
+    for i, lane in enumerate(lanes_):
+        value |= lane << (bits * (n - 1 - i if big else i))
+    return value
+
+
+RUNTIME_MEMORY.update(
+    _u16l=_u16l, _u16b=_u16b, _s16l=_s16l, _s16b=_s16b, _ld=_ld, _st=_st, _rmw=_rmw, _cas=_cas,
+    _vsplit=_vsplit, _vjoin=_vjoin,
+)

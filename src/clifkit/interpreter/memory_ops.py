@@ -8,7 +8,7 @@ generated function (see `compiler.py`):
   ``_fpg`` / ``_fo``: the page holding the whole frame and the frame's offset
   in it (frames up to a page only; see `Machine.push_frame`);
 - ``_a``, ``_p``, ``_o``: scratch names set with ``:=`` inside one template;
-- the helpers in `RUNTIME_MEMORY`, bound as globals of the generated code.
+- the helpers in `memory.RUNTIME_MEMORY`, bound as globals of the generated code.
 
 A load is one expression: if the address's page is a fast page and the
 access does not run past its end (and is aligned when the ``aligned`` flag
@@ -29,105 +29,15 @@ significant bits. (Cranelift's interpreter instead reverses all 16 bytes.)
 
 from __future__ import annotations
 
-import struct
-
 from ..ir.immediates import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
-from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS
+from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY
 from .registry import OpContext, Trap, impl, mask
 
 DEFAULT_FLAGS = MemFlags()
 TRUSTED = MemFlags(trap_code=None, aligned=True)
-
-# -- run-time helpers bound into generated code ----------------------------------
-
-RUNTIME_MEMORY: dict[str, object] = {}
-for _n, _c in ((1, "B"), (2, "H"), (4, "I"), (8, "Q")):
-    for _e, _prefix in (("l", "<"), ("b", ">")):
-        _s = struct.Struct(_prefix + _c)
-        RUNTIME_MEMORY[f"_u{_n}{_e}"] = _s.unpack_from
-        RUNTIME_MEMORY[f"_s{_n}{_e}"] = _s.pack_into
-
-
-def _u16l(page, offset):
-    return (int.from_bytes(page[offset : offset + 16], "little"),)
-
-
-def _u16b(page, offset):
-    return (int.from_bytes(page[offset : offset + 16], "big"),)
-
-
-def _s16l(page, offset, value):
-    page[offset : offset + 16] = value.to_bytes(16, "little")
-
-
-def _s16b(page, offset, value):
-    page[offset : offset + 16] = value.to_bytes(16, "big")
-
-
-def _ld(machine, addr, size, big, code, align):
-    return machine.memory.load(addr, size, big, code, align)
-
-
-def _st(machine, addr, size, value, big, code, align):
-    machine.memory.store(addr, size, value, big, code, align)
-
-
-def _signed(value: int, bits: int) -> int:
-    return value - (1 << bits) if value >> (bits - 1) else value
-
-
-_RMW = {
-    "add": lambda old, x, bits: old + x,
-    "sub": lambda old, x, bits: old - x,
-    "and": lambda old, x, bits: old & x,
-    "nand": lambda old, x, bits: ~(old & x),
-    "or": lambda old, x, bits: old | x,
-    "xor": lambda old, x, bits: old ^ x,
-    "xchg": lambda old, x, bits: x,
-    "umin": lambda old, x, bits: min(old, x),
-    "umax": lambda old, x, bits: max(old, x),
-    "smin": lambda old, x, bits: old if _signed(old, bits) <= _signed(x, bits) else x,
-    "smax": lambda old, x, bits: old if _signed(old, bits) >= _signed(x, bits) else x,
-}
-
-
-def _rmw(machine, addr, x, size, big, code, align, op):
-    """atomic_rmw: load, combine, store; returns the old value."""
-    memory = machine.memory
-    old = memory.load(addr, size, big, code, align)
-    memory.store(addr, size, _RMW[op](old, x, 8 * size), big, code, align)
-    return old
-
-
-def _cas(machine, addr, expected, x, size, big, code, align):
-    """atomic_cas: store `x` if the memory holds `expected`; returns the old value."""
-    memory = machine.memory
-    old = memory.load(addr, size, big, code, align)
-    if old == expected:
-        memory.store(addr, size, x, big, code, align)
-    return old
-
-
-def _vsplit(value: int, bits: int, lanes: int, big: bool) -> tuple:
-    m = (1 << bits) - 1
-    return tuple((value >> (bits * (lanes - 1 - i if big else i))) & m for i in range(lanes))
-
-
-def _vjoin(lanes_: tuple, bits: int, big: bool) -> int:
-    value = 0
-    n = len(lanes_)
-    for i, lane in enumerate(lanes_):
-        value |= lane << (bits * (n - 1 - i if big else i))
-    return value
-
-
-RUNTIME_MEMORY.update(
-    _u16l=_u16l, _u16b=_u16b, _s16l=_s16l, _s16b=_s16b, _ld=_ld, _st=_st, _rmw=_rmw, _cas=_cas,
-    _vsplit=_vsplit, _vjoin=_vjoin,
-)
 
 # -- template builders ---------------------------------------------------------------
 
@@ -507,7 +417,7 @@ def _atomic_rmw(ctx: OpContext):
     flags = _atomic_flags(ctx.inst.flags)
     n = value_bytes(t)
     op = ctx.inst.rmw_op
-    if op not in _RMW:
+    if op not in RMW_OPS:
         raise NotImplementedError(f"atomic_rmw {op}")
     code = flags.trap_code or "heap_oob"
     align = n if flags.aligned else 0

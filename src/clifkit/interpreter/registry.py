@@ -47,6 +47,8 @@ class Trap(Exception):
 
 @dataclass
 class OpContext:
+    """What a lowering sees of one instruction: the instruction, its function and its types."""
+
     inst: Inst
     function: Function
     ctrl_type: Optional[Type]
@@ -97,14 +99,20 @@ def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
     return (VECTOR_LOWERINGS if vector else LOWERINGS).register(*names)
 
 
-# The package imports the families most programs need (integers, memory, control); the others
-# (floats and softfloat, vectors, lanes, heaps) are imported on the first instruction that may
-# need them, which keeps `clifkit test` of an integer file from compiling their sources.
+# The package imports the families nearly every program needs (integers, control); the others
+# (memory, floats and softfloat, vectors, lanes, heaps) are imported on the first instruction
+# that may need them, which keeps `clifkit test` of an integer file from compiling their sources.
+# A scalar instruction without a lowering yet imports the families one at a time, the likelier
+# first (`_FIRST`, then the others by name), until one registers it; a vector one imports them all.
+# The order only saves time: each opcode is registered by one family, wherever it is found.
+_FIRST = ("memory_ops", "float_ops")
 _all_loaded = False
+_families: list[str] = []  # the family modules not imported yet by load_families, in order
 
 
-def load_families() -> None:
-    """Import every family module (``*_ops``) of the package, so that all lowerings are registered."""
+def load_families(op: Optional[Opcode] = None) -> None:
+    """Import the family modules (``*_ops``) of the package: every one, so that all lowerings are
+    registered, or, given `op`, only until one registers a plain lowering for it."""
     global _all_loaded
     if _all_loaded:
         return
@@ -112,9 +120,15 @@ def load_families() -> None:
     import pkgutil
 
     package = __name__.rpartition(".")[0]
-    for info in pkgutil.iter_modules(importlib.import_module(package).__path__):
-        if info.name.endswith("_ops"):
-            importlib.import_module(f"{package}.{info.name}")
+    if not _families:
+        names = sorted(info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)
+                       if info.name.endswith("_ops"))
+        _families.extend([n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST])
+    while _families:
+        if op is not None and op in LOWERINGS:
+            return
+        importlib.import_module(f"{package}.{_families[0]}")
+        del _families[0]
     _all_loaded = True
 
 
@@ -141,7 +155,7 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
     types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
     vector = any(t is not None and t.is_vector for t in types)
     if not _all_loaded and (vector or op not in LOWERINGS):
-        load_families()
+        load_families(None if vector else op)
     if vector and op in VECTOR_LOWERINGS:
         return VECTOR_LOWERINGS[op]
     return LOWERINGS.get(op)

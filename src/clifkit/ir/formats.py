@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Format:
+    """An instruction format: its value operands, varargs and immediate fields."""
+
     name: str
     num_values: int = 0
     varargs: bool = False

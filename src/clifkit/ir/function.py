@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
-from .pcc import Fact, MemoryTypeData
 from .opcodes import Opcode
 from .types import Type
+
+if TYPE_CHECKING:  # (facts and memory types are made by the reader, which imports `pcc` for them)
+    from .pcc import Fact, MemoryTypeData
 
 
 # -- block calls ----------------------------------------------------------
@@ -83,6 +85,8 @@ class ExceptionTableData:
 
 @dataclass(frozen=True)
 class AbiParam:
+    """A parameter or return value of a signature: its type, extension and purpose."""
+
     type: Type
     extension: Optional[str] = None  # "uext", "sext"
     purpose: Optional[str] = None  # "vmctx", "sret", "stack_limit", ...
@@ -90,6 +94,8 @@ class AbiParam:
 
 @dataclass
 class Signature:
+    """A function signature: parameters, returns and calling convention."""
+
     params: list[AbiParam] = field(default_factory=list)
     returns: list[AbiParam] = field(default_factory=list)
     call_conv: str = "fast"
@@ -112,6 +118,8 @@ class ExternalName:
 
 @dataclass
 class StackSlotData:
+    """An explicit stack slot (``ssN = explicit_slot SIZE, align = A``)."""
+
     kind: str  # "explicit_slot"
     size: int
     align: Optional[int] = None  # bytes, as written after `align =`; None when absent
@@ -120,12 +128,16 @@ class StackSlotData:
 
 @dataclass
 class DynamicStackSlotData:
+    """A dynamic stack slot (``dssN = explicit_dynamic_slot dtN``)."""
+
     kind: str  # "explicit_dynamic_slot"
     dynamic_type: int  # dtN
 
 
 @dataclass
 class DynamicTypeData:
+    """A dynamic vector type (``dtN = i32x4*gvM``): a base vector scaled by a global value."""
+
     base_vector: Type  # e.g. i32x4
     scale: int  # the global value giving the scale
 
@@ -148,6 +160,8 @@ class GlobalValueData:
 
 @dataclass
 class ExtFuncData:
+    """A function reference (``fnN = ...``): the callee's name and signature."""
+
     name: ExternalName
     signature: int  # a sigN number (inline signatures get one of their own)
     colocated: bool = False
@@ -243,6 +257,8 @@ _NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
 
 @dataclass
 class Block:
+    """A basic block: its number, parameters and instructions."""
+
     number: int
     params: list[int] = field(default_factory=list)
     insts: list[Inst] = field(default_factory=list)
@@ -254,6 +270,8 @@ class Block:
 
 @dataclass
 class Function:
+    """A CLIF function: its signature, preamble entities, blocks and value types."""
+
     name: str  # "%foo" or "u0:1"
     signature: Signature
     loc: Optional[Location] = None
@@ -369,6 +387,8 @@ class FunctionDetails:
 
 @dataclass
 class TestFile:
+    """A parsed .clif file: its test and target lines, functions and directives."""
+
     path: str
     commands: list[TestCommand] = field(default_factory=list)
     isa_specs: list[IsaSpec] = field(default_factory=list)
@@ -382,3 +402,19 @@ class TestFile:
     # the others (inside a body, before the first function, after code, near misses such as
     # ``; HEAP:``) are what the verifier reports.
     directives: list[Directive] = field(default_factory=list, repr=False, compare=False)
+
+
+def reachable(entry: Function, functions: Mapping[str, Function]) -> list[Function]:
+    """`entry` and every function of the file it can reach (calls, tail calls, ``func_addr``,
+    ``symbol`` global values), `entry` first, then in the order they are found."""
+    seen = {entry.name: entry}
+    order = [entry]
+    for func in order:
+        names = [ext.name.text for ext in func.func_refs.values()]
+        names += [gv.name.text for gv in func.global_values.values() if gv.kind == "symbol" and gv.name is not None]
+        for name in names:
+            callee = functions.get(name)
+            if callee is not None and name not in seen:
+                seen[name] = callee
+                order.append(callee)
+    return order

@@ -33,7 +33,6 @@ from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Directive, Function
 from ..ir.immediates import parse_trap_code
 from ..ir.types import Type
-from .fields import KEYS, read_fields
 from .lexer import ENTITY_PREFIXES, tokenize
 from ..ir.values import (
     Value,
@@ -375,8 +374,11 @@ def fill(d: Directive, source_line: Optional[str] = None) -> Directive:
                                                        if d.has_colon else 0)
             d.parsed = _run_command(d.kind, source_line, Location(d.loc.path, d.loc.line, word_col), rest_start,
                                     d.has_colon)
-        elif d.kind in KEYS:
-            d.parsed = read_fields(d.kind, d.text, d.loc, source_line.rstrip("\r\n") if source_line else None)
+        else:
+            from .fields import KEYS, read_fields  # (heap and table directives: most files have none)
+
+            if d.kind in KEYS:
+                d.parsed = read_fields(d.kind, d.text, d.loc, source_line.rstrip("\r\n") if source_line else None)
     except ClifError as e:
         d.error = e
     return d

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..ir.immediates import INTCC
-from ..ir.pcc import Fact, MemoryTypeData, MemoryTypeField, format_expr, rust_hex
 from .cursor import Cursor
 from ..ir.numbers import NumberError, parse_imm64
+
+# `ir.pcc` is imported by the methods that build facts and memory types: a file without proof-
+# carrying code (nearly all) does without it.
+if TYPE_CHECKING:
+    from ..ir.pcc import Fact, MemoryTypeData
 
 
 class FactParser(Cursor):
@@ -23,6 +27,8 @@ class FactParser(Cursor):
         return self.fact() if self.accept("!") else None
 
     def fact(self) -> Fact:
+        from ..ir.pcc import Fact
+
         i = self.pos
         word = self.vals[i] if self.kinds[i] == "word" else None
         if word == "conflict":
@@ -45,6 +51,8 @@ class FactParser(Cursor):
         lo = self._u64("the min value of a `range` fact")
         self.expect(",", "',' after the min value")
         hi = self._u64("the max value of a `range` fact")
+        from ..ir.pcc import rust_hex
+
         if bits > 64:
             raise self.error("bitwidth must be <= 64 bits on a `range` fact", at)
         if lo > hi:
@@ -76,6 +84,8 @@ class FactParser(Cursor):
         return (mt, lo, hi, *nullable)
 
     def _fact_mem(self, at: int) -> tuple[str, ...]:
+        from ..ir.pcc import rust_hex
+
         return self._mem_args("mem", lambda: rust_hex(self._u64("an offset of a `mem` fact")))
 
     def _fact_dynamic_mem(self, at: int) -> tuple[str, ...]:
@@ -95,6 +105,8 @@ class FactParser(Cursor):
 
     def expr(self) -> str:
         """``imm64`` or ``[gvN | vN | max] [+uimm64 | -uimm64]``, printed as Cranelift prints it."""
+        from ..ir.pcc import format_expr
+
         kind = self.kinds[self.pos]
         if kind == "num" and self.vals[self.pos][0] != "+":  # type: ignore[index]
             return format_expr("", self._signed("an expression offset"))
@@ -125,6 +137,8 @@ class FactParser(Cursor):
     def memory_type(self) -> MemoryTypeData:
         """``struct SIZE { OFFSET: TYPE [readonly] [! fact], ... }``, ``memory SIZE``,
         ``dynamic_memory gvN + SIZE`` or ``empty``."""
+        from ..ir.pcc import MemoryTypeData, MemoryTypeField
+
         kind = self.expect("word", "a memory type kind (struct, memory, dynamic_memory or empty)")
         if kind == "empty":
             return MemoryTypeData("empty")

@@ -15,13 +15,12 @@ of not-yet-defined ones are noted and checked when the function ends.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from ..diagnostics import Location
 from ..ir.function import (
     Block, BlockArg, BlockCall, ExceptionTableData, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
 )  # fmt: skip
-from ..ir.pcc import Fact
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
@@ -29,6 +28,10 @@ from .facts import FactParser
 from ..ir.numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
+
+if TYPE_CHECKING:
+    from ..ir.pcc import Fact
+
 
 _EXAMPLE_TYPES = [
     parse_type(n)

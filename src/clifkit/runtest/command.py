@@ -5,6 +5,7 @@ Apart from the runner, which the API and the pytest plugin call with `Options` o
 
 from __future__ import annotations
 
+import os
 import sys
 
 from ..dialect import CURRENT
@@ -47,6 +48,14 @@ def options_from_args(args) -> Options:
 NO_TESTS_RAN = 5  # pytest's exit status when it collects no test
 
 
+def default_jobs() -> int:
+    """The number of cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -59,7 +68,6 @@ def main(args) -> int:
 
 def _main(args) -> int:
     from .console import Console
-    from .parallel import default_jobs
     from .select import KeywordError, matcher
 
     options = options_from_args(args)

@@ -45,11 +45,6 @@ DEFAULT_DYNAMIC_BYTES = 16 * 1024  # a dynamic heap declared with min 0
 DEFAULT_TABLE_BYTES = 16 * 1024  # a table declared with min 0 gets as many elements as fill this
 
 
-def declares_memory(entry: Function, functions: Mapping[str, Function]) -> bool:
-    """Whether `entry` or a function it can reach declares a heap or a table."""
-    return any(f.heaps or f.tables for f in reachable(entry, functions))
-
-
 def _cannot(func: Function, name: str, why: str):
     return declaration_error(func, name, f"cannot lay out its memory without directives: {why}; "
                                          "write `; heap:` / `; table:` directives")

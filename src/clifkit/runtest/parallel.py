@@ -29,20 +29,12 @@ from typing import Any, Iterator, Optional, Sequence
 
 from . import interrupts
 
-# multiprocessing and concurrent.futures are imported where a pool starts: a run of one file
-# (`default_jobs` is all it needs from here) does without them.
+# multiprocessing and concurrent.futures are imported where a pool starts, and this module where
+# more than one file runs on more than one process (`runner.run_tests`).
 
 from .results import FileResult, file_problem
 
 Task = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
-
-
-def default_jobs() -> int:
-    """The number of cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 INTERRUPT_GRACE = 5.0  # seconds the parent waits, after Ctrl-C, for the files in flight to report

@@ -86,7 +86,12 @@ class Plan:
 NO_NATIVE = ("`test run` needs the native engine, which needs cranelift-py (not installed here); "
              "--interpret-all runs it on the interpreter")
 
-def _command_names(tf: TestFile) -> list[str]:
+# The test kinds that run no code (`static_tests.py`).
+STATIC_TEST_KINDS = frozenset({"verifier", "cat"})
+
+
+def command_names(tf: TestFile) -> list[str]:
+    """The kind each ``test`` line of the file names (``interpret``, ``run``, ``verifier``, ...)."""
     names = []
     for c in tf.commands:
         name = c.name.strip()
@@ -104,7 +109,7 @@ def select_plans(tf: TestFile, options: Options) -> tuple[list[Plan], Optional[s
     """The plans for a file, or ([], reason) when it has no run tests."""
     if options.force_mode is not None:
         return _forced_plans(tf, options.force_mode), None
-    names = _command_names(tf)
+    names = command_names(tf)
     plans: list[Plan] = []
     if "interpret" in names:
         plans.append(Plan("interpreter", "interpret"))
@@ -235,10 +240,10 @@ def _wants_environment(others: list[Directive]) -> bool:
 
 def _environment(details: FunctionDetails, others: list[Directive], limits: Limits = DEFAULT_LIMITS):
     """The environment the function's ``heap:``/``table:`` directives ask for, or None. Raises ClifError."""
-    from ..environment.layout import build_environment
-
     if not _wants_environment(others):
         return None
+    from ..environment.layout import build_environment
+
     requests = [d for d in others if d.kind in ENVIRONMENT_KINDS]
     return build_environment(FunctionDetails(details.function, requests), max_heap_bytes=limits.max_memory)
 
@@ -254,23 +259,29 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
     (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
     builds its own vmctx does; either way with every region's reservation worked out from the
     declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
-    from .inferred import infer_environment
-    from ..environment.reservations import reserve
+    from ..reader.directives import takes_vmctx
 
     env = directed
-    if env is None and (nargs is None or nargs != len(callee.signature.params)):
+    # (infer_environment infers nothing for a callee without vmctx: its module, and the
+    # environment's, are imported only for one that takes it)
+    if env is None and (nargs is None or nargs != len(callee.signature.params)) and takes_vmctx(callee):
+        from .inferred import infer_environment
+
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
+    from ..environment.reservations import reserve
+
     return reserve(env, callee, by_name, limits.max_reservation, dialect)
 
 
 def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
     """What to say when a run line of `callee` faults: it declares memory nobody allocated."""
+    from ..ir.function import reachable
     from ..reader.directives import takes_vmctx
-    from .inferred import declares_memory
 
-    if not takes_vmctx(callee) and declares_memory(callee, by_name):
+    # Does it, or a function it can reach, declare a heap or a table?
+    if not takes_vmctx(callee) and any(f.heaps or f.tables for f in reachable(callee, by_name)):
         return NO_VMCTX_NOTE.format(name=callee.name)
     return None
 

@@ -53,7 +53,8 @@ from ..reader import ReadError
 from . import interrupts, rerun
 from .files import discover, read_lines
 from .execute import INTERRUPTED, run_plan
-from .plans import FunctionDirectives, Options, Plan, RunItem, collect_directives, prepare_group, select_plans
+from .plans import (STATIC_TEST_KINDS, FunctionDirectives, Options, Plan, RunItem, collect_directives, command_names,
+                    prepare_group, select_plans)
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem
 from .select import engine_label, full_name, item_names, matcher, run_label
 from .summary import file_result_lines, shown_counts, summary_line
@@ -131,7 +132,7 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         return prepared
 
     plans, not_runtest = select_plans(tf, options)
-    if options.force_mode is None and options.engine == "all":
+    if options.force_mode is None and options.engine == "all" and STATIC_TEST_KINDS.intersection(command_names(tf)):
         from .static_tests import static_results
 
         result.runs.extend(static_results(tf, lines, path, options.dialect))  # `test verifier`, `test cat`

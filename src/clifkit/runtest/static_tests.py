@@ -23,11 +23,8 @@ from typing import Sequence
 
 from ..ir.function import TestFile
 from ..dialect import CURRENT, Dialect
-from .filecheck import KINDS as CHECK_KINDS
-from .filecheck import Directive, FileCheckError, check
+from .plans import command_names
 from .results import FAILED, PASSED, RunResult
-
-KINDS = ("verifier", "cat")
 
 
 def _comments(tf: TestFile, kinds: Sequence[str], first: int, last: int) -> list[tuple[int, str, str]]:
@@ -35,15 +32,6 @@ def _comments(tf: TestFile, kinds: Sequence[str], first: int, last: int) -> list
     as the reader found them (`TestFile.directives`)."""
     return [(d.line, d.kind, d.text.strip()) for d in tf.directives
             if d.kind in kinds and d.has_colon and first <= d.line <= last]
-
-
-def _test_names(tf: TestFile) -> set[str]:
-    names = set()
-    for c in tf.commands:
-        words = c.name.replace("test ", "", 1).split()
-        if words:
-            names.add(words[0])
-    return names
 
 
 def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]:
@@ -59,7 +47,7 @@ def _ranges(tf: TestFile, lines: Sequence[str]) -> list[tuple[object, int, int]]
 def static_results(tf: TestFile, lines: Sequence[str], path: str, dialect: Dialect = CURRENT) -> list[RunResult]:
     """The results of the file's ``test verifier`` and ``test cat`` commands (none if it has
     neither); ``test verifier`` checks by the rules of `dialect`."""
-    names = _test_names(tf)
+    names = set(command_names(tf))
     out: list[RunResult] = []
     if "verifier" in names:
         out += _verifier(tf, lines, path, dialect)
@@ -125,6 +113,8 @@ def _verifier(tf: TestFile, lines: Sequence[str], path: str, dialect: Dialect) -
 
 def _cat(tf: TestFile, lines: Sequence[str], path: str) -> list[RunResult]:
     from ..printer import format_function_as_cranelift
+    from .filecheck import KINDS as CHECK_KINDS
+    from .filecheck import Directive, FileCheckError, check
 
     def directives_in(first: int, last: int) -> list[Directive]:
         return [Directive(kind, text, n) for n, kind, text in _comments(tf, CHECK_KINDS, first, last)]

@@ -96,11 +96,11 @@ def _placement(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnosti
 
 
 def _environment(details: FunctionDetails, by_name: dict, dialect: Dialect) -> list[Diagnostic]:
+    if not any(d.kind in ("heap", "table") for d in details.directives):
+        return []
     from ..environment.layout import build_environment
     from ..environment.reservations import reserve
 
-    if not any(d.kind in ("heap", "table") for d in details.directives):
-        return []
     try:
         env = build_environment(details, max_heap_bytes=_NO_LIMIT)
         reserve(env, details.function, by_name, _NO_LIMIT, dialect)
@@ -110,7 +110,7 @@ def _environment(details: FunctionDetails, by_name: dict, dialect: Dialect) -> l
 
 
 def _grow_signatures(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnostic]:
-    from ..environment.layout import GROW_FUNCTION
+    from ..environment import GROW_FUNCTION
     from .common import TargetInfo, sig_text
     from .core import FunctionVerifier
 
