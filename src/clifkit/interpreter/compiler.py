@@ -46,6 +46,7 @@ back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 from __future__ import annotations
 
 import collections
+import dis
 import linecache
 import re
 from typing import Optional
@@ -54,6 +55,7 @@ from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRe
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import counted_loops, float_repr, memory_ops, ranges
+from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
@@ -81,6 +83,37 @@ MAX_INLINE_CHAIN = 64
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 # Scalar integer templates that evaluate both operands, left to right (see foldable_calls).
 IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
+# In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
+# of one function compiled from it, shared by all the functions using it (`shared`).
+SHARED_TEMPLATE = 64
+COMPACT_ONCE = True  # (tests turn it off to run straight-line code through the loops' fast paths)
+SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
+_SHARED: dict[tuple[str, int], object] = {}
+
+
+def shared(template: str, arity: int):
+    """A function of `arity` arguments evaluating `template`, compiled once per text; None when the
+    template is not one expression of its operands alone (it names a helper or a local of the
+    generated code, or is a statement)."""
+    key = (template, arity)
+    fn = _SHARED.get(key, key)
+    if fn is key:
+        try:
+            fn = compile_template(template, arity)
+        except SyntaxError:
+            fn = None
+        else:
+            if _names_globals(fn.__code__):
+                fn = None
+        if len(_SHARED) >= SHARED_MAX:
+            del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = fn
+    return fn
+
+
+def _names_globals(code) -> bool:
+    return any(i.opname in ("LOAD_GLOBAL", "LOAD_NAME") for i in dis.get_instructions(code)) or any(
+        _names_globals(c) for c in code.co_consts if hasattr(c, "co_code"))
 
 
 def signature_key(params, returns) -> tuple:
@@ -207,6 +240,7 @@ class FunctionCompiler:
         # Iterative DFS from the entry: reachable blocks, back-edge targets (loop headers), the
         # postorder and the edges into each block (for `ranges`).
         headers: set[int] = set()
+        back: list[tuple[int, int]] = []  # back edges (source, header)
         preds: dict[int, list[tuple[int, int, int]]] = {}
         postorder: list[int] = []
         state: dict[int, int] = {self.entry: 1}  # 1: on the DFS stack, 2: done
@@ -224,6 +258,7 @@ class FunctionCompiler:
                     break
                 if s == 1:
                     headers.add(t)
+                    back.append((node, t))
             if not advanced:
                 state[node] = 2
                 postorder.append(node)
@@ -242,6 +277,7 @@ class FunctionCompiler:
             if not block.insts or not block.insts[-1].opcode.is_terminator:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
+        self.looped = self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
         self.ranges = ranges.analyse(self)
@@ -250,6 +286,23 @@ class FunctionCompiler:
         if self.interp.tracer is None:
             for h in headers:
                 self.coalesce(h)
+
+    def loop_blocks(self, back: list[tuple[int, int]]) -> set[int]:
+        """The blocks on some cycle: for each back edge n -> h, h and the blocks reaching n without
+        passing h (its natural loop; in an irreducible graph possibly more, which only costs speed).
+        Code in the other blocks runs at most once per call: there the compiler prefers short code
+        (cheaper to compile) to fast code (`OpContext.once`)."""
+        looped: set[int] = set()
+        for n, h in back:
+            body = {h}
+            stack = [n]
+            while stack:
+                b = stack.pop()
+                if b not in body:
+                    body.add(b)
+                    stack.extend(p for p, _, _ in self.preds.get(b, ()))
+            looped |= body
+        return looped
 
     def coalesce(self, number: int) -> None:
         """In a loop whose header `number` branches back to itself, write a value the back edge
@@ -809,6 +862,7 @@ class FunctionCompiler:
                         [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
         ctx.no_wrap = bool(self.ranges.unmasked(inst, self.block))
+        ctx.once = COMPACT_ONCE and self.block not in self.looped
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
@@ -823,6 +877,8 @@ class FunctionCompiler:
             raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
+        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE:
+            sem = shared(sem, len(inst.args)) or sem
         args = []
         for i, a in enumerate(inst.args):
             v = self.func.resolve(a)
@@ -838,7 +894,7 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr:
+        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr and not ctx.once:
             self.last_access = memory_ops.access_key(ctx)
         elif "_p" in expr or "_a" in expr:
             self.last_access = None

@@ -63,6 +63,10 @@ class OpContext:
     # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
     # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
     no_wrap: bool = False
+    # The instruction runs at most once per call of its function (its block is on no cycle): the
+    # compiler and lowerings then prefer short code to fast code, since compiling it costs more than
+    # running it (memory accesses become one call of the checked path, long templates a shared call).
+    once: bool = False
 
     @property
     def type(self) -> Type:
