@@ -80,13 +80,17 @@ MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100
 # Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
 MAX_INLINE_CHAIN = 64
+# The names of the opcodes the compiler lowers itself (`registry.COMPILER_LOWERED`).
+_OWN_NAMES = frozenset(op.name for op in COMPILER_LOWERED)
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 # Scalar integer templates that evaluate both operands, left to right (see foldable_calls).
 IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 # In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
 # of one function compiled from it, shared by all the functions using it (`shared`).
 SHARED_TEMPLATE = 64
-COMPACT_ONCE = True  # (tests turn it off to run straight-line code through the loops' fast paths)
+# Whether code that runs once per call is compiled short (`OpContext.once`; a function without
+# loops then keeps its masks, no `ranges`). Tests turn it off to give straight-line code what loops get.
+COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
 
@@ -280,7 +284,8 @@ class FunctionCompiler:
         self.looped = self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
-        self.ranges = ranges.analyse(self)
+        # Leaving out masks pays in loops only: a function without one keeps them (COMPACT_ONCE).
+        self.ranges = ranges.analyse(self) if self.looped or not COMPACT_ONCE else None
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
@@ -549,19 +554,21 @@ class FunctionCompiler:
         self.fm, self.pending, self.depth_ok = state
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
+        traced = self.interp.tracer is not None
         for inst in block.insts[:-1]:
             self.block = number  # (again after an inlined heap-era branch: ranges are per block)
-            if inst.opcode.is_terminator:
-                raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
             op = inst.opcode
+            if op.is_terminator:
+                raise self.unsupported(f"block{number}: terminator {op.name} before the end of the block")
             if op.is_branch:
                 self.emit_probe(number, inst, ind, out, "terminator")
                 self.emit_inner_branch(inst, ind, out, root, in_while)
                 continue
-            if op.can_trap or op.can_load or op.can_store or op.is_call:
+            if traced and (op.can_trap or op.can_load or op.can_store or op.is_call):
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
-            self.emit_probe(number, inst, ind, out, "after")
+            if traced:
+                self.emit_probe(number, inst, ind, out, "after")
         self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
@@ -851,18 +858,23 @@ class FunctionCompiler:
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:
         op = inst.opcode.name
-        if op in ("call", "call_indirect"):
-            self.emit_call(inst, ind, out)
-            return
-        if inst.opcode in COMPILER_LOWERED:
+        if op in _OWN_NAMES:
+            if op in ("call", "call_indirect"):
+                self.emit_call(inst, ind, out)
+                return
             raise self.unsupported(f"{op} in the middle of a block")
         if float_repr.emit(self, inst, ind, out):
             return
-        ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
-                        [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
-        # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        ctx.no_wrap = bool(self.ranges.unmasked(inst, self.block))
+        func = self.func
+        types, resolve = func.value_types, func.resolve
+        arg_types = [types.get(resolve(a)) for a in inst.args]
+        result_types = [types.get(resolve(r)) for r in inst.results]
+        if None in arg_types or None in result_types:
+            [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
+        ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
         ctx.once = COMPACT_ONCE and self.block not in self.looped
+        # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
+        ctx.no_wrap = self.ranges is not None and self.ranges.unmasked(inst, self.block)
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
@@ -894,10 +906,11 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        if inst.opcode in memory_ops.ADDRESSED and "_p" in expr and not ctx.once:
-            self.last_access = memory_ops.access_key(ctx)
-        elif "_p" in expr or "_a" in expr:
-            self.last_access = None
+        if "_p" in expr or "_a" in expr:
+            if not ctx.once and "_p" in expr and inst.opcode in memory_ops.ADDRESSED:
+                self.last_access = memory_ops.access_key(ctx)
+            else:
+                self.last_access = None
         if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
             depth = 1 + max((self.fold_depth.get(self.func.resolve(a), 0) for a in inst.args), default=0)
             if depth <= MAX_FOLD_DEPTH:

@@ -142,8 +142,9 @@ def supported(name: str) -> bool:
 def lookup(ctx: OpContext) -> Optional[Lowering]:
     """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
     op = ctx.inst.opcode
-    types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
-    vector = any(t is not None and t.is_vector for t in types)
+    ctrl = ctx.ctrl_type
+    vector = ((ctrl is not None and ctrl.is_vector) or any(t.is_vector for t in ctx.arg_types)
+              or any(t.is_vector for t in ctx.result_types))
     if not _all_loaded and (vector or op not in LOWERINGS):
         load_families()
     if vector and op in VECTOR_LOWERINGS:
