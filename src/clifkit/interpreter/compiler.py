@@ -46,7 +46,6 @@ back to its entry block. ``call_indirect`` looks the address up in ``_IND``
 from __future__ import annotations
 
 import collections
-import dis
 import linecache
 import re
 from typing import Optional
@@ -116,8 +115,9 @@ def shared(template: str, arity: int):
 
 
 def _names_globals(code) -> bool:
-    return any(i.opname in ("LOAD_GLOBAL", "LOAD_NAME") for i in dis.get_instructions(code)) or any(
-        _names_globals(c) for c in code.co_consts if hasattr(c, "co_code"))
+    """Whether compiled code may read a global: it names anything (co_names holds globals and
+    attributes alike, so a template calling a method counts too: it is then not shared)."""
+    return bool(code.co_names) or any(_names_globals(c) for c in code.co_consts if hasattr(c, "co_code"))
 
 
 def signature_key(params, returns) -> tuple:
