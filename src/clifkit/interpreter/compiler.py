@@ -72,7 +72,8 @@ PURE = frozenset(opcode(name) for name in """
 """.split())
 assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.is_pure)
 # The branches that end a block without calling (a deferred fuel check waits for their target).
-PLAIN_BRANCHES = frozenset(op for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
+PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
+_PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
@@ -146,6 +147,13 @@ def tail_calls_other(func: Function) -> bool:
                 if ext is None or ext.name.text != func.name:
                     return True
     return False
+
+
+def edge_values(inst: Inst) -> list[int]:
+    """The values a branch passes to its targets' parameters (none for other instructions)."""
+    if not inst.opcode.is_branch:
+        return []
+    return [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
 
 
 def predicate(expr: str) -> Optional[str]:
@@ -269,13 +277,18 @@ class FunctionCompiler:
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        self.uses: dict[int, int] = {}
+        uses: dict[int, int] = {}
+        resolve = func.resolve
         for number in self.reachable:
             for inst in self.blocks[number].insts:
-                used = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
-                for v in used:
-                    v = func.resolve(v)
-                    self.uses[v] = self.uses.get(v, 0) + 1
+                for v in inst.args:
+                    v = resolve(v)
+                    uses[v] = uses.get(v, 0) + 1
+                if inst.opcode.is_branch:
+                    for v in edge_values(inst):
+                        v = resolve(v)
+                        uses[v] = uses.get(v, 0) + 1
+        self.uses = uses
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -333,7 +346,7 @@ class FunctionCompiler:
             at = j
             if len(inst.results) == 1 and inst.results[0] in self.foldable:
                 at = where.get(inst.results[0], j)
-            args = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
+            args = list(inst.args) + edge_values(inst)
             for a in args:
                 a = func.resolve(a)
                 if a in self.foldable:
@@ -347,7 +360,7 @@ class FunctionCompiler:
             if other == number:
                 continue
             for inst in self.blocks[other].insts:
-                for a in list(inst.args) + [x for bc in inst.branch_targets() for x in bc.args if isinstance(x, int)]:
+                for a in list(inst.args) + edge_values(inst):
                     outside.add(func.resolve(a))
         taken: set[int] = set()
         for p, a in zip(params, back[0].args):
@@ -378,7 +391,7 @@ class FunctionCompiler:
             insts = self.blocks[number].insts
             for j, inst in enumerate(insts):
                 name = inst.opcode.name
-                if inst.opcode in PURE and len(inst.results) == 1:
+                if name in _PURE_NAMES and len(inst.results) == 1:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
                         defined[inst.results[0]] = (number, j)
@@ -536,7 +549,8 @@ class FunctionCompiler:
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
-        return block.insts[-1].opcode in PLAIN_BRANCHES and all(inst.opcode in PURE for inst in block.insts[:-1])
+        return block.insts[-1].opcode.name in PLAIN_BRANCHES and all(
+            inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
 
     def charge(self, count: int, ind: int, out) -> None:
         if self.fm:

@@ -201,11 +201,12 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
                     params[p] = bits
         for inst in block.insts:
             op = inst.opcode.name
-            if _scalar_fast(inst, func):
+            fast = _scalar_fast(inst, func)
+            if fast:
                 float_uses.update(resolve(a) for a in inst.args)
             else:
                 other_uses.update(resolve(a) for a in inst.args)
-            if _scalar_fast(inst, func):
+            if fast:
                 if op != "fcmp":
                     arith[inst.results[0]] = _float_bits(vtypes.get(inst.results[0]))
                     if op != "sqrt":
@@ -218,7 +219,7 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
                         candidate[r] = bits
                 elif bits == 64:
                     candidate[r] = bits
-            for bc in inst.branch_targets():
+            for bc in inst.branch_targets() if inst.opcode.is_branch else ():
                 for p, a in zip(fc.blocks[bc.block].params, bc.args):
                     incoming.setdefault(p, []).append(resolve(a) if isinstance(a, int) else None)
                     if isinstance(a, int):

@@ -36,11 +36,6 @@ def _span(interval, full: tuple[int, int]) -> frozenset[int]:
     return frozenset(out)
 
 
-# (type variable, type) -> contains: type variables and types are immutable table entries, and
-# the generator and the verifier ask the same few questions very often.
-_CONTAINS: dict = {}
-
-
 @dataclass(frozen=True)
 class TypeVar:
     """A named set of types, built like Cranelift's TypeSetBuilder (intervals are inclusive)."""
@@ -53,6 +48,11 @@ class TypeVar:
     scalars: bool = True
     refs: object = None  # heap-era reference types r32/r64
 
+    def __post_init__(self) -> None:
+        # type -> contains: type variables and types are immutable table entries, and the
+        # generator and the verifier ask the same few questions very often (types hash by identity).
+        object.__setattr__(self, "_contains_memo", {})
+
     @property
     def lane_counts(self) -> frozenset[int]:
         counts = _span(self.lanes, (1 if self.scalars else 2, MAX_LANES))
@@ -63,10 +63,9 @@ class TypeVar:
         return counts
 
     def contains(self, ty: Type) -> bool:
-        key = (self, ty)
-        found = _CONTAINS.get(key)
+        found = self._contains_memo.get(ty)
         if found is None:
-            found = _CONTAINS[key] = self._contains(ty)
+            found = self._contains_memo[ty] = self._contains(ty)
         return found
 
     def _contains(self, ty: Type) -> bool:

@@ -22,7 +22,7 @@ class Type:
     # The classification below is computed once, when the type is interned (compilers and the
     # generator ask it for every value).
     __slots__ = ("kind", "lane_bits", "lanes", "dynamic", "name",
-                 "is_int", "is_float", "is_ref", "is_vector", "is_scalar", "bits", "bytes")
+                 "is_int", "is_float", "is_ref", "is_vector", "is_scalar", "bits", "bytes", "lane_type")
     _interned: dict[tuple[str, int, int, bool], "Type"] = {}
 
     kind: str  # "i", "f", or "r" (a heap-era reference)
@@ -50,6 +50,7 @@ class Type:
             found.bits = lane_bits * lanes  # (of the minimum vector for dynamic types)
             found.bytes = found.bits // 8
             cls._interned[key] = found
+            found.lane_type = found if lanes == 1 and not dynamic else cls.get(kind, lane_bits)
         return found
 
     def __repr__(self) -> str:
@@ -61,11 +62,8 @@ class Type:
     def __reduce__(self):
         return (Type.get, (self.kind, self.lane_bits, self.lanes, self.dynamic))
 
-    # -- classification (is_int, is_float, is_ref, is_vector, is_scalar, bits, bytes: set by `get`)
-    @property
-    def lane_type(self) -> "Type":
-        return Type.get(self.kind, self.lane_bits)
-
+    # -- classification (is_int, is_float, is_ref, is_vector, is_scalar, bits, bytes, lane_type:
+    # set by `get`)
     # -- derived types, as the opcode table's type rules use them --------
     def by(self, lanes: int) -> Optional["Type"]:
         n = self.lanes * lanes
