@@ -387,10 +387,12 @@ class FunctionCompiler:
         func = self.func
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
+        calls = False
         for number in self.reachable:
             insts = self.blocks[number].insts
             for j, inst in enumerate(insts):
                 name = inst.opcode.name
+                calls = calls or name == "call"
                 if name in _PURE_NAMES and len(inst.results) == 1:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
@@ -408,7 +410,7 @@ class FunctionCompiler:
                     used[func.resolve(a)] = (number, j)
         pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
-        return pure | self.foldable_calls(pure)
+        return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
         """Results of direct calls to functions here (that cannot tail-call out) which the next

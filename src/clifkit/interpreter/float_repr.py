@@ -183,6 +183,8 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
     if not ENABLED:
         return {}, set()
     func = fc.func
+    if not any(_float_bits(t) for t in set(func.value_types.values())):
+        return {}, set()  # no scalar float at all
     resolve, vtypes = func.resolve, func.value_types
     arith: dict[int, int] = {}
     _checked_ops: set[int] = set()  # results of the ops that may make a non-canonical NaN

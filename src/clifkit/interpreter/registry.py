@@ -145,11 +145,21 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
     ctrl = ctx.ctrl_type
     vector = ((ctrl is not None and ctrl.is_vector) or any(t.is_vector for t in ctx.arg_types)
               or any(t.is_vector for t in ctx.result_types))
+    table = OPCODES.get(op.name) is op
+    if table:
+        found = _FOUND.get((op.name, vector), _FOUND)
+        if found is not _FOUND:
+            return found
     if not _all_loaded and (vector or op not in LOWERINGS):
         load_families()
-    if vector and op in VECTOR_LOWERINGS:
-        return VECTOR_LOWERINGS[op]
-    return LOWERINGS.get(op)
+    found = VECTOR_LOWERINGS[op] if vector and op in VECTOR_LOWERINGS else LOWERINGS.get(op)
+    if table and (found is not None or _all_loaded):  # (final: one lowering per opcode and form)
+        _FOUND[(op.name, vector)] = found
+    return found
+
+
+# (opcode name, vector) -> lowering, for the table's opcodes (registries hash opcodes slowly).
+_FOUND: dict = {}
 
 
 def mask(bits: int) -> int:
