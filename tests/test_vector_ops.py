@@ -600,3 +600,10 @@ def test_wide_vectors_use_the_mapped_paths():
     want = [(2 * a) & 0xFF for a in x]
     want[30] = 0x81
     assert got == tuple((a << 1) & 0xFF for a in want)
+
+
+def test_extractlane_folds_into_its_one_use():
+    body = "v1 = extractlane v0, 1\nv2 = iadd_imm v1, 1\nreturn v2"
+    src = source_of("i32x4", "i32", body)
+    assert "v0[1]" in src and "v1 =" not in src
+    assert call("i32x4", "i32", body, (1, 0xFFFFFFFF, 3, 4)) == 0

@@ -69,6 +69,7 @@ PURE = frozenset(opcode(name) for name in """
     ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm
     icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
     clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
+    extractlane
 """.split())
 assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.is_pure)
 # The branches that end a block without calling (a deferred fuel check waits for their target).
