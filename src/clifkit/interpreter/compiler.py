@@ -908,12 +908,13 @@ class FunctionCompiler:
             raise self.unsupported(e.reason) from None
         if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE:
             sem = shared(sem, len(inst.args)) or sem
-        args = []
-        for i, a in enumerate(inst.args):
-            v = self.func.resolve(a)
-            if v in self.folded and isinstance(sem, str) and sem.count(f"{{{i}}}") != 1:
-                out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
-            args.append(self.val(a))
+        folded = self.folded
+        if folded and isinstance(sem, str):
+            for i, a in enumerate(inst.args):
+                v = resolve(a)
+                if v in folded and sem.count(f"{{{i}}}") != 1:
+                    out.append((ind, f"v{v} = {folded.pop(v)}"))  # used twice by the template
+        args = [self.val(a) for a in inst.args]
         if isinstance(sem, str):
             try:
                 expr = sem.format(*args)
@@ -928,21 +929,25 @@ class FunctionCompiler:
                 self.last_access = memory_ops.access_key(ctx)
             else:
                 self.last_access = None
-        if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
-            depth = 1 + max((self.fold_depth.get(self.func.resolve(a), 0) for a in inst.args), default=0)
-            if depth <= MAX_FOLD_DEPTH:
-                self.folded[inst.results[0]] = expr
-                self.fold_depth[inst.results[0]] = depth
-                return
-        results = [self.coalesced.get(r, f"v{r}") for r in inst.results]
-        if len(inst.results) == 1 and inst.results[0] in self.floats:
-            bits = self.floats[inst.results[0]]  # a producer whose uses want a float
-            if op in ("f32const", "f64const"):
-                expr = self.interp.bind(float_repr.constant(inst, bits), "c")
-            else:
-                expr = float_repr.to_float(expr, bits)
-        if results:
-            out.append((ind, f"{', '.join(results)} = {expr}"))
+        results = inst.results
+        if len(results) == 1:
+            r = results[0]
+            if r in self.foldable and "\n" not in expr:
+                depths = self.fold_depth
+                depth = 1 + max([depths.get(resolve(a), 0) for a in inst.args], default=0)
+                if depth <= MAX_FOLD_DEPTH:
+                    folded[r] = expr
+                    depths[r] = depth
+                    return
+            bits = self.floats.get(r)
+            if bits is not None:  # a producer whose uses want a float
+                if op in ("f32const", "f64const"):
+                    expr = self.interp.bind(float_repr.constant(inst, bits), "c")
+                else:
+                    expr = float_repr.to_float(expr, bits)
+            out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
+        elif results:
+            out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):
                 out.append((ind, line))
