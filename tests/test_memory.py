@@ -324,3 +324,36 @@ def test_read_modify_write_reuses_the_page_lookup_correctly():
     with pytest.raises(Trap) as e:
         interp.call("%rmw", [heap + 2 * PAGE_SIZE - 8], env=env)  # crosses the region end
     assert e.value.code == "heap_oob"
+
+
+def test_only_code_that_runs_once_per_call_takes_the_checked_path_alone():
+    # Straight-line code calls the checked path (short to compile); a loop, or a function that
+    # calls itself (its code runs once per level), keeps the fast path.
+    from clifkit.reader import parse_text
+
+    text = """
+function %once(i64) -> i64 {
+block0(v0: i64):
+    v1 = load.i64 v0
+    return v1
+}
+
+function %rec(i64, i32) -> i64 {
+    fn0 = %rec(i64, i32) -> i64
+block0(v0: i64, v1: i32):
+    v2 = load.i64 v0
+    brif v1, block1, block2(v2)
+block1:
+    v3 = iadd_imm v1, -1
+    v4 = call fn0(v0, v3)
+    jump block2(v4)
+block2(v5: i64):
+    return v5
+}
+"""
+    interp = Interpreter([d.function for d in parse_text(text).functions])
+    assert ("_pg.get" in interp.compile("%once")) == (not compiler.COMPACT_ONCE)
+    assert "_pg.get" in interp.compile("%rec")
+    env, heap = _heap_env()
+    assert interp.call("%rec", [heap, 3], env=env) == [0]
+    assert interp.call("%once", [heap], env=env) == [0]

@@ -3,14 +3,8 @@ only there, and with the same results as with every mask."""
 
 import pytest
 
-from clifkit.interpreter import Interpreter, compiler, ranges
+from clifkit.interpreter import Interpreter, ranges
 from clifkit.reader import parse_text
-
-
-@pytest.fixture(autouse=True)
-def ranges_everywhere(monkeypatch):
-    # The analysis runs in loop-free functions too (by default they keep their masks: compiled short).
-    monkeypatch.setattr(compiler, "COMPACT_ONCE", False)
 
 PROGRAMS = """
 function %count(i32) -> i32 {
@@ -122,15 +116,3 @@ def test_results_are_those_of_the_masked_code(monkeypatch, name, arity):
         want_executed = masked.executed
         assert fast.call(name, args) == want, (name, args)
         assert fast.executed == want_executed
-
-
-def test_loop_free_functions_keep_their_masks_by_default(monkeypatch):
-    # Code that runs once per call is compiled short (`OpContext.once`): no analysis, every mask.
-    analysed = interp()
-    assert "(v0 - 0x2)" in analysed.compile("%down")
-    monkeypatch.setattr(compiler, "COMPACT_ONCE", True)
-    it = interp()
-    assert "((v0 - 0x2) & 0xffffffff)" in it.compile("%down")
-    assert "(v2 + 0x1)" in it.compile("%count")  # a loop: analysed
-    for a in EDGES:
-        assert it.call("%down", [a]) == analysed.call("%down", [a])

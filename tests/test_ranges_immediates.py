@@ -1,15 +1,7 @@
 """`ranges` reads an immediate as its opcode's builder does (bit_ops' helpers), not a reading of its own."""
 
-import pytest
-
-from clifkit.interpreter import Interpreter, compiler, ranges
+from clifkit.interpreter import Interpreter, ranges
 from clifkit.reader import parse_text
-
-
-@pytest.fixture(autouse=True)
-def ranges_everywhere(monkeypatch):
-    # The analysis runs in loop-free functions too (by default they keep their masks: compiled short).
-    monkeypatch.setattr(compiler, "COMPACT_ONCE", False)
 
 PROGRAM = """
 function %low(i128) -> i128 {

@@ -89,8 +89,8 @@ IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 # In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
 # of one function compiled from it, shared by all the functions using it (`shared`).
 SHARED_TEMPLATE = 64
-# Whether code that runs once per call is compiled short (`OpContext.once`; a function without
-# loops then keeps its masks, no `ranges`). Tests turn it off to give straight-line code what loops get.
+# Whether code that runs once per call is compiled short (`OpContext.once`); tests turn it off to
+# give straight-line code the fast paths loops get.
 COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
@@ -295,16 +295,25 @@ class FunctionCompiler:
             if not block.insts or not block.insts[-1].opcode.is_terminator:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
-        self.looped = self.loop_blocks(back)
+        # A function calling itself runs its code once per level of recursion: all of it is hot.
+        self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         self.floats, self.nan_unchecked = float_repr.analyse(self)
-        # Leaving out masks pays in loops only: a function without one keeps them (COMPACT_ONCE).
-        self.ranges = ranges.analyse(self) if self.looped or not COMPACT_ONCE else None
+        self.ranges = ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
             for h in headers:
                 self.coalesce(h)
+
+    def calls_itself(self) -> bool:
+        for number in self.reachable:
+            for inst in self.blocks[number].insts:
+                if inst.opcode.name == "call":
+                    ext = self.func.func_refs.get(inst.func_ref)
+                    if ext is not None and self.interp.resolve_callee(ext.name.text) == ("func", self.index):
+                        return True
+        return False
 
     def loop_blocks(self, back: list[tuple[int, int]]) -> set[int]:
         """The blocks on some cycle: for each back edge n -> h, h and the blocks reaching n without
@@ -891,7 +900,7 @@ class FunctionCompiler:
         ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
         ctx.once = COMPACT_ONCE and self.block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        ctx.no_wrap = self.ranges is not None and self.ranges.unmasked(inst, self.block)
+        ctx.no_wrap = self.ranges.unmasked(inst, self.block)
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
