@@ -103,17 +103,23 @@ def shared(template: str, arity: int):
     key = (template, arity)
     fn = _SHARED.get(key, key)
     if fn is key:
-        try:
-            fn = compile_template(template, arity)
-        except SyntaxError:
-            fn = None
-        else:
-            if _names_globals(fn.__code__):
-                fn = None
+        fn = None
+        if all(w in _KEYWORDS for w in _WORD.findall(template)):  # (else it names something)
+            try:
+                fn = compile_template(template, arity)
+            except SyntaxError:
+                pass
+            else:
+                if _names_globals(fn.__code__):
+                    fn = None
         if len(_SHARED) >= SHARED_MAX:
             del _SHARED[next(iter(_SHARED))]
         _SHARED[key] = fn
     return fn
+
+
+_WORD = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # names, not attributes or hex digits
+_KEYWORDS = frozenset("if else and or not is in None True False".split())
 
 
 def _names_globals(code) -> bool:
@@ -915,7 +921,9 @@ class FunctionCompiler:
             raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
-        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE:
+        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
+        # compile apart than inline.)
+        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
             sem = shared(sem, len(inst.args)) or sem
         folded = self.folded
         if folded and isinstance(sem, str):
