@@ -54,7 +54,7 @@ from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRe
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import counted_loops, float_repr, memory_ops, ranges
-from .integer_ops import compile_template
+from .integer_ops import compile_template, lower_scalar
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
@@ -94,6 +94,7 @@ SHARED_TEMPLATE = 64
 COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
+_SCALAR: dict[tuple, object] = {}  # a scalar integer instruction's shape -> its builder's semantics
 
 
 def shared(template: str, arity: int):
@@ -912,8 +913,19 @@ class FunctionCompiler:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
         ctx.interpreter = self.interp
         ctx.memory_hint = self.last_access
+        # A scalar integer builder's result depends on these alone (integer_ops, bit_ops): the
+        # same instruction shape gives the same template in every function.
+        key = sem = None
+        if lowering is lower_scalar and (inst.imm is None or type(inst.imm) is int):
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code, ctx.no_wrap)
+            sem = _SCALAR.get(key)
         try:
-            sem = lowering(ctx)
+            if sem is None:
+                sem = lowering(ctx)
+                if key is not None:
+                    if len(_SCALAR) >= SHARED_MAX:
+                        del _SCALAR[next(iter(_SCALAR))]
+                    _SCALAR[key] = sem
         except NotImplementedError as e:
             detail = str(e)
             if not detail.startswith(op):
