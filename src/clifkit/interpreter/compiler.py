@@ -917,7 +917,8 @@ class FunctionCompiler:
         # same instruction shape gives the same template in every function.
         key = sem = None
         if lowering is lower_scalar and (inst.imm is None or type(inst.imm) is int):
-            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code, ctx.no_wrap)
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code,
+                   ctx.no_wrap)
             sem = _SCALAR.get(key)
         try:
             if sem is None:

@@ -231,7 +231,8 @@ def _load_value(addr: str, t: Type, flags, big: bool, reuse: bool = False, compa
     return split_lanes(raw, _vector_lanes(t), big, compact) if t.is_vector else raw
 
 
-def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool = False, compact: bool = False) -> str:
+def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool = False,
+                 compact: bool = False) -> str:
     if t.is_vector:
         value = join_lanes(value, _vector_lanes(t), big, compact)
     return raw_store(addr, value_bytes(t), value, flags, big, reuse, compact)
@@ -271,7 +272,8 @@ def _load(ctx: OpContext):
 def _store(ctx: OpContext):
     t = ctx.arg_types[0]
     flags = ctx.inst.flags
-    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx), ctx.once)
+    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx),
+                        ctx.once)
 
 
 def _narrow(flag: str, vector: bool) -> list[str]:
@@ -286,7 +288,8 @@ def _extending_load(ctx: OpContext):
     bits, signed = access.bits, access.signed
     t = ctx.result_types[0]
     flags = ctx.inst.flags
-    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx), ctx.once)
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx),
+                   ctx.once)
     if not signed:
         return raw
     s = hex(1 << (bits - 1))
