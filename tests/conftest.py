@@ -9,6 +9,15 @@ import pytest
 from clifkit.cli import main
 
 
+@pytest.fixture(params=["compact", "fast"])
+def both_code_shapes(request, monkeypatch):
+    """Run a test twice: with straight-line code compiled as it is (each memory access one call of
+    the checked path, `OpContext.once`) and with the fast paths that code in loops gets."""
+    from clifkit.interpreter import compiler
+
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", request.param == "compact")
+
+
 @pytest.fixture
 def write_clif(tmp_path):
     """write_clif(text, name="t.clif"): the path of `text` written to a file in `tmp_path`."""

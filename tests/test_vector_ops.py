@@ -525,11 +525,42 @@ def test_dynamic_vectors():
 # -- code generation --------------------------------------------------------------------------
 
 
-def test_small_lanewise_ops_are_inlined():
-    src = source_of("i32x4, i32x4", "i32x4", "v2 = iadd v0, v1\nreturn v2")
-    assert "v2 = (((v0[0] + v1[0]) & 0xffffffff)" in src
-    src = source_of("i8x16, i8x16", "i8x16", "v2 = sadd_sat v0, v1\nreturn v2")
+LOOPED = """
+function %t(i32x4, i32x4, i32) -> i32x4 {
+block0(v0: i32x4, v1: i32x4, v3: i32):
+    jump block1(v0, v3)
+block1(v4: i32x4, v5: i32):
+    v2 = OP v4, v1
+    v6 = iadd_imm v5, -1
+    brif v6, block1(v2, v6), block2
+block2:
+    return v2
+}
+"""
+
+
+def test_small_lanewise_ops_are_inlined_in_loops():
+    interp = _interp(LOOPED.replace("OP", "iadd"))
+    assert "v2 = (((v4[0] + v1[0]) & 0xffffffff)" in interp.compile("%t")
+    assert interp.call("%t", [(1, 2, 3, 0xFFFFFFFF), (1, 1, 1, 1), 3]) == [(4, 5, 6, 2)]
+    src = _interp(LOOPED.replace("OP", "sadd_sat").replace("i32x4", "i8x16")).compile("%t")
     assert "v2 = _saddsat" in src  # needs a scratch name: a compiled, shared callable
+
+
+def test_straight_line_lanewise_ops_call_one_shared_function():
+    # Code that runs once per call is compiled short: a long template becomes a call of a
+    # function compiled once from it and shared by every function using the same template.
+    body = "v2 = iadd v0, v1\nreturn v2"
+    src = source_of("i32x4, i32x4", "i32x4", body)
+    assert "v0[0]" not in src and "v2 = _iadd" in src
+    assert call("i32x4, i32x4", "i32x4", body, (1, 2, 3, 0xFFFFFFFF), (1, 1, 1, 1)) == (2, 3, 4, 0)
+    fns = []
+    for _ in range(2):
+        interp = _interp("function %t(i32x4, i32x4) -> i32x4 {\nblock0(v0: i32x4, v1: i32x4):\n"
+                         "    v2 = iadd v0, v1\n    return v2\n}\n")
+        name = interp.compile("%t").split("v2 = ")[1].split("(")[0]
+        fns.append(interp.ns[name])
+    assert fns[0] is fns[1]
 
 
 def test_code_generation_paths_agree():
@@ -569,3 +600,10 @@ def test_wide_vectors_use_the_mapped_paths():
     want = [(2 * a) & 0xFF for a in x]
     want[30] = 0x81
     assert got == tuple((a << 1) & 0xFF for a in want)
+
+
+def test_extractlane_folds_into_its_one_use():
+    body = "v1 = extractlane v0, 1\nv2 = iadd_imm v1, 1\nreturn v2"
+    src = source_of("i32x4", "i32", body)
+    assert "v0[1]" in src and "v1 =" not in src
+    assert call("i32x4", "i32", body, (1, 0xFFFFFFFF, 3, 4)) == 0

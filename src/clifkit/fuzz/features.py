@@ -65,6 +65,9 @@ def features_text(features: frozenset[str]) -> str:
 DEFAULT_FUEL = 20_000_000
 
 
+_TRAPPING = None  # (computed on first use, from the opcode table)
+
+
 def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
@@ -73,10 +76,12 @@ def features_hit(functions, heap_styles) -> set[str]:
     from ..environment.layout import GROW_FUNCTION as GROW
     from .specs import SPECS
 
-    # The feature "traps": an instruction that may trap, other than the heap era's bounds-checked
-    # accesses (those count as heap and table).
-    trapping = {op.name for op in OPCODES.values() if op.can_trap and op.name not in HEAP_ERA_OPCODES}
-
+    global _TRAPPING
+    if _TRAPPING is None:
+        # The feature "traps": an instruction that may trap, other than the heap era's
+        # bounds-checked accesses (those count as heap and table).
+        _TRAPPING = frozenset(op.name for op in OPCODES.values() if op.can_trap and op.name not in HEAP_ERA_OPCODES)
+    trapping = _TRAPPING
     hit: set[str] = set()
     if any(style in ("static", "dynamic") for style in heap_styles):
         hit.add("heap")
@@ -100,7 +105,8 @@ def features_hit(functions, heap_styles) -> set[str]:
                     hit.add("br_table")
                 if name in trapping:
                     hit.add("traps")
-                if any(bc.block in layout and layout[bc.block] <= layout[block.number] for bc in inst.branch_targets()):
+                if inst.opcode.is_branch and any(bc.block in layout and layout[bc.block] <= layout[block.number]
+                                                 for bc in inst.branch_targets()):
                     hit.add("loops")
         types = set(func.value_types.values())
         if any(t.is_vector for t in types):

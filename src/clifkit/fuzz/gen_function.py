@@ -77,8 +77,9 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         results = [self.new_value(t) for t in result_types]
         inst = Inst(op, ctrl if op.ctrl is not None else None, args, results, **fields)
         self.used.update(args)
-        for bc in inst.branch_targets():
-            self.used.update(bc.args)
+        if op.is_branch:
+            for bc in inst.branch_targets():
+                self.used.update(bc.args)
         if name in FLOAT_LOADS:
             self.loaded.update(r for r in results if self.type_of(r) in FLOAT_SCALARS)
         self.block.insts.append(inst)
@@ -296,13 +297,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def body(self, count: int) -> None:
         actions = self.p.actions
-        weights = self.p.action_weights
+        cum_weights = self.p.action_cum_weights
         rng = self.rng
         made = 0
         tries = 0
         while made < count and tries < count * 4:
             tries += 1
-            (kind, name), = rng.choices(actions, weights)
+            (kind, name), = rng.choices(actions, cum_weights=cum_weights)
             if kind == "op":
                 maker = MAKERS.get(name)
                 ok = maker(self, name) if maker is not None else self.gen_generic(name)

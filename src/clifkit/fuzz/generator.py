@@ -30,6 +30,7 @@ random values come from `gen_values`, and the result is a `gen_program.Program`.
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 from typing import Optional
@@ -61,6 +62,7 @@ class GenConfig:
 
 
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
+_ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumulative weights)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -86,7 +88,7 @@ class ProgramGen:
         if not self.int_scalars:
             self.int_scalars = [I32]
         self.heaps: list[HeapPlan] = []
-        self.actions, self.action_weights = self.choose_actions()
+        self.actions, self.action_cum_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
 
@@ -120,7 +122,15 @@ class ProgramGen:
     def choose_actions(self) -> tuple[list, list]:
         """What a block's body is made of: each feature group gets its share (GROUP_SHARES), split
         among its opcodes by their weights, so that a group with few opcodes (heaps) is not drowned
-        by one with many (integers)."""
+        by one with many (integers). The weights are cumulative (`random.choices`' cum_weights,
+        which draws as the weights themselves would), and remembered per feature set."""
+        found = _ACTIONS.get(self.features)
+        if found is None:
+            actions, weights = self._actions()
+            found = _ACTIONS[self.features] = actions, list(itertools.accumulate(weights))
+        return found
+
+    def _actions(self) -> tuple[list, list]:
         feats = self.features
         ops: dict[str, list[tuple[str, float]]] = {}
         for name, spec in SPECS.items():

@@ -54,6 +54,9 @@ __all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExce
            "Environment", "Machine", "Memory"]
 
 
+_HINTS: dict[str, str] = {}  # a bound name's hint -> its prefix (hints are opcode names and a few words)
+
+
 def _bad_call(addr: int, entry, key) -> None:
     if entry is None:
         raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
@@ -184,7 +187,10 @@ class Interpreter:
     def bind(self, value, hint: str = "k") -> str:
         """A fresh global name for `value` in the generated code's namespace."""
         self._bound += 1
-        name = f"_{''.join(c for c in hint if c.isalnum())[:12]}{self._bound}"
+        prefix = _HINTS.get(hint)
+        if prefix is None:
+            prefix = _HINTS[hint] = "_" + "".join(c for c in hint if c.isalnum())[:12]
+        name = f"{prefix}{self._bound}"
         self.ns[name] = value
         return name
 

@@ -54,6 +54,7 @@ from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRe
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import ranges
+from .integer_ops import compile_template, lower_scalar
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
@@ -85,19 +86,64 @@ PURE = frozenset(opcode(name) for name in """
     ishl ushr sshr rotl rotr ishl_imm ushr_imm sshr_imm rotl_imm rotr_imm
     icmp icmp_imm select uextend sextend ireduce bmask smin smax umin umax umulhi smulhi
     clz ctz cls popcnt bitrev bswap fadd fsub fmul fdiv fmin fmax sqrt fneg fabs fcopysign fcmp
+    extractlane
 """.split())
 assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.is_pure)
 # The branches that end a block without calling (a deferred fuel check waits for their target).
-PLAIN_BRANCHES = frozenset(op for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
+PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
+_PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 # Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
 MAX_INLINE_CHAIN = 64
+# The names of the opcodes the compiler lowers itself (`registry.COMPILER_LOWERED`).
+_OWN_NAMES = frozenset(op.name for op in COMPILER_LOWERED)
 LINEAR_DISPATCH = 4  # up to this many roots: an if/elif chain; more: a binary search
 # Scalar integer templates that evaluate both operands, left to right (see foldable_calls).
 IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
+# In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
+# of one function compiled from it, shared by all the functions using it (`shared`).
+SHARED_TEMPLATE = 64
+# Whether code that runs once per call is compiled short (`OpContext.once`); tests turn it off to
+# give straight-line code the fast paths loops get.
+COMPACT_ONCE = True
+SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
+_SHARED: dict[tuple[str, int], object] = {}
+_SCALAR: dict[tuple, object] = {}  # a scalar integer instruction's shape -> its builder's semantics
+
+
+def shared(template: str, arity: int):
+    """A function of `arity` arguments evaluating `template`, compiled once per text; None when the
+    template is not one expression of its operands alone (it names a helper or a local of the
+    generated code, or is a statement)."""
+    key = (template, arity)
+    fn = _SHARED.get(key, key)
+    if fn is key:
+        fn = None
+        if all(w in _KEYWORDS for w in _WORD.findall(template)):  # (else it names something)
+            try:
+                fn = compile_template(template, arity)
+            except SyntaxError:
+                pass
+            else:
+                if _names_globals(fn.__code__):
+                    fn = None
+        if len(_SHARED) >= SHARED_MAX:
+            del _SHARED[next(iter(_SHARED))]
+        _SHARED[key] = fn
+    return fn
+
+
+_WORD = re.compile(r"(?<![.\w])[A-Za-z_]\w*")  # names, not attributes or hex digits
+_KEYWORDS = frozenset("if else and or not is in None True False".split())
+
+
+def _names_globals(code) -> bool:
+    """Whether compiled code may read a global: it names anything (co_names holds globals and
+    attributes alike, so a template calling a method counts too: it is then not shared)."""
+    return bool(code.co_names) or any(_names_globals(c) for c in code.co_consts if hasattr(c, "co_code"))
 
 
 def signature_key(params, returns) -> tuple:
@@ -126,6 +172,13 @@ def tail_calls_other(func: Function) -> bool:
                 if ext is None or ext.name.text != func.name:
                     return True
     return False
+
+
+def edge_values(inst: Inst) -> list[int]:
+    """The values a branch passes to its targets' parameters (none for other instructions)."""
+    if not inst.opcode.is_branch:
+        return []
+    return [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
 
 
 def predicate(expr: str) -> Optional[str]:
@@ -225,6 +278,7 @@ class FunctionCompiler:
         # Iterative DFS from the entry: reachable blocks, back-edge targets (loop headers), the
         # postorder and the edges into each block (for `ranges`).
         headers: set[int] = set()
+        back: list[tuple[int, int]] = []  # back edges (source, header)
         preds: dict[int, list[tuple[int, int, int]]] = {}
         postorder: list[int] = []
         state: dict[int, int] = {self.entry: 1}  # 1: on the DFS stack, 2: done
@@ -242,24 +296,32 @@ class FunctionCompiler:
                     break
                 if s == 1:
                     headers.add(t)
+                    back.append((node, t))
             if not advanced:
                 state[node] = 2
                 postorder.append(node)
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        self.uses: dict[int, int] = {}
+        uses: dict[int, int] = {}
+        resolve = func.resolve
         for number in self.reachable:
             for inst in self.blocks[number].insts:
-                used = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
-                for v in used:
-                    v = func.resolve(v)
-                    self.uses[v] = self.uses.get(v, 0) + 1
+                for v in inst.args:
+                    v = resolve(v)
+                    uses[v] = uses.get(v, 0) + 1
+                if inst.opcode.is_branch:
+                    for v in edge_values(inst):
+                        v = resolve(v)
+                        uses[v] = uses.get(v, 0) + 1
+        self.uses = uses
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
+        # A function calling itself runs its code once per level of recursion: all of it is hot.
+        self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         # (a function without scalar float values holds none as a float: float_repr is not needed)
         self.fr = _float_repr() if _has_scalar_floats(func) else None
@@ -270,6 +332,32 @@ class FunctionCompiler:
         if self.interp.tracer is None:
             for h in headers:
                 self.coalesce(h)
+
+    def calls_itself(self) -> bool:
+        for number in self.reachable:
+            for inst in self.blocks[number].insts:
+                if inst.opcode.name == "call":
+                    ext = self.func.func_refs.get(inst.func_ref)
+                    if ext is not None and self.interp.resolve_callee(ext.name.text) == ("func", self.index):
+                        return True
+        return False
+
+    def loop_blocks(self, back: list[tuple[int, int]]) -> set[int]:
+        """The blocks on some cycle: for each back edge n -> h, h and the blocks reaching n without
+        passing h (its natural loop; in an irreducible graph possibly more, which only costs speed).
+        Code in the other blocks runs at most once per call: there the compiler prefers short code
+        (cheaper to compile) to fast code (`OpContext.once`)."""
+        looped: set[int] = set()
+        for n, h in back:
+            body = {h}
+            stack = [n]
+            while stack:
+                b = stack.pop()
+                if b not in body:
+                    body.add(b)
+                    stack.extend(p for p, _, _ in self.preds.get(b, ()))
+            looped |= body
+        return looped
 
     def coalesce(self, number: int) -> None:
         """In a loop whose header `number` branches back to itself, write a value the back edge
@@ -295,7 +383,7 @@ class FunctionCompiler:
             at = j
             if len(inst.results) == 1 and inst.results[0] in self.foldable:
                 at = where.get(inst.results[0], j)
-            args = list(inst.args) + [a for bc in inst.branch_targets() for a in bc.args if isinstance(a, int)]
+            args = list(inst.args) + edge_values(inst)
             for a in args:
                 a = func.resolve(a)
                 if a in self.foldable:
@@ -309,7 +397,7 @@ class FunctionCompiler:
             if other == number:
                 continue
             for inst in self.blocks[other].insts:
-                for a in list(inst.args) + [x for bc in inst.branch_targets() for x in bc.args if isinstance(x, int)]:
+                for a in list(inst.args) + edge_values(inst):
                     outside.add(func.resolve(a))
         taken: set[int] = set()
         for p, a in zip(params, back[0].args):
@@ -336,11 +424,13 @@ class FunctionCompiler:
         func = self.func
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
+        calls = False
         for number in self.reachable:
             insts = self.blocks[number].insts
             for j, inst in enumerate(insts):
                 name = inst.opcode.name
-                if inst.opcode in PURE and len(inst.results) == 1:
+                calls = calls or name == "call"
+                if name in _PURE_NAMES and len(inst.results) == 1:
                     t = func.value_types.get(inst.results[0])
                     if t is not None and not t.is_vector and t.name.startswith("i"):
                         defined[inst.results[0]] = (number, j)
@@ -357,7 +447,7 @@ class FunctionCompiler:
                     used[func.resolve(a)] = (number, j)
         pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
-        return pure | self.foldable_calls(pure)
+        return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
         """Results of direct calls to functions here (that cannot tail-call out) which the next
@@ -503,7 +593,8 @@ class FunctionCompiler:
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
-        return block.insts[-1].opcode in PLAIN_BRANCHES and all(inst.opcode in PURE for inst in block.insts[:-1])
+        return block.insts[-1].opcode.name in PLAIN_BRANCHES and all(
+            inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
 
     def charge(self, count: int, ind: int, out) -> None:
         if self.fm:
@@ -521,19 +612,21 @@ class FunctionCompiler:
         self.fm, self.pending, self.depth_ok = state
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
+        traced = self.interp.tracer is not None
         for inst in block.insts[:-1]:
             self.block = number  # (again after an inlined heap-era branch: ranges are per block)
-            if inst.opcode.is_terminator:
-                raise self.unsupported(f"block{number}: terminator {inst.opcode.name} before the end of the block")
             op = inst.opcode
+            if op.is_terminator:
+                raise self.unsupported(f"block{number}: terminator {op.name} before the end of the block")
             if op.is_branch:
                 self.emit_probe(number, inst, ind, out, "terminator")
                 self.emit_inner_branch(inst, ind, out, root, in_while)
                 continue
-            if op.can_trap or op.can_load or op.can_store or op.is_call:
+            if traced and (op.can_trap or op.can_load or op.can_store or op.is_call):
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
-            self.emit_probe(number, inst, ind, out, "after")
+            if traced:
+                self.emit_probe(number, inst, ind, out, "after")
         self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
@@ -823,24 +916,42 @@ class FunctionCompiler:
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:
         op = inst.opcode.name
-        if op in ("call", "call_indirect"):
-            self.emit_call(inst, ind, out)
-            return
-        if inst.opcode in COMPILER_LOWERED:
+        if op in _OWN_NAMES:
+            if op in ("call", "call_indirect"):
+                self.emit_call(inst, ind, out)
+                return
             raise self.unsupported(f"{op} in the middle of a block")
         if self.fr is not None and self.fr.emit(self, inst, ind, out):
             return
-        ctx = OpContext(inst, self.func, inst.ctrl_type, [self.vtype(a) for a in inst.args],
-                        [self.vtype(r) for r in inst.results], self.interp.byteorder == "big")
+        func = self.func
+        types, resolve = func.value_types, func.resolve
+        arg_types = [types.get(resolve(a)) for a in inst.args]
+        result_types = [types.get(resolve(r)) for r in inst.results]
+        if None in arg_types or None in result_types:
+            [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
+        ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
+        ctx.once = COMPACT_ONCE and self.block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        ctx.no_wrap = bool(self.ranges.unmasked(inst, self.block))
+        ctx.no_wrap = self.ranges.unmasked(inst, self.block)
         lowering = lookup(ctx)
         if lowering is None:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
         ctx.interpreter = self.interp
         ctx.memory_hint = self.last_access
+        # A scalar integer builder's result depends on these alone (integer_ops, bit_ops): the
+        # same instruction shape gives the same template in every function.
+        key = sem = None
+        if lowering is lower_scalar and (inst.imm is None or type(inst.imm) is int):
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code,
+                   ctx.no_wrap)
+            sem = _SCALAR.get(key)
         try:
-            sem = lowering(ctx)
+            if sem is None:
+                sem = lowering(ctx)
+                if key is not None:
+                    if len(_SCALAR) >= SHARED_MAX:
+                        del _SCALAR[next(iter(_SCALAR))]
+                    _SCALAR[key] = sem
         except NotImplementedError as e:
             detail = str(e)
             if not detail.startswith(op):
@@ -848,12 +959,17 @@ class FunctionCompiler:
             raise self.unsupported(detail) from None
         except Unsupported as e:
             raise self.unsupported(e.reason) from None
-        args = []
-        for i, a in enumerate(inst.args):
-            v = self.func.resolve(a)
-            if v in self.folded and isinstance(sem, str) and sem.count(f"{{{i}}}") != 1:
-                out.append((ind, f"v{v} = {self.folded.pop(v)}"))  # used twice by the template
-            args.append(self.val(a))
+        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
+        # compile apart than inline.)
+        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+            sem = shared(sem, len(inst.args)) or sem
+        folded = self.folded
+        if folded and isinstance(sem, str):
+            for i, a in enumerate(inst.args):
+                v = resolve(a)
+                if v in folded and sem.count(f"{{{i}}}") != 1:
+                    out.append((ind, f"v{v} = {folded.pop(v)}"))  # used twice by the template
+        args = [self.val(a) for a in inst.args]
         if isinstance(sem, str):
             try:
                 expr = sem.format(*args)
@@ -863,26 +979,32 @@ class FunctionCompiler:
             expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
-        # (`memory_ops` is imported only for an instruction with an address operand)
-        if inst.opcode.addr is not None and "_p" in expr and inst.opcode in _memory_ops().ADDRESSED:
-            self.last_access = _memory_ops().access_key(ctx)
-        elif "_p" in expr or "_a" in expr:
-            self.last_access = None
-        if len(inst.results) == 1 and inst.results[0] in self.foldable and "\n" not in expr:
-            depth = 1 + max((self.fold_depth.get(self.func.resolve(a), 0) for a in inst.args), default=0)
-            if depth <= MAX_FOLD_DEPTH:
-                self.folded[inst.results[0]] = expr
-                self.fold_depth[inst.results[0]] = depth
-                return
-        results = [self.coalesced.get(r, f"v{r}") for r in inst.results]
-        if len(inst.results) == 1 and inst.results[0] in self.floats:
-            bits = self.floats[inst.results[0]]  # a producer whose uses want a float
-            if op in ("f32const", "f64const"):
-                expr = self.interp.bind(self.fr.constant(inst, bits), "c")
+        if "_p" in expr or "_a" in expr:
+            # (`memory_ops` is imported only for an instruction with an address operand)
+            if (not ctx.once and "_p" in expr and inst.opcode.addr is not None
+                    and inst.opcode in _memory_ops().ADDRESSED):
+                self.last_access = _memory_ops().access_key(ctx)
             else:
-                expr = self.fr.to_float(expr, bits)
-        if results:
-            out.append((ind, f"{', '.join(results)} = {expr}"))
+                self.last_access = None
+        results = inst.results
+        if len(results) == 1:
+            r = results[0]
+            if r in self.foldable and "\n" not in expr:
+                depths = self.fold_depth
+                depth = 1 + max([depths.get(resolve(a), 0) for a in inst.args], default=0)
+                if depth <= MAX_FOLD_DEPTH:
+                    folded[r] = expr
+                    depths[r] = depth
+                    return
+            bits = self.floats.get(r)
+            if bits is not None:  # a producer whose uses want a float
+                if op in ("f32const", "f64const"):
+                    expr = self.interp.bind(self.fr.constant(inst, bits), "c")
+                else:
+                    expr = self.fr.to_float(expr, bits)
+            out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
+        elif results:
+            out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):
                 out.append((ind, line))

@@ -183,6 +183,8 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
     if not ENABLED:
         return {}, set()
     func = fc.func
+    if not any(_float_bits(t) for t in set(func.value_types.values())):
+        return {}, set()  # no scalar float at all
     resolve, vtypes = func.resolve, func.value_types
     arith: dict[int, int] = {}
     _checked_ops: set[int] = set()  # results of the ops that may make a non-canonical NaN
@@ -201,11 +203,12 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
                     params[p] = bits
         for inst in block.insts:
             op = inst.opcode.name
-            if _scalar_fast(inst, func):
+            fast = _scalar_fast(inst, func)
+            if fast:
                 float_uses.update(resolve(a) for a in inst.args)
             else:
                 other_uses.update(resolve(a) for a in inst.args)
-            if _scalar_fast(inst, func):
+            if fast:
                 if op != "fcmp":
                     arith[inst.results[0]] = _float_bits(vtypes.get(inst.results[0]))
                     if op != "sqrt":
@@ -218,7 +221,7 @@ def analyse(fc) -> tuple[dict[int, int], set[int]]:
                         candidate[r] = bits
                 elif bits == 64:
                     candidate[r] = bits
-            for bc in inst.branch_targets():
+            for bc in inst.branch_targets() if inst.opcode.is_branch else ():
                 for p, a in zip(fc.blocks[bc.block].params, bc.args):
                     incoming.setdefault(p, []).append(resolve(a) if isinstance(a, int) else None)
                     if isinstance(a, int):

@@ -78,7 +78,7 @@ def _heap_load(ctx: OpContext):
     t = ctx.result_types[0]
     addr = _checked_address(ctx, "{0}", ctx.inst.offset or 0, t.bytes)
     flags = ctx.inst.flags or TRUSTED
-    return _load_value(addr, t, flags, is_big(ctx, flags))
+    return _load_value(addr, t, flags, is_big(ctx, flags), compact=ctx.once)
 
 
 @impl("heap_store")
@@ -86,7 +86,7 @@ def _heap_store(ctx: OpContext):
     t = ctx.arg_types[1]
     addr = _checked_address(ctx, "{0}", ctx.inst.offset or 0, t.bytes)
     flags = ctx.inst.flags or TRUSTED
-    return _store_value(addr, t, "{1}", flags, is_big(ctx, flags))
+    return _store_value(addr, t, "{1}", flags, is_big(ctx, flags), compact=ctx.once)
 
 
 @impl("table_addr")

@@ -110,11 +110,23 @@ def signed_of(bits: int) -> Callable[[int], int]:
     return signed
 
 
+_TEMPLATES: dict[tuple[str, int], Callable] = {}
+TEMPLATES_KEPT = 4096  # compiled templates remembered (a fuzz campaign makes new ones forever)
+
+
 def compile_template(template: Template, arity: int) -> Callable:
-    """Turn an expression template over {0}..{arity-1} into a function of as many arguments."""
-    params = [f"_a{i}" for i in range(arity)]
-    source = f"lambda {', '.join(params)}: {template.format(*params)}"
-    return eval(source, {"__builtins__": {}})  # noqa: S307 - our own templates only
+    """Turn an expression template over {0}..{arity-1} into a function of as many arguments
+    (compiled once per text: the function is pure, so every instruction may share it)."""
+    key = (template, arity)
+    fn = _TEMPLATES.get(key)
+    if fn is None:
+        params = [f"_a{i}" for i in range(arity)]
+        source = f"lambda {', '.join(params)}: {template.format(*params)}"
+        fn = eval(source, {"__builtins__": {}})  # noqa: S307 - our own templates only
+        if len(_TEMPLATES) >= TEMPLATES_KEPT:
+            del _TEMPLATES[next(iter(_TEMPLATES))]
+        _TEMPLATES[key] = fn
+    return fn
 
 
 def lane_function(ctx: OpContext, lane_type: Type | None = None) -> Callable:

@@ -57,14 +57,16 @@ def _fast_condition(addr: str, size: int, reuse: bool) -> str:
     return f"(_p := _pg.get((_a := {addr}) >> {PAGE_BITS})) is not None and (_o := _a & {PAGE_MASK}) <= {PAGE_SIZE - size}"
 
 
-def raw_load(addr: str, size: int, flags: MemFlags | None, big: bool, reuse: bool = False) -> str:
+def raw_load(addr: str, size: int, flags: MemFlags | None, big: bool, reuse: bool = False,
+             compact: bool = False) -> str:
     """An expression: the unsigned integer in the `size` bytes at address expression `addr`,
-    in big-endian order when `big`."""
+    in big-endian order when `big`. `compact`: the checked path alone, one call (code that runs
+    once per call, `OpContext.once`: shorter to compile, slower to run)."""
     flags = flags or DEFAULT_FLAGS
     code = flags.trap_code or "heap_oob"
     align = size if flags.aligned else 0
     slow = f"_ld(_m, _a, {size}, {big}, {code!r}, {align})"
-    if size not in (1, 2, 4, 8, 16):
+    if compact or size not in (1, 2, 4, 8, 16):
         return f"_ld(_m, {addr}, {size}, {big}, {code!r}, {align})"
     e = "b" if big else "l"
     cond = _fast_condition(addr, size, reuse)
@@ -73,12 +75,14 @@ def raw_load(addr: str, size: int, flags: MemFlags | None, big: bool, reuse: boo
     return f"(_u{size}{e}(_p, _o)[0] if {cond} else {slow})"
 
 
-def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, big: bool, reuse: bool = False) -> str:
-    """A statement: store the integer expression `value` (already `size` bytes wide) at `addr`."""
+def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, big: bool, reuse: bool = False,
+              compact: bool = False) -> str:
+    """A statement: store the integer expression `value` (already `size` bytes wide) at `addr`
+    (`compact`: as for `raw_load`)."""
     flags = flags or DEFAULT_FLAGS
     code = flags.trap_code or "heap_oob"
     align = size if flags.aligned else 0
-    if size not in (1, 2, 4, 8, 16):
+    if compact or size not in (1, 2, 4, 8, 16):
         return f"_st(_m, {addr}, {size}, {value}, {big}, {code!r}, {align})"
     e = "b" if big else "l"
     cond = _fast_condition(addr, size, reuse)
@@ -87,11 +91,12 @@ def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, big: boo
     return f"_s{size}{e}(_p, _o, {value}) if {cond} else _st(_m, _a, {size}, {value}, {big}, {code!r}, {align})"
 
 
-def split_lanes(raw: str, t: Type, big: bool = False) -> str:
+def split_lanes(raw: str, t: Type, big: bool = False, compact: bool = False) -> str:
     """Expression: the tuple of lanes of vector type `t` held in the integer expression `raw`
-    (read from memory in big-endian order when `big`: lane 0 in the most significant bits)."""
+    (read from memory in big-endian order when `big`: lane 0 in the most significant bits;
+    `compact`: one call rather than the lanes unrolled)."""
     bits, lanes = t.lane_bits, t.lanes
-    if lanes > 16:
+    if compact or lanes > 16:
         return f"_vsplit({raw}, {bits}, {lanes}, {big})"
     m = hex(mask(bits))
     shifts = [bits * (lanes - 1 - i if big else i) for i in range(lanes)]
@@ -100,11 +105,11 @@ def split_lanes(raw: str, t: Type, big: bool = False) -> str:
     return "(" + ", ".join(parts) + ",)"
 
 
-def join_lanes(value: str, t: Type, big: bool = False) -> str:
+def join_lanes(value: str, t: Type, big: bool = False, compact: bool = False) -> str:
     """Expression: the integer holding the lanes of the vector expression `value` of type `t`
-    (to be written to memory in big-endian order when `big`)."""
+    (to be written to memory in big-endian order when `big`; `compact`: one call)."""
     bits, lanes = t.lane_bits, t.lanes
-    if lanes > 16:
+    if compact or lanes > 16:
         return f"_vjoin({value}, {bits}, {big})"
     shifts = [bits * (lanes - 1 - i if big else i) for i in range(lanes)]
     parts = [f"(_t[{i}] << {k})" if k else f"_t[{i}]" for i, k in enumerate(shifts)]
@@ -131,15 +136,16 @@ def _vector_lanes(t: Type) -> Type:
 # -- loads and stores -------------------------------------------------------------------
 
 
-def _load_value(addr: str, t: Type, flags, big: bool, reuse: bool = False) -> str:
-    raw = raw_load(addr, value_bytes(t), flags, big, reuse)
-    return split_lanes(raw, _vector_lanes(t), big) if t.is_vector else raw
+def _load_value(addr: str, t: Type, flags, big: bool, reuse: bool = False, compact: bool = False) -> str:
+    raw = raw_load(addr, value_bytes(t), flags, big, reuse, compact)
+    return split_lanes(raw, _vector_lanes(t), big, compact) if t.is_vector else raw
 
 
-def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool = False) -> str:
+def _store_value(addr: str, t: Type, value: str, flags, big: bool, reuse: bool = False,
+                 compact: bool = False) -> str:
     if t.is_vector:
-        value = join_lanes(value, _vector_lanes(t), big)
-    return raw_store(addr, value_bytes(t), value, flags, big, reuse)
+        value = join_lanes(value, _vector_lanes(t), big, compact)
+    return raw_store(addr, value_bytes(t), value, flags, big, reuse, compact)
 
 
 # Accesses through an address operand (the table's `addr` column) whose fast path leaves
@@ -169,14 +175,15 @@ def _reuse(ctx: OpContext) -> bool:
 def _load(ctx: OpContext):
     t = ctx.result_types[0]
     flags = ctx.inst.flags
-    return _load_value(address("{0}", ctx.inst.offset or 0), t, flags, is_big(ctx, flags), _reuse(ctx))
+    return _load_value(address("{0}", ctx.inst.offset or 0), t, flags, is_big(ctx, flags), _reuse(ctx), ctx.once)
 
 
 @impl("store")
 def _store(ctx: OpContext):
     t = ctx.arg_types[0]
     flags = ctx.inst.flags
-    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx))
+    return _store_value(address("{1}", ctx.inst.offset or 0), t, "{0}", flags, is_big(ctx, flags), _reuse(ctx),
+                        ctx.once)
 
 
 def _narrow(flag: str, vector: bool) -> list[str]:
@@ -191,7 +198,8 @@ def _extending_load(ctx: OpContext):
     bits, signed = access.bits, access.signed
     t = ctx.result_types[0]
     flags = ctx.inst.flags
-    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx))
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), bits // 8, flags, is_big(ctx, flags), _reuse(ctx),
+                   ctx.once)
     if not signed:
         return raw
     s = hex(1 << (bits - 1))
@@ -204,7 +212,7 @@ def _truncating_store(ctx: OpContext):
     value = "{0} & %s" % hex(mask(bits))
     flags = ctx.inst.flags
     return raw_store(address("{1}", ctx.inst.offset or 0), bits // 8, f"({value})", flags, is_big(ctx, flags),
-                     _reuse(ctx))
+                     _reuse(ctx), ctx.once)
 
 
 @impl(*_narrow("load", vector=True))
@@ -213,7 +221,7 @@ def _vector_extending_load(ctx: OpContext):
     bits, signed = access.bits, access.signed
     t = ctx.result_types[0]
     big = is_big(ctx, ctx.inst.flags)
-    raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags, big)
+    raw = raw_load(address("{0}", ctx.inst.offset or 0), 8, ctx.inst.flags, big, compact=ctx.once)
     m = hex(mask(bits))
     lanes = []
     for i in range(t.lanes):
@@ -263,8 +271,8 @@ def frame_load(ctx: OpContext, k: int, t: Type, in_frame: bool = True) -> str:
     if in_frame and layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
         raw = f"_u{n}{'b' if big else 'l'}(_fpg, {_frame_offset(k)})[0]"
     else:
-        raw = raw_load(_frame_address(k), n, None, big)
-    return split_lanes(raw, _vector_lanes(t), big) if t.is_vector else raw
+        raw = raw_load(_frame_address(k), n, None, big, compact=ctx.once)
+    return split_lanes(raw, _vector_lanes(t), big, ctx.once) if t.is_vector else raw
 
 
 def frame_store(ctx: OpContext, k: int, t: Type, value: str, in_frame: bool = True) -> str:
@@ -272,10 +280,10 @@ def frame_store(ctx: OpContext, k: int, t: Type, value: str, in_frame: bool = Tr
     n = value_bytes(t)
     big = ctx.big_endian
     if t.is_vector:
-        value = join_lanes(value, _vector_lanes(t), big)
+        value = join_lanes(value, _vector_lanes(t), big, ctx.once)
     if in_frame and layout.size <= PAGE_SIZE and n in (1, 2, 4, 8, 16):
         return f"_s{n}{'b' if big else 'l'}(_fpg, {_frame_offset(k)}, {value})"
-    return raw_store(_frame_address(k), n, value, None, big)
+    return raw_store(_frame_address(k), n, value, None, big, compact=ctx.once)
 
 
 @impl("stack_load")
@@ -355,7 +363,7 @@ def global_value_expr(ctx: OpContext, gv: int, depth: int = 0) -> str:
         base = global_value_expr(ctx, data.base, depth + 1)
         t = data.type
         # Cranelift's interpreter loads global values as trusted (notrap aligned) accesses.
-        return _load_value(address(f"({base})", data.offset or 0), t, TRUSTED, ctx.big_endian)
+        return _load_value(address(f"({base})", data.offset or 0), t, TRUSTED, ctx.big_endian, compact=ctx.once)
     if kind == "iadd_imm":
         base = global_value_expr(ctx, data.base, depth + 1)
         bits = data.type.bits if data.type is not None else 64
@@ -437,13 +445,13 @@ def _atomic_cas(ctx: OpContext):
 @impl("atomic_load")
 def _atomic_load(ctx: OpContext):
     flags = ctx.inst.flags
-    return _load_value("{0}", ctx.result_types[0], flags, is_big(ctx, flags), _reuse(ctx))
+    return _load_value("{0}", ctx.result_types[0], flags, is_big(ctx, flags), _reuse(ctx), ctx.once)
 
 
 @impl("atomic_store")
 def _atomic_store(ctx: OpContext):
     flags = ctx.inst.flags
-    return _store_value("{1}", ctx.arg_types[0], "{0}", flags, is_big(ctx, flags), _reuse(ctx))
+    return _store_value("{1}", ctx.arg_types[0], "{0}", flags, is_big(ctx, flags), _reuse(ctx), ctx.once)
 
 
 @impl("fence", "nop", "sequence_point")

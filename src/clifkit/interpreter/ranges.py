@@ -230,9 +230,10 @@ class Ranges:
     def define(self, inst, b: int) -> Optional[Range]:
         """The range of `inst`'s result from its operands' ranges in block `b`, or None (its type's)."""
         op = inst.opcode.name
-        r = inst.results[0]
-        full = self.full(r)
-        if full is None or op not in _DEFINED:
+        if op not in _DEFINED:
+            return None
+        full = self.full(inst.results[0])
+        if full is None:
             return None
         top = full[1]
         args = [self.of(a, b) for a in inst.args]

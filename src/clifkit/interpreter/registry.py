@@ -65,6 +65,10 @@ class OpContext:
     # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
     # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
     no_wrap: bool = False
+    # The instruction runs at most once per call of its function (its block is on no cycle): the
+    # compiler and lowerings then prefer short code to fast code, since compiling it costs more than
+    # running it (memory accesses become one call of the checked path, long templates a shared call).
+    once: bool = False
 
     @property
     def type(self) -> Type:
@@ -152,13 +156,24 @@ def supported(name: str) -> bool:
 def lookup(ctx: OpContext) -> Optional[Lowering]:
     """The lowering for `ctx`'s instruction: the vector one when it touches vectors and one exists."""
     op = ctx.inst.opcode
-    types = [ctx.ctrl_type, *ctx.arg_types, *ctx.result_types]
-    vector = any(t is not None and t.is_vector for t in types)
+    ctrl = ctx.ctrl_type
+    vector = ((ctrl is not None and ctrl.is_vector) or any(t.is_vector for t in ctx.arg_types)
+              or any(t.is_vector for t in ctx.result_types))
+    table = OPCODES.get(op.name) is op
+    if table:
+        found = _FOUND.get((op.name, vector), _FOUND)
+        if found is not _FOUND:
+            return found
     if not _all_loaded and (vector or op not in LOWERINGS):
         load_families(None if vector else op)
-    if vector and op in VECTOR_LOWERINGS:
-        return VECTOR_LOWERINGS[op]
-    return LOWERINGS.get(op)
+    found = VECTOR_LOWERINGS[op] if vector and op in VECTOR_LOWERINGS else LOWERINGS.get(op)
+    if table and (found is not None or _all_loaded):  # (final: one lowering per opcode and form)
+        _FOUND[(op.name, vector)] = found
+    return found
+
+
+# (opcode name, vector) -> lowering, for the table's opcodes (registries hash opcodes slowly).
+_FOUND: dict = {}
 
 
 def mask(bits: int) -> int:

@@ -16,6 +16,7 @@ derived type follows from it. The choice follows Cranelift's meta crate.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import Callable, Optional
 
 from .formats import FORMATS, Format
@@ -35,11 +36,6 @@ def _span(interval, full: tuple[int, int]) -> frozenset[int]:
     return frozenset(out)
 
 
-# (type variable, type) -> contains: type variables and types are immutable table entries, and
-# the generator and the verifier ask the same few questions very often.
-_CONTAINS: dict = {}
-
-
 @dataclass(frozen=True)
 class TypeVar:
     """A named set of types, built like Cranelift's TypeSetBuilder (intervals are inclusive)."""
@@ -52,6 +48,11 @@ class TypeVar:
     scalars: bool = True
     refs: object = None  # heap-era reference types r32/r64
 
+    def __post_init__(self) -> None:
+        # type -> contains: type variables and types are immutable table entries, and the
+        # generator and the verifier ask the same few questions very often (types hash by identity).
+        object.__setattr__(self, "_contains_memo", {})
+
     @property
     def lane_counts(self) -> frozenset[int]:
         counts = _span(self.lanes, (1 if self.scalars else 2, MAX_LANES))
@@ -62,10 +63,9 @@ class TypeVar:
         return counts
 
     def contains(self, ty: Type) -> bool:
-        key = (self, ty)
-        found = _CONTAINS.get(key)
+        found = self._contains_memo.get(ty)
         if found is None:
-            found = _CONTAINS[key] = self._contains(ty)
+            found = self._contains_memo[ty] = self._contains(ty)
         return found
 
     def _contains(self, ty: Type) -> bool:
@@ -199,52 +199,53 @@ class Opcode:
             return (_table_opcode, (self.name,))
         return (Opcode, tuple(getattr(self, f.name) for f in fields(self)))
 
-    @property
+    # Derived from the fields, computed on first use and kept (the compilers ask per instruction).
+    @cached_property
     def is_polymorphic(self) -> bool:
         return self.ctrl is not None
 
-    @property
+    @cached_property
     def is_terminator(self) -> bool:
         return bool(self.flags & {"terminator", "branch", "return"}) and "continues" not in self.flags
 
-    @property
+    @cached_property
     def is_branch(self) -> bool:
         return "branch" in self.flags
 
-    @property
+    @cached_property
     def is_return(self) -> bool:
         return "return" in self.flags
 
-    @property
+    @cached_property
     def is_call(self) -> bool:
         return "call" in self.flags
 
-    @property
+    @cached_property
     def can_trap(self) -> bool:
         return "trap" in self.flags
 
-    @property
+    @cached_property
     def can_load(self) -> bool:
         return "load" in self.flags
 
-    @property
+    @cached_property
     def can_store(self) -> bool:
         return "store" in self.flags
 
-    @property
+    @cached_property
     def value_ins(self) -> tuple[Operand, ...]:
         return tuple(o for o in self.ins if not o.varargs)
 
-    @property
+    @cached_property
     def has_varargs(self) -> bool:
         return any(o.varargs for o in self.ins)
 
-    @property
+    @cached_property
     def is_pure(self) -> bool:
         """No trap, memory access, call, branch or other side effect: only its results matter."""
         return not self.flags & _IMPURE
 
-    @property
+    @cached_property
     def is_constant(self) -> bool:
         """A constant (iconst, f32const, vconst, ...): its value is all in its immediate."""
         return self.format.name in _CONSTANT_FORMATS and not self.ins

@@ -19,7 +19,10 @@ MAX_LANES = 256
 class Type:
     """A CLIF value type. Construct with `Type.get` or `parse_type`; never directly."""
 
-    __slots__ = ("kind", "lane_bits", "lanes", "dynamic", "name")
+    # The classification below is computed once, when the type is interned (compilers and the
+    # generator ask it for every value).
+    __slots__ = ("kind", "lane_bits", "lanes", "dynamic", "name",
+                 "is_int", "is_float", "is_ref", "is_vector", "is_scalar", "bits", "bytes", "lane_type")
     _interned: dict[tuple[str, int, int, bool], "Type"] = {}
 
     kind: str  # "i", "f", or "r" (a heap-era reference)
@@ -41,7 +44,13 @@ class Type:
             if dynamic:
                 name += "xN"
             found.name = name
+            found.is_int, found.is_float, found.is_ref = kind == "i", kind == "f", kind == "r"
+            found.is_vector = lanes > 1 or dynamic
+            found.is_scalar = not found.is_vector
+            found.bits = lane_bits * lanes  # (of the minimum vector for dynamic types)
+            found.bytes = found.bits // 8
             cls._interned[key] = found
+            found.lane_type = found if lanes == 1 and not dynamic else cls.get(kind, lane_bits)
         return found
 
     def __repr__(self) -> str:
@@ -53,40 +62,8 @@ class Type:
     def __reduce__(self):
         return (Type.get, (self.kind, self.lane_bits, self.lanes, self.dynamic))
 
-    # -- classification -------------------------------------------------
-    @property
-    def is_int(self) -> bool:
-        return self.kind == "i"
-
-    @property
-    def is_float(self) -> bool:
-        return self.kind == "f"
-
-    @property
-    def is_ref(self) -> bool:
-        return self.kind == "r"
-
-    @property
-    def is_vector(self) -> bool:
-        return self.lanes > 1 or self.dynamic
-
-    @property
-    def is_scalar(self) -> bool:
-        return not self.is_vector
-
-    @property
-    def bits(self) -> int:
-        """Width in bits of the whole value (of the minimum vector for dynamic types)."""
-        return self.lane_bits * self.lanes
-
-    @property
-    def bytes(self) -> int:
-        return self.bits // 8
-
-    @property
-    def lane_type(self) -> "Type":
-        return Type.get(self.kind, self.lane_bits)
-
+    # -- classification (is_int, is_float, is_ref, is_vector, is_scalar, bits, bytes, lane_type:
+    # set by `get`)
     # -- derived types, as the opcode table's type rules use them --------
     def by(self, lanes: int) -> Optional["Type"]:
         n = self.lanes * lanes

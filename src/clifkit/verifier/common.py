@@ -88,16 +88,11 @@ def target_info(tf: TestFile) -> TargetInfo:
 
 # -- type sets ---------------------------------------------------------------
 
-_CONTAINS: dict[tuple[TypeVar, Type], bool] = {}
 _DESCRIPTIONS: dict[TypeVar, str] = {}
 
 
 def type_in(tv: TypeVar, ty: Type) -> bool:
-    key = (tv, ty)
-    found = _CONTAINS.get(key)
-    if found is None:
-        found = _CONTAINS[key] = tv.contains(ty)
-    return found
+    return tv.contains(ty)  # (remembered by the type variable)
 
 
 def describe(tv: TypeVar) -> str:
