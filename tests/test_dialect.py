@@ -268,3 +268,42 @@ def test_api_run_tests_and_report(tmp_path):
     run = clifkit.run_tests(path, interpret_all=True, engine="interpreter", cranelift="2022")
     assert (run.passed, run.failed) == (3, 0)
     assert clifkit.run_tests(path, interpret_all=True, engine="interpreter", run_calls="followed").failed == 0
+
+
+# -- running again, under the old rules, what today's rules refused --------------------------------
+
+
+def test_failed_from_repeats_the_lines_of_a_file_that_did_not_verify(tmp_path, capsys):
+    status, out, runs = _run(tmp_path, capsys, HEADER + SHUFFLES)
+    assert status == 1 and runs and all(r["status"] == "error" for r in runs)
+    # Named as when the file verifies: by the engine and target each would have run on.
+    assert {(r["engine"], r["target"]) for r in runs} >= {("native", "x86_64"), ("interpreter", None)}
+    report = tmp_path / "first.json"
+    (tmp_path / "report.json").rename(report)
+    status, out, again = _run(tmp_path, capsys, HEADER + SHUFFLES, "--cranelift", "2022", "--failed-from", str(report))
+    assert status == 0, out
+    assert "nothing to repeat" not in out
+    assert _passed_everywhere(again) and len(again) == len(runs)
+
+
+def test_failed_from_old_reports_without_a_target_repeat_every_target(tmp_path, capsys):
+    _run(tmp_path, capsys, HEADER + SHUFFLES)
+    data = json.loads((tmp_path / "report.json").read_text())
+    for r in data["files"][0]["runs"]:
+        r["target"] = None  # as reports of a file that did not verify had it
+    report = tmp_path / "old.json"
+    report.write_text(json.dumps(data))
+    status, out, again = _run(tmp_path, capsys, HEADER + SHUFFLES, "--cranelift", "2022", "--failed-from", str(report))
+    assert status == 0, out
+    assert {t for e, t in _passed_everywhere(again) if e == "native"} == _targets()
+
+
+def test_failed_from_that_matches_no_run_line_of_the_file_now_is_not_green(tmp_path, capsys):
+    _run(tmp_path, capsys, HEADER + SHUFFLES)
+    report = tmp_path / "first.json"
+    (tmp_path / "report.json").rename(report)
+    # The file edited since: its run lines moved, so none of the report's is a run line now.
+    status, out, again = _run(tmp_path, capsys, HEADER + "\n\n\n" + SHUFFLES, "--cranelift", "2022",
+                              "--failed-from", str(report))
+    assert status == 1 and again == []
+    assert "none of them is a run line of the file now" in out
