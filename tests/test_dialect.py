@@ -147,6 +147,18 @@ def test_table_over_heap_is_refused_today(tmp_path, capsys):
     status, out, runs = _run(tmp_path, capsys, HEADER + TABLE_OVER_HEAP)
     assert status == 1 and runs and all(r["status"] == "error" for r in runs)
     assert "whose bound slot counts bytes; a table needs a `; table:` directive" in out
+    assert "t.clif:12:5: error: table0 of %through_table: its base gv1 is heap directive 0's" in out
+    assert "--cranelift 2022" in out  # the message says where the old rule is
+
+
+def test_table_over_an_inferred_heap_is_refused_in_words_of_what_the_file_wrote(tmp_path, capsys):
+    # No directive: the heap is inferred from heap0, so no "heap directive 0" to speak of.
+    text = HEADER + "\n".join(line for line in TABLE_OVER_HEAP.splitlines() if not line.startswith("; heap:")) + "\n"
+    assert "; heap:" not in text
+    status, out, runs = _run(tmp_path, capsys, text)
+    assert status == 1 and runs and all(r["status"] == "error" for r in runs)
+    assert "its base gv1 is the heap inferred for vmctx+0 from the heap declarations" in out
+    assert "heap directive" not in out and "--cranelift 2022" in out
 
 
 def test_table_over_heap_with_2022_on_every_engine(tmp_path, capsys):
