@@ -208,6 +208,9 @@ def test_misnamed_lines_call_what_they_name_by_default(tmp_path, capsys):
     assert by_line == {12: {"failed"}, 13: {"error"}, 20: {"passed"}}
     assert "this line follows %one, which Cranelift's `test run` would call whatever the line names, as " \
            "--run-calls followed does; clifkit calls %two" in out
+    # A line naming no function at all says what the other choice would call, too.
+    assert ("t.clif:13:8: error: unknown function %nowhere (this file defines %one, %two); with --run-calls "
+            "followed this line calls %one, the function it follows, as Cranelift's `test run` does") in out
 
 
 @pytest.mark.parametrize("argv", [("--run-calls", "followed"), ("--cranelift", "2022")])
@@ -227,9 +230,10 @@ def test_2022_with_run_calls_named_calls_what_lines_name(tmp_path, capsys):
 def test_test_interpret_lines_call_by_name_in_every_dialect(tmp_path, capsys):
     # Cranelift's `test interpret` called functions by name (`call_by_name`), in 2022 as today.
     text = "test interpret\n" + MISNAMED
-    status, _, runs = _run(tmp_path, capsys, text, "--cranelift", "2022")
+    status, out, runs = _run(tmp_path, capsys, text, "--cranelift", "2022")
     assert status == 1
     assert {r["line"]: r["status"] for r in runs} == {8: "failed", 9: "error", 16: "passed"}
+    assert "unknown function %nowhere (this file defines %one, %two)" in out and "followed" not in out
 
 
 # -- choosing a dialect ----------------------------------------------------------------------------
