@@ -323,3 +323,15 @@ def test_failed_from_that_matches_no_run_line_of_the_file_now_is_not_green(tmp_p
                               "--failed-from", str(report))
     assert status == 1 and again == []
     assert "none of them is a run line of the file now" in out
+
+
+def test_an_engine_left_out_blames_no_run_line(tmp_path, capsys):
+    # Only `test run`: --engine interpreter leaves the native engine out, so %nowhere's line is
+    # skipped with the rest, not an error counted against an engine that did not run.
+    path = tmp_path / "t.clif"
+    path.write_text(HEADER + MISNAMED)
+    status = clifkit_main(["test", "-j1", "--engine", "interpreter", str(path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "failed" not in out.splitlines()[-2] and out.splitlines()[-1] == "0 passed, 0 failed, 3 skipped"
+    assert "leaves out" in out
