@@ -335,3 +335,30 @@ def test_an_engine_left_out_blames_no_run_line(tmp_path, capsys):
     assert status == 0, out
     assert "failed" not in out.splitlines()[-2] and out.splitlines()[-1] == "0 passed, 0 failed, 3 skipped"
     assert "leaves out" in out
+
+
+# -- clifkit reduce under the old rules ------------------------------------------------------------
+
+WRONG_HALVES = HEADER.replace("target aarch64\ntarget s390x\n", "") + SHUFFLES.split("\nfunction %halves")[0].replace(
+    "[32 1 0 0 5 17 0 8 0 10 18 0 3 0 31 2]", "[32 1 0 0 5 17 0 8 0 10 18 0 3 0 31 3]")
+
+
+def test_reduce_takes_the_dialect(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text(WRONG_HALVES)
+    out = tmp_path / "small.clif"
+    assert clifkit_main(["reduce", "--expect", "--cranelift", "2022", "-o", str(out), str(path)]) == 0
+    assert "shuffle" in out.read_text()
+    # Without it the file does not verify: said with the verifier's located diagnostics.
+    assert clifkit_main(["reduce", "--expect", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"clifkit reduce: {path}: the file does not verify:\n{path}:7:10: error: shuffle immediate index 32" in err
+
+
+def test_reduce_with_run_calls_followed_calls_the_function_a_line_follows(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text(HEADER + MISNAMED.replace("; run: %nowhere(1) == 2\n", ""))
+    # Named, %two(5) == 6 fails (7); followed, it calls %one and passes: nothing to reduce.
+    assert clifkit_main(["reduce", "--expect", str(path), "-o", str(tmp_path / "o.clif")]) == 0
+    assert clifkit_main(["reduce", "--expect", "--run-calls", "followed", str(path)]) == 1
+    assert "as expected" in capsys.readouterr().err

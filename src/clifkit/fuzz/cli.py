@@ -100,6 +100,9 @@ def add_reduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line", type=int, metavar="N", help="the failing run line to keep (default: the first)")
     p.add_argument("--fuel", type=int, default=None, metavar="N", help="instructions the interpreter may run per check")
     p.add_argument("-v", "--verbose", action="store_true", help="report each step on stderr")
+    from ..commands import add_dialect_options
+
+    add_dialect_options(p)  # --cranelift, --run-calls: the rules the failure was found under
 
 
 def run_reduce(args: argparse.Namespace) -> int:
@@ -114,7 +117,10 @@ def run_reduce(args: argparse.Namespace) -> int:
         return 2
     log = sys.stderr if args.verbose else None
     try:
-        result = reduce_file(args.file, mode, engines, args.fuel or REDUCE_FUEL, args.line, log)
+        from ..dialect import calls_followed
+
+        result = reduce_file(args.file, mode, engines, args.fuel or REDUCE_FUEL, args.line, log,
+                             args.cranelift, calls_followed(args.cranelift, args.run_calls))
     except ReduceError as e:
         print(f"clifkit reduce: {args.file}: {e}", file=sys.stderr)
         return 1
