@@ -100,9 +100,6 @@ def add_reduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--line", type=int, metavar="N", help="the failing run line to keep (default: the first)")
     p.add_argument("--fuel", type=int, default=None, metavar="N", help="instructions the interpreter may run per check")
     p.add_argument("-v", "--verbose", action="store_true", help="report each step on stderr")
-    from ..commands import add_dialect_options
-
-    add_dialect_options(p)  # --cranelift, --run-calls: the rules the failure was found under
 
 
 def run_reduce(args: argparse.Namespace) -> int:
