@@ -147,6 +147,18 @@ def test_table_over_heap_is_refused_today(tmp_path, capsys):
     status, out, runs = _run(tmp_path, capsys, HEADER + TABLE_OVER_HEAP)
     assert status == 1 and runs and all(r["status"] == "error" for r in runs)
     assert "whose bound slot counts bytes; a table needs a `; table:` directive" in out
+    assert "t.clif:12:5: error: table0 of %through_table: its base gv1 is heap directive 0's" in out
+    assert "--cranelift 2022" in out  # the message says where the old rule is
+
+
+def test_table_over_an_inferred_heap_is_refused_in_words_of_what_the_file_wrote(tmp_path, capsys):
+    # No directive: the heap is inferred from heap0, so no "heap directive 0" to speak of.
+    text = HEADER + "\n".join(line for line in TABLE_OVER_HEAP.splitlines() if not line.startswith("; heap:")) + "\n"
+    assert "; heap:" not in text
+    status, out, runs = _run(tmp_path, capsys, text)
+    assert status == 1 and runs and all(r["status"] == "error" for r in runs)
+    assert "its base gv1 is the heap inferred for vmctx+0 from the heap declarations" in out
+    assert "heap directive" not in out and "--cranelift 2022" in out
 
 
 def test_table_over_heap_with_2022_on_every_engine(tmp_path, capsys):
@@ -196,6 +208,9 @@ def test_misnamed_lines_call_what_they_name_by_default(tmp_path, capsys):
     assert by_line == {12: {"failed"}, 13: {"error"}, 20: {"passed"}}
     assert "this line follows %one, which Cranelift's `test run` would call whatever the line names, as " \
            "--run-calls followed does; clifkit calls %two" in out
+    # A line naming no function at all says what the other choice would call, too.
+    assert ("t.clif:13:8: error: unknown function %nowhere (this file defines %one, %two); with --run-calls "
+            "followed this line calls %one, the function it follows, as Cranelift's `test run` does") in out
 
 
 @pytest.mark.parametrize("argv", [("--run-calls", "followed"), ("--cranelift", "2022")])
@@ -215,9 +230,10 @@ def test_2022_with_run_calls_named_calls_what_lines_name(tmp_path, capsys):
 def test_test_interpret_lines_call_by_name_in_every_dialect(tmp_path, capsys):
     # Cranelift's `test interpret` called functions by name (`call_by_name`), in 2022 as today.
     text = "test interpret\n" + MISNAMED
-    status, _, runs = _run(tmp_path, capsys, text, "--cranelift", "2022")
+    status, out, runs = _run(tmp_path, capsys, text, "--cranelift", "2022")
     assert status == 1
     assert {r["line"]: r["status"] for r in runs} == {8: "failed", 9: "error", 16: "passed"}
+    assert "unknown function %nowhere (this file defines %one, %two)" in out and "followed" not in out
 
 
 # -- choosing a dialect ----------------------------------------------------------------------------
@@ -268,3 +284,81 @@ def test_api_run_tests_and_report(tmp_path):
     run = clifkit.run_tests(path, interpret_all=True, engine="interpreter", cranelift="2022")
     assert (run.passed, run.failed) == (3, 0)
     assert clifkit.run_tests(path, interpret_all=True, engine="interpreter", run_calls="followed").failed == 0
+
+
+# -- running again, under the old rules, what today's rules refused --------------------------------
+
+
+def test_failed_from_repeats_the_lines_of_a_file_that_did_not_verify(tmp_path, capsys):
+    status, out, runs = _run(tmp_path, capsys, HEADER + SHUFFLES)
+    assert status == 1 and runs and all(r["status"] == "error" for r in runs)
+    # Named as when the file verifies: by the engine and target each would have run on.
+    assert {(r["engine"], r["target"]) for r in runs} >= {("native", "x86_64"), ("interpreter", None)}
+    report = tmp_path / "first.json"
+    (tmp_path / "report.json").rename(report)
+    status, out, again = _run(tmp_path, capsys, HEADER + SHUFFLES, "--cranelift", "2022", "--failed-from", str(report))
+    assert status == 0, out
+    assert "nothing to repeat" not in out
+    assert _passed_everywhere(again) and len(again) == len(runs)
+
+
+def test_failed_from_old_reports_without_a_target_repeat_every_target(tmp_path, capsys):
+    _run(tmp_path, capsys, HEADER + SHUFFLES)
+    data = json.loads((tmp_path / "report.json").read_text())
+    for r in data["files"][0]["runs"]:
+        r["target"] = None  # as reports of a file that did not verify had it
+    report = tmp_path / "old.json"
+    report.write_text(json.dumps(data))
+    status, out, again = _run(tmp_path, capsys, HEADER + SHUFFLES, "--cranelift", "2022", "--failed-from", str(report))
+    assert status == 0, out
+    assert {t for e, t in _passed_everywhere(again) if e == "native"} == _targets()
+
+
+def test_failed_from_that_matches_no_run_line_of_the_file_now_is_not_green(tmp_path, capsys):
+    _run(tmp_path, capsys, HEADER + SHUFFLES)
+    report = tmp_path / "first.json"
+    (tmp_path / "report.json").rename(report)
+    # The file edited since: its run lines moved, so none of the report's is a run line now.
+    status, out, again = _run(tmp_path, capsys, HEADER + "\n\n\n" + SHUFFLES, "--cranelift", "2022",
+                              "--failed-from", str(report))
+    assert status == 1 and again == []
+    assert "none of them is a run line of the file now" in out
+
+
+def test_an_engine_left_out_blames_no_run_line(tmp_path, capsys):
+    # Only `test run`: --engine interpreter leaves the native engine out, so %nowhere's line is
+    # skipped with the rest, not an error counted against an engine that did not run.
+    path = tmp_path / "t.clif"
+    path.write_text(HEADER + MISNAMED)
+    status = clifkit_main(["test", "-j1", "--engine", "interpreter", str(path)])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert "failed" not in out.splitlines()[-2] and out.splitlines()[-1] == "0 passed, 0 failed, 3 skipped"
+    assert "leaves out" in out
+
+
+# -- clifkit reduce under the old rules ------------------------------------------------------------
+
+WRONG_HALVES = HEADER.replace("target aarch64\ntarget s390x\n", "") + SHUFFLES.split("\nfunction %halves")[0].replace(
+    "[32 1 0 0 5 17 0 8 0 10 18 0 3 0 31 2]", "[32 1 0 0 5 17 0 8 0 10 18 0 3 0 31 3]")
+
+
+def test_reduce_takes_the_dialect(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text(WRONG_HALVES)
+    out = tmp_path / "small.clif"
+    assert clifkit_main(["reduce", "--expect", "--cranelift", "2022", "-o", str(out), str(path)]) == 0
+    assert "shuffle" in out.read_text()
+    # Without it the file does not verify: said with the verifier's located diagnostics.
+    assert clifkit_main(["reduce", "--expect", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert f"clifkit reduce: {path}: the file does not verify:\n{path}:7:10: error: shuffle immediate index 32" in err
+
+
+def test_reduce_with_run_calls_followed_calls_the_function_a_line_follows(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text(HEADER + MISNAMED.replace("; run: %nowhere(1) == 2\n", ""))
+    # Named, %two(5) == 6 fails (7); followed, it calls %one and passes: nothing to reduce.
+    assert clifkit_main(["reduce", "--expect", str(path), "-o", str(tmp_path / "o.clif")]) == 0
+    assert clifkit_main(["reduce", "--expect", "--run-calls", "followed", str(path)]) == 1
+    assert "as expected" in capsys.readouterr().err

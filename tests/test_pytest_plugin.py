@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 
 import pytest
+from support import needs_native
 
 pytest_plugins = ["pytester"]
 
@@ -334,3 +335,17 @@ def test_cranelift_option_chooses_the_era(pytester):
     result = pytester.runpytest("era", "--clif-cranelift", "1999")
     assert result.ret != 0
     result.stderr.fnmatch_lines(["*--clif-cranelift: invalid choice: '1999'*"])
+
+
+@needs_native
+def test_lf_reruns_the_lines_of_a_file_that_did_not_verify_once_it_does(pytester):
+    # Before the fix the items of a file that does not verify were `[native]`, not `[native x86_64]`
+    # as once it verifies, so `--lf` found none of them.
+    body = ('test run\ntarget x86_64\n\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n'
+            '    v1 = iadd_imm.i64 v0, 1\n    return v1\n}\n; run: %f(1) == 2\n')
+    pytester.makefile(".clif", t=body)
+    pytester.runpytest("t.clif").assert_outcomes(failed=1)
+    pytester.makefile(".clif", t=body.replace("iadd_imm.i64", "iadd_imm"))
+    result = pytester.runpytest("t.clif", "--lf", "-v")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["run-last-failure: rerun previous 1 failure*", "*%f(1)[[]native x86_64] PASSED*"])

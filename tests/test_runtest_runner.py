@@ -309,7 +309,8 @@ def test_a_run_line_calls_the_function_it_names_under_test_run_too(fakes, tmp_pa
     )
     status, out = run(capsys, "--interpret-all", p)
     assert status == 1
-    assert out[0] == f"{p}:9:8: error: unknown function %typo (this file defines %sub, %add) [interpreter]"
+    assert out[0] == (f"{p}:9:8: error: unknown function %typo (this file defines %sub, %add); with --run-calls "
+                      "followed this line calls %add, the function it follows, as Cranelift's `test run` does [interpreter]")
     assert out[-1] == "1 passed, 1 failed, 0 skipped"
     assert fakes.sessions[0].calls == [("%sub", [1, 2])]
 

@@ -144,6 +144,18 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
                                         "the memory its base points into")
 
 
+def _table_over_heap(env: Environment, decl, request) -> str:
+    """Why a table may not lie over a heap's memory today, worded for what the file wrote."""
+    if env.inferred:
+        whose = (f"the heap inferred for vmctx+{request.ptr_offset} from the heap declarations (the file "
+                 "writes no directive), whose bound slot counts bytes; a table needs a `; table:` directive")
+    else:
+        whose = (f"heap directive {request.index}'s, whose bound slot counts bytes; a table needs a "
+                 "`; table:` directive")
+    return (f"its base gv{decl.base} is {whose}, whose bound slot counts elements (the run-test harness of "
+            "2022 read the heap's byte count as the table's element count: --cranelift 2022)")
+
+
 def reserve(env: Environment, entry: Function, functions: Mapping[str, Function],
             max_reservation: int = DEFAULT_MAX_RESERVATION, dialect: Dialect = CURRENT) -> Environment:
     """`env` with each region's reach set from every declaration reachable from `entry` (see the
@@ -174,9 +186,7 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
                         if extent > reach[request.index][0]:
                             reach[request.index] = (extent, None)
                         continue
-                    raise declaration_error(func, name, f"its base gv{decl.base} is heap directive {request.index}'s, "
-                                                        "whose bound slot counts bytes; a table needs a `; table:` "
-                                                        "directive, whose bound slot counts elements")
+                    raise declaration_error(func, name, _table_over_heap(env, decl, request))
                 if request is not None and request.style == "table" and decl.element_size != request.element_size:
                     raise declaration_error(func, name, f"element_size {decl.element_size} differs from the "
                                                         f"table directive's element_size={request.element_size}")

@@ -114,7 +114,10 @@ def run_reduce(args: argparse.Namespace) -> int:
         return 2
     log = sys.stderr if args.verbose else None
     try:
-        result = reduce_file(args.file, mode, engines, args.fuel or REDUCE_FUEL, args.line, log)
+        from ..dialect import calls_followed
+
+        result = reduce_file(args.file, mode, engines, args.fuel or REDUCE_FUEL, args.line, log,
+                             args.cranelift, calls_followed(args.cranelift, args.run_calls))
     except ReduceError as e:
         print(f"clifkit reduce: {args.file}: {e}", file=sys.stderr)
         return 1

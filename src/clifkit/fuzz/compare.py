@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
+from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, FunctionDetails
 from ..ir.types import Type
 from ..reader.directives import BoundRun, bind
@@ -47,7 +48,12 @@ def out_of_fuel(o: "Observed") -> bool:
 
 
 class InvalidProgram(Exception):
-    """The file does not read, verify or bind: a generator (or reducer) bug, never an engine's."""
+    """The file does not read, verify or bind: a generator (or reducer) bug, never an engine's.
+    `step` says which ("read", "verify", "bind"); the message holds the located diagnostics."""
+
+    def __init__(self, message: str, step: str = "read"):
+        super().__init__(message)
+        self.step = step
 
 
 @dataclass
@@ -188,7 +194,8 @@ class _Clock:
 class Harness:
     """Runs files on a list of engines, in-process. The first engine is the reference."""
 
-    def __init__(self, engines: Sequence[str], options: Optional[EngineOptions] = None, stop_on_fuel: bool = True):
+    def __init__(self, engines: Sequence[str], options: Optional[EngineOptions] = None, stop_on_fuel: bool = True,
+                 dialect: Dialect = CURRENT, calls_followed: bool = False):
         # Each column is an engine, or `engine@target` (the interpreter then runs in that target's
         # byte order; the native engine compiles for it, emulated when it is not the host).
         self.engine_names = list(engines)
@@ -198,6 +205,9 @@ class Harness:
         self.options = options or EngineOptions()
         # When an earlier engine runs out of fuel, do not run the later ones (a native engine would hang).
         self.stop_on_fuel = stop_on_fuel
+        # The rules of `clifkit test --cranelift` / `--run-calls followed` (`clifkit.dialect`).
+        self.dialect = dialect
+        self.calls_followed = calls_followed
 
     def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True,
                  timing: Optional[dict] = None) -> list[LineResult]:
@@ -212,12 +222,12 @@ class Harness:
         try:
             tf = parse_text(text, path)
         except ClifError as e:
-            raise InvalidProgram(e.format()) from None
+            raise InvalidProgram(e.format(), "read") from None
         clock.lap("parse")
         if verify:
-            diags = verify_test_file(tf, text)
+            diags = verify_test_file(tf, text, dialect=self.dialect)
             if diags:
-                raise InvalidProgram("\n".join(d.format() for d in diags[:5]))
+                raise InvalidProgram("\n".join(d.format() for d in diags[:5]), "verify")
             clock.lap("verify")
         groups = collect_directives(tf)
         targets = [" ".join(s.words) for s in tf.isa_specs if s.kind == "target" and s.words]
@@ -247,13 +257,15 @@ class Harness:
 
     def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
         from ..environment.layout import build_environment
-        from ..runtest.plans import callee_environment
+        from ..runtest.plans import _command_names as command_names, callee_environment
 
         by_name = {d.function.name: d.function for d in tf.functions}
+        # As `clifkit test --run-calls followed`: a `test run` line calls the function it follows.
+        followed = self.calls_followed and "run" in command_names(tf)
         plan: list[tuple] = []
         for g in groups:
             if g.errors:
-                raise InvalidProgram(g.errors[0][1].format())
+                raise InvalidProgram(g.errors[0][1].format(), "read")
             env_kinds = ("heap", "table")
             wants_env = any(d.kind in env_kinds for d in g.others)
             env = None
@@ -263,14 +275,15 @@ class Harness:
                     env = build_environment(FunctionDetails(g.details.function, requests))
                 for cmd in g.commands:
                     callee = g.details.function
-                    if cmd.call is not None and cmd.call.name in by_name and cmd.call.name != callee.name:
+                    if (not followed and cmd.call is not None and cmd.call.name in by_name
+                            and cmd.call.name != callee.name):
                         callee = by_name[cmd.call.name]
                     # Reservations from every declaration the callee reaches; inferred when no directives.
                     nargs = len(cmd.call.args) if cmd.call is not None else 0
-                    callee_env = callee_environment(env, callee, by_name, nargs=nargs)
+                    callee_env = callee_environment(env, callee, by_name, nargs=nargs, dialect=self.dialect)
                     plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None), callee_env))
             except ClifError as e:
-                raise InvalidProgram(e.format()) from None
+                raise InvalidProgram(e.format(), "bind") from None
         clock.lap("plan")
         sessions = []
         results: list[LineResult] = []

@@ -42,6 +42,7 @@ from __future__ import annotations
 from typing import Callable, Optional, Sequence, TextIO
 
 from ..diagnostics import ClifError
+from ..dialect import CURRENT, Dialect
 from ..ir.function import TestFile
 from ..printer import format_test_file
 from ..engine import EngineUnavailable
@@ -118,7 +119,10 @@ class Reducer:
     def start(self, text: str, line: Optional[int] = None) -> None:
         results = self.oracle.run(text)
         if results is None:
-            raise ReduceError("the file does not read, verify or bind")
+            invalid = self.oracle.invalid
+            step = invalid.step if invalid is not None else "read, verify or bind"
+            why = f":\n{invalid}" if invalid is not None and str(invalid) else ""
+            raise ReduceError(f"the file does not {step}{why}")
         failing = [r for r in results if self.oracle.classify(r) is not None]
         if line is not None:
             failing = [r for r in failing if r.line == line]
@@ -306,9 +310,11 @@ def _hex_arguments(cmd) -> list[bool]:
 
 def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
                 fuel: int = DEFAULT_FUEL, line: Optional[int] = None, path: str = "<reduce>",
-                log: Optional[TextIO] = None) -> Reduction:
+                log: Optional[TextIO] = None, dialect: Dialect = CURRENT, calls_followed: bool = False) -> Reduction:
+    """Reduce `text` (see the module doc), by the rules of `dialect` and `calls_followed`
+    (`clifkit test --cranelift` and `--run-calls followed`)."""
     try:
-        oracle = Oracle(mode, engines, fuel, path)
+        oracle = Oracle(mode, engines, fuel, path, dialect, calls_followed)
     except EngineUnavailable as e:
         raise ReduceError(str(e)) from None
     try:
@@ -323,10 +329,11 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
 
 
 def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
-                fuel: int = DEFAULT_FUEL, line: Optional[int] = None, log: Optional[TextIO] = None) -> Reduction:
+                fuel: int = DEFAULT_FUEL, line: Optional[int] = None, log: Optional[TextIO] = None,
+                dialect: Dialect = CURRENT, calls_followed: bool = False) -> Reduction:
     try:
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
         raise ReduceError(f"cannot read {path}: {e}") from None
-    return reduce_text(text, mode, engines, fuel, line, path, log)
+    return reduce_text(text, mode, engines, fuel, line, path, log, dialect, calls_followed)

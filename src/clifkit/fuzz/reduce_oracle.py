@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
+from ..dialect import CURRENT, Dialect
 from ..engine import EngineOptions
 from ..ir.values import values_equal
 from .compare import Harness, InvalidProgram, LineResult, Observed
@@ -36,20 +37,24 @@ class Reduction:
 class Oracle:
     """Runs candidates and says whether they fail the same way."""
 
-    def __init__(self, mode: str, engines: Sequence[str], fuel: int = DEFAULT_FUEL, path: str = "<reduce>"):
+    def __init__(self, mode: str, engines: Sequence[str], fuel: int = DEFAULT_FUEL, path: str = "<reduce>",
+                 dialect: Dialect = CURRENT, calls_followed: bool = False):
         if mode not in ("compare", "expect"):
             raise ValueError(mode)
         self.mode = mode
         self.engines = list(engines[:2] if mode == "compare" else engines[:1])
-        self.harness = Harness(self.engines, EngineOptions(fuel=fuel))
+        self.harness = Harness(self.engines, EngineOptions(fuel=fuel), dialect=dialect, calls_followed=calls_followed)
         self.path = path
         self.checks = 0
+        self.invalid: Optional[InvalidProgram] = None  # why the last candidate did not run
 
     def run(self, text: str) -> Optional[list[LineResult]]:
         self.checks += 1
         try:
+            self.invalid = None
             return self.harness.run_text(text, self.path)
-        except InvalidProgram:
+        except InvalidProgram as e:
+            self.invalid = e
             return None
 
     def classify(self, r: LineResult) -> Optional[tuple]:

@@ -120,7 +120,14 @@ def _main(args) -> int:
             total[ERROR] += 1
     if run.deselected:
         console.line(f"{_plural(run.deselected, 'run line')} deselected by -k")
-    if failed_from and not results:
+    # The report names run lines of these files, yet none of them is a run line now (the file
+    # changed since): not green, as nothing that failed has been shown to pass.
+    stale = bool(failed_from and not results and run.files and not run.deselected and not run.interrupted)
+    if stale:
+        console.line(f"nothing repeated: {failed_from} holds failed, erroneous or timed-out run lines of "
+                     f"{_plural(run.files, 'file')} among these paths, but none of them is a run line of "
+                     "the file now (edited since?); run the files without --failed-from", ERROR)
+    elif failed_from and not results:
         console.line(f"nothing to repeat: {failed_from} holds no failed, erroneous or timed-out run line of these paths")
     if total.get(TIMEOUT):
         console.line(f"{_plural(total[TIMEOUT], 'run line')} timed out (--timeout {options.limits.timeout:g} s)", FAILED)
@@ -143,4 +150,4 @@ def _main(args) -> int:
         return 130
     if nothing_ran:
         return NO_TESTS_RAN
-    return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) else 0
+    return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) or stale else 0

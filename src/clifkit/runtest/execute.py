@@ -9,6 +9,7 @@ status, message and report line that every output (console, JSON, JUnit, pytest)
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional
 
 from ..ir.function import TestFile
@@ -119,6 +120,13 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     """Run one prepared run line on `session` and judge it; `skip_reason` (the session could not be
     opened) skips it. Settled runs give their result as it is."""
     if p.settled is not None:
+        if skip_reason is not None and p.settled.status == ERROR:
+            # An engine that does not run (left out by --engine, not installed, not emulated) finds
+            # no fault in a line: what its binding refused (a misnamed line under `test run`) is
+            # reported by the engines that run, so the summary blames no engine that did not.
+            where = p.settled.report.split(": error: ", 1)[0] if p.settled.report else f"line {p.line}"
+            return dataclasses.replace(p.settled, status=SKIPPED, message=skip_reason, col=None,
+                                       report=f"{where}: {p.label}: skipped: {skip_reason}")
         return p.settled
     bound = p.bound
     assert bound is not None

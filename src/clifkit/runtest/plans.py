@@ -323,7 +323,9 @@ def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Fun
     if found is None:
         names = list(by_name)
         shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
-        raise cmd.error(cmd.call.col, f"unknown function {cmd.call.name} (this file defines {shown})")
+        other = (f"; with --run-calls followed this line calls {above.name}, the function it follows, as "
+                 "Cranelift's `test run` does") if plan.mode == "run" else ""
+        raise cmd.error(cmd.call.col, f"unknown function {cmd.call.name} (this file defines {shown}){other}")
     return found
 
 

@@ -54,10 +54,32 @@ def failed_from(path: str) -> dict[str, Optional[set]]:
                 continue
             if key in out and out[key] is None:
                 continue
-            out.setdefault(key, set()).add((line, run.get("engine"), run.get("target")))
+            out.setdefault(key, set()).add(run_key(line, run))
         if entry.get("status") == ERROR and key not in out:
             out[key] = None
     return out
+
+
+ANY = "*"  # in a (line, engine, target) key read from a report: whichever the file runs now
+
+
+def run_key(line: int, run: dict) -> tuple:
+    """The (line, engine, target) a report's run names. A run whose engine no one ran (the file
+    did not parse or verify, and the engine is a guess) names the line on every engine and
+    target; a native run without a target (as reports of a file that did not verify had it
+    before) names the line on every target."""
+    engine, target = run.get("engine"), run.get("target")
+    if run.get("engine_known") is False:
+        return (line, ANY, ANY)
+    if engine == "native" and target is None:
+        return (line, engine, ANY)
+    return (line, engine, target)
+
+
+def wants_item(wanted: set, item: RunItem) -> bool:
+    """Whether `item` is among the `wanted` keys of its file (see `run_key`)."""
+    line, engine, target = item_key(item)
+    return bool({(line, engine, target), (line, engine, ANY), (line, ANY, ANY)} & wanted)
 
 
 def wanted_lines(options: Options, path: str) -> Optional[set]:

@@ -42,6 +42,8 @@ class RunResult:
         }
         if self.col is not None:
             out["col"] = self.col
+        if not self.engine_known:
+            out["engine_known"] = False  # `engine` is a guess: `--failed-from` repeats the line on every engine
         for key in ("call", "expected", "actual"):
             value = getattr(self, key)
             if value is not None:

@@ -148,9 +148,12 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     # Cranelift would refuse to compile it, so every run line is an error, located at the problem.
     problems = verify_run_test(tf, source, options.dialect)
     if problems:
+        # One error per run line and plan, named as when the file verifies (the same pytest ids,
+        # the same `--failed-from` keys), so that a file fixed since runs them all again.
         error = ClifError(problems)
-        record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
-                     directives=tf.directives)
+        for plan in plans:
+            record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
+                         directives=tf.directives, engine=plan.engine, target=plan.target, engine_known=True)
         return prepared
     prepared.test_file = tf
     prepared.plans = plans
@@ -211,7 +214,7 @@ def choose_items(items: list[RunItem], path: str, options: Options, result: File
     wanted = rerun.wanted_lines(options, path)
     if wanted is not None:
         # --failed-from: only the run lines that failed, errored or timed out in that report.
-        items = [item for item in items if rerun.item_key(item) in wanted]
+        items = [item for item in items if rerun.wants_item(wanted, item)]
     return items
 
 

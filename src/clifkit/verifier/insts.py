@@ -552,9 +552,9 @@ def _check_mask(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     else:
         bad = [i for i in mask if i >= 32]
         if bad and not v.dialect.shuffle_zero_lanes:  # lanes 32-255 gave 0 until March 2023
-            v.report(loc, f"shuffle immediate index {bad[0]} is larger than the maximum 31: "
-                          f"shuffle mask lane {bad[0]} is out of range (at most 31; Cranelift before March 2023 "
-                          "took 32-255 as a zero lane: --cranelift 2022)")
+            # Cranelift's wording first (`test verifier` files match it), then where the old rule is.
+            v.report(loc, f"shuffle immediate index {bad[0]} is larger than the maximum 31 (Cranelift before "
+                          "March 2023 took 32-255 as a zero lane: --cranelift 2022)")
 
 
 def _check_cond(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
