@@ -161,10 +161,11 @@ def _reason(e: BaseException, stderr: Sequence[str] = ()) -> str:
 
 @dataclass
 class _Compiled:
-    func: Function
+    func: Optional[Function]  # None when the host lowered it (`compile_lowered`)
     func_id: object = None
     tramp_id: object = None
     report: Optional[LoweringReport] = None
+    types: Optional[tuple] = None  # (param types, return types) when `func` is None
 
 
 class NativeModule:
@@ -207,11 +208,14 @@ class NativeModule:
         self._get(name)
         return self.table.read(name)
 
-    def signature(self, name: str) -> tuple[list[Type], list[Type]]:
-        func = self._compiled[name].func if name in self._compiled else None
-        if func is None:
+    def signature(self, name: str) -> tuple[list, list]:
+        """(param types, return types): clifkit Types, or their names when the host lowered it."""
+        c = self._compiled.get(name)
+        if c is None:
             raise KeyError(f"no function {name} in this module")
-        return [p.type for p in func.signature.params], [r.type for r in func.signature.returns]
+        if c.func is None:
+            return list(c.types[0]), list(c.types[1])
+        return [p.type for p in c.func.signature.params], [r.type for r in c.func.signature.returns]
 
     def report(self, name: str) -> LoweringReport:
         """What the lowering of `name` emitted: checks (bounds, traps) and workarounds."""
@@ -225,6 +229,8 @@ class NativeModule:
         if name not in self._sizes:
             try:
                 c = self._get(name)
+                if c.func is None:
+                    raise NativeUnsupported("lowered by the host: no clifkit IR to compile again")
                 self._sizes[name] = _object_code_size(self.isa, self.ctx, c.func)
             except Exception:
                 self._sizes[name] = None
@@ -346,6 +352,88 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[
         return None, _reason(e, stderr)
 
 
+def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Optional[dict[str, str]] = None,
+                    host_symbols: dict[str, int]) -> NativeModule:
+    """`compile_module` of functions the host lowered already (`replay.lower_for_worker`): the
+    recorded builder calls are replayed here, then compiled and finalized as `compile_module` does."""
+    triple = _normalize_triple(triple)
+    isa, ignored = _make_isa(triple, features or {})
+    excluded: dict[str, str] = {}
+    for _ in range(len(lowered["functions"]) + 1):
+        try:
+            return _build_replayed(lowered, isa, triple, dict(host_symbols), ignored, excluded)
+        except _FinalizeFailed as failure:
+            culprits = _find_replayed_culprits(lowered, isa, dict(host_symbols), excluded)
+            if not culprits:
+                raise NativeUnsupported(f"finalizing the module failed: {failure.reason}") from None
+            excluded.update(culprits)
+    raise NativeUnsupported("finalizing the module failed repeatedly")
+
+
+def _replay(lowered: dict, host_symbols: dict):
+    from .replay import Replay, Resolver
+
+    memory = HostMemory()
+    table = FunctionTable(memory, [e["name"] for e in lowered["functions"]])
+    return Replay(lowered, Resolver(memory, table, host_symbols)), memory, table
+
+
+def _tramp_signature(isa, triple: str):
+    ptr = cl.Type.target_pointer_type(isa)
+    sig = cl.Signature(host_call_conv(triple))
+    sig.add_param(ptr)
+    sig.add_param(ptr)
+    return sig
+
+
+def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+    replay, memory, table = _replay(lowered, host_symbols)
+    jit = cl.JITModule(isa)
+    compiled: dict[str, _Compiled] = {}
+    unsupported: dict[str, str] = {}
+    entries = lowered["functions"]
+    for i, e in enumerate(entries):
+        name = e["name"]
+        c = compiled[name] = _Compiled(None, types=(e["params"], e["returns"]))
+        if name in excluded:
+            unsupported[name] = excluded[name]
+            continue
+        # The host's report: what the worker needs of it is which functions it refers to.
+        c.report = LoweringReport(name, callees=set(e["callees"]))
+        if e["reason"] is not None:
+            unsupported[name] = e["reason"]
+            continue
+        c.func_id, why = _define(jit, f"clif{i}", None, lambda u=e["body"]: replay.unit(u),
+                                 replay.objects[e["signature"]])
+        if why is not None:
+            unsupported[name] = why
+    tramp_sig = _tramp_signature(isa, triple)
+    for i, e in enumerate(entries):
+        c = compiled[e["name"]]
+        if e["name"] in unsupported:
+            continue
+        c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda u=e["trampoline"]: replay.unit(u), tramp_sig)
+        if why is not None:
+            unsupported[e["name"]] = f"its trampoline: {why}"
+    return _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
+
+
+def _find_replayed_culprits(lowered, isa, host_symbols, excluded) -> dict[str, str]:
+    """`_find_finalize_culprits` for a replayed module: each function replayed and linked alone."""
+    culprits: dict[str, str] = {}
+    for e in lowered["functions"]:
+        if e["name"] in excluded or e["reason"] is not None:
+            continue
+        replay, _memory, _table = _replay(lowered, host_symbols)
+        jit = cl.JITModule(isa)
+        fid, why = _define(jit, "probe", None, lambda u=e["body"]: replay.unit(u), replay.objects[e["signature"]])
+        if why is None:
+            why = _finalize(jit)
+            if why is not None:
+                culprits[e["name"]] = f"linking its code failed: {why}"
+    return culprits
+
+
 def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
     memory = HostMemory()
     names = [f.name for f in functions]
@@ -373,12 +461,15 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
         c = compiled[func.name]
         if func.name in unsupported:
             continue
-        tramp_sig = cl.Signature(ctx.host_conv)
-        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
-        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
+        tramp_sig = _tramp_signature(isa, triple)
         c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda f=func: build_trampoline(ctx, f), tramp_sig)
         if why is not None:
             unsupported[func.name] = f"its trampoline: {why}"
+    return _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+
+
+def _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory) -> NativeModule:
+    """Propagate failures to callers, finalize, fill the function table."""
     _propagate(compiled, unsupported)
     why = _finalize(jit)
     if why is not None:
@@ -391,7 +482,9 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     for name, c in compiled.items():
         if c.func_id is not None and name in unsupported and not _refers_to_failed(c, unsupported):
             table.fill(name, jit.get_finalized_function(c.func_id))
-    return NativeModule(jit, isa, triple, ctx, compiled, unsupported, ignored, table)
+    module = NativeModule(jit, isa, triple, ctx, compiled, unsupported, ignored, table)
+    module._memory = memory  # the constants the code reads live as long as the module
+    return module
 
 
 def _refers_to_failed(c: _Compiled, unsupported: dict[str, str]) -> bool:

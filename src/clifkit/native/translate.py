@@ -23,6 +23,7 @@ Everything that cannot be lowered raises `NativeUnsupported` with a reason.
 from __future__ import annotations
 
 import inspect
+import sys
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -35,6 +36,7 @@ from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat
 from .calls import CallLowering
+from .hostdata import Address
 
 MASK64 = (1 << 64) - 1
 
@@ -87,11 +89,23 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
     need none: both sides of every call are compiled here without them. `conv` forces a convention."""
     if conv is None:
         conv = call_conv(sig.call_conv if sig.call_conv_written else default_conv)
+    return new_signature(conv, [cl_type(p.type) for p in sig.params], [cl_type(r.type) for r in sig.returns])
+
+
+# While a lowering is recorded (`replay.py`), each Signature built: the binding cannot tell a
+# Signature's calling convention, so the recording keeps what each was built from.
+SIGNATURE_SPECS: Optional[dict] = None  # id(signature) -> (signature, conv, params, returns)
+
+
+def new_signature(conv, params: list, returns: list = ()):
+    """A binding Signature of convention `conv`, binding parameter and return types."""
     out = cl.Signature(conv)
-    for p in sig.params:
-        out.add_param(cl_type(p.type))
-    for r in sig.returns:
-        out.add_return(cl_type(r.type))
+    for p in params:
+        out.add_param(p)
+    for r in returns:
+        out.add_return(r)
+    if SIGNATURE_SPECS is not None:
+        SIGNATURE_SPECS[id(out)] = (out, conv, tuple(params), tuple(returns))
     return out
 
 
@@ -234,6 +248,18 @@ class ModuleContext:
     # accepts 64-bit vectors such as i8x8 but miscompiles arithmetic on them (iadd.i8x8 returns its
     # first operand); moves, loads, stores and bitcasts of them are right (MOVES_ONLY_OK).
     vector_bits: Optional[frozenset] = None
+    byteorder: str = sys.byteorder  # the target's (the lowering may run on another host: replay.py)
+    # Addresses are named, not known (`hostdata.Address`), when the lowering runs away from the
+    # worker's memory (replay.py).
+    symbolic: bool = False
+
+    def libcall_address(self, name: str):
+        """The address of libcall `name` as the JIT would link it, or None."""
+        from .calls import LIBCALL_SYMBOLS, libcall_address
+
+        if self.symbolic:
+            return Address(("libcall", name)) if name in LIBCALL_SYMBOLS else None
+        return libcall_address(name)
 
     def trap_handler(self) -> Optional[int]:
         return self.host_symbols.get(abi.TRAP_SYMBOL)
@@ -298,8 +324,10 @@ class FunctionLowering(CallLowering):
     def iconst(self, t: Type, value: int):
         return self.b.ins_iconst(cl_type(t), imm_at(value, t.bits))
 
-    def pconst(self, value: int):
-        """A pointer-sized constant (an address)."""
+    def pconst(self, value):
+        """A pointer-sized constant (an address; a `hostdata.Address` when lowered for replay)."""
+        if isinstance(value, Address):
+            return self.b.ins_iconst(self.ptr_type, value)
         return self.iconst(self.ctx.pointer, value)
 
     def signature(self, sig: Signature, conv=None):

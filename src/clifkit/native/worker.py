@@ -110,9 +110,12 @@ class Worker:
             version = getattr(cranelift, "__version__", "") or "present"
         except ImportError:
             version = None
+        # "host_symbols" and "triple": what a lowering done by the harness for this worker needs
+        # to know (`replay.py`); the symbols' addresses are the worker's to fill in.
         return {"ok": True, "pid": os.getpid(), "byteorder": sys.byteorder,
                 "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": sys.version.split()[0],
-                "cranelift": version, "machine": self.machine}
+                "cranelift": version, "machine": self.machine, "triple": host_triple(),
+                "host_symbols": sorted(faults.host_symbols())}
 
     def _flag_accepted(self, triple: Optional[str], name: str, value: str) -> bool:
         key = (triple, name, value)
@@ -141,7 +144,8 @@ class Worker:
         ``target aarch64``) keeps the module compiled last: only the ignored flags differ."""
         triple = msg.get("triple")
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
-        key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())))
+        key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())),
+               msg.get("lowered") is not None)
         if msg.get("functions") is None and key == self._loaded_key and self._loaded_reply is not None:
             return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
         self._loaded_key = self._loaded_reply = None
@@ -156,6 +160,8 @@ class Worker:
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
         self.addresses = {}
         self.byteorder, self.pointer_bytes = target_layout(triple)
+        if msg.get("lowered") is not None:
+            return self._load_lowered(msg["lowered"], triple, flags, ignored, started)
         functions = msg.get("functions")
         if functions is None:
             try:
@@ -192,26 +198,47 @@ class Worker:
             except Exception as e:
                 return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
                         "traceback": _traceback()}
+        self._take(module, {f.name: f for f in left}, unsupported)
+        status = {f.name: self.unavailable.get(f.name) for f in functions}
+        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+
+    def _load_lowered(self, lowered: dict, triple: Optional[str], flags: dict, ignored: list, started: float) -> dict:
+        """Compile functions the harness lowered already (`replay.py`): replay, compile, finalize."""
+        from .lower import NativeUnsupported, compile_lowered
+
+        try:
+            module = compile_lowered(lowered, triple=triple, features=flags, host_symbols=faults.host_symbols())
+        except NativeUnsupported as e:
+            return {"ok": False, "kind": "unsupported", "message": _one_line(e)}
+        except Exception as e:
+            return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
+                    "traceback": _traceback()}
+        names = [e["name"] for e in lowered["functions"]]
+        self._take(module, dict.fromkeys(names), NativeUnsupported)
+        status = {name: self.unavailable.get(name) for name in names}
+        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+
+    def _take(self, module, functions: dict, unsupported) -> None:
+        """Keep `module`'s entries of `functions` (name -> clifkit Function, or None when the
+        harness lowered it), or why each has none."""
         self.module = module
-        for f in left:
+        for name, f in functions.items():
             try:
-                entry = module.entry(f.name)
-                params, returns = module.signature(f.name)
-                self.entries[f.name] = _TRAMPOLINE_TYPE(entry)
-                self.signatures[f.name] = (_types(params), _types(returns))
-                self.functions[f.name] = f
+                entry = module.entry(name)
+                params, returns = module.signature(name)
+                self.entries[name] = _TRAMPOLINE_TYPE(entry)
+                self.signatures[name] = (_types(params), _types(returns))
+                self.functions[name] = f
                 address = getattr(module, "address", None)
                 if address is not None:
                     try:
-                        self.addresses[f.name] = address(f.name)
+                        self.addresses[name] = address(name)
                     except Exception:
                         pass
             except unsupported as e:
-                self.unavailable[f.name] = _one_line(e)
+                self.unavailable[name] = _one_line(e)
             except Exception as e:
-                self.unavailable[f.name] = f"no entry point: {_one_line(e)}"
-        status = {f.name: self.unavailable.get(f.name) for f in functions}
-        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+                self.unavailable[name] = f"no entry point: {_one_line(e)}"
 
     def inspect(self, code: bool, listing: bool) -> dict:
         """What `clifkit compile` and `clifkit lower` show of the module loaded last: each
