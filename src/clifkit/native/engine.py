@@ -127,6 +127,10 @@ def spec_arch(spec: TargetSpec) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
+# Where a file is lowered: "host" (here, then replayed in the worker: `replay.py`), "worker", or
+# unset: here for emulated workers only (on the host the worker's own lowering is as fast).
+LOWER_ENV = "CLIFKIT_NATIVE_LOWER"
+
 # -- the worker process ------------------------------------------------------------------------------
 
 
@@ -395,14 +399,23 @@ class NativeSession(Session):
         flags.update(self.options.settings)
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
-        lowered = self._lowered() if self.emulated and not self.engine_obj.compiler and self.lower_here else None
+        lowered = self._lowered() if self._lowers_here() else None
         if lowered is not None:
             msg["lowered"] = lowered  # then the worker needs neither the IR nor to read the text
+            msg["from_ir"] = self.ir is not None  # `source` does not say what was lowered
         elif self.ir is not None:
             msg["functions"] = self.ir
         if self.engine_obj.compiler:
             msg["compiler"] = self.engine_obj.compiler
         return msg
+
+    def _lowers_here(self) -> bool:
+        """Lower here, not in the worker: for an emulated worker (`LOWER_ENV` may say ``host`` to
+        do it for every worker, ``worker`` for none)."""
+        if self.engine_obj.compiler or not self.lower_here:
+            return False
+        where = os.environ.get(LOWER_ENV, "")
+        return where == "host" or (where != "worker" and self.emulated is not None)
 
     def _lowered(self) -> Optional[dict]:
         """The file lowered here for the emulated worker (`replay.py`): its Python lowering would

@@ -356,12 +356,15 @@ def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Op
                     host_symbols: dict[str, int]) -> NativeModule:
     """`compile_module` of functions the host lowered already (`replay.lower_for_worker`): the
     recorded builder calls are replayed here, then compiled and finalized as `compile_module` does."""
+    from .replay import gc_paused
+
     triple = _normalize_triple(triple)
     isa, ignored = _make_isa(triple, features or {})
     excluded: dict[str, str] = {}
     for _ in range(len(lowered["functions"]) + 1):
         try:
-            return _build_replayed(lowered, isa, triple, dict(host_symbols), ignored, excluded)
+            with gc_paused():
+                return _build_replayed(lowered, isa, triple, dict(host_symbols), ignored, excluded)
         except _FinalizeFailed as failure:
             culprits = _find_replayed_culprits(lowered, isa, dict(host_symbols), excluded)
             if not culprits:
@@ -404,7 +407,7 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
             unsupported[name] = e["reason"]
             continue
         c.func_id, why = _define(jit, f"clif{i}", None, lambda u=e["body"]: replay.unit(u),
-                                 replay.objects[e["signature"]])
+                                 replay.const(e["signature"]))
         if why is not None:
             unsupported[name] = why
     tramp_sig = _tramp_signature(isa, triple)
@@ -426,7 +429,7 @@ def _find_replayed_culprits(lowered, isa, host_symbols, excluded) -> dict[str, s
             continue
         replay, _memory, _table = _replay(lowered, host_symbols)
         jit = cl.JITModule(isa)
-        fid, why = _define(jit, "probe", None, lambda u=e["body"]: replay.unit(u), replay.objects[e["signature"]])
+        fid, why = _define(jit, "probe", None, lambda u=e["body"]: replay.unit(u), replay.const(e["signature"]))
         if why is None:
             why = _finalize(jit)
             if why is not None:

@@ -35,6 +35,8 @@ matter when Cranelift compiles, in the worker.
 from __future__ import annotations
 
 import functools
+import gc
+from contextlib import contextmanager
 from typing import Optional
 
 import cranelift as cl
@@ -60,9 +62,10 @@ class Recording:
     def __init__(self) -> None:
         self.consts: list = []
         self._const_index: dict = {}
+        self.ints: dict[int, int] = {}  # the int consts (the most frequent), found first
         self.methods: list[str] = []
         self._method_index: dict[str, int] = {}
-        self.units: list[tuple[list, int]] = []  # (calls with provisional references, results)
+        self.units: list[tuple[list, int]] = []  # (calls, number of results)
 
     def method(self, name: str) -> int:
         found = self._method_index.get(name)
@@ -72,7 +75,7 @@ class Recording:
         return found
 
     def const(self, x) -> int:
-        """The provisional reference (negative) of a constant argument."""
+        """The reference of a constant argument: -1 - its index in `consts`."""
         t = type(x)
         if t in _LITERALS:
             key = (t, x)
@@ -99,46 +102,31 @@ class Recording:
         if found is None:
             found = self._const_index[key] = -1 - len(self.consts)
             self.consts.append(spec)
+            if t is int:
+                self.ints[x] = found
         return found
 
     def payload(self, keep: list[int]) -> dict:
-        """The recording as plain data, with units `keep` (indices into `units`), numbered in
-        that order: the i-th kept unit is ``units[i]`` of the payload."""
-        base = len(self.consts)
-        units = []
-        for u in keep:
-            calls, count = self.units[u]
-
-            def fix(ref: int, base=base) -> int:
-                return -1 - ref if ref < 0 else base + ref
-
-            out = []
-            for m, o, args in calls:
-                if o is None:
-                    fo = -1
-                elif o >= 0:
-                    fo = base + o
-                else:
-                    fo = -2 - (base + (-2 - o))
-                out.append((m, fo, tuple(fix(a) for a in args)))
-            units.append(out)
-            base += count
-        return {"consts": self.consts, "methods": self.methods, "units": units, "objects": base}
+        """The recording as plain data, with units `keep` (indices into `units`) in that order."""
+        return {"consts": self.consts, "methods": self.methods, "units": [self.units[u] for u in keep]}
 
 
 class Recorder:
     """A FunctionBuilder that records its calls into a `Recording` unit (and makes them on a real
-    builder of this process, whose answers the lowering reads)."""
+    builder of this process, whose answers the lowering reads).
+
+    A unit's objects are numbered from 0 (the builder) in the order its calls make them; a
+    reference to a const is negative (-1 - its index), so that the worker can keep the consts,
+    reversed, at the end of the unit's list of objects and index both alike."""
 
     def __init__(self, recording: Recording) -> None:
         object.__setattr__(self, "_b", cl.FunctionBuilder())
         object.__setattr__(self, "_rec", recording)
-        object.__setattr__(self, "_calls", [])
-        object.__setattr__(self, "_refs", {})  # (entity type, index) -> provisional reference
-        object.__setattr__(self, "_count", 1)  # result 0 is the builder itself
+        object.__setattr__(self, "_calls", [(recording.method(NEW_BUILDER), 0, ())])
+        object.__setattr__(self, "_refs", {})  # entity -> its number
+        object.__setattr__(self, "_count", 1)  # object 0 is the builder itself
         recording.units.append((self._calls, 0))
         object.__setattr__(self, "_unit", len(recording.units) - 1)
-        self._calls.append((recording.method(NEW_BUILDER), 0, ()))
 
     def finish(self) -> int:
         """The unit's index in the recording."""
@@ -148,45 +136,56 @@ class Recorder:
     def __setattr__(self, name: str, value) -> None:
         if name != "func_signature":
             raise AttributeError(f"the recording builder cannot set {name}")
-        self._call(SET_SIGNATURE, lambda v: setattr(self._b, name, v), value)
+        self._call(self._rec.method(SET_SIGNATURE), lambda v: setattr(self._b, name, v), value)
 
     def __getattr__(self, name: str):
-        return functools.partial(self._call, name, getattr(self._b, name))
+        call = functools.partial(self._call, self._rec.method(name), getattr(self._b, name))
+        object.__setattr__(self, name, call)  # found directly next time
+        return call
+
+    def ins_iconst(self, ty, imm):
+        """``ins_iconst``, whose immediate may be an address in the worker (`hostdata.Address`)."""
+        if type(imm) is Address:
+            return self._call(self._rec.method("ins_iconst"), lambda t, _a: self._b.ins_iconst(t, 0), ty, imm)
+        return self._call(self._rec.method("ins_iconst"), self._b.ins_iconst, ty, imm)
 
     def _ref(self, x) -> int:
         t = type(x)
         if t in _ENTITY_SET:
-            found = self._refs.get((t, x.index))
+            found = self._refs.get(x)
             if found is None:
                 raise ValueError(f"{x} was not made by this builder")
             return found
+        if t is int:
+            found = self._rec.ints.get(x)
+            if found is not None:
+                return found
         if (t is list or t is tuple) and x:
-            refs = tuple(self._ref(y) for y in x)
-            out = self._new(x)
+            refs = list(map(self._ref, x))
+            out = self._count
+            object.__setattr__(self, "_count", out + 1)
             self._calls.append((self._rec.method(MAKE_LIST if t is list else MAKE_TUPLE), out, refs))
             return out
         return self._rec.const(x)
 
-    def _new(self, x) -> int:
-        n = self._count
-        object.__setattr__(self, "_count", n + 1)
-        if type(x) in _ENTITY_SET:
-            self._refs[(type(x), x.index)] = n
-        return n
-
-    def _call(self, name: str, fn, *args):
-        refs = (0,) + tuple(self._ref(a) for a in args)
-        result = fn(*[0 if type(a) is Address else a for a in args])
+    def _call(self, method: int, fn, *args):
+        refs = [0, *map(self._ref, args)]
+        result = fn(*args)
         t = type(result)
+        n = self._count
         if t in _ENTITY_SET:
-            out = self._new(result)
+            self._refs[result] = n
+            out = n
+            n += 1
         elif (t is list or t is tuple) and result and type(result[0]) in _ENTITY_SET:
-            out = -2 - self._new(result[0])
-            for r in result[1:]:
-                self._new(r)
+            out = -2 - n
+            for r in result:
+                self._refs[r] = n
+                n += 1
         else:
-            out = None
-        self._calls.append((self._rec.method(name), out, refs))
+            out = -1
+        object.__setattr__(self, "_count", n)
+        self._calls.append((method, out, refs))
         return result
 
 
@@ -235,6 +234,25 @@ def lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     """Lower `functions` here for the worker `info` describes: the ``"lowered"`` part of a load
     message. Per function: its name, signature types, the callees its lowering found, and either
     its unit, its trampoline's unit and its signature (a const), or why it cannot be lowered."""
+    with gc_paused():
+        return _lower_for_worker(functions, info, triple)
+
+
+@contextmanager
+def gc_paused():
+    """No cyclic garbage collection in the block: a recording (or a replay) makes tens of
+    thousands of small acyclic objects, whose allocation would otherwise start collections that
+    walk everything the process holds (a third of the lowering's time in the fuzzer)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     from dataclasses import replace
 
     from . import translate
@@ -273,7 +291,7 @@ def lower_for_worker(functions: list, info: dict, triple: str) -> dict:
                 entry["callees"] = sorted(lowering.report.callees)
             tramp = Recorder(rec)
             build_trampoline(ctx, func, tramp)
-            entry["signature"] = -1 - rec.const(sig)
+            entry["signature"] = rec.const(sig)
             entry["body"] = len(keep)
             keep.append(recorder.finish())
             entry["trampoline"] = len(keep)
@@ -376,33 +394,38 @@ _PSEUDO = {NEW_BUILDER: cl.FunctionBuilder, SET_SIGNATURE: _set_signature,
 
 
 class Replay:
-    """A recording (`lower_for_worker`'s payload) in the worker: its objects and methods."""
+    """A recording (`lower_for_worker`'s payload) in the worker: its consts and methods."""
 
     def __init__(self, payload: dict, resolve):
         consts = []
-        self.failed: dict[int, str] = {}  # const index -> why it cannot be made (an address not found)
+        self.failed: dict[int, str] = {}  # const reference -> why it cannot be made (an address not found)
         for i, spec in enumerate(payload["consts"]):
             try:
                 consts.append(materialize(spec, resolve))
             except LookupError as e:
                 consts.append(None)
-                self.failed[i] = str(e).strip("'\"")
-        self.objects = consts + [None] * (payload["objects"] - len(consts))
+                self.failed[-1 - i] = str(e).strip("'\"")
+        consts.reverse()  # const reference -1 - i is the object at -1 - i
+        self.consts = consts
         self.methods = [_PSEUDO.get(m) or getattr(cl.FunctionBuilder, m) for m in payload["methods"]]
         self.units = payload["units"]
+
+    def const(self, ref: int):
+        return self.consts[ref]
 
     def unit(self, u: int):
         """Replay unit `u`: its finalized builder."""
         from .translate import NativeUnsupported
 
-        o, methods = self.objects, self.methods
-        get = o.__getitem__
-        calls = self.units[u]
+        calls, count = self.units[u]
         if self.failed:
             for _, _, args in calls:
                 for a in args:
                     if a in self.failed:
                         raise NativeUnsupported(self.failed[a])
+        methods = self.methods
+        o = [None] * count + self.consts
+        get = o.__getitem__
         for m, out, args in calls:
             r = methods[m](*map(get, args))
             if out >= 0:
@@ -410,4 +433,4 @@ class Replay:
             elif out != -1:
                 start = -2 - out
                 o[start : start + len(r)] = r
-        return o[calls[0][1]]
+        return o[0]

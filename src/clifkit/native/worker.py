@@ -146,11 +146,12 @@ class Worker:
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
         key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())),
                msg.get("lowered") is not None)
-        if msg.get("functions") is None and key == self._loaded_key and self._loaded_reply is not None:
+        from_text = msg.get("functions") is None and not msg.get("from_ir")
+        if from_text and key == self._loaded_key and self._loaded_reply is not None:
             return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
         self._loaded_key = self._loaded_reply = None
         reply = self._load(msg, triple, flags, ignored)
-        if reply.get("ok") and msg.get("functions") is None:
+        if reply.get("ok") and from_text:
             self._loaded_key, self._loaded_reply = key, reply
         return reply
 
