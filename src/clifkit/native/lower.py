@@ -165,7 +165,7 @@ class _Compiled:
     func_id: object = None
     tramp_id: object = None
     report: Optional[LoweringReport] = None
-    types: Optional[tuple] = None  # (param types, return types) when `func` is None
+    types: Optional[tuple] = None  # (param Types, return Types) when `func` is None
 
 
 class NativeModule:
@@ -209,7 +209,7 @@ class NativeModule:
         return self.table.read(name)
 
     def signature(self, name: str) -> tuple[list, list]:
-        """(param types, return types): clifkit Types, or their names when the host lowered it."""
+        """(param types, return types), clifkit Types."""
         c = self._compiled.get(name)
         if c is None:
             raise KeyError(f"no function {name} in this module")
@@ -397,7 +397,7 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
     entries = lowered["functions"]
     for i, e in enumerate(entries):
         name = e["name"]
-        c = compiled[name] = _Compiled(None, types=(e["params"], e["returns"]))
+        c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]], [_type(t) for t in e["returns"]]))
         if name in excluded:
             unsupported[name] = excluded[name]
             continue
@@ -419,6 +419,12 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
         if why is not None:
             unsupported[e["name"]] = f"its trampoline: {why}"
     return _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
+
+
+def _type(name: str) -> Type:
+    from ..ir.types import parse_type
+
+    return parse_type(name)
 
 
 def _find_replayed_culprits(lowered, isa, host_symbols, excluded) -> dict[str, str]:
