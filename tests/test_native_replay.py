@@ -222,3 +222,27 @@ def test_the_harness_lowers_here_when_told(monkeypatch, tmp_path, capsys):
     assert clifkit_main(["test", "-j1", "--engine", "native", str(path)]) == 0
     assert "1 passed" in capsys.readouterr().out
     assert [c for c in engine._CLIENTS.values() if c.lowered is not None], "the file was lowered here"
+
+
+def test_trampolines_are_compiled_when_first_wanted():
+    """A replayed module compiles a function's trampoline when its entry is first asked for: a
+    function only called by others (most of a fuzz batch) never needs one."""
+    _, replayed = both()
+    assert replayed.lazy_entries
+    assert all(c.tramp_id is None for c in replayed._compiled.values())
+    assert call(replayed, "%calls", 5) == 20
+    assert replayed._compiled["%calls"].tramp_id is not None
+    assert replayed._compiled["%double"].tramp_id is None
+
+
+def test_the_worker_runs_a_replayed_module():
+    worker = Worker()
+    info = dict(INFO, host_symbols=worker.hello()["host_symbols"])
+    lowered = replay.lower_for_worker(functions(SRC), info, host_triple())
+    reply = worker.load({"op": "load", "source": SRC, "path": "<t>", "triple": None, "flags": {}, "lowered": lowered})
+    assert reply["ok"] and reply["functions"]["%calls"] is None and "atomic_rmw" in reply["functions"]["%bad"]
+    out = worker.run([{"function": "%calls", "args": [5], "env": None, "line": 1},
+                      {"function": "%control", "args": [1, 0], "env": None, "line": 2},
+                      {"function": "%bad", "args": [0, 0], "env": None, "line": 3}], 30.0, "batch")
+    assert [r["kind"] for r in out["results"]] == ["returned", "trapped", "skipped"]
+    assert out["results"][0]["values"] == [20] and out["results"][1]["code"] == "int_divz"

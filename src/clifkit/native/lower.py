@@ -26,7 +26,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import cranelift as cl
 
@@ -166,6 +166,7 @@ class _Compiled:
     tramp_id: object = None
     report: Optional[LoweringReport] = None
     types: Optional[tuple] = None  # (param Types, return Types) when `func` is None
+    tramp: Optional[Callable] = None  # builds the trampoline, while it is not compiled (lazy_entries)
 
 
 class NativeModule:
@@ -195,8 +196,33 @@ class NativeModule:
     def functions(self) -> list[str]:
         return list(self._compiled)
 
+    # A replayed module compiles a function's trampoline when its entry is first wanted (a
+    # function only ever called by others, as most of a fuzz batch's, never needs one).
+    lazy_entries = False
+
+    def prepare(self, names) -> None:
+        """Compile the trampolines `names` still lack, finalized together; a trampoline that
+        does not compile leaves its function unsupported."""
+        todo = [n for n in dict.fromkeys(names) if n in self._compiled and n not in self.unsupported
+                and self._compiled[n].tramp is not None]
+        if not todo:
+            return
+        sig = _tramp_signature(self.isa, self.triple)
+        for name in todo:
+            c = self._compiled[name]
+            build, c.tramp = c.tramp, None
+            c.tramp_id, why = _define(self._jit, f"tramp:{name}", None, build, sig)
+            if why is not None:
+                self.unsupported[name] = f"its trampoline: {why}"
+        why = _finalize(self._jit)
+        if why is not None:
+            for name in todo:
+                self.unsupported.setdefault(name, f"its trampoline: {why}")
+
     def entry(self, name: str) -> int:
         """The address of `name`'s trampoline: ``void tramp(u8 *args, u8 *results)``."""
+        if self._compiled.get(name) is not None and self._compiled[name].tramp is not None:
+            self.prepare([name])
         c = self._get(name)
         found = self._entries.get(name)
         if found is None:
@@ -410,15 +436,13 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
                                  replay.const(e["signature"]))
         if why is not None:
             unsupported[name] = why
-    tramp_sig = _tramp_signature(isa, triple)
-    for i, e in enumerate(entries):
-        c = compiled[e["name"]]
-        if e["name"] in unsupported:
-            continue
-        c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda u=e["trampoline"]: replay.unit(u), tramp_sig)
-        if why is not None:
-            unsupported[e["name"]] = f"its trampoline: {why}"
-    return _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
+    for e in entries:
+        if e["name"] not in unsupported:
+            compiled[e["name"]].tramp = lambda u=e["trampoline"]: replay.unit(u)
+    module = _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
+    module.lazy_entries = True
+    module._replay = replay  # the trampolines' recordings, replayed when wanted
+    return module
 
 
 def _type(name: str) -> Type:

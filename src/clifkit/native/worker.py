@@ -8,7 +8,9 @@ corrupts the protocol.
 
 The worker parses the CLIF text it is sent with clifkit's reader (or takes
 the functions sent as clifkit IR, as the fuzzer sends them) and compiles
-every function with `compile_module` (``clifkit.native.lower``), handing it
+every function with `compile_module` (``clifkit.native.lower``); functions
+the harness lowered already (an emulated worker's: `replay.py`) it replays
+and compiles with `compile_lowered`. Either way it hands the compiler
 two host symbols: the trap handler (`abi.TRAP_SYMBOL`, ``(i32 code) -> ()``)
 and ``%heap_grow`` (``(i64 vmctx, i32 heap, i64 delta) -> i64``), both ctypes
 callbacks (`faults.host_symbols`).
@@ -223,11 +225,15 @@ class Worker:
         """Keep `module`'s entries of `functions` (name -> clifkit Function, or None when the
         harness lowered it), or why each has none."""
         self.module = module
+        lazy = getattr(module, "lazy_entries", False)
         for name, f in functions.items():
             try:
-                entry = module.entry(name)
+                # A lazy module's trampolines are compiled when a run request first names them.
+                if lazy and name in module.unsupported:
+                    raise unsupported(module.unsupported[name])
+                entry = None if lazy else module.entry(name)
                 params, returns = module.signature(name)
-                self.entries[name] = _TRAMPOLINE_TYPE(entry)
+                self.entries[name] = None if lazy else _TRAMPOLINE_TYPE(entry)
                 self.signatures[name] = (_types(params), _types(returns))
                 self.functions[name] = f
                 address = getattr(module, "address", None)
@@ -267,7 +273,23 @@ class Worker:
 
     # -- running ------------------------------------------------------------------------------
 
+    def _prepare_entries(self, requests: list) -> None:
+        """The trampolines of the functions `requests` name that have none yet (a lazy module)."""
+        wanted = [r["function"] for r in requests if self.entries.get(r["function"], 0) is None]
+        if not wanted:
+            return
+        from .lower import NativeUnsupported
+
+        self.module.prepare(wanted)
+        for name in dict.fromkeys(wanted):
+            try:
+                self.entries[name] = _TRAMPOLINE_TYPE(self.module.entry(name))
+            except NativeUnsupported as e:
+                del self.entries[name]
+                self.unavailable[name] = _one_line(e)
+
     def run(self, requests: list, timeout: Optional[float], isolation: str) -> dict:
+        self._prepare_entries(requests)
         results: list = [None] * len(requests)
         children = 0
         i = 0
