@@ -26,16 +26,20 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import cranelift as cl
 
-from ..ir.function import Function, TestFile
-from ..ir.types import Type
+from .basics import LoweringReport, NativeUnsupported
 from .host import arch_name, host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
 from .trampoline import build_trampoline
-from .translate import FunctionLowering, LoweringReport, ModuleContext, NativeUnsupported, cl_signature
+
+if TYPE_CHECKING:  # the lowering itself is imported where it runs: a worker that replays what
+    # the harness lowered (`compile_lowered`, replay.py) never imports it nor the IR.
+    from ..ir.function import Function, TestFile
+    from ..ir.types import Type
+    from .translate import ModuleContext
 
 __all__ = ["compile_module", "NativeModule", "NativeUnsupported", "host_triple", "isa_flags", "LoweringReport"]
 
@@ -265,6 +269,7 @@ class NativeModule:
 
 def _object_code_size(isa, ctx: ModuleContext, func: Function) -> Optional[int]:
     from .elfsize import symbol_size
+    from .translate import FunctionLowering, cl_signature
 
     with captured_output():
         obj = cl.ObjectModule(isa, "clifkit")
@@ -350,6 +355,9 @@ class _FinalizeFailed(Exception):
 
 
 def _context(functions, isa, triple, host_symbols, memory, table) -> ModuleContext:
+    from ..ir.types import Type
+    from .translate import ModuleContext
+
     pointer = Type.get("i", cl.Type.target_pointer_type(isa).bits())
     return ModuleContext(
         host_conv=host_call_conv(triple),
@@ -445,7 +453,7 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
     return module
 
 
-def _type(name: str) -> Type:
+def _type(name: str):
     from ..ir.types import parse_type
 
     return parse_type(name)
@@ -468,6 +476,8 @@ def _find_replayed_culprits(lowered, isa, host_symbols, excluded) -> dict[str, s
 
 
 def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+    from .translate import FunctionLowering, cl_signature
+
     memory = HostMemory()
     names = [f.name for f in functions]
     table = FunctionTable(memory, names)
@@ -541,6 +551,8 @@ def _propagate(compiled: dict[str, _Compiled], unsupported: dict[str, str]) -> N
 
 def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> dict[str, str]:
     """Which functions make finalizing panic (an unresolvable libcall): compile each alone."""
+    from .translate import FunctionLowering, cl_signature
+
     culprits: dict[str, str] = {}
     for func in functions:
         if func.name in excluded:

@@ -41,6 +41,7 @@ from typing import Optional
 
 import cranelift as cl
 
+from . import basics
 from .hostdata import Address, FunctionTable, SymbolicMemory
 
 # The builder's entity references: the worker's builder numbers them exactly as the host's does.
@@ -200,9 +201,7 @@ def memflags_spec(mf) -> tuple:
 
 
 def signature_spec(sig) -> tuple:
-    from . import translate
-
-    found = (translate.SIGNATURE_SPECS or {}).get(id(sig))
+    found = (basics.SIGNATURE_SPECS or {}).get(id(sig))
     if found is None or found[0] is not sig:
         raise TypeError("a Signature built without translate.new_signature cannot be recorded")
     _, conv, params, returns = found
@@ -265,7 +264,7 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     rec = Recording()
     keep: list[int] = []
     entries = []
-    saved, translate.SIGNATURE_SPECS = translate.SIGNATURE_SPECS, {}
+    saved, basics.SIGNATURE_SPECS = basics.SIGNATURE_SPECS, {}
     try:
         for func in functions:
             entry = {"name": func.name, "params": [str(p.type) for p in func.signature.params],
@@ -297,7 +296,7 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
             entry["trampoline"] = len(keep)
             keep.append(tramp.finish())
     finally:
-        translate.SIGNATURE_SPECS = saved
+        basics.SIGNATURE_SPECS = saved
     out = rec.payload(keep)
     out["functions"] = entries
     return out
@@ -346,9 +345,7 @@ def _memflags(code: Optional[str], words: tuple, order: Optional[str], region: O
 
 
 def _trap_code(name: str):
-    from .translate import _native_trap_code
-
-    return _native_trap_code(name) if not name.startswith("user") else cl.TrapCode(int(name[4:]))
+    return basics.native_trap_code(name) if not name.startswith("user") else cl.TrapCode(int(name[4:]))
 
 
 def materialize(spec: tuple, resolve):
@@ -359,9 +356,7 @@ def materialize(spec: tuple, resolve):
     if kind == "type":
         return getattr(cl.Type, spec[1])
     if kind == "addr":
-        from .translate import signed64
-
-        return signed64(resolve(spec[1]) + spec[2])
+        return basics.signed64(resolve(spec[1]) + spec[2])
     if kind == "memflags":
         return _memflags(*spec[1:])
     if kind == "sig":
@@ -415,14 +410,12 @@ class Replay:
 
     def unit(self, u: int):
         """Replay unit `u`: its finalized builder."""
-        from .translate import NativeUnsupported
-
         calls, count = self.units[u]
         if self.failed:
             for _, _, args in calls:
                 for a in args:
                     if a in self.failed:
-                        raise NativeUnsupported(self.failed[a])
+                        raise basics.NativeUnsupported(self.failed[a])
         methods = self.methods
         o = [None] * count + self.consts
         get = o.__getitem__

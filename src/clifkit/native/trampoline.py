@@ -14,21 +14,26 @@ worker.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cranelift as cl
 
-from ..ir.function import Function
-from ..ir.types import Type
 from .abi import SLOT_BYTES
-from .recover import ARMED, JMP_BUF_SYMBOL, RECORD_SYMBOL, SETJMP_SYMBOL
+from .basics import new_signature, signed64
 from .hostdata import Address
-from .translate import ModuleContext, cl_signature, cl_type, new_signature, signed64
+from .recover import ARMED, JMP_BUF_SYMBOL, RECORD_SYMBOL, SETJMP_SYMBOL
+
+if TYPE_CHECKING:  # (a worker that replays a recorded lowering never imports the lowering)
+    from ..ir.function import Function
+    from ..ir.types import Type
+    from .translate import ModuleContext
 
 
 def build_trampoline(ctx: ModuleContext, func: Function, builder=None):
     """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot);
     `builder`: the builder to use (a recording one, `replay.py`)."""
+    from .translate import cl_signature, cl_type
+
     ptr = cl_type(ctx.pointer)
     b, (args_ptr, results_ptr) = begin_function(ctx.host_conv, [ptr, ptr], builder)
 

@@ -24,30 +24,23 @@ from __future__ import annotations
 
 import inspect
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional
 
 import cranelift as cl
 
 from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import MemFlags
-from ..ir.numbers import sign_extend
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat
+from .basics import (  # noqa: F401 (re-exported: the lowering's API)
+    Check, LoweringReport, NativeUnsupported, native_trap_code, new_signature, signed64,
+)
 from .calls import CallLowering
 from .hostdata import Address
 
 MASK64 = (1 << 64) - 1
-
-
-class NativeUnsupported(Exception):
-    """Something the native engine cannot lower. `function` names the function, when known."""
-
-    def __init__(self, reason: str, function: Optional[str] = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.function = function
 
 
 # -- types and conventions ------------------------------------------------------------------------
@@ -90,28 +83,6 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
     if conv is None:
         conv = call_conv(sig.call_conv if sig.call_conv_written else default_conv)
     return new_signature(conv, [cl_type(p.type) for p in sig.params], [cl_type(r.type) for r in sig.returns])
-
-
-# While a lowering is recorded (`replay.py`), each Signature built: the binding cannot tell a
-# Signature's calling convention, so the recording keeps what each was built from.
-SIGNATURE_SPECS: Optional[dict] = None  # id(signature) -> (signature, conv, params, returns)
-
-
-def new_signature(conv, params: list, returns: list = ()):
-    """A binding Signature of convention `conv`, binding parameter and return types."""
-    out = cl.Signature(conv)
-    for p in params:
-        out.add_param(p)
-    for r in returns:
-        out.add_return(r)
-    if SIGNATURE_SPECS is not None:
-        SIGNATURE_SPECS[id(out)] = (out, conv, tuple(params), tuple(returns))
-    return out
-
-
-def signed64(value: int) -> int:
-    """`value` as the signed 64-bit immediate the builder calls take."""
-    return sign_extend(value, 64)
 
 
 def imm_at(imm: int, bits: int) -> int:
@@ -207,28 +178,6 @@ def lowers(opcode: str) -> bool:
 
 
 # -- what a lowering reports about itself ---------------------------------------------------------
-
-
-@dataclass
-class Check:
-    """A bounds or trap check the lowering emitted (or decided not to emit)."""
-
-    kind: str  # "heap_bound", "heap_elided", "heap_always_traps", "table_bound", "div_zero", ...
-    code: Optional[str]  # the trap code it reports, None for an elided check
-    detail: str = ""
-
-
-@dataclass
-class LoweringReport:
-    """What lowering one function did: emitted checks and workarounds (for tests and docs)."""
-
-    function: str
-    checks: list[Check] = field(default_factory=list)
-    workarounds: set[str] = field(default_factory=set)
-    callees: set[str] = field(default_factory=set)  # functions of the file it refers to
-
-    def kinds(self) -> list[str]:
-        return [c.kind for c in self.checks]
 
 
 @dataclass
@@ -362,7 +311,7 @@ class FunctionLowering(CallLowering):
         handler = self.ctx.trap_handler()
         if handler is None:
             # No host handler (in-process tests): Cranelift's own trap instruction.
-            self.b.ins_trap(_native_trap_code(code))
+            self.b.ins_trap(native_trap_code(code))
             return
         callee = self.pconst(handler)
         code_id = self.iconst(I32, abi.trap_code_id(code))
@@ -776,19 +725,3 @@ class FunctionLowering(CallLowering):
 
 HANDLERS.collect(CallLowering)
 HANDLERS.collect(FunctionLowering)
-
-
-def _native_trap_code(code: str):
-    named = {
-        "heap_oob": cl.TrapCode.HEAP_OUT_OF_BOUNDS, "int_ovf": cl.TrapCode.INTEGER_OVERFLOW,
-        "int_divz": cl.TrapCode.INTEGER_DIVISION_BY_ZERO, "bad_toint": cl.TrapCode.BAD_CONVERSION_TO_INTEGER,
-        "stk_ovf": cl.TrapCode.STACK_OVERFLOW,
-    }  # fmt: skip
-    if code in named:
-        return named[code]
-    if code.startswith("user") and code[4:].isdigit():
-        try:
-            return cl.TrapCode(int(code[4:]))
-        except (ValueError, OverflowError):
-            pass
-    return cl.TrapCode.HEAP_OUT_OF_BOUNDS
