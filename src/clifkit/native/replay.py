@@ -49,6 +49,8 @@ ENTITIES = tuple(getattr(cl, n) for n in ("Value", "Block", "Inst", "StackSlot",
                                           "DynamicStackSlot") if hasattr(cl, n))
 _ENTITY_SET = frozenset(ENTITIES)
 _LITERALS = frozenset({int, bool, str, float, type(None), bytes})
+# Arguments a unit looks up by value: entities, and the most frequent consts (not bools: True == 1).
+_KNOWN = _ENTITY_SET | {int, str, cl.Type}
 
 # Calls that are not builder methods.
 NEW_BUILDER, SET_SIGNATURE, MAKE_LIST, MAKE_TUPLE = "@builder", "@signature", "@list", "@tuple"
@@ -63,7 +65,6 @@ class Recording:
     def __init__(self) -> None:
         self.consts: list = []
         self._const_index: dict = {}
-        self.ints: dict[int, int] = {}  # the int consts (the most frequent), found first
         self.methods: list[str] = []
         self._method_index: dict[str, int] = {}
         self.units: list[tuple[list, int]] = []  # (calls, number of results)
@@ -103,8 +104,6 @@ class Recording:
         if found is None:
             found = self._const_index[key] = -1 - len(self.consts)
             self.consts.append(spec)
-            if t is int:
-                self.ints[x] = found
         return found
 
     def payload(self, keep: list[int]) -> dict:
@@ -124,7 +123,7 @@ class Recorder:
         object.__setattr__(self, "_b", cl.FunctionBuilder())
         object.__setattr__(self, "_rec", recording)
         object.__setattr__(self, "_calls", [(recording.method(NEW_BUILDER), 0, ())])
-        object.__setattr__(self, "_refs", {})  # entity -> its number
+        object.__setattr__(self, "_refs", {})  # entity -> its number; int, type or str -> its const
         object.__setattr__(self, "_count", 1)  # object 0 is the builder itself
         recording.units.append((self._calls, 0))
         object.__setattr__(self, "_unit", len(recording.units) - 1)
@@ -152,15 +151,13 @@ class Recorder:
 
     def _ref(self, x) -> int:
         t = type(x)
-        if t in _ENTITY_SET:
+        if t in _KNOWN:
             found = self._refs.get(x)
             if found is None:
-                raise ValueError(f"{x} was not made by this builder")
+                if t in _ENTITY_SET:
+                    raise ValueError(f"{x} was not made by this builder")
+                found = self._refs[x] = self._rec.const(x)
             return found
-        if t is int:
-            found = self._rec.ints.get(x)
-            if found is not None:
-                return found
         if (t is list or t is tuple) and x:
             refs = list(map(self._ref, x))
             out = self._count
@@ -170,18 +167,22 @@ class Recorder:
         return self._rec.const(x)
 
     def _call(self, method: int, fn, *args):
-        refs = [0, *map(self._ref, args)]
+        refs = [0]
+        known = self._refs
+        for a in args:  # (the common cases inline: this runs for every call the lowering makes)
+            r = known.get(a) if type(a) in _KNOWN else None
+            refs.append(self._ref(a) if r is None else r)
         result = fn(*args)
         t = type(result)
         n = self._count
         if t in _ENTITY_SET:
-            self._refs[result] = n
+            known[result] = n
             out = n
             n += 1
         elif (t is list or t is tuple) and result and type(result[0]) in _ENTITY_SET:
             out = -2 - n
             for r in result:
-                self._refs[r] = n
+                known[r] = n
                 n += 1
         else:
             out = -1
