@@ -22,7 +22,7 @@ from clifkit.native.hostdata import Address, FunctionTable, SymbolicMemory  # no
 from clifkit.native.lower import NativeUnsupported, compile_lowered, compile_module, host_triple  # noqa: E402
 from clifkit.native.worker import Worker  # noqa: E402
 
-from test_native_lower import HOST, call, f32, functions  # noqa: E402
+from test_native_lower import HOST, UNLOWERABLE, call, f32, functions  # noqa: E402
 
 INFO = {"pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "byteorder": sys.byteorder, "host_symbols": sorted(HOST)}
 
@@ -86,32 +86,15 @@ block0(v0: i64):
     v2 = load.i32 little v1
     return v2
 }
-function %unknown() -> i32 {
-    fn0 = %no_such_function() -> i32
-block0:
-    v0 = call fn0()
-    return v0
-}
-function %caller() -> i32 {
-    fn0 = %unknown() -> i32
-block0:
-    v0 = call fn0()
-    return v0
-}
-function %dynamic(i64) -> i32x4 {
-    gv0 = dyn_scale_target_const.i32x4
-    dt0 = i32x4*gv0
-block0(v0: i64):
-    v1 = load.dt0 v0
-    v2 = extract_vector v1, 0
-    return v2
-}
 function %bad(i64, i128) -> i128 {
 block0(v0: i64, v1: i128):
     v2 = atomic_rmw.i128 add v0, v1
     return v2
 }
 """
+
+
+SRC += UNLOWERABLE
 
 
 def both():

@@ -576,10 +576,15 @@ def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> d
 
 def _finalize(jit) -> Optional[str]:
     """Finalize the module's definitions: None, or why it failed (with what Cranelift printed)."""
+    return failure_of(jit.finalize_definitions)
+
+
+def failure_of(fn) -> Optional[str]:
+    """Call `fn()` capturing what the binding prints: None, or why it failed (with what it printed)."""
     stderr: list[str] = []
     try:
         with captured_output() as stderr:
-            jit.finalize_definitions()
+            fn()
     except BaseException as e:
         if _is_fatal(e):
             raise

@@ -256,7 +256,7 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     from dataclasses import replace
 
     from . import translate
-    from .lower import _is_fatal, _reason, captured_output
+    from .lower import failure_of
     from .trampoline import build_trampoline
 
     ctx = target_context(info, triple)
@@ -278,17 +278,10 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
                 continue
             recorder = Recorder(rec)
             lowering = translate.FunctionLowering(ctx, func, builder=recorder)
-            stderr: list[str] = []
-            try:
-                with captured_output() as stderr:
-                    lowering.run()
-            except BaseException as e:
-                if _is_fatal(e):
-                    raise
-                entry["reason"] = _reason(e, stderr)
+            entry["reason"] = failure_of(lowering.run)
+            entry["callees"] = sorted(lowering.report.callees)
+            if entry["reason"] is not None:
                 continue
-            finally:
-                entry["callees"] = sorted(lowering.report.callees)
             tramp = Recorder(rec)
             build_trampoline(ctx, func, tramp)
             entry["signature"] = rec.const(sig)
