@@ -359,16 +359,16 @@ def _context(functions, isa, triple, host_symbols, memory, table) -> ModuleConte
     from .translate import ModuleContext
 
     pointer = Type.get("i", cl.Type.target_pointer_type(isa).bits())
-    return ModuleContext(
-        host_conv=host_call_conv(triple),
-        pointer=pointer,
-        function_slots={f.name: table.slot(f.name) for f in functions},
-        host_symbols=host_symbols,
-        memory=memory,
-        default_conv=default_conv_name(triple),
-        stack_align=8 if triple.startswith("s390x") else 16,
-        vector_bits=frozenset({128}) if triple.startswith("x86_64") else None,
-    )
+    return ModuleContext(pointer=pointer, function_slots={f.name: table.slot(f.name) for f in functions},
+                         host_symbols=host_symbols, memory=memory, **target_facts(triple))
+
+
+def target_facts(triple: str) -> dict:
+    """What the lowering needs to know of a target besides its pointer width and byte order
+    (`ModuleContext` fields): conventions, frame alignment, vector widths it computes on."""
+    return {"host_conv": host_call_conv(triple), "default_conv": default_conv_name(triple),
+            "stack_align": 8 if triple.startswith("s390x") else 16,
+            "vector_bits": frozenset({128}) if triple.startswith("x86_64") else None}
 
 
 def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[object, Optional[str]]:

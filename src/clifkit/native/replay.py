@@ -213,21 +213,13 @@ def target_context(info: dict, triple: str):
     """A `translate.ModuleContext` of the worker `info` describes (its ``hello`` reply) for a
     lowering in this process: the target's facts, addresses named (`hostdata.Address`)."""
     from ..ir.types import Type
-    from .lower import default_conv_name, host_call_conv
+    from .lower import target_facts
     from .translate import ModuleContext
 
-    return ModuleContext(
-        host_conv=host_call_conv(triple),
-        pointer=Type.get("i", 8 * info["pointer_bytes"]),
-        function_slots={},
-        host_symbols={name: Address(("symbol", name)) for name in info["host_symbols"]},
-        memory=SymbolicMemory(),
-        default_conv=default_conv_name(triple),
-        stack_align=8 if triple.startswith("s390x") else 16,
-        vector_bits=frozenset({128}) if triple.startswith("x86_64") else None,
-        byteorder=info["byteorder"],
-        symbolic=True,
-    )
+    return ModuleContext(pointer=Type.get("i", 8 * info["pointer_bytes"]), function_slots={},
+                         host_symbols={name: Address(("symbol", name)) for name in info["host_symbols"]},
+                         memory=SymbolicMemory(), byteorder=info["byteorder"], symbolic=True,
+                         **target_facts(triple))
 
 
 def lower_for_worker(functions: list, info: dict, triple: str) -> dict:
@@ -283,7 +275,10 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
             if entry["reason"] is not None:
                 continue
             tramp = Recorder(rec)
-            build_trampoline(ctx, func, tramp)
+            why = failure_of(lambda: build_trampoline(ctx, func, tramp))
+            if why is not None:
+                entry["reason"] = f"its trampoline: {why}"
+                continue
             entry["signature"] = rec.const(sig)
             entry["body"] = len(keep)
             keep.append(recorder.finish())
