@@ -225,7 +225,11 @@ def test_the_worker_runs_a_replayed_module():
     reply = worker.load({"op": "load", "source": SRC, "path": "<t>", "triple": None, "flags": {}, "lowered": lowered})
     assert reply["ok"] and reply["functions"]["%calls"] is None and "atomic_rmw" in reply["functions"]["%bad"]
     out = worker.run([{"function": "%calls", "args": [5], "env": None, "line": 1},
-                      {"function": "%control", "args": [1, 0], "env": None, "line": 2},
-                      {"function": "%bad", "args": [0, 0], "env": None, "line": 3}], 30.0, "batch")
-    assert [r["kind"] for r in out["results"]] == ["returned", "trapped", "skipped"]
-    assert out["results"][0]["values"] == [20] and out["results"][1]["code"] == "int_divz"
+                      {"function": "%bad", "args": [0, 0], "env": None, "line": 2},
+                      {"function": "%control", "args": [1, 0], "env": None, "line": 3},
+                      {"function": "%calls", "args": [1], "env": None, "line": 4}], 30.0, "batch")
+    assert [r["kind"] for r in out["results"]] == ["returned", "skipped", "trapped", "returned"]
+    assert out["results"][0]["values"] == [20] and out["results"][2]["code"] == "int_divz"
+    assert out["results"][3]["values"] == [4]
+    # A request answered without running code does not end the batch's child: one fork for all.
+    assert out["children"] == 1

@@ -291,22 +291,22 @@ class Worker:
     def run(self, requests: list, timeout: Optional[float], isolation: str) -> dict:
         self._prepare_entries(requests)
         results: list = [None] * len(requests)
-        children = 0
-        i = 0
-        while i < len(requests):
-            # Requests the worker can answer without running code.
-            req = requests[i]
-            if req["function"] not in self.entries:
+        runnable = []  # indices of the requests that run code
+        for i, req in enumerate(requests):
+            if req["function"] in self.entries:
+                runnable.append(i)
+            else:  # answered without running code, and without ending the batch's child
                 reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
                 results[i] = {"kind": "skipped", "reason": reason}
-                i += 1
-                continue
-            end = i + 1
-            if isolation != "call":
-                while end < len(requests) and requests[end]["function"] in self.entries:
-                    end += 1
+        batch = [requests[i] for i in runnable]
+        answers: list = [None] * len(batch)
+        children = 0
+        i = 0
+        while i < len(batch):
             children += 1
-            i = self._run_child(requests, i, end, results, timeout)
+            i = self._run_child(batch, i, i + 1 if isolation == "call" else len(batch), answers, timeout)
+        for i, answer in zip(runnable, answers):
+            results[i] = answer
         return {"ok": True, "results": results, "children": children}
 
     def _run_child(self, requests: list, start: int, end: int, results: list, timeout: Optional[float]) -> int:
