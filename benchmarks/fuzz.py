@@ -82,7 +82,7 @@ def measure(target: str, count: int, seed: int, features: frozenset, verify_ever
     wall = time.perf_counter() - t0
     main_cpu = time.process_time() - c0
     worker_cpu = _worker_cpu() - w0
-    stages["native worker (parse, lower, compile, fork, run)"] = worker_cpu
+    stages["native worker (unpickle, lower or replay, compile, fork, run)"] = worker_cpu
     cpu = main_cpu + worker_cpu
     return {"target": target, "programs": count, "wall": wall, "cpu": cpu, "per_core": count / cpu if cpu else 0.0,
             "stages": stages, "disagreements": sum(1 for r in records if r["disagreements"])}

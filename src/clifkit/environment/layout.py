@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Optional
 
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..limits import DEFAULT_MAX_MEMORY, over
-from ..reader.directives import read
-from ..reader.fields import KEYS, SLOT_KEYS, DirectiveFields, read_fields
 from . import GROW_FUNCTION  # noqa: F401  (defined in the package; named here as before)
 
+# The reader is imported where a directive is read: the native worker, which only rebuilds
+# environments from the wire (`native/memory.py`), then never imports it (above all under QEMU,
+# where importing the reader and the IR is most of an emulated worker's start).
 if TYPE_CHECKING:  # (the native worker imports this module, and needs no IR)
     from ..ir.function import Function, FunctionDetails
+    from ..reader.fields import DirectiveFields
 
 # Requests above this are refused with a located message rather than exhausting memory
 # (`clifkit.limits`: `clifkit test --max-memory` sets it; `--max-reservation` the address space).
@@ -109,6 +111,8 @@ def _error(loc: Location, col_offset: int, message: str) -> ClifError:
 def heap_request(fields: DirectiveFields, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
     """The region a heap or table directive asks for, as the reader read it (`reader.fields`),
     checked against `max_bytes`. Raises a `ClifError` located at the field at fault."""
+    from ..reader.fields import SLOT_KEYS
+
     values, cols, fail = fields.values, fields.cols, fields.error
     for key in SLOT_KEYS & values.keys():
         # The struct is as large as its furthest slot (8-byte slots: the pointer size of the targets).
@@ -155,11 +159,15 @@ def _table_request(fields: DirectiveFields, index: int, max_bytes: int) -> HeapR
 
 def parse_heap_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
     """The heap that the text after ``heap:`` asks for (`loc`: that text's first character)."""
+    from ..reader.fields import read_fields
+
     return heap_request(read_fields("heap", text, loc, source_line(loc)), index, max_bytes)
 
 
 def parse_table_directive(text: str, loc: Location, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
     """The table that the text after ``table:`` asks for: ``elements=N, element_size=S, ptr=vmctx+P, bound=vmctx+B``."""
+    from ..reader.fields import read_fields
+
     return heap_request(read_fields("table", text, loc, source_line(loc)), index, max_bytes)
 
 
@@ -169,6 +177,9 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8,
     `max_heap_bytes` caps what a heap, a table or the vmctx struct may hold (`clifkit.limits`).
     How much address space each region reserves depends on the functions a run line can reach:
     `reservations.reserve` works it out (and checks it against ``--max-reservation``)."""
+    from ..reader.directives import read
+    from ..reader.fields import KEYS
+
     heaps = []
     for d in details.directives:
         if d.kind in KEYS:

@@ -15,7 +15,6 @@ here once their address is checked.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
@@ -41,10 +40,10 @@ def _accesses(flag: str, vector: bool) -> list[Opcode]:
 
 
 class ByteOrder:
-    def __init__(self, lw: "FunctionLowering", native: str = sys.byteorder):
+    def __init__(self, lw: "FunctionLowering", native: Optional[str] = None):
         self.lw = lw
         self.b = lw.b
-        self.native = native
+        self.native = native or lw.ctx.byteorder
 
     def foreign(self, flags: Optional[MemFlags]) -> bool:
         return flags is not None and flags.endianness is not None and flags.endianness != self.native

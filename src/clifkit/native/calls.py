@@ -192,7 +192,7 @@ class CallLowering:
             return self.load_slot(data)
         if kind == "host":
             return self.pconst(data)
-        addr = libcall_address(data)
+        addr = self.ctx.libcall_address(data)
         if addr is None:
             raise self.fail(f"the address of libcall {data} is not available in this process")
         self.report.workarounds.add("func_addr of a libcall: its C symbol's address")

@@ -127,6 +127,10 @@ def spec_arch(spec: TargetSpec) -> str:
     return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)
 
 
+# Where a file is lowered: "host" (here, then replayed in the worker: `replay.py`), "worker", or
+# unset: here for emulated workers only (on the host the worker's own lowering is as fast).
+LOWER_ENV = "CLIFKIT_NATIVE_LOWER"
+
 # -- the worker process ------------------------------------------------------------------------------
 
 
@@ -145,6 +149,7 @@ class WorkerClient:
         self.loaded: Optional[object] = None  # the session whose file the worker holds
         self._stderr = None
         self.info: dict = {}
+        self.lowered: Optional[tuple] = None  # (key, payload) of the last lowering done for it here
         self.owner_pid = os.getpid()
 
     def start(self) -> None:
@@ -294,7 +299,7 @@ class NativeEngine(Engine):
         self.isolation = isolation or os.environ.get("CLIFKIT_NATIVE_ISOLATION") or "batch"
 
     def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,
-             source: Optional[str] = None, functions: Optional[list] = None) -> Session:
+             source: Optional[str] = None, functions: Optional[list] = None, lower_here: bool = True) -> Session:
         """`functions`: the file's functions as clifkit IR, which the worker then compiles instead
         of reading `source` (the fuzzer, whose programs are generated as IR, saves the worker's
         parse); `source` still names what they print as."""
@@ -320,6 +325,7 @@ class NativeEngine(Engine):
         session = NativeSession(client, test_file, spec, source, options, self)
         session.ir = functions
         session.emulated = emulated
+        session.lower_here = lower_here
         session.load()
         return session
 
@@ -329,7 +335,7 @@ class NativeEngine(Engine):
         """Compile the file for `target` in its worker (on the host, or emulated) and return, per
         function, what `clifkit compile` and `clifkit lower` show: ``{"name", "target", "size",
         "code", "listing", "decisions"}``, or ``{"name", "error"}``."""
-        session = self.open(test_file, options, target, source)
+        session = self.open(test_file, options, target, source, lower_here=False)
         if session.load_error is not None:
             raise EngineUnavailable(session.load_error.message)
         reply = session.client.request({"op": "inspect", "code": code, "listing": listing}, timeout=COMPILE_TIMEOUT)
@@ -384,17 +390,52 @@ class NativeSession(Session):
         self._fetched: dict = {}  # id(bound run) -> (bound run, outcome), from prefetch
         self.emulated: Optional[str] = None  # how the code runs, when emulated ("aarch64 code emulated by ...")
         self.ir: Optional[list] = None  # the functions as IR, sent instead of having `source` read
+        # Lower here for an emulated worker (`replay.py`); `inspect` (clifkit compile, lower) has
+        # the worker lower, since it shows the lowering again from the IR.
+        self.lower_here = True
 
     def _load_message(self) -> dict:
         flags = dict(self.spec.settings)
         flags.update(self.options.settings)
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
-        if self.ir is not None:
+        lowered = self._lowered() if self._lowers_here() else None
+        if lowered is not None:
+            msg["lowered"] = lowered  # then the worker needs neither the IR nor to read the text
+            msg["from_ir"] = self.ir is not None  # `source` does not say what was lowered
+        elif self.ir is not None:
             msg["functions"] = self.ir
         if self.engine_obj.compiler:
             msg["compiler"] = self.engine_obj.compiler
         return msg
+
+    def _lowers_here(self) -> bool:
+        """Lower here, not in the worker: for an emulated worker (`LOWER_ENV` may say ``host`` to
+        do it for every worker, ``worker`` for none)."""
+        if self.engine_obj.compiler or not self.lower_here:
+            return False
+        where = os.environ.get(LOWER_ENV, "")
+        return where == "host" or (where != "worker" and self.emulated is not None)
+
+    def _lowered(self) -> Optional[dict]:
+        """The file lowered here for the emulated worker (`replay.py`): its Python lowering would
+        run emulated there, many times slower. None when this worker cannot take it."""
+        if not self.client.alive:
+            self.client.start()
+        info = self.client.info
+        if "host_symbols" not in info or "triple" not in info:
+            return None
+        # A target variant of the same file (`target aarch64 has_lse`) loads the same lowering.
+        key = (self.client.generation, self.source, self.tf.path) if self.ir is None else None
+        cached = self.client.lowered
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        from .replay import lower_for_worker
+
+        functions = self.ir if self.ir is not None else [d.function for d in self.tf.functions]
+        lowered = lower_for_worker(functions, info, info["triple"])
+        self.client.lowered = (key, lowered) if key is not None else None
+        return lowered
 
     def load(self) -> None:
         """Have the worker compile this file (again, after the worker was replaced)."""

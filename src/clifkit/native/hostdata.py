@@ -10,6 +10,7 @@ refers to it through ``iconst`` addresses.
 from __future__ import annotations
 
 import ctypes
+from typing import NamedTuple
 
 CHUNK_BYTES = 4096
 ALIGN = 16
@@ -66,3 +67,29 @@ class FunctionTable:
 
     def read(self, name: str) -> int:
         return ctypes.c_uint64.from_address(self.slot(name)).value
+
+
+class Address(NamedTuple):
+    """An address in the worker's memory, named rather than known: `symbol` plus `offset`.
+
+    The host lowers code for an emulated worker (`replay.py`) without the worker's addresses:
+    function-table slots (``("table",)``), constants (``("const", data)``), host symbols
+    (``("symbol", name)``) and libcalls (``("libcall", name)``) are resolved when the worker
+    replays the lowering. Arithmetic the lowering does on addresses is an offset."""
+
+    symbol: tuple
+    offset: int = 0
+
+    def __add__(self, other: int) -> "Address":  # type: ignore[override]
+        return Address(self.symbol, self.offset + other)
+
+
+class SymbolicMemory:
+    """`HostMemory` for a lowering done away from the memory's process: constants are named by
+    their bytes, the function table is one symbol."""
+
+    def constant(self, data: bytes) -> Address:
+        return Address(("const", bytes(data)))
+
+    def allocate(self, size: int) -> Address:
+        return Address(("table",))

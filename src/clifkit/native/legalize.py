@@ -24,7 +24,6 @@ Every check emitted (or elided) is recorded in the function's `LoweringReport`.
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 import cranelift as cl
@@ -88,7 +87,7 @@ class Legalizer:
     def memory_constant(self, t: Type, data: bytes):
         """A value of type `t` loaded from a read-only copy of `data` in host memory."""
         data = bytes(data[: t.bytes]).ljust(t.bytes, b"\0")
-        if sys.byteorder == "big":
+        if self.lw.ctx.byteorder == "big":
             # CLIF constants are little-endian lanes; the code loads them in its own byte order
             # (s390x, run under emulation): lane by lane, each lane's bytes reversed.
             lane = max(t.lane_bits // 8, 1)

@@ -26,16 +26,20 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
 import cranelift as cl
 
-from ..ir.function import Function, TestFile
-from ..ir.types import Type
+from .basics import LoweringReport, NativeUnsupported
 from .host import arch_name, host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
 from .trampoline import build_trampoline
-from .translate import FunctionLowering, LoweringReport, ModuleContext, NativeUnsupported, cl_signature
+
+if TYPE_CHECKING:  # the lowering itself is imported where it runs: a worker that replays what
+    # the harness lowered (`compile_lowered`, replay.py) never imports it nor the IR.
+    from ..ir.function import Function, TestFile
+    from ..ir.types import Type
+    from .translate import ModuleContext
 
 __all__ = ["compile_module", "NativeModule", "NativeUnsupported", "host_triple", "isa_flags", "LoweringReport"]
 
@@ -161,10 +165,12 @@ def _reason(e: BaseException, stderr: Sequence[str] = ()) -> str:
 
 @dataclass
 class _Compiled:
-    func: Function
+    func: Optional[Function]  # None when the host lowered it (`compile_lowered`)
     func_id: object = None
     tramp_id: object = None
     report: Optional[LoweringReport] = None
+    types: Optional[tuple] = None  # (param Types, return Types) when `func` is None
+    tramp: Optional[Callable] = None  # builds the trampoline, while it is not compiled (lazy_entries)
 
 
 class NativeModule:
@@ -194,8 +200,33 @@ class NativeModule:
     def functions(self) -> list[str]:
         return list(self._compiled)
 
+    # A replayed module compiles a function's trampoline when its entry is first wanted (a
+    # function only ever called by others, as most of a fuzz batch's, never needs one).
+    lazy_entries = False
+
+    def prepare(self, names) -> None:
+        """Compile the trampolines `names` still lack, finalized together; a trampoline that
+        does not compile leaves its function unsupported."""
+        todo = [n for n in dict.fromkeys(names) if n in self._compiled and n not in self.unsupported
+                and self._compiled[n].tramp is not None]
+        if not todo:
+            return
+        sig = _tramp_signature(self.isa, self.triple)
+        for name in todo:
+            c = self._compiled[name]
+            build, c.tramp = c.tramp, None
+            c.tramp_id, why = _define(self._jit, f"tramp:{name}", None, build, sig)
+            if why is not None:
+                self.unsupported[name] = f"its trampoline: {why}"
+        why = _finalize(self._jit)
+        if why is not None:
+            for name in todo:
+                self.unsupported.setdefault(name, f"its trampoline: {why}")
+
     def entry(self, name: str) -> int:
         """The address of `name`'s trampoline: ``void tramp(u8 *args, u8 *results)``."""
+        if self._compiled.get(name) is not None and self._compiled[name].tramp is not None:
+            self.prepare([name])
         c = self._get(name)
         found = self._entries.get(name)
         if found is None:
@@ -207,11 +238,14 @@ class NativeModule:
         self._get(name)
         return self.table.read(name)
 
-    def signature(self, name: str) -> tuple[list[Type], list[Type]]:
-        func = self._compiled[name].func if name in self._compiled else None
-        if func is None:
+    def signature(self, name: str) -> tuple[list, list]:
+        """(param types, return types), clifkit Types."""
+        c = self._compiled.get(name)
+        if c is None:
             raise KeyError(f"no function {name} in this module")
-        return [p.type for p in func.signature.params], [r.type for r in func.signature.returns]
+        if c.func is None:
+            return list(c.types[0]), list(c.types[1])
+        return [p.type for p in c.func.signature.params], [r.type for r in c.func.signature.returns]
 
     def report(self, name: str) -> LoweringReport:
         """What the lowering of `name` emitted: checks (bounds, traps) and workarounds."""
@@ -225,6 +259,8 @@ class NativeModule:
         if name not in self._sizes:
             try:
                 c = self._get(name)
+                if c.func is None:
+                    raise NativeUnsupported("lowered by the host: no clifkit IR to compile again")
                 self._sizes[name] = _object_code_size(self.isa, self.ctx, c.func)
             except Exception:
                 self._sizes[name] = None
@@ -233,6 +269,7 @@ class NativeModule:
 
 def _object_code_size(isa, ctx: ModuleContext, func: Function) -> Optional[int]:
     from .elfsize import symbol_size
+    from .translate import FunctionLowering, cl_signature
 
     with captured_output():
         obj = cl.ObjectModule(isa, "clifkit")
@@ -318,17 +355,20 @@ class _FinalizeFailed(Exception):
 
 
 def _context(functions, isa, triple, host_symbols, memory, table) -> ModuleContext:
+    from ..ir.types import Type
+    from .translate import ModuleContext
+
     pointer = Type.get("i", cl.Type.target_pointer_type(isa).bits())
-    return ModuleContext(
-        host_conv=host_call_conv(triple),
-        pointer=pointer,
-        function_slots={f.name: table.slot(f.name) for f in functions},
-        host_symbols=host_symbols,
-        memory=memory,
-        default_conv=default_conv_name(triple),
-        stack_align=8 if triple.startswith("s390x") else 16,
-        vector_bits=frozenset({128}) if triple.startswith("x86_64") else None,
-    )
+    return ModuleContext(pointer=pointer, function_slots={f.name: table.slot(f.name) for f in functions},
+                         host_symbols=host_symbols, memory=memory, **target_facts(triple))
+
+
+def target_facts(triple: str) -> dict:
+    """What the lowering needs to know of a target besides its pointer width and byte order
+    (`ModuleContext` fields): conventions, frame alignment, vector widths it computes on."""
+    return {"host_conv": host_call_conv(triple), "default_conv": default_conv_name(triple),
+            "stack_align": 8 if triple.startswith("s390x") else 16,
+            "vector_bits": frozenset({128}) if triple.startswith("x86_64") else None}
 
 
 def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[object, Optional[str]]:
@@ -346,7 +386,98 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[
         return None, _reason(e, stderr)
 
 
+def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Optional[dict[str, str]] = None,
+                    host_symbols: dict[str, int]) -> NativeModule:
+    """`compile_module` of functions the host lowered already (`replay.lower_for_worker`): the
+    recorded builder calls are replayed here, then compiled and finalized as `compile_module` does."""
+    from .replay import gc_paused
+
+    triple = _normalize_triple(triple)
+    isa, ignored = _make_isa(triple, features or {})
+    excluded: dict[str, str] = {}
+    for _ in range(len(lowered["functions"]) + 1):
+        try:
+            with gc_paused():
+                return _build_replayed(lowered, isa, triple, dict(host_symbols), ignored, excluded)
+        except _FinalizeFailed as failure:
+            culprits = _find_replayed_culprits(lowered, isa, dict(host_symbols), excluded)
+            if not culprits:
+                raise NativeUnsupported(f"finalizing the module failed: {failure.reason}") from None
+            excluded.update(culprits)
+    raise NativeUnsupported("finalizing the module failed repeatedly")
+
+
+def _replay(lowered: dict, host_symbols: dict):
+    from .replay import Replay, Resolver
+
+    memory = HostMemory()
+    table = FunctionTable(memory, [e["name"] for e in lowered["functions"]])
+    return Replay(lowered, Resolver(memory, table, host_symbols)), memory, table
+
+
+def _tramp_signature(isa, triple: str):
+    ptr = cl.Type.target_pointer_type(isa)
+    sig = cl.Signature(host_call_conv(triple))
+    sig.add_param(ptr)
+    sig.add_param(ptr)
+    return sig
+
+
+def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+    replay, memory, table = _replay(lowered, host_symbols)
+    jit = cl.JITModule(isa)
+    compiled: dict[str, _Compiled] = {}
+    unsupported: dict[str, str] = {}
+    entries = lowered["functions"]
+    for i, e in enumerate(entries):
+        name = e["name"]
+        c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]], [_type(t) for t in e["returns"]]))
+        if name in excluded:
+            unsupported[name] = excluded[name]
+            continue
+        # The host's report: what the worker needs of it is which functions it refers to.
+        c.report = LoweringReport(name, callees=set(e["callees"]))
+        if e["reason"] is not None:
+            unsupported[name] = e["reason"]
+            continue
+        c.func_id, why = _define(jit, f"clif{i}", None, lambda u=e["body"]: replay.unit(u),
+                                 replay.const(e["signature"]))
+        if why is not None:
+            unsupported[name] = why
+    for e in entries:
+        if e["name"] not in unsupported:
+            compiled[e["name"]].tramp = lambda u=e["trampoline"]: replay.unit(u)
+    module = _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
+    module.lazy_entries = True
+    module._replay = replay  # the trampolines' recordings, replayed when wanted
+    return module
+
+
+def _type(name: str):
+    from ..ir.types import parse_type
+
+    return parse_type(name)
+
+
+def _find_replayed_culprits(lowered, isa, host_symbols, excluded) -> dict[str, str]:
+    """`_find_finalize_culprits` for a replayed module: each function replayed and linked alone."""
+    culprits: dict[str, str] = {}
+    for e in lowered["functions"]:
+        if e["name"] in excluded or e["reason"] is not None:
+            continue
+        replay, _memory, _table = _replay(lowered, host_symbols)
+        jit = cl.JITModule(isa)
+        fid, why = _define(jit, "probe", None, lambda u=e["body"]: replay.unit(u), replay.const(e["signature"]))
+        if why is None:
+            why = _finalize(jit)
+            if why is not None:
+                culprits[e["name"]] = f"linking its code failed: {why}"
+    return culprits
+
+
 def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+    from .translate import FunctionLowering, cl_signature
+
     memory = HostMemory()
     names = [f.name for f in functions]
     table = FunctionTable(memory, names)
@@ -373,12 +504,15 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
         c = compiled[func.name]
         if func.name in unsupported:
             continue
-        tramp_sig = cl.Signature(ctx.host_conv)
-        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
-        tramp_sig.add_param(cl.Type.target_pointer_type(isa))
+        tramp_sig = _tramp_signature(isa, triple)
         c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda f=func: build_trampoline(ctx, f), tramp_sig)
         if why is not None:
             unsupported[func.name] = f"its trampoline: {why}"
+    return _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+
+
+def _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory) -> NativeModule:
+    """Propagate failures to callers, finalize, fill the function table."""
     _propagate(compiled, unsupported)
     why = _finalize(jit)
     if why is not None:
@@ -391,7 +525,9 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     for name, c in compiled.items():
         if c.func_id is not None and name in unsupported and not _refers_to_failed(c, unsupported):
             table.fill(name, jit.get_finalized_function(c.func_id))
-    return NativeModule(jit, isa, triple, ctx, compiled, unsupported, ignored, table)
+    module = NativeModule(jit, isa, triple, ctx, compiled, unsupported, ignored, table)
+    module._memory = memory  # the constants the code reads live as long as the module
+    return module
 
 
 def _refers_to_failed(c: _Compiled, unsupported: dict[str, str]) -> bool:
@@ -415,6 +551,8 @@ def _propagate(compiled: dict[str, _Compiled], unsupported: dict[str, str]) -> N
 
 def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> dict[str, str]:
     """Which functions make finalizing panic (an unresolvable libcall): compile each alone."""
+    from .translate import FunctionLowering, cl_signature
+
     culprits: dict[str, str] = {}
     for func in functions:
         if func.name in excluded:
@@ -438,10 +576,15 @@ def _find_finalize_culprits(functions, isa, triple, host_symbols, excluded) -> d
 
 def _finalize(jit) -> Optional[str]:
     """Finalize the module's definitions: None, or why it failed (with what Cranelift printed)."""
+    return failure_of(jit.finalize_definitions)
+
+
+def failure_of(fn) -> Optional[str]:
+    """Call `fn()` capturing what the binding prints: None, or why it failed (with what it printed)."""
     stderr: list[str] = []
     try:
         with captured_output() as stderr:
-            jit.finalize_definitions()
+            fn()
     except BaseException as e:
         if _is_fatal(e):
             raise

@@ -11,12 +11,17 @@ from memory in the *target's* byte order.
 Harness → worker, one reply each:
 
 ``{"op": "hello"}``
-    → ``{"ok": True, "pid", "byteorder", "pointer_bytes", "python", "cranelift": version or None, "machine"}``
+    → ``{"ok": True, "pid", "byteorder", "pointer_bytes", "python", "cranelift": version or None, "machine",
+    "triple", "host_symbols": [names]}`` (the last two: what a lowering done by the harness needs, `replay.py`)
 ``{"op": "load", "path", "source", "triple", "flags": {name: value}, "compiler": "module:function" (optional)}``
     (``triple`` None: the worker's own machine, which is how a native target runs).
     The worker parses `source` with clifkit's reader and compiles every
     function once (with ``"functions": [Function...]``, clifkit IR that is already read, e.g. a
-    fuzzer's generated programs, it compiles those instead and `source` is not read) → ``{"ok": True, "functions": {name: reason-or-None}, "ignored_flags": [...],
+    fuzzer's generated programs, it compiles those instead and `source` is not read; with
+    ``"lowered": recording``, the functions as the harness lowered them, `replay.lower_for_worker`,
+    it replays and compiles those, and ``"from_ir": True`` says they were not read from `source`).
+    A load read from `source` with the flags the binding takes unchanged reuses the module compiled
+    last → ``{"ok": True, "functions": {name: reason-or-None}, "ignored_flags": [...],
     "seconds"}`` (a function's reason says why it could not be compiled), or
     ``{"ok": False, "kind": "unsupported"|"error", "message"}``.
 ``{"op": "run", "requests": [request...], "timeout": seconds or None, "isolation": "batch"|"call"}``

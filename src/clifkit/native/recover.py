@@ -31,7 +31,7 @@ from typing import Optional
 import cranelift as cl
 
 from . import abi
-from .translate import signed64 as _signed
+from .basics import signed64 as _signed
 
 SETJMP_SYMBOL = "clifkit_sigsetjmp"  # int __sigsetjmp(jmp_buf, int savemask)
 JMP_BUF_SYMBOL = "clifkit_jmp_buf"  # the buffer the trampoline saves into (an address)

@@ -14,28 +14,35 @@ worker.
 from __future__ import annotations
 
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cranelift as cl
 
-from ..ir.function import Function
-from ..ir.types import Type
 from .abi import SLOT_BYTES
+from .basics import new_signature, signed64
+from .hostdata import Address
 from .recover import ARMED, JMP_BUF_SYMBOL, RECORD_SYMBOL, SETJMP_SYMBOL
-from .translate import ModuleContext, cl_signature, cl_type, signed64
+
+if TYPE_CHECKING:  # (a worker that replays a recorded lowering never imports the lowering)
+    from ..ir.function import Function
+    from ..ir.types import Type
+    from .translate import ModuleContext
 
 
-def build_trampoline(ctx: ModuleContext, func: Function):
-    """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot)."""
+def build_trampoline(ctx: ModuleContext, func: Function, builder=None):
+    """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot);
+    `builder`: the builder to use (a recording one, `replay.py`)."""
+    from .translate import cl_signature, cl_type
+
     ptr = cl_type(ctx.pointer)
-    b, (args_ptr, results_ptr) = begin_function(ctx.host_conv, [ptr, ptr])
+    b, (args_ptr, results_ptr) = begin_function(ctx.host_conv, [ptr, ptr], builder)
 
     def body(disarm) -> None:
         flags = cl.MemFlags.trusted()
         args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
         slot_flags = cl.MemFlags.trusted()
         slot_flags.set_readonly()
-        target = b.ins_load(ptr, slot_flags, b.ins_iconst(ptr, signed64(ctx.function_slots[func.name])), 0)
+        target = b.ins_load(ptr, slot_flags, address_const(b, ptr, ctx.function_slots[func.name]), 0)
         ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
         call = b.ins_call_indirect(ref, target, args)
         for i, value in enumerate(b.inst_results(call)):
@@ -48,14 +55,11 @@ def build_trampoline(ctx: ModuleContext, func: Function):
     return end_function(b)
 
 
-def begin_function(conv, params: list):
-    """A FunctionBuilder for a function of `params` in convention `conv`, in its entry block:
-    (builder, the parameters' values)."""
-    sig = cl.Signature(conv)
-    for p in params:
-        sig.add_param(p)
-    b = cl.FunctionBuilder()
-    b.func_signature = sig
+def begin_function(conv, params: list, builder=None):
+    """A FunctionBuilder (`builder`, else a new one) for a function of `params` in convention
+    `conv`, in its entry block: (builder, the parameters' values)."""
+    b = builder if builder is not None else cl.FunctionBuilder()
+    b.func_signature = new_signature(conv, params)
     block = b.create_block()
     b.append_block_params_for_function_params(block)
     b.switch_to_block(block)
@@ -78,22 +82,23 @@ def guard_call(b, ctx, ptr, body) -> None:
     if setjmp is None or buf is None or record is None:
         body(lambda: None)
         return
-    sig = cl.Signature(ctx.host_conv)
-    sig.add_param(ptr)
-    sig.add_param(cl.Type.I32)
-    sig.add_return(cl.Type.I32)
-    ref = b.import_signature(sig)
-    call = b.ins_call_indirect(ref, b.ins_iconst(ptr, signed64(setjmp)), [b.ins_iconst(ptr, signed64(buf)),
-                                                                         b.ins_iconst(cl.Type.I32, 1)])
+    ref = b.import_signature(new_signature(ctx.host_conv, [ptr, cl.Type.I32], [cl.Type.I32]))
+    call = b.ins_call_indirect(ref, address_const(b, ptr, setjmp), [address_const(b, ptr, buf),
+                                                                   b.ins_iconst(cl.Type.I32, 1)])
     run, done = b.create_block(), b.create_block()
     b.ins_brif(b.inst_results(call)[0], done, [], run, [])
     b.switch_to_block(done)
     b.ins_return([])
     b.switch_to_block(run)
-    armed = b.ins_iconst(ptr, signed64(record + 8 * ARMED))
+    armed = address_const(b, ptr, record + 8 * ARMED)
     flags = cl.MemFlags.trusted()
     b.ins_store(flags, b.ins_iconst(cl.Type.I64, 1), armed, 0)
     body(lambda: b.ins_store(flags, b.ins_iconst(cl.Type.I64, 0), armed, 0))
+
+
+def address_const(b, ptr, address):
+    """An iconst of an address (a `hostdata.Address` is kept as it is, for replay.py)."""
+    return b.ins_iconst(ptr, address if isinstance(address, Address) else signed64(address))
 
 
 # -- values in slots ----------------------------------------------------------------------------

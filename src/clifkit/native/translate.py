@@ -23,29 +23,24 @@ Everything that cannot be lowered raises `NativeUnsupported` with a reason.
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from typing import Optional
 
 import cranelift as cl
 
 from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
 from ..ir.immediates import MemFlags
-from ..ir.numbers import sign_extend
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat
+from .basics import (  # noqa: F401 (re-exported: the lowering's API)
+    Check, LoweringReport, NativeUnsupported, native_trap_code, new_signature, signed64,
+)
 from .calls import CallLowering
+from .hostdata import Address
 
 MASK64 = (1 << 64) - 1
-
-
-class NativeUnsupported(Exception):
-    """Something the native engine cannot lower. `function` names the function, when known."""
-
-    def __init__(self, reason: str, function: Optional[str] = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.function = function
 
 
 # -- types and conventions ------------------------------------------------------------------------
@@ -87,17 +82,7 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
     need none: both sides of every call are compiled here without them. `conv` forces a convention."""
     if conv is None:
         conv = call_conv(sig.call_conv if sig.call_conv_written else default_conv)
-    out = cl.Signature(conv)
-    for p in sig.params:
-        out.add_param(cl_type(p.type))
-    for r in sig.returns:
-        out.add_return(cl_type(r.type))
-    return out
-
-
-def signed64(value: int) -> int:
-    """`value` as the signed 64-bit immediate the builder calls take."""
-    return sign_extend(value, 64)
+    return new_signature(conv, [cl_type(p.type) for p in sig.params], [cl_type(r.type) for r in sig.returns])
 
 
 def imm_at(imm: int, bits: int) -> int:
@@ -196,28 +181,6 @@ def lowers(opcode: str) -> bool:
 
 
 @dataclass
-class Check:
-    """A bounds or trap check the lowering emitted (or decided not to emit)."""
-
-    kind: str  # "heap_bound", "heap_elided", "heap_always_traps", "table_bound", "div_zero", ...
-    code: Optional[str]  # the trap code it reports, None for an elided check
-    detail: str = ""
-
-
-@dataclass
-class LoweringReport:
-    """What lowering one function did: emitted checks and workarounds (for tests and docs)."""
-
-    function: str
-    checks: list[Check] = field(default_factory=list)
-    workarounds: set[str] = field(default_factory=set)
-    callees: set[str] = field(default_factory=set)  # functions of the file it refers to
-
-    def kinds(self) -> list[str]:
-        return [c.kind for c in self.checks]
-
-
-@dataclass
 class ModuleContext:
     """What lowering a function needs to know about the module around it."""
 
@@ -234,6 +197,18 @@ class ModuleContext:
     # accepts 64-bit vectors such as i8x8 but miscompiles arithmetic on them (iadd.i8x8 returns its
     # first operand); moves, loads, stores and bitcasts of them are right (MOVES_ONLY_OK).
     vector_bits: Optional[frozenset] = None
+    byteorder: str = sys.byteorder  # the target's (the lowering may run on another host: replay.py)
+    # Addresses are named, not known (`hostdata.Address`), when the lowering runs away from the
+    # worker's memory (replay.py).
+    symbolic: bool = False
+
+    def libcall_address(self, name: str):
+        """The address of libcall `name` as the JIT would link it, or None."""
+        from .calls import LIBCALL_SYMBOLS, libcall_address
+
+        if self.symbolic:
+            return Address(("libcall", name)) if name in LIBCALL_SYMBOLS else None
+        return libcall_address(name)
 
     def trap_handler(self) -> Optional[int]:
         return self.host_symbols.get(abi.TRAP_SYMBOL)
@@ -298,8 +273,10 @@ class FunctionLowering(CallLowering):
     def iconst(self, t: Type, value: int):
         return self.b.ins_iconst(cl_type(t), imm_at(value, t.bits))
 
-    def pconst(self, value: int):
-        """A pointer-sized constant (an address)."""
+    def pconst(self, value):
+        """A pointer-sized constant (an address; a `hostdata.Address` when lowered for replay)."""
+        if isinstance(value, Address):
+            return self.b.ins_iconst(self.ptr_type, value)
         return self.iconst(self.ctx.pointer, value)
 
     def signature(self, sig: Signature, conv=None):
@@ -334,7 +311,7 @@ class FunctionLowering(CallLowering):
         handler = self.ctx.trap_handler()
         if handler is None:
             # No host handler (in-process tests): Cranelift's own trap instruction.
-            self.b.ins_trap(_native_trap_code(code))
+            self.b.ins_trap(native_trap_code(code))
             return
         callee = self.pconst(handler)
         code_id = self.iconst(I32, abi.trap_code_id(code))
@@ -748,19 +725,3 @@ class FunctionLowering(CallLowering):
 
 HANDLERS.collect(CallLowering)
 HANDLERS.collect(FunctionLowering)
-
-
-def _native_trap_code(code: str):
-    named = {
-        "heap_oob": cl.TrapCode.HEAP_OUT_OF_BOUNDS, "int_ovf": cl.TrapCode.INTEGER_OVERFLOW,
-        "int_divz": cl.TrapCode.INTEGER_DIVISION_BY_ZERO, "bad_toint": cl.TrapCode.BAD_CONVERSION_TO_INTEGER,
-        "stk_ovf": cl.TrapCode.STACK_OVERFLOW,
-    }  # fmt: skip
-    if code in named:
-        return named[code]
-    if code.startswith("user") and code[4:].isdigit():
-        try:
-            return cl.TrapCode(int(code[4:]))
-        except (ValueError, OverflowError):
-            pass
-    return cl.TrapCode.HEAP_OUT_OF_BOUNDS

@@ -8,7 +8,9 @@ corrupts the protocol.
 
 The worker parses the CLIF text it is sent with clifkit's reader (or takes
 the functions sent as clifkit IR, as the fuzzer sends them) and compiles
-every function with `compile_module` (``clifkit.native.lower``), handing it
+every function with `compile_module` (``clifkit.native.lower``); functions
+the harness lowered already (an emulated worker's: `replay.py`) it replays
+and compiles with `compile_lowered`. Either way it hands the compiler
 two host symbols: the trap handler (`abi.TRAP_SYMBOL`, ``(i32 code) -> ()``)
 and ``%heap_grow`` (``(i64 vmctx, i32 heap, i64 delta) -> i64``), both ctypes
 callbacks (`faults.host_symbols`).
@@ -110,9 +112,12 @@ class Worker:
             version = getattr(cranelift, "__version__", "") or "present"
         except ImportError:
             version = None
+        # "host_symbols" and "triple": what a lowering done by the harness for this worker needs
+        # to know (`replay.py`); the symbols' addresses are the worker's to fill in.
         return {"ok": True, "pid": os.getpid(), "byteorder": sys.byteorder,
                 "pointer_bytes": ctypes.sizeof(ctypes.c_void_p), "python": sys.version.split()[0],
-                "cranelift": version, "machine": self.machine}
+                "cranelift": version, "machine": self.machine, "triple": host_triple(),
+                "host_symbols": sorted(faults.host_symbols())}
 
     def _flag_accepted(self, triple: Optional[str], name: str, value: str) -> bool:
         key = (triple, name, value)
@@ -141,12 +146,14 @@ class Worker:
         ``target aarch64``) keeps the module compiled last: only the ignored flags differ."""
         triple = msg.get("triple")
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
-        key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())))
-        if msg.get("functions") is None and key == self._loaded_key and self._loaded_reply is not None:
+        key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())),
+               msg.get("lowered") is not None)
+        from_text = msg.get("functions") is None and not msg.get("from_ir")
+        if from_text and key == self._loaded_key and self._loaded_reply is not None:
             return dict(self._loaded_reply, ignored_flags=ignored, seconds=0.0)
         self._loaded_key = self._loaded_reply = None
         reply = self._load(msg, triple, flags, ignored)
-        if reply.get("ok") and msg.get("functions") is None:
+        if reply.get("ok") and from_text:
             self._loaded_key, self._loaded_reply = key, reply
         return reply
 
@@ -156,6 +163,8 @@ class Worker:
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
         self.addresses = {}
         self.byteorder, self.pointer_bytes = target_layout(triple)
+        if msg.get("lowered") is not None:
+            return self._load_lowered(msg["lowered"], triple, flags, ignored, started)
         functions = msg.get("functions")
         if functions is None:
             try:
@@ -192,26 +201,51 @@ class Worker:
             except Exception as e:
                 return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
                         "traceback": _traceback()}
+        self._take(module, {f.name: f for f in left}, unsupported)
+        status = {f.name: self.unavailable.get(f.name) for f in functions}
+        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+
+    def _load_lowered(self, lowered: dict, triple: Optional[str], flags: dict, ignored: list, started: float) -> dict:
+        """Compile functions the harness lowered already (`replay.py`): replay, compile, finalize."""
+        from .lower import NativeUnsupported, compile_lowered
+
+        try:
+            module = compile_lowered(lowered, triple=triple, features=flags, host_symbols=faults.host_symbols())
+        except NativeUnsupported as e:
+            return {"ok": False, "kind": "unsupported", "message": _one_line(e)}
+        except Exception as e:
+            return {"ok": False, "kind": "error", "message": f"compiling failed: {_one_line(e)}",
+                    "traceback": _traceback()}
+        names = [e["name"] for e in lowered["functions"]]
+        self._take(module, dict.fromkeys(names), NativeUnsupported)
+        status = {name: self.unavailable.get(name) for name in names}
+        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+
+    def _take(self, module, functions: dict, unsupported) -> None:
+        """Keep `module`'s entries of `functions` (name -> clifkit Function, or None when the
+        harness lowered it), or why each has none."""
         self.module = module
-        for f in left:
+        lazy = getattr(module, "lazy_entries", False)
+        for name, f in functions.items():
             try:
-                entry = module.entry(f.name)
-                params, returns = module.signature(f.name)
-                self.entries[f.name] = _TRAMPOLINE_TYPE(entry)
-                self.signatures[f.name] = (_types(params), _types(returns))
-                self.functions[f.name] = f
+                # A lazy module's trampolines are compiled when a run request first names them.
+                if lazy and name in module.unsupported:
+                    raise unsupported(module.unsupported[name])
+                entry = None if lazy else module.entry(name)
+                params, returns = module.signature(name)
+                self.entries[name] = None if lazy else _TRAMPOLINE_TYPE(entry)
+                self.signatures[name] = (_types(params), _types(returns))
+                self.functions[name] = f
                 address = getattr(module, "address", None)
                 if address is not None:
                     try:
-                        self.addresses[f.name] = address(f.name)
+                        self.addresses[name] = address(name)
                     except Exception:
                         pass
             except unsupported as e:
-                self.unavailable[f.name] = _one_line(e)
+                self.unavailable[name] = _one_line(e)
             except Exception as e:
-                self.unavailable[f.name] = f"no entry point: {_one_line(e)}"
-        status = {f.name: self.unavailable.get(f.name) for f in functions}
-        return {"ok": True, "functions": status, "ignored_flags": ignored, "seconds": time.perf_counter() - started}
+                self.unavailable[name] = f"no entry point: {_one_line(e)}"
 
     def inspect(self, code: bool, listing: bool) -> dict:
         """What `clifkit compile` and `clifkit lower` show of the module loaded last: each
@@ -239,24 +273,40 @@ class Worker:
 
     # -- running ------------------------------------------------------------------------------
 
+    def _prepare_entries(self, requests: list) -> None:
+        """The trampolines of the functions `requests` name that have none yet (a lazy module)."""
+        wanted = [r["function"] for r in requests if self.entries.get(r["function"], 0) is None]
+        if not wanted:
+            return
+        from .lower import NativeUnsupported
+
+        self.module.prepare(wanted)
+        for name in dict.fromkeys(wanted):
+            try:
+                self.entries[name] = _TRAMPOLINE_TYPE(self.module.entry(name))
+            except NativeUnsupported as e:
+                del self.entries[name]
+                self.unavailable[name] = _one_line(e)
+
     def run(self, requests: list, timeout: Optional[float], isolation: str) -> dict:
+        self._prepare_entries(requests)
         results: list = [None] * len(requests)
-        children = 0
-        i = 0
-        while i < len(requests):
-            # Requests the worker can answer without running code.
-            req = requests[i]
-            if req["function"] not in self.entries:
+        runnable = []  # indices of the requests that run code
+        for i, req in enumerate(requests):
+            if req["function"] in self.entries:
+                runnable.append(i)
+            else:  # answered without running code, and without ending the batch's child
                 reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
                 results[i] = {"kind": "skipped", "reason": reason}
-                i += 1
-                continue
-            end = i + 1
-            if isolation != "call":
-                while end < len(requests) and requests[end]["function"] in self.entries:
-                    end += 1
+        batch = [requests[i] for i in runnable]
+        answers: list = [None] * len(batch)
+        children = 0
+        i = 0
+        while i < len(batch):
             children += 1
-            i = self._run_child(requests, i, end, results, timeout)
+            i = self._run_child(batch, i, i + 1 if isolation == "call" else len(batch), answers, timeout)
+        for i, answer in zip(runnable, answers):
+            results[i] = answer
         return {"ok": True, "results": results, "children": children}
 
     def _run_child(self, requests: list, start: int, end: int, results: list, timeout: Optional[float]) -> int:
