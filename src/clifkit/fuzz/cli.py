@@ -40,6 +40,13 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE", help="the JSON campaign report (default OUT/report.json when "
                                                     "there is something to report)")
     p.add_argument("--batch", type=int, default=0, metavar="N", help="programs per batch (default: chosen)")
+    from ..arguments import _dialect_arg
+    from ..dialect import CURRENT, DIALECTS
+
+    p.add_argument("--cranelift", type=_dialect_arg, default=CURRENT, metavar="ERA",
+                   help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current); "
+                        "2022 also generates shuffle lanes 32-255 (zero lanes) and tables over a heap "
+                        "directive's memory, and verifies and lays out programs by its rules")
     p.add_argument("--verify-every", type=int, default=10, metavar="N",
                    help="read back and verify every Nth program (default 10; every reproducer always is); "
                         "the others run from the generator's IR")
@@ -85,7 +92,8 @@ def run_fuzz(args: argparse.Namespace) -> int:
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
                        verbose=args.verbose, keep=args.keep, targets=targets,
                        jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
-                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every))
+                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every),
+                       cranelift=args.cranelift.name)
     return fuzz(opts)
 
 

@@ -257,7 +257,7 @@ class Harness:
 
     def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
         from ..environment.layout import build_environment
-        from ..runtest.plans import _command_names as command_names, callee_environment
+        from ..runtest.plans import callee_environment, command_names
 
         by_name = {d.function.name: d.function for d in tf.functions}
         # As `clifkit test --run-calls followed`: a `test run` line calls the function it follows.
