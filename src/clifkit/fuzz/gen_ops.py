@@ -268,7 +268,7 @@ def zero_lanes(rng, mask: bytes) -> bytes:
     def wild() -> int:
         return rng.choice((32, 33, 63, 64, 127, 128, 255, rng.randrange(32, 256)))
 
-    if rng.random() < 0.25:
+    if rng.random() < 0.35:
         return bytes(wild() for _ in range(16))
     lanes = list(mask)
     for i in rng.sample(range(16), rng.randint(1, 8)):
