@@ -579,8 +579,9 @@ def test_default_campaigns_never_generate_the_2022_shapes():
 
 
 def test_a_2022_reproducer_says_how_to_rerun_it(tmp_path, capsys):
-    fuzz(FuzzOptions(seed=1, count=25, out=str(tmp_path), engine_b="broken-iadd", cranelift="2022"))
+    fuzz(FuzzOptions(seed=1, count=5, out=str(tmp_path), engine_b="broken-iadd", cranelift="2022", reduce=True))
     capsys.readouterr()
-    text = sorted(tmp_path.glob("*.clif"))[0].read_text()
+    text = sorted(tmp_path.glob("seed1-?????.clif"))[0].read_text()
     assert "clifkit fuzz --seed 1 --program " in text and " --cranelift 2022 " in text
     assert "clifkit test --cranelift 2022" in text
+    assert "clifkit test --cranelift 2022" in sorted(tmp_path.glob("*-reduced.clif"))[0].read_text()
