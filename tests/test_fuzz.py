@@ -585,3 +585,8 @@ def test_a_2022_reproducer_says_how_to_rerun_it(tmp_path, capsys):
     assert "clifkit fuzz --seed 1 --program " in text and " --cranelift 2022 " in text
     assert "clifkit test --cranelift 2022" in text
     assert "clifkit test --cranelift 2022" in sorted(tmp_path.glob("*-reduced.clif"))[0].read_text()
+
+
+def test_fuzz_refuses_an_unknown_era(capsys):
+    assert cli.main(["fuzz", "--cranelift", "2021", "--count", "1"]) == 2
+    assert "--cranelift: unknown Cranelift dialect '2021': choose current or 2022" in capsys.readouterr().err

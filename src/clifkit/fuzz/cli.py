@@ -40,10 +40,9 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE", help="the JSON campaign report (default OUT/report.json when "
                                                     "there is something to report)")
     p.add_argument("--batch", type=int, default=0, metavar="N", help="programs per batch (default: chosen)")
-    from ..arguments import _dialect_arg
-    from ..dialect import CURRENT, DIALECTS
+    from ..dialect import DIALECTS
 
-    p.add_argument("--cranelift", type=_dialect_arg, default=CURRENT, metavar="ERA",
+    p.add_argument("--cranelift", default="current", metavar="ERA",
                    help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current); "
                         "2022 also generates shuffle lanes 32-255 (zero lanes) and tables over a heap "
                         "directive's memory, and verifies and lays out programs by its rules")
@@ -87,13 +86,20 @@ def run_fuzz(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"clifkit fuzz: error: --target: {e}", file=sys.stderr)
         return 2
+    from ..dialect import DialectError, dialect
+
+    try:
+        era = dialect(args.cranelift)
+    except DialectError as e:
+        print(f"clifkit fuzz: error: --cranelift: {e}", file=sys.stderr)
+        return 2
     count = args.count if args.count is not None else (None if seconds else 100)
     opts = FuzzOptions(seed=args.seed, count=count, out=args.out, features=features, engine_a=args.engine_a,
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
                        verbose=args.verbose, keep=args.keep, targets=targets,
                        jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
                        batch=args.batch, report=args.report, verify_every=max(1, args.verify_every),
-                       cranelift=args.cranelift.name)
+                       cranelift=era.name)
     return fuzz(opts)
 
 
