@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from clifkit import cli
+from clifkit.dialect import CRANELIFT_2022
 from clifkit.fuzz import rules
 from clifkit.fuzz.compare import Harness, Observed, judge
 from clifkit.fuzz.driver import FuzzOptions, fuzz, program_seed
@@ -92,7 +93,7 @@ def test_features_parse():
 
 def test_heaps_and_directives_appear():
     gen = Generator(GenConfig(features=parse_features("int,heap,table,traps"), vary_features=False))
-    texts = [gen.program(program_seed(1, i)).text() for i in range(60)]
+    texts = [gen.program(program_seed(1, i)).text() for i in range(80)]
     joined = "\n".join(texts)
     for word in ("; heap: static", "; heap: dynamic", "; table:", "heap_addr", "heap_load", "heap_store",
                  "table_addr", "%heap_grow", "trapnz", "uadd_overflow_trap"):
@@ -531,3 +532,61 @@ def test_the_campaigns_cranelift_bugs_are_kept_out_by_rules():
     assert lowering_gap("fcvt_to_uint_sat", I8, [F64], ("s390x",))
     assert not lowering_gap("fcvt_to_uint_sat", I16, [F64], ("s390x",))
     assert not lowering_gap("fcvt_to_uint_sat", I8, [F64], ("aarch64",))
+
+
+# -- the 2022 rules (`clifkit fuzz --cranelift 2022`) ------------------------------------------------
+
+
+def _era_shapes(program) -> dict:
+    """How often `program` uses the shapes only the 2022 rules allow: shuffle masks with some or
+    all lanes from 32 to 255, and tables whose base and bound load a heap directive's slots."""
+    heap_slots = {(h.ptr, h.bound_slot) for h in program.heaps if h.style != "table"}
+    found = {"some-zero-lanes": 0, "all-zero-lanes": 0, "table-over-heap": 0}
+    for func in program.functions:
+        for inst in func.instructions():
+            if inst.opcode.name == "shuffle" and any(lane >= 32 for lane in inst.mask):
+                found["all-zero-lanes" if all(lane >= 32 for lane in inst.mask) else "some-zero-lanes"] += 1
+        gvs = func.global_values
+        for table in func.tables.values():
+            if (gvs[table.base].offset, gvs[table.bound].offset) in heap_slots:
+                found["table-over-heap"] += 1
+    return found
+
+
+def test_2022_campaign_generates_the_eras_shapes_and_agrees(tmp_path, capsys):
+    gen = Generator(GenConfig(features=parse_features("all"), cranelift="2022"))
+    programs = [gen.program(program_seed(5, i)) for i in range(80)]
+    totals = {k: sum(_era_shapes(p)[k] for p in programs) for k in ("some-zero-lanes", "all-zero-lanes",
+                                                                      "table-over-heap")}
+    assert all(totals.values()), totals
+    # They are the era's shapes: today's verifier refuses the lanes and the tables, 2022's accepts them.
+    text = next(p.text() for p in programs if _era_shapes(p)["some-zero-lanes"])
+    assert verify_test_file(parse_text(text), text, dialect=CRANELIFT_2022) == []
+    assert any("shuffle" in d.message for d in verify_test_file(parse_text(text), text))
+    # Both engines (the native one, when present) agree on every run, traps included.
+    status = fuzz(FuzzOptions(seed=5, count=60, out=str(tmp_path), cranelift="2022"))
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0, lines
+    assert lines[-1] == "60 programs, 0 disagreements, 0 buckets"
+    assert "trap:table_oob" in "\n".join(lines) and "trap:heap_oob" in "\n".join(lines)
+
+
+def test_default_campaigns_never_generate_the_2022_shapes():
+    gen = Generator(GenConfig(features=parse_features("all")))
+    for i in range(300):
+        program = gen.program(program_seed(5, i))
+        assert not any(_era_shapes(program).values()), program.text()
+
+
+def test_a_2022_reproducer_says_how_to_rerun_it(tmp_path, capsys):
+    fuzz(FuzzOptions(seed=1, count=5, out=str(tmp_path), engine_b="broken-iadd", cranelift="2022", reduce=True))
+    capsys.readouterr()
+    text = sorted(tmp_path.glob("seed1-?????.clif"))[0].read_text()
+    assert "clifkit fuzz --seed 1 --program " in text and " --cranelift 2022 " in text
+    assert "clifkit test --cranelift 2022" in text
+    assert "clifkit test --cranelift 2022" in sorted(tmp_path.glob("*-reduced.clif"))[0].read_text()
+
+
+def test_fuzz_refuses_an_unknown_era(capsys):
+    assert cli.main(["fuzz", "--cranelift", "2021", "--count", "1"]) == 2
+    assert "--cranelift: unknown Cranelift dialect '2021': choose current or 2022" in capsys.readouterr().err

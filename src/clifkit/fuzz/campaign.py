@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..dialect import CURRENT, dialect
 from ..ir.function import ExternalName
 from ..engine import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
@@ -51,6 +52,7 @@ class CampaignConfig:
     verify_every: int = 1  # read back and verify every Nth program (and every reproducer)
     reduce: bool = False
     keep: bool = False
+    cranelift: str = "current"  # whose rules (`clifkit.dialect`): the generator's shapes, verifying, layout
 
     def columns(self) -> tuple[list[str], dict[int, int]]:
         """Column specs, and for each backend column the reference column it is judged against."""
@@ -86,7 +88,7 @@ class CampaignConfig:
 
     def gen_config(self) -> GenConfig:
         return GenConfig(features=self.features, target=self.targets[0] if self.targets else "x86_64",
-                         targets=tuple(self.targets))
+                         targets=tuple(self.targets), cranelift=self.cranelift)
 
 
 @dataclass
@@ -117,7 +119,8 @@ class BatchRunner:
         # backends get each batch as one module (`run_backends`); otherwise every column runs here.
         self.grouped = bool(cfg.targets)
         first_backend = min(self.refs)
-        self.harness = Harness(self.cols[:first_backend] if self.grouped else self.cols, options)
+        self.harness = Harness(self.cols[:first_backend] if self.grouped else self.cols, options,
+                               dialect=dialect(cfg.cranelift))
         self.backends = [(b, get_engine(self.cols[b].partition("@")[0]), self.cols[b].partition("@")[2])
                          for b in sorted(self.refs)] if self.grouped else []
         self.options = options
@@ -266,7 +269,7 @@ class BatchRunner:
         if not bad:
             return
         text = program.text()
-        problem = _verify(text) if cfg.verify_every > 1 else None
+        problem = _verify(text, cfg.cranelift) if cfg.verify_every > 1 else None
         if problem:
             # Every reproducer is read back and verified, sampled or not.
             rec["error"] = {"kind": "invalid", "text": text, "message": f"program {index}: the generator made an "
@@ -286,7 +289,7 @@ class BatchRunner:
             d = {"backend": labels[b], "kind": kind_of(r.outcomes[a], r.outcomes[b]), "call": r.call,
                  "detail": r.verdict(labels, a, b).detail, "reproducer": repro, "reduced": None, "opcodes": None}
             if cfg.reduce:
-                _reduce(d, [self.cols[a], self.cols[b]], cfg.fuel)
+                _reduce(d, [self.cols[a], self.cols[b]], cfg.fuel, cfg.cranelift)
             rec["disagreements"].append(d)
 
 
@@ -298,6 +301,11 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
                f" --engine-a {cfg.engine_a} --engine-b {cfg.engine_b}")
     if target:
         command += f" --target {','.join(cfg.targets)}"
+    era = dialect(cfg.cranelift)
+    if era != CURRENT:
+        # Its shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules.
+        command += f"\nrun it with: clifkit test --cranelift {era.name} (or reduce it with clifkit reduce --cranelift {era.name})"
+        command = command.replace(" --engine-a", f" --cranelift {era.name} --engine-a", 1)
     header = [command, f"generator seed {program.seed}; program features: {features_text(program.features)}"]
     expectations = []
     for i in bad:
@@ -344,12 +352,12 @@ def _not_run(reference: str) -> Observed:
     return Observed("skipped", message=f"not run: {reference} ran out of fuel")
 
 
-def _reduce(d: dict, engines: list[str], fuel: int) -> None:
+def _reduce(d: dict, engines: list[str], fuel: int, cranelift: str = "current") -> None:
     from .reduce import ReduceError, reduce_text
     from .reduce_ir import parse_candidate
 
     try:
-        result = reduce_text(d["reproducer"], mode="compare", engines=engines, fuel=fuel)
+        result = reduce_text(d["reproducer"], mode="compare", engines=engines, fuel=fuel, dialect=dialect(cranelift))
     except ReduceError as e:
         d["reduce_error"] = str(e)
         return
@@ -367,13 +375,13 @@ def _target_rule(rule: str, b: Observed, label: str) -> str:
     return rule
 
 
-def _verify(text: str) -> Optional[str]:
+def _verify(text: str, cranelift: str = "current") -> Optional[str]:
     from ..diagnostics import ClifError
     from ..reader import parse_text
     from ..verifier import verify_test_file
 
     try:
-        diags = verify_test_file(parse_text(text), text)
+        diags = verify_test_file(parse_text(text), text, dialect=dialect(cranelift))
     except ClifError as e:
         return e.format()
     return "\n".join(d.format() for d in diags[:5]) or None

@@ -40,6 +40,12 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--report", metavar="FILE", help="the JSON campaign report (default OUT/report.json when "
                                                     "there is something to report)")
     p.add_argument("--batch", type=int, default=0, metavar="N", help="programs per batch (default: chosen)")
+    from ..dialect import DIALECTS
+
+    p.add_argument("--cranelift", default="current", metavar="ERA",
+                   help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current); "
+                        "2022 also generates shuffle lanes 32-255 (zero lanes) and tables over a heap "
+                        "directive's memory, and verifies and lays out programs by its rules")
     p.add_argument("--verify-every", type=int, default=10, metavar="N",
                    help="read back and verify every Nth program (default 10; every reproducer always is); "
                         "the others run from the generator's IR")
@@ -80,12 +86,20 @@ def run_fuzz(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"clifkit fuzz: error: --target: {e}", file=sys.stderr)
         return 2
+    from ..dialect import DialectError, dialect
+
+    try:
+        era = dialect(args.cranelift)
+    except DialectError as e:
+        print(f"clifkit fuzz: error: --cranelift: {e}", file=sys.stderr)
+        return 2
     count = args.count if args.count is not None else (None if seconds else 100)
     opts = FuzzOptions(seed=args.seed, count=count, out=args.out, features=features, engine_a=args.engine_a,
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
                        verbose=args.verbose, keep=args.keep, targets=targets,
                        jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
-                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every))
+                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every),
+                       cranelift=era.name)
     return fuzz(opts)
 
 

@@ -53,6 +53,7 @@ class FuzzOptions:
     batch: int = 0  # programs per batch (0: chosen from the rest)
     report: Optional[str] = None  # the JSON report's path (default OUT/report.json)
     verify_every: int = 1
+    cranelift: str = "current"  # whose rules: "2022" also generates that era's shapes (`clifkit.dialect`)
 
 
 @dataclass
@@ -98,7 +99,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     if names[1] == "native":
         targets = tuple(_runnable_targets(opts.targets or resolve_targets(None), err))
     cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
-                         opts.verify_every, opts.reduce, opts.keep)
+                         opts.verify_every, opts.reduce, opts.keep, opts.cranelift)
     labels = cfg.labels()
     refs = cfg.columns()[1]
     against = ", ".join(labels[b] for b in sorted(refs))

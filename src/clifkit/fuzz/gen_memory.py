@@ -13,7 +13,7 @@ from ..environment.layout import GROW_FUNCTION as GROW
 from ..ir.function import AbiParam, Signature
 from ..ir.immediates import ATOMIC_RMW_OPS, MemFlags
 from ..ir.types import I8, I16, I32, I64, Type
-from .gen_program import HeapPlan, HeapView
+from .gen_program import HeapPlan, HeapTable, HeapView
 
 NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
@@ -253,10 +253,13 @@ class MemoryEmitters:
 
     def gen_table(self) -> bool:
         tables = [h for h in self.p.heaps if h.style == "table"]
+        tables += [t for t in self.p.heap_tables if t.index in self.heap_refs]  # 2022 only
         if not tables or self.vmctx is None:
             return False
         rng = self.rng
         plan = rng.choice(tables)
+        if isinstance(plan, HeapTable):
+            return self.gen_heap_table(plan)
         ty = self.mem_type(plan.element_size)
         align = 16 if ty.is_vector else 1
         offset = rng.randrange(0, plan.element_size - ty.bytes + 1)
@@ -264,5 +267,29 @@ class MemoryEmitters:
         oob = "traps" in self.p.features and rng.random() < 0.07
         idx = self.index_value(plan.index_type, plan.elements, 1, oob)
         addr = self.emit1("table_addr", I64, [idx], I64, pool=False, table=self.heap_ref(plan), offset=offset)
+        self.access(addr, ty, 0, rng.random() < 0.5)
+        return True
+
+    def gen_heap_table(self, table: HeapTable) -> bool:
+        """`table_addr` on a table over a heap directive (2022 rules): its bound is the heap's byte
+        count, so an index may be an element within the heap's bytes (its memory), below the bound
+        but past those bytes (reserved: traps heap_oob), or at or past the bound (table_oob). The
+        heap only grows, so an element within its bytes at the start stays so."""
+        rng, esize = self.rng, table.element_size
+        size = table.heap.size
+        inside = size // esize  # whole elements within the heap's bytes
+        ty = self.mem_type(esize)
+        offset = rng.randrange(0, esize - ty.bytes + 1)
+        offset -= offset % (16 if ty.is_vector else 1)
+        r = rng.random() if "traps" in self.p.features else 0.0
+        if r < 0.6:
+            if inside == 0:
+                return False
+            idx = self.index_value(I64, inside, 1, False)
+        elif r < 0.8 and size > inside:
+            idx = self.iconst(I64, rng.randrange(inside, size))  # past the heap's bytes: heap_oob
+        else:
+            idx = self.index_value(I64, size, 1, True)  # at or past the bound: table_oob
+        addr = self.emit1("table_addr", I64, [idx], I64, pool=False, table=self.heap_ref(table), offset=offset)
         self.access(addr, ty, 0, rng.random() < 0.5)
         return True

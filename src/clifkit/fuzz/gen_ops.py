@@ -143,7 +143,10 @@ class OpEmitters:
         if fmt in ("BinaryImm8", "TernaryImm8"):
             return {"imm": rng.randrange(ctrl.lanes)}
         if fmt == "Shuffle":
-            return {"mask": bytes(rng.randrange(32) for _ in range(16))}
+            mask = bytes(rng.randrange(32) for _ in range(16))
+            if self.p.dialect.shuffle_zero_lanes and rng.random() < 0.5:
+                mask = zero_lanes(rng, mask)
+            return {"mask": mask}
         if fmt in ("Unary", "Binary", "Ternary"):
             return {}
         return None
@@ -257,3 +260,17 @@ MAKERS: Registry = Registry("fuzz maker")
 MAKERS.collect(OpEmitters)
 for _op in MAKERS:
     assert _op.name in SPECS and SPECS[_op.name].emitter is None, f"maker for {_op.name} without a drawn spec"
+
+
+def zero_lanes(rng, mask: bytes) -> bytes:
+    """`mask` with lanes from 32 to 255, each giving a zero lane (2022 rules): sometimes all of
+    them, else some, mixed with the in-range ones; the edges 32 and 255 are drawn often."""
+    def wild() -> int:
+        return rng.choice((32, 33, 63, 64, 127, 128, 255, rng.randrange(32, 256)))
+
+    if rng.random() < 0.35:
+        return bytes(wild() for _ in range(16))
+    lanes = list(mask)
+    for i in rng.sample(range(16), rng.randint(1, 8)):
+        lanes[i] = wild()
+    return bytes(lanes)

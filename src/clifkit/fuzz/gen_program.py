@@ -50,6 +50,17 @@ class HeapPlan:
 
 
 @dataclass
+class HeapTable:
+    """A table over a heap directive's memory (only under the 2022 rules): no directive of its
+    own; functions declare it from the heap's ptr and bound slots, and its bound is the heap's
+    byte count read as an element count."""
+
+    index: int  # key in a function's heap_refs (1000 + n: apart from the directives' indices)
+    heap: HeapPlan
+    element_size: int
+
+
+@dataclass
 class HeapView:
     """One heap declaration (`heapN`) of one function. Every function declares the heaps it wants:
     a directive's heap from its base, or from `disp` bytes past it (a derived base,

@@ -35,12 +35,13 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
+from ..dialect import dialect
 from ..ir.function import AbiParam, Function, GlobalValueData, HeapData, Signature, TableData
 from ..ir.types import I8, I16, I32, I64, I128, Type
 from .features import DEFAULT
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
-from .gen_program import HeapPlan, HeapView, Program
+from .gen_program import HeapPlan, HeapTable, HeapView, Program
 from .gen_values import random_value
 from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
@@ -59,6 +60,10 @@ class GenConfig:
     targets: tuple = ()
     # Pick a random subset of the features for each program (varied, smaller programs).
     vary_features: bool = True
+    # Whose rules the programs follow (`clifkit.dialect`): "2022" adds the shapes only that era
+    # allows (shuffle lanes 32-255, tables over a heap directive); today's never draw for them, so
+    # a seed's programs are the same as before the option existed.
+    cranelift: str = "current"
 
 
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
@@ -88,6 +93,8 @@ class ProgramGen:
         if not self.int_scalars:
             self.int_scalars = [I32]
         self.heaps: list[HeapPlan] = []
+        self.dialect = dialect(cfg.cranelift)
+        self.heap_tables: list[HeapTable] = []  # 2022: tables over a heap directive's memory
         self.actions, self.action_cum_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
@@ -179,6 +186,13 @@ class ProgramGen:
             self.heaps.append(HeapPlan(len(self.heaps), "table", elements * esize, elements * esize, slot, slot + 8,
                                        index_type,
                                        element_size=esize))
+        if self.dialect.tables_over_heaps and "table" in feats:
+            # 2022: a table over a heap directive's memory; its bound reads the heap's byte count
+            # as an element count (docs/heaps.md). The bound slot is loaded as i64, the width a
+            # dynamic heap's bound loads, so the slot has one width whatever declares it.
+            for plan in [h for h in self.heaps if h.style != "table"]:
+                if rng.random() < 0.6:
+                    self.heap_tables.append(HeapTable(1000 + len(self.heap_tables), plan, rng.choice((4, 8, 16))))
 
     @property
     def vmctx_size(self) -> int:
@@ -220,10 +234,26 @@ class ProgramGen:
                 gvs[derived] = GlobalValueData("iadd_imm", base=base, offset=disp, type=I64)
                 bound, guard, index_type = self.static_bound(plan.max_size - disp if plan.max_size > disp else 1)
                 self.add_heap(fg, HeapView(len(func.heaps), plan, disp, bound, guard, index_type), derived)
+        for table in self.heap_tables:
+            if rng.random() < (0.8 if main else 0.5):
+                self.declare_heap_table(func, fg, table)
         if any(h.style != "table" for h in self.heaps) and rng.random() < 0.2:
             # A heap over the vmctx struct itself (`heapN = static gv0`): only its bound slots are read.
             bound, guard, index_type = self.static_bound(self.vmctx_size)
             self.add_heap(fg, HeapView(len(func.heaps), None, 0, bound, guard, index_type), 0)
+
+    @staticmethod
+    def declare_heap_table(func: Function, fg: FuncGen, table: HeapTable) -> None:
+        """`tableN = dynamic gvB, bound gvL, element_size E, index_type i64` whose base and bound
+        load the heap directive's ptr and bound slots (2022 rules)."""
+        gvs = func.global_values
+        base, bound = len(gvs), len(gvs) + 1
+        gvs[base] = GlobalValueData("load", base=0, offset=table.heap.ptr, type=I64, flags=NOTRAP_ALIGNED)
+        gvs[bound] = GlobalValueData("load", base=0, offset=table.heap.bound_slot, type=I64, flags=NOTRAP_ALIGNED)
+        n = len(func.tables)
+        func.tables[n] = TableData(base, 0, bound, table.element_size, I64,
+                                   ("min", "bound", "element_size", "index_type"))
+        fg.heap_refs[table.index] = n
 
     def static_bound(self, size: int) -> tuple[int, int, Type]:
         """A static declaration's bound, offset_guard and index type over `size` bytes: exact, with

@@ -289,6 +289,9 @@ class Reducer:
                                                    for n, o in zip(self.oracle.engines, r.outcomes))]
         else:
             header = [f"reduced by clifkit reduce: {self.oracle.engines[0]} gives {self.klass[-1]}"]
+        era = self.oracle.harness.dialect
+        if era.name != "current":
+            header.append(f"by the {era.name} rules: run it with clifkit test --cranelift {era.name}")
         set_run_line(tf, run, print_only=False)
         if tf.commands:
             tf.commands[0].comments_before = [f"; {h}" for h in header]
