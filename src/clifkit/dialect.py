@@ -28,6 +28,8 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Dialect:
+    """How one Cranelift version reads and runs CLIF where versions differ."""
+
     name: str
     shuffle_zero_lanes: bool = False
     tables_over_heaps: bool = False

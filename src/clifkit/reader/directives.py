@@ -52,12 +52,16 @@ _DIRECTIVE_RE = re.compile(r"[ \t]*;+[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*(?::|\
 
 @dataclass
 class Literal:
+    """A number, boolean or other literal argument of a run line, as written."""
+
     text: str
     col: int  # 1-based column in the source line
 
 
 @dataclass
 class ListNode:
+    """A bracketed list of run-line arguments (vector lanes or bytes)."""
+
     items: list["Node"]
     col: int  # column of "["
     end_col: int  # column just after "]"
@@ -69,6 +73,8 @@ Node = Union[Literal, ListNode]
 
 @dataclass
 class Call:
+    """A call in a run line: the function and its arguments."""
+
     name: str  # "%f"
     col: int  # column of the name
     args: list[Node]
@@ -113,6 +119,8 @@ class OtherDirective:
 
 @dataclass
 class _Token:
+    """One token of a run line."""
+
     kind: str  # "lit", "name", "[", "]", "(", ")", ",", "==", "!=", "end"
     text: str
     col: int  # 1-based

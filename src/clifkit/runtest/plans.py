@@ -30,6 +30,8 @@ from .results import ERROR, RunResult
 
 @dataclass
 class Options:
+    """What `clifkit test` was asked to do (its command-line options)."""
+
     verbose: bool = False
     interpret_all: bool = False
     fuel: int = DEFAULT_FUEL
@@ -189,6 +191,8 @@ def nondeterministic_skip(path: str) -> Optional[str]:
 
 @dataclass
 class FunctionDirectives:
+    """The run lines and other directives that follow one function."""
+
     details: FunctionDetails
     commands: list[RunCommand]
     errors: list[tuple[int, ClifError]]  # malformed run/print lines

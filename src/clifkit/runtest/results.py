@@ -13,6 +13,8 @@ TIMEOUT = "timeout"
 
 @dataclass
 class RunResult:
+    """The outcome of one run line on one engine."""
+
     line: int
     function: Optional[str]  # the function called ("%f"), when known
     engine: str  # "interpreter", "native"
@@ -53,6 +55,8 @@ class RunResult:
 
 @dataclass
 class FileResult:
+    """The outcome of one file: its status and its run lines."""
+
     path: str
     status: str = SKIPPED
     message: str = ""
