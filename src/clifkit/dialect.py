@@ -23,7 +23,10 @@ does so to this day), so that one is an option of its own, which the 2022 dialec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,14 @@ This module imports no engine: engines import it, and `registry` finds them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .ir.function import TestFile
 from .reader.directives import BoundRun
 from .ir.values import Value
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEFAULT_FUEL = 10**9
 

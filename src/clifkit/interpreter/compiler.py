@@ -48,7 +48,6 @@ from __future__ import annotations
 import collections
 import linecache
 import re
-from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
@@ -58,6 +57,10 @@ from .integer_ops import compile_template, lower_scalar
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _memory_ops():

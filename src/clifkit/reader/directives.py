@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Directive, Function
@@ -41,6 +40,10 @@ from ..ir.values import (
     parse_scalar,
     parse_vector_hex,
 )
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Sequence, Union
 
 RUN_KINDS = ("run", "print")
 
@@ -68,7 +71,7 @@ class ListNode:
     commas: bool = False
 
 
-Node = Union[Literal, ListNode]
+Node = Literal | ListNode
 
 
 @dataclass

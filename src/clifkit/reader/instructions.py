@@ -15,7 +15,6 @@ of not-yet-defined ones are noted and checked when the function ends.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Optional
 
 from ..diagnostics import Location
 from ..ir.function import (
@@ -29,9 +28,10 @@ from ..ir.numbers import (
     HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
+    from typing import Optional
     from ..ir.pcc import Fact
-
 
 _EXAMPLE_TYPES = [
     parse_type(n)

@@ -23,7 +23,6 @@ function; `parse_text` then raises one `ClifError` holding them all.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
 from ..ir.function import (
@@ -34,6 +33,10 @@ from .directives import RUN_KINDS, directive_at, fill
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
 from ..ir.numbers import NumberError, parse_uint
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 CALL_CONVS = frozenset(
     {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all",

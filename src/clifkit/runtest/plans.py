@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
@@ -26,6 +25,10 @@ from ..engine import DEFAULT_FUEL, EngineOptions
 from ..dialect import CURRENT, Dialect, calls_followed
 from .engines import ENGINES
 from .results import ERROR, RunResult
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 
 @dataclass

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 # Statuses of a run line and of a file.
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
 from ..diagnostics import Location
 from ..ir.function import Inst, Signature
 from ..ir.opcodes import RELATIONS, Opcode, Operand, Registry
 from ..ir.types import Type
 from .common import TAIL_CALL_CONVS, describe, plural, related, type_in
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
+    from typing import Optional
     from .core import FunctionVerifier
 
 
