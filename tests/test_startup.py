@@ -60,6 +60,10 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
                 "clifkit.environment.reservations", "clifkit.interpreter.heaps", "clifkit.interpreter.memory_ops",
                 "clifkit.interpreter.counted_loops", "clifkit.interpreter.float_repr", "clifkit.interpreter.tail_groups",
                 "clifkit.ir.pcc", "shutil"} & mods
+    # Annotations alone use `typing` (`TYPE_CHECKING = False` guards); calls, loops, preambles and
+    # immediates bring their own parts of the compiler, the reader and the verifier.
+    assert not {"typing", "clifkit.verifier.fields", "clifkit.reader.declarations", "clifkit.interpreter.compiler_calls",
+                "clifkit.interpreter.compiler_loops", "clifkit.reader.rare_formats"} & mods
 
 
 def test_help_is_wrapped_to_the_terminal_width_without_shutil():

@@ -5,7 +5,10 @@ runs: apart from `commands` (run, interpret, compile, lower), so that `clifkit t
 from __future__ import annotations
 
 import sys
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def each_parsed(paths):

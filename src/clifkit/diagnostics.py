@@ -7,7 +7,10 @@ source line and a caret under the column, the form compilers use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 @dataclass(frozen=True)

@@ -23,11 +23,16 @@ does so to this day), so that one is an option of its own, which the 2022 dialec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 @dataclass(frozen=True)
 class Dialect:
+    """How one Cranelift version reads and runs CLIF where versions differ."""
+
     name: str
     shuffle_zero_lanes: bool = False
     tables_over_heaps: bool = False

@@ -19,22 +19,29 @@ This module imports no engine: engines import it, and `registry` finds them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from .ir.function import TestFile
 from .reader.directives import BoundRun
 from .ir.values import Value
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 DEFAULT_FUEL = 10**9
 
 
 @dataclass
 class Returned:
+    """A call that returned these values."""
+
     values: list[Value]
 
 
 @dataclass
 class Trapped:
+    """A call that trapped with this trap code."""
+
     code: str
     detail: str = ""
     # Where a trapping memory access lies in memory the native engine leaves open ("heap0-0x8",
@@ -47,11 +54,15 @@ class Trapped:
 
 @dataclass
 class Skipped:
+    """A call the engine did not make, and why."""
+
     reason: str
 
 
 @dataclass
 class Failed:
+    """A call the engine could not make (a bad test, or an engine bug when `internal`)."""
+
     message: str
     internal: bool = False  # an engine bug rather than a property of the test
 
@@ -86,6 +97,8 @@ Outcome = object  # one of Returned, Trapped, Skipped, Failed (Crashed, TimedOut
 
 @dataclass
 class EngineOptions:
+    """The limits and settings an engine runs calls with."""
+
     fuel: int = DEFAULT_FUEL
     max_call_depth: Optional[int] = None
     timeout: Optional[float] = None  # seconds a call may run (None: the engine's default)

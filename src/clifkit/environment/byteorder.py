@@ -8,7 +8,10 @@ stack slots and the vmctx slots use it.
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 # ISAs (the first word of a target line, or of a triple) that are big-endian.
 BIG_ENDIAN_ARCHES = ("s390x", "pulley32be", "pulley64be", "powerpc64", "mips64")

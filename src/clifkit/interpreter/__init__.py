@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import builtins
 import sys
-from typing import Callable, Optional, Sequence
 
 from ..ir.function import Function
 from ..ir.types import Type
@@ -49,6 +48,10 @@ from .machine import (
 )
 from .memory import CODE_BASE, LIBCALL_BASE, RUNTIME_MEMORY, Memory
 from .registry import Trap
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Sequence
 
 __all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExceeded", "MemoryLimitExceeded",
            "Environment", "Machine", "Memory"]

@@ -48,7 +48,6 @@ from __future__ import annotations
 import collections
 import linecache
 import re
-from typing import Optional
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
 from ..ir.opcodes import OPCODES, opcode
@@ -58,6 +57,10 @@ from .integer_ops import compile_template, lower_scalar
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
 from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _memory_ops():
@@ -360,60 +363,9 @@ class FunctionCompiler:
         return looped
 
     def coalesce(self, number: int) -> None:
-        """In a loop whose header `number` branches back to itself, write a value the back edge
-        passes straight into its parameter (`self.coalesced`), which saves the edge's copy.
-        Only where the parameter's old value is dead by then: it is read in this block alone
-        (never in a block it dominates), and no read comes after the value's definition (a
-        read folded into a later instruction counts where that one is). The value is a pure
-        integer op's only result, not folded, so it is written at its definition."""
-        func, block = self.func, self.blocks[number]
-        insts = block.insts
-        last = insts[-1]
-        if last.opcode.name not in ("jump", "brif") or any(i.opcode.is_branch for i in insts[:-1]):
-            return
-        back = [bc for bc in last.dests if bc.block == number]
-        if len(back) != 1 or not all(isinstance(a, int) for a in back[0].args):
-            return
-        params = [func.resolve(p) for p in block.params]
-        where: dict[int, int] = {}  # a folded value -> the position its expression is evaluated at
-        defined: dict[int, int] = {}
-        reads: dict[int, int] = {}  # parameter -> last position reading it
-        for j in range(len(insts) - 1, -1, -1):
-            inst = insts[j]
-            at = j
-            if len(inst.results) == 1 and inst.results[0] in self.foldable:
-                at = where.get(inst.results[0], j)
-            args = list(inst.args) + edge_values(inst)
-            for a in args:
-                a = func.resolve(a)
-                if a in self.foldable:
-                    where.setdefault(a, at)
-                if a in params:
-                    reads[a] = max(reads.get(a, -1), at)
-            for r in inst.results:
-                defined[r] = j
-        outside: set[int] = set()
-        for other in self.reachable:
-            if other == number:
-                continue
-            for inst in self.blocks[other].insts:
-                for a in list(inst.args) + edge_values(inst):
-                    outside.add(func.resolve(a))
-        taken: set[int] = set()
-        for p, a in zip(params, back[0].args):
-            a = func.resolve(a)
-            j = defined.get(a)
-            if (j is None or a in taken or a in self.foldable or p in outside or p in self.floats
-                    or reads.get(p, -1) > j):
-                continue
-            inst = insts[j]
-            t = func.value_types.get(a)
-            if (inst.opcode not in PURE or len(inst.results) != 1 or t is None or t.is_vector
-                    or not t.name.startswith("i") or a in self.floats
-                    or any(not self.vtype(x).name.startswith("i") or self.vtype(x).is_vector for x in inst.args)):
-                continue
-            self.coalesced[a] = f"v{p}"
-            taken.add(a)
+        from .compiler_loops import coalesce  # (on first need: a loop)
+
+        coalesce(self, number)
 
     def find_foldable(self) -> set[int]:
         """Values a pure instruction defines (an integer, or an f64 sum, difference or product held
@@ -450,46 +402,9 @@ class FunctionCompiler:
         return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
-        """Results of direct calls to functions here (that cannot tail-call out) which the next
-        statement of their block reads, all of them and in the order they were made, through
-        operands evaluated left to right and always (`IN_ORDER`): ``v6 = iadd v3, v5`` after
-        ``v3 = call``, ``v5 = call``, or a return of them. Everything between is folded (pure
-        expressions and these calls), so writing the calls into that statement runs nothing in a
-        different order, and saves storing and reloading their results."""
-        func = self.func
-        out: set[int] = set()
-        for number in self.reachable:
-            pending: list[int] = []  # calls since the last statement, in order
-            inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
-            for inst in self.blocks[number].insts:
-                name = inst.opcode.name
-                if name == "call" and len(inst.results) == 1 and self.plain_call(inst):
-                    r = inst.results[0]
-                    if self.uses.get(r) == 1:
-                        args = [func.resolve(a) for a in inst.args]
-                        if not any(inside.get(a) for a in args):
-                            pending.append(r)
-                            inside[r] = [r]
-                            continue
-                args = [func.resolve(a) for a in (inst.args if name != "jump" and name != "brif" else ())]
-                within = [c for a in args for c in inside.get(a, ())]
-                if len(inst.results) == 1 and inst.results[0] in pure:
-                    if not within or name in IN_ORDER:
-                        inside[inst.results[0]] = within
-                        continue
-                elif within and within == pending and (name == "return" or name in IN_ORDER):
-                    out.update(pending)
-                pending, inside = [], {}
-        return out
+        from .compiler_calls import foldable_calls  # (on first need: a function with calls)
 
-    def plain_call(self, inst: Inst) -> bool:
-        """A direct call of a function here with one scalar integer result, which returns at once."""
-        ext = self.func.func_refs.get(inst.func_ref)
-        resolved = None if ext is None else self.interp.resolve_callee(ext.name.text)
-        if resolved is None or resolved[0] != "func" or self.interp.may_tail_call(resolved[1]):
-            return False
-        t = self.func.value_types.get(inst.results[0])
-        return t is not None and not t.is_vector and t.name.startswith("i")
+        return foldable_calls(self, pure)
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -761,157 +676,15 @@ class FunctionCompiler:
             out.append((ind, f"return ({', '.join(values)})"))
 
     def emit_br_table(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
-        jt = inst.jump_table
-        index = self.val(inst.args[0])
-        edges: list[BlockCall] = []
-        keys: dict[tuple, int] = {}
+        from .compiler_loops import emit_br_table  # (on first need: a br_table)
 
-        def edge_id(bc: BlockCall) -> int:
-            key = (bc.block, tuple(repr(a) for a in bc.args))
-            if key not in keys:
-                keys[key] = len(edges)
-                edges.append(bc)
-            return keys[key]
-
-        default = edge_id(jt.default)
-        table = [edge_id(bc) for bc in jt.targets]
-        if len(edges) == 1:
-            self.emit_edge(edges[0], ind, out, root, in_while)
-            return
-        if not any(table[i] != default for i in range(len(table))):
-            self.emit_edge(edges[0], ind, out, root, in_while)
-            return
-        if len(edges) == 2 and len(set(table)) == 1:
-            out.append((ind, f"if {index} < {len(table)}:"))
-            fm = self.fuel_state()
-            self.emit_edge(edges[table[0]], ind + 1, out, root, in_while)
-            self.set_fuel_state(fm)
-            self.emit_edge(edges[default], ind, out, root, in_while)
-            return
-        out.append((ind, f"_e = {tuple(table)!r}[{index}] if {index} < {len(table)} else {default}"))
-        self.emit_edge_switch(list(range(len(edges))), edges, ind, out, root, in_while)
-
-    def emit_edge_switch(self, ids: list[int], edges, ind: int, out, root: int, in_while: bool) -> None:
-        fm = self.fuel_state()
-        if len(ids) <= LINEAR_DISPATCH:
-            for i, e in enumerate(ids[:-1]):
-                out.append((ind, f"if _e == {e}:"))
-                self.emit_edge(edges[e], ind + 1, out, root, in_while)
-                self.set_fuel_state(fm)
-            self.emit_edge(edges[ids[-1]], ind, out, root, in_while)
-            return
-        mid = len(ids) // 2
-        out.append((ind, f"if _e < {ids[mid]}:"))
-        self.emit_edge_switch(ids[:mid], edges, ind + 1, out, root, in_while)
-        self.set_fuel_state(fm)
-        self.emit_edge_switch(ids[mid:], edges, ind, out, root, in_while)
+        emit_br_table(self, inst, ind, out, root, in_while)
 
     # -- calls ---------------------------------------------------------------------------
     def emit_call(self, inst: Inst, ind: int, out, root: int = -1, in_while: bool = False) -> None:
-        op = inst.opcode.name
-        func = self.func
-        indirect = op.endswith("_indirect")
-        args = [self.val(a) for a in (inst.args[1:] if indirect else inst.args)]
-        if op.startswith("try_call"):
-            if inst.exception is None:
-                raise self.unsupported(f"{op} without an exception table")
-            sig_ref = inst.exception.sig_ref
-        else:
-            sig_ref = inst.sig_ref
-        if indirect:
-            sig = func.signatures.get(sig_ref)
-            if sig is None:
-                raise self.unsupported(f"{op} names undeclared sig{sig_ref}")
-            params, returns = sig_types(sig)
-            key = signature_key(params, returns)
-            callee = self.val(inst.args[0])
-            out.append((ind, f"_e = _IND.get({callee})"))
-            out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
-            if not op.startswith("return_call") and not self.depth_ok:  # _e[2]: a CLIF function
-                out.append((ind, f"if _d >= {self.interp.max_call_depth} and _e[2]: _stk_ovf(_d + 1)"))
-            target, may_tail, kind = "_e[0]", True, "func"
-            nrets = len(returns)
-        else:
-            ext = func.func_refs.get(inst.func_ref)
-            if ext is None:
-                raise self.unsupported(f"{op} names undeclared fn{inst.func_ref}")
-            resolved = self.interp.resolve_callee(ext.name.text)
-            if resolved is None:
-                raise self.unsupported(f"call to unknown function {ext.name.text}")
-            kind, ident = resolved
-            target = self.interp.bind_callee(resolved)
-            may_tail = kind == "func" and self.interp.may_tail_call(ident)
-            callee_sig = self.interp.callee_signature(resolved)
-            nrets = len(callee_sig[1])
-            # As Cranelift's interpreter: arguments whose types differ from the callee's
-            # parameters trap bad_sig (results too here: Python could not unpack them).
-            if op.startswith("try_call"):
-                expected_rets = [p.type for p in func.signatures[sig_ref].returns] if sig_ref in func.signatures else None
-            elif op.startswith("return_call"):
-                expected_rets = [p.type for p in func.signature.returns]
-            else:
-                expected_rets = [self.vtype(r) for r in inst.results]
-            arg_types = [self.vtype(a) for a in inst.args]
-            if signature_key(arg_types, expected_rets or callee_sig[1]) != signature_key(*callee_sig):
-                detail = f"{ext.name.text} called with {signature_key(arg_types, expected_rets or ())}"
-                out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
-                return
-        argtext = ", ".join(args)
-        # The callee's depth: computed once at entry where calls may repeat in a loop, else at
-        # each call (a path without a call, as a recursion's base case, then computes nothing).
-        depth = "_d1" if self.headers else "_d + 1"
-        call_args = f"_m, {depth}{', ' if args else ''}{argtext}"
+        from .compiler_calls import emit_call  # (on first need: a function with calls)
 
-        if op.startswith("return_call"):
-            if not indirect and self.is_self_tail_call(inst):
-                entry = self.blocks[self.entry]
-                self.assign([f"v{p}" for p in entry.params], args, ind, out)
-                if self.has_frame:
-                    if self.layout.size <= PAGE_SIZE:
-                        out.append((ind, f"_fpg[_fo:_fo + {self.layout.size}] = bytes({self.layout.size})"))
-                    else:
-                        out.append((ind, f"_m.memory.fill(_sp, 0, {self.layout.size})"))
-                self.goto(self.entry, ind, out, root, in_while)
-                return
-            self.leave(ind, out)
-            if kind == "func":
-                out.append((ind, f"_m.tail_fn = {target}"))
-                out.append((ind, f"_m.tail_args = ({argtext},)" if args else "_m.tail_args = ()"))
-                out.append((ind, "return _TC"))
-            else:  # libcalls and host functions return at once
-                out.append((ind, f"return {target}(_m, _d{', ' if args else ''}{argtext})"))
-            return
-
-        results = [f"v{r}" for r in inst.results]
-        if op.startswith("try_call"):
-            results = [f"_t{i}" for i in range(nrets)]
-        elif len(results) != nrets and kind == "func" and not indirect:
-            raise self.unsupported(f"{op} expects {len(results)} results, the callee returns {nrets}")
-        sync = kind == "func"
-        if sync and not indirect and not self.depth_ok:
-            # The callee's depth is checked here, not at its entry: once per path (a base case
-            # that calls nothing checks nothing), and a later call on the path needs no check.
-            out.append((ind, f"if _d >= {self.interp.max_call_depth}: _stk_ovf(_d + 1)"))
-            self.depth_ok = True
-        if sync and not self.fm:
-            out.append((ind, "_m.fuel = _f"))
-        call = f"{target}({call_args})"
-        if may_tail:
-            out.append((ind, f"_r = {call}"))
-            out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
-            call = "_r"
-        if op == "call" and not may_tail and len(inst.results) == 1 and inst.results[0] in self.foldable:
-            self.folded[inst.results[0]] = call  # evaluated in its use (foldable_calls)
-            self.fold_depth[inst.results[0]] = 1
-        elif not results:
-            if call != "_r":
-                out.append((ind, call))
-        else:
-            out.append((ind, f"{', '.join(results)} = {call}"))
-        if sync:
-            self.fm = True  # reloaded into _f lazily: at the next block, root or return
-        if op.startswith("try_call"):
-            self.emit_edge(inst.exception.normal, ind, out, root, in_while, rets=results)
+        emit_call(self, inst, ind, out, root, in_while)
 
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:

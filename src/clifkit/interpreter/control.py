@@ -12,10 +12,13 @@ its func_addr address) and ``return_call`` reach them all alike.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
-
 from ..ir.types import F32, F64, I32, I64, Type
 from .registry import OpContext, impl
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
 
 @impl("trap")
 def _trap(ctx: OpContext):

@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..ir.function import TestFile
 from ..reader.directives import BoundRun
 from ..engine import Engine, EngineOptions, Failed, Outcome, Returned, Session, Skipped, TimedOut, Trapped
 from ..environment import GROW_FUNCTION
 from ..ir.types import I32, I64
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def _heap_grow(machine, vmctx: int, index: int, delta: int) -> int:

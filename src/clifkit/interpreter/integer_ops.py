@@ -36,14 +36,14 @@ Semantic choices (Cranelift 0.120; see tests/test_integer_ops.py):
 
 from __future__ import annotations
 
-from typing import Callable, Union
+from collections.abc import Callable
 
 from ..ir.types import Type
 from ..ir.opcodes import Registry
 from .registry import OpContext, Trap, impl, mask
 
 Template = str
-Semantics = Union[Template, Callable]
+Semantics = Template | Callable
 Builder = Callable[[OpContext, Type], Semantics]
 
 BUILDERS: Registry = Registry("@builder")

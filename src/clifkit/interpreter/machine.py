@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Optional
 
 from ..ir.function import Function
 from ..limits import explicit_slots
@@ -29,6 +28,10 @@ from .memory import (
     align_up,
 )
 from .registry import Trap
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 UNLIMITED_FUEL = 1 << 62
 # Fuel is handed to generated code in slices of this many instructions; between slices the machine

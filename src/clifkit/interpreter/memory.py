@@ -27,9 +27,12 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
-from typing import Optional
 
 from .registry import Trap
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 PAGE_BITS = 12
 PAGE_SIZE = 1 << PAGE_BITS

@@ -33,7 +33,10 @@ values that can occur.
 
 from __future__ import annotations
 
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 Range = tuple[int, int]
 

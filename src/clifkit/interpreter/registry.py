@@ -26,12 +26,16 @@ itself; a lowering always receives and returns bit patterns.)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
 
 from ..ir.function import Function, Inst
 from ..ir.opcodes import OPCODES, Opcode, Registry
 from ..ir.types import Type
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class Trap(Exception):
@@ -80,7 +84,7 @@ class OpContext:
         return self.arg_types[0]
 
 
-Lowering = Callable[[OpContext], Union[str, Callable]]
+Lowering = Callable[[OpContext], str | Callable]
 # One lowering per opcode (ir.opcodes.Registry: keyed by Opcode, checked against the table when a
 # family module registers). VECTOR_LOWERINGS holds the vector forms of opcodes that also have
 # scalar forms (iadd on i32x4, fcmp on f64x2, ...), kept apart so each family stays in its own module.

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import operator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Optional, Union
 
 from ..diagnostics import ClifError, Location
 from .immediates import MemFlags
 from .opcodes import Opcode
 from .types import Type
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+
 if TYPE_CHECKING:  # (facts and memory types are made by the reader, which imports `pcc` for them)
+    from typing import Mapping, Optional, Union
     from .pcc import Fact, MemoryTypeData
 
 
@@ -46,7 +48,7 @@ class TryCallExn:
         return f"exn{self.index}"
 
 
-BlockArg = Union[int, TryCallRet, TryCallExn]
+BlockArg = int | TryCallRet | TryCallExn
 
 
 @dataclass

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from functools import cached_property
-from typing import Callable, Optional
 
 from .formats import FORMATS, Format
 from .types import FLOAT_BITS, INT_BITS, MAX_LANES, Type, parse_type
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional
 
 ALL = "all"
 

@@ -9,7 +9,10 @@ reference types ``r32`` and ``r64`` (opaque pointers; null is 0).
 from __future__ import annotations
 
 import re
-from typing import Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 INT_BITS = (8, 16, 32, 64, 128)
 FLOAT_BITS = (16, 32, 64, 128)

@@ -27,12 +27,11 @@ from ``-0.0``.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Sequence, Union
 
 from .types import Type
 from .numbers import FLOAT_FORMATS, NumberError, decimal, format_float
 
-Value = Union[int, tuple]
+Value = int | tuple
 
 
 
@@ -44,7 +43,9 @@ _INT_RE = re.compile(r"([+-]?)(0[xX][0-9a-fA-F_]*|[0-9][0-9_]*)\Z")
 _HEX_FLOAT_RE = re.compile(r"0[xX]([0-9a-fA-F_]*)(?:\.([0-9a-fA-F_]*))?(?:[pP]([+-]?[0-9]+))?\Z")
 _DEC_FLOAT_RE = re.compile(r"([0-9][0-9_]*)?\.([0-9_]*)(?:[eE]([+-]?[0-9]+))?\Z|([0-9][0-9_]*)[eE]([+-]?[0-9]+)\Z")
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
+    from typing import Sequence
     from fractions import Fraction
 
 

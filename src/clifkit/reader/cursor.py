@@ -13,10 +13,12 @@ over the comment list: nothing is searched and nothing is lost.
 
 from __future__ import annotations
 
-from typing import NoReturn, Optional
-
 from .lexer import Comment, Tokens
 from ..ir.numbers import NumberError
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import NoReturn, Optional
 
 
 class ParseError(Exception):

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Directive, Function
@@ -42,6 +41,10 @@ from ..ir.values import (
     parse_vector_hex,
 )
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Sequence, Union
+
 RUN_KINDS = ("run", "print")
 
 _DIRECTIVE_RE = re.compile(r"[ \t]*;+[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*(?::|\Z)")
@@ -52,23 +55,29 @@ _DIRECTIVE_RE = re.compile(r"[ \t]*;+[ \t]*([A-Za-z_][A-Za-z0-9_-]*)[ \t]*(?::|\
 
 @dataclass
 class Literal:
+    """A number, boolean or other literal argument of a run line, as written."""
+
     text: str
     col: int  # 1-based column in the source line
 
 
 @dataclass
 class ListNode:
+    """A bracketed list of run-line arguments (vector lanes or bytes)."""
+
     items: list["Node"]
     col: int  # column of "["
     end_col: int  # column just after "]"
     commas: bool = False
 
 
-Node = Union[Literal, ListNode]
+Node = Literal | ListNode
 
 
 @dataclass
 class Call:
+    """A call in a run line: the function and its arguments."""
+
     name: str  # "%f"
     col: int  # column of the name
     args: list[Node]
@@ -113,6 +122,8 @@ class OtherDirective:
 
 @dataclass
 class _Token:
+    """One token of a run line."""
+
     kind: str  # "lit", "name", "[", "]", "(", ")", ",", "==", "!=", "end"
     text: str
     col: int  # 1-based

@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
 from ..ir.immediates import INTCC
 from .cursor import Cursor
 from ..ir.numbers import NumberError, parse_imm64
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+
 # `ir.pcc` is imported by the methods that build facts and memory types: a file without proof-
 # carrying code (nearly all) does without it.
 if TYPE_CHECKING:
+    from typing import Optional
     from ..ir.pcc import Fact, MemoryTypeData
 
 

@@ -15,23 +15,23 @@ of not-yet-defined ones are noted and checked when the function ends.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING, Optional
 
 from ..diagnostics import Location
 from ..ir.function import (
-    Block, BlockArg, BlockCall, ExceptionTableData, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
+    Block, BlockArg, BlockCall, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
 )  # fmt: skip
-from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
+from ..ir.immediates import FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
 from .facts import FactParser
 from ..ir.numbers import (
-    HexBytes, NumberError, parse_float, parse_hex_bytes, parse_imm64, parse_int, parse_offset32, parse_uint,
+    NumberError, parse_float, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
+    from typing import Optional
     from ..ir.pcc import Fact
-
 
 _EXAMPLE_TYPES = [
     parse_type(n)
@@ -69,11 +69,6 @@ def accepts(op: Opcode, ty: Type) -> bool:
     if ok is None:
         ok = _accepted[key] = op.ctrl is not None and op.ctrl.contains(ty)
     return ok
-
-
-def constant_bytes(lane_values: list[int], lane_bytes: int) -> bytes:
-    mask = (1 << (8 * lane_bytes)) - 1
-    return b"".join((v & mask).to_bytes(lane_bytes, "little") for v in lane_values)
 
 
 class InstructionParser(FactParser):
@@ -216,20 +211,9 @@ class InstructionParser(FactParser):
         return args
 
     def stack_map(self) -> list[tuple[Type, int, int]]:
-        """``= [T @ ssN+OFF, ...]``: where the call's live GC references are spilled."""
-        self.expect("=", "'=' after stack_map")
-        self.expect("[", "'[' before the stack map entries")
-        entries = []
-        while self.kinds[self.pos] == "type":
-            ty = self.vals[self.pos]
-            self.pos += 1
-            self.expect("@", "'@' between the type and the stack slot")
-            slot = self.entity("ss")
-            entries.append((ty, slot, self.optional_offset()))
-            if not self.accept(","):
-                break
-        self.expect("]", "',' or ']' in the stack map")
-        return entries  # type: ignore[return-value]
+        from .rare_formats import stack_map  # (on first need)
+
+        return stack_map(self)
 
     def block_call(self) -> BlockCall:
         i = self.pos
@@ -255,37 +239,9 @@ class InstructionParser(FactParser):
         return BlockCall(b, args)
 
     def constant_literal(self, ty: Type) -> bytes:
-        """The bytes of a `ty` constant: ``[lane lane ...]`` or one hexadecimal number."""
-        size = ty.bytes
-        if self.accept("["):
-            lane = ty.lane_type
-            if lane.is_float and lane.bits not in (16, 32, 64) or lane.bits == 128:
-                raise self.error(f"{lane} lanes cannot be written as a list; write the constant in hexadecimal")
-            what = f"{lane} lane"
-            values = []
-            for n in range(ty.lanes):
-                if self.kinds[self.pos] != "num":
-                    if self.kinds[self.pos] == "]":
-                        raise self.error(f"expected {ty.lanes} lanes for {ty}, found {n}")
-                    self.fail(f"a {what}")
-                i, text = self.number(what)
-                try:
-                    if lane.is_float:
-                        values.append(parse_float(text, lane.bits))
-                    else:
-                        values.append(parse_int(text, lane.bits))
-                except NumberError as e:
-                    raise self.number_error(i, what, e) from None
-            self.expect("]", f"']' after the {ty.lanes} lanes of {ty}")
-            return constant_bytes(values, lane.bytes)
-        i, text = self.number(f"a {ty} constant ([lanes] or 0x...)")
-        try:
-            data = parse_hex_bytes(text)
-        except NumberError as e:
-            raise self.number_error(i, f"{ty} constant", e) from None
-        if len(data) > size:
-            raise self.error(f"constant {text} has {len(data)} bytes, more than the {size} of {ty}", i)
-        return HexBytes(data + bytes(size - len(data)))
+        from .rare_formats import constant_literal  # (on first need: vconst, shuffle, a constant)
+
+        return constant_literal(self, ty)
 
     # -- one instruction ------------------------------------------------------------
     def result_fact(self, v: int, facts: dict) -> None:
@@ -294,27 +250,11 @@ class InstructionParser(FactParser):
             facts[v] = fact
 
     def debug_tags(self) -> Optional[list]:
-        """``<0, ss1, 2>`` before an instruction (Cranelift 0.124 on): u32 user values and stack
-        slots, in the order written; None when there are none."""
-        if not self.accept("<"):
+        if self.kinds[self.pos] != "<":
             return None
-        tags: list = []
-        while not self.accept(">"):
-            if self.kinds[self.pos] == "ss":
-                tags.append(f"ss{self.vals[self.pos]}")
-                self.pos += 1
-            elif self.kinds[self.pos] == "num":
-                i, text = self.number("a debug tag")
-                try:
-                    tags.append(parse_uint(text, 32))
-                except NumberError as e:
-                    raise self.number_error(i, "debug tag (a u32)", e) from None
-            else:
-                self.fail("an integer user value or stack slot in debug tags")
-            if not self.accept(","):
-                self.expect(">", "',' or '>' in the debug tags")
-                break
-        return tags
+        from .rare_formats import debug_tags  # (on first need)
+
+        return debug_tags(self)
 
     def instruction(self, block: Block) -> None:
         start = self.pos
@@ -360,7 +300,13 @@ class InstructionParser(FactParser):
         inst.loc = self.loc(op_i)
         inst.srcloc = srcloc
         inst.debug_tags = tags
-        getattr(self, "_fmt_" + op.format.name)(inst)
+        parse = getattr(self, "_fmt_" + op.format.name, None)
+        if parse is not None:
+            parse(inst)
+        else:
+            from .rare_formats import RARE_FORMATS  # (on first need: exceptions, atomics, heap era...)
+
+            RARE_FORMATS[op.format.name](self, inst)
         if ctrl is None and op.ctrl is not None:
             inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
         types = self.result_types(op, inst, op_i)
@@ -583,66 +529,8 @@ class InstructionParser(FactParser):
         callee = self.use("the callee value")
         inst.args = [callee, *self.call_args(inst)]
 
-    def exception_table(self) -> ExceptionTableData:
-        """``sigN, block1(ret0), [ tag0: block2(exn0), default: block3 ]``."""
-        sig = self.entity("sig")
-        self.comma()
-        normal = self.block_call()
-        self.comma()
-        self.expect("[", "'[' before the exception handlers")
-        handlers: list[tuple[Optional[str], BlockCall]] = []
-        contexts: list[tuple[int, int]] = []
-        while self.kinds[self.pos] != "]":
-            if self.at_word("context"):  # `context vN` (Cranelift 0.124 on)
-                self.pos += 1
-                contexts.append((len(handlers), self.use("the exception-handler context value")))
-                if not self.accept(","):
-                    break
-                continue
-            if self.kinds[self.pos] == "tag":
-                tag: Optional[str] = f"tag{self.vals[self.pos]}"
-            elif self.at_word("default"):
-                tag = None
-            else:
-                self.fail("an exception tag (tagN), 'default' or 'context'")
-            self.pos += 1
-            self.expect(":", "':' after the exception tag")
-            handlers.append((tag, self.block_call()))
-            if not self.accept(","):
-                break
-        self.expect("]", "',' or ']' in the exception handlers")
-        return ExceptionTableData(sig, normal, handlers, contexts)
-
-    def _fmt_TryCall(self, inst: Inst) -> None:
-        inst.func_ref = self.entity("fn")
-        inst.args = self.call_args(inst)
-        self.comma()
-        inst.exception = self.exception_table()
-
-    def _fmt_TryCallIndirect(self, inst: Inst) -> None:
-        callee = self.use("the callee value")
-        inst.args = [callee, *self.call_args(inst)]
-        self.comma()
-        inst.exception = self.exception_table()
-
-    def _fmt_ExceptionHandlerAddress(self, inst: Inst) -> None:
-        i = self.pos
-        inst.block = self.expect("block", "the block of a try_call (blockN)")
-        self.block_uses.append((inst.block, i))
-        self.comma()
-        inst.imm = self.imm64("exception handler index")
-
     def _fmt_FuncAddr(self, inst: Inst) -> None:
         inst.func_ref = self.entity("fn")
-
-    def _fmt_AtomicRmw(self, inst: Inst) -> None:
-        inst.flags = self.memflags()
-        inst.rmw_op = self.word_from(ATOMIC_RMW_OPS, "atomic operation")
-        self._fmt_Binary(inst)
-
-    def _fmt_AtomicCas(self, inst: Inst) -> None:
-        inst.flags = self.memflags()
-        self._fmt_Ternary(inst)
 
     def _fmt_Load(self, inst: Inst) -> None:
         inst.flags = self.memflags()
@@ -670,13 +558,6 @@ class InstructionParser(FactParser):
         inst.args = self.operands(1, more=True)
         self._fmt_StackLoad(inst)
 
-    def _fmt_DynamicStackLoad(self, inst: Inst) -> None:
-        inst.stack_slot = self.entity("dss")
-
-    def _fmt_DynamicStackStore(self, inst: Inst) -> None:
-        inst.args = self.operands(1, more=True)
-        inst.stack_slot = self.entity("dss")
-
     def _fmt_Trap(self, inst: Inst) -> None:
         inst.code = self.trap_code()
 
@@ -690,47 +571,3 @@ class InstructionParser(FactParser):
         inst.code = self.trap_code()
 
     # -- heap era (Cranelift 2021-2022) -----------------------------------------------
-    def _fmt_HeapAddr(self, inst: Inst) -> None:
-        """``heap_addr.T heapN, idx, offset, size``, or the older ``heap_addr.T heapN, idx, size``."""
-        inst.heap = self.entity("heap")
-        self.comma()
-        inst.args = [self.use("the heap index")]
-        self.comma()
-        first = self.uimm(32, "heap access offset or size")
-        if self.accept(","):
-            inst.offset, inst.size = first, self.uimm(8, "heap access size")
-        else:
-            inst.offset, inst.size = None, first
-
-    def _heap_offset(self) -> int:
-        """An optional ``+N`` unsigned 32-bit offset."""
-        i = self.pos
-        if self.kinds[i] == "num" and self.vals[i][0] == "+":  # type: ignore[index]
-            self.pos = i + 1
-            try:
-                return parse_uint(self.vals[i][1:], 32)  # type: ignore[index]
-            except NumberError as e:
-                raise self.number_error(i, "heap offset", e) from None
-        return 0
-
-    def _fmt_HeapLoad(self, inst: Inst) -> None:
-        inst.heap = self.entity("heap")
-        inst.flags = self.memflags()
-        inst.args = [self.use("the heap index")]
-        inst.offset = self._heap_offset()
-
-    def _fmt_HeapStore(self, inst: Inst) -> None:
-        inst.heap = self.entity("heap")
-        inst.flags = self.memflags()
-        index = self.use("the heap index")
-        inst.offset = self._heap_offset()
-        self.comma()
-        inst.args = [index, self.use("the value to store")]
-
-    def _fmt_TableAddr(self, inst: Inst) -> None:
-        inst.table = self.entity("table")
-        self.comma()
-        inst.args = [self.use("the table index")]
-        self.comma()
-        inst.offset = self.optional_offset()
-

@@ -23,19 +23,20 @@ function; `parse_text` then raises one `ClifError` holding them all.
 from __future__ import annotations
 
 import os
-from typing import Optional, Union
 
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
 from ..ir.function import (
-    AbiParam, Block, Directive, DynamicStackSlotData, DynamicTypeData, ExternalName, ExtFuncData, Function,
-    FunctionDetails, GlobalValueData, HeapData, IsaSpec, Signature, StackSlotData, TableData, TestCommand, TestFile,
+    AbiParam, Block, Directive, ExternalName, Function, FunctionDetails, IsaSpec, Signature, TestCommand, TestFile,
 )  # fmt: skip
-from ..ir.types import Type
 from .cursor import ParseError
 from .directives import RUN_KINDS, directive_at, fill
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
-from ..ir.numbers import NumberError, parse_hex_bytes, parse_uint
+from ..ir.numbers import NumberError, parse_uint
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 CALL_CONVS = frozenset(
     {"fast", "cold", "tail", "system_v", "windows_fastcall", "apple_aarch64", "probestack", "winch", "preserve_all",
@@ -343,7 +344,9 @@ class Parser(InstructionParser):
                 self.pos += 1
                 func.global_value_facts[self.vals[i]] = self.fact()  # type: ignore[index]
             self.expect("=", f"'=' after {key}")
-            getattr(self, "_decl_" + ("stack_limit" if key == "stack_limit" else kind))(self.vals[i])
+            from .declarations import DECLARATIONS  # (on first need: a function with a preamble)
+
+            DECLARATIONS[kind if key != "stack_limit" else key](self, self.vals[i])
             if leading:
                 func.entity_comments_before[key] = leading
             comment = self.take_trailing()
@@ -369,171 +372,6 @@ class Parser(InstructionParser):
 
     def ref_entity(self, kind: str) -> int:
         return self.ref(kind) if self.in_preamble else self.entity(kind)
-
-    def _decl_mt(self, n: int) -> None:
-        self.func.memory_types[n] = self.memory_type()
-
-    def _decl_ss(self, n: int) -> None:
-        kind = self.word_from(("explicit_slot",), "stack slot kind")
-        i, text = self.number("the stack slot size")
-        size = self._u32(i, text, "stack slot size")
-        align = key = None
-        while self.accept(","):
-            if self.accept_word("align") and align is None:
-                self.expect("=", "'=' after align")
-                i, text = self.number("the alignment in bytes")
-                align = self._u32(i, text, "stack slot alignment")
-                if align & (align - 1) or not align:
-                    raise self.error(f"stack slot alignment {align} is not a power of two", i)
-            elif self.accept_word("key") and key is None:
-                self.expect("=", "'=' after key")
-                key = self.uimm(64, "stack slot key")
-            else:
-                self.fail("'align' or 'key' (the stack slot flags, once each)")
-        self.func.stack_slots[n] = StackSlotData(kind, size, align, key)
-
-    def _u32(self, i: int, text: str, what: str) -> int:
-        try:
-            return parse_uint(text, 32)
-        except NumberError as e:
-            raise self.number_error(i, what, e) from None
-
-    def _decl_dss(self, n: int) -> None:
-        kind = self.word_from(("explicit_dynamic_slot",), "dynamic stack slot kind")
-        self.func.dynamic_stack_slots[n] = DynamicStackSlotData(kind, self.ref("dt"))
-
-    def _decl_dt(self, n: int) -> None:
-        i = self.pos
-        base: Type = self.expect("type", "the base vector type")
-        if not base.is_vector or base.dynamic:
-            raise self.error(f"the base of a dynamic type must be a fixed vector type, not {base}", i)
-        self.expect("*", "'*' between the base type and the scale")
-        self.func.dynamic_types[n] = DynamicTypeData(base, self.ref("gv"))
-
-    def _decl_gv(self, n: int) -> None:
-        i = self.pos
-        kind = self.word_from(("vmctx", "load", "iadd_imm", "symbol", "dyn_scale_target_const"), "global value kind")
-        if kind == "vmctx":
-            data = GlobalValueData("vmctx")
-        elif kind == "load":
-            self.expect(".", "'.' and a type after load")
-            ty = self.expect("type", "the loaded type")
-            flags = self.memflags()
-            base = self.ref("gv")
-            offset = self.optional_offset()
-            if not (flags.notrap and flags.aligned):
-                raise self.error("a global value load must be notrap and aligned", i)
-            data = GlobalValueData("load", base=base, offset=offset, type=ty, flags=flags)
-        elif kind == "iadd_imm":
-            self.expect(".", "'.' and a type after iadd_imm")
-            ty = self.expect("type", "the result type")
-            base = self.ref("gv")
-            self.comma()
-            data = GlobalValueData("iadd_imm", base=base, offset=self.imm64("offset"), type=ty)
-        elif kind == "symbol":
-            colocated = self.accept_word("colocated")
-            tls = self.accept_word("tls")
-            name = self.external_name()
-            offset = 0
-            if self.kinds[self.pos] == "num" and self.vals[self.pos][0] in "+-":  # type: ignore[index]
-                offset = self.imm64("symbol offset")
-            data = GlobalValueData("symbol", offset=offset, name=name, colocated=colocated, tls=tls)
-        else:
-            self.expect(".", "'.' and a vector type after dyn_scale_target_const")
-            j = self.pos
-            vector = self.expect("type", "a vector type")
-            if not vector.is_vector:
-                raise self.error(f"expected a vector type, found {vector}", j)
-            data = GlobalValueData("dyn_scale_target_const", vector_type=vector)
-        self.func.global_values[n] = data
-
-    def _decl_sig(self, n: int) -> None:
-        self.func.signatures[n] = self.signature()
-
-    def _decl_fn(self, n: int) -> None:
-        colocated = self.accept_word("colocated")
-        patchable = self.accept_word("patchable")
-        name = self.external_name()
-        data = ExtFuncData(name, -1, colocated, patchable)
-        if self.kinds[self.pos] == "(":
-            data.inline_signature = True
-            self.inline_sigs.append((n, self.signature()))
-        elif self.kinds[self.pos] == "sig":
-            data.signature = self.ref("sig")
-        else:
-            self.fail("a signature: sigN or (params) -> returns")
-        self.func.func_refs[n] = data
-
-    def _decl_const(self, n: int) -> None:
-        i = self.pos
-        if self.kinds[i] == "type":
-            self.pos += 1
-            data = self.constant_literal(self.vals[i])  # type: ignore[arg-type]
-        else:
-            i, text = self.number("a constant: 0x... or a type and [lanes]")
-            try:
-                data = parse_hex_bytes(text)
-            except NumberError as e:
-                raise self.number_error(i, "constant", e) from None
-        self.func.constants[n] = bytes(data)
-
-    def _decl_stack_limit(self, n: object) -> None:
-        self.func.stack_limit = self.ref("gv")
-
-    def _decl_heap(self, n: int) -> None:
-        """``heapN = static|dynamic gvB, min M, bound B|gvX, offset_guard G, index_type T``."""
-        style = self.word_from(("static", "dynamic"), "heap style")
-        heap = HeapData(style, self.ref("gv"))
-        self._attributes(heap, "heap attribute", {
-            "min": ("min_size", lambda: self.uimm(64, "heap minimum size")),
-            "bound": ("bound", lambda: self.ref("gv") if style == "dynamic" else self.uimm(64, "heap bound")),
-            "offset_guard": ("offset_guard", lambda: self.uimm(64, "offset guard size")),
-            "index_type": ("index_type", lambda: self.expect("type", "the index type")),
-        })  # fmt: skip
-        self.func.heaps[n] = heap
-
-    def _attributes(self, entity, what: str, attributes: dict) -> None:
-        """``, NAME VALUE`` pairs after a heap or table declaration: `attributes` maps each name to
-        (the field it sets, the parser of its value); the names are kept in the order written."""
-        written = []
-        while self.accept(","):
-            attr = self.word_from(tuple(attributes), what)
-            field, parse = attributes[attr]
-            setattr(entity, field, parse())
-            written.append(attr)
-        entity.written = tuple(written)
-
-    def _decl_region(self, n: int) -> None:
-        """``regionN = USER_ID "name"``: an alias region memory accesses name (``load region0 v1``)."""
-        user_id = self.uimm(32, "alias region user id")
-        name = self.expect("string", 'the alias region\'s name ("...")')
-        self.func.alias_regions[n] = (user_id, name)  # type: ignore[assignment]
-
-    def _decl_jt(self, n: int) -> None:
-        """Heap era: ``jtN = jump_table [blockA, blockB, ...]``, used by ``br_table v, blockD, jtN``."""
-        self.word_from(("jump_table",), "jump table declaration")
-        self.expect("[", "'[' before the jump table's blocks")
-        blocks = []
-        while self.kinds[self.pos] == "block":
-            self.block_uses.append((self.vals[self.pos], self.pos))  # type: ignore[arg-type]
-            blocks.append(self.vals[self.pos])
-            self.pos += 1
-            if not self.accept(","):
-                break
-        self.expect("]", "',' or ']' in the jump table")
-        self.func.jump_tables[n] = blocks  # type: ignore[assignment]
-
-    def _decl_table(self, n: int) -> None:
-        """``tableN = dynamic gvB, min M, bound gvX, element_size S, index_type T``."""
-        self.word_from(("dynamic",), "table style")
-        table = TableData(self.ref("gv"))
-        self._attributes(table, "table attribute", {
-            "min": ("min_size", lambda: self.uimm(64, "table minimum size")),
-            "bound": ("bound", lambda: self.ref("gv")),
-            "element_size": ("element_size", lambda: self.uimm(64, "table element size")),
-            "index_type": ("index_type", lambda: self.expect("type", "the index type")),
-        })  # fmt: skip
-        self.func.tables[n] = table
 
     # -- blocks ----------------------------------------------------------------------------------
     def block(self) -> None:

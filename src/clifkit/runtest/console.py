@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Optional, TextIO
 
 from .results import ERROR, FAILED, PASSED, SKIPPED
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, TextIO
 
 RESET = "\x1b[0m"
 COLOURS = {PASSED: "\x1b[32m", FAILED: "\x1b[31m", ERROR: "\x1b[31m", SKIPPED: "\x1b[33m", "bold": "\x1b[1m"}

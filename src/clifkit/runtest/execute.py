@@ -10,7 +10,6 @@ status, message and report line that every output (console, JSON, JUnit, pytest)
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
 
 from ..ir.function import TestFile
 from ..reader.directives import BoundRun
@@ -19,6 +18,10 @@ from ..engine import EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOu
 from .plans import Options, Plan, PreparedRun, RunItem
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
 from ..ir.values import check_value, format_values, is_truthy, values_equal
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 def open_session(plan: Plan, tf: TestFile, options: Options):

@@ -7,9 +7,12 @@ file that does not parse are the reader's. The whole-file and segment-at-a-time 
 from __future__ import annotations
 
 import os
-from typing import Optional, Sequence
 
 from ..reader.parser import read_clif
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 
 def discover(paths: Sequence[str]) -> list[tuple[str, Optional[str]]]:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
-from typing import Iterator
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterator
 
 _STATE = {"armed": False, "hit": False, "watching": False}
 

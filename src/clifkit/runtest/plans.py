@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
@@ -27,9 +26,15 @@ from ..dialect import CURRENT, Dialect, calls_followed
 from .engines import ENGINES
 from .results import ERROR, RunResult
 
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional
+
 
 @dataclass
 class Options:
+    """What `clifkit test` was asked to do (its command-line options)."""
+
     verbose: bool = False
     interpret_all: bool = False
     fuel: int = DEFAULT_FUEL
@@ -189,6 +194,8 @@ def nondeterministic_skip(path: str) -> Optional[str]:
 
 @dataclass
 class FunctionDirectives:
+    """The run lines and other directives that follow one function."""
+
     details: FunctionDetails
     commands: list[RunCommand]
     errors: list[tuple[int, ClifError]]  # malformed run/print lines

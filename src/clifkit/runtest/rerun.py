@@ -7,10 +7,13 @@ the two cannot drift."""
 from __future__ import annotations
 
 import os
-from typing import Optional
 
 from .plans import Options, RunItem
 from .results import ERROR, FAILED, TIMEOUT
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 RERUN_STATUSES = (FAILED, ERROR, TIMEOUT)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 # Statuses of a run line and of a file.
 PASSED, FAILED, SKIPPED, ERROR = "passed", "failed", "skipped", "error"
@@ -13,6 +16,8 @@ TIMEOUT = "timeout"
 
 @dataclass
 class RunResult:
+    """The outcome of one run line on one engine."""
+
     line: int
     function: Optional[str]  # the function called ("%f"), when known
     engine: str  # "interpreter", "native"
@@ -53,6 +58,8 @@ class RunResult:
 
 @dataclass
 class FileResult:
+    """The outcome of one file: its status and its run lines."""
+
     path: str
     status: str = SKIPPED
     message: str = ""

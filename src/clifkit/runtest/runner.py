@@ -44,7 +44,6 @@ import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Optional, Sequence, TextIO
 
 from ..diagnostics import ClifError
 from ..ir.function import Function, TestFile
@@ -59,6 +58,10 @@ from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunRes
 from .select import engine_label, full_name, item_names, matcher, run_label
 from .summary import file_result_lines, shown_counts, summary_line
 from .unparsed import record_error
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Sequence, TextIO
 
 
 def run_file(path: str, options: Options) -> FileResult:

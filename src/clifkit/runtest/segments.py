@@ -20,12 +20,16 @@ segments still run), and item names are unique within a segment.
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from ..diagnostics import ClifError
 from ..reader import ReadError
 from .plans import Options, collect_directives, select_plans
 from .results import FileResult
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 SEGMENT_FUNCTIONS = 2000
 

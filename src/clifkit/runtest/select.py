@@ -23,7 +23,10 @@ parentheses (``-k "load and not native"``); words side by side are one phrase
 from __future__ import annotations
 
 import re
-from typing import Callable, Optional, Sequence
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Callable, Optional, Sequence
 
 _CALL_RE = re.compile(r"%[A-Za-z0-9_]+\s*\([^)]*\)")
 

@@ -5,11 +5,13 @@ same way, and so that what is shown can change without touching how files are ru
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
-
 from .execute import NOTE_MARK
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, total_counts
 from .select import engine_label
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 
 def file_result_lines(fr: FileResult, verbose: bool, shown: int = 0) -> list[tuple[str, Optional[str]]]:

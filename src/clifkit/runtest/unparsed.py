@@ -8,12 +8,15 @@ does not verify), and the engine is guessed from the ``test`` lines."""
 from __future__ import annotations
 
 import re
-from typing import Optional, Sequence
 
 from ..diagnostics import Location
 from ..ir.function import Directive
 from ..reader.directives import RUN_KINDS
 from .results import ERROR, FileResult, RunResult
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional, Sequence
 
 
 def record_error(result: FileResult, lines: Sequence[str], path: str, formatted: str, message: str,

@@ -19,13 +19,15 @@ references are checked by the immediate fields the format declares.
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..diagnostics import Diagnostic, Location, read_source
 from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, TestFile
 from .common import KNOWN_ARCHES, TargetInfo, sig_text, target_info
 from .core import FunctionVerifier
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 __all__ = ["TargetInfo", "target_info", "verify_function", "verify_test_file"]
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
 
 from ..ir.function import TestFile
 from ..ir.opcodes import TypeVar
 from ..ir.types import FLOAT_BITS, I32, I64, INT_BITS, MAX_LANES, Type
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Iterable, Optional
 
 # -- targets ---------------------------------------------------------------
 

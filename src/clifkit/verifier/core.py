@@ -6,8 +6,6 @@ The checks of the preamble and of instructions live in `preamble.py` and
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..diagnostics import Diagnostic, Location
 from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, Inst
@@ -15,6 +13,10 @@ from ..ir.types import Type
 from .common import TargetInfo, plural
 from .insts import InstChecks
 from .preamble import PreambleChecks
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class FunctionVerifier(PreambleChecks, InstChecks):

@@ -25,11 +25,13 @@ Where each directive stands, and what the reader attached it to, is the reader's
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..dialect import CURRENT, Dialect
 from ..ir.function import FunctionDetails, TestFile
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 DIRECTIVE_NAMES = ("run", "print", "heap", "table")
 _NO_LIMIT = 1 << 70

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from ..diagnostics import Location
 from ..ir.function import Signature
 from ..ir.types import I32, I64, Type
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 
 class PreambleChecks:

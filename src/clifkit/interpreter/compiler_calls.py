@@ -1,0 +1,163 @@
+"""The compiler's calls (`compiler.FunctionCompiler` loads them at the first call it compiles):
+the code of a call, tail call or try_call, and which call results fold into their use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..ir.function import Inst
+from .compiler import IN_ORDER, sig_types, signature_key
+from .memory import PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .compiler import FunctionCompiler
+
+
+def foldable_calls(fc: "FunctionCompiler", pure: set[int]) -> set[int]:
+    """Results of direct calls to functions here (that cannot tail-call out) which the next
+    statement of their block reads, all of them and in the order they were made, through
+    operands evaluated left to right and always (`IN_ORDER`): ``v6 = iadd v3, v5`` after
+    ``v3 = call``, ``v5 = call``, or a return of them. Everything between is folded (pure
+    expressions and these calls), so writing the calls into that statement runs nothing in a
+    different order, and saves storing and reloading their results."""
+    func = fc.func
+    out: set[int] = set()
+    for number in fc.reachable:
+        pending: list[int] = []  # calls since the last statement, in order
+        inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
+        for inst in fc.blocks[number].insts:
+            name = inst.opcode.name
+            if name == "call" and len(inst.results) == 1 and plain_call(fc, inst):
+                r = inst.results[0]
+                if fc.uses.get(r) == 1:
+                    args = [func.resolve(a) for a in inst.args]
+                    if not any(inside.get(a) for a in args):
+                        pending.append(r)
+                        inside[r] = [r]
+                        continue
+            args = [func.resolve(a) for a in (inst.args if name != "jump" and name != "brif" else ())]
+            within = [c for a in args for c in inside.get(a, ())]
+            if len(inst.results) == 1 and inst.results[0] in pure:
+                if not within or name in IN_ORDER:
+                    inside[inst.results[0]] = within
+                    continue
+            elif within and within == pending and (name == "return" or name in IN_ORDER):
+                out.update(pending)
+            pending, inside = [], {}
+    return out
+
+def plain_call(fc: "FunctionCompiler", inst: Inst) -> bool:
+    """A direct call of a function here with one scalar integer result, which returns at once."""
+    ext = fc.func.func_refs.get(inst.func_ref)
+    resolved = None if ext is None else fc.interp.resolve_callee(ext.name.text)
+    if resolved is None or resolved[0] != "func" or fc.interp.may_tail_call(resolved[1]):
+        return False
+    t = fc.func.value_types.get(inst.results[0])
+    return t is not None and not t.is_vector and t.name.startswith("i")
+
+
+def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1, in_while: bool = False) -> None:
+    op = inst.opcode.name
+    func = fc.func
+    indirect = op.endswith("_indirect")
+    args = [fc.val(a) for a in (inst.args[1:] if indirect else inst.args)]
+    if op.startswith("try_call"):
+        if inst.exception is None:
+            raise fc.unsupported(f"{op} without an exception table")
+        sig_ref = inst.exception.sig_ref
+    else:
+        sig_ref = inst.sig_ref
+    if indirect:
+        sig = func.signatures.get(sig_ref)
+        if sig is None:
+            raise fc.unsupported(f"{op} names undeclared sig{sig_ref}")
+        params, returns = sig_types(sig)
+        key = signature_key(params, returns)
+        callee = fc.val(inst.args[0])
+        out.append((ind, f"_e = _IND.get({callee})"))
+        out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
+        if not op.startswith("return_call") and not fc.depth_ok:  # _e[2]: a CLIF function
+            out.append((ind, f"if _d >= {fc.interp.max_call_depth} and _e[2]: _stk_ovf(_d + 1)"))
+        target, may_tail, kind = "_e[0]", True, "func"
+        nrets = len(returns)
+    else:
+        ext = func.func_refs.get(inst.func_ref)
+        if ext is None:
+            raise fc.unsupported(f"{op} names undeclared fn{inst.func_ref}")
+        resolved = fc.interp.resolve_callee(ext.name.text)
+        if resolved is None:
+            raise fc.unsupported(f"call to unknown function {ext.name.text}")
+        kind, ident = resolved
+        target = fc.interp.bind_callee(resolved)
+        may_tail = kind == "func" and fc.interp.may_tail_call(ident)
+        callee_sig = fc.interp.callee_signature(resolved)
+        nrets = len(callee_sig[1])
+        # As Cranelift's interpreter: arguments whose types differ from the callee's
+        # parameters trap bad_sig (results too here: Python could not unpack them).
+        if op.startswith("try_call"):
+            expected_rets = [p.type for p in func.signatures[sig_ref].returns] if sig_ref in func.signatures else None
+        elif op.startswith("return_call"):
+            expected_rets = [p.type for p in func.signature.returns]
+        else:
+            expected_rets = [fc.vtype(r) for r in inst.results]
+        arg_types = [fc.vtype(a) for a in inst.args]
+        if signature_key(arg_types, expected_rets or callee_sig[1]) != signature_key(*callee_sig):
+            detail = f"{ext.name.text} called with {signature_key(arg_types, expected_rets or ())}"
+            out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
+            return
+    argtext = ", ".join(args)
+    # The callee's depth: computed once at entry where calls may repeat in a loop, else at
+    # each call (a path without a call, as a recursion's base case, then computes nothing).
+    depth = "_d1" if fc.headers else "_d + 1"
+    call_args = f"_m, {depth}{', ' if args else ''}{argtext}"
+
+    if op.startswith("return_call"):
+        if not indirect and fc.is_self_tail_call(inst):
+            entry = fc.blocks[fc.entry]
+            fc.assign([f"v{p}" for p in entry.params], args, ind, out)
+            if fc.has_frame:
+                if fc.layout.size <= PAGE_SIZE:
+                    out.append((ind, f"_fpg[_fo:_fo + {fc.layout.size}] = bytes({fc.layout.size})"))
+                else:
+                    out.append((ind, f"_m.memory.fill(_sp, 0, {fc.layout.size})"))
+            fc.goto(fc.entry, ind, out, root, in_while)
+            return
+        fc.leave(ind, out)
+        if kind == "func":
+            out.append((ind, f"_m.tail_fn = {target}"))
+            out.append((ind, f"_m.tail_args = ({argtext},)" if args else "_m.tail_args = ()"))
+            out.append((ind, "return _TC"))
+        else:  # libcalls and host functions return at once
+            out.append((ind, f"return {target}(_m, _d{', ' if args else ''}{argtext})"))
+        return
+
+    results = [f"v{r}" for r in inst.results]
+    if op.startswith("try_call"):
+        results = [f"_t{i}" for i in range(nrets)]
+    elif len(results) != nrets and kind == "func" and not indirect:
+        raise fc.unsupported(f"{op} expects {len(results)} results, the callee returns {nrets}")
+    sync = kind == "func"
+    if sync and not indirect and not fc.depth_ok:
+        # The callee's depth is checked here, not at its entry: once per path (a base case
+        # that calls nothing checks nothing), and a later call on the path needs no check.
+        out.append((ind, f"if _d >= {fc.interp.max_call_depth}: _stk_ovf(_d + 1)"))
+        fc.depth_ok = True
+    if sync and not fc.fm:
+        out.append((ind, "_m.fuel = _f"))
+    call = f"{target}({call_args})"
+    if may_tail:
+        out.append((ind, f"_r = {call}"))
+        out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
+        call = "_r"
+    if op == "call" and not may_tail and len(inst.results) == 1 and inst.results[0] in fc.foldable:
+        fc.folded[inst.results[0]] = call  # evaluated in its use (foldable_calls)
+        fc.fold_depth[inst.results[0]] = 1
+    elif not results:
+        if call != "_r":
+            out.append((ind, call))
+    else:
+        out.append((ind, f"{', '.join(results)} = {call}"))
+    if sync:
+        fc.fm = True  # reloaded into _f lazily: at the next block, root or return
+    if op.startswith("try_call"):
+        fc.emit_edge(inst.exception.normal, ind, out, root, in_while, rets=results)
