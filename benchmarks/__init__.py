@@ -9,6 +9,8 @@ Run from the repository root::
     python -m benchmarks --differential  # the float fast path vs softfloat, 10^6 pairs per op and type
     python -m benchmarks --markdown      # also print the README's speed table
     python -m benchmarks startup         # only the startup figure (benchmarks/startup.py)
+    python -m benchmarks.tree_cpu clifkit test -j 2 --interpret-all CORPUS
+                                         # wall and CPU of a whole process tree, QEMU workers included
 
 Times are this process's CPU time (``--clock cpu``, the default: on a
 shared machine, time spent waiting for a core would inflate whichever side

@@ -26,7 +26,7 @@ from clifkit.native.lower import NativeUnsupported, compile_module, host_triple,
 from clifkit.native.trampoline import pack_slots, pack_value, unpack_slots, unpack_value  # noqa: E402
 from clifkit.reader import parse_text  # noqa: E402
 
-TRAMPOLINE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+TRAMPOLINE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 LITTLE = sys.byteorder == "little"
 
 
@@ -53,7 +53,7 @@ def call(mod, name: str, *args):
     r = bytearray(abi.SLOT_BYTES * max(1, len(returns)))
     ab = (ctypes.c_char * len(a)).from_buffer(a)
     rb = (ctypes.c_char * len(r)).from_buffer(r)
-    TRAMPOLINE(mod.entry(name))(ctypes.addressof(ab), ctypes.addressof(rb))
+    TRAMPOLINE(mod.entry(name))(ctypes.addressof(ab), ctypes.addressof(rb), mod.address(name))
     out = unpack_slots(r, returns)
     return out[0] if len(out) == 1 else out
 

@@ -212,10 +212,49 @@ def test_trampolines_are_compiled_when_first_wanted():
     function only called by others (most of a fuzz batch) never needs one."""
     _, replayed = both()
     assert replayed.lazy_entries
-    assert all(c.tramp_id is None for c in replayed._compiled.values())
+    assert not replayed._entries
     assert call(replayed, "%calls", 5) == 20
-    assert replayed._compiled["%calls"].tramp_id is not None
-    assert replayed._compiled["%double"].tramp_id is None
+    assert "%calls" in replayed._entries
+    assert "%double" not in replayed._entries and replayed._compiled["%double"].tramp is not None
+
+
+SAME_SIGNATURE = """
+function %plus(i64, i64) -> i64 {
+block0(v0: i64, v1: i64):
+    v2 = iadd v0, v1
+    return v2
+}
+function %minus(i64, i64) -> i64 {
+block0(v0: i64, v1: i64):
+    v2 = isub v0, v1
+    return v2
+}
+function %neg(i64) -> i64 {
+block0(v0: i64):
+    v1 = ineg v0
+    return v1
+}
+"""
+
+
+def test_one_trampoline_per_signature_for_all_replayed_modules():
+    """Functions of one signature share a trampoline (it takes the callee's address), recorded
+    once per file and compiled once for every module of the ISA the worker loads."""
+    from clifkit.native import lower
+
+    lowered = replay.lower_for_worker(functions(SAME_SIGNATURE), INFO, host_triple())
+    assert len(lowered["units"]) == 3 + 2  # three functions, two signatures
+    scope = ("test-scope",)  # trampolines kept apart from other tests' modules
+    modules = []
+    for _ in range(2):
+        mod = compile_lowered(lowered, host_symbols=HOST)
+        mod._tramp_scope = scope
+        modules.append(mod)
+        assert call(mod, "%plus", 5, 3) == 8 and call(mod, "%minus", 5, 3) == 2 and call(mod, "%neg", 5) == -5 & (2**64 - 1)
+    first, second = modules
+    assert first.entry("%plus") == first.entry("%minus") != first.entry("%neg")
+    assert second.entry("%plus") == first.entry("%plus") and second.entry("%neg") == first.entry("%neg")
+    assert len(lower._TRAMPOLINES.pop(scope).entries) == 2
 
 
 def test_the_worker_runs_a_replayed_module():

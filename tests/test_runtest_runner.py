@@ -487,3 +487,27 @@ def test_bad_fuel_is_refused(fakes, tmp_path, capsys):
     p.write_text(ARITH)
     assert cli.main(["test", "--fuel", "0", str(p)]) == 2
     assert "--fuel and --max-call-depth must be positive" in capsys.readouterr().err
+
+
+def test_run_lines_are_read_once_for_all_plans(tmp_path, monkeypatch):
+    """Binding a run line does not depend on the plan: a file of several plans binds each line
+    once, and every plan gets the line (a line that cannot be bound is an error on each)."""
+    from clifkit.runtest import plans
+    from clifkit.runtest.plans import Options
+    from clifkit.runtest.results import FileResult
+
+    path = tmp_path / "multi.clif"
+    path.write_text("test interpret\ntest run\ntarget x86_64\ntarget aarch64\n\n"
+                    "function %f(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                    "; run: %f(1) == 1\n; run: %f(2) == 2\n; run: %f(1, 2) == 3\n")
+    calls = []
+    real_bind = plans.bind
+    monkeypatch.setattr(plans, "bind", lambda cmd, *a, **k: calls.append(cmd.line) or real_bind(cmd, *a, **k))
+    result = FileResult(str(path))
+    prepared = runner.prepare_file(str(path), Options(), result)
+    items = runner.file_items(prepared, result)
+    assert len(prepared.plans) >= 2
+    assert sorted(calls) == [10, 11, 12]
+    assert len(items) == 3 * len(prepared.plans)
+    errors = [i for i in items if i.prepared.settled is not None]
+    assert len(errors) == len(prepared.plans) and {i.line for i in errors} == {12}

@@ -1,8 +1,10 @@
 """The contract between compiled code and the native worker that runs it.
 
 Every CLIF function is reached through a generated *trampoline* with one
-fixed signature, ``tramp(args: *u8, results: *u8)`` in the host's C calling
-convention, so the worker calls any function the same way through ctypes.
+fixed signature, ``tramp(args: *u8, results: *u8, callee: *u8)`` in the
+host's C calling convention, so the worker calls any function the same way
+through ctypes (``callee``: the function's address; one trampoline serves all
+functions of a signature).
 Arguments and results sit in 16-byte slots (slot i at byte 16*i), each value
 in the target's byte order, lanes of a vector in lane order.
 

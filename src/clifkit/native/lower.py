@@ -4,6 +4,7 @@ API (the worker codes against it)::
 
     mod = compile_module(functions, triple=None, features=None, host_symbols={...})
     mod.entry(name)       # address of the trampoline of CLIF function `name` (abi.py)
+    mod.address(name)     # address of `name` itself, the trampoline's `callee` argument
     mod.signature(name)   # (param types, return types), clifkit Types
     mod.code_size(name)   # machine code bytes of the function itself, or None
 
@@ -171,6 +172,22 @@ class _Compiled:
     report: Optional[LoweringReport] = None
     types: Optional[tuple] = None  # (param Types, return Types) when `func` is None
     tramp: Optional[Callable] = None  # builds the trampoline, while it is not compiled (lazy_entries)
+    tramp_key: Optional[str] = None  # what the trampoline depends on (`trampoline_key`), lazy_entries
+
+
+class _Trampolines:
+    """The trampolines of the replayed modules of one ISA (triple and flags) and host symbols, by
+    `trampoline_key`: compiled into a JIT module of their own that the worker keeps, so that each
+    signature's trampoline is compiled once, not once per function of every file (under QEMU a
+    trampoline's compile cost more than its function's)."""
+
+    def __init__(self, isa) -> None:
+        self.isa = isa
+        self.jits = [cl.JITModule(isa)]  # a finalize that failed leaves its module for a new one
+        self.entries: dict[str, int] = {}  # key -> address
+
+
+_TRAMPOLINES: dict[tuple, _Trampolines] = {}  # NativeModule._tramp_scope -> its trampolines
 
 
 class NativeModule:
@@ -204,27 +221,51 @@ class NativeModule:
     # function only ever called by others, as most of a fuzz batch's, never needs one).
     lazy_entries = False
 
+    _tramp_scope: Optional[tuple] = None  # (triple, flags, host symbols): where a replayed module's trampolines are kept
+
     def prepare(self, names) -> None:
-        """Compile the trampolines `names` still lack, finalized together; a trampoline that
-        does not compile leaves its function unsupported."""
+        """Compile the trampolines `names` still lack (one per signature, and none that an
+        earlier module of the same ISA compiled already), finalized together; a trampoline that
+        does not compile leaves its functions unsupported."""
         todo = [n for n in dict.fromkeys(names) if n in self._compiled and n not in self.unsupported
                 and self._compiled[n].tramp is not None]
         if not todo:
             return
-        sig = _tramp_signature(self.isa, self.triple)
+        shared = _TRAMPOLINES.get(self._tramp_scope)
+        if shared is None:
+            shared = _TRAMPOLINES[self._tramp_scope] = _Trampolines(self.isa)
+        fresh: dict[str, list[str]] = {}  # key -> the functions waiting for it
         for name in todo:
             c = self._compiled[name]
-            build, c.tramp = c.tramp, None
-            c.tramp_id, why = _define(self._jit, f"tramp:{name}", None, build, sig)
-            if why is not None:
+            if c.tramp_key not in shared.entries:
+                fresh.setdefault(c.tramp_key, []).append(name)
+        jit = shared.jits[-1]
+        sig = _tramp_signature(self.isa, self.triple)
+        ids = {}
+        for n, (key, waiting) in enumerate(fresh.items()):
+            fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig)
+            if why is None:
+                ids[key] = fid
+            for name in waiting if why is not None else ():
                 self.unsupported[name] = f"its trampoline: {why}"
-        why = _finalize(self._jit)
+        why = _finalize(jit) if ids else None
         if why is not None:
-            for name in todo:
-                self.unsupported.setdefault(name, f"its trampoline: {why}")
+            shared.jits.append(cl.JITModule(shared.isa))
+            for key in ids:
+                for name in fresh[key]:
+                    self.unsupported.setdefault(name, f"its trampoline: {why}")
+        else:
+            for key, fid in ids.items():
+                shared.entries[key] = jit.get_finalized_function(fid)
+        for name in todo:
+            c = self._compiled[name]
+            c.tramp = None
+            if name not in self.unsupported:
+                self._entries[name] = shared.entries[c.tramp_key]
 
     def entry(self, name: str) -> int:
-        """The address of `name`'s trampoline: ``void tramp(u8 *args, u8 *results)``."""
+        """The address of `name`'s trampoline: ``void tramp(u8 *args, u8 *results, u8 *callee)``,
+        called with `address(name)` as `callee`."""
         if self._compiled.get(name) is not None and self._compiled[name].tramp is not None:
             self.prepare([name])
         c = self._get(name)
@@ -398,7 +439,7 @@ def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Op
     for _ in range(len(lowered["functions"]) + 1):
         try:
             with gc_paused():
-                return _build_replayed(lowered, isa, triple, dict(host_symbols), ignored, excluded)
+                return _build_replayed(lowered, isa, triple, features or {}, dict(host_symbols), ignored, excluded)
         except _FinalizeFailed as failure:
             culprits = _find_replayed_culprits(lowered, isa, dict(host_symbols), excluded)
             if not culprits:
@@ -423,7 +464,7 @@ def _tramp_signature(isa, triple: str):
     return sig
 
 
-def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> NativeModule:
+def _build_replayed(lowered, isa, triple, features, host_symbols, ignored, excluded) -> NativeModule:
     replay, memory, table = _replay(lowered, host_symbols)
     jit = cl.JITModule(isa)
     compiled: dict[str, _Compiled] = {}
@@ -447,8 +488,11 @@ def _build_replayed(lowered, isa, triple, host_symbols, ignored, excluded) -> Na
     for e in entries:
         if e["name"] not in unsupported:
             compiled[e["name"]].tramp = lambda u=e["trampoline"]: replay.unit(u)
+            compiled[e["name"]].tramp_key = e["tramp_key"]
     module = _finish(jit, isa, triple, None, compiled, unsupported, ignored, table, memory)
     module.lazy_entries = True
+    # The trampolines call the host symbols (`recover.py`): the same for a worker's life.
+    module._tramp_scope = (triple, tuple(sorted(features.items())), tuple(sorted(host_symbols.items())))
     module._replay = replay  # the trampolines' recordings, replayed when wanted
     return module
 

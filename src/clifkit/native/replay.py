@@ -21,7 +21,7 @@ What the recording holds (plain data, pickled in the load message, key
   host does not know (`hostdata.Address`: function-table slots, constants,
   host symbols, libcalls; resolved by the worker: `Resolver`);
 - ``methods``: the builder methods called, by name;
-- ``units``: per function and per trampoline, its calls
+- ``units``: per function, and per trampoline (one per signature: `trampoline_key`), its calls
   ``(method, out, args)``: ``args`` index one list of objects (the consts
   first, then every call's result); ``out`` is where the call's result goes
   (-1: nowhere; ``-2 - i``: a list of results from index i on).
@@ -249,7 +249,7 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
 
     from . import translate
     from .lower import failure_of
-    from .trampoline import build_trampoline
+    from .trampoline import build_trampoline, trampoline_key
 
     ctx = target_context(info, triple)
     table = FunctionTable(ctx.memory, [f.name for f in functions])
@@ -257,6 +257,7 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     rec = Recording()
     keep: list[int] = []
     entries = []
+    trampolines: dict[str, tuple] = {}  # trampoline_key -> (its unit's index, or why it failed)
     saved, basics.SIGNATURE_SPECS = basics.SIGNATURE_SPECS, {}
     try:
         for func in functions:
@@ -274,16 +275,22 @@ def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:
             entry["callees"] = sorted(lowering.report.callees)
             if entry["reason"] is not None:
                 continue
-            tramp = Recorder(rec)
-            why = failure_of(lambda: build_trampoline(ctx, func, tramp))
+            # One trampoline per signature (`trampoline.py`): recorded once for the file.
+            key = trampoline_key(func)
+            if key not in trampolines:
+                tramp = Recorder(rec)
+                why = failure_of(lambda: build_trampoline(ctx, func, tramp))
+                trampolines[key] = (None, why) if why is not None else (len(keep), None)
+                if why is None:
+                    keep.append(tramp.finish())
+            unit, why = trampolines[key]
             if why is not None:
                 entry["reason"] = f"its trampoline: {why}"
                 continue
             entry["signature"] = rec.const(sig)
             entry["body"] = len(keep)
             keep.append(recorder.finish())
-            entry["trampoline"] = len(keep)
-            keep.append(tramp.finish())
+            entry["trampoline"], entry["tramp_key"] = unit, key
     finally:
         basics.SIGNATURE_SPECS = saved
     out = rec.payload(keep)

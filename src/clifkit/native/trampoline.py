@@ -1,9 +1,12 @@
-"""Trampolines (`abi.py`): ``tramp(args: *u8, results: *u8)`` in the host's C convention.
+"""Trampolines (`abi.py`): ``tramp(args: *u8, results: *u8, callee: *u8)`` in the host's C convention.
 
 A trampoline loads argument i from ``args + 16*i`` (native byte order: the
 binding's loads with trusted flags are native-endian, which is the target's
-here), calls the CLIF function through its function-table slot, and stores
-result i at ``results + 16*i``. In the worker it first saves a jump buffer
+here), calls the CLIF function at ``callee`` (its address, as its
+function-table slot holds it), and stores result i at ``results + 16*i``.
+Nothing in it depends on which function it calls, only on the callee's
+signature (`trampoline_key`): one trampoline serves every function of a
+signature, in every module a worker loads (`lower.py`, the replayed modules). In the worker it first saves a jump buffer
 that a trap jumps back to (`recover.py`); it then returns without results.
 
 `pack_slots` / `unpack_slots` convert clifkit values (ints, tuples of lane
@@ -30,19 +33,16 @@ if TYPE_CHECKING:  # (a worker that replays a recorded lowering never imports th
 
 
 def build_trampoline(ctx: ModuleContext, func: Function, builder=None):
-    """A finalized FunctionBuilder for the trampoline of `func` (reached through its table slot);
+    """A finalized FunctionBuilder for a trampoline that calls functions of `func`'s signature;
     `builder`: the builder to use (a recording one, `replay.py`)."""
     from .translate import cl_signature, cl_type
 
     ptr = cl_type(ctx.pointer)
-    b, (args_ptr, results_ptr) = begin_function(ctx.host_conv, [ptr, ptr], builder)
+    b, (args_ptr, results_ptr, target) = begin_function(ctx.host_conv, [ptr, ptr, ptr], builder)
 
     def body(disarm) -> None:
         flags = cl.MemFlags.trusted()
         args = [b.ins_load(cl_type(p.type), flags, args_ptr, SLOT_BYTES * i) for i, p in enumerate(func.signature.params)]
-        slot_flags = cl.MemFlags.trusted()
-        slot_flags.set_readonly()
-        target = b.ins_load(ptr, slot_flags, address_const(b, ptr, ctx.function_slots[func.name]), 0)
         ref = b.import_signature(cl_signature(func.signature, ctx.default_conv))
         call = b.ins_call_indirect(ref, target, args)
         for i, value in enumerate(b.inst_results(call)):
@@ -53,6 +53,11 @@ def build_trampoline(ctx: ModuleContext, func: Function, builder=None):
     # In the worker, a trap jumps back here and the trampoline returns (`recover.py`).
     guard_call(b, ctx, ptr, body)
     return end_function(b)
+
+
+def trampoline_key(func: Function) -> str:
+    """What a trampoline for `func` depends on, in one module context: its signature."""
+    return str(func.signature)
 
 
 def begin_function(conv, params: list, builder=None):

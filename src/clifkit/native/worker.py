@@ -57,7 +57,7 @@ from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_sl
 
 DEFAULT_COMPILER = "clifkit.native.lower:compile_module"
 
-_TRAMPOLINE_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+_TRAMPOLINE_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 # -- targets --------------------------------------------------------------------------------------
 
@@ -389,10 +389,10 @@ class Worker:
             arg_buf = ctypes.create_string_buffer(pack_slots(args, params, self.byteorder), SLOT_BYTES * max(len(params), 1))
             res_buf = ctypes.create_string_buffer(SLOT_BYTES * max(len(returns), 1))
             faults.Child.env = env
-            entry = self.entries[name]
+            entry, callee = self.entries[name], self.addresses.get(name)
             recover.clear()
             started = time.perf_counter()
-            entry(ctypes.addressof(arg_buf), ctypes.addressof(res_buf))
+            entry(ctypes.addressof(arg_buf), ctypes.addressof(res_buf), callee)
             seconds = time.perf_counter() - started
             happened = recover.outcome()
             if happened is not None:  # a trap or a fault jumped back (`recover`)

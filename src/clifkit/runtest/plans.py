@@ -347,11 +347,31 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool =
             f"as --run-calls followed does; clifkit calls {cmd.call.name}")
 
 
+def _bind_once(binds: Optional[dict], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
+    """`bind`, or what it gave (or raised) for the same line, callee and vmctx rule before: reading
+    run-line values is most of preparing a file, and every engine and target reads them alike."""
+    if binds is None:
+        return bind(cmd, callee, implicit_vmctx=implicit_vmctx)
+    key = (id(cmd), callee.name, implicit_vmctx)
+    found = binds.get(key)
+    if found is None:
+        try:
+            found = (bind(cmd, callee, implicit_vmctx=implicit_vmctx), None)
+        except ClifError as e:
+            found = (None, e)
+        binds[key] = found
+    if found[1] is not None:
+        raise found[1]
+    return found[0]
+
+
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
-                  reported: Optional[set] = None, options: Optional[Options] = None) -> list[PreparedRun]:
+                  reported: Optional[set] = None, options: Optional[Options] = None,
+                  binds: Optional[dict] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`)."""
+    it calls, has a stack frame over `limits.max_stack_frame`). `binds`: the bindings made under
+    the file's other plans, reused (binding does not depend on the plan)."""
     from ..limits import stack_frame_error
 
     above = g.details.function
@@ -417,7 +437,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 frames_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            bound = bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None)
+            bound = _bind_once(binds, cmd, callee, wants_env or callee_env is not None)
         except ClifError as e:
             r = _error_result(plan.engine, plan.target, line, name, e, cmd.kind)
             if hint is not None:

@@ -176,10 +176,11 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
             label = r.call or (r.function if r.kind in ("verifier", "cat") else None)  # `%f[verifier]`
             items.append(RunItem(run_label(label, r.line, source), r.line, None, settled=r))
     else:
+        binds: dict = {}  # run lines read once for all plans
         for plan in prepared.plans:
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
-                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options):
+                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options, binds):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = [(item.name, *rerun.item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
