@@ -107,6 +107,26 @@ def test_registering_a_name_outside_the_table_fails():
     assert reg["iadd"] == reg[OPCODES["iadd"]] == 1 and "isub" not in reg
 
 
+def test_a_semantics_family_imported_again_registers_again():
+    # pytest's in-process pytester drops the modules a run imported from sys.modules, and the
+    # interpreter loads its families on first need: the next import executes the module again.
+    import importlib
+    import sys
+
+    registry.load_families()
+    name = "clifkit.interpreter.memory_ops"
+    importlib.import_module(name)  # (an earlier pytester run in this process may have dropped it)
+    first = sys.modules.pop(name)
+    try:
+        again = importlib.import_module(name)
+        assert again is not first
+        assert registry.LOWERINGS[OPCODES["load"]].__globals__ is again.__dict__
+    finally:
+        sys.modules[name] = first
+    with pytest.raises(KeyError, match="twice"):  # another definition for the same opcode still fails
+        registry.impl("load")(lambda ctx: "0")
+
+
 def test_the_fuzzer_draws_only_specs_without_an_emitter():
     from clifkit.fuzz.gen_ops import MAKERS
 

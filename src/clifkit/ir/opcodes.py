@@ -634,6 +634,15 @@ def opcode(key: "Opcode | str") -> Opcode:
     return found
 
 
+def _reexecuted(old, new) -> bool:
+    """Is `new` the same definition as `old`, from a second execution of its module? (A module
+    dropped from sys.modules and imported again, as pytest's in-process `pytester` runs do to the
+    semantics families the interpreter loads on first need, registers its functions anew.)"""
+    return (getattr(old, "__globals__", None) is not None and getattr(new, "__globals__", None) is not None
+            and old.__globals__ is not new.__globals__
+            and (old.__module__, old.__qualname__) == (new.__module__, new.__qualname__))
+
+
 class Registry(dict):
     """Per-opcode code or data, keyed by the table's `Opcode`: the one way engines and the fuzzer
     register what they do for each opcode. Registering a name that is not in the table, or an
@@ -650,7 +659,7 @@ class Registry(dict):
             op = opcode(key)
         except KeyError as e:
             raise KeyError(f"{self.what}: {e.args[0]}") from None
-        if op in self:
+        if op in self and not _reexecuted(self[op], value):
             raise KeyError(f"{self.what}: {op.name!r} is registered twice")
         super().__setitem__(op, value)
 
