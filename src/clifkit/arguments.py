@@ -103,13 +103,13 @@ def _dialect_arg(text: str):
 
 def add_dialect_options(p: argparse.ArgumentParser, run_calls: bool = True) -> None:
     """`--cranelift ERA` (`clifkit.dialect`), and `--run-calls` where run lines are run."""
-    from .dialect import CURRENT, DIALECTS
+    from .dialect import CURRENT, DIALECTS, RUN_CALLS
 
     p.add_argument("--cranelift", type=_dialect_arg, default=CURRENT, metavar="ERA",
                    help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current, "
                    "0.120's); 2022 lets shuffle lanes 32-255 give zero lanes, tables lie over a heap directive's "
                    "memory, and `test run` lines call the function they follow")
     if run_calls:
-        p.add_argument("--run-calls", choices=("named", "followed"), default=None,
+        p.add_argument("--run-calls", choices=RUN_CALLS, default=None,
                        help="which function a `test run` line calls: the one it names (default; with "
                        "--cranelift 2022: followed) or the one it follows, as Cranelift's `test run` does")

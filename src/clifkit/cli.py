@@ -254,9 +254,9 @@ def _add_reduce(sub) -> None:
 
     p = sub.add_parser("reduce", help="shrink a failing run test while it fails the same way")
     fuzz_cli.add_reduce_arguments(p)
-    from . import commands
+    from .arguments import add_dialect_options
 
-    commands.add_dialect_options(p)  # --cranelift, --run-calls: the rules the failure was found under
+    add_dialect_options(p)  # --cranelift, --run-calls: the rules the failure was found under
     p.set_defaults(func=_cmd_reduce)
 
 

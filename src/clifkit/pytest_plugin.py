@@ -67,12 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="instructions the interpreter may execute per run line (default 10^9)")
     group.addoption("--clif-max-call-depth", type=int, default=None, metavar="N",
                     help="deepest call nesting the interpreter allows")
-    from .dialect import DIALECTS
+    from .dialect import DIALECTS, RUN_CALLS
 
     group.addoption("--clif-cranelift", default=None, choices=tuple(DIALECTS), metavar="ERA",
                     help=f"follow the rules of Cranelift of that era ({' or '.join(DIALECTS)}), as "
                     "`clifkit test --cranelift`")
-    group.addoption("--clif-run-calls", default=None, choices=("named", "followed"),
+    group.addoption("--clif-run-calls", default=None, choices=RUN_CALLS,
                     help="which function a `test run` line calls, as `clifkit test --run-calls`")
     parser.addini(
         "clif_collect",

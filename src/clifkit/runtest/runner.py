@@ -154,9 +154,10 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
         # One error per run line and plan, named as when the file verifies (the same pytest ids,
         # the same `--failed-from` keys), so that a file fixed since runs them all again.
         error = ClifError(problems)
-        for plan in plans:
-            record_error(result, lines, path, error.format(), error.first.message, error.first.loc, "verify",
-                         directives=tf.directives, engine=plan.engine, target=plan.target, engine_known=True)
+        for k, plan in enumerate(plans):  # (the diagnostics in full once, with the first plan's first line)
+            record_error(result, lines, path, error.format() if k == 0 else "", error.first.message,
+                         error.first.loc, "verify", directives=tf.directives, engine=plan.engine,
+                         target=plan.target, engine_known=True)
         return prepared
     prepared.test_file = tf
     prepared.plans = plans

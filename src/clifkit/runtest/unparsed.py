@@ -23,16 +23,14 @@ def record_error(result: FileResult, lines: Sequence[str], path: str, formatted:
                  loc: Optional[Location], step: str = "parse", *, directives: Sequence[Directive] = (),
                  engine: Optional[str] = None, target: Optional[str] = None, engine_known: bool = False) -> None:
     """Mark `result` as an error (keeping an earlier error's message) and add an error run for each
-    run line among `directives`, the first carrying the `formatted` diagnostics (unless an earlier
-    run of `result` does); with no run line, one run at `loc`. `step` is what the file failed to do
+    run line among `directives`, the first carrying the `formatted` diagnostics (empty: an earlier
+    call carries them); with no run line, one run at `loc`. `step` is what the file failed to do
     ("parse", "verify"). `engine` and `target` name the plan the runs belong to, when known."""
     if result.status != ERROR:
         result.status = ERROR
         result.message = formatted.splitlines()[0] if formatted else message
     if engine is None:
         engine = engine_guess(lines)
-    if formatted and any(r.report == formatted for r in result.runs):
-        formatted = ""  # said once per file, as the first error run's report
     raw = run_lines(directives)
     if not raw:
         result.runs.append(RunResult(loc.line if loc is not None else 1, None, engine, target, ERROR, message,
