@@ -31,7 +31,9 @@ only as aligned as its size is (a size that is a multiple of 16 gives a
 16-byte aligned base). A static heap grows in place, so after growth by a
 delta that is not a multiple of the page size its end is no longer exact.
 docs/heaps.md states these guarantees. Memory is fresh and zeroed for every
-run line (`NativeEnvironment.release` unmaps it all).
+run line (`NativeEnvironment.release` unmaps it all, or, for a large
+reservation, zeroes and protects again what the run line could reach, and keeps
+it for the next: `RECYCLE_MIN`).
 
 `NativeEnvironment.classify(address)` says whether a faulting address lies in
 a reserved or guard part of this environment (then the fault is a
@@ -109,18 +111,32 @@ def _fail(what: str) -> MappingError:
     return MappingError(err, f"{what}: {os.strerror(err)}")
 
 
-class Mapping:
-    """An anonymous private mapping, all of it ``PROT_NONE`` at first."""
+# Reserving and releasing address space is cheap for a real kernel, but under QEMU user-mode
+# emulation (7.x) it costs time in proportion to the range's pages: about 60 ms of CPU to map and
+# unmap the 6 GiB of a Wasm-style static heap, for every run line. So a large reservation is kept
+# when it is released, clean (the pages it ever made accessible zeroed, every page PROT_NONE again),
+# for the next region of the same length; and the worker reserves what a batch's environments will
+# need before it forks the child that runs them (`keep_spares`), which inherits them. QEMU keeps
+# about 6 MB of its own memory per GiB reserved, hence the bound on what is kept.
+RECYCLE_MIN = 16 << 20  # smaller mappings cost less to make anew than to clean (measured under QEMU)
+RECYCLE_TOUCHED_MAX = 1 << 20  # a mapping with more bytes ever accessible than this is unmapped, not zeroed
+SPARE_BYTES = 16 << 30  # address space kept in all
 
-    __slots__ = ("addr", "length")
+_spares: dict[int, list[int]] = {}  # mapping length -> addresses of clean, unused mappings
+
+
+class Mapping:
+    """An anonymous private mapping, all of it ``PROT_NONE`` at first (and zeroed: a recycled one
+    is as fresh as a new one)."""
+
+    __slots__ = ("addr", "length", "touched")
 
     def __init__(self, length: int):
         length = max(align_up(length, PAGE_SIZE), PAGE_SIZE)
-        addr = libc().mmap(None, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-        if addr is None or addr == MAP_FAILED:
-            raise _fail(f"cannot reserve 0x{length:x} bytes of address space")
-        self.addr = addr
+        spare = _spares.get(length)
+        self.addr = spare.pop() if spare else _reserve(length)
         self.length = length
+        self.touched: Optional[tuple[int, int]] = None  # the page range ever made accessible
 
     @property
     def end(self) -> int:
@@ -134,14 +150,58 @@ class Mapping:
             return
         if libc().mprotect(self.addr + start, stop - start, prot) != 0:
             raise _fail(f"cannot change the protection of 0x{stop - start:x} bytes")
+        if prot != PROT_NONE:
+            touched = self.touched
+            self.touched = (start, stop) if touched is None else (min(start, touched[0]), max(stop, touched[1]))
 
     def close(self) -> None:
-        if self.length:
-            libc().munmap(self.addr, self.length)
-            self.length = 0
+        if not self.length:
+            return
+        length, self.length = self.length, 0
+        if length >= RECYCLE_MIN and self._clean(length):
+            _keep_spare(length, self.addr)
+        else:
+            libc().munmap(self.addr, length)
+
+    def _clean(self, length: int) -> bool:
+        """Zero the pages this mapping ever made accessible and make them ``PROT_NONE`` again, so
+        that it is as a fresh one; False when that is not worth it or failed (then unmap it)."""
+        if self.touched is None:
+            return True
+        start, stop = self.touched
+        if stop - start > RECYCLE_TOUCHED_MAX:
+            return False
+        lib = libc()
+        if lib.mprotect(self.addr + start, stop - start, PROT_RW) != 0:
+            return False
+        ctypes.memset(self.addr + start, 0, stop - start)
+        return lib.mprotect(self.addr + start, stop - start, PROT_NONE) == 0
 
     def __contains__(self, address: int) -> bool:
         return self.addr <= address < self.addr + self.length
+
+
+def _reserve(length: int) -> int:
+    addr = libc().mmap(None, length, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
+    if addr is None or addr == MAP_FAILED:
+        raise _fail(f"cannot reserve 0x{length:x} bytes of address space")
+    return addr
+
+
+def _spare_bytes() -> int:
+    return sum(length * len(addrs) for length, addrs in _spares.items())
+
+
+def _keep_spare(length: int, addr: int) -> None:
+    """Keep the clean mapping at `addr`, giving back the lengths kept longest if need be."""
+    while _spare_bytes() + length > SPARE_BYTES and any(k != length and v for k, v in _spares.items()):
+        oldest = next(k for k, v in _spares.items() if k != length and v)
+        for old in _spares.pop(oldest):
+            libc().munmap(old, oldest)
+    if _spare_bytes() + length > SPARE_BYTES:
+        libc().munmap(addr, length)
+    else:
+        _spares.setdefault(length, []).append(addr)
 
 
 def write_bytes(address: int, data: bytes) -> None:
@@ -187,9 +247,10 @@ class Region:
         return 0 if self.stale else self.head - PAGE_SIZE
 
 
-def _place(name: str, style: str, size: int, span: int) -> Region:
-    """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
-    after the accessible `size` bytes), and the first `size` bytes after the base accessible."""
+def _layout(size: int, span: int) -> tuple[int, int]:
+    """Where a region of `size` accessible bytes and `span` bytes after its base goes in its
+    mapping, which starts with a guard page: the bytes of the next page below the base (`pad`), and
+    the bytes from the base to the mapping's end (at least a guard page after the accessible ones)."""
     span = max(span, size)
     # The base sits `pad` bytes into the page after the leading guard page, so that base + size
     # ends a page exactly: the first byte past the region faults whatever its size.
@@ -197,11 +258,43 @@ def _place(name: str, style: str, size: int, span: int) -> Region:
     after = align_up(pad + span, PAGE_SIZE) - pad
     if after - size < PAGE_SIZE:
         after += PAGE_SIZE  # always at least a page of guard after the accessible bytes
+    return pad, after
+
+
+def _place(name: str, style: str, size: int, span: int) -> Region:
+    """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
+    after the accessible `size` bytes), and the first `size` bytes after the base accessible."""
+    pad, after = _layout(size, span)
     mapping = Mapping(PAGE_SIZE + pad + after)
     base = mapping.addr + PAGE_SIZE + pad
     if size:
         mapping.protect(PAGE_SIZE, pad + size, PROT_RW)
     return Region(name, style, mapping, base, size, span=after)
+
+
+def _regions(env: Environment) -> list[tuple[int, int]]:
+    """(size, span) of each region `NativeEnvironment` places for `env` before it runs."""
+    return [(max(env.vmctx_size, 1), max(env.vmctx_reservation, 1)),
+            *((request.size, request.reservation() + request.guard) for request in env.heaps)]
+
+
+def keep_spares(envs) -> None:
+    """Reserve now the large mappings the environments `envs` will place, so that a child forked
+    next inherits them instead of making each anew (see `RECYCLE_MIN`)."""
+    needed: dict[int, int] = {}
+    for env in envs:
+        lengths: dict[int, int] = {}
+        for size, span in _regions(env):
+            length = align_up(PAGE_SIZE + sum(_layout(size, span)), PAGE_SIZE)
+            if length >= RECYCLE_MIN:
+                lengths[length] = lengths.get(length, 0) + 1
+        for length, count in lengths.items():
+            needed[length] = max(needed.get(length, 0), count)
+    for length, count in needed.items():
+        for _ in range(count - len(_spares.get(length, ()))):
+            if _spare_bytes() + length > SPARE_BYTES:
+                return
+            _keep_spare(length, _reserve(length))
 
 
 class NativeEnvironment:
@@ -215,9 +308,10 @@ class NativeEnvironment:
         self.stale: list[Region] = []
         self.vmctx_region: Optional[Region] = None
         try:
-            self.vmctx_region = _place("vmctx", "vmctx", max(env.vmctx_size, 1), max(env.vmctx_reservation, 1))
-            for request in env.heaps:
-                self.heaps.append(self._heap(request))
+            (vmctx_size, vmctx_span), *heaps = _regions(env)
+            self.vmctx_region = _place("vmctx", "vmctx", vmctx_size, vmctx_span)
+            for request, (size, span) in zip(env.heaps, heaps):
+                self.heaps.append(self._heap(request, size, span))
             for heap in self.heaps:
                 self._write_slots(heap)
         except BaseException:
@@ -228,10 +322,9 @@ class NativeEnvironment:
     def vmctx(self) -> int:
         return self.vmctx_region.base
 
-    def _heap(self, request: HeapRequest) -> Region:
-        span = request.reservation() + request.guard
+    def _heap(self, request: HeapRequest, size: int, span: int) -> Region:
         region = _place(f"heap{request.index}" if request.style != "table" else f"table{request.index}",
-                        request.style, request.size, span)
+                        request.style, size, span)
         region.max_size = request.max_size
         region.ptr_offset = request.ptr_offset
         region.bound_offset = request.bound_offset

@@ -52,7 +52,7 @@ from typing import Optional
 from ..environment.byteorder import target_byteorder
 from . import chaos, faults, recover
 from .host import host_arch, host_triple
-from .memory import environment_from_wire, materialize
+from .memory import environment_from_wire, keep_spares, materialize
 from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
 
 DEFAULT_COMPILER = "clifkit.native.lower:compile_module"
@@ -299,6 +299,7 @@ class Worker:
                 reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
                 results[i] = {"kind": "skipped", "reason": reason}
         batch = [requests[i] for i in runnable]
+        keep_spares([env for env in map(_environment, batch) if env is not None])
         answers: list = [None] * len(batch)
         children = 0
         i = 0
@@ -379,9 +380,9 @@ class Worker:
         name = req["function"]
         params, returns = self.signatures[name]
         args = list(req["args"])
-        env = None
-        if req.get("env") is not None:
-            env = materialize(environment_from_wire(req["env"]), byteorder=self.byteorder)
+        env = _environment(req)
+        if env is not None:
+            env = materialize(env, byteorder=self.byteorder)
             args = [env.vmctx, *args]
         try:
             if len(args) != len(params):
@@ -406,6 +407,17 @@ class Worker:
             faults.Child.env = None
             if env is not None:
                 env.release()
+
+
+def _environment(req: dict):
+    """The run request's environment (read from its wire form once: by the worker, which
+    reserves its large mappings before forking, and then by the child that runs it)."""
+    if req.get("env") is None:
+        return None
+    env = req.get("environment")
+    if env is None:
+        env = req["environment"] = environment_from_wire(req["env"])
+    return env
 
 
 def _types(types) -> list:
