@@ -12,6 +12,7 @@ from clifkit.dialect import CRANELIFT_2022
 from clifkit.fuzz import rules
 from clifkit.fuzz.compare import Harness, Observed, judge
 from clifkit.fuzz.driver import FuzzOptions, fuzz, program_seed
+from clifkit.fuzz.engines import native_available
 from clifkit.fuzz.features import FEATURES, FeatureError, parse_features
 from clifkit.fuzz.generator import GenConfig, Generator
 from clifkit.fuzz.invariants import nan_leaks, wide_load_hazards
@@ -590,3 +591,61 @@ def test_a_2022_reproducer_says_how_to_rerun_it(tmp_path, capsys):
 def test_fuzz_refuses_an_unknown_era(capsys):
     assert cli.main(["fuzz", "--cranelift", "2021", "--count", "1"]) == 2
     assert "--cranelift: unknown Cranelift dialect '2021': choose current or 2022" in capsys.readouterr().err
+
+
+# -- opt levels ------------------------------------------------------------------------------------
+
+
+def test_opt_levels_parse():
+    from clifkit.fuzz.features import DEFAULT_OPT_LEVELS, OPT_LEVELS, parse_opt_levels
+
+    assert parse_opt_levels(None) == DEFAULT_OPT_LEVELS == ("none", "speed")
+    assert parse_opt_levels("all") == OPT_LEVELS
+    assert parse_opt_levels("speed, none,speed") == ("speed", "none")
+    with pytest.raises(FeatureError, match="unknown opt level 'fast'"):
+        parse_opt_levels("fast")
+
+
+def test_fuzz_refuses_an_unknown_opt_level(capsys):
+    assert cli.main(["fuzz", "--opt-level", "o2"]) == 2
+    assert "unknown opt level 'o2' (known: none, speed, speed_and_size, all)" in capsys.readouterr().err
+
+
+def test_a_programs_opt_level_comes_from_its_seed_alone_and_leaves_its_text_as_it_was():
+    levels = {}
+    for i in range(40):
+        seed = program_seed(9, i)
+        plain = Generator(GenConfig(opt_levels=("none",))).program(seed)
+        drawn = Generator(GenConfig(opt_levels=("none", "speed"))).program(seed)
+        assert plain.opt_level == "none"
+        assert drawn.opt_level == Generator().program(seed).opt_level  # the same in every process
+        setting = "set opt_level=speed\n" if drawn.opt_level == "speed" else ""
+        assert drawn.text() == plain.text().replace("test run\n", "test run\n" + setting, 1)
+        levels[drawn.opt_level] = levels.get(drawn.opt_level, 0) + 1
+    assert levels.get("none", 0) > 10 and levels.get("speed", 0) > 10
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_each_program_is_compiled_at_its_own_opt_level(monkeypatch):
+    """A batch mixing opt levels goes to the backend as one module per level, compiled with that
+    level; the summary counts the programs of each."""
+    from clifkit.fuzz import campaign
+    from clifkit.native import engine
+
+    loaded = []  # (opt_level flag, program numbers in the module)
+    real = engine.NativeSession._load_message
+
+    def spy(self):
+        msg = real(self)
+        names = {f.name.split("_")[0] for f in self.ir or []}
+        loaded.append((msg["flags"].get("opt_level", "none"), names))
+        return msg
+
+    monkeypatch.setattr(engine.NativeSession, "_load_message", spy)
+    cfg = campaign.CampaignConfig(4, parse_features("int,control"), "interpreter", "native", ("x86_64",), 10**6,
+                                  verify_every=100)
+    records = campaign.BatchRunner(cfg).run(range(12), {})
+    drawn = {level: sum(r["opt_level"] == level for r in records) for level in ("none", "speed")}
+    assert drawn["none"] and drawn["speed"] and sum(drawn.values()) == 12
+    assert sorted(loaded) == sorted((level, {f"%p{k}" for k in range(n)}) for level, n in drawn.items())
+    assert all(r["lines"] == 3 and not r["disagreements"] for r in records)

@@ -26,7 +26,7 @@ from ..ir.function import ExternalName
 from ..engine import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
 from .engines import get_engine
-from .features import features_hit, features_text
+from .features import DEFAULT_OPT_LEVELS, features_hit, features_text
 from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
 
@@ -53,6 +53,7 @@ class CampaignConfig:
     reduce: bool = False
     keep: bool = False
     cranelift: str = "current"  # whose rules (`clifkit.dialect`): the generator's shapes, verifying, layout
+    opt_levels: tuple = DEFAULT_OPT_LEVELS  # Cranelift opt levels the programs draw from (`features.opt_level`)
 
     def columns(self) -> tuple[list[str], dict[int, int]]:
         """Column specs, and for each backend column the reference column it is judged against."""
@@ -88,7 +89,7 @@ class CampaignConfig:
 
     def gen_config(self) -> GenConfig:
         return GenConfig(features=self.features, target=self.targets[0] if self.targets else "x86_64",
-                         targets=tuple(self.targets), cranelift=self.cranelift)
+                         targets=tuple(self.targets), cranelift=self.cranelift, opt_levels=tuple(self.opt_levels))
 
 
 @dataclass
@@ -161,6 +162,8 @@ class BatchRunner:
         rec: dict = {"index": index, "seed": program.seed,
                      "features": features_hit(program.functions, [h.style for h in program.heaps]),
                      "lines": 0, "outcomes": {}, "rules": {}, "skipped": 0, "error": None, "disagreements": []}
+        if self.backends:
+            rec["opt_level"] = program.opt_level
         if cfg.keep:
             rec["text"] = text
         self.done += 1
@@ -180,51 +183,58 @@ class BatchRunner:
         return rec, program, text, lines
 
     def run_backends(self, prepared: list, seconds: dict) -> None:
-        """Run a batch's programs on every backend column as one module per backend: functions
-        renamed apart (``%p3_main``), each program's directives after its own %main; the native
-        engine gets the module as IR (the generator's functions, renamed alike) and does not parse
-        it. One load (one compile session) and one run request (one forked child) per batch and
-        backend, instead of one per program. Appends each line's outcome."""
-        if not prepared:
-            return
+        """Run a batch's programs on every backend column as one module per backend and opt level
+        (a setting of the whole compilation): functions renamed apart (``%p3_main``), each
+        program's directives after its own %main; the native engine gets the module as IR (the
+        generator's functions, renamed alike) and does not parse it. One load (one compile
+        session) and one run request (one forked child) per module, instead of one per program.
+        Appends each line's outcome."""
+        groups: dict[str, list] = {}
+        for one in prepared:
+            groups.setdefault(one[1].opt_level, []).append(one)
         for b, engine, target in self.backends:
-            ref = self.refs[b]
             clock = time.process_time()
-            ir = getattr(engine, "loads_ir", False)  # then the module's text is not needed
-            parts, functions, calls, slots = [], [], [], []
-            for k, (_rec, program, text, lines) in enumerate(prepared):
-                if ir:
-                    functions += _renamed_functions(program.functions, k)
-                else:
-                    parts.append(_renamed(program.text(), k))
-                for li, r in enumerate(lines):
-                    if out_of_fuel(r.outcomes[ref]):
-                        continue  # it may not terminate natively
-                    calls.append((_renamed_bound(r.bound, k), r.env))
-                    slots.append((k, li))
-            merged = f"test run\ntarget {target}\n\n" + "\n".join(parts) if parts else "<fuzz batch: IR>"
-            outcomes = self._backend_outcomes(engine, target, merged, functions, calls)
-            if len(prepared) > 1 and outcomes is None:
-                # The module as a whole did not load: each program alone, as a reproducer would.
-                for one in prepared:
-                    self.run_backends_alone(one, b, engine, target, ref)
-                continue
-            filled = {slot: o for slot, o in zip(slots, outcomes or [])}
-            for k, (_rec, _program, _text, lines) in enumerate(prepared):
-                for li, r in enumerate(lines):
-                    r.outcomes.append(filled.get((k, li)) or _not_run(self.labels[ref]))
+            for level, group in groups.items():
+                self._run_module(group, b, engine, target, level)
             _add(seconds, f"run {engine.name}", time.process_time() - clock)
+
+    def _run_module(self, prepared: list, b: int, engine, target: str, opt_level: str) -> None:
+        ref = self.refs[b]
+        ir = getattr(engine, "loads_ir", False)  # then the module's text is not needed
+        parts, functions, calls, slots = [], [], [], []
+        for k, (_rec, program, text, lines) in enumerate(prepared):
+            if ir:
+                functions += _renamed_functions(program.functions, k)
+            else:
+                parts.append(_renamed(program.text(), k))
+            for li, r in enumerate(lines):
+                if out_of_fuel(r.outcomes[ref]):
+                    continue  # it may not terminate natively
+                calls.append((_renamed_bound(r.bound, k), r.env))
+                slots.append((k, li))
+        merged = _module_header(target, opt_level) + "\n".join(parts) if parts else "<fuzz batch: IR>"
+        outcomes = self._backend_outcomes(engine, target, opt_level, merged, functions, calls)
+        if len(prepared) > 1 and outcomes is None:
+            # The module as a whole did not load: each program alone, as a reproducer would.
+            for one in prepared:
+                self.run_backends_alone(one, b, engine, target, ref)
+            return
+        filled = {slot: o for slot, o in zip(slots, outcomes or [])}
+        for k, (_rec, _program, _text, lines) in enumerate(prepared):
+            for li, r in enumerate(lines):
+                r.outcomes.append(filled.get((k, li)) or _not_run(self.labels[ref]))
 
     def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
         _rec, program, text, lines = one
         calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
-        outcomes = self._backend_outcomes(engine, target, f"test run\ntarget {target}\n\n" + _renamed(program.text(), 0),
+        merged = _module_header(target, program.opt_level) + _renamed(program.text(), 0)
+        outcomes = self._backend_outcomes(engine, target, program.opt_level, merged,
                                           _renamed_functions(program.functions, 0), calls, whole=True) or []
         it = iter(outcomes)
         for r in lines:
             r.outcomes.append(_not_run(self.labels[ref]) if out_of_fuel(r.outcomes[ref]) else next(it))
 
-    def _backend_outcomes(self, engine, target: str, merged: str, functions: list, calls: list,
+    def _backend_outcomes(self, engine, target: str, opt_level: str, merged: str, functions: list, calls: list,
                           whole: bool = False):
         """Observed outcomes of `calls` on one backend, or None when the merged module did not load.
         `merged` is the module's text, `functions` the same as IR: an engine that takes IR (the
@@ -232,7 +242,10 @@ class BatchRunner:
         from ..ir.function import TestFile
 
         ir = {"functions": functions} if getattr(engine, "loads_ir", False) else {}
-        session = engine.open(TestFile("<fuzz batch>"), self.options, target, source=merged, **ir)
+        options = self.options
+        if opt_level != "none":  # (Cranelift's default)
+            options = dataclasses.replace(options, settings=(("opt_level", opt_level),))
+        session = engine.open(TestFile("<fuzz batch>"), options, target, source=merged, **ir)
         try:
             if not calls:
                 return []
@@ -301,6 +314,8 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
                f" --engine-a {cfg.engine_a} --engine-b {cfg.engine_b}")
     if target:
         command += f" --target {','.join(cfg.targets)}"
+    if tuple(cfg.opt_levels) != DEFAULT_OPT_LEVELS:  # (the program's own is its `set opt_level` line)
+        command += f" --opt-level {','.join(cfg.opt_levels)}"
     era = dialect(cfg.cranelift)
     if era != CURRENT:
         # Its shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules.
@@ -314,7 +329,7 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
         header.append(f"{r.call}: {names[0]}: {oa.describe(r.return_types)}; {names[1]}: {ob.describe(r.return_types)}")
         expectations.append(oa.expectation(r.return_types) or ob.expectation(r.return_types))
     sub = Program(program.seed, program.functions, program.heaps, [program.runs[i] for i in bad],
-                  target or program.target, program.features)
+                  target or program.target, program.features, program.opt_level)
     return sub.text(expectations, header="\n".join(header))
 
 
@@ -322,6 +337,11 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
 PLUMBING = frozenset({"iconst", "return", "uextend", "sextend", "ireduce", "jump"})
 
 _NAME_RE = re.compile(r"%(main|f\d+)\b")
+
+
+def _module_header(target: str, opt_level: str) -> str:
+    setting = f"set opt_level={opt_level}\n" if opt_level != "none" else ""
+    return f"test run\n{setting}target {target}\n\n"
 
 
 def _renamed(text: str, k: int) -> str:

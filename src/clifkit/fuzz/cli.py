@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .features import DEFAULT_FUEL, FEATURES, FeatureError, parse_features
+from .features import DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FEATURES, OPT_LEVELS, FeatureError, parse_features, parse_opt_levels
 
 
 def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,6 +46,10 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"follow the rules of Cranelift of that era: {' or '.join(DIALECTS)} (default current); "
                         "2022 also generates shuffle lanes 32-255 (zero lanes) and tables over a heap "
                         "directive's memory, and verifies and lays out programs by its rules")
+    p.add_argument("--opt-level", metavar="LIST",
+                   help="Cranelift opt levels the backends compile with, each program drawing one: "
+                        + ", ".join(OPT_LEVELS) + ", comma-separated, or all (default "
+                        + ",".join(DEFAULT_OPT_LEVELS) + "); a reproducer says its own in a set line")
     p.add_argument("--verify-every", type=int, default=10, metavar="N",
                    help="read back and verify every Nth program (default 10; every reproducer always is); "
                         "the others run from the generator's IR")
@@ -70,6 +74,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
 
     try:
         features = parse_features(args.features)
+        opt_levels = parse_opt_levels(args.opt_level)
     except FeatureError as e:
         print(f"clifkit fuzz: error: {e}", file=sys.stderr)
         return 2
@@ -99,7 +104,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
                        verbose=args.verbose, keep=args.keep, targets=targets,
                        jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
                        batch=args.batch, report=args.report, verify_every=max(1, args.verify_every),
-                       cranelift=era.name)
+                       cranelift=era.name, opt_levels=opt_levels)
     return fuzz(opts)
 
 

@@ -25,7 +25,7 @@ from ..engine import EngineUnavailable
 from .cluster import ClusterUnavailable
 from .campaign import BatchResult, CampaignConfig, program_seed, run_batch
 from .engines import native_available
-from .features import DEFAULT, DEFAULT_FUEL, features_text
+from .features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, features_text
 from .triage import Triage
 
 __all__ = ["FuzzOptions", "Stats", "fuzz", "program_seed", "resolve_targets"]
@@ -54,6 +54,7 @@ class FuzzOptions:
     report: Optional[str] = None  # the JSON report's path (default OUT/report.json)
     verify_every: int = 1
     cranelift: str = "current"  # whose rules: "2022" also generates that era's shapes (`clifkit.dialect`)
+    opt_levels: tuple = DEFAULT_OPT_LEVELS  # Cranelift opt levels the programs draw from
 
 
 @dataclass
@@ -65,6 +66,7 @@ class Stats:
     outcomes: dict = field(default_factory=dict)  # class of the reference outcome -> count
     rules: dict = field(default_factory=dict)  # rule -> runs it explained
     features: dict = field(default_factory=dict)  # feature group -> programs that use it
+    opt_levels: dict = field(default_factory=dict)  # Cranelift opt level -> programs the backends compiled so
     skipped: int = 0
     seconds: float = 0.0
     stages: dict = field(default_factory=dict)  # stage -> CPU seconds (all processes that ran batches)
@@ -99,7 +101,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     if names[1] == "native":
         targets = tuple(_runnable_targets(opts.targets or resolve_targets(None), err))
     cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
-                         opts.verify_every, opts.reduce, opts.keep, opts.cranelift)
+                         opts.verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
     labels = cfg.labels()
     refs = cfg.columns()[1]
     against = ", ".join(labels[b] for b in sorted(refs))
@@ -113,7 +115,8 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     what = f"{total} program{'s' if total != 1 else ''}" if total is not None else "programs"
     limit = f" for {opts.time_limit:g} s" if opts.time_limit else ""
     print(f"clifkit fuzz: seed {opts.seed}, {what}{limit}, {reference} vs {against}, "
-          f"features {features_text(opts.features)}", file=out)
+          f"features {features_text(opts.features)}"
+          + (f", opt levels {','.join(opts.opt_levels)}" if targets else ""), file=out)
     out.flush()
     stats = Stats()
     triage = Triage(opts.seed, labels)
@@ -229,6 +232,8 @@ def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: Text
     for f in rec["features"]:
         if f in opts.features:  # an unchosen group's opcodes may appear, guarded (a division is not a trap)
             stats.count(stats.features, f)
+    if "opt_level" in rec:
+        stats.count(stats.opt_levels, rec["opt_level"])
     for k, v in rec["outcomes"].items():
         stats.count(stats.outcomes, k, v)
     for k, v in rec["rules"].items():
@@ -312,6 +317,8 @@ def _summary(stats: Stats, triage: Triage, out: TextIO) -> None:
     print(f"run lines: {stats.lines} ({outcomes or 'none'}); skipped by an engine: {stats.skipped}", file=out)
     if stats.features:
         print("features hit (programs): " + ", ".join(f"{k} {v}" for k, v in sorted(stats.features.items())), file=out)
+    if stats.opt_levels:
+        print("opt levels (programs): " + ", ".join(f"{k} {v}" for k, v in sorted(stats.opt_levels.items())), file=out)
     if stats.rules:
         print("rules applied: " + ", ".join(f"{k} {v}" for k, v in sorted(stats.rules.items())), file=out)
     if stats.errors:

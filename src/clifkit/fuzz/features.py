@@ -10,6 +10,8 @@ starts with ``+``/``-`` edits the default set (all groups). Examples::
 
 from __future__ import annotations
 
+import random
+
 FEATURES: dict[str, str] = {
     "int": "integer arithmetic, bit operations, shifts, rotates, comparisons, selects, extensions, overflow ops",
     "i128": "128-bit integers (with int)",
@@ -53,6 +55,35 @@ def parse_features(text: str | None) -> frozenset[str]:
     if not chosen & {"int", "float", "simd"}:
         raise FeatureError("the features must include at least one of int, float, simd")
     return frozenset(chosen)
+
+
+# Cranelift's opt_level values a campaign compiles with (``--opt-level``). Each program draws one,
+# so that the mid-end's rewrites (the e-graph, at speed) are fuzzed beside the plain lowering.
+# speed_and_size runs the same passes as speed in Cranelift 0.120; it is there to be chosen.
+OPT_LEVELS = ("none", "speed", "speed_and_size")
+DEFAULT_OPT_LEVELS = ("none", "speed")
+_OPT_LEVEL_SALT = 0x6F70745F6C6576  # draws apart from the generator's own stream of the same seed
+
+
+def parse_opt_levels(text: str | None) -> tuple[str, ...]:
+    """The opt levels an ``--opt-level`` argument names: a comma-separated list, or ``all``."""
+    if not text:
+        return DEFAULT_OPT_LEVELS
+    items = list(OPT_LEVELS) if text.strip() == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    for item in items:
+        if item not in OPT_LEVELS:
+            raise FeatureError(f"unknown opt level '{item}' (known: {', '.join(OPT_LEVELS)}, all)")
+    if not items:
+        raise FeatureError("--opt-level names no opt level")
+    return tuple(dict.fromkeys(items))
+
+
+def opt_level(program_seed: int, levels: tuple[str, ...]) -> str:
+    """The opt level program `program_seed` is compiled with: from its seed alone, by a draw of its
+    own, so that the program's text does not depend on `levels`."""
+    if len(levels) == 1:
+        return levels[0]
+    return random.Random(program_seed ^ _OPT_LEVEL_SALT).choice(levels)
 
 
 def features_text(features: frozenset[str]) -> str:

@@ -94,6 +94,7 @@ class Program:
     runs: list[list]  # argument values per run line (without the implicit vmctx)
     target: str = "x86_64"
     features: frozenset = DEFAULT
+    opt_level: str = "none"  # Cranelift's opt_level the backends compile it with (`OPT_LEVELS`)
     _text: Optional[str] = field(default=None, repr=False, compare=False)  # text(), printed once
 
     @property
@@ -139,7 +140,10 @@ class Program:
         out = []
         if header:
             out.extend(f"; {line}".rstrip() for line in header.splitlines())
-        out += ["test interpret", "test run", f"target {self.target}", ""]
+        out += ["test interpret", "test run"]
+        if self.opt_level != "none":
+            out.append(f"set opt_level={self.opt_level}")
+        out += [f"target {self.target}", ""]
         for f in self.functions:
             out.append(format_function(f))
         out += self._directive_lines(expectations)

@@ -38,7 +38,7 @@ from typing import Optional
 from ..dialect import dialect
 from ..ir.function import AbiParam, Function, GlobalValueData, HeapData, Signature, TableData
 from ..ir.types import I8, I16, I32, I64, I128, Type
-from .features import DEFAULT
+from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
 from .gen_program import HeapPlan, HeapTable, HeapView, Program
@@ -64,6 +64,8 @@ class GenConfig:
     # allows (shuffle lanes 32-255, tables over a heap directive); today's never draw for them, so
     # a seed's programs are the same as before the option existed.
     cranelift: str = "current"
+    # Cranelift's opt_level values the backends compile with: each program draws one (`opt_level`).
+    opt_levels: tuple = DEFAULT_OPT_LEVELS
 
 
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
@@ -307,7 +309,8 @@ class ProgramGen:
         main = functions[-1]
         types = [p.type for p in main.signature.params[1 if vmctx else 0 :]]
         runs = [[random_value(rng, t) for t in types] for _ in range(cfg.runs)]
-        return Program(self.seed, functions, self.heaps, runs, cfg.target, self.features)
+        return Program(self.seed, functions, self.heaps, runs, cfg.target, self.features,
+                       opt_level(self.seed, cfg.opt_levels))
 
 
 class Generator:

@@ -11,7 +11,7 @@ The report (``--report``, default ``OUT/report.json``) has a stable schema, vers
     {"schema": "clifkit-fuzz-report/1", "seed": S, "programs": N, "disagreements": N,
      "errors": N, "seconds": F, "engines": {"reference": "interpreter", "backends": [...]},
      "features": "...", "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
-     "skipped": N, "features_hit": {...}, "stage_cpu_seconds": {...}},
+     "skipped": N, "features_hit": {...}, "opt_levels": {...}, "stage_cpu_seconds": {...}},
      "buckets": [{"signature": {"backend": B, "kind": K, "opcodes": [...] | null},
                   "count": N, "programs": [I, ...], "first": {"program": I, "generator_seed": G,
                   "call": "...", "detail": "...", "reproducer": PATH, "reduced": PATH | null}}]}
@@ -90,6 +90,7 @@ class Triage:
                 "rules": dict(sorted(stats.rules.items())),
                 "skipped": stats.skipped,
                 "features_hit": dict(sorted(stats.features.items())),
+                "opt_levels": dict(sorted(stats.opt_levels.items())),
                 "stage_cpu_seconds": {k: round(v, 3) for k, v in sorted(stats.stages.items())},
             },
             "buckets": [
