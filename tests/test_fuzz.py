@@ -649,3 +649,47 @@ def test_each_program_is_compiled_at_its_own_opt_level(monkeypatch):
     assert drawn["none"] and drawn["speed"] and sum(drawn.values()) == 12
     assert sorted(loaded) == sorted((level, {f"%p{k}" for k in range(n)}) for level, n in drawn.items())
     assert all(r["lines"] == 3 and not r["disagreements"] for r in records)
+
+
+# -- tail calls ------------------------------------------------------------------------------------
+
+
+def _tail_programs(seed: int, count: int, features: str = "all") -> list:
+    gen = Generator(GenConfig(features=parse_features(features)))
+    found = []
+    for i in range(count):
+        program = gen.program(program_seed(seed, i))
+        if program.functions[0].signature.call_conv == "tail":
+            found.append((i, program))
+    return found
+
+
+def test_some_programs_use_the_tail_convention_and_return_call():
+    found = _tail_programs(1, 200)
+    assert 20 < len(found) < 100
+    ops = {"return_call": 0, "return_call_indirect": 0}
+    for _, program in found:
+        assert {f.signature.call_conv for f in program.functions} == {"tail"}
+        for f in program.functions:
+            for inst in f.instructions():
+                if inst.opcode.name in ops:
+                    ops[inst.opcode.name] += 1
+                    sig = f.signatures[f.func_refs[inst.func_ref].signature if inst.func_ref is not None
+                                       else inst.sig_ref]
+                    assert [r.type for r in sig.returns] == [r.type for r in f.signature.returns]
+        tf = parse_text(program.text())
+        assert not verify_test_file(tf), program.text()
+    assert ops["return_call"] > 10 and ops["return_call_indirect"] > 3
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_tail_programs_agree_natively():
+    from clifkit.fuzz import campaign
+
+    indices = [i for i, _ in _tail_programs(6, 120, "int,calls,control")][:12]
+    cfg = campaign.CampaignConfig(6, parse_features("int,calls,control"), "interpreter", "native", ("x86_64",),
+                                  10**6, verify_every=1)
+    records = campaign.BatchRunner(cfg).run(indices, {})
+    assert len(records) == 12
+    for r in records:
+        assert r["lines"] == 3 and not r["skipped"] and not r["disagreements"] and r["error"] is None, r

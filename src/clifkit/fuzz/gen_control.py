@@ -115,6 +115,8 @@ class ControlFlow:
         ctr = self.counter if counter_params else None
         kind = edge.kind
         if kind == "return":
+            if self.p.tail and rng.random() < 0.7 and self.gen_tail_call():
+                return
             rets = [self.value_of(r.type) for r in self.func.signature.returns]
             rets = [self.canon(v) for v in self.fold_unused(rets)]
             self.emit("return", None, rets, [])

@@ -68,6 +68,10 @@ class GenConfig:
     opt_levels: tuple = DEFAULT_OPT_LEVELS
 
 
+# The share of programs (with calls) whose functions all use the tail calling convention.
+TAIL_SHARE = 0.25
+_TAIL_SALT = 0x7461696C5F6363
+
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
 _ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumulative weights)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
@@ -100,6 +104,10 @@ class ProgramGen:
         self.actions, self.action_cum_weights = self.choose_actions()
         self._ctrls: dict[str, list[Type]] = {}
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
+        # Whether every function uses the tail calling convention, so that returns may become
+        # return_call: drawn apart from the generator's stream, which is then the same as before
+        # for the programs that do not (their texts do not change).
+        self.tail = "calls" in self.features and random.Random(seed ^ _TAIL_SALT).random() < TAIL_SHARE
 
     def choose_features(self) -> frozenset:
         base = self.cfg.features
@@ -279,28 +287,33 @@ class ProgramGen:
                                                ("min", "bound", "offset_guard", "index_type"))
         fg.heap_views.append(view)
 
-    def signature(self, vmctx: bool, main: bool = False) -> Signature:
+    def signature(self, vmctx: bool, main: bool = False, callees: tuple = ()) -> Signature:
         rng, cfg = self.rng, self.cfg
         low = 1 if main else 0  # %main takes arguments: its results should depend on the run line
         count = rng.randint(low, cfg.max_params if rng.random() < 0.3 else min(cfg.max_params, 3))
         params = [AbiParam(rng.choice(self.types)) for _ in range(count)]
         if vmctx:
             params.insert(0, AbiParam(I64, purpose="vmctx"))
+        if self.tail and callees and rng.random() < 0.8:
+            # A callee's return types, so that a return may become a tail call to it.
+            return Signature(params, list(rng.choice(callees).signature.returns), call_conv="tail")
         count = rng.randint(1, cfg.max_returns if rng.random() < 0.3 else min(cfg.max_returns, 2))
         returns = [AbiParam(rng.choice(self.types)) for _ in range(count)]
+        if self.tail:
+            return Signature(params, returns, call_conv="tail")
         return Signature(params, returns, call_conv="fast", call_conv_written=False)
 
     def build(self) -> Program:
         rng, cfg = self.rng, self.cfg
         self.plan_heaps()
         vmctx = bool(self.heaps)
-        count = rng.randint(1, cfg.max_functions) if "calls" in self.features else 1
+        count = rng.randint(2 if self.tail else 1, cfg.max_functions) if "calls" in self.features else 1
         functions: list[Function] = []
         callees: list[Callee] = []
         for i in range(count):
             last = i == count - 1
             name = "%main" if last else f"%f{count - 1 - i}"
-            sig = self.signature(vmctx, main=last)
+            sig = self.signature(vmctx, main=last, callees=tuple(callees))
             fg = FuncGen(self, name, sig, list(callees))
             if vmctx:
                 self.declare_heaps(fg.func, fg, last)

@@ -160,7 +160,7 @@ def wide_load_hazards(tf: TestFile) -> list[str]:
 # A plain scalar load's address (not an atomic's) or a call's argument.
 _ADDRESS_USES = {op.name for op in OPCODES.values()
                  if op.addr is not None and op.flags & {"load", "store", "side_effects"} == {"load"}
-                 and op.access.lanes == 1} | {"call", "call_indirect"}
+                 and op.access.lanes == 1} | {"call", "call_indirect", "return_call", "return_call_indirect"}
 
 
 def _vmctx_value_leaks(func: Function) -> list[str]:
@@ -178,7 +178,7 @@ def _vmctx_value_leaks(func: Function) -> list[str]:
         if not uses:
             continue
         name = inst.opcode.name
-        if name in _ADDRESS_USES and (name.startswith("call") or (inst.args[0] == vmctx and inst.args.count(vmctx) == 1)):
+        if name in _ADDRESS_USES and ("call" in name or (inst.args[0] == vmctx and inst.args.count(vmctx) == 1)):
             continue
         out.append(f"{func.name}: vmctx (an address) is used by {name}")
     return out
