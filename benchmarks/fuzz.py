@@ -24,7 +24,7 @@ import time
 
 from clifkit.fuzz.campaign import BatchRunner, CampaignConfig
 from clifkit.fuzz.driver import resolve_targets
-from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, parse_features
+from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, parse_features, parse_opt_levels
 
 TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 25  # programs per batch, as clifkit fuzz makes them
@@ -69,9 +69,10 @@ def _rss_kb() -> int:
 
 
 def measure(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10, start: int = 0,
-            batch: int = 0) -> dict:
+            batch: int = 0, opt_levels: tuple = DEFAULT_OPT_LEVELS) -> dict:
     batch = batch or BATCH
-    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every,
+                         opt_levels=opt_levels)
     runner = BatchRunner(cfg)
     runner.run([start], {})  # start the worker, warm the caches (not timed)
     stages: dict = {}
@@ -88,7 +89,8 @@ def measure(target: str, count: int, seed: int, features: frozenset, verify_ever
             "stages": stages, "disagreements": sum(1 for r in records if r["disagreements"])}
 
 
-def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) -> float:
+def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
+                    opt_levels: tuple = DEFAULT_OPT_LEVELS) -> float:
     """CPU seconds per program Cranelift alone spends compiling (host target)."""
     import cranelift as cl
 
@@ -117,14 +119,15 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
                     spent[0] += time.process_time() - t
             return timed
 
-    gen = Generator(GenConfig(features=features))
+    gen = Generator(GenConfig(features=features, opt_levels=opt_levels))
     symbols = host_symbols()
     cl.JITModule = Timed
     try:
         for i in range(start, start + count):
-            functions = gen.program(program_seed(seed, i)).functions
+            program = gen.program(program_seed(seed, i))
+            flags = {"opt_level": program.opt_level} if program.opt_level != "none" else {}
             try:
-                lower.compile_module(functions, triple=None, features={}, host_symbols=symbols)
+                lower.compile_module(program.functions, triple=None, features=flags, host_symbols=symbols)
             except Exception:
                 pass
     finally:
@@ -133,10 +136,11 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1) 
 
 
 def long_run(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10,
-             step: int = 1000) -> list[tuple]:
+             step: int = 1000, opt_levels: tuple = DEFAULT_OPT_LEVELS) -> list[tuple]:
     """(programs so far, programs/s per core over the last `step`, resident KiB, CPU seconds) every `step`
     programs; then the rate over the first and over the last 2,000 programs (a long run must not slow down)."""
-    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every)
+    cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every,
+                         opt_levels=opt_levels)
     runner = BatchRunner(cfg)
     out = []
     for first in range(0, count, step):
@@ -167,13 +171,17 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=BATCH, metavar="N",
                    help=f"programs per batch (default {BATCH}; 1: a module and a forked child per program, as before)")
     p.add_argument("--long", type=int, default=0, metavar="N", help="also a long run of N programs (host target)")
+    p.add_argument("--opt-level", default=None, metavar="LIST",
+                   help="Cranelift opt levels the programs draw from, as clifkit fuzz --opt-level (default "
+                        + ",".join(DEFAULT_OPT_LEVELS) + ")")
     opts = p.parse_args(argv)
     features = parse_features(opts.features) if opts.features else DEFAULT
+    opt_levels = parse_opt_levels(opts.opt_level)
     targets = resolve_targets(opts.target)
     print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
-          f"features {opts.features or 'default'}; verify every {opts.verify_every}")
+          f"features {opts.features or 'default'}; opt levels {','.join(opt_levels)}; verify every {opts.verify_every}")
     for target in targets:
-        r = measure(target, opts.count, opts.seed, features, opts.verify_every, batch=opts.batch)
+        r = measure(target, opts.count, opts.seed, features, opts.verify_every, batch=opts.batch, opt_levels=opt_levels)
         ms = 1000.0 / opts.count
         print(f"\n{target}: {r['per_core']:.1f} programs/s per core ({r['cpu'] * ms:.1f} CPU ms per program; "
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
@@ -182,12 +190,12 @@ def main(argv=None) -> int:
         from clifkit.native.host import host_arch
 
         if target == host_arch():
-            floor = cranelift_floor(opts.count, opts.seed, features)
+            floor = cranelift_floor(opts.count, opts.seed, features, opt_levels=opt_levels)
             print(f"  {'floor: Cranelift alone compiling the same programs':<50} {floor * 1000:7.2f} ms "
                   f"(at most {1 / floor:.0f} programs/s per core)")
     if opts.long:
         print(f"\nlong run, {targets[0]}:")
-        long_run(targets[0], opts.long, opts.seed, features, opts.verify_every)
+        long_run(targets[0], opts.long, opts.seed, features, opts.verify_every, opt_levels=opt_levels)
     return 0
 
 
