@@ -269,6 +269,33 @@ block0(v0: i32):
         reduce_text(text, "compare", ["interpreter", "broken-iadd"])
 
 
+def test_reduce_says_why_line_n_cannot_be_reduced():
+    text = """test interpret
+
+function %f(i32) -> i32 {
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+; run: %f(1) == 2
+; run: %f(2) == 4
+"""
+
+    def error(line, mode="expect", engines=("interpreter",)):
+        with pytest.raises(ReduceError) as e:
+            reduce_text(text, mode, list(engines), line=line)
+        return str(e.value)
+
+    lines = "(its run lines are at lines 8, 9)"
+    assert error(99) == f"line 99 is outside the file, which has 9 lines {lines}"
+    assert error(0) == f"line 0 is outside the file, which has 9 lines {lines}"
+    assert error(4) == f"line 4 is not a run line {lines}"
+    assert error(8) == "line 8 (%f(1)) does not fail on interpreter: it gives what the line expects"
+    assert "line 8 (%f(1)) does not fail on interpreter and interpreter: the engines agree" in error(
+        8, "compare", ("interpreter", "interpreter"))
+    assert reduce_text(text, "expect", ["interpreter"], line=9).klass == ("expect", "3")
+
+
 # -- documentation ------------------------------------------------------------------------------------
 
 
