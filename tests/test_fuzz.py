@@ -296,6 +296,28 @@ block0(v0: i32):
     assert reduce_text(text, "expect", ["interpreter"], line=9).klass == ("expect", "3")
 
 
+def test_reduce_is_not_stopped_by_another_run_line_that_does_not_bind():
+    # As `clifkit test` reports such a line apart and runs the others, the reducer reduces the
+    # line it is given; the line that does not bind is refused only when it is the one chosen.
+    text = """test interpret
+
+function %f(i32) -> i32 {
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+; run: %f(1, 2) == 3
+; run: %f(2) == 4
+"""
+    result = reduce_text(text, "expect", ["interpreter"])
+    assert result.klass == ("expect", "3")
+    assert "; run: %f(2) == 4" in result.text and "%f(1, 2)" not in result.text
+    with pytest.raises(ReduceError, match=r"line 8 does not bind:\n<reduce>:8:8: error: %f takes 1 argument"):
+        reduce_text(text, "expect", ["interpreter"], line=8)
+    with pytest.raises(ReduceError, match="no run line binds"):
+        reduce_text(text.replace("%f(2)", "%f()"), "expect", ["interpreter"])
+
+
 # -- documentation ------------------------------------------------------------------------------------
 
 
