@@ -318,6 +318,7 @@ class RunItem:
     plan: Optional[Plan]
     prepared: Optional[PreparedRun] = None
     settled: Optional[RunResult] = None
+    label: str = ""  # the call as its line writes it ("%f(1)"): `name` before it was made unique
 
 def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function],
             followed: bool = False) -> Function:
