@@ -286,6 +286,21 @@ def test_compare_option_checks_native_against_the_interpreter(pytester):
     result.stdout.fnmatch_lines(["*interpreter*"])
 
 
+def test_a_disagreement_names_the_engines_not_an_expectation_the_run_line_does_not_have():
+    # `; run: %g(16) == 0` passes natively and traps on the interpreter: "expected: trap heap_oob"
+    # under that line would contradict it.
+    from clifkit.pytest_plugin import failure_text
+    from clifkit.runtest.results import FAILED, RunResult
+
+    r = RunResult(9, "%g", "native", "x86_64", FAILED, kind="compare", call="%g(16)",
+                  expected="trap heap_oob", actual="0", report="t.clif:9: %g(16): the engines disagree: ...")
+    assert failure_text(r, "; run: %g(16) == 0").splitlines()[1:] == [
+        "    ; run: %g(16) == 0", "  interpreter: trap heap_oob", "  native:      0"]
+    r.kind, r.expected, r.actual = "run", "0", "trap heap_oob"
+    assert failure_text(r, "; run: %g(16) == 0").splitlines()[2:] == [
+        "  expected: 0", "  actual:   trap heap_oob (the call trapped)"]
+
+
 def test_timeout_option_stops_a_run_line(pytester):
     pytester.makefile(".clif", spin="test interpret\n\nfunction %spin() -> i32 {\nblock0:\n    jump block1\nblock1:\n    jump block1\n}\n"
                       "; run: %spin() == 0\n")

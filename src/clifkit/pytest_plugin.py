@@ -317,11 +317,12 @@ def failure_text(r: RunResult, source_line: Optional[str]) -> str:
     if source_line is not None:
         lines.append(f"    {source_line.strip()}")
     if r.status == FAILED:
+        # A --clif-compare disagreement holds the interpreter's outcome where others hold the
+        # line's expectation: labelled "expected", it would contradict the run line shown above.
+        first, second = ("interpreter:", "native:     ") if r.kind == "compare" else ("expected:", "actual:  ")
         if r.expected is not None:
-            lines.append(f"  expected: {r.expected}")
+            lines.append(f"  {first} {r.expected}")
         if r.actual is not None:
-            if r.actual.startswith("trap "):
-                lines.append(f"  actual:   {r.actual} (the call trapped)")
-            else:
-                lines.append(f"  actual:   {r.actual}")
+            trapped = " (the call trapped)" if r.actual.startswith("trap ") else ""
+            lines.append(f"  {second} {r.actual}{trapped}")
     return "\n".join(lines)
