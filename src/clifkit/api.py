@@ -364,6 +364,8 @@ class Program:
         if env is not None and not isinstance(env, Environment):
             raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
                             f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
+        if env is not None and not takes_vmctx(func):
+            raise TypeError(f"{func.name} takes no vmctx first, so env= gives it nothing: call it without env")
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             # The file's own directives win over inference, as in `clifkit test`.
             env = self.environment(func.name)
