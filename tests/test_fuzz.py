@@ -318,6 +318,21 @@ block0(v0: i32):
         reduce_text(text.replace("%f(2)", "%f()"), "expect", ["interpreter"])
 
 
+def test_reduce_refuses_a_bad_fuel_and_an_unwritable_output_before_reducing(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text("test interpret\n\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1\n"
+                    "    return v1\n}\n; run: %f(1) == 3\n")
+    for extra, words in [(["--fuel", "0"], "--fuel must be positive, not 0"),
+                         (["--fuel", "-1"], "--fuel must be positive, not -1"),
+                         (["-o", str(tmp_path)], f"cannot write {tmp_path}: it is a directory"),
+                         (["-o", str(tmp_path / "no" / "r.clif")], "cannot write")]:
+        assert cli.main(["reduce", "--expect", str(path), *extra]) == 2
+        captured = capsys.readouterr()
+        assert words in captured.err and "instructions" not in captured.err and captured.out == ""
+    assert cli.main(["reduce", "--expect", "--fuel", "100", str(path), "-o", str(tmp_path / "r.clif")]) == 0
+    assert "; run: %f(1) == 3" in (tmp_path / "r.clif").read_text()
+
+
 # -- documentation ------------------------------------------------------------------------------------
 
 
