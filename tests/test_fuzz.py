@@ -269,17 +269,19 @@ block0(v0: i32):
         reduce_text(text, "compare", ["interpreter", "broken-iadd"])
 
 
-def test_reduce_says_why_line_n_cannot_be_reduced():
-    text = """test interpret
+# A function whose run lines the reducer tests below choose from.
+INCREMENT = """test interpret
 
 function %f(i32) -> i32 {
 block0(v0: i32):
     v1 = iadd_imm v0, 1
     return v1
 }
-; run: %f(1) == 2
-; run: %f(2) == 4
 """
+
+
+def test_reduce_says_why_line_n_cannot_be_reduced():
+    text = INCREMENT + "; run: %f(1) == 2\n; run: %f(2) == 4\n"
 
     def error(line, mode="expect", engines=("interpreter",)):
         with pytest.raises(ReduceError) as e:
@@ -299,16 +301,7 @@ block0(v0: i32):
 def test_reduce_is_not_stopped_by_another_run_line_that_does_not_bind():
     # As `clifkit test` reports such a line apart and runs the others, the reducer reduces the
     # line it is given; the line that does not bind is refused only when it is the one chosen.
-    text = """test interpret
-
-function %f(i32) -> i32 {
-block0(v0: i32):
-    v1 = iadd_imm v0, 1
-    return v1
-}
-; run: %f(1, 2) == 3
-; run: %f(2) == 4
-"""
+    text = INCREMENT + "; run: %f(1, 2) == 3\n; run: %f(2) == 4\n"
     result = reduce_text(text, "expect", ["interpreter"])
     assert result.klass == ("expect", "3")
     assert "; run: %f(2) == 4" in result.text and "%f(1, 2)" not in result.text
@@ -320,8 +313,7 @@ block0(v0: i32):
 
 def test_reduce_refuses_a_bad_fuel_and_an_unwritable_output_before_reducing(tmp_path, capsys):
     path = tmp_path / "t.clif"
-    path.write_text("test interpret\n\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1\n"
-                    "    return v1\n}\n; run: %f(1) == 3\n")
+    path.write_text(INCREMENT + "; run: %f(1) == 3\n")
     for extra, words in [(["--fuel", "0"], "--fuel must be positive, not 0"),
                          (["--fuel", "-1"], "--fuel must be positive, not -1"),
                          (["-o", str(tmp_path)], f"cannot write {tmp_path}: it is a directory"),
