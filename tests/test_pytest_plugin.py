@@ -252,6 +252,19 @@ def test_engine_option_chooses_engines(pytester):
     assert all("[native" in line for line in result.outlines if "::" in line)
 
 
+def test_an_engine_left_out_skips_a_line_its_binding_refuses_as_clifkit_test_does(pytester):
+    # `%nowhere` names no function: an error of the native engine's `test run` plan, which
+    # --clif-engine interpreter leaves out: skipped with that reason, not a failure.
+    pytester.makefile(".clif", t="test run\n\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                                 "; run: %f(1) == 1\n; run: %nowhere(1) == 1\n")
+    result = pytester.runpytest("t.clif", "--clif-engine", "interpreter", "-rs")
+    assert result.parseoutcomes() == {"skipped": 2}
+    result.stdout.fnmatch_lines(["*--engine interpreter leaves out*"])
+    from clifkit.cli import main
+
+    assert main(["test", "--engine", "interpreter", str(pytester.path / "t.clif")]) == 0
+
+
 RECURSE = """test run
 
 function %depth(i32) -> i32 {
