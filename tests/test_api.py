@@ -288,6 +288,12 @@ def test_arguments_of_the_wrong_type_or_value_are_refused_up_front(tmp_path):
             p.call(None)
         with pytest.raises(TypeError, match="heap_environment takes a Function"):
             clifkit.heap_environment("%three", "static, size=0x100, ptr=vmctx+0")
+    heap = clifkit.load("function %h(i64 vmctx) -> i64 {\nblock0(v0: i64):\n    v1 = load.i64 v0+8\n    return v1\n}\n")
+    with pytest.raises(ValueError, match="needs at least one heap or table directive"):
+        heap.call("%h", env=[])  # was "env must be an Environment ... not list"
+    with pytest.raises(TypeError, match="a directive is text"):
+        heap.call("%h", env=["static, size=0x10, ptr=vmctx+0", 16])
+    assert heap.call("%h", env=("static, size=0x10, ptr=vmctx+0, bound=vmctx+8",)) == 16
     with pytest.raises(TypeError, match="parse takes CLIF text"):
         clifkit.parse(FUNCS.encode())
     (tmp_path / "a.clif").write_text("test interpret\n" + FUNCS + "; run: %three() == [-1, 2, 3]\n")

@@ -359,8 +359,8 @@ class Program:
 
         if isinstance(env, str):
             env = (env,)
-        if isinstance(env, (tuple, list)) and all(isinstance(d, str) for d in env) and env:
-            env = heap_environment(func, *env)
+        if isinstance(env, (tuple, list)):
+            env = heap_environment(func, *env)  # ValueError for no directive, TypeError for one not text
         if env is not None and not isinstance(env, Environment):
             raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
                             f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
