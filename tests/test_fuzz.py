@@ -325,6 +325,18 @@ def test_reduce_refuses_a_bad_fuel_and_an_unwritable_output_before_reducing(tmp_
     assert "; run: %f(1) == 3" in (tmp_path / "r.clif").read_text()
 
 
+def test_reduce_expect_on_the_interpreter_calls_by_name_in_a_test_interpret_file_under_run_calls_followed():
+    # `clifkit test --run-calls followed` runs a `test interpret` line by name on the interpreter:
+    # %g(1) gives 10 there, against the expected 2. The reducer must see the same failure.
+    text = INCREMENT.replace("test interpret\n", "test interpret\ntest run\n") + (
+        "\nfunction %g(i32) -> i32 {\nblock0(v0: i32):\n    v1 = imul_imm v0, 10\n    return v1\n}\n")
+    text = text.replace("    return v1\n}\n\nfunction %g", "    return v1\n}\n; run: %g(1) == 2\n\nfunction %g")
+    result = reduce_text(text, "expect", ["interpreter"], calls_followed=True)
+    assert result.klass == ("expect", "10") and "%g(1) == 2" in result.text
+    with pytest.raises(ReduceError, match="no run line fails on interpreter"):  # only `test run`: followed
+        reduce_text(text.replace("test interpret\n", ""), "expect", ["interpreter"], calls_followed=True)
+
+
 # -- documentation ------------------------------------------------------------------------------------
 
 

@@ -211,6 +211,9 @@ class Harness:
         # When set, a run line that does not bind is left out (its error kept in `unbound`) rather
         # than making the whole file invalid: the reducer's first run, where only one line matters.
         self.skip_unbound = False
+        # When set, a file that is a `test interpret` file too calls by name, as `clifkit test`'s
+        # interpreter does for it whatever --run-calls says: the reducer's --expect on the interpreter.
+        self.interpret_by_name = False
         self.unbound: list[tuple[int, ClifError]] = []
 
     def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True,
@@ -265,7 +268,8 @@ class Harness:
 
         by_name = {d.function.name: d.function for d in tf.functions}
         # As `clifkit test --run-calls followed`: a `test run` line calls the function it follows.
-        followed = self.calls_followed and "run" in command_names(tf)
+        kinds = command_names(tf)
+        followed = self.calls_followed and "run" in kinds and not (self.interpret_by_name and "interpret" in kinds)
         plan: list[tuple] = []
         self.unbound = []
         for g in groups:
