@@ -278,10 +278,13 @@ def test_arguments_of_the_wrong_type_or_value_are_refused_up_front(tmp_path):
         (dict(max_call_depth=-1), ValueError, "max_call_depth=-1: expected a positive number of calls"),
         (dict(timeout="1"), TypeError, "timeout='1': expected a number of seconds"),
         (dict(target=64), TypeError, "target=64"),
+        (dict(target="s390"), ValueError, "target='s390': unknown target architecture 's390': Cranelift's are x86_64"),
+        (dict(target=""), ValueError, "unknown target architecture ''"),
     ]:
         with pytest.raises(error) as e:
             clifkit.load(FUNCS, **kwargs)
         assert words in str(e.value)
+    assert clifkit.load(FUNCS, target="s390x has_mie2").call("%three") == (-1, 2, 3)
     with clifkit.load(FUNCS, fuel=10, timeout=2.5) as p:
         assert p.call("%three") == (-1, 2, 3)
         with pytest.raises(TypeError, match=r"a function is named by a str \("):

@@ -293,6 +293,13 @@ class Program:
         _check_limits(fuel=fuel, max_call_depth=max_call_depth, timeout=timeout)
         if target is not None and not isinstance(target, str):
             raise TypeError(f"target={target!r}: expected a target as a `target` line writes it (\"s390x\")")
+        if target is not None:
+            from .verifier.common import KNOWN_ARCHES
+
+            arch = (target.split() or [""])[0].split("-")[0]
+            if arch not in KNOWN_ARCHES:  # the words of a `target` line, as the verifier checks them
+                raise ValueError(f"target={target!r}: unknown target architecture {arch!r}: Cranelift's are "
+                                 f"{', '.join(KNOWN_ARCHES)}")
         self.test_file = _as_test_file(source)
         # Nothing the verifier refuses is run: the interpreter could answer for it where Cranelift
         # refuses to compile it (`clifkit test` does the same).
