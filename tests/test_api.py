@@ -267,3 +267,45 @@ block0(v0: i64, v1: i64):
         assert p.call("%f", 0xFD, env="dynamic, size=0x4000, ptr=vmctx+0, bound=vmctx+8") == (0, 0x4000)
     with clifkit.load(text.split("; heap:")[0]) as p:
         assert p.call("%f", 0xFD) == (0, 0x4000)
+
+
+def test_arguments_of_the_wrong_type_or_value_are_refused_up_front(tmp_path):
+    # As `clifkit test` refuses --fuel 0 or -j 0: a clear error naming the argument, not an
+    # "internal error" of the engine at the first call, nor every run line failing.
+    for kwargs, error, words in [
+        (dict(fuel=0), ValueError, "fuel=0: expected a positive number of instructions"),
+        (dict(fuel="many"), TypeError, "fuel='many': expected a whole number of instructions"),
+        (dict(max_call_depth=-1), ValueError, "max_call_depth=-1: expected a positive number of calls"),
+        (dict(timeout="1"), TypeError, "timeout='1': expected a number of seconds"),
+        (dict(target=64), TypeError, "target=64"),
+        (dict(target="s390"), ValueError, "target='s390': unknown target architecture 's390': Cranelift's are x86_64"),
+        (dict(target=""), ValueError, "unknown target architecture ''"),
+    ]:
+        with pytest.raises(error) as e:
+            clifkit.load(FUNCS, **kwargs)
+        assert words in str(e.value)
+    assert clifkit.load(FUNCS, target="s390x has_mie2").call("%three") == (-1, 2, 3)
+    with clifkit.load(FUNCS, fuel=10, timeout=2.5) as p:
+        assert p.call("%three") == (-1, 2, 3)
+        with pytest.raises(TypeError, match=r"a function is named by a str \("):
+            p.call(None)
+        with pytest.raises(TypeError, match="heap_environment takes a Function"):
+            clifkit.heap_environment("%three", "static, size=0x100, ptr=vmctx+0")
+    heap = clifkit.load("function %h(i64 vmctx) -> i64 {\nblock0(v0: i64):\n    v1 = load.i64 v0+8\n    return v1\n}\n")
+    with pytest.raises(ValueError, match="needs at least one heap or table directive"):
+        heap.call("%h", env=[])  # was "env must be an Environment ... not list"
+    with pytest.raises(TypeError, match="a directive is text"):
+        heap.call("%h", env=["static, size=0x10, ptr=vmctx+0", 16])
+    assert heap.call("%h", env=("static, size=0x10, ptr=vmctx+0, bound=vmctx+8",)) == 16
+    with pytest.raises(TypeError, match="parse takes CLIF text"):
+        clifkit.parse(FUNCS.encode())
+    (tmp_path / "a.clif").write_text("test interpret\n" + FUNCS + "; run: %three() == [-1, 2, 3]\n")
+    for kwargs, error, words in [
+        (dict(fuel=-5), ValueError, "fuel=-5"),
+        (dict(jobs="2"), TypeError, "jobs='2': expected a whole number of processes"),
+        (dict(jobs=0), ValueError, "jobs=0"),
+        (dict(keyword=3), TypeError, "keyword=3: expected a -k expression"),
+    ]:
+        with pytest.raises(error, match=words):
+            clifkit.run_tests(tmp_path, **kwargs)
+    assert clifkit.run_tests(tmp_path, jobs=2, fuel=100).summary == "1 passed, 0 failed, 0 skipped"

@@ -270,6 +270,74 @@ block0(v0: i32):
         reduce_text(text, "compare", ["interpreter", "broken-iadd"])
 
 
+# A function whose run lines the reducer tests below choose from.
+INCREMENT = """test interpret
+
+function %f(i32) -> i32 {
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+"""
+
+
+def test_reduce_says_why_line_n_cannot_be_reduced():
+    text = INCREMENT + "; run: %f(1) == 2\n; run: %f(2) == 4\n"
+
+    def error(line, mode="expect", engines=("interpreter",)):
+        with pytest.raises(ReduceError) as e:
+            reduce_text(text, mode, list(engines), line=line)
+        return str(e.value)
+
+    lines = "(its run lines are at lines 8, 9)"
+    assert error(99) == f"line 99 is outside the file, which has 9 lines {lines}"
+    assert error(0) == f"line 0 is outside the file, which has 9 lines {lines}"
+    assert error(4) == f"line 4 is not a run line {lines}"
+    assert error(8) == "line 8 (%f(1)) does not fail on interpreter: it gives what the line expects"
+    assert "line 8 (%f(1)) does not fail on interpreter and interpreter: the engines agree" in error(
+        8, "compare", ("interpreter", "interpreter"))
+    assert reduce_text(text, "expect", ["interpreter"], line=9).klass == ("expect", "3")
+
+
+def test_reduce_is_not_stopped_by_another_run_line_that_does_not_bind():
+    # As `clifkit test` reports such a line apart and runs the others, the reducer reduces the
+    # line it is given; the line that does not bind is refused only when it is the one chosen.
+    text = INCREMENT + "; run: %f(1, 2) == 3\n; run: %f(2) == 4\n"
+    result = reduce_text(text, "expect", ["interpreter"])
+    assert result.klass == ("expect", "3")
+    assert "; run: %f(2) == 4" in result.text and "%f(1, 2)" not in result.text
+    with pytest.raises(ReduceError, match=r"line 8 does not bind:\n<reduce>:8:8: error: %f takes 1 argument"):
+        reduce_text(text, "expect", ["interpreter"], line=8)
+    with pytest.raises(ReduceError, match="no run line binds"):
+        reduce_text(text.replace("%f(2)", "%f()"), "expect", ["interpreter"])
+
+
+def test_reduce_refuses_a_bad_fuel_and_an_unwritable_output_before_reducing(tmp_path, capsys):
+    path = tmp_path / "t.clif"
+    path.write_text(INCREMENT + "; run: %f(1) == 3\n")
+    for extra, words in [(["--fuel", "0"], "--fuel must be positive, not 0"),
+                         (["--fuel", "-1"], "--fuel must be positive, not -1"),
+                         (["-o", str(tmp_path)], f"cannot write {tmp_path}: it is a directory"),
+                         (["-o", str(tmp_path / "no" / "r.clif")], "cannot write")]:
+        assert cli.main(["reduce", "--expect", str(path), *extra]) == 2
+        captured = capsys.readouterr()
+        assert words in captured.err and "instructions" not in captured.err and captured.out == ""
+    assert cli.main(["reduce", "--expect", "--fuel", "100", str(path), "-o", str(tmp_path / "r.clif")]) == 0
+    assert "; run: %f(1) == 3" in (tmp_path / "r.clif").read_text()
+
+
+def test_reduce_expect_on_the_interpreter_calls_by_name_in_a_test_interpret_file_under_run_calls_followed():
+    # `clifkit test --run-calls followed` runs a `test interpret` line by name on the interpreter:
+    # %g(1) gives 10 there, against the expected 2. The reducer must see the same failure.
+    text = INCREMENT.replace("test interpret\n", "test interpret\ntest run\n") + (
+        "\nfunction %g(i32) -> i32 {\nblock0(v0: i32):\n    v1 = imul_imm v0, 10\n    return v1\n}\n")
+    text = text.replace("    return v1\n}\n\nfunction %g", "    return v1\n}\n; run: %g(1) == 2\n\nfunction %g")
+    result = reduce_text(text, "expect", ["interpreter"], calls_followed=True)
+    assert result.klass == ("expect", "10") and "%g(1) == 2" in result.text
+    with pytest.raises(ReduceError, match="no run line fails on interpreter"):  # only `test run`: followed
+        reduce_text(text.replace("test interpret\n", ""), "expect", ["interpreter"], calls_followed=True)
+
+
 # -- documentation ------------------------------------------------------------------------------------
 
 

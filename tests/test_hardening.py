@@ -625,6 +625,26 @@ def test_failed_from_repeats_only_what_failed_errored_or_timed_out(tmp_path, cap
     assert "%id(1)" not in out and "good.clif" not in out
 
 
+def test_failed_from_does_not_repeat_another_run_line_that_moved_to_a_failed_line(tmp_path, capsys):
+    # The file is edited after the report: a line added above moves every run line down, so
+    # the lines that failed (8, 10) now hold run lines that passed. Repeating those and saying
+    # "passed" would hide the failures: the report's call (as written) must match too.
+    text = ("test interpret\n\nfunction %id(i64) -> i64 {\nblock0(v0: i64):\n    return v0\n}\n"
+            "; run: %id(1) == 1\n; run: %id(2) == 3\n; run: %id(3) == 3\n; run: %id(4) == 5\n")
+    path = tmp_path / "t.clif"
+    path.write_text(text)
+    report = tmp_path / "r.json"
+    assert clifkit_main(["test", "--json", str(report), str(path)]) == 1
+    capsys.readouterr()
+    path.write_text(text.replace("; run: %id(1)", "; a note\n; run: %id(1)"))
+    assert clifkit_main(["test", "-v", "--failed-from", str(report), str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "passed" not in out.splitlines()[0] and "nothing repeated" in out
+    path.write_text(text.replace("(2) == 3", "(2) == 2").replace("(4) == 5", "(4) == 4"))  # edited in place
+    assert clifkit_main(["test", "-v", "--failed-from", str(report), str(path)]) == 0
+    assert "t.clif:8: %id(2) == 2: passed" in capsys.readouterr().out
+
+
 def test_failed_from_a_missing_report_is_an_error(tmp_path, capsys):
     assert clifkit_main(["test", "--failed-from", str(tmp_path / "none.json"), str(tmp_path)]) == 2
     assert "--failed-from" in capsys.readouterr().err

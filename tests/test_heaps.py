@@ -6,10 +6,13 @@ import dataclasses
 
 import pytest
 
+import clifkit
+
 from clifkit.cli import main
 from clifkit.diagnostics import ClifError, Location
 from clifkit.reader import parse_text
 from clifkit.environment.layout import build_environment, parse_heap_directive, parse_table_directive
+from support import native_targets
 
 LOC = Location("t.clif", 7, 9)
 
@@ -190,6 +193,26 @@ def test_run_lines_must_leave_vmctx_out(tmp_path, capsys):
     status, out = run_clif(tmp_path, capsys, text)
     assert status == 1
     assert "the test environment (heap directives) supplies %bump's vmctx argument: leave it out and pass no arguments" in out
+
+
+def test_a_run_line_naming_a_function_without_vmctx_below_anothers_directives_calls_it_as_declared(tmp_path, capsys):
+    # The directives are %bound_slot's; %plain takes no vmctx, so nothing is passed for one (the
+    # engines used to be handed the environment anyway: "internal error ... 2 given").
+    text = COUNTER + "; run: %plain(7) == 7\n\nfunction %plain(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+    text = text.replace("; run: %bound_slot() == 0x30\n", "; run: %bound_slot() == 0x30\n; run: %plain(5) == 5\n")
+    status, out = run_clif(tmp_path, capsys, text)
+    assert status == 0, out
+    assert "t.clif:22: %plain(5) == 5: passed [interpreter]" in out and "%plain(7) == 7: passed" in out
+    targets = sorted(native_targets())
+    if targets:  # natively too, on every backend this machine runs
+        native = text.replace(HEADER, "test run\n" + "".join(f"target {t}\n" for t in targets), 1)
+        status, out = run_clif(tmp_path, capsys, native)
+        assert status == 0, out
+        assert out.splitlines()[-1] == f"{5 * len(targets)} passed, 0 failed, 0 skipped"
+    program = clifkit.load(text)
+    assert program.call("%plain", 5) == 5
+    with pytest.raises(TypeError, match="%plain takes no vmctx first, so env= gives it nothing"):
+        program.call("%plain", 5, env=program.environment("%bound_slot"))
 
 
 HEAP_ADDR = HEADER + """

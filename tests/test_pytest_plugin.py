@@ -252,6 +252,19 @@ def test_engine_option_chooses_engines(pytester):
     assert all("[native" in line for line in result.outlines if "::" in line)
 
 
+def test_an_engine_left_out_skips_a_line_its_binding_refuses_as_clifkit_test_does(pytester):
+    # `%nowhere` names no function: an error of the native engine's `test run` plan, which
+    # --clif-engine interpreter leaves out: skipped with that reason, not a failure.
+    pytester.makefile(".clif", t="test run\n\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                                 "; run: %f(1) == 1\n; run: %nowhere(1) == 1\n")
+    result = pytester.runpytest("t.clif", "--clif-engine", "interpreter", "-rs")
+    assert result.parseoutcomes() == {"skipped": 2}
+    result.stdout.fnmatch_lines(["*--engine interpreter leaves out*"])
+    from clifkit.cli import main
+
+    assert main(["test", "--engine", "interpreter", str(pytester.path / "t.clif")]) == 0
+
+
 RECURSE = """test run
 
 function %depth(i32) -> i32 {
@@ -284,6 +297,21 @@ def test_compare_option_checks_native_against_the_interpreter(pytester):
                                 "--clif-compare")
     assert result.parseoutcomes()["failed"] >= 1
     result.stdout.fnmatch_lines(["*interpreter*"])
+
+
+def test_a_disagreement_names_the_engines_not_an_expectation_the_run_line_does_not_have():
+    # `; run: %g(16) == 0` passes natively and traps on the interpreter: "expected: trap heap_oob"
+    # under that line would contradict it.
+    from clifkit.pytest_plugin import failure_text
+    from clifkit.runtest.results import FAILED, RunResult
+
+    r = RunResult(9, "%g", "native", "x86_64", FAILED, kind="compare", call="%g(16)",
+                  expected="trap heap_oob", actual="0", report="t.clif:9: %g(16): the engines disagree: ...")
+    assert failure_text(r, "; run: %g(16) == 0").splitlines()[1:] == [
+        "    ; run: %g(16) == 0", "  interpreter: trap heap_oob", "  native:      0"]
+    r.kind, r.expected, r.actual = "run", "0", "trap heap_oob"
+    assert failure_text(r, "; run: %g(16) == 0").splitlines()[2:] == [
+        "  expected: 0", "  actual:   trap heap_oob (the call trapped)"]
 
 
 def test_timeout_option_stops_a_run_line(pytester):

@@ -76,6 +76,8 @@ def test_cfg_command_chooses_a_function_and_reports_bad_input(tmp_path, capsys):
     bad.write_text("function %f() {\nblock0:\n    nope\n}\n")
     assert cli.main(["cfg", str(bad)]) == 1
     assert "bad.clif:3:5: error:" in capsys.readouterr().err
+    assert cli.main(["cfg", str(f), "-o", str(tmp_path)]) == 1  # a directory: an error, not a traceback
+    assert f"clifkit cfg: error: cannot write {tmp_path}: Is a directory" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")

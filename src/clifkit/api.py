@@ -52,6 +52,8 @@ def parse(text: str, path: str = "<string>") -> TestFile:
     """Read CLIF `text` (called `path` in messages) into a `TestFile`. Raises `ClifError`."""
     from .reader import parse_text
 
+    if not isinstance(text, str):
+        raise TypeError(f"parse takes CLIF text (a str), not {type(text).__name__}: parse_file reads a path")
     return parse_text(text, path)
 
 
@@ -114,8 +116,15 @@ def heap_environment(function: Function, *directives: str) -> Environment:
     (located at ``<heap N>:1:col``)."""
     from .environment.layout import build_environment
 
+    if not isinstance(function, Function):
+        raise TypeError(f"heap_environment takes a Function (Program.function, parse_function), "
+                        f"not {type(function).__name__}")
     if not directives:
         raise ValueError("heap_environment needs at least one heap or table directive")
+    for text in directives:
+        if not isinstance(text, str):
+            raise TypeError(f"a directive is text such as \"static, size=0x1000, ptr=vmctx+0\", "
+                            f"not {type(text).__name__}")
     found = []
     for i, text in enumerate(directives, 1):
         kind, rest = "heap", text.strip()
@@ -281,6 +290,16 @@ class Program:
         from .runtest.engines import ENGINES
 
         self.dialect = dialect(cranelift)
+        _check_limits(fuel=fuel, max_call_depth=max_call_depth, timeout=timeout)
+        if target is not None and not isinstance(target, str):
+            raise TypeError(f"target={target!r}: expected a target as a `target` line writes it (\"s390x\")")
+        if target is not None:
+            from .verifier.common import KNOWN_ARCHES
+
+            arch = (target.split() or [""])[0].split("-")[0]
+            if arch not in KNOWN_ARCHES:  # the words of a `target` line, as the verifier checks them
+                raise ValueError(f"target={target!r}: unknown target architecture {arch!r}: Cranelift's are "
+                                 f"{', '.join(KNOWN_ARCHES)}")
         self.test_file = _as_test_file(source)
         # Nothing the verifier refuses is run: the interpreter could answer for it where Cranelift
         # refuses to compile it (`clifkit test` does the same).
@@ -318,6 +337,8 @@ class Program:
 
     def function(self, name: str) -> Function:
         """The function called `name` (``"%add"``; the ``%`` may be left out). Raises KeyError."""
+        if not isinstance(name, str):
+            raise TypeError(f"a function is named by a str (\"%add\"), not {type(name).__name__}")
         key = name if name.startswith("%") else f"%{name}"
         try:
             return self.functions[key]
@@ -345,11 +366,13 @@ class Program:
 
         if isinstance(env, str):
             env = (env,)
-        if isinstance(env, (tuple, list)) and all(isinstance(d, str) for d in env) and env:
-            env = heap_environment(func, *env)
+        if isinstance(env, (tuple, list)):
+            env = heap_environment(func, *env)  # ValueError for no directive, TypeError for one not text
         if env is not None and not isinstance(env, Environment):
             raise TypeError(f"env must be an Environment (heap_environment, Program.environment) or directive "
                             f"text such as \"static, size=0x1000, ptr=vmctx+0\", not {type(env).__name__}")
+        if env is not None and not takes_vmctx(func):
+            raise TypeError(f"{func.name} takes no vmctx first, so env= gives it nothing: call it without env")
         if env is None and takes_vmctx(func) and nargs == len(func.signature.params) - 1:
             # The file's own directives win over inference, as in `clifkit test`.
             env = self.environment(func.name)
@@ -406,6 +429,24 @@ class Program:
         if not results:
             return None
         return results[0] if len(results) == 1 else tuple(results)
+
+
+# What each limit counts, for its message (`clifkit test` refuses the same values).
+_LIMIT_UNITS = {"fuel": "instructions", "max_call_depth": "calls", "timeout": "seconds", "jobs": "processes"}
+
+
+def _check_limits(**limits: Any) -> None:
+    """Refuse, before anything runs, a limit the command line would refuse: TypeError for one that
+    is not a number (a whole one for counts), ValueError for one that is not positive."""
+    for name, value in limits.items():
+        if value is None:
+            continue
+        whole = name != "timeout"
+        if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)):
+            kind = "a whole number" if whole else "a number"
+            raise TypeError(f"{name}={value!r}: expected {kind} of {_LIMIT_UNITS[name]}")
+        if not value > 0:
+            raise ValueError(f"{name}={value!r}: expected a positive number of {_LIMIT_UNITS[name]}")
 
 
 def _check_raw(value: Any, ty: Type, what: str) -> Union[int, tuple]:
@@ -483,8 +524,9 @@ def run_tests(
 
     if engine not in ("interpreter", "native", "all"):
         raise ValueError(f"engine={engine!r}: expected 'interpreter', 'native' or 'all'")
-    if timeout is not None and not timeout > 0:
-        raise ValueError(f"timeout={timeout!r}: expected a positive number of seconds")
+    _check_limits(fuel=fuel, max_call_depth=max_call_depth, timeout=timeout, jobs=jobs)
+    if keyword is not None and not isinstance(keyword, str):
+        raise TypeError(f"keyword={keyword!r}: expected a -k expression (a str)")
     from .dialect import calls_followed, dialect
     from .runtest.select import matcher
 

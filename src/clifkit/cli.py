@@ -71,8 +71,12 @@ def _cmd_cfg(args: argparse.Namespace) -> int:
             print(f"clifkit cfg: error: {problem}", file=sys.stderr)
             return 1
     else:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            print(f"clifkit cfg: error: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+            return 1
     return status
 
 

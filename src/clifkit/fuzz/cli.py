@@ -121,12 +121,33 @@ def add_reduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--verbose", action="store_true", help="report each step on stderr")
 
 
+def _unwritable(path: str) -> Optional[str]:
+    """Why `path` cannot be written as a file (None when it seems it can)."""
+    import os
+
+    if os.path.isdir(path):
+        return "it is a directory"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        return f"no directory {folder}"
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return "permission denied"
+    return None
+
+
 def run_reduce(args: argparse.Namespace) -> int:
     from .engines import native_available
     from .reduce import DEFAULT_FUEL as REDUCE_FUEL, ReduceError, reduce_file
 
     mode = "expect" if args.expect else "compare"
     engines = [args.engine_a, args.engine_b]
+    if args.fuel is not None and args.fuel < 1:
+        print(f"clifkit reduce: error: --fuel must be positive, not {args.fuel}", file=sys.stderr)
+        return 2
+    unwritable = _unwritable(args.output) if args.output else None
+    if unwritable:  # said now, not after a reduction of minutes whose result would be lost
+        print(f"clifkit reduce: error: cannot write {args.output}: {unwritable}", file=sys.stderr)
+        return 2
     if mode == "compare" and "native" in engines and not native_available():
         print("clifkit reduce: error: the native engine is not available; name another --engine-b, or use --expect",
               file=sys.stderr)
@@ -142,8 +163,13 @@ def run_reduce(args: argparse.Namespace) -> int:
         return 1
     text = result.text if result.text.endswith("\n") else result.text + "\n"  # a file ends with a newline
     if args.output:
-        with open(args.output, "w", encoding="utf-8") as f:
-            f.write(text)
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(text)
+        except OSError as e:
+            print(f"clifkit reduce: error: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
+            sys.stdout.write(text)  # the result is not lost
+            return 1
     else:
         sys.stdout.write(text)
     print(f"clifkit reduce: {result.original_instructions} -> {result.instructions} instructions "

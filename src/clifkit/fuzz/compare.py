@@ -208,6 +208,13 @@ class Harness:
         # The rules of `clifkit test --cranelift` / `--run-calls followed` (`clifkit.dialect`).
         self.dialect = dialect
         self.calls_followed = calls_followed
+        # When set, a run line that does not bind is left out (its error kept in `unbound`) rather
+        # than making the whole file invalid: the reducer's first run, where only one line matters.
+        self.skip_unbound = False
+        # When set, a file that is a `test interpret` file too calls by name, as `clifkit test`'s
+        # interpreter does for it whatever --run-calls says: the reducer's --expect on the interpreter.
+        self.interpret_by_name = False
+        self.unbound: list[tuple[int, ClifError]] = []
 
     def run_text(self, text: str, path: str = "<fuzz>", verify: bool = True,
                  timing: Optional[dict] = None) -> list[LineResult]:
@@ -261,8 +268,10 @@ class Harness:
 
         by_name = {d.function.name: d.function for d in tf.functions}
         # As `clifkit test --run-calls followed`: a `test run` line calls the function it follows.
-        followed = self.calls_followed and "run" in command_names(tf)
+        kinds = command_names(tf)
+        followed = self.calls_followed and "run" in kinds and not (self.interpret_by_name and "interpret" in kinds)
         plan: list[tuple] = []
+        self.unbound = []
         for g in groups:
             if g.errors:
                 raise InvalidProgram(g.errors[0][1].format(), "read")
@@ -280,8 +289,15 @@ class Harness:
                         callee = by_name[cmd.call.name]
                     # Reservations from every declaration the callee reaches; inferred when no directives.
                     nargs = len(cmd.call.args) if cmd.call is not None else 0
-                    callee_env = callee_environment(env, callee, by_name, nargs=nargs, dialect=self.dialect)
-                    plan.append((cmd, bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None), callee_env))
+                    try:
+                        callee_env = callee_environment(env, callee, by_name, nargs=nargs, dialect=self.dialect)
+                        bound = bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None)
+                    except ClifError as e:
+                        if not self.skip_unbound:
+                            raise
+                        self.unbound.append((cmd.line, e))
+                        continue
+                    plan.append((cmd, bound, callee_env))
             except ClifError as e:
                 raise InvalidProgram(e.format(), "bind") from None
         clock.lap("plan")

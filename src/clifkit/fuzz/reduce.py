@@ -117,7 +117,19 @@ class Reducer:
 
     # -- start --------------------------------------------------------------------------------------
     def start(self, text: str, line: Optional[int] = None) -> None:
-        results = self.oracle.run(text)
+        # Another run line that does not bind (a wrong argument count, say) does not keep this one
+        # from being reduced: `clifkit test` reports it apart too. The chosen one must bind.
+        harness = self.oracle.harness
+        harness.skip_unbound = True
+        try:
+            results = self.oracle.run(text)
+        finally:
+            harness.skip_unbound = False
+        unbound = dict(harness.unbound)
+        if results is not None and line in unbound:
+            raise ReduceError(f"line {line} does not bind:\n{unbound[line].format()}")
+        if results is not None and not results and unbound:
+            raise ReduceError(f"no run line binds:\n{next(iter(unbound.values())).format()}")
         if results is None:
             invalid = self.oracle.invalid
             step = invalid.step if invalid is not None else "read, verify or bind"
@@ -125,14 +137,20 @@ class Reducer:
             raise ReduceError(f"the file does not {step}{why}")
         failing = [r for r in results if self.oracle.classify(r) is not None]
         if line is not None:
+            chosen = [r for r in results if r.line == line]
+            if not chosen:
+                raise ReduceError(_not_a_run_line(line, text, {r.line for r in results} | set(unbound)))
             failing = [r for r in failing if r.line == line]
         if not failing:
-            what = f"line {line}" if line is not None else "no run line"
+            what = f"line {line} ({chosen[0].call})" if line is not None else "no run line"
             engines = " and ".join(self.oracle.engines)
             if self.oracle.mode == "compare":
-                raise ReduceError(f"{what} fails on {engines}: the engines agree (--expect reduces a run line "
+                verb = "does not fail" if line is not None else "fails"
+                raise ReduceError(f"{what} {verb} on {engines}: the engines agree (--expect reduces a run line "
                                   f"that fails against its own expectation on {self.oracle.engines[0]})")
-            raise ReduceError(f"{what} fails on {engines} (as expected)")
+            if line is not None:
+                raise ReduceError(f"{what} does not fail on {engines}: it gives what the line expects")
+            raise ReduceError(f"no run line fails on {engines}: each gives what it expects")
         r = failing[0]
         self.klass = self.oracle.classify(r)
         cmd = r.bound.command
@@ -296,6 +314,16 @@ class Reducer:
         if tf.commands:
             tf.commands[0].comments_before = [f"; {h}" for h in header]
         return format_test_file(tf)
+
+
+def _not_a_run_line(line: int, text: str, run_lines: set) -> str:
+    """Why `--line N` names no run line: it lies outside the file, or holds something else."""
+    where = ", ".join(str(n) for n in sorted(run_lines))
+    lines = f"its run lines are at lines {where}" if where else "it has no run line"
+    count = len(text.splitlines())
+    if not 1 <= line <= count:
+        return f"line {line} is outside the file, which has {count} lines ({lines})"
+    return f"line {line} is not a run line ({lines})"
 
 
 def _hex_arguments(cmd) -> list[bool]:

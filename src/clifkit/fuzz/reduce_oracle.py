@@ -44,6 +44,9 @@ class Oracle:
         self.mode = mode
         self.engines = list(engines[:2] if mode == "compare" else engines[:1])
         self.harness = Harness(self.engines, EngineOptions(fuel=fuel), dialect=dialect, calls_followed=calls_followed)
+        # --expect on the interpreter keeps the failure `clifkit test` shows for a `test interpret`
+        # file: its lines call the function they name, even under --run-calls followed.
+        self.harness.interpret_by_name = mode == "expect" and self.engines[0].split("@")[0] == "interpreter"
         self.path = path
         self.checks = 0
         self.invalid: Optional[InvalidProgram] = None  # why the last candidate did not run

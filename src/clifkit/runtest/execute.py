@@ -151,7 +151,8 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     if p.note and base.status == FAILED and isinstance(outcome, (Failed, Trapped)):
         base.message += f" ({p.note})"
         base.report += f" ({p.note})"
-    if p.hint and base.status in (FAILED, ERROR):
+    # A `print` line shows a value, which is only meaningful with the function it came from.
+    if p.hint and (base.status in (FAILED, ERROR) or base.kind == "print"):
         base.message += f" ({p.hint})"
         base.report += f" ({p.hint})"
     note = getattr(session, "note", None)

@@ -268,6 +268,10 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
     declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
     from ..reader.directives import takes_vmctx
 
+    if not takes_vmctx(callee):
+        # Nothing to hand an environment to: the directives of the group are another function's
+        # (a run line naming %f below %g's `; heap:` lines), and %f is called as it is declared.
+        return None
     env = directed
     # (infer_environment infers nothing for a callee without vmctx: its module, and the
     # environment's, are imported only for one that takes it)
@@ -318,6 +322,7 @@ class RunItem:
     plan: Optional[Plan]
     prepared: Optional[PreparedRun] = None
     settled: Optional[RunResult] = None
+    label: str = ""  # the call as its line writes it ("%f(1)"): `name` before it was made unique
 
 def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function],
             followed: bool = False) -> Function:

@@ -1,6 +1,7 @@
 """``clifkit test --failed-from REPORT``: which run lines to repeat, read from an earlier JSON report.
 
-A run line is named in a report by (line, engine, target), and its file by its absolute path; the
+A run line is named in a report by (line, engine, target) and its call, and its file by its
+absolute path; the
 reading of the report and the matching of files and run lines against it live together here so
 the two cannot drift."""
 
@@ -29,7 +30,7 @@ def file_key(path: str) -> str:
 
 def failed_from(path: str) -> dict[str, Optional[set]]:
     """The run lines to repeat from the JSON report at `path`: `file_key` -> the set of
-    (line, engine, target) of its failed, erroneous and timed-out run lines, or None when the
+    (line, engine, target, call) of its failed, erroneous and timed-out run lines, or None when the
     whole file is to run again (a problem of the file itself, with no run line to pin it on).
     Paths in the report are taken relative to the current directory, as `clifkit test` wrote them."""
     try:
@@ -63,26 +64,29 @@ def failed_from(path: str) -> dict[str, Optional[set]]:
     return out
 
 
-ANY = "*"  # in a (line, engine, target) key read from a report: whichever the file runs now
+ANY = "*"  # in a (line, engine, target, call) key read from a report: whichever the file runs now
 
 
 def run_key(line: int, run: dict) -> tuple:
-    """The (line, engine, target) a report's run names. A run whose engine no one ran (the file
-    did not parse or verify, and the engine is a guess) names the line on every engine and
-    target; a native run without a target (as reports of a file that did not verify had it
-    before) names the line on every target."""
-    engine, target = run.get("engine"), run.get("target")
+    """The (line, engine, target, call) a report's run names. A run whose engine no one ran (the
+    file did not parse or verify, and the engine is a guess) names the line on every engine and
+    target, whatever it calls now; a native run without a target (as reports of a file that did
+    not verify had it before) names the line on every target. The call, as the line wrote it, keeps
+    a file edited since (its lines moved) from repeating another run line that took that line."""
+    engine, target, call = run.get("engine"), run.get("target"), run.get("call")
+    call = call if isinstance(call, str) else ANY
     if run.get("engine_known") is False:
-        return (line, ANY, ANY)
+        return (line, ANY, ANY, ANY)
     if engine == "native" and target is None:
-        return (line, engine, ANY)
-    return (line, engine, target)
+        return (line, engine, ANY, call)
+    return (line, engine, target, call)
 
 
 def wants_item(wanted: set, item: RunItem) -> bool:
     """Whether `item` is among the `wanted` keys of its file (see `run_key`)."""
     line, engine, target = item_key(item)
-    return bool({(line, engine, target), (line, engine, ANY), (line, ANY, ANY)} & wanted)
+    return any(key in wanted for call in (item.label, ANY)
+               for key in ((line, engine, target, call), (line, engine, ANY, call), (line, ANY, ANY, call)))
 
 
 def wanted_lines(options: Options, path: str) -> Optional[set]:

@@ -185,7 +185,7 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = [(item.name, *rerun.item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
-        item.name = name
+        item.label, item.name = item.name, name
     return items
 
 
