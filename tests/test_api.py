@@ -5,6 +5,7 @@ from __future__ import annotations
 import doctest
 import math
 import os
+import re
 import struct
 
 import pytest
@@ -165,6 +166,13 @@ def test_sources(tmp_path):
         clifkit.load(42)  # type: ignore[arg-type]
     with pytest.raises(clifkit.ClifError, match="cannot read file"):
         clifkit.parse_file(tmp_path / "missing.clif")
+    # One word that is neither a file nor CLIF: the error says it was read as text, and why.
+    missing = str(tmp_path / "missing.txt")
+    with pytest.raises(clifkit.ClifError, match=f"read as CLIF text, since no file '{re.escape(missing)}' exists"):
+        clifkit.load(missing)
+    with pytest.raises(clifkit.ClifError) as e:
+        clifkit.load("function %f() {")
+    assert "read as CLIF text" not in str(e.value)
 
 
 def test_parse_function_wants_exactly_one():

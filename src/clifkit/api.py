@@ -28,7 +28,7 @@ from __future__ import annotations
 import io
 import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, TextIO, Union
 
 from .diagnostics import ClifError, Diagnostic, Location
@@ -472,7 +472,18 @@ def _as_test_file(source: Union[TestFile, PathLike]) -> TestFile:
     if isinstance(source, os.PathLike):
         return parse_file(source)
     if isinstance(source, str):
-        return parse(source) if _is_text(source) else parse_file(source)
+        if not _is_text(source):
+            return parse_file(source)
+        try:
+            return parse(source)
+        except ClifError as e:
+            if "\n" in source or any(c.isspace() for c in source.strip()):
+                raise
+            # One word that does not read as CLIF: most likely a path to a file that is not there.
+            first = e.diagnostics[0]
+            note = (f"; read as CLIF text, since no file {source!r} exists (a str is read as a path when "
+                    f"it names a file or ends in .clif)")
+            raise ClifError([replace(first, message=first.message + note), *e.diagnostics[1:]]) from None
     raise TypeError(f"expected a TestFile, CLIF text or a path, not {type(source).__name__}")
 
 
