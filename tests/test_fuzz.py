@@ -411,6 +411,28 @@ def test_bad_campaign_options_are_located_errors(capsys):
     assert "unknown target 'mips'" in capsys.readouterr().err
 
 
+def test_a_feature_edit_list_may_follow_features_as_its_own_word(tmp_path, capsys):
+    """`--features -simd` (as the docs write it): argparse alone takes `-simd` for an option."""
+    argv = ["fuzz", "--seed", "1", "--count", "2", "-j", "1", "--engine-b", "interpreter", "--out", str(tmp_path)]
+    assert cli.main(argv + ["--features", "-simd,-float,+float"]) == 0
+    header = capsys.readouterr().out.splitlines()[0]
+    assert "features int,i128,float,conv," in header and "simd" not in header
+    assert cli.main(argv + ["--features", "-nosuch"]) == 2
+    assert "unknown feature 'nosuch'" in capsys.readouterr().err
+
+
+def test_the_fuzz_benchmark_refuses_bad_options_without_a_traceback(capsys, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.fuzz import main as bench_main
+
+    for option in (["--opt-level", "fast"], ["--features", "-nosuch"], ["--target", "mips"]):
+        with pytest.raises(SystemExit) as e:
+            bench_main(option + ["--count", "1"])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert "error: unknown" in err and "Traceback" not in err, err
+
+
 def test_cluster_campaign_finds_the_same_programs_as_a_local_one(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     _, lines1, files1, _ = _campaign(tmp_path, "local", capsys, jobs=2, batch=4)

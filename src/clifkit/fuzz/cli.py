@@ -55,6 +55,27 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
                         "the others run from the generator's IR")
 
 
+# Options whose value may start with '-': a feature edit list (`--features -simd`). argparse takes
+# any word starting with '-' for an option of its own, so such a value is attached first
+# (`--features=-simd`).
+DASH_VALUE_OPTIONS = ("--features",)
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """`argv` with `--features -simd,+float` written `--features=-simd,+float`."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in DASH_VALUE_OPTIONS and nxt.startswith("-") and not nxt.startswith("--"):
+            out.append(f"{argv[i]}={nxt}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def parse_duration(text: str) -> float:
     """``90``, ``30s``, ``5m``, ``2h`` in seconds."""
     units = {"s": 1, "m": 60, "h": 3600}
