@@ -409,6 +409,11 @@ def test_bad_campaign_options_are_located_errors(capsys):
     assert "not a duration" in capsys.readouterr().err
     assert cli.main(["fuzz", "--target", "mips"]) == 2
     assert "unknown target 'mips'" in capsys.readouterr().err
+    # A program index, a batch size or a verification period below its least is refused, not
+    # taken for another program (-1 is program 2**32-1 of the seed before) or for "every program".
+    for option, value, least in (("--program", "-1", 0), ("--batch", "-2", 0), ("--verify-every", "0", 1)):
+        assert cli.main(["fuzz", option, value]) == 2
+        assert f"error: {option} must be >= {least}, not {value}" in capsys.readouterr().err
 
 
 def test_a_feature_edit_list_may_follow_features_as_its_own_word(tmp_path, capsys):
@@ -624,6 +629,7 @@ def test_opt_levels_parse():
     assert parse_opt_levels(None) == DEFAULT_OPT_LEVELS == ("none", "speed")
     assert parse_opt_levels("all") == OPT_LEVELS
     assert parse_opt_levels("speed, none,speed") == ("speed", "none")
+    assert parse_opt_levels("speed,all") == ("speed", "none", "speed_and_size")
     with pytest.raises(FeatureError, match="unknown opt level 'fast'"):
         parse_opt_levels("fast")
 
