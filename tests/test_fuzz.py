@@ -234,6 +234,44 @@ def test_reduce_cli(tmp_path, capsys):
     assert cli.main(["test", str(out), "--engine", "interpreter"]) == 0
 
 
+_TAIL_CALLER = """test interpret
+
+function %f1(i32) -> i32, i128 tail {
+block0(v0: i32):
+    v1 = imul v0, v0
+    v2 = isub v1, v0
+    v3 = sextend.i64 v2
+    v4 = iconcat v3, v3
+    return v2, v4
+}
+
+function %main(i32) -> i32, i128 tail {
+    sig0 = (i32) -> i32, i128 tail
+    fn0 = %f1 sig0
+
+block0(v0: i32):
+    v1 = iadd v0, v0
+    v2 = icmp_imm eq v1, 2
+    trapnz v2, user1
+    TAIL_CALL
+}
+; run: %main(1) == trap user1
+"""
+
+
+@pytest.mark.parametrize("tail_call", ["return_call fn0(v1)",
+                                       "v3 = func_addr.i64 fn0\n    return_call_indirect sig0, v3(v1)"])
+def test_reduce_removes_a_function_called_in_tail_position(tail_call):
+    """A callee the disagreement does not need goes, its tail call becoming a return of zeros,
+    as an ordinary call becomes zero constants."""
+    result = reduce_text(_TAIL_CALLER.replace("TAIL_CALL", tail_call), "compare", ["interpreter", "broken-iadd"])
+    assert result.klass == ("disagree", "trap:user1", "values")
+    assert "%f1" not in result.text and "return_call" not in result.text, result.text
+    assert "uextend.i128" in result.text  # the i128 result's zero
+    tf = parse_text(result.text, "<reduced>")
+    assert verify_test_file(tf, result.text) == []
+
+
 def test_reduce_keeps_a_trap_mismatch_in_expect_mode():
     text = """test interpret
 
