@@ -272,6 +272,34 @@ def test_reduce_removes_a_function_called_in_tail_position(tail_call):
     assert verify_test_file(tf, result.text) == []
 
 
+@pytest.mark.parametrize("conv, call", [("", "v1 = call fn0(v0)\n    return v1"), (" tail", "return_call fn0(v0)")])
+def test_reduce_runs_the_callee_where_the_difference_lies(conv, call):
+    """The run line moves to a callee taking the same arguments, and the caller goes."""
+    text = f"""test interpret
+
+function %f1(i32) -> i32{conv} {{
+block0(v0: i32):
+    v1 = iadd v0, v0
+    v2 = imul v1, v0
+    return v2
+}}
+
+function %main(i32) -> i32{conv} {{
+    sig0 = (i32) -> i32{conv}
+    fn0 = %f1 sig0
+
+block0(v0: i32):
+    {call}
+}}
+; run: %main(3) == 18
+"""
+    result = reduce_text(text, "compare", ["interpreter", "broken-iadd"])
+    assert result.klass == ("disagree", "values", "values")
+    assert "%main" not in result.text and "call" not in result.text, result.text
+    assert "; run: %f1(" in result.text and "iadd" in result.text
+    assert result.instructions <= 3
+
+
 def test_reduce_keeps_a_trap_mismatch_in_expect_mode():
     text = """test interpret
 

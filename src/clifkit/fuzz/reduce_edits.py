@@ -168,6 +168,23 @@ def remove_function(name: str) -> Edit:
     return edit
 
 
+def retarget_run(name: str) -> Edit:
+    """Call function `name` in the run line instead, with the same arguments: when the difference
+    lies in a callee, the caller (and its call or tail call) can then go."""
+
+    def edit(tf: TestFile, run: RunLine) -> bool:
+        func = function_named(tf, name)
+        if func is None or name == run.function:
+            return False
+        types = [p.type for p in func.signature.params if p.purpose != "vmctx"]
+        if types != run.arg_types:
+            return False
+        run.function = name
+        return True
+
+    return edit
+
+
 def remove_block_param(fi: int, b: int, k: int) -> Edit:
     def edit(tf: TestFile, run: RunLine) -> bool:
         func = tf.functions[fi].function
