@@ -667,6 +667,23 @@ def test_aarch64_programs_leave_out_vector_shifts_by_an_i128_amount():
     assert (False, "i128") in amounts and (True, "i128") not in amounts, amounts
 
 
+def test_aarch64_programs_leave_out_i128_min_and_max():
+    """Cranelift 0.120's aarch64 backend panics on umin/umax/smin/smax of i128 (the same
+    `Option::unwrap()`; seed 2106, program 8 lost its aarch64 column)."""
+    from clifkit.fuzz.specs import lowering_gap
+
+    assert lowering_gap("smax", I128, [I128, I128], ("aarch64",))
+    assert not lowering_gap("smax", I64, [I64, I64], ("aarch64",))
+    assert not lowering_gap("umin", I128, [I128, I128], ("s390x",))
+    gen = Generator(GenConfig(features=parse_features("int,i128"), target="aarch64", targets=("aarch64",)))
+    made = set()
+    for i in range(150):
+        for f in gen.program(program_seed(2106, i)).functions:
+            made |= {f.value_types[inst.results[0]].name for inst in f.instructions()
+                     if inst.opcode.name in ("umin", "umax", "smin", "smax")}
+    assert made and "i128" not in made, made
+
+
 # -- the 2022 rules (`clifkit fuzz --cranelift 2022`) ------------------------------------------------
 
 
