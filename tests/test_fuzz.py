@@ -684,6 +684,18 @@ def test_aarch64_programs_leave_out_i128_min_and_max():
     assert made and "i128" not in made, made
 
 
+def test_the_sweep_of_vector_and_i128_opcodes_found_two_more_gaps():
+    """Compiling each integer opcode at i128 and every vector type under QEMU: aarch64 cannot
+    compile popcnt of i16x8/i32x4/i64x2, s390x umulhi/smulhi of i128 ("should be implemented in ISLE")."""
+    from clifkit.fuzz.specs import I8X16, I32X4, lowering_gap
+
+    assert lowering_gap("popcnt", I32X4, [I32X4], ("aarch64",))
+    assert not lowering_gap("popcnt", I8X16, [I8X16], ("aarch64",))
+    assert not lowering_gap("popcnt", I32X4, [I32X4], ("s390x",))
+    assert lowering_gap("smulhi", I128, [I128, I128], ("s390x",))
+    assert not lowering_gap("smulhi", I64, [I64, I64], ("s390x",))
+
+
 # -- the 2022 rules (`clifkit fuzz --cranelift 2022`) ------------------------------------------------
 
 
