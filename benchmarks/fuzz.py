@@ -23,8 +23,9 @@ import sys
 import time
 
 from clifkit.fuzz.campaign import BatchRunner, CampaignConfig
+from clifkit.fuzz.cli import attach_dash_values
 from clifkit.fuzz.driver import resolve_targets
-from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, parse_features, parse_opt_levels
+from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FeatureError, parse_features, parse_opt_levels
 
 TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 25  # programs per batch, as clifkit fuzz makes them
@@ -174,10 +175,13 @@ def main(argv=None) -> int:
     p.add_argument("--opt-level", default=None, metavar="LIST",
                    help="Cranelift opt levels the programs draw from, as clifkit fuzz --opt-level (default "
                         + ",".join(DEFAULT_OPT_LEVELS) + ")")
-    opts = p.parse_args(argv)
-    features = parse_features(opts.features) if opts.features else DEFAULT
-    opt_levels = parse_opt_levels(opts.opt_level)
-    targets = resolve_targets(opts.target)
+    opts = p.parse_args(attach_dash_values(list(sys.argv[1:] if argv is None else argv)))
+    try:
+        features = parse_features(opts.features) if opts.features else DEFAULT
+        opt_levels = parse_opt_levels(opts.opt_level)
+        targets = resolve_targets(opts.target)
+    except (FeatureError, ValueError) as e:
+        p.error(str(e))
     print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
           f"features {opts.features or 'default'}; opt levels {','.join(opt_levels)}; verify every {opts.verify_every}")
     for target in targets:

@@ -330,6 +330,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"clifkit {__version__}")
         return 0
     command = next((a for a in argv if not a.startswith("-")), None)
+    if command == "fuzz":
+        from .fuzz.cli import attach_dash_values
+
+        argv = attach_dash_values(argv)
     args = build_parser(command).parse_args(argv)
     from .arguments import settings_problem
 

@@ -55,6 +55,27 @@ def add_fuzz_arguments(p: argparse.ArgumentParser) -> None:
                         "the others run from the generator's IR")
 
 
+# Options whose value may start with '-': a feature edit list (`--features -simd`). argparse takes
+# any word starting with '-' for an option of its own, so such a value is attached first
+# (`--features=-simd`).
+DASH_VALUE_OPTIONS = ("--features",)
+
+
+def attach_dash_values(argv: list[str]) -> list[str]:
+    """`argv` with `--features -simd,+float` written `--features=-simd,+float`."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        nxt = argv[i + 1] if i + 1 < len(argv) else ""
+        if argv[i] in DASH_VALUE_OPTIONS and nxt.startswith("-") and not nxt.startswith("--"):
+            out.append(f"{argv[i]}={nxt}")
+            i += 2
+        else:
+            out.append(argv[i])
+            i += 1
+    return out
+
+
 def parse_duration(text: str) -> float:
     """``90``, ``30s``, ``5m``, ``2h`` in seconds."""
     units = {"s": 1, "m": 60, "h": 3600}
@@ -81,6 +102,11 @@ def run_fuzz(args: argparse.Namespace) -> int:
     if (args.count is not None and args.count < 0) or args.fuel < 1 or (args.jobs is not None and args.jobs < 1):
         print("clifkit fuzz: error: --count must be >= 0, --fuel and -j positive", file=sys.stderr)
         return 2
+    for option, value, least in (("--program", args.program, 0), ("--batch", args.batch, 0),
+                                 ("--verify-every", args.verify_every, 1)):
+        if value is not None and value < least:
+            print(f"clifkit fuzz: error: {option} must be >= {least}, not {value}", file=sys.stderr)
+            return 2
     try:
         seconds = parse_duration(args.time) if args.time else None
     except ValueError:
@@ -103,7 +129,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
                        verbose=args.verbose, keep=args.keep, targets=targets,
                        jobs=args.jobs or (os.cpu_count() or 1), time_limit=seconds, cluster=args.cluster,
-                       batch=args.batch, report=args.report, verify_every=max(1, args.verify_every),
+                       batch=args.batch, report=args.report, verify_every=args.verify_every,
                        cranelift=era.name, opt_levels=opt_levels)
     return fuzz(opts)
 

@@ -67,13 +67,15 @@ _OPT_LEVEL_SALT = 0x6F70745F6C6576  # draws apart from the generator's own strea
 
 
 def parse_opt_levels(text: str | None) -> tuple[str, ...]:
-    """The opt levels an ``--opt-level`` argument names: a comma-separated list, or ``all``."""
+    """The opt levels an ``--opt-level`` argument names: a comma-separated list, in which ``all``
+    stands for every level (as in ``--features``)."""
     if not text:
         return DEFAULT_OPT_LEVELS
-    items = list(OPT_LEVELS) if text.strip() == "all" else [t.strip() for t in text.split(",") if t.strip()]
-    for item in items:
-        if item not in OPT_LEVELS:
+    items: list[str] = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if item != "all" and item not in OPT_LEVELS:
             raise FeatureError(f"unknown opt level '{item}' (known: {', '.join(OPT_LEVELS)}, all)")
+        items.extend(OPT_LEVELS if item == "all" else [item])
     if not items:
         raise FeatureError("--opt-level names no opt level")
     return tuple(dict.fromkeys(items))

@@ -51,7 +51,7 @@ from .reduce_chunks import remove_chunks
 from .reduce_cleanup import tidy
 from .reduce_edits import (
     SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param,
-    remove_function, remove_insts, remove_param, remove_return, set_arg, set_const, simplify_branch,
+    remove_function, remove_insts, remove_param, remove_return, retarget_run, set_arg, set_const, simplify_branch,
 )  # fmt: skip
 from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
 from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
@@ -190,6 +190,12 @@ class Reducer:
             name = d.function.name
             if name != self.run.function:
                 self.attempt(remove_function(name), f"removed {name}")
+        if self.oracle.mode != "compare":
+            return  # the expectation is the run function's own
+        for d in tf.functions:
+            caller = self.run.function
+            if self.attempt(retarget_run(d.function.name), f"the run line calls {d.function.name}"):
+                self.attempt(remove_function(caller), f"removed {caller}")
 
     def pass_branches(self) -> None:
         tf = parse_candidate(self.text)

@@ -11,7 +11,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..ir.function import Block, BlockCall, Directive, Function, Inst, TestFile
 from ..ir.opcodes import OPCODES
-from .reduce_ir import RunLine, consts_for, function_named, inst_at, layout_index, replace_uses
+from .reduce_ir import RunLine, consts_for, function_named, inst_at, layout_index, replace_uses, zero_return
 
 # A candidate edits a freshly parsed TestFile (and the run line) in place; it returns False when it
 # does not apply.
@@ -152,6 +152,9 @@ def remove_function(name: str) -> Edit:
                         consts = consts_for(func, inst.results)
                     elif name_op == "call_indirect" and inst.args and inst.args[0] in addr_values:
                         consts = consts_for(func, inst.results)
+                    elif (name_op == "return_call" and inst.func_ref in refs) or (
+                            name_op == "return_call_indirect" and inst.args and inst.args[0] in addr_values):
+                        consts = zero_return(func)  # the tail call's results are the caller's
                     else:
                         out.append(inst)
                         continue
@@ -160,6 +163,23 @@ def remove_function(name: str) -> Edit:
                     out.extend(consts)
                 block.insts = out
         tf.functions = keep
+        return True
+
+    return edit
+
+
+def retarget_run(name: str) -> Edit:
+    """Call function `name` in the run line instead, with the same arguments: when the difference
+    lies in a callee, the caller (and its call or tail call) can then go."""
+
+    def edit(tf: TestFile, run: RunLine) -> bool:
+        func = function_named(tf, name)
+        if func is None or name == run.function:
+            return False
+        types = [p.type for p in func.signature.params if p.purpose != "vmctx"]
+        if types != run.arg_types:
+            return False
+        run.function = name
         return True
 
     return edit

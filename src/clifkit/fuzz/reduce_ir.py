@@ -55,6 +55,18 @@ def consts_for(func: Function, values: Sequence[int]) -> Optional[list[Inst]]:
     return out
 
 
+def zero_return(func: Function) -> Optional[list[Inst]]:
+    """A `return` of zeros of `func`'s return types, with the constants it returns (None if a type
+    has no constant form): what a removed tail call is replaced by."""
+    values = []
+    for param in func.signature.returns:
+        v = _next_value(func)
+        func.value_types[v] = param.type
+        values.append(v)
+    consts = consts_for(func, values)
+    return None if consts is None else consts + [Inst(OPCODES["return"], None, values, [])]
+
+
 def use_counts(func: Function) -> dict[int, int]:
     counts: dict[int, int] = {}
     for inst in func.instructions():
