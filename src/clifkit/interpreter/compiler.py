@@ -326,10 +326,14 @@ class FunctionCompiler:
         # A function calling itself runs its code once per level of recursion: all of it is hot.
         self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
+        # Code on no cycle runs once per call: there floats held as floats and masks left out save
+        # less running than their analyses cost compiling, so a function with no loop (and no
+        # recursion) does without both; the bit-pattern path and the masks are exact anyway.
+        once = COMPACT_ONCE and not self.looped
         # (a function without scalar float values holds none as a float: float_repr is not needed)
-        self.fr = _float_repr() if _has_scalar_floats(func) else None
+        self.fr = _float_repr() if not once and _has_scalar_floats(func) else None
         self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
-        self.ranges = ranges.analyse(self)
+        self.ranges = ranges.NONE if once else ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:

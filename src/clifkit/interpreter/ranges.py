@@ -307,3 +307,16 @@ def analyse(fc) -> Ranges:
     ranges = Ranges(fc)
     ranges.analyse(fc.postorder[::-1], fc.preds)
     return ranges
+
+
+class _NoRanges:
+    """No ranges known: every wrapping template keeps its mask (a function that runs once, where
+    the analysis would cost more than the masks it saves)."""
+
+    defs: dict = {}
+
+    def unmasked(self, inst, block: int) -> bool:
+        return False
+
+
+NONE = _NoRanges()
