@@ -706,39 +706,47 @@ class FunctionCompiler:
         result_types = [types.get(resolve(r)) for r in inst.results]
         if None in arg_types or None in result_types:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
-        ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
-        ctx.once = COMPACT_ONCE and self.block not in self.looped
+        block = self.block
+        once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        ctx.no_wrap = self.ranges.unmasked(inst, self.block)
-        lowering = lookup(ctx)
-        if lowering is None:
-            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
-        ctx.interpreter = self.interp
-        ctx.memory_hint = self.last_access
+        no_wrap = self.ranges.unmasked(inst, block)
         # A scalar integer builder's result depends on these alone (integer_ops, bit_ops): the
-        # same instruction shape gives the same template in every function.
-        key = sem = None
-        if lowering is lower_scalar and (inst.imm is None or type(inst.imm) is int):
-            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code,
-                   ctx.no_wrap)
+        # same instruction shape gives the same template in every function, found here without
+        # building the lowering's context or asking the registry (remembered only for the table's
+        # opcodes whose lowering is `lower_scalar`).
+        imm = inst.imm
+        key = sem = ctx = None
+        if imm is None or type(imm) is int:
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, no_wrap)
             sem = _SCALAR.get(key)
-        try:
-            if sem is None:
+            if sem is not None and OPCODES.get(op) is not inst.opcode:
+                sem = None
+        if sem is None:
+            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
+            ctx.once, ctx.no_wrap = once, no_wrap
+            lowering = lookup(ctx)
+            if lowering is None:
+                raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
+            ctx.interpreter = self.interp
+            ctx.memory_hint = self.last_access
+            if lowering is not lower_scalar or OPCODES.get(op) is not inst.opcode:
+                key = None
+            try:
                 sem = lowering(ctx)
-                if key is not None:
-                    if len(_SCALAR) >= SHARED_MAX:
-                        del _SCALAR[next(iter(_SCALAR))]
-                    _SCALAR[key] = sem
-        except NotImplementedError as e:
-            detail = str(e)
-            if not detail.startswith(op):
-                detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
-            raise self.unsupported(detail) from None
-        except Unsupported as e:
-            raise self.unsupported(e.reason) from None
+            except NotImplementedError as e:
+                detail = str(e)
+                if not detail.startswith(op):
+                    detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
+                raise self.unsupported(detail) from None
+            except Unsupported as e:
+                raise self.unsupported(e.reason) from None
+            if key is not None:
+                if len(_SCALAR) >= SHARED_MAX:
+                    del _SCALAR[next(iter(_SCALAR))]
+                _SCALAR[key] = sem
         # (Not with an immediate: the template is then mostly one of a kind, which costs more to
         # compile apart than inline.)
-        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and imm is None:
             sem = shared(sem, len(inst.args)) or sem
         folded = self.folded
         if folded and isinstance(sem, str):
@@ -758,7 +766,7 @@ class FunctionCompiler:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
         if "_p" in expr or "_a" in expr:
             # (`memory_ops` is imported only for an instruction with an address operand)
-            if (not ctx.once and "_p" in expr and inst.opcode.addr is not None
+            if (not once and ctx is not None and "_p" in expr and inst.opcode.addr is not None
                     and inst.opcode in _memory_ops().ADDRESSED):
                 self.last_access = _memory_ops().access_key(ctx)
             else:
