@@ -53,10 +53,10 @@ from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRe
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import ranges
-from .integer_ops import compile_template, lower_scalar
+from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -710,10 +710,10 @@ class FunctionCompiler:
         once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
         no_wrap = self.ranges.unmasked(inst, block)
-        # A scalar integer builder's result depends on these alone (integer_ops, bit_ops): the
-        # same instruction shape gives the same template in every function, found here without
-        # building the lowering's context or asking the registry (remembered only for the table's
-        # opcodes whose lowering is `lower_scalar`).
+        # The integer builders' results (integer_ops, bit_ops, lane by lane in vector_ops) depend on
+        # these alone (`registry.BY_SHAPE`): the same instruction shape gives the same template in
+        # every function, found here without building the lowering's context or asking the
+        # registry (remembered only for the table's opcodes, with no dynamic type).
         imm = inst.imm
         key = sem = ctx = None
         if imm is None or type(imm) is int:
@@ -729,7 +729,8 @@ class FunctionCompiler:
                 raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
             ctx.interpreter = self.interp
             ctx.memory_hint = self.last_access
-            if lowering is not lower_scalar or OPCODES.get(op) is not inst.opcode:
+            if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
+                    or any(t is not None and t.dynamic for t in (inst.ctrl_type, *arg_types, *result_types))):
                 key = None
             try:
                 sem = lowering(ctx)
