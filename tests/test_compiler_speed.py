@@ -469,3 +469,71 @@ def test_call_results_written_into_their_use_only_in_call_order():
         with pytest.raises(Trap) as e:
             it.call(name, [0, 1])
         assert e.value.code == "user2"
+
+
+SHAPES = """
+function %a(i32, i8) -> i32, i8, i8, i32 {
+block0(v0: i32, v1: i8):
+    v2 = iconst.i32 5
+    v3 = iadd v0, v2
+    v4 = iadd v1, v1
+    v5 = icmp eq v1, v1
+    v6 = udiv v3, v0
+    return v3, v4, v5, v6
+}
+
+function %b(i32, i8) -> i32, i8, i8, i32 {
+block0(v0: i32, v1: i8):
+    v2 = iconst.i32 7
+    v3 = iadd v0, v2
+    v4 = iadd v1, v1
+    v5 = icmp ne v1, v1
+    v6 = udiv v3, v0
+    return v3, v4, v5, v6
+}
+
+function %c(i8x16, i16x8) -> i8x16, i16x8, i8x16 {
+block0(v0: i8x16, v1: i16x8):
+    v2 = bxor v0, v0
+    v3 = usub_sat v1, v1
+    v4 = icmp ult v0, v2
+    return v2, v3, v4
+}
+
+function %d(i8x16, i16x8) -> i8x16, i16x8, i8x16 {
+block0(v0: i8x16, v1: i16x8):
+    v2 = bor v0, v0
+    v3 = uadd_sat v1, v1
+    v4 = icmp ugt v0, v2
+    return v2, v3, v4
+}
+"""
+
+
+def test_remembered_scalar_templates_are_those_lowered_afresh(monkeypatch):
+    # An integer instruction (scalar, or lane by lane on vectors) of a shape met before takes the
+    # remembered template, without its lowering being called: it must be the one a fresh lowering
+    # gives, per opcode, immediate, condition and type, whichever function met the shape first.
+    import re
+
+    from clifkit.interpreter import compiler
+
+    def sources(order):
+        interp = Interpreter([d.function for d in parse_text(SHAPES).functions])
+        # (helpers bound to the namespace are numbered in the order bound)
+        return {name: re.sub(r"\b(_[a-z]+)\d+\b", r"\1", interp.compile(name)) for name in order}, interp
+
+    monkeypatch.setattr(compiler, "_SCALAR", {})
+    fresh = {}
+    for name in ("%a", "%b", "%c", "%d"):
+        compiler._SCALAR.clear()
+        fresh[name] = sources([name])[0][name]
+    for order in (["%a", "%b", "%c", "%d"], ["%d", "%c", "%b", "%a"]):
+        compiler._SCALAR.clear()
+        got, interp = sources(order)
+        assert got == fresh
+        assert interp.call("%a", [0xFFFFFFFF, 0x80]) == [4, 0, 1, 0]
+        assert interp.call("%b", [1, 3]) == [8, 6, 0, 8]
+        x, y = tuple(range(16)), (0xFFFF, 1, 2, 3, 4, 5, 6, 0x8000)
+        assert interp.call("%c", [x, y]) == [(0,) * 16, (0,) * 8, (0,) * 16]
+        assert interp.call("%d", [x, y]) == [x, (0xFFFF, 2, 4, 6, 8, 10, 12, 0xFFFF), (0,) * 16]

@@ -2,8 +2,15 @@
 
 import pytest
 
-from clifkit.interpreter import Interpreter, float_differential, float_repr
+from clifkit.interpreter import Interpreter, compiler, float_differential, float_repr
 from clifkit.reader import parse_text
+
+
+@pytest.fixture(autouse=True)
+def every_function_analysed(monkeypatch):
+    """These tests look at the analysis on straight-line functions too, which the compiler skips for
+    a function that runs its code once per call (`compiler.COMPACT_ONCE`): analyse them all."""
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", False)
 
 
 def run(text: str, name: str, args, fast: bool, monkeypatch):
@@ -152,3 +159,28 @@ def test_a_long_chain_of_folded_float_operations_compiles(monkeypatch):
     got, source = both(src, "%chain", [0x3FF0000000000000], monkeypatch)
     assert got == [0x4079200000000000]  # (n + 2) * 1.0 = 402.0
     assert source.count(" = ") < n // 2  # mostly folded, not a statement per instruction
+
+
+@pytest.mark.parametrize("text,name,args,want", [
+    (NAN_CHAIN.format(t="f64"), "%chain", [0x7FF0000000000000, 0x3FF0000000000000], [0x7FF8000000000000]),
+    (NAN_CHAIN.format(t="f32"), "%chain", [0x7F800000, 0x3F800000], [0x7FC00000]),
+    (KEEP_BITS.format(t="f32", nan="-sNaN:0x5"), "%keep", [1], [0xFF800005]),
+    (SIGN_OPS, "%signs", [0x7F7FFFFF, 0x40000000], None),
+    ("function %m(f32, f32) -> f32 {\nblock0(v0: f32, v1: f32):\n    v2 = fmul v0, v1\n    v3 = fadd v2, v2\n"
+     "    return v3\n}\n", "%m", [0x7F7FFFFF, 0x3F800001], [0x7F800000]),
+])
+def test_code_that_runs_once_keeps_floats_as_bits_with_the_same_results(text, name, args, want, monkeypatch):
+    # A function without loops or recursion runs each instruction at most once per call: the
+    # compiler skips the float analysis (it costs more than it saves there) and takes the exact
+    # bit-pattern path, which must give what the analysed fast path gives, bit for bit.
+    analysed, _ = both(text, name, args, monkeypatch)
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", True)
+    got, source = run(text, name, args, True, monkeypatch)
+    assert "_xud(" not in source and "_xuf(" not in source and "_fr_" not in source, source
+    assert got == analysed and (want is None or got == want)
+
+
+def test_a_loop_keeps_floats_as_floats_where_code_runs_once(monkeypatch):
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", True)
+    got, source = both(LOOP.format(t="f64"), "%loop", [40, 0x3FF8000000000000], monkeypatch)
+    assert "v6 * v3" in source

@@ -85,3 +85,29 @@ def test_every_instruction_field_survives_pickling():
         setattr(inst, name, ("field", n))
     again = pickle.loads(pickle.dumps(inst, protocol=4))
     assert [getattr(again, name) for name in Inst.__slots__] == [getattr(inst, name) for name in Inst.__slots__]
+
+
+def test_a_block_pickles_its_instructions_field_for_field():
+    """A block sends its instructions as one list of field tuples, cut where the rest are None:
+    every field of every instruction and of the block comes back, whichever is the last one set."""
+    import dataclasses
+
+    from clifkit.ir.function import Block, Inst
+
+    insts = [Inst(OPCODES["iadd"], None, [1, 2], [3])]
+    for n, name in enumerate(Inst.__slots__[2:]):
+        inst = Inst(OPCODES["iadd"], None, [1, 2], [4 + n])
+        setattr(inst, name, ("field", n))
+        insts.append(inst)
+    full = Inst(OPCODES["iadd"], None, [1, 2], [99])
+    for n, name in enumerate(Inst.__slots__[2:]):
+        setattr(full, name, ("field", n))
+    insts.append(full)
+    block = Block(7, [1, 2], insts, cold=True, loc=("loc",), comments=["; c"], comment="; h")
+    again = pickle.loads(pickle.dumps(block, protocol=4))
+    for f in dataclasses.fields(Block):
+        if f.name != "insts":
+            assert getattr(again, f.name) == getattr(block, f.name), f.name
+    assert len(again.insts) == len(insts)
+    for a, b in zip(again.insts, insts):
+        assert [getattr(a, name) for name in Inst.__slots__] == [getattr(b, name) for name in Inst.__slots__]

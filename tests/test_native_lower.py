@@ -719,3 +719,19 @@ def test_captured_output_reuses_its_file_and_nests():
     with captured_output() as quiet:
         pass
     assert quiet == [""]
+
+
+def test_the_lowering_follows_its_handlers_registry(monkeypatch):
+    """The lowering looks handlers up by opcode name in a copy of `HANDLERS`, made again whenever
+    the registry changes: a handler removed (or put back) is seen by the next lowering."""
+    from clifkit.ir.opcodes import OPCODES
+    from clifkit.native import translate
+
+    translate.load_handlers()
+    assert translate._HANDLER_OF["swizzle"] is translate.HANDLERS[OPCODES["swizzle"]]
+    with monkeypatch.context() as m:
+        m.delitem(translate.HANDLERS, OPCODES["swizzle"])
+        translate.load_handlers()
+        assert "swizzle" not in translate._HANDLER_OF
+    translate.load_handlers()
+    assert translate._HANDLER_OF["swizzle"] is translate.HANDLERS[OPCODES["swizzle"]]

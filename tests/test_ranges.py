@@ -3,8 +3,15 @@ only there, and with the same results as with every mask."""
 
 import pytest
 
-from clifkit.interpreter import Interpreter, ranges
+from clifkit.interpreter import Interpreter, compiler, ranges
 from clifkit.reader import parse_text
+
+
+@pytest.fixture(autouse=True)
+def every_function_analysed(monkeypatch):
+    """These tests look at the analysis on straight-line functions too, which the compiler skips for
+    a function that runs its code once per call (`compiler.COMPACT_ONCE`): analyse them all."""
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", False)
 
 PROGRAMS = """
 function %count(i32) -> i32 {
@@ -116,3 +123,25 @@ def test_results_are_those_of_the_masked_code(monkeypatch, name, arity):
         want_executed = masked.executed
         assert fast.call(name, args) == want, (name, args)
         assert fast.executed == want_executed
+
+
+def test_a_function_that_runs_once_keeps_every_mask(monkeypatch):
+    # No loop, no recursion: the compiler skips the range analysis (`compiler.COMPACT_ONCE`), so
+    # every wrapping template keeps its mask, and the results are those of the analysed code.
+    text = """
+function %once(i32) -> i32 {
+block0(v0: i32):
+    v1 = band_imm v0, 0xff
+    v2 = iadd_imm v1, 1
+    return v2
+}
+"""
+    analysed = Interpreter([d.function for d in parse_text(text).functions])
+    assert "& 0xffffffff" not in analysed.compile("%once")
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", True)
+    once = Interpreter([d.function for d in parse_text(text).functions])
+    assert "& 0xffffffff" in once.compile("%once")
+    for x in (0, 1, 0xFF, 0x1FF, 0xFFFFFFFF):
+        assert once.call("%once", [x]) == analysed.call("%once", [x]) == [(x & 0xFF) + 1]
+    loop = Interpreter([d.function for d in parse_text(PROGRAMS).functions])
+    assert "(v2 + 0x1)" in loop.compile("%count")  # a loop is still analysed: its counter unmasked

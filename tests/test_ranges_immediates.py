@@ -1,7 +1,17 @@
 """`ranges` reads an immediate as its opcode's builder does (bit_ops' helpers), not a reading of its own."""
 
-from clifkit.interpreter import Interpreter, ranges
+import pytest
+
+from clifkit.interpreter import Interpreter, compiler, ranges
 from clifkit.reader import parse_text
+
+
+@pytest.fixture(autouse=True)
+def every_function_analysed(monkeypatch):
+    """These tests look at the analysis on straight-line functions too, which the compiler skips for
+    a function that runs its code once per call (`compiler.COMPACT_ONCE`): analyse them all."""
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", False)
+
 
 PROGRAM = """
 function %low(i128) -> i128 {

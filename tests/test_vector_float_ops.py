@@ -365,6 +365,21 @@ def test_fast_paths_match_exact_arithmetic(op, bits, lanes):
         assert fn(a, b) == tuple(exact(fmt, x, y) for x, y in zip(a, b)), (a, b)
 
 
+
+def test_fast_paths_are_made_once_per_shape_and_keep_their_lanes():
+    # The fast path is made once per opcode, lane width and lane count, and shared: each shape
+    # gets its own, whichever shape was lowered first.
+    f32x4, f32x2, f64x2 = Type.get("f", 32, 4), Type.get("f", 32, 2), Type.get("f", 64, 2)
+    x2 = lower("fmul", f32x2, [f32x2, f32x2], [f32x2])
+    x4 = lower("fmul", f32x4, [f32x4, f32x4], [f32x4])
+    assert lower("fmul", f32x2, [f32x2, f32x2], [f32x2]) is x2 and x4 is not x2
+    assert lower("fmul", f64x2, [f64x2, f64x2], [f64x2]) is not x2
+    one, two = sf.F32.one, 0x40000000
+    assert x2((one, two), (two, two)) == (two, 0x40800000)
+    assert x4((one, two, one, two), (two, two, one, one)) == (two, 0x40800000, one, two)
+    assert sf.compare_fn("lt", 32) is sf.compare_fn("lt", 32) is not sf.compare_fn("lt", 64)
+    assert sf.compare_fn("lt", 32)(one, two) == 1 and sf.compare_fn("gt", 32)(one, two) == 0
+
 # -- nondeterministic-<arch> files -----------------------------------------------------------------
 
 

@@ -53,10 +53,10 @@ from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRe
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from . import ranges
-from .integer_ops import compile_template, lower_scalar
+from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -326,10 +326,14 @@ class FunctionCompiler:
         # A function calling itself runs its code once per level of recursion: all of it is hot.
         self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
+        # Code on no cycle runs once per call: there floats held as floats and masks left out save
+        # less running than their analyses cost compiling, so a function with no loop (and no
+        # recursion) does without both; the bit-pattern path and the masks are exact anyway.
+        once = COMPACT_ONCE and not self.looped
         # (a function without scalar float values holds none as a float: float_repr is not needed)
-        self.fr = _float_repr() if _has_scalar_floats(func) else None
+        self.fr = _float_repr() if not once and _has_scalar_floats(func) else None
         self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
-        self.ranges = ranges.analyse(self)
+        self.ranges = ranges.NONE if once else ranges.analyse(self)
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
@@ -702,39 +706,48 @@ class FunctionCompiler:
         result_types = [types.get(resolve(r)) for r in inst.results]
         if None in arg_types or None in result_types:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
-        ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
-        ctx.once = COMPACT_ONCE and self.block not in self.looped
+        block = self.block
+        once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        ctx.no_wrap = self.ranges.unmasked(inst, self.block)
-        lowering = lookup(ctx)
-        if lowering is None:
-            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
-        ctx.interpreter = self.interp
-        ctx.memory_hint = self.last_access
-        # A scalar integer builder's result depends on these alone (integer_ops, bit_ops): the
-        # same instruction shape gives the same template in every function.
-        key = sem = None
-        if lowering is lower_scalar and (inst.imm is None or type(inst.imm) is int):
-            key = (op, inst.ctrl_type, *arg_types, None, *result_types, inst.imm, inst.cond, inst.code,
-                   ctx.no_wrap)
+        no_wrap = self.ranges.unmasked(inst, block)
+        # The integer builders' results (integer_ops, bit_ops, lane by lane in vector_ops) depend on
+        # these alone (`registry.BY_SHAPE`): the same instruction shape gives the same template in
+        # every function, found here without building the lowering's context or asking the
+        # registry (remembered only for the table's opcodes, with no dynamic type).
+        imm = inst.imm
+        key = sem = ctx = None
+        if imm is None or type(imm) is int:
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, no_wrap)
             sem = _SCALAR.get(key)
-        try:
-            if sem is None:
+            if sem is not None and OPCODES.get(op) is not inst.opcode:
+                sem = None
+        if sem is None:
+            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
+            ctx.once, ctx.no_wrap = once, no_wrap
+            lowering = lookup(ctx)
+            if lowering is None:
+                raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
+            ctx.interpreter = self.interp
+            ctx.memory_hint = self.last_access
+            if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
+                    or any(t is not None and t.dynamic for t in (inst.ctrl_type, *arg_types, *result_types))):
+                key = None
+            try:
                 sem = lowering(ctx)
-                if key is not None:
-                    if len(_SCALAR) >= SHARED_MAX:
-                        del _SCALAR[next(iter(_SCALAR))]
-                    _SCALAR[key] = sem
-        except NotImplementedError as e:
-            detail = str(e)
-            if not detail.startswith(op):
-                detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
-            raise self.unsupported(detail) from None
-        except Unsupported as e:
-            raise self.unsupported(e.reason) from None
+            except NotImplementedError as e:
+                detail = str(e)
+                if not detail.startswith(op):
+                    detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
+                raise self.unsupported(detail) from None
+            except Unsupported as e:
+                raise self.unsupported(e.reason) from None
+            if key is not None:
+                if len(_SCALAR) >= SHARED_MAX:
+                    del _SCALAR[next(iter(_SCALAR))]
+                _SCALAR[key] = sem
         # (Not with an immediate: the template is then mostly one of a kind, which costs more to
         # compile apart than inline.)
-        if ctx.once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and imm is None:
             sem = shared(sem, len(inst.args)) or sem
         folded = self.folded
         if folded and isinstance(sem, str):
@@ -754,7 +767,7 @@ class FunctionCompiler:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
         if "_p" in expr or "_a" in expr:
             # (`memory_ops` is imported only for an instruction with an address operand)
-            if (not ctx.once and "_p" in expr and inst.opcode.addr is not None
+            if (not once and ctx is not None and "_p" in expr and inst.opcode.addr is not None
                     and inst.opcode in _memory_ops().ADDRESSED):
                 self.last_access = _memory_ops().access_key(ctx)
             else:

@@ -11,6 +11,10 @@ decides, per SSA value, a *representation*:
   parameter other than the entry's is a float when every incoming argument is.
 * **bits**: everything else, as before.
 
+The compiler uses this only in a function with a loop or recursion: in one
+whose code runs once per call, every float stays bits (the exact path), which
+costs less to compile than the analysis and conversions save.
+
 `FunctionCompiler.val` converts a float to bits wherever bits are needed
 (stores, returns, calls, bitcasts, fneg/fabs/fcopysign, every op not listed
 here), and `fval` converts bits to a float for the fast ops.

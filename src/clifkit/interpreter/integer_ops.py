@@ -40,7 +40,7 @@ from collections.abc import Callable
 
 from ..ir.types import Type
 from ..ir.opcodes import Registry
-from .registry import OpContext, Trap, impl, mask
+from .registry import OpContext, Trap, by_shape, impl, mask
 
 Template = str
 Semantics = Template | Callable
@@ -157,6 +157,7 @@ def raising(code: str, detail: str = "") -> Callable:
     return trap
 
 
+@by_shape
 def lower_scalar(ctx: OpContext) -> Semantics:
     """The `@impl` lowering shared by the family: scalar types (vector forms are in `vector_ops`)."""
     t = ctrl_of(ctx)

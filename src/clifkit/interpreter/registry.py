@@ -179,6 +179,18 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
 # (opcode name, vector) -> lowering, for the table's opcodes (registries hash opcodes slowly).
 _FOUND: dict = {}
 
+# Lowerings whose result depends on nothing but the instruction's shape when no type is dynamic:
+# its opcode, controlling, operand and result types, integer immediate, condition, trap code and
+# `OpContext.no_wrap` (not the function, the interpreter or the memory hint). The compiler
+# remembers their result per shape (`compiler._SCALAR`); a family adds its own with `by_shape`.
+BY_SHAPE: set = set()
+
+
+def by_shape(lowering: Lowering) -> Lowering:
+    """Mark a lowering as depending on the instruction's shape alone (see BY_SHAPE)."""
+    BY_SHAPE.add(lowering)
+    return lowering
+
 
 def mask(bits: int) -> int:
     return (1 << bits) - 1

@@ -1009,7 +1009,18 @@ def fma_fn(bits: int) -> Callable[[int, int, int], int]:
 
 
 def compare_fn(cond: str, bits: int) -> Callable[[int, int], int]:
-    """Lane function returning 1 or 0 for fcmp `cond` on `bits`-wide floats."""
+    """Lane function returning 1 or 0 for fcmp `cond` on `bits`-wide floats (made once per
+    condition and width: most conditions generate and compile their source)."""
+    fn = _COMPARE_FNS.get((cond, bits))
+    if fn is None:
+        fn = _COMPARE_FNS[(cond, bits)] = _compare_fn(cond, bits)
+    return fn
+
+
+_COMPARE_FNS: dict[tuple[str, int], Callable[[int, int], int]] = {}  # (at most 14 conditions x 4 widths)
+
+
+def _compare_fn(cond: str, bits: int) -> Callable[[int, int], int]:
     if cond not in FLOATCC:
         raise ValueError(f"unknown float condition code {cond!r}")
     fmt = FORMATS[bits]

@@ -121,7 +121,21 @@ _PY_OPS = {"fadd": "+", "fsub": "-", "fmul": "*", "fdiv": "/"}
 
 
 def _fast_binary(name: str, lane_bits: int, lanes: int, per_lane: Callable) -> Optional[Callable]:
-    """fadd/fsub/fmul/fdiv on f32 or f64 lanes through Python floats, or None (no fast path).
+    """fadd/fsub/fmul/fdiv on f32 or f64 lanes through Python floats, or None (no fast path);
+    made once per opcode and vector shape (`per_lane`, the exact lane function, is the opcode's
+    at that width: `float_ops.lane_function`)."""
+    key = (name, lane_bits, lanes)
+    run = _FAST_BINARY.get(key, _FAST_BINARY)
+    if run is _FAST_BINARY:
+        run = _FAST_BINARY[key] = _make_fast_binary(name, lane_bits, lanes, per_lane)
+    return run
+
+
+_FAST_BINARY: dict[tuple[str, int, int], Optional[Callable]] = {}  # (at most 4 opcodes x 2 widths x 7 lane counts)
+
+
+def _make_fast_binary(name: str, lane_bits: int, lanes: int, per_lane: Callable) -> Optional[Callable]:
+    """(`_fast_binary`, made.)
 
     f64: Python float arithmetic is binary64 with nearest-even rounding. f32: the operation in
     binary64 followed by one rounding to f32 is correctly rounded (53 >= 2*24 + 2); the f32

@@ -49,7 +49,7 @@ from typing import Callable, Sequence, Union
 from ..ir.types import Type
 from .integer_ops import BUILDERS, hx, icmp_expression, lower_scalar
 from .machine import dynamic_scale
-from .registry import LOWERINGS, OpContext, impl, mask
+from .registry import LOWERINGS, OpContext, by_shape, impl, mask
 
 Semantics = Union[str, Callable]
 
@@ -158,6 +158,7 @@ LANEWISE = [op for op in BUILDERS if LOWERINGS.get(op) is lower_scalar and op.na
 
 
 @impl(*LANEWISE, vector=True)
+@by_shape
 def lower_lanewise(ctx: OpContext) -> Semantics:
     """The scalar builder's semantics on each lane. Logic ops and bitselect work on the lane
     bit patterns, so float vectors are fine (NaN lanes pass through unchanged)."""
@@ -167,6 +168,7 @@ def lower_lanewise(ctx: OpContext) -> Semantics:
 
 
 @impl("icmp", vector=True)
+@by_shape
 def lower_icmp(ctx: OpContext) -> Semantics:
     """Each result lane is all ones where the condition holds, zero elsewhere."""
     t = vector_type(ctx)
@@ -198,6 +200,7 @@ def _sat_template(name: str, w: int) -> str:
 
 
 @impl("uadd_sat", "sadd_sat", "usub_sat", "ssub_sat", "avg_round")
+@by_shape
 def lower_saturating(ctx: OpContext) -> Semantics:
     t = vector_type(ctx)
     return lanewise(_sat_template(ctx.inst.opcode.name, t.lane_bits), t.lanes, kinds_of(ctx))

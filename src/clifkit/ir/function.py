@@ -255,6 +255,35 @@ class Inst:
 
 _inst_fields = operator.attrgetter(*Inst.__slots__)
 _NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
+_ALL_NONE = (None,) * len(Inst.__slots__)
+_IMM_END, _DESTS_END = Inst.__slots__.index("imm") + 1, Inst.__slots__.index("dests") + 1
+_NONE_AFTER_IMM, _NONE_AFTER_DESTS = _ALL_NONE[_IMM_END:], _ALL_NONE[_DESTS_END:]
+
+
+def _inst_states(insts: list[Inst]) -> list[tuple]:
+    """Each instruction's fields in slot order, cut after the opcode, types, operands and
+    immediate, or after `dests`, when the rest are None (as they mostly are)."""
+    states = []
+    for state in map(_inst_fields, insts):
+        if state[_IMM_END:] == _NONE_AFTER_IMM:
+            state = state[:_IMM_END]
+        elif state[_DESTS_END:] == _NONE_AFTER_DESTS:
+            state = state[:_DESTS_END]
+        states.append(state)
+    return states
+
+
+def _block(states: list[tuple], *fields) -> Block:
+    """A pickled `Block` rebuilt: its instructions from `_inst_states`, then its other fields."""
+    new, setstate = object.__new__, Inst.__setstate__
+    insts = []
+    for state in states:
+        inst = new(Inst)
+        setstate(inst, state + _ALL_NONE[len(state):])
+        insts.append(inst)
+    block = Block(*fields)
+    block.insts = insts
+    return block
 
 
 @dataclass
@@ -268,6 +297,14 @@ class Block:
     loc: Optional[Location] = None
     comments: list[str] = field(default_factory=list)  # comment lines just before the block header
     comment: Optional[str] = None  # the comment on the header's line
+
+    # Pickled with its instructions as one list of field tuples (`_inst_states`), rebuilt in one
+    # loop: a generated program goes to the native worker as its IR, and pickle's own per-object
+    # protocol (a call of __getstate__/__setstate__ per instruction, every None field written)
+    # was most of the cost of sending it.
+    def __reduce__(self):
+        return (_block, (_inst_states(self.insts), self.number, self.params, [], self.cold, self.loc,
+                         self.comments, self.comment))
 
 
 @dataclass

@@ -653,6 +653,7 @@ class Registry(dict):
     def __init__(self, what: str):
         super().__init__()
         self.what = what
+        self.version = 0  # counts registrations (a cache of the registry knows when to be made again)
 
     def add(self, key: "Opcode | str", value) -> None:
         try:
@@ -662,6 +663,7 @@ class Registry(dict):
         if op in self and not _reexecuted(self[op], value):
             raise KeyError(f"{self.what}: {op.name!r} is registered twice")
         super().__setitem__(op, value)
+        self.version += 1
 
     def register(self, *keys: "Opcode | str") -> Callable:
         """A decorator registering the decorated object for each named opcode."""
@@ -689,6 +691,10 @@ class Registry(dict):
         return super().__contains__(OPCODES.get(key, key) if isinstance(key, str) else key)
 
     __setitem__ = add
+
+    def __delitem__(self, key) -> None:
+        super().__delitem__(OPCODES.get(key, key) if isinstance(key, str) else key)
+        self.version += 1
 
 
 def handles(*keys: "Opcode | str") -> Callable:

@@ -147,10 +147,15 @@ BUILDER_PARAMS = _builder_params()
 
 
 def generic_ok(opcode: str) -> bool:
-    params = BUILDER_PARAMS.get(opcode)
-    if params is None:
-        return False
-    return all(p in TYPE_PARAMS or p in VALUE_PARAMS or p in GENERIC_EXTRAS for p in params)
+    ok = _GENERIC_OK.get(opcode)
+    if ok is None:
+        params = BUILDER_PARAMS.get(opcode)
+        ok = _GENERIC_OK[opcode] = params is not None and all(
+            p in TYPE_PARAMS or p in VALUE_PARAMS or p in GENERIC_EXTRAS for p in params)
+    return ok
+
+
+_GENERIC_OK: dict[str, bool] = {}  # (the lowering asks per instruction; BUILDER_PARAMS is fixed)
 
 
 # Opcodes of the table the native engine does not lower, and why (every other opcode has a handler,
@@ -164,11 +169,20 @@ UNSUPPORTED: dict[str, str] = {
 # `@handles` on FunctionLowering (and CallLowering), Legalizer and ByteOrder, each collected by its
 # module as a function (lowering, inst) -> results. An opcode has at most one.
 HANDLERS: Registry = Registry("native @handles")
+# A table opcode's name -> its handler, for the lowering's lookup per instruction (opcodes hash
+# slowly), made again by `load_handlers` (before any lowering) whenever HANDLERS has changed.
+_HANDLER_OF: dict = {}
+_HANDLERS_SEEN = [-1]  # the HANDLERS.version _HANDLER_OF was made from
 
 
 def load_handlers() -> None:
     """Import the modules whose handlers register themselves (legalize.py, byteorder.py)."""
     from . import byteorder, legalize  # noqa: F401
+
+    if _HANDLERS_SEEN[0] != HANDLERS.version:
+        _HANDLER_OF.clear()
+        _HANDLER_OF.update((op.name, fn) for op, fn in HANDLERS.items())
+        _HANDLERS_SEEN[0] = HANDLERS.version
 
 
 def lowers(opcode: str) -> bool:
@@ -253,6 +267,11 @@ class FunctionLowering(CallLowering):
         self.libcall_refs: dict[str, object] = {}
         self.inst: Optional[Inst] = None
         self.ptr_type = cl_type(ctx.pointer)
+        # Whether some value has a vector type the backend must not compute on (`vector_bits`):
+        # without one, no instruction needs the check.
+        vb = ctx.vector_bits
+        self.narrow_vectors = vb is not None and any(
+            t.is_vector and not t.dynamic and t.bits not in vb for t in set(func.value_types.values()))
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -388,7 +407,7 @@ class FunctionLowering(CallLowering):
 
     def lower(self, inst: Inst) -> None:
         name = inst.opcode.name
-        if self.ctx.vector_bits is not None and inst.opcode not in MOVES_ONLY_OK:
+        if self.narrow_vectors and inst.opcode not in MOVES_ONLY_OK:
             for v in (*inst.args, *inst.results):
                 t = self.vtype(v)
                 if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
@@ -398,7 +417,8 @@ class FunctionLowering(CallLowering):
         if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
             self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
             return
-        handler = HANDLERS.get(inst.opcode)
+        op = inst.opcode
+        handler = _HANDLER_OF.get(name) if OPCODES.get(name) is op else HANDLERS.get(op)
         if handler is not None:
             out = handler(self, inst)
         elif generic_ok(name):
