@@ -1,10 +1,14 @@
 """Running files on a pool of processes (`clifkit test -j N`).
 
 Files are independent, so each is one task: a worker process runs
-`runner.run_one` on it and sends back its `FileResult`. The biggest files are
-handed out first, so that no large file starts last and keeps one worker busy
-while the others idle; the caller gets results as they complete, tagged with
-the file's position, and puts them back in file order.
+`runner.run_one` on it and sends back its `FileResult`. Each process has a
+pool of its own: the plans of an emulated architecture all run on the
+process owning it, so that its emulated worker starts once (`lanes`: a file
+naming two such targets runs in parts, merged here once all are in); the
+files of no emulated target go to whichever process is free. The biggest
+files are handed out first, so that no large file starts last and keeps one
+worker busy while the others idle; the caller gets results as they
+complete, tagged with the file's position, and puts them back in file order.
 
 Ctrl-C (SIGINT) may reach the whole process group or only the parent, once
 or several times (`interrupts`). The parent takes it only while it waits for

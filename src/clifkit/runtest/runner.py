@@ -58,11 +58,12 @@ from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunRes
 from .select import engine_label, full_name, item_names, matcher, run_label
 from .summary import file_result_lines, shown_counts, summary_line
 from .unparsed import record_error
-from .lanes import Part
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional, Sequence, TextIO
+
+    from .lanes import Part
 
 
 def run_file(path: str, options: Options, part: Optional[Part] = None) -> FileResult:
