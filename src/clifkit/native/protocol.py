@@ -94,18 +94,16 @@ def send(fd: int, obj: Any) -> None:
     write_all(fd, encode(obj))
 
 
-def _read_exact(fd: int, n: int, deadline: Optional[float]) -> bytes:
-    chunks = []
-    while n:
+def _read_some(fd: int, size: int, deadline: Optional[float], midway: bool) -> bytes:
+    """Up to `size` bytes of `fd` once some arrive, before `deadline`; `midway`: part of a message
+    was read, so that the end of the pipe is a broken message rather than a closed channel."""
+    while True:
         if deadline is not None:
             left = deadline - time.monotonic()
-            if left <= 0:
-                raise Timeout("no reply in time")
-            ready, _, _ = select.select([fd], [], [], left)
-            if not ready:
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
                 raise Timeout("no reply in time")
         try:
-            chunk = os.read(fd, min(n, 1 << 20))
+            chunk = os.read(fd, size)
         except InterruptedError:
             continue
         except OSError as e:
@@ -113,9 +111,16 @@ def _read_exact(fd: int, n: int, deadline: Optional[float]) -> bytes:
                 raise ChannelClosed(str(e)) from None
             raise
         if not chunk:
-            if chunks:
+            if midway:
                 raise ProtocolError("the other end closed its pipe mid-message")
             raise ChannelClosed("the other end closed its pipe")
+        return chunk
+
+
+def _read_exact(fd: int, n: int, deadline: Optional[float]) -> bytes:
+    chunks = []
+    while n:
+        chunk = _read_some(fd, min(n, 1 << 20), deadline, bool(chunks))
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
@@ -158,24 +163,9 @@ class Reader:
                         return pickle.loads(body)
                     except Exception as e:
                         raise ProtocolError(f"an undecodable message: {type(e).__name__}: {e}") from None
-            if timeout is not None:
-                if deadline is None:
-                    deadline = time.monotonic() + timeout
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self.fd], [], [], left)[0]:
-                    raise Timeout("no reply in time")
-            try:
-                chunk = os.read(self.fd, 1 << 16)
-            except InterruptedError:
-                continue
-            except OSError as e:
-                if e.errno in (errno.EBADF, errno.EPIPE, errno.ECONNRESET):
-                    raise ChannelClosed(str(e)) from None
-                raise
-            if not chunk:
-                if buffer:
-                    raise ProtocolError("the other end closed its pipe mid-message")
-                raise ChannelClosed("the other end closed its pipe")
+            if timeout is not None and deadline is None:
+                deadline = time.monotonic() + timeout
+            chunk = _read_some(self.fd, 1 << 16, deadline, bool(buffer))
             buffer += chunk
 
 
