@@ -198,3 +198,31 @@ def test_results_do_not_depend_on_how_the_files_are_split(tmp_path, monkeypatch,
         reports[jobs] = (files, out)
     assert reports["2"] == reports["1"] and reports["3"] == reports["1"]
     assert seen and all(max(parts.values()) == 2 for parts in seen)  # split, into two parts at most
+
+
+def test_a_part_that_kills_its_process_loses_only_its_file(tmp_path, monkeypatch, no_emulation, capsys):
+    """The process running a's second part dies: a.clif is an error saying so, with the runs of its
+    first part; b.clif, whose parts ran on the same processes, is whole."""
+    import os
+
+    from clifkit.runtest import runner
+
+    (tmp_path / "a.clif").write_text(FILE)
+    (tmp_path / "b.clif").write_text(FILE)
+    monkeypatch.setattr(parallel, "_usable", lambda lane: True)
+    real_run_one = runner.run_one
+
+    def dies(path, problem, options, part=None):
+        if path.endswith("a.clif") and part is not None and not part.primary:
+            os._exit(3)  # as a crash in native code would
+        return real_run_one(path, problem, options, part)
+
+    monkeypatch.setattr(runner, "run_one", dies)
+    report = tmp_path / "r.json"
+    clifkit_main(["test", "-j", "2", "--interpret-all", "--json", str(report), str(tmp_path)])
+    capsys.readouterr()
+    a, b = json.loads(report.read_text())["files"]
+    assert a["status"] == "error" and "died" in a["message"]
+    x, y = FOREIGN  # the primary's plans ran: all but those of one lane
+    assert {r["target"] for r in a["runs"]} in ({None, host_arch(), x, f"{x} has_x"}, {None, host_arch(), y})
+    assert b["status"] == "failed" and len(b["runs"]) == 25
