@@ -300,6 +300,20 @@ def install_fault_handlers() -> None:
             raise OSError(ctypes.get_errno(), f"sigaction({name}) failed")
 
 
+def rehearse() -> None:
+    """In the worker, once: the ctypes calls `install_fault_handlers` and `die_with_parent` make in
+    every child, as queries that change nothing. Under QEMU, code translated in the worker is
+    inherited through fork, so the children no longer each translate these paths again."""
+    prepare_fault_handling()
+    libc = _LIBC
+    libc.sigaction(int(signal.SIGSEGV), None, ctypes.byref(_SigAction()))
+    libc.sigaltstack(None, ctypes.byref(_StackT()))
+    if sys.platform.startswith("linux"):
+        libc.prctl(2, ctypes.byref(ctypes.c_int()), 0, 0, 0)  # PR_GET_PDEATHSIG
+    recover.clear()
+    recover.outcome()
+
+
 def limit_stack() -> Optional[tuple[int, int]]:
     """Cap the child's stack (so runaway recursion ends soon) and say which addresses a stack
     overflow faults at: from below the lowest page the stack may reach up to its top."""

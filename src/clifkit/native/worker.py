@@ -46,6 +46,7 @@ import gc
 import importlib
 import os
 import signal
+import struct
 import sys
 import time
 from typing import Optional
@@ -54,7 +55,8 @@ from ..environment.byteorder import target_byteorder
 from . import chaos, faults, recover
 from .host import host_arch, host_triple
 from .memory import environment_from_wire, keep_spares, materialize
-from .protocol import SLOT_BYTES, ChannelClosed, ProtocolError, Timeout, pack_slots, recv, send, unpack_slots
+from .protocol import (SLOT_BYTES, ChannelClosed, ProtocolError, Reader, Timeout, pack_slots, recv, send, slot_codec,
+                       unpack_slots)
 
 DEFAULT_COMPILER = "clifkit.native.lower:compile_module"
 
@@ -81,6 +83,7 @@ class Worker:
         self.module = None
         self.functions: dict = {}  # name -> clifkit Function
         self.entries: dict = {}  # name -> ctypes trampoline
+        self.slots: dict = {}  # name -> its calls' `_Slots`
         self.signatures: dict = {}  # name -> (param types, return types)
         self.unavailable: dict = {}  # name -> why it was not compiled
         self.addresses: dict = {}  # name -> address of the compiled function, when the module says
@@ -91,6 +94,7 @@ class Worker:
         self.machine = host_arch()
         self.stack = faults.limit_stack()  # for the children: where a stack overflow faults
         faults.prepare_fault_handling()
+        _rehearse()
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -162,6 +166,7 @@ class Worker:
         started = time.perf_counter()
         self.module = None
         self.functions, self.entries, self.signatures, self.unavailable = {}, {}, {}, {}
+        self.slots = {}
         self.addresses = {}
         self.byteorder, self.pointer_bytes = target_layout(triple)
         if msg.get("lowered") is not None:
@@ -301,6 +306,11 @@ class Worker:
                 results[i] = {"kind": "skipped", "reason": reason}
         batch = [requests[i] for i in runnable]
         keep_spares([env for env in map(_environment, batch) if env is not None])
+        for name in {req["function"] for req in batch}:
+            try:
+                self._slots(name)  # here, once, rather than in every child
+            except Exception:
+                pass  # the child's call reports it
         answers: list = [None] * len(batch)
         children = 0
         i = 0
@@ -324,6 +334,7 @@ class Worker:
             finally:
                 os._exit(0)
         os.close(w)
+        answers = Reader(r)
         answered = start
         status = None
         reported_end = False  # the child said why it stops (a crash, or a trap without `recover`)
@@ -331,7 +342,7 @@ class Worker:
         try:
             while answered < end:
                 try:
-                    index, result = recv(r, timeout)
+                    index, result = answers.recv(timeout)
                 except Timeout:
                     os.kill(pid, signal.SIGKILL)
                     _, status = os.waitpid(pid, 0)
@@ -377,31 +388,39 @@ class Worker:
             if result["kind"] not in faults.goes_on():
                 break  # a crash: this process may be in any state
 
+    def _slots(self, name: str) -> "_Slots":
+        """The argument and result slots of `name`'s calls (made once per loaded module)."""
+        slots = self.slots.get(name)
+        if slots is None:
+            params, returns = self.signatures[name]
+            slots = self.slots[name] = _Slots(params, returns, self.byteorder)
+        return slots
+
     def _call(self, req: dict) -> dict:
         name = req["function"]
-        params, returns = self.signatures[name]
-        args = list(req["args"])
+        slots = self.slots.get(name) or self._slots(name)
+        args = req["args"]
         env = _environment(req)
         if env is not None:
             env = materialize(env, byteorder=self.byteorder)
             args = [env.vmctx, *args]
         try:
-            if len(args) != len(params):
-                return {"kind": "error", "message": f"{name} takes {len(params)} arguments, the request has {len(args)}"}
-            arg_buf = ctypes.create_string_buffer(pack_slots(args, params, self.byteorder), SLOT_BYTES * max(len(params), 1))
-            res_buf = ctypes.create_string_buffer(SLOT_BYTES * max(len(returns), 1))
+            if len(args) != len(slots.params):
+                return {"kind": "error", "message": f"{name} takes {len(slots.params)} arguments, the request has {len(args)}"}
+            arg_buf, arg_address, res_buf, res_address = slots.pack(args)
             faults.Child.env = env
             entry, callee = self.entries[name], self.addresses.get(name)
             recover.clear()
-            started = time.perf_counter()
-            entry(ctypes.addressof(arg_buf), ctypes.addressof(res_buf), callee)
-            seconds = time.perf_counter() - started
+            timed = req.get("time")
+            started = time.perf_counter() if timed else 0.0
+            entry(arg_address, res_address, callee)
+            seconds = time.perf_counter() - started if timed else 0.0
             happened = recover.outcome()
             if happened is not None:  # a trap or a fault jumped back (`recover`)
                 return (faults.trap_result(happened[1]) if happened[0] == "trap"
                         else faults.fault_result(*happened[1:]))
-            result = {"kind": "returned", "values": unpack_slots(res_buf.raw, returns, self.byteorder)}
-            if req.get("time"):
+            result = {"kind": "returned", "values": slots.unpack(res_buf)}
+            if timed:
                 result["seconds"] = seconds
             return result
         finally:
@@ -419,6 +438,58 @@ def _environment(req: dict):
     if env is None:
         env = req["environment"] = environment_from_wire(req["env"])
     return env
+
+
+class _Slots:
+    """One function's argument and result slots: buffers made once and reused by every call, the
+    arguments packed and the results unpacked by one precomputed struct (`protocol.slot_codec`).
+    Where that cannot do (i128, a value that is not an int), fresh buffers and `pack_slots` /
+    `unpack_slots`, as every call had before: the same bytes either way."""
+
+    __slots__ = ("params", "returns", "byteorder", "codecs", "arg_buf", "res_buf", "arg_address", "res_address")
+
+    def __init__(self, params: list, returns: list, byteorder: str):
+        self.params, self.returns, self.byteorder = params, returns, byteorder
+        ins, outs = slot_codec(params, byteorder), slot_codec(returns, byteorder)
+        self.codecs = (ins, outs) if ins is not None and outs is not None else None
+        if self.codecs is not None:
+            self.arg_buf = ctypes.create_string_buffer(ins.size)
+            self.res_buf = ctypes.create_string_buffer(outs.size)
+            self.arg_address, self.res_address = ctypes.addressof(self.arg_buf), ctypes.addressof(self.res_buf)
+            # Once here (zeros): the children inherit the translated code of these structs.
+            ins.pack_into(self.arg_buf, [(0,) * t.lanes if t.is_vector else 0 for t in params])
+            outs.unpack_from(self.res_buf)
+
+    def pack(self, args: list) -> tuple:
+        """(argument buffer, its address, result buffer, its address) for a call with `args`."""
+        if self.codecs is not None:
+            try:
+                self.codecs[0].pack_into(self.arg_buf, args)
+                return self.arg_buf, self.arg_address, self.res_buf, self.res_address
+            except (TypeError, struct.error):
+                pass  # what pack_slots makes of it (or the error it raises)
+        arg_buf = ctypes.create_string_buffer(pack_slots(args, self.params, self.byteorder),
+                                              SLOT_BYTES * max(len(self.params), 1))
+        res_buf = ctypes.create_string_buffer(SLOT_BYTES * max(len(self.returns), 1))
+        return arg_buf, ctypes.addressof(arg_buf), res_buf, ctypes.addressof(res_buf)
+
+    def unpack(self, res_buf) -> list:
+        if self.codecs is not None and res_buf is self.res_buf:
+            return self.codecs[1].unpack_from(res_buf)
+        return unpack_slots(res_buf.raw, self.returns, self.byteorder)
+
+
+def _rehearse() -> None:
+    """Take, once here, the paths every child takes to set up and to call (`faults.rehearse`, and
+    a trampoline's ctypes call, made to ``memmove`` of nothing): under QEMU a child then inherits
+    their translated code instead of translating it again (some 2-3 ms of each child's 10)."""
+    try:
+        faults.rehearse()
+        buf = ctypes.create_string_buffer(SLOT_BYTES)
+        memmove = ctypes.cast(ctypes.CDLL(None).memmove, ctypes.c_void_p).value
+        _TRAMPOLINE_TYPE(memmove)(ctypes.addressof(buf), ctypes.addressof(buf), 0)
+    except (OSError, AttributeError, ValueError):
+        pass  # a child then translates these paths itself
 
 
 def _types(types) -> list:

@@ -70,6 +70,11 @@ class FileResult:
     # Engines and targets that could not run this file at all ("native aarch64" -> why): said once
     # for the whole run, in the summary of engines, rather than once per file.
     engine_skips: dict[str, str] = field(default_factory=dict)
+    # A part of a file (`clifkit test -j N`, `lanes`): each plan it ran as (plan index, that plan's
+    # result), and, from the part that finishes the file, all its plans; `lanes.merge_parts`
+    # makes the file's result of them. Never in a report.
+    pieces: list = field(default_factory=list)
+    plans: Optional[list] = None
 
     def counts(self) -> dict[str, int]:
         c = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}

@@ -63,27 +63,33 @@ TYPE_CHECKING = False  # typing stays unimported at run time: only annotations u
 if TYPE_CHECKING:
     from typing import Optional, Sequence, TextIO
 
+    from .lanes import Part
 
-def run_file(path: str, options: Options) -> FileResult:
-    """Run one file. Ctrl-C is passed on (`interrupts.Interrupted`, a KeyboardInterrupt) with what
-    the file had done so far, settled, as its ``partial`` (the run lines in flight marked as
-    interrupted), so that the reports still hold it."""
+
+def run_file(path: str, options: Options, part: Optional[Part] = None) -> FileResult:
+    """Run one file (with `part`, only that share of its plans, unsettled: `lanes.merge_parts`
+    makes the file's result of its parts). Ctrl-C is passed on (`interrupts.Interrupted`, a
+    KeyboardInterrupt) with what the file had done so far, settled, as its ``partial`` (the run
+    lines in flight marked as interrupted), so that the reports still hold it."""
     started = time.perf_counter()
     result = FileResult(path)
     try:
         with interrupts.armed():  # while watching (`run_tests`), Ctrl-C raises only in here
-            _run_file(path, options, result)
+            _run_file(path, options, result, part)
     except KeyboardInterrupt as e:
         result.seconds = time.perf_counter() - started
-        if not any(r.message == INTERRUPTED for r in result.runs):
+        ran = result.runs + [r for _, piece in result.pieces for r in piece.runs]
+        if not any(r.message == INTERRUPTED for r in ran):
             # Stopped between run lines, or before any ran (reading, planning): the file is unfinished.
             result.runs.append(RunResult(0, None, "interpreter", None, ERROR, INTERRUPTED,
                                          report=f"{path}: {INTERRUPTED}"))
-        result.settle()
+        if part is None:
+            result.settle()
         raise interrupts.Interrupted(partial=result) from e
     finally:
         result.seconds = time.perf_counter() - started
-    result.settle()
+    if part is None:
+        result.settle()
     return result
 
 
@@ -103,6 +109,7 @@ class PreparedFile:
     source: Optional[str] = None  # the file's text
     limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
     options: Optional[Options] = None  # what it was prepared with (the dialect, which calls run lines make)
+    part: Optional[Part] = None  # the share of its plans this process runs (`lanes`), None: all
 
 
 def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
@@ -179,6 +186,8 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
     else:
         binds: dict = {}  # run lines read once for all plans
         for plan in prepared.plans:
+            if prepared.part is not None and not prepared.part.takes(plan):
+                continue  # another process's (its items' names do not depend on these)
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
                 for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options, binds):
@@ -189,12 +198,20 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
     return items
 
 
-def _run_file(path: str, options: Options, result: FileResult) -> None:
+def _run_file(path: str, options: Options, result: FileResult, part: Optional[Part] = None) -> None:
     from .segments import run_in_segments
 
-    if run_in_segments(path, options, result):
-        return  # a file of many standalone functions, run a segment at a time
-    prepared = prepare_file(path, options, result)
+    if (part is None or part.primary) and run_in_segments(path, options, result):
+        return  # a file of many standalone functions, run a segment at a time (never split)
+    if part is not None and not part.primary:
+        # Only the plans of its lanes, when the file runs at all: what the file says of itself
+        # (cannot be read, does not verify, `test verifier`) is the primary part's to say.
+        prepared = prepare_file(path, options, FileResult(path))
+        if prepared.test_file is None or not prepared.plans:
+            return
+    else:
+        prepared = prepare_file(path, options, result)
+    prepared.part = part
     select = matcher(options.keyword)
     if select is None and prepared.test_file is None:
         return
@@ -206,7 +223,10 @@ def _run_file(path: str, options: Options, result: FileResult) -> None:
             result.runs.append(item.settled)
         return
     run_items(prepared, items, options, result)
-    finish_file(prepared.plans, path, result)
+    if part is None:
+        finish_file(prepared.plans, path, result)
+    elif part.primary:
+        result.plans = prepared.plans  # merge_parts finishes the file with them
 
 
 def choose_items(items: list[RunItem], path: str, options: Options, result: FileResult) -> list[RunItem]:
@@ -224,10 +244,17 @@ def choose_items(items: list[RunItem], path: str, options: Options, result: File
 
 
 def run_items(prepared: PreparedFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
-    """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop."""
-    for plan in prepared.plans:
+    """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop. A
+    part of a file (`prepared.part`) puts each plan's outcome in a piece of its own (`FileResult.pieces`)."""
+    for k, plan in enumerate(prepared.plans):
         runs = [item for item in items if item.plan is plan]
-        if runs and run_plan(plan, prepared.test_file, runs, options, result):
+        if not runs:
+            continue
+        into = result
+        if prepared.part is not None:
+            into = FileResult(result.path)
+            result.pieces.append((k, into))
+        if run_plan(plan, prepared.test_file, runs, options, into):
             return True
     return False
 
@@ -257,13 +284,13 @@ def verify_run_test(tf: TestFile, source: Optional[str], dialect=None) -> list:
     return verify_test_file(tf, source, dialect=dialect or CURRENT)
 
 
-def run_one(path: str, problem: Optional[str], options: Options) -> FileResult:
-    """The result of one discovered file (`problem`: why it cannot be run at all, from `discover`).
-    Never raises for the file's problems, nor for a bug of the harness on it."""
+def run_one(path: str, problem: Optional[str], options: Options, part: Optional[Part] = None) -> FileResult:
+    """The result of one discovered file (`problem`: why it cannot be run at all, from `discover`),
+    or of its `part`. Never raises for the file's problems, nor for a bug of the harness on it."""
     if problem is not None:
-        return file_problem(path, problem)
+        return file_problem(path, problem) if part is None or part.primary else FileResult(path)
     try:
-        return run_file(path, options)
+        return run_file(path, options, part)
     except (KeyboardInterrupt, SystemExit):
         raise
     except Exception as e:  # a bug in the harness: report it for this file and go on
