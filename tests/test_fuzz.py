@@ -519,8 +519,10 @@ def test_campaign_report_buckets_disagreements(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "clifkit-fuzz-report/1"
     assert report["engines"] == {"reference": "interpreter", "backends": ["broken-iadd"]}
+    assert report["opt_levels"] == ["none", "speed"]
     assert report["disagreements"] == sum(b["count"] for b in report["buckets"]) > 0
     for b in report["buckets"]:
+        assert b["first"]["opt_level"] is None  # nothing was compiled
         assert b["signature"]["backend"] == "broken-iadd"
         assert b["signature"]["kind"] == "value" or b["signature"]["kind"].startswith("trap:")
         assert "iadd" in b["signature"]["opcodes"]
@@ -923,3 +925,34 @@ def test_tail_programs_agree_natively():
     assert len(records) == 12
     for r in records:
         assert r["lines"] == 3 and not r["skipped"] and not r["disagreements"] and r["error"] is None, r
+
+
+def test_kept_programs_are_run_tests_expecting_the_reference_results(tmp_path, capsys):
+    engine_b = "native" if native_available() else "interpreter"
+    status = cli.main(["fuzz", "--seed", "11", "--count", "12", "-j", "1", "--keep", "--engine-b", engine_b,
+                       "--out", str(tmp_path)])
+    assert status == 0
+    kept = sorted(tmp_path.glob("seed11-*-all.clif"))
+    assert len(kept) == 12
+    text = "".join(p.read_text() for p in kept)
+    assert "; print:" not in text and text.count("; run:") == 36 and "== trap " in text
+    capsys.readouterr()
+    assert cli.main(["test", str(tmp_path)]) == 0
+    assert re.fullmatch(r"\d+ passed, 0 failed, 0 skipped", capsys.readouterr().out.splitlines()[-1])
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_a_buckets_first_reproducer_says_its_opt_level(tmp_path, capsys):
+    import json
+
+    # A broken reference against the real backend: disagreements at both opt levels.
+    status = cli.main(["fuzz", "--seed", "4", "--count", "10", "-j", "1", "--features", "int,control",
+                       "--engine-a", "broken-iadd", "--out", str(tmp_path)])
+    capsys.readouterr()
+    assert status == 1
+    report = json.loads((tmp_path / "report.json").read_text())
+    firsts = [b["first"] for b in report["buckets"]]
+    assert firsts and {f["opt_level"] for f in firsts} <= {"none", "speed"}
+    for first in firsts:
+        text = open(first["reproducer"]).read()
+        assert ("set opt_level=speed\n" in text) == (first["opt_level"] == "speed")

@@ -152,6 +152,10 @@ class BatchRunner:
                 t = time.process_time()
                 self.judge(program, rec["index"], text, lines, rec)
                 _add(seconds, "judge", time.process_time() - t)
+                if self.cfg.keep:
+                    # A kept program expects what the reference (the first column) gave, so that it
+                    # passes `clifkit test` where the engines agree: a regression test.
+                    rec["text"] = program.text([r.outcomes[0].expectation(r.return_types) for r in lines])
             out.append(rec)
         return out
 
@@ -310,7 +314,8 @@ class BatchRunner:
             target = self.cols[b].partition("@")[2] or None
             repro = reproducer(program, index, cfg, (labels[a], labels[b]), (a, b), lines, which, target)
             d = {"backend": labels[b], "kind": kind_of(r.outcomes[a], r.outcomes[b]), "call": r.call,
-                 "detail": r.verdict(labels, a, b).detail, "reproducer": repro, "reduced": None, "opcodes": None}
+                 "detail": r.verdict(labels, a, b).detail, "reproducer": repro, "reduced": None, "opcodes": None,
+                 "opt_level": program.opt_level if target else None}
             if cfg.reduce:
                 _reduce(d, [self.cols[a], self.cols[b]], cfg.fuel, cfg.cranelift)
             rec["disagreements"].append(d)

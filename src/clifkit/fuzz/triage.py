@@ -10,10 +10,10 @@ The report (``--report``, default ``OUT/report.json``) has a stable schema, vers
 
     {"schema": "clifkit-fuzz-report/1", "seed": S, "programs": N, "disagreements": N,
      "errors": N, "seconds": F, "engines": {"reference": "interpreter", "backends": [...]},
-     "features": "...", "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
+     "features": "...", "opt_levels": [...], "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
      "skipped": N, "features_hit": {...}, "opt_levels": {...}, "stage_cpu_seconds": {...}},
      "buckets": [{"signature": {"backend": B, "kind": K, "opcodes": [...] | null},
-                  "count": N, "programs": [I, ...], "first": {"program": I, "generator_seed": G,
+                  "count": N, "programs": [I, ...], "first": {"program": I, "generator_seed": G, "opt_level": L | null,
                   "call": "...", "detail": "...", "reproducer": PATH, "reduced": PATH | null}}]}
 """
 
@@ -54,8 +54,8 @@ class Triage:
         b = self.buckets.get(key)
         if b is None:
             b = self.buckets[key] = Bucket(d["backend"], d["kind"], opcodes)
-            b.first = {"program": index, "generator_seed": generator_seed, "call": d["call"], "detail": d["detail"],
-                       "reproducer": path, "reduced": reduced_path}
+            b.first = {"program": index, "generator_seed": generator_seed, "opt_level": d.get("opt_level"),
+                       "call": d["call"], "detail": d["detail"], "reproducer": path, "reduced": reduced_path}
         b.count += 1
         if len(b.programs) < KEEP_PROGRAMS:
             b.programs.append(index)
@@ -84,6 +84,7 @@ class Triage:
             "seconds": round(stats.seconds, 3),
             "engines": {"reference": self.labels[0], "backends": self.backends},
             "features": features_text(cfg.features),
+            "opt_levels": list(cfg.opt_levels),
             "stats": {
                 "run_lines": stats.lines,
                 "outcomes": dict(sorted(stats.outcomes.items())),
