@@ -158,12 +158,12 @@ class Mapping:
         if not self.length:
             return
         length, self.length = self.length, 0
-        if length >= RECYCLE_MIN and self._clean(length):
+        if length >= RECYCLE_MIN and self._clean():
             _keep_spare(length, self.addr)
         else:
             libc().munmap(self.addr, length)
 
-    def _clean(self, length: int) -> bool:
+    def _clean(self) -> bool:
         """Zero the pages this mapping ever made accessible and make them ``PROT_NONE`` again, so
         that it is as a fresh one; False when that is not worth it or failed (then unmap it)."""
         if self.touched is None:
