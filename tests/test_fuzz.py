@@ -321,6 +321,31 @@ block0(v0: i32, v1: i32):
     assert "udiv" in result.text
 
 
+def test_reduce_removes_the_heap_directives_a_failure_does_not_need():
+    text = """test interpret
+
+function %f(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1000, bound 0x1000, offset_guard 0, index_type i32
+
+block0(v0: i64, v1: i32):
+    v2 = iconst.i32 40
+    heap_store heap0 v1, v2
+    v3 = heap_load.i32 heap0 v1
+    v4 = iadd_imm v3, 2
+    return v4
+}
+; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8
+; heap: static, size=0x1000, ptr=vmctx+16, bound=vmctx+24
+; table: elements=4, element_size=4, ptr=vmctx+32, bound=vmctx+40
+; run: %f(0x10) == 41
+"""
+    result = reduce_text(text, "expect", ["interpreter"])
+    heaps = [line for line in result.text.splitlines() if line.startswith(("; heap:", "; table:"))]
+    assert heaps == ["; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8"], result.text
+
+
 def test_reduce_refuses_a_passing_file():
     text = """test interpret
 

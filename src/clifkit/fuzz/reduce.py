@@ -50,7 +50,7 @@ from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
 from .reduce_chunks import remove_chunks
 from .reduce_cleanup import tidy
 from .reduce_edits import (
-    SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, inst_sites, remove_block_param,
+    SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, drop_last_directive, inst_sites, remove_block_param,
     remove_function, remove_insts, remove_param, remove_return, retarget_run, set_arg, set_const, simplify_branch,
 )  # fmt: skip
 from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
@@ -277,7 +277,11 @@ class Reducer:
                 k += 1
 
     def pass_environment(self) -> None:
-        self.attempt(drop_environment, "removed the heap and table directives")
+        if self.attempt(drop_environment, "removed the heap and table directives"):
+            return
+        for fi in range(len(parse_candidate(self.text).functions)):
+            while self.attempt(drop_last_directive(fi), f"removed the last heap or table directive of function {fi}"):
+                pass
 
     def pass_constants(self) -> None:
         def sites() -> list[tuple[int, int, int]]:

@@ -349,6 +349,23 @@ def set_arg(i: int, value: int) -> Edit:
     return edit
 
 
+def drop_last_directive(fi: int) -> Edit:
+    """Remove the last heap or table directive below function `fi`, while another stays: the
+    last, so that no other directive's index (what ``%heap_grow`` names) changes."""
+
+    def edit(tf: TestFile, run: RunLine) -> bool:
+        d = tf.functions[fi]
+        found = [t for t in d.directives if t.kind in ("heap", "table")]
+        if len(found) < 2:
+            return False  # (the last one goes with the vmctx parameters: `drop_environment`)
+        last = found[-1]
+        d.directives = [t for t in d.directives if t is not last]
+        d.trailer = [t for t in d.trailer if t is not last]
+        return True
+
+    return edit
+
+
 def drop_environment(tf: TestFile, run: RunLine) -> bool:
     """Remove every heap and table directive (and vmctx parameters nothing else needs)."""
     found = False
