@@ -12,6 +12,7 @@ import pytest
 
 import clifkit
 from clifkit import api
+from support import needs_native
 
 DOCS = os.path.join(os.path.dirname(__file__), "..", "docs", "api.md")
 
@@ -317,3 +318,19 @@ def test_arguments_of_the_wrong_type_or_value_are_refused_up_front(tmp_path):
         with pytest.raises(error, match=words):
             clifkit.run_tests(tmp_path, **kwargs)
     assert clifkit.run_tests(tmp_path, jobs=2, fuel=100).summary == "1 passed, 0 failed, 0 skipped"
+
+
+@needs_native
+def test_a_native_crash_of_a_call_names_no_run_line():
+    text = """function %deref(i64) -> i64 {
+block0(v0: i64):
+    v1 = load.i64 v0
+    return v1
+}
+"""
+    with clifkit.load(text, engine="native") as program:
+        with pytest.raises(clifkit.EngineError) as e:
+            program.call("%deref", 0)
+    message = str(e.value)
+    assert message.startswith("crashed with SIGSEGV at address 0x0") and message.rstrip().endswith("in %deref")
+    assert "run line" not in message

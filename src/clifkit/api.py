@@ -411,7 +411,7 @@ class Program:
             raise TypeError(f"{func.name} takes {len(params)} {plural}{types}{vm}, but {len(args)} are given")
         convert = _check_raw if raw else to_bits
         values = [convert(a, t, f"argument {i + 1} of {func.name}") for i, (a, t) in enumerate(zip(args, params))]
-        command = RunCommand("run", Location("<api>", 1, 1), None)
+        command = RunCommand("run", Location("<Program.call>", 0, 0), None)  # line 0: no run line
         bound = BoundRun(command, func, values, params, returns, implicit_vmctx=implicit)
         outcome = self._session.call(bound, env)
         if isinstance(outcome, Trapped):

@@ -529,6 +529,8 @@ class NativeSession(Session):
     def _outcome(self, result: Optional[dict], bound):
         name = bound.function.name
         line = bound.command.line
+        # (A `Program.call` has no run line: line 0.)
+        run_line = f"run line {line}" if line > 0 else ""
         if result is None:
             return Failed("internal error: the worker gave no result for this run line", internal=True)
         kind = result.get("kind")
@@ -540,7 +542,8 @@ class NativeSession(Session):
             reason = result.get("reason", "")
             return Skipped(f"{reason} ({self.note})" if self.note else reason)
         if kind == "timeout":
-            return TimedOut(f"timed out: {name} ran longer than {result.get('seconds')} s and was killed (run line {line})",
+            return TimedOut(f"timed out: {name} ran longer than {result.get('seconds')} s and was killed"
+                            + (f" ({run_line})" if run_line else ""),
                             seconds=result.get("seconds"))
         if kind == "crashed":
             parts = [f"crashed with {result.get('signame') or 'a crash'}"]
@@ -551,7 +554,7 @@ class NativeSession(Session):
             if result.get("pc") is not None:
                 where = f" ({result['where']})" if result.get("where") else ""
                 parts.append(f"pc 0x{result['pc']:x}{where}")
-            parts.append(f"in {name}, run line {line}")
+            parts.append(f"in {name}, {run_line}" if run_line else f"in {name}")
             if self.emulated:
                 parts.append(f"({self.emulated})")
             return Crashed(" ".join(parts), signal=result.get("signame"), address=result.get("address"),
