@@ -247,10 +247,11 @@ class Region:
         return 0 if self.stale else self.head - PAGE_SIZE
 
 
-def _layout(size: int, span: int) -> tuple[int, int]:
+def _layout(size: int, span: int) -> tuple[int, int, int]:
     """Where a region of `size` accessible bytes and `span` bytes after its base goes in its
-    mapping, which starts with a guard page: the bytes of the next page below the base (`pad`), and
-    the bytes from the base to the mapping's end (at least a guard page after the accessible ones)."""
+    mapping, which starts with a guard page: the bytes of the next page below the base (`pad`), the
+    bytes from the base to the mapping's end (at least a guard page after the accessible ones), and
+    the mapping's length (whole pages)."""
     span = max(span, size)
     # The base sits `pad` bytes into the page after the leading guard page, so that base + size
     # ends a page exactly: the first byte past the region faults whatever its size.
@@ -258,14 +259,14 @@ def _layout(size: int, span: int) -> tuple[int, int]:
     after = align_up(pad + span, PAGE_SIZE) - pad
     if after - size < PAGE_SIZE:
         after += PAGE_SIZE  # always at least a page of guard after the accessible bytes
-    return pad, after
+    return pad, after, PAGE_SIZE + pad + after
 
 
 def _place(name: str, style: str, size: int, span: int) -> Region:
     """A mapping with a guard page before it, `span` bytes from the base (at least a guard page
     after the accessible `size` bytes), and the first `size` bytes after the base accessible."""
-    pad, after = _layout(size, span)
-    mapping = Mapping(PAGE_SIZE + pad + after)
+    pad, after, length = _layout(size, span)
+    mapping = Mapping(length)
     base = mapping.addr + PAGE_SIZE + pad
     if size:
         mapping.protect(PAGE_SIZE, pad + size, PROT_RW)
@@ -285,7 +286,7 @@ def keep_spares(envs) -> None:
     for env in envs:
         lengths: dict[int, int] = {}
         for size, span in _regions(env):
-            length = align_up(PAGE_SIZE + sum(_layout(size, span)), PAGE_SIZE)
+            length = _layout(size, span)[2]
             if length >= RECYCLE_MIN:
                 lengths[length] = lengths.get(length, 0) + 1
         for length, count in lengths.items():
