@@ -27,7 +27,7 @@ from ..ir.function import ExternalName
 from ..engine import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
 from .engines import get_engine
-from .features import DEFAULT_OPT_LEVELS, features_hit, features_text
+from .features import DEFAULT_OPT_LEVELS, features_hit, features_text, opt_level_settings
 from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
 
@@ -256,9 +256,7 @@ class BatchRunner:
         from ..ir.function import TestFile
 
         ir = {"functions": functions} if getattr(engine, "loads_ir", False) else {}
-        options = self.options
-        if opt_level != "none":  # (Cranelift's default)
-            options = dataclasses.replace(options, settings=(("opt_level", opt_level),))
+        options = dataclasses.replace(self.options, settings=opt_level_settings(opt_level))
         session = engine.open(TestFile("<fuzz batch>"), options, target, source=merged, **ir)
         try:
             if not calls:
@@ -355,8 +353,8 @@ _NAME_RE = re.compile(r"%(main|f\d+)\b")
 
 
 def _module_header(target: str, opt_level: str) -> str:
-    setting = f"set opt_level={opt_level}\n" if opt_level != "none" else ""
-    return f"test run\n{setting}target {target}\n\n"
+    settings = "".join(f"set {name}={value}\n" for name, value in opt_level_settings(opt_level))
+    return f"test run\n{settings}target {target}\n\n"
 
 
 def _renamed(text: str, k: int) -> str:

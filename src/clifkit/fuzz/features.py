@@ -81,6 +81,12 @@ def parse_opt_levels(text: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
+def opt_level_settings(level: str) -> tuple[tuple[str, str], ...]:
+    """The Cranelift settings that compile at `level`: none for ``none``, Cranelift's default (so
+    a program at that level reads and compiles as before opt levels were drawn)."""
+    return () if level == "none" else (("opt_level", level),)
+
+
 def opt_level(program_seed: int, levels: tuple[str, ...]) -> str:
     """The opt level program `program_seed` is compiled with: from its seed alone, by a draw of its
     own, so that the program's text does not depend on `levels`."""

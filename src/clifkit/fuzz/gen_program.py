@@ -14,7 +14,7 @@ from ..ir.function import Function
 from ..ir.types import Type
 from ..printer import format_function
 from ..ir.values import format_value
-from .features import DEFAULT
+from .features import DEFAULT, opt_level_settings
 
 
 # -- heaps -------------------------------------------------------------------------------
@@ -141,8 +141,7 @@ class Program:
         if header:
             out.extend(f"; {line}".rstrip() for line in header.splitlines())
         out += ["test interpret", "test run"]
-        if self.opt_level != "none":
-            out.append(f"set opt_level={self.opt_level}")
+        out += [f"set {name}={value}" for name, value in opt_level_settings(self.opt_level)]
         out += [f"target {self.target}", ""]
         for f in self.functions:
             out.append(format_function(f))
