@@ -25,7 +25,8 @@ import time
 from clifkit.fuzz.campaign import BatchRunner, CampaignConfig
 from clifkit.fuzz.cli import attach_dash_values
 from clifkit.fuzz.driver import resolve_targets
-from clifkit.fuzz.features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FeatureError, parse_features, parse_opt_levels
+from clifkit.fuzz.features import (DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FeatureError, opt_level_settings,
+                                   parse_features, parse_opt_levels)
 
 TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 25  # programs per batch, as clifkit fuzz makes them
@@ -126,7 +127,7 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
     try:
         for i in range(start, start + count):
             program = gen.program(program_seed(seed, i))
-            flags = {"opt_level": program.opt_level} if program.opt_level != "none" else {}
+            flags = dict(opt_level_settings(program.opt_level))
             try:
                 lower.compile_module(program.functions, triple=None, features=flags, host_symbols=symbols)
             except Exception:
