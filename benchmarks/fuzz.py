@@ -25,8 +25,8 @@ import time
 from clifkit.fuzz.campaign import BatchRunner, CampaignConfig
 from clifkit.fuzz.cli import attach_dash_values
 from clifkit.fuzz.driver import resolve_targets
-from clifkit.fuzz.features import (DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FeatureError, opt_level_settings,
-                                   parse_features, parse_opt_levels)
+from clifkit.fuzz.features import (DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, FeatureError, compile_settings,
+                                   in_verify_sample, parse_features, parse_opt_levels)
 
 TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 25  # programs per batch, as clifkit fuzz makes them
@@ -92,8 +92,9 @@ def measure(target: str, count: int, seed: int, features: frozenset, verify_ever
 
 
 def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
-                    opt_levels: tuple = DEFAULT_OPT_LEVELS) -> float:
-    """CPU seconds per program Cranelift alone spends compiling (host target)."""
+                    opt_levels: tuple = DEFAULT_OPT_LEVELS, verify_every: int = 10) -> float:
+    """CPU seconds per program Cranelift alone spends compiling (host target), with the settings
+    the campaign compiles each program with."""
     import cranelift as cl
 
     from clifkit.fuzz.campaign import program_seed
@@ -127,7 +128,7 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
     try:
         for i in range(start, start + count):
             program = gen.program(program_seed(seed, i))
-            flags = dict(opt_level_settings(program.opt_level))
+            flags = dict(compile_settings(program.opt_level, in_verify_sample(i, verify_every)))
             try:
                 lower.compile_module(program.functions, triple=None, features=flags, host_symbols=symbols)
             except Exception:
@@ -195,7 +196,8 @@ def main(argv=None) -> int:
         from clifkit.native.host import host_arch
 
         if target == host_arch():
-            floor = cranelift_floor(opts.count, opts.seed, features, opt_levels=opt_levels)
+            floor = cranelift_floor(opts.count, opts.seed, features, opt_levels=opt_levels,
+                                    verify_every=opts.verify_every)
             print(f"  {'floor: Cranelift alone compiling the same programs':<50} {floor * 1000:7.2f} ms "
                   f"(at most {1 / floor:.0f} programs/s per core)")
     if opts.long:

@@ -884,28 +884,45 @@ def test_a_programs_opt_level_comes_from_its_seed_alone_and_leaves_its_text_as_i
 
 @pytest.mark.skipif(not native_available(), reason="needs the native engine")
 def test_each_program_is_compiled_at_its_own_opt_level(monkeypatch):
-    """A batch mixing opt levels goes to the backend as one module per level, compiled with that
+    """A batch mixing opt levels goes to the backend as one module per level (and per verify
+    sample: the sampled programs alone are compiled with Cranelift's verifier), compiled with that
     level; the summary counts the programs of each."""
     from clifkit.fuzz import campaign
     from clifkit.native import engine
 
-    loaded = []  # (opt_level flag, program numbers in the module)
+    loaded = []  # (opt_level flag, Cranelift's verifier on, program numbers in the module)
     real = engine.NativeSession._load_message
 
     def spy(self):
         msg = real(self)
         names = {f.name.split("_")[0] for f in self.ir or []}
-        loaded.append((msg["flags"].get("opt_level", "none"), names))
+        loaded.append((msg["flags"].get("opt_level", "none"), msg["flags"].get("enable_verifier", "true"), names))
         return msg
 
     monkeypatch.setattr(engine.NativeSession, "_load_message", spy)
     cfg = campaign.CampaignConfig(4, parse_features("int,control"), "interpreter", "native", ("x86_64",), 10**6,
-                                  verify_every=100)
-    records = campaign.BatchRunner(cfg).run(range(12), {})
-    drawn = {level: sum(r["opt_level"] == level for r in records) for level in ("none", "speed")}
+                                  verify_every=5)
+    records = campaign.BatchRunner(cfg).run(range(1, 13), {})
+    levels = {r["index"]: r["opt_level"] for r in records}
+    drawn = {level: sum(v == level for v in levels.values()) for level in ("none", "speed")}
     assert drawn["none"] and drawn["speed"] and sum(drawn.values()) == 12
-    assert sorted(loaded) == sorted((level, {f"%p{k}" for k in range(n)}) for level, n in drawn.items())
+    expected: dict = {}
+    for index in levels:
+        key = (levels[index], "true" if index % 5 == 0 else "false")
+        expected.setdefault(key, set()).add(index)
+    assert sorted((lv, v, len(n)) for lv, v, n in loaded) == sorted((lv, v, len(i)) for (lv, v), i in expected.items())
+    assert {v for _, v, _ in loaded} == {"true", "false"}
     assert all(r["lines"] == 3 and not r["disagreements"] for r in records)
+
+
+def test_the_verify_sample_alone_compiles_with_cranelifts_verifier():
+    from clifkit.fuzz.features import compile_settings, in_verify_sample
+
+    assert [i for i in range(25) if in_verify_sample(i, 10)] == [0, 10, 20]
+    assert all(in_verify_sample(i, 1) for i in range(5))
+    assert compile_settings("speed", True) == (("opt_level", "speed"),)
+    assert compile_settings("none", False) == (("enable_verifier", "false"),)
+    assert compile_settings("speed", False) == (("opt_level", "speed"), ("enable_verifier", "false"))
 
 
 # -- tail calls ------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from ..ir.function import ExternalName
 from ..engine import EngineOptions, EngineUnavailable
 from .compare import Harness, InvalidProgram, LineResult, Observed, observe, out_of_fuel
 from .engines import get_engine
-from .features import DEFAULT_OPT_LEVELS, features_hit, features_text, opt_level_settings
+from .features import DEFAULT_OPT_LEVELS, compile_settings, features_hit, features_text, in_verify_sample
 from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
 
@@ -168,7 +168,7 @@ class BatchRunner:
         t1 = time.process_time()
         # A sample of the programs is read back from its text and verified (so the printer, the
         # reader and the generator's validity stay checked); the rest run from the generator's IR.
-        verify = cfg.verify_every <= 1 or index % cfg.verify_every == 0
+        verify = in_verify_sample(index, cfg.verify_every)
         text = program.text() if verify or cfg.keep or not self.lazy_text else None
         t2 = time.process_time()
         _add(seconds, "generate", t1 - t0)
@@ -198,21 +198,23 @@ class BatchRunner:
 
     def run_backends(self, prepared: list, seconds: dict) -> None:
         """Run a batch's programs on every backend column as one module per backend and opt level
-        (a setting of the whole compilation): functions renamed apart (``%p3_main``), each
+        (a setting of the whole compilation), the verify sample's programs apart from the rest
+        (`features.compile_settings`): functions renamed apart (``%p3_main``), each
         program's directives after its own %main; the native engine gets the module as IR (the
         generator's functions, renamed alike) and does not parse it. One load (one compile
         session) and one run request (one forked child) per module, instead of one per program.
         Appends each line's outcome."""
-        groups: dict[str, list] = {}
+        groups: dict[tuple, list] = {}
         for one in prepared:
-            groups.setdefault(one[1].opt_level, []).append(one)
+            settings = compile_settings(one[1].opt_level, in_verify_sample(one[0]["index"], self.cfg.verify_every))
+            groups.setdefault(settings, []).append(one)
         for b, engine, target in self.backends:
             clock = time.process_time()
-            for level, group in groups.items():
-                self._run_module(group, b, engine, target, level)
+            for settings, group in groups.items():
+                self._run_module(group, b, engine, target, settings)
             _add(seconds, f"run {engine.name}", time.process_time() - clock)
 
-    def _run_module(self, prepared: list, b: int, engine, target: str, opt_level: str) -> None:
+    def _run_module(self, prepared: list, b: int, engine, target: str, settings: tuple) -> None:
         ref = self.refs[b]
         ir = getattr(engine, "loads_ir", False)  # then the module's text is not needed
         parts, functions, calls, slots = [], [], [], []
@@ -226,8 +228,8 @@ class BatchRunner:
                     continue  # it may not terminate natively
                 calls.append((_renamed_bound(r.bound, k), r.env))
                 slots.append((k, li))
-        merged = _module_header(target, opt_level) + "\n".join(parts) if parts else "<fuzz batch: IR>"
-        outcomes = self._backend_outcomes(engine, target, opt_level, merged, functions, calls)
+        merged = _module_header(target, settings) + "\n".join(parts) if parts else "<fuzz batch: IR>"
+        outcomes = self._backend_outcomes(engine, target, settings, merged, functions, calls)
         if len(prepared) > 1 and outcomes is None:
             # The module as a whole did not load: each program alone, as a reproducer would.
             for one in prepared:
@@ -241,14 +243,15 @@ class BatchRunner:
     def run_backends_alone(self, one: tuple, b: int, engine, target: str, ref: int) -> None:
         _rec, program, text, lines = one
         calls = [(_renamed_bound(r.bound, 0), r.env) for r in lines if not out_of_fuel(r.outcomes[ref])]
-        merged = _module_header(target, program.opt_level) + _renamed(program.text(), 0)
-        outcomes = self._backend_outcomes(engine, target, program.opt_level, merged,
+        settings = compile_settings(program.opt_level, True)  # (as the reproducer compiles)
+        merged = _module_header(target, settings) + _renamed(program.text(), 0)
+        outcomes = self._backend_outcomes(engine, target, settings, merged,
                                           _renamed_functions(program.functions, 0), calls, whole=True) or []
         it = iter(outcomes)
         for r in lines:
             r.outcomes.append(_not_run(self.labels[ref]) if out_of_fuel(r.outcomes[ref]) else next(it))
 
-    def _backend_outcomes(self, engine, target: str, opt_level: str, merged: str, functions: list, calls: list,
+    def _backend_outcomes(self, engine, target: str, settings: tuple, merged: str, functions: list, calls: list,
                           whole: bool = False):
         """Observed outcomes of `calls` on one backend, or None when the merged module did not load.
         `merged` is the module's text, `functions` the same as IR: an engine that takes IR (the
@@ -256,7 +259,7 @@ class BatchRunner:
         from ..ir.function import TestFile
 
         ir = {"functions": functions} if getattr(engine, "loads_ir", False) else {}
-        options = dataclasses.replace(self.options, settings=opt_level_settings(opt_level))
+        options = dataclasses.replace(self.options, settings=settings)
         session = engine.open(TestFile("<fuzz batch>"), options, target, source=merged, **ir)
         try:
             if not calls:
@@ -352,9 +355,9 @@ PLUMBING = frozenset({"iconst", "return", "uextend", "sextend", "ireduce", "jump
 _NAME_RE = re.compile(r"%(main|f\d+)\b")
 
 
-def _module_header(target: str, opt_level: str) -> str:
-    settings = "".join(f"set {name}={value}\n" for name, value in opt_level_settings(opt_level))
-    return f"test run\n{settings}target {target}\n\n"
+def _module_header(target: str, settings: tuple) -> str:
+    lines = "".join(f"set {name}={value}\n" for name, value in settings)
+    return f"test run\n{lines}target {target}\n\n"
 
 
 def _renamed(text: str, k: int) -> str:
