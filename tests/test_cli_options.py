@@ -629,3 +629,19 @@ def test_interpret_takes_the_limit_options(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "1 run line timed out (--timeout 0.5 s)" in out
     assert out.splitlines()[-1] == "0 passed, 1 failed, 0 skipped"
+
+
+def test_an_option_a_command_does_not_take_gets_that_commands_usage_and_who_takes_it(tmp_path, capsys):
+    path = tmp_path / "add.clif"
+    path.write_text(ADD)
+    with pytest.raises(SystemExit) as e:
+        cli.main(["interpret", "--run-calls", "followed", str(path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: clifkit interpret ")
+    assert "clifkit interpret: error: unrecognized arguments: --run-calls; clifkit test, run and reduce take --run-calls" in err
+    with pytest.raises(SystemExit) as e:
+        cli.main(["cat", "--bogus", str(path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: clifkit cat ") and err.rstrip().endswith("clifkit cat: error: unrecognized arguments: --bogus")

@@ -321,7 +321,26 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     for names, add in _COMMANDS:
         if not known or command in names:
             add(sub)
+    parser.commands = sub.choices  # name -> its parser, for `_unrecognized`
     return parser
+
+
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _unrecognized(parser, args, extras: list[str]) -> None:
+    """Exit 2 with the command's own usage and error for arguments it does not take (argparse
+    would give the top-level usage), naming the commands that take such an option."""
+    others: dict[str, list[str]] = {}
+    everything = build_parser().commands
+    for word in (e.split("=", 1)[0] for e in extras if e.startswith("--")):
+        for name, sub in everything.items():
+            if name != args.command and word in sub._option_string_actions and name not in others.setdefault(word, []):
+                others[word].append(name)
+    hints = "".join(f"; clifkit {_listed(names)} take{'s' if len(names) == 1 else ''} {word}"
+                    for word, names in others.items() if names)
+    parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extras)}{hints}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -334,7 +353,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .fuzz.cli import attach_dash_values
 
         argv = attach_dash_values(argv)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        _unrecognized(parser, args, extras)
     from .arguments import settings_problem
 
     problem = settings_problem(args)
