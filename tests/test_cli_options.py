@@ -645,3 +645,13 @@ def test_an_option_a_command_does_not_take_gets_that_commands_usage_and_who_take
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("usage: clifkit cat ") and err.rstrip().endswith("clifkit cat: error: unrecognized arguments: --bogus")
+
+
+def test_the_json_reports_options_say_which_engines_and_settings_ran(tree, capsys):
+    run(capsys, "test", "-j", "1", "--json", tree / "a.json", tree / "f0.clif")
+    options = json.loads((tree / "a.json").read_text())["options"]
+    assert (options["engine"], options["compare"], options["settings"]) == ("all", False, [])
+    run(capsys, "test", "-j", "1", "--engine", "interpreter", "--compare", "--set", "opt_level=speed",
+        "--json", tree / "b.json", tree / "f0.clif")
+    options = json.loads((tree / "b.json").read_text())["options"]
+    assert (options["engine"], options["compare"], options["settings"]) == ("interpreter", True, ["opt_level=speed"])

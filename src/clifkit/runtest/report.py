@@ -8,6 +8,10 @@ Shape (stable fields; more may be added)::
                 "runs": [{"line": N, "function": "%f", "engine": "interpreter", "target": null,
                           "status": "passed|failed|skipped|error|timeout", "message": "..."}]}]}
 
+``options`` records what ran and by which rules: ``engine`` (``--engine``),
+``compare``, ``settings`` (``--set``, as ``NAME=VALUE``), ``fuel``,
+``interpret_all``, ``cranelift``, ``run_calls`` and the limits.
+
 ``summary.failed`` counts errors and timeouts too (as the summary line does);
 ``summary.errors`` and ``summary.timeouts`` say how many of them were errors and
 timeouts. A run line stopped at its time limit (``--timeout``) has status
@@ -47,6 +51,9 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
     }
     if options is not None:
         report["options"] = {
+            "engine": options.engine,
+            "compare": options.compare,
+            "settings": [f"{name}={value}" for name, value in options.settings],
             "fuel": options.fuel,
             "interpret_all": options.interpret_all,
             "cranelift": options.dialect.name,
