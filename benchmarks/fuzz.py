@@ -32,34 +32,47 @@ TICK = os.sysconf("SC_CLK_TCK")
 BATCH = 25  # programs per batch, as clifkit fuzz makes them
 
 
-def _worker_cpu() -> float:
-    """CPU seconds of this process's native workers, and of the children they have reaped; with
-    the workers already retired (every `RECYCLE_EVERY` programs) and reaped by this process."""
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (field 3, the state, first)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def _worker_pids() -> list[int]:
+    """This process's live native workers and their children (each worker's executor, `supervisor.py`)."""
     engine = sys.modules.get("clifkit.native.engine")
+    workers = {client.proc.pid for client in getattr(engine, "_CLIENTS", {}).values()
+               if client.proc is not None and client.proc.poll() is None}
+    found = set(workers)
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat(int(entry))[1]) in workers:
+                    found.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return sorted(found)
+
+
+def _worker_cpu() -> float:
+    """CPU seconds of this process's native workers and their live executors, and of the
+    processes they and this process have reaped (workers retired every `RECYCLE_EVERY` programs)."""
     reaped = os.times()
     total = reaped.children_user + reaped.children_system
-    for client in getattr(engine, "_CLIENTS", {}).values():
-        proc = client.proc
-        if proc is None or proc.poll() is not None:
-            continue
+    for pid in _worker_pids():
         try:
-            with open(f"/proc/{proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = _stat(pid)
         except OSError:
             continue
+        # utime, stime, and, for a worker, what it reaped: cutime, cstime.
         total += sum(int(x) for x in fields[11:15]) / TICK
     return total
 
 
 def _rss_kb() -> int:
-    """Resident memory of this process and its live native workers, in KiB."""
-    pids = [os.getpid()]
-    engine = sys.modules.get("clifkit.native.engine")
-    for client in getattr(engine, "_CLIENTS", {}).values():
-        if client.proc is not None and client.proc.poll() is None:
-            pids.append(client.proc.pid)
+    """Resident memory of this process and its live native workers (with their executors), in KiB."""
     total = 0
-    for pid in pids:
+    for pid in [os.getpid(), *_worker_pids()]:
         try:
             with open(f"/proc/{pid}/status") as f:
                 for line in f:

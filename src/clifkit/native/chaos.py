@@ -11,13 +11,15 @@ import os
 import signal
 
 CHAOS = float(os.environ.get("CLIFKIT_NATIVE_CHAOS") or 0)
+WORKER = os.getpid()  # imported by the worker's own process, before it forks any other
 
 
 def maybe_die() -> None:
-    """In a child, before a request: kill the worker (and this child) with probability `CHAOS`."""
+    """Where compiled code runs (the executor, or a child of it), before a request: kill the worker
+    (and this process) with probability `CHAOS`."""
     if CHAOS > 0:
         import random
 
         if random.SystemRandom().random() < CHAOS:
-            os.kill(os.getppid(), signal.SIGKILL)
+            os.kill(WORKER, signal.SIGKILL)
             os._exit(1)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import pickle
 import subprocess
 import sys
 import tempfile
@@ -400,11 +401,14 @@ class NativeSession(Session):
         flags.update(self.spec.isa_flags)
         msg = {"op": "load", "path": self.tf.path, "source": self.source, "triple": None, "flags": flags}
         lowered = self._lowered() if self._lowers_here() else None
+        bulk = {}
         if lowered is not None:
-            msg["lowered"] = lowered  # then the worker needs neither the IR nor to read the text
+            bulk["lowered"] = lowered  # then the worker needs neither the IR nor to read the text
             msg["from_ir"] = self.ir is not None  # `source` does not say what was lowered
         elif self.ir is not None:
-            msg["functions"] = self.ir
+            bulk["functions"] = self.ir
+        if bulk:  # pickled apart: the worker's supervisor passes it to its executor unread
+            msg["payload"] = pickle.dumps(bulk, protocol=protocol.PICKLE_PROTOCOL)
         if self.engine_obj.compiler:
             msg["compiler"] = self.engine_obj.compiler
         return msg

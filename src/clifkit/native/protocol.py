@@ -13,7 +13,8 @@ Harness → worker, one reply each:
 ``{"op": "hello"}``
     → ``{"ok": True, "pid", "byteorder", "pointer_bytes", "python", "cranelift": version or None, "machine",
     "triple", "host_symbols": [names]}`` (the last two: what a lowering done by the harness needs, `replay.py`)
-``{"op": "load", "path", "source", "triple", "flags": {name: value}, "compiler": "module:function" (optional)}``
+``{"op": "load", "path", "source", "triple", "flags": {name: value}, "compiler": "module:function" (optional),
+"payload": pickled {"functions" or "lowered": ...} (optional: read by the executor alone)}``
     (``triple`` None: the worker's own machine, which is how a native target runs).
     The worker parses `source` with clifkit's reader and compiles every
     function once (with ``"functions": [Function...]``, clifkit IR that is already read, e.g. a
@@ -28,7 +29,8 @@ Harness → worker, one reply each:
     A request is ``{"function": name, "args": [values], "env": wire environment or None, "line": n}``
     (``args`` leave out the implicit vmctx; the worker passes the environment's), with
     ``"time": True`` to have the call timed (``"seconds"`` in its result: the call alone).
-    → ``{"ok": True, "results": [result...], "children": n}``, one result per request:
+    → ``{"ok": True, "results": [result...], "children": n}``, one result per request (``children``:
+    the processes the batch ran in, the worker's executors, `supervisor.py`):
     ``{"kind": "returned", "values": [...]}``, ``{"kind": "trapped", "code", "detail"}``,
     ``{"kind": "crashed", "signal", "signame", "address", "pc", "sp", "where", "code", "detail"}``
     (``where``: ``%f+0x1c``, the function the pc is in; ``code``: the signal's si_code),
@@ -37,9 +39,9 @@ Harness → worker, one reply each:
 ``{"op": "quit"}``
     → no reply; the worker exits.
 
-Worker ← child (a forked child running a batch of requests): one ``(index, result)``
-message per request on a pipe, in order; a trap or a fault is the last one (written by
-the trap or signal handler, which then ends the child).
+Worker ← executor (or a forked child running a batch of requests): one ``(index, result)``
+message per request on a pipe, in order; a crash is the last one (written by the signal
+handler, which then ends the process); the executor ends a batch with ``(None, None)``.
 """
 
 from __future__ import annotations

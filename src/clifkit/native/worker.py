@@ -1,4 +1,4 @@
-"""The native worker: compiles a file's functions once and runs them, isolated, in forked children.
+"""The native worker: compiles a file's functions once and runs them, isolated from the harness.
 
 Started as ``python -m clifkit.native.worker`` (on the host, or under QEMU
 emulation for another ISA: `emulation.py`); speaks `clifkit.native.protocol` on its stdin and
@@ -15,11 +15,12 @@ two host symbols: the trap handler (`abi.TRAP_SYMBOL`, ``(i32 code) -> ()``)
 and ``%heap_grow`` (``(i64 vmctx, i32 heap, i64 delta) -> i64``), both ctypes
 callbacks (`faults.host_symbols`).
 
-Compiled code never runs in the worker itself. For each batch of run
-requests the worker forks a child, which runs the requests in order, each
-with fresh guarded memory for its environment (`clifkit.native.memory`), and
-writes one result per request to a pipe (the handlers are in `faults.py`). A request that
-does not return:
+Compiled code never runs in the worker process itself: that process is a
+supervisor (`supervisor.py`) that forks one long-lived executor, which
+compiles each module (`Worker.load`) and runs each batch of run requests in
+order (`Worker.run_here`), each with fresh guarded memory for its
+environment (`clifkit.native.memory`), writing one result per request (the
+handlers are in `faults.py`). A request that does not return:
 
 * the trap handler reports the trap code;
 * a fault (``SIGSEGV``, ``SIGBUS``, ``SIGILL``, ``SIGFPE``, ``SIGTRAP``) runs an
@@ -28,15 +29,17 @@ does not return:
   the program counter: an address in a heap's reserved or guard pages is a
   ``heap_oob`` trap, one in the guard region below the stack a ``stk_ovf``
   trap, anything else a crash, reported with its signal;
-* a child that dies some other way, or does not answer within the timeout
-  (then it is killed), is reported for the request it was running.
+* an executor that dies some other way, or does not answer within the
+  timeout (then it is killed), is reported for the request it was running.
 
 Both handlers are native code (`recover.py`) that jumps back into the
-trampoline, so after a trap the child goes on with its next request; after
-a crash it ends, and the worker forks a new child for the rest of the batch.
-Where that cannot be set up (`NO_RECOVERY_ENV`, or no ``__sigsetjmp``), the
-handlers are Python callbacks that report and end the child after a trap too. With
-``isolation="call"`` every request gets a child of its own.
+trampoline, so after a trap the executor goes on with its next request;
+after a crash it ends, and the supervisor forks a new executor, which
+compiles the module again, for the rest of the batch. Where that cannot be
+set up (`NO_RECOVERY_ENV`, or no ``__sigsetjmp``), the handlers are Python
+callbacks that report and end the executor after a trap too. With
+``isolation="call"`` every request runs in a child of its own, forked by the
+executor (`Worker.run`, which is also how a `Worker` used in-process runs).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ import ctypes
 import gc
 import importlib
 import os
+import pickle
 import signal
 import struct
 import sys
@@ -148,7 +152,12 @@ class Worker:
     def load(self, msg: dict) -> dict:
         """Compile a file. A file loaded again with the flags the binding takes unchanged (a
         target variant whose ISA flags the binding ignores, e.g. ``target aarch64 has_lse`` after
-        ``target aarch64``) keeps the module compiled last: only the ignored flags differ."""
+        ``target aarch64``) keeps the module compiled last: only the ignored flags differ. The
+        functions or the lowering may come pickled apart (``"payload"``), which the supervisor
+        passes on without reading."""
+        if "payload" in msg:
+            msg = dict(msg)
+            msg.update(pickle.loads(msg.pop("payload")))
         triple = msg.get("triple")
         flags, ignored = self._accepted_flags(triple, msg.get("flags") or {})
         key = (msg.get("source"), msg.get("path"), triple, msg.get("compiler"), tuple(sorted(flags.items())),
@@ -320,6 +329,40 @@ class Worker:
         for i, answer in zip(runnable, answers):
             results[i] = answer
         return {"ok": True, "results": results, "children": children}
+
+    def become_executor(self, fd: int) -> None:
+        """In the supervisor's executor (`supervisor.py`): run compiled code here from now on, with
+        the handlers a child installs, writing a fault's record to `fd`."""
+        faults.Child.fd = fd
+        faults.Child.machine = self.machine
+        faults.Child.pointer_bytes = ctypes.sizeof(ctypes.c_void_p)
+        faults.Child.stack = self.stack
+        faults.install_fault_handlers()
+
+    def run_here(self, requests: list, fd: int) -> None:
+        """Run `requests` in this process (the executor), writing ``(index, result)`` for each to
+        `fd`, then ``(None, None)``; after a request that does not let it go on (a crash) the
+        process ends, as a child's did."""
+        self._prepare_entries(requests)
+        runnable = [req for req in requests if req["function"] in self.entries]
+        keep_spares([env for env in map(_environment, runnable) if env is not None])
+        faults.Child.functions = self.addresses
+        goes_on = faults.goes_on()
+        for index, req in enumerate(requests):
+            if req["function"] in self.entries:
+                faults.Child.index = index
+                chaos.maybe_die()
+                try:
+                    result = self._call(req)
+                except Exception as e:
+                    result = {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
+            else:  # answered without running code
+                reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
+                result = {"kind": "skipped", "reason": reason}
+            send(fd, (index, result))
+            if result["kind"] not in goes_on:
+                os._exit(0)  # a crash: this process may be in any state
+        send(fd, (None, None))
 
     def _run_child(self, requests: list, start: int, end: int, results: list, timeout: Optional[float]) -> int:
         """Run requests[start:end] in a forked child; the index of the first request left unanswered."""
@@ -573,7 +616,16 @@ def main() -> int:
     young, *older = gc.get_threshold()
     if 0 < young < GC_THRESHOLD:
         gc.set_threshold(GC_THRESHOLD, *older)
-    worker = Worker()
+    from .supervisor import Supervisor
+
+    supervisor = Supervisor(Worker(), private_fds=(proto_in, proto_out))
+    try:
+        return _serve(supervisor, proto_in, proto_out)
+    finally:
+        supervisor.close()
+
+
+def _serve(supervisor, proto_in: int, proto_out: int) -> int:
     while True:
         try:
             msg = recv(proto_in)
@@ -582,7 +634,7 @@ def main() -> int:
         if not isinstance(msg, dict) or msg.get("op") == "quit":
             return 0
         try:
-            reply = worker.handle(msg)
+            reply = supervisor.handle(msg)
         except Exception as e:
             reply = {"ok": False, "kind": "error", "message": f"internal error in the worker: {_one_line(e)}",
                      "traceback": _traceback()}

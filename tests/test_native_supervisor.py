@@ -1,0 +1,144 @@
+"""The native worker's supervisor and its executor (`clifkit.native.supervisor`).
+
+In-process on this machine: a `Supervisor` over a real `Worker`, as the worker process runs it.
+One executor compiles and runs module after module; a crash, a timeout or a death ends it, the
+run line it was running gets the result a forked child's would, and a new executor compiles the
+module again for the rest of the batch.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from support import needs_native
+
+pytest.importorskip("cranelift")
+
+from clifkit.native.supervisor import Supervisor  # noqa: E402
+from clifkit.native.worker import Worker  # noqa: E402
+
+SRC = """test run
+target x86_64
+
+function %id(i64) -> i64 {
+block0(v0: i64):
+    return v0
+}
+
+function %wild(i64) -> i64 {
+block0(v0: i64):
+    v1 = load.i64 v0
+    return v1
+}
+
+function %spin(i64) -> i64 {
+block0(v0: i64):
+    jump block1
+
+block1:
+    jump block1
+}
+
+function %div(i64, i64) -> i64 {
+block0(v0: i64, v1: i64):
+    v2 = udiv v0, v1
+    return v2
+}
+"""
+
+OTHER = """test run
+target x86_64
+
+function %id(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd_imm v0, 100
+    return v1
+}
+"""
+
+
+def _load(sup: Supervisor, source: str) -> dict:
+    return sup.handle({"op": "load", "path": "<t>", "source": source, "triple": None, "flags": {}})
+
+
+def _run(sup: Supervisor, calls: list, timeout=30.0) -> dict:
+    requests = [{"function": f, "args": args, "env": None, "line": n} for n, (f, args) in enumerate(calls, 1)]
+    return sup.handle({"op": "run", "requests": requests, "timeout": timeout, "isolation": "batch"})
+
+
+@pytest.fixture
+def sup():
+    s = Supervisor(Worker())
+    yield s
+    s.close()
+
+
+@needs_native
+def test_one_executor_compiles_and_runs_module_after_module(sup):
+    assert _load(sup, SRC)["ok"]
+    executor = sup.pid
+    out = _run(sup, [("%id", [7]), ("%div", [7, 0]), ("%div", [9, 3])])
+    assert [r["kind"] for r in out["results"]] == ["returned", "trapped", "returned"]
+    assert out["results"][0]["values"] == [7] and out["results"][2]["values"] == [3]
+    assert out["children"] == 1
+    assert _load(sup, OTHER)["ok"]
+    out = _run(sup, [("%id", [7])])
+    assert out["results"][0]["values"] == [107] and sup.pid == executor  # the same process
+
+
+@needs_native
+def test_a_crash_ends_the_executor_and_a_new_one_runs_the_rest_of_the_batch(sup):
+    assert _load(sup, SRC)["ok"]
+    first = sup.pid
+    out = _run(sup, [("%id", [1]), ("%wild", [8]), ("%id", [2]), ("%div", [1, 0])])
+    kinds = [r["kind"] for r in out["results"]]
+    assert kinds == ["returned", "crashed", "returned", "trapped"], out
+    assert out["results"][1]["signame"] == "SIGSEGV" and out["results"][2]["values"] == [2]
+    assert out["children"] == 2 and sup.pid not in (None, first)
+
+
+@needs_native
+def test_a_timeout_kills_the_executor_and_the_module_is_compiled_again(sup):
+    assert _load(sup, SRC)["ok"]
+    first = sup.pid
+    out = _run(sup, [("%spin", [0]), ("%id", [3])], timeout=1.0)
+    assert [r["kind"] for r in out["results"]] == ["timeout", "returned"]
+    assert out["results"][1]["values"] == [3] and out["children"] == 2 and sup.pid != first
+    # A later run needs no load: the new executor holds the module.
+    assert _run(sup, [("%id", [4])])["results"][0]["values"] == [4]
+
+
+@needs_native
+def test_an_executor_that_died_between_runs_is_replaced_with_the_module(sup):
+    import os
+    import signal
+
+    assert _load(sup, OTHER)["ok"]
+    dead = sup.pid
+    os.kill(dead, signal.SIGKILL)
+    os.waitid(os.P_PID, dead, os.WEXITED | os.WNOWAIT)  # (it is gone before the run is sent)
+    out = _run(sup, [("%id", [1]), ("%id", [2])])
+    # Nothing it ran is blamed: a new executor compiles the module again and runs the batch.
+    assert [r["values"] for r in out["results"]] == [[101], [102]] and sup.pid != dead
+
+
+@needs_native
+def test_call_isolation_gives_each_request_a_child(sup):
+    assert _load(sup, SRC)["ok"]
+    requests = [{"function": "%wild", "args": [8], "env": None, "line": 1},
+                {"function": "%id", "args": [5], "env": None, "line": 2}]
+    out = sup.handle({"op": "run", "requests": requests, "timeout": 30.0, "isolation": "call"})
+    assert [r["kind"] for r in out["results"]] == ["crashed", "returned"] and out["children"] == 2
+
+
+@needs_native
+def test_the_payload_of_a_load_is_read_by_the_executor(sup):
+    from clifkit.reader import parse_text
+
+    functions = [d.function for d in parse_text(OTHER).functions]
+    reply = sup.handle({"op": "load", "path": "<ir>", "source": "", "triple": None, "flags": {},
+                        "payload": pickle.dumps({"functions": functions})})
+    assert reply["ok"] and reply["functions"] == {"%id": None}
+    assert _run(sup, [("%id", [1])])["results"][0]["values"] == [101]
