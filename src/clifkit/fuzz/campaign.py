@@ -32,7 +32,7 @@ from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
 
 # Recycle the native workers after this many programs: their compiled code is never freed, so
-# their mappings (and the cost of every fork) would grow without bound in a long campaign.
+# their memory would grow without bound in a long campaign.
 RECYCLE_EVERY = 400
 # A batch's programs (their IR, interpreters and compiled code) live until the batch is judged:
 # with Python's default threshold (700) the cyclic collector scans each of their objects again
