@@ -998,3 +998,26 @@ def test_a_buckets_first_reproducer_says_its_opt_level(tmp_path, capsys):
     for first in firsts:
         text = open(first["reproducer"]).read()
         assert ("set opt_level=speed\n" in text) == (first["opt_level"] == "speed")
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+@pytest.mark.parametrize("indices", [[3], [3, 4]])
+def test_a_module_that_does_not_compile_is_a_compile_error_even_alone(monkeypatch, indices):
+    """A batch of one program (`--program I`, `--batch 1`, a last batch of one) whose module
+    Cranelift refuses is a compile-error disagreement, as in a larger batch; it was counted as
+    skipped, "not run: the interpreter ran out of fuel"."""
+    from clifkit.fuzz import campaign
+    from clifkit.native import engine
+
+    def refused(self):
+        self.generation = self.client.generation
+        self.client.loaded = self
+        self.load_error = engine.Failed("native compilation failed: thread panicked", internal=True)
+
+    monkeypatch.setattr(engine.NativeSession, "load", refused)
+    cfg = campaign.CampaignConfig(4, parse_features("int,control"), "interpreter", "native", ("x86_64",), 10**6,
+                                  verify_every=10)
+    records = campaign.BatchRunner(cfg).run(indices, {})
+    assert [r["index"] for r in records] == indices
+    for r in records:
+        assert r["skipped"] == 0 and [d["kind"] for d in r["disagreements"]] == ["compile-error"], r

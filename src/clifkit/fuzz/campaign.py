@@ -230,8 +230,9 @@ class BatchRunner:
                 slots.append((k, li))
         merged = _module_header(target, settings) + "\n".join(parts) if parts else "<fuzz batch: IR>"
         outcomes = self._backend_outcomes(engine, target, settings, merged, functions, calls)
-        if len(prepared) > 1 and outcomes is None:
-            # The module as a whole did not load: each program alone, as a reproducer would.
+        if outcomes is None:
+            # The module did not load: each program alone, as a reproducer compiles it (with
+            # Cranelift's verifier), even a batch of one, whose failure is its own.
             for one in prepared:
                 self.run_backends_alone(one, b, engine, target, ref)
             return
