@@ -1021,3 +1021,44 @@ def test_a_module_that_does_not_compile_is_a_compile_error_even_alone(monkeypatc
     assert [r["index"] for r in records] == indices
     for r in records:
         assert r["skipped"] == 0 and [d["kind"] for d in r["disagreements"]] == ["compile-error"], r
+
+
+def test_fuzz_refuses_an_output_it_cannot_write_and_an_unknown_engine_before_it_runs(tmp_path, capsys):
+    """A --out that is a file, a --report that is a directory, an unknown engine: one error line
+    and status 2 before any program runs (they were tracebacks after the campaign, or an error
+    after its header line)."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    base = ["fuzz", "--seed", "1", "--count", "3", "-j", "1", "--features", "int", "--engine-b", "broken-iadd"]
+    for extra, message in ((["--out", str(afile)], f"--out {afile}: it is not a directory"),
+                           (["--out", str(afile / "sub")], f"--out {afile / 'sub'}: {afile} is not a directory"),
+                           (["--report", str(tmp_path)], f"--report {tmp_path}: it is a directory"),
+                           (["--out", str(tmp_path), "--engine-b", "nope"], "no engine named 'nope'"),
+                           (["--out", str(tmp_path), "--engine-a", "nope"], "no engine named 'nope'")):
+        assert cli.main(base + extra) == 2, extra
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err, captured
+        assert captured.err.startswith("clifkit fuzz: error: ") and message in captured.err, captured.err
+        assert len(captured.err.splitlines()) == 1, captured.err
+    assert list(tmp_path.iterdir()) == [afile]
+
+
+def test_fuzz_says_which_file_it_could_not_write(tmp_path, capsys, monkeypatch):
+    """A write that fails only when it happens (a full disk, a read-only mount) ends the campaign
+    with one error line and status 2, not a traceback."""
+    import builtins
+
+    real = builtins.open
+
+    def failing(path, *args, **kwargs):
+        if str(path).endswith(".clif"):
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing)
+    status = cli.main(["fuzz", "--seed", "1", "--count", "3", "-j", "1", "--features", "int",
+                       "--engine-b", "broken-iadd", "--out", str(tmp_path)])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert f"clifkit fuzz: error: cannot write {tmp_path}/seed1-00001.clif: No space left on device" in err, err

@@ -124,6 +124,19 @@ def run_fuzz(args: argparse.Namespace) -> int:
     except DialectError as e:
         print(f"clifkit fuzz: error: --cranelift: {e}", file=sys.stderr)
         return 2
+    from .engines import engine_names
+
+    for name in (args.engine_a, args.engine_b):
+        if name != "native" and name not in engine_names():  # native falls back, with a notice
+            print(f"clifkit fuzz: error: no engine named '{name}' (known: {', '.join(engine_names())})",
+                  file=sys.stderr)
+            return 2
+    # Said now, not after a campaign whose reproducers and report would be lost.
+    for option, path, folder in (("--out", args.out, True), ("--report", args.report, False)):
+        problem = _unwritable_output(path, folder) if path else None
+        if problem:
+            print(f"clifkit fuzz: error: {option} {path}: {problem}", file=sys.stderr)
+            return 2
     count = args.count if args.count is not None else (None if seconds else 100)
     opts = FuzzOptions(seed=args.seed, count=count, out=args.out, features=features, engine_a=args.engine_a,
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
@@ -157,6 +170,23 @@ def _unwritable(path: str) -> Optional[str]:
     if not os.path.isdir(folder):
         return f"no directory {folder}"
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        return "permission denied"
+    return None
+
+
+def _unwritable_output(path: str, folder: bool) -> Optional[str]:
+    """Why `clifkit fuzz` could not write `path`, a folder it makes or a file (with the folders
+    above it, which it makes too); None when it seems it can."""
+    import os
+
+    if os.path.exists(path) and os.path.isdir(path) != folder:
+        return "it is not a directory" if folder else "it is a directory"
+    above = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        return f"{above} is not a directory"
+    if not os.access(above, os.W_OK):
         return "permission denied"
     return None
 

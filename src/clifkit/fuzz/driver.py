@@ -131,15 +131,15 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
             for stage, secs in batch.seconds.items():
                 stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
             out.flush()
-    except (EngineUnavailable, ClusterUnavailable) as e:
+        progress.clear()
+        stats.seconds = time.perf_counter() - started
+        report = opts.report or os.path.join(opts.out, "report.json")
+        if stats.disagreements or stats.errors or opts.report:
+            _write_file(report, triage.json(stats, cfg, opts))
+    except (EngineUnavailable, ClusterUnavailable, OutputError) as e:
         progress.clear()
         print(f"clifkit fuzz: error: {e}", file=err)
         return 2
-    progress.clear()
-    stats.seconds = time.perf_counter() - started
-    report = opts.report or os.path.join(opts.out, "report.json")
-    if stats.disagreements or stats.errors or opts.report:
-        _write_file(report, triage.json(stats, cfg, opts))
     _summary(stats, triage, out)
     return 1 if stats.disagreements or stats.errors else 0
 
@@ -304,12 +304,19 @@ def _write(directory: str, name: str, text: str) -> str:
     return path
 
 
+class OutputError(Exception):
+    """A reproducer, kept program or report that could not be written."""
+
+
 def _write_file(path: str, text: str) -> None:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _summary(stats: Stats, triage: Triage, out: TextIO) -> None:
