@@ -1062,3 +1062,26 @@ def test_fuzz_says_which_file_it_could_not_write(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert status == 2 and "Traceback" not in err, err
     assert f"clifkit fuzz: error: cannot write {tmp_path}/seed1-00001.clif: No space left on device" in err, err
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_kept_programs_name_every_target_their_expectations_hold_on(tmp_path, capsys):
+    """`--keep --target x86_64,s390x`: a kept file names s390x too unless its results depend on
+    the byte order, so `clifkit test` checks every backend the campaign ran (it named the first
+    target alone)."""
+    from support import needs_emulation
+
+    if needs_emulation("s390x").args[0]:
+        pytest.skip("needs s390x emulation")
+    status = cli.main(["fuzz", "--seed", "4", "--count", "8", "-j", "1", "--keep", "--features", "int,stack",
+                       "--target", "x86_64,s390x", "--out", str(tmp_path)])
+    assert status == 0
+    kept = sorted(tmp_path.glob("seed4-*-all.clif"))
+    targets = [re.findall(r"^target (\S+)$", p.read_text(), re.M) for p in kept]
+    assert len(kept) == 8 and all(t[0] == "x86_64" and set(t) <= {"x86_64", "s390x"} for t in targets)
+    both = sum(t == ["x86_64", "s390x"] for t in targets)
+    assert both >= 4, targets
+    capsys.readouterr()
+    assert cli.main(["test", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"native s390x: +{3 * both} passed", out), out

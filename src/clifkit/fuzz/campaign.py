@@ -155,8 +155,21 @@ class BatchRunner:
                 if self.cfg.keep:
                     # A kept program expects what the reference (the first column) gave, so that it
                     # passes `clifkit test` where the engines agree: a regression test.
-                    rec["text"] = program.text([r.outcomes[0].expectation(r.return_types) for r in lines])
+                    expected = [r.outcomes[0].expectation(r.return_types) for r in lines]
+                    rec["text"] = program.text(expected, targets=self.kept_targets(lines, expected))
             out.append(rec)
+        return out
+
+    def kept_targets(self, lines: list[LineResult], expected: list) -> list[str]:
+        """A kept program's target lines: every chosen target whose reference (that of its byte
+        order) gave what the file expects, the first target's first (`clifkit test` runs the
+        interpreter in that one's byte order). A target of the other byte order is left out only
+        when the program's results depend on the order."""
+        out = []
+        for b in sorted(self.refs):
+            target, a = self.cols[b].partition("@")[2], self.refs[b]
+            if target and all(r.outcomes[a].expectation(r.return_types) == e for r, e in zip(lines, expected)):
+                out.append(target)
         return out
 
     def prepare(self, index: int, seconds: dict) -> tuple:
