@@ -543,7 +543,8 @@ def test_campaign_report_buckets_disagreements(tmp_path, capsys):
     _, lines, files, out = _campaign(tmp_path, "r", capsys, reduce=True, count=12)
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "clifkit-fuzz-report/1"
-    assert report["engines"] == {"reference": "interpreter", "backends": ["broken-iadd"]}
+    assert report["engines"] == {"reference": "interpreter", "references": ["interpreter"],
+                                 "backends": ["broken-iadd"]}
     assert report["opt_levels"] == ["none", "speed"]
     assert report["disagreements"] == sum(b["count"] for b in report["buckets"]) > 0
     for b in report["buckets"]:
@@ -1085,3 +1086,20 @@ def test_kept_programs_name_every_target_their_expectations_hold_on(tmp_path, ca
     assert cli.main(["test", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert re.search(rf"native s390x: +{3 * both} passed", out), out
+
+
+def test_the_report_names_both_byte_orders_references_apart_from_the_backends():
+    """With targets of both byte orders the big-endian reference is a reference, not a backend
+    (the report listed it among the backends, and named the little-endian one alone)."""
+    import json
+
+    from clifkit.fuzz.campaign import CampaignConfig
+    from clifkit.fuzz.driver import Stats
+    from clifkit.fuzz.triage import Triage
+
+    cfg = CampaignConfig(1, parse_features("int"), "interpreter", "native", ("x86_64", "aarch64", "s390x"), 10**6)
+    cols, refs = cfg.columns()
+    report = json.loads(Triage(1, cfg.labels(), refs).json(Stats(), cfg, None))
+    assert report["engines"] == {"reference": "interpreter",
+                                 "references": ["interpreter (little-endian)", "interpreter (big-endian)"],
+                                 "backends": ["x86_64", "aarch64", "s390x"]}

@@ -119,7 +119,7 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
           + (f", opt levels {','.join(opts.opt_levels)}" if targets else ""), file=out)
     out.flush()
     stats = Stats()
-    triage = Triage(opts.seed, labels)
+    triage = Triage(opts.seed, labels, refs)
     started = time.perf_counter()
     deadline = started + opts.time_limit if opts.time_limit else None
     progress = _Progress(err, total, started)
