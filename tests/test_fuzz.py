@@ -1103,3 +1103,21 @@ def test_the_report_names_both_byte_orders_references_apart_from_the_backends():
     assert report["engines"] == {"reference": "interpreter",
                                  "references": ["interpreter (little-endian)", "interpreter (big-endian)"],
                                  "backends": ["x86_64", "aarch64", "s390x"]}
+
+
+def test_reduce_says_a_file_has_no_run_line_cannot_be_read_or_names_no_engine(tmp_path, capsys):
+    """A file with no run line is said to have none (it was "the engines agree"); an unreadable
+    file gets one plain line; an unknown engine is a usage error (status 2, as in clifkit fuzz)."""
+    with pytest.raises(ReduceError, match="^the file has no run line to reduce$"):
+        reduce_text(INCREMENT, "compare", ["interpreter", "broken-iadd"])
+    with pytest.raises(ReduceError, match="^the file has no run line to reduce$"):
+        reduce_text("", "expect", ["interpreter"])
+    missing = tmp_path / "missing.clif"
+    assert cli.main(["reduce", "--expect", str(missing)]) == 1
+    assert capsys.readouterr().err == f"clifkit reduce: {missing}: cannot read the file: No such file or directory\n"
+    path = tmp_path / "t.clif"
+    path.write_text(INCREMENT + "; run: %f(1) == 3\n")
+    for option in ("--engine-a", "--engine-b"):
+        assert cli.main(["reduce", str(path), option, "nope"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("clifkit reduce: error: no engine named 'nope' (known: ")

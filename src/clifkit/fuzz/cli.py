@@ -124,13 +124,10 @@ def run_fuzz(args: argparse.Namespace) -> int:
     except DialectError as e:
         print(f"clifkit fuzz: error: --cranelift: {e}", file=sys.stderr)
         return 2
-    from .engines import engine_names
-
-    for name in (args.engine_a, args.engine_b):
-        if name != "native" and name not in engine_names():  # native falls back, with a notice
-            print(f"clifkit fuzz: error: no engine named '{name}' (known: {', '.join(engine_names())})",
-                  file=sys.stderr)
-            return 2
+    unknown = _unknown_engine([args.engine_a, args.engine_b])
+    if unknown:
+        print(f"clifkit fuzz: error: {unknown}", file=sys.stderr)
+        return 2
     # Said now, not after a campaign whose reproducers and report would be lost.
     for option, path, folder in (("--out", args.out, True), ("--report", args.report, False)):
         problem = _unwritable_output(path, folder) if path else None
@@ -174,6 +171,17 @@ def _unwritable(path: str) -> Optional[str]:
     return None
 
 
+def _unknown_engine(names: list[str]) -> Optional[str]:
+    """Why one of `names` names no engine (native always does: absent, it is refused or replaced
+    with a notice where it is used)."""
+    from .engines import engine_names
+
+    for name in names:
+        if name != "native" and name not in engine_names():
+            return f"no engine named '{name}' (known: {', '.join(engine_names())})"
+    return None
+
+
 def _unwritable_output(path: str, folder: bool) -> Optional[str]:
     """Why `clifkit fuzz` could not write `path`, a folder it makes or a file (with the folders
     above it, which it makes too); None when it seems it can."""
@@ -197,6 +205,10 @@ def run_reduce(args: argparse.Namespace) -> int:
 
     mode = "expect" if args.expect else "compare"
     engines = [args.engine_a, args.engine_b]
+    unknown = _unknown_engine(engines)
+    if unknown:
+        print(f"clifkit reduce: error: {unknown}", file=sys.stderr)
+        return 2
     if args.fuel is not None and args.fuel < 1:
         print(f"clifkit reduce: error: --fuel must be positive, not {args.fuel}", file=sys.stderr)
         return 2

@@ -135,6 +135,8 @@ class Reducer:
             step = invalid.step if invalid is not None else "read, verify or bind"
             why = f":\n{invalid}" if invalid is not None and str(invalid) else ""
             raise ReduceError(f"the file does not {step}{why}")
+        if not results and not unbound:
+            raise ReduceError("the file has no run line to reduce")
         failing = [r for r in results if self.oracle.classify(r) is not None]
         if line is not None:
             chosen = [r for r in results if r.line == line]
@@ -376,5 +378,5 @@ def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("int
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
-        raise ReduceError(f"cannot read {path}: {e}") from None
+        raise ReduceError(f"cannot read the file: {e.strerror or e}") from None
     return reduce_text(text, mode, engines, fuel, line, path, log, dialect, calls_followed)
