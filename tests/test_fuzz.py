@@ -1121,3 +1121,19 @@ def test_reduce_says_a_file_has_no_run_line_cannot_be_read_or_names_no_engine(tm
         assert cli.main(["reduce", str(path), option, "nope"]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.startswith("clifkit reduce: error: no engine named 'nope' (known: ")
+
+
+def test_a_kept_2022_program_says_how_to_run_it(tmp_path, capsys):
+    """A program kept by a --cranelift 2022 campaign verifies only by those rules: it says so, as
+    a reproducer does (it said nothing, and `clifkit test` refused its tables over heaps)."""
+    fuzz(FuzzOptions(seed=9, count=6, out=str(tmp_path), engine_b="interpreter", cranelift="2022", keep=True,
+                     features=parse_features("int,heap,table")))
+    capsys.readouterr()
+    kept = sorted(tmp_path.glob("seed9-*-all.clif"))
+    assert len(kept) == 6
+    for path in kept:
+        assert path.read_text().startswith("; run it with: clifkit test --cranelift 2022 ")
+    assert cli.main(["test", "--cranelift", "2022", str(tmp_path)]) == 0
+    default = tmp_path / "default"
+    fuzz(FuzzOptions(seed=9, count=2, out=str(default), engine_b="interpreter", keep=True))
+    assert all(p.read_text().startswith("test interpret\n") for p in default.glob("*.clif"))

@@ -156,7 +156,8 @@ class BatchRunner:
                     # A kept program expects what the reference (the first column) gave, so that it
                     # passes `clifkit test` where the engines agree: a regression test.
                     expected = [r.outcomes[0].expectation(r.return_types) for r in lines]
-                    rec["text"] = program.text(expected, targets=self.kept_targets(lines, expected))
+                    rec["text"] = program.text(expected, header=_era_advice(self.cfg),
+                                               targets=self.kept_targets(lines, expected))
             out.append(rec)
         return out
 
@@ -348,8 +349,7 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
         command += f" --opt-level {','.join(cfg.opt_levels)}"
     era = dialect(cfg.cranelift)
     if era != CURRENT:
-        # Its shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules.
-        command += f"\nrun it with: clifkit test --cranelift {era.name} (or reduce it with clifkit reduce --cranelift {era.name})"
+        command += "\n" + _era_advice(cfg)
         command = command.replace(" --engine-a", f" --cranelift {era.name} --engine-a", 1)
     header = [command, f"generator seed {program.seed}; program features: {features_text(program.features)}"]
     expectations = []
@@ -361,6 +361,15 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
     sub = Program(program.seed, program.functions, program.heaps, [program.runs[i] for i in bad],
                   target or program.target, program.features, program.opt_level)
     return sub.text(expectations, header="\n".join(header))
+
+
+def _era_advice(cfg: CampaignConfig) -> str:
+    """How to run a program of a campaign of another era than today's ("" for today's): its
+    shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules."""
+    era = dialect(cfg.cranelift)
+    if era == CURRENT:
+        return ""
+    return f"run it with: clifkit test --cranelift {era.name} (or reduce it with clifkit reduce --cranelift {era.name})"
 
 
 # Opcodes left out of a bucket's signature: the plumbing a reduced reproducer keeps whatever its bug.
