@@ -1137,3 +1137,14 @@ def test_a_kept_2022_program_says_how_to_run_it(tmp_path, capsys):
     default = tmp_path / "default"
     fuzz(FuzzOptions(seed=9, count=2, out=str(default), engine_b="interpreter", keep=True))
     assert all(p.read_text().startswith("test interpret\n") for p in default.glob("*.clif"))
+
+
+def test_an_empty_target_or_opt_level_list_is_refused(capsys):
+    """`--target ""` (an unset shell variable) fuzzed the host alone, silently, and `--target ,`
+    the same; `--opt-level ""` took the default, where `--opt-level ,` was refused."""
+    for option, value, words in (("--target", "", "--target: the list names no target"),
+                                 ("--target", ",", "--target: the list names no target"),
+                                 ("--opt-level", "", "--opt-level names no opt level")):
+        assert cli.main(["fuzz", "--count", "1", option, value]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == f"clifkit fuzz: error: {words}\n", captured

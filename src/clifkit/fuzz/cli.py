@@ -113,7 +113,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
         print(f"clifkit fuzz: error: --time: not a duration: '{args.time}' (90, 30s, 5m, 2h)", file=sys.stderr)
         return 2
     try:
-        targets = resolve_targets(args.target) if args.target else None
+        targets = resolve_targets(args.target) if args.target is not None else None
     except ValueError as e:
         print(f"clifkit fuzz: error: --target: {e}", file=sys.stderr)
         return 2

@@ -85,6 +85,8 @@ def resolve_targets(spec: Optional[str]) -> list[str]:
     for n in names:
         if n not in TARGETS:
             raise ValueError(f"unknown target '{n}' (known: {', '.join(TARGETS)}, all)")
+    if not names:
+        raise ValueError("the list names no target")
     return list(dict.fromkeys(names))
 
 
