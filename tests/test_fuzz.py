@@ -1148,3 +1148,34 @@ def test_an_empty_target_or_opt_level_list_is_refused(capsys):
         assert cli.main(["fuzz", "--count", "1", option, value]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err == f"clifkit fuzz: error: {words}\n", captured
+
+
+def test_reduce_finds_a_failure_on_a_files_later_target(tmp_path, capsys):
+    """A file naming several targets: a disagreement on the second one alone was "the engines
+    agree" (the engines ran the first); it is reduced there, on that target's engines."""
+    text = """test interpret
+test run
+target s390x
+target x86_64
+
+function %f(i64) -> i8 {
+    ss0 = explicit_slot 8
+block0(v0: i64):
+    v1 = iadd_imm v0, 2
+    v2 = iadd v1, v0
+    stack_store v2, ss0
+    v3 = stack_load.i8 ss0
+    return v3
+}
+; run: %f(2) == 6
+"""
+    # broken-iadd flips bit 0 of the sum: in the low byte, which big-endian s390x does not load.
+    result = reduce_text(text, "compare", ["interpreter", "broken-iadd"])
+    assert result.text.startswith("; reduced by clifkit reduce: interpreter@x86_64 and broken-iadd@x86_64 disagree")
+    assert "; run: %f(" in result.text and "target s390x\ntarget x86_64\n" in result.text
+    with pytest.raises(ReduceError, match="the engines agree"):
+        reduce_text(text, "compare", ["interpreter@s390x", "broken-iadd@s390x"])
+    path = tmp_path / "t.clif"
+    path.write_text(text)
+    assert cli.main(["reduce", str(path), "--engine-a", "interpreter@x86_64", "--engine-b", "broken-iadd@x86_64"]) == 0
+    assert "interpreter@x86_64 and broken-iadd@x86_64 disagree" in capsys.readouterr().out

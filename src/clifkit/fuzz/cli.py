@@ -176,7 +176,7 @@ def _unknown_engine(names: list[str]) -> Optional[str]:
     with a notice where it is used)."""
     from .engines import engine_names
 
-    for name in names:
+    for name in (n.partition("@")[0] for n in names):  # (`native@s390x`: an engine for one target)
         if name != "native" and name not in engine_names():
             return f"no engine named '{name}' (known: {', '.join(engine_names())})"
     return None
