@@ -679,9 +679,9 @@ def test_programs_run_from_ir_are_printed_only_when_needed(monkeypatch):
     printed = []
     real = gen_program.Program._print
 
-    def spy(self, expectations, header):
+    def spy(self, *args):
         printed.append(self.seed)
-        return real(self, expectations, header)
+        return real(self, *args)
 
     monkeypatch.setattr(gen_program.Program, "_print", spy)
     cfg = campaign.CampaignConfig(5, parse_features("all"), "interpreter", "interpreter", (), 10**6, verify_every=4)
@@ -1179,3 +1179,20 @@ block0(v0: i64):
     path.write_text(text)
     assert cli.main(["reduce", str(path), "--engine-a", "interpreter@x86_64", "--engine-b", "broken-iadd@x86_64"]) == 0
     assert "interpreter@x86_64 and broken-iadd@x86_64 disagree" in capsys.readouterr().out
+
+
+def test_the_progress_line_is_cleared_before_a_disagreement_is_printed(tmp_path):
+    """On a terminal, a disagreement's line was written after the live progress line, on the same
+    line ("1/20 programs, ... programs/s tt/seed1-00001.clif: ...")."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    fuzz(FuzzOptions(seed=1, count=6, out=str(tmp_path), engine_b="broken-iadd", features=parse_features("int"),
+                     jobs=1), out=tty, err=tty)
+    shown = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in tty.getvalue().split("\n")]
+    found = [line for line in shown if "disagreement:" in line]
+    assert found and all(line.startswith(str(tmp_path)) for line in found), found

@@ -128,7 +128,10 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     try:
         for batch in _batches(cfg, opts, indices, total, deadline):
             for rec in batch.programs:
+                if opts.verbose or rec["disagreements"] or rec["error"]:
+                    progress.clear()  # what _merge prints starts a line of its own
                 _merge(rec, stats, triage, opts, out)
+                out.flush()
                 progress.update(stats, triage)
             for stage, secs in batch.seconds.items():
                 stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
@@ -281,6 +284,7 @@ class _Progress:
         self.total = total
         self.started = started
         self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.shown = False  # a progress line is on the terminal
         self.last = 0.0
 
     def update(self, stats: Stats, triage: Triage) -> None:
@@ -293,11 +297,13 @@ class _Progress:
         self.stream.write(f"\r{stats.programs}{of} programs, {stats.disagreements} disagreements, "
                           f"{len(triage.buckets)} buckets, {rate:.1f} programs/s\x1b[K")
         self.stream.flush()
+        self.shown = True
 
     def clear(self) -> None:
-        if self.live:
+        if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.shown = False
 
 
 def _write(directory: str, name: str, text: str) -> str:
