@@ -1196,3 +1196,15 @@ def test_the_progress_line_is_cleared_before_a_disagreement_is_printed(tmp_path)
     shown = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in tty.getvalue().split("\n")]
     found = [line for line in shown if "disagreement:" in line]
     assert found and all(line.startswith(str(tmp_path)) for line in found), found
+
+
+def test_a_target_for_an_engine_that_compiles_nothing_is_ignored_with_a_notice(tmp_path, capsys):
+    """--target names the native engine's backends: with a broken interpreter under test it was
+    dropped without a word (a campaign the user believed big-endian ran little-endian)."""
+    argv = ["fuzz", "--seed", "1", "--count", "1", "-j", "1", "--features", "int", "--out", str(tmp_path)]
+    assert cli.main(argv + ["--engine-b", "interpreter", "--target", "s390x"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("clifkit fuzz: --target s390x ignored: it names the native engine's backends, and "
+                   "interpreter compiles nothing\n"), err
+    cli.main(argv + ["--engine-b", "interpreter"])
+    assert capsys.readouterr().err == ""

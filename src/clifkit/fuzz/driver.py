@@ -102,6 +102,9 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     targets: tuple = ()
     if names[1] == "native":
         targets = tuple(_runnable_targets(opts.targets or resolve_targets(None), err))
+    elif opts.targets:
+        print(f"clifkit fuzz: --target {','.join(opts.targets)} ignored: it names the native engine's backends, "
+              f"and {names[1]} compiles nothing", file=err)
     cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
                          opts.verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
     labels = cfg.labels()
