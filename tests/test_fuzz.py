@@ -1175,6 +1175,12 @@ block0(v0: i64):
     assert "; run: %f(" in result.text and "target s390x\ntarget x86_64\n" in result.text
     with pytest.raises(ReduceError, match="the engines agree"):
         reduce_text(text, "compare", ["interpreter@s390x", "broken-iadd@s390x"])
+    # --expect on an interpreter keeps to the first target's byte order, as `clifkit test` runs it.
+    from clifkit.fuzz.reduce import _columns_to_try
+
+    assert _columns_to_try(text, "<t>", "expect", ["interpreter", "native"]) == [["interpreter", "native"]]
+    assert _columns_to_try(text, "<t>", "expect", ["native", "interpreter"])[1] == ["native@x86_64",
+                                                                                    "interpreter@x86_64"]
     path = tmp_path / "t.clif"
     path.write_text(text)
     assert cli.main(["reduce", str(path), "--engine-a", "interpreter@x86_64", "--engine-b", "broken-iadd@x86_64"]) == 0

@@ -361,7 +361,7 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
     except ClifError as e:
         raise ReduceError(e.format()) from None
     first_error = None
-    for columns in _columns_to_try(text, path, engines):
+    for columns in _columns_to_try(text, path, mode, engines):
         try:
             oracle = Oracle(mode, columns, fuel, path, dialect, calls_followed)
         except EngineUnavailable as e:
@@ -379,7 +379,7 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
     return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks)
 
 
-def _columns_to_try(text: str, path: str, engines: Sequence[str]) -> list[list[str]]:
+def _columns_to_try(text: str, path: str, mode: str, engines: Sequence[str]) -> list[list[str]]:
     """The engines as given, then, for a file naming several targets, the same engines on each
     later target (``native@s390x``, the interpreter in that target's byte order): the engines run
     a file's first target unless told, and a failure on another is reduced on that one, where
@@ -387,8 +387,8 @@ def _columns_to_try(text: str, path: str, engines: Sequence[str]) -> list[list[s
     from ..reader import parse_text
 
     out = [list(engines)]
-    if any("@" in e for e in engines):
-        return out
+    if any("@" in e for e in engines) or (mode == "expect" and engines[0] != "native"):
+        return out  # (`clifkit test` runs an interpreter in the first target's byte order alone)
     try:
         specs = parse_text(text, path).isa_specs
     except ClifError:
