@@ -1214,3 +1214,18 @@ def test_a_target_for_an_engine_that_compiles_nothing_is_ignored_with_a_notice(t
                    "interpreter compiles nothing\n"), err
     cli.main(argv + ["--engine-b", "interpreter"])
     assert capsys.readouterr().err == ""
+
+
+def test_a_reproducer_of_other_engines_says_how_to_reduce_it(tmp_path, capsys):
+    """`clifkit reduce` of a broken-iadd reproducer compares the interpreter with native, which
+    agree ("the engines agree"): the reproducer names the engines to reduce it with."""
+    fuzz(FuzzOptions(seed=1, count=15, out=str(tmp_path), engine_b="broken-iadd", features=parse_features("int")))
+    capsys.readouterr()
+    path = sorted(tmp_path.glob("seed1-?????.clif"))[0]
+    advice = "; reduce it with: clifkit reduce --engine-a interpreter --engine-b broken-iadd\n"
+    assert advice in path.read_text()
+    assert cli.main(["reduce", *advice.split(": ", 1)[1].split()[2:], str(path), "-o", str(tmp_path / "r.clif")]) == 0
+    default = tmp_path / "default"
+    fuzz(FuzzOptions(seed=4, count=3, out=str(default), engine_a="broken-iadd", features=parse_features("int")))
+    files = list(default.glob("*.clif"))
+    assert files and all("--engine-a broken-iadd --engine-b native\n" in p.read_text() for p in files)

@@ -351,6 +351,9 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
     if era != CURRENT:
         command += "\n" + _era_advice(cfg)
         command = command.replace(" --engine-a", f" --cranelift {era.name} --engine-a", 1)
+    if (cfg.engine_a, cfg.engine_b) != ("interpreter", "native"):  # `clifkit reduce`'s defaults
+        flag = f" --cranelift {era.name}" if era != CURRENT else ""
+        command += f"\nreduce it with: clifkit reduce{flag} --engine-a {cfg.engine_a} --engine-b {cfg.engine_b}"
     header = [command, f"generator seed {program.seed}; program features: {features_text(program.features)}"]
     expectations = []
     for i in bad:
