@@ -1229,3 +1229,27 @@ def test_a_reproducer_of_other_engines_says_how_to_reduce_it(tmp_path, capsys):
     fuzz(FuzzOptions(seed=4, count=3, out=str(default), engine_a="broken-iadd", features=parse_features("int")))
     files = list(default.glob("*.clif"))
     assert files and all("--engine-a broken-iadd --engine-b native\n" in p.read_text() for p in files)
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_a_program_rerun_compiles_with_cranelifts_verifier_as_its_reproducer(tmp_path, capsys, monkeypatch):
+    """`--program I` reruns what a reproducer names, whether or not I was in the campaign's verify
+    sample (its command does not say --verify-every): it is verified and compiled with Cranelift's
+    verifier, as the reproducer is, so a compile error the sample found is found again."""
+    from clifkit.native import engine
+
+    flags = []
+    real = engine.NativeSession._load_message
+
+    def spy(self):
+        msg = real(self)
+        flags.append(msg["flags"].get("enable_verifier", "true"))
+        return msg
+
+    monkeypatch.setattr(engine.NativeSession, "_load_message", spy)
+    argv = ["fuzz", "--seed", "4", "--features", "int", "-j", "1", "--out", str(tmp_path)]
+    assert cli.main(argv + ["--program", "3", "--verify-every", "5"]) == 0
+    assert flags == ["true"]
+    flags.clear()
+    assert cli.main(argv + ["--count", "3", "--verify-every", "5", "--opt-level", "none"]) == 0
+    assert flags.count("true") == 1 and "false" in flags  # programs 1, 2 apart from the sampled 0

@@ -105,8 +105,11 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     elif opts.targets:
         print(f"clifkit fuzz: --target {','.join(opts.targets)} ignored: it names the native engine's backends, "
               f"and {names[1]} compiles nothing", file=err)
+    # A rerun of one program (as a reproducer names it) is verified and compiled with Cranelift's
+    # verifier, as its reproducer is, sampled in the campaign or not.
+    verify_every = 1 if opts.program is not None else opts.verify_every
     cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
-                         opts.verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
+                         verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
     labels = cfg.labels()
     refs = cfg.columns()[1]
     against = ", ".join(labels[b] for b in sorted(refs))
