@@ -543,7 +543,8 @@ def test_campaign_report_buckets_disagreements(tmp_path, capsys):
     _, lines, files, out = _campaign(tmp_path, "r", capsys, reduce=True, count=12)
     report = json.loads((out / "report.json").read_text())
     assert report["schema"] == "clifkit-fuzz-report/1"
-    assert report["engines"] == {"reference": "interpreter", "backends": ["broken-iadd"]}
+    assert report["engines"] == {"reference": "interpreter", "references": ["interpreter"],
+                                 "backends": ["broken-iadd"]}
     assert report["opt_levels"] == ["none", "speed"]
     assert report["disagreements"] == sum(b["count"] for b in report["buckets"]) > 0
     for b in report["buckets"]:
@@ -678,9 +679,9 @@ def test_programs_run_from_ir_are_printed_only_when_needed(monkeypatch):
     printed = []
     real = gen_program.Program._print
 
-    def spy(self, expectations, header):
+    def spy(self, *args):
         printed.append(self.seed)
-        return real(self, expectations, header)
+        return real(self, *args)
 
     monkeypatch.setattr(gen_program.Program, "_print", spy)
     cfg = campaign.CampaignConfig(5, parse_features("all"), "interpreter", "interpreter", (), 10**6, verify_every=4)
@@ -998,3 +999,257 @@ def test_a_buckets_first_reproducer_says_its_opt_level(tmp_path, capsys):
     for first in firsts:
         text = open(first["reproducer"]).read()
         assert ("set opt_level=speed\n" in text) == (first["opt_level"] == "speed")
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+@pytest.mark.parametrize("indices", [[3], [3, 4]])
+def test_a_module_that_does_not_compile_is_a_compile_error_even_alone(monkeypatch, indices):
+    """A batch of one program (`--program I`, `--batch 1`, a last batch of one) whose module
+    Cranelift refuses is a compile-error disagreement, as in a larger batch; it was counted as
+    skipped, "not run: the interpreter ran out of fuel"."""
+    from clifkit.fuzz import campaign
+    from clifkit.native import engine
+
+    def refused(self):
+        self.generation = self.client.generation
+        self.client.loaded = self
+        self.load_error = engine.Failed("native compilation failed: thread panicked", internal=True)
+
+    monkeypatch.setattr(engine.NativeSession, "load", refused)
+    cfg = campaign.CampaignConfig(4, parse_features("int,control"), "interpreter", "native", ("x86_64",), 10**6,
+                                  verify_every=10)
+    records = campaign.BatchRunner(cfg).run(indices, {})
+    assert [r["index"] for r in records] == indices
+    for r in records:
+        assert r["skipped"] == 0 and [d["kind"] for d in r["disagreements"]] == ["compile-error"], r
+
+
+def test_fuzz_refuses_an_output_it_cannot_write_and_an_unknown_engine_before_it_runs(tmp_path, capsys):
+    """A --out that is a file, a --report that is a directory, an unknown engine: one error line
+    and status 2 before any program runs (they were tracebacks after the campaign, or an error
+    after its header line)."""
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    base = ["fuzz", "--seed", "1", "--count", "3", "-j", "1", "--features", "int", "--engine-b", "broken-iadd"]
+    for extra, message in ((["--out", str(afile)], f"--out {afile}: it is not a directory"),
+                           (["--out", str(afile / "sub")], f"--out {afile / 'sub'}: {afile} is not a directory"),
+                           (["--report", str(tmp_path)], f"--report {tmp_path}: it is a directory"),
+                           (["--out", str(tmp_path), "--engine-b", "nope"], "no engine named 'nope'"),
+                           (["--out", str(tmp_path), "--engine-a", "nope"], "no engine named 'nope'")):
+        assert cli.main(base + extra) == 2, extra
+        captured = capsys.readouterr()
+        assert captured.out == "" and "Traceback" not in captured.err, captured
+        assert captured.err.startswith("clifkit fuzz: error: ") and message in captured.err, captured.err
+        assert len(captured.err.splitlines()) == 1, captured.err
+    assert list(tmp_path.iterdir()) == [afile]
+
+
+def test_fuzz_says_which_file_it_could_not_write(tmp_path, capsys, monkeypatch):
+    """A write that fails only when it happens (a full disk, a read-only mount) ends the campaign
+    with one error line and status 2, not a traceback."""
+    import builtins
+
+    real = builtins.open
+
+    def failing(path, *args, **kwargs):
+        if str(path).endswith(".clif"):
+            raise OSError(28, "No space left on device", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", failing)
+    status = cli.main(["fuzz", "--seed", "1", "--count", "3", "-j", "1", "--features", "int",
+                       "--engine-b", "broken-iadd", "--out", str(tmp_path)])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert status == 2 and "Traceback" not in err, err
+    assert f"clifkit fuzz: error: cannot write {tmp_path}/seed1-00001.clif: No space left on device" in err, err
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_kept_programs_name_every_target_their_expectations_hold_on(tmp_path, capsys):
+    """`--keep --target x86_64,s390x`: a kept file names s390x too unless its results depend on
+    the byte order, so `clifkit test` checks every backend the campaign ran (it named the first
+    target alone)."""
+    from support import needs_emulation
+
+    if needs_emulation("s390x").args[0]:
+        pytest.skip("needs s390x emulation")
+    status = cli.main(["fuzz", "--seed", "4", "--count", "8", "-j", "1", "--keep", "--features", "int,stack",
+                       "--target", "x86_64,s390x", "--out", str(tmp_path)])
+    assert status == 0
+    kept = sorted(tmp_path.glob("seed4-*-all.clif"))
+    targets = [re.findall(r"^target (\S+)$", p.read_text(), re.M) for p in kept]
+    assert len(kept) == 8 and all(t[0] == "x86_64" and set(t) <= {"x86_64", "s390x"} for t in targets)
+    both = sum(t == ["x86_64", "s390x"] for t in targets)
+    assert both >= 4, targets
+    capsys.readouterr()
+    assert cli.main(["test", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert re.search(rf"native s390x: +{3 * both} passed", out), out
+
+
+def test_the_report_names_both_byte_orders_references_apart_from_the_backends():
+    """With targets of both byte orders the big-endian reference is a reference, not a backend
+    (the report listed it among the backends, and named the little-endian one alone)."""
+    import json
+
+    from clifkit.fuzz.campaign import CampaignConfig
+    from clifkit.fuzz.driver import Stats
+    from clifkit.fuzz.triage import Triage
+
+    cfg = CampaignConfig(1, parse_features("int"), "interpreter", "native", ("x86_64", "aarch64", "s390x"), 10**6)
+    cols, refs = cfg.columns()
+    report = json.loads(Triage(1, cfg.labels(), refs).json(Stats(), cfg, None))
+    assert report["engines"] == {"reference": "interpreter",
+                                 "references": ["interpreter (little-endian)", "interpreter (big-endian)"],
+                                 "backends": ["x86_64", "aarch64", "s390x"]}
+
+
+def test_reduce_says_a_file_has_no_run_line_cannot_be_read_or_names_no_engine(tmp_path, capsys):
+    """A file with no run line is said to have none (it was "the engines agree"); an unreadable
+    file gets one plain line; an unknown engine is a usage error (status 2, as in clifkit fuzz)."""
+    with pytest.raises(ReduceError, match="^the file has no run line to reduce$"):
+        reduce_text(INCREMENT, "compare", ["interpreter", "broken-iadd"])
+    with pytest.raises(ReduceError, match="^the file has no run line to reduce$"):
+        reduce_text("", "expect", ["interpreter"])
+    missing = tmp_path / "missing.clif"
+    assert cli.main(["reduce", "--expect", str(missing)]) == 1
+    assert capsys.readouterr().err == f"clifkit reduce: {missing}: cannot read the file: No such file or directory\n"
+    path = tmp_path / "t.clif"
+    path.write_text(INCREMENT + "; run: %f(1) == 3\n")
+    for option in ("--engine-a", "--engine-b"):
+        assert cli.main(["reduce", str(path), option, "nope"]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith("clifkit reduce: error: no engine named 'nope' (known: ")
+
+
+def test_a_kept_2022_program_says_how_to_run_it(tmp_path, capsys):
+    """A program kept by a --cranelift 2022 campaign verifies only by those rules: it says so, as
+    a reproducer does (it said nothing, and `clifkit test` refused its tables over heaps)."""
+    fuzz(FuzzOptions(seed=9, count=6, out=str(tmp_path), engine_b="interpreter", cranelift="2022", keep=True,
+                     features=parse_features("int,heap,table")))
+    capsys.readouterr()
+    kept = sorted(tmp_path.glob("seed9-*-all.clif"))
+    assert len(kept) == 6
+    for path in kept:
+        assert path.read_text().startswith("; run it with: clifkit test --cranelift 2022 ")
+    assert cli.main(["test", "--cranelift", "2022", str(tmp_path)]) == 0
+    default = tmp_path / "default"
+    fuzz(FuzzOptions(seed=9, count=2, out=str(default), engine_b="interpreter", keep=True))
+    assert all(p.read_text().startswith("test interpret\n") for p in default.glob("*.clif"))
+
+
+def test_an_empty_target_or_opt_level_list_is_refused(capsys):
+    """`--target ""` (an unset shell variable) fuzzed the host alone, silently, and `--target ,`
+    the same; `--opt-level ""` took the default, where `--opt-level ,` was refused."""
+    for option, value, words in (("--target", "", "--target: the list names no target"),
+                                 ("--target", ",", "--target: the list names no target"),
+                                 ("--opt-level", "", "--opt-level names no opt level")):
+        assert cli.main(["fuzz", "--count", "1", option, value]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == f"clifkit fuzz: error: {words}\n", captured
+
+
+def test_reduce_finds_a_failure_on_a_files_later_target(tmp_path, capsys):
+    """A file naming several targets: a disagreement on the second one alone was "the engines
+    agree" (the engines ran the first); it is reduced there, on that target's engines."""
+    text = """test interpret
+test run
+target s390x
+target x86_64
+
+function %f(i64) -> i8 {
+    ss0 = explicit_slot 8
+block0(v0: i64):
+    v1 = iadd_imm v0, 2
+    v2 = iadd v1, v0
+    stack_store v2, ss0
+    v3 = stack_load.i8 ss0
+    return v3
+}
+; run: %f(2) == 6
+"""
+    # broken-iadd flips bit 0 of the sum: in the low byte, which big-endian s390x does not load.
+    result = reduce_text(text, "compare", ["interpreter", "broken-iadd"])
+    assert result.text.startswith("; reduced by clifkit reduce: interpreter@x86_64 and broken-iadd@x86_64 disagree")
+    assert "; run: %f(" in result.text and "target s390x\ntarget x86_64\n" in result.text
+    with pytest.raises(ReduceError, match="the engines agree"):
+        reduce_text(text, "compare", ["interpreter@s390x", "broken-iadd@s390x"])
+    # --expect on an interpreter keeps to the first target's byte order, as `clifkit test` runs it.
+    from clifkit.fuzz.reduce import _columns_to_try
+
+    assert _columns_to_try(text, "<t>", "expect", ["interpreter", "native"]) == [["interpreter", "native"]]
+    assert _columns_to_try(text, "<t>", "expect", ["native", "interpreter"])[1] == ["native@x86_64",
+                                                                                    "interpreter@x86_64"]
+    path = tmp_path / "t.clif"
+    path.write_text(text)
+    assert cli.main(["reduce", str(path), "--engine-a", "interpreter@x86_64", "--engine-b", "broken-iadd@x86_64"]) == 0
+    assert "interpreter@x86_64 and broken-iadd@x86_64 disagree" in capsys.readouterr().out
+
+
+def test_the_progress_line_is_cleared_before_a_disagreement_is_printed(tmp_path):
+    """On a terminal, a disagreement's line was written after the live progress line, on the same
+    line ("1/20 programs, ... programs/s tt/seed1-00001.clif: ...")."""
+    import io
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    tty = Terminal()
+    fuzz(FuzzOptions(seed=1, count=6, out=str(tmp_path), engine_b="broken-iadd", features=parse_features("int"),
+                     jobs=1), out=tty, err=tty)
+    shown = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in tty.getvalue().split("\n")]
+    found = [line for line in shown if "disagreement:" in line]
+    assert found and all(line.startswith(str(tmp_path)) for line in found), found
+
+
+def test_a_target_for_an_engine_that_compiles_nothing_is_ignored_with_a_notice(tmp_path, capsys):
+    """--target names the native engine's backends: with a broken interpreter under test it was
+    dropped without a word (a campaign the user believed big-endian ran little-endian)."""
+    argv = ["fuzz", "--seed", "1", "--count", "1", "-j", "1", "--features", "int", "--out", str(tmp_path)]
+    assert cli.main(argv + ["--engine-b", "interpreter", "--target", "s390x"]) == 0
+    err = capsys.readouterr().err
+    assert err == ("clifkit fuzz: --target s390x ignored: it names the native engine's backends, and "
+                   "interpreter compiles nothing\n"), err
+    cli.main(argv + ["--engine-b", "interpreter"])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_reproducer_of_other_engines_says_how_to_reduce_it(tmp_path, capsys):
+    """`clifkit reduce` of a broken-iadd reproducer compares the interpreter with native, which
+    agree ("the engines agree"): the reproducer names the engines to reduce it with."""
+    fuzz(FuzzOptions(seed=1, count=15, out=str(tmp_path), engine_b="broken-iadd", features=parse_features("int")))
+    capsys.readouterr()
+    path = sorted(tmp_path.glob("seed1-?????.clif"))[0]
+    advice = "; reduce it with: clifkit reduce --engine-a interpreter --engine-b broken-iadd\n"
+    assert advice in path.read_text()
+    assert cli.main(["reduce", *advice.split(": ", 1)[1].split()[2:], str(path), "-o", str(tmp_path / "r.clif")]) == 0
+    default = tmp_path / "default"
+    fuzz(FuzzOptions(seed=4, count=3, out=str(default), engine_a="broken-iadd", features=parse_features("int")))
+    files = list(default.glob("*.clif"))
+    assert files and all("--engine-a broken-iadd --engine-b native\n" in p.read_text() for p in files)
+
+
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_a_program_rerun_compiles_with_cranelifts_verifier_as_its_reproducer(tmp_path, capsys, monkeypatch):
+    """`--program I` reruns what a reproducer names, whether or not I was in the campaign's verify
+    sample (its command does not say --verify-every): it is verified and compiled with Cranelift's
+    verifier, as the reproducer is, so a compile error the sample found is found again."""
+    from clifkit.native import engine
+
+    flags = []
+    real = engine.NativeSession._load_message
+
+    def spy(self):
+        msg = real(self)
+        flags.append(msg["flags"].get("enable_verifier", "true"))
+        return msg
+
+    monkeypatch.setattr(engine.NativeSession, "_load_message", spy)
+    argv = ["fuzz", "--seed", "4", "--features", "int", "-j", "1", "--out", str(tmp_path)]
+    assert cli.main(argv + ["--program", "3", "--verify-every", "5"]) == 0
+    assert flags == ["true"]
+    flags.clear()
+    assert cli.main(argv + ["--count", "3", "--verify-every", "5", "--opt-level", "none"]) == 0
+    assert flags.count("true") == 1 and "false" in flags  # programs 1, 2 apart from the sampled 0

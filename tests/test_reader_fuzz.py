@@ -143,3 +143,16 @@ def test_the_command_takes_a_corpus(capsys, tmp_path):
     (tmp_path / "one.clif").write_text(SEEDS[-1])
     assert clifkit_main(["fuzz", "--reader", "--count", "50", "--corpus", str(tmp_path)]) == 0
     assert "50 inputs in" in capsys.readouterr().out
+
+
+def test_a_corpus_path_that_gives_no_clif_is_refused(capsys, tmp_path):
+    """A --corpus path that does not exist, a folder with no .clif file and a file that cannot be
+    read were passed over silently: the run mutated the built-in seeds alone."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bin.clif").write_bytes(b"\xff\xfe\x00")
+    for path, why in ((tmp_path / "nope", "no such file or directory"),
+                      (tmp_path / "empty", "no .clif file in it"),
+                      (tmp_path / "bin.clif", "cannot read it: not UTF-8 text")):
+        assert clifkit_main(["fuzz", "--reader", "--count", "5", "--corpus", str(path)]) == 2
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err == f"clifkit fuzz: error: --corpus {path}: {why}\n"

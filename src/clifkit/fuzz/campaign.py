@@ -155,8 +155,22 @@ class BatchRunner:
                 if self.cfg.keep:
                     # A kept program expects what the reference (the first column) gave, so that it
                     # passes `clifkit test` where the engines agree: a regression test.
-                    rec["text"] = program.text([r.outcomes[0].expectation(r.return_types) for r in lines])
+                    expected = [r.outcomes[0].expectation(r.return_types) for r in lines]
+                    rec["text"] = program.text(expected, header=_era_advice(self.cfg),
+                                               targets=self.kept_targets(lines, expected))
             out.append(rec)
+        return out
+
+    def kept_targets(self, lines: list[LineResult], expected: list) -> list[str]:
+        """A kept program's target lines: every chosen target whose reference (that of its byte
+        order) gave what the file expects, the first target's first (`clifkit test` runs the
+        interpreter in that one's byte order). A target of the other byte order is left out only
+        when the program's results depend on the order."""
+        out = []
+        for b in sorted(self.refs):
+            target, a = self.cols[b].partition("@")[2], self.refs[b]
+            if target and all(r.outcomes[a].expectation(r.return_types) == e for r, e in zip(lines, expected)):
+                out.append(target)
         return out
 
     def prepare(self, index: int, seconds: dict) -> tuple:
@@ -230,8 +244,9 @@ class BatchRunner:
                 slots.append((k, li))
         merged = _module_header(target, settings) + "\n".join(parts) if parts else "<fuzz batch: IR>"
         outcomes = self._backend_outcomes(engine, target, settings, merged, functions, calls)
-        if len(prepared) > 1 and outcomes is None:
-            # The module as a whole did not load: each program alone, as a reproducer would.
+        if outcomes is None:
+            # The module did not load: each program alone, as a reproducer compiles it (with
+            # Cranelift's verifier), even a batch of one, whose failure is its own.
             for one in prepared:
                 self.run_backends_alone(one, b, engine, target, ref)
             return
@@ -334,9 +349,11 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
         command += f" --opt-level {','.join(cfg.opt_levels)}"
     era = dialect(cfg.cranelift)
     if era != CURRENT:
-        # Its shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules.
-        command += f"\nrun it with: clifkit test --cranelift {era.name} (or reduce it with clifkit reduce --cranelift {era.name})"
+        command += "\n" + _era_advice(cfg)
         command = command.replace(" --engine-a", f" --cranelift {era.name} --engine-a", 1)
+    if (cfg.engine_a, cfg.engine_b) != ("interpreter", "native"):  # `clifkit reduce`'s defaults
+        flag = f" --cranelift {era.name}" if era != CURRENT else ""
+        command += f"\nreduce it with: clifkit reduce{flag} --engine-a {cfg.engine_a} --engine-b {cfg.engine_b}"
     header = [command, f"generator seed {program.seed}; program features: {features_text(program.features)}"]
     expectations = []
     for i in bad:
@@ -347,6 +364,15 @@ def reproducer(program: Program, index: int, cfg: CampaignConfig, names: tuple, 
     sub = Program(program.seed, program.functions, program.heaps, [program.runs[i] for i in bad],
                   target or program.target, program.features, program.opt_level)
     return sub.text(expectations, header="\n".join(header))
+
+
+def _era_advice(cfg: CampaignConfig) -> str:
+    """How to run a program of a campaign of another era than today's ("" for today's): its
+    shapes (shuffle lanes past 31, tables over heaps) verify and lay out only by that era's rules."""
+    era = dialect(cfg.cranelift)
+    if era == CURRENT:
+        return ""
+    return f"run it with: clifkit test --cranelift {era.name} (or reduce it with clifkit reduce --cranelift {era.name})"
 
 
 # Opcodes left out of a bucket's signature: the plumbing a reduced reproducer keeps whatever its bug.

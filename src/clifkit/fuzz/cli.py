@@ -113,7 +113,7 @@ def run_fuzz(args: argparse.Namespace) -> int:
         print(f"clifkit fuzz: error: --time: not a duration: '{args.time}' (90, 30s, 5m, 2h)", file=sys.stderr)
         return 2
     try:
-        targets = resolve_targets(args.target) if args.target else None
+        targets = resolve_targets(args.target) if args.target is not None else None
     except ValueError as e:
         print(f"clifkit fuzz: error: --target: {e}", file=sys.stderr)
         return 2
@@ -124,6 +124,16 @@ def run_fuzz(args: argparse.Namespace) -> int:
     except DialectError as e:
         print(f"clifkit fuzz: error: --cranelift: {e}", file=sys.stderr)
         return 2
+    unknown = _unknown_engine([args.engine_a, args.engine_b])
+    if unknown:
+        print(f"clifkit fuzz: error: {unknown}", file=sys.stderr)
+        return 2
+    # Said now, not after a campaign whose reproducers and report would be lost.
+    for option, path, folder in (("--out", args.out, True), ("--report", args.report, False)):
+        problem = _unwritable_output(path, folder) if path else None
+        if problem:
+            print(f"clifkit fuzz: error: {option} {path}: {problem}", file=sys.stderr)
+            return 2
     count = args.count if args.count is not None else (None if seconds else 100)
     opts = FuzzOptions(seed=args.seed, count=count, out=args.out, features=features, engine_a=args.engine_a,
                        engine_b=args.engine_b, program=args.program, fuel=args.fuel, reduce=args.reduce,
@@ -161,12 +171,44 @@ def _unwritable(path: str) -> Optional[str]:
     return None
 
 
+def _unknown_engine(names: list[str]) -> Optional[str]:
+    """Why one of `names` names no engine (native always does: absent, it is refused or replaced
+    with a notice where it is used)."""
+    from .engines import engine_names
+
+    for name in (n.partition("@")[0] for n in names):  # (`native@s390x`: an engine for one target)
+        if name != "native" and name not in engine_names():
+            return f"no engine named '{name}' (known: {', '.join(engine_names())})"
+    return None
+
+
+def _unwritable_output(path: str, folder: bool) -> Optional[str]:
+    """Why `clifkit fuzz` could not write `path`, a folder it makes or a file (with the folders
+    above it, which it makes too); None when it seems it can."""
+    import os
+
+    if os.path.exists(path) and os.path.isdir(path) != folder:
+        return "it is not a directory" if folder else "it is a directory"
+    above = os.path.dirname(os.path.abspath(path))
+    while not os.path.exists(above):
+        above = os.path.dirname(above)
+    if not os.path.isdir(above):
+        return f"{above} is not a directory"
+    if not os.access(above, os.W_OK):
+        return "permission denied"
+    return None
+
+
 def run_reduce(args: argparse.Namespace) -> int:
     from .engines import native_available
     from .reduce import DEFAULT_FUEL as REDUCE_FUEL, ReduceError, reduce_file
 
     mode = "expect" if args.expect else "compare"
     engines = [args.engine_a, args.engine_b]
+    unknown = _unknown_engine(engines)
+    if unknown:
+        print(f"clifkit reduce: error: {unknown}", file=sys.stderr)
+        return 2
     if args.fuel is not None and args.fuel < 1:
         print(f"clifkit reduce: error: --fuel must be positive, not {args.fuel}", file=sys.stderr)
         return 2

@@ -85,6 +85,8 @@ def resolve_targets(spec: Optional[str]) -> list[str]:
     for n in names:
         if n not in TARGETS:
             raise ValueError(f"unknown target '{n}' (known: {', '.join(TARGETS)}, all)")
+    if not names:
+        raise ValueError("the list names no target")
     return list(dict.fromkeys(names))
 
 
@@ -100,8 +102,14 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     targets: tuple = ()
     if names[1] == "native":
         targets = tuple(_runnable_targets(opts.targets or resolve_targets(None), err))
+    elif opts.targets:
+        print(f"clifkit fuzz: --target {','.join(opts.targets)} ignored: it names the native engine's backends, "
+              f"and {names[1]} compiles nothing", file=err)
+    # A rerun of one program (as a reproducer names it) is verified and compiled with Cranelift's
+    # verifier, as its reproducer is, sampled in the campaign or not.
+    verify_every = 1 if opts.program is not None else opts.verify_every
     cfg = CampaignConfig(opts.seed, frozenset(opts.features), names[0], names[1], targets, opts.fuel,
-                         opts.verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
+                         verify_every, opts.reduce, opts.keep, opts.cranelift, tuple(opts.opt_levels))
     labels = cfg.labels()
     refs = cfg.columns()[1]
     against = ", ".join(labels[b] for b in sorted(refs))
@@ -119,27 +127,30 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
           + (f", opt levels {','.join(opts.opt_levels)}" if targets else ""), file=out)
     out.flush()
     stats = Stats()
-    triage = Triage(opts.seed, labels)
+    triage = Triage(opts.seed, labels, refs)
     started = time.perf_counter()
     deadline = started + opts.time_limit if opts.time_limit else None
     progress = _Progress(err, total, started)
     try:
         for batch in _batches(cfg, opts, indices, total, deadline):
             for rec in batch.programs:
+                if opts.verbose or rec["disagreements"] or rec["error"]:
+                    progress.clear()  # what _merge prints starts a line of its own
                 _merge(rec, stats, triage, opts, out)
+                out.flush()
                 progress.update(stats, triage)
             for stage, secs in batch.seconds.items():
                 stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
             out.flush()
-    except (EngineUnavailable, ClusterUnavailable) as e:
+        progress.clear()
+        stats.seconds = time.perf_counter() - started
+        report = opts.report or os.path.join(opts.out, "report.json")
+        if stats.disagreements or stats.errors or opts.report:
+            _write_file(report, triage.json(stats, cfg, opts))
+    except (EngineUnavailable, ClusterUnavailable, OutputError) as e:
         progress.clear()
         print(f"clifkit fuzz: error: {e}", file=err)
         return 2
-    progress.clear()
-    stats.seconds = time.perf_counter() - started
-    report = opts.report or os.path.join(opts.out, "report.json")
-    if stats.disagreements or stats.errors or opts.report:
-        _write_file(report, triage.json(stats, cfg, opts))
     _summary(stats, triage, out)
     return 1 if stats.disagreements or stats.errors else 0
 
@@ -279,6 +290,7 @@ class _Progress:
         self.total = total
         self.started = started
         self.live = hasattr(stream, "isatty") and stream.isatty()
+        self.shown = False  # a progress line is on the terminal
         self.last = 0.0
 
     def update(self, stats: Stats, triage: Triage) -> None:
@@ -291,11 +303,13 @@ class _Progress:
         self.stream.write(f"\r{stats.programs}{of} programs, {stats.disagreements} disagreements, "
                           f"{len(triage.buckets)} buckets, {rate:.1f} programs/s\x1b[K")
         self.stream.flush()
+        self.shown = True
 
     def clear(self) -> None:
-        if self.live:
+        if self.shown:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
+            self.shown = False
 
 
 def _write(directory: str, name: str, text: str) -> str:
@@ -304,12 +318,19 @@ def _write(directory: str, name: str, text: str) -> str:
     return path
 
 
+class OutputError(Exception):
+    """A reproducer, kept program or report that could not be written."""
+
+
 def _write_file(path: str, text: str) -> None:
-    directory = os.path.dirname(path)
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        directory = os.path.dirname(path)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _summary(stats: Stats, triage: Triage, out: TextIO) -> None:

@@ -68,8 +68,8 @@ _OPT_LEVEL_SALT = 0x6F70745F6C6576  # draws apart from the generator's own strea
 
 def parse_opt_levels(text: str | None) -> tuple[str, ...]:
     """The opt levels an ``--opt-level`` argument names: a comma-separated list, in which ``all``
-    stands for every level (as in ``--features``)."""
-    if not text:
+    stands for every level (as in ``--features``); None gives the default."""
+    if text is None:
         return DEFAULT_OPT_LEVELS
     items: list[str] = []
     for item in (t.strip() for t in text.split(",") if t.strip()):

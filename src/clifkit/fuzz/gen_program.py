@@ -114,15 +114,17 @@ class Program:
             return f"; print: {self.main.name}({text})"
         return f"; run: {self.main.name}({text}) == {expected}"
 
-    def text(self, expectations: Optional[list[Optional[str]]] = None, header: str = "") -> str:
-        """The program as a run-test file; `expectations` gives each run line's `== ...` text.
-        Without either, printed once and kept (the fuzzer prints a program only when it needs
-        the text: a sampled verification, a reproducer)."""
-        if expectations is None and not header:
+    def text(self, expectations: Optional[list[Optional[str]]] = None, header: str = "",
+             targets: Optional[list[str]] = None) -> str:
+        """The program as a run-test file; `expectations` gives each run line's `== ...` text,
+        `targets` its target lines (default: its own target). Without any, printed once and
+        kept (the fuzzer prints a program only when it needs the text: a sampled verification,
+        a reproducer)."""
+        if expectations is None and not header and not targets:
             if self._text is None:
                 self._text = self._print(None, "")
             return self._text
-        return self._print(expectations, header)
+        return self._print(expectations, header, targets)
 
     def directives_text(self) -> str:
         """Just the file's directives after its functions (heaps, tables, run lines), as `text`
@@ -136,13 +138,14 @@ class Program:
             out.append(self.run_line(args, expected))
         return out
 
-    def _print(self, expectations: Optional[list[Optional[str]]], header: str) -> str:
+    def _print(self, expectations: Optional[list[Optional[str]]], header: str,
+               targets: Optional[list[str]] = None) -> str:
         out = []
         if header:
             out.extend(f"; {line}".rstrip() for line in header.splitlines())
         out += ["test interpret", "test run"]
         out += [f"set {name}={value}" for name, value in opt_level_settings(self.opt_level)]
-        out += [f"target {self.target}", ""]
+        out += [f"target {t}" for t in targets or [self.target]] + [""]
         for f in self.functions:
             out.append(format_function(f))
         out += self._directive_lines(expectations)

@@ -43,6 +43,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from .reader_inputs import load_corpus, make_input
@@ -128,6 +129,22 @@ def _write_finding(out: str, seed: int, finding: Finding) -> None:
             f.write(finding.reduced)
 
 
+def _corpus_problem(path: str) -> Optional[str]:
+    """Why `path` gives the corpus no text (None when it gives some)."""
+    if os.path.isdir(path):
+        return None if any(Path(path).rglob("*.clif")) else "no .clif file in it"
+    try:
+        with open(path, encoding="utf-8") as f:
+            f.read()
+    except FileNotFoundError:
+        return "no such file or directory"
+    except UnicodeDecodeError:
+        return "cannot read it: not UTF-8 text"
+    except OSError as e:
+        return f"cannot read it: {e.strerror or e}"
+    return None
+
+
 def run_reader_fuzz(args) -> int:
     """`clifkit fuzz --reader`: exit status 1 when any input failed."""
     count, seed = (args.count if args.count is not None else 100), args.seed
@@ -135,6 +152,11 @@ def run_reader_fuzz(args) -> int:
         print("clifkit fuzz: error: --count must be >= 0", file=sys.stderr)
         return 2
     corpus = getattr(args, "corpus", None) or None
+    for path in corpus or ():
+        problem = _corpus_problem(path)
+        if problem:
+            print(f"clifkit fuzz: error: --corpus {path}: {problem}", file=sys.stderr)
+            return 2
     out = getattr(args, "out", None)
     verbose = getattr(args, "verbose", False)
 

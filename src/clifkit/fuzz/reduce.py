@@ -135,6 +135,8 @@ class Reducer:
             step = invalid.step if invalid is not None else "read, verify or bind"
             why = f":\n{invalid}" if invalid is not None and str(invalid) else ""
             raise ReduceError(f"the file does not {step}{why}")
+        if not results and not unbound:
+            raise ReduceError("the file has no run line to reduce")
         failing = [r for r in results if self.oracle.classify(r) is not None]
         if line is not None:
             chosen = [r for r in results if r.line == line]
@@ -355,18 +357,44 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
     """Reduce `text` (see the module doc), by the rules of `dialect` and `calls_followed`
     (`clifkit test --cranelift` and `--run-calls followed`)."""
     try:
-        oracle = Oracle(mode, engines, fuel, path, dialect, calls_followed)
-    except EngineUnavailable as e:
-        raise ReduceError(str(e)) from None
-    try:
         original = count_instructions(parse_candidate(text, path))
     except ClifError as e:
         raise ReduceError(e.format()) from None
-    reducer = Reducer(oracle, log)
-    reducer.start(text, line)
+    first_error = None
+    for columns in _columns_to_try(text, path, mode, engines):
+        try:
+            oracle = Oracle(mode, columns, fuel, path, dialect, calls_followed)
+        except EngineUnavailable as e:
+            raise ReduceError(str(e)) from None
+        reducer = Reducer(oracle, log)
+        try:
+            reducer.start(text, line)
+            break
+        except ReduceError as e:
+            first_error = first_error or e
+    else:
+        raise first_error
     reducer.reduce()
     out = reducer.finish()
     return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks)
+
+
+def _columns_to_try(text: str, path: str, mode: str, engines: Sequence[str]) -> list[list[str]]:
+    """The engines as given, then, for a file naming several targets, the same engines on each
+    later target (``native@s390x``, the interpreter in that target's byte order): the engines run
+    a file's first target unless told, and a failure on another is reduced on that one, where
+    `clifkit test` shows it."""
+    from ..reader import parse_text
+
+    out = [list(engines)]
+    if any("@" in e for e in engines) or (mode == "expect" and engines[0] != "native"):
+        return out  # (`clifkit test` runs an interpreter in the first target's byte order alone)
+    try:
+        specs = parse_text(text, path).isa_specs
+    except ClifError:
+        return out
+    targets = [" ".join(s.words) for s in specs if s.kind == "target" and s.words]
+    return out + [[f"{e}@{t}" for e in engines] for t in dict.fromkeys(targets[1:]) if t != targets[0]]
 
 
 def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
@@ -376,5 +404,5 @@ def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("int
         with open(path, encoding="utf-8-sig") as f:
             text = f.read()
     except OSError as e:
-        raise ReduceError(f"cannot read {path}: {e}") from None
+        raise ReduceError(f"cannot read the file: {e.strerror or e}") from None
     return reduce_text(text, mode, engines, fuel, line, path, log, dialect, calls_followed)

@@ -6,10 +6,16 @@ A disagreement's signature is (backend, kind, opcodes of the reduced reproducer)
 are unknown, and a bucket is a backend and a kind). Each bucket keeps its first reproducer (the
 lowest program index: the same whatever ``-j``) and counts the rest.
 
+In the report, ``engines.reference`` is the reference engine's name, ``references`` its columns
+(one per byte order of the targets: ``interpreter (little-endian)``, ``interpreter
+(big-endian)``) and ``backends`` the columns judged against them (each target, or the engine
+under test).
+
 The report (``--report``, default ``OUT/report.json``) has a stable schema, version 1::
 
     {"schema": "clifkit-fuzz-report/1", "seed": S, "programs": N, "disagreements": N,
-     "errors": N, "seconds": F, "engines": {"reference": "interpreter", "backends": [...]},
+     "errors": N, "seconds": F,
+     "engines": {"reference": "interpreter", "references": [...], "backends": [...]},
      "features": "...", "opt_levels": [...], "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
      "skipped": N, "features_hit": {...}, "opt_levels": {...}, "stage_cpu_seconds": {...}},
      "buckets": [{"signature": {"backend": B, "kind": K, "opcodes": [...] | null},
@@ -42,10 +48,14 @@ class Bucket:
 
 
 class Triage:
-    def __init__(self, seed: int, labels: list[str]):
+    def __init__(self, seed: int, labels: list[str], refs: Optional[dict] = None):
+        """`labels` names the columns, `refs` maps each backend column to its reference column
+        (default: the first column is the reference, the rest backends)."""
         self.seed = seed
         self.labels = labels
-        self.backends = labels[1:]
+        backends = sorted(refs) if refs is not None else range(1, len(labels))
+        self.backends = [labels[b] for b in backends]
+        self.references = [label for i, label in enumerate(labels) if i not in backends]
         self.buckets: dict[tuple, Bucket] = {}
 
     def add(self, index: int, generator_seed: int, d: dict, path: str, reduced_path: Optional[str]) -> None:
@@ -82,7 +92,7 @@ class Triage:
             "disagreements": stats.disagreements,
             "errors": stats.errors,
             "seconds": round(stats.seconds, 3),
-            "engines": {"reference": self.labels[0], "backends": self.backends},
+            "engines": {"reference": cfg.engine_a, "references": self.references, "backends": self.backends},
             "features": features_text(cfg.features),
             "opt_levels": list(cfg.opt_levels),
             "stats": {
