@@ -142,3 +142,17 @@ def test_the_payload_of_a_load_is_read_by_the_executor(sup):
                         "payload": pickle.dumps({"functions": functions})})
     assert reply["ok"] and reply["functions"] == {"%id": None}
     assert _run(sup, [("%id", [1])])["results"][0]["values"] == [101]
+
+
+@needs_native
+def test_an_executor_retires_after_its_loads_and_the_next_one_takes_over(sup, monkeypatch):
+    from clifkit.native import supervisor
+
+    monkeypatch.setattr(supervisor, "EXECUTOR_MAX_LOADS", 2)
+    pids = []
+    for k in range(5):
+        assert _load(sup, OTHER if k % 2 else SRC)["ok"]
+        out = _run(sup, [("%id", [k])])
+        assert out["results"][0]["values"] == [k + 100 if k % 2 else k]
+        pids.append(sup.pid)
+    assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]

@@ -41,8 +41,11 @@ from typing import Optional
 from . import faults
 from .protocol import ChannelClosed, ProtocolError, Reader, Timeout, recv, send
 
-# An executor that holds more than this retires before its next load: compiled code is never freed.
+# An executor retires before its next load when it holds more than this much memory, or has
+# compiled this many modules: compiled code is never freed, and each module keeps mappings of its
+# own (the kernel allows a process some 65,000).
 EXECUTOR_MAX_RSS = 1 << 30
+EXECUTOR_MAX_LOADS = 1000
 
 
 class Supervisor:
@@ -57,6 +60,7 @@ class Supervisor:
         self.answers: Optional[Reader] = None
         self.load_msg: Optional[dict] = None  # the module the harness has loaded last
         self.loaded = False  # whether the executor alive now holds it
+        self.loads = 0  # modules the executor alive now has compiled
 
     def handle(self, msg: dict) -> Optional[dict]:
         op = msg.get("op")
@@ -94,6 +98,7 @@ class Supervisor:
         os.close(answers_w)
         self.pid, self.to, self.answers = pid, requests_w, Reader(answers_r)
         self.loaded = False
+        self.loads = 0
 
     def _stop(self, kill: bool = False) -> int:
         """End the executor (it may be gone already): its wait status."""
@@ -136,11 +141,13 @@ class Supervisor:
             return 0
 
     def load(self, msg: dict) -> dict:
-        if self.pid is not None and not self._gone() and self._rss() > EXECUTOR_MAX_RSS:
+        if self.pid is not None and not self._gone() and (self.loads >= EXECUTOR_MAX_LOADS
+                                                           or self._rss() > EXECUTOR_MAX_RSS):
             self._stop(kill=True)
         if self.pid is None:
             self._start()
         self.load_msg = msg
+        self.loads += 1
         reply = self._exchange(msg)
         if reply is None:
             return _ended("compiling")
@@ -168,6 +175,7 @@ class Supervisor:
         if self.load_msg is None:
             self.loaded = True  # nothing loaded yet: the executor answers as an empty worker
             return None
+        self.loads += 1
         reply = self._exchange(self.load_msg)
         if reply is None:
             return _ended("compiling the module again")
