@@ -350,6 +350,19 @@ def die_with_parent() -> None:
         pass
 
 
+def blame_end(results: list, answered: int, end: int, status: int, last: Optional[str], reported: bool) -> int:
+    """After the process running requests[..end] ended with wait `status`, having answered those
+    before `answered` (the last of kind `last`; `reported`: it said why it stops): the request it
+    was running gets its death, unless it had reported it or it ended after a trap reached through
+    a trampoline that saved no jump buffer (another lowering's: it then exits 0, and the rest goes
+    to a new process). The first request left unanswered."""
+    after_trap = last == "trapped" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    if not reported and not after_trap and answered < end and results[answered] is None:
+        results[answered] = death(status)
+        answered += 1
+    return answered
+
+
 def death(status: int) -> dict:
     if os.WIFSIGNALED(status):
         signum = os.WTERMSIG(status)

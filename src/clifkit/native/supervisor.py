@@ -234,13 +234,7 @@ class Supervisor:
                 reported_end = True
                 status = self._stop()
                 break
-        # A trap reached through a trampoline that saved no jump buffer (another lowering's) ends
-        # the executor, which exits 0: the rest of the batch goes to a new one.
-        ended_after_trap = last == "trapped" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if not reported_end and not ended_after_trap and answered < len(requests) and results[answered] is None:
-            results[answered] = faults.death(status)
-            answered += 1
-        return answered
+        return faults.blame_end(results, answered, len(requests), status, last, reported_end)
 
 
 def _ended(what: str) -> dict:

@@ -403,13 +403,7 @@ class Worker:
             os.close(r)
             if status is None:
                 _, status = os.waitpid(pid, 0)
-        # A trap reached through a trampoline that saved no jump buffer (another lowering's)
-        # still ends its child, which exits 0: the rest of the batch goes to a new child.
-        ended_after_trap = last == "trapped" and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-        if not reported_end and not ended_after_trap and answered < end and results[answered] is None:
-            results[answered] = faults.death(status)
-            answered += 1
-        return answered
+        return faults.blame_end(results, answered, end, status, last, reported_end)
 
     def _child(self, fd: int, requests: list, start: int, end: int) -> None:
         faults.die_with_parent()
