@@ -23,7 +23,7 @@ from ..ir.function import (
 from ..ir.immediates import FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
-from .facts import FactParser
+from .cursor import Cursor
 from ..ir.numbers import (
     NumberError, parse_float, parse_imm64, parse_int, parse_offset32, parse_uint,
 )  # fmt: skip
@@ -31,7 +31,7 @@ from ..ir.numbers import (
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional
-    from ..ir.pcc import Fact
+    from ..ir.pcc import Fact, MemoryTypeData
 
 _EXAMPLE_TYPES = [
     parse_type(n)
@@ -71,7 +71,7 @@ def accepts(op: Opcode, ty: Type) -> bool:
     return ok
 
 
-class InstructionParser(FactParser):
+class InstructionParser(Cursor):
     """Parses instructions into `self.func`; the function-level parser sets the context up."""
 
     path: str
@@ -95,7 +95,28 @@ class InstructionParser(FactParser):
         return v  # type: ignore[return-value]
 
     def ref_entity(self, kind: str) -> int:
+        """A reference to a preamble entity in a fact or memory type (the function-level parser
+        checks it now, or at the preamble's end)."""
         return self.entity(kind)
+
+    # Facts and memory types (`facts`, imported at the first one: few files have any).
+    def optional_fact(self) -> Optional[Fact]:
+        """``! fact`` after a value or global value, or None."""
+        if self.kinds[self.pos] != "!":
+            return None
+        from .facts import optional_fact
+
+        return optional_fact(self)
+
+    def fact(self) -> Fact:
+        from .facts import fact
+
+        return fact(self)
+
+    def memory_type(self) -> MemoryTypeData:
+        from .facts import memory_type
+
+        return memory_type(self)
 
     def comma(self) -> None:
         if self.kinds[self.pos] != ",":
