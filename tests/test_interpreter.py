@@ -13,19 +13,17 @@ import pytest
 
 from clifkit.interpreter import Environment, FuelExhausted, Interpreter, Trap, Unsupported
 from clifkit.interpreter.memory import CODE_BASE, STACK_BASE, STACK_TOP
+from clifkit.ir.entities import ExtFuncData, GlobalValueData, StackSlotData
 from clifkit.ir.function import (
     AbiParam,
     Block,
     BlockCall,
     ExceptionTableData,
-    ExtFuncData,
     ExternalName,
     Function,
-    GlobalValueData,
     Inst,
     JumpTableData,
     Signature,
-    StackSlotData,
     TryCallRet,
 )
 from clifkit.ir.immediates import MemFlags

@@ -14,17 +14,8 @@ from pathlib import Path
 import pytest
 
 from clifkit.diagnostics import Location
-from clifkit.ir.function import (
-    AbiParam,
-    Block,
-    BlockCall,
-    Function,
-    GlobalValueData,
-    HeapData,
-    Inst,
-    Signature,
-    TableData,
-)
+from clifkit.ir.entities import GlobalValueData, HeapData, TableData
+from clifkit.ir.function import AbiParam, Block, BlockCall, Function, Inst, Signature
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.immediates import MemFlags
 from clifkit.ir.types import parse_type

@@ -20,9 +20,9 @@ import re
 from dataclasses import replace
 from typing import Callable, Optional
 
+from .ir.entities import GlobalValueData, HeapData, TableData
 from .ir.function import (
-    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, GlobalValueData, HeapData, Inst,
-    Signature, TableData, TestFile,
+    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, Inst, Signature, TestFile,
 )  # fmt: skip
 from .ir.types import I32, Type
 from .ir.numbers import (
