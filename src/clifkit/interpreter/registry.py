@@ -129,7 +129,7 @@ def _likely(op: Opcode) -> tuple[str, ...]:
         return _LIKELY  # memory accesses, and addresses (stack_addr, global_value, func_addr, ...)
     if tv is not None and tv.floats is not None and tv.ints is None:
         return ("float_ops", "memory_ops")
-    if tv is not None and tv.ints is not None and tv.floats is None:
+    if tv is not None and tv.ints is not None:  # (the bitwise ops take floats too)
         return _INTEGER_FAMILIES + _LIKELY
     return _LIKELY
 
