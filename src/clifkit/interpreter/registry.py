@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..ir.function import Function, Inst
 from ..ir.opcodes import OPCODES, Opcode, Registry
@@ -50,30 +49,33 @@ class Trap(Exception):
         super().__init__(code + (f": {detail}" if detail else ""))
 
 
-@dataclass
 class OpContext:
-    """What a lowering sees of one instruction: the instruction, its function and its types."""
+    """What a lowering sees of one instruction: the instruction, its function and its types. (A
+    plain class: nothing compares or prints one, and a dataclass costs the import a compile.)"""
 
-    inst: Inst
-    function: Function
-    ctrl_type: Optional[Type]
-    arg_types: list[Type]
-    result_types: list[Type]
-    # The target's byte order, fixed when the function is compiled: memory accesses and
-    # bitcasts without a `big`/`little` flag use it.
-    big_endian: bool = False
-    # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
-    # it), and the block's previous memory access (memory_ops skips a repeated page check):
-    # the compiler sets both.
-    interpreter: Optional[object] = None
-    memory_hint: Optional[object] = None
-    # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
-    # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
-    no_wrap: bool = False
-    # The instruction runs at most once per call of its function (its block is on no cycle): the
-    # compiler and lowerings then prefer short code to fast code, since compiling it costs more than
-    # running it (memory accesses become one call of the checked path, long templates a shared call).
-    once: bool = False
+    def __init__(self, inst: Inst, function: Function, ctrl_type: Optional[Type], arg_types: list[Type],
+                 result_types: list[Type], big_endian: bool = False):
+        self.inst = inst
+        self.function = function
+        self.ctrl_type = ctrl_type
+        self.arg_types = arg_types
+        self.result_types = result_types
+        # The target's byte order, fixed when the function is compiled: memory accesses and
+        # bitcasts without a `big`/`little` flag use it.
+        self.big_endian = big_endian
+        # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
+        # it), and the block's previous memory access (memory_ops skips a repeated page check):
+        # the compiler sets both.
+        self.interpreter: Optional[object] = None
+        self.memory_hint: Optional[object] = None
+        # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
+        # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
+        self.no_wrap = False
+        # The instruction runs at most once per call of its function (its block is on no cycle): the
+        # compiler and lowerings then prefer short code to fast code, since compiling it costs more
+        # than running it (memory accesses become one call of the checked path, long templates a
+        # shared call).
+        self.once = False
 
     @property
     def type(self) -> Type:

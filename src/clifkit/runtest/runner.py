@@ -43,7 +43,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..diagnostics import ClifError
 from ..ir.function import Function, TestFile
@@ -92,23 +92,27 @@ def run_file(path: str, options: Options, part: Optional[Part] = None) -> FileRe
     return result
 
 
-@dataclass
 class PreparedFile:
     """A file read and planned, ready to run item by item (`file_items`).
 
     `test_file` is None when the file cannot be read or parsed; the `FileResult` given to
-    `prepare_file` then says why, with a run per run line (all errors)."""
+    `prepare_file` then says why, with a run per run line (all errors). (A plain class, as the
+    other records of a run that nothing compares or prints: see `plans.FunctionDirectives`.)"""
 
-    path: str
-    lines: list[str]
-    test_file: Optional[TestFile] = None
-    plans: list[Plan] = field(default_factory=list)
-    groups: list["FunctionDirectives"] = field(default_factory=list)
-    by_name: dict[str, Function] = field(default_factory=dict)
-    source: Optional[str] = None  # the file's text
-    limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
-    options: Optional[Options] = None  # what it was prepared with (the dialect, which calls run lines make)
-    part: Optional[Part] = None  # the share of its plans this process runs (`lanes`), None: all
+    def __init__(self, path: str, lines: Sequence[str], test_file: Optional[TestFile] = None,
+                 plans: Optional[list[Plan]] = None, groups: Optional[list[FunctionDirectives]] = None,
+                 by_name: Optional[dict[str, Function]] = None, source: Optional[str] = None,
+                 limits: Limits = DEFAULT_LIMITS, options: Optional[Options] = None, part: Optional[Part] = None):
+        self.path = path
+        self.lines = lines
+        self.test_file = test_file
+        self.plans = plans if plans is not None else []
+        self.groups = groups if groups is not None else []
+        self.by_name = by_name if by_name is not None else {}
+        self.source = source  # the file's text
+        self.limits = limits  # the caps its run lines are held to
+        self.options = options  # what it was prepared with (the dialect, which calls run lines make)
+        self.part = part  # the share of its plans this process runs (`lanes`), None: all
 
 
 def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
