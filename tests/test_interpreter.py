@@ -26,7 +26,7 @@ from clifkit.ir.function import (
     Signature,
     TryCallRet,
 )
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, F64, I8, I16, I32, I64, I128, Type
 

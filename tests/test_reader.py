@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clifkit.ir.function import BlockCall, Directive, TryCallExn, TryCallRet
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, I8, I16, I32, I64, I128, parse_type
 from clifkit.reader import parse_text

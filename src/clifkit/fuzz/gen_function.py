@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
 from ..ir.function import Block, Function, Inst, Signature
-from ..ir.immediates import MemFlags
+from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters

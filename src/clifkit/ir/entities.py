@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from typing import Optional
 
     from .function import ExternalName
-    from .immediates import MemFlags
+    from .memflags import MemFlags
     from .types import Type
 
 

@@ -14,7 +14,6 @@ import operator
 from dataclasses import dataclass, field
 
 from ..diagnostics import ClifError, Location
-from .immediates import MemFlags
 from .opcodes import Opcode
 from .types import Type
 
@@ -24,6 +23,7 @@ if TYPE_CHECKING:  # (facts and memory types are made by the reader, which impor
     from typing import Mapping, Optional, Union
     from .entities import (DynamicStackSlotData, DynamicTypeData, ExtFuncData, GlobalValueData, HeapData,
                            StackSlotData, TableData)
+    from .memflags import MemFlags
     from .pcc import Fact, MemoryTypeData
 
 

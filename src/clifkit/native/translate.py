@@ -30,7 +30,7 @@ from typing import Optional
 import cranelift as cl
 
 from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
-from ..ir.immediates import MemFlags
+from ..ir.memflags import MemFlags
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat

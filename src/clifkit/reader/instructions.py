@@ -20,7 +20,7 @@ from ..diagnostics import Location
 from ..ir.function import (
     Block, BlockArg, BlockCall, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
 )  # fmt: skip
-from ..ir.immediates import FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
+from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
 from .cursor import Cursor
@@ -31,6 +31,7 @@ from ..ir.numbers import (
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional
+    from ..ir.memflags import MemFlags
     from ..ir.pcc import Fact, MemoryTypeData
 
 _EXAMPLE_TYPES = [
@@ -38,7 +39,6 @@ _EXAMPLE_TYPES = [
     for n in ("i32", "i64", "i8", "i16", "i128", "f32", "f64", "f16", "f128", "i32x4", "f32x4", "i8x16",
               "i16x8", "i64x2", "f64x2", "i32x4xN", "i8x16xN")
 ]  # fmt: skip
-_DEFAULT_FLAGS = MemFlags()
 I8X16 = parse_type("i8x16")
 
 # Entity token kinds: what messages call them, and the `Function` dict that holds them.
@@ -176,7 +176,9 @@ class InstructionParser(Cursor):
         return 0
 
     def memflags(self) -> MemFlags:
-        flags = _DEFAULT_FLAGS
+        from ..ir.memflags import DEFAULT_FLAGS, add_memflag  # (on first need: a memory access)
+
+        flags = DEFAULT_FLAGS
         while self.kinds[self.pos] in ("word", "region"):
             if self.kinds[self.pos] == "region":  # declared or not: the verifier says
                 if flags.region is not None:

@@ -8,7 +8,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
-from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
+from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, parse_trap_code
+from ..ir.memflags import MemFlags
 from ..ir.types import I32, Type
 from .common import EXCEPTION_CALL_CONVS, NO_EXCEPTION_PAYLOADS, fits, plural, sig_text
 
