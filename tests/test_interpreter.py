@@ -18,14 +18,13 @@ from clifkit.ir.function import (
     AbiParam,
     Block,
     BlockCall,
-    ExceptionTableData,
     ExternalName,
     Function,
     Inst,
     JumpTableData,
     Signature,
-    TryCallRet,
 )
+from clifkit.ir.try_call import ExceptionTableData, TryCallRet
 from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, F64, I8, I16, I32, I64, I128, Type

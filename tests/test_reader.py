@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clifkit.ir.function import BlockCall, Directive, TryCallExn, TryCallRet
+from clifkit.ir.function import BlockCall, Directive
+from clifkit.ir.try_call import TryCallExn, TryCallRet
 from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, I8, I16, I32, I64, I128, parse_type

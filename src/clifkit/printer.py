@@ -21,9 +21,8 @@ from dataclasses import replace
 from typing import Callable, Optional
 
 from .ir.entities import GlobalValueData, HeapData, TableData
-from .ir.function import (
-    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, Inst, Signature, TestFile,
-)  # fmt: skip
+from .ir.function import AbiParam, Block, BlockCall, Directive, ExternalName, Function, Inst, Signature, TestFile
+from .ir.try_call import ExceptionTableData
 from .ir.types import I32, Type
 from .ir.numbers import (
     HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,

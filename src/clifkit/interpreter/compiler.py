@@ -49,7 +49,7 @@ import collections
 import linecache
 import re
 
-from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
+from ..ir.function import Block, BlockCall, Function, Inst, Signature
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from .integer_ops import compile_template
@@ -591,12 +591,15 @@ class FunctionCompiler:
             raise self.unsupported(f"block{target} takes {len(params)} arguments, given {len(bc.args)}")
         srcs = []
         for p, a in zip(params, bc.args):
+            if isinstance(a, int):
+                srcs.append(self.fval(a) if p in self.floats else self.val(a))
+                continue
+            from ..ir.try_call import TryCallRet  # (only a try_call's edges take anything else)
+
             if isinstance(a, TryCallRet):
                 if rets is None or a.index >= len(rets):
                     raise self.unsupported(f"{a} outside a try_call's normal-return edge")
                 srcs.append(rets[a.index])
-            elif isinstance(a, int):
-                srcs.append(self.fval(a) if p in self.floats else self.val(a))
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
         self.assign([f"v{p}" for p in params], srcs, ind, out)

@@ -24,33 +24,13 @@ if TYPE_CHECKING:  # (facts and memory types are made by the reader, which impor
     from .entities import (DynamicStackSlotData, DynamicTypeData, ExtFuncData, GlobalValueData, HeapData,
                            StackSlotData, TableData)
     from .memflags import MemFlags
+    from .try_call import BlockArg, ExceptionTableData
     from .pcc import Fact, MemoryTypeData
 
 
 # -- block calls ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TryCallRet:
-    """``retN`` in a try_call's normal-return block call: the callee's N-th return value."""
-
-    index: int
-
-    def __str__(self) -> str:
-        return f"ret{self.index}"
-
-
-@dataclass(frozen=True)
-class TryCallExn:
-    """``exnN`` in a try_call's exception block call: the N-th exception payload."""
-
-    index: int
-
-    def __str__(self) -> str:
-        return f"exn{self.index}"
-
-
-BlockArg = int | TryCallRet | TryCallExn
 
 
 @dataclass
@@ -58,7 +38,7 @@ class BlockCall:
     """A branch target with its arguments: ``block3(v1, v2)``."""
 
     block: int
-    args: list[BlockArg] = field(default_factory=list)
+    args: list[BlockArg] = field(default_factory=list)  # BlockArg: an int value, or try_call's retN / exnN
 
 
 @dataclass
@@ -68,20 +48,6 @@ class JumpTableData:
     default: BlockCall
     targets: list[BlockCall]
     declared: Optional[int] = None  # heap era: N of the ``jtN = jump_table [...]`` the text named
-
-
-@dataclass
-class ExceptionTableData:
-    """A try_call's signature, normal-return target and handlers (``tag: block`` or ``default: block``).
-
-    ``context vN`` entries (Cranelift 0.124 on) name the value the unwinder compares to find which
-    handlers apply; they take no part in control flow. Each is kept with the number of handlers
-    written before it, so that the table prints in the order it was read."""
-
-    sig_ref: int
-    normal: BlockCall
-    handlers: list[tuple[Optional[str], BlockCall]]  # tag text such as "tag0", or None for default
-    contexts: list[tuple[int, int]] = field(default_factory=list)  # (handlers before it, value)
 
 
 # -- signatures and external names ------------------------------------------

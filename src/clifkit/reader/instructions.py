@@ -17,9 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..diagnostics import Location
-from ..ir.function import (
-    Block, BlockArg, BlockCall, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
-)  # fmt: skip
+from ..ir.function import Block, BlockCall, Function, Inst, JumpTableData
 from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
@@ -33,6 +31,7 @@ if TYPE_CHECKING:
     from typing import Optional
     from ..ir.memflags import MemFlags
     from ..ir.pcc import Fact, MemoryTypeData
+    from ..ir.try_call import BlockArg
 
 _EXAMPLE_TYPES = [
     parse_type(n)
@@ -248,11 +247,10 @@ class InstructionParser(Cursor):
                 kind = self.kinds[self.pos]
                 if kind == "value":
                     args.append(self.use())
-                elif kind == "ret":
-                    args.append(TryCallRet(self.vals[self.pos]))  # type: ignore[arg-type]
-                    self.pos += 1
-                elif kind == "exn":
-                    args.append(TryCallExn(self.vals[self.pos]))  # type: ignore[arg-type]
+                elif kind in ("ret", "exn"):  # (a try_call's edge: `try_call` is imported then)
+                    from ..ir.try_call import TryCallExn, TryCallRet
+
+                    args.append((TryCallRet if kind == "ret" else TryCallExn)(self.vals[self.pos]))  # type: ignore[arg-type]
                     self.pos += 1
                 else:
                     self.fail("a block argument (a value, retN or exnN)")

@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
-from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
+from ..ir.function import BlockCall, Inst, Signature
+from ..ir.try_call import TryCallExn, TryCallRet
 from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, parse_trap_code
 from ..ir.memflags import MemFlags
 from ..ir.types import I32, Type
