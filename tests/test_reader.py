@@ -18,9 +18,8 @@ from clifkit.ir.types import F32, I8, I16, I32, I64, I128, parse_type
 from clifkit.reader import parse_text
 from clifkit.reader.instructions import InstructionParser
 from clifkit.reader.lexer import tokenize
-from clifkit.ir.numbers import (
-    HexBytes, NumberError, format_float, parse_float, parse_hex_bytes, parse_imm64, parse_int, write_hex,
-)  # fmt: skip
+from clifkit.ir.floats import format_float, parse_float
+from clifkit.ir.numbers import HexBytes, NumberError, parse_hex_bytes, parse_imm64, parse_int, write_hex
 
 FAST = settings(max_examples=300, deadline=None)
 

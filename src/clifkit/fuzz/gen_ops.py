@@ -16,7 +16,7 @@ from typing import Optional
 from ..ir.immediates import FLOATCC, INTCC
 
 from ..ir.memflags import MemFlags
-from ..ir.numbers import FLOAT_FORMATS
+from ..ir.floats import FLOAT_FORMATS
 from ..ir.opcodes import DERIVED, OPCODES, Opcode, Registry, handles
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .numbers import FLOAT_FORMATS
+from .floats import FLOAT_FORMATS
 from .values import _INT_RE, ValueSyntaxError, _decimal, _show
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it

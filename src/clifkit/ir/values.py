@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 
 from .types import Type
-from .numbers import NumberError, decimal, format_float
+from .numbers import NumberError, decimal
 
 Value = int | tuple
 
@@ -149,6 +149,8 @@ def format_value(value: Value, ty: Type, hex: bool = False) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         return repr(value)
     if ty.is_float:
+        from .floats import format_float  # (most results are integers)
+
         return format_float(value, ty.lane_bits)
     return format_int(value, ty.lane_bits, hex)
 

@@ -22,9 +22,7 @@ from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
 from .cursor import Cursor
-from ..ir.numbers import (
-    NumberError, parse_float, parse_imm64, parse_int, parse_offset32, parse_uint,
-)  # fmt: skip
+from ..ir.numbers import NumberError, parse_imm64, parse_int, parse_offset32, parse_uint
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -444,6 +442,8 @@ class InstructionParser(Cursor):
             raise self.number_error(i, f"{ty} immediate", e) from None
 
     def _float_imm(self, inst: Inst, bits: int) -> None:
+        from ..ir.floats import parse_float  # (on first need: a float constant)
+
         i, text = self.number(f"an f{bits} immediate")
         try:
             inst.imm = parse_float(text, bits)
