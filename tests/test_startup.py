@@ -61,7 +61,8 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
                 "clifkit.interpreter.counted_loops", "clifkit.interpreter.float_repr", "clifkit.interpreter.tail_groups",
                 "clifkit.ir.pcc", "clifkit.reader.facts", "clifkit.ir.entities", "clifkit.ir.float_values",
                 "clifkit.interpreter.ranges", "clifkit.interpreter.bit_ops", "clifkit.runtest.keyword_expr",
-                "clifkit.runtest.rerun", "clifkit.runtest.unparsed", "clifkit.file_commands", "shutil"} & mods
+                "clifkit.runtest.rerun", "clifkit.runtest.unparsed", "clifkit.runtest.segments", "clifkit.file_commands",
+                "shutil"} & mods
     # Annotations alone use `typing` (`TYPE_CHECKING = False` guards); calls, loops, preambles and
     # immediates bring their own parts of the compiler, the reader and the verifier.
     assert not {"typing", "clifkit.verifier.fields", "clifkit.reader.declarations", "clifkit.interpreter.compiler_calls",
@@ -86,7 +87,7 @@ STARTUP_PATH = {
     "clifkit.interpreter.memory", "clifkit.interpreter.registry",
     "clifkit.runtest", "clifkit.runtest.command", "clifkit.runtest.console", "clifkit.runtest.engines",
     "clifkit.runtest.execute", "clifkit.runtest.files", "clifkit.runtest.interrupts", "clifkit.runtest.plans",
-    "clifkit.runtest.results", "clifkit.runtest.runner", "clifkit.runtest.segments", "clifkit.runtest.select",
+    "clifkit.runtest.results", "clifkit.runtest.runner", "clifkit.runtest.select",
     "clifkit.runtest.summary",
 }  # fmt: skip
 

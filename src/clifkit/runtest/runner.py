@@ -206,11 +206,23 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
     return items
 
 
-def _run_file(path: str, options: Options, result: FileResult, part: Optional[Part] = None) -> None:
-    from .segments import run_in_segments
+def _segment_candidate(path: str) -> Optional[list[str]]:
+    """The lines of the file at `path` when `segments` may cut it: it has more than one function
+    (`segments.cut` never cuts one); else None, and the file is read whole without that module."""
+    try:
+        lines = read_lines(path)[1]
+    except ClifError:
+        return None  # the whole-file path says why
+    return lines if sum(1 for line in lines if line.startswith("function")) > 1 else None
 
-    if (part is None or part.primary) and run_in_segments(path, options, result):
-        return  # a file of many standalone functions, run a segment at a time (never split)
+
+def _run_file(path: str, options: Options, result: FileResult, part: Optional[Part] = None) -> None:
+    lines = _segment_candidate(path) if part is None or part.primary else None
+    if lines is not None:
+        from .segments import run_in_segments
+
+        if run_in_segments(path, lines, options, result):
+            return  # a file of many standalone functions, run a segment at a time (never split)
     if part is not None and not part.primary:
         # Only the plans of its lanes, when the file runs at all: what the file says of itself
         # (cannot be read, does not verify, `test verifier`) is the primary part's to say.
