@@ -62,6 +62,7 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
                 "clifkit.ir.pcc", "clifkit.reader.facts", "clifkit.ir.entities", "clifkit.ir.float_values",
                 "clifkit.interpreter.ranges", "clifkit.interpreter.bit_ops", "clifkit.runtest.keyword_expr",
                 "clifkit.runtest.rerun", "clifkit.runtest.unparsed", "clifkit.runtest.segments", "clifkit.file_commands",
+                "clifkit.verifier.preamble",
                 "shutil"} & mods
     # Annotations alone use `typing` (`TYPE_CHECKING = False` guards); calls, loops, preambles and
     # immediates bring their own parts of the compiler, the reader and the verifier.
@@ -81,7 +82,7 @@ STARTUP_PATH = {
     "clifkit.reader", "clifkit.reader.cursor", "clifkit.reader.directives", "clifkit.reader.instructions",
     "clifkit.reader.lexer", "clifkit.reader.parser",
     "clifkit.verifier", "clifkit.verifier.common", "clifkit.verifier.core", "clifkit.verifier.directives",
-    "clifkit.verifier.insts", "clifkit.verifier.preamble",
+    "clifkit.verifier.insts",
     "clifkit.interpreter", "clifkit.interpreter.compiler", "clifkit.interpreter.control",
     "clifkit.interpreter.engine", "clifkit.interpreter.integer_ops", "clifkit.interpreter.machine",
     "clifkit.interpreter.memory", "clifkit.interpreter.registry",
