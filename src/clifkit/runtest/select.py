@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from .plans import RunItem
 
-_CALL_RE = re.compile(r"%[A-Za-z0-9_]+\s*\([^)]*\)")
+_CALL = r"%[A-Za-z0-9_]+\s*\([^)]*\)"  # (compiled by `re` on first use: few run lines need it)
 
 
 def engine_label(engine: str, target: Optional[str]) -> str:
@@ -37,7 +37,7 @@ def run_label(call: Optional[str], line: int, source_line: Optional[str] = None)
     if call:
         return call
     if source_line:
-        m = _CALL_RE.search(source_line)
+        m = re.search(_CALL, source_line)
         if m is not None:
             return m.group(0)
     return f"line {line}"
