@@ -23,8 +23,9 @@ from clifkit.runtest import engines, runner
 from clifkit import engine as engine_interface
 from clifkit.runtest.console import Console, wants_colour
 from clifkit.engine import Returned, Session, Skipped
+from clifkit.runtest.keyword_expr import KeywordError, compile_keyword
 from clifkit.runtest.results import FileResult
-from clifkit.runtest.select import KeywordError, compile_keyword, item_names
+from clifkit.runtest.select import item_names
 
 ADD = """test interpret
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clifkit.interpreter import integer_ops
+from clifkit.interpreter import bit_ops, division_ops, integer_ops, overflow_ops  # noqa: F401  (the whole integer family registers)
 from clifkit.interpreter.registry import LOWERINGS, OpContext, Trap
 from clifkit.ir.function import Function, Inst, Signature
 from clifkit.ir.opcodes import OPCODES

@@ -13,22 +13,19 @@ import pytest
 
 from clifkit.interpreter import Environment, FuelExhausted, Interpreter, Trap, Unsupported
 from clifkit.interpreter.memory import CODE_BASE, STACK_BASE, STACK_TOP
+from clifkit.ir.entities import ExtFuncData, GlobalValueData, StackSlotData
 from clifkit.ir.function import (
     AbiParam,
     Block,
     BlockCall,
-    ExceptionTableData,
-    ExtFuncData,
     ExternalName,
     Function,
-    GlobalValueData,
     Inst,
     JumpTableData,
     Signature,
-    StackSlotData,
-    TryCallRet,
 )
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.try_call import ExceptionTableData, TryCallRet
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, F64, I8, I16, I32, I64, I128, Type
 

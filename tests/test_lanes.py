@@ -13,6 +13,7 @@ from clifkit.native.host import host_arch
 from clifkit.runtest import lanes, parallel
 from clifkit.runtest.lanes import Part, assign, file_lanes, merge_parts, target_lane
 from clifkit.runtest.plans import Options, Plan
+from clifkit.runtest.report import file_json
 from clifkit.runtest.results import ERROR, file_problem
 from clifkit.runtest.runner import run_file
 
@@ -137,7 +138,7 @@ UNVERIFIED = (f"test run\ntarget {host_arch()}\ntarget {FOREIGN[0]}\ntarget {FOR
 
 
 def _as_json(fr) -> dict:
-    return dict(fr.to_json(), seconds=None, notes=fr.notes, engine_skips=list(fr.engine_skips.items()),
+    return dict(file_json(fr), seconds=None, notes=fr.notes, engine_skips=list(fr.engine_skips.items()),
                 deselected=fr.deselected)
 
 

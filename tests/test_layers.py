@@ -24,7 +24,7 @@ LAYERS: list[set[str]] = [
     {"interpreter", "native"},
     {"runtest"},
     {"fuzz"},
-    {"api", "pytest_plugin", "commands", "arguments", "cli", "__main__", ""},
+    {"api", "pytest_plugin", "commands", "file_commands", "arguments", "cli", "__main__", ""},
 ]
 SIBLINGS_APART = {frozenset({"interpreter", "native"})}
 

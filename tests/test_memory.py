@@ -9,7 +9,7 @@ import pytest
 from clifkit.interpreter import Environment, Interpreter, Trap, compiler
 from clifkit.interpreter.machine import Machine
 from clifkit.interpreter.memory import ENV_BASE, PAGE_SIZE, STACK_TOP, Memory
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.types import F32, F64, I8, I16, I32, I64, I128, Type
 
 from test_interpreter import FB

@@ -10,16 +10,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clifkit.ir.function import BlockCall, Directive, TryCallExn, TryCallRet
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.function import BlockCall, Directive
+from clifkit.ir.try_call import TryCallExn, TryCallRet
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.opcodes import OPCODES
 from clifkit.ir.types import F32, I8, I16, I32, I64, I128, parse_type
 from clifkit.reader import parse_text
 from clifkit.reader.instructions import InstructionParser
 from clifkit.reader.lexer import tokenize
-from clifkit.ir.numbers import (
-    HexBytes, NumberError, format_float, parse_float, parse_hex_bytes, parse_imm64, parse_int, write_hex,
-)  # fmt: skip
+from clifkit.ir.floats import format_float, parse_float
+from clifkit.ir.numbers import HexBytes, NumberError, parse_hex_bytes, parse_imm64, parse_int, write_hex
 
 FAST = settings(max_examples=300, deadline=None)
 

@@ -7,15 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from clifkit.ir.numbers import format_float
+from clifkit.ir.floats import format_float
 from clifkit.ir.types import parse_type
+from clifkit.ir.float_values import parse_float
 from clifkit.ir.values import (
     ValueSyntaxError,
     check_value,
     format_value,
     format_values,
     is_truthy,
-    parse_float,
     parse_scalar,
     parse_vector_hex,
     values_equal,

@@ -14,19 +14,10 @@ from pathlib import Path
 import pytest
 
 from clifkit.diagnostics import Location
-from clifkit.ir.function import (
-    AbiParam,
-    Block,
-    BlockCall,
-    Function,
-    GlobalValueData,
-    HeapData,
-    Inst,
-    Signature,
-    TableData,
-)
+from clifkit.ir.entities import GlobalValueData, HeapData, TableData
+from clifkit.ir.function import AbiParam, Block, BlockCall, Function, Inst, Signature
 from clifkit.ir.opcodes import OPCODES
-from clifkit.ir.immediates import MemFlags
+from clifkit.ir.memflags import MemFlags
 from clifkit.ir.types import parse_type
 from clifkit.reader import parse_file, parse_text
 from clifkit.verifier import TargetInfo, verify_function, verify_test_file

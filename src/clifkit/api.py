@@ -174,7 +174,8 @@ def engines() -> list[str]:
 
 
 def _float_bits(x: Any, ty: Type, what: str) -> int:
-    from .ir.values import ValueSyntaxError, parse_float
+    from .ir.float_values import parse_float
+    from .ir.values import ValueSyntaxError
 
     bits = ty.lane_bits
     if isinstance(x, str):

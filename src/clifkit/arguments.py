@@ -55,6 +55,65 @@ def add_harness_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _size_arg(text: str) -> int:
+    import argparse
+
+    from .limits import parse_size
+
+    try:
+        n = parse_size(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: a limit must be more than 0 bytes")
+    return n
+
+
+def _seconds_arg(text: str) -> float:
+    import argparse
+
+    from .limits import parse_seconds
+
+    try:
+        return parse_seconds(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_limit_options(p: argparse.ArgumentParser) -> None:
+    """The caps of `clifkit.limits` (sizes take K, M, G, T suffixes: binary units)."""
+    from . import limits
+
+    p.add_argument(
+        "--timeout",
+        type=_seconds_arg,
+        metavar="SECONDS",
+        help=f"stop a run line that runs longer than this, with status timeout (default {limits.DEFAULT_TIMEOUT:g}; "
+        "on every engine: native code is killed, the interpreter stops)",
+    )
+    p.add_argument(
+        "--max-memory",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the most a heap, table or vmctx may hold, and the interpreter memory a run line may touch "
+        f"(default {limits.format_size(limits.DEFAULT_MAX_MEMORY)})",
+    )
+    p.add_argument(
+        "--max-reservation",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the most address space a static heap may reserve (default "
+        f"{limits.format_size(limits.DEFAULT_MAX_RESERVATION)})",
+    )
+    p.add_argument(
+        "--max-stack-frame",
+        type=_size_arg,
+        metavar="SIZE",
+        help=f"the largest stack frame (stack slots) a function may have (default "
+        f"{limits.format_size(limits.DEFAULT_MAX_STACK_FRAME)})",
+    )
+
+
 def _setting_arg(text: str) -> tuple[str, str]:
     import argparse
 

@@ -15,71 +15,6 @@ from . import __version__
 # command builds only its own arguments (see `build_parser`).
 
 
-def _cmd_cat(args: argparse.Namespace) -> int:
-    from .arguments import each_parsed
-    from .printer import format_test_file
-
-    status = 0
-    for _, tf in each_parsed(args.files):
-        if tf is None:
-            status = 1
-        else:
-            sys.stdout.write(format_test_file(tf))
-    return status
-
-
-def _cmd_verify(args: argparse.Namespace) -> int:
-    from .arguments import each_parsed
-    from .verifier import verify_test_file
-
-    status = 0
-    for path, tf in each_parsed(args.files):
-        if tf is None:
-            status = 1
-            continue
-        problems = verify_test_file(tf, dialect=args.cranelift)
-        for d in problems:
-            print(d.format(), file=sys.stderr)
-        if problems:
-            status = 1
-        elif args.verbose:
-            print(f"{path}: ok")
-    return status
-
-
-def _cmd_cfg(args: argparse.Namespace) -> int:
-    from .arguments import each_parsed
-    from .cfg import function_dot, render_svg
-
-    dots: list[str] = []
-    status = 0
-    for path, tf in each_parsed(args.files):
-        if tf is None:
-            status = 1
-            continue
-        chosen = [d.function for d in tf.functions if args.function in (None, d.function.name)]
-        if not chosen:
-            print(f"{path}: error: no function named {args.function}", file=sys.stderr)
-            status = 1
-        dots.extend(function_dot(f) for f in chosen)
-    text = "".join(dots)
-    if args.output is None:
-        sys.stdout.write(text)
-    elif args.output.endswith(".svg"):
-        problem = render_svg(dots, args.output)
-        if problem:
-            print(f"clifkit cfg: error: {problem}", file=sys.stderr)
-            return 1
-    else:
-        try:
-            with open(args.output, "w", encoding="utf-8") as f:
-                f.write(text)
-        except OSError as e:
-            print(f"clifkit cfg: error: cannot write {args.output}: {e.strerror or e}", file=sys.stderr)
-            return 1
-    return status
-
-
 def _cmd_test(args: argparse.Namespace) -> int:
     from .runtest.command import main as run_tests
 
@@ -102,93 +37,8 @@ def _cmd_reduce(args: argparse.Namespace) -> int:
     return run_reduce(args)
 
 
-def _size_arg(text: str) -> int:
-    import argparse
-
-    from .limits import parse_size
-
-    try:
-        n = parse_size(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: a limit must be more than 0 bytes")
-    return n
-
-
-def _seconds_arg(text: str) -> float:
-    import argparse
-
-    from .limits import parse_seconds
-
-    try:
-        return parse_seconds(text)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def _add_limit_options(p: argparse.ArgumentParser) -> None:
-    """The caps of `clifkit.limits` (sizes take K, M, G, T suffixes: binary units)."""
-    from . import limits
-
-    p.add_argument(
-        "--timeout",
-        type=_seconds_arg,
-        metavar="SECONDS",
-        help=f"stop a run line that runs longer than this, with status timeout (default {limits.DEFAULT_TIMEOUT:g}; "
-        "on every engine: native code is killed, the interpreter stops)",
-    )
-    p.add_argument(
-        "--max-memory",
-        type=_size_arg,
-        metavar="SIZE",
-        help=f"the most a heap, table or vmctx may hold, and the interpreter memory a run line may touch "
-        f"(default {limits.format_size(limits.DEFAULT_MAX_MEMORY)})",
-    )
-    p.add_argument(
-        "--max-reservation",
-        type=_size_arg,
-        metavar="SIZE",
-        help=f"the most address space a static heap may reserve (default "
-        f"{limits.format_size(limits.DEFAULT_MAX_RESERVATION)})",
-    )
-    p.add_argument(
-        "--max-stack-frame",
-        type=_size_arg,
-        metavar="SIZE",
-        help=f"the largest stack frame (stack slots) a function may have (default "
-        f"{limits.format_size(limits.DEFAULT_MAX_STACK_FRAME)})",
-    )
-
-
-def _add_cat(sub) -> None:
-    p = sub.add_parser("cat", help="print CLIF files in canonical form")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.set_defaults(func=_cmd_cat)
-
-
-def _add_verify(sub) -> None:
-    p = sub.add_parser("verify", help="check CLIF files for well-formedness")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("-v", "--verbose", action="store_true", help="say 'ok' for each file that verifies")
-    from .arguments import add_dialect_options
-
-    add_dialect_options(p, run_calls=False)
-    p.set_defaults(func=_cmd_verify)
-
-
-def _add_cfg(sub) -> None:
-    p = sub.add_parser("cfg", help="print the control-flow graph of CLIF functions as Graphviz DOT")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--function", metavar="NAME", help="only the function NAME (as written: %%f)")
-    p.add_argument("-o", "--output", metavar="FILE",
-                   help="write to FILE instead of standard output; a FILE ending in .svg is rendered with "
-                   "Graphviz's dot (one SVG per function, numbered after the first, when there are several)")
-    p.set_defaults(func=_cmd_cfg)
-
-
 def _add_test(sub) -> None:
-    from .arguments import add_dialect_options, add_harness_options, add_settings_option
+    from .arguments import add_dialect_options, add_harness_options, add_limit_options, add_settings_option
 
     p = sub.add_parser("test", help="run the run tests (`; run:` lines) of CLIF files")
     p.add_argument("paths", nargs="+", metavar="PATH", help="files or directories (searched for *.clif)")
@@ -218,7 +68,7 @@ def _add_test(sub) -> None:
         action="store_true",
         help="also run every `test run` line on the interpreter; engines that disagree fail the line",
     )
-    _add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
+    add_limit_options(p)  # --timeout, --max-memory, --max-reservation, --max-stack-frame
     add_settings_option(p)
     add_dialect_options(p)  # --cranelift, --run-calls
     p.add_argument(
@@ -231,10 +81,16 @@ def _add_test(sub) -> None:
     p.set_defaults(func=_cmd_test)
 
 
+def _add_file_commands(sub) -> None:
+    from . import file_commands
+
+    file_commands.register(sub)  # cat, verify, cfg
+
+
 def _add_commands(sub) -> None:
     from . import commands
 
-    commands.register(sub, _add_limit_options)  # run, interpret, compile, lower
+    commands.register(sub)  # run, interpret, compile, lower
 
 
 def _add_fuzz(sub) -> None:
@@ -271,10 +127,10 @@ def _add_emulation(sub) -> None:
     add_arguments(p)
 
 
-# Each command's arguments, in the order `clifkit --help` lists them. run, interpret, compile
-# and lower are registered together by `commands`.
+# Each command's arguments, in the order `clifkit --help` lists them. cat, verify and cfg are
+# registered together by `file_commands`; run, interpret, compile and lower by `commands`.
 _COMMANDS = [
-    (("cat",), _add_cat), (("verify",), _add_verify), (("cfg",), _add_cfg), (("test",), _add_test),
+    (("cat", "verify", "cfg"), _add_file_commands), (("test",), _add_test),
     (("run", "interpret", "compile", "lower"), _add_commands), (("fuzz",), _add_fuzz), (("reduce",), _add_reduce),
     (("emulation",), _add_emulation),
 ]  # fmt: skip

@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
-from .arguments import add_dialect_options, add_harness_options, add_settings_option, each_parsed
+from .arguments import add_dialect_options, add_harness_options, add_limit_options, add_settings_option, each_parsed
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -36,9 +36,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_harness_options(p)
 
 
-def register(sub, add_limit_options: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add `run`, `interpret` and `compile` to the `clifkit` subcommands; `add_limit_options` adds
-    the resource caps that `clifkit test` takes too."""
+def register(sub) -> None:
+    """Add `run`, `interpret` and `compile` to the `clifkit` subcommands (with the resource caps
+    that `clifkit test` takes too: `arguments.add_limit_options`)."""
     p = sub.add_parser("run", help="run the run lines of CLIF files natively, as clif-util run")
     _add_run_options(p)
     add_limit_options(p)

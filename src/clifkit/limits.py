@@ -85,14 +85,15 @@ class Limits:
 
 DEFAULT_LIMITS = Limits()
 
-_SIZE_RE = re.compile(r"\s*(0x[0-9a-fA-F_]+|\d[\d_]*)\s*([kmgt]?)(i?b?)\s*\Z", re.IGNORECASE)
+# (compiled by `re` on first use, and kept in its cache: only a --max-* option is parsed with it)
+_SIZE = r"\s*(0x[0-9a-fA-F_]+|\d[\d_]*)\s*([kmgt]?)(i?b?)\s*\Z"
 _UNITS = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": TiB}
 
 
 def parse_size(text: str) -> int:
     """Bytes from ``4G``, ``512M``, ``64KiB``, ``1_000_000``, ``0x1_0000_0000``. Units are
     binary (K = 1024). Raises ValueError with a message for people."""
-    m = _SIZE_RE.match(text or "")
+    m = re.match(_SIZE, text or "", re.IGNORECASE)
     if m is None or (m.group(3) and not m.group(2) and m.group(3).lower() != "b"):
         raise ValueError(f"not a size: {text!r} (examples: 4G, 512M, 64K, 0x1000, 4096)")
     digits = m.group(1).replace("_", "")

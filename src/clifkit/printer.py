@@ -20,14 +20,12 @@ import re
 from dataclasses import replace
 from typing import Callable, Optional
 
-from .ir.function import (
-    AbiParam, Block, BlockCall, Directive, ExceptionTableData, ExternalName, Function, GlobalValueData, HeapData, Inst,
-    Signature, TableData, TestFile,
-)  # fmt: skip
+from .ir.entities import GlobalValueData, HeapData, TableData
+from .ir.function import AbiParam, Block, BlockCall, Directive, ExternalName, Function, Inst, Signature, TestFile
+from .ir.try_call import ExceptionTableData
 from .ir.types import I32, Type
-from .ir.numbers import (
-    HexBytes, format_float, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex,
-)  # fmt: skip
+from .ir.floats import format_float
+from .ir.numbers import HexBytes, format_hex_bytes, format_imm, format_offset, sign_extend, write_hex
 
 INDENT = "    "
 _USER_NAME = re.compile(r"u[0-9]+:[0-9]+")

@@ -36,7 +36,7 @@ from ..reader.directives import BoundRun, bind
 from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..environment.guarantee import RULE as GUARANTEE_RULE
 from ..environment.guarantee import explain
-from ..ir.numbers import is_nan
+from ..ir.floats import is_nan
 from ..ir.values import format_values
 from .engines import get_engine
 

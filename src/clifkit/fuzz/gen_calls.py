@@ -7,7 +7,8 @@ A mixin of `FuncGen` (gen_function.py).
 
 from __future__ import annotations
 
-from ..ir.function import ExtFuncData, ExternalName, Signature
+from ..ir.entities import ExtFuncData
+from ..ir.function import ExternalName, Signature
 from ..ir.types import I64
 
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
-from ..ir.function import Block, Function, Inst, Signature, StackSlotData
-from ..ir.immediates import MemFlags
+from ..ir.entities import StackSlotData
+from ..ir.function import Block, Function, Inst, Signature
+from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters

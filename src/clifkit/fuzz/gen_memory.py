@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from ..environment.layout import GROW_FUNCTION as GROW
 from ..ir.function import AbiParam, Signature
-from ..ir.immediates import ATOMIC_RMW_OPS, MemFlags
+from ..ir.immediates import ATOMIC_RMW_OPS
+from ..ir.memflags import MemFlags
 from ..ir.types import I8, I16, I32, I64, Type
 from .gen_program import HeapPlan, HeapTable, HeapView
 

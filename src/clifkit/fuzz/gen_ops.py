@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..ir.immediates import FLOATCC, INTCC, MemFlags
-from ..ir.numbers import FLOAT_FORMATS
+from ..ir.immediates import FLOATCC, INTCC
+
+from ..ir.memflags import MemFlags
+from ..ir.floats import FLOAT_FORMATS
 from ..ir.opcodes import DERIVED, OPCODES, Opcode, Registry, handles
 from ..ir.types import I8, I32, I64, Type
 from .gen_memory import LITTLE

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from ..ir.numbers import FLOAT_FORMATS
+from ..ir.floats import FLOAT_FORMATS
 from ..ir.types import Type
 
 CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}  # the NaN `canon` substitutes

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..dialect import dialect
-from ..ir.function import AbiParam, Function, GlobalValueData, HeapData, Signature, TableData
+from ..ir.entities import GlobalValueData, HeapData, TableData
+from ..ir.function import AbiParam, Function, Signature
 from ..ir.types import I8, I16, I32, I64, I128, Type
 from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen

@@ -20,9 +20,10 @@ map regions (a vmctx struct, heaps, data symbols) before the call. The memory
 of the last call stays readable as `Interpreter.memory`.
 
 Semantic families are the modules of this package named ``*_ops.py`` (plus
-`control`); importing the package imports the integer, memory and control
-families, and `registry.lookup` imports the others (floats, vectors, lanes,
-heaps) on the first instruction that may need them.
+`control`); importing the package imports integer arithmetic (`integer_ops`)
+and control, and `registry.lookup` imports the others (bitwise, division,
+overflow, memory, floats, vectors, lanes, heaps) on the first instruction that
+may need them.
 """
 
 from __future__ import annotations

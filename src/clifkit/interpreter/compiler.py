@@ -49,10 +49,9 @@ import collections
 import linecache
 import re
 
-from ..ir.function import Block, BlockCall, Function, Inst, Signature, TryCallRet
+from ..ir.function import Block, BlockCall, Function, Inst, Signature
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
-from . import ranges
 from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
@@ -67,6 +66,12 @@ def _memory_ops():
     from . import memory_ops  # the memory family, imported by the first function that needs it
 
     return memory_ops
+
+
+def _analyse_ranges(fc):
+    from . import ranges  # value ranges, imported by the first function with a loop or recursion
+
+    return ranges.analyse(fc)
 
 
 def _float_repr():
@@ -333,7 +338,7 @@ class FunctionCompiler:
         # (a function without scalar float values holds none as a float: float_repr is not needed)
         self.fr = _float_repr() if not once and _has_scalar_floats(func) else None
         self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
-        self.ranges = ranges.NONE if once else ranges.analyse(self)
+        self.ranges = None if once else _analyse_ranges(self)  # None: every mask stays
         # A traced function shows every value, so none is folded into its use.
         self.foldable = self.find_foldable() if self.interp.tracer is None else set()
         if self.interp.tracer is None:
@@ -586,12 +591,15 @@ class FunctionCompiler:
             raise self.unsupported(f"block{target} takes {len(params)} arguments, given {len(bc.args)}")
         srcs = []
         for p, a in zip(params, bc.args):
+            if isinstance(a, int):
+                srcs.append(self.fval(a) if p in self.floats else self.val(a))
+                continue
+            from ..ir.try_call import TryCallRet  # (only a try_call's edges take anything else)
+
             if isinstance(a, TryCallRet):
                 if rets is None or a.index >= len(rets):
                     raise self.unsupported(f"{a} outside a try_call's normal-return edge")
                 srcs.append(rets[a.index])
-            elif isinstance(a, int):
-                srcs.append(self.fval(a) if p in self.floats else self.val(a))
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
         self.assign([f"v{p}" for p in params], srcs, ind, out)
@@ -709,7 +717,7 @@ class FunctionCompiler:
         block = self.block
         once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
-        no_wrap = self.ranges.unmasked(inst, block)
+        no_wrap = self.ranges is not None and self.ranges.unmasked(inst, block)
         # The integer builders' results (integer_ops, bit_ops, lane by lane in vector_ops) depend on
         # these alone (`registry.BY_SHAPE`): the same instruction shape gives the same template in
         # every function, found here without building the lowering's context or asking the

@@ -1,7 +1,10 @@
-"""Scalar integer semantics: arithmetic, division, overflow, comparisons, selects, conversions.
+"""Scalar integer semantics: arithmetic, comparisons, selects, conversions.
 
-Bitwise operations, shifts, rotates and bit counting live in `bit_ops`, which
-this module imports so that importing either registers the whole family.
+The rest of the integer family registers from modules of its own, which the
+registry imports on the first instruction that needs one (`registry.load_families`):
+bitwise operations, shifts, rotates and bit counting in `bit_ops`, division and
+remainder in `division_ops`, arithmetic with overflow flags and carry chains in
+`overflow_ops`.
 
 How the family is built
 -----------------------
@@ -18,14 +21,8 @@ placeholder more than once (`placeholder_count` tells how often): the
 compiler should substitute a placeholder by a variable name, or inline an
 operand expression only where its placeholder occurs once.
 
-Semantic choices (Cranelift 0.120; see tests/test_integer_ops.py):
-- ``srem`` of INT_MIN by -1 is 0 and does not trap (instruction docs: srem traps
-  only on a zero divisor; the native run-tests in div-checks.clif expect 0;
-  Cranelift's own interpreter traps int_ovf there, which this does not copy).
-- ``sadd_overflow_cin`` / ``ssub_overflow_bin`` report whether the exact result
-  ``x + y + c`` / ``x - (y + b)`` is out of range, as the hardware carry chains do
-  (Cranelift's interpreter ORs the flags of two steps, which differs only for
-  x=INT_MIN, y=-1, c=1 and the like).
+Semantic choices (Cranelift 0.120; see tests/test_integer_ops.py, and those of
+`division_ops` and `overflow_ops` there):
 - 64-bit immediates at i128: sign-extended for iadd_imm, imul_imm, irsub_imm,
   sdiv_imm, srem_imm, icmp_imm and iconst; zero-extended for udiv_imm, urem_imm,
   band_imm, bor_imm, bxor_imm, as the instruction docs say and as Cranelift's
@@ -233,252 +230,6 @@ def _irsub_imm(ctx: OpContext, t: Type) -> Semantics:
     return "((%s - {0}) & %s)" % (hx(c), hx(mask(t.bits)))
 
 
-# -- division and remainder ----------------------------------------------------
-
-_DIVZ = "int_divz"
-_OVF = "int_ovf"
-
-
-def _udiv(x: int, y: int) -> int:
-    if not y:
-        raise Trap(_DIVZ, "integer division by zero")
-    return x // y
-
-
-def _urem(x: int, y: int) -> int:
-    if not y:
-        raise Trap(_DIVZ, "integer division by zero")
-    return x % y
-
-
-def sdiv_function(bits: int) -> Callable[[int, int], int]:
-    m, sign = mask(bits), 1 << (bits - 1)
-
-    def sdiv(x: int, y: int) -> int:
-        if not y:
-            raise Trap(_DIVZ, "integer division by zero")
-        sx, sy = (x ^ sign) - sign, (y ^ sign) - sign
-        if sy == -1:
-            if x == sign:
-                raise Trap(_OVF, "integer overflow in signed division")
-            return (-sx) & m
-        q = (sx if sx >= 0 else -sx) // (sy if sy >= 0 else -sy)
-        return (q if (sx < 0) == (sy < 0) else -q) & m
-
-    return sdiv
-
-
-def srem_function(bits: int) -> Callable[[int, int], int]:
-    m, sign = mask(bits), 1 << (bits - 1)
-
-    def srem(x: int, y: int) -> int:
-        if not y:
-            raise Trap(_DIVZ, "integer division by zero")
-        sx, sy = (x ^ sign) - sign, (y ^ sign) - sign
-        r = (sx if sx >= 0 else -sx) % (sy if sy >= 0 else -sy)
-        return (r if sx >= 0 else -r) & m  # the sign of the dividend; INT_MIN % -1 == 0
-
-    return srem
-
-
-@builder("udiv")
-def _udiv_b(ctx: OpContext, t: Type) -> Semantics:
-    return _udiv
-
-
-@builder("urem")
-def _urem_b(ctx: OpContext, t: Type) -> Semantics:
-    return _urem
-
-
-@builder("sdiv")
-def _sdiv_b(ctx: OpContext, t: Type) -> Semantics:
-    return sdiv_function(t.bits)
-
-
-@builder("srem")
-def _srem_b(ctx: OpContext, t: Type) -> Semantics:
-    return srem_function(t.bits)
-
-
-@builder("udiv_imm", "urem_imm")
-def _udiv_imm(ctx: OpContext, t: Type) -> Semantics:
-    d = imm_at(ctx.inst.imm, t.bits, signed=False)
-    if d == 0:
-        return raising(_DIVZ, "integer division by zero")
-    op = "//" if ctx.inst.opcode.name == "udiv_imm" else "%"
-    return "({0} %s %s)" % (op, hx(d))
-
-
-@builder("sdiv_imm", "srem_imm")
-def _sdiv_imm(ctx: OpContext, t: Type) -> Semantics:
-    d = imm_at(ctx.inst.imm, t.bits)
-    if d == 0:
-        return raising(_DIVZ, "integer division by zero")
-    fn = sdiv_function(t.bits) if ctx.inst.opcode.name == "sdiv_imm" else srem_function(t.bits)
-    return lambda x: fn(x, d)
-
-
-# -- arithmetic with overflow flags ---------------------------------------------
-
-
-@builder("uadd_overflow")
-def _uadd_overflow(ctx: OpContext, t: Type) -> Semantics:
-    return "((({0} + {1}) & %s), (({0} + {1}) >> %d))" % (hx(mask(t.bits)), t.bits)
-
-
-@builder("usub_overflow")
-def _usub_overflow(ctx: OpContext, t: Type) -> Semantics:
-    return "((({0} - {1}) & %s), (1 if {0} < {1} else 0))" % hx(mask(t.bits))
-
-
-@builder("sadd_overflow")
-def _sadd_overflow(ctx: OpContext, t: Type) -> Semantics:
-    m, top = mask(t.bits), t.bits - 1
-
-    def sadd_overflow(x: int, y: int) -> tuple[int, int]:
-        r = (x + y) & m
-        return r, ((r ^ x) & (r ^ y)) >> top
-
-    return sadd_overflow
-
-
-@builder("ssub_overflow")
-def _ssub_overflow(ctx: OpContext, t: Type) -> Semantics:
-    m, top = mask(t.bits), t.bits - 1
-
-    def ssub_overflow(x: int, y: int) -> tuple[int, int]:
-        r = (x - y) & m
-        return r, ((x ^ y) & (x ^ r)) >> top
-
-    return ssub_overflow
-
-
-@builder("umul_overflow")
-def _umul_overflow(ctx: OpContext, t: Type) -> Semantics:
-    m, bits = mask(t.bits), t.bits
-
-    def umul_overflow(x: int, y: int) -> tuple[int, int]:
-        p = x * y
-        return p & m, 1 if p >> bits else 0
-
-    return umul_overflow
-
-
-@builder("smul_overflow")
-def _smul_overflow(ctx: OpContext, t: Type) -> Semantics:
-    m, sign = mask(t.bits), 1 << (t.bits - 1)
-
-    def smul_overflow(x: int, y: int) -> tuple[int, int]:
-        p = ((x ^ sign) - sign) * ((y ^ sign) - sign)
-        return p & m, 0 if -sign <= p < sign else 1
-
-    return smul_overflow
-
-
-@builder("uadd_overflow_cin")
-def _uadd_overflow_cin(ctx: OpContext, t: Type) -> Semantics:
-    m, bits = mask(t.bits), t.bits
-
-    def uadd_overflow_cin(x: int, y: int, c: int) -> tuple[int, int]:
-        s = x + y + (1 if c else 0)
-        return s & m, s >> bits
-
-    return uadd_overflow_cin
-
-
-@builder("sadd_overflow_cin")
-def _sadd_overflow_cin(ctx: OpContext, t: Type) -> Semantics:
-    m, sign = mask(t.bits), 1 << (t.bits - 1)
-
-    def sadd_overflow_cin(x: int, y: int, c: int) -> tuple[int, int]:
-        s = ((x ^ sign) - sign) + ((y ^ sign) - sign) + (1 if c else 0)
-        return s & m, 0 if -sign <= s < sign else 1
-
-    return sadd_overflow_cin
-
-
-@builder("usub_overflow_bin")
-def _usub_overflow_bin(ctx: OpContext, t: Type) -> Semantics:
-    m = mask(t.bits)
-
-    def usub_overflow_bin(x: int, y: int, b: int) -> tuple[int, int]:
-        d = x - y - (1 if b else 0)
-        return d & m, 1 if d < 0 else 0
-
-    return usub_overflow_bin
-
-
-@builder("ssub_overflow_bin")
-def _ssub_overflow_bin(ctx: OpContext, t: Type) -> Semantics:
-    m, sign = mask(t.bits), 1 << (t.bits - 1)
-
-    def ssub_overflow_bin(x: int, y: int, b: int) -> tuple[int, int]:
-        d = ((x ^ sign) - sign) - ((y ^ sign) - sign) - (1 if b else 0)
-        return d & m, 0 if -sign <= d < sign else 1
-
-    return ssub_overflow_bin
-
-
-@builder("uadd_overflow_trap")
-def _uadd_overflow_trap(ctx: OpContext, t: Type) -> Semantics:
-    m, bits, code = mask(t.bits), t.bits, ctx.inst.code
-
-    def uadd_overflow_trap(x: int, y: int) -> int:
-        s = x + y
-        if s >> bits:
-            raise Trap(code, "unsigned addition overflowed")
-        return s & m
-
-    return uadd_overflow_trap
-
-
-# -- heap-era carry chains (2022) ---------------------------------------------
-# Cranelift documented unsigned carries and borrows, but its interpreter of the
-# time (step.rs, which the run tests were written against) computed the carry as
-# *signed* overflow (checked_add on signed lanes) and the borrow as a *signed*
-# comparison x < y (+ b_in, wrapped); iadd_carry ORs the overflow of its two
-# additions. The run lines prove it (iaddcout-i8.clif: 100 + -20 gives carry 0,
-# 100 + 28 gives 1), so these follow the interpreter; see docs/heap-era.md.
-
-
-@builder("iadd_cin")
-def _iadd_cin(ctx: OpContext, t: Type) -> Semantics:
-    return "(({0} + {1} + (1 if {2} else 0)) & %s)" % hx(mask(t.bits))
-
-
-@builder("isub_bin")
-def _isub_bin(ctx: OpContext, t: Type) -> Semantics:
-    return "(({0} - {1} - (1 if {2} else 0)) & %s)" % hx(mask(t.bits))
-
-
-@builder("iadd_cout", "iadd_carry")
-def _iadd_carry(ctx: OpContext, t: Type) -> Semantics:
-    m, s = mask(t.bits), signed_of(t.bits)
-    lo, hi = -(1 << (t.bits - 1)), (1 << (t.bits - 1)) - 1
-
-    def iadd_carry(x: int, y: int, c: int = 0) -> tuple[int, int]:
-        first = (x + y) & m
-        carry = not lo <= s(x) + s(y) <= hi
-        if c:
-            carry = carry or s(first) == hi  # first + 1 overflows
-            first = (first + 1) & m
-        return first, 1 if carry else 0
-
-    return iadd_carry
-
-
-@builder("isub_bout", "isub_borrow")
-def _isub_borrow(ctx: OpContext, t: Type) -> Semantics:
-    m, s = mask(t.bits), signed_of(t.bits)
-
-    def isub_borrow(x: int, y: int, b: int = 0) -> tuple[int, int]:
-        rhs = (y + (1 if b else 0)) & m
-        return (x - rhs) & m, 1 if s(x) < s(rhs) else 0
-
-    return isub_borrow
-
-
 # -- comparisons, selection, min/max --------------------------------------------
 
 # Condition code -> (operator, signed?)
@@ -588,5 +339,3 @@ def lower_select(ctx: OpContext) -> Semantics:
     """Selects whole values, so it works for any type, vectors included."""
     return _select(ctx, ctrl_of(ctx))
 
-
-from . import bit_ops  # noqa: E402,F401  (registers the bitwise half of the family)

@@ -13,7 +13,6 @@ generated code calls by name (`RUNTIME`).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 
 from ..ir.function import Function
 from ..limits import explicit_slots
@@ -91,15 +90,17 @@ TAIL_CALL = _TailCallMarker()
 # -- frames -------------------------------------------------------------------
 
 
-@dataclass
 class FrameLayout:
-    """Where a function's stack slots live: byte offsets from the frame base (its lowest address)."""
+    """Where a function's stack slots live: byte offsets from the frame base (its lowest address).
+    (A plain class: nothing compares or prints one, and a dataclass costs the import a compile.)"""
 
-    size: int  # bytes, a multiple of 16 (0: the function needs no frame)
-    align: int = 16  # the frame base's alignment: the largest slot alignment, at least 16
-    offsets: dict[int, int] = field(default_factory=dict)  # ss number -> offset
-    dynamic_offsets: dict[int, int] = field(default_factory=dict)  # dss number -> offset
-    dynamic_sizes: dict[int, int] = field(default_factory=dict)
+    def __init__(self, size: int, align: int = 16, offsets: Optional[dict[int, int]] = None,
+                 dynamic_offsets: Optional[dict[int, int]] = None, dynamic_sizes: Optional[dict[int, int]] = None):
+        self.size = size  # bytes, a multiple of 16 (0: the function needs no frame)
+        self.align = align  # the frame base's alignment: the largest slot alignment, at least 16
+        self.offsets = offsets if offsets is not None else {}  # ss number -> offset
+        self.dynamic_offsets = dynamic_offsets if dynamic_offsets is not None else {}  # dss number -> offset
+        self.dynamic_sizes = dynamic_sizes if dynamic_sizes is not None else {}
 
 
 def dynamic_scale(func: Function, gv: int) -> int:

@@ -29,14 +29,13 @@ significant bits. (Cranelift's interpreter instead reverses all 16 bytes.)
 
 from __future__ import annotations
 
-from ..ir.immediates import MemFlags
+from ..ir.memflags import DEFAULT_FLAGS, MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
 from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY
 from .registry import OpContext, Trap, impl, mask
 
-DEFAULT_FLAGS = MemFlags()
 TRUSTED = MemFlags(trap_code=None, aligned=True)
 
 # -- template builders ---------------------------------------------------------------

@@ -30,9 +30,9 @@ Every fact holds of the SSA value wherever the block that knows it runs, so
 an unmasked template is exact: the range is an over-approximation of the
 values that can occur.
 
-A function with no loop and no recursion is not analysed (`NONE`: every mask
-stays): its code runs once per call, where the analysis costs more than the
-masks it would save.
+A function with no loop and no recursion is not analysed (the compiler keeps
+every mask and does not import this module): its code runs once per call,
+where the analysis costs more than the masks it would save.
 """
 
 from __future__ import annotations
@@ -311,16 +311,3 @@ def analyse(fc) -> Ranges:
     ranges = Ranges(fc)
     ranges.analyse(fc.postorder[::-1], fc.preds)
     return ranges
-
-
-class _NoRanges:
-    """No ranges known: every wrapping template keeps its mask (a function that runs once, where
-    the analysis would cost more than the masks it saves)."""
-
-    defs: dict = {}
-
-    def unmasked(self, inst, block: int) -> bool:
-        return False
-
-
-NONE = _NoRanges()

@@ -26,8 +26,8 @@ itself; a lowering always receives and returns bit patterns.)
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from ..ir.function import Function, Inst
 from ..ir.opcodes import OPCODES, Opcode, Registry
@@ -49,30 +49,33 @@ class Trap(Exception):
         super().__init__(code + (f": {detail}" if detail else ""))
 
 
-@dataclass
 class OpContext:
-    """What a lowering sees of one instruction: the instruction, its function and its types."""
+    """What a lowering sees of one instruction: the instruction, its function and its types. (A
+    plain class: nothing compares or prints one, and a dataclass costs the import a compile.)"""
 
-    inst: Inst
-    function: Function
-    ctrl_type: Optional[Type]
-    arg_types: list[Type]
-    result_types: list[Type]
-    # The target's byte order, fixed when the function is compiled: memory accesses and
-    # bitcasts without a `big`/`little` flag use it.
-    big_endian: bool = False
-    # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
-    # it), and the block's previous memory access (memory_ops skips a repeated page check):
-    # the compiler sets both.
-    interpreter: Optional[object] = None
-    memory_hint: Optional[object] = None
-    # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
-    # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
-    no_wrap: bool = False
-    # The instruction runs at most once per call of its function (its block is on no cycle): the
-    # compiler and lowerings then prefer short code to fast code, since compiling it costs more than
-    # running it (memory accesses become one call of the checked path, long templates a shared call).
-    once: bool = False
+    def __init__(self, inst: Inst, function: Function, ctrl_type: Optional[Type], arg_types: list[Type],
+                 result_types: list[Type], big_endian: bool = False):
+        self.inst = inst
+        self.function = function
+        self.ctrl_type = ctrl_type
+        self.arg_types = arg_types
+        self.result_types = result_types
+        # The target's byte order, fixed when the function is compiled: memory accesses and
+        # bitcasts without a `big`/`little` flag use it.
+        self.big_endian = big_endian
+        # The interpreter compiling the function (lowerings bind helpers and resolve symbols through
+        # it), and the block's previous memory access (memory_ops skips a repeated page check):
+        # the compiler sets both.
+        self.interpreter: Optional[object] = None
+        self.memory_hint: Optional[object] = None
+        # The compiler's value ranges prove that the result cannot wrap (`ranges`): builders of
+        # wrapping arithmetic (`wrapped`) then leave out the mask, which is the identity.
+        self.no_wrap = False
+        # The instruction runs at most once per call of its function (its block is on no cycle): the
+        # compiler and lowerings then prefer short code to fast code, since compiling it costs more
+        # than running it (memory accesses become one call of the checked path, long templates a
+        # shared call).
+        self.once = False
 
     @property
     def type(self) -> Type:
@@ -107,15 +110,30 @@ def impl(*names: str, vector: bool = False) -> Callable[[Lowering], Lowering]:
     return (VECTOR_LOWERINGS if vector else LOWERINGS).register(*names)
 
 
-# The package imports the families nearly every program needs (integers, control); the others
-# (memory, floats and softfloat, vectors, lanes, heaps) are imported on the first instruction
-# that may need them, which keeps `clifkit test` of an integer file from compiling their sources.
-# A scalar instruction without a lowering yet imports the families one at a time, the likelier
-# first (`_FIRST`, then the others by name), until one registers it; a vector one imports them all.
-# The order only saves time: each opcode is registered by one family, wherever it is found.
-_FIRST = ("memory_ops", "float_ops")
+# The package imports the families nearly every program needs (integer arithmetic, control); the
+# others (the rest of the integers: bitwise, division, overflow; memory, floats and softfloat,
+# vectors, lanes, heaps) are imported on the first instruction that may need them, which keeps
+# `clifkit test` of a small integer file from compiling their sources. A scalar instruction without
+# a lowering yet imports the families one at a time, the likelier first (`_likely`: by the
+# opcode's memory access and the kinds of its controlling type), until one registers it; a vector
+# one imports them all. The order only saves time: each opcode is registered by one family,
+# wherever it is found.
+_INTEGER_FAMILIES = ("bit_ops", "division_ops", "overflow_ops")
+_LIKELY = ("memory_ops", "float_ops")  # then, for any opcode, the families of most instructions
 _all_loaded = False
-_families: list[str] = []  # the family modules not imported yet by load_families, in order
+_families: list[str] = []  # the family modules not imported yet by load_families, by name
+
+
+def _likely(op: Opcode) -> tuple[str, ...]:
+    """The families likeliest to register `op`, to be tried first."""
+    tv = op.ctrl
+    if op.access is not None or op.flags & {"load", "store"} or (tv is not None and tv.name == "iAddr"):
+        return _LIKELY  # memory accesses, and addresses (stack_addr, global_value, func_addr, ...)
+    if tv is not None and tv.floats is not None and tv.ints is None:
+        return ("float_ops", "memory_ops")
+    if tv is not None and tv.ints is not None:  # (the bitwise ops take floats too)
+        return _INTEGER_FAMILIES + _LIKELY
+    return _LIKELY
 
 
 def load_families(op: Optional[Opcode] = None) -> None:
@@ -129,9 +147,11 @@ def load_families(op: Optional[Opcode] = None) -> None:
 
     package = __name__.rpartition(".")[0]
     if not _families:
-        names = sorted(info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)
-                       if info.name.endswith("_ops"))
-        _families.extend([n for n in _FIRST if n in names] + [n for n in names if n not in _FIRST])
+        _families.extend(sorted(info.name for info in pkgutil.iter_modules(importlib.import_module(package).__path__)
+                                if info.name.endswith("_ops") and f"{package}.{info.name}" not in sys.modules))
+    if op is not None:
+        first = [name for name in _likely(op) if name in _families]
+        _families[:] = first + [name for name in _families if name not in first]
     while _families:
         if op is not None and op in LOWERINGS:
             return

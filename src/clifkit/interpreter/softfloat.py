@@ -96,7 +96,7 @@ import struct
 from typing import Callable
 
 from ..ir.immediates import FLOATCC
-from ..ir.numbers import FLOAT_FORMATS
+from ..ir.floats import FLOAT_FORMATS
 from .registry import Trap
 
 __all__ = [

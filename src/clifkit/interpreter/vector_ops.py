@@ -47,6 +47,7 @@ from itertools import repeat
 from typing import Callable, Sequence, Union
 
 from ..ir.types import Type
+from . import bit_ops  # noqa: F401  (its builders run lane by lane too: LANEWISE)
 from .integer_ops import BUILDERS, hx, icmp_expression, lower_scalar
 from .machine import dynamic_scale
 from .registry import LOWERINGS, OpContext, by_shape, impl, mask

@@ -14,7 +14,6 @@ import operator
 from dataclasses import dataclass, field
 
 from ..diagnostics import ClifError, Location
-from .immediates import MemFlags
 from .opcodes import Opcode
 from .types import Type
 
@@ -22,33 +21,16 @@ TYPE_CHECKING = False  # typing stays unimported at run time: only annotations u
 
 if TYPE_CHECKING:  # (facts and memory types are made by the reader, which imports `pcc` for them)
     from typing import Mapping, Optional, Union
+    from .entities import (DynamicStackSlotData, DynamicTypeData, ExtFuncData, GlobalValueData, HeapData,
+                           StackSlotData, TableData)
+    from .memflags import MemFlags
+    from .try_call import BlockArg, ExceptionTableData
     from .pcc import Fact, MemoryTypeData
 
 
 # -- block calls ----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class TryCallRet:
-    """``retN`` in a try_call's normal-return block call: the callee's N-th return value."""
-
-    index: int
-
-    def __str__(self) -> str:
-        return f"ret{self.index}"
-
-
-@dataclass(frozen=True)
-class TryCallExn:
-    """``exnN`` in a try_call's exception block call: the N-th exception payload."""
-
-    index: int
-
-    def __str__(self) -> str:
-        return f"exn{self.index}"
-
-
-BlockArg = int | TryCallRet | TryCallExn
 
 
 @dataclass
@@ -56,7 +38,7 @@ class BlockCall:
     """A branch target with its arguments: ``block3(v1, v2)``."""
 
     block: int
-    args: list[BlockArg] = field(default_factory=list)
+    args: list[BlockArg] = field(default_factory=list)  # BlockArg: an int value, or try_call's retN / exnN
 
 
 @dataclass
@@ -66,20 +48,6 @@ class JumpTableData:
     default: BlockCall
     targets: list[BlockCall]
     declared: Optional[int] = None  # heap era: N of the ``jtN = jump_table [...]`` the text named
-
-
-@dataclass
-class ExceptionTableData:
-    """A try_call's signature, normal-return target and handlers (``tag: block`` or ``default: block``).
-
-    ``context vN`` entries (Cranelift 0.124 on) name the value the unwinder compares to find which
-    handlers apply; they take no part in control flow. Each is kept with the number of handlers
-    written before it, so that the table prints in the order it was read."""
-
-    sig_ref: int
-    normal: BlockCall
-    handlers: list[tuple[Optional[str], BlockCall]]  # tag text such as "tag0", or None for default
-    contexts: list[tuple[int, int]] = field(default_factory=list)  # (handlers before it, value)
 
 
 # -- signatures and external names ------------------------------------------
@@ -113,87 +81,6 @@ class ExternalName:
 
     def __str__(self) -> str:
         return self.text
-
-
-# -- preamble entities -------------------------------------------------------
-
-
-@dataclass
-class StackSlotData:
-    """An explicit stack slot (``ssN = explicit_slot SIZE, align = A``)."""
-
-    kind: str  # "explicit_slot"
-    size: int
-    align: Optional[int] = None  # bytes, as written after `align =`; None when absent
-    key: Optional[int] = None
-
-
-@dataclass
-class DynamicStackSlotData:
-    """A dynamic stack slot (``dssN = explicit_dynamic_slot dtN``)."""
-
-    kind: str  # "explicit_dynamic_slot"
-    dynamic_type: int  # dtN
-
-
-@dataclass
-class DynamicTypeData:
-    """A dynamic vector type (``dtN = i32x4*gvM``): a base vector scaled by a global value."""
-
-    base_vector: Type  # e.g. i32x4
-    scale: int  # the global value giving the scale
-
-
-@dataclass
-class GlobalValueData:
-    """One of: vmctx; load.T [flags] gvB[+off]; iadd_imm.T gvB, off; symbol [colocated] [tls] name[+off];
-    dyn_scale_target_const.T."""
-
-    kind: str
-    base: Optional[int] = None
-    offset: int = 0
-    type: Optional[Type] = None
-    flags: Optional[MemFlags] = None
-    name: Optional[ExternalName] = None
-    colocated: bool = False
-    tls: bool = False
-    vector_type: Optional[Type] = None
-
-
-@dataclass
-class ExtFuncData:
-    """A function reference (``fnN = ...``): the callee's name and signature."""
-
-    name: ExternalName
-    signature: int  # a sigN number (inline signatures get one of their own)
-    colocated: bool = False
-    patchable: bool = False
-    inline_signature: bool = False  # written as `fn0 = %f(i32) -> i32` rather than `fn0 = %f sig0`
-
-
-@dataclass
-class HeapData:
-    """Heap era: ``heap0 = static gv0, min 0x1000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32``."""
-
-    style: str  # "static" or "dynamic"
-    base: int  # global value holding the base address
-    min_size: int = 0
-    bound: int = 0  # static: bytes; dynamic: a global value number
-    offset_guard: int = 0
-    index_type: Optional[Type] = None  # None: not written (i32)
-    written: tuple[str, ...] = ()  # attribute names in the order the text gave them ("min", "bound", ...)
-
-
-@dataclass
-class TableData:
-    """Heap era: ``table0 = dynamic gv0, min 1, bound gv1, element_size 16, index_type i32``."""
-
-    base: int
-    min_size: int = 0
-    bound: Optional[int] = None  # a global value number
-    element_size: int = 0
-    index_type: Optional[Type] = None
-    written: tuple[str, ...] = ()  # attribute names in the order the text gave them
 
 
 # -- instructions, blocks, functions ---------------------------------------

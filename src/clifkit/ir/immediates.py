@@ -1,12 +1,10 @@
-"""Immediate operand kinds: condition codes, trap codes, memory flags, atomic ops.
+"""Immediate operand kinds: condition codes, trap codes, atomic ops (memory flags: `memflags.py`).
 
 Each is a small immutable value with a canonical text form, so the printer can
 write it back exactly as the reader took it in.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -32,68 +30,3 @@ def parse_trap_code(text: str) -> Optional[str]:
         if 0 <= n <= 255:  # user0: heap era (2022 codes were User(u16)); 0.120 starts at user1
             return text
     return None
-
-
-@dataclass(frozen=True)
-class MemFlags:
-    """Flags of a memory access. `trap_code` is None for ``notrap``."""
-
-    trap_code: Optional[str] = "heap_oob"
-    aligned: bool = False
-    readonly: bool = False
-    can_move: bool = False
-    endianness: Optional[str] = None  # "big", "little" or None (native)
-    checked: bool = False
-    alias_region: Optional[str] = None  # "heap", "table", "vmctx"
-    region: Optional[int] = None  # N of a declared alias region ``regionN`` (Cranelift 0.121 on)
-
-    def __str__(self) -> str:
-        words = []
-        if self.trap_code is None:
-            words.append("notrap")
-        elif self.trap_code != "heap_oob":
-            words.append(self.trap_code)
-        if self.aligned:
-            words.append("aligned")
-        if self.readonly:
-            words.append("readonly")
-        if self.can_move:
-            words.append("can_move")
-        if self.endianness:
-            words.append(self.endianness)
-        if self.checked:
-            words.append("checked")
-        if self.alias_region:
-            words.append(self.alias_region)
-        if self.region is not None:
-            words.append(f"region{self.region}")
-        return " ".join(words)
-
-    @property
-    def notrap(self) -> bool:
-        return self.trap_code is None
-
-
-MEMFLAG_WORDS = ("notrap", "aligned", "readonly", "can_move", "big", "little", "checked", "heap", "table", "vmctx")
-
-
-def add_memflag(flags: MemFlags, word: str) -> tuple[Optional[MemFlags], Optional[str]]:
-    """Flags with `word` added: (flags, None), (None, error) when it conflicts, (None, None) if `word` is no flag."""
-    from dataclasses import replace
-
-    if word == "notrap":
-        return replace(flags, trap_code=None), None
-    if word in ("aligned", "readonly", "can_move", "checked"):
-        return replace(flags, **{word: True}), None
-    if word in ("big", "little"):
-        if flags.endianness and flags.endianness != word:
-            return None, "cannot set both big and little endian bits"
-        return replace(flags, endianness=word), None
-    if word in ("heap", "table", "vmctx"):
-        if flags.alias_region:
-            return None, "cannot set more than one alias region"
-        return replace(flags, alias_region=word), None
-    code = parse_trap_code(word)
-    if code is not None:
-        return replace(flags, trap_code=code), None
-    return None, None

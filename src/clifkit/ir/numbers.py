@@ -1,12 +1,10 @@
-"""Number literals of CLIF: integers, IEEE floats and hexadecimal byte strings.
+"""Number literals of CLIF: integers and hexadecimal byte strings (IEEE floats: `floats.py`).
 
 One token such as ``0xff`` means different things in different places (a u8
 lane index, an i64 immediate, the bytes of a vector), so the lexer leaves
 numbers as text and the parser picks one of these functions. They follow
 Cranelift's rules (``ir/immediates.rs``, ``ir/constant.rs``): hexadecimal or
-decimal integers with ``_`` separators; floats written exactly, as hexadecimal
-significand and binary exponent (``0x1.8p3``), or as ``0.0``, ``Inf``, ``NaN``,
-``NaN:0x1``, ``sNaN:0x1`` with an optional sign.
+decimal integers with ``_`` separators.
 
 The ``format_*`` functions are the inverses, and give the canonical text the
 printer writes. Every parse function raises `NumberError` whose message says
@@ -17,13 +15,8 @@ from __future__ import annotations
 
 import re
 
-# IEEE formats by total width: (exponent bits, trailing significand bits).
-FLOAT_FORMATS = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}
-
-
-_HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
+HEX_DIGITS = re.compile(r"[0-9A-Fa-f]+")
 _DEC_DIGITS = re.compile(r"[0-9]+")
-_EXPONENT = re.compile(r"[-+]?[0-9]+")
 
 
 class NumberError(ValueError):
@@ -52,17 +45,17 @@ def decimal(digits: str) -> int:
 def _magnitude(text: str) -> int:
     """An unsigned decimal or ``0x`` hexadecimal integer, ``_`` separators allowed."""
     if text.startswith("0x"):
-        digits, valid = text[2:].replace("_", ""), _HEX_DIGITS
+        digits, valid = text[2:].replace("_", ""), HEX_DIGITS
     else:
         digits, valid = text.replace("_", ""), _DEC_DIGITS
     if not digits:
         raise NumberError("no digits")
     if not valid.fullmatch(digits):
         raise NumberError("not a decimal or hexadecimal integer")
-    return int(digits, 16) if valid is _HEX_DIGITS else decimal(digits)
+    return int(digits, 16) if valid is HEX_DIGITS else decimal(digits)
 
 
-def _split_sign(text: str) -> tuple[bool, str]:
+def split_sign(text: str) -> tuple[bool, str]:
     if text[:1] in "+-" and text:
         return text[0] == "-", text[1:]
     return False, text
@@ -82,7 +75,7 @@ def parse_int(text: str, bits: int) -> int:
     """A `bits`-wide integer written signed or unsigned: -2^(bits-1) .. 2^bits - 1.
 
     Returns the value as written (negative if written with ``-``)."""
-    negative, rest = _split_sign(text)
+    negative, rest = split_sign(text)
     value = _magnitude(rest)
     if negative:
         if value > 1 << (bits - 1):
@@ -106,7 +99,7 @@ def parse_offset32(text: str) -> int:
     """A signed 32-bit offset written with an explicit sign (``+8``, ``-0x10``)."""
     if text[:1] not in ("+", "-"):
         raise NumberError("an offset must start with '+' or '-'")
-    negative, rest = _split_sign(text)
+    negative, rest = split_sign(text)
     value = -_magnitude(rest) if negative else _magnitude(rest)
     if not -(1 << 31) <= value < 1 << 31:
         raise NumberError("out of range for a 32-bit offset")
@@ -139,112 +132,6 @@ def format_offset(value: int) -> str:
     return ("-" if value < 0 else "+") + format_imm(abs(value))
 
 
-# -- floats ---------------------------------------------------------------------
-
-
-def parse_float(text: str, bits: int) -> int:
-    """The raw bit pattern of an IEEE float of `bits` bits written exactly."""
-    w, t = FLOAT_FORMATS[bits]
-    negative, body = _split_sign(text)
-    sign = (1 << (w + t)) if negative else 0
-    max_e = ((1 << w) - 1) << t
-    quiet = 1 << (t - 1)
-    if not body.startswith("0x"):
-        if body == "0.0":
-            return sign
-        if body == "Inf":
-            return sign | max_e
-        if body == "NaN":
-            return sign | max_e | quiet
-        for prefix, low in (("NaN:0x", 0), ("sNaN:0x", 1)):
-            if body.startswith(prefix):
-                hex_payload = body[len(prefix) :]
-                if not _HEX_DIGITS.fullmatch(hex_payload):
-                    raise NumberError("bad NaN payload")
-                payload = int(hex_payload, 16)
-                if not low <= payload < quiet:
-                    raise NumberError(f"NaN payload out of range ({low:#x} to {quiet - 1:#x})")
-                return sign | max_e | (0 if low else quiet) | payload
-        raise NumberError("floats are written in hexadecimal (0x1.8p3), or as 0.0, Inf, NaN")
-    mantissa, p, exp_text = body[2:].partition("p")
-    exponent = 0
-    if p:
-        if not _EXPONENT.fullmatch(exp_text):
-            raise NumberError("bad exponent")
-        exponent = decimal(exp_text.lstrip("+-")) * (-1 if exp_text[:1] == "-" else 1)
-        if not -(1 << 15) <= exponent < 1 << 15:
-            raise NumberError("bad exponent")
-    whole, dot, frac = mantissa.partition(".")
-    if "." in frac:
-        raise NumberError("more than one radix point")
-    digits = whole + frac
-    if not digits:
-        raise NumberError("no digits")
-    if not _HEX_DIGITS.fullmatch(digits):
-        raise NumberError("invalid hexadecimal digit")
-    significand = int(digits, 16)
-    if len(digits) > 32:
-        raise NumberError("too many digits")
-    if significand == 0:
-        return sign
-    exponent -= 4 * len(frac)
-    # Normalize to t+1 significant bits.
-    width = significand.bit_length()
-    if width > t + 1:
-        adjust = width - (t + 1)
-        if significand & ((1 << adjust) - 1):
-            raise NumberError(f"too many significant bits for f{bits}")
-        significand >>= adjust
-        exponent += adjust
-    else:
-        adjust = t + 1 - width
-        significand <<= adjust
-        exponent -= adjust
-    bias = (1 << (w - 1)) - 1
-    exponent += bias + t
-    if exponent > (1 << w) - 2:
-        raise NumberError(f"magnitude too large for f{bits}")
-    if exponent > 0:
-        return sign | (exponent << t) | (significand & ((1 << t) - 1))
-    adjust = 1 - exponent
-    if adjust > t:
-        raise NumberError(f"magnitude too small for f{bits}")
-    if significand & ((1 << adjust) - 1):
-        raise NumberError(f"too many significant bits for a subnormal f{bits}")
-    return sign | (significand >> adjust)
-
-
-def is_nan(raw: int, bits: int) -> bool:
-    """Is `raw` the bit pattern of a NaN (quiet or signaling) of the IEEE format of `bits` bits?"""
-    w, t = FLOAT_FORMATS[bits]
-    return (raw >> t) & ((1 << w) - 1) == (1 << w) - 1 and raw & ((1 << t) - 1) != 0
-
-
-def format_float(raw: int, bits: int) -> str:
-    """The canonical text of the IEEE float with bit pattern `raw` (Cranelift's format)."""
-    w, t = FLOAT_FORMATS[bits]
-    max_e = (1 << w) - 1
-    t_bits = raw & ((1 << t) - 1)
-    e_bits = (raw >> t) & max_e
-    sign = "-" if (raw >> (w + t)) & 1 else ""
-    bias = (1 << (w - 1)) - 1
-    digits = (t + 3) // 4
-    left = t_bits << (4 * digits - t)
-    if e_bits == 0:
-        if t_bits == 0:
-            return f"{sign}0.0"
-        return f"{sign}0x0.{left:0{digits}x}p{1 - bias}"
-    if e_bits == max_e:
-        sign = sign or "+"
-        if t_bits == 0:
-            return f"{sign}Inf"
-        payload = t_bits & ((1 << (t - 1)) - 1)
-        if t_bits >> (t - 1):
-            return f"{sign}NaN:0x{payload:x}" if payload else f"{sign}NaN"
-        return f"{sign}sNaN:0x{payload:x}"
-    return f"{sign}0x1.{left:0{digits}x}p{e_bits - bias}"
-
-
 # -- hexadecimal byte strings ------------------------------------------------------
 
 
@@ -259,7 +146,7 @@ def parse_hex_bytes(text: str) -> HexBytes:
         raise NumberError("odd number of hexadecimal digits")
     if len(digits) > 32:
         raise NumberError("more than 16 bytes")
-    if not _HEX_DIGITS.fullmatch(digits):
+    if not HEX_DIGITS.fullmatch(digits):
         raise NumberError("invalid hexadecimal digit")
     return HexBytes(bytes.fromhex(digits)[::-1])
 

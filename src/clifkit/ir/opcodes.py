@@ -554,17 +554,17 @@ def _read_operand(text: str) -> Operand:
 
 
 def _ctrl_candidate(tv: TypeVar, ins, outs) -> bool:
-    """Can `tv` control every other operand? (Cranelift's is_ctrl_typevar_candidate.)"""
+    """Can `tv` control every other operand? (Cranelift's is_ctrl_typevar_candidate.) Type
+    variables are compared by identity: the table's are unique by name."""
     others = []
     for op in ins:
-        if op.varargs or op.typevar is None or op.typevar == tv or op.fixed is not None:
+        other = op.typevar
+        if op.varargs or other is None or other is tv or op.fixed is not None:
             continue
-        if op.derived:
+        if op.derived or other in others:
             return False
-        if op.typevar in others:
-            return False
-        others.append(op.typevar)
-    return all(op.varargs or op.typevar is None or op.typevar == tv or op.fixed is not None for op in outs)
+        others.append(other)
+    return all(op.varargs or op.typevar is None or op.typevar is tv or op.fixed is not None for op in outs)
 
 
 def _build(name: str, fmt_name: str, spec: str, flags: str) -> Opcode:
@@ -577,7 +577,7 @@ def _build(name: str, fmt_name: str, spec: str, flags: str) -> Opcode:
     ins = tuple(_operand(t) for t in ins_text.split() if t != "-")
     outs = tuple(_operand(t) for t in outs_text.split())
     values = [o for o in ins if not o.varargs]
-    if len(values) != fmt.num_values or any(o.varargs for o in ins) != fmt.varargs:
+    if len(values) != fmt.num_values or (len(values) != len(ins)) != fmt.varargs:
         raise ValueError(f"opcode table: {name} does not fit format {fmt_name}")
     ctrl, from_operand = None, False
     polymorphic = any(o.typevar is not None and o.fixed is None for o in ins + outs)

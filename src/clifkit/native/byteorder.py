@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Optional
 import cranelift as cl
 
 from ..ir.function import Inst
-from ..ir.immediates import MemFlags
+from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES, Opcode, handles
 from ..ir.types import Type
 from .translate import HANDLERS, cl_memflags, cl_type

@@ -29,8 +29,9 @@ from typing import Optional
 
 import cranelift as cl
 
-from ..ir.function import BlockCall, Function, Inst, Signature, TryCallExn, TryCallRet
-from ..ir.immediates import MemFlags
+from ..ir.function import BlockCall, Function, Inst, Signature
+from ..ir.try_call import TryCallExn, TryCallRet
+from ..ir.memflags import MemFlags
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
 from ..ir.types import I32, Type
 from . import abi, compat

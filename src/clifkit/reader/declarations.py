@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ir.function import (
+from ..ir.entities import (
     DynamicStackSlotData, DynamicTypeData, ExtFuncData, GlobalValueData, HeapData, StackSlotData, TableData,
 )  # fmt: skip
 from ..ir.numbers import NumberError, parse_hex_bytes, parse_uint

@@ -120,13 +120,13 @@ class OtherDirective:
 # -- lexing --------------------------------------------------------------------
 
 
-@dataclass
 class _Token:
     """One token of a run line."""
 
-    kind: str  # "lit", "name", "[", "]", "(", ")", ",", "==", "!=", "end"
-    text: str
-    col: int  # 1-based
+    def __init__(self, kind: str, text: str, col: int):
+        self.kind = kind  # "lit", "name", "[", "]", "(", ")", ",", "==", "!=", "end"
+        self.text = text
+        self.col = col  # 1-based
 
 
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

@@ -17,28 +17,25 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..diagnostics import Location
-from ..ir.function import (
-    Block, BlockArg, BlockCall, Function, Inst, JumpTableData, TryCallExn, TryCallRet,
-)  # fmt: skip
-from ..ir.immediates import FLOATCC, INTCC, MemFlags, add_memflag, parse_trap_code
+from ..ir.function import Block, BlockCall, Function, Inst, JumpTableData
+from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
-from .facts import FactParser
-from ..ir.numbers import (
-    NumberError, parse_float, parse_imm64, parse_int, parse_offset32, parse_uint,
-)  # fmt: skip
+from .cursor import Cursor
+from ..ir.numbers import NumberError, parse_imm64, parse_int, parse_offset32, parse_uint
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional
-    from ..ir.pcc import Fact
+    from ..ir.memflags import MemFlags
+    from ..ir.pcc import Fact, MemoryTypeData
+    from ..ir.try_call import BlockArg
 
 _EXAMPLE_TYPES = [
     parse_type(n)
     for n in ("i32", "i64", "i8", "i16", "i128", "f32", "f64", "f16", "f128", "i32x4", "f32x4", "i8x16",
               "i16x8", "i64x2", "f64x2", "i32x4xN", "i8x16xN")
 ]  # fmt: skip
-_DEFAULT_FLAGS = MemFlags()
 I8X16 = parse_type("i8x16")
 
 # Entity token kinds: what messages call them, and the `Function` dict that holds them.
@@ -71,7 +68,7 @@ def accepts(op: Opcode, ty: Type) -> bool:
     return ok
 
 
-class InstructionParser(FactParser):
+class InstructionParser(Cursor):
     """Parses instructions into `self.func`; the function-level parser sets the context up."""
 
     path: str
@@ -95,7 +92,28 @@ class InstructionParser(FactParser):
         return v  # type: ignore[return-value]
 
     def ref_entity(self, kind: str) -> int:
+        """A reference to a preamble entity in a fact or memory type (the function-level parser
+        checks it now, or at the preamble's end)."""
         return self.entity(kind)
+
+    # Facts and memory types (`facts`, imported at the first one: few files have any).
+    def optional_fact(self) -> Optional[Fact]:
+        """``! fact`` after a value or global value, or None."""
+        if self.kinds[self.pos] != "!":
+            return None
+        from .facts import optional_fact
+
+        return optional_fact(self)
+
+    def fact(self) -> Fact:
+        from .facts import fact
+
+        return fact(self)
+
+    def memory_type(self) -> MemoryTypeData:
+        from .facts import memory_type
+
+        return memory_type(self)
 
     def comma(self) -> None:
         if self.kinds[self.pos] != ",":
@@ -155,7 +173,9 @@ class InstructionParser(FactParser):
         return 0
 
     def memflags(self) -> MemFlags:
-        flags = _DEFAULT_FLAGS
+        from ..ir.memflags import DEFAULT_FLAGS, add_memflag  # (on first need: a memory access)
+
+        flags = DEFAULT_FLAGS
         while self.kinds[self.pos] in ("word", "region"):
             if self.kinds[self.pos] == "region":  # declared or not: the verifier says
                 if flags.region is not None:
@@ -225,11 +245,10 @@ class InstructionParser(FactParser):
                 kind = self.kinds[self.pos]
                 if kind == "value":
                     args.append(self.use())
-                elif kind == "ret":
-                    args.append(TryCallRet(self.vals[self.pos]))  # type: ignore[arg-type]
-                    self.pos += 1
-                elif kind == "exn":
-                    args.append(TryCallExn(self.vals[self.pos]))  # type: ignore[arg-type]
+                elif kind in ("ret", "exn"):  # (a try_call's edge: `try_call` is imported then)
+                    from ..ir.try_call import TryCallExn, TryCallRet
+
+                    args.append((TryCallRet if kind == "ret" else TryCallExn)(self.vals[self.pos]))  # type: ignore[arg-type]
                     self.pos += 1
                 else:
                     self.fail("a block argument (a value, retN or exnN)")
@@ -423,6 +442,8 @@ class InstructionParser(FactParser):
             raise self.number_error(i, f"{ty} immediate", e) from None
 
     def _float_imm(self, inst: Inst, bits: int) -> None:
+        from ..ir.floats import parse_float  # (on first need: a float constant)
+
         i, text = self.number(f"an f{bits} immediate")
         try:
             inst.imm = parse_float(text, bits)

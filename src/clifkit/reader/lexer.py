@@ -21,7 +21,7 @@ belongs to (see `parser.py`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..ir.types import parse_type
 
@@ -62,15 +62,16 @@ class Comment:
     trailing: bool  # True when code precedes the comment on its line
 
 
-@dataclass
 class Tokens:
-    """The tokens of one source text, in parallel lists, ending with an ``eof`` token."""
+    """The tokens of one source text, in parallel lists, ending with an ``eof`` token. (A plain
+    class: nothing compares or prints one, and a dataclass costs the import a compile.)"""
 
-    kinds: list[str] = field(default_factory=list)
-    values: list[object] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    cols: list[int] = field(default_factory=list)
-    comments: list[Comment] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self.values: list[object] = []
+        self.lines: list[int] = []
+        self.cols: list[int] = []
+        self.comments: list[Comment] = []
 
 
 _word_cache: dict[str, tuple[str, object]] = {}

@@ -5,9 +5,10 @@ first need (`RARE_FORMATS`, by format name, for the formats it has no ``_fmt_`` 
 
 from __future__ import annotations
 
-from ..ir.function import ExceptionTableData
+from ..ir.try_call import ExceptionTableData
 from ..ir.immediates import ATOMIC_RMW_OPS
-from ..ir.numbers import HexBytes, NumberError, parse_float, parse_hex_bytes, parse_int, parse_uint
+from ..ir.floats import parse_float
+from ..ir.numbers import HexBytes, NumberError, parse_hex_bytes, parse_int, parse_uint
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 

@@ -12,7 +12,6 @@ from ..dialect import CURRENT
 from ..engine import DEFAULT_FUEL
 from ..limits import DEFAULT_LIMITS
 from . import interrupts
-from . import rerun
 from .execute import INTERRUPTED
 from .plans import Options
 from .results import ERROR, FAILED, TIMEOUT
@@ -68,7 +67,6 @@ def main(args) -> int:
 
 def _main(args) -> int:
     from .console import Console
-    from .select import KeywordError, matcher
 
     options = options_from_args(args)
     out = sys.stdout
@@ -84,13 +82,18 @@ def _main(args) -> int:
     if jobs < 1:
         print(f"clifkit {command}: error: -j must be at least 1", file=sys.stderr)
         return 2
-    try:
-        matcher(options.keyword)
-    except KeywordError as e:
-        print(f"clifkit {command}: error: {e}", file=sys.stderr)
-        return 2
+    if options.keyword:  # (a run without -k does without keyword_expr)
+        from .keyword_expr import KeywordError, compile_keyword
+
+        try:
+            compile_keyword(options.keyword)
+        except KeywordError as e:
+            print(f"clifkit {command}: error: {e}", file=sys.stderr)
+            return 2
     failed_from = getattr(args, "failed_from", None)
     if failed_from:
+        from . import rerun
+
         try:
             options.only = rerun.failed_from(failed_from)
         except rerun.ReportError as e:

@@ -17,7 +17,7 @@ from ..environment.guarantee import explain
 from .plans import Options, RunItem, nondeterministic_skip
 from .results import FAILED, RunResult
 from ..environment.byteorder import target_byteorder
-from ..ir.numbers import is_nan
+from ..ir.floats import is_nan
 from ..ir.values import check_value, format_values, values_equal
 
 

@@ -192,14 +192,17 @@ def nondeterministic_skip(path: str) -> Optional[str]:
     )
 
 
-@dataclass
 class FunctionDirectives:
-    """The run lines and other directives that follow one function."""
+    """The run lines and other directives that follow one function. (A plain class, as the other
+    records of a run that nothing compares or prints: a dataclass costs its import a compile of
+    generated methods.)"""
 
-    details: FunctionDetails
-    commands: list[RunCommand]
-    errors: list[tuple[int, ClifError]]  # malformed run/print lines
-    others: list[Directive]  # heap, table, ...: as the reader read them
+    def __init__(self, details: FunctionDetails, commands: list[RunCommand], errors: list[tuple[int, ClifError]],
+                 others: list[Directive]):
+        self.details = details
+        self.commands = commands
+        self.errors = errors  # malformed run/print lines
+        self.others = others  # heap, table, ...: as the reader read them
 
 
 def collect_directives(tf: TestFile) -> list[FunctionDirectives]:
@@ -296,33 +299,36 @@ def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Opti
         return NO_VMCTX_NOTE.format(name=callee.name)
     return None
 
-@dataclass
 class PreparedRun:
     """One run line under one plan, read and bound to its callee: ready for an engine session
     (`execute_run`), or already `settled` (a malformed line, a binding or environment error)."""
 
-    plan: Plan
-    line: int
-    kind: str
-    label: str  # what names it: the call as written (see `select`)
-    settled: Optional[RunResult] = None
-    bound: Optional[BoundRun] = None
-    env: object = None
-    note: Optional[str] = None  # added to the message when the run line faults
-    hint: Optional[str] = None  # added to the message when the run line fails in any way
+    def __init__(self, plan: Plan, line: int, kind: str, label: str, settled: Optional[RunResult] = None,
+                 bound: Optional[BoundRun] = None, env: object = None, note: Optional[str] = None,
+                 hint: Optional[str] = None):
+        self.plan = plan
+        self.line = line
+        self.kind = kind
+        self.label = label  # what names it: the call as written (see `select`)
+        self.settled = settled
+        self.bound = bound
+        self.env = env
+        self.note = note  # added to the message when the run line faults
+        self.hint = hint  # added to the message when the run line fails in any way
 
 
-@dataclass
 class RunItem:
     """A file's unit of testing: one run line on one engine and target, with its unique name.
     `prepared` is None for the runs of a file that cannot be read or parsed (`settled` says why)."""
 
-    name: str
-    line: int
-    plan: Optional[Plan]
-    prepared: Optional[PreparedRun] = None
-    settled: Optional[RunResult] = None
-    label: str = ""  # the call as its line writes it ("%f(1)"): `name` before it was made unique
+    def __init__(self, name: str, line: int, plan: Optional[Plan], prepared: Optional[PreparedRun] = None,
+                 settled: Optional[RunResult] = None, label: str = ""):
+        self.name = name
+        self.line = line
+        self.plan = plan
+        self.prepared = prepared
+        self.settled = settled
+        self.label = label  # the call as its line writes it ("%f(1)"): `name` before it was made unique
 
 def _callee(plan: Plan, cmd: RunCommand, above: Function, by_name: dict[str, Function],
             followed: bool = False) -> Function:

@@ -29,9 +29,42 @@ from __future__ import annotations
 import os
 from typing import Sequence
 
-from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, total_counts
+from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, total_counts
 
 FORMAT_VERSION = 1
+
+
+def run_json(r: RunResult) -> dict:
+    """A run line's entry in the report."""
+    out = {
+        "line": r.line,
+        "function": r.function,
+        "engine": r.engine,
+        "target": r.target,
+        "status": r.status,
+        "message": r.message,
+        "kind": r.kind,
+    }
+    if r.col is not None:
+        out["col"] = r.col
+    if not r.engine_known:
+        out["engine_known"] = False  # `engine` is a guess: `--failed-from` repeats the line on every engine
+    for key in ("call", "expected", "actual"):
+        value = getattr(r, key)
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def file_json(fr: FileResult) -> dict:
+    """A file's entry in the report."""
+    return {
+        "path": fr.path,
+        "status": fr.status,
+        "message": fr.message,
+        "seconds": round(fr.seconds, 4),
+        "runs": [run_json(r) for r in fr.runs],
+    }
 
 
 def build_report(results: Sequence[FileResult], options=None, interrupted: bool = False) -> dict:
@@ -47,7 +80,7 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
             "files": len(results),
         },
         "interrupted": bool(interrupted),
-        "files": [fr.to_json() for fr in results],
+        "files": [file_json(fr) for fr in results],
     }
     if options is not None:
         report["options"] = {

@@ -11,6 +11,7 @@ import os
 
 from .plans import Options, RunItem
 from .results import ERROR, FAILED, TIMEOUT
+from .select import item_key
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -102,10 +103,3 @@ def wants_file(options: Options, path: str) -> bool:
     """Whether --failed-from (if given) names the file at all."""
     only = options.only
     return only is None or file_key(path) in only
-
-
-def item_key(item: RunItem) -> tuple:
-    """(line, engine, target): what names a run line in a report."""
-    if item.plan is not None:
-        return (item.line, item.plan.engine, item.plan.target)
-    return (item.line, item.settled.engine, item.settled.target)

@@ -35,26 +35,6 @@ class RunResult:
     # `engine` is then a guess from its test lines, which the console does not show.
     engine_known: bool = True
 
-    def to_json(self) -> dict:
-        out = {
-            "line": self.line,
-            "function": self.function,
-            "engine": self.engine,
-            "target": self.target,
-            "status": self.status,
-            "message": self.message,
-            "kind": self.kind,
-        }
-        if self.col is not None:
-            out["col"] = self.col
-        if not self.engine_known:
-            out["engine_known"] = False  # `engine` is a guess: `--failed-from` repeats the line on every engine
-        for key in ("call", "expected", "actual"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        return out
-
 
 @dataclass
 class FileResult:
@@ -95,15 +75,6 @@ class FileResult:
         if not self.message:
             parts = [f"{c[k]} {'timed out' if k == TIMEOUT else k}" for k in (PASSED, FAILED, ERROR, TIMEOUT, SKIPPED) if c[k]]
             self.message = ", ".join(parts) if parts else "no run lines"
-
-    def to_json(self) -> dict:
-        return {
-            "path": self.path,
-            "status": self.status,
-            "message": self.message,
-            "seconds": round(self.seconds, 4),
-            "runs": [r.to_json() for r in self.runs],
-        }
 
 
 def file_problem(path: str, message: str) -> FileResult:

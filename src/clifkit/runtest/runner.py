@@ -43,21 +43,20 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..diagnostics import ClifError
 from ..ir.function import Function, TestFile
 from ..limits import DEFAULT_LIMITS, Limits
 from ..reader import ReadError
-from . import interrupts, rerun
+from . import interrupts
 from .files import discover, read_lines
 from .execute import INTERRUPTED, run_plan
 from .plans import (STATIC_TEST_KINDS, FunctionDirectives, Options, Plan, RunItem, collect_directives, command_names,
                     prepare_group, select_plans)
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem
-from .select import engine_label, full_name, item_names, matcher, run_label
+from .select import engine_label, full_name, item_key, item_names, matcher, run_label
 from .summary import file_result_lines, shown_counts, summary_line
-from .unparsed import record_error
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -93,23 +92,27 @@ def run_file(path: str, options: Options, part: Optional[Part] = None) -> FileRe
     return result
 
 
-@dataclass
 class PreparedFile:
     """A file read and planned, ready to run item by item (`file_items`).
 
     `test_file` is None when the file cannot be read or parsed; the `FileResult` given to
-    `prepare_file` then says why, with a run per run line (all errors)."""
+    `prepare_file` then says why, with a run per run line (all errors). (A plain class, as the
+    other records of a run that nothing compares or prints: see `plans.FunctionDirectives`.)"""
 
-    path: str
-    lines: list[str]
-    test_file: Optional[TestFile] = None
-    plans: list[Plan] = field(default_factory=list)
-    groups: list["FunctionDirectives"] = field(default_factory=list)
-    by_name: dict[str, Function] = field(default_factory=dict)
-    source: Optional[str] = None  # the file's text
-    limits: Limits = DEFAULT_LIMITS  # the caps its run lines are held to
-    options: Optional[Options] = None  # what it was prepared with (the dialect, which calls run lines make)
-    part: Optional[Part] = None  # the share of its plans this process runs (`lanes`), None: all
+    def __init__(self, path: str, lines: Sequence[str], test_file: Optional[TestFile] = None,
+                 plans: Optional[list[Plan]] = None, groups: Optional[list[FunctionDirectives]] = None,
+                 by_name: Optional[dict[str, Function]] = None, source: Optional[str] = None,
+                 limits: Limits = DEFAULT_LIMITS, options: Optional[Options] = None, part: Optional[Part] = None):
+        self.path = path
+        self.lines = lines
+        self.test_file = test_file
+        self.plans = plans if plans is not None else []
+        self.groups = groups if groups is not None else []
+        self.by_name = by_name if by_name is not None else {}
+        self.source = source  # the file's text
+        self.limits = limits  # the caps its run lines are held to
+        self.options = options  # what it was prepared with (the dialect, which calls run lines make)
+        self.part = part  # the share of its plans this process runs (`lanes`), None: all
 
 
 def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFile:
@@ -125,20 +128,23 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
                                      engine_known=False))
         return PreparedFile(path, [])
     prepared = PreparedFile(path, lines, source=source, limits=options.limits, options=options)
+    failure = None  # (the diagnostics written out, the first message, its location, the run lines read)
     try:
         from ..reader import parse_text
 
         tf = parse_text(source, path)  # the text read above: the file is opened once
     except ClifError as e:
-        record_error(result, lines, path, e.format(), e.first.message, e.first.loc,
-                     directives=e.directives if isinstance(e, ReadError) else ())
-        return prepared
+        failure = (e.format(), e.first.message, e.first.loc, e.directives if isinstance(e, ReadError) else ())
     except RecursionError:
-        record_error(result, lines, path, f"{path}: error: the file nests too deeply to read", "nests too deeply", None)
-        return prepared
+        failure = (f"{path}: error: the file nests too deeply to read", "nests too deeply", None, ())
     except Exception as e:  # a reader bug: report it, never a traceback
         msg = f"internal error in the reader: {type(e).__name__}: {e}"
-        record_error(result, lines, path, f"{path}: error: {msg}", msg, None)
+        failure = (f"{path}: error: {msg}", msg, None, ())
+    if failure is not None:
+        from .unparsed import record_error  # (only a file that does not parse or verify needs it)
+
+        formatted, message, loc, directives = failure
+        record_error(result, lines, path, formatted, message, loc, directives=directives)
         return prepared
 
     plans, not_runtest = select_plans(tf, options)
@@ -160,6 +166,8 @@ def prepare_file(path: str, options: Options, result: FileResult) -> PreparedFil
     if problems:
         # One error per run line and plan, named as when the file verifies (the same pytest ids,
         # the same `--failed-from` keys), so that a file fixed since runs them all again.
+        from .unparsed import record_error
+
         error = ClifError(problems)
         for k, plan in enumerate(plans):  # (the diagnostics in full once, with the first plan's first line)
             record_error(result, lines, path, error.format() if k == 0 else "", error.first.message,
@@ -192,17 +200,29 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
             for g in prepared.groups:
                 for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options, binds):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
-    entries = [(item.name, *rerun.item_key(item)) for item in items]
+    entries = [(item.name, *item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
         item.label, item.name = item.name, name
     return items
 
 
-def _run_file(path: str, options: Options, result: FileResult, part: Optional[Part] = None) -> None:
-    from .segments import run_in_segments
+def _segment_candidate(path: str) -> Optional[list[str]]:
+    """The lines of the file at `path` when `segments` may cut it: it has more than one function
+    (`segments.cut` never cuts one); else None, and the file is read whole without that module."""
+    try:
+        lines = read_lines(path)[1]
+    except ClifError:
+        return None  # the whole-file path says why
+    return lines if sum(1 for line in lines if line.startswith("function")) > 1 else None
 
-    if (part is None or part.primary) and run_in_segments(path, options, result):
-        return  # a file of many standalone functions, run a segment at a time (never split)
+
+def _run_file(path: str, options: Options, result: FileResult, part: Optional[Part] = None) -> None:
+    lines = _segment_candidate(path) if part is None or part.primary else None
+    if lines is not None:
+        from .segments import run_in_segments
+
+        if run_in_segments(path, lines, options, result):
+            return  # a file of many standalone functions, run a segment at a time (never split)
     if part is not None and not part.primary:
         # Only the plans of its lanes, when the file runs at all: what the file says of itself
         # (cannot be read, does not verify, `test verifier`) is the primary part's to say.
@@ -236,10 +256,13 @@ def choose_items(items: list[RunItem], path: str, options: Options, result: File
         chosen = [item for item in items if select(full_name(path, item.name))]
         result.deselected += len(items) - len(chosen)
         items = chosen
-    wanted = rerun.wanted_lines(options, path)
-    if wanted is not None:
+    if options.only is not None:
         # --failed-from: only the run lines that failed, errored or timed out in that report.
-        items = [item for item in items if rerun.wants_item(wanted, item)]
+        from . import rerun
+
+        wanted = rerun.wanted_lines(options, path)
+        if wanted is not None:
+            items = [item for item in items if rerun.wants_item(wanted, item)]
     return items
 
 
@@ -346,7 +369,11 @@ def run_tests(
         from .console import Console
 
         console = Console(out)
-    found = [(path, problem) for path, problem in discover(paths) if rerun.wants_file(options, path)]
+    found = discover(paths)
+    if options.only is not None:  # --failed-from: only the files the report names
+        from .rerun import wants_file
+
+        found = [(path, problem) for path, problem in found if wants_file(options, path)]
     tasks = [(i, path, problem) for i, (path, problem) in enumerate(found)]
     done: dict[int, FileResult] = {}
     counts = {PASSED: 0, FAILED: 0, SKIPPED: 0, ERROR: 0, TIMEOUT: 0}

@@ -83,17 +83,12 @@ def cut(lines: list[str], size: Optional[int] = None) -> Optional[list[tuple[int
     return segments
 
 
-def run_in_segments(path: str, options: Options, result: FileResult) -> bool:
-    """Run the file at `path` a segment at a time, adding to `result`; False (nothing done) when it
-    is not to be cut (small, functions reaching each other, unreadable, a header that does not parse)."""
+def run_in_segments(path: str, lines: list[str], options: Options, result: FileResult) -> bool:
+    """Run the file at `path` (its `lines`) a segment at a time, adding to `result`; False (nothing
+    done) when it is not to be cut (small, functions reaching each other, a header that does not parse)."""
     from ..reader.parser import parse_text
-    from .files import read_lines
     from .runner import PreparedFile, choose_items, file_items, finish_file, run_items
 
-    try:
-        lines = read_lines(path)[1]
-    except ClifError:
-        return False  # the whole-file path says why
     segments = cut(lines)
     if segments is None:
         return False

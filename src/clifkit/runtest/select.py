@@ -1,4 +1,4 @@
-"""Names of run-test items, and choosing items by name (``-k``).
+"""Names of run-test items (``-k`` chooses items by them: `keyword_expr.py`).
 
 Every run line, once per engine and target that runs it, is one *item*. Its
 name is the call as written followed by the engine in brackets, the same in
@@ -12,12 +12,6 @@ and ``%f(1) != 3``), each of those items carries its line: ``%f(1)@14[interprete
 A run line that cannot be read is named by what it seems to call, else by its
 line (``line 14[interpreter]``). Within a file, a name is unique. The full
 name of an item adds the file in front: ``heap.clif::%load_store(1, 2)[interpreter]``.
-
-``-k`` takes a pytest-style expression over full names: words match as
-case-insensitive substrings and combine with ``and``, ``or``, ``not`` and
-parentheses (``-k "load and not native"``); words side by side are one phrase
-(``-k "not 1, 2"``). A pattern without those words is one plain substring, so
-``-k "%add(1, 2)"`` works as it reads.
 """
 
 from __future__ import annotations
@@ -28,7 +22,9 @@ TYPE_CHECKING = False  # typing stays unimported at run time: only annotations u
 if TYPE_CHECKING:
     from typing import Callable, Optional, Sequence
 
-_CALL_RE = re.compile(r"%[A-Za-z0-9_]+\s*\([^)]*\)")
+    from .plans import RunItem
+
+_CALL = r"%[A-Za-z0-9_]+\s*\([^)]*\)"  # (compiled by `re` on first use: few run lines need it)
 
 
 def engine_label(engine: str, target: Optional[str]) -> str:
@@ -41,7 +37,7 @@ def run_label(call: Optional[str], line: int, source_line: Optional[str] = None)
     if call:
         return call
     if source_line:
-        m = _CALL_RE.search(source_line)
+        m = re.search(_CALL, source_line)
         if m is not None:
             return m.group(0)
     return f"line {line}"
@@ -65,95 +61,18 @@ def full_name(path: str, name: str) -> str:
     return f"{path}::{name}"
 
 
-# -- -k expressions ---------------------------------------------------------------------
-
-
-class KeywordError(ValueError):
-    """A ``-k`` expression that does not parse. The message says where."""
-
-
-_WORDS = ("and", "or", "not")
-_TOKEN_RE = re.compile(r"\s*(\(|\)|[^\s()]+)")
-
-
-def _tokens(pattern: str) -> list[str]:
-    out = []
-    pos = 0
-    while True:
-        m = _TOKEN_RE.match(pattern, pos)
-        if m is None:
-            break
-        out.append(m.group(1))
-        pos = m.end()
-    return out
-
-
-def compile_keyword(pattern: str) -> Callable[[str], bool]:
-    """A predicate over full item names for ``-k PATTERN``. Raises `KeywordError`."""
-    tokens = _tokens(pattern)
-    if not tokens:
-        return lambda name: True
-    if not any(t in _WORDS for t in tokens):
-        needle = pattern.strip().lower()
-        return lambda name: needle in name.lower()
-    pos = 0
-
-    def peek() -> Optional[str]:
-        return tokens[pos] if pos < len(tokens) else None
-
-    def take() -> str:
-        nonlocal pos
-        t = tokens[pos]
-        pos += 1
-        return t
-
-    def fail(what: str) -> KeywordError:
-        where = f"'{tokens[pos]}'" if pos < len(tokens) else "the end"
-        return KeywordError(f"-k {pattern!r}: expected {what}, got {where}")
-
-    def chain(word: str, operand, combine):
-        """`operand` (`word` `operand`)*, combined from the left."""
-        left = operand()
-        while peek() == word:
-            take()
-            left = combine(left, operand())
-        return left
-
-    def expr():
-        return chain("or", conj, lambda a, b: lambda n: a(n) or b(n))
-
-    def conj():
-        return chain("and", neg, lambda a, b: lambda n: a(n) and b(n))
-
-    def neg():
-        t = peek()
-        if t == "not":
-            take()
-            inner = neg()
-            return lambda n: not inner(n)
-        if t == "(":
-            take()
-            inner = expr()
-            if peek() != ")":
-                raise fail("')'")
-            take()
-            return inner
-        if t is None or t in _WORDS or t == ")":
-            raise fail("a word to match")
-        words = [take()]
-        while peek() is not None and peek() not in _WORDS and peek() not in "()":
-            words.append(take())  # words side by side are one phrase: "not 2, 2"
-        phrase = " ".join(words).lower()
-        return lambda n: phrase in n.lower()
-
-    predicate = expr()
-    if pos != len(tokens):
-        raise fail("'and', 'or' or the end")
-    return predicate
+def item_key(item: RunItem) -> tuple:
+    """(line, engine, target): what names a run line in a report (and tells apart items of one name)."""
+    if item.plan is not None:
+        return (item.line, item.plan.engine, item.plan.target)
+    return (item.line, item.settled.engine, item.settled.target)
 
 
 def matcher(pattern: Optional[str]) -> Optional[Callable[[str], bool]]:
-    """`compile_keyword(pattern)`, or None when there is no pattern (everything is selected)."""
+    """`keyword_expr.compile_keyword(pattern)` (which raises its `KeywordError`), or None when
+    there is no pattern (everything is selected)."""
     if pattern is None or not pattern.strip():
         return None
+    from .keyword_expr import compile_keyword
+
     return compile_keyword(pattern)

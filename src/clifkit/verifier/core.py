@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from ..diagnostics import Diagnostic, Location
 from ..dialect import CURRENT, Dialect
-from ..ir.function import Function, Inst
+from ..ir.function import Function, Inst, Signature
 from ..ir.types import Type
 from .common import TargetInfo, plural
 from .insts import InstChecks
-from .preamble import PreambleChecks
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional
 
 
-class FunctionVerifier(PreambleChecks, InstChecks):
+class FunctionVerifier(InstChecks):
     """Verifies one function: `run()` returns its diagnostics in source order of discovery."""
 
     def __init__(self, func: Function, source: Optional[dict[int, str]], target: TargetInfo,
@@ -74,10 +73,32 @@ class FunctionVerifier(PreambleChecks, InstChecks):
 
     # -- driver ---------------------------------------------------------------
 
+    def check_signature(self, sig: Signature, what: str, loc: Optional[Location]) -> None:
+        for i, p in enumerate(sig.params):
+            if p.extension and not (p.type.is_int and p.type.is_scalar):
+                self.report(loc, f"Parameter at position {i} has invalid extension {p.extension.title()}: "
+                                 f"{what}: parameter {i} has type {p.type}, which cannot take the {p.extension} extension")
+        for i, r in enumerate(sig.returns):
+            if r.extension and not (r.type.is_int and r.type.is_scalar):
+                self.report(loc, f"Return value at position {i} has invalid extension {r.extension.title()}: "
+                                 f"{what}: return value {i} has type {r.type}, which cannot take the {r.extension} extension")
+            if r.purpose == "sarg" or (r.purpose or "").startswith("sarg("):
+                self.report(loc, f"Return value at position {i} can't be an struct argument: "
+                                 f"{what}: return value {i} cannot be a struct argument")
+        if sig.call_conv == "preserve_all" and sig.returns:  # Cranelift 0.125 on
+            self.report(loc, f"Signature with `preserve_all` ABI cannot have return values: "
+                             f"{what} returns {len(sig.returns)}")
+
+
     def run(self) -> list[Diagnostic]:
         func = self.func
         self.check_signature(func.signature, "function signature", func.loc)
-        self.check_preamble()
+        if (func.global_values or func.stack_limit is not None or func.stack_slots or func.dynamic_types
+                or func.dynamic_stack_slots or func.signatures or func.func_refs or func.heaps or func.tables
+                or func.alias_regions or func.memory_types):
+            from .preamble import check_preamble  # (a function with a preamble)
+
+            check_preamble(self)
         if not func.blocks:
             self.report(func.loc, f"function {func.name} has no blocks")
             return self.diags

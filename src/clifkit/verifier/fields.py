@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
-from ..ir.function import BlockCall, Inst, Signature, TryCallExn, TryCallRet
-from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, MemFlags, parse_trap_code
+from ..ir.function import BlockCall, Inst, Signature
+from ..ir.try_call import TryCallExn, TryCallRet
+from ..ir.immediates import ATOMIC_RMW_OPS, FLOATCC, INTCC, parse_trap_code
+from ..ir.memflags import MemFlags
 from ..ir.types import I32, Type
 from .common import EXCEPTION_CALL_CONVS, NO_EXCEPTION_PAYLOADS, fits, plural, sig_text
 
@@ -191,9 +193,11 @@ def _check_global_value(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         return
     if not v.target.addresses and v.func.global_values[gv].kind not in ("load", "iadd_imm"):
         return  # pointer-sized: Cranelift checks it only when it verifies for a particular target
+    from .preamble import gv_type  # (the function has global values: its preamble was checked)
+
     t = v.func.value_types.get(inst.results[0])
     for target, ptr in v.target.pointers:
-        want = v.gv_type(gv, ptr)
+        want = gv_type(v, gv, ptr)
         if t is not None and want is not None and t is not want:
             v.report(loc, f"global_value instruction with type {t} references global value with type {want}: "
                           f"{inst.opcode.name} result v{inst.results[0]} has type {t}, but gv{gv} has type {want}")
