@@ -31,9 +31,12 @@ from .features import DEFAULT_OPT_LEVELS, compile_settings, features_hit, featur
 from .gen_program import Program
 from .generator import BIG_ENDIAN_TARGETS, GenConfig, Generator
 
-# Recycle the native workers after this many programs: their compiled code is never freed, so
-# their memory would grow without bound in a long campaign.
-RECYCLE_EVERY = 400
+# Recycle the native workers after this many programs (as often as a `-j` pool process is: 200
+# batches). Their compiled code is never freed, but a worker's executor retires by itself after
+# 1,000 modules (`native.supervisor`), so memory stays bounded between; restarting a worker costs
+# about 2 s under QEMU (its Python, then Cranelift translated again), which every 400 programs,
+# as before the executor, was a tenth of an emulated campaign.
+RECYCLE_EVERY = 5000
 # A batch's programs (their IR, interpreters and compiled code) live until the batch is judged:
 # with Python's default threshold (700) the cyclic collector scans each of their objects again
 # and again, about 5% of a campaign's CPU. The young generation is collected every this many
