@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, stack_frame_error
 from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read
 from ..engine import DEFAULT_FUEL, EngineOptions
+from ..ir.values import format_values
 from ..dialect import CURRENT, Dialect, calls_followed
 from .engines import ENGINES
 from .results import ERROR, RunResult
@@ -309,6 +310,7 @@ class PreparedRun:
     bound: Optional[BoundRun] = None
     env: object = None
     note: Optional[str] = None  # added to the message when the run line faults
+    expected: Optional[str] = None  # `expected_text` of `bound`, None: not worked out (or a print line)
     hint: Optional[str] = None  # added to the message when the run line fails in any way
 
 
@@ -352,33 +354,86 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool =
             f"as --run-calls followed does; clifkit calls {cmd.call.name}")
 
 
-def _bind_once(binds: Optional[dict], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
+@dataclass
+class Shared:
+    """What preparing a file's run lines works out once for all its plans (none of it depends on
+    the plan; `prepare_group` is called once per plan and function): each line's binding, and each
+    callee's stack-frame check and the note said when it faults. Keyed by object identity: it
+    lives no longer than the file's functions and run lines."""
+
+    binds: dict = field(default_factory=dict)  # (line, callee, vmctx rule) -> (BoundRun, None) or (None, ClifError)
+    frames: dict = field(default_factory=dict)  # callee -> `stack_frame_error` (None: within the limit)
+    notes: dict = field(default_factory=dict)  # callee -> `_no_environment_note`
+    expected: dict = field(default_factory=dict)  # BoundRun -> `expected_text`
+
+
+def expected_text(bound: BoundRun) -> Optional[str]:
+    """What a bound run line expects, as reports show it (None for a ``print`` line)."""
+    cmd = bound.command
+    if cmd.kind == "print":
+        return None
+    if cmd.expected_trap is not None:
+        return f"trap {cmd.expected_trap}"
+    if bound.expected is None:
+        return "nonzero"
+    text = format_values(bound.expected, bound.return_types, bound.expected_hex)
+    return text if cmd.comparison == "==" else f"anything but {text}"
+
+
+def _expected_once(shared: Optional[Shared], bound: BoundRun) -> Optional[str]:
+    if shared is None:
+        return expected_text(bound)
+    key = id(bound)
+    if key not in shared.expected:
+        shared.expected[key] = expected_text(bound)
+    return shared.expected[key]
+
+
+def _bind_once(shared: Optional[Shared], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
     """`bind`, or what it gave (or raised) for the same line, callee and vmctx rule before: reading
     run-line values is most of preparing a file, and every engine and target reads them alike."""
-    if binds is None:
+    if shared is None:
         return bind(cmd, callee, implicit_vmctx=implicit_vmctx)
-    key = (id(cmd), callee.name, implicit_vmctx)
-    found = binds.get(key)
+    key = (id(cmd), id(callee), implicit_vmctx)
+    found = shared.binds.get(key)
     if found is None:
         try:
             found = (bind(cmd, callee, implicit_vmctx=implicit_vmctx), None)
         except ClifError as e:
             found = (None, e)
-        binds[key] = found
+        shared.binds[key] = found
     if found[1] is not None:
         raise found[1]
     return found[0]
 
 
+def _frame_error(shared: Optional[Shared], callee: Function, by_name: dict[str, Function], limit: int):
+    """`stack_frame_error` of `callee`, worked out once per file (`shared`)."""
+    if shared is None:
+        return stack_frame_error(callee, by_name, limit)
+    key = id(callee)
+    if key not in shared.frames:
+        shared.frames[key] = stack_frame_error(callee, by_name, limit)
+    return shared.frames[key]
+
+
+def _note_once(shared: Optional[Shared], callee: Function, by_name: dict[str, Function]) -> Optional[str]:
+    """`_no_environment_note` of `callee`, worked out once per file (`shared`)."""
+    if shared is None:
+        return _no_environment_note(callee, by_name)
+    key = id(callee)
+    if key not in shared.notes:
+        shared.notes[key] = _no_environment_note(callee, by_name)
+    return shared.notes[key]
+
+
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
                   reported: Optional[set] = None, options: Optional[Options] = None,
-                  binds: Optional[dict] = None) -> list[PreparedRun]:
+                  shared: Optional[Shared] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`). `binds`: the bindings made under
-    the file's other plans, reused (binding does not depend on the plan)."""
-    from ..limits import stack_frame_error
-
+    it calls, has a stack frame over `limits.max_stack_frame`). `shared`: what the file's other
+    plans worked out (bindings, frame checks, notes), reused: none of it depends on the plan."""
     above = g.details.function
     dialect = options.dialect if options is not None else CURRENT
     followed = options is not None and options.calls_followed
@@ -431,7 +486,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame)
+            frame_error = _frame_error(shared, callee, by_name, limits.max_stack_frame)
             if frame_error is not None:
                 d = frame_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
@@ -442,7 +497,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 frames_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            bound = _bind_once(binds, cmd, callee, wants_env or callee_env is not None)
+            bound = _bind_once(shared, cmd, callee, wants_env or callee_env is not None)
         except ClifError as e:
             r = _error_result(plan.engine, plan.target, line, name, e, cmd.kind)
             if hint is not None:
@@ -451,5 +506,6 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
             continue
         out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env,
-                               note=_no_environment_note(callee, by_name) if callee_env is None else None, hint=hint))
+                               note=_note_once(shared, callee, by_name) if callee_env is None else None, hint=hint,
+                               expected=_expected_once(shared, bound)))
     return out
