@@ -246,8 +246,11 @@ def choose_items(items: list[RunItem], path: str, options: Options, result: File
 def run_items(prepared: PreparedFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
     """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop. A
     part of a file (`prepared.part`) puts each plan's outcome in a piece of its own (`FileResult.pieces`)."""
+    by_plan: dict[int, list[RunItem]] = {}  # (one pass over the items, not one per plan)
+    for item in items:
+        by_plan.setdefault(id(item.plan), []).append(item)
     for k, plan in enumerate(prepared.plans):
-        runs = [item for item in items if item.plan is plan]
+        runs = by_plan.get(id(plan))
         if not runs:
             continue
         into = result
