@@ -226,3 +226,22 @@ def test_a_part_that_kills_its_process_loses_only_its_file(tmp_path, monkeypatch
     x, y = FOREIGN  # the primary's plans ran: all but those of one lane
     assert {r["target"] for r in a["runs"]} in ({None, host_arch(), x, f"{x} has_x"}, {None, host_arch(), y})
     assert b["status"] == "failed" and len(b["runs"]) == 25
+
+
+def test_the_pools_are_closed_side_by_side():
+    """At the end of a run every process is told to close at once (each closes its engines' workers
+    as it exits), not one after the other: each shutdown waits until all have begun."""
+    import threading
+
+    begun = threading.Barrier(3, timeout=10)
+    ended = []
+
+    class Pool:
+        def shutdown(self, wait=True):
+            assert wait
+            begun.wait()  # breaks (and the test fails) unless all three are closing together
+            ended.append(self)
+
+    pools = [Pool(), Pool(), Pool()]
+    parallel.shut_down(pools)
+    assert sorted(map(id, ended)) == sorted(map(id, pools)) and not begun.broken

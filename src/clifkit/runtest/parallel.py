@@ -209,11 +209,24 @@ def run_pool(tasks: Sequence[Task3], options, jobs: int) -> Iterator[tuple[int, 
             raise interrupts.Interrupted(partial_results=_partials(drained, got)) from e
         finished = True
     finally:
-        for executor in executors:
-            if finished:
-                executor.shutdown(wait=True)
-            else:
+        if finished:
+            shut_down(executors)
+        else:
+            for executor in executors:
                 _terminate(executor)
+
+
+def shut_down(executors: Sequence) -> None:
+    """Close every pool at once and wait for all: each process closes its engines' workers as it
+    exits (an emulated one takes a moment to end), side by side rather than one pool after the
+    other, at the end of the run when nothing else is left to do."""
+    import threading
+
+    closing = [threading.Thread(target=executor.shutdown, kwargs={"wait": True}) for executor in executors]
+    for thread in closing:
+        thread.start()
+    for thread in closing:
+        thread.join()
 
 
 def _partials(drained: list, got: dict) -> list[tuple[int, FileResult]]:
