@@ -99,6 +99,14 @@ def test_lanes_that_cannot_run_here_are_nobodys():
     assert pinned[2] == [] and parts == {0: 2, 1: 1}
 
 
+def test_whether_a_lane_can_run_is_asked_once_per_lane():
+    """(Asking means looking at the emulation's files: once per lane, not once per file naming it.)"""
+    asked = []
+    files = {f"f{n}": (n, {"aarch64", "s390x"} if n % 2 else {"s390x"}) for n in range(1, 9)}
+    _assign(files, usable=lambda lane: asked.append(lane) or True)
+    assert sorted(asked) == ["aarch64", "s390x"]
+
+
 def test_a_single_process_or_no_lanes_splits_nothing():
     files = {"both": (10, {"aarch64", "s390x"}), "none": (5, set())}
     pinned, free, parts = _assign(files, jobs=1)

@@ -106,7 +106,7 @@ def assign(tasks: Sequence[tuple], jobs: int, size: Callable[[str], int], lanes_
     owns it. The lanes go to the processes in turn; a file's primary part to the process of its
     lanes with the least work so far."""
     found = {t[0]: (lanes_of(t[1]) if t[2] is None else frozenset()) for t in tasks}
-    lanes = sorted({lane for ls in found.values() for lane in ls if usable(lane)})
+    lanes = sorted(lane for lane in {lane for ls in found.values() for lane in ls} if usable(lane))  # once a lane
     owner = {lane: k % jobs for k, lane in enumerate(lanes)}
     pinned: list[list[Task]] = [[] for _ in range(jobs)]
     free: list[Task] = []
