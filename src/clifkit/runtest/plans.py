@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
@@ -354,17 +354,17 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool =
             f"as --run-calls followed does; clifkit calls {cmd.call.name}")
 
 
-@dataclass
 class Shared:
     """What preparing a file's run lines works out once for all its plans (none of it depends on
     the plan; `prepare_group` is called once per plan and function): each line's binding, and each
-    callee's stack-frame check and the note said when it faults. Keyed by object identity: it
-    lives no longer than the file's functions and run lines."""
+    callee's stack-frame check and the note said when it faults, and each bound line's expected
+    text. Keyed by object identity: it lives no longer than the file's functions and run lines."""
 
-    binds: dict = field(default_factory=dict)  # (line, callee, vmctx rule) -> (BoundRun, None) or (None, ClifError)
-    frames: dict = field(default_factory=dict)  # callee -> `stack_frame_error` (None: within the limit)
-    notes: dict = field(default_factory=dict)  # callee -> `_no_environment_note`
-    expected: dict = field(default_factory=dict)  # BoundRun -> `expected_text`
+    def __init__(self):
+        self.binds: dict = {}  # (line, callee, vmctx rule) -> (BoundRun, None) or (None, ClifError)
+        self.frames: dict = {}  # callee -> `stack_frame_error` (None: within the limit)
+        self.notes: dict = {}  # callee -> `_no_environment_note`
+        self.expected: dict = {}  # BoundRun -> `expected_text`
 
 
 def expected_text(bound: BoundRun) -> Optional[str]:
