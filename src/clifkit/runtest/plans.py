@@ -380,15 +380,6 @@ def expected_text(bound: BoundRun) -> Optional[str]:
     return text if cmd.comparison == "==" else f"anything but {text}"
 
 
-def _expected_once(shared: Optional[Shared], bound: BoundRun) -> Optional[str]:
-    if shared is None:
-        return expected_text(bound)
-    key = id(bound)
-    if key not in shared.expected:
-        shared.expected[key] = expected_text(bound)
-    return shared.expected[key]
-
-
 def _bind_once(shared: Optional[Shared], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
     """`bind`, or what it gave (or raised) for the same line, callee and vmctx rule before: reading
     run-line values is most of preparing a file, and every engine and target reads them alike."""
@@ -407,24 +398,13 @@ def _bind_once(shared: Optional[Shared], cmd: RunCommand, callee: Function, impl
     return found[0]
 
 
-def _frame_error(shared: Optional[Shared], callee: Function, by_name: dict[str, Function], limit: int):
-    """`stack_frame_error` of `callee`, worked out once per file (`shared`)."""
-    if shared is None:
-        return stack_frame_error(callee, by_name, limit)
-    key = id(callee)
-    if key not in shared.frames:
-        shared.frames[key] = stack_frame_error(callee, by_name, limit)
-    return shared.frames[key]
-
-
-def _note_once(shared: Optional[Shared], callee: Function, by_name: dict[str, Function]) -> Optional[str]:
-    """`_no_environment_note` of `callee`, worked out once per file (`shared`)."""
-    if shared is None:
-        return _no_environment_note(callee, by_name)
-    key = id(callee)
-    if key not in shared.notes:
-        shared.notes[key] = _no_environment_note(callee, by_name)
-    return shared.notes[key]
+def _once(table: Optional[dict], key: int, work: Callable, *args):
+    """`work(*args)`, done once per `key` in `table` (a dict of `Shared`; None: every time)."""
+    if table is None:
+        return work(*args)
+    if key not in table:
+        table[key] = work(*args)
+    return table[key]
 
 
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
@@ -486,7 +466,8 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            frame_error = _frame_error(shared, callee, by_name, limits.max_stack_frame)
+            frame_error = _once(shared and shared.frames, id(callee), stack_frame_error, callee, by_name,
+                                limits.max_stack_frame)
             if frame_error is not None:
                 d = frame_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
@@ -505,7 +486,9 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 r.message, r.report = f"{r.message} ({hint})", f"{first} ({hint}){sep}{rest}"
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
             continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env,
-                               note=_note_once(shared, callee, by_name) if callee_env is None else None, hint=hint,
-                               expected=_expected_once(shared, bound)))
+        note = None
+        if callee_env is None:
+            note = _once(shared and shared.notes, id(callee), _no_environment_note, callee, by_name)
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, note=note, hint=hint,
+                               expected=_once(shared and shared.expected, id(bound), expected_text, bound)))
     return out
