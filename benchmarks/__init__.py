@@ -11,6 +11,7 @@ Run from the repository root::
     python -m benchmarks startup         # only the startup figure (benchmarks/startup.py)
     python -m benchmarks.tree_cpu clifkit test -j 2 --interpret-all CORPUS
                                          # wall and CPU of a whole process tree, QEMU workers included
+    python -m benchmarks.schedule CORPUS  # which -j process ran what when, its CPU, the idle ends
 
 Times are this process's CPU time (``--clock cpu``, the default: on a
 shared machine, time spent waiting for a core would inflate whichever side

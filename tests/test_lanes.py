@@ -73,23 +73,39 @@ def test_each_lane_runs_on_one_process():
     # the lanes go to the processes in turn (sorted): aarch64 to 0, s390x to 1
     for k, lane in ((0, "aarch64"), (1, "s390x")):
         for task in pinned[k]:
-            part = task[3]
-            assert part is None or (lane not in part.lanes if part.primary else part.lanes == {lane})
+            offer = task[3]
+            assert offer is None or (offer.lanes == {lane} and offer.every == {"aarch64", "s390x"})
     assert [t[1] for t in free] == ["interp"] and parts[list(files).index("interp")] == 1
-    # a file with both lanes has two parts, one primary; a file of one lane goes whole to its owner
+    # a file with both lanes is offered to both processes, in two parts; a file of one lane goes
+    # whole to its owner
     for i, name in enumerate(files):
         mine = [t[3] for q in pinned for t in q if t[0] == i]
         if name.startswith("both"):
-            assert parts[i] == 2 and sorted(p.primary for p in mine) == [False, True]
+            assert parts[i] == 2 and all(isinstance(o, lanes.Offer) for o in mine) and len(mine) == 2
         elif name in ("arm", "z"):
             assert parts[i] == 1 and mine == [None] and (name == "arm") == any(t[0] == i for t in pinned[0])
-    # the primary parts (the host's plans) alternate, so that both processes have about as much
-    primaries = [k for k in (0, 1) for t in pinned[k] if t[3] is not None and t[3].primary]
-    assert sorted(primaries) == [0, 1, 1] or sorted(primaries) == [0, 0, 1]
     # biggest first on each process
     for q in pinned:
         sizes = [files[t[1]][0] for t in q]
         assert sizes == sorted(sizes, reverse=True)
+
+
+def test_the_first_process_to_take_a_split_file_runs_its_primary_part():
+    """Which part of a split file is the primary is settled as it is handed out: the process that
+    reaches the file first (being ahead) takes the larger part, the other its lane alone; whichever
+    it is, the parts cover the file's plans once."""
+    files = {"both1": (900, {"aarch64", "s390x"}), "both2": (800, {"aarch64", "s390x"}), "z": (5, {"s390x"})}
+    pinned, free, parts = _assign(files)
+    claimed: set = set()
+    # process 1 is ahead: it takes both1 first, then both2; process 0 comes to them later
+    got = {(k, t[1]): lanes.claim(t, claimed)[3] for k, t in [(1, pinned[1][0]), (1, pinned[1][1]), (0, pinned[0][0]),
+                                                              (0, pinned[0][1])]}
+    assert got[1, "both1"] == Part(frozenset({"aarch64"}), True) and got[0, "both1"] == Part(frozenset({"aarch64"}), False)
+    assert got[1, "both2"].primary and not got[0, "both2"].primary
+    claimed = set()
+    assert lanes.claim(pinned[0][1], claimed)[3] == Part(frozenset({"s390x"}), True)  # process 0 first this time
+    assert lanes.claim(pinned[1][1], claimed)[3] == Part(frozenset({"s390x"}), False)
+    assert lanes.claim(pinned[1][2], claimed) == pinned[1][2]  # a whole file stays whole
 
 
 def test_lanes_that_cannot_run_here_are_nobodys():
@@ -98,6 +114,14 @@ def test_lanes_that_cannot_run_here_are_nobodys():
     assert pinned[0] == [(0, "both", None, None)] and pinned[1] == [] and [t[1] for t in free] == ["arm"]
     pinned, free, parts = _assign(files, jobs=3)  # more processes than lanes: the third takes what is free
     assert pinned[2] == [] and parts == {0: 2, 1: 1}
+
+
+def test_whether_a_lane_can_run_is_asked_once_per_lane():
+    """(Asking means looking at the emulation's files: once per lane, not once per file naming it.)"""
+    asked = []
+    files = {f"f{n}": (n, {"aarch64", "s390x"} if n % 2 else {"s390x"}) for n in range(1, 9)}
+    _assign(files, usable=lambda lane: asked.append(lane) or True)
+    assert sorted(asked) == ["aarch64", "s390x"]
 
 
 def test_a_single_process_or_no_lanes_splits_nothing():
@@ -227,3 +251,22 @@ def test_a_part_that_kills_its_process_loses_only_its_file(tmp_path, monkeypatch
     x, y = FOREIGN  # the primary's plans ran: all but those of one lane
     assert {r["target"] for r in a["runs"]} in ({None, host_arch(), x, f"{x} has_x"}, {None, host_arch(), y})
     assert b["status"] == "failed" and len(b["runs"]) == 25
+
+
+def test_the_pools_are_closed_side_by_side():
+    """At the end of a run every process is told to close at once (each closes its engines' workers
+    as it exits), not one after the other: each shutdown waits until all have begun."""
+    import threading
+
+    begun = threading.Barrier(3, timeout=10)
+    ended = []
+
+    class Pool:
+        def shutdown(self, wait=True):
+            assert wait
+            begun.wait()  # breaks (and the test fails) unless all three are closing together
+            ended.append(self)
+
+    pools = [Pool(), Pool(), Pool()]
+    parallel.shut_down(pools)
+    assert sorted(map(id, ended)) == sorted(map(id, pools)) and not begun.broken

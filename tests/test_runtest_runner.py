@@ -511,3 +511,37 @@ def test_run_lines_are_read_once_for_all_plans(tmp_path, monkeypatch):
     assert len(items) == 3 * len(prepared.plans)
     errors = [i for i in items if i.prepared.settled is not None]
     assert len(errors) == len(prepared.plans) and {i.line for i in errors} == {12}
+
+
+def test_callee_checks_are_made_once_for_all_plans(tmp_path, monkeypatch):
+    """A callee's stack-frame check, its no-vmctx note and each line's expected text do not depend
+    on the plan: worked out once per file, and every plan's item carries the same."""
+    from clifkit.runtest import plans
+    from clifkit.runtest.plans import Options
+    from clifkit.runtest.results import FileResult
+
+    path = tmp_path / "multi.clif"
+    path.write_text("test interpret\ntest run\ntarget x86_64\ntarget aarch64\n\n"
+                    "function %g(i32) -> i32 {\n    gv0 = symbol %g\n    heap0 = static gv0, min 0x1000, bound 0x1000, "
+                    "offset_guard 0, index_type i32\nblock0(v0: i32):\n    return v0\n}\n"
+                    "; run: %g(1) == 1\n; run: %g(2) != 3\n\n"
+                    "function %f(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                    "; run: %f(1) == 1\n; run: %f(2) == 2\n")
+    frames, notes, texts = [], [], []
+    for name, log in (("stack_frame_error", frames), ("_no_environment_note", notes), ("expected_text", texts)):
+        real = getattr(plans, name)
+        monkeypatch.setattr(plans, name, lambda first, *a, real=real, log=log, **k: log.append(first) or real(first, *a, **k))
+    result = FileResult(str(path))
+    prepared = runner.prepare_file(str(path), Options(), result)
+    items = runner.file_items(prepared, result)
+    assert len(prepared.plans) >= 2 and len(items) == 4 * len(prepared.plans)
+    assert sorted(f.name for f in frames) == ["%f", "%g"] and sorted(f.name for f in notes) == ["%f", "%g"]
+    assert len(texts) == 4
+    by_line: dict = {}
+    for item in items:
+        p = item.prepared
+        by_line.setdefault(item.line, set()).add((p.note, p.expected, p.settled is None))
+    assert all(len(v) == 1 for v in by_line.values())
+    assert {line: next(iter(v))[:2] for line, v in by_line.items()} == {
+        12: (plans.NO_VMCTX_NOTE.format(name="%g"), "1"), 13: (plans.NO_VMCTX_NOTE.format(name="%g"), "anything but 3"),
+        19: (None, "1"), 20: (None, "2")}

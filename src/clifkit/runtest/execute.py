@@ -15,7 +15,7 @@ from ..ir.function import TestFile
 from ..reader.directives import BoundRun
 from .engines import ENGINES
 from ..engine import EngineUnavailable, Failed, Lost, Returned, Skipped, TimedOut, Trapped
-from .plans import Options, Plan, PreparedRun, RunItem
+from .plans import Options, Plan, PreparedRun, RunItem, expected_text
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult
 from ..ir.values import check_value, format_values, is_truthy, values_equal
 
@@ -136,7 +136,7 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     cmd = bound.command
     plan = p.plan
     base = RunResult(p.line, bound.function.name, plan.engine, plan.target, SKIPPED, kind=cmd.kind, call=bound.call_text)
-    _describe_expected(base, bound)
+    base.expected = p.expected if p.expected is not None else expected_text(bound)
     if skip_reason is not None or session is None:
         skip_reason = skip_reason or f"no session of {plan.engine}"
         base.message = skip_reason
@@ -159,20 +159,6 @@ def execute_run(p: PreparedRun, session, skip_reason: Optional[str] = None) -> R
     if note and base.status == PASSED and not base.message:
         base.message = note  # e.g. the native engine ran a variant with the host's own features
     return base
-
-
-def _describe_expected(r: RunResult, bound: BoundRun) -> None:
-    cmd = bound.command
-    if cmd.kind == "print":
-        return
-    if cmd.expected_trap is not None:
-        r.expected = f"trap {cmd.expected_trap}"
-        return
-    if bound.expected is None:
-        r.expected = "nonzero"
-        return
-    text = format_values(bound.expected, bound.return_types, bound.expected_hex)
-    r.expected = text if cmd.comparison == "==" else f"anything but {text}"
 
 
 CRANELIFT_VERIFIER = "Verifier errors"  # how cranelift-py says its verifier refused a function

@@ -11,7 +11,10 @@ one of its lanes, each reading the file and running its share of the plans.
 One part, the *primary*, runs all the others (the interpreter, the host's
 targets, lanes no process owns) and says what the file says of itself (it
 cannot be read, does not verify, `test verifier` lines); `merge_parts` makes
-of the parts the result one process would have given, plan by plan. A file
+of the parts the result one process would have given, plan by plan. Which
+part is the primary is settled when the file is handed out (`claim`): the
+first of its processes to reach it runs the primary part, so that a process
+ahead of the other takes on more, and the two end about together. A file
 with no lane goes to whichever process is free.
 
 Which lanes a file has is read from its ``target`` lines before it is parsed
@@ -30,12 +33,7 @@ TYPE_CHECKING = False  # typing stays unimported at run time: only annotations u
 if TYPE_CHECKING:
     from typing import Callable, Optional, Sequence
 
-Task = tuple  # (position, path, problem found by discovery, Part or None)
-
-# Relative costs, per byte of a file, of one emulated lane and of all its other plans together
-# (the interpreter's and the host's): the corpus spends about as much on each.
-LANE_WEIGHT = 1.0
-HOST_WEIGHT = 1.2
+Task = tuple  # (position, path, problem found by discovery, Part, Offer (until `claim`) or None)
 
 
 @dataclass(frozen=True)
@@ -48,6 +46,28 @@ class Part:
 
     def takes(self, plan) -> bool:
         return (plan_lane(plan) in self.lanes) != self.primary
+
+
+@dataclass(frozen=True)
+class Offer:
+    """A file's share on one of the processes owning its lanes, before it is known whether that
+    process runs the primary part (`claim`). `lanes`: the file's lanes it owns; `every`: all the
+    file's lanes that some process owns."""
+
+    lanes: frozenset
+    every: frozenset
+
+
+def claim(task: Task, claimed: set) -> Task:
+    """`task` as its process is to run it: an `Offer` becomes the primary part for the first of
+    the file's processes to take it (`claimed`: the positions of the files already taken), the
+    plans of its own lanes for the others."""
+    offer = task[3]
+    if not isinstance(offer, Offer):
+        return task
+    first = task[0] not in claimed
+    claimed.add(task[0])
+    return (*task[:3], Part(offer.every - offer.lanes, True) if first else Part(offer.lanes, False))
 
 
 def target_lane(target: Optional[str]) -> Optional[str]:
@@ -103,32 +123,26 @@ def assign(tasks: Sequence[tuple], jobs: int, size: Callable[[str], int], lanes_
     """(for each process, the tasks only it runs, the biggest first; the tasks any process runs,
     the biggest first; the number of parts of each file, by position). `lanes_of(path)`: a file's
     lanes; `usable(lane)`: whether its plans can run here (emulation is set up), else no process
-    owns it. The lanes go to the processes in turn; a file's primary part to the process of its
-    lanes with the least work so far."""
+    owns it. The lanes go to the processes in turn; a file of several processes' lanes is in the
+    tasks of each, as an `Offer` that `claim` settles when it is handed out."""
     found = {t[0]: (lanes_of(t[1]) if t[2] is None else frozenset()) for t in tasks}
-    lanes = sorted({lane for ls in found.values() for lane in ls if usable(lane)})
+    lanes = sorted(lane for lane in {lane for ls in found.values() for lane in ls} if usable(lane))  # once a lane
     owner = {lane: k % jobs for k, lane in enumerate(lanes)}
     pinned: list[list[Task]] = [[] for _ in range(jobs)]
     free: list[Task] = []
     parts: dict[int, int] = {}
-    load = [0.0] * jobs
     for task in sorted(tasks, key=lambda t: (-size(t[1]), t[0])):
         index, path, problem = task[:3]
         mine = frozenset(lane for lane in found[index] if lane in owner)
         procs = sorted({owner[lane] for lane in mine})
-        n = size(path)
         if not procs:
             free.append((index, path, problem, None))
         elif len(procs) == 1:
             pinned[procs[0]].append((index, path, problem, None))
-            load[procs[0]] += n * (HOST_WEIGHT + LANE_WEIGHT * len(mine))
         else:
-            primary = min(procs, key=lambda p: (load[p], p))
             for p in procs:
                 its = frozenset(lane for lane in mine if owner[lane] == p)
-                part = Part(mine - its, True) if p == primary else Part(its, False)
-                pinned[p].append((index, path, problem, part))
-                load[p] += n * (LANE_WEIGHT * len(its) + (HOST_WEIGHT if p == primary else 0.0))
+                pinned[p].append((index, path, problem, Offer(its, mine)))
         parts[index] = max(len(procs), 1)
     return pinned, free, parts
 

@@ -9,6 +9,9 @@ files of no emulated target go to whichever process is free. The biggest
 files are handed out first, so that no large file starts last and keeps one
 worker busy while the others idle; the caller gets results as they
 complete, tagged with the file's position, and puts them back in file order.
+At the end every pool is closed at once (`shut_down`), so that the processes
+close their engines' workers side by side. (`python -m benchmarks.schedule`
+shows which process ran what when.)
 
 Ctrl-C (SIGINT) may reach the whole process group or only the parent, once
 or several times (`interrupts`). The parent takes it only while it waits for
@@ -37,7 +40,7 @@ from . import interrupts
 # multiprocessing and concurrent.futures are imported where a pool starts, and this module where
 # more than one file runs on more than one process (`runner.run_tests`).
 
-from .lanes import Task, assign, file_lanes, merge_parts, splits
+from .lanes import Task, assign, claim, file_lanes, merge_parts, splits
 from .results import FileResult, file_problem
 
 Task3 = tuple[int, str, Optional[str]]  # (position, path, problem found by discovery)
@@ -141,7 +144,7 @@ def run_pool(tasks: Sequence[Task3], options, jobs: int) -> Iterator[tuple[int, 
         """Give process `k` its next task (none once its pool broke: what it leaves is rerun)."""
         queue = queues[k] if queues[k] else free_queue
         if queue and k not in broken:
-            task = queue.popleft()
+            task = claim(queue.popleft(), claimed)
             try:
                 future = executors[k].submit(_work, task)
             except BrokenProcessPool:
@@ -161,6 +164,7 @@ def run_pool(tasks: Sequence[Task3], options, jobs: int) -> Iterator[tuple[int, 
         return fr if len(parts) == 1 and task[3] is None else merge_parts(parts)
 
     lost: list[Task] = []
+    claimed: set[int] = set()  # files of which a part was handed out (`lanes.claim`)
     broken: set[int] = set()
     waiting: set = set()
     try:
@@ -190,7 +194,7 @@ def run_pool(tasks: Sequence[Task3], options, jobs: int) -> Iterator[tuple[int, 
                     if whole is not None:
                         yield index, whole
             # What broken pools left: their own tasks (and the shared ones, when all broke).
-            lost += [task for queue in [*queues, free_queue] for task in queue]
+            lost += [claim(task, claimed) for queue in [*queues, free_queue] for task in queue]
             if lost:
                 # A pool broke: rerun what it lost, one process per task, so that only the file
                 # that kills its process is reported as such.
@@ -209,11 +213,24 @@ def run_pool(tasks: Sequence[Task3], options, jobs: int) -> Iterator[tuple[int, 
             raise interrupts.Interrupted(partial_results=_partials(drained, got)) from e
         finished = True
     finally:
-        for executor in executors:
-            if finished:
-                executor.shutdown(wait=True)
-            else:
+        if finished:
+            shut_down(executors)
+        else:
+            for executor in executors:
                 _terminate(executor)
+
+
+def shut_down(executors: Sequence) -> None:
+    """Close every pool at once and wait for all: each process closes its engines' workers as it
+    exits (an emulated one takes a moment to end), side by side rather than one pool after the
+    other, at the end of the run when nothing else is left to do."""
+    import threading
+
+    closing = [threading.Thread(target=executor.shutdown, kwargs={"wait": True}) for executor in executors]
+    for thread in closing:
+        thread.start()
+    for thread in closing:
+        thread.join()
 
 
 def _partials(drained: list, got: dict) -> list[tuple[int, FileResult]]:

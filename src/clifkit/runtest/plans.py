@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
-from ..limits import DEFAULT_LIMITS, Limits
+from ..limits import DEFAULT_LIMITS, Limits, stack_frame_error
 from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read
 from ..engine import DEFAULT_FUEL, EngineOptions
+from ..ir.values import format_values
 from ..dialect import CURRENT, Dialect, calls_followed
 from .engines import ENGINES
 from .results import ERROR, RunResult
@@ -305,7 +306,7 @@ class PreparedRun:
 
     def __init__(self, plan: Plan, line: int, kind: str, label: str, settled: Optional[RunResult] = None,
                  bound: Optional[BoundRun] = None, env: object = None, note: Optional[str] = None,
-                 hint: Optional[str] = None):
+                 hint: Optional[str] = None, expected: Optional[str] = None):
         self.plan = plan
         self.line = line
         self.kind = kind
@@ -315,6 +316,7 @@ class PreparedRun:
         self.env = env
         self.note = note  # added to the message when the run line faults
         self.hint = hint  # added to the message when the run line fails in any way
+        self.expected = expected  # `expected_text` of `bound`, None: not worked out (or a print line)
 
 
 class RunItem:
@@ -358,33 +360,66 @@ def misnamed_hint(plan: Plan, cmd: RunCommand, above: Function, followed: bool =
             f"as --run-calls followed does; clifkit calls {cmd.call.name}")
 
 
-def _bind_once(binds: Optional[dict], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
+class Shared:
+    """What preparing a file's run lines works out once for all its plans (none of it depends on
+    the plan; `prepare_group` is called once per plan and function): each line's binding, and each
+    callee's stack-frame check and the note said when it faults, and each bound line's expected
+    text. Keyed by object identity: it lives no longer than the file's functions and run lines."""
+
+    def __init__(self):
+        self.binds: dict = {}  # (line, callee, vmctx rule) -> (BoundRun, None) or (None, ClifError)
+        self.frames: dict = {}  # callee -> `stack_frame_error` (None: within the limit)
+        self.notes: dict = {}  # callee -> `_no_environment_note`
+        self.expected: dict = {}  # BoundRun -> `expected_text`
+
+
+def expected_text(bound: BoundRun) -> Optional[str]:
+    """What a bound run line expects, as reports show it (None for a ``print`` line)."""
+    cmd = bound.command
+    if cmd.kind == "print":
+        return None
+    if cmd.expected_trap is not None:
+        return f"trap {cmd.expected_trap}"
+    if bound.expected is None:
+        return "nonzero"
+    text = format_values(bound.expected, bound.return_types, bound.expected_hex)
+    return text if cmd.comparison == "==" else f"anything but {text}"
+
+
+def _bind_once(shared: Optional[Shared], cmd: RunCommand, callee: Function, implicit_vmctx: bool):
     """`bind`, or what it gave (or raised) for the same line, callee and vmctx rule before: reading
     run-line values is most of preparing a file, and every engine and target reads them alike."""
-    if binds is None:
+    if shared is None:
         return bind(cmd, callee, implicit_vmctx=implicit_vmctx)
-    key = (id(cmd), callee.name, implicit_vmctx)
-    found = binds.get(key)
+    key = (id(cmd), id(callee), implicit_vmctx)
+    found = shared.binds.get(key)
     if found is None:
         try:
             found = (bind(cmd, callee, implicit_vmctx=implicit_vmctx), None)
         except ClifError as e:
             found = (None, e)
-        binds[key] = found
+        shared.binds[key] = found
     if found[1] is not None:
         raise found[1]
     return found[0]
 
 
+def _once(table: Optional[dict], key: int, work: Callable, *args):
+    """`work(*args)`, done once per `key` in `table` (a dict of `Shared`; None: every time)."""
+    if table is None:
+        return work(*args)
+    if key not in table:
+        table[key] = work(*args)
+    return table[key]
+
+
 def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function], limits: Limits = DEFAULT_LIMITS,
                   reported: Optional[set] = None, options: Optional[Options] = None,
-                  binds: Optional[dict] = None) -> list[PreparedRun]:
+                  shared: Optional[Shared] = None) -> list[PreparedRun]:
     """The run lines of one function's directives under `plan`, in line order, each bound to its
     callee at its signature's types, or settled as an error (also when the callee, or a function
-    it calls, has a stack frame over `limits.max_stack_frame`). `binds`: the bindings made under
-    the file's other plans, reused (binding does not depend on the plan)."""
-    from ..limits import stack_frame_error
-
+    it calls, has a stack frame over `limits.max_stack_frame`). `shared`: what the file's other
+    plans worked out (bindings, frame checks, notes), reused: none of it depends on the plan."""
     above = g.details.function
     dialect = options.dialect if options is not None else CURRENT
     followed = options is not None and options.calls_followed
@@ -437,7 +472,8 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 env_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            frame_error = stack_frame_error(callee, by_name, limits.max_stack_frame)
+            frame_error = _once(shared and shared.frames, id(callee), stack_frame_error, callee, by_name,
+                                limits.max_stack_frame)
             if frame_error is not None:
                 d = frame_error.first
                 r = RunResult(line, callee.name, plan.engine, plan.target, ERROR, d.message, kind=cmd.kind)
@@ -448,7 +484,7 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 frames_reported.add(d.message)
                 out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
                 continue
-            bound = _bind_once(binds, cmd, callee, wants_env or callee_env is not None)
+            bound = _bind_once(shared, cmd, callee, wants_env or callee_env is not None)
         except ClifError as e:
             r = _error_result(plan.engine, plan.target, line, name, e, cmd.kind)
             if hint is not None:
@@ -456,6 +492,9 @@ def prepare_group(plan: Plan, g: FunctionDirectives, by_name: dict[str, Function
                 r.message, r.report = f"{r.message} ({hint})", f"{first} ({hint}){sep}{rest}"
             out.append(PreparedRun(plan, line, cmd.kind, label, settled=r))
             continue
-        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env,
-                               note=_no_environment_note(callee, by_name) if callee_env is None else None, hint=hint))
+        note = None
+        if callee_env is None:
+            note = _once(shared and shared.notes, id(callee), _no_environment_note, callee, by_name)
+        out.append(PreparedRun(plan, line, cmd.kind, label, bound=bound, env=callee_env, note=note, hint=hint,
+                               expected=_once(shared and shared.expected, id(bound), expected_text, bound)))
     return out

@@ -53,7 +53,7 @@ from . import interrupts
 from .files import discover, read_lines
 from .execute import INTERRUPTED, run_plan
 from .plans import (STATIC_TEST_KINDS, FunctionDirectives, Options, Plan, RunItem, collect_directives, command_names,
-                    prepare_group, select_plans)
+                    Shared, prepare_group, select_plans)
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem
 from .select import engine_label, full_name, item_key, item_names, matcher, run_label
 from .summary import file_result_lines, shown_counts, summary_line
@@ -192,13 +192,13 @@ def file_items(prepared: PreparedFile, result: FileResult) -> list[RunItem]:
             label = r.call or (r.function if r.kind in ("verifier", "cat") else None)  # `%f[verifier]`
             items.append(RunItem(run_label(label, r.line, source), r.line, None, settled=r))
     else:
-        binds: dict = {}  # run lines read once for all plans
+        shared = Shared()  # run lines read, callees checked, once for all plans
         for plan in prepared.plans:
             if prepared.part is not None and not prepared.part.takes(plan):
                 continue  # another process's (its items' names do not depend on these)
             reported: set[str] = set()  # frame errors shown in full once per plan, then referred to
             for g in prepared.groups:
-                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options, binds):
+                for p in prepare_group(plan, g, prepared.by_name, prepared.limits, reported, prepared.options, shared):
                     items.append(RunItem(p.label, p.line, plan, prepared=p))
     entries = [(item.name, *item_key(item)) for item in items]
     for item, name in zip(items, item_names(entries)):
@@ -269,8 +269,11 @@ def choose_items(items: list[RunItem], path: str, options: Options, result: File
 def run_items(prepared: PreparedFile, items: list[RunItem], options: Options, result: FileResult) -> bool:
     """Run the chosen items of a prepared file, plan by plan; True when --fail-fast says stop. A
     part of a file (`prepared.part`) puts each plan's outcome in a piece of its own (`FileResult.pieces`)."""
+    by_plan: dict[int, list[RunItem]] = {}  # (one pass over the items, not one per plan)
+    for item in items:
+        by_plan.setdefault(id(item.plan), []).append(item)
     for k, plan in enumerate(prepared.plans):
-        runs = [item for item in items if item.plan is plan]
+        runs = by_plan.get(id(plan))
         if not runs:
             continue
         into = result
