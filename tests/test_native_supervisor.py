@@ -156,3 +156,24 @@ def test_an_executor_retires_after_its_loads_and_the_next_one_takes_over(sup, mo
         assert out["results"][0]["values"] == [k + 100 if k % 2 else k]
         pids.append(sup.pid)
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+
+
+@needs_native
+def test_setting_up_a_batch_is_not_timed_as_its_first_run_line(sup, monkeypatch):
+    # Compiling the batch's trampolines and reserving its large mappings took, under QEMU, longer
+    # than a short --timeout: the first run line was killed as "ran longer than", and so was the
+    # first of what was left, in every new executor, until the rest compiled in time.
+    import time
+
+    slow = Worker._prepare_entries
+
+    def prepare(self, requests):
+        time.sleep(1.0)
+        return slow(self, requests)
+
+    monkeypatch.setattr(Worker, "_prepare_entries", prepare)
+    assert _load(sup, SRC)["ok"]
+    executor = sup.pid
+    out = _run(sup, [("%id", [1]), ("%spin", [0]), ("%id", [2])], timeout=0.5)
+    assert [r["kind"] for r in out["results"]] == ["returned", "timeout", "returned"], out
+    assert sup.pid != executor and out["children"] == 2

@@ -26,7 +26,9 @@ executor forks it, from itself (`Worker.run`).
 
 Protocol between them: the supervisor sends the harness's messages on
 (`protocol.py`); the executor answers a load or an inspect with one reply, and
-a batch with one ``(index, result)`` message per request (indices into the
+a batch with `protocol.BATCH_READY` once it has compiled the batch's trampolines and reserved
+its mappings (the supervisor times the requests from there, not the setting up), then one
+``(index, result)`` message per request (indices into the
 requests it was sent), then ``(None, None)``, or ``(None, message)`` when it
 could not run the batch at all.
 """
@@ -39,7 +41,7 @@ import sys
 from typing import Optional
 
 from . import faults
-from .protocol import ChannelClosed, ProtocolError, Reader, Timeout, recv, send
+from .protocol import BATCH_READY, ChannelClosed, ProtocolError, Reader, Timeout, recv, send
 
 # An executor retires before its next load when it holds more than this much memory, or has
 # compiled this many modules: compiled code is never freed, and each module keeps mappings of its
@@ -212,9 +214,13 @@ class Supervisor:
         answered = start
         reported_end = False  # the executor said why it stops (a crash, or a trap without `recover`)
         last = None
+        ready = False  # the executor has set the batch up: from then on each request is timed
         while True:
             try:
-                index, result = self.answers.recv(timeout)
+                index, result = self.answers.recv(timeout if ready else None)
+                if (index, result) == BATCH_READY:
+                    ready = True
+                    continue
             except Timeout:
                 self._stop(kill=True)
                 results[answered] = {"kind": "timeout", "seconds": timeout}
