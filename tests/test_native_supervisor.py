@@ -13,6 +13,7 @@ import pickle
 import pytest
 
 from support import needs_native
+from test_native_memory_guarantees import BACKENDS, _runs
 
 pytest.importorskip("cranelift")
 
@@ -209,3 +210,58 @@ def test_a_batch_compiles_its_module_again_once_however_many_of_its_run_lines_cr
     out = _run(sup, [("%id", [5]), ("%div", [4, 2])])
     assert [r["values"] for r in out["results"]] == [[5], [2]] and sup.pid == executor
     assert len(compiles.read_text().split()) == 2
+
+
+MIX = """test run
+target {arch}
+
+function %wild(i64) -> i64 {{
+block0(v0: i64):
+    v1 = load.i64 v0
+    return v1
+}}
+
+function %rec(i64) -> i64 {{
+    fn0 = %rec(i64) -> i64
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    v2 = call fn0(v1)
+    return v2
+}}
+
+function %spin(i64) -> i64 {{
+block0(v0: i64):
+    jump block1
+block1:
+    jump block1
+}}
+
+function %div(i64, i64) -> i64 {{
+block0(v0: i64, v1: i64):
+    v2 = sdiv v0, v1
+    return v2
+}}
+; run: %div(6, 3) == 2
+; run: %wild(0x10) == 0
+; run: %rec(0) == trap stk_ovf
+; run: %wild(0x20) == 0
+; run: %div(7, 0) == trap int_divz
+; run: %spin(0) == 0
+; run: %div(-8, 2) == -4
+; run: %wild(0x30) == 0
+; run: %rec(5) == trap stk_ovf
+; run: %div(9, 3) == 3
+"""
+
+
+@pytest.mark.parametrize("arch", BACKENDS)
+def test_crashes_traps_and_a_timeout_in_one_batch_answer_for_their_own_run_lines(arch, tmp_path, capsys):
+    # The first crash ends the executor; a new one runs the rest in forked children, where the
+    # next crashes, the timeout and the traps that follow must land on their own lines.
+    runs, out = _runs(tmp_path, capsys, MIX.format(arch=arch), "--timeout", "2")
+    got = {r["line"]: r["status"] for r in runs if r["target"] == arch}
+    first = min(got)
+    assert [got[first + k] for k in range(10)] == [
+        "passed", "failed", "passed", "failed", "passed", "timeout", "passed", "failed", "passed", "passed"], out
+    crashes = [r["message"] for r in runs if r["status"] == "failed"]
+    assert all("crashed with SIGSEGV" in m for m in crashes) and len(crashes) == 3, out
