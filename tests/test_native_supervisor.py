@@ -59,6 +59,27 @@ block0(v0: i64):
 }
 """
 
+STATIC = """test run
+target x86_64
+
+function %plain(i32) -> i32 {
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+
+function %s(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1_0000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32
+
+block0(v0: i64, v1: i32):
+    v2 = heap_load.i32 heap0 v1
+    return v2
+}
+; heap: static, size=0x10000, ptr=vmctx+0, bound=vmctx+8, max=0x2000000
+"""
+
 
 def _load(sup: Supervisor, source: str) -> dict:
     return sup.handle({"op": "load", "path": "<t>", "source": source, "triple": None, "flags": {}})
@@ -265,3 +286,33 @@ def test_crashes_traps_and_a_timeout_in_one_batch_answer_for_their_own_run_lines
         "passed", "failed", "passed", "failed", "passed", "timeout", "passed", "failed", "passed", "passed"], out
     crashes = [r["message"] for r in runs if r["status"] == "failed"]
     assert all("crashed with SIGSEGV" in m for m in crashes) and len(crashes) == 3, out
+
+
+@needs_native
+def test_a_mapping_that_cannot_be_kept_spare_fails_only_the_run_lines_that_need_it(sup, monkeypatch):
+    # Reserving a batch's large mappings ahead (`keep_spares`) is an economy: under `ulimit -v` it
+    # failed, and with it every run line of the file, those that map nothing included.
+    import clifkit
+    from clifkit.native import memory
+    from clifkit.native.memory import environment_to_wire
+
+    source = STATIC
+    real = memory._reserve
+
+    def reserve(length):
+        if length >= memory.RECYCLE_MIN:
+            raise memory.MappingError(12, f"cannot reserve 0x{length:x} bytes of address space")
+        return real(length)
+
+    monkeypatch.setattr(memory, "_reserve", reserve)
+    monkeypatch.setattr(memory, "_spares", {})
+    with clifkit.load(source) as program:
+        env = environment_to_wire(program.environment("%s"))
+    assert _load(sup, source)["ok"]
+    requests = [{"function": "%plain", "args": [1], "env": None, "line": 1},
+                {"function": "%s", "args": [0], "env": env, "line": 2},
+                {"function": "%plain", "args": [2], "env": None, "line": 3}]
+    out = sup.handle({"op": "run", "requests": requests, "timeout": 30.0, "isolation": "batch"})
+    kinds = [r["kind"] for r in out["results"]]
+    assert kinds == ["returned", "error", "returned"], out
+    assert "cannot reserve" in out["results"][1]["message"]
