@@ -13,6 +13,7 @@ import pickle
 import pytest
 
 from support import needs_native
+from test_native_memory_guarantees import BACKENDS, _runs
 
 pytest.importorskip("cranelift")
 
@@ -56,6 +57,27 @@ block0(v0: i64):
     v1 = iadd_imm v0, 100
     return v1
 }
+"""
+
+STATIC = """test run
+target x86_64
+
+function %plain(i32) -> i32 {
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+
+function %s(i64 vmctx, i32) -> i32 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    heap0 = static gv1, min 0x1_0000, bound 0x1_0000_0000, offset_guard 0x8000_0000, index_type i32
+
+block0(v0: i64, v1: i32):
+    v2 = heap_load.i32 heap0 v1
+    return v2
+}
+; heap: static, size=0x10000, ptr=vmctx+0, bound=vmctx+8, max=0x2000000
 """
 
 
@@ -156,3 +178,141 @@ def test_an_executor_retires_after_its_loads_and_the_next_one_takes_over(sup, mo
         assert out["results"][0]["values"] == [k + 100 if k % 2 else k]
         pids.append(sup.pid)
     assert pids[0] == pids[1] != pids[2] == pids[3] != pids[4]
+
+
+@needs_native
+def test_setting_up_a_batch_is_not_timed_as_its_first_run_line(sup, monkeypatch):
+    # Compiling the batch's trampolines and reserving its large mappings took, under QEMU, longer
+    # than a short --timeout: the first run line was killed as "ran longer than", and so was the
+    # first of what was left, in every new executor, until the rest compiled in time.
+    import time
+
+    slow = Worker._prepare_entries
+
+    def prepare(self, requests):
+        time.sleep(1.0)
+        return slow(self, requests)
+
+    monkeypatch.setattr(Worker, "_prepare_entries", prepare)
+    assert _load(sup, SRC)["ok"]
+    executor = sup.pid
+    out = _run(sup, [("%id", [1]), ("%spin", [0]), ("%id", [2])], timeout=0.5)
+    assert [r["kind"] for r in out["results"]] == ["returned", "timeout", "returned"], out
+    assert sup.pid != executor and out["children"] == 2
+
+
+@needs_native
+def test_a_batch_compiles_its_module_again_once_however_many_of_its_run_lines_crash(sup, monkeypatch, tmp_path):
+    # Each crash used to cost a new executor and a compile of the whole module (60 crashing run
+    # lines of a 150-function file: 11.5 s on x86_64 against 0.7 s with a child per batch). After
+    # the first, the new executor forks a child for the rest, which a crash ends alone.
+    import os
+
+    compiles = tmp_path / "compiles"
+    real = Worker._load
+
+    def counted(self, *args):
+        with open(compiles, "a") as f:  # (from whichever process compiles)
+            f.write(f"{os.getpid()}\n")
+        return real(self, *args)
+
+    monkeypatch.setattr(Worker, "_load", counted)
+    assert _load(sup, SRC)["ok"]
+    calls = [("%wild", [8]), ("%id", [1]), ("%wild", [16]), ("%div", [1, 0]), ("%wild", [24]), ("%spin", [0]),
+             ("%id", [2])]
+    out = _run(sup, calls, timeout=1.0)
+    kinds = [r["kind"] for r in out["results"]]
+    assert kinds == ["crashed", "returned", "crashed", "trapped", "crashed", "timeout", "returned"], out
+    assert [out["results"][k]["address"] for k in (0, 2, 4)] == [8, 16, 24]
+    assert out["results"][1]["values"] == [1] and out["results"][6]["values"] == [2]
+    assert len(compiles.read_text().split()) == 2
+    # The executor that ran the rest in children goes on running batches itself.
+    executor = sup.pid
+    out = _run(sup, [("%id", [5]), ("%div", [4, 2])])
+    assert [r["values"] for r in out["results"]] == [[5], [2]] and sup.pid == executor
+    assert len(compiles.read_text().split()) == 2
+
+
+MIX = """test run
+target {arch}
+
+function %wild(i64) -> i64 {{
+block0(v0: i64):
+    v1 = load.i64 v0
+    return v1
+}}
+
+function %rec(i64) -> i64 {{
+    fn0 = %rec(i64) -> i64
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    v2 = call fn0(v1)
+    return v2
+}}
+
+function %spin(i64) -> i64 {{
+block0(v0: i64):
+    jump block1
+block1:
+    jump block1
+}}
+
+function %div(i64, i64) -> i64 {{
+block0(v0: i64, v1: i64):
+    v2 = sdiv v0, v1
+    return v2
+}}
+; run: %div(6, 3) == 2
+; run: %wild(0x10) == 0
+; run: %rec(0) == trap stk_ovf
+; run: %wild(0x20) == 0
+; run: %div(7, 0) == trap int_divz
+; run: %spin(0) == 0
+; run: %div(-8, 2) == -4
+; run: %wild(0x30) == 0
+; run: %rec(5) == trap stk_ovf
+; run: %div(9, 3) == 3
+"""
+
+
+@pytest.mark.parametrize("arch", BACKENDS)
+def test_crashes_traps_and_a_timeout_in_one_batch_answer_for_their_own_run_lines(arch, tmp_path, capsys):
+    # The first crash ends the executor; a new one runs the rest in forked children, where the
+    # next crashes, the timeout and the traps that follow must land on their own lines.
+    runs, out = _runs(tmp_path, capsys, MIX.format(arch=arch), "--timeout", "2")
+    got = {r["line"]: r["status"] for r in runs if r["target"] == arch}
+    first = min(got)
+    assert [got[first + k] for k in range(10)] == [
+        "passed", "failed", "passed", "failed", "passed", "timeout", "passed", "failed", "passed", "passed"], out
+    crashes = [r["message"] for r in runs if r["status"] == "failed"]
+    assert all("crashed with SIGSEGV" in m for m in crashes) and len(crashes) == 3, out
+
+
+@needs_native
+def test_a_mapping_that_cannot_be_kept_spare_fails_only_the_run_lines_that_need_it(sup, monkeypatch):
+    # Reserving a batch's large mappings ahead (`keep_spares`) is an economy: under `ulimit -v` it
+    # failed, and with it every run line of the file, those that map nothing included.
+    import clifkit
+    from clifkit.native import memory
+    from clifkit.native.memory import environment_to_wire
+
+    source = STATIC
+    real = memory._reserve
+
+    def reserve(length):
+        if length >= memory.RECYCLE_MIN:
+            raise memory.MappingError(12, f"cannot reserve 0x{length:x} bytes of address space")
+        return real(length)
+
+    monkeypatch.setattr(memory, "_reserve", reserve)
+    monkeypatch.setattr(memory, "_spares", {})
+    with clifkit.load(source) as program:
+        env = environment_to_wire(program.environment("%s"))
+    assert _load(sup, source)["ok"]
+    requests = [{"function": "%plain", "args": [1], "env": None, "line": 1},
+                {"function": "%s", "args": [0], "env": env, "line": 2},
+                {"function": "%plain", "args": [2], "env": None, "line": 3}]
+    out = sup.handle({"op": "run", "requests": requests, "timeout": 30.0, "isolation": "batch"})
+    kinds = [r["kind"] for r in out["results"]]
+    assert kinds == ["returned", "error", "returned"], out
+    assert "cannot reserve" in out["results"][1]["message"]

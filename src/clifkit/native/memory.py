@@ -280,8 +280,9 @@ def _regions(env: Environment) -> list[tuple[int, int]]:
 
 
 def keep_spares(envs) -> None:
-    """Reserve now the large mappings the environments `envs` will place, so that a child forked
-    next inherits them instead of making each anew (see `RECYCLE_MIN`)."""
+    """Reserve now the large mappings the environments `envs` will place, so that their run lines
+    take them instead of making each anew (see `RECYCLE_MIN`). Only an economy: what the system
+    refuses is left to the run lines that need it, which fail alone."""
     needed: dict[int, int] = {}
     for env in envs:
         lengths: dict[int, int] = {}
@@ -295,7 +296,11 @@ def keep_spares(envs) -> None:
         for _ in range(count - len(_spares.get(length, ()))):
             if _spare_bytes() + length > SPARE_BYTES:
                 return
-            _keep_spare(length, _reserve(length))
+            try:
+                addr = _reserve(length)
+            except MappingError:
+                return  # (under `ulimit -v`, say): the run lines that need it say so themselves
+            _keep_spare(length, addr)
 
 
 class NativeEnvironment:

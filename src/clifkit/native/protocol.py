@@ -39,7 +39,8 @@ Harness → worker, one reply each:
 ``{"op": "quit"}``
     → no reply; the worker exits.
 
-Worker ← executor (or a forked child running a batch of requests): one ``(index, result)``
+Worker ← executor (or a forked child running a batch of requests): the executor first writes
+`BATCH_READY` once the batch is set up (its trampolines compiled); then one ``(index, result)``
 message per request on a pipe, in order; a crash is the last one (written by the signal
 handler, which then ends the process); the executor ends a batch with ``(None, None)``.
 """
@@ -57,6 +58,10 @@ from typing import Any, Optional, Sequence
 HEADER = struct.Struct(">I")
 MAX_MESSAGE = 1 << 30
 PICKLE_PROTOCOL = 4
+
+# What the executor writes once a batch is set up, before its first request's result
+# (`Worker.run_here`): the supervisor times the requests from there (`supervisor.py`).
+BATCH_READY = ("ready", None)
 
 
 class ProtocolError(Exception):

@@ -22,11 +22,16 @@ again and sends it the rest of the batch. So a request sees the same results
 as before, and the supervisor, which runs no compiled code, outlives them.
 
 ``isolation="call"`` still gives every request a child of its own: the
-executor forks it, from itself (`Worker.run`).
+executor forks it, from itself (`Worker.run`). After the executor ended in a
+batch, the new one runs the rest of that batch in a forked child (and, after a
+further crash, the rest in another), as the worker did before executors: one
+compile of the module again per batch, not one per crash.
 
 Protocol between them: the supervisor sends the harness's messages on
 (`protocol.py`); the executor answers a load or an inspect with one reply, and
-a batch with one ``(index, result)`` message per request (indices into the
+a batch with `protocol.BATCH_READY` once it has compiled the batch's trampolines and reserved
+its mappings (the supervisor times the requests from there, not the setting up), then one
+``(index, result)`` message per request (indices into the
 requests it was sent), then ``(None, None)``, or ``(None, message)`` when it
 could not run the batch at all.
 """
@@ -39,13 +44,18 @@ import sys
 from typing import Optional
 
 from . import faults
-from .protocol import ChannelClosed, ProtocolError, Reader, Timeout, recv, send
+from .protocol import BATCH_READY, ChannelClosed, ProtocolError, Reader, Timeout, recv, send
 
 # An executor retires before its next load when it holds more than this much memory, or has
 # compiled this many modules: compiled code is never freed, and each module keeps mappings of its
 # own (the kernel allows a process some 65,000).
 EXECUTOR_MAX_RSS = 1 << 30
 EXECUTOR_MAX_LOADS = 1000
+
+# The isolation of the rest of a batch after its executor ended: the new executor runs it in a
+# forked child, and the rest after a crash in another (`Worker.run`, which takes any isolation but
+# "call" so).
+FORKED = "forked"
 
 
 class Supervisor:
@@ -198,8 +208,21 @@ class Supervisor:
                 for k in range(i, len(requests)):
                     results[k] = {"kind": "error", "message": problem.get("message", "the module did not load")}
                 break
-            processes += 1
-            i = self._run_from(requests, i, results, timeout)
+            if i == 0:
+                processes += 1
+                i = self._run_from(requests, i, results, timeout)
+                continue
+            # The executor ended in this batch and a new one has compiled the module again: it runs
+            # the rest in forked children (`Worker.run`), so that each further crash or timeout
+            # costs a fork, as before the executor, not another compile of the module.
+            reply = self._exchange({"op": "run", "requests": requests[i:], "timeout": timeout, "isolation": FORKED})
+            rest = reply.get("results") if reply is not None and reply.get("ok") else None
+            if rest is None:
+                message = (reply or _ended("running")).get("message", "the worker refused the run")
+                rest = [{"kind": "error", "message": message}] * (len(requests) - i)
+            results[i:] = rest
+            processes += (reply or {}).get("children", 0)
+            break
         return {"ok": True, "results": results, "children": processes}
 
     def _run_from(self, requests: list, start: int, results: list, timeout: Optional[float]) -> int:
@@ -212,9 +235,13 @@ class Supervisor:
         answered = start
         reported_end = False  # the executor said why it stops (a crash, or a trap without `recover`)
         last = None
+        ready = False  # the executor has set the batch up: from then on each request is timed
         while True:
             try:
-                index, result = self.answers.recv(timeout)
+                index, result = self.answers.recv(timeout if ready else None)
+                if (index, result) == BATCH_READY:
+                    ready = True
+                    continue
             except Timeout:
                 self._stop(kill=True)
                 results[answered] = {"kind": "timeout", "seconds": timeout}
