@@ -316,3 +316,24 @@ def test_a_mapping_that_cannot_be_kept_spare_fails_only_the_run_lines_that_need_
     kinds = [r["kind"] for r in out["results"]]
     assert kinds == ["returned", "error", "returned"], out
     assert "cannot reserve" in out["results"][1]["message"]
+
+
+@needs_native
+def test_a_crash_while_the_executor_sets_a_batch_up_fails_that_batch_not_an_earlier_run_line(sup, monkeypatch):
+    import ctypes
+
+    assert _load(sup, SRC)["ok"]
+    assert _run(sup, [("%id", [1])])["results"][0]["values"] == [1]  # the executor's last request was 0
+    real = Worker._prepare_entries
+
+    def crash(self, requests):
+        ctypes.string_at(8)  # a fault of the executor's own code, outside any run line
+
+    sup.close()  # the next executor is forked with the crashing setup
+    monkeypatch.setattr(Worker, "_prepare_entries", crash)
+    out = _run(sup, [("%id", [2]), ("%id", [3])])
+    assert [r["kind"] for r in out["results"]] == ["error", "error"]
+    assert all("crashed while setting the batch up (SIGSEGV)" in r["message"] for r in out["results"]), out
+    monkeypatch.setattr(Worker, "_prepare_entries", real)
+    sup.close()
+    assert _run(sup, [("%id", [4])])["results"][0]["values"] == [4]

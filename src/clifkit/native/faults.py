@@ -122,6 +122,10 @@ class Child:
     functions: dict = {}  # name -> address of the compiled function (for crash locations)
 
 
+# The request index a fault handler reports while the executor sets a batch up (`Worker.run_here`).
+SETTING_UP = -1
+
+
 def write_record(record: dict) -> None:
     try:
         send(Child.fd, (Child.index, record))

@@ -249,6 +249,13 @@ class Supervisor:
             except (ChannelClosed, ProtocolError, OSError, TypeError, ValueError):
                 status = self._stop(kill=True)
                 break
+            if index == faults.SETTING_UP:  # it crashed compiling the batch's trampolines or reserving memory
+                self._stop(kill=True)
+                what = result.get("signame") or result.get("message") or result.get("kind")
+                for k in range(answered, len(requests)):
+                    results[k] = {"kind": "error",
+                                  "message": f"the worker crashed while setting the batch up ({what})"}
+                return len(requests)
             if index is None:
                 if result is not None:  # it could not run the batch
                     for k in range(answered, len(requests)):

@@ -343,6 +343,7 @@ class Worker:
         """Run `requests` in this process (the executor), writing `BATCH_READY` once set up, then
         ``(index, result)`` for each to `fd`, then ``(None, None)``; after a request that does not let it go on (a crash) the
         process ends, as a child's did."""
+        faults.Child.index = faults.SETTING_UP  # what a fault before the first request is reported under
         self._prepare_entries(requests)
         runnable = [req for req in requests if req["function"] in self.entries]
         keep_spares([env for env in map(_environment, runnable) if env is not None])
