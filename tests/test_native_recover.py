@@ -1,10 +1,10 @@
-"""After a trap, a child of the native worker goes on with its next request (`native/recover.py`).
+"""After a trap, the native worker's executor goes on with its next request (`native/recover.py`).
 
 One batch of run lines with traps of every kind (an explicit trap, a division by zero, a
 guard-page heap_oob, a stack overflow) between lines that return: every line gets its
-expected outcome, and the whole batch runs in one forked child. Without the recovery
-(`CLIFKIT_NATIVE_NO_RECOVERY=1`) the same batch needs a child per trap and gives the same
-outcomes. On x86_64 natively and on aarch64 and s390x under QEMU.
+expected outcome, and the whole batch runs in one process (the executor). Without the recovery
+(`CLIFKIT_NATIVE_NO_RECOVERY=1`) each trap ends the process that runs it, so the same batch
+needs one more per trap, and gives the same outcomes. On x86_64 natively and on aarch64 and s390x under QEMU.
 """
 
 from __future__ import annotations

@@ -92,7 +92,7 @@ def test_keep_spares_reserves_what_an_environment_places(no_spares):
     assert memory._spares == {5 << 30: [other.addr]}
 
 
-# Every run line of a file runs in one child of the worker, so each reuses the 6 GiB reservation
+# Every run line of a file runs in the worker's executor, so each reuses the 6 GiB reservation
 # the line before released: what one wrote or grew must be gone for the next.
 REUSED = """test run
 target {arch}

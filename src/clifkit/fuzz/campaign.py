@@ -219,7 +219,7 @@ class BatchRunner:
         (`features.compile_settings`): functions renamed apart (``%p3_main``), each
         program's directives after its own %main; the native engine gets the module as IR (the
         generator's functions, renamed alike) and does not parse it. One load (one compile
-        session) and one run request (one forked child) per module, instead of one per program.
+        session) and one run request per module, instead of one per program.
         Appends each line's outcome."""
         groups: dict[tuple, list] = {}
         for one in prepared:

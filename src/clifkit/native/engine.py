@@ -22,7 +22,7 @@ for a bare ``target x86_64``): such a variant runs with those, and its runs
 say so in their message.
 
 A worker that dies (never the compiled code: that runs in the worker's
-forked children) is replaced, the file is loaded again, and the run goes on.
+executor, `supervisor.py`) is replaced, the file is loaded again, and the run goes on.
 """
 
 from __future__ import annotations
@@ -295,8 +295,9 @@ class NativeEngine(Engine):
         self.compiler = compiler  # "module:function" instead of clifkit.native.lower (tests)
         self.worker_command = worker_command
         self.worker_env = worker_env
-        # "batch": a file's run lines share a forked child until one traps or crashes (the
-        # default); "call": a child per run line. CLIFKIT_NATIVE_ISOLATION overrides the default.
+        # "batch": a file's run lines run one after another in the worker's executor, which a
+        # crash ends (the default); "call": a child per run line. CLIFKIT_NATIVE_ISOLATION
+        # overrides the default.
         self.isolation = isolation or os.environ.get("CLIFKIT_NATIVE_ISOLATION") or "batch"
 
     def open(self, test_file: TestFile, options: EngineOptions, target: Optional[str] = None,

@@ -1,6 +1,7 @@
-"""Fault handling in the worker's children: what a trap, a fault or a death of compiled code is.
+"""Fault handling where compiled code runs: what a trap, a fault or a death of compiled code is.
 
-A child runs compiled code with the handlers installed here. The trap handler (`abi.TRAP_SYMBOL`)
+The worker's executor (`supervisor.py`), or a child it forks, runs compiled code with the
+handlers installed here (each called "the child" below, as the process that runs the code). The trap handler (`abi.TRAP_SYMBOL`)
 and ``%heap_grow`` are ctypes callbacks handed to the lowering as host symbols; a fault signal
 runs an ``SA_SIGINFO`` handler on an alternate stack (so that a stack overflow is handled too),
 which reads the fault address and the program counter and classifies them: an address in a

@@ -1,8 +1,8 @@
-"""Going on after a trap: a child of the native worker runs its next request instead of ending.
+"""Going on after a trap: the native worker's executor runs its next request instead of ending.
 
-Forking a child is most of what running a program costs (about 3 ms a child on x86_64, 20 ms
-under QEMU), and a trap used to end its child, so a batch of run lines needed one child per
-trap. Here the trampoline (`trampoline.build_trampoline`) calls ``__sigsetjmp(JMP_BUF, 1)``
+Starting a process is most of what running a program costs (about 3 ms a forked child on
+x86_64, 20 ms under QEMU), and a trap used to end the process running it, so a batch of run
+lines needed one process per trap. Here the trampoline (`trampoline.build_trampoline`) calls ``__sigsetjmp(JMP_BUF, 1)``
 before the function; the trap handler compiled code calls (`abi.TRAP_SYMBOL`) and the fault
 signal handler are two small native functions, compiled with Cranelift once per worker, that
 write what happened into `RECORD` and ``siglongjmp`` back into the trampoline, which returns
