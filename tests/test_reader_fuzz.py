@@ -7,6 +7,7 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -156,3 +157,21 @@ def test_a_corpus_path_that_gives_no_clif_is_refused(capsys, tmp_path):
         assert clifkit_main(["fuzz", "--reader", "--count", "5", "--corpus", str(path)]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err == f"clifkit fuzz: error: --corpus {path}: {why}\n"
+
+
+def test_campaign_options_with_reader_and_corpus_without_it_are_refused(capsys, tmp_path):
+    """`--corpus` without `--reader`, and the campaign's options with it (which run no engine
+    there), were ignored silently."""
+    (tmp_path / "one.clif").write_text(SEEDS[-1])
+    with pytest.raises(SystemExit) as e:
+        clifkit_main(["fuzz", "--count", "3", "--corpus", str(tmp_path)])
+    assert e.value.code == 2
+    assert "clifkit fuzz: error: --corpus names the texts --reader mutates: give --reader too" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        clifkit_main(["fuzz", "--reader", "--count", "3", "--target", "s390x", "--opt-level", "all"])
+    assert e.value.code == 2
+    assert "error: --target, --opt-level: not options of --reader" in capsys.readouterr().err
+    # Its own options, and a campaign option at its default value, are taken.
+    assert clifkit_main(["fuzz", "--reader", "--count", "20", "--seed", "4", "--verify-every", "10",
+                         "--corpus", str(tmp_path)]) == 0
+    assert "20 inputs in" in capsys.readouterr().out

@@ -21,7 +21,24 @@ def _cmd_test(args: argparse.Namespace) -> int:
     return run_tests(args)
 
 
+# What `clifkit fuzz --reader` reads of its options; the campaign's others run no engine there.
+_READER_OPTIONS = frozenset({"reader", "corpus", "count", "seed", "out", "verbose", "program"})
+
+
 def _cmd_fuzz(args: argparse.Namespace) -> int:
+    parser = getattr(args, "fuzz_parser", None)
+    if parser is not None:
+        # (an option given its default value is no different from one not given)
+        if args.reader:
+            ignored = [a.option_strings[-1] for a in parser._actions
+                       if a.option_strings and a.dest not in _READER_OPTIONS and a.dest != "help"
+                       and getattr(args, a.dest, a.default) != a.default]
+            if ignored:
+                what = "not an option" if len(ignored) == 1 else "not options"
+                parser.error(f"{', '.join(ignored)}: {what} of --reader, which mutates CLIF text and runs no "
+                             f"engine (it takes --count, --seed, --corpus, --out, --program, -v)")
+        elif args.corpus:
+            parser.error("--corpus names the texts --reader mutates: give --reader too")
     if getattr(args, "reader", False):
         from .fuzz.reader import run_reader_fuzz
 
@@ -106,7 +123,7 @@ def _add_fuzz(sub) -> None:
     )
     p.add_argument("--corpus", action="append", metavar="PATH",
                    help="with --reader: CLIF files or directories to mutate (repeatable; default: the project's own)")
-    p.set_defaults(func=_cmd_fuzz)
+    p.set_defaults(func=_cmd_fuzz, fuzz_parser=p)
 
 
 def _add_reduce(sub) -> None:
