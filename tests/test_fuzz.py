@@ -576,6 +576,10 @@ def test_bad_campaign_options_are_located_errors(capsys):
     for option, value, least in (("--program", "-1", 0), ("--batch", "-2", 0), ("--verify-every", "0", 1)):
         assert cli.main(["fuzz", option, value]) == 2
         assert f"error: {option} must be >= {least}, not {value}" in capsys.readouterr().err
+    # Program 2**32 of seed S is program 0 of seed S+1 (`campaign.program_seed`).
+    for option in ("--program", "--count"):
+        assert cli.main(["fuzz", option, str(2**32)]) == 2
+        assert f"error: {option} must be below 2^32, not {2**32}" in capsys.readouterr().err
 
 
 def test_a_feature_edit_list_may_follow_features_as_its_own_word(tmp_path, capsys):

@@ -45,8 +45,13 @@ RECYCLE_EVERY = 5000
 GC_THRESHOLD = 20_000
 
 
+# Programs a seed numbers: program I of seed S is generated from S * PROGRAMS_PER_SEED + I, so an
+# index past it would be another seed's program.
+PROGRAMS_PER_SEED = 1 << 32
+
+
 def program_seed(seed: int, index: int) -> int:
-    return seed * (1 << 32) + index
+    return seed * PROGRAMS_PER_SEED + index
 
 
 @dataclass(frozen=True)

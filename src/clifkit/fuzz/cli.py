@@ -107,6 +107,13 @@ def run_fuzz(args: argparse.Namespace) -> int:
         if value is not None and value < least:
             print(f"clifkit fuzz: error: {option} must be >= {least}, not {value}", file=sys.stderr)
             return 2
+    from .campaign import PROGRAMS_PER_SEED
+
+    for option, value in (("--program", args.program), ("--count", args.count)):
+        if value is not None and value >= PROGRAMS_PER_SEED:
+            print(f"clifkit fuzz: error: {option} must be below 2^32, not {value} (a seed numbers 2^32 "
+                  f"programs; past them are the next seed's)", file=sys.stderr)
+            return 2
     try:
         seconds = parse_duration(args.time) if args.time else None
     except ValueError:
