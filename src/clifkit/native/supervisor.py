@@ -205,8 +205,7 @@ class Supervisor:
         while i < len(requests):
             problem = self._ready()
             if problem is not None:
-                for k in range(i, len(requests)):
-                    results[k] = {"kind": "error", "message": problem.get("message", "the module did not load")}
+                _fail_rest(results, i, problem.get("message", "the module did not load"))
                 break
             if i == 0:
                 processes += 1
@@ -216,11 +215,10 @@ class Supervisor:
             # the rest in forked children (`Worker.run`), so that each further crash or timeout
             # costs a fork, as before the executor, not another compile of the module.
             reply = self._exchange({"op": "run", "requests": requests[i:], "timeout": timeout, "isolation": FORKED})
-            rest = reply.get("results") if reply is not None and reply.get("ok") else None
-            if rest is None:
-                message = (reply or _ended("running")).get("message", "the worker refused the run")
-                rest = [{"kind": "error", "message": message}] * (len(requests) - i)
-            results[i:] = rest
+            if reply is not None and reply.get("ok"):
+                results[i:] = reply["results"]
+            else:
+                _fail_rest(results, i, (reply or _ended("running")).get("message", "the worker refused the run"))
             processes += (reply or {}).get("children", 0)
             break
         return {"ok": True, "results": results, "children": processes}
@@ -252,14 +250,11 @@ class Supervisor:
             if index == faults.SETTING_UP:  # it crashed compiling the batch's trampolines or reserving memory
                 self._stop(kill=True)
                 what = result.get("signame") or result.get("message") or result.get("kind")
-                for k in range(answered, len(requests)):
-                    results[k] = {"kind": "error",
-                                  "message": f"the worker crashed while setting the batch up ({what})"}
+                _fail_rest(results, answered, f"the worker crashed while setting the batch up ({what})")
                 return len(requests)
             if index is None:
                 if result is not None:  # it could not run the batch
-                    for k in range(answered, len(requests)):
-                        results[k] = {"kind": "error", "message": f"the worker could not run the call: {result}"}
+                    _fail_rest(results, answered, f"the worker could not run the call: {result}")
                 return len(requests)
             results[start + index] = result
             answered = start + index + 1
@@ -271,15 +266,21 @@ class Supervisor:
         return faults.blame_end(results, answered, len(requests), status, last, reported_end)
 
 
+def _fail_rest(results: list, start: int, message: str) -> None:
+    """Each request from `start` on gets the error `message` (its batch could not run)."""
+    for k in range(start, len(results)):
+        results[k] = {"kind": "error", "message": message}
+
+
 def _ended(what: str) -> dict:
     return {"ok": False, "kind": "error", "message": f"the worker's executor ended while {what}"}
 
 
 def serve(worker, requests_fd: int, answers_fd: int) -> None:
     """The executor: compile and run what the supervisor sends, until it closes the pipe."""
-    faults.die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops runaway code at once
-    worker.become_executor(answers_fd)
+    from .worker import _one_line
+
+    worker.run_code_here(answers_fd)
     while True:
         try:
             msg = recv(requests_fd)
@@ -291,10 +292,10 @@ def serve(worker, requests_fd: int, answers_fd: int) -> None:
             try:
                 worker.run_here(msg.get("requests", []), answers_fd)
             except Exception as e:
-                send(answers_fd, (None, " ".join(str(e).split()) or type(e).__name__))
+                send(answers_fd, (None, _one_line(e)))
             continue
         try:
             reply = worker.handle(msg)
         except Exception as e:
-            reply = {"ok": False, "kind": "error", "message": f"internal error in the worker: {e}"}
+            reply = {"ok": False, "kind": "error", "message": f"internal error in the worker: {_one_line(e)}"}
         send(answers_fd, reply)

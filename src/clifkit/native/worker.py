@@ -311,8 +311,7 @@ class Worker:
             if req["function"] in self.entries:
                 runnable.append(i)
             else:  # answered without running code, and without ending the batch's child
-                reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
-                results[i] = {"kind": "skipped", "reason": reason}
+                results[i] = self._skipped(req)
         batch = [requests[i] for i in runnable]
         keep_spares([env for env in map(_environment, batch) if env is not None])
         for name in {req["function"] for req in batch}:
@@ -330,14 +329,31 @@ class Worker:
             results[i] = answer
         return {"ok": True, "results": results, "children": children}
 
-    def become_executor(self, fd: int) -> None:
-        """In the supervisor's executor (`supervisor.py`): run compiled code here from now on, with
-        the handlers a child installs, writing a fault's record to `fd`."""
+    def run_code_here(self, fd: int) -> None:
+        """This process (a forked child, or the supervisor's executor) runs compiled code from now
+        on: it dies with the process that forked it, Ctrl-C stops it at once, and the fault
+        handlers are installed, writing a fault's record to `fd`."""
+        faults.die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops runaway code at once
         faults.Child.fd = fd
         faults.Child.machine = self.machine
         faults.Child.pointer_bytes = ctypes.sizeof(ctypes.c_void_p)
         faults.Child.stack = self.stack
         faults.install_fault_handlers()
+
+    def _skipped(self, req: dict) -> dict:
+        """The result of a request answered without running code (its function was not compiled)."""
+        reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
+        return {"kind": "skipped", "reason": reason}
+
+    def _answer(self, index: int, req: dict) -> dict:
+        """Run request `index` here: its result (a fault's is written by the handlers)."""
+        faults.Child.index = index
+        chaos.maybe_die()
+        try:
+            return self._call(req)
+        except Exception as e:
+            return {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
 
     def run_here(self, requests: list, fd: int) -> None:
         """Run `requests` in this process (the executor), writing `BATCH_READY` once set up, then
@@ -353,16 +369,7 @@ class Worker:
         send(fd, BATCH_READY)
         goes_on = faults.goes_on()
         for index, req in enumerate(requests):
-            if req["function"] in self.entries:
-                faults.Child.index = index
-                chaos.maybe_die()
-                try:
-                    result = self._call(req)
-                except Exception as e:
-                    result = {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
-            else:  # answered without running code
-                reason = self.unavailable.get(req["function"]) or f"{req['function']} was not compiled"
-                result = {"kind": "skipped", "reason": reason}
+            result = self._answer(index, req) if req["function"] in self.entries else self._skipped(req)
             send(fd, (index, result))
             if result["kind"] not in goes_on:
                 os._exit(0)  # a crash: this process may be in any state
@@ -410,21 +417,10 @@ class Worker:
         return faults.blame_end(results, answered, end, status, last, reported_end)
 
     def _child(self, fd: int, requests: list, start: int, end: int) -> None:
-        faults.die_with_parent()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C stops runaway code at once
-        faults.Child.fd = fd
-        faults.Child.machine = self.machine
-        faults.Child.pointer_bytes = ctypes.sizeof(ctypes.c_void_p)
+        self.run_code_here(fd)
         faults.Child.functions = self.addresses
-        faults.Child.stack = self.stack
-        faults.install_fault_handlers()
         for index in range(start, end):
-            faults.Child.index = index
-            chaos.maybe_die()
-            try:
-                result = self._call(requests[index])
-            except Exception as e:
-                result = {"kind": "error", "message": f"the worker could not run the call: {_one_line(e)}"}
+            result = self._answer(index, requests[index])
             send(fd, (index, result))
             if result["kind"] not in faults.goes_on():
                 break  # a crash: this process may be in any state
