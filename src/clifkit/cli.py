@@ -25,20 +25,28 @@ def _cmd_test(args: argparse.Namespace) -> int:
 _READER_OPTIONS = frozenset({"reader", "corpus", "count", "seed", "out", "verbose", "program"})
 
 
-def _cmd_fuzz(args: argparse.Namespace) -> int:
+def _refuse_options_reader_ignores(args: argparse.Namespace) -> None:
+    """Exit 2 for `--corpus` without `--reader`, and for campaign options given with it (an
+    option given its default value is no different from one not given)."""
     parser = getattr(args, "fuzz_parser", None)
-    if parser is not None:
-        # (an option given its default value is no different from one not given)
-        if args.reader:
-            ignored = [a.option_strings[-1] for a in parser._actions
-                       if a.option_strings and a.dest not in _READER_OPTIONS and a.dest != "help"
-                       and getattr(args, a.dest, a.default) != a.default]
-            if ignored:
-                what = "not an option" if len(ignored) == 1 else "not options"
-                parser.error(f"{', '.join(ignored)}: {what} of --reader, which mutates CLIF text and runs no "
-                             f"engine (it takes --count, --seed, --corpus, --out, --program, -v)")
-        elif args.corpus:
+    if parser is None:
+        return
+    if not args.reader:
+        if args.corpus:
             parser.error("--corpus names the texts --reader mutates: give --reader too")
+        return
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    ignored = [a.option_strings[-1] for a in options
+               if a.dest not in _READER_OPTIONS and getattr(args, a.dest, a.default) != a.default]
+    if ignored:
+        taken = ", ".join(a.option_strings[-1] for a in options if a.dest in _READER_OPTIONS and a.dest != "reader")
+        what = "not an option" if len(ignored) == 1 else "not options"
+        parser.error(f"{', '.join(ignored)}: {what} of --reader, which mutates CLIF text and runs no engine "
+                     f"(it takes {taken})")
+
+
+def _cmd_fuzz(args: argparse.Namespace) -> int:
+    _refuse_options_reader_ignores(args)
     if getattr(args, "reader", False):
         from .fuzz.reader import run_reader_fuzz
 
