@@ -320,11 +320,77 @@ def test_call_depth_checked_by_callers_stays_exact():
             assert it.call("%twice", [limit - 2]) == [14]
         with pytest.raises(Trap):
             it.call("%twice", [limit - 1])
-    assert "_stk_ovf" not in interp(RECURSE_INDIRECT).compile("%leaf")
-    assert interp(RECURSE_INDIRECT).compile("%twice").count("_stk_ovf") == 1  # both %leaf calls: one check
+    assert "_d >=" not in interp(RECURSE_INDIRECT).compile("%leaf")
+    assert interp(RECURSE_INDIRECT).compile("%twice").count("_d >=") == 1  # both %leaf calls: one check
     with pytest.raises(Trap) as e:
         interp(RECURSE_INDIRECT, max_call_depth=0).call("%leaf")
     assert e.value.code == "stk_ovf"
+
+
+FUEL_AFTER_CALLS = """
+function %leaf() -> i32 {
+block0:
+    v0 = iconst.i32 7
+    return v0
+}
+
+function %divide() -> i32 {
+    fn0 = %leaf() -> i32
+
+block0:
+    v0 = call fn0()
+    v1 = iconst.i32 0
+    v2 = udiv v0, v1
+    return v2
+}
+
+function %bad_indirect() -> i32 {
+    fn0 = %leaf() -> i32
+    sig0 = () -> i32
+
+block0:
+    v0 = call fn0()
+    v1 = iconst.i64 8
+    v2 = call_indirect sig0, v1()
+    return v2
+}
+
+function %deep(i32) -> i32 {
+    fn0 = %deep(i32) -> i32
+
+block0(v0: i32):
+    v1 = iadd_imm v0, 1
+    v2 = call fn0(v1)
+    return v2
+}
+"""
+
+
+def test_a_charge_left_to_the_caller_still_runs_out_before_anything_is_observed():
+    # A block of pure instructions ending in a return leaves its charge unchecked: the caller
+    # checks before the next thing that could trap, and the outermost call after it returns.
+    assert "_nofuel" not in interp(FUEL_AFTER_CALLS).compile("%leaf")
+    assert interp(FUEL_AFTER_CALLS, fuel=2).call("%leaf") == [7]
+    with pytest.raises(FuelExhausted):
+        interp(FUEL_AFTER_CALLS, fuel=1).call("%leaf")
+    # Each caller: 4 instructions of its own, then %leaf's 2, then a trap.
+    for name, code in (("%divide", "int_divz"), ("%bad_indirect", None)):
+        with pytest.raises(Trap) as e:
+            interp(FUEL_AFTER_CALLS, fuel=6).call(name)
+        assert code is None or e.value.code == code
+        with pytest.raises(FuelExhausted) as out:
+            interp(FUEL_AFTER_CALLS, fuel=5).call(name)
+        assert out.value.function == name
+
+
+def test_the_fuel_and_depth_checks_before_a_call_are_one_test_fuel_first():
+    it = interp(FUEL_AFTER_CALLS, max_call_depth=3)
+    assert "_nofuel_or_deep" in it.compile("%deep")
+    with pytest.raises(Trap) as e:  # three levels of 3 instructions, then a fourth call
+        interp(FUEL_AFTER_CALLS, max_call_depth=3, fuel=9).call("%deep", [0])
+    assert e.value.code == "stk_ovf"
+    with pytest.raises(FuelExhausted):
+        interp(FUEL_AFTER_CALLS, max_call_depth=3, fuel=8).call("%deep", [0])
 
 
 COUNTED = """

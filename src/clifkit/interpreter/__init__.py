@@ -39,6 +39,7 @@ from .machine import (
     RUNTIME,
     TAIL_CALL,
     UNLIMITED_FUEL,
+    _no_fuel,
     _stk_ovf,
     Environment,
     FuelExhausted,
@@ -289,6 +290,8 @@ class Interpreter:
             r = fn(machine, 1, *values)
             while r is TAIL_CALL:
                 r = machine.tail_fn(machine, 1, *machine.tail_args)
+            if machine.fuel < 0:  # a last charge left unchecked (`FunctionCompiler.returns_unobserved`)
+                machine.fuel = _no_fuel(machine, name, machine.fuel)
         except RecursionError:
             raise Trap("stk_ovf", "the Python stack is exhausted") from None
         finally:

@@ -35,7 +35,9 @@ computed at entry, in a function with loops). The caller checks the depth
 (``if _d >= 2000: _stk_ovf(_d + 1)``, `max_call_depth`), once on each path to
 its calls; `Interpreter.call` checks the outermost call, and a tail call stays
 at its caller's depth. Fuel is
-handed over in ``_m.fuel`` around a call. ``return_call`` returns
+handed over in ``_m.fuel`` around a call; a callee's last block, when pure,
+may leave it below 0, for the caller to check before it next does anything
+observable (`check_after_call`). ``return_call`` returns
 the marker `TAIL_CALL` (``_TC``) after leaving the callee and its arguments
 in ``_m.tail_fn`` / ``_m.tail_args``; the caller's trampoline
 (``while _r is _TC``) makes the call, so tail calls run in constant Python stack; a function tail-calling itself instead jumps
@@ -434,6 +436,9 @@ class FunctionCompiler:
             self.fm = root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
+            # True after a call, until checked: a callee may return with its last charge unchecked
+            # (see emit_block), so _m.fuel may be below 0 (see check_after_call).
+            self.unchecked = False
             loop = None
             if header:
                 from . import counted_loops  # (a function without loops does without it)
@@ -512,13 +517,38 @@ class FunctionCompiler:
             # header, which checks): running out of fuel there instead is indistinguishable.
             self.pending = count
             return self.emit_block_body(block, number, ind, out, root, in_while)
+        if self.returns_unobserved(block):
+            # Nor here: the caller checks before it next does anything that could be observed
+            # (check_after_call), and `Interpreter.call` after the outermost call returns.
+            if self.fm:
+                out.append((ind, f"_m.fuel -= {count}"))
+            else:
+                out.append((ind, f"_f -= {count}"))
+            return self.emit_block_body(block, number, ind, out, root, in_while)
         self.charge(count, ind, out)
         out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        self.unchecked = False
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
         return block.insts[-1].opcode.name in PLAIN_BRANCHES and all(
             inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
+
+    def returns_unobserved(self, block: Block) -> bool:
+        """A block of pure instructions ending in a plain return (not a loop's: its header checks)."""
+        return (block.insts[-1].opcode.name == "return" and self.interp.tracer is None
+                and all(inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1]))
+
+    def check_after_call(self, ind: int, out) -> None:
+        """Before code that could be observed (a trap, memory, a depth check) follows a call in
+        its block: the callee may have left its last charge unchecked (`returns_unobserved`)."""
+        if not self.unchecked:
+            return
+        if self.fm:
+            out.append((ind, "_f = _m.fuel"))
+            self.fm = False
+        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        self.unchecked = False
 
     def charge(self, count: int, ind: int, out) -> None:
         if self.fm:
@@ -527,13 +557,14 @@ class FunctionCompiler:
         else:
             out.append((ind, f"_f -= {count}"))
 
-    def fuel_state(self) -> tuple[bool, int, bool]:
+    def fuel_state(self) -> tuple[bool, int, bool, bool]:
         """What the code at this point knows (kept across a branch's other edge): where the fuel
-        is, the charge pending, whether the call depth is checked."""
-        return self.fm, self.pending, self.depth_ok
+        is, the charge pending, whether the call depth is checked, whether a call since the last
+        check may have left the fuel below 0."""
+        return self.fm, self.pending, self.depth_ok, self.unchecked
 
-    def set_fuel_state(self, state: tuple[bool, int, bool]) -> None:
-        self.fm, self.pending, self.depth_ok = state
+    def set_fuel_state(self, state: tuple[bool, int, bool, bool]) -> None:
+        self.fm, self.pending, self.depth_ok, self.unchecked = state
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         traced = self.interp.tracer is not None
@@ -546,6 +577,8 @@ class FunctionCompiler:
                 self.emit_probe(number, inst, ind, out, "terminator")
                 self.emit_inner_branch(inst, ind, out, root, in_while)
                 continue
+            if self.unchecked and not op.is_call and inst.opcode.name not in _PURE_NAMES:
+                self.check_after_call(ind, out)
             if traced and (op.can_trap or op.can_load or op.can_store or op.is_call):
                 self.emit_probe(number, inst, ind, out, "before")
             self.emit_inst(inst, ind, out)
@@ -662,15 +695,16 @@ class FunctionCompiler:
         elif inst.opcode.is_branch:
             raise self.unsupported(f"branch {op}")
         else:
+            self.check_after_call(ind, out)
             self.emit_inst(inst, ind, out)  # trap and other lowered terminators
 
     def emit_inner_branch(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
         """Heap era: ``brz``/``brnz`` take their edge or go on with the rest of the block."""
         cond = self.val(inst.args[0])
         out.append((ind, f"if ({cond}) {'==' if inst.opcode.name == 'brz' else '!='} 0:"))
-        fm, depth_ok = self.fm, self.depth_ok
+        fm, depth_ok, unchecked = self.fm, self.depth_ok, self.unchecked
         self.emit_edge(inst.dests[0], ind + 1, out, root, in_while)
-        self.fm, self.depth_ok = fm, depth_ok
+        self.fm, self.depth_ok, self.unchecked = fm, depth_ok, unchecked
 
     def leave(self, ind: int, out) -> None:
         if not self.fm:

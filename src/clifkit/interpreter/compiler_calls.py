@@ -73,6 +73,7 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
             raise fc.unsupported(f"{op} names undeclared sig{sig_ref}")
         params, returns = sig_types(sig)
         key = signature_key(params, returns)
+        fc.check_after_call(ind, out)  # (before a bad address or signature traps)
         callee = fc.val(inst.args[0])
         out.append((ind, f"_e = _IND.get({callee})"))
         out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
@@ -88,6 +89,8 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         if resolved is None:
             raise fc.unsupported(f"call to unknown function {ext.name.text}")
         kind, ident = resolved
+        if kind != "func" or not (fc.depth_ok or op.startswith("return_call")):
+            fc.check_after_call(ind, out)  # (before a host function, or a check that may trap)
         target = fc.interp.bind_callee(resolved)
         may_tail = kind == "func" and fc.interp.may_tail_call(ident)
         callee_sig = fc.interp.callee_signature(resolved)
@@ -140,7 +143,13 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
     if sync and not indirect and not fc.depth_ok:
         # The callee's depth is checked here, not at its entry: once per path (a base case
         # that calls nothing checks nothing), and a later call on the path needs no check.
-        out.append((ind, f"if _d >= {fc.interp.max_call_depth}: _stk_ovf(_d + 1)"))
+        limit = fc.interp.max_call_depth
+        fuel_check = f"if _f < 0: _f = _nofuel(_m, {fc.name!r}, _f)"
+        if out and out[-1] == (ind, fuel_check):
+            # Right after the block's fuel check: one test for both (fuel first, as before).
+            out[-1] = (ind, f"if _f < 0 or _d >= {limit}: _f = _nofuel_or_deep(_m, {fc.name!r}, _f, _d)")
+        else:
+            out.append((ind, f"if _d >= {limit}: _stk_ovf(_d + 1)"))
         fc.depth_ok = True
     if sync and not fc.fm:
         out.append((ind, "_m.fuel = _f"))
@@ -159,5 +168,6 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         out.append((ind, f"{', '.join(results)} = {call}"))
     if sync:
         fc.fm = True  # reloaded into _f lazily: at the next block, root or return
+        fc.unchecked = True
     if op.startswith("try_call"):
         fc.emit_edge(inst.exception.normal, ind, out, root, in_while, rets=results)
