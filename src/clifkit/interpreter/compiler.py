@@ -491,6 +491,11 @@ class FunctionCompiler:
         params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
         text = "\n".join(s for arm in arms.values() for _, s in arm)
         lines = [f"def _F{self.index}({params}):"]
+        if self.has_frame:
+            # Pushing the frame may trap stk_ovf before the entry block checks its fuel, and a
+            # caller calls with a charge left unchecked by its last callee (`returns_unobserved`):
+            # that charge runs out first.
+            lines.append(f"    if _m.fuel < 0: _m.fuel = _nofuel(_m, {self.name!r}, _m.fuel)")
         if self.entry in self.headers:
             lines.append("    _f = _m.fuel")
         if "_d1" in text:

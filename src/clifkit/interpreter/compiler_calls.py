@@ -106,6 +106,7 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         arg_types = [fc.vtype(a) for a in inst.args]
         if signature_key(arg_types, expected_rets or callee_sig[1]) != signature_key(*callee_sig):
             detail = f"{ext.name.text} called with {signature_key(arg_types, expected_rets or ())}"
+            fc.check_after_call(ind, out)  # (a trap: an earlier callee's charge runs out first)
             out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
             return
     argtext = ", ".join(args)

@@ -1,0 +1,124 @@
+"""Fuel, depth and traps around calls, against the rule the compiler's fuel devices keep: a run's
+outcome (results, trap code, running out of fuel) is the one it would have if every block checked
+its fuel on entry. A callee whose last block is pure leaves its charge for the caller to check;
+these are the places where something observable follows such a call without a block of its own."""
+
+import pytest
+
+from clifkit.interpreter import FuelExhausted, Interpreter, Trap
+from clifkit.reader import parse_text
+
+# %leaf is 4 instructions in one pure block ending in a return: its charge is left unchecked.
+# Each caller's block0 (3 instructions, 2 with a return_call) and %leaf's are charged before the
+# second call traps: one instruction less than both, and the run must run out of fuel instead.
+CALLS = """
+function %leaf(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    v2 = iadd_imm v1, 1
+    v3 = iadd_imm v2, 1
+    return v3
+}
+
+function %takes_i32(i32) -> i32 {
+block0(v0: i32):
+    return v0
+}
+
+function %huge_frame(i64) -> i64 tail {
+    ss0 = explicit_slot 0xF0000000
+
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    return v1
+}
+
+function %wrong_signature(i64) -> i64 {
+    fn0 = %leaf(i64) -> i64
+    fn1 = %takes_i32(i64) -> i64
+
+block0(v0: i64):
+    v1 = call fn0(v0)
+    v2 = call fn1(v1)
+    return v2
+}
+
+function %wrong_signature_tail(i64) -> i64 tail {
+    fn0 = %leaf(i64) -> i64
+    fn1 = %takes_i32(i64) -> i64 tail
+
+block0(v0: i64):
+    v1 = call fn0(v0)
+    return_call fn1(v1)
+}
+
+function %stack_exhausted(i64) -> i64 tail {
+    fn0 = %leaf(i64) -> i64
+    fn1 = %huge_frame(i64) -> i64 tail
+
+block0(v0: i64):
+    v1 = call fn0(v0)
+    v2 = call fn1(v1)
+    return v2
+}
+
+function %stack_exhausted_tail(i64) -> i64 tail {
+    fn0 = %leaf(i64) -> i64
+    fn1 = %huge_frame(i64) -> i64 tail
+
+block0(v0: i64):
+    v1 = call fn0(v0)
+    return_call fn1(v1)
+}
+"""
+
+
+def interp(text, **kw):
+    return Interpreter([d.function for d in parse_text(text).functions], **kw)
+
+
+@pytest.mark.parametrize("name, needed, code", [
+    ("%wrong_signature", 7, "bad_sig"),  # a direct call whose declared signature is not the callee's
+    ("%wrong_signature_tail", 6, "bad_sig"),
+    ("%stack_exhausted", 7, "stk_ovf"),  # the callee's frame does not fit on the stack
+    ("%stack_exhausted_tail", 6, "stk_ovf"),
+])
+def test_a_charge_left_by_a_callee_runs_out_before_the_next_call_traps(name, needed, code):
+    with pytest.raises(Trap) as e:
+        interp(CALLS, fuel=needed).call(name, [1])
+    assert e.value.code == code
+    with pytest.raises(FuelExhausted):
+        interp(CALLS, fuel=needed - 1).call(name, [1])
+
+
+DEEP_FRAMES = """
+function %leaf(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+
+function %recurse(i64) -> i64 {
+    ss0 = explicit_slot 0x4000000
+    fn0 = %leaf(i64) -> i64
+    fn1 = %recurse(i64) -> i64
+
+block0(v0: i64):
+    v1 = call fn0(v0)
+    v2 = call fn1(v1)
+    return v2
+}
+"""
+
+
+def test_a_recursion_exhausting_the_stack_runs_out_of_fuel_at_the_budget_before_it():
+    # Frames of 64 MiB: the interpreter's stack (0x0100_0000 to 0x8000_0000) holds 31 of them,
+    # each level charging 3 (%recurse's block) + 2 (%leaf) before it calls the next; the 32nd
+    # frame traps stk_ovf. One instruction less, and %leaf's charge at the 31st level runs out.
+    levels = (0x8000_0000 - 0x0100_0000) // 0x400_0000
+    needed = 5 * levels
+    with pytest.raises(Trap) as e:
+        interp(DEEP_FRAMES, fuel=needed).call("%recurse", [0])
+    assert e.value.code == "stk_ovf"
+    with pytest.raises(FuelExhausted):
+        interp(DEEP_FRAMES, fuel=needed - 1).call("%recurse", [0])
