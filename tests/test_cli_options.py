@@ -656,3 +656,14 @@ def test_the_json_reports_options_say_which_engines_and_settings_ran(tree, capsy
         "--json", tree / "b.json", tree / "f0.clif")
     options = json.loads((tree / "b.json").read_text())["options"]
     assert (options["engine"], options["compare"], options["settings"]) == ("interpreter", True, ["opt_level=speed"])
+
+
+def test_the_json_reports_options_say_the_interpreters_limits(tree, capsys):
+    # The fuel and the call depth decide whether a run line passes: a report says which ran.
+    run(capsys, "test", "-j", "1", "--engine", "interpreter", "--json", tree / "a.json", tree / "f0.clif")
+    options = json.loads((tree / "a.json").read_text())["options"]
+    assert (options["fuel"], options["max_call_depth"]) == (10**9, 2000)
+    run(capsys, "test", "-j", "1", "--engine", "interpreter", "--fuel", "77", "--max-call-depth", "5",
+        "--json", tree / "b.json", tree / "f0.clif")
+    options = json.loads((tree / "b.json").read_text())["options"]
+    assert (options["fuel"], options["max_call_depth"]) == (77, 5)

@@ -36,6 +36,7 @@ from ..ir.types import Type
 from . import control, integer_ops  # noqa: F401  (families register)
 from .compiler import compile_function, sig_types, signature_key, tail_calls_other
 from .machine import (
+    MAX_CALL_DEPTH,
     RUNTIME,
     TAIL_CALL,
     UNLIMITED_FUEL,
@@ -83,7 +84,7 @@ def _normalise(value, t: Type):
 class Interpreter:
     """Runs the given functions. Compiles each lazily, once, on its first call."""
 
-    def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = 2000,
+    def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = MAX_CALL_DEPTH,
                  host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
                  timeout: Optional[float] = None, max_memory: Optional[int] = None, byteorder: str = "little",
                  tracer=None):

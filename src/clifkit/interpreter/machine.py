@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Optional
 
 UNLIMITED_FUEL = 1 << 62
+MAX_CALL_DEPTH = 2000  # calls nested deeper trap stk_ovf, unless `max_call_depth=` says otherwise
 # Fuel is handed to generated code in slices of this many instructions; between slices the machine
 # checks its deadline (`Interpreter(timeout=...)`), so a runaway loop ends within a slice.
 FUEL_SLICE = 1 << 18

@@ -67,6 +67,12 @@ def file_json(fr: FileResult) -> dict:
     }
 
 
+def _default_call_depth() -> int:
+    from ..interpreter.machine import MAX_CALL_DEPTH
+
+    return MAX_CALL_DEPTH
+
+
 def build_report(results: Sequence[FileResult], options=None, interrupted: bool = False) -> dict:
     total = total_counts(results)
     report = {
@@ -88,6 +94,7 @@ def build_report(results: Sequence[FileResult], options=None, interrupted: bool 
             "compare": options.compare,
             "settings": [f"{name}={value}" for name, value in options.settings],
             "fuel": options.fuel,
+            "max_call_depth": options.max_call_depth or _default_call_depth(),
             "interpret_all": options.interpret_all,
             "cranelift": options.dialect.name,
             "run_calls": "followed" if options.calls_followed else "named",
