@@ -497,10 +497,13 @@ def load(source: Union[TestFile, PathLike], *, engine: str = "interpreter", targ
 
 
 def call(source: Union[TestFile, PathLike], name: str, *args: Any, engine: str = "interpreter",
-         env: Union[Environment, str, list, None] = None, raw: bool = False, fuel: Optional[int] = None,
+         env: Union[Environment, str, list, None] = None, raw: bool = False, target: Optional[str] = None,
+         fuel: Optional[int] = None, max_call_depth: Optional[int] = None, timeout: Optional[float] = None,
          cranelift: Optional[str] = None) -> Any:
-    """Load `source`, call `name` once, close: ``call(text, "%add", 1, 2)`` (see `Program.call`)."""
-    with Program(source, engine=engine, fuel=fuel, cranelift=cranelift) as program:
+    """Load `source` (`load`'s options), call `name` once, close: ``call(text, "%add", 1, 2)``
+    (see `Program.call`)."""
+    with load(source, engine=engine, target=target, fuel=fuel, max_call_depth=max_call_depth, timeout=timeout,
+              cranelift=cranelift) as program:
         return program.call(name, *args, env=env, raw=raw)
 
 
