@@ -309,6 +309,83 @@ def test_trace_shows_addresses_and_stops_at_its_limit(tmp_path, cli_run):
     assert "%count(1000) -> returned 0x3e8" in lines
 
 
+CALLS_TRACED = """test interpret
+
+function %div(i64, i64) -> i64 {
+block0(v0: i64, v1: i64):
+    v2 = udiv v0, v1
+    return v2
+}
+
+function %main(i64, i64) -> i64 {
+    fn0 = %div(i64, i64) -> i64
+block0(v0: i64, v1: i64):
+    v2 = call fn0(v0, v1)
+    v3 = iadd_imm v2, 1
+    return v3
+}
+; run: %main(8, 2) == 5
+; run: %main(8, 0) == trap int_divz
+
+function %even(i64) -> i64 tail {
+    fn0 = %odd(i64) -> i64 tail
+block0(v0: i64):
+    brif v0, block1, block2
+block1:
+    v1 = iadd_imm v0, -1
+    return_call fn0(v1)
+block2:
+    trap user9
+}
+
+function %odd(i64) -> i64 tail {
+    fn0 = %even(i64) -> i64 tail
+block0(v0: i64):
+    v1 = iadd_imm v0, -1
+    return_call fn0(v1)
+}
+; run: %even(2) == trap user9
+"""
+
+
+def test_trace_shows_a_call_before_its_callee_and_the_functions_a_tail_call_reaches(tmp_path, cli_run):
+    f = tmp_path / "t.clif"
+    f.write_text(CALLS_TRACED)
+    status, out, err = cli_run("interpret", "--trace", f)
+    assert status == 0, err
+    rows = [" ".join(line.split()) for line in out.splitlines()]
+    first = rows.index(f"trace of {f}:16: %main(8, 2)")
+    assert rows[first + 1 : first + 7] == [
+        "%main block0 v2 = call fn0(v0, v1) v0=0x8 v1=0x2",  # (when it starts)
+        "%div block0 v2 = udiv v0, v1 v0=0x8 v1=0x2 -> v2=0x4",
+        "%div block0 return v2 v2=0x4",
+        "%main block0 v2 = call fn0(v0, v1) -> v2=0x4",  # (when it returns)
+        "%main block0 v3 = iadd_imm v2, 1 v2=0x4 -> v3=0x5",
+        "%main block0 return v3 v3=0x5",
+    ]
+    # A trap in a callee: the trace shows the call that led there.
+    second = rows.index(f"trace of {f}:17: %main(8, 0)")
+    assert rows[second + 1 : second + 4] == [
+        "%main block0 v2 = call fn0(v0, v1) v0=0x8 v1=0x0",
+        "%div block0 v2 = udiv v0, v1 v0=0x8 v1=0x0 <- trapped here",
+        "%main(8, 0) -> trap int_divz",
+    ]
+    # Tail calls between functions: each function's own blocks, its return_call, and a trap
+    # terminator marked as where the run trapped.
+    third = rows.index(f"trace of {f}:36: %even(2)")
+    assert rows[third + 1 : third + 10] == [
+        "%even block0 brif v0, block1, block2 v0=0x2",
+        "%even block1 v1 = iadd_imm.i64 v0, -1 v0=0x2 -> v1=0x1",  # (as the printer writes it)
+        "%even block1 return_call fn0(v1) v1=0x1",
+        "%odd block0 v1 = iadd_imm v0, -1 v0=0x1 -> v1=0x0",
+        "%odd block0 return_call fn0(v1) v1=0x0",
+        "%even block0 brif v0, block1, block2 v0=0x0",
+        "%even block2 trap user9 <- trapped here",
+        "%even(2) -> trap user9",
+        "3 passed, 0 failed, 0 skipped",
+    ]
+
+
 def test_untraced_code_has_no_probes():
     from clifkit.interpreter import Interpreter
     from clifkit.interpreter.trace import Tracer

@@ -163,7 +163,9 @@ class Interpreter:
         try:
             func = self.functions[i]
             # A tail-call group starts at a block ending in return_call (`tail_groups`, imported then).
-            if any(b.insts and b.insts[-1].opcode.name == "return_call" for b in func.blocks.values()):
+            # Not traced: a trace shows each function's own blocks and its return_call.
+            if self.tracer is None and any(
+                    b.insts and b.insts[-1].opcode.name == "return_call" for b in func.blocks.values()):
                 from . import tail_groups
 
                 func = tail_groups.merged(self, i)

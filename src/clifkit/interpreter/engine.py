@@ -71,10 +71,11 @@ class InterpreterSession(Session):
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
         outcome = self._call(bound, env)
         if self.tracer is not None:
+            trapped = self.tracer.finish(isinstance(outcome, Trapped))
             if self.tracer.dropped:
                 print(f"... and {self.tracer.dropped} more instructions (--trace-limit {self.tracer.limit})")
-            if isinstance(outcome, Trapped) and self.tracer.pending is not None:
-                print(f"{self.tracer.pending}  <- trapped here")
+            if trapped is not None:
+                print(f"{trapped}  <- trapped here")
             print(f"{bound.call_text} -> {_describe(outcome)}", flush=True)
         return outcome
 
@@ -94,7 +95,7 @@ class InterpreterSession(Session):
         if self.tracer is not None:
             loc = bound.command.loc
             print(f"trace of {loc.path}:{loc.line}: {bound.call_text}", flush=True)
-            self.tracer.count, self.tracer.pending = 0, None
+            self.tracer.start()
         try:
             results = self.interp.call(name, args, env=prepared)
         except FuelExhausted as e:
