@@ -386,6 +386,17 @@ def test_trace_shows_a_call_before_its_callee_and_the_functions_a_tail_call_reac
     ]
 
 
+def test_a_trace_that_runs_out_of_fuel_shows_no_block_whose_fuel_was_not_there(tmp_path, cli_run):
+    # %even(2) charges 1 (block0), 2 (block1), 2 (%odd), then 1 (block0) and 1 (block2): with 5,
+    # the second visit of %even's block0 is not paid for, so none of it runs (nor shows).
+    f = tmp_path / "t.clif"
+    f.write_text(CALLS_TRACED)
+    status, out, err = cli_run("interpret", "--trace", "--fuel", "5", f, "-k", "even")
+    rows = [" ".join(line.split()) for line in out.splitlines()]
+    end = next(i for i, row in enumerate(rows) if row.startswith("%even(2) -> ran out of fuel after 5"))
+    assert rows[end - 1] == "%odd block0 return_call fn0(v1) v1=0x0"
+
+
 def test_untraced_code_has_no_probes():
     from clifkit.interpreter import Interpreter
     from clifkit.interpreter.trace import Tracer

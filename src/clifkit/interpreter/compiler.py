@@ -536,7 +536,8 @@ class FunctionCompiler:
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
-        return block.insts[-1].opcode.name in PLAIN_BRANCHES and all(
+        # Not traced: a trace shows what ran, and a block runs only if its fuel was there.
+        return block.insts[-1].opcode.name in PLAIN_BRANCHES and self.interp.tracer is None and all(
             inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
 
     def returns_unobserved(self, block: Block) -> bool:
