@@ -310,6 +310,40 @@ def test_compare_agrees_on_real_code(tmp_path, capsys):
     assert [r["kind"] for r in _runs(report)] == ["run", "print"]
 
 
+DEEP = """test run
+target x86_64
+
+function %sum(i64) -> i64 {
+    fn0 = %sum(i64) -> i64
+block0(v0: i64):
+    brif v0, block2, block1
+block1:
+    return v0
+block2:
+    v1 = iadd_imm v0, -1
+    v2 = call fn0(v1)
+    v3 = iadd v0, v2
+    return v3
+}
+; run: %sum(50) == 1275
+"""
+
+
+@needs_native
+def test_a_disagreement_names_a_trace_with_the_interpreters_limits(tmp_path, capsys):
+    # The interpreter's limits decide where it stops: the trace it names must run with them.
+    path = _write(tmp_path, "deep.clif", DEEP)
+    status, out, report = _run(capsys, "--engine", "native", "--compare", "--max-call-depth", "10",
+                               "--fuel", "5000", path)
+    (compare,) = [r for r in _runs(report) if r["kind"] == "compare"]
+    assert compare["expected"] == "trap stk_ovf" and compare["actual"] == "1275"
+    assert compare["message"].endswith(
+        f"(its trace: clifkit interpret --trace --fuel 5000 --max-call-depth 10 {path} -k '%sum(50)')")
+    status, out, report = _run(capsys, "--engine", "native", "--compare", "--max-call-depth", "10", path)
+    (compare,) = [r for r in _runs(report) if r["kind"] == "compare"]
+    assert f"(its trace: clifkit interpret --trace --max-call-depth 10 {path} -k " in compare["message"]
+
+
 # -- batching -------------------------------------------------------------------------------------
 
 

@@ -116,11 +116,26 @@ def compare_engines(item: RunItem, session: Recording, tf: TestFile, options: Op
         r.message += f" ({interp.limit})"
     import shlex
 
-    r.message += (f" (its trace: clifkit interpret --trace {shlex.quote(cmd.loc.path)} "
+    r.message += (f" (its trace: clifkit interpret --trace{_same_limits(options)} {shlex.quote(cmd.loc.path)} "
                   f"-k {shlex.quote(bound.call_text)})")
     r.report = f"{cmd.loc.path}:{p.line}: {bound.call_text}: {r.message}"
     r.name = item.name.replace("[", "[compare ", 1) if "[" in item.name else f"{item.name}[compare]"
     return r
+
+
+def _same_limits(options: Options) -> str:
+    """The options a trace needs to run as the interpreter ran here (fuel and depth decide
+    where a run stops; the era, how it reads and runs)."""
+    from ..engine import DEFAULT_FUEL
+
+    words = ""
+    if options.fuel != DEFAULT_FUEL:
+        words += f" --fuel {options.fuel}"
+    if options.max_call_depth is not None:
+        words += f" --max-call-depth {options.max_call_depth}"
+    if options.dialect.name != "current":
+        words += f" --cranelift {options.dialect.name}"
+    return words
 
 
 def _same_results(a, b, types) -> bool:
