@@ -421,6 +421,46 @@ def test_deep_recursion_is_stk_ovf_on_both_engines(tmp_path, capsys):
         ("interpreter", "passed", "trap stk_ovf"), ("native", "passed", "trap stk_ovf")]
 
 
+TRAMPOLINES = """test interpret
+
+function %f(i64) -> i64 tail {
+    fn0 = %g(i64) -> i64 tail
+    sig0 = (i64) -> i64 tail
+block0(v0: i64):
+    brif v0, block2, block1
+block1:
+    return v0
+block2:
+    v1 = iadd_imm v0, -1
+    v2 = func_addr.i64 fn0
+    return_call_indirect sig0, v2(v1)
+}
+
+function %g(i64) -> i64 tail {
+    fn0 = %f(i64) -> i64 tail
+    sig0 = (i64) -> i64 tail
+block0(v0: i64):
+    v1 = func_addr.i64 fn0
+    v2 = call_indirect sig0, v1(v0)
+    v3 = iadd_imm v2, 1
+    return v3
+}
+; run: %g(60000) == 60001
+; run: %g(150000) == trap stk_ovf
+"""
+
+
+def test_a_deep_call_depth_limit_runs_deep_calls_without_crashing(tmp_path):
+    # Each level of %g nests a C frame under Python's (the tail call's trampoline): 40,000 of
+    # them overflowed the process's stack of 8 MiB (a segmentation fault, no report) when
+    # --max-call-depth let them nest that deep.
+    (tmp_path / "t.clif").write_text(TRAMPOLINES)
+    done = subprocess.run([sys.executable, "-m", "clifkit", "test", "--max-call-depth", "120000",
+                           str(tmp_path / "t.clif")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[-1] == "2 passed, 0 failed, 0 skipped"
+
+
 NATIVE_LOOP = """test run
 target x86_64
 

@@ -284,17 +284,16 @@ class Interpreter:
         machine = Machine(self, env, budget, self.timeout, self.max_memory)
         self.memory = machine.memory
         limit = sys.getrecursionlimit()
-        needed = 2 * self.max_call_depth + 500 + _stack_depth()
+        needed = min(2 * self.max_call_depth + 500 + _stack_depth(), MAX_FRAMES)
         if limit < needed:
             sys.setrecursionlimit(needed)
         try:
             if self.max_call_depth < 1:  # (generated code checks the depth of the calls it makes)
                 _stk_ovf(1)
-            r = fn(machine, 1, *values)
-            while r is TAIL_CALL:
-                r = machine.tail_fn(machine, 1, *machine.tail_args)
-            if machine.fuel < 0:  # a last charge left unchecked (`FunctionCompiler.returns_unobserved`)
-                machine.fuel = _no_fuel(machine, name, machine.fuel)
+            if needed <= SAFE_FRAMES:
+                r = _run(machine, name, fn, values)
+            else:
+                r = _on_own_stack(needed, _run, machine, name, fn, values)
         except RecursionError:
             raise Trap("stk_ovf", "the Python stack is exhausted") from None
         finally:
@@ -307,6 +306,57 @@ class Interpreter:
         if nrets == 1:
             return [r]
         return list(r)
+
+
+# Python frames a thread's stack of 8 MiB (Linux's default) bears whatever they do: a call Python
+# cannot inline (a tail call's trampoline, `f(*args)`) nests a C frame too, and 40,000 such levels
+# overflow it, which kills the process. Deeper limits run the call on a thread of its own with a
+# stack of FRAME_BYTES per frame; past MAX_FRAMES (a stack of 4 GiB), Python's own limit traps
+# stk_ovf first.
+SAFE_FRAMES = 12_000
+FRAME_BYTES = 1024
+MAX_FRAMES = 4_000_000
+
+
+def _run(machine: Machine, name: str, fn, values):
+    r = fn(machine, 1, *values)
+    while r is TAIL_CALL:
+        r = machine.tail_fn(machine, 1, *machine.tail_args)
+    if machine.fuel < 0:  # a last charge left unchecked (`FunctionCompiler.returns_unobserved`)
+        machine.fuel = _no_fuel(machine, name, machine.fuel)
+    return r
+
+
+def _on_own_stack(frames: int, run, *args):
+    """`run(*args)` on a thread whose stack bears `frames` Python frames; its exception is raised
+    here. Where no such thread can start, on this thread, as deep as its own stack lets it."""
+    import threading
+
+    outcome: list = [None, None]
+
+    def body():
+        try:
+            outcome[0] = run(*args)
+        except BaseException as e:  # (re-raised in the calling thread)
+            outcome[1] = e
+
+    try:
+        old = threading.stack_size(frames * FRAME_BYTES + (16 << 20))
+    except (ValueError, RuntimeError):
+        old = None
+    try:
+        thread = threading.Thread(target=body, name="clifkit-interpreter", daemon=True)
+        thread.start()
+    except RuntimeError:
+        sys.setrecursionlimit(SAFE_FRAMES)  # (restored by the caller)
+        return run(*args)
+    finally:
+        if old is not None:
+            threading.stack_size(old)
+    thread.join()
+    if outcome[1] is not None:
+        raise outcome[1]
+    return outcome[0]
 
 
 def _stack_depth() -> int:
