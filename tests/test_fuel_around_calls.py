@@ -122,3 +122,9 @@ def test_a_recursion_exhausting_the_stack_runs_out_of_fuel_at_the_budget_before_
     assert e.value.code == "stk_ovf"
     with pytest.raises(FuelExhausted):
         interp(DEEP_FRAMES, fuel=needed - 1).call("%recurse", [0])
+
+
+def test_a_huge_call_depth_limit_runs():
+    # Its Python recursion budget (2 frames a level) once overflowed sys.setrecursionlimit's C int.
+    for limit in (2 * 10**9, 10**12):
+        assert interp(DEEP_FRAMES, max_call_depth=limit).call("%leaf", [1]) == [2]
