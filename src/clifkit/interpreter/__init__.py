@@ -84,7 +84,8 @@ def _normalise(value, t: Type):
 class Interpreter:
     """Runs the given functions. Compiles each lazily, once, on its first call."""
 
-    def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None, max_call_depth: int = MAX_CALL_DEPTH,
+    def __init__(self, functions: Sequence[Function], *, fuel: Optional[int] = None,
+                 max_call_depth: int = MAX_CALL_DEPTH,
                  host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
                  timeout: Optional[float] = None, max_memory: Optional[int] = None, byteorder: str = "little",
                  tracer=None):
