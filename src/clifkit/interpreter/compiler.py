@@ -102,6 +102,7 @@ PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch an
 _PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
+_PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 # Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
@@ -223,7 +224,11 @@ class FunctionCompiler:
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
-        self.coalesced: dict[int, str] = {}  # value -> the loop parameter's name it is written to
+        # Value -> the name holding it when that is not its own: the loop parameter it is written
+        # to (`coalesce`), or the value it copies (`alias`).
+        self.coalesced: dict[int, str] = {}
+        self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
+        self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -246,6 +251,22 @@ class FunctionCompiler:
         if v in self.floats:
             return name
         return _float_repr().to_float(name, self.vtype(v).bits)
+
+    def alias(self, v: int, name: str) -> bool:
+        """Let value `v`, a copy of the value whose variable is `name`, be read from that variable:
+        the copy (a no-op conversion, an inlined block's parameter) then costs no statement, which
+        matters where compiling the code costs more than running it. Sound in SSA: a value's
+        variable is written only where the value is defined (or an edge to its block passes it),
+        which dominates `v`'s definition, so it cannot change between that and a use of `v`;
+        not so for a name other values are coalesced into (`pinned`), written mid-loop."""
+        if not self.aliasing or v in self.coalesced or name in self.pinned or not _PLAIN.fullmatch(name):
+            return False
+        self.coalesced[v] = name
+        return True
+
+    def inlined(self, target: int, ind: int) -> bool:
+        """Whether `goto` will inline block `target` here (rather than make it a dispatch root)."""
+        return target not in self.roots and ind <= MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -344,6 +365,7 @@ class FunctionCompiler:
         if self.interp.tracer is None:
             for h in headers:
                 self.coalesce(h)
+            self.pinned = set(self.coalesced.values())
 
     def calls_itself(self) -> bool:
         for number in self.reachable:
@@ -602,7 +624,12 @@ class FunctionCompiler:
                 srcs.append(rets[a.index])
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
-        self.assign([f"v{p}" for p in params], srcs, ind, out)
+        dsts = [f"v{p}" for p in params]
+        if srcs and self.aliasing and self.inlined(target, ind):
+            # The target has this edge alone: a parameter copying a variable just reads that one.
+            kept = [(d, s) for p, d, s in zip(params, dsts, srcs) if not self.alias(p, s)]
+            dsts, srcs = [d for d, _ in kept], [s for _, s in kept]
+        self.assign(dsts, srcs, ind, out)
         self.goto(target, ind, out, root, in_while)
 
     def goto(self, target: int, ind: int, out, root: int, in_while: bool) -> None:
@@ -638,7 +665,8 @@ class FunctionCompiler:
             cond = self.val(inst.args[0])
             # `v9 = (1 if X else 0)` just before, and v9 used only here: branch on X itself.
             last = out[-1][1] if out and out[-1][0] == ind else ""
-            if last.startswith(cond + " = ") and self.uses.get(self.func.resolve(inst.args[0])) == 1:
+            v = self.func.resolve(inst.args[0])
+            if last.startswith(cond + " = ") and cond == f"v{v}" and self.uses.get(v) == 1:
                 pred = predicate(last[len(cond) + 3 :])
                 if pred is not None:
                     out.pop()
@@ -791,6 +819,11 @@ class FunctionCompiler:
                     depths[r] = depth
                     return
             bits = self.floats.get(r)
+            # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
+            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in args:
+                name = expr[1:-1] if expr[:1] == "(" else expr
+                if self.alias(r, name):
+                    return
             if bits is not None:  # a producer whose uses want a float
                 if op in ("f32const", "f64const"):
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
