@@ -350,7 +350,11 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         # A function calling itself runs its code once per level of recursion: all of it is hot.
-        self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
+        # With `Interpreter(compact=True)` none is: its loops run a few times (a fuzz program's).
+        if self.interp.compact:
+            self.looped: set[int] = set()
+        else:
+            self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         # Code on no cycle runs once per call: there floats held as floats and masks left out save
         # less running than their analyses cost compiling, so a function with no loop (and no
