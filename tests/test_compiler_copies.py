@@ -134,3 +134,52 @@ block2(v8: i64):
     # A loop's memory access takes the fast path (a page lookup in the code) unless compact.
     assert "_pg.get" in interp(text).compile("%sum")
     assert "_pg.get" not in interp(text, compact=True).compile("%sum")
+
+
+def test_template_expressions_repeat_no_parentheses():
+    # Parentheses cost the parser most of what compiling the code costs (`compiler.enclosed`):
+    # a folded operand is not parenthesised again, a statement's right-hand side loses its outer pair.
+    it = interp("""
+function %f(i32, i64) -> i32 {
+block0(v0: i32, v1: i64):
+    v2 = ireduce.i32 v1
+    v3 = bxor v0, v2
+    v4 = bxor v3, v3
+    v5 = iadd v4, v3
+    return v5
+}
+""")
+    source = it.compile("%f")
+    assert "v3 = v0 ^ (v1 & 0xffffffff)" in source
+    assert "return (((v3 ^ v3) + v3) & 0xffffffff)" in source  # not ((((v3 ^ v3)) + v3) ...)
+    assert it.call("%f", [5, 0x1_0000_0003]) == [6]
+
+
+@pytest.mark.parametrize("text, how", [
+    ("v5", 1), ("0x1f", 1), ("{0}", 0), ("(a + b)", 2), ("((a) + (b))", 2), ("(a) + (b)", 0),
+    ("()", 0), ("(a,)", 2), ("((_t := v1)[0] | 1)", 0), ("(x for x in y)", 0), ("(f(')'))", 0),
+    ("(1 if {0} else 0)", 2),
+])
+def test_enclosed_templates(text, how):
+    from clifkit.interpreter.compiler import enclosed
+
+    assert enclosed(text) == how
+
+
+def test_a_branch_on_a_comparison_still_tests_its_condition():
+    from clifkit.interpreter.compiler import predicate
+
+    assert predicate("1 if v1 < v2 else 0") == predicate("(1 if v1 < v2 else 0)") == "(v1 < v2)"
+    it = interp("""
+function %f(i32, i32) -> i32 {
+block0(v0: i32, v1: i32):
+    v2 = icmp ult v0, v1
+    brif v2, block1, block2
+block1:
+    return v0
+block2:
+    return v1
+}
+""")
+    assert "if (v0 < v1):" in it.compile("%f")
+    assert it.call("%f", [1, 2]) == [1] and it.call("%f", [3, 2]) == [2]

@@ -191,7 +191,10 @@ def edge_values(inst: Inst) -> list[int]:
 
 
 def predicate(expr: str) -> Optional[str]:
-    """X when `expr` is ``(1 if X else 0)`` (a comparison's template), else None."""
+    """X when `expr` is ``(1 if X else 0)`` (a comparison's template, or a statement's right-hand
+    side ``1 if X else 0``, see `bare`), else None."""
+    if expr.startswith("1 if "):
+        expr = f"({expr})"
     if not (expr.startswith("(1 if ") and expr.endswith(" else 0)")):
         return None
     inner = expr[6:-8]
@@ -208,6 +211,46 @@ def predicate(expr: str) -> Optional[str]:
     return f"({inner})" if depth == 0 else None
 
 
+# Parentheses cost the parser dearly (Python's parser tries a parenthesised expression as a tuple
+# first, then again as a group: each level of nesting doubles the work for what is inside), and
+# compiling the generated code costs more than running it in a fuzz program. The templates are
+# fully parenthesised, so their operands and right-hand sides leave out the parentheses they
+# would repeat (`enclosed`, `bare`).
+_ENCLOSED: dict[str, int] = {}  # template -> enclosed(template), remembered (up to SHARED_MAX)
+_UNSAFE_BARE = re.compile(r":=|\bfor\b|\blambda\b|\byield\b|['\"]|^\(\*")  # (kept in parentheses)
+_ATOM = re.compile(r"[\w.]+")  # a name or a literal
+
+
+def enclosed(text: str) -> int:
+    """How `text` (a template, whose placeholders stand for operands needing no parentheses) reads
+    as an operand: 2 when it is one parenthesised whole, ``(...)``, whose parenthesis opened first
+    closes last, 1 when it is a name or a literal, 0 otherwise (where in doubt: a string literal
+    might hold parentheses)."""
+    found = _ENCLOSED.get(text)
+    if found is None:
+        found = 1 if _ATOM.fullmatch(text) else 0
+        if text[:1] == "(" and text[-1:] == ")" and len(text) > 2 and _UNSAFE_BARE.search(text) is None:
+            depth = 0
+            for i, c in enumerate(text):
+                if c == "(":
+                    depth += 1
+                elif c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        found = 2 if i == len(text) - 1 else 0
+                        break
+        if len(_ENCLOSED) >= SHARED_MAX:
+            del _ENCLOSED[next(iter(_ENCLOSED))]
+        _ENCLOSED[text] = found
+    return found
+
+
+def bare(expr: str, template: str) -> str:
+    """A statement's right-hand side: `expr` (from `template`) without the outer parentheses of an
+    enclosed template."""
+    return expr[1:-1] if enclosed(template) == 2 else expr
+
+
 class FunctionCompiler:
     """Generates the Python source of one function. `interp` resolves callees and binds globals."""
 
@@ -222,6 +265,7 @@ class FunctionCompiler:
         self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
         self.fr = None  # the `float_repr` module, for a function with scalar float values
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
+        self.enclosed: set[int] = set()  # folded values whose expression needs no parentheses round it
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
         # Value -> the name holding it when that is not its own: the loop parameter it is written
@@ -239,7 +283,10 @@ class FunctionCompiler:
         expression itself when it is folded into this, its only use, see `foldable`)."""
         v = self.func.resolve(v)
         expr = self.folded.pop(v, None)
-        name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
+        if expr is None:
+            name = self.coalesced.get(v, f"v{v}")
+        else:
+            name = expr if v in self.enclosed else f"({expr})"
         bits = self.floats.get(v)
         return name if bits is None else _float_repr().to_bits(name, bits)
 
@@ -821,6 +868,8 @@ class FunctionCompiler:
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth
+                    if type(sem) is str and enclosed(sem):
+                        self.enclosed.add(r)
                     return
             bits = self.floats.get(r)
             # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
@@ -833,8 +882,12 @@ class FunctionCompiler:
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
                 else:
                     expr = self.fr.to_float(expr, bits)
+            elif type(sem) is str:
+                expr = bare(expr, sem)
             out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
         elif results:
+            if type(sem) is str:
+                expr = bare(expr, sem)
             out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):
