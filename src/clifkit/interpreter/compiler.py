@@ -218,7 +218,7 @@ def predicate(expr: str) -> Optional[str]:
 # would repeat (`enclosed`, `bare`).
 _ENCLOSED: dict[str, int] = {}  # template -> enclosed(template), remembered (up to SHARED_MAX)
 _UNSAFE_BARE = re.compile(r":=|\bfor\b|\blambda\b|\byield\b|['\"]|^\(\*")  # (kept in parentheses)
-_ATOM = re.compile(r"[\w.]+")  # a name or a literal
+_ATOM = re.compile(r"[A-Za-z_]\w*|0x[0-9a-f]+")  # a name or a hex literal (`5.real` would not read)
 
 
 def enclosed(text: str) -> int:
