@@ -108,6 +108,9 @@ class EngineOptions:
     # `clifkit interpret --trace`: the interpreter writes each executed instruction to standard
     # output, at most this many per run line (None: no trace).
     trace_limit: Optional[int] = None
+    # The interpreter compiles loops as short as straight-line code (`Interpreter(compact=True)`):
+    # for programs whose loops run a few iterations (the fuzzer's).
+    compact: bool = False
 
 
 class EngineUnavailable(Exception):

@@ -130,7 +130,9 @@ class BatchRunner:
         self.cfg = cfg
         self.cols, self.refs = cfg.columns()
         self.labels = cfg.labels()
-        options = EngineOptions(fuel=cfg.fuel)
+        # (compact: a generated program's loops run a few iterations; compiling them for speed
+        # would cost the interpreter more than it saves)
+        options = EngineOptions(fuel=cfg.fuel, compact=True)
         # With the native engine under test, the references run here program by program and the
         # backends get each batch as one module (`run_backends`); otherwise every column runs here.
         self.grouped = bool(cfg.targets)

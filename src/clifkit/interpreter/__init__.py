@@ -88,7 +88,7 @@ class Interpreter:
                  max_call_depth: int = MAX_CALL_DEPTH,
                  host_functions: Optional[dict[str, tuple[Callable, Sequence[Type], Sequence[Type]]]] = None,
                  timeout: Optional[float] = None, max_memory: Optional[int] = None, byteorder: str = "little",
-                 tracer=None):
+                 tracer=None, compact: bool = False):
         """`host_functions` maps a function name to (fn, param types, return types): calls to that
         name run ``fn(machine, *args)`` in Python (e.g. a heap-growth routine). Names defined by
         `functions` win, as do Cranelift's libcall names.
@@ -101,11 +101,17 @@ class Interpreter:
         bitcasts without a `big`/`little` flag use it (fixed when a function is compiled).
 
         `tracer` (a `clifkit.interpreter.trace.Tracer`) is told every instruction executed, with
-        its operand and result values (`clifkit interpret --trace`)."""
+        its operand and result values (`clifkit interpret --trace`).
+
+        `compact`: compile every block as code that runs once per call (`OpContext.once`: short
+        code, cheap to compile, rather than fast code), loops too: for programs whose loops run a
+        few iterations, such as the fuzzer's, where compiling costs more than running. The
+        results are the same either way."""
         if byteorder not in ("little", "big"):
             raise ValueError(f"byteorder must be 'little' or 'big', not {byteorder!r}")
         self.byteorder = byteorder
         self.tracer = tracer
+        self.compact = compact
         self.functions: list[Function] = list(functions)
         self.fuel = fuel
         self.max_call_depth = max_call_depth

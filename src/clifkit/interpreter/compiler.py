@@ -104,6 +104,7 @@ PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch an
 _PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
+_PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
 MAX_INLINE_INDENT = 48  # deeper blocks become dispatch roots (Python allows 100 indentation levels)
 # Longer chains of inlined blocks become dispatch roots too: inlining recurses (emit_block, goto,
 # ...), and a straight chain of thousands of jumps must not exhaust the Python stack.
@@ -192,7 +193,10 @@ def edge_values(inst: Inst) -> list[int]:
 
 
 def predicate(expr: str) -> Optional[str]:
-    """X when `expr` is ``(1 if X else 0)`` (a comparison's template), else None."""
+    """X when `expr` is ``(1 if X else 0)`` (a comparison's template, or a statement's right-hand
+    side ``1 if X else 0``, see `bare`), else None."""
+    if expr.startswith("1 if "):
+        expr = f"({expr})"
     if not (expr.startswith("(1 if ") and expr.endswith(" else 0)")):
         return None
     inner = expr[6:-8]
@@ -209,6 +213,46 @@ def predicate(expr: str) -> Optional[str]:
     return f"({inner})" if depth == 0 else None
 
 
+# Parentheses cost the parser dearly (Python's parser tries a parenthesised expression as a tuple
+# first, then again as a group: each level of nesting doubles the work for what is inside), and
+# compiling the generated code costs more than running it in a fuzz program. The templates are
+# fully parenthesised, so their operands and right-hand sides leave out the parentheses they
+# would repeat (`enclosed`, `bare`).
+_ENCLOSED: dict[str, int] = {}  # template -> enclosed(template), remembered (up to SHARED_MAX)
+_UNSAFE_BARE = re.compile(r":=|\bfor\b|\blambda\b|\byield\b|['\"]|^\(\*")  # (kept in parentheses)
+_ATOM = re.compile(r"[A-Za-z_]\w*|0x[0-9a-f]+")  # a name or a hex literal (`5.real` would not read)
+
+
+def enclosed(text: str) -> int:
+    """How `text` (a template, whose placeholders stand for operands needing no parentheses) reads
+    as an operand: 2 when it is one parenthesised whole, ``(...)``, whose parenthesis opened first
+    closes last, 1 when it is a name or a literal, 0 otherwise (where in doubt: a string literal
+    might hold parentheses)."""
+    found = _ENCLOSED.get(text)
+    if found is None:
+        found = 1 if _ATOM.fullmatch(text) else 0
+        if text[:1] == "(" and text[-1:] == ")" and len(text) > 2 and _UNSAFE_BARE.search(text) is None:
+            depth = 0
+            for i, c in enumerate(text):
+                if c == "(":
+                    depth += 1
+                elif c == ")":
+                    depth -= 1
+                    if depth == 0:
+                        found = 2 if i == len(text) - 1 else 0
+                        break
+        if len(_ENCLOSED) >= SHARED_MAX:
+            del _ENCLOSED[next(iter(_ENCLOSED))]
+        _ENCLOSED[text] = found
+    return found
+
+
+def bare(expr: str, template: str) -> str:
+    """A statement's right-hand side: `expr` (from `template`) without the outer parentheses of an
+    enclosed template."""
+    return expr[1:-1] if enclosed(template) == 2 else expr
+
+
 class FunctionCompiler:
     """Generates the Python source of one function. `interp` resolves callees and binds globals."""
 
@@ -223,9 +267,14 @@ class FunctionCompiler:
         self.floats: dict[int, int] = {}  # values held as Python floats: value -> 32 or 64
         self.fr = None  # the `float_repr` module, for a function with scalar float values
         self.folded: dict[int, str] = {}  # pure expressions not yet emitted, waiting for their use
+        self.enclosed: set[int] = set()  # folded values whose expression needs no parentheses round it
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
-        self.coalesced: dict[int, str] = {}  # value -> the loop parameter's name it is written to
+        # Value -> the name holding it when that is not its own: the loop parameter it is written
+        # to (`coalesce`), or the value it copies (`alias`).
+        self.coalesced: dict[int, str] = {}
+        self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
+        self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -236,7 +285,10 @@ class FunctionCompiler:
         expression itself when it is folded into this, its only use, see `foldable`)."""
         v = self.func.resolve(v)
         expr = self.folded.pop(v, None)
-        name = self.coalesced.get(v, f"v{v}") if expr is None else f"({expr})"
+        if expr is None:
+            name = self.coalesced.get(v, f"v{v}")
+        else:
+            name = expr if v in self.enclosed else f"({expr})"
         bits = self.floats.get(v)
         return name if bits is None else _float_repr().to_bits(name, bits)
 
@@ -248,6 +300,22 @@ class FunctionCompiler:
         if v in self.floats:
             return name
         return _float_repr().to_float(name, self.vtype(v).bits)
+
+    def alias(self, v: int, name: str) -> bool:
+        """Let value `v`, a copy of the value whose variable is `name`, be read from that variable:
+        the copy (a no-op conversion, an inlined block's parameter) then costs no statement, which
+        matters where compiling the code costs more than running it. Sound in SSA: a value's
+        variable is written only where the value is defined (or an edge to its block passes it),
+        which dominates `v`'s definition, so it cannot change between that and a use of `v`;
+        not so for a name other values are coalesced into (`pinned`), written mid-loop."""
+        if not self.aliasing or v in self.coalesced or name in self.pinned or not _PLAIN.fullmatch(name):
+            return False
+        self.coalesced[v] = name
+        return True
+
+    def inlined(self, target: int, ind: int) -> bool:
+        """Whether `goto` will inline block `target` here (rather than make it a dispatch root)."""
+        return target not in self.roots and ind <= MAX_INLINE_INDENT and self.chain < MAX_INLINE_CHAIN
 
     def vtype(self, v: int) -> Type:
         t = self.func.value_types.get(self.func.resolve(v))
@@ -331,7 +399,11 @@ class FunctionCompiler:
                 raise self.unsupported(f"block{number} does not end in a terminator")
         self.headers = headers
         # A function calling itself runs its code once per level of recursion: all of it is hot.
-        self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
+        # With `Interpreter(compact=True)` none is: its loops run a few times (a fuzz program's).
+        if self.interp.compact:
+            self.looped: set[int] = set()
+        else:
+            self.looped = set(self.reachable) if self.calls_itself() else self.loop_blocks(back)
         self.roots = {self.entry} | headers | {b for b in self.reachable if len(preds.get(b, ())) != 1}
         # Code on no cycle runs once per call: there floats held as floats and masks left out save
         # less running than their analyses cost compiling, so a function with no loop (and no
@@ -346,6 +418,7 @@ class FunctionCompiler:
         if self.interp.tracer is None:
             for h in headers:
                 self.coalesce(h)
+            self.pinned = set(self.coalesced.values())
 
     def calls_itself(self) -> bool:
         for number in self.reachable:
@@ -641,7 +714,12 @@ class FunctionCompiler:
                 srcs.append(rets[a.index])
             else:
                 raise self.unsupported(f"block argument {a} on an edge that cannot take it")
-        self.assign([f"v{p}" for p in params], srcs, ind, out)
+        dsts = [f"v{p}" for p in params]
+        if srcs and self.aliasing and self.inlined(target, ind):
+            # The target has this edge alone: a parameter copying a variable just reads that one.
+            kept = [(d, s) for p, d, s in zip(params, dsts, srcs) if not self.alias(p, s)]
+            dsts, srcs = [d for d, _ in kept], [s for _, s in kept]
+        self.assign(dsts, srcs, ind, out)
         self.goto(target, ind, out, root, in_while)
 
     def goto(self, target: int, ind: int, out, root: int, in_while: bool) -> None:
@@ -677,7 +755,8 @@ class FunctionCompiler:
             cond = self.val(inst.args[0])
             # `v9 = (1 if X else 0)` just before, and v9 used only here: branch on X itself.
             last = out[-1][1] if out and out[-1][0] == ind else ""
-            if last.startswith(cond + " = ") and self.uses.get(self.func.resolve(inst.args[0])) == 1:
+            v = self.func.resolve(inst.args[0])
+            if last.startswith(cond + " = ") and cond == f"v{v}" and self.uses.get(v) == 1:
                 pred = predicate(last[len(cond) + 3 :])
                 if pred is not None:
                     out.pop()
@@ -829,15 +908,26 @@ class FunctionCompiler:
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth
+                    if type(sem) is str and enclosed(sem):
+                        self.enclosed.add(r)
                     return
             bits = self.floats.get(r)
+            # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
+            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in args:
+                name = expr[1:-1] if expr[:1] == "(" else expr
+                if self.alias(r, name):
+                    return
             if bits is not None:  # a producer whose uses want a float
                 if op in ("f32const", "f64const"):
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
                 else:
                     expr = self.fr.to_float(expr, bits)
+            elif type(sem) is str:
+                expr = bare(expr, sem)
             out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
         elif results:
+            if type(sem) is str:
+                expr = bare(expr, sem)
             out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):

@@ -39,8 +39,8 @@ from .integer_ops import imm_at
 def counted(fc, h: int) -> Optional[tuple]:
     """(the counter parameter, i + 1's value, n's expression) when header `h` is a counted loop."""
     func, block = fc.func, fc.blocks[h]
-    if h not in fc.headers or fc.interp.tracer is not None:
-        return None
+    if h not in fc.headers or fc.interp.tracer is not None or fc.ranges is None:
+        return None  # (no ranges: the function is compiled short, `Interpreter(compact=True)`)
     insts = block.insts
     last = insts[-1]
     if last.opcode.name != "brif" or last.dests[0].block != h or last.dests[1].block == h:

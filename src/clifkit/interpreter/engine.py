@@ -53,7 +53,7 @@ class InterpreterSession(Session):
         self.interp: Optional[Interpreter] = None
         self.open_error: Optional[Outcome] = None
         kwargs = {"fuel": options.fuel, "host_functions": HOST_FUNCTIONS, "timeout": options.timeout,
-                  "max_memory": options.max_memory, "byteorder": byteorder}
+                  "max_memory": options.max_memory, "byteorder": byteorder, "compact": options.compact}
         if options.max_call_depth is not None:
             kwargs["max_call_depth"] = options.max_call_depth
         self.tracer = None
