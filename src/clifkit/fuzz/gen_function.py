@@ -9,6 +9,7 @@ values so that Cranelift cannot delete the computation.
 
 from __future__ import annotations
 
+from bisect import bisect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -27,6 +28,15 @@ from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
+_MAKERS_BY_NAME: dict = {}
+
+
+def _makers() -> dict:
+    """`MAKERS` by opcode name (the registry looks a name up in the opcode table first)."""
+    if len(_MAKERS_BY_NAME) != len(MAKERS):
+        _MAKERS_BY_NAME.clear()
+        _MAKERS_BY_NAME.update((op.name, fn) for op, fn in MAKERS.items())
+    return _MAKERS_BY_NAME
 
 
 @dataclass
@@ -74,20 +84,34 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             self.tainted.add(v)
 
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type], **fields) -> list[int]:
+        return self._emit(name, ctrl, args, result_types, fields)
+
+    def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types, fields: dict) -> list[int]:
+        # (emit and emit1 share this with the fields as one dict: the generator emits some 180
+        # instructions a program, and each keyword pass-through built the dict again)
         op = OPCODES[name]
-        results = [self.new_value(t) for t in result_types]
-        inst = Inst(op, ctrl if op.ctrl is not None else None, args, results, **fields)
+        value_types = self.func.value_types
+        v = self.next_value
+        results = []
+        for t in result_types:
+            value_types[v] = t
+            results.append(v)
+            v += 1
+        self.next_value = v
+        inst = Inst(op, ctrl if op.ctrl is not None else None, args, results)
+        for field, value in fields.items():
+            setattr(inst, field, value)
         self.used.update(args)
         if op.is_branch:
             for bc in inst.branch_targets():
                 self.used.update(bc.args)
         if name in FLOAT_LOADS:
-            self.loaded.update(r for r in results if self.type_of(r) in FLOAT_SCALARS)
+            self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
         self.block.insts.append(inst)
         return results
 
     def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True, **fields) -> int:
-        v = self.emit(name, ctrl, args, [result], **fields)[0]
+        v = self._emit(name, ctrl, args, (result,), fields)[0]
         if pool:
             self.define(v, tainted)
         return v
@@ -299,14 +323,17 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     def body(self, count: int) -> None:
         actions = self.p.actions
         cum_weights = self.p.action_cum_weights
-        rng = self.rng
+        # `rng.choices(actions, cum_weights=cum_weights)[0]` as that draws it (one random(), the
+        # same bisection), without its checks and its one-element list: tens of draws a program.
+        random, total, hi = self.rng.random, cum_weights[-1] + 0.0, len(actions) - 1
+        makers = _makers()
         made = 0
         tries = 0
         while made < count and tries < count * 4:
             tries += 1
-            (kind, name), = rng.choices(actions, cum_weights=cum_weights)
+            kind, name = actions[bisect(cum_weights, random() * total, 0, hi)]
             if kind == "op":
-                maker = MAKERS.get(name)
+                maker = makers.get(name)
                 ok = maker(self, name) if maker is not None else self.gen_generic(name)
             else:
                 ok = getattr(self, f"gen_{name}")()

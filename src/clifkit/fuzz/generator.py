@@ -75,6 +75,8 @@ _TAIL_SALT = 0x7461696C5F6363
 
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
 _ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumulative weights)
+_GAPS: dict[tuple, dict] = {}  # targets -> (opcode, controlling type, *operand types) -> lowering_gap
+_CTRLS: dict[tuple, dict] = {}  # the program's types -> opcode -> its controlling types (FuncGen.ctrl_candidates)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -82,6 +84,20 @@ BIG_ENDIAN_TARGETS = ("s390x",)
 # How much of a block each feature group makes, relative to the others.
 GROUP_SHARES = {"int": 5.0, "float": 3.0, "conv": 1.0, "simd": 3.0, "traps": 0.4, "stack": 1.0, "heap": 1.8,
                 "table": 0.6, "calls": 0.8}
+
+
+_DRAWN: dict = {}  # group -> [(index in SPECS, name, weight, needs)] of the specs drawn by weight
+
+
+def _drawn_specs() -> dict:
+    """The specs a block draws by weight (no emitter of their own) by group, in table order: a
+    program's actions are these filtered by its features (most programs have a feature set of
+    their own, so filtering the whole table for each was a measurable part of generating)."""
+    if not _DRAWN:
+        for i, (name, s) in enumerate(SPECS.items()):
+            if s.emitter is None:
+                _DRAWN.setdefault(s.group, []).append((i, name, s.weight, s.needs))
+    return _DRAWN
 
 
 # -- whole programs ------------------------------------------------------------------------------
@@ -103,8 +119,10 @@ class ProgramGen:
         self.dialect = dialect(cfg.cranelift)
         self.heap_tables: list[HeapTable] = []  # 2022: tables over a heap directive's memory
         self.actions, self.action_cum_weights = self.choose_actions()
-        self._ctrls: dict[str, list[Type]] = {}
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
+        # Remembered across programs with the same targets and types (a few dozen sets of each).
+        self._gaps: dict = _GAPS.setdefault(self.targets, {})
+        self._ctrls: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
         # Whether every function uses the tail calling convention, so that returns may become
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
@@ -150,12 +168,16 @@ class ProgramGen:
 
     def _actions(self) -> tuple[list, list]:
         feats = self.features
-        ops: dict[str, list[tuple[str, float]]] = {}
-        for name, spec in SPECS.items():
-            if spec.emitter is None and spec.group in feats and all(n in feats for n in spec.needs):
-                ops.setdefault(spec.group, []).append((name, spec.weight))
+        # Groups in the order the table first names one of their opcodes the program may use.
+        ops: list[tuple[int, str, list[tuple[str, float]]]] = []
+        for group, specs in _drawn_specs().items():
+            if group in feats:
+                members = [(i, name, w) for i, name, w, needs in specs if all(n in feats for n in needs)]
+                if members:
+                    ops.append((members[0][0], group, [(name, w) for _, name, w in members]))
+        ops.sort()
         actions, weights = [], []
-        for group, members in ops.items():
+        for _, group, members in ops:
             total = sum(w for _, w in members)
             for name, w in members:
                 actions.append(("op", name))
@@ -168,7 +190,11 @@ class ProgramGen:
 
     def gap(self, name: str, ctrl: Optional[Type], types: list[Type]) -> bool:
         """Is this opcode/type combination one a chosen target cannot compile (or compiles wrongly)?"""
-        return lowering_gap(name, ctrl, types, self.targets)
+        key = (name, ctrl, *types)
+        found = self._gaps.get(key)
+        if found is None:
+            found = self._gaps[key] = lowering_gap(name, ctrl, types, self.targets)
+        return found
 
     def ctrls(self, name: str, fg: FuncGen) -> list[Type]:
         found = self._ctrls.get(name)
