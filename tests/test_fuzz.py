@@ -1257,3 +1257,26 @@ def test_a_program_rerun_compiles_with_cranelifts_verifier_as_its_reproducer(tmp
     flags.clear()
     assert cli.main(argv + ["--count", "3", "--verify-every", "5", "--opt-level", "none"]) == 0
     assert flags.count("true") == 1 and "false" in flags  # programs 1, 2 apart from the sampled 0
+
+
+def test_run_commands_are_the_run_lines_the_reader_reads():
+    """A program that runs from its IR gives the engines its run lines as the generator made them
+    (`Program.run_commands`): the same commands, columns and all, as reading `directives_text`
+    gives, and arguments that bind to the same values (vectors, floats, i128, heaps' vmctx)."""
+    from clifkit.fuzz.compare import _bound
+    from clifkit.reader.directives import RUN_KINDS, bind, directives_in, read
+
+    for features in ("all", "int,i128,simd,float"):
+        gen = Generator(GenConfig(features=parse_features(features)))
+        for i in range(40):
+            program = gen.program(program_seed(11, i))
+            read_back = [read(d) for d in directives_in(program.directives_text(), "<p>") if d.kind in RUN_KINDS]
+            made = program.run_commands("<p>")
+            assert [cmd for cmd, _ in made] == read_back
+            implicit = bool(program.heaps)  # (the harness passes the vmctx when there are directives)
+            for cmd, values in made:
+                expected, got = bind(cmd, program.main, implicit), _bound(cmd, program.main, values, implicit)
+                assert (got.command, got.args, got.arg_types, got.return_types, got.implicit_vmctx) == \
+                    (expected.command, expected.args, expected.arg_types, expected.return_types, expected.implicit_vmctx)
+            assert directives_in(program.directives_text(runs=False), "<p>") == [
+                d for d in directives_in(program.directives_text(), "<p>") if d.kind not in RUN_KINDS]

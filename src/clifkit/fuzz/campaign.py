@@ -211,9 +211,13 @@ class BatchRunner:
         try:
             if verify:
                 lines = self.harness.run_text(text, f"<{where}>", timing=seconds)
+            elif text is None:
+                # Neither printed nor read back: its run lines go to the engines as the generator
+                # made them (their text is read back in the sample, as the rest of the program).
+                lines = self.harness.run_ir(program.functions, program.directives_text(runs=False), program.target,
+                                            f"<{where}>", timing=seconds, runs=program.run_commands(f"<{where}>"))
             else:
-                lines = self.harness.run_ir(program.functions, text or program.directives_text(), program.target,
-                                            f"<{where}>", timing=seconds)
+                lines = self.harness.run_ir(program.functions, text, program.target, f"<{where}>", timing=seconds)
         except InvalidProgram as e:
             rec["error"] = {"kind": "invalid", "message": f"{where}: the generator made an invalid program "
                                                           f"(a clifkit fuzz bug):\n{e}", "text": program.text()}

@@ -32,7 +32,7 @@ from ..diagnostics import ClifError
 from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, FunctionDetails
 from ..ir.types import Type
-from ..reader.directives import BoundRun, bind
+from ..reader.directives import BoundRun, bind, takes_vmctx
 from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..environment.guarantee import RULE as GUARANTEE_RULE
 from ..environment.guarantee import explain
@@ -171,6 +171,18 @@ class LineResult:
         return judge(self.outcomes[a], self.outcomes[b], self.return_types, (names[a], names[b]))
 
 
+def _bound(cmd, callee: Function, values: list, implicit_vmctx: bool) -> BoundRun:
+    """`bind(cmd, callee, implicit_vmctx)` for a print line whose arguments are values already
+    (the generator's own, which its text prints and the reader reads back as the same values:
+    tests/test_fuzz.py checks it); anything else is bound from the command."""
+    implicit_vmctx = implicit_vmctx and takes_vmctx(callee)
+    params = [p.type for p in callee.signature.params][1 if implicit_vmctx else 0 :]
+    if cmd.kind != "print" or len(values) != len(params):
+        return bind(cmd, callee, implicit_vmctx)
+    return BoundRun(cmd, callee, list(values), params, [r.type for r in callee.signature.returns],
+                    implicit_vmctx=implicit_vmctx)
+
+
 def split_column(spec: str) -> tuple[str, Optional[str]]:
     """``engine`` or ``engine@target``: an engine, run for one target (None: the file's first)."""
     name, _, target = spec.partition("@")
@@ -241,10 +253,12 @@ class Harness:
         return self._run(tf, groups, text, targets[0] if targets else None, clock)
 
     def run_ir(self, functions: list[Function], text: str, target: Optional[str], path: str = "<fuzz>",
-               timing: Optional[dict] = None) -> list[LineResult]:
+               timing: Optional[dict] = None, runs: Optional[list[tuple]] = None) -> list[LineResult]:
         """Like `run_text` for a generated program, without reading its functions back: `functions`
         are the generator's IR (what `text` prints); the directives after the last function (its
-        heaps and run lines) are read from `text`. The native engine still gets `text`."""
+        heaps and run lines) are read from `text`. The native engine still gets `text`. With
+        `runs` (`Program.run_commands`: each run line's command with its arguments as values),
+        the run lines are those, not read from `text` (which then holds the other directives)."""
         from ..ir.function import TestFile
         from ..reader.directives import RUN_KINDS, directives_in, read
         from ..runtest.plans import FunctionDirectives
@@ -257,12 +271,19 @@ class Harness:
             commands = [read(d) for d in found if d.kind in RUN_KINDS]
         except ClifError as e:
             raise InvalidProgram(e.format()) from None
+        args = None
+        if runs is not None:
+            commands += [cmd for cmd, _ in runs]
+            args = {id(cmd): values for cmd, values in runs}
         groups = [FunctionDirectives(d, [], [], []) for d in tf.functions[:-1]]
         groups.append(FunctionDirectives(tf.functions[-1], commands, [], others))
         clock.lap("directives")
-        return self._run(tf, groups, text, target, clock)
+        return self._run(tf, groups, text, target, clock, args)
 
-    def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock") -> list[LineResult]:
+    def _run(self, tf, groups, text: str, target: Optional[str], clock: "_Clock",
+             args: Optional[dict] = None) -> list[LineResult]:
+        """`args`: the arguments of some commands as values already (by the command's id), which
+        are then not read from the command again (`_bound`)."""
         from ..environment.layout import build_environment
         from ..runtest.plans import callee_environment, command_names
 
@@ -278,6 +299,7 @@ class Harness:
             env_kinds = ("heap", "table")
             wants_env = any(d.kind in env_kinds for d in g.others)
             env = None
+            envs: dict = {}
             try:
                 if wants_env and g.commands:
                     requests = [d for d in g.others if d.kind in env_kinds]
@@ -290,8 +312,14 @@ class Harness:
                     # Reservations from every declaration the callee reaches; inferred when no directives.
                     nargs = len(cmd.call.args) if cmd.call is not None else 0
                     try:
-                        callee_env = callee_environment(env, callee, by_name, nargs=nargs, dialect=self.dialect)
-                        bound = bind(cmd, callee, implicit_vmctx=wants_env or callee_env is not None)
+                        # (run lines of one callee with as many arguments share its environment:
+                        # a description, which every engine lays out anew for each run)
+                        key = (callee.name, nargs)
+                        callee_env = envs[key] if key in envs else envs.setdefault(
+                            key, callee_environment(env, callee, by_name, nargs=nargs, dialect=self.dialect))
+                        implicit = wants_env or callee_env is not None
+                        values = args.get(id(cmd)) if args else None
+                        bound = bind(cmd, callee, implicit) if values is None else _bound(cmd, callee, values, implicit)
                     except ClifError as e:
                         if not self.skip_unbound:
                             raise

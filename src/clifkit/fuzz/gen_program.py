@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
+from ..diagnostics import Location
 from ..ir.function import Function
 from ..ir.types import Type
 from ..printer import format_function
 from ..ir.values import format_value
+from ..reader.directives import Call, ListNode, Literal, RunCommand
 from .features import DEFAULT, opt_level_settings
 
 
@@ -126,13 +128,49 @@ class Program:
             return self._text
         return self._print(expectations, header, targets)
 
-    def directives_text(self) -> str:
+    def directives_text(self, runs: bool = True) -> str:
         """Just the file's directives after its functions (heaps, tables, run lines), as `text`
-        prints them: what running the program from its IR needs of the text."""
-        return "\n".join(self._directive_lines(None)) + "\n"
+        prints them: what running the program from its IR needs of the text. Without `runs`, the
+        heap and table directives alone (the run lines are then `run_commands`)."""
+        return "\n".join(self._directive_lines(None) if runs else self._heap_lines()) + "\n"
+
+    def run_commands(self, path: str) -> list[tuple[RunCommand, list]]:
+        """The run lines as the reader reads them from `directives_text` at `path` (print lines:
+        a `RunCommand` each, columns and all), each with its arguments as values: what running
+        the program from its IR needs, without printing its run lines and reading them back (the
+        verify sample still reads them from its text). The lines follow the heap directives."""
+        types = self.arg_types
+        out = []
+        for n, args in enumerate(self.runs, len(self.heaps) + 1):
+            line = self.run_line(args)
+            col = len("; print: ") + 1
+            name_end = col + len(self.main.name)
+            nodes, at = [], name_end + 1  # after "("
+            for i, (value, ty) in enumerate(zip(args, types)):
+                if i:
+                    at += 2  # ", "
+                if ty.is_vector:
+                    lanes, lane_at = [], at + 1
+                    for lane in value:
+                        text = format_value(lane, ty.lane_type)
+                        lanes.append(Literal(text, lane_at))
+                        lane_at += len(text) + 1
+                    nodes.append(ListNode(lanes, at, lane_at, False))
+                    at = lane_at
+                else:
+                    text = format_value(value, ty)
+                    nodes.append(Literal(text, at))
+                    at += len(text)
+            call = Call(self.main.name, col, nodes, line[col - 1 : at], at + 1)
+            out.append((RunCommand("print", Location(path, n, 3), call, source_line=line, end_col=len(line) + 1),
+                        list(args)))
+        return out
+
+    def _heap_lines(self) -> list[str]:
+        return [f"; {h.directive()}" for h in self.heaps]
 
     def _directive_lines(self, expectations: Optional[list[Optional[str]]]) -> list[str]:
-        out = [f"; {h.directive()}" for h in self.heaps]
+        out = self._heap_lines()
         for i, args in enumerate(self.runs):
             expected = expectations[i] if expectations is not None else None
             out.append(self.run_line(args, expected))
