@@ -86,18 +86,30 @@ GROUP_SHARES = {"int": 5.0, "float": 3.0, "conv": 1.0, "simd": 3.0, "traps": 0.4
                 "table": 0.6, "calls": 0.8}
 
 
-_DRAWN: dict = {}  # group -> [(index in SPECS, name, weight, needs)] of the specs drawn by weight
+_DRAWN: dict = {}  # group -> ([(index in SPECS, name, weight, needs)], every feature its specs need)
+_GROUP_ACTIONS: dict = {}  # (group, the features its specs need that a program has) -> its actions
 
 
-def _drawn_specs() -> dict:
-    """The specs a block draws by weight (no emitter of their own) by group, in table order: a
-    program's actions are these filtered by its features (most programs have a feature set of
-    their own, so filtering the whole table for each was a measurable part of generating)."""
+def _group_actions(group: str, feats: frozenset) -> Optional[tuple]:
+    """(index in SPECS of its first, [("op", name)], [weight]) of the opcodes of `group` a program
+    with `feats` draws, each weighted by its share of the group's (GROUP_SHARES); None if none.
+    Remembered by what decides it: most programs have a feature set of their own, but few
+    differ in the features one group's opcodes need (filtering the whole table for each program
+    was a measurable part of generating)."""
     if not _DRAWN:
-        for i, (name, s) in enumerate(SPECS.items()):
-            if s.emitter is None:
-                _DRAWN.setdefault(s.group, []).append((i, name, s.weight, s.needs))
-    return _DRAWN
+        for i, (name, spec) in enumerate(SPECS.items()):
+            if spec.emitter is None:
+                _DRAWN.setdefault(spec.group, []).append((i, name, spec.weight, spec.needs))
+        for drawn_group, drawn in _DRAWN.items():
+            _DRAWN[drawn_group] = (drawn, frozenset(n for *_, needs in drawn for n in needs))
+    specs, needed = _DRAWN.get(group, ((), frozenset()))
+    key = (group, needed & feats)
+    if key not in _GROUP_ACTIONS:
+        members = [(i, name, w) for i, name, w, needs in specs if all(n in feats for n in needs)]
+        total = sum(w for _, _, w in members)
+        _GROUP_ACTIONS[key] = (members[0][0], [("op", name) for _, name, _ in members],
+                               [GROUP_SHARES[group] * w / total for _, _, w in members]) if members else None
+    return _GROUP_ACTIONS[key]
 
 
 # -- whole programs ------------------------------------------------------------------------------
@@ -169,19 +181,11 @@ class ProgramGen:
     def _actions(self) -> tuple[list, list]:
         feats = self.features
         # Groups in the order the table first names one of their opcodes the program may use.
-        ops: list[tuple[int, str, list[tuple[str, float]]]] = []
-        for group, specs in _drawn_specs().items():
-            if group in feats:
-                members = [(i, name, w) for i, name, w, needs in specs if all(n in feats for n in needs)]
-                if members:
-                    ops.append((members[0][0], group, [(name, w) for _, name, w in members]))
-        ops.sort()
+        groups = sorted(found for found in (_group_actions(g, feats) for g in sorted(feats)) if found is not None)
         actions, weights = [], []
-        for _, group, members in ops:
-            total = sum(w for _, w in members)
-            for name, w in members:
-                actions.append(("op", name))
-                weights.append(GROUP_SHARES[group] * w / total)
+        for _, group_actions, group_weights in groups:
+            actions += group_actions
+            weights += group_weights
         for feat, name in (("stack", "stack"), ("heap", "heap"), ("table", "table"), ("calls", "call")):
             if feat in feats:
                 actions.append(("gen", name))
