@@ -121,23 +121,34 @@ def features_text(features: frozenset[str]) -> str:
 DEFAULT_FUEL = 20_000_000
 
 
-_TRAPPING = None  # (computed on first use, from the opcode table)
+_GROUPS_OF: dict = {}  # opcode name -> the groups an instruction of it alone shows (features_hit)
+
+
+def _groups_of(name: str) -> frozenset:
+    """The feature groups one instruction of opcode `name` shows whatever its operands: its
+    spec's group when it is drawn by weight, br_table, traps for one that may trap (but the heap
+    era's bounds-checked accesses, which count as heap and table), calls for call_indirect."""
+    found = _GROUPS_OF.get(name)
+    if found is None:
+        from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES
+        from .specs import SPECS
+
+        spec, op = SPECS.get(name), OPCODES[name]
+        groups = {spec.group} if spec is not None and spec.emitter is None else set()
+        if name in ("br_table", "call_indirect"):
+            groups.add("br_table" if name == "br_table" else "calls")
+        if op.can_trap and name not in HEAP_ERA_OPCODES:
+            groups.add("traps")
+        found = _GROUPS_OF[name] = frozenset(groups)
+    return found
 
 
 def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
-    from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES
     from ..ir.types import I128
     from ..environment.layout import GROW_FUNCTION as GROW
-    from .specs import SPECS
 
-    global _TRAPPING
-    if _TRAPPING is None:
-        # The feature "traps": an instruction that may trap, other than the heap era's
-        # bounds-checked accesses (those count as heap and table).
-        _TRAPPING = frozenset(op.name for op in OPCODES.values() if op.can_trap and op.name not in HEAP_ERA_OPCODES)
-    trapping = _TRAPPING
     hit: set[str] = set()
     if any(style in ("static", "dynamic") for style in heap_styles):
         hit.add("heap")
@@ -149,21 +160,19 @@ def features_hit(functions, heap_styles) -> set[str]:
         if len(func.blocks) > 1:
             hit.add("control")
         layout = {number: i for i, number in enumerate(func.blocks)}
+        names: set[str] = set()
         for block in func.blocks.values():
+            here = layout[block.number]
             for inst in block.insts:
-                name = inst.opcode.name
-                spec = SPECS.get(name)
-                if spec is not None and spec.emitter is None:
-                    hit.add(spec.group)
-                if name == "call_indirect" or (name == "call" and func.func_refs[inst.func_ref].name.text != GROW):
+                op = inst.opcode
+                names.add(op.name)
+                if op.is_branch:
+                    if any(bc.block in layout and layout[bc.block] <= here for bc in inst.branch_targets()):
+                        hit.add("loops")
+                elif op.name == "call" and func.func_refs[inst.func_ref].name.text != GROW:
                     hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
-                if name == "br_table":
-                    hit.add("br_table")
-                if name in trapping:
-                    hit.add("traps")
-                if inst.opcode.is_branch and any(bc.block in layout and layout[bc.block] <= layout[block.number]
-                                                 for bc in inst.branch_targets()):
-                    hit.add("loops")
+        for name in names:
+            hit |= _groups_of(name)
         types = set(func.value_types.values())
         if any(t.is_vector for t in types):
             hit.add("simd")
