@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
-from ..ir.function import Block, Function, Inst, Signature
+from ..ir.function import Block, Function, Signature, new_inst
 from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
@@ -98,7 +98,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             results.append(v)
             v += 1
         self.next_value = v
-        inst = Inst(op, ctrl if op.ctrl is not None else None, args, results)
+        inst = new_inst(op, ctrl if op.ctrl is not None else None, list(args), results)
         for field, value in fields.items():
             setattr(inst, field, value)
         self.used.update(args)
