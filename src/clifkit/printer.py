@@ -312,7 +312,9 @@ class _FunctionWriter:
         (depth first, without recursion: alias chains may be long)."""
         func = self.func
         self.defined.add(value)
-        pending = [iter(self.aliases_of.get(value, ()))]
+        if value not in self.aliases_of:
+            return  # (as for most values: no alias names it)
+        pending = [iter(self.aliases_of[value])]
         while pending:
             alias = next(pending[-1], None)
             if alias is None:
@@ -367,7 +369,10 @@ class _FunctionWriter:
         text = f"<{', '.join(map(str, inst.debug_tags))}> " if inst.debug_tags is not None else ""
         text += f"@{inst.srcloc:04x} " if inst.srcloc is not None else ""
         if inst.results:
-            text += ", ".join(_with_fact(self.func, v) for v in inst.results) + " = "
+            if self.func.facts:
+                text += ", ".join(_with_fact(self.func, v) for v in inst.results) + " = "
+            else:
+                text += ", ".join([f"v{v}" for v in inst.results]) + " = "
         return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
 
 
