@@ -1262,11 +1262,12 @@ def test_a_program_rerun_compiles_with_cranelifts_verifier_as_its_reproducer(tmp
 def test_run_commands_are_the_run_lines_the_reader_reads():
     """A program that runs from its IR gives the engines its run lines as the generator made them
     (`Program.run_commands`): the same commands, columns and all, as reading `directives_text`
-    gives, and arguments that bind to the same values (vectors, floats, i128, heaps' vmctx)."""
+    gives, and arguments that bind to the same values (vectors, floats, i128, heaps' vmctx); its
+    heap and table directives likewise (`Program.heap_directives`)."""
     from clifkit.fuzz.compare import _bound
     from clifkit.reader.directives import RUN_KINDS, bind, directives_in, read
 
-    for features in ("all", "int,i128,simd,float"):
+    for features in ("all", "int,i128,simd,float", "int,heap,table"):
         gen = Generator(GenConfig(features=parse_features(features)))
         for i in range(40):
             program = gen.program(program_seed(11, i))
@@ -1278,5 +1279,8 @@ def test_run_commands_are_the_run_lines_the_reader_reads():
                 expected, got = bind(cmd, program.main, implicit), _bound(cmd, program.main, values, implicit)
                 assert (got.command, got.args, got.arg_types, got.return_types, got.implicit_vmctx) == \
                     (expected.command, expected.args, expected.arg_types, expected.return_types, expected.implicit_vmctx)
-            assert directives_in(program.directives_text(runs=False), "<p>") == [
-                d for d in directives_in(program.directives_text(), "<p>") if d.kind not in RUN_KINDS]
+            assert [line for line in program.directives_text().splitlines() if line.startswith("; print: ")] == [
+                cmd.source_line for cmd, _ in made] == [program.run_line(args) for args in program.runs]
+            others = [d for d in directives_in(program.directives_text(), "<p>") if d.kind not in RUN_KINDS]
+            assert [(d, d.parsed, d.read, d.error, d.word_loc) for d in program.heap_directives("<p>")] == \
+                [(d, d.parsed, d.read, d.error, d.word_loc) for d in others]

@@ -214,8 +214,9 @@ class BatchRunner:
             elif text is None:
                 # Neither printed nor read back: its run lines go to the engines as the generator
                 # made them (their text is read back in the sample, as the rest of the program).
-                lines = self.harness.run_ir(program.functions, program.directives_text(runs=False), program.target,
-                                            f"<{where}>", timing=seconds, runs=program.run_commands(f"<{where}>"))
+                path = f"<{where}>"
+                lines = self.harness.run_ir(program.functions, "", program.target, path, timing=seconds,
+                                            runs=program.run_commands(path), others=program.heap_directives(path))
             else:
                 lines = self.harness.run_ir(program.functions, text, program.target, f"<{where}>", timing=seconds)
         except InvalidProgram as e:

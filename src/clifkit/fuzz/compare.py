@@ -253,28 +253,32 @@ class Harness:
         return self._run(tf, groups, text, targets[0] if targets else None, clock)
 
     def run_ir(self, functions: list[Function], text: str, target: Optional[str], path: str = "<fuzz>",
-               timing: Optional[dict] = None, runs: Optional[list[tuple]] = None) -> list[LineResult]:
+               timing: Optional[dict] = None, runs: Optional[list[tuple]] = None,
+               others: Optional[list] = None) -> list[LineResult]:
         """Like `run_text` for a generated program, without reading its functions back: `functions`
         are the generator's IR (what `text` prints); the directives after the last function (its
         heaps and run lines) are read from `text`. The native engine still gets `text`. With
-        `runs` (`Program.run_commands`: each run line's command with its arguments as values),
-        the run lines are those, not read from `text` (which then holds the other directives)."""
+        `runs` (`Program.run_commands`: each run line's command with its arguments as values)
+        and `others` (the other directives, read: `Program.heap_directives`), the directives are
+        those, and `text` is not read."""
         from ..ir.function import TestFile
         from ..reader.directives import RUN_KINDS, directives_in, read
         from ..runtest.plans import FunctionDirectives
 
         clock = _Clock(timing)
         tf = TestFile(path, functions=[FunctionDetails(f) for f in functions])
-        found = directives_in(text, path)
-        others = [d for d in found if d.kind not in RUN_KINDS]
-        try:
-            commands = [read(d) for d in found if d.kind in RUN_KINDS]
-        except ClifError as e:
-            raise InvalidProgram(e.format()) from None
         args = None
         if runs is not None:
-            commands += [cmd for cmd, _ in runs]
+            commands = [cmd for cmd, _ in runs]
             args = {id(cmd): values for cmd, values in runs}
+            others = list(others or [])
+        else:
+            found = directives_in(text, path)
+            others = [d for d in found if d.kind not in RUN_KINDS]
+            try:
+                commands = [read(d) for d in found if d.kind in RUN_KINDS]
+            except ClifError as e:
+                raise InvalidProgram(e.format()) from None
         groups = [FunctionDirectives(d, [], [], []) for d in tf.functions[:-1]]
         groups.append(FunctionDirectives(tf.functions[-1], commands, [], others))
         clock.lap("directives")

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..diagnostics import Location
-from ..ir.function import Function
+from ..ir.function import Directive, Function
 from ..ir.types import Type
 from ..printer import format_function
 from ..ir.values import format_value
 from ..reader.directives import Call, ListNode, Literal, RunCommand
+from ..reader.fields import DirectiveFields
 from .features import DEFAULT, opt_level_settings
 
 
@@ -42,13 +43,35 @@ class HeapPlan:
         return self.size // self.element_size if self.element_size else 0
 
     def directive(self) -> str:
+        return self._fields()[0]
+
+    def _fields(self) -> tuple[str, list[tuple[str, str, int]]]:
+        """The directive's text, and its fields: (key, value as written, value)."""
         if self.style == "table":
-            return (f"table: elements={self.elements}, element_size={self.element_size}, "
-                    f"ptr=vmctx+{self.ptr}, bound=vmctx+{self.bound_slot}")
-        text = f"heap: {self.style}, size={self.size:#x}, ptr=vmctx+{self.ptr}, bound=vmctx+{self.bound_slot}"
-        if self.max_size != self.size:
-            text += f", max={self.max_size:#x}"
-        return text
+            fields = [("elements", str(self.elements), self.elements),
+                      ("element_size", str(self.element_size), self.element_size)]
+        else:
+            fields = [("size", f"{self.size:#x}", self.size)]
+        fields += [("ptr", f"vmctx+{self.ptr}", self.ptr), ("bound", f"vmctx+{self.bound_slot}", self.bound_slot)]
+        if self.style != "table" and self.max_size != self.size:
+            fields.append(("max", f"{self.max_size:#x}", self.max_size))
+        parts = [f"{key}={text}" for key, text, _ in fields]
+        kind = "table" if self.style == "table" else "heap"
+        return f"{kind}: " + ", ".join(parts if self.style == "table" else [self.style, *parts]), fields
+
+    def read_directive(self, path: str, line: int) -> Directive:
+        """The `Directive` the reader reads from this directive's line `line` of `path`, already
+        read (its `DirectiveFields`), without reading its text back."""
+        text, fields = self._fields()
+        kind, _, rest = text.partition(": ")
+        loc = Location(path, line, len(kind) + 5)  # after "; heap: "
+        out = DirectiveFields(kind, loc, None if kind == "table" else self.style, source_line=f"; {text}")
+        at = 0 if kind == "table" else len(self.style) + 2
+        for key, written, value in fields:
+            out.values[key] = value
+            out.cols[key] = at + len(key) + 1
+            at += len(key) + 1 + len(written) + 2
+        return Directive(kind, rest, loc, parsed=out, read=True, word_loc=Location(path, line, 3))
 
 
 @dataclass
@@ -128,11 +151,15 @@ class Program:
             return self._text
         return self._print(expectations, header, targets)
 
-    def directives_text(self, runs: bool = True) -> str:
+    def directives_text(self) -> str:
         """Just the file's directives after its functions (heaps, tables, run lines), as `text`
-        prints them: what running the program from its IR needs of the text. Without `runs`, the
-        heap and table directives alone (the run lines are then `run_commands`)."""
-        return "\n".join(self._directive_lines(None) if runs else self._heap_lines()) + "\n"
+        prints them: what running the program from its IR needs of the text."""
+        return "\n".join(self._directive_lines(None)) + "\n"
+
+    def heap_directives(self, path: str) -> list[Directive]:
+        """The heap and table directives as the reader reads them from `directives_text` at
+        `path`, read (`HeapPlan.read_directive`)."""
+        return [h.read_directive(path, n) for n, h in enumerate(self.heaps, 1)]
 
     def run_commands(self, path: str) -> list[tuple[RunCommand, list]]:
         """The run lines as the reader reads them from `directives_text` at `path` (print lines:
@@ -142,12 +169,10 @@ class Program:
         types = self.arg_types
         out = []
         for n, args in enumerate(self.runs, len(self.heaps) + 1):
-            line = self.run_line(args)
             col = len("; print: ") + 1
-            name_end = col + len(self.main.name)
-            nodes, at = [], name_end + 1  # after "("
-            for i, (value, ty) in enumerate(zip(args, types)):
-                if i:
+            nodes, texts, at = [], [], col + len(self.main.name) + 1  # after "("
+            for value, ty in zip(args, types):
+                if texts:
                     at += 2  # ", "
                 if ty.is_vector:
                     lanes, lane_at = [], at + 1
@@ -156,21 +181,20 @@ class Program:
                         lanes.append(Literal(text, lane_at))
                         lane_at += len(text) + 1
                     nodes.append(ListNode(lanes, at, lane_at, False))
+                    texts.append("[" + " ".join(lane.text for lane in lanes) + "]")  # as format_value writes it
                     at = lane_at
                 else:
-                    text = format_value(value, ty)
-                    nodes.append(Literal(text, at))
-                    at += len(text)
+                    texts.append(format_value(value, ty))
+                    nodes.append(Literal(texts[-1], at))
+                    at += len(texts[-1])
+            line = f"; print: {self.main.name}({', '.join(texts)})"  # (run_line's)
             call = Call(self.main.name, col, nodes, line[col - 1 : at], at + 1)
             out.append((RunCommand("print", Location(path, n, 3), call, source_line=line, end_col=len(line) + 1),
                         list(args)))
         return out
 
-    def _heap_lines(self) -> list[str]:
-        return [f"; {h.directive()}" for h in self.heaps]
-
     def _directive_lines(self, expectations: Optional[list[Optional[str]]]) -> list[str]:
-        out = self._heap_lines()
+        out = [f"; {h.directive()}" for h in self.heaps]
         for i, args in enumerate(self.runs):
             expected = expectations[i] if expectations is not None else None
             out.append(self.run_line(args, expected))
