@@ -31,8 +31,24 @@ class OpEmitters:
     # -- generic opcode generation -------------------------------------------------------------
     def operand_types(self, op: Opcode, ctrl: Optional[Type]) -> Optional[list[Type]]:
         """Types of `op`'s fixed operands at `ctrl`, choosing free ones; None if impossible."""
+        key = (op.name, ctrl)
+        plan = self.p.operand_plans.get(key)
+        if plan is None:
+            plan = self.p.operand_plans[key] = self.operand_plan(op, ctrl)
         rng = self.rng
         out = []
+        for entry in plan:
+            if entry is None:
+                return None
+            out.append(rng.choice(entry) if entry.__class__ is list else entry)
+        return out
+
+    def operand_plan(self, op: Opcode, ctrl: Optional[Type]) -> list:
+        """How `operand_types` makes `op`'s operand types at `ctrl`, operand by operand: a type, or
+        the list of types it draws one from; None where it gives up (after the draws before it).
+        It depends on nothing but the opcode, `ctrl` and the program's types, so programs of the
+        same types share it (`ProgramGen.operand_plans`)."""
+        out: list = []
         for o in op.value_ins:
             if o.fixed is not None:
                 out.append(o.fixed)
@@ -42,13 +58,9 @@ class OpEmitters:
                     choices = [t for t in pool if t.bits < ctrl.bits]
                 else:
                     choices = [t for t in pool if t.bits > ctrl.bits]
-                if not choices:
-                    return None
-                out.append(rng.choice(choices))
+                out.append(choices or None)
             elif o.derived:
                 t = DERIVED[o.derived](ctrl)
-                if t is None:
-                    return None
                 out.append(t)
             elif o.typevar == op.ctrl:
                 out.append(ctrl)
@@ -66,9 +78,9 @@ class OpEmitters:
                         choices = [t for t in choices if not t.is_vector]
                 if op.name == "vhigh_bits":
                     choices = [t for t in choices if t.is_vector and t.lanes <= ctrl.bits]
-                if not choices:
-                    return None
-                out.append(rng.choice(choices))
+                out.append(choices or None)
+            if out[-1] is None:
+                break
         return out
 
     def ctrl_candidates(self, name: str) -> list[Type]:

@@ -77,6 +77,7 @@ _TAIL_SALT = 0x7461696C5F6363
 _ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumulative weights)
 _GAPS: dict[tuple, dict] = {}  # targets -> (opcode, controlling type, *operand types) -> lowering_gap
 _CTRLS: dict[tuple, dict] = {}  # the program's types -> opcode -> its controlling types (FuncGen.ctrl_candidates)
+_OPERAND_PLANS: dict[tuple, dict] = {}  # the program's types -> (opcode, controlling type) -> operand plan
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -135,6 +136,8 @@ class ProgramGen:
         # Remembered across programs with the same targets and types (a few dozen sets of each).
         self._gaps: dict = _GAPS.setdefault(self.targets, {})
         self._ctrls: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
+        # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
+        self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
         # Whether every function uses the tail calling convention, so that returns may become
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
