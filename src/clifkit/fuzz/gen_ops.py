@@ -25,6 +25,10 @@ from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 
 
 
+# (opcode, controlling type) -> result types (OpEmitters.result_types), as gen_generic emits them.
+_RESULT_TYPES: dict[tuple, list] = {}
+
+
 class OpEmitters:
     """Opcode emitters of `FuncGen`."""
 
@@ -115,7 +119,11 @@ class OpEmitters:
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
-        results = self.emit(name, ctrl, args, self.result_types(op, ctrl, types), **fields)
+        key = (name, ctrl)
+        result_types = _RESULT_TYPES.get(key)
+        if result_types is None:
+            result_types = _RESULT_TYPES[key] = self.result_types(op, ctrl, types)
+        results = self._emit(name, ctrl, args, result_types, fields)
         taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
             self.define(r, taint)
