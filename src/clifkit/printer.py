@@ -334,9 +334,14 @@ class _FunctionWriter:
         self.lines.append(_with_comment(block_header(func, block), block.comment))
         for v in block.params:
             self.define(v)
+        lines, annotate = self.lines, bool(self.constants)
         for inst in block.insts:
-            self.comment_lines(inst.comments_before or (), INDENT)
-            self.lines.append(_with_comment(INDENT + self.instruction(inst) + self.annotation(inst), inst.comment))
+            # (the comment and annotation calls only where there is one: a block of a generated
+            # program has neither, and the fuzzer prints thousands of instructions a second)
+            if inst.comments_before:
+                self.comment_lines(inst.comments_before, INDENT)
+            text = INDENT + self.instruction(inst) + (self.annotation(inst) if annotate else "")
+            lines.append(_with_comment(text, inst.comment) if inst.comment else text)
             for v in inst.results:
                 self.define(v)
 
