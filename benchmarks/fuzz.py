@@ -4,7 +4,9 @@ For each target, one process runs a fixed-seed campaign (`clifkit.fuzz.campaign`
 and reports programs per second per core: programs over the CPU time of this process plus
 that of the native worker (and the children it forked to run code), so that the figure does
 not depend on how busy the machine's other cores are. The per-stage split is this process's
-CPU time by stage (`Harness.run_text` and the batch runner time each) plus the worker's.
+CPU time by stage (`Harness.run_text` and the batch runner time each) plus the worker's, and
+how much of this process's time went to Python's cyclic garbage collector (inside whichever
+stage set a collection off).
 
 The floor, side by side: the time Cranelift alone spends compiling the same programs
 (`JITModule.define_function` and `finalize_definitions`, timed in this process, host target
@@ -18,6 +20,7 @@ only), which no fuzzer built on it can beat.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import time
@@ -91,17 +94,29 @@ def measure(target: str, count: int, seed: int, features: frozenset, verify_ever
     runner = BatchRunner(cfg)
     runner.run([start], {})  # start the worker, warm the caches (not timed)
     stages: dict = {}
+    collecting = [0.0, 0.0]  # CPU seconds in the cyclic collector; when the current collection began
+
+    def collector(phase: str, _info: dict) -> None:
+        if phase == "start":
+            collecting[1] = time.process_time()
+        else:
+            collecting[0] += time.process_time() - collecting[1]
+
     w0, c0, t0 = _worker_cpu(), time.process_time(), time.perf_counter()
     records = []
-    for first in range(start + 1, start + 1 + count, batch):
-        records += runner.run(range(first, min(start + 1 + count, first + batch)), stages)
+    gc.callbacks.append(collector)
+    try:
+        for first in range(start + 1, start + 1 + count, batch):
+            records += runner.run(range(first, min(start + 1 + count, first + batch)), stages)
+    finally:
+        gc.callbacks.remove(collector)
     wall = time.perf_counter() - t0
     main_cpu = time.process_time() - c0
     worker_cpu = _worker_cpu() - w0
     stages["native worker (unpickle, lower or replay, compile, fork, run)"] = worker_cpu
     cpu = main_cpu + worker_cpu
     return {"target": target, "programs": count, "wall": wall, "cpu": cpu, "per_core": count / cpu if cpu else 0.0,
-            "stages": stages, "disagreements": sum(1 for r in records if r["disagreements"])}
+            "stages": stages, "collector": collecting[0], "disagreements": sum(1 for r in records if r["disagreements"])}
 
 
 def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
@@ -206,6 +221,7 @@ def main(argv=None) -> int:
               f"{opts.count / r['wall']:.1f} programs/s wall; {r['disagreements']} programs disagree)")
         for stage, secs in sorted(r["stages"].items(), key=lambda kv: -kv[1]):
             print(f"  {stage:<50} {secs * ms:7.2f} ms")
+        print(f"  {'(of which the cyclic collector, in whichever stage)':<50} {r['collector'] * ms:7.2f} ms")
         from clifkit.native.host import host_arch
 
         if target == host_arch():
