@@ -34,7 +34,7 @@ import cranelift as cl
 from .basics import LoweringReport, NativeUnsupported
 from .host import arch_name, host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
-from .trampoline import build_trampoline
+from .trampoline import build_trampoline, trampoline_key
 
 if TYPE_CHECKING:  # the lowering itself is imported where it runs: a worker that replays what
     # the harness lowered (`compile_lowered`, replay.py) never imports it nor the IR.
@@ -380,7 +380,9 @@ def compile_module(functions: list[Function], *, triple: Optional[str] = None,
     excluded: dict[str, str] = {}
     for _ in range(len(functions) + 1):
         try:
-            return _build(functions, isa, triple, dict(host_symbols), ignored, excluded)
+            module = _build(functions, isa, triple, dict(host_symbols), ignored, excluded)
+            module._tramp_scope = (triple, tuple(sorted((features or {}).items())), tuple(sorted(host_symbols.items())))
+            return module
         except _FinalizeFailed as failure:
             culprits = _find_finalize_culprits(functions, isa, triple, dict(host_symbols), excluded)
             if not culprits:
@@ -544,15 +546,15 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
         c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig)
         if why is not None:
             unsupported[func.name] = why
-    for i, func in enumerate(functions):
-        c = compiled[func.name]
-        if func.name in unsupported:
-            continue
-        tramp_sig = _tramp_signature(isa, triple)
-        c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda f=func: build_trampoline(ctx, f), tramp_sig)
-        if why is not None:
-            unsupported[func.name] = f"its trampoline: {why}"
-    return _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+    # Trampolines are compiled when an entry is first wanted, one per signature for every module
+    # of the same ISA (`NativeModule.prepare`): a fuzz batch calls one function of each program.
+    for func in functions:
+        if func.name not in unsupported:
+            c = compiled[func.name]
+            c.tramp, c.tramp_key = (lambda f=func: build_trampoline(ctx, f)), trampoline_key(func)
+    module = _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+    module.lazy_entries = True
+    return module
 
 
 def _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory) -> NativeModule:
