@@ -433,7 +433,7 @@ def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Op
                     host_symbols: dict[str, int]) -> NativeModule:
     """`compile_module` of functions the host lowered already (`replay.lower_for_worker`): the
     recorded builder calls are replayed here, then compiled and finalized as `compile_module` does."""
-    from .replay import gc_paused
+    from .basics import gc_paused
 
     triple = _normalize_triple(triple)
     isa, ignored = _make_isa(triple, features or {})
