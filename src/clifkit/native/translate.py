@@ -97,8 +97,20 @@ def imm_at(imm: int, bits: int) -> int:
     return signed64(value)
 
 
+_MEMFLAGS_MADE: dict = {}  # (flags, trusted) -> binding MemFlags (the builder copies what it is given)
+
+
 def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
-    """Binding MemFlags for clifkit flags (None: the default flags of a plain access)."""
+    """Binding MemFlags for clifkit flags (None: the default flags of a plain access). The same
+    object for the same flags: callers hand it to the builder and never change it."""
+    key = (flags, trusted)
+    found = _MEMFLAGS_MADE.get(key)
+    if found is None:
+        found = _MEMFLAGS_MADE[key] = _make_memflags(flags, trusted)
+    return found
+
+
+def _make_memflags(flags: Optional[MemFlags], trusted: bool):
     mf = cl.MemFlags.trusted() if trusted else cl.MemFlags()
     if flags is None:
         return mf
@@ -188,9 +200,9 @@ def load_handlers() -> None:
 
 
 # How `FunctionLowering.lower` lowers each table opcode, by name, worked out at its first
-# instruction (`_how`): (the opcode, its handler or None, its `GenericCall` or None). The
-# lowering looks an opcode up once per instruction, so everything that depends on the opcode
-# alone is decided here, not per instruction.
+# instruction (`_how`): (the opcode, a function (lowering, inst) -> results: its handler, or its
+# generic builder call, or one raising why it cannot be lowered). The lowering looks an opcode up
+# once per instruction, so everything that depends on the opcode alone is decided here.
 _HOW: dict = {}
 
 # What each parameter of a builder call takes from the instruction (`_generic`).
@@ -207,6 +219,10 @@ class GenericCall:
     values: int  # how many value operands it takes
     typed: bool  # whether it takes the result type
     only_values: bool  # whether every parameter is a value operand
+
+    def lower(self, lw: "FunctionLowering", inst: Inst):
+        """The instruction's builder call (`FunctionLowering._generic`)."""
+        return lw._generic(inst, call=self)
 
 
 def generic_call(name: str) -> Optional[GenericCall]:
@@ -228,12 +244,19 @@ def _generic_call_of(name: str) -> Optional[GenericCall]:
     return _CALLS[name]
 
 
+def _unsupported(lw: "FunctionLowering", inst: Inst):
+    raise lw.fail(UNSUPPORTED.get(inst.opcode.name, "the binding has no builder call for it, and clifkit has no lowering"))
+
+
 def _how(op) -> tuple:
-    """(op, handler, GenericCall) for `op`, kept in `_HOW` when it is the table's opcode."""
+    """(op, how to lower it) for `op`, kept in `_HOW` when it is the table's opcode."""
     name = op.name
     table = OPCODES.get(name) is op
     handler = _HANDLER_OF.get(name) if table else HANDLERS.get(op)
-    how = (op, handler, None if handler is not None else _generic_call_of(name))
+    if handler is None:
+        call = _generic_call_of(name)
+        handler = call.lower if call is not None else _unsupported
+    how = (op, handler)
     if table:
         _HOW[name] = how
     return how
@@ -453,11 +476,17 @@ class FunctionLowering(CallLowering):
 
         self.legal = Legalizer(self)
         self.order = ByteOrder(self)
-        for num, block in func.blocks.items():
-            b.switch_to_block(self.blocks[num])
-            for inst in block.insts:
-                self.inst = inst
-                self.lower(inst)
+        try:
+            for num, block in func.blocks.items():
+                b.switch_to_block(self.blocks[num])
+                for inst in block.insts:
+                    self.inst = inst
+                    self.lower(inst)
+        finally:
+            # Both refer back to this lowering: without them it, and the IR it holds, is freed
+            # as soon as it is dropped, not by the cyclic collector (which the worker pauses
+            # while it loads).
+            self.legal = self.order = None
         self.inst = None
         for code, block in self.trap_blocks.items():
             b.switch_to_block(block)
@@ -488,12 +517,7 @@ class FunctionLowering(CallLowering):
         how = _HOW.get(name)
         if how is None or how[0] is not op:
             how = _how(op)
-        if how[1] is not None:
-            out = how[1](self, inst)
-        elif how[2] is not None:
-            out = self._generic(inst, call=how[2])
-        else:
-            raise self.fail(UNSUPPORTED.get(name, "the binding has no builder call for it, and clifkit has no lowering"))
+        out = how[1](self, inst)
         if out is None:
             out = []
         elif not isinstance(out, (list, tuple)):
