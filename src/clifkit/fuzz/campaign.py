@@ -408,16 +408,21 @@ def _renamed_functions(functions: list, k: int) -> list:
     def rename(name: str) -> str:
         return _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", name)
 
-    return [dataclasses.replace(
-        f, name=rename(f.name),
-        func_refs={n: dataclasses.replace(d, name=ExternalName(rename(d.name.text))) for n, d in f.func_refs.items()})
-        for f in functions]
+    out = []
+    for f in functions:
+        g = copy.copy(f)  # (a shallow copy, as dataclasses.replace makes, without running __init__)
+        g.name = rename(f.name)
+        g.func_refs = {n: dataclasses.replace(d, name=ExternalName(rename(d.name.text))) for n, d in f.func_refs.items()}
+        out.append(g)
+    return out
 
 
 def _renamed_bound(bound, k: int):
     func = copy.copy(bound.function)
     func.name = _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", func.name)
-    return dataclasses.replace(bound, function=func)
+    bound = copy.copy(bound)
+    bound.function = func
+    return bound
 
 
 def _not_run(reference: str) -> Observed:
