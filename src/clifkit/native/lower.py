@@ -414,11 +414,20 @@ def target_facts(triple: str) -> dict:
             "vector_bits": frozenset({128}) if triple.startswith("x86_64") else None}
 
 
-def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[object, Optional[str]]:
-    """Declare and define one function; (func_id, None) or (None, reason)."""
+def _define(jit, name: str, func: Optional[Function], builder_fn, sig, shared: bool = False) -> tuple[object, Optional[str]]:
+    """Declare and define one function; (func_id, None) or (None, reason). `shared`: called
+    inside a `captured_output` of several definitions (`_build`), whose file holds what this one
+    printed from where it was when it started: one redirection of the output per module, not
+    one per definition."""
+    start = _output_position() if shared else None
     stderr: list[str] = []
     try:
-        with captured_output() as stderr:
+        if start is None:
+            with captured_output() as stderr:
+                builder = builder_fn()
+                fid = jit.declare_function(name, cl.Linkage.Local, sig)
+                jit.define_function(fid, builder)
+        else:
             builder = builder_fn()
             fid = jit.declare_function(name, cl.Linkage.Local, sig)
             jit.define_function(fid, builder)
@@ -426,7 +435,18 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[
     except BaseException as e:
         if _is_fatal(e):
             raise
+        if start is not None:
+            end = _output_position()
+            stderr = [os.pread(1, end - start, start).decode("utf-8", "replace")] if end is not None else []
         return None, _reason(e, stderr)
+
+
+def _output_position() -> Optional[int]:
+    """Where the next byte written to fd 1 goes, when it is a file (in a `captured_output`)."""
+    try:
+        return os.lseek(1, 0, os.SEEK_CUR)
+    except OSError:
+        return None
 
 
 def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Optional[dict[str, str]] = None,
@@ -531,21 +551,22 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     jit = cl.JITModule(isa)
     compiled: dict[str, _Compiled] = {}
     unsupported: dict[str, str] = {}
-    for i, func in enumerate(functions):
-        c = compiled[func.name] = _Compiled(func)
-        if func.name in excluded:
-            unsupported[func.name] = excluded[func.name]
-            continue
-        lowering = FunctionLowering(ctx, func)
-        c.report = lowering.report
-        try:
-            sig = cl_signature(func.signature, ctx.default_conv)
-        except NativeUnsupported as e:
-            unsupported[func.name] = e.reason
-            continue
-        c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig)
-        if why is not None:
-            unsupported[func.name] = why
+    with captured_output():  # (each definition reads what it printed: `_define`)
+        for i, func in enumerate(functions):
+            c = compiled[func.name] = _Compiled(func)
+            if func.name in excluded:
+                unsupported[func.name] = excluded[func.name]
+                continue
+            lowering = FunctionLowering(ctx, func)
+            c.report = lowering.report
+            try:
+                sig = cl_signature(func.signature, ctx.default_conv)
+            except NativeUnsupported as e:
+                unsupported[func.name] = e.reason
+                continue
+            c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig, shared=True)
+            if why is not None:
+                unsupported[func.name] = why
     # Trampolines are compiled when an entry is first wanted, one per signature for every module
     # of the same ISA (`NativeModule.prepare`): a fuzz batch calls one function of each program.
     for func in functions:
