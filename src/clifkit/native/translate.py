@@ -221,8 +221,21 @@ class GenericCall:
     only_values: bool  # whether every parameter is a value operand
 
     def lower(self, lw: "FunctionLowering", inst: Inst):
-        """The instruction's builder call (`FunctionLowering._generic`)."""
-        return lw._generic(inst, call=self)
+        """The builder call for `inst` (`FunctionLowering._generic`); an instruction that does not
+        fit it takes `_generic_checked`, which says why."""
+        args = inst.args
+        if len(args) != self.values or (self.typed and not inst.results):
+            return lw._generic_checked(inst, self.method[4:])
+        values = lw.vals(args)
+        fn = getattr(lw.b, self.method)
+        if self.only_values:
+            out = fn(*values)
+        else:
+            values.reverse()  # (taken from the end, in order)
+            out = fn(*[values.pop() if kind == _VALUE else lw._generic_arg(inst, kind) for kind in self.kinds])
+        if isinstance(out, cl.Inst):
+            return list(lw.b.inst_results(out))
+        return out
 
 
 def generic_call(name: str) -> Optional[GenericCall]:
@@ -527,31 +540,14 @@ class FunctionLowering(CallLowering):
             out = [out]
         self.define(inst, list(out))
 
-    def _generic(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None,
-                 call: Optional[GenericCall] = None):
+    def _generic(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
         """Call ``ins_<name>`` with arguments taken from the instruction by parameter name
-        (`call`: the instruction's own opcode's, worked out already)."""
-        if call is None and args is None:  # (a handler's: ByteOrder's native-order accesses)
+        (`args`: the value operands to pass instead of the instruction's)."""
+        if args is None:
             call = _generic_call_of(name or inst.opcode.name)
-        if call is None or args is not None or len(inst.args) != call.values or (call.typed and not inst.results):
-            return self._generic_checked(inst, name, args)  # (which also says what does not fit)
-        fn = getattr(self.b, call.method)
-        values = self.vals(inst.args)
-        if call.only_values:
-            out = fn(*values)
-        else:
-            call_args = []
-            taken = 0
-            for kind in call.kinds:
-                if kind == _VALUE:
-                    call_args.append(values[taken])
-                    taken += 1
-                else:
-                    call_args.append(self._generic_arg(inst, kind))
-            out = fn(*call_args)
-        if isinstance(out, cl.Inst):
-            return list(self.b.inst_results(out))
-        return out
+            if call is not None:
+                return call.lower(self, inst)
+        return self._generic_checked(inst, name, args)
 
     def _generic_arg(self, inst: Inst, kind: int):
         """The argument of a builder call's parameter of `kind` other than a value operand."""
