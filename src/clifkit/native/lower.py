@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
@@ -242,12 +242,14 @@ class NativeModule:
         jit = shared.jits[-1]
         sig = _tramp_signature(self.isa, self.triple)
         ids = {}
-        for n, (key, waiting) in enumerate(fresh.items()):
-            fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig)
-            if why is None:
-                ids[key] = fid
-            for name in waiting if why is not None else ():
-                self.unsupported[name] = f"its trampoline: {why}"
+        with captured_output() if fresh else nullcontext():  # (each definition reads what it printed: `_define`)
+            for n, (key, waiting) in enumerate(fresh.items()):
+                fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig,
+                                   shared=True)
+                if why is None:
+                    ids[key] = fid
+                for name in waiting if why is not None else ():
+                    self.unsupported[name] = f"its trampoline: {why}"
         why = _finalize(jit) if ids else None
         if why is not None:
             shared.jits.append(cl.JITModule(shared.isa))
