@@ -785,3 +785,14 @@ def test_a_lowering_leaves_no_cyclic_garbage():
         if was:
             gc.enable()
     assert not left & {"FunctionLowering", "Legalizer", "ByteOrder", "Function", "Block", "Inst"}
+
+
+def test_each_definition_reads_its_own_printed_reason():
+    """The binding's output is redirected once per module; each failed definition's reason
+    holds what Cranelift printed for it, not what it printed for another function."""
+    mod = build("function %a(i32) -> i32 {\nblock0(v0: i32):\n    v1 = load.i32 v0\n    return v1\n}\n"
+                "function %ok(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                "function %b(i64, i32) -> i32 {\nblock0(v0: i64, v1: i32):\n    v2 = load.i32 v1\n    return v2\n}\n")
+    assert "encountered v0" in mod.unsupported["%a"] and "encountered v1" not in mod.unsupported["%a"]
+    assert "encountered v1" in mod.unsupported["%b"] and "encountered v0" not in mod.unsupported["%b"]
+    assert "%ok" not in mod.unsupported
