@@ -413,7 +413,8 @@ def _renamed_functions(functions: list, k: int) -> list:
     for f in functions:
         g = copy.copy(f)  # (a shallow copy, as dataclasses.replace makes, without running __init__)
         g.name = rename(f.name)
-        g.func_refs = {n: dataclasses.replace(d, name=ExternalName(rename(d.name.text))) for n, d in f.func_refs.items()}
+        g.func_refs = {n: dataclasses.replace(d, name=ExternalName(rename(d.name.text)))
+                       for n, d in f.func_refs.items()}
         out.append(g)
     return out
 

@@ -91,8 +91,9 @@ def native_trap_code(code: str):
 @contextmanager
 def gc_paused():
     """No cyclic garbage collection in the block: a recording, a replay, a load of the fuzzer's
-    IR and its lowering make tens of thousands of small acyclic objects, whose allocation would otherwise start collections that
-    walk everything the process holds (a third of the lowering's time in the fuzzer)."""
+    IR and its lowering make tens of thousands of small acyclic objects, whose allocation would
+    otherwise start collections that walk everything the process holds (a third of the
+    lowering's time in the fuzzer)."""
     was = gc.isenabled()
     gc.disable()
     try:

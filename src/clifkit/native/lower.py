@@ -416,7 +416,8 @@ def target_facts(triple: str) -> dict:
             "vector_bits": frozenset({128}) if triple.startswith("x86_64") else None}
 
 
-def _define(jit, name: str, func: Optional[Function], builder_fn, sig, shared: bool = False) -> tuple[object, Optional[str]]:
+def _define(jit, name: str, func: Optional[Function], builder_fn, sig,
+            shared: bool = False) -> tuple[object, Optional[str]]:
     """Declare and define one function; (func_id, None) or (None, reason). `shared`: called
     inside a `captured_output` of several definitions (`_build`), whose file holds what this one
     printed from where it was when it started: one redirection of the output per module, not

@@ -258,7 +258,8 @@ def _generic_call_of(name: str) -> Optional[GenericCall]:
 
 
 def _unsupported(lw: "FunctionLowering", inst: Inst):
-    raise lw.fail(UNSUPPORTED.get(inst.opcode.name, "the binding has no builder call for it, and clifkit has no lowering"))
+    why = "the binding has no builder call for it, and clifkit has no lowering"
+    raise lw.fail(UNSUPPORTED.get(inst.opcode.name, why))
 
 
 def _how(op) -> tuple:
