@@ -735,3 +735,64 @@ def test_the_lowering_follows_its_handlers_registry(monkeypatch):
         assert "swizzle" not in translate._HANDLER_OF
     translate.load_handlers()
     assert translate._HANDLER_OF["swizzle"] is translate.HANDLERS[OPCODES["swizzle"]]
+
+
+def test_trampolines_are_compiled_on_first_use_one_per_signature():
+    """A module compiled from IR compiles a function's trampoline when its entry is first
+    wanted, one per signature shared by every module of the same ISA and host symbols: a fuzz
+    batch calls one function of each program."""
+    from clifkit.native import lower
+
+    src = ("function %double(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd v0, v0\n    return v1\n}\n"
+           "function %triple(i32) -> i32 {\nblock0(v0: i32):\n    v1 = imul_imm v0, 3\n    return v1\n}\n"
+           "function %wide(i64) -> i64 {\nblock0(v0: i64):\n    return v0\n}\n")
+    mod = build(src)
+    assert mod.lazy_entries
+    lower._TRAMPOLINES.pop(mod._tramp_scope, None)
+    assert call(mod, "%double", 21) == 42
+    shared = lower._TRAMPOLINES[mod._tramp_scope]
+    assert len(shared.entries) == 1  # only %double's signature so far
+    again = build(src)  # another module of the same ISA: the same trampoline serves it
+    assert call(again, "%triple", 5) == 15 and call(mod, "%triple", 7) == 21
+    assert len(shared.entries) == 1
+    assert call(mod, "%wide", 9) == 9
+    assert len(lower._TRAMPOLINES.pop(mod._tramp_scope).entries) == 2
+
+
+def test_a_lowering_leaves_no_cyclic_garbage():
+    """Compiling a module leaves no lowering (nor the IR it holds) to the cyclic collector, which
+    the worker pauses while it loads: a lowering lets go of the helpers that refer back to it
+    once its walk ends, so that reference counting frees it."""
+    import gc
+
+    src = ("function %f(i64, i32) -> i32 {\n    ss0 = explicit_slot 8\nblock0(v0: i64, v1: i32):\n"
+           "    v2 = bitcast.f32 v1\n    v3 = bitcast.i32 v2\n    stack_store v3, ss0\n    v4 = stack_load.i32 ss0\n"
+           "    v5 = load.i32 v0\n    v6 = iadd v4, v5\n    return v6\n}\n")
+    funcs = functions(src)
+    gc.collect()
+    was = gc.isenabled()
+    gc.disable()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        mod = compile_module(funcs, host_symbols=HOST)
+        assert "%f" not in mod.unsupported
+        del mod
+        gc.collect()
+        left = {type(o).__name__ for o in gc.garbage}
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was:
+            gc.enable()
+    assert not left & {"FunctionLowering", "Legalizer", "ByteOrder", "Function", "Block", "Inst"}
+
+
+def test_each_definition_reads_its_own_printed_reason():
+    """The binding's output is redirected once per module; each failed definition's reason
+    holds what Cranelift printed for it, not what it printed for another function."""
+    mod = build("function %a(i32) -> i32 {\nblock0(v0: i32):\n    v1 = load.i32 v0\n    return v1\n}\n"
+                "function %ok(i32) -> i32 {\nblock0(v0: i32):\n    return v0\n}\n"
+                "function %b(i64, i32) -> i32 {\nblock0(v0: i64, v1: i32):\n    v2 = load.i32 v1\n    return v2\n}\n")
+    assert "encountered v0" in mod.unsupported["%a"] and "encountered v1" not in mod.unsupported["%a"]
+    assert "encountered v1" in mod.unsupported["%b"] and "encountered v0" not in mod.unsupported["%b"]
+    assert "%ok" not in mod.unsupported

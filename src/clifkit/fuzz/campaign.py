@@ -252,10 +252,11 @@ class BatchRunner:
                 functions += _renamed_functions(program.functions, k)
             else:
                 parts.append(_renamed(program.text(), k))
+            renamed: dict = {}  # (the program's functions live as long as `renamed`: their ids stay theirs)
             for li, r in enumerate(lines):
                 if out_of_fuel(r.outcomes[ref]):
                     continue  # it may not terminate natively
-                calls.append((_renamed_bound(r.bound, k), r.env))
+                calls.append((_renamed_bound(r.bound, k, renamed), r.env))
                 slots.append((k, li))
         merged = _module_header(target, settings) + "\n".join(parts) if parts else "<fuzz batch: IR>"
         outcomes = self._backend_outcomes(engine, target, settings, merged, functions, calls)
@@ -425,10 +426,18 @@ def _renamed_functions(functions: list, k: int) -> list:
             for f in functions]
 
 
-def _renamed_bound(bound, k: int):
-    func = copy.copy(bound.function)
-    func.name = _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", func.name)
-    return dataclasses.replace(bound, function=func)
+def _renamed_bound(bound, k: int, renamed: Optional[dict] = None):
+    """`bound` calling a copy of its function renamed as program `k` (`renamed`: the copies made
+    so far, by function, shared by a program's run lines)."""
+    func = renamed.get(id(bound.function)) if renamed is not None else None
+    if func is None:
+        func = copy.copy(bound.function)
+        func.name = _NAME_RE.sub(lambda m: f"%p{k}_{m.group(1)}", func.name)
+        if renamed is not None:
+            renamed[id(bound.function)] = func
+    bound = copy.copy(bound)
+    bound.function = func
+    return bound
 
 
 def _not_run(reference: str) -> Observed:

@@ -162,17 +162,18 @@ _IMM_END, _DESTS_END = Inst.__slots__.index("imm") + 1, Inst.__slots__.index("de
 _NONE_AFTER_IMM, _NONE_AFTER_DESTS = _ALL_NONE[_IMM_END:], _ALL_NONE[_DESTS_END:]
 
 
+# The fields up to the immediate, and the rest (read apart: the rest are nearly always None).
+_inst_head = operator.attrgetter(*Inst.__slots__[:_IMM_END])
+_inst_tail = operator.attrgetter(*Inst.__slots__[_IMM_END:])
+_TAIL_TO_DESTS = _DESTS_END - _IMM_END
+
+
 def _inst_states(insts: list[Inst]) -> list[tuple]:
     """Each instruction's fields in slot order, cut after the opcode, types, operands and
     immediate, or after `dests`, when the rest are None (as they mostly are)."""
-    states = []
-    for state in map(_inst_fields, insts):
-        if state[_IMM_END:] == _NONE_AFTER_IMM:
-            state = state[:_IMM_END]
-        elif state[_DESTS_END:] == _NONE_AFTER_DESTS:
-            state = state[:_DESTS_END]
-        states.append(state)
-    return states
+    return [head if tail == _NONE_AFTER_IMM else head + tail[:_TAIL_TO_DESTS]
+            if tail[_TAIL_TO_DESTS:] == _NONE_AFTER_DESTS else head + tail
+            for head, tail in zip(map(_inst_head, insts), map(_inst_tail, insts))]
 
 
 def _block(states: list[tuple], *fields) -> Block:

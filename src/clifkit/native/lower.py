@@ -25,7 +25,7 @@ import os
 import re
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 
@@ -34,7 +34,7 @@ import cranelift as cl
 from .basics import LoweringReport, NativeUnsupported
 from .host import arch_name, host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
-from .trampoline import build_trampoline
+from .trampoline import build_trampoline, trampoline_key
 
 if TYPE_CHECKING:  # the lowering itself is imported where it runs: a worker that replays what
     # the harness lowered (`compile_lowered`, replay.py) never imports it nor the IR.
@@ -242,12 +242,14 @@ class NativeModule:
         jit = shared.jits[-1]
         sig = _tramp_signature(self.isa, self.triple)
         ids = {}
-        for n, (key, waiting) in enumerate(fresh.items()):
-            fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig)
-            if why is None:
-                ids[key] = fid
-            for name in waiting if why is not None else ():
-                self.unsupported[name] = f"its trampoline: {why}"
+        with captured_output() if fresh else nullcontext():  # (each definition reads what it printed: `_define`)
+            for n, (key, waiting) in enumerate(fresh.items()):
+                fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig,
+                                   shared=True)
+                if why is None:
+                    ids[key] = fid
+                for name in waiting if why is not None else ():
+                    self.unsupported[name] = f"its trampoline: {why}"
         why = _finalize(jit) if ids else None
         if why is not None:
             shared.jits.append(cl.JITModule(shared.isa))
@@ -380,7 +382,9 @@ def compile_module(functions: list[Function], *, triple: Optional[str] = None,
     excluded: dict[str, str] = {}
     for _ in range(len(functions) + 1):
         try:
-            return _build(functions, isa, triple, dict(host_symbols), ignored, excluded)
+            module = _build(functions, isa, triple, dict(host_symbols), ignored, excluded)
+            module._tramp_scope = (triple, tuple(sorted((features or {}).items())), tuple(sorted(host_symbols.items())))
+            return module
         except _FinalizeFailed as failure:
             culprits = _find_finalize_culprits(functions, isa, triple, dict(host_symbols), excluded)
             if not culprits:
@@ -412,11 +416,21 @@ def target_facts(triple: str) -> dict:
             "vector_bits": frozenset({128}) if triple.startswith("x86_64") else None}
 
 
-def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[object, Optional[str]]:
-    """Declare and define one function; (func_id, None) or (None, reason)."""
+def _define(jit, name: str, func: Optional[Function], builder_fn, sig,
+            shared: bool = False) -> tuple[object, Optional[str]]:
+    """Declare and define one function; (func_id, None) or (None, reason). `shared`: called
+    inside a `captured_output` of several definitions (`_build`), whose file holds what this one
+    printed from where it was when it started: one redirection of the output per module, not
+    one per definition."""
+    start = _output_position() if shared else None
     stderr: list[str] = []
     try:
-        with captured_output() as stderr:
+        if start is None:
+            with captured_output() as stderr:
+                builder = builder_fn()
+                fid = jit.declare_function(name, cl.Linkage.Local, sig)
+                jit.define_function(fid, builder)
+        else:
             builder = builder_fn()
             fid = jit.declare_function(name, cl.Linkage.Local, sig)
             jit.define_function(fid, builder)
@@ -424,14 +438,25 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig) -> tuple[
     except BaseException as e:
         if _is_fatal(e):
             raise
+        if start is not None:
+            end = _output_position()
+            stderr = [os.pread(1, end - start, start).decode("utf-8", "replace")] if end is not None else []
         return None, _reason(e, stderr)
+
+
+def _output_position() -> Optional[int]:
+    """Where the next byte written to fd 1 goes, when it is a file (in a `captured_output`)."""
+    try:
+        return os.lseek(1, 0, os.SEEK_CUR)
+    except OSError:
+        return None
 
 
 def compile_lowered(lowered: dict, *, triple: Optional[str] = None, features: Optional[dict[str, str]] = None,
                     host_symbols: dict[str, int]) -> NativeModule:
     """`compile_module` of functions the host lowered already (`replay.lower_for_worker`): the
     recorded builder calls are replayed here, then compiled and finalized as `compile_module` does."""
-    from .replay import gc_paused
+    from .basics import gc_paused
 
     triple = _normalize_triple(triple)
     isa, ignored = _make_isa(triple, features or {})
@@ -529,30 +554,31 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     jit = cl.JITModule(isa)
     compiled: dict[str, _Compiled] = {}
     unsupported: dict[str, str] = {}
-    for i, func in enumerate(functions):
-        c = compiled[func.name] = _Compiled(func)
-        if func.name in excluded:
-            unsupported[func.name] = excluded[func.name]
-            continue
-        lowering = FunctionLowering(ctx, func)
-        c.report = lowering.report
-        try:
-            sig = cl_signature(func.signature, ctx.default_conv)
-        except NativeUnsupported as e:
-            unsupported[func.name] = e.reason
-            continue
-        c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig)
-        if why is not None:
-            unsupported[func.name] = why
-    for i, func in enumerate(functions):
-        c = compiled[func.name]
-        if func.name in unsupported:
-            continue
-        tramp_sig = _tramp_signature(isa, triple)
-        c.tramp_id, why = _define(jit, f"tramp{i}", None, lambda f=func: build_trampoline(ctx, f), tramp_sig)
-        if why is not None:
-            unsupported[func.name] = f"its trampoline: {why}"
-    return _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+    with captured_output():  # (each definition reads what it printed: `_define`)
+        for i, func in enumerate(functions):
+            c = compiled[func.name] = _Compiled(func)
+            if func.name in excluded:
+                unsupported[func.name] = excluded[func.name]
+                continue
+            lowering = FunctionLowering(ctx, func)
+            c.report = lowering.report
+            try:
+                sig = cl_signature(func.signature, ctx.default_conv)
+            except NativeUnsupported as e:
+                unsupported[func.name] = e.reason
+                continue
+            c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig, shared=True)
+            if why is not None:
+                unsupported[func.name] = why
+    # Trampolines are compiled when an entry is first wanted, one per signature for every module
+    # of the same ISA (`NativeModule.prepare`): a fuzz batch calls one function of each program.
+    for func in functions:
+        if func.name not in unsupported:
+            c = compiled[func.name]
+            c.tramp, c.tramp_key = (lambda f=func: build_trampoline(ctx, f)), trampoline_key(func)
+    module = _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
+    module.lazy_entries = True
+    return module
 
 
 def _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory) -> NativeModule:

@@ -35,13 +35,12 @@ matter when Cranelift compiles, in the worker.
 from __future__ import annotations
 
 import functools
-import gc
-from contextlib import contextmanager
 from typing import Optional
 
 import cranelift as cl
 
 from . import basics
+from .basics import gc_paused
 from .hostdata import Address, FunctionTable, SymbolicMemory
 
 # The builder's entity references: the worker's builder numbers them exactly as the host's does.
@@ -228,20 +227,6 @@ def lower_for_worker(functions: list, info: dict, triple: str) -> dict:
     its unit, its trampoline's unit and its signature (a const), or why it cannot be lowered."""
     with gc_paused():
         return _lower_for_worker(functions, info, triple)
-
-
-@contextmanager
-def gc_paused():
-    """No cyclic garbage collection in the block: a recording (or a replay) makes tens of
-    thousands of small acyclic objects, whose allocation would otherwise start collections that
-    walk everything the process holds (a third of the lowering's time in the fuzzer)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _lower_for_worker(functions: list, info: dict, triple: str) -> dict:

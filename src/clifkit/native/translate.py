@@ -97,8 +97,20 @@ def imm_at(imm: int, bits: int) -> int:
     return signed64(value)
 
 
+_MEMFLAGS_MADE: dict = {}  # (flags, trusted) -> binding MemFlags (the builder copies what it is given)
+
+
 def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
-    """Binding MemFlags for clifkit flags (None: the default flags of a plain access)."""
+    """Binding MemFlags for clifkit flags (None: the default flags of a plain access). The same
+    object for the same flags: callers hand it to the builder and never change it."""
+    key = (flags, trusted)
+    found = _MEMFLAGS_MADE.get(key)
+    if found is None:
+        found = _MEMFLAGS_MADE[key] = _make_memflags(flags, trusted)
+    return found
+
+
+def _make_memflags(flags: Optional[MemFlags], trusted: bool):
     mf = cl.MemFlags.trusted() if trusted else cl.MemFlags()
     if flags is None:
         return mf
@@ -183,7 +195,85 @@ def load_handlers() -> None:
     if _HANDLERS_SEEN[0] != HANDLERS.version:
         _HANDLER_OF.clear()
         _HANDLER_OF.update((op.name, fn) for op, fn in HANDLERS.items())
+        _HOW.clear()
         _HANDLERS_SEEN[0] = HANDLERS.version
+
+
+# How `FunctionLowering.lower` lowers each table opcode, by name, worked out at its first
+# instruction (`_how`): (the opcode, a function (lowering, inst) -> results: its handler, or its
+# generic builder call, or one raising why it cannot be lowered). The lowering looks an opcode up
+# once per instruction, so everything that depends on the opcode alone is decided here.
+_HOW: dict = {}
+
+# What each parameter of a builder call takes from the instruction (`_generic`).
+_VALUE, _TYPE, _MEMFLAGS, _OFFSET, _IMM, _CC, _RMW = range(7)
+_EXTRA_KINDS = {"mem_flags": _MEMFLAGS, "offset32": _OFFSET, "imm": _IMM, "cc": _CC, "op": _RMW}
+
+
+@dataclass(frozen=True)
+class GenericCall:
+    """The builder call ``ins_<name>`` of an opcode `generic_ok` accepts, its parameters by kind."""
+
+    method: str  # "ins_<name>"
+    kinds: tuple  # per parameter: _VALUE, _TYPE, ...
+    values: int  # how many value operands it takes
+    typed: bool  # whether it takes the result type
+    only_values: bool  # whether every parameter is a value operand
+
+    def lower(self, lw: "FunctionLowering", inst: Inst):
+        """The builder call for `inst` (`FunctionLowering._generic`); an instruction that does not
+        fit it takes `_generic_checked`, which says why."""
+        args = inst.args
+        if len(args) != self.values or (self.typed and not inst.results):
+            return lw._generic_checked(inst, self.method[4:])
+        values = lw.vals(args)
+        fn = getattr(lw.b, self.method)
+        if self.only_values:
+            out = fn(*values)
+        else:
+            values.reverse()  # (taken from the end, in order)
+            out = fn(*[values.pop() if kind == _VALUE else lw._generic_arg(inst, kind) for kind in self.kinds])
+        if isinstance(out, cl.Inst):
+            return list(lw.b.inst_results(out))
+        return out
+
+
+def generic_call(name: str) -> Optional[GenericCall]:
+    """`name`'s `GenericCall`, or None when `generic_ok` refuses it."""
+    if not generic_ok(name):
+        return None
+    kinds = tuple(_TYPE if p in TYPE_PARAMS else _VALUE if p in VALUE_PARAMS else _EXTRA_KINDS[p]
+                  for p in BUILDER_PARAMS[name])
+    return GenericCall("ins_" + name, kinds, kinds.count(_VALUE), _TYPE in kinds,
+                       all(k == _VALUE for k in kinds))
+
+
+_CALLS: dict = {}  # builder call name -> its GenericCall or None (BUILDER_PARAMS is fixed)
+
+
+def _generic_call_of(name: str) -> Optional[GenericCall]:
+    if name not in _CALLS:
+        _CALLS[name] = generic_call(name)
+    return _CALLS[name]
+
+
+def _unsupported(lw: "FunctionLowering", inst: Inst):
+    why = "the binding has no builder call for it, and clifkit has no lowering"
+    raise lw.fail(UNSUPPORTED.get(inst.opcode.name, why))
+
+
+def _how(op) -> tuple:
+    """(op, how to lower it) for `op`, kept in `_HOW` when it is the table's opcode."""
+    name = op.name
+    table = OPCODES.get(name) is op
+    handler = _HANDLER_OF.get(name) if table else HANDLERS.get(op)
+    if handler is None:
+        call = _generic_call_of(name)
+        handler = call.lower if call is not None else _unsupported
+    how = (op, handler)
+    if table:
+        _HOW[name] = how
+    return how
 
 
 def lowers(opcode: str) -> bool:
@@ -267,6 +357,8 @@ class FunctionLowering(CallLowering):
         self.sig_refs: dict[tuple, object] = {}
         self.libcall_refs: dict[str, object] = {}
         self.inst: Optional[Inst] = None
+        self.types = func.value_types
+        self.aliased = bool(func.aliases)  # (without aliases, a value is looked up as it is)
         self.ptr_type = cl_type(ctx.pointer)
         # Whether some value has a vector type the backend must not compute on (`vector_bits`):
         # without one, no instruction needs the check.
@@ -281,14 +373,25 @@ class FunctionLowering(CallLowering):
         return NativeUnsupported(where + reason, self.func.name)
 
     def val(self, v: int):
-        v = self.func.resolve(v)
+        if self.aliased:
+            v = self.func.resolve(v)
         found = self.values.get(v)
         if found is None:
             raise self.fail(f"v{v} is used before it is defined")
         return found
 
+    def vals(self, vs) -> list:
+        """`val` of each of `vs`."""
+        if not self.aliased:
+            values = self.values
+            try:
+                return [values[v] for v in vs]
+            except KeyError:
+                pass  # (`val` says which)
+        return [self.val(v) for v in vs]
+
     def vtype(self, v: int) -> Type:
-        return self.func.value_types[self.func.resolve(v)]
+        return self.types[self.func.resolve(v) if self.aliased else v]
 
     def iconst(self, t: Type, value: int):
         return self.b.ins_iconst(cl_type(t), imm_at(value, t.bits))
@@ -387,11 +490,17 @@ class FunctionLowering(CallLowering):
 
         self.legal = Legalizer(self)
         self.order = ByteOrder(self)
-        for num, block in func.blocks.items():
-            b.switch_to_block(self.blocks[num])
-            for inst in block.insts:
-                self.inst = inst
-                self.lower(inst)
+        try:
+            for num, block in func.blocks.items():
+                b.switch_to_block(self.blocks[num])
+                for inst in block.insts:
+                    self.inst = inst
+                    self.lower(inst)
+        finally:
+            # Both refer back to this lowering: without them it, and the IR it holds, is freed
+            # as soon as it is dropped, not by the cyclic collector (which the worker pauses
+            # while it loads).
+            self.legal = self.order = None
         self.inst = None
         for code, block in self.trap_blocks.items():
             b.switch_to_block(block)
@@ -407,8 +516,9 @@ class FunctionLowering(CallLowering):
             self.values[v] = r
 
     def lower(self, inst: Inst) -> None:
-        name = inst.opcode.name
-        if self.narrow_vectors and inst.opcode not in MOVES_ONLY_OK:
+        op = inst.opcode
+        name = op.name
+        if self.narrow_vectors and op not in MOVES_ONLY_OK:
             for v in (*inst.args, *inst.results):
                 t = self.vtype(v)
                 if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
@@ -418,22 +528,44 @@ class FunctionLowering(CallLowering):
         if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
             self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
             return
-        op = inst.opcode
-        handler = _HANDLER_OF.get(name) if OPCODES.get(name) is op else HANDLERS.get(op)
-        if handler is not None:
-            out = handler(self, inst)
-        elif generic_ok(name):
-            out = self._generic(inst)
-        else:
-            raise self.fail(UNSUPPORTED.get(name, "the binding has no builder call for it, and clifkit has no lowering"))
+        how = _HOW.get(name)
+        if how is None or how[0] is not op:
+            how = _how(op)
+        out = how[1](self, inst)
         if out is None:
             out = []
         elif not isinstance(out, (list, tuple)):
+            if len(inst.results) == 1:  # (most instructions: one value)
+                self.values[inst.results[0]] = out
+                return
             out = [out]
         self.define(inst, list(out))
 
     def _generic(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
-        """Call ``ins_<name>`` with arguments taken from the instruction by parameter name."""
+        """Call ``ins_<name>`` with arguments taken from the instruction by parameter name
+        (`args`: the value operands to pass instead of the instruction's)."""
+        if args is None:
+            call = _generic_call_of(name or inst.opcode.name)
+            if call is not None:
+                return call.lower(self, inst)
+        return self._generic_checked(inst, name, args)
+
+    def _generic_arg(self, inst: Inst, kind: int):
+        """The argument of a builder call's parameter of `kind` other than a value operand."""
+        if kind == _TYPE:
+            return cl_type(self.vtype(inst.results[0]))
+        if kind == _MEMFLAGS:
+            return cl_memflags(inst.flags)
+        if kind == _OFFSET:
+            return inst.offset or 0
+        if kind == _IMM:
+            return self._imm(inst)
+        if kind == _CC:
+            return compat.floatcc(inst.cond) if inst.opcode.format.name == "FloatCompare" else compat.intcc(inst.cond)
+        return compat.atomic_rmw_op(inst.rmw_op)
+
+    def _generic_checked(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
+        """`_generic` parameter by parameter, saying which one the instruction cannot fill."""
         name = name or inst.opcode.name
         fn = getattr(self.b, "ins_" + name)
         values = list(args) if args is not None else [self.val(a) for a in inst.args]
@@ -442,22 +574,13 @@ class FunctionLowering(CallLowering):
             if p in TYPE_PARAMS:
                 if not inst.results:
                     raise self.fail("no result type to pass")
-                call_args.append(cl_type(self.vtype(inst.results[0])))
+                call_args.append(self._generic_arg(inst, _TYPE))
             elif p in VALUE_PARAMS:
                 if not values:
                     raise self.fail("fewer operands than the builder call takes")
                 call_args.append(values.pop(0))
-            elif p == "mem_flags":
-                call_args.append(cl_memflags(inst.flags))
-            elif p == "offset32":
-                call_args.append(inst.offset or 0)
-            elif p == "imm":
-                call_args.append(self._imm(inst))
-            elif p == "cc":
-                call_args.append(compat.floatcc(inst.cond) if inst.opcode.format.name == "FloatCompare"
-                                 else compat.intcc(inst.cond))
-            elif p == "op":
-                call_args.append(compat.atomic_rmw_op(inst.rmw_op))
+            elif p in _EXTRA_KINDS:
+                call_args.append(self._generic_arg(inst, _EXTRA_KINDS[p]))
             else:
                 raise self.fail(f"builder parameter {p!r} has no generic source")
         if values:

@@ -57,6 +57,7 @@ from typing import Optional
 
 from ..environment.byteorder import target_byteorder
 from . import chaos, faults, recover
+from .basics import gc_paused
 from .host import host_arch, host_triple
 from .memory import environment_from_wire, keep_spares, materialize
 from .protocol import (BATCH_READY, SLOT_BYTES, ChannelClosed, ProtocolError, Reader, Timeout, pack_slots, recv,
@@ -150,6 +151,12 @@ class Worker:
         return flags, ignored
 
     def load(self, msg: dict) -> dict:
+        """Compile a file (see `_load_msg`), without cyclic garbage collection: the IR unpickled
+        and its lowering are tens of thousands of small objects (`basics.gc_paused`)."""
+        with gc_paused():
+            return self._load_msg(msg)
+
+    def _load_msg(self, msg: dict) -> dict:
         """Compile a file. A file loaded again with the flags the binding takes unchanged (a
         target variant whose ISA flags the binding ignores, e.g. ``target aarch64 has_lse`` after
         ``target aarch64``) keeps the module compiled last: only the ignored flags differ. The
