@@ -589,13 +589,13 @@ def test_remembered_scalar_templates_are_those_lowered_afresh(monkeypatch):
         # (helpers bound to the namespace are numbered in the order bound)
         return {name: re.sub(r"\b(_[a-z]+)\d+\b", r"\1", interp.compile(name)) for name in order}, interp
 
-    monkeypatch.setattr(compiler, "_SCALAR", {})
+    monkeypatch.setattr(compiler, "_SHAPES", {})
     fresh = {}
     for name in ("%a", "%b", "%c", "%d"):
-        compiler._SCALAR.clear()
+        compiler._SHAPES.clear()
         fresh[name] = sources([name])[0][name]
     for order in (["%a", "%b", "%c", "%d"], ["%d", "%c", "%b", "%a"]):
-        compiler._SCALAR.clear()
+        compiler._SHAPES.clear()
         got, interp = sources(order)
         assert got == fresh
         assert interp.call("%a", [0xFFFFFFFF, 0x80]) == [4, 0, 1, 0]

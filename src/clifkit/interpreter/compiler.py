@@ -122,7 +122,12 @@ SHARED_TEMPLATE = 64
 COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
-_SCALAR: dict[tuple, object] = {}  # a scalar integer instruction's shape -> its builder's semantics
+# What the compiler keeps of a lowering's result: (semantics: a template or a callable; the
+# template, or None; the operands it reads other than once, which are not folded into it; and
+# `enclosed` of the template, 0 for a callable).
+Plan = tuple
+# An instruction's shape (see `emit_inst`) -> the Plan of a lowering in `registry.BY_SHAPE`.
+_SHAPES: dict[tuple, Plan] = {}
 
 
 def shared(template: str, arity: int):
@@ -275,6 +280,7 @@ class FunctionCompiler:
         self.coalesced: dict[int, str] = {}
         self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
+        self.big_endian = interp.byteorder == "big"
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -819,7 +825,8 @@ class FunctionCompiler:
 
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:
-        op = inst.opcode.name
+        opcode = inst.opcode
+        op = opcode.name
         if op in _OWN_NAMES:
             if op in ("call", "call_indirect"):
                 self.emit_call(inst, ind, out)
@@ -828,92 +835,88 @@ class FunctionCompiler:
         if self.fr is not None and self.fr.emit(self, inst, ind, out):
             return
         func = self.func
-        types, resolve = func.value_types, func.resolve
-        arg_types = [types.get(resolve(a)) for a in inst.args]
-        result_types = [types.get(resolve(r)) for r in inst.results]
-        if None in arg_types or None in result_types:
+        args, results = inst.args, inst.results
+        if func.aliases:
+            resolve = func.resolve
+            args = [resolve(a) for a in args]
+            typed = [resolve(r) for r in results]
+        else:
+            typed = results
+        types = func.value_types
+        try:
+            arg_types = [types[a] for a in args]
+            result_types = [types[r] for r in typed]
+        except KeyError:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
+            raise
         block = self.block
         once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
         no_wrap = self.ranges is not None and self.ranges.unmasked(inst, block)
-        # The integer builders' results (integer_ops, bit_ops, lane by lane in vector_ops) depend on
-        # these alone (`registry.BY_SHAPE`): the same instruction shape gives the same template in
-        # every function, found here without building the lowering's context or asking the
-        # registry (remembered only for the table's opcodes, with no dynamic type).
+        # A lowering in `registry.BY_SHAPE` gives the same result for the same instruction shape
+        # in every function: its `Plan` is found here without building the lowering's context or
+        # asking the registry (remembered only for the table's opcodes, with no dynamic type).
         imm = inst.imm
-        key = sem = ctx = None
+        key = plan = ctx = None
         if imm is None or type(imm) is int:
-            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, no_wrap)
-            sem = _SCALAR.get(key)
-            if sem is not None and OPCODES.get(op) is not inst.opcode:
-                sem = None
-        if sem is None:
-            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, inst.flags,
+                   self.big_endian, no_wrap, once)
+            plan = _SHAPES.get(key)
+            if plan is not None and OPCODES.get(op) is not opcode:
+                plan = None
+        if plan is None:
+            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.big_endian)
             ctx.once, ctx.no_wrap = once, no_wrap
-            lowering = lookup(ctx)
-            if lowering is None:
-                raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
-            ctx.interpreter = self.interp
-            ctx.memory_hint = self.last_access
-            if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
-                    or any(t is not None and t.dynamic for t in (inst.ctrl_type, *arg_types, *result_types))):
-                key = None
-            try:
-                sem = lowering(ctx)
-            except NotImplementedError as e:
-                detail = str(e)
-                if not detail.startswith(op):
-                    detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
-                raise self.unsupported(detail) from None
-            except Unsupported as e:
-                raise self.unsupported(e.reason) from None
-            if key is not None:
-                if len(_SCALAR) >= SHARED_MAX:
-                    del _SCALAR[next(iter(_SCALAR))]
-                _SCALAR[key] = sem
-        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
-        # compile apart than inline.)
-        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and imm is None:
-            sem = shared(sem, len(inst.args)) or sem
+            plan = self.lower(ctx, key, len(args), once)
+        sem, template, spilled, enclosing = plan
         folded = self.folded
-        if folded and isinstance(sem, str):
-            for i, a in enumerate(inst.args):
-                v = resolve(a)
-                if v in folded and sem.count(f"{{{i}}}") != 1:
-                    out.append((ind, f"v{v} = {folded.pop(v)}"))  # used twice by the template
-        args = [self.val(a) for a in inst.args]
-        if isinstance(sem, str):
+        if folded:
+            for i in spilled:  # (operands the template reads other than once: not folded into it)
+                v = args[i]
+                if v in folded:
+                    out.append((ind, f"v{v} = {folded.pop(v)}"))
+        # The operands' texts (`val`, inlined: the one hot path).
+        coalesced, floats = self.coalesced, self.floats
+        texts = []
+        for v in args:
+            expr = folded.pop(v, None) if folded else None
+            if expr is None:
+                name = coalesced.get(v) or f"v{v}"
+            else:
+                name = expr if v in self.enclosed else f"({expr})"
+            if floats:
+                bits = floats.get(v)
+                if bits is not None:
+                    name = _float_repr().to_bits(name, bits)
+            texts.append(name)
+        if template is not None:
             try:
-                expr = sem.format(*args)
+                expr = template.format(*texts)
             except (IndexError, KeyError, ValueError) as e:
-                raise AssertionError(f"bad template for {op}: {sem!r} ({e})") from None
-        elif callable(sem):
-            expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
+                raise AssertionError(f"bad template for {op}: {template!r} ({e})") from None
         else:
-            raise AssertionError(f"lowering of {op} returned {sem!r}")
+            expr = f"{self.interp.bind(sem, op)}({', '.join(texts)})"
         if "_p" in expr or "_a" in expr:
             # (`memory_ops` is imported only for an instruction with an address operand)
-            if (not once and ctx is not None and "_p" in expr and inst.opcode.addr is not None
-                    and inst.opcode in _memory_ops().ADDRESSED):
+            if (not once and ctx is not None and "_p" in expr and opcode.addr is not None
+                    and opcode in _memory_ops().ADDRESSED):
                 self.last_access = _memory_ops().access_key(ctx)
             else:
                 self.last_access = None
-        results = inst.results
         if len(results) == 1:
             r = results[0]
             if r in self.foldable and "\n" not in expr:
                 depths = self.fold_depth
-                depth = 1 + max([depths.get(resolve(a), 0) for a in inst.args], default=0)
+                depth = 1 + max([depths.get(a, 0) for a in args], default=0)
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth
-                    if type(sem) is str and enclosed(sem):
+                    if enclosing:
                         self.enclosed.add(r)
                     return
-            bits = self.floats.get(r)
+            bits = floats.get(r) if floats else None
             # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
-            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in args:
+            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in texts:
                 name = expr[1:-1] if expr[:1] == "(" else expr
                 if self.alias(r, name):
                     return
@@ -922,16 +925,54 @@ class FunctionCompiler:
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
                 else:
                     expr = self.fr.to_float(expr, bits)
-            elif type(sem) is str:
-                expr = bare(expr, sem)
-            out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
+            elif enclosing == 2:
+                expr = expr[1:-1]  # (`bare`)
+            out.append((ind, f"{coalesced.get(r) or f'v{r}'} = {expr}"))
         elif results:
-            if type(sem) is str:
-                expr = bare(expr, sem)
-            out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
+            if enclosing == 2:
+                expr = expr[1:-1]
+            out.append((ind, f"{', '.join(coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):
                 out.append((ind, line))
+
+    def lower(self, ctx: OpContext, key: Optional[tuple], arity: int, once: bool) -> Plan:
+        """Call the instruction's lowering; its `Plan` is remembered under `key` when the lowering
+        depends on the instruction's shape alone (`registry.BY_SHAPE`)."""
+        inst = ctx.inst
+        op = inst.opcode.name
+        lowering = lookup(ctx)
+        if lowering is None:
+            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
+        ctx.interpreter = self.interp
+        ctx.memory_hint = self.last_access
+        if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
+                or any(t is not None and t.dynamic for t in (inst.ctrl_type, *ctx.arg_types, *ctx.result_types))):
+            key = None
+        try:
+            sem = lowering(ctx)
+        except NotImplementedError as e:
+            detail = str(e)
+            if not detail.startswith(op):
+                detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
+            raise self.unsupported(detail) from None
+        except Unsupported as e:
+            raise self.unsupported(e.reason) from None
+        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
+        # compile apart than inline.)
+        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+            sem = shared(sem, arity) or sem
+        if isinstance(sem, str):
+            plan = (sem, sem, tuple(i for i in range(arity) if sem.count(f"{{{i}}}") != 1), enclosed(sem))
+        elif callable(sem):
+            plan = (sem, None, (), 0)
+        else:
+            raise AssertionError(f"lowering of {op} returned {sem!r}")
+        if key is not None:
+            if len(_SHAPES) >= SHARED_MAX:
+                del _SHAPES[next(iter(_SHAPES))]
+            _SHAPES[key] = plan
+        return plan
 
 
 LINECACHE_SOURCES = 1000
