@@ -335,6 +335,7 @@ def _isplit(ctx: OpContext, t: Type) -> Semantics:
 
 
 @impl("select", "select_spectre_guard")
+@by_shape
 def lower_select(ctx: OpContext) -> Semantics:
     """Selects whole values, so it works for any type, vectors included."""
     return _select(ctx, ctrl_of(ctx))

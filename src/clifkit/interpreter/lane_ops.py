@@ -26,19 +26,21 @@ from __future__ import annotations
 from ..ir.types import Type
 from .machine import Unsupported
 from .memory_ops import is_big
-from .registry import OpContext, impl, mask
+from .registry import OpContext, by_shape, impl, mask
 from .vector_ops import Semantics, finish, runtime_type, tuple_expr, vector_type
 
 # -- building vectors --------------------------------------------------------------------
 
 
 @impl("splat")
+@by_shape
 def lower_splat(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.result_types[0])
     return "(({0},) * %d)" % t.lanes
 
 
 @impl("scalar_to_vector")
+@by_shape
 def lower_scalar_to_vector(ctx: OpContext) -> Semantics:
     """The scalar in lane 0, zeros elsewhere."""
     t = runtime_type(ctx, ctx.result_types[0])
@@ -53,6 +55,7 @@ def _lane_index(ctx: OpContext, t: Type) -> int:
 
 
 @impl("insertlane")
+@by_shape
 def lower_insertlane(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.arg_types[0])
     i = _lane_index(ctx, t)
@@ -62,12 +65,14 @@ def lower_insertlane(ctx: OpContext) -> Semantics:
 
 
 @impl("extractlane")
+@by_shape
 def lower_extractlane(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.arg_types[0])
     return "{0}[%d]" % _lane_index(ctx, t)
 
 
 @impl("extract_vector")
+@by_shape
 def lower_extract_vector(ctx: OpContext) -> Semantics:
     """The index-th fixed base vector of a dynamic vector."""
     src = runtime_type(ctx, ctx.arg_types[0])
@@ -126,12 +131,14 @@ def _pshufb(x: tuple, s: tuple) -> tuple:
 
 
 @impl("swizzle")
+@by_shape
 def lower_swizzle(ctx: OpContext) -> Semantics:
     """Lane i is x[s[i]], or 0 when s[i] is 16 or more."""
     return _swizzle
 
 
 @impl("x86_pshufb")
+@by_shape
 def lower_pshufb(ctx: OpContext) -> Semantics:
     """Lane i is x[s[i] % 16], or 0 when the top bit of s[i] is set."""
     return _pshufb
@@ -175,6 +182,7 @@ def bitcast_template(src: Type, dst: Type, big: bool) -> str:
 
 
 @impl("bitcast")
+@by_shape
 def lower_bitcast(ctx: OpContext) -> Semantics:
     src = runtime_type(ctx, ctx.arg_types[0])
     dst = runtime_type(ctx, ctx.result_types[0])
