@@ -387,18 +387,10 @@ class FunctionCompiler:
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        uses: dict[int, int] = {}
-        resolve = func.resolve
-        for number in self.reachable:
-            for inst in self.blocks[number].insts:
-                for v in inst.args:
-                    v = resolve(v)
-                    uses[v] = uses.get(v, 0) + 1
-                if inst.opcode.is_branch:
-                    for v in edge_values(inst):
-                        v = resolve(v)
-                        uses[v] = uses.get(v, 0) + 1
-        self.uses = uses
+        read = [v for number in self.reachable for inst in self.blocks[number].insts
+                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
+        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
+        self.uses = collections.Counter(map(func.resolve, read) if func.aliases else read)
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -464,29 +456,31 @@ class FunctionCompiler:
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
         func = self.func
+        types, fr = func.value_types, self.fr
+        resolve = func.resolve if func.aliases else None
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
         calls = False
         for number in self.reachable:
-            insts = self.blocks[number].insts
-            for j, inst in enumerate(insts):
-                name = inst.opcode.name
-                calls = calls or name == "call"
+            for j, inst in enumerate(self.blocks[number].insts):
+                opcode = inst.opcode
+                name = opcode.name
                 if name in _PURE_NAMES and len(inst.results) == 1:
-                    t = func.value_types.get(inst.results[0])
-                    if t is not None and not t.is_vector and t.name.startswith("i"):
+                    t = types.get(inst.results[0])
+                    if t is not None and t.is_int and t.is_scalar:
                         defined[inst.results[0]] = (number, j)
-                    elif self.fr is not None and self.fr.foldable(inst, self):
+                    elif fr is not None and fr.foldable(inst, self):
                         defined[inst.results[0]] = (number, j)
-                if name in ("jump", "brif"):
+                if name == "jump" or name == "brif":
                     sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
-                elif name in ("return", "call", "return_call") or not (inst.opcode.is_terminator
-                                                                       or inst.opcode.is_call):
-                    sites = list(inst.args)
+                elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
+                    sites = inst.args
+                    calls = calls or name == "call"
                 else:
                     continue
-                for a in sites:
-                    used[func.resolve(a)] = (number, j)
+                site = (number, j)
+                for a in (sites if resolve is None else map(resolve, sites)):
+                    used[a] = site
         pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
         return pure | self.foldable_calls(pure) if calls else pure
