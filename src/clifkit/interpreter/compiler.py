@@ -102,6 +102,17 @@ assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.i
 # The branches that end a block without calling (a deferred fuel check waits for their target).
 PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
 _PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
+# The opcodes whose result `find_foldable` may write into its use: PURE's and the other pure
+# expressions of vectors and floats (lane moves, bitcasts, conversions: no trap, no memory).
+# Not in PURE: that one also decides where fuel is checked, which stays as it is.
+FOLDABLE = frozenset(opcode(name) for name in """
+    bitcast splat insertlane scalar_to_vector swizzle shuffle bitselect vselect iconcat
+    swiden_low swiden_high uwiden_low uwiden_high snarrow unarrow uunarrow iadd_pairwise
+    vany_true vall_true vhigh_bits uadd_sat sadd_sat usub_sat ssub_sat avg_round
+    fma ceil floor trunc nearest fpromote fdemote fcvt_from_uint fcvt_from_sint
+""".split()) | PURE
+assert all(op.is_pure for op in FOLDABLE), sorted(op.name for op in FOLDABLE if not op.is_pure)
+_FOLDABLE_NAMES = frozenset(op.name for op in FOLDABLE)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 _PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
@@ -225,7 +236,8 @@ def predicate(expr: str) -> Optional[str]:
 # would repeat (`enclosed`, `bare`).
 _ENCLOSED: dict[str, int] = {}  # template -> enclosed(template), remembered (up to SHARED_MAX)
 _UNSAFE_BARE = re.compile(r":=|\bfor\b|\blambda\b|\byield\b|['\"]|^\(\*")  # (kept in parentheses)
-_ATOM = re.compile(r"[A-Za-z_]\w*|0x[0-9a-f]+")  # a name or a hex literal (`5.real` would not read)
+# A name or an operand, subscripted or not (`{0}[3]`), or a hex literal (`5.real` would not read).
+_ATOM = re.compile(r"(?:[A-Za-z_]\w*|\{\d+\})(?:\[\d+\])*|0x[0-9a-f]+")
 
 
 def enclosed(text: str) -> int:
@@ -456,7 +468,7 @@ class FunctionCompiler:
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
         func = self.func
-        types, fr = func.value_types, self.fr
+        types, fr, floats = func.value_types, self.fr, self.floats
         resolve = func.resolve if func.aliases else None
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
@@ -465,9 +477,9 @@ class FunctionCompiler:
             for j, inst in enumerate(self.blocks[number].insts):
                 opcode = inst.opcode
                 name = opcode.name
-                if name in _PURE_NAMES and len(inst.results) == 1:
+                if name in _FOLDABLE_NAMES and len(inst.results) == 1:
                     t = types.get(inst.results[0])
-                    if t is not None and t.is_int and t.is_scalar:
+                    if t is not None and (t.is_int or t.is_float and inst.results[0] not in floats):
                         defined[inst.results[0]] = (number, j)
                     elif fr is not None and fr.foldable(inst, self):
                         defined[inst.results[0]] = (number, j)
@@ -959,7 +971,7 @@ class FunctionCompiler:
         if isinstance(sem, str):
             plan = (sem, sem, tuple(i for i in range(arity) if sem.count(f"{{{i}}}") != 1), enclosed(sem))
         elif callable(sem):
-            plan = (sem, None, (), 0)
+            plan = (sem, None, (), 1)  # (a call needs no parentheses as an operand)
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
         if key is not None:
