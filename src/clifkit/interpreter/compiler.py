@@ -106,7 +106,7 @@ _PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcod
 # expressions of vectors and floats (lane moves, bitcasts, conversions: no trap, no memory).
 # Not in PURE: that one also decides where fuel is checked, which stays as it is.
 FOLDABLE = frozenset(opcode(name) for name in """
-    bitcast splat insertlane scalar_to_vector swizzle shuffle bitselect vselect iconcat
+    vconst bitcast splat insertlane scalar_to_vector swizzle shuffle bitselect vselect iconcat
     swiden_low swiden_high uwiden_low uwiden_high snarrow unarrow uunarrow iadd_pairwise
     vany_true vall_true vhigh_bits uadd_sat sadd_sat usub_sat ssub_sat avg_round
     fma ceil floor trunc nearest fpromote fdemote fcvt_from_uint fcvt_from_sint
@@ -134,9 +134,12 @@ COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
 # What the compiler keeps of a lowering's result: (semantics: a template or a callable; the
-# template, or None; the operands it reads other than once, which are not folded into it; and
-# `enclosed` of the template, 0 for a callable).
+# template, or None, or COPY for ``({0})`` and ``{0}``; the operands it reads other than once,
+# which are not folded into it; and `enclosed` of the template, 1 for a callable or a copy).
 Plan = tuple
+# A copy of its operand (a no-op bitcast, a shift by 0): its value is the operand's text itself,
+# without parentheses round it, folded, read from the operand's variable (`alias`) or assigned.
+COPY = ""
 # An instruction's shape (see `emit_inst`) -> the Plan of a lowering in `registry.BY_SHAPE`.
 _SHAPES: dict[tuple, Plan] = {}
 
@@ -895,7 +898,9 @@ class FunctionCompiler:
                 if bits is not None:
                     name = _float_repr().to_bits(name, bits)
             texts.append(name)
-        if template is not None:
+        if template is COPY:
+            expr = texts[0]
+        elif template is not None:
             try:
                 expr = template.format(*texts)
             except (IndexError, KeyError, ValueError) as e:
@@ -968,7 +973,9 @@ class FunctionCompiler:
         # compile apart than inline.)
         if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
             sem = shared(sem, arity) or sem
-        if isinstance(sem, str):
+        if sem == "({0})" or sem == "{0}":
+            plan = (sem, COPY, (), 1)
+        elif isinstance(sem, str):
             plan = (sem, sem, tuple(i for i in range(arity) if sem.count(f"{{{i}}}") != 1), enclosed(sem))
         elif callable(sem):
             plan = (sem, None, (), 1)  # (a call needs no parentheses as an operand)
