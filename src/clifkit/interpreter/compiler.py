@@ -57,7 +57,7 @@ from ..ir.types import Type
 from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup, remember
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -160,9 +160,7 @@ def shared(template: str, arity: int):
             else:
                 if _names_globals(fn.__code__):
                     fn = None
-        if len(_SHARED) >= SHARED_MAX:
-            del _SHARED[next(iter(_SHARED))]
-        _SHARED[key] = fn
+        remember(_SHARED, key, fn, SHARED_MAX)
     return fn
 
 
@@ -261,9 +259,7 @@ def enclosed(text: str) -> int:
                     if depth == 0:
                         found = 2 if i == len(text) - 1 else 0
                         break
-        if len(_ENCLOSED) >= SHARED_MAX:
-            del _ENCLOSED[next(iter(_ENCLOSED))]
-        _ENCLOSED[text] = found
+        remember(_ENCLOSED, text, found, SHARED_MAX)
     return found
 
 
@@ -982,9 +978,7 @@ class FunctionCompiler:
         else:
             raise AssertionError(f"lowering of {op} returned {sem!r}")
         if key is not None:
-            if len(_SHAPES) >= SHARED_MAX:
-                del _SHAPES[next(iter(_SHAPES))]
-            _SHAPES[key] = plan
+            remember(_SHAPES, key, plan, SHARED_MAX)
         return plan
 
 
