@@ -902,7 +902,7 @@ class FunctionCompiler:
             except (IndexError, KeyError, ValueError) as e:
                 raise AssertionError(f"bad template for {op}: {template!r} ({e})") from None
         else:
-            expr = f"{self.interp.bind(sem, op)}({', '.join(texts)})"
+            expr = f"{self.interp.bind_shared(sem, op)}({', '.join(texts)})"
         if "_p" in expr or "_a" in expr:
             # (`memory_ops` is imported only for an instruction with an address operand)
             if (not once and ctx is not None and "_p" in expr and opcode.addr is not None

@@ -24,9 +24,12 @@ def foldable_calls(fc: "FunctionCompiler", pure: set[int]) -> set[int]:
     resolve = func.resolve if func.aliases else None
     out: set[int] = set()
     for number in fc.reachable:
+        insts = fc.blocks[number].insts
+        if not any(inst.opcode.name == "call" for inst in insts):
+            continue  # (nothing to fold in a block without a call)
         pending: list[int] = []  # calls since the last statement, in order
         inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
-        for inst in fc.blocks[number].insts:
+        for inst in insts:
             name = inst.opcode.name
             if name == "call" and len(inst.results) == 1 and plain_call(fc, inst):
                 r = inst.results[0]
