@@ -23,7 +23,8 @@ and fcvt_to_uint.i128 of a value >= 2**127 (including +Inf) give 2**127 - 1
 instead of trapping (and fcvt_to_uint of such a value no longer gives its
 exact value), and fcvt_to_sint.i128 of a value <= -2**127 gives -2**127.  No
 other width is affected.  Set `REFERENCE_I128_SATURATION = False` (before
-lowering) for the exact rule of the instruction documentation.
+the first lowering: lowerings are remembered per instruction shape,
+`registry.BY_SHAPE`) for the exact rule of the instruction documentation.
 """
 
 from __future__ import annotations

@@ -201,9 +201,10 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
 _FOUND: dict = {}
 
 # Lowerings whose result depends on nothing but the instruction's shape when no type is dynamic:
-# its opcode, controlling, operand and result types, integer immediate, condition, trap code and
-# `OpContext.no_wrap` (not the function, the interpreter or the memory hint). The compiler
-# remembers their result per shape (`compiler._SCALAR`); a family adds its own with `by_shape`.
+# its opcode, controlling, operand and result types, integer immediate, condition, trap code,
+# MemFlags, the byte order, `OpContext.no_wrap` and `OpContext.once` (not the function, the
+# interpreter, the memory hint or another field such as a shuffle's mask). The compiler
+# remembers their result per shape (`compiler._SHAPES`); a family adds its own with `by_shape`.
 BY_SHAPE: set = set()
 
 
