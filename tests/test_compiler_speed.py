@@ -729,3 +729,23 @@ block0(v0: i64):
     assert results[0] == results[1] and results[0][0] == "heap_misaligned"
     assert memory.checked_name("_ld", 8, big, "heap_oob", 0) == f"_ld8{'b' if big else 'l'}"
     assert memory.checked_name("_ld", 8, big, "user1", 0) is None
+
+
+def test_compact_shuffle_is_one_closure_with_the_lanes_of_the_template(monkeypatch):
+    from clifkit.interpreter import compiler
+
+    text = """
+function %s(i8x16, i8x16) -> i8x16 {
+block0(v0: i8x16, v1: i8x16):
+    v2 = shuffle v0, v1, [31 0 32 255 4 16 128 7 33 9 17 64 2 200 30 1]
+    return v2
+}
+"""
+    a, b = tuple(range(16)), tuple(range(100, 116))
+    got = []
+    for compact in (False, True):
+        monkeypatch.setattr(compiler, "COMPACT_ONCE", compact)
+        it = Interpreter([d.function for d in parse_text(text).functions])
+        assert ("v0[4]" in it.compile("%s")) != compact
+        got.append(it.call("%s", [a, b]))
+    assert got[0] == got[1] == [(115, 0, 0, 0, 4, 100, 0, 7, 0, 9, 101, 0, 2, 0, 114, 1)]

@@ -114,10 +114,24 @@ def lower_shuffle(ctx: OpContext) -> Semantics:
     interpreter; the verifier rejects them)."""
     t = vector_type(ctx)
     n = t.lanes
+    mask = bytes(ctx.inst.mask)[:n].ljust(n, b"\0")
+    if ctx.once:
+        # One closure: the unrolled template, a mask of its own, would be compiled apart
+        # (`compiler.shared`) for the one function using it, at some 150 µs.
+        return _shuffled(tuple(min(k, 2 * n) for k in mask))
     parts = []
-    for k in bytes(ctx.inst.mask)[:n].ljust(n, b"\0"):
+    for k in mask:
         parts.append(f"{{0}}[{k}]" if k < n else f"{{1}}[{k - n}]" if k < 2 * n else "0")
     return tuple_expr(parts)
+
+
+def _shuffled(picks: tuple):
+    """Lanes of a|b|(0,) by index: `lower_shuffle` of compact code."""
+
+    def shuffle(a: tuple, b: tuple) -> tuple:
+        return tuple(map((a + b + (0,)).__getitem__, picks))
+
+    return shuffle
 
 
 _PAD240 = (0,) * 240
