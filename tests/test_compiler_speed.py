@@ -589,13 +589,13 @@ def test_remembered_scalar_templates_are_those_lowered_afresh(monkeypatch):
         # (helpers bound to the namespace are numbered in the order bound)
         return {name: re.sub(r"\b(_[a-z]+)\d+\b", r"\1", interp.compile(name)) for name in order}, interp
 
-    monkeypatch.setattr(compiler, "_SCALAR", {})
+    monkeypatch.setattr(compiler, "_SHAPES", {})
     fresh = {}
     for name in ("%a", "%b", "%c", "%d"):
-        compiler._SCALAR.clear()
+        compiler._SHAPES.clear()
         fresh[name] = sources([name])[0][name]
     for order in (["%a", "%b", "%c", "%d"], ["%d", "%c", "%b", "%a"]):
-        compiler._SCALAR.clear()
+        compiler._SHAPES.clear()
         got, interp = sources(order)
         assert got == fresh
         assert interp.call("%a", [0xFFFFFFFF, 0x80]) == [4, 0, 1, 0]
@@ -603,3 +603,149 @@ def test_remembered_scalar_templates_are_those_lowered_afresh(monkeypatch):
         x, y = tuple(range(16)), (0xFFFF, 1, 2, 3, 4, 5, 6, 0x8000)
         assert interp.call("%c", [x, y]) == [(0,) * 16, (0,) * 8, (0,) * 16]
         assert interp.call("%d", [x, y]) == [x, (0xFFFF, 2, 4, 6, 8, 10, 12, 0xFFFF), (0,) * 16]
+
+
+LANES_AND_FLOATS = """
+function %e(i32x4, i64, f64) -> i32, i64x2, f64, i8x16 {
+block0(v0: i32x4, v1: i64, v2: f64):
+    v3 = extractlane v0, 2
+    v4 = splat.i64x2 v1
+    v5 = bitcast.i64x2 little v0
+    v6 = bxor v4, v5
+    v7 = fadd v2, v2
+    v8 = fcmp lt v7, v2
+    v9 = select v8, v7, v2
+    v10 = bitcast.i8x16 little v6
+    v11 = bitcast.i64 v9
+    v12 = bitcast.f64 v11
+    trapnz v8, user3
+    return v3, v6, v12, v10
+}
+"""
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_remembered_plans_of_lanes_floats_and_traps_are_those_lowered_afresh(monkeypatch, compact):
+    # The lane, bitcast, select, float and trap lowerings are remembered per shape too (BY_SHAPE):
+    # a function met second takes the plans of the first, which must be those lowered afresh.
+    import re
+
+    from clifkit.interpreter import compiler
+
+    def source():
+        it = Interpreter([d.function for d in parse_text(LANES_AND_FLOATS).functions], compact=compact)
+        return re.sub(r"\b(_[a-z]+)\d+\b", r"\1", it.compile("%e")), it
+
+    monkeypatch.setattr(compiler, "_SHAPES", {})
+    fresh, _ = source()
+    remembered, it = source()
+    assert remembered == fresh
+    x = (1, 2, 0xFFFFFFFF, 4)
+    one = 0x3FF0000000000000  # 1.0: 2.0 < 1.0 is false, so 1.0 is selected
+    v6 = (5 ^ 0x200000001, 5 ^ 0x4FFFFFFFF)
+    as_bytes = tuple(b"".join(lane.to_bytes(8, "little") for lane in v6))
+    assert it.call("%e", [x, 5, one]) == [0xFFFFFFFF, v6, one, as_bytes]
+    with pytest.raises(Trap) as e:
+        it.call("%e", [x, 5, 0xBFF0000000000000])  # -1.0: -2.0 < -1.0
+    assert e.value.code == "user3"
+
+
+def test_compact_code_folds_vectors_and_floats_and_binds_each_callable_once():
+    # Pure float and vector results read once later in their block are written into that use; a
+    # no-op bitcast of a folded value adds no parentheses; a remembered callable is one global.
+    import re
+
+    text = """
+function %g(f64, i32x4) -> f64, i32 {
+block0(v0: f64, v1: i32x4):
+    v2 = fadd v0, v0
+    v3 = fadd v2, v0
+    v4 = bitcast.i64 v3
+    v5 = bitcast.f64 v4
+    v6 = bitcast.i64x2 little v1
+    v7 = extractlane v6, 1
+    v8 = ireduce.i32 v7
+    return v5, v8
+}
+"""
+    it = Interpreter([d.function for d in parse_text(text).functions], compact=True)
+    src = it.compile("%g")
+    assert not re.search(r"v[2-8] = ", src), src  # every value folded into the return
+    assert len(set(re.findall(r"_fadd\d+", src))) == 1 and "((_fadd" not in src, src
+    three = 0x4008000000000000  # 1.0 + 1.0 + 1.0
+    assert it.call("%g", [0x3FF0000000000000, (1, 2, 3, 4)]) == [three, 3]
+
+
+def test_compact_vector_constants_are_globals_with_the_same_lanes(monkeypatch):
+    from clifkit.interpreter import compiler
+
+    text = """
+function %c() -> i8x16, i64x2 {
+block0:
+    v0 = vconst.i8x16 [1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 255]
+    v1 = vconst.i64x2 [-1 7]
+    return v0, v1
+}
+"""
+    want = [tuple(range(1, 16)) + (255,), (0xFFFFFFFFFFFFFFFF, 7)]
+    for compact in (False, True):  # (straight-line code is compiled short unless COMPACT_ONCE is off)
+        monkeypatch.setattr(compiler, "COMPACT_ONCE", compact)
+        it = Interpreter([d.function for d in parse_text(text).functions])
+        src = it.compile("%c")
+        assert ("255" in src) != compact, src  # compact: the lanes are a global's, not in the source
+        assert it.call("%c", []) == want
+
+
+@pytest.mark.parametrize("big", [False, True])
+def test_compact_checked_accesses_with_bound_constants_agree_with_the_fast_path(monkeypatch, big):
+    # `_ld8l(_m, a)` and friends (memory.checked_name) are the checked path with its constants
+    # bound: the same values, byte order and alignment traps as the inline fast path of loops.
+    from clifkit.interpreter import compiler, memory
+
+    order = "big" if big else "little"
+    text = f"""
+function %m(i64) -> i64, i32, i16 {{
+    ss0 = explicit_slot 32
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store.i64 {order} v0, v1
+    v2 = load.i64 {order} v1
+    v3 = load.i32 aligned {order} v1+4
+    v4 = load.i16 {order} v1+1
+    v5 = load.i32 aligned {order} v1+2
+    return v2, v3, v4
+}}
+"""
+    results = []
+    for compact in (False, True):
+        monkeypatch.setattr(compiler, "COMPACT_ONCE", compact)
+        it = Interpreter([d.function for d in parse_text(text).functions])
+        src = it.compile("%m")
+        e = "b" if big else "l"
+        assert (f"_st8{e}(_m, " in src and f"_ld4{e}a(_m, " in src) == compact, src
+        with pytest.raises(Trap) as trap:  # v5: 4 bytes, aligned, at an address 2 mod 4
+            it.call("%m", [0x1122334455667788])
+        results.append((trap.value.code, it.executed))
+    assert results[0] == results[1] and results[0][0] == "heap_misaligned"
+    assert memory.checked_name("_ld", 8, big, "heap_oob", 0) == f"_ld8{'b' if big else 'l'}"
+    assert memory.checked_name("_ld", 8, big, "user1", 0) is None
+
+
+def test_compact_shuffle_is_one_closure_with_the_lanes_of_the_template(monkeypatch):
+    from clifkit.interpreter import compiler
+
+    text = """
+function %s(i8x16, i8x16) -> i8x16 {
+block0(v0: i8x16, v1: i8x16):
+    v2 = shuffle v0, v1, [31 0 32 255 4 16 128 7 33 9 17 64 2 200 30 1]
+    return v2
+}
+"""
+    a, b = tuple(range(16)), tuple(range(100, 116))
+    got = []
+    for compact in (False, True):
+        monkeypatch.setattr(compiler, "COMPACT_ONCE", compact)
+        it = Interpreter([d.function for d in parse_text(text).functions])
+        assert ("v0[4]" in it.compile("%s")) != compact
+        got.append(it.call("%s", [a, b]))
+    assert got[0] == got[1] == [(115, 0, 0, 0, 4, 100, 0, 7, 0, 9, 101, 0, 2, 0, 114, 1)]

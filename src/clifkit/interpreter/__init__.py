@@ -127,6 +127,7 @@ class Interpreter:
         self._compiled: dict[int, Callable] = {}
         self._may_tail: dict[int, bool] = {}
         self._bound = 0
+        self._shared_names: dict[int, str] = {}  # id of a value bound by bind_shared -> its name
         self._host = dict(host_functions or {})
         self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY,
                          "_badcall": _bad_call}
@@ -207,6 +208,14 @@ class Interpreter:
             prefix = _HINTS[hint] = "_" + "".join(c for c in hint if c.isalnum())[:12]
         name = f"{prefix}{self._bound}"
         self.ns[name] = value
+        return name
+
+    def bind_shared(self, value, hint: str = "k") -> str:
+        """`value`'s global name, the same at every use (a lowering's callable, remembered per
+        instruction shape, bound once rather than once per instruction)."""
+        name = self._shared_names.get(id(value))
+        if name is None:  # (the namespace keeps `value`, so its id stays its own)
+            name = self._shared_names[id(value)] = self.bind(value, hint)
         return name
 
     def resolve_callee(self, name: str):

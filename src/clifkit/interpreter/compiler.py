@@ -57,7 +57,7 @@ from ..ir.types import Type
 from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout
 from .memory import PAGE_MASK, PAGE_SIZE
-from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup
+from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup, remember
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -102,6 +102,17 @@ assert all(op.is_pure for op in PURE), sorted(op.name for op in PURE if not op.i
 # The branches that end a block without calling (a deferred fuel check waits for their target).
 PLAIN_BRANCHES = frozenset(op.name for op in OPCODES.values() if op.is_branch and op.is_terminator and not op.is_call)
 _PURE_NAMES = frozenset(op.name for op in PURE)  # (names hash faster than opcodes)
+# The opcodes whose result `find_foldable` may write into its use: PURE's and the other pure
+# expressions of vectors and floats (lane moves, bitcasts, conversions: no trap, no memory).
+# Not in PURE: that one also decides where fuel is checked, which stays as it is.
+FOLDABLE = frozenset(opcode(name) for name in """
+    vconst bitcast splat insertlane scalar_to_vector swizzle shuffle bitselect vselect iconcat
+    swiden_low swiden_high uwiden_low uwiden_high snarrow unarrow uunarrow iadd_pairwise
+    vany_true vall_true vhigh_bits uadd_sat sadd_sat usub_sat ssub_sat avg_round
+    fma ceil floor trunc nearest fpromote fdemote fcvt_from_uint fcvt_from_sint
+""".split()) | PURE
+assert all(op.is_pure for op in FOLDABLE), sorted(op.name for op in FOLDABLE if not op.is_pure)
+_FOLDABLE_NAMES = frozenset(op.name for op in FOLDABLE)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 _PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
@@ -122,7 +133,15 @@ SHARED_TEMPLATE = 64
 COMPACT_ONCE = True
 SHARED_MAX = 4096  # templates `shared` remembers (a fuzz campaign makes new ones forever)
 _SHARED: dict[tuple[str, int], object] = {}
-_SCALAR: dict[tuple, object] = {}  # a scalar integer instruction's shape -> its builder's semantics
+# What the compiler keeps of a lowering's result: (semantics: a template or a callable; the
+# template, or None, or COPY for ``({0})`` and ``{0}``; the operands it reads other than once,
+# which are not folded into it; and `enclosed` of the template, 1 for a callable or a copy).
+Plan = tuple
+# A copy of its operand (a no-op bitcast, a shift by 0): its value is the operand's text itself,
+# without parentheses round it, folded, read from the operand's variable (`alias`) or assigned.
+COPY = ""
+# An instruction's shape (see `emit_inst`) -> the Plan of a lowering in `registry.BY_SHAPE`.
+_SHAPES: dict[tuple, Plan] = {}
 
 
 def shared(template: str, arity: int):
@@ -141,9 +160,7 @@ def shared(template: str, arity: int):
             else:
                 if _names_globals(fn.__code__):
                     fn = None
-        if len(_SHARED) >= SHARED_MAX:
-            del _SHARED[next(iter(_SHARED))]
-        _SHARED[key] = fn
+        remember(_SHARED, key, fn, SHARED_MAX)
     return fn
 
 
@@ -220,7 +237,8 @@ def predicate(expr: str) -> Optional[str]:
 # would repeat (`enclosed`, `bare`).
 _ENCLOSED: dict[str, int] = {}  # template -> enclosed(template), remembered (up to SHARED_MAX)
 _UNSAFE_BARE = re.compile(r":=|\bfor\b|\blambda\b|\byield\b|['\"]|^\(\*")  # (kept in parentheses)
-_ATOM = re.compile(r"[A-Za-z_]\w*|0x[0-9a-f]+")  # a name or a hex literal (`5.real` would not read)
+# A name or an operand, subscripted or not (`{0}[3]`), or a hex literal (`5.real` would not read).
+_ATOM = re.compile(r"(?:[A-Za-z_]\w*|\{\d+\})(?:\[\d+\])*|0x[0-9a-f]+")
 
 
 def enclosed(text: str) -> int:
@@ -241,9 +259,7 @@ def enclosed(text: str) -> int:
                     if depth == 0:
                         found = 2 if i == len(text) - 1 else 0
                         break
-        if len(_ENCLOSED) >= SHARED_MAX:
-            del _ENCLOSED[next(iter(_ENCLOSED))]
-        _ENCLOSED[text] = found
+        remember(_ENCLOSED, text, found, SHARED_MAX)
     return found
 
 
@@ -275,6 +291,7 @@ class FunctionCompiler:
         self.coalesced: dict[int, str] = {}
         self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
+        self.big_endian = interp.byteorder == "big"
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -381,18 +398,10 @@ class FunctionCompiler:
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        uses: dict[int, int] = {}
-        resolve = func.resolve
-        for number in self.reachable:
-            for inst in self.blocks[number].insts:
-                for v in inst.args:
-                    v = resolve(v)
-                    uses[v] = uses.get(v, 0) + 1
-                if inst.opcode.is_branch:
-                    for v in edge_values(inst):
-                        v = resolve(v)
-                        uses[v] = uses.get(v, 0) + 1
-        self.uses = uses
+        read = [v for number in self.reachable for inst in self.blocks[number].insts
+                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
+        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
+        self.uses = collections.Counter(map(func.resolve, read) if func.aliases else read)
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -458,29 +467,31 @@ class FunctionCompiler:
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
         func = self.func
+        types, fr, floats = func.value_types, self.fr, self.floats
+        resolve = func.resolve if func.aliases else None
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
         calls = False
         for number in self.reachable:
-            insts = self.blocks[number].insts
-            for j, inst in enumerate(insts):
-                name = inst.opcode.name
-                calls = calls or name == "call"
-                if name in _PURE_NAMES and len(inst.results) == 1:
-                    t = func.value_types.get(inst.results[0])
-                    if t is not None and not t.is_vector and t.name.startswith("i"):
+            for j, inst in enumerate(self.blocks[number].insts):
+                opcode = inst.opcode
+                name = opcode.name
+                if name in _FOLDABLE_NAMES and len(inst.results) == 1:
+                    t = types.get(inst.results[0])
+                    if t is not None and (t.is_int or t.is_float and inst.results[0] not in floats):
                         defined[inst.results[0]] = (number, j)
-                    elif self.fr is not None and self.fr.foldable(inst, self):
+                    elif fr is not None and fr.foldable(inst, self):
                         defined[inst.results[0]] = (number, j)
-                if name in ("jump", "brif"):
+                if name == "jump" or name == "brif":
                     sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
-                elif name in ("return", "call", "return_call") or not (inst.opcode.is_terminator
-                                                                       or inst.opcode.is_call):
-                    sites = list(inst.args)
+                elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
+                    sites = inst.args
+                    calls = calls or name == "call"
                 else:
                     continue
-                for a in sites:
-                    used[func.resolve(a)] = (number, j)
+                site = (number, j)
+                for a in (sites if resolve is None else map(resolve, sites)):
+                    used[a] = site
         pure = {v for v, (b, j) in defined.items()
                 if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
         return pure | self.foldable_calls(pure) if calls else pure
@@ -819,7 +830,8 @@ class FunctionCompiler:
 
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:
-        op = inst.opcode.name
+        opcode = inst.opcode
+        op = opcode.name
         if op in _OWN_NAMES:
             if op in ("call", "call_indirect"):
                 self.emit_call(inst, ind, out)
@@ -828,92 +840,90 @@ class FunctionCompiler:
         if self.fr is not None and self.fr.emit(self, inst, ind, out):
             return
         func = self.func
-        types, resolve = func.value_types, func.resolve
-        arg_types = [types.get(resolve(a)) for a in inst.args]
-        result_types = [types.get(resolve(r)) for r in inst.results]
-        if None in arg_types or None in result_types:
+        args, results = inst.args, inst.results
+        if func.aliases:
+            resolve = func.resolve
+            args = [resolve(a) for a in args]
+            typed = [resolve(r) for r in results]
+        else:
+            typed = results
+        types = func.value_types
+        try:
+            arg_types = [types[a] for a in args]
+            result_types = [types[r] for r in typed]
+        except KeyError:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
+            raise
         block = self.block
         once = COMPACT_ONCE and block not in self.looped
         # No mask where the value cannot wrap (`ranges`): the builder leaves it out.
         no_wrap = self.ranges is not None and self.ranges.unmasked(inst, block)
-        # The integer builders' results (integer_ops, bit_ops, lane by lane in vector_ops) depend on
-        # these alone (`registry.BY_SHAPE`): the same instruction shape gives the same template in
-        # every function, found here without building the lowering's context or asking the
-        # registry (remembered only for the table's opcodes, with no dynamic type).
+        # A lowering in `registry.BY_SHAPE` gives the same result for the same instruction shape
+        # in every function: its `Plan` is found here without building the lowering's context or
+        # asking the registry (remembered only for the table's opcodes, with no dynamic type).
         imm = inst.imm
-        key = sem = ctx = None
+        key = plan = ctx = None
         if imm is None or type(imm) is int:
-            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, no_wrap)
-            sem = _SCALAR.get(key)
-            if sem is not None and OPCODES.get(op) is not inst.opcode:
-                sem = None
-        if sem is None:
-            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.interp.byteorder == "big")
+            key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, inst.flags,
+                   self.big_endian, no_wrap, once)
+            plan = _SHAPES.get(key)
+            if plan is not None and OPCODES.get(op) is not opcode:
+                plan = None
+        if plan is None:
+            ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.big_endian)
             ctx.once, ctx.no_wrap = once, no_wrap
-            lowering = lookup(ctx)
-            if lowering is None:
-                raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
-            ctx.interpreter = self.interp
-            ctx.memory_hint = self.last_access
-            if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
-                    or any(t is not None and t.dynamic for t in (inst.ctrl_type, *arg_types, *result_types))):
-                key = None
-            try:
-                sem = lowering(ctx)
-            except NotImplementedError as e:
-                detail = str(e)
-                if not detail.startswith(op):
-                    detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
-                raise self.unsupported(detail) from None
-            except Unsupported as e:
-                raise self.unsupported(e.reason) from None
-            if key is not None:
-                if len(_SCALAR) >= SHARED_MAX:
-                    del _SCALAR[next(iter(_SCALAR))]
-                _SCALAR[key] = sem
-        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
-        # compile apart than inline.)
-        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and imm is None:
-            sem = shared(sem, len(inst.args)) or sem
+            plan = self.lower(ctx, key, len(args), once)
+        sem, template, spilled, enclosing = plan
         folded = self.folded
-        if folded and isinstance(sem, str):
-            for i, a in enumerate(inst.args):
-                v = resolve(a)
-                if v in folded and sem.count(f"{{{i}}}") != 1:
-                    out.append((ind, f"v{v} = {folded.pop(v)}"))  # used twice by the template
-        args = [self.val(a) for a in inst.args]
-        if isinstance(sem, str):
+        if folded:
+            for i in spilled:  # (operands the template reads other than once: not folded into it)
+                v = args[i]
+                if v in folded:
+                    out.append((ind, f"v{v} = {folded.pop(v)}"))
+        # The operands' texts (`val`, inlined: the one hot path).
+        coalesced, floats = self.coalesced, self.floats
+        texts = []
+        for v in args:
+            expr = folded.pop(v, None) if folded else None
+            if expr is None:
+                name = coalesced.get(v) or f"v{v}"
+            else:
+                name = expr if v in self.enclosed else f"({expr})"
+            if floats:
+                bits = floats.get(v)
+                if bits is not None:
+                    name = _float_repr().to_bits(name, bits)
+            texts.append(name)
+        if template is COPY:
+            expr = texts[0]
+        elif template is not None:
             try:
-                expr = sem.format(*args)
+                expr = template.format(*texts)
             except (IndexError, KeyError, ValueError) as e:
-                raise AssertionError(f"bad template for {op}: {sem!r} ({e})") from None
-        elif callable(sem):
-            expr = f"{self.interp.bind(sem, op)}({', '.join(args)})"
+                raise AssertionError(f"bad template for {op}: {template!r} ({e})") from None
         else:
-            raise AssertionError(f"lowering of {op} returned {sem!r}")
+            expr = f"{self.interp.bind_shared(sem, op)}({', '.join(texts)})"
         if "_p" in expr or "_a" in expr:
             # (`memory_ops` is imported only for an instruction with an address operand)
-            if (not once and ctx is not None and "_p" in expr and inst.opcode.addr is not None
-                    and inst.opcode in _memory_ops().ADDRESSED):
+            if (not once and ctx is not None and "_p" in expr and opcode.addr is not None
+                    and opcode in _memory_ops().ADDRESSED):
                 self.last_access = _memory_ops().access_key(ctx)
             else:
                 self.last_access = None
-        results = inst.results
         if len(results) == 1:
             r = results[0]
             if r in self.foldable and "\n" not in expr:
                 depths = self.fold_depth
-                depth = 1 + max([depths.get(resolve(a), 0) for a in inst.args], default=0)
+                depth = 1 + max([depths.get(a, 0) for a in args], default=0)
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth
-                    if type(sem) is str and enclosed(sem):
+                    if enclosing:
                         self.enclosed.add(r)
                     return
-            bits = self.floats.get(r)
+            bits = floats.get(r) if floats else None
             # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
-            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in args:
+            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in texts:
                 name = expr[1:-1] if expr[:1] == "(" else expr
                 if self.alias(r, name):
                     return
@@ -922,16 +932,54 @@ class FunctionCompiler:
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
                 else:
                     expr = self.fr.to_float(expr, bits)
-            elif type(sem) is str:
-                expr = bare(expr, sem)
-            out.append((ind, f"{self.coalesced.get(r) or f'v{r}'} = {expr}"))
+            elif enclosing == 2:
+                expr = expr[1:-1]  # (`bare`)
+            out.append((ind, f"{coalesced.get(r) or f'v{r}'} = {expr}"))
         elif results:
-            if type(sem) is str:
-                expr = bare(expr, sem)
-            out.append((ind, f"{', '.join(self.coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
+            if enclosing == 2:
+                expr = expr[1:-1]
+            out.append((ind, f"{', '.join(coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):
                 out.append((ind, line))
+
+    def lower(self, ctx: OpContext, key: Optional[tuple], arity: int, once: bool) -> Plan:
+        """Call the instruction's lowering; its `Plan` is remembered under `key` when the lowering
+        depends on the instruction's shape alone (`registry.BY_SHAPE`)."""
+        inst = ctx.inst
+        op = inst.opcode.name
+        lowering = lookup(ctx)
+        if lowering is None:
+            raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
+        ctx.interpreter = self.interp
+        ctx.memory_hint = self.last_access
+        if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
+                or any(t is not None and t.dynamic for t in (inst.ctrl_type, *ctx.arg_types, *ctx.result_types))):
+            key = None
+        try:
+            sem = lowering(ctx)
+        except NotImplementedError as e:
+            detail = str(e)
+            if not detail.startswith(op):
+                detail = f"{op}{'.' + str(inst.ctrl_type) if inst.ctrl_type else ''}: {detail or 'not implemented'}"
+            raise self.unsupported(detail) from None
+        except Unsupported as e:
+            raise self.unsupported(e.reason) from None
+        # (Not with an immediate: the template is then mostly one of a kind, which costs more to
+        # compile apart than inline.)
+        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+            sem = shared(sem, arity) or sem
+        if sem == "({0})" or sem == "{0}":
+            plan = (sem, COPY, (), 1)
+        elif isinstance(sem, str):
+            plan = (sem, sem, tuple(i for i in range(arity) if sem.count(f"{{{i}}}") != 1), enclosed(sem))
+        elif callable(sem):
+            plan = (sem, None, (), 1)  # (a call needs no parentheses as an operand)
+        else:
+            raise AssertionError(f"lowering of {op} returned {sem!r}")
+        if key is not None:
+            remember(_SHAPES, key, plan, SHARED_MAX)
+        return plan
 
 
 LINECACHE_SOURCES = 1000

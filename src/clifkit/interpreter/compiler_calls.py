@@ -21,21 +21,27 @@ def foldable_calls(fc: "FunctionCompiler", pure: set[int]) -> set[int]:
     expressions and these calls), so writing the calls into that statement runs nothing in a
     different order, and saves storing and reloading their results."""
     func = fc.func
+    resolve = func.resolve if func.aliases else None
     out: set[int] = set()
     for number in fc.reachable:
+        insts = fc.blocks[number].insts
+        if not any(inst.opcode.name == "call" for inst in insts):
+            continue  # (nothing to fold in a block without a call)
         pending: list[int] = []  # calls since the last statement, in order
         inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
-        for inst in fc.blocks[number].insts:
+        for inst in insts:
             name = inst.opcode.name
             if name == "call" and len(inst.results) == 1 and plain_call(fc, inst):
                 r = inst.results[0]
                 if fc.uses.get(r) == 1:
-                    args = [func.resolve(a) for a in inst.args]
+                    args = inst.args if resolve is None else [resolve(a) for a in inst.args]
                     if not any(inside.get(a) for a in args):
                         pending.append(r)
                         inside[r] = [r]
                         continue
-            args = [func.resolve(a) for a in (inst.args if name != "jump" and name != "brif" else ())]
+            args = inst.args if name != "jump" and name != "brif" else ()
+            if resolve is not None:
+                args = [resolve(a) for a in args]
             within = [c for a in args for c in inside.get(a, ())]
             if len(inst.results) == 1 and inst.results[0] in pure:
                 if not within or name in IN_ORDER:

@@ -13,7 +13,7 @@ its func_addr address) and ``return_call`` reach them all alike.
 from __future__ import annotations
 
 from ..ir.types import F32, F64, I32, I64, Type
-from .registry import OpContext, impl
+from .registry import OpContext, by_shape, impl
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -21,16 +21,19 @@ if TYPE_CHECKING:
 
 
 @impl("trap")
+@by_shape
 def _trap(ctx: OpContext):
     return f"raise _Trap({ctx.inst.code!r})"
 
 
 @impl("trapz")
+@by_shape
 def _trapz(ctx: OpContext):
     return f"if not {{0}}: raise _Trap({ctx.inst.code!r})"
 
 
 @impl("trapnz")
+@by_shape
 def _trapnz(ctx: OpContext):
     return f"if {{0}}: raise _Trap({ctx.inst.code!r})"
 

@@ -23,7 +23,8 @@ and fcvt_to_uint.i128 of a value >= 2**127 (including +Inf) give 2**127 - 1
 instead of trapping (and fcvt_to_uint of such a value no longer gives its
 exact value), and fcvt_to_sint.i128 of a value <= -2**127 gives -2**127.  No
 other width is affected.  Set `REFERENCE_I128_SATURATION = False` (before
-lowering) for the exact rule of the instruction documentation.
+the first lowering: lowerings are remembered per instruction shape,
+`registry.BY_SHAPE`) for the exact rule of the instruction documentation.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import softfloat as sf
-from .registry import OpContext, impl
+from .registry import OpContext, by_shape, impl
 
 # See the module docstring: follow Cranelift's interpreter for fcvt_to_* into i128.
 REFERENCE_I128_SATURATION = True
@@ -150,18 +151,21 @@ def _lower_const(ctx: OpContext):
 
 
 @impl("fneg")
+@by_shape
 def _lower_fneg(ctx: OpContext):
     fmt = sf.FORMATS[_scalar(ctx).bits]
     return f"({{0}} ^ {hex(fmt.sign)})"
 
 
 @impl("fabs")
+@by_shape
 def _lower_fabs(ctx: OpContext):
     fmt = sf.FORMATS[_scalar(ctx).bits]
     return f"({{0}} & {hex(fmt.magmask)})"
 
 
 @impl("fcopysign")
+@by_shape
 def _lower_fcopysign(ctx: OpContext):
     fmt = sf.FORMATS[_scalar(ctx).bits]
     return f"(({{0}} & {hex(fmt.magmask)}) | ({{1}} & {hex(fmt.sign)}))"
@@ -176,6 +180,7 @@ def _lower_fcopysign(ctx: OpContext):
     "fcvt_to_uint", "fcvt_to_sint", "fcvt_to_uint_sat", "fcvt_to_sint_sat",
     "fcvt_from_uint", "fcvt_from_sint", "fmin_pseudo", "fmax_pseudo",
 )  # fmt: skip
+@by_shape
 def _lower_float(ctx: OpContext):
     _scalar(ctx)
     return lane_function(ctx)

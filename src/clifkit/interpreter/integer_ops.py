@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 from ..ir.types import Type
 from ..ir.opcodes import Registry
-from .registry import OpContext, Trap, by_shape, impl, mask
+from .registry import OpContext, Trap, by_shape, impl, mask, remember
 
 Template = str
 Semantics = Template | Callable
@@ -120,9 +120,7 @@ def compile_template(template: Template, arity: int) -> Callable:
         params = [f"_a{i}" for i in range(arity)]
         source = f"lambda {', '.join(params)}: {template.format(*params)}"
         fn = eval(source, {"__builtins__": {}})  # noqa: S307 - our own templates only
-        if len(_TEMPLATES) >= TEMPLATES_KEPT:
-            del _TEMPLATES[next(iter(_TEMPLATES))]
-        _TEMPLATES[key] = fn
+        remember(_TEMPLATES, key, fn, TEMPLATES_KEPT)
     return fn
 
 
@@ -335,6 +333,7 @@ def _isplit(ctx: OpContext, t: Type) -> Semantics:
 
 
 @impl("select", "select_spectre_guard")
+@by_shape
 def lower_select(ctx: OpContext) -> Semantics:
     """Selects whole values, so it works for any type, vectors included."""
     return _select(ctx, ctrl_of(ctx))

@@ -33,7 +33,8 @@ from ..ir.memflags import DEFAULT_FLAGS, MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
-from .memory import ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY
+from .memory import (ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY,
+                     checked_name)
 from .registry import OpContext, Trap, impl, mask
 
 TRUSTED = MemFlags(trap_code=None, aligned=True)
@@ -66,6 +67,9 @@ def raw_load(addr: str, size: int, flags: MemFlags | None, big: bool, reuse: boo
     align = size if flags.aligned else 0
     slow = f"_ld(_m, _a, {size}, {big}, {code!r}, {align})"
     if compact or size not in (1, 2, 4, 8, 16):
+        bound = checked_name("_ld", size, big, code, align)
+        if bound is not None:
+            return f"{bound}(_m, {addr})"
         return f"_ld(_m, {addr}, {size}, {big}, {code!r}, {align})"
     e = "b" if big else "l"
     cond = _fast_condition(addr, size, reuse)
@@ -82,6 +86,9 @@ def raw_store(addr: str, size: int, value: str, flags: MemFlags | None, big: boo
     code = flags.trap_code or "heap_oob"
     align = size if flags.aligned else 0
     if compact or size not in (1, 2, 4, 8, 16):
+        bound = checked_name("_st", size, big, code, align)
+        if bound is not None:
+            return f"{bound}(_m, {addr}, {value})"
         return f"_st(_m, {addr}, {size}, {value}, {big}, {code!r}, {align})"
     e = "b" if big else "l"
     cond = _fast_condition(addr, size, reuse)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from itertools import islice
 
 from ..ir.function import Function, Inst
 from ..ir.opcodes import OPCODES, Opcode, Registry
@@ -200,9 +201,10 @@ def lookup(ctx: OpContext) -> Optional[Lowering]:
 _FOUND: dict = {}
 
 # Lowerings whose result depends on nothing but the instruction's shape when no type is dynamic:
-# its opcode, controlling, operand and result types, integer immediate, condition, trap code and
-# `OpContext.no_wrap` (not the function, the interpreter or the memory hint). The compiler
-# remembers their result per shape (`compiler._SCALAR`); a family adds its own with `by_shape`.
+# its opcode, controlling, operand and result types, integer immediate, condition, trap code,
+# MemFlags, the byte order, `OpContext.no_wrap` and `OpContext.once` (not the function, the
+# interpreter, the memory hint or another field such as a shuffle's mask). The compiler
+# remembers their result per shape (`compiler._SHAPES`); a family adds its own with `by_shape`.
 BY_SHAPE: set = set()
 
 
@@ -210,6 +212,16 @@ def by_shape(lowering: Lowering) -> Lowering:
     """Mark a lowering as depending on the instruction's shape alone (see BY_SHAPE)."""
     BY_SHAPE.add(lowering)
     return lowering
+
+
+def remember(cache: dict, key, value, limit: int) -> None:
+    """``cache[key] = value`` in a cache of at most `limit` entries: when full, the oldest quarter
+    goes, at once (dropping the oldest one per insertion costs a scan over the slots the dict has
+    emptied at its front, microseconds each, for every template with a new immediate)."""
+    if len(cache) >= limit:
+        for old in list(islice(cache, max(1, limit // 4))):
+            del cache[old]
+    cache[key] = value
 
 
 def mask(bits: int) -> int:

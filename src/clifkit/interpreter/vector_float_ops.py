@@ -45,7 +45,7 @@ from typing import Callable, Optional
 
 from . import softfloat as sf
 from .float_ops import lane_function
-from .registry import OpContext, Trap, impl, mask
+from .registry import OpContext, Trap, by_shape, impl, mask
 
 _ARITHMETIC = (
     "fadd", "fsub", "fmul", "fdiv", "fmin", "fmax", "sqrt", "fma",
@@ -176,6 +176,7 @@ def _make_fast_binary(name: str, lane_bits: int, lanes: int, per_lane: Callable)
 
 
 @impl(*_ARITHMETIC, vector=True)
+@by_shape
 def _lower_arithmetic(ctx: OpContext):
     ty = ctx.type
     if not ty.is_float:
@@ -194,6 +195,7 @@ def _lower_arithmetic(ctx: OpContext):
 
 
 @impl(*_SIGN_OPS, vector=True)
+@by_shape
 def _lower_sign_op(ctx: OpContext):
     ty = ctx.type
     if not ty.is_float:
@@ -217,6 +219,7 @@ def _lower_sign_op(ctx: OpContext):
 
 
 @impl("fcmp", vector=True)
+@by_shape
 def _lower_fcmp(ctx: OpContext):
     if not ctx.arg_types[0].is_float:
         raise NotImplementedError(f"fcmp needs float lanes, not {ctx.arg_types[0]}")
@@ -228,12 +231,14 @@ def _lower_fcmp(ctx: OpContext):
 
 
 @impl(*_CONVERSIONS, vector=True)
+@by_shape
 def _lower_conversion(ctx: OpContext):
     _check_same_lanes(ctx)
     return lanewise(lane_function(ctx), 1, _fixed_lanes(ctx))
 
 
 @impl("fvdemote")
+@by_shape
 def _lower_fvdemote(ctx: OpContext):
     src, dst = ctx.arg_types[0], ctx.result_types[0]
     if src.dynamic or dst.dynamic or dst.lanes < src.lanes:
@@ -249,6 +254,7 @@ def _lower_fvdemote(ctx: OpContext):
 
 
 @impl("fvpromote_low")
+@by_shape
 def _lower_fvpromote_low(ctx: OpContext):
     src, dst = ctx.arg_types[0], ctx.result_types[0]
     if src.dynamic or dst.dynamic or dst.lanes > src.lanes:
@@ -279,6 +285,7 @@ def _cvtt_lane(float_bits: int, int_bits: int) -> Callable[[int], int]:
 
 
 @impl("fcvt_low_from_sint")
+@by_shape
 def _lower_fcvt_low_from_sint(ctx: OpContext):
     """Heap era: the low two i32 lanes, signed, to f64 (exact)."""
     convert = lanewise(sf.from_int_fn(32, 64, True), 1, 2)
@@ -290,6 +297,7 @@ def _lower_fcvt_low_from_sint(ctx: OpContext):
 
 
 @impl("x86_cvtt2dq")
+@by_shape
 def _lower_x86_cvtt2dq(ctx: OpContext):
     src, dst = ctx.arg_types[0], ctx.result_types[0]
     if not src.is_float or not dst.is_int:

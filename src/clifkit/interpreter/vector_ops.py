@@ -219,6 +219,7 @@ def _qmul_template(w: int, saturate: bool) -> str:
 
 
 @impl("sqmul_round_sat", "x86_pmulhrsw")
+@by_shape
 def lower_qmul(ctx: OpContext) -> Semantics:
     t = vector_type(ctx)
     lane = _qmul_template(t.lane_bits, ctx.inst.opcode.name == "sqmul_round_sat")
@@ -228,6 +229,7 @@ def lower_qmul(ctx: OpContext) -> Semantics:
 
 
 @impl("iadd_pairwise")
+@by_shape
 def lower_iadd_pairwise(ctx: OpContext) -> Semantics:
     """Sums of adjacent lanes: x's pairs make the low half of the result, y's the high half."""
     t = vector_type(ctx)
@@ -245,6 +247,7 @@ def _pmaddubsw(x: tuple, y: tuple) -> tuple:
 
 
 @impl("x86_pmaddubsw")
+@by_shape
 def lower_pmaddubsw(ctx: OpContext) -> Semantics:
     return _pmaddubsw
 
@@ -266,6 +269,7 @@ def _narrow_template(name: str, w: int) -> str:
 
 
 @impl("snarrow", "unarrow", "uunarrow")
+@by_shape
 def lower_narrow(ctx: OpContext) -> Semantics:
     """x's lanes narrowed, then y's: twice the lanes at half the width."""
     t = runtime_type(ctx, ctx.arg_types[0])
@@ -275,6 +279,7 @@ def lower_narrow(ctx: OpContext) -> Semantics:
 
 
 @impl("swiden_low", "swiden_high", "uwiden_low", "uwiden_high")
+@by_shape
 def lower_widen(ctx: OpContext) -> Semantics:
     """The low or high half of the lanes, sign- or zero-extended to twice the width."""
     t = runtime_type(ctx, ctx.arg_types[0])
@@ -295,17 +300,20 @@ def lower_widen(ctx: OpContext) -> Semantics:
 
 
 @impl("vany_true")
+@by_shape
 def lower_vany_true(ctx: OpContext) -> Semantics:
     t = vector_type(ctx)
     return "(0 if {0} == %s else 1)" % tuple_expr(["0"] * t.lanes)
 
 
 @impl("vall_true")
+@by_shape
 def lower_vall_true(ctx: OpContext) -> Semantics:
     return "(0 if 0 in {0} else 1)"
 
 
 @impl("vhigh_bits")
+@by_shape
 def lower_vhigh_bits(ctx: OpContext) -> Semantics:
     """Bit i of the result is the top bit of lane i (bits past the result's width are lost)."""
     t = vector_type(ctx)
@@ -323,6 +331,7 @@ def lower_vhigh_bits(ctx: OpContext) -> Semantics:
 
 
 @impl("vselect")
+@by_shape
 def lower_vselect(ctx: OpContext) -> Semantics:
     """Heap era: lane i of x where lane i of c is non-zero (true), else of y."""
     t = vector_type(ctx)
@@ -330,6 +339,7 @@ def lower_vselect(ctx: OpContext) -> Semantics:
 
 
 @impl("widening_pairwise_dot_product_s")
+@by_shape
 def lower_widening_dot(ctx: OpContext) -> Semantics:
     """Heap era (Wasm i32x4.dot_i16x8_s): sums of sign-extended products of adjacent i16 lanes."""
 
@@ -341,6 +351,7 @@ def lower_widening_dot(ctx: OpContext) -> Semantics:
 
 
 @impl("x86_blendv", "blendv")  # blendv: the later name (Cranelift 0.121 on)
+@by_shape
 def lower_blendv(ctx: OpContext) -> Semantics:
     t = runtime_type(ctx, ctx.result_types[0])
     top = hx(1 << (t.lane_bits - 1))
