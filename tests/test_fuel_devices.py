@@ -80,3 +80,27 @@ def test_fuel_devices_change_no_outcome_at_any_budget(monkeypatch, features, chu
                 assert outcome(fast, args) == outcome(plain, args), (program.seed, args, budget)
                 checked += 1
     assert checked > 100
+
+
+def test_a_closed_interpreter_leaves_no_cyclic_garbage():
+    # Its code and it refer to each other: closing breaks that, so reference counting frees both
+    # (a campaign makes an interpreter a program).
+    import gc
+
+    gen = Generator(GenConfig(features=FEATURE_SETS[0]))
+    programs = [gen.program(program_seed(3, k)) for k in range(20)]
+    for close in (False, True):
+        gc.collect()
+        gc.disable()
+        try:
+            for program in programs:
+                interp = Interpreter(program.functions, compact=True)
+                for args in program.runs:
+                    outcome(interp, args)
+                if close:
+                    interp.close()
+                del interp
+            garbage = gc.collect()
+        finally:
+            gc.enable()
+        assert (garbage == 0) == close, (close, garbage)

@@ -194,6 +194,15 @@ class Interpreter:
             entry[0] = fn
         return fn
 
+    def close(self) -> None:
+        """Drop the compiled code, after which nothing can run. The code and this interpreter
+        refer to each other (its namespace holds functions whose globals it is; stubs call back
+        here), so without this only the cyclic collector frees them: a fuzz campaign makes an
+        interpreter a program and collected some 20,000 such objects a batch."""
+        self.ns.clear()
+        self.indirect.clear()
+        self._compiled.clear()
+
     def compile(self, name: str) -> str:
         """Compile function `name` now (raising Unsupported if it cannot be); returns the generated source."""
         i = self._lookup(name)

@@ -68,6 +68,10 @@ class InterpreterSession(Session):
         except Exception as e:  # an interpreter bug: report it, never a traceback
             self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
 
+    def close(self) -> None:
+        if self.interp is not None:
+            self.interp.close()
+
     def call(self, bound: BoundRun, env: object = None) -> Outcome:
         outcome = self._call(bound, env)
         if self.tracer is not None:
