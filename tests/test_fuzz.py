@@ -1284,3 +1284,19 @@ def test_run_commands_are_the_run_lines_the_reader_reads():
             others = [d for d in directives_in(program.directives_text(), "<p>") if d.kind not in RUN_KINDS]
             assert [(d, d.parsed, d.read, d.error, d.word_loc) for d in program.heap_directives("<p>")] == \
                 [(d, d.parsed, d.read, d.error, d.word_loc) for d in others]
+
+
+@pytest.mark.parametrize("engine_b", ["native", "broken-iadd"])
+def test_a_reference_out_of_fuel_is_the_programs_fault_not_a_skip(tmp_path, capsys, engine_b):
+    """A run line on which the reference runs out of fuel is not given to the backend; the
+    program is then one the fuzzer got wrong (its programs are bounded: the fuel is a safety
+    net), with status 1 and an -error.clif, as docs/fuzzing.md says. It was counted as
+    skipped by an engine (rule engine-skip), and the campaign passed."""
+    if engine_b == "native" and not native_available():
+        pytest.skip("needs the native engine")
+    status = cli.main(["fuzz", "--seed", "30", "--count", "3", "-j", "1", "--fuel", "1", "--features", "int",
+                       "--engine-b", engine_b, "--out", str(tmp_path), "-v"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert out.count("ran out of fuel") >= 3 and "programs the fuzzer got wrong: 3" in out, out
+    assert sorted(p.name for p in tmp_path.glob("*-error.clif")) == [f"seed30-0000{i}-error.clif" for i in range(3)]

@@ -314,6 +314,13 @@ class BatchRunner:
                     _count(rec["rules"], _target_rule(rule, r.outcomes[b], labels[b]))
                 if v.status == "skipped":
                     rec["skipped"] += 1
+                    if out_of_fuel(r.outcomes[a]) and rec["error"] is None:
+                        # Generated programs are bounded (the fuel is a safety net): not the
+                        # backend's skip but the program's fault, as failing alike would be.
+                        rec["error"] = {"kind": "out-of-fuel", "text": program.text(),
+                                        "message": f"program {index} (generator seed {program.seed}): {r.call}: "
+                                                   f"{labels[a]}: {r.outcomes[a].message}; "
+                                                   f"not run on {labels[b]}"}
                 elif v.status == "disagree":
                     bad.setdefault(b, []).append(li)
                 elif v.status == "outside-guarantee" and rec["error"] is None:

@@ -257,7 +257,7 @@ def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: Text
         suffix = "invalid" if err["kind"] in ("invalid", "invariant") else "error"
         path = _write(opts.out, f"seed{opts.seed}-{index:05d}-{suffix}.clif", err["text"])
         print(err["message"] if err["kind"] != "invariant" else f"{path}: {err['message']}", file=out)
-        if err["kind"] != "both-failed":
+        if err["kind"] not in ("both-failed", "out-of-fuel"):  # (its other lines are judged still)
             return
     ds = rec["disagreements"]
     if opts.verbose:
