@@ -263,10 +263,10 @@ def enclosed(text: str) -> int:
     return found
 
 
-def bare(expr: str, template: str) -> str:
-    """A statement's right-hand side: `expr` (from `template`) without the outer parentheses of an
-    enclosed template."""
-    return expr[1:-1] if enclosed(template) == 2 else expr
+def bare(expr: str, enclosing: int) -> str:
+    """A statement's right-hand side: `expr` without the outer parentheses of a template whose
+    `enclosed` is `enclosing`."""
+    return expr[1:-1] if enclosing == 2 else expr
 
 
 class FunctionCompiler:
@@ -615,19 +615,26 @@ class FunctionCompiler:
                 out.append((ind, f"_f -= {count}"))
             return self.emit_block_body(block, number, ind, out, root, in_while)
         self.charge(count, ind, out)
-        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        out.append((ind, self.fuel_check()))
         self.unchecked = False
         self.emit_block_body(block, number, ind, out, root, in_while)
 
     def deferrable(self, block: Block) -> bool:
-        # Not traced: a trace shows what ran, and a block runs only if its fuel was there.
-        return block.insts[-1].opcode.name in PLAIN_BRANCHES and self.interp.tracer is None and all(
-            inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
+        return block.insts[-1].opcode.name in PLAIN_BRANCHES and self.unobserved_body(block)
 
     def returns_unobserved(self, block: Block) -> bool:
         """A block of pure instructions ending in a plain return (not a loop's: its header checks)."""
-        return (block.insts[-1].opcode.name == "return" and self.interp.tracer is None
-                and all(inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1]))
+        return block.insts[-1].opcode.name == "return" and self.unobserved_body(block)
+
+    def unobserved_body(self, block: Block) -> bool:
+        """Whether nothing before the block's terminator can be observed: its instructions are pure,
+        and no trace shows them (a trace shows what ran, and a block runs only if its fuel was there)."""
+        return self.interp.tracer is None and all(inst.opcode.name in _PURE_NAMES for inst in block.insts[:-1])
+
+    def fuel_check(self) -> str:
+        """The check of the fuel in ``_f`` (a call's depth check right after it joins it, see
+        `compiler_calls.emit_call`)."""
+        return f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"
 
     def check_after_call(self, ind: int, out) -> None:
         """Before code that could be observed (a trap, memory, a depth check) follows a call in
@@ -637,7 +644,7 @@ class FunctionCompiler:
         if self.fm:
             out.append((ind, "_f = _m.fuel"))
             self.fm = False
-        out.append((ind, f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"))
+        out.append((ind, self.fuel_check()))
         self.unchecked = False
 
     def charge(self, count: int, ind: int, out) -> None:
@@ -923,21 +930,20 @@ class FunctionCompiler:
                     return
             bits = floats.get(r) if floats else None
             # A copy of an operand's variable (`(v5)`: a no-op bitcast, a shift by 0, ...): read that.
-            if bits is None and (expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr) in texts:
-                name = expr[1:-1] if expr[:1] == "(" else expr
-                if self.alias(r, name):
+            if bits is None:
+                inner = expr[1:-1] if expr[:1] == "(" and expr[-1:] == ")" else expr
+                if inner in texts and self.alias(r, inner):
                     return
             if bits is not None:  # a producer whose uses want a float
                 if op in ("f32const", "f64const"):
                     expr = self.interp.bind(self.fr.constant(inst, bits), "c")
                 else:
                     expr = self.fr.to_float(expr, bits)
-            elif enclosing == 2:
-                expr = expr[1:-1]  # (`bare`)
+            else:
+                expr = bare(expr, enclosing)
             out.append((ind, f"{coalesced.get(r) or f'v{r}'} = {expr}"))
         elif results:
-            if enclosing == 2:
-                expr = expr[1:-1]
+            expr = bare(expr, enclosing)
             out.append((ind, f"{', '.join(coalesced.get(r) or f'v{r}' for r in results)} = {expr}"))
         else:
             for line in expr.split("\n"):

@@ -151,10 +151,9 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         # The callee's depth is checked here, not at its entry: once per path (a base case
         # that calls nothing checks nothing), and a later call on the path needs no check.
         limit = fc.interp.max_call_depth
-        fuel_check = f"if _f < 0: _f = _nofuel(_m, {fc.name!r}, _f)"
-        if out and out[-1] == (ind, fuel_check):
+        if out and out[-1] == (ind, fc.fuel_check()):
             # Right after the block's fuel check: one test for both (fuel first, as before).
-            out[-1] = (ind, f"if _f < 0 or _d >= {limit}: _f = _nofuel_or_deep(_m, {fc.name!r}, _f, _d)")
+            out[-1] = (ind, f"if _f < 0 or _d >= {limit}: _f = _nofuel_or_deep(_m, {fc.name!r}, _f, _d, {limit})")
         else:
             out.append((ind, f"if _d >= {limit}: _stk_ovf(_d + 1)"))
         fc.depth_ok = True

@@ -81,7 +81,7 @@ def emit(fc, h: int, loop: tuple, out) -> None:
     fc.last_access = None
     count, fc.pending = len(block.insts) + fc.pending, 0
     fc.charge(count, 1, out)
-    out.append((1, f"if _f < 0: _f = _nofuel(_m, {fc.name!r}, _f)"))
+    out.append((1, fc.fuel_check()))
     i = f"v{counter}"
     out.append((1, f"_lc = {i}"))
     out.append((1, f"_ll = {i} + 1 + _f // {count}"))

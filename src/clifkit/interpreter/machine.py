@@ -324,12 +324,13 @@ def _no_fuel(machine: Machine, name: str, left: int = -1) -> int:
     return left
 
 
-def _no_fuel_or_deep(machine: Machine, name: str, left: int, depth: int) -> int:
-    """Generated code's ``if _f < 0 or _d >= LIMIT: _f = _nofuel_or_deep(_m, name, _f, _d)``
-    before a call: the fuel check, then the depth check, written as one test."""
+def _no_fuel_or_deep(machine: Machine, name: str, left: int, depth: int, limit: int) -> int:
+    """Generated code's ``if _f < 0 or _d >= LIMIT: _f = _nofuel_or_deep(_m, name, _f, _d, LIMIT)``
+    before a call: the fuel check, then the depth check (against the limit the code was compiled
+    with, as the test itself), written as one test."""
     if left < 0:
         left = _no_fuel(machine, name, left)
-    if depth >= machine.interp.max_call_depth:
+    if depth >= limit:
         _stk_ovf(depth + 1)
     return left
 
