@@ -425,12 +425,7 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig,
     start = _output_position() if shared else None
     stderr: list[str] = []
     try:
-        if start is None:
-            with captured_output() as stderr:
-                builder = builder_fn()
-                fid = jit.declare_function(name, cl.Linkage.Local, sig)
-                jit.define_function(fid, builder)
-        else:
+        with captured_output() if start is None else nullcontext(stderr) as stderr:
             builder = builder_fn()
             fid = jit.declare_function(name, cl.Linkage.Local, sig)
             jit.define_function(fid, builder)
