@@ -796,3 +796,85 @@ def test_each_definition_reads_its_own_printed_reason():
     assert "encountered v0" in mod.unsupported["%a"] and "encountered v1" not in mod.unsupported["%a"]
     assert "encountered v1" in mod.unsupported["%b"] and "encountered v0" not in mod.unsupported["%b"]
     assert "%ok" not in mod.unsupported
+
+
+# Every shape of generic builder call `translate._shaped_lowering` takes (value operands; the result
+# type, or a condition code, first; an immediate last, of an Imm8 format or not); and a function
+# with an aliased operand (which the shaped path leaves to the general one).
+SHAPES = """
+function %shapes(i64, i32, f32, i8x16) -> i64, i32, i8, i8, i8x16, i8x16 {
+block0(v0: i64, v1: i32, v2: f32, v3: i8x16):
+    v4 = bxor v0, v0
+    v5 = ireduce.i32 v4
+    v6 = uextend.i64 v1
+    v7 = icmp slt v0, v6
+    v8 = fcmp lt v2, v2
+    v9 = icmp_imm eq v1, -1
+    v10 = band_imm v0, 0xffff_ffff_0000_0000
+    v11 = iadd_imm v10, -5
+    v12 = extractlane v3, 15
+    v13 = splat.i8x16 v12
+    v14 = insertlane v13, v12, 3
+    v15 = iadd v11, v6
+    v16 = select v7, v5, v1
+    v17 = bor v8, v9
+    return v15, v16, v17, v12, v14, v13
+}
+
+function %aliased(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd_imm v0, 3
+    v9 -> v1
+    v2 = bxor v9, v0
+    return v2
+}
+"""
+
+
+def test_shaped_generic_calls_make_the_builder_calls_of_the_general_path(monkeypatch):
+    from clifkit.native import replay, translate
+
+    info = {"pointer_bytes": 8, "byteorder": sys.byteorder, "host_symbols": sorted(HOST)}
+    shaped = replay.lower_for_worker(functions(SHAPES), info, host_triple())
+    assert [f["reason"] for f in shaped["functions"]] == [None, None]
+    monkeypatch.setattr(translate, "_HOW", {})
+    monkeypatch.setattr(translate, "_shaped_lowering", lambda call, op: call.lower)
+    general = replay.lower_for_worker(functions(SHAPES), info, host_triple())
+    assert shaped == general
+    # (and the code computes what the interpreter does)
+    monkeypatch.undo()
+    mod = build(SHAPES)
+    args = (0x1234_5678_9ABC_DEF0, 0xFFFF_FFFF, 0x3F80_0000, tuple(range(16)))
+    assert list(call(mod, "%shapes", *args)) == list(interpret(SHAPES, "%shapes", *args))
+    assert call(mod, "%aliased", 5) == interpret(SHAPES, "%aliased", 5) == 13
+
+
+def test_an_undefined_operand_fails_alike_on_the_shaped_path():
+    (func,) = functions("""
+function %undefined(i64) -> i64 {
+block0(v0: i64):
+    v2 = bxor v0, v0
+    return v2
+}
+""")
+    func.entry.insts[0].args[1] = 1  # (the reader refuses an undefined value)
+    mod = compile_module([func], host_symbols=HOST)
+    with pytest.raises(NativeUnsupported, match=r"bxor: v1 is used before it is defined"):
+        mod.entry("%undefined")
+
+
+def test_binding_memflags_are_shared_by_equal_flags_and_only_by_them():
+    import dataclasses
+
+    from clifkit.ir.memflags import MemFlags
+    from clifkit.native.translate import cl_memflags
+
+    plain = MemFlags(trap_code=None, aligned=True)
+    assert cl_memflags(plain) is cl_memflags(MemFlags(trap_code=None, aligned=True))
+    assert cl_memflags(plain) is not cl_memflags(plain, trusted=True)
+    assert cl_memflags(None) is not cl_memflags(MemFlags())
+    # Each field tells flags apart (the cache keys on every one of them).
+    other = {"trap_code": "user1", "endianness": "big", "alias_region": "heap", "region": 1}
+    for f in dataclasses.fields(MemFlags):
+        changed = dataclasses.replace(plain, **{f.name: other.get(f.name, not getattr(plain, f.name))})
+        assert cl_memflags(changed) is not cl_memflags(plain), f.name

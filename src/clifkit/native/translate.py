@@ -22,10 +22,12 @@ Everything that cannot be lowered raises `NativeUnsupported` with a reason.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
+import operator
 import sys
 from dataclasses import dataclass
-from typing import Optional
+from typing import Callable, Optional
 
 import cranelift as cl
 
@@ -97,13 +99,16 @@ def imm_at(imm: int, bits: int) -> int:
     return signed64(value)
 
 
-_MEMFLAGS_MADE: dict = {}  # (flags, trusted) -> binding MemFlags (the builder copies what it is given)
+_MEMFLAGS_MADE: dict = {}  # (flags' fields, trusted) -> binding MemFlags (the builder copies what it is given)
+# The fields of a MemFlags as one tuple, the cache's key: hashing and comparing the frozen dataclass
+# itself runs its generated Python methods, which cost more than the rest of the lookup.
+_memflags_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(MemFlags)))
 
 
 def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
     """Binding MemFlags for clifkit flags (None: the default flags of a plain access). The same
     object for the same flags: callers hand it to the builder and never change it."""
-    key = (flags, trusted)
+    key = (None if flags is None else _memflags_fields(flags), trusted)
     found = _MEMFLAGS_MADE.get(key)
     if found is None:
         found = _MEMFLAGS_MADE[key] = _make_memflags(flags, trusted)
@@ -257,6 +262,61 @@ def _generic_call_of(name: str) -> Optional[GenericCall]:
     return _CALLS[name]
 
 
+def _shaped_lowering(call: GenericCall, op) -> Callable:
+    """`call.lower` for the instructions of `op`, made once: most generic calls take the value
+    operands, perhaps after the result type or a condition code and perhaps before an
+    immediate (``bxor x, y``, ``ireduce.i8 x``, ``icmp_imm cc, x, imm``), and for those the
+    parameters need not be looked at one by one for each instruction, nor the opcode's format to
+    convert its condition code and immediate. Any other shape, and an instruction that does not
+    fit (a wrong operand count, an undefined or aliased operand), takes `call.lower`: the same
+    builder call, or the same error."""
+    general = call.lower
+    kinds = call.kinds
+    first = kinds[0] if kinds and kinds[0] in (_TYPE, _CC) else None
+    with_imm = bool(kinds) and kinds[-1] == _IMM
+    count = call.values
+    if kinds[first is not None : len(kinds) - with_imm] != (_VALUE,) * count:
+        return general
+    method = call.method
+    cond_of, imm_of = _cond_conversion(op.format.name), _imm_conversion(op.format.name)
+
+    def lower(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != count or lw.aliased or (first == _TYPE and not inst.results):
+            return general(lw, inst)
+        try:
+            operands = list(map(lw.values.__getitem__, args))
+        except KeyError:
+            return general(lw, inst)
+        if first == _TYPE:
+            operands.insert(0, cl_type(lw.types[inst.results[0]]))
+        elif first == _CC:
+            operands.insert(0, cond_of(inst.cond))
+        if with_imm:
+            operands.append(imm_of(inst.imm))
+        out = getattr(lw.b, method)(*operands)
+        if isinstance(out, cl.Inst):
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower
+
+
+def _cond_conversion(format_name: str) -> Callable:
+    """How a builder call takes the condition code of an instruction of this format."""
+    return compat.floatcc if format_name == "FloatCompare" else compat.intcc
+
+
+def _imm_conversion(format_name: str) -> Callable:
+    """How a builder call takes the immediate of an instruction of this format: a lane index as
+    it is, anything else as the signed 64-bit value the binding takes."""
+    return int if format_name in ("BinaryImm8", "TernaryImm8") else _signed_imm
+
+
+def _signed_imm(imm) -> int:
+    return signed64(int(imm))
+
+
 def _unsupported(lw: "FunctionLowering", inst: Inst):
     why = "the binding has no builder call for it, and clifkit has no lowering"
     raise lw.fail(UNSUPPORTED.get(inst.opcode.name, why))
@@ -269,7 +329,7 @@ def _how(op) -> tuple:
     handler = _HANDLER_OF.get(name) if table else HANDLERS.get(op)
     if handler is None:
         call = _generic_call_of(name)
-        handler = call.lower if call is not None else _unsupported
+        handler = _shaped_lowering(call, op) if call is not None else _unsupported
     how = (op, handler)
     if table:
         _HOW[name] = how
@@ -561,7 +621,7 @@ class FunctionLowering(CallLowering):
         if kind == _IMM:
             return self._imm(inst)
         if kind == _CC:
-            return compat.floatcc(inst.cond) if inst.opcode.format.name == "FloatCompare" else compat.intcc(inst.cond)
+            return _cond_conversion(inst.opcode.format.name)(inst.cond)
         return compat.atomic_rmw_op(inst.rmw_op)
 
     def _generic_checked(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
@@ -591,10 +651,7 @@ class FunctionLowering(CallLowering):
         return out
 
     def _imm(self, inst: Inst) -> int:
-        fmt = inst.opcode.format.name
-        if fmt in ("BinaryImm8", "TernaryImm8"):
-            return int(inst.imm)
-        return signed64(int(inst.imm))
+        return _imm_conversion(inst.opcode.format.name)(inst.imm)
 
     def ctrl_type(self, inst: Inst) -> Type:
         if inst.ctrl_type is not None:
