@@ -674,6 +674,36 @@ def test_a_long_campaign_keeps_no_program_alive():
     assert live() <= before + 5
 
 
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_a_batch_of_programs_sets_off_no_young_collection():
+    # The campaign's collector threshold is above what a default batch (25 programs, all features)
+    # holds at once, so its live programs are not scanned by the cyclic collector; the batch's
+    # objects, freed when it is judged, give their count back.
+    import gc
+
+    from clifkit.fuzz import campaign
+    from clifkit.native.host import host_arch
+
+    cfg = campaign.CampaignConfig(1, parse_features("all"), "interpreter", "native", (host_arch(),), 10**6, 10)
+    runner = campaign.BatchRunner(cfg)
+    assert gc.get_threshold()[0] >= campaign.GC_THRESHOLD
+    runner.run([0], {})  # imports, worker, caches
+    young = []
+
+    def collected(phase: str, info: dict) -> None:
+        if phase == "start" and info["generation"] == 0:
+            young.append(1)
+
+    gc.collect()
+    gc.callbacks.append(collected)
+    try:
+        for first in (1, 26):
+            runner.run(range(first, first + 25), {})
+    finally:
+        gc.callbacks.remove(collected)
+    assert not young
+
+
 def test_programs_run_from_ir_are_printed_only_when_needed(monkeypatch):
     """A program that is neither sampled for verification nor disagrees runs from its IR and its
     directives alone: it is never printed. Its directives read as the end of its text, and a

@@ -41,8 +41,11 @@ RECYCLE_EVERY = 5000
 # with Python's default threshold (700) the cyclic collector scans each of their objects again
 # and again, about 5% of a campaign's CPU. The young generation is collected every this many
 # allocations instead (cycles, such as an interpreter's namespace and its functions, are still
-# freed, a little later).
-GC_THRESHOLD = 20_000
+# freed, a little later). The count is of allocations net of deallocations, so a batch's objects,
+# freed when it is judged, give theirs back: above the most a batch holds at once (40,000-55,000
+# for 25 default programs) a collection comes only every few dozen batches, when what outlives
+# them (records, caches) has added up, rather than in every batch, scanning its live programs.
+GC_THRESHOLD = 100_000
 
 
 # Programs a seed numbers: program I of seed S is generated from S * PROGRAMS_PER_SEED + I, so an

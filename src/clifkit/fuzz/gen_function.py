@@ -60,6 +60,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
+        self.block_defs: list[int] = []  # defs[the block being filled]
         self.vmctx: Optional[int] = None
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
@@ -78,18 +79,21 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def define(self, v: int, tainted: bool = False) -> None:
         ty = self.func.value_types[v]
-        self.pool.setdefault(ty, []).append(v)
-        self.defs[self.block.number].append(v)
+        values = self.pool.get(ty)
+        if values is None:
+            self.pool[ty] = [v]
+        else:
+            values.append(v)
+        self.block_defs.append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
+    # (emit, emit1 and gen_generic pass the fields on as one dict: the generator emits some 180
+    # instructions a program, and each keyword pass-through built the dict again)
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type], **fields) -> list[int]:
         return self._emit(name, ctrl, args, result_types, fields)
 
     def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types, fields: dict) -> list[int]:
-        # (emit and emit1 share this with the fields as one dict: the generator emits some 180
-        # instructions a program, and each keyword pass-through built the dict again)
-        op = OPCODES[name]
         value_types = self.func.value_types
         v = self.next_value
         results = []
@@ -98,23 +102,34 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             results.append(v)
             v += 1
         self.next_value = v
+        self._append(name, ctrl, args, results, fields)
+        return results
+
+    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True, **fields) -> int:
+        # (the one-result case of _emit, without its loop: most instructions are made here)
+        v = self.next_value
+        self.next_value = v + 1
+        self.func.value_types[v] = result
+        self._append(name, ctrl, args, [v], fields)
+        if pool:
+            self.define(v, tainted)
+        return v
+
+    def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int], fields: dict) -> None:
+        """Append the instruction to the block being filled; `results` are numbered and typed."""
+        op = OPCODES[name]
         inst = new_inst(op, ctrl if op.ctrl is not None else None, list(args), results)
-        for field, value in fields.items():
-            setattr(inst, field, value)
+        if fields:
+            for field, value in fields.items():
+                setattr(inst, field, value)
         self.used.update(args)
         if op.is_branch:
             for bc in inst.branch_targets():
                 self.used.update(bc.args)
         if name in FLOAT_LOADS:
+            value_types = self.func.value_types
             self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
         self.block.insts.append(inst)
-        return results
-
-    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True, **fields) -> int:
-        v = self._emit(name, ctrl, args, (result,), fields)[0]
-        if pool:
-            self.define(v, tainted)
-        return v
 
     def type_of(self, v: int) -> Type:
         return self.func.value_types[v]
@@ -126,19 +141,20 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             return None
         # Mostly recent values (long dependency chains find more bugs than wide, shallow ones),
         # sometimes any, so that the arguments keep flowing in.
-        if self.rng.random() < 0.3:
-            return self.rng.choice(values)
-        back = min(int(self.rng.expovariate(0.35)), len(values) - 1)
+        rng = self.rng
+        if rng.random() < 0.3:
+            return rng.choice(values)
+        back = min(int(rng.expovariate(0.35)), len(values) - 1)
         return values[-1 - back]
 
     def value_of(self, ty: Type) -> int:
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
-        r = self.rng.random()
-        if r < 0.85:
+        random = self.rng.random
+        if random() < 0.85:
             v = self.pick(ty)
             if v is not None:
                 return v
-        if self.rng.random() < 0.65:
+        if random() < 0.65:
             v = self.convert_to(ty)
             if v is not None:
                 return v
@@ -287,11 +303,17 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
-            self.pool = {}
+            self.block_defs = self.defs[b]
+            pool = self.pool = {}
+            value_types = self.func.value_types
             for d in range(b):
                 if d in dom[b]:
                     for v in self.defs[d]:
-                        self.pool.setdefault(self.type_of(v), []).append(v)
+                        ty = value_types[v]
+                        if ty in pool:
+                            pool[ty].append(v)
+                        else:
+                            pool[ty] = [v]
             for i, v in enumerate(blk.params):
                 if b == 0 and self.vmctx is None and self.func.signature.params[i].purpose == "vmctx":
                     self.vmctx = v
