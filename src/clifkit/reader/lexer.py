@@ -119,8 +119,7 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
             elif kind == "arrow":
                 kind = "->"
             elif kind == "comment":
-                text = value.rstrip()  # type: ignore[union-attr]
-                comments.append(Comment(text, lineno, m.start() + 1, len(kinds), code_on_line))
+                comments.append(Comment(value.rstrip(), lineno, m.start() + 1, len(kinds), code_on_line))
                 continue
             elif kind == "string":
                 value = value[1:-1]  # type: ignore[index]
