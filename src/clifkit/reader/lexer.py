@@ -113,16 +113,17 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
     finditer = _TOKEN_RE.finditer
     word_cache = _word_cache
     for lineno, line in enumerate(text.split("\n"), first_line):
-        code_on_line = False
+        first = len(kinds)  # the line's first token (its line numbers are added at its end)
         for m in finditer(line.rstrip(_BLANKS)):
             kind = m.lastgroup
             group = m.lastindex  # (the token's group: the match itself starts with the blanks)
-            value: object = m.group(group)
+            value: object = m[group]
             if kind == "word":
                 kind, value = word_cache.get(value) or classify_word(value)  # type: ignore[arg-type]
             elif kind == "punct":
                 kind = value  # type: ignore[assignment]
             elif kind == "comment":
+                code_on_line = len(kinds) > first
                 comments.append(Comment(value.rstrip(), lineno, m.start(group) + 1, len(kinds), code_on_line))  # type: ignore[union-attr]
                 continue
             elif kind == "string":
@@ -132,9 +133,8 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
                 value = "unterminated string" if value == '"' else f"invalid character {value!r}"
             kinds.append(kind)  # type: ignore[arg-type]
             values.append(value)
-            lines.append(lineno)
             cols.append(m.start(group) + 1)
-            code_on_line = True
+        lines += [lineno] * (len(kinds) - first)
     last = text.count("\n") + first_line
     kinds.append("eof")
     values.append(None)
