@@ -291,15 +291,21 @@ class InstructionParser(Cursor):
         results: list[int] = []
         result_toks: list[int] = []
         facts: dict[int, Fact] = {}
-        if self.kinds[self.pos] == "value":
-            result_toks.append(self.pos)
-            results.append(self.expect("value", "a value"))
-            self.result_fact(results[-1], facts)
-            while self.accept(","):
-                result_toks.append(self.pos)
-                results.append(self.expect("value", "a result value"))
-                self.result_fact(results[-1], facts)
-            if self.kinds[self.pos] == "->":
+        kinds = self.kinds
+        if kinds[self.pos] == "value":
+            while True:  # vN [! fact], ... (read here rather than by `expect`: most instructions have results)
+                i = self.pos
+                if kinds[i] != "value":
+                    self.fail("a result value")
+                result_toks.append(i)
+                results.append(self.vals[i])  # type: ignore[arg-type]
+                self.pos = i + 1
+                if kinds[i + 1] == "!":
+                    self.result_fact(results[-1], facts)
+                if kinds[self.pos] != ",":
+                    break
+                self.pos += 1
+            if kinds[self.pos] == "->":
                 if facts:
                     raise self.error("a value alias cannot have a fact", start)
                 if srcloc is not None:
@@ -336,7 +342,8 @@ class InstructionParser(Cursor):
             raise self.error(f"{name} produces {len(types)} result{s}, {len(results)} given", op_i)
         for v, t, i in zip(results, types, result_toks):
             self.define_value(v, t, i)
-        self.func.facts.update(facts)
+        if facts:
+            self.func.facts.update(facts)
         inst.results = results
         inst.comments_before = leading or None
         inst.comment = self.take_trailing()
