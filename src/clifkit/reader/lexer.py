@@ -35,19 +35,22 @@ ENTITY_PREFIXES = frozenset(
 
 # Each match is one token with the blanks before it: matching blanks on their own would double
 # the turns of the loop in `tokenize`, whose cost is per match. Lines lose their trailing blanks
-# first, so that a match always ends with a token. Words come first as the most common tokens;
-# one that starts like ``NaN``, ``sNaN`` or ``Inf`` is left to the number rule.
+# first, so that a match always ends with a token. The commonest tokens are tried first:
+# punctuation that starts nothing longer, then words (one that starts like ``NaN``, ``sNaN`` or
+# ``Inf`` is left to the number rule); ``-``, ``+`` and ``@`` come last, after the numbers and
+# source locations they may start.
 _BLANKS = " \t\r\f\v"
 _TOKEN_RE = re.compile(
     r"""
     [ \t\r\f\v]*
     (?:
-        (?P<word>(?!s?NaN|Inf)[A-Za-z_][A-Za-z0-9_]*)
+        (?P<punct>[(){}\[\],.:=!*<>])
+      | (?P<word>(?!s?NaN|Inf)[A-Za-z_][A-Za-z0-9_]*)
       | (?P<comment>;.*)
       | (?P<num>[-+]?(?:s?NaN:[-_.0-9A-Za-z]*|(?:NaN|Inf|sNaN)[-_.0-9A-Za-z]*|[0-9][-_.0-9A-Za-z]*)|[-+]\.[-_.0-9A-Za-z]*)
       | (?P<name>%[A-Za-z0-9_]*)
       | (?P<srcloc>@[0-9A-Fa-f]+)
-      | (?P<punct>->|[(){}\[\],.:=!*@+<>-])
+      | (?P<prefix>->|[-+@])
       | (?P<string>"[^"]*")
       | (?P<bad>[^ \t\r\f\v])
     )
@@ -120,7 +123,7 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
             value: object = m[group]
             if kind == "word":
                 kind, value = word_cache.get(value) or classify_word(value)  # type: ignore[arg-type]
-            elif kind == "punct":
+            elif kind == "punct" or kind == "prefix":
                 kind = value  # type: ignore[assignment]
             elif kind == "comment":
                 code_on_line = len(kinds) > first
