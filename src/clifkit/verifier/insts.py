@@ -114,9 +114,9 @@ class InstChecks:
         sig, sig_name = (None, "")
         if op.has_varargs or op.has_varargs_results:
             sig, sig_name = self.call_signature(inst, loc)
-        varargs = inst.args[len(fixed):]
-        var_types = arg_types[len(fixed):]
         if op.has_varargs:
+            varargs = inst.args[len(fixed):]
+            var_types = arg_types[len(fixed):]
             if op.is_return and not op.is_call:
                 self.check_values(inst, varargs, var_types, self.func.signature.returns, loc, None)
             elif sig is not None:
