@@ -51,6 +51,21 @@ def test_lexer_number_tokens_and_entities():
     ]  # fmt: skip
 
 
+def test_lexer_columns_after_blanks_and_characters_that_may_start_a_longer_token():
+    # Blanks are matched with the token after them, and -, + and @ are tried after the numbers and
+    # source locations they may start: what each token is, and its column, must not depend on that.
+    toks = tokenize("\t a  ->- > @ @1f + +5 -.5 Inf Info _NaN sNaNx NaNa . ,\x0b\xa0 ; c  \t\nx \t ")
+    assert list(zip(toks.kinds, toks.values, toks.lines, toks.cols)) == [
+        ("word", "a", 1, 3), ("->", "->", 1, 6), ("-", "-", 1, 8), (">", ">", 1, 10), ("@", "@", 1, 12),
+        ("srcloc", "@1f", 1, 14), ("+", "+", 1, 18), ("num", "+5", 1, 20), ("num", "-.5", 1, 23),
+        ("num", "Inf", 1, 27), ("num", "Info", 1, 31), ("word", "_NaN", 1, 36), ("num", "sNaNx", 1, 41),
+        ("num", "NaNa", 1, 47), (".", ".", 1, 52), (",", ",", 1, 54), ("error", "invalid character '\\xa0'", 1, 56),
+        ("word", "x", 2, 1), ("eof", None, 2, 5),
+    ]  # fmt: skip
+    (c,) = toks.comments
+    assert (c.text, c.line, c.col, c.anchor, c.trailing) == ("; c", 1, 58, 17, True)
+
+
 def test_lexer_comments_know_their_anchor_and_line_position():
     toks = tokenize("; head\nv1 = iadd v2, v3 ; tail\n")
     head, tail = toks.comments
@@ -361,3 +376,16 @@ def test_trailer_keeps_directives_comments_and_gaps_in_order():
     assert first.comments_after == ["; closing", "; a note"]
     # Locations point at the directive's text.
     assert [(d.loc.line, d.loc.col) for d in first.directives] == [(16, 8), (17, 9), (19, 10), (21, 9), (22, 6)]
+
+
+def test_memory_flag_words_give_the_same_answers_when_asked_again():
+    from clifkit.ir import memflags
+
+    for _ in range(2):  # (the second round is answered from what add_memflag remembers)
+        big, problem = memflags.add_memflag(memflags.DEFAULT_FLAGS, "big")
+        assert (big, problem) == (MemFlags(endianness="big"), None)
+        assert memflags.add_memflag(big, "little") == (None, "cannot set both big and little endian bits")
+        assert memflags.add_memflag(big, "v1") == (None, None)
+    for i in range(memflags._ADDED_LIMIT + 5):  # any word is asked about: what is kept stays bounded
+        memflags.add_memflag(memflags.DEFAULT_FLAGS, f"word{i}")
+    assert len(memflags._added) <= memflags._ADDED_LIMIT

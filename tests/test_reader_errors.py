@@ -113,6 +113,9 @@ CASES = [
     ("function f() {\n}\n", "1:10: error: expected a function name (%name or uN:M), found 'f'"),
     ("function u0:x() {\n}\n", "1:13: error: expected the index of a user name (uN:M), found 'x'"),
     ("function %f() {\nblock0:\n    return\n", "4:1: error: expected '}' to close function %f"),
+    # (the end of the file is where it is, even after a comment: it once took the comment's place)
+    ("function %f() {\nblock0:\n    return\n; the end\n", "5:1: error: expected '}' to close function %f"),
+    ("function %f() {\nblock0:\n    return ; the end", "3:21: error: expected '}' to close function %f"),
     ("function %f() { 5\n}\n", "1:17: error: unexpected '5' after the function header"),
     # preamble
     (P("ss0 = explicit_slot -4"), "2:25: error: invalid stack slot size '-4': a sign is not allowed here"),

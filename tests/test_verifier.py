@@ -77,6 +77,22 @@ def test_undefined_value():
     assert problems(func) == [(4, "v9 is used but never defined")]
 
 
+def test_a_type_accepted_once_is_still_checked_at_each_use():
+    # The type an opcode wants of an operand at a controlling type is remembered; a later
+    # instruction with the same opcode and controlling type is still checked against it.
+    func = function(
+        ["i32", "i64"], ["i32"],
+        [(0, [0, 1], [op(3, "iadd", [0, 0], [2]), op(4, "iadd", [0, 1], [3]), op(5, "iadd", [1, 0], [4], ctrl="i32"),
+                      op(6, "return", [2])], 2)],
+        {0: "i32", 1: "i64", 2: "i32", 3: "i32", 4: "i64"},
+    )  # fmt: skip
+    assert problems(func) == [
+        (4, "arg 1 (v1) has type i64, expected i32: iadd operand 1 (v1) has type i64, expected i32"),
+        (5, "arg 0 (v1) has type i64, expected i32: iadd operand 0 (v1) has type i64, expected i32"),
+        (5, "iadd result 0 (v4) has type i64, expected i32"),
+    ]
+
+
 def test_value_defined_twice():
     func = ret_i32_ok()
     func.blocks[0].insts.insert(1, op(4, "iconst", [], [1], ctrl="i32", imm=5))

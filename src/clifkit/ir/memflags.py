@@ -60,7 +60,22 @@ MEMFLAG_WORDS = ("notrap", "aligned", "readonly", "can_move", "big", "little", "
 
 
 def add_memflag(flags: MemFlags, word: str) -> tuple[Optional[MemFlags], Optional[str]]:
-    """Flags with `word` added: (flags, None), (None, error) when it conflicts, (None, None) if `word` is no flag."""
+    """Flags with `word` added: (flags, None), (None, error) when it conflicts, (None, None) if `word` is no flag.
+    (Remembered: a file repeats a few combinations, and each new `MemFlags` costs a `replace`.)"""
+    key = (flags, word)
+    found = _added.get(key)
+    if found is None:
+        if len(_added) >= _ADDED_LIMIT:  # (any word is asked: keep the memory bounded)
+            _added.clear()
+        found = _added[key] = _add_memflag(flags, word)
+    return found
+
+
+_added: dict[tuple[MemFlags, str], tuple[Optional[MemFlags], Optional[str]]] = {}
+_ADDED_LIMIT = 10_000
+
+
+def _add_memflag(flags: MemFlags, word: str) -> tuple[Optional[MemFlags], Optional[str]]:
     from dataclasses import replace
 
     if word == "notrap":

@@ -244,6 +244,11 @@ class Opcode:
         return any(o.varargs for o in self.ins)
 
     @cached_property
+    def has_varargs_results(self) -> bool:
+        """Are the results a variable list (a call's: its signature gives them)?"""
+        return any(o.varargs for o in self.outs)
+
+    @cached_property
     def is_pure(self) -> bool:
         """No trap, memory access, call, branch or other side effect: only its results matter."""
         return not self.flags & _IMPURE

@@ -112,11 +112,15 @@ class Cursor:
 
     def take_leading(self, upto: int) -> list[str]:
         """Texts of the comment lines before token `upto` (an item's first token)."""
+        if self.ci == len(self.comments) or self.comments[self.ci].anchor > upto:
+            return []  # (most items have none: asked for every instruction)
         return [c.text for c in self.take_comments(upto)]
 
     def take_trailing(self) -> Optional[str]:
         """The comment(s) inside and on the last line of the item just parsed, or None."""
         cs, ci, end = self.comments, self.ci, self.pos
+        if ci == len(cs) or cs[ci].anchor > end:
+            return None  # (as for `take_leading`)
         texts = []
         while ci < len(cs) and (cs[ci].anchor < end or (cs[ci].anchor == end and cs[ci].trailing)):
             texts.append(cs[ci].text)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..diagnostics import Location
-from ..ir.function import Block, BlockCall, Function, Inst, JumpTableData
+from ..ir.function import Block, BlockCall, Function, Inst, JumpTableData, new_inst
 from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
 from ..ir.opcodes import OPCODES, Opcode, TypeVar
 from ..ir.types import Type, parse_type
@@ -26,7 +26,7 @@ from ..ir.numbers import NumberError, parse_imm64, parse_int, parse_offset32, pa
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
-    from typing import Optional
+    from typing import Optional, Sequence
     from ..ir.memflags import MemFlags
     from ..ir.pcc import Fact, MemoryTypeData
     from ..ir.try_call import BlockArg
@@ -57,6 +57,8 @@ def example_type(tv: TypeVar) -> Optional[Type]:
 
 
 _accepted: dict[tuple[str, Type], bool] = {}
+# (opcode name, controlling type) -> the result types the table gives them.
+_result_types: dict[tuple[str, Optional[Type]], tuple[Type, ...]] = {}
 
 
 def accepts(op: Opcode, ty: Type) -> bool:
@@ -289,15 +291,21 @@ class InstructionParser(Cursor):
         results: list[int] = []
         result_toks: list[int] = []
         facts: dict[int, Fact] = {}
-        if self.kinds[self.pos] == "value":
-            result_toks.append(self.pos)
-            results.append(self.expect("value", "a value"))
-            self.result_fact(results[-1], facts)
-            while self.accept(","):
-                result_toks.append(self.pos)
-                results.append(self.expect("value", "a result value"))
-                self.result_fact(results[-1], facts)
-            if self.kinds[self.pos] == "->":
+        kinds = self.kinds
+        if kinds[self.pos] == "value":
+            while True:  # vN [! fact], ... (read here rather than by `expect`: most instructions have results)
+                i = self.pos
+                if kinds[i] != "value":
+                    self.fail("a result value")
+                result_toks.append(i)
+                results.append(self.vals[i])  # type: ignore[arg-type]
+                self.pos = i + 1
+                if kinds[i + 1] == "!":
+                    self.result_fact(results[-1], facts)
+                if kinds[self.pos] != ",":
+                    break
+                self.pos += 1
+            if kinds[self.pos] == "->":
                 if facts:
                     raise self.error("a value alias cannot have a fact", start)
                 if srcloc is not None:
@@ -315,13 +323,13 @@ class InstructionParser(Cursor):
             raise self.error(f"unknown opcode '{name}'")
         self.pos += 1
         ctrl = self.type_suffix(op)
-        inst = Inst(op, ctrl)
+        inst = new_inst(op, ctrl, [], [])
         inst.loc = self.loc(op_i)
         inst.srcloc = srcloc
         inst.debug_tags = tags
-        parse = getattr(self, "_fmt_" + op.format.name, None)
+        parse = _OPERAND_PARSERS.get(op.format.name)
         if parse is not None:
-            parse(inst)
+            parse(self, inst)
         else:
             from .rare_formats import RARE_FORMATS  # (on first need: exceptions, atomics, heap era...)
 
@@ -334,7 +342,8 @@ class InstructionParser(Cursor):
             raise self.error(f"{name} produces {len(types)} result{s}, {len(results)} given", op_i)
         for v, t, i in zip(results, types, result_toks):
             self.define_value(v, t, i)
-        self.func.facts.update(facts)
+        if facts:
+            self.func.facts.update(facts)
         inst.results = results
         inst.comments_before = leading or None
         inst.comment = self.take_trailing()
@@ -410,20 +419,24 @@ class InstructionParser(Cursor):
             raise self.error(f"{op.name} does not accept type {ty} (the type of v{v})", op_i)
         return ty
 
-    def result_types(self, op: Opcode, inst: Inst, op_i: int) -> list[Type]:
+    def result_types(self, op: Opcode, inst: Inst, op_i: int) -> Sequence[Type]:
         if op.outs and op.outs[0].varargs:  # calls: the callee's signature says
             func = self.func
             sig_ref = func.func_refs[inst.func_ref].signature if inst.func_ref is not None else inst.sig_ref
             return [p.type for p in func.signatures[sig_ref].returns]
         ctrl = inst.ctrl_type
-        types = []
-        for out in op.outs:
-            ty = out.resolve(ctrl)
-            if ty is None:
-                ty = ctrl
-            if ty is None:
-                raise self.error(f"{op.name}.{ctrl} has no valid result type", op_i)
-            types.append(ty)
+        key = (op.name, ctrl)
+        types = _result_types.get(key)
+        if types is None:
+            types = []
+            for out in op.outs:
+                ty = out.resolve(ctrl)
+                if ty is None:
+                    ty = ctrl
+                if ty is None:
+                    raise self.error(f"{op.name}.{ctrl} has no valid result type", op_i)
+                types.append(ty)
+            types = _result_types[key] = tuple(types)
         return types
 
     # -- operands, one method per format -----------------------------------------------
@@ -592,3 +605,8 @@ class InstructionParser(Cursor):
         inst.code = self.trap_code()
 
     # -- heap era (Cranelift 2021-2022) -----------------------------------------------
+
+
+# The operand parser of each format that has a ``_fmt_`` method, by format name (a dict lookup per
+# instruction rather than building the method's name and looking it up on the parser).
+_OPERAND_PARSERS = {name[len("_fmt_"):]: fn for name, fn in vars(InstructionParser).items() if name.startswith("_fmt_")}

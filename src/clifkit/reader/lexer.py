@@ -33,18 +33,27 @@ ENTITY_PREFIXES = frozenset(
     }
 )  # fmt: skip
 
+# Each match is one token with the blanks before it: matching blanks on their own would double
+# the turns of the loop in `tokenize`, whose cost is per match. Lines lose their trailing blanks
+# first, so that a match always ends with a token. The commonest tokens are tried first:
+# punctuation that starts nothing longer, then words (one that starts like ``NaN``, ``sNaN`` or
+# ``Inf`` is left to the number rule); ``-``, ``+`` and ``@`` come last, after the numbers and
+# source locations they may start.
+_BLANKS = " \t\r\f\v"
 _TOKEN_RE = re.compile(
     r"""
-    (?P<ws>[ \t\r\f\v]+)
-  | (?P<comment>;.*)
-  | (?P<arrow>->)
-  | (?P<num>[-+]?(?:s?NaN:[-_.0-9A-Za-z]*|(?:NaN|Inf|sNaN)[-_.0-9A-Za-z]*|[0-9][-_.0-9A-Za-z]*)|[-+]\.[-_.0-9A-Za-z]*)
-  | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<name>%[A-Za-z0-9_]*)
-  | (?P<srcloc>@[0-9A-Fa-f]+)
-  | (?P<punct>[(){}\[\],.:=!*@+<>-])
-  | (?P<string>"[^"]*")
-  | (?P<bad>.)
+    [ \t\r\f\v]*
+    (?:
+        (?P<punct>[(){}\[\],.:=!*<>])
+      | (?P<word>(?!s?NaN|Inf)[A-Za-z_][A-Za-z0-9_]*)
+      | (?P<comment>;.*)
+      | (?P<num>[-+]?(?:s?NaN:[-_.0-9A-Za-z]*|(?:NaN|Inf|sNaN)[-_.0-9A-Za-z]*|[0-9][-_.0-9A-Za-z]*)|[-+]\.[-_.0-9A-Za-z]*)
+      | (?P<name>%[A-Za-z0-9_]*)
+      | (?P<srcloc>@[0-9A-Fa-f]+)
+      | (?P<prefix>->|[-+@])
+      | (?P<string>"[^"]*")
+      | (?P<bad>[^ \t\r\f\v])
+    )
     """,
     re.VERBOSE,
 )
@@ -105,22 +114,20 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
     kinds, values, lines, cols = toks.kinds, toks.values, toks.lines, toks.cols
     comments = toks.comments
     finditer = _TOKEN_RE.finditer
+    word_cache = _word_cache
     for lineno, line in enumerate(text.split("\n"), first_line):
-        code_on_line = False
-        for m in finditer(line):
+        first = len(kinds)  # the line's first token (its line numbers are added at its end)
+        for m in finditer(line.rstrip(_BLANKS)):
             kind = m.lastgroup
-            if kind == "ws":
-                continue
-            value: object = m.group()
+            group = m.lastindex  # (the token's group: the match itself starts with the blanks)
+            value: object = m[group]
             if kind == "word":
-                kind, value = classify_word(value)  # type: ignore[arg-type]
-            elif kind == "punct":
+                kind, value = word_cache.get(value) or classify_word(value)  # type: ignore[arg-type]
+            elif kind == "punct" or kind == "prefix":
                 kind = value  # type: ignore[assignment]
-            elif kind == "arrow":
-                kind = "->"
             elif kind == "comment":
-                text = value.rstrip()  # type: ignore[union-attr]
-                comments.append(Comment(text, lineno, m.start() + 1, len(kinds), code_on_line))
+                code_on_line = len(kinds) > first
+                comments.append(Comment(value.rstrip(), lineno, m.start(group) + 1, len(kinds), code_on_line))  # type: ignore[union-attr]
                 continue
             elif kind == "string":
                 value = value[1:-1]  # type: ignore[index]
@@ -129,9 +136,8 @@ def tokenize(text: str, first_line: int = 1) -> Tokens:
                 value = "unterminated string" if value == '"' else f"invalid character {value!r}"
             kinds.append(kind)  # type: ignore[arg-type]
             values.append(value)
-            lines.append(lineno)
-            cols.append(m.start() + 1)
-            code_on_line = True
+            cols.append(m.start(group) + 1)
+        lines += [lineno] * (len(kinds) - first)
     last = text.count("\n") + first_line
     kinds.append("eof")
     values.append(None)

@@ -262,7 +262,7 @@ class FunctionVerifier(InstChecks):
 
     def check_use(self, v: int, inst: Inst, block: int, pos: int, loc: Optional[Location]) -> Optional[Type]:
         """Check that `v` is defined and its definition dominates this use; return its type."""
-        real = self.resolve(v)
+        real = self.resolve(v) if self.func.aliases else v  # (few functions have aliases)
         d = self.defs.get(real)
         if d is None:
             if real == v:

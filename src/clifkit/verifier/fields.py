@@ -4,7 +4,6 @@ instruction with an immediate field."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.function import BlockCall, Inst, Signature
@@ -252,13 +251,16 @@ def _check_size(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
         v.report(loc, f"access size {inst.size} does not fit in 8 bits")
 
 
+_BYTE_ORDERS = (MemFlags(), MemFlags(endianness="big"), MemFlags(endianness="little"))  # a bitcast's only flags
+
+
 def _check_flags(v: "FunctionVerifier", inst: Inst, loc, ctrl) -> None:
     flags = inst.flags
     op = inst.opcode
     if flags is None:
         return
     if op.name == "bitcast":
-        if replace(flags, endianness=None) != MemFlags():
+        if flags not in _BYTE_ORDERS:
             v.report(loc, "The bitcast instruction only accepts the `big` or `little` memory flags: "
                           "bitcast accepts no memory flags but big or little")
         elif flags.endianness is None and ctrl is not None and inst.args:

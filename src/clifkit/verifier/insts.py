@@ -97,12 +97,13 @@ class InstChecks:
                 ctrl = None
 
         # Fixed operands.
+        exact_ins, exact_outs = _exact_types(op, ctrl)
         for i, operand in enumerate(fixed):
             t = arg_types[i]
-            if t is None:
+            if t is None or t is exact_ins[i] or self.type_matches(operand, ctrl, op, t):
                 continue
-            expected = self.expected_type(operand, ctrl, op, loc)
-            if expected is not None and not self.type_matches(operand, ctrl, op, t):
+            expected = self.expected_type(operand, ctrl, op, loc)  # (text for the message: only on a mismatch)
+            if expected is not None:
                 if operand.derived in RELATIONS:
                     head = f"arg {i} (v{inst.args[i]}) with type {t} failed to satisfy type set"
                 else:
@@ -111,20 +112,20 @@ class InstChecks:
 
         # Variable operands and results, from the opcode table or a signature.
         sig, sig_name = (None, "")
-        if op.has_varargs or any(o.varargs for o in op.outs):
+        if op.has_varargs or op.has_varargs_results:
             sig, sig_name = self.call_signature(inst, loc)
-        varargs = inst.args[len(fixed):]
-        var_types = arg_types[len(fixed):]
         if op.has_varargs:
+            varargs = inst.args[len(fixed):]
+            var_types = arg_types[len(fixed):]
             if op.is_return and not op.is_call:
                 self.check_values(inst, varargs, var_types, self.func.signature.returns, loc, None)
             elif sig is not None:
                 self.check_values(inst, varargs, var_types, sig.params, loc, sig_name)
-        if any(o.varargs for o in op.outs):
+        if op.has_varargs_results:
             if sig is not None:
                 self.check_results(inst, [r.type for r in sig.returns], loc, f"the signature of {sig_name}")
         else:
-            self.check_result_types(inst, ctrl, loc)
+            self.check_result_types(inst, ctrl, loc, exact_outs)
         if op.is_call and op.is_return and sig is not None:
             self.check_tail_call(inst, sig, sig_name, loc)
 
@@ -135,7 +136,7 @@ class InstChecks:
                 check = checks.get(field)
                 if check is not None:
                     check(self, inst, loc, ctrl)
-        special = _SPECIAL.get(op)
+        special = _SPECIAL_BY_NAME.get(name)
         if special is not None:
             special(self, inst, loc, ctrl)
         if op.addr is not None:
@@ -172,17 +173,17 @@ class InstChecks:
             return ctrl is None or t is operand.resolve(ctrl)
         return type_in(operand.typevar, t)
 
-    def check_result_types(self, inst: Inst, ctrl: Optional[Type], loc) -> None:
+    def check_result_types(self, inst: Inst, ctrl: Optional[Type], loc, exact: tuple) -> None:
         op = inst.opcode
         if len(inst.results) != len(op.outs):
             self.report(loc, f"{op.name} produces {plural(len(op.outs), 'result')}, but {plural(len(inst.results), 'is', 'are')} given")
             return
         for i, (v, operand) in enumerate(zip(inst.results, op.outs)):
             t = self.func.value_types.get(v)
-            if t is None:
+            if t is None or t is exact[i] or self.type_matches(operand, ctrl, op, t):
                 continue
             expected = self.expected_type(operand, ctrl, op, loc)
-            if expected is not None and not self.type_matches(operand, ctrl, op, t):
+            if expected is not None:
                 self.report(loc, f"{op.name} result {i} (v{v}) has type {t}, expected {expected}")
 
     def check_results(self, inst: Inst, types: list[Type], loc, source: str) -> None:
@@ -258,6 +259,28 @@ def _requires_operand(op: Opcode) -> bool:
 
 
 _REQUIRES_OPERAND: dict[str, bool] = {}
+
+
+def _exact_types(op: Opcode, ctrl: Optional[Type]) -> tuple[tuple, tuple]:
+    """The one type each fixed operand and each result of `op` must have when its controlling type
+    is `ctrl` (None where it may have several, or none is known): most operands have one, and an
+    identity test answers for them before `type_matches` is asked. (Cached: the same few pairs
+    come back all through a program.)"""
+    key = (op.name, ctrl)
+    found = _EXACT.get(key)
+    if found is None:
+        def exact(o: Operand) -> Optional[Type]:
+            if o.fixed is not None:
+                return o.fixed
+            if o.typevar is None or o.derived in RELATIONS or o.typevar != op.ctrl or ctrl is None:
+                return None
+            return o.resolve(ctrl)
+
+        found = _EXACT[key] = (tuple(map(exact, op.value_ins)), tuple(map(exact, op.outs)))
+    return found
+
+
+_EXACT: dict[tuple[str, Optional[Type]], tuple[tuple, tuple]] = {}
 _FIELD_CHECKS: dict = {}  # fields.FIELD_CHECKS once an instruction has an immediate field
 
 
@@ -301,3 +324,7 @@ _SPECIAL.register("bmask")(_check_bmask)
 _SPECIAL.register("get_pinned_reg", "set_pinned_reg")(_needs_flag("enable_pinned_reg", "enable_pinned_reg"))
 _SPECIAL.register("get_frame_pointer", "get_return_address")(
     _needs_flag("preserve_frame_pointers", "preserve_frame_pointers=true"))
+
+# The same, by opcode name in a plain dict: asked for every instruction, where `Registry.get` (which
+# takes names or opcodes) costs a call of its own.
+_SPECIAL_BY_NAME = {op.name: check for op, check in _SPECIAL.items()}
