@@ -113,6 +113,17 @@ FOLDABLE = frozenset(opcode(name) for name in """
 """.split()) | PURE
 assert all(op.is_pure for op in FOLDABLE), sorted(op.name for op in FOLDABLE if not op.is_pure)
 _FOLDABLE_NAMES = frozenset(op.name for op in FOLDABLE)
+# The instructions whose code is left out when nothing live reads their results (`find_dead`):
+# FOLDABLE's and the other pure ones whose lowering reads its operands alone (not udiv_imm and
+# the like, whose lowering traps on a zero divisor, nor addresses, which read the machine).
+DEAD_CODE = frozenset(opcode(name) for name in """
+    uadd_overflow usub_overflow sadd_overflow ssub_overflow umul_overflow smul_overflow
+    uadd_overflow_cin sadd_overflow_cin usub_overflow_bin ssub_overflow_bin
+    iadd_cin isub_bin iadd_cout iadd_carry isub_bout isub_borrow isplit
+    fcvt_to_uint_sat fcvt_to_sint_sat select_spectre_guard fvdemote fvpromote_low sqmul_round_sat
+""".split()) | FOLDABLE
+assert all(op.is_pure for op in DEAD_CODE), sorted(op.name for op in DEAD_CODE if not op.is_pure)
+_DEAD_CODE_NAMES = frozenset(op.name for op in DEAD_CODE)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 _PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
@@ -398,10 +409,7 @@ class FunctionCompiler:
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        read = [v for number in self.reachable for inst in self.blocks[number].insts
-                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
-        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
-        self.uses = collections.Counter(map(func.resolve, read) if func.aliases else read)
+        self.uses, self.dead = self.find_dead()
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -428,6 +436,46 @@ class FunctionCompiler:
             for h in headers:
                 self.coalesce(h)
             self.pinned = set(self.coalesced.values())
+
+    def find_dead(self) -> tuple["collections.Counter[int]", set[int]]:
+        """The reads of each value by live code, and the results of dead code: instructions of
+        `DEAD_CODE` whose results nothing live reads (directly, or through other dead ones). A
+        dead instruction emits no code (`emit_inst`), which saves generating, compiling and running
+        it; it still counts in its block's fuel charge, and its lowering is still looked up, so
+        that one the interpreter has no semantics for makes the function Unsupported as before.
+        A traced function keeps all: its trace shows every instruction."""
+        func = self.func
+        read: list[int] = []
+        producers: dict[int, Inst] = {}  # a result of a DEAD_CODE instruction -> the instruction
+        for number in self.reachable:
+            for inst in self.blocks[number].insts:
+                read += edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args
+                if inst.opcode.name in _DEAD_CODE_NAMES:
+                    for r in inst.results:
+                        producers[r] = inst
+        resolve = func.resolve if func.aliases else None
+        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
+        uses = collections.Counter(read if resolve is None else map(resolve, read))
+        dead: set[int] = set()
+        if self.interp.tracer is not None:
+            return uses, dead
+        work = [inst for r, inst in producers.items() if r not in uses]
+        while work:
+            inst = work.pop()
+            if inst.results[0] in dead or any(uses[r] for r in inst.results):
+                continue
+            dead.update(inst.results)
+            for a in (inst.args if resolve is None else map(resolve, inst.args)):
+                uses[a] -= 1
+                if not uses[a]:
+                    del uses[a]  # (read by nothing live: its `get` is None again)
+                    if a in producers:
+                        work.append(producers[a])
+        return uses, dead
+
+    def dead_inst(self, inst: Inst) -> bool:
+        """Whether `inst` is dead code (`find_dead`): no analysis of what code reads counts it."""
+        return bool(inst.results) and inst.results[0] in self.dead
 
     def calls_itself(self) -> bool:
         for number in self.reachable:
@@ -472,8 +520,11 @@ class FunctionCompiler:
         defined: dict[int, tuple[int, int]] = {}
         used: dict[int, tuple[int, int]] = {}
         calls = False
+        dead = self.dead
         for number in self.reachable:
             for j, inst in enumerate(self.blocks[number].insts):
+                if dead and inst.results and inst.results[0] in dead:
+                    continue  # (emits nothing: its operands' uses are elsewhere)
                 opcode = inst.opcode
                 name = opcode.name
                 if name in _FOLDABLE_NAMES and len(inst.results) == 1:
@@ -844,10 +895,12 @@ class FunctionCompiler:
                 self.emit_call(inst, ind, out)
                 return
             raise self.unsupported(f"{op} in the middle of a block")
-        if self.fr is not None and self.fr.emit(self, inst, ind, out):
+        args, results = inst.args, inst.results
+        # Dead code (`find_dead`) is lowered, for its Unsupported, and then emits nothing.
+        dead = self.dead and results and results[0] in self.dead
+        if self.fr is not None and not dead and self.fr.emit(self, inst, ind, out):
             return
         func = self.func
-        args, results = inst.args, inst.results
         if func.aliases:
             resolve = func.resolve
             args = [resolve(a) for a in args]
@@ -880,6 +933,8 @@ class FunctionCompiler:
             ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.big_endian)
             ctx.once, ctx.no_wrap = once, no_wrap
             plan = self.lower(ctx, key, len(args), once)
+        if dead:
+            return
         sem, template, spilled, enclosing = plan
         folded = self.folded
         if folded:
