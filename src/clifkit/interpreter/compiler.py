@@ -444,31 +444,31 @@ class FunctionCompiler:
         it; it still counts in its block's fuel charge, and its lowering is still looked up, so
         that one the interpreter has no semantics for makes the function Unsupported as before.
         A traced function keeps all: its trace shows every instruction."""
-        func = self.func
-        read: list[int] = []
-        producers: dict[int, Inst] = {}  # a result of a DEAD_CODE instruction -> the instruction
-        for number in self.reachable:
-            for inst in self.blocks[number].insts:
-                read += edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args
-                if inst.opcode.name in _DEAD_CODE_NAMES:
-                    for r in inst.results:
-                        producers[r] = inst
+        func, blocks, reachable = self.func, self.blocks, self.reachable
+        read = [v for number in reachable for inst in blocks[number].insts
+                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
         resolve = func.resolve if func.aliases else None
         # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
         uses = collections.Counter(read if resolve is None else map(resolve, read))
         dead: set[int] = set()
         if self.interp.tracer is not None:
             return uses, dead
+        # The results of DEAD_CODE instructions -> the instruction
+        producers = {r: inst for number in reachable for inst in blocks[number].insts
+                     if inst.opcode.name in _DEAD_CODE_NAMES for r in inst.results}
         work = [inst for r, inst in producers.items() if r not in uses]
         while work:
             inst = work.pop()
-            if inst.results[0] in dead or any(uses[r] for r in inst.results):
+            results = inst.results
+            if results[0] in dead or len(results) > 1 and any(r in uses for r in results):
                 continue
-            dead.update(inst.results)
+            dead.update(results)
             for a in (inst.args if resolve is None else map(resolve, inst.args)):
-                uses[a] -= 1
-                if not uses[a]:
-                    del uses[a]  # (read by nothing live: its `get` is None again)
+                n = uses[a] - 1
+                if n:
+                    uses[a] = n
+                else:
+                    del uses[a]  # (read by nothing live: not in `uses`, as a value never read)
                     if a in producers:
                         work.append(producers[a])
         return uses, dead
