@@ -298,9 +298,10 @@ class FunctionCompiler:
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
         # Value -> the name holding it when that is not its own: the loop parameter it is written
-        # to (`coalesce`), or the value it copies (`alias`).
+        # to (`coalesce`), the value it copies (`alias`), or a constant's text (`constant`).
         self.coalesced: dict[int, str] = {}
         self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
+        self.constants: set[str] = set()  # the texts constants are read as (`constant`)
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
         self.big_endian = interp.byteorder == "big"
 
@@ -336,9 +337,23 @@ class FunctionCompiler:
         variable is written only where the value is defined (or an edge to its block passes it),
         which dominates `v`'s definition, so it cannot change between that and a use of `v`;
         not so for a name other values are coalesced into (`pinned`), written mid-loop."""
-        if not self.aliasing or v in self.coalesced or name in self.pinned or not _PLAIN.fullmatch(name):
+        if not self.aliasing or v in self.coalesced:
+            return False
+        if name not in self.constants and (name in self.pinned or not _PLAIN.fullmatch(name)):
             return False
         self.coalesced[v] = name
+        return True
+
+    def constant(self, v: int, text: str) -> bool:
+        """Let value `v`, a constant whose expression `text` is a literal or a bound global name,
+        be read as that text wherever it is used (and a copy of it, see `alias`): a constant read
+        by several instructions then costs no statement. Exact anywhere: the text reads the same
+        value at any point of the function. Not a value held as a float (`float_repr`), and not in
+        a traced function, which shows every value by its name."""
+        if not self.aliasing or v in self.coalesced or v in self.floats:
+            return False
+        self.coalesced[v] = text
+        self.constants.add(text)
         return True
 
     def inlined(self, target: int, ind: int) -> bool:
@@ -936,6 +951,8 @@ class FunctionCompiler:
         if dead:
             return
         sem, template, spilled, enclosing = plan
+        if not args and enclosing == 1 and template and opcode.is_constant and self.constant(results[0], template):
+            return
         folded = self.folded
         if folded:
             for i in spilled:  # (operands the template reads other than once: not folded into it)
