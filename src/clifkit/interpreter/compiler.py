@@ -530,36 +530,36 @@ class FunctionCompiler:
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
         func = self.func
-        types, fr, floats = func.value_types, self.fr, self.floats
+        types, fr, floats, uses, dead = func.value_types, self.fr, self.floats, self.uses, self.dead
         resolve = func.resolve if func.aliases else None
-        defined: dict[int, tuple[int, int]] = {}
-        used: dict[int, tuple[int, int]] = {}
+        pure: set[int] = set()
         calls = False
-        dead = self.dead
         for number in self.reachable:
-            for j, inst in enumerate(self.blocks[number].insts):
-                if dead and inst.results and inst.results[0] in dead:
+            local: set[int] = set()  # values defined above in this block, which could be folded
+            for inst in self.blocks[number].insts:
+                results = inst.results
+                if dead and results and results[0] in dead:
                     continue  # (emits nothing: its operands' uses are elsewhere)
                 opcode = inst.opcode
                 name = opcode.name
-                if name in _FOLDABLE_NAMES and len(inst.results) == 1:
-                    t = types.get(inst.results[0])
-                    if t is not None and (t.is_int or t.is_float and inst.results[0] not in floats):
-                        defined[inst.results[0]] = (number, j)
+                if local:  # (the read of a value read once, below its definition in its block)
+                    if name == "jump" or name == "brif":
+                        sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
+                    elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
+                        sites = inst.args
+                    else:
+                        sites = ()
+                    for a in (sites if resolve is None else map(resolve, sites)):
+                        if a in local and uses.get(a) == 1:
+                            pure.add(a)
+                if name in _FOLDABLE_NAMES and len(results) == 1:
+                    t = types.get(results[0])
+                    if t is not None and (t.is_int or t.is_float and results[0] not in floats):
+                        local.add(results[0])
                     elif fr is not None and fr.foldable(inst, self):
-                        defined[inst.results[0]] = (number, j)
-                if name == "jump" or name == "brif":
-                    sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
-                elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
-                    sites = inst.args
-                    calls = calls or name == "call"
-                else:
-                    continue
-                site = (number, j)
-                for a in (sites if resolve is None else map(resolve, sites)):
-                    used[a] = site
-        pure = {v for v, (b, j) in defined.items()
-                if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
+                        local.add(results[0])
+                elif name == "call":
+                    calls = True
         return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
@@ -953,12 +953,14 @@ class FunctionCompiler:
         sem, template, spilled, enclosing = plan
         if not args and enclosing == 1 and template and opcode.is_constant and self.constant(results[0], template):
             return
-        folded = self.folded
+        folded, depths = self.folded, self.fold_depth
+        deepest = 0  # the deepest folded expression among the operands (see MAX_FOLD_DEPTH)
         if folded:
             for i in spilled:  # (operands the template reads other than once: not folded into it)
                 v = args[i]
                 if v in folded:
                     out.append((ind, f"v{v} = {folded.pop(v)}"))
+                    deepest = max(deepest, depths[v])
         # The operands' texts (`val`, inlined: the one hot path).
         coalesced, floats = self.coalesced, self.floats
         texts = []
@@ -968,6 +970,8 @@ class FunctionCompiler:
                 name = coalesced.get(v) or f"v{v}"
             else:
                 name = expr if v in self.enclosed else f"({expr})"
+                if depths[v] > deepest:
+                    deepest = depths[v]
             if floats:
                 bits = floats.get(v)
                 if bits is not None:
@@ -992,8 +996,7 @@ class FunctionCompiler:
         if len(results) == 1:
             r = results[0]
             if r in self.foldable and "\n" not in expr:
-                depths = self.fold_depth
-                depth = 1 + max([depths.get(a, 0) for a in args], default=0)
+                depth = 1 + deepest
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth
