@@ -221,3 +221,30 @@ block3(v12: i32):
     traced = interp(text, tracer=Tracer(lambda line: None))
     assert statements_defining(traced.compile("%f"), "v1") == ["v1 = 0x4d2"]
     assert traced.call("%f", [0]) == [1230]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("definition", ["v5 = bitcast.i32 v0", "v5 = iconst.i32 7"])
+def test_a_value_read_by_name_is_so_in_blocks_laid_out_before_its_own(definition, compact):
+    # block2 defines v5 (a copy, read from v0, or a constant, read as its literal: no statement)
+    # and dominates block1, laid out before it, which reads v5: the arms are compiled dominators
+    # first, so block1's reads v5 as block2's definition made it.
+    it = interp(f"""
+function %f(i32) -> i32 {{
+block0(v0: i32):
+    brif v0, block2, block4
+block1:
+    v6 = iadd.i32 v5, v5
+    return v6
+block4:
+    jump block2
+block2:
+    {definition}
+    brif v0, block3, block1
+block3:
+    jump block1
+}}
+""", compact=compact)
+    want = (lambda x: 2 * x) if "bitcast" in definition else (lambda x: 14)
+    for x in (0, 2):
+        assert it.call("%f", [x]) == [want(x)]

@@ -571,7 +571,11 @@ class FunctionCompiler:
     def compile(self) -> str:
         self.analyse()
         arms: dict[int, list[tuple[int, str]]] = {}
-        pending = [b for b in self.blocks if b in self.roots]
+        # Roots in reverse postorder, each followed by the roots its own arm made (`late_roots`):
+        # a block's dominators first. A value read by its name or text (`alias`, `constant`, the
+        # loop parameter it is written to) is so from where its definition is compiled on, and
+        # the arms it dominates, which read it, come after that.
+        pending = [b for b in reversed(self.postorder) if b in self.roots]
         while pending:
             root = pending.pop(0)
             if root in arms:
@@ -599,7 +603,7 @@ class FunctionCompiler:
             else:
                 self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
-            pending.extend(self.late_roots)
+            pending[:0] = self.late_roots
         lines = self.prologue(arms)
         body: list[tuple[int, str]] = []
         if len(arms) == 1:
