@@ -8,9 +8,10 @@ import pytest
 from clifkit.fuzz.campaign import program_seed
 from clifkit.fuzz.features import DEFAULT
 from clifkit.fuzz.generator import GenConfig, Generator
-from clifkit.interpreter import FuelExhausted, Interpreter, Trap, Unsupported, compiler
+from clifkit.interpreter import Interpreter, Trap, Unsupported, compiler
 from clifkit.interpreter.trace import Tracer
 from clifkit.reader import parse_text
+from test_fuel_devices import outcome
 
 
 def interp(text, **kw):
@@ -103,15 +104,6 @@ block2:
     assert it.call("%f", [4]) == [4]
     with pytest.raises(Trap, match="user1"):
         it.call("%f", [0])
-
-
-def outcome(interp, args):
-    try:
-        return ("returned", tuple(interp.call("%main", args)), interp.executed)
-    except Trap as e:
-        return ("trapped", e.code)
-    except FuelExhausted:
-        return ("out of fuel",)
 
 
 @pytest.mark.parametrize("compact", [True, False], ids=["compact", "fast"])
