@@ -7,6 +7,7 @@ import re
 import pytest
 
 from clifkit.interpreter import FuelExhausted, Interpreter
+from clifkit.interpreter.trace import Tracer
 from clifkit.reader import parse_text
 
 
@@ -183,3 +184,67 @@ block2:
 """)
     assert "if (v0 < v1):" in it.compile("%f")
     assert it.call("%f", [1, 2]) == [1] and it.call("%f", [3, 2]) == [2]
+
+
+def test_a_constant_is_read_as_its_literal_wherever_it_is_used():
+    # A constant read several times, in several blocks, and passed to an inlined block's parameter
+    # costs no statement (`FunctionCompiler.constant`); one passed to a loop header's parameter is
+    # assigned to it, and every constant of a traced function has its statement.
+    text = """
+function %f(i32) -> i32 {
+block0(v0: i32):
+    v1 = iconst.i32 1234
+    v2 = iconst.i32 0
+    v3 = iadd v0, v1
+    brif v0, block1(v1), block2(v2, v3)
+block1(v4: i32):
+    v5 = imul v4, v1
+    return v5
+block2(v6: i32, v7: i32):
+    v8 = iconst.i32 5
+    v9 = iadd v6, v8
+    v10 = iadd v9, v8
+    v11 = icmp ult v10, v7
+    brif v11, block2(v10, v7), block3(v6)
+block3(v12: i32):
+    return v12
+}
+"""
+    it = interp(text)
+    source = it.compile("%f")
+    for v in ("v1", "v4", "v8"):
+        assert not statements_defining(source, v), source
+    assert "0x4d2 * 0x4d2" in source  # v5: the literal, for v4 and for v1
+    assert "v6 = 0x0" in statements_defining(source, "v6")  # (a loop header's parameter: a variable)
+    assert it.call("%f", [3]) == [1234 * 1234]
+    assert it.call("%f", [0]) == [1230]  # v6 counts 0, 10, ... while v6 + 10 is below 1234
+    traced = interp(text, tracer=Tracer(lambda line: None))
+    assert statements_defining(traced.compile("%f"), "v1") == ["v1 = 0x4d2"]
+    assert traced.call("%f", [0]) == [1230]
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("definition", ["v5 = bitcast.i32 v0", "v5 = iconst.i32 7"])
+def test_a_value_read_by_name_is_so_in_blocks_laid_out_before_its_own(definition, compact):
+    # block2 defines v5 (a copy, read from v0, or a constant, read as its literal: no statement)
+    # and dominates block1, laid out before it, which reads v5: the arms are compiled dominators
+    # first, so block1's reads v5 as block2's definition made it.
+    it = interp(f"""
+function %f(i32) -> i32 {{
+block0(v0: i32):
+    brif v0, block2, block4
+block1:
+    v6 = iadd.i32 v5, v5
+    return v6
+block4:
+    jump block2
+block2:
+    {definition}
+    brif v0, block3, block1
+block3:
+    jump block1
+}}
+""", compact=compact)
+    want = (lambda x: 2 * x) if "bitcast" in definition else (lambda x: 14)
+    for x in (0, 2):
+        assert it.call("%f", [x]) == [want(x)]

@@ -749,3 +749,51 @@ block0(v0: i8x16, v1: i8x16):
         assert ("v0[4]" in it.compile("%s")) != compact
         got.append(it.call("%s", [a, b]))
     assert got[0] == got[1] == [(115, 0, 0, 0, 4, 100, 0, 7, 0, 9, 101, 0, 2, 0, 114, 1)]
+
+
+def test_remembered_float_constants_are_those_lowered_afresh(monkeypatch):
+    # f32const and f64const are remembered per shape, their immediate included (BY_SHAPE): a
+    # constant met again takes the remembered text, which must be the one lowered afresh.
+    from clifkit.interpreter import compiler
+
+    text = """
+function %k(f64) -> f32, f64, f64, f32 {
+block0(v0: f64):
+    v1 = f32const 0x1.8p1
+    v2 = f64const -0x1.0p-2
+    v3 = f64const 0x1.8p1
+    v4 = f32const -NaN
+    v5 = fadd v0, v2
+    return v1, v5, v3, v4
+}
+"""
+    monkeypatch.setattr(compiler, "_SHAPES", {})
+    sources = []
+    for _ in range(2):
+        it = Interpreter([d.function for d in parse_text(text).functions], compact=True)
+        sources.append(it.compile("%k"))
+        assert it.call("%k", [0x3FF0000000000000]) == [0x40400000, 0x3FE8000000000000, 0x4008000000000000, 0xFFC00000]
+    assert sources[0] == sources[1]
+    assert sum(key[0] in ("f32const", "f64const") for key in compiler._SHAPES) == 4
+
+
+@pytest.mark.parametrize("bound", ["v1 = iconst.i32 10", "v1 = bitcast.i32 v9"])
+def test_a_counted_loops_bound_may_be_a_constant_or_a_copy(bound):
+    # `icmp ult v3, v1` with v1 a constant (read as its literal, `FunctionCompiler.constant`) or a
+    # copy of v9 (read from v9, `alias`): the chunk's bound reads it as every other use does.
+    it = interp(f"""
+function %f(i32, i32) -> i32 {{
+block0(v0: i32, v9: i32):
+    {bound}
+    v8 = iconst.i32 0
+    jump block1(v8)
+block1(v2: i32):
+    v3 = iadd_imm v2, 1
+    v4 = icmp ult v3, v1
+    brif v4, block1(v3), block2
+block2:
+    return v2
+}}
+""")
+    assert "_ll" in it.compile("%f")  # (a counted loop)
+    assert it.call("%f", [0, 10]) == [9] and it.executed == 3 + 3 * 10 + 1

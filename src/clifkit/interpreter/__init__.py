@@ -69,6 +69,21 @@ def _bad_call(addr: int, entry, key) -> None:
     raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
 
 
+_LIBCALL_KEYS: list[tuple[int, str, tuple]] = []
+
+
+def _libcall_keys() -> list[tuple[int, str, tuple]]:
+    """(index, name, signature key) of each libcall Cranelift gives a signature, which every
+    interpreter puts in its call_indirect table: computed once (a fuzz campaign makes an
+    interpreter per program)."""
+    if not _LIBCALL_KEYS:
+        for j, name in enumerate(control.LIBCALL_NAMES):
+            sig = control.libcall_signature(name)
+            if sig is not None:
+                _LIBCALL_KEYS.append((j, name, signature_key(*sig)))
+    return _LIBCALL_KEYS
+
+
 def _normalise(value, t: Type):
     """An argument as the interpreter holds it: the unsigned bit pattern (negative ints wrap)."""
     if t.is_vector:
@@ -139,10 +154,8 @@ class Interpreter:
             if self.index[f.name] == i:
                 # [callee, signature key, whether call_indirect checks its depth: a CLIF function]
                 self.indirect[CODE_BASE + 16 * i] = [stub, signature_key(*sig_types(f.signature)), True]
-        for j, name in enumerate(control.LIBCALL_NAMES):
-            sig = control.libcall_signature(name)
-            if sig is not None:
-                self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), signature_key(*sig), False]
+        for j, name, key in _libcall_keys():
+            self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), key, False]
 
     # -- compilation ----------------------------------------------------------------
     def _stub(self, i: int):

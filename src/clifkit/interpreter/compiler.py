@@ -113,6 +113,17 @@ FOLDABLE = frozenset(opcode(name) for name in """
 """.split()) | PURE
 assert all(op.is_pure for op in FOLDABLE), sorted(op.name for op in FOLDABLE if not op.is_pure)
 _FOLDABLE_NAMES = frozenset(op.name for op in FOLDABLE)
+# The instructions whose code is left out when nothing live reads their results (`find_dead`):
+# FOLDABLE's and the other pure ones whose lowering reads its operands alone (not udiv_imm and
+# the like, whose lowering traps on a zero divisor, nor addresses, which read the machine).
+DEAD_CODE = frozenset(opcode(name) for name in """
+    uadd_overflow usub_overflow sadd_overflow ssub_overflow umul_overflow smul_overflow
+    uadd_overflow_cin sadd_overflow_cin usub_overflow_bin ssub_overflow_bin
+    iadd_cin isub_bin iadd_cout iadd_carry isub_bout isub_borrow isplit
+    fcvt_to_uint_sat fcvt_to_sint_sat select_spectre_guard fvdemote fvpromote_low sqmul_round_sat
+""".split()) | FOLDABLE
+assert all(op.is_pure for op in DEAD_CODE), sorted(op.name for op in DEAD_CODE if not op.is_pure)
+_DEAD_CODE_NAMES = frozenset(op.name for op in DEAD_CODE)
 MAX_FOLD_DEPTH = 6  # pure expressions nested into their use at most this deep
 _NAME = re.compile(r"\bv\d+\b")
 _PLAIN = re.compile(r"v\d+")  # a value's variable (`alias`)
@@ -287,9 +298,10 @@ class FunctionCompiler:
         self.fold_depth: dict[int, int] = {}
         self.max_fold_depth = MAX_FOLD_DEPTH
         # Value -> the name holding it when that is not its own: the loop parameter it is written
-        # to (`coalesce`), or the value it copies (`alias`).
+        # to (`coalesce`), the value it copies (`alias`), or a constant's text (`constant`).
         self.coalesced: dict[int, str] = {}
         self.pinned: set[str] = set()  # names values are coalesced into: they change mid-loop
+        self.constants: set[str] = set()  # the texts constants are read as (`constant`)
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
         self.big_endian = interp.byteorder == "big"
 
@@ -325,9 +337,23 @@ class FunctionCompiler:
         variable is written only where the value is defined (or an edge to its block passes it),
         which dominates `v`'s definition, so it cannot change between that and a use of `v`;
         not so for a name other values are coalesced into (`pinned`), written mid-loop."""
-        if not self.aliasing or v in self.coalesced or name in self.pinned or not _PLAIN.fullmatch(name):
+        if not self.aliasing or v in self.coalesced:
+            return False
+        if name not in self.constants and (name in self.pinned or not _PLAIN.fullmatch(name)):
             return False
         self.coalesced[v] = name
+        return True
+
+    def constant(self, v: int, text: str) -> bool:
+        """Let value `v`, a constant whose expression `text` is a literal or a bound global name,
+        be read as that text wherever it is used (and a copy of it, see `alias`): a constant read
+        by several instructions then costs no statement. Exact anywhere: the text reads the same
+        value at any point of the function. Not a value held as a float (`float_repr`), and not in
+        a traced function, which shows every value by its name."""
+        if not self.aliasing or v in self.coalesced or v in self.floats:
+            return False
+        self.coalesced[v] = text
+        self.constants.add(text)
         return True
 
     def inlined(self, target: int, ind: int) -> bool:
@@ -398,10 +424,7 @@ class FunctionCompiler:
                 stack.pop()
         self.reachable = set(state)
         self.postorder, self.preds = postorder, preds
-        read = [v for number in self.reachable for inst in self.blocks[number].insts
-                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
-        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
-        self.uses = collections.Counter(map(func.resolve, read) if func.aliases else read)
+        self.uses, self.dead = self.find_dead()
         for number in self.reachable:
             block = self.blocks[number]
             if not block.insts or not block.insts[-1].opcode.is_terminator:
@@ -428,6 +451,46 @@ class FunctionCompiler:
             for h in headers:
                 self.coalesce(h)
             self.pinned = set(self.coalesced.values())
+
+    def find_dead(self) -> tuple["collections.Counter[int]", set[int]]:
+        """The reads of each value by live code, and the results of dead code: instructions of
+        `DEAD_CODE` whose results nothing live reads (directly, or through other dead ones). A
+        dead instruction emits no code (`emit_inst`), which saves generating, compiling and running
+        it; it still counts in its block's fuel charge, and its lowering is still looked up, so
+        that one the interpreter has no semantics for makes the function Unsupported as before.
+        A traced function keeps all: its trace shows every instruction."""
+        func, blocks, reachable = self.func, self.blocks, self.reachable
+        read = [v for number in reachable for inst in blocks[number].insts
+                for v in (edge_values(inst) + inst.args if inst.opcode.is_branch else inst.args)]
+        resolve = func.resolve if func.aliases else None
+        # Uses per value (collections.Counter counts in C; a missing value's `get` is None).
+        uses = collections.Counter(read if resolve is None else map(resolve, read))
+        dead: set[int] = set()
+        if self.interp.tracer is not None:
+            return uses, dead
+        # The results of DEAD_CODE instructions -> the instruction
+        producers = {r: inst for number in reachable for inst in blocks[number].insts
+                     if inst.opcode.name in _DEAD_CODE_NAMES for r in inst.results}
+        work = [inst for r, inst in producers.items() if r not in uses]
+        while work:
+            inst = work.pop()
+            results = inst.results
+            if results[0] in dead or len(results) > 1 and any(r in uses for r in results):
+                continue
+            dead.update(results)
+            for a in (inst.args if resolve is None else map(resolve, inst.args)):
+                n = uses[a] - 1
+                if n:
+                    uses[a] = n
+                else:
+                    del uses[a]  # (read by nothing live: not in `uses`, as a value never read)
+                    if a in producers:
+                        work.append(producers[a])
+        return uses, dead
+
+    def dead_inst(self, inst: Inst) -> bool:
+        """Whether `inst` is dead code (`find_dead`): no analysis of what code reads counts it."""
+        return bool(inst.results) and inst.results[0] in self.dead
 
     def calls_itself(self) -> bool:
         for number in self.reachable:
@@ -467,33 +530,36 @@ class FunctionCompiler:
         can be written into that use (Python evaluates one expression faster than a statement
         per instruction). Pure instructions cannot trap, so evaluating them later is unobservable."""
         func = self.func
-        types, fr, floats = func.value_types, self.fr, self.floats
+        types, fr, floats, uses, dead = func.value_types, self.fr, self.floats, self.uses, self.dead
         resolve = func.resolve if func.aliases else None
-        defined: dict[int, tuple[int, int]] = {}
-        used: dict[int, tuple[int, int]] = {}
+        pure: set[int] = set()
         calls = False
         for number in self.reachable:
-            for j, inst in enumerate(self.blocks[number].insts):
+            local: set[int] = set()  # values defined above in this block, which could be folded
+            for inst in self.blocks[number].insts:
+                results = inst.results
+                if dead and results and results[0] in dead:
+                    continue  # (emits nothing: its operands' uses are elsewhere)
                 opcode = inst.opcode
                 name = opcode.name
-                if name in _FOLDABLE_NAMES and len(inst.results) == 1:
-                    t = types.get(inst.results[0])
-                    if t is not None and (t.is_int or t.is_float and inst.results[0] not in floats):
-                        defined[inst.results[0]] = (number, j)
+                if local:  # (the read of a value read once, below its definition in its block)
+                    if name == "jump" or name == "brif":
+                        sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
+                    elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
+                        sites = inst.args
+                    else:
+                        sites = ()
+                    for a in (sites if resolve is None else map(resolve, sites)):
+                        if a in local and uses.get(a) == 1:
+                            pure.add(a)
+                if name in _FOLDABLE_NAMES and len(results) == 1:
+                    t = types.get(results[0])
+                    if t is not None and (t.is_int or t.is_float and results[0] not in floats):
+                        local.add(results[0])
                     elif fr is not None and fr.foldable(inst, self):
-                        defined[inst.results[0]] = (number, j)
-                if name == "jump" or name == "brif":
-                    sites = [a for bc in inst.dests for a in bc.args if isinstance(a, int)]
-                elif not (opcode.is_terminator or opcode.is_call) or name in ("return", "call", "return_call"):
-                    sites = inst.args
-                    calls = calls or name == "call"
-                else:
-                    continue
-                site = (number, j)
-                for a in (sites if resolve is None else map(resolve, sites)):
-                    used[a] = site
-        pure = {v for v, (b, j) in defined.items()
-                if self.uses.get(v) == 1 and v in used and used[v][0] == b and used[v][1] > j}
+                        local.add(results[0])
+                elif name == "call":
+                    calls = True
         return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
@@ -505,7 +571,11 @@ class FunctionCompiler:
     def compile(self) -> str:
         self.analyse()
         arms: dict[int, list[tuple[int, str]]] = {}
-        pending = [b for b in self.blocks if b in self.roots]
+        # Roots in reverse postorder, each followed by the roots its own arm made (`late_roots`):
+        # a block's dominators first. A value read by its name or text (`alias`, `constant`, the
+        # loop parameter it is written to) is so from where its definition is compiled on, and
+        # the arms it dominates, which read it, come after that.
+        pending = [b for b in reversed(self.postorder) if b in self.roots]
         while pending:
             root = pending.pop(0)
             if root in arms:
@@ -533,7 +603,7 @@ class FunctionCompiler:
             else:
                 self.emit_block(root, 1 if header else 0, out, root, header)
             arms[root] = out
-            pending.extend(self.late_roots)
+            pending[:0] = self.late_roots
         lines = self.prologue(arms)
         body: list[tuple[int, str]] = []
         if len(arms) == 1:
@@ -844,10 +914,12 @@ class FunctionCompiler:
                 self.emit_call(inst, ind, out)
                 return
             raise self.unsupported(f"{op} in the middle of a block")
-        if self.fr is not None and self.fr.emit(self, inst, ind, out):
+        args, results = inst.args, inst.results
+        # Dead code (`find_dead`) is lowered, for its Unsupported, and then emits nothing.
+        dead = self.dead and results and results[0] in self.dead
+        if self.fr is not None and not dead and self.fr.emit(self, inst, ind, out):
             return
         func = self.func
-        args, results = inst.args, inst.results
         if func.aliases:
             resolve = func.resolve
             args = [resolve(a) for a in args]
@@ -880,13 +952,19 @@ class FunctionCompiler:
             ctx = OpContext(inst, func, inst.ctrl_type, arg_types, result_types, self.big_endian)
             ctx.once, ctx.no_wrap = once, no_wrap
             plan = self.lower(ctx, key, len(args), once)
+        if dead:
+            return
         sem, template, spilled, enclosing = plan
-        folded = self.folded
+        if not args and enclosing == 1 and template and opcode.is_constant and self.constant(results[0], template):
+            return
+        folded, depths = self.folded, self.fold_depth
+        deepest = 0  # the deepest folded expression among the operands (see MAX_FOLD_DEPTH)
         if folded:
             for i in spilled:  # (operands the template reads other than once: not folded into it)
                 v = args[i]
                 if v in folded:
                     out.append((ind, f"v{v} = {folded.pop(v)}"))
+                    deepest = max(deepest, depths[v])
         # The operands' texts (`val`, inlined: the one hot path).
         coalesced, floats = self.coalesced, self.floats
         texts = []
@@ -896,6 +974,8 @@ class FunctionCompiler:
                 name = coalesced.get(v) or f"v{v}"
             else:
                 name = expr if v in self.enclosed else f"({expr})"
+                if depths[v] > deepest:
+                    deepest = depths[v]
             if floats:
                 bits = floats.get(v)
                 if bits is not None:
@@ -920,8 +1000,7 @@ class FunctionCompiler:
         if len(results) == 1:
             r = results[0]
             if r in self.foldable and "\n" not in expr:
-                depths = self.fold_depth
-                depth = 1 + max([depths.get(a, 0) for a in args], default=0)
+                depth = 1 + deepest
                 if depth <= MAX_FOLD_DEPTH:
                     folded[r] = expr
                     depths[r] = depth

@@ -30,6 +30,8 @@ def foldable_calls(fc: "FunctionCompiler", pure: set[int]) -> set[int]:
         pending: list[int] = []  # calls since the last statement, in order
         inside: dict[int, list[int]] = {}  # a folded value -> the pending calls in its expression
         for inst in insts:
+            if fc.dead_inst(inst):
+                continue  # (emits nothing, so it runs nothing between the calls and their use)
             name = inst.opcode.name
             if name == "call" and len(inst.results) == 1 and plain_call(fc, inst):
                 r = inst.results[0]

@@ -33,6 +33,8 @@ def coalesce(fc: "FunctionCompiler", number: int) -> None:
     reads: dict[int, int] = {}  # parameter -> last position reading it
     for j in range(len(insts) - 1, -1, -1):
         inst = insts[j]
+        if fc.dead_inst(inst):
+            continue  # (emits nothing: reads nothing)
         at = j
         if len(inst.results) == 1 and inst.results[0] in fc.foldable:
             at = where.get(inst.results[0], j)

@@ -68,7 +68,7 @@ def counted(fc, h: int) -> Optional[tuple]:
         bound = func.resolve(cmp.args[1])
         if bound in defined or bound in fc.floats:
             return None
-        bound_text = f"v{bound}"
+        bound_text = fc.coalesced.get(bound, f"v{bound}")  # (a copy or a constant: what it reads)
     else:
         bound_text = hex(imm_at(cmp.imm, t.bits))
     return counter, nxt, bound_text

@@ -141,10 +141,16 @@ def _pseudo_min_max(is_min: bool, bits: int) -> Callable[[int, int], int]:
 # -- constants -----------------------------------------------------------------
 
 
-@impl("f16const", "f32const", "f64const", "f128const")
+@impl("f16const", "f32const", "f64const")
+@by_shape  # (the bits are the immediate; a few values recur: NaN, 0, 1, ...)
 def _lower_const(ctx: OpContext):
     _scalar(ctx)
     return hex(_const_value(ctx))
+
+
+@impl("f128const")
+def _lower_f128const(ctx: OpContext):  # (not by shape: its immediate may name a constant-pool entry)
+    return _lower_const(ctx)
 
 
 # -- sign-bit operations: inline integer expressions ---------------------------
