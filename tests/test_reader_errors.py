@@ -116,6 +116,9 @@ CASES = [
     # (the end of the file is where it is, even after a comment: it once took the comment's place)
     ("function %f() {\nblock0:\n    return\n; the end\n", "5:1: error: expected '}' to close function %f"),
     ("function %f() {\nblock0:\n    return ; the end", "3:21: error: expected '}' to close function %f"),
+    # (and in a file whose only comment is far from its end: a truncated file, cut inside an instruction)
+    ("; a file cut short\nfunction %f(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd v0, ",
+     "4:19: error: expected a value operand, found end of file"),
     ("function %f() { 5\n}\n", "1:17: error: unexpected '5' after the function header"),
     # preamble
     (P("ss0 = explicit_slot -4"), "2:25: error: invalid stack slot size '-4': a sign is not allowed here"),
