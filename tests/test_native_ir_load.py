@@ -88,8 +88,9 @@ def test_every_instruction_field_survives_pickling():
 
 
 def test_a_block_pickles_its_instructions_field_for_field():
-    """A block sends its instructions as one list of field tuples, cut where the rest are None:
-    every field of every instruction and of the block comes back, whichever is the last one set."""
+    """A block sends its instructions as one list of field tuples, rebuilt without a call of
+    `Inst.__setstate__`: every field of every instruction and of the block comes back, in its
+    place, whichever are set."""
     import dataclasses
 
     from clifkit.ir.function import Block, Inst

@@ -157,32 +157,20 @@ _new = object.__new__
 _inst_fields = operator.attrgetter(*Inst.__slots__)
 _NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
 _NO_FIELDS_BUT_OPERANDS = (None,) * (len(Inst.__slots__) - 4)
-_ALL_NONE = (None,) * len(Inst.__slots__)
-_IMM_END, _DESTS_END = Inst.__slots__.index("imm") + 1, Inst.__slots__.index("dests") + 1
-_NONE_AFTER_IMM, _NONE_AFTER_DESTS = _ALL_NONE[_IMM_END:], _ALL_NONE[_DESTS_END:]
-
-
-# The fields up to the immediate, and the rest (read apart: the rest are nearly always None).
-_inst_head = operator.attrgetter(*Inst.__slots__[:_IMM_END])
-_inst_tail = operator.attrgetter(*Inst.__slots__[_IMM_END:])
-_TAIL_TO_DESTS = _DESTS_END - _IMM_END
-
-
-def _inst_states(insts: list[Inst]) -> list[tuple]:
-    """Each instruction's fields in slot order, cut after the opcode, types, operands and
-    immediate, or after `dests`, when the rest are None (as they mostly are)."""
-    return [head if tail == _NONE_AFTER_IMM else head + tail[:_TAIL_TO_DESTS]
-            if tail[_TAIL_TO_DESTS:] == _NONE_AFTER_DESTS else head + tail
-            for head, tail in zip(map(_inst_head, insts), map(_inst_tail, insts))]
 
 
 def _block(states: list[tuple], *fields) -> Block:
-    """A pickled `Block` rebuilt: its instructions from `_inst_states`, then its other fields."""
-    new, setstate = object.__new__, Inst.__setstate__
+    """A pickled `Block` rebuilt: its instructions from their field tuples (`_inst_fields`),
+    then its other fields."""
+    new = object.__new__
     insts = []
     for state in states:
+        # (Inst.__setstate__'s assignment, written out: a call per instruction cost a tenth)
         inst = new(Inst)
-        setstate(inst, state + _ALL_NONE[len(state):])
+        (inst.opcode, inst.ctrl_type, inst.args, inst.results, inst.loc, inst.srcloc, inst.comment,
+         inst.imm, inst.cond, inst.flags, inst.offset, inst.code, inst.func_ref, inst.sig_ref, inst.stack_slot,
+         inst.global_value, inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap,
+         inst.table, inst.size, inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = state
         insts.append(inst)
     block = Block(*fields)
     block.insts = insts
@@ -201,12 +189,13 @@ class Block:
     comments: list[str] = field(default_factory=list)  # comment lines just before the block header
     comment: Optional[str] = None  # the comment on the header's line
 
-    # Pickled with its instructions as one list of field tuples (`_inst_states`), rebuilt in one
-    # loop: a generated program goes to the native worker as its IR, and pickle's own per-object
-    # protocol (a call of __getstate__/__setstate__ per instruction, every None field written)
-    # was most of the cost of sending it.
+    # Pickled with its instructions as one list of field tuples, rebuilt in one loop: a generated
+    # program goes to the native worker as its IR, and pickle's own per-object protocol (a call of
+    # __getstate__/__setstate__ per instruction) was most of the cost of sending it. Each tuple
+    # holds every field, its Nones too: one C call reads them, and pickle writes a None in one
+    # byte, where cutting the tuple short cost more in building and checking it than it saved.
     def __reduce__(self):
-        return (_block, (_inst_states(self.insts), self.number, self.params, [], self.cold, self.loc,
+        return (_block, (list(map(_inst_fields, self.insts)), self.number, self.params, [], self.cold, self.loc,
                          self.comments, self.comment))
 
 
