@@ -60,7 +60,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
-        self.block_defs: list[int] = []  # defs[the block being filled]
         self.vmctx: Optional[int] = None
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
@@ -84,7 +83,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             self.pool[ty] = [v]
         else:
             values.append(v)
-        self.block_defs.append(v)
+        self.defs[self.block.number].append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
@@ -303,7 +302,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
-            self.block_defs = self.defs[b]
             pool = self.pool = {}
             value_types = self.func.value_types
             for d in range(b):
