@@ -6,11 +6,50 @@ inside programs and for the run lines' arguments.
 from __future__ import annotations
 
 import random
+from math import log as _log
 
 from ..ir.floats import FLOAT_FORMATS
 from ..ir.types import Type
 
 CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}  # the NaN `canon` substitutes
+
+
+class GenRandom(random.Random):
+    """`random.Random`, drawing exactly the same stream from the same seed (the programs of a seed
+    must not change), with the draws the generator makes most written out in one frame each:
+    the library's `choice` calls `_randbelow`, `randint` calls `randrange`, which calls
+    `_randbelow`, and a program makes several hundred such draws. Each consumes the same
+    `getrandbits` calls as the library's (`_randbelow_with_getrandbits`, which `random.Random`
+    uses; tests/test_fuzz_gen_random.py compares the streams); anything else is the library's."""
+
+    def choice(self, seq):
+        n = len(seq)
+        if not n:
+            raise IndexError("Cannot choose from an empty sequence")
+        getrandbits = self.getrandbits
+        k = n.bit_length()
+        r = getrandbits(k)
+        while r >= n:
+            r = getrandbits(k)
+        return seq[r]
+
+    def randrange(self, start, stop=None, step=1):
+        lo, hi = (0, start) if stop is None else (start, stop)
+        if step == 1 and lo.__class__ is int and hi.__class__ is int and hi > lo:
+            n = hi - lo
+            getrandbits = self.getrandbits
+            k = n.bit_length()
+            r = getrandbits(k)
+            while r >= n:
+                r = getrandbits(k)
+            return lo + r
+        return super().randrange(start, stop, step)
+
+    def randint(self, a, b):
+        return self.randrange(a, b + 1)
+
+    def expovariate(self, lambd):
+        return -_log(1.0 - self.random()) / lambd
 
 
 def interesting_int(rng: random.Random, bits: int) -> int:

@@ -7,7 +7,7 @@
 A program is a few functions (``%main`` last; each calls only functions
 generated before it, so calls are acyclic), heap and table directives when it
 uses them, and a few run lines with generated arguments. Everything random
-comes from one ``random.Random(seed)``; nothing iterates a set or a dict keyed
+comes from one ``random.Random(seed)`` (`gen_values.GenRandom`); nothing iterates a set or a dict keyed
 by identity, so the same seed gives the same text on every run.
 
 Termination: blocks are laid out so that ordinary branches only go forward;
@@ -43,7 +43,7 @@ from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
 from .gen_program import HeapPlan, HeapTable, HeapView, Program
-from .gen_values import random_value
+from .gen_values import GenRandom, random_value
 from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
 @dataclass
@@ -122,7 +122,7 @@ class ProgramGen:
     def __init__(self, cfg: GenConfig, seed: int):
         self.cfg = cfg
         self.seed = seed
-        self.rng = random.Random(seed)
+        self.rng = GenRandom(seed)
         self.features = self.choose_features()
         self.types = self.choose_types()
         self.int_scalars = [t for t in self.types if t.is_int and not t.is_vector]
