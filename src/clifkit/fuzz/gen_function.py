@@ -10,25 +10,34 @@ values so that Cranelift cannot delete the computation.
 from __future__ import annotations
 
 from bisect import bisect
+from math import log
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
 from ..ir.function import Block, Function, Signature, new_inst
-from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters
 from .gen_control import ControlFlow, dominators
-from .gen_memory import LITTLE, MemoryEmitters
+from .gen_memory import LITTLE, PLAIN, MemoryEmitters
 from .gen_ops import MAKERS, OpEmitters
-from .gen_values import CANON_NAN, float_bits, interesting_int, random_value
+from .gen_values import CANON_NAN, float_bits, interesting_int
 from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
 _MAKERS_BY_NAME: dict = {}
+# opcode name -> (Opcode, polymorphic, a branch, a whole-value load): what `_append` asks of
+# every instruction, in one lookup
+_OPS: dict[str, tuple] = {}
+
+
+def _op_facts(name: str) -> tuple:
+    op = OPCODES[name]
+    found = _OPS[name] = (op, op.ctrl is not None, op.is_branch, name in FLOAT_LOADS)
+    return found
 
 
 def _makers() -> dict:
@@ -116,16 +125,17 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int], fields: dict) -> None:
         """Append the instruction to the block being filled; `results` are numbered and typed."""
-        op = OPCODES[name]
-        inst = new_inst(op, ctrl if op.ctrl is not None else None, list(args), results)
+        op, polymorphic, branch, float_load = _OPS.get(name) or _op_facts(name)
+        # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
+        inst = new_inst(op, ctrl if polymorphic else None, args, results)
         if fields:
             for field, value in fields.items():
                 setattr(inst, field, value)
         self.used.update(args)
-        if op.is_branch:
+        if branch:
             for bc in inst.branch_targets():
                 self.used.update(bc.args)
-        if name in FLOAT_LOADS:
+        if float_load:
             value_types = self.func.value_types
             self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
         self.block.insts.append(inst)
@@ -143,7 +153,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         rng = self.rng
         if rng.random() < 0.3:
             return rng.choice(values)
-        back = min(int(rng.expovariate(0.35)), len(values) - 1)
+        # (rng.expovariate(0.35), written out: the same draw and arithmetic, one call fewer)
+        back = min(int(-log(1.0 - rng.random()) / 0.35), len(values) - 1)
         return values[-1 - back]
 
     def value_of(self, ty: Type) -> int:
@@ -162,9 +173,12 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     def const(self, ty: Type, value=None) -> int:
         rng = self.rng
         if ty.is_vector:
-            lanes = value if value is not None else tuple(random_value(rng, ty.lane_type) for _ in range(ty.lanes))
-            lb = ty.lane_bits // 8
-            data = b"".join(int(x).to_bytes(lb, "little") for x in lanes)
+            bits = ty.lane_bits
+            if value is None:
+                # (random_value(rng, ty) draws the same, through a call per lane)
+                draw = float_bits if ty.lane_type.is_float else interesting_int
+                value = [draw(rng, bits) for _ in range(ty.lanes)]
+            data = b"".join([x.to_bytes(bits // 8, "little") for x in value])
             return self.emit1("vconst", ty, [], ty, imm=data)
         if ty.is_float:
             bits = value if value is not None else float_bits(rng, ty.bits)
@@ -203,7 +217,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
                 return self.emit1("splat", ty, [src], ty, tainted=src in self.tainted)
             if src_t.is_vector and "conv" in self.p.features:
                 src = self.canon(src)
-                flags = LITTLE if src_t.lanes != ty.lanes else MemFlags()
+                flags = LITTLE if src_t.lanes != ty.lanes else PLAIN
                 return self.emit1("bitcast", ty, [src], ty, flags=flags)
             return None
         if src_t.is_vector:
@@ -221,13 +235,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             return None
         if ty.is_float and src_t.is_int:
             if src_t.bits == ty.bits and rng.random() < 0.5:
-                return self.emit1("bitcast", ty, [src], ty, flags=MemFlags())
+                return self.emit1("bitcast", ty, [src], ty, flags=PLAIN)
             if src_t is I128:
                 return None
             return self.emit1(rng.choice(("fcvt_from_sint", "fcvt_from_uint")), ty, [src], ty)
         if ty.is_int and src_t.is_float:
             if src_t.bits == ty.bits and rng.random() < 0.5:
-                return self.emit1("bitcast", ty, [self.canon(src)], ty, flags=MemFlags())
+                return self.emit1("bitcast", ty, [self.canon(src)], ty, flags=PLAIN)
             if ty.bits not in (32, 64):
                 return None
             return self.emit1(rng.choice(("fcvt_to_sint_sat", "fcvt_to_uint_sat")), ty, [src], ty)
@@ -242,7 +256,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         is_nan = self.emit1("fcmp", ty, [v, v], ty.as_truthy(), pool=False, cond="uno")
         if ty.is_vector:
             nan = self.const(ty, (nan_bits,) * ty.lanes)
-            mask = self.emit1("bitcast", ty, [is_nan], ty, pool=False, flags=MemFlags())
+            mask = self.emit1("bitcast", ty, [is_nan], ty, pool=False, flags=PLAIN)
             out = self.emit1("bitselect", ty, [mask, nan, v], ty)
         else:
             nan = self.emit1("f32const" if ty.bits == 32 else "f64const", None, [], ty, pool=False, imm=nan_bits)
@@ -377,7 +391,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         ty = self.type_of(r)
         as_int = ty.as_int()
         if ty.lane_type.is_float:
-            r = self.emit1("bitcast", as_int, [self.canon(r)], as_int, pool=False, flags=MemFlags())
+            r = self.emit1("bitcast", as_int, [self.canon(r)], as_int, pool=False, flags=PLAIN)
         if ty.is_vector:
             lane = self.int_bits(u, as_int.lane_type)
             bits = self.emit1("splat", as_int, [lane], as_int, pool=False)
@@ -385,7 +399,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             bits = self.int_bits(u, as_int)
         x = self.emit1("bxor", as_int, [r, bits], as_int, pool=False)
         if ty.lane_type.is_float:
-            x = self.emit1("bitcast", ty, [x], ty, pool=False, flags=MemFlags())
+            x = self.emit1("bitcast", ty, [x], ty, pool=False, flags=PLAIN)
         return x
 
     def int_bits(self, v: int, want: Type) -> int:
@@ -396,7 +410,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             if ty.is_vector:
                 v = self.emit1("bitcast", I64X2, [v], I64X2, pool=False, flags=LITTLE)
             else:
-                v = self.emit1("bitcast", ty.as_int(), [v], ty.as_int(), pool=False, flags=MemFlags())
+                v = self.emit1("bitcast", ty.as_int(), [v], ty.as_int(), pool=False, flags=PLAIN)
             ty = self.type_of(v)
         if ty.is_vector:
             if ty is not I64X2:

@@ -18,6 +18,7 @@ from .gen_program import HeapPlan, HeapTable, HeapView
 
 NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
+PLAIN = TRAPPING  # no flags (a bitcast's): MemFlags is frozen, so every instruction may share one
 LITTLE = MemFlags(endianness="little")
 BIG = MemFlags(endianness="big")  # heap_oob on a fault
 PAGE = 0x1000  # the native engine's page size: the granularity of guard pages

@@ -15,11 +15,10 @@ from typing import Optional
 
 from ..ir.immediates import FLOATCC, INTCC
 
-from ..ir.memflags import MemFlags
 from ..ir.floats import FLOAT_FORMATS
 from ..ir.opcodes import DERIVED, OPCODES, Opcode, Registry, handles
 from ..ir.types import I8, I32, I64, Type
-from .gen_memory import LITTLE
+from .gen_memory import LITTLE, PLAIN
 from .gen_values import interesting_int
 from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 
@@ -247,7 +246,7 @@ class OpEmitters:
             return False
         src_t, dst_t = rng.choice(pairs)
         x = self.canon(self.value_of(src_t))
-        flags = LITTLE if src_t.lanes != dst_t.lanes else MemFlags()
+        flags = LITTLE if src_t.lanes != dst_t.lanes else PLAIN
         self.emit1("bitcast", dst_t, [x], dst_t, flags=flags)
         return True
 
