@@ -10,6 +10,7 @@ values so that Cranelift cannot delete the computation.
 from __future__ import annotations
 
 from bisect import bisect
+from itertools import chain
 from math import log
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
@@ -29,14 +30,14 @@ if TYPE_CHECKING:
     from .generator import ProgramGen
 
 _MAKERS_BY_NAME: dict = {}
-# opcode name -> (Opcode, polymorphic, a branch, a whole-value load): what `_append` asks of
-# every instruction, in one lookup
+# opcode name -> (Opcode, polymorphic, a whole-value load): what `_append` asks of every
+# instruction, in one lookup
 _OPS: dict[str, tuple] = {}
 
 
 def _op_facts(name: str) -> tuple:
     op = OPCODES[name]
-    found = _OPS[name] = (op, op.ctrl is not None, op.is_branch, name in FLOAT_LOADS)
+    found = _OPS[name] = (op, op.ctrl is not None, name in FLOAT_LOADS)
     return found
 
 
@@ -64,7 +65,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.callees = callees
         self.next_value = 0
         self.tainted: set[int] = set()  # float values whose NaN bits the hardware may choose
-        self.used: set[int] = set()  # values some instruction reads
         self.loaded: set[int] = set()  # scalar floats straight from a load (rule cranelift-bug)
         self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
@@ -125,16 +125,12 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int], fields: dict) -> None:
         """Append the instruction to the block being filled; `results` are numbered and typed."""
-        op, polymorphic, branch, float_load = _OPS.get(name) or _op_facts(name)
+        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
         # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
         inst = new_inst(op, ctrl if polymorphic else None, args, results)
         if fields:
             for field, value in fields.items():
                 setattr(inst, field, value)
-        self.used.update(args)
-        if branch:
-            for bc in inst.branch_targets():
-                self.used.update(bc.args)
         if float_load:
             value_types = self.func.value_types
             self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
@@ -380,11 +376,24 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         if not rets:
             return rets
         rets = list(rets)
-        unused = [v for t in self.p.types for v in self.pool.get(t, ()) if v not in self.used and v not in rets]
+        used = self.used_values()
+        unused = [v for t in self.p.types for v in self.pool.get(t, ()) if v not in used and v not in rets]
         for u in unused[-10:]:
             i = self.rng.randrange(len(rets))
             rets[i] = self.fold(rets[i], u)
         return rets
+
+    def used_values(self) -> set[int]:
+        """The values the instructions emitted so far read: operands, and branches' block arguments.
+        (Gathered here, once a return asks, rather than kept up to date at every instruction.)"""
+        blocks = self.func.blocks.values()
+        used = set(chain.from_iterable([inst.args for blk in blocks for inst in blk.insts]))
+        for blk in blocks:
+            # Branches end blocks (gen_control's terminators): only a block's last instruction is one.
+            if blk.insts and blk.insts[-1].opcode.is_branch:
+                for bc in blk.insts[-1].branch_targets():
+                    used.update(bc.args)
+        return used
 
     def fold(self, r: int, u: int) -> int:
         """`r` with the bits of `u` xored in (exact bit operations: no NaN is computed)."""
