@@ -156,6 +156,20 @@ def test_judge_rules():
     assert v.status == "agree"
 
 
+def test_judge_writes_the_detail_only_for_a_verdict_that_keeps_it(monkeypatch):
+    # Most run lines agree: formatting both outcomes for each of them was most of judging.
+    written = []
+    describe = Observed.describe
+    monkeypatch.setattr(Observed, "describe", lambda self, types: written.append(self) or describe(self, types))
+    i32 = [I32]
+    v = judge(Observed("values", values=[1]), Observed("values", values=[1]), i32, ("interpreter", "x86_64"))
+    assert (v.status, v.detail, written) == ("agree", "", [])
+    v = judge(Observed("values", values=[1]), Observed("values", values=[2]), i32, ("interpreter", "x86_64"))
+    assert v.status == "disagree" and v.detail == "interpreter: 1; x86_64: 2" and len(written) == 2
+    v = judge(Observed("values", values=[0x7FC0_0000]), Observed("values", values=[0xFFC0_0001]), [F32])
+    assert v.rules == ["nan-bits"] and v.detail.startswith("a: ") and "; b: " in v.detail
+
+
 def test_fuzz_finds_a_planted_disagreement_and_writes_a_reproducer(tmp_path, capsys):
     out = tmp_path / "out"
     status = fuzz(FuzzOptions(seed=1, count=25, out=str(out), engine_b="broken-iadd"))

@@ -131,29 +131,33 @@ def values_match(a, b, ty: Type, rules: list[str]) -> bool:
 
 def judge(a: Observed, b: Observed, types: Sequence[Type], names: tuple[str, str] = ("a", "b")) -> Verdict:
     """How outcome `b` compares with outcome `a` of the same run line."""
-    what = f"{names[0]}: {a.describe(types)}; {names[1]}: {b.describe(types)}"
+    def what() -> str:
+        # (the detail, written only for a verdict that keeps one: most lines agree, and formatting
+        # their values was most of judging them)
+        return f"{names[0]}: {a.describe(types)}; {names[1]}: {b.describe(types)}"
+
     if a.kind == "skipped" or b.kind == "skipped":
-        return Verdict("skipped", ["engine-skip"], what)
+        return Verdict("skipped", ["engine-skip"], what())
     for x, y in ((a, b), (b, a)):
         if x.kind == "trap" and x.native_open and not (y.kind == "trap" and y.code == x.code):
             # The program touched memory only one engine guards: its fault, not an engine's.
-            return Verdict("outside-guarantee", [GUARANTEE_RULE], f"{what}; {explain(x.native_open)}")
+            return Verdict("outside-guarantee", [GUARANTEE_RULE], f"{what()}; {explain(x.native_open)}")
     if a.kind == "failed" and b.kind == "failed" and not (a.internal or b.internal):
-        return Verdict("error", [], what)
+        return Verdict("error", [], what())
     if a.kind != b.kind:
-        return Verdict("disagree", [], what)
+        return Verdict("disagree", [], what())
     if a.kind == "trap":
-        return Verdict("agree" if a.code == b.code else "disagree", [], what)
+        return Verdict("agree" if a.code == b.code else "disagree", [], what())
     if a.kind == "failed":
-        return Verdict("disagree", [], what)
+        return Verdict("disagree", [], what())
     rules: list[str] = []
     va, vb = a.values or [], b.values or []
     if len(va) != len(vb):
-        return Verdict("disagree", [], what)
+        return Verdict("disagree", [], what())
     for x, y, t in zip(va, vb, types):
         if not values_match(x, y, t, rules):
-            return Verdict("disagree", [], what)
-    return Verdict("agree", rules, what if rules else "")
+            return Verdict("disagree", [], what())
+    return Verdict("agree", rules, what() if rules else "")
 
 
 @dataclass
