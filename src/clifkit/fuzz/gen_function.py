@@ -201,7 +201,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     def convert_to(self, ty: Type) -> Optional[int]:
         """A value of `ty` computed from a pool value of another type, or None."""
         rng = self.rng
-        candidates = [t for t in self.p.types if t is not ty and self.pool.get(t)]
+        pool = self.pool  # (its lists are never empty: a type is in it once it has a value)
+        candidates = [t for t in self.p.types if t is not ty and t in pool]
         if not candidates:
             return None
         src_t = rng.choice(candidates)

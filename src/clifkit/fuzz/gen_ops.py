@@ -182,7 +182,9 @@ class OpEmitters:
     @handles("udiv", "sdiv", "urem", "srem")
     def gen_div(self, name: str) -> bool:
         rng = self.rng
-        ctrls = [t for t in self.p.int_scalars if not self.p.gap(name, t, [t, t])]
+        ctrls = self.p.choices.get(name)
+        if ctrls is None:
+            ctrls = self.p.choices[name] = [t for t in self.p.int_scalars if not self.p.gap(name, t, [t, t])]
         if not ctrls:
             return False
         t = rng.choice(ctrls)
@@ -237,11 +239,10 @@ class OpEmitters:
     @handles("bitcast")
     def gen_bitcast(self, name: str) -> bool:
         rng = self.rng
-        pairs = []
-        for a in self.p.types:
-            for b in self.p.types:
-                if a is not b and a.bits == b.bits and not self.p.gap("bitcast", b, [a]):
-                    pairs.append((a, b))
+        pairs = self.p.choices.get(name)
+        if pairs is None:
+            pairs = self.p.choices[name] = [(a, b) for a in self.p.types for b in self.p.types
+                                            if a is not b and a.bits == b.bits and not self.p.gap("bitcast", b, [a])]
         if not pairs:
             return False
         src_t, dst_t = rng.choice(pairs)

@@ -52,14 +52,21 @@ class GenRandom(random.Random):
         return -_log(1.0 - self.random()) / lambd
 
 
+_SMALL = (0, 1, 2, 3, 7, 8, 16, 31, 32, 63, 64, 100, 255, 256)
+_EDGES: dict[int, tuple] = {}  # width -> its extremes and their neighbours (interesting_int)
+
+
 def interesting_int(rng: random.Random, bits: int) -> int:
     """A bit pattern of width `bits`, biased to edge cases."""
     mask = (1 << bits) - 1
     r = rng.random()
     if r < 0.25:
-        return rng.choice((0, 1, 2, 3, 7, 8, 16, 31, 32, 63, 64, 100, 255, 256)) & mask
+        return rng.choice(_SMALL) & mask
     if r < 0.45:
-        return rng.choice((mask, mask - 1, 1 << (bits - 1), (1 << (bits - 1)) - 1, (1 << (bits - 1)) + 1))
+        edges = _EDGES.get(bits)
+        if edges is None:
+            edges = _EDGES[bits] = (mask, mask - 1, 1 << (bits - 1), (1 << (bits - 1)) - 1, (1 << (bits - 1)) + 1)
+        return rng.choice(edges)
     if r < 0.55:
         return (1 << rng.randrange(bits)) & mask
     if r < 0.7:

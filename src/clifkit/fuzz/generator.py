@@ -78,6 +78,7 @@ _ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumul
 _GAPS: dict[tuple, dict] = {}  # targets -> (opcode, controlling type, *operand types) -> lowering_gap
 _CTRLS: dict[tuple, dict] = {}  # the program's types -> opcode -> its controlling types (FuncGen.ctrl_candidates)
 _OPERAND_PLANS: dict[tuple, dict] = {}  # the program's types -> (opcode, controlling type) -> operand plan
+_CHOICES: dict[tuple, dict] = {}  # (the program's types, targets) -> ProgramGen.choices
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -138,6 +139,8 @@ class ProgramGen:
         self._ctrls: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
         # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
         self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
+        # a maker's choices that depend on nothing but the program's types and targets (gen_ops)
+        self.choices: dict = _CHOICES.setdefault((tuple(self.types), self.targets), {})
         # Whether every function uses the tail calling convention, so that returns may become
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
