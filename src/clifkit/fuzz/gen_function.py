@@ -23,7 +23,7 @@ from .gen_calls import CallEmitters
 from .gen_control import ControlFlow, dominators
 from .gen_memory import LITTLE, PLAIN, MemoryEmitters
 from .gen_ops import MAKERS, OpEmitters
-from .gen_values import CANON_NAN, float_bits, interesting_int
+from .gen_values import CANON_NAN, float_bits, interesting_int, random_value
 from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 
 if TYPE_CHECKING:
@@ -169,12 +169,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     def const(self, ty: Type, value=None) -> int:
         rng = self.rng
         if ty.is_vector:
-            bits = ty.lane_bits
             if value is None:
-                # (random_value(rng, ty) draws the same, through a call per lane)
-                draw = float_bits if ty.lane_type.is_float else interesting_int
-                value = [draw(rng, bits) for _ in range(ty.lanes)]
-            data = b"".join([x.to_bytes(bits // 8, "little") for x in value])
+                value = random_value(rng, ty)
+            size = ty.lane_bits // 8
+            data = b"".join([x.to_bytes(size, "little") for x in value])
             return self.emit1("vconst", ty, [], ty, imm=data)
         if ty.is_float:
             bits = value if value is not None else float_bits(rng, ty.bits)

@@ -120,7 +120,8 @@ def float_bits(rng: random.Random, bits: int) -> int:
 def random_value(rng: random.Random, ty: Type):
     """A run-line argument of type `ty` (interpreter representation)."""
     if ty.is_vector:
-        return tuple(random_value(rng, ty.lane_type) for _ in range(ty.lanes))
+        draw, bits = float_bits if ty.lane_type.is_float else interesting_int, ty.lane_bits
+        return tuple([draw(rng, bits) for _ in range(ty.lanes)])
     if ty.is_float:
         return float_bits(rng, ty.bits)
     return interesting_int(rng, ty.bits)
