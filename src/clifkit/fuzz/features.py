@@ -160,19 +160,19 @@ def features_hit(functions, heap_styles) -> set[str]:
         if len(func.blocks) > 1:
             hit.add("control")
         layout = {number: i for i, number in enumerate(func.blocks)}
-        names: set[str] = set()
+        names = {inst.opcode.name for block in func.blocks.values() for inst in block.insts}
         for block in func.blocks.values():
-            here = layout[block.number]
-            for inst in block.insts:
-                op = inst.opcode
-                names.add(op.name)
-                if op.is_branch:
-                    if any(bc.block in layout and layout[bc.block] <= here for bc in inst.branch_targets()):
-                        hit.add("loops")
-                elif op.name == "call" and func.func_refs[inst.func_ref].name.text != GROW:
-                    hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
+            # A branch ends its block (a terminator), so only a block's last instruction is one.
+            last = block.insts[-1] if block.insts else None
+            if last is not None and last.opcode.is_branch:
+                here = layout[block.number]
+                if any(bc.block in layout and layout[bc.block] <= here for bc in last.branch_targets()):
+                    hit.add("loops")
+        if "call" in names and any(inst.opcode.name == "call" and func.func_refs[inst.func_ref].name.text != GROW
+                                   for block in func.blocks.values() for inst in block.insts):
+            hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
         for name in names:
-            hit |= _groups_of(name)
+            hit |= _GROUPS_OF[name] if name in _GROUPS_OF else _groups_of(name)
         types = set(func.value_types.values())
         if any(t.is_vector for t in types):
             hit.add("simd")
