@@ -150,8 +150,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         if rng.random() < 0.3:
             return rng.choice(values)
         # (rng.expovariate(0.35), written out: the same draw and arithmetic, one call fewer)
-        back = min(int(-log(1.0 - rng.random()) / 0.35), len(values) - 1)
-        return values[-1 - back]
+        back = int(-log(1.0 - rng.random()) / 0.35)
+        return values[-1 - back] if back < len(values) else values[0]
 
     def value_of(self, ty: Type) -> int:
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
@@ -418,7 +418,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             if ty.is_vector:
                 v = self.emit1("bitcast", I64X2, [v], I64X2, pool=False, flags=LITTLE)
             else:
-                v = self.emit1("bitcast", ty.as_int(), [v], ty.as_int(), pool=False, flags=PLAIN)
+                as_int = ty.as_int()
+                v = self.emit1("bitcast", as_int, [v], as_int, pool=False, flags=PLAIN)
             ty = self.type_of(v)
         if ty.is_vector:
             if ty is not I64X2:
