@@ -470,7 +470,7 @@ class Worker:
         finally:
             faults.Child.env = None
             if env is not None:
-                env.release()
+                env.end()  # (kept for an equal next environment: `memory.materialize`)
 
 
 def _environment(req: dict):
