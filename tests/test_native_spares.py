@@ -210,3 +210,21 @@ def test_an_equal_environment_takes_the_memory_of_the_run_line_before_zeroed(siz
     third = memory.materialize(Environment((heap,), pointer_bytes=4))
     assert third is not other and memory._kept is None
     third.release()
+
+
+@pytest.mark.skipif(not LINUX, reason="maps memory")
+def test_keep_spares_counts_the_mappings_of_the_environment_kept(no_spares, monkeypatch):
+    """The environment kept from the run line before holds its large mappings: a batch of run
+    lines asking for it again reserves no more (each costs tens of milliseconds under QEMU)."""
+    from clifkit.environment.layout import Environment, HeapRequest
+
+    monkeypatch.setattr(memory, "_kept", None)
+    wasm = HeapRequest(index=0, style="static", size=0x1_0000, ptr_offset=0, bound_offset=8, max_size=0x1_0000,
+                       guard=0x8000_0000, loc=None, reach=0x1_0000_0000)
+    env = Environment((wasm,), pointer_bytes=8)
+    placed = memory.materialize(env)
+    placed.end()
+    memory.keep_spares([env])
+    assert memory._spares == {}
+    assert memory.materialize(env) is placed
+    placed.release()

@@ -125,6 +125,8 @@ RECYCLE_TOUCHED_MAX = 1 << 20  # a mapping with more bytes ever accessible than 
 SPARE_BYTES = 16 << 30  # address space kept in all
 
 _spares: dict[int, list[int]] = {}  # mapping length -> addresses of clean, unused mappings
+# The environment of the run line before, while the next may take it (`NativeEnvironment.end`).
+_kept: Optional["NativeEnvironment"] = None
 
 
 class Mapping:
@@ -294,8 +296,13 @@ def keep_spares(envs) -> None:
                 lengths[length] = lengths.get(length, 0) + 1
         for length, count in lengths.items():
             needed[length] = max(needed.get(length, 0), count)
+    # The environment kept from the run line before holds mappings too: the next run line takes
+    # them, or they become spares when it is released (`materialize`).
+    held: dict[int, int] = {}
+    for region in _kept.regions() if _kept is not None else ():
+        held[region.mapping.length] = held.get(region.mapping.length, 0) + 1
     for length, count in needed.items():
-        for _ in range(count - len(_spares.get(length, ()))):
+        for _ in range(count - len(_spares.get(length, ())) - held.get(length, 0)):
             if _spare_bytes() + length > SPARE_BYTES:
                 return
             try:
@@ -440,9 +447,6 @@ class NativeEnvironment:
             self._write_slots(heap)
         return True
 
-
-# The environment of the run line before, while the next may take it (`NativeEnvironment.end`).
-_kept: Optional[NativeEnvironment] = None
 
 
 def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvironment:
