@@ -799,8 +799,8 @@ def test_each_definition_reads_its_own_printed_reason():
 
 
 # Every shape of generic builder call `translate._shaped_lowering` takes (value operands; the result
-# type, or a condition code, first; an immediate last, of an Imm8 format or not); and a function
-# with an aliased operand (which the shaped path leaves to the general one).
+# type, or a condition code, first, then memory flags; an immediate, of an Imm8 format or not, or an
+# offset last); and a function with an aliased operand (which the shaped path leaves to the general one).
 SHAPES = """
 function %shapes(i64, i32, f32, i8x16) -> i64, i32, i8, i8, i8x16, i8x16 {
 block0(v0: i64, v1: i32, v2: f32, v3: i8x16):
@@ -821,6 +821,18 @@ block0(v0: i64, v1: i32, v2: f32, v3: i8x16):
     return v15, v16, v17, v12, v14, v13
 }
 
+function %memory(i64) -> i64, i32, i64 {
+    ss0 = explicit_slot 16
+block0(v0: i64):
+    v1 = stack_addr.i64 ss0
+    store notrap aligned v0, v1+8
+    istore8 v0, v1
+    v2 = load.i64 notrap aligned v1+8
+    v3 = uload8.i32 v1+8
+    v4 = sload8.i64 v1
+    return v2, v3, v4
+}
+
 function %aliased(i64) -> i64 {
 block0(v0: i64):
     v1 = iadd_imm v0, 3
@@ -836,8 +848,9 @@ def test_shaped_generic_calls_make_the_builder_calls_of_the_general_path(monkeyp
 
     info = {"pointer_bytes": 8, "byteorder": sys.byteorder, "host_symbols": sorted(HOST)}
     shaped = replay.lower_for_worker(functions(SHAPES), info, host_triple())
-    assert [f["reason"] for f in shaped["functions"]] == [None, None]
+    assert [f["reason"] for f in shaped["functions"]] == [None, None, None]
     monkeypatch.setattr(translate, "_HOW", {})
+    monkeypatch.setattr(translate, "_SHAPED", {})
     monkeypatch.setattr(translate, "_shaped_lowering", lambda call, op: call.lower)
     general = replay.lower_for_worker(functions(SHAPES), info, host_triple())
     assert shaped == general
@@ -847,6 +860,8 @@ def test_shaped_generic_calls_make_the_builder_calls_of_the_general_path(monkeyp
     args = (0x1234_5678_9ABC_DEF0, 0xFFFF_FFFF, 0x3F80_0000, tuple(range(16)))
     assert list(call(mod, "%shapes", *args)) == list(interpret(SHAPES, "%shapes", *args))
     assert call(mod, "%aliased", 5) == interpret(SHAPES, "%aliased", 5) == 13
+    arg = 0x8877_6655_4433_22F1
+    assert list(call(mod, "%memory", arg)) == list(interpret(SHAPES, "%memory", arg))
 
 
 def test_an_undefined_operand_fails_alike_on_the_shaped_path():

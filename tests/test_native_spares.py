@@ -167,3 +167,64 @@ def test_each_run_line_gets_fresh_memory_in_a_reused_reservation(arch, tmp_path,
     runs, out = _runs(tmp_path, capsys, REUSED.format(arch=arch))
     assert len(runs) == 10 and all(r["target"] == arch for r in runs), out
     assert all(r["status"] == "passed" for r in runs), out
+
+
+# The same with a heap of one page, zeroed in place rather than mapped anew (`NativeEnvironment._renew`).
+SMALL = REUSED.replace("size=0x10000", "size=0x100").replace("0xfffc", "0xfc").replace("0x1fffc", "0x1fc") \
+    .replace("max=0x20000", "max=0x200").replace("min 0x1_0000", "min 0x100").replace("0x10000", "0x100")
+
+
+@pytest.mark.parametrize("arch", BACKENDS)
+def test_a_small_heap_is_zeroed_again_for_the_next_run_line(arch, tmp_path, capsys):
+    runs, out = _runs(tmp_path, capsys, SMALL.format(arch=arch))
+    assert len(runs) == 10 and all(r["status"] == "passed" for r in runs), out
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc/self/maps")
+@pytest.mark.parametrize("size", [0x100, 0x3000])
+def test_an_equal_environment_takes_the_memory_of_the_run_line_before_zeroed(size, monkeypatch):
+    from clifkit.environment.layout import Environment, HeapRequest
+
+    monkeypatch.setattr(memory, "_kept", None)
+    heap = HeapRequest(index=0, style="static", size=size, ptr_offset=0, bound_offset=8, max_size=2 * size,
+                       guard=PAGE_SIZE, loc=None, reach=0)
+    env = Environment((heap,), pointer_bytes=8)
+    first = memory.materialize(env)
+    region = first.heaps[0]
+    base, vmctx = region.base, first.vmctx
+    ctypes.memset(base - region.slack, 0xAB, region.slack + size)
+    ctypes.memset(vmctx - 8, 0xCD, 24)  # (its slack and both slots)
+    first.end()
+    again = memory.materialize(Environment((heap,), pointer_bytes=8))
+    assert again is first and again.heaps[0].base == base
+    assert ctypes.string_at(base - region.slack, region.slack + size) == bytes(region.slack + size)
+    assert ctypes.string_at(vmctx - 8, 8) == bytes(8) and again.read_slot(0) == base and again.read_slot(8) == size
+    assert _protection(base) == "rw-p" and _protection(base + size) == "---p"
+    assert _protection(base - region.slack - PAGE_SIZE) == "---p"
+    # A heap that grew is not kept; nor is an environment for a different one.
+    assert again.grow(again.vmctx, 0, 1) == size
+    again.end()
+    assert memory._kept is None
+    other = memory.materialize(env)
+    other.end()
+    third = memory.materialize(Environment((heap,), pointer_bytes=4))
+    assert third is not other and memory._kept is None
+    third.release()
+
+
+@pytest.mark.skipif(not LINUX, reason="maps memory")
+def test_keep_spares_counts_the_mappings_of_the_environment_kept(no_spares, monkeypatch):
+    """The environment kept from the run line before holds its large mappings: a batch of run
+    lines asking for it again reserves no more (each costs tens of milliseconds under QEMU)."""
+    from clifkit.environment.layout import Environment, HeapRequest
+
+    monkeypatch.setattr(memory, "_kept", None)
+    wasm = HeapRequest(index=0, style="static", size=0x1_0000, ptr_offset=0, bound_offset=8, max_size=0x1_0000,
+                       guard=0x8000_0000, loc=None, reach=0x1_0000_0000)
+    env = Environment((wasm,), pointer_bytes=8)
+    placed = memory.materialize(env)
+    placed.end()
+    memory.keep_spares([env])
+    assert memory._spares == {}
+    assert memory.materialize(env) is placed
+    placed.release()

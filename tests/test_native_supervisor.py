@@ -337,3 +337,33 @@ def test_a_crash_while_the_executor_sets_a_batch_up_fails_that_batch_not_an_earl
     monkeypatch.setattr(Worker, "_prepare_entries", real)
     sup.close()
     assert _run(sup, [("%id", [4])])["results"][0]["values"] == [4]
+
+
+PRELOADED = """
+import sys
+from clifkit.native.supervisor import Supervisor
+from clifkit.native.worker import Worker
+from clifkit.native import compat
+
+sup = Supervisor(Worker())
+assert "clifkit.native.translate" not in sys.modules and "clifkit.reader" not in sys.modules
+reply = sup.handle({"op": "load", "path": "<t>", "source": SOURCE, "triple": None, "flags": {}})
+assert reply["ok"], reply
+print(sorted(m for m in ("clifkit.native.translate", "clifkit.native.legalize", "clifkit.reader") if m in sys.modules),
+      sorted(compat._cache))
+sup.close()
+"""
+
+
+@needs_native
+def test_the_supervisor_imports_what_its_executors_would_before_forking_them():
+    """What compiling a file imports (the lowering, the reader) and the binding's condition-code
+    types are found once in the supervisor, not again by every executor forked after a crash."""
+    import subprocess
+    import sys
+
+    code = f"SOURCE = {SRC!r}\n" + PRELOADED
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[0] == ("['clifkit.native.legalize', 'clifkit.native.translate', 'clifkit.reader'] "
+                                         "['FloatCC', 'IntCC']")

@@ -44,6 +44,20 @@ def new_signature(conv, params: list, returns: list = ()):
     return out
 
 
+_TRUSTED: dict = {}  # readonly -> the binding's flags
+
+
+def trusted_memflags(readonly: bool = False):
+    """The binding's flags of a trusted load (constants, the function table, global values),
+    read-only or not: one object each, shared (the builder copies what it is given)."""
+    found = _TRUSTED.get(readonly)
+    if found is None:
+        found = _TRUSTED[readonly] = cl.MemFlags.trusted()
+        if readonly:
+            found.set_readonly()
+    return found
+
+
 def signed64(value: int) -> int:
     """`value` as the signed 64-bit immediate the builder calls take."""
     return sign_extend(value, 64)

@@ -186,6 +186,8 @@ class ByteOrder:
         src = self.lw.vtype(inst.args[0])
         dst = self.lw.vtype(inst.results[0])
         x = self.lw.val(inst.args[0])
+        if src.is_ref or dst.is_ref:
+            return [x]  # (a heap-era reference is its pointer's bits)
         if not self.foreign(inst.flags):
             return self.b.ins_bitcast(cl_type(dst), cl_memflags(inst.flags), x)
         if src.lanes == dst.lanes:

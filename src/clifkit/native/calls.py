@@ -20,6 +20,7 @@ import cranelift as cl
 
 from ..ir.function import Inst, Signature
 from ..ir.opcodes import handles
+from .basics import trusted_memflags
 
 LIBCALL_INSTRUCTIONS = {
     "CeilF32": "ceil", "CeilF64": "ceil", "FloorF32": "floor", "FloorF64": "floor",
@@ -104,9 +105,7 @@ class CallLowering:
         raise self.fail(f"calls {name}, which is neither a function of this file, a host function nor a libcall")
 
     def load_slot(self, slot_address: int):
-        mf = cl.MemFlags.trusted()
-        mf.set_readonly()
-        return self.b.ins_load(self.ptr_type, mf, self.pconst(slot_address), 0)
+        return self.b.ins_load(self.ptr_type, trusted_memflags(readonly=True), self.pconst(slot_address), 0)
 
     def call_values(self, inst: Inst, args: list, tail: bool):
         kind, data, sig = self.callee(inst.func_ref)

@@ -31,7 +31,9 @@ import cranelift as cl
 from ..ir.function import Inst
 from ..ir.opcodes import handles
 from ..ir.types import I8, I64, Type
+from .basics import trusted_memflags
 from .translate import HANDLERS, Check, cl_type, imm_at, signed64
+from .translate import floatcc as _fcc, intcc as _cc
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -93,9 +95,7 @@ class Legalizer:
             lane = max(t.lane_bits // 8, 1)
             data = b"".join(data[i : i + lane][::-1] for i in range(0, len(data), lane))
         addr = self.lw.ctx.memory.constant(data)
-        flags = cl.MemFlags.trusted()
-        flags.set_readonly()
-        return self.b.ins_load(cl_type(t), flags, self.lw.pconst(addr), 0)
+        return self.b.ins_load(cl_type(t), trusted_memflags(readonly=True), self.lw.pconst(addr), 0)
 
     def constant_bytes(self, inst: Inst) -> bytes:
         imm = inst.imm
@@ -290,9 +290,7 @@ class Legalizer:
             raise self.fail(f"gv{gv} = vmctx, but the function has no vmctx parameter")
         if kind == "load":
             base = self.global_value(data.base, depth + 1)
-            flags = cl.MemFlags.trusted()
-            if data.flags is not None and data.flags.readonly:
-                flags.set_readonly()
+            flags = trusted_memflags(readonly=data.flags is not None and data.flags.readonly)
             return self.b.ins_load(cl_type(data.type or self.lw.ctx.pointer), flags, base, data.offset or 0)
         if kind == "iadd_imm":
             base = self.global_value(data.base, depth + 1)
@@ -437,18 +435,6 @@ def _moves_groups(mask: bytes, g: int) -> bool:
         if first % g or part != list(range(first, first + g)):
             return False
     return True
-
-
-def _cc(name: str):
-    from .compat import intcc
-
-    return intcc(name)
-
-
-def _fcc(name: str):
-    from .compat import floatcc
-
-    return floatcc(name)
 
 
 __all__ = ["Legalizer", "float_bits_of_int", "exact_in_float", "imm_at", "I8"]

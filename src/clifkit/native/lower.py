@@ -172,7 +172,8 @@ class _Compiled:
     report: Optional[LoweringReport] = None
     types: Optional[tuple] = None  # (param Types, return Types) when `func` is None
     tramp: Optional[Callable] = None  # builds the trampoline, while it is not compiled (lazy_entries)
-    tramp_key: Optional[str] = None  # what the trampoline depends on (`trampoline_key`), lazy_entries
+    tramp_key: Optional[str] = None  # what the trampoline depends on (`trampoline_key`), lazy_entries:
+    # given by a replayed module, worked out when first wanted (`NativeModule.prepare`) for one compiled here
 
 
 class _Trampolines:
@@ -237,6 +238,8 @@ class NativeModule:
         fresh: dict[str, list[str]] = {}  # key -> the functions waiting for it
         for name in todo:
             c = self._compiled[name]
+            if c.tramp_key is None:  # (worked out here: a fuzz batch calls one function per program)
+                c.tramp_key = trampoline_key(c.func)
             if c.tramp_key not in shared.entries:
                 fresh.setdefault(c.tramp_key, []).append(name)
         jit = shared.jits[-1]
@@ -570,7 +573,7 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     for func in functions:
         if func.name not in unsupported:
             c = compiled[func.name]
-            c.tramp, c.tramp_key = (lambda f=func: build_trampoline(ctx, f)), trampoline_key(func)
+            c.tramp = lambda f=func: build_trampoline(ctx, f)
     module = _finish(jit, isa, triple, ctx, compiled, unsupported, ignored, table, memory)
     module.lazy_entries = True
     return module

@@ -33,7 +33,8 @@ delta that is not a multiple of the page size its end is no longer exact.
 docs/heaps.md states these guarantees. Memory is fresh and zeroed for every
 run line (`NativeEnvironment.release` unmaps it all, or, for a large
 reservation, zeroes and protects again what the run line could reach, and keeps
-it for the next: `RECYCLE_MIN`).
+it for the next: `RECYCLE_MIN`; an environment the next run line asks for
+again is kept whole and zeroed in place: `NativeEnvironment.end`).
 
 `NativeEnvironment.classify(address)` says whether a faulting address lies in
 a reserved or guard part of this environment (then the fault is a
@@ -67,6 +68,7 @@ MAP_PRIVATE = getattr(_mmap, "MAP_PRIVATE", 2)
 MAP_ANONYMOUS = getattr(_mmap, "MAP_ANONYMOUS", getattr(_mmap, "MAP_ANON", 0x20))
 # Not in Python's mmap module before 3.13; 0x4000 on Linux for every ISA clifkit targets.
 MAP_NORESERVE = getattr(_mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0)
+MAP_FIXED = getattr(_mmap, "MAP_FIXED", 0x10)
 MAP_FAILED = ctypes.c_void_p(-1).value
 
 ALL_ONES_64 = (1 << 64) - 1
@@ -123,6 +125,8 @@ RECYCLE_TOUCHED_MAX = 1 << 20  # a mapping with more bytes ever accessible than 
 SPARE_BYTES = 16 << 30  # address space kept in all
 
 _spares: dict[int, list[int]] = {}  # mapping length -> addresses of clean, unused mappings
+# The environment of the run line before, while the next may take it (`NativeEnvironment.end`).
+_kept: Optional["NativeEnvironment"] = None
 
 
 class Mapping:
@@ -292,8 +296,13 @@ def keep_spares(envs) -> None:
                 lengths[length] = lengths.get(length, 0) + 1
         for length, count in lengths.items():
             needed[length] = max(needed.get(length, 0), count)
+    # The environment kept from the run line before holds mappings too: the next run line takes
+    # them, or they become spares when it is released (`materialize`).
+    held: dict[int, int] = {}
+    for region in _kept.regions() if _kept is not None else ():
+        held[region.mapping.length] = held.get(region.mapping.length, 0) + 1
     for length, count in needed.items():
-        for _ in range(count - len(_spares.get(length, ()))):
+        for _ in range(count - len(_spares.get(length, ())) - held.get(length, 0)):
             if _spare_bytes() + length > SPARE_BYTES:
                 return
             try:
@@ -313,6 +322,7 @@ class NativeEnvironment:
         self.heaps: list[Region] = []
         self.stale: list[Region] = []
         self.vmctx_region: Optional[Region] = None
+        self.grown = False  # a heap grew: its layout is no longer that of `env`
         try:
             (vmctx_size, vmctx_span), *heaps = _regions(env)
             self.vmctx_region = _place("vmctx", "vmctx", vmctx_size, vmctx_span)
@@ -362,6 +372,7 @@ class NativeEnvironment:
         heap, old, new = plan
         if new == old:
             return old
+        self.grown = True
         if heap.style == "static":
             # In place: the reservation already holds max bytes after the base.
             heap.mapping.protect(heap.head, new, PROT_RW)
@@ -406,10 +417,49 @@ class NativeEnvironment:
             region.mapping.close()
         self.heaps, self.stale, self.vmctx_region = [], [], None
 
+    def end(self) -> None:
+        """Its run line is over: keep it for the next run line if that asks for an equal
+        environment (`materialize`), unless a heap grew; else release it."""
+        global _kept
+        if self.grown or self.vmctx_region is None:
+            self.release()
+            return
+        if _kept is not None:
+            _kept.release()
+        _kept = self
+
+    def _renew(self) -> bool:
+        """Make this (kept, never grown) environment's memory as `__init__` left it: its accessible
+        bytes zero again, vmctx's slots written. Its mappings and their protection stay as they
+        are: making them anew costs an mmap, an mprotect and a munmap per region, and a page
+        fault per page touched (tens of microseconds each on some kernels). False when that fails."""
+        for region in (self.vmctx_region, *self.heaps):
+            start = region.mapping.addr + PAGE_SIZE  # (the accessible range: whole pages)
+            length = region.base + region.size - start
+            if length <= 0:
+                continue
+            if length <= PAGE_SIZE:  # (touched already, most likely: zeroing it costs no fault)
+                ctypes.memset(start, 0, length)
+            elif libc().mmap(start, length, PROT_RW, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED,
+                             -1, 0) != start:  # fresh zero pages in place (QEMU 7 ignores MADV_DONTNEED)
+                return False
+        for heap in self.heaps:
+            self._write_slots(heap)
+        return True
+
+
 
 def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvironment:
     """`env` in fresh, zeroed, guarded memory, each region owning the address space its
-    `reservation` says (worked out from the declarations, `environment.reservations`)."""
+    `reservation` says (worked out from the declarations, `environment.reservations`): that of
+    the run line before when it asked for an equal environment, zeroed again (the run lines of
+    a program usually do)."""
+    global _kept
+    kept, _kept = _kept, None
+    if kept is not None:
+        if kept.env == env and kept.byteorder == byteorder and kept._renew():
+            return kept
+        kept.release()
     return NativeEnvironment(env, byteorder)
 
 

@@ -155,6 +155,7 @@ class Supervisor:
                                                            or self._rss() > EXECUTOR_MAX_RSS):
             self._stop(kill=True)
         if self.pid is None:
+            self.worker.preload(msg)  # (once here: every executor forked from now on has it)
             self._start()
         self.load_msg = msg
         self.loads += 1

@@ -31,7 +31,7 @@ from typing import Callable, Optional
 
 import cranelift as cl
 
-from ..ir.function import BlockCall, Function, Inst, Signature
+from ..ir.function import AbiParam, BlockCall, Function, Inst, Signature
 from ..ir.try_call import TryCallExn, TryCallRet
 from ..ir.memflags import MemFlags
 from ..ir.opcodes import HEAP_ERA_OPCODES, OPCODES, Registry, handles
@@ -88,6 +88,9 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
     return new_signature(conv, [cl_type(p.type) for p in sig.params], [cl_type(r.type) for r in sig.returns])
 
 
+_type_of = operator.attrgetter("type")  # (of an AbiParam)
+
+
 def imm_at(imm: int, bits: int) -> int:
     """A 64-bit immediate truncated to `bits`, as the signed i64 the binding takes."""
     value = imm & MASK64
@@ -95,8 +98,9 @@ def imm_at(imm: int, bits: int) -> int:
         value &= (1 << bits) - 1
         if value >> (bits - 1):
             value -= 1 << bits
-        return value
-    return signed64(value)
+    elif value >> 63:  # (`signed64`, inline)
+        value -= 1 << 64
+    return value
 
 
 _MEMFLAGS_MADE: dict = {}  # (flags' fields, trusted) -> binding MemFlags (the builder copies what it is given)
@@ -131,6 +135,24 @@ def _make_memflags(flags: Optional[MemFlags], trusted: bool):
     if flags.alias_region:
         mf.set_by_name(flags.alias_region)
     return mf
+
+
+def _cached(convert: Callable) -> Callable:
+    """`convert` remembering its answer for each argument (condition codes: a few names)."""
+    seen: dict = {}
+
+    def lookup(key):
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = convert(key)
+        return found
+
+    return lookup
+
+
+# The binding's condition codes by CLIF name (`compat`'s lookups, made once per name).
+intcc = _cached(compat.intcc)
+floatcc = _cached(compat.floatcc)
 
 
 # -- the binding's builder calls, read from their signatures ---------------------------------------
@@ -264,47 +286,89 @@ def _generic_call_of(name: str) -> Optional[GenericCall]:
 
 def _shaped_lowering(call: GenericCall, op) -> Callable:
     """`call.lower` for the instructions of `op`, made once: most generic calls take the value
-    operands, perhaps after the result type or a condition code and perhaps before an
-    immediate (``bxor x, y``, ``ireduce.i8 x``, ``icmp_imm cc, x, imm``), and for those the
-    parameters need not be looked at one by one for each instruction, nor the opcode's format to
-    convert its condition code and immediate. Any other shape, and an instruction that does not
-    fit (a wrong operand count, an undefined or aliased operand), takes `call.lower`: the same
-    builder call, or the same error."""
+    operands, perhaps after the result type, a condition code or memory flags, and perhaps
+    before an immediate or an offset (``bxor x, y``, ``ireduce.i8 x``, ``icmp_imm cc, x, imm``,
+    ``load.i32 flags, p, offset``), and for those the parameters need not be looked at one by one
+    for each instruction, nor the opcode's format to convert its condition code and immediate.
+    Any other shape, and an instruction that does not fit (a wrong operand count, an undefined
+    or aliased operand), takes `call.lower`: the same builder call, or the same error."""
     general = call.lower
     kinds = call.kinds
+    head = 0  # the parameters before the value operands: (type | condition code)? memory flags?
     first = kinds[0] if kinds and kinds[0] in (_TYPE, _CC) else None
-    with_imm = bool(kinds) and kinds[-1] == _IMM
+    head += first is not None
+    flagged = kinds[head : head + 1] == (_MEMFLAGS,)
+    head += flagged
+    last = kinds[-1] if kinds and kinds[-1] in (_IMM, _OFFSET) else None
     count = call.values
-    if kinds[first is not None : len(kinds) - with_imm] != (_VALUE,) * count:
+    if kinds[head : len(kinds) - (last is not None)] != (_VALUE,) * count:
         return general
     method = call.method
-    cond_of, imm_of = _cond_conversion(op.format.name), _imm_conversion(op.format.name)
+    typed = first == _TYPE
+    cond_of = _cond_conversion(op.format.name) if first == _CC else None
+    signed_imm = last == _IMM and _imm_conversion(op.format.name) is _signed_imm
+    Inst_ = cl.Inst
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
-        if len(args) != count or lw.aliased or (first == _TYPE and not inst.results):
+        if len(args) != count or lw.aliased:
             return general(lw, inst)
-        try:
-            operands = list(map(lw.values.__getitem__, args))
+        values = lw.values
+        try:  # (inline for the usual counts: a comprehension or map costs more than the rest)
+            if count == 2:
+                operands = (values[args[0]], values[args[1]])
+            elif count == 1:
+                operands = (values[args[0]],)
+            elif count == 3:
+                operands = (values[args[0]], values[args[1]], values[args[2]])
+            else:
+                operands = tuple(map(values.__getitem__, args))
         except KeyError:
             return general(lw, inst)
-        if first == _TYPE:
-            operands.insert(0, cl_type(lw.types[inst.results[0]]))
-        elif first == _CC:
-            operands.insert(0, cond_of(inst.cond))
-        if with_imm:
-            operands.append(imm_of(inst.imm))
+        if last == _IMM:
+            imm = int(inst.imm)
+            if signed_imm:  # (`signed64`, inline)
+                imm &= MASK64
+                if imm >> 63:
+                    imm -= 1 << 64
+            operands = (*operands, imm)
+        elif last == _OFFSET:
+            operands = (*operands, inst.offset or 0)
+        if flagged:
+            operands = (cl_memflags(inst.flags), *operands)
+        if typed:
+            results = inst.results
+            if not results:
+                return general(lw, inst)
+            t = lw.types[results[0]]
+            operands = (_CL_TYPES.get(t) or cl_type(t), *operands)
+        elif cond_of is not None:
+            operands = (cond_of(inst.cond), *operands)
         out = getattr(lw.b, method)(*operands)
-        if isinstance(out, cl.Inst):
+        if type(out) is Inst_:
             return list(lw.b.inst_results(out))
         return out
 
     return lower
 
 
+_SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
+
+
+def _shaped_of(op) -> Optional[Callable]:
+    """The shaped lowering of `op`'s own builder call (None when `generic_ok` refuses it)."""
+    found = _SHAPED.get(op.name)
+    if found is None or found[0] is not op:
+        call = _generic_call_of(op.name)
+        found = (op, _shaped_lowering(call, op) if call is not None else None)
+        if OPCODES.get(op.name) is op:
+            _SHAPED[op.name] = found
+    return found[1]
+
+
 def _cond_conversion(format_name: str) -> Callable:
     """How a builder call takes the condition code of an instruction of this format."""
-    return compat.floatcc if format_name == "FloatCompare" else compat.intcc
+    return floatcc if format_name == "FloatCompare" else intcc
 
 
 def _imm_conversion(format_name: str) -> Callable:
@@ -454,7 +518,7 @@ class FunctionLowering(CallLowering):
         return self.types[self.func.resolve(v) if self.aliased else v]
 
     def iconst(self, t: Type, value: int):
-        return self.b.ins_iconst(cl_type(t), imm_at(value, t.bits))
+        return self.b.ins_iconst(_CL_TYPES.get(t) or cl_type(t), imm_at(value, t.bits))
 
     def pconst(self, value):
         """A pointer-sized constant (an address; a `hostdata.Address` when lowered for replay)."""
@@ -467,7 +531,7 @@ class FunctionLowering(CallLowering):
         return cl_signature(sig, self.ctx.default_conv, conv)
 
     def sig_ref(self, sig: Signature, conv=None):
-        key = (tuple(p.type for p in sig.params), tuple(r.type for r in sig.returns),
+        key = (tuple(map(_type_of, sig.params)), tuple(map(_type_of, sig.returns)),
                sig.call_conv if sig.call_conv_written else None, None if conv is None else int(conv))
         found = self.sig_refs.get(key)
         if found is None:
@@ -475,8 +539,10 @@ class FunctionLowering(CallLowering):
         return found
 
     def host_sig_ref(self, params: tuple[Type, ...], returns: tuple[Type, ...]):
-        from ..ir.function import AbiParam
-
+        # (`sig_ref`'s key of this signature: looked up before the signature is built)
+        found = self.sig_refs.get((params, returns, "system_v", int(self.ctx.host_conv)))
+        if found is not None:
+            return found
         sig = Signature([AbiParam(t) for t in params], [AbiParam(t) for t in returns], "system_v", True)
         return self.sig_ref(sig, self.ctx.host_conv)
 
@@ -551,11 +617,7 @@ class FunctionLowering(CallLowering):
         self.legal = Legalizer(self)
         self.order = ByteOrder(self)
         try:
-            for num, block in func.blocks.items():
-                b.switch_to_block(self.blocks[num])
-                for inst in block.insts:
-                    self.inst = inst
-                    self.lower(inst)
+            self._walk()
         finally:
             # Both refer back to this lowering: without them it, and the IR it holds, is freed
             # as soon as it is dropped, not by the cyclic collector (which the worker pauses
@@ -575,39 +637,55 @@ class FunctionLowering(CallLowering):
         for v, r in zip(inst.results, results):
             self.values[v] = r
 
-    def lower(self, inst: Inst) -> None:
-        op = inst.opcode
-        name = op.name
-        if self.narrow_vectors and op not in MOVES_ONLY_OK:
-            for v in (*inst.args, *inst.results):
-                t = self.vtype(v)
-                if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
-                    widths = "/".join(map(str, sorted(self.ctx.vector_bits)))
-                    raise self.fail(f"{t}: this backend computes only on {widths}-bit vectors (it miscompiles "
-                                    "narrower ones; they may only be moved, loaded, stored and bitcast)")
-        if name == "bitcast" and (self.vtype(inst.args[0]).is_ref or self.vtype(inst.results[0]).is_ref):
-            self.define(inst, [self.val(inst.args[0])])  # a reference is its pointer's bits
-            return
-        how = _HOW.get(name)
-        if how is None or how[0] is not op:
-            how = _how(op)
-        out = how[1](self, inst)
-        if out is None:
-            out = []
-        elif not isinstance(out, (list, tuple)):
-            if len(inst.results) == 1:  # (most instructions: one value)
-                self.values[inst.results[0]] = out
-                return
-            out = [out]
-        self.define(inst, list(out))
+    def _walk(self) -> None:
+        """Lower every instruction, block by block. The dispatch is inline (it runs for every
+        instruction): the opcode's way of lowering (`_HOW`), and its one result stored directly
+        (most instructions have exactly one); anything else goes through `define`."""
+        b, values, blocks, how_of, Value = self.b, self.values, self.blocks, _HOW, cl.Value
+        narrow = self.narrow_vectors
+        for num, block in self.func.blocks.items():
+            b.switch_to_block(blocks[num])
+            for inst in block.insts:
+                self.inst = inst
+                op = inst.opcode
+                if narrow and op not in MOVES_ONLY_OK:
+                    self._check_vector_widths(inst)
+                how = how_of.get(op.name)
+                if how is None or how[0] is not op:
+                    how = _how(op)
+                out = how[1](self, inst)
+                if type(out) is Value and len(inst.results) == 1:
+                    values[inst.results[0]] = out
+                elif out is None:
+                    if inst.results:
+                        self.define(inst, [])
+                elif isinstance(out, (list, tuple)):
+                    self.define(inst, list(out))
+                elif len(inst.results) == 1:
+                    values[inst.results[0]] = out
+                else:
+                    self.define(inst, [out])
+
+    def _check_vector_widths(self, inst: Inst) -> None:
+        for v in (*inst.args, *inst.results):
+            t = self.vtype(v)
+            if t.is_vector and not t.dynamic and t.bits not in self.ctx.vector_bits:
+                widths = "/".join(map(str, sorted(self.ctx.vector_bits)))
+                raise self.fail(f"{t}: this backend computes only on {widths}-bit vectors (it miscompiles "
+                                "narrower ones; they may only be moved, loaded, stored and bitcast)")
 
     def _generic(self, inst: Inst, name: Optional[str] = None, args: Optional[list] = None):
         """Call ``ins_<name>`` with arguments taken from the instruction by parameter name
         (`args`: the value operands to pass instead of the instruction's)."""
         if args is None:
-            call = _generic_call_of(name or inst.opcode.name)
-            if call is not None:
-                return call.lower(self, inst)
+            if name is None:  # (the instruction's own builder call, the usual case)
+                shaped = _shaped_of(inst.opcode)
+                if shaped is not None:
+                    return shaped(self, inst)
+            else:
+                call = _generic_call_of(name)
+                if call is not None:
+                    return call.lower(self, inst)
         return self._generic_checked(inst, name, args)
 
     def _generic_arg(self, inst: Inst, kind: int):
@@ -711,7 +789,7 @@ class FunctionLowering(CallLowering):
 
     def _carry_in(self, inst: Inst, t: Type):
         """The carry/borrow input as 0 or 1 of type t (any non-zero i8 counts as set)."""
-        flag = self.b.ins_icmp_imm(compat.intcc("ne"), self.val(inst.args[2]), 0)
+        flag = self.b.ins_icmp_imm(intcc("ne"), self.val(inst.args[2]), 0)
         return flag if t.bits == 8 else self.b.ins_uextend(cl_type(t), flag)
 
     @handles("iadd_cin")
@@ -725,7 +803,7 @@ class FunctionLowering(CallLowering):
         implemented for i8 and i16 on every backend."""
         total = self.b.ins_iadd(x, y)
         both = self.b.ins_band(self.b.ins_bxor(total, x), self.b.ins_bxor(total, y))
-        return total, self.b.ins_icmp_imm(compat.intcc("slt"), both, 0)
+        return total, self.b.ins_icmp_imm(intcc("slt"), both, 0)
 
     @handles("iadd_cout")
     def op_iadd_cout(self, inst: Inst):
@@ -749,14 +827,14 @@ class FunctionLowering(CallLowering):
     def op_isub_bout(self, inst: Inst):
         """The 2022 interpreter's borrow: x < y, signed."""
         x, y = self.val(inst.args[0]), self.val(inst.args[1])
-        return [self.b.ins_isub(x, y), self.b.ins_icmp(compat.intcc("slt"), x, y)]
+        return [self.b.ins_isub(x, y), self.b.ins_icmp(intcc("slt"), x, y)]
 
     @handles("isub_borrow")
     def op_isub_borrow(self, inst: Inst):
         t = self.ctrl_type(inst)
         x = self.val(inst.args[0])
         rhs = self.b.ins_iadd(self.val(inst.args[1]), self._carry_in(inst, t))
-        return [self.b.ins_isub(x, rhs), self.b.ins_icmp(compat.intcc("slt"), x, rhs)]
+        return [self.b.ins_isub(x, rhs), self.b.ins_icmp(intcc("slt"), x, rhs)]
 
     def _select_lanes(self, t: Type, cond, x, y):
         """Lane-wise cond ? x : y, cond the result of an fcmp or icmp on t's shape."""
@@ -772,12 +850,12 @@ class FunctionLowering(CallLowering):
         t = self.ctrl_type(inst)
         a, b = self.val(inst.args[0]), self.val(inst.args[1])
         lhs, rhs = (b, a) if inst.opcode.name == "fmin_pseudo" else (a, b)
-        return self._select_lanes(t, self.b.ins_fcmp(compat.floatcc("lt"), lhs, rhs), b, a)
+        return self._select_lanes(t, self.b.ins_fcmp(floatcc("lt"), lhs, rhs), b, a)
 
     def _nonzero_lanes(self, t: Type, v):
         """All-ones lanes where v's lane is non-zero (t an integer vector)."""
         zero = self.b.ins_splat(cl_type(t), self.iconst(t.lane_type, 0))
-        return self.b.ins_icmp(compat.intcc("ne"), v, zero)
+        return self.b.ins_icmp(intcc("ne"), v, zero)
 
     @handles("vselect")
     def op_vselect(self, inst: Inst):
@@ -813,11 +891,11 @@ class FunctionLowering(CallLowering):
 
     @handles("is_null")
     def op_is_null(self, inst: Inst):
-        return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), 0)
+        return self.b.ins_icmp_imm(intcc("eq"), self.val(inst.args[0]), 0)
 
     @handles("is_invalid")
     def op_is_invalid(self, inst: Inst):
-        return self.b.ins_icmp_imm(compat.intcc("eq"), self.val(inst.args[0]), -1)
+        return self.b.ins_icmp_imm(intcc("eq"), self.val(inst.args[0]), -1)
 
     @handles("blendv")
     def op_blendv(self, inst: Inst):
@@ -861,12 +939,12 @@ class FunctionLowering(CallLowering):
 
     @handles("iconst")
     def op_iconst(self, inst: Inst):
-        t = self.ctrl_type(inst)
+        t = inst.ctrl_type or self.ctrl_type(inst)
         return self.iconst(t, int(inst.imm))
 
     def float_bits(self, t: Type, bits: int):
         it = t.as_int()
-        return self.b.ins_bitcast(cl_type(t), cl.MemFlags(), self.iconst(it, bits))
+        return self.b.ins_bitcast(cl_type(t), cl_memflags(None), self.iconst(it, bits))
 
     @handles("f16const")
     def op_f16const(self, inst: Inst):

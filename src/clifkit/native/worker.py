@@ -94,6 +94,7 @@ class Worker:
         self.addresses: dict = {}  # name -> address of the compiled function, when the module says
         self.byteorder, self.pointer_bytes = target_layout(None)
         self._accepts: dict = {}
+        self._preloaded: set = set()  # kinds of load `preload` prepared for
         self._loaded_key: Optional[tuple] = None  # what the module compiled last was compiled from
         self._loaded_reply: Optional[dict] = None
         self.machine = host_arch()
@@ -149,6 +150,33 @@ class Worker:
             else:
                 ignored.append(name if value == "true" else f"{name}={value}")
         return flags, ignored
+
+    def preload(self, msg: dict) -> None:
+        """In the supervisor, before it forks an executor to compile `msg`: import what that
+        compile will import, and find the binding's condition-code types (a scan of every object
+        of the process, `compat.binding_type`), so that no executor forked from here does either
+        again (some 100 ms of CPU each, sources compiled afresh where bytecode is not written: an
+        executor is forked anew after each crash). An emulated worker's replayed lowering
+        (``from_ir``) needs neither the lowering nor the reader; a custom compiler, nothing
+        here. Only an economy: whatever fails here, the executor meets again and reports."""
+        kind = "replay" if msg.get("from_ir") else "text" if "payload" not in msg else "ir"
+        if kind in self._preloaded or msg.get("compiler"):
+            return
+        self._preloaded.add(kind)
+        try:
+            if kind == "replay":
+                from . import lower, replay  # noqa: F401
+                return
+            from . import compat
+            from .translate import load_handlers
+
+            load_handlers()
+            for name in ("IntCC", "FloatCC"):
+                compat.binding_type(name)
+            if kind == "text":
+                from ..reader import parse_text  # noqa: F401
+        except Exception:
+            pass
 
     def load(self, msg: dict) -> dict:
         """Compile a file (see `_load_msg`), without cyclic garbage collection: the IR unpickled
@@ -470,7 +498,7 @@ class Worker:
         finally:
             faults.Child.env = None
             if env is not None:
-                env.release()
+                env.end()  # (kept for an equal next environment: `memory.materialize`)
 
 
 def _environment(req: dict):
