@@ -1344,3 +1344,33 @@ def test_a_reference_out_of_fuel_is_the_programs_fault_not_a_skip(tmp_path, caps
     assert status == 1, out
     assert out.count("ran out of fuel") >= 3 and "programs the fuzzer got wrong: 3" in out, out
     assert sorted(p.name for p in tmp_path.glob("*-error.clif")) == [f"seed30-0000{i}-error.clif" for i in range(3)]
+
+
+def test_a_batch_renames_copies_of_its_programs_functions():
+    """The native column's module renames each program's functions apart (``%p3_main``) on
+    copies: every other field is the original's, the calls name the renamed callees, and the
+    program keeps its own names; a run line calls a renamed copy of its function."""
+    import dataclasses
+
+    from clifkit.fuzz.campaign import _renamed_bound, _renamed_functions
+    from clifkit.reader.directives import BoundRun, parse_directive_line
+
+    program = Generator().program(program_seed(1, 4))
+    functions = program.functions
+    before = [(f.name, {n: d.name.text for n, d in f.func_refs.items()}) for f in functions]
+    copies = _renamed_functions(functions, 3)
+    for f, c in zip(functions, copies):
+        assert c is not f and c.name == "%p3_" + f.name[1:]
+        for fld in dataclasses.fields(f):
+            if fld.name not in ("name", "func_refs"):
+                assert getattr(c, fld.name) is getattr(f, fld.name), fld.name
+        for n, d in f.func_refs.items():
+            assert c.func_refs[n].name.text == "%p3_" + d.name.text[1:]
+            assert c.func_refs[n].signature is d.signature
+    assert [(f.name, {n: d.name.text for n, d in f.func_refs.items()}) for f in functions] == before
+    bound = BoundRun(parse_directive_line("; print: %main()", "<test>", 1), functions[-1], [1, 2], [], [])
+    renamed: dict = {}
+    again = _renamed_bound(bound, 3, renamed)
+    assert again.function.name == "%p3_" + functions[-1].name[1:] and bound.function is functions[-1]
+    assert again.args == bound.args and again.command is bound.command
+    assert _renamed_bound(bound, 3, renamed).function is again.function

@@ -210,6 +210,28 @@ def test_cranelift_missing_skips_native_runs(tmp_path, capsys, monkeypatch):
     assert any("cranelift-py" in r["message"] for r in runs if r["target"].startswith("x86_64"))
 
 
+def test_a_complete_installation_is_looked_up_once(monkeypatch):
+    """`open` checks the installation per session (a fuzz campaign opens one per module): found
+    complete, it is not searched for again; found lacking, it is, each time."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    asked = []
+
+    def counting(name, *a):
+        asked.append(name)
+        return real(name, *a)
+
+    monkeypatch.setattr(importlib.util, "find_spec", counting)
+    first = native_engine.missing_requirements()
+    count = len(asked)
+    assert count and native_engine.missing_requirements() == first and len(asked) == (count if first is None else 2 * count)
+    asked.clear()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: asked.append(name) if name == "cranelift" else real(name, *a))
+    assert "cranelift-py" in native_engine.missing_requirements() and "cranelift-py" in native_engine.missing_requirements()
+    assert asked == ["cranelift", "cranelift"]
+
+
 def test_target_spec_collects_settings_before_the_target(tmp_path, monkeypatch):
     from clifkit.reader import parse_text
 

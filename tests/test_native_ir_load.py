@@ -91,6 +91,7 @@ def test_a_block_pickles_its_instructions_field_for_field():
     """A block sends its instructions as one list of field tuples, rebuilt without a call of
     `Inst.__setstate__`: every field of every instruction and of the block comes back, in its
     place, whichever are set."""
+    import copy
     import dataclasses
 
     from clifkit.ir.function import Block, Inst
@@ -104,11 +105,16 @@ def test_a_block_pickles_its_instructions_field_for_field():
     for n, name in enumerate(Inst.__slots__[2:]):
         setattr(full, name, ("field", n))
     insts.append(full)
+    short = Inst(OPCODES["load"], None, [1], [98], imm=5, flags=("flags",), offset=8)  # sent as seven fields
+    insts.append(short)
     block = Block(7, [1, 2], insts, cold=True, loc=("loc",), comments=["; c"], comment="; h")
-    again = pickle.loads(pickle.dumps(block, protocol=4))
-    for f in dataclasses.fields(Block):
-        if f.name != "insts":
-            assert getattr(again, f.name) == getattr(block, f.name), f.name
-    assert len(again.insts) == len(insts)
-    for a, b in zip(again.insts, insts):
-        assert [getattr(a, name) for name in Inst.__slots__] == [getattr(b, name) for name in Inst.__slots__]
+    # Through pickle (the native worker) and through copy.deepcopy (the reducer, the printer),
+    # which rebuilds the block from the same reduction.
+    for again in (pickle.loads(pickle.dumps(block, protocol=4)), copy.deepcopy(block)):
+        for f in dataclasses.fields(Block):
+            if f.name != "insts":
+                assert getattr(again, f.name) == getattr(block, f.name), f.name
+        assert len(again.insts) == len(insts)
+        for a, b in zip(again.insts, insts):
+            assert [getattr(a, name) for name in Inst.__slots__] == [getattr(b, name) for name in Inst.__slots__]
+            assert not isinstance(b.results, list) or a.results is not b.results  # (the copy's own lists)

@@ -62,13 +62,22 @@ PULLEY_ARCHES = ("pulley32", "pulley64", "pulley32be", "pulley64be")
 
 
 def missing_requirements(compiler: Optional[str] = None) -> Optional[str]:
-    """Why native runs cannot happen in this installation, or None."""
+    """Why native runs cannot happen in this installation, or None. An installation found
+    complete is remembered (a fuzz campaign opens a session per module: two `find_spec` path
+    searches each); one found lacking is asked again, since the package may be installed since."""
+    global _found_complete_by
     if compiler is None:
+        if _found_complete_by is importlib.util.find_spec:  # (tests replace find_spec: asked again then)
+            return None
         if importlib.util.find_spec("cranelift") is None:
             return "the native engine needs the cranelift-py binding (pip install cranelift-py==0.1.0), which is not installed"
         if importlib.util.find_spec("clifkit.native.lower") is None:
             return "the native engine's lowering (clifkit.native.lower) is not available in this clifkit"
+        _found_complete_by = importlib.util.find_spec
     return None
+
+
+_found_complete_by = None  # the `find_spec` that found the installation complete
 
 
 # -- targets ---------------------------------------------------------------------------------------
