@@ -118,3 +118,41 @@ def test_a_block_pickles_its_instructions_field_for_field():
         for a, b in zip(again.insts, insts):
             assert [getattr(a, name) for name in Inst.__slots__] == [getattr(b, name) for name in Inst.__slots__]
             assert not isinstance(b.results, list) or a.results is not b.results  # (the copy's own lists)
+
+
+FRAMED = """test interpret
+
+function %framed(i64) -> i64 {
+    ss0 = explicit_slot 24, align = 8
+block0(v0: i64):
+    stack_store v0, ss0+8
+    v1 = stack_load.i64 ss0+8
+    return v1
+}
+"""
+
+
+def test_a_function_pickles_and_copies_without_the_interpreters_frame_layout(tmp_path):
+    """The interpreter caches a function's frame layout on the function; a pickle (the native
+    worker's IR) or a copy (the reducer's, which may then change the slots) goes without it and
+    works it out again, so the worker never imports the interpreter to rebuild it."""
+    import copy
+    import subprocess
+    import sys
+
+    from clifkit.interpreter.machine import frame_layout
+    from clifkit.ir.function import FRAME_LAYOUT_CACHE
+
+    func = parse_text(FRAMED).functions[0].function
+    layout = frame_layout(func)
+    assert FRAME_LAYOUT_CACHE in vars(func)
+    for again in (pickle.loads(pickle.dumps(func, protocol=4)), copy.deepcopy(func)):
+        assert FRAME_LAYOUT_CACHE not in vars(again) and format_function(again) == format_function(func)
+        assert vars(frame_layout(again)) == vars(layout)
+    assert FRAME_LAYOUT_CACHE in vars(func)  # (the function itself keeps its cache)
+    path = tmp_path / "framed.pickle"
+    path.write_bytes(pickle.dumps(func, protocol=4))
+    code = ("import pickle, sys; f = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(f.name, sorted(m for m in sys.modules if m.startswith('clifkit.interpreter')))")
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["%framed", "[]"], out

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from ..ir.function import Function
+from ..ir.function import FRAME_LAYOUT_CACHE, Function
 from ..limits import explicit_slots
 from .memory import (
     ENV_BASE,
@@ -114,15 +114,12 @@ def dynamic_scale(func: Function, gv: int) -> int:
     return max(1, 16 // max(1, nbytes))
 
 
-# Kept on the function itself (as `_frame_layout`, beside its fields): a module-level cache keyed
-# by function would keep every function of a long fuzzing campaign alive.
-_LAYOUT_ATTR = "_frame_layout"
-
-
 def frame_layout(func: Function) -> FrameLayout:
     """The frame of `func`: each explicit slot at its alignment (the written one, at least natural
-    up to 16 bytes), then the dynamic slots; the size rounded up to 16."""
-    cached = func.__dict__.get(_LAYOUT_ATTR)
+    up to 16 bytes), then the dynamic slots; the size rounded up to 16. Kept on the function itself
+    (`ir.function.FRAME_LAYOUT_CACHE`, which a pickle or a copy leaves out): a module-level cache
+    keyed by function would keep every function of a long fuzzing campaign alive."""
+    cached = func.__dict__.get(FRAME_LAYOUT_CACHE)
     if cached is not None:
         return cached
     offsets, top, largest = explicit_slots(func.stack_slots)
@@ -142,7 +139,7 @@ def frame_layout(func: Function) -> FrameLayout:
     if size == 0 and (func.stack_slots or func.dynamic_stack_slots):
         size = 16
     layout = FrameLayout(size, frame_align, offsets, dyn_offsets, dyn_sizes)
-    func.__dict__[_LAYOUT_ATTR] = layout
+    func.__dict__[FRAME_LAYOUT_CACHE] = layout
     return layout
 
 

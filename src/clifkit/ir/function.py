@@ -222,6 +222,14 @@ class Block:
                          self.number, self.params, [], self.cold, self.loc, self.comments, self.comment))
 
 
+# What an engine caches on a function, beside its fields (`interpreter.machine.frame_layout` keeps
+# the frame layout there, so that it dies with the function): worked out again on need, so a
+# function pickled or copied goes without it. The native worker, unpickling a fuzz batch, would
+# otherwise import the interpreter to rebuild it, and a copy the reducer edits keep a stale one.
+FRAME_LAYOUT_CACHE = "_frame_layout"
+ENGINE_CACHES = frozenset({FRAME_LAYOUT_CACHE})
+
+
 @dataclass
 class Function:
     """A CLIF function: its signature, preamble entities, blocks and value types."""
@@ -257,6 +265,12 @@ class Function:
     entity_locs: dict[str, Location] = field(default_factory=dict, repr=False, compare=False)
     comment: Optional[str] = None  # the comment on the `function ... {` line
     end_comments: list[str] = field(default_factory=list)  # comment lines just before the closing brace
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__
+        if not ENGINE_CACHES.isdisjoint(state):
+            state = {k: v for k, v in state.items() if k not in ENGINE_CACHES}
+        return state
 
     @property
     def entry(self) -> Optional[Block]:
