@@ -7,7 +7,6 @@ run-test corpus.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -241,11 +240,9 @@ def test_format_function_alone():
 def test_corpus_round_trips():
     files = sorted(CORPUS.rglob("*.clif"))
     assert len(files) >= 353
-    start = time.perf_counter()
     for path in files:
         once = format_test_file(parse_file(path))
         assert format_test_file(parse_text(once, str(path))) == once, path
-    assert time.perf_counter() - start < 10  # about 0.5 s on one core
 
 
 def test_cat_command(tmp_path, capsys):
