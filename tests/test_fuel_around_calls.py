@@ -128,3 +128,44 @@ def test_a_huge_call_depth_limit_runs():
     # Its Python recursion budget (2 frames a level) once overflowed sys.setrecursionlimit's C int.
     for limit in (2 * 10**9, 10**12):
         assert interp(DEEP_FRAMES, max_call_depth=limit).call("%leaf", [1]) == [2]
+
+
+DEPTH_AFTER_CHARGE = """
+function %leaf(i64) -> i64 {
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    return v1
+}
+
+function %outer(i64) -> i64 {
+    fn0 = %leaf(i64) -> i64
+
+block0(v0: i64):
+    v1 = iadd_imm v0, 1
+    v2 = call fn0(v1)
+    return v2
+}
+"""
+
+
+@pytest.mark.parametrize("short", [True, False])
+def test_one_call_charges_fuel_then_checks_the_depth(monkeypatch, short):
+    # Short code charges %outer's block and checks the depth of its call in one call
+    # (`_fuel1(_m, 3, _d)`): out of fuel first, at one instruction less than the block; else the
+    # call too deep traps, and with depth to spare the call runs. As the fast path's two tests.
+    from clifkit.interpreter import compiler
+
+    monkeypatch.setattr(compiler, "COMPACT_ONCE", short)
+    it = interp(DEPTH_AFTER_CHARGE, fuel=2, max_call_depth=1)
+    assert ("(_m, 3, _d)" in it.compile("%outer")) == short
+    with pytest.raises(FuelExhausted):
+        it.call("%outer", [1])
+    it.fuel = 3
+    with pytest.raises(Trap) as e:
+        it.call("%outer", [1])
+    assert e.value.code == "stk_ovf"
+    it = interp(DEPTH_AFTER_CHARGE, fuel=5, max_call_depth=2)
+    assert it.call("%outer", [1]) == [3] and it.executed == 5
+    it.fuel = 4
+    with pytest.raises(FuelExhausted):
+        it.call("%outer", [1])  # %leaf's charge, left to the caller, runs out at the end

@@ -50,13 +50,14 @@ from __future__ import annotations
 import collections
 import linecache
 import re
+import struct
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from .integer_ops import compile_template
-from .machine import Unsupported, frame_layout
-from .memory import PAGE_MASK, PAGE_SIZE
+from .machine import Unsupported, frame_layout, fuel_charger
+from .memory import PAGE_MASK, PAGE_SIZE, RUNTIME_MEMORY
 from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup, remember
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
@@ -153,6 +154,10 @@ Plan = tuple
 COPY = ""
 # An instruction's shape (see `emit_inst`) -> the Plan of a lowering in `registry.BY_SHAPE`.
 _SHAPES: dict[tuple, Plan] = {}
+_CHARGERS: dict[tuple[str, int], object] = {}  # (function name, depth limit) -> its fuel_charger
+_STACK_STORE = opcode("stack_store")
+# A store of a constant to the frame's page (`memory_ops.frame_store`): packer, offset, value.
+_FRAME_STORE = re.compile(r"(_s(?:1|2|4|8|16)[lb])\(_fpg, _fo(?: \+ (\d+))?, (0x[0-9a-f]+|\d+)\)")
 
 
 def shared(template: str, arity: int):
@@ -441,6 +446,8 @@ class FunctionCompiler:
         # less running than their analyses cost compiling, so a function with no loop (and no
         # recursion) does without both; the bit-pattern path and the masks are exact anyway.
         once = COMPACT_ONCE and not self.looped
+        # There the fuel stays in _m.fuel, charged and checked by one call (`short_fuel`).
+        self.short_fuel = once and self.interp.tracer is None
         # (a function without scalar float values holds none as a float: float_repr is not needed)
         self.fr = _float_repr() if not once and _has_scalar_floats(func) else None
         self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
@@ -587,7 +594,7 @@ class FunctionCompiler:
             self.late_roots: list[int] = []
             self.chain = 0  # blocks inlined into the one being emitted, along the current path
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
-            self.fm = root == self.entry and not header
+            self.fm = self.short_fuel or root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
             # True after a call, until checked: a callee may return with its last charge unchecked
@@ -649,8 +656,9 @@ class FunctionCompiler:
             # Pushing the frame may trap stk_ovf before the entry block checks its fuel, and a
             # caller calls with a charge left unchecked by its last callee (`returns_unobserved`):
             # that charge runs out first.
-            lines.append(f"    if _m.fuel < 0: _m.fuel = _nofuel(_m, {self.name!r}, _m.fuel)")
-        if self.entry in self.headers:
+            lines.append(f"    {self.charger()}(_m, 0)" if self.short_fuel
+                         else f"    if _m.fuel < 0: _m.fuel = _nofuel(_m, {self.name!r}, _m.fuel)")
+        if self.entry in self.headers and not self.short_fuel:
             lines.append("    _f = _m.fuel")
         if "_d1" in text:
             lines.append("    _d1 = _d + 1")
@@ -684,8 +692,7 @@ class FunctionCompiler:
             else:
                 out.append((ind, f"_f -= {count}"))
             return self.emit_block_body(block, number, ind, out, root, in_while)
-        self.charge(count, ind, out)
-        out.append((ind, self.fuel_check()))
+        self.charge_and_check(count, ind, out)
         self.unchecked = False
         self.emit_block_body(block, number, ind, out, root, in_while)
 
@@ -706,10 +713,32 @@ class FunctionCompiler:
         `compiler_calls.emit_call`)."""
         return f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"
 
+    def charger(self) -> str:
+        """The name of this function's charge in short code (`machine.fuel_charger`)."""
+        key = (self.name, self.interp.max_call_depth)
+        fn = _CHARGERS.get(key)
+        if fn is None:
+            fn = fuel_charger(*key)
+            remember(_CHARGERS, key, fn, SHARED_MAX)
+        return self.interp.bind_shared(fn, "fuel")
+
+    def charge_and_check(self, count: int, ind: int, out) -> None:
+        """Charge `count` instructions and check the fuel (with `short_fuel`: one call, the fuel
+        in _m.fuel; else in the local _f)."""
+        if self.short_fuel:
+            out.append((ind, f"{self.charger()}(_m, {count})"))
+            return
+        self.charge(count, ind, out)
+        out.append((ind, self.fuel_check()))
+
     def check_after_call(self, ind: int, out) -> None:
         """Before code that could be observed (a trap, memory, a depth check) follows a call in
         its block: the callee may have left its last charge unchecked (`returns_unobserved`)."""
         if not self.unchecked:
+            return
+        if self.short_fuel:
+            self.charge_and_check(0, ind, out)
+            self.unchecked = False
             return
         if self.fm:
             out.append((ind, "_f = _m.fuel"))
@@ -718,7 +747,9 @@ class FunctionCompiler:
         self.unchecked = False
 
     def charge(self, count: int, ind: int, out) -> None:
-        if self.fm:
+        if self.short_fuel:
+            out.append((ind, f"_m.fuel -= {count}"))
+        elif self.fm:
             out.append((ind, f"_f = _m.fuel - {count}"))
             self.fm = False
         else:
@@ -735,6 +766,7 @@ class FunctionCompiler:
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         traced = self.interp.tracer is not None
+        self.frame_run = None  # see merge_frame_store
         for inst in block.insts[:-1]:
             self.block = number  # (again after an inlined heap-era branch: ranges are per block)
             op = inst.opcode
@@ -751,9 +783,39 @@ class FunctionCompiler:
             self.emit_inst(inst, ind, out)
             if traced:
                 self.emit_probe(number, inst, ind, out, "after")
+            elif op is _STACK_STORE:
+                self.merge_frame_store(ind, out)
         self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
+
+    def merge_frame_store(self, ind: int, out) -> None:
+        """Stores of constants to the frame's page one after the other (a fuzz program fills its
+        stack slots so at entry) become one write of their bytes, ``_fpg[_fo + 0:_fo + 16] =
+        b'...'``, where they cover one range: the bytes the stores' own `struct` packers write,
+        in order, and nothing between them runs (an instruction without code is pure)."""
+        line = out[-1]
+        found = _FRAME_STORE.fullmatch(line[1]) if line[0] == ind else None
+        if found is None:
+            self.frame_run = None
+            return
+        packer, at, value = found.group(1), int(found.group(2) or 0), int(found.group(3), 0)
+        size = int(packer[2:-1])
+        run = self.frame_run
+        merged = run is not None and run[0] == len(out) - 2 and run[1] <= at + size and at <= run[2]
+        image = run[3] if merged else bytearray(self.layout.size)
+        try:
+            RUNTIME_MEMORY[packer](image, at, value)
+        except (struct.error, OverflowError):  # (a value its width cannot hold: left as written)
+            self.frame_run = None
+            return
+        lo, hi = (min(run[1], at), max(run[2], at + size)) if merged else (at, at + size)
+        if merged:
+            out.pop()
+        self.frame_run = (len(out) - 1, lo, hi, image)
+        if hi - lo > size:
+            start = f"_fo + {lo}" if lo else "_fo"
+            out[-1] = (ind, f"_fpg[{start}:_fo + {hi}] = {bytes(image[lo:hi])!r}")
 
     def emit_probe(self, number: int, inst: Inst, ind: int, out, when: str) -> None:
         """With a tracer: hand it the operands, before an instruction that may trap (`when`
@@ -818,7 +880,7 @@ class FunctionCompiler:
             if self.pending:
                 self.charge(self.pending, ind, out)
                 self.pending = 0
-            elif self.fm:
+            elif self.fm and not self.short_fuel:
                 out.append((ind, "_f = _m.fuel"))
                 self.fm = False
             if target == root and in_while:

@@ -153,7 +153,10 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         # The callee's depth is checked here, not at its entry: once per path (a base case
         # that calls nothing checks nothing), and a later call on the path needs no check.
         limit = fc.interp.max_call_depth
-        if out and out[-1] == (ind, fc.fuel_check()):
+        charge = f"{fc.charger()}(_m, " if fc.short_fuel else None
+        if charge and out and out[-1][0] == ind and out[-1][1].startswith(charge) and "_d" not in out[-1][1]:
+            out[-1] = (ind, f"{out[-1][1][:-1]}, _d)")  # the charge checks the depth too, after the fuel
+        elif out and out[-1] == (ind, fc.fuel_check()):
             # Right after the block's fuel check: one test for both (fuel first, as before).
             out[-1] = (ind, f"if _f < 0 or _d >= {limit}: _f = _nofuel_or_deep(_m, {fc.name!r}, _f, _d, {limit})")
         else:
