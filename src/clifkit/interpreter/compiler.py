@@ -652,7 +652,9 @@ class FunctionCompiler:
         params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
         text = "\n".join(s for arm in arms.values() for _, s in arm)
         lines = [f"def _F{self.index}({params}):"]
-        if self.has_frame:
+        # (short code enters a frame of up to a page with one call, `Machine.enter_frame`)
+        enter = self.has_frame and self.short_fuel and self.layout.size <= PAGE_SIZE
+        if self.has_frame and not enter:
             # Pushing the frame may trap stk_ovf before the entry block checks its fuel, and a
             # caller calls with a charge left unchecked by its last callee (`returns_unobserved`):
             # that charge runs out first.
@@ -666,7 +668,10 @@ class FunctionCompiler:
             lines.append("    _pg = _m.pages")
         if self.fr is not None:
             lines += self.fr.prologue(text)
-        if self.has_frame:
+        if enter:
+            lines.append(f"    _osp, _sp, _fpg, _fo = _m.enter_frame({self.charger()}, "
+                         f"{self.layout.size}, {self.layout.align})")
+        elif self.has_frame:
             lines.append("    _osp = _m.sp")
             lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")
             if self.layout.size <= PAGE_SIZE:

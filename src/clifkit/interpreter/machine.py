@@ -287,6 +287,16 @@ class Machine:
         self.sp = sp
         return sp, None
 
+    def enter_frame(self, charge, size: int, align: int):
+        """Short code's entry to a function with a frame of up to a page: the check of a charge
+        its caller's last callee may have left (`charge`, its `fuel_charger`, of 0: before the
+        push, which may trap), then `push_frame`. Returns (the caller's sp, sp, page, the frame's
+        offset in its page)."""
+        charge(self, 0)
+        old = self.sp
+        sp, page = self.push_frame(size, align)
+        return old, sp, page, sp & (PAGE_SIZE - 1)
+
     def symbol(self, name: str) -> int:
         """The address of a data symbol (from the environment) or of a function."""
         addr = self.symbols.get(name)
@@ -354,6 +364,57 @@ def fuel_charger(name: str, limit: int):
     return charge
 
 
+def bad_call(addr: int, entry, key) -> None:
+    """call_indirect's trap: `addr` is no function's (`entry` None) or its signature is not `key`."""
+    if entry is None:
+        raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
+    raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
+
+
+def tail_call(machine: Machine, fn, *args):
+    """Short code's ``return_call``: leaves the callee and its arguments for the trampoline."""
+    machine.tail_fn = fn
+    machine.tail_args = args
+    return TAIL_CALL
+
+
+def tail_call_indirect(machine: Machine, addr: int, key, *args):
+    """Short code's ``return_call_indirect``: the callee at `addr`, checked as call_indirect's."""
+    entry = machine.interp.indirect.get(addr)
+    if entry is None or entry[1] != key:
+        bad_call(addr, entry, key)
+    machine.tail_fn = entry[0]
+    machine.tail_args = args
+    return TAIL_CALL
+
+
+def returned(machine: Machine, depth: int, result):
+    """Short code's trampoline: the result of a call that may have asked for tail calls."""
+    while result is TAIL_CALL:
+        result = machine.tail_fn(machine, depth, *machine.tail_args)
+    return result
+
+
+def indirect_caller(limit: int):
+    """Short code's ``call_indirect`` (one line rather than six, see `compiler_calls`): the
+    callee at the address (`Interpreter.indirect`: [function, signature key, whether it is a CLIF
+    function]), its signature checked, then, for a CLIF function, the depth against `limit`
+    (`max_call_depth` when the code was compiled), the call and its tail calls."""
+
+    def call(machine: Machine, depth: int, addr: int, key, *args):
+        entry = machine.interp.indirect.get(addr)
+        if entry is None or entry[1] != key:
+            bad_call(addr, entry, key)
+        if depth >= limit and entry[2]:
+            _stk_ovf(depth + 1)
+        result = entry[0](machine, depth + 1, *args)
+        while result is TAIL_CALL:
+            result = machine.tail_fn(machine, depth + 1, *machine.tail_args)
+        return result
+
+    return call
+
+
 RUNTIME = {
     "_Trap": Trap,
     "_TC": TAIL_CALL,
@@ -361,4 +422,8 @@ RUNTIME = {
     "_stk_ovf": _stk_ovf,
     "_nofuel": _no_fuel,
     "_nofuel_or_deep": _no_fuel_or_deep,
+    "_badcall": bad_call,
+    "_tail": tail_call,
+    "_tailind": tail_call_indirect,
+    "_ret": returned,
 }
