@@ -845,3 +845,32 @@ def test_stores_of_constants_to_the_frame_are_one_write_of_their_bytes(monkeypat
     one_by_one = interp(FRAME_STORES, byteorder=byteorder)
     assert "_fpg[" not in one_by_one.compile("%fill")
     assert got == one_by_one.call("%fill", [0xAABB])
+
+
+LANE_JOIN = """
+function %j(i32x4, i64x2) -> i64x2, i32x4 {
+block0(v0: i32x4, v3: i64x2):
+    v1 = bitcast.i64x2 little v0
+    v2 = iadd v1, v3
+    v4 = bitcast.i32x4 little v3
+    return v2, v4
+}
+"""
+
+
+def test_compact_code_calls_shorter_shared_templates():
+    # In compact code a template from COMPACT_SHARED_TEMPLATE characters on (the lane join of a
+    # bitcast, 46) is a call of the function shared for its text; else it is inline. The
+    # plans of the two are apart (the compact flag is in `_SHAPES`' key).
+    from clifkit.interpreter import compiler
+
+    join = "(v0[0] | (v0[1] << 32)), (v0[2] | (v0[3] << 32)),"
+    assert compiler.COMPACT_SHARED_TEMPLATE < len(join) < compiler.SHARED_TEMPLATE
+    sources, results = [], []
+    for compact in (False, True, False):
+        it = interp(LANE_JOIN, compact=compact)
+        sources.append(it.compile("%j"))
+        results.append(it.call("%j", [(1, 2, 0xFFFFFFFF, 4), (5, 1 << 63)]))
+    assert [join in src for src in sources] == [True, False, True], sources
+    assert results[0] == results[1] == results[2] == [((2 << 32) | 6, (4 << 32) + (1 << 63) + 0xFFFFFFFF),
+                                                      (5, 0, 0, 1 << 31)]

@@ -140,6 +140,10 @@ IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 # In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
 # of one function compiled from it, shared by all the functions using it (`shared`).
 SHARED_TEMPLATE = 64
+# In compact code (`Interpreter(compact=True)`, the fuzzer's, whose code runs a few times), from
+# this length on: a lane template such as ``(v1[0] | (v1[1] << 32)), (v1[2] | (v1[3] << 32)),``
+# (27 tokens) compiles in four times the time of the call ``_sh12(v1)``; shorter ones gain little.
+COMPACT_SHARED_TEMPLATE = 24
 # Whether code that runs once per call is compiled short (`OpContext.once`); tests turn it off to
 # give straight-line code the fast paths loops get.
 COMPACT_ONCE = True
@@ -1011,7 +1015,7 @@ class FunctionCompiler:
         key = plan = ctx = None
         if imm is None or type(imm) is int:
             key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, inst.flags,
-                   self.big_endian, no_wrap, once)
+                   self.big_endian, no_wrap, once, self.interp.compact)
             plan = _SHAPES.get(key)
             if plan is not None and OPCODES.get(op) is not opcode:
                 plan = None
@@ -1119,7 +1123,8 @@ class FunctionCompiler:
             raise self.unsupported(e.reason) from None
         # (Not with an immediate: the template is then mostly one of a kind, which costs more to
         # compile apart than inline.)
-        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+        longest = COMPACT_SHARED_TEMPLATE if self.interp.compact else SHARED_TEMPLATE
+        if once and isinstance(sem, str) and len(sem) > longest and inst.imm is None:
             sem = shared(sem, arity) or sem
         if sem == "({0})" or sem == "{0}":
             plan = (sem, COPY, (), 1)
