@@ -91,13 +91,15 @@ def test_a_charge_left_by_a_callee_runs_out_before_the_next_call_traps(name, nee
         interp(CALLS, fuel=needed - 1).call(name, [1])
 
 
-DEEP_FRAMES = """
+LEAF = """
 function %leaf(i64) -> i64 {
 block0(v0: i64):
     v1 = iadd_imm v0, 1
     return v1
 }
+"""
 
+DEEP_FRAMES = LEAF + """
 function %recurse(i64) -> i64 {
     ss0 = explicit_slot 0x4000000
     fn0 = %leaf(i64) -> i64
@@ -130,13 +132,7 @@ def test_a_huge_call_depth_limit_runs():
         assert interp(DEEP_FRAMES, max_call_depth=limit).call("%leaf", [1]) == [2]
 
 
-DEPTH_AFTER_CHARGE = """
-function %leaf(i64) -> i64 {
-block0(v0: i64):
-    v1 = iadd_imm v0, 1
-    return v1
-}
-
+DEPTH_AFTER_CHARGE = LEAF + """
 function %outer(i64) -> i64 {
     fn0 = %leaf(i64) -> i64
 

@@ -20,6 +20,10 @@ Shape of the generated code for ``function %f(i32, i32) -> i32``::
                     break
             ...
 
+Code that runs once per call (`OpContext.once`) in a function with no code on a cycle keeps the
+fuel in ``_m.fuel`` instead, charged and checked by one call per block (``_fuel3(_m, 6)``,
+`short_fuel`), and makes each call, tail call and frame entry one line (`machine`'s helpers).
+
 Blocks become *dispatch roots* (the entry, loop headers found by a DFS from
 the entry, and blocks with several predecessors); every other block has one
 predecessor and is inlined at its single incoming edge, so a root carries a

@@ -378,12 +378,18 @@ def tail_call(machine: Machine, fn, *args):
     return TAIL_CALL
 
 
-def tail_call_indirect(machine: Machine, addr: int, key, *args):
-    """Short code's ``return_call_indirect``: the callee at `addr`, checked as call_indirect's."""
+def _indirect_entry(machine: Machine, addr: int, key) -> list:
+    """The callee at `addr` (`Interpreter.indirect`: [function, signature key, whether it is a
+    CLIF function]), whose signature must be `key`."""
     entry = machine.interp.indirect.get(addr)
     if entry is None or entry[1] != key:
         bad_call(addr, entry, key)
-    machine.tail_fn = entry[0]
+    return entry
+
+
+def tail_call_indirect(machine: Machine, addr: int, key, *args):
+    """Short code's ``return_call_indirect``: the callee at `addr`, checked as call_indirect's."""
+    machine.tail_fn = _indirect_entry(machine, addr, key)[0]
     machine.tail_args = args
     return TAIL_CALL
 
@@ -397,16 +403,15 @@ def returned(machine: Machine, depth: int, result):
 
 def indirect_caller(limit: int):
     """Short code's ``call_indirect`` (one line rather than six, see `compiler_calls`): the
-    callee at the address (`Interpreter.indirect`: [function, signature key, whether it is a CLIF
-    function]), its signature checked, then, for a CLIF function, the depth against `limit`
-    (`max_call_depth` when the code was compiled), the call and its tail calls."""
+    callee at the address, its signature checked, then, for a CLIF function, the depth against
+    `limit` (`max_call_depth` when the code was compiled), the call and its tail calls."""
 
     def call(machine: Machine, depth: int, addr: int, key, *args):
-        entry = machine.interp.indirect.get(addr)
-        if entry is None or entry[1] != key:
-            bad_call(addr, entry, key)
+        entry = _indirect_entry(machine, addr, key)
         if depth >= limit and entry[2]:
             _stk_ovf(depth + 1)
+        # (the trampoline inline, not `returned`: a tail callee then runs two Python frames above
+        # the caller, as `Interpreter.call`'s recursion limit allows for each level)
         result = entry[0](machine, depth + 1, *args)
         while result is TAIL_CALL:
             result = machine.tail_fn(machine, depth + 1, *machine.tail_args)
