@@ -317,6 +317,7 @@ class FunctionCompiler:
         self.constants: set[str] = set()  # the texts constants are read as (`constant`)
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
         self.big_endian = interp.byteorder == "big"
+        self.charger_name: Optional[str] = None  # (see `charger`)
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -728,12 +729,14 @@ class FunctionCompiler:
 
     def charger(self) -> str:
         """The name of this function's charge in short code (`machine.fuel_charger`)."""
-        key = (self.name, self.interp.max_call_depth)
-        fn = _CHARGERS.get(key)
-        if fn is None:
-            fn = fuel_charger(*key)
-            remember(_CHARGERS, key, fn, SHARED_MAX)
-        return self.interp.bind_shared(fn, "fuel")
+        if self.charger_name is None:
+            key = (self.name, self.interp.max_call_depth)
+            fn = _CHARGERS.get(key)
+            if fn is None:
+                fn = fuel_charger(*key)
+                remember(_CHARGERS, key, fn, SHARED_MAX)
+            self.charger_name = self.interp.bind_shared(fn, "fuel")
+        return self.charger_name
 
     def charge_and_check(self, count: int, ind: int, out) -> None:
         """Charge `count` instructions and check the fuel (with `short_fuel`: one call, the fuel
