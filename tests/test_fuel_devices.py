@@ -49,13 +49,17 @@ def budgets(count):
 
 @pytest.mark.parametrize("features", FEATURE_SETS, ids=["default", "int-calls-traps"])
 @pytest.mark.parametrize("chunk", range(2))
-def test_fuel_devices_change_no_outcome_at_any_budget(monkeypatch, features, chunk):
+@pytest.mark.parametrize("compact", [False, True], ids=["fast", "compact"])
+def test_fuel_devices_change_no_outcome_at_any_budget(monkeypatch, features, chunk, compact):
+    # `compact`: every function compiled short (the fuzzer's), its fuel charged and checked in
+    # _m.fuel by one call (`short_fuel`); the reference keeps it in the local _f everywhere.
     gen = Generator(GenConfig(features=features))
     programs = [gen.program(program_seed(11, k)) for k in range(chunk, PROGRAMS, 2)]
     checked = 0
     for program in programs:
-        fast = Interpreter(program.functions)
+        fast = Interpreter(program.functions, compact=compact)
         with monkeypatch.context() as m:
+            m.setattr(compiler, "COMPACT_ONCE", False)
             m.setattr(compiler.FunctionCompiler, "deferrable", lambda self, block: False)
             m.setattr(compiler.FunctionCompiler, "returns_unobserved", lambda self, block: False)
             m.setattr(counted_loops, "counted", lambda fc, h: None)

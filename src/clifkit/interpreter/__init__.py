@@ -63,12 +63,6 @@ __all__ = ["Interpreter", "Trap", "Unsupported", "FuelExhausted", "TimeLimitExce
 _HINTS: dict[str, str] = {}  # a bound name's hint -> its prefix (hints are opcode names and a few words)
 
 
-def _bad_call(addr: int, entry, key) -> None:
-    if entry is None:
-        raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
-    raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
-
-
 _LIBCALL_KEYS: list[tuple[int, str, tuple]] = []
 
 
@@ -144,8 +138,7 @@ class Interpreter:
         self._bound = 0
         self._shared_names: dict[int, str] = {}  # id of a value bound by bind_shared -> its name
         self._host = dict(host_functions or {})
-        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY,
-                         "_badcall": _bad_call}
+        self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY}
         self.indirect: dict[int, list] = {}
         self.ns["_IND"] = self.indirect
         for i, f in enumerate(self.functions):

@@ -20,6 +20,10 @@ Shape of the generated code for ``function %f(i32, i32) -> i32``::
                     break
             ...
 
+Code that runs once per call (`OpContext.once`) in a function with no code on a cycle keeps the
+fuel in ``_m.fuel`` instead, charged and checked by one call per block (``_fuel3(_m, 6)``,
+`short_fuel`), and makes each call, tail call and frame entry one line (`machine`'s helpers).
+
 Blocks become *dispatch roots* (the entry, loop headers found by a DFS from
 the entry, and blocks with several predecessors); every other block has one
 predecessor and is inlined at its single incoming edge, so a root carries a
@@ -50,13 +54,14 @@ from __future__ import annotations
 import collections
 import linecache
 import re
+import struct
 
 from ..ir.function import Block, BlockCall, Function, Inst, Signature
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
 from .integer_ops import compile_template
-from .machine import Unsupported, frame_layout
-from .memory import PAGE_MASK, PAGE_SIZE
+from .machine import Unsupported, frame_layout, fuel_charger
+from .memory import PAGE_MASK, PAGE_SIZE, RUNTIME_MEMORY
 from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup, remember
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
@@ -139,6 +144,10 @@ IN_ORDER = frozenset("iadd isub imul band bor bxor".split())
 # In code that runs once per call (`OpContext.once`), a template longer than this becomes a call
 # of one function compiled from it, shared by all the functions using it (`shared`).
 SHARED_TEMPLATE = 64
+# In compact code (`Interpreter(compact=True)`, the fuzzer's, whose code runs a few times), from
+# this length on: a lane template such as ``(v1[0] | (v1[1] << 32)), (v1[2] | (v1[3] << 32)),``
+# (27 tokens) compiles in four times the time of the call ``_sh12(v1)``; shorter ones gain little.
+COMPACT_SHARED_TEMPLATE = 24
 # Whether code that runs once per call is compiled short (`OpContext.once`); tests turn it off to
 # give straight-line code the fast paths loops get.
 COMPACT_ONCE = True
@@ -153,6 +162,10 @@ Plan = tuple
 COPY = ""
 # An instruction's shape (see `emit_inst`) -> the Plan of a lowering in `registry.BY_SHAPE`.
 _SHAPES: dict[tuple, Plan] = {}
+_CHARGERS: dict[tuple[str, int], object] = {}  # (function name, depth limit) -> its fuel_charger
+_STACK_STORE = opcode("stack_store")
+# A store of a constant to the frame's page (`memory_ops.frame_store`): packer, offset, value.
+_FRAME_STORE = re.compile(r"(_s(?:1|2|4|8|16)[lb])\(_fpg, _fo(?: \+ (\d+))?, (0x[0-9a-f]+|\d+)\)")
 
 
 def shared(template: str, arity: int):
@@ -304,6 +317,7 @@ class FunctionCompiler:
         self.constants: set[str] = set()  # the texts constants are read as (`constant`)
         self.aliasing = interp.tracer is None  # (a traced function shows every value by its name)
         self.big_endian = interp.byteorder == "big"
+        self.charger_name: Optional[str] = None  # (see `charger`)
 
     # -- helpers -------------------------------------------------------------
     def unsupported(self, what: str) -> Unsupported:
@@ -441,6 +455,8 @@ class FunctionCompiler:
         # less running than their analyses cost compiling, so a function with no loop (and no
         # recursion) does without both; the bit-pattern path and the masks are exact anyway.
         once = COMPACT_ONCE and not self.looped
+        # There the fuel stays in _m.fuel, charged and checked by one call (`short_fuel`).
+        self.short_fuel = once and self.interp.tracer is None
         # (a function without scalar float values holds none as a float: float_repr is not needed)
         self.fr = _float_repr() if not once and _has_scalar_floats(func) else None
         self.floats, self.nan_unchecked = self.fr.analyse(self) if self.fr is not None else ({}, set())
@@ -587,7 +603,7 @@ class FunctionCompiler:
             self.late_roots: list[int] = []
             self.chain = 0  # blocks inlined into the one being emitted, along the current path
             # True while the fuel left is in _m.fuel (at entry, after a call) rather than in _f.
-            self.fm = root == self.entry and not header
+            self.fm = self.short_fuel or root == self.entry and not header
             self.pending = 0  # instructions charged by no code yet (see emit_block)
             self.depth_ok = False  # whether code here has checked that a call may go one level deeper
             # True after a call, until checked: a callee may return with its last charge unchecked
@@ -645,12 +661,15 @@ class FunctionCompiler:
         params = ", ".join(["_m", "_d"] + [f"v{p}" for p in entry.params])
         text = "\n".join(s for arm in arms.values() for _, s in arm)
         lines = [f"def _F{self.index}({params}):"]
-        if self.has_frame:
+        # (short code enters a frame of up to a page with one call, `Machine.enter_frame`)
+        enter = self.has_frame and self.short_fuel and self.layout.size <= PAGE_SIZE
+        if self.has_frame and not enter:
             # Pushing the frame may trap stk_ovf before the entry block checks its fuel, and a
             # caller calls with a charge left unchecked by its last callee (`returns_unobserved`):
             # that charge runs out first.
-            lines.append(f"    if _m.fuel < 0: _m.fuel = _nofuel(_m, {self.name!r}, _m.fuel)")
-        if self.entry in self.headers:
+            lines.append(f"    {self.charger()}(_m, 0)" if self.short_fuel
+                         else f"    if _m.fuel < 0: _m.fuel = _nofuel(_m, {self.name!r}, _m.fuel)")
+        if self.entry in self.headers and not self.short_fuel:
             lines.append("    _f = _m.fuel")
         if "_d1" in text:
             lines.append("    _d1 = _d + 1")
@@ -658,7 +677,10 @@ class FunctionCompiler:
             lines.append("    _pg = _m.pages")
         if self.fr is not None:
             lines += self.fr.prologue(text)
-        if self.has_frame:
+        if enter:
+            lines.append(f"    _osp, _sp, _fpg, _fo = _m.enter_frame({self.charger()}, "
+                         f"{self.layout.size}, {self.layout.align})")
+        elif self.has_frame:
             lines.append("    _osp = _m.sp")
             lines.append(f"    _sp, _fpg = _m.push_frame({self.layout.size}, {self.layout.align})")
             if self.layout.size <= PAGE_SIZE:
@@ -684,8 +706,7 @@ class FunctionCompiler:
             else:
                 out.append((ind, f"_f -= {count}"))
             return self.emit_block_body(block, number, ind, out, root, in_while)
-        self.charge(count, ind, out)
-        out.append((ind, self.fuel_check()))
+        self.charge_and_check(count, ind, out)
         self.unchecked = False
         self.emit_block_body(block, number, ind, out, root, in_while)
 
@@ -706,10 +727,34 @@ class FunctionCompiler:
         `compiler_calls.emit_call`)."""
         return f"if _f < 0: _f = _nofuel(_m, {self.name!r}, _f)"
 
+    def charger(self) -> str:
+        """The name of this function's charge in short code (`machine.fuel_charger`)."""
+        if self.charger_name is None:
+            key = (self.name, self.interp.max_call_depth)
+            fn = _CHARGERS.get(key)
+            if fn is None:
+                fn = fuel_charger(*key)
+                remember(_CHARGERS, key, fn, SHARED_MAX)
+            self.charger_name = self.interp.bind_shared(fn, "fuel")
+        return self.charger_name
+
+    def charge_and_check(self, count: int, ind: int, out) -> None:
+        """Charge `count` instructions and check the fuel (with `short_fuel`: one call, the fuel
+        in _m.fuel; else in the local _f)."""
+        if self.short_fuel:
+            out.append((ind, f"{self.charger()}(_m, {count})"))
+            return
+        self.charge(count, ind, out)
+        out.append((ind, self.fuel_check()))
+
     def check_after_call(self, ind: int, out) -> None:
         """Before code that could be observed (a trap, memory, a depth check) follows a call in
         its block: the callee may have left its last charge unchecked (`returns_unobserved`)."""
         if not self.unchecked:
+            return
+        if self.short_fuel:
+            self.charge_and_check(0, ind, out)
+            self.unchecked = False
             return
         if self.fm:
             out.append((ind, "_f = _m.fuel"))
@@ -718,7 +763,9 @@ class FunctionCompiler:
         self.unchecked = False
 
     def charge(self, count: int, ind: int, out) -> None:
-        if self.fm:
+        if self.short_fuel:
+            out.append((ind, f"_m.fuel -= {count}"))
+        elif self.fm:
             out.append((ind, f"_f = _m.fuel - {count}"))
             self.fm = False
         else:
@@ -735,6 +782,7 @@ class FunctionCompiler:
 
     def emit_block_body(self, block: Block, number: int, ind: int, out, root: int, in_while: bool) -> None:
         traced = self.interp.tracer is not None
+        self.frame_run = None  # see merge_frame_store
         for inst in block.insts[:-1]:
             self.block = number  # (again after an inlined heap-era branch: ranges are per block)
             op = inst.opcode
@@ -751,9 +799,39 @@ class FunctionCompiler:
             self.emit_inst(inst, ind, out)
             if traced:
                 self.emit_probe(number, inst, ind, out, "after")
+            elif op is _STACK_STORE:
+                self.merge_frame_store(ind, out)
         self.block = number
         self.emit_probe(number, block.insts[-1], ind, out, "terminator")
         self.emit_terminator(block.insts[-1], ind, out, root, in_while)
+
+    def merge_frame_store(self, ind: int, out) -> None:
+        """Stores of constants to the frame's page one after the other (a fuzz program fills its
+        stack slots so at entry) become one write of their bytes, ``_fpg[_fo + 0:_fo + 16] =
+        b'...'``, where they cover one range: the bytes the stores' own `struct` packers write,
+        in order, and nothing between them runs (an instruction without code is pure)."""
+        line = out[-1]
+        found = _FRAME_STORE.fullmatch(line[1]) if line[0] == ind else None
+        if found is None:
+            self.frame_run = None
+            return
+        packer, at, value = found.group(1), int(found.group(2) or 0), int(found.group(3), 0)
+        size = int(packer[2:-1])
+        run = self.frame_run
+        merged = run is not None and run[0] == len(out) - 2 and run[1] <= at + size and at <= run[2]
+        image = run[3] if merged else bytearray(self.layout.size)
+        try:
+            RUNTIME_MEMORY[packer](image, at, value)
+        except (struct.error, OverflowError):  # (a value its width cannot hold: left as written)
+            self.frame_run = None
+            return
+        lo, hi = (min(run[1], at), max(run[2], at + size)) if merged else (at, at + size)
+        if merged:
+            out.pop()
+        self.frame_run = (len(out) - 1, lo, hi, image)
+        if hi - lo > size:
+            start = f"_fo + {lo}" if lo else "_fo"
+            out[-1] = (ind, f"_fpg[{start}:_fo + {hi}] = {bytes(image[lo:hi])!r}")
 
     def emit_probe(self, number: int, inst: Inst, ind: int, out, when: str) -> None:
         """With a tracer: hand it the operands, before an instruction that may trap (`when`
@@ -818,7 +896,7 @@ class FunctionCompiler:
             if self.pending:
                 self.charge(self.pending, ind, out)
                 self.pending = 0
-            elif self.fm:
+            elif self.fm and not self.short_fuel:
                 out.append((ind, "_f = _m.fuel"))
                 self.fm = False
             if target == root and in_while:
@@ -944,7 +1022,7 @@ class FunctionCompiler:
         key = plan = ctx = None
         if imm is None or type(imm) is int:
             key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, inst.flags,
-                   self.big_endian, no_wrap, once)
+                   self.big_endian, no_wrap, once, self.interp.compact)
             plan = _SHAPES.get(key)
             if plan is not None and OPCODES.get(op) is not opcode:
                 plan = None
@@ -1052,7 +1130,8 @@ class FunctionCompiler:
             raise self.unsupported(e.reason) from None
         # (Not with an immediate: the template is then mostly one of a kind, which costs more to
         # compile apart than inline.)
-        if once and isinstance(sem, str) and len(sem) > SHARED_TEMPLATE and inst.imm is None:
+        longest = COMPACT_SHARED_TEMPLATE if self.interp.compact else SHARED_TEMPLATE
+        if once and isinstance(sem, str) and len(sem) > longest and inst.imm is None:
             sem = shared(sem, arity) or sem
         if sem == "({0})" or sem == "{0}":
             plan = (sem, COPY, (), 1)

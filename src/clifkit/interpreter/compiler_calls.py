@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..ir.function import Inst
-from .compiler import IN_ORDER, sig_types, signature_key
+from .compiler import IN_ORDER, SHARED_MAX, sig_types, signature_key
+from .machine import indirect_caller
+from .registry import remember
 from .memory import PAGE_SIZE
 
 if TYPE_CHECKING:
@@ -83,6 +85,9 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         key = signature_key(params, returns)
         fc.check_after_call(ind, out)  # (before a bad address or signature traps)
         callee = fc.val(inst.args[0])
+        if fc.short_fuel and not op.startswith("try_call"):
+            emit_short_indirect(fc, inst, callee, key, args, ind, out)
+            return
         out.append((ind, f"_e = _IND.get({callee})"))
         out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
         if not op.startswith("return_call") and not fc.depth_ok:  # _e[2]: a CLIF function
@@ -135,7 +140,9 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
             fc.goto(fc.entry, ind, out, root, in_while)
             return
         fc.leave(ind, out)
-        if kind == "func":
+        if kind == "func" and fc.short_fuel:
+            out.append((ind, f"return _tail(_m, {target}{', ' if args else ''}{argtext})"))
+        elif kind == "func":
             out.append((ind, f"_m.tail_fn = {target}"))
             out.append((ind, f"_m.tail_args = ({argtext},)" if args else "_m.tail_args = ()"))
             out.append((ind, "return _TC"))
@@ -153,7 +160,10 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         # The callee's depth is checked here, not at its entry: once per path (a base case
         # that calls nothing checks nothing), and a later call on the path needs no check.
         limit = fc.interp.max_call_depth
-        if out and out[-1] == (ind, fc.fuel_check()):
+        charge = f"{fc.charger()}(_m, " if fc.short_fuel else None
+        if charge and out and out[-1][0] == ind and out[-1][1].startswith(charge) and "_d" not in out[-1][1]:
+            out[-1] = (ind, f"{out[-1][1][:-1]}, _d)")  # the charge checks the depth too, after the fuel
+        elif out and out[-1] == (ind, fc.fuel_check()):
             # Right after the block's fuel check: one test for both (fuel first, as before).
             out[-1] = (ind, f"if _f < 0 or _d >= {limit}: _f = _nofuel_or_deep(_m, {fc.name!r}, _f, _d, {limit})")
         else:
@@ -162,7 +172,9 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
     if sync and not fc.fm:
         out.append((ind, "_m.fuel = _f"))
     call = f"{target}({call_args})"
-    if may_tail:
+    if may_tail and fc.short_fuel:
+        call = f"_ret(_m, {depth}, {call})"  # (one line for the trampoline: machine.returned)
+    elif may_tail:
         out.append((ind, f"_r = {call}"))
         out.append((ind, f"while _r is _TC: _r = _m.tail_fn(_m, {depth}, *_m.tail_args)"))
         call = "_r"
@@ -179,3 +191,33 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         fc.unchecked = True
     if op.startswith("try_call"):
         fc.emit_edge(inst.exception.normal, ind, out, root, in_while, rets=results)
+
+
+_KEYS: dict[tuple, tuple] = {}  # a signature key -> the one object bound for it (`bind_shared`)
+_CALLERS: dict[int, object] = {}  # a depth limit -> its machine.indirect_caller
+
+
+def emit_short_indirect(fc: "FunctionCompiler", inst: Inst, callee: str, key: tuple, args: list[str],
+                        ind: int, out) -> None:
+    """A call_indirect or return_call_indirect in short code (`short_fuel`): one call of
+    `machine.indirect_caller` or `machine.tail_call_indirect`, the signature key a bound global."""
+    interp = fc.interp
+    canonical = _KEYS.get(key)
+    if canonical is None:
+        remember(_KEYS, key, key, SHARED_MAX)
+        canonical = key
+    sig = interp.bind_shared(canonical, "sig")
+    rest = "".join(f", {a}" for a in args)
+    if inst.opcode.name.startswith("return_call"):
+        fc.leave(ind, out)
+        out.append((ind, f"return _tailind(_m, {callee}, {sig}{rest})"))
+        return
+    caller = _CALLERS.get(interp.max_call_depth)
+    if caller is None:
+        caller = indirect_caller(interp.max_call_depth)
+        remember(_CALLERS, interp.max_call_depth, caller, SHARED_MAX)
+    call = f"{interp.bind_shared(caller, 'callind')}(_m, _d, {callee}, {sig}{rest})"
+    results = [f"v{r}" for r in inst.results]
+    out.append((ind, f"{', '.join(results)} = {call}" if results else call))
+    fc.fm = True
+    fc.unchecked = True  # (the callee may leave its last charge unchecked, as after any call)

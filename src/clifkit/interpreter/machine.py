@@ -284,6 +284,16 @@ class Machine:
         self.sp = sp
         return sp, None
 
+    def enter_frame(self, charge, size: int, align: int):
+        """Short code's entry to a function with a frame of up to a page: the check of a charge
+        its caller's last callee may have left (`charge`, its `fuel_charger`, of 0: before the
+        push, which may trap), then `push_frame`. Returns (the caller's sp, sp, page, the frame's
+        offset in its page)."""
+        charge(self, 0)
+        old = self.sp
+        sp, page = self.push_frame(size, align)
+        return old, sp, page, sp & (PAGE_SIZE - 1)
+
     def symbol(self, name: str) -> int:
         """The address of a data symbol (from the environment) or of a function."""
         addr = self.symbols.get(name)
@@ -332,6 +342,81 @@ def _no_fuel_or_deep(machine: Machine, name: str, left: int, depth: int, limit: 
     return left
 
 
+def fuel_charger(name: str, limit: int):
+    """Short code's charge (`FunctionCompiler.short_fuel`): ``_fuel3(_m, N)`` takes a block's N
+    instructions from ``_m.fuel`` and checks it, as ``_f -= N`` and ``_nofuel``'s test would;
+    ``_fuel3(_m, N, _d)`` then checks the depth of the call that follows, as
+    `_no_fuel_or_deep` (fuel first). One call compiles in about half the time of the two
+    lines, and code that runs a few times pays little for running it. One per function name
+    and depth limit (`FunctionCompiler.charger`)."""
+
+    def charge(machine: Machine, count: int, depth: int = -1) -> None:
+        left = machine.fuel - count
+        if left < 0:
+            left = _no_fuel(machine, name, left)
+        machine.fuel = left
+        if depth >= limit:
+            _stk_ovf(depth + 1)
+
+    return charge
+
+
+def bad_call(addr: int, entry, key) -> None:
+    """call_indirect's trap: `addr` is no function's (`entry` None) or its signature is not `key`."""
+    if entry is None:
+        raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
+    raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
+
+
+def tail_call(machine: Machine, fn, *args):
+    """Short code's ``return_call``: leaves the callee and its arguments for the trampoline."""
+    machine.tail_fn = fn
+    machine.tail_args = args
+    return TAIL_CALL
+
+
+def _indirect_entry(machine: Machine, addr: int, key) -> list:
+    """The callee at `addr` (`Interpreter.indirect`: [function, signature key, whether it is a
+    CLIF function]), whose signature must be `key`."""
+    entry = machine.interp.indirect.get(addr)
+    if entry is None or entry[1] != key:
+        bad_call(addr, entry, key)
+    return entry
+
+
+def tail_call_indirect(machine: Machine, addr: int, key, *args):
+    """Short code's ``return_call_indirect``: the callee at `addr`, checked as call_indirect's."""
+    machine.tail_fn = _indirect_entry(machine, addr, key)[0]
+    machine.tail_args = args
+    return TAIL_CALL
+
+
+def returned(machine: Machine, depth: int, result):
+    """Short code's trampoline: the result of a call that may have asked for tail calls."""
+    while result is TAIL_CALL:
+        result = machine.tail_fn(machine, depth, *machine.tail_args)
+    return result
+
+
+def indirect_caller(limit: int):
+    """Short code's ``call_indirect`` (one line rather than six, see `compiler_calls`): the
+    callee at the address, its signature checked, then, for a CLIF function, the depth against
+    `limit` (`max_call_depth` when the code was compiled), the call and its tail calls."""
+
+    def call(machine: Machine, depth: int, addr: int, key, *args):
+        entry = _indirect_entry(machine, addr, key)
+        if depth >= limit and entry[2]:
+            _stk_ovf(depth + 1)
+        # (the trampoline inline, not `returned`: a tail callee then runs two Python frames above
+        # the caller, as `Interpreter.call`'s recursion limit allows for each level)
+        result = entry[0](machine, depth + 1, *args)
+        while result is TAIL_CALL:
+            result = machine.tail_fn(machine, depth + 1, *machine.tail_args)
+        return result
+
+    return call
+
+
 RUNTIME = {
     "_Trap": Trap,
     "_TC": TAIL_CALL,
@@ -339,4 +424,8 @@ RUNTIME = {
     "_stk_ovf": _stk_ovf,
     "_nofuel": _no_fuel,
     "_nofuel_or_deep": _no_fuel_or_deep,
+    "_badcall": bad_call,
+    "_tail": tail_call,
+    "_tailind": tail_call_indirect,
+    "_ret": returned,
 }
