@@ -874,3 +874,34 @@ def test_compact_code_calls_shorter_shared_templates():
     assert [join in src for src in sources] == [True, False, True], sources
     assert results[0] == results[1] == results[2] == [((2 << 32) | 6, (4 << 32) + (1 << 63) + 0xFFFFFFFF),
                                                       (5, 0, 0, 1 << 31)]
+
+
+COVERING_STORE = """
+function %cover(i64) -> i64, i64 {
+    ss0 = explicit_slot 16
+block0(v0: i64):
+    v1 = iconst.i8 0
+    stack_store v1, ss0
+    v2 = iconst.i16 0
+    stack_store v2, ss0+1
+    v3 = iconst.i64 0x0102030405060708
+    stack_store v3, ss0
+    v6 = stack_load.i64 ss0
+    v4 = iconst.i32 0
+    stack_store v4, ss0+8
+    v5 = iconst.i64 0x1122334455667788
+    stack_store v5, ss0+8
+    v7 = stack_load.i64 ss0+8
+    return v6, v7
+}
+"""
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("byteorder", ["little", "big"])
+def test_a_constant_store_covering_the_run_before_it_is_kept(byteorder, compact):
+    # Each i64 store covers the constant stores just before it (bytes 0-2, bytes 8-11) and ends
+    # its run (a load follows): the merged run is that store alone, which was dropped (the run's
+    # earlier write kept, so the loads gave 0).
+    it = interp(COVERING_STORE, byteorder=byteorder, compact=compact)
+    assert it.call("%cover", [0]) == [0x0102030405060708, 0x1122334455667788]

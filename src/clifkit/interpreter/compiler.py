@@ -828,6 +828,7 @@ class FunctionCompiler:
         lo, hi = (min(run[1], at), max(run[2], at + size)) if merged else (at, at + size)
         if merged:
             out.pop()
+            out[-1] = line  # (this store alone, when it covers the whole run: rewritten below otherwise)
         self.frame_run = (len(out) - 1, lo, hi, image)
         if hi - lo > size:
             start = f"_fo + {lo}" if lo else "_fo"
