@@ -15,6 +15,7 @@ from ..ir.immediates import ATOMIC_RMW_OPS
 from ..ir.memflags import MemFlags
 from ..ir.types import I8, I16, I32, I64, Type
 from .gen_program import HeapPlan, HeapTable, HeapView
+from .gen_values import interesting_int
 
 NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
 TRAPPING = MemFlags()  # heap_oob on a fault
@@ -47,6 +48,8 @@ class MemoryEmitters:
         kind = rng.random()
         if kind >= 0.88 and "int" in self.p.features:
             return self.gen_atomic(slot, size)
+        if kind < 0.05:
+            return self.gen_covering_store(slot, size)
         if kind < 0.35:
             self.emit("stack_store", ty, [self.store_value(ty)], [], stack_slot=slot, offset=offset)
         elif kind < 0.7:
@@ -57,6 +60,20 @@ class MemoryEmitters:
             base_off -= base_off % align
             addr = self.emit1("stack_addr", I64, [], I64, pool=False, stack_slot=slot, offset=base_off)
             self.access(addr, ty, offset - base_off, store=rng.random() < 0.5)
+        return True
+
+    def gen_covering_store(self, slot: int, size: int) -> bool:
+        """A constant store, then a wider one over every byte of it: the interpreter's short code
+        writes constant stores in a row as one write of their bytes (`merge_frame_store`), and a
+        store covering the whole run before it, ending that run, is the shape it once got wrong."""
+        rng = self.rng
+        wide = rng.choice((I16, I32, I64))
+        narrow = rng.choice([t for t in (I8, I16, I32) if t.bytes < wide.bytes])
+        at = rng.randrange(0, size - wide.bytes + 1)
+        inner = at + rng.randrange(0, wide.bytes - narrow.bytes + 1)
+        for ty, offset in ((narrow, inner), (wide, at)):
+            value = self.iconst(ty, interesting_int(rng, ty.bits))
+            self.emit("stack_store", ty, [value], [], stack_slot=slot, offset=offset)
         return True
 
     def gen_atomic(self, slot: int, size: int) -> bool:
