@@ -15,6 +15,7 @@ tells which ones are still recovered (tests/test_native_lower.py watches it).
 
 from __future__ import annotations
 
+import functools
 import gc
 from typing import Callable, Optional
 
@@ -103,10 +104,12 @@ _FLOATCC = {
 }  # fmt: skip
 
 
+@functools.cache  # (a few names, looked up for every comparison lowered)
 def intcc(cond: str):
     return getattr(binding_type("IntCC"), _INTCC[cond])
 
 
+@functools.cache
 def floatcc(cond: str):
     return getattr(binding_type("FloatCC"), _FLOATCC[cond])
 

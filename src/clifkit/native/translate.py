@@ -91,6 +91,12 @@ def cl_signature(sig: Signature, default_conv: str, conv=None):
 _type_of = operator.attrgetter("type")  # (of an AbiParam)
 
 
+def _sig_key(params: tuple, returns: tuple, call_conv: Optional[str], conv) -> tuple:
+    """What makes two signatures one signature reference of a function: their types (the binding
+    has no extensions or purposes), the written convention and the one the call imposes."""
+    return params, returns, call_conv, None if conv is None else int(conv)
+
+
 def imm_at(imm: int, bits: int) -> int:
     """A 64-bit immediate truncated to `bits`, as the signed i64 the binding takes."""
     value = imm & MASK64
@@ -137,22 +143,8 @@ def _make_memflags(flags: Optional[MemFlags], trusted: bool):
     return mf
 
 
-def _cached(convert: Callable) -> Callable:
-    """`convert` remembering its answer for each argument (condition codes: a few names)."""
-    seen: dict = {}
-
-    def lookup(key):
-        found = seen.get(key)
-        if found is None:
-            found = seen[key] = convert(key)
-        return found
-
-    return lookup
-
-
-# The binding's condition codes by CLIF name (`compat`'s lookups, made once per name).
-intcc = _cached(compat.intcc)
-floatcc = _cached(compat.floatcc)
+# The binding's condition codes by CLIF name (remembered per name in `compat`).
+intcc, floatcc = compat.intcc, compat.floatcc
 
 
 # -- the binding's builder calls, read from their signatures ---------------------------------------
@@ -531,16 +523,16 @@ class FunctionLowering(CallLowering):
         return cl_signature(sig, self.ctx.default_conv, conv)
 
     def sig_ref(self, sig: Signature, conv=None):
-        key = (tuple(map(_type_of, sig.params)), tuple(map(_type_of, sig.returns)),
-               sig.call_conv if sig.call_conv_written else None, None if conv is None else int(conv))
+        key = _sig_key(tuple(map(_type_of, sig.params)), tuple(map(_type_of, sig.returns)),
+                       sig.call_conv if sig.call_conv_written else None, conv)
         found = self.sig_refs.get(key)
         if found is None:
             found = self.sig_refs[key] = self.b.import_signature(self.signature(sig, conv))
         return found
 
     def host_sig_ref(self, params: tuple[Type, ...], returns: tuple[Type, ...]):
-        # (`sig_ref`'s key of this signature: looked up before the signature is built)
-        found = self.sig_refs.get((params, returns, "system_v", int(self.ctx.host_conv)))
+        # (looked up before the signature is built)
+        found = self.sig_refs.get(_sig_key(params, returns, "system_v", self.ctx.host_conv))
         if found is not None:
             return found
         sig = Signature([AbiParam(t) for t in params], [AbiParam(t) for t in returns], "system_v", True)
