@@ -15,6 +15,8 @@ only), which no fuzzer built on it can beat.
     python -m benchmarks fuzz                    # host, 300 programs
     python -m benchmarks fuzz --target all --count 100
     python -m benchmarks fuzz --long 20000       # programs/s per 1000 programs over a long run
+    python -m benchmarks fuzz --repeat 9         # nine runs, each a fresh process: the medians
+    python -m benchmarks fuzz --repeat 10 --against /tmp/base   # alternating with another tree (fuzz_pairs.py)
 """
 
 from __future__ import annotations
@@ -207,13 +209,20 @@ def main(argv=None) -> int:
     p.add_argument("--opt-level", default=None, metavar="LIST",
                    help="Cranelift opt levels the programs draw from, as clifkit fuzz --opt-level (default "
                         + ",".join(DEFAULT_OPT_LEVELS) + ")")
-    opts = p.parse_args(attach_dash_values(list(sys.argv[1:] if argv is None else argv)))
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="run the benchmark N times, each in a fresh process, and print the medians (benchmarks/fuzz_pairs.py)")
+    p.add_argument("--against", default=None, metavar="TREE",
+                   help="with --repeat: alternate the runs with those of another clifkit tree, and print the pairs' ratio")
+    argv = attach_dash_values(list(sys.argv[1:] if argv is None else argv))
+    opts = p.parse_args(argv)
     try:
         features = parse_features(opts.features) if opts.features else DEFAULT
         opt_levels = parse_opt_levels(opts.opt_level)
         targets = resolve_targets(opts.target)
     except (FeatureError, ValueError) as e:
         p.error(str(e))
+    if opts.repeat > 1 or opts.against:
+        return _repeated(p, opts, argv)
     print(f"Python {sys.version.split()[0]}; seed {opts.seed}; {opts.count} programs per target; "
           f"features {opts.features or 'default'}; opt levels {','.join(opt_levels)}; verify every {opts.verify_every}")
     for target in targets:
@@ -235,6 +244,30 @@ def main(argv=None) -> int:
         print(f"\nlong run, {targets[0]}:")
         long_run(targets[0], opts.long, opts.seed, features, opts.verify_every, opt_levels=opt_levels)
     return 0
+
+
+def _repeated(p: argparse.ArgumentParser, opts, argv: list[str]) -> int:
+    """--repeat / --against: the same options, less those two, run in fresh processes."""
+    from pathlib import Path
+
+    from .fuzz_pairs import compare
+
+    if opts.long:
+        p.error("--long runs once: leave out --repeat and --against")
+    against = Path(opts.against) if opts.against else None
+    if against is not None and not (against / "benchmarks" / "fuzz.py").is_file():
+        p.error(f"--against {opts.against}: no benchmarks/fuzz.py there (give the root of a clifkit tree)")
+    child, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in ("--repeat", "--against"):
+            skip = True
+        elif not a.startswith(("--repeat=", "--against=")):
+            child.append(a)
+    print(f"Python {sys.version.split()[0]}; {max(1, opts.repeat)} runs of: python -m benchmarks fuzz {' '.join(child)}",
+          flush=True)
+    return compare(child, max(1, opts.repeat), against, out=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":

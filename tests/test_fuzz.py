@@ -650,6 +650,30 @@ def test_the_fuzz_benchmark_refuses_bad_options_without_a_traceback(capsys, monk
         assert "error: unknown" in err and "Traceback" not in err, err
 
 
+def test_the_fuzz_benchmark_reads_back_a_run_and_refuses_a_tree_without_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.fuzz import main as bench_main
+    from benchmarks.fuzz_pairs import RunFailed, parse_output
+
+    text = ("Python 3.11.7; seed 1; 300 programs per target\n\n"
+            "x86_64: 88.1 programs/s per core (11.4 CPU ms per program; 88.4 programs/s wall; 0 programs disagree)\n"
+            "  run interpreter                                       4.43 ms\n"
+            "  native worker (unpickle, lower or replay, compile, fork, run)    3.30 ms\n"
+            "  (of which the cyclic collector, in whichever stage)    0.00 ms\n"
+            "  floor: Cranelift alone compiling the same programs    1.21 ms (at most 825 programs/s per core)\n"
+            "\naarch64: 20.0 programs/s per core (50.0 CPU ms per program; 20.0 programs/s wall; 0 programs disagree)\n"
+            "  run interpreter                                       9.99 ms\n")
+    run = parse_output(text)
+    assert (run["rate"], run["ms"], run["floor"]) == (88.1, 11.4, 1.21)
+    assert run["stages"] == {"run interpreter": 4.43,
+                             "native worker (unpickle, lower or replay, compile, fork, run)": 3.30}
+    with pytest.raises(RunFailed):
+        parse_output("Traceback (most recent call last):\n")
+    with pytest.raises(SystemExit) as e:
+        bench_main(["--repeat", "3", "--against", str(tmp_path), "--count", "1"])
+    assert e.value.code == 2 and "no benchmarks/fuzz.py there" in capsys.readouterr().err
+
+
 def test_cluster_campaign_finds_the_same_programs_as_a_local_one(tmp_path, capsys):
     distributed = pytest.importorskip("distributed")
     _, lines1, files1, _ = _campaign(tmp_path, "local", capsys, jobs=2, batch=4)
