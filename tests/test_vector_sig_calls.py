@@ -220,6 +220,13 @@ block0(v0: i64x2):
     return v1
 }
 
+function %host(i64x2) -> i64x2 {
+    fn0 = %h(i64x2) -> i64x2
+block0(v0: i64x2):
+    v1 = call fn0(v0)
+    return v1
+}
+
 function %tail(i64x2) -> i64x2 {
     fn0 = %vec(i64x2) -> i64x2
 block0(v0: i64x2):
@@ -240,13 +247,20 @@ block2:
 """
 
 
-@pytest.mark.parametrize("name", ["%call", "%tail", "%self"])
+def _copy_lane0(machine, v):
+    return (v[0], v[0]) + tuple(v[2:])
+
+
+@pytest.mark.parametrize("name", ["%call", "%tail", "%self", "%host"])
 @pytest.mark.parametrize("order", ["little", "big"])
 def test_direct_calls_through_a_declaration_of_other_vector_types(name, order, both_code_shapes):
-    """The verifier rejects such a declaration; given one (the API runs unverified functions),
+    """The verifier rejects such a declaration; given one (the API runs unverified functions, and
+    a host function has the types its embedder gives),
     the interpreter reinterprets as through call_indirect rather than failing in Python."""
     big = order == "big"
-    interp = Interpreter([d.function for d in parse_text(DIRECT).functions], byteorder=order)
+    i32x4 = parse_type("i32x4")
+    interp = Interpreter([d.function for d in parse_text(DIRECT).functions], byteorder=order,
+                         host_functions={"%h": (_copy_lane0, [i32x4], [i32x4])})
     arg = lanes(BYTES, "i64x2", big)
     if name == "%self":
         # (not a jump to its own entry: the i32x4 argument is read as its i64x2 parameter)

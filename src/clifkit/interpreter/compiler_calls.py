@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..ir.function import Inst
 from .compiler import IN_ORDER, SHARED_MAX, sig_types
-from .machine import indirect_caller, indirect_key
+from .machine import big_lanes, indirect_caller, indirect_key
 from .registry import remember
 from .memory import CODE_BASE, PAGE_SIZE
 
@@ -121,11 +121,16 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         arg_types = [fc.vtype(a) for a in inst.args]
         key = indirect_key(arg_types, expected_rets or callee_sig[1])
         if key != indirect_key(*callee_sig):
-            if kind == "func":
-                from .vector_calls import adapted
+            from .vector_calls import adapted
 
+            if kind == "func":
                 addr = CODE_BASE + 16 * ident
-                adapter = adapted(fc.interp, addr, fc.interp.indirect[addr], key)
+                entry = fc.interp.indirect[addr]
+            else:  # a libcall or host function: an entry of `Interpreter.indirect`'s form for it
+                addr = resolved
+                entry = [fc.interp.ns[target], indirect_key(*callee_sig), False,
+                         big_lanes(fc.interp.byteorder, "system_v")]
+            adapter = adapted(fc.interp, addr, entry, key)
             if adapter is None:
                 detail = f"{ext.name.text} called with {indirect_key(arg_types, expected_rets or ())}"
                 fc.check_after_call(ind, out)  # (a trap: an earlier callee's charge runs out first)
