@@ -255,8 +255,8 @@ def _copy_lane0(machine, v):
 @pytest.mark.parametrize("order", ["little", "big"])
 def test_direct_calls_through_a_declaration_of_other_vector_types(name, order, both_code_shapes):
     """The verifier rejects such a declaration; given one (the API runs unverified functions, and
-    a host function has the types its embedder gives),
-    the interpreter reinterprets as through call_indirect rather than failing in Python."""
+    a host function has the types its embedder gives), the interpreter reinterprets as through
+    call_indirect rather than failing in Python."""
     big = order == "big"
     i32x4 = parse_type("i32x4")
     interp = Interpreter([d.function for d in parse_text(DIRECT).functions], byteorder=order,
