@@ -154,44 +154,28 @@ def test_native_agrees_with_the_interpreter(arch, big, clifkit_test):
     assert len(runs) == RUN_LINES and all(r["status"] == "passed" and r["target"] == arch for r in runs), out
 
 
-MISMATCHES = """
-function %narrow(i32x2) -> i32x2 {
-block0(v0: i32x2):
-    return v0
-}
+def identity(name: str, ty: str) -> str:
+    return f"function {name}({ty}) -> {ty} {{\nblock0(v0: {ty}):\n    return v0\n}}\n"
 
-function %scalar(i32) -> i32 {
-block0(v0: i32):
-    return v0
-}
 
-function %call_narrow(i32x4) -> i32x4 {
-    fn0 = %narrow(i32x2) -> i32x2
-    sig0 = (i32x4) -> i32x4
-block0(v0: i32x4):
+def indirect_caller(name: str, sig: str, callee: str, own: str) -> str:
+    """A function of `sig` calling `callee` (of `own`) through call_indirect with signature `sig`."""
+    return f"""
+function {name}({sig}) -> {sig} {{
+    fn0 = {callee}({own}) -> {own}
+    sig0 = ({sig}) -> {sig}
+block0(v0: {sig}):
     v1 = func_addr.i64 fn0
     v2 = call_indirect sig0, v1(v0)
     return v2
-}
-
-function %call_scalar(i64) -> i64 {
-    fn0 = %scalar(i32) -> i32
-    sig0 = (i64) -> i64
-block0(v0: i64):
-    v1 = func_addr.i64 fn0
-    v2 = call_indirect sig0, v1(v0)
-    return v2
-}
-
-function %vector_for_scalar(i32x4) -> i32x4 {
-    fn0 = %scalar(i32) -> i32
-    sig0 = (i32x4) -> i32x4
-block0(v0: i32x4):
-    v1 = func_addr.i64 fn0
-    v2 = call_indirect sig0, v1(v0)
-    return v2
-}
+}}
 """
+
+
+MISMATCHES = (identity("%narrow", "i32x2") + identity("%scalar", "i32")
+              + indirect_caller("%call_narrow", "i32x4", "%narrow", "i32x2")
+              + indirect_caller("%call_scalar", "i64", "%scalar", "i32")
+              + indirect_caller("%vector_for_scalar", "i32x4", "%scalar", "i32"))
 
 
 @pytest.mark.parametrize("name,args", [("%call_narrow", [(1, 2, 3, 4)]), ("%call_scalar", [5]),
