@@ -91,6 +91,42 @@ def test_generated_programs_store_constants_over_narrower_ones():
     assert pairs >= 5
 
 
+def _stranger_calls(func, functions) -> set:
+    """(opcode, "params"/"returns") of the indirect calls in `func` whose signature's types are
+    not those of the callee whose func_addr they call."""
+    callee_sigs = {inst.results[0]: functions[func.func_refs[inst.func_ref].name.text].signature
+                   for block in func.blocks.values() for inst in block.insts if inst.opcode.name == "func_addr"}
+    found = set()
+    for block in func.blocks.values():
+        for inst in block.insts:
+            if inst.opcode.name.endswith("call_indirect") and inst.args[0] in callee_sigs:
+                sig, own = func.signatures[inst.sig_ref], callee_sigs[inst.args[0]]
+                for part in ("params", "returns"):
+                    if [p.type for p in getattr(sig, part)] != [p.type for p in getattr(own, part)]:
+                        found.add((inst.opcode.name, part))
+    return found
+
+
+def test_generated_programs_call_through_signatures_of_other_vector_types():
+    """An indirect call may name a signature whose vectors are other vectors of the same width
+    (docs/architecture.md, "Indirect calls"): the generator makes the shape, for parameters and
+    results, through call_indirect and return_call_indirect, so that a regression there is a
+    disagreement; the programs verify."""
+    gen = Generator()
+    programs, shapes = 0, set()
+    for i in range(200):
+        program = gen.program(program_seed(3, i))
+        functions = {f.name: f for f in program.functions}
+        found = set().union(*(_stranger_calls(f, functions) for f in program.functions))
+        if found:
+            programs += 1
+            shapes |= found
+            text = program.text()
+            assert verify_test_file(parse_text(text), text) == [], text
+    assert programs >= 10
+    assert shapes == {(op, part) for op in ("call_indirect", "return_call_indirect") for part in ("params", "returns")}
+
+
 def test_generation_is_deterministic_per_seed():
     a = [Generator().program(program_seed(11, i)).text() for i in range(20)]
     b = [Generator().program(program_seed(11, i)).text() for i in range(20)]

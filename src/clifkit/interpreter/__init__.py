@@ -34,7 +34,7 @@ import sys
 from ..ir.function import Function
 from ..ir.types import Type
 from . import control, integer_ops  # noqa: F401  (families register)
-from .compiler import compile_function, sig_types, signature_key, tail_calls_other
+from .compiler import compile_function, sig_types, tail_calls_other
 from .machine import (
     MAX_CALL_DEPTH,
     RUNTIME,
@@ -42,6 +42,8 @@ from .machine import (
     UNLIMITED_FUEL,
     _no_fuel,
     _stk_ovf,
+    big_lanes,
+    indirect_key,
     Environment,
     FuelExhausted,
     Machine,
@@ -74,7 +76,7 @@ def _libcall_keys() -> list[tuple[int, str, tuple]]:
         for j, name in enumerate(control.LIBCALL_NAMES):
             sig = control.libcall_signature(name)
             if sig is not None:
-                _LIBCALL_KEYS.append((j, name, signature_key(*sig)))
+                _LIBCALL_KEYS.append((j, name, indirect_key(*sig)))
     return _LIBCALL_KEYS
 
 
@@ -140,15 +142,19 @@ class Interpreter:
         self._host = dict(host_functions or {})
         self.ns: dict = {"__builtins__": builtins, **RUNTIME, **RUNTIME_MEMORY}
         self.indirect: dict[int, list] = {}
+        self.vector_adapters: dict[tuple, list] = {}  # (address, signature key) -> entry (`vector_calls`)
         self.ns["_IND"] = self.indirect
         for i, f in enumerate(self.functions):
             stub = self._stub(i)
             self.ns[f"_F{i}"] = stub
             if self.index[f.name] == i:
-                # [callee, signature key, whether call_indirect checks its depth: a CLIF function]
-                self.indirect[CODE_BASE + 16 * i] = [stub, signature_key(*sig_types(f.signature)), True]
+                # [callee, exact signature key, whether call_indirect checks its depth (a CLIF
+                # function), whether its vector lanes are big-endian (`vector_calls`)]
+                self.indirect[CODE_BASE + 16 * i] = [stub, indirect_key(*sig_types(f.signature)), True,
+                                                     big_lanes(byteorder, f.signature.call_conv)]
         for j, name, key in _libcall_keys():
-            self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), key, False]
+            self.indirect[LIBCALL_BASE + 16 * j] = [self._libcall_stub(name, j), key, False,
+                                                    big_lanes(byteorder, "system_v")]
 
     # -- compilation ----------------------------------------------------------------
     def _stub(self, i: int):
@@ -207,6 +213,7 @@ class Interpreter:
         interpreter a program and collected some 20,000 such objects a batch."""
         self.ns.clear()
         self.indirect.clear()
+        self.vector_adapters.clear()
         self._compiled.clear()
 
     def compile(self, name: str) -> str:

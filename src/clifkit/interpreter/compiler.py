@@ -198,16 +198,6 @@ def _names_globals(code) -> bool:
     return bool(code.co_names) or any(_names_globals(c) for c in code.co_consts if hasattr(c, "co_code"))
 
 
-def signature_key(params, returns) -> tuple:
-    """What call_indirect compares: parameter and return types (any vector matches any vector,
-    as in Cranelift's interpreter)."""
-
-    def key(t: Type) -> str:
-        return "vector" if t.is_vector else t.name
-
-    return tuple(key(t) for t in params), tuple(key(t) for t in returns)
-
-
 def sig_types(sig: Signature) -> tuple[tuple[Type, ...], tuple[Type, ...]]:
     return tuple(p.type for p in sig.params), tuple(p.type for p in sig.returns)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..ir.function import Inst
-from .compiler import IN_ORDER, SHARED_MAX, sig_types, signature_key
-from .machine import indirect_caller
+from .compiler import IN_ORDER, SHARED_MAX, sig_types
+from .machine import big_lanes, indirect_caller, indirect_key
 from .registry import remember
-from .memory import PAGE_SIZE
+from .memory import CODE_BASE, PAGE_SIZE
 
 if TYPE_CHECKING:
     from .compiler import FunctionCompiler
@@ -70,6 +70,7 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
     op = inst.opcode.name
     func = fc.func
     indirect = op.endswith("_indirect")
+    adapter = None  # a direct call's `vector_calls` adapter
     args = [fc.val(a) for a in (inst.args[1:] if indirect else inst.args)]
     if op.startswith("try_call"):
         if inst.exception is None:
@@ -82,14 +83,14 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         if sig is None:
             raise fc.unsupported(f"{op} names undeclared sig{sig_ref}")
         params, returns = sig_types(sig)
-        key = signature_key(params, returns)
+        key = indirect_key(params, returns)
         fc.check_after_call(ind, out)  # (before a bad address or signature traps)
         callee = fc.val(inst.args[0])
         if fc.short_fuel and not op.startswith("try_call"):
             emit_short_indirect(fc, inst, callee, key, args, ind, out)
             return
         out.append((ind, f"_e = _IND.get({callee})"))
-        out.append((ind, f"if _e is None or _e[1] != {key!r}: _badcall({callee}, _e, {key!r})"))
+        out.append((ind, f"if _e is None or _e[1] != {key!r}: _e = _badcall(_m, {callee}, _e, {key!r})"))
         if not op.startswith("return_call") and not fc.depth_ok:  # _e[2]: a CLIF function
             out.append((ind, f"if _d >= {fc.interp.max_call_depth} and _e[2]: _stk_ovf(_d + 1)"))
         target, may_tail, kind = "_e[0]", True, "func"
@@ -109,7 +110,8 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         callee_sig = fc.interp.callee_signature(resolved)
         nrets = len(callee_sig[1])
         # As Cranelift's interpreter: arguments whose types differ from the callee's
-        # parameters trap bad_sig (results too here: Python could not unpack them).
+        # parameters trap bad_sig (results too here: Python could not unpack them), but for
+        # vectors of the same width, reinterpreted as through call_indirect (`vector_calls`).
         if op.startswith("try_call"):
             expected_rets = [p.type for p in func.signatures[sig_ref].returns] if sig_ref in func.signatures else None
         elif op.startswith("return_call"):
@@ -117,11 +119,24 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
         else:
             expected_rets = [fc.vtype(r) for r in inst.results]
         arg_types = [fc.vtype(a) for a in inst.args]
-        if signature_key(arg_types, expected_rets or callee_sig[1]) != signature_key(*callee_sig):
-            detail = f"{ext.name.text} called with {signature_key(arg_types, expected_rets or ())}"
-            fc.check_after_call(ind, out)  # (a trap: an earlier callee's charge runs out first)
-            out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
-            return
+        key = indirect_key(arg_types, expected_rets or callee_sig[1])
+        if key != indirect_key(*callee_sig):
+            from .vector_calls import adapted
+
+            if kind == "func":
+                addr = CODE_BASE + 16 * ident
+                entry = fc.interp.indirect[addr]
+            else:  # a libcall or host function: an entry of `Interpreter.indirect`'s form for it
+                addr = resolved
+                entry = [fc.interp.ns[target], indirect_key(*callee_sig), False,
+                         big_lanes(fc.interp.byteorder, "system_v")]
+            adapter = adapted(fc.interp, addr, entry, key)
+            if adapter is None:
+                detail = f"{ext.name.text} called with {indirect_key(arg_types, expected_rets or ())}"
+                fc.check_after_call(ind, out)  # (a trap: an earlier callee's charge runs out first)
+                out.append((ind, f"raise _Trap('bad_sig', {detail!r})"))
+                return
+            target, may_tail = fc.interp.bind(adapter[0], "adapt"), False  # (it runs the tail calls)
     argtext = ", ".join(args)
     # The callee's depth: computed once at entry where calls may repeat in a loop, else at
     # each call (a path without a call, as a recursion's base case, then computes nothing).
@@ -129,7 +144,7 @@ def emit_call(fc: "FunctionCompiler", inst: Inst, ind: int, out, root: int = -1,
     call_args = f"_m, {depth}{', ' if args else ''}{argtext}"
 
     if op.startswith("return_call"):
-        if not indirect and fc.is_self_tail_call(inst):
+        if not indirect and adapter is None and fc.is_self_tail_call(inst):
             entry = fc.blocks[fc.entry]
             fc.assign([f"v{p}" for p in entry.params], args, ind, out)
             if fc.has_frame:

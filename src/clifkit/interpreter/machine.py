@@ -361,11 +361,29 @@ def fuel_charger(name: str, limit: int):
     return charge
 
 
-def bad_call(addr: int, entry, key) -> None:
-    """call_indirect's trap: `addr` is no function's (`entry` None) or its signature is not `key`."""
+def indirect_key(params, returns) -> tuple:
+    """What an indirect call compares first: the exact parameter and return types, by name."""
+    return tuple(t.name for t in params), tuple(t.name for t in returns)
+
+
+def big_lanes(byteorder: str, call_conv: str) -> bool:
+    """Whether a callee of `call_conv` holds vector lanes in big-endian order in its registers
+    (`vector_calls`: Cranelift's s390x keeps them little-endian under ``tail`` alone)."""
+    return byteorder == "big" and call_conv != "tail"
+
+
+def bad_call(machine: Machine, addr: int, entry, key) -> list:
+    """call_indirect's slow path, when `addr` has no entry or one whose exact signature is not
+    `key`: the entry to call instead (`vector_calls.adapted`: vectors of the same width stand
+    for one another), else the trap: `addr` is no function's, or its signature does not match."""
     if entry is None:
         raise Trap("heap_oob", f"call_indirect to {addr:#x}, which is no function's address")
-    raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
+    from .vector_calls import adapted
+
+    found = adapted(machine.interp, addr, entry, key)
+    if found is None:
+        raise Trap("bad_sig", f"call_indirect with signature {key}, the callee has {entry[1]}")
+    return found
 
 
 def tail_call(machine: Machine, fn, *args):
@@ -376,11 +394,11 @@ def tail_call(machine: Machine, fn, *args):
 
 
 def _indirect_entry(machine: Machine, addr: int, key) -> list:
-    """The callee at `addr` (`Interpreter.indirect`: [function, signature key, whether it is a
-    CLIF function]), whose signature must be `key`."""
+    """The callee at `addr` (`Interpreter.indirect`: [function, exact signature key, whether it
+    is a CLIF function, whether its vector lanes are big-endian]) called through signature `key`."""
     entry = machine.interp.indirect.get(addr)
     if entry is None or entry[1] != key:
-        bad_call(addr, entry, key)
+        entry = bad_call(machine, addr, entry, key)
     return entry
 
 
