@@ -533,13 +533,35 @@ def test_run_calls_the_native_engine_on_the_host(tmp_path, capsys, monkeypatch):
     native = StandInNative()
     monkeypatch.setitem(engines.ENGINES, "native", native)
     p = tmp_path / "c.clif"
-    p.write_text(NOT_A_RUN_TEST)
+    p.write_text(NOT_A_RUN_TEST.replace("target x86_64\n", ""))
     status, out, _ = run(capsys, "run", "--json", tmp_path / "r.json", p)
     assert status == 1
-    assert out == [f"{p}:10: %add(1, 2): expected 4, got 3 [native]", "1 passed, 1 failed, 0 skipped"]
+    assert out == [f"{p}:9: %add(1, 2): expected 4, got 3 [native]", "1 passed, 1 failed, 0 skipped"]
     assert native.opened == [None]  # the host
     runs = json.loads((tmp_path / "r.json").read_text())["files"][0]["runs"]
     assert {(r["engine"], r["target"]) for r in runs} == {("native", None)}
+
+
+@pytest.mark.parametrize("foreign", ["aarch64", "s390x"])
+def test_run_takes_the_target_line_of_the_hosts_architecture_and_skips_a_file_without_one(
+        tmp_path, capsys, monkeypatch, foreign):
+    """As clif-util run: the flags of the file's target line for the host's architecture; a file
+    whose targets are all foreign is not run on the host (its big-endian or other results would
+    be checked against the wrong machine), and the skip says where it runs."""
+    monkeypatch.setattr("clifkit.native.host.host_arch", lambda: "x86_64")
+    native = StandInNative()
+    monkeypatch.setitem(engines.ENGINES, "native", native)
+    both = tmp_path / "both.clif"
+    both.write_text(NOT_A_RUN_TEST.replace("target x86_64\n", f"target {foreign}\ntarget x86_64 has_avx\n"))
+    status, out, _ = run(capsys, "run", both)
+    assert status == 1 and out[-1] == "1 passed, 1 failed, 0 skipped"
+    assert native.opened == ["x86_64 has_avx"]
+    only = tmp_path / "only.clif"
+    only.write_text(NOT_A_RUN_TEST.replace("target x86_64\n", f"target {foreign}\n"))
+    status, out, _ = run(capsys, "run", only)
+    assert status == 0 and out[-1] == "0 passed, 0 failed, 2 skipped"
+    assert f"its targets ({foreign}) do not include the host's architecture (x86_64)" in out[0]
+    assert native.opened == ["x86_64 has_avx"]  # nothing more opened
 
 
 def test_run_without_a_native_engine_says_so(tmp_path, capsys, monkeypatch):

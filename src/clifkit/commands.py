@@ -6,7 +6,9 @@ options that `clifkit test` shares with the first two.
   ``test`` lines say (as ``clif-util interpret``);
 - `clifkit run FILE...` compiles the functions natively for the host and runs
   each line on the function it names (``clif-util run`` calls the one it
-  follows); without the
+  follows); as ``clif-util run``, with the flags of the file's target line for
+  the host's architecture, and not at all for a file whose target lines all
+  name others (its lines are skipped, saying so); without the
   native engine it says so and exits with status 2;
 - `clifkit compile FILE...` compiles each function natively and shows the size
   of its machine code, with a disassembly when the ``capstone`` package is

@@ -169,7 +169,9 @@ def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
     if mode == "interpret":
         return [Plan("interpreter", "interpret", skip_reason=nondeterministic_skip(tf.path))]
     if mode == "run":
-        return [Plan("native", "run", skip_reason=None if "native" in ENGINES else NATIVE_UNAVAILABLE)]
+        if "native" not in ENGINES:
+            return [Plan("native", "run", skip_reason=NATIVE_UNAVAILABLE)]
+        return [_host_plan(tf)]
     raise ValueError(f"unknown mode {mode!r}")
 
 
@@ -180,6 +182,25 @@ def _forced_plans(tf: TestFile, mode: str) -> list[Plan]:
 # the files of other architectures cannot pass on it and are skipped, never counted as passed.
 _NONDETERMINISTIC_RE = re.compile(r"-nondeterministic-([A-Za-z0-9_]+)\.clif\Z")
 INTERPRETER_NAN_ARCHITECTURES = frozenset({"aarch64", "s390x"})
+
+
+def _host_plan(tf: TestFile) -> Plan:
+    """`clifkit run`, as clif-util run: the host, with the flags of the file's first target line for
+    the host's architecture; a file whose target lines all name other architectures is not run
+    here (clif-util run refuses it), and the skip says where it would run."""
+    from ..native.host import arch_name, host_arch
+
+    targets = _targets(tf)
+    if not targets:
+        return Plan("native", "run")
+    host = host_arch()
+    on_host = [t for t in targets if arch_name(t.split()[0].split("-")[0]) == host]
+    if on_host:
+        return Plan("native", "run", target=on_host[0])
+    named = ", ".join(dict.fromkeys(t.split()[0] for t in targets))
+    return Plan("native", "run", skip_reason=(
+        f"its targets ({named}) do not include the host's architecture ({host}); "
+        f"`clifkit test --engine native` runs it on them"))
 
 
 def nondeterministic_skip(path: str) -> Optional[str]:
