@@ -183,13 +183,15 @@ class ByteOrder:
 
     @handles("bitcast")
     def op_bitcast(self, inst: Inst):
-        src = self.lw.vtype(inst.args[0])
-        dst = self.lw.vtype(inst.results[0])
-        x = self.lw.val(inst.args[0])
+        lw = self.lw
+        src = lw.vtype(inst.args[0])
+        dst = lw.vtype(inst.results[0])
+        x = lw.val(inst.args[0])
         if src.is_ref or dst.is_ref:
             return [x]  # (a heap-era reference is its pointer's bits)
-        if not self.foreign(inst.flags):
-            return self.b.ins_bitcast(cl_type(dst), cl_memflags(inst.flags), x)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
+            return self.b.ins_bitcast(cl_type(dst), cl_memflags(flags), x)
         if src.lanes == dst.lanes:
             return self.b.ins_bitcast(cl_type(dst), self.native_flags(inst.flags), x)
         # Through a stack slot: store natively, reverse the narrower lanes within each wider lane.

@@ -118,11 +118,25 @@ _memflags_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(MemF
 def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
     """Binding MemFlags for clifkit flags (None: the default flags of a plain access). The same
     object for the same flags: callers hand it to the builder and never change it."""
+    # First by the flags object itself: a program's accesses share a few MemFlags objects, and
+    # reading the fields of one for the key costs more than the rest of the lookup.
+    seen = _MEMFLAGS_SEEN.get((id(flags), trusted))
+    if seen is not None and seen[0] is flags:
+        return seen[1]
     key = (None if flags is None else _memflags_fields(flags), trusted)
     found = _MEMFLAGS_MADE.get(key)
     if found is None:
         found = _MEMFLAGS_MADE[key] = _make_memflags(flags, trusted)
+    if len(_MEMFLAGS_SEEN) >= _MEMFLAGS_SEEN_MAX:
+        _MEMFLAGS_SEEN.clear()
+    # (the entry holds `flags`, so its id is not another object's while it is there)
+    _MEMFLAGS_SEEN[id(flags), trusted] = (flags, found)
     return found
+
+
+# (id(flags), trusted) -> (flags, binding MemFlags): `cl_memflags` by identity, emptied when full.
+_MEMFLAGS_SEEN: dict = {}
+_MEMFLAGS_SEEN_MAX = 4096
 
 
 def _make_memflags(flags: Optional[MemFlags], trusted: bool):
@@ -207,10 +221,20 @@ _HANDLER_OF: dict = {}
 _HANDLERS_SEEN = [-1]  # the HANDLERS.version _HANDLER_OF was made from
 
 
+# The handler classes of legalize.py and byteorder.py, once `load_handlers` has imported them: a
+# lowering makes one of each per function, and an import statement there, even of a module
+# already loaded, runs importlib's Python code for its names (a few percent of a fuzz program's
+# lowering).
+_HANDLER_CLASSES: list = []
+
+
 def load_handlers() -> None:
     """Import the modules whose handlers register themselves (legalize.py, byteorder.py)."""
-    from . import byteorder, legalize  # noqa: F401
+    if not _HANDLER_CLASSES:
+        from .byteorder import ByteOrder
+        from .legalize import Legalizer
 
+        _HANDLER_CLASSES[:] = (Legalizer, ByteOrder)
     if _HANDLERS_SEEN[0] != HANDLERS.version:
         _HANDLER_OF.clear()
         _HANDLER_OF.update((op.name, fn) for op, fn in HANDLERS.items())
@@ -603,9 +627,7 @@ class FunctionLowering(CallLowering):
             for p in block.params:
                 self.values[p] = b.append_block_param(cb, cl_type(func.value_types[p]))
         load_handlers()
-        from .byteorder import ByteOrder
-        from .legalize import Legalizer
-
+        Legalizer, ByteOrder = _HANDLER_CLASSES
         self.legal = Legalizer(self)
         self.order = ByteOrder(self)
         try:
@@ -932,7 +954,8 @@ class FunctionLowering(CallLowering):
     @handles("iconst")
     def op_iconst(self, inst: Inst):
         t = inst.ctrl_type or self.ctrl_type(inst)
-        return self.iconst(t, int(inst.imm))
+        # (`iconst`, inline: a tenth of a program's instructions)
+        return self.b.ins_iconst(_CL_TYPES.get(t) or cl_type(t), imm_at(int(inst.imm), t.bits))
 
     def float_bits(self, t: Type, bits: int):
         it = t.as_int()
