@@ -324,6 +324,8 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     cond_of = _cond_conversion(op.format.name) if first == _CC else None
     signed_imm = last == _IMM and _imm_conversion(op.format.name) is _signed_imm
     Inst_ = cl.Inst
+    if not flagged and last is None and (first is None and count == 2 or typed and count == 1):
+        return _plain_lowering(general, method, typed)
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
@@ -366,6 +368,43 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
         return out
 
     return lower
+
+
+def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
+    """`_shaped_lowering` of the two most common shapes, with nothing to decide per instruction
+    but the operands: two values (``bxor x, y``), or the result type and one value
+    (``ireduce.i8 x``, ``splat.i32x4 x``)."""
+    Inst_ = cl.Inst
+
+    def lower_pair(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != 2 or lw.aliased:
+            return general(lw, inst)
+        values = lw.values
+        try:
+            x, y = values[args[0]], values[args[1]]
+        except KeyError:
+            return general(lw, inst)
+        out = getattr(lw.b, method)(x, y)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    def lower_typed(lw: "FunctionLowering", inst: Inst):
+        args, results = inst.args, inst.results
+        if len(args) != 1 or lw.aliased or not results:
+            return general(lw, inst)
+        try:
+            x = lw.values[args[0]]
+        except KeyError:
+            return general(lw, inst)
+        t = lw.types[results[0]]
+        out = getattr(lw.b, method)(_CL_TYPES.get(t) or cl_type(t), x)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower_typed if typed else lower_pair
 
 
 _SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
