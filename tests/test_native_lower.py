@@ -947,3 +947,15 @@ def test_binding_memflags_are_shared_by_equal_flags():
     assert cl_memflags(a) is cl_memflags(a) is cl_memflags(b)
     assert cl_memflags(a, trusted=True) is not cl_memflags(a)
     assert cl_memflags(None) is cl_memflags(None) is not cl_memflags(None, trusted=True)
+
+
+def test_narrow_vectors_are_found_after_the_fine_types_are_remembered():
+    """`_has_narrow_vectors` remembers the types it found fine, never one it must refuse."""
+    from clifkit.native.translate import _has_narrow_vectors
+
+    wide = frozenset({128})
+    i32x4, i8x8 = parse_type("i32x4"), parse_type("i8x8")
+    assert not _has_narrow_vectors([I32, i32x4, I32], wide)
+    assert _has_narrow_vectors([I32, i32x4, i8x8], wide)
+    assert _has_narrow_vectors([i8x8], wide)
+    assert not _has_narrow_vectors([i8x8], frozenset({64, 128}))

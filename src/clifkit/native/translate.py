@@ -520,6 +520,22 @@ MOVES_ONLY_OK = frozenset(
 UNREACHABLE = cl.TrapCode.STACK_OVERFLOW
 
 
+# vector_bits -> the types met so far that are no vector it must not compute on (`_has_narrow_vectors`)
+_NOT_NARROW: dict = {}
+
+
+def _has_narrow_vectors(types, vector_bits: frozenset) -> bool:
+    """Whether one of `types` is a vector of a width outside `vector_bits`. Types are interned:
+    those found fine once are not looked at again (a function has a few, and a module's
+    functions mostly the same)."""
+    fine = _NOT_NARROW.setdefault(vector_bits, set())
+    for t in set(types) - fine:
+        if t.is_vector and not t.dynamic and t.bits not in vector_bits:
+            return True
+        fine.add(t)
+    return False
+
+
 class FunctionLowering(CallLowering):
     """Lower one function. `run()` returns the finalized FunctionBuilder."""
 
@@ -542,8 +558,7 @@ class FunctionLowering(CallLowering):
         # Whether some value has a vector type the backend must not compute on (`vector_bits`):
         # without one, no instruction needs the check.
         vb = ctx.vector_bits
-        self.narrow_vectors = vb is not None and any(
-            t.is_vector and not t.dynamic and t.bits not in vb for t in set(func.value_types.values()))
+        self.narrow_vectors = vb is not None and _has_narrow_vectors(func.value_types.values(), vb)
 
     # -- helpers -----------------------------------------------------------------------------
 
