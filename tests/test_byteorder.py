@@ -187,3 +187,14 @@ def test_target_byte_orders():
     assert file_byteorder([]) == "little"
     assert file_byteorder(["s390x", "s390x has_mie2"]) == "big"
     assert file_byteorder(["s390x", "x86_64"]) == "little"
+
+
+def test_flags_without_their_byte_order_are_made_once():
+    pytest.importorskip("cranelift")
+    from clifkit.ir.memflags import MemFlags
+    from clifkit.native.byteorder import _without_order
+
+    big = MemFlags(endianness="big", aligned=True)
+    plain = _without_order(big)
+    assert plain == MemFlags(aligned=True) and plain.endianness is None
+    assert _without_order(MemFlags(endianness="big", aligned=True)) is plain

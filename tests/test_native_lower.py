@@ -893,3 +893,69 @@ def test_binding_memflags_are_shared_by_equal_flags_and_only_by_them():
     for f in dataclasses.fields(MemFlags):
         changed = dataclasses.replace(plain, **{f.name: other.get(f.name, not getattr(plain, f.name))})
         assert cl_memflags(changed) is not cl_memflags(plain), f.name
+
+
+def test_plain_builder_calls_and_their_fallbacks():
+    """Two-value and typed one-value builder calls have closures of their own (`_plain_lowering`);
+    an aliased operand or one used before its definition takes the general path."""
+    from clifkit.native import translate
+
+    pair = translate._shaped_of(translate.OPCODES["bxor"])
+    typed = translate._shaped_of(translate.OPCODES["ireduce"])
+    assert pair.__name__ == "lower_pair" and typed.__name__ == "lower_typed"
+    mod = build("""
+function %f(i64, i64) -> i64, i8 {
+block0(v0: i64, v1: i64):
+    v2 = bxor v0, v1
+    v3 = ireduce.i8 v2
+    return v2, v3
+}
+function %g(i64, i64) -> i64, i8 {
+block0(v0: i64, v1: i64):
+    v5 -> v1
+    v2 = bxor v0, v5
+    v3 = ireduce.i8 v5
+    return v2, v3
+}
+""")
+    assert call(mod, "%f", 0xF0F0, 0x0FFF) == [0xFF0F, 0x0F]
+    assert call(mod, "%g", 0xF0F0, 0x0FFF) == [0xFF0F, 0xFF]
+    # (v2 is defined in a block laid out after its use: the lowering walks the layout)
+    late = build("""
+function %h(i64) -> i64 {
+block0(v0: i64):
+    jump block2
+block1:
+    v3 = bxor v0, v2
+    return v3
+block2:
+    v2 = iconst.i64 1
+    jump block1
+}
+""")
+    assert "bxor: v2 is used before it is defined" in late.unsupported["%h"]
+
+
+def test_binding_memflags_are_shared_by_equal_flags():
+    """`cl_memflags` finds the binding's flags by the flags object first, then by its fields: the
+    same binding object for equal flags, whichever object asks."""
+    from clifkit.ir.memflags import MemFlags
+    from clifkit.native.translate import cl_memflags
+
+    a, b = MemFlags(), MemFlags()
+    assert a is not b and a == b
+    assert cl_memflags(a) is cl_memflags(a) is cl_memflags(b)
+    assert cl_memflags(a, trusted=True) is not cl_memflags(a)
+    assert cl_memflags(None) is cl_memflags(None) is not cl_memflags(None, trusted=True)
+
+
+def test_narrow_vectors_are_found_after_the_fine_types_are_remembered():
+    """`_has_narrow_vectors` remembers the types it found fine, never one it must refuse."""
+    from clifkit.native.translate import _has_narrow_vectors
+
+    wide = frozenset({128})
+    i32x4, i8x8 = parse_type("i32x4"), parse_type("i8x8")
+    assert not _has_narrow_vectors([I32, i32x4, I32], wide)
+    assert _has_narrow_vectors([I32, i32x4, i8x8], wide)
+    assert _has_narrow_vectors([i8x8], wide)
+    assert not _has_narrow_vectors([i8x8], frozenset({64, 128}))

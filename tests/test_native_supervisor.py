@@ -358,7 +358,8 @@ sup.close()
 @needs_native
 def test_the_supervisor_imports_what_its_executors_would_before_forking_them():
     """What compiling a file imports (the lowering, the reader) and the binding's condition-code
-    types are found once in the supervisor, not again by every executor forked after a crash."""
+    and atomic-op types are found once in the supervisor, not again by every executor forked
+    after a crash."""
     import subprocess
     import sys
 
@@ -366,4 +367,4 @@ def test_the_supervisor_imports_what_its_executors_would_before_forking_them():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[0] == ("['clifkit.native.legalize', 'clifkit.native.translate', 'clifkit.reader'] "
-                                         "['FloatCC', 'IntCC']")
+                                         "['AtomicRmwOp', 'FloatCC', 'IntCC']")

@@ -39,6 +39,18 @@ def _accesses(flag: str, vector: bool) -> list[Opcode]:
             and (op.access.lanes > 1) == vector]
 
 
+_NATIVE_ORDER: dict = {}  # flags -> the same flags without a byte order (`_without_order`)
+
+
+def _without_order(flags: MemFlags) -> MemFlags:
+    """`flags` without their byte order, made once per flags (`dataclasses.replace` of the frozen
+    dataclass costs several times the lookup)."""
+    found = _NATIVE_ORDER.get(flags)
+    if found is None:
+        found = _NATIVE_ORDER[flags] = replace(flags, endianness=None)
+    return found
+
+
 class ByteOrder:
     def __init__(self, lw: "FunctionLowering", native: Optional[str] = None):
         self.lw = lw
@@ -49,7 +61,7 @@ class ByteOrder:
         return flags is not None and flags.endianness is not None and flags.endianness != self.native
 
     def native_flags(self, flags: MemFlags):
-        return cl_memflags(replace(flags, endianness=None))
+        return cl_memflags(_without_order(flags))
 
     # -- swapping values -----------------------------------------------------------------------
 
@@ -94,7 +106,7 @@ class ByteOrder:
         """A store of `x` (of type `t`) at `p + offset` in the byte order `flags` name."""
         if self.foreign(flags):
             self.lw.report.workarounds.add("foreign byte order: bswap + native access")
-            x, flags = self.swap(x, t), replace(flags, endianness=None)
+            x, flags = self.swap(x, t), _without_order(flags)
         self.b.ins_store(cl_memflags(flags), x, p, offset)
 
     @handles(*_accesses("load", vector=False))
@@ -183,13 +195,15 @@ class ByteOrder:
 
     @handles("bitcast")
     def op_bitcast(self, inst: Inst):
-        src = self.lw.vtype(inst.args[0])
-        dst = self.lw.vtype(inst.results[0])
-        x = self.lw.val(inst.args[0])
+        lw = self.lw
+        src = lw.vtype(inst.args[0])
+        dst = lw.vtype(inst.results[0])
+        x = lw.val(inst.args[0])
         if src.is_ref or dst.is_ref:
             return [x]  # (a heap-era reference is its pointer's bits)
-        if not self.foreign(inst.flags):
-            return self.b.ins_bitcast(cl_type(dst), cl_memflags(inst.flags), x)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
+            return self.b.ins_bitcast(cl_type(dst), cl_memflags(flags), x)
         if src.lanes == dst.lanes:
             return self.b.ins_bitcast(cl_type(dst), self.native_flags(inst.flags), x)
         # Through a stack slot: store natively, reverse the narrower lanes within each wider lane.

@@ -118,11 +118,25 @@ _memflags_fields = operator.attrgetter(*(f.name for f in dataclasses.fields(MemF
 def cl_memflags(flags: Optional[MemFlags], *, trusted: bool = False):
     """Binding MemFlags for clifkit flags (None: the default flags of a plain access). The same
     object for the same flags: callers hand it to the builder and never change it."""
+    # First by the flags object itself: a program's accesses share a few MemFlags objects, and
+    # reading the fields of one for the key costs more than the rest of the lookup.
+    seen = _MEMFLAGS_SEEN.get((id(flags), trusted))
+    if seen is not None and seen[0] is flags:
+        return seen[1]
     key = (None if flags is None else _memflags_fields(flags), trusted)
     found = _MEMFLAGS_MADE.get(key)
     if found is None:
         found = _MEMFLAGS_MADE[key] = _make_memflags(flags, trusted)
+    if len(_MEMFLAGS_SEEN) >= _MEMFLAGS_SEEN_MAX:
+        _MEMFLAGS_SEEN.clear()
+    # (the entry holds `flags`, so its id is not another object's while it is there)
+    _MEMFLAGS_SEEN[id(flags), trusted] = (flags, found)
     return found
+
+
+# (id(flags), trusted) -> (flags, binding MemFlags): `cl_memflags` by identity, emptied when full.
+_MEMFLAGS_SEEN: dict = {}
+_MEMFLAGS_SEEN_MAX = 4096
 
 
 def _make_memflags(flags: Optional[MemFlags], trusted: bool):
@@ -207,10 +221,20 @@ _HANDLER_OF: dict = {}
 _HANDLERS_SEEN = [-1]  # the HANDLERS.version _HANDLER_OF was made from
 
 
+# The handler classes of legalize.py and byteorder.py, once `load_handlers` has imported them: a
+# lowering makes one of each per function, and an import statement there, even of a module
+# already loaded, runs importlib's Python code for its names (a few percent of a fuzz program's
+# lowering).
+_HANDLER_CLASSES: list = []
+
+
 def load_handlers() -> None:
     """Import the modules whose handlers register themselves (legalize.py, byteorder.py)."""
-    from . import byteorder, legalize  # noqa: F401
+    if not _HANDLER_CLASSES:
+        from .byteorder import ByteOrder
+        from .legalize import Legalizer
 
+        _HANDLER_CLASSES[:] = (Legalizer, ByteOrder)
     if _HANDLERS_SEEN[0] != HANDLERS.version:
         _HANDLER_OF.clear()
         _HANDLER_OF.update((op.name, fn) for op, fn in HANDLERS.items())
@@ -300,6 +324,8 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     cond_of = _cond_conversion(op.format.name) if first == _CC else None
     signed_imm = last == _IMM and _imm_conversion(op.format.name) is _signed_imm
     Inst_ = cl.Inst
+    if not flagged and last is None and (first is None and count == 2 or typed and count == 1):
+        return _plain_lowering(general, method, typed)
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
@@ -342,6 +368,43 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
         return out
 
     return lower
+
+
+def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
+    """`_shaped_lowering` of the two most common shapes, with nothing to decide per instruction
+    but the operands: two values (``bxor x, y``), or the result type and one value
+    (``ireduce.i8 x``, ``splat.i32x4 x``)."""
+    Inst_ = cl.Inst
+
+    def lower_pair(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != 2 or lw.aliased:
+            return general(lw, inst)
+        values = lw.values
+        try:
+            x, y = values[args[0]], values[args[1]]
+        except KeyError:
+            return general(lw, inst)
+        out = getattr(lw.b, method)(x, y)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    def lower_typed(lw: "FunctionLowering", inst: Inst):
+        args, results = inst.args, inst.results
+        if len(args) != 1 or lw.aliased or not results:
+            return general(lw, inst)
+        try:
+            x = lw.values[args[0]]
+        except KeyError:
+            return general(lw, inst)
+        t = lw.types[results[0]]
+        out = getattr(lw.b, method)(_CL_TYPES.get(t) or cl_type(t), x)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower_typed if typed else lower_pair
 
 
 _SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
@@ -457,6 +520,22 @@ MOVES_ONLY_OK = frozenset(
 UNREACHABLE = cl.TrapCode.STACK_OVERFLOW
 
 
+# vector_bits -> the types met so far that are no vector it must not compute on (`_has_narrow_vectors`)
+_NOT_NARROW: dict = {}
+
+
+def _has_narrow_vectors(types, vector_bits: frozenset) -> bool:
+    """Whether one of `types` is a vector of a width outside `vector_bits`. Types are interned:
+    those found fine once are not looked at again (a function has a few, and a module's
+    functions mostly the same)."""
+    fine = _NOT_NARROW.setdefault(vector_bits, set())
+    for t in set(types) - fine:
+        if t.is_vector and not t.dynamic and t.bits not in vector_bits:
+            return True
+        fine.add(t)
+    return False
+
+
 class FunctionLowering(CallLowering):
     """Lower one function. `run()` returns the finalized FunctionBuilder."""
 
@@ -479,8 +558,7 @@ class FunctionLowering(CallLowering):
         # Whether some value has a vector type the backend must not compute on (`vector_bits`):
         # without one, no instruction needs the check.
         vb = ctx.vector_bits
-        self.narrow_vectors = vb is not None and any(
-            t.is_vector and not t.dynamic and t.bits not in vb for t in set(func.value_types.values()))
+        self.narrow_vectors = vb is not None and _has_narrow_vectors(func.value_types.values(), vb)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -603,9 +681,7 @@ class FunctionLowering(CallLowering):
             for p in block.params:
                 self.values[p] = b.append_block_param(cb, cl_type(func.value_types[p]))
         load_handlers()
-        from .byteorder import ByteOrder
-        from .legalize import Legalizer
-
+        Legalizer, ByteOrder = _HANDLER_CLASSES
         self.legal = Legalizer(self)
         self.order = ByteOrder(self)
         try:
@@ -932,7 +1008,8 @@ class FunctionLowering(CallLowering):
     @handles("iconst")
     def op_iconst(self, inst: Inst):
         t = inst.ctrl_type or self.ctrl_type(inst)
-        return self.iconst(t, int(inst.imm))
+        # (`iconst`, inline: a tenth of a program's instructions)
+        return self.b.ins_iconst(_CL_TYPES.get(t) or cl_type(t), imm_at(int(inst.imm), t.bits))
 
     def float_bits(self, t: Type, bits: int):
         it = t.as_int()

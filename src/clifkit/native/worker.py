@@ -153,8 +153,8 @@ class Worker:
 
     def preload(self, msg: dict) -> None:
         """In the supervisor, before it forks an executor to compile `msg`: import what that
-        compile will import, and find the binding's condition-code types (a scan of every object
-        of the process, `compat.binding_type`), so that no executor forked from here does either
+        compile will import, and find the binding's condition-code and atomic-op types (a scan
+        of every object of the process, `compat.binding_type`), so that no executor forked from here does either
         again (some 100 ms of CPU each, sources compiled afresh where bytecode is not written: an
         executor is forked anew after each crash). An emulated worker's replayed lowering
         (``from_ir``) needs neither the lowering nor the reader; a custom compiler, nothing
@@ -171,7 +171,7 @@ class Worker:
             from .translate import load_handlers
 
             load_handlers()
-            for name in ("IntCC", "FloatCC"):
+            for name in ("IntCC", "FloatCC", "AtomicRmwOp"):
                 compat.binding_type(name)
             if kind == "text":
                 from ..reader import parse_text  # noqa: F401
