@@ -24,8 +24,11 @@ from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 
 
 
-# (opcode, controlling type) -> result types (OpEmitters.result_types), as gen_generic emits them.
-_RESULT_TYPES: dict[tuple, list] = {}
+# (opcode, controlling type) -> (result types (OpEmitters.result_types), as gen_generic emits them;
+# whether a loaded float operand is replaced (specs.widens_load))
+_SHAPES: dict[tuple, tuple] = {}
+# (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
+_FCMP_CONDS: dict[tuple, list] = {}
 
 
 class OpEmitters:
@@ -110,18 +113,19 @@ class OpEmitters:
         fields = self.immediates(op, ctrl, types)
         if fields is None:
             return False
+        key = (name, ctrl)
+        shape = _SHAPES.get(key)
+        if shape is None:
+            shape = _SHAPES[key] = (self.result_types(op, ctrl, types), widens_load(name, ctrl))
+        result_types, widens = shape
         args = [self.value_of(t) for t in types]
-        if widens_load(name, ctrl):
+        if widens:
             args = [self.not_loaded(a) for a in args]
         if spec.nan == "observe":
             args = [self.canon(a) for a in args]
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
-        key = (name, ctrl)
-        result_types = _RESULT_TYPES.get(key)
-        if result_types is None:
-            result_types = _RESULT_TYPES[key] = self.result_types(op, ctrl, types)
         results = self._emit(name, ctrl, args, result_types, fields)
         taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
@@ -158,8 +162,11 @@ class OpEmitters:
         if fmt == "IntCompareImm":
             return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
         if fmt == "FloatCompare":
-            gaps = fcmp_gaps(self.p.targets, ctrl.is_vector)
-            conds = [c for c in FLOATCC if c not in gaps]
+            key = (self.p.targets, ctrl.is_vector)
+            conds = _FCMP_CONDS.get(key)
+            if conds is None:
+                gaps = fcmp_gaps(*key)
+                conds = _FCMP_CONDS[key] = [c for c in FLOATCC if c not in gaps]
             return {"cond": rng.choice(conds)}
         if fmt in ("BinaryImm8", "TernaryImm8"):
             return {"imm": rng.randrange(ctrl.lanes)}
