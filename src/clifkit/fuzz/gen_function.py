@@ -96,12 +96,15 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
-    # (emit, emit1 and gen_generic pass the fields on as one dict: the generator emits some 180
-    # instructions a program, and each keyword pass-through built the dict again)
-    def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type], **fields) -> list[int]:
-        return self._emit(name, ctrl, args, result_types, fields)
+    # The five common immediate fields are parameters of their own, passed on by position down to
+    # `new_inst`; only the rare ones (`rare`) come as a dict. (Some 180 instructions a program:
+    # a dict of keywords for each, built, read and freed, was a tenth of generating.)
+    def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
+             imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
+        return self._emit(name, ctrl, args, result_types, imm, cond, flags, offset, code, rare)
 
-    def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types, fields: dict) -> list[int]:
+    def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types,
+              imm, cond, flags, offset, code, rare: dict) -> list[int]:
         value_types = self.func.value_types
         v = self.next_value
         results = []
@@ -110,26 +113,28 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             results.append(v)
             v += 1
         self.next_value = v
-        self._append(name, ctrl, args, results, fields)
+        self._append(name, ctrl, args, results, imm, cond, flags, offset, code, rare)
         return results
 
-    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True, **fields) -> int:
+    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True,
+              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> int:
         # (the one-result case of _emit, without its loop: most instructions are made here)
         v = self.next_value
         self.next_value = v + 1
         self.func.value_types[v] = result
-        self._append(name, ctrl, args, [v], fields)
+        self._append(name, ctrl, args, [v], imm, cond, flags, offset, code, rare)
         if pool:
             self.define(v, tainted)
         return v
 
-    def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int], fields: dict) -> None:
+    def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int],
+                imm, cond, flags, offset, code, rare: dict) -> None:
         """Append the instruction to the block being filled; `results` are numbered and typed."""
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
         # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
-        inst = new_inst(op, ctrl if polymorphic else None, args, results)
-        if fields:
-            for field, value in fields.items():
+        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
+        if rare:
+            for field, value in rare.items():
                 setattr(inst, field, value)
         if float_load:
             value_types = self.func.value_types

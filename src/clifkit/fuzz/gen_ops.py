@@ -29,6 +29,8 @@ from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 _SHAPES: dict[tuple, tuple] = {}
 # (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
 _FCMP_CONDS: dict[tuple, list] = {}
+_NO_RARE: dict = {}  # (no rare fields: `FuncGen._emit` only reads it)
+_NO_IMMEDIATES = (None, None, None)
 
 
 class OpEmitters:
@@ -113,6 +115,7 @@ class OpEmitters:
         fields = self.immediates(op, ctrl, types)
         if fields is None:
             return False
+        imm, cond, mask = fields
         key = (name, ctrl)
         shape = _SHAPES.get(key)
         if shape is None:
@@ -126,7 +129,8 @@ class OpEmitters:
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
-        results = self._emit(name, ctrl, args, result_types, fields)
+        results = self._emit(name, ctrl, args, result_types, imm, cond, None, None, None,
+                             _NO_RARE if mask is None else {"mask": mask})
         taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
             self.define(r, taint)
@@ -144,39 +148,42 @@ class OpEmitters:
                 out.append(ctrl)
         return out
 
-    def immediates(self, op: Opcode, ctrl: Optional[Type], types: list[Type]) -> Optional[dict]:
+    def immediates(self, op: Opcode, ctrl: Optional[Type], types: list[Type]) -> Optional[tuple]:
+        """(imm, cond, mask) for `op` at `ctrl` (None where the format has no such field), drawn
+        in that format's order; None if the format is not one generated generically."""
         rng = self.rng
         fmt = op.format.name
         name = op.name
         if fmt == "BinaryImm64":
             bits = ctrl.lane_bits
             if name in ("ishl_imm", "ushr_imm", "sshr_imm", "rotl_imm", "rotr_imm"):
-                return {"imm": rng.randrange(0, 2 * bits)}
+                return rng.randrange(0, 2 * bits), None, None
             if name in ("udiv_imm", "urem_imm"):
-                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, 255, 1000, 65535))}
+                return rng.choice((1, 2, 3, 7, 10, 16, 255, 1000, 65535)), None, None
             if name in ("sdiv_imm", "srem_imm"):
-                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, -2, -3, -7, -100))}
-            return {"imm": self.imm64(bits)}
+                return rng.choice((1, 2, 3, 7, 10, 16, -2, -3, -7, -100)), None, None
+            return self.imm64(bits), None, None
         if fmt == "IntCompare":
-            return {"cond": rng.choice(INTCC)}
+            return None, rng.choice(INTCC), None
         if fmt == "IntCompareImm":
-            return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
+            cond = rng.choice(INTCC)  # (drawn before the immediate)
+            return self.imm64(ctrl.bits), cond, None
         if fmt == "FloatCompare":
             key = (self.p.targets, ctrl.is_vector)
             conds = _FCMP_CONDS.get(key)
             if conds is None:
                 gaps = fcmp_gaps(*key)
                 conds = _FCMP_CONDS[key] = [c for c in FLOATCC if c not in gaps]
-            return {"cond": rng.choice(conds)}
+            return None, rng.choice(conds), None
         if fmt in ("BinaryImm8", "TernaryImm8"):
-            return {"imm": rng.randrange(ctrl.lanes)}
+            return rng.randrange(ctrl.lanes), None, None
         if fmt == "Shuffle":
             mask = bytes(rng.randrange(32) for _ in range(16))
             if self.p.dialect.shuffle_zero_lanes and rng.random() < 0.5:
                 mask = zero_lanes(rng, mask)
-            return {"mask": mask}
+            return None, None, mask
         if fmt in ("Unary", "Binary", "Ternary"):
-            return {}
+            return _NO_IMMEDIATES
         return None
 
     def imm64(self, bits: int) -> int:
