@@ -70,7 +70,7 @@ class OpEmitters:
             elif o.derived:
                 t = DERIVED[o.derived](ctrl)
                 out.append(t)
-            elif o.typevar == op.ctrl:
+            elif o.typevar is op.ctrl or o.typevar == op.ctrl:  # (a dataclass's == compares every field)
                 out.append(ctrl)
             else:
                 choices = [t for t in self.p.types if o.typevar.contains(t)]
@@ -121,11 +121,16 @@ class OpEmitters:
         if shape is None:
             shape = _SHAPES[key] = (self.result_types(op, ctrl, types), widens_load(name, ctrl))
         result_types, widens = shape
-        args = [self.value_of(t) for t in types]
+        # (loops rather than comprehensions: each of these made a function and a cell for `self`)
+        args = []
+        for t in types:
+            args.append(self.value_of(t))
         if widens:
-            args = [self.not_loaded(a) for a in args]
+            for i, a in enumerate(args):
+                args[i] = self.not_loaded(a)
         if spec.nan == "observe":
-            args = [self.canon(a) for a in args]
+            for i, a in enumerate(args):
+                args[i] = self.canon(a)
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])

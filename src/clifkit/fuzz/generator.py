@@ -79,6 +79,7 @@ _GAPS: dict[tuple, dict] = {}  # targets -> (opcode, controlling type, *operand 
 _CTRLS: dict[tuple, dict] = {}  # the program's types -> opcode -> its controlling types (FuncGen.ctrl_candidates)
 _OPERAND_PLANS: dict[tuple, dict] = {}  # the program's types -> (opcode, controlling type) -> operand plan
 _CHOICES: dict[tuple, dict] = {}  # (the program's types, targets) -> ProgramGen.choices
+_SORTED: dict[frozenset, list] = {}  # a campaign's features -> them sorted (choose_features)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -151,7 +152,10 @@ class ProgramGen:
         if not self.cfg.vary_features:
             return frozenset(base)
         rng = self.rng
-        picked = [f for f in sorted(base) if rng.random() < 0.7]
+        ordered = _SORTED.get(base)
+        if ordered is None:
+            ordered = _SORTED[base] = sorted(base)
+        picked = [f for f in ordered if rng.random() < 0.7]
         if not set(picked) & {"int", "float", "simd"}:
             picked.append(rng.choice(sorted(set(base) & {"int", "float", "simd"})))
         return frozenset(picked)
