@@ -160,12 +160,12 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def value_of(self, ty: Type) -> int:
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
-        random = self.rng.random
-        if random() < 0.85:
+        rng = self.rng  # (its methods called in place: no bound method object per call)
+        if rng.random() < 0.85:
             v = self.pick(ty)
             if v is not None:
                 return v
-        if random() < 0.65:
+        if rng.random() < 0.65:
             v = self.convert_to(ty)
             if v is not None:
                 return v
