@@ -113,7 +113,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             results.append(v)
             v += 1
         self.next_value = v
-        self._append(name, ctrl, args, results, imm, cond, flags, offset, code, rare)
+        # Appended to the block being filled (as in emit1: a call of eleven arguments more for
+        # each of a program's instructions cost more than these four lines twice).
+        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
+        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
+        if rare or float_load:
+            self._finish(inst, rare, float_load)
+        self.block.insts.append(inst)
         return results
 
     def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True,
@@ -122,24 +128,23 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         v = self.next_value
         self.next_value = v + 1
         self.func.value_types[v] = result
-        self._append(name, ctrl, args, [v], imm, cond, flags, offset, code, rare)
+        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
+        # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
+        inst = new_inst(op, ctrl if polymorphic else None, args, [v], imm, cond, flags, offset, code)
+        if rare or float_load:
+            self._finish(inst, rare, float_load)
+        self.block.insts.append(inst)
         if pool:
             self.define(v, tainted)
         return v
 
-    def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int],
-                imm, cond, flags, offset, code, rare: dict) -> None:
-        """Append the instruction to the block being filled; `results` are numbered and typed."""
-        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
-        # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
-        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
-        if rare:
-            for field, value in rare.items():
-                setattr(inst, field, value)
+    def _finish(self, inst, rare: dict, float_load: bool) -> None:
+        """An emitted instruction's rare fields, and its results noted if it loads scalar floats."""
+        for field, value in rare.items():
+            setattr(inst, field, value)
         if float_load:
             value_types = self.func.value_types
-            self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
-        self.block.insts.append(inst)
+            self.loaded.update(r for r in inst.results if value_types[r] in FLOAT_SCALARS)
 
     def type_of(self, v: int) -> Type:
         return self.func.value_types[v]

@@ -147,8 +147,16 @@ def new_inst(opcode: Opcode, ctrl_type: Optional[Type], args: list, results: lis
     name (no keyword dict): for code that makes tens of thousands (the fuzzer's generator), at
     about half the cost."""
     inst = _new(Inst)
-    (inst.opcode, inst.ctrl_type, inst.args, inst.results, inst.imm, inst.cond, inst.flags, inst.offset,
-     inst.code) = opcode, ctrl_type, args, results, imm, cond, flags, offset, code
+    # (one statement each: an assignment from a tuple of these would build the tuple first)
+    inst.opcode = opcode
+    inst.ctrl_type = ctrl_type
+    inst.args = args
+    inst.results = results
+    inst.imm = imm
+    inst.cond = cond
+    inst.flags = flags
+    inst.offset = offset
+    inst.code = code
     (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
      inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
      inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
