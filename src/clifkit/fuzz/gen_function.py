@@ -406,7 +406,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def fold(self, r: int, u: int) -> int:
         """`r` with the bits of `u` xored in (exact bit operations: no NaN is computed)."""
-        ty = self.type_of(r)
+        ty = self.func.value_types[r]
         as_int = ty.as_int()
         if ty.lane_type.is_float:
             r = self.emit1("bitcast", as_int, [self.canon(r)], as_int, pool=False, flags=PLAIN)
@@ -422,7 +422,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def int_bits(self, v: int, want: Type) -> int:
         """`v`'s bits as a `want` scalar integer (truncated or zero-extended)."""
-        ty = self.type_of(v)
+        value_types = self.func.value_types
+        ty = value_types[v]
         if ty.lane_type.is_float:
             v = self.canon(v)
             if ty.is_vector:
@@ -430,7 +431,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             else:
                 as_int = ty.as_int()
                 v = self.emit1("bitcast", as_int, [v], as_int, pool=False, flags=PLAIN)
-            ty = self.type_of(v)
+            ty = value_types[v]
         if ty.is_vector:
             if ty is not I64X2:
                 v = self.emit1("bitcast", I64X2, [v], I64X2, pool=False, flags=LITTLE)

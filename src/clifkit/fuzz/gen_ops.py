@@ -105,12 +105,21 @@ class OpEmitters:
         op = OPCODES[name]
         spec = SPECS[name]
         rng = self.rng
-        ctrls = self.p.ctrls(name, self)
+        p = self.p
+        # (the programs' caches read here, and filled by their methods only when they miss)
+        ctrls = p.ctrl_lists.get(name)
+        if ctrls is None:
+            ctrls = p.ctrls(name, self)
         if not ctrls:
             return False
         ctrl = rng.choice(ctrls)
         types = self.operand_types(op, ctrl)
-        if types is None or self.p.gap(name, ctrl, types):
+        if types is None:
+            return False
+        gap = p.gaps.get((name, ctrl, *types))
+        if gap is None:
+            gap = p.gap(name, ctrl, types)
+        if gap:
             return False
         fields = self.immediates(op, ctrl, types)
         if fields is None:

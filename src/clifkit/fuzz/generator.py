@@ -136,8 +136,8 @@ class ProgramGen:
         self.actions, self.action_cum_weights = self.choose_actions()
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
         # Remembered across programs with the same targets and types (a few dozen sets of each).
-        self._gaps: dict = _GAPS.setdefault(self.targets, {})
-        self._ctrls: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
+        self.gaps: dict = _GAPS.setdefault(self.targets, {})
+        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
         # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
         self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
         # a maker's choices that depend on nothing but the program's types and targets (gen_ops)
@@ -205,15 +205,15 @@ class ProgramGen:
     def gap(self, name: str, ctrl: Optional[Type], types: list[Type]) -> bool:
         """Is this opcode/type combination one a chosen target cannot compile (or compiles wrongly)?"""
         key = (name, ctrl, *types)
-        found = self._gaps.get(key)
+        found = self.gaps.get(key)
         if found is None:
-            found = self._gaps[key] = lowering_gap(name, ctrl, types, self.targets)
+            found = self.gaps[key] = lowering_gap(name, ctrl, types, self.targets)
         return found
 
     def ctrls(self, name: str, fg: FuncGen) -> list[Type]:
-        found = self._ctrls.get(name)
+        found = self.ctrl_lists.get(name)
         if found is None:
-            found = self._ctrls[name] = fg.ctrl_candidates(name)
+            found = self.ctrl_lists[name] = fg.ctrl_candidates(name)
         return found
 
     def plan_heaps(self) -> None:
