@@ -66,8 +66,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.next_value = 0
         self.tainted: set[int] = set()  # float values whose NaN bits the hardware may choose
         self.loaded: set[int] = set()  # scalar floats straight from a load (rule cranelift-bug)
-        # block -> the pool values it defines (params included), by type, each in definition order
-        self.defs: dict[int, dict[Type, list[int]]] = {}
+        self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
         self.vmctx: Optional[int] = None
@@ -93,6 +92,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             self.pool[ty] = [v]
         else:
             values.append(v)
+        self.defs[self.block.number].append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
@@ -303,6 +303,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # Blocks and their parameters.
         for b in range(n):
             self.func.blocks[b] = Block(b)
+            self.defs[b] = []
         entry = self.func.blocks[0]
         for prm in self.func.signature.params:
             entry.params.append(self.new_value(prm.type))
@@ -319,17 +320,16 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
-            # The dominators' values, each type's in the order they were defined (blocks in layout
-            # order); what this block defines is then what the pool gains past `before`.
             pool = self.pool = {}
+            value_types = self.func.value_types
             for d in range(b):
                 if d in dom[b]:
-                    for ty, values in self.defs[d].items():
+                    for v in self.defs[d]:
+                        ty = value_types[v]
                         if ty in pool:
-                            pool[ty] += values
+                            pool[ty].append(v)
                         else:
-                            pool[ty] = values.copy()
-            before = {ty: len(values) for ty, values in pool.items()}
+                            pool[ty] = [v]
             for i, v in enumerate(blk.params):
                 if b == 0 and self.vmctx is None and self.func.signature.params[i].purpose == "vmctx":
                     self.vmctx = v
@@ -343,7 +343,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
                 self.counter = counter_params.get(b)
             self.body(rng.randint(1, cfg.max_insts))
             self.terminate(edges[b], counter_params)
-            self.defs[b] = {ty: values[before.get(ty, 0):] for ty, values in pool.items()}
         return self.func
 
     def prologue(self) -> None:
