@@ -101,10 +101,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     # a dict of keywords for each, built, read and freed, was a tenth of generating.)
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
-        return self._emit(name, ctrl, args, result_types, imm, cond, flags, offset, code, rare)
-
-    def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types,
-              imm, cond, flags, offset, code, rare: dict) -> list[int]:
         value_types = self.func.value_types
         v = self.next_value
         results = []
@@ -124,7 +120,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True,
               imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> int:
-        # (the one-result case of _emit, without its loop: most instructions are made here)
+        # (the one-result case of emit, without its loop: most instructions are made here)
         v = self.next_value
         self.next_value = v + 1
         self.func.value_types[v] = result

@@ -29,7 +29,6 @@ from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 _SHAPES: dict[tuple, tuple] = {}
 # (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
 _FCMP_CONDS: dict[tuple, list] = {}
-_NO_RARE: dict = {}  # (no rare fields: `FuncGen._emit` only reads it)
 _NO_IMMEDIATES = (None, None, None)
 
 
@@ -143,8 +142,10 @@ class OpEmitters:
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
-        results = self._emit(name, ctrl, args, result_types, imm, cond, None, None, None,
-                             _NO_RARE if mask is None else {"mask": mask})
+        if mask is None:
+            results = self.emit(name, ctrl, args, result_types, imm, cond)
+        else:
+            results = self.emit(name, ctrl, args, result_types, imm, cond, mask=mask)
         taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
             self.define(r, taint)
