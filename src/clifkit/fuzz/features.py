@@ -122,6 +122,7 @@ DEFAULT_FUEL = 20_000_000
 
 
 _GROUPS_OF: dict = {}  # opcode name -> the groups an instruction of it alone shows (features_hit)
+_FEATURE_SET = frozenset(FEATURES)
 
 
 def _groups_of(name: str) -> frozenset:
@@ -174,8 +175,10 @@ def features_hit(functions, heap_styles) -> set[str]:
         for name in names:
             hit |= _GROUPS_OF[name] if name in _GROUPS_OF else _groups_of(name)
         types = set(func.value_types.values())
-        if any(t.is_vector for t in types):
-            hit.add("simd")
+        for t in types:  # (a loop: `any` of a generator made a function and a frame per program)
+            if t.is_vector:
+                hit.add("simd")
+                break
         if I128 in types:
             hit.add("i128")
-    return hit & set(FEATURES)
+    return hit & _FEATURE_SET

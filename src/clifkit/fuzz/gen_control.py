@@ -102,12 +102,13 @@ class ControlFlow:
 
     def block_args(self, target: int, counter: Optional[int]) -> list[int]:
         blk = self.func.blocks[target]
+        value_types = self.func.value_types
         args = []
         for i, v in enumerate(blk.params):
             if i == 0 and counter is not None:
                 args.append(counter)
             else:
-                args.append(self.value_of(self.type_of(v)))
+                args.append(self.value_of(value_types[v]))
         return args
 
     def terminate(self, edge: Edge, counter_params: dict[int, int]) -> None:

@@ -96,12 +96,11 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
-    # (emit, emit1 and gen_generic pass the fields on as one dict: the generator emits some 180
-    # instructions a program, and each keyword pass-through built the dict again)
-    def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type], **fields) -> list[int]:
-        return self._emit(name, ctrl, args, result_types, fields)
-
-    def _emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types, fields: dict) -> list[int]:
+    # The five common immediate fields are parameters of their own, passed on by position down to
+    # `new_inst`; only the rare ones (`rare`) come as a dict. (Some 180 instructions a program:
+    # a dict of keywords for each, built, read and freed, was a tenth of generating.)
+    def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
+             imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
         value_types = self.func.value_types
         v = self.next_value
         results = []
@@ -110,31 +109,38 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             results.append(v)
             v += 1
         self.next_value = v
-        self._append(name, ctrl, args, results, fields)
+        # Appended to the block being filled (as in emit1: a call of eleven arguments more for
+        # each of a program's instructions cost more than these four lines twice).
+        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
+        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
+        if rare or float_load:
+            self._finish(inst, rare, float_load)
+        self.block.insts.append(inst)
         return results
 
-    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True, **fields) -> int:
-        # (the one-result case of _emit, without its loop: most instructions are made here)
+    def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True,
+              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> int:
+        # (the one-result case of emit, without its loop: most instructions are made here)
         v = self.next_value
         self.next_value = v + 1
         self.func.value_types[v] = result
-        self._append(name, ctrl, args, [v], fields)
+        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
+        # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
+        inst = new_inst(op, ctrl if polymorphic else None, args, [v], imm, cond, flags, offset, code)
+        if rare or float_load:
+            self._finish(inst, rare, float_load)
+        self.block.insts.append(inst)
         if pool:
             self.define(v, tainted)
         return v
 
-    def _append(self, name: str, ctrl: Optional[Type], args: list[int], results: list[int], fields: dict) -> None:
-        """Append the instruction to the block being filled; `results` are numbered and typed."""
-        op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
-        # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
-        inst = new_inst(op, ctrl if polymorphic else None, args, results)
-        if fields:
-            for field, value in fields.items():
-                setattr(inst, field, value)
+    def _finish(self, inst, rare: dict, float_load: bool) -> None:
+        """An emitted instruction's rare fields, and its results noted if it loads scalar floats."""
+        for field, value in rare.items():
+            setattr(inst, field, value)
         if float_load:
             value_types = self.func.value_types
-            self.loaded.update(r for r in results if value_types[r] in FLOAT_SCALARS)
-        self.block.insts.append(inst)
+            self.loaded.update(r for r in inst.results if value_types[r] in FLOAT_SCALARS)
 
     def type_of(self, v: int) -> Type:
         return self.func.value_types[v]
@@ -155,12 +161,12 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def value_of(self, ty: Type) -> int:
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
-        random = self.rng.random
-        if random() < 0.85:
+        rng = self.rng  # (its methods called in place: no bound method object per call)
+        if rng.random() < 0.85:
             v = self.pick(ty)
             if v is not None:
                 return v
-        if random() < 0.65:
+        if rng.random() < 0.65:
             v = self.convert_to(ty)
             if v is not None:
                 return v
@@ -292,8 +298,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         dom = dominators(n, succs)
         # Blocks and their parameters.
         for b in range(n):
-            blk = Block(b)
-            self.func.blocks[b] = blk
+            self.func.blocks[b] = Block(b)
             self.defs[b] = []
         entry = self.func.blocks[0]
         for prm in self.func.signature.params:
@@ -396,7 +401,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def fold(self, r: int, u: int) -> int:
         """`r` with the bits of `u` xored in (exact bit operations: no NaN is computed)."""
-        ty = self.type_of(r)
+        ty = self.func.value_types[r]
         as_int = ty.as_int()
         if ty.lane_type.is_float:
             r = self.emit1("bitcast", as_int, [self.canon(r)], as_int, pool=False, flags=PLAIN)
@@ -412,7 +417,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def int_bits(self, v: int, want: Type) -> int:
         """`v`'s bits as a `want` scalar integer (truncated or zero-extended)."""
-        ty = self.type_of(v)
+        value_types = self.func.value_types
+        ty = value_types[v]
         if ty.lane_type.is_float:
             v = self.canon(v)
             if ty.is_vector:
@@ -420,7 +426,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             else:
                 as_int = ty.as_int()
                 v = self.emit1("bitcast", as_int, [v], as_int, pool=False, flags=PLAIN)
-            ty = self.type_of(v)
+            ty = value_types[v]
         if ty.is_vector:
             if ty is not I64X2:
                 v = self.emit1("bitcast", I64X2, [v], I64X2, pool=False, flags=LITTLE)

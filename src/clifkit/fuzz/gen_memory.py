@@ -30,8 +30,11 @@ class MemoryEmitters:
 
     # -- memory: stack slots ---------------------------------------------------------------------
     def mem_type(self, max_bytes: int = 16, vectors: bool = True) -> Type:
-        types = [t for t in self.p.types if t.bytes <= max_bytes and (vectors or not t.is_vector)]
-        return self.rng.choice(types or [I8])
+        key = ("mem_type", max_bytes, vectors)  # (the choices depend on the program's types alone)
+        types = self.p.choices.get(key)
+        if types is None:
+            types = self.p.choices[key] = [t for t in self.p.types if t.bytes <= max_bytes and (vectors or not t.is_vector)] or [I8]
+        return self.rng.choice(types)
 
     def store_value(self, ty: Type) -> int:
         return self.canon(self.value_of(ty))

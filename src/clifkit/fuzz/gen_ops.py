@@ -24,8 +24,12 @@ from .specs import FLOAT_SCALARS, SPECS, fcmp_gaps, widens_load
 
 
 
-# (opcode, controlling type) -> result types (OpEmitters.result_types), as gen_generic emits them.
-_RESULT_TYPES: dict[tuple, list] = {}
+# (opcode, controlling type) -> (result types (OpEmitters.result_types), as gen_generic emits them;
+# whether a loaded float operand is replaced (specs.widens_load))
+_SHAPES: dict[tuple, tuple] = {}
+# (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
+_FCMP_CONDS: dict[tuple, list] = {}
+_NO_IMMEDIATES = (None, None, None)
 
 
 class OpEmitters:
@@ -65,7 +69,7 @@ class OpEmitters:
             elif o.derived:
                 t = DERIVED[o.derived](ctrl)
                 out.append(t)
-            elif o.typevar == op.ctrl:
+            elif o.typevar is op.ctrl or o.typevar == op.ctrl:  # (a dataclass's == compares every field)
                 out.append(ctrl)
             else:
                 choices = [t for t in self.p.types if o.typevar.contains(t)]
@@ -100,29 +104,48 @@ class OpEmitters:
         op = OPCODES[name]
         spec = SPECS[name]
         rng = self.rng
-        ctrls = self.p.ctrls(name, self)
+        p = self.p
+        # (the programs' caches read here, and filled by their methods only when they miss)
+        ctrls = p.ctrl_lists.get(name)
+        if ctrls is None:
+            ctrls = p.ctrls(name, self)
         if not ctrls:
             return False
         ctrl = rng.choice(ctrls)
         types = self.operand_types(op, ctrl)
-        if types is None or self.p.gap(name, ctrl, types):
+        if types is None:
+            return False
+        gap = p.gaps.get((name, ctrl, *types))
+        if gap is None:
+            gap = p.gap(name, ctrl, types)
+        if gap:
             return False
         fields = self.immediates(op, ctrl, types)
         if fields is None:
             return False
-        args = [self.value_of(t) for t in types]
-        if widens_load(name, ctrl):
-            args = [self.not_loaded(a) for a in args]
+        imm, cond, mask = fields
+        key = (name, ctrl)
+        shape = _SHAPES.get(key)
+        if shape is None:
+            shape = _SHAPES[key] = (self.result_types(op, ctrl, types), widens_load(name, ctrl))
+        result_types, widens = shape
+        # (loops rather than comprehensions: each of these made a function and a cell for `self`)
+        args = []
+        for t in types:
+            args.append(self.value_of(t))
+        if widens:
+            for i, a in enumerate(args):
+                args[i] = self.not_loaded(a)
         if spec.nan == "observe":
-            args = [self.canon(a) for a in args]
+            for i, a in enumerate(args):
+                args[i] = self.canon(a)
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
-        key = (name, ctrl)
-        result_types = _RESULT_TYPES.get(key)
-        if result_types is None:
-            result_types = _RESULT_TYPES[key] = self.result_types(op, ctrl, types)
-        results = self._emit(name, ctrl, args, result_types, fields)
+        if mask is None:
+            results = self.emit(name, ctrl, args, result_types, imm, cond)
+        else:
+            results = self.emit(name, ctrl, args, result_types, imm, cond, mask=mask)
         taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
             self.define(r, taint)
@@ -140,36 +163,42 @@ class OpEmitters:
                 out.append(ctrl)
         return out
 
-    def immediates(self, op: Opcode, ctrl: Optional[Type], types: list[Type]) -> Optional[dict]:
+    def immediates(self, op: Opcode, ctrl: Optional[Type], types: list[Type]) -> Optional[tuple]:
+        """(imm, cond, mask) for `op` at `ctrl` (None where the format has no such field), drawn
+        in that format's order; None if the format is not one generated generically."""
         rng = self.rng
         fmt = op.format.name
         name = op.name
         if fmt == "BinaryImm64":
             bits = ctrl.lane_bits
             if name in ("ishl_imm", "ushr_imm", "sshr_imm", "rotl_imm", "rotr_imm"):
-                return {"imm": rng.randrange(0, 2 * bits)}
+                return rng.randrange(0, 2 * bits), None, None
             if name in ("udiv_imm", "urem_imm"):
-                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, 255, 1000, 65535))}
+                return rng.choice((1, 2, 3, 7, 10, 16, 255, 1000, 65535)), None, None
             if name in ("sdiv_imm", "srem_imm"):
-                return {"imm": rng.choice((1, 2, 3, 7, 10, 16, -2, -3, -7, -100))}
-            return {"imm": self.imm64(bits)}
+                return rng.choice((1, 2, 3, 7, 10, 16, -2, -3, -7, -100)), None, None
+            return self.imm64(bits), None, None
         if fmt == "IntCompare":
-            return {"cond": rng.choice(INTCC)}
+            return None, rng.choice(INTCC), None
         if fmt == "IntCompareImm":
-            return {"cond": rng.choice(INTCC), "imm": self.imm64(ctrl.bits)}
+            cond = rng.choice(INTCC)  # (drawn before the immediate)
+            return self.imm64(ctrl.bits), cond, None
         if fmt == "FloatCompare":
-            gaps = fcmp_gaps(self.p.targets, ctrl.is_vector)
-            conds = [c for c in FLOATCC if c not in gaps]
-            return {"cond": rng.choice(conds)}
+            key = (self.p.targets, ctrl.is_vector)
+            conds = _FCMP_CONDS.get(key)
+            if conds is None:
+                gaps = fcmp_gaps(*key)
+                conds = _FCMP_CONDS[key] = [c for c in FLOATCC if c not in gaps]
+            return None, rng.choice(conds), None
         if fmt in ("BinaryImm8", "TernaryImm8"):
-            return {"imm": rng.randrange(ctrl.lanes)}
+            return rng.randrange(ctrl.lanes), None, None
         if fmt == "Shuffle":
             mask = bytes(rng.randrange(32) for _ in range(16))
             if self.p.dialect.shuffle_zero_lanes and rng.random() < 0.5:
                 mask = zero_lanes(rng, mask)
-            return {"mask": mask}
+            return None, None, mask
         if fmt in ("Unary", "Binary", "Ternary"):
-            return {}
+            return _NO_IMMEDIATES
         return None
 
     def imm64(self, bits: int) -> int:

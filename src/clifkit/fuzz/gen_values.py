@@ -26,22 +26,26 @@ class GenRandom(random.Random):
         n = len(seq)
         if not n:
             raise IndexError("Cannot choose from an empty sequence")
-        getrandbits = self.getrandbits
         k = n.bit_length()
-        r = getrandbits(k)
+        # (called as a method each time: binding `self.getrandbits` to a name made a bound
+        # method object for every draw, and most draws take one call)
+        r = self.getrandbits(k)
         while r >= n:
-            r = getrandbits(k)
+            r = self.getrandbits(k)
         return seq[r]
 
     def randrange(self, start, stop=None, step=1):
-        lo, hi = (0, start) if stop is None else (start, stop)
-        if step == 1 and lo.__class__ is int and hi.__class__ is int and hi > lo:
-            n = hi - lo
-            getrandbits = self.getrandbits
+        if stop is None:
+            lo, n = 0, start
+        elif start.__class__ is int and stop.__class__ is int:
+            lo, n = start, stop - start
+        else:
+            return super().randrange(start, stop, step)
+        if n.__class__ is int and n > 0 and step == 1:
             k = n.bit_length()
-            r = getrandbits(k)
+            r = self.getrandbits(k)
             while r >= n:
-                r = getrandbits(k)
+                r = self.getrandbits(k)
             return lo + r
         return super().randrange(start, stop, step)
 

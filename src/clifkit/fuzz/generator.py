@@ -79,6 +79,7 @@ _GAPS: dict[tuple, dict] = {}  # targets -> (opcode, controlling type, *operand 
 _CTRLS: dict[tuple, dict] = {}  # the program's types -> opcode -> its controlling types (FuncGen.ctrl_candidates)
 _OPERAND_PLANS: dict[tuple, dict] = {}  # the program's types -> (opcode, controlling type) -> operand plan
 _CHOICES: dict[tuple, dict] = {}  # (the program's types, targets) -> ProgramGen.choices
+_SORTED: dict[frozenset, list] = {}  # a campaign's features -> them sorted (choose_features)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
 
 BIG_ENDIAN_TARGETS = ("s390x",)
@@ -135,8 +136,8 @@ class ProgramGen:
         self.actions, self.action_cum_weights = self.choose_actions()
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
         # Remembered across programs with the same targets and types (a few dozen sets of each).
-        self._gaps: dict = _GAPS.setdefault(self.targets, {})
-        self._ctrls: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
+        self.gaps: dict = _GAPS.setdefault(self.targets, {})
+        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
         # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
         self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
         # a maker's choices that depend on nothing but the program's types and targets (gen_ops)
@@ -151,7 +152,10 @@ class ProgramGen:
         if not self.cfg.vary_features:
             return frozenset(base)
         rng = self.rng
-        picked = [f for f in sorted(base) if rng.random() < 0.7]
+        ordered = _SORTED.get(base)
+        if ordered is None:
+            ordered = _SORTED[base] = sorted(base)
+        picked = [f for f in ordered if rng.random() < 0.7]
         if not set(picked) & {"int", "float", "simd"}:
             picked.append(rng.choice(sorted(set(base) & {"int", "float", "simd"})))
         return frozenset(picked)
@@ -201,15 +205,15 @@ class ProgramGen:
     def gap(self, name: str, ctrl: Optional[Type], types: list[Type]) -> bool:
         """Is this opcode/type combination one a chosen target cannot compile (or compiles wrongly)?"""
         key = (name, ctrl, *types)
-        found = self._gaps.get(key)
+        found = self.gaps.get(key)
         if found is None:
-            found = self._gaps[key] = lowering_gap(name, ctrl, types, self.targets)
+            found = self.gaps[key] = lowering_gap(name, ctrl, types, self.targets)
         return found
 
     def ctrls(self, name: str, fg: FuncGen) -> list[Type]:
-        found = self._ctrls.get(name)
+        found = self.ctrl_lists.get(name)
         if found is None:
-            found = self._ctrls[name] = fg.ctrl_candidates(name)
+            found = self.ctrl_lists[name] = fg.ctrl_candidates(name)
         return found
 
     def plan_heaps(self) -> None:

@@ -140,23 +140,33 @@ class Inst:
         return []
 
 
-def new_inst(opcode: Opcode, ctrl_type: Optional[Type], args: list, results: list) -> Inst:
-    """`Inst(opcode, ctrl_type, args, results)` that keeps `args` and `results` themselves (not
-    copies) and takes no other fields: for code that makes tens of thousands (the fuzzer's
-    generator), at about half the cost."""
+def new_inst(opcode: Opcode, ctrl_type: Optional[Type], args: list, results: list,
+             imm=None, cond=None, flags=None, offset=None, code=None) -> Inst:
+    """`Inst(opcode, ctrl_type, args, results, imm=..., ...)` that keeps `args` and `results`
+    themselves (not copies) and takes only the five most common immediate fields, by position or
+    name (no keyword dict): for code that makes tens of thousands (the fuzzer's generator), at
+    about half the cost."""
     inst = _new(Inst)
-    inst.opcode, inst.ctrl_type, inst.args, inst.results = opcode, ctrl_type, args, results
-    (inst.loc, inst.srcloc, inst.comment, inst.imm, inst.cond, inst.flags, inst.offset, inst.code, inst.func_ref,
-     inst.sig_ref, inst.stack_slot, inst.global_value, inst.jump_table, inst.dests, inst.rmw_op, inst.mask,
-     inst.exception, inst.heap, inst.table, inst.size, inst.stack_map, inst.comments_before, inst.block,
-     inst.debug_tags) = _NO_FIELDS_BUT_OPERANDS
+    # (one statement each: an assignment from a tuple of these would build the tuple first)
+    inst.opcode = opcode
+    inst.ctrl_type = ctrl_type
+    inst.args = args
+    inst.results = results
+    inst.imm = imm
+    inst.cond = cond
+    inst.flags = flags
+    inst.offset = offset
+    inst.code = code
+    (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
+     inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
+     inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
     return inst
 
 
 _new = object.__new__
 _inst_fields = operator.attrgetter(*Inst.__slots__)
 _NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
-_NO_FIELDS_BUT_OPERANDS = (None,) * (len(Inst.__slots__) - 4)
+_NO_OTHER_FIELDS = (None,) * (len(Inst.__slots__) - 9)  # (new_inst)
 
 
 def _block(states: list[tuple], *fields) -> Block:
