@@ -252,3 +252,85 @@ def test_direct_calls_through_a_declaration_of_other_vector_types(name, order, b
         assert interp.call(name, [arg, 0]) == [tuple(lanes(pack(passed, "i32x4", big), "i64x2", big))]
     else:
         assert interp.call(name, [arg]) == [tuple(callee_effect("i64x2", "i32x4", big))]
+
+
+# Two tail-convention functions calling each other in a loop, each through a signature naming the
+# other's vectors as different lane types, and a caller reading the final bytes as a third type.
+PINGPONG = """
+function %even(i32, i32x4) -> i64x2 tail {
+    sig0 = (i32, i16x8) -> i64x2 tail
+    fn0 = %odd(i32, i8x16) -> i8x16 tail
+block0(v0: i32, v1: i32x4):
+    brif v0, block1, block2
+block1:
+    v2 = iconst.i32 1
+    v3 = splat.i32x4 v2
+    v4 = iadd v1, v3
+    v5 = bitcast.i16x8 little v4
+    v6 = iadd_imm v0, -1
+    v7 = func_addr.i64 fn0
+    return_call_indirect sig0, v7(v6, v5)
+block2:
+    v8 = bitcast.i64x2 little v1
+    return v8
+}
+
+function %odd(i32, i8x16) -> i8x16 tail {
+    sig0 = (i32, i64x2) -> i8x16 tail
+    fn0 = %even(i32, i32x4) -> i64x2 tail
+block0(v0: i32, v1: i8x16):
+    brif v0, block1, block2
+block1:
+    v2 = iconst.i8 2
+    v3 = splat.i8x16 v2
+    v4 = iadd v1, v3
+    v5 = bitcast.i64x2 little v4
+    v6 = iadd_imm v0, -1
+    v7 = func_addr.i64 fn0
+    return_call_indirect sig0, v7(v6, v5)
+block2:
+    return v1
+}
+
+function %start(i32, i16x8) -> i16x8 {
+    sig0 = (i32, i16x8) -> i16x8 tail
+    fn0 = %even(i32, i32x4) -> i64x2 tail
+block0(v0: i32, v1: i16x8):
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v0, v1)
+    return v3
+}
+"""
+
+
+def pingpong(n: int, start: bytes) -> list[int]:
+    """The byte model of %start(n, start): lanes of i16x8 (the tail convention's lanes are
+    little-endian on every target)."""
+    data, even = start, True
+    for _ in range(n):
+        if even:
+            data = pack([(x + 1) & 0xFFFF_FFFF for x in lanes(data, "i32x4", False)], "i32x4", False)
+        else:
+            data = bytes((b + 2) & 0xFF for b in data)
+        even = not even
+    return lanes(data, "i16x8", False)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 10_001])
+def test_a_tail_call_loop_through_other_vector_types_keeps_its_depth(n, both_code_shapes):
+    """Each adapted tail call of the loop is followed by the adapter that started it, not nested
+    inside the previous one: 10,001 iterations trapped stk_ovf (one Python frame per iteration)
+    where native code loops; the results are converted once, from the last callee's types."""
+    interp = Interpreter([d.function for d in parse_text(PINGPONG).functions])
+    start = lanes(BYTES, "i16x8", False)
+    assert list(interp.call("%start", [n, tuple(start)])[0]) == pingpong(n, BYTES)
+
+
+@pytest.mark.parametrize("arch,big", ARCHES)
+def test_native_runs_the_tail_call_loop_as_the_model_says(arch, big, clifkit_test):
+    """The loop natively, the model's values, and the interpreter agreeing (`--compare`)."""
+    arg = text(lanes(BYTES, "i16x8", False), "i16x8")
+    runs_text = "".join(f"; run: %start({n}, {arg}) == {text(pingpong(n, BYTES), 'i16x8')}\n"
+                        for n in (1, 2, 7, 10_001))
+    _, out, runs = clifkit_test(f"test run\ntarget {arch}\n" + PINGPONG + runs_text, "--compare")
+    assert len(runs) == 4 and all(r["status"] == "passed" and r["target"] == arch for r in runs), out

@@ -58,26 +58,45 @@ def adapted(interp, addr: int, entry: list, key: tuple):
     outs = _converters(own_returns, returns, big)
     if ins is False or outs is False:
         return None
-    found = [_adapter(entry, ins, outs), key, entry[2], big]
+    found = [_adapter(entry, ins, outs, returns, big), key, entry[2], big]
     cache[(addr, key)] = found
     return found
 
 
-def _adapter(entry: list, ins: list, outs: list):
+def _adapter(entry: list, ins: list, outs: list, returns: tuple, big: bool):
     """A callee that converts its arguments, calls `entry`'s function (read at each call: a
-    stub becomes the compiled function), runs its tail calls, and converts its results."""
+    stub becomes the compiled function), runs its tail calls, and converts its results.
+
+    A tail call to another adapter is followed here rather than called: each would otherwise run
+    the next one's tail calls inside its own Python frame, so a tail-recursive loop through other
+    vector types would nest one frame per iteration (and trap ``stk_ovf`` where native code runs).
+    Every callee of the chain returns the types of the first one's (the verifier checks each tail
+    call's returns), so the results are converted once, from the last callee's own types."""
     single = len(outs) == 1
+    finals = {}
 
     def call(machine, depth, *args):
         args = [a if c is None else c(a) for a, c in zip(args, ins)]
         result = entry[0](machine, depth, *args)
+        own = None
         while result is TAIL_CALL:
-            result = machine.tail_fn(machine, depth, *machine.tail_args)
+            fn, args = machine.tail_fn, machine.tail_args
+            adapts = getattr(fn, "adapts", None)
+            if adapts is not None:
+                inner, inner_ins = adapts
+                fn, own = inner[0], inner[1][1]
+                args = [a if c is None else c(a) for a, c in zip(args, inner_ins)]
+            result = fn(machine, depth, *args)
+        convs = outs
+        if own is not None:
+            convs = finals.get(own)
+            if convs is None:
+                convs = finals[own] = _converters(own, returns, big)
         if single:
-            return result if outs[0] is None else outs[0](result)
-        if not outs:
+            return result if convs[0] is None else convs[0](result)
+        if not convs:
             return result
-        return tuple(r if c is None else c(r) for r, c in zip(result, outs))
+        return tuple(r if c is None else c(r) for r, c in zip(result, convs))
 
+    call.adapts = (entry, ins)
     return call
-
