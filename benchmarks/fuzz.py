@@ -215,6 +215,11 @@ def main(argv=None) -> int:
                    help="with --repeat: alternate the runs with those of another clifkit tree, and print the pairs' ratio")
     argv = attach_dash_values(list(sys.argv[1:] if argv is None else argv))
     opts = p.parse_args(argv)
+    # Each figure divides by the count (and --long's by its steps): refuse what would divide by zero,
+    # or run a different benchmark than the one asked for, before anything runs.
+    for name, least in (("count", 1), ("repeat", 1), ("batch", 1), ("verify_every", 1), ("long", 0)):
+        if getattr(opts, name) < least:
+            p.error(f"--{name.replace('_', '-')} must be at least {least}, not {getattr(opts, name)}")
     try:
         features = parse_features(opts.features) if opts.features else DEFAULT
         opt_levels = parse_opt_levels(opts.opt_level)

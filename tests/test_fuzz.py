@@ -686,6 +686,19 @@ def test_the_fuzz_benchmark_refuses_bad_options_without_a_traceback(capsys, monk
         assert "error: unknown" in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("option", [["--count", "0"], ["--count", "-5"], ["--repeat", "0"], ["--repeat", "-1"],
+                                    ["--batch", "0"], ["--verify-every", "0"], ["--long", "-3"]])
+def test_the_fuzz_benchmark_refuses_counts_it_cannot_run(option, capsys, monkeypatch):
+    """A count of no programs divided by zero (a traceback); no repeats ran once all the same."""
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.fuzz import main as bench_main
+
+    with pytest.raises(SystemExit) as e:
+        bench_main(["--count", "1"] + option)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and f"error: {option[0]} must be at least" in err and "Traceback" not in err, err
+
+
 def test_the_fuzz_benchmark_reads_back_a_run_and_refuses_a_tree_without_it(tmp_path, capsys, monkeypatch):
     monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from benchmarks.fuzz import main as bench_main
