@@ -561,7 +561,25 @@ def test_run_takes_the_target_line_of_the_hosts_architecture_and_skips_a_file_wi
     status, out, _ = run(capsys, "run", only)
     assert status == 0 and out[-1] == "0 passed, 0 failed, 2 skipped"
     assert f"its targets ({foreign}) do not include the host's architecture (x86_64)" in out[0]
+    assert f"`clifkit test --engine native` runs it on {foreign}" in out[0]
     assert native.opened == ["x86_64 has_avx"]  # nothing more opened
+
+
+@pytest.mark.parametrize("targets,where", [
+    (["riscv64"], "clifkit runs code for none of them"),
+    (["pulley64", "riscv64gc-unknown-linux-gnu"], "clifkit runs code for none of them"),
+    (["riscv64", "s390x-ibm-linux", "aarch64"], "`clifkit test --engine native` runs it on s390x, aarch64")])
+def test_run_says_where_a_foreign_file_would_run_and_only_where_clifkit_runs_code(
+        tmp_path, capsys, monkeypatch, targets, where):
+    """The skip of an all-foreign file named `clifkit test --engine native` for riscv64 and Pulley
+    targets too, which clifkit runs nowhere."""
+    monkeypatch.setattr("clifkit.native.host.host_arch", lambda: "x86_64")
+    monkeypatch.setitem(engines.ENGINES, "native", StandInNative())
+    p = tmp_path / "foreign.clif"
+    p.write_text(NOT_A_RUN_TEST.replace("target x86_64\n", "".join(f"target {t}\n" for t in targets)))
+    status, out, _ = run(capsys, "run", p)
+    assert status == 0 and out[-1] == "0 passed, 0 failed, 2 skipped"
+    assert out[0].endswith(f"do not include the host's architecture (x86_64); {where}"), out[0]
 
 
 def test_run_without_a_native_engine_says_so(tmp_path, capsys, monkeypatch):
