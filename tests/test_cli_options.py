@@ -707,3 +707,22 @@ def test_the_json_reports_options_say_the_interpreters_limits(tree, capsys):
         "--json", tree / "b.json", tree / "f0.clif")
     options = json.loads((tree / "b.json").read_text())["options"]
     assert (options["fuel"], options["max_call_depth"]) == (77, 5)
+
+
+def test_the_engine_summary_counts_a_triple_under_its_architecture_and_each_skip_reason(
+        tmp_path, capsys, monkeypatch):
+    """`target x86_64-unknown-linux-gnu` had a summary line of its own beside `target x86_64`'s, and
+    files skipped for different reasons showed the first file's reason as everyone's."""
+    monkeypatch.setattr("clifkit.native.host.host_arch", lambda: "x86_64")
+    monkeypatch.setitem(engines.ENGINES, "native", StandInNative())
+    paths = []
+    for name, target in (("a", "x86_64"), ("b", "x86_64-unknown-linux-gnu"), ("c", "riscv64"), ("d", "pulley64")):
+        paths.append(tmp_path / f"{name}.clif")
+        paths[-1].write_text(NOT_A_RUN_TEST.replace("target x86_64\n", f"target {target}\n"))
+    status, out, _ = run(capsys, "run", *paths)
+    assert status == 1 and out[-1] == "2 passed, 2 failed, 4 skipped"
+    assert [line for line in out if line.startswith("  ")] == [
+        "  native x86_64: 2 passed, 2 failed",
+        "  native:        4 skipped: 2 different reasons, which -v shows"]
+    status, out, _ = run(capsys, "run", *paths[:3])
+    assert out[-2].startswith("  native:        2 skipped: its targets (riscv64) do not include"), out

@@ -48,12 +48,13 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
     """What ran on each engine and architecture (target variants with other ISA flags together),
     and why one ran nothing (`native aarch64: 56 skipped: aarch64 emulation is not set up ...`):
     said when more than one ran, or when one could not run."""
-    def arch(label: str) -> str:  # "native x86_64 has_avx" -> "native x86_64"
-        return " ".join(label.split()[:2])
+    def arch(label: str) -> str:  # "native x86_64 has_avx", "native x86_64-unknown-linux-gnu" -> "native x86_64"
+        words = label.split()[:2]
+        return " ".join(words[:1] + [w.split("-")[0] for w in words[1:]])
 
     counts: dict[str, dict[str, int]] = {}
     traps: dict[str, int] = {}  # passed run lines that expected a trap and got it
-    why: dict[str, str] = {}
+    why: dict[str, dict[str, None]] = {}  # the distinct reasons, in order
     for fr in results:
         for r in fr.runs:
             if not r.engine_known:
@@ -64,7 +65,7 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
             if r.status == PASSED and (r.expected or "").startswith("trap "):
                 traps[name] = traps.get(name, 0) + 1
         for label, reason in fr.engine_skips.items():
-            why.setdefault(arch(label), reason)
+            why.setdefault(arch(label), {})[reason] = None
     if len(counts) < 2 and not any(name in why for name in counts):
         return []
     width = max(len(name) for name in counts) + 1
@@ -74,7 +75,10 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
                                              if status == PASSED and traps.get(name) else "")
                           for status, n in c.items() if n)
         if c[SKIPPED] and name in why:
-            shown += f" ({why[name]})" if c[PASSED] or c[FAILED] else f": {why[name]}"
+            # One file's reason is not every file's (`clifkit run` on files of several foreign targets).
+            reasons = list(why[name])
+            reason = reasons[0] if len(reasons) == 1 else f"{len(reasons)} different reasons, which -v shows"
+            shown += f" ({reason})" if c[PASSED] or c[FAILED] else f": {reason}"
         lines.append(f"  {name + ':':<{width}} {shown}")
     return lines
 
