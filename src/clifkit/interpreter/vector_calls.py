@@ -29,7 +29,7 @@ def _converter(src: str, dst: str, big: bool):
     if src == dst:
         return None
     a, b = parse_type(src), parse_type(dst)
-    if a is None or b is None or not (a.is_vector and b.is_vector) or a.dynamic or b.dynamic or a.bits != b.bits:
+    if a is None or b is None or not a.passes_as(b):
         return False
     from .integer_ops import compile_template
     from .lane_ops import bitcast_template

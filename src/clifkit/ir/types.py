@@ -65,6 +65,13 @@ class Type:
     def __reduce__(self):
         return (Type.get, (self.kind, self.lane_bits, self.lanes, self.dynamic))
 
+    def passes_as(self, other: "Type") -> bool:
+        """Whether a call passes a value of this type where `other` is declared: the same type, or
+        another fixed vector of the same width, whose bits the callee reinterprets
+        (docs/architecture.md, "Indirect calls")."""
+        return self is other or (self.is_vector and other.is_vector and not self.dynamic
+                                 and not other.dynamic and self.bits == other.bits)
+
     # -- classification (is_int, is_float, is_ref, is_vector, is_scalar, bits, bytes, lane_type:
     # set by `get`)
     # -- derived types, as the opcode table's type rules use them --------

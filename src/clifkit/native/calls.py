@@ -18,7 +18,7 @@ from typing import Optional
 
 import cranelift as cl
 
-from ..ir.function import Inst, Signature
+from ..ir.function import AbiParam, Inst, Signature
 from ..ir.opcodes import handles
 from .basics import trusted_memflags
 
@@ -132,6 +132,37 @@ class CallLowering:
         return list(self.b.inst_results(call))
 
     def libcall(self, name: str, args: list, sig: Signature):
+        from ..interpreter.control import libcall_signature
+
+        declared = ([p.type for p in sig.params], [r.type for r in sig.returns])
+        own = libcall_signature(name, self.ctx.pointer)
+        if own is None or declared == (list(own[0]), list(own[1])):
+            return self._libcall(name, args, sig)
+        return self._adapted_libcall(name, args, sig, declared, own)
+
+    def _adapted_libcall(self, name: str, args: list, sig: Signature, declared: tuple, own: tuple):
+        """A libcall declared with other vectors of the same width than Cranelift's: their bits
+        reinterpreted in the target's own lane order (the C convention's), as the interpreter does.
+        Any other difference the interpreter traps `bad_sig` for; native code would run the libcall
+        on whatever the registers hold (or, for `%CeilF32` and the like, which become an
+        instruction, compute on the declared type): unsupported."""
+        pairs = list(zip(declared[0], own[0])) + list(zip(own[1], declared[1]))
+        if len(declared[0]) != len(own[0]) or len(declared[1]) != len(own[1]) or not all(
+                a.passes_as(b) for a, b in pairs):
+            show = lambda ps, rs: f"({', '.join(map(str, ps))}) -> {', '.join(map(str, rs)) or '()'}"  # noqa: E731
+            raise self.fail(f"%{name} is declared as {show(*declared)}, but the libcall is {show(*own)} "
+                            "(the interpreter traps bad_sig)")
+        from ..ir.memflags import MemFlags
+        from .translate import cl_memflags, cl_type
+
+        # The target's byte order: the lane order of its C convention's vector registers.
+        flags = cl_memflags(MemFlags(endianness=self.ctx.byteorder))
+        cast = lambda t, v, want: v if t is want else self.b.ins_bitcast(cl_type(want), flags, v)  # noqa: E731
+        exact = Signature([AbiParam(t) for t in own[0]], [AbiParam(t) for t in own[1]], sig.call_conv)
+        results = self._libcall(name, [cast(t, a, w) for a, t, w in zip(args, declared[0], own[0])], exact)
+        return [cast(t, r, w) for r, t, w in zip(results, own[1], declared[1])]
+
+    def _libcall(self, name: str, args: list, sig: Signature):
         if name in LIBCALL_INSTRUCTIONS:
             return [getattr(self.b, "ins_" + LIBCALL_INSTRUCTIONS[name])(*args)]
         if name == "X86Pshufb":
