@@ -56,7 +56,7 @@ from .plans import (STATIC_TEST_KINDS, FunctionDirectives, Options, Plan, RunIte
                     Shared, prepare_group, select_plans)
 from .results import ERROR, FAILED, PASSED, SKIPPED, TIMEOUT, FileResult, RunResult, file_problem
 from .select import engine_label, full_name, item_key, item_names, matcher, run_label
-from .summary import file_result_lines, shown_counts, summary_line
+from .summary import file_result_lines, shown_counts, summary_line, with_other_reasons
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -294,9 +294,7 @@ def finish_file(plans: list[Plan], path: str, result: FileResult) -> None:
             reasons[r.message] = reasons.get(r.message, 0) + 1
     if reasons:
         n = sum(reasons.values())
-        first, *others = reasons
-        more = f" (and {len(others)} other reason{'s' if len(others) != 1 else ''}; -v shows each line)" if others else ""
-        result.notes.append(f"{path}: {n} run line{'s' if n != 1 else ''} skipped: {first}{more}")
+        result.notes.append(f"{path}: {n} run line{'s' if n != 1 else ''} skipped: {with_other_reasons(list(reasons))}")
     if plans and all(p.skip_reason for p in plans):
         result.message = plans[0].skip_reason or ""
 

@@ -76,11 +76,18 @@ def engine_summary(results: Iterable[FileResult]) -> list[str]:
                           for status, n in c.items() if n)
         if c[SKIPPED] and name in why:
             # One file's reason is not every file's (`clifkit run` on files of several foreign targets).
-            reasons = list(why[name])
-            reason = reasons[0] if len(reasons) == 1 else f"{len(reasons)} different reasons, which -v shows"
+            reason = with_other_reasons(list(why[name]))
             shown += f" ({reason})" if c[PASSED] or c[FAILED] else f": {reason}"
         lines.append(f"  {name + ':':<{width}} {shown}")
     return lines
+
+
+def with_other_reasons(reasons: list[str]) -> str:
+    """The first of several skip reasons, and how many others there are."""
+    first, *others = reasons
+    if not others:
+        return first
+    return f"{first} (and {len(others)} other reason{'s' if len(others) != 1 else ''}; -v shows each line)"
 
 
 def summary_line(results: Iterable[FileResult]) -> tuple[str, dict[str, int]]:
