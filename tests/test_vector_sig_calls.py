@@ -382,3 +382,34 @@ def test_native_libcalls_declared_with_other_vectors(arch, big, ty, clifkit_test
     ceil = by[("native", "%ceil")]
     assert ceil["status"] == "skipped" and "%CeilF32 is declared as (f32x4) -> f32x4, but the libcall is (f32) -> f32" \
         in ceil["message"], out
+
+
+RECURSION = """
+function %r(i32, i32x4) -> i32x4 {
+    sig0 = (i32, i8x16) -> i8x16
+    fn0 = %r(i32, i32x4) -> i32x4
+block0(v0: i32, v1: i32x4):
+    brif v0, block1, block2
+block1:
+    v2 = iadd_imm v0, -1
+    v3 = bitcast.i8x16 little v1
+    v4 = func_addr.i64 fn0
+    v5 = call_indirect sig0, v4(v2, v3)
+    v6 = bitcast.i32x4 little v5
+    v7 = iadd v6, v1
+    return v7
+block2:
+    return v1
+}
+"""
+
+
+@pytest.mark.parametrize("depth", [2000, 5000])
+def test_a_recursion_through_other_vector_types_reaches_the_call_depth_limit(depth, both_code_shapes):
+    """Each level nests the adapter's Python frame too: at the default limit of 2,000 the recursion
+    trapped stk_ovf (the Python stack, sized for two frames a level) from 1,500 levels on."""
+    import clifkit
+
+    with clifkit.load(RECURSION, max_call_depth=depth) as prog:
+        assert prog.call("%r", depth - 1, (1, 2, 3, 4)) == tuple(depth * k for k in (1, 2, 3, 4))
+        assert prog.call("%r", depth, (1, 2, 3, 4)) == clifkit.Trap("stk_ovf")

@@ -322,7 +322,7 @@ class Interpreter:
         machine = Machine(self, env, budget, self.timeout, self.max_memory)
         self.memory = machine.memory
         limit = sys.getrecursionlimit()
-        needed = min(2 * self.max_call_depth + 500 + _stack_depth(), MAX_FRAMES)
+        needed = min(FRAMES_PER_CALL * self.max_call_depth + 500 + _stack_depth(), MAX_FRAMES)
         if limit < needed:
             sys.setrecursionlimit(needed)
         try:
@@ -352,6 +352,9 @@ class Interpreter:
 # stack of FRAME_BYTES per frame; past MAX_FRAMES (a stack of 4 GiB), Python's own limit traps
 # stk_ovf first.
 SAFE_FRAMES = 12_000
+# Python frames one level of CLIF calls may nest: the callee's, short code's call_indirect helper,
+# and the adapter of a call through a signature naming other vector types (`vector_calls`).
+FRAMES_PER_CALL = 3
 FRAME_BYTES = 1024
 MAX_FRAMES = 4_000_000
 
