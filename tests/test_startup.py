@@ -77,7 +77,8 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
 STARTUP_PATH = {
     "clifkit", "clifkit.cli", "clifkit.arguments", "clifkit.limits", "clifkit.dialect", "clifkit.diagnostics",
     "clifkit.engine", "clifkit.environment", "clifkit.environment.byteorder",
-    "clifkit.ir", "clifkit.ir.formats", "clifkit.ir.function", "clifkit.ir.immediates", "clifkit.ir.numbers",
+    "clifkit.ir", "clifkit.ir.formats", "clifkit.ir.function", "clifkit.ir.immediates", "clifkit.ir.libcalls",
+    "clifkit.ir.numbers",
     "clifkit.ir.opcodes", "clifkit.ir.types", "clifkit.ir.values",
     "clifkit.reader", "clifkit.reader.cursor", "clifkit.reader.directives", "clifkit.reader.instructions",
     "clifkit.reader.lexer", "clifkit.reader.parser",

@@ -12,7 +12,7 @@ its func_addr address) and ``return_call`` reach them all alike.
 
 from __future__ import annotations
 
-from ..ir.types import F32, F64, I32, I64, Type
+from ..ir.libcalls import LIBCALL_NAMES, libcall_signature  # noqa: F401 (Interpreter reads them here)
 from .registry import OpContext, by_shape, impl
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
@@ -39,36 +39,6 @@ def _trapnz(ctx: OpContext):
 
 
 # -- libcalls ---------------------------------------------------------------------
-
-# Cranelift 0.120's LibCall::all_libcalls(), in order (the order fixes their addresses).
-LIBCALL_NAMES = (
-    "Probestack", "CeilF32", "CeilF64", "FloorF32", "FloorF64", "TruncF32", "TruncF64",
-    "NearestF32", "NearestF64", "FmaF32", "FmaF64", "Memcpy", "Memset", "Memmove", "Memcmp",
-    "ElfTlsGetAddr", "ElfTlsGetOffset", "X86Pshufb",
-)  # fmt: skip
-
-
-def libcall_signature(name: str, pointer: Type = I64) -> Optional[tuple[tuple[Type, ...], tuple[Type, ...]]]:
-    """(params, returns) as LibCall::signature gives them; None where Cranelift has none."""
-    if name in ("CeilF32", "FloorF32", "TruncF32", "NearestF32"):
-        return (F32,), (F32,)
-    if name in ("CeilF64", "FloorF64", "TruncF64", "NearestF64"):
-        return (F64,), (F64,)
-    if name == "FmaF32":
-        return (F32, F32, F32), (F32,)
-    if name == "FmaF64":
-        return (F64, F64, F64), (F64,)
-    if name in ("Memcpy", "Memmove"):
-        return (pointer, pointer, pointer), (pointer,)
-    if name == "Memset":
-        return (pointer, I32, pointer), (pointer,)
-    if name == "Memcmp":
-        return (pointer, pointer, pointer), (I32,)
-    if name == "X86Pshufb":
-        i8x16 = Type.get("i", 8, 16)
-        return (i8x16, i8x16), (i8x16,)
-    return None
-
 
 def _float_libcall(op: str, bits: int) -> Callable:
     from . import softfloat

@@ -132,7 +132,7 @@ class CallLowering:
         return list(self.b.inst_results(call))
 
     def libcall(self, name: str, args: list, sig: Signature):
-        from ..interpreter.control import libcall_signature
+        from ..ir.libcalls import libcall_signature
 
         declared = ([p.type for p in sig.params], [r.type for r in sig.returns])
         own = libcall_signature(name, self.ctx.pointer)
