@@ -413,3 +413,36 @@ def test_a_recursion_through_other_vector_types_reaches_the_call_depth_limit(dep
     with clifkit.load(RECURSION, max_call_depth=depth) as prog:
         assert prog.call("%r", depth - 1, (1, 2, 3, 4)) == tuple(depth * k for k in (1, 2, 3, 4))
         assert prog.call("%r", depth, (1, 2, 3, 4)) == clifkit.Trap("stk_ovf")
+
+
+def _chain(n: int, through: str) -> str:
+    """%f0 .. %f{n-1}, each calling the next through call_indirect of signature `through`."""
+    last = n - 1
+    parts = [f"function %f{last}(i32x4) -> i32x4 {{\nblock0(v0: i32x4):\n    return v0\n}}\n"]
+    for i in range(last):
+        parts.append(f"""function %f{i}(i32x4) -> i32x4 {{
+    sig0 = ({through}) -> {through}
+    fn0 = %f{i + 1}(i32x4) -> i32x4
+block0(v0: i32x4):
+    v1 = bitcast.{through} little v0
+    v2 = func_addr.i64 fn0
+    v3 = call_indirect sig0, v2(v1)
+    v4 = bitcast.i32x4 little v3
+    return v4
+}}
+""")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("through", ["i32x4", "i8x16"])
+def test_a_chain_of_first_calls_through_other_vector_types_reaches_the_call_depth_limit(through, both_code_shapes):
+    """Each function of the chain is called once: through its stub, a fourth Python frame a level
+    under the adapter (and short code's call_indirect helper): with the Python stack sized for
+    three, such a chain trapped stk_ovf from some 1,050 levels on at a limit of 1,200 (1,700 of 2,000)."""
+    import clifkit
+
+    depth = 1200
+    with clifkit.load(_chain(depth - 1, through), max_call_depth=depth) as prog:
+        assert prog.call("%f0", (1, 2, 3, 4)) == (1, 2, 3, 4)
+    with clifkit.load(_chain(depth + 1, through), max_call_depth=depth) as prog:
+        assert prog.call("%f0", (1, 2, 3, 4)) == clifkit.Trap("stk_ovf")

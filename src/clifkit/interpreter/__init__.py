@@ -353,8 +353,9 @@ class Interpreter:
 # stk_ovf first.
 SAFE_FRAMES = 12_000
 # Python frames one level of CLIF calls may nest: the callee's, short code's call_indirect helper,
-# and the adapter of a call through a signature naming other vector types (`vector_calls`).
-FRAMES_PER_CALL = 3
+# the adapter of a call through a signature naming other vector types (`vector_calls`), and, on a
+# function's first call, its stub (`Interpreter._stub`), which the adapter calls as the callee.
+FRAMES_PER_CALL = 4
 FRAME_BYTES = 1024
 MAX_FRAMES = 4_000_000
 
