@@ -115,5 +115,4 @@ class CallEmitters:
 
 def _same_widths(types: list, wanted: list) -> bool:
     """Whether `types` differ from `wanted` only in vectors that are others of the same width."""
-    return len(types) == len(wanted) and all(
-        a is b or (a.is_vector and b.is_vector and a.bits == b.bits) for a, b in zip(types, wanted))
+    return len(types) == len(wanted) and all(a.passes_as(b) for a, b in zip(types, wanted))
