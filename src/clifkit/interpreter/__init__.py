@@ -32,6 +32,7 @@ import builtins
 import sys
 
 from ..ir.function import Function
+from ..ir.libcalls import LIBCALL_NAMES, libcall_signature
 from ..ir.types import Type
 from . import control, integer_ops  # noqa: F401  (families register)
 from .compiler import compile_function, sig_types, tail_calls_other
@@ -73,8 +74,8 @@ def _libcall_keys() -> list[tuple[int, str, tuple]]:
     interpreter puts in its call_indirect table: computed once (a fuzz campaign makes an
     interpreter per program)."""
     if not _LIBCALL_KEYS:
-        for j, name in enumerate(control.LIBCALL_NAMES):
-            sig = control.libcall_signature(name)
+        for j, name in enumerate(LIBCALL_NAMES):
+            sig = libcall_signature(name)
             if sig is not None:
                 _LIBCALL_KEYS.append((j, name, indirect_key(*sig)))
     return _LIBCALL_KEYS
@@ -243,7 +244,7 @@ class Interpreter:
     def resolve_callee(self, name: str):
         """("lib", libcall) for a Cranelift libcall name, ("func", index) for a function here,
         ("host", name) for a host function, or None."""
-        if name.startswith("%") and name[1:] in control.LIBCALL_NAMES:
+        if name.startswith("%") and name[1:] in LIBCALL_NAMES:
             return ("lib", name[1:])
         if name in self.index:
             return ("func", self.index[name])
@@ -273,7 +274,7 @@ class Interpreter:
         if kind == "func":
             return sig_types(self.functions[ident].signature)
         if kind == "lib":
-            sig = control.libcall_signature(ident)
+            sig = libcall_signature(ident)
             if sig is None:
                 raise Unsupported(f"libcall %{ident} has no meaning in the interpreter")
             return sig
@@ -295,7 +296,7 @@ class Interpreter:
         if kind == "func":
             return CODE_BASE + 16 * ident
         if kind == "lib":
-            return LIBCALL_BASE + 16 * control.LIBCALL_NAMES.index(ident)
+            return LIBCALL_BASE + 16 * LIBCALL_NAMES.index(ident)
         return None
 
     # -- running ------------------------------------------------------------------------

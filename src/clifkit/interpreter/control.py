@@ -12,12 +12,11 @@ its func_addr address) and ``return_call`` reach them all alike.
 
 from __future__ import annotations
 
-from ..ir.libcalls import LIBCALL_NAMES, libcall_signature  # noqa: F401 (Interpreter reads them here)
 from .registry import OpContext, by_shape, impl
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
-    from typing import Callable, Optional
+    from typing import Callable
 
 
 @impl("trap")
