@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ..ir.entities import ExtFuncData
 from ..ir.function import AbiParam, ExternalName, Signature
-from ..ir.types import I64
+from ..ir.types import I64, all_pass_as
 
 
 class CallEmitters:
@@ -74,7 +74,7 @@ class CallEmitters:
         fitting = [c for c in self.callees if [r.type for r in c.signature.returns] == returns]
         rng = self.rng
         if not fitting:
-            fitting = [c for c in self.callees if _same_widths([r.type for r in c.signature.returns], returns)]
+            fitting = [c for c in self.callees if all_pass_as([r.type for r in c.signature.returns], returns)]
             if not fitting:
                 return False
             callee = rng.choice(fitting)
@@ -112,7 +112,3 @@ class CallEmitters:
             self.define(r)  # callees canonicalise what they return
         return True
 
-
-def _same_widths(types: list, wanted: list) -> bool:
-    """Whether `types` differ from `wanted` only in vectors that are others of the same width."""
-    return len(types) == len(wanted) and all(a.passes_as(b) for a, b in zip(types, wanted))

@@ -135,6 +135,11 @@ class Type:
         return Type.get(self.kind, self.lane_bits, self.lanes, True)
 
 
+def all_pass_as(types, declared) -> bool:
+    """Whether values of `types` pass where `declared` are, one for one (`Type.passes_as`)."""
+    return len(types) == len(declared) and all(t.passes_as(d) for t, d in zip(types, declared))
+
+
 _TYPE_RE = re.compile(r"([if])(8|16|32|64|128)(?:x(\d+))?(xN)?\Z")
 REF_TYPES = {"r32": ("r", 32), "r64": ("r", 64)}
 

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-import cranelift as cl
-
 from ..ir.function import AbiParam, Inst, Signature
 from ..ir.opcodes import handles
+from ..ir.types import all_pass_as
 from .basics import trusted_memflags
 
 LIBCALL_INSTRUCTIONS = {
@@ -146,9 +145,7 @@ class CallLowering:
         Any other difference the interpreter traps `bad_sig` for; native code would run the libcall
         on whatever the registers hold (or, for `%CeilF32` and the like, which become an
         instruction, compute on the declared type): unsupported."""
-        pairs = list(zip(declared[0], own[0])) + list(zip(own[1], declared[1]))
-        if len(declared[0]) != len(own[0]) or len(declared[1]) != len(own[1]) or not all(
-                a.passes_as(b) for a, b in pairs):
+        if not (all_pass_as(declared[0], own[0]) and all_pass_as(own[1], declared[1])):
             show = lambda ps, rs: f"({', '.join(map(str, ps))}) -> {', '.join(map(str, rs)) or '()'}"  # noqa: E731
             raise self.fail(f"%{name} is declared as {show(*declared)}, but the libcall is {show(*own)} "
                             "(the interpreter traps bad_sig)")
