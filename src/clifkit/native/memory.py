@@ -448,7 +448,6 @@ class NativeEnvironment:
         return True
 
 
-
 def materialize(env: Environment, byteorder: str = sys.byteorder) -> NativeEnvironment:
     """`env` in fresh, zeroed, guarded memory, each region owning the address space its
     `reservation` says (worked out from the declarations, `environment.reservations`): that of
