@@ -19,6 +19,12 @@ def arch_name(machine: str) -> str:
     return _ALIASES.get(m, m)
 
 
+def target_arch(target: str) -> str:
+    """The architecture a target line's words ("x86_64 has_avx") or a triple
+    ("x86_64-unknown-linux-gnu") name, as `arch_name` spells it."""
+    return arch_name(target.split()[0].split("-")[0])
+
+
 def host_arch() -> str:
     """The architecture this process runs on ("x86_64", "aarch64", "s390x", ...)."""
     return arch_name(platform.machine())

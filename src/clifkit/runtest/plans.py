@@ -188,20 +188,20 @@ def _host_plan(tf: TestFile) -> Plan:
     """`clifkit run`, as clif-util run: the host, with the flags of the file's first target line for
     the host's architecture; a file whose target lines all name other architectures is not run
     here (clif-util run refuses it), and the skip says where it would run."""
-    from ..native.host import arch_name, host_arch
+    from ..native.host import host_arch, target_arch
 
     targets = _targets(tf)
     if not targets:
         return Plan("native", "run")
     host = host_arch()
-    on_host = [t for t in targets if arch_name(t.split()[0].split("-")[0]) == host]
+    on_host = [t for t in targets if target_arch(t) == host]
     if on_host:
         return Plan("native", "run", target=on_host[0])
     from ..native.emulation import ARCHES
 
     named = ", ".join(dict.fromkeys(t.split()[0] for t in targets))
     # Only the architectures clifkit has workers for: riscv64 and Pulley code it runs nowhere.
-    runnable = [a for a in dict.fromkeys(arch_name(t.split()[0].split("-")[0]) for t in targets) if a in ARCHES]
+    runnable = [a for a in dict.fromkeys(map(target_arch, targets)) if a in ARCHES]
     where = (f"`clifkit test --engine native` runs it on {', '.join(runnable)}" if runnable
              else "clifkit runs code for none of them")
     return Plan("native", "run", skip_reason=(
