@@ -270,9 +270,9 @@ def _repeated(p: argparse.ArgumentParser, opts, argv: list[str]) -> int:
             skip = True
         elif not a.startswith(("--repeat=", "--against=")):
             child.append(a)
-    print(f"Python {sys.version.split()[0]}; {max(1, opts.repeat)} runs of: python -m benchmarks fuzz {' '.join(child)}",
+    print(f"Python {sys.version.split()[0]}; {opts.repeat} runs of: python -m benchmarks fuzz {' '.join(child)}",
           flush=True)
-    return compare(child, max(1, opts.repeat), against, out=lambda line: print(line, flush=True))
+    return compare(child, opts.repeat, against, out=lambda line: print(line, flush=True))
 
 
 if __name__ == "__main__":
