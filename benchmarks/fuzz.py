@@ -172,25 +172,26 @@ def cranelift_floor(count: int, seed: int, features: frozenset, start: int = 1,
 
 def long_run(target: str, count: int, seed: int, features: frozenset, verify_every: int = 10,
              step: int = 1000, opt_levels: tuple = DEFAULT_OPT_LEVELS) -> list[tuple]:
-    """(programs so far, programs/s per core over the last `step`, resident KiB, CPU seconds) every `step`
+    """(programs so far, programs/s per core over the last `step`, resident KiB, CPU seconds, programs) every `step`
     programs; then the rate over the first and over the last 2,000 programs (a long run must not slow down)."""
     cfg = CampaignConfig(seed, features, "interpreter", "native", (target,), DEFAULT_FUEL, verify_every,
                          opt_levels=opt_levels)
     runner = BatchRunner(cfg)
     out = []
     for first in range(0, count, step):
+        last = min(count, first + step)  # (the last step may be short)
         w0, c0 = _worker_cpu(), time.process_time()
-        for b in range(first, min(count, first + step), BATCH):
-            runner.run(range(b, min(count, first + step, b + BATCH)), {})
+        for b in range(first, last, BATCH):
+            runner.run(range(b, min(last, b + BATCH)), {})
         cpu = time.process_time() - c0 + max(0.0, _worker_cpu() - w0)
-        out.append((first + step, step / cpu if cpu else 0.0, _rss_kb(), cpu))
-        print(f"  {first + step:>6} programs: {out[-1][1]:6.1f} programs/s per core, {out[-1][2] / 1024:6.0f} MiB resident",
+        out.append((last, (last - first) / cpu if cpu else 0.0, _rss_kb(), cpu, last - first))
+        print(f"  {last:>6} programs: {out[-1][1]:6.1f} programs/s per core, {out[-1][2] / 1024:6.0f} MiB resident",
               flush=True)
     ends = max(1, min(len(out) // 2, 2000 // step))
     head, tail = out[:ends], out[-ends:]
-    rate = lambda rows: sum(step for _ in rows) / sum(r[3] for r in rows)  # noqa: E731
-    print(f"  first {ends * step} programs: {rate(head):.1f} programs/s per core; "
-          f"last {ends * step}: {rate(tail):.1f}", flush=True)
+    rate = lambda rows: sum(r[4] for r in rows) / sum(r[3] for r in rows)  # noqa: E731
+    print(f"  first {sum(r[4] for r in head)} programs: {rate(head):.1f} programs/s per core; "
+          f"last {sum(r[4] for r in tail)}: {rate(tail):.1f}", flush=True)
     return out
 
 

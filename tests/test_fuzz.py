@@ -1479,3 +1479,19 @@ def test_a_batch_renames_copies_of_its_programs_functions():
     assert again.function.name == "%p3_" + functions[-1].name[1:] and bound.function is functions[-1]
     assert again.args == bound.args and again.command is bound.command
     assert _renamed_bound(bound, 3, renamed).function is again.function
+
+
+def test_the_fuzz_benchmark_long_run_rates_a_short_last_step_by_its_own_programs(capsys, monkeypatch):
+    """--long N with N not a multiple of the step: the last step's rate divides the programs it ran
+    (once divided the whole step's count, which overstated it)."""
+    pytest.importorskip("cranelift")
+    monkeypatch.syspath_prepend(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from benchmarks.fuzz import long_run
+    from clifkit.fuzz.features import DEFAULT
+    from clifkit.native.host import host_arch
+
+    rows = long_run(host_arch(), 3, 1, DEFAULT, step=2)
+    assert [(r[0], r[4]) for r in rows] == [(2, 2), (3, 1)]
+    for _, rate, _, cpu, programs in rows:
+        assert rate == pytest.approx(programs / cpu)
+    assert "first 2 programs" in capsys.readouterr().out
