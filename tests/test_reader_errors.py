@@ -151,6 +151,18 @@ CASES = [
     ("test\n", "1:1: error: expected a test name after 'test'"),
     ("junk\n", "1:1: error: expected 'function', found 'junk'"),
     ("function %f() {\nblock0:\n    return\n}\ntarget x86_64\n", "5:1: error: 'target' lines must come before the first function"),
+    # settings and target flags: the names Cranelift has known since 2021 (clifkit.ir.settings)
+    ("test run\nset opt_levl=speed\n", "2:5: error: unknown setting 'opt_levl' (did you mean 'opt_level'?)"),
+    ("set enable_simd\nset opt_level=speed  enable_nosuch=1\n", "2:22: error: unknown setting 'enable_nosuch'"),
+    ("set has_avx\n", "1:5: error: unknown setting 'has_avx' (a flag of x86_64: write it after the target's name on "
+                      "its 'target' line)"),
+    ("target x86_64 haswell has_avx3\n", "1:23: error: unknown x86_64 flag 'has_avx3' (did you mean 'has_avx'?)"),
+    ("target x86_64-unknown-linux-gnu  opt_level=speed\n",
+     "1:34: error: unknown x86_64 flag 'opt_level' (a setting: write it on a 'set' line before the target)"),
+    ("target s390x has_mie2 has_lse\n", "1:23: error: unknown s390x flag 'has_lse'"),
+    ("target riscv64gc has_zvl128b has_q\n", "1:30: error: unknown riscv64 flag 'has_q' (did you mean 'has_v'?)"),
+    ("target x86_64\nset opt_level=speed\n",
+     "2:1: error: a 'set' line after the last 'target' line has no effect: set lines apply to the targets after them"),
 ]
 
 
@@ -225,3 +237,15 @@ def test_a_file_that_is_not_utf8_is_located_at_its_first_bad_byte(tmp_path, caps
         parse_file(path)
     d = info.value.first
     assert (d.loc.line, d.loc.col, d.message) == (5, 12, "the file is not UTF-8: byte 0xff cannot be decoded")
+
+
+def test_every_era_s_settings_and_flags_are_read():
+    """Names of the heap era (2021-2022) that today's Cranelift no longer has, and today's, read
+    without a diagnostic; so does a target this project has no flag list for."""
+    text = ("test run\nset enable_simd\nset avoid_div_traps=true\nset opt_level=speed_and_size\n"
+            "set regalloc_algorithm=single_pass\ntarget x86_64 skylake has_avx512vbmi\n"
+            "target aarch64-apple-darwin has_lse sign_return_address\ntarget s390x arch13\n"
+            "target riscv64gc has_zvl128b zvl256b\ntarget pulley64\ntarget arm whatever\n"
+            "function %f() {\nblock0:\n    return\n}\n")
+    tf = parse_text(text, "t.clif")
+    assert [s.words for s in tf.isa_specs][-1] == ["arm", "whatever"]

@@ -23,6 +23,7 @@ function; `parse_text` then raises one `ClifError` holding them all.
 from __future__ import annotations
 
 import os
+import re
 
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
 from ..ir.function import (
@@ -33,6 +34,7 @@ from .directives import RUN_KINDS, directive_at, fill
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
 from ..ir.numbers import NumberError, parse_uint
+from ..ir.settings import unknown_word
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -43,6 +45,11 @@ CALL_CONVS = frozenset(
      "wasmtime_system_v"}  # the last one: heap era (2022)
 )
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
+def _word_offsets(text: str) -> list[int]:
+    """Where each whitespace-separated word of `text` starts (0-based)."""
+    return [m.start() for m in re.finditer(r"\S+", text)]
+
+
 HEADER_WORDS = ("test", "set", "target", "feature")
 # Structured comments after a function: run-test directives and filecheck directives.
 DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln", "unordered", "not", "regex")
@@ -164,10 +171,20 @@ class Parser(InstructionParser):
                 else:
                     if not words:
                         raise self.error(f"expected words after '{keyword}'", i)
+                    unknown = unknown_word(keyword, words)
+                    if unknown is not None:
+                        at = self.tcols[i] + len(keyword) + _word_offsets(rest)[unknown[0]]
+                        raise ParseError(unknown[1], line, at)
                     seen_isa = True
                     tf.isa_specs.append(IsaSpec(keyword, words, loc, leading, comment))
             except ParseError as e:
                 self.report(e)
+        specs = tf.isa_specs
+        if specs and specs[-1].kind == "set" and any(s.kind == "target" for s in specs):
+            # (as Cranelift's reader: the settings of a target are the set lines before it)
+            last = specs[-1].loc
+            self.report(ParseError("a 'set' line after the last 'target' line has no effect: "
+                                   "set lines apply to the targets after them", last.line, last.col))
 
     def comments_above_function(self, rest: list, trailer: bool) -> list[str]:
         """Split the comments before the current token: the plain comment lines directly above a
