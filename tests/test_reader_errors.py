@@ -159,6 +159,9 @@ CASES = [
     ("target x86_64 haswell has_avx3\n", "1:23: error: unknown x86_64 flag 'has_avx3' (did you mean 'has_avx'?)"),
     ("target x86_64-unknown-linux-gnu  opt_level=speed\n",
      "1:34: error: unknown x86_64 flag 'opt_level' (a setting: write it on a 'set' line before the target)"),
+    ("set opt_level = speed\n", "1:15: error: expected a setting (NAME or NAME=VALUE), found '=' (write NAME=VALUE "
+                                "without spaces)"),
+    ("target aarch64 ,has_lse\n", "1:16: error: expected a flag of aarch64 (NAME or NAME=VALUE), found ',has_lse'"),
     ("target s390x has_mie2 has_lse\n", "1:23: error: unknown s390x flag 'has_lse'"),
     ("target riscv64gc has_zvl128b has_q\n", "1:30: error: unknown riscv64 flag 'has_q' (did you mean 'has_v'?)"),
     ("target x86_64\nset opt_level=speed\n",

@@ -14,6 +14,7 @@ not checked."""
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Optional
 
 SHARED_SETTINGS = frozenset("""
@@ -57,6 +58,8 @@ ISA_FLAGS: dict[str, frozenset] = {
     "pulley": frozenset("big_endian pointer_width".split()),
 }
 
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
 # Other spellings of an architecture in a target's first word (a triple's first part).
 _FAMILY_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
 
@@ -78,18 +81,23 @@ def unknown_word(keyword: str, words: list[str]) -> Optional[tuple[int, str]]:
     the message). None when all are known."""
     if keyword == "set":
         known, what, first = SHARED_SETTINGS, "setting", 0
+        expected = "a setting"
     elif keyword == "target" and words:
         family = isa_family(words[0])
         known = ISA_FLAGS.get(family)
         if known is None:
             return None
         what, first = f"{family} flag", 1
+        expected = f"a flag of {family}"
     else:
         return None
     for i in range(first, len(words)):
         name = words[i].split("=", 1)[0]
         if name in known:
             continue
+        if not _NAME.fullmatch(name):
+            spaced = " (write NAME=VALUE without spaces)" if words[i].startswith("=") else ""
+            return i, f"expected {expected} (NAME or NAME=VALUE), found '{words[i]}'{spaced}"
         message = f"unknown {what} '{name}'"
         elsewhere = _where_else(keyword, name)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
