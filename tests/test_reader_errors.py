@@ -166,6 +166,9 @@ CASES = [
     ("target riscv64gc has_zvl128b has_q\n", "1:30: error: unknown riscv64 flag 'has_q' (did you mean 'has_v'?)"),
     ("target x86_64\nset opt_level=speed\n",
      "2:1: error: a 'set' line after the last 'target' line has no effect: set lines apply to the targets after them"),
+    ("target x86_64 skylake-avx51\n", "1:15: error: unknown x86_64 flag 'skylake-avx51' (did you mean 'skylake-avx512'?)"),
+    ("target x86_64 haswell legacy\n", "1:23: error: unknown x86_64 flag 'legacy' (a backend of 2021: write it right "
+                                       "after the target's name)"),
 ]
 
 
@@ -190,6 +193,16 @@ def test_caret_display():
     with pytest.raises(ClifError) as info:
         parse_text(B("v1 = iadd v0, v9"), "t.clif")
     assert str(info.value) == "t.clif:3:19: error: undefined value v9\n    v1 = iadd v0, v9\n                  ^"
+
+
+def test_caret_under_a_word_after_tabs():
+    # A terminal widens a tab: the caret line keeps the tabs before the column, so it lines up.
+    with pytest.raises(ClifError) as info:
+        parse_text("test run\ntarget\tx86_64\thas_sse41\thas_avx3 ; c\n", "t.clif")
+    head, line, caret = str(info.value).split("\n")
+    assert head == "t.clif:2:25: error: unknown x86_64 flag 'has_avx3' (did you mean 'has_avx'?)"
+    assert caret == "      \t      \t         \t^"
+    assert line.expandtabs().index("has_avx3") == caret.expandtabs().index("^")
 
 
 def test_every_broken_function_is_reported():
@@ -252,3 +265,19 @@ def test_every_era_s_settings_and_flags_are_read():
             "function %f() {\nblock0:\n    return\n}\n")
     tf = parse_text(text, "t.clif")
     assert [s.words for s in tf.isa_specs][-1] == ["arm", "whatever"]
+
+
+def test_x86_presets_spelt_as_llvm_does_are_read():
+    # Cranelift names these presets after LLVM's CPUs, hyphens and all (since 2023).
+    text = "target x86_64 skylake-avx512 icelake-client\ntarget x86_64-unknown-linux-gnu x86-64-v3 goldmont-plus\n"
+    assert [s.words[1:] for s in parse_text(text, "t.clif").isa_specs] == [
+        ["skylake-avx512", "icelake-client"], ["x86-64-v3", "goldmont-plus"]]
+
+
+def test_the_backend_words_of_2021_are_read():
+    # From March to June 2021 Cranelift's reader took `machinst` or `legacy` right after the
+    # target's name, choosing the new or the old x86 backend, for any target.
+    text = ("target x86_64 machinst has_popcnt has_sse42\ntarget x86_64 legacy skylake\n"
+            "target aarch64 machinst\n")
+    assert [s.words for s in parse_text(text, "t.clif").isa_specs][0] == ["x86_64", "machinst", "has_popcnt",
+                                                                         "has_sse42"]

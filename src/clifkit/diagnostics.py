@@ -39,7 +39,9 @@ class Diagnostic:
         if self.source_line is None:
             return head
         line = self.source_line.rstrip("\n")
-        caret = " " * (self.loc.col - 1) + "^"
+        # Tabs before the column are kept, so that the caret lines up where a tab is widened.
+        before = line[: self.loc.col - 1]
+        caret = "".join(c if c == "\t" else " " for c in before) + " " * (self.loc.col - 1 - len(before)) + "^"
         return f"{head}\n{line}\n{caret}"
 
 

@@ -44,6 +44,8 @@ ISA_FLAGS: dict[str, frozenset] = {
         meteorlake nehalem nocona opteron penryn raptorlake sandybridge sapphirerapids sierraforest
         silvermont skx skylake slm sse3 sse41 sse42 ssse3 tigerlake tremont westmere x84_64_v3
         x86_64 x86_64_v2 x86_64_v3 x86_64_v4 znver1 znver2 znver3 znver4
+        athlon-fx athlon64-sse3 core-avx-i core-avx2 corei7-avx goldmont-plus icelake-client
+        icelake-server k8-sse3 opteron-sse3 skylake-avx512 x86-64 x86-64-v2 x86-64-v3 x86-64-v4
     """.split()),
     "aarch64": frozenset("""
         has_dotprod has_fp16 has_i8mm has_lse has_pauth sign_return_address sign_return_address_all
@@ -58,7 +60,12 @@ ISA_FLAGS: dict[str, frozenset] = {
     "pulley": frozenset("big_endian pointer_width".split()),
 }
 
-_NAME = re.compile(r"[A-Za-z0-9_]+")
+# A setting's name; x86_64's presets named after LLVM's CPUs have hyphens ("skylake-avx512").
+_NAME = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
+
+# Cranelift's reader of March to June 2021 took one of these right after a target's name: the
+# backend (new or old x86 one) to build, of any architecture. No flag has either name.
+BACKEND_WORDS = ("machinst", "legacy")
 
 # Other spellings of an architecture in a target's first word (a triple's first part).
 _FAMILY_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
@@ -89,6 +96,8 @@ def unknown_word(keyword: str, words: list[str]) -> Optional[tuple[int, str]]:
             return None
         what, first = f"{family} flag", 1
         expected = f"a flag of {family}"
+        if len(words) > 1 and words[1] in BACKEND_WORDS:
+            first = 2
     else:
         return None
     for i in range(first, len(words)):
@@ -113,6 +122,8 @@ def _where_else(keyword: str, name: str) -> Optional[str]:
     """Where `name`, unknown on a `keyword` line, belongs instead, if anywhere."""
     if keyword == "target" and name in SHARED_SETTINGS:
         return "a setting: write it on a 'set' line before the target"
+    if keyword == "target" and name in BACKEND_WORDS:
+        return "a backend of 2021: write it right after the target's name"
     if keyword == "set":
         families = [f for f, names in ISA_FLAGS.items() if name in names]
         if families:
