@@ -163,6 +163,7 @@ CASES = [
                                 "without spaces)"),
     ("target aarch64 ,has_lse\n", "1:16: error: expected a flag of aarch64 (NAME or NAME=VALUE), found ',has_lse'"),
     ("target s390x has_mie2 has_lse\n", "1:23: error: unknown s390x flag 'has_lse'"),
+    ("target aarch64_be has_lse has_avx\n", "1:27: error: unknown aarch64 flag 'has_avx'"),
     ("target riscv64gc has_zvl128b has_q\n", "1:30: error: unknown riscv64 flag 'has_q' (did you mean 'has_v'?)"),
     ("target x86_64\nset opt_level=speed\n",
      "2:1: error: a 'set' line after the last 'target' line has no effect: set lines apply to the targets after them"),

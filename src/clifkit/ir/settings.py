@@ -17,6 +17,8 @@ import difflib
 import re
 from typing import Optional
 
+from ..native.host import target_arch
+
 SHARED_SETTINGS = frozenset("""
     avoid_div_traps baldrdash_prologue_words bb_padding_log2_minus_one emit_all_ones_funcaddrs
     enable_alias_analysis enable_atomics enable_compact_unwind_abi enable_float
@@ -67,16 +69,12 @@ _NAME = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
 # backend (new or old x86 one) to build, of any architecture. No flag has either name.
 BACKEND_WORDS = ("machinst", "legacy")
 
-# Other spellings of an architecture in a target's first word (a triple's first part).
-_FAMILY_ALIASES = {"amd64": "x86_64", "x64": "x86_64", "arm64": "aarch64"}
-
-
 def isa_family(target: str) -> str:
     """Whose flags a target's first word ("x86_64", "aarch64-apple-darwin", "riscv64gc",
-    "pulley32be") takes: a key of `ISA_FLAGS`, or the word's architecture when it has none."""
-    arch = target.split("-")[0].lower()
-    arch = _FAMILY_ALIASES.get(arch, arch)
-    for family in ("riscv64", "pulley"):
+    "pulley32be", "aarch64_be") takes: a key of `ISA_FLAGS`, or the word's architecture when it
+    has none."""
+    arch = target_arch(target)
+    for family in ("riscv64", "pulley", "aarch64"):
         if arch.startswith(family):
             return family
     return arch

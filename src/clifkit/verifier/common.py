@@ -38,11 +38,12 @@ _POINTER_BITS = {
     "x86_64": 64, "aarch64": 64, "s390x": 64, "riscv64": 64, "pulley64": 64, "pulley64be": 64,
     "pulley32": 32, "pulley32be": 32, "riscv32": 32, "i686": 32, "x86": 32, "arm": 32,
 }  # fmt: skip
-# Architectures Cranelift's filetests name in `target` lines, from the heap era to today (i686 and
-# riscv32 in files of its old 32-bit backends); any other first word is a typo that would leave
-# every `test run` line of the file skipped.
+# Architectures Cranelift's filetests name in `target` lines, from the heap era to today (i686,
+# riscv32 and arm in files of its old 32-bit backends), and target-lexicon's other spellings of
+# those Cranelift 0.120 builds (arm64, aarch64_be, riscv64imac); any other first word is a typo
+# that would leave every `test run` line of the file skipped.
 KNOWN_ARCHES = ("x86_64", "aarch64", "s390x", "riscv64", "riscv64gc", "riscv32", "i686",
-                "pulley32", "pulley64", "pulley32be", "pulley64be")
+                "pulley32", "pulley64", "pulley32be", "pulley64be", "arm", "arm64", "aarch64_be", "riscv64imac")
 _TRUE = ("", "true", "1", "yes", "on")
 # Test commands that compile for each target (Cranelift verifies them once per target);
 # the others (interpret, cat, verifier, ...) are verified once, for the file's target
