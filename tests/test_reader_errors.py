@@ -161,7 +161,10 @@ CASES = [
      "1:34: error: unknown x86_64 flag 'opt_level' (a setting: write it on a 'set' line before the target)"),
     ("set opt_level = speed\n", "1:15: error: expected a setting (NAME or NAME=VALUE), found '=' (write NAME=VALUE "
                                 "without spaces)"),
-    ("target aarch64 ,has_lse\n", "1:16: error: expected a flag of aarch64 (NAME or NAME=VALUE), found ',has_lse'"),
+    ("target aarch64 ,has_lse\n", "1:16: error: expected a flag of aarch64 (NAME or NAME=VALUE), found ',has_lse' "
+                                  "(did you mean 'has_lse'?)"),
+    ("target x86_64 sse4.2\n", "1:15: error: expected a flag of x86_64 (NAME or NAME=VALUE), found 'sse4.2' (did you "
+                               "mean 'sse42'?)"),
     ("target s390x has_mie2 has_lse\n", "1:23: error: unknown s390x flag 'has_lse'"),
     ("target aarch64_be has_lse has_avx\n", "1:27: error: unknown aarch64 flag 'has_avx'"),
     ("target riscv64gc has_zvl128b has_q\n", "1:30: error: unknown riscv64 flag 'has_q' (did you mean 'has_v'?)"),

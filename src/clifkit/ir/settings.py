@@ -69,6 +69,7 @@ _NAME = re.compile(r"[A-Za-z0-9_]+(?:-[A-Za-z0-9_]+)*")
 # backend (new or old x86 one) to build, of any architecture. No flag has either name.
 BACKEND_WORDS = ("machinst", "legacy")
 
+
 def isa_family(target: str) -> str:
     """Whose flags a target's first word ("x86_64", "aarch64-apple-darwin", "riscv64gc",
     "pulley32be", "aarch64_be") takes: a key of `ISA_FLAGS`, or the word's architecture when it
@@ -102,17 +103,14 @@ def unknown_word(keyword: str, words: list[str]) -> Optional[tuple[int, str]]:
         name = words[i].split("=", 1)[0]
         if name in known:
             continue
-        if not _NAME.fullmatch(name):
-            spaced = " (write NAME=VALUE without spaces)" if words[i].startswith("=") else ""
-            return i, f"expected {expected} (NAME or NAME=VALUE), found '{words[i]}'{spaced}"
-        message = f"unknown {what} '{name}'"
-        elsewhere = _where_else(keyword, name)
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
-        if elsewhere:
-            message += f" ({elsewhere})"
-        elif close:
-            message += f" (did you mean '{close[0]}'?)"
-        return i, message
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        if not _NAME.fullmatch(name):
+            if words[i].startswith("="):
+                hint = " (write NAME=VALUE without spaces)"
+            return i, f"expected {expected} (NAME or NAME=VALUE), found '{words[i]}'{hint}"
+        elsewhere = _where_else(keyword, name)
+        return i, f"unknown {what} '{name}'" + (f" ({elsewhere})" if elsewhere else hint)
     return None
 
 
