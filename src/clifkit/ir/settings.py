@@ -13,11 +13,13 @@ not checked."""
 
 from __future__ import annotations
 
-import difflib
 import re
-from typing import Optional
 
 from ..native.host import target_arch
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from typing import Optional
 
 SHARED_SETTINGS = frozenset("""
     avoid_div_traps baldrdash_prologue_words bb_padding_log2_minus_one emit_all_ones_funcaddrs
@@ -103,6 +105,8 @@ def unknown_word(keyword: str, words: list[str]) -> Optional[tuple[int, str]]:
         name = words[i].split("=", 1)[0]
         if name in known:
             continue
+        import difflib  # (only for an error)
+
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         hint = f" (did you mean '{close[0]}'?)" if close else ""
         if not _NAME.fullmatch(name):

@@ -1,12 +1,12 @@
 """This machine as Cranelift names it: its architecture and target triple.
 
 One definition for the engine (which targets run here), the lowering (the ISA to build), the
-worker (what it reports and compiles for) and emulation (which architectures are foreign). It
-imports nothing heavy, so that every one of them, and a worker starting under QEMU, can use it."""
+worker (what it reports and compiles for), emulation (which architectures are foreign) and the
+reader (whose flags a target line takes: `clifkit.ir.settings`). It imports nothing heavy, so that
+every one of them, and a worker starting under QEMU, can use it."""
 
 from __future__ import annotations
 
-import platform
 import sys
 
 # platform.machine()'s other spellings of the architectures Cranelift has backends for.
@@ -27,6 +27,8 @@ def target_arch(target: str) -> str:
 
 def host_arch() -> str:
     """The architecture this process runs on ("x86_64", "aarch64", "s390x", ...)."""
+    import platform  # (here: the reader's check of a target line uses target_arch, at start-up)
+
     return arch_name(platform.machine())
 
 

@@ -34,7 +34,6 @@ from .directives import RUN_KINDS, directive_at, fill
 from .instructions import ENTITY_NAMES, ENTITY_TABLES, InstructionParser
 from .lexer import Comment, tokenize
 from ..ir.numbers import NumberError, parse_uint
-from ..ir.settings import unknown_word
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -171,6 +170,8 @@ class Parser(InstructionParser):
                 else:
                     if not words:
                         raise self.error(f"expected words after '{keyword}'", i)
+                    from ..ir.settings import unknown_word  # (a file without set or target lines needs none)
+
                     unknown = unknown_word(keyword, words)
                     if unknown is not None:
                         at = self.tcols[i] + len(keyword) + _word_offsets(rest)[unknown[0]]
