@@ -78,7 +78,7 @@ STARTUP_PATH = {
     "clifkit", "clifkit.cli", "clifkit.arguments", "clifkit.limits", "clifkit.dialect", "clifkit.diagnostics",
     "clifkit.engine", "clifkit.environment", "clifkit.environment.byteorder",
     "clifkit.ir", "clifkit.ir.formats", "clifkit.ir.function", "clifkit.ir.immediates", "clifkit.ir.libcalls",
-    "clifkit.ir.numbers", "clifkit.ir.settings", "clifkit.native", "clifkit.native.host",
+    "clifkit.ir.numbers", "clifkit.ir.settings", "clifkit.ir.arch",
     "clifkit.ir.opcodes", "clifkit.ir.types", "clifkit.ir.values",
     "clifkit.reader", "clifkit.reader.cursor", "clifkit.reader.directives", "clifkit.reader.instructions",
     "clifkit.reader.lexer", "clifkit.reader.parser",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 
-from ..native.host import target_arch
+from .arch import target_arch
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:

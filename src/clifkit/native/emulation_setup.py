@@ -18,7 +18,7 @@ from .emulation import (ARCHES, CRANELIFT_PY_VERSION, INSTALL_QEMU, PYTHON_VERSI
                         UNAVAILABLE, ArchStatus, arch_dir, find_qemu, python_command, setup_command, status,
                         worker_command)
 from .emulation_packages import Apt, SetupError, extract_deb, fetch_wheel, run_tool
-from .host import arch_name
+from ..ir.arch import arch_name
 from .launch import changed_env
 
 # Debian packages an emulated CPython needs besides python3.X-minimal, libpython3.X-minimal and

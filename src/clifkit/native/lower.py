@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Callable, Iterator, Optional, Sequence
 import cranelift as cl
 
 from .basics import LoweringReport, NativeUnsupported
-from .host import arch_name, host_arch, host_triple
+from ..ir.arch import arch_name
+from .host import host_arch, host_triple
 from .hostdata import FunctionTable, HostMemory
 from .trampoline import build_trampoline, trampoline_key
 

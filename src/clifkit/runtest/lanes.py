@@ -74,7 +74,8 @@ def target_lane(target: Optional[str]) -> Optional[str]:
     """The foreign architecture a ``target`` line's code runs on (emulated), or None: the host's."""
     if not target or not target.split():
         return None
-    from ..native.host import host_arch, target_arch
+    from ..ir.arch import target_arch
+    from ..native.host import host_arch
 
     arch = target_arch(target)
     return None if arch == host_arch() else arch

@@ -188,7 +188,8 @@ def _host_plan(tf: TestFile) -> Plan:
     """`clifkit run`, as clif-util run: the host, with the flags of the file's first target line for
     the host's architecture; a file whose target lines all name other architectures is not run
     here (clif-util run refuses it), and the skip says where it would run."""
-    from ..native.host import host_arch, target_arch
+    from ..ir.arch import target_arch
+    from ..native.host import host_arch
 
     targets = _targets(tf)
     if not targets:
