@@ -24,7 +24,7 @@ from ..ir.function import Inst
 from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES, Opcode, handles
 from ..ir.types import Type
-from .translate import HANDLERS, cl_memflags, cl_type
+from .translate import _CL_TYPES, HANDLERS, cl_memflags, cl_type
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -196,14 +196,17 @@ class ByteOrder:
     @handles("bitcast")
     def op_bitcast(self, inst: Inst):
         lw = self.lw
-        src = lw.vtype(inst.args[0])
-        dst = lw.vtype(inst.results[0])
-        x = lw.val(inst.args[0])
+        arg, result = inst.args[0], inst.results[0]
+        if lw.aliased:
+            src, dst, x = lw.vtype(arg), lw.vtype(result), lw.val(arg)
+        else:  # (`vtype` and `val`, inline: a tenth of a fuzzed program's instructions are bitcasts)
+            types = lw.types
+            src, dst, x = types[arg], types[result], lw.values.get(arg) or lw.val(arg)
         if src.is_ref or dst.is_ref:
             return [x]  # (a heap-era reference is its pointer's bits)
         flags = inst.flags
         if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
-            return self.b.ins_bitcast(cl_type(dst), cl_memflags(flags), x)
+            return self.b.ins_bitcast(_CL_TYPES.get(dst) or cl_type(dst), cl_memflags(flags), x)
         if src.lanes == dst.lanes:
             return self.b.ins_bitcast(cl_type(dst), self.native_flags(inst.flags), x)
         # Through a stack slot: store natively, reverse the narrower lanes within each wider lane.

@@ -536,12 +536,21 @@ def _has_narrow_vectors(types, vector_bits: frozenset) -> bool:
     return False
 
 
+_FLOAT_BITS: dict = {}  # float type -> (its binding type, that of its bits, its width): `float_bits`
+
+
+def _float_bits_types(t: Type) -> tuple:
+    found = _FLOAT_BITS[t] = (cl_type(t), cl_type(t.as_int()), t.bits)
+    return found
+
+
 class FunctionLowering(CallLowering):
     """Lower one function. `run()` returns the finalized FunctionBuilder."""
 
-    def __init__(self, ctx: ModuleContext, func: Function, builder=None):
+    def __init__(self, ctx: ModuleContext, func: Function, builder=None, signature=None):
         self.ctx = ctx
         self.func = func
+        self.cl_sig = signature  # the binding signature of `func`, when the caller made it already
         self.b = builder if builder is not None else cl.FunctionBuilder()  # a RecordingBuilder for `clifkit lower`
         self.report = LoweringReport(func.name)
         self.values: dict[int, object] = {}
@@ -594,7 +603,7 @@ class FunctionLowering(CallLowering):
         """A pointer-sized constant (an address; a `hostdata.Address` when lowered for replay)."""
         if isinstance(value, Address):
             return self.b.ins_iconst(self.ptr_type, value)
-        return self.iconst(self.ctx.pointer, value)
+        return self.b.ins_iconst(self.ptr_type, imm_at(value, self.ctx.pointer.bits))
 
     def signature(self, sig: Signature, conv=None):
         """A binding Signature for a clifkit one (`conv`: force a convention, e.g. the host's)."""
@@ -654,7 +663,7 @@ class FunctionLowering(CallLowering):
 
     def run(self):
         func, b = self.func, self.b
-        b.func_signature = self.signature(func.signature)
+        b.func_signature = self.cl_sig if self.cl_sig is not None else self.signature(func.signature)
         for num, block in func.blocks.items():
             self.blocks[num] = b.create_block()
             if block.cold:
@@ -1012,8 +1021,11 @@ class FunctionLowering(CallLowering):
         return self.b.ins_iconst(_CL_TYPES.get(t) or cl_type(t), imm_at(int(inst.imm), t.bits))
 
     def float_bits(self, t: Type, bits: int):
-        it = t.as_int()
-        return self.b.ins_bitcast(cl_type(t), cl_memflags(None), self.iconst(it, bits))
+        """A float constant of type `t` from its bit pattern (the binding's float constants take a
+        float, which cannot carry every NaN's bits)."""
+        types = _FLOAT_BITS.get(t) or _float_bits_types(t)
+        b = self.b
+        return b.ins_bitcast(types[0], cl_memflags(None), b.ins_iconst(types[1], imm_at(bits, types[2])))
 
     @handles("f16const")
     def op_f16const(self, inst: Inst):
