@@ -278,9 +278,23 @@ def _place(name: str, style: str, size: int, span: int) -> Region:
 
 
 def _regions(env: Environment) -> list[tuple[int, int]]:
-    """(size, span) of each region `NativeEnvironment` places for `env` before it runs."""
-    return [(max(env.vmctx_size, 1), max(env.vmctx_reservation, 1)),
-            *((request.size, request.reservation() + request.guard) for request in env.heaps)]
+    """(size, span) of each region `NativeEnvironment` places for `env` before it runs (worked out
+    once per environment: `keep_spares` and each run line's placing ask again)."""
+    seen = _REGIONS_SEEN.get(id(env))
+    if seen is not None and seen[0] is env:
+        return seen[1]
+    regions = [(max(env.vmctx_size, 1), max(env.vmctx_reservation, 1)),
+               *((request.size, request.reservation() + request.guard) for request in env.heaps)]
+    if len(_REGIONS_SEEN) >= _SEEN_MAX:
+        _REGIONS_SEEN.clear()
+    _REGIONS_SEEN[id(env)] = (env, regions)  # (holding `env`, so that its id is no other's meanwhile)
+    return regions
+
+
+# id(env) -> (env, `_regions(env)`); emptied when full. Environments come from `environment_from_wire`,
+# which gives the run lines of a program one object.
+_REGIONS_SEEN: dict = {}
+_SEEN_MAX = 256
 
 
 def keep_spares(envs) -> None:
@@ -478,5 +492,18 @@ def environment_to_wire(env: Environment) -> dict:
 
 
 def environment_from_wire(data: dict) -> Environment:
-    heaps = tuple(HeapRequest(loc=None, **{k: h[k] for k in _REQUEST_FIELDS}) for h in data["heaps"])
-    return Environment(heaps, **{k: data[k] for k in _ENV_FIELDS})
+    """The `Environment` of a wire form: one object for equal forms (the run lines of a program
+    ask for the same environment, each sent apart), which the next run line then compares with
+    the one it keeps (`materialize`) at once, and whose regions are worked out once (`_regions`)."""
+    key = (*(data[k] for k in _ENV_FIELDS), *(tuple(h[k] for k in _REQUEST_FIELDS) for h in data["heaps"]))
+    env = _FROM_WIRE.get(key)
+    if env is None:
+        heaps = tuple(HeapRequest(loc=None, **dict(zip(_REQUEST_FIELDS, fields))) for fields in key[len(_ENV_FIELDS):])
+        env = Environment(heaps, **dict(zip(_ENV_FIELDS, key)))
+        if len(_FROM_WIRE) >= _SEEN_MAX:
+            _FROM_WIRE.clear()
+        _FROM_WIRE[key] = env
+    return env
+
+
+_FROM_WIRE: dict = {}  # wire form's fields -> its Environment (immutable: shared), emptied when full
