@@ -24,7 +24,7 @@ from ..ir.function import Inst
 from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES, Opcode, handles
 from ..ir.types import Type
-from .translate import _CL_TYPES, HANDLERS, cl_memflags, cl_type
+from .translate import _CL_TYPES, HANDLERS, _shaped_of, cl_memflags, cl_type
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -111,8 +111,10 @@ class ByteOrder:
 
     @handles(*_accesses("load", vector=False))
     def _load(self, inst: Inst):
-        if not self.foreign(inst.flags):
-            return self.lw._generic(inst)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
+            shaped = _shaped_of(inst.opcode)  # (`_generic`, inline: a load is a twentieth of a program)
+            return shaped(self.lw, inst) if shaped is not None else self.lw._generic(inst)
         name, access = inst.opcode.name, inst.opcode.access
         rt = self.lw.vtype(inst.results[0])
         bits = access.bits
@@ -129,8 +131,10 @@ class ByteOrder:
 
     @handles(*_accesses("store", vector=False))
     def _store(self, inst: Inst):
-        if not self.foreign(inst.flags):
-            return self.lw._generic(inst)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (as `_load`)
+            shaped = _shaped_of(inst.opcode)
+            return shaped(self.lw, inst) if shaped is not None else self.lw._generic(inst)
         name, op = inst.opcode.name, inst.opcode
         x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[op.addr])
         t = self.lw.vtype(inst.args[0])

@@ -326,6 +326,10 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     Inst_ = cl.Inst
     if not flagged and last is None and (first is None and count == 2 or typed and count == 1):
         return _plain_lowering(general, method, typed)
+    if not flagged and count == 1 and first is None and last == _IMM:
+        return _value_imm_lowering(general, method, signed_imm)
+    if not flagged and count == 2 and last is None and cond_of is not None:
+        return _compare_lowering(general, method, cond_of)
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
@@ -405,6 +409,51 @@ def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
         return out
 
     return lower_typed if typed else lower_pair
+
+
+def _value_imm_lowering(general: Callable, method: str, signed_imm: bool) -> Callable:
+    """`_shaped_lowering` of one value and an immediate (``band_imm x, 7``, ``extractlane x, 1``)."""
+    Inst_ = cl.Inst
+
+    def lower_value_imm(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != 1 or lw.aliased:
+            return general(lw, inst)
+        x = lw.values.get(args[0])
+        if x is None:
+            return general(lw, inst)
+        imm = int(inst.imm)
+        if signed_imm:  # (`signed64`, inline)
+            imm &= MASK64
+            if imm >> 63:
+                imm -= 1 << 64
+        out = getattr(lw.b, method)(x, imm)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower_value_imm
+
+
+def _compare_lowering(general: Callable, method: str, cond_of: Callable) -> Callable:
+    """`_shaped_lowering` of a condition code and two values (``icmp slt x, y``, ``fcmp uno x, y``)."""
+    Inst_ = cl.Inst
+
+    def lower_compare(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != 2 or lw.aliased:
+            return general(lw, inst)
+        values = lw.values
+        try:
+            x, y = values[args[0]], values[args[1]]
+        except KeyError:
+            return general(lw, inst)
+        out = getattr(lw.b, method)(cond_of(inst.cond), x, y)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower_compare
 
 
 _SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
