@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import mmap as _mmap
 import os
 import sys
@@ -251,6 +252,7 @@ class Region:
         return 0 if self.stale else self.head - PAGE_SIZE
 
 
+@functools.lru_cache(maxsize=1024)  # (a batch's run lines ask for a few shapes, again and again)
 def _layout(size: int, span: int) -> tuple[int, int, int]:
     """Where a region of `size` accessible bytes and `span` bytes after its base goes in its
     mapping, which starts with a guard page: the bytes of the next page below the base (`pad`), the
@@ -302,7 +304,7 @@ def keep_spares(envs) -> None:
     take them instead of making each anew (see `RECYCLE_MIN`). Only an economy: what the system
     refuses is left to the run lines that need it, which fail alone."""
     needed: dict[int, int] = {}
-    for env in envs:
+    for env in {id(env): env for env in envs}.values():  # (a program's run lines share theirs)
         lengths: dict[int, int] = {}
         for size, span in _regions(env):
             length = _layout(size, span)[2]
