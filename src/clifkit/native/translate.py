@@ -324,12 +324,11 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     cond_of = _cond_conversion(op.format.name) if first == _CC else None
     signed_imm = last == _IMM and _imm_conversion(op.format.name) is _signed_imm
     Inst_ = cl.Inst
-    if not flagged and last is None and (first is None and count == 2 or typed and count == 1):
-        return _plain_lowering(general, method, typed)
+    if not flagged and last is None and (count == 2 and (first is None or cond_of is not None)
+                                         or typed and count == 1):
+        return _plain_lowering(general, method, typed, cond_of)
     if not flagged and count == 1 and first is None and last == _IMM:
         return _value_imm_lowering(general, method, signed_imm)
-    if not flagged and count == 2 and last is None and cond_of is not None:
-        return _compare_lowering(general, method, cond_of)
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
@@ -374,10 +373,10 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     return lower
 
 
-def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
-    """`_shaped_lowering` of the two most common shapes, with nothing to decide per instruction
-    but the operands: two values (``bxor x, y``), or the result type and one value
-    (``ireduce.i8 x``, ``splat.i32x4 x``)."""
+def _plain_lowering(general: Callable, method: str, typed: bool, cond_of: Optional[Callable] = None) -> Callable:
+    """`_shaped_lowering` of the most common shapes, with nothing to decide per instruction but
+    the operands: two values (``bxor x, y``), perhaps after a condition code (``icmp slt x, y``,
+    converted by `cond_of`), or the result type and one value (``ireduce.i8 x``)."""
     Inst_ = cl.Inst
 
     def lower_pair(lw: "FunctionLowering", inst: Inst):
@@ -389,7 +388,10 @@ def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
             x, y = values[args[0]], values[args[1]]
         except KeyError:
             return general(lw, inst)
-        out = getattr(lw.b, method)(x, y)
+        if cond_of is None:
+            out = getattr(lw.b, method)(x, y)
+        else:
+            out = getattr(lw.b, method)(cond_of(inst.cond), x, y)
         if type(out) is Inst_:
             return list(lw.b.inst_results(out))
         return out
@@ -433,27 +435,6 @@ def _value_imm_lowering(general: Callable, method: str, signed_imm: bool) -> Cal
         return out
 
     return lower_value_imm
-
-
-def _compare_lowering(general: Callable, method: str, cond_of: Callable) -> Callable:
-    """`_shaped_lowering` of a condition code and two values (``icmp slt x, y``, ``fcmp uno x, y``)."""
-    Inst_ = cl.Inst
-
-    def lower_compare(lw: "FunctionLowering", inst: Inst):
-        args = inst.args
-        if len(args) != 2 or lw.aliased:
-            return general(lw, inst)
-        values = lw.values
-        try:
-            x, y = values[args[0]], values[args[1]]
-        except KeyError:
-            return general(lw, inst)
-        out = getattr(lw.b, method)(cond_of(inst.cond), x, y)
-        if type(out) is Inst_:
-            return list(lw.b.inst_results(out))
-        return out
-
-    return lower_compare
 
 
 _SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
