@@ -256,6 +256,18 @@ class TestGuardedMemory:
         assert [(h.style, h.size, h.ptr_offset, h.bound_offset, h.max_size, h.guard) for h in back.heaps] == [
             (h.style, h.size, h.ptr_offset, h.bound_offset, h.max_size, h.guard) for h in env.heaps]
 
+    def test_equal_wire_forms_give_one_environment(self):
+        """A program's run lines each send their environment: the worker reads equal forms as one
+        object (compared with the environment it keeps at once, its regions worked out once), and
+        different forms as different environments."""
+        env = Environment((_heap(size=0x1000, guard=0x1000),))
+        first = nm.environment_from_wire(protocol.pickle.loads(protocol.pickle.dumps(nm.environment_to_wire(env))))
+        again = nm.environment_from_wire(protocol.pickle.loads(protocol.pickle.dumps(nm.environment_to_wire(env))))
+        other = nm.environment_from_wire(nm.environment_to_wire(Environment((_heap(size=0x2000),))))
+        assert first is again and first == env
+        assert other is not first and other.heaps[0].size == 0x2000
+        assert nm._regions(first) is nm._regions(again)
+
     def test_wire_carries_every_field_of_a_heap_request(self):
         import dataclasses
 

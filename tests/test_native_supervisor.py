@@ -368,3 +368,21 @@ def test_the_supervisor_imports_what_its_executors_would_before_forking_them():
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[0] == ("['clifkit.native.legalize', 'clifkit.native.translate', 'clifkit.reader'] "
                                          "['AtomicRmwOp', 'FloatCC', 'IntCC']")
+
+
+@needs_native
+def test_only_an_executor_freezes_what_a_load_leaves():
+    """An executor's load freezes what it keeps (the module's IR) out of the collector's walks;
+    a worker used in another process (a harness's, this one) never freezes anything."""
+    import gc
+
+    assert gc.get_freeze_count() == 0
+    worker = Worker()
+    msg = {"op": "load", "path": "<t>", "source": SRC, "triple": None, "flags": {}}
+    try:
+        assert worker.load(msg)["ok"] and gc.get_freeze_count() == 0
+        worker.freezes = True  # (as `supervisor.serve` sets it in an executor)
+        assert worker.load(dict(msg, source=OTHER))["ok"]
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

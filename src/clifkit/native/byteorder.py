@@ -24,7 +24,7 @@ from ..ir.function import Inst
 from ..ir.memflags import MemFlags
 from ..ir.opcodes import OPCODES, Opcode, handles
 from ..ir.types import Type
-from .translate import HANDLERS, cl_memflags, cl_type
+from .translate import _CL_TYPES, HANDLERS, _shaped_of, cl_memflags, cl_type
 
 if TYPE_CHECKING:
     from .translate import FunctionLowering
@@ -111,8 +111,10 @@ class ByteOrder:
 
     @handles(*_accesses("load", vector=False))
     def _load(self, inst: Inst):
-        if not self.foreign(inst.flags):
-            return self.lw._generic(inst)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
+            shaped = _shaped_of(inst.opcode)  # (`_generic`, inline: a load is a twentieth of a program)
+            return shaped(self.lw, inst) if shaped is not None else self.lw._generic(inst)
         name, access = inst.opcode.name, inst.opcode.access
         rt = self.lw.vtype(inst.results[0])
         bits = access.bits
@@ -129,8 +131,10 @@ class ByteOrder:
 
     @handles(*_accesses("store", vector=False))
     def _store(self, inst: Inst):
-        if not self.foreign(inst.flags):
-            return self.lw._generic(inst)
+        flags = inst.flags
+        if flags is None or flags.endianness is None or flags.endianness == self.native:  # (as `_load`)
+            shaped = _shaped_of(inst.opcode)
+            return shaped(self.lw, inst) if shaped is not None else self.lw._generic(inst)
         name, op = inst.opcode.name, inst.opcode
         x, p = self.lw.val(inst.args[0]), self.lw.val(inst.args[op.addr])
         t = self.lw.vtype(inst.args[0])
@@ -196,14 +200,17 @@ class ByteOrder:
     @handles("bitcast")
     def op_bitcast(self, inst: Inst):
         lw = self.lw
-        src = lw.vtype(inst.args[0])
-        dst = lw.vtype(inst.results[0])
-        x = lw.val(inst.args[0])
+        arg, result = inst.args[0], inst.results[0]
+        if lw.aliased:
+            src, dst, x = lw.vtype(arg), lw.vtype(result), lw.val(arg)
+        else:  # (`vtype` and `val`, inline: a tenth of a fuzzed program's instructions are bitcasts)
+            types = lw.types
+            src, dst, x = types[arg], types[result], lw.values.get(arg) or lw.val(arg)
         if src.is_ref or dst.is_ref:
             return [x]  # (a heap-era reference is its pointer's bits)
         flags = inst.flags
         if flags is None or flags.endianness is None or flags.endianness == self.native:  # (`foreign`, inline)
-            return self.b.ins_bitcast(cl_type(dst), cl_memflags(flags), x)
+            return self.b.ins_bitcast(_CL_TYPES.get(dst) or cl_type(dst), cl_memflags(flags), x)
         if src.lanes == dst.lanes:
             return self.b.ins_bitcast(cl_type(dst), self.native_flags(inst.flags), x)
         # Through a stack slot: store natively, reverse the narrower lanes within each wider lane.

@@ -72,6 +72,7 @@ class Legalizer:
         self.lw = lw
         self.b = lw.b
         self.func = lw.func
+        self._vmctx = None  # the vmctx parameter's value, once a global value asks for it
 
     def fail(self, reason: str):
         return self.lw.fail(reason)
@@ -283,11 +284,9 @@ class Legalizer:
             raise self.fail(f"gv{gv}: global values form a cycle")
         kind = data.kind
         if kind == "vmctx":
-            entry = self.func.entry
-            for i, param in enumerate(self.func.signature.params):
-                if param.purpose == "vmctx" and entry is not None and i < len(entry.params):
-                    return self.lw.val(entry.params[i])
-            raise self.fail(f"gv{gv} = vmctx, but the function has no vmctx parameter")
+            if self._vmctx is None:
+                self._vmctx = self._vmctx_param(gv)
+            return self._vmctx
         if kind == "load":
             base = self.global_value(data.base, depth + 1)
             flags = trusted_memflags(readonly=data.flags is not None and data.flags.readonly)
@@ -309,6 +308,15 @@ class Legalizer:
                 return self.lw.pconst(host + offset)
             raise self.fail(f"gv{gv}: symbol {name} is neither a function of this file nor a host symbol")
         raise self.fail(f"gv{gv}: global value kind {kind} is not supported natively")
+
+    def _vmctx_param(self, gv: int):
+        """The value of the function's vmctx parameter (an entry block parameter: it dominates
+        every use, so a lowering looks it up once)."""
+        entry = self.func.entry
+        for i, param in enumerate(self.func.signature.params):
+            if param.purpose == "vmctx" and entry is not None and i < len(entry.params):
+                return self.lw.val(entry.params[i])
+        raise self.fail(f"gv{gv} = vmctx, but the function has no vmctx parameter")
 
     @handles("global_value")
     def op_global_value(self, inst: Inst):

@@ -559,13 +559,14 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
             if func.name in excluded:
                 unsupported[func.name] = excluded[func.name]
                 continue
-            lowering = FunctionLowering(ctx, func)
-            c.report = lowering.report
             try:
                 sig = cl_signature(func.signature, ctx.default_conv)
             except NativeUnsupported as e:
+                c.report = LoweringReport(func.name)
                 unsupported[func.name] = e.reason
                 continue
+            lowering = FunctionLowering(ctx, func, signature=sig)
+            c.report = lowering.report
             c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig, shared=True)
             if why is not None:
                 unsupported[func.name] = why

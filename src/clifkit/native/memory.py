@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import functools
 import mmap as _mmap
 import os
 import sys
@@ -251,6 +252,7 @@ class Region:
         return 0 if self.stale else self.head - PAGE_SIZE
 
 
+@functools.lru_cache(maxsize=1024)  # (a batch's run lines ask for a few shapes, again and again)
 def _layout(size: int, span: int) -> tuple[int, int, int]:
     """Where a region of `size` accessible bytes and `span` bytes after its base goes in its
     mapping, which starts with a guard page: the bytes of the next page below the base (`pad`), the
@@ -278,9 +280,23 @@ def _place(name: str, style: str, size: int, span: int) -> Region:
 
 
 def _regions(env: Environment) -> list[tuple[int, int]]:
-    """(size, span) of each region `NativeEnvironment` places for `env` before it runs."""
-    return [(max(env.vmctx_size, 1), max(env.vmctx_reservation, 1)),
-            *((request.size, request.reservation() + request.guard) for request in env.heaps)]
+    """(size, span) of each region `NativeEnvironment` places for `env` before it runs (worked out
+    once per environment: `keep_spares` and each run line's placing ask again)."""
+    seen = _REGIONS_SEEN.get(id(env))
+    if seen is not None and seen[0] is env:
+        return seen[1]
+    regions = [(max(env.vmctx_size, 1), max(env.vmctx_reservation, 1)),
+               *((request.size, request.reservation() + request.guard) for request in env.heaps)]
+    if len(_REGIONS_SEEN) >= _SEEN_MAX:
+        _REGIONS_SEEN.clear()
+    _REGIONS_SEEN[id(env)] = (env, regions)  # (holding `env`, so that its id is no other's meanwhile)
+    return regions
+
+
+# id(env) -> (env, `_regions(env)`); emptied when full. Environments come from `environment_from_wire`,
+# which gives the run lines of a program one object.
+_REGIONS_SEEN: dict = {}
+_SEEN_MAX = 256
 
 
 def keep_spares(envs) -> None:
@@ -288,7 +304,7 @@ def keep_spares(envs) -> None:
     take them instead of making each anew (see `RECYCLE_MIN`). Only an economy: what the system
     refuses is left to the run lines that need it, which fail alone."""
     needed: dict[int, int] = {}
-    for env in envs:
+    for env in {id(env): env for env in envs}.values():  # (a program's run lines share theirs)
         lengths: dict[int, int] = {}
         for size, span in _regions(env):
             length = _layout(size, span)[2]
@@ -478,5 +494,18 @@ def environment_to_wire(env: Environment) -> dict:
 
 
 def environment_from_wire(data: dict) -> Environment:
-    heaps = tuple(HeapRequest(loc=None, **{k: h[k] for k in _REQUEST_FIELDS}) for h in data["heaps"])
-    return Environment(heaps, **{k: data[k] for k in _ENV_FIELDS})
+    """The `Environment` of a wire form: one object for equal forms (the run lines of a program
+    ask for the same environment, each sent apart), which the next run line then compares with
+    the one it keeps (`materialize`) at once, and whose regions are worked out once (`_regions`)."""
+    key = (*(data[k] for k in _ENV_FIELDS), *(tuple(h[k] for k in _REQUEST_FIELDS) for h in data["heaps"]))
+    env = _FROM_WIRE.get(key)
+    if env is None:
+        heaps = tuple(HeapRequest(loc=None, **dict(zip(_REQUEST_FIELDS, fields))) for fields in key[len(_ENV_FIELDS):])
+        env = Environment(heaps, **dict(zip(_ENV_FIELDS, key)))
+        if len(_FROM_WIRE) >= _SEEN_MAX:
+            _FROM_WIRE.clear()
+        _FROM_WIRE[key] = env
+    return env
+
+
+_FROM_WIRE: dict = {}  # wire form's fields -> its Environment (immutable: shared), emptied when full

@@ -282,6 +282,7 @@ def serve(worker, requests_fd: int, answers_fd: int) -> None:
     from .worker import _one_line
 
     worker.run_code_here(answers_fd)
+    worker.freezes = True
     while True:
         try:
             msg = recv(requests_fd)

@@ -324,8 +324,11 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     cond_of = _cond_conversion(op.format.name) if first == _CC else None
     signed_imm = last == _IMM and _imm_conversion(op.format.name) is _signed_imm
     Inst_ = cl.Inst
-    if not flagged and last is None and (first is None and count == 2 or typed and count == 1):
-        return _plain_lowering(general, method, typed)
+    if not flagged and last is None and (count == 2 and (first is None or cond_of is not None)
+                                         or typed and count == 1):
+        return _plain_lowering(general, method, typed, cond_of)
+    if not flagged and count == 1 and first is None and last == _IMM:
+        return _value_imm_lowering(general, method, signed_imm)
 
     def lower(lw: "FunctionLowering", inst: Inst):
         args = inst.args
@@ -370,10 +373,10 @@ def _shaped_lowering(call: GenericCall, op) -> Callable:
     return lower
 
 
-def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
-    """`_shaped_lowering` of the two most common shapes, with nothing to decide per instruction
-    but the operands: two values (``bxor x, y``), or the result type and one value
-    (``ireduce.i8 x``, ``splat.i32x4 x``)."""
+def _plain_lowering(general: Callable, method: str, typed: bool, cond_of: Optional[Callable] = None) -> Callable:
+    """`_shaped_lowering` of the most common shapes, with nothing to decide per instruction but
+    the operands: two values (``bxor x, y``), perhaps after a condition code (``icmp slt x, y``,
+    converted by `cond_of`), or the result type and one value (``ireduce.i8 x``)."""
     Inst_ = cl.Inst
 
     def lower_pair(lw: "FunctionLowering", inst: Inst):
@@ -385,7 +388,10 @@ def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
             x, y = values[args[0]], values[args[1]]
         except KeyError:
             return general(lw, inst)
-        out = getattr(lw.b, method)(x, y)
+        if cond_of is None:
+            out = getattr(lw.b, method)(x, y)
+        else:
+            out = getattr(lw.b, method)(cond_of(inst.cond), x, y)
         if type(out) is Inst_:
             return list(lw.b.inst_results(out))
         return out
@@ -405,6 +411,30 @@ def _plain_lowering(general: Callable, method: str, typed: bool) -> Callable:
         return out
 
     return lower_typed if typed else lower_pair
+
+
+def _value_imm_lowering(general: Callable, method: str, signed_imm: bool) -> Callable:
+    """`_shaped_lowering` of one value and an immediate (``band_imm x, 7``, ``extractlane x, 1``)."""
+    Inst_ = cl.Inst
+
+    def lower_value_imm(lw: "FunctionLowering", inst: Inst):
+        args = inst.args
+        if len(args) != 1 or lw.aliased:
+            return general(lw, inst)
+        x = lw.values.get(args[0])
+        if x is None:
+            return general(lw, inst)
+        imm = int(inst.imm)
+        if signed_imm:  # (`signed64`, inline)
+            imm &= MASK64
+            if imm >> 63:
+                imm -= 1 << 64
+        out = getattr(lw.b, method)(x, imm)
+        if type(out) is Inst_:
+            return list(lw.b.inst_results(out))
+        return out
+
+    return lower_value_imm
 
 
 _SHAPED: dict = {}  # opcode name -> (the opcode, its `_shaped_lowering`), for `FunctionLowering._generic`
@@ -536,12 +566,21 @@ def _has_narrow_vectors(types, vector_bits: frozenset) -> bool:
     return False
 
 
+_FLOAT_BITS: dict = {}  # float type -> (its binding type, that of its bits, its width): `float_bits`
+
+
+def _float_bits_types(t: Type) -> tuple:
+    found = _FLOAT_BITS[t] = (cl_type(t), cl_type(t.as_int()), t.bits)
+    return found
+
+
 class FunctionLowering(CallLowering):
     """Lower one function. `run()` returns the finalized FunctionBuilder."""
 
-    def __init__(self, ctx: ModuleContext, func: Function, builder=None):
+    def __init__(self, ctx: ModuleContext, func: Function, builder=None, signature=None):
         self.ctx = ctx
         self.func = func
+        self.cl_sig = signature  # the binding signature of `func`, when the caller made it already
         self.b = builder if builder is not None else cl.FunctionBuilder()  # a RecordingBuilder for `clifkit lower`
         self.report = LoweringReport(func.name)
         self.values: dict[int, object] = {}
@@ -594,7 +633,7 @@ class FunctionLowering(CallLowering):
         """A pointer-sized constant (an address; a `hostdata.Address` when lowered for replay)."""
         if isinstance(value, Address):
             return self.b.ins_iconst(self.ptr_type, value)
-        return self.iconst(self.ctx.pointer, value)
+        return self.b.ins_iconst(self.ptr_type, imm_at(value, self.ctx.pointer.bits))
 
     def signature(self, sig: Signature, conv=None):
         """A binding Signature for a clifkit one (`conv`: force a convention, e.g. the host's)."""
@@ -654,7 +693,7 @@ class FunctionLowering(CallLowering):
 
     def run(self):
         func, b = self.func, self.b
-        b.func_signature = self.signature(func.signature)
+        b.func_signature = self.cl_sig if self.cl_sig is not None else self.signature(func.signature)
         for num, block in func.blocks.items():
             self.blocks[num] = b.create_block()
             if block.cold:
@@ -1012,8 +1051,11 @@ class FunctionLowering(CallLowering):
         return self.b.ins_iconst(_CL_TYPES.get(t) or cl_type(t), imm_at(int(inst.imm), t.bits))
 
     def float_bits(self, t: Type, bits: int):
-        it = t.as_int()
-        return self.b.ins_bitcast(cl_type(t), cl_memflags(None), self.iconst(it, bits))
+        """A float constant of type `t` from its bit pattern (the binding's float constants take a
+        float, which cannot carry every NaN's bits)."""
+        types = _FLOAT_BITS.get(t) or _float_bits_types(t)
+        b = self.b
+        return b.ins_bitcast(types[0], cl_memflags(None), b.ins_iconst(types[1], imm_at(bits, types[2])))
 
     @handles("f16const")
     def op_f16const(self, inst: Inst):
