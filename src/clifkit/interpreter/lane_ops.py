@@ -26,7 +26,7 @@ from __future__ import annotations
 from ..ir.types import Type
 from .machine import Unsupported
 from .memory_ops import is_big
-from .registry import OpContext, by_shape, impl, mask
+from .registry import OpContext, by_shape, constant_text, impl, mask
 from .vector_ops import Semantics, finish, runtime_type, tuple_expr, vector_type
 
 # -- building vectors --------------------------------------------------------------------
@@ -103,6 +103,15 @@ def lower_vconst(ctx: OpContext) -> Semantics:
         # A global: a name compiles in a sixth of the time of a tuple of 16 numbers.
         return ctx.interpreter.bind(lanes, "c")
     return repr(lanes)
+
+
+@constant_text("vconst")
+def _vconst_text(interp, inst, func, result_types, once: bool) -> str | None:
+    """`lower_vconst`'s text in code that runs once (a bound name), for a declared constant."""
+    imm = inst.imm
+    if not once or not result_types or (isinstance(imm, int) and imm not in func.constants):
+        return None
+    return interp.bind(constant_lanes(func.constants[imm] if isinstance(imm, int) else imm, result_types[0]), "c")
 
 
 # -- permutations ------------------------------------------------------------------------
