@@ -23,6 +23,8 @@ little-endian bitcasts of vectors; the native backends implement both orders.)
 
 from __future__ import annotations
 
+import struct
+
 from ..ir.types import Type
 from .machine import Unsupported
 from .memory_ops import is_big
@@ -83,10 +85,17 @@ def lower_extract_vector(ctx: OpContext) -> Semantics:
     return "{0}[%d:%d]" % (k * n, (k + 1) * n)
 
 
+# Lane width in bytes -> its `struct` code (unsigned, little-endian): one unpack of all lanes.
+_LANE_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
 def constant_lanes(data: bytes, t: Type) -> tuple:
     """The lanes of the little-endian constant `data` as a value of vector type `t` (zero-padded)."""
     data = bytes(data)[: t.bytes].ljust(t.bytes, b"\0")
     n = t.lane_bits // 8
+    code = _LANE_CODES.get(n)
+    if code is not None:
+        return struct.unpack(f"<{len(data) // n}{code}", data)
     return tuple(int.from_bytes(data[i : i + n], "little") for i in range(0, t.bytes, n))
 
 
