@@ -992,14 +992,14 @@ class FunctionCompiler:
         func = self.func
         if func.aliases:
             resolve = func.resolve
-            args = [resolve(a) for a in args]
-            typed = [resolve(r) for r in results]
+            args = [*map(resolve, args)]
+            typed = [*map(resolve, results)]
         else:
             typed = results
-        types = func.value_types
+        type_of = func.value_types.__getitem__  # (a map over it builds no frame, as a comprehension does)
         try:
-            arg_types = [types[a] for a in args]
-            result_types = [types[r] for r in typed]
+            arg_types = [*map(type_of, args)]
+            result_types = [*map(type_of, typed)]
         except KeyError:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
             raise
