@@ -805,11 +805,8 @@ block0(v0: f64):
                               (1 << 64) - 2, 0xFFFD]
 
 
-FRAMES = """
-function %a(i64) -> i64 {
-    ss0 = explicit_slot 8
-    ss1 = explicit_slot 16
-
+# The accesses of %a, again in %c, whose frame is larger than a page.
+_FRAME_BODY = """
 block0(v0: i64):
     stack_store v0, ss1+4
     v1 = stack_load.i64 ss1+4
@@ -822,8 +819,13 @@ block0(v0: i64):
     v6 = iadd v3, v5
     return v6
 }
-
-function %b(i64) -> i64 {
+"""
+FRAMES = f"""
+function %a(i64) -> i64 {{
+    ss0 = explicit_slot 8
+    ss1 = explicit_slot 16
+{_FRAME_BODY}
+function %b(i64) -> i64 {{
     ss0 = explicit_slot 4
     ss1 = explicit_slot 16
 
@@ -838,26 +840,13 @@ block0(v0: i64):
     v5 = uload8.i64 v2+1
     v6 = iadd v3, v5
     return v6
-}
+}}
 
-function %c(i64) -> i64 {
+function %c(i64) -> i64 {{
     ss0 = explicit_slot 8
     ss1 = explicit_slot 16
     ss2 = explicit_slot 8192
-
-block0(v0: i64):
-    stack_store v0, ss1+4
-    v1 = stack_load.i64 ss1+4
-    v2 = stack_addr.i64 ss1
-    store v1, v2+8
-    v3 = load.i64 v2+8
-    v4 = sload16.i64 v2+8
-    istore8 v4, v2
-    v5 = uload8.i64 v2
-    v6 = iadd v3, v5
-    return v6
-}
-"""
+{_FRAME_BODY}"""
 
 
 def test_remembered_memory_plans_are_those_lowered_afresh(monkeypatch):
