@@ -757,30 +757,134 @@ block0(v0: i8x16, v1: i8x16):
     assert got[0] == got[1] == [(115, 0, 0, 0, 4, 100, 0, 7, 0, 9, 101, 0, 2, 0, 114, 1)]
 
 
-def test_remembered_float_constants_are_those_lowered_afresh(monkeypatch):
-    # f32const and f64const are remembered per shape, their immediate included (BY_SHAPE): a
-    # constant met again takes the remembered text, which must be the one lowered afresh.
+def test_written_out_constants_are_those_lowered(monkeypatch):
+    # iconst, f32const, f64const and (in code that runs once) vconst are written out as their
+    # text (registry.CONSTANT_TEXTS), without their lowering: the code must be the lowering's.
     from clifkit.interpreter import compiler
 
     text = """
-function %k(f64) -> f32, f64, f64, f32 {
+function %k(f64) -> f32, f64, f64, f32, i8, i64, i16, i32x4, i8x16 {
+    const0 = 0x000102030405060708090a0b0c0d0e0f
+
 block0(v0: f64):
     v1 = f32const 0x1.8p1
     v2 = f64const -0x1.0p-2
     v3 = f64const 0x1.8p1
     v4 = f32const -NaN
     v5 = fadd v0, v2
-    return v1, v5, v3, v4
+    v6 = iconst.i8 -1
+    v7 = iconst.i64 -2
+    v8 = iconst.i16 -3
+    v9 = vconst.i32x4 [1 -2 3 0x7fffffff]
+    v10 = vconst.i8x16 const0
+    v11 = vconst.i32x4 [5 6 7 8]
+    return v1, v5, v3, v4, v6, v7, v8, v9, v10
 }
 """
-    monkeypatch.setattr(compiler, "_SHAPES", {})
-    sources = []
-    for _ in range(2):
+    lowered: list[str] = []
+    spy = compiler.FunctionCompiler.lower
+
+    def lower(self, ctx, key, arity, once):
+        lowered.append(ctx.inst.opcode.name)
+        return spy(self, ctx, key, arity, once)
+
+    monkeypatch.setattr(compiler.FunctionCompiler, "lower", lower)
+
+    def run():
         it = Interpreter([d.function for d in parse_text(text).functions], compact=True)
-        sources.append(it.compile("%k"))
-        assert it.call("%k", [0x3FF0000000000000]) == [0x40400000, 0x3FE8000000000000, 0x4008000000000000, 0xFFC00000]
-    assert sources[0] == sources[1]
-    assert sum(key[0] in ("f32const", "f64const") for key in compiler._SHAPES) == 4
+        source = it.compile("%k")
+        return source, it.call("%k", [0x3FF0000000000000])
+
+    run()  # (the families register their constants' texts as they are imported)
+    lowered.clear()
+    written = run()
+    assert not {"iconst", "f32const", "f64const", "vconst"} & set(lowered)
+    monkeypatch.setattr(compiler, "CONSTANT_TEXTS", {})
+    assert run() == written
+    assert written[1][:7] == [0x40400000, 0x3FE8000000000000, 0x4008000000000000, 0xFFC00000, 0xFF,
+                              (1 << 64) - 2, 0xFFFD]
+
+
+# The accesses of %a, again in %c, whose frame is larger than a page.
+_FRAME_BODY = """
+block0(v0: i64):
+    stack_store v0, ss1+4
+    v1 = stack_load.i64 ss1+4
+    v2 = stack_addr.i64 ss1
+    store v1, v2+8
+    v3 = load.i64 v2+8
+    v4 = sload16.i64 v2+8
+    istore8 v4, v2
+    v5 = uload8.i64 v2
+    v6 = iadd v3, v5
+    return v6
+}
+"""
+FRAMES = f"""
+function %a(i64) -> i64 {{
+    ss0 = explicit_slot 8
+    ss1 = explicit_slot 16
+{_FRAME_BODY}
+function %b(i64) -> i64 {{
+    ss0 = explicit_slot 4
+    ss1 = explicit_slot 16
+
+block0(v0: i64):
+    stack_store v0, ss1
+    v1 = stack_load.i64 ss1
+    v2 = stack_addr.i64 ss1
+    store v1, v2+4
+    v3 = load.i64 v2+4
+    v4 = sload16.i64 v2+2
+    istore8 v4, v2+1
+    v5 = uload8.i64 v2+1
+    v6 = iadd v3, v5
+    return v6
+}}
+
+function %c(i64) -> i64 {{
+    ss0 = explicit_slot 8
+    ss1 = explicit_slot 16
+    ss2 = explicit_slot 8192
+{_FRAME_BODY}"""
+
+
+def test_remembered_memory_plans_are_those_lowered_afresh(monkeypatch):
+    # Stack slot accesses are remembered per shape, the slot's place in the frame included, and
+    # loads and stores per shape in code that runs once (registry.BY_SHAPE, BY_SHAPE_ONCE): a
+    # shape met again takes the remembered plan, which must be the one lowered afresh, in frames
+    # that place the slot elsewhere (%b) or are larger than a page (%c).
+    from clifkit.interpreter import compiler
+
+    def compile_all(fresh):
+        it = Interpreter([d.function for d in parse_text(FRAMES).functions], compact=True)
+        out = []
+        for name in ("%a", "%b", "%c", "%a"):
+            if fresh:
+                monkeypatch.setattr(compiler, "_SHAPES", {})
+            out.append((it.compile(name), it.call(name, [0x1122334455667788])))
+        return out
+
+    lowered: list[str] = []
+    spy = compiler.FunctionCompiler.lower
+
+    def lower(self, ctx, key, arity, once):
+        lowered.append(ctx.inst.opcode.name)
+        return spy(self, ctx, key, arity, once)
+
+    afresh = compile_all(True)
+    monkeypatch.setattr(compiler, "_SHAPES", {})
+    monkeypatch.setattr(compiler.FunctionCompiler, "lower", lower)
+    it = Interpreter([d.function for d in parse_text(FRAMES).functions], compact=True)
+    it.compile("%a")
+    assert {"stack_store", "stack_load", "stack_addr", "load", "store", "sload16", "istore8"} <= set(lowered)
+    lowered.clear()
+    it2 = Interpreter([d.function for d in parse_text(FRAMES).functions], compact=True)
+    it2.compile("%a")
+    assert lowered == []  # every plan remembered
+    monkeypatch.setattr(compiler, "_SHAPES", {})
+    assert compile_all(False) == afresh
+    assert [r for _, r in afresh[:3]] == [[0x1122334455667788 + k] for k in (0x88, 0x66, 0x88)]
 
 
 @pytest.mark.parametrize("bound", ["v1 = iconst.i32 10", "v1 = bitcast.i32 v9"])

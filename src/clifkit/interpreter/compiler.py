@@ -62,7 +62,8 @@ from ..ir.types import Type
 from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout, fuel_charger
 from .memory import PAGE_MASK, PAGE_SIZE, RUNTIME_MEMORY
-from .registry import BY_SHAPE, COMPILER_LOWERED, UNSUPPORTED, OpContext, lookup, remember
+from .registry import (BY_SHAPE, BY_SHAPE_ONCE, COMPILER_LOWERED, CONSTANT_TEXTS, UNSUPPORTED, OpContext, lookup,
+                       remember)
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -991,14 +992,14 @@ class FunctionCompiler:
         func = self.func
         if func.aliases:
             resolve = func.resolve
-            args = [resolve(a) for a in args]
-            typed = [resolve(r) for r in results]
+            args = [*map(resolve, args)]
+            typed = [*map(resolve, results)]
         else:
             typed = results
-        types = func.value_types
+        type_of = func.value_types.__getitem__  # (a map over it builds no frame, as a comprehension does)
         try:
-            arg_types = [types[a] for a in args]
-            result_types = [types[r] for r in typed]
+            arg_types = [*map(type_of, args)]
+            result_types = [*map(type_of, typed)]
         except KeyError:
             [self.vtype(v) for v in (*inst.args, *inst.results)]  # raises, naming the value
             raise
@@ -1009,10 +1010,17 @@ class FunctionCompiler:
         # A lowering in `registry.BY_SHAPE` gives the same result for the same instruction shape
         # in every function: its `Plan` is found here without building the lowering's context or
         # asking the registry (remembered only for the table's opcodes, with no dynamic type).
+        # A constant's text is written out (`registry.CONSTANT_TEXTS`): its Plan is that text.
         imm = inst.imm
         key = plan = ctx = None
-        if imm is None or type(imm) is int:
+        text_of = CONSTANT_TEXTS.get(op)
+        if (text_of is not None and OPCODES.get(op) is opcode
+                and (text := text_of(self.interp, inst, func, result_types, once)) is not None):
+            plan = (text, text, (), 1)
+        elif imm is None or type(imm) is int:
+            ss = inst.stack_slot  # (a stack slot's access depends on the slot's place in the frame)
             key = (op, inst.ctrl_type, *arg_types, None, *result_types, imm, inst.cond, inst.code, inst.flags,
+                   inst.offset, None if ss is None else (self.layout.offsets.get(ss), self.layout.size),
                    self.big_endian, no_wrap, once, self.interp.compact)
             plan = _SHAPES.get(key)
             if plan is not None and OPCODES.get(op) is not opcode:
@@ -1099,7 +1107,8 @@ class FunctionCompiler:
 
     def lower(self, ctx: OpContext, key: Optional[tuple], arity: int, once: bool) -> Plan:
         """Call the instruction's lowering; its `Plan` is remembered under `key` when the lowering
-        depends on the instruction's shape alone (`registry.BY_SHAPE`)."""
+        depends on the instruction's shape alone (`registry.BY_SHAPE`, and `BY_SHAPE_ONCE` in code
+        that runs once)."""
         inst = ctx.inst
         op = inst.opcode.name
         lowering = lookup(ctx)
@@ -1107,7 +1116,8 @@ class FunctionCompiler:
             raise self.unsupported(f"{op}: {UNSUPPORTED.get(op, 'no semantics registered')}")
         ctx.interpreter = self.interp
         ctx.memory_hint = self.last_access
-        if (lowering not in BY_SHAPE or OPCODES.get(op) is not inst.opcode
+        if ((lowering not in BY_SHAPE and not (once and lowering in BY_SHAPE_ONCE))
+                or OPCODES.get(op) is not inst.opcode
                 or any(t is not None and t.dynamic for t in (inst.ctrl_type, *ctx.arg_types, *ctx.result_types))):
             key = None
         try:

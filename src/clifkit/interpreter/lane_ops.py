@@ -23,10 +23,12 @@ little-endian bitcasts of vectors; the native backends implement both orders.)
 
 from __future__ import annotations
 
+import struct
+
 from ..ir.types import Type
 from .machine import Unsupported
 from .memory_ops import is_big
-from .registry import OpContext, by_shape, impl, mask
+from .registry import OpContext, by_shape, constant_text, impl, mask
 from .vector_ops import Semantics, finish, runtime_type, tuple_expr, vector_type
 
 # -- building vectors --------------------------------------------------------------------
@@ -83,10 +85,17 @@ def lower_extract_vector(ctx: OpContext) -> Semantics:
     return "{0}[%d:%d]" % (k * n, (k + 1) * n)
 
 
+# Lane width in bytes -> its `struct` code (unsigned, little-endian): one unpack of all lanes.
+_LANE_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
 def constant_lanes(data: bytes, t: Type) -> tuple:
     """The lanes of the little-endian constant `data` as a value of vector type `t` (zero-padded)."""
     data = bytes(data)[: t.bytes].ljust(t.bytes, b"\0")
     n = t.lane_bits // 8
+    code = _LANE_CODES.get(n)
+    if code is not None:
+        return struct.unpack(f"<{len(data) // n}{code}", data)
     return tuple(int.from_bytes(data[i : i + n], "little") for i in range(0, t.bytes, n))
 
 
@@ -103,6 +112,15 @@ def lower_vconst(ctx: OpContext) -> Semantics:
         # A global: a name compiles in a sixth of the time of a tuple of 16 numbers.
         return ctx.interpreter.bind(lanes, "c")
     return repr(lanes)
+
+
+@constant_text("vconst")
+def _vconst_text(interp, inst, func, result_types, once: bool) -> str | None:
+    """`lower_vconst`'s text in code that runs once (a bound name), for a declared constant."""
+    imm = inst.imm
+    if not once or not result_types or (isinstance(imm, int) and imm not in func.constants):
+        return None
+    return interp.bind(constant_lanes(func.constants[imm] if isinstance(imm, int) else imm, result_types[0]), "c")
 
 
 # -- permutations ------------------------------------------------------------------------

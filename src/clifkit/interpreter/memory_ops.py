@@ -35,7 +35,7 @@ from ..ir.types import Type
 from .machine import Unsupported, dynamic_scale, frame_layout
 from .memory import (ADDR_MASK, PAGE_BITS, PAGE_MASK, PAGE_SIZE, RETURN_ADDRESS, RMW_OPS, RUNTIME_MEMORY,
                      checked_name)
-from .registry import OpContext, Trap, impl, mask
+from .registry import OpContext, Trap, by_shape, by_shape_once, impl, mask
 
 TRUSTED = MemFlags(trap_code=None, aligned=True)
 
@@ -178,6 +178,7 @@ def _reuse(ctx: OpContext) -> bool:
 
 
 @impl("load")
+@by_shape_once
 def _load(ctx: OpContext):
     t = ctx.result_types[0]
     flags = ctx.inst.flags
@@ -185,6 +186,7 @@ def _load(ctx: OpContext):
 
 
 @impl("store")
+@by_shape_once
 def _store(ctx: OpContext):
     t = ctx.arg_types[0]
     flags = ctx.inst.flags
@@ -199,6 +201,7 @@ def _narrow(flag: str, vector: bool) -> list[str]:
 
 
 @impl(*_narrow("load", vector=False))
+@by_shape_once
 def _extending_load(ctx: OpContext):
     access = ctx.inst.opcode.access
     bits, signed = access.bits, access.signed
@@ -213,6 +216,7 @@ def _extending_load(ctx: OpContext):
 
 
 @impl(*_narrow("store", vector=False))
+@by_shape_once
 def _truncating_store(ctx: OpContext):
     bits = ctx.inst.opcode.access.bits
     value = "{0} & %s" % hex(mask(bits))
@@ -222,6 +226,7 @@ def _truncating_store(ctx: OpContext):
 
 
 @impl(*_narrow("load", vector=True))
+@by_shape_once
 def _vector_extending_load(ctx: OpContext):
     access = ctx.inst.opcode.access
     bits, signed = access.bits, access.signed
@@ -293,6 +298,7 @@ def frame_store(ctx: OpContext, k: int, t: Type, value: str, in_frame: bool = Tr
 
 
 @impl("stack_load")
+@by_shape
 def _stack_load(ctx: OpContext):
     t = ctx.result_types[0]
     k, in_frame = _slot_access(ctx, value_bytes(t))
@@ -300,6 +306,7 @@ def _stack_load(ctx: OpContext):
 
 
 @impl("stack_store")
+@by_shape
 def _stack_store(ctx: OpContext):
     t = ctx.arg_types[0]
     k, in_frame = _slot_access(ctx, value_bytes(t))
@@ -307,6 +314,7 @@ def _stack_store(ctx: OpContext):
 
 
 @impl("stack_addr")
+@by_shape
 def _stack_addr(ctx: OpContext):
     k, _ = _slot_access(ctx, 0)
     return f"({_frame_address(k)})"

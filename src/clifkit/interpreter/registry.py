@@ -202,16 +202,46 @@ _FOUND: dict = {}
 
 # Lowerings whose result depends on nothing but the instruction's shape when no type is dynamic:
 # its opcode, controlling, operand and result types, integer immediate, condition, trap code,
-# MemFlags, the byte order, `OpContext.no_wrap` and `OpContext.once` (not the function, the
+# MemFlags, offset, its stack slot's place in the frame (the slot's offset and the frame's size),
+# the byte order, `OpContext.no_wrap` and `OpContext.once` (not the function otherwise, the
 # interpreter, the memory hint or another field such as a shuffle's mask). The compiler
 # remembers their result per shape (`compiler._SHAPES`); a family adds its own with `by_shape`.
 BY_SHAPE: set = set()
+# Lowerings depending on the shape alone in code that runs once (`OpContext.once`): memory
+# accesses, which read the memory hint only for code that runs many times.
+BY_SHAPE_ONCE: set = set()
 
 
 def by_shape(lowering: Lowering) -> Lowering:
     """Mark a lowering as depending on the instruction's shape alone (see BY_SHAPE)."""
     BY_SHAPE.add(lowering)
     return lowering
+
+
+def by_shape_once(lowering: Lowering) -> Lowering:
+    """Mark a lowering as depending on the shape alone in code that runs once (see BY_SHAPE_ONCE)."""
+    BY_SHAPE_ONCE.add(lowering)
+    return lowering
+
+
+# Constants whose code is a text that needs no lowering: opcode name -> a function of (the
+# interpreter, the instruction, its function, its result types, `OpContext.once`) giving the text
+# the lowering would give (a literal, or a bound name), or None where the lowering must decide
+# (an unusual type, an undeclared constant). The compiler asks it first: a fuzz program's
+# constants are mostly new ones, whose plans no cache holds, and a lowering's context, look-up
+# and plan cost some twenty times the text. A family registers its own with `constant_text`.
+CONSTANT_TEXTS: dict[str, Callable] = {}
+
+
+def constant_text(*names: str) -> Callable[[Callable], Callable]:
+    """Register the decorated function as the text of each named constant (see CONSTANT_TEXTS)."""
+
+    def register(fn: Callable) -> Callable:
+        for name in names:
+            CONSTANT_TEXTS[name] = fn
+        return fn
+
+    return register
 
 
 def remember(cache: dict, key, value, limit: int) -> None:
