@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import random
 
+from ..environment import GROW_FUNCTION
+from ..ir.types import I128
+
 FEATURES: dict[str, str] = {
     "int": "integer arithmetic, bit operations, shifts, rotates, comparisons, selects, extensions, overflow ops",
     "i128": "128-bit integers (with int)",
@@ -147,9 +150,6 @@ def _groups_of(name: str) -> frozenset:
 def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
-    from ..ir.types import I128
-    from ..environment.layout import GROW_FUNCTION as GROW
-
     hit: set[str] = set()
     if any(style in ("static", "dynamic") for style in heap_styles):
         hit.add("heap")
@@ -169,7 +169,8 @@ def features_hit(functions, heap_styles) -> set[str]:
                 here = layout[block.number]
                 if any(bc.block in layout and layout[bc.block] <= here for bc in last.branch_targets()):
                     hit.add("loops")
-        if "call" in names and any(inst.opcode.name == "call" and func.func_refs[inst.func_ref].name.text != GROW
+        if "call" in names and any(inst.opcode.name == "call"
+                                   and func.func_refs[inst.func_ref].name.text != GROW_FUNCTION
                                    for block in func.blocks.values() for inst in block.insts):
             hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
         for name in names:
