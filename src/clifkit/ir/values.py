@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 
+from .. import lazy
 from .types import Type
 from .numbers import NumberError, decimal
 
@@ -149,9 +150,8 @@ def format_value(value: Value, ty: Type, hex: bool = False) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         return repr(value)
     if ty.is_float:
-        from .floats import format_float  # (most results are integers)
-
-        return format_float(value, ty.lane_bits)
+        # (ir.floats on first need: most values are integers; `lazy`, as a fuzz campaign formats thousands)
+        return lazy.module("clifkit.ir.floats").format_float(value, ty.lane_bits)
     return format_int(value, ty.lane_bits, hex)
 
 
