@@ -17,6 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 
+from .. import lazy
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
 from ..limits import DEFAULT_LIMITS, Limits, stack_frame_error
@@ -309,8 +310,8 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
-    from ..environment.reservations import reserve
-
+    # (on first need, by `lazy`: a fuzz campaign asks for most programs)
+    reserve = lazy.module("clifkit.environment.reservations").reserve
     return reserve(env, callee, by_name, limits.max_reservation, dialect)
 
 
