@@ -11,11 +11,17 @@ imports only when the module is not there yet.
 from __future__ import annotations
 
 import sys
-from importlib import import_module
-from types import ModuleType
+
+TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
+if TYPE_CHECKING:
+    from types import ModuleType
 
 
 def module(name: str) -> ModuleType:
     """The module `name` (absolute, such as ``clifkit.ir.floats``), imported on the first call."""
     found = sys.modules.get(name)
-    return found if found is not None else import_module(name)
+    if found is None:
+        from importlib import import_module  # (once per module asked for)
+
+        found = import_module(name)
+    return found
