@@ -178,7 +178,7 @@ def features_hit(functions, heap_styles) -> set[str]:
             hit.add("control")
         names = {inst.opcode.name for block in blocks.values() for inst in block.insts}
         shown |= names
-        if "loops" not in hit and len(blocks) > 1 and _has_back_edge(blocks):
+        if "loops" not in hit and _has_back_edge(blocks):
             hit.add("loops")
         if "calls" not in hit and "call" in names and any(
                 inst.opcode.name == "call" and func.func_refs[inst.func_ref].name.text != GROW_FUNCTION
