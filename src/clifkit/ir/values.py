@@ -115,9 +115,8 @@ def format_int(bits_value: int, bits: int, hex: bool = False) -> str:
 def parse_scalar(text: str, ty: Type) -> int:
     """A scalar literal (or one lane of a vector) at scalar type `ty`."""
     if ty.is_float:
-        from .float_values import parse_float  # (most run lines hold no float)
-
-        return parse_float(text, ty.lane_bits)
+        # (float_values on first need: most run lines hold no float)
+        return lazy.module("clifkit.ir.float_values").parse_float(text, ty.lane_bits)
     return parse_int(text, ty.lane_bits, ty.name)
 
 
