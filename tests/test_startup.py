@@ -76,6 +76,8 @@ def test_a_small_integer_file_imports_only_what_it_uses(tmp_path):
 # purpose: make it lazy, or add it here with the reason in its commit.
 STARTUP_PATH = {
     "clifkit", "clifkit.cli", "clifkit.arguments", "clifkit.limits", "clifkit.dialect", "clifkit.diagnostics",
+    "clifkit.lazy",  # (one small function: what the reader and the values import on first need, without an
+    # import statement run on every call)
     "clifkit.engine", "clifkit.environment", "clifkit.environment.byteorder",
     "clifkit.ir", "clifkit.ir.formats", "clifkit.ir.function", "clifkit.ir.immediates", "clifkit.ir.libcalls",
     "clifkit.ir.numbers", "clifkit.ir.settings", "clifkit.ir.arch",

@@ -27,6 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
+from .. import lazy
 from ..diagnostics import ClifError, Diagnostic, Location, source_line
 from ..limits import DEFAULT_MAX_MEMORY, over
 from . import GROW_FUNCTION  # noqa: F401  (defined in the package; named here as before)
@@ -111,10 +112,8 @@ def _error(loc: Location, col_offset: int, message: str) -> ClifError:
 def heap_request(fields: DirectiveFields, index: int, max_bytes: int = DEFAULT_MAX_HEAP_BYTES) -> HeapRequest:
     """The region a heap or table directive asks for, as the reader read it (`reader.fields`),
     checked against `max_bytes`. Raises a `ClifError` located at the field at fault."""
-    from ..reader.fields import SLOT_KEYS
-
     values, cols, fail = fields.values, fields.cols, fields.error
-    for key in SLOT_KEYS & values.keys():
+    for key in lazy.module("clifkit.reader.fields").SLOT_KEYS & values.keys():
         # The struct is as large as its furthest slot (8-byte slots: the pointer size of the targets).
         if values[key] + 8 > max_bytes:
             raise fail(cols[key], over("vmctx struct", values[key] + 8, max_bytes))
@@ -177,12 +176,11 @@ def build_environment(details: FunctionDetails, pointer_bytes: int = 8,
     `max_heap_bytes` caps what a heap, a table or the vmctx struct may hold (`clifkit.limits`).
     How much address space each region reserves depends on the functions a run line can reach:
     `reservations.reserve` works it out (and checks it against ``--max-reservation``)."""
-    from ..reader.directives import read
-    from ..reader.fields import KEYS
-
+    # (the reader's modules by `lazy`: a fuzz campaign builds an environment for most programs)
+    read, keys = lazy.module("clifkit.reader.directives").read, lazy.module("clifkit.reader.fields").KEYS
     heaps = []
     for d in details.directives:
-        if d.kind in KEYS:
+        if d.kind in keys:
             heaps.append(heap_request(read(d), len(heaps), max_heap_bytes))  # read once, by the reader
     if not heaps:
         return None

@@ -30,9 +30,13 @@ from typing import Optional, Sequence
 
 from ..diagnostics import ClifError
 from ..dialect import CURRENT, Dialect
-from ..ir.function import Function, FunctionDetails
+from ..environment.layout import build_environment
+from ..ir.function import Function, FunctionDetails, TestFile
 from ..ir.types import Type
-from ..reader.directives import BoundRun, bind, takes_vmctx
+from ..reader import parse_text
+from ..reader.directives import RUN_KINDS, BoundRun, bind, directives_in, read, takes_vmctx
+from ..runtest.plans import FunctionDirectives, callee_environment, collect_directives, command_names
+from ..verifier import verify_test_file
 from ..engine import EngineOptions, EngineUnavailable, Failed, Returned, Skipped, Trapped
 from ..environment.guarantee import RULE as GUARANTEE_RULE
 from ..environment.guarantee import explain
@@ -237,10 +241,6 @@ class Harness:
         """Run every run line of `text` on every column. `timing`, when given, accumulates the CPU
         seconds of this process per stage (parse, verify, plan, and each column: for the native
         engine that is its client side; its worker's time is its own)."""
-        from ..reader import parse_text
-        from ..runtest.plans import collect_directives
-        from ..verifier import verify_test_file
-
         clock = _Clock(timing)
         try:
             tf = parse_text(text, path)
@@ -265,10 +265,6 @@ class Harness:
         `runs` (`Program.run_commands`: each run line's command with its arguments as values)
         and `others` (the other directives, read: `Program.heap_directives`), the directives are
         those, and `text` is not read."""
-        from ..ir.function import TestFile
-        from ..reader.directives import RUN_KINDS, directives_in, read
-        from ..runtest.plans import FunctionDirectives
-
         clock = _Clock(timing)
         tf = TestFile(path, functions=[FunctionDetails(f) for f in functions])
         args = None
@@ -292,9 +288,6 @@ class Harness:
              args: Optional[dict] = None) -> list[LineResult]:
         """`args`: the arguments of some commands as values already (by the command's id), which
         are then not read from the command again (`_bound`)."""
-        from ..environment.layout import build_environment
-        from ..runtest.plans import callee_environment, command_names
-
         by_name = {d.function.name: d.function for d in tf.functions}
         # As `clifkit test --run-calls followed`: a `test run` line calls the function it follows.
         kinds = command_names(tf)

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import random
 
+from ..environment import GROW_FUNCTION
+from ..ir.types import I128
+
 FEATURES: dict[str, str] = {
     "int": "integer arithmetic, bit operations, shifts, rotates, comparisons, selects, extensions, overflow ops",
     "i128": "128-bit integers (with int)",
@@ -144,41 +147,51 @@ def _groups_of(name: str) -> frozenset:
     return found
 
 
+def _has_back_edge(blocks: dict) -> bool:
+    """Whether a branch goes to its own block or one laid out before it (a loop)."""
+    layout = {number: i for i, number in enumerate(blocks)}
+    for here, block in enumerate(blocks.values()):
+        # A branch ends its block (a terminator), so only a block's last instruction is one.
+        last = block.insts[-1] if block.insts else None
+        if last is not None and last.opcode.is_branch:
+            for bc in last.branch_targets():
+                if bc.block in layout and layout[bc.block] <= here:
+                    return True
+    return False
+
+
 def features_hit(functions, heap_styles) -> set[str]:
     """The feature groups a generated program actually uses, read off its IR (for the statistics
     that `clifkit fuzz` prints): `functions` are its Functions, `heap_styles` its directives' styles."""
-    from ..ir.types import I128
-    from ..environment.layout import GROW_FUNCTION as GROW
-
     hit: set[str] = set()
     if any(style in ("static", "dynamic") for style in heap_styles):
         hit.add("heap")
     if "table" in heap_styles:
         hit.add("table")
+    shown: set[str] = set()  # the program's opcode names (their groups are added once, at the end)
+    # (each question below is asked only until a function answers it: a program has up to three)
     for func in functions:
         if func.stack_slots:
             hit.add("stack")
-        if len(func.blocks) > 1:
+        blocks = func.blocks
+        if len(blocks) > 1:
             hit.add("control")
-        layout = {number: i for i, number in enumerate(func.blocks)}
-        names = {inst.opcode.name for block in func.blocks.values() for inst in block.insts}
-        for block in func.blocks.values():
-            # A branch ends its block (a terminator), so only a block's last instruction is one.
-            last = block.insts[-1] if block.insts else None
-            if last is not None and last.opcode.is_branch:
-                here = layout[block.number]
-                if any(bc.block in layout and layout[bc.block] <= here for bc in last.branch_targets()):
-                    hit.add("loops")
-        if "call" in names and any(inst.opcode.name == "call" and func.func_refs[inst.func_ref].name.text != GROW
-                                   for block in func.blocks.values() for inst in block.insts):
+        names = {inst.opcode.name for block in blocks.values() for inst in block.insts}
+        shown |= names
+        if "loops" not in hit and _has_back_edge(blocks):
+            hit.add("loops")
+        if "calls" not in hit and "call" in names and any(
+                inst.opcode.name == "call" and func.func_refs[inst.func_ref].name.text != GROW_FUNCTION
+                for block in blocks.values() for inst in block.insts):
             hit.add("calls")  # a call of a generated function, not of the harness's %heap_grow
-        for name in names:
-            hit |= _GROUPS_OF[name] if name in _GROUPS_OF else _groups_of(name)
-        types = set(func.value_types.values())
-        for t in types:  # (a loop: `any` of a generator made a function and a frame per program)
-            if t.is_vector:
-                hit.add("simd")
-                break
-        if I128 in types:
-            hit.add("i128")
+        if "simd" not in hit or "i128" not in hit:
+            types = set(func.value_types.values())
+            for t in types:  # (a loop: `any` of a generator made a function and a frame per program)
+                if t.is_vector:
+                    hit.add("simd")
+                    break
+            if I128 in types:
+                hit.add("i128")
+    for name in shown:
+        hit |= _GROUPS_OF[name] if name in _GROUPS_OF else _groups_of(name)
     return hit & _FEATURE_SET

@@ -102,7 +102,7 @@ class ControlFlow:
 
     def block_args(self, target: int, counter: Optional[int]) -> list[int]:
         blk = self.func.blocks[target]
-        value_types = self.func.value_types
+        value_types = self.value_types
         args = []
         for i, v in enumerate(blk.params):
             if i == 0 and counter is not None:

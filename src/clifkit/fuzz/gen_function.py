@@ -62,6 +62,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.p = prog
         self.rng = prog.rng
         self.func = Function(name, sig)
+        self.value_types = self.func.value_types  # (the function's: read and written per instruction)
         self.callees = callees
         self.next_value = 0
         self.tainted: set[int] = set()  # float values whose NaN bits the hardware may choose
@@ -69,6 +70,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
+        # The block being filled: its instruction list, and the pool values it defines (its list
+        # in `defs`), kept apart so that each emitted instruction reaches them in one step.
+        self.insts: list = []
+        self.block_defs: list[int] = []
         self.vmctx: Optional[int] = None
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
@@ -82,17 +87,17 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     def new_value(self, ty: Type) -> int:
         v = self.next_value
         self.next_value += 1
-        self.func.value_types[v] = ty
+        self.value_types[v] = ty
         return v
 
     def define(self, v: int, tainted: bool = False) -> None:
-        ty = self.func.value_types[v]
+        ty = self.value_types[v]
         values = self.pool.get(ty)
         if values is None:
             self.pool[ty] = [v]
         else:
             values.append(v)
-        self.defs[self.block.number].append(v)
+        self.block_defs.append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
@@ -101,7 +106,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
     # a dict of keywords for each, built, read and freed, was a tenth of generating.)
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
-        value_types = self.func.value_types
+        value_types = self.value_types
         v = self.next_value
         results = []
         for t in result_types:
@@ -115,7 +120,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
         if rare or float_load:
             self._finish(inst, rare, float_load)
-        self.block.insts.append(inst)
+        self.insts.append(inst)
         return results
 
     def emit1(self, name: str, ctrl: Optional[Type], args: list[int], result: Type, tainted=False, pool=True,
@@ -123,13 +128,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # (the one-result case of emit, without its loop: most instructions are made here)
         v = self.next_value
         self.next_value = v + 1
-        self.func.value_types[v] = result
+        self.value_types[v] = result
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
         # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
         inst = new_inst(op, ctrl if polymorphic else None, args, [v], imm, cond, flags, offset, code)
         if rare or float_load:
             self._finish(inst, rare, float_load)
-        self.block.insts.append(inst)
+        self.insts.append(inst)
         if pool:
             self.define(v, tainted)
         return v
@@ -139,11 +144,11 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         for field, value in rare.items():
             setattr(inst, field, value)
         if float_load:
-            value_types = self.func.value_types
+            value_types = self.value_types
             self.loaded.update(r for r in inst.results if value_types[r] in FLOAT_SCALARS)
 
     def type_of(self, v: int) -> Type:
-        return self.func.value_types[v]
+        return self.value_types[v]
 
     # -- the pool ------------------------------------------------------------------------------
     def pick(self, ty: Type) -> Optional[int]:
@@ -316,8 +321,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
+            self.insts = blk.insts
+            self.block_defs = self.defs[b]
             pool = self.pool = {}
-            value_types = self.func.value_types
+            value_types = self.value_types
             for d in range(b):
                 if d in dom[b]:
                     for v in self.defs[d]:
@@ -401,7 +408,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def fold(self, r: int, u: int) -> int:
         """`r` with the bits of `u` xored in (exact bit operations: no NaN is computed)."""
-        ty = self.func.value_types[r]
+        ty = self.value_types[r]
         as_int = ty.as_int()
         if ty.lane_type.is_float:
             r = self.emit1("bitcast", as_int, [self.canon(r)], as_int, pool=False, flags=PLAIN)
@@ -417,7 +424,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
 
     def int_bits(self, v: int, want: Type) -> int:
         """`v`'s bits as a `want` scalar integer (truncated or zero-extended)."""
-        value_types = self.func.value_types
+        value_types = self.value_types
         ty = value_types[v]
         if ty.lane_type.is_float:
             v = self.canon(v)

@@ -6,13 +6,10 @@ first float, so that integer run lines do without it (and without `fractions`)."
 from __future__ import annotations
 
 import re
+from fractions import Fraction  # (with this module: only a run line's float loads either)
 
 from .floats import FLOAT_FORMATS
 from .values import _INT_RE, ValueSyntaxError, _decimal, _show
-
-TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
-if TYPE_CHECKING:
-    from fractions import Fraction
 
 _HEX_FLOAT_RE = re.compile(r"0[xX]([0-9a-fA-F_]*)(?:\.([0-9a-fA-F_]*))?(?:[pP]([+-]?[0-9]+))?\Z")
 _DEC_FLOAT_RE = re.compile(r"([0-9][0-9_]*)?\.([0-9_]*)(?:[eE]([+-]?[0-9]+))?\Z|([0-9][0-9_]*)[eE]([+-]?[0-9]+)\Z")
@@ -69,8 +66,6 @@ def parse_float(text: str, bits: int) -> int:
             raise ValueSyntaxError(f"'{_show(text)}' has no hexadecimal digits")
         mantissa = int(whole + frac, 16) if whole + frac else 0
         exponent = _exponent(exp, text) - 4 * len(frac)
-        from fractions import Fraction  # here: most runs read no float literal
-
         value = Fraction(mantissa) * (Fraction(2) ** exponent)
         return sign_bit | _encode_exact(value, w, t, text, name)
     m = _DEC_FLOAT_RE.match(body)
@@ -84,8 +79,6 @@ def parse_float(text: str, bits: int) -> int:
             raise ValueSyntaxError(f"'{_show(text)}' has no digits")
         mantissa = _decimal(whole + frac, text)
         exponent = _exponent(exp, text) - len(frac)
-        from fractions import Fraction
-
         value = Fraction(mantissa) * (Fraction(10) ** exponent)
         return sign_bit | _encode_exact(value, w, t, text, name, decimal=True)
     if _INT_RE.match(text):
@@ -105,8 +98,6 @@ def _exponent(text: "str | None", literal: str) -> int:
 
 def _encode_exact(value: Fraction, w: int, t: int, text: str, name: str, decimal: bool = False) -> int:
     """Encode a non-negative exact rational; refuse it if the format cannot hold it exactly."""
-    from fractions import Fraction
-
     if value == 0:
         return 0
     bias = (1 << (w - 1)) - 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 
+from .. import lazy
 from .types import Type
 from .numbers import NumberError, decimal
 
@@ -114,9 +115,8 @@ def format_int(bits_value: int, bits: int, hex: bool = False) -> str:
 def parse_scalar(text: str, ty: Type) -> int:
     """A scalar literal (or one lane of a vector) at scalar type `ty`."""
     if ty.is_float:
-        from .float_values import parse_float  # (most run lines hold no float)
-
-        return parse_float(text, ty.lane_bits)
+        # (float_values on first need: most run lines hold no float)
+        return lazy.module("clifkit.ir.float_values").parse_float(text, ty.lane_bits)
     return parse_int(text, ty.lane_bits, ty.name)
 
 
@@ -149,9 +149,8 @@ def format_value(value: Value, ty: Type, hex: bool = False) -> str:
     if not isinstance(value, int) or isinstance(value, bool):
         return repr(value)
     if ty.is_float:
-        from .floats import format_float  # (most results are integers)
-
-        return format_float(value, ty.lane_bits)
+        # (ir.floats on first need: most values are integers; `lazy`, as a fuzz campaign formats thousands)
+        return lazy.module("clifkit.ir.floats").format_float(value, ty.lane_bits)
     return format_int(value, ty.lane_bits, hex)
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .. import lazy
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..ir.function import Directive, Function
 from ..ir.immediates import parse_trap_code
@@ -388,10 +389,10 @@ def fill(d: Directive, source_line: Optional[str] = None) -> Directive:
             d.parsed = _run_command(d.kind, source_line, Location(d.loc.path, d.loc.line, word_col), rest_start,
                                     d.has_colon)
         else:
-            from .fields import KEYS, read_fields  # (heap and table directives: most files have none)
-
-            if d.kind in KEYS:
-                d.parsed = read_fields(d.kind, d.text, d.loc, source_line.rstrip("\r\n") if source_line else None)
+            fields = lazy.module("clifkit.reader.fields")  # (heap and table directives: most files have none)
+            if d.kind in fields.KEYS:
+                d.parsed = fields.read_fields(d.kind, d.text, d.loc,
+                                              source_line.rstrip("\r\n") if source_line else None)
     except ClifError as e:
         d.error = e
     return d

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .. import lazy
 from ..diagnostics import Location
 from ..ir.function import Block, BlockCall, Function, Inst, JumpTableData, new_inst
 from ..ir.immediates import FLOATCC, INTCC, parse_trap_code
@@ -175,9 +176,9 @@ class InstructionParser(Cursor):
         return 0
 
     def memflags(self) -> MemFlags:
-        from ..ir.memflags import DEFAULT_FLAGS, add_memflag  # (on first need: a memory access)
-
-        flags = DEFAULT_FLAGS
+        memflags = lazy.module("clifkit.ir.memflags")  # (on first need: a memory access)
+        add_memflag = memflags.add_memflag
+        flags = memflags.DEFAULT_FLAGS
         while self.kinds[self.pos] in ("word", "region"):
             if self.kinds[self.pos] == "region":  # declared or not: the verifier says
                 if flags.region is not None:
@@ -260,9 +261,8 @@ class InstructionParser(Cursor):
         return BlockCall(b, args)
 
     def constant_literal(self, ty: Type) -> bytes:
-        from .rare_formats import constant_literal  # (on first need: vconst, shuffle, a constant)
-
-        return constant_literal(self, ty)
+        # (rare_formats on first need: vconst, shuffle, a constant)
+        return lazy.module("clifkit.reader.rare_formats").constant_literal(self, ty)
 
     # -- one instruction ------------------------------------------------------------
     def result_fact(self, v: int, facts: dict) -> None:
@@ -330,10 +330,8 @@ class InstructionParser(Cursor):
         parse = _OPERAND_PARSERS.get(op.format.name)
         if parse is not None:
             parse(self, inst)
-        else:
-            from .rare_formats import RARE_FORMATS  # (on first need: exceptions, atomics, heap era...)
-
-            RARE_FORMATS[op.format.name](self, inst)
+        else:  # (rare_formats on first need: exceptions, atomics, heap era...)
+            lazy.module("clifkit.reader.rare_formats").RARE_FORMATS[op.format.name](self, inst)
         if ctrl is None and op.ctrl is not None:
             inst.ctrl_type = self.infer_ctrl(op, inst, op_i)
         types = self.result_types(op, inst, op_i)
@@ -455,11 +453,10 @@ class InstructionParser(Cursor):
             raise self.number_error(i, f"{ty} immediate", e) from None
 
     def _float_imm(self, inst: Inst, bits: int) -> None:
-        from ..ir.floats import parse_float  # (on first need: a float constant)
-
         i, text = self.number(f"an f{bits} immediate")
         try:
-            inst.imm = parse_float(text, bits)
+            # (ir.floats on first need: a float constant)
+            inst.imm = lazy.module("clifkit.ir.floats").parse_float(text, bits)
         except NumberError as e:
             raise self.number_error(i, f"f{bits} immediate", e) from None
 

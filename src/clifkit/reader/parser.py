@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import re
 
+from .. import lazy
 from ..diagnostics import ClifError, Diagnostic, Location, remember_source
 from ..ir.function import (
     AbiParam, Block, Directive, ExternalName, Function, FunctionDetails, IsaSpec, Signature, TestCommand, TestFile,
@@ -362,9 +363,9 @@ class Parser(InstructionParser):
                 self.pos += 1
                 func.global_value_facts[self.vals[i]] = self.fact()  # type: ignore[index]
             self.expect("=", f"'=' after {key}")
-            from .declarations import DECLARATIONS  # (on first need: a function with a preamble)
-
-            DECLARATIONS[kind if key != "stack_limit" else key](self, self.vals[i])
+            # (declarations on first need: a function with a preamble)
+            declarations = lazy.module("clifkit.reader.declarations").DECLARATIONS
+            declarations[kind if key != "stack_limit" else key](self, self.vals[i])
             if leading:
                 func.entity_comments_before[key] = leading
             comment = self.take_trailing()

@@ -17,10 +17,11 @@ import os
 import re
 from dataclasses import dataclass
 
+from .. import lazy
 from ..diagnostics import ClifError
 from ..ir.function import Directive, Function, FunctionDetails, TestFile
 from ..limits import DEFAULT_LIMITS, Limits, stack_frame_error
-from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read
+from ..reader.directives import RUN_KINDS, BoundRun, RunCommand, bind, read, takes_vmctx
 from ..engine import DEFAULT_FUEL, EngineOptions
 from ..ir.values import format_values
 from ..dialect import CURRENT, Dialect, calls_followed
@@ -297,8 +298,6 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
     (`inferred.py`) — unless the line passes `nargs` arguments, vmctx included, as a test that
     builds its own vmctx does; either way with every region's reservation worked out from the
     declarations `callee` can reach (`reservations.py`). None when there is none. Raises ClifError."""
-    from ..reader.directives import takes_vmctx
-
     if not takes_vmctx(callee):
         # Nothing to hand an environment to: the directives of the group are another function's
         # (a run line naming %f below %g's `; heap:` lines), and %f is called as it is declared.
@@ -312,15 +311,14 @@ def callee_environment(directed, callee: Function, by_name: dict[str, Function],
         env = infer_environment(callee, by_name, max_heap_bytes=limits.max_memory)
     if env is None:
         return None
-    from ..environment.reservations import reserve
-
+    # (on first need, by `lazy`: a fuzz campaign asks for most programs)
+    reserve = lazy.module("clifkit.environment.reservations").reserve
     return reserve(env, callee, by_name, limits.max_reservation, dialect)
 
 
 def _no_environment_note(callee: Function, by_name: dict[str, Function]) -> Optional[str]:
     """What to say when a run line of `callee` faults: it declares memory nobody allocated."""
     from ..ir.function import reachable
-    from ..reader.directives import takes_vmctx
 
     # Does it, or a function it can reach, declare a heap or a table?
     if not takes_vmctx(callee) and any(f.heaps or f.tables for f in reachable(callee, by_name)):

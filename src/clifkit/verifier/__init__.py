@@ -19,6 +19,7 @@ references are checked by the immediate fields the format declares.
 
 from __future__ import annotations
 
+from .. import lazy
 from ..diagnostics import Diagnostic, Location, read_source
 from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, TestFile
@@ -95,9 +96,7 @@ def verify_test_file(tf: TestFile, text: Optional[str] = None, *, dialect: Diale
                                                 f"but {data.name} is defined with {sig_text(want.params, want.returns)}"
                                                 + (f" at line {callee.loc.line}" if callee.loc else ""))
                 diags.extend(v.diags)
-    from .directives import check_directives
-
-    diags.extend(check_directives(tf, source, dialect))
+    diags.extend(lazy.module("clifkit.verifier.directives").check_directives(tf, source, dialect))
     return diags
 
 

@@ -6,6 +6,7 @@ The checks of the preamble and of instructions live in `preamble.py` and
 
 from __future__ import annotations
 
+from .. import lazy
 from ..diagnostics import Diagnostic, Location
 from ..dialect import CURRENT, Dialect
 from ..ir.function import Function, Inst, Signature
@@ -96,9 +97,7 @@ class FunctionVerifier(InstChecks):
         if (func.global_values or func.stack_limit is not None or func.stack_slots or func.dynamic_types
                 or func.dynamic_stack_slots or func.signatures or func.func_refs or func.heaps or func.tables
                 or func.alias_regions or func.memory_types):
-            from .preamble import check_preamble  # (a function with a preamble)
-
-            check_preamble(self)
+            lazy.module("clifkit.verifier.preamble").check_preamble(self)  # (a function with a preamble)
         if not func.blocks:
             self.report(func.loc, f"function {func.name} has no blocks")
             return self.diags

@@ -25,9 +25,13 @@ Where each directive stands, and what the reader attached it to, is the reader's
 
 from __future__ import annotations
 
+from .. import lazy
 from ..diagnostics import ClifError, Diagnostic, Location
 from ..dialect import CURRENT, Dialect
+from ..environment import GROW_FUNCTION
 from ..ir.function import FunctionDetails, TestFile
+from .common import TargetInfo, sig_text
+from .core import FunctionVerifier
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
@@ -100,22 +104,15 @@ def _placement(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnosti
 def _environment(details: FunctionDetails, by_name: dict, dialect: Dialect) -> list[Diagnostic]:
     if not any(d.kind in ("heap", "table") for d in details.directives):
         return []
-    from ..environment.layout import build_environment
-    from ..environment.reservations import reserve
-
-    try:
-        env = build_environment(details, max_heap_bytes=_NO_LIMIT)
-        reserve(env, details.function, by_name, _NO_LIMIT, dialect)
+    try:  # (the environment's modules on first need: a file with heap or table directives)
+        env = lazy.module("clifkit.environment.layout").build_environment(details, max_heap_bytes=_NO_LIMIT)
+        lazy.module("clifkit.environment.reservations").reserve(env, details.function, by_name, _NO_LIMIT, dialect)
     except ClifError as e:
         return list(e.diagnostics)
     return []
 
 
 def _grow_signatures(tf: TestFile, source: Optional[dict[int, str]]) -> list[Diagnostic]:
-    from ..environment import GROW_FUNCTION
-    from .common import TargetInfo, sig_text
-    from .core import FunctionVerifier
-
     if any(d.function.name == GROW_FUNCTION for d in tf.functions):
         return []  # the file's own %heap_grow is called, at its own signature (the verifier checks calls)
     out: list[Diagnostic] = []
