@@ -59,6 +59,7 @@ import struct
 from ..ir.function import Block, BlockCall, Function, Inst, Signature
 from ..ir.opcodes import OPCODES, opcode
 from ..ir.types import Type
+from ..lazy import module
 from .integer_ops import compile_template
 from .machine import Unsupported, frame_layout, fuel_charger
 from .memory import PAGE_MASK, PAGE_SIZE, RUNTIME_MEMORY
@@ -70,22 +71,18 @@ if TYPE_CHECKING:
     from typing import Optional
 
 
+# The families below are imported by the first function that needs them (`lazy.module`: no import
+# machinery on every call): memory, value ranges (a loop or recursion), floats held as floats.
 def _memory_ops():
-    from . import memory_ops  # the memory family, imported by the first function that needs it
-
-    return memory_ops
+    return module("clifkit.interpreter.memory_ops")
 
 
 def _analyse_ranges(fc):
-    from . import ranges  # value ranges, imported by the first function with a loop or recursion
-
-    return ranges.analyse(fc)
+    return module("clifkit.interpreter.ranges").analyse(fc)
 
 
 def _float_repr():
-    from . import float_repr  # floats as floats, imported by the first function with a float value
-
-    return float_repr
+    return module("clifkit.interpreter.float_repr")
 
 
 def _has_scalar_floats(func: Function) -> bool:
@@ -526,9 +523,7 @@ class FunctionCompiler:
         return looped
 
     def coalesce(self, number: int) -> None:
-        from .compiler_loops import coalesce  # (on first need: a loop)
-
-        coalesce(self, number)
+        module("clifkit.interpreter.compiler_loops").coalesce(self, number)  # (on first need: a loop)
 
     def find_foldable(self) -> set[int]:
         """Values a pure instruction defines (an integer, or an f64 sum, difference or product held
@@ -570,9 +565,7 @@ class FunctionCompiler:
         return pure | self.foldable_calls(pure) if calls else pure
 
     def foldable_calls(self, pure: set[int]) -> set[int]:
-        from .compiler_calls import foldable_calls  # (on first need: a function with calls)
-
-        return foldable_calls(self, pure)
+        return module("clifkit.interpreter.compiler_calls").foldable_calls(self, pure)  # (on first need: calls)
 
     # -- code emission --------------------------------------------------------------
     def compile(self) -> str:
@@ -602,8 +595,7 @@ class FunctionCompiler:
             self.unchecked = False
             loop = None
             if header:
-                from . import counted_loops  # (a function without loops does without it)
-
+                counted_loops = module("clifkit.interpreter.counted_loops")  # (only a function with loops)
                 loop = counted_loops.counted(self, root)
             if loop is not None:
                 counted_loops.emit(self, root, loop, out)
@@ -965,15 +957,11 @@ class FunctionCompiler:
             out.append((ind, f"return ({', '.join(values)})"))
 
     def emit_br_table(self, inst: Inst, ind: int, out, root: int, in_while: bool) -> None:
-        from .compiler_loops import emit_br_table  # (on first need: a br_table)
-
-        emit_br_table(self, inst, ind, out, root, in_while)
+        module("clifkit.interpreter.compiler_loops").emit_br_table(self, inst, ind, out, root, in_while)  # (a br_table)
 
     # -- calls ---------------------------------------------------------------------------
     def emit_call(self, inst: Inst, ind: int, out, root: int = -1, in_while: bool = False) -> None:
-        from .compiler_calls import emit_call  # (on first need: a function with calls)
-
-        emit_call(self, inst, ind, out, root, in_while)
+        module("clifkit.interpreter.compiler_calls").emit_call(self, inst, ind, out, root, in_while)  # (calls)
 
     # -- ordinary instructions --------------------------------------------------------
     def emit_inst(self, inst: Inst, ind: int, out) -> None:

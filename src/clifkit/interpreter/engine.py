@@ -8,18 +8,19 @@ from ..reader.directives import BoundRun
 from ..engine import Engine, EngineOptions, Failed, Outcome, Returned, Session, Skipped, TimedOut, Trapped
 from ..environment import GROW_FUNCTION
 from ..ir.types import I32, I64
+from ..lazy import module
 
 TYPE_CHECKING = False  # typing stays unimported at run time: only annotations use it
 if TYPE_CHECKING:
     from typing import Optional
 
+    from . import Interpreter
+
 
 def _heap_grow(machine, vmctx: int, index: int, delta: int) -> int:
     # `heaps.heap_grow`, imported on the first call: a file that grows no heap needs neither that
     # module nor the environment's layout.
-    from .heaps import heap_grow
-
-    return heap_grow(machine, vmctx, index, delta)
+    return module("clifkit.interpreter.heaps").heap_grow(machine, vmctx, index, delta)
 
 
 # The host functions the harness gives the interpreter: name -> (fn, params, returns).
@@ -46,8 +47,7 @@ class InterpreterSession(Session):
     target = None
 
     def __init__(self, functions, options: EngineOptions, byteorder: str = "little"):
-        from . import Interpreter, Unsupported
-
+        interp = module("clifkit.interpreter")  # (the package: it imports this module)
         self.options = options
         self.byteorder = byteorder
         self.interp: Optional[Interpreter] = None
@@ -62,8 +62,8 @@ class InterpreterSession(Session):
 
             self.tracer = kwargs["tracer"] = Tracer(lambda line: print(line, flush=True), options.trace_limit)
         try:
-            self.interp = Interpreter(functions, **kwargs)
-        except Unsupported as e:
+            self.interp = interp.Interpreter(functions, **kwargs)
+        except interp.Unsupported as e:
             self.open_error = Skipped(_reason(e))
         except Exception as e:  # an interpreter bug: report it, never a traceback
             self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
@@ -84,16 +84,14 @@ class InterpreterSession(Session):
         return outcome
 
     def _call(self, bound: BoundRun, env: object = None) -> Outcome:
-        from . import FuelExhausted, MemoryLimitExceeded, TimeLimitExceeded, Trap, Unsupported
-
+        # (the package's names: it imports this module, and `lazy.module` runs no import machinery per call)
+        interp = module("clifkit.interpreter")
         if self.interp is None:
             return self.open_error
         args = list(bound.args)
         prepared = None
         if env is not None:
-            from .heaps import materialize
-
-            prepared = materialize(env, self.byteorder)
+            prepared = module("clifkit.interpreter.heaps").materialize(env, self.byteorder)
             args = [prepared.vmctx, *args]
         name = bound.function.name
         if self.tracer is not None:
@@ -102,19 +100,19 @@ class InterpreterSession(Session):
             self.tracer.start()
         try:
             results = self.interp.call(name, args, env=prepared)
-        except FuelExhausted as e:
+        except interp.FuelExhausted as e:
             return Failed(
                 f"ran out of fuel after {self.options.fuel} instructions in {e.function}: "
                 "an endless loop? (--fuel raises the limit)"
             )
-        except TimeLimitExceeded as e:
+        except interp.TimeLimitExceeded as e:
             return TimedOut(f"timed out: {name} ran longer than {e.seconds:g} s and was stopped in {e.function} "
                             "(--timeout raises the limit)", seconds=e.seconds)
-        except MemoryLimitExceeded as e:
+        except interp.MemoryLimitExceeded as e:
             return Failed(f"{name} touched more than 0x{e.limit:x} bytes of memory (--max-memory raises the limit)")
-        except Unsupported as e:
+        except interp.Unsupported as e:
             return Skipped(_reason(e))
-        except Trap as e:
+        except interp.Trap as e:
             if e.code == "stk_ovf" and e.detail.startswith("call depth"):
                 depth = self.interp.max_call_depth
                 return Trapped(e.code, e.detail, limit=f"calls nested deeper than the interpreter's limit of {depth:,}; "
