@@ -45,16 +45,16 @@ CALL_CONVS = frozenset(
      "wasmtime_system_v"}  # the last one: heap era (2022)
 )
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
-def _word_offsets(text: str) -> list[int]:
-    """Where each whitespace-separated word of `text` starts (0-based)."""
-    return [m.start() for m in re.finditer(r"\S+", text)]
-
-
 HEADER_WORDS = ("test", "set", "target", "feature")
 # Structured comments after a function: run-test directives and filecheck directives.
 DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln", "unordered", "not", "regex")
 READ_KINDS = frozenset({"run", "print", "heap", "table"})  # the directives read when the file is read
 _PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt", "region"})
+
+
+def _word_offsets(text: str) -> list[int]:
+    """Where each whitespace-separated word of `text` starts (0-based)."""
+    return [m.start() for m in re.finditer(r"\S+", text)]
 
 
 class Parser(InstructionParser):
