@@ -171,9 +171,8 @@ class Parser(InstructionParser):
                 else:
                     if not words:
                         raise self.error(f"expected words after '{keyword}'", i)
-                    from ..ir.settings import unknown_word  # (a file without set or target lines needs none)
-
-                    unknown = unknown_word(keyword, words)
+                    # (a file without set or target lines needs none; `lazy`: a fuzz program has some)
+                    unknown = lazy.module("clifkit.ir.settings").unknown_word(keyword, words)
                     if unknown is not None:
                         at = self.tcols[i] + len(keyword) + _word_offsets(rest)[unknown[0]]
                         raise ParseError(unknown[1], line, at)
