@@ -1,13 +1,15 @@
 """Imports follow the data flow: text → reader → IR → verifier → engines → harness → tools.
 
 Every import in `src/clifkit` (at module level, inside a function, or by name through
-`clifkit.lazy.module`) must point to the same layer or a lower one, and the two engines never import each other. docs/architecture.md draws
-the same layers; a change that needs an upward import belongs in a lower layer."""
+`clifkit.lazy.module`, spelt `lazy.module(...)` or `module(...)`) must point to the same layer or
+a lower one, and the two engines never import each other. docs/architecture.md draws the same
+layers; a change that needs an upward import belongs in a lower layer."""
 
 from __future__ import annotations
 
 import ast
 import pathlib
+import re
 
 import clifkit
 
@@ -36,10 +38,35 @@ def _layer(part: str) -> int:
     return next(i for i, layer in enumerate(LAYERS) if part in layer)
 
 
+def _lazy_names(tree: ast.AST, package: list[str]) -> set[str]:
+    """The names `clifkit.lazy.module` is bound to in a module (``from ..lazy import module``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                target = package[: len(package) - (node.level - 1)] + (node.module.split(".") if node.module else [])
+            else:
+                target = (node.module or "").split(".")[1:] if (node.module or "").startswith("clifkit.") else None
+            if target == ["lazy"]:
+                names |= {a.asname or a.name for a in node.names if a.name == "module"}
+    return names
+
+
+def _lazy_call(node: ast.AST, names: set[str]) -> bool:
+    """Whether `node` calls `clifkit.lazy.module`: as ``lazy.module(...)`` or by a name it was imported as."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    return ((isinstance(f, ast.Attribute) and f.attr == "module" and isinstance(f.value, ast.Name)
+             and f.value.id == "lazy") or (isinstance(f, ast.Name) and f.id in names))
+
+
 def _imports(path: pathlib.Path):
     rel = path.relative_to(ROOT).with_suffix("").parts
     package = list(rel[:-1]) if rel[-1] != "__init__" else list(rel[:-1])
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    lazy_names = _lazy_names(tree, package)
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
@@ -56,8 +83,7 @@ def _imports(path: pathlib.Path):
             for alias in node.names:
                 if alias.name.startswith("clifkit."):
                     yield node.lineno, alias.name.split(".")[1]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "module"
-              and isinstance(node.func.value, ast.Name) and node.func.value.id == "lazy"):
+        elif _lazy_call(node, lazy_names):
             name = node.args[0].value if node.args and isinstance(node.args[0], ast.Constant) else None
             assert isinstance(name, str), f"{path}:{node.lineno}: lazy.module takes a module's name, written out"
             if name.startswith("clifkit."):
@@ -80,3 +106,15 @@ def test_every_module_has_a_layer():
              if p.suffix == ".py" or (p.is_dir() and (p / "__init__.py").exists())}
     parts.discard("__init__")
     assert all(any(part in layer for layer in LAYERS) for part in parts), parts
+
+
+def test_every_lazy_module_call_counts_as_an_import():
+    # `from ..lazy import module` and then `module("clifkit.x")` imports x as much as
+    # `lazy.module("clifkit.x")` does: the data-flow check must see both spellings.
+    missed = []
+    for path in sorted(ROOT.rglob("*.py")):
+        seen = {line for line, _ in _imports(path)}
+        for i, text in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r'\bmodule\("clifkit\.', text) and i not in seen:
+                missed.append(f"{path.relative_to(ROOT)}:{i}")
+    assert not missed, "\n".join(missed)

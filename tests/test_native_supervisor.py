@@ -386,3 +386,30 @@ def test_only_an_executor_freezes_what_a_load_leaves():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+@needs_native
+def test_garbage_left_between_an_executors_loads_is_collected_not_frozen():
+    """A cycle a run line leaves (garbage no collection met yet) must not be frozen by the next
+    load with what that load keeps: each load thaws and freezes again with no collection in
+    between, so it would stay frozen, and uncollected, for the executor's life."""
+    import gc
+    import weakref
+
+    class Node:
+        pass
+
+    worker = Worker()
+    worker.freezes = True
+    msg = {"op": "load", "path": "<t>", "source": SRC, "triple": None, "flags": {}}
+    try:
+        assert worker.load(msg)["ok"]
+        node = Node()
+        node.me = node
+        ref = weakref.ref(node)
+        del node
+        assert worker.load(dict(msg, source=OTHER))["ok"]
+        gc.collect()  # (a collection does not look at frozen objects)
+        assert ref() is None
+    finally:
+        gc.unfreeze()

@@ -209,6 +209,15 @@ def test_caret_under_a_word_after_tabs():
     assert line.expandtabs().index("has_avx3") == caret.expandtabs().index("^")
 
 
+def test_caret_of_a_location_without_a_column_stays_at_the_line_start():
+    # A column of 0 (no column known) puts the caret at the first column, as before tabs were
+    # kept: not under the line's last character (a slice to -1).
+    from clifkit.diagnostics import Diagnostic, Location
+
+    text = Diagnostic(Location("t.clif", 1, 0), "m", source_line="\tabc").format()
+    assert text.split("\n")[2] == "^"
+
+
 def test_every_broken_function_is_reported():
     source = B("v1 = foo v0") + "\nfunction %ok() {\nblock0:\n    return\n}\n\n" + B("v1 = bar v0")
     with pytest.raises(ClifError) as info:

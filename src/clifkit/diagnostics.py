@@ -40,7 +40,7 @@ class Diagnostic:
             return head
         line = self.source_line.rstrip("\n")
         # Tabs before the column are kept, so that the caret lines up where a tab is widened.
-        before = line[: self.loc.col - 1]
+        before = line[: max(self.loc.col - 1, 0)]  # (a column of 0, none known: no slice from the end)
         caret = "".join(c if c == "\t" else " " for c in before) + " " * (self.loc.col - 1 - len(before)) + "^"
         return f"{head}\n{line}\n{caret}"
 

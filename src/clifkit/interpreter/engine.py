@@ -47,7 +47,7 @@ class InterpreterSession(Session):
     target = None
 
     def __init__(self, functions, options: EngineOptions, byteorder: str = "little"):
-        interp = module("clifkit.interpreter")  # (the package: it imports this module)
+        package = module("clifkit.interpreter")  # (the package: it imports this module)
         self.options = options
         self.byteorder = byteorder
         self.interp: Optional[Interpreter] = None
@@ -62,8 +62,8 @@ class InterpreterSession(Session):
 
             self.tracer = kwargs["tracer"] = Tracer(lambda line: print(line, flush=True), options.trace_limit)
         try:
-            self.interp = interp.Interpreter(functions, **kwargs)
-        except interp.Unsupported as e:
+            self.interp = package.Interpreter(functions, **kwargs)
+        except package.Unsupported as e:
             self.open_error = Skipped(_reason(e))
         except Exception as e:  # an interpreter bug: report it, never a traceback
             self.open_error = Failed(f"internal error while loading the functions: {type(e).__name__}: {e}", True)
@@ -85,7 +85,7 @@ class InterpreterSession(Session):
 
     def _call(self, bound: BoundRun, env: object = None) -> Outcome:
         # (the package's names: it imports this module, and `lazy.module` runs no import machinery per call)
-        interp = module("clifkit.interpreter")
+        package = module("clifkit.interpreter")
         if self.interp is None:
             return self.open_error
         args = list(bound.args)
@@ -100,19 +100,19 @@ class InterpreterSession(Session):
             self.tracer.start()
         try:
             results = self.interp.call(name, args, env=prepared)
-        except interp.FuelExhausted as e:
+        except package.FuelExhausted as e:
             return Failed(
                 f"ran out of fuel after {self.options.fuel} instructions in {e.function}: "
                 "an endless loop? (--fuel raises the limit)"
             )
-        except interp.TimeLimitExceeded as e:
+        except package.TimeLimitExceeded as e:
             return TimedOut(f"timed out: {name} ran longer than {e.seconds:g} s and was stopped in {e.function} "
                             "(--timeout raises the limit)", seconds=e.seconds)
-        except interp.MemoryLimitExceeded as e:
+        except package.MemoryLimitExceeded as e:
             return Failed(f"{name} touched more than 0x{e.limit:x} bytes of memory (--max-memory raises the limit)")
-        except interp.Unsupported as e:
+        except package.Unsupported as e:
             return Skipped(_reason(e))
-        except interp.Trap as e:
+        except package.Trap as e:
             if e.code == "stk_ovf" and e.detail.startswith("call depth"):
                 depth = self.interp.max_call_depth
                 return Trapped(e.code, e.detail, limit=f"calls nested deeper than the interpreter's limit of {depth:,}; "

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Callable
 
 from . import softfloat as sf
-from .registry import OpContext, by_shape, constant_text, impl
+from .registry import OpContext, by_shape, constant_text, impl, scalar_constant_type
 
 # See the module docstring: follow Cranelift's interpreter for fcvt_to_* into i128.
 REFERENCE_I128_SATURATION = True
@@ -151,10 +151,8 @@ def _lower_const(ctx: OpContext):
 @constant_text("f16const", "f32const", "f64const")
 def _const_text(interp, inst, func, result_types, once: bool) -> str | None:
     """`_lower_const`'s text, where it would give one: a scalar type, the bits as the immediate."""
-    t = inst.ctrl_type or (result_types[0] if result_types else None)
-    if t is None or t.is_vector or type(inst.imm) is not int or any(r.is_vector for r in result_types):
-        return None
-    return hex(inst.imm & ((1 << t.lane_bits) - 1))
+    t = scalar_constant_type(inst, result_types)
+    return None if t is None else hex(inst.imm & ((1 << t.lane_bits) - 1))
 
 
 @impl("f128const")

@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 from ..ir.types import Type
 from ..ir.opcodes import Registry
-from .registry import OpContext, Trap, by_shape, constant_text, impl, mask, remember
+from .registry import OpContext, Trap, by_shape, constant_text, impl, mask, remember, scalar_constant_type
 
 Template = str
 Semantics = Template | Callable
@@ -172,10 +172,8 @@ def _iconst(ctx: OpContext, t: Type) -> Semantics:
 @constant_text("iconst")
 def _iconst_text(interp, inst, func, result_types: list[Type], once: bool) -> str | None:
     """`_iconst`'s text, where `lower_scalar` would give it: a scalar controlling type, no vector."""
-    t = inst.ctrl_type or (result_types[0] if result_types else None)
-    if t is None or t.is_vector or type(inst.imm) is not int or any(r.is_vector for r in result_types):
-        return None
-    return hx(imm_at(inst.imm, t.bits))
+    t = scalar_constant_type(inst, result_types)
+    return None if t is None else hx(imm_at(inst.imm, t.bits))
 
 
 @builder("iadd")

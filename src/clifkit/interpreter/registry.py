@@ -244,6 +244,15 @@ def constant_text(*names: str) -> Callable[[Callable], Callable]:
     return register
 
 
+def scalar_constant_type(inst: Inst, result_types: list[Type]) -> Optional[Type]:
+    """The scalar type a constant's text is written at (its controlling type, else its result's),
+    or None where its lowering must decide: a vector, an immediate that is no integer."""
+    t = inst.ctrl_type or (result_types[0] if result_types else None)
+    if t is None or t.is_vector or type(inst.imm) is not int or any(r.is_vector for r in result_types):
+        return None
+    return t
+
+
 def remember(cache: dict, key, value, limit: int) -> None:
     """``cache[key] = value`` in a cache of at most `limit` entries: when full, the oldest quarter
     goes, at once (dropping the oldest one per insertion costs a scan over the slots the dict has

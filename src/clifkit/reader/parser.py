@@ -45,16 +45,16 @@ CALL_CONVS = frozenset(
      "wasmtime_system_v"}  # the last one: heap era (2022)
 )
 ABI_PURPOSES = frozenset({"sret", "vmctx", "stack_limit"})
-def _word_offsets(text: str) -> list[int]:
-    """Where each whitespace-separated word of `text` starts (0-based)."""
-    return [m.start() for m in re.finditer(r"\S+", text)]
-
-
 HEADER_WORDS = ("test", "set", "target", "feature")
 # Structured comments after a function: run-test directives and filecheck directives.
 DIRECTIVE_KINDS = ("run", "print", "heap", "table", "check", "sameln", "nextln", "unordered", "not", "regex")
 READ_KINDS = frozenset({"run", "print", "heap", "table"})  # the directives read when the file is read
 _PREAMBLE_KINDS = frozenset({"ss", "dss", "dt", "gv", "sig", "fn", "const", "heap", "table", "mt", "jt", "region"})
+
+
+def _word_offsets(text: str) -> list[int]:
+    """Where each whitespace-separated word of `text` starts (0-based)."""
+    return [m.start() for m in re.finditer(r"\S+", text)]
 
 
 class Parser(InstructionParser):
@@ -171,9 +171,8 @@ class Parser(InstructionParser):
                 else:
                     if not words:
                         raise self.error(f"expected words after '{keyword}'", i)
-                    from ..ir.settings import unknown_word  # (a file without set or target lines needs none)
-
-                    unknown = unknown_word(keyword, words)
+                    # (a file without set or target lines needs none; `lazy`: a fuzz program has some)
+                    unknown = lazy.module("clifkit.ir.settings").unknown_word(keyword, words)
                     if unknown is not None:
                         at = self.tcols[i] + len(keyword) + _word_offsets(rest)[unknown[0]]
                         raise ParseError(unknown[1], line, at)
