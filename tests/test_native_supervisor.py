@@ -413,3 +413,35 @@ def test_garbage_left_between_an_executors_loads_is_collected_not_frozen():
         assert ref() is None
     finally:
         gc.unfreeze()
+
+
+def test_old_garbage_frozen_by_an_executors_loads_is_freed_by_its_periodic_full_collection(monkeypatch):
+    """A cycle that reached the oldest generation before it became garbage is past the young
+    collection each load makes, so a load freezes it again; the full collection every
+    FULL_COLLECT_EVERY loads, after the thaw, frees it."""
+    import gc
+    import weakref
+
+    from clifkit.native import worker as worker_module
+
+    class Node:
+        pass
+
+    monkeypatch.setattr(worker_module, "FULL_COLLECT_EVERY", 3)
+    worker = Worker()
+    worker.freezes = True
+    msg = {"op": "load", "path": "<t>", "source": SRC, "triple": None, "flags": {}}
+    try:
+        assert worker.load(msg)["ok"]  # load 1
+        node = Node()
+        node.me = node
+        ref = weakref.ref(node)
+        gc.collect()  # (alive: it survives into the oldest generation)
+        del node
+        assert worker.load(dict(msg, source=OTHER))["ok"]  # load 2: young collection only, frozen again
+        gc.collect()  # (a collection does not look at frozen objects)
+        assert ref() is not None
+        assert worker.load(msg)["ok"]  # load 3: the full collection after the thaw
+        assert ref() is None
+    finally:
+        gc.unfreeze()

@@ -64,6 +64,9 @@ from .protocol import (BATCH_READY, SLOT_BYTES, ChannelClosed, ProtocolError, Re
                        send, slot_codec, unpack_slots)
 
 DEFAULT_COMPILER = "clifkit.native.lower:compile_module"
+# An executor's loads between full collections (`Worker.load`): bounds the garbage an older
+# generation keeps frozen to what so many loads' run lines left.
+FULL_COLLECT_EVERY = 32
 
 _TRAMPOLINE_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -100,6 +103,7 @@ class Worker:
         # Whether `load` freezes what it leaves (`gc.freeze`): only in an executor, a process of
         # its own that does nothing else (`supervisor.serve`), never in a harness's process.
         self.freezes = False
+        self.loads = 0  # (of an executor that freezes: see `load`)
         self.machine = host_arch()
         self.stack = faults.limit_stack()  # for the children: where a stack overflow faults
         faults.prepare_fault_handling()
@@ -187,17 +191,19 @@ class Worker:
         executor (`freezes`), what the load leaves (the module's IR, kept until the next load)
         is frozen out of the collector's generations (`gc.freeze`): else the first collection
         after the load, and the middle generation's after it, would walk all of it again only
-        to find it alive (some 3% of an executor's time in the fuzzer). The next load first
-        collects what is not frozen (what the run lines since left: few objects, as the rest is
-        frozen), since the thaw and the freeze after it meet no collection in between: garbage
-        left then would be frozen again at every load, and never collected; then it hands the
-        frozen objects back to the oldest generation. (Not before an executor's first load: the
-        process then holds only what it was forked with, which a collection would walk whole,
-        touching every page shared with the supervisor.)"""
+        to find it alive (some 3% of an executor's time in the fuzzer). The next load thaws it and
+        freezes again with no collection between, so garbage still uncollected then would stay
+        frozen: first the young generations are collected (what the run lines since left, a few
+        objects), and every `FULL_COLLECT_EVERY` loads a full collection after the thaw frees
+        what an older generation held, frozen since or not. A full collection at every load cost
+        the fuzzer some 10% of the executor's time: it walks every object the executor was
+        forked with too."""
         if self.freezes:
-            if gc.get_freeze_count():
-                gc.collect()
+            self.loads += 1
+            gc.collect(1)
             gc.unfreeze()
+            if self.loads % FULL_COLLECT_EVERY == 0:
+                gc.collect()
         with gc_paused():
             reply = self._load_msg(msg)
             if self.freezes:
