@@ -639,6 +639,11 @@ def test_isa_flags_from_set_and_target_lines():
     assert flags == {"opt_level": "speed", "enable_llvm_abi_extensions": "true", "has_avx": "true",
                      "has_sse41": "false"}
     assert isa_flags(tf) == {"opt_level": "speed", "enable_llvm_abi_extensions": "true"}
+    # A set line applies to the targets after it, as the engine reads them (not to one before it).
+    tf = parse_text("test run\nset opt_level=speed\ntarget x86_64 has_avx\nset is_pic\ntarget x86_64\n"
+                    "function %f() {\nblock0:\n    return\n}\n")
+    assert isa_flags(tf, "x86_64 has_avx") == {"opt_level": "speed", "has_avx": "true"}
+    assert isa_flags(tf, "x86_64") == {"opt_level": "speed", "is_pic": "true"}
 
 
 def test_flags_the_binding_refuses_are_reported_not_fatal():

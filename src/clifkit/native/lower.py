@@ -76,22 +76,14 @@ def default_conv_name(triple: str) -> str:
 
 def isa_flags(test_file: TestFile, target: Optional[str] = None) -> dict[str, str]:
     """Flags for `compile_module` from a file's ``set`` lines and one of its ``target`` lines
-    (`target`: the words after ``target``, e.g. ``"x86_64 sse42 has_avx"``; None: no target flags).
-    A bare word means ``=true``. Whether the binding accepts each is decided by `compile_module`."""
-    flags: dict[str, str] = {}
+    (`target`: the words after ``target``, e.g. ``"x86_64 sse42 has_avx"``; None: no target flags):
+    the set lines before that target line, as the engine reads them (`engine.target_spec`; all of
+    them without a target). A bare word means ``=true``. Whether the binding accepts each is
+    decided by `compile_module`."""
+    from .engine import target_spec  # (the engine's reading, not a second one)
 
-    def add(word: str) -> None:
-        name, eq, value = word.partition("=")
-        flags[name] = value if eq else "true"
-
-    for spec in test_file.isa_specs:
-        if spec.kind == "set":
-            for word in spec.words:
-                add(word)
-    if target:
-        for word in target.split()[1:]:
-            add(word)
-    return flags
+    spec = target_spec(test_file, target)
+    return {**spec.settings, **spec.isa_flags}
 
 
 # -- stderr: the binding prints compile errors and panics there ------------------------------------
