@@ -184,6 +184,26 @@ def test_skipped_runs_say_why(empty_cache, tmp_path, monkeypatch, capsys):
     assert runs["riscv64"]["status"] == "skipped"
 
 
+@pytest.mark.skipif(not HAVE_CRANELIFT, reason="needs cranelift-py")
+def test_setup_check_passes_on_a_host_worker():
+    """The check `clifkit emulation setup` runs on each emulated worker, run on a worker of the
+    host: it must pass wherever the worker is right, or every fresh machine's setup fails (as it
+    did when the check's environment missed fields the worker had come to read)."""
+    client = native_engine.WorkerClient()
+    try:
+        hello = emulation_setup.check_worker(client, host_arch())
+    finally:
+        client.close()
+    assert hello["machine"] == host_arch()
+
+
+def test_setup_check_environment_has_every_field_the_worker_reads():
+    from clifkit.native.memory import environment_from_wire
+
+    env = environment_from_wire(emulation_setup.smoke_environment())
+    assert [(h.size, h.ptr_offset, h.bound_offset) for h in env.heaps] == [(0x100, 0, 8)]
+
+
 def test_deb_unpacks_without_dpkg(tmp_path, monkeypatch):
     """Where dpkg-deb is missing, setup reads the .deb (an ar archive) itself."""
     payload = io.BytesIO()

@@ -81,41 +81,60 @@ block0(v0: i64, v1: i32, v6: i32):
     return v3, v4, v5
 }
 """
-_SMOKE_ENV = {"pointer_bytes": 8, "heaps": [{"index": 0, "style": "dynamic", "size": 0x100, "ptr_offset": 0,
-                                             "bound_offset": 8, "max_size": 0x100, "guard": 0, "element_size": 1}]}
+
+
+def smoke_environment() -> dict:
+    """The wire form of the smoke test's environment: heap0, 256 bytes, its base at vmctx+0 and
+    its bound at vmctx+8. Made by `environment_to_wire`, as the harness makes every run line's,
+    so that it has every field the worker reads."""
+    from ..environment.layout import Environment, HeapRequest
+    from .memory import environment_to_wire
+
+    heap = HeapRequest(index=0, style="dynamic", size=0x100, ptr_offset=0, bound_offset=8, max_size=0x100,
+                       guard=0, loc=None)
+    return environment_to_wire(Environment((heap,), pointer_bytes=8))
 
 
 def smoke_test(arch: str, directory: str, qemu: str, python: str) -> dict:
     """Start a worker under emulation, compile and run `_SMOKE_CLIF`; its hello on success."""
-    from .engine import WorkerClient, WorkerDied
+    from .engine import WorkerClient
 
     command, env = worker_command(arch, directory, qemu, python)
     client = WorkerClient(command, env)
     try:
-        try:
-            hello = client.request({"op": "hello"}, timeout=120)
-            if hello.get("machine") != arch or not hello.get("cranelift"):
-                raise SetupError(f"the emulated worker reports machine {hello.get('machine')!r}, "
-                                 f"cranelift {hello.get('cranelift')!r}")
-            loaded = client.request({"op": "load", "path": "<smoke>", "source": _SMOKE_CLIF, "triple": None,
-                                     "flags": {}}, timeout=300)
-            if not loaded.get("ok") or loaded.get("functions", {}).get("%f"):
-                raise SetupError(f"the emulated worker could not compile a test function: "
-                                 f"{loaded.get('message') or loaded.get('functions')}")
-            reqs = [{"function": "%f", "args": [0xFC, 0x11223344], "env": _SMOKE_ENV, "line": 1},
-                    {"function": "%f", "args": [0xFD, 0], "env": _SMOKE_ENV, "line": 2}]
-            ran = client.request({"op": "run", "requests": reqs, "timeout": 60, "isolation": "batch"}, timeout=300)
-        except WorkerDied as e:
-            raise SetupError(f"the emulated worker failed: {e}") from None
-        results = ran.get("results") or [None, None]
-        want = {"kind": "returned", "values": [0x44, 0x100, (1, 2, 3, 4, 5, 6, 7, 0x7FFE)]}
-        if results[0] != want:
-            raise SetupError(f"a test function gave {results[0]}, not {want}")
-        if (results[1] or {}).get("kind") != "trapped" or results[1].get("code") != "heap_oob":
-            raise SetupError(f"an out-of-bounds access gave {results[1]}, not a heap_oob trap")
-        return hello
+        return check_worker(client, arch)
     finally:
         client.close()
+
+
+def check_worker(client, arch: str) -> dict:
+    """Have the worker behind `client` compile and run `_SMOKE_CLIF` as `clifkit test` would; its
+    hello when every result is right, else SetupError. (The tests run it on a worker of the host.)"""
+    from .engine import WorkerDied
+
+    smoke_env = smoke_environment()
+    try:
+        hello = client.request({"op": "hello"}, timeout=120)
+        if hello.get("machine") != arch or not hello.get("cranelift"):
+            raise SetupError(f"the {arch} worker reports machine {hello.get('machine')!r}, "
+                             f"cranelift {hello.get('cranelift')!r}")
+        loaded = client.request({"op": "load", "path": "<smoke>", "source": _SMOKE_CLIF, "triple": None,
+                                 "flags": {}}, timeout=300)
+        if not loaded.get("ok") or loaded.get("functions", {}).get("%f"):
+            raise SetupError(f"the {arch} worker could not compile a test function: "
+                             f"{loaded.get('message') or loaded.get('functions')}")
+        reqs = [{"function": "%f", "args": [0xFC, 0x11223344], "env": smoke_env, "line": 1},
+                {"function": "%f", "args": [0xFD, 0], "env": smoke_env, "line": 2}]
+        ran = client.request({"op": "run", "requests": reqs, "timeout": 60, "isolation": "batch"}, timeout=300)
+    except WorkerDied as e:
+        raise SetupError(f"the {arch} worker failed: {e}") from None
+    results = ran.get("results") or [None, None]
+    want = {"kind": "returned", "values": [0x44, 0x100, (1, 2, 3, 4, 5, 6, 7, 0x7FFE)]}
+    if results[0] != want:
+        raise SetupError(f"a test function gave {results[0]}, not {want}")
+    if (results[1] or {}).get("kind") != "trapped" or results[1].get("code") != "heap_oob":
+        raise SetupError(f"an out-of-bounds access gave {results[1]}, not a heap_oob trap")
+    return hello
 
 
 def setup(arch: str, out: Optional[TextIO] = sys.stdout, force: bool = False) -> ArchStatus:
