@@ -168,6 +168,20 @@ def test_setup_command_reports_failure(empty_cache, tmp_path, monkeypatch, capsy
     assert err.startswith(f"{arch}: error: ") and "qemu-user-static" in err
 
 
+def test_setup_command_exit_status_3_when_the_check_fails(monkeypatch, capsys):
+    """A worker that was set up but answers the check wrongly is clifkit's fault: exit status 3,
+    on which CI fails (`.ci/run`), where a failed download gives 1."""
+    from clifkit.native import emulation_command
+
+    def wrong(arch, out, force=False):
+        raise emulation_packages.CheckFailed("a test function gave 1, not 2")
+
+    monkeypatch.setattr(emulation_command, "setup", wrong)
+    arch = _foreign("s390x", "aarch64")
+    assert clifkit_main(["emulation", "setup", arch]) == emulation_command.CHECK_FAILED == 3
+    assert "a test function gave 1, not 2" in capsys.readouterr().err
+
+
 def test_skipped_runs_say_why(empty_cache, tmp_path, monkeypatch, capsys):
     """Without emulation set up, `clifkit test` skips aarch64 and s390x runs with the command to run."""
     path = tmp_path / "t.clif"

@@ -23,6 +23,11 @@ class SetupError(Exception):
     """Setting up emulation failed; the message says why and what to do."""
 
 
+class CheckFailed(SetupError):
+    """Everything was fetched and the emulated worker started, but it gave a wrong result: a
+    fault of clifkit's (or of the emulator), not of the machine's network or packages."""
+
+
 def run_tool(cmd: Sequence[str], what: str, cwd: Optional[str] = None, timeout: float = 900,
              env: Optional[dict] = None) -> str:
     """The output of `cmd`; SetupError (saying `what` failed, with its error lines) otherwise."""

@@ -17,7 +17,7 @@ from typing import Optional, TextIO
 from .emulation import (ARCHES, CRANELIFT_PY_VERSION, INSTALL_QEMU, PYTHON_VERSIONS, STATE_FILE, STATE_FORMAT,
                         UNAVAILABLE, ArchStatus, arch_dir, find_qemu, python_command, setup_command, status,
                         worker_command)
-from .emulation_packages import Apt, SetupError, extract_deb, fetch_wheel, run_tool
+from .emulation_packages import Apt, CheckFailed, SetupError, extract_deb, fetch_wheel, run_tool
 from ..ir.arch import arch_name
 from .launch import changed_env
 
@@ -109,7 +109,8 @@ def smoke_test(arch: str, directory: str, qemu: str, python: str) -> dict:
 
 def check_worker(client, arch: str) -> dict:
     """Have the worker behind `client` compile and run `_SMOKE_CLIF` as `clifkit test` would; its
-    hello when every result is right, else SetupError. (The tests run it on a worker of the host.)"""
+    hello when every result is right, else SetupError
+    (CheckFailed when the worker answered wrongly). (The tests run it on a worker of the host.)"""
     from .engine import WorkerDied
 
     smoke_env = smoke_environment()
@@ -121,7 +122,7 @@ def check_worker(client, arch: str) -> dict:
         loaded = client.request({"op": "load", "path": "<smoke>", "source": _SMOKE_CLIF, "triple": None,
                                  "flags": {}}, timeout=300)
         if not loaded.get("ok") or loaded.get("functions", {}).get("%f"):
-            raise SetupError(f"the {arch} worker could not compile a test function: "
+            raise CheckFailed(f"the {arch} worker could not compile a test function: "
                              f"{loaded.get('message') or loaded.get('functions')}")
         reqs = [{"function": "%f", "args": [0xFC, 0x11223344], "env": smoke_env, "line": 1},
                 {"function": "%f", "args": [0xFD, 0], "env": smoke_env, "line": 2}]
@@ -131,9 +132,9 @@ def check_worker(client, arch: str) -> dict:
     results = ran.get("results") or [None, None]
     want = {"kind": "returned", "values": [0x44, 0x100, (1, 2, 3, 4, 5, 6, 7, 0x7FFE)]}
     if results[0] != want:
-        raise SetupError(f"a test function gave {results[0]}, not {want}")
+        raise CheckFailed(f"a test function gave {results[0]}, not {want}")
     if (results[1] or {}).get("kind") != "trapped" or results[1].get("code") != "heap_oob":
-        raise SetupError(f"an out-of-bounds access gave {results[1]}, not a heap_oob trap")
+        raise CheckFailed(f"an out-of-bounds access gave {results[1]}, not a heap_oob trap")
     return hello
 
 
