@@ -505,21 +505,30 @@ def _build_replayed(lowered, isa, triple, features, host_symbols, ignored, exclu
     compiled: dict[str, _Compiled] = {}
     unsupported: dict[str, str] = {}
     entries = lowered["functions"]
-    for i, e in enumerate(entries):
-        name = e["name"]
-        c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]], [_type(t) for t in e["returns"]]))
-        if name in excluded:
-            unsupported[name] = excluded[name]
-            continue
-        # The host's report: what the worker needs of it is which functions it refers to.
-        c.report = LoweringReport(name, callees=set(e["callees"]))
-        if e["reason"] is not None:
-            unsupported[name] = e["reason"]
-            continue
-        c.func_id, why = _define(jit, f"clif{i}", None, lambda u=e["body"]: replay.unit(u),
-                                 replay.const(e["signature"]))
-        if why is not None:
-            unsupported[name] = why
+    replayed = []  # (index, name, its _Compiled, finished builder, binding signature): as `_build`,
+    # every function is replayed, then each compiled
+    with captured_output():  # (each replay and definition reads what it printed: `_built`, `_define`)
+        for i, e in enumerate(entries):
+            name = e["name"]
+            c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]],
+                                                        [_type(t) for t in e["returns"]]))
+            if name in excluded:
+                unsupported[name] = excluded[name]
+                continue
+            # The host's report: what the worker needs of it is which functions it refers to.
+            c.report = LoweringReport(name, callees=set(e["callees"]))
+            if e["reason"] is not None:
+                unsupported[name] = e["reason"]
+                continue
+            builder, why = _built(lambda u=e["body"]: replay.unit(u))
+            if why is not None:
+                unsupported[name] = why
+            else:
+                replayed.append((i, name, c, builder, replay.const(e["signature"])))
+        for i, name, c, builder, sig in replayed:
+            c.func_id, why = _define(jit, f"clif{i}", None, lambda b=builder: b, sig, shared=True)
+            if why is not None:
+                unsupported[name] = why
     for e in entries:
         if e["name"] not in unsupported:
             compiled[e["name"]].tramp = lambda u=e["trampoline"]: replay.unit(u)
