@@ -1268,6 +1268,11 @@ def test_reduce_says_a_file_has_no_run_line_cannot_be_read_or_names_no_engine(tm
     missing = tmp_path / "missing.clif"
     assert cli.main(["reduce", "--expect", str(missing)]) == 1
     assert capsys.readouterr().err == f"clifkit reduce: {missing}: cannot read the file: No such file or directory\n"
+    binary = tmp_path / "binary.clif"
+    binary.write_bytes(b"test run\n\xff\xfe\n")
+    assert cli.main(["reduce", "--expect", str(binary)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"clifkit reduce: {binary}: {binary}:2:1: error: the file is not UTF-8: byte 0xff cannot be decoded\n")
     path = tmp_path / "t.clif"
     path.write_text(INCREMENT + "; run: %f(1) == 3\n")
     for option in ("--engine-a", "--engine-b"):

@@ -400,9 +400,15 @@ def _columns_to_try(text: str, path: str, mode: str, engines: Sequence[str]) -> 
 def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("interpreter", "native"),
                 fuel: int = DEFAULT_FUEL, line: Optional[int] = None, log: Optional[TextIO] = None,
                 dialect: Dialect = CURRENT, calls_followed: bool = False) -> Reduction:
+    from ..reader.parser import read_clif
+
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            text = f.read()
+        with open(path, "rb"):
+            pass
     except OSError as e:
         raise ReduceError(f"cannot read the file: {e.strerror or e}") from None
+    try:
+        text = read_clif(path)  # a file that is not UTF-8: located at its first bad byte, as the reader does
+    except ClifError as e:
+        raise ReduceError(e.format()) from None
     return reduce_text(text, mode, engines, fuel, line, path, log, dialect, calls_followed)
