@@ -732,6 +732,25 @@ def test_cluster_campaign_finds_the_same_programs_as_a_local_one(tmp_path, capsy
     assert lines1[-1] == lines2[-1]
 
 
+def test_a_cluster_that_cannot_be_reached_is_one_error_line(tmp_path, capsys):
+    """A malformed --cluster address, or one where no scheduler answers, ends the campaign with
+    one error line and status 2 (it was a ValueError or OSError traceback)."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        pytest.skip("no Dask distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for address, why in (("bogus", "missing port number"), ("tcp://127.0.0.1:1", "Timed out")):
+            assert cli.main(["fuzz", "--cluster", address, "--count", "2", "--engine-b", "broken-iadd",
+                             "--out", str(tmp_path / "out")]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"clifkit fuzz: error: --cluster {address}: "
+                                                       "cannot reach a Dask scheduler: ")
+            assert why in err[0]
+
+
 def test_native_workers_are_recycled(monkeypatch):
     from clifkit.fuzz import campaign
     from clifkit.fuzz.engines import native_available

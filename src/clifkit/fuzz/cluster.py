@@ -26,7 +26,12 @@ def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -
         from distributed import Client
     except ImportError:
         raise ClusterUnavailable("--cluster needs Dask distributed: pip install 'clifkit[cluster]'") from None
-    client = address if isinstance(address, Client) else Client(address)
+    try:
+        client = address if isinstance(address, Client) else Client(address)
+    except (OSError, ValueError, TypeError) as e:
+        # A malformed address (ValueError) or no scheduler answering there (OSError, after Dask's
+        # connect timeout): the campaign cannot run at all, which is a usage error, not a crash.
+        raise ClusterUnavailable(f"--cluster {address}: cannot reach a Dask scheduler: {e}") from None
     owned = client is not address
     try:
         workers = max(1, sum(client.nthreads().values()))
