@@ -15,7 +15,7 @@ from clifkit.fuzz.driver import FuzzOptions, fuzz, program_seed
 from clifkit.fuzz.engines import native_available
 from clifkit.fuzz.features import FEATURES, FeatureError, parse_features
 from clifkit.fuzz.generator import GenConfig, Generator
-from clifkit.fuzz.invariants import nan_leaks, wide_load_hazards
+from clifkit.fuzz.invariants import nan_leaks, uninit_stack_reads, wide_load_hazards
 from clifkit.fuzz.reduce import ReduceError, reduce_file, reduce_text
 from clifkit.fuzz.reduce_ir import count_instructions, parse_candidate
 from clifkit.ir.types import F32, I32, I64, I128, parse_type
@@ -171,13 +171,15 @@ def test_heaps_and_directives_appear():
 
 def test_generated_programs_keep_the_invariants():
     """The static checks agree with the generator: no NaN leaks (rule nan-bits), no scalar float
-    load straight into fcmp/fcopysign (rule cranelift-bug)."""
+    load straight into fcmp/fcopysign (rule cranelift-bug), no stack byte read before the entry block
+    writes it (rule uninit-stack)."""
     gen = Generator(GenConfig(features=parse_features("float,conv,simd,calls,control,stack,heap,table")))
     for i in range(80):
         text = gen.program(program_seed(2, i)).text()
         tf = parse_text(text)
         assert nan_leaks(tf) == [], text
         assert wide_load_hazards(tf) == [], text
+        assert uninit_stack_reads(tf) == [], text
 
 
 def test_nan_invariant_check():
@@ -195,6 +197,50 @@ block0(v0: f64):
                               "    v5 = select v3, v4, v1\n    v2 = bitcast.i64 v5\n")
     assert nan_leaks(parse_text(leaky))
     assert nan_leaks(parse_text(canonical)) == []
+
+
+UNINIT_STACK = """test interpret
+test run
+target x86_64
+
+function %main(i64) -> i64 {
+    ss0 = explicit_slot 32, align = 16
+
+block0(v0: i64):
+    v1 = iconst.i64 0
+    stack_store v1, ss0+8
+    stack_store v1, ss0+16
+    v2 = iadd v0, v0
+    v3 = stack_addr.i64 ss0+2
+    istore8 v2, v3+18
+    v4 = stack_addr.i64 ss0+3
+    v5 = load.i64 v4+11
+    return v5
+}
+; run: %main(0x7f) == 0xfe000000000000
+"""
+
+
+def test_uninit_stack_invariant_check():
+    """Bytes 14 to 21 of ss0 are read: the entry block writes 8 to 23 (a read of byte 7 is not)."""
+    tf = parse_text(UNINIT_STACK)
+    assert uninit_stack_reads(tf) == []
+    assert uninit_stack_reads(parse_text(UNINIT_STACK.replace("ss0+16\n", "ss0+24\n"))) == [
+        "%main: load reads ss0+16 before the entry block writes it"]
+    assert uninit_stack_reads(parse_text(UNINIT_STACK.replace("v4+11", "v4+4")))
+    # An address that escapes the accesses (to a call, say) may read the whole slot.
+    escaped = UNINIT_STACK.replace("    v5 = load.i64 v4+11\n", "    v5 = iadd v4, v4\n")
+    assert uninit_stack_reads(parse_text(escaped)) == ["%main: iadd reads ss0+0 before the entry block writes it"]
+
+
+def test_reduction_never_reads_uninitialised_stack():
+    """Reducing a disagreement whose program writes its stack slot before reading it must not delete
+    those stores: the "reduced" program would then read native stack garbage, which a real engine
+    pair disagrees on whatever the bug (rule uninit-stack). The reduced reproducer of a broken-iadd
+    campaign once failed natively under `clifkit test` for exactly that reason."""
+    r = reduce_text(UNINIT_STACK, "compare", ["interpreter", "broken-iadd"])
+    assert uninit_stack_reads(parse_text(r.text)) == [], r.text
+    assert "stack_store" in r.text
 
 
 # -- comparison -------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ from ..dialect import CURRENT, Dialect
 from ..ir.function import TestFile
 from ..printer import format_test_file
 from ..engine import EngineUnavailable
-from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
+from .invariants import nan_leaks, uninit_stack_reads, vmctx_address_reads, wide_load_hazards
 from .reduce_chunks import remove_chunks
 from .reduce_cleanup import tidy
 from .reduce_edits import (
@@ -72,6 +72,7 @@ class Reducer:
         self.keep_nan_invariant = False
         self.keep_load_invariant = False  # likewise for the load widening of rule cranelift-bug
         self.keep_vmctx_invariant = False  # likewise for reads of vmctx base slots (rule address-leak)
+        self.keep_stack_invariant = False  # and for reads of stack bytes not yet written (rule uninit-stack)
 
     def say(self, message: str) -> None:
         if self.log is not None:
@@ -84,8 +85,10 @@ class Reducer:
         return format_test_file(tf)
 
     def fails_same(self, text: str) -> bool:
-        if self.keep_nan_invariant or self.keep_load_invariant or self.keep_vmctx_invariant:
+        if self.keep_nan_invariant or self.keep_load_invariant or self.keep_vmctx_invariant or self.keep_stack_invariant:
             tf = parse_candidate(text)
+            if self.keep_stack_invariant and uninit_stack_reads(tf):
+                return False  # reads stack garbage natively (rule uninit-stack): differs between engines anyway
             if self.keep_vmctx_invariant and vmctx_address_reads(tf):
                 return False  # reads an address (rule address-leak): differs between engines anyway
             if self.keep_nan_invariant and nan_leaks(tf):
@@ -165,6 +168,7 @@ class Reducer:
         self.keep_nan_invariant = self.oracle.mode == "compare" and not nan_leaks(tf)
         self.keep_load_invariant = self.oracle.mode == "compare" and not wide_load_hazards(tf)
         self.keep_vmctx_invariant = self.oracle.mode == "compare" and not vmctx_address_reads(tf)
+        self.keep_stack_invariant = self.oracle.mode == "compare" and not uninit_stack_reads(tf)
         strip_comments(tf)
         single = self.render(tf, self.run)
         if not self.fails_same(single):
