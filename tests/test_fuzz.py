@@ -500,6 +500,22 @@ block0(v0: i32):
 """
 
 
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_reduce_leaves_out_a_target_no_engine_here_runs():
+    """riscv64 has no build of the binding: `clifkit test` skips its lines, and `clifkit reduce` must
+    leave it out too (it raised EngineUnavailable, a traceback, whether riscv64 came first or after
+    a target whose engines agreed), reducing on the targets that run."""
+    body = INCREMENT.replace("test interpret\n", "test run\n") + "; run: %f(1) == 3\n"
+    for targets in ("target riscv64\ntarget x86_64\n", "target x86_64\ntarget riscv64\n"):
+        text = body.replace("test run\n", "test run\n" + targets)
+        r = reduce_text(text, "expect", ["native"])
+        assert r.klass is not None and "%f(1) == 3" in r.text
+        with pytest.raises(ReduceError, match="no run line fails on interpreter.* and native.*: the engines agree"):
+            reduce_text(text, "compare", ["interpreter", "native"])
+    with pytest.raises(ReduceError, match="cannot run riscv64 code"):
+        reduce_text(body.replace("test run\n", "test run\ntarget x86_64\n"), "expect", ["native@riscv64"])
+
+
 def test_reduce_says_why_line_n_cannot_be_reduced():
     text = INCREMENT + "; run: %f(1) == 2\n; run: %f(2) == 4\n"
 
