@@ -702,6 +702,33 @@ def test_campaign_report_buckets_disagreements(tmp_path, capsys):
     assert m and int(m.group(2)) == len(report["buckets"])
 
 
+def test_ctrl_c_ends_a_campaign_with_its_summary_and_report(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (as a `--time 2h` campaign is often stopped) reports the programs that finished: the
+    summary, the --report (`"interrupted": true`), status 130. It printed "interrupted" alone,
+    and the report was never written."""
+    import json
+
+    from clifkit.fuzz import driver
+
+    merge = driver._merge
+
+    def merge_then_interrupt(rec, stats, *args):
+        if stats.programs == 3:
+            raise KeyboardInterrupt
+        merge(rec, stats, *args)
+
+    monkeypatch.setattr(driver, "_merge", merge_then_interrupt)
+    report = tmp_path / "r.json"
+    status = cli.main(["fuzz", "--seed", "1", "--time", "60s", "-j", "1", "--engine-b", "broken-iadd",
+                       "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 130
+    assert "interrupted (Ctrl-C): the figures below are those of the 3 programs that finished" in lines
+    assert re.fullmatch(r"3 programs, \d+ disagreements, \d+ buckets", lines[-1])
+    doc = json.loads(report.read_text())
+    assert doc["interrupted"] is True and doc["programs"] == 3
+
+
 def test_time_budget_stops_an_unbounded_campaign(tmp_path, capsys):
     status = cli.main(["fuzz", "--seed", "1", "--time", "1", "--engine-b", "interpreter", "-j", "1",
                        "--out", str(tmp_path)])

@@ -131,27 +131,38 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     started = time.perf_counter()
     deadline = started + opts.time_limit if opts.time_limit else None
     progress = _Progress(err, total, started)
+    interrupted = False
     try:
-        for batch in _batches(cfg, opts, indices, total, deadline):
-            for rec in batch.programs:
-                if opts.verbose or rec["disagreements"] or rec["error"]:
-                    progress.clear()  # what _merge prints starts a line of its own
-                _merge(rec, stats, triage, opts, out)
+        try:
+            for batch in _batches(cfg, opts, indices, total, deadline):
+                for rec in batch.programs:
+                    if opts.verbose or rec["disagreements"] or rec["error"]:
+                        progress.clear()  # what _merge prints starts a line of its own
+                    _merge(rec, stats, triage, opts, out)
+                    out.flush()
+                    progress.update(stats, triage)
+                for stage, secs in batch.seconds.items():
+                    stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
                 out.flush()
-                progress.update(stats, triage)
-            for stage, secs in batch.seconds.items():
-                stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
-            out.flush()
+        except KeyboardInterrupt:
+            # Ctrl-C is how a long campaign (`--time 2h`) is often ended: what was merged is
+            # summarised and reported as for a finished campaign; the batches in flight are dropped.
+            interrupted = True
         progress.clear()
         stats.seconds = time.perf_counter() - started
         report = opts.report or os.path.join(opts.out, "report.json")
         if stats.disagreements or stats.errors or opts.report:
-            _write_file(report, triage.json(stats, cfg, opts))
+            _write_file(report, triage.json(stats, cfg, opts, interrupted))
     except (EngineUnavailable, ClusterUnavailable, OutputError) as e:
         progress.clear()
         print(f"clifkit fuzz: error: {e}", file=err)
         return 2
+    if interrupted:
+        print(f"interrupted (Ctrl-C): the figures below are those of the {stats.programs} programs that finished",
+              file=out)
     _summary(stats, triage, out)
+    if interrupted:
+        return 130
     return 1 if stats.disagreements or stats.errors else 0
 
 
