@@ -840,6 +840,46 @@ def test_a_cluster_that_cannot_be_reached_is_one_error_line(tmp_path, capsys):
             assert why in err[0]
 
 
+def test_a_scheduler_lost_mid_campaign_ends_it_with_the_figures_so_far(tmp_path, capsys, monkeypatch):
+    """When the Dask scheduler goes away, every pending future is cancelled: the campaign ends with
+    the summary and report of the batches merged (status 2, one error line). It was a
+    FutureCancelledError traceback, and the figures were lost."""
+    import json
+    from concurrent.futures import CancelledError
+
+    from clifkit.fuzz import cluster, driver
+
+    class Future:
+        def __init__(self, result=None):
+            self.value = result
+
+        def result(self):
+            if self.value is None:
+                raise CancelledError("run_batch-1 cancelled for reason: scheduler-connection-lost.\nmore")
+            return self.value
+
+    real = driver._batches
+
+    def batches(cfg, opts, indices, total, deadline):
+        first = next(real(cfg, opts, indices, total, deadline))
+        yield cluster._result(Future(first), "tcp://h:1")
+        yield cluster._result(Future(), "tcp://h:1")
+
+    monkeypatch.setattr(driver, "_batches", batches)
+    report = tmp_path / "r.json"
+    status = cli.main(["fuzz", "--seed", "1", "--count", "20", "--batch", "4", "-j", "1", "--engine-b", "broken-iadd",
+                       "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert status == 2
+    assert "stopped: the Dask scheduler was lost: the figures below are those of the 4 programs that finished" in lines
+    assert re.fullmatch(r"4 programs, \d+ disagreements, \d+ buckets", lines[-1])
+    assert captured.err.splitlines() == ["clifkit fuzz: error: --cluster tcp://h:1: the Dask scheduler was lost "
+                                         "mid-campaign: run_batch-1 cancelled for reason: scheduler-connection-lost."]
+    doc = json.loads(report.read_text())
+    assert doc["interrupted"] is True and doc["programs"] == 4
+
+
 def test_native_workers_are_recycled(monkeypatch):
     from clifkit.fuzz import campaign
     from clifkit.fuzz.engines import native_available

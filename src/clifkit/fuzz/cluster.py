@@ -12,6 +12,7 @@ and workers on several machines.
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import CancelledError
 from typing import Iterator
 
 from .campaign import BatchResult, CampaignConfig, run_batch
@@ -19,6 +20,18 @@ from .campaign import BatchResult, CampaignConfig, run_batch
 
 class ClusterUnavailable(Exception):
     pass
+
+
+class ClusterLost(Exception):
+    """The scheduler went away mid-campaign: the batches still out went with it."""
+
+
+def _result(future, address) -> BatchResult:
+    try:
+        return future.result()
+    except (CancelledError, OSError) as e:  # (Dask cancels every future when the scheduler is lost)
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ClusterLost(f"--cluster {address}: the Dask scheduler was lost mid-campaign: {why}") from None
 
 
 def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -> Iterator[BatchResult]:
@@ -40,9 +53,9 @@ def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -
             # pure=False: the same chunk twice (it never is) would still run twice.
             pending.append(client.submit(run_batch, cfg, chunk, pure=False))
             while len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield _result(pending.popleft(), address)
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft(), address)
     finally:
         if owned:
             client.close()
