@@ -407,7 +407,7 @@ def reduce_file(path: str, mode: str = "compare", engines: Sequence[str] = ("int
                 dialect: Dialect = CURRENT, calls_followed: bool = False) -> Reduction:
     from ..reader.parser import read_clif
 
-    try:
+    try:  # (opened apart: a file that cannot be opened keeps its plain one-line wording)
         with open(path, "rb"):
             pass
     except OSError as e:

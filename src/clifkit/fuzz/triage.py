@@ -88,7 +88,7 @@ class Triage:
         doc = {
             "schema": SCHEMA,
             "seed": self.seed,
-            "interrupted": interrupted,  # stopped by Ctrl-C: the counts are those of the programs that finished
+            "interrupted": interrupted,  # stopped early (Ctrl-C, a lost scheduler): counts of the programs that finished
             "programs": stats.programs,
             "disagreements": stats.disagreements,
             "errors": stats.errors,
