@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -727,6 +728,36 @@ def test_ctrl_c_ends_a_campaign_with_its_summary_and_report(tmp_path, capsys, mo
     assert re.fullmatch(r"3 programs, \d+ disagreements, \d+ buckets", lines[-1])
     doc = json.loads(report.read_text())
     assert doc["interrupted"] is True and doc["programs"] == 3
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="needs POSIX signals")
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_ends_a_campaign_with_its_summary_and_report(tmp_path, jobs):
+    """A real SIGTERM (a job scheduler's stop) to a running campaign: the summary and the report
+    of the programs that finished, as after Ctrl-C, and status 143."""
+    import json
+    import time
+
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "clifkit", "fuzz", "--seed", "1", "--time", "120s", "-j", jobs, "--engine-b",
+         "interpreter", "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        time.sleep(4.0)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 143, out + err
+    assert "Traceback" not in err, err
+    m = re.search(r"interrupted \(SIGTERM\): the figures below are those of the (\d+) programs that finished", out)
+    assert m, out
+    doc = json.loads(report.read_text())
+    assert doc["interrupted"] is True and doc["programs"] == int(m.group(1))
+    assert out.splitlines()[-1].startswith(f"{m.group(1)} programs, ")
 
 
 def test_time_budget_stops_an_unbounded_campaign(tmp_path, capsys):

@@ -552,9 +552,9 @@ block1(v1: i64):
 """
 
 
-def interrupted_run(tmp_path, jobs: str, argv: list, interrupt) -> str:
+def interrupted_run(tmp_path, jobs: str, argv: list, interrupt, status: int = 130) -> str:
     """`clifkit test -j JOBS --json r.json ARGV a.clif b.clif`, interrupted (`interrupt(pid)`) 3 s
-    in, well inside %spin even on a loaded machine: its output, once it has exited with 130."""
+    in, well inside %spin even on a loaded machine: its output, once it has exited with `status`."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(tmp_path / "r.json"),
          *argv, str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
@@ -567,7 +567,7 @@ def interrupted_run(tmp_path, jobs: str, argv: list, interrupt) -> str:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 130, out + err
+    assert proc.returncode == status, out + err
     assert "Traceback" not in err, err
     return out
 
@@ -586,13 +586,32 @@ def test_ctrl_c_leaves_complete_reports_with_the_stopped_line_marked(tmp_path, j
     first = data["files"][0]
     assert first["path"] == a
     assert [(r["line"], r["status"], r["message"]) for r in first["runs"]] == [
-        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted (Ctrl-C) before it finished")]
-    assert f"{a}:17: %spin(0): interrupted (Ctrl-C) before it finished" in out
+        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted before it finished")]
+    assert f"{a}:17: %spin(0): interrupted before it finished" in out
     expected_files = 1 if jobs == "1" else 2  # in parallel both files were in flight
     assert len(data["files"]) == expected_files
     assert f"interrupted: 0 of 2 files finished, {expected_files} stopped mid-file" in out
     root = ET.parse(junit).getroot()
     assert root.get("errors") == str(expected_files) and root.get("tests") == str(3 * expected_files)
+
+
+@needs_posix
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_to_the_parent_leaves_the_reports_as_ctrl_c_does(tmp_path, jobs):
+    """SIGTERM (a CI job's timeout) to the parent alone: the same reports as after Ctrl-C, the
+    summary saying which signal came, status 143. It used to kill the run with no report at all."""
+    for name in ("a.clif", "b.clif"):
+        (tmp_path / name).write_text(SPIN)
+    junit = tmp_path / "r.xml"
+    out = interrupted_run(tmp_path, jobs, ["--junit-xml", str(junit)], lambda pid: os.kill(pid, signal.SIGTERM),
+                          status=143)
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["interrupted"] is True
+    first = data["files"][0]
+    assert [(r["line"], r["status"], r["message"]) for r in first["runs"]] == [
+        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted before it finished")]
+    assert "interrupted (SIGTERM): 0 of 2 files finished" in out
+    assert ET.parse(junit).getroot().get("errors") == str(len(data["files"]))
 
 
 @needs_posix
@@ -619,7 +638,7 @@ def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
     by_path = {f["path"]: f for f in data["files"]}
     a, b = str(tmp_path / "a.clif"), str(tmp_path / "b.clif")
     assert [(r["line"], r["status"], r["message"]) for r in by_path[a]["runs"]] == [
-        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted (Ctrl-C) before it finished")], out
+        (7, "passed", ""), (8, "passed", ""), (17, "error", "interrupted before it finished")], out
     if jobs == "2":  # b ran beside a, and finished
         assert [(r["line"], r["status"]) for r in by_path[b]["runs"]] == [(7, "passed"), (8, "passed")]
 

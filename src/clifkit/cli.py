@@ -47,13 +47,16 @@ def _refuse_options_reader_ignores(args: argparse.Namespace) -> None:
 
 def _cmd_fuzz(args: argparse.Namespace) -> int:
     _refuse_options_reader_ignores(args)
-    if getattr(args, "reader", False):
-        from .fuzz.reader import run_reader_fuzz
+    from .runtest import interrupts
 
-        return run_reader_fuzz(args)
-    from .fuzz.cli import run_fuzz
+    with interrupts.sigterm_as_interrupt():  # a campaign stopped by SIGTERM ends as by Ctrl-C
+        if getattr(args, "reader", False):
+            from .fuzz.reader import run_reader_fuzz
 
-    return run_fuzz(args)
+            return run_reader_fuzz(args)
+        from .fuzz.cli import run_fuzz
+
+        return run_fuzz(args)
 
 
 def _cmd_reduce(args: argparse.Namespace) -> int:
@@ -247,8 +250,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
+        from .runtest import interrupts
+
         print("interrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_status()
     except BrokenPipeError:
         return 1
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, TextIO
 
 from ..engine import EngineUnavailable
+from ..runtest import interrupts
 from .cluster import ClusterLost, ClusterUnavailable
 from .campaign import BatchResult, CampaignConfig, program_seed, run_batch
 from .engines import native_available
@@ -161,14 +162,14 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
         print(f"clifkit fuzz: error: {e}", file=err)
         return 2
     if interrupted or lost is not None:
-        why = "interrupted (Ctrl-C)" if interrupted else "stopped: the Dask scheduler was lost"
+        why = f"interrupted ({interrupts.signal_name()})" if interrupted else "stopped: the Dask scheduler was lost"
         print(f"{why}: the figures below are those of the {stats.programs} programs that finished", file=out)
     _summary(stats, triage, out)
     if lost is not None:
         print(f"clifkit fuzz: error: {lost}", file=err)
         return 2
     if interrupted:
-        return 130
+        return interrupts.exit_status()  # 130 after Ctrl-C, 143 after SIGTERM (`fuzz.cli`)
     return 1 if stats.disagreements or stats.errors else 0
 
 
@@ -243,13 +244,20 @@ def _pool_batches(cfg: CampaignConfig, chunks: Iterator[list[int]], jobs: int) -
     ctx = multiprocessing.get_context("spawn" if sys.platform == "darwin" else "forkserver")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, max_tasks_per_child=200) as pool:
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append(pool.submit(run_batch, cfg, chunk))
-            # Keep two batches per worker in flight: ordered output without idle workers.
-            while len(pending) >= 2 * jobs:
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(run_batch, cfg, chunk))
+                # Keep two batches per worker in flight: ordered output without idle workers.
+                while len(pending) >= 2 * jobs:
+                    yield pending.popleft().result()
+            while pending:
                 yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        except BaseException:
+            # Stopped (Ctrl-C, SIGTERM, or the consumer gone): the batches not started never will
+            # be; leaving the pool then waits only for those running (after Ctrl-C, which reaches
+            # the workers too, not even those).
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def _merge(rec: dict, stats: Stats, triage: Triage, opts: FuzzOptions, out: TextIO) -> None:

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from ..runtest import interrupts
 from .reader_inputs import load_corpus, make_input
 from .reader_oracle import Outcome, check
 from .reduce_chunks import shrink_text
@@ -179,10 +180,10 @@ def run_reader_fuzz(args) -> int:
         print(f"input {finding.index}: {finding.outcome.kind}: {finding.outcome.detail}")
         print("  reduced to: " + repr(shown[:400]))
     if stats.interrupted:
-        print(f"interrupted (Ctrl-C): the figures below are those of the {stats.count} inputs checked")
+        print(f"interrupted ({interrupts.signal_name()}): the figures below are those of the {stats.count} inputs checked")
     print(stats.summary())
     if stats.findings and out:
         print(f"failing inputs written to {out}/")
     if stats.interrupted:
-        return 130
+        return interrupts.exit_status()
     return 1 if stats.findings else 0

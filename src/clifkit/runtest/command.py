@@ -139,7 +139,8 @@ def _main(args) -> int:
     if run.interrupted:
         cut = sum(1 for fr in results if any(r.message == INTERRUPTED for r in fr.runs))
         finished = len(results) - cut
-        console.line(f"interrupted: {finished} of {_plural(run.files, 'file')} finished"
+        how = "" if interrupts.signal_name() == "Ctrl-C" else f" ({interrupts.signal_name()})"
+        console.line(f"interrupted{how}: {finished} of {_plural(run.files, 'file')} finished"
                      + (f", {cut} stopped mid-file (the run lines in flight are marked)" if cut else ""), FAILED)
     nothing_ran = not run.interrupted and not failed_from and sum(total.values()) == 0
     if nothing_ran:
@@ -150,7 +151,7 @@ def _main(args) -> int:
         console.line(engine_line)
     console.summary(line, shown_counts(total))
     if run.interrupted:
-        return 130
+        return interrupts.exit_status()  # 130 after Ctrl-C, 143 after SIGTERM
     if nothing_ran:
         return NO_TESTS_RAN
     return 1 if total[FAILED] or total[ERROR] or total.get(TIMEOUT) or stale else 0

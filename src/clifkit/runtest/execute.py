@@ -102,7 +102,7 @@ def engine_note(path: str, plan: Plan, note: str) -> str:
     return f"{path}{NOTE_MARK}[{engine_label(plan.engine, plan.target)}] {note}"
 
 
-INTERRUPTED = "interrupted (Ctrl-C) before it finished"
+INTERRUPTED = "interrupted before it finished"
 
 
 def _interrupted(item: RunItem, path: str) -> RunResult:

@@ -1,5 +1,9 @@
 """Ctrl-C in `clifkit test`: the first SIGINT stops the run; the wrap-up cannot be interrupted.
 
+SIGTERM (what a CI job's timeout or a process manager sends first) is taken as Ctrl-C is: the run
+stops and its summary and reports are written, with exit status 143 rather than 130
+(`exit_status`), so that a job stopped for taking too long still leaves its JUnit and JSON files.
+
 A SIGINT may come more than once (`timeout -s INT` sends it to the process and then to its group;
 people press Ctrl-C twice), and Python raises KeyboardInterrupt wherever the main thread happens to
 be. Raised while a finished file's result is being handed on, or while the files in flight are
@@ -18,7 +22,9 @@ TYPE_CHECKING = False  # typing stays unimported at run time: only annotations u
 if TYPE_CHECKING:
     from typing import Iterator
 
-_STATE = {"armed": False, "hit": False, "watching": False}
+_STATE = {"armed": False, "hit": False, "watching": False, "signum": signal.SIGINT}
+# The signals that stop a run: SIGINT (Ctrl-C) and SIGTERM; the first that comes is noted.
+STOPPING = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(KeyboardInterrupt):
@@ -35,9 +41,52 @@ class Interrupted(KeyboardInterrupt):
 def _on_sigint(signum, frame) -> None:
     if _STATE["hit"]:
         return  # the run is already stopping: a second Ctrl-C must not cut its wrap-up short
-    _STATE["hit"] = True
+    _STATE.update(hit=True, signum=signum)
     if _STATE["armed"]:
         raise KeyboardInterrupt
+
+
+def _raise_on_sigterm(signum, frame) -> None:
+    if _STATE["hit"]:
+        return
+    _STATE.update(hit=True, signum=signum)
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """For a command that stops on Ctrl-C by catching KeyboardInterrupt where it can save its work
+    (`clifkit fuzz`): for the duration, SIGTERM raises it too, once (`exit_status` and
+    `signal_name` then say which came); what was there is put back after. Nothing changes where
+    SIGTERM is not at its default (ignored, or handled by a host program), or off the main thread."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is not signal.SIG_DFL:
+            previous = None
+        else:
+            signal.signal(signal.SIGTERM, _raise_on_sigterm)
+    except ValueError:
+        previous = None
+    saved = dict(_STATE)
+    _STATE.update(hit=False, signum=signal.SIGINT)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, signal.SIG_IGN if _STATE["hit"] else previous)
+        came = _STATE["signum"]
+        _STATE.update(saved, signum=came)
+
+
+def exit_status() -> int:
+    """The status of a run stopped by a signal, as a shell reports death by it: 128 + its number
+    (130 for Ctrl-C, 143 for SIGTERM)."""
+    return 128 + int(_STATE["signum"])
+
+
+def signal_name() -> str:
+    """What stopped the run, for its last lines: "Ctrl-C" or "SIGTERM"."""
+    return "SIGTERM" if _STATE["signum"] == signal.SIGTERM else "Ctrl-C"
 
 
 def interrupted() -> bool:
@@ -52,9 +101,11 @@ def install() -> bool:
         return False
     try:
         signal.signal(signal.SIGINT, _on_sigint)
+        if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, _raise_on_sigterm):
+            signal.signal(signal.SIGTERM, _on_sigint)
     except ValueError:  # off the main thread, which alone may set handlers (no threading import)
         return False
-    _STATE.update(armed=False, hit=False, watching=True)
+    _STATE.update(armed=False, hit=False, watching=True, signum=signal.SIGINT)
     return True
 
 
@@ -62,7 +113,7 @@ def install() -> bool:
 def watching() -> Iterator[None]:
     """Watch SIGINT for the duration (`clifkit test`), then restore what was there (or, once
     Ctrl-C has come, ignore SIGINT from then on)."""
-    previous = signal.getsignal(signal.SIGINT)
+    previous = {signum: signal.getsignal(signum) for signum in STOPPING}
     saved = dict(_STATE)
     if not install():
         yield
@@ -70,9 +121,10 @@ def watching() -> Iterator[None]:
     try:
         yield
     finally:
-        # After a real Ctrl-C the process is on its way out with status 130: a later SIGINT must
-        # not turn that into death by signal.
-        signal.signal(signal.SIGINT, signal.SIG_IGN if _STATE["hit"] else previous)
+        # After a real Ctrl-C the process is on its way out with status 130: a later SIGINT (or
+        # SIGTERM) must not turn that into death by signal.
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_IGN if _STATE["hit"] else handler)
         _STATE.update(saved)
 
 

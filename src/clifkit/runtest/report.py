@@ -17,7 +17,7 @@ Shape (stable fields; more may be added)::
 timeouts. A run line stopped at its time limit (``--timeout``) has status
 ``timeout``. ``interrupted`` is true when Ctrl-C ended the run: the report then
 holds every file that finished and what the files in flight had done, the run
-lines Ctrl-C stopped marked as errors ("interrupted (Ctrl-C) before it finished").
+lines Ctrl-C stopped marked as errors ("interrupted before it finished").
 The report is written to a temporary file renamed into place, so that a run
 killed while writing leaves no half report.
 
