@@ -535,3 +535,16 @@ def test_a_bound_that_covers_the_heap_traps_natively_where_the_check_is_left_out
     text = text.replace("test interpret\n", "test run\ntarget x86_64\n") + "; run: %f(0x1ffd) == trap heap_oob\n"
     status, out, runs = clifkit_test(text, "--compare")
     assert status == 0 and [r["status"] for r in runs].count("passed") == len(runs) >= 2, out
+
+
+def test_an_inferred_heap_names_itself_when_a_left_out_check_cannot_trust_the_bound(clifkit_test):
+    text = ("test interpret\nfunction %f(i64 vmctx, i32) -> i32 {\n    gv0 = vmctx\n"
+            "    gv1 = load.i64 notrap aligned gv0+0\n"
+            "    heap0 = static gv1, min 0x2000, bound 0x2000, offset_guard 0, index_type i32\n"
+            "    heap1 = static gv1, min 0, bound 0x1000, " + ELIDED +
+            "block0(v0: i64, v1: i32):\n    v2 = heap_load.i32 heap1 v1\n    return v2\n}\n"
+            "; run: %f(0x1000) == trap heap_oob\n")
+    status, out, runs = clifkit_test(text)
+    assert [r["status"] for r in runs] == ["error"], out
+    assert "t.clif:6:5: error: heap1 of %f: native code leaves its bounds check out" in out
+    assert "the heap inferred for vmctx+0 holds 0x2000 bytes from its base, past bound 0x1000" in out

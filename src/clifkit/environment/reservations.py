@@ -164,8 +164,12 @@ def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, re
         accessible, what = env.vmctx_size, "the vmctx struct holds"
     else:
         accessible = request.max_size
-        what = (f"heap directive {request.index} makes accessible" if request.style != "table"
-                else f"table directive {request.index} holds")
+        if env.inferred:
+            what = f"the heap inferred for vmctx+{request.ptr_offset} holds"
+        elif request.style == "table":
+            what = f"table directive {request.index} holds"
+        else:
+            what = f"heap directive {request.index} makes accessible"
     if delta + decl.bound >= accessible:
         return
     past = f"{delta:#x} + bound {decl.bound:#x}" if delta else f"bound {decl.bound:#x}"
