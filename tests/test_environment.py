@@ -548,3 +548,28 @@ def test_an_inferred_heap_names_itself_when_a_left_out_check_cannot_trust_the_bo
     assert [r["status"] for r in runs] == ["error"], out
     assert "t.clif:6:5: error: heap1 of %f: native code leaves its bounds check out" in out
     assert "the heap inferred for vmctx+0 holds 0x2000 bytes from its base, past bound 0x1000" in out
+
+
+def test_inferred_growth_numbers_heaps_before_tables_whatever_the_text_order(clifkit_test):
+    # table0 is written first, yet the implied directives put heap0 first: %heap_grow's index 0
+    # is the heap (a delta of 0 returns its size), index 1 the table (tables do not grow: -1).
+    text = """test interpret
+function %ig(i64 vmctx, i32) -> i64 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i64 notrap aligned gv0+8
+    table0 = dynamic gv1, min 4, bound gv2, element_size 8, index_type i64
+    gv3 = load.i64 notrap aligned gv0+16
+    gv4 = load.i64 notrap aligned gv0+24
+    heap0 = dynamic gv3, min 0x100, bound gv4, offset_guard 0, index_type i64
+    fn0 = %heap_grow(i64 vmctx, i32, i64) -> i64
+block0(v0: i64, v1: i32):
+    v2 = iconst.i64 0
+    v3 = call fn0(v0, v1, v2)
+    return v3
+}
+; run: %ig(0) == 0x100
+; run: %ig(1) == -1
+"""
+    status, out, runs = clifkit_test(text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
