@@ -475,3 +475,101 @@ def test_a_dynamic_bound_over_a_static_heap_without_a_bound_slot_says_so(directi
     status, out, runs = clifkit_test(CALLEE_DYNAMIC + with_bound + "; run: %caller(0xf8) == 0\n"
                             "; run: %caller(0xf9) == trap heap_oob\n")
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
+
+
+# A static i32 heap whose bound + offset_guard covers every 32-bit index has its bounds check left
+# out natively (the heap-era legalizer's choice), so bytes past its bound must not be accessible:
+# if they were, heap_load there would read memory natively where the interpreter traps heap_oob.
+ELIDED = "offset_guard 0xffff_ffff, index_type i32\n"
+
+
+@pytest.mark.parametrize("preamble, directives, message", [
+    ("    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1000, " + ELIDED,
+     "; heap: static, size=0x2000, ptr=vmctx+0, bound=vmctx+8\n",
+     "heap directive 0 makes accessible 0x2000 bytes from its base, past bound 0x1000"),
+    ("    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1000, " + ELIDED,
+     "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8, max=0x3000\n",
+     "heap directive 0 makes accessible 0x3000 bytes from its base, past bound 0x1000"),
+    ("    gv1 = load.i64 notrap aligned gv0+0\n    gv2 = iadd_imm.i64 gv1, 0x10\n"
+     "    heap0 = static gv2, min 0, bound 0xfe0, " + ELIDED,
+     "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8\n",
+     "heap directive 0 makes accessible 0x1000 bytes from its base, past 0x10 + bound 0xfe0"),
+    ("    heap0 = static gv0, min 8, bound 8, " + ELIDED,
+     "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8\n",
+     "the vmctx struct holds 0x10 bytes from its base, past bound 0x8"),
+])
+def test_a_heap_whose_check_is_left_out_must_bound_all_it_can_reach(preamble, directives, message, clifkit_test):
+    status, out, runs = clifkit_test(_one_function(preamble, directives=directives))
+    assert [r["status"] for r in runs] == ["error"], out
+    assert "heap0 of %f: native code leaves its bounds check out" in runs[0]["message"]
+    assert message in runs[0]["message"]
+    assert "t.clif:" in out and "error: heap0 of %f" in out
+
+
+@pytest.mark.parametrize("preamble", [
+    # The bound covers the heap: the check is left out and nothing past the bound is accessible.
+    "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1000, " + ELIDED,
+    # The check is kept (the guard leaves 32-bit indices past bound + guard), so any bound will do.
+    "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard 0, "
+    "index_type i32\n",
+    # i64 indices are always checked.
+    "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard "
+    "0xffff_ffff, index_type i64\n",
+])
+def test_a_bound_below_the_heap_is_fine_where_the_check_is_kept(preamble, clifkit_test):
+    index = "i64" if "index_type i64" in preamble else "i32"
+    text = _one_function(preamble).replace("i64 vmctx, i32)", f"i64 vmctx, {index})").replace(
+        "v1: i32)", f"v1: {index})")
+    text = text.replace("; run: %f(0) == 0\n", "; run: %f(0) == 0\n; run: %f(0x800) == trap heap_oob\n")
+    if "bound 0x1000" in preamble:
+        text = text.replace("%f(0x800) == trap", "%f(0x1000) == trap")
+    status, out, runs = clifkit_test(text, "--interpret-all")
+    assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
+
+
+@needs_native
+def test_a_bound_that_covers_the_heap_traps_natively_where_the_check_is_left_out(clifkit_test):
+    text = _one_function("    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x2000, "
+                         "bound 0x2000, " + ELIDED,
+                         directives="; heap: static, size=0x2000, ptr=vmctx+0, bound=vmctx+8\n")
+    text = text.replace("test interpret\n", "test run\ntarget x86_64\n") + "; run: %f(0x1ffd) == trap heap_oob\n"
+    status, out, runs = clifkit_test(text, "--compare")
+    assert status == 0 and [r["status"] for r in runs].count("passed") == len(runs) >= 2, out
+
+
+def test_an_inferred_heap_names_itself_when_a_left_out_check_cannot_trust_the_bound(clifkit_test):
+    text = ("test interpret\nfunction %f(i64 vmctx, i32) -> i32 {\n    gv0 = vmctx\n"
+            "    gv1 = load.i64 notrap aligned gv0+0\n"
+            "    heap0 = static gv1, min 0x2000, bound 0x2000, offset_guard 0, index_type i32\n"
+            "    heap1 = static gv1, min 0, bound 0x1000, " + ELIDED +
+            "block0(v0: i64, v1: i32):\n    v2 = heap_load.i32 heap1 v1\n    return v2\n}\n"
+            "; run: %f(0x1000) == trap heap_oob\n")
+    status, out, runs = clifkit_test(text)
+    assert [r["status"] for r in runs] == ["error"], out
+    assert "t.clif:6:5: error: heap1 of %f: native code leaves its bounds check out" in out
+    assert "the heap inferred for vmctx+0 holds 0x2000 bytes from its base, past bound 0x1000" in out
+
+
+def test_inferred_growth_numbers_heaps_before_tables_whatever_the_text_order(clifkit_test):
+    # table0 is written first, yet the implied directives put heap0 first: %heap_grow's index 0
+    # is the heap (a delta of 0 returns its size), index 1 the table (tables do not grow: -1).
+    text = """test interpret
+function %ig(i64 vmctx, i32) -> i64 {
+    gv0 = vmctx
+    gv1 = load.i64 notrap aligned gv0+0
+    gv2 = load.i64 notrap aligned gv0+8
+    table0 = dynamic gv1, min 4, bound gv2, element_size 8, index_type i64
+    gv3 = load.i64 notrap aligned gv0+16
+    gv4 = load.i64 notrap aligned gv0+24
+    heap0 = dynamic gv3, min 0x100, bound gv4, offset_guard 0, index_type i64
+    fn0 = %heap_grow(i64 vmctx, i32, i64) -> i64
+block0(v0: i64, v1: i32):
+    v2 = iconst.i64 0
+    v3 = call fn0(v0, v1, v2)
+    return v3
+}
+; run: %ig(0) == 0x100
+; run: %ig(1) == -1
+"""
+    status, out, runs = clifkit_test(text)
+    assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out

@@ -144,6 +144,42 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
                                         "the memory its base points into")
 
 
+U32_MAX = (1 << 32) - 1
+
+
+def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, request: Optional[HeapRequest],
+                           delta: int) -> None:
+    """A static declaration whose bounds check native code may leave out must not have accessible
+    bytes past its bound. The heap-era legalizer (and so `native.legalize`) drops the check of an
+    access of `end` bytes when the index is i32 and ``U32_MAX <= bound + offset_guard - end``,
+    counting on every byte from the bound to the end of the guard to fault. If the environment
+    makes bytes past the bound accessible (a directive's size or max= larger than the bound, or
+    a derived base too close to the end), an access there reads memory natively where the
+    interpreter traps heap_oob, so such a declaration is refused. `end` 0 (a zero-size
+    heap_addr) is where the check is dropped soonest."""
+    index_bits = 32 if decl.index_type is None else decl.index_type.bits  # not written: i32
+    if index_bits != 32 or decl.bound + decl.offset_guard < U32_MAX:
+        return
+    if request is None:
+        accessible, what = env.vmctx_size, "the vmctx struct holds"
+    else:
+        accessible = request.max_size
+        if env.inferred:
+            what = f"the heap inferred for vmctx+{request.ptr_offset} holds"
+        elif request.style == "table":
+            what = f"table directive {request.index} holds"
+        else:
+            what = f"heap directive {request.index} makes accessible"
+    if delta + decl.bound >= accessible:
+        return
+    past = f"{delta:#x} + bound {decl.bound:#x}" if delta else f"bound {decl.bound:#x}"
+    raise declaration_error(func, name, f"native code leaves its bounds check out (index_type i32, and bound "
+                                        f"{decl.bound:#x} + offset_guard {decl.offset_guard:#x} covers every 32-bit "
+                                        f"index), counting on nothing past the bound being accessible, but {what} "
+                                        f"{accessible:#x} bytes from its base, past {past}: give it a bound that "
+                                        f"covers them, or an offset_guard small enough to keep the check")
+
+
 def _table_over_heap(env: Environment, decl, request) -> str:
     """Why a table may not lie over a heap's memory today, worded for what the file wrote."""
     if env.inferred:
@@ -194,6 +230,7 @@ def reserve(env: Environment, entry: Function, functions: Mapping[str, Function]
             if decl.style == "dynamic":
                 _check_bound(env, func, name, decl, request, widths)
                 continue
+            _check_unchecked_bound(env, func, name, decl, request, delta)
             extent = delta + decl.bound + decl.offset_guard
             if request is None:
                 if extent > vmctx_reach[0]:
