@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
-from ..ir.function import Block, Function, Signature, new_inst
+from ..ir.function import _NO_OTHER_FIELDS, Block, Function, Inst, Signature, new_inst
+_new = object.__new__
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters
@@ -117,7 +118,19 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # Appended to the block being filled (as in emit1: a call of eleven arguments more for
         # each of a program's instructions cost more than these four lines twice).
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
-        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
+        inst = _new(Inst)
+        inst.opcode = op
+        inst.ctrl_type = ctrl if polymorphic else None
+        inst.args = args
+        inst.results = results
+        inst.imm = imm
+        inst.cond = cond
+        inst.flags = flags
+        inst.offset = offset
+        inst.code = code
+        (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
+         inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
@@ -131,12 +144,32 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.value_types[v] = result
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
         # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
-        inst = new_inst(op, ctrl if polymorphic else None, args, [v], imm, cond, flags, offset, code)
+        inst = _new(Inst)
+        inst.opcode = op
+        inst.ctrl_type = ctrl if polymorphic else None
+        inst.args = args
+        inst.results = [v]
+        inst.imm = imm
+        inst.cond = cond
+        inst.flags = flags
+        inst.offset = offset
+        inst.code = code
+        (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
+         inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
         if pool:
-            self.define(v, tainted)
+            # (`define`, written out)
+            values = self.pool.get(result)
+            if values is None:
+                self.pool[result] = [v]
+            else:
+                values.append(v)
+            self.block_defs.append(v)
+            if tainted and result.lane_type.is_float:
+                self.tainted.add(v)
         return v
 
     def _finish(self, inst, rare: dict, float_load: bool) -> None:
@@ -168,9 +201,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
         rng = self.rng  # (its methods called in place: no bound method object per call)
         if rng.random() < 0.85:
-            v = self.pick(ty)
-            if v is not None:
-                return v
+            # (`pick`, written out: most operands come from here, a call each fewer)
+            values = self.pool.get(ty)
+            if values:
+                if rng.random() < 0.3:
+                    return rng.choice(values)
+                back = int(-log(1.0 - rng.random()) / 0.35)
+                return values[-1 - back] if back < len(values) else values[0]
         if rng.random() < 0.65:
             v = self.convert_to(ty)
             if v is not None:
@@ -388,8 +425,20 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             return rets
         rets = list(rets)
         used = self.used_values()
-        unused = [v for t in self.p.types for v in self.pool.get(t, ()) if v not in used and v not in rets]
-        for u in unused[-10:]:
+        # The last ten of the pool's unused values, type by type in the program's order: found
+        # from the end (a function's pool holds some hundred values).
+        pool = self.pool
+        unused: list[int] = []
+        for t in reversed(self.p.types):
+            for v in reversed(pool.get(t, ())):
+                if v not in used and v not in rets:
+                    unused.append(v)
+                    if len(unused) == 10:
+                        break
+            if len(unused) == 10:
+                break
+        unused.reverse()
+        for u in unused:
             i = self.rng.randrange(len(rets))
             rets[i] = self.fold(rets[i], u)
         return rets

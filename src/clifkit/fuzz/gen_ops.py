@@ -30,6 +30,18 @@ _SHAPES: dict[tuple, tuple] = {}
 # (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
 _FCMP_CONDS: dict[tuple, list] = {}
 _NO_IMMEDIATES = (None, None, None)
+# (id of a type variable of the opcode table, the program's types) -> the types of those it
+# contains: many opcodes share a type variable, and programs a few sets of types
+_MEMBERS: dict[tuple, list] = {}
+
+
+def _members(typevar, types: tuple) -> list[Type]:
+    """The types of `types` that `typevar` contains, in their order (a list shared: not to change)."""
+    key = (id(typevar), types)  # (the table's type variables live as long as the process)
+    found = _MEMBERS.get(key)
+    if found is None:
+        found = _MEMBERS[key] = [t for t in types if typevar.contains(t)]
+    return found
 
 
 class OpEmitters:
@@ -72,7 +84,7 @@ class OpEmitters:
             elif o.typevar is op.ctrl or o.typevar == op.ctrl:  # (a dataclass's == compares every field)
                 out.append(ctrl)
             else:
-                choices = [t for t in self.p.types if o.typevar.contains(t)]
+                choices = _members(o.typevar, self.p.type_key)
                 # Conditions and shift amounts are scalar by their type variables; bmask's operand is
                 # scalar in Cranelift 0.120 (the table's TruthyAny also admits the heap era's vectors).
                 if op.name == "bmask":
@@ -95,7 +107,7 @@ class OpEmitters:
         spec = SPECS[name]
         if op.ctrl is None:
             return [None]  # type: ignore[list-item]
-        out = [t for t in self.p.types if op.ctrl.contains(t)]
+        out = list(_members(op.ctrl, self.p.type_key))
         if spec.ctrl is not None:
             out = [t for t in out if spec.ctrl(t)]
         return out

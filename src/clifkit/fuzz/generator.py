@@ -137,11 +137,12 @@ class ProgramGen:
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
         # Remembered across programs with the same targets and types (a few dozen sets of each).
         self.gaps: dict = _GAPS.setdefault(self.targets, {})
-        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
+        self.type_key = tuple(self.types)
+        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(self.type_key, {})
         # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
-        self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
+        self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(self.type_key, {})
         # a maker's choices that depend on nothing but the program's types and targets (gen_ops)
-        self.choices: dict = _CHOICES.setdefault((tuple(self.types), self.targets), {})
+        self.choices: dict = _CHOICES.setdefault((self.type_key, self.targets), {})
         # Whether every function uses the tail calling convention, so that returns may become
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
