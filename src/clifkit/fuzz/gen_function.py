@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
-from ..ir.function import _NO_OTHER_FIELDS, Block, Function, Inst, Signature, new_inst
-_new = object.__new__
+from ..ir.function import OTHER_FIELDS_UNSET, Block, Function, Inst, Signature
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters
@@ -30,6 +29,7 @@ from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
+_new = object.__new__
 _MAKERS_BY_NAME: dict = {}
 # opcode name -> (Opcode, polymorphic, a whole-value load): what `_append` asks of every
 # instruction, in one lookup
@@ -102,9 +102,10 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
-    # The five common immediate fields are parameters of their own, passed on by position down to
-    # `new_inst`; only the rare ones (`rare`) come as a dict. (Some 180 instructions a program:
-    # a dict of keywords for each, built, read and freed, was a tenth of generating.)
+    # The five common immediate fields are parameters of their own; only the rare ones (`rare`) come
+    # as a dict. (Some 180 instructions a program: a dict of keywords for each, built, read and
+    # freed, was a tenth of generating.) The instruction is made as `ir.function.new_inst` makes
+    # it, written out: a call of nine arguments for each cost some 550 machine instructions.
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
         value_types = self.value_types
@@ -130,7 +131,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         inst.code = code
         (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
          inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
-         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = OTHER_FIELDS_UNSET
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
@@ -156,7 +157,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         inst.code = code
         (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
          inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
-         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = _NO_OTHER_FIELDS
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = OTHER_FIELDS_UNSET
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
@@ -178,7 +179,9 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             setattr(inst, field, value)
         if float_load:
             value_types = self.value_types
-            self.loaded.update(r for r in inst.results if value_types[r] in FLOAT_SCALARS)
+            for r in inst.results:
+                if value_types[r] in FLOAT_SCALARS:
+                    self.loaded.add(r)
 
     def type_of(self, v: int) -> Type:
         return self.value_types[v]
