@@ -68,13 +68,11 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.next_value = 0
         self.tainted: set[int] = set()  # float values whose NaN bits the hardware may choose
         self.loaded: set[int] = set()  # scalar floats straight from a load (rule cranelift-bug)
-        self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
-        # The block being filled: its instruction list, and the pool values it defines (its list
-        # in `defs`), kept apart so that each emitted instruction reaches them in one step.
+        # The block being filled: its instruction list, kept apart so that each emitted
+        # instruction reaches it in one step.
         self.insts: list = []
-        self.block_defs: list[int] = []
         self.vmctx: Optional[int] = None
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
@@ -98,7 +96,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             self.pool[ty] = [v]
         else:
             values.append(v)
-        self.block_defs.append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
@@ -168,7 +165,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
                 self.pool[result] = [v]
             else:
                 values.append(v)
-            self.block_defs.append(v)
             if tainted and result.lane_type.is_float:
                 self.tainted.add(v)
         return v
@@ -344,7 +340,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # Blocks and their parameters.
         for b in range(n):
             self.func.blocks[b] = Block(b)
-            self.defs[b] = []
         entry = self.func.blocks[0]
         for prm in self.func.signature.params:
             entry.params.append(self.new_value(prm.type))
@@ -358,21 +353,19 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             for _ in range(rng.randint(0, 3)):
                 blk.params.append(self.new_value(rng.choice(p.types)))
         # Fill blocks in layout order (dominators come first).
+        filled: list[dict] = []  # each block's pool as its filling ended
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
             self.insts = blk.insts
-            self.block_defs = self.defs[b]
-            pool = self.pool = {}
-            value_types = self.value_types
-            for d in range(b):
-                if d in dom[b]:
-                    for v in self.defs[d]:
-                        ty = value_types[v]
-                        if ty in pool:
-                            pool[ty].append(v)
-                        else:
-                            pool[ty] = [v]
+            if b:
+                # The values every dominator defines, type by type in the order they were defined:
+                # the pool of the nearest dominator as its filling ended (branches go forward but
+                # for back edges, so a block's dominators come before it, each dominating the next).
+                nearest = max(d for d in dom[b] if d != b)
+                self.pool = {ty: values[:] for ty, values in filled[nearest].items()}
+            else:
+                self.pool = {}
             for i, v in enumerate(blk.params):
                 if b == 0 and self.vmctx is None and self.func.signature.params[i].purpose == "vmctx":
                     self.vmctx = v
@@ -386,6 +379,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
                 self.counter = counter_params.get(b)
             self.body(rng.randint(1, cfg.max_insts))
             self.terminate(edges[b], counter_params)
+            filled.append(self.pool)
         return self.func
 
     def prologue(self) -> None:
