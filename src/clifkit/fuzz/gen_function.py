@@ -422,20 +422,8 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             return rets
         rets = list(rets)
         used = self.used_values()
-        # The last ten of the pool's unused values, type by type in the program's order: found
-        # from the end (a function's pool holds some hundred values).
-        pool = self.pool
-        unused: list[int] = []
-        for t in reversed(self.p.types):
-            for v in reversed(pool.get(t, ())):
-                if v not in used and v not in rets:
-                    unused.append(v)
-                    if len(unused) == 10:
-                        break
-            if len(unused) == 10:
-                break
-        unused.reverse()
-        for u in unused:
+        unused = [v for t in self.p.types for v in self.pool.get(t, ()) if v not in used and v not in rets]
+        for u in unused[-10:]:
             i = self.rng.randrange(len(rets))
             rets[i] = self.fold(rets[i], u)
         return rets
