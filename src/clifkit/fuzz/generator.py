@@ -43,7 +43,7 @@ from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
 from .gen_program import HeapPlan, HeapTable, HeapView, Program
-from .gen_values import GenRandom, random_value
+from .gen_values import GenRandom, plain_param, random_value
 from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
 @dataclass
@@ -333,14 +333,14 @@ class ProgramGen:
         rng, cfg = self.rng, self.cfg
         low = 1 if main else 0  # %main takes arguments: its results should depend on the run line
         count = rng.randint(low, cfg.max_params if rng.random() < 0.3 else min(cfg.max_params, 3))
-        params = [AbiParam(rng.choice(self.types)) for _ in range(count)]
+        params = [plain_param(rng.choice(self.types)) for _ in range(count)]
         if vmctx:
             params.insert(0, AbiParam(I64, purpose="vmctx"))
         if self.tail and callees and rng.random() < 0.8:
             # A callee's return types, so that a return may become a tail call to it.
             return Signature(params, list(rng.choice(callees).signature.returns), call_conv="tail")
         count = rng.randint(1, cfg.max_returns if rng.random() < 0.3 else min(cfg.max_returns, 2))
-        returns = [AbiParam(rng.choice(self.types)) for _ in range(count)]
+        returns = [plain_param(rng.choice(self.types)) for _ in range(count)]
         if self.tail:
             return Signature(params, returns, call_conv="tail")
         return Signature(params, returns, call_conv="fast", call_conv_written=False)
