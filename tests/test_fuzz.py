@@ -15,7 +15,7 @@ from clifkit.fuzz.driver import FuzzOptions, fuzz, program_seed
 from clifkit.fuzz.engines import native_available
 from clifkit.fuzz.features import FEATURES, FeatureError, parse_features
 from clifkit.fuzz.generator import GenConfig, Generator
-from clifkit.fuzz.invariants import nan_leaks, wide_load_hazards
+from clifkit.fuzz.invariants import nan_leaks, uninit_stack_reads, wide_load_hazards
 from clifkit.fuzz.reduce import ReduceError, reduce_file, reduce_text
 from clifkit.fuzz.reduce_ir import count_instructions, parse_candidate
 from clifkit.ir.types import F32, I32, I64, I128, parse_type
@@ -171,13 +171,15 @@ def test_heaps_and_directives_appear():
 
 def test_generated_programs_keep_the_invariants():
     """The static checks agree with the generator: no NaN leaks (rule nan-bits), no scalar float
-    load straight into fcmp/fcopysign (rule cranelift-bug)."""
+    load straight into fcmp/fcopysign (rule cranelift-bug), no stack byte read before the entry block
+    writes it (rule uninit-stack)."""
     gen = Generator(GenConfig(features=parse_features("float,conv,simd,calls,control,stack,heap,table")))
     for i in range(80):
         text = gen.program(program_seed(2, i)).text()
         tf = parse_text(text)
         assert nan_leaks(tf) == [], text
         assert wide_load_hazards(tf) == [], text
+        assert uninit_stack_reads(tf) == [], text
 
 
 def test_nan_invariant_check():
@@ -195,6 +197,50 @@ block0(v0: f64):
                               "    v5 = select v3, v4, v1\n    v2 = bitcast.i64 v5\n")
     assert nan_leaks(parse_text(leaky))
     assert nan_leaks(parse_text(canonical)) == []
+
+
+UNINIT_STACK = """test interpret
+test run
+target x86_64
+
+function %main(i64) -> i64 {
+    ss0 = explicit_slot 32, align = 16
+
+block0(v0: i64):
+    v1 = iconst.i64 0
+    stack_store v1, ss0+8
+    stack_store v1, ss0+16
+    v2 = iadd v0, v0
+    v3 = stack_addr.i64 ss0+2
+    istore8 v2, v3+18
+    v4 = stack_addr.i64 ss0+3
+    v5 = load.i64 v4+11
+    return v5
+}
+; run: %main(0x7f) == 0xfe000000000000
+"""
+
+
+def test_uninit_stack_invariant_check():
+    """Bytes 14 to 21 of ss0 are read: the entry block writes 8 to 23 (a read of byte 7 is not)."""
+    tf = parse_text(UNINIT_STACK)
+    assert uninit_stack_reads(tf) == []
+    assert uninit_stack_reads(parse_text(UNINIT_STACK.replace("ss0+16\n", "ss0+24\n"))) == [
+        "%main: load reads ss0+16 before the entry block writes it"]
+    assert uninit_stack_reads(parse_text(UNINIT_STACK.replace("v4+11", "v4+4")))
+    # An address that escapes the accesses (to a call, say) may read the whole slot.
+    escaped = UNINIT_STACK.replace("    v5 = load.i64 v4+11\n", "    v5 = iadd v4, v4\n")
+    assert uninit_stack_reads(parse_text(escaped)) == ["%main: iadd reads ss0+0 before the entry block writes it"]
+
+
+def test_reduction_never_reads_uninitialised_stack():
+    """Reducing a disagreement whose program writes its stack slot before reading it must not delete
+    those stores: the "reduced" program would then read native stack garbage, which a real engine
+    pair disagrees on whatever the bug (rule uninit-stack). The reduced reproducer of a broken-iadd
+    campaign once failed natively under `clifkit test` for exactly that reason."""
+    r = reduce_text(UNINIT_STACK, "compare", ["interpreter", "broken-iadd"])
+    assert uninit_stack_reads(parse_text(r.text)) == [], r.text
+    assert "stack_store" in r.text
 
 
 # -- comparison -------------------------------------------------------------------------------------
@@ -454,6 +500,22 @@ block0(v0: i32):
 """
 
 
+@pytest.mark.skipif(not native_available(), reason="needs the native engine")
+def test_reduce_leaves_out_a_target_no_engine_here_runs():
+    """riscv64 has no build of the binding: `clifkit test` skips its lines, and `clifkit reduce` must
+    leave it out too (it raised EngineUnavailable, a traceback, whether riscv64 came first or after
+    a target whose engines agreed), reducing on the targets that run."""
+    body = INCREMENT.replace("test interpret\n", "test run\n") + "; run: %f(1) == 3\n"
+    for targets in ("target riscv64\ntarget x86_64\n", "target x86_64\ntarget riscv64\n"):
+        text = body.replace("test run\n", "test run\n" + targets)
+        r = reduce_text(text, "expect", ["native"])
+        assert r.klass is not None and "%f(1) == 3" in r.text
+        with pytest.raises(ReduceError, match="no run line fails on interpreter.* and native.*: the engines agree"):
+            reduce_text(text, "compare", ["interpreter", "native"])
+    with pytest.raises(ReduceError, match="cannot run riscv64 code"):
+        reduce_text(body.replace("test run\n", "test run\ntarget x86_64\n"), "expect", ["native@riscv64"])
+
+
 def test_reduce_says_why_line_n_cannot_be_reduced():
     text = INCREMENT + "; run: %f(1) == 2\n; run: %f(2) == 4\n"
 
@@ -640,6 +702,33 @@ def test_campaign_report_buckets_disagreements(tmp_path, capsys):
     assert m and int(m.group(2)) == len(report["buckets"])
 
 
+def test_ctrl_c_ends_a_campaign_with_its_summary_and_report(tmp_path, capsys, monkeypatch):
+    """Ctrl-C (as a `--time 2h` campaign is often stopped) reports the programs that finished: the
+    summary, the --report (`"interrupted": true`), status 130. It printed "interrupted" alone,
+    and the report was never written."""
+    import json
+
+    from clifkit.fuzz import driver
+
+    merge = driver._merge
+
+    def merge_then_interrupt(rec, stats, *args):
+        if stats.programs == 3:
+            raise KeyboardInterrupt
+        merge(rec, stats, *args)
+
+    monkeypatch.setattr(driver, "_merge", merge_then_interrupt)
+    report = tmp_path / "r.json"
+    status = cli.main(["fuzz", "--seed", "1", "--time", "60s", "-j", "1", "--engine-b", "broken-iadd",
+                       "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 130
+    assert "interrupted (Ctrl-C): the figures below are those of the 3 programs that finished" in lines
+    assert re.fullmatch(r"3 programs, \d+ disagreements, \d+ buckets", lines[-1])
+    doc = json.loads(report.read_text())
+    assert doc["interrupted"] is True and doc["programs"] == 3
+
+
 def test_time_budget_stops_an_unbounded_campaign(tmp_path, capsys):
     status = cli.main(["fuzz", "--seed", "1", "--time", "1", "--engine-b", "interpreter", "-j", "1",
                        "--out", str(tmp_path)])
@@ -730,6 +819,65 @@ def test_cluster_campaign_finds_the_same_programs_as_a_local_one(tmp_path, capsy
         _, lines2, files2, _ = _campaign(tmp_path, "cluster", capsys, cluster=lc.scheduler_address, batch=4)
     assert files1 and files1 == files2
     assert lines1[-1] == lines2[-1]
+
+
+def test_a_cluster_that_cannot_be_reached_is_one_error_line(tmp_path, capsys):
+    """A malformed --cluster address, or one where no scheduler answers, ends the campaign with
+    one error line and status 2 (it was a ValueError or OSError traceback)."""
+    import importlib.util
+
+    if importlib.util.find_spec("distributed") is None:
+        pytest.skip("no Dask distributed")
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        for address, why in (("bogus", "missing port number"), ("tcp://127.0.0.1:1", "Timed out")):
+            assert cli.main(["fuzz", "--cluster", address, "--count", "2", "--engine-b", "broken-iadd",
+                             "--out", str(tmp_path / "out")]) == 2
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(f"clifkit fuzz: error: --cluster {address}: "
+                                                       "cannot reach a Dask scheduler: ")
+            assert why in err[0]
+
+
+def test_a_scheduler_lost_mid_campaign_ends_it_with_the_figures_so_far(tmp_path, capsys, monkeypatch):
+    """When the Dask scheduler goes away, every pending future is cancelled: the campaign ends with
+    the summary and report of the batches merged (status 2, one error line). It was a
+    FutureCancelledError traceback, and the figures were lost."""
+    import json
+    from concurrent.futures import CancelledError
+
+    from clifkit.fuzz import cluster, driver
+
+    class Future:
+        def __init__(self, result=None):
+            self.value = result
+
+        def result(self):
+            if self.value is None:
+                raise CancelledError("run_batch-1 cancelled for reason: scheduler-connection-lost.\nmore")
+            return self.value
+
+    real = driver._batches
+
+    def batches(cfg, opts, indices, total, deadline):
+        first = next(real(cfg, opts, indices, total, deadline))
+        yield cluster._result(Future(first), "tcp://h:1")
+        yield cluster._result(Future(), "tcp://h:1")
+
+    monkeypatch.setattr(driver, "_batches", batches)
+    report = tmp_path / "r.json"
+    status = cli.main(["fuzz", "--seed", "1", "--count", "20", "--batch", "4", "-j", "1", "--engine-b", "broken-iadd",
+                       "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert status == 2
+    assert "stopped: the Dask scheduler was lost: the figures below are those of the 4 programs that finished" in lines
+    assert re.fullmatch(r"4 programs, \d+ disagreements, \d+ buckets", lines[-1])
+    assert captured.err.splitlines() == ["clifkit fuzz: error: --cluster tcp://h:1: the Dask scheduler was lost "
+                                         "mid-campaign: run_batch-1 cancelled for reason: scheduler-connection-lost."]
+    doc = json.loads(report.read_text())
+    assert doc["interrupted"] is True and doc["programs"] == 4
 
 
 def test_native_workers_are_recycled(monkeypatch):
@@ -1268,6 +1416,11 @@ def test_reduce_says_a_file_has_no_run_line_cannot_be_read_or_names_no_engine(tm
     missing = tmp_path / "missing.clif"
     assert cli.main(["reduce", "--expect", str(missing)]) == 1
     assert capsys.readouterr().err == f"clifkit reduce: {missing}: cannot read the file: No such file or directory\n"
+    binary = tmp_path / "binary.clif"
+    binary.write_bytes(b"test run\n\xff\xfe\n")
+    assert cli.main(["reduce", "--expect", str(binary)]) == 1
+    assert capsys.readouterr().err.startswith(
+        f"clifkit reduce: {binary}: {binary}:2:1: error: the file is not UTF-8: byte 0xff cannot be decoded\n")
     path = tmp_path / "t.clif"
     path.write_text(INCREMENT + "; run: %f(1) == 3\n")
     for option in ("--engine-a", "--engine-b"):

@@ -1002,3 +1002,16 @@ def test_running_a_file_keeps_none_of_its_functions_alive(tmp_path):
     assert [r.status for r in result.runs] == ["passed"] * 4
     gc.collect()
     assert alive and [ref() for ref in alive if ref() is not None] == []
+
+
+def test_failed_from_a_report_with_malformed_runs_is_an_error(tmp_path, capsys):
+    """A hand-edited report whose runs are not a list, or whose run names its engine with a list,
+    is refused with one line (it was a TypeError traceback, or nothing repeated and status 0)."""
+    path = tmp_path / "t.clif"
+    path.write_text(MIXED.split("function %spin")[0])
+    for runs in ("x", [{"line": 8, "status": "failed", "engine": ["interpreter"], "call": "%id(2)"}]):
+        report = tmp_path / "r.json"
+        report.write_text(json.dumps({"files": [{"path": str(path), "runs": runs}]}))
+        assert clifkit_main(["test", "--failed-from", str(report), str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"clifkit test: error: --failed-from {report}: not a clifkit test report")

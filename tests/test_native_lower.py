@@ -803,6 +803,19 @@ def test_each_definition_reads_its_own_printed_reason():
     assert "%ok" not in mod.unsupported
 
 
+def test_lowering_refusals_and_compile_failures_in_one_module_keep_their_own_reasons():
+    """A module's functions are all lowered before any is compiled (`lower._build`): a function
+    the lowering refuses, one Cranelift refuses, and the rest, in any order, each as alone."""
+    mod = build("function %a(i32) -> i32 {\nblock0(v0: i32):\n    v1 = load.i32 v0\n    return v1\n}\n"
+                + UNLOWERABLE +
+                "function %ok(i32) -> i32 {\nblock0(v0: i32):\n    v1 = iadd_imm v0, 1\n    return v1\n}\n"
+                "function %b(i64, i32) -> i32 {\nblock0(v0: i64, v1: i32):\n    v2 = load.i32 v1\n    return v2\n}\n")
+    assert call(mod, "%ok", 9) == 10
+    assert "encountered v0" in mod.unsupported["%a"] and "encountered v1" in mod.unsupported["%b"]
+    assert "dynamic" in mod.unsupported["%dynamic"] and "refers to %unknown" in mod.unsupported["%caller"]
+    assert set(mod.unsupported) == {"%a", "%b", "%unknown", "%caller", "%dynamic"}
+
+
 # Every shape of generic builder call `translate._shaped_lowering` takes (value operands; the result
 # type, or a condition code, first, then memory flags; an immediate, of an Imm8 format or not, or an
 # offset last); and a function with an aliased operand (which the shaped path leaves to the general one).

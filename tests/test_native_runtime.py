@@ -268,6 +268,39 @@ class TestGuardedMemory:
         assert other is not first and other.heaps[0].size == 0x2000
         assert nm._regions(first) is nm._regions(again)
 
+    def test_a_shared_environment_is_sent_once_and_read_once(self, monkeypatch):
+        """Run lines sharing one environment (a fuzzed program's) send one wire form, which the
+        worker reads once for all of them; another environment, even an equal one, is sent apart."""
+        from types import SimpleNamespace
+
+        from clifkit.native import engine as native_engine, worker as native_worker
+
+        sent = []
+
+        class Client:
+            generation, alive = 1, True
+
+            def request(self, msg, timeout=None):
+                sent.append(protocol.pickle.loads(protocol.pickle.dumps(msg, protocol=protocol.PICKLE_PROTOCOL)))
+                return {"ok": True, "results": [{"kind": "returned", "values": []} for _ in msg["requests"]]}
+
+        client = Client()
+        session = native_engine.NativeSession.__new__(native_engine.NativeSession)
+        session.client, session.generation, session.load_error, session.timeout = client, 1, None, 1.0
+        session.engine_obj = SimpleNamespace(isolation="batch")
+        client.loaded = session
+        shared = Environment((_heap(size=0x1000, guard=0x1000),))
+        equal = Environment((_heap(size=0x1000, guard=0x1000),))
+        bound = SimpleNamespace(function=SimpleNamespace(name="%f"), args=[], command=SimpleNamespace(line=1))
+        session.call_batch([(bound, shared), (bound, shared), (bound, equal), (bound, None)])
+        wires = [req["env"] for req in sent[0]["requests"]]
+        assert wires[0] is wires[1] and wires[2] is not wires[0] and wires[2] == wires[0] and wires[3] is None
+        read = []
+        monkeypatch.setattr(native_worker, "environment_from_wire", lambda w: read.append(w) or nm.environment_from_wire(w))
+        envs = native_worker._environments(sent[0]["requests"])
+        assert len(read) == 2 and envs[0] is envs[1] and envs == [shared, shared, equal]
+        assert [req.get("environment") for req in sent[0]["requests"]] == [shared, shared, equal, None]
+
     def test_wire_carries_every_field_of_a_heap_request(self):
         import dataclasses
 

@@ -65,6 +65,50 @@ def test_what_is_not_worth_cleaning_is_unmapped(no_spares):
     assert memory._spares == {}
 
 
+@pytest.fixture
+def no_warm(monkeypatch):
+    monkeypatch.setattr(memory, "_warm", {})
+    yield
+    for length, addrs in memory._warm.items():
+        for addr in addrs:
+            memory.libc().munmap(addr, length)
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc/self/maps")
+def test_a_released_one_page_region_is_reused_zeroed_with_only_that_page_accessible(no_warm):
+    first = memory._place("heap0", "static", 0x100, 0x200)
+    mapping = first.mapping
+    addr, length = mapping.addr, mapping.length
+    ctypes.memset(first.base - first.slack, 0xAB, first.slack + first.size)
+    mapping.close()
+    assert memory._warm == {length: [addr]}
+    # Another size whose bytes fit one page, in a mapping of the same length: the same mapping.
+    second = memory._place("vmctx", "vmctx", 0x20, 0x200)
+    assert second.mapping.addr == addr and second.mapping.length == length
+    assert memory._warm == {length: []}
+    page = addr + PAGE_SIZE
+    assert ctypes.string_at(page, PAGE_SIZE) == bytes(PAGE_SIZE)
+    assert _protection(page) == "rw-p"
+    for other in range(length // PAGE_SIZE):
+        if other != 1:
+            assert _protection(addr + other * PAGE_SIZE) == "---p", other
+    assert second.base + second.size == page + PAGE_SIZE  # its end still on the guard page
+    second.mapping.close()
+
+
+@pytest.mark.skipif(not LINUX, reason="maps memory")
+def test_a_mapping_whose_protection_changed_otherwise_is_unmapped(no_warm):
+    grown = memory._place("heap0", "static", 0x100, 4 * PAGE_SIZE)
+    grown.mapping.protect(grown.head, 2 * PAGE_SIZE, PROT_RW)  # (a static heap grown in place)
+    grown.mapping.close()
+    moved = memory._place("heap1", "dynamic", 0x100, 0x100)
+    moved.mapping.protect(0, moved.mapping.length, memory.PROT_NONE)  # (a dynamic heap's old range)
+    moved.mapping.close()
+    wide = memory._place("heap2", "static", PAGE_SIZE + 1, PAGE_SIZE + 1)  # two pages accessible
+    wide.mapping.close()
+    assert memory._warm == {}
+
+
 @pytest.mark.skipif(not LINUX, reason="maps memory")
 def test_keep_spares_reserves_what_an_environment_places(no_spares):
     from clifkit.environment.layout import Environment, HeapRequest

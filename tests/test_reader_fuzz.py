@@ -175,3 +175,26 @@ def test_campaign_options_with_reader_and_corpus_without_it_are_refused(capsys, 
     assert clifkit_main(["fuzz", "--reader", "--count", "20", "--seed", "4", "--verify-every", "10",
                          "--corpus", str(tmp_path)]) == 0
     assert "20 inputs in" in capsys.readouterr().out
+
+
+def test_ctrl_c_ends_a_reader_campaign_with_its_figures(tmp_path, monkeypatch, capsys):
+    """Ctrl-C prints the figures of the inputs checked (it printed "interrupted" alone), exit 130;
+    a failure being shrunk when it comes is kept, unreduced, in --out."""
+    real = rf.check
+    calls = {"n": 0}
+
+    def check(text):
+        calls["n"] += 1
+        if calls["n"] == 5:  # the fifth input fails; the first shrinking step is interrupted
+            return ro.Outcome("reader-crash", "boom", 0.0)
+        if calls["n"] == 6:
+            raise KeyboardInterrupt
+        return real(text)
+
+    monkeypatch.setattr(rf, "check", check)
+    status = clifkit_main(["fuzz", "--reader", "--count", "1000", "--seed", "3", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 130
+    assert "interrupted (Ctrl-C): the figures below are those of the 5 inputs checked" in out
+    assert re.search(r"^5 inputs in .*; 1 failure$", out, re.M)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reader-crash-3-4.clif", "reader-crash-3-4.txt"]

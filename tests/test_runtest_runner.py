@@ -338,6 +338,23 @@ def test_discovery_is_recursive_and_sorted(fakes, tmp_path, capsys):
     assert paths == [str(tmp_path / n) for n in ("sub/a.clif", "sub/b.clif", "sub/deeper/a.clif", "z.clif")]
 
 
+def test_a_fifo_is_refused_as_named_and_skipped_in_a_directory(fakes, tmp_path, capsys):
+    """A pipe cannot be read more than once, as a run reads its file: named (`clifkit test <(...)`)
+    it is refused with that reason (it said "no such file or directory"); met in a directory it
+    is left out (opening it blocked the run for ever)."""
+    import os
+
+    (tmp_path / "a.clif").write_text(ARITH)
+    fifo = tmp_path / "pipe.clif"
+    os.mkfifo(fifo)
+    status, out = run(capsys, tmp_path)
+    assert status == 0 and out == ["6 passed, 0 failed, 0 skipped"]
+    status, out = run(capsys, fifo)
+    assert status == 1
+    assert out == [f"{fifo}: error: not a regular file (a pipe?): clifkit test reads a file more than once, so "
+                   "write it to a file first", "0 passed, 1 failed, 0 skipped"]
+
+
 def test_missing_path_is_an_error(fakes, tmp_path, capsys):
     status, out = run(capsys, tmp_path / "nope.clif")
     assert status == 1

@@ -72,6 +72,10 @@ def test_cfg_command_chooses_a_function_and_reports_bad_input(tmp_path, capsys):
     assert out.count("digraph") == 1 and '"%other"' in out
     assert cli.main(["cfg", str(f), "--function", "%missing"]) == 1
     assert "no function named %missing" in capsys.readouterr().err
+    empty = tmp_path / "empty.clif"
+    empty.write_text("test run\n")
+    assert cli.main(["cfg", str(empty)]) == 1
+    assert capsys.readouterr().err == f"{empty}: error: no function\n"  # (it said "no function named None")
     bad = tmp_path / "bad.clif"
     bad.write_text("function %f() {\nblock0:\n    nope\n}\n")
     assert cli.main(["cfg", str(bad)]) == 1

@@ -62,7 +62,8 @@ def _cmd_cfg(args: argparse.Namespace) -> int:
             continue
         chosen = [d.function for d in tf.functions if args.function in (None, d.function.name)]
         if not chosen:
-            print(f"{path}: error: no function named {args.function}", file=sys.stderr)
+            what = "no function" if args.function is None else f"no function named {args.function}"
+            print(f"{path}: error: {what}", file=sys.stderr)
             status = 1
         dots.extend(function_dot(f) for f in chosen)
     text = "".join(dots)

@@ -493,10 +493,10 @@ def _verify(text: str, cranelift: str = "current") -> Optional[str]:
 
 def _invariant_violations(text: str) -> list[str]:
     from ..reader import parse_text
-    from .invariants import nan_leaks, vmctx_address_reads, wide_load_hazards
+    from .invariants import nan_leaks, uninit_stack_reads, vmctx_address_reads, wide_load_hazards
 
     tf = parse_text(text)
-    return nan_leaks(tf) + wide_load_hazards(tf) + vmctx_address_reads(tf)
+    return nan_leaks(tf) + wide_load_hazards(tf) + vmctx_address_reads(tf) + uninit_stack_reads(tf)
 
 
 def _recycle_native_workers() -> None:

@@ -12,6 +12,7 @@ and workers on several machines.
 from __future__ import annotations
 
 from collections import deque
+from concurrent.futures import CancelledError
 from typing import Iterator
 
 from .campaign import BatchResult, CampaignConfig, run_batch
@@ -21,12 +22,29 @@ class ClusterUnavailable(Exception):
     pass
 
 
+class ClusterLost(Exception):
+    """The scheduler went away mid-campaign: the batches still out went with it."""
+
+
+def _result(future, address) -> BatchResult:
+    try:
+        return future.result()
+    except (CancelledError, OSError) as e:  # (Dask cancels every future when the scheduler is lost)
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ClusterLost(f"--cluster {address}: the Dask scheduler was lost mid-campaign: {why}") from None
+
+
 def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -> Iterator[BatchResult]:
     try:
         from distributed import Client
     except ImportError:
         raise ClusterUnavailable("--cluster needs Dask distributed: pip install 'clifkit[cluster]'") from None
-    client = address if isinstance(address, Client) else Client(address)
+    try:
+        client = address if isinstance(address, Client) else Client(address)
+    except (OSError, ValueError, TypeError) as e:
+        # A malformed address (ValueError) or no scheduler answering there (OSError, after Dask's
+        # connect timeout): the campaign cannot run at all, which is a usage error, not a crash.
+        raise ClusterUnavailable(f"--cluster {address}: cannot reach a Dask scheduler: {e}") from None
     owned = client is not address
     try:
         workers = max(1, sum(client.nthreads().values()))
@@ -35,9 +53,9 @@ def cluster_batches(address, cfg: CampaignConfig, chunks: Iterator[list[int]]) -
             # pure=False: the same chunk twice (it never is) would still run twice.
             pending.append(client.submit(run_batch, cfg, chunk, pure=False))
             while len(pending) >= 2 * workers:
-                yield pending.popleft().result()
+                yield _result(pending.popleft(), address)
         while pending:
-            yield pending.popleft().result()
+            yield _result(pending.popleft(), address)
     finally:
         if owned:
             client.close()

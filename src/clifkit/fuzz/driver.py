@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Iterator, Optional, TextIO
 
 from ..engine import EngineUnavailable
-from .cluster import ClusterUnavailable
+from .cluster import ClusterLost, ClusterUnavailable
 from .campaign import BatchResult, CampaignConfig, program_seed, run_batch
 from .engines import native_available
 from .features import DEFAULT, DEFAULT_FUEL, DEFAULT_OPT_LEVELS, features_text
@@ -131,27 +131,44 @@ def fuzz(opts: FuzzOptions, out: Optional[TextIO] = None, err: Optional[TextIO] 
     started = time.perf_counter()
     deadline = started + opts.time_limit if opts.time_limit else None
     progress = _Progress(err, total, started)
+    interrupted = False
+    lost: Optional[ClusterLost] = None
     try:
-        for batch in _batches(cfg, opts, indices, total, deadline):
-            for rec in batch.programs:
-                if opts.verbose or rec["disagreements"] or rec["error"]:
-                    progress.clear()  # what _merge prints starts a line of its own
-                _merge(rec, stats, triage, opts, out)
+        try:
+            for batch in _batches(cfg, opts, indices, total, deadline):
+                for rec in batch.programs:
+                    if opts.verbose or rec["disagreements"] or rec["error"]:
+                        progress.clear()  # what _merge prints starts a line of its own
+                    _merge(rec, stats, triage, opts, out)
+                    out.flush()
+                    progress.update(stats, triage)
+                for stage, secs in batch.seconds.items():
+                    stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
                 out.flush()
-                progress.update(stats, triage)
-            for stage, secs in batch.seconds.items():
-                stats.stages[stage] = stats.stages.get(stage, 0.0) + secs
-            out.flush()
+        except KeyboardInterrupt:
+            # Ctrl-C is how a long campaign (`--time 2h`) is often ended: what was merged is
+            # summarised and reported as for a finished campaign; the batches in flight are dropped.
+            interrupted = True
+        except ClusterLost as e:  # likewise: the batches still out went with the scheduler
+            lost = e
         progress.clear()
         stats.seconds = time.perf_counter() - started
         report = opts.report or os.path.join(opts.out, "report.json")
         if stats.disagreements or stats.errors or opts.report:
-            _write_file(report, triage.json(stats, cfg, opts))
+            _write_file(report, triage.json(stats, cfg, opts, interrupted or lost is not None))
     except (EngineUnavailable, ClusterUnavailable, OutputError) as e:
         progress.clear()
         print(f"clifkit fuzz: error: {e}", file=err)
         return 2
+    if interrupted or lost is not None:
+        why = "interrupted (Ctrl-C)" if interrupted else "stopped: the Dask scheduler was lost"
+        print(f"{why}: the figures below are those of the {stats.programs} programs that finished", file=out)
     _summary(stats, triage, out)
+    if lost is not None:
+        print(f"clifkit fuzz: error: {lost}", file=err)
+        return 2
+    if interrupted:
+        return 130
     return 1 if stats.disagreements or stats.errors else 0
 
 

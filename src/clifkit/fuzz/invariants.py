@@ -19,6 +19,10 @@ with NAN the canonical NaN constant.
 
 `wide_load_hazards` checks rule ``cranelift-bug``'s load widening: no scalar
 float load feeds ``fcmp`` or ``fcopysign`` directly.
+
+`uninit_stack_reads` checks rule ``uninit-stack``: every byte of a stack slot that is read was
+written earlier in the entry block (native stack memory starts with garbage, the interpreter's
+with zeros).
 """
 
 from __future__ import annotations
@@ -217,4 +221,61 @@ def vmctx_address_reads(tf: TestFile) -> list[str]:
             start = index + offset
             if any(start < slot + 8 and slot < start + size for slot in slots):
                 out.append(f"{func.name}: heap{inst.heap} (over vmctx) reads the base slot at vmctx+{start}")
+    return out
+
+
+def _stack_access(inst: Inst, func: Function, slot_addrs: dict[int, tuple[int, int]]):
+    """(slot, first byte, size) of the stack bytes `inst` loads or stores, or None."""
+    op = inst.opcode
+    if op.access is None:
+        return None
+    if op.name in ("stack_load", "stack_store"):
+        slot, start = inst.stack_slot, inst.offset or 0
+    elif op.addr is not None and inst.args[op.addr] in slot_addrs:
+        slot, base = slot_addrs[inst.args[op.addr]]
+        start = base + (inst.offset or 0)
+    else:
+        return None
+    value = inst.results[0] if "load" in op.flags else inst.args[0]
+    return slot, start, op.access.size(func.value_types[value])
+
+
+def _function_uninit_reads(func: Function) -> list[str]:
+    if not func.stack_slots or func.entry is None:
+        return []
+    slot_addrs = {inst.results[0]: (inst.stack_slot, inst.offset or 0)
+                  for inst in func.instructions() if inst.opcode.name == "stack_addr"}
+    written: dict[int, set[int]] = {slot: set() for slot in func.stack_slots}
+    out: list[str] = []
+
+    def read(slot: int, start: int, size: int, inst: Inst) -> None:
+        missing = set(range(start, start + size)) - written.get(slot, set())
+        if missing:
+            out.append(f"{func.name}: {inst.opcode.name} reads ss{slot}+{min(missing)} before the entry block "
+                       "writes it")
+
+    for block in func.blocks.values():
+        in_entry = block is func.entry
+        for inst in block.insts:
+            access = _stack_access(inst, func, slot_addrs)
+            escaped = dict.fromkeys(a for i, a in enumerate(inst.args) if a in slot_addrs
+                                    and (access is None or i != inst.opcode.addr))
+            for a in escaped:  # an address used otherwise than as an access's: the whole slot may be read
+                slot = slot_addrs[a][0]
+                read(slot, 0, func.stack_slots[slot].size, inst)
+            if access is None:
+                continue
+            if "load" in inst.opcode.flags:
+                read(*access, inst)
+            if "store" in inst.opcode.flags and in_entry:  # (only the entry block's stores dominate every read)
+                slot, start, size = access
+                written.setdefault(slot, set()).update(range(start, start + size))
+    return out
+
+
+def uninit_stack_reads(tf: TestFile) -> list[str]:
+    """Where a stack slot's byte is read before the entry block has written it (rule uninit-stack)."""
+    out: list[str] = []
+    for d in tf.functions:
+        out.extend(_function_uninit_reads(d.function))
     return out

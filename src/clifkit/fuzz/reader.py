@@ -66,6 +66,7 @@ class FuzzStats:
     outcomes: dict = field(default_factory=dict)
     findings: list = field(default_factory=list)
     slowest: tuple = (0.0, -1)  # (seconds, input index)
+    interrupted: bool = False  # stopped by Ctrl-C: the figures are those of the inputs checked
 
     @property
     def rate(self) -> float:
@@ -98,12 +99,14 @@ def fuzz_reader(count: int, seed: int = 0, corpus: Optional[Sequence[str]] = Non
                 stats.slowest = (outcome.seconds, index)
             if not outcome.ok:
                 finding = Finding(index, outcome, text)
-                if reduce:
-                    sig = outcome.signature
-                    finding.reduced = shrink_text(text, lambda t: check(t).signature == sig)
                 stats.findings.append(finding)
-                if out:
-                    _write_finding(out, seed, finding)
+                try:
+                    if reduce:
+                        sig = outcome.signature
+                        finding.reduced = shrink_text(text, lambda t: check(t).signature == sig)
+                finally:  # (a Ctrl-C while shrinking keeps the finding, unreduced)
+                    if out:
+                        _write_finding(out, seed, finding)
             now = time.perf_counter()
             if progress is not None and now - last_report > 5.0:
                 stats.seconds = now - began
@@ -111,6 +114,8 @@ def fuzz_reader(count: int, seed: int = 0, corpus: Optional[Sequence[str]] = Non
                 last_report = now
             if sys.getrecursionlimit() != limit:
                 sys.setrecursionlimit(limit)
+    except KeyboardInterrupt:
+        stats.interrupted = True  # the input being checked is not counted
     finally:
         stats.seconds = time.perf_counter() - began
     return stats
@@ -173,7 +178,11 @@ def run_reader_fuzz(args) -> int:
         shown = finding.reduced or finding.text
         print(f"input {finding.index}: {finding.outcome.kind}: {finding.outcome.detail}")
         print("  reduced to: " + repr(shown[:400]))
+    if stats.interrupted:
+        print(f"interrupted (Ctrl-C): the figures below are those of the {stats.count} inputs checked")
     print(stats.summary())
     if stats.findings and out:
         print(f"failing inputs written to {out}/")
+    if stats.interrupted:
+        return 130
     return 1 if stats.findings else 0

@@ -13,7 +13,7 @@ under test).
 
 The report (``--report``, default ``OUT/report.json``) has a stable schema, version 1::
 
-    {"schema": "clifkit-fuzz-report/1", "seed": S, "programs": N, "disagreements": N,
+    {"schema": "clifkit-fuzz-report/1", "seed": S, "interrupted": BOOL, "programs": N, "disagreements": N,
      "errors": N, "seconds": F,
      "engines": {"reference": "interpreter", "references": [...], "backends": [...]},
      "features": "...", "opt_levels": [...], "stats": {"run_lines": N, "outcomes": {...}, "rules": {...},
@@ -82,12 +82,13 @@ class Triage:
             lines.append(f"  {b.count:5d}  {b.signature()}  (first: program {b.first['program']}, {where})")
         return lines
 
-    def json(self, stats, cfg, opts) -> str:
+    def json(self, stats, cfg, opts, interrupted: bool = False) -> str:
         from .features import features_text
 
         doc = {
             "schema": SCHEMA,
             "seed": self.seed,
+            "interrupted": interrupted,  # stopped early (Ctrl-C, a lost scheduler): counts of the programs that finished
             "programs": stats.programs,
             "disagreements": stats.disagreements,
             "errors": stats.errors,

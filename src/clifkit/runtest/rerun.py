@@ -50,9 +50,15 @@ def failed_from(path: str) -> dict[str, Optional[set]]:
         if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
             raise ReportError("not a clifkit test report (a file entry without a path)")
         key = file_key(entry["path"])
-        for run in entry.get("runs") or ():
+        runs = entry.get("runs") or []
+        if not isinstance(runs, list):
+            raise ReportError(f"not a clifkit test report (the runs of {entry['path']} are not a list)")
+        for run in runs:
             if not isinstance(run, dict) or run.get("status") not in RERUN_STATUSES:
                 continue
+            if not all(isinstance(run.get(k), (str, type(None))) for k in ("engine", "target", "call")):
+                raise ReportError(f"not a clifkit test report (a run of {entry['path']} whose engine, target "
+                                  "or call is not a string)")
             line = run.get("line")
             if not isinstance(line, int) or line < 1:
                 out[key] = None  # the file as a whole (cannot be read, an internal error)
