@@ -335,6 +335,7 @@ class _FunctionWriter:
         for v in block.params:
             self.define(v)
         lines, annotate = self.lines, bool(self.constants)
+        defined, aliased = self.defined, bool(self.aliases_of)
         for inst in block.insts:
             # (the comment and annotation calls only where there is one: a block of a generated
             # program has neither, and the fuzzer prints thousands of instructions a second)
@@ -342,8 +343,11 @@ class _FunctionWriter:
                 self.comment_lines(inst.comments_before, INDENT)
             text = INDENT + self.instruction(inst) + (self.annotation(inst) if annotate else "")
             lines.append(_with_comment(text, inst.comment) if inst.comment else text)
-            for v in inst.results:
-                self.define(v)
+            if aliased:
+                for v in inst.results:
+                    self.define(v)
+            else:
+                defined.update(inst.results)  # (`define` without aliases to write)
 
     def annotation(self, inst: Inst) -> str:
         """``  ; v1 = 5, v2 = 0.0``: the constants among the values `inst` uses, in operand order."""
@@ -376,6 +380,8 @@ class _FunctionWriter:
         if inst.results:
             if self.func.facts:
                 text += ", ".join(_with_fact(self.func, v) for v in inst.results) + " = "
+            elif len(inst.results) == 1:
+                text += f"v{inst.results[0]} = "
             else:
                 text += ", ".join([f"v{v}" for v in inst.results]) + " = "
         return text + inst.opcode.name + self.suffix(inst) + _OPERANDS[inst.opcode.format.name](inst)
@@ -385,7 +391,7 @@ class _FunctionWriter:
 
 
 def _vals(values) -> str:
-    return ", ".join(f"v{v}" for v in values)
+    return ", ".join([f"v{v}" for v in values])
 
 
 def _block_call(bc: BlockCall) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ..ir.entities import ExtFuncData
 from ..ir.function import AbiParam, ExternalName, Signature
 from ..ir.types import I64, all_pass_as
+from .gen_values import plain_param
 
 
 class CallEmitters:
@@ -61,7 +62,7 @@ class CallEmitters:
             return rng.choice([v for v in vectors if v.bits == t.bits and v is not t] or [t]) if t.is_vector else t
 
         params = [AbiParam(other(p.type), p.extension, p.purpose) for p in sig.params]
-        rets = [AbiParam(t) for t in returns] if returns is not None else [AbiParam(other(r.type)) for r in sig.returns]
+        rets = [plain_param(t) for t in returns] if returns is not None else [plain_param(other(r.type)) for r in sig.returns]
         args = [a if p.type is q.type else self.canon(self.value_of(p.type)) for a, p, q in zip(args, params, sig.params)]
         return Signature(params, rets, sig.call_conv, sig.call_conv_written), args
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
 from ..ir.entities import StackSlotData
-from ..ir.function import Block, Function, Signature, new_inst
+from ..ir.function import OTHER_FIELDS_UNSET, Block, Function, Inst, Signature
 from ..ir.opcodes import OPCODES
 from ..ir.types import I8, I32, I64, I128, Type
 from .gen_calls import CallEmitters
@@ -29,6 +29,7 @@ from .specs import FLOAT_LOADS, FLOAT_SCALARS, I64X2, widens_load
 if TYPE_CHECKING:
     from .generator import ProgramGen
 
+_new = object.__new__
 _MAKERS_BY_NAME: dict = {}
 # opcode name -> (Opcode, polymorphic, a whole-value load): what `_append` asks of every
 # instruction, in one lookup
@@ -67,13 +68,11 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.next_value = 0
         self.tainted: set[int] = set()  # float values whose NaN bits the hardware may choose
         self.loaded: set[int] = set()  # scalar floats straight from a load (rule cranelift-bug)
-        self.defs: dict[int, list[int]] = {}  # block -> pool values it defines (params included)
         self.pool: dict[Type, list[int]] = {}
         self.block: Optional[Block] = None
-        # The block being filled: its instruction list, and the pool values it defines (its list
-        # in `defs`), kept apart so that each emitted instruction reaches them in one step.
+        # The block being filled: its instruction list, kept apart so that each emitted
+        # instruction reaches it in one step.
         self.insts: list = []
-        self.block_defs: list[int] = []
         self.vmctx: Optional[int] = None
         self.counter: Optional[int] = None  # the loop counter available in the current block
         self.fn_refs: dict[str, int] = {}  # callee name -> fnN
@@ -97,13 +96,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             self.pool[ty] = [v]
         else:
             values.append(v)
-        self.block_defs.append(v)
         if tainted and ty.lane_type.is_float:
             self.tainted.add(v)
 
-    # The five common immediate fields are parameters of their own, passed on by position down to
-    # `new_inst`; only the rare ones (`rare`) come as a dict. (Some 180 instructions a program:
-    # a dict of keywords for each, built, read and freed, was a tenth of generating.)
+    # The five common immediate fields are parameters of their own; only the rare ones (`rare`) come
+    # as a dict. (Some 180 instructions a program: a dict of keywords for each, built, read and
+    # freed, was a tenth of generating.) The instruction is made as `ir.function.new_inst` makes
+    # it, written out: a call of nine arguments for each cost some 550 machine instructions.
     def emit(self, name: str, ctrl: Optional[Type], args: list[int], result_types: list[Type],
              imm=None, cond=None, flags=None, offset=None, code=None, **rare) -> list[int]:
         value_types = self.value_types
@@ -117,7 +116,19 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # Appended to the block being filled (as in emit1: a call of eleven arguments more for
         # each of a program's instructions cost more than these four lines twice).
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
-        inst = new_inst(op, ctrl if polymorphic else None, args, results, imm, cond, flags, offset, code)
+        inst = _new(Inst)
+        inst.opcode = op
+        inst.ctrl_type = ctrl if polymorphic else None
+        inst.args = args
+        inst.results = results
+        inst.imm = imm
+        inst.cond = cond
+        inst.flags = flags
+        inst.offset = offset
+        inst.code = code
+        (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
+         inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = OTHER_FIELDS_UNSET
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
@@ -131,12 +142,31 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         self.value_types[v] = result
         op, polymorphic, float_load = _OPS.get(name) or _op_facts(name)
         # (the instruction keeps `args` itself: no emitter changes a list it has emitted)
-        inst = new_inst(op, ctrl if polymorphic else None, args, [v], imm, cond, flags, offset, code)
+        inst = _new(Inst)
+        inst.opcode = op
+        inst.ctrl_type = ctrl if polymorphic else None
+        inst.args = args
+        inst.results = [v]
+        inst.imm = imm
+        inst.cond = cond
+        inst.flags = flags
+        inst.offset = offset
+        inst.code = code
+        (inst.loc, inst.srcloc, inst.comment, inst.func_ref, inst.sig_ref, inst.stack_slot, inst.global_value,
+         inst.jump_table, inst.dests, inst.rmw_op, inst.mask, inst.exception, inst.heap, inst.table, inst.size,
+         inst.stack_map, inst.comments_before, inst.block, inst.debug_tags) = OTHER_FIELDS_UNSET
         if rare or float_load:
             self._finish(inst, rare, float_load)
         self.insts.append(inst)
         if pool:
-            self.define(v, tainted)
+            # (`define`, written out)
+            values = self.pool.get(result)
+            if values is None:
+                self.pool[result] = [v]
+            else:
+                values.append(v)
+            if tainted and result.lane_type.is_float:
+                self.tainted.add(v)
         return v
 
     def _finish(self, inst, rare: dict, float_load: bool) -> None:
@@ -145,7 +175,9 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             setattr(inst, field, value)
         if float_load:
             value_types = self.value_types
-            self.loaded.update(r for r in inst.results if value_types[r] in FLOAT_SCALARS)
+            for r in inst.results:
+                if value_types[r] in FLOAT_SCALARS:
+                    self.loaded.add(r)
 
     def type_of(self, v: int) -> Type:
         return self.value_types[v]
@@ -168,9 +200,13 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         """A value of type `ty` available here: from the pool, converted from another type, or a constant."""
         rng = self.rng  # (its methods called in place: no bound method object per call)
         if rng.random() < 0.85:
-            v = self.pick(ty)
-            if v is not None:
-                return v
+            # (`pick`, written out: most operands come from here, a call each fewer)
+            values = self.pool.get(ty)
+            if values:
+                if rng.random() < 0.3:
+                    return rng.choice(values)
+                back = int(-log(1.0 - rng.random()) / 0.35)
+                return values[-1 - back] if back < len(values) else values[0]
         if rng.random() < 0.65:
             v = self.convert_to(ty)
             if v is not None:
@@ -304,7 +340,6 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
         # Blocks and their parameters.
         for b in range(n):
             self.func.blocks[b] = Block(b)
-            self.defs[b] = []
         entry = self.func.blocks[0]
         for prm in self.func.signature.params:
             entry.params.append(self.new_value(prm.type))
@@ -318,21 +353,19 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
             for _ in range(rng.randint(0, 3)):
                 blk.params.append(self.new_value(rng.choice(p.types)))
         # Fill blocks in layout order (dominators come first).
+        filled: list[dict] = []  # each block's pool as its filling ended
         for b in range(n):
             blk = self.func.blocks[b]
             self.block = blk
             self.insts = blk.insts
-            self.block_defs = self.defs[b]
-            pool = self.pool = {}
-            value_types = self.value_types
-            for d in range(b):
-                if d in dom[b]:
-                    for v in self.defs[d]:
-                        ty = value_types[v]
-                        if ty in pool:
-                            pool[ty].append(v)
-                        else:
-                            pool[ty] = [v]
+            if b:
+                # The values every dominator defines, type by type in the order they were defined:
+                # the pool of the nearest dominator as its filling ended (branches go forward but
+                # for back edges, so a block's dominators come before it, each dominating the next).
+                nearest = max(d for d in dom[b] if d != b)
+                self.pool = {ty: values[:] for ty, values in filled[nearest].items()}
+            else:
+                self.pool = {}
             for i, v in enumerate(blk.params):
                 if b == 0 and self.vmctx is None and self.func.signature.params[i].purpose == "vmctx":
                     self.vmctx = v
@@ -346,6 +379,7 @@ class FuncGen(OpEmitters, MemoryEmitters, CallEmitters, ControlFlow):
                 self.counter = counter_params.get(b)
             self.body(rng.randint(1, cfg.max_insts))
             self.terminate(edges[b], counter_params)
+            filled.append(self.pool)
         return self.func
 
     def prologue(self) -> None:

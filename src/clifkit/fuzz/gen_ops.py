@@ -30,28 +30,27 @@ _SHAPES: dict[tuple, tuple] = {}
 # (targets, vector) -> the fcmp conditions drawn (FLOATCC without specs.fcmp_gaps)
 _FCMP_CONDS: dict[tuple, list] = {}
 _NO_IMMEDIATES = (None, None, None)
+_PLAIN_FORMATS = ("Unary", "Binary", "Ternary")  # formats generated generically without immediates
+# (id of a type variable of the opcode table, the program's types) -> the types of those it
+# contains: many opcodes share a type variable, and programs a few sets of types
+_MEMBERS: dict[tuple, list] = {}
+
+
+def _members(typevar, types: tuple) -> list[Type]:
+    """The types of `types` that `typevar` contains, in their order (a list shared: not to change)."""
+    key = (id(typevar), types)  # (the table's type variables live as long as the process)
+    found = _MEMBERS.get(key)
+    if found is None:
+        found = _MEMBERS[key] = [t for t in types if typevar.contains(t)]
+    return found
 
 
 class OpEmitters:
     """Opcode emitters of `FuncGen`."""
 
     # -- generic opcode generation -------------------------------------------------------------
-    def operand_types(self, op: Opcode, ctrl: Optional[Type]) -> Optional[list[Type]]:
-        """Types of `op`'s fixed operands at `ctrl`, choosing free ones; None if impossible."""
-        key = (op.name, ctrl)
-        plan = self.p.operand_plans.get(key)
-        if plan is None:
-            plan = self.p.operand_plans[key] = self.operand_plan(op, ctrl)
-        rng = self.rng
-        out = []
-        for entry in plan:
-            if entry is None:
-                return None
-            out.append(rng.choice(entry) if entry.__class__ is list else entry)
-        return out
-
     def operand_plan(self, op: Opcode, ctrl: Optional[Type]) -> list:
-        """How `operand_types` makes `op`'s operand types at `ctrl`, operand by operand: a type, or
+        """How `gen_generic` makes `op`'s operand types at `ctrl`, operand by operand: a type, or
         the list of types it draws one from; None where it gives up (after the draws before it).
         It depends on nothing but the opcode, `ctrl` and the program's types, so programs of the
         same types share it (`ProgramGen.operand_plans`)."""
@@ -72,7 +71,7 @@ class OpEmitters:
             elif o.typevar is op.ctrl or o.typevar == op.ctrl:  # (a dataclass's == compares every field)
                 out.append(ctrl)
             else:
-                choices = [t for t in self.p.types if o.typevar.contains(t)]
+                choices = _members(o.typevar, self.p.type_key)
                 # Conditions and shift amounts are scalar by their type variables; bmask's operand is
                 # scalar in Cranelift 0.120 (the table's TruthyAny also admits the heap era's vectors).
                 if op.name == "bmask":
@@ -95,7 +94,7 @@ class OpEmitters:
         spec = SPECS[name]
         if op.ctrl is None:
             return [None]  # type: ignore[list-item]
-        out = [t for t in self.p.types if op.ctrl.contains(t)]
+        out = list(_members(op.ctrl, self.p.type_key))
         if spec.ctrl is not None:
             out = [t for t in out if spec.ctrl(t)]
         return out
@@ -112,19 +111,26 @@ class OpEmitters:
         if not ctrls:
             return False
         ctrl = rng.choice(ctrls)
-        types = self.operand_types(op, ctrl)
-        if types is None:
-            return False
+        # The operand types: fixed ones, and free ones drawn (the plan of it, per program types).
+        key = (name, ctrl)
+        plan = p.operand_plans.get(key)
+        if plan is None:
+            plan = p.operand_plans[key] = self.operand_plan(op, ctrl)
+        types = []
+        for entry in plan:
+            if entry is None:
+                return False
+            types.append(rng.choice(entry) if entry.__class__ is list else entry)
         gap = p.gaps.get((name, ctrl, *types))
         if gap is None:
             gap = p.gap(name, ctrl, types)
         if gap:
             return False
-        fields = self.immediates(op, ctrl, types)
+        # (most opcodes drawn have no immediate: no call for them)
+        fields = _NO_IMMEDIATES if op.format.name in _PLAIN_FORMATS else self.immediates(op, ctrl, types)
         if fields is None:
             return False
         imm, cond, mask = fields
-        key = (name, ctrl)
         shape = _SHAPES.get(key)
         if shape is None:
             shape = _SHAPES[key] = (self.result_types(op, ctrl, types), widens_load(name, ctrl))
@@ -137,16 +143,22 @@ class OpEmitters:
             for i, a in enumerate(args):
                 args[i] = self.not_loaded(a)
         if spec.nan == "observe":
+            tainted = self.tainted
             for i, a in enumerate(args):
-                args[i] = self.canon(a)
+                if a in tainted:  # (else `canon` gives `a`)
+                    args[i] = self.canon(a)
         if name == "select" or name == "select_spectre_guard":
             args[0] = self.scalar_int() if rng.random() < 0.7 else args[0]
             types[0] = self.type_of(args[0])
+        taint = spec.nan == "arith" or (spec.nan == "exact" and not self.tainted.isdisjoint(args))
+        if mask is None and len(result_types) == 1:
+            # (most: emit1 makes the same instruction and defines its result)
+            self.emit1(name, ctrl, args, result_types[0], taint, True, imm, cond)
+            return True
         if mask is None:
             results = self.emit(name, ctrl, args, result_types, imm, cond)
         else:
             results = self.emit(name, ctrl, args, result_types, imm, cond, mask=mask)
-        taint = spec.nan == "arith" or (spec.nan == "exact" and any(a in self.tainted for a in args))
         for r in results:
             self.define(r, taint)
         return True
@@ -197,7 +209,7 @@ class OpEmitters:
             if self.p.dialect.shuffle_zero_lanes and rng.random() < 0.5:
                 mask = zero_lanes(rng, mask)
             return None, None, mask
-        if fmt in ("Unary", "Binary", "Ternary"):
+        if fmt in _PLAIN_FORMATS:
             return _NO_IMMEDIATES
         return None
 

@@ -9,6 +9,7 @@ import random
 from math import log as _log
 
 from ..ir.floats import FLOAT_FORMATS
+from ..ir.function import AbiParam
 from ..ir.types import Type
 
 CANON_NAN = {32: 0x7FC0_0000, 64: 0x7FF8_0000_0000_0000}  # the NaN `canon` substitutes
@@ -54,6 +55,18 @@ class GenRandom(random.Random):
 
     def expovariate(self, lambd):
         return -_log(1.0 - self.random()) / lambd
+
+
+_PARAMS: dict[Type, AbiParam] = {}  # type -> its plain AbiParam (plain_param)
+
+
+def plain_param(ty: Type) -> AbiParam:
+    """`AbiParam(ty)`, one per type: it is frozen, so signatures may share it (a frozen dataclass
+    is slow to make, and a program's signatures have some ten)."""
+    found = _PARAMS.get(ty)
+    if found is None:
+        found = _PARAMS[ty] = AbiParam(ty)
+    return found
 
 
 _SMALL = (0, 1, 2, 3, 7, 8, 16, 31, 32, 63, 64, 100, 255, 256)

@@ -43,7 +43,7 @@ from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen
 from .gen_memory import NOTRAP_ALIGNED
 from .gen_program import HeapPlan, HeapTable, HeapView, Program
-from .gen_values import GenRandom, random_value
+from .gen_values import GenRandom, plain_param, random_value
 from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
 
 @dataclass
@@ -137,11 +137,12 @@ class ProgramGen:
         self.targets = tuple(t.split()[0] for t in (cfg.targets or (cfg.target,)))
         # Remembered across programs with the same targets and types (a few dozen sets of each).
         self.gaps: dict = _GAPS.setdefault(self.targets, {})
-        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(tuple(self.types), {})
+        self.type_key = tuple(self.types)
+        self.ctrl_lists: dict[str, list[Type]] = _CTRLS.setdefault(self.type_key, {})
         # (opcode, controlling type) -> gen_ops.OpEmitters.operand_plan, by the program's types too
-        self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(tuple(self.types), {})
+        self.operand_plans: dict[tuple, list] = _OPERAND_PLANS.setdefault(self.type_key, {})
         # a maker's choices that depend on nothing but the program's types and targets (gen_ops)
-        self.choices: dict = _CHOICES.setdefault((tuple(self.types), self.targets), {})
+        self.choices: dict = _CHOICES.setdefault((self.type_key, self.targets), {})
         # Whether every function uses the tail calling convention, so that returns may become
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
@@ -332,14 +333,14 @@ class ProgramGen:
         rng, cfg = self.rng, self.cfg
         low = 1 if main else 0  # %main takes arguments: its results should depend on the run line
         count = rng.randint(low, cfg.max_params if rng.random() < 0.3 else min(cfg.max_params, 3))
-        params = [AbiParam(rng.choice(self.types)) for _ in range(count)]
+        params = [plain_param(rng.choice(self.types)) for _ in range(count)]
         if vmctx:
             params.insert(0, AbiParam(I64, purpose="vmctx"))
         if self.tail and callees and rng.random() < 0.8:
             # A callee's return types, so that a return may become a tail call to it.
             return Signature(params, list(rng.choice(callees).signature.returns), call_conv="tail")
         count = rng.randint(1, cfg.max_returns if rng.random() < 0.3 else min(cfg.max_returns, 2))
-        returns = [AbiParam(rng.choice(self.types)) for _ in range(count)]
+        returns = [plain_param(rng.choice(self.types)) for _ in range(count)]
         if self.tail:
             return Signature(params, returns, call_conv="tail")
         return Signature(params, returns, call_conv="fast", call_conv_written=False)

@@ -215,10 +215,25 @@ def lowering_gap(name: str, ctrl: Optional[Type], arg_types: list[Type], targets
     """Is this combination left out because one of `targets` cannot compile it (or compiles it
     wrongly)? The generator avoids the union over the campaign's targets."""
     for target in targets:
-        for names, pred in TARGET_GAPS.get(target, ("", ()))[1]:
-            if name in names and pred(ctrl, arg_types):
+        for pred in _gaps_by_opcode(target).get(name, ()):
+            if pred(ctrl, arg_types):
                 return True
     return False
+
+
+_GAPS_BY_OPCODE: dict[str, dict[str, list]] = {}  # target -> opcode -> its predicates, in table order
+
+
+def _gaps_by_opcode(target: str) -> dict[str, list]:
+    """`TARGET_GAPS[target]`'s predicates by opcode name (the generator asks `lowering_gap` about a
+    few new combinations a program, and the tables have some thirty entries each)."""
+    found = _GAPS_BY_OPCODE.get(target)
+    if found is None:
+        found = _GAPS_BY_OPCODE[target] = {}
+        for names, pred in TARGET_GAPS.get(target, ("", ()))[1]:
+            for n in names:
+                found.setdefault(n, []).append(pred)
+    return found
 
 
 # fmt: off

@@ -10,6 +10,7 @@ format of every opcode.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Format:
     immediates: tuple[str, ...] = ()  # names of `Inst` fields this format fills
     typevar_operand: int | None = None  # default: the first value operand, if any
 
-    @property
+    @cached_property  # (asked for every instruction the printer and the reader meet; a format is immutable)
     def ctrl_operand(self) -> int | None:
         if self.typevar_operand is not None:
             return self.typevar_operand

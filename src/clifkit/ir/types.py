@@ -92,7 +92,10 @@ class Type:
         return Type.get("i", self.lane_bits, self.lanes, self.dynamic)
 
     def as_int(self) -> "Type":
-        return Type.get("i", self.lane_bits, self.lanes, self.dynamic)
+        found = _AS_INT.get(self)  # (asked for every value the fuzz generator folds into a result)
+        if found is None:
+            found = _AS_INT[self] = Type.get("i", self.lane_bits, self.lanes, self.dynamic)
+        return found
 
     def half_width(self) -> Optional["Type"]:
         return self.with_lane(self.kind, self.lane_bits // 2)
@@ -133,6 +136,9 @@ class Type:
         if self.dynamic or self.lanes < 2:
             return None
         return Type.get(self.kind, self.lane_bits, self.lanes, True)
+
+
+_AS_INT: dict[Type, Type] = {}  # type -> Type.as_int
 
 
 def all_pass_as(types, declared) -> bool:
