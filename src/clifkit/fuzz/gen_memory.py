@@ -160,9 +160,12 @@ class MemoryEmitters:
         often for vectors: each lane in that order, docs/heaps.md "Byte order"; the native
         engine lowers the foreign order itself, `native/byteorder.py`)."""
         r = self.rng.random()
-        if r >= (VECTOR_ORDER_SHARE if ty.is_vector else 0.35):
+        if ty.is_vector:
+            shapes = self.p.shapes
+            return shapes.choice((BIG, LITTLE)) if shapes.random() < VECTOR_ORDER_SHARE else TRAPPING
+        if r >= 0.35:
             return TRAPPING
-        return BIG if r < (VECTOR_ORDER_SHARE / 2 if ty.is_vector else 0.25) else LITTLE
+        return BIG if r < 0.25 else LITTLE
 
     def gen_heap(self) -> bool:
         heaps = [h for h in self.p.heaps if h.style != "table"]
@@ -233,7 +236,7 @@ class MemoryEmitters:
             idx = self.index_value(view.index_type, limit - offset - ty.bytes + 1, align, oob)
             v = self.store_value(ty)
             self.emit("heap_store", view.index_type, [idx, v], [], heap=view.number, flags=flags, offset=offset)
-        elif not view.elided and rng.random() < ZERO_SIZE_ADDR_SHARE:
+        elif not view.elided and self.p.shapes.random() < ZERO_SIZE_ADDR_SHARE:
             # heap_addr of size 0: the check alone (index + offset <= bound), its address unused.
             idx = self.index_value(view.index_type, limit - offset + 1, 1, oob)
             self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=view.number, offset=offset, size=0)
@@ -241,7 +244,8 @@ class MemoryEmitters:
             # On a heap whose checks native code may leave out, the address is accessed with
             # exactly the heap_addr's size: then the access faults where heap_addr would trap
             # (docs/native.md, case 2).
-            size = ty.bytes + (0 if view.elided else rng.choice((0, 0, 8, 16)))
+            extra = rng.choice((0, 0, 8, 16))
+            size = ty.bytes + (0 if view.elided else extra)
             if offset + size > limit:
                 size = ty.bytes
             idx = self.index_value(view.index_type, limit - offset - size + 1, align, oob)
@@ -288,17 +292,18 @@ class MemoryEmitters:
         else:
             delta = rng.choice((0, 0x10, 0x100, room // 2, room, room + 0x100, 1 << 40))
         index = plan.index
-        if rng.random() < ODD_GROW_SHARE:
+        shapes = self.p.shapes
+        if shapes.random() < ODD_GROW_SHARE:
             # Growths that return -1 (docs/heaps.md): a negative delta, a table's index (tables
             # do not grow), an index that names no directive.
             tables = [h.index for h in self.p.heaps if h.style == "table"]
-            odd = rng.choice(("negative", "table", "none"))
+            odd = shapes.choice(("negative", "table", "none"))
             if odd == "negative":
-                delta = -rng.choice((1, 0x10, PAGE, 1 << 40))
+                delta = -shapes.choice((1, 0x10, PAGE, 1 << 40))
             elif odd == "table" and tables:
-                index = rng.choice(tables)
+                index = shapes.choice(tables)
             else:
-                index = rng.choice((len(self.p.heaps), len(self.p.heaps) + 7, 0xFFFF_FFFF))
+                index = shapes.choice((len(self.p.heaps), len(self.p.heaps) + 7, 0xFFFF_FFFF))
         which = self.iconst(I32, index)
         amount = self.iconst(I64, delta)
         old = self.emit("call", None, [self.vmctx, which, amount], [I64], func_ref=ref)[0]
@@ -319,7 +324,7 @@ class MemoryEmitters:
         offset = rng.randrange(0, plan.element_size - ty.bytes + 1)
         offset -= offset % align
         oob = "traps" in self.p.features and rng.random() < 0.07
-        if not oob and plan.elements > 1 and rng.random() < NEGATIVE_OFFSET_SHARE:
+        if not oob and plan.elements > 1 and self.p.shapes.random() < NEGATIVE_OFFSET_SHARE:
             # A negative offset reaches back into the element before: an index of at least 1
             # (below the table's base, the native engine's page slack would differ).
             offset -= plan.element_size
