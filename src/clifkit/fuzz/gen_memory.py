@@ -18,11 +18,16 @@ from .gen_program import HeapPlan, HeapTable, HeapView
 from .gen_values import interesting_int
 
 NOTRAP_ALIGNED = MemFlags(trap_code=None, aligned=True)
+READONLY = MemFlags(trap_code=None, aligned=True, readonly=True)  # a vmctx slot that never changes
 TRAPPING = MemFlags()  # heap_oob on a fault
 PLAIN = TRAPPING  # no flags (a bitcast's): MemFlags is frozen, so every instruction may share one
 LITTLE = MemFlags(endianness="little")
 BIG = MemFlags(endianness="big")  # heap_oob on a fault
 PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
+VECTOR_ORDER_SHARE = 0.15  # of vector heap accesses with an explicit `big` or `little`
+ODD_GROW_SHARE = 0.2  # of %heap_grow calls that must return -1
+ZERO_SIZE_ADDR_SHARE = 0.05
+NEGATIVE_OFFSET_SHARE = 0.1  # of table_addr with a negative offset  # of heap_addr on a checked heap with size 0 (a check, no access)
 
 
 class MemoryEmitters:
@@ -114,7 +119,9 @@ class MemoryEmitters:
             f = rng.choice(forms)
             self.emit1(rng.choice(("uload", "sload")) + f, ty, [addr], ty, flags=flags, offset=offset)
             return
-        if ty.is_vector and ty.is_int and ty.lane_bits >= 16 and rng.random() < 0.3:
+        # (The extending vector loads only in the target's order: the native engine cannot lower
+        # them in the other, `native/byteorder.py`.)
+        if ty.is_vector and ty.is_int and ty.lane_bits >= 16 and flags.endianness is None and rng.random() < 0.3:
             name = {16: "load8x8", 32: "load16x4", 64: "load32x2"}[ty.lane_bits]
             self.emit1(rng.choice(("u", "s")) + name, I64, [addr], ty, flags=flags, offset=offset)
             return
@@ -149,18 +156,24 @@ class MemoryEmitters:
         return self.heap_refs[plan.index]
 
     def heap_flags(self, ty: Type) -> MemFlags:
-        """A heap access's flags: the target's byte order, or explicitly `big` or `little` (scalars:
-        Cranelift has no big-endian vector accesses on little-endian targets)."""
+        """A heap access's flags: the target's byte order, or explicitly `big` or `little` (less
+        often for vectors: each lane in that order, docs/heaps.md "Byte order"; the native
+        engine lowers the foreign order itself, `native/byteorder.py`)."""
         r = self.rng.random()
-        if ty.is_vector or r >= 0.35:
+        if ty.is_vector:
+            shapes = self.p.shapes
+            return shapes.choice((BIG, LITTLE)) if shapes.random() < VECTOR_ORDER_SHARE else TRAPPING
+        if r >= 0.35:
             return TRAPPING
         return BIG if r < 0.25 else LITTLE
 
     def gen_heap(self) -> bool:
         heaps = [h for h in self.p.heaps if h.style != "table"]
-        if not heaps or self.vmctx is None:
+        if self.vmctx is None or not (heaps or self.heap_views):
             return False
         rng = self.rng
+        if not heaps:  # only static declarations over a table's memory
+            return self.gen_heap_era(rng.choice(self.heap_views))
         plan = rng.choice(heaps)
         r = rng.random()
         if r < 0.1:
@@ -185,7 +198,10 @@ class MemoryEmitters:
         else:
             idx = self.index_value(I64, plan.size - end + 1, align, oob)
         base = self.emit1("load", I64, [self.vmctx], I64, pool=False, flags=NOTRAP_ALIGNED, offset=plan.ptr)
-        bound = self.emit1("load", I64, [self.vmctx], I64, pool=False, flags=NOTRAP_ALIGNED, offset=plan.bound_slot)
+        bound = self.emit1("load", plan.bound_type, [self.vmctx], plan.bound_type, pool=False, flags=NOTRAP_ALIGNED,
+                           offset=plan.bound_slot)
+        if plan.bound_type is not I64:  # the slot's width, as the declarations load it
+            bound = self.emit1("uextend", I64, [bound], I64, pool=False)
         if narrow:
             last = self.emit1("iadd_imm", I64, [idx], I64, pool=False, imm=end)
         else:
@@ -220,8 +236,16 @@ class MemoryEmitters:
             idx = self.index_value(view.index_type, limit - offset - ty.bytes + 1, align, oob)
             v = self.store_value(ty)
             self.emit("heap_store", view.index_type, [idx, v], [], heap=view.number, flags=flags, offset=offset)
+        elif not view.elided and self.p.shapes.random() < ZERO_SIZE_ADDR_SHARE:
+            # heap_addr of size 0: the check alone (index + offset <= bound), its address unused.
+            idx = self.index_value(view.index_type, limit - offset + 1, 1, oob)
+            self.emit1("heap_addr", I64, [idx], I64, pool=False, heap=view.number, offset=offset, size=0)
         else:
-            size = ty.bytes + rng.choice((0, 0, 8, 16))
+            # On a heap whose checks native code may leave out, the address is accessed with
+            # exactly the heap_addr's size: then the access faults where heap_addr would trap
+            # (docs/native.md, case 2).
+            extra = rng.choice((0, 0, 8, 16))
+            size = ty.bytes + (0 if view.elided else extra)
             if offset + size > limit:
                 size = ty.bytes
             idx = self.index_value(view.index_type, limit - offset - size + 1, align, oob)
@@ -240,12 +264,12 @@ class MemoryEmitters:
         ty = rng.choice([t for t in self.p.int_scalars if t.bytes <= 8] or [I8])
         flags = self.heap_flags(ty)
         if "traps" in self.p.features and rng.random() < 0.15:
-            past = self.p.vmctx_size + rng.choice((0, 1, 8, 0x100, 0x1000, 0x10000))
+            past = self.p.vmctx_size - view.disp + rng.choice((0, 1, 8, 0x100, 0x1000, 0x10000))
             idx = self.iconst(view.index_type, past)
         else:
             slot = rng.choice(self.p.heaps).bound_slot
-            at = slot + rng.randrange(0, 8 - ty.bytes + 1)
-            if at + ty.bytes > view.limit(self.p.vmctx_size):
+            at = slot + rng.randrange(0, 8 - ty.bytes + 1) - view.disp  # (from a base derived from gv0)
+            if at < 0 or at + ty.bytes > view.limit(self.p.vmctx_size):
                 return False
             idx = self.iconst(view.index_type, at)
         if rng.random() < 0.6:
@@ -267,7 +291,20 @@ class MemoryEmitters:
             delta = rng.choice((0, PAGE, pages // 2 // PAGE * PAGE, pages, room + PAGE, 1 << 40))
         else:
             delta = rng.choice((0, 0x10, 0x100, room // 2, room, room + 0x100, 1 << 40))
-        which = self.iconst(I32, plan.index)
+        index = plan.index
+        shapes = self.p.shapes
+        if shapes.random() < ODD_GROW_SHARE:
+            # Growths that return -1 (docs/heaps.md): a negative delta, a table's index (tables
+            # do not grow), an index that names no directive.
+            tables = [h.index for h in self.p.heaps if h.style == "table"]
+            odd = shapes.choice(("negative", "table", "none"))
+            if odd == "negative":
+                delta = -shapes.choice((1, 0x10, PAGE, 1 << 40))
+            elif odd == "table" and tables:
+                index = shapes.choice(tables)
+            else:
+                index = shapes.choice((len(self.p.heaps), len(self.p.heaps) + 7, 0xFFFF_FFFF))
+        which = self.iconst(I32, index)
         amount = self.iconst(I64, delta)
         old = self.emit("call", None, [self.vmctx, which, amount], [I64], func_ref=ref)[0]
         self.define(old)
@@ -287,7 +324,14 @@ class MemoryEmitters:
         offset = rng.randrange(0, plan.element_size - ty.bytes + 1)
         offset -= offset % align
         oob = "traps" in self.p.features and rng.random() < 0.07
-        idx = self.index_value(plan.index_type, plan.elements, 1, oob)
+        if not oob and plan.elements > 1 and self.p.shapes.random() < NEGATIVE_OFFSET_SHARE:
+            # A negative offset reaches back into the element before: an index of at least 1
+            # (below the table's base, the native engine's page slack would differ).
+            offset -= plan.element_size
+            below = self.index_value(plan.index_type, plan.elements - 1, 1, False)
+            idx = self.emit1("iadd_imm", plan.index_type, [below], plan.index_type, pool=False, imm=1)
+        else:
+            idx = self.index_value(plan.index_type, plan.elements, 1, oob)
         addr = self.emit1("table_addr", I64, [idx], I64, pool=False, table=self.heap_ref(plan), offset=offset)
         self.access(addr, ty, 0, rng.random() < 0.5)
         return True

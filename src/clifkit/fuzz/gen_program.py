@@ -12,7 +12,7 @@ from typing import Optional
 
 from ..diagnostics import Location
 from ..ir.function import Directive, Function
-from ..ir.types import Type
+from ..ir.types import I64, Type
 from ..printer import format_function
 from ..ir.values import format_value
 from ..reader.directives import Call, ListNode, Literal, RunCommand
@@ -37,6 +37,9 @@ class HeapPlan:
     decl_bound: int = 0  # static heaps: the declared bound (inside the reservation)
     guard: int = 0
     element_size: int = 0  # tables
+    # The width its bound slot is loaded in: a dynamic heap with i32 indices may load it as i32
+    # (docs/heaps.md: the harness then writes the size in that width at the slot's offset).
+    bound_type: Type = I64
 
     @property
     def elements(self) -> int:
@@ -99,10 +102,17 @@ class HeapView:
     index_type: Type
     style: str = "static"
 
+    @property
+    def elided(self) -> bool:
+        """Whether native code may leave this heap's bounds checks out (docs/native.md, static
+        case 2: i32 indices whose every value lands in bound + offset_guard): then only an access
+        of exactly a `heap_addr`'s size traps as the interpreter's `heap_addr` does."""
+        return self.style == "static" and self.index_type.bits == 32 and self.bound + self.guard >= 0xFFFF_FFFF
+
     def limit(self, vmctx_size: int = 0) -> int:
         """Bytes from this base that are accessible when the run starts (and stay so)."""
         if self.plan is None:
-            return min(self.bound, vmctx_size)
+            return max(0, min(self.bound, vmctx_size - self.disp))
         if self.style == "dynamic":
             return self.plan.size
         return max(0, min(self.bound, self.plan.size - self.disp))

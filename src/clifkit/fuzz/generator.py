@@ -41,7 +41,7 @@ from ..ir.function import AbiParam, Function, Signature
 from ..ir.types import I8, I16, I32, I64, I128, Type
 from .features import DEFAULT, DEFAULT_OPT_LEVELS, opt_level
 from .gen_function import Callee, FuncGen
-from .gen_memory import NOTRAP_ALIGNED
+from .gen_memory import NOTRAP_ALIGNED, READONLY
 from .gen_program import HeapPlan, HeapTable, HeapView, Program
 from .gen_values import GenRandom, plain_param, random_value
 from .specs import FLOAT_SCALARS, FLOAT_VECTORS, INT_SCALARS, INT_VECTORS, SPECS, lowering_gap
@@ -72,6 +72,7 @@ class GenConfig:
 # The share of programs (with calls) whose functions all use the tail calling convention.
 TAIL_SHARE = 0.25
 _TAIL_SALT = 0x7461696C5F6363
+_SHAPES_SALT = 0x7368617065735F
 
 # Heap sizes: powers of two, and ends that are not multiples of 16 or of the page.
 _ACTIONS: dict[frozenset, tuple[list, list]] = {}  # features -> (actions, cumulative weights)
@@ -81,6 +82,31 @@ _OPERAND_PLANS: dict[tuple, dict] = {}  # the program's types -> (opcode, contro
 _CHOICES: dict[tuple, dict] = {}  # (the program's types, targets) -> ProgramGen.choices
 _SORTED: dict[frozenset, list] = {}  # a campaign's features -> them sorted (choose_features)
 HEAP_SIZES = (1, 0x11, 0x100, 0x1001, 0x1000, 0x10000)
+# Rarer shapes of docs/heaps.md, each drawn seldom so that the mix keeps its character: the share
+# of heaps that are empty, of static i32 heaps with the elided-check layout below 4 GiB, of
+# dynamic i32 heaps whose bound slot is loaded as i32, of tables with odd element sizes or no
+# elements, and of programs whose vmctx slots are scattered.
+ZERO_HEAP_SHARE = 0.02
+ELIDED_SHARE = 0.15
+NARROW_BOUND_SHARE = 0.3
+ODD_ELEMENT_SHARE = 0.15
+ODD_ELEMENT_SIZES = (1, 3, 12, 24)
+EMPTY_TABLE_SHARE = 0.015
+SCATTERED_SLOTS_SHARE = 0.15
+READONLY_SHARE = 0.2  # of static heap and table base (and table bound) loads
+DYNAMIC_EXTRAS_SHARE = 0.2  # of dynamic heap declarations with a nonzero min and offset_guard
+OVERLAY_SHARE = 0.1  # of dynamic heap and table declarations with a static declaration over them
+DEEP_CHAIN_SHARE = 0.3  # of derived bases reached by two iadd_imm steps
+FOUR_GIB = 0x1_0000_0000
+
+
+def elided_bound(reach: int) -> tuple[int, int]:
+    """A static i32 heap's (bound, offset_guard) with the bound below 4 GiB and the guard making
+    every 32-bit index land in bound + guard (docs/native.md, case 2: no checks natively). The
+    bound covers `reach`, the furthest the heap is ever accessible from the declaration's base,
+    as docs/heaps.md ("Reservations") requires of such a heap."""
+    bound = max(reach, 1)
+    return bound, FOUR_GIB - bound + 0x1000
 
 BIG_ENDIAN_TARGETS = ("s390x",)
 
@@ -147,6 +173,9 @@ class ProgramGen:
         # return_call: drawn apart from the generator's stream, which is then the same as before
         # for the programs that do not (their texts do not change).
         self.tail = "calls" in self.features and random.Random(seed ^ _TAIL_SALT).random() < TAIL_SHARE
+        # The rarer heap, table and vmctx shapes are drawn from a stream of their own, so that a
+        # program that draws none of them is the one it was before they existed.
+        self.shapes = random.Random(seed ^ _SHAPES_SALT)
 
     def choose_features(self) -> frozenset:
         base = self.cfg.features
@@ -218,81 +247,143 @@ class ProgramGen:
         return found
 
     def plan_heaps(self) -> None:
-        rng, feats = self.rng, self.features
+        rng, shapes, feats = self.rng, self.shapes, self.features
         slot = 0
         if "heap" in feats:
             for i in range(rng.randint(1, 2)):
                 style = rng.choice(("static", "dynamic"))
                 # Sizes that are not multiples of 16 or of the page too: a heap's end is exact.
+                # Now and then an empty heap (every access traps until it grows).
                 size = rng.choice(HEAP_SIZES)
                 max_size = size * rng.choice((1, 2, 4))
+                if shapes.random() < ZERO_HEAP_SHARE:
+                    size, max_size = 0, shapes.choice((0, 0x1000))
                 index_type = rng.choice((I32, I64))
                 decl_bound = rng.choice((size, max_size, max_size * 2)) if style == "static" else 0
+                guard = rng.choice((0, 0, 0x1000)) if style == "static" else 0
+                bound_type = I64
+                if style == "static" and index_type is I32 and shapes.random() < ELIDED_SHARE:
+                    # A bound below 4 GiB whose guard covers every 32-bit index: native code
+                    # leaves the checks out, so the bound reaches as far as the heap ever will.
+                    decl_bound, guard = elided_bound(max_size)
+                elif style == "dynamic" and index_type is I32 and shapes.random() < NARROW_BOUND_SHARE:
+                    bound_type = I32  # the bound slot loaded as i32 (docs/heaps.md)
                 self.heaps.append(HeapPlan(len(self.heaps), style, size, max_size, slot, slot + 8, index_type,
-                                           decl_bound=decl_bound, guard=rng.choice((0, 0, 0x1000)) if style == "static" else 0))
+                                           decl_bound=decl_bound, guard=guard, bound_type=bound_type))
                 slot += 16
         if "table" in feats and rng.random() < 0.7:
             esize = rng.choice((8, 16, 32))
+            if shapes.random() < ODD_ELEMENT_SHARE:
+                esize = shapes.choice(ODD_ELEMENT_SIZES)
             elements = rng.choice((1, 4, 16, 100))
+            if shapes.random() < EMPTY_TABLE_SHARE:
+                elements = 0
             index_type = rng.choice((I8, I16, I32, I64))
             self.heaps.append(HeapPlan(len(self.heaps), "table", elements * esize, elements * esize, slot, slot + 8,
                                        index_type,
                                        element_size=esize))
+        if self.heaps and shapes.random() < SCATTERED_SLOTS_SHARE:
+            self.scatter_slots()
         if self.dialect.tables_over_heaps and "table" in feats:
             # 2022: a table over a heap directive's memory; its bound reads the heap's byte count
             # as an element count (docs/heaps.md). The bound slot is loaded as i64, the width a
             # dynamic heap's bound loads, so the slot has one width whatever declares it.
-            for plan in [h for h in self.heaps if h.style != "table"]:
+            for plan in [h for h in self.heaps if h.style != "table" and h.bound_type is I64]:
                 if rng.random() < 0.6:
                     self.heap_tables.append(HeapTable(1000 + len(self.heap_tables), plan, rng.choice((4, 8, 16))))
 
+    def scatter_slots(self) -> None:
+        """Lay the directives' vmctx slots out apart from the usual 0/8, 16/24, ...: any 8-byte
+        aligned offsets (docs/heaps.md), in any order, with gaps between them."""
+        count = 2 * len(self.heaps)
+        offsets = self.shapes.sample(range(0, 8 * (count + 3), 8), count)
+        for n, plan in enumerate(self.heaps):
+            plan.ptr, plan.bound_slot = offsets[2 * n], offsets[2 * n + 1]
+
     @property
     def vmctx_size(self) -> int:
-        return max((h.bound_slot + 8 for h in self.heaps), default=0)
+        return max((max(h.ptr, h.bound_slot) + 8 for h in self.heaps), default=0)
 
     def declare_heaps(self, func: Function, fg: FuncGen, main: bool) -> None:
         """gv0 = vmctx, and the declarations this function wants: a table per table plan; for heap
         plans, the heaps it declares itself (a heap may be declared only in a callee), some from a
-        derived base (`iadd_imm` on the loaded base), and sometimes a heap over vmctx."""
-        rng = self.rng
+        derived base (`iadd_imm` on the loaded base, sometimes in two steps), static declarations
+        over a dynamic heap's or a table's memory, and sometimes a heap over vmctx (from gv0 or
+        from a base derived from it). Bases that never move (static heaps', tables') are
+        sometimes loaded `readonly`."""
+        rng, shapes = self.rng, self.shapes
+        heaps = "heap" in self.features
         gvs = func.global_values
         gvs[0] = GlobalValueData("vmctx")
         for plan in self.heaps:
             if plan.style != "table" and rng.random() >= (0.55 if main else 0.85):
                 continue
             base = len(gvs)
-            gvs[base] = GlobalValueData("load", base=0, offset=plan.ptr, type=I64, flags=NOTRAP_ALIGNED)
+            still = plan.style != "dynamic" and shapes.random() < READONLY_SHARE
+            gvs[base] = GlobalValueData("load", base=0, offset=plan.ptr, type=I64,
+                                        flags=READONLY if still else NOTRAP_ALIGNED)
             if plan.style == "table":
                 bound = len(gvs)
                 # The bound has the index type; the harness writes a slot in the width its
                 # declarations load (`environment.slot_writes`), in the target's byte order.
                 gvs[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=plan.index_type,
-                                             flags=NOTRAP_ALIGNED)
+                                             flags=READONLY if still else NOTRAP_ALIGNED)
                 n = len(func.tables)
                 func.tables[n] = TableData(base, 0, bound, plan.element_size, plan.index_type,
                                            ("min", "bound", "element_size", "index_type"))
                 fg.heap_refs[plan.index] = n
+                if heaps and plan.size and shapes.random() < OVERLAY_SHARE:
+                    self.declare_overlay(fg, plan, base)
                 continue
             if plan.style == "dynamic":
                 bound = len(gvs)
-                gvs[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=I64, flags=NOTRAP_ALIGNED)
-                self.add_heap(fg, HeapView(len(func.heaps), plan, 0, 0, 0, plan.index_type, "dynamic"), base, bound)
+                gvs[bound] = GlobalValueData("load", base=0, offset=plan.bound_slot, type=plan.bound_type,
+                                             flags=NOTRAP_ALIGNED)
+                min_size, guard = 0, 0
+                if shapes.random() < DYNAMIC_EXTRAS_SHARE:
+                    # A promised minimum (at most its size) and a guard: neither changes a check.
+                    min_size = shapes.choice((1, 0x10, plan.size)) if plan.size else 0
+                    guard = shapes.choice((0x10, 0x1000, 0x8000_0000))
+                self.add_heap(fg, HeapView(len(func.heaps), plan, 0, 0, guard, plan.index_type, "dynamic"),
+                              base, bound, min_size)
+                if shapes.random() < OVERLAY_SHARE:
+                    self.declare_overlay(fg, plan, base)
                 continue
             self.add_heap(fg, HeapView(len(func.heaps), plan, 0, plan.decl_bound, plan.guard, plan.index_type), base)
             if rng.random() < 0.35:
                 # A derived base: the same heap seen from `disp` bytes in, with its own bound.
                 disp = rng.choice([d for d in (1, 0x10, 0x100, 0x1001) if d < plan.size] or [0])
-                derived = len(gvs)
-                gvs[derived] = GlobalValueData("iadd_imm", base=base, offset=disp, type=I64)
+                derived = self.derive(gvs, base, disp)
                 bound, guard, index_type = self.static_bound(plan.max_size - disp if plan.max_size > disp else 1)
                 self.add_heap(fg, HeapView(len(func.heaps), plan, disp, bound, guard, index_type), derived)
         for table in self.heap_tables:
             if rng.random() < (0.8 if main else 0.5):
                 self.declare_heap_table(func, fg, table)
         if any(h.style != "table" for h in self.heaps) and rng.random() < 0.2:
-            # A heap over the vmctx struct itself (`heapN = static gv0`): only its bound slots are read.
-            bound, guard, index_type = self.static_bound(self.vmctx_size)
-            self.add_heap(fg, HeapView(len(func.heaps), None, 0, bound, guard, index_type), 0)
+            # A heap over the vmctx struct itself (`heapN = static gv0`, or a base derived from
+            # gv0): only its bound slots are read.
+            disp = shapes.choice((8, 16)) if shapes.random() < 0.25 and self.vmctx_size > 16 else 0
+            bound, guard, index_type = self.static_bound(self.vmctx_size - disp)
+            self.add_heap(fg, HeapView(len(func.heaps), None, disp, bound, guard, index_type),
+                          self.derive(gvs, 0, disp) if disp else 0)
+
+    def derive(self, gvs: dict, base: int, disp: int) -> int:
+        """A global value `disp` bytes past global value `base`: one `iadd_imm`, or a chain of two."""
+        shapes = self.shapes
+        if disp > 1 and shapes.random() < DEEP_CHAIN_SHARE:
+            first = shapes.randrange(1, disp)
+            step = len(gvs)
+            gvs[step] = GlobalValueData("iadd_imm", base=base, offset=first, type=I64)
+            base, disp = step, disp - first
+        derived = len(gvs)
+        gvs[derived] = GlobalValueData("iadd_imm", base=base, offset=disp, type=I64)
+        return derived
+
+    def declare_overlay(self, fg: FuncGen, plan: HeapPlan, base: int) -> None:
+        """A static heap declaration over a dynamic heap's or a table's memory (docs/heaps.md,
+        "Reservations": a region reserves what its declarations need, whatever its directive)."""
+        bound, guard, index_type = self.static_bound(plan.max_size or 1, self.shapes)
+        self.add_heap(fg, HeapView(len(fg.func.heaps), plan, 0, bound, guard, index_type), base)
 
     @staticmethod
     def declare_heap_table(func: Function, fg: FuncGen, table: HeapTable) -> None:
@@ -307,21 +398,27 @@ class ProgramGen:
                                    ("min", "bound", "element_size", "index_type"))
         fg.heap_refs[table.index] = n
 
-    def static_bound(self, size: int) -> tuple[int, int, Type]:
+    def static_bound(self, size: int, rng: Optional[random.Random] = None) -> tuple[int, int, Type]:
         """A static declaration's bound, offset_guard and index type over `size` bytes: exact, with
-        room, or the classic Wasm layout (4 GiB bound, 2 GiB guard, i32 indices: no bounds checks)."""
-        rng = self.rng
+        room, the classic Wasm layout (4 GiB bound, 2 GiB guard, i32 indices: no bounds checks),
+        or, now and then, a bound of `size` with a guard that covers every 32-bit index (no
+        checks either). Drawn from `rng` (by default the program's stream)."""
+        rng = rng or self.rng
         r = rng.random()
         if r < 0.15:
-            return 0x1_0000_0000, rng.choice((0, 0x8000_0000)), I32
-        bound = size if r < 0.6 else size * 2 + 0x100
-        return bound, rng.choice((0, 0, 0x1000)), rng.choice((I32, I64))
+            found = 0x1_0000_0000, rng.choice((0, 0x8000_0000)), I32
+        else:
+            bound = size if r < 0.6 else size * 2 + 0x100
+            found = bound, rng.choice((0, 0, 0x1000)), rng.choice((I32, I64))
+        if self.shapes.random() < ELIDED_SHARE / 3:
+            return (*elided_bound(size), I32)
+        return found
 
     @staticmethod
-    def add_heap(fg: FuncGen, view: HeapView, base: int, bound: int = 0) -> None:
+    def add_heap(fg: FuncGen, view: HeapView, base: int, bound: int = 0, min_size: int = 0) -> None:
         func = fg.func
         if view.style == "dynamic":
-            func.heaps[view.number] = HeapData("dynamic", base, 0, bound, 0, view.index_type,
+            func.heaps[view.number] = HeapData("dynamic", base, min_size, bound, view.guard, view.index_type,
                                                ("min", "bound", "offset_guard", "index_type"))
         else:
             size = view.limit(fg.p.vmctx_size)

@@ -51,7 +51,8 @@ from .reduce_chunks import remove_chunks
 from .reduce_cleanup import tidy
 from .reduce_edits import (
     SETTABLE_CONSTANTS, Edit, ancestor_values, bypass, drop_environment, drop_last_directive, inst_sites, remove_block_param,
-    remove_function, remove_insts, remove_param, remove_return, retarget_run, set_arg, set_const, simplify_branch,
+    thread_jump, remove_function, remove_insts, remove_param, remove_return, retarget_run, set_arg, set_const,
+    simplify_branch,
 )  # fmt: skip
 from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
 from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
@@ -214,6 +215,13 @@ class Reducer:
             for choice in range(n):
                 if self.attempt(simplify_branch(fi, b, choice), f"branch in block{b} made a jump"):
                     break
+        tf = parse_candidate(self.text)
+        for fi, d in enumerate(tf.functions):
+            for b, block in list(d.function.blocks.items()):
+                if block.insts and block.insts[-1].opcode.name == "jump":
+                    for choice in range(2):
+                        if self.attempt(thread_jump(fi, b, choice), f"jump of block{b} threaded past its target"):
+                            break
 
     def pass_instructions(self) -> None:
         found: dict[str, list] = {}  # the sites of the current text (read again when it changes)

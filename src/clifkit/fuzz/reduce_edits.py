@@ -120,9 +120,54 @@ def simplify_branch(fi: int, b: int, choice: int) -> Edit:
             return False
         order = layout_index(func)
         dest = targets[choice]
-        if dest.block not in order or order[dest.block] <= order[b]:
-            return False  # keeping a backward edge alone could loop forever
+        if dest.block not in order:
+            return False
+        if order[dest.block] <= order[b] and _reaches(func, dest.block, b):
+            return False  # keeping a backward edge alone could loop forever (unless it closes no loop)
         block.insts[-1] = Inst(OPCODES["jump"], None, [], [], dests=[BlockCall(dest.block, list(dest.args))])
+        return True
+
+    return edit
+
+
+def _reaches(func: Function, start: int, goal: int) -> bool:
+    """Whether block `goal` can be reached from block `start` along the function's branches."""
+    seen, todo = {start}, [start]
+    while todo:
+        here = todo.pop()
+        if here == goal:
+            return True
+        block = func.blocks.get(here)
+        if block is None or not block.insts:
+            continue
+        for bc in block.insts[-1].branch_targets():
+            if bc.block not in seen:
+                seen.add(bc.block)
+                todo.append(bc.block)
+    return False
+
+
+def thread_jump(fi: int, b: int, choice: int) -> Edit:
+    """`jump X(...)` at the end of block `b` made a jump straight to target `choice` of X's
+    branch, when that target lies after `b` and takes no arguments: a loop whose body the bug
+    needs but whose repetition it does not is left without testing again (then
+    `simplify_branch` can enter the body with a plain jump, and the blocks merge)."""
+    def edit(tf: TestFile, run: RunLine) -> bool:
+        func = tf.functions[fi].function
+        block = func.blocks.get(b)
+        if block is None or not block.insts or block.insts[-1].opcode.name != "jump":
+            return False
+        order = layout_index(func)
+        via = func.blocks.get(block.insts[-1].dests[0].block)
+        if via is None or not via.insts:
+            return False
+        targets = via.insts[-1].branch_targets()
+        if choice >= len(targets):
+            return False
+        dest = targets[choice]
+        if dest.args or dest.block not in order or order[dest.block] <= order[b]:
+            return False  # (a forward edge: it makes no new loop)
+        block.insts[-1] = Inst(OPCODES["jump"], None, [], [], dests=[BlockCall(dest.block, [])])
         return True
 
     return edit
