@@ -167,9 +167,6 @@ _new = object.__new__
 _inst_fields = operator.attrgetter(*Inst.__slots__)
 _NO_FIELDS = (None,) * (len(Inst.__slots__) - 7)
 _NO_OTHER_FIELDS = (None,) * (len(Inst.__slots__) - 9)  # (new_inst)
-# What `new_inst` assigns the fields it does not take, in its order (loc, srcloc, comment, func_ref,
-# ... debug_tags): for code that writes `new_inst` out (the fuzz generator's `emit`).
-OTHER_FIELDS_UNSET = _NO_OTHER_FIELDS
 
 
 def _block(states: list[tuple], *fields) -> Block:
