@@ -404,6 +404,33 @@ def test_reduce_cli(tmp_path, capsys):
     assert cli.main(["test", str(out), "--engine", "interpreter"]) == 0
 
 
+def test_reduce_interrupted_keeps_the_smallest_file_found(tmp_path, capsys, monkeypatch):
+    """Ctrl-C in the middle of `clifkit reduce` writes the smallest candidate found so far, which
+    still fails the same way, and says so (status 130). It used to lose minutes of reduction."""
+    from clifkit.fuzz import reduce as reduce_mod
+
+    path = _planted_reproducer(tmp_path)
+    passes = []
+
+    def stop_at_second(self):
+        passes.append(1)
+        if len(passes) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(reduce_mod.Reducer, "pass_block_params", stop_at_second)
+    out = tmp_path / "partly.clif"
+    assert cli.main(["reduce", path, "--engine-b", "broken-iadd", "-o", str(out)]) == 130
+    err = capsys.readouterr().err
+    m = re.search(r"interrupted \(Ctrl-C\): the smallest file found so far, (\d+) -> (\d+) instructions", err)
+    assert m, err
+    assert int(m.group(2)) < int(m.group(1))
+    text = out.read_text()
+    assert "; print: %main(" in text  # (the candidate's line: the engines' answers were not asked again)
+    # It still fails the same way: `clifkit reduce` takes it up again.
+    again = reduce_mod.reduce_text(text, "compare", ("interpreter", "broken-iadd"))
+    assert again.instructions <= int(m.group(2))
+
+
 _TAIL_CALLER = """test interpret
 
 function %f1(i32) -> i32, i128 tail {

@@ -61,8 +61,10 @@ def _cmd_fuzz(args: argparse.Namespace) -> int:
 
 def _cmd_reduce(args: argparse.Namespace) -> int:
     from .fuzz.cli import run_reduce
+    from .runtest import interrupts
 
-    return run_reduce(args)
+    with interrupts.sigterm_as_interrupt():  # a reduction stopped by SIGTERM keeps what it found, as by Ctrl-C
+        return run_reduce(args)
 
 
 def _add_test(sub) -> None:

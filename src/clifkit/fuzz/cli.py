@@ -247,6 +247,13 @@ def run_reduce(args: argparse.Namespace) -> int:
             return 1
     else:
         sys.stdout.write(text)
+    if result.interrupted:
+        from ..runtest import interrupts
+
+        print(f"clifkit reduce: interrupted ({interrupts.signal_name()}): the smallest file found so far, "
+              f"{result.original_instructions} -> {result.instructions} instructions ({result.checks} checks): "
+              f"{' '.join(result.klass)}", file=sys.stderr)
+        return interrupts.exit_status()
     print(f"clifkit reduce: {result.original_instructions} -> {result.instructions} instructions "
           f"({result.checks} checks): {' '.join(result.klass)}", file=sys.stderr)
     return 0

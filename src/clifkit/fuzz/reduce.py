@@ -387,8 +387,15 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
             first_error = first_error or e
     else:
         raise first_error or unavailable
-    reducer.reduce()
-    out = reducer.finish()
+    try:
+        reducer.reduce()
+        out = reducer.finish()
+    except KeyboardInterrupt:
+        # A reduction can take minutes: what it had found is kept. (`finish` is not run: it asks the
+        # engines again, and one may have been stopped in the middle of a request.)
+        out = reducer.text
+        return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks,
+                         interrupted=True)
     return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks)
 
 

@@ -29,6 +29,9 @@ class Reduction:
     instructions: int
     original_instructions: int
     checks: int
+    # Ctrl-C (or SIGTERM) stopped the reduction: `text` is the smallest candidate found failing
+    # the same way until then, as the engines ran it (its run line's expectation not rewritten).
+    interrupted: bool = False
 
 
 # -- the oracle ----------------------------------------------------------------------------------
