@@ -208,7 +208,7 @@ def _unwritable_output(path: str, folder: bool) -> Optional[str]:
 
 def run_reduce(args: argparse.Namespace) -> int:
     from .engines import native_available
-    from .reduce import DEFAULT_FUEL as REDUCE_FUEL, ReduceError, reduce_file
+    from .reduce import DEFAULT_FUEL as REDUCE_FUEL, ReduceError, ReduceInterrupted, reduce_file
 
     mode = "expect" if args.expect else "compare"
     engines = [args.engine_a, args.engine_b]
@@ -236,6 +236,10 @@ def run_reduce(args: argparse.Namespace) -> int:
     except ReduceError as e:
         print(f"clifkit reduce: {args.file}: {e}", file=sys.stderr)
         return 1
+    except ReduceInterrupted as e:
+        result, interrupted = e.partial, True
+    else:
+        interrupted = False
     text = result.text if result.text.endswith("\n") else result.text + "\n"  # a file ends with a newline
     if args.output:
         try:
@@ -247,7 +251,7 @@ def run_reduce(args: argparse.Namespace) -> int:
             return 1
     else:
         sys.stdout.write(text)
-    if result.interrupted:
+    if interrupted:
         from ..runtest import interrupts
 
         print(f"clifkit reduce: interrupted ({interrupts.signal_name()}): the smallest file found so far, "

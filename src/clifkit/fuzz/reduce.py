@@ -55,7 +55,7 @@ from .reduce_edits import (
     simplify_branch,
 )  # fmt: skip
 from .reduce_ir import RunLine, count_instructions, function_named, inst_at, parse_candidate, set_run_line, strip_comments
-from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, Reduction
+from .reduce_oracle import DEFAULT_FUEL, Oracle, ReduceError, ReduceInterrupted, Reduction
 
 
 class Reducer:
@@ -391,11 +391,11 @@ def reduce_text(text: str, mode: str = "compare", engines: Sequence[str] = ("int
         reducer.reduce()
         out = reducer.finish()
     except KeyboardInterrupt:
-        # A reduction can take minutes: what it had found is kept. (`finish` is not run: it asks the
-        # engines again, and one may have been stopped in the middle of a request.)
+        # A reduction can take minutes: what it had found goes with the interrupt. (`finish` is not
+        # run: it asks the engines again, and one may have been stopped in the middle of a request.)
         out = reducer.text
-        return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks,
-                         interrupted=True)
+        raise ReduceInterrupted(Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original,
+                                          oracle.checks)) from None
     return Reduction(out, reducer.klass, count_instructions(parse_candidate(out)), original, oracle.checks)
 
 

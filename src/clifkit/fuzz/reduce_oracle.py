@@ -29,9 +29,16 @@ class Reduction:
     instructions: int
     original_instructions: int
     checks: int
-    # Ctrl-C (or SIGTERM) stopped the reduction: `text` is the smallest candidate found failing
-    # the same way until then, as the engines ran it (its run line's expectation not rewritten).
-    interrupted: bool = False
+
+
+class ReduceInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a reduction; `partial` is a Reduction of the smallest candidate
+    found failing the same way until then, as the engines ran it (its line not rewritten). Still a
+    KeyboardInterrupt: a campaign reducing its findings stops as it would anywhere else."""
+
+    def __init__(self, partial: Reduction):
+        super().__init__()
+        self.partial = partial
 
 
 # -- the oracle ----------------------------------------------------------------------------------
