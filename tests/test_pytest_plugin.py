@@ -312,6 +312,10 @@ def test_a_disagreement_names_the_engines_not_an_expectation_the_run_line_does_n
     r.kind, r.expected, r.actual = "run", "0", "trap heap_oob"
     assert failure_text(r, "; run: %g(16) == 0").splitlines()[2:] == [
         "  expected: 0", "  actual:   trap heap_oob (the call trapped)"]
+    # A crash gives no result: its reason stands where the result would.
+    r.actual, r.message = None, "crashed with SIGSEGV at 0x10"
+    assert failure_text(r, "; run: %g(16) == 0").splitlines()[2:] == [
+        "  expected: 0", "  actual:   no result: crashed with SIGSEGV at 0x10"]
 
 
 def test_timeout_option_stops_a_run_line(pytester):

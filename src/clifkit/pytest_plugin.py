@@ -326,4 +326,7 @@ def failure_text(r: RunResult, source_line: Optional[str]) -> str:
         if r.actual is not None:
             trapped = " (the call trapped)" if r.actual.startswith("trap ") else ""
             lines.append(f"  {second} {r.actual}{trapped}")
+        elif r.expected is not None:
+            # The call gave no result (it crashed, say): the pair stays a pair, the reason in it.
+            lines.append(f"  {second} no result: {r.message or 'the call did not return'}")
     return "\n".join(lines)
