@@ -615,6 +615,35 @@ def test_sigterm_to_the_parent_leaves_the_reports_as_ctrl_c_does(tmp_path, jobs)
 
 
 @needs_posix
+def test_stopping_the_workers_stops_one_that_has_seen_ctrl_c_already():
+    """`parallel._terminate` is the last resort after Ctrl-C (the grace is over, or the run
+    failed): the workers must end, whatever they are doing. They take SIGTERM as Ctrl-C
+    (`interrupts.install`), which a worker that has seen Ctrl-C already ignores, so SIGTERM cannot
+    be how they are stopped: one busy outside a run line lived on (and the run waited for it)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clifkit.runtest import parallel
+    from clifkit.runtest.plans import Options
+
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=parallel._context(),
+                                   initializer=parallel._init_worker, initargs=(Options(),))
+    future = executor.submit(time.sleep, 60)  # busy outside a run line: Ctrl-C is only noted
+    deadline = time.monotonic() + 30
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (process,) = executor._processes.values()
+    os.kill(process.pid, signal.SIGINT)  # as `_drain` does
+    time.sleep(0.3)
+    started = time.monotonic()
+    parallel._terminate(executor)
+    process.join(timeout=10)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive and time.monotonic() - started < 5
+
+
+@needs_posix
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
     """SIGINT to the parent only, then again and again (as `timeout -s INT` sends it twice, or an
