@@ -615,6 +615,46 @@ def test_sigterm_to_the_parent_leaves_the_reports_as_ctrl_c_does(tmp_path, jobs)
 
 
 @needs_posix
+def test_watching_leaves_a_sigterm_handler_it_did_not_take_as_it_was():
+    """`clifkit test` in a program with a SIGTERM handler of its own: `install` leaves that
+    handler alone, so the end of the watch must too, even after Ctrl-C (it set SIG_IGN)."""
+    from clifkit.runtest import interrupts
+
+    def host_handler(signum, frame):
+        pass
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    signal.signal(signal.SIGTERM, host_handler)
+    try:
+        with interrupts.watching():
+            interrupts._on_sigint(signal.SIGINT, None)  # Ctrl-C, outside any armed section
+        assert signal.getsignal(signal.SIGTERM) is host_handler
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # (the process is on its way out)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+@needs_posix
+def test_a_sigterm_stop_that_leaves_the_watch_keeps_its_status():
+    """A KeyboardInterrupt that leaves `interrupts.watching` after SIGTERM reaches `cli.main`,
+    which reports it as 128 + the signal that came: 143, not 130."""
+    from clifkit.runtest import interrupts
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.watching():
+                interrupts._on_sigint(signal.SIGTERM, None)
+                raise KeyboardInterrupt
+        assert interrupts.exit_status() == 143 and interrupts.signal_name() == "SIGTERM"
+    finally:
+        interrupts._STATE["signum"] = signal.SIGINT  # (as a new process has it)
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+@needs_posix
 def test_stopping_the_workers_stops_one_that_has_seen_ctrl_c_already():
     """`parallel._terminate` is the last resort after Ctrl-C (the grace is over, or the run
     failed): the workers must end, whatever they are doing. They take SIGTERM as Ctrl-C
