@@ -515,6 +515,10 @@ def test_a_heap_whose_check_is_left_out_must_bound_all_it_can_reach(preamble, di
     # i64 indices are always checked.
     "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard "
     "0xffff_ffff, index_type i64\n",
+    # bound + offset_guard is 4 GiB: only an access of at most one byte would be left unchecked, and
+    # the function's access (heap_load.i32) reads four.
+    "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard "
+    "0xffff_f800, index_type i32\n",
 ])
 def test_a_bound_below_the_heap_is_fine_where_the_check_is_kept(preamble, clifkit_test):
     index = "i64" if "index_type i64" in preamble else "i32"
@@ -573,3 +577,26 @@ block0(v0: i64, v1: i32):
 """
     status, out, runs = clifkit_test(text)
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
+
+
+@needs_native
+def test_a_heap_whose_accesses_all_keep_their_check_runs_natively_whatever_its_bound(clifkit_test):
+    """bound + offset_guard reaches 4 GiB, but the 4-byte access keeps its check (only one of at
+    most a byte would lose it), so a heap larger than the bound is fine: it was refused."""
+    text = _one_function("    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, "
+                         "bound 0x1000, offset_guard 0xffff_f000, index_type i32\n",
+                         directives="; heap: static, size=0x2000, ptr=vmctx+0, bound=vmctx+8\n")
+    text = text.replace("test interpret\n", "test run\ntarget x86_64\n") + (
+        "; run: %f(0xffc) == 0\n; run: %f(0xffd) == trap heap_oob\n; run: %f(0x1000) == trap heap_oob\n")
+    status, out, runs = clifkit_test(text, "--compare")
+    assert status == 0 and [r["status"] for r in runs].count("passed") == len(runs) >= 4, out
+
+
+def test_a_heap_whose_one_byte_access_loses_its_check_must_bound_the_heap(clifkit_test):
+    status, out, runs = clifkit_test(_one_function(
+        "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1000, "
+        "offset_guard 0xffff_f000, index_type i32\n",
+        body="    v2 = heap_load.i8 heap0 v1\n    v3 = uextend.i32 v2\n    return v3\n",
+        directives="; heap: static, size=0x2000, ptr=vmctx+0, bound=vmctx+8\n"))
+    assert [r["status"] for r in runs] == ["error"], out
+    assert "heap directive 0 makes accessible 0x2000 bytes from its base, past bound 0x1000" in out

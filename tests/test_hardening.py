@@ -615,6 +615,75 @@ def test_sigterm_to_the_parent_leaves_the_reports_as_ctrl_c_does(tmp_path, jobs)
 
 
 @needs_posix
+def test_watching_leaves_a_sigterm_handler_it_did_not_take_as_it_was():
+    """`clifkit test` in a program with a SIGTERM handler of its own: `install` leaves that
+    handler alone, so the end of the watch must too, even after Ctrl-C (it set SIG_IGN)."""
+    from clifkit.runtest import interrupts
+
+    def host_handler(signum, frame):
+        pass
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    signal.signal(signal.SIGTERM, host_handler)
+    try:
+        with interrupts.watching():
+            interrupts._on_sigint(signal.SIGINT, None)  # Ctrl-C, outside any armed section
+        assert signal.getsignal(signal.SIGTERM) is host_handler
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # (the process is on its way out)
+    finally:
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+@needs_posix
+def test_a_sigterm_stop_that_leaves_the_watch_keeps_its_status():
+    """A KeyboardInterrupt that leaves `interrupts.watching` after SIGTERM reaches `cli.main`,
+    which reports it as 128 + the signal that came: 143, not 130."""
+    from clifkit.runtest import interrupts
+
+    before = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.watching():
+                interrupts._on_sigint(signal.SIGTERM, None)
+                raise KeyboardInterrupt
+        assert interrupts.exit_status() == 143 and interrupts.signal_name() == "SIGTERM"
+    finally:
+        interrupts._STATE["signum"] = signal.SIGINT  # (as a new process has it)
+        signal.signal(signal.SIGINT, before[0])
+        signal.signal(signal.SIGTERM, before[1])
+
+
+@needs_posix
+def test_stopping_the_workers_stops_one_that_has_seen_ctrl_c_already():
+    """`parallel._terminate` is the last resort after Ctrl-C (the grace is over, or the run
+    failed): the workers must end, whatever they are doing. They take SIGTERM as Ctrl-C
+    (`interrupts.install`), which a worker that has seen Ctrl-C already ignores, so SIGTERM cannot
+    be how they are stopped: one busy outside a run line lived on (and the run waited for it)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from clifkit.runtest import parallel
+    from clifkit.runtest.plans import Options
+
+    executor = ProcessPoolExecutor(max_workers=1, mp_context=parallel._context(),
+                                   initializer=parallel._init_worker, initargs=(Options(),))
+    future = executor.submit(time.sleep, 60)  # busy outside a run line: Ctrl-C is only noted
+    deadline = time.monotonic() + 30
+    while not future.running() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    (process,) = executor._processes.values()
+    os.kill(process.pid, signal.SIGINT)  # as `_drain` does
+    time.sleep(0.3)
+    started = time.monotonic()
+    parallel._terminate(executor)
+    process.join(timeout=10)
+    alive = process.is_alive()
+    if alive:
+        process.kill()
+    assert not alive and time.monotonic() - started < 5
+
+
+@needs_posix
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_repeated_sigint_to_the_parent_alone_loses_no_file(tmp_path, jobs):
     """SIGINT to the parent only, then again and again (as `timeout -s INT` sends it twice, or an

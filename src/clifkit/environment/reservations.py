@@ -147,18 +147,46 @@ def _check_bound(env: Environment, func: Function, name: str, decl, request: Opt
 U32_MAX = (1 << 32) - 1
 
 
+def bounds_check_left_out(index_bits: int, bound: int, offset_guard: int, end: int) -> bool:
+    """Whether native code leaves out the bounds check of a static heap access reaching `end`
+    bytes past its index (offset + size): the heap-era legalizer's rule (`native.legalize`), an
+    i32 index whose every value lands within bound + offset_guard, counting on the guard to
+    fault. (An access with `end` past the bound always traps, and is never left unchecked.)"""
+    return index_bits == 32 and end <= bound and U32_MAX <= bound + offset_guard - end
+
+
+_HEAP_ACCESSES = ("heap_addr", "heap_load", "heap_store")
+
+
+def _access_ends(func: Function, number: int) -> Iterable[int]:
+    """How far past its index each `heap_addr`, `heap_load` and `heap_store` of `func`'s heap
+    `number` reaches (offset + size: the `end` of `bounds_check_left_out`)."""
+    for inst in func.instructions():
+        if inst.heap != number or inst.opcode.name not in _HEAP_ACCESSES:
+            continue
+        if inst.opcode.name == "heap_addr":
+            size = inst.size or 0
+        else:  # the loaded or stored value's bytes
+            value = inst.results[0] if inst.opcode.name == "heap_load" else inst.args[1]
+            ty = func.value_types.get(func.resolve(value))
+            size = ty.bytes if ty is not None else 0
+        yield (inst.offset or 0) + size
+
+
 def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, request: Optional[HeapRequest],
                            delta: int) -> None:
-    """A static declaration whose bounds check native code may leave out must not have accessible
-    bytes past its bound. The heap-era legalizer (and so `native.legalize`) drops the check of an
-    access of `end` bytes when the index is i32 and ``U32_MAX <= bound + offset_guard - end``,
-    counting on every byte from the bound to the end of the guard to fault. If the environment
-    makes bytes past the bound accessible (a directive's size or max= larger than the bound, or
-    a derived base too close to the end), an access there reads memory natively where the
-    interpreter traps heap_oob, so such a declaration is refused. `end` 0 (a zero-size
-    heap_addr) is where the check is dropped soonest."""
+    """A static declaration with an access whose bounds check native code leaves out
+    (`bounds_check_left_out`) must not have accessible bytes past its bound: the check is left
+    out counting on every byte from the bound to the end of the guard to fault. If the
+    environment makes bytes past the bound accessible (a directive's size or max= larger than
+    the bound, or a derived base too close to the end), such an access there reads memory natively
+    where the interpreter traps heap_oob, so the declaration is refused. A declaration whose
+    accesses all keep their check may have any bound."""
     index_bits = 32 if decl.index_type is None else decl.index_type.bits  # not written: i32
     if index_bits != 32 or decl.bound + decl.offset_guard < U32_MAX:
+        return  # (no access of it can be left unchecked: no need to look for them)
+    if not any(bounds_check_left_out(index_bits, decl.bound, decl.offset_guard, end)
+               for end in _access_ends(func, int(name[len("heap"):]))):
         return
     if request is None:
         accessible, what = env.vmctx_size, "the vmctx struct holds"

@@ -26,8 +26,8 @@ BIG = MemFlags(endianness="big")  # heap_oob on a fault
 PAGE = 0x1000  # the native engine's page size: the granularity of guard pages
 VECTOR_ORDER_SHARE = 0.15  # of vector heap accesses with an explicit `big` or `little`
 ODD_GROW_SHARE = 0.2  # of %heap_grow calls that must return -1
-ZERO_SIZE_ADDR_SHARE = 0.05
-NEGATIVE_OFFSET_SHARE = 0.1  # of table_addr with a negative offset  # of heap_addr on a checked heap with size 0 (a check, no access)
+ZERO_SIZE_ADDR_SHARE = 0.05  # of heap_addr on a checked heap with size 0 (a check, no access)
+NEGATIVE_OFFSET_SHARE = 0.1  # of table_addr with a negative offset
 
 
 class MemoryEmitters:

@@ -30,6 +30,7 @@ import cranelift as cl
 
 from ..ir.function import Inst
 from ..ir.opcodes import handles
+from ..environment.reservations import bounds_check_left_out
 from ..ir.types import I8, I64, Type
 from .basics import trusted_memflags
 from .translate import HANDLERS, Check, cl_type, imm_at, signed64
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from .translate import FunctionLowering
 
 FLOAT_LAYOUT = {16: (5, 10), 32: (8, 23), 64: (11, 52), 128: (15, 112)}  # exponent, mantissa bits
-U32_MAX = (1 << 32) - 1
 
 
 def float_bits_of_int(value: int, bits: int) -> int:
@@ -358,7 +358,7 @@ class Legalizer:
                 dead = self.b.create_block()
                 self.b.switch_to_block(dead)
                 return self.b.ins_iconst(ptr, 0)
-            if index_type.bits == 32 and U32_MAX <= bound + guard - end:
+            if bounds_check_left_out(index_type.bits, bound, guard, end):  # (`reserve` checks the heap allows it)
                 detail = f"{name}: i32 index, bound {bound:#x} + guard {guard:#x}"
                 self.lw.report.checks.append(Check("heap_elided", None, detail))
             else:

@@ -118,14 +118,20 @@ def watching() -> Iterator[None]:
     if not install():
         yield
         return
+    # Only the handlers `install` put in place are put back (it leaves a SIGTERM handler of a host
+    # program's, or SIG_IGN, alone).
+    taken = {signum: handler for signum, handler in previous.items() if signal.getsignal(signum) is not handler}
     try:
         yield
     finally:
         # After a real Ctrl-C the process is on its way out with status 130: a later SIGINT (or
         # SIGTERM) must not turn that into death by signal.
-        for signum, handler in previous.items():
+        for signum, handler in taken.items():
             signal.signal(signum, signal.SIG_IGN if _STATE["hit"] else handler)
-        _STATE.update(saved)
+        # Which signal came outlives the watch: a KeyboardInterrupt that leaves it is reported
+        # with its status (`cli.main`: 143 after SIGTERM), as after `sigterm_as_interrupt`.
+        came = _STATE["signum"]
+        _STATE.update(saved, signum=came)
 
 
 @contextmanager

@@ -297,12 +297,13 @@ def _run_alone(task: Task, options) -> tuple[int, FileResult]:
 
 
 def _terminate(executor: ProcessPoolExecutor) -> None:
-    """Stop the workers now, mid-file (Python 3.14 has `terminate_workers`; before, the processes
-    are at hand all the same)."""
-    terminate = getattr(executor, "terminate_workers", None)
-    if terminate is not None:
+    """Stop the workers now, mid-file (Python 3.14 has `kill_workers`; before, the processes are
+    at hand all the same). By SIGKILL: a worker takes SIGTERM as Ctrl-C (`interrupts.install`),
+    and ignores it once it has seen Ctrl-C, as it has by now."""
+    kill = getattr(executor, "kill_workers", None)
+    if kill is not None:
         try:
-            terminate()
+            kill()
             return
         except Exception:
             pass
@@ -310,7 +311,7 @@ def _terminate(executor: ProcessPoolExecutor) -> None:
     executor.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         try:
-            process.terminate()
+            process.kill()
         except Exception:
             pass
     for process in processes:
