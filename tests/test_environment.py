@@ -497,6 +497,12 @@ ELIDED = "offset_guard 0xffff_ffff, index_type i32\n"
     ("    heap0 = static gv0, min 8, bound 8, " + ELIDED,
      "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8\n",
      "the vmctx struct holds 0x10 bytes from its base, past bound 0x8"),
+    # The bound covers max=, but a static heap grows in place and native memory opens in whole
+    # pages: grown to 0x1800, bytes up to 0x2000 are readable natively, past the bound.
+    ("    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x1800, " + ELIDED,
+     "; heap: static, size=0x1000, ptr=vmctx+0, bound=vmctx+8, max=0x1800\n",
+     "heap directive 0 grows in place up to max=0x1800, and native memory is open in whole pages: grown, the "
+     "rest of its last page is readable, 0x2000 bytes from its base, past bound 0x1800"),
 ])
 def test_a_heap_whose_check_is_left_out_must_bound_all_it_can_reach(preamble, directives, message, clifkit_test):
     status, out, runs = clifkit_test(_one_function(preamble, directives=directives))
@@ -512,6 +518,8 @@ def test_a_heap_whose_check_is_left_out_must_bound_all_it_can_reach(preamble, di
     # The check is kept (the guard leaves 32-bit indices past bound + guard), so any bound will do.
     "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard 0, "
     "index_type i32\n",
+    # It grows in place, and its max= ends a page: nothing past the bound is ever readable.
+    "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x1000, bound 0x2000, " + ELIDED,
     # i64 indices are always checked.
     "    gv1 = load.i64 notrap aligned gv0+0\n    heap0 = static gv1, min 0x800, bound 0x800, offset_guard "
     "0xffff_ffff, index_type i64\n",
@@ -527,6 +535,9 @@ def test_a_bound_below_the_heap_is_fine_where_the_check_is_kept(preamble, clifki
     text = text.replace("; run: %f(0) == 0\n", "; run: %f(0) == 0\n; run: %f(0x800) == trap heap_oob\n")
     if "bound 0x1000" in preamble:
         text = text.replace("%f(0x800) == trap", "%f(0x1000) == trap")
+    if "bound 0x2000" in preamble:
+        text = text.replace("%f(0x800) == trap", "%f(0x2000) == trap").replace(
+            "bound=vmctx+8\n", "bound=vmctx+8, max=0x2000\n")
     status, out, runs = clifkit_test(text, "--interpret-all")
     assert status == 0 and [r["status"] for r in runs] == ["passed", "passed"], out
 

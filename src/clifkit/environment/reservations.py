@@ -39,6 +39,7 @@ from ..ir.function import Function, reachable  # noqa: F401  (reachable: named h
 from ..ir.numbers import sign_extend
 from ..limits import DEFAULT_MAX_RESERVATION, over
 from .layout import Environment, HeapRequest
+from .guarantee import PAGE_SIZE, page_slack
 
 Address = tuple[Optional[int], int]  # (vmctx slot the value was loaded from, or None for vmctx itself; offset added)
 
@@ -198,14 +199,31 @@ def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, re
             what = f"table directive {request.index} holds"
         else:
             what = f"heap directive {request.index} makes accessible"
-    if delta + decl.bound >= accessible:
-        return
     past = f"{delta:#x} + bound {decl.bound:#x}" if delta else f"bound {decl.bound:#x}"
-    raise declaration_error(func, name, f"native code leaves its bounds check out (index_type i32, and bound "
-                                        f"{decl.bound:#x} + offset_guard {decl.offset_guard:#x} covers every 32-bit "
-                                        f"index), counting on nothing past the bound being accessible, but {what} "
-                                        f"{accessible:#x} bytes from its base, past {past}: give it a bound that "
-                                        f"covers them, or an offset_guard small enough to keep the check")
+    left_out = (f"native code leaves its bounds check out (index_type i32, and bound {decl.bound:#x} + "
+                f"offset_guard {decl.offset_guard:#x} covers every 32-bit index), counting on nothing past the bound "
+                f"being accessible, but ")
+    if delta + decl.bound < accessible:
+        raise declaration_error(func, name, f"{left_out}{what} {accessible:#x} bytes from its base, past {past}: "
+                                            f"give it a bound that covers them, or an offset_guard small enough "
+                                            f"to keep the check")
+    grown = _grown_in_place_extent(request)
+    if delta + decl.bound < grown:
+        raise declaration_error(func, name, f"{left_out}heap directive {request.index} grows in place up to "
+                                            f"max={request.max_size:#x}, and native memory is open in whole pages: "
+                                            f"grown, the rest of its last page is readable, {grown:#x} bytes from "
+                                            f"its base, past {past}: give it a bound that covers them, a max= that "
+                                            f"ends its last page, or an offset_guard small enough to keep the check")
+
+
+def _grown_in_place_extent(request: Optional[HeapRequest]) -> int:
+    """How far from its base a static heap directive's memory may be readable natively once grown
+    (0 for anything else): it grows in place, and protection comes in pages, so growing by a delta
+    that is not a whole number of pages opens the rest of its last page (`guarantee`)."""
+    if request is None or request.style != "static" or request.max_size <= request.size:
+        return 0
+    slack = page_slack(request.size)  # (placed so that its first size bytes end a page)
+    return -(-(slack + request.max_size) // PAGE_SIZE) * PAGE_SIZE - slack
 
 
 def _table_over_heap(env: Environment, decl, request) -> str:
