@@ -107,3 +107,15 @@ def first_seed_of() -> dict:
 def test_generator_produces_shape(first_seed_of, shape):
     assert shape in first_seed_of, f"no program of seeds {SEEDS.start}..{SEEDS.stop - 1} has a {shape}"
 
+
+
+def test_heaps_without_native_checks_bound_what_growth_makes_readable(tmp_path, capsys):
+    """A static heap whose checks native code leaves out, and that grows in place, needs a bound
+    to the end of the page its max= ends in (docs/heaps.md); the generator's bounds reached only
+    max=, so seed 13 made four programs the harness refused in its first 300."""
+    from clifkit import cli
+
+    status = cli.main(["fuzz", "--seed", "13", "--count", "300", "-j", "1", "--engine-b", "interpreter",
+                       "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert status == 0 and "invalid program" not in out, out[-2000:]

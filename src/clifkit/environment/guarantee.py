@@ -27,6 +27,16 @@ def page_slack(size: int, page: int = PAGE_SIZE) -> int:
     return (-size) % page
 
 
+def grown_in_place_extent(size: int, max_size: int, page: int = PAGE_SIZE) -> int:
+    """How far from its base a static heap placed with `size` bytes may be readable natively once
+    grown towards `max_size` in place: to the end of the page `max_size` ends in (`size` itself
+    when it cannot grow)."""
+    if max_size <= size:
+        return size
+    slack = page_slack(size, page)
+    return -(-(slack + max_size) // page) * page - slack
+
+
 @dataclass(frozen=True)
 class PlacedRegion:
     """A region as the native engine lays it out: `placed_size` is its size when it was placed

@@ -39,7 +39,7 @@ from ..ir.function import Function, reachable  # noqa: F401  (reachable: named h
 from ..ir.numbers import sign_extend
 from ..limits import DEFAULT_MAX_RESERVATION, over
 from .layout import Environment, HeapRequest
-from .guarantee import PAGE_SIZE, page_slack
+from .guarantee import grown_in_place_extent
 
 Address = tuple[Optional[int], int]  # (vmctx slot the value was loaded from, or None for vmctx itself; offset added)
 
@@ -218,12 +218,10 @@ def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, re
 
 def _grown_in_place_extent(request: Optional[HeapRequest]) -> int:
     """How far from its base a static heap directive's memory may be readable natively once grown
-    (0 for anything else): it grows in place, and protection comes in pages, so growing by a delta
-    that is not a whole number of pages opens the rest of its last page (`guarantee`)."""
-    if request is None or request.style != "static" or request.max_size <= request.size:
+    (0 for anything else): it grows in place, and protection comes in pages (`guarantee`)."""
+    if request is None or request.style != "static":
         return 0
-    slack = page_slack(request.size)  # (placed so that its first size bytes end a page)
-    return -(-(slack + request.max_size) // PAGE_SIZE) * PAGE_SIZE - slack
+    return grown_in_place_extent(request.size, request.max_size)
 
 
 def _table_over_heap(env: Environment, decl, request) -> str:

@@ -35,6 +35,7 @@ import random
 from dataclasses import dataclass
 from typing import Optional
 
+from ..environment.guarantee import grown_in_place_extent
 from ..dialect import dialect
 from ..ir.entities import GlobalValueData, HeapData, TableData
 from ..ir.function import AbiParam, Function, Signature
@@ -264,8 +265,9 @@ class ProgramGen:
                 bound_type = I64
                 if style == "static" and index_type is I32 and shapes.random() < ELIDED_SHARE:
                     # A bound below 4 GiB whose guard covers every 32-bit index: native code
-                    # leaves the checks out, so the bound reaches as far as the heap ever will.
-                    decl_bound, guard = elided_bound(max_size)
+                    # leaves the checks out, so the bound reaches as far as the heap ever will be
+                    # readable natively (grown in place: to the end of the page max ends in).
+                    decl_bound, guard = elided_bound(grown_in_place_extent(size, max_size))
                 elif style == "dynamic" and index_type is I32 and shapes.random() < NARROW_BOUND_SHARE:
                     bound_type = I32  # the bound slot loaded as i32 (docs/heaps.md)
                 self.heaps.append(HeapPlan(len(self.heaps), style, size, max_size, slot, slot + 8, index_type,
@@ -354,7 +356,11 @@ class ProgramGen:
                 # A derived base: the same heap seen from `disp` bytes in, with its own bound.
                 disp = rng.choice([d for d in (1, 0x10, 0x100, 0x1001) if d < plan.size] or [0])
                 derived = self.derive(gvs, base, disp)
-                bound, guard, index_type = self.static_bound(plan.max_size - disp if plan.max_size > disp else 1)
+                # (With no checks natively, the bound must reach as far as a static heap grown in
+                # place is readable: to the end of the page its max ends in.)
+                readable = grown_in_place_extent(plan.size, plan.max_size) if plan.style == "static" else plan.max_size
+                bound, guard, index_type = self.static_bound(plan.max_size - disp if plan.max_size > disp else 1,
+                                                             elided_reach=max(readable - disp, 1))
                 self.add_heap(fg, HeapView(len(func.heaps), plan, disp, bound, guard, index_type), derived)
         for table in self.heap_tables:
             if rng.random() < (0.8 if main else 0.5):
@@ -398,11 +404,13 @@ class ProgramGen:
                                    ("min", "bound", "element_size", "index_type"))
         fg.heap_refs[table.index] = n
 
-    def static_bound(self, size: int, rng: Optional[random.Random] = None) -> tuple[int, int, Type]:
+    def static_bound(self, size: int, rng: Optional[random.Random] = None,
+                     elided_reach: Optional[int] = None) -> tuple[int, int, Type]:
         """A static declaration's bound, offset_guard and index type over `size` bytes: exact, with
         room, the classic Wasm layout (4 GiB bound, 2 GiB guard, i32 indices: no bounds checks),
-        or, now and then, a bound of `size` with a guard that covers every 32-bit index (no
-        checks either). Drawn from `rng` (by default the program's stream)."""
+        or, now and then, a bound of `elided_reach` (default `size`: how far the memory is ever
+        readable natively) with a guard that covers every 32-bit index (no checks either). Drawn
+        from `rng` (by default the program's stream)."""
         rng = rng or self.rng
         r = rng.random()
         if r < 0.15:
@@ -411,7 +419,7 @@ class ProgramGen:
             bound = size if r < 0.6 else size * 2 + 0x100
             found = bound, rng.choice((0, 0, 0x1000)), rng.choice((I32, I64))
         if self.shapes.random() < ELIDED_SHARE / 3:
-            return (*elided_bound(size), I32)
+            return (*elided_bound(size if elided_reach is None else elided_reach), I32)
         return found
 
     @staticmethod
