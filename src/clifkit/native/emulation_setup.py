@@ -109,26 +109,31 @@ def smoke_test(arch: str, directory: str, qemu: str, python: str) -> dict:
 
 def check_worker(client, arch: str) -> dict:
     """Have the worker behind `client` compile and run `_SMOKE_CLIF` as `clifkit test` would; its
-    hello when every result is right, else SetupError
-    (CheckFailed when the worker answered wrongly). (The tests run it on a worker of the host.)"""
+    hello when every result is right. Else SetupError when the worker cannot even answer its hello
+    (an emulator or packages that do not work here), CheckFailed when it answered and then went
+    wrong: a wrong machine, a failed compile, a wrong result, or death on the way (clifkit's fault,
+    or the emulator's). (The tests run it on a worker of the host.)"""
     from .engine import WorkerDied
 
     smoke_env = smoke_environment()
     try:
         hello = client.request({"op": "hello"}, timeout=120)
+    except WorkerDied as e:
+        raise SetupError(f"the {arch} worker failed: {e}") from None
+    try:
         if hello.get("machine") != arch or not hello.get("cranelift"):
-            raise SetupError(f"the {arch} worker reports machine {hello.get('machine')!r}, "
-                             f"cranelift {hello.get('cranelift')!r}")
+            raise CheckFailed(f"the {arch} worker reports machine {hello.get('machine')!r}, "
+                              f"cranelift {hello.get('cranelift')!r}")
         loaded = client.request({"op": "load", "path": "<smoke>", "source": _SMOKE_CLIF, "triple": None,
                                  "flags": {}}, timeout=300)
         if not loaded.get("ok") or loaded.get("functions", {}).get("%f"):
             raise CheckFailed(f"the {arch} worker could not compile a test function: "
-                             f"{loaded.get('message') or loaded.get('functions')}")
+                              f"{loaded.get('message') or loaded.get('functions')}")
         reqs = [{"function": "%f", "args": [0xFC, 0x11223344], "env": smoke_env, "line": 1},
                 {"function": "%f", "args": [0xFD, 0], "env": smoke_env, "line": 2}]
         ran = client.request({"op": "run", "requests": reqs, "timeout": 60, "isolation": "batch"}, timeout=300)
     except WorkerDied as e:
-        raise SetupError(f"the {arch} worker failed: {e}") from None
+        raise CheckFailed(f"the {arch} worker failed after its hello: {e}") from None
     results = ran.get("results") or [None, None]
     want = {"kind": "returned", "values": [0x44, 0x100, (1, 2, 3, 4, 5, 6, 7, 0x7FFE)]}
     if results[0] != want:
