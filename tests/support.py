@@ -49,3 +49,18 @@ def needs_emulation(arch: str):
     ok = HAVE_CRANELIFT and LINUX and st.ready
     why = st.reason or f"{arch} runs natively here" if not st.ready else "needs the cranelift binding on Linux"
     return pytest.mark.skipif(not ok, reason=why)
+
+
+def signal_then_wait(proc, delay: float, send, timeout: float = 60) -> tuple[str, str]:
+    """Wait `delay` seconds, call `send(proc)` (say, ``lambda p: p.send_signal(signal.SIGTERM)``),
+    then collect the process's (stdout, stderr); it is killed if it does not end in `timeout`."""
+    import time
+
+    try:
+        time.sleep(delay)
+        send(proc)
+        return proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

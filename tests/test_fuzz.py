@@ -22,6 +22,7 @@ from clifkit.fuzz.reduce_ir import count_instructions, parse_candidate
 from clifkit.ir.types import F32, I32, I64, I128, parse_type
 from clifkit.reader import parse_text
 from clifkit.verifier import verify_test_file
+from support import signal_then_wait
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -811,21 +812,13 @@ def test_sigterm_ends_a_campaign_with_its_summary_and_report(tmp_path, jobs):
     """A real SIGTERM (a job scheduler's stop) to a running campaign: the summary and the report
     of the programs that finished, as after Ctrl-C, and status 143."""
     import json
-    import time
 
     report = tmp_path / "r.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "clifkit", "fuzz", "--seed", "1", "--time", "120s", "-j", jobs, "--engine-b",
          "interpreter", "--features", "int", "--report", str(report), "--out", str(tmp_path / "out")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        time.sleep(4.0)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, err = signal_then_wait(proc, 4.0, lambda p: p.send_signal(signal.SIGTERM))
     assert proc.returncode == 143, out + err
     assert "Traceback" not in err, err
     m = re.search(r"interrupted \(SIGTERM\): the figures below are those of the (\d+) programs that finished", out)

@@ -32,7 +32,7 @@ from clifkit.cli import main as clifkit_main
 from clifkit.interpreter import FuelExhausted, Interpreter, MemoryLimitExceeded, TimeLimitExceeded, Trap
 from clifkit.reader import parse_text
 from clifkit.runtest import engines as engines_mod
-from support import EXAMPLES, needs_native
+from support import EXAMPLES, needs_native, signal_then_wait
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="needs POSIX signals and /proc")
 
@@ -559,14 +559,7 @@ def interrupted_run(tmp_path, jobs: str, argv: list, interrupt, status: int = 13
         [sys.executable, "-m", "clifkit", "test", "-j", jobs, "--fuel", str(10**15), "--json", str(tmp_path / "r.json"),
          *argv, str(tmp_path / "a.clif"), str(tmp_path / "b.clif")],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        time.sleep(3.0)
-        interrupt(proc.pid)
-        out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+    out, err = signal_then_wait(proc, 3.0, lambda p: interrupt(p.pid), timeout=30)
     assert proc.returncode == status, out + err
     assert "Traceback" not in err, err
     return out
