@@ -434,8 +434,7 @@ def _define(jit, name: str, func: Optional[Function], builder_fn, sig,
         if _is_fatal(e):
             raise
         if start is not None:
-            end = _output_position()
-            stderr = [os.pread(1, end - start, start).decode("utf-8", "replace")] if end is not None else []
+            stderr = _printed_since(start)
         return None, _reason(e, stderr)
 
 
@@ -449,9 +448,15 @@ def _built(builder_fn) -> tuple[object, Optional[str]]:
     except BaseException as e:
         if _is_fatal(e):
             raise
-        end = _output_position()
-        stderr = [os.pread(1, end - start, start).decode("utf-8", "replace")] if None not in (start, end) else []
-        return None, _reason(e, stderr)
+        return None, _reason(e, _printed_since(start))
+
+
+def _printed_since(start: Optional[int]) -> list[str]:
+    """What was written to fd 1 (a `captured_output`'s file) from `start` on, as `_reason` takes it."""
+    end = _output_position()
+    if start is None or end is None:
+        return []
+    return [os.pread(1, end - start, start).decode("utf-8", "replace")]
 
 
 def _output_position() -> Optional[int]:

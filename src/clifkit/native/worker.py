@@ -530,34 +530,30 @@ class Worker:
                 env.end()  # (kept for an equal next environment: `memory.materialize`)
 
 
-def _environment(req: dict):
+def _environment(req: dict, read: Optional[dict] = None):
     """The run request's environment (read from its wire form once: by the worker, which
-    reserves its large mappings before forking, and then by the child that runs it)."""
-    if req.get("env") is None:
+    reserves its large mappings before forking, and then by the child that runs it). `read`, when
+    given, maps id(wire form) -> environment for requests sharing one (`_environments`)."""
+    wire = req.get("env")
+    if wire is None:
         return None
     env = req.get("environment")
     if env is None:
-        env = req["environment"] = environment_from_wire(req["env"])
+        env = read.get(id(wire)) if read is not None else None
+        if env is None:
+            env = environment_from_wire(wire)
+            if read is not None:
+                read[id(wire)] = env
+        req["environment"] = env
     return env
 
 
 def _environments(requests: list) -> list:
-    """The environments of `requests` that have one (`_environment` of each), each wire form read
-    once: the run lines of a program share theirs (`engine.call_batch` sends it once)."""
-    read: dict = {}  # id(wire form) -> its environment (the wire forms live as long as `requests`)
-    out = []
-    for req in requests:
-        wire = req.get("env")
-        if wire is None:
-            continue
-        env = req.get("environment")
-        if env is None:
-            env = read.get(id(wire))
-            if env is None:
-                env = read[id(wire)] = environment_from_wire(wire)
-            req["environment"] = env
-        out.append(env)
-    return out
+    """The environments of `requests` that have one, each wire form read once: the run lines of a
+    program share theirs (`engine.call_batch` sends it once; the wire forms live as long as
+    `requests`, so their ids stay theirs)."""
+    read: dict = {}
+    return [env for env in (_environment(req, read) for req in requests) if env is not None]
 
 
 class _Slots:
