@@ -207,21 +207,15 @@ def _check_unchecked_bound(env: Environment, func: Function, name: str, decl, re
         raise declaration_error(func, name, f"{left_out}{what} {accessible:#x} bytes from its base, past {past}: "
                                             f"give it a bound that covers them, or an offset_guard small enough "
                                             f"to keep the check")
-    grown = _grown_in_place_extent(request)
+    if request is None or request.style != "static":
+        return  # (only a static directive grows in place: a dynamic one moves, a table does not grow)
+    grown = grown_in_place_extent(request.size, request.max_size)
     if delta + decl.bound < grown:
         raise declaration_error(func, name, f"{left_out}heap directive {request.index} grows in place up to "
                                             f"max={request.max_size:#x}, and native memory is open in whole pages: "
                                             f"grown, the rest of its last page is readable, {grown:#x} bytes from "
                                             f"its base, past {past}: give it a bound that covers them, a max= that "
                                             f"ends its last page, or an offset_guard small enough to keep the check")
-
-
-def _grown_in_place_extent(request: Optional[HeapRequest]) -> int:
-    """How far from its base a static heap directive's memory may be readable natively once grown
-    (0 for anything else): it grows in place, and protection comes in pages (`guarantee`)."""
-    if request is None or request.style != "static":
-        return 0
-    return grown_in_place_extent(request.size, request.max_size)
 
 
 def _table_over_heap(env: Environment, decl, request) -> str:
